@@ -1,0 +1,168 @@
+"""What every parser shares: the columns it hands to the loader, and small polars helpers.
+
+A parser receives a frame of *lines* and returns a frame of *records*. The loader turns
+records into the event frame (see ``timeline.schema``): it settles years and time zones,
+adds ``file`` and ``template`` and splits unparsed lines off into warnings.
+
+Lines handed to ``parse`` (``LINE_SCHEMA``):
+
+``line``        1-based number of the line in its file (the first one, if a runtime joined
+                partial lines)
+``end_line``    the last line it takes up (more than ``line`` only for joined partial lines)
+``text``        the program's own text, with any runtime prefix removed
+``prefix_ts``   the time a runtime prefix gave the line (UTC), or null
+``stream``      ``stdout``/``stderr`` from a runtime prefix, or null
+``host``        node or pod named by the prefix or the path, or null
+``container``   container named by the prefix or the path, or null
+``path``        the file the line came from
+
+Records returned by ``parse`` (``RECORD_SCHEMA``):
+
+``line``/``end_line``  first and last line of the record (continuations lie between)
+``ts``          wall-clock time as written, without zone (naive), or null
+``utc_offset_s`` the zone offset the record states, in seconds; null when it states none
+``year_missing`` true when the format writes no year (klog): ``ts`` then carries year 2000
+                and the loader puts the right one in
+``prefix_ts``   the runtime prefix's time, passed through from the lines
+``source``, ``host``, ``component``, ``level``, ``kind``, ``message``, ``attrs``
+                as in the event frame; ``attrs`` a JSON object text
+``template``    the signature when the format gives one (klog's quoted message), or null
+``unparsed``    why the line could not be read, or null for a good record
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+LEVELS = ["debug", "info", "warning", "error", "critical"]
+KINDS = ["log", "change", "job"]
+LEVEL = pl.Enum(LEVELS)
+KIND = pl.Enum(KINDS)
+
+#: Year written into ``ts`` when a format has none; a leap year, so 29 February parses.
+PLACEHOLDER_YEAR = 2000
+
+LINE_SCHEMA = {
+    "line": pl.UInt32,
+    "end_line": pl.UInt32,
+    "text": pl.String,
+    "prefix_ts": pl.Datetime("us", "UTC"),
+    "stream": pl.String,
+    "host": pl.String,
+    "container": pl.String,
+    "path": pl.String,
+}
+
+RECORD_SCHEMA = {
+    "line": pl.UInt32,
+    "end_line": pl.UInt32,
+    "ts": pl.Datetime("us"),
+    "utc_offset_s": pl.Int32,
+    "year_missing": pl.Boolean,
+    "prefix_ts": pl.Datetime("us", "UTC"),
+    "source": pl.String,
+    "host": pl.String,
+    "component": pl.String,
+    "level": LEVEL,
+    "kind": KIND,
+    "message": pl.String,
+    "template": pl.String,
+    "attrs": pl.String,
+    "unparsed": pl.String,
+}
+
+
+def records(frame: pl.LazyFrame, **columns: pl.Expr | str | None) -> pl.LazyFrame:
+    """Select the record columns from ``frame``, in order and with their types.
+
+    Each keyword names a record column and gives its expression (a string is a column
+    name). A column not given is taken from ``frame`` when it has one, else null; ``attrs``
+    defaults to ``"{}"`` and ``end_line`` to ``line``.
+    """
+    have = set(frame.collect_schema().names())
+    defaults: dict[str, pl.Expr] = {
+        "end_line": pl.col("end_line") if "end_line" in have else pl.col("line"),
+        "attrs": pl.lit("{}"),
+        "kind": pl.lit("log"),
+        "year_missing": pl.lit(False),
+    }
+    exprs = []
+    for name, dtype in RECORD_SCHEMA.items():
+        given = columns.get(name)
+        if isinstance(given, str):
+            expr = pl.col(given)
+        elif given is not None:
+            expr = given
+        elif name in have:
+            expr = pl.col(name)
+        else:
+            expr = defaults.get(name, pl.lit(None))
+        exprs.append(expr.cast(dtype).alias(name))
+    return frame.select(exprs)
+
+
+def level_from(expr: pl.Expr, mapping: dict[str, str]) -> pl.Expr:
+    """Map a program's level words (case-insensitive) onto our five levels; others null.
+
+    >>> import polars as pl
+    >>> pl.select(level_from(pl.lit("Warning"), {"warning": "warning"})).item()
+    'warning'
+    """
+    return (
+        expr.str.to_lowercase()
+        .replace_strict({k.lower(): v for k, v in mapping.items()}, default=None)
+        .cast(LEVEL)
+    )
+
+
+def join_continuations(lines: pl.LazyFrame, is_header: pl.Expr) -> pl.LazyFrame:
+    """Fold each line that is not a header into the record above it.
+
+    Headers are flagged, and the running count of headers is the record id, so no Python
+    loop runs. Lines before the first header have record id 0 and come back as records of
+    their own with ``header`` false, for the parser to mark unparsed.
+
+    Returns one row per record with ``line``, ``end_line``, ``header`` and ``text`` (the
+    lines joined with ``\\n``); the other line columns are taken from the first line.
+    """
+    flagged = lines.with_columns(header=is_header.fill_null(False))
+    flagged = flagged.with_columns(record=pl.col("header").cast(pl.UInt32).cum_sum())
+    others = [c for c in LINE_SCHEMA if c not in ("line", "end_line", "text")]
+    lead = flagged.filter(pl.col("record") == 0)
+    grouped = (
+        flagged.filter(pl.col("record") > 0)
+        .group_by("record", maintain_order=True)
+        .agg(
+            pl.col("line").first(),
+            pl.col("end_line").last(),
+            pl.col("header").first(),
+            pl.col("text").str.join("\n"),
+            *[pl.col(c).first() for c in others],
+        )
+    )
+    return pl.concat(
+        [
+            lead.select("line", "end_line", "header", "text", *others),
+            grouped.drop("record"),
+        ],
+        how="vertical",
+    )
+
+
+def json_object(**fields: pl.Expr) -> pl.Expr:
+    """A JSON object text from named expressions, leaving out fields that are null.
+
+    >>> import polars as pl
+    >>> pl.select(json_object(a=pl.lit("x"), b=pl.lit(None, pl.String))).item()
+    '{"a":"x"}'
+    """
+    parts = [
+        pl.when(expr.is_not_null()).then(pl.lit(f'"{name}":') + _json_value(expr)).otherwise(None)
+        for name, expr in fields.items()
+    ]
+    return pl.lit("{") + pl.concat_str(parts, separator=",", ignore_nulls=True) + pl.lit("}")
+
+
+def _json_value(expr: pl.Expr) -> pl.Expr:
+    """A scalar expression written as JSON: strings quoted and escaped, numbers as they are."""
+    return pl.struct(v=expr).struct.json_encode().str.slice(5).str.strip_suffix("}")

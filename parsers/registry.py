@@ -1,0 +1,95 @@
+"""The one place parsers are registered and found.
+
+Each parser module builds a :class:`Parser` and ends with ``registry.register(PARSER)``;
+``parsers/__init__.py`` imports every module in the package, so dropping a module in is
+all it takes to add a format. Detection asks every parser to score a sample of a file's
+lines and takes the best score, if it clears :data:`MIN_SCORE`: below that a file is
+unknown, never guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import polars as pl
+
+#: Below this score a file's format is unknown rather than guessed.
+MIN_SCORE = 0.5
+
+
+class Score(NamedTuple):
+    """How sure a parser is that a sample is its format (0 to 1), and why, in words."""
+
+    score: float
+    why: str
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Input lines exactly as the program writes them, and fields the first record must have.
+
+    Samples document the format and double as fixtures: a test walks the registry and
+    parses every sample, checking ``expect`` (keys are record columns, or ``attrs.KEY``).
+    """
+
+    text: str
+    expect: dict[str, object] = field(default_factory=dict)
+    rows: int | None = None
+
+
+@dataclass(frozen=True)
+class Parser:
+    """An input family: its ``source`` name, how to recognise it, and how to read it."""
+
+    name: str
+    description: str
+    sniff: Callable[[list[str]], Score]
+    parse: Callable[[pl.LazyFrame], pl.LazyFrame]
+    samples: tuple[Sample, ...] = ()
+
+
+_PARSERS: dict[str, Parser] = {}
+
+
+def register(parser: Parser) -> Parser:
+    """Add a parser; a second parser with the same name is a programming error."""
+    if parser.name in _PARSERS:
+        raise ValueError(f"a parser named {parser.name!r} is registered already")
+    _PARSERS[parser.name] = parser
+    return parser
+
+
+def get(name: str) -> Parser:
+    """The parser called ``name``; a clear error naming the known ones otherwise."""
+    try:
+        return _PARSERS[name]
+    except KeyError:
+        known = ", ".join(sorted(_PARSERS))
+        raise KeyError(f"no format called {name!r}; known formats: {known}") from None
+
+
+def all_parsers() -> list[Parser]:
+    """Every registered parser, by name."""
+    return [_PARSERS[name] for name in sorted(_PARSERS)]
+
+
+def rank(sample: list[str]) -> list[tuple[Parser, Score]]:
+    """Every parser's score for ``sample``, best first. A parser that fails scores 0."""
+    scored = []
+    for parser in _PARSERS.values():
+        try:
+            score = parser.sniff(sample)
+        except Exception as exc:  # a sniffer must never stop detection
+            score = Score(0.0, f"sniffer failed: {exc}")
+        scored.append((parser, score))
+    return sorted(scored, key=lambda item: (-item[1].score, item[0].name))
+
+
+def share_matching(sample: list[str], pattern: str) -> float:
+    """Share of the non-blank lines of ``sample`` that match ``pattern`` (Rust regex)."""
+    lines = pl.Series([s for s in sample if s.strip()], dtype=pl.String)
+    if lines.len() == 0:
+        return 0.0
+    return float(lines.str.contains(pattern).mean())

@@ -1,0 +1,162 @@
+"""Prefixes that container runtimes and kubectl put before a program's own line.
+
+They are found per file from a sample, stripped with whole-column expressions, and what
+they say (time, stream, pod, container) is kept as line columns for the program's parser
+and the loader. Partial lines (CRI ``P``, Docker lines without a trailing newline) are
+joined to the line that completes them.
+
+=====================  ====================================================================
+``cri``                ``2023-03-14T18:00:01.123456789Z stderr F msg`` (containerd, CRI-O)
+``docker-json``        ``{"log":"msg\\n","stream":"stderr","time":"2023-03-14T18:00:01.1Z"}``
+``kubectl-timestamps`` ``2023-03-14T18:00:01.123456789Z msg`` (``kubectl logs --timestamps``)
+``kubectl-prefix``     ``[pod/kube-proxy-x7k2p/kube-proxy] msg`` (``kubectl logs --prefix``),
+                       optionally followed by a ``--timestamps`` time
+=====================  ====================================================================
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import polars as pl
+
+from parsers.registry import share_matching
+
+_RFC3339 = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+)
+_JSON_STRING = r'(?:[^"\\]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*'
+
+CRI = rf"^(?P<prefix_ts>{_RFC3339}) (?P<stream>stdout|stderr) (?P<tag>[FP])(?: (?P<text>.*))?$"
+DOCKER_JSON = (
+    rf'^\{{"log":"(?P<log>{_JSON_STRING})","stream":"(?P<stream>stdout|stderr)",'
+    rf'"time":"(?P<prefix_ts>{_RFC3339})"(?:,"attrs":\{{[^}}]*\}})?\}}$'
+)
+KUBECTL_TIMESTAMPS = rf"^(?P<prefix_ts>{_RFC3339}) (?P<text>.*)$"
+KUBECTL_PREFIX = rf"^\[pod/(?P<host>[^/\]]+)/(?P<container>[^\]]+)\] (?:(?P<prefix_ts>{_RFC3339}) )?(?P<text>.*)$"
+
+#: Prefix name and its pattern, most specific first.
+PREFIXES = {
+    "cri": CRI,
+    "docker-json": DOCKER_JSON,
+    "kubectl-prefix": KUBECTL_PREFIX,
+    "kubectl-timestamps": KUBECTL_TIMESTAMPS,
+}
+
+#: Share of sample lines that must carry a prefix for the file to be read as prefixed.
+MIN_SHARE = 0.6
+
+
+def detect(sample: list[str]) -> tuple[str | None, float]:
+    """The runtime prefix most lines of ``sample`` carry, and the share that do."""
+    best, best_share = None, 0.0
+    for name, pattern in PREFIXES.items():
+        share = share_matching(sample, pattern)
+        if share > best_share:
+            best, best_share = name, share
+    if best_share < MIN_SHARE:
+        return None, best_share
+    return best, best_share
+
+
+def strip(lines: pl.LazyFrame, prefix: str | None) -> pl.LazyFrame:
+    """Remove ``prefix`` from the ``text`` of every line, keeping its time, stream and names.
+
+    Takes ``line``, ``end_line``, ``text`` and ``path``; adds ``prefix_ts``, ``stream``,
+    ``host`` and ``container`` (null where the prefix does not say). A line without the
+    prefix keeps its text whole, so the program's parser still sees it.
+    """
+    if prefix is None:
+        return lines.with_columns(
+            prefix_ts=pl.lit(None, pl.Datetime("us", "UTC")),
+            stream=pl.lit(None, pl.String),
+            host=pl.lit(None, pl.String),
+            container=pl.lit(None, pl.String),
+        )
+    pattern = PREFIXES[prefix]
+    groups = re.findall(r"\?P<(\w+)>", pattern)
+    parsed = (
+        lines.rename({"text": "_raw"})
+        .with_columns(_f=pl.col("_raw").str.extract_groups(pattern))
+        .unnest("_f")
+    )
+    for missing in {"host", "container", "tag", "log", "text", "stream"} - set(groups):
+        parsed = parsed.with_columns(pl.lit(None, pl.String).alias(missing))
+    matched = pl.col(groups[0]).is_not_null()
+    if prefix == "docker-json":
+        text = (pl.lit('"') + pl.col("log") + pl.lit('"')).str.json_decode(pl.String)
+        partial = matched & ~pl.col("log").str.ends_with("\\n")
+        text = text.str.strip_suffix("\n")
+    else:
+        text = pl.col("text")
+        partial = pl.col("tag") == "P"
+    parsed = parsed.with_columns(
+        text=pl.when(matched).then(text.fill_null("")).otherwise(pl.col("_raw")),
+        partial=partial.fill_null(False),
+        prefix_ts=pl.col("prefix_ts").str.to_datetime(
+            time_unit="us", time_zone="UTC", strict=False
+        ),
+    )
+    if prefix in ("cri", "docker-json"):
+        parsed = _join_partials(parsed)
+    return parsed.select(
+        "line", "end_line", "text", "path", "prefix_ts", "stream", "host", "container"
+    )
+
+
+def _join_partials(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """Join runs of partial lines to the line that completes them."""
+    starts = ~pl.col("partial").shift(1, fill_value=False)
+    grouped = lines.with_columns(_logical=starts.cast(pl.UInt32).cum_sum())
+    other = [c for c in lines.collect_schema().names() if c not in ("line", "end_line", "text")]
+    return (
+        grouped.group_by("_logical", maintain_order=True)
+        .agg(
+            pl.col("line").first(),
+            pl.col("end_line").last(),
+            pl.col("text").str.join(""),
+            *[pl.col(c).first() for c in other],
+        )
+        .drop("_logical")
+    )
+
+
+@dataclass(frozen=True)
+class PathHints:
+    """What a Kubernetes log path says: the node (from a collected ``<node>/var/log`` tree),
+    the pod, its namespace and the container."""
+
+    node: str | None = None
+    pod: str | None = None
+    namespace: str | None = None
+    container: str | None = None
+
+
+_PODS_PATH = re.compile(
+    r"(?:^|/)var/log/pods/(?P<ns>[^_/]+)_(?P<pod>[^_/]+)_[^/]+/(?P<c>[^/]+)/[^/]+$"
+)
+_CONTAINERS_PATH = re.compile(
+    r"(?:^|/)var/log/containers/(?P<pod>[^_/]+)_(?P<ns>[^_/]+)_(?P<c>.+)-[0-9a-f]{64}\.log(?:\.gz)?$"
+)
+_NODE_DIR = re.compile(r"(?:^|/)(?P<node>[^/]+)/var/log/")
+
+
+def hints_from_path(path: str) -> PathHints:
+    """Read node, pod, namespace and container from a kubelet log path, where it has them.
+
+    >>> hints_from_path("nodes/ip-10-0-1-5/var/log/pods/kube-system_kube-proxy-x7k2p_0a1b/kube-proxy/0.log")
+    PathHints(node='ip-10-0-1-5', pod='kube-proxy-x7k2p', namespace='kube-system', container='kube-proxy')
+    """
+    path = path.replace("\\", "/")
+    node = _NODE_DIR.search(path)
+    for pattern in (_PODS_PATH, _CONTAINERS_PATH):
+        found = pattern.search(path)
+        if found:
+            return PathHints(
+                node=node.group("node") if node else None,
+                pod=found.group("pod"),
+                namespace=found.group("ns"),
+                container=found.group("c"),
+            )
+    return PathHints(node=node.group("node") if node else None)

@@ -1,0 +1,17 @@
+"""The few errors a user can meet, each a sentence they can act on."""
+
+
+class TimelineError(Exception):
+    """Base for errors that are the user's to fix; the CLI prints them without a traceback."""
+
+
+class NoInputError(TimelineError):
+    """The paths given name no readable file."""
+
+
+class UnknownFormatError(TimelineError):
+    """A format was asked for that no parser has."""
+
+
+class TimeExpressionError(TimelineError):
+    """A time typed by a person (``--since``) could not be read."""

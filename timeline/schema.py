@@ -1,0 +1,47 @@
+"""The event frame: one row per log record, change or CI job, on one UTC clock.
+
+Its column names, types and meanings are a contract: parsers produce them, everything
+after the loader reads them. ``validate`` checks a frame against it.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from parsers.common import KIND, KINDS, LEVEL, LEVELS
+
+__all__ = ["EVENT_SCHEMA", "KIND", "KINDS", "LEVEL", "LEVELS", "empty", "validate"]
+
+EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "ts": pl.Datetime("us", "UTC"),
+    "source": pl.String(),
+    "host": pl.String(),
+    "component": pl.String(),
+    "level": LEVEL,
+    "kind": KIND,
+    "message": pl.String(),
+    "template": pl.String(),
+    "attrs": pl.String(),
+    "file": pl.String(),
+    "line": pl.UInt32(),
+}
+
+
+def empty() -> pl.DataFrame:
+    """An event frame with no rows."""
+    return pl.DataFrame(schema=EVENT_SCHEMA)
+
+
+def validate(frame: pl.DataFrame) -> pl.DataFrame:
+    """Return ``frame`` if it has exactly the event columns with their types, else raise.
+
+    >>> validate(empty()).columns[:3]
+    ['ts', 'source', 'host']
+    """
+    got = dict(frame.schema)
+    if list(got) != list(EVENT_SCHEMA):
+        raise ValueError(f"event frame columns are {list(got)}, expected {list(EVENT_SCHEMA)}")
+    wrong = {k: (str(got[k]), str(v)) for k, v in EVENT_SCHEMA.items() if got[k] != v}
+    if wrong:
+        raise ValueError(f"event frame columns of the wrong type (got, expected): {wrong}")
+    return frame
