@@ -144,10 +144,12 @@ def expand(paths: PathLike | Iterable[PathLike]) -> list[str]:
     found: list[str] = []
     missing: list[str] = []
     for given in map(str, paths):
-        if any(ch in given for ch in "*?["):
+        if os.path.exists(given):
+            matches = [given]
+        elif any(ch in given for ch in "*?["):
             matches = sorted(glob.glob(given, recursive=True))
         else:
-            matches = [given] if os.path.exists(given) else []
+            matches = []
         if not matches:
             missing.append(given)
         for match in matches:

@@ -1,0 +1,186 @@
+"""The loader: paths, compression, bad input, line accounting, runtime prefixes."""
+
+from __future__ import annotations
+
+import gzip
+import os
+
+import polars as pl
+import pytest
+
+import timeline
+from parsers import runtime
+from timeline.errors import NoInputError, UnknownFormatError
+
+
+def lines_frame(texts: list[str]) -> pl.LazyFrame:
+    n = len(texts)
+    return pl.LazyFrame(
+        {
+            "line": pl.Series(range(1, n + 1), dtype=pl.UInt32),
+            "end_line": pl.Series(range(1, n + 1), dtype=pl.UInt32),
+            "text": texts,
+            "path": ["x.log"] * n,
+        }
+    )
+
+
+def accounted(summary) -> bool:
+    files = summary.files
+    return (
+        files["rows"] + files["continuation_lines"] + files["unparsed_lines"] == files["lines"]
+    ).all()
+
+
+def test_cri_prefix_is_stripped_with_time_stream_and_partial_lines_joined():
+    raw = [
+        "2023-03-14T18:00:01.123456789Z stderr F hello",
+        "2023-03-14T18:00:02.5Z stdout P first half, ",
+        "2023-03-14T18:00:02.6Z stdout F second half",
+        "a line the runtime did not write",
+    ]
+    assert runtime.detect(raw)[0] == "cri"
+    got = runtime.strip(lines_frame(raw), "cri").collect()
+    assert got["text"].to_list() == [
+        "hello",
+        "first half, second half",
+        "a line the runtime did not write",
+    ]
+    assert got["line"].to_list() == [1, 2, 4]
+    assert got["end_line"].to_list() == [1, 3, 4]
+    assert got["stream"].to_list() == ["stderr", "stdout", None]
+    assert str(got["prefix_ts"][0]) == "2023-03-14 18:00:01.123456+00:00"
+
+
+def test_docker_json_file_lines_are_decoded_and_partials_joined():
+    raw = [
+        '{"log":"E0314 18:00:01.1 \\"quoted\\" \\u00e9\\n","stream":"stderr",'
+        '"time":"2023-03-14T18:00:01.123456789Z"}',
+        '{"log":"no newline yet ","stream":"stdout","time":"2023-03-14T18:00:02Z"}',
+        '{"log":"done\\n","stream":"stdout","time":"2023-03-14T18:00:02.1Z"}',
+    ]
+    assert runtime.detect(raw)[0] == "docker-json"
+    got = runtime.strip(lines_frame(raw), "docker-json").collect()
+    assert got["text"].to_list() == ['E0314 18:00:01.1 "quoted" é', "no newline yet done"]
+    assert got["end_line"].to_list() == [1, 3]
+
+
+def test_kubectl_prefix_gives_pod_and_container_and_optional_timestamp():
+    raw = [
+        "[pod/kube-proxy-x7k2p/kube-proxy] 2023-03-14T18:00:01.5Z I0314 18:00:01.5 1 a.go:1] x",
+        "[pod/kube-proxy-x7k2p/kube-proxy] I0314 18:00:02.5 1 a.go:1] y",
+    ]
+    assert runtime.detect(raw)[0] == "kubectl-prefix"
+    got = runtime.strip(lines_frame(raw), "kubectl-prefix").collect()
+    assert got["host"].to_list() == ["kube-proxy-x7k2p"] * 2
+    assert got["container"].to_list() == ["kube-proxy"] * 2
+    assert got["text"][0].startswith("I0314")
+    assert got["prefix_ts"].null_count() == 1
+
+
+def test_kubectl_timestamps_prefix():
+    raw = ["2023-03-14T18:00:01.123456789Z [INFO] plugin/reload: Running configuration"]
+    assert runtime.detect(raw)[0] == "kubectl-timestamps"
+    got = runtime.strip(lines_frame(raw), "kubectl-timestamps").collect()
+    assert got["text"].to_list() == ["[INFO] plugin/reload: Running configuration"]
+
+
+@pytest.mark.parametrize(
+    ("path", "node", "pod", "container"),
+    [
+        (
+            "c/nodes/ip-10-0-1-5/var/log/pods/kube-system_kube-proxy-x7k2p_0a1b2c/kube-proxy/0.log",
+            "ip-10-0-1-5",
+            "kube-proxy-x7k2p",
+            "kube-proxy",
+        ),
+        (
+            "/var/log/containers/coredns-5d78c9869d-abcde_kube-system_coredns-" + "a" * 64 + ".log",
+            None,
+            "coredns-5d78c9869d-abcde",
+            "coredns",
+        ),
+        ("rabbitmq/rabbit@rmq-1.log", None, None, None),
+    ],
+)
+def test_path_hints(path, node, pod, container):
+    hints = runtime.hints_from_path(path)
+    assert (hints.node, hints.pod, hints.container) == (node, pod, container)
+
+
+def test_unknown_format_lines_are_counted_unparsed_with_line_numbers(read):
+    loaded = read("mystery.txt", "one\ntwo\n\nfour\n")
+    files = loaded.summary.files
+    assert files["lines"].to_list() == [4]
+    assert files["unparsed_lines"].to_list() == [4]
+    assert files["first_unparsed"].to_list() == [[1, 2, 3, 4]]
+    assert "unknown format" in files["problem"][0]
+    assert accounted(loaded.summary)
+
+
+def test_binary_file_is_skipped_with_a_clear_message(read):
+    loaded = read("core.bin", b"\x7fELF\x00\x00\x01\x02" * 100)
+    assert loaded.events.height == 0
+    assert "binary file" in loaded.summary.files["problem"][0]
+
+
+def test_truncated_gzip_keeps_what_it_held(write):
+    whole = gzip.compress(("".join(f"line {i}\n" for i in range(5000))).encode())
+    path = write("cut.log.gz", b"")
+    path.write_bytes(whole[: len(whole) // 2])
+    loaded = timeline.read(path)
+    problem = loaded.summary.files["problem"][0]
+    assert "truncated gzip" in problem
+    assert 0 < loaded.summary.files["lines"][0] < 5000
+
+
+def test_gzip_files_are_read(write):
+    path = write("a.log.gz", "hello\nworld\n")
+    assert timeline.read(path).summary.files["lines"].to_list() == [2]
+
+
+def test_absurdly_long_line_is_cut_and_reported(read):
+    loaded = read("long.log", "short\n" + "x" * (3 << 20) + "\nafter\n")
+    warnings = loaded.summary.warnings
+    cut = warnings.filter(pl.col("reason").str.starts_with("line is"))
+    assert cut["line"].to_list() == [2]
+    assert "3145728 characters" in cut["reason"][0]
+    assert loaded.summary.files["lines"].to_list() == [3]
+
+
+def test_crlf_and_missing_final_newline(read):
+    loaded = read("crlf.txt", "a\r\nb\r\nc")
+    assert loaded.summary.files["lines"].to_list() == [3]
+    assert loaded.summary.warnings.filter(pl.col("line").is_not_null())["text"].to_list() == [
+        "a",
+        "b",
+        "c",
+    ]
+
+
+def test_empty_file(read):
+    loaded = read("empty.log", "")
+    assert loaded.summary.files["lines"].to_list() == [0]
+    assert loaded.events.height == 0
+
+
+def test_folders_and_globs_expand(write, tmp_path):
+    write("logs/a/one.log", "x\n")
+    write("logs/b/two.log.gz", "y\n")
+    write("logs/.hidden", "z\n")
+    found = timeline.expand(tmp_path / "logs")
+    assert [os.path.basename(p) for p in found] == ["one.log", "two.log.gz"]
+    assert len(timeline.expand(str(tmp_path / "logs" / "**" / "*.log"))) == 1
+
+
+def test_missing_path_and_unknown_format_are_user_errors(tmp_path):
+    with pytest.raises(NoInputError, match="no such file"):
+        timeline.read(tmp_path / "nope.log")
+    (tmp_path / "x.log").write_text("x\n")
+    with pytest.raises(UnknownFormatError, match="known formats"):
+        timeline.read(tmp_path / "x.log", format="no-such-format")
+
+
+def test_event_frame_has_the_contract_columns(read):
+    loaded = read("x.log", "x\n")
+    assert timeline.validate(loaded.events) is loaded.events
