@@ -119,18 +119,23 @@ def join_continuations(lines: pl.LazyFrame, is_header: pl.Expr) -> pl.LazyFrame:
     """Fold each line that is not a header into the record above it.
 
     Headers are flagged, and the running count of headers is the record id, so no Python
-    loop runs. Lines before the first header have record id 0 and come back as records of
-    their own with ``header`` false, for the parser to mark unparsed.
+    loop runs; only records of more than one line are grouped. Lines before the first
+    header come back as records of their own with ``header`` false, for the parser to mark
+    unparsed.
 
     Returns one row per record with ``line``, ``end_line``, ``header`` and ``text`` (the
     lines joined with ``\\n``); the other line columns are taken from the first line.
     """
     flagged = lines.with_columns(header=is_header.fill_null(False))
     flagged = flagged.with_columns(record=pl.col("header").cast(pl.UInt32).cum_sum())
+    alone = (pl.col("record") != pl.col("record").shift(-1)).fill_null(True) & (
+        pl.col("record") != pl.col("record").shift(1)
+    ).fill_null(True)
+    flagged = flagged.with_columns(alone=alone | (pl.col("record") == 0))
     others = [c for c in LINE_SCHEMA if c not in ("line", "end_line", "text")]
-    lead = flagged.filter(pl.col("record") == 0)
+    single = flagged.filter(pl.col("alone")).select("line", "end_line", "header", "text", *others)
     grouped = (
-        flagged.filter(pl.col("record") > 0)
+        flagged.filter(~pl.col("alone"))
         .group_by("record", maintain_order=True)
         .agg(
             pl.col("line").first(),
@@ -139,14 +144,9 @@ def join_continuations(lines: pl.LazyFrame, is_header: pl.Expr) -> pl.LazyFrame:
             pl.col("text").str.join("\n"),
             *[pl.col(c).first() for c in others],
         )
+        .drop("record")
     )
-    return pl.concat(
-        [
-            lead.select("line", "end_line", "header", "text", *others),
-            grouped.drop("record"),
-        ],
-        how="vertical",
-    )
+    return pl.concat([single, grouped], how="vertical").sort("line")
 
 
 def json_object(**fields: pl.Expr) -> pl.Expr:

@@ -34,7 +34,10 @@ REAL_LINES = [
 
 line = st.one_of(
     st.sampled_from(REAL_LINES),
-    st.text(alphabet=st.characters(blacklist_characters="\n\x00"), max_size=80),
+    st.text(
+        alphabet=st.characters(blacklist_characters="\n\x00", blacklist_categories=("Cs",)),
+        max_size=80,
+    ),
 )
 
 

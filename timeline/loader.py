@@ -232,6 +232,8 @@ def _read_file(path: str, forced: Parser | None) -> _FileResult:
             long_lines.select(
                 pl.lit(path).alias("file"),
                 "line",
+                "end_line",
+                pl.lit(False).alias("unparsed"),
                 pl.format(
                     "line is {} characters long; kept the first {}",
                     pl.col("text").str.len_chars(),
@@ -271,6 +273,8 @@ def _read_file(path: str, forced: Parser | None) -> _FileResult:
             bad.select(
                 pl.lit(path).alias("file"),
                 "line",
+                "end_line",
+                pl.lit(True).alias("unparsed"),
                 pl.col("unparsed").alias("reason"),
                 pl.col("message").str.slice(0, WARNING_TEXT_CHARS).alias("text"),
             )
@@ -356,6 +360,8 @@ def _unparsed(lines: pl.DataFrame, path: str, reason: str) -> pl.DataFrame:
     return lines.select(
         pl.lit(path).alias("file"),
         "line",
+        "end_line",
+        pl.lit(True).alias("unparsed"),
         pl.lit(reason).alias("reason"),
         pl.col("text").str.slice(0, WARNING_TEXT_CHARS),
     )
@@ -363,7 +369,16 @@ def _unparsed(lines: pl.DataFrame, path: str, reason: str) -> pl.DataFrame:
 
 # --- across files ----------------------------------------------------------------------
 
-_WARNING_SCHEMA = {"file": pl.String, "line": pl.UInt32, "reason": pl.String, "text": pl.String}
+#: A warning is an unparsed line (``unparsed``, spanning ``line`` to ``end_line``), a note
+#: on a line that was read (a cut long line), or a file-level problem (null ``line``).
+_WARNING_SCHEMA = {
+    "file": pl.String,
+    "line": pl.UInt32,
+    "end_line": pl.UInt32,
+    "unparsed": pl.Boolean,
+    "reason": pl.String,
+    "text": pl.String,
+}
 _ASSUMPTION_SCHEMA = {
     "file": pl.String,
     "what": pl.String,
@@ -392,7 +407,12 @@ def _assemble(results: list[_FileResult], *, year: int | None, tz: str | None) -
                 {"file": [r.path] * len(r.problems), "reason": r.problems},
                 schema={"file": pl.String, "reason": pl.String},
             )
-            .with_columns(line=pl.lit(None, pl.UInt32), text=pl.lit(None, pl.String))
+            .with_columns(
+                line=pl.lit(None, pl.UInt32),
+                end_line=pl.lit(None, pl.UInt32),
+                unparsed=pl.lit(False),
+                text=pl.lit(None, pl.String),
+            )
             .select(list(_WARNING_SCHEMA))
             for r in results
             if r.problems
@@ -566,11 +586,8 @@ def _to_events(frames: list[pl.DataFrame]) -> pl.DataFrame:
 def _file_table(results: list[_FileResult], warnings: pl.DataFrame) -> pl.DataFrame:
     rows = []
     for r in results:
-        unparsed = warnings.filter(
-            (pl.col("file") == r.path)
-            & pl.col("line").is_not_null()
-            & ~pl.col("reason").str.starts_with("line is ")
-        )["line"]
+        unparsed = warnings.filter((pl.col("file") == r.path) & pl.col("unparsed"))
+        unparsed_lines = int((unparsed["end_line"] - unparsed["line"] + 1).sum())
         parsed = r.records.height if r.records is not None else 0
         covered = _covered_lines(r.records) if r.records is not None else 0
         rows.append(
@@ -582,8 +599,8 @@ def _file_table(results: list[_FileResult], warnings: pl.DataFrame) -> pl.DataFr
                 "lines": r.lines,
                 "rows": parsed,
                 "continuation_lines": max(covered - parsed, 0),
-                "unparsed_lines": unparsed.len(),
-                "first_unparsed": unparsed.head(10).to_list(),
+                "unparsed_lines": unparsed_lines,
+                "first_unparsed": unparsed["line"].head(10).to_list(),
                 "problem": "; ".join(r.problems) or None,
             }
         )

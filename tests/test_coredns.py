@@ -1,0 +1,513 @@
+"""CoreDNS and node-local-dns logs, loaded as a user would load them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from parsers import coredns
+from parsers.common import LINE_SCHEMA
+
+POD_DIR = "var/log/pods/kube-system_coredns-5d78c9869d-abcde_6f1c2a4e-9b1d-4c1e-a0f2-3d4e5f6a7b8c"
+NODE_CACHE_DIR = (
+    "var/log/pods/kube-system_node-local-dns-x7k2p_0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+)
+
+SHA512 = (
+    "591cf328cccc12bc490481273e738df59329c62c0b729d94e8b61db9961c2fa5"
+    "f046dd37f1cf888b953814040d180f52594972691cd6ff41be96639138a43908"
+)
+BANNER = f""".:53
+[INFO] plugin/reload: Running configuration SHA512 = {SHA512}
+CoreDNS-1.9.3
+linux/amd64, go1.18.2, 45b0a11
+"""
+
+QUERIES = (
+    '[INFO] 10.244.0.1:53523 - 19585 "A IN example.com. udp 29 false 512" '
+    "NOERROR qr,rd,ra 56 0.000123s\n"
+    '[INFO] 10.244.1.7:40211 - 4410 "AAAA IN api.github.com.svc.cluster.local. udp 61 false 512" '
+    "NXDOMAIN qr,aa,rd 154 0.000094s\n"
+    '[INFO] 10.244.2.9:38200 - 9113 "A IN api.github.com. udp 32 false 512" '
+    "SERVFAIL qr,rd 32 2.001371052s\n"
+    '[INFO] 10.244.2.9:38201 - 9114 "A IN github.com. udp 28 false 512" '
+    "SERVFAIL qr,rd 28 2.000831915s\n"
+    '[INFO] 10.244.3.4:51000 - 77 "A IN blocked.example. tcp 40 true 1232" '
+    "REFUSED qr,rd 40 0.000051s\n"
+    '[INFO] [fd00::1]:53523 - 19586 "AAAA IN example.com. udp 40 true 1232" '
+    "NOERROR qr,rd,ra 68 1.5ms\n"
+)
+
+
+def cri(text: str, start: datetime, *, stream: str = "stdout") -> str:
+    """``text`` with a containerd CRI prefix on every line, one millisecond apart."""
+    out = []
+    for i, line in enumerate(text.splitlines()):
+        ts = (start + timedelta(milliseconds=i)).strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
+        out.append(f"{ts} {stream} F {line}")
+    return "\n".join(out) + "\n"
+
+
+def attrs(events: pl.DataFrame) -> list[dict]:
+    return [json.loads(a) for a in events.sort("line")["attrs"]]
+
+
+def by_line(events: pl.DataFrame) -> pl.DataFrame:
+    return events.sort("line")
+
+
+# --- query lines -------------------------------------------------------------------------
+
+
+def test_query_line_fields_are_typed(read):
+    loaded = read("coredns.log", QUERIES)
+    first = attrs(loaded.events)[0]
+    assert first == {
+        "client": "10.244.0.1",
+        "port": 53523,
+        "id": 19585,
+        "type": "A",
+        "class": "IN",
+        "name": "example.com.",
+        "proto": "udp",
+        "size": 29,
+        "do": False,
+        "bufsize": 512,
+        "rcode": "NOERROR",
+        "flags": "qr,rd,ra",
+        "rsize": 56,
+        "duration_s": 0.000123,
+    }
+    assert loaded.summary.unparsed_lines == 0
+
+
+def test_ipv6_client_loses_its_brackets_and_durations_become_seconds(read):
+    last = attrs(read("coredns.log", QUERIES).events)[-1]
+    assert last["client"] == "fd00::1"
+    assert last["port"] == 53523
+    assert last["do"] is True
+    assert last["duration_s"] == pytest.approx(0.0015)
+
+
+def test_servfail_and_refused_answers_are_errors_and_nxdomain_is_not(read):
+    events = by_line(read("coredns.log", QUERIES).events)
+    rcodes = events["message"].str.extract(r'" ([A-Z]+) ')
+    levels = dict(zip(rcodes, events["level"], strict=True))
+    assert levels == {
+        "NOERROR": "info",
+        "NXDOMAIN": "info",
+        "SERVFAIL": "error",
+        "REFUSED": "error",
+    }
+
+
+def test_query_templates_keep_the_answer_and_mask_the_name(read):
+    templates = by_line(read("coredns.log", QUERIES).events)["template"].to_list()
+    assert templates[2] == templates[3] == "A IN <NAME> SERVFAIL"
+    assert templates[0] == "A IN <NAME> NOERROR"
+    assert templates[0] != templates[2]
+
+
+def test_message_is_the_line_without_its_level_tag(read):
+    first = by_line(read("coredns.log", QUERIES).events).row(0, named=True)
+    assert first["message"].startswith('10.244.0.1:53523 - 19585 "A IN example.com.')
+    assert first["source"] == "coredns" and first["kind"] == "log"
+
+
+def test_older_query_lines_with_a_time_and_no_level_tag(read):
+    line = (
+        '10.0.0.7:4000 - [14/Mar/2023:19:00:01 +0100] 31 "MX IN example.org. udp 40 true 4096" '
+        'NOERROR qr,aa,rd 100 1m2.5s "QUERY"\n'
+    )
+    event = read("old.log", line).events.row(0, named=True)
+    assert event["ts"] == datetime(2023, 3, 14, 18, 0, 1, tzinfo=UTC)
+    assert event["level"] == "info"
+    got = json.loads(event["attrs"])
+    assert (got["type"], got["duration_s"], got["opcode"]) == ("MX", 62.5, "QUERY")
+
+
+# --- errors plugin -----------------------------------------------------------------------
+
+
+def test_errors_plugin_line(read):
+    text = (
+        "[ERROR] plugin/errors: 2 github.com. A: read udp 10.244.0.3:41012->10.96.0.10:53: "
+        "i/o timeout\n"
+        "[ERROR] plugin/errors: 2 718294391480188920.4598724349132187517.cluster.local. HINFO: "
+        "dial tcp 100.64.0.3:53: connect: no route to host\n"
+    )
+    events = by_line(read("coredns.log", text).events)
+    assert events["level"].to_list() == ["error", "error"]
+    assert attrs(events)[0] == {
+        "plugin": "errors",
+        "type": "A",
+        "name": "github.com.",
+        "rcode": "SERVFAIL",
+        "error": "read udp 10.244.0.3:41012->10.96.0.10:53: i/o timeout",
+    }
+    assert events["template"].to_list() == [
+        "plugin/errors: SERVFAIL <NAME> A: read udp <IP>:<PORT>-><IP>:<PORT>: i/o timeout",
+        "plugin/errors: SERVFAIL <NAME> HINFO: dial tcp <IP>:<PORT>: connect: no route to host",
+    ]
+
+
+def test_errors_plugin_consolidated_summary(read):
+    line = (
+        "[WARNING] plugin/errors: 12 errors like '^read udp .* i/o timeout$' occurred in last 30s\n"
+    )
+    event = read("coredns.log", line).events.row(0, named=True)
+    assert event["level"] == "warning"
+    assert json.loads(event["attrs"]) == {
+        "plugin": "errors",
+        "count": 12,
+        "pattern": "^read udp .* i/o timeout$",
+        "period": "30s",
+    }
+
+
+# --- banner, reload, plugins -------------------------------------------------------------
+
+
+def test_startup_banner_lines_are_info_records_with_the_version(read):
+    events = by_line(read("coredns.log", BANNER).events)
+    assert events.height == 4
+    assert events["level"].to_list() == ["info"] * 4
+    got = attrs(events)
+    assert got[0] == {"zone": ".", "listen_port": 53}
+    assert got[1]["plugin"] == "reload" and got[1]["sha512"].startswith("591cf328")
+    assert got[2] == {"version": "1.9.3"}
+    assert got[3] == {"os": "linux", "arch": "amd64", "go_version": "go1.18.2", "commit": "45b0a11"}
+
+
+def test_node_local_dns_banner_binds_and_empty_commit(read):
+    text = "cluster.local.:53 on 169.254.20.10\nCoreDNS-1.7.0\nlinux/amd64, go1.16.8, \n"
+    got = attrs(read("nodelocal.log", text).events)
+    assert got[0] == {"zone": "cluster.local.", "listen_port": 53, "bind": "169.254.20.10"}
+    assert got[2] == {"os": "linux", "arch": "amd64", "go_version": "go1.16.8"}
+
+
+def test_reload_sequence_and_older_md5(read):
+    text = (
+        "[INFO] Reloading\n"
+        "[INFO] plugin/health: Going into lameduck mode for 5s\n"
+        "[INFO] plugin/reload: Running configuration MD5 = 2c2678d613dda4d5669dd465792642bd\n"
+        "[INFO] Reloading complete\n"
+    )
+    events = by_line(read("coredns.log", text).events)
+    assert events["message"].to_list() == [
+        "Reloading",
+        "plugin/health: Going into lameduck mode for 5s",
+        "plugin/reload: Running configuration MD5 = 2c2678d613dda4d5669dd465792642bd",
+        "Reloading complete",
+    ]
+    assert attrs(events)[2] == {"plugin": "reload", "md5": "2c2678d613dda4d5669dd465792642bd"}
+
+
+@pytest.mark.parametrize(
+    ("line", "level", "plugin"),
+    [
+        (
+            "[WARNING] plugin/kubernetes: starting server with unsynced Kubernetes API",
+            "warning",
+            "kubernetes",
+        ),
+        ('[INFO] plugin/ready: Still waiting on: "kubernetes"', "info", "ready"),
+        ("[INFO] SIGTERM: Shutting down servers then terminating", "info", None),
+        (
+            '[FATAL] plugin/loop: Loop (127.0.0.1:55953 -> :53) detected for zone ".", see '
+            "https://coredns.io/plugins/loop#troubleshooting. "
+            'Query: "HINFO 4547991504243258144.3688648895315093531."',
+            "critical",
+            "loop",
+        ),
+        ("[DEBUG] plugin/kubernetes: watching namespaces", "debug", "kubernetes"),
+        ("/etc/coredns/Corefile:3 - Error during parsing: Unknown directive '.'", "critical", None),
+        (
+            "loading Caddyfile via flag: open /etc/Corefile: no such file or directory",
+            "critical",
+            None,
+        ),
+        ("maxprocs: Leaving GOMAXPROCS=4: CPU quota undefined", "info", None),
+    ],
+)
+def test_plugin_and_startup_line_levels(read, line, level, plugin):
+    loaded = read("coredns.log", line + "\n", format="coredns")
+    event = loaded.events.row(0, named=True)
+    assert (event["level"], json.loads(event["attrs"]).get("plugin")) == (level, plugin)
+    assert loaded.summary.unparsed_lines == 0
+
+
+def test_own_utc_stamp_of_older_releases_gives_the_time(read):
+    text = (
+        "2021-08-12T05:09:08.093Z [ERROR] plugin/errors: 2 svc.ns. A: read udp "
+        "10.51.163.14:38406->10.51.51.51:53: i/o timeout\n"
+        "[INFO] Reloading\n"
+    )
+    events = by_line(read("coredns.log", text).events)
+    assert events["ts"][0] == datetime(2021, 8, 12, 5, 9, 8, 93000, tzinfo=UTC)
+    assert events["ts"][1] is None
+
+
+# --- times, hosts, components ------------------------------------------------------------
+
+
+def test_cri_file_takes_time_host_and_container_from_prefix_and_path(write):
+    import timeline
+
+    start = datetime(2023, 3, 14, 20, 31, 0, 123456)
+    path = write(f"nodes/ip-10-0-1-7/{POD_DIR}/coredns/0.log", cri(BANNER + QUERIES, start))
+    loaded = timeline.read(path)
+    events = by_line(loaded.events)
+    assert loaded.summary.files["format"].to_list() == ["coredns"]
+    assert loaded.summary.files["prefix"].to_list() == ["cri"]
+    assert loaded.summary.unparsed_lines == 0
+    assert events.height == 10
+    assert events["ts"][0] == datetime(2023, 3, 14, 20, 31, 0, 123456, tzinfo=UTC)
+    assert events["ts"].is_sorted()
+    assert set(events["host"]) == {"ip-10-0-1-7"}
+    assert set(events["component"]) == {"coredns"}
+    assert loaded.summary.assumptions.filter(pl.col("what") == "time").height == 0
+
+
+NODE_LOCAL_DNS = """\
+2023/03/14 20:31:05 [INFO] Starting node-cache image: 1.22.13
+2023/03/14 20:31:05 [INFO] Using Corefile /etc/Corefile
+2023/03/14 20:31:05 [INFO] Using Pidfile{SPACE}
+2023/03/14 20:31:05 [ERROR] Failed to read node-cache coreFile /etc/coredns/Corefile.base - \
+open /etc/coredns/Corefile.base: no such file or directory
+2023/03/14 20:31:05 [INFO] Skipping kube-dns configmap sync as no directory was specified
+2023/03/14 20:31:05 [INFO] Added interface - nodelocaldns
+cluster.local.:53 on 169.254.20.10
+in-addr.arpa.:53 on 169.254.20.10
+ip6.arpa.:53 on 169.254.20.10
+.:53 on 169.254.20.10
+[INFO] plugin/reload: Running configuration SHA512 = {SHA512}
+CoreDNS-1.10.1
+linux/amd64, go1.20.10,{SPACE}
+[INFO] Added back nodelocaldns rule - {{raw PREROUTING [-p udp -d 169.254.20.10 --dport 53 \
+-j NOTRACK]}}
+I0314 20:31:15.412345       1 nanny.go:116] Tearing down
+W0314 20:31:16.000001       1 dns.go:94] Upstream server 10.96.0.10 did not respond
+[ERROR] plugin/errors: 2 github.com. A: read tcp 169.254.20.10:51722->10.96.0.10:53: i/o timeout
+[INFO] 10.244.5.12:33810 - 6712 "A IN github.com. udp 28 false 512" SERVFAIL qr,rd 28 5.002154223s
+""".format(SPACE=" ", SHA512=SHA512)
+
+
+def test_node_local_dns_file_has_no_unparsed_line(write):
+    import timeline
+
+    start = datetime(2023, 3, 14, 20, 31, 5, 500000)
+    path = write(f"nodes/ip-10-0-1-5/{NODE_CACHE_DIR}/node-cache/0.log", cri(NODE_LOCAL_DNS, start))
+    loaded = timeline.read(path)
+    events = by_line(loaded.events)
+    assert loaded.summary.unparsed_lines == 0
+    assert events.height == len(NODE_LOCAL_DNS.splitlines())
+    assert set(events["component"]) == {"node-local-dns"}
+    assert set(events["host"]) == {"ip-10-0-1-5"}
+    # the Go log date is the line's own time; klog's missing year comes from the prefix
+    assert events["ts"][0] == datetime(2023, 3, 14, 20, 31, 5, tzinfo=UTC)
+    assert events["ts"][14] == datetime(2023, 3, 14, 20, 31, 15, 412345, tzinfo=UTC)
+    assert events["level"][15] == "warning"
+    assert events["level"][17] == "error"
+    assert attrs(events)[0]["node_cache_version"] == "1.22.13"
+    assert attrs(events)[14] == {"caller": "nanny.go:116", "thread": 1}
+    assert attrs(events)[11] == {"version": "1.10.1"}
+
+
+def test_node_local_dns_known_from_its_lines_without_hints(read):
+    events = read("dns.log", NODE_LOCAL_DNS).events
+    assert set(events["component"]) == {"node-local-dns"}
+
+
+@pytest.mark.parametrize(
+    ("container", "component"),
+    [("node-cache", "node-local-dns"), ("nodelocaldns", "node-local-dns"), ("coredns", "coredns")],
+)
+def test_component_from_container_hint(write, container, component):
+    import timeline
+
+    text = "[pod/dns-1/" + container + "] [INFO] Reloading\n"
+    path = write("kubectl.log", text * 3)
+    assert set(timeline.read(path).events["component"]) == {component}
+
+
+def test_bare_file_has_null_times_and_says_so(read):
+    loaded = read("coredns.log", BANNER + QUERIES)
+    assert loaded.events["ts"].null_count() == loaded.events.height == 10
+    assert loaded.summary.unparsed_lines == 0
+    time = loaded.summary.assumptions.filter(pl.col("what") == "time")
+    assert time["value"].to_list() == ["none"]
+
+
+# --- multi-line and bad lines ------------------------------------------------------------
+
+PANIC = """\
+[INFO] plugin/kubernetes: Watching Endpoints
+panic: runtime error: invalid memory address or nil pointer dereference
+[signal SIGSEGV: segmentation violation code=0x1 addr=0x18 pc=0x1c6a2b4]
+
+goroutine 112 [running]:
+github.com/coredns/coredns/plugin/kubernetes.(*dnsControl).Run(0xc000418000)
+\t/go/src/github.com/coredns/coredns/plugin/kubernetes/controller.go:265 +0x34
+created by github.com/coredns/coredns/plugin/kubernetes.(*Kubernetes).InitKubeCache
+\t/go/src/github.com/coredns/coredns/plugin/kubernetes/kubernetes.go:268 +0x4f2
+.:53
+"""
+
+
+def test_panic_dump_continues_the_line_before_it(read):
+    loaded = read("coredns.log", PANIC)
+    events = by_line(loaded.events)
+    assert events["line"].to_list() == [1, 10]
+    assert events["message"][0].splitlines()[4] == "goroutine 112 [running]:"
+    files = loaded.summary.files.row(0, named=True)
+    assert (files["continuation_lines"], files["unparsed_lines"]) == (8, 0)
+
+
+def test_client_go_trace_lines_continue_the_klog_line(read):
+    text = (
+        'I1218 06:28:53.487296       1 trace.go:205] Trace[1925137650]: "Reflector ListAndWatch" '
+        "name:pkg/mod/k8s.io/client-go@v0.19.2/tools/cache/reflector.go:156 "
+        "(total time: 30000ms):\n"
+        "Trace[1925137650]: [30.000673657s] [30.000673657s] END\n"
+        '[INFO] plugin/ready: Still waiting on: "kubernetes"\n'
+    )
+    loaded = read("coredns.log", text)
+    assert loaded.events.height == 2
+    assert loaded.summary.unparsed_lines == 0
+
+
+def test_unknown_and_orphan_lines_are_unparsed_not_lost(read):
+    text = (
+        "\tat the start, indented\n[INFO] Reloading\n"
+        "something else entirely\n[INFO] Reloading complete\n"
+    )
+    loaded = read("coredns.log", text, format="coredns")
+    warnings = loaded.summary.warnings.filter(pl.col("line").is_not_null()).sort("line")
+    assert warnings["line"].to_list() == [1, 3]
+    assert warnings["reason"].to_list() == [
+        "continuation line with no CoreDNS line before it",
+        "not a CoreDNS line",
+    ]
+    assert by_line(loaded.events)["line"].to_list() == [2, 4]
+
+
+# --- recognising the format --------------------------------------------------------------
+
+
+def test_sniff_recognises_coredns_and_says_why():
+    score = coredns.sniff((BANNER + QUERIES).splitlines())
+    assert score.score == 1.0
+    assert "query, plugin/ or banner" in score.why
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # kube-proxy's klog lines only
+        'E0314 18:00:01.123456       1 proxier.go:1526] "Failed to execute iptables-restore" '
+        'err="exit status 1"\nI0314 18:00:01.223456       1 proxier.go:812] "Sync failed" '
+        'retryingTime="30s"\n',
+        # a Maven build: [INFO] lines, but nothing only CoreDNS writes
+        "[INFO] Scanning for projects...\n[INFO] BUILD SUCCESS\n[INFO] Total time:  01:02 min\n",
+        # RabbitMQ
+        "2023-03-15 02:50:01.123456+00:00 [info] <0.230.0> accepting AMQP connection\n",
+    ],
+)
+def test_sniff_leaves_other_formats_alone(text):
+    score = coredns.sniff(text.splitlines())
+    assert score.score < 0.5, score.why
+
+
+def test_sniff_prefers_coredns_for_node_local_dns_with_klog_lines():
+    assert coredns.sniff(NODE_LOCAL_DNS.splitlines()).score == 1.0
+
+
+# --- the fast path for today's query lines agrees with the general one -------------------
+
+
+def parse_lines(*texts: str) -> pl.DataFrame:
+    """``coredns.parse`` on lines given directly, one per argument."""
+    lines = pl.LazyFrame(
+        {
+            "line": list(range(1, len(texts) + 1)),
+            "end_line": list(range(1, len(texts) + 1)),
+            "text": list(texts),
+        }
+    ).with_columns(
+        prefix_ts=pl.lit(None, pl.Datetime("us", "UTC")),
+        stream=pl.lit(None, pl.String),
+        host=pl.lit(None, pl.String),
+        container=pl.lit(None, pl.String),
+        path=pl.lit("coredns.log"),
+    )
+    return coredns.parse(lines.cast(LINE_SCHEMA).select(list(LINE_SCHEMA))).collect()
+
+
+def test_todays_query_lines_take_the_fast_path():
+    fast = pl.Series(QUERIES.splitlines()).str.contains(coredns.FAST_QUERY).to_list()
+    assert fast == [True] * 5 + [False]  # the last writes its duration in ms
+
+
+@pytest.mark.parametrize("line", QUERIES.splitlines())
+def test_fast_and_general_query_paths_agree(line):
+    fast = parse_lines(line).row(0, named=True)
+    # a CoreDNS 1.6 stamp sends the same query down the general path
+    general = parse_lines("2021-08-12T05:09:08.093Z " + line).row(0, named=True)
+    assert json.loads(fast["attrs"]) == json.loads(general["attrs"])
+    for column in ("level", "template", "message", "component", "unparsed"):
+        assert fast[column] == general[column], column
+
+
+def test_query_line_followed_by_a_panic_keeps_its_fields():
+    events = parse_lines(QUERIES.splitlines()[2], "panic: send on closed channel", "")
+    assert events.height == 1
+    assert events["end_line"].to_list() == [3]
+    assert json.loads(events["attrs"][0])["rcode"] == "SERVFAIL"
+    assert events["level"].to_list() == ["error"]
+    assert events["message"][0].endswith("\npanic: send on closed channel\n")
+
+
+def test_query_names_that_need_json_escaping_take_the_general_path():
+    line = '[INFO] 10.0.0.1:5353 - 1 "A IN we\\"ird\\\\name. udp 29 false 512" NOERROR qr 56 0.1s'
+    assert not pl.select(pl.lit(line).str.contains(coredns.FAST_QUERY)).item()
+    assert json.loads(parse_lines(line)["attrs"][0])["name"] == 'we\\"ird\\\\name.'
+
+
+# CoreDNS escapes '"' and '\\' in names (they take the general path, tested above)
+_label = st.text(
+    st.characters(min_codepoint=33, max_codepoint=0x24F, exclude_characters='"\\.'),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    client=st.sampled_from(["10.244.0.1", "[fd00::1]", "[2001:db8::53]"]),
+    port=st.integers(0, 65535),
+    qid=st.integers(0, 65535),
+    qtype=st.sampled_from(["A", "AAAA", "SRV", "PTR", "HINFO", "TYPE65"]),
+    name=st.lists(_label, min_size=1, max_size=4).map(lambda labels: ".".join(labels) + "."),
+    do=st.booleans(),
+    rcode=st.sampled_from(["NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED", "-"]),
+    seconds=st.floats(0, 30, allow_nan=False).map(lambda f: f"{f:.9f}".rstrip("0").rstrip(".")),
+)
+def test_any_query_line_gives_valid_json_on_both_paths(
+    client, port, qid, qtype, name, do, rcode, seconds
+):
+    line = (
+        f'[INFO] {client}:{port} - {qid} "{qtype} IN {name} udp 29 {str(do).lower()} 512" '
+        f"{rcode} qr,rd 56 {seconds}s"
+    )
+    both = parse_lines(line, "2021-08-12T05:09:08.093Z " + line)
+    fast, general = (json.loads(a) for a in both["attrs"])
+    assert fast == general
+    assert (fast["name"], fast["port"], fast["do"]) == (name, port, do)
+    assert fast["duration_s"] == pytest.approx(float(seconds))
+    assert both["unparsed"].null_count() == 2
