@@ -10,6 +10,7 @@ a continuation of one, or an unparsed line in the warnings with its file and lin
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -69,7 +70,8 @@ class LoadSummary:
         ]
         for a in self.assumptions.iter_rows(named=True):
             text.append(
-                f"assumed {a['what']} = {a['value']} for {a['file']} ({a['certainty']}: {a['basis']})"
+                f"assumed {a['what']} = {a['value']} for {a['file']} "
+                f"({a['certainty']}: {a['basis']})"
             )
         for w in self.warnings.filter(pl.col("line").is_null()).iter_rows(named=True):
             text.append(f"{w['file']}: {w['reason']}")
@@ -210,10 +212,8 @@ class _FileResult:
 
 def _read_file(path: str, forced: Parser | None) -> _FileResult:
     result = _FileResult(path=path)
-    try:
+    with contextlib.suppress(OSError):
         result.mtime = datetime.fromtimestamp(os.path.getmtime(path), tz=UTC)
-    except OSError:
-        pass
     data, problems = _read_bytes(path)
     result.problems.extend(problems)
     if data is None:
