@@ -54,8 +54,10 @@ _PARSERS: dict[str, Parser] = {}
 
 
 def register(parser: Parser) -> Parser:
-    """Add a parser; a second parser with the same name is a programming error."""
-    if parser.name in _PARSERS:
+    """Add a parser; a second, different parser with the same name is a programming error
+    (the same module imported twice, as doctest collection may do, just registers again)."""
+    known = _PARSERS.get(parser.name)
+    if known is not None and known.parse.__qualname__ != parser.parse.__qualname__:
         raise ValueError(f"a parser named {parser.name!r} is registered already")
     _PARSERS[parser.name] = parser
     return parser

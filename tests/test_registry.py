@@ -1,0 +1,46 @@
+"""The registry: one name per format, detection by best score, unknown below the threshold."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+import parsers
+from parsers.registry import Parser, Score, register
+
+
+def test_a_different_parser_under_a_taken_name_is_refused():
+    taken = parsers.registry.all_parsers()[0]
+
+    def other_parse(lines: pl.LazyFrame) -> pl.LazyFrame:
+        return lines
+
+    with pytest.raises(ValueError, match="registered already"):
+        register(
+            Parser(
+                name=taken.name,
+                description="impostor",
+                sniff=lambda sample: Score(1.0, "always"),
+                parse=other_parse,
+            )
+        )
+
+
+def test_rank_puts_the_best_first_and_a_failing_sniffer_scores_zero(monkeypatch):
+    def broken(sample):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(
+        parsers.registry._PARSERS,
+        "broken",
+        Parser(name="broken", description="", sniff=broken, parse=lambda lines: lines),
+    )
+    ranked = parsers.registry.rank(["=INFO REPORT==== 15-Mar-2023::02:50:01 ===", "x"])
+    assert ranked[0][0].name == "rabbitmq"
+    broken_score = dict((p.name, s) for p, s in ranked)["broken"]
+    assert broken_score.score == 0.0 and "boom" in broken_score.why
+
+
+def test_unknown_name_lists_the_known_formats():
+    with pytest.raises(KeyError, match="klog"):
+        parsers.registry.get("nope")
