@@ -9,7 +9,7 @@ import pkgutil
 from parsers import registry
 from parsers.registry import Parser, Sample, Score
 
-_INFRASTRUCTURE = {"common", "registry", "runtime"}
+_INFRASTRUCTURE = {"common", "registry", "runtime", "jobs", "changes_common"}
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name not in _INFRASTRUCTURE:

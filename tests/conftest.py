@@ -32,3 +32,51 @@ def read(write):
         return timeline.read(write(name, text), **options)
 
     return _read
+
+
+HOSTILE_TEXT = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+
+
+def hostile_kube_proxy_log() -> str:
+    """A CRI kube-proxy log whose error lines carry HTML and script, as an attacker could."""
+    lines = []
+    for i in range(40):
+        ts = f"2023-03-14T19:{i:02d}:07.123456789Z"
+        lines.append(
+            f"{ts} stderr F E0314 19:{i:02d}:07.123456       1 proxier.go:1520] "
+            f'"Failed to sync {HOSTILE_TEXT}" err="{HOSTILE_TEXT}"'
+        )
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="session")
+def sample_loaded():
+    """The bundled sample, loaded once for the session."""
+    from timeline.demo import sample_path
+
+    return timeline.read(sample_path())
+
+
+@pytest.fixture(scope="session")
+def sample_analysis(sample_loaded):
+    """The analysis of the bundled sample, run once for the session."""
+    from timeline.analysis import analyze
+
+    return analyze(sample_loaded.events)
+
+
+@pytest.fixture(scope="session")
+def hostile_report(tmp_path_factory):
+    """An HTML report of the bundled sample plus a kube-proxy log full of hostile markup."""
+    from timeline.analysis import analyze
+    from timeline.demo import sample_path
+    from timeline.report import write_report
+
+    folder = tmp_path_factory.mktemp("hostile")
+    evil = folder / "nodes" / "evil-node" / "var" / "log" / "pods"
+    evil = evil / "kube-system_kube-proxy-evil1_0000" / "kube-proxy" / "0.log"
+    evil.parent.mkdir(parents=True)
+    evil.write_text(hostile_kube_proxy_log())
+    loaded = timeline.read([sample_path(), evil])
+    path = write_report(loaded, analyze(loaded.events), folder / "report.html", title="Hostile")
+    return path

@@ -28,7 +28,7 @@ def lines_frame(texts: list[str]) -> pl.LazyFrame:
 def accounted(summary) -> bool:
     files = summary.files
     return (
-        files["rows"] + files["continuation_lines"] + files["unparsed_lines"] == files["lines"]
+        files["first_lines"] + files["continuation_lines"] + files["unparsed_lines"] == files["lines"]
     ).all()
 
 

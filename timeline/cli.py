@@ -157,8 +157,180 @@ def detect(paths: PathsArg) -> None:
     out.print(table)
 
 
-def main() -> None:  # pragma: no cover - the console script entry point
-    app()
+SinceOpt = Annotated[
+    str | None, typer.Option(help='Start of the window, as people write it: "2023-03-14 17:00".')
+]
+UntilOpt = Annotated[
+    str | None, typer.Option(help='End of the window, e.g. "yesterday 23:00 UTC".')
+]
+BucketOpt = Annotated[
+    str | None, typer.Option(help="Bucket width for rates, e.g. 1m or 5m; chosen if not given.")
+]
+
+
+def analyse_with_progress(
+    loaded: loader.Loaded,
+    *,
+    since: str | None,
+    until: str | None,
+    bucket: str | None,
+    quiet: bool,
+):
+    """Analyse ``loaded`` within ``since``/``until``, with a spinner on stderr."""
+    from timeline.analysis import analyze
+    from timeline.when import between, parse_when
+
+    try:
+        start = parse_when(since) if since else None
+        end = parse_when(until) if until else None
+    except TimelineError as exc:
+        raise fail(str(exc)) from None
+    events = between(loaded.events, since=start, until=end)
+    if events.height == 0:
+        raise fail("no rows in the chosen window")
+    with err.status("analysing", spinner="dots") if not quiet else _nothing():
+        result = analyze(events, bucket=bucket)
+    return loader.Loaded(events=events, summary=loaded.summary), result
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@app.command()
+def analyze(
+    paths: PathsArg,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    bucket: BucketOpt = None,
+    format: FormatOpt = None,
+    year: YearOpt = None,
+    tz: TzOpt = None,
+    top: Annotated[int, typer.Option(help="Contributing changes shown per incident.")] = 3,
+    quiet: QuietOpt = False,
+) -> None:
+    """Find the incidents, their phases and the changes that contributed."""
+    loaded = read_with_progress(paths, format=format, year=year, tz=tz, quiet=quiet)
+    if loaded.events.height == 0:
+        raise fail("nothing usable was loaded")
+    _, result = analyse_with_progress(
+        loaded, since=since, until=until, bucket=bucket, quiet=quiet or json_output
+    )
+    if json_output:
+        import json
+
+        print(json.dumps(result.to_dict(), default=str, indent=2))
+        return
+    _print_analysis(result, top=top)
+
+
+def _print_analysis(result, *, top: int) -> None:
+    incidents = Table(title="Incidents (UTC)", title_justify="left")
+    for column in ("#", "onset", "peak", "recovery", "lasted", "order of sources", "CI felt it"):
+        incidents.add_column(column)
+    from timeline.incidents import duration_text
+
+    for row in result.incidents.iter_rows(named=True):
+        incidents.add_row(
+            str(row["incident_id"]),
+            f"{row['onset']:%Y-%m-%d %H:%M}",
+            f"{row['peak']:%H:%M}",
+            f"{row['recovery']:%Y-%m-%d %H:%M}",
+            duration_text(row["duration_s"]),
+            escape(row["order"] or ""),
+            f"{row['ci_impact_at']:%m-%d %H:%M}" if row["ci_impact_at"] else "",
+        )
+    out.print(incidents)
+    for row in result.incidents.iter_rows(named=True):
+        ranked = result.top(row["incident_id"], top)
+        table = Table(
+            title=f"Incident {row['incident_id']}: contributing changes", title_justify="left"
+        )
+        for column in ("rank", "when", "change", "role", "score", "evidence"):
+            table.add_column(column, overflow="fold")
+        for c in ranked.iter_rows(named=True):
+            table.add_row(
+                str(c["rank"]),
+                escape(c["when"] or ""),
+                escape(c["description"] or ""),
+                escape(c["role"] or ""),
+                f"{c['score']:.2f}",
+                escape("\n".join(c["evidence"][:4])),
+            )
+        out.print(table)
+
+
+@app.command()
+def report(
+    paths: PathsArg,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="report.html, report.md or report.json")
+    ] = Path("report.html"),
+    report_format: Annotated[
+        str | None, typer.Option("--report-format", help="html, md or json (else from -o).")
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="Title of the report.")] = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    bucket: BucketOpt = None,
+    format: FormatOpt = None,
+    year: YearOpt = None,
+    tz: TzOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write the incident report: summary, timeline, incidents, ranked changes, appendix."""
+    loaded = read_with_progress(paths, format=format, year=year, tz=tz, quiet=quiet)
+    if loaded.events.height == 0:
+        raise fail("nothing usable was loaded")
+    _write_report(loaded, output, report_format, title, since, until, bucket, quiet)
+
+
+def _write_report(loaded, output, report_format, title, since, until, bucket, quiet) -> None:
+    from timeline.report import FORMATS, write_report
+
+    if report_format is not None and report_format not in FORMATS:
+        raise fail(f"unknown report format {report_format!r}: use one of {', '.join(FORMATS)}")
+    window, result = analyse_with_progress(
+        loaded, since=since, until=until, bucket=bucket, quiet=quiet
+    )
+    with err.status("writing the report", spinner="dots") if not quiet else _nothing():
+        path = write_report(window, result, output, format=report_format, title=title)
+    size = path.stat().st_size / 1e6
+    out.print(
+        escape(
+            f"{result.incidents.height} incidents, {result.spikes.height} spikes, "
+            f"{result.changes.height} changes; report written to {path} ({size:.1f} MB)"
+        ),
+        highlight=False,
+    )
+
+
+@app.command()
+def demo(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write the report.")
+    ] = Path("report.html"),
+    quiet: QuietOpt = False,
+) -> None:
+    """Write the report of the bundled sample: the 2023-03-14 CI incident, from its logs."""
+    from timeline.demo import sample_path
+
+    loaded = read_with_progress([str(sample_path())], quiet=quiet)
+    _write_report(
+        loaded,
+        output,
+        None,
+        "Delays starting CI jobs, 2023-03-14 (bundled sample)",
+        None,
+        None,
+        None,
+        quiet,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -46,6 +46,9 @@ class LoadSummary:
 
     ``files``: one row per input file (format, prefix, how sure, lines, rows,
     continuation and unparsed lines, first unparsed line numbers, a problem if any).
+    Every line is the first line of one or more rows (a one-line JSON page holds many
+    jobs), a continuation line, or unparsed: ``lines`` is the sum of ``first_lines``,
+    ``continuation_lines`` and ``unparsed_lines``.
     ``warnings``: one row per unparsed line or per file-level problem (``file``, ``line``,
     ``reason``, ``text`` cut short). ``assumptions``: every year or zone the loader chose,
     with its basis and how sure it is (``certain``, ``likely``, ``guess``, ``stated``,
@@ -175,7 +178,7 @@ def detect(path: str) -> dict[str, object]:
     data, problems = _read_bytes(path)
     if data is None:
         return {"file": path, "format": None, "score": 0.0, "why": problems[0], "prefix": None}
-    raw = _first_lines(data.decode("utf-8", errors="replace"))
+    raw = _sample_lines(data.decode("utf-8", errors="replace"))
     prefix, share = runtime.detect(raw)
     sample = _stripped_sample(raw, prefix)
     ranked = parsers.registry.rank(sample)
@@ -222,7 +225,7 @@ def _read_file(path: str, forced: Parser | None) -> _FileResult:
     del data
     if "\ufffd" in text:
         result.problems.append("not valid UTF-8: undecodable bytes shown as \ufffd")
-    raw_sample = _first_lines(text)
+    raw_sample = _sample_lines(text)
     lines = _split_lines(text, path)
     del text
     result.lines = lines.height
@@ -319,7 +322,7 @@ def _gunzip(data: bytes) -> tuple[bytes, str | None]:
     return b"".join(out), None
 
 
-def _first_lines(text: str) -> list[str]:
+def _sample_lines(text: str) -> list[str]:
     return text[: 1 << 20].split("\n", SAMPLE_LINES)[:SAMPLE_LINES]
 
 
@@ -590,6 +593,7 @@ def _file_table(results: list[_FileResult], warnings: pl.DataFrame) -> pl.DataFr
         unparsed_lines = int((unparsed["end_line"] - unparsed["line"] + 1).sum())
         parsed = r.records.height if r.records is not None else 0
         covered = _covered_lines(r.records) if r.records is not None else 0
+        starts = r.records["line"].n_unique() if r.records is not None else 0
         rows.append(
             {
                 "file": r.path,
@@ -598,7 +602,8 @@ def _file_table(results: list[_FileResult], warnings: pl.DataFrame) -> pl.DataFr
                 "score": r.score,
                 "lines": r.lines,
                 "rows": parsed,
-                "continuation_lines": max(covered - parsed, 0),
+                "first_lines": starts,
+                "continuation_lines": covered - starts,
                 "unparsed_lines": unparsed_lines,
                 "first_unparsed": unparsed["line"].head(10).to_list(),
                 "problem": "; ".join(r.problems) or None,
@@ -613,6 +618,7 @@ def _file_table(results: list[_FileResult], warnings: pl.DataFrame) -> pl.DataFr
             "score": pl.Float64,
             "lines": pl.Int64,
             "rows": pl.Int64,
+            "first_lines": pl.Int64,
             "continuation_lines": pl.Int64,
             "unparsed_lines": pl.Int64,
             "first_unparsed": pl.List(pl.UInt32),

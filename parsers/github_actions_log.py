@@ -1,0 +1,294 @@
+"""GitHub Actions raw job logs: every line as a log row, plus one job row for the file.
+
+A job's log (``1_build.txt`` in the run's log archive, or ``GET .../jobs/{id}/logs``) has
+one line per output line, each after a UTC time with seven fractional digits::
+
+    2023-03-14T18:00:01.1234567Z ##[group]Run make test
+
+Those times look like ``kubectl logs --timestamps`` to the loader, which strips them
+before this parser runs and keeps them as ``prefix_ts``; a line it did not strip (the
+first, which starts with a byte order mark) still carries its own, which is read here.
+``##[error]``, ``##[warning]``, ``##[notice]`` and ``##[debug]`` give the level.
+
+The job row is derived from the log: queued at its first line ("Requested labels",
+"Waiting for a runner to pick up this job..."), started when a runner took it ("Job is
+about to start running on ..."), stopped at its last line; cancelled if the runner wrote
+"The operation was canceled.", failed if it wrote any ``##[error]``, else success. The
+job's name comes from the file name (``1_build.txt``), else the file's stem.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from parsers import jobs, registry
+from parsers.common import json_object, records
+from parsers.registry import Parser, Sample, Score
+
+NAME = "github-actions-log"
+SOURCE = "github-actions"
+
+#: A runner's own time: UTC, up to seven fractional digits, after an optional BOM.
+OWN_TIME = (
+    r"^\x{FEFF}?(?P<own_ts>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z)"
+    r"(?: |$)"
+)
+#: The runner's time as it always writes it (seven fractional digits), trusted even on a
+#: line that had a runtime prefix of its own (a CRI log of a runner's output).
+RUNNER_TIME = (
+    r"^\x{FEFF}?(?P<own_ts>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{7}Z)(?: |$)"
+)
+MARKER = r"^##\[(?P<marker>[a-z]+)\](?P<rest>.*)$"
+RUNNER_LINES = (
+    "Requested labels: ",
+    "Requested runner group: ",
+    "Job defined at: ",
+    "Waiting for a runner to pick up this job",
+    "Job is about to start running on ",
+    "Current runner version: ",
+    "Runner name: ",
+)
+PICKED_UP = (
+    r"^Job is about to start running on the (?:hosted )?runner: "
+    r"(?P<runner>.+) \((?P<where>[a-z]+)\)$"
+)
+RUNNER_NAME = r"^Runner name: '(?P<runner>[^']*)'$"
+DEFINED_AT = r"^Job defined at: (?P<repository>[^/]+/[^/]+)/(?P<workflow_file>[^@]+)@(?P<ref>.+)$"
+CANCELED = "##[error]The operation was canceled."
+#: The runner describes itself (labels, name, image) in a job log's first lines.
+SETUP_LINES = 300
+
+LEVEL = {"error": "error", "warning": "warning", "notice": "info", "debug": "debug"}
+
+
+def _bodies(sample: list[str]) -> pl.Series:
+    """The sample's lines without a BOM and the runner's time, had the loader not cut it."""
+    return pl.Series(sample, dtype=pl.String).str.replace(OWN_TIME, "").str.strip_prefix("\ufeff")
+
+
+def sniff(sample: list[str]) -> Score:
+    """Runner set-up lines make a job log sure; ``##[group]`` markers make it likely."""
+    bodies = _bodies(sample)
+    runner = bodies.str.starts_with(RUNNER_LINES[0])
+    for literal in RUNNER_LINES[1:]:
+        runner = runner | bodies.str.starts_with(literal)
+    if runner.any():
+        return Score(0.95, "GitHub Actions runner set-up lines")
+    markers = bodies.str.extract(MARKER, 1).drop_nulls()
+    if markers.is_in(["group", "endgroup"]).any():
+        return Score(0.7, "GitHub Actions ##[group] markers")
+    if markers.is_in(["error", "warning", "notice", "command"]).any():
+        return Score(0.55, "GitHub Actions ##[error]/##[warning] markers")
+    return Score(0.0, "no GitHub Actions runner lines or ##[...] markers")
+
+
+def log_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """Each line's time (its own, else the prefix's), body, marker and level."""
+    own_text = (
+        pl.when(pl.col("prefix_ts").is_null())
+        .then(pl.col("text").str.extract(OWN_TIME, 1))
+        .otherwise(pl.col("text").str.extract(RUNNER_TIME, 1))
+    )
+    own = own_text.str.to_datetime(time_unit="us", time_zone="UTC", strict=False)
+    body = (
+        pl.when(own_text.is_not_null())
+        .then(pl.col("text").str.replace(OWN_TIME, ""))
+        .otherwise(pl.col("text"))
+        .str.strip_prefix("\ufeff")
+    )
+    parsed = lines.with_columns(_time=pl.coalesce(own, pl.col("prefix_ts")), body=body)
+    parsed = parsed.with_columns(
+        marker=pl.col("body").str.extract(MARKER, 1),
+        rest=pl.col("body").str.extract(MARKER, 2),
+    )
+    return parsed.with_columns(
+        level=pl.col("marker").replace_strict(LEVEL, default=None, return_dtype=pl.String),
+        step=pl.when((pl.col("marker") == "group") & pl.col("rest").str.starts_with("Run "))
+        .then(pl.col("rest"))
+        .forward_fill(),
+    )
+
+
+def job_facts(parsed: pl.LazyFrame) -> pl.LazyFrame:
+    """One row about the whole job: times, runner, labels, outcome, name.
+
+    What the runner says about itself is read from the first :data:`SETUP_LINES` lines
+    only, where it writes it, so that a step's output cannot pass for it.
+    """
+    body = pl.col("body")
+    picked = body.str.extract_groups(PICKED_UP)
+    defined = body.str.extract_groups(DEFINED_AT)
+
+    def first_match(pattern: str) -> pl.Expr:
+        return body.str.extract(pattern, 1).drop_nulls().first()
+
+    setup = parsed.head(SETUP_LINES).select(
+        picked_up=pl.col("_time").filter(picked.struct.field("runner").is_not_null()).first(),
+        runner=pl.coalesce(
+            first_match(RUNNER_NAME), picked.struct.field("runner").drop_nulls().first()
+        ),
+        where=picked.struct.field("where").drop_nulls().first(),
+        labels=first_match(r"^Requested labels: (.+)$").str.split(", "),
+        image=first_match(r"^Image: (.+)$"),
+        runner_group=pl.coalesce(
+            first_match(r"^Requested runner group: (.+)$"),
+            first_match(r"^Runner group name: '([^']*)'$"),
+        ),
+        runner_version=first_match(r"^Current runner version: '([^']*)'$"),
+        repository=defined.struct.field("repository").drop_nulls().first(),
+        workflow_file=defined.struct.field("workflow_file").drop_nulls().first(),
+        ref=defined.struct.field("ref").drop_nulls().first(),
+    )
+    errors = (pl.col("marker") == "error").sum()
+    file_name = pl.col("path").first().str.extract(r"([^/\\]+)$", 1).str.strip_suffix(".gz")
+    whole = parsed.select(
+        line=pl.col("line").min(),
+        first=pl.col("_time").min(),
+        last=pl.col("_time").max(),
+        error_lines=errors,
+        warning_lines=(pl.col("marker") == "warning").sum(),
+        first_error=pl.col("rest").filter(pl.col("marker") == "error").first().str.slice(0, 200),
+        failed_step=pl.col("step").filter(pl.col("marker") == "error").first(),
+        status=pl.when((body == CANCELED).any())
+        .then(pl.lit("cancelled"))
+        .when(errors > 0)
+        .then(pl.lit("failed"))
+        .otherwise(pl.lit("success")),
+        name=pl.coalesce(
+            file_name.str.extract(r"^[0-9]+_(.+)\.txt$", 1),
+            file_name.str.replace(r"\.(?:txt|log)$", ""),
+        ),
+        lines_host=pl.col("host").drop_nulls().first(),
+    )
+    self_hosted = pl.col("where").is_in(["repository", "organization", "enterprise"])
+    return (
+        pl.concat([whole, setup], how="horizontal")
+        .with_columns(
+            executor=pl.coalesce(
+                jobs.executor_from_labels(pl.coalesce("labels", pl.concat_list("image"))),
+                pl.when(self_hosted).then(pl.lit("self-hosted")),
+            ),
+            host=pl.coalesce("runner", "lines_host"),
+        )
+        .filter(pl.col("line").is_not_null())
+    )
+
+
+def job_row(facts: pl.LazyFrame) -> pl.LazyFrame:
+    """The job record of a log, through the same builder as API jobs."""
+    basis = (
+        pl.when(pl.col("status") == "cancelled")
+        .then(pl.lit("the runner wrote 'The operation was canceled.'"))
+        .otherwise(pl.format("{} ##[error] lines", pl.col("error_lines")))
+    )
+    fields = facts.with_columns(
+        end_line="line",
+        noun=pl.lit("job"),
+        job_id=pl.lit(None, pl.String),
+        number=pl.lit(None, pl.String),
+        component="name",
+        raw_status=pl.lit(None, pl.String),
+        note=pl.lit(None, pl.String),
+        created_at=pl.lit(None, pl.String),
+        queued_at=jobs.iso_utc(pl.col("first")),
+        started_at=jobs.iso_utc(pl.coalesce("picked_up", "first")),
+        stopped_at=jobs.iso_utc(pl.col("last")),
+        duration_s=pl.lit(None, pl.Float64),
+        url=pl.lit(None, pl.String),
+        basis=basis,
+    )
+    extra = {
+        "derived_from": pl.lit("log"),
+        "status_basis": pl.col("basis"),
+        "runner_name": pl.col("runner"),
+        "runner_group": pl.col("runner_group"),
+        "runner_version": pl.col("runner_version"),
+        "labels": pl.col("labels"),
+        "image": pl.col("image"),
+        "repository": pl.col("repository"),
+        "workflow_file": pl.col("workflow_file"),
+        "ref": pl.col("ref"),
+        "error_lines": pl.col("error_lines"),
+        "warning_lines": pl.col("warning_lines"),
+        "first_error": pl.col("first_error"),
+        "failed_step": pl.col("failed_step"),
+    }
+    return jobs.job_records(fields, source=SOURCE, extra=extra)
+
+
+def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """Every line as a log row, and one job row for the file."""
+    parsed = log_lines(lines).collect().lazy()
+    facts = job_facts(parsed).collect().lazy()
+    logged = parsed.join(facts.select("name", "runner"), how="cross")
+    attrs = json_object(
+        marker=pl.col("marker"),
+        step=pl.when(pl.col("marker").is_in(["error", "warning"])).then(pl.col("step")),
+    )
+    log_rows = records(
+        logged,
+        ts=pl.col("_time").dt.replace_time_zone(None),
+        utc_offset_s=pl.when(pl.col("_time").is_not_null()).then(pl.lit(0)),
+        source=pl.lit(SOURCE),
+        host=pl.coalesce("runner", "host"),
+        component=pl.col("name"),
+        level="level",
+        message=pl.when(pl.col("marker").is_not_null())
+        .then(pl.col("rest"))
+        .otherwise(pl.col("body")),
+        attrs=attrs,
+    )
+    return pl.concat([job_row(facts), log_rows], how="vertical")
+
+
+SAMPLES = (
+    Sample(
+        text="""\ufeff2023-03-14T18:04:51.5012450Z Requested labels: ubuntu-latest
+2023-03-14T18:04:51.5012484Z Job defined at: acme/api/.github/workflows/ci.yml@refs/heads/main
+2023-03-14T18:04:51.5012509Z Waiting for a runner to pick up this job...
+2023-03-14T18:06:31.9572229Z Job is waiting for a hosted runner to come online.
+2023-03-14T18:06:33.0751730Z Job is about to start running on the hosted runner: GitHub Actions 7 (hosted)
+2023-03-14T18:06:35.3693461Z Current runner version: '2.302.1'
+2023-03-14T18:06:35.3721172Z ##[group]Operating System
+2023-03-14T18:06:35.3721722Z Ubuntu
+2023-03-14T18:06:35.3722018Z 22.04.2
+2023-03-14T18:06:35.3722317Z LTS
+2023-03-14T18:06:35.3722615Z ##[endgroup]
+2023-03-14T18:06:38.1204277Z ##[group]Run make test
+2023-03-14T18:06:38.1204901Z \x1b[36;1mmake test\x1b[0m
+2023-03-14T18:06:38.1391664Z ##[endgroup]
+2023-03-14T18:08:59.0027346Z dial tcp: lookup rabbitmq.ci.svc.cluster.local on 10.96.0.10:53: read udp 10.244.3.17:48123->10.96.0.10:53: i/o timeout
+2023-03-14T18:09:01.4427431Z ##[error]Process completed with exit code 2.
+2023-03-14T18:09:01.9934512Z Cleaning up orphan processes
+""",  # noqa: E501 (real lines are long)
+        expect={"source": "github-actions", "component": "sample-0", "host": "GitHub Actions 7"},
+        rows=18,
+    ),
+    Sample(
+        text="""2022-05-02T10:14:19.8913682Z Requested labels: self-hosted, linux, x64, ci-large
+2022-05-02T10:14:19.8913775Z Job defined at: acme/api/.github/workflows/deploy.yml@refs/heads/main
+2022-05-02T10:14:19.8913803Z Waiting for a runner to pick up this job...
+2022-05-02T10:14:20.0647620Z Job is about to start running on the runner: ci-large-7f9c2 (organization)
+2022-05-02T10:14:25.0321997Z Current runner version: '2.290.1'
+2022-05-02T10:14:25.0328014Z Runner name: 'ci-large-7f9c2'
+2022-05-02T10:14:25.0328504Z Runner group name: 'Default'
+2022-05-02T10:14:25.0329107Z Machine name: 'ci-large-7f9c2'
+2022-05-02T10:14:27.1204277Z ##[group]Run ./deploy.sh
+2022-05-02T10:14:27.1204901Z ##[endgroup]
+2022-05-02T10:16:02.4381236Z ##[warning]Retrying kubectl apply (1/3)
+2022-05-02T10:18:40.0019475Z ##[error]The operation was canceled.
+""",  # noqa: E501 (real lines are long)
+        expect={"source": "github-actions", "component": "sample-1", "host": "ci-large-7f9c2"},
+        rows=13,
+    ),
+)
+
+registry.register(
+    Parser(
+        name=NAME,
+        description="GitHub Actions raw job logs (1_build.txt): log lines plus a derived job row",
+        sniff=sniff,
+        parse=parse,
+        samples=SAMPLES,
+    )
+)

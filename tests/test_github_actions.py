@@ -1,0 +1,402 @@
+"""GitHub Actions: jobs and runs from the REST API, and raw job logs, as job and log rows."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+import parsers
+from parsers.common import LINE_SCHEMA
+
+
+def gh_job(job_id: int, name: str, **changes) -> dict:
+    """A workflow job as ``GET /repos/{o}/{r}/actions/runs/{id}/jobs`` lists it."""
+    job = {
+        "id": job_id,
+        "run_id": 4421567890,
+        "workflow_name": "CI",
+        "head_branch": "main",
+        "run_url": "https://api.github.com/repos/acme/api/actions/runs/4421567890",
+        "run_attempt": 1,
+        "node_id": "CR_kwDOH1a2b88AAAACyE0mPw",
+        "head_sha": "9b1f0c4e2d7a6b3c8e5f1a0d2c4b6e8f0a1c3e5d",
+        "url": f"https://api.github.com/repos/acme/api/actions/jobs/{job_id}",
+        "html_url": f"https://github.com/acme/api/actions/runs/4421567890/job/{job_id}",
+        "status": "completed",
+        "conclusion": "success",
+        "created_at": "2023-03-14T18:04:51Z",
+        "started_at": "2023-03-14T18:06:33Z",
+        "completed_at": "2023-03-14T18:09:02Z",
+        "name": name,
+        "steps": [
+            {
+                "name": "Set up job",
+                "status": "completed",
+                "conclusion": "success",
+                "number": 1,
+                "started_at": "2023-03-14T18:06:32.000Z",
+                "completed_at": "2023-03-14T18:06:35.000Z",
+            }
+        ],
+        "check_run_url": f"https://api.github.com/repos/acme/api/check-runs/{job_id}",
+        "labels": ["ubuntu-latest"],
+        "runner_id": 7,
+        "runner_name": "GitHub Actions 7",
+        "runner_group_id": 2,
+        "runner_group_name": "GitHub Actions",
+    }
+    job.update(changes)
+    return job
+
+
+def gh_run(run_id: int, number: int, **changes) -> dict:
+    """A workflow run as ``GET /repos/{o}/{r}/actions/runs`` lists it."""
+    run = {
+        "id": run_id,
+        "name": "CI",
+        "node_id": "WFR_kwLOH1a2b88AAAABB3x1Eg",
+        "head_branch": "main",
+        "head_sha": "9b1f0c4e2d7a6b3c8e5f1a0d2c4b6e8f0a1c3e5d",
+        "path": ".github/workflows/ci.yml",
+        "display_title": "Bump kube-proxy to v1.24.10",
+        "run_number": number,
+        "event": "push",
+        "status": "completed",
+        "conclusion": "success",
+        "workflow_id": 51234567,
+        "check_suite_id": 11623456789,
+        "url": f"https://api.github.com/repos/acme/api/actions/runs/{run_id}",
+        "html_url": f"https://github.com/acme/api/actions/runs/{run_id}",
+        "created_at": "2023-03-14T18:04:50Z",
+        "updated_at": "2023-03-14T18:12:10Z",
+        "actor": {"login": "octo-sre", "id": 1},
+        "run_attempt": 1,
+        "run_started_at": "2023-03-14T18:05:02Z",
+        "jobs_url": f"https://api.github.com/repos/acme/api/actions/runs/{run_id}/jobs",
+    }
+    run.update(changes)
+    return run
+
+
+def by_name(events: pl.DataFrame) -> dict[str, dict]:
+    return {json.loads(a)["name"]: json.loads(a) for a in events["attrs"]}
+
+
+# --- jobs and runs -----------------------------------------------------------------------
+
+
+def test_jobs_response_gives_job_rows_with_runner_and_queue_delay(read):
+    page = {
+        "total_count": 4,
+        "jobs": [
+            gh_job(1, "build"),
+            gh_job(
+                2,
+                "test-windows",
+                status="in_progress",
+                conclusion=None,
+                completed_at=None,
+                labels=["windows-latest"],
+                runner_name="GitHub Actions 9",
+            ),
+            gh_job(
+                3,
+                "test-macos",
+                status="queued",
+                conclusion=None,
+                completed_at=None,
+                started_at="2023-03-14T18:04:51Z",
+                labels=["macos-13"],
+                runner_name=None,
+                runner_id=None,
+                runner_group_name=None,
+            ),
+            gh_job(
+                4,
+                "deploy",
+                conclusion="failure",
+                labels=["self-hosted", "linux", "deployer"],
+                runner_name="deployer-7f9c2",
+                runner_group_name="Default",
+            ),
+        ],
+    }
+    loaded = read("jobs.json", json.dumps(page, indent=2) + "\n")
+    assert loaded.summary.files["format"].to_list() == ["github-actions"]
+    assert loaded.summary.unparsed_lines == 0
+    jobs = by_name(loaded.events)
+    assert jobs["build"]["status"] == "success" and jobs["build"]["queue_delay_s"] == 102.0
+    assert jobs["build"]["executor"] == "machine" and jobs["build"]["duration_s"] == 149.0
+    assert jobs["build"]["url"] == "https://github.com/acme/api/actions/runs/4421567890/job/1"
+    assert (
+        jobs["test-windows"]["status"] == "running"
+        and jobs["test-windows"]["executor"] == "windows"
+    )
+    assert jobs["test-windows"]["stopped_at"] is None
+    macos = jobs["test-macos"]
+    assert macos["status"] == "queued" and macos["executor"] == "macos"
+    assert macos["started_at"] is None and macos["queue_delay_s"] is None  # GitHub's is a stand-in
+    assert jobs["deploy"]["executor"] == "deployer" and jobs["deploy"]["status"] == "failed"
+    deploy = loaded.events.filter(pl.col("component") == "deploy").row(0, named=True)
+    assert deploy["host"] == "deployer-7f9c2" and deploy["level"] == "error"
+    assert deploy["ts"] == datetime(2023, 3, 14, 18, 4, 51, tzinfo=UTC)
+    assert (
+        deploy["message"] == "job deploy #4 failed [failure] (deployer, queued 102.0s, ran 149.0s)"
+    )
+    queued = loaded.events.filter(pl.col("component") == "test-macos").row(0, named=True)
+    assert queued["host"] is None and queued["message"].endswith("queued (macos, not started)")
+
+
+def test_runs_are_queued_at_created_and_started_at_run_started(read):
+    page = {
+        "total_count": 2,
+        "workflow_runs": [
+            gh_run(10, 3187),
+            gh_run(
+                11, 3188, status="in_progress", conclusion=None, updated_at="2023-03-14T18:20:00Z"
+            ),
+        ],
+    }
+    loaded = read("runs.json", json.dumps(page))
+    runs = {json.loads(a)["job_id"]: json.loads(a) for a in loaded.events["attrs"]}
+    done, running = runs["10"], runs["11"]
+    assert done["record_type"] == "workflow_run" and done["run_number"] == 3187
+    assert done["queued_at"] == "2023-03-14T18:04:50.000Z"
+    assert done["started_at"] == "2023-03-14T18:05:02.000Z"
+    assert done["stopped_at"] == "2023-03-14T18:12:10.000Z" and done["queue_delay_s"] == 12.0
+    assert done["executor"] is None and done["actor"] == "octo-sre"
+    assert running["status"] == "running" and running["stopped_at"] is None
+    assert running["duration_s"] is None
+    assert sorted(loaded.events["message"]) == [
+        "workflow run CI #3187 success (queued 12.0s, ran 428.0s)",
+        "workflow run CI #3188 running [in_progress] (queued 12.0s)",
+    ]
+
+
+def test_json_lines_of_jobs_and_runs(read):
+    text = "\n".join(json.dumps(x) for x in (gh_job(1, "build"), gh_run(10, 3187))) + "\n"
+    loaded = read("export.jsonl", text)
+    assert sorted(loaded.events["line"].to_list()) == [1, 2]
+    assert {json.loads(a)["record_type"] for a in loaded.events["attrs"]} == {"job", "workflow_run"}
+
+
+def test_webhook_payload_carries_a_job(read):
+    payload = {
+        "action": "completed",
+        "workflow_job": gh_job(5, "lint", conclusion="timed_out"),
+        "repository": {"full_name": "acme/api"},
+        "sender": {"login": "octo-sre"},
+    }
+    row = read("hook.json", json.dumps(payload, indent=2)).events.row(0, named=True)
+    assert row["component"] == "lint" and row["level"] == "error"
+    assert json.loads(row["attrs"])["raw_status"] == "timed_out"
+
+
+def test_unknown_conclusion_is_other_and_noted(read):
+    loaded = read(
+        "jobs.json", json.dumps({"total_count": 1, "jobs": [gh_job(1, "b", conclusion="exploded")]})
+    )
+    a = json.loads(loaded.events["attrs"][0])
+    assert a["status"] == "other" and a["raw_status"] == "exploded"
+    assert a["note"].startswith("unknown GitHub Actions status 'exploded'")
+
+
+@pytest.mark.parametrize(
+    ("conclusion", "status", "level"),
+    [
+        ("success", "success", "info"),
+        ("failure", "failed", "error"),
+        ("cancelled", "cancelled", "warning"),
+        ("skipped", "other", "info"),
+        ("startup_failure", "failed", "error"),
+    ],
+)
+def test_conclusions_are_normalised(read, conclusion, status, level):
+    loaded = read(
+        "jobs.json", json.dumps({"total_count": 1, "jobs": [gh_job(1, "b", conclusion=conclusion)]})
+    )
+    assert json.loads(loaded.events["attrs"][0])["status"] == status
+    assert loaded.events["level"][0] == level
+
+
+def test_truncated_jobs_page_keeps_the_complete_jobs(read):
+    text = json.dumps(
+        {"total_count": 3, "jobs": [gh_job(1, "a"), gh_job(2, "b"), gh_job(3, "c")]}, indent=2
+    )
+    cut = text[: text.index('"name": "c"')]
+    loaded = read("jobs.json", cut)
+    assert sorted(by_name(loaded.events)) == ["a", "b"]
+    reasons = set(loaded.summary.warnings["reason"].drop_nulls())
+    assert len(reasons) == 1 and "2 complete items before it were read" in reasons.pop()
+
+
+def test_jobs_documents_are_github_not_circleci():
+    lines = json.dumps({"total_count": 1, "jobs": [gh_job(1, "a")]}, indent=2).splitlines()
+    best, score = parsers.registry.rank(lines)[0]
+    assert best.name == "github-actions" and score.score >= 0.5
+    runs = json.dumps({"total_count": 1, "workflow_runs": [gh_run(1, 2)]}).splitlines()
+    assert parsers.registry.rank(runs)[0][0].name == "github-actions"
+
+
+# --- raw job logs ------------------------------------------------------------------------
+
+FAILED_LOG = """\ufeff2023-03-14T18:04:51.5012450Z Requested labels: ubuntu-latest
+2023-03-14T18:04:51.5012484Z Job defined at: acme/api/.github/workflows/ci.yml@refs/heads/main
+2023-03-14T18:04:51.5012509Z Waiting for a runner to pick up this job...
+2023-03-14T18:06:31.9572229Z Job is waiting for a hosted runner to come online.
+2023-03-14T18:06:33.0751730Z Job is about to start running on the hosted runner: GitHub Actions 7 (hosted)
+2023-03-14T18:06:35.3693461Z Current runner version: '2.302.1'
+2023-03-14T18:06:35.3721172Z ##[group]Operating System
+2023-03-14T18:06:35.3721722Z Ubuntu
+2023-03-14T18:06:35.3722018Z 22.04.2
+2023-03-14T18:06:35.3722317Z LTS
+2023-03-14T18:06:35.3722615Z ##[endgroup]
+2023-03-14T18:06:35.3722899Z ##[group]Runner Image
+2023-03-14T18:06:35.3723252Z Image: ubuntu-22.04
+2023-03-14T18:06:35.3723638Z Version: 20230305.1
+2023-03-14T18:06:35.3725215Z ##[endgroup]
+2023-03-14T18:06:38.1204277Z ##[group]Run make test
+2023-03-14T18:06:38.1204901Z \x1b[36;1mmake test\x1b[0m
+2023-03-14T18:06:38.1205311Z shell: /usr/bin/bash -e {0}
+2023-03-14T18:06:38.1391664Z ##[endgroup]
+2023-03-14T18:06:38.2000001Z ##[debug]Evaluating condition for step: 'Run make test'
+2023-03-14T18:07:12.5500000Z ##[warning]Node.js 12 actions are deprecated.
+2023-03-14T18:08:59.0027346Z dial tcp: lookup rabbitmq.ci.svc.cluster.local on 10.96.0.10:53: read udp 10.244.3.17:48123->10.96.0.10:53: i/o timeout
+2023-03-14T18:09:01.4427431Z ##[error]Process completed with exit code 2.
+2023-03-14T18:09:01.5003112Z ##[notice]Tests failed on the first attempt
+2023-03-14T18:09:01.6112213Z Post job cleanup.
+2023-03-14T18:09:01.9934512Z Cleaning up orphan processes
+"""  # noqa: E501
+
+
+def test_job_log_through_the_loader_gives_a_job_row_and_every_line(read):
+    loaded = read("logs_4421567890/1_build.txt", FAILED_LOG)
+    files = loaded.summary.files.row(0, named=True)
+    assert files["prefix"] == "kubectl-timestamps" and files["format"] == "github-actions-log"
+    assert files["unparsed_lines"] == 0
+    events = loaded.events.sort("line", "kind")
+    job = events.filter(pl.col("kind") == "job").row(0, named=True)
+    logs = events.filter(pl.col("kind") == "log")
+    assert logs.height == 26 and logs["line"].to_list() == list(range(1, 27))
+    assert job["source"] == "github-actions" and job["component"] == "build"
+    assert job["host"] == "GitHub Actions 7" and job["level"] == "error"
+    assert job["message"] == "job build failed (machine, queued 101.6s, ran 148.9s)"
+    a = json.loads(job["attrs"])
+    assert a["derived_from"] == "log" and a["status"] == "failed" and a["raw_status"] is None
+    assert a["queued_at"] == "2023-03-14T18:04:51.501Z"
+    assert a["started_at"] == "2023-03-14T18:06:33.075Z"
+    assert a["stopped_at"] == "2023-03-14T18:09:01.993Z"
+    assert a["queue_delay_s"] == pytest.approx(101.574)
+    assert (
+        a["failed_step"] == "Run make test"
+        and a["first_error"] == "Process completed with exit code 2."
+    )
+    assert a["repository"] == "acme/api" and a["workflow_file"] == ".github/workflows/ci.yml"
+    assert logs["ts"][0] == datetime(2023, 3, 14, 18, 4, 51, 501245, tzinfo=UTC)  # the BOM line
+    assert logs["ts"][21] == datetime(2023, 3, 14, 18, 8, 59, 2734, tzinfo=UTC)
+    levels = dict(zip(logs["message"], logs["level"], strict=True))
+    assert levels["Process completed with exit code 2."] == "error"
+    assert levels["Node.js 12 actions are deprecated."] == "warning"
+    assert levels["Evaluating condition for step: 'Run make test'"] == "debug"
+    assert levels["Tests failed on the first attempt"] == "info"
+    assert levels["Ubuntu"] is None
+    error = logs.filter(pl.col("level") == "error").row(0, named=True)
+    assert json.loads(error["attrs"]) == {"marker": "error", "step": "Run make test"}
+
+
+def as_lines(text: str, path: str = "1_build.txt", prefix_ts=None) -> pl.LazyFrame:
+    rows = text.splitlines()
+    return (
+        pl.LazyFrame({"line": range(1, len(rows) + 1), "text": rows, "path": path})
+        .with_columns(
+            end_line="line",
+            prefix_ts=pl.lit(prefix_ts),
+            stream=pl.lit(None),
+            host=pl.lit(None),
+            container=pl.lit(None),
+        )
+        .select([pl.col(c).cast(t) for c, t in LINE_SCHEMA.items()])
+    )
+
+
+def test_job_log_outside_a_runtime_prefix_reads_its_own_times(read):
+    parsed = parsers.registry.get("github-actions-log").parse(as_lines(FAILED_LOG)).collect()
+    job = parsed.filter(pl.col("kind") == "job").row(0, named=True)
+    through_loader = read("1_build.txt", FAILED_LOG).events.filter(pl.col("kind") == "job")
+    assert job["attrs"] == through_loader["attrs"][0]
+    logs = parsed.filter(pl.col("kind") == "log").sort("line")
+    assert logs["ts"][21] == datetime(2023, 3, 14, 18, 8, 59, 2734)
+    assert logs["utc_offset_s"].unique().to_list() == [0]
+    assert logs["message"][22] == "Process completed with exit code 2."
+
+
+def test_job_log_inside_a_cri_prefix_keeps_the_runner_times(read):
+    cri = "\n".join(
+        f"2023-03-14T18:10:0{i % 10}.000000000Z stdout F {line.lstrip(chr(0xFEFF))}"
+        for i, line in enumerate(FAILED_LOG.splitlines())
+    )
+    loaded = read("runner-0.log", cri + "\n")
+    assert loaded.summary.files["prefix"].to_list() == ["cri"]
+    assert loaded.summary.files["format"].to_list() == ["github-actions-log"]
+    job = json.loads(loaded.events.filter(pl.col("kind") == "job")["attrs"][0])
+    assert job["queued_at"] == "2023-03-14T18:04:51.501Z" and job["status"] == "failed"
+    assert loaded.events.filter(pl.col("level") == "error")["message"].to_list()[-1] == (
+        "Process completed with exit code 2."
+    )
+
+
+CANCELLED_LOG = """2022-05-02T10:14:19.8913682Z Requested labels: self-hosted, linux, x64, ci-large
+2022-05-02T10:14:19.8913775Z Job defined at: acme/api/.github/workflows/deploy.yml@refs/heads/main
+2022-05-02T10:14:19.8913803Z Waiting for a runner to pick up this job...
+2022-05-02T10:14:20.0647620Z Job is about to start running on the runner: ci-large-7f9c2 (organization)
+2022-05-02T10:14:25.0321997Z Current runner version: '2.290.1'
+2022-05-02T10:14:25.0328014Z Runner name: 'ci-large-7f9c2'
+2022-05-02T10:14:25.0328504Z Runner group name: 'Default'
+2022-05-02T10:14:27.1204277Z ##[group]Run ./deploy.sh
+2022-05-02T10:14:27.1391664Z ##[endgroup]
+2022-05-02T10:18:40.0019475Z ##[error]The operation was canceled.
+"""  # noqa: E501
+
+
+def test_cancelled_log_on_a_self_hosted_runner(read):
+    job = (
+        read("2_deploy.txt", CANCELLED_LOG)
+        .events.filter(pl.col("kind") == "job")
+        .row(0, named=True)
+    )
+    a = json.loads(job["attrs"])
+    assert a["status"] == "cancelled" and job["level"] == "warning"
+    assert a["executor"] == "ci-large" and job["host"] == "ci-large-7f9c2"
+    assert a["runner_group"] == "Default" and job["component"] == "deploy"
+
+
+def test_log_without_errors_is_a_success(read):
+    text = "".join(line + "\n" for line in CANCELLED_LOG.splitlines()[:-1])
+    job = read("3_deploy.txt", text).events.filter(pl.col("kind") == "job").row(0, named=True)
+    assert json.loads(job["attrs"])["status"] == "success" and job["level"] == "info"
+
+
+def test_step_log_is_recognised_by_its_group_markers(read):
+    step = """2023-03-14T18:06:38.1204277Z ##[group]Run make test
+2023-03-14T18:06:38.1204901Z make test
+2023-03-14T18:06:38.1391664Z ##[endgroup]
+2023-03-14T18:06:40.1000000Z go test ./...
+2023-03-14T18:08:59.0027346Z FAIL	github.com/acme/api/queue	12.004s
+2023-03-14T18:09:01.4427431Z ##[error]Process completed with exit code 2.
+"""
+    loaded = read("build/4_Run make test.txt", step)
+    assert loaded.summary.files["format"].to_list() == ["github-actions-log"]
+    job = loaded.events.filter(pl.col("kind") == "job").row(0, named=True)
+    assert job["component"] == "Run make test"
+    assert json.loads(job["attrs"])["queue_delay_s"] == 0.0
+
+
+def test_an_application_log_with_timestamps_is_not_a_job_log():
+    app = [
+        '2023-03-14T18:00:01.123456789Z level=info msg="starting worker"',
+        '2023-03-14T18:00:02.123456789Z level=error msg="dial tcp 10.96.0.10:53: i/o timeout"',
+    ]
+    assert parsers.registry.get("github-actions-log").sniff(app).score == 0.0
