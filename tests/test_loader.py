@@ -28,7 +28,8 @@ def lines_frame(texts: list[str]) -> pl.LazyFrame:
 def accounted(summary) -> bool:
     files = summary.files
     return (
-        files["first_lines"] + files["continuation_lines"] + files["unparsed_lines"] == files["lines"]
+        files["first_lines"] + files["continuation_lines"] + files["unparsed_lines"]
+        == files["lines"]
     ).all()
 
 
@@ -184,3 +185,58 @@ def test_missing_path_and_unknown_format_are_user_errors(tmp_path):
 def test_event_frame_has_the_contract_columns(read):
     loaded = read("x.log", "x\n")
     assert timeline.validate(loaded.events) is loaded.events
+
+
+KLOG_LINE = 'E0314 19:00:01.123456       1 proxier.go:1520] "Sync failed" retryingTime="30s"\n'
+
+
+def assumption(loaded, what):
+    rows = loaded.summary.assumptions.filter(pl.col("what") == what).to_dicts()
+    return rows[-1] if rows else None
+
+
+def test_zone_of_zoneless_records_is_read_from_the_runtime_prefix(read):
+    loaded = read("0.log", "2023-03-14T18:00:01.123456789Z stderr F " + KLOG_LINE)
+    assert str(loaded.events["ts"][0]) == "2023-03-14 18:00:01.123456+00:00"
+    zone = assumption(loaded, "time zone")
+    assert zone["value"] == "UTC+01:00" and zone["certainty"] == "certain"
+    assert assumption(loaded, "year")["certainty"] == "certain"
+
+
+def test_year_of_a_bare_klog_file_comes_from_the_other_files(write):
+    bare = write("kube-proxy.log", KLOG_LINE)
+    dated = write(
+        "rabbit@rmq-0.log",
+        "2023-03-14 18:00:01.123456+00:00 [info] <0.230.0> Server startup complete\n",
+    )
+    loaded = timeline.read([bare, dated])
+    klog = loaded.events.filter(pl.col("file") == str(bare))
+    assert klog["ts"][0].year == 2023
+    year = assumption(loaded, "year")
+    assert year["value"] == "2023" and year["certainty"] == "likely"
+
+
+def test_year_of_a_lone_klog_file_is_a_guess_from_its_modification_time(write):
+    path = write("kube-proxy.log", KLOG_LINE)
+    os.utime(path, (1_700_000_000, 1_700_000_000))  # 2023-11-14
+    loaded = timeline.read(path)
+    assert loaded.events["ts"][0].year == 2023
+    year = assumption(loaded, "year")
+    assert year["certainty"] == "guess" and "modification time" in year["basis"]
+
+
+def test_year_given_by_the_user_wins_and_december_rolls_into_january(write):
+    path = write(
+        "kube-proxy.log",
+        KLOG_LINE.replace("E0314", "E1231").replace("19:00", "23:59")
+        + KLOG_LINE.replace("E0314", "E0101").replace("19:00", "00:01"),
+    )
+    loaded = timeline.read(path, year=2022)
+    assert [t.isoformat()[:10] for t in loaded.events["ts"]] == ["2022-12-31", "2023-01-01"]
+    assert assumption(loaded, "year")["certainty"] == "stated"
+
+
+def test_zone_given_by_the_user_converts_to_utc(write):
+    path = write("rabbit@rmq-0.log", "2023-03-15 03:50:01.123 [error] <0.1.0> boom\n")
+    loaded = timeline.read(path, tz="Europe/Berlin")
+    assert loaded.events["ts"][0].isoformat() == "2023-03-15T02:50:01.123000+00:00"

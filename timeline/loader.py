@@ -537,23 +537,36 @@ def _settle_zone(
 ) -> pl.DataFrame:
     """Bring every time to UTC: a stated offset is applied; a missing zone is ``tz`` or UTC."""
     stated = pl.col("ts") - pl.duration(seconds=pl.col("utc_offset_s"))
-    zoneless = records.filter(pl.col("ts").is_not_null() & pl.col("utc_offset_s").is_null()).height
-    if zoneless and tz:
+    zoneless = pl.col("ts").is_not_null() & pl.col("utc_offset_s").is_null()
+    n_zoneless = records.filter(zoneless).height
+    prefix_offset = _offset_from_prefix(records.filter(zoneless))
+    unstated = pl.col("ts")
+    if n_zoneless and tz:
         local = pl.col("ts").dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
         unstated = local.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
         assumptions.append(_assumption(path, "time zone", tz, "given with tz=", "stated"))
-    else:
-        unstated = pl.col("ts")
-        if zoneless:
-            assumptions.append(
-                _assumption(
-                    path,
-                    "time zone",
-                    "UTC",
-                    f"{zoneless:,} records write a time without a zone",
-                    "assumed",
-                )
+    elif n_zoneless and prefix_offset is not None:
+        unstated = pl.col("ts") - pl.duration(seconds=prefix_offset)
+        assumptions.append(
+            _assumption(
+                path,
+                "time zone",
+                _offset_text(prefix_offset),
+                f"{n_zoneless:,} records write no zone; their times match the runtime "
+                "prefix's UTC times at that offset",
+                "certain",
             )
+        )
+    elif n_zoneless:
+        assumptions.append(
+            _assumption(
+                path,
+                "time zone",
+                "UTC",
+                f"{n_zoneless:,} records write a time without a zone",
+                "assumed",
+            )
+        )
     if records.filter(pl.col("ts").is_null() & pl.col("prefix_ts").is_null()).height:
         assumptions.append(
             _assumption(
@@ -568,6 +581,23 @@ def _settle_zone(
     return records.with_columns(
         ts=pl.coalesce(utc.dt.replace_time_zone("UTC"), pl.col("prefix_ts"))
     )
+
+
+def _offset_from_prefix(zoneless: pl.DataFrame) -> int | None:
+    """The zone offset (seconds, whole quarter hours) that lines up zoneless record times
+    with their runtime prefix's UTC times, or None when no line has both."""
+    gap = zoneless.select(
+        (pl.col("ts") - pl.col("prefix_ts").dt.replace_time_zone(None)).dt.total_seconds().median()
+    ).item()
+    if gap is None or abs(gap) > 14 * 3600:
+        return None
+    return int(round(gap / 900) * 900)
+
+
+def _offset_text(seconds: int) -> str:
+    sign = "-" if seconds < 0 else "+"
+    minutes = abs(seconds) // 60
+    return "UTC" if seconds == 0 else f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def _assumption(file: str, what: str, value: str, basis: str, certainty: str) -> dict[str, str]:
