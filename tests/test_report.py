@@ -49,7 +49,7 @@ def test_json_report_is_valid_json_with_the_same_findings(sample_findings):
 
 def test_markdown_report_has_sections_and_escapes_html(sample_findings):
     found = dict(sample_findings)
-    found["summary"] = HOSTILE_TEXT
+    found["summary_paragraphs"] = [HOSTILE_TEXT]
     text = render(found, format="md")
     for heading in ("## Summary", "## Incidents", "## Top error signatures", "## What was loaded"):
         assert heading in text
@@ -59,7 +59,7 @@ def test_markdown_report_has_sections_and_escapes_html(sample_findings):
 
 def test_html_escapes_untrusted_text(sample_findings):
     found = dict(sample_findings)
-    found["summary"] = HOSTILE_TEXT
+    found["summary_paragraphs"] = [HOSTILE_TEXT]
     page = render(found, format="html", figure_html="<div id='fig'></div>")
     assert "<script>window.__pwned" not in page
     assert "&lt;script&gt;window.__pwned" in page

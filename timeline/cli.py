@@ -97,10 +97,14 @@ def _print_problems(summary: loader.LoadSummary) -> None:
             f"(first: {first})",
             highlight=False,
         )
-    for row in summary.assumptions.iter_rows(named=True):
+    grouped = summary.assumptions.group_by("what", "value", "certainty", maintain_order=True).agg(
+        pl.col("file").n_unique().alias("files"), pl.col("file").first(), pl.col("basis").first()
+    )
+    for row in grouped.iter_rows(named=True):
+        where = row["file"] if row["files"] == 1 else f"{row['files']} files"
         err.print(
             escape(
-                f"assumed {row['what']} = {row['value']} for {row['file']} "
+                f"assumed {row['what']} = {row['value']} for {where} "
                 f"({row['certainty']}: {row['basis']})"
             ),
             style="dim",

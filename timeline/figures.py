@@ -86,7 +86,6 @@ def timeline_figure(
         margin={"l": 70, "r": 20, "t": 60 if title else 30, "b": 40},
         template="plotly_white",
     )
-    fig.update_yaxes(visible=False, row=1, col=1)
     fig.update_xaxes(rangeslider={"visible": True, "thickness": 0.04}, row=len(rows), col=1)
     fig.update_xaxes(type="date")
     return fig
@@ -200,7 +199,7 @@ def _add_changes(fig: go.Figure, changes: pl.DataFrame, *, row: int) -> None:
             fig.add_trace(
                 go.Scatter(
                     x=sub["ts"].to_list(),
-                    y=[0.5] * sub.height,
+                    y=[str(change_type[0])] * sub.height,
                     mode="markers",
                     name=f"{change_type[0]}{' (inferred)' if hollow else ''}",
                     marker={
@@ -215,7 +214,7 @@ def _add_changes(fig: go.Figure, changes: pl.DataFrame, *, row: int) -> None:
                 row=row,
                 col=1,
             )
-    fig.update_yaxes(range=[0, 1], row=row, col=1)
+    fig.update_yaxes(type="category", categoryorder="category descending", row=row, col=1)
 
 
 def _shade(fig: go.Figure, analysis: Analysis) -> None:

@@ -608,10 +608,8 @@ def _to_events(frames: list[pl.DataFrame]) -> pl.DataFrame:
     if not frames:
         return pl.DataFrame(schema=EVENT_SCHEMA)
     events = pl.concat(frames, how="vertical")
-    events = events.with_columns(
-        template=pl.coalesce(pl.col("template"), signatures.mask(pl.col("message"))),
-        attrs=pl.col("attrs").fill_null("{}"),
-    )
+    events = signatures.assign_templates(events, by="source")
+    events = events.with_columns(attrs=pl.col("attrs").fill_null("{}"))
     events = events.select([pl.col(c).cast(t) for c, t in EVENT_SCHEMA.items()])
     return validate(events.sort("ts", "file", "line", nulls_last=True, maintain_order=True))
 

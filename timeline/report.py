@@ -44,7 +44,8 @@ def findings(loaded: Loaded, analysis: Analysis, *, title: str | None = None) ->
         "span": [_t(span[0]), _t(span[1])],
         "span_text": f"{_t(span[0])} to {_t(span[1])} UTC" if span[0] else "no timed records",
         "bucket": analysis.bucket,
-        "summary": _summary(analysis),
+        "summary": " ".join(_summary(analysis)),
+        "summary_paragraphs": _summary(analysis),
         "incidents": incidents,
         "signatures": _signatures(events),
         "changes": [_change(row) for row in analysis.changes.iter_rows(named=True)],
@@ -258,14 +259,15 @@ def _signatures(events: pl.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def _summary(analysis: Analysis) -> str:
-    """One paragraph of what happened, written from the findings."""
+def _summary(analysis: Analysis) -> list[str]:
+    """What happened, written from the findings: an opening sentence, then one paragraph
+    per incident."""
     incidents = analysis.incidents
     if incidents.is_empty():
-        return (
+        return [
             "No incident was found: no error, warning or CI delay series departed from its "
             "own baseline by enough to count."
-        )
+        ]
     changes = {row["change_id"]: row for row in analysis.changes.iter_rows(named=True)}
     n = incidents.height
     sentences = [
@@ -296,7 +298,7 @@ def _summary(analysis: Analysis) -> str:
         if row["ci_impact_at"] is not None:
             text.append(f"CI users felt it from {_t(row['ci_impact_at'])}.")
         sentences.append(" ".join(text))
-    return " ".join(sentences)
+    return sentences
 
 
 def _phrase(change: dict | None, contributor: dict) -> str:
