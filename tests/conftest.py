@@ -52,9 +52,9 @@ def hostile_kube_proxy_log() -> str:
 @pytest.fixture(scope="session")
 def sample_loaded():
     """The bundled sample, loaded once for the session."""
-    from timeline.demo import sample_path
+    from sample_logs import SAMPLE_DIR
 
-    return timeline.read(sample_path())
+    return timeline.read(SAMPLE_DIR)
 
 
 @pytest.fixture(scope="session")
@@ -68,8 +68,8 @@ def sample_analysis(sample_loaded):
 @pytest.fixture(scope="session")
 def hostile_report(tmp_path_factory):
     """An HTML report of the bundled sample plus a kube-proxy log full of hostile markup."""
+    from sample_logs import SAMPLE_DIR
     from timeline.analysis import analyze
-    from timeline.demo import sample_path
     from timeline.report import write_report
 
     folder = tmp_path_factory.mktemp("hostile")
@@ -77,6 +77,6 @@ def hostile_report(tmp_path_factory):
     evil = evil / "kube-system_kube-proxy-evil1_0000" / "kube-proxy" / "0.log"
     evil.parent.mkdir(parents=True)
     evil.write_text(hostile_kube_proxy_log())
-    loaded = timeline.read([sample_path(), evil])
+    loaded = timeline.read([SAMPLE_DIR, evil])
     path = write_report(loaded, analyze(loaded.events), folder / "report.html", title="Hostile")
     return path

@@ -322,9 +322,9 @@ def demo(
     quiet: QuietOpt = False,
 ) -> None:
     """Write the report of the bundled sample: the 2023-03-14 CI incident, from its logs."""
-    from timeline.demo import sample_path
+    from sample_logs import SAMPLE_DIR
 
-    loaded = read_with_progress([str(sample_path())], quiet=quiet)
+    loaded = read_with_progress([str(SAMPLE_DIR)], quiet=quiet)
     _write_report(
         loaded,
         output,

@@ -100,9 +100,10 @@ def load(
     format: str | None = None,
     year: int | None = None,
     tz: str | None = None,
+    infer: bool = True,
 ) -> pl.DataFrame:
     """The event frame of ``paths``, sorted by ``ts``; see :func:`read` for the summary."""
-    return read(paths, format=format, year=year, tz=tz).events
+    return read(paths, format=format, year=year, tz=tz, infer=infer).events
 
 
 def read(
@@ -111,6 +112,7 @@ def read(
     format: str | None = None,
     year: int | None = None,
     tz: str | None = None,
+    infer: bool = True,
     on_file: Callable[[str], None] | None = None,
 ) -> Loaded:
     """Load ``paths`` into one event frame and say how it went.
@@ -126,6 +128,9 @@ def read(
     tz
         The zone (``Europe/Berlin``) of records that write a time without one; UTC if not
         given, and the summary says it was assumed.
+    infer
+        Add the changes the logs themselves tell (restarts, upgrades, rollbacks, reloads,
+        reboots; see :mod:`timeline.changes`), none that a record already tells.
     on_file
         Called with each file's path before it is read (for progress bars).
     """
@@ -139,7 +144,12 @@ def read(
         if on_file:
             on_file(path)
         parsed.append(_read_file(path, forced))
-    return _assemble(parsed, year=year, tz=tz)
+    loaded = _assemble(parsed, year=year, tz=tz)
+    if infer:
+        from timeline.changes import with_inferred_changes
+
+        loaded = Loaded(events=with_inferred_changes(loaded.events), summary=loaded.summary)
+    return loaded
 
 
 def expand(paths: PathLike | Iterable[PathLike]) -> list[str]:

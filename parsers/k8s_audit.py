@@ -1,0 +1,634 @@
+"""Kubernetes API server audit log: JSON lines of ``audit.k8s.io/v1`` ``Event``.
+
+Each request is logged once per stage (``RequestReceived``, ``ResponseStarted``,
+``ResponseComplete``, ``Panic``), all with the same ``auditID``. A request that writes
+(``create``, ``update``, ``patch``, ``delete``, ``deletecollection``) to a workload
+(deployments, daemonsets, statefulsets, replicasets, pods), to configuration (configmaps,
+secrets) or to a node is a *change*: its ``ResponseComplete`` line (or ``Panic``, or the
+last stage the file holds for it) becomes a row with ``kind = change``. Every other line,
+reads (``get``, ``list``, ``watch``) and the other stages included, becomes an ordinary
+row at debug level, so it is counted and never lost.
+
+An image set in the request (``requestObject``, logged at ``Request`` and
+``RequestResponse`` level: a whole object, a strategic merge patch or a JSON patch) is
+the change's ``to``. Its ``from`` is the last image the file showed for the same
+container of the same object, so the change reads as an upgrade or a rollback by the
+image tags' versions. ``kubectl rollout undo`` patches the whole pod template: when no
+earlier image is known it is still a rollback. A request the server refused
+(``responseStatus.code`` >= 400) is marked ``failed`` at level warning, and does not
+move the last known image.
+
+Lines are decoded as whole columns with polars; only the change rows (few) are walked in
+Python to read their request objects and carry the last known image forward.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import polars as pl
+
+from parsers import registry
+from parsers.changes_common import change_attrs, compare_versions, dumps, image_tag
+from parsers.common import json_object, records
+from parsers.registry import Parser, Sample, Score
+
+NAME = "k8s-audit"
+DESCRIPTION = "Kubernetes API server audit log (audit.k8s.io/v1 Event, JSON lines)"
+
+MUTATING = ("create", "update", "patch", "delete", "deletecollection")
+READS = ("get", "list", "watch")
+FINAL_STAGES = ("ResponseComplete", "Panic")
+
+#: Resources whose writes are changes, and the kind a target names them by.
+CHANGE_RESOURCES = {
+    "deployments": "deployment",
+    "daemonsets": "daemonset",
+    "statefulsets": "statefulset",
+    "replicasets": "replicaset",
+    "pods": "pod",
+    "configmaps": "configmap",
+    "secrets": "secret",
+    "nodes": "node",
+}
+#: Subresources whose writes are changes (a status update is not one).
+CHANGE_SUBRESOURCES = ("scale", "eviction")
+WORKLOADS = ("deployments", "daemonsets", "statefulsets", "replicasets", "pods")
+
+_STRING = pl.String
+_EVENT = pl.Struct(
+    {
+        "kind": _STRING,
+        "apiVersion": _STRING,
+        "level": _STRING,
+        "auditID": _STRING,
+        "stage": _STRING,
+        "requestURI": _STRING,
+        "verb": _STRING,
+        "user": pl.Struct({"username": _STRING}),
+        "impersonatedUser": pl.Struct({"username": _STRING}),
+        "userAgent": _STRING,
+        "objectRef": pl.Struct(
+            {
+                "resource": _STRING,
+                "namespace": _STRING,
+                "name": _STRING,
+                "apiGroup": _STRING,
+                "subresource": _STRING,
+            }
+        ),
+        "responseStatus": pl.Struct({"code": pl.Int64, "reason": _STRING, "message": _STRING}),
+        "requestReceivedTimestamp": _STRING,
+        "stageTimestamp": _STRING,
+    }
+)
+#: The decoded fields as flat columns, with the JSON path each comes from.
+_FIELDS = {
+    "audit_kind": "$.kind",
+    "api_version": "$.apiVersion",
+    "audit_level": "$.level",
+    "audit_id": "$.auditID",
+    "stage": "$.stage",
+    "uri": "$.requestURI",
+    "verb": "$.verb",
+    "user": "$.user.username",
+    "impersonated": "$.impersonatedUser.username",
+    "user_agent": "$.userAgent",
+    "resource": "$.objectRef.resource",
+    "namespace": "$.objectRef.namespace",
+    "name": "$.objectRef.name",
+    "api_group": "$.objectRef.apiGroup",
+    "subresource": "$.objectRef.subresource",
+    "code": "$.responseStatus.code",
+    "status_reason": "$.responseStatus.reason",
+    "status_message": "$.responseStatus.message",
+    "received": "$.requestReceivedTimestamp",
+    "stage_ts": "$.stageTimestamp",
+}
+_RFC3339_UTC = "%Y-%m-%dT%H:%M:%S%.fZ"
+
+_PATCH_SET_IMAGE = (
+    '{"spec":{"template":{"spec":{"containers":[{"image":"602401143452.dkr.ecr.us-east-1.'
+    'amazonaws.com/eks/kube-proxy:v1.24.10-minimal-eksbuild.2","name":"kube-proxy"}]}}}}'
+)
+SAMPLES = (
+    Sample(
+        text=(
+            '{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse",'
+            '"auditID":"3f1c2b9e-7a4d-4c1e-9b2a-5d6e7f8a9b0c","stage":"ResponseComplete",'
+            '"requestURI":"/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy?'
+            'fieldManager=kubectl-set","verb":"patch","user":{"username":"kubernetes-admin",'
+            '"groups":["system:masters","system:authenticated"]},"sourceIPs":["10.0.12.7"],'
+            '"userAgent":"kubectl/v1.24.10 (linux/amd64) kubernetes/5c1d2d4","objectRef":'
+            '{"resource":"daemonsets","namespace":"kube-system","name":"kube-proxy",'
+            '"apiGroup":"apps","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},'
+            f'"requestObject":{_PATCH_SET_IMAGE},'
+            '"requestReceivedTimestamp":"2023-03-14T17:40:02.118462Z",'
+            '"stageTimestamp":"2023-03-14T17:40:02.131877Z","annotations":'
+            '{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":""}}\n'
+        ),
+        expect={
+            "kind": "change",
+            "level": "info",
+            "ts": "2023-03-14T17:40:02.131877+00:00",
+            "attrs.change_type": "deploy",
+            "attrs.target": "daemonset/kube-system/kube-proxy",
+            "attrs.to": (
+                "602401143452.dkr.ecr.us-east-1.amazonaws.com/eks/kube-proxy:"
+                "v1.24.10-minimal-eksbuild.2"
+            ),
+            "attrs.actor": "kubernetes-admin",
+            "attrs.inferred": False,
+        },
+        rows=1,
+    ),
+    Sample(
+        text=(
+            '{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata",'
+            '"auditID":"9b2e4f60-1c3d-4e5f-8a7b-0c1d2e3f4a5b","stage":"ResponseComplete",'
+            '"requestURI":"/api/v1/namespaces/kube-system/pods/kube-proxy-x7k2p","verb":"get",'
+            '"user":{"username":"system:node:ip-10-0-1-5.ec2.internal","groups":'
+            '["system:nodes","system:authenticated"]},"sourceIPs":["10.0.1.5"],'
+            '"userAgent":"kubelet/v1.24.10 (linux/amd64) kubernetes/5c1d2d4","objectRef":'
+            '{"resource":"pods","namespace":"kube-system","name":"kube-proxy-x7k2p",'
+            '"apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},'
+            '"requestReceivedTimestamp":"2023-03-14T18:00:01.004512Z",'
+            '"stageTimestamp":"2023-03-14T18:00:01.006127Z","annotations":'
+            '{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":""}}\n'
+            '{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata",'
+            '"auditID":"c4d5e6f7-0a1b-4c2d-9e3f-4a5b6c7d8e9f","stage":"ResponseComplete",'
+            '"requestURI":"/api/v1/namespaces/kube-system/configmaps/coredns","verb":"update",'
+            '"user":{"username":"eks:addon-manager","groups":["system:authenticated"]},'
+            '"sourceIPs":["10.0.0.2"],"userAgent":"eks-addon-manager/v1.24.0",'
+            '"objectRef":{"resource":"configmaps","namespace":"kube-system","name":"coredns",'
+            '"uid":"0d9e8f7a-6b5c-4d3e-2f1a-0b9c8d7e6f5a","apiVersion":"v1",'
+            '"resourceVersion":"7741"},"responseStatus":{"metadata":{},"status":"Failure",'
+            '"message":"Operation cannot be fulfilled on configmaps \\"coredns\\": the object '
+            'has been modified; please apply your changes to the latest version and try again",'
+            '"reason":"Conflict","details":{"name":"coredns","kind":"configmaps"},"code":409},'
+            '"requestReceivedTimestamp":"2023-03-14T20:02:11.220871Z",'
+            '"stageTimestamp":"2023-03-14T20:02:11.224002Z","annotations":'
+            '{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":""}}\n'
+        ),
+        expect={
+            "kind": "log",
+            "level": "debug",
+            "host": None,
+            "template": "get pods 200",
+            "attrs.verb": "get",
+            "attrs.user": "system:node:ip-10-0-1-5.ec2.internal",
+        },
+        rows=2,
+    ),
+)
+
+
+def sniff(sample: list[str]) -> Score:
+    """Audit events are JSON lines naming ``audit.k8s.io`` and carrying an ``auditID``."""
+    if not any("audit.k8s.io/" in s for s in sample):
+        return Score(0.0, "no audit.k8s.io apiVersion in the sample")
+    share = registry.share_matching(
+        sample, r'^\s*\{.*"apiVersion":\s*"audit\.k8s\.io/v1(?:beta1)?".*"auditID":'
+    )
+    if share == 0.0:
+        share = registry.share_matching(sample, r'^\s*\{.*"auditID":\s*"') * 0.9
+    return Score(share, f"{share:.0%} of sample lines are audit.k8s.io Event JSON lines")
+
+
+def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """Audit events as rows: writes to workloads, configuration and nodes as changes,
+    everything else as debug rows; unreadable lines as unparsed records."""
+    frame = lines.select("line", "end_line", "text", "prefix_ts").collect()
+    decoded, bad = _decode(frame)
+    decoded = _classify(decoded)
+    rows = [
+        _log_records(decoded.filter(~pl.col("is_change")).lazy()),
+        _change_records(decoded.filter(pl.col("is_change"))),
+        _unparsed_records(bad.lazy()),
+    ]
+    return pl.concat(rows, how="vertical").sort("line")
+
+
+# --- decoding ---------------------------------------------------------------------------
+
+
+def _decode(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Decoded audit events, and the lines that are not one (with why)."""
+    looks_whole = pl.col("text").str.contains(r"^\s*\{.*\}\s*$")
+    candidates = frame.filter(looks_whole)
+    try:
+        decoded = _decode_struct(candidates)
+    except pl.exceptions.PolarsError:
+        valid = candidates.filter(pl.col("text").str.json_path_match("$.auditID").is_not_null())
+        try:
+            decoded = _decode_struct(valid)
+        except pl.exceptions.PolarsError:
+            decoded = _decode_paths(valid)
+    good = decoded.filter(pl.col("audit_id").is_not_null())
+    bad = frame.join(good.select("line"), on="line", how="anti").with_columns(
+        unparsed=pl.when(looks_whole)
+        .then(pl.lit("not an audit event: valid JSON needs an auditID"))
+        .otherwise(pl.lit("not a whole JSON object: the line is cut short or is not JSON"))
+    )
+    return good, bad
+
+
+def _decode_struct(frame: pl.DataFrame) -> pl.DataFrame:
+    """Each line decoded once, then its fields taken out of the struct."""
+    decoded = frame.with_columns(_event=pl.col("text").str.json_decode(_EVENT))
+    columns = {}
+    for name, path in _FIELDS.items():
+        expr = pl.col("_event")
+        for key in path.removeprefix("$.").split("."):
+            expr = expr.struct.field(key)
+        columns[name] = expr
+    return (
+        decoded.with_columns(**columns).drop("_event").with_columns(pl.col("code").cast(pl.Int64))
+    )
+
+
+def _decode_paths(frame: pl.DataFrame) -> pl.DataFrame:
+    """The slow way, one JSON path per field, for files holding odd but valid JSON."""
+    return frame.with_columns(
+        **{name: pl.col("text").str.json_path_match(path) for name, path in _FIELDS.items()}
+    ).with_columns(pl.col("code").cast(pl.Int64, strict=False))
+
+
+def _classify(frame: pl.DataFrame) -> pl.DataFrame:
+    """Mark the line that stands for each request, and whether that request is a change."""
+    final = pl.col("stage").is_in(FINAL_STAGES)
+    has_final = final.any().over("audit_id")
+    is_last = pl.col("line") == pl.col("line").max().over("audit_id")
+    primary = final | (~has_final & is_last)
+    writes = pl.col("verb").is_in(MUTATING) & pl.col("resource").is_in(list(CHANGE_RESOURCES))
+    sub_ok = pl.col("subresource").is_null() | pl.col("subresource").is_in(CHANGE_SUBRESOURCES)
+    ts_text = pl.coalesce("stage_ts", "received")
+    return frame.with_columns(
+        primary=primary,
+        is_change=(primary & writes & sub_ok).fill_null(False),
+        failed=(pl.col("code") >= 400).fill_null(False) | (pl.col("stage") == "Panic"),
+        ts=ts_text.str.to_datetime(_RFC3339_UTC, time_unit="us", strict=False),
+    )
+
+
+# --- ordinary rows ----------------------------------------------------------------------
+
+
+def _log_level() -> pl.Expr:
+    code = pl.col("code")
+    return (
+        pl.when(pl.col("stage") == "Panic")
+        .then(pl.lit("error"))
+        .when(code >= 500)
+        .then(pl.lit("error"))
+        .when((code >= 400) & ~(pl.col("verb").is_in(READS) & (code == 404)))
+        .then(pl.lit("warning"))
+        .otherwise(pl.lit("debug"))
+    )
+
+
+def _object_path() -> pl.Expr:
+    """``pods/status kube-system/kube-proxy-x7k2p``: what a request is about."""
+    return pl.concat_str(
+        [
+            pl.concat_str(
+                [pl.col("resource"), pl.lit("/") + pl.col("subresource")], ignore_nulls=True
+            ),
+            pl.concat_str([pl.col("namespace"), pl.col("name")], separator="/", ignore_nulls=True),
+        ],
+        separator=" ",
+        ignore_nulls=True,
+    )
+
+
+def _log_records(frame: pl.LazyFrame) -> pl.LazyFrame:
+    resource = pl.concat_str(
+        [pl.col("resource"), pl.lit("/") + pl.col("subresource")], ignore_nulls=True
+    )
+    code = pl.col("code").cast(pl.String)
+    return records(
+        frame,
+        ts="ts",
+        utc_offset_s=pl.when(pl.col("ts").is_not_null()).then(pl.lit(0)),
+        source=pl.lit(NAME),
+        component=pl.lit("kube-apiserver"),
+        host=pl.lit(None, pl.String),
+        level=_log_level(),
+        kind=pl.lit("log"),
+        message=pl.concat_str(
+            [
+                pl.col("verb"),
+                _object_path(),
+                pl.lit("-> ") + code,
+                pl.lit("by ") + pl.col("user"),
+                pl.when(pl.col("stage").is_in(FINAL_STAGES).not_()).then(
+                    pl.lit("(") + pl.col("stage") + pl.lit(")")
+                ),
+            ],
+            separator=" ",
+            ignore_nulls=True,
+        ),
+        template=pl.concat_str([pl.col("verb"), resource, code], separator=" ", ignore_nulls=True),
+        attrs=json_object(
+            verb=pl.col("verb"),
+            resource=pl.col("resource"),
+            subresource=pl.col("subresource"),
+            namespace=pl.col("namespace"),
+            name=pl.col("name"),
+            code=pl.col("code"),
+            user=pl.col("user"),
+            stage=pl.col("stage"),
+            audit_id=pl.col("audit_id"),
+            failed=pl.when(pl.col("failed")).then(pl.lit(True)),
+            status_reason=pl.col("status_reason"),
+        ),
+        unparsed=pl.lit(None, pl.String),
+    )
+
+
+def _unparsed_records(frame: pl.LazyFrame) -> pl.LazyFrame:
+    return records(
+        frame,
+        source=pl.lit(NAME),
+        message="text",
+        unparsed="unparsed",
+        ts=pl.lit(None),
+    )
+
+
+# --- change rows ------------------------------------------------------------------------
+
+
+def _change_records(frame: pl.DataFrame) -> pl.LazyFrame:
+    """Change rows, walked in time order so each knows the image it replaced."""
+    if frame.height == 0:
+        return _empty_records()
+    frame = frame.with_columns(
+        request=pl.col("text").str.json_path_match("$.requestObject"),
+        response=pl.col("text").str.json_path_match("$.responseObject"),
+    ).sort("ts", "line", nulls_last=True)
+    state = _LastKnown()
+    out = [state.change(row) for row in frame.iter_rows(named=True)]
+    result = pl.DataFrame(out, schema=_CHANGE_SCHEMA, orient="row")
+    return records(
+        result.lazy(),
+        utc_offset_s=pl.when(pl.col("ts").is_not_null()).then(pl.lit(0)),
+        source=pl.lit(NAME),
+        component=pl.lit("kube-apiserver"),
+        kind=pl.lit("change"),
+    )
+
+
+_CHANGE_SCHEMA = {
+    "line": pl.UInt32,
+    "end_line": pl.UInt32,
+    "ts": pl.Datetime("us"),
+    "prefix_ts": pl.Datetime("us", "UTC"),
+    "host": pl.String,
+    "level": pl.String,
+    "message": pl.String,
+    "template": pl.String,
+    "attrs": pl.String,
+}
+
+
+def _empty_records() -> pl.LazyFrame:
+    return records(pl.DataFrame(schema=_CHANGE_SCHEMA).lazy(), source=pl.lit(NAME))
+
+
+def _loads(text: str | None) -> object:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+_JSON_PATCH_IMAGE = re.compile(r"/containers/(?P<index>[0-9]+)/image$")
+
+
+def container_images(obj: object) -> dict[str, str]:
+    """Container name to image, from an object, a strategic merge patch or a JSON patch.
+
+    >>> container_images({"spec": {"template": {"spec": {"containers": [
+    ...     {"name": "kube-proxy", "image": "registry.k8s.io/kube-proxy:v1.24.10"}]}}}})
+    {'kube-proxy': 'registry.k8s.io/kube-proxy:v1.24.10'}
+    >>> container_images([{"op": "replace", "path": "/spec/template/spec/containers/0/image",
+    ...                    "value": "coredns/coredns:1.9.3"}])
+    {'#0': 'coredns/coredns:1.9.3'}
+    """
+    found: dict[str, str] = {}
+    if isinstance(obj, list) and all(isinstance(op, dict) and "op" in op for op in obj):
+        for op in obj:
+            path, value = str(op.get("path", "")), op.get("value")
+            match = _JSON_PATCH_IMAGE.search(path)
+            if match and isinstance(value, str):
+                found[f"#{match.group('index')}"] = value
+            elif isinstance(value, dict | list):
+                found.update(container_images(value))
+        return found
+    _walk_containers(obj, found)
+    return found
+
+
+def _walk_containers(obj: object, found: dict[str, str]) -> None:
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if key == "containers" and isinstance(value, list):
+                for c in value:
+                    if isinstance(c, dict) and isinstance(c.get("image"), str):
+                        found[str(c.get("name", f"#{len(found)}"))] = c["image"]
+            else:
+                _walk_containers(value, found)
+    elif isinstance(obj, list):
+        for value in obj:
+            _walk_containers(value, found)
+
+
+def _dig(obj: object, *keys: str) -> object:
+    for key in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _replaces_template(request: object) -> bool:
+    """True for the patch ``kubectl rollout undo`` sends: the whole pod template replaced."""
+    if isinstance(request, list):
+        return any(isinstance(op, dict) and op.get("path") == "/spec/template" for op in request)
+    return _dig(request, "spec", "template", "$patch") == "replace"
+
+
+class _LastKnown:
+    """What the file has shown so far of each target: its images and replica count."""
+
+    def __init__(self) -> None:
+        self.images: dict[str, dict[str, str]] = {}
+        self.replicas: dict[str, int] = {}
+
+    def change(self, row: dict[str, object]) -> dict[str, object]:
+        request, response = _loads(row["request"]), _loads(row["response"])
+        target = _target(row, request, response)
+        kind = CHANGE_RESOURCES[row["resource"]]
+        host = _host(row, request, response)
+        failed = bool(row["failed"])
+        known = self.images.get(target, {})
+        requested = container_images(request)
+        if len(known) == 1 and set(requested) == {"#0"}:
+            requested = {next(iter(known)): requested["#0"]}
+        decided = self._decide(row, kind, request, requested, known, target)
+        change_type, container, old, new = decided
+        if not failed:
+            self._remember(target, requested, response, request)
+        field_manager = re.search(r"[?&]fieldManager=([^&]+)", row["uri"] or "")
+        attrs = change_attrs(
+            change_type,
+            target,
+            old=old,
+            new=new,
+            actor=row["impersonated"] or row["user"],
+            container=container,
+            failed=True if failed else None,
+            code=row["code"],
+            status_reason=row["status_reason"] if failed else None,
+            verb=row["verb"],
+            resource=row["resource"],
+            subresource=row["subresource"],
+            audit_id=row["audit_id"],
+            stage=row["stage"],
+            authenticated_as=row["user"] if row["impersonated"] else None,
+            user_agent=row["user_agent"],
+            field_manager=field_manager.group(1) if field_manager else None,
+            rollout_undo=True if _replaces_template(request) else None,
+        )
+        return {
+            "line": row["line"],
+            "end_line": row["end_line"],
+            "ts": row["ts"],
+            "prefix_ts": row["prefix_ts"],
+            "host": host,
+            "level": "warning" if failed else "info",
+            "message": _describe(attrs, row),
+            "template": f"{change_type} {kind}" + (" failed" if failed else ""),
+            "attrs": dumps(attrs),
+        }
+
+    def _decide(
+        self,
+        row: dict[str, object],
+        kind: str,
+        request: object,
+        requested: dict[str, str],
+        known: dict[str, str],
+        target: str,
+    ) -> tuple[str, str | None, object, object]:
+        """The change type, and the container and values it moved from and to."""
+        verb, sub = row["verb"], row["subresource"]
+        if sub == "eviction":
+            return "delete", None, None, None
+        if verb in ("delete", "deletecollection"):
+            return "delete", None, None, None
+        if verb == "create":
+            image = next(iter(requested.items()), (None, None))
+            return "create", image[0], None, image[1]
+        if kind in ("configmap", "secret"):
+            return "config", None, None, None
+        if kind == "node":
+            spec = _dig(request, "spec")
+            if isinstance(spec, dict) and "unschedulable" in spec:
+                return "other", None, None, "cordoned" if spec["unschedulable"] else "uncordoned"
+            return "config", None, None, None
+        replicas = _dig(request, "spec", "replicas")
+        if sub == "scale":
+            return "scale", None, self.replicas.get(target), replicas
+        for container, image in requested.items():
+            before = known.get(container)
+            if before is not None and before != image:
+                direction = compare_versions(image_tag(before), image_tag(image))
+                if direction in ("upgrade", "rollback"):
+                    return direction, container, before, image
+                return "deploy", container, before, image
+        new_images = [(c, i) for c, i in requested.items() if c not in known]
+        if new_images:
+            container, image = new_images[0]
+            change = "rollback" if _replaces_template(request) else "deploy"
+            return change, container, None, image
+        restarted = _dig(
+            request,
+            "spec",
+            "template",
+            "metadata",
+            "annotations",
+            "kubectl.kubernetes.io/restartedAt",
+        )
+        if restarted:
+            return "restart", None, None, None
+        if isinstance(replicas, int) and replicas != self.replicas.get(target):
+            return "scale", None, self.replicas.get(target), replicas
+        if _dig(request, "spec", "template") is not None:
+            return "deploy", None, None, None
+        return "config", None, None, None
+
+    def _remember(
+        self, target: str, requested: dict[str, str], response: object, request: object
+    ) -> None:
+        images = self.images.setdefault(target, {})
+        images.update(container_images(response) or requested)
+        for obj in (response, request):
+            replicas = _dig(obj, "spec", "replicas")
+            if isinstance(replicas, int):
+                self.replicas[target] = replicas
+                break
+
+
+def _target(row: dict[str, object], request: object, response: object) -> str:
+    """``daemonset/kube-system/kube-proxy``; a created object's name from the response."""
+    name = (
+        row["name"]
+        or _dig(response, "metadata", "name")
+        or _dig(request, "metadata", "name")
+        or (
+            f"{_dig(request, 'metadata', 'generateName')}*"
+            if _dig(request, "metadata", "generateName")
+            else None
+        )
+        or "*"
+    )
+    kind = CHANGE_RESOURCES[row["resource"]]
+    parts = [kind, row["namespace"], name]
+    return "/".join(p for p in parts if p)
+
+
+def _host(row: dict[str, object], request: object, response: object) -> str | None:
+    """The node a change happens on: the node itself, or the node a pod runs on."""
+    if row["resource"] == "nodes":
+        return (
+            row["name"] or _dig(response, "metadata", "name") or _dig(request, "metadata", "name")
+        )
+    if row["resource"] == "pods":
+        return _dig(response, "spec", "nodeName") or _dig(request, "spec", "nodeName")
+    return None
+
+
+def _describe(attrs: dict[str, object], row: dict[str, object]) -> str:
+    """One line: what changed, from what to what, by whom, and whether it failed."""
+    text = f"{attrs['change_type']} {attrs['target']}"
+    if "container" in attrs and ("from" in attrs or "to" in attrs):
+        text += f" {attrs['container']}:"
+    if "from" in attrs or "to" in attrs:
+        text += f" {attrs.get('from', '?')} -> {attrs.get('to', '?')}"
+    text += f" ({row['verb']}"
+    if row["subresource"]:
+        text += f" {row['subresource']}"
+    text += f" by {attrs.get('actor', '?')})"
+    if attrs.get("failed"):
+        text += f" failed: {row['code']} {row['status_reason'] or ''}".rstrip()
+    return text
+
+
+registry.register(
+    Parser(name=NAME, description=DESCRIPTION, sniff=sniff, parse=parse, samples=SAMPLES)
+)

@@ -1,0 +1,475 @@
+"""Kubernetes audit log: writes become change rows with from/to images, the rest is kept."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import polars as pl
+
+import parsers
+from parsers.k8s_audit import container_images, sniff
+
+EKS = "602401143452.dkr.ecr.us-east-1.amazonaws.com/eks/kube-proxy"
+KUBECTL = "kubectl/v1.24.10 (linux/amd64) kubernetes/5c1d2d4"
+
+
+def audit(
+    verb: str,
+    uri: str,
+    ref: dict,
+    *,
+    when: str,
+    audit_id: str,
+    stage: str = "ResponseComplete",
+    level: str = "RequestResponse",
+    user: str = "kubernetes-admin",
+    user_agent: str = KUBECTL,
+    code: int | None = 200,
+    status: dict | None = None,
+    request: object = None,
+    response: object = None,
+) -> str:
+    """One audit line, with the fields in the order kube-apiserver writes them."""
+    event = {
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": level,
+        "auditID": audit_id,
+        "stage": stage,
+        "requestURI": uri,
+        "verb": verb,
+        "user": {"username": user, "groups": ["system:masters", "system:authenticated"]},
+        "sourceIPs": ["10.0.12.7"],
+        "userAgent": user_agent,
+        "objectRef": {**ref, "apiVersion": "v1"},
+    }
+    if stage != "RequestReceived":
+        event["responseStatus"] = {"metadata": {}, **(status or {}), "code": code}
+    if request is not None:
+        event["requestObject"] = request
+    if response is not None and stage != "RequestReceived":
+        event["responseObject"] = response
+    event["requestReceivedTimestamp"] = when
+    event["stageTimestamp"] = when if stage == "RequestReceived" else later(when, 917)
+    event["annotations"] = {
+        "authorization.k8s.io/decision": "allow",
+        "authorization.k8s.io/reason": "",
+    }
+    return json.dumps(event, separators=(",", ":"))
+
+
+def later(when: str, microseconds: int) -> str:
+    """An audit time ``microseconds`` after ``when``, written the same way."""
+    moved = datetime.fromisoformat(when) + timedelta(microseconds=microseconds)
+    return moved.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+KUBE_PROXY = {
+    "resource": "daemonsets",
+    "namespace": "kube-system",
+    "name": "kube-proxy",
+    "apiGroup": "apps",
+}
+DS_URI = "/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy"
+
+
+def daemonset(image: str) -> dict:
+    return {
+        "kind": "DaemonSet",
+        "apiVersion": "apps/v1",
+        "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
+        "spec": {
+            "selector": {"matchLabels": {"k8s-app": "kube-proxy"}},
+            "template": {
+                "metadata": {"labels": {"k8s-app": "kube-proxy"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "kube-proxy",
+                            "image": image,
+                            "command": [
+                                "kube-proxy",
+                                "--v=2",
+                                "--config=/var/lib/kube-proxy-config/config",
+                            ],
+                        }
+                    ],
+                    "hostNetwork": True,
+                },
+            },
+        },
+    }
+
+
+def set_image(image: str) -> dict:
+    return {
+        "spec": {"template": {"spec": {"containers": [{"image": image, "name": "kube-proxy"}]}}}
+    }
+
+
+def undo(image: str) -> dict:
+    template = daemonset(image)["spec"]["template"]
+    return {"spec": {"template": {"$patch": "replace", **template}}}
+
+
+def kube_proxy_history() -> list[str]:
+    """Addon install at v1.23.6, upgrade, a refused patch, rollback by undo, upgrade again."""
+    return [
+        audit(
+            "update",
+            DS_URI,
+            KUBE_PROXY,
+            when="2023-03-06T10:00:00.101000Z",
+            audit_id="0b7e1a52-1111-4c1e-9b2a-5d6e7f8a9b01",
+            user="eks:addon-manager",
+            user_agent="eks-addon-manager/v1.24.0",
+            request=daemonset(f"{EKS}:v1.23.6-minimal-eksbuild.2"),
+            response=daemonset(f"{EKS}:v1.23.6-minimal-eksbuild.2"),
+        ),
+        audit(
+            "patch",
+            DS_URI + "?fieldManager=kubectl-set",
+            KUBE_PROXY,
+            when="2023-03-13T14:05:12.200000Z",
+            audit_id="0b7e1a52-2222-4c1e-9b2a-5d6e7f8a9b02",
+            stage="RequestReceived",
+            request=set_image(f"{EKS}:v1.24.10-minimal-eksbuild.1"),
+        ),
+        audit(
+            "patch",
+            DS_URI + "?fieldManager=kubectl-set",
+            KUBE_PROXY,
+            when="2023-03-13T14:05:12.200000Z",
+            audit_id="0b7e1a52-2222-4c1e-9b2a-5d6e7f8a9b02",
+            request=set_image(f"{EKS}:v1.24.10-minimal-eksbuild.1"),
+            response=daemonset(f"{EKS}:v1.24.10-minimal-eksbuild.1"),
+        ),
+        audit(
+            "patch",
+            DS_URI + "?fieldManager=kubectl-set",
+            KUBE_PROXY,
+            when="2023-03-13T16:30:00.000000Z",
+            audit_id="0b7e1a52-3333-4c1e-9b2a-5d6e7f8a9b03",
+            code=422,
+            status={
+                "status": "Failure",
+                "message": 'DaemonSet.apps "kube-proxy" is invalid',
+                "reason": "Invalid",
+            },
+            request=set_image(f"{EKS}:v1.25.6-minimal-eksbuild.1"),
+        ),
+        audit(
+            "patch",
+            DS_URI + "?fieldManager=kubectl-rollout",
+            KUBE_PROXY,
+            when="2023-03-13T16:40:03.500000Z",
+            audit_id="0b7e1a52-4444-4c1e-9b2a-5d6e7f8a9b04",
+            request=undo(f"{EKS}:v1.23.6-minimal-eksbuild.2"),
+            response=daemonset(f"{EKS}:v1.23.6-minimal-eksbuild.2"),
+        ),
+        audit(
+            "patch",
+            DS_URI + "?fieldManager=kubectl-set",
+            KUBE_PROXY,
+            when="2023-03-14T17:40:02.118000Z",
+            audit_id="0b7e1a52-5555-4c1e-9b2a-5d6e7f8a9b05",
+            request=set_image(f"{EKS}:v1.24.10-minimal-eksbuild.1"),
+            response=daemonset(f"{EKS}:v1.24.10-minimal-eksbuild.1"),
+        ),
+    ]
+
+
+def changes(loaded) -> list[dict]:
+    rows = loaded.events.filter(pl.col("kind") == "change").sort("line")
+    return [{**json.loads(r["attrs"]), "_row": r} for r in rows.iter_rows(named=True)]
+
+
+def text(lines: list[str]) -> str:
+    return "\n".join(lines) + "\n"
+
+
+def test_image_history_reads_as_upgrade_rollback_upgrade(read):
+    loaded = read("kube-apiserver-audit.log", text(kube_proxy_history()))
+    got = changes(loaded)
+    assert [(c["change_type"], c.get("failed")) for c in got] == [
+        ("deploy", None),
+        ("upgrade", None),
+        ("upgrade", True),
+        ("rollback", None),
+        ("upgrade", None),
+    ]
+    upgrade, refused, rollback, again = got[1:]
+    assert upgrade["from"] == f"{EKS}:v1.23.6-minimal-eksbuild.2"
+    assert upgrade["to"] == f"{EKS}:v1.24.10-minimal-eksbuild.1"
+    assert upgrade["target"] == "daemonset/kube-system/kube-proxy"
+    assert upgrade["actor"] == "kubernetes-admin"
+    assert upgrade["container"] == "kube-proxy"
+    assert upgrade["field_manager"] == "kubectl-set"
+    assert rollback["rollout_undo"] is True
+    assert rollback["from"] == f"{EKS}:v1.24.10-minimal-eksbuild.1"
+    assert rollback["to"] == f"{EKS}:v1.23.6-minimal-eksbuild.2"
+    # the refused patch did not change what ran, so the next change starts from the rollback
+    assert refused["_row"]["level"] == "warning" and refused["code"] == 422
+    assert again["from"] == f"{EKS}:v1.23.6-minimal-eksbuild.2"
+    assert rollback["_row"]["ts"].isoformat() == "2023-03-13T16:40:03.500917+00:00"
+    assert "rollback daemonset/kube-system/kube-proxy kube-proxy:" in rollback["_row"]["message"]
+
+
+def test_one_change_per_request_and_other_stages_kept_at_debug(read):
+    loaded = read("audit.log", text(kube_proxy_history()))
+    events = loaded.events
+    assert events.height == 6
+    received = events.filter(pl.col("line") == 2).row(0, named=True)
+    assert received["kind"] == "log" and received["level"] == "debug"
+    assert json.loads(received["attrs"])["stage"] == "RequestReceived"
+    assert changes(loaded)[1]["_row"]["line"] == 3
+    assert loaded.summary.unparsed_lines == 0
+
+
+def test_reads_are_counted_as_debug_rows_not_changes(read):
+    pods = {"resource": "pods", "namespace": "kube-system"}
+    lines = [
+        audit(
+            "list",
+            "/api/v1/namespaces/kube-system/pods?limit=500",
+            pods,
+            when="2023-03-14T18:00:00.100000Z",
+            audit_id="7d1e0c3a-0001-4a4a-8b8b-000000000001",
+            level="Metadata",
+        ),
+        audit(
+            "watch",
+            "/api/v1/namespaces/kube-system/pods?allowWatchBookmarks=true&watch=true",
+            pods,
+            when="2023-03-14T18:00:00.200000Z",
+            audit_id="7d1e0c3a-0002-4a4a-8b8b-000000000002",
+            level="Metadata",
+            user="system:serviceaccount:kube-system:coredns",
+        ),
+        audit(
+            "get",
+            "/api/v1/namespaces/kube-system/pods/kube-proxy-x7k2p",
+            {**pods, "name": "kube-proxy-x7k2p"},
+            when="2023-03-14T18:00:00.300000Z",
+            audit_id="7d1e0c3a-0003-4a4a-8b8b-000000000003",
+            level="Metadata",
+            code=404,
+        ),
+        audit(
+            "update",
+            "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/ip-10-0-1-5",
+            {"resource": "leases", "namespace": "kube-node-lease", "name": "ip-10-0-1-5"},
+            when="2023-03-14T18:00:00.400000Z",
+            audit_id="7d1e0c3a-0004-4a4a-8b8b-000000000004",
+            level="Metadata",
+            user="system:node:ip-10-0-1-5",
+        ),
+    ]
+    loaded = read("audit.log", text(lines))
+    events = loaded.events.sort("line")
+    assert events["kind"].to_list() == ["log"] * 4
+    assert events["level"].to_list() == ["debug"] * 4
+    assert events["template"].to_list() == [
+        "list pods 200",
+        "watch pods 200",
+        "get pods 404",
+        "update leases 200",
+    ]
+    assert (
+        events["message"][2] == "get pods kube-system/kube-proxy-x7k2p -> 404 by kubernetes-admin"
+    )
+
+
+def test_pods_nodes_configuration_and_scale(read):
+    pod = {
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": {"name": "coredns-5d8f7b9c6d-7xk2q", "namespace": "kube-system"},
+        "spec": {
+            "nodeName": "ip-10-0-1-5.ec2.internal",
+            "containers": [{"name": "coredns", "image": "coredns/coredns:1.9.3"}],
+        },
+    }
+    lines = [
+        audit(
+            "create",
+            "/api/v1/namespaces/kube-system/pods",
+            {"resource": "pods", "namespace": "kube-system"},
+            when="2023-03-14T20:05:00.100000Z",
+            audit_id="5e6f7a8b-0001-4c4c-9d9d-000000000001",
+            user="system:serviceaccount:kube-system:replicaset-controller",
+            code=201,
+            request={**pod, "metadata": {"generateName": "coredns-5d8f7b9c6d-"}},
+            response=pod,
+        ),
+        audit(
+            "update",
+            "/api/v1/namespaces/kube-system/configmaps/coredns",
+            {"resource": "configmaps", "namespace": "kube-system", "name": "coredns"},
+            when="2023-03-14T20:02:11.200000Z",
+            audit_id="5e6f7a8b-0002-4c4c-9d9d-000000000002",
+            level="Metadata",
+        ),
+        audit(
+            "patch",
+            "/api/v1/nodes/ip-10-0-1-5.ec2.internal",
+            {"resource": "nodes", "name": "ip-10-0-1-5.ec2.internal"},
+            when="2023-03-14T21:00:00.300000Z",
+            audit_id="5e6f7a8b-0003-4c4c-9d9d-000000000003",
+            request={"spec": {"unschedulable": True}},
+        ),
+        audit(
+            "patch",
+            "/api/v1/nodes/ip-10-0-1-5.ec2.internal",
+            {"resource": "nodes", "name": "ip-10-0-1-5.ec2.internal"},
+            when="2023-03-14T21:09:19.000000Z",
+            audit_id="5e6f7a8b-0008-4c4c-9d9d-000000000008",
+            request={"spec": {"unschedulable": None}},
+        ),
+        audit(
+            "create",
+            "/api/v1/namespaces/messaging/pods/rmq-0/eviction",
+            {
+                "resource": "pods",
+                "namespace": "messaging",
+                "name": "rmq-0",
+                "subresource": "eviction",
+            },
+            when="2023-03-14T21:00:05.000000Z",
+            audit_id="5e6f7a8b-0004-4c4c-9d9d-000000000004",
+            code=201,
+        ),
+        audit(
+            "patch",
+            "/apis/apps/v1/namespaces/kube-system/deployments/coredns/scale",
+            {
+                "resource": "deployments",
+                "namespace": "kube-system",
+                "name": "coredns",
+                "apiGroup": "apps",
+                "subresource": "scale",
+            },
+            when="2023-03-14T21:10:00.000000Z",
+            audit_id="5e6f7a8b-0005-4c4c-9d9d-000000000005",
+            request={"spec": {"replicas": 4}},
+        ),
+        audit(
+            "patch",
+            "/apis/apps/v1/namespaces/kube-system/deployments/coredns?fieldManager=kubectl-rollout",
+            {
+                "resource": "deployments",
+                "namespace": "kube-system",
+                "name": "coredns",
+                "apiGroup": "apps",
+            },
+            when="2023-03-14T20:31:00.000000Z",
+            audit_id="5e6f7a8b-0006-4c4c-9d9d-000000000006",
+            request={
+                "spec": {
+                    "template": {
+                        "metadata": {
+                            "annotations": {
+                                "kubectl.kubernetes.io/restartedAt": "2023-03-14T20:31:00Z"
+                            }
+                        }
+                    }
+                }
+            },
+        ),
+        audit(
+            "patch",
+            "/api/v1/nodes/ip-10-0-1-5.ec2.internal/status",
+            {"resource": "nodes", "name": "ip-10-0-1-5.ec2.internal", "subresource": "status"},
+            when="2023-03-14T21:10:01.000000Z",
+            audit_id="5e6f7a8b-0007-4c4c-9d9d-000000000007",
+            user="system:node:ip-10-0-1-5.ec2.internal",
+            level="Metadata",
+        ),
+    ]
+    loaded = read("audit.log", text(lines))
+    got = {c["_row"]["line"]: c for c in changes(loaded)}
+    assert sorted(got) == [1, 2, 3, 4, 5, 6, 7]
+    created = got[1]
+    assert (created["change_type"], created["target"]) == (
+        "create",
+        "pod/kube-system/coredns-5d8f7b9c6d-7xk2q",
+    )
+    assert created["_row"]["host"] == "ip-10-0-1-5.ec2.internal"
+    assert created["to"] == "coredns/coredns:1.9.3"
+    assert created["actor"] == "system:serviceaccount:kube-system:replicaset-controller"
+    assert (got[2]["change_type"], got[2]["target"]) == ("config", "configmap/kube-system/coredns")
+    assert (got[3]["change_type"], got[3]["to"]) == ("other", "cordoned")
+    assert got[3]["_row"]["host"] == "ip-10-0-1-5.ec2.internal"
+    assert (got[4]["change_type"], got[4]["to"]) == ("other", "uncordoned")
+    assert (got[5]["change_type"], got[5]["target"]) == ("delete", "pod/messaging/rmq-0")
+    assert (got[6]["change_type"], got[6]["to"]) == ("scale", 4)
+    assert got[7]["change_type"] == "restart"
+    status = loaded.events.filter(pl.col("line") == 8).row(0, named=True)
+    assert (status["kind"], status["level"]) == ("log", "debug")
+
+
+def test_deployment_rollout_undo_by_json_patch_is_a_rollback(read):
+    line = audit(
+        "patch",
+        "/apis/apps/v1/namespaces/ci/deployments/dispatcher?fieldManager=kubectl-rollout",
+        {"resource": "deployments", "namespace": "ci", "name": "dispatcher", "apiGroup": "apps"},
+        when="2023-03-15T03:05:00.000000Z",
+        audit_id="6a7b8c9d-0001-4e4e-afaf-000000000001",
+        request=[
+            {
+                "op": "replace",
+                "path": "/spec/template",
+                "value": {
+                    "metadata": {"labels": {"app": "dispatcher"}},
+                    "spec": {
+                        "containers": [{"name": "dispatcher", "image": "ci/dispatcher:2.14.1"}]
+                    },
+                },
+            },
+            {
+                "op": "replace",
+                "path": "/metadata/annotations",
+                "value": {"deployment.kubernetes.io/revision": "41"},
+            },
+        ],
+    )
+    (change,) = changes(read("audit.log", line + "\n"))
+    assert change["change_type"] == "rollback"
+    assert change["to"] == "ci/dispatcher:2.14.1" and "from" not in change
+    assert change["rollout_undo"] is True
+
+
+def test_cut_short_and_foreign_lines_are_unparsed_and_the_rest_loads(read):
+    history = kube_proxy_history()
+    lines = [*history[:3], history[3][:180], '{"msg":"not an audit event"}', *history[4:]]
+    loaded = read("audit.log", text(lines))
+    warnings = loaded.summary.warnings.sort("line")
+    assert warnings["line"].to_list() == [4, 5]
+    assert "cut short" in warnings["reason"][0]
+    assert "auditID" in warnings["reason"][1]
+    assert [c["change_type"] for c in changes(loaded)] == [
+        "deploy",
+        "upgrade",
+        "rollback",
+        "upgrade",
+    ]
+    files = loaded.summary.files.row(0, named=True)
+    assert files["first_lines"] + files["unparsed_lines"] == files["lines"] == 7
+
+
+def test_sniff_tells_audit_lines_from_other_json():
+    lines = kube_proxy_history()
+    assert sniff(lines).score >= 0.9
+    assert parsers.registry.rank(lines)[0][0].name == "k8s-audit"
+    assert (
+        sniff(['{"ts":1678816801.123,"caller":"proxier.go:1520","msg":"Sync failed"}']).score == 0
+    )
+
+
+def test_container_images_from_each_request_shape():
+    assert container_images(set_image("a:1")) == {"kube-proxy": "a:1"}
+    assert container_images(undo("a:2")) == {"kube-proxy": "a:2"}
+    assert container_images(None) == {}
+    patch = [{"op": "replace", "path": "/spec/template/spec/containers/1/image", "value": "b:3"}]
+    assert container_images(patch) == {"#1": "b:3"}
