@@ -26,9 +26,13 @@ def write(tmp_path: Path):
 
 @pytest.fixture
 def read(write):
-    """Write ``text`` to a file called ``name`` and load it: returns ``timeline.Loaded``."""
+    """Write ``text`` to a file called ``name`` and load it: returns ``timeline.Loaded``.
+
+    Changes are not inferred unless asked (``infer=True``), so a parser's test sees only
+    its own rows."""
 
     def _read(name: str, text: str | bytes, **options) -> timeline.Loaded:
+        options.setdefault("infer", False)
         return timeline.read(write(name, text), **options)
 
     return _read

@@ -261,7 +261,7 @@ def test_cri_file_takes_time_host_and_container_from_prefix_and_path(write):
 
     start = datetime(2023, 3, 14, 20, 31, 0, 123456)
     path = write(f"nodes/ip-10-0-1-7/{POD_DIR}/coredns/0.log", cri(BANNER + QUERIES, start))
-    loaded = timeline.read(path)
+    loaded = timeline.read(path, infer=False)
     events = by_line(loaded.events)
     assert loaded.summary.files["format"].to_list() == ["coredns"]
     assert loaded.summary.files["prefix"].to_list() == ["cri"]
@@ -303,7 +303,7 @@ def test_node_local_dns_file_has_no_unparsed_line(write):
 
     start = datetime(2023, 3, 14, 20, 31, 5, 500000)
     path = write(f"nodes/ip-10-0-1-5/{NODE_CACHE_DIR}/node-cache/0.log", cri(NODE_LOCAL_DNS, start))
-    loaded = timeline.read(path)
+    loaded = timeline.read(path, infer=False)
     events = by_line(loaded.events)
     assert loaded.summary.unparsed_lines == 0
     assert events.height == len(NODE_LOCAL_DNS.splitlines())
@@ -333,7 +333,7 @@ def test_component_from_container_hint(write, container, component):
 
     text = "[pod/dns-1/" + container + "] [INFO] Reloading\n"
     path = write("kubectl.log", text * 3)
-    assert set(timeline.read(path).events["component"]) == {component}
+    assert set(timeline.read(path, infer=False).events["component"]) == {component}
 
 
 def test_bare_file_has_null_times_and_says_so(read):
