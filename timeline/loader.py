@@ -231,13 +231,11 @@ def _read_file(path: str, forced: Parser | None) -> _FileResult:
     result.problems.extend(problems)
     if data is None:
         return result
-    text = data.decode("utf-8", errors="replace")
+    raw_sample = _sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
+    lines, problem = _split_lines(data, path)
     del data
-    if "\ufffd" in text:
-        result.problems.append("not valid UTF-8: undecodable bytes shown as \ufffd")
-    raw_sample = _sample_lines(text)
-    lines = _split_lines(text, path)
-    del text
+    if problem:
+        result.problems.append(problem)
     result.lines = lines.height
     long_lines = lines.filter(pl.col("text").str.len_chars() > MAX_LINE_CHARS)
     if long_lines.height:
@@ -345,20 +343,22 @@ def _stripped_sample(raw: list[str], prefix: str | None) -> list[str]:
     return runtime.strip(frame, prefix).collect()["text"].to_list()
 
 
-def _split_lines(text: str, path: str) -> pl.DataFrame:
-    """Numbered lines of ``text`` in one column; no Python loop over lines."""
-    trailing = text.endswith("\n")
-    lines = pl.DataFrame({"text": [text]}).select(pl.col("text").str.split("\n")).explode("text")
-    if trailing:
-        lines = lines.head(lines.height - 1)
-    if text == "":
-        lines = lines.clear()
-    return lines.select(
+def _split_lines(data: bytes, path: str) -> tuple[pl.DataFrame, str | None]:
+    """Numbered lines of ``data`` in one column, split in Rust (no Python loop over lines),
+    and a note when the bytes were not valid UTF-8."""
+    problem = None
+    try:
+        lines = pl.read_lines(data, name="text")
+    except pl.exceptions.ComputeError:
+        problem = "not valid UTF-8: undecodable bytes shown as \ufffd"
+        lines = pl.read_lines(data.decode("utf-8", errors="replace").encode(), name="text")
+    lines = lines.select(
         line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
         end_line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
-        text=pl.col("text").str.strip_suffix("\r"),
+        text=pl.col("text"),
         path=pl.lit(path),
     )
+    return lines, problem
 
 
 def _with_path_hints(lines: pl.LazyFrame, path: str) -> pl.LazyFrame:

@@ -1,0 +1,450 @@
+r"""klog text: kube-proxy, kubelet and every other Kubernetes program that logs through klog.
+
+Each record starts with a fixed-width header, then the caller and the message::
+
+    Lmmdd hh:mm:ss.uuuuuu threadid file:line] msg
+    I0314 18:00:01.123456       1 proxier.go:1520] "Sync failed" retryingTime="30s"
+
+``L`` is the severity (``I`` info, ``W`` warning, ``E`` error, ``F`` fatal), the thread id is
+padded with spaces to seven columns, and there is no year and no zone: the loader settles
+both (``ts`` carries :data:`~parsers.common.PLACEHOLDER_YEAR`).
+
+Messages come in two shapes. klog v2 *structured* records quote the message and follow it
+with ``key=value`` pairs: strings quoted the way Go's ``strconv.Quote`` does, other values
+bare (``ipFamily=IPv4``, ``numServices=812``, ``endpoints=[10.0.1.5:8080 10.0.2.7:8080]``),
+and since klog 2.60 a value with line breaks as ``key=<`` then tab-indented lines and a
+closing `` >`` line. The quoted message becomes ``template`` and the pairs go to ``attrs``.
+Older printf-style messages (``Failed to execute iptables-restore: exit status 1 ...``)
+keep ``template`` null, for the loader to mask. ``attrs`` always holds the ``caller``
+(``file:line``, which tells one build of a binary from another) and the ``thread``.
+
+Lines without a header belong to the record above: multi-line values, Go panics and
+goroutine dumps, iptables-restore input and the ``)`` that closes an old-style error.
+Lines before the first header are unparsed.
+
+Messages of the shapes nearly every record has (every value quoted, every value a plain
+token, or ``ErrorS`` with one ``<`` block) are read with a few literal replacements on
+whole columns; the rest take the exact path, which decodes every value. Either way no
+Python runs per line.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+from parsers import registry
+from parsers.common import LEVEL, PLACEHOLDER_YEAR, join_continuations, records
+from parsers.registry import Parser, Sample, Score
+
+NAME = "klog"
+
+LEVELS = {"I": "info", "W": "warning", "E": "error", "F": "critical"}
+
+#: Programs that log through klog, named as their containers and log files are.
+PROGRAMS = frozenset(
+    {
+        "kube-proxy",
+        "kubelet",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "cloud-controller-manager",
+        "cluster-autoscaler",
+        "kube-state-metrics",
+        "metrics-server",
+        "vpa-recommender",
+        "vpa-updater",
+        "vpa-admission-controller",
+        "node-problem-detector",
+        "ingress-nginx-controller",
+        "csi-provisioner",
+        "csi-attacher",
+        "csi-resizer",
+        "csi-snapshotter",
+        "node-driver-registrar",
+        "liveness-probe",
+        "ebs-plugin",
+        "kube-flannel",
+        "kube-router",
+        "konnectivity-agent",
+        "cert-manager-controller",
+        "cert-manager-cainjector",
+        "cert-manager-webhook",
+    }
+)
+
+# --- shapes (Rust regex) ----------------------------------------------------------------
+
+#: The header up to and including ``file:line]``; the file name is printable ASCII.
+HEADER = (
+    r"^[IWEF][0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6} +[0-9]+ "
+    r"[!#-\[\^-~]+:[0-9]+\](?: |$)"
+)
+#: Where the thread id starts: everything before it has a fixed width.
+_THREAD_AT = 22
+
+_KEY = r"[A-Za-z_][A-Za-z0-9_.\-/]*"
+#: A Go-quoted string (``strconv.Quote``).
+_QUOTED = r'"(?:[^"\\]|\\.)*"'
+#: A multi-line value: ``<``, tab-indented lines, `` >``.
+_BLOCK = r"<\n(?:\t[^\n]*\n)* >"
+#: A bare value: a list (one level of nesting), a struct, or a token.
+_BARE = r"(?:\[(?:[^\[\]\n]|\[[^\[\]\n]*\])*\]|\{[^{}\n]*\}|[^ \n]*)"
+_VALUE = rf"(?:{_QUOTED}|{_BLOCK}|{_BARE})"
+#: A structured message, as far as its pairs go; what follows must start a new line.
+_STRUCTURED = rf"^(?P<quoted>{_QUOTED})(?P<pairs>(?: {_KEY}={_VALUE})*)(?:\n|$)"
+
+#: Printable ASCII inside a quoted string: no quote, and only escapes JSON shares.
+_PLAIN_CHAR = r"(?:[ !#-\[\]-~]|\\[\\/bfnrt]|\\u[0-9a-fA-F]{4})"
+#: A quoted string of those that does not start with a space, so that ``" `` is always
+#: a closing quote and a separator.
+_PLAIN_QUOTED = rf'"(?:(?:[!#-\[\]-~]|\\[\\/bfnrt]|\\u[0-9a-fA-F]{{4}}){_PLAIN_CHAR}*)?"'
+#: Printable ASCII that JSON can hold between quotes as it stands, with no ``=`` in it.
+_PLAIN_BARE = r"[!#-;>-Z\]-z|-~][!#-<>-\[\]-~]*"
+#: The two shapes nearly every structured message has, both read with literal
+#: replacements: every value quoted, or every value a plain bare token. All printable
+#: ASCII, so that byte offsets (``str.find``) and character offsets (``str.slice``) agree.
+_PLAIN_PAIRS = rf"^{_PLAIN_QUOTED}(?:(?: {_KEY}={_PLAIN_QUOTED})*|(?: {_KEY}={_PLAIN_BARE})+)$"
+#: The shape of ``ErrorS`` with an error of several lines: a plain message and one
+#: ``<`` block of printable ASCII and tabs.
+_PLAIN_BLOCK = rf"^{_PLAIN_QUOTED} {_KEY}=<\n(?:\t[\t -~]*\n)* >$"
+
+# --- samples ----------------------------------------------------------------------------
+
+SAMPLES = (
+    Sample(
+        'I0314 17:41:02.518302       1 server_others.go:206] "Using iptables Proxier"\n'
+        'I0314 17:41:02.518331       1 server_others.go:213] "kube-proxy running in '
+        'dual-stack mode" ipFamily=IPv4\n'
+        'I0314 17:41:02.519047       1 server.go:661] "Version info" version="v1.24.10"\n'
+        'I0314 17:41:02.520110       1 config.go:317] "Starting service config controller"\n'
+        "I0314 17:41:02.520127       1 shared_informer.go:255] Waiting for caches to sync "
+        "for service config\n"
+        "I0314 17:41:02.620634       1 shared_informer.go:262] Caches are synced for "
+        "service config\n",
+        expect={
+            "level": "info",
+            "template": "Using iptables Proxier",
+            "message": '"Using iptables Proxier"',
+            "attrs.caller": "server_others.go:206",
+            "attrs.thread": "1",
+        },
+        rows=6,
+    ),
+    Sample(
+        'E0314 18:00:01.123456       1 proxier.go:1508] "Failed to execute iptables-restore"'
+        ' err="exit status 1 (iptables-restore: line 8022 failed\\n)"\n'
+        'I0314 18:00:01.123601       1 proxier.go:858] "Sync failed" retryingTime="30s"\n',
+        expect={
+            "level": "error",
+            "template": "Failed to execute iptables-restore",
+            "attrs.err": "exit status 1 (iptables-restore: line 8022 failed\n)",
+            "attrs.caller": "proxier.go:1508",
+        },
+        rows=2,
+    ),
+    Sample(
+        'E0314 18:00:31.204771       1 proxier.go:1508] "Failed to execute iptables-restore"'
+        " err=<\n"
+        "\texit status 1 (iptables-restore: line 8022 failed\n"
+        "\t)\n"
+        " >\n"
+        'I0314 18:00:31.204840       1 proxier.go:858] "Sync failed" retryingTime="30s"\n',
+        expect={
+            "level": "error",
+            "line": 1,
+            "template": "Failed to execute iptables-restore",
+            "attrs.err": "exit status 1 (iptables-restore: line 8022 failed\n)",
+        },
+        rows=2,
+    ),
+    Sample(
+        "I0313 14:02:11.907126       1 server.go:643] Version: v1.21.14\n"
+        "E0313 14:05:40.013398       1 proxier.go:1600] Failed to execute iptables-restore: "
+        "exit status 1 (iptables-restore: line 8022 failed\n"
+        ")\n"
+        "I0313 14:05:40.013520       1 proxier.go:857] Sync failed; retrying in 30s\n"
+        "W0313 14:05:41.000611       1 reflector.go:324] k8s.io/client-go/informers/"
+        "factory.go:134: watch of *v1.Service ended with: an error on the server "
+        '("unable to decode an event from the watch stream") has prevented the request '
+        "from succeeding\n",
+        expect={"level": "info", "message": "Version: v1.21.14", "attrs.caller": "server.go:643"},
+        rows=4,
+    ),
+)
+
+# --- detection --------------------------------------------------------------------------
+
+#: Lines that only ever continue a record: indented lines, the ``)`` closing an old-style
+#: error, Go panics and goroutine dumps, and iptables-restore input.
+_CONTINUATION = re.compile(
+    r"^(?:[\t ]|\)|panic: |fatal error: |goroutine [0-9]+ \[|created by |\[signal "
+    r"|[^\s(]+\(.*\)$|\*[a-z]+$|:[A-Z][A-Z0-9-]* |-[ADINX] |COMMIT$)"
+)
+_HEADER_RE = re.compile(HEADER)
+
+
+def sniff(sample: list[str]) -> Score:
+    """Share of the sample's lines that carry a klog header.
+
+    Lines that can only be continuations (tab-indented, goroutine dumps) do not count
+    against it, so a file that opens with a panic is still recognised.
+    """
+    lines = [s for s in sample if s.strip()]
+    if not lines or not any(s[:1] in LEVELS and "] " in s for s in lines):
+        return Score(0.0, "no line starts like a klog header")
+    headers = sum(1 for s in lines if _HEADER_RE.match(s))
+    if headers == 0:
+        return Score(0.0, "no line has a klog header")
+    counted = sum(1 for s in lines if not _CONTINUATION.match(s))
+    share = headers / max(counted, headers)
+    return Score(share, f"{headers} of {counted} sample lines have a klog header")
+
+
+# --- parsing ----------------------------------------------------------------------------
+
+
+def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """Records from klog lines, in file order."""
+    return read_records(join_continuations(lines, pl.col("text").str.contains(HEADER)))
+
+
+def read_records(joined: pl.LazyFrame) -> pl.LazyFrame:
+    """Records from :func:`~parsers.common.join_continuations`' rows; rows without a
+    header (lines before the first one) are unparsed.
+
+    Structured messages of the two plain shapes and of the ``ErrorS`` block shape are read
+    with literal replacements, the others decoded exactly. Each way reads a frame of its
+    own rows only, and the frames are merged back in file order: an operation costs time
+    on every row it is given, null or not."""
+    text = pl.col("text")
+    header = pl.col("header")
+    message = pl.col("message")
+    close = text.str.find("]", literal=True)
+    structured = header & message.str.starts_with('"')
+    block = pl.when(structured & ~pl.col("_plain")).then(message).str.contains(_PLAIN_BLOCK)
+    panic = text.str.contains(r"\n(?:panic: |fatal error: )")
+    level = text.str.head(1).replace_strict(LEVELS, default=None, return_dtype=LEVEL)
+    base = (
+        joined.with_columns(
+            message=text.str.slice(close + 2),
+            ts=_placeholder_ts(text),
+            level=pl.when(panic).then(pl.lit("critical", LEVEL)).otherwise(level),
+            _where=text.str.slice(_THREAD_AT, close - _THREAD_AT).str.strip_chars_start(" "),
+        )
+        .with_columns(
+            _plain=structured & message.str.contains(_PLAIN_PAIRS),
+            text=pl.when(~header).then(text),  # only unparsed rows need it from here on
+        )
+        .with_columns(
+            _way=pl.when("_plain")
+            .then(pl.lit("plain"))
+            .when(block)
+            .then(pl.lit("block"))
+            .when(structured)
+            .then(pl.lit("exact"))
+            .otherwise(pl.lit("text"))
+        )
+    )
+    ways = [
+        base.filter(pl.col("_way") == "text").with_columns(
+            template=pl.lit(None, pl.String), _pairs=pl.lit('"')
+        )
+    ]
+    for way, read in (("plain", _plain_fields), ("block", _block_fields), ("exact", _exact_fields)):
+        template, pairs = read(message)
+        ways.append(
+            base.filter(pl.col("_way") == way).with_columns(
+                template=template, _pairs=pl.coalesce(pairs, pl.lit('"'))
+            )
+        )
+    fields = pl.concat(ways, how="vertical").sort("line")
+    where = pl.col("_where").str.replace(" ", '","caller":"', literal=True)
+    source = program(pl.col("container"), pl.col("path"))
+    reason = (
+        pl.when(~header)
+        .then(pl.lit("before the first klog header"))
+        .when(pl.col("ts").is_null())
+        .then(pl.lit("klog header with an impossible date or time"))
+    )
+    return records(
+        fields,
+        utc_offset_s=pl.lit(None, pl.Int32),
+        year_missing=pl.lit(True),
+        source=source,
+        component=pl.coalesce(pl.col("container"), source),
+        message=pl.when(header).then(message).otherwise(text),
+        template=pl.when(header).then(pl.col("template")),
+        attrs=pl.when(header)
+        .then(pl.concat_str(pl.lit('{"thread":"'), where, pl.col("_pairs"), pl.lit("}")))
+        .otherwise(pl.lit("{}")),
+        unparsed=reason,
+    )
+
+
+def _plain_fields(message: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """Template, and the end of ``attrs`` from the quote that closes the ``caller``, of
+    a message of a plain shape.
+
+    Its quoted parts hold no quote of their own, so ``" `` only ever closes a string and
+    ``="`` only ever opens a value. From the quote that closes the message on,
+    ``" retryingTime="30s" elapsed="1ms"`` becomes ``","retryingTime":"30s","elapsed":"1ms"``
+    and ``" numServices=812 numEndpoints=2301`` becomes
+    ``","numServices":"812","numEndpoints":"2301"``.
+    """
+    close = message.str.find('" ', literal=True)
+    template = _plain_template(message, pl.coalesce(close, message.str.len_bytes() - 1))
+    tail = message.str.slice(close)
+    bare = ~tail.str.contains('="', literal=True)
+    quoted_pairs = (
+        pl.when(~bare)
+        .then(tail)
+        .str.replace_all('" ', '","', literal=True)
+        .str.replace_all('="', '":"', literal=True)
+    )
+    bare_pairs = (
+        pl.when(bare)
+        .then(message)
+        .str.slice(close + 1)
+        .str.replace_all(" ", '","', literal=True)
+        .str.replace_all("=", '":"', literal=True)
+    )
+    return template, pl.coalesce(quoted_pairs, pl.format('{}"', bare_pairs))
+
+
+def _block_fields(message: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """Template and the end of ``attrs`` of ``"msg" key=<`` (tab-indented lines) `` >``:
+    the lines are printable ASCII and tabs, so escaping them for JSON is four literal
+    replacements."""
+    close = message.str.find('" ', literal=True)
+    opening = message.str.find("=<\n", literal=True)
+    key = message.str.slice(close + 2, opening - close - 2)
+    value = (
+        _unblock(message.str.slice(opening + 1))
+        .str.replace_all("\\", "\\\\", literal=True)
+        .str.replace_all('"', '\\"', literal=True)
+        .str.replace_all("\n", "\\n", literal=True)
+        .str.replace_all("\t", "\\t", literal=True)
+    )
+    return _plain_template(message, close), pl.format('","{}":"{}"', key, value)
+
+
+def _plain_template(message: pl.Expr, close: pl.Expr) -> pl.Expr:
+    """The text between the first quote and the quote at ``close``, with JSON's escapes
+    decoded (only where there is a backslash, which few messages have)."""
+    inner = message.str.slice(1, close - 1)
+    escaped = pl.when(inner.str.contains("\\", literal=True)).then(pl.format('"{}"', inner))
+    return pl.coalesce(escaped.str.json_path_match("$"), inner)
+
+
+def _exact_fields(message: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """Template and the end of ``attrs`` of any structured message, every value decoded
+    (Go quoting, ``<`` blocks, bare values) and written as a JSON string."""
+    parts = message.str.extract_groups(_STRUCTURED)
+    quoted = parts.struct.field("quoted")
+    pairs = parts.struct.field("pairs").str.extract_all(rf" {_KEY}={_VALUE}")
+    joined = pairs.list.eval(_pair_json(pl.element())).list.join("")
+    return _go_unquote(quoted), pl.format('"{}', joined)
+
+
+# --- pieces -----------------------------------------------------------------------------
+
+
+def _placeholder_ts(text: pl.Expr) -> pl.Expr:
+    """``mmdd hh:mm:ss.uuuuuu`` at columns 1-20 as a time in the placeholder year; null when
+    the date or time cannot exist. The whole seconds are parsed with polars' cache of
+    repeated strings (lines of one second share them), the microseconds added after.
+
+    >>> pl.select(_placeholder_ts(pl.lit("I0229 18:00:01.123456       1 x.go:1] m"))).item()
+    datetime.datetime(2000, 2, 29, 18, 0, 1, 123456)
+    """
+    second = pl.format(f"{PLACEHOLDER_YEAR}{{}}", text.str.slice(1, 13)).str.to_datetime(
+        "%Y%m%d %H:%M:%S", time_unit="us", strict=False, cache=True
+    )
+    return second + pl.duration(microseconds=text.str.slice(15, 6).cast(pl.Int64, strict=False))
+
+
+def _pair_json(pair: pl.Expr) -> pl.Expr:
+    """`` key=value`` as ``,"key":"decoded value"``, for any value klog writes."""
+    equals = pair.str.find("=", literal=True)
+    key = pair.str.slice(1, equals - 1)
+    raw = pair.str.slice(equals + 1)
+    value = (
+        pl.when(raw.str.starts_with('"'))
+        .then(_go_unquote(raw))
+        .when(raw.str.starts_with("<\n"))
+        .then(_unblock(raw))
+        .otherwise(raw)
+    )
+    return pl.concat_str(pl.lit(',"'), key, pl.lit('":'), _json_string(value))
+
+
+def _go_unquote(quoted: pl.Expr) -> pl.Expr:
+    """The text of a Go-quoted string (``strconv.Quote``).
+
+    Go's ``\\a``, ``\\v`` and ``\\x`` escapes below 0x80 are rewritten as JSON's ``\\u``
+    escapes first (an escaped backslash is set aside meanwhile, so ``\\\\x41`` stays a
+    backslash and ``x41``); what is still not JSON (``\\U`` and bytes that are not UTF-8)
+    is kept as written between the quotes."""
+    as_json = (
+        quoted.str.replace_all("\\\\", "\x00", literal=True)
+        .str.replace_all(r"\\x([0-7][0-9a-fA-F])", r"\u00$1")
+        .str.replace_all("\\a", "\\u0007", literal=True)
+        .str.replace_all("\\v", "\\u000b", literal=True)
+        .str.replace_all("\x00", "\\\\", literal=True)
+    )
+    inner = quoted.str.slice(1, quoted.str.len_chars() - 2)
+    return pl.coalesce(as_json.str.json_path_match("$"), inner)
+
+
+def _unblock(block: pl.Expr) -> pl.Expr:
+    r"""The value of a ``<`` ... `` >`` block: its lines without their leading tab.
+
+    >>> pl.select(_unblock(pl.lit("<\n\tline one\n\tline two\n >"))).item()
+    'line one\nline two'
+    """
+    body = block.str.slice(2, block.str.len_chars() - 5)
+    return body.str.strip_prefix("\t").str.replace_all("\n\t", "\n", literal=True)
+
+
+def _json_string(value: pl.Expr) -> pl.Expr:
+    """A string expression as a JSON string literal, escaped exactly."""
+    return pl.struct(v=value).struct.json_encode().str.slice(5).str.strip_suffix("}")
+
+
+def program(container: pl.Expr, path: pl.Expr) -> pl.Expr:
+    """The Kubernetes program that wrote the file: its container when that is a known
+    one, else the file name's stem when that is (``kube-proxy.log``, ``kubelet.log.1``),
+    else plain ``klog``. The path is looked at once per file, not once per line.
+
+    >>> pl.select(program(pl.lit(None, pl.String), pl.lit("/var/log/kubelet.log.1"))).item()
+    'kubelet'
+    """
+    programs = list(PROGRAMS)
+    first = path.first()
+    stem = pl.coalesce(_stem(pl.when(path != first).then(path)), _stem(first))
+    return (
+        pl.when(container.is_in(programs))
+        .then(container)
+        .when(stem.is_in(programs))
+        .then(stem)
+        .otherwise(pl.lit(NAME))
+    )
+
+
+def _stem(path: pl.Expr) -> pl.Expr:
+    """A file name up to its first dot: ``kubelet`` for ``/var/log/kubelet.log.1``."""
+    return path.str.extract(r"([^/\\.]+)[^/\\]*$", 1)
+
+
+registry.register(
+    Parser(
+        name=NAME,
+        description="klog text (kube-proxy, kubelet and other Kubernetes programs)",
+        sniff=sniff,
+        parse=parse,
+        samples=SAMPLES,
+    )
+)

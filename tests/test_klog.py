@@ -1,0 +1,535 @@
+"""klog text (kube-proxy and friends), loaded as a user would load it."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from parsers import klog
+from parsers.common import LINE_SCHEMA
+
+POD_LOG = (
+    "nodes/ip-10-0-1-5/var/log/pods/kube-system_kube-proxy-x7k2p_3c9e1f0a-52d4-4b8e-9a61-7f2d8c0b1e44/"
+    "kube-proxy/0.log"
+)
+
+STARTUP = """\
+I0314 17:41:02.475311       1 node.go:163] Successfully retrieved node IP: 10.0.1.5
+I0314 17:41:02.475401       1 server_others.go:138] "Detected node IP" address="10.0.1.5"
+I0314 17:41:02.518302       1 server_others.go:206] "Using iptables Proxier"
+I0314 17:41:02.518331       1 server_others.go:213] "kube-proxy running in dual-stack mode" \
+ipFamily=IPv4
+I0314 17:41:02.519047       1 server.go:661] "Version info" version="v1.24.10"
+I0314 17:41:02.519062       1 server.go:663] "Golang settings" GOGC="" GOMAXPROCS="" \
+GOTRACEBACK=""
+I0314 17:41:02.519822       1 conntrack.go:52] "Setting nf_conntrack_max" \
+nf_conntrack_max=131072
+I0314 17:41:02.520110       1 config.go:317] "Starting service config controller"
+I0314 17:41:02.520127       1 shared_informer.go:255] Waiting for caches to sync for service \
+config
+I0314 17:41:02.620634       1 shared_informer.go:262] Caches are synced for service config
+"""
+
+SYNC_FAILED_QUOTED = """\
+E0314 18:00:01.123456       1 proxier.go:1508] "Failed to execute iptables-restore" \
+err="exit status 1 (iptables-restore: line 8022 failed\\n)"
+I0314 18:00:01.123601       1 proxier.go:858] "Sync failed" retryingTime="30s"
+"""
+
+SYNC_FAILED_BLOCK = """\
+I0314 18:00:31.190112       1 proxier.go:1464] "Reloading service iptables data" \
+numServices=812 numEndpoints=2301 numFilterChains=4 numFilterRules=9 numNATChains=1822 \
+numNATRules=6102
+E0314 18:00:31.204771       1 proxier.go:1508] "Failed to execute iptables-restore" err=<
+\texit status 1 (iptables-restore: line 8022 failed
+\t)
+ >
+I0314 18:00:31.204840       1 proxier.go:858] "Sync failed" retryingTime="30s"
+I0314 18:00:31.204903       1 proxier.go:820] "SyncProxyRules complete" elapsed="14.791ms"
+"""
+
+OLD_STYLE = """\
+I0313 14:02:11.907126       1 server.go:643] Version: v1.21.14
+E0313 14:05:40.013398       1 proxier.go:1600] Failed to execute iptables-restore: exit status 1 \
+(iptables-restore: line 8022 failed
+)
+I0313 14:05:40.013520       1 proxier.go:857] Sync failed; retrying in 30s
+"""
+
+RESTORE_INPUT = """\
+E0313 14:05:40.013398       1 proxier.go:1600] Failed to execute iptables-restore: exit status 1 \
+(iptables-restore: line 7 failed
+)
+*nat
+:KUBE-SERVICES - [0:0]
+:KUBE-SVC-NPX46M4PTMTKRN6Y - [0:0]
+-A KUBE-SERVICES -m comment --comment "default/kubernetes:https cluster IP" -m tcp -p tcp \
+-d 10.96.0.1/32 --dport 443 -j KUBE-SVC-NPX46M4PTMTKRN6Y
+COMMIT
+I0313 14:05:40.013520       1 proxier.go:857] Sync failed; retrying in 30s
+"""
+
+PANIC = """\
+I0314 21:03:11.482713       1 proxier.go:820] "SyncProxyRules complete" elapsed="15.231ms"
+panic: runtime error: invalid memory address or nil pointer dereference
+[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x1a3f2b4]
+
+goroutine 112 [running]:
+k8s.io/kubernetes/pkg/proxy/iptables.(*Proxier).syncProxyRules(0xc000412a80)
+\t/workspace/src/k8s.io/kubernetes/pkg/proxy/iptables/proxier.go:1021 +0x1c54
+k8s.io/kubernetes/pkg/util/async.(*BoundedFrequencyRunner).tryRun(0xc0003e2b40)
+\t/workspace/src/k8s.io/kubernetes/pkg/util/async/bounded_frequency_runner.go:296 +0xc5
+created by k8s.io/kubernetes/pkg/util/async.(*BoundedFrequencyRunner).Loop
+\t/workspace/src/k8s.io/kubernetes/pkg/util/async/bounded_frequency_runner.go:231 +0x6a
+I0314 21:03:12.991204       1 server.go:661] "Version info" version="v1.24.10"
+"""
+
+
+def cri(text: str, start: str = "2023-03-14T18:00:01") -> str:
+    """``text`` with a containerd CRI prefix on every line (the klog time is kept apart)."""
+    return "".join(
+        f"{start}.{i:06d}123Z stderr F {line}\n" for i, line in enumerate(text.splitlines())
+    )
+
+
+def logs(loaded) -> pl.DataFrame:
+    """The log records of a load, by line (the loader adds the changes it infers)."""
+    return loaded.events.filter(pl.col("kind") == "log").sort("line")
+
+
+def attrs(events: pl.DataFrame) -> list[dict]:
+    return [json.loads(a) for a in events.sort("line")["attrs"]]
+
+
+def one(events: pl.DataFrame, line: int) -> dict:
+    return events.filter(pl.col("line") == line).row(0, named=True)
+
+
+# --- header, levels, time ---------------------------------------------------------------
+
+
+def test_startup_lines_are_read_field_by_field(read):
+    loaded = read("kube-proxy.log", STARTUP, year=2023)
+    events = logs(loaded)
+    assert loaded.summary.unparsed_lines == 0
+    assert events.height == 10
+    assert events["ts"][2] == datetime.fromisoformat("2023-03-14T17:41:02.518302+00:00")
+    assert set(events["level"]) == {"info"}
+    assert events["template"][2] == "Using iptables Proxier"
+    assert events["template"][4] == "Version info"
+    assert events["message"][4] == '"Version info" version="v1.24.10"'
+    got = attrs(events)
+    assert got[4] == {"thread": "1", "caller": "server.go:661", "version": "v1.24.10"}
+    assert got[3]["ipFamily"] == "IPv4"
+    assert got[5] == {"thread": "1", "caller": "server.go:663", "GOGC": "", "GOMAXPROCS": ""} | {
+        "GOTRACEBACK": ""
+    }
+    assert got[6]["nf_conntrack_max"] == "131072"
+    assert got[0] == {"thread": "1", "caller": "node.go:163"}
+
+
+def test_printf_messages_keep_no_template_of_their_own(read):
+    events = logs(read("kube-proxy.log", STARTUP, year=2023))
+    # the loader masks them; a quoted message would have become the template as written
+    assert events["message"][0] == "Successfully retrieved node IP: 10.0.1.5"
+    assert events["template"][0] != events["message"][0]
+    assert "10.0.1.5" not in events["template"][0]
+
+
+@pytest.mark.parametrize(
+    ("letter", "level"), [("I", "info"), ("W", "warning"), ("E", "error"), ("F", "critical")]
+)
+def test_severity_letters(read, letter, level):
+    line = (
+        f'{letter}0314 18:00:01.000001       1 proxier.go:858] "Sync failed" retryingTime="30s"\n'
+    )
+    events = logs(read("kube-proxy.log", line, year=2023))
+    assert events["level"].to_list() == [level]
+
+
+def test_thread_id_padding_and_wide_ids(read):
+    text = (
+        'I0314 18:00:01.000001       1 proxier.go:858] "Sync failed" retryingTime="30s"\n'
+        'I0314 18:00:01.000002    6315 proxier.go:858] "Sync failed" retryingTime="30s"\n'
+        'I0314 18:00:01.000003 1234567 proxier.go:858] "Sync failed" retryingTime="30s"\n'
+        'I0314 18:00:01.000004 12345678 proxier.go:858] "Sync failed" retryingTime="30s"\n'
+    )
+    loaded = read("kube-proxy.log", text, year=2023)
+    assert loaded.summary.unparsed_lines == 0
+    assert [a["thread"] for a in attrs(logs(loaded))] == ["1", "6315", "1234567", "12345678"]
+    assert {a["caller"] for a in attrs(logs(loaded))} == {"proxier.go:858"}
+
+
+def test_directory_in_caller_and_empty_message(read):
+    text = (
+        "I0314 18:00:01.000001       1 k8s.io/kubernetes/pkg/proxy/iptables/proxier.go:858] "
+        '"Sync failed" retryingTime="30s"\n'
+        "W0314 18:00:01.000002       1 warnings.go:70]\n"
+    )
+    loaded = read("kube-proxy.log", text, year=2023)
+    assert loaded.summary.unparsed_lines == 0
+    got = attrs(logs(loaded))
+    assert got[0]["caller"] == "k8s.io/kubernetes/pkg/proxy/iptables/proxier.go:858"
+    assert logs(loaded)["message"][1] == ""
+
+
+def test_leap_day_parses_and_an_impossible_date_is_unparsed(read):
+    text = (
+        'I0229 10:00:00.000001       1 proxier.go:858] "Sync failed" retryingTime="30s"\n'
+        'I0230 10:00:00.000002       1 proxier.go:858] "Sync failed" retryingTime="30s"\n'
+        'I0314 25:00:00.000003       1 proxier.go:858] "Sync failed" retryingTime="30s"\n'
+    )
+    loaded = read("kube-proxy.log", text, year=2024)
+    assert logs(loaded)["ts"].to_list() == [
+        datetime.fromisoformat("2024-02-29T10:00:00.000001+00:00")
+    ]
+    warnings = loaded.summary.warnings.filter(pl.col("line").is_not_null())
+    assert warnings["line"].to_list() == [2, 3]
+    assert set(warnings["reason"]) == {"klog header with an impossible date or time"}
+
+
+# --- years and zones --------------------------------------------------------------------
+
+
+def test_cri_prefix_gives_the_year_for_certain(read):
+    loaded = read(POD_LOG, cri(SYNC_FAILED_QUOTED))
+    events = logs(loaded)
+    # the program's own time is kept; the prefix only says which year it is
+    assert events["ts"].to_list() == [
+        datetime.fromisoformat("2023-03-14T18:00:01.123456+00:00"),
+        datetime.fromisoformat("2023-03-14T18:00:01.123601+00:00"),
+    ]
+    year = loaded.summary.assumptions.filter(pl.col("what") == "year")
+    assert year["certainty"].to_list() == ["certain"]
+    assert events["host"].unique().to_list() == ["ip-10-0-1-5"]
+    assert events["source"].unique().to_list() == ["kube-proxy"]
+    assert events["component"].unique().to_list() == ["kube-proxy"]
+
+
+def test_bare_file_takes_the_year_given(read):
+    loaded = read("kube-proxy.log", SYNC_FAILED_QUOTED, year=2023)
+    assert logs(loaded)["ts"].min() == datetime.fromisoformat("2023-03-14T18:00:01.123456+00:00")
+    year = loaded.summary.assumptions.filter(pl.col("what") == "year")
+    assert year.select("value", "certainty").row(0) == ("2023", "stated")
+    zone = loaded.summary.assumptions.filter(pl.col("what") == "time zone")
+    assert zone["value"].to_list() == ["UTC"]
+
+
+def test_december_to_january_moves_on_a_year(read):
+    text = (
+        'I1231 23:59:59.900001       1 proxier.go:858] "Sync failed" retryingTime="30s"\n'
+        'I0101 00:00:00.100002       1 proxier.go:858] "Sync failed" retryingTime="30s"\n'
+        'I0101 00:00:30.100003       1 proxier.go:858] "Sync failed" retryingTime="30s"\n'
+    )
+    events = logs(read("kube-proxy.log", text, year=2022))
+    assert [t.year for t in events["ts"]] == [2022, 2023, 2023]
+    assert events["ts"].is_sorted()
+
+
+# --- structured values ------------------------------------------------------------------
+
+
+def test_quoted_error_with_escaped_line_break(read):
+    events = logs(read("kube-proxy.log", SYNC_FAILED_QUOTED, year=2023))
+    first, second = attrs(events)
+    assert first["err"] == "exit status 1 (iptables-restore: line 8022 failed\n)"
+    assert events["level"].to_list() == ["error", "info"]
+    assert events["template"].to_list() == ["Failed to execute iptables-restore", "Sync failed"]
+    assert second == {"thread": "1", "caller": "proxier.go:858", "retryingTime": "30s"}
+
+
+def test_multi_line_value_is_one_record(read):
+    loaded = read("kube-proxy.log", SYNC_FAILED_BLOCK, year=2023)
+    events = logs(loaded)
+    assert events["line"].to_list() == [1, 2, 6, 7]
+    files = loaded.summary.files.row(0, named=True)
+    assert (files["rows"], files["continuation_lines"], files["unparsed_lines"]) == (4, 3, 0)
+    error = one(events, 2)
+    assert error["level"] == "error"
+    assert error["template"] == "Failed to execute iptables-restore"
+    assert json.loads(error["attrs"])["err"] == (
+        "exit status 1 (iptables-restore: line 8022 failed\n)"
+    )
+    assert error["message"] == (
+        '"Failed to execute iptables-restore" err=<\n'
+        "\texit status 1 (iptables-restore: line 8022 failed\n\t)\n >"
+    )
+    reloading = json.loads(one(events, 1)["attrs"])
+    assert reloading["numNATRules"] == "6102" and reloading["numServices"] == "812"
+    assert json.loads(one(events, 7)["attrs"])["elapsed"] == "14.791ms"
+
+
+def test_block_value_among_other_pairs():
+    text = (
+        'E0314 18:00:31.204771       1 proxier.go:1508] "Failed to execute iptables-restore" '
+        'err=<\n\tline one\n\tline two\n > ipFamily=IPv4 node="ip-10-0-1-5"\n'
+    )
+    record = parse(text).row(0, named=True)
+    assert (record["line"], record["end_line"]) == (1, 4)
+    assert json.loads(record["attrs"]) == {
+        "thread": "1",
+        "caller": "proxier.go:1508",
+        "err": "line one\nline two",
+        "ipFamily": "IPv4",
+        "node": "ip-10-0-1-5",
+    }
+    assert record["host"] is None  # the node named in a value does not move the record
+
+
+def test_unusual_values_are_decoded_exactly():
+    text = (
+        'I0314 18:00:01.000001       1 endpointslicecache.go:366] "Setting endpoints for '
+        'service port name" portName="default/web:http" endpoints=[10.244.1.7:8080 '
+        "10.244.2.9:8080]\n"
+        'I0314 18:00:01.000002       1 config.go:97] "Set sysctl" '
+        'entry="net/netfilter/nf_conntrack_max" value=131072\n'
+        'I0314 18:00:01.000003       1 event.go:294] "Event occurred" '
+        'object="kube-system/kube-proxy-x7k2p" message="Back-off \\"kube-proxy\\" \\\\ retry"\n'
+        'I0314 18:00:01.000004       1 node.go:77] "Délai dépassé" pod="kube-system/café"\n'
+        'I0314 18:00:01.000005       1 raw.go:12] "bytes \\x01 in \\a, \\xff" rules=[{Line:8022 '
+        "Data:-A KUBE-SEP-X -j DNAT} {Line:8023 Data:COMMIT}] empty=\n"
+    )
+    records = parse(text)
+    got = [json.loads(a) for a in records["attrs"]]
+    assert got[0]["endpoints"] == "[10.244.1.7:8080 10.244.2.9:8080]"
+    assert got[0]["portName"] == "default/web:http"
+    assert got[1] == {
+        "thread": "1",
+        "caller": "config.go:97",
+        "entry": "net/netfilter/nf_conntrack_max",
+        "value": "131072",
+    }
+    assert got[2]["message"] == 'Back-off "kube-proxy" \\ retry'
+    assert records["template"][3] == "Délai dépassé" and got[3]["pod"] == "kube-system/café"
+    # Go's own escapes are decoded; a byte that is not UTF-8 leaves the text as written
+    assert records["template"][4] == "bytes \\x01 in \\a, \\xff"
+    assert parse(text.replace(", \\xff", ""))["template"][4] == "bytes \x01 in \x07"
+    assert got[4]["rules"] == "[{Line:8022 Data:-A KUBE-SEP-X -j DNAT} {Line:8023 Data:COMMIT}]"
+    assert got[4]["empty"] == ""
+
+
+def test_quoted_message_followed_by_words_is_not_structured():
+    # kube-proxy 1.24 logs this key with a space in it; the line is kept as printf text
+    text = (
+        'I0314 17:41:02.519858       1 conntrack.go:83] "Setting conntrack hashsize" '
+        "conntrack hashsize=32768\n"
+    )
+    record = parse(text).row(0, named=True)
+    assert record["template"] is None
+    assert json.loads(record["attrs"]) == {"thread": "1", "caller": "conntrack.go:83"}
+
+
+def test_plain_and_exact_paths_agree():
+    messages = [
+        '"Sync failed" retryingTime="30s"',
+        '"Using iptables Proxier"',
+        '"Reloading service iptables data" numServices=812 numEndpoints=2301',
+        '"Failed to execute iptables-restore" err="exit status 1 (line 8022 failed\\n)"',
+        '"x" a="b=c d" e="f g" h="\\u00e9 \\\\ \\t"',
+        '"" k=""',
+        '"Golang settings" GOGC="" GOMAXPROCS="" GOTRACEBACK=""',
+    ]
+    frame = pl.DataFrame({"m": messages})
+    assert frame.select(pl.col("m").str.contains(klog._PLAIN_PAIRS).all()).item()
+    plain_template, plain_pairs = klog._plain_fields(pl.col("m"))
+    exact_template, exact_pairs = klog._exact_fields(pl.col("m"))
+    got = frame.select(pt=plain_template, pp=plain_pairs, et=exact_template, ep=exact_pairs)
+    for row in got.iter_rows(named=True):
+        assert row["pt"] == row["et"]
+        plain = json.loads('{"a":"b' + (row["pp"] or '"') + "}")
+        assert plain == json.loads('{"a":"b' + row["ep"] + "}")
+
+
+def test_values_that_would_break_the_plain_path_take_the_exact_one():
+    shapes = [
+        '"x" k=" leading space" j="b"',  # '" ' would look like a closing quote
+        '"x" a="b" n=1',  # quoted and bare together
+        '"x" k="a\\"b"',  # an escaped quote
+        '"x" sel=app=web',  # '=' inside a bare value
+        '"Délai" k="v"',  # not ASCII: byte and character offsets differ
+    ]
+    frame = pl.DataFrame({"m": shapes})
+    assert not frame.select(pl.col("m").str.contains(klog._PLAIN_PAIRS).any()).item()
+
+
+# Go's strconv.Quote, for the property test below.
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_GO_ESCAPES |= {"\v": "\\v", "\\": "\\\\", '"': '\\"'}
+
+
+def go_quote(value: str) -> str:
+    out = []
+    for ch in value:
+        if ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x80:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'
+
+
+def klog_value(value: str) -> str:
+    """A string value as klog v2 writes it: quoted, or a ``<`` block when it has a break."""
+    if "\n" not in value:
+        return go_quote(value)
+    lines = value.split("\n")
+    body = "".join(f"\t{line}\n" for line in lines[:-1])
+    return f"<\n{body}\t{lines[-1]}\n >" if lines[-1] else f"<\n{body} >"
+
+
+# Characters of the Basic Multilingual Plane: Go writes the rare non-printable ones above it
+# as \U escapes, which JSON has no form for and which are kept as written.
+_TEXT = st.text(
+    st.characters(max_codepoint=0xFFFF, blacklist_categories=("Cs",), blacklist_characters="\r"),
+    max_size=30,
+)
+_KEYS = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,10}", fullmatch=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    message=_TEXT.filter(lambda s: "\n" not in s),
+    pairs=st.dictionaries(_KEYS, _TEXT, max_size=4),
+)
+def test_any_string_values_come_back_as_written(message, pairs):
+    written = " ".join([go_quote(message), *(f"{k}={klog_value(v)}" for k, v in pairs.items())])
+    text = f"I0314 18:00:01.000001       1 proxier.go:858] {written}\n"
+    text += 'I0314 18:00:02.000002       1 proxier.go:858] "Sync failed" retryingTime="30s"\n'
+    records = parse(text)
+    assert records["unparsed"].null_count() == 2
+    got = json.loads(records["attrs"][0])
+    # a block cannot tell a value that ends with a line break from one that does not
+    assert got == {"thread": "1", "caller": "proxier.go:858"} | {
+        k: (v[:-1] if v.endswith("\n") else v) for k, v in pairs.items()
+    }
+    assert records["template"][0] == message
+
+
+# --- continuation lines -----------------------------------------------------------------
+
+
+def test_old_style_error_and_its_closing_line(read):
+    loaded = read("kube-proxy.log", OLD_STYLE, year=2023)
+    events = logs(loaded)
+    assert events["line"].to_list() == [1, 2, 4]
+    assert events["message"][1] == (
+        "Failed to execute iptables-restore: exit status 1 (iptables-restore: line 8022 failed\n)"
+    )
+    assert events["level"].to_list() == ["info", "error", "info"]
+    assert json.loads(events["attrs"][1]) == {"thread": "1", "caller": "proxier.go:1600"}
+
+
+def test_restore_input_after_an_error_belongs_to_it(read):
+    loaded = read("kube-proxy.log", RESTORE_INPUT, year=2023)
+    events = logs(loaded)
+    assert events["line"].to_list() == [1, 8]
+    assert events["message"][0].splitlines()[-1] == "COMMIT"
+    assert loaded.summary.files["continuation_lines"].to_list() == [6]
+    assert loaded.summary.unparsed_lines == 0
+
+
+def test_panic_and_goroutine_dump_are_one_record(read):
+    loaded = read("kube-proxy.log", PANIC, year=2023)
+    events = logs(loaded)
+    assert events["line"].to_list() == [1, 12]
+    assert events["level"].to_list() == ["critical", "info"]
+    assert "goroutine 112 [running]:" in events["message"][0]
+    assert events["message"][0].count("\n") == 10
+    assert loaded.summary.files["continuation_lines"].to_list() == [10]
+    record = parse(PANIC).row(0, named=True)
+    assert (record["line"], record["end_line"]) == (1, 11)
+
+
+# --- what is not klog -------------------------------------------------------------------
+
+
+def test_clean_input_has_no_unparsed_lines(read):
+    text = STARTUP + SYNC_FAILED_QUOTED + SYNC_FAILED_BLOCK + OLD_STYLE + PANIC
+    loaded = read("kube-proxy.log", text, year=2023)
+    assert loaded.summary.unparsed_lines == 0
+    assert loaded.summary.warnings.height == 0
+    assert loaded.summary.files["format"].to_list() == ["klog"]
+
+
+def test_garbage_before_the_first_header_is_counted_with_its_line(read):
+    text = "Flag --cluster-cidr has been deprecated, use config file\n\n" + SYNC_FAILED_QUOTED
+    loaded = read("kube-proxy.log", text, year=2023)
+    assert logs(loaded)["line"].sort().to_list() == [3, 4]
+    warnings = loaded.summary.warnings
+    assert warnings["line"].to_list() == [1, 2]
+    assert set(warnings["reason"]) == {"before the first klog header"}
+    assert warnings["text"][0] == "Flag --cluster-cidr has been deprecated, use config file"
+    assert loaded.summary.unparsed_lines == 2
+
+
+# --- source and component ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [
+        ("kubelet.log.1", "kubelet"),
+        ("nodes/ip-10-0-1-5/var/log/kube-proxy.log", "kube-proxy"),
+        ("cluster-autoscaler.log.gz", "cluster-autoscaler"),
+        ("controller-logs.txt", "klog"),
+    ],
+)
+def test_source_from_the_file_name(read, name, source):
+    events = logs(read(name, SYNC_FAILED_QUOTED, year=2023))
+    assert events["source"].unique().to_list() == [source]
+    assert events["component"].unique().to_list() == [source]
+
+
+def test_unknown_container_keeps_its_name_as_component(read):
+    path = "nodes/ip-10-0-1-5/var/log/pods/kube-system_csi-node-7kq2n_5e0c/csi-sidecar/0.log"
+    events = logs(read(path, cri(SYNC_FAILED_QUOTED)))
+    assert events["source"].unique().to_list() == ["klog"]
+    assert events["component"].unique().to_list() == ["csi-sidecar"]
+
+
+# --- detection --------------------------------------------------------------------------
+
+
+def test_sniff_says_how_many_lines_have_a_header():
+    score = klog.sniff(STARTUP.splitlines())
+    assert score.score == 1.0
+    assert score.why == "10 of 10 sample lines have a klog header"
+    panic = klog.sniff(PANIC.splitlines()[1:])
+    assert panic.score == 1.0, panic.why  # a dump's lines do not count against it
+
+
+def test_sniff_rejects_other_formats():
+    coredns = [
+        '[INFO] 10.244.0.1:53523 - 19585 "A IN example.com. udp 29 false 512" NOERROR '
+        "qr,rd,ra 56 0.000123s",
+        "[INFO] plugin/reload: Running configuration SHA512 = 591cf328cccc12bc",
+    ]
+    assert klog.sniff(coredns).score == 0.0
+    rabbit = ["2023-03-14 18:00:01.123456+00:00 [info] <0.812.0> Server startup complete"]
+    assert klog.sniff(rabbit).score == 0.0
+    mixed = SYNC_FAILED_QUOTED.splitlines() + ["Some other program's line"] * 2
+    assert klog.sniff(mixed).score == 0.5
+
+
+def parse(text: str) -> pl.DataFrame:
+    """The parser's own records (with ``end_line`` and ``unparsed``) for a bare file."""
+    lines = pl.LazyFrame({"text": text.removesuffix("\n").split("\n")}).with_columns(
+        line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
+        end_line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
+        prefix_ts=pl.lit(None, pl.Datetime("us", "UTC")),
+        stream=pl.lit(None, pl.String),
+        host=pl.lit(None, pl.String),
+        container=pl.lit(None, pl.String),
+        path=pl.lit("kube-proxy.log"),
+    )
+    return klog.parse(lines.select(list(LINE_SCHEMA))).collect()
