@@ -67,13 +67,7 @@ OTHER_CI = (
 
 def sniff(sample: list[str]) -> Score:
     """JSON whose keys are CircleCI's: two literals make it likely, more make it sure."""
-    text = "\n".join(sample)
-    if not text.lstrip("\ufeff \t\r\n").startswith(("{", "[")) or '"status"' not in text:
-        return Score(0.0, "not JSON with a status")
-    hits = [lit for lit in LITERALS if lit in text]
-    others = sum(lit in text for lit in OTHER_CI)
-    score = min(0.95, 0.3 * len(hits)) - (0.5 if others >= 2 else 0.0)
-    return Score(max(score, 0.0), f"CircleCI job keys: {', '.join(hits) or 'none'}")
+    return jobs.sniff_keys(sample, own=LITERALS, others=OTHER_CI, per_key=0.3, label="CircleCI job")
 
 
 S = pl.String

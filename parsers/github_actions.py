@@ -99,13 +99,9 @@ def unwrap(item: pl.Expr) -> pl.Expr:
 
 def sniff(sample: list[str]) -> Score:
     """JSON with GitHub Actions job or run keys: two make it likely, more make it sure."""
-    text = "\n".join(sample)
-    if not text.lstrip("\ufeff \t\r\n").startswith(("{", "[")) or '"status"' not in text:
-        return Score(0.0, "not JSON with a status")
-    hits = [lit for lit in LITERALS if lit in text]
-    others = sum(lit in text for lit in OTHER_CI)
-    score = min(0.95, 0.25 * len(hits)) - (0.5 if others >= 2 else 0.0)
-    return Score(max(score, 0.0), f"GitHub Actions keys: {', '.join(hits) or 'none'}")
+    return jobs.sniff_keys(
+        sample, own=LITERALS, others=OTHER_CI, per_key=0.25, label="GitHub Actions"
+    )
 
 
 _get = jobs.field

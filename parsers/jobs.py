@@ -16,11 +16,12 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import polars as pl
 
 from parsers.common import json_object, records
+from parsers.registry import Score
 
 #: The statuses every CI source is brought to.
 STATUSES = ("success", "failed", "cancelled", "running", "queued", "other")
@@ -34,6 +35,20 @@ _BLANK = re.compile(r"[ \t\n\r\ufeff]*")
 
 
 # --- times --------------------------------------------------------------------------------
+
+
+def sniff_keys(
+    sample: list[str], *, own: Sequence[str], others: Sequence[str], per_key: float, label: str
+) -> Score:
+    """Score JSON by the keys it names: each of this CI's ``own`` keys adds ``per_key``
+    (to 0.95), two or more of another CI's keys take 0.5 away."""
+    text = "\n".join(sample)
+    if not text.lstrip("\ufeff \t\r\n").startswith(("{", "[")) or '"status"' not in text:
+        return Score(0.0, "not JSON with a status")
+    hits = [key for key in own if key in text]
+    foreign = sum(key in text for key in others)
+    score = min(0.95, per_key * len(hits)) - (0.5 if foreign >= 2 else 0.0)
+    return Score(max(score, 0.0), f"{label} keys: {', '.join(hits) or 'none'}")
 
 
 def utc_time(text: pl.Expr) -> pl.Expr:
