@@ -7,8 +7,7 @@ an item or to an unparsed row that says why. :func:`job_records` turns a frame o
 fields (times as ISO-8601 text, a normalised status) into event records of ``kind = job``
 with one message and one set of attrs for every CI source.
 
-This module registers no parser: ``parsers/__init__.py`` imports it like the others, and
-importing it has no effect.
+This module registers no parser; ``parsers/__init__.py`` leaves it out of the formats.
 """
 
 from __future__ import annotations
