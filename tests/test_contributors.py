@@ -1,0 +1,404 @@
+"""Contributing changes: grouping change rows, ranking with evidence, cohort comparison,
+mitigations, precursors and the before/after signature diff."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+
+from tests.scenarios import EventBuilder
+from timeline import contributors as contrib
+from timeline.analysis import analyze
+from timeline.schema import EVENT_SCHEMA
+
+T0 = datetime(2024, 5, 6, 0, 0, tzinfo=UTC)
+H = timedelta(hours=1)
+M = timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("name", "other", "same"),
+    [
+        ("kube-proxy", "kube-proxy", True),
+        ("ingress-nginx-controller", "ingress-nginx", True),
+        ("rabbitmq", "RabbitMQ", True),
+        ("coredns", "node-local-dns", False),
+        ("ci", "circleci", False),  # too short to say
+        (None, "kube-proxy", False),
+    ],
+)
+def test_names_match(name, other, same):
+    assert contrib.names_match(name, other) is same
+
+
+def test_host_key_and_node_local():
+    assert pl.select(contrib.host_key(pl.lit("Node-7.ec2.internal"))).item() == "node-7"
+    assert contrib.node_local({"target": "node/ip-10-0-0-1"})
+    assert contrib.node_local({"target": "pod/kube-system/kube-proxy-abcde"})
+    assert not contrib.node_local({"target": "configmap/ci/feature-flags"})
+
+
+def change_row(ts: datetime, change_type: str, target: str, host=None, line=1, **attrs) -> dict:
+    return {
+        "ts": ts,
+        "source": "k8s-event",
+        "host": host,
+        "component": None,
+        "level": "info",
+        "kind": "change",
+        "message": f"{change_type} {target}",
+        "template": None,
+        "attrs": json.dumps({"change_type": change_type, "target": target, **attrs}),
+        "file": "events.json",
+        "line": line,
+    }
+
+
+def test_the_rows_of_one_rollout_are_one_change_with_its_hosts_in_order():
+    rows = [
+        change_row(
+            T0,
+            "deploy",
+            "daemonset/kube-system/kube-proxy",
+            line=1,
+            to="registry.k8s.io/kube-proxy:v1.24.10",
+            actor="alice",
+        ),
+        change_row(T0 + 20 * 1e-6 * M, "delete", "pod/kube-system/kube-proxy-wjlqd", line=2),
+    ]
+    for i, host in enumerate(["n3", "n1", "n2"]):
+        at = T0 + (i + 1) * M
+        rows.append(change_row(at, "restart", f"pod/kube-system/kube-proxy-ab{i}cd", host, 10 + i))
+        rows.append(
+            change_row(
+                at,
+                "upgrade",
+                f"pod/kube-system/kube-proxy-x{i}yz9",
+                host,
+                20 + i,
+                **{"from": "v1.23.17", "to": "v1.24.10", "actor": "kubelet"},
+            )
+        )
+    rows.append(change_row(T0 + 3 * H, "restart", "pod/kube-system/kube-proxy-qqqqq", "n1", 40))
+    rows.append(change_row(T0 + 30 * M, "restart", "node/n2.ec2.internal", "n2", 50))
+    rows.append(change_row(T0 + 31 * M, "config", "node/n2.ec2.internal", "n2", 51, to=1))
+    frame = pl.DataFrame(rows, schema=EVENT_SCHEMA)
+    changes = contrib.change_events(frame, group_gap="15m")
+    assert changes.height == 3
+    rollout = changes.row(0, named=True)
+    assert rollout["change_type"] == "upgrade"
+    assert rollout["target"] == "daemonset/kube-system/kube-proxy"
+    assert rollout["hosts"] == ["n1", "n2", "n3"]
+    assert [h["host"] for h in rollout["host_times"]] == ["n3", "n1", "n2"]
+    assert rollout["n_rows"] == 8
+    assert rollout["actor"] == "alice"
+    assert (rollout["from"], rollout["to"]) == ("v1.23.17", "v1.24.10")
+    assert "kube-proxy" in rollout["names"] and "daemonset" not in rollout["names"]
+    assert rollout["examples"][:2] == ["events.json:1", "events.json:2"]
+    assert (
+        "upgrade daemonset/kube-system/kube-proxy v1.23.17 -> v1.24.10 on 3 hosts"
+        in (rollout["description"])
+    )
+    node = changes.row(1, named=True)
+    assert (node["change_type"], node["node"], node["n_rows"]) == ("restart", "n2.ec2.internal", 2)
+    assert node["to"] is None  # the config row's value is not this restart's
+    late = changes.row(2, named=True)
+    assert late["ts"] == T0 + 3 * H and late["change_type"] == "restart"
+
+
+def test_no_change_rows_gives_an_empty_change_table():
+    frame = pl.DataFrame(schema=EVENT_SCHEMA)
+    assert contrib.change_events(frame).columns == list(contrib.CHANGE_SCHEMA)
+
+
+# --- ranking on a small story ------------------------------------------------------------
+
+
+def story() -> pl.DataFrame:
+    """Six hosts. An agent config pushed to h1-h3 at 10:00 brings errors on those three only;
+    an agent upgrade at 06:00 started a trickle on h2 at 07:00 (an older upgrade at 03:00
+    did not); a cache restart at 10:38 brings a second error on h1-h4; h1 is rebooted at
+    11:00 and its errors stop; decoys: a frontend deploy at 09:50 and a reboot of the
+    healthy h5 at 09:58."""
+    b = EventBuilder(seed=13)
+    hosts = [f"h{i}" for i in range(1, 7)]
+    end = T0 + 14 * H
+    agent = {"source": "agent", "component": "agent"}
+    b.logs(**agent, hosts=hosts, template="heartbeat", level="info", start=T0, end=end, per_min=0.2)
+    b.logs(
+        source="fcache",
+        component="fcache",
+        hosts=hosts,
+        template="hit",
+        level="info",
+        start=T0,
+        end=end,
+        per_min=0.2,
+    )
+    b.logs(
+        **agent,
+        hosts=["h2"],
+        template="E push failed",
+        level="error",
+        start=T0 + 7 * H,
+        end=T0 + 10 * H,
+        per_min=0.05,
+    )
+    b.logs(
+        **agent,
+        hosts=["h1"],
+        template="E push failed",
+        level="error",
+        start=T0 + 10 * H + 2 * M,
+        end=T0 + 11 * H,
+        per_min=6,
+    )
+    b.logs(
+        **agent,
+        hosts=["h2", "h3"],
+        template="E push failed",
+        level="error",
+        start=T0 + 10 * H + 2 * M,
+        end=T0 + 12 * H,
+        per_min=6,
+    )
+    b.logs(
+        source="fcache",
+        component="fcache",
+        hosts=["h1"],
+        template="F cache miss storm",
+        level="error",
+        start=T0 + 10 * H + 40 * M,
+        end=T0 + 11 * H,
+        per_min=3,
+    )
+    b.logs(
+        source="fcache",
+        component="fcache",
+        hosts=["h2", "h3", "h4"],
+        template="F cache miss storm",
+        level="error",
+        start=T0 + 10 * H + 40 * M,
+        end=T0 + 12 * H,
+        per_min=3,
+    )
+    b.change(T0 + 3 * H, "upgrade", "daemonset/app/agent", old="1.1", new="1.2")
+    b.change(T0 + 6 * H, "upgrade", "daemonset/app/agent", old="1.2", new="1.3")
+    b.change(T0 + 9 * H + 50 * M, "deploy", "deployment/web/frontend", old="5", new="6")
+    b.change(T0 + 9 * H + 58 * M, "reboot", "node/h5")
+    for i, host in enumerate(["h1", "h2", "h3"]):
+        b.change(
+            T0 + 10 * H + i * 10 * 1e-6 * M,
+            "config",
+            "daemonset/app/agent",
+            host=host,
+            old="rev-1",
+            new="rev-2",
+        )
+    b.change(T0 + 10 * H + 38 * M, "restart", "daemonset/app/fcache")
+    b.change(T0 + 11 * H, "reboot", "node/h1", host="h1")
+    return b.frame()
+
+
+@pytest.fixture(scope="module")
+def ranked():
+    result = analyze(story())
+    assert result.incidents.height == 1
+    table = result.contributors.filter(pl.col("incident_id") == 0)
+    return result, {r["description"].split(" ", 2)[2].split(" by ")[0]: r for r in table.to_dicts()}
+
+
+def find(ranked_rows: dict, prefix: str) -> dict:
+    hits = [row for name, row in ranked_rows.items() if name.startswith(prefix)]
+    assert len(hits) == 1, (prefix, list(ranked_rows))
+    return hits[0]
+
+
+def test_the_change_on_exactly_the_failing_hosts_ranks_first_on_cohort_evidence(ranked):
+    result, rows = ranked
+    push = find(rows, "config daemonset/app/agent")
+    assert push["rank"] == 1
+    assert push["role"] == "trigger"
+    assert push["touched_hosts"] == 3 and push["untouched_hosts"] == 3
+    assert push["untouched_before"] == 0 and push["untouched_after"] == 0
+    assert push["after"] > 500 and push["cohort_bits"] > 5
+    assert push["part_cohort"] == 1 and push["part_effect"] is None
+    assert any(s.startswith("cohort: ") and "3 untouched" in s for s in push["evidence"])
+    assert any("made 2m before the onset" in s or "made 1m before" in s for s in push["evidence"])
+
+
+def test_decoys_score_nothing_and_say_why(ranked):
+    _, rows = ranked
+    deploy = find(rows, "deploy deployment/web/frontend")
+    assert (deploy["role"], deploy["score"], deploy["relation"]) == ("unrelated", 0, 0)
+    assert "it names no host" in deploy["evidence"][1]
+    reboot = find(rows, "reboot node/h5")
+    assert reboot["role"] == "unrelated"
+    assert "none of the 1 host(s) it touched show them" in reboot["evidence"][1]
+
+
+def test_the_reboot_after_which_its_host_went_quiet_is_a_mitigation(ranked):
+    _, rows = ranked
+    reboot = find(rows, "reboot node/h1")
+    assert reboot["role"] == "mitigation"
+    assert reboot["when"] == "during"
+    assert reboot["before"] > 50 and reboot["after"] == 0
+    assert reboot["cohort_bits"] < -3 and reboot["score"] < 0
+    assert any("mitigation: the errors on its hosts stopped" in s for s in reboot["evidence"])
+
+
+def test_a_restart_after_which_its_signature_rose_made_it_worse(ranked):
+    _, rows = ranked
+    cache = find(rows, "restart daemonset/app/fcache")
+    assert cache["role"] == "made worse"
+    assert cache["affected"] == ["F cache miss storm"]
+    assert cache["new_signatures"] == ["F cache miss storm"]
+
+
+def test_the_precursor_is_credited_to_the_nearest_related_change_before_it(ranked):
+    result, rows = ranked
+    near = find(rows, "upgrade daemonset/app/agent 1.2 -> 1.3")
+    far = find(rows, "upgrade daemonset/app/agent 1.1 -> 1.2")
+    assert near["role"] == "precursor" and near["part_precursor"] == 1
+    assert near["precursor_signature"] == "E push failed"
+    assert near["precursor_hosts"] == ["h2"]
+    assert T0 + 7 * H <= near["precursor_start"] < T0 + 7 * H + 60 * M
+    assert far["part_precursor"] == 0 and far["role"] == "no clear effect"
+    incident = result.incidents.row(0, named=True)
+    assert incident["precursor_change_id"] == near["change_id"]
+    assert incident["first_anomaly_at"] == near["precursor_start"]
+
+
+def test_every_score_is_the_sum_of_its_shown_parts(ranked):
+    _, rows = ranked
+    for row in rows.values():
+        inner = sum(
+            contrib.WEIGHTS[k] * row[f"part_{k}"]
+            for k in ("onset", "effect", "cohort", "new", "precursor")
+            if row[f"part_{k}"] is not None
+        )
+        expected = contrib.WEIGHTS["relation"] * row["relation"] + row["relation"] * inner
+        assert row["score"] == pytest.approx(expected)
+        assert row["score_parts"].endswith(f"= {row['score']:.2f}")
+        assert row["evidence"] and all(isinstance(s, str) for s in row["evidence"])
+
+
+def test_ranks_put_contributors_first_then_what_helped_then_the_unrelated(ranked):
+    _, rows = ranked
+    ordered = sorted(rows.values(), key=lambda r: r["rank"])
+    assert [r["rank"] for r in ordered] == list(range(1, len(ordered) + 1))
+    roles = [r["role"] for r in ordered]
+    helped = [r for r in ordered if r["role"] == "mitigation"]
+    contributed = [r for r in ordered if r["role"] != "mitigation" and r["score"] > 0]
+    rest = [r for r in ordered if r["role"] != "mitigation" and r["score"] <= 0]
+    assert ordered == contributed + helped + rest
+    assert [r["score"] for r in contributed] == sorted(
+        (r["score"] for r in contributed), reverse=True
+    )
+    assert [r["score"] for r in rest] == sorted((r["score"] for r in rest), reverse=True)
+    assert roles[0] == "trigger" and helped and rest[0]["role"] == "unrelated"
+
+
+def test_each_spike_gets_its_own_short_ranking(ranked):
+    result, _ = ranked
+    per_spike = result.spike_contributors
+    assert per_spike["rank"].max() <= 5
+    log_spikes = result.spikes.filter(pl.col("metric") == "errors")["spike_id"].to_list()
+    assert set(per_spike["spike_id"].unique()) == set(log_spikes)
+    cache_spike = result.spikes.filter(pl.col("signature") == "F cache miss storm")["spike_id"][0]
+    top = per_spike.filter((pl.col("spike_id") == cache_spike) & (pl.col("rank") == 1))
+    assert top["target"][0] == "daemonset/app/fcache"
+
+
+# --- counting and diffs ------------------------------------------------------------------
+
+
+def test_row_counter_counts_exactly_the_rows_in_each_window():
+    rng = random.Random(4)
+    records = [
+        {
+            "ts": T0 + timedelta(seconds=rng.randrange(0, 7200)),
+            "source": "s",
+            "host": rng.choice(["a", "b", "c.example"]),
+            "component": "c",
+            "level": "error",
+            "kind": "log",
+            "message": "x",
+            "template": rng.choice(["x", "y"]),
+            "attrs": "{}",
+            "file": "f",
+            "line": i + 1,
+        }
+        for i in range(400)
+    ]
+    frame = pl.DataFrame(records, schema=EVENT_SCHEMA)
+    counter = contrib.RowCounter(frame, {("s", "x"), ("s", "y")})
+    queries = []
+    for q in range(60):
+        lo = T0 + timedelta(seconds=rng.randrange(-600, 7200))
+        hi = lo + timedelta(seconds=rng.randrange(1, 3000))
+        queries.append((q, "s", rng.choice(["x", "y"]), rng.choice([None, "a", "b", "c"]), lo, hi))
+    table = pl.DataFrame(
+        queries,
+        schema={
+            "q": pl.Int64,
+            "source": pl.String,
+            "template": pl.String,
+            "hk": pl.String,
+            "lo": pl.Datetime("us", "UTC"),
+            "hi": pl.Datetime("us", "UTC"),
+        },
+        orient="row",
+    )
+    got = dict(counter.count(table).iter_rows())
+    for q, _, template, hk, lo, hi in queries:
+        want = sum(
+            1
+            for r in records
+            if r["template"] == template
+            and lo <= r["ts"] < hi
+            and (hk is None or r["host"].split(".")[0] == hk)
+        )
+        assert got[q] == want, (q, template, hk)
+
+
+def test_signature_diff_names_new_vanished_risen_and_fallen():
+    b = EventBuilder(seed=2)
+    at = T0 + 5 * H
+    app = {"source": "app", "component": "app", "hosts": ["h1"]}
+    b.logs(**app, template="old timeout", level="error", start=T0, end=at, per_min=0.5)
+    b.logs(**app, template="steady", level="warning", start=T0, end=T0 + 8 * H, per_min=0.5)
+    b.logs(
+        **app, template="brand new", level="error", start=at + 5 * M, end=T0 + 8 * H, per_min=0.5
+    )
+    b.logs(**app, template="busy", level="warning", start=T0, end=T0 + 8 * H, per_min=0.2)
+    b.logs(**app, template="busy", level="warning", start=at, end=T0 + 8 * H, per_min=1.0)
+    b.logs(**app, template="slow", level="warning", start=T0, end=at, per_min=1.0)
+    b.logs(**app, template="slow", level="warning", start=at, end=T0 + 8 * H, per_min=0.1)
+    b.logs(
+        source="other",
+        component="other",
+        hosts=["h9"],
+        template="elsewhere",
+        level="error",
+        start=at,
+        end=T0 + 8 * H,
+        per_min=2,
+    )
+    b.change(at, "deploy", "deployment/prod/app", old="1", new="2")
+    frame = b.frame()
+    changes = contrib.change_events(frame)
+    diffs = contrib.signature_diffs(frame, changes, window="1h")
+    status = dict(zip(diffs["template"], diffs["status"], strict=True))
+    assert status == {
+        "old timeout": "vanished",
+        "brand new": "new",
+        "busy": "risen",
+        "slow": "fallen",
+    }
+    new = diffs.filter(pl.col("template") == "brand new").row(0, named=True)
+    assert new["before"] == 0 and new["after"] > 10 and new["first_seen_at"] >= at

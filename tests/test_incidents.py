@@ -1,0 +1,265 @@
+"""Incidents: spikes merged across sources, phases, the order of sources, detection latency."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+
+from tests.scenarios import EventBuilder
+from timeline import incidents, rates, spikes
+
+T0 = datetime(2024, 11, 4, 0, 0, tzinfo=UTC)
+H = timedelta(hours=1)
+M = timedelta(minutes=1)
+
+
+def spike_rows(*rows: tuple) -> pl.DataFrame:
+    """Spikes as (metric, series, start, end[, count, precursor_start])."""
+    records = []
+    for i, row in enumerate(rows):
+        metric, series, start, end, *rest = row
+        records.append(
+            {
+                "spike_id": i,
+                "metric": metric,
+                "series": series,
+                "source": series.split(" ")[0],
+                "start": T0 + start,
+                "end": T0 + end,
+                "count": float(rest[0]) if rest else 100.0,
+                "precursor_start": T0 + rest[1] if len(rest) > 1 and rest[1] else None,
+            }
+        )
+    return pl.DataFrame(
+        records,
+        schema_overrides={
+            "spike_id": pl.UInt32,
+            "start": pl.Datetime("us", "UTC"),
+            "end": pl.Datetime("us", "UTC"),
+            "precursor_start": pl.Datetime("us", "UTC"),
+        },
+    )
+
+
+def ids(table: pl.DataFrame) -> list[int]:
+    return table.sort("spike_id")["incident_id"].to_list()
+
+
+def test_overlapping_or_close_log_spikes_of_any_source_are_one_incident():
+    table = spike_rows(
+        ("errors", "kube-proxy errors: Sync failed", 10 * H, 12 * H),
+        ("errors", "coredns errors: SERVFAIL", 11 * H, 13 * H),
+        ("errors", "dispatcher errors: timeout", 13 * H + 20 * M, 14 * H),
+        ("errors", "rabbitmq errors: closed", 16 * H, 17 * H),
+    )
+    assert ids(incidents.group_incidents(table, gap="30m")) == [0, 0, 0, 1]
+    assert ids(incidents.group_incidents(table, gap="10m")) == [0, 0, 1, 2]
+
+
+def test_ci_spikes_join_the_incident_they_start_in_but_never_join_two():
+    table = spike_rows(
+        ("errors", "kube-proxy errors: Sync failed", 10 * H, 12 * H),
+        # a long CI tail from the first incident, running into the second
+        ("queue_delay_p95_s", "circleci queue_delay_p95_s: machine jobs", 10 * H + 5 * M, 17 * H),
+        ("errors", "rabbitmq errors: closed", 16 * H, 17 * H),
+        ("failed_jobs", "circleci failed_jobs: docker jobs", 16 * H + 10 * M, 16 * H + 40 * M),
+        # CI trouble with no logs behind it
+        ("queue_delay_p95_s", "circleci queue_delay_p95_s: macos jobs", 20 * H, 21 * H),
+        ("failed_jobs", "circleci failed_jobs: macos jobs", 21 * H + 10 * M, 22 * H),
+    )
+    assert ids(incidents.group_incidents(table, gap="30m")) == [0, 0, 1, 1, 2, 2]
+
+
+def test_a_small_spike_in_the_trickle_before_a_much_bigger_one_joins_its_incident():
+    series = "kube-proxy errors: Sync failed"
+    table = spike_rows(
+        ("errors", series, 4 * H, 4 * H + 10 * M, 15, None),
+        ("errors", series, 10 * H, 14 * H, 5000, 1 * H),
+        ("errors", "app errors: other", 2 * H, 2 * H + 10 * M, 15, None),
+    )
+    grouped = incidents.group_incidents(table, gap="30m")
+    assert ids(grouped) == [1, 1, 0]
+    # without the trickle, or when the later spike is not much bigger, they stay apart
+    alone = table.with_columns(precursor_start=pl.lit(None, pl.Datetime("us", "UTC")))
+    assert ids(incidents.group_incidents(alone, gap="30m")) == [1, 2, 0]
+    close = table.with_columns(count=pl.lit(100.0))
+    assert ids(incidents.group_incidents(close, gap="30m")) == [1, 2, 0]
+
+
+# --- the incident table, from rows ------------------------------------------------------
+
+
+def story() -> pl.DataFrame:
+    """A trickle from hour 8, a spike at hour 18 on kube-proxy, DNS errors from 19:00, CI
+    delays from 18:20, everything over by 21:00; a second, separate episode at 23:00."""
+    b = EventBuilder(seed=21)
+    hosts = [f"node-{i}" for i in range(5)]
+    kp = {"source": "kube-proxy", "component": "kube-proxy"}
+    end = T0 + 26 * H
+    b.logs(**kp, hosts=hosts, template="Syncing", level="info", start=T0, end=end, per_min=0.1)
+    b.logs(
+        **kp,
+        hosts=hosts[:2],
+        template="Sync failed",
+        level="error",
+        start=T0 + 8 * H,
+        end=T0 + 17 * H,
+        per_min=0.02,
+    )
+    b.logs(
+        **kp,
+        hosts=hosts[:2],
+        template="Sync failed",
+        level="error",
+        start=T0 + 17 * H,
+        end=T0 + 18 * H,
+        per_min=0.3,
+    )
+    b.logs(
+        **kp,
+        hosts=hosts,
+        template="Sync failed",
+        level="error",
+        start=T0 + 18 * H,
+        end=T0 + 21 * H,
+        per_min=5,
+    )
+    b.logs(
+        source="coredns",
+        component="coredns",
+        hosts=hosts,
+        template="SERVFAIL",
+        level="error",
+        start=T0 + 19 * H,
+        end=T0 + 20 * H + 30 * M,
+        per_min=4,
+    )
+    b.logs(
+        source="rabbitmq",
+        component="rabbit@rmq-0",
+        hosts=["rmq-0"],
+        template="closed",
+        level="error",
+        start=T0 + 23 * H,
+        end=T0 + 23 * H + 40 * M,
+        per_min=5,
+    )
+    b.jobs(
+        source="circleci",
+        executor="docker",
+        start=T0,
+        end=T0 + 18 * H + 20 * M,
+        per_min=1,
+        delay_s=(2, 10),
+    )
+    b.jobs(
+        source="circleci",
+        executor="docker",
+        start=T0 + 18 * H + 20 * M,
+        end=T0 + 20 * H + 30 * M,
+        per_min=1,
+        delay_s=(600, 1200),
+    )
+    b.jobs(
+        source="circleci",
+        executor="docker",
+        start=T0 + 20 * H + 30 * M,
+        end=end,
+        per_min=1,
+        delay_s=(2, 10),
+    )
+    return b.frame()
+
+
+@pytest.fixture(scope="module")
+def table():
+    frame = story()
+    bucket = "5m"
+    job_table = rates.jobs(frame)
+    series = pl.concat(
+        [
+            rates.log_series(rates.signature_counts(frame, bucket=bucket)),
+            rates.job_series(job_table, bucket=bucket),
+        ]
+    )
+    lo, hi = frame["ts"].min(), frame["ts"].max()
+    flagged = spikes.flag_buckets(series, bucket=bucket, start=lo, end=hi)
+    found = spikes.describe_spikes(
+        spikes.find_spikes(flagged, bucket=bucket), frame, job_table=job_table
+    )
+    grouped = incidents.group_incidents(found, gap="30m")
+    return frame, grouped, incidents.incident_table(grouped, flagged, bucket=bucket, frame=frame)
+
+
+def test_two_episodes_are_two_incidents(table):
+    _, _, out = table
+    assert out.height == 2
+    assert out["sources"].to_list()[1] == ["rabbitmq"]
+
+
+def test_the_onset_is_the_first_row_of_the_real_rise_not_the_trickle(table):
+    frame, _, out = table
+    first = out.row(0, named=True)
+    assert T0 + 18 * H <= first["onset"] < T0 + 18 * H + 5 * M
+    # the onset is a row's own time
+    assert frame.filter(pl.col("ts") == first["onset"]).height == 1
+    assert first["start"] <= first["onset"]
+
+
+def test_phases_are_in_order(table):
+    _, _, out = table
+    for row in out.iter_rows(named=True):
+        assert row["start"] <= row["onset"] <= row["escalation"] <= row["peak"]
+        assert row["peak"] <= row["mitigation"] <= row["recovery"]
+        assert row["duration_s"] == pytest.approx((row["recovery"] - row["onset"]).total_seconds())
+
+
+def test_the_order_in_which_sources_spiked_with_the_time_between(table):
+    _, _, out = table
+    first = out.row(0, named=True)
+    assert first["sources"] == ["kube-proxy", "circleci", "coredns"]
+    steps = first["sequence"]
+    assert [s["source"] for s in steps] == first["sources"]
+    assert steps[0]["after_previous_s"] == 0
+    assert 10 * 60 <= steps[1]["after_previous_s"] <= 35 * 60
+    assert steps[1]["after_previous_s"] + steps[2]["after_previous_s"] == pytest.approx(
+        (steps[2]["start"] - steps[0]["start"]).total_seconds()
+    )
+    assert first["order"].startswith("kube-proxy at 11-04 18:00, then circleci ")
+    assert "then coredns" in first["order"]
+
+
+def test_detection_latency_first_sign_onset_and_ci_impact(table):
+    frame, _, out = table
+    first = out.row(0, named=True)
+    trickle_start = frame.filter(pl.col("template") == "Sync failed")["ts"].min()
+    assert first["first_anomaly_at"] == trickle_start
+    assert "precursor" in first["first_anomaly"] and "Sync failed" in first["first_anomaly"]
+    assert first["warning_lead_s"] == pytest.approx(
+        (first["onset"] - trickle_start).total_seconds()
+    )
+    assert T0 + 18 * H + 15 * M <= first["ci_impact_at"] <= T0 + 18 * H + 30 * M
+    assert first["ci_lag_s"] == pytest.approx(
+        (first["ci_impact_at"] - first["onset"]).total_seconds()
+    )
+    assert "queue_delay" in first["ci_impact"]
+    second = out.row(1, named=True)
+    assert second["ci_impact_at"] is None and second["warning_lead_s"] < 300
+
+
+def test_hosts_and_signatures_of_an_incident(table):
+    _, _, out = table
+    first = out.row(0, named=True)
+    assert first["hosts"] == [f"node-{i}" for i in range(5)]
+    assert set(first["signatures"]) == {"Sync failed", "SERVFAIL"}
+    assert first["level"] == "error"
+
+
+def test_an_empty_spike_table_gives_an_empty_incident_table():
+    empty = spikes.describe_spikes(
+        pl.DataFrame(schema=spikes.SPIKE_SCHEMA), story().head(0)
+    ).with_columns(incident_id=pl.lit(None, pl.UInt32))
+    out = incidents.incident_table(empty, pl.DataFrame(), bucket="5m")
+    assert out.height == 0 and "onset" in out.columns

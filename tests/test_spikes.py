@@ -1,0 +1,312 @@
+"""Spikes: departures from a series' own baseline, robust to noise and to usually-zero
+series, with the rows behind them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from tests.scenarios import EventBuilder
+from timeline import rates, spikes
+from timeline.rates import SERIES_SCHEMA
+
+T0 = datetime(2024, 9, 2, 0, 0, tzinfo=UTC)
+BUCKET = "5m"
+WIDTH = timedelta(minutes=5)
+
+
+def count_series(values: list[float], name: str = "app errors: boom") -> pl.DataFrame:
+    """A count series with one bucket per value (zeros left out, as the rates give them)."""
+    return pl.DataFrame(
+        [
+            {
+                "series": name,
+                "source": "app",
+                "signature": "boom",
+                "metric": "errors",
+                "level": "error",
+                "bucket": T0 + i * WIDTH,
+                "value": float(v),
+                "rows": int(v),
+            }
+            for i, v in enumerate(values)
+            if v
+        ],
+        schema=SERIES_SCHEMA,
+    )
+
+
+def delay_series(values: list[float | None]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "series": "circleci queue_delay_p95_s: docker jobs",
+                "source": "circleci",
+                "signature": "docker jobs",
+                "metric": "queue_delay_p95_s",
+                "level": None,
+                "bucket": T0 + i * WIDTH,
+                "value": float(v),
+                "rows": 10,
+            }
+            for i, v in enumerate(values)
+            if v is not None
+        ],
+        schema=SERIES_SCHEMA,
+    )
+
+
+def detect(series: pl.DataFrame, n: int, **options) -> pl.DataFrame:
+    flag_options = {k: v for k, v in options.items() if k not in ("gap_buckets",)}
+    flagged = spikes.flag_buckets(
+        series, bucket=BUCKET, start=T0, end=T0 + (n - 1) * WIDTH, **flag_options
+    )
+    find_options = {k: v for k, v in options.items() if k in ("gap_buckets", "min_count")}
+    return spikes.find_spikes(flagged, bucket=BUCKET, **find_options)
+
+
+def test_a_burst_in_a_usually_zero_series_is_a_spike_with_start_peak_and_end():
+    values = [0] * 300
+    values[200:204] = [8, 30, 12, 6]
+    found = detect(count_series(values), len(values))
+    assert found.height == 1
+    spike = found.row(0, named=True)
+    assert spike["start"] == T0 + 200 * WIDTH
+    assert spike["peak"] == T0 + 201 * WIDTH
+    assert spike["end"] == T0 + 204 * WIDTH
+    assert spike["peak_value"] == 30
+    assert spike["baseline"] == 0
+    assert spike["count"] == 56
+    assert spike["ratio"] == 30  # against a floor of 1 when the baseline is 0
+
+
+def test_one_error_or_a_few_scattered_errors_are_not_a_spike():
+    values = [0] * 300
+    values[100] = 1
+    values[150] = 2
+    values[200] = 3
+    assert detect(count_series(values), len(values)).height == 0
+
+
+def test_a_small_burst_below_min_count_is_not_a_spike():
+    values = [0] * 300
+    values[200:202] = [6, 6]
+    assert detect(count_series(values), len(values), min_count=13).height == 0
+    assert detect(count_series(values), len(values), min_count=12).height == 1
+
+
+def test_steady_poisson_noise_gives_no_spike():
+    rng = np.random.default_rng(3)
+    values = rng.poisson(6.0, size=600).tolist()
+    assert detect(count_series(values), len(values)).height == 0
+
+
+def test_the_baseline_is_the_median_before_the_bucket_not_after():
+    values = [2] * 300 + [40] * 10 + [2] * 50
+    flagged = spikes.flag_buckets(
+        count_series(values), bucket=BUCKET, start=T0, end=T0 + 359 * WIDTH
+    )
+    at = flagged.filter(pl.col("bucket") == T0 + 300 * WIDTH).row(0, named=True)
+    assert at["baseline"] == 2
+    assert at["hot"]
+    # the whole series is zero-filled over the span
+    assert flagged.height == 360
+
+
+def test_a_long_spike_does_not_raise_its_own_baseline_and_stays_one_spike():
+    # five hours of errors at 50 per bucket after a day at about 1
+    values = [1, 0, 2, 1] * 72 + [50] * 60 + [1] * 20
+    found = detect(count_series(values), len(values))
+    assert found.height == 1
+    assert found["start"][0] == T0 + 288 * WIDTH
+    assert found["end"][0] == T0 + 348 * WIDTH
+    assert found["hot_buckets"][0] == 60
+
+
+def test_short_quiet_gaps_inside_a_spike_are_bridged_longer_ones_split_it():
+    values = [0] * 100 + [20, 20, 0, 0, 20, 20] + [0] * 10 + [20, 20] + [0] * 20
+    found = detect(count_series(values), len(values), gap_buckets=2)
+    assert found["start"].to_list() == [T0 + 100 * WIDTH, T0 + 116 * WIDTH]
+    assert found["count"].to_list() == [80, 40]
+
+
+def test_a_queue_delay_spike_needs_min_delay_and_ignores_buckets_without_jobs():
+    values: list[float | None] = [10.0, 12.0, 9.0, 11.0] * 30
+    values += [400.0, None, None, None, 900.0, 1200.0, None, 800.0]  # sparse jobs, all late
+    values += [10.0] * 10
+    found = detect(delay_series(values), len(values))
+    assert found.height == 1
+    spike = found.row(0, named=True)
+    assert spike["start"] == T0 + 120 * WIDTH
+    assert spike["end"] == T0 + 128 * WIDTH
+    assert spike["peak_value"] == 1200
+    assert spike["baseline"] == pytest.approx(10.5)
+    assert spike["count"] == 40  # jobs behind the hot buckets
+    # the same rise to 50 s is under min_delay_s: users do not feel it
+    low = [10.0] * 120 + [50.0] * 5 + [10.0] * 5
+    assert detect(delay_series(low), len(low)).height == 0
+
+
+def test_nothing_to_flag_gives_empty_frames_with_the_columns():
+    flagged = spikes.flag_buckets(count_series([]), bucket=BUCKET)
+    assert flagged.height == 0 and "hot" in flagged.columns
+    found = spikes.find_spikes(flagged, bucket=BUCKET)
+    assert found.height == 0 and list(found.columns) == list(spikes.SPIKE_SCHEMA)
+
+
+# --- the rows behind a spike ------------------------------------------------------------
+
+
+def trickle_frame() -> pl.DataFrame:
+    """Two days; a trickle of 'Sync failed' on two hosts from day one noon, a spike on all
+    four hosts at day two 18:00; a warning that is always there; a new signature."""
+    b = EventBuilder(seed=5)
+    hosts = [f"node-{i}" for i in range(4)]
+    day = timedelta(days=1)
+    kp = {"source": "kube-proxy", "component": "kube-proxy"}
+    b.logs(
+        **kp, hosts=hosts, template="Syncing", level="info", start=T0, end=T0 + 2 * day, per_min=0.1
+    )
+    b.logs(
+        **kp,
+        hosts=hosts,
+        template="Slow list",
+        level="warning",
+        start=T0,
+        end=T0 + 2 * day,
+        per_min=0.02,
+    )
+    b.logs(
+        **kp,
+        hosts=hosts[:2],
+        template="Sync failed",
+        level="error",
+        start=T0 + timedelta(hours=12),
+        end=T0 + day + timedelta(hours=18),
+        per_min=0.03,
+    )
+    b.logs(
+        **kp,
+        hosts=hosts,
+        template="Sync failed",
+        level="error",
+        start=T0 + day + timedelta(hours=18),
+        end=T0 + day + timedelta(hours=20),
+        per_min=4,
+    )
+    b.logs(
+        source="dns",
+        component="coredns",
+        hosts=hosts,
+        template="SERVFAIL",
+        level="error",
+        start=T0 + day + timedelta(hours=19),
+        end=T0 + day + timedelta(hours=20),
+        per_min=3,
+    )
+    return b.frame()
+
+
+@pytest.fixture(scope="module")
+def described():
+    frame = trickle_frame()
+    series = rates.log_series(rates.signature_counts(frame, bucket=BUCKET))
+    flagged = spikes.flag_buckets(
+        series, bucket=BUCKET, start=frame["ts"].min(), end=frame["ts"].max()
+    )
+    found = spikes.find_spikes(flagged, bucket=BUCKET)
+    return frame, spikes.describe_spikes(found, frame)
+
+
+def by_signature(table: pl.DataFrame, signature: str) -> dict:
+    rows = table.filter(pl.col("signature") == signature)
+    assert rows.height == 1, rows
+    return rows.row(0, named=True)
+
+
+def test_a_spike_lists_its_hosts_components_and_example_rows(described):
+    frame, table = described
+    spike = by_signature(table, "Sync failed")
+    assert spike["hosts"] == ["node-0", "node-1", "node-2", "node-3"]
+    assert spike["n_hosts"] == 4
+    assert spike["components"] == ["kube-proxy"]
+    assert 1 <= len(spike["examples"]) <= 5
+    for example in spike["examples"]:
+        file, line = example.rsplit(":", 1)
+        row = frame.filter((pl.col("file") == file) & (pl.col("line") == int(line))).row(
+            0, named=True
+        )
+        assert row["template"] == "Sync failed"
+        assert spike["start"] <= row["ts"] < spike["end"]
+    # one example per host first
+    assert len({e.split(":")[0] for e in spike["examples"]}) == len(spike["examples"])
+
+
+def test_the_trickle_before_a_spike_is_its_precursor(described):
+    frame, table = described
+    spike = by_signature(table, "Sync failed")
+    trickle = frame.filter((pl.col("template") == "Sync failed") & (pl.col("ts") < spike["start"]))
+    assert spike["precursor_start"] == trickle["ts"].min()
+    assert spike["precursor_rows"] == trickle.height
+    assert spike["precursor_hosts"] == ["node-0", "node-1"]
+    assert not spike["new_signature"]
+    assert spike["first_seen_at"] == trickle["ts"].min()
+
+
+def test_a_signature_seen_for_the_first_time_is_marked_new(described):
+    _, table = described
+    spike = by_signature(table, "SERVFAIL")
+    assert spike["new_signature"]
+    assert spike["precursor_start"] is None
+    assert spike["precursor_rows"] == 0
+
+
+def test_background_warnings_make_no_spike(described):
+    _, table = described
+    assert "Slow list" not in table["signature"].to_list()
+
+
+def test_a_trickle_that_runs_from_the_first_row_has_no_known_start():
+    frame = trickle_frame()
+    early = frame.filter(pl.col("ts") >= T0 + timedelta(hours=12))
+    series = rates.log_series(rates.signature_counts(early, bucket=BUCKET))
+    flagged = spikes.flag_buckets(series, bucket=BUCKET)
+    found = spikes.describe_spikes(spikes.find_spikes(flagged, bucket=BUCKET), early)
+    assert by_signature(found, "Sync failed")["precursor_start"] is None
+
+
+def test_a_job_spike_names_the_slowest_jobs_as_examples():
+    b = EventBuilder(seed=9)
+    b.jobs(
+        source="circleci",
+        executor="docker",
+        start=T0,
+        end=T0 + timedelta(hours=12),
+        per_min=1,
+        delay_s=(2, 10),
+    )
+    b.jobs(
+        source="circleci",
+        executor="docker",
+        start=T0 + timedelta(hours=12),
+        end=T0 + timedelta(hours=13),
+        per_min=1,
+        delay_s=(600, 900),
+    )
+    frame = b.frame()
+    table = rates.jobs(frame)
+    flagged = spikes.flag_buckets(rates.job_series(table, bucket=BUCKET), bucket=BUCKET)
+    found = spikes.find_spikes(flagged, bucket=BUCKET)
+    delay = found.filter(pl.col("metric") == "queue_delay_p95_s")
+    assert delay.height == 1
+    assert abs(delay["start"][0] - (T0 + timedelta(hours=12))) <= WIDTH
+    out = spikes.describe_spikes(delay, frame, job_table=table)
+    slowest = table.filter(pl.col("queued") >= T0 + timedelta(hours=12)).sort(
+        "queue_delay_s", descending=True
+    )
+    first_example = out["examples"][0][0]
+    assert first_example == f"{slowest['file'][0]}:{slowest['line'][0]}"
+    assert out["components"].to_list()[0] == ["build"]

@@ -1,0 +1,572 @@
+"""Spikes: windows where a series departs from its own baseline.
+
+The baseline of a bucket is the median of the same series over a trailing window (a day by
+default) that ends before the bucket, so a spike never raises its own baseline and a long
+incident (less than half the window) stays above it. The noise around the baseline is the
+series' own spread (median minus lower quartile, over 0.6745: a robust standard deviation
+that upward spikes in the window do not widen). A bucket is *hot* when its value is more
+than ``z`` spreads above the baseline and, for counts, also more than ``z`` above it on
+the square-root scale (``(sqrt(baseline) + z/2) ** 2``), where Poisson noise is the same
+at every rate: a series that is usually zero needs a burst of five, one at ten a bucket
+needs 27. A hot bucket also holds at least ``min_bucket``; hot buckets a short gap apart
+form one spike, and a spike needs ``min_count`` rows in all. Delay series use a spread of
+at least a quarter of the baseline and ``min_delay_s``; failed and cancelled CI jobs come
+in bursts and need ``BURST_FACTOR`` times ``z``.
+
+Each spike keeps what a reviewer needs to check it: start, peak and end, peak against
+baseline, the rows behind it, the hosts and components, a few ``file:line`` examples,
+whether its signature was seen before, and the *precursor*: an unbroken trickle of the
+same signature that started well before the spike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from timeline.rates import SERIES_SCHEMA, every, jobs, problem_rows, to_timedelta
+
+__all__ = [
+    "LEVEL_METRICS",
+    "describe_spikes",
+    "find_spikes",
+    "flag_buckets",
+    "precursors",
+]
+
+#: Only a trickle of these levels is a precursor: warnings are too common to tell.
+PRECURSOR_LEVELS = ("error", "critical")
+#: Metrics whose value is a level (seconds of delay), not a count of rows.
+LEVEL_METRICS = ("queue_delay_p95_s",)
+#: Counts that come in bursts (a workflow's jobs fail or are cancelled together), so they
+#: need ``BURST_FACTOR`` times the usual departure.
+BURSTY_METRICS = ("failed_jobs", "cancelled_jobs")
+BURST_FACTOR = 1.5
+#: A robust standard deviation is the distance from the lower quartile to the median over
+#: this; the lower half of the window only, so that a long spike inside the window (up to
+#: half of it) does not widen the noise and end itself.
+HALF_IQR_TO_SD = 0.6745
+
+SPIKE_SCHEMA: dict[str, pl.DataType] = {
+    "spike_id": pl.UInt32(),
+    "series": pl.String(),
+    "source": pl.String(),
+    "signature": pl.String(),
+    "metric": pl.String(),
+    "level": pl.String(),
+    "start": pl.Datetime("us", "UTC"),
+    "peak": pl.Datetime("us", "UTC"),
+    "end": pl.Datetime("us", "UTC"),
+    "peak_value": pl.Float64(),
+    "baseline": pl.Float64(),
+    "ratio": pl.Float64(),
+    "count": pl.Float64(),
+    "hot_buckets": pl.UInt32(),
+}
+
+
+def flag_buckets(
+    series: pl.DataFrame,
+    *,
+    bucket: str | timedelta,
+    window: str | timedelta = "24h",
+    z: float = 4.0,
+    min_bucket: float = 3,
+    min_count: float = 10,
+    min_delay_s: float = 60.0,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> pl.DataFrame:
+    """Every bucket of every series that could spike, with its baseline and whether it is hot.
+
+    Parameters
+    ----------
+    series
+        A series frame (:func:`timeline.rates.log_series`, :func:`timeline.rates.job_series`).
+    bucket
+        The bucket width the series were counted with.
+    window
+        How far back the baseline looks.
+    z
+        How far above the baseline a hot bucket is, in robust standard deviations (and
+        for counts, on the square-root scale too).
+    min_bucket
+        The least count a hot bucket of a count series holds.
+    min_count
+        A count series that never holds ``min_count`` rows in all is left out.
+    min_delay_s
+        The least value of a hot bucket of a delay series (seconds).
+    start, end
+        The span to fill with zero buckets; the series' own span if not given.
+
+    Returns
+    -------
+    pl.DataFrame
+        The series columns plus ``baseline``, ``noise`` (the threshold's distance from
+        the baseline over ``z``), ``threshold`` (Float64) and ``hot`` (Boolean). Count
+        series have a row for every bucket (zeros filled in); delay series only for
+        buckets that had jobs.
+    """
+    width = to_timedelta(bucket)
+    if series.height == 0:
+        return _flagged_empty()
+    is_level = pl.col("metric").is_in(LEVEL_METRICS)
+    counts = series.filter(~is_level)
+    levels = series.filter(is_level)
+    keep = (
+        counts.group_by("series")
+        .agg(top=pl.col("value").max(), total=pl.col("value").sum())
+        .filter((pl.col("top") >= min_bucket) & (pl.col("total") >= min_count))
+        .get_column("series")
+    )
+    counts = counts.filter(pl.col("series").is_in(keep.implode()))
+    counts = _zero_filled(counts, width=width, start=start, end=end)
+    frames = [f for f in (counts, levels) if f.height]
+    if not frames:
+        return _flagged_empty()
+    full = pl.concat(frames).sort("series", "bucket")
+    window_td = to_timedelta(window)
+    min_samples = max(3, min(12, int(window_td / width) // 4))
+    trailing = {"by": "bucket", "window_size": every(window_td), "closed": "left"}
+    value = pl.col("value")
+    level_metric = pl.col("metric").is_in(LEVEL_METRICS)
+    flagged = full.with_columns(
+        _median=value.rolling_quantile_by(
+            **trailing, quantile=0.5, interpolation="linear", min_samples=min_samples
+        ).over("series"),
+        _q25=value.rolling_quantile_by(
+            **trailing, quantile=0.25, interpolation="linear", min_samples=min_samples
+        ).over("series"),
+        _overall=value.median().over("series"),
+        _overall_q25=value.quantile(0.25, "linear").over("series"),
+    )
+    baseline = pl.col("baseline")
+    # before the window has enough buckets, the whole series stands in for it
+    spread = (
+        pl.coalesce(pl.col("_median") - pl.col("_q25"), pl.col("_overall") - pl.col("_overall_q25"))
+        / HALF_IQR_TO_SD
+    )
+    # counts: z on the square-root scale, where Poisson noise is the same at every rate
+    zc = pl.when(pl.col("metric").is_in(BURSTY_METRICS)).then(z * BURST_FACTOR).otherwise(z)
+    poisson = (baseline.sqrt() + zc / 2) ** 2
+    relative = pl.max_horizontal(baseline * 0.25, pl.lit(min_delay_s / 4))
+    threshold = (
+        pl.when(level_metric)
+        .then(baseline + z * pl.max_horizontal(spread, relative))
+        .otherwise(pl.max_horizontal(baseline + zc * spread, poisson))
+    )
+    floor = pl.when(level_metric).then(pl.lit(min_delay_s)).otherwise(pl.lit(float(min_bucket)))
+    return (
+        flagged.with_columns(baseline=pl.coalesce("_median", "_overall"))
+        .with_columns(threshold=threshold)
+        .with_columns(
+            noise=(pl.col("threshold") - baseline) / z,
+            hot=(value > pl.col("threshold")) & (value >= floor),
+        )
+        .select(*full.columns, "baseline", "noise", "threshold", "hot")
+    )
+
+
+def _flagged_empty() -> pl.DataFrame:
+    schema = dict(SERIES_SCHEMA)
+    schema.update(baseline=pl.Float64, noise=pl.Float64, threshold=pl.Float64, hot=pl.Boolean)
+    return pl.DataFrame(schema=schema)
+
+
+def _zero_filled(
+    counts: pl.DataFrame,
+    *,
+    width: timedelta,
+    start: datetime | None,
+    end: datetime | None,
+) -> pl.DataFrame:
+    """Every bucket from ``start`` to ``end`` for each count series, empty ones as 0."""
+    if counts.height == 0:
+        return counts
+    step = every(width)
+    lo = counts["bucket"].min() if start is None else _truncated(start, step)
+    hi = counts["bucket"].max() if end is None else _truncated(end, step)
+    lo, hi = min(lo, counts["bucket"].min()), max(hi, counts["bucket"].max())
+    grid = pl.DataFrame(
+        {"bucket": pl.datetime_range(lo, hi, width, eager=True, time_zone="UTC")}
+    ).with_columns(pl.col("bucket").cast(SERIES_SCHEMA["bucket"]))
+    keys = counts.group_by("series").agg(
+        pl.col("source").first(),
+        pl.col("signature").first(),
+        pl.col("metric").first(),
+        pl.col("level").max(),
+    )
+    return (
+        keys.join(grid, how="cross")
+        .join(
+            counts.select("series", "bucket", "value", "rows"), on=["series", "bucket"], how="left"
+        )
+        .with_columns(
+            value=pl.col("value").fill_null(0.0),
+            rows=pl.col("rows").fill_null(0),
+        )
+        .select(list(SERIES_SCHEMA))
+    )
+
+
+def _truncated(moment: datetime, step: str) -> datetime:
+    """``moment`` (naive means UTC) cut down to the start of its bucket."""
+    when = pl.lit(moment)
+    when = (
+        when.dt.replace_time_zone("UTC")
+        if moment.tzinfo is None
+        else when.dt.convert_time_zone("UTC")
+    )
+    return pl.select(when.dt.truncate(step)).item()
+
+
+def find_spikes(
+    flagged: pl.DataFrame,
+    *,
+    bucket: str | timedelta,
+    gap_buckets: int = 2,
+    min_count: float = 10,
+    min_jobs: int = 5,
+) -> pl.DataFrame:
+    """Group hot buckets into spikes: hot buckets with at most ``gap_buckets`` other
+    buckets between them (for delay series, other buckets that had jobs).
+
+    Parameters
+    ----------
+    flagged
+        The output of :func:`flag_buckets`.
+    gap_buckets
+        Quiet buckets allowed inside one spike.
+    min_count
+        The least rows (for a count series, its value summed) a spike holds.
+    min_jobs
+        The least jobs behind a delay spike.
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per spike (``SPIKE_SCHEMA``), sorted by ``start``: ``start`` is the first
+        hot bucket, ``end`` the end of the last, ``peak`` the bucket with the highest
+        value; ``baseline`` is the baseline of the first hot bucket, ``ratio`` the peak
+        over the baseline (at least 1), ``count`` the rows (jobs for a delay series) in
+        the window, ``hot_buckets`` how many buckets were over the threshold.
+    """
+    width = to_timedelta(bucket)
+    # Steps are counted in rows: count series have a row for every bucket, delay series
+    # only for buckets with jobs, where an empty bucket says nothing either way.
+    hot = (
+        flagged.sort("series", "bucket")
+        .with_columns(_row=pl.int_range(pl.len()).over("series"))
+        .filter(pl.col("hot"))
+    )
+    if hot.height == 0:
+        return pl.DataFrame(schema=SPIKE_SCHEMA)
+    step = pl.col("_row").diff().over("series")
+    runs = hot.with_columns(_run=(step.is_null() | (step > gap_buckets + 1)).cum_sum())
+    windows = runs.group_by("_run").agg(
+        pl.col("series").first(),
+        pl.col("source").first(),
+        pl.col("signature").first(),
+        pl.col("metric").first(),
+        pl.col("level").first(),
+        start=pl.col("bucket").min(),
+        end=pl.col("bucket").max() + width,
+        peak=pl.col("bucket").sort_by("value", descending=True).first(),
+        peak_value=pl.col("value").max(),
+        baseline=pl.col("baseline").sort_by("bucket").first(),
+        hot_buckets=pl.len().cast(pl.UInt32),
+    )
+    is_level = pl.col("metric").is_in(LEVEL_METRICS)
+    totals = (
+        windows.select("_run", "series", "start", "end")
+        .join(flagged.select("series", "bucket", "value", "rows"), on="series")
+        .filter((pl.col("bucket") >= pl.col("start")) & (pl.col("bucket") < pl.col("end")))
+        .group_by("_run")
+        .agg(_value=pl.col("value").sum(), _rows=pl.col("rows").sum())
+    )
+    spikes = (
+        windows.join(totals, on="_run")
+        .with_columns(
+            count=pl.when(is_level).then(pl.col("_rows").cast(pl.Float64)).otherwise("_value"),
+            ratio=pl.col("peak_value") / pl.max_horizontal(pl.col("baseline"), pl.lit(1.0)),
+        )
+        .filter(
+            pl.when(is_level)
+            .then(pl.col("count") >= min_jobs)
+            .otherwise(pl.col("count") >= min_count)
+        )
+        .sort("start", "series")
+        .with_columns(spike_id=pl.int_range(pl.len(), dtype=pl.UInt32))
+    )
+    return spikes.select([pl.col(c).cast(t) for c, t in SPIKE_SCHEMA.items()])
+
+
+def describe_spikes(
+    spikes: pl.DataFrame,
+    frame: pl.DataFrame,
+    *,
+    job_table: pl.DataFrame | None = None,
+    examples: int = 5,
+    quiet: str | timedelta = "6h",
+    min_lead: str | timedelta = "1h",
+) -> pl.DataFrame:
+    """Add to each spike the rows behind it: hosts, components, examples, novelty, precursor.
+
+    Parameters
+    ----------
+    spikes
+        The output of :func:`find_spikes`.
+    frame
+        The event frame the series came from.
+    job_table
+        :func:`timeline.rates.jobs` of ``frame`` (computed if not given).
+    examples
+        How many ``file:line`` examples to keep per spike (one host at a time first).
+    quiet, min_lead
+        See :func:`precursors`.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``spikes`` plus ``hosts`` and ``components`` (sorted lists), ``n_hosts``,
+        ``examples`` (``file:line`` strings), ``first_seen_at`` (first warning or error of
+        the signature in the whole frame; null for CI series), ``new_signature`` (no row of
+        it before the spike), and the :func:`precursors` columns.
+    """
+    if spikes.height == 0:
+        return spikes.with_columns(
+            hosts=pl.lit([], pl.List(pl.String)),
+            components=pl.lit([], pl.List(pl.String)),
+            n_hosts=pl.lit(0, pl.UInt32),
+            examples=pl.lit([], pl.List(pl.String)),
+            first_seen_at=pl.lit(None, SERIES_SCHEMA["bucket"]),
+            new_signature=pl.lit(False),
+            precursor_start=pl.lit(None, SERIES_SCHEMA["bucket"]),
+            precursor_rows=pl.lit(0, pl.UInt32),
+            precursor_hosts=pl.lit([], pl.List(pl.String)),
+        )
+    is_job = pl.col("metric").is_in(["queue_delay_p95_s", "failed_jobs", "cancelled_jobs"])
+    log_spikes = spikes.filter(~is_job)
+    job_spikes = spikes.filter(is_job)
+    described = [
+        _describe_log_spikes(log_spikes, frame, examples=examples),
+        _describe_job_spikes(
+            job_spikes,
+            job_table if job_table is not None else jobs(frame),
+            examples=examples,
+        ),
+    ]
+    out = pl.concat(described, how="vertical").sort("spike_id")
+    data_start = frame.select(pl.col("ts").min()).item()
+    out = out.with_columns(
+        new_signature=pl.col("first_seen_at").is_not_null()
+        & (pl.col("first_seen_at") >= pl.col("start"))
+        & (pl.lit(data_start, SERIES_SCHEMA["bucket"]) < pl.col("start"))
+    )
+    return out.join(
+        precursors(out, frame, quiet=quiet, min_lead=min_lead), on="spike_id", how="left"
+    ).with_columns(
+        precursor_rows=pl.col("precursor_rows").fill_null(0),
+        precursor_hosts=pl.col("precursor_hosts").fill_null([]),
+    )
+
+
+def _file_line() -> pl.Expr:
+    return pl.format("{}:{}", pl.col("file").fill_null("?"), pl.col("line").fill_null(0))
+
+
+def _describe_log_spikes(spikes: pl.DataFrame, frame: pl.DataFrame, *, examples: int):
+    keys = spikes.select("source", pl.col("signature").alias("template")).unique()
+    rows = (
+        problem_rows(frame)
+        .join(keys.lazy(), on=["source", "template"], how="semi")
+        .select("ts", "source", "template", "host", "component", "file", "line")
+        .collect()
+    )
+    first_seen = rows.group_by("source", "template").agg(first_seen_at=pl.col("ts").min())
+    # spikes of one series never overlap: each row belongs to the last spike begun before it
+    windows = spikes.select(
+        "spike_id", "source", pl.col("signature").alias("template"), "start", "end"
+    ).sort("start")
+    inside = (
+        rows.sort("ts")
+        .join_asof(
+            windows,
+            left_on="ts",
+            right_on="start",
+            by=["source", "template"],
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .filter(pl.col("spike_id").is_not_null() & (pl.col("ts") < pl.col("end")))
+        .sort("spike_id", "ts", "line")
+    )
+    per_host_first = inside.unique(["spike_id", "host"], keep="first", maintain_order=True)
+    sample = per_host_first.group_by("spike_id", maintain_order=True).agg(
+        examples=_file_line().head(examples)
+    )
+    described = inside.group_by("spike_id").agg(
+        hosts=pl.col("host").drop_nulls().unique().sort(),
+        components=pl.col("component").drop_nulls().unique().sort(),
+    )
+    return (
+        spikes.join(described, on="spike_id", how="left")
+        .join(sample, on="spike_id", how="left")
+        .join(
+            first_seen,
+            left_on=["source", "signature"],
+            right_on=["source", "template"],
+            how="left",
+        )
+        .with_columns(
+            hosts=pl.col("hosts").fill_null([]),
+            components=pl.col("components").fill_null([]),
+            examples=pl.col("examples").fill_null([]),
+            n_hosts=pl.col("hosts").list.len().fill_null(0).cast(pl.UInt32),
+        )
+        .select(*spikes.columns, "hosts", "components", "n_hosts", "examples", "first_seen_at")
+    )
+
+
+def _describe_job_spikes(spikes: pl.DataFrame, job_table: pl.DataFrame, *, examples: int):
+    schema_tail = {
+        "hosts": pl.List(pl.String),
+        "components": pl.List(pl.String),
+        "n_hosts": pl.UInt32,
+        "examples": pl.List(pl.String),
+        "first_seen_at": SERIES_SCHEMA["bucket"],
+    }
+    if spikes.height == 0:
+        return spikes.with_columns(
+            [pl.lit(None, dtype).alias(name) for name, dtype in schema_tail.items()]
+        ).with_columns(
+            hosts=pl.lit([], pl.List(pl.String)),
+            components=pl.lit([], pl.List(pl.String)),
+            examples=pl.lit([], pl.List(pl.String)),
+            n_hosts=pl.lit(0, pl.UInt32),
+        )
+    table = job_table.with_columns(signature=pl.format("{} jobs", "executor"))
+    inside = (
+        spikes.select("spike_id", "source", "signature", "metric", "start", "end")
+        .join(table, on=["source", "signature"])
+        .filter((pl.col("queued") >= pl.col("start")) & (pl.col("queued") < pl.col("end")))
+    )
+    telling = (
+        pl.when(pl.col("metric") == "failed_jobs")
+        .then(pl.col("status") == "failed")
+        .when(pl.col("metric") == "cancelled_jobs")
+        .then(pl.col("status") == "cancelled")
+        .otherwise(pl.lit(True))
+    )
+    sample = (
+        inside.filter(telling)
+        .sort("spike_id", pl.col("queue_delay_s").fill_null(0.0), descending=[False, True])
+        .group_by("spike_id", maintain_order=True)
+        .agg(examples=_file_line().head(examples))
+    )
+    described = inside.group_by("spike_id").agg(
+        hosts=pl.col("host").drop_nulls().unique().sort(),
+        components=pl.col("name").drop_nulls().unique().sort().head(10),
+    )
+    return (
+        spikes.join(described, on="spike_id", how="left")
+        .join(sample, on="spike_id", how="left")
+        .with_columns(
+            hosts=pl.col("hosts").fill_null([]),
+            components=pl.col("components").fill_null([]),
+            examples=pl.col("examples").fill_null([]),
+            n_hosts=pl.col("hosts").list.len().fill_null(0).cast(pl.UInt32),
+            first_seen_at=pl.lit(None, SERIES_SCHEMA["bucket"]),
+        )
+        .select(*spikes.columns, *schema_tail)
+    )
+
+
+def precursors(
+    spikes: pl.DataFrame,
+    frame: pl.DataFrame,
+    *,
+    quiet: str | timedelta = "6h",
+    min_lead: str | timedelta = "1h",
+) -> pl.DataFrame:
+    """The trickle before each log spike: rows of its signature that lead up to it unbroken.
+
+    The rows of a signature form *runs*: a run ends where the signature falls silent for
+    longer than ``quiet``. The run that holds a spike's first row started the trickle;
+    when it started more than ``min_lead`` before the spike, it is the spike's precursor.
+    A run that starts within ``quiet`` of the first row of the frame has no known start
+    (the logs may begin in the middle of it) and is not a precursor. Only error
+    signatures (``PRECURSOR_LEVELS``) have precursors.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``spike_id``, ``precursor_start`` (first row of the trickle, or null),
+        ``precursor_rows`` (rows of the signature in the trickle before the spike) and
+        ``precursor_hosts`` (the hosts they came from).
+    """
+    quiet_td, lead_td = to_timedelta(quiet), to_timedelta(min_lead)
+    schema = {
+        "spike_id": pl.UInt32,
+        "precursor_start": SERIES_SCHEMA["bucket"],
+        "precursor_rows": pl.UInt32,
+        "precursor_hosts": pl.List(pl.String),
+    }
+    logs = spikes.filter(
+        pl.col("first_seen_at").is_not_null() & pl.col("level").is_in(PRECURSOR_LEVELS)
+    )
+    if logs.height == 0:
+        return pl.DataFrame(schema=schema)
+    data_start = frame.select(pl.col("ts").min()).item()
+    keys = logs.select("source", pl.col("signature").alias("template")).unique()
+    series = ["source", "template"]
+    gap = pl.col("ts").diff().over(series)
+    rows = (
+        problem_rows(frame)
+        .join(keys.lazy(), on=series, how="semi")
+        .select("ts", "source", "template", "host")
+        .sort("ts")
+        .with_columns(_break=(gap.is_null() | (gap > quiet_td)).cast(pl.UInt32))
+        .with_columns(
+            _run=pl.col("_break").cum_sum().over(series),
+            _idx=pl.int_range(pl.len()).over(series),
+        )
+        .with_columns(
+            run_start=pl.col("ts").min().over(*series, "_run"),
+            _run_idx=pl.col("_idx").min().over(*series, "_run"),
+        )
+        .collect()
+    )
+    at_start = (
+        logs.select("spike_id", "source", pl.col("signature").alias("template"), "start")
+        .sort("start")
+        .join_asof(
+            rows.select("ts", "source", "template", "_run", "run_start", "_idx", "_run_idx"),
+            left_on="start",
+            right_on="ts",
+            by=series,
+            strategy="forward",
+            check_sortedness=False,
+        )
+        .filter(
+            pl.col("run_start").is_not_null()
+            & (pl.col("run_start") < pl.col("start") - lead_td)
+            & (pl.col("run_start") > pl.lit(data_start, SERIES_SCHEMA["bucket"]) + quiet_td)
+        )
+        # the rows of the run before the spike's first row: an index difference
+        .with_columns(precursor_rows=pl.col("_idx") - pl.col("_run_idx"))
+    )
+    # a host is in the trickle if its first row in the run came before the spike
+    first_per_host = rows.group_by(*series, "_run", "host").agg(_first=pl.col("ts").min())
+    hosts = (
+        at_start.select("spike_id", *series, "_run", "start")
+        .join(first_per_host, on=[*series, "_run"])
+        .filter(pl.col("_first") < pl.col("start"))
+        .group_by("spike_id")
+        .agg(precursor_hosts=pl.col("host").drop_nulls().unique().sort())
+    )
+    trickle = at_start.select(
+        "spike_id", precursor_start="run_start", precursor_rows="precursor_rows"
+    ).join(hosts, on="spike_id", how="left")
+    return trickle.select([pl.col(c).cast(t) for c, t in schema.items()])
