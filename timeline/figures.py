@@ -62,7 +62,7 @@ def timeline_figure(
     lane_names = lanes["lane"].unique(maintain_order=True).to_list()
     job_table = rates.job_rates(events, bucket=bucket, by=("executor",))
     rows = ["changes", *lane_names] + (["CI queue delay p95"] if job_table.height else [])
-    heights = [0.6] + [1.0] * len(lane_names) + ([1.4] if job_table.height else [])
+    heights = [1.1] + [1.0] * len(lane_names) + ([1.4] if job_table.height else [])
     fig = make_subplots(
         rows=len(rows),
         cols=1,

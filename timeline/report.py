@@ -9,6 +9,7 @@ and every piece of log text is escaped by the template engine.
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -39,8 +40,10 @@ def findings(loaded: Loaded, analysis: Analysis, *, title: str | None = None) ->
         _incident(row, analysis, events) for row in analysis.incidents.iter_rows(named=True)
     ]
     files = loaded.summary.files
+    assumptions = loaded.summary.assumptions
     return {
         "title": title or "Incident timeline",
+        "root": _common_root(files["file"].to_list()),
         "span": [_t(span[0]), _t(span[1])],
         "span_text": f"{_t(span[0])} to {_t(span[1])} UTC" if span[0] else "no timed records",
         "bucket": analysis.bucket,
@@ -57,7 +60,21 @@ def findings(loaded: Loaded, analysis: Analysis, *, title: str | None = None) ->
                 | {"first_unparsed": list(row["first_unparsed"] or [])}
                 for row in files.iter_rows(named=True)
             ],
-            "assumptions": loaded.summary.assumptions.to_dicts(),
+            "assumptions": assumptions.to_dicts(),
+            "assumption_groups": assumptions.group_by(
+                "what", "value", "certainty", maintain_order=True
+            )
+            .agg(files=pl.len(), basis=pl.col("basis").first(), example=pl.col("file").first())
+            .to_dicts(),
+            "formats": files.group_by("format", maintain_order=True)
+            .agg(
+                files=pl.len(),
+                lines=pl.col("lines").sum(),
+                rows=pl.col("rows").sum(),
+                unparsed_lines=pl.col("unparsed_lines").sum(),
+            )
+            .sort("lines", descending=True)
+            .to_dicts(),
             "unparsed_lines": loaded.summary.unparsed_lines,
             "unparsed": loaded.summary.warnings.filter(pl.col("unparsed"))
             .head(LISTED_UNPARSED)
@@ -71,10 +88,12 @@ def render(found: dict[str, Any], *, format: str = "html", figure_html: str | No
     """The findings as ``html`` (with ``figure_html`` embedded), ``md`` or ``json`` text."""
     if format == "json":
         return json.dumps(found, indent=2, default=str, ensure_ascii=False)
+    root = found.get("root") or ""
     if format == "md":
-        return _environment(autoescape=False).get_template("report.md.j2").render(f=found)
+        env = _environment(autoescape=False, root=root)
+        return env.get_template("report.md.j2").render(f=found)
     if format == "html":
-        page = _environment(autoescape=True).get_template("report.html.j2")
+        page = _environment(autoescape=True, root=root).get_template("report.html.j2")
         return page.render(f=found, figure_html=figure_html or "")
     raise ValueError(f"unknown report format {format!r}; use one of {', '.join(FORMATS)}")
 
@@ -314,7 +333,25 @@ def _t(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%d %H:%M") if moment is not None else None
 
 
-def _environment(*, autoescape: bool) -> jinja2.Environment:
+def _common_root(paths: list[str]) -> str:
+    """The folder all loaded files share, so the report can show shorter paths."""
+    if not paths:
+        return ""
+    root = os.path.commonpath([os.path.abspath(p) for p in paths])
+    return root if len(paths) > 1 else os.path.dirname(root)
+
+
+def _relative_to(root: str):
+    def relative(path: object) -> str:
+        text = "" if path is None else str(path)
+        if root and os.path.abspath(text).startswith(root + os.sep):
+            return os.path.relpath(os.path.abspath(text), root)
+        return text
+
+    return relative
+
+
+def _environment(*, autoescape: bool, root: str = "") -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(_template_source),
         autoescape=autoescape,
@@ -325,6 +362,7 @@ def _environment(*, autoescape: bool) -> jinja2.Environment:
     env.filters["thousands"] = lambda n: f"{int(n or 0):,}"
     env.filters["md"] = _markdown_text
     env.filters["code"] = _markdown_code
+    env.filters["rel"] = _relative_to(root)
     return env
 
 
