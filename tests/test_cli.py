@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from typer.testing import CliRunner
 
 from timeline.cli import app
@@ -46,3 +48,50 @@ def test_untrusted_text_is_not_taken_as_markup(tmp_path):
     odd.write_text("x\n")
     result = runner.invoke(app, ["detect", str(odd)], env={"COLUMNS": "300"})
     assert "[bold]odd[red].log" in result.stdout
+
+
+def kube_proxy_dir(tmp_path):
+    from tests.conftest import hostile_kube_proxy_log
+
+    path = tmp_path / "nodes" / "n1" / "var" / "log" / "pods"
+    path = path / "kube-system_kube-proxy-abcde_0000" / "kube-proxy" / "0.log"
+    path.parent.mkdir(parents=True)
+    path.write_text(hostile_kube_proxy_log())
+    return tmp_path / "nodes"
+
+
+def test_analyze_json_is_machine_readable(tmp_path):
+    import json
+
+    result = runner.invoke(app, ["analyze", str(kube_proxy_dir(tmp_path)), "--json"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert {"incidents", "spikes", "contributors", "changes"} <= set(data)
+
+
+def test_an_unreadable_since_is_a_user_error(tmp_path):
+    result = runner.invoke(
+        app, ["analyze", str(kube_proxy_dir(tmp_path)), "--since", "when pigs fly"]
+    )
+    assert result.exit_code == 1
+    assert "cannot read the time 'when pigs fly'" in result.stderr
+
+
+def test_report_writes_markdown_and_says_where(tmp_path):
+    out = tmp_path / "review.md"
+    result = runner.invoke(app, ["report", str(kube_proxy_dir(tmp_path)), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.stderr
+    assert f"report written to {out}" in result.stdout.replace("\n", "")
+    text = out.read_text()
+    assert text.startswith("# Incident timeline")
+    outside_code = re.sub(r"`[^`]*`", "", text)
+    assert "<script" not in outside_code and "<img" not in outside_code
+
+
+def test_demo_writes_the_report_of_the_bundled_sample(tmp_path):
+    out = tmp_path / "report.html"
+    result = runner.invoke(app, ["demo", "-o", str(out), "-q"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.stderr
+    assert "report written to" in result.stdout
+    page = out.read_text()
+    assert "Delays starting CI jobs" in page and 'id="timeline-figure"' in page
