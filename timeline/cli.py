@@ -3,6 +3,7 @@ warnings to stderr, user errors as a sentence and exit code 1."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -192,17 +193,9 @@ def analyse_with_progress(
     events = between(loaded.events, since=start, until=end)
     if events.height == 0:
         raise fail("no rows in the chosen window")
-    with err.status("analysing", spinner="dots") if not quiet else _nothing():
+    with err.status("analysing", spinner="dots") if not quiet else nullcontext():
         result = analyze(events, bucket=bucket)
     return loader.Loaded(events=events, summary=loaded.summary), result
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 @app.command()
@@ -302,7 +295,7 @@ def _write_report(loaded, output, report_format, title, since, until, bucket, qu
     window, result = analyse_with_progress(
         loaded, since=since, until=until, bucket=bucket, quiet=quiet
     )
-    with err.status("writing the report", spinner="dots") if not quiet else _nothing():
+    with err.status("writing the report", spinner="dots") if not quiet else nullcontext():
         path = write_report(window, result, output, format=report_format, title=title)
     size = path.stat().st_size / 1e6
     out.print(
