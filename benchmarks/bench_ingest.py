@@ -375,7 +375,7 @@ def stages(path: str) -> None:
     stripped = runtime.strip(lines.lazy(), prefix).collect()
     parser = parsers.registry.rank(stripped["text"].head(200).to_list())[0][0]
     wall, cpu = time.perf_counter(), time.process_time()
-    parsed = parser.parse(stripped.lazy().select(list(LINE_SCHEMA))).collect()
+    parsed = parser.parse(stripped.lazy().select(list(LINE_SCHEMA))).collect(engine="in-memory")
     spent[f"{parser.name}.parse alone"] = [time.perf_counter() - wall, time.process_time() - cpu]
     templates = parsed.filter(pl.col("template").is_not_null()).height
     print(f"  {parsed.height:,} records, {templates:,} with a template of their own")
@@ -426,7 +426,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per contender (best kept)")
     parser.add_argument("--seed", type=int, default=20230314)
     parser.add_argument("--formats", default="", help="comma-separated subset of formats")
-    parser.add_argument("--keep", type=Path, help="write the logs here and keep them")
+    parser.add_argument(
+        "--keep", type=Path, help="write the logs here and keep them (reused when present)"
+    )
     parser.add_argument("--stages", action="store_true", help="also time the loader's steps")
     parser.add_argument("--child", nargs=2, metavar=("CONTENDER", "FILE"), help=argparse.SUPPRESS)
     parser.add_argument("--pattern", default="", help=argparse.SUPPRESS)
@@ -449,10 +451,14 @@ def main() -> None:
     try:
         for fmt in chosen:
             path = folder / fmt.file
-            lines = fmt.lines(args.lines, args.seed)
-            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            marker = folder / f".{fmt.file}.{args.lines}.{args.seed}"
+            if args.keep is None or not (path.exists() and marker.exists()):
+                lines = fmt.lines(args.lines, args.seed)
+                path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+                marker.touch()
+                del lines
             results = measure(fmt, path, args.repeat)
-            report(fmt, path, len(lines), results)
+            report(fmt, path, args.lines, results)
             if args.stages:
                 stages(str(path))
     finally:

@@ -106,20 +106,30 @@ def strip(lines: pl.LazyFrame, prefix: str | None) -> pl.LazyFrame:
 
 
 def _join_partials(lines: pl.LazyFrame) -> pl.LazyFrame:
-    """Join runs of partial lines to the line that completes them."""
-    starts = ~pl.col("partial").shift(1, fill_value=False)
-    grouped = lines.with_columns(_logical=starts.cast(pl.UInt32).cum_sum())
-    other = [c for c in lines.collect_schema().names() if c not in ("line", "end_line", "text")]
-    return (
-        grouped.group_by("_logical", maintain_order=True)
+    """Join runs of partial lines to the line that completes them.
+
+    Only the lines of such runs are grouped; the complete lines that stand alone (nearly
+    all) pass straight through."""
+    partial = pl.col("partial")
+    starts = ~partial.shift(1, fill_value=False)
+    flagged = lines.with_columns(
+        _logical=starts.cast(pl.UInt32).cum_sum(), _alone=starts & ~partial
+    )
+    names = lines.collect_schema().names()
+    other = [c for c in names if c not in ("line", "end_line", "text")]
+    single = flagged.filter(pl.col("_alone")).select(names)
+    grouped = (
+        flagged.filter(~pl.col("_alone"))
+        .group_by("_logical", maintain_order=True)
         .agg(
             pl.col("line").first(),
             pl.col("end_line").last(),
             pl.col("text").str.join(""),
             *[pl.col(c).first() for c in other],
         )
-        .drop("_logical")
+        .select(names)
     )
+    return pl.concat([single, grouped], how="vertical").sort("line")
 
 
 @dataclass(frozen=True)

@@ -432,8 +432,13 @@ def caller_switches(
 
 
 def _caller_rows(events: pl.DataFrame) -> pl.DataFrame:
-    """Log rows that name their source line, with it as ``caller``."""
-    return (
+    """Log rows that name their source line, with it as ``caller``, of the templates that
+    come from more than one source line of one component.
+
+    Only those can switch, and only their lines can name a switch's version (see
+    :func:`_caller_versions`): in a log of a million lines they are usually none, so the
+    sorting and grouping after this see few rows or none."""
+    rows = (
         events.lazy()
         .filter(
             (pl.col("kind") == "log")
@@ -452,8 +457,12 @@ def _caller_rows(events: pl.DataFrame) -> pl.DataFrame:
             host=pl.col("host").fill_null("?"),
         )
         .filter(pl.col("caller").is_not_null())
-        .collect()
     )
+    key = ["component", "template", "caller"]
+    several = rows.select(key).unique().filter(pl.len().over("component", "template") > 1).collect()
+    if several.height == 0:
+        return rows.clear().collect()
+    return rows.join(several.lazy(), on=key, how="semi", maintain_order="left").collect()
 
 
 def _switches(rows: pl.DataFrame, *, window: timedelta) -> pl.DataFrame:
@@ -733,6 +742,7 @@ def with_inferred_changes(
     *,
     window: timedelta = timedelta(minutes=10),
     episode_gap: timedelta = timedelta(minutes=2),
+    sort: bool = True,
 ) -> pl.DataFrame:
     """``events`` with the inferred changes added, none that a record already tells.
 
@@ -745,13 +755,22 @@ def with_inferred_changes(
     patch in the audit log and the pod's event on that node, say) is kept and marked
     ``seen_in_logs`` with the witnesses' ``file:line``; the inferred row is dropped.
     Calling it again recomputes the inferred rows rather than adding them twice.
+
+    The result is sorted by time, file and line; with ``sort=False`` the rows keep their
+    order and the inferred ones come last (for a caller that sorts anyway).
     """
-    base = events.filter(~_is_inferred())
+    has_inferred = events.select(_is_inferred().any()).item()
+    base = events.filter(~_is_inferred()) if has_inferred else events
     inferred = infer_changes(base, episode_gap=episode_gap, window=window)
     if inferred.height == 0:
-        return events if base.height == events.height else validate(base)
-    base = base.with_row_index("_row")
-    recorded = base.filter((pl.col("kind") == "change") & pl.col("ts").is_not_null()).sort("ts")
+        return validate(base) if has_inferred else events
+    recorded = (
+        base.lazy()
+        .with_row_index("_row")
+        .filter((pl.col("kind") == "change") & pl.col("ts").is_not_null())
+        .sort("ts")
+        .collect()
+    )
     records = [_Record.of(row) for row in recorded.iter_rows(named=True)]
     records = [r for r in records if not r.attrs.get("failed")]
     times = [r.ts for r in records]
@@ -768,13 +787,9 @@ def with_inferred_changes(
             match.seen.append(f"{row['file']}:{row['line']}")
     marked = {r.index: r.marked() for r in records if r.seen or "seen_in_logs" in r.attrs}
     if marked:
-        updates = pl.DataFrame(
-            {"_row": list(marked), "_attrs": list(marked.values())},
-            schema={"_row": pl.UInt32, "_attrs": pl.String},
-        )
-        base = base.join(updates, on="_row", how="left", maintain_order="left").with_columns(
-            attrs=pl.coalesce("_attrs", "attrs")
-        )
+        attrs = base.get_column("attrs").clone()
+        attrs.scatter(list(marked), pl.Series(list(marked.values()), dtype=pl.String))
+        base = base.with_columns(attrs)
     merged = pl.concat(
         [
             base.select(list(EVENT_SCHEMA)),
@@ -782,11 +797,15 @@ def with_inferred_changes(
         ],
         how="vertical",
     )
+    if not sort:
+        return validate(merged)
     return validate(merged.sort("ts", "file", "line", nulls_last=True, maintain_order=True))
 
 
 def _is_inferred() -> pl.Expr:
-    return (pl.col("kind") == "change") & pl.col("attrs").str.contains('"inferred": ?true')
+    """Inferred change rows; the attrs of the other rows (nearly all) are not searched."""
+    change = pl.col("kind") == "change"
+    return change & pl.when(change).then(pl.col("attrs")).str.contains('"inferred": ?true')
 
 
 #: What a merge writes into a record's attrs; a later merge starts from the record without it.

@@ -144,11 +144,12 @@ def read(
         if on_file:
             on_file(path)
         parsed.append(_read_file(path, forced))
-    loaded = _assemble(parsed, year=year, tz=tz)
+    loaded = _assemble(parsed, year=year, tz=tz, sort=not infer)
     if infer:
         from timeline.changes import with_inferred_changes
 
-        loaded = Loaded(events=with_inferred_changes(loaded.events), summary=loaded.summary)
+        events = with_inferred_changes(loaded.events, sort=False)
+        loaded = Loaded(events=_sorted(events), summary=loaded.summary)
     return loaded
 
 
@@ -218,6 +219,9 @@ class _FileResult:
     score: float = 0.0
     lines: int = 0
     records: pl.DataFrame | None = None
+    rows: int = 0
+    first_lines: int = 0
+    covered_lines: int = 0
     mtime: datetime | None = None
     problems: list[str] = field(default_factory=list)
     line_warnings: list[pl.DataFrame] = field(default_factory=list)
@@ -237,7 +241,10 @@ def _read_file(path: str, forced: Parser | None) -> _FileResult:
     if problem:
         result.problems.append(problem)
     result.lines = lines.height
-    long_lines = lines.filter(pl.col("text").str.len_chars() > MAX_LINE_CHARS)
+    # a character takes at least a byte: only lines of more bytes can be too long
+    long_lines = lines.filter(pl.col("text").str.len_bytes() > MAX_LINE_CHARS).filter(
+        pl.col("text").str.len_chars() > MAX_LINE_CHARS
+    )
     if long_lines.height:
         result.line_warnings.append(
             long_lines.select(
@@ -256,6 +263,7 @@ def _read_file(path: str, forced: Parser | None) -> _FileResult:
         lines = lines.with_columns(pl.col("text").str.slice(0, MAX_LINE_CHARS))
     result.prefix, _share = runtime.detect(raw_sample)
     stripped = _with_path_hints(runtime.strip(lines.lazy(), result.prefix), path).collect()
+    del lines
     parser = forced
     if parser is None:
         sample = stripped["text"].head(SAMPLE_LINES).to_list()
@@ -272,12 +280,16 @@ def _read_file(path: str, forced: Parser | None) -> _FileResult:
         result.score = 1.0
     result.format = parser.name
     try:
-        records = parser.parse(stripped.lazy().select(list(LINE_SCHEMA))).collect()
+        # the in-memory engine holds less at once than the streaming one on a parser's
+        # whole-column string work, and is no slower
+        lazy = parser.parse(stripped.lazy().select(list(LINE_SCHEMA)))
+        records = lazy.collect(engine="in-memory")
         records = records.select([pl.col(c).cast(t) for c, t in RECORD_SCHEMA.items()])
     except Exception as exc:  # a parser bug must not lose the other files
         result.problems.append(f"the {parser.name} parser failed: {type(exc).__name__}: {exc}")
         result.line_warnings.append(_unparsed(stripped, path, f"{parser.name} parser failed"))
         return result
+    del stripped
     bad = records.filter(pl.col("unparsed").is_not_null())
     if bad.height:
         result.line_warnings.append(
@@ -290,7 +302,11 @@ def _read_file(path: str, forced: Parser | None) -> _FileResult:
                 pl.col("message").str.slice(0, WARNING_TEXT_CHARS).alias("text"),
             )
         )
-    result.records = records.filter(pl.col("unparsed").is_null())
+        records = records.filter(pl.col("unparsed").is_null())
+    result.records = records
+    result.rows = records.height
+    result.first_lines = records["line"].n_unique()
+    result.covered_lines = _covered_lines(records)
     return result
 
 
@@ -401,7 +417,11 @@ _ASSUMPTION_SCHEMA = {
 }
 
 
-def _assemble(results: list[_FileResult], *, year: int | None, tz: str | None) -> Loaded:
+def _assemble(
+    results: list[_FileResult], *, year: int | None, tz: str | None, sort: bool = True
+) -> Loaded:
+    """The event frame and summary of the files read; each file's records are let go of
+    once they are in the frame, so that two copies of them are never held."""
     assumptions: list[dict[str, str]] = []
     known = _known_span([r.records for r in results if r.records is not None])
     frames = []
@@ -409,9 +429,17 @@ def _assemble(results: list[_FileResult], *, year: int | None, tz: str | None) -
         if result.records is None or result.records.height == 0:
             continue
         records = _settle_year(result, year, known, assumptions)
+        result.records = None
         records = _settle_zone(result.path, records, tz, assumptions)
-        frames.append(records.with_columns(file=pl.lit(result.path)))
-    events = _to_events(frames)
+        frames.append(
+            records.select(
+                [pl.col(c) for c in EVENT_SCHEMA if c in records.columns],
+                file=pl.lit(result.path),
+            )
+        )
+        del records
+    events = _to_events(frames, sort=sort)
+    del frames
     warnings = pl.concat(
         [pl.DataFrame(schema=_WARNING_SCHEMA)]
         + [w.cast(_WARNING_SCHEMA) for r in results for w in r.line_warnings]
@@ -472,21 +500,30 @@ def _settle_year(
     A month that goes backwards (December to January) moves on a year."""
     records = result.records
     yearless = pl.col("year_missing") & pl.col("ts").is_not_null()
-    if not records.select(yearless.any()).item():
-        return records
     month = pl.col("ts").dt.month()
     rolled = (month < month.shift(1).forward_fill() - 6).fill_null(False) & yearless
-    records = records.with_columns(_roll=rolled.cast(pl.Int32).cum_sum())
+    counts = records.select(
+        total=yearless.sum(),
+        with_prefix=(yearless & pl.col("prefix_ts").is_not_null()).sum(),
+        rolls=rolled.sum(),
+    )
+    total, with_prefix, rolls = counts.row(0)
+    if not total:
+        return records
+    if rolls:
+        records = records.with_columns(_roll=rolled.cast(pl.Int32).cum_sum())
+    else:
+        records = records.with_columns(_roll=pl.lit(0, pl.Int32))
     from_prefix = pl.col("prefix_ts").dt.year() + pl.when(
         (month == 12) & (pl.col("prefix_ts").dt.month() == 1)
     ).then(-1).when((month == 1) & (pl.col("prefix_ts").dt.month() == 12)).then(1).otherwise(0)
-    base, basis, certainty = _base_year(records.filter(yearless), year, known, result.mtime)
+    base, basis, certainty = _base_year(
+        records.select(pl.col("ts", "_roll").filter(yearless)), year, known, result.mtime
+    )
     guessed = (
         pl.lit(base, pl.Int32) + pl.col("_roll") if base is not None else pl.lit(None, pl.Int32)
     )
     new_year = pl.coalesce(from_prefix, guessed)
-    with_prefix = records.filter(yearless & pl.col("prefix_ts").is_not_null()).height
-    total = records.filter(yearless).height
     if with_prefix:
         assumptions.append(
             _assumption(
@@ -500,9 +537,12 @@ def _settle_year(
     if with_prefix < total:
         value = str(base) if base is not None else "unknown"
         assumptions.append(_assumption(result.path, "year", value, basis, certainty))
-    fixed = pl.col("ts").dt.offset_by(
-        pl.format("{}y", (new_year - PLACEHOLDER_YEAR).cast(pl.String))
-    )
+    if with_prefix == 0 and rolls == 0 and base is not None:
+        fixed = pl.col("ts").dt.offset_by(f"{base - PLACEHOLDER_YEAR}y")  # one year for all
+    else:
+        fixed = pl.col("ts").dt.offset_by(
+            pl.format("{}y", (new_year - PLACEHOLDER_YEAR).cast(pl.String))
+        )
     return records.with_columns(ts=pl.when(yearless).then(fixed).otherwise(pl.col("ts"))).drop(
         "_roll"
     )
@@ -614,13 +654,24 @@ def _assumption(file: str, what: str, value: str, basis: str, certainty: str) ->
     return {"file": file, "what": what, "value": value, "basis": basis, "certainty": certainty}
 
 
-def _to_events(frames: list[pl.DataFrame]) -> pl.DataFrame:
+def _to_events(frames: list[pl.DataFrame], *, sort: bool = True) -> pl.DataFrame:
+    """One frame of the files' rows, with templates; sorted unless ``sort`` is false (for a
+    caller that adds rows and sorts after)."""
     if not frames:
         return pl.DataFrame(schema=EVENT_SCHEMA)
     events = pl.concat(frames, how="vertical")
     events = signatures.assign_templates(events, by="source")
-    events = events.with_columns(attrs=pl.col("attrs").fill_null("{}"))
-    events = events.select([pl.col(c).cast(t) for c, t in EVENT_SCHEMA.items()])
+    events = events.select(
+        [
+            (pl.col(c).fill_null("{}") if c == "attrs" else pl.col(c)).cast(t)
+            for c, t in EVENT_SCHEMA.items()
+        ]
+    )
+    return _sorted(events) if sort else validate(events)
+
+
+def _sorted(events: pl.DataFrame) -> pl.DataFrame:
+    """The event frame in time order, files and lines breaking ties."""
     return validate(events.sort("ts", "file", "line", nulls_last=True, maintain_order=True))
 
 
@@ -629,9 +680,7 @@ def _file_table(results: list[_FileResult], warnings: pl.DataFrame) -> pl.DataFr
     for r in results:
         unparsed = warnings.filter((pl.col("file") == r.path) & pl.col("unparsed"))
         unparsed_lines = int((unparsed["end_line"] - unparsed["line"] + 1).sum())
-        parsed = r.records.height if r.records is not None else 0
-        covered = _covered_lines(r.records) if r.records is not None else 0
-        starts = r.records["line"].n_unique() if r.records is not None else 0
+        parsed, covered, starts = r.rows, r.covered_lines, r.first_lines
         rows.append(
             {
                 "file": r.path,
