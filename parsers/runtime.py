@@ -34,7 +34,13 @@ DOCKER_JSON = (
     rf'"time":"(?P<prefix_ts>{_RFC3339})"(?:,"attrs":\{{[^}}]*\}})?\}}$'
 )
 KUBECTL_TIMESTAMPS = rf"^(?P<prefix_ts>{_RFC3339}) (?P<text>.*)$"
-KUBECTL_PREFIX = rf"^\[pod/(?P<host>[^/\]]+)/(?P<container>[^\]]+)\] (?:(?P<prefix_ts>{_RFC3339}) )?(?P<text>.*)$"
+KUBECTL_PREFIX = (
+    r"^\[pod/(?P<host>[^/\]]+)/(?P<container>[^\]]+)\] "
+    rf"(?:(?P<prefix_ts>{_RFC3339}) )?(?P<text>.*)$"
+)
+
+#: The CRI time as polars reads it (RFC 3339, up to nanoseconds, ``Z`` or an offset).
+CRI_TIME = "%Y-%m-%dT%H:%M:%S%.f%#z"
 
 #: Prefix name and its pattern, most specific first.
 PREFIXES = {
@@ -76,11 +82,11 @@ def strip(lines: pl.LazyFrame, prefix: str | None) -> pl.LazyFrame:
         )
     pattern = PREFIXES[prefix]
     groups = re.findall(r"\?P<(\w+)>", pattern)
-    parsed = (
-        lines.rename({"text": "_raw"})
-        .with_columns(_f=pl.col("_raw").str.extract_groups(pattern))
-        .unnest("_f")
-    )
+    parsed = lines.rename({"text": "_raw"})
+    if prefix == "cri":
+        parsed = _split_cri(parsed)
+    else:
+        parsed = parsed.with_columns(_f=pl.col("_raw").str.extract_groups(pattern)).unnest("_f")
     for missing in {"host", "container", "tag", "log", "text", "stream"} - set(groups):
         parsed = parsed.with_columns(pl.lit(None, pl.String).alias(missing))
     matched = pl.col(groups[0]).is_not_null()
@@ -94,14 +100,33 @@ def strip(lines: pl.LazyFrame, prefix: str | None) -> pl.LazyFrame:
     parsed = parsed.with_columns(
         text=pl.when(matched).then(text.fill_null("")).otherwise(pl.col("_raw")),
         partial=partial.fill_null(False),
-        prefix_ts=pl.col("prefix_ts").str.to_datetime(
-            time_unit="us", time_zone="UTC", strict=False
-        ),
+        prefix_ts=pl.col("prefix_ts")
+        if prefix == "cri"
+        else pl.col("prefix_ts").str.to_datetime(time_unit="us", time_zone="UTC", strict=False),
     )
     if prefix in ("cri", "docker-json"):
         parsed = _join_partials(parsed)
     return parsed.select(
         "line", "end_line", "text", "path", "prefix_ts", "stream", "host", "container"
+    )
+
+
+def _split_cri(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """The CRI fields by splitting on the first three spaces: the same result as the
+    ``CRI`` pattern (a line whose time, stream or tag is not right gets null fields), at a
+    fraction of the cost of a regex over every line."""
+    parts = pl.col("_raw").str.splitn(" ", 4)
+    ts = parts.struct.field("field_0").str.to_datetime(
+        CRI_TIME, time_unit="us", time_zone="UTC", strict=False
+    )
+    stream = parts.struct.field("field_1")
+    tag = parts.struct.field("field_2")
+    good = ts.is_not_null() & stream.is_in(["stdout", "stderr"]) & tag.is_in(["F", "P"])
+    return lines.with_columns(
+        prefix_ts=pl.when(good).then(ts),
+        stream=pl.when(good).then(stream),
+        tag=pl.when(good).then(tag),
+        text=pl.when(good).then(parts.struct.field("field_3").fill_null("")),
     )
 
 
@@ -155,8 +180,11 @@ _NODE_DIR = re.compile(r"(?:^|/)(?P<node>[^/]+)/var/log/")
 def hints_from_path(path: str) -> PathHints:
     """Read node, pod, namespace and container from a kubelet log path, where it has them.
 
-    >>> hints_from_path("nodes/ip-10-0-1-5/var/log/pods/kube-system_kube-proxy-x7k2p_0a1b/kube-proxy/0.log")
-    PathHints(node='ip-10-0-1-5', pod='kube-proxy-x7k2p', namespace='kube-system', container='kube-proxy')
+    >>> hints = hints_from_path(
+    ...     "ip-10-0-1-5/var/log/pods/kube-system_kube-proxy-x7k2p_0a1b/kube-proxy/0.log"
+    ... )
+    >>> hints.node, hints.pod, hints.namespace, hints.container
+    ('ip-10-0-1-5', 'kube-proxy-x7k2p', 'kube-system', 'kube-proxy')
     """
     path = path.replace("\\", "/")
     node = _NODE_DIR.search(path)

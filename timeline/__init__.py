@@ -16,10 +16,20 @@ The usual path, in a notebook or a script::
 from timeline import schema
 from timeline.analysis import Analysis, analyze
 from timeline.errors import TimelineError
-from timeline.figures import timeline_figure
 from timeline.loader import Loaded, LoadSummary, expand, load, read
-from timeline.report import write_report
 from timeline.schema import EVENT_SCHEMA, validate
+
+#: Imported on first use: plotly and jinja2 are not needed to load or analyse.
+_LAZY = {"timeline_figure": "timeline.figures", "write_report": "timeline.report"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'timeline' has no attribute {name!r}")
+
 
 __all__ = [
     "EVENT_SCHEMA",
