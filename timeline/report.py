@@ -136,6 +136,7 @@ def write_report(
 def _incident(row: dict, analysis: Analysis, events: pl.DataFrame) -> dict[str, Any]:
     iid = row["incident_id"]
     ranked = analysis.contributors.filter(pl.col("incident_id") == iid).sort("rank")
+    changes = {row["change_id"]: row for row in analysis.changes.iter_rows(named=True)}
     phases = [
         ("onset", row["onset"], row["escalation"], "the first series departs from its baseline"),
         ("escalation", row["escalation"], row["peak"], "more series and hosts join"),
@@ -172,7 +173,8 @@ def _incident(row: dict, analysis: Analysis, events: pl.DataFrame) -> dict[str, 
         "source_order": order,
         "detection": _detection(row),
         "contributors": [
-            _contributor(c, events) for c in ranked.head(TOP_CONTRIBUTORS).iter_rows(named=True)
+            _contributor(c, changes.get(c["change_id"]) or {}, events)
+            for c in ranked.head(TOP_CONTRIBUTORS).iter_rows(named=True)
         ],
     }
 
@@ -193,16 +195,15 @@ def _detection(row: dict) -> str:
     return "; ".join(parts) + "."
 
 
-def _contributor(c: dict, events: pl.DataFrame) -> dict[str, Any]:
-    change = c.get("description") or ""
+def _contributor(c: dict, change: dict, events: pl.DataFrame) -> dict[str, Any]:
     return {
         "rank": c["rank"],
         "time": _t(c["ts"]),
         "change_type": c["change_type"],
         "target": c["target"],
-        "from": c.get("from"),
-        "to": c.get("to"),
-        "description": change,
+        "from": change.get("from"),
+        "to": change.get("to"),
+        "description": c.get("description") or "",
         "inferred": bool(c["inferred"]),
         "effect": c["role"],
         "score": round(float(c["score"]), 2),
