@@ -156,14 +156,20 @@ def _incident(row: dict, analysis: Analysis, events: pl.DataFrame) -> dict[str, 
         )
     return {
         "id": iid,
-        "start": _t(row["start"] or row["onset"]),
+        "start": _t(row["onset"]),
+        "first_spike": _t(row["start"]),
         "end": _t(row["recovery"]),
         "onset": _t(row["onset"]),
         "peak": _t(row["peak"]),
         "duration": duration_text(row["duration_s"]),
         "description": (
             f"{row['n_spikes']} spikes in {', '.join(row['sources'] or [])} on "
-            f"{row['n_hosts']} hosts, lasting {duration_text(row['duration_s'])}."
+            f"{row['n_hosts']} hosts, lasting {duration_text(row['duration_s'])}"
+            + (
+                f"; its first spike, a smaller one, began at {_t(row['start'])}."
+                if row["start"] is not None and row["start"] < row["onset"]
+                else "."
+            )
         ),
         "phases": [
             {"phase": name, "start": _t(a), "end": _t(b), "description": what}
