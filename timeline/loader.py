@@ -189,7 +189,7 @@ def detect(path: str) -> dict[str, object]:
     data, problems = _read_bytes(path)
     if data is None:
         return {"file": path, "format": None, "score": 0.0, "why": problems[0], "prefix": None}
-    raw = _sample_lines(data.decode("utf-8", errors="replace"))
+    raw = _sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
     prefix, share = runtime.detect(raw)
     sample = _stripped_sample(raw, prefix)
     ranked = parsers.registry.rank(sample)
