@@ -95,3 +95,15 @@ def test_demo_writes_the_report_of_the_bundled_sample(tmp_path):
     assert "report written to" in result.stdout
     page = out.read_text()
     assert "Delays starting CI jobs" in page and 'id="timeline-figure"' in page
+
+
+def test_detect_names_every_format_of_the_sample_and_why():
+    from sample_logs import SAMPLE_DIR
+
+    result = runner.invoke(app, ["detect", str(SAMPLE_DIR)], env={"COLUMNS": "400"})
+    assert result.exit_code == 0
+    for name in ("klog", "coredns", "rabbitmq", "circleci", "k8s-audit", "k8s-events"):
+        assert f" {name} " in result.stdout, name
+    assert "changelog" in result.stdout
+    assert "cri prefix on 100% of sample lines" in result.stdout
+    assert "unknown" not in result.stdout
