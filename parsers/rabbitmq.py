@@ -30,7 +30,7 @@ from __future__ import annotations
 import polars as pl
 
 from parsers import registry
-from parsers.common import json_object, level_from, records
+from parsers.common import level_from, records
 from parsers.registry import Parser, Sample, Score
 
 NAME = "rabbitmq"
@@ -53,6 +53,13 @@ TEXT = (
     rf"^(?P<head>{_CONSOLE}{_TIME} \[(?P<level>[A-Za-z]{{3,9}})\](?: (?P<pid><[^<> ]*>))?)"
     r"(?: |$)"
 )
+#: The 3.9+ header in its usual shape, of fixed width up to the level: a 32-character
+#: time with microseconds and zone, ``[level]``, an ASCII pid. Lines it matches are read by
+#: position; the others go through :data:`TEXT`.
+FIXED_TEXT = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}[+-][0-9]{2}:[0-9]{2}"
+    r" \[[A-Za-z]{3,9}\] <[!-;=?-~]*>(?: |$)"
+)
 #: Pre-3.7 report header; the message follows on the lines below it.
 REPORT = (
     r"^=(?P<report>[A-Z]+) REPORT==== "
@@ -61,6 +68,12 @@ REPORT = (
 #: A line that sets out to be a JSON object (``Starting broker...`` may stick to it).
 JSON_LINE = rf'^{_CONSOLE}(?P<json>\{{"[^"]*":.*)$'
 _TIME_ONLY = rf"^{_TIME}$"
+#: Keys that tell RabbitMQ's JSON records from other JSON lines with a ``msg`` (klog
+#: ``--logging-format=json`` writes ``ts``, ``caller``, ``msg``, ``v``): a ``level``, and
+#: a ``time`` string or an Erlang ``pid``.
+JSON_LEVEL = r'"level":"[A-Za-z]+"'
+JSON_TIME = r'"(?:time|timestamp)":"[0-9]'
+JSON_PID = r'"pid":"<[0-9]+\.[0-9]+\.[0-9]+>"'
 
 #: Level words of every ``level_format`` (lc, uc, lc3, uc3, lc4, uc4), case-insensitive.
 LEVELS = {
@@ -282,13 +295,18 @@ def sniff(sample: list[str]) -> Score:
     lager = text.struct.field("ts").is_not_null() & ~zoned
     epoch = text.struct.field("epoch").is_not_null()
     report = lines.str.contains(REPORT)
-    json = lines.str.contains(JSON_LINE) & lines.str.contains('"(?:msg|message)":')
+    json = (
+        lines.str.contains(JSON_LINE)
+        & lines.str.contains('"(?:msg|message)":')
+        & lines.str.contains(JSON_LEVEL)
+        & (lines.str.contains(JSON_TIME) | lines.str.contains(JSON_PID))
+    )
     kinds = {
         "RabbitMQ 3.9+ headers (time with zone, [level], <pid>)": zoned.sum(),
         "RabbitMQ 3.7/3.8 lager headers (time without zone, [level], <pid>)": lager.sum(),
         "RabbitMQ headers with epoch times": epoch.sum(),
         "pre-3.7 '=LEVEL REPORT====' headers": report.sum(),
-        "RabbitMQ JSON records (time, level, msg)": json.sum(),
+        "RabbitMQ JSON records (level, msg, and a time string or an Erlang pid)": json.sum(),
     }
     found = {what: int(n) for what, n in kinds.items() if n}
     headers = sum(found.values())
@@ -304,48 +322,86 @@ def sniff(sample: list[str]) -> Score:
 
 
 def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
-    """Records from RabbitMQ log lines of any generation (see the module docstring)."""
-    grouped = _group_records(_flag_lines(lines))
-    fields = _record_fields(grouped)
+    """Records from RabbitMQ log lines of any generation (see the module docstring).
+
+    The work is collected step by step so that what a file does not need is skipped as a
+    whole: joining lines when no record has more than one, decoding JSON when no line is
+    JSON, escaping attribute values when none holds a character to escape.
+    """
+    flagged = _flag_lines(lines).collect(engine="in-memory")
+    has_json = bool((flagged["_form"] == "json").any())
+    grouped = _group_records(flagged)
+    del flagged
+    fields = _record_fields(grouped.lazy(), has_json=has_json).collect(engine="in-memory")
+    del grouped
+    fields = fields.with_columns(**_message_parts()).with_columns(**_attr_values(has_json))
     return records(
-        fields,
+        fields.lazy(),
         ts="_ts",
         utc_offset_s="_offset_s",
         source=pl.lit(NAME),
-        host=pl.coalesce(pl.col("host"), pl.col("_node").str.extract(r"@(.+)$", 1)),
+        host=pl.coalesce(pl.col("host"), _after_at(pl.col("_node"))),
         component=pl.coalesce(pl.col("_node"), pl.col("container"), pl.lit(NAME)),
         level="_level",
         message="_message",
-        attrs=_attrs(),
+        attrs=_attrs(fields),
         unparsed="_unparsed",
     )
+
+
+def _only(where: pl.Expr, expr: pl.Expr) -> pl.Expr:
+    """``expr`` on the rows ``where`` holds, null elsewhere: string functions skip nulls, so
+    a regex given this runs only on the rows that can match it."""
+    return pl.when(where).then(expr)
 
 
 def _flag_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
     """Read each line's header, if it has one, and say which lines start a record.
 
+    Lines of the usual 3.9+ shape (:data:`FIXED_TEXT`) are read by position; only the
+    others are given to the regexes, and each regex only the lines that hold its literal.
     A 3.9+ line that repeats the line above's microsecond time, level and pid carries the
     next line of the same message. In a JSON file every object is a record, and so is any
     other non-blank line, so that junk is reported line by line.
     """
-    text = pl.col("_text")
-    is_text = text.struct.field("ts").is_not_null() | text.struct.field("epoch").is_not_null()
+    text = pl.col("text")
+    fixed = pl.col("_fixed")
+    other = pl.col("_other")
+    close = _only(fixed, text).str.find("]", literal=True)
+    pid_end = _only(fixed, text).str.find(">", literal=True)
+    read = lines.with_columns(_fixed=text.str.contains(FIXED_TEXT)).with_columns(
+        _other=_only(~fixed & text.str.contains(" [", literal=True), text).str.extract_groups(TEXT),
+        _report=_only(text.str.starts_with("="), text).str.extract_groups(REPORT),
+        _json=_only(text.str.contains('{"', literal=True), text).str.extract_groups(JSON_LINE),
+    )
+    heads = read.with_columns(
+        _ts_text=pl.coalesce(_only(fixed, text.str.head(26)), other.struct.field("ts")),
+        _offset=pl.coalesce(_only(fixed, text.str.slice(26, 6)), other.struct.field("offset")),
+        _epoch=other.struct.field("epoch"),
+        _level_word=pl.coalesce(
+            _only(fixed, text.str.slice(34, close - 34)), other.struct.field("level")
+        ),
+        _pid=pl.coalesce(
+            _only(fixed, text.str.slice(close + 2, pid_end - close - 1)),
+            other.struct.field("pid"),
+        ),
+        _head_len=pl.coalesce(pid_end + 1, other.struct.field("head").str.len_chars()),
+        _console=other.struct.field("console"),
+    ).drop("_other")
+    ts_text = pl.col("_ts_text")
+    is_text = ts_text.is_not_null() | pl.col("_epoch").is_not_null()
     is_report = pl.col("_report").struct.field("ts").is_not_null()
     is_json = pl.col("_json").struct.field("json").is_not_null()
-    prefix = pl.concat_str(
-        [text.struct.field(f) for f in ("ts", "offset", "epoch", "level", "pid")],
-        separator="|",
-        ignore_nulls=True,
-    )
-    fine_time = text.struct.field("ts").str.len_chars() >= 26
+    same_prefix = [(pl.col(c) == pl.col(c).shift(1)) for c in ("_ts_text", "_level_word")]
+    same_prefix += [pl.col(c).eq_missing(pl.col(c).shift(1)) for c in ("_offset", "_pid")]
     repeats = (
         is_text
-        & fine_time
+        & (ts_text.str.len_chars() >= 26)
         & is_text.shift(1).fill_null(False)
-        & (prefix == prefix.shift(1)).fill_null(False)
+        & pl.all_horizontal(same_prefix).fill_null(False)
     )
     json_mode = (is_json.sum() > (is_text | is_report).sum()).over("path")
-    blank = pl.col("text").str.strip_chars().str.len_chars() == 0
+    blank = (_only(~is_text, text).str.strip_chars().str.len_chars() == 0).fill_null(False)
     header = (is_text & ~repeats) | is_report | (json_mode & (is_json | (~is_text & ~blank)))
     form = (
         pl.when(json_mode & is_json)
@@ -358,77 +414,84 @@ def _flag_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
         .then(pl.lit("junk"))
     )
     body = (
-        pl.when(is_text)
-        .then(
-            pl.col("text")
-            .str.slice(text.struct.field("head").str.len_chars())
-            .str.strip_prefix(" ")
-        )
+        pl.when(fixed)
+        .then(text.str.slice(pl.col("_head_len") + 1))
+        .when(is_text)
+        .then(_only(~fixed, text).str.slice(pl.col("_head_len")).str.strip_prefix(" "))
         .when(is_report)
         .then(pl.lit(""))
-        .otherwise(pl.col("text"))
+        .otherwise(text)
     )
     count = header.cast(pl.Int64).cum_sum()
-    return lines.with_columns(
-        _text=pl.col("text").str.extract_groups(TEXT),
-        _report=pl.col("text").str.extract_groups(REPORT),
-        _json=pl.col("text").str.extract_groups(JSON_LINE),
-    ).with_columns(
+    return heads.with_columns(
         _header=header,
         _form=form,
         _body=body,
         _record=pl.when(count == 0).then(-pl.col("line").cast(pl.Int64)).otherwise(count),
-    )
+    ).drop("_head_len", "stream")
 
 
-def _group_records(flagged: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per record: its first line's fields, its last line and its message parts.
+def _group_records(flagged: pl.DataFrame) -> pl.DataFrame:
+    """One row per record: its first line's fields, its last line and its message.
 
-    Only continuation lines are grouped (most records are one line), then joined to the
-    line that starts their record.
+    Only continuation lines are grouped (most records are one line); a record's lines are
+    consecutive, so the groups, in order, belong to the starting lines followed by a
+    continuation line, in order, and are put in their place. A file without continuation
+    lines is not grouped at all.
     """
-    starts = flagged.filter(pl.col("_header") | (pl.col("_record") < 0))
+    tail = ~pl.col("_header") & (pl.col("_record") > 0)
+    flagged = flagged.with_columns(_tail=tail, _has_tail=~tail & tail.shift(-1).fill_null(False))
+    if not flagged["_tail"].any():
+        return flagged.with_columns(_joined=pl.col("_body")).drop("_tail", "_has_tail")
     tails = (
-        flagged.filter(~pl.col("_header") & (pl.col("_record") > 0))
+        flagged.lazy()
+        .filter("_tail")
         .group_by("_record", maintain_order=True)
-        .agg(
-            _tail_end=pl.col("end_line").last(),
-            _tail=pl.col("_body").str.join("\n"),
-        )
+        .agg(pl.col("end_line").last(), pl.col("_body").str.join("\n"))
+        .collect(engine="in-memory")
     )
-    joined = starts.join(tails, on="_record", how="left", maintain_order="left")
-    return joined.with_columns(
-        end_line=pl.coalesce(pl.col("_tail_end"), pl.col("end_line")),
-        _joined=pl.when(pl.col("_tail").is_null())
-        .then(pl.col("_body"))
-        .otherwise(pl.col("_body") + "\n" + pl.col("_tail")),
-    ).drop("_tail_end", "_tail")
+    starts = flagged.filter(~pl.col("_tail")).drop("_tail")
+    where = starts["_has_tail"].arg_true()
+    body = starts["_body"]
+    joined = body.gather(where) + "\n" + tails["_body"]
+    return starts.drop("_has_tail").with_columns(
+        starts["end_line"].scatter(where, tails["end_line"]),
+        body.clone().scatter(where, joined).alias("_joined"),
+    )
 
 
-def _record_fields(grouped: pl.LazyFrame) -> pl.LazyFrame:
+def _record_fields(grouped: pl.LazyFrame, *, has_json: bool) -> pl.LazyFrame:
     """Time, zone, level, pid and message of each record, whatever its form."""
     form = pl.col("_form")
-    text = pl.col("_text")
+    text = pl.col("text")
+    fixed = pl.col("_fixed")
+    is_json = form == "json"
     raw_json = pl.col("_json").struct.field("json")
-    valid_json = (form == "json") & raw_json.str.json_path_match("$").is_not_null()
-    decoded = pl.when(valid_json).then(raw_json).str.json_decode(_JSON_FIELDS)
+    if has_json:
+        valid_json = is_json & raw_json.str.json_path_match("$").is_not_null()
+        decoded = _only(valid_json, raw_json).str.json_decode(_JSON_FIELDS)
+    else:
+        valid_json = pl.lit(False)
+        decoded = pl.lit(None, _JSON_FIELDS)
     with_json = grouped.with_columns(_j=decoded)
     j = pl.col("_j")
     json_time = pl.coalesce(j.struct.field("time"), j.struct.field("timestamp"))
     json_msg = pl.coalesce(j.struct.field("msg"), j.struct.field("message"))
     json_parts = json_time.str.strip_chars().str.extract_groups(_TIME_ONLY)
+    text_parts = {"ts": pl.col("_ts_text"), "offset": pl.col("_offset"), "epoch": pl.col("_epoch")}
     with_time = with_json.with_columns(
         **{
-            f"_time_{part}": pl.when(form == "json")
+            f"_time_{part}": pl.when(is_json)
             .then(json_parts.struct.field(part))
-            .otherwise(text.struct.field(part))
+            .otherwise(text_parts[part])
             for part in ("ts", "offset", "epoch")
         }
     )
     epoch = pl.col("_time_epoch")
     report_ts = pl.col("_report").struct.field("ts")
     ts = pl.coalesce(
-        _iso_time(pl.col("_time_ts")),
+        _fixed_time(_only(fixed & ~is_json, text)),
+        _iso_time(_only(~fixed | is_json, pl.col("_time_ts"))),
         _epoch_time(epoch),
         report_ts.str.to_datetime("%d-%b-%Y::%H:%M:%S%.f", time_unit="us", strict=False),
     )
@@ -440,34 +503,34 @@ def _record_fields(grouped: pl.LazyFrame) -> pl.LazyFrame:
     level = (
         pl.when(form == "report")
         .then(level_from(pl.col("_report").struct.field("report"), REPORT_LEVELS))
-        .when(form == "json")
+        .when(is_json)
         .then(level_from(j.struct.field("level"), LEVELS))
-        .otherwise(level_from(text.struct.field("level"), LEVELS))
+        .otherwise(level_from(pl.col("_level_word"), LEVELS))
     )
     message = (
-        pl.when(form == "json")
-        .then(pl.coalesce(json_msg, pl.col("text")))
+        pl.when(is_json)
+        .then(pl.coalesce(json_msg, text))
         .when(form == "junk")
-        .then(pl.col("text"))
+        .then(text)
         .when(~pl.col("_header"))
-        .then(pl.col("text"))
+        .then(text)
         .otherwise(pl.col("_joined"))
         .str.strip_chars()
     )
     unparsed = (
-        pl.when(~pl.col("_header") & (pl.col("text").str.strip_chars() == ""))
+        pl.when(~pl.col("_header") & (text.str.strip_chars() == ""))
         .then(pl.lit("blank line before the first RabbitMQ record"))
         .when(~pl.col("_header"))
         .then(pl.lit("continuation line before the first RabbitMQ record"))
         .when(form == "junk")
         .then(pl.lit("not a JSON record in a JSON-lines RabbitMQ log"))
-        .when((form == "json") & ~valid_json)
+        .when(is_json & ~valid_json)
         .then(pl.lit("broken JSON: not one complete object"))
-        .when((form == "json") & json_msg.is_null() & json_time.is_null())
+        .when(is_json & json_msg.is_null() & json_time.is_null())
         .then(pl.lit("JSON object without time or msg"))
     )
     console = pl.coalesce(
-        text.struct.field("console"), pl.col("_json").struct.field("console")
+        pl.col("_console"), pl.col("_json").struct.field("console")
     ).str.strip_chars()
     fields = with_time.with_columns(
         _ts=ts,
@@ -475,12 +538,24 @@ def _record_fields(grouped: pl.LazyFrame) -> pl.LazyFrame:
         _level=level,
         _message=message,
         _unparsed=unparsed,
-        _pid=pl.when(form == "json")
-        .then(j.struct.field("pid"))
-        .otherwise(text.struct.field("pid")),
+        _pid=pl.when(is_json).then(j.struct.field("pid")).otherwise(pl.col("_pid")),
         _console=console,
     )
     return _with_node(fields)
+
+
+def _fixed_time(expr: pl.Expr) -> pl.Expr:
+    """``2023-03-15 02:50:01.123456`` at the start of a line, as a naive datetime. The whole
+    seconds are parsed with polars' cache of repeated strings (lines of one second share
+    them), the microseconds added after.
+
+    >>> pl.select(_fixed_time(pl.lit("2023-03-15 02:50:01.123456+00:00 [info]"))).item()
+    datetime.datetime(2023, 3, 15, 2, 50, 1, 123456)
+    """
+    second = expr.str.head(19).str.to_datetime(
+        "%Y-%m-%d %H:%M:%S", time_unit="us", strict=False, cache=True
+    )
+    return second + pl.duration(microseconds=expr.str.slice(20, 6).cast(pl.Int64, strict=False))
 
 
 def _iso_time(expr: pl.Expr) -> pl.Expr:
@@ -527,11 +602,17 @@ def _offset_seconds(expr: pl.Expr) -> pl.Expr:
     )
 
 
+def _after_at(node: pl.Expr) -> pl.Expr:
+    """The host of a node name: what follows its ``@``; null without one."""
+    return node.str.slice(node.str.find("@", literal=True) + 1)
+
+
 def _with_node(fields: pl.LazyFrame) -> pl.LazyFrame:
     """The node each record belongs to: stated by a record of the same file (carried to the
     records around it), else named by the file."""
     message = pl.col("_message")
-    stated = message.str.extract(OWN_NODE, 1).str.strip_suffix(".")
+    may_state = message.str.contains("node|started")
+    stated = _only(may_state, message).str.extract(OWN_NODE, 1).str.strip_suffix(".")
     good = pl.col("_unparsed").is_null()
     carried = pl.when(good).then(pl.col("_stated")).forward_fill().backward_fill().over("path")
     paths = (
@@ -547,46 +628,143 @@ def _with_node(fields: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _attrs() -> pl.Expr:
-    """The structured fields of a record as one JSON object text."""
+#: ``attrs`` keys in the order they are written. Values of the keys in ``_SAFE_ATTRS``
+#: are made of characters JSON never escapes (their patterns allow no others).
+_ATTRS = (
+    "pid",
+    "connection",
+    "client",
+    "server",
+    "connection_name",
+    "user",
+    "vhost",
+    "queue",
+    "node",
+    "peer_node",
+    "lifecycle",
+    "product",
+    "version",
+    "erlang",
+    "plugins",
+    "report",
+    "domain",
+    "mfa",
+    "src",
+    "console",
+)
+_SAFE_ATTRS = {"connection", "client", "server", "node", "peer_node", "lifecycle", "product"}
+_SAFE_ATTRS |= {"version", "erlang", "plugins", "report", "console"}
+#: What JSON escapes in a string: the quote, the backslash and control characters.
+_TO_ESCAPE = r'["\\\x00-\x1f]'
+
+
+def _message_parts() -> dict[str, pl.Expr]:
+    """The parts of a message that several ``attrs`` keys are read from (``_peer``,
+    ``_starting``), each pattern run only on the messages holding a literal it needs."""
     message = pl.col("_message")
-    peer = message.str.extract_groups(CONNECTION)
-    starting = message.str.extract_groups(STARTING)
-    j = pl.col("_j")
-    mfa = j.struct.field("mfa")
+    return {
+        "_peer": _only(message.str.contains(" -> ", literal=True), message).str.extract_groups(
+            CONNECTION
+        ),
+        "_starting": _only(
+            message.str.contains(" on Erlang ", literal=True), message
+        ).str.extract_groups(STARTING),
+    }
+
+
+def _attr_values(has_json: bool) -> dict[str, pl.Expr]:
+    """The value of every ``attrs`` key (``_a_KEY``), null where a record has none.
+
+    Each pattern runs only on the messages holding a literal it needs."""
+    message = pl.col("_message")
+    peer = pl.col("_peer")
+    starting = pl.col("_starting")
+    named = _only(message.str.contains("client-provided name: ", literal=True), message)
+    about_node = _only(message.str.contains("ode ", literal=True), message)
+    opening = message.str.starts_with("S") | message.str.starts_with("H")
+    maybe_lifecycle = _only(opening | message.str.contains(" is asked to ", literal=True), message)
     lifecycle = pl.lit(None, pl.String)
     for word, pattern in reversed(LIFECYCLE):
-        lifecycle = pl.when(message.str.contains(pattern)).then(pl.lit(word)).otherwise(lifecycle)
-    return json_object(
-        pid=pl.col("_pid"),
-        connection=peer.struct.field("connection"),
-        client=peer.struct.field("client"),
-        server=peer.struct.field("server"),
-        connection_name=pl.coalesce(
-            peer.struct.field("connection_name"), message.str.extract(CLIENT_PROVIDED_NAME, 1)
+        lifecycle = (
+            pl.when(maybe_lifecycle.str.contains(pattern)).then(pl.lit(word)).otherwise(lifecycle)
+        )
+    values = {
+        "pid": pl.col("_pid"),
+        "connection": peer.struct.field("connection"),
+        "client": peer.struct.field("client"),
+        "server": peer.struct.field("server"),
+        "connection_name": pl.coalesce(
+            peer.struct.field("connection_name"), named.str.extract(CLIENT_PROVIDED_NAME, 1)
         ).str.strip_chars(),
-        user=message.str.extract(USER, 1),
-        vhost=message.str.extract(VHOST, 1),
-        queue=message.str.extract(QUEUE, 1),
-        node=pl.col("_node"),
-        peer_node=message.str.extract(PEER_NODE, 1),
-        lifecycle=lifecycle,
-        product=starting.struct.field("product"),
-        version=starting.struct.field("version"),
-        erlang=starting.struct.field("erlang"),
-        plugins=message.str.extract(PLUGINS, 1).cast(pl.Int64, strict=False),
-        report=pl.col("_report").struct.field("report"),
-        domain=j.struct.field("domain"),
-        mfa=pl.when(mfa.list.len() == 3).then(
-            pl.format("{}:{}/{}", mfa.list.get(0), mfa.list.get(1), mfa.list.get(2))
+        "user": _only(message.str.contains("user", literal=True), message).str.extract(USER, 1),
+        "vhost": _only(message.str.contains("vhost", literal=True), message).str.extract(VHOST, 1),
+        "queue": _only(message.str.contains("queue '", literal=True), message).str.extract(
+            QUEUE, 1
         ),
-        src=pl.when(j.struct.field("file").is_not_null()).then(
+        "node": pl.col("_node"),
+        "peer_node": about_node.str.extract(PEER_NODE, 1),
+        "lifecycle": lifecycle,
+        "product": starting.struct.field("product"),
+        "version": starting.struct.field("version"),
+        "erlang": starting.struct.field("erlang"),
+        "plugins": _only(message.str.starts_with("Server startup complete"), message)
+        .str.extract(PLUGINS, 1)
+        .cast(pl.Int64, strict=False)
+        .cast(pl.String),
+        "report": pl.col("_report").struct.field("report"),
+        "domain": None,
+        "mfa": None,
+        "src": None,
+        "console": pl.col("_console"),
+    }
+    if has_json:
+        j = pl.col("_j")
+        mfa = j.struct.field("mfa")
+        values["domain"] = j.struct.field("domain")
+        values["mfa"] = pl.when(mfa.list.len() == 3).then(
+            pl.format("{}:{}/{}", mfa.list.get(0), mfa.list.get(1), mfa.list.get(2))
+        )
+        values["src"] = pl.when(j.struct.field("file").is_not_null()).then(
             pl.concat_str(
                 [j.struct.field("file"), j.struct.field("line")], separator=":", ignore_nulls=True
             )
-        ),
-        console=pl.col("_console"),
-    )
+        )
+    return {
+        f"_a_{key}": pl.lit(None, pl.String) if value is None else value
+        for key, value in values.items()
+    }
+
+
+def _attrs(fields: pl.DataFrame) -> pl.Expr:
+    """The structured fields of a record as one JSON object text, keys without a value left
+    out. A value is quoted as it is unless it holds something to escape, which is looked
+    for once per key over the whole column; a key no record has is not written at all."""
+    parts = []
+    for key in _ATTRS:
+        column = fields[f"_a_{key}"]
+        if column.null_count() == column.len():
+            continue
+        value = pl.col(f"_a_{key}")
+        if key == "plugins":
+            parts.append(pl.format(f'"{key}":{{}}', value))
+        elif key in _SAFE_ATTRS or not column.str.contains(_TO_ESCAPE).any():
+            parts.append(pl.format(f'"{key}":"{{}}"', value))
+        else:
+            escape = value.str.contains(_TO_ESCAPE)
+            written = (
+                pl.when(escape)
+                .then(_json_string(_only(escape, value)))
+                .otherwise(pl.format('"{}"', value))
+            )
+            parts.append(pl.lit(f'"{key}":') + written)
+    if not parts:
+        return pl.lit("{}")
+    return pl.lit("{") + pl.concat_str(parts, separator=",", ignore_nulls=True) + pl.lit("}")
+
+
+def _json_string(value: pl.Expr) -> pl.Expr:
+    """A string expression as a JSON string literal, escaped exactly."""
+    return pl.struct(v=value).struct.json_encode().str.slice(5).str.strip_suffix("}")
 
 
 registry.register(

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 import timeline
-from parsers import rabbitmq
+from parsers import rabbitmq, registry
 from parsers.common import RECORD_SCHEMA
 from parsers.registry import MIN_SCORE
 
@@ -620,3 +620,33 @@ def test_sniff_turns_down_other_logs(text):
     score = rabbitmq.sniff(text.splitlines())
     assert score.score < MIN_SCORE
     assert score.why
+
+
+KLOG_JSON_AFTER_A_BROKEN_LINE = """\
+{"ts":1678816801.123,"caller":"proxier.go:15
+{"ts":1678816801.123,"caller":"proxier.go:1520","msg":"Sync failed","v":0}
+{"ts":1678816801.456,"caller":"proxier.go:858","msg":"Sync failed","v":0,"retryingTime":"30s"}
+{"ts":1678816802.001,"caller":"proxier.go:1508","msg":"Failed to execute iptables-restore","err":"exit status 1"}
+{"ts":1678816802.350,"caller":"proxier.go:820","msg":"SyncProxyRules complete","v":2,"elapsed":"35.1ms"}
+"""
+
+
+def test_klog_json_with_a_broken_first_line_is_not_taken_for_rabbitmq():
+    sample = KLOG_JSON_AFTER_A_BROKEN_LINE.splitlines()
+    assert rabbitmq.sniff(sample).score == 0.0
+    best, score = registry.rank(sample)[0]
+    assert best.name != "rabbitmq"
+    assert score.score >= MIN_SCORE
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"time":"2023-03-15 02:50:01.123456+00:00","level":"info","msg":"accepting AMQP connection"}',
+        '{"time":1678848602000001,"level":"noti","msg":"Time to start RabbitMQ: 2294 ms","pid":"<0.9.0>"}',
+    ],
+)
+def test_rabbitmq_json_is_still_recognised_by_its_own_keys(line):
+    sample = ['{"time":"2023-03-15 02:50:01.1', *[line] * 4]
+    best, score = registry.rank(sample)[0]
+    assert (best.name, score.score) == ("rabbitmq", 1.0)
