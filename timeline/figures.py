@@ -218,9 +218,9 @@ def _add_changes(fig: go.Figure, changes: pl.DataFrame, *, row: int) -> None:
 
 
 def _shade(fig: go.Figure, analysis: Analysis) -> None:
-    """Incidents shaded across every lane, each labelled; spikes as thin bands below."""
+    """Each incident shaded across every lane from its onset to its recovery, labelled."""
     for inc in analysis.incidents.iter_rows(named=True):
-        start, end = inc["start"] or inc["onset"], inc["recovery"]
+        start, end = inc["onset"], inc["recovery"]
         if start is None or end is None:
             continue
         fig.add_vrect(
