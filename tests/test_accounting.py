@@ -43,7 +43,9 @@ line = st.one_of(
 
 def accounted(summary) -> bool:
     f = summary.files
-    return bool((f["first_lines"] + f["continuation_lines"] + f["unparsed_lines"] == f["lines"]).all())
+    return bool(
+        (f["first_lines"] + f["continuation_lines"] + f["unparsed_lines"] == f["lines"]).all()
+    )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
