@@ -228,10 +228,21 @@ _DECODER = json.JSONDecoder()
 
 
 def _array_items(doc: Document, pos: int) -> list[Item]:
+    return _items(doc, pos, array=True)
+
+
+def _stream_items(doc: Document, pos: int) -> list[Item]:
+    return _items(doc, pos, array=False)
+
+
+def _items(doc: Document, pos: int, *, array: bool) -> list[Item]:
+    """The values of a JSON array's body (``array``: up to ``]``, comma-separated) or of a
+    stream of concatenated values; a broken value becomes a bad item and reading resumes
+    at the next value that starts a line the same way."""
     text, items = doc.text, []
     while True:
         pos = _SPACE.match(text, pos).end()
-        if pos >= len(text) or text[pos] == "]":
+        if pos >= len(text) or (array and text[pos] == "]"):
             return items
         try:
             value, end = _DECODER.raw_decode(text, pos)
@@ -244,25 +255,8 @@ def _array_items(doc: Document, pos: int) -> list[Item]:
             continue
         items.append(Item(doc.row_at(pos), value))
         pos = _SPACE.match(text, end).end()
-        if pos < len(text) and text[pos] == ",":
+        if array and pos < len(text) and text[pos] == ",":
             pos += 1
-
-
-def _stream_items(doc: Document, pos: int) -> list[Item]:
-    text, items = doc.text, []
-    while pos < len(text):
-        try:
-            value, end = _DECODER.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            items.append(_bad_item(doc, pos, exc))
-            resume = _resync(doc, pos)
-            if resume is None:
-                return items
-            pos = resume
-            continue
-        items.append(Item(doc.row_at(pos), value))
-        pos = _SPACE.match(text, end).end()
-    return items
 
 
 def _bad_item(doc: Document, pos: int, exc: json.JSONDecodeError) -> Item:

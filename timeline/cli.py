@@ -284,10 +284,29 @@ def report(
     loaded = read_with_progress(paths, format=format, year=year, tz=tz, quiet=quiet)
     if loaded.events.height == 0:
         raise fail("nothing usable was loaded")
-    _write_report(loaded, output, report_format, title, since, until, bucket, quiet)
+    _write_report(
+        loaded,
+        output,
+        report_format=report_format,
+        title=title,
+        since=since,
+        until=until,
+        bucket=bucket,
+        quiet=quiet,
+    )
 
 
-def _write_report(loaded, output, report_format, title, since, until, bucket, quiet) -> None:
+def _write_report(
+    loaded: loader.Loaded,
+    output: Path,
+    *,
+    report_format: str | None = None,
+    title: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    bucket: str | None = None,
+    quiet: bool = False,
+) -> None:
     from timeline.report import FORMATS, write_report
 
     if report_format is not None and report_format not in FORMATS:
@@ -319,14 +338,7 @@ def demo(
 
     loaded = read_with_progress([str(SAMPLE_DIR)], quiet=quiet)
     _write_report(
-        loaded,
-        output,
-        None,
-        "Delays starting CI jobs, 2023-03-14 (bundled sample)",
-        None,
-        None,
-        None,
-        quiet,
+        loaded, output, title="Delays starting CI jobs, 2023-03-14 (bundled sample)", quiet=quiet
     )
 
 

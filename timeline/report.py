@@ -36,8 +36,11 @@ def findings(loaded: Loaded, analysis: Analysis, *, title: str | None = None) ->
     events = loaded.events
     times = events["ts"].drop_nulls()
     span = (times.min(), times.max()) if times.len() else (None, None)
+    changes = {c["change_id"]: c for c in analysis.changes.iter_rows(named=True)}
+    summary = _summary(analysis, changes)
     incidents = [
-        _incident(row, analysis, events) for row in analysis.incidents.iter_rows(named=True)
+        _incident(row, analysis, changes, events)
+        for row in analysis.incidents.iter_rows(named=True)
     ]
     files = loaded.summary.files
     assumptions = loaded.summary.assumptions
@@ -47,8 +50,8 @@ def findings(loaded: Loaded, analysis: Analysis, *, title: str | None = None) ->
         "span": [_t(span[0]), _t(span[1])],
         "span_text": f"{_t(span[0])} to {_t(span[1])} UTC" if span[0] else "no timed records",
         "bucket": analysis.bucket,
-        "summary": " ".join(_summary(analysis)),
-        "summary_paragraphs": _summary(analysis),
+        "summary": " ".join(summary),
+        "summary_paragraphs": summary,
         "incidents": incidents,
         "signatures": _signatures(events),
         "changes": [_change(row) for row in analysis.changes.iter_rows(named=True)],
@@ -133,10 +136,11 @@ def write_report(
 # --- pieces -------------------------------------------------------------------------------
 
 
-def _incident(row: dict, analysis: Analysis, events: pl.DataFrame) -> dict[str, Any]:
+def _incident(
+    row: dict, analysis: Analysis, changes: dict[int, dict], events: pl.DataFrame
+) -> dict[str, Any]:
     iid = row["incident_id"]
     ranked = analysis.contributors.filter(pl.col("incident_id") == iid).sort("rank")
-    changes = {row["change_id"]: row for row in analysis.changes.iter_rows(named=True)}
     phases = [
         ("onset", row["onset"], row["escalation"], "the first series departs from its baseline"),
         ("escalation", row["escalation"], row["peak"], "more series and hosts join"),
@@ -285,7 +289,7 @@ def _signatures(events: pl.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def _summary(analysis: Analysis) -> list[str]:
+def _summary(analysis: Analysis, changes: dict[int, dict]) -> list[str]:
     """What happened, written from the findings: an opening sentence, then one paragraph
     per incident."""
     incidents = analysis.incidents
@@ -294,7 +298,6 @@ def _summary(analysis: Analysis) -> list[str]:
             "No incident was found: no error, warning or CI delay series departed from its "
             "own baseline by enough to count."
         ]
-    changes = {row["change_id"]: row for row in analysis.changes.iter_rows(named=True)}
     n = incidents.height
     sentences = [
         f"{n} incident{'s' if n != 1 else ''} between {_t(incidents['onset'].min())} and "
