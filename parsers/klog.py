@@ -98,9 +98,15 @@ _STRUCTURED = rf"^(?P<quoted>{_QUOTED})(?P<pairs>(?: {_KEY}={_VALUE})*)(?:\n|$)"
 
 #: Printable ASCII inside a quoted string: no quote, and only escapes JSON shares.
 _PLAIN_CHAR = r"(?:[ !#-\[\]-~]|\\[\\/bfnrt]|\\u[0-9a-fA-F]{4})"
-#: A quoted string of those that does not start with a space, so that ``" `` is always
-#: a closing quote and a separator.
-_PLAIN_QUOTED = rf'"(?:(?:[!#-\[\]-~]|\\[\\/bfnrt]|\\u[0-9a-fA-F]{{4}}){_PLAIN_CHAR}*)?"'
+#: The same without ``=``: a quoted string ends with one of these, so that ``="`` only
+#: ever opens a value.
+_PLAIN_LAST = r"(?:[ !#-<>-\[\]-~]|\\[\\/bfnrt]|\\u[0-9a-fA-F]{4})"
+#: A quoted string of those that does not start with a space and does not end with ``=``,
+#: so that ``" `` is always a closing quote and a separator, and ``="`` an opening one.
+_PLAIN_QUOTED = (
+    r'"(?:(?:[!#-<>-\[\]-~]|\\[\\/bfnrt]|\\u[0-9a-fA-F]{4})'
+    rf'|(?:[!#-\[\]-~]|\\[\\/bfnrt]|\\u[0-9a-fA-F]{{4}}){_PLAIN_CHAR}*{_PLAIN_LAST})?"'
+)
 #: Printable ASCII that JSON can hold between quotes as it stands, with no ``=`` in it.
 _PLAIN_BARE = r"[!#-;>-Z\]-z|-~][!#-<>-\[\]-~]*"
 #: The two shapes nearly every structured message has, both read with literal

@@ -350,6 +350,7 @@ def test_values_that_would_break_the_plain_path_take_the_exact_one():
         '"x" k=" leading space" j="b"',  # '" ' would look like a closing quote
         '"x" a="b" n=1',  # quoted and bare together
         '"x" k="a\\"b"',  # an escaped quote
+        '"x" k="b=" j="c"',  # '="' at the end of a value would look like an opening quote
         '"x" sel=app=web',  # '=' inside a bare value
         '"Délai" k="v"',  # not ASCII: byte and character offsets differ
     ]
