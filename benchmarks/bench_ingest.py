@@ -332,7 +332,7 @@ def stages(path: str) -> None:
     import parsers
     from parsers import runtime
     from parsers.common import LINE_SCHEMA
-    from timeline import loader
+    from timeline.reading import loader
 
     spent: dict[str, list[float]] = {}
 
@@ -354,7 +354,7 @@ def stages(path: str) -> None:
         if hasattr(loader, name):
             setattr(loader, name, timed(name, getattr(loader, name)))
     try:
-        from timeline import changes
+        from timeline.reading import changes
     except ImportError:
         changes = None
     if changes is not None and hasattr(changes, "with_inferred_changes"):

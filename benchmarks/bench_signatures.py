@@ -1,6 +1,6 @@
 """How well and how fast signatures group log messages, on the public Loghub-2k benchmark.
 
-For each of the 16 datasets it runs :func:`timeline.signatures.templates` over the
+For each of the 16 datasets it runs :func:`timeline.reading.signatures.templates` over the
 ``Content`` column of ``<Name>_2k.log_structured.csv`` and reports grouping accuracy (GA:
 the share of lines whose predicted group holds exactly the lines of their true group)
 against the original ground truth (``EventId``, as the published figures use) and against
@@ -26,7 +26,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from timeline import signatures  # noqa: E402
+from timeline.reading import signatures  # noqa: E402
 
 DEFAULT_DATA = Path("/work/shared/benchmarks/loghub-2k")
 

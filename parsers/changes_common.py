@@ -4,7 +4,7 @@ Change records (Kubernetes audit log, Kubernetes events, a team's change log) al
 rows with ``kind = change`` whose ``attrs`` hold the same keys, built by
 :func:`change_attrs`. Versions are ordered by :func:`version_key`, so that a change from
 ``v1.24.10`` to ``v1.23.6`` reads as a rollback wherever it is found, in records or in
-logs (``timeline.changes`` uses the same functions).
+logs (``timeline.reading.changes`` uses the same functions).
 
 Kubernetes events and change logs come as JSON *documents* (a ``List``, an array, a
 stream of pretty-printed objects), small enough for Python's ``json`` module. The

@@ -74,7 +74,7 @@ def hostile_report(tmp_path_factory):
     """An HTML report of the bundled sample plus a kube-proxy log full of hostile markup."""
     from sample_logs import SAMPLE_DIR
     from timeline.analysis import analyze
-    from timeline.report import write_report
+    from timeline.outputs.report import write_report
 
     folder = tmp_path_factory.mktemp("hostile")
     evil = folder / "nodes" / "evil-node" / "var" / "log" / "pods"

@@ -11,7 +11,7 @@ import pytest
 
 import timeline
 from parsers.changes_common import compare_versions, version_key
-from timeline.changes import caller_switches, infer_changes, with_inferred_changes
+from timeline.reading.changes import caller_switches, infer_changes, with_inferred_changes
 from timeline.schema import EVENT_SCHEMA
 
 NODE_A, NODE_B, NODE_C = "ip-10-0-1-5", "ip-10-0-2-7", "ip-10-0-3-9"

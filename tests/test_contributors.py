@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 
 from tests.scenarios import EventBuilder
-from timeline import contributors as contrib
 from timeline.analysis import analyze
+from timeline.analysis import contributors as contrib
 from timeline.schema import EVENT_SCHEMA
 
 T0 = datetime(2024, 5, 6, 0, 0, tzinfo=UTC)

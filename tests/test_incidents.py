@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from tests.scenarios import EventBuilder
-from timeline import incidents, rates, spikes
+from timeline.analysis import incidents, rates, spikes
 
 T0 = datetime(2024, 11, 4, 0, 0, tzinfo=UTC)
 H = timedelta(hours=1)

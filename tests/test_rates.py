@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from timeline import rates
+from timeline.analysis import rates
 from timeline.schema import EVENT_SCHEMA
 
 T0 = datetime(2023, 3, 14, 18, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.conftest import HOSTILE_TEXT
-from timeline.report import findings, render
+from timeline.outputs.report import findings, render
 
 
 @pytest.fixture(scope="module")

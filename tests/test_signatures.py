@@ -8,8 +8,15 @@ import re
 import polars as pl
 import pytest
 
-from timeline import signatures
-from timeline.signatures import MASKS, WILDCARD, assign_templates, group_masked, mask, templates
+from timeline.reading import signatures
+from timeline.reading.signatures import (
+    MASKS,
+    WILDCARD,
+    assign_templates,
+    group_masked,
+    mask,
+    templates,
+)
 
 #: One line in and one masked line out for every rule in MASKS, by rule name.
 RULE_CASES = {

@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from tests.scenarios import EventBuilder
-from timeline import rates, spikes
-from timeline.rates import SERIES_SCHEMA
+from timeline.analysis import rates, spikes
+from timeline.analysis.rates import SERIES_SCHEMA
 
 T0 = datetime(2024, 9, 2, 0, 0, tzinfo=UTC)
 BUCKET = "5m"

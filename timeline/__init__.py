@@ -16,11 +16,11 @@ The usual path, in a notebook or a script::
 from timeline import schema
 from timeline.analysis import Analysis, analyze
 from timeline.errors import TimelineError
-from timeline.loader import Loaded, LoadSummary, expand, load, read
+from timeline.reading.loader import Loaded, LoadSummary, expand, load, read
 from timeline.schema import EVENT_SCHEMA, validate
 
 #: Imported on first use: plotly and jinja2 are not needed to load or analyse.
-_LAZY = {"timeline_figure": "timeline.figures", "write_report": "timeline.report"}
+_LAZY = {"timeline_figure": "timeline.outputs.figures", "write_report": "timeline.outputs.report"}
 
 
 def __getattr__(name: str):

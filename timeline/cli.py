@@ -14,8 +14,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from timeline import loader
 from timeline.errors import TimelineError
+from timeline.reading import loader
 
 app = typer.Typer(
     help="Reconstruct an incident timeline from logs, CI jobs and change records.",
@@ -230,7 +230,7 @@ def _print_analysis(result, *, top: int) -> None:
     incidents = Table(title="Incidents (UTC)", title_justify="left")
     for column in ("#", "onset", "peak", "recovery", "lasted", "order of sources", "CI felt it"):
         incidents.add_column(column)
-    from timeline.incidents import duration_text
+    from timeline.analysis.incidents import duration_text
 
     for row in result.incidents.iter_rows(named=True):
         incidents.add_row(
@@ -307,7 +307,7 @@ def _write_report(
     bucket: str | None = None,
     quiet: bool = False,
 ) -> None:
-    from timeline.report import FORMATS, write_report
+    from timeline.outputs.report import FORMATS, write_report
 
     if report_format is not None and report_format not in FORMATS:
         raise fail(f"unknown report format {report_format!r}: use one of {', '.join(FORMATS)}")

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from timeline.rates import SERIES_SCHEMA, every, jobs, problem_rows, to_timedelta
+from timeline.analysis.rates import SERIES_SCHEMA, every, jobs, problem_rows, to_timedelta
 
 __all__ = [
     "LEVEL_METRICS",
@@ -83,7 +83,8 @@ def flag_buckets(
     Parameters
     ----------
     series
-        A series frame (:func:`timeline.rates.log_series`, :func:`timeline.rates.job_series`).
+        A series frame (:func:`timeline.analysis.rates.log_series`,
+        :func:`timeline.analysis.rates.job_series`).
     bucket
         The bucket width the series were counted with.
     window
@@ -320,7 +321,7 @@ def describe_spikes(
     frame
         The event frame the series came from.
     job_table
-        :func:`timeline.rates.jobs` of ``frame`` (computed if not given).
+        :func:`timeline.analysis.rates.jobs` of ``frame`` (computed if not given).
     examples
         How many ``file:line`` examples to keep per spike (one host at a time first).
     quiet, min_lead

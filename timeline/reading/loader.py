@@ -26,8 +26,8 @@ import parsers
 from parsers import runtime
 from parsers.common import LINE_SCHEMA, PLACEHOLDER_YEAR, RECORD_SCHEMA
 from parsers.registry import MIN_SCORE, Parser, Score
-from timeline import signatures
 from timeline.errors import NoInputError, UnknownFormatError
+from timeline.reading import signatures
 from timeline.schema import EVENT_SCHEMA, validate
 
 #: Lines looked at to recognise a runtime prefix and a format.
@@ -130,7 +130,7 @@ def read(
         given, and the summary says it was assumed.
     infer
         Add the changes the logs themselves tell (restarts, upgrades, rollbacks, reloads,
-        reboots; see :mod:`timeline.changes`), none that a record already tells.
+        reboots; see :mod:`timeline.reading.changes`), none that a record already tells.
     on_file
         Called with each file's path before it is read (for progress bars).
     """
@@ -146,7 +146,7 @@ def read(
         parsed.append(_read_file(path, forced))
     loaded = _assemble(parsed, year=year, tz=tz, sort=not infer)
     if infer:
-        from timeline.changes import with_inferred_changes
+        from timeline.reading.changes import with_inferred_changes
 
         events = with_inferred_changes(loaded.events, sort=False)
         loaded = Loaded(events=_sorted(events), summary=loaded.summary)

@@ -51,8 +51,8 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from timeline.incidents import CI_METRICS, duration_text
-from timeline.rates import SERIES_SCHEMA, problem_rows, to_timedelta
+from timeline.analysis.incidents import CI_METRICS, duration_text
+from timeline.analysis.rates import SERIES_SCHEMA, problem_rows, to_timedelta
 
 __all__ = [
     "FULL_BITS",

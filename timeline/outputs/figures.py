@@ -14,8 +14,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from timeline import rates
-from timeline.analysis import Analysis
+from timeline.analysis import Analysis, rates
 
 #: The most points the figure draws; buckets are widened until it fits.
 MAX_POINTS = 20_000

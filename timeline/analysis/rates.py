@@ -309,7 +309,7 @@ def log_series(counts: pl.DataFrame) -> pl.DataFrame:
     pl.DataFrame
         The series frame (``SERIES_SCHEMA``): ``metric`` is ``"errors"`` (error or
         critical) or ``"warnings"``; ``value`` and ``rows`` are the count. Buckets with no
-        rows are absent; :func:`timeline.spikes.flag_buckets` fills them with zeros.
+        rows are absent; :func:`timeline.analysis.spikes.flag_buckets` fills them with zeros.
     """
     return (
         counts.lazy()

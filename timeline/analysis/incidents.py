@@ -20,8 +20,8 @@ from datetime import timedelta
 
 import polars as pl
 
-from timeline.rates import SERIES_SCHEMA, every, problem_rows, to_timedelta
-from timeline.spikes import LEVEL_METRICS
+from timeline.analysis.rates import SERIES_SCHEMA, every, problem_rows, to_timedelta
+from timeline.analysis.spikes import LEVEL_METRICS
 
 __all__ = ["CI_METRICS", "group_incidents", "incident_table", "sequence_text"]
 
@@ -50,7 +50,7 @@ def group_incidents(
     Parameters
     ----------
     spikes
-        Spikes (:func:`timeline.spikes.find_spikes` or :func:`describe_spikes`).
+        Spikes (:func:`timeline.analysis.spikes.find_spikes` or :func:`describe_spikes`).
     gap
         How close spikes must be to join one incident.
     burst_ratio
@@ -174,7 +174,7 @@ def incident_table(
     spikes
         Described spikes with ``incident_id`` (:func:`group_incidents`).
     flagged
-        The bucket values and baselines (:func:`timeline.spikes.flag_buckets`).
+        The bucket values and baselines (:func:`timeline.analysis.spikes.flag_buckets`).
     bucket
         The bucket width.
     onset_share
@@ -184,7 +184,7 @@ def incident_table(
         CI trouble more than ``gap`` before the first log onset is not the incident's
         onset, nor when CI felt it.
     frame, job_table
-        The event frame and its :func:`timeline.rates.jobs`; if given, each onset moves
+        The event frame and its :func:`timeline.analysis.rates.jobs`; if given, each onset moves
         from the start of its bucket to the first row in it that shows the rise (for a
         CI series, the first job queued then that waited too long, failed or was
         cancelled).

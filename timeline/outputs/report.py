@@ -19,8 +19,8 @@ import jinja2
 import polars as pl
 
 from timeline.analysis import Analysis
-from timeline.incidents import duration_text
-from timeline.loader import Loaded
+from timeline.analysis.incidents import duration_text
+from timeline.reading.loader import Loaded
 
 FORMATS = ("html", "md", "json")
 #: Contributors shown per incident, and raw lines per contributor.
@@ -126,7 +126,7 @@ def write_report(
     found = findings(loaded, analysis, title=title)
     fragment = None
     if format == "html":
-        from timeline.figures import timeline_figure
+        from timeline.outputs.figures import timeline_figure
 
         fragment = figure_html(timeline_figure(loaded.events, analysis, title=None))
     path.write_text(render(found, format=format, figure_html=fragment), encoding="utf-8")
@@ -377,7 +377,9 @@ def _environment(*, autoescape: bool, root: str = "") -> jinja2.Environment:
 
 
 def _template_source(name: str) -> str:
-    return resources.files("timeline").joinpath("templates", name).read_text(encoding="utf-8")
+    return (
+        resources.files("timeline.outputs").joinpath("templates", name).read_text(encoding="utf-8")
+    )
 
 
 def _markdown_text(value: Any) -> str:

@@ -1,10 +1,10 @@
 """The analysis in one call: from an event frame to incidents and their contributing changes.
 
-``analyze(frame)`` runs the small functions of :mod:`timeline.rates`,
-:mod:`timeline.spikes`, :mod:`timeline.incidents` and :mod:`timeline.contributors` in
-order and returns an :class:`Analysis`, whose tables are polars DataFrames (``.to_pandas()``
-gives pandas) and which shows itself as a readable summary in a terminal (``str``) and
-in Jupyter (``_repr_html_``).
+``analyze(frame)`` runs the small functions of :mod:`timeline.analysis.rates`,
+:mod:`timeline.analysis.spikes`, :mod:`timeline.analysis.incidents` and
+:mod:`timeline.analysis.contributors` in order and returns an :class:`Analysis`, whose
+tables are polars DataFrames (``.to_pandas()`` gives pandas) and which shows itself as a
+readable summary in a terminal (``str``) and in Jupyter (``_repr_html_``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 
 import polars as pl
 
-from timeline import contributors as contrib
-from timeline import incidents as inc
-from timeline import rates, spikes
-from timeline.incidents import duration_text
+from timeline.analysis import contributors as contrib
+from timeline.analysis import incidents as inc
+from timeline.analysis import rates, spikes
+from timeline.analysis.incidents import duration_text
 
 __all__ = ["Analysis", "analyze"]
 
@@ -31,7 +31,7 @@ class Analysis:
     Attributes
     ----------
     incidents
-        One row per incident (:func:`timeline.incidents.incident_table`): phases, order
+        One row per incident (:func:`timeline.analysis.incidents.incident_table`): phases, order
         of sources, detection latency; plus the best-ranked change (``top_change_id``,
         ``top_change``, ``top_role``), the change the precursor began after
         (``precursor_change_id``, ``precursor_change``, ``precursor_start``) and the first
@@ -235,7 +235,7 @@ def analyze(
     bucket
         Bucket width (``"1min"``); chosen from the frame's span if not given.
     window
-        How far back a series' baseline looks (:func:`timeline.spikes.flag_buckets`).
+        How far back a series' baseline looks (:func:`timeline.analysis.spikes.flag_buckets`).
     z, min_bucket, min_count, min_delay_s
         How far above baseline, and how big, a spike must be.
     gap

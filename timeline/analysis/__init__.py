@@ -1,0 +1,6 @@
+"""Analysis: rates, spikes, incidents and contributing changes, from an event frame.
+Knows nothing of file formats or of how findings are shown."""
+
+from timeline.analysis.run import Analysis, analyze
+
+__all__ = ["Analysis", "analyze"]

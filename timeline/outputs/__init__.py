@@ -1,0 +1,1 @@
+"""Outputs: figures and reports. They only render what reading and analysis return."""
