@@ -145,7 +145,7 @@ def test_absurdly_long_line_is_cut_and_reported(read):
     warnings = loaded.summary.warnings
     cut = warnings.filter(pl.col("reason").str.starts_with("line is"))
     assert cut["line"].to_list() == [2]
-    assert "52428800 characters" in cut["reason"][0]
+    assert "52,428,800 bytes long" in cut["reason"][0]
     assert loaded.summary.files["lines"].to_list() == [3]
 
 

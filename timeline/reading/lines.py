@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from timeline.reading.sources import Cut, shown_name
+
 #: Lines looked at to recognise a runtime prefix and a format.
 SAMPLE_LINES = 200
 
@@ -26,6 +28,29 @@ def split_lines(data: bytes, path: str) -> tuple[pl.DataFrame, str | None]:
         line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
         end_line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
         text=pl.col("text"),
-        path=pl.lit(path),
+        path=pl.lit(shown_name(path)),
     )
     return lines, problem
+
+
+def cut_notes(cuts: list[Cut], path: str, *, kept: int) -> pl.DataFrame:
+    """One warning row per line cut to ``kept`` bytes while reading: its number, how long
+    it was, and its first bytes (the loader's warning columns)."""
+    return pl.DataFrame(
+        {
+            "file": [shown_name(path)] * len(cuts),
+            "line": [c.line for c in cuts],
+            "end_line": [c.line for c in cuts],
+            "unparsed": [False] * len(cuts),
+            "reason": [f"line is {c.length:,} bytes long; kept the first {kept:,}" for c in cuts],
+            "text": [c.head.decode("utf-8", "replace") for c in cuts],
+        },
+        schema={
+            "file": pl.String,
+            "line": pl.UInt32,
+            "end_line": pl.UInt32,
+            "unparsed": pl.Boolean,
+            "reason": pl.String,
+            "text": pl.String,
+        },
+    )

@@ -25,13 +25,19 @@ from parsers.common import LINE_SCHEMA, RECORD_SCHEMA
 from parsers.registry import MIN_SCORE, Parser, Score
 from timeline.errors import UnknownFormatError
 from timeline.reading import signatures
-from timeline.reading.lines import SAMPLE_LINES, sample_lines, split_lines
+from timeline.reading.lines import SAMPLE_LINES, cut_notes, sample_lines, split_lines
 from timeline.reading.settle import known_span, settle_year, settle_zone
-from timeline.reading.sources import PathLike, expand, read_bytes
+from timeline.reading.sources import (  # noqa: F401 (expand is part of the loader API)
+    LIMITS,
+    Limits,
+    PathLike,
+    expand,
+    read_bytes,
+    scan,
+    shown_name,
+)
 from timeline.schema import EVENT_SCHEMA, validate
 
-#: A longer line is cut to this many characters (and the cut is reported).
-MAX_LINE_CHARS = 1 << 20
 #: How much of an unparsed line the warnings keep.
 WARNING_TEXT_CHARS = 200
 
@@ -110,6 +116,8 @@ def read(
     tz: str | None = None,
     infer: bool = True,
     on_file: Callable[[str], None] | None = None,
+    limits: Limits = LIMITS,
+    follow_symlinks: bool = False,
 ) -> Loaded:
     """Load ``paths`` into one event frame and say how it went.
 
@@ -129,17 +137,21 @@ def read(
         reboots; see :mod:`timeline.reading.changes`), none that a record already tells.
     on_file
         Called with each file's path before it is read (for progress bars).
+    limits
+        How much reading one file may take (:class:`timeline.reading.sources.Limits`).
+    follow_symlinks
+        Read what symlinks found in folders and globs lead to outside the paths given.
     """
     try:
         forced = parsers.registry.get(format) if format else None
     except KeyError as exc:
         raise UnknownFormatError(exc.args[0]) from None
-    files = expand(paths)
-    parsed = []
-    for path in files:
+    found = scan(paths, follow_symlinks=follow_symlinks)
+    parsed = [_FileResult(path=name, problems=[why]) for name, why in found.skipped]
+    for path in found.files:
         if on_file:
             on_file(path)
-        parsed.append(_read_file(path, forced))
+        parsed.append(_read_file(path, forced, limits))
     loaded = _assemble(parsed, year=year, tz=tz, sort=not infer)
     if infer:
         from timeline.reading.changes import with_inferred_changes
@@ -151,7 +163,8 @@ def read(
 
 def detect(path: str) -> dict[str, object]:
     """What the loader would make of ``path``: its prefix and the parsers' scores, best first."""
-    data, problems = read_bytes(path)
+    data, problems, _ = read_bytes(path)
+    path = shown_name(path)
     if data is None:
         return {"file": path, "format": None, "score": 0.0, "why": problems[0], "prefix": None}
     raw = sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
@@ -192,12 +205,15 @@ class _FileResult:
     line_warnings: list[pl.DataFrame] = field(default_factory=list)
 
 
-def _read_file(path: str, forced: Parser | None) -> _FileResult:
+def _read_file(path: str, forced: Parser | None, limits: Limits = LIMITS) -> _FileResult:
+    source, path = path, shown_name(path)
     result = _FileResult(path=path)
     with contextlib.suppress(OSError):
-        result.mtime = datetime.fromtimestamp(os.path.getmtime(path), tz=UTC)
-    data, problems = read_bytes(path)
+        result.mtime = datetime.fromtimestamp(os.path.getmtime(source), tz=UTC)
+    data, problems, cuts = read_bytes(source, limits)
     result.problems.extend(problems)
+    if cuts:
+        result.line_warnings.append(cut_notes(cuts, path, kept=limits.max_line_bytes))
     if data is None:
         return result
     raw_sample = sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
@@ -206,26 +222,6 @@ def _read_file(path: str, forced: Parser | None) -> _FileResult:
     if problem:
         result.problems.append(problem)
     result.lines = lines.height
-    # a character takes at least a byte: only lines of more bytes can be too long
-    long_lines = lines.filter(pl.col("text").str.len_bytes() > MAX_LINE_CHARS).filter(
-        pl.col("text").str.len_chars() > MAX_LINE_CHARS
-    )
-    if long_lines.height:
-        result.line_warnings.append(
-            long_lines.select(
-                pl.lit(path).alias("file"),
-                "line",
-                "end_line",
-                pl.lit(False).alias("unparsed"),
-                pl.format(
-                    "line is {} characters long; kept the first {}",
-                    pl.col("text").str.len_chars(),
-                    pl.lit(MAX_LINE_CHARS),
-                ).alias("reason"),
-                pl.col("text").str.slice(0, WARNING_TEXT_CHARS),
-            )
-        )
-        lines = lines.with_columns(pl.col("text").str.slice(0, MAX_LINE_CHARS))
     result.prefix, _share = runtime.detect(raw_sample)
     stripped = _with_path_hints(runtime.strip(lines.lazy(), result.prefix), path).collect()
     del lines

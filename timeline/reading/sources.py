@@ -1,85 +1,488 @@
 """Finding and opening the input: paths, folders and globs to files; files to bytes.
 
 Everything that touches the file system before a line exists lives here, so that limits
-and refusals (binary files, broken gzip) are decided in one place and reported the same
-way: as a problem sentence for the file, never an exception.
+and refusals are decided in one place and reported the same way: as a problem sentence
+for the file, never an exception, and never a wait without end.
+
+The contract, for a loader in one process or in many:
+
+- :func:`scan` ``(paths, *, follow_symlinks) -> Scan(files, skipped)`` finds the files;
+  ``skipped`` holds ``(shown name, reason)`` for what a walk passed over (pipes, sockets
+  and devices found in a folder, symlinks leading out of the roots given, unreadable
+  folders). :func:`expand` is its list of files alone.
+- :func:`read_bytes` ``(path, limits) -> Bytes(data, problems, cuts)`` reads one file as
+  a stream: gunzipped within ``limits``, a BOM stripped, UTF-16 decoded, CR-only line ends
+  and NUL bytes mended, lines longer than ``limits.max_line_bytes`` cut. ``data`` is
+  clean UTF-8-or-nearly bytes, or None when the file is refused (binary, unreadable);
+  ``problems`` are sentences about the file; ``cuts`` are the lines that were cut.
+- :func:`shown_name` is the text to show for a path: names that are not UTF-8 keep their
+  bytes (surrogateescape) for opening and are shown with ``\\xff`` escapes.
 """
 
 from __future__ import annotations
 
+import codecs
 import glob
 import os
+import select
+import stat
 import zlib
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from timeline.errors import NoInputError
 
 PathLike = str | os.PathLike[str]
 
+#: A file whose first this many bytes (after decompression) hold a NUL is binary.
+BINARY_SNIFF_BYTES = 8192
+#: How many bytes of a cut line its note keeps.
+CUT_TEXT_BYTES = 200
 
-def expand(paths: PathLike | Iterable[PathLike]) -> list[str]:
+
+@dataclass(frozen=True)
+class Limits:
+    """How much reading one file may take; every limit reached is reported, never silent.
+
+    Attributes
+    ----------
+    max_expanded_bytes
+        Most bytes kept from a ``.gz`` file (and from a pipe or device); the rest is left.
+    max_ratio
+        Most bytes out per compressed byte in; a ``.gz`` past it is a decompression bomb
+        and is kept only to that point. Checked once ``ratio_floor_bytes`` are out, so
+        that small, very repetitive files are read whole.
+    max_line_bytes
+        A longer line is cut to this many bytes (at a character boundary).
+    pipe_wait_s
+        How long a named pipe may stay silent before reading it stops.
+    chunk_bytes
+        Bytes read (and decompressed) at a time; no more than ``max_line_bytes``.
+    """
+
+    max_expanded_bytes: int = 2 << 30
+    max_ratio: float = 250.0
+    ratio_floor_bytes: int = 8 << 20
+    max_line_bytes: int = 1 << 20
+    pipe_wait_s: float = 10.0
+    chunk_bytes: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "chunk_bytes", min(self.chunk_bytes, self.max_line_bytes))
+
+
+LIMITS = Limits()
+
+
+class Cut(NamedTuple):
+    """A line cut to ``Limits.max_line_bytes``: its number, full length and first bytes."""
+
+    line: int
+    length: int
+    head: bytes
+
+
+class Bytes(NamedTuple):
+    """What :func:`read_bytes` gives: the data (None if refused), problems and cut lines."""
+
+    data: bytes | None
+    problems: list[str]
+    cuts: list[Cut]
+
+
+@dataclass
+class Scan:
+    """What :func:`scan` found: files to read, and what it passed over with why."""
+
+    files: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def shown_name(path: str) -> str:
+    r"""``path`` as text that can be printed and stored: undecodable bytes as ``\xNN``.
+
+    >>> shown_name(os.fsdecode(b"logs/bad\xff.log"))
+    'logs/bad\\xff.log'
+    """
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def size_text(n: int) -> str:
+    """``n`` bytes in the largest binary unit that keeps it at one or more.
+
+    >>> size_text(3 << 30), size_text(1536), size_text(12)
+    ('3.0 GiB', '1.5 KiB', '12 bytes')
+    """
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift:
+            return f"{n / (1 << shift):.1f} {unit}"
+    return f"{n} bytes"
+
+
+# --- paths to files ---------------------------------------------------------------------
+
+
+def expand(paths: PathLike | Iterable[PathLike], *, follow_symlinks: bool = False) -> list[str]:
     """Every file that ``paths`` names, folders walked and globs expanded, in order."""
+    return scan(paths, follow_symlinks=follow_symlinks).files
+
+
+def scan(paths: PathLike | Iterable[PathLike], *, follow_symlinks: bool = False) -> Scan:
+    """The files ``paths`` name and what was passed over; see the module's contract.
+
+    A path named directly is read whatever it is (a named pipe too). What a folder walk or
+    a glob finds is read only if it is a regular file, and a symlink only if it leads
+    inside the roots given (or ``follow_symlinks``). Raises :class:`NoInputError` when a
+    path does not exist or nothing readable is left.
+    """
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
-    found: list[str] = []
+    found = Scan()
     missing: list[str] = []
-    for given in map(str, paths):
-        if os.path.exists(given):
-            matches = [given]
-        elif any(ch in given for ch in "*?["):
-            matches = sorted(glob.glob(given, recursive=True))
-        else:
-            matches = []
-        if not matches:
-            missing.append(given)
-        for match in matches:
-            if os.path.isdir(match):
-                found.extend(
-                    str(p)
-                    for p in sorted(Path(match).rglob("*"))
-                    if p.is_file() and not p.name.startswith(".")
-                )
+    for given in map(os.fspath, paths):
+        if os.path.lexists(given):
+            if os.path.isdir(given):
+                _walk(given, [given], follow_symlinks, found)
             else:
-                found.append(match)
+                found.files.append(given)
+        elif glob.has_magic(given):
+            matches = sorted(glob.glob(given, recursive=True))
+            roots = [_glob_root(given)]
+            for match in matches:
+                if os.path.isdir(match):
+                    _walk(match, roots, follow_symlinks, found)
+                else:
+                    _take(match, roots, follow_symlinks, found)
+            if not matches:
+                missing.append(given)
+        else:
+            missing.append(given)
     if missing:
-        raise NoInputError(f"no such file or folder: {', '.join(missing)}")
-    if not found:
-        raise NoInputError("the paths given hold no files")
-    return list(dict.fromkeys(found))
+        raise NoInputError(f"no such file or folder: {', '.join(map(shown_name, missing))}")
+    found.files = list(dict.fromkeys(found.files))
+    if not found.files:
+        why = "; ".join(f"{name}: {reason}" for name, reason in found.skipped[:3])
+        raise NoInputError("the paths given hold no files" + (f" ({why})" if why else ""))
+    return found
 
 
-def read_bytes(path: str) -> tuple[bytes | None, list[str]]:
-    """The file's bytes (gunzipped), or None and why not."""
+def _glob_root(pattern: str) -> str:
+    parts = []
+    for part in pattern.split(os.sep):
+        if glob.has_magic(part):
+            break
+        parts.append(part)
+    return os.sep.join(parts) or "."
+
+
+def _walk(folder: str, roots: list[str], follow_symlinks: bool, found: Scan) -> None:
+    def unreadable(exc: OSError) -> None:
+        found.skipped.append(
+            (shown_name(exc.filename or folder), f"cannot read folder: {exc.strerror}")
+        )
+
+    seen: set[str] = set()
+    for here, dirs, files in os.walk(folder, onerror=unreadable, followlinks=follow_symlinks):
+        real = os.path.realpath(here)
+        if real in seen:  # a symlink loop
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        if not follow_symlinks:
+            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(here, d))]
+        for name in sorted(files):
+            if not name.startswith("."):
+                _take(os.path.join(here, name), roots, follow_symlinks, found)
+
+
+def _take(path: str, roots: list[str], follow_symlinks: bool, found: Scan) -> None:
+    """Add ``path`` (found by a walk or a glob) if it is a regular file it may read."""
+    if os.path.islink(path) and not follow_symlinks and not _inside(path, roots):
+        target = shown_name(os.path.realpath(path))
+        found.skipped.append(
+            (
+                shown_name(path),
+                f"symlink to {target}, outside the paths given: skipped "
+                "(--follow-symlinks reads it)",
+            )
+        )
+        return
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        mode = os.stat(path).st_mode
     except OSError as exc:
-        return None, [f"cannot read: {exc.strerror or exc}"]
-    problems = []
-    if data[:2] == b"\x1f\x8b":
-        data, problem = gunzip(data)
-        if problem:
-            problems.append(problem)
-    if b"\x00" in data[:8192]:
-        return None, [*problems, "binary file (it holds NUL bytes): skipped"]
-    return data, problems
+        found.skipped.append((shown_name(path), f"cannot read: {exc.strerror}"))
+        return
+    if stat.S_ISREG(mode):
+        found.files.append(path)
+    else:
+        kind = _kind(mode)
+        found.skipped.append(
+            (shown_name(path), f"{kind} found in a folder or glob: skipped (name it to read it)")
+        )
 
 
-def gunzip(data: bytes) -> tuple[bytes, str | None]:
-    """Decompress every gzip member; a truncated or corrupt end keeps what came before it."""
-    out = []
-    while data:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+def _inside(path: str, roots: list[str]) -> bool:
+    real = os.path.realpath(path)
+    for root in roots:
+        base = os.path.realpath(root)
+        if real == base or real.startswith(base.rstrip(os.sep) + os.sep):
+            return True
+    return False
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "named pipe"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "special file"
+
+
+# --- a file to bytes --------------------------------------------------------------------
+
+
+def read_bytes(path: str, limits: Limits = LIMITS) -> Bytes:
+    """The file's bytes, read as a stream within ``limits``; see the module's contract.
+
+    Examples
+    --------
+    >>> import gzip, tempfile
+    >>> with tempfile.NamedTemporaryFile(suffix=".gz", delete=False) as f:
+    ...     _ = f.write(gzip.compress(b"\\xef\\xbb\\xbfa\\rb\\r"))
+    >>> read_bytes(f.name)
+    Bytes(data=b'a\\nb\\n', problems=['line ends are CR only: read as line ends'], cuts=[])
+    """
+    problems: list[str] = []
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        return Bytes(None, [f"cannot read: {exc.strerror or exc}"], [])
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        if regular:
+            os.set_blocking(fd, True)
+        chunks = _raw_chunks(fd, limits, problems, wait=not regular)
+        chunks = _gunzipped_if_gzip(chunks, limits, problems)
+        text = _mended(chunks, problems)
+        first, text = _head(text, BINARY_SNIFF_BYTES)
+        if b"\x00" in first[:BINARY_SNIFF_BYTES]:
+            text.close()
+            return Bytes(None, [*problems, "binary file (it holds NUL bytes): skipped"], [])
+        cuts: list[Cut] = []
+        data = b"".join(_cut_lines(_chain(first, text), limits, problems, cuts))
+    except OSError as exc:
+        return Bytes(None, [*problems, f"cannot read: {exc.strerror or exc}"], [])
+    finally:
+        os.close(fd)
+    return Bytes(data, problems, cuts)
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
+
+
+def _head(chunks: Iterator[bytes], n: int) -> tuple[bytes, Iterator[bytes]]:
+    """At least the first ``n`` bytes (or all there are), and the chunks after them."""
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        if len(head) >= n:
+            break
+    return head, chunks
+
+
+def _raw_chunks(fd: int, limits: Limits, problems: list[str], *, wait: bool) -> Iterator[bytes]:
+    """The file's bytes a chunk at a time; a pipe is waited on at most ``pipe_wait_s`` a
+    time, and a pipe or device is read to ``max_expanded_bytes`` at most."""
+    total = 0
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while True:
+        if wait and not poller.poll(limits.pipe_wait_s * 1000):
+            problems.append(
+                f"nothing came through the pipe for {limits.pipe_wait_s:g} s: "
+                f"stopped reading after {size_text(total)}"
+            )
+            return
         try:
-            out.append(inflater.decompress(data))
-        except zlib.error as exc:
-            out.append(inflater.flush())
-            done = sum(map(len, out))
-            return b"".join(out), f"corrupt gzip ({exc}); kept the {done:,} bytes before it"
-        if not inflater.eof:
-            out.append(inflater.flush())
-            done = sum(map(len, out))
-            return b"".join(out), f"truncated gzip: kept the {done:,} bytes it held"
-        data = inflater.unused_data
-    return b"".join(out), None
+            chunk = os.read(fd, limits.chunk_bytes)
+        except BlockingIOError:
+            continue
+        if not chunk:
+            return
+        total += len(chunk)
+        yield chunk
+        if wait and total >= limits.max_expanded_bytes:
+            problems.append(f"read {size_text(total)}, the limit for a pipe or device: stopped")
+            return
+
+
+def _gunzipped_if_gzip(
+    chunks: Iterator[bytes], limits: Limits, problems: list[str]
+) -> Iterator[bytes]:
+    first, chunks = _head(chunks, 2)
+    if first[:2] != b"\x1f\x8b":
+        yield from _chain(first, chunks)
+        return
+    yield from gunzip_stream(_chain(first, chunks), limits, problems)
+
+
+def gunzip_stream(
+    chunks: Iterable[bytes], limits: Limits = LIMITS, problems: list[str] | None = None
+) -> Iterator[bytes]:
+    """Decompress every gzip member of ``chunks`` as a stream, within ``limits``.
+
+    A truncated or corrupt end keeps what came before it; output past
+    ``max_expanded_bytes``, or past ``max_ratio`` times the input once
+    ``ratio_floor_bytes`` are out, stops the stream. Each is a sentence in ``problems``.
+
+    >>> import gzip
+    >>> b"".join(gunzip_stream([gzip.compress(b"one\\n") + gzip.compress(b"two\\n")]))
+    b'one\\ntwo\\n'
+    """
+    problems = [] if problems is None else problems
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    fed = out = 0
+    in_member = False
+    pending = b""
+    for chunk in chunks:
+        fed += len(chunk)
+        pending += chunk
+        while pending:
+            in_member = True
+            try:
+                piece = inflater.decompress(pending, limits.chunk_bytes)
+            except zlib.error as exc:
+                problems.append(f"corrupt gzip ({exc}); kept the {out:,} bytes before it")
+                return
+            if inflater.eof:
+                pending, in_member = inflater.unused_data, False
+                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                if pending.strip(b"\\x00") == b"":
+                    pending = b""  # padding after the last member
+            else:
+                pending = inflater.unconsumed_tail
+            out += len(piece)
+            if piece:
+                yield piece
+            reason = _past_limit(out, fed - len(pending), limits)
+            if reason:
+                problems.append(
+                    f"{reason}: kept the first {size_text(out)} "
+                    f"(from {size_text(fed - len(pending))} compressed); the rest is not read"
+                )
+                return
+    if in_member:
+        problems.append(f"truncated gzip: kept the {out:,} bytes it held")
+
+
+def _past_limit(out: int, consumed: int, limits: Limits) -> str | None:
+    if out > limits.max_expanded_bytes:
+        return f"decompressed past the limit of {size_text(limits.max_expanded_bytes)}"
+    if out >= limits.ratio_floor_bytes and out > limits.max_ratio * max(consumed, 1):
+        return (
+            f"expands more than {limits.max_ratio:g} times (a decompression bomb?), "
+            "past the ratio limit"
+        )
+    return None
+
+
+def gunzip(data: bytes, limits: Limits = LIMITS) -> tuple[bytes, str | None]:
+    """Decompress every gzip member of ``data`` at once; see :func:`gunzip_stream`."""
+    problems: list[str] = []
+    out = b"".join(gunzip_stream([data], limits, problems))
+    return out, "; ".join(problems) or None
+
+
+# --- bytes to clean bytes ---------------------------------------------------------------
+
+_UTF16 = {codecs.BOM_UTF16_LE: "utf-16-le", codecs.BOM_UTF16_BE: "utf-16-be"}
+
+
+def _mended(chunks: Iterator[bytes], problems: list[str]) -> Iterator[bytes]:
+    """The text's bytes as UTF-8 with LF line ends: a UTF-8 BOM dropped, UTF-16 with a BOM
+    decoded (both silently: nothing is lost), CR-only line ends read as line ends (decided
+    on the first chunk, and reported)."""
+    first, chunks = _head(chunks, 4)
+    if first.startswith(codecs.BOM_UTF8):
+        first = first[len(codecs.BOM_UTF8) :]
+    pieces = _chain(first, chunks)
+    encoding = _UTF16.get(first[:2])
+    if encoding:
+        pieces = _decoded(pieces, encoding)
+    head, pieces = _head(pieces, BINARY_SNIFF_BYTES)
+    if b"\r" in head and b"\n" not in head:
+        problems.append("line ends are CR only: read as line ends")
+        yield from (chunk.replace(b"\r", b"\n") for chunk in _chain(head, pieces))
+    else:
+        yield from _chain(head, pieces)
+
+
+def _decoded(chunks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    first = True
+    for chunk in chunks:
+        if first:
+            chunk, first = chunk[2:], False
+        yield decoder.decode(chunk).encode("utf-8", "surrogatepass")
+    yield decoder.decode(b"", final=True).encode("utf-8", "surrogatepass")
+
+
+def _cut_lines(
+    chunks: Iterable[bytes], limits: Limits, problems: list[str], cuts: list[Cut]
+) -> Iterator[bytes]:
+    """``chunks`` with each line cut to ``max_line_bytes`` and NUL bytes dropped; no line
+    is held whole. The work is per chunk: whole lines that fit the limit together pass at
+    once, and only the lines that straddle chunks are looked at one by one."""
+    limit = limits.max_line_bytes
+    line_no = 1  # the line the next byte belongs to
+    kept = full = 0  # bytes of that line passed on, and seen
+    head = b""
+    nul_bytes = nul_line = 0
+    for chunk in chunks:
+        if b"\x00" in chunk:
+            nul_line = nul_line or line_no + chunk.count(b"\n", 0, chunk.index(b"\x00"))
+            nul_bytes += chunk.count(b"\x00")
+            chunk = chunk.replace(b"\x00", b"")
+        while chunk:
+            end = chunk.find(b"\n")
+            piece = chunk if end < 0 else chunk[:end]
+            taken = _char_boundary(piece, limit - kept)
+            if taken:
+                yield piece[:taken]
+            if not full:
+                head = piece[:CUT_TEXT_BYTES]
+            kept, full = kept + taken, full + len(piece)
+            if end < 0:
+                break
+            if full > kept:
+                cuts.append(Cut(line_no, full, head))
+            yield b"\n"
+            line_no, kept, full = line_no + 1, 0, 0
+            chunk = chunk[end + 1 :]
+            last = chunk.rfind(b"\n")
+            if 0 <= last < limit:  # whole lines that fit the limit even together
+                yield chunk[: last + 1]
+                line_no += chunk.count(b"\n", 0, last + 1)
+                chunk = chunk[last + 1 :]
+    if full > kept:
+        cuts.append(Cut(line_no, full, head))
+    if nul_bytes:
+        problems.append(f"{nul_bytes:,} NUL bytes dropped (the first on line {nul_line:,})")
+
+
+def _char_boundary(data: bytes, n: int) -> int:
+    """The largest cut at or below ``n`` that does not split a UTF-8 character."""
+    if n <= 0:
+        return 0
+    if n >= len(data):
+        return len(data)
+    while n > 0 and 0x80 <= data[n] < 0xC0:
+        n -= 1
+    return n

@@ -1,0 +1,283 @@
+"""Broken and hostile input files: bounded, never blocking, every refusal said aloud.
+
+Each test is one case of the hardening issue, in the real formats: klog from kube-proxy,
+CoreDNS, RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import random
+import threading
+import zlib
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import timeline
+from timeline.reading.sources import Limits, read_bytes, scan, shown_name
+
+
+def klog(n: int, *, seed: int = 0, hour: int = 18) -> str:
+    """``n`` kube-proxy klog lines from one minute of an afternoon, levels and files varied."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        level = rng.choice("IIIWE")
+        sec = i * 60 // max(n, 1)
+        out.append(
+            f"{level}0314 {hour}:{rng.randrange(60):02d}:{sec:02d}.{rng.randrange(10**6):06d}"
+            f"       1 {rng.choice(['proxier.go:1520', 'config.go:317', 'server.go:661'])}] "
+            f'"Sync step {i}" node="ip-10-0-{rng.randrange(255)}-{rng.randrange(255)}"'
+        )
+    return "\n".join(out) + "\n"
+
+
+def coredns(n: int, *, seed: int = 0) -> str:
+    rng = random.Random(seed)
+    return "".join(
+        f"[INFO] 10.244.{rng.randrange(9)}.{rng.randrange(255)}:{rng.randrange(1024, 65535)} - "
+        f'{rng.randrange(65535)} "A IN svc{i}.default.svc.cluster.local. udp 54 false 512" '
+        f"NOERROR qr,aa,rd 106 0.000{rng.randrange(100, 999)}s\n"
+        for i in range(n)
+    )
+
+
+def problems_of(loaded: timeline.Loaded, name: str) -> str:
+    files = loaded.summary.files.filter(pl.col("file").str.ends_with(name))
+    return files["problem"][0] or ""
+
+
+def gzip_of_repeats(block: bytes, times: int) -> bytes:
+    """A gzip of ``block`` repeated ``times`` times, without holding the whole text."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return b"".join(packer.compress(block) for _ in range(times)) + packer.flush()
+
+
+# --- 1. decompression bombs ---------------------------------------------------------------
+
+
+def test_gzip_of_newlines_stops_at_the_ratio_limit_and_the_normal_log_beside_it_loads(tmp_path):
+    bomb = tmp_path / "logs" / "kube-proxy.log.1.gz"
+    bomb.parent.mkdir()
+    bomb.write_bytes(gzip_of_repeats(b"\n" * (1 << 20), 256))  # 256 MiB of newlines
+    (tmp_path / "logs" / "coredns.log").write_text(coredns(50, seed=3))
+    loaded = timeline.read(tmp_path / "logs", infer=False)
+    problem = problems_of(loaded, "kube-proxy.log.1.gz")
+    assert "decompression bomb" in problem and "kept the first" in problem
+    files = loaded.summary.files
+    bomb_lines = files.filter(pl.col("file").str.ends_with(".gz"))["lines"][0]
+    assert 0 < bomb_lines < 256 << 20
+    assert loaded.events.filter(pl.col("source") == "coredns").height == 50
+
+
+def test_gzip_of_zeros_is_refused_as_binary_without_decompressing_it_all(tmp_path):
+    path = tmp_path / "dump.log.gz"
+    path.write_bytes(gzip_of_repeats(b"\x00" * (1 << 20), 512))
+    data, problems, _ = read_bytes(str(path))
+    assert data is None and "binary" in problems[-1]
+
+
+def test_expanded_size_limit_keeps_the_first_part_and_says_how_much(tmp_path):
+    text = klog(4000, seed=1).encode()
+    path = tmp_path / "kube-proxy.log.gz"
+    path.write_bytes(gzip.compress(text))
+    limits = Limits(max_expanded_bytes=64 << 10, chunk_bytes=16 << 10)
+    data, problems, _ = read_bytes(str(path), limits)
+    assert problems and "past the limit of 64.0 KiB" in problems[0]
+    assert 64 << 10 < len(data) <= (64 << 10) + (16 << 10)
+    assert text.startswith(data)
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.7])
+def test_truncated_multi_member_gzip_keeps_whole_members_and_reports(tmp_path, cut):
+    first, second = klog(300, seed=2).encode(), klog(300, seed=5).encode()
+    packed = gzip.compress(first) + gzip.compress(second)
+    path = tmp_path / "rotated.log.gz"
+    path.write_bytes(packed[: int(len(packed) * (0.5 + cut / 2))])
+    data, problems, _ = read_bytes(str(path))
+    assert data.startswith(first) and "truncated gzip" in problems[0]
+
+
+# --- 2. pipes ------------------------------------------------------------------------------
+
+
+def test_a_pipe_found_in_a_folder_is_skipped_with_a_warning(tmp_path):
+    (tmp_path / "kube-proxy.log").write_text(klog(20))
+    os.mkfifo(tmp_path / "p.log")
+    loaded = timeline.read(tmp_path, infer=False)
+    assert "named pipe found in a folder" in problems_of(loaded, "p.log")
+    assert loaded.events.height == 20
+
+
+def test_a_pipe_matched_by_a_glob_is_skipped(tmp_path):
+    os.mkfifo(tmp_path / "p.log")
+    (tmp_path / "a.log").write_text(klog(5))
+    found = scan(str(tmp_path / "*.log"))
+    assert [os.path.basename(f) for f in found.files] == ["a.log"]
+    assert "named pipe" in found.skipped[0][1]
+
+
+def test_a_named_pipe_without_a_writer_does_not_wait_forever(tmp_path):
+    os.mkfifo(tmp_path / "p.log")
+    data, problems, _ = read_bytes(str(tmp_path / "p.log"), Limits(pipe_wait_s=0.2))
+    assert data == b"" and "nothing came through the pipe" in problems[0]
+
+
+def test_a_pipe_named_directly_is_read_like_process_substitution():
+    text = klog(500, seed=9)
+    reader, writer = os.pipe()
+
+    def write() -> None:
+        with os.fdopen(writer, "w") as handle:
+            handle.write(text)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        loaded = timeline.read(f"/dev/fd/{reader}", infer=False)
+    finally:
+        thread.join()
+        os.close(reader)
+    assert loaded.events.height == 500
+    assert loaded.summary.files["problem"][0] is None
+
+
+# --- 3. long lines -------------------------------------------------------------------------
+
+
+def test_a_long_line_is_cut_while_reading_and_reported_with_its_number(tmp_path):
+    text = klog(3) + "W0314 18:59:59.000001       1 x.go:1] " + "é" * (3 << 20) + "\n" + klog(2)
+    path = tmp_path / "kube-proxy.log"
+    path.write_text(text)
+    limits = Limits(max_line_bytes=1 << 20, chunk_bytes=64 << 10)
+    data, _, cuts = read_bytes(str(path), limits)
+    assert [c.line for c in cuts] == [4] and cuts[0].length == len(text.splitlines()[3].encode())
+    longest = max(map(len, data.split(b"\n")))
+    assert longest <= 1 << 20
+    data.decode("utf-8")  # never cut inside a character
+    loaded = timeline.read(path, infer=False, limits=limits)
+    notes = loaded.summary.warnings.filter(pl.col("reason").str.starts_with("line is"))
+    assert notes["line"].to_list() == [4]
+    assert loaded.summary.files["lines"][0] == 6
+
+
+def test_lines_shorter_than_the_limit_pass_whole_across_chunk_boundaries(tmp_path):
+    text = klog(2000, seed=4)
+    path = tmp_path / "kube-proxy.log"
+    path.write_text(text)
+    data, problems, cuts = read_bytes(str(path), Limits(max_line_bytes=4096, chunk_bytes=777))
+    assert data == text.encode() and problems == [] and cuts == []
+
+
+# --- 5, 6. names and folders -------------------------------------------------------------
+
+
+def test_a_file_name_that_is_not_utf8_loads_and_is_shown_escaped(tmp_path):
+    bad = os.path.join(os.fsencode(tmp_path), b"kube-proxy-\xff.log")
+    with open(bad, "wb") as handle:
+        handle.write(klog(10).encode())
+    loaded = timeline.read(tmp_path, infer=False)
+    assert loaded.events.height == 10
+    assert loaded.events["file"][0].endswith("kube-proxy-\\xff.log")
+
+
+def test_a_symlink_leading_out_of_the_folder_is_not_followed_unless_asked(tmp_path):
+    outside = tmp_path / "secret.log"
+    outside.write_text(coredns(7, seed=8))
+    logs = tmp_path / "bundle"
+    logs.mkdir()
+    (logs / "kube-proxy.log").write_text(klog(4))
+    (logs / "passwd.log").symlink_to(outside)
+    (logs / "same.log").symlink_to(logs / "kube-proxy.log")
+    loaded = timeline.read(logs, infer=False)
+    assert "outside the paths given" in problems_of(loaded, "passwd.log")
+    assert loaded.events.filter(pl.col("source") == "coredns").height == 0
+    assert loaded.events.filter(pl.col("file").str.ends_with("same.log")).height == 4
+    followed = timeline.read(logs, infer=False, follow_symlinks=True)
+    assert followed.events.filter(pl.col("source") == "coredns").height == 7
+
+
+def test_a_folder_symlinked_into_itself_is_walked_once(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "kube-proxy.log").write_text(klog(3))
+    (tmp_path / "a" / "loop").symlink_to(tmp_path / "a")
+    assert len(scan(str(tmp_path), follow_symlinks=True).files) == 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder")
+def test_an_unreadable_folder_is_reported(tmp_path):
+    (tmp_path / "kube-proxy.log").write_text(klog(3))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "x.log").write_text(klog(3))
+    locked.chmod(0)
+    try:
+        found = scan(str(tmp_path))
+    finally:
+        locked.chmod(0o755)
+    assert found.skipped and "cannot read folder" in found.skipped[0][1]
+
+
+def test_an_unreadable_folder_walk_error_is_reported(tmp_path, monkeypatch):
+    """Also as root: the walk's error is turned into a skip, whatever raised it."""
+    (tmp_path / "kube-proxy.log").write_text(klog(3))
+
+    def walk(top, onerror=None, followlinks=False):
+        onerror(PermissionError(13, "Permission denied", str(Path(top) / "locked")))
+        yield str(top), [], ["kube-proxy.log"]
+
+    monkeypatch.setattr(os, "walk", walk)
+    found = scan(str(tmp_path))
+    assert found.skipped == [(str(tmp_path / "locked"), "cannot read folder: Permission denied")]
+    assert len(found.files) == 1
+
+
+def test_shown_name_escapes_only_undecodable_bytes():
+    assert shown_name(os.fsdecode(b"a/b\xfe\xffc.log")) == "a/b\\xfe\\xffc.log"
+    assert shown_name("日本/x.log") == "日本/x.log"
+
+
+# --- 13-16. odd encodings ----------------------------------------------------------------
+
+
+def test_cr_only_line_ends_are_read_as_lines_and_reported(read):
+    text = klog(40, seed=6).replace("\n", "\r")
+    loaded = read("kube-proxy.log", text)
+    assert loaded.summary.files["lines"][0] == 40
+    assert loaded.events.height == 40
+    assert "CR only" in loaded.summary.files["problem"][0]
+
+
+def test_a_utf8_bom_does_not_make_line_one_unparsed(read):
+    loaded = read(
+        "rabbit@node1.log",
+        "\ufeff"
+        + (
+            "2023-03-15 02:50:01.123456+00:00 [warning] <0.8812.0> closing AMQP connection\n"
+            "2023-03-15 02:50:02.398201+00:00 [info] <0.8830.0> accepting AMQP connection\n"
+        ),
+    )
+    assert loaded.summary.unparsed_lines == 0
+    assert loaded.events["level"].to_list() == ["warning", "info"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_with_a_bom_is_decoded(read, encoding):
+    text = klog(30, seed=7).replace("Sync", "Synchronisation für")
+    bom = "\ufeff".encode(encoding)
+    loaded = read("kube-proxy.log", bom + text.encode(encoding))
+    assert loaded.events.height == 30
+    assert loaded.events["message"].str.contains("für").all()
+
+
+def test_nul_bytes_after_the_sniffed_start_are_dropped_and_reported(read):
+    head = klog(200, seed=1)
+    assert len(head) > 8192
+    tail = klog(10, seed=2).replace("Sync", "Sy\x00\x00nc")
+    loaded = read("kube-proxy.log", head + tail)
+    assert loaded.events.height == 210
+    assert not loaded.events["message"].str.contains("\x00").any()
+    assert "20 NUL bytes dropped (the first on line 201)" in loaded.summary.files["problem"][0]
