@@ -10,11 +10,14 @@ from typing import Annotated
 import polars as pl
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as markup_escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from timeline import arguments
 from timeline.errors import TimelineError
+from timeline.outputs.atomic import write_atomically
+from timeline.outputs.safe import csv_safe, terminal_text
 from timeline.reading import loader
 
 app = typer.Typer(
@@ -29,24 +32,67 @@ PathsArg = Annotated[list[str], typer.Argument(help="Files, folders, globs or .g
 FormatOpt = Annotated[
     str | None, typer.Option("--format", "-f", help="Read every file as this format.")
 ]
-YearOpt = Annotated[int | None, typer.Option(help="Year of records that write none (klog).")]
+YearOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Year of records that write none (klog).", callback=arguments.checked(arguments.year)
+    ),
+]
 TzOpt = Annotated[
-    str | None, typer.Option(help="Zone of records that write none, e.g. Europe/Berlin.")
+    str | None,
+    typer.Option(
+        help="Zone of records that write none, e.g. Europe/Berlin.",
+        callback=arguments.checked(arguments.zone),
+    ),
+]
+SymlinksOpt = Annotated[
+    bool,
+    typer.Option(
+        "--follow-symlinks", help="Read symlinks in folders that lead outside the paths given."
+    ),
+]
+MaxExpandedOpt = Annotated[
+    str,
+    typer.Option(
+        "--max-expanded",
+        help="Most bytes kept from one .gz file or pipe, e.g. 2G or 500M.",
+        callback=arguments.checked(arguments.size),
+    ),
+]
+MaxRatioOpt = Annotated[
+    float,
+    typer.Option(
+        "--max-ratio",
+        help="Most a .gz file may expand (output / input) before it is cut as a bomb.",
+        callback=arguments.checked(arguments.ratio),
+    ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 WRITERS = {
     ".parquet": lambda frame, path: frame.write_parquet(path),
-    ".csv": lambda frame, path: frame.write_csv(path),
+    ".csv": lambda frame, path: csv_safe(frame).write_csv(path),
     ".jsonl": lambda frame, path: frame.write_ndjson(path),
     ".ndjson": lambda frame, path: frame.write_ndjson(path),
 }
+
+
+def escape(text: str) -> str:
+    """``text`` for the terminal: control characters shown escaped, rich markup escaped."""
+    return markup_escape(terminal_text(text))
 
 
 def fail(message: str) -> typer.Exit:
     """Print ``message`` on stderr and return the exit to raise."""
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code=1)
+
+
+def check_output(output: Path) -> None:
+    """Fail at once, before any loading, if ``output``'s folder is missing or read-only."""
+    problem = arguments.output_problem(output)
+    if problem:
+        raise fail(problem)
 
 
 def read_with_progress(
@@ -56,10 +102,14 @@ def read_with_progress(
     year: int | None = None,
     tz: str | None = None,
     quiet: bool = False,
+    follow_symlinks: bool = False,
+    max_expanded: str = arguments.DEFAULT_MAX_EXPANDED,
+    max_ratio: float = loader.LIMITS.max_ratio,
 ) -> loader.Loaded:
     """Load ``paths`` with a progress bar on stderr; user errors become exit code 1."""
+    limits = arguments.limits(max_expanded=max_expanded, max_ratio=max_ratio)
     try:
-        files = loader.expand(paths)
+        files = loader.expand(paths, follow_symlinks=follow_symlinks)
     except TimelineError as exc:
         raise fail(str(exc)) from None
     with Progress(
@@ -74,10 +124,18 @@ def read_with_progress(
         task = progress.add_task("loading", total=len(files))
 
         def advance(path: str) -> None:
-            progress.update(task, advance=1, description=f"loading {Path(path).name}")
+            progress.update(task, advance=1, description=escape(f"loading {Path(path).name}"))
 
         try:
-            loaded = loader.read(files, format=format, year=year, tz=tz, on_file=advance)
+            loaded = loader.read(
+                paths,
+                format=format,
+                year=year,
+                tz=tz,
+                on_file=advance,
+                limits=limits,
+                follow_symlinks=follow_symlinks,
+            )
         except TimelineError as exc:
             raise fail(str(exc)) from None
     _print_problems(loaded.summary)
@@ -123,15 +181,35 @@ def parse(
     year: YearOpt = None,
     tz: TzOpt = None,
     quiet: QuietOpt = False,
+    follow_symlinks: SymlinksOpt = False,
+    max_expanded: MaxExpandedOpt = arguments.DEFAULT_MAX_EXPANDED,
+    max_ratio: MaxRatioOpt = loader.LIMITS.max_ratio,
 ) -> None:
     """Load logs into one event frame and write it to a file."""
     writer = WRITERS.get(output.suffix.lower())
     if writer is None:
         raise fail(f"cannot write {output.name}: use one of {', '.join(WRITERS)}")
-    loaded = read_with_progress(paths, format=format, year=year, tz=tz, quiet=quiet)
+    check_output(output)
+    loaded = read_with_progress(
+        paths,
+        format=format,
+        year=year,
+        tz=tz,
+        quiet=quiet,
+        follow_symlinks=follow_symlinks,
+        max_expanded=max_expanded,
+        max_ratio=max_ratio,
+    )
     if loaded.events.height == 0:
         raise fail("nothing usable was loaded")
-    writer(loaded.events, output)
+    try:
+        write_atomically(
+            output,
+            lambda part: writer(loaded.events, part),
+            errors=(pl.exceptions.ComputeError,),
+        )
+    except TimelineError as exc:
+        raise fail(str(exc)) from None
     lines = int(loaded.summary.files["lines"].sum())
     out.print(
         escape(
@@ -143,10 +221,10 @@ def parse(
 
 
 @app.command()
-def detect(paths: PathsArg) -> None:
+def detect(paths: PathsArg, follow_symlinks: SymlinksOpt = False) -> None:
     """Say, for each file, its format, how sure the guess is, and why."""
     try:
-        files = loader.expand(paths)
+        files = loader.expand(paths, follow_symlinks=follow_symlinks)
     except TimelineError as exc:
         raise fail(str(exc)) from None
     table = Table("file", "format", "score", "why", "runner-up", show_lines=False)
@@ -169,7 +247,11 @@ UntilOpt = Annotated[
     str | None, typer.Option(help='End of the window, e.g. "yesterday 23:00 UTC".')
 ]
 BucketOpt = Annotated[
-    str | None, typer.Option(help="Bucket width for rates, e.g. 1m or 5m; chosen if not given.")
+    str | None,
+    typer.Option(
+        help="Bucket width for rates, e.g. 1m or 5m; chosen if not given.",
+        callback=arguments.checked(arguments.bucket),
+    ),
 ]
 
 
@@ -208,11 +290,23 @@ def analyze(
     format: FormatOpt = None,
     year: YearOpt = None,
     tz: TzOpt = None,
-    top: Annotated[int, typer.Option(help="Contributing changes shown per incident.")] = 3,
+    top: Annotated[int, typer.Option(help="Contributing changes shown per incident.", min=1)] = 3,
     quiet: QuietOpt = False,
+    follow_symlinks: SymlinksOpt = False,
+    max_expanded: MaxExpandedOpt = arguments.DEFAULT_MAX_EXPANDED,
+    max_ratio: MaxRatioOpt = loader.LIMITS.max_ratio,
 ) -> None:
     """Find the incidents, their phases and the changes that contributed."""
-    loaded = read_with_progress(paths, format=format, year=year, tz=tz, quiet=quiet)
+    loaded = read_with_progress(
+        paths,
+        format=format,
+        year=year,
+        tz=tz,
+        quiet=quiet,
+        follow_symlinks=follow_symlinks,
+        max_expanded=max_expanded,
+        max_ratio=max_ratio,
+    )
     if loaded.events.height == 0:
         raise fail("nothing usable was loaded")
     _, result = analyse_with_progress(
@@ -279,9 +373,22 @@ def report(
     year: YearOpt = None,
     tz: TzOpt = None,
     quiet: QuietOpt = False,
+    follow_symlinks: SymlinksOpt = False,
+    max_expanded: MaxExpandedOpt = arguments.DEFAULT_MAX_EXPANDED,
+    max_ratio: MaxRatioOpt = loader.LIMITS.max_ratio,
 ) -> None:
     """Write the incident report: summary, timeline, incidents, ranked changes, appendix."""
-    loaded = read_with_progress(paths, format=format, year=year, tz=tz, quiet=quiet)
+    check_output(output)
+    loaded = read_with_progress(
+        paths,
+        format=format,
+        year=year,
+        tz=tz,
+        quiet=quiet,
+        follow_symlinks=follow_symlinks,
+        max_expanded=max_expanded,
+        max_ratio=max_ratio,
+    )
     if loaded.events.height == 0:
         raise fail("nothing usable was loaded")
     _write_report(
@@ -315,7 +422,10 @@ def _write_report(
         loaded, since=since, until=until, bucket=bucket, quiet=quiet
     )
     with err.status("writing the report", spinner="dots") if not quiet else nullcontext():
-        path = write_report(window, result, output, format=report_format, title=title)
+        try:
+            path = write_report(window, result, output, format=report_format, title=title)
+        except TimelineError as exc:
+            raise fail(str(exc)) from None
     size = path.stat().st_size / 1e6
     out.print(
         escape(
@@ -336,6 +446,7 @@ def demo(
     """Write the report of the bundled sample: the 2023-03-14 CI incident, from its logs."""
     from sample_logs import SAMPLE_DIR
 
+    check_output(output)
     loaded = read_with_progress([str(SAMPLE_DIR)], quiet=quiet)
     _write_report(
         loaded, output, title="Delays starting CI jobs, 2023-03-14 (bundled sample)", quiet=quiet

@@ -15,3 +15,7 @@ class UnknownFormatError(TimelineError):
 
 class TimeExpressionError(TimelineError):
     """A time typed by a person (``--since``) could not be read."""
+
+
+class OutputError(TimelineError):
+    """An output file could not be written (no such folder, no permission, disk full)."""

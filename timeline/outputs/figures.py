@@ -8,13 +8,13 @@ text is escaped: log text never becomes markup.
 from __future__ import annotations
 
 from datetime import timedelta
-from html import escape
 
 import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
 from timeline.analysis import Analysis, rates
+from timeline.outputs.safe import plotly_text as escape
 
 #: The most points the figure draws; buckets are widened until it fits.
 MAX_POINTS = 20_000
@@ -171,7 +171,7 @@ def _add_jobs(fig: go.Figure, table: pl.DataFrame, *, row: int) -> None:
                 x=part["bucket"].to_list(),
                 y=part["p95_queue_delay_s"].to_list(),
                 mode="lines",
-                name=f"{executor} p95 wait",
+                name=escape(f"{executor} p95 wait"),
                 line={"color": EXECUTOR_COLOURS[i % len(EXECUTOR_COLOURS)], "width": 1.6},
                 hovertext=hover,
                 hoverinfo="x+text",
@@ -198,9 +198,9 @@ def _add_changes(fig: go.Figure, changes: pl.DataFrame, *, row: int) -> None:
             fig.add_trace(
                 go.Scatter(
                     x=sub["ts"].to_list(),
-                    y=[str(change_type[0])] * sub.height,
+                    y=[escape(change_type[0])] * sub.height,
                     mode="markers",
-                    name=f"{change_type[0]}{' (inferred)' if hollow else ''}",
+                    name=escape(f"{change_type[0]}{' (inferred)' if hollow else ''}"),
                     marker={
                         "symbol": symbol + ("-open" if hollow and "open" not in symbol else ""),
                         "color": colour,

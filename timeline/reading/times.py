@@ -1,0 +1,81 @@
+"""Sanity of times: what range is plausible, and which times stand far from the rest.
+
+A clock gone wrong (a device booted at the epoch, a year typed as 9999, a time in 2262)
+must not set the span of a run: one such row would turn five-minute buckets into days and
+merge incidents. These functions find such rows; the loader reports them and the analysis
+keeps them out of the span, the bucket choice and the rates. The rows themselves are kept.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import polars as pl
+
+#: Years a log record can plausibly be from.
+FIRST_YEAR = 1990
+LAST_YEAR = 2100
+#: A time further than this many bulk widths (5th to 95th percentile) from the bulk, and
+#: more than ``MIN_FAR`` away, is far from the bulk.
+FAR_WIDTHS = 10
+MIN_FAR = timedelta(days=30)
+
+
+def plausible(ts: pl.Expr | str = "ts") -> pl.Expr:
+    """True where a time lies in the plausible years (null stays null).
+
+    >>> frame = pl.DataFrame({"ts": [datetime(1970, 1, 1), datetime(2023, 3, 14)]})
+    >>> frame.select(plausible())["ts"].to_list()
+    [False, True]
+    """
+    ts = pl.col(ts) if isinstance(ts, str) else ts
+    return ts.dt.year().is_between(FIRST_YEAR, LAST_YEAR)
+
+
+def bulk_window(frame: pl.DataFrame, ts: str = "ts") -> tuple[datetime, datetime] | None:
+    """The span that sensible times of ``frame`` lie in: the plausible years, and within
+    ``FAR_WIDTHS`` widths of the 5th-95th percentile band (at least ``MIN_FAR``) around it.
+
+    >>> days = [datetime(2023, 3, 14, h) for h in range(20)] + [datetime(1999, 1, 1)]
+    >>> lo, hi = bulk_window(pl.DataFrame({"ts": days}))
+    >>> lo.year, hi.year
+    (2023, 2023)
+    """
+    times = frame.lazy().select(pl.col(ts)).filter(plausible(ts))
+    band = times.select(
+        lo=pl.col(ts).quantile(0.05, "lower"), hi=pl.col(ts).quantile(0.95, "higher")
+    ).collect()
+    lo, hi = band.row(0)
+    if lo is None:
+        return None
+    margin = max((hi - lo) * FAR_WIDTHS, MIN_FAR)
+    first = datetime(FIRST_YEAR, 1, 1, tzinfo=lo.tzinfo)
+    last = datetime(LAST_YEAR, 12, 31, 23, 59, 59, tzinfo=lo.tzinfo)
+    return max(lo - margin, first), min(hi + margin, last)
+
+
+def in_window(window: tuple[datetime, datetime] | None, ts: str = "ts") -> pl.Expr:
+    """True where ``ts`` lies in ``window`` (all true without one; null times stay null)."""
+    if window is None:
+        return pl.col(ts).is_not_null() | pl.col(ts).is_null()
+    return pl.col(ts).is_between(*window)
+
+
+def outlier_problems(events: pl.DataFrame) -> dict[str, str]:
+    """Per file, a sentence on its rows whose times are implausible or far from the bulk."""
+    window = bulk_window(events)
+    far = events.filter(~in_window(window))
+    if far.height == 0:
+        return {}
+    where = f"{window[0]:%Y-%m-%d} to {window[1]:%Y-%m-%d}" if window else "no plausible time"
+    per_file = far.group_by("file", maintain_order=True).agg(
+        n=pl.len(), first=pl.col("line").first(), at=pl.col("ts").first()
+    )
+    return {
+        row["file"]: (
+            f"{row['n']:,} rows dated outside {where}, where the bulk of the data lies "
+            f"(first: line {row['first']}, {row['at']:%Y-%m-%d %H:%M:%S}): kept, but out of the "
+            "span, the bucket choice and the rates"
+        )
+        for row in per_file.iter_rows(named=True)
+    }
