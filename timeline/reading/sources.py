@@ -245,8 +245,13 @@ def _kind(mode: int) -> str:
 # --- a file to bytes --------------------------------------------------------------------
 
 
-def read_bytes(path: str, limits: Limits = LIMITS) -> Bytes:
+def read_bytes(
+    path: str, limits: Limits = LIMITS, *, start: int = 0, end: int | None = None
+) -> Bytes:
     """The file's bytes, read as a stream within ``limits``; see the module's contract.
+
+    ``start`` and ``end`` read only that byte range of a plain file (a line-aligned chunk
+    of a big one); the lines of the result are numbered from the range's start.
 
     Examples
     --------
@@ -265,7 +270,9 @@ def read_bytes(path: str, limits: Limits = LIMITS) -> Bytes:
         regular = stat.S_ISREG(os.fstat(fd).st_mode)
         if regular:
             os.set_blocking(fd, True)
-        chunks = _raw_chunks(fd, limits, problems, wait=not regular)
+            os.lseek(fd, start, os.SEEK_SET)
+        size = None if end is None else end - start
+        chunks = _raw_chunks(fd, limits, problems, wait=not regular, size=size)
         chunks = _gunzipped_if_gzip(chunks, limits, problems)
         text = _mended(chunks, problems)
         first, text = _head(text, BINARY_SNIFF_BYTES)
@@ -297,9 +304,12 @@ def _head(chunks: Iterator[bytes], n: int) -> tuple[bytes, Iterator[bytes]]:
     return head, chunks
 
 
-def _raw_chunks(fd: int, limits: Limits, problems: list[str], *, wait: bool) -> Iterator[bytes]:
-    """The file's bytes a chunk at a time; a pipe is waited on at most ``pipe_wait_s`` a
-    time, and a pipe or device is read to ``max_expanded_bytes`` at most."""
+def _raw_chunks(
+    fd: int, limits: Limits, problems: list[str], *, wait: bool, size: int | None = None
+) -> Iterator[bytes]:
+    """The file's bytes a chunk at a time (``size`` of them at most); a pipe is waited on
+    at most ``pipe_wait_s`` a time, and a pipe or device is read to ``max_expanded_bytes``
+    at most."""
     total = 0
     poller = select.poll()
     poller.register(fd, select.POLLIN)
@@ -310,8 +320,11 @@ def _raw_chunks(fd: int, limits: Limits, problems: list[str], *, wait: bool) -> 
                 f"stopped reading after {size_text(total)}"
             )
             return
+        want = limits.chunk_bytes if size is None else min(limits.chunk_bytes, size - total)
+        if want <= 0:
+            return
         try:
-            chunk = os.read(fd, limits.chunk_bytes)
+            chunk = os.read(fd, want)
         except BlockingIOError:
             continue
         if not chunk:
