@@ -167,15 +167,23 @@ def test_a_report_is_replaced_whole(tmp_path, monkeypatch):
     out.write_text("the old report\n")
     from timeline.outputs import report
 
-    def broken(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-
     monkeypatch.setattr(report, "render", lambda *a, **k: "new report")
     result = invoke(["report", str(tmp_path / "kube-proxy.log"), "-o", str(out), "-q"])
     assert result.exit_code == 0 and out.read_text() == "new report"
-    monkeypatch.setattr(report.Path, "write_text", broken)
+
+    write_text = report.Path.write_text
+
+    def disk_fills_up(self, text, *args, **kwargs):
+        if text != "newer report":
+            return write_text(self, text, *args, **kwargs)
+        write_text(self, text[:3], *args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report, "render", lambda *a, **k: "newer report")
+    monkeypatch.setattr(report.Path, "write_text", disk_fills_up)
     result = invoke(["report", str(tmp_path / "kube-proxy.log"), "-o", str(out), "-q"])
-    assert result.exit_code == 1 and "No space left on device" in result.stderr
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == f"error: cannot write {out}: No space left on device"
     assert out.read_text() == "new report"
     assert sorted(os.listdir(tmp_path)) == ["kube-proxy.log", "report.md"]
 
