@@ -20,6 +20,7 @@ from timeline.analysis import contributors as contrib
 from timeline.analysis import incidents as inc
 from timeline.analysis import rates, spikes
 from timeline.analysis.incidents import duration_text
+from timeline.reading import times
 
 __all__ = ["Analysis", "analyze"]
 
@@ -279,13 +280,15 @@ def analyze(
         "precursor_window": str(precursor_window),
         "tau": str(tau),
     }
-    start, end = _span(events)
+    # a clock gone wrong (1970, 2262) must not stretch the span, the buckets and the rates
+    bulk = events.filter(times.in_window(times.bulk_window(events)) | pl.col("ts").is_null())
+    start, end = _span(bulk)
     if bucket is None:
         bucket = rates.choose_bucket(start, end) if start is not None else "1m"
     bucket_name = bucket if isinstance(bucket, str) else duration_text(bucket.total_seconds())
     options["bucket"] = bucket_name
-    counts = rates.signature_counts(events, bucket=bucket)
-    job_table = rates.jobs(events)
+    counts = rates.signature_counts(bulk, bucket=bucket)
+    job_table = rates.jobs(bulk)
     series = pl.concat(
         [rates.log_series(counts), rates.job_series(job_table, bucket=bucket)],
         how="vertical",
@@ -339,7 +342,7 @@ def analyze(
         changes=changes,
         diffs=diffs,
         series=flagged,
-        job_rates=rates.job_rates(events, bucket=bucket),
+        job_rates=rates.job_rates(bulk, bucket=bucket),
         bucket=bucket_name,
         options=options,
     )

@@ -85,6 +85,12 @@ def findings(loaded: Loaded, analysis: Analysis, *, title: str | None = None) ->
             .head(LISTED_UNPARSED)
             .select("file", "line", "reason", "text")
             .to_dicts(),
+            "line_notes": loaded.summary.warnings.filter(
+                ~pl.col("unparsed") & pl.col("line").is_not_null()
+            )
+            .head(LISTED_UNPARSED)
+            .select("file", "line", "reason", "text")
+            .to_dicts(),
         },
     }
 

@@ -36,7 +36,7 @@ import polars as pl
 
 import parsers
 from timeline.errors import UnknownFormatError
-from timeline.reading import executor, mapper, settle, signatures, sources
+from timeline.reading import executor, mapper, settle, signatures, sources, times
 from timeline.reading import store as event_store
 from timeline.reading.mapper import WARNING_SCHEMA, Partial, Task
 from timeline.reading.sources import (  # noqa: F401 (expand is part of the loader API)
@@ -389,12 +389,15 @@ def _reduce_and_finish(
     lookup = _template_lookup(partials, staging)
     jobs = _finish_jobs(plans, lookup, root, staging)
     small = sum(_size(Task(p.path)) for p in plans) < MIN_BYTES_FOR_WORKERS
-    for _ in executor.run(
+    for _, dst in executor.run(
         finish_job, jobs, workers=1 if small and client is None else workers, client=client
     ):
-        pass
+        for plan in plans:
+            if plan.path in dst and plan.parts:
+                plan.parts[0].problems.append(dst[plan.path])
     _write_changes(root, staging, infer=infer)
     shutil.rmtree(staging, ignore_errors=True)
+    _note_time_outliers(plans, root)
     warnings = _warnings(plans)
     summary = LoadSummary(
         files=_file_table(plans, warnings),
@@ -406,6 +409,15 @@ def _reduce_and_finish(
         {"files": summary.files, "warnings": summary.warnings, "assumptions": summary.assumptions},
     )
     return summary
+
+
+def _note_time_outliers(plans: list[_FilePlan], root: Path) -> None:
+    """Add to each file's problems the rows it dates implausibly or far from the bulk."""
+    stored = event_store.scan_files(sorted((root / event_store.EVENTS).glob("*.parquet")))
+    far = times.outlier_problems(stored)
+    for plan in plans:
+        if plan.path in far and plan.parts:
+            plan.parts[0].problems.append(far[plan.path])
 
 
 def _template_lookup(partials: list[Partial], staging: Path) -> str | None:
@@ -482,9 +494,10 @@ def _finish_jobs(plans: list[_FilePlan], lookup: str | None, root: Path, staging
     return jobs
 
 
-def finish_job(job: FinishJob) -> None:
+def finish_job(job: FinishJob) -> dict[str, str]:
     """Settle times, number lines within the file and add templates for one group of
-    partials, and write it: change rows apart, for the change inference to mark."""
+    partials, and write it: change rows apart, for the change inference to mark. Returns
+    a sentence per file whose wall times fell in a daylight-saving change."""
     frames = [
         settle.apply(pl.scan_parquet(rows), settlement, part).with_columns(
             line=pl.col("line") + offset,
@@ -494,6 +507,7 @@ def finish_job(job: FinishJob) -> None:
         for rows, path, part, offset, settlement in job.parts
     ]
     events = pl.concat(frames, how="diagonal_relaxed")
+    dst = settle.dst_problems(events)
     if job.templates:
         lookup = pl.scan_parquet(job.templates)
         events = events.join(lookup, on=["source", "masked"], how="left", nulls_equal=False)
@@ -507,6 +521,7 @@ def finish_job(job: FinishJob) -> None:
     is_change = pl.col("kind") == "change"
     events.filter(~is_change).write_parquet(job.out, statistics=True)
     events.filter(is_change).write_parquet(job.changes_out)
+    return dst
 
 
 def _write_changes(root: Path, staging: Path, *, infer: bool) -> None:

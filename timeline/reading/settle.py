@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 
 from parsers.common import PLACEHOLDER_YEAR
+from timeline.reading.times import FIRST_YEAR, LAST_YEAR, plausible
 
 ASSUMPTION_SCHEMA = {
     "file": pl.String,
@@ -52,10 +53,12 @@ def evidence(records: pl.DataFrame) -> dict[str, Any]:
     (2, 1, 12, 1)
     """
     ts, prefix = pl.col("ts"), pl.col("prefix_ts").dt.replace_time_zone(None)
-    stated = ts.filter(~pl.col("year_missing") & ts.is_not_null())
+    # a clock gone wrong (year 1 or 9999) states no span for the other files' years
+    stated = ts.filter(~pl.col("year_missing") & ts.is_not_null() & plausible(ts))
+    stated_prefix = prefix.filter(plausible(prefix))
     return records.select(
-        stated_lo=pl.min_horizontal(stated.min(), prefix.min()),
-        stated_hi=pl.max_horizontal(stated.max(), prefix.max()),
+        stated_lo=pl.min_horizontal(stated.min(), stated_prefix.min()),
+        stated_hi=pl.max_horizontal(stated.max(), stated_prefix.max()),
         yearless=_YEARLESS.sum(),
         with_prefix=(_YEARLESS & pl.col("prefix_ts").is_not_null()).sum(),
         rolls=_ROLLED.sum(),
@@ -161,7 +164,7 @@ def base_year(
         return year, "given with year=", "stated"
     if known is not None:
         lo, hi = known
-        candidates = range(lo.year - 1, hi.year + 2)
+        candidates = range(max(lo.year - 1, FIRST_YEAR), min(hi.year + 1, LAST_YEAR) + 1)
 
         def distance(y: int) -> float:
             t = (
@@ -196,24 +199,26 @@ def _plan_zone(path, parts, tz, assumptions) -> tuple[str | None, int | None]:
         )
     if not zoneless:
         return None, None
-    if tz:
-        assumptions.append(assumption(path, "time zone", tz, "given with tz=", "stated"))
-        return tz, None
+    # what the file states (its runtime prefix's UTC times) beats what the user guesses
     gaps = [p for p in parts if p.get("prefix_gap_s") is not None]
     gap = max(gaps, key=lambda p: p["zoneless"])["prefix_gap_s"] if gaps else None
     if gap is not None and abs(gap) <= 14 * 3600:
         offset = int(round(gap / 900) * 900)
+        unused = f" (so tz={tz} was not used)" if tz else ""
         assumptions.append(
             assumption(
                 path,
                 "time zone",
                 _offset_text(offset),
                 f"{zoneless:,} records write no zone; their times match the runtime "
-                "prefix's UTC times at that offset",
+                f"prefix's UTC times at that offset{unused}",
                 "certain",
             )
         )
         return None, offset
+    if tz:
+        assumptions.append(assumption(path, "time zone", tz, "given with tz=", "stated"))
+        return tz, None
     assumptions.append(
         assumption(
             path, "time zone", "UTC", f"{zoneless:,} records write a time without a zone", "assumed"
@@ -226,15 +231,19 @@ def apply(records: pl.LazyFrame, settlement: Settlement, part: int = 0) -> pl.La
     """Records with ``ts`` in UTC: the settled year put into yearless times (the runtime
     prefix on the same line first, else the planned year plus rollovers), stated offsets
     applied, zoneless times moved by the planned zone; a record with no time of its own
-    takes its runtime prefix's."""
+    takes its runtime prefix's.
+
+    With a zone, a wall time that a daylight-saving change skips (the gap) or repeats
+    (the overlap) is read with the offset in force before the change, as Python's
+    ``fold=0`` does: 02:30 on a spring-forward night is 03:30 summer time, and 02:30 on
+    a fall-back night is its first occurrence. Such rows are marked in ``_dst``
+    (``"gap"``, ``"repeated"``) so that the loader can count them."""
     if settlement.yearless:
         records = records.with_columns(ts=_year_settled(settlement, part))
     stated = pl.col("ts") - pl.duration(seconds=pl.col("utc_offset_s"))
     if settlement.tz:
-        local = pl.col("ts").dt.replace_time_zone(
-            settlement.tz, ambiguous="earliest", non_existent="null"
-        )
-        unstated = local.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        records = records.with_columns(_dst=dst_mark(pl.col("ts"), settlement.tz))
+        unstated = before_dst_change(pl.col("ts"), settlement.tz)
     elif settlement.offset_s:
         unstated = pl.col("ts") - pl.duration(seconds=settlement.offset_s)
     else:
@@ -243,6 +252,61 @@ def apply(records: pl.LazyFrame, settlement: Settlement, part: int = 0) -> pl.La
     return records.with_columns(
         ts=pl.coalesce(utc.dt.replace_time_zone("UTC"), pl.col("prefix_ts"))
     )
+
+
+def dst_mark(wall: pl.Expr, tz: str) -> pl.Expr:
+    """``"gap"`` where ``wall`` does not exist in ``tz``, ``"repeated"`` where it exists
+    twice, else null (zoneless wall times; a null ``wall`` is null)."""
+    zoned = wall.dt.replace_time_zone(tz, ambiguous="null", non_existent="null")
+    skipped = wall.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+    return (
+        pl.when(wall.is_not_null() & skipped.is_null())
+        .then(pl.lit("gap"))
+        .when(wall.is_not_null() & zoned.is_null())
+        .then(pl.lit("repeated"))
+    )
+
+
+def before_dst_change(wall: pl.Expr, tz: str) -> pl.Expr:
+    """Naive wall times in ``tz`` as naive UTC, a skipped or repeated time read with the
+    offset in force before the change (see :func:`apply`).
+
+    >>> from datetime import datetime
+    >>> gap, overlap = datetime(2023, 3, 26, 2, 30), datetime(2023, 10, 29, 2, 30)
+    >>> frame = pl.DataFrame({"wall": [gap, overlap]})
+    >>> utc = frame.select(before_dst_change(pl.col("wall"), "Europe/Berlin"))["wall"]
+    >>> [f"{t:%H:%M}" for t in utc]
+    ['01:30', '00:30']
+    """
+    # three hours before, the clock had not yet changed (no change comes within three hours
+    # of another); the same distance back gives the offset of before the change
+    earlier = (wall - pl.duration(hours=3)).dt.replace_time_zone(
+        tz, ambiguous="earliest", non_existent="null"
+    ) + pl.duration(hours=3)
+    zoned = wall.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+    return pl.coalesce(zoned, earlier).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+
+
+def dst_problems(events: pl.LazyFrame) -> dict[str, str]:
+    """Per file, a sentence on its rows that :func:`apply` marked in a daylight-saving
+    gap or overlap (an empty dict when no file was settled with a zone)."""
+    if "_dst" not in events.collect_schema().names():
+        return {}
+    counts = (
+        events.filter(pl.col("_dst").is_not_null())
+        .group_by("file", "_dst")
+        .agg(n=pl.len(), first=pl.col("line").min())
+        .sort("file", "_dst")
+        .collect()
+    )
+    said: dict[str, list[str]] = {}
+    for row in counts.iter_rows(named=True):
+        what = "skipped by" if row["_dst"] == "gap" else "repeated by"
+        said.setdefault(row["file"], []).append(
+            f"{row['n']:,} wall times {what} a daylight-saving change (first: line "
+            f"{row['first']}) read with the offset in force before the change"
+        )
+    return {file: "; ".join(parts) for file, parts in said.items()}
 
 
 def _year_settled(settlement: Settlement, part: int) -> pl.Expr:

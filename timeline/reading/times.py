@@ -32,7 +32,9 @@ def plausible(ts: pl.Expr | str = "ts") -> pl.Expr:
     return ts.dt.year().is_between(FIRST_YEAR, LAST_YEAR)
 
 
-def bulk_window(frame: pl.DataFrame, ts: str = "ts") -> tuple[datetime, datetime] | None:
+def bulk_window(
+    frame: pl.DataFrame | pl.LazyFrame, ts: str = "ts"
+) -> tuple[datetime, datetime] | None:
     """The span that sensible times of ``frame`` lie in: the plausible years, and within
     ``FAR_WIDTHS`` widths of the 5th-95th percentile band (at least ``MIN_FAR``) around it.
 
@@ -57,14 +59,21 @@ def bulk_window(frame: pl.DataFrame, ts: str = "ts") -> tuple[datetime, datetime
 def in_window(window: tuple[datetime, datetime] | None, ts: str = "ts") -> pl.Expr:
     """True where ``ts`` lies in ``window`` (all true without one; null times stay null)."""
     if window is None:
-        return pl.col(ts).is_not_null() | pl.col(ts).is_null()
+        return pl.lit(True)
     return pl.col(ts).is_between(*window)
 
 
-def outlier_problems(events: pl.DataFrame) -> dict[str, str]:
-    """Per file, a sentence on its rows whose times are implausible or far from the bulk."""
+def outlier_problems(events: pl.DataFrame | pl.LazyFrame) -> dict[str, str]:
+    """Per file, a sentence on its rows whose times are implausible or far from the bulk.
+
+    >>> days = [datetime(2023, 3, 14, h) for h in range(20)] + [datetime(1970, 1, 1)]
+    >>> frame = pl.DataFrame({"ts": days, "file": "a.log", "line": range(1, 22)})
+    >>> print(outlier_problems(frame)["a.log"][:60])
+    1 row dated outside 2023-02-12 to 2023-04-13, where the bulk
+    """
+    events = events.lazy().select("ts", "file", "line")
     window = bulk_window(events)
-    far = events.filter(~in_window(window))
+    far = events.filter(~in_window(window)).collect()
     if far.height == 0:
         return {}
     where = f"{window[0]:%Y-%m-%d} to {window[1]:%Y-%m-%d}" if window else "no plausible time"
@@ -73,7 +82,8 @@ def outlier_problems(events: pl.DataFrame) -> dict[str, str]:
     )
     return {
         row["file"]: (
-            f"{row['n']:,} rows dated outside {where}, where the bulk of the data lies "
+            f"{row['n']:,} row{'s' if row['n'] != 1 else ''} dated outside {where}, "
+            "where the bulk of the data lies "
             f"(first: line {row['first']}, {row['at']:%Y-%m-%d %H:%M:%S}): kept, but out of the "
             "span, the bucket choice and the rates"
         )
