@@ -155,6 +155,43 @@ def executor_from_labels(labels: pl.Expr) -> pl.Expr:
 
 # --- job rows -----------------------------------------------------------------------------
 
+_TIME_FIELDS = ("queued_at", "created_at", "started_at", "stopped_at")
+
+
+def time_problem() -> pl.Expr:
+    """What is wrong with a job's times, or null: a time written that cannot be read
+    (``2023-02-30``, ``+25:00``, ``not-a-date``), or a negative wait or run time.
+    Reads ``queue_delay_s`` and ``duration_s`` as computed, before they are cleared.
+
+    >>> import polars as pl
+    >>> jobs = pl.DataFrame(
+    ...     {"queued_at": ["2023-02-30T10:00:00Z"], "queue_delay_s": [-3.0]}
+    ... ).with_columns(
+    ...     created_at=pl.lit(None, pl.String), started_at=pl.lit(None, pl.String),
+    ...     stopped_at=pl.lit(None, pl.String), duration_s=pl.lit(None, pl.Float64),
+    ... )
+    >>> jobs.select(time_problem()).item()
+    "impossible time '2023-02-30T10:00:00Z' in queued_at; started 3.0s before it was queued"
+    """
+    parts = [
+        pl.when(pl.col(c).is_not_null() & (pl.col(c) != "") & utc_time(pl.col(c)).is_null()).then(
+            pl.format(f"impossible time '{{}}' in {c}", pl.col(c))
+        )
+        for c in _TIME_FIELDS
+    ]
+    parts.append(
+        pl.when(pl.col("queue_delay_s") < 0).then(
+            pl.format("started {}s before it was queued", -pl.col("queue_delay_s").round(3))
+        )
+    )
+    parts.append(
+        pl.when(pl.col("duration_s") < 0).then(
+            pl.format("stopped {}s before it started", -pl.col("duration_s").round(3))
+        )
+    )
+    joined = pl.concat_str(parts, separator="; ", ignore_nulls=True)
+    return pl.when(joined != "").then(joined)
+
 
 def job_records(
     jobs: pl.LazyFrame,
@@ -177,21 +214,31 @@ def job_records(
     queued, started, stopped = (
         utc_time(pl.col(c)) for c in ("queued_at", "started_at", "stopped_at")
     )
+    # a time that cannot be read (2023-02-30, +25:00) is left out and said, never guessed
     first_time = pl.coalesce(
-        *(pl.col(c) for c in ("queued_at", "created_at", "started_at", "stopped_at"))
+        *(pl.when(utc_time(pl.col(c)).is_not_null()).then(pl.col(c)) for c in _TIME_FIELDS)
     )
-    timed = jobs.with_columns(
-        _queued=queued,
-        _started=started,
-        _stopped=stopped,
-        _offset=utc_offset_s(first_time),
-        _first=utc_time(first_time),
-    ).with_columns(
-        queue_delay_s=seconds_between(pl.col("_queued"), pl.col("_started")),
-        duration_s=pl.coalesce(
-            pl.col("duration_s").cast(pl.Float64),
-            seconds_between(pl.col("_started"), pl.col("_stopped")),
-        ),
+    timed = (
+        jobs.with_columns(
+            _queued=queued,
+            _started=started,
+            _stopped=stopped,
+            _offset=utc_offset_s(first_time),
+            _first=utc_time(first_time),
+        )
+        .with_columns(
+            queue_delay_s=seconds_between(pl.col("_queued"), pl.col("_started")),
+            duration_s=pl.coalesce(
+                pl.col("duration_s").cast(pl.Float64),
+                seconds_between(pl.col("_started"), pl.col("_stopped")),
+            ),
+        )
+        .with_columns(_time_problem=time_problem())
+        .with_columns(
+            # a negative wait or run time is a clock gone wrong: flagged, not counted
+            queue_delay_s=pl.when(pl.col("queue_delay_s") >= 0).then("queue_delay_s"),
+            duration_s=pl.when(pl.col("duration_s") >= 0).then("duration_s"),
+        )
     )
     required = pl.struct(
         job_id=pl.col("job_id").cast(pl.String),
@@ -205,7 +252,12 @@ def job_records(
         duration_s=pl.col("duration_s").round(3),
         executor=pl.col("executor"),
     ).struct.json_encode()
-    optional = json_object(url=pl.col("url"), note=pl.col("note"), **dict(extra or {}))
+    optional = json_object(
+        url=pl.col("url"),
+        note=pl.col("note"),
+        time_problem=pl.col("_time_problem"),
+        **dict(extra or {}),
+    )
     attrs = (
         pl.when(optional == "{}")
         .then(required)

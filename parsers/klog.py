@@ -366,10 +366,15 @@ def _placeholder_ts(text: pl.Expr) -> pl.Expr:
     >>> pl.select(_placeholder_ts(pl.lit("I0229 18:00:01.123456       1 x.go:1] m"))).item()
     datetime.datetime(2000, 2, 29, 18, 0, 1, 123456)
     """
-    second = pl.format(f"{PLACEHOLDER_YEAR}{{}}", text.str.slice(1, 13)).str.to_datetime(
+    stamp = text.str.slice(1, 13)
+    # a leap second (23:59:60.5) stays in its own day: the last microsecond of its minute
+    leap = stamp.str.ends_with(":60")
+    stamp = pl.when(leap).then(stamp.str.head(11) + "59").otherwise(stamp)
+    micros = text.str.slice(15, 6).cast(pl.Int64, strict=False)
+    second = pl.format(f"{PLACEHOLDER_YEAR}{{}}", stamp).str.to_datetime(
         "%Y%m%d %H:%M:%S", time_unit="us", strict=False, cache=True
     )
-    return second + pl.duration(microseconds=text.str.slice(15, 6).cast(pl.Int64, strict=False))
+    return second + pl.duration(microseconds=pl.when(leap).then(999_999).otherwise(micros))
 
 
 def _pair_json(pair: pl.Expr) -> pl.Expr:

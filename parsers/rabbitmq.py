@@ -540,8 +540,20 @@ def _record_fields(grouped: pl.LazyFrame, *, has_json: bool) -> pl.LazyFrame:
         _unparsed=unparsed,
         _pid=pl.when(is_json).then(j.struct.field("pid")).otherwise(pl.col("_pid")),
         _console=console,
-    )
+    ).with_columns(_unparsed=pl.coalesce("_unparsed", _impossible_time(report_ts)))
     return _with_node(fields)
+
+
+def _impossible_time(report_ts: pl.Expr) -> pl.Expr:
+    """Why a record's written time cannot be read (``2023-02-30``, ``+25:00``), or null:
+    such a record is unparsed with its reason, never given a null or shifted time."""
+    written = pl.coalesce(pl.col("_time_ts"), pl.col("_time_epoch"), report_ts)
+    return (
+        pl.when(pl.col("_header") & written.is_not_null() & pl.col("_ts").is_null())
+        .then(pl.format("RabbitMQ record with an impossible date or time: {}", written))
+        .when(pl.col("_offset_s").abs() > 14 * 3600)
+        .then(pl.format("RabbitMQ record with an impossible UTC offset: {}", "_time_offset"))
+    )
 
 
 def _fixed_time(expr: pl.Expr) -> pl.Expr:

@@ -389,12 +389,12 @@ def _reduce_and_finish(
     lookup = _template_lookup(partials, staging)
     jobs = _finish_jobs(plans, lookup, root, staging)
     small = sum(_size(Task(p.path)) for p in plans) < MIN_BYTES_FOR_WORKERS
-    for _, dst in executor.run(
+    for _, noted in executor.run(
         finish_job, jobs, workers=1 if small and client is None else workers, client=client
     ):
         for plan in plans:
-            if plan.path in dst and plan.parts:
-                plan.parts[0].problems.append(dst[plan.path])
+            if plan.path in noted and plan.parts:
+                plan.parts[0].problems.append(noted[plan.path])
     _write_changes(root, staging, infer=infer)
     shutil.rmtree(staging, ignore_errors=True)
     _note_time_outliers(plans, root)
@@ -497,7 +497,7 @@ def _finish_jobs(plans: list[_FilePlan], lookup: str | None, root: Path, staging
 def finish_job(job: FinishJob) -> dict[str, str]:
     """Settle times, number lines within the file and add templates for one group of
     partials, and write it: change rows apart, for the change inference to mark. Returns
-    a sentence per file whose wall times fell in a daylight-saving change."""
+    a sentence per file whose times :func:`timeline.reading.settle.apply` had to mend."""
     frames = [
         settle.apply(pl.scan_parquet(rows), settlement, part).with_columns(
             line=pl.col("line") + offset,
@@ -507,7 +507,7 @@ def finish_job(job: FinishJob) -> dict[str, str]:
         for rows, path, part, offset, settlement in job.parts
     ]
     events = pl.concat(frames, how="diagonal_relaxed")
-    dst = settle.dst_problems(events)
+    noted = settle.time_problems(events)
     if job.templates:
         lookup = pl.scan_parquet(job.templates)
         events = events.join(lookup, on=["source", "masked"], how="left", nulls_equal=False)
@@ -521,7 +521,7 @@ def finish_job(job: FinishJob) -> dict[str, str]:
     is_change = pl.col("kind") == "change"
     events.filter(~is_change).write_parquet(job.out, statistics=True)
     events.filter(is_change).write_parquet(job.changes_out)
-    return dst
+    return noted
 
 
 def _write_changes(root: Path, staging: Path, *, infer: bool) -> None:

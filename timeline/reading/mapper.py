@@ -217,6 +217,7 @@ def map_task(task: Task) -> Partial:
         masked=pl.when(pl.col("template").is_null()).then(signatures.mask("message"))
     )
     result.warnings = _warnings(warnings)
+    result.problems.extend(_job_time_problems(records))
     result.rows = records.height
     result.first_lines = records["line"].n_unique()
     result.covered_lines = covered_lines(records)
@@ -231,6 +232,20 @@ def map_task(task: Task) -> Partial:
 def map_batch(tasks: list[Task]) -> list[Partial]:
     """:func:`map_task` over a group of tasks (many small files travel to a worker at once)."""
     return [map_task(task) for task in tasks]
+
+
+def _job_time_problems(records: pl.DataFrame) -> list[str]:
+    """A sentence on the CI jobs whose times could not all be used (see
+    :func:`parsers.jobs.time_problem`), or none."""
+    flagged = records.filter(pl.col("kind") == "job").filter(
+        pl.col("attrs").str.contains('"time_problem"', literal=True)
+    )
+    if flagged.height == 0:
+        return []
+    return [
+        f"{flagged.height:,} CI jobs with an impossible or negative time (first: line "
+        f"{flagged['line'].min()}): that time is left out; time_problem in attrs says which"
+    ]
 
 
 def _stripped_sample(raw: list[str], prefix: str | None) -> list[str]:

@@ -236,13 +236,29 @@ def apply(records: pl.LazyFrame, settlement: Settlement, part: int = 0) -> pl.La
     With a zone, a wall time that a daylight-saving change skips (the gap) or repeats
     (the overlap) is read with the offset in force before the change, as Python's
     ``fold=0`` does: 02:30 on a spring-forward night is 03:30 summer time, and 02:30 on
-    a fall-back night is its first occurrence. Such rows are marked in ``_dst``
-    (``"gap"``, ``"repeated"``) so that the loader can count them."""
+    a fall-back night is its first occurrence. A yearless 29 February whose year turns
+    out not to be a leap year has no time (its runtime prefix's, if it has one), rather
+    than a shifted one. Such rows are marked in ``_time_note`` (``"gap"``, ``"repeated"``,
+    ``"feb29"``) so that the loader can report them (:func:`time_problems`)."""
+    note = pl.lit(None, pl.String)
     if settlement.yearless:
-        records = records.with_columns(ts=_year_settled(settlement, part))
+        feb29 = _YEARLESS & (_MONTH == 2) & (pl.col("ts").dt.day() == 29)
+        clamped = pl.col("_feb29") & (pl.col("ts").dt.day() != 29)
+        records = (
+            records.with_columns(_feb29=feb29)
+            .with_columns(ts=_year_settled(settlement, part))
+            .with_columns(
+                _time_note=pl.when(clamped).then(pl.lit("feb29")),
+                ts=pl.when(clamped).then(None).otherwise(pl.col("ts")),
+            )
+            .drop("_feb29")
+        )
+        note = pl.col("_time_note")
     stated = pl.col("ts") - pl.duration(seconds=pl.col("utc_offset_s"))
     if settlement.tz:
-        records = records.with_columns(_dst=dst_mark(pl.col("ts"), settlement.tz))
+        records = records.with_columns(
+            _time_note=pl.coalesce(note, dst_mark(pl.col("ts"), settlement.tz))
+        )
         unstated = before_dst_change(pl.col("ts"), settlement.tz)
     elif settlement.offset_s:
         unstated = pl.col("ts") - pl.duration(seconds=settlement.offset_s)
@@ -287,24 +303,31 @@ def before_dst_change(wall: pl.Expr, tz: str) -> pl.Expr:
     return pl.coalesce(zoned, earlier).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
 
 
-def dst_problems(events: pl.LazyFrame) -> dict[str, str]:
-    """Per file, a sentence on its rows that :func:`apply` marked in a daylight-saving
-    gap or overlap (an empty dict when no file was settled with a zone)."""
-    if "_dst" not in events.collect_schema().names():
+_TIME_NOTES = {
+    "gap": "wall times skipped by a daylight-saving change, read with the offset in force "
+    "before the change",
+    "repeated": "wall times repeated by a daylight-saving change, read as their first "
+    "occurrence (the offset before the change)",
+    "feb29": "records dated 29 February in a year that has none: their time is unknown",
+}
+
+
+def time_problems(events: pl.LazyFrame) -> dict[str, str]:
+    """Per file, a sentence on the rows :func:`apply` marked in ``_time_note``: wall times
+    in a daylight-saving gap or overlap, 29 February in a common year."""
+    if "_time_note" not in events.collect_schema().names():
         return {}
     counts = (
-        events.filter(pl.col("_dst").is_not_null())
-        .group_by("file", "_dst")
+        events.filter(pl.col("_time_note").is_not_null())
+        .group_by("file", "_time_note")
         .agg(n=pl.len(), first=pl.col("line").min())
-        .sort("file", "_dst")
+        .sort("file", "_time_note")
         .collect()
     )
     said: dict[str, list[str]] = {}
     for row in counts.iter_rows(named=True):
-        what = "skipped by" if row["_dst"] == "gap" else "repeated by"
         said.setdefault(row["file"], []).append(
-            f"{row['n']:,} wall times {what} a daylight-saving change (first: line "
-            f"{row['first']}) read with the offset in force before the change"
+            f"{row['n']:,} {_TIME_NOTES[row['_time_note']]} (first: line {row['first']})"
         )
     return {file: "; ".join(parts) for file, parts in said.items()}
 
