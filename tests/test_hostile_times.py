@@ -1,0 +1,201 @@
+"""Clocks gone wrong: out-of-range and far-off times, leap seconds, zones stated and given,
+daylight-saving changes and impossible dates, in the real formats."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+
+import timeline
+
+
+def cri_klog(times: list[datetime], *, levels: str = "IIIIE", seed: int = 0) -> str:
+    """kube-proxy klog lines behind a containerd (CRI) prefix at ``times`` (UTC)."""
+    rng = random.Random(seed)
+    out = []
+    for t in times:
+        level = rng.choice(levels)
+        out.append(
+            f"{t:%Y-%m-%dT%H:%M:%S}.{t.microsecond:06d}123Z stderr F "
+            f"{level}{t:%m%d %H:%M:%S}.{t.microsecond:06d}       1 proxier.go:812] "
+            f'"Syncing iptables rules" ipFamily="IPv4" rules={rng.randrange(900, 1100)}'
+        )
+    return "\n".join(out) + "\n"
+
+
+def two_storms(start: datetime, *, seed: int = 1) -> str:
+    """Ten hours of a few info lines a minute, with two ten-minute storms of errors four
+    hours apart, as kube-proxy writes them behind a CRI prefix."""
+    rng = random.Random(seed)
+    quiet = [start + timedelta(seconds=s) for s in range(0, 10 * 3600, 40)]
+    bursts = [
+        start + timedelta(hours=h, seconds=rng.uniform(0, 600)) for h in (3, 7) for _ in range(600)
+    ]
+    return cri_klog(sorted(quiet), levels="I", seed=seed) + cri_klog(
+        sorted(bursts), levels="E", seed=seed
+    )
+
+
+def test_years_9999_and_0001_in_a_cri_prefix_load_and_are_reported(write, tmp_path):
+    times = [datetime(2023, 3, 14, 18, m, 5) for m in range(30)]
+    text = cri_klog(times)
+    lines = text.splitlines()
+    lines[3] = lines[3].replace("2023-03-14T", "9999-03-14T", 1)
+    lines[7] = lines[7].replace("2023-03-14T", "0001-03-14T", 1)
+    write("kube-proxy.log", "\n".join(lines) + "\n")
+    loaded = timeline.read(tmp_path, infer=False)
+    assert loaded.events.height == 30
+    problem = loaded.summary.files["problem"][0]
+    assert problem.startswith("2 rows dated outside") and "(first: line 4" in problem
+    years = loaded.events.filter(pl.col("line") != 4, pl.col("line") != 8)["ts"].dt.year()
+    assert years.unique().to_list() == [2023]
+
+
+@pytest.mark.parametrize("wrong", [datetime(1970, 1, 1), datetime(2262, 4, 11, 23, 47)])
+def test_one_far_off_line_does_not_change_the_bucket_or_merge_incidents(write, tmp_path, wrong):
+    logs = two_storms(datetime(2023, 3, 14, 9))
+    write("kube-proxy.log", logs)
+    expected = timeline.analyze(timeline.read(tmp_path))
+    write("kube-proxy.log", logs + cri_klog([wrong], levels="E"))
+    loaded = timeline.read(tmp_path)
+    assert "dated outside 2023-" in loaded.summary.files["problem"][0]
+    result = timeline.analyze(loaded)
+    assert result.bucket == expected.bucket
+    assert result.incidents.height == expected.incidents.height == 2
+    fixed = timeline.analyze(loaded, bucket="5m")
+    assert fixed.series["bucket"].min() >= datetime(2023, 3, 14, tzinfo=UTC)
+    assert fixed.series["bucket"].max() < datetime(2023, 3, 15, tzinfo=UTC)
+
+
+def test_a_klog_leap_second_stays_in_its_own_day(write, tmp_path):
+    write(
+        "kubelet.log",
+        'I1231 23:59:59.900000    2218 kubelet.go:2115] "SyncLoop ADD" source="api"\n'
+        'I1231 23:59:60.500000    2218 kubelet.go:2115] "SyncLoop UPDATE" source="api"\n'
+        'I0101 00:00:00.100000    2218 kubelet.go:2115] "SyncLoop DELETE" source="api"\n',
+    )
+    loaded = timeline.read(tmp_path, year=2016, infer=False)
+    ts = loaded.events.sort("line")["ts"].to_list()
+    assert ts[1] == datetime(2016, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    assert ts[2] == datetime(2017, 1, 1, 0, 0, 0, 100000, tzinfo=UTC)
+
+
+def test_tz_never_overrides_the_runtime_prefix(write, tmp_path):
+    times = [datetime(2023, 3, 14, 18, m, 5, 250000) for m in range(5)]
+    write("kube-proxy.log", cri_klog(times))
+    loaded = timeline.read(tmp_path, tz="Europe/Berlin", infer=False)
+    assert loaded.events.sort("line")["ts"].to_list() == [t.replace(tzinfo=UTC) for t in times]
+    zone = loaded.summary.assumptions.filter(pl.col("what") == "time zone").row(0, named=True)
+    assert zone["value"] == "UTC" and "tz=Europe/Berlin was not used" in zone["basis"]
+
+
+def test_tz_never_overrides_a_stated_offset(write, tmp_path):
+    write(
+        "rabbit@mq-0.log",
+        "2023-03-15 02:50:01.123456+01:00 [warning] <0.8812.0> closing AMQP connection\n",
+    )
+    loaded = timeline.read(tmp_path, tz="America/New_York", infer=False)
+    assert loaded.events["ts"][0] == datetime(2023, 3, 15, 1, 50, 1, 123456, tzinfo=UTC)
+
+
+def test_dst_gap_and_overlap_follow_the_rule_and_are_reported(write, tmp_path):
+    write(
+        "kube-proxy.log",
+        'I0326 01:59:30.000000       1 proxier.go:812] "Sync" n=1\n'
+        'I0326 02:30:00.000000       1 proxier.go:812] "Sync" n=2\n'
+        'I1029 02:30:00.000000       1 proxier.go:812] "Sync" n=3\n'
+        'I1029 03:30:00.000000       1 proxier.go:812] "Sync" n=4\n',
+    )
+    loaded = timeline.read(tmp_path, year=2023, tz="Europe/Berlin", infer=False)
+    ts = loaded.events.sort("line")["ts"].to_list()
+    assert ts[1] == datetime(2023, 3, 26, 1, 30, tzinfo=UTC)  # 02:30 read as CET (+01:00)
+    assert ts[2] == datetime(2023, 10, 29, 0, 30, tzinfo=UTC)  # first 02:30 (CEST)
+    problem = loaded.summary.files["problem"][0]
+    assert "1 wall times skipped by a daylight-saving change" in problem
+    assert "1 wall times repeated by a daylight-saving change" in problem
+    assert "(first: line 2)" in problem and "(first: line 3)" in problem
+
+
+def test_klog_29_february_of_a_common_year_is_not_moved_to_the_28th(write, tmp_path):
+    write(
+        "kube-proxy.log",
+        'I0228 23:59:00.000000       1 proxier.go:812] "Sync" n=1\n'
+        'I0229 10:00:00.000000       1 proxier.go:812] "Sync" n=2\n'
+        'I0301 00:01:00.000000       1 proxier.go:812] "Sync" n=3\n',
+    )
+    loaded = timeline.read(tmp_path, year=2023, infer=False)
+    ts = loaded.events.sort("line")["ts"].to_list()
+    assert ts[1] is None and ts[0].day == 28 and ts[2].month == 3
+    assert "29 February in a year that has none" in loaded.summary.files["problem"][0]
+    leap = timeline.read(tmp_path, year=2024, infer=False)
+    assert leap.events.sort("line")["ts"][1] == datetime(2024, 2, 29, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ("2023-02-30 02:50:02.123456+00:00", "impossible date or time: 2023-02-30"),
+        ("2023-03-15 02:50:02.123456+25:00", "impossible UTC offset: +25:00"),
+        ("2023-03-15 25:61:02.123456+00:00", "impossible date or time"),
+    ],
+)
+def test_rabbitmq_impossible_dates_and_offsets_are_unparsed_with_their_reason(
+    write, tmp_path, line, why
+):
+    write(
+        "rabbit@mq-1.log",
+        "2023-03-15 02:50:01.123456+00:00 [info] <0.8830.0> accepting AMQP connection\n"
+        f"{line} [warning] <0.8812.0> closing AMQP connection\n",
+    )
+    loaded = timeline.read(tmp_path, infer=False)
+    assert loaded.events.height == 1
+    warning = loaded.summary.warnings.filter(pl.col("unparsed")).row(0, named=True)
+    assert warning["line"] == 2 and why in warning["reason"]
+
+
+def circleci_job(number: int, **times: str) -> dict:
+    base = {
+        "created_at": "2023-03-14T18:02:09.871Z",
+        "queued_at": "2023-03-14T18:02:11.412Z",
+        "started_at": "2023-03-14T18:02:15.612Z",
+        "stopped_at": "2023-03-14T18:03:16.816Z",
+    }
+    return {
+        "number": number,
+        "name": "build-and-test",
+        "status": "success",
+        "executor": {"resource_class": "medium", "type": "docker"},
+        "project": {"slug": "gh/acme/api", "name": "api"},
+        "duration": None,
+        **base,
+        **times,
+    }
+
+
+@pytest.mark.parametrize(
+    ("times", "why"),
+    [
+        ({"queued_at": "not-a-date"}, "impossible time 'not-a-date' in queued_at"),
+        ({"queued_at": "2023-02-30T18:02:11Z"}, "impossible time '2023-02-30T18:02:11Z'"),
+        ({"started_at": "2023-03-14T18:02:15+25:00"}, "in started_at"),
+        ({"started_at": "2023-03-14T18:01:00.000Z"}, "started 71.412s before it was queued"),
+        ({"stopped_at": "2023-03-14T18:01:00.000Z"}, "stopped 75.612s before it started"),
+    ],
+)
+def test_circleci_impossible_and_negative_times_are_flagged_not_counted(
+    write, tmp_path, times, why
+):
+    jobs = [circleci_job(482113), circleci_job(482114, **times)]
+    write("circleci/jobs.json", json.dumps({"items": jobs, "next_page_token": None}, indent=2))
+    loaded = timeline.read(tmp_path, infer=False)
+    bad = loaded.events.filter(pl.col("message").str.contains("#482114"))
+    attrs = json.loads(bad["attrs"][0])
+    assert why in attrs["time_problem"]
+    for value in (attrs["queue_delay_s"], attrs["duration_s"]):
+        assert value is None or value >= 0
+    assert "1 CI jobs with an impossible or negative time" in loaded.summary.files["problem"][0]
+    assert bad["ts"][0] is not None
