@@ -126,7 +126,7 @@ def test_big_files_read_in_chunks_give_the_rows_of_a_whole_read(logs, monkeypatc
 def test_no_chunk_starts_inside_a_record(logs, monkeypatch):
     monkeypatch.setattr(mapper, "CHUNK_BYTES", 8 << 10)
     path = str(logs / "rabbit@mq-0.log")
-    data = open(path, "rb").read()
+    data = (logs / "rabbit@mq-0.log").read_bytes()
     for task in mapper.plan(path)[1:]:
         assert data[task.start - 1 : task.start] == b"\n"
         assert data[task.start : task.start + 2] == b"20", "a chunk starts at a record's time"
