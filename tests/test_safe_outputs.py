@@ -151,7 +151,7 @@ def test_a_full_disk_keeps_the_old_output_and_is_one_sentence(tmp_path, monkeypa
             handle.write("partial")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pl.DataFrame, "write_csv", full)
+    monkeypatch.setattr(pl.LazyFrame, "sink_csv", full)
     result = invoke(["parse", str(tmp_path / "kube-proxy.log"), "-o", str(out), "-q"])
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1] == (

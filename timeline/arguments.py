@@ -116,13 +116,14 @@ def limits(
     return Limits(max_expanded_bytes=size_bytes(max_expanded), max_ratio=max_ratio)
 
 
-def output_problem(path: Path) -> str | None:
-    """Why ``path`` cannot be written, in one sentence, or None."""
-    folder = path.parent
-    if not folder.is_dir():
-        return f"cannot write {path}: the folder {folder} does not exist"
-    if path.is_dir():
+def output_problem(path: Path, *, folder: bool = False) -> str | None:
+    """Why ``path`` cannot be written, in one sentence, or None (``folder``: the output
+    is a folder of files, which may exist)."""
+    parent = path.parent
+    if not parent.is_dir():
+        return f"cannot write {path}: the folder {parent} does not exist"
+    if path.is_dir() and not folder:
         return f"cannot write {path}: it is a folder"
-    if not os.access(folder, os.W_OK):
-        return f"cannot write {path}: no permission to write in {folder}"
+    if not os.access(path if folder and path.is_dir() else parent, os.W_OK):
+        return f"cannot write {path}: no permission to write in {parent}"
     return None

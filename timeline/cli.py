@@ -19,6 +19,7 @@ from timeline.errors import TimelineError
 from timeline.outputs.atomic import write_atomically
 from timeline.outputs.safe import csv_safe, terminal_text
 from timeline.reading import loader
+from timeline.reading import store as event_store
 
 app = typer.Typer(
     help="Reconstruct an incident timeline from logs, CI jobs and change records.",
@@ -68,12 +69,26 @@ MaxRatioOpt = Annotated[
     ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", "-j", help="Worker processes for reading (default: every core)."),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Read on a Dask cluster: its scheduler, e.g. tcp://10.0.0.5:8786 "
+        "(or set DASK_SCHEDULER_ADDRESS).",
+    ),
+]
+CacheOpt = Annotated[
+    bool, typer.Option("--cache/--no-cache", help="Reuse what was read of unchanged files.")
+]
 
 WRITERS = {
-    ".parquet": lambda frame, path: frame.write_parquet(path),
-    ".csv": lambda frame, path: csv_safe(frame).write_csv(path),
-    ".jsonl": lambda frame, path: frame.write_ndjson(path),
-    ".ndjson": lambda frame, path: frame.write_ndjson(path),
+    ".parquet": lambda frame, path: frame.sink_parquet(path),
+    ".csv": lambda frame, path: csv_safe(frame).sink_csv(path),
+    ".jsonl": lambda frame, path: frame.sink_ndjson(path),
+    ".ndjson": lambda frame, path: frame.sink_ndjson(path),
 }
 
 
@@ -88,9 +103,10 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-def check_output(output: Path) -> None:
-    """Fail at once, before any loading, if ``output``'s folder is missing or read-only."""
-    problem = arguments.output_problem(output)
+def check_output(output: Path, *, folder: bool = False) -> None:
+    """Fail at once, before any loading, if ``output``'s folder is missing or read-only
+    (``folder``: the output is itself a folder, an event store)."""
+    problem = arguments.output_problem(output, folder=folder)
     if problem:
         raise fail(problem)
 
@@ -105,9 +121,19 @@ def read_with_progress(
     follow_symlinks: bool = False,
     max_expanded: str = arguments.DEFAULT_MAX_EXPANDED,
     max_ratio: float = loader.LIMITS.max_ratio,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    cache: bool = True,
+    store: str | None = None,
 ) -> loader.Loaded:
-    """Load ``paths`` with a progress bar on stderr; user errors become exit code 1."""
+    """Load ``paths`` (or open an event store) with a progress bar on stderr; user errors
+    become exit code 1."""
     limits = arguments.limits(max_expanded=max_expanded, max_ratio=max_ratio)
+    if len(paths) == 1 and event_store.is_store(paths[0]):
+        try:
+            return loader.open_store(paths[0])
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise fail(f"cannot open the event store {paths[0]}: {exc}") from None
     try:
         files = loader.expand(paths, follow_symlinks=follow_symlinks)
     except TimelineError as exc:
@@ -135,6 +161,10 @@ def read_with_progress(
                 on_file=advance,
                 limits=limits,
                 follow_symlinks=follow_symlinks,
+                workers=workers,
+                scheduler=scheduler,
+                cache=cache,
+                store=store,
             )
         except TimelineError as exc:
             raise fail(str(exc)) from None
@@ -175,7 +205,12 @@ def _print_problems(summary: loader.LoadSummary) -> None:
 def parse(
     paths: PathsArg,
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="events.parquet, .csv or .jsonl")
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="events.parquet, .csv or .jsonl; or a folder (events/) for an event store",
+        ),
     ] = Path("events.parquet"),
     format: FormatOpt = None,
     year: YearOpt = None,
@@ -184,37 +219,51 @@ def parse(
     follow_symlinks: SymlinksOpt = False,
     max_expanded: MaxExpandedOpt = arguments.DEFAULT_MAX_EXPANDED,
     max_ratio: MaxRatioOpt = loader.LIMITS.max_ratio,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    cache: CacheOpt = True,
 ) -> None:
-    """Load logs into one event frame and write it to a file."""
+    """Load logs into one event frame and write it to a file, or to an event store folder
+    that analyze and report read again in seconds."""
+    to_store = output.suffix == "" or output.is_dir()
     writer = WRITERS.get(output.suffix.lower())
-    if writer is None:
-        raise fail(f"cannot write {output.name}: use one of {', '.join(WRITERS)}")
-    check_output(output)
-    loaded = read_with_progress(
-        paths,
-        format=format,
-        year=year,
-        tz=tz,
-        quiet=quiet,
-        follow_symlinks=follow_symlinks,
-        max_expanded=max_expanded,
-        max_ratio=max_ratio,
-    )
-    if loaded.events.height == 0:
-        raise fail("nothing usable was loaded")
+    if writer is None and not to_store:
+        raise fail(f"cannot write {output.name}: use one of {', '.join(WRITERS)} or a folder")
+    check_output(output, folder=to_store)
     try:
-        write_atomically(
-            output,
-            lambda part: writer(loaded.events, part),
-            errors=(pl.exceptions.ComputeError,),
+        loaded = read_with_progress(
+            paths,
+            format=format,
+            year=year,
+            tz=tz,
+            quiet=quiet,
+            workers=workers,
+            scheduler=scheduler,
+            cache=cache,
+            store=str(output) if to_store else None,
+            follow_symlinks=follow_symlinks,
+            max_expanded=max_expanded,
+            max_ratio=max_ratio,
         )
     except TimelineError as exc:
         raise fail(str(exc)) from None
+    if loaded.is_empty():
+        raise fail("nothing usable was loaded")
+    rows = loaded.scan().select(pl.len()).collect().item()
+    if not to_store:
+        events = loaded.scan().sort("ts", "file", "line", nulls_last=True)
+        try:
+            write_atomically(
+                output, lambda part: writer(events, part), errors=(pl.exceptions.ComputeError,)
+            )
+        except TimelineError as exc:
+            raise fail(str(exc)) from None
     lines = int(loaded.summary.files["lines"].sum())
+    where = f"the event store {output}" if to_store else str(output)
     out.print(
         escape(
-            f"wrote {loaded.events.height:,} rows from {lines:,} lines in "
-            f"{loaded.summary.files.height} files to {output}"
+            f"wrote {rows:,} rows from {lines:,} lines in "
+            f"{loaded.summary.files.height} files to {where}"
         ),
         highlight=False,
     )
@@ -272,12 +321,14 @@ def analyse_with_progress(
         end = parse_when(until) if until else None
     except TimelineError as exc:
         raise fail(str(exc)) from None
-    events = between(loaded.events, since=start, until=end)
+    from timeline.analysis import analysis_frame
+
+    events = between(analysis_frame(loaded.scan()), since=start, until=end)
     if events.height == 0:
         raise fail("no rows in the chosen window")
     with err.status("analysing", spinner="dots") if not quiet else nullcontext():
         result = analyze(events, bucket=bucket)
-    return loader.Loaded(events=events, summary=loaded.summary), result
+    return loaded.narrowed(events), result
 
 
 @app.command()
@@ -295,6 +346,9 @@ def analyze(
     follow_symlinks: SymlinksOpt = False,
     max_expanded: MaxExpandedOpt = arguments.DEFAULT_MAX_EXPANDED,
     max_ratio: MaxRatioOpt = loader.LIMITS.max_ratio,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    cache: CacheOpt = True,
 ) -> None:
     """Find the incidents, their phases and the changes that contributed."""
     loaded = read_with_progress(
@@ -306,8 +360,11 @@ def analyze(
         follow_symlinks=follow_symlinks,
         max_expanded=max_expanded,
         max_ratio=max_ratio,
+        workers=workers,
+        scheduler=scheduler,
+        cache=cache,
     )
-    if loaded.events.height == 0:
+    if loaded.is_empty():
         raise fail("nothing usable was loaded")
     _, result = analyse_with_progress(
         loaded, since=since, until=until, bucket=bucket, quiet=quiet or json_output
@@ -376,6 +433,9 @@ def report(
     follow_symlinks: SymlinksOpt = False,
     max_expanded: MaxExpandedOpt = arguments.DEFAULT_MAX_EXPANDED,
     max_ratio: MaxRatioOpt = loader.LIMITS.max_ratio,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    cache: CacheOpt = True,
 ) -> None:
     """Write the incident report: summary, timeline, incidents, ranked changes, appendix."""
     check_output(output)
@@ -388,8 +448,11 @@ def report(
         follow_symlinks=follow_symlinks,
         max_expanded=max_expanded,
         max_ratio=max_ratio,
+        workers=workers,
+        scheduler=scheduler,
+        cache=cache,
     )
-    if loaded.events.height == 0:
+    if loaded.is_empty():
         raise fail("nothing usable was loaded")
     _write_report(
         loaded,

@@ -37,7 +37,7 @@ def csv_cell(value: Any) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def csv_safe(frame: pl.DataFrame) -> pl.DataFrame:
+def csv_safe(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
     """``frame`` with every string cell passed through the :func:`csv_cell` rule.
 
     Only string columns change: numbers and times are written by the CSV writer as
