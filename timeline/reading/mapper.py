@@ -203,12 +203,15 @@ def map_task(task: Task) -> Partial:
     del stripped
     bad = records.filter(pl.col("unparsed").is_not_null())
     if bad.height:
+        # a line that also starts a good record (a one-line JSON page cut short) is
+        # accounted for by that record: its reason is a note, not an unparsed line
+        started = records.filter(pl.col("unparsed").is_null())["line"].implode()
         warnings.append(
             bad.select(
                 pl.lit(result.path).alias("file"),
                 "line",
                 "end_line",
-                pl.lit(True).alias("unparsed"),
+                (~pl.col("line").is_in(started)).alias("unparsed"),
                 pl.col("unparsed").alias("reason"),
                 pl.col("message").str.slice(0, WARNING_TEXT_CHARS).alias("text"),
             )
