@@ -15,9 +15,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from typer.testing import CliRunner
 
 import timeline
+from timeline.cli import app
 from timeline.reading.sources import Limits, read_bytes, scan, shown_name
+
+runner = CliRunner()
 
 
 def klog(n: int, *, seed: int = 0, hour: int = 18) -> str:
@@ -118,6 +122,15 @@ def test_a_pipe_matched_by_a_glob_is_skipped(tmp_path):
     found = scan(str(tmp_path / "*.log"))
     assert [os.path.basename(f) for f in found.files] == ["a.log"]
     assert "named pipe" in found.skipped[0][1]
+
+
+def test_detect_and_parse_skip_a_pipe_in_a_folder_with_a_warning(tmp_path):
+    (tmp_path / "kube-proxy.log").write_text(klog(20, seed=11))
+    os.mkfifo(tmp_path / "p.log")
+    for verb in (["detect"], ["parse", "-q", "-o", str(tmp_path / "events.csv")]):
+        result = runner.invoke(app, [*verb, str(tmp_path)], env={"COLUMNS": "400"})
+        assert result.exit_code == 0, result.output
+        assert "p.log: named pipe found in a folder or glob: skipped" in result.stderr
 
 
 def test_a_named_pipe_without_a_writer_does_not_wait_forever(tmp_path):
@@ -233,6 +246,24 @@ def test_an_unreadable_folder_walk_error_is_reported(tmp_path, monkeypatch):
     found = scan(str(tmp_path))
     assert found.skipped == [(str(tmp_path / "locked"), "cannot read folder: Permission denied")]
     assert len(found.files) == 1
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_escaped_by_the_cli(tmp_path):
+    bad = os.path.join(os.fsencode(tmp_path), b"kube-proxy-\xff.log")
+    with open(bad, "wb") as handle:
+        handle.write(klog(10, seed=12).encode())
+    result = runner.invoke(app, ["detect", str(tmp_path)], env={"COLUMNS": "400"})
+    assert result.exit_code == 0 and "kube-proxy-\\xff.log" in result.stdout
+    result = runner.invoke(app, ["parse", str(tmp_path), "-o", str(tmp_path / "e.jsonl")])
+    assert result.exit_code == 0, result.output
+
+
+def test_progress_is_reported_for_every_one_of_many_small_files(tmp_path):
+    for i in range(60):
+        (tmp_path / f"kube-proxy-{i:03d}.log").write_text(klog(2, seed=i))
+    seen: list[str] = []
+    timeline.read(tmp_path, infer=False, on_file=seen.append, cache=False)
+    assert len(seen) == 60 and len(set(seen)) == 60
 
 
 def test_shown_name_escapes_only_undecodable_bytes():

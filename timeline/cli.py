@@ -18,7 +18,7 @@ from timeline import arguments
 from timeline.errors import TimelineError
 from timeline.outputs.atomic import write_atomically
 from timeline.outputs.safe import csv_safe, terminal_text
-from timeline.reading import loader
+from timeline.reading import loader, sources
 from timeline.reading import store as event_store
 
 app = typer.Typer(
@@ -273,11 +273,13 @@ def parse(
 def detect(paths: PathsArg, follow_symlinks: SymlinksOpt = False) -> None:
     """Say, for each file, its format, how sure the guess is, and why."""
     try:
-        files = loader.expand(paths, follow_symlinks=follow_symlinks)
+        found_paths = sources.scan(paths, follow_symlinks=follow_symlinks)
     except TimelineError as exc:
         raise fail(str(exc)) from None
+    for name, why in found_paths.skipped:
+        err.print(f"[yellow]warning:[/] {escape(name)}: {escape(why)}", highlight=False)
     table = Table("file", "format", "score", "why", "runner-up", show_lines=False)
-    for path in files:
+    for path in found_paths.files:
         found = loader.detect(path)
         table.add_row(
             escape(path),
