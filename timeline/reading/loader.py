@@ -53,7 +53,7 @@ MIN_BYTES_FOR_WORKERS = 32 << 20
 #: Map tasks are sent to workers in groups of about this many bytes (small files together).
 BATCH_BYTES = 16 << 20
 #: Files are finished into event store files of about this many input bytes each.
-PART_BYTES = 256 << 20
+PART_BYTES = 64 << 20
 #: An environment variable that moves the partial cache (tests point it at a temp folder).
 CACHE_ENV = "INCIDENT_TIMELINE_CACHE"
 
@@ -448,7 +448,7 @@ def _template_lookup(partials: list[Partial], staging: Path) -> str | None:
         .filter(pl.col("masked").is_not_null())
         .group_by("source", "masked")
         .agg(pl.len().alias("_rows"))
-        .collect()
+        .collect(engine="streaming")
         .sort("source", "masked")
     )
     lookups = [
@@ -523,7 +523,7 @@ def finish_job(job: FinishJob) -> dict[str, str]:
         for rows, path, part, offset, settlement in job.parts
     ]
     events = pl.concat(frames, how="diagonal_relaxed")
-    noted = settle.time_problems(events)
+    noted = settle.time_note_counts(events)
     if job.templates:
         lookup = pl.scan_parquet(job.templates)
         events = events.join(lookup, on=["source", "masked"], how="left", nulls_equal=False)
@@ -533,11 +533,17 @@ def finish_job(job: FinishJob) -> dict[str, str]:
             (pl.col(c).fill_null("{}") if c == "attrs" else pl.col(c)).cast(t)
             for c, t in EVENT_SCHEMA.items()
         ]
-    ).collect()
+    )
     is_change = pl.col("kind") == "change"
-    events.filter(~is_change).write_parquet(job.out, statistics=True)
-    events.filter(is_change).write_parquet(job.changes_out)
-    return noted
+    done = pl.collect_all(
+        [
+            events.filter(~is_change).sink_parquet(job.out, statistics=True, lazy=True),
+            events.filter(is_change).sink_parquet(job.changes_out, lazy=True),
+            *([noted] if noted is not None else []),
+        ],
+        engine="streaming",
+    )
+    return settle.time_problems(done[2]) if noted is not None else {}
 
 
 def _write_changes(root: Path, staging: Path, *, infer: bool) -> None:

@@ -312,18 +312,22 @@ _TIME_NOTES = {
 }
 
 
-def time_problems(events: pl.LazyFrame) -> dict[str, str]:
-    """Per file, a sentence on the rows :func:`apply` marked in ``_time_note``: wall times
-    in a daylight-saving gap or overlap, 29 February in a common year."""
+def time_note_counts(events: pl.LazyFrame) -> pl.LazyFrame | None:
+    """The rows :func:`apply` marked in ``_time_note`` (wall times in a daylight-saving
+    gap or overlap, 29 February in a common year), counted per file and kind, with the
+    first line; None when no file was settled in a way that can mark one."""
     if "_time_note" not in events.collect_schema().names():
-        return {}
-    counts = (
+        return None
+    return (
         events.filter(pl.col("_time_note").is_not_null())
         .group_by("file", "_time_note")
         .agg(n=pl.len(), first=pl.col("line").min())
         .sort("file", "_time_note")
-        .collect()
     )
+
+
+def time_problems(counts: pl.DataFrame) -> dict[str, str]:
+    """Per file, a sentence on its rows counted by :func:`time_note_counts`."""
     said: dict[str, list[str]] = {}
     for row in counts.iter_rows(named=True):
         said.setdefault(row["file"], []).append(
