@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,28 @@ def hostile_kube_proxy_log() -> str:
     return "\n".join(lines) + "\n"
 
 
+HOSTILE_EXECUTOR = '<a href="http://evil.example/x">X</a><b>B</b>'
+
+
+def hostile_circleci_jobs() -> str:
+    """CircleCI jobs whose self-hosted resource class is a link and bold text."""
+    jobs = [
+        {
+            "number": 482200 + i,
+            "name": "integration-tests",
+            "status": "success" if i % 4 else "failed",
+            "executor": {"resource_class": f"acme/{HOSTILE_EXECUTOR}", "type": "machine"},
+            "created_at": f"2023-03-14T18:{i:02d}:09.871Z",
+            "queued_at": f"2023-03-14T18:{i:02d}:11.412Z",
+            "started_at": f"2023-03-14T18:{i:02d}:{20 + i % 30:02d}.612Z",
+            "stopped_at": f"2023-03-14T18:{i + 1:02d}:16.816Z",
+            "project": {"slug": "gh/acme/api", "name": "api"},
+        }
+        for i in range(40)
+    ]
+    return json.dumps({"items": jobs, "next_page_token": None})
+
+
 @pytest.fixture(scope="session")
 def sample_loaded():
     """The bundled sample, loaded once for the session."""
@@ -91,6 +114,9 @@ def hostile_report(tmp_path_factory):
     evil = evil / "kube-system_kube-proxy-evil1_0000" / "kube-proxy" / "0.log"
     evil.parent.mkdir(parents=True)
     evil.write_text(hostile_kube_proxy_log())
-    loaded = timeline.read([SAMPLE_DIR, evil])
+    jobs = folder / "circleci" / "jobs.json"
+    jobs.parent.mkdir()
+    jobs.write_text(hostile_circleci_jobs())
+    loaded = timeline.read([SAMPLE_DIR, evil, jobs])
     path = write_report(loaded, analyze(loaded.events), folder / "report.html", title="Hostile")
     return path

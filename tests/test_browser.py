@@ -82,3 +82,11 @@ def test_hostile_log_text_shows_as_text_and_runs_nothing(opened):
     assert seen["dialogs"] == []
     assert "<script>window.__pwned" in page.inner_text("body")
     assert page.locator("img[src=x]").count() == 0
+
+
+def test_a_ci_executor_holding_html_is_plain_text_in_the_figure(opened):
+    page, _ = opened
+    figure = page.locator("#timeline-figure")
+    assert figure.locator('a[href*="evil.example"]').count() == 0
+    legend = figure.locator(".legend").first.text_content()
+    assert '<a href="http://evil.example/x">X</a><b>B</b>' in legend

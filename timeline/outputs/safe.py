@@ -108,13 +108,15 @@ def plotly_text(value: Any) -> str:
     Plotly renders a subset of HTML in all of these (``<a href>``, ``<b>``, ``<br>``,
     ``<span style>``), so an executor name ``<a href="http://evil.example">X</a>`` would be
     a live link in the legend. OWASP, *Cross Site Scripting Prevention*, rule 1: HTML-encode
-    untrusted data before it enters an HTML context. Plotly decodes the entities when it
-    draws the text, so the reader sees the original characters as plain text.
+    untrusted data before it enters an HTML context. Plotly decodes ``&lt;``, ``&gt;``
+    and ``&amp;`` when it draws the text, so the reader sees the original characters as
+    plain text. Quotes are left as they are: with no ``<`` no tag, and so no attribute,
+    can begin, and plotly would show ``&quot;`` literally.
 
     >>> plotly_text('<a href="http://evil.example">X</a>')
-    '&lt;a href=&quot;http://evil.example&quot;&gt;X&lt;/a&gt;'
+    '&lt;a href="http://evil.example"&gt;X&lt;/a&gt;'
     """
-    return _html_escape("" if value is None else str(value), quote=True)
+    return _html_escape("" if value is None else str(value), quote=False)
 
 
 # --- terminal ----------------------------------------------------------------------------
