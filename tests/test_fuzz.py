@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, example, given, settings
 
+import parsers
 from tests.fuzzing import bundles, check_bundle, write_bundle
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
@@ -26,6 +27,13 @@ CUT_ONE_LINE_PAGE = {
     b'"status":"infrastructure_fail","type":"build","stopped_at":"2023-03-14T19:41:44Z"},'
     b'{"dependencies":["c1a5e1d2"],"id":"0b6a29f4","name":',
 }
+#: Kubernetes events followed by RabbitMQ lines: each number of the first such line was a
+#: JSON value of its own, and the line was counted unparsed six times.
+EVENTS_THEN_RABBITMQ = {
+    b"kube-proxy.log": parsers.registry.get("k8s-events").samples[-1].text.encode()
+    + b"2021-07-29 16:09:34.409461+00:00 [erro] <0.29174.0> ** Generic server terminating\n"
+    b"2021-07-29 16:09:34.411208+00:00 [noti] <0.29171.0> Restarting crashed queue\n",
+}
 
 
 @settings(
@@ -36,6 +44,7 @@ CUT_ONE_LINE_PAGE = {
 )
 @given(files=bundles())
 @example(files=CUT_ONE_LINE_PAGE)
+@example(files=EVENTS_THEN_RABBITMQ)
 def test_broken_bundles_never_crash_and_every_output_parses(files):
     with tempfile.TemporaryDirectory() as tmp:
         bundle, out = Path(tmp) / "bundle", Path(tmp) / "out"

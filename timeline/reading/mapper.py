@@ -201,7 +201,7 @@ def map_task(task: Task) -> Partial:
         result.warnings = _warnings(warnings)
         return result
     del stripped
-    bad = records.filter(pl.col("unparsed").is_not_null())
+    bad = _without_overlaps(records.filter(pl.col("unparsed").is_not_null()))
     if bad.height:
         # a line that also starts a good record (a one-line JSON page cut short) is
         # accounted for by that record: its reason is a note, not an unparsed line
@@ -236,6 +236,20 @@ def map_task(task: Task) -> Partial:
 def map_batch(tasks: list[Task]) -> list[Partial]:
     """:func:`map_task` over a group of tasks (many small files travel to a worker at once)."""
     return [map_task(task) for task in tasks]
+
+
+def _without_overlaps(bad: pl.DataFrame) -> pl.DataFrame:
+    """Unparsed rows with each line in one of them only: a parser may give several for
+    one stretch (each JSON value of a line that is not JSON), and a line is counted once.
+    Rows are kept in line order, each from the first line no row before it covers."""
+    if bad.height < 2:
+        return bad
+    reach = pl.col("end_line").cum_max().shift(1).fill_null(0)
+    return (
+        bad.sort("line", "end_line", maintain_order=True)
+        .with_columns(line=pl.max_horizontal("line", reach + 1).cast(pl.UInt32))
+        .filter(pl.col("line") <= pl.col("end_line"))
+    )
 
 
 def _job_time_problems(records: pl.DataFrame) -> list[str]:
