@@ -32,6 +32,11 @@ Records returned by ``parse`` (``RECORD_SCHEMA``):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
 import polars as pl
 
 LEVELS = ["debug", "info", "warning", "error", "critical"]
@@ -166,3 +171,21 @@ def json_object(**fields: pl.Expr) -> pl.Expr:
 def _json_value(expr: pl.Expr) -> pl.Expr:
     """A scalar expression written as JSON: strings quoted and escaped, numbers as they are."""
     return pl.struct(v=expr).struct.json_encode().str.slice(5).str.strip_suffix("}")
+
+
+#: The time the user says a file's relative ages (``5m``, ``2d``) count back from; null
+#: means each file's modification time. Set it with :func:`ages_relative_to`.
+REFERENCE_TIME: ContextVar[datetime | None] = ContextVar("reference_time", default=None)
+
+
+@contextmanager
+def ages_relative_to(now: datetime | None) -> Iterator[None]:
+    """Within the block, relative ages (``kubectl get events``) count back from ``now``
+    (a UTC time; naive is read as UTC)."""
+    if now is not None and now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    token = REFERENCE_TIME.set(now)
+    try:
+        yield
+    finally:
+        REFERENCE_TIME.reset(token)

@@ -72,7 +72,9 @@ _TIME_ONLY = rf"^{_TIME}$"
 #: ``--logging-format=json`` writes ``ts``, ``caller``, ``msg``, ``v``): a ``level``, and
 #: a ``time`` string or an Erlang ``pid``.
 JSON_LEVEL = r'"level":"[A-Za-z]+"'
-JSON_TIME = r'"(?:time|timestamp)":"[0-9]'
+#: RabbitMQ's own time forms (``rfc3339_space`` by default, or epoch numbers); Go loggers
+#: write ``T`` between date and time, and have no Erlang pid.
+JSON_TIME = r'"(?:time|timestamp)":(?:"[0-9]{4}-[0-9]{2}-[0-9]{2} |[0-9])'
 JSON_PID = r'"pid":"<[0-9]+\.[0-9]+\.[0-9]+>"'
 
 #: Level words of every ``level_format`` (lc, uc, lc3, uc3, lc4, uc4), case-insensitive.

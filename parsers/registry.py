@@ -48,17 +48,31 @@ class Parser:
     sniff: Callable[[list[str]], Score]
     parse: Callable[[pl.LazyFrame], pl.LazyFrame]
     samples: tuple[Sample, ...] = ()
+    #: ``built-in`` for a module of this package, else the format file that declares it.
+    origin: str = "built-in"
+
+    @property
+    def built_in(self) -> bool:
+        """Whether the format ships with the tool (a module, or a format file in it)."""
+        return self.origin.startswith("built-in")
 
 
 _PARSERS: dict[str, Parser] = {}
 
 
-def register(parser: Parser) -> Parser:
-    """Add a parser; a second, different parser with the same name is a programming error
-    (the same module imported twice, as doctest collection may do, just registers again)."""
+def register(parser: Parser, *, replace: bool = False) -> Parser:
+    """Add a parser; a second, different parser with the same name is an error (the same
+    module imported twice, as doctest collection may do, just registers again, and so
+    does a format file read again). ``replace`` lets a declared format take the place of
+    one declared before under its name, never of a built-in one."""
     known = _PARSERS.get(parser.name)
-    if known is not None and known.parse.__qualname__ != parser.parse.__qualname__:
-        raise ValueError(f"a parser named {parser.name!r} is registered already")
+    if known is not None:
+        same = known.origin == parser.origin and (
+            known.origin != "built-in" or known.parse.__qualname__ == parser.parse.__qualname__
+        )
+        if not same and not (replace and not known.built_in and not parser.built_in):
+            where = "built in" if known.built_in else f"declared in {known.origin}"
+            raise ValueError(f"a format named {parser.name!r} is registered already ({where})")
     _PARSERS[parser.name] = parser
     return parser
 

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from timeline.errors import TimelineError
+from timeline.reading import formats as declared_formats
 from timeline.reading import loader
 
 app = typer.Typer(
@@ -34,6 +35,14 @@ TzOpt = Annotated[
     str | None, typer.Option(help="Zone of records that write none, e.g. Europe/Berlin.")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+FormatsOpt = Annotated[
+    Path | None,
+    typer.Option("--formats", help="A folder of format files to read with (see README)."),
+]
+NowOpt = Annotated[
+    str | None,
+    typer.Option(help='What relative ages ("5m" in kubectl tables) count back from.'),
+]
 
 WRITERS = {
     ".parquet": lambda frame, path: frame.write_parquet(path),
@@ -55,11 +64,17 @@ def read_with_progress(
     format: str | None = None,
     year: int | None = None,
     tz: str | None = None,
+    formats: Path | None = None,
+    now: str | None = None,
     quiet: bool = False,
 ) -> loader.Loaded:
     """Load ``paths`` with a progress bar on stderr; user errors become exit code 1."""
+    from timeline.when import parse_when
+
     try:
         files = loader.expand(paths)
+        reference = parse_when(now) if now else None
+        declared_formats.use_formats(formats)
     except TimelineError as exc:
         raise fail(str(exc)) from None
     with Progress(
@@ -77,7 +92,9 @@ def read_with_progress(
             progress.update(task, advance=1, description=f"loading {Path(path).name}")
 
         try:
-            loaded = loader.read(files, format=format, year=year, tz=tz, on_file=advance)
+            loaded = declared_formats.read(
+                files, format=format, year=year, tz=tz, now=reference, on_file=advance
+            )
         except TimelineError as exc:
             raise fail(str(exc)) from None
     _print_problems(loaded.summary)
@@ -122,13 +139,17 @@ def parse(
     format: FormatOpt = None,
     year: YearOpt = None,
     tz: TzOpt = None,
+    formats: FormatsOpt = None,
+    now: NowOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Load logs into one event frame and write it to a file."""
     writer = WRITERS.get(output.suffix.lower())
     if writer is None:
         raise fail(f"cannot write {output.name}: use one of {', '.join(WRITERS)}")
-    loaded = read_with_progress(paths, format=format, year=year, tz=tz, quiet=quiet)
+    loaded = read_with_progress(
+        paths, format=format, year=year, tz=tz, formats=formats, now=now, quiet=quiet
+    )
     if loaded.events.height == 0:
         raise fail("nothing usable was loaded")
     writer(loaded.events, output)
@@ -143,10 +164,11 @@ def parse(
 
 
 @app.command()
-def detect(paths: PathsArg) -> None:
+def detect(paths: PathsArg, formats: FormatsOpt = None) -> None:
     """Say, for each file, its format, how sure the guess is, and why."""
     try:
         files = loader.expand(paths)
+        declared_formats.use_formats(formats)
     except TimelineError as exc:
         raise fail(str(exc)) from None
     table = Table("file", "format", "score", "why", "runner-up", show_lines=False)
@@ -208,11 +230,15 @@ def analyze(
     format: FormatOpt = None,
     year: YearOpt = None,
     tz: TzOpt = None,
+    formats: FormatsOpt = None,
+    now: NowOpt = None,
     top: Annotated[int, typer.Option(help="Contributing changes shown per incident.")] = 3,
     quiet: QuietOpt = False,
 ) -> None:
     """Find the incidents, their phases and the changes that contributed."""
-    loaded = read_with_progress(paths, format=format, year=year, tz=tz, quiet=quiet)
+    loaded = read_with_progress(
+        paths, format=format, year=year, tz=tz, formats=formats, now=now, quiet=quiet
+    )
     if loaded.events.height == 0:
         raise fail("nothing usable was loaded")
     _, result = analyse_with_progress(
@@ -278,10 +304,14 @@ def report(
     format: FormatOpt = None,
     year: YearOpt = None,
     tz: TzOpt = None,
+    formats: FormatsOpt = None,
+    now: NowOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Write the incident report: summary, timeline, incidents, ranked changes, appendix."""
-    loaded = read_with_progress(paths, format=format, year=year, tz=tz, quiet=quiet)
+    loaded = read_with_progress(
+        paths, format=format, year=year, tz=tz, formats=formats, now=now, quiet=quiet
+    )
     if loaded.events.height == 0:
         raise fail("nothing usable was loaded")
     _write_report(
@@ -340,6 +370,54 @@ def demo(
     _write_report(
         loaded, output, title="Delays starting CI jobs, 2023-03-14 (bundled sample)", quiet=quiet
     )
+
+
+formats_app = typer.Typer(help="The formats the tool reads: list them, check a format file.")
+app.add_typer(formats_app, name="formats")
+
+
+@formats_app.command("list")
+def formats_list(formats: FormatsOpt = None) -> None:
+    """The built-in formats and the declared ones (user's config folder, --formats)."""
+    from parsers import registry
+
+    try:
+        declared_formats.use_formats(formats)
+    except TimelineError as exc:
+        raise fail(str(exc)) from None
+    table = Table("format", "origin", "reads")
+    for parser in registry.all_parsers():
+        table.add_row(escape(parser.name), escape(parser.origin), escape(parser.description))
+    out.print(table)
+
+
+@formats_app.command("check")
+def formats_check(
+    files: Annotated[list[Path], typer.Argument(help="Format files (.toml, .yaml, .json).")],
+) -> None:
+    """Read format files and check that their samples give what they say."""
+    from parsers import declared
+
+    failed = False
+    for path in files:
+        try:
+            parser = declared.to_parser(declared.declare(declared.read_file(path), str(path)))
+        except declared.FormatFileError as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            failed = True
+            continue
+        problems = declared.check(parser)
+        for problem in problems:
+            err.print(f"[bold red]error:[/] {escape(problem)}", highlight=False)
+        if problems:
+            failed = True
+        else:
+            out.print(
+                escape(f"{path}: format {parser.name!r}, {len(parser.samples)} samples pass"),
+                highlight=False,
+            )
+    if failed:
+        raise typer.Exit(code=1)
 
 
 if __name__ == "__main__":  # pragma: no cover
