@@ -104,9 +104,11 @@ STARTUP_FATAL = (
     r"|Error during parsing: "
 )
 #: Lines that continue the record above: indented or blank lines, Go panics and goroutine
-#: dumps, client-go traces.
+#: dumps, client-go traces, and the hexdump of a DNS message that the *debug* plugin has
+#: plugins write under a ``[DEBUG]`` line (``debug: 000010 6d 70 6c ...``).
 CONTINUATION = (
-    r"^(?:$|[ \t]|panic: |fatal error: |goroutine [0-9]+ \[|created by |\[signal |"
+    r"^(?:$|[ \t]|(?:debug: )?[0-9a-f]{6}(?: [0-9a-f]{2}){0,16}$|"
+    r"panic: |fatal error: |goroutine [0-9]+ \[|created by |\[signal |"
     r"runtime stack:|exit status [0-9]|\.\.\.additional frames elided|Trace\[[0-9]+\]: |"
     r"[^ \t]+\(.*\)$)"
 )

@@ -13,8 +13,10 @@ milliseconds, anything smaller as seconds (10^11 seconds is the year 5138, 10^11
 milliseconds 1973). It is UTC, so records need no year or zone settled.
 
 Info records carry their verbosity ``v``; error records carry no ``v`` and, from
-``ErrorS``, the error as ``err``. So: ``err`` or no ``v`` is an error, ``v`` above 0 is
-debug, ``v`` 0 is info (warnings are written as info). ``msg`` becomes the template for
+``ErrorS``, the error as ``err``. So: ``err`` or no ``v`` is an error, any ``v`` is info
+(warnings are written as info). ``v`` is verbosity, not severity: klog text writes a
+``V(2).InfoS`` record as an ``I`` line, so ``"v":2`` is info too, and ``v`` stays in
+``attrs`` for whoever wants to tell the chatty records apart. ``msg`` becomes the template for
 structured calls (``InfoS``); printf-style calls (``Infof``) end their message with a line
 break, and keep ``template`` null for the loader to mask. Every other key, ``caller``,
 ``v`` and ``err`` among them, stays in ``attrs`` as written.
@@ -118,8 +120,6 @@ def _json_records(rows: pl.LazyFrame) -> pl.LazyFrame:
         .then(pl.lit("critical"))
         .when(pl.col("_err") | pl.col("_v").is_null())
         .then(pl.lit("error"))
-        .when(pl.col("_v") > 0)
-        .then(pl.lit("debug"))
         .otherwise(pl.lit("info"))
     )
     without_ts = pl.col("_stamp").is_null()

@@ -132,7 +132,9 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     obj = pl.coalesce(
         "object",
         pl.when(pl.col("kind").is_not_null()).then(
-            pl.col("kind").str.to_lowercase() + "/" + pl.col("name").str.replace(r"\.[0-9a-f]+$", "")
+            pl.col("kind").str.to_lowercase()
+            + "/"
+            + pl.col("name").str.replace(r"\.[0-9a-f]+$", "")
         ),
     )
     message = pl.concat_str(pl.col("reason"), pl.lit(": "), pl.col("message"))
@@ -211,12 +213,18 @@ def _columns(header: str) -> list[tuple[str, int, int]]:
 def _cell(key: str) -> pl.Expr:
     """The text of column ``key`` in a row: by position, or by tab-separated index."""
     start, width = pl.col(f"_s_{key}"), pl.col(f"_w_{key}")
-    by_position = pl.when(width < 0).then(pl.col("text").str.slice(start)).otherwise(
-        pl.col("text").str.slice(start, width)
+    by_position = (
+        pl.when(width < 0)
+        .then(pl.col("text").str.slice(start))
+        .otherwise(pl.col("text").str.slice(start, width))
     )
-    by_tab = pl.col("text").str.strip_chars().str.split("\t").list.eval(
-        pl.element().filter(pl.element() != "")
-    ).list.get(start, null_on_oob=True)
+    by_tab = (
+        pl.col("text")
+        .str.strip_chars()
+        .str.split("\t")
+        .list.eval(pl.element().filter(pl.element() != ""))
+        .list.get(start, null_on_oob=True)
+    )
     value = pl.when(pl.col("_tabs")).then(by_tab).otherwise(by_position).str.strip_chars()
     return pl.when(start.is_not_null() & (value != "")).then(value)
 

@@ -285,6 +285,7 @@ def sniff(sample: list[str]) -> Score:
     lines = pl.Series([s for s in sample if s.strip()], dtype=pl.String)
     if lines.len() == 0:
         return Score(0.0, "no non-blank lines to look at")
+    lines = lines.str.replace_all(_COLOUR, "")
     literal = (
         lines.str.contains("] <", literal=True)
         | lines.str.contains(" REPORT==== ", literal=True)
@@ -330,7 +331,7 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     whole: joining lines when no record has more than one, decoding JSON when no line is
     JSON, escaping attribute values when none holds a character to escape.
     """
-    flagged = _flag_lines(lines).collect(engine="in-memory")
+    flagged = _flag_lines(_without_colours(lines)).collect(engine="in-memory")
     has_json = bool((flagged["_form"] == "json").any())
     grouped = _group_records(flagged)
     del flagged
@@ -348,6 +349,19 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
         message="_message",
         attrs=_attrs(fields),
         unparsed="_unparsed",
+    )
+
+
+#: An ANSI colour code, as the console (and ``docker logs`` of it) writes around lines.
+_COLOUR = r"\x1b\[[0-9;]*m"
+
+
+def _without_colours(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """Lines with ANSI colour codes taken out (only lines holding an escape are touched)."""
+    text = pl.col("text")
+    coloured = text.str.contains("\x1b", literal=True)
+    return lines.with_columns(
+        text=pl.when(coloured).then(text.str.replace_all(_COLOUR, "")).otherwise(text)
     )
 
 
@@ -403,10 +417,17 @@ def _flag_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
         & pl.all_horizontal(same_prefix).fill_null(False)
     )
     json_mode = (is_json.sum() > (is_text | is_report).sum()).over("path")
+    # a RabbitMQ JSON record starts a record among text lines too (a format switched)
+    json_record = is_json & _only(is_json, text).str.contains(JSON_LEVEL).fill_null(False)
     blank = (_only(~is_text, text).str.strip_chars().str.len_chars() == 0).fill_null(False)
-    header = (is_text & ~repeats) | is_report | (json_mode & (is_json | (~is_text & ~blank)))
+    header = (
+        (is_text & ~repeats)
+        | is_report
+        | json_record
+        | (json_mode & (is_json | (~is_text & ~blank)))
+    )
     form = (
-        pl.when(json_mode & is_json)
+        pl.when((json_mode & is_json) | json_record)
         .then(pl.lit("json"))
         .when(is_text)
         .then(pl.lit("text"))
