@@ -38,7 +38,8 @@ lines without any Python. It has:
     the program writes them, and fields the first record must have (``attrs.KEY`` for an
     attribute). ``ts`` is written as :func:`checked_time` shows it.
 
-Samples are checked when a file is loaded (:func:`load_file`), and by ``timeline formats
+Samples are checked when a file is loaded (:func:`load_file`; registered for one read with
+:func:`parsers.registry.registered`), and by ``timeline formats
 check FILE``; a failing sample is a :class:`FormatFileError` that names the file and the
 sample. Declared formats run as polars expressions (``str.extract_groups``,
 ``str.json_path_match``), like the built-in ones.
@@ -593,15 +594,19 @@ def sample_lines(lines: list[str]) -> pl.LazyFrame:
     )
 
 
-def load_file(path: str | os.PathLike[str], *, replace: bool = False) -> Parser:
-    """Read, check and register the format in ``path``; a :class:`FormatFileError` that
-    names the file (and the sample) when it cannot be read or its samples fail."""
+def load_file(path: str | os.PathLike[str]) -> Parser:
+    """Read and check the format in ``path`` (register it with
+    :func:`parsers.registry.registered`); a :class:`FormatFileError` that names the file
+    (and the sample) when it cannot be read, takes a built-in name, or its samples fail."""
     declared = declare(read_file(path), str(path))
+    known = registry._PARSERS.get(declared.name)
+    if known is not None and known.built_in:
+        raise FormatFileError(f"{path}: a format named {declared.name!r} is built in already")
     parser = to_parser(declared)
     problems = check(parser)
     if problems:
         raise FormatFileError("; ".join(problems))
-    return registry.register(parser, replace=replace)
+    return parser
 
 
 def format_files(directory: str | os.PathLike[str]) -> list[Path]:
@@ -613,8 +618,8 @@ def format_files(directory: str | os.PathLike[str]) -> list[Path]:
 
 
 def load_dir(directory: str | os.PathLike[str]) -> list[Parser]:
-    """Register every format file in ``directory`` (see :func:`load_file`)."""
-    return [load_file(path, replace=True) for path in format_files(directory)]
+    """Every format file in ``directory``, read and checked (see :func:`load_file`)."""
+    return [load_file(path) for path in format_files(directory)]
 
 
 def user_dir() -> Path:
@@ -626,7 +631,7 @@ def user_dir() -> Path:
 
 
 def load_user_formats() -> list[Parser]:
-    """Register the format files in :func:`user_dir`, if it exists."""
+    """The format files in :func:`user_dir`, if it exists, read and checked."""
     folder = user_dir()
     return load_dir(folder) if folder.is_dir() else []
 

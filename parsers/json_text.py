@@ -36,11 +36,13 @@ def is_pasted(sample: list[str]) -> bool:
     >>> is_pasted(["{", '  "a": 1', "}"]), is_pasted(['{"a": 1}', '{"a": 2}'])
     (True, False)
     """
+    if any(s.startswith(RECORD_SEPARATOR) for s in sample[:5]):
+        return True
     lines = [s.strip().lstrip("\ufeff") for s in sample if s.strip()]
     if not lines:
         return False
     first = lines[0]
-    if first.startswith(RECORD_SEPARATOR) or first.startswith("["):
+    if first.startswith("["):
         return True
     if not first.startswith("{"):
         return False

@@ -298,9 +298,9 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     return record_frame(rows, source=SOURCE).sort("line")
 
 
-_YAML_EVENT = re.compile(r"(?m)^(?:- |  )?kind: Event\s*$")
+_YAML_EVENT = re.compile(r"(?m)^[ \t]*(?:- )?kind: Event\s*$")
 #: Where a YAML event starts: an item of the ``items`` list, or a new document.
-_YAML_ITEM = re.compile(r"^(?:- |---)")
+_YAML_ITEM = re.compile(r"^(?P<indent> *)- |^---")
 
 
 def _is_yaml(text: str) -> bool:
@@ -320,8 +320,11 @@ def _yaml_items(doc) -> list[Item]:
     for value in documents:
         listed = value.get("items") if isinstance(value, dict) else None
         values.extend(listed if isinstance(listed, list) else [value])
-    starts = [i for i, text in enumerate(doc.texts) if _YAML_ITEM.match(text)]
-    starts = [s for s in starts if not doc.texts[s].startswith("---")] or starts
+    marks = [(i, _YAML_ITEM.match(text)) for i, text in enumerate(doc.texts)]
+    dashes = [(i, len(m["indent"])) for i, m in marks if m and m["indent"] is not None]
+    outer = min((indent for _i, indent in dashes), default=0)
+    starts = [i for i, indent in dashes if indent == outer]
+    starts = starts or [i for i, m in marks if m]
     if len(starts) != len(values):
         starts = [0] * len(values)
     return [Item(row, _json_ready(v)) for row, v in zip(starts, values, strict=True)]

@@ -53,7 +53,7 @@ COLUMNS = {
     "firstseen": "first_seen",
     "count": "count",
     "name": "name",
-    "kind": "kind",
+    "kind": "object_kind",
     "subobject": "subobject",
     "subobjectpath": "subobject",
     "type": "type",
@@ -131,8 +131,8 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     component, host = _source_parts(pl.col("source"))
     obj = pl.coalesce(
         "object",
-        pl.when(pl.col("kind").is_not_null()).then(
-            pl.col("kind").str.to_lowercase()
+        pl.when(pl.col("object_kind").is_not_null()).then(
+            pl.col("object_kind").str.to_lowercase()
             + "/"
             + pl.col("name").str.replace(r"\.[0-9a-f]+$", "")
         ),

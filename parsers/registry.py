@@ -9,7 +9,8 @@ unknown, never guessed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -75,6 +76,18 @@ def register(parser: Parser, *, replace: bool = False) -> Parser:
             raise ValueError(f"a format named {parser.name!r} is registered already ({where})")
     _PARSERS[parser.name] = parser
     return parser
+
+
+@contextmanager
+def registered(extra: Iterable[Parser]) -> Iterator[list[Parser]]:
+    """Within the block, ``extra`` (declared formats) are registered too; after it, the
+    registry is as it was, so one read's formats do not leak into the next."""
+    saved = dict(_PARSERS)
+    try:
+        yield [register(parser, replace=True) for parser in extra]
+    finally:
+        _PARSERS.clear()
+        _PARSERS.update(saved)
 
 
 def get(name: str) -> Parser:

@@ -74,7 +74,6 @@ def read_with_progress(
     try:
         files = loader.expand(paths)
         reference = parse_when(now) if now else None
-        declared_formats.use_formats(formats)
     except TimelineError as exc:
         raise fail(str(exc)) from None
     with Progress(
@@ -93,7 +92,13 @@ def read_with_progress(
 
         try:
             loaded = declared_formats.read(
-                files, format=format, year=year, tz=tz, now=reference, on_file=advance
+                files,
+                format=format,
+                year=year,
+                tz=tz,
+                formats=formats,
+                now=reference,
+                on_file=advance,
             )
         except TimelineError as exc:
             raise fail(str(exc)) from None
@@ -168,12 +173,12 @@ def detect(paths: PathsArg, formats: FormatsOpt = None) -> None:
     """Say, for each file, its format, how sure the guess is, and why."""
     try:
         files = loader.expand(paths)
-        declared_formats.use_formats(formats)
+        with declared_formats.using_formats(formats):
+            found_all = [loader.detect(path) for path in files]
     except TimelineError as exc:
         raise fail(str(exc)) from None
     table = Table("file", "format", "score", "why", "runner-up", show_lines=False)
-    for path in files:
-        found = loader.detect(path)
+    for path, found in zip(files, found_all, strict=True):
         table.add_row(
             escape(path),
             escape(found["format"]) if found["format"] else "[red]unknown[/]",
@@ -382,11 +387,12 @@ def formats_list(formats: FormatsOpt = None) -> None:
     from parsers import registry
 
     try:
-        declared_formats.use_formats(formats)
+        with declared_formats.using_formats(formats):
+            known = registry.all_parsers()
     except TimelineError as exc:
         raise fail(str(exc)) from None
     table = Table("format", "origin", "reads")
-    for parser in registry.all_parsers():
+    for parser in known:
         table.add_row(escape(parser.name), escape(parser.origin), escape(parser.description))
     out.print(table)
 

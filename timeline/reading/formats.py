@@ -5,12 +5,14 @@ relative ages count back from the time the user gives."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
-from parsers import declared
+from parsers import declared, registry
 from parsers.common import ages_relative_to
 from parsers.declared import FormatFileError
+from parsers.registry import Parser
 from timeline.errors import TimelineError
 from timeline.reading import loader
 
@@ -21,16 +23,30 @@ class FormatsError(TimelineError):
     """A format file that cannot be read or whose samples fail."""
 
 
-def use_formats(formats: PathLike | None = None) -> list[str]:
-    """Register the formats in the user's config folder and in ``formats`` (a folder);
-    their names. A broken format file is a :class:`FormatsError` naming it."""
+def declared_formats(formats: PathLike | None = None) -> list[Parser]:
+    """The formats in the user's config folder and in ``formats`` (a folder), read and
+    checked. A broken format file is a :class:`FormatsError` naming it."""
     try:
         found = declared.load_user_formats()
         if formats is not None:
             found += declared.load_dir(formats)
-    except (FormatFileError, ValueError) as exc:
+    except FormatFileError as exc:
         raise FormatsError(str(exc)) from None
-    return [parser.name for parser in found]
+    return found
+
+
+@contextmanager
+def using_formats(formats: PathLike | None = None) -> Iterator[list[Parser]]:
+    """Within the block, the declared formats (see :func:`declared_formats`) are known
+    to detection and to ``format=``; after it, no longer."""
+    found = declared_formats(formats)
+    try:
+        with registry.registered(found) as added:
+            yield added
+    except ValueError as exc:
+        if "registered already" in str(exc):
+            raise FormatsError(str(exc)) from None
+        raise
 
 
 def read(
@@ -53,8 +69,7 @@ def read(
     **options
         Passed to the loader: ``format``, ``year``, ``tz``, ``infer``, ``on_file``.
     """
-    use_formats(formats)
-    with ages_relative_to(now):
+    with using_formats(formats), ages_relative_to(now):
         return loader.read(paths, **options)
 
 
