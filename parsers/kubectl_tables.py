@@ -2,8 +2,8 @@
 and the ``Events:`` section of ``kubectl describe``.
 
 Three table shapes are read, each by the positions of its header's columns (kubectl
-aligns its columns with at least two spaces between them; a header with tabs, as very
-old ``describe`` wrote, is split at tabs):
+aligns its columns with at least two spaces between them; very old ``describe`` padded
+with tabs, which are expanded to the terminal's 8-column stops first):
 
 - ``kubectl get events`` since 1.14: ``[NAMESPACE] LAST SEEN  TYPE  REASON  OBJECT
   [SUBOBJECT  SOURCE]  MESSAGE  [FIRST SEEN  COUNT  NAME]`` (``-A``, ``-o wide``);
@@ -45,7 +45,7 @@ HEADER = (
     r"|FirstSeen\s+LastSeen\s+Count\s+From\s)"
 )
 #: The rule under a ``describe`` header, and the ``Events:`` line above it.
-RULE = r"^(?:[ \t]*-{4}[ \t]+-{6}|Events:[ \t]*$)"
+RULE = r"^(?:[ \t]*-{4,}[ \t]+-{6,}|Events:[ \t]*$)"
 #: Column names as written, to the names used here.
 COLUMNS = {
     "namespace": "namespace",
@@ -113,7 +113,7 @@ def sniff(sample: list[str]) -> Score:
 
 def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     """One event row per table row; other lines unparsed (see the module notes)."""
-    frame = lines.collect()
+    frame = _tabs_expanded(lines.collect())
     text = pl.col("text")
     frame = frame.with_columns(
         _header=text.str.contains(HEADER),
@@ -177,19 +177,29 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     return _with_header_lines(out, cells.filter(headers))
 
 
+def _tabs_expanded(frame: pl.DataFrame) -> pl.DataFrame:
+    """Tabs expanded to 8-column stops, as a terminal shows them, in a file that has any
+    (only very old ``describe`` output does, so the few lines are done one by one)."""
+    if not frame["text"].str.contains("\t", literal=True).any():
+        return frame
+    return frame.with_columns(
+        text=pl.col("text").map_elements(lambda t: t.expandtabs(8), return_dtype=pl.String)
+    )
+
+
 def _layouts(headers: pl.DataFrame) -> pl.DataFrame:
     """Per table, where each column starts and how long it is (``-1``: to the end of the
-    line, or a tab-separated header)."""
+    line)."""
     rows = []
     for table, header in headers.select("_table", "text").iter_rows():
-        row: dict[str, object] = {"_table": table, "_tabs": "\t" in header.strip()}
-        for index, (name, start, width) in enumerate(_columns(header)):
+        row: dict[str, object] = {"_table": table}
+        for name, start, width in _columns(header):
             key = COLUMNS.get(name.replace(" ", "").lower())
             if key is not None:
-                row[f"_s_{key}"] = index if row["_tabs"] else start
+                row[f"_s_{key}"] = start
                 row[f"_w_{key}"] = width
         rows.append(row)
-    schema = {"_table": pl.UInt32, "_tabs": pl.Boolean}
+    schema: dict[str, pl.DataType] = {"_table": pl.UInt32}
     for key in set(COLUMNS.values()):
         schema[f"_s_{key}"] = pl.Int64
         schema[f"_w_{key}"] = pl.Int64
@@ -202,30 +212,20 @@ def _columns(header: str) -> list[tuple[str, int, int]]:
     >>> _columns("LAST SEEN   TYPE     REASON")
     [('LAST SEEN', 0, 12), ('TYPE', 12, 9), ('REASON', 21, -1)]
     """
-    if "\t" in header.strip():
-        names = [n for n in re.split(r"\t+", header.strip()) if n]
-        return [(n, i, -1) for i, n in enumerate(names)]
     found = [(m.group(), m.start()) for m in re.finditer(r"\S+(?: \S+)*", header)]
     widths = [b[1] - a[1] for a, b in zip(found, found[1:], strict=False)] + [-1]
     return [(name, start, width) for (name, start), width in zip(found, widths, strict=True)]
 
 
 def _cell(key: str) -> pl.Expr:
-    """The text of column ``key`` in a row: by position, or by tab-separated index."""
+    """The text of column ``key`` in a row, by the header's positions."""
     start, width = pl.col(f"_s_{key}"), pl.col(f"_w_{key}")
     by_position = (
         pl.when(width < 0)
         .then(pl.col("text").str.slice(start))
         .otherwise(pl.col("text").str.slice(start, width))
     )
-    by_tab = (
-        pl.col("text")
-        .str.strip_chars()
-        .str.split("\t")
-        .list.eval(pl.element().filter(pl.element() != ""))
-        .list.get(start, null_on_oob=True)
-    )
-    value = pl.when(pl.col("_tabs")).then(by_tab).otherwise(by_position).str.strip_chars()
+    value = by_position.str.strip_chars()
     return pl.when(start.is_not_null() & (value != "")).then(value)
 
 
