@@ -44,9 +44,11 @@ def is_pasted(sample: list[str]) -> bool:
     first = lines[0]
     if first.startswith("["):
         return True
-    if not first.startswith("{"):
+    if not first.startswith("{") or _whole_object(first):
         return False
-    return not _whole_object(first)
+    # a broken first line among JSON lines does not make a pasted document
+    whole = sum(_whole_object(line) for line in lines[1:50] if line.startswith("{"))
+    return whole < len(lines[1:50]) / 2
 
 
 def _whole_object(text: str) -> bool:
@@ -78,8 +80,10 @@ def compact_lines(lines: pl.LazyFrame, list_keys: Collection[str] = LIST_KEYS) -
     breaks in on stay as they are, for the parser to call unparsed."""
     frame = lines.collect()
     sample = frame["text"].head(50).to_list()
-    if frame.height == 0 or not is_pasted(sample):
+    if frame.height == 0:
         return frame.lazy()
+    if not is_pasted(sample):
+        return _lists_expanded(frame, list_keys).lazy()
     texts = frame["text"].to_list()
     body = "\n".join(texts).replace(RECORD_SEPARATOR, " ")
     starts = [0]
@@ -104,6 +108,34 @@ def compact_lines(lines: pl.LazyFrame, list_keys: Collection[str] = LIST_KEYS) -
     ).select(list(LINE_SCHEMA))
     rest = frame.slice(stop).select(list(LINE_SCHEMA)) if broken is not None else None
     return (pl.concat([compacted, rest]) if rest is not None else compacted).lazy()
+
+
+def _lists_expanded(frame: pl.DataFrame, list_keys: Collection[str]) -> pl.DataFrame:
+    """JSON lines with each line that is a list object (``{"kind": "EventList", "items":
+    [...]}``, as an audit webhook batch is saved) replaced by one row per item, all on
+    that line. Only lines that name a list key are looked at."""
+    text = pl.col("text")
+    named = pl.any_horizontal([text.str.contains(f'"{key}"', literal=True) for key in list_keys])
+    listed = frame.with_row_index("_at").filter(named)
+    if listed.height == 0:
+        return frame
+    hint = "|".join(f'"{key}"' for key in list_keys)
+    listed = listed.filter(text.str.contains(rf"^\s*\{{.*(?:{hint})\s*:\s*\["))
+    if listed.height == 0:
+        return frame
+    expanded = []
+    for row in listed.iter_rows(named=True):
+        items, broken = walk_json(row["text"], list_keys)
+        if broken is not None or not any(key is not None for _s, _e, key in items):
+            continue
+        texts = [_compact(row["text"][start:end]) for start, end, _key in items]
+        expanded.append({**row, "text": texts})
+    if not expanded:
+        return frame
+    swapped = pl.DataFrame(expanded, schema=listed.schema | {"text": pl.List(pl.String)})
+    swapped = swapped.explode("text")
+    kept = frame.with_row_index("_at").join(swapped.select("_at"), on="_at", how="anti")
+    return pl.concat([kept, swapped.select(kept.columns)]).sort("_at").drop("_at")
 
 
 def _compact(item: str) -> str:

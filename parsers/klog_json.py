@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from parsers import klog, registry
+from parsers import json_text, klog, registry
 from parsers.common import LEVEL, join_continuations, records
 from parsers.registry import Parser, Sample, Score, share_matching
 
@@ -76,7 +76,9 @@ SAMPLES = (
 
 def sniff(sample: list[str]) -> Score:
     """Share of the sample's JSON lines that open the way the klog JSON encoder opens
-    them, with a ``msg``. klog text lines (start-up) do not count against it."""
+    them, with a ``msg``. klog text lines (start-up) do not count against it; pasted
+    JSON (pretty-printed, an array) is looked at as its records."""
+    sample = json_text.compact_sample(sample)
     objects = [s for s in sample if s.startswith("{")]
     klog_json = round(share_matching(objects, rf'{JSON_LINE}.*"msg":') * len(objects))
     if not klog_json:
@@ -89,6 +91,7 @@ def sniff(sample: list[str]) -> Score:
 
 def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     """Records from klog JSON lines (and the klog text lines among them), in file order."""
+    lines = json_text.compact_lines(lines)
     text = pl.col("text")
     is_json = text.str.starts_with("{")
     joined = join_continuations(lines, is_json | text.str.contains(klog.HEADER)).with_columns(

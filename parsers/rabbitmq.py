@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from parsers import registry
+from parsers import json_text, registry
 from parsers.common import level_from, records
 from parsers.registry import Parser, Sample, Score
 
@@ -282,6 +282,7 @@ def sniff(sample: list[str]) -> Score:
     >>> sniff(["I0314 18:00:01.123456       1 proxier.go:812] Sync failed"]).score
     0.0
     """
+    sample = json_text.compact_sample(sample)
     lines = pl.Series([s for s in sample if s.strip()], dtype=pl.String)
     if lines.len() == 0:
         return Score(0.0, "no non-blank lines to look at")
@@ -331,6 +332,7 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     whole: joining lines when no record has more than one, decoding JSON when no line is
     JSON, escaping attribute values when none holds a character to escape.
     """
+    lines = json_text.compact_lines(lines)
     flagged = _flag_lines(_without_colours(lines)).collect(engine="in-memory")
     has_json = bool((flagged["_form"] == "json").any())
     grouped = _group_records(flagged)
