@@ -313,3 +313,16 @@ def test_journald_json_in_each_output_mode(read, shape):
     assert events["ts"][0] == datetime(2023, 3, 14, 18, 0, 5, 123456, tzinfo=UTC)
     assert events["message"][2] == "netdev: \ufffdbad"
     assert events["line"].to_list()[0] == 1
+
+
+def test_the_readme_example_format_file_passes_its_own_check(tmp_path):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    example = re.search(r"```toml\n(.*?)```", readme, re.S).group(1)
+    path = tmp_path / "nginx-error.toml"
+    path.write_text(example)
+    parser = declared.load_file(path)
+    assert parser.name == "nginx-error"
+    assert declared.check(parser) == []
