@@ -29,7 +29,7 @@ CORPUS = Path(__file__).parent / "corpus" / "items.jsonl"
 
 
 def load_item(item: dict, folder: Path) -> pl.DataFrame:
-    """The log rows the tool loads from one corpus item, in line order."""
+    """The rows the tool loads from one corpus item, in line order."""
     path = folder / item["file"]
     path.write_text(item["text"], encoding="utf-8")
     options: dict[str, object] = {"infer": False}
@@ -41,7 +41,8 @@ def load_item(item: dict, folder: Path) -> pl.DataFrame:
         events = timeline.read(path, **options).events
     finally:
         path.unlink()
-    return events.filter(pl.col("kind") == "log").sort("line")
+    # a record is a log or job row; change rows restate an event's record as a change
+    return events.filter(pl.col("kind") != "change").sort("line", "kind")
 
 
 def judge(row: dict | None, expected: list[str]) -> list[str]:

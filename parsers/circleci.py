@@ -121,6 +121,7 @@ DTYPE = pl.Struct(
         "username": S,
         "branch": S,
         "workflows": pl.Struct({"job_name": S, "workflow_name": S, "workflow_id": S}),
+        "build_parameters": pl.Struct({"CIRCLE_JOB": S}),
         "picard": pl.Struct({"executor": S, "resource_class": pl.Struct({"class": S})}),
         # API v2 pipelines
         "state": S,
@@ -177,6 +178,8 @@ def job_fields(items: pl.LazyFrame) -> pl.LazyFrame:
             name=pl.coalesce(
                 _get("name"),
                 _get("workflows.job_name"),
+                _get("build_parameters.CIRCLE_JOB"),
+                _get("reponame"),
                 pl.when(is_pipeline).then(
                     pl.coalesce(_get("vcs.branch"), _get("project_slug"), pl.lit("pipeline"))
                 ),

@@ -318,8 +318,12 @@ def parse_with(declared: Declared, lines: pl.LazyFrame) -> pl.LazyFrame:
     values = _values(declared, pl.col("_first"))
     rows = rows.with_columns(**{f"_{c}": values.get(c, pl.lit(None, pl.String)) for c in COLUMNS})
     ts, offset, year_missing = _time(declared, pl.col("_ts"))
-    message = pl.concat_str(
-        pl.col("_message").fill_null(""), pl.format("\n{}", pl.col("_below")), ignore_nulls=True
+    said = pl.col("_message").fill_null("")
+    # a header line that says nothing ("Error:") takes its message from the lines below
+    message = (
+        pl.when(said.str.strip_chars() == "")
+        .then(pl.col("_below").str.strip_chars_start("\n"))
+        .otherwise(pl.concat_str(said, pl.format("\n{}", pl.col("_below")), ignore_nulls=True))
     )
     level = level_from(_unquoted(pl.col("_level")).str.strip_chars(), declared.levels)
     if declared.message_level:

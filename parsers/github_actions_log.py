@@ -83,7 +83,7 @@ def sniff(sample: list[str]) -> Score:
     markers = bodies.str.extract(MARKER, 1).drop_nulls()
     if markers.is_in(["group", "endgroup"]).any():
         return Score(0.7, "GitHub Actions ##[group] markers")
-    if markers.is_in(["error", "warning", "notice", "command"]).any():
+    if markers.is_in(["error", "warning", "notice", "debug", "command"]).any():
         return Score(0.55, "GitHub Actions ##[error]/##[warning] markers")
     if bodies.str.contains(UI_FAILED_STEP).any():
         return Score(0.55, "a step's 'Process completed with exit code', as the web UI shows it")

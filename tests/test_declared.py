@@ -230,8 +230,7 @@ GO_CASES = [
         "http.request.method=GET\n"
         "WARN[0004] No HTTP secret provided - generated random secret\n",
         ["info", "error", "warning"],
-        "response completed with error              "
-        'err.code="blob unknown" http.request.method=GET',
+        "response completed with error",
     ),
 ]
 
