@@ -24,5 +24,6 @@ for _module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"parsers.{_module.name}")
 
 declared.load_built_in()
+declared.load_from_environment()
 
 __all__ = ["Parser", "Sample", "Score", "registry"]

@@ -112,6 +112,11 @@ _ZONE = re.compile(r"%[#:]?z")
 _OFFSET = re.compile(r"^([+-])([0-9]{2}):?([0-9]{2})$")
 
 
+#: The declared format files of the read under way (``os.pathsep``-separated), so that
+#: the worker processes it starts know them too.
+FILES_ENV = "INCIDENT_TIMELINE_FORMAT_FILES"
+
+
 class FormatFileError(ValueError):
     """A format file that cannot be read, or whose samples do not give what they say."""
 
@@ -527,8 +532,23 @@ def to_parser(declared: Declared) -> Parser:
         sniff=lambda sample: sniff_with(declared, sample),
         parse=lambda lines: parse_with(declared, lines),
         samples=declared.samples,
+        record_start=_record_start(declared),
         origin=declared.origin,
     )
+
+
+def _record_start(declared: Declared) -> str | None:
+    """Where a big file of a regex format may be cut: before a line a pattern matches,
+    when the patterns are also Python regexes (the loader cuts with Python's ``re``)."""
+    if declared.kind != "regex":
+        return None
+    unnamed = [_GROUP.sub("(?:", p) for p in declared.patterns]
+    pattern = "|".join(f"(?:{p})" for p in unnamed)
+    try:
+        re.compile(pattern)
+    except re.error:
+        return None
+    return pattern
 
 
 def checked_time(ts: object, offset: object, year_missing: bool) -> str | None:
@@ -647,4 +667,17 @@ def load_built_in() -> list[Parser]:
     for path in format_files(BUILT_IN_DIR):
         declared = declare(read_file(path), f"built-in: parsers/formats/{path.name}")
         found.append(registry.register(to_parser(declared)))
+    return found
+
+
+def load_from_environment() -> list[Parser]:
+    """Register the format files that :data:`FILES_ENV` names: a worker process of a read
+    that declared them. They were checked when the read began."""
+    found = []
+    for path in filter(None, os.environ.get(FILES_ENV, "").split(os.pathsep)):
+        try:
+            parser = to_parser(declare(read_file(path), path))
+        except FormatFileError:
+            continue
+        found.append(registry.register(parser, replace=True))
     return found

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from parsers import registry
-from parsers.common import REFERENCE_TIME, json_object, records
+from parsers.common import json_object, records, reference_time
 from parsers.registry import Parser, Sample, Score
 
 NAME = "kubectl-events"
@@ -257,7 +257,7 @@ def _age_seconds(age: pl.Expr) -> pl.Expr:
 
 def _reference(frame: pl.DataFrame) -> tuple[datetime, str]:
     """The time ages count back from, and the words that say where it came from."""
-    given = REFERENCE_TIME.get()
+    given = reference_time()
     if given is not None:
         return given.astimezone(UTC), f"{given:%Y-%m-%dT%H:%M:%SZ} (the time given as now)"
     path = frame["path"].drop_nulls().head(1).to_list()

@@ -325,3 +325,53 @@ def test_the_readme_example_format_file_passes_its_own_check(tmp_path):
     parser = declared.load_file(path)
     assert parser.name == "nginx-error"
     assert declared.check(parser) == []
+
+
+def test_worker_processes_know_the_declared_formats_and_the_time_given(formats_dir, write):
+    """The loader's workers are spawned: the formats and the reference time of a read
+    must reach them, not only this process."""
+    from timeline.reading import executor, mapper
+    from timeline.reading.formats import using_formats
+
+    from parsers.common import ages_relative_to
+
+    nginx = [str(write(f"edge-{i}/error.log", NGINX_LOG)) for i in range(3)]
+    table = str(
+        write(
+            "events.txt",
+            "LAST SEEN   TYPE      REASON    OBJECT          MESSAGE\n"
+            "10m         Warning   BackOff   pod/api-0       Back-off restarting\n",
+        )
+    )
+    batches = [mapper.plan(path) for path in [*nginx, table]]
+    now = datetime(2023, 3, 14, 18, 30, tzinfo=UTC)
+    with using_formats(formats_dir), ages_relative_to(now):
+        results = dict(executor.run(mapper.map_batch, batches, workers=2))
+    partials = [results[i][0] for i in range(len(batches))]
+    assert [p.format for p in partials] == ["nginx-error"] * 3 + ["kubectl-events"]
+    ts = partials[3].records["ts"][0]
+    assert ts == datetime(2023, 3, 14, 18, 20)
+
+
+def test_a_file_read_before_without_its_format_is_read_again_with_it(formats_dir, write):
+    import timeline
+
+    path = write("nginx-error.log", NGINX_LOG)
+    before = timeline.read(path, infer=False).summary.files["format"].to_list()
+    after = timeline.read(path, formats=formats_dir, infer=False).summary.files
+    assert before == [None]
+    assert after["format"].to_list() == ["nginx-error"]
+
+
+def test_ages_are_counted_again_from_another_now(write):
+    import timeline
+
+    path = write(
+        "events.txt",
+        "LAST SEEN   TYPE      REASON    OBJECT          MESSAGE\n"
+        "10m         Warning   BackOff   pod/api-0       Back-off restarting\n",
+    )
+    first = timeline.read(path, now=datetime(2023, 3, 14, 18, 30), infer=False).events
+    second = timeline.read(path, now=datetime(2023, 3, 15, 9, 0), infer=False).events
+    assert first["ts"][0] == datetime(2023, 3, 14, 18, 20, tzinfo=UTC)
+    assert second["ts"][0] == datetime(2023, 3, 15, 8, 50, tzinfo=UTC)

@@ -17,7 +17,7 @@ from timeline import schema
 from timeline.analysis import Analysis, analyze
 from timeline.errors import TimelineError
 from timeline.reading.formats import load, read
-from timeline.reading.loader import Loaded, LoadSummary, expand
+from timeline.reading.loader import Loaded, LoadSummary, expand, scan
 from timeline.schema import EVENT_SCHEMA, validate
 
 #: Imported on first use: plotly and jinja2 are not needed to load or analyse.
@@ -42,6 +42,7 @@ __all__ = [
     "expand",
     "load",
     "read",
+    "scan",
     "schema",
     "timeline_figure",
     "validate",
