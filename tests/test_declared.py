@@ -330,10 +330,9 @@ def test_the_readme_example_format_file_passes_its_own_check(tmp_path):
 def test_worker_processes_know_the_declared_formats_and_the_time_given(formats_dir, write):
     """The loader's workers are spawned: the formats and the reference time of a read
     must reach them, not only this process."""
+    from parsers.common import ages_relative_to
     from timeline.reading import executor, mapper
     from timeline.reading.formats import using_formats
-
-    from parsers.common import ages_relative_to
 
     nginx = [str(write(f"edge-{i}/error.log", NGINX_LOG)) for i in range(3)]
     table = str(
