@@ -258,10 +258,10 @@ def sniff(sample: list[str]) -> Score:
     YAML ``kubectl get events -o yaml`` writes."""
     text = "\n".join(sample)
     head = text.lstrip()[:1]
-    if head != "{" and _YAML_EVENT.search(text) and "involvedObject:" in text:
+    if head not in ("{", "[") and _YAML_EVENT.search(text) and "involvedObject:" in text:
         return Score(0.95, "Kubernetes Event objects in YAML (kind: Event, involvedObject)")
-    if head != "{":
-        return Score(0.0, "does not start with a JSON object")
+    if head not in ("{", "["):
+        return Score(0.0, "does not start with a JSON object or array")
     if '"auditID"' in text:
         return Score(0.0, "an audit log, not events")
     has_object = '"involvedObject"' in text or '"regarding"' in text

@@ -124,3 +124,31 @@ def test_audit_eventlist_batches(read, pretty):
     assert events["level"].to_list()[:2] == ["debug", "error"]
     if not pretty:  # a one-line batch's events share its line
         assert events["line"].to_list() == [1, 1, 2]
+
+
+def _listed(name: str, index: int, key: str) -> list[dict]:
+    """The records of a parser's own sample document (a page with a list under ``key``)."""
+    import parsers
+
+    return json.loads(parsers.registry.get(name).samples[index].text)[key]
+
+
+@pytest.mark.parametrize("shape", list(shapes(KLOG_JSON)))
+@pytest.mark.parametrize(
+    ("name", "key", "fmt"),
+    [
+        ("github-actions", "jobs", "github-actions"),
+        ("circleci", "items", "circleci"),
+        ("k8s-events", "items", "k8s-events"),
+    ],
+)
+def test_the_api_json_formats_read_every_shape_too(read, shape, name, key, fmt):
+    index = 1 if name == "circleci" else 0
+    records = _listed(name, index, key)
+    loaded = read("pasted.json", shapes(records)[shape])
+    assert loaded.summary.files["format"].to_list() == [fmt]
+    assert loaded.summary.unparsed_lines == 0
+    lines = read("lines.json", shapes(records)["lines"]).events
+    events = loaded.events
+    assert sorted(events["message"].to_list()) == sorted(lines["message"].to_list())
+    assert sorted(events["ts"].drop_nulls().to_list()) == sorted(lines["ts"].drop_nulls().to_list())
