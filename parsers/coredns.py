@@ -144,6 +144,8 @@ _MARKERS = "|".join(
         rf"^(?:\[INFO\] )?{_bare(QUERY).removeprefix('^')}",
         # the errors plugin before 1.3: rcode number, a fully qualified name, a type
         rf"^(?:{_GO_DATE} )?\[ERROR\] [0-9]+ [^ ]*\. [A-Z0-9]+: ",
+        # the server's answer for a name in no zone it serves
+        rf'^(?:{_GO_DATE} )?\[INFO\] "[A-Z0-9]+ [A-Z]+ [^ "]*" - No such zone at ',
         r"^CoreDNS-[0-9]",
         r"^(?:[a-z]+://)?[A-Za-z0-9._-]*\.:[0-9]+(?: on .*)?$",
         r"^linux/[a-z0-9_]+, go[0-9]",

@@ -530,3 +530,22 @@ def test_debug_hexdump_lines_continue_their_record_and_do_not_fail_detection(rea
     events = loaded.events.sort("line")
     assert events["level"].to_list() == ["info", "debug", "info"]
     assert events["message"][1].endswith("debug: 00002a")
+
+
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ("2018/09/07 00:11:28 [ERROR] 0 a1441.g4.akamai.net. A: EOF", "error"),
+        (
+            '2018/03/01 14:51:31 [INFO] "MX IN example.net." - No such zone at '
+            "dns://127.0.0.1:1053 (Remote: 127.0.0.1:34994)",
+            "info",
+        ),
+    ],
+)
+def test_a_file_of_one_older_coredns_line_is_recognised(read, line, level):
+    loaded = read("coredns.log", line + "\n")
+    assert loaded.summary.files["format"].to_list() == ["coredns"]
+    row = loaded.events.row(0, named=True)
+    assert row["level"] == level
+    assert row["ts"] is not None
