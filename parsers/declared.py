@@ -317,10 +317,14 @@ def parse_with(declared: Declared, lines: pl.LazyFrame) -> pl.LazyFrame:
         joined = join_continuations(lines, header)
     else:
         joined = lines.with_columns(header=header)
-    first = pl.col("text").str.extract(r"^([^\n]*)", 1)
-    below = pl.col("text").str.extract(r"\n((?s:.*))$", 1)
-    rows = joined.with_columns(_first=first, _below=below)
-    values = _values(declared, pl.col("_first"))
+    several = pl.col("text").str.contains("\n", literal=True)
+    first = pl.when(several).then(pl.col("text").str.extract(r"^([^\n]*)", 1))
+    below = pl.when(several).then(pl.col("text").str.extract(r"\n((?s:.*))$", 1))
+    rows = joined.with_columns(_first=pl.coalesce(first, pl.col("text")), _below=below)
+    if declared.kind == "regex":
+        rows, values = _with_groups(rows, declared.patterns, pl.col("_first"), "p")
+    else:
+        values = _values(declared, pl.col("_first"))
     rows = rows.with_columns(**{f"_{c}": values.get(c, pl.lit(None, pl.String)) for c in COLUMNS})
     ts, offset, year_missing = _time(declared, pl.col("_ts"))
     said = pl.col("_message").fill_null("")
@@ -332,8 +336,8 @@ def parse_with(declared: Declared, lines: pl.LazyFrame) -> pl.LazyFrame:
     )
     level = level_from(_unquoted(pl.col("_level")).str.strip_chars(), declared.levels)
     if declared.message_level:
-        said = _regex_values(declared.message_level, pl.col("_message"))["level"]
-        level = pl.coalesce(level_from(said, declared.levels), level)
+        rows, inner = _with_groups(rows, declared.message_level, pl.col("_message"), "ml")
+        level = pl.coalesce(level_from(inner["level"], declared.levels), level)
     if declared.default_level:
         level = level.fill_null(pl.lit(declared.default_level).cast(LEVEL))
     unparsed = pl.when(~pl.col("header")).then(
@@ -349,15 +353,13 @@ def parse_with(declared: Declared, lines: pl.LazyFrame) -> pl.LazyFrame:
         component=pl.coalesce(pl.col("_component"), pl.col("container"), pl.lit(declared.source)),
         level=pl.when(pl.col("header")).then(level),
         message=pl.when(pl.col("header")).then(message).otherwise(pl.col("text")),
-        attrs=pl.when(pl.col("header")).then(_attrs(declared, pl.col("_first"))),
+        attrs=pl.when(pl.col("header")).then(_attrs(declared, pl.col("_first"), values)),
         unparsed=unparsed,
     )
 
 
 def _values(declared: Declared, first: pl.Expr) -> dict[str, pl.Expr]:
-    """The text of each column's field in the record's first line."""
-    if declared.kind == "regex":
-        return _regex_values(declared.patterns, first)
+    """The text of each column's field in the record's first line (JSON and logfmt)."""
     found = {}
     for column, keys in declared.fields.items():
         if declared.kind == "json":
@@ -367,20 +369,26 @@ def _values(declared: Declared, first: pl.Expr) -> dict[str, pl.Expr]:
     return found
 
 
-def _regex_values(patterns: tuple[str, ...], first: pl.Expr) -> dict[str, pl.Expr]:
-    """Each named group's text from the first pattern that matches."""
+def _with_groups(
+    rows: pl.LazyFrame, patterns: tuple[str, ...], text: pl.Expr, prefix: str
+) -> tuple[pl.LazyFrame, dict[str, pl.Expr]]:
+    """``rows`` with each pattern run once over ``text`` (whether it matches, and its
+    groups), and for each group name the expression of its text from the first pattern
+    that matches."""
+    rows = rows.with_columns(
+        **{f"_{prefix}m{i}": text.str.contains(p) for i, p in enumerate(patterns)},
+        **{f"_{prefix}g{i}": text.str.extract_groups(p) for i, p in enumerate(patterns)},
+    )
     found: dict[str, pl.Expr] = {}
-    for column in {*COLUMNS, *_extra_groups(patterns)}:
-        expr = None
-        for pattern in patterns:
-            if column not in group_names(pattern):
-                continue
-            value = first.str.extract_groups(pattern).struct.field(column)
-            matched = first.str.contains(pattern)
-            expr = pl.when(matched).then(value) if expr is None else expr.when(matched).then(value)
-        if expr is not None:
-            found[column] = expr
-    return found
+    for i, pattern in enumerate(patterns):
+        matched = pl.col(f"_{prefix}m{i}")
+        for name in group_names(pattern):
+            value = pl.col(f"_{prefix}g{i}").struct.field(name)
+            known = found.get(name)
+            found[name] = (
+                pl.when(matched).then(value) if known is None else known.when(matched).then(value)
+            )
+    return rows, found
 
 
 def group_names(pattern: str) -> list[str]:
@@ -443,7 +451,7 @@ def _unquoted(value: pl.Expr) -> pl.Expr:
     return pl.when(quoted).then(unescaped).otherwise(value)
 
 
-def _attrs(declared: Declared, first: pl.Expr) -> pl.Expr:
+def _attrs(declared: Declared, first: pl.Expr, values: dict[str, pl.Expr]) -> pl.Expr:
     if declared.kind == "json":
         return first
     if declared.kind == "logfmt":
@@ -451,7 +459,6 @@ def _attrs(declared: Declared, first: pl.Expr) -> pl.Expr:
     extra = _extra_groups(declared.patterns)
     if not extra:
         return pl.lit("{}")
-    values = _regex_values(declared.patterns, first)
     return json_object(**{name: values[name] for name in extra})
 
 
