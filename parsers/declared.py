@@ -38,11 +38,11 @@ lines without any Python. It has:
     the program writes them, and fields the first record must have (``attrs.KEY`` for an
     attribute). ``ts`` is written as :func:`checked_time` shows it.
 
-Samples are checked when a file is loaded (:func:`load_file`; registered for one read with
-:func:`parsers.registry.registered`), and by ``timeline formats
+Samples are checked when a file is loaded (:func:`load_file`; the reader registers the
+formats for one read with :func:`parsers.registry.registered`) and by ``timeline formats
 check FILE``; a failing sample is a :class:`FormatFileError` that names the file and the
 sample. Declared formats run as polars expressions (``str.extract_groups``,
-``str.json_path_match``), like the built-in ones.
+``str.json_path_match``), like the built-in ones: each pattern runs once per line.
 """
 
 from __future__ import annotations
