@@ -71,7 +71,7 @@ def read(
     paths: PathLike | Iterable[PathLike],
     *,
     formats: PathLike | None = None,
-    now: datetime | None = None,
+    now: datetime | str | None = None,
     **options,
 ) -> loader.Loaded:
     """:func:`timeline.reading.loader.read`, with two more options.
@@ -82,12 +82,15 @@ def read(
         A folder of format files (see :mod:`parsers.declared`) to read with, besides
         the built-in formats and those in the user's config folder.
     now
-        The time relative ages (``kubectl get events``' ``5m``) count back from; each
-        file's modification time if not given. Rows so timed say so in ``attrs``.
+        The time relative ages (``kubectl get events``' ``5m``) count back from (a
+        datetime, or ISO 8601 text; UTC when it has no zone); each file's modification
+        time if not given. Rows so timed say so in ``attrs.time_from``.
     **options
         Passed to the loader: ``format``, ``year``, ``tz``, ``infer``, ``on_file``,
         ``store``, ``workers``, ``scheduler``, ``client``, ``cache``.
     """
+    if isinstance(now, str):
+        now = datetime.fromisoformat(now.replace("Z", "+00:00"))
     with using_formats(formats) as added, ages_relative_to(now):
         options["cache"] = _cache_apart(options.get("cache", True), added, now)
         return loader.read(paths, **options)
