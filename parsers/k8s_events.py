@@ -294,7 +294,7 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
         events.append({**event, **span})
     if not items and doc.rows:
         rows.extend(unparsed_rows(doc, 0, doc.rows - 1, _why_no_items(doc.text)))
-    rows.extend(_event_rows(events))
+    rows.extend(event_rows(events))
     return record_frame(rows, source=SOURCE).sort("line")
 
 
@@ -433,21 +433,21 @@ def _normalise(value: object) -> tuple[dict[str, object] | None, str]:
         "obj_namespace": obj.get("namespace"),
         "obj_name": obj.get("name"),
         "field_path": obj.get("fieldPath"),
-        "object": _object_path(obj.get("kind"), obj.get("namespace"), obj.get("name")),
+        "object": object_path(obj.get("kind"), obj.get("namespace"), obj.get("name")),
         "event_uid": _get(value, "metadata", "uid"),
         "event_name": _get(value, "metadata", "name"),
         "watch_type": watch_type,
     }, ""
 
 
-def _object_path(kind: object, namespace: object, name: object) -> str | None:
+def object_path(kind: object, namespace: object, name: object) -> str | None:
     """``pod/kube-system/kube-proxy-x7k2p``; cluster-scoped objects have no namespace."""
     if not name:
         return None
     return "/".join(str(p) for p in (str(kind or "object").lower(), namespace, name) if p)
 
 
-def _event_rows(events: list[dict[str, object]]) -> list[dict[str, object]]:
+def event_rows(events: list[dict[str, object]]) -> list[dict[str, object]]:
     """The log row of every event and the change row of those that report one, the
     latter decided in time order so a pulled image can be compared with the last one."""
     rows = []
@@ -518,7 +518,7 @@ def _change(
         found = _CREATED.search(note)
         if not found:
             return None
-        target = _object_path("Pod", event["obj_namespace"], found.group("pod"))
+        target = object_path("Pod", event["obj_namespace"], found.group("pod"))
         host = None
     elif reason == "Started":
         if kind != "Pod" or event["obj_namespace"] not in SYSTEM_NAMESPACES:

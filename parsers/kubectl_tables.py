@@ -13,8 +13,10 @@ with tabs, which are expanded to the terminal's 8-column stops first):
   where ``Age`` is ``2m`` or ``10s (x4 over 50s)``; and the old ``FirstSeen  LastSeen
   Count  From  SubObjectPath  Type  Reason  Message``.
 
-Every row is an event row of source ``k8s-event``, like ``kubectl get events -o json``
-gives (``Warning`` at level warning, ``Normal`` at info; message ``Reason: message``).
+Every row becomes the rows ``kubectl get events -o json`` would give
+(:func:`parsers.k8s_events.event_rows`): an event row of source ``k8s-event``
+(``Warning`` at level warning, ``Normal`` at info; message ``Reason: message``), and a
+change row for an event that reports a change (a scaled replica set, a pulled image...).
 Tables write ages (``5m``, ``3h2m``, ``2d``), not times: a row is timed at its first
 occurrence (``FIRST SEEN``, the ``over`` age), else its last, counted back from the time
 the user gives (``--now``, ``read(now=...)``), else from the file's modification time.
@@ -31,8 +33,9 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from parsers import registry
-from parsers.common import json_object, records, reference_time
+from parsers import k8s_events, registry
+from parsers.changes_common import record_frame
+from parsers.common import reference_time
 from parsers.registry import Parser, Sample, Score
 
 NAME = "kubectl-events"
@@ -82,7 +85,7 @@ SAMPLES = (
             "message": "Scheduled: Successfully assigned default/api-7d9f8c6b5d-x2x7k to "
             "ip-10-0-1-5",
             "attrs.object": "pod/api-7d9f8c6b5d-x2x7k",
-            "attrs.age": "12m",
+            "attrs.last_seen": "12m",
         },
         rows=3,
     ),
@@ -94,7 +97,7 @@ SAMPLES = (
         "kube-system/coredns-5d78c9869d-4kq2p to ip-10-0-1-5\n"
         "  Warning  Unhealthy  10s (x4 over 50s)  kubelet            Readiness probe failed: "
         "HTTP probe failed with statuscode: 503\n",
-        expect={"component": "default-scheduler", "level": "info", "attrs.age": "2m"},
+        expect={"component": "default-scheduler", "level": "info", "attrs.last_seen": "2m"},
         rows=2,
     ),
 )
@@ -127,54 +130,94 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     is_row = ~pl.col("_header") & pl.col("type").is_in(list(_LEVELS))
     first_age = pl.coalesce("first_seen", "_age_over", "last_seen", "_age_last")
     seconds = _age_seconds(first_age)
-    ts = pl.lit(reference).dt.replace_time_zone(None) - pl.duration(seconds=seconds)
     component, host = _source_parts(pl.col("source"))
-    obj = pl.coalesce(
-        "object",
-        pl.when(pl.col("object_kind").is_not_null()).then(
-            pl.col("object_kind").str.to_lowercase()
-            + "/"
-            + pl.col("name").str.replace(r"\.[0-9a-f]+$", "")
-        ),
-    )
-    message = pl.concat_str(pl.col("reason"), pl.lit(": "), pl.col("message"))
-    attrs = json_object(
-        reason=pl.col("reason"),
-        type=pl.col("type"),
-        object=obj,
-        namespace=pl.col("namespace"),
-        field_path=pl.col("subobject"),
-        count=pl.coalesce(pl.col("count"), pl.col("_age_count")).cast(pl.Int64, strict=False),
-        age=first_age,
-        last_seen=pl.coalesce("last_seen", "_age_last"),
-        time_from=pl.when(seconds.is_not_null()).then(
-            pl.format("age {} before {}", first_age, pl.lit(basis))
-        ),
-        time_missing=pl.when(seconds.is_null()).then(pl.lit("the table gives no age")),
-    )
     reason = (
-        pl.when(pl.col("_header") | pl.col("_rule"))
-        .then(None)
-        .when(pl.col("_table") == 0)
+        pl.when(pl.col("_table") == 0)
         .then(pl.lit("not a kubectl events table row (before the first table)"))
         .when(~is_row)
         .then(pl.lit("not a kubectl events table row"))
     )
     headers = pl.col("_header") | pl.col("_rule")
-    kept = cells.filter(~headers)
-    out = records(
-        kept.lazy(),
-        ts=pl.when(is_row).then(ts),
-        utc_offset_s=pl.when(is_row & seconds.is_not_null()).then(pl.lit(0, pl.Int32)),
-        source=pl.lit(SOURCE),
-        host=pl.coalesce(host, pl.col("host")),
-        component=component,
-        level=pl.col("type").replace_strict(_LEVELS, default=None),
-        message=pl.when(is_row).then(message).otherwise(pl.col("text")),
-        attrs=pl.when(is_row).then(attrs).otherwise(pl.lit("{}")),
-        unparsed=reason,
+    kept = cells.filter(~headers).with_columns(
+        _row=is_row.fill_null(False),
+        _reason=reason,
+        _age=first_age,
+        _seconds=seconds,
+        _component=component,
+        _host=pl.coalesce(host, pl.col("host")),
+        _ts=pl.lit(reference).dt.replace_time_zone(None) - pl.duration(seconds=seconds),
     )
+    events = [_event(row, basis) for row in kept.filter("_row").iter_rows(named=True)]
+    bad = [
+        {
+            "line": r["line"],
+            "end_line": r["end_line"],
+            "message": r["text"],
+            "unparsed": r["_reason"],
+        }
+        for r in kept.filter(~pl.col("_row")).iter_rows(named=True)
+    ]
+    out = record_frame(k8s_events.event_rows(events) + bad, source=SOURCE)
     return _with_header_lines(out, cells.filter(headers))
+
+
+#: The API kind of each resource ``kubectl`` names in ``OBJECT`` (``deployment/api``).
+KINDS = {
+    "pod": "Pod",
+    "node": "Node",
+    "deployment": "Deployment",
+    "replicaset": "ReplicaSet",
+    "daemonset": "DaemonSet",
+    "statefulset": "StatefulSet",
+    "job": "Job",
+    "cronjob": "CronJob",
+    "service": "Service",
+    "endpoints": "Endpoints",
+    "persistentvolumeclaim": "PersistentVolumeClaim",
+    "persistentvolume": "PersistentVolume",
+    "horizontalpodautoscaler": "HorizontalPodAutoscaler",
+    "ingress": "Ingress",
+    "configmap": "ConfigMap",
+}
+
+
+def _event(row: dict[str, object], basis: str) -> dict[str, object]:
+    """A table row as the event :func:`parsers.k8s_events.event_rows` reads, so that a
+    pasted table gives the rows (and the change rows) ``-o json`` would, timed by age."""
+    written = row["object"]
+    if written and "/" in str(written):
+        kind_word, name = str(written).split("/", 1)
+        kind = KINDS.get(kind_word.lower(), kind_word)
+    else:
+        kind = row["object_kind"]
+        name = re.sub(r"\.[0-9a-f]+$", "", str(row["name"])) if row["name"] else None
+    count = row["count"] or row["_age_count"]
+    timed = row["_seconds"] is not None
+    return {
+        "line": row["line"],
+        "end_line": row["end_line"],
+        "ts": row["_ts"] if timed else None,
+        "time_from": f"age {row['_age']} before {basis}" if timed else None,
+        "time_missing": None if timed else f"the table gives no time, only the age {row['_age']}",
+        "last_seen": row["last_seen"] or row["_age_last"],
+        "count": int(count) if count and str(count).isdigit() else None,
+        "type": row["type"],
+        "reason": row["reason"],
+        "note": row["message"],
+        "action": None,
+        "component": row["_component"],
+        "host": row["_host"] or (name if kind == "Node" else None),
+        "reporting_instance": None,
+        "obj_kind": kind,
+        "obj_namespace": row["namespace"],
+        "obj_name": name,
+        "field_path": row["subobject"],
+        "object": k8s_events.object_path(kind, row["namespace"], name),
+        "event_uid": None,
+        "event_name": row["name"],
+        "api_version": None,
+        "watch_type": None,
+    }
 
 
 def _tabs_expanded(frame: pl.DataFrame) -> pl.DataFrame:

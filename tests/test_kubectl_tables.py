@@ -11,6 +11,12 @@ import pytest
 
 NOW = datetime(2023, 3, 14, 18, 30, tzinfo=UTC)
 
+
+def logs(loaded):
+    """The event (log) rows, in line order; change rows aside."""
+    return loaded.events.filter(pl.col("kind") == "log").sort("line")
+
+
 NEW = """\
 NAMESPACE     LAST SEEN   TYPE      REASON              OBJECT                                MESSAGE
 kube-system   50m         Normal    Pulled              pod/kube-proxy-7xq2d                  Successfully pulled image "registry.k8s.io/kube-proxy:v1.26.2" in 1.2s (1.2s including waiting)
@@ -42,7 +48,7 @@ def test_new_columns_with_namespaces_count_back_from_now(read):
     loaded = read("events.txt", NEW, now=NOW)
     assert loaded.summary.files["format"].to_list() == ["kubectl-events"]
     assert loaded.summary.unparsed_lines == 0
-    events = loaded.events.sort("line")
+    events = logs(loaded)
     assert events["ts"].to_list() == [
         NOW - timedelta(minutes=50),
         NOW - timedelta(minutes=29),
@@ -52,16 +58,19 @@ def test_new_columns_with_namespaces_count_back_from_now(read):
     assert events["level"].to_list() == ["info", "warning", "warning", "info"]
     assert events["source"].unique().to_list() == ["k8s-event"]
     attrs = json.loads(events["attrs"][1])
-    assert attrs["namespace"] == "kube-system"
-    assert attrs["object"] == "pod/coredns-5d78c9869d-4kq2p"
-    assert "the time given as now" in attrs["time_from"]
+    assert attrs["object"] == "pod/kube-system/coredns-5d78c9869d-4kq2p"
+    assert attrs["time_from"] == "age 29m before 2023-03-14T18:30:00Z (the time given as now)"
     assert events["message"][2].startswith("FailedScheduling: 0/3 nodes are available")
+    # what the table reports as changes are change rows, as from -o json
+    changes = loaded.events.filter(pl.col("kind") == "change").sort("ts")
+    assert [json.loads(a)["change_type"] for a in changes["attrs"]] == ["scale", "deploy"]
+    assert json.loads(changes["attrs"][0])["to"] == 3
 
 
 def test_old_columns_time_the_first_occurrence_and_keep_the_count(read):
     loaded = read("events-1.9.txt", OLD, now="2023-03-14T18:30:00Z")
     assert loaded.summary.unparsed_lines == 0
-    events = loaded.events.sort("line")
+    events = logs(loaded)
     first = json.loads(events["attrs"][0])
     assert events["ts"][0] == NOW - timedelta(hours=1)
     assert (first["count"], first["last_seen"], first["field_path"]) == (
@@ -70,6 +79,8 @@ def test_old_columns_time_the_first_occurrence_and_keep_the_count(read):
         "spec.containers{rabbitmq}",
     )
     assert first["object"] == "pod/rabbitmq-0"
+    change = loaded.events.filter(pl.col("kind") == "change").row(0, named=True)
+    assert json.loads(change["attrs"])["target"] == "pod/api-7d9f8c6b5d-x2x7k"
     assert events["component"].to_list() == ["kubelet", "replicaset-controller"]
     assert events["host"][0] == "ip-10-0-1-5"
 
@@ -80,7 +91,7 @@ def test_without_now_ages_count_back_from_the_file_time_and_say_so(write):
     path = write("events.txt", NEW)
     stamp = datetime(2023, 3, 15, 9, 0, tzinfo=UTC).timestamp()
     os.utime(path, (stamp, stamp))
-    events = timeline.read(path, infer=False).events.sort("line")
+    events = logs(timeline.read(path, infer=False))
     assert events["ts"][0] == datetime(2023, 3, 15, 8, 10, tzinfo=UTC)
     assert "the file's modification time" in json.loads(events["attrs"][0])["time_from"]
 
@@ -88,7 +99,7 @@ def test_without_now_ages_count_back_from_the_file_time_and_say_so(write):
 def test_describe_events_section(read):
     loaded = read("describe-coredns.txt", DESCRIBE, now=NOW)
     assert loaded.summary.files["format"].to_list() == ["kubectl-events"]
-    events = loaded.events.sort("line")
+    events = logs(loaded)
     assert events.height == 2
     unhealthy = json.loads(events["attrs"][1])
     assert (unhealthy["count"], unhealthy["last_seen"]) == (12, "10s")
@@ -137,3 +148,38 @@ metadata:
     row = loaded.events.row(0, named=True)
     assert row["ts"] == datetime(2023, 3, 14, 18, 0, 7, tzinfo=UTC)
     assert (row["level"], row["host"]) == ("warning", "ip-10-0-1-5")
+
+
+WIDE = """\
+LAST SEEN   TYPE      REASON      OBJECT                         SUBOBJECT                  SOURCE                 MESSAGE                                                          FIRST SEEN   COUNT   NAME
+3m          Warning   Unhealthy   pod/coredns-5d78c9869d-4kq2p   spec.containers{coredns}   kubelet, ip-10-0-1-5   Readiness probe failed: HTTP probe failed with statuscode: 503   14m          12      coredns-5d78c9869d-4kq2p.174c8b5e6f7a8b9c
+45s         Normal    Killing     pod/coredns-5d78c9869d-4kq2p   spec.containers{coredns}   kubelet, ip-10-0-1-5   Stopping container coredns                                       45s          1       coredns-5d78c9869d-4kq2p.174c8b6f01a2b3c4
+"""
+
+FIRST_SEEN_FIRST = """\
+FIRST SEEN   LAST SEEN   COUNT     NAME                          KIND      SUBOBJECT   TYPE      REASON              SOURCE                  MESSAGE
+2h           2h          1         api-7d9f8c6b5d                ReplicaSet            Normal    SuccessfulCreate    replicaset-controller   Created pod: api-7d9f8c6b5d-x2x7k
+"""
+
+
+def test_wide_columns_put_the_message_in_the_middle(read):
+    loaded = read("events-wide.txt", WIDE, now=NOW)
+    assert loaded.summary.unparsed_lines == 0
+    events = logs(loaded)
+    first = json.loads(events["attrs"][0])
+    assert events["ts"].to_list() == [NOW - timedelta(minutes=14), NOW - timedelta(seconds=45)]
+    assert events["message"][0] == (
+        "Unhealthy: Readiness probe failed: HTTP probe failed with statuscode: 503"
+    )
+    assert (first["count"], first["last_seen"], first["field_path"]) == (
+        12,
+        "3m",
+        "spec.containers{coredns}",
+    )
+    assert events["host"].to_list() == ["ip-10-0-1-5", "ip-10-0-1-5"]
+
+
+def test_first_seen_before_last_seen(read):
+    events = logs(read("events.txt", FIRST_SEEN_FIRST, now=NOW))
+    assert events["ts"][0] == NOW - timedelta(hours=2)
+    assert json.loads(events["attrs"][0])["object"] == "replicaset/api-7d9f8c6b5d"
