@@ -200,11 +200,14 @@ BAD_ARGUMENTS = {
     "max-ratio": ["--max-ratio", "0"],
     "since": ["--since", "the day after never"],
     "format": ["--format", "no-such-format"],
+    "formats-missing": ["--formats", "/missing/formats"],
+    "now": ["--now", "the twelfth of never"],
 }
 VERBS = {
-    "parse": {"tz", "year", "output", "max", "format"},
-    "analyze": {"tz", "year", "bucket", "max", "since", "format"},
-    "report": {"tz", "year", "bucket", "output", "max", "since", "format"},
+    "parse": {"tz", "year", "output", "max", "format", "now"},
+    "analyze": {"tz", "year", "bucket", "max", "since", "format", "now"},
+    "report": {"tz", "year", "bucket", "output", "max", "since", "format", "now"},
+    "detect": {"formats"},
     "demo": {"output"},
 }
 
@@ -222,7 +225,8 @@ def test_every_verb_refuses_every_bad_argument_in_one_sentence(tmp_path, verb, c
     log = tmp_path / "kube-proxy.log"
     log.write_text(kube_proxy(["step"] * 5))
     paths = [] if verb == "demo" else [str(log)]
-    result = invoke([verb, *paths, *BAD_ARGUMENTS[case], "-q"])
+    quiet = [] if verb == "detect" else ["-q"]
+    result = invoke([verb, *paths, *BAD_ARGUMENTS[case], *quiet])
     assert result.exit_code == 1, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output

@@ -18,6 +18,7 @@ from timeline import arguments
 from timeline.errors import TimelineError
 from timeline.outputs.atomic import write_atomically
 from timeline.outputs.safe import csv_safe, terminal_text
+from timeline.reading import formats as declared_formats
 from timeline.reading import loader, sources
 from timeline.reading import store as event_store
 
@@ -69,6 +70,14 @@ MaxRatioOpt = Annotated[
     ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+FormatsOpt = Annotated[
+    Path | None,
+    typer.Option("--formats", help="A folder of format files to read with (see README)."),
+]
+NowOpt = Annotated[
+    str | None,
+    typer.Option(help='What relative ages ("5m" in kubectl tables) count back from.'),
+]
 WorkersOpt = Annotated[
     int | None,
     typer.Option("--workers", "-j", help="Worker processes for reading (default: every core)."),
@@ -117,6 +126,8 @@ def read_with_progress(
     format: str | None = None,
     year: int | None = None,
     tz: str | None = None,
+    formats: Path | None = None,
+    now: str | None = None,
     quiet: bool = False,
     follow_symlinks: bool = False,
     max_expanded: str = arguments.DEFAULT_MAX_EXPANDED,
@@ -134,8 +145,11 @@ def read_with_progress(
             return loader.open_store(paths[0])
         except (OSError, pl.exceptions.PolarsError) as exc:
             raise fail(f"cannot open the event store {paths[0]}: {exc}") from None
+    from timeline.when import parse_when
+
     try:
         files = loader.expand(paths, follow_symlinks=follow_symlinks)
+        reference = parse_when(now) if now else None
     except TimelineError as exc:
         raise fail(str(exc)) from None
     with Progress(
@@ -153,11 +167,13 @@ def read_with_progress(
             progress.update(task, advance=1, description=escape(f"loading {Path(path).name}"))
 
         try:
-            loaded = loader.read(
+            loaded = declared_formats.read(
                 paths,
                 format=format,
                 year=year,
                 tz=tz,
+                formats=formats,
+                now=reference,
                 on_file=advance,
                 limits=limits,
                 follow_symlinks=follow_symlinks,
@@ -215,6 +231,8 @@ def parse(
     format: FormatOpt = None,
     year: YearOpt = None,
     tz: TzOpt = None,
+    formats: FormatsOpt = None,
+    now: NowOpt = None,
     quiet: QuietOpt = False,
     follow_symlinks: SymlinksOpt = False,
     max_expanded: MaxExpandedOpt = arguments.DEFAULT_MAX_EXPANDED,
@@ -236,6 +254,8 @@ def parse(
             format=format,
             year=year,
             tz=tz,
+            formats=formats,
+            now=now,
             quiet=quiet,
             workers=workers,
             scheduler=scheduler,
@@ -270,17 +290,21 @@ def parse(
 
 
 @app.command()
-def detect(paths: PathsArg, follow_symlinks: SymlinksOpt = False) -> None:
+def detect(
+    paths: PathsArg, formats: FormatsOpt = None, follow_symlinks: SymlinksOpt = False
+) -> None:
     """Say, for each file, its format, how sure the guess is, and why."""
     try:
         found_paths = sources.scan(paths, follow_symlinks=follow_symlinks)
+        files = found_paths.files
+        with declared_formats.using_formats(formats):
+            found_all = [loader.detect(path) for path in files]
     except TimelineError as exc:
         raise fail(str(exc)) from None
     for name, why in found_paths.skipped:
         err.print(f"[yellow]warning:[/] {escape(name)}: {escape(why)}", highlight=False)
     table = Table("file", "format", "score", "why", "runner-up", show_lines=False)
-    for path in found_paths.files:
-        found = loader.detect(path)
+    for path, found in zip(files, found_all, strict=True):
         table.add_row(
             escape(path),
             escape(found["format"]) if found["format"] else "[red]unknown[/]",
@@ -343,6 +367,8 @@ def analyze(
     format: FormatOpt = None,
     year: YearOpt = None,
     tz: TzOpt = None,
+    formats: FormatsOpt = None,
+    now: NowOpt = None,
     top: Annotated[int, typer.Option(help="Contributing changes shown per incident.", min=1)] = 3,
     quiet: QuietOpt = False,
     follow_symlinks: SymlinksOpt = False,
@@ -358,6 +384,8 @@ def analyze(
         format=format,
         year=year,
         tz=tz,
+        formats=formats,
+        now=now,
         quiet=quiet,
         follow_symlinks=follow_symlinks,
         max_expanded=max_expanded,
@@ -431,6 +459,8 @@ def report(
     format: FormatOpt = None,
     year: YearOpt = None,
     tz: TzOpt = None,
+    formats: FormatsOpt = None,
+    now: NowOpt = None,
     quiet: QuietOpt = False,
     follow_symlinks: SymlinksOpt = False,
     max_expanded: MaxExpandedOpt = arguments.DEFAULT_MAX_EXPANDED,
@@ -446,6 +476,8 @@ def report(
         format=format,
         year=year,
         tz=tz,
+        formats=formats,
+        now=now,
         quiet=quiet,
         follow_symlinks=follow_symlinks,
         max_expanded=max_expanded,
@@ -516,6 +548,55 @@ def demo(
     _write_report(
         loaded, output, title="Delays starting CI jobs, 2023-03-14 (bundled sample)", quiet=quiet
     )
+
+
+formats_app = typer.Typer(help="The formats the tool reads: list them, check a format file.")
+app.add_typer(formats_app, name="formats")
+
+
+@formats_app.command("list")
+def formats_list(formats: FormatsOpt = None) -> None:
+    """The built-in formats and the declared ones (user's config folder, --formats)."""
+    from parsers import registry
+
+    try:
+        with declared_formats.using_formats(formats):
+            known = registry.all_parsers()
+    except TimelineError as exc:
+        raise fail(str(exc)) from None
+    table = Table("format", "origin", "reads")
+    for parser in known:
+        table.add_row(escape(parser.name), escape(parser.origin), escape(parser.description))
+    out.print(table)
+
+
+@formats_app.command("check")
+def formats_check(
+    files: Annotated[list[Path], typer.Argument(help="Format files (.toml, .yaml, .json).")],
+) -> None:
+    """Read format files and check that their samples give what they say."""
+    from parsers import declared
+
+    failed = False
+    for path in files:
+        try:
+            parser = declared.to_parser(declared.declare(declared.read_file(path), str(path)))
+        except declared.FormatFileError as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            failed = True
+            continue
+        problems = declared.check(parser)
+        for problem in problems:
+            err.print(f"[bold red]error:[/] {escape(problem)}", highlight=False)
+        if problems:
+            failed = True
+        else:
+            out.print(
+                escape(f"{path}: format {parser.name!r}, {len(parser.samples)} samples pass"),
+                highlight=False,
+            )
+    if failed:
+        raise typer.Exit(code=1)
 
 
 if __name__ == "__main__":  # pragma: no cover
