@@ -27,6 +27,8 @@ CUT_ONE_LINE_PAGE = {
     b'"status":"infrastructure_fail","type":"build","stopped_at":"2023-03-14T19:41:44Z"},'
     b'{"dependencies":["c1a5e1d2"],"id":"0b6a29f4","name":',
 }
+#: A kubectl events table header cut short, with no row under it: no row, no reason.
+TABLE_HEADER_ALONE = {b"kube-proxy.log": b"LAST SEEN   TYPE "}
 #: Kubernetes events followed by RabbitMQ lines: each number of the first such line was a
 #: JSON value of its own, and the line was counted unparsed six times.
 EVENTS_THEN_RABBITMQ = {
@@ -45,6 +47,7 @@ EVENTS_THEN_RABBITMQ = {
 @given(files=bundles())
 @example(files=CUT_ONE_LINE_PAGE)
 @example(files=EVENTS_THEN_RABBITMQ)
+@example(files=TABLE_HEADER_ALONE)
 def test_broken_bundles_never_crash_and_every_output_parses(files):
     with tempfile.TemporaryDirectory() as tmp:
         bundle, out = Path(tmp) / "bundle", Path(tmp) / "out"

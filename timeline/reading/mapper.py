@@ -225,6 +225,15 @@ def map_task(task: Task) -> Partial:
     result.rows = records.height
     result.first_lines = records["line"].n_unique()
     result.covered_lines = covered_lines(records)
+    missing = _unaccounted(records, result.warnings, result.lines, result.covered_lines)
+    if missing is not None:
+        reason = f"the {parser.name} parser gave this line no row and no reason"
+        result.warnings = _warnings(
+            [
+                result.warnings,
+                _unparsed(missing.with_columns(text=pl.lit(None, pl.String)), result.path, reason),
+            ]
+        )
     result.evidence = settle.evidence(records)
     if task.out:
         records.write_parquet(task.out, statistics=True)
@@ -250,6 +259,25 @@ def _without_overlaps(bad: pl.DataFrame) -> pl.DataFrame:
         .with_columns(line=pl.max_horizontal("line", reach + 1).cast(pl.UInt32))
         .filter(pl.col("line") <= pl.col("end_line"))
     )
+
+
+def _unaccounted(
+    records: pl.DataFrame, warnings: pl.DataFrame, lines: int, covered: int
+) -> pl.DataFrame | None:
+    """The lines (``line``, ``end_line``) that neither a record nor an unparsed warning
+    spans, or None when there are none: every line must be accounted for, whatever a
+    parser forgets (a table header with no rows under it). Costs a sum in the usual case."""
+    unparsed = warnings.filter(pl.col("unparsed"))
+    unparsed_lines = int((unparsed["end_line"] - unparsed["line"] + 1).sum() or 0)
+    if covered + unparsed_lines >= lines:
+        return None
+    spans = pl.concat([records.select("line", "end_line"), unparsed.select("line", "end_line")])
+    seen = spans.select(line=pl.int_ranges("line", pl.col("end_line") + 1)).explode("line")
+    every = pl.DataFrame({"line": pl.int_range(1, lines + 1, eager=True)})
+    missing = every.join(seen.cast(pl.Int64).unique(), on="line", how="anti")
+    if missing.height == 0:
+        return None
+    return missing.select(pl.col("line").cast(pl.UInt32), end_line=pl.col("line").cast(pl.UInt32))
 
 
 def _job_time_problems(records: pl.DataFrame) -> list[str]:
