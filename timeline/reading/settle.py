@@ -327,7 +327,13 @@ def time_note_counts(events: pl.LazyFrame) -> pl.LazyFrame | None:
 
 
 def time_problems(counts: pl.DataFrame) -> dict[str, str]:
-    """Per file, a sentence on its rows counted by :func:`time_note_counts`."""
+    """Per file, a sentence on its rows counted by :func:`time_note_counts` (the counts
+    of several parts of a file are added up)."""
+    counts = (
+        counts.group_by("file", "_time_note")
+        .agg(pl.col("n").sum(), pl.col("first").min())
+        .sort("file", "_time_note")
+    )
     said: dict[str, list[str]] = {}
     for row in counts.iter_rows(named=True):
         said.setdefault(row["file"], []).append(
