@@ -59,6 +59,9 @@ class Limits:
         How long a named pipe may stay silent before reading it stops.
     chunk_bytes
         Bytes read (and decompressed) at a time; no more than ``max_line_bytes``.
+    whole_read_bytes
+        A regular file (or chunk of one) up to this size is read in one piece and, when
+        it needs nothing mended, handed on as it is; a bigger one is streamed.
     """
 
     max_expanded_bytes: int = 2 << 30
@@ -67,6 +70,7 @@ class Limits:
     max_line_bytes: int = 1 << 20
     pipe_wait_s: float = 10.0
     chunk_bytes: int = 1 << 20
+    whole_read_bytes: int = 256 << 20
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "chunk_bytes", min(self.chunk_bytes, self.max_line_bytes))
@@ -267,25 +271,63 @@ def read_bytes(
     except OSError as exc:
         return Bytes(None, [f"cannot read: {exc.strerror or exc}"], [])
     try:
-        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        info = os.fstat(fd)
+        regular = stat.S_ISREG(info.st_mode)
         if regular:
             os.set_blocking(fd, True)
             os.lseek(fd, start, os.SEEK_SET)
         size = None if end is None else end - start
-        chunks = _raw_chunks(fd, limits, problems, wait=not regular, size=size)
+        whole = (size if size is not None else info.st_size - start) if regular else None
+        if whole is not None and whole <= limits.whole_read_bytes:
+            data = _read_whole(fd, whole)
+            if _plain(data, limits):
+                return Bytes(data, problems, [])
+            chunks = _slices(data, limits.chunk_bytes)
+        else:
+            chunks = _raw_chunks(fd, limits, problems, wait=not regular, size=size)
         chunks = _gunzipped_if_gzip(chunks, limits, problems)
         text = _mended(chunks, problems)
         first, text = _head(text, BINARY_SNIFF_BYTES)
         if b"\x00" in first[:BINARY_SNIFF_BYTES]:
             text.close()
             return Bytes(None, [*problems, "binary file (it holds NUL bytes): skipped"], [])
-        cuts: list[Cut] = []
-        data = b"".join(_cut_lines(_chain(first, text), limits, problems, cuts))
+        marks = _Marks()
+        data = b"".join(_cut_lines(_chain(first, text), limits, marks))
     except OSError as exc:
         return Bytes(None, [*problems, f"cannot read: {exc.strerror or exc}"], [])
     finally:
         os.close(fd)
-    return Bytes(data, problems, cuts)
+    return Bytes(data, problems + marks.problems(data), marks.cuts(data))
+
+
+def _read_whole(fd: int, size: int) -> bytes:
+    """``size`` bytes from ``fd`` (fewer if the file is shorter), in one piece."""
+    with os.fdopen(os.dup(fd), "rb") as handle:
+        return handle.read(size)
+
+
+def _plain(data: bytes, limits: Limits) -> bool:
+    """Whether ``data`` needs nothing done: not gzip, no BOM, no NUL, LF line ends, no
+    line longer than the limit. Looks at each window of ``max_line_bytes`` once."""
+    if data[:2] == b"\x1f\x8b" or data[:2] in _UTF16 or data.startswith(codecs.BOM_UTF8):
+        return False
+    if b"\x00" in data:
+        return False
+    head = data[:BINARY_SNIFF_BYTES]
+    if b"\r" in head and b"\n" not in head:
+        return False
+    pos, limit = 0, limits.max_line_bytes
+    while len(data) - pos > limit:
+        last = data.rfind(b"\n", pos, pos + limit + 1)
+        if last < 0:
+            return False
+        pos = last + 1
+    return True
+
+
+def _slices(data: bytes, size: int) -> Iterator[bytes]:
+    for at in range(0, len(data), size):
+        yield data[at : at + size]
 
 
 def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
@@ -447,55 +489,73 @@ def _decoded(chunks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
     yield decoder.decode(b"", final=True).encode("utf-8", "surrogatepass")
 
 
-def _cut_lines(
-    chunks: Iterable[bytes], limits: Limits, problems: list[str], cuts: list[Cut]
-) -> Iterator[bytes]:
-    """``chunks`` with each line cut to ``max_line_bytes`` and NUL bytes dropped; no line
-    is held whole. The work is per chunk: whole lines that fit the limit together pass at
-    once, and only the lines that straddle chunks are looked at one by one."""
+@dataclass
+class _Marks:
+    """What :func:`_cut_lines` noticed, by offset in its output; line numbers are counted
+    once the output is whole, and only when there is something to say."""
+
+    cut_at: list[tuple[int, int, bytes]] = field(default_factory=list)
+    nul_bytes: int = 0
+    nul_at: tuple[int, int] = (0, 0)  # output offset of the chunk, line ends before it
+
+    def cuts(self, data: bytes) -> list[Cut]:
+        return [Cut(data.count(b"\n", 0, at) + 1, full, head) for at, full, head in self.cut_at]
+
+    def problems(self, data: bytes) -> list[str]:
+        if not self.nul_bytes:
+            return []
+        at, ends = self.nul_at
+        line = data.count(b"\n", 0, at) + ends + 1
+        return [f"{self.nul_bytes:,} NUL bytes dropped (the first on line {line:,})"]
+
+
+def _cut_lines(chunks: Iterable[bytes], limits: Limits, marks: _Marks) -> Iterator[bytes]:
+    """``chunks`` with each line cut to ``max_line_bytes`` and NUL bytes dropped, as views
+    of the chunks (nothing copied); no line is held whole. The work is per chunk: whole
+    lines that fit the limit together pass at once, and only the line that straddles
+    chunks is looked at on its own."""
     limit = limits.max_line_bytes
-    line_no = 1  # the line the next byte belongs to
-    kept = full = 0  # bytes of that line passed on, and seen
-    head = b""
-    nul_bytes = nul_line = 0
+    out = 0  # bytes passed on
+    kept = full = 0  # bytes of the current line passed on, and seen
+    start, head = 0, b""  # where the current line starts in the output, and its first bytes
     for chunk in chunks:
         if b"\x00" in chunk:
-            nul_line = nul_line or line_no + chunk.count(b"\n", 0, chunk.index(b"\x00"))
-            nul_bytes += chunk.count(b"\x00")
+            if not marks.nul_bytes:
+                marks.nul_at = (out, chunk.count(b"\n", 0, chunk.index(b"\x00")))
+            marks.nul_bytes += chunk.count(b"\x00")
             chunk = chunk.replace(b"\x00", b"")
-        while chunk:
-            end = chunk.find(b"\n")
-            piece = chunk if end < 0 else chunk[:end]
-            taken = _char_boundary(piece, limit - kept)
-            if taken:
-                yield piece[:taken]
+        view, pos, size = memoryview(chunk), 0, len(chunk)
+        while pos < size:
+            end = chunk.find(b"\n", pos)
+            stop = size if end < 0 else end
             if not full:
-                head = piece[:CUT_TEXT_BYTES]
-            kept, full = kept + taken, full + len(piece)
+                start, head = out, chunk[pos : min(stop, pos + CUT_TEXT_BYTES)]
+            taken = _char_boundary(chunk, pos, stop, limit - kept)
+            if taken:
+                yield view[pos : pos + taken]
+            out, kept, full = out + taken, kept + taken, full + stop - pos
             if end < 0:
                 break
             if full > kept:
-                cuts.append(Cut(line_no, full, head))
-            yield b"\n"
-            line_no, kept, full = line_no + 1, 0, 0
-            chunk = chunk[end + 1 :]
-            last = chunk.rfind(b"\n")
-            if 0 <= last < limit:  # whole lines that fit the limit even together
-                yield chunk[: last + 1]
-                line_no += chunk.count(b"\n", 0, last + 1)
-                chunk = chunk[last + 1 :]
+                marks.cut_at.append((start, full, head))
+            yield view[end : end + 1]
+            out, kept, full, pos = out + 1, 0, 0, end + 1
+            last = chunk.rfind(b"\n", pos)
+            if 0 <= last < pos + limit:  # whole lines that fit the limit even together
+                yield view[pos : last + 1]
+                out, pos = out + last + 1 - pos, last + 1
     if full > kept:
-        cuts.append(Cut(line_no, full, head))
-    if nul_bytes:
-        problems.append(f"{nul_bytes:,} NUL bytes dropped (the first on line {nul_line:,})")
+        marks.cut_at.append((start, full, head))
 
 
-def _char_boundary(data: bytes, n: int) -> int:
-    """The largest cut at or below ``n`` that does not split a UTF-8 character."""
-    if n <= 0:
+def _char_boundary(data: bytes, start: int, stop: int, room: int) -> int:
+    """How many bytes of ``data[start:stop]``, at most ``room``, end at a character
+    boundary (a UTF-8 character is never split)."""
+    if room <= 0:
         return 0
-    if n >= len(data):
-        return len(data)
-    while n > 0 and 0x80 <= data[n] < 0xC0:
-        n -= 1
-    return n
+    if stop - start <= room:
+        return stop - start
+    cut = start + room
+    while cut > start and 0x80 <= data[cut] < 0xC0:
+        cut -= 1
+    return cut - start
