@@ -1,0 +1,265 @@
+"""Changes in the event frame: the rows of one action grouped into one change, with its
+hosts and when it reached each.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import polars as pl
+
+from timeline.analysis.rates import SERIES_SCHEMA, to_timedelta
+
+_TS = SERIES_SCHEMA["bucket"]
+
+CHANGE_FIELDS: dict[str, pl.DataType] = {
+    "change_type": pl.String(),
+    "target": pl.String(),
+    "from": pl.String(),
+    "to": pl.String(),
+    "actor": pl.String(),
+    "inferred": pl.Boolean(),
+    "host": pl.String(),
+}
+
+CHANGE_SCHEMA: dict[str, pl.DataType] = {
+    "change_id": pl.UInt32(),
+    "ts": _TS,
+    "last_ts": _TS,
+    "change_type": pl.String(),
+    "target": pl.String(),
+    "name": pl.String(),
+    "names": pl.List(pl.String),
+    "node": pl.String(),
+    "from": pl.String(),
+    "to": pl.String(),
+    "actor": pl.String(),
+    "inferred": pl.Boolean(),
+    "hosts": pl.List(pl.String),
+    "host_times": pl.List(pl.Struct({"host": pl.String(), "ts": _TS})),
+    "n_rows": pl.UInt32(),
+    "sources": pl.List(pl.String),
+    "note": pl.String(),
+    "examples": pl.List(pl.String),
+    "description": pl.String(),
+}
+
+
+def host_key(expr: pl.Expr) -> pl.Expr:
+    """The host name for matching: lower case, first DNS label only, so that
+    ``ip-10-20-1-23.ec2.internal`` and ``ip-10-20-1-23`` are one host.
+
+    >>> pl.select(host_key(pl.lit("IP-10-20-1-23.ec2.internal"))).item()
+    'ip-10-20-1-23'
+    """
+    return expr.str.to_lowercase().str.split(".").list.first()
+
+
+def _host_key(host: str | None) -> str | None:
+    return host.lower().split(".")[0] if host else None
+
+
+def _norm(text: str | None) -> str:
+    return re.sub(r"[^a-z0-9]+", "", (text or "").lower())
+
+
+def names_match(name: str | None, other: str | None) -> bool:
+    """Whether a change's target name and a source or component name the same program:
+    one contains the other, ignoring case and punctuation (three characters at least).
+
+    >>> names_match("ingress-nginx-controller", "ingress-nginx")
+    True
+    >>> names_match("coredns", "node-local-dns"), names_match("kube-proxy", "kube_proxy")
+    (False, True)
+    """
+    a, b = _norm(name), _norm(other)
+    return len(a) >= 3 and len(b) >= 3 and (a in b or b in a)
+
+
+#: When rows of one change disagree on its type, the first of these wins.
+TYPE_PRECEDENCE = (
+    "rollback",
+    "upgrade",
+    "deploy",
+    "reboot",
+    "restart",
+    "config",
+    "scale",
+    "create",
+    "delete",
+    "other",
+)
+_KINDS = ("pod", "deployment", "daemonset", "statefulset", "replicaset", "configmap", "secret")
+_KINDS += ("service", "job", "cronjob", "node", "namespace", "ingress")
+#: Target path parts that name a kind of object, not a program.
+KIND_WORDS = frozenset([*(k + s for k in _KINDS for s in ("", "s")), "ingresses", "cluster", "all"])
+#: Kinds of target whose change reaches the whole cluster, wherever its pods run: the
+#: hosts their rows name do not bound the effect, so no cohort is compared.
+CLUSTER_KINDS = KIND_WORDS - {"pod", "pods", "daemonset", "daemonsets", "node", "all"}
+#: A pod's generated suffixes (ReplicaSet hash and pod suffix), removed to name its owner.
+POD_SUFFIX = r"-(?:[a-z0-9]{8,10}-)?[a-z0-9]{5}$"
+
+
+def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") -> pl.DataFrame:
+    """The changes in the event frame, the rows of one rollout grouped into one change.
+
+    Rows about the same program follow each other within ``group_gap`` are one change:
+    the audit log's patch of a DaemonSet, the change log's line about it, and the
+    per-pod events on each node as it rolls. The program is the target's name, a pod's
+    generated suffixes removed (``pod/kube-system/kube-proxy-n27qd`` and
+    ``daemonset/kube-system/kube-proxy`` are both ``kube-proxy``); a ``node/...`` target
+    is its own program. Where the rows disagree, the type is the first in
+    ``TYPE_PRECEDENCE`` (an upgrade's pods also restart), a pod's own create, delete or
+    image pull counting only when nothing else names the type; the target shown is the
+    owner rather than a pod. Its hosts are the hosts its rows name, each with the time the
+    change reached it.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``CHANGE_SCHEMA``: ``change_id`` (by time), ``ts`` (first row), ``last_ts``,
+        ``change_type``, ``target``, ``name`` (the target's last path part), ``names``
+        (every program name its rows mention), ``node`` (the host a ``node/...`` target
+        names), ``from``, ``to``, ``actor``, ``inferred`` (every row inferred),
+        ``hosts``, ``host_times``, ``n_rows``, ``sources``, ``note`` (the message of its
+        leading row), ``examples`` (``file:line``) and a one-line ``description``.
+    """
+    gap = to_timedelta(group_gap)
+    field = pl.col("_c").struct.field
+    parsed = (
+        frame.lazy()
+        .filter((pl.col("kind") == "change") & pl.col("ts").is_not_null())
+        .with_columns(_c=pl.col("attrs").str.json_decode(pl.Struct(CHANGE_FIELDS)))
+        .with_columns(
+            change_type=field("change_type").fill_null("other"),
+            target=pl.coalesce(field("target"), pl.col("component"), pl.col("source")),
+            actor=field("actor"),
+            inferred=field("inferred").fill_null(False),
+            host=pl.coalesce(pl.col("host"), field("host")),
+            **{"from": field("from"), "to": field("to")},
+        )
+        .with_columns(
+            _last=pl.col("target").str.split("/").list.last().str.to_lowercase(),
+            _kind=pl.col("target").str.split("/").list.first().str.to_lowercase(),
+        )
+        .with_columns(
+            _key=pl.when(pl.col("_kind") == "node")
+            .then(pl.format("node/{}", host_key(pl.col("_last"))))
+            .when(pl.col("_kind") == "pod")
+            .then(pl.col("_last").str.replace(POD_SUFFIX, ""))
+            .otherwise(pl.col("_last")),
+            _prec=pl.col("change_type").replace_strict(
+                {t: i for i, t in enumerate(TYPE_PRECEDENCE)},
+                default=len(TYPE_PRECEDENCE),
+                return_dtype=pl.Int32,
+            ),
+            _pod=pl.col("_kind") == "pod",
+            _echo=(pl.col("_kind") == "pod")
+            & pl.col("change_type").is_in(["deploy", "create", "delete"]),
+            _depth=pl.col("target").str.count_matches("/"),
+        )
+        .collect()
+    )
+    if parsed.height == 0:
+        return pl.DataFrame(schema=CHANGE_SCHEMA)
+    step = pl.col("ts").diff().over("_key")
+    # A pod being created, deleted or started from its image is how any change of its
+    # owner looks from the node: those rows name the type only when nothing else does.
+    lead = ["_echo", "_prec", "_pod", "_depth"]
+    lead_desc = [False, False, False, True]
+    shown = ["_pod", "_depth", "_prec"]
+    shown_desc = [False, True, False]
+    chosen = pl.col("change_type").sort_by(lead, descending=lead_desc).first()
+    grouped = (
+        parsed.sort("ts", "file", "line")
+        .with_columns(_new=(step.is_null() | (step > gap)).cast(pl.UInt32))
+        .with_columns(_run=pl.col("_new").cum_sum().over("_key"))
+        .group_by("_key", "_run")
+        .agg(
+            ts=pl.col("ts").min(),
+            last_ts=pl.col("ts").max(),
+            change_type=chosen,
+            target=pl.col("target").sort_by(shown, descending=shown_desc).first(),
+            names=pl.when(pl.col("_pod"))
+            .then(pl.concat_list(pl.col("_key")))
+            .otherwise(pl.col("target").str.to_lowercase().str.split("/"))
+            .list.explode()
+            .unique()
+            .sort(),
+            actor=pl.col("actor").sort_by(shown, descending=shown_desc).drop_nulls().first(),
+            note=pl.col("message").sort_by(shown, descending=shown_desc).drop_nulls().first(),
+            inferred=pl.col("inferred").all(),
+            hosts=pl.col("host").drop_nulls().unique().sort(),
+            host_times=pl.struct(pl.col("host"), pl.col("ts")).filter(
+                pl.col("host").is_not_null() & pl.col("host").is_first_distinct()
+            ),
+            n_rows=pl.len().cast(pl.UInt32),
+            sources=pl.col("source").drop_nulls().unique().sort(),
+            examples=pl.format("{}:{}", pl.col("file").fill_null("?"), pl.col("line")).head(5),
+            **{
+                c: pl.col(c)
+                .sort_by(lead, descending=lead_desc)
+                .filter(pl.col("change_type").sort_by(lead, descending=lead_desc) == chosen)
+                .drop_nulls()
+                .first()
+                for c in ("from", "to")
+            },
+        )
+        .sort("ts", "target")
+        .with_columns(change_id=pl.int_range(pl.len(), dtype=pl.UInt32))
+    )
+    name = pl.col("target").str.split("/").list.last()
+    is_node = pl.col("target").str.to_lowercase().str.starts_with("node/")
+    grouped = grouped.with_columns(
+        name=name,
+        node=pl.when(is_node).then(name),
+        names=pl.col("names").list.eval(
+            pl.element().filter(~pl.element().is_in(sorted(KIND_WORDS)))
+        ),
+    )
+    descriptions = [_describe_change(row) for row in grouped.iter_rows(named=True)]
+    grouped = grouped.with_columns(description=pl.Series(descriptions, dtype=pl.String))
+    return grouped.select(list(CHANGE_SCHEMA)).cast(CHANGE_SCHEMA)
+
+
+def _kind(change: dict) -> str:
+    target = change["target"] or ""
+    return target.split("/", 1)[0].lower() if "/" in target else ""
+
+
+def node_local(change: dict) -> bool:
+    """Whether a change acts on the hosts its rows name only (a node, a DaemonSet rolled
+    node by node, one pod) rather than on the whole cluster (a Deployment, a ConfigMap):
+    only then are its hosts compared with the others.
+
+    >>> node_local({"target": "daemonset/kube-system/kube-proxy"})
+    True
+    >>> node_local({"target": "deployment/kube-system/coredns"})
+    False
+    """
+    return _kind(change) not in CLUSTER_KINDS
+
+
+def _version(text: str | None) -> str:
+    """An image reference shortened to its tag; other versions as they are."""
+    if not text:
+        return "?"
+    last = text.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if "/" in text and ":" in last else text
+
+
+def _describe_change(change: dict) -> str:
+    text = f"{change['change_type']} {change['target']}"
+    if change["from"] or change["to"]:
+        text += f" {_version(change['from'])} -> {_version(change['to'])}"
+    hosts = change["hosts"] or []
+    if len(hosts) == 1 and hosts[0] != change["name"]:
+        text += f" on {hosts[0]}"
+    elif hosts:
+        text += f" on {len(hosts)} hosts"
+    if change["actor"]:
+        text += f" by {change['actor']}"
+    if change["inferred"]:
+        text += " (inferred from logs)"
+    return f"{change['ts']:%Y-%m-%d %H:%M} {text}"
