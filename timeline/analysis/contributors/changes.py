@@ -43,7 +43,22 @@ CHANGE_SCHEMA: dict[str, pl.DataType] = {
     "note": pl.String(),
     "examples": pl.List(pl.String),
     "description": pl.String(),
+    "automated": pl.Boolean(),
+    "executors": pl.List(pl.String),
+    "found": pl.String(),
 }
+
+#: Actors that are programs, not people: controllers, the kubelet, service accounts,
+#: GitOps agents. A change led by one of them alone is ``automated``.
+AUTOMATED_ACTOR = (
+    r"(?i)^system:|controller|kubelet|scheduler|operator|argocd|argo-cd|flux|"
+    r"serviceaccount|autoscaler|^cronjob|^helm-"
+)
+#: A ConfigMap's usual suffixes, removed so that ``coredns-config`` and the ``coredns``
+#: that reloads it are one change.
+CONFIG_SUFFIX = r"-(?:config|conf|cfg|cm|configmap|settings)$"
+#: A ReplicaSet's pod-template hash, removed so that it joins its Deployment.
+REPLICASET_SUFFIX = r"-[a-z0-9]{8,10}$"
 
 
 def host_key(expr: pl.Expr) -> pl.Expr:
@@ -148,7 +163,13 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
             .then(pl.format("node/{}", host_key(pl.col("_last"))))
             .when(pl.col("_kind") == "pod")
             .then(pl.col("_last").str.replace(POD_SUFFIX, ""))
+            .when(pl.col("_kind").is_in(["replicaset", "replicasets"]))
+            .then(pl.col("_last").str.replace(REPLICASET_SUFFIX, ""))
+            .when(pl.col("_kind").is_in(["configmap", "configmaps"]))
+            .then(pl.col("_last").str.replace(CONFIG_SUFFIX, ""))
             .otherwise(pl.col("_last")),
+            _auto=pl.col("actor").fill_null("").str.contains(AUTOMATED_ACTOR)
+            | pl.col("actor").is_null(),
             _prec=pl.col("change_type").replace_strict(
                 {t: i for i, t in enumerate(TYPE_PRECEDENCE)},
                 default=len(TYPE_PRECEDENCE),
@@ -187,7 +208,11 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
             .list.explode()
             .unique()
             .sort(),
-            actor=pl.col("actor").sort_by(shown, descending=shown_desc).drop_nulls().first(),
+            actor=pl.col("actor")
+            .sort_by(["_auto", *shown], descending=[False, *shown_desc])
+            .drop_nulls()
+            .first(),
+            automated=pl.col("_auto").all(),
             note=pl.col("message").sort_by(shown, descending=shown_desc).drop_nulls().first(),
             inferred=pl.col("inferred").all(),
             hosts=pl.col("host").drop_nulls().unique().sort(),
@@ -218,9 +243,120 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
             pl.element().filter(~pl.element().is_in(sorted(KIND_WORDS)))
         ),
     )
+    grouped = read_word_targets(grouped, frame)
     descriptions = [_describe_change(row) for row in grouped.iter_rows(named=True)]
     grouped = grouped.with_columns(description=pl.Series(descriptions, dtype=pl.String))
     return grouped.select(list(CHANGE_SCHEMA)).cast(CHANGE_SCHEMA)
+
+
+# --- change-log targets in words ------------------------------------------------------------
+
+_STOP = (
+    "the a an of to for and or on in at by with from all every each remaining rest other "
+    "one two by restart restarted restarting rolling roll rolled reboot rebooted rebooting "
+    "deploy deployed upgrade upgraded rollback reverted revert config change changed fix "
+    "fixed pool cluster service services node nodes test theory rule out enable disable "
+    "resume resumed step smaller blast radius missing since adds logging infrastructure "
+    "queue queues job jobs"
+)
+#: Words of a change-log line that name no program.
+STOP_WORDS = frozenset(_STOP.split())
+_ALL_NODES = r"(?i)\b(?:all|every|each)\b[^.;]*\bnodes?\b|^nodes?/(?:all|\*)"
+
+
+def read_word_targets(changes: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
+    """What a change written only in the change log touches, read from its words: "all
+    (remaining) nodes" are the nodes (less those changed in the 6 hours before, for
+    "remaining"), each reached when its own node change followed; a word that names a
+    source or component of the logs ("DNS") joins ``names``; a CI executor's name
+    ("macOS", "machine") joins ``executors``. ``found`` says how the target was known:
+    ``target`` (it names a program, host or executor the logs show), ``words`` (its
+    words do), ``named`` (a ``kind/namespace/name`` the logs do not show), ``not
+    found`` (nothing in the logs matches its words), or null for changes that
+    other records show.
+    """
+    universe = _universe(frame)
+    node_changes = changes.filter(pl.col("node").is_not_null()).select("ts", "node")
+    rows = []
+    for change in changes.iter_rows(named=True):
+        extra = {"executors": [], "found": None}
+        if "changelog" in change["sources"]:
+            extra = _read_words(change, universe, node_changes)
+            if change["sources"] != ["changelog"] and extra["found"] == "not found":
+                extra["found"] = None
+        rows.append(extra)
+    found = pl.DataFrame(
+        rows,
+        schema={
+            "executors": pl.List(pl.String),
+            "found": pl.String,
+            "names": pl.List(pl.String),
+            "hosts": pl.List(pl.String),
+            "host_times": CHANGE_SCHEMA["host_times"],
+        },
+        orient="row",
+    )
+    out = changes.with_columns(executors=found["executors"], found=found["found"])
+    for column in ("names", "hosts", "host_times"):
+        out = out.with_columns(
+            pl.when(found[column].is_not_null()).then(found[column]).otherwise(pl.col(column))
+        )
+    return out
+
+
+def _universe(frame: pl.DataFrame) -> dict[str, set[str]]:
+    logs = frame.lazy().filter(pl.col("kind") == "log")
+    programs = logs.select(name=pl.concat_list("source", "component")).explode("name")
+    executors = (
+        frame.lazy()
+        .filter(pl.col("kind") == "job")
+        .select(name=pl.col("attrs").str.json_path_match("$.executor"))
+    )
+    hosts = logs.select(name=host_key(pl.col("host")))
+
+    def names(lazy: pl.LazyFrame) -> set[str]:
+        return set(lazy.drop_nulls().unique().collect()["name"].to_list())
+
+    return {"programs": names(programs), "executors": names(executors), "hosts": names(hosts)}
+
+
+def _read_words(change: dict, universe: dict[str, set[str]], node_changes: pl.DataFrame) -> dict:
+    text = f"{change['target'] or ''} {change['note'] or ''}"
+    words = {w for w in re.findall(r"[a-z0-9][a-z0-9_-]*", text.lower()) if w not in STOP_WORDS}
+    executors = sorted(e for e in universe["executors"] if e.lower() in words)
+    programs = sorted(
+        w for w in words if any(names_match(w, p) for p in universe["programs"]) and len(w) >= 3
+    )
+    known_target = any(names_match(n, p) for n in change["names"] for p in universe["programs"])
+    hosts = [*(change["hosts"] or ()), change["node"]]
+    known_target |= any(_host_key(h) in universe["hosts"] for h in hosts if h)
+    # A target written as kind/namespace/name is a named object: if the logs do not show
+    # it, it is unrelated rather than not found.
+    kind, _, rest = (change["target"] or "").lower().partition("/")
+    structured = kind in KIND_WORDS and rest.rsplit("/", 1)[-1] not in KIND_WORDS
+    out: dict = {"executors": executors, "found": "target" if known_target else None}
+    if re.search(_ALL_NODES, text):
+        t0 = change["ts"]
+        nodes = sorted({_host_key(n) for n in node_changes["node"]} or universe["hosts"])
+        if "remaining" in text.lower() or "rest of" in text.lower():
+            done = node_changes.filter(
+                (pl.col("ts") < t0) & (pl.col("ts") >= t0 - timedelta(hours=6))
+            )
+            nodes = [n for n in nodes if n not in {_host_key(d) for d in done["node"]}]
+        later = node_changes.filter(
+            (pl.col("ts") >= t0 - timedelta(minutes=5)) & (pl.col("ts") <= t0 + timedelta(hours=6))
+        )
+        when = {}
+        for row in later.iter_rows(named=True):
+            when.setdefault(_host_key(row["node"]), row["ts"])
+        times = [{"host": n, "ts": when.get(n, t0)} for n in nodes]
+        out |= {"hosts": nodes, "host_times": sorted(times, key=lambda h: h["ts"])}
+    if programs:
+        out["names"] = sorted(set(change["names"]) | set(programs))
+    if out["found"] is None:
+        found = programs or executors or out.get("hosts")
+        out["found"] = "words" if found else ("named" if structured else "not found")
+    return out
 
 
 def _kind(change: dict) -> str:

@@ -1,37 +1,64 @@
 """Score: the parts of the evidence combined into one number per incident and change, each
 part kept in its own column, and the role and rank that follow from them.
+
+Each part is in ``[-1, 1]``: how far beyond chance (a test suited to counts) times how
+large (a factor of ``2**FULL_BITS`` is full size), positive when the errors rose, negative
+when they fell. ``score = relation * sum(WEIGHTS[part] * part)``.
 """
 
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import polars as pl
 
-from timeline.analysis.contributors.changes import _TS, _host_key, names_match, node_local
-from timeline.analysis.contributors.measures import RowCounter
+from timeline.analysis.contributors.changes import _TS, _host_key, _kind, names_match, node_local
+from timeline.analysis.contributors.measures import (
+    QUOTE_SCHEMA,
+    RowCounter,
+    binomial_tail,
+    cohort_share,
+    rate_test,
+    strength,
+)
 from timeline.analysis.contributors.targets import Signature, Target, host_population
-from timeline.analysis.contributors.words import _diff_summaries, _evidence
+from timeline.analysis.contributors.words import diff_summaries, evidence_sentences
 from timeline.analysis.rates import to_timedelta
+from timeline.reading.pods import pod_nodes
 
+#: How much each part of a score counts. Nearness to the onset on its own is weak.
 WEIGHTS = {
-    "relation": 1.0,
-    "onset": 2.0,
-    "effect": 2.0,
     "cohort": 3.0,
-    "new": 0.5,
+    "effect": 1.5,
+    "alignment": 1.5,
     "precursor": 1.5,
+    "new": 0.5,
+    "onset": 0.5,
 }
-#: A rate change of this many bits (a factor of 2**FULL_BITS) scores full marks.
+#: The relation of a change tied to the errors only by the hosts it touched, at most.
+HOST_RELATION = 0.5
+#: A rate change of this many bits (a factor of 2**FULL_BITS) is full size.
 FULL_BITS = 3.0
 #: Errors have stopped on a change's hosts when their rate after it is at most this share
 #: of the rate before it.
 STOPPED = 1 / 8
+#: A part at least this strong is evidence beyond chance (about p < 0.003).
+EVIDENT = 0.25
+#: A class of changes with at least this many occurrences is judged by all of them.
+CLASS_SIZE = 4
+#: The roles of changes that explain an incident.
+CAUSES = ("trigger", "precursor", "made worse")
+#: The role of the nearest changes when none explains an incident.
+CONSIDERED = "considered, no evidence"
+#: How many changes before the onset are listed as considered when none explains it.
+CONSIDERED_SHOWN = 5
 
 
 def _contributor_schema(id_name: str) -> dict[str, pl.DataType]:
+    quote = pl.List(pl.Struct(QUOTE_SCHEMA))
     return {
         id_name: pl.UInt32(),
         "change_id": pl.UInt32(),
@@ -40,6 +67,8 @@ def _contributor_schema(id_name: str) -> dict[str, pl.DataType]:
         "target": pl.String(),
         "description": pl.String(),
         "inferred": pl.Boolean(),
+        "actor": pl.String(),
+        "automated": pl.Boolean(),
         "lead_s": pl.Float64(),
         "when": pl.String(),
         "relation": pl.Float64(),
@@ -52,10 +81,20 @@ def _contributor_schema(id_name: str) -> dict[str, pl.DataType]:
         "before": pl.Int64(),
         "after": pl.Int64(),
         "rate_bits": pl.Float64(),
+        "effect_p": pl.Float64(),
         "untouched_hosts": pl.UInt32(),
         "untouched_before": pl.Int64(),
         "untouched_after": pl.Int64(),
         "cohort_bits": pl.Float64(),
+        "cohort_p": pl.Float64(),
+        "aligned_hosts": pl.UInt32(),
+        "stopped_hosts": pl.UInt32(),
+        "untouched_started": pl.UInt32(),
+        "untouched_stopped": pl.UInt32(),
+        "change_class": pl.String(),
+        "class_size": pl.UInt32(),
+        "class_like": pl.UInt32(),
+        "routine": pl.Boolean(),
         "new_signatures": pl.List(pl.String),
         "precursor_signature": pl.String(),
         "precursor_start": _TS,
@@ -65,12 +104,15 @@ def _contributor_schema(id_name: str) -> dict[str, pl.DataType]:
         "part_onset": pl.Float64(),
         "part_effect": pl.Float64(),
         "part_cohort": pl.Float64(),
+        "part_alignment": pl.Float64(),
         "part_new": pl.Float64(),
         "part_precursor": pl.Float64(),
         "score": pl.Float64(),
         "score_parts": pl.String(),
         "role": pl.String(),
         "examples": pl.List(pl.String),
+        "lines_before": quote,
+        "lines_after": quote,
         "evidence": pl.List(pl.String),
     }
 
@@ -80,7 +122,7 @@ def _empty_contributors(id_name: str) -> pl.DataFrame:
     return pl.DataFrame(schema={id_name: schema.pop(id_name), "rank": pl.UInt32, **schema})
 
 
-# --- ranking ------------------------------------------------------------------------------
+# --- pairs of target and change -------------------------------------------------------------
 
 
 @dataclass
@@ -95,8 +137,432 @@ class _Pair:
     shared: list[str]
     host_share: float | None
     relation: float
+    before_window: timedelta
     untouched: frozenset[str] = frozenset()
     counts: dict[str, int] = field(default_factory=dict)
+    per_host: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+def change_class(change: dict) -> str:
+    """The class a change belongs to for base rates: who made it (the actor, or
+    ``someone``), its type and the kind of its target.
+
+    >>> change_class({"actor": "argocd", "change_type": "config", "target": "deployment/a/b"})
+    'argocd config deployment'
+    """
+    kind = _kind(change) or "program"
+    return f"{change.get('actor') or 'someone'} {change['change_type']} {kind}"
+
+
+def _pair(
+    target: Target,
+    change: dict,
+    population: dict[str, frozenset[str]],
+    *,
+    before_window: timedelta,
+    during_before: timedelta,
+) -> _Pair:
+    node = _host_key(change["node"])
+    names = [] if node else (change["names"] or [change["name"]])
+    executors = {e.lower() for e in change.get("executors") or ()}
+    matched, matched_name = [], None
+    for sig in target.signatures:
+        hit = next(
+            (
+                n
+                for n in names
+                if names_match(n, sig.source) or any(names_match(n, c) for c in sig.components)
+            ),
+            None,
+        )
+        if hit is None and executors & {e.lower() for e in sig.executors}:
+            hit = "/".join(sorted(executors & {e.lower() for e in sig.executors}))
+        if hit is not None:
+            matched.append(sig)
+            matched_name = matched_name or hit
+    named = {_host_key(ht["host"]): ht["ts"] for ht in change["host_times"] or () if ht["host"]}
+    if node and not named:
+        named = {node: change["ts"]}
+    ci_hit = [s for s in matched if s.executors & executors]
+    if ci_hit:
+        named |= {e: change["ts"] for s in ci_hit for e in s.executors & executors}
+    shared = sorted(set(named) & target.hosts)
+    host_share = len(shared) / len(named) if named else None
+    # A change reaches only the hosts it names when it acts on nodes or pods, or when
+    # nothing but its hosts ties it to the errors: then its hosts are compared.
+    explicit = named if (node_local(change) or not matched or ci_hit) else {}
+    # Sharing hosts with the errors ties a change to them less than naming their program.
+    relation = 1.0 if matched else HOST_RELATION * (host_share or 0.0)
+    affected = matched or list(target.signatures)
+    untouched: frozenset[str] = frozenset()
+    if explicit:
+        everyone = frozenset().union(*(population.get(s.source, frozenset()) for s in affected))
+        untouched = everyone - set(explicit)
+    return _Pair(
+        target=target,
+        change=change,
+        affected=affected,
+        name_match=bool(matched),
+        matched_name=matched_name,
+        named=named,
+        explicit=explicit,
+        shared=shared,
+        host_share=host_share,
+        relation=relation,
+        before_window=before_window if change["ts"] < target.onset else during_before,
+        untouched=untouched,
+    )
+
+
+# --- counting -----------------------------------------------------------------------------
+
+
+def _count_windows(pairs: list[_Pair], counter: RowCounter, *, after: timedelta) -> None:
+    """Fill each pair's ``counts`` (``before`` and ``after`` on the touched hosts, each at
+    its own time, or on all hosts; ``u_before`` and ``u_after`` on the untouched hosts at
+    the change's time) and ``per_host`` (the same per host, for alignment)."""
+    records = []
+    for i, p in enumerate(pairs):
+        t0, before = p.change["ts"], p.before_window
+        for sig in p.affected:
+            key = (sig.source, sig.template)
+            if p.explicit:
+                for hk, th in p.explicit.items():
+                    records.append((i, "t_before", hk, *key, hk, th - before, th))
+                    records.append((i, "t_after", hk, *key, hk, th, th + after))
+                for hk in p.untouched:
+                    records.append((i, "u_before", hk, *key, hk, t0 - before, t0))
+                    records.append((i, "u_after", hk, *key, hk, t0, t0 + after))
+            else:
+                records.append((i, "t_before", None, *key, None, t0 - before, t0))
+                records.append((i, "t_after", None, *key, None, t0, t0 + after))
+    if not records:
+        return
+    schema = {
+        "i": pl.Int64,
+        "role": pl.String,
+        "host": pl.String,
+        "source": pl.String,
+        "template": pl.String,
+        "hk": pl.String,
+        "lo": _TS,
+        "hi": _TS,
+    }
+    queries = pl.DataFrame(records, schema=schema, orient="row").with_row_index("q")
+    queries = queries.with_columns(pl.col("q").cast(pl.Int64))
+    counted = queries.join(counter.count(queries), on="q", how="left").with_columns(
+        pl.col("n").fill_null(0)
+    )
+    for i, role, n in counted.group_by("i", "role").agg(pl.col("n").sum()).iter_rows():
+        pairs[i].counts[role] = int(n)
+    per_host = counted.filter(pl.col("host").is_not_null()).group_by("i", "role", "host")
+    for i, role, host, n in per_host.agg(pl.col("n").sum()).iter_rows():
+        pairs[i].per_host[(role, host)] = int(n)
+
+
+# --- the parts ----------------------------------------------------------------------------
+
+
+def _bits(before: int, after: int, scale: float) -> float:
+    """The change in rate in bits; ``scale`` is the after window over the before window,
+    and one row per after window smooths both sides."""
+    return math.log2((after + 1) / (before * scale + 1))
+
+
+def _sized(bits: float) -> float:
+    return min(1.0, abs(bits) / FULL_BITS)
+
+
+@dataclass
+class _Measured:
+    before: int
+    after: int
+    scale: float
+    rate_bits: float
+    effect_p: float
+    effect: float
+    untouched_before: int | None = None
+    untouched_after: int | None = None
+    cohort_bits: float | None = None
+    cohort_p: float | None = None
+    cohort: float | None = None
+    aligned: int = 0
+    stopped: int = 0
+    u_started: int = 0
+    u_stopped: int = 0
+    alignment: float | None = None
+
+
+def _measure(p: _Pair, *, window: timedelta) -> _Measured:
+    """The temporal, spatial and per-host measures of one pair."""
+    c = p.counts
+    scale = window / p.before_window
+    before, after = c.get("t_before", 0), c.get("t_after", 0)
+    rate_bits = _bits(before, after, scale)
+    up, down = rate_test(before, after, share_after=scale / (1 + scale))
+    effect_p = up if rate_bits >= 0 else down
+    effect = math.copysign(strength(effect_p) * _sized(rate_bits), rate_bits)
+    m = _Measured(before, after, scale, rate_bits, effect_p, effect)
+    if not p.explicit:
+        return m
+    hosts, others = list(p.explicit), sorted(p.untouched)
+
+    def started(role: str, host: str) -> bool:
+        return p.per_host.get((f"{role}_before", host), 0) == 0 and (
+            p.per_host.get((f"{role}_after", host), 0) > 0
+        )
+
+    def stopped(role: str, host: str) -> bool:
+        was = p.per_host.get((f"{role}_before", host), 0)
+        return was > 0 and p.per_host.get((f"{role}_after", host), 0) <= was * scale * STOPPED
+
+    m.aligned = sum(started("t", h) for h in hosts)
+    m.stopped = sum(stopped("t", h) for h in hosts)
+    m.u_started = sum(started("u", h) for h in others)
+    m.u_stopped = sum(stopped("u", h) for h in others)
+    if len(hosts) >= 2:
+        base_up = m.u_started / len(others) if others else 0.0
+        base_down = m.u_stopped / len(others) if others else 0.0
+        rise = m.aligned / len(hosts) - base_up
+        fall = m.stopped / len(hosts) - base_down
+        m.alignment = max(rise, 0.0) if rise >= fall else -max(fall, 0.0)
+    ub, ua = c.get("u_before", 0), c.get("u_after", 0)
+    # Untouched hosts that never erred cannot show that the touched ones got better.
+    if others and (after + ua > 0) and not (ub + ua == 0 and rate_bits < 0):
+        m.untouched_before, m.untouched_after = ub, ua
+        m.cohort_bits = rate_bits - _bits(ub, ua, scale)
+        share = cohort_share(before, ub, len(hosts), len(hosts) + len(others))
+        up, down = _cohort_test(after, ua, share)
+        m.cohort_p = up if m.cohort_bits >= 0 else down
+        m.cohort = math.copysign(strength(m.cohort_p) * _sized(m.cohort_bits), m.cohort_bits)
+        if m.cohort > 0 and rate_bits <= 0:
+            # Its own hosts did not get worse; the others only got better faster.
+            m.cohort = 0.0
+    return m
+
+
+def _cohort_test(touched_after: int, untouched_after: int, share: float) -> tuple[float, float]:
+    """P-values that the touched hosts had more (and fewer) of the after rows than
+    their ``share``."""
+    n = touched_after + untouched_after
+    return (
+        binomial_tail(touched_after, n, share, upper=True),
+        binomial_tail(touched_after, n, share, upper=False),
+    )
+
+
+def _precursor_credit(
+    pairs: list[_Pair], precursor_window: timedelta
+) -> dict[int, list[Signature]]:
+    """Credit each precursor trickle to the change whose evidence it is: the change made
+    before it (within ``precursor_window``) whose touched hosts hold the trickle's hosts
+    (a change naming no host but the failing program counts half); among equals, the one
+    whose own window shows the trickle rising, then the nearest."""
+    best: dict[tuple[int, str, str], tuple[tuple, _Pair]] = {}
+    for p in pairs:
+        if p.relation <= 0 or p.change["ts"] >= p.target.onset or p.counts.get("_routine"):
+            continue
+        for sig in p.affected:
+            start = sig.precursor_start
+            if start is None or not (p.change["ts"] <= start <= p.change["ts"] + precursor_window):
+                continue
+            trickle = {_host_key(h) for h in sig.precursor_hosts}
+            if p.explicit and trickle:
+                held = len(trickle & set(p.explicit)) / len(trickle)
+                within = len(trickle & set(p.explicit)) / len(p.explicit)
+                cover = held * (0.5 + 0.5 * within)
+            else:
+                cover = 0.5 if p.name_match else 0.0
+            if cover <= 0:
+                continue
+            rank = (round(cover, 3), p.counts.get("_rise", 0), p.change["ts"])
+            key = (p.target.target_id, sig.source, sig.template)
+            if key not in best or rank > best[key][0]:
+                best[key] = (rank, p)
+    credited: dict[int, list[Signature]] = {}
+    for (_tid, source, template), (_rank, p) in best.items():
+        sig = next(s for s in p.affected if (s.source, s.template) == (source, template))
+        credited.setdefault(id(p), []).append(sig)
+    return credited
+
+
+def _class_judgement(pairs: list[_Pair], measured: list[_Measured]) -> dict[int, tuple]:
+    """Judge each change of a frequent class (:func:`change_class`) by all its
+    occurrences near the target: a class whose occurrences mostly left the errors alone is
+    routine, and one of them is a suspect only if what followed it stands out (its
+    evidence is stronger than every other occurrence's). Returns per pair index
+    ``(class, size, how many were followed alike, routine and not standing out)``."""
+    by_class: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for i, p in enumerate(pairs):
+        by_class[(p.target.target_id, change_class(p.change))].append(i)
+    out = {}
+    for (_tid, name), members in by_class.items():
+        for i in members:
+            out[i] = (name, len(members), 0, False)
+        if len(members) < CLASS_SIZE:
+            continue
+        power = {i: abs(_primary(measured[i])) for i in members}
+        quiet = sum(1 for v in power.values() if v < EVIDENT)
+        routine = quiet / len(members) >= 0.5
+        for i in members:
+            alike = sum(1 for j in members if j != i and power[j] >= power[i] - 0.1)
+            out[i] = (name, len(members), alike, routine and (power[i] < EVIDENT or alike > 0))
+    return out
+
+
+def _primary(m: _Measured) -> float:
+    return m.cohort if m.cohort is not None else m.effect
+
+
+# --- score and role -----------------------------------------------------------------------
+
+
+def _score(
+    p: _Pair,
+    m: _Measured,
+    *,
+    window: timedelta,
+    tau: timedelta,
+    min_rows: int,
+    credited: list[Signature] | None,
+    data_start: datetime,
+    judged: tuple,
+) -> tuple[dict, list[Signature]]:
+    """The row of numbers for one target and change, and the signatures new after it."""
+    change, target = p.change, p.target
+    t0 = change["ts"]
+    lead = target.onset - t0
+    before_onset = t0 < target.onset
+    class_name, class_size, class_like, routine = judged
+    new = [
+        s
+        for s in p.affected
+        if s.first_seen_at is not None
+        and s.first_seen_at > data_start
+        and t0 <= s.first_seen_at < t0 + window
+    ]
+    primary = _primary(m)
+    parts: dict[str, float | None] = {
+        "cohort": m.cohort,
+        "effect": None if m.cohort is not None else m.effect,
+        "alignment": m.alignment,
+        "new": 1.0 if new and primary > 0 else 0.0,
+        "precursor": 1.0 if credited else 0.0,
+        "onset": math.exp(-lead / tau) * max(primary, 0.0) if before_onset else 0.0,
+    }
+    if routine:
+        # Judged by its class: the same followed its other occurrences.
+        parts = {k: (min(v, 0.0) if v is not None else None) for k, v in parts.items()}
+    if p.relation <= 0 or change.get("found") == "not found":
+        parts = {k: (0.0 if v is not None else None) for k, v in parts.items()}
+    score = p.relation * sum(WEIGHTS[k] * v for k, v in parts.items() if v is not None)
+    role = _role(
+        p, m, parts, before_onset=before_onset, lead=lead, window=window, min_rows=min_rows
+    )
+    pre = min(credited, key=lambda sig: sig.precursor_start) if credited else None
+    row = {
+        "target_id": target.target_id,
+        "change_id": change["change_id"],
+        "ts": t0,
+        "change_type": change["change_type"],
+        "target": change["target"],
+        "description": change["description"],
+        "inferred": change["inferred"],
+        "actor": change["actor"],
+        "automated": change.get("automated"),
+        "lead_s": lead.total_seconds(),
+        "when": "before onset" if before_onset else "during",
+        "relation": p.relation,
+        "name_match": p.name_match,
+        "scope": _scope(p),
+        "touched_hosts": len(p.named),
+        "shared_hosts": p.shared,
+        "host_share": p.host_share,
+        "affected": [s.template for s in p.affected],
+        "before": m.before,
+        "after": m.after,
+        "rate_bits": m.rate_bits,
+        "effect_p": m.effect_p,
+        "untouched_hosts": len(p.untouched) if p.explicit and p.untouched else None,
+        "untouched_before": m.untouched_before,
+        "untouched_after": m.untouched_after,
+        "cohort_bits": m.cohort_bits,
+        "cohort_p": m.cohort_p,
+        "aligned_hosts": m.aligned if p.explicit else None,
+        "stopped_hosts": m.stopped if p.explicit else None,
+        "untouched_started": m.u_started if p.untouched else None,
+        "untouched_stopped": m.u_stopped if p.untouched else None,
+        "change_class": class_name,
+        "class_size": class_size,
+        "class_like": class_like,
+        "routine": routine,
+        "new_signatures": [s.template for s in new],
+        "precursor_signature": pre.template if pre else None,
+        "precursor_start": pre.precursor_start if pre else None,
+        "precursor_rows": pre.precursor_rows if pre else None,
+        "precursor_hosts": list(pre.precursor_hosts) if pre else [],
+        "part_relation": p.relation,
+        **{f"part_{k}": v for k, v in parts.items()},
+        "score": score,
+        "score_parts": _score_text(p.relation, parts, score),
+        "role": role,
+        "examples": list(change["examples"] or []),
+    }
+    return row, new
+
+
+def _role(
+    p: _Pair,
+    m: _Measured,
+    parts: dict[str, float | None],
+    *,
+    before_onset: bool,
+    lead: timedelta,
+    window: timedelta,
+    min_rows: int,
+) -> str:
+    """The label of a change, from its parts: a cause needs evidence beyond chance that
+    the errors rose after it (on its hosts against the others, where there are others);
+    a mitigation, that they stopped on its hosts after it."""
+    if p.change.get("found") == "not found":
+        return "target not found"
+    if p.relation <= 0:
+        return "unrelated"
+    rose = any((parts.get(k) or 0) >= EVIDENT for k in ("cohort", "effect"))
+    rose |= (parts.get("alignment") or 0) >= 0.5
+    # Errors that stopped on its own hosts count even where the others fell faster.
+    fell = min(parts.get("cohort") or 0, parts.get("effect") or 0, m.effect) <= -EVIDENT
+    fell |= (parts.get("alignment") or 0) <= -0.5
+    if before_onset:
+        if parts["precursor"]:
+            return "precursor"
+        if rose:
+            return "trigger" if lead < window else "precursor"
+        return "no clear effect"
+    if rose and m.after - m.before * m.scale >= min_rows:
+        return "made worse"
+    if fell and m.before >= min_rows and m.after <= m.before * m.scale * STOPPED:
+        return "mitigation"
+    return "no clear effect"
+
+
+def _scope(p: _Pair) -> str:
+    if p.change["node"] and len(p.explicit) == 1:
+        return "node"
+    if p.explicit:
+        return "hosts"
+    if p.name_match:
+        return "component"
+    return "none"
+
+
+def _score_text(relation: float, parts: dict[str, float | None], score: float) -> str:
+    """``1.00 x (3x+0.90 cohort 0.5x+1.00 new) = 3.20``."""
+    inner = [f"{WEIGHTS[k]:g}x{v:+.2f} {k}" for k, v in parts.items() if v]
+    return f"{relation:.2f} x ({' '.join(inner) or '0'}) = {score:.2f}"
+
+
+# --- ranking ------------------------------------------------------------------------------
 
 
 def rank_changes(
@@ -115,6 +581,7 @@ def rank_changes(
     diffs: pl.DataFrame | None = None,
     population: dict[str, frozenset[str]] | None = None,
     counter: RowCounter | None = None,
+    quote: int = 3,
 ) -> pl.DataFrame:
     """Rank the changes made before and during each target, with the evidence for each.
 
@@ -129,18 +596,18 @@ def rank_changes(
     lookback
         How long before a target's onset a change is still a candidate.
     window
-        The span after a change whose rate is compared with the rate before it.
+        The span after a change whose rate is compared with the rate before it; for a
+        change made before the onset, also the span before it.
     before_window
-        The span before a change whose rate is the comparison. It is short, so that a
-        change made while errors were already climbing is compared with where they
-        stood when it was made, not an hour earlier.
+        The span before a change made during the incident whose rate is the
+        comparison: short, so that a change made while errors were climbing is compared
+        with where they stood when it was made.
     precursor_window
         How soon after a change a precursor trickle must begin to be credited to it.
     tau
-        The time scale of the ``onset`` part: a change ``tau`` before the onset keeps
-        ``1/e`` of it.
+        The time scale of the weak ``onset`` part.
     min_rows
-        Fewer rows than this behind a comparison shrink its part.
+        A change made it worse or mitigated only if at least this many rows moved.
     keep
         Keep only the best ``keep`` changes per target (all if None).
     id_name
@@ -150,377 +617,138 @@ def rank_changes(
     population, counter
         :func:`host_population` of ``frame`` and a :class:`RowCounter` over it, to share
         between calls (made here if not given).
+    quote
+        How many error rows to quote before and after each change.
 
     Returns
     -------
     pl.DataFrame
-        One row per target and candidate change: ``rank`` puts the changes that
-        contributed first (highest score first), then the mitigations (lowest score
-        first), then the rest (unrelated at 0, then those the evidence clears);
-        the change (``change_id``, ``ts``, ``change_type``, ``target``,
-        ``description``, ``inferred``), ``lead_s`` (onset minus change time, negative
-        during the incident), ``when``, the relation (``name_match``, ``scope``,
-        ``touched_hosts``, ``shared_hosts``, ``host_share``, ``affected``), the counts
-        (``before``, ``after``, ``rate_bits``, ``untouched_hosts``, ``untouched_before``,
-        ``untouched_after``, ``cohort_bits``), ``new_signatures``, the precursor
+        One row per target and candidate change. ``rank`` puts the changes with evidence
+        that they contributed first (highest score first), then the mitigations, then
+        the rest; when no change has evidence beyond chance, no change is ranked (``rank``
+        is null) and the changes nearest before the onset are ``considered, no
+        evidence``. The columns: the change (``change_id``, ``ts``, ``change_type``,
+        ``target``, ``description``, ``inferred``, ``actor``, ``automated``), ``lead_s``
+        and ``when``, the relation (``name_match``, ``scope``, ``touched_hosts``,
+        ``shared_hosts``, ``host_share``, ``affected``), the counts and tests
+        (``before``, ``after``, ``rate_bits``, ``effect_p``, ``untouched_hosts``,
+        ``untouched_before``, ``untouched_after``, ``cohort_bits``, ``cohort_p``,
+        ``aligned_hosts``, ``stopped_hosts``, ``untouched_started``,
+        ``untouched_stopped``), the base rate (``change_class``, ``class_size``,
+        ``class_like``, ``routine``), ``new_signatures``, the precursor
         (``precursor_signature``, ``precursor_start``, ``precursor_rows``,
-        ``precursor_hosts``), the parts (``part_*``), ``score``, ``score_parts`` (the sum
-        written out), ``role`` (``trigger``, ``precursor``, ``made worse``,
-        ``mitigation``, ``no clear effect``, ``unrelated``), ``evidence`` (sentences) and
-        ``examples`` (``file:line`` of the change's rows).
+        ``precursor_hosts``), the parts (``part_*``), ``score``, ``score_parts``,
+        ``role`` (``trigger``, ``precursor``, ``made worse``, ``mitigation``, ``no clear
+        effect``, ``considered, no evidence``, ``unrelated``, ``target not found``),
+        ``evidence`` (sentences), ``examples`` (``file:line`` of the change's rows) and
+        ``lines_before`` / ``lines_after`` (the error rows behind its figures).
     """
     lookback_td, window_td = to_timedelta(lookback), to_timedelta(window)
-    before_td = to_timedelta(before_window)
+    during_td = to_timedelta(before_window)
     precursor_td, tau_td = to_timedelta(precursor_window), to_timedelta(tau)
     change_rows = changes.sort("ts").to_dicts()
-    population = population if population is not None else host_population(frame)
+    pods = pod_nodes(frame) if population is None or counter is None else None
+    population = population if population is not None else host_population(frame, pods=pods)
     pairs = [
-        _pair(target, change, population)
+        _pair(target, change, population, before_window=window_td, during_before=during_td)
         for target in targets
         for change in change_rows
         if target.onset - lookback_td <= change["ts"] <= target.end
     ]
     if not pairs:
         return _empty_contributors(id_name)
-    wanted = {(s.source, s.template) for p in pairs for s in p.affected}
     if counter is None:
-        counter = RowCounter(frame, wanted)
-    _count_windows(pairs, counter, before=before_td, after=window_td)
+        wanted = {(s.source, s.template) for p in pairs for s in p.affected}
+        counter = RowCounter(frame, wanted, pods=pods)
+    _count_windows(pairs, counter, after=window_td)
+    measured = [_measure(p, window=window_td) for p in pairs]
+    judged = _class_judgement(pairs, measured)
+    for i, p in enumerate(pairs):
+        p.counts["_routine"] = int(judged[i][3])
+        p.counts["_rise"] = round(max(_primary(measured[i]), 0.0), 3)
     credited = _precursor_credit(pairs, precursor_td)
-    diff_text = _diff_summaries(diffs)
     data_start = frame.select(pl.col("ts").min()).item()
     scored = [
         _score(
             p,
+            measured[i],
             window=window_td,
-            before_window=before_td,
             tau=tau_td,
             min_rows=min_rows,
             credited=credited.get(id(p)),
             data_start=data_start,
+            judged=judged[i],
         )
-        for p in pairs
+        for i, p in enumerate(pairs)
     ]
     schema = _contributor_schema("target_id")
-    schema.pop("evidence")
-    table = pl.DataFrame([row for row, _ in scored], schema=schema, orient="row").with_row_index(
-        "_pair"
-    )
-    # Changes that contributed first, best first; then the mitigations, clearest first;
-    # then the rest, down to those the evidence clears.
-    mitigation = pl.col("role") == "mitigation"
-    group = pl.when(mitigation).then(1).when(pl.col("score") > 0).then(0).otherwise(2)
-    strength = pl.when(mitigation).then(-pl.col("score")).otherwise(pl.col("score"))
-    table = (
-        table.sort(
-            [pl.col("target_id"), group, strength, "ts"],
-            descending=[False, False, True, False],
-            maintain_order=True,
-        )
-        .with_columns(rank=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).over("target_id"))
-        .rename({"target_id": id_name})
-    )
+    for column in ("evidence", "lines_before", "lines_after"):
+        schema.pop(column)
+    table = pl.DataFrame([row for row, _ in scored], schema=schema, orient="row")
+    table = _ranked(table.with_row_index("_pair")).rename({"target_id": id_name})
     if keep is not None:
         table = table.filter(pl.col("rank") <= keep)
-    # the sentences, for the rows kept only
-    evidence = []
+    evidence, before_lines, after_lines = [], [], []
+    summaries = diff_summaries(diffs)
     for i in table["_pair"].to_list():
         row, new = scored[i]
         p = pairs[i]
+        row = row | {"role": table["role"][len(evidence)]}
+        hosts = sorted(p.explicit) if p.explicit else None
+        sigs = [(s.source, s.template) for s in p.affected]
+        lines = counter.quote(
+            sigs, hosts, at=p.change["ts"], before=p.before_window, after=window_td, n=quote
+        )
+        before_lines.append(lines[0])
+        after_lines.append(lines[1])
         evidence.append(
-            _evidence(
+            evidence_sentences(
                 row,
                 p,
                 window=window_td,
-                before_window=before_td,
-                diff_text=diff_text.get(p.change["change_id"]),
+                diff_text=summaries.get(p.change["change_id"]),
                 new=new,
+                lines=lines,
             )
         )
-    table = table.with_columns(evidence=pl.Series(evidence, dtype=pl.List(pl.String))).drop("_pair")
+    quote_type = pl.List(pl.Struct(QUOTE_SCHEMA))
+    table = table.with_columns(
+        lines_before=pl.Series(before_lines, dtype=quote_type),
+        lines_after=pl.Series(after_lines, dtype=quote_type),
+        evidence=pl.Series(evidence, dtype=pl.List(pl.String)),
+    ).drop("_pair")
     return table.select(id_name, "rank", *[c for c in table.columns if c not in (id_name, "rank")])
 
 
-def _pair(target: Target, change: dict, population: dict[str, frozenset[str]]) -> _Pair:
-    node = _host_key(change["node"])
-    names = [] if node else (change["names"] or [change["name"]])
-    matched, matched_name = [], None
-    for sig in target.signatures:
-        for n in names:
-            if names_match(n, sig.source) or any(names_match(n, c) for c in sig.components):
-                matched.append(sig)
-                matched_name = matched_name or n
-                break
-    named = {_host_key(ht["host"]): ht["ts"] for ht in change["host_times"] or () if ht["host"]}
-    if node and not named:
-        named = {node: change["ts"]}
-    shared = sorted(set(named) & target.hosts)
-    host_share = len(shared) / len(named) if named else None
-    explicit = named if node_local(change) else {}
-    relation = max(1.0 if matched else 0.0, host_share or 0.0)
-    affected = matched or list(target.signatures)
-    untouched: frozenset[str] = frozenset()
-    if explicit:
-        everyone = frozenset().union(*(population.get(s.source, frozenset()) for s in affected))
-        untouched = everyone - set(explicit)
-    return _Pair(
-        target=target,
-        change=change,
-        affected=affected,
-        name_match=bool(matched),
-        matched_name=matched_name,
-        named=named,
-        explicit=explicit,
-        shared=shared,
-        host_share=host_share,
-        relation=relation,
-        untouched=untouched,
+def _ranked(table: pl.DataFrame) -> pl.DataFrame:
+    """Number the changes of each target: those with evidence that they contributed
+    first (best first; what began it before what made it worse), then the mitigations (clearest first), then the rest (highest
+    score, then nearest the onset). A target no change explains gets no ranks, and its
+    related changes nearest before the onset are ``considered, no evidence``."""
+    is_cause = pl.col("role").is_in(CAUSES)
+    mitigation = pl.col("role") == "mitigation"
+    group = (
+        pl.when(is_cause & (pl.col("when") == "before onset"))
+        .then(0)
+        .when(is_cause)
+        .then(1)
+        .when(mitigation)
+        .then(2)
+        .otherwise(3)
     )
-
-
-def _count_windows(
-    pairs: list[_Pair], counter: RowCounter, *, before: timedelta, after: timedelta
-) -> None:
-    """Fill each pair's ``counts``: rows of its affected signatures in the ``before``
-    and ``after`` windows, on the hosts it touched (``t_``, each at its own time), in all
-    (``all_``) and on its hosts at its first time (``s_``), so that untouched = all - s."""
-    q, meta, records = 0, [], []
-
-    def ask(i: int, role: str, sig: Signature, hk: str | None, lo: datetime, hi: datetime):
-        nonlocal q
-        records.append((q, sig.source, sig.template, hk, lo, hi))
-        meta.append((q, i, role))
-        q += 1
-
-    for i, p in enumerate(pairs):
-        t0 = p.change["ts"]
-        for sig in p.affected:
-            if p.explicit:
-                for hk, th in p.explicit.items():
-                    ask(i, "t_before", sig, hk, th - before, th)
-                    ask(i, "t_after", sig, hk, th, th + after)
-                if p.untouched:
-                    for hk in p.explicit:
-                        ask(i, "s_before", sig, hk, t0 - before, t0)
-                        ask(i, "s_after", sig, hk, t0, t0 + after)
-            if not p.explicit or p.untouched:
-                ask(i, "all_before", sig, None, t0 - before, t0)
-                ask(i, "all_after", sig, None, t0, t0 + after)
-    if not records:
-        return
-    queries = pl.DataFrame(
-        records,
-        schema={
-            "q": pl.Int64,
-            "source": pl.String,
-            "template": pl.String,
-            "hk": pl.String,
-            "lo": _TS,
-            "hi": _TS,
-        },
-        orient="row",
+    strength_ = pl.when(mitigation).then(-pl.col("score")).otherwise(pl.col("score"))
+    explained = is_cause.any().over("target_id")
+    ordered = table.sort(
+        [pl.col("target_id"), group, strength_, pl.col("lead_s").abs()],
+        descending=[False, False, True, False],
+        maintain_order=True,
+    ).with_columns(rank=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).over("target_id"))
+    nearest = (
+        (pl.col("role") == "no clear effect")
+        & (pl.col("when") == "before onset")
+        & (pl.col("lead_s").rank("ordinal").over("target_id", "role", "when") <= CONSIDERED_SHOWN)
     )
-    counted = counter.count(queries)
-    roles = pl.DataFrame(
-        meta, schema={"q": pl.Int64, "i": pl.Int64, "role": pl.String}, orient="row"
+    return ordered.with_columns(
+        role=pl.when(~explained & nearest).then(pl.lit(CONSIDERED)).otherwise(pl.col("role")),
+        rank=pl.when(explained).then(pl.col("rank")),
     )
-    totals = roles.join(counted, on="q", how="left").group_by("i", "role").agg(pl.col("n").sum())
-    for i, role, n in totals.iter_rows():
-        pairs[i].counts[role] = int(n or 0)
-
-
-def _precursor_credit(pairs: list[_Pair], precursor_window: timedelta) -> dict[int, list]:
-    """For each precursor trickle of a target, the nearest related change made before it
-    (within ``precursor_window``) gets the credit."""
-    best: dict[tuple[int, str, str], _Pair] = {}
-    for p in pairs:
-        if p.relation <= 0 or p.change["ts"] >= p.target.onset:
-            continue
-        for sig in p.affected:
-            start = sig.precursor_start
-            if start is None or not (p.change["ts"] <= start <= p.change["ts"] + precursor_window):
-                continue
-            key = (p.target.target_id, sig.source, sig.template)
-            if key not in best or p.change["ts"] > best[key].change["ts"]:
-                best[key] = p
-    credited: dict[int, list] = {}
-    for (_tid, source, template), p in best.items():
-        sig = next(s for s in p.affected if (s.source, s.template) == (source, template))
-        credited.setdefault(id(p), []).append(sig)
-    return credited
-
-
-def _bits(before: int, after: int, scale: float) -> float:
-    """The change in rate in bits; ``scale`` is the after window over the before window,
-    and one row per after window smooths both sides."""
-    return math.log2((after + 1) / (before * scale + 1))
-
-
-def _part(bits: float, rows: int, min_rows: int) -> float:
-    return max(-1.0, min(1.0, bits / FULL_BITS)) * min(1.0, rows / (2 * min_rows))
-
-
-def _score(
-    p: _Pair,
-    *,
-    window: timedelta,
-    before_window: timedelta,
-    tau: timedelta,
-    min_rows: int,
-    credited: list[Signature] | None,
-    data_start: datetime,
-) -> tuple[dict, list[Signature]]:
-    """The row of numbers for one target and change, and the signatures new after it."""
-    change, target = p.change, p.target
-    t0 = change["ts"]
-    c = p.counts
-    if p.explicit:
-        before, after = c.get("t_before", 0), c.get("t_after", 0)
-    else:
-        before, after = c.get("all_before", 0), c.get("all_after", 0)
-    scale = window / before_window
-    rate_bits = _bits(before, after, scale)
-    effect = _part(rate_bits, before + after, min_rows)
-    cohort = cohort_bits = untouched_before = untouched_after = None
-    if p.explicit and p.untouched:
-        untouched_before = c.get("all_before", 0) - c.get("s_before", 0)
-        untouched_after = c.get("all_after", 0) - c.get("s_after", 0)
-        cohort_bits = rate_bits - _bits(untouched_before, untouched_after, scale)
-        cohort = _part(cohort_bits, before + after + untouched_before + untouched_after, min_rows)
-        if cohort > 0 and rate_bits <= 0:
-            # Its hosts did not get worse; the others only got better faster.
-            cohort = 0.0
-    lead = target.onset - t0
-    before_onset = t0 < target.onset
-    far = before_onset and lead >= window
-    if far:
-        # The window after it ends before the incident began: what it did then belongs
-        # to the precursor (credited below), not to this incident.
-        effect = 0.0
-        cohort = None if cohort is None else 0.0
-    primary = cohort if cohort is not None else effect
-    closeness = math.exp(-lead / tau) if before_onset else 0.0
-    onset_part = closeness * max(primary, 0.0)
-    new = [
-        s
-        for s in p.affected
-        if s.first_seen_at is not None
-        and s.first_seen_at > data_start
-        and t0 <= s.first_seen_at < t0 + window
-    ]
-    new_part = 1.0 if new and not far else 0.0
-    precursor = credited or []
-    precursor_part = 1.0 if precursor else 0.0
-    parts = {
-        "onset": onset_part,
-        "effect": None if cohort is not None else effect,
-        "cohort": cohort,
-        "new": new_part,
-        "precursor": precursor_part,
-    }
-    score = WEIGHTS["relation"] * p.relation + p.relation * sum(
-        WEIGHTS[k] * v for k, v in parts.items() if v is not None
-    )
-    role = _role(
-        p,
-        before_onset=before_onset,
-        onset_part=onset_part,
-        effect=effect,
-        primary=primary,
-        cohort_bits=cohort_bits,
-        precursor_part=precursor_part,
-        before=before * scale,
-        after=after,
-        min_rows=min_rows,
-    )
-    pre = min(precursor, key=lambda sig: sig.precursor_start) if precursor else None
-    row = {
-        "target_id": target.target_id,
-        "change_id": change["change_id"],
-        "ts": t0,
-        "change_type": change["change_type"],
-        "target": change["target"],
-        "description": change["description"],
-        "inferred": change["inferred"],
-        "lead_s": lead.total_seconds(),
-        "when": "before onset" if before_onset else "during",
-        "relation": p.relation,
-        "name_match": p.name_match,
-        "scope": _scope(p),
-        "touched_hosts": len(p.named),
-        "shared_hosts": p.shared,
-        "host_share": p.host_share,
-        "affected": [s.template for s in p.affected],
-        "before": before,
-        "after": after,
-        "rate_bits": rate_bits,
-        "untouched_hosts": len(p.untouched) if p.explicit and p.untouched else None,
-        "untouched_before": untouched_before,
-        "untouched_after": untouched_after,
-        "cohort_bits": cohort_bits,
-        "new_signatures": [s.template for s in new],
-        "precursor_signature": pre.template if pre else None,
-        "precursor_start": pre.precursor_start if pre else None,
-        "precursor_rows": pre.precursor_rows if pre else None,
-        "precursor_hosts": list(pre.precursor_hosts) if pre else [],
-        "part_relation": p.relation,
-        "part_onset": onset_part,
-        "part_effect": parts["effect"],
-        "part_cohort": cohort,
-        "part_new": new_part,
-        "part_precursor": precursor_part,
-        "score": score,
-        "score_parts": _score_text(p.relation, parts, score),
-        "role": role,
-        "examples": list(change["examples"] or []),
-    }
-    return row, new
-
-
-def _role(
-    p: _Pair,
-    *,
-    before_onset: bool,
-    onset_part: float,
-    effect: float,
-    primary: float,
-    cohort_bits: float | None,
-    precursor_part: float,
-    before: float,
-    after: int,
-    min_rows: int,
-) -> str:
-    """The label of a change. ``before`` is scaled to the after window. A mitigation is
-    a change after which the errors on its own hosts stopped (``STOPPED``); made worse
-    needs the rise to hold against the untouched hosts too, when there are any."""
-    if p.relation <= 0:
-        return "unrelated"
-    if before_onset:
-        if precursor_part:
-            return "precursor"
-        if onset_part >= 0.25:
-            return "trigger"
-        return "no clear effect"
-    if primary >= 1 / 3 and after - before >= min_rows:
-        return "made worse"
-    if before >= min_rows and after <= before * STOPPED:
-        return "mitigation"
-    return "no clear effect"
-
-
-def _scope(p: _Pair) -> str:
-    if p.change["node"] and len(p.explicit) == 1:
-        return "node"
-    if p.explicit:
-        return "hosts"
-    if p.name_match:
-        return "component"
-    return "none"
-
-
-def _score_text(relation: float, parts: dict[str, float | None], score: float) -> str:
-    terms = [f"{WEIGHTS['relation']:g}x{relation:.2f} relation"]
-    inner = [f"{WEIGHTS[k]:g}x{v:+.2f} {k}" for k, v in parts.items() if v is not None and v]
-    if inner:
-        terms.append(f"{relation:.2f}x({' '.join(inner)})")
-    return f"{' + '.join(terms)} = {score:.2f}"

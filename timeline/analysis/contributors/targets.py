@@ -11,18 +11,26 @@ import polars as pl
 
 from timeline.analysis.contributors.changes import _host_key, host_key
 from timeline.analysis.incidents import CI_METRICS
+from timeline.reading.pods import node_of_host, pod_nodes
 
 
-def host_population(frame: pl.DataFrame) -> dict[str, frozenset[str]]:
-    """The hosts (as :func:`host_key`) that wrote any log row, per source: who could
+def host_population(
+    frame: pl.DataFrame, *, pods: pl.DataFrame | None = None
+) -> dict[str, frozenset[str]]:
+    """The hosts (as :func:`host_key`, a pod read as its node where ``pods`` knows it)
+    that wrote any log row, and the executors that ran any CI job, per source: who could
     have shown a signature, for comparing touched hosts with untouched ones."""
+    pods = pods if pods is not None else pod_nodes(frame)
+    executor = pl.col("attrs").str.json_path_match("$.executor").fill_null("unknown")
+    where = pl.when(pl.col("kind") == "job").then(executor).otherwise(pl.col("host"))
     table = (
         frame.lazy()
-        .filter((pl.col("kind") == "log") & pl.col("host").is_not_null())
-        .select("source", "host")
+        .filter(pl.col("kind").is_in(["log", "job"]))
+        .select("source", host=where)
+        .filter(pl.col("host").is_not_null())
         .unique()
         .group_by("source")
-        .agg(hosts=host_key(pl.col("host")).unique())
+        .agg(hosts=host_key(node_of_host(pl.col("host"), pods)).unique())
         .collect()
     )
     return {row["source"]: frozenset(row["hosts"]) for row in table.iter_rows(named=True)}
@@ -42,6 +50,8 @@ class Signature:
     precursor_start: datetime | None = None
     precursor_rows: int = 0
     precursor_hosts: tuple[str, ...] = ()
+    #: The CI executors whose jobs this signature counts (``<executor> jobs``).
+    executors: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -57,9 +67,21 @@ class Target:
 
 
 def _signatures(spikes: pl.DataFrame) -> tuple[Signature, ...]:
-    logs = spikes.filter(~pl.col("metric").is_in(CI_METRICS))
+    """The log signatures of some spikes, then their CI series (``<executor> jobs``)."""
+    is_ci = pl.col("metric").is_in(CI_METRICS)
+    ci = (
+        spikes.filter(is_ci)
+        .sort("start")
+        .group_by("source", "signature", maintain_order=True)
+        .agg(executors=pl.col("hosts").list.explode(keep_nulls=False).drop_nulls().unique())
+    )
+    jobs = tuple(
+        Signature(source=r["source"], template=r["signature"], executors=frozenset(r["executors"]))
+        for r in ci.iter_rows(named=True)
+    )
+    logs = spikes.filter(~is_ci)
     if logs.height == 0:
-        return ()
+        return jobs
     merged = (
         logs.sort("start")
         .group_by("source", "signature", maintain_order=True)
@@ -78,17 +100,20 @@ def _signatures(spikes: pl.DataFrame) -> tuple[Signature, ...]:
             .first(),
         )
     )
-    return tuple(
-        Signature(
-            source=row["source"],
-            template=row["signature"],
-            components=frozenset(row["components"] or ()),
-            first_seen_at=row["first_seen_at"],
-            precursor_start=row["precursor_start"],
-            precursor_rows=int(row["precursor_rows"] or 0),
-            precursor_hosts=tuple(row["precursor_hosts"] or ()),
+    return (
+        tuple(
+            Signature(
+                source=row["source"],
+                template=row["signature"],
+                components=frozenset(row["components"] or ()),
+                first_seen_at=row["first_seen_at"],
+                precursor_start=row["precursor_start"],
+                precursor_rows=int(row["precursor_rows"] or 0),
+                precursor_hosts=tuple(row["precursor_hosts"] or ()),
+            )
+            for row in merged.iter_rows(named=True)
         )
-        for row in merged.iter_rows(named=True)
+        + jobs
     )
 
 

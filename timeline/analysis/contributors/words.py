@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from timeline.analysis.contributors.changes import _kind
-from timeline.analysis.contributors.targets import Signature, Target
+from timeline.analysis.contributors.targets import Signature
 from timeline.analysis.incidents import duration_text
 
 
@@ -37,19 +37,35 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _evidence(
+def _p(value: float | None) -> str:
+    """A p-value in words: ``p < 1e-6``, ``p = 0.003``."""
+    if value is None:
+        return "p = ?"
+    if value < 1e-6:
+        return "p < 1e-6"
+    return f"p = {value:.2g}"
+
+
+def _hosts_word(n: int, executors: bool = False) -> str:
+    noun = "executor" if executors else "host"
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
+def evidence_sentences(
     row: dict,
     p: Any,
     *,
     window: timedelta,
-    before_window: timedelta,
     diff_text: str | None,
     new: list[Signature],
+    lines: tuple[list[dict], list[dict]] = ([], []),
 ) -> list[str]:
+    """One sentence per kind of evidence for one change against one target, in plain
+    words with the counts behind them, then one per score part that counted."""
     target, change = p.target, p.change
     w = duration_text(window.total_seconds())
-    wb = duration_text(before_window.total_seconds())
-    scale = window / before_window
+    wb = duration_text(p.before_window.total_seconds())
+    scale = window / p.before_window
     lead = row["lead_s"]
     said = []
     if row["when"] == "before onset":
@@ -57,6 +73,12 @@ def _evidence(
     else:
         said.append(f"made during the incident, {duration_text(-lead)} after the onset")
     name = change["node"] or change["name"]
+    if row["role"] == "target not found":
+        said.append(
+            f"target not found in the logs: '{_short(change['note'] or name)}' names no host, "
+            "program or CI executor that the logs show"
+        )
+        return said
     if p.relation <= 0:
         why = f"unrelated: '{name}' is not a source or component of the errors"
         if p.named:
@@ -82,30 +104,10 @@ def _evidence(
                 else f"; a {_kind(change)} reaches every host, so all hosts are compared"
             )
         )
-    where = "on the hosts it touched" if p.explicit else "on all hosts"
-    said.append(
-        f"{where}, {_names(row['affected'], 2)}: {row['before']:,} rows in the {wb} before, "
-        f"{row['after']:,} in the {w} after ({_factor(row['before'], row['after'], scale)})"
-    )
-    if row["cohort_bits"] is not None:
-        ub, ua = row["untouched_before"], row["untouched_after"]
-        bits = row["cohort_bits"]
-        verdict = (
-            "the touched hosts got worse than the others"
-            if bits >= 1
-            else "the touched hosts got better than the others"
-            if bits <= -1
-            else "touched and untouched hosts moved alike, so the change does not explain it"
-        )
-        said.append(
-            f"cohort: {row['before']:,} -> {row['after']:,} rows on the {len(p.explicit)} "
-            f"touched host(s) ({_factor(row['before'], row['after'], scale)}) against "
-            f"{ub:,} -> {ua:,} on the {row['untouched_hosts']} untouched "
-            f"({_factor(ub, ua, scale)}): {verdict} ({bits:+.1f} bits)"
-        )
+    said.extend(_measure_sentences(row, p, w=w, wb=wb, scale=scale))
     for sig in new:
         said.append(
-            f"'{_short(sig.template)}' was seen for the first time "
+            f"new: '{_short(sig.template)}' was seen for the first time "
             f"{duration_text((sig.first_seen_at - change['ts']).total_seconds())} after it"
         )
     if row["precursor_start"] is not None:
@@ -113,33 +115,111 @@ def _evidence(
         said.append(
             f"precursor: a trickle of '{_short(row['precursor_signature'])}' began "
             f"{duration_text((row['precursor_start'] - change['ts']).total_seconds())} after it "
-            f"({row['precursor_start']:%m-%d %H:%M}) on {len(hosts)} host(s), "
-            f"{duration_text((target.onset - row['precursor_start']).total_seconds())} before the "
-            f"onset; {row['precursor_rows']:,} rows before the spike"
+            f"({row['precursor_start']:%m-%d %H:%M}) on {len(hosts)} host(s)"
+            + (", all of them hosts it touched" if p.explicit and _within(hosts, p) else "")
+            + f", {duration_text((target.onset - row['precursor_start']).total_seconds())} "
+            f"before the onset; {row['precursor_rows']:,} rows before the spike"
         )
-    said.append(_role_sentence(row, target))
+    if row["routine"]:
+        said.append(
+            f"base rate: {row['class_size']} changes like it ({row['change_class']}) were "
+            f"made around this incident, and {row['class_like']} of the others were followed "
+            "by the same, so it is judged by all of them and counts for nothing more"
+        )
+    elif row["class_size"] and row["class_size"] >= 4:
+        said.append(
+            f"base rate: of {row['class_size']} changes like it ({row['change_class']}), what "
+            "followed this one stands out"
+        )
+    said.extend(_quote_sentences(lines))
+    said.append(_role_sentence(row))
     if diff_text:
         said.append(diff_text)
     return said
 
 
-def _role_sentence(row: dict, target: Target) -> str:
+def _within(hosts: list[str], p: Any) -> bool:
+    return bool(hosts) and all(h.lower().split(".")[0] in p.explicit for h in hosts)
+
+
+def _measure_sentences(row: dict, p: Any, *, w: str, wb: str, scale: float) -> list[str]:
+    said = []
+    executors = p.name_match and p.matched_name and "/" in (p.matched_name or "")
+    n = len(p.explicit) or len(p.named)
+    where = f"on the {_hosts_word(n, executors)} it touched" if p.explicit else "on all hosts"
+    before, after = row["before"], row["after"]
+    said.append(
+        f"effect: {_names(row['affected'], 2)} {where}: {before:,} rows in the {wb} before, "
+        f"{after:,} in the {w} after ({_factor(before, after, scale)}, {_p(row['effect_p'])})"
+        + (" (not scored: the untouched hosts are the comparison)" if row["cohort_p"] else "")
+    )
+    if row["cohort_bits"] is not None:
+        ub, ua = row["untouched_before"], row["untouched_after"]
+        moved = _factor(before, after, scale)
+        other = "none on the others" if ub == ua == 0 else f"{_factor(ub, ua, scale)} on the others"
+        verdict = (
+            "the touched hosts got worse than the others"
+            if row["part_cohort"] and row["part_cohort"] > 0
+            else "the touched hosts got better than the others"
+            if row["part_cohort"] and row["part_cohort"] < 0
+            else "touched and untouched hosts moved alike, so the change does not explain it"
+        )
+        said.append(
+            f"cohort: errors {moved} on the {_hosts_word(len(p.explicit))} it touched "
+            f"({before:,} -> {after:,}), {other} ({ub:,} -> {ua:,} on "
+            f"{_hosts_word(row['untouched_hosts'])}): {verdict} "
+            f"({_p(row['cohort_p'])}, {row['cohort_bits']:+.1f} bits)"
+        )
+    if row["part_alignment"] is not None:
+        n = len(p.explicit)
+        u = row["untouched_hosts"] or 0
+        if row["part_alignment"] >= 0:
+            said.append(
+                f"alignment: on {row['aligned_hosts']} of the {n} hosts it touched the errors "
+                f"began within {w} after that host was touched"
+                + (f", against {row['untouched_started']} of {u} others" if u else "")
+            )
+        else:
+            said.append(
+                f"alignment: on {row['stopped_hosts']} of the {n} hosts it touched the errors "
+                f"stopped within {w} after that host was touched"
+                + (f", against {row['untouched_stopped']} of {u} others" if u else "")
+            )
+    return said
+
+
+def _quote_sentences(lines: tuple[list[dict], list[dict]]) -> list[str]:
+    said = []
+    for label, rows in (("last error before it", lines[0][-1:]), ("first after", lines[1][:1])):
+        for r in rows:
+            said.append(
+                f"{label}: {r['file']}:{r['line']} ({r['host'] or '?'}) '{_short(r['message'])}'"
+            )
+    return said
+
+
+def _role_sentence(row: dict) -> str:
     role = row["role"]
     if role == "trigger":
         return (
             f"likely trigger: the incident began {duration_text(row['lead_s'])} after it, "
-            "and its errors rose right after it"
+            "and the evidence above says its errors rose because of it"
         )
     if role == "precursor":
-        return "precursor: the trickle that grew into the incident started after it"
+        return "precursor: the errors that grew into the incident started after it, where it acted"
     if role == "made worse":
-        return "made it worse: the errors rose after it"
+        return "made it worse: the errors rose after it, beyond chance"
     if role == "mitigation":
         return "mitigation: the errors on its hosts stopped after it"
+    if role == "considered, no evidence":
+        return (
+            "considered, no evidence: it is among the nearest changes before the onset, but "
+            "nothing in the data ties the errors to it beyond chance"
+        )
     return "no clear effect on the incident's errors"
 
 
-def _diff_summaries(diffs: pl.DataFrame | None) -> dict[int, str]:
+def diff_summaries(diffs: pl.DataFrame | None) -> dict[int, str]:
     if diffs is None or diffs.height == 0:
         return {}
     out = {}
