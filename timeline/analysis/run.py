@@ -135,7 +135,20 @@ class Analysis:
             if incident.get("precursor_change"):
                 out.append(("line", f"precursor began after: {incident['precursor_change']}"))
             ranked = self.contributors.filter(pl.col("incident_id") == iid)
-            related = ranked.filter(pl.col("role") != "unrelated")
+            if ranked.height and ranked["rank"].is_null().all():
+                considered = ranked.filter(pl.col("role") == contrib.CONSIDERED).sort("ts")
+                names = "; ".join(considered["description"].head(5).to_list()) or "none"
+                out.append(
+                    (
+                        "line",
+                        "no change explains this incident: none has evidence beyond chance; "
+                        f"considered, no evidence: {names}",
+                    )
+                )
+            related = ranked.filter(
+                pl.col("rank").is_not_null()
+                & ~pl.col("role").is_in(["unrelated", "target not found"])
+            )
             for row in related.head(top).iter_rows(named=True):
                 out.append(
                     (

@@ -1,45 +1,47 @@
-"""Contributing changes: which changes before and during an incident plausibly contributed.
+"""Contributing changes: which changes before and during an incident plausibly contributed,
+weighed by what the data shows after each (in the spirit of Gandalf, NSDI'20, and Groot,
+ASE'21), not by how near the onset it was.
 
-Every change made from ``lookback`` before an incident's onset to its end is scored for
-the incident (and for each spike). The score is a sum of parts, each in ``[-1, 1]``, each
-shown in its own column and explained in a sentence of ``evidence``:
+The rooms: :mod:`.changes` groups the rows of one action (a person's patch, the
+controller actions that follow it, the change-log line about it) into one change with its
+hosts and when it reached each, and reads change-log targets written in words;
+:mod:`.targets` turns incidents and spikes into what is scored; :mod:`.measures` counts
+rows and tests counts; :mod:`.score` combines the parts and gives roles and ranks;
+:mod:`.words` writes one sentence per kind of evidence; :mod:`.diffs` lists the
+signatures that moved around each change.
 
-``relation``
-    Does the change touch what is failing? 1 when its target names a source or component
-    of the incident's signatures; else the share of the hosts it touched that show them.
-    A change with no relation scores 0 whatever its timing, and says why.
-``onset``
-    For a change made before the onset: ``exp(-lead / tau)`` times how much the affected
-    signatures rose right after it (the incident followed closely *and* it rose).
-``effect``
-    The rate of the affected signatures on the change's hosts (all hosts when it names
-    none, or when it is a cluster-wide object) in the ``before_window`` before it against
-    the ``window`` after it, in bits (``log2`` of the ratio, one row of smoothing) over 3:
-    a factor of 8 is full marks; shrunk when fewer than ``min_rows`` rows back it;
-    negative when they fell. For a change made before the onset it counts only if that
-    window reaches the onset.
-``cohort``
-    Where the change touched some hosts and not others (a node restarted, a DaemonSet
-    rolled node by node; not a Deployment or ConfigMap, whose reach is the cluster), the
-    same before/after comparison on the touched hosts minus the one on the untouched
-    hosts that run the same programs (a difference in differences, in bits, over 3). It
-    is the strongest evidence, so it replaces ``effect`` in the score when it can be
-    computed. It does not count for a change whose own hosts did not get worse.
+Each part is in ``[-1, 1]``, shown in its own ``part_*`` column and explained in a
+sentence of ``evidence``; a part is its strength beyond chance (``strength`` of a p-value)
+times its size (bits of rate change over ``FULL_BITS``):
+
+``cohort`` (spatial)
+    The touched hosts against the untouched hosts that run the same programs: did the
+    touched ones get more of the after rows than their share of the before rows (a
+    difference in differences, tested as binomial counts)?
+``effect`` (temporal)
+    The rate after the change against the rate before it on the touched hosts (all hosts
+    for a change named after the failing program that names no host), tested as Poisson
+    counts. Not scored where ``cohort`` is, whose comparison it already holds.
+``alignment`` (per host)
+    The share of touched hosts whose errors began (or stopped) within ``window`` after
+    that host was touched, less the share of untouched hosts that did the same.
 ``new``
-    1 when an affected signature was seen for the first time in the ``window`` after it
-    (for a change made before the onset, only if that window reaches the onset).
+    A signature first seen in the ``window`` after it, when its errors rose.
 ``precursor``
-    1 when the trickle that led up to a spike began within ``precursor_window`` after it,
-    and it is the nearest related change before that trickle.
+    The trickle that grew into the incident began after it on the hosts it touched.
+``onset``
+    Nearness to the onset, ``exp(-lead / tau)`` times how much the errors rose: weak.
 
-``score = relation + relation * (2 onset + 2 effect + 3 cohort + 0.5 new + 1.5 precursor)``
-(see ``WEIGHTS``). Each change gets a ``role``: before the onset ``precursor``,
-``trigger`` or ``no clear effect``; during the incident ``made worse`` (the affected
-signatures rose after it, and not only as much as on the hosts it did not touch),
-``mitigation`` (on its own hosts they stopped, or fell to an eighth of their rate or less)
-or ``no clear effect``; and
-``unrelated`` when nothing ties it to the incident. The ranking lists the contributors
-first, then the mitigations, then the rest.
+``score = relation * sum(WEIGHTS[part] * part)``. ``relation`` is 1 when the change names
+a program or CI executor of the errors and at most ``HOST_RELATION`` when it only shares
+hosts with them. A change of a frequent class (:func:`change_class`: same actor, type and
+kind of target) is judged by all its occurrences: if most were followed by nothing and
+this one does not stand out, its rising parts count for nothing (``routine``). Roles:
+``trigger`` and ``precursor`` (before the onset, evidence that errors rose), ``made
+worse``, ``mitigation`` (errors stopped on its hosts), ``no clear effect``,
+``unrelated``, ``target not found`` (a change-log line whose words match nothing in the
+logs) and, when no change of an incident has evidence beyond chance, ``considered, no
+evidence`` for the nearest before its onset, with no change ranked.
 """
 
 from timeline.analysis.contributors.changes import (
@@ -51,7 +53,15 @@ from timeline.analysis.contributors.changes import (
 )
 from timeline.analysis.contributors.diffs import DIFF_SCHEMA, signature_diffs
 from timeline.analysis.contributors.measures import RowCounter
-from timeline.analysis.contributors.score import FULL_BITS, STOPPED, WEIGHTS, rank_changes
+from timeline.analysis.contributors.score import (
+    CAUSES,
+    CONSIDERED,
+    FULL_BITS,
+    STOPPED,
+    WEIGHTS,
+    change_class,
+    rank_changes,
+)
 from timeline.analysis.contributors.targets import (
     Signature,
     Target,
@@ -61,6 +71,8 @@ from timeline.analysis.contributors.targets import (
 )
 
 __all__ = [
+    "CAUSES",
+    "CONSIDERED",
     "CHANGE_SCHEMA",
     "DIFF_SCHEMA",
     "FULL_BITS",
@@ -69,6 +81,7 @@ __all__ = [
     "RowCounter",
     "Signature",
     "Target",
+    "change_class",
     "change_events",
     "host_key",
     "host_population",

@@ -722,9 +722,10 @@ def rank_changes(
 
 def _ranked(table: pl.DataFrame) -> pl.DataFrame:
     """Number the changes of each target: those with evidence that they contributed
-    first (best first; what began it before what made it worse), then the mitigations (clearest first), then the rest (highest
-    score, then nearest the onset). A target no change explains gets no ranks, and its
-    related changes nearest before the onset are ``considered, no evidence``."""
+    first (best first; what began it before what made it worse), then the mitigations
+    (clearest first), then the rest (highest score, then nearest the onset). A target no
+    change explains gets no ranks, and its related changes nearest before the onset are
+    ``considered, no evidence``."""
     is_cause = pl.col("role").is_in(CAUSES)
     mitigation = pl.col("role") == "mitigation"
     group = (
