@@ -243,10 +243,64 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
             pl.element().filter(~pl.element().is_in(sorted(KIND_WORDS)))
         ),
     )
-    grouped = read_word_targets(grouped, frame)
+    grouped = fold_cascades(read_word_targets(grouped, frame), gap=gap)
     descriptions = [_describe_change(row) for row in grouped.iter_rows(named=True)]
     grouped = grouped.with_columns(description=pl.Series(descriptions, dtype=pl.String))
     return grouped.select(list(CHANGE_SCHEMA)).cast(CHANGE_SCHEMA)
+
+
+# --- cascades: one action and what followed from it ----------------------------------------
+
+
+def _follower(change: dict) -> bool:
+    """A change that follows from another rather than being decided: rows a program wrote
+    (a controller, the kubelet) or inferred from logs (a restart seen in its log)."""
+    return bool(change["automated"] or change["inferred"]) and not change["node"]
+
+
+def fold_cascades(changes: pl.DataFrame, *, gap: timedelta) -> pl.DataFrame:
+    """Fold each change that follows from another into it: a restart inferred from logs,
+    or a controller's or kubelet's action, that begins within ``gap`` after a decided
+    change (a person's, a node's reboot, a change-log line) and happens mostly on the
+    hosts that change touched (pods restarting on a rebooted node, a DaemonSet's pods on
+    the nodes it rolled to), or names the same program as a change that names no host.
+    The leader keeps its type, target and actor, and gains the follower's hosts (each
+    with the time it was reached), rows, sources and examples. Changes are then numbered
+    again by time.
+    """
+    if changes.height == 0:
+        return changes
+    rows = changes.sort("ts").to_dicts()
+    leaders: list[dict] = []
+    for row in rows:
+        hosts = {_host_key(h) for h in row["hosts"] or ()}
+        leader = None
+        if _follower(row) and hosts:
+            for cand in reversed(leaders):
+                if row["ts"] - cand["last_ts"] > gap:
+                    continue
+                reached = {_host_key(h) for h in cand["hosts"] or ()}
+                reached.add(_host_key(cand["node"]))
+                same_program = any(
+                    names_match(a, b) for a in row["names"] or () for b in cand["names"] or ()
+                )
+                if len(hosts & reached) * 2 >= len(hosts) or (same_program and not cand["hosts"]):
+                    leader = cand
+                    break
+        if leader is None:
+            leaders.append(row)
+            continue
+        known = {_host_key(h["host"]) for h in leader["host_times"] or ()}
+        extra = [h for h in row["host_times"] or () if _host_key(h["host"]) not in known]
+        leader["host_times"] = [*(leader["host_times"] or ()), *extra]
+        leader["hosts"] = sorted({*(leader["hosts"] or ()), *(h["host"] for h in extra)})
+        leader["last_ts"] = max(leader["last_ts"], row["last_ts"])
+        leader["n_rows"] += row["n_rows"]
+        leader["sources"] = sorted({*leader["sources"], *row["sources"]})
+        leader["examples"] = [*leader["examples"], *row["examples"]][:8]
+        leader["inferred"] = leader["inferred"] and row["inferred"]
+    folded = pl.DataFrame(leaders, schema=changes.schema)
+    return folded.with_columns(change_id=pl.int_range(pl.len(), dtype=pl.UInt32))
 
 
 # --- change-log targets in words ------------------------------------------------------------

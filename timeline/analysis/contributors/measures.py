@@ -2,10 +2,11 @@
 all, and the tests that say whether they moved beyond chance.
 
 The rows counted are the warnings and errors of the log (their ``template`` the
-signature) and the CI jobs that waited longer than ``min_delay_s`` or failed (their
-signature ``<executor> jobs``, their host the executor), so that a change can be weighed
-against a CI delay as against an error. Hosts that are pods are read as the node that ran
-them where the cluster said so (:func:`timeline.reading.pods.pod_nodes`).
+signature) and, for CI, one row per minute that a job queued then waited, when it waited
+longer than ``min_delay_s``, and one per failed job (their signature ``<executor>
+jobs``, their host the executor), so that a change can be weighed against a CI delay as
+against an error. Hosts that are pods are read as the node that ran them where the
+cluster said so (:func:`timeline.reading.pods.pod_nodes`).
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ QUOTE_SCHEMA: dict[str, pl.DataType] = {
 def evidence_rows(
     frame: pl.DataFrame, *, min_delay_s: float = 60.0, pods: pl.DataFrame | None = None
 ) -> pl.LazyFrame:
-    """The rows a change is weighed against: warning and error log rows, and CI jobs that
-    waited over ``min_delay_s`` or failed (signature ``<executor> jobs``, host the
+    """The rows a change is weighed against: warning and error log rows, one row per
+    minute a CI job waited in its queue (at the time it was queued) when it waited over
+    ``min_delay_s``, and one per failed job (signature ``<executor> jobs``, host the
     executor); ``hk`` is the :func:`host_key` of the row's node (a pod's node where
     ``pods`` knows it).
 
@@ -49,18 +51,23 @@ def evidence_rows(
     delay = attrs.str.json_path_match("$.queue_delay_s").cast(pl.Float64, strict=False)
     status = attrs.str.json_path_match("$.status")
     job_rows = frame.filter((pl.col("kind") == "job") & pl.col("ts").is_not_null())
+    minutes = (delay.fill_null(0.0) / 60).ceil().cast(pl.Int64)
     jobs = (
         job_rows.lazy()
         .filter((delay > min_delay_s) | (status == "failed"))
         .select(
-            "ts",
-            "source",
+            # a delayed job counts once per minute it waited, at the time it was queued
+            _n=pl.int_ranges(0, pl.when(delay > min_delay_s).then(minutes).otherwise(1)),
+            ts="ts",
+            source="source",
             template=pl.format("{} jobs", executor),
             host=executor,
             file="file",
             line="line",
             message="message",
         )
+        .explode("_n")
+        .drop("_n")
     )
     both = pl.concat([logs, jobs], how="vertical_relaxed")
     return both.with_columns(hk=host_key(node_of_host(pl.col("host"), pods)))

@@ -209,7 +209,10 @@ def _pair(
         shared=shared,
         host_share=host_share,
         relation=relation,
-        before_window=before_window if change["ts"] < target.onset else during_before,
+        # CI jobs are few a minute: a short window before a change would hold none.
+        before_window=before_window
+        if change["ts"] < target.onset or (ci_hit and len(ci_hit) == len(matched))
+        else during_before,
         untouched=untouched,
     )
 
