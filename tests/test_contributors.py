@@ -226,7 +226,7 @@ def test_the_change_on_exactly_the_failing_hosts_ranks_first_on_cohort_evidence(
     assert push["touched_hosts"] == 3 and push["untouched_hosts"] == 3
     assert push["untouched_before"] == 0 and push["untouched_after"] == 0
     assert push["after"] > 500 and push["cohort_bits"] > 5
-    assert push["part_cohort"] == 1 and push["part_effect"] is None
+    assert push["part_cohort"] == 1 and push["part_effect"] == 1
     assert any(
         s.startswith("cohort: ") and "none on the others (0 -> 0 on 3 hosts)" in s
         for s in push["evidence"]

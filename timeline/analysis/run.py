@@ -20,6 +20,7 @@ from timeline.analysis import contributors as contrib
 from timeline.analysis import incidents as inc
 from timeline.analysis import rates, spikes
 from timeline.analysis.incidents import duration_text
+from timeline.reading.pods import pod_nodes
 
 __all__ = ["Analysis", "analyze"]
 
@@ -327,6 +328,7 @@ def analyze(
     incident_targets = contrib.incident_targets(incidents, grouped)
     spike_targets = contrib.spike_targets(grouped)
     signatures = {(s.source, s.template) for t in incident_targets for s in t.signatures}
+    pods = pod_nodes(events)
     shared = {
         "lookback": lookback,
         "window": change_window,
@@ -334,8 +336,9 @@ def analyze(
         "precursor_window": precursor_window,
         "tau": tau,
         "diffs": diffs,
-        "population": contrib.host_population(events),
-        "counter": contrib.RowCounter(events, signatures),
+        "population": contrib.host_population(events, pods=pods),
+        "counter": contrib.RowCounter(events, signatures, pods=pods),
+        "pods": pods,
     }
     ranked = contrib.rank_changes(incident_targets, changes, events, **shared)
     per_spike = contrib.rank_changes(

@@ -366,12 +366,33 @@ def _universe(frame: pl.DataFrame) -> dict[str, set[str]]:
         .filter(pl.col("kind") == "job")
         .select(name=pl.col("attrs").str.json_path_match("$.executor"))
     )
-    hosts = logs.select(name=host_key(pl.col("host")))
+    hosts = logs.select(name=host_key(pl.col("host")), source="source").drop_nulls().unique()
 
     def names(lazy: pl.LazyFrame) -> set[str]:
         return set(lazy.drop_nulls().unique().collect()["name"].to_list())
 
-    return {"programs": names(programs), "executors": names(executors), "hosts": names(hosts)}
+    by_source: dict[str, set[str]] = {}
+    for host, source in hosts.collect().iter_rows():
+        by_source.setdefault(source, set()).add(host)
+    return {
+        "programs": names(programs),
+        "executors": names(executors),
+        "hosts": set().union(*by_source.values()),
+        **{f"source:{k}": v for k, v in by_source.items()},
+    }
+
+
+def _nodes(universe: dict[str, set[str]], node_changes: pl.DataFrame) -> list[str]:
+    """The hosts that are nodes: those a ``node/...`` change names, and every host that
+    runs a program one of them runs (not, say, a database host); all hosts when no
+    change names a node."""
+    named = {_host_key(n) for n in node_changes["node"]}
+    if not named:
+        return sorted(universe["hosts"])
+    alike = [
+        hosts for key, hosts in universe.items() if key.startswith("source:") and hosts & named
+    ]
+    return sorted(named.union(*alike))
 
 
 def _read_words(change: dict, universe: dict[str, set[str]], node_changes: pl.DataFrame) -> dict:
@@ -391,7 +412,7 @@ def _read_words(change: dict, universe: dict[str, set[str]], node_changes: pl.Da
     out: dict = {"executors": executors, "found": "target" if known_target else None}
     if re.search(_ALL_NODES, text):
         t0 = change["ts"]
-        nodes = sorted({_host_key(n) for n in node_changes["node"]} or universe["hosts"])
+        nodes = _nodes(universe, node_changes)
         if "remaining" in text.lower() or "rest of" in text.lower():
             done = node_changes.filter(
                 (pl.col("ts") < t0) & (pl.col("ts") >= t0 - timedelta(hours=6))

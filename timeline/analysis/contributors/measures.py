@@ -20,6 +20,8 @@ from timeline.analysis.contributors.changes import host_key
 from timeline.analysis.rates import problem_rows
 from timeline.reading.pods import node_of_host, pod_nodes
 
+#: A class of changes with at least this many occurrences is judged by all of them.
+CLASS_SIZE = 4
 #: Columns of the rows the counter keeps, for quoting them.
 QUOTE_SCHEMA: dict[str, pl.DataType] = {
     "ts": pl.Datetime("us", "UTC"),
@@ -225,6 +227,27 @@ def rate_test(before: int, after: int, *, share_after: float) -> tuple[float, fl
         binomial_tail(after, n, share_after, upper=True),
         binomial_tail(after, n, share_after, upper=False),
     )
+
+
+def host_count_test(a: int, n_a: int, c: int, n_c: int) -> float:
+    """One-sided Fisher test: the p-value that ``a`` or more of ``n_a`` hosts moved when
+    ``a + c`` of all ``n_a + n_c`` did, if which hosts moved had nothing to do with
+    which were touched.
+
+    >>> round(host_count_test(3, 3, 0, 9), 4)  # 1 / C(12, 3)
+    0.0045
+    >>> host_count_test(1, 1, 5, 5)
+    1.0
+    """
+    total, moved = n_a + n_c, a + c
+    if n_a == 0 or moved == 0:
+        return 1.0
+    denominator = math.comb(total, n_a)
+    tail = sum(
+        math.comb(moved, x) * math.comb(total - moved, n_a - x)
+        for x in range(a, min(moved, n_a) + 1)
+    )
+    return min(1.0, tail / denominator)
 
 
 def cohort_share(touched_before: int, untouched_before: int, n_touched: int, n_hosts: int) -> float:

@@ -9,18 +9,21 @@ when they fell. ``score = relation * sum(WEIGHTS[part] * part)``.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from dataclasses import dataclass, field
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import polars as pl
 
 from timeline.analysis.contributors.changes import _TS, _host_key, _kind, names_match, node_local
 from timeline.analysis.contributors.measures import (
+    CLASS_SIZE,
     QUOTE_SCHEMA,
     RowCounter,
     binomial_tail,
     cohort_share,
+    host_count_test,
     rate_test,
     strength,
 )
@@ -38,6 +41,8 @@ WEIGHTS = {
     "new": 0.5,
     "onset": 0.5,
 }
+#: The touched hosts' usual share of the rows is read from this many before windows.
+BASELINE = 4
 #: The relation of a change tied to the errors only by the hosts it touched, at most.
 HOST_RELATION = 0.5
 #: A rate change of this many bits (a factor of 2**FULL_BITS) is full size.
@@ -47,8 +52,6 @@ FULL_BITS = 3.0
 STOPPED = 1 / 8
 #: A part at least this strong is evidence beyond chance (about p < 0.003).
 EVIDENT = 0.25
-#: A class of changes with at least this many occurrences is judged by all of them.
-CLASS_SIZE = 4
 #: The roles of changes that explain an incident.
 CAUSES = ("trigger", "precursor", "made worse")
 #: The role of the nearest changes when none explains an incident.
@@ -145,13 +148,15 @@ class _Pair:
 
 def change_class(change: dict) -> str:
     """The class a change belongs to for base rates: who made it (the actor, or
-    ``someone``), its type and the kind of its target.
+    ``someone``; a node's own account as ``system:node``), its type and the kind of its
+    target.
 
     >>> change_class({"actor": "argocd", "change_type": "config", "target": "deployment/a/b"})
     'argocd config deployment'
     """
     kind = _kind(change) or "program"
-    return f"{change.get('actor') or 'someone'} {change['change_type']} {kind}"
+    actor = re.sub(r"^(system:node):.*", r"\1", change.get("actor") or "someone")
+    return f"{actor} {change['change_type']} {kind}"
 
 
 def _pair(
@@ -217,6 +222,22 @@ def _pair(
     )
 
 
+def _on_nodes(target: Target, pods: pl.DataFrame) -> Target:
+    """The target with the hosts that are pods read as the nodes that ran them."""
+    if pods.height == 0:
+        return target
+    node = dict(zip(pods["pod"].to_list(), pods["node"].to_list(), strict=True))
+
+    def key(host: str) -> str:
+        return _host_key(node.get(host, host))
+
+    signatures = tuple(
+        replace(s, precursor_hosts=tuple(node.get(h, h) for h in s.precursor_hosts))
+        for s in target.signatures
+    )
+    return replace(target, hosts=frozenset(key(h) for h in target.hosts), signatures=signatures)
+
+
 # --- counting -----------------------------------------------------------------------------
 
 
@@ -230,12 +251,16 @@ def _count_windows(pairs: list[_Pair], counter: RowCounter, *, after: timedelta)
         for sig in p.affected:
             key = (sig.source, sig.template)
             if p.explicit:
+                base = BASELINE * before
                 for hk, th in p.explicit.items():
                     records.append((i, "t_before", hk, *key, hk, th - before, th))
                     records.append((i, "t_after", hk, *key, hk, th, th + after))
+                    if p.untouched:
+                        records.append((i, "t_base", hk, *key, hk, th - base, th))
                 for hk in p.untouched:
                     records.append((i, "u_before", hk, *key, hk, t0 - before, t0))
                     records.append((i, "u_after", hk, *key, hk, t0, t0 + after))
+                    records.append((i, "u_base", hk, *key, hk, t0 - base, t0))
             else:
                 records.append((i, "t_before", None, *key, None, t0 - before, t0))
                 records.append((i, "t_after", None, *key, None, t0, t0 + after))
@@ -289,6 +314,8 @@ class _Measured:
     cohort_bits: float | None = None
     cohort_p: float | None = None
     cohort: float | None = None
+    hosts_p: float | None = None
+    host_factor: float | None = None
     aligned: int = 0
     stopped: int = 0
     u_started: int = 0
@@ -296,15 +323,17 @@ class _Measured:
     alignment: float | None = None
 
 
-def _measure(p: _Pair, *, window: timedelta) -> _Measured:
-    """The temporal, spatial and per-host measures of one pair."""
+def _measure(p: _Pair, *, window: timedelta, tries: int = 1) -> _Measured:
+    """The temporal, spatial and per-host measures of one pair. A change of a frequent
+    class had ``tries`` chances to be followed by a fluke, so its p-values count that
+    many times over (Bonferroni) before they become strengths."""
     c = p.counts
     scale = window / p.before_window
     before, after = c.get("t_before", 0), c.get("t_after", 0)
     rate_bits = _bits(before, after, scale)
     up, down = rate_test(before, after, share_after=scale / (1 + scale))
     effect_p = up if rate_bits >= 0 else down
-    effect = math.copysign(strength(effect_p) * _sized(rate_bits), rate_bits)
+    effect = math.copysign(strength(min(1.0, effect_p * tries)) * _sized(rate_bits), rate_bits)
     m = _Measured(before, after, scale, rate_bits, effect_p, effect)
     if not p.explicit:
         return m
@@ -334,14 +363,53 @@ def _measure(p: _Pair, *, window: timedelta) -> _Measured:
     if others and (after + ua > 0) and not (ub + ua == 0 and rate_bits < 0):
         m.untouched_before, m.untouched_after = ub, ua
         m.cohort_bits = rate_bits - _bits(ub, ua, scale)
-        share = cohort_share(before, ub, len(hosts), len(hosts) + len(others))
+        # the touched hosts' usual share of the rows, from a longer baseline than the
+        # rate's, so that one quiet hour on a host does not make its next hour look odd
+        share = cohort_share(
+            c.get("t_base", 0), c.get("u_base", 0), len(hosts), len(hosts) + len(others)
+        )
         up, down = _cohort_test(after, ua, share)
-        m.cohort_p = up if m.cohort_bits >= 0 else down
-        m.cohort = math.copysign(strength(m.cohort_p) * _sized(m.cohort_bits), m.cohort_bits)
+        rows_p = up if m.cohort_bits >= 0 else down
+        # hosts, not rows, are the units that differ: a surge on one host must not pass
+        # for the change's doing, so the hosts that got worse (or better) are tested too
+        moved = _host_moves(p, hosts, others, scale=scale)
+        hosts_p = moved[0] if m.cohort_bits >= 0 else moved[1]
+        m.cohort_p, m.hosts_p = rows_p, hosts_p
+        # how much of the host-level evidence this many hosts could give, was given
+        strongest = 1 / math.comb(len(hosts) + len(others), len(hosts))
+        m.host_factor = min(1.0, max(0.0, math.log(hosts_p) / math.log(strongest)))
+        m.cohort = math.copysign(
+            strength(min(1.0, rows_p * tries)) * m.host_factor * _sized(m.cohort_bits),
+            m.cohort_bits,
+        )
         if m.cohort > 0 and rate_bits <= 0:
             # Its own hosts did not get worse; the others only got better faster.
             m.cohort = 0.0
     return m
+
+
+def _host_moves(
+    p: _Pair, hosts: list[str], others: list[str], *, scale: float
+) -> tuple[float, float]:
+    """P-values (one-sided Fisher tests on host counts) that the touched hosts got worse
+    in the window after the change (than their baseline says) more often than the
+    untouched, and that they got worse less often or better more often."""
+
+    def moved(role: str, host: str) -> tuple[bool, bool]:
+        expected = p.per_host.get((f"{role}_base", host), 0) * scale / BASELINE
+        after = p.per_host.get((f"{role}_after", host), 0)
+        return after >= 1 and after > 2 * expected + 0.5, expected >= 2 and after < expected / 2
+
+    touched = [moved("t", h) for h in hosts]
+    untouched = [moved("u", h) for h in others]
+    n_t, n_u = len(touched), len(untouched)
+    worse_t, worse_u = sum(t[0] for t in touched), sum(u[0] for u in untouched)
+    better_t, better_u = sum(t[1] for t in touched), sum(u[1] for u in untouched)
+    fewer_worse = host_count_test(n_t - worse_t, n_t, n_u - worse_u, n_u)
+    return (
+        host_count_test(worse_t, n_t, worse_u, n_u),
+        min(fewer_worse, host_count_test(better_t, n_t, better_u, n_u)),
+    )
 
 
 def _cohort_test(touched_after: int, untouched_after: int, share: float) -> tuple[float, float]:
@@ -391,10 +459,12 @@ def _precursor_credit(
 
 def _class_judgement(pairs: list[_Pair], measured: list[_Measured]) -> dict[int, tuple]:
     """Judge each change of a frequent class (:func:`change_class`) by all its
-    occurrences near the target: a class whose occurrences mostly left the errors alone is
-    routine, and one of them is a suspect only if what followed it stands out (its
-    evidence is stronger than every other occurrence's). Returns per pair index
-    ``(class, size, how many were followed alike, routine and not standing out)``."""
+    occurrences around the target, like a placebo: it is a suspect only if the rise that
+    followed it stands out (fewer than a quarter of the others were followed by as strong
+    a rise). A program's frequent change (a GitOps sync, a CronJob run) whose only tie to
+    the errors is timing, a rise on all hosts with no hosts of its own compared, is
+    judged with its class too: one of them always sits near an onset. Returns per pair
+    index ``(class, size, how many others were followed alike, judged by its class)``."""
     by_class: dict[tuple[int, str], list[int]] = defaultdict(list)
     for i, p in enumerate(pairs):
         by_class[(p.target.target_id, change_class(p.change))].append(i)
@@ -404,13 +474,28 @@ def _class_judgement(pairs: list[_Pair], measured: list[_Measured]) -> dict[int,
             out[i] = (name, len(members), 0, False)
         if len(members) < CLASS_SIZE:
             continue
-        power = {i: abs(_primary(measured[i])) for i in members}
-        quiet = sum(1 for v in power.values() if v < EVIDENT)
-        routine = quiet / len(members) >= 0.5
+        rise = {i: max(_primary(measured[i]), 0.0) for i in members}
         for i in members:
-            alike = sum(1 for j in members if j != i and power[j] >= power[i] - 0.1)
-            out[i] = (name, len(members), alike, routine and (power[i] < EVIDENT or alike > 0))
+            alike = sum(1 for j in members if j != i and rise[j] >= rise[i] - 0.1)
+            usual = alike * 4 >= len(members) - 1
+            m = measured[i]
+            timing_only = (
+                bool(pairs[i].change.get("automated"))
+                and (m.cohort or 0) < EVIDENT
+                and (m.alignment or 0) < 0.5
+            )
+            out[i] = (name, len(members), alike, usual or timing_only)
     return out
+
+
+def _effect_part(m: _Measured) -> float:
+    """The temporal part as scored: where untouched hosts are compared, only as far as
+    they did not move the same way (by a factor of two or more less)."""
+    if m.cohort_bits is None:
+        return m.effect
+    if m.cohort_bits * m.rate_bits > 0 and abs(m.cohort_bits) >= 1:
+        return m.effect
+    return 0.0
 
 
 def _primary(m: _Measured) -> float:
@@ -447,7 +532,7 @@ def _score(
     primary = _primary(m)
     parts: dict[str, float | None] = {
         "cohort": m.cohort,
-        "effect": None if m.cohort is not None else m.effect,
+        "effect": _effect_part(m),
         "alignment": m.alignment,
         "new": 1.0 if new and primary > 0 else 0.0,
         "precursor": 1.0 if credited else 0.0,
@@ -584,6 +669,7 @@ def rank_changes(
     diffs: pl.DataFrame | None = None,
     population: dict[str, frozenset[str]] | None = None,
     counter: RowCounter | None = None,
+    pods: pl.DataFrame | None = None,
     quote: int = 3,
 ) -> pl.DataFrame:
     """Rank the changes made before and during each target, with the evidence for each.
@@ -617,9 +703,10 @@ def rank_changes(
         The name of the target id column (``incident_id`` or ``spike_id``).
     diffs
         :func:`signature_diffs` of the changes, summarised in the evidence if given.
-    population, counter
-        :func:`host_population` of ``frame`` and a :class:`RowCounter` over it, to share
-        between calls (made here if not given).
+    population, counter, pods
+        :func:`host_population` of ``frame``, a :class:`RowCounter` over it and the
+        :func:`timeline.reading.pods.pod_nodes` of it, to share between calls (made here
+        if not given; a target's hosts that are pods are read as their nodes).
     quote
         How many error rows to quote before and after each change.
 
@@ -650,8 +737,9 @@ def rank_changes(
     during_td = to_timedelta(before_window)
     precursor_td, tau_td = to_timedelta(precursor_window), to_timedelta(tau)
     change_rows = changes.sort("ts").to_dicts()
-    pods = pod_nodes(frame) if population is None or counter is None else None
+    pods = pods if pods is not None else pod_nodes(frame)
     population = population if population is not None else host_population(frame, pods=pods)
+    targets = [_on_nodes(t, pods) for t in targets]
     pairs = [
         _pair(target, change, population, before_window=window_td, during_before=during_td)
         for target in targets
@@ -664,7 +752,12 @@ def rank_changes(
         wanted = {(s.source, s.template) for p in pairs for s in p.affected}
         counter = RowCounter(frame, wanted, pods=pods)
     _count_windows(pairs, counter, after=window_td)
-    measured = [_measure(p, window=window_td) for p in pairs]
+    sizes = Counter((p.target.target_id, change_class(p.change)) for p in pairs)
+    tries = [sizes[(p.target.target_id, change_class(p.change))] for p in pairs]
+    measured = [
+        _measure(p, window=window_td, tries=n if n >= CLASS_SIZE else 1)
+        for p, n in zip(pairs, tries, strict=True)
+    ]
     judged = _class_judgement(pairs, measured)
     for i, p in enumerate(pairs):
         p.counts["_routine"] = int(judged[i][3])

@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 
 from timeline.analysis.contributors.changes import _kind
+from timeline.analysis.contributors.measures import CLASS_SIZE
 from timeline.analysis.contributors.targets import Signature
 from timeline.analysis.incidents import duration_text
 
@@ -123,13 +124,19 @@ def evidence_sentences(
     if row["routine"]:
         said.append(
             f"base rate: {row['class_size']} changes like it ({row['change_class']}) were "
-            f"made around this incident, and {row['class_like']} of the others were followed "
-            "by the same, so it is judged by all of them and counts for nothing more"
+            "made around this incident; "
+            + (
+                f"{row['class_like']} of the others were followed by as much"
+                if row["class_like"] * 4 >= row["class_size"] - 1
+                else "one of them always sits near an onset, and only timing ties this one "
+                "to the errors"
+            )
+            + ", so it is judged by all of them and its rise counts for nothing"
         )
-    elif row["class_size"] and row["class_size"] >= 4:
+    elif row["class_size"] and row["class_size"] >= CLASS_SIZE:
         said.append(
             f"base rate: of {row['class_size']} changes like it ({row['change_class']}), what "
-            "followed this one stands out"
+            f"followed this one stands out; its p-values count {row['class_size']} times over"
         )
     said.extend(_quote_sentences(lines))
     said.append(_role_sentence(row))
@@ -151,7 +158,11 @@ def _measure_sentences(row: dict, p: Any, *, w: str, wb: str, scale: float) -> l
     said.append(
         f"effect: {_names(row['affected'], 2)} {where}: {before:,} rows in the {wb} before, "
         f"{after:,} in the {w} after ({_factor(before, after, scale)}, {_p(row['effect_p'])})"
-        + (" (not scored: the untouched hosts are the comparison)" if row["cohort_p"] else "")
+        + (
+            " (not scored: the untouched hosts moved alike)"
+            if row["cohort_bits"] is not None and not row["part_effect"] and row["effect_p"] < 0.05
+            else ""
+        )
     )
     if row["cohort_bits"] is not None:
         ub, ua = row["untouched_before"], row["untouched_after"]
