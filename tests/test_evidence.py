@@ -668,6 +668,9 @@ def test_rows_named_by_pod_are_weighed_on_the_pod_s_node():
     assert row["before"] > 20 and row["after"] == 0
     assert row["untouched_hosts"] == 3 and row["untouched_after"] > 100
     assert row["scope"] == "node" and row["shared_hosts"] == ["node-0"]
+    # the same through analyze, which keeps the scheduler's info-level events for this
+    incident = analyze(frame).contributors.filter(pl.col("target") == "node/node-0")
+    assert incident["role"].to_list() == ["mitigation"]
 
 
 # --- raw lines behind the figures ----------------------------------------------------------

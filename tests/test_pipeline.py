@@ -32,8 +32,7 @@ def kube_proxy_log(rng: random.Random, start: datetime, n: int, *, prefix: bool)
         kind = rng.random()
         if kind < 0.1:
             lines = [
-                f"E{head} proxier.go:1520] "
-                '"Failed to execute iptables-restore" err=<',
+                f'E{head} proxier.go:1520] "Failed to execute iptables-restore" err=<',
                 "\texit status 2: iptables-restore v1.8.7 (legacy): "
                 f"Couldn't load target `KUBE-SVC-{rng.getrandbits(40):X}'",
                 f"\tError occurred at line: {rng.randint(10, 9999)}",
@@ -47,8 +46,7 @@ def kube_proxy_log(rng: random.Random, start: datetime, n: int, *, prefix: bool)
             ]
         else:
             lines = [
-                f"I{head} proxier.go:{rng.choice([823, 1508])}] "
-                f'"Syncing iptables rules" ip={i % 7}'
+                f'I{head} proxier.go:{rng.choice([823, 1508])}] "Syncing iptables rules" ip={i % 7}'
             ]
         if prefix:
             stamp = f"{t.year}-{t:%m-%dT%H:%M:%S.%f}123Z stderr F "
@@ -85,9 +83,7 @@ def logs(tmp_path):
     rng = random.Random(20240611)
     node = tmp_path / "ip-10-1-2-3" / "var/log/pods/kube-system_kube-proxy-q8x2d_9f1c/kube-proxy"
     node.mkdir(parents=True)
-    (node / "0.log").write_text(
-        kube_proxy_log(rng, datetime(2024, 6, 11, 7, 0), 1500, prefix=True)
-    )
+    (node / "0.log").write_text(kube_proxy_log(rng, datetime(2024, 6, 11, 7, 0), 1500, prefix=True))
     (tmp_path / "kube-proxy.log").write_text(
         kube_proxy_log(rng, datetime(2024, 12, 31, 20, 0), 1200, prefix=False)
     )

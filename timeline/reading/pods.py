@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["POD_NODE_SCHEMA", "node_of_host", "pod_nodes"]
+__all__ = ["POD_NODE_SCHEMA", "node_of_host", "pod_nodes", "tells_pod_node"]
 
 POD_NODE_SCHEMA: dict[str, pl.DataType] = {
     "pod": pl.String(),
@@ -31,6 +31,17 @@ POD_NODE_SCHEMA: dict[str, pl.DataType] = {
 
 _ASSIGNED = r"Successfully assigned (?<namespace>[a-z0-9.-]+)/(?<pod>[a-z0-9.-]+) to (?<node>\S+)"
 _KUBELET_POD = r"pods?=\[?\"(?<namespace>[a-z0-9.-]+)/(?<pod>[a-z0-9.-]+)\""
+
+
+def tells_pod_node() -> pl.Expr:
+    """Whether a row may tie a pod to its node (what :func:`pod_nodes` reads), so that a
+    reader that drops most messages can keep these."""
+    message = pl.col("message").fill_null("")
+    return (
+        message.str.contains("Successfully assigned ", literal=True)
+        | pl.col("attrs").fill_null("").str.contains('"binding"', literal=True)
+        | ((pl.col("component") == "kubelet") & message.str.contains(r"pods?=\[?\""))
+    )
 
 
 def pod_nodes(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
