@@ -689,3 +689,27 @@ def test_each_ranked_change_quotes_the_error_lines_on_its_hosts(burn):
         assert line["ts"] >= top["ts"]
         assert line["file"] == f"{truth['program']}/{line['host']}.log" and line["line"] >= 1
     assert any(s.startswith("first after: ") and after[0]["file"] in s for s in top["evidence"])
+
+
+def test_routine_actions_every_few_minutes_do_not_chain_into_one_day_long_change():
+    rng = random.Random(17)
+    t0 = datetime(2025, 10, 6, 6, 3, tzinfo=UTC)
+    rows, at = [], t0
+    while at < t0 + 10 * H:
+        rows.append(
+            change_row(
+                at,
+                "config",
+                "deployment/shop/cart",
+                source="k8s-audit",
+                actor="system:serviceaccount:argocd:argocd-application-controller",
+                line=len(rows) + 1,
+            )
+        )
+        at += rng.randrange(3, 12) * M
+    changes = contrib.change_events(pl.DataFrame(rows, schema=EVENT_SCHEMA))
+    spans = (changes["last_ts"] - changes["ts"]).to_list()
+    assert changes.height >= 5
+    assert max(spans) <= contrib.changes.MAX_SPAN
+    assert changes["n_rows"].sum() == len(rows)
+    assert changes["automated"].all()

@@ -57,6 +57,8 @@ AUTOMATED_ACTOR = (
 #: A ConfigMap's usual suffixes, removed so that ``coredns-config`` and the ``coredns``
 #: that reloads it are one change.
 CONFIG_SUFFIX = r"-(?:config|conf|cfg|cm|configmap|settings)$"
+#: The longest one change can last; a longer chain of rows is split at this span.
+MAX_SPAN = timedelta(hours=2)
 #: A ReplicaSet's pod-template hash, removed so that it joins its Deployment.
 REPLICASET_SUFFIX = r"-[a-z0-9]{8,10}$"
 
@@ -114,6 +116,15 @@ KIND_WORDS = frozenset([*(k + s for k in _KINDS for s in ("", "s")), "ingresses"
 CLUSTER_KINDS = KIND_WORDS - {"pod", "pods", "daemonset", "daemonsets", "node", "all"}
 #: A pod's generated suffixes (ReplicaSet hash and pod suffix), removed to name its owner.
 POD_SUFFIX = r"-(?:[a-z0-9]{8,10}-)?[a-z0-9]{5}$"
+
+
+def _split_long_runs(rows: pl.DataFrame, *, longest: timedelta) -> pl.DataFrame:
+    """Start a new run where one has lasted ``longest``: routine actions on one program
+    every few minutes (a GitOps sync, a controller's pods) would otherwise chain into one
+    change that lasts all day."""
+    first = pl.col("ts").min().over("_key", "_run")
+    part = ((pl.col("ts") - first) / longest).floor().cast(pl.UInt32)
+    return rows.with_columns(_run=pl.col("_run").cast(pl.UInt64) * 1_000_000 + part)
 
 
 def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") -> pl.DataFrame:
@@ -196,6 +207,7 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
         parsed.sort("ts", "file", "line")
         .with_columns(_new=(step.is_null() | (step > gap)).cast(pl.UInt32))
         .with_columns(_run=pl.col("_new").cum_sum().over("_key"))
+        .pipe(_split_long_runs, longest=MAX_SPAN)
         .group_by("_key", "_run")
         .agg(
             ts=pl.col("ts").min(),
