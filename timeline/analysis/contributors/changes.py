@@ -371,24 +371,24 @@ def read_word_targets(changes: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFram
 
 
 def _universe(frame: pl.DataFrame) -> dict[str, set[str]]:
+    """What the logs show: program names (sources and components), CI executors, hosts,
+    and per source (``source:<name>``) the hosts that wrote it."""
     logs = frame.lazy().filter(pl.col("kind") == "log")
-    programs = logs.select(name=pl.concat_list("source", "component")).explode("name")
+    seen = logs.group_by("source", "component", host=host_key(pl.col("host"))).len().collect()
     executors = (
         frame.lazy()
         .filter(pl.col("kind") == "job")
         .select(name=pl.col("attrs").str.json_path_match("$.executor"))
+        .unique()
+        .collect()
     )
-    hosts = logs.select(name=host_key(pl.col("host")), source="source").drop_nulls().unique()
-
-    def names(lazy: pl.LazyFrame) -> set[str]:
-        return set(lazy.drop_nulls().unique().collect()["name"].to_list())
-
     by_source: dict[str, set[str]] = {}
-    for host, source in hosts.collect().iter_rows():
+    for source, host in seen.select("source", "host").drop_nulls().unique().iter_rows():
         by_source.setdefault(source, set()).add(host)
+    programs = set(seen["source"].drop_nulls()) | set(seen["component"].drop_nulls())
     return {
-        "programs": names(programs),
-        "executors": names(executors),
+        "programs": programs,
+        "executors": set(executors["name"].drop_nulls()),
         "hosts": set().union(*by_source.values()),
         **{f"source:{k}": v for k, v in by_source.items()},
     }

@@ -164,12 +164,16 @@ class RowCounter:
         lo = times.search_sorted(at - before, side="left")
         hi = times.search_sorted(at + after, side="left")
         part = self.rows.slice(lo, hi - lo)
-        keys = pl.DataFrame(
-            signatures, schema={"source": pl.String, "template": pl.String}, orient="row"
+        wanted = pl.col("source").is_in({s for s, _ in signatures}) & pl.col("template").is_in(
+            {t for _, t in signatures}
         )
-        part = part.join(keys, on=["source", "template"], how="semi")
         if hosts is not None:
-            part = part.filter(pl.col("hk").is_in(hosts))
+            wanted &= pl.col("hk").is_in(hosts)
+        part = part.filter(wanted)
+        if len(signatures) > 1:
+            pairs = set(signatures)
+            keep = [k in pairs for k in zip(part["source"], part["template"], strict=True)]
+            part = part.filter(pl.Series(keep, dtype=pl.Boolean))
         quoted = part.select(list(QUOTE_SCHEMA))
         return (
             quoted.filter(pl.col("ts") < at).tail(n).to_dicts(),
