@@ -288,6 +288,8 @@ def test_when_no_change_explains_an_incident_none_is_ranked():
     assert (considered["lead_s"] > 0).all()
     assert "no change explains this incident" in str(result)
     assert "#1" not in str(result)
+    shown = result.top(incident["incident_id"], 3)
+    assert shown.height >= 1 and (shown["role"] == contrib.CONSIDERED).all()
 
 
 # --- cascades ------------------------------------------------------------------------------

@@ -102,10 +102,13 @@ class Analysis:
     options: dict[str, Any] = field(default_factory=dict)
 
     def top(self, incident_id: int, n: int = 3) -> pl.DataFrame:
-        """The ``n`` best-ranked changes for one incident."""
-        return self.contributors.filter(
-            (pl.col("incident_id") == incident_id) & (pl.col("rank") <= n)
-        )
+        """The ``n`` best-ranked changes for one incident; when no change explains it
+        (none is ranked), the changes ``considered, no evidence``."""
+        mine = self.contributors.filter(pl.col("incident_id") == incident_id)
+        ranked = mine.filter(pl.col("rank") <= n)
+        if ranked.height or mine.filter(pl.col("rank").is_not_null()).height:
+            return ranked
+        return mine.filter(pl.col("role") == contrib.CONSIDERED).sort("ts").head(n)
 
     def to_dict(self) -> dict[str, Any]:
         """The findings as plain data (lists of dicts; times as datetimes), for JSON."""

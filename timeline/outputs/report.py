@@ -223,6 +223,11 @@ def _contributor(c: dict, change: dict, events: pl.LazyFrame) -> dict[str, Any]:
         "lead": c.get("when"),
         "evidence": list(c["evidence"] or []),
         "samples": _samples(events, c.get("examples") or []),
+        "error_lines": [
+            {"side": side, **line, "ts": _t(line["ts"])}
+            for side in ("before", "after")
+            for line in c.get(f"lines_{side}") or []
+        ],
     }
 
 
