@@ -715,3 +715,77 @@ def test_routine_actions_every_few_minutes_do_not_chain_into_one_day_long_change
     assert max(spans) <= contrib.changes.MAX_SPAN
     assert changes["n_rows"].sum() == len(rows)
     assert changes["automated"].all()
+
+
+@pytest.mark.parametrize("seed", [41, 42])
+def test_a_latent_cause_is_found_where_the_load_driven_errors_fell(seed):
+    """A setting pushed to some nodes hours earlier raises nothing until a load peak; then
+    errors come almost only from those nodes. A routine sync lands just before the peak."""
+    rng = random.Random(seed)
+    b = EventBuilder(seed=seed)
+    day = datetime(2025, 4, 10 + seed % 5, tzinfo=UTC)
+    nodes = [f"edge-{i:02d}" for i in rng.sample(range(1, 60), rng.randrange(9, 14))]
+    touched = sorted(rng.sample(nodes, rng.randrange(3, 6)))
+    proxy = {"source": "envoy", "component": "envoy"}
+    b.logs(
+        **proxy,
+        hosts=nodes,
+        template="upstream ok",
+        level="info",
+        start=day,
+        end=day + 24 * H,
+        per_min=0.5,
+    )
+    b.logs(
+        **proxy,
+        hosts=nodes,
+        template="upstream connect error or disconnect/reset",
+        level="error",
+        start=day,
+        end=day + 24 * H,
+        per_min=0.004,
+    )
+    push = day + rng.randrange(5, 8) * H + rng.randrange(60) * M
+    for i, node in enumerate(touched):
+        b.change(
+            push + i * M,
+            "config",
+            "daemonset/edge/envoy",
+            old="max_conn=1024",
+            new="max_conn=64",
+            actor="hana@example.com",
+            host=node,
+        )
+    peak = push + rng.randrange(4, 7) * H
+    b.logs(
+        **proxy,
+        hosts=touched,
+        template="upstream connect error or disconnect/reset",
+        level="error",
+        start=peak,
+        end=peak + 2 * H,
+        per_min=3,
+    )
+    b.logs(
+        **proxy,
+        hosts=[n for n in nodes if n not in touched][:1],
+        template="upstream connect error or disconnect/reset",
+        level="error",
+        start=peak,
+        end=peak + 2 * H,
+        per_min=0.05,
+    )
+    sync = day + 13 * M
+    while sync < day + 24 * H:
+        b.change(sync, "config", "deployment/edge/envoy-control", actor="fluxcd")
+        sync += rng.randrange(20, 40) * M
+    result = analyze(b.frame())
+    incident = incident_at(result, peak)
+    rows = result.contributors.filter(pl.col("incident_id") == incident["incident_id"])
+    top = rows.sort("rank").row(0, named=True)
+    assert top["target"] == "daemonset/edge/envoy" and abs(top["ts"] - push) <= M
+    assert top["role"] == "latent cause"
+    assert top["part_footprint"] > 0.25 and top["footprint_p"] < 1e-6, top["evidence"]
+    assert any(s.startswith("footprint: ") for s in top["evidence"])
+    syncs = rows.filter(pl.col("target") == "deployment/edge/envoy-control")
+    assert syncs.height and not syncs["role"].is_in(list(contrib.CAUSES)).any()

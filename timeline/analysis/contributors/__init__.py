@@ -25,6 +25,10 @@ times its size (bits of rate change over ``FULL_BITS``):
 ``alignment`` (per host)
     The share of touched hosts whose errors began (or stopped) within ``window`` after
     that host was touched, less the share of untouched hosts that did the same.
+``footprint`` (spatial, at the onset)
+    For a change made a ``window`` or more before the onset: did the incident's errors
+    fall on the hosts it touched more than their share before the onset says (a latent
+    cause that load brought out)? Tested on rows and on hosts.
 ``new``
     A signature first seen in the ``window`` after it, when its errors rose.
 ``precursor``
@@ -37,7 +41,8 @@ a program or CI executor of the errors and at most ``HOST_RELATION`` when it onl
 hosts with them. A change of a frequent class (:func:`change_class`: same actor, type and
 kind of target) is judged by all its occurrences: if most were followed by nothing and
 this one does not stand out, its rising parts count for nothing (``routine``). Roles:
-``trigger`` and ``precursor`` (before the onset, evidence that errors rose), ``made
+``trigger`` and ``precursor`` (before the onset, evidence that errors rose), ``latent
+cause`` (the incident's errors fell where it acted), ``made
 worse``, ``mitigation`` (errors stopped on its hosts), ``no clear effect``,
 ``unrelated``, ``target not found`` (a change-log line whose words match nothing in the
 logs) and, when no change of an incident has evidence beyond chance, ``considered, no

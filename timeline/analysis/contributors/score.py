@@ -37,6 +37,7 @@ WEIGHTS = {
     "cohort": 3.0,
     "effect": 1.5,
     "alignment": 1.5,
+    "footprint": 2.5,
     "precursor": 1.5,
     "new": 0.5,
     "onset": 0.5,
@@ -53,7 +54,7 @@ STOPPED = 1 / 8
 #: A part at least this strong is evidence beyond chance (about p < 0.003).
 EVIDENT = 0.25
 #: The roles of changes that explain an incident.
-CAUSES = ("trigger", "precursor", "made worse")
+CAUSES = ("trigger", "precursor", "latent cause", "made worse")
 #: The role of the nearest changes when none explains an incident.
 CONSIDERED = "considered, no evidence"
 #: How many changes before the onset are listed as considered when none explains it.
@@ -90,6 +91,10 @@ def _contributor_schema(id_name: str) -> dict[str, pl.DataType]:
         "untouched_after": pl.Int64(),
         "cohort_bits": pl.Float64(),
         "cohort_p": pl.Float64(),
+        "footprint_after": pl.Int64(),
+        "footprint_others": pl.Int64(),
+        "footprint_bits": pl.Float64(),
+        "footprint_p": pl.Float64(),
         "aligned_hosts": pl.UInt32(),
         "stopped_hosts": pl.UInt32(),
         "untouched_started": pl.UInt32(),
@@ -108,6 +113,7 @@ def _contributor_schema(id_name: str) -> dict[str, pl.DataType]:
         "part_effect": pl.Float64(),
         "part_cohort": pl.Float64(),
         "part_alignment": pl.Float64(),
+        "part_footprint": pl.Float64(),
         "part_new": pl.Float64(),
         "part_precursor": pl.Float64(),
         "score": pl.Float64(),
@@ -241,6 +247,12 @@ def _on_nodes(target: Target, pods: pl.DataFrame) -> Target:
 # --- counting -----------------------------------------------------------------------------
 
 
+def _latent(p: _Pair, window: timedelta) -> bool:
+    """Whether a change was made long enough before the onset (a ``window`` or more) that
+    the onset is not in its own after window: only then is its footprint measured."""
+    return p.change["ts"] <= p.target.onset - window
+
+
 def _count_windows(pairs: list[_Pair], counter: RowCounter, *, after: timedelta) -> None:
     """Fill each pair's ``counts`` (``before`` and ``after`` on the touched hosts, each at
     its own time, or on all hosts; ``u_before`` and ``u_after`` on the untouched hosts at
@@ -261,6 +273,14 @@ def _count_windows(pairs: list[_Pair], counter: RowCounter, *, after: timedelta)
                     records.append((i, "u_before", hk, *key, hk, t0 - before, t0))
                     records.append((i, "u_after", hk, *key, hk, t0, t0 + after))
                     records.append((i, "u_base", hk, *key, hk, t0 - base, t0))
+                if p.untouched and _latent(p, after):
+                    # where the incident's errors fell, against where they stood before it
+                    onset = p.target.onset
+                    lo = max(t0, onset - base)
+                    for role, hosts in (("ft", p.explicit), ("fu", p.untouched)):
+                        for hk in hosts:
+                            records.append((i, f"{role}_base", hk, *key, hk, lo, onset))
+                            records.append((i, f"{role}_after", hk, *key, hk, onset, onset + after))
             else:
                 records.append((i, "t_before", None, *key, None, t0 - before, t0))
                 records.append((i, "t_after", None, *key, None, t0, t0 + after))
@@ -316,6 +336,11 @@ class _Measured:
     cohort: float | None = None
     hosts_p: float | None = None
     host_factor: float | None = None
+    footprint: float | None = None
+    footprint_bits: float | None = None
+    footprint_p: float | None = None
+    footprint_after: int | None = None
+    footprint_others: int | None = None
     aligned: int = 0
     stopped: int = 0
     u_started: int = 0
@@ -385,11 +410,37 @@ def _measure(p: _Pair, *, window: timedelta, tries: int = 1) -> _Measured:
         if m.cohort > 0 and rate_bits <= 0:
             # Its own hosts did not get worse; the others only got better faster.
             m.cohort = 0.0
+    if others and _latent(p, window):
+        _footprint(m, p, hosts, others, window=window, tries=tries)
     return m
 
 
+def _footprint(
+    m: _Measured, p: _Pair, hosts: list[str], others: list[str], *, window: timedelta, tries: int
+) -> None:
+    """Where the incident's errors fell: did the hosts the change touched, hours before,
+    get more of the rows after the onset than their share before it (a latent cause that
+    load brought out)? Tested on rows and on hosts, as the cohort is."""
+    c = p.counts
+    span = min(BASELINE * p.before_window, p.target.onset - p.change["ts"])
+    scale = window / span
+    tb, ta, ub, ua = (c.get(k, 0) for k in ("ft_base", "ft_after", "fu_base", "fu_after"))
+    if ta + ua == 0:
+        return
+    m.footprint_bits = _bits(tb, ta, scale) - _bits(ub, ua, scale)
+    share = cohort_share(tb, ub, len(hosts), len(hosts) + len(others))
+    rows_p = _cohort_test(ta, ua, share)[0]
+    hosts_p = _host_moves(p, hosts, others, scale=scale, roles=("ft", "fu"))[0]
+    strongest = 1 / math.comb(len(hosts) + len(others), len(hosts))
+    factor = min(1.0, max(0.0, math.log(hosts_p) / math.log(strongest)))
+    m.footprint_p = rows_p
+    m.footprint_after, m.footprint_others = ta, ua
+    if m.footprint_bits > 0:
+        m.footprint = strength(min(1.0, rows_p * tries)) * factor * _sized(m.footprint_bits)
+
+
 def _host_moves(
-    p: _Pair, hosts: list[str], others: list[str], *, scale: float
+    p: _Pair, hosts: list[str], others: list[str], *, scale: float, roles=("t", "u")
 ) -> tuple[float, float]:
     """P-values (one-sided Fisher tests on host counts) that the touched hosts got worse
     in the window after the change (than their baseline says) more often than the
@@ -400,8 +451,8 @@ def _host_moves(
         after = p.per_host.get((f"{role}_after", host), 0)
         return after >= 1 and after > 2 * expected + 0.5, expected >= 2 and after < expected / 2
 
-    touched = [moved("t", h) for h in hosts]
-    untouched = [moved("u", h) for h in others]
+    touched = [moved(roles[0], h) for h in hosts]
+    untouched = [moved(roles[1], h) for h in others]
     n_t, n_u = len(touched), len(untouched)
     worse_t, worse_u = sum(t[0] for t in touched), sum(u[0] for u in untouched)
     better_t, better_u = sum(t[1] for t in touched), sum(u[1] for u in untouched)
@@ -474,7 +525,7 @@ def _class_judgement(pairs: list[_Pair], measured: list[_Measured]) -> dict[int,
             out[i] = (name, len(members), 0, False)
         if len(members) < CLASS_SIZE:
             continue
-        rise = {i: max(_primary(measured[i]), 0.0) for i in members}
+        rise = {i: max(_primary(measured[i]), measured[i].footprint or 0.0, 0.0) for i in members}
         for i in members:
             alike = sum(1 for j in members if j != i and rise[j] >= rise[i] - 0.1)
             usual = alike * 4 >= len(members) - 1
@@ -482,6 +533,7 @@ def _class_judgement(pairs: list[_Pair], measured: list[_Measured]) -> dict[int,
             timing_only = (
                 bool(pairs[i].change.get("automated"))
                 and (m.cohort or 0) < EVIDENT
+                and (m.footprint or 0) < EVIDENT
                 and (m.alignment or 0) < 0.5
             )
             out[i] = (name, len(members), alike, usual or timing_only)
@@ -534,6 +586,7 @@ def _score(
         "cohort": m.cohort,
         "effect": _effect_part(m),
         "alignment": m.alignment,
+        "footprint": m.footprint,
         "new": 1.0 if new and primary > 0 else 0.0,
         "precursor": 1.0 if credited else 0.0,
         "onset": math.exp(-lead / tau) * max(primary, 0.0) if before_onset else 0.0,
@@ -576,6 +629,10 @@ def _score(
         "untouched_after": m.untouched_after,
         "cohort_bits": m.cohort_bits,
         "cohort_p": m.cohort_p,
+        "footprint_after": m.footprint_after,
+        "footprint_others": m.footprint_others,
+        "footprint_bits": m.footprint_bits,
+        "footprint_p": m.footprint_p,
         "aligned_hosts": m.aligned if p.explicit else None,
         "stopped_hosts": m.stopped if p.explicit else None,
         "untouched_started": m.u_started if p.untouched else None,
@@ -626,6 +683,8 @@ def _role(
             return "precursor"
         if rose:
             return "trigger" if lead < window else "precursor"
+        if (parts.get("footprint") or 0) >= EVIDENT:
+            return "latent cause"
         return "no clear effect"
     if rose and m.after - m.before * m.scale >= min_rows:
         return "made worse"
@@ -724,12 +783,14 @@ def rank_changes(
         (``before``, ``after``, ``rate_bits``, ``effect_p``, ``untouched_hosts``,
         ``untouched_before``, ``untouched_after``, ``cohort_bits``, ``cohort_p``,
         ``aligned_hosts``, ``stopped_hosts``, ``untouched_started``,
-        ``untouched_stopped``), the base rate (``change_class``, ``class_size``,
-        ``class_like``, ``routine``), ``new_signatures``, the precursor
-        (``precursor_signature``, ``precursor_start``, ``precursor_rows``,
-        ``precursor_hosts``), the parts (``part_*``), ``score``, ``score_parts``,
-        ``role`` (``trigger``, ``precursor``, ``made worse``, ``mitigation``, ``no clear
-        effect``, ``considered, no evidence``, ``unrelated``, ``target not found``),
+        ``untouched_stopped``), where the incident's errors fell (``footprint_after``,
+        ``footprint_others``, ``footprint_bits``, ``footprint_p``), the base rate
+        (``change_class``, ``class_size``, ``class_like``, ``routine``),
+        ``new_signatures``, the precursor (``precursor_signature``, ``precursor_start``,
+        ``precursor_rows``, ``precursor_hosts``), the parts (``part_*``), ``score``,
+        ``score_parts``, ``role`` (``trigger``, ``precursor``, ``latent cause``, ``made
+        worse``, ``mitigation``, ``no clear effect``, ``considered, no evidence``,
+        ``unrelated``, ``target not found``),
         ``evidence`` (sentences), ``examples`` (``file:line`` of the change's rows) and
         ``lines_before`` / ``lines_after`` (the error rows behind its figures).
     """

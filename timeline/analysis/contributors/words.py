@@ -181,6 +181,19 @@ def _measure_sentences(row: dict, p: Any, *, w: str, wb: str, scale: float) -> l
             f"{_hosts_word(row['untouched_hosts'])}): {verdict} "
             f"({_p(row['cohort_p'])}, {row['cohort_bits']:+.1f} bits)"
         )
+    if row["footprint_bits"] is not None:
+        ta, ua = row["footprint_after"], row["footprint_others"]
+        verdict = (
+            "the incident's errors fell on the hosts it touched"
+            if row["part_footprint"] and row["part_footprint"] > 0
+            else "the incident's errors did not fall mostly where it acted"
+        )
+        said.append(
+            f"footprint: in the {w} after the onset, {ta:,} rows on the "
+            f"{_hosts_word(len(p.explicit))} it touched and {ua:,} on "
+            f"{_hosts_word(row['untouched_hosts'] or 0)} it did not: {verdict} "
+            f"({_p(row['footprint_p'])}, {row['footprint_bits']:+.1f} bits against before)"
+        )
     if row["part_alignment"] is not None:
         n = len(p.explicit)
         u = row["untouched_hosts"] or 0
@@ -218,6 +231,11 @@ def _role_sentence(row: dict) -> str:
         )
     if role == "precursor":
         return "precursor: the errors that grew into the incident started after it, where it acted"
+    if role == "latent cause":
+        return (
+            "latent cause: nothing rose right after it, but when the incident came its "
+            "errors fell on the hosts it had touched"
+        )
     if role == "made worse":
         return "made it worse: the errors rose after it, beyond chance"
     if role == "mitigation":
