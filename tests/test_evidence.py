@@ -789,3 +789,38 @@ def test_a_latent_cause_is_found_where_the_load_driven_errors_fell(seed):
     assert any(s.startswith("footprint: ") for s in top["evidence"])
     syncs = rows.filter(pl.col("target") == "deployment/edge/envoy-control")
     assert syncs.height and not syncs["role"].is_in(list(contrib.CAUSES)).any()
+
+
+def test_a_person_s_deploy_is_not_swallowed_by_a_chain_of_routine_syncs():
+    rng = random.Random(23)
+    t0 = datetime(2024, 3, 1, 6, 0, tzinfo=UTC)
+    sa = "system:serviceaccount:argocd:argocd-application-controller"
+    rows, at = [], t0
+    while at < t0 + 3 * H:
+        rows.append(
+            change_row(
+                at,
+                "config",
+                "deployment/shop/checkout",
+                actor=sa,
+                source="k8s-audit",
+                line=len(rows) + 1,
+            )
+        )
+        at += rng.randrange(3, 7) * M
+    deploy = t0 + 97 * M
+    rows.append(
+        change_row(
+            deploy,
+            "deploy",
+            "deployment/shop/checkout",
+            actor="ivy@example.com",
+            source="k8s-audit",
+            line=len(rows) + 1,
+            to="v42",
+        )
+    )
+    changes = contrib.change_events(pl.DataFrame(rows, schema=EVENT_SCHEMA).sort("ts"))
+    mine = changes.filter(pl.col("actor") == "ivy@example.com").row(0, named=True)
+    assert mine["ts"] == deploy and not mine["automated"]
+    assert mine["change_type"] == "deploy"

@@ -118,6 +118,19 @@ CLUSTER_KINDS = KIND_WORDS - {"pod", "pods", "daemonset", "daemonsets", "node", 
 POD_SUFFIX = r"-(?:[a-z0-9]{8,10}-)?[a-z0-9]{5}$"
 
 
+def _split_at_first_person(rows: pl.DataFrame) -> pl.DataFrame:
+    """Start a new run at the first row of a run made by a person, when programs' rows
+    came before it: a person's deploy must not be taken for the tail of a chain of
+    routine syncs. What follows it (controllers, the change-log line) stays with it."""
+    person = ~pl.col("_auto")
+    earlier = person.cast(pl.Int32).cum_sum().shift(1).over("_key", "_run").fill_null(0)
+    first_person = person & (earlier == 0) & (pl.int_range(pl.len()).over("_key", "_run") > 0)
+    return rows.with_columns(
+        _run=pl.col("_run").cast(pl.UInt64) * 2
+        + first_person.cast(pl.UInt64).cum_sum().over("_key", "_run")
+    )
+
+
 def _split_long_runs(rows: pl.DataFrame, *, longest: timedelta) -> pl.DataFrame:
     """Start a new run where one has lasted ``longest``: routine actions on one program
     every few minutes (a GitOps sync, a controller's pods) would otherwise chain into one
@@ -207,6 +220,7 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
         parsed.sort("ts", "file", "line")
         .with_columns(_new=(step.is_null() | (step > gap)).cast(pl.UInt32))
         .with_columns(_run=pl.col("_new").cum_sum().over("_key"))
+        .pipe(_split_at_first_person)
         .pipe(_split_long_runs, longest=MAX_SPAN)
         .group_by("_key", "_run")
         .agg(
