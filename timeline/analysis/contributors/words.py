@@ -97,7 +97,8 @@ def evidence_sentences(
     if p.named:
         hosts = ", ".join(p.shared[:3]) + (" ..." if len(p.shared) > 3 else "")
         said.append(
-            f"it touched {len(p.named)} host(s), {len(p.shared)} of them with the errors"
+            f"it touched {_hosts_word(len(p.named), _on_executors(p))}, {len(p.shared)} of "
+            "them with the errors"
             + (f" ({hosts})" if p.shared else "")
             + (
                 ""
@@ -149,14 +150,21 @@ def _within(hosts: list[str], p: Any) -> bool:
     return bool(hosts) and all(h.lower().split(".")[0] in p.explicit for h in hosts)
 
 
+def _on_executors(p: Any) -> bool:
+    """Whether what a change touched are CI executors rather than hosts."""
+    executors = {e.lower() for e in p.change.get("executors") or ()}
+    return bool(p.named) and set(p.named) <= executors
+
+
 def _measure_sentences(row: dict, p: Any, *, w: str, wb: str, scale: float) -> list[str]:
     said = []
-    executors = p.name_match and p.matched_name and "/" in (p.matched_name or "")
+    executors = _on_executors(p)
     n = len(p.explicit) or len(p.named)
     where = f"on the {_hosts_word(n, executors)} it touched" if p.explicit else "on all hosts"
     before, after = row["before"], row["after"]
+    unit = "minutes that delayed jobs waited (and failed jobs)" if executors else "rows"
     said.append(
-        f"effect: {_names(row['affected'], 2)} {where}: {before:,} rows in the {wb} before, "
+        f"effect: {_names(row['affected'], 2)} {where}: {before:,} {unit} in the {wb} before, "
         f"{after:,} in the {w} after ({_factor(before, after, scale)}, {_p(row['effect_p'])})"
         + (
             " (not scored: the untouched hosts moved alike)"
