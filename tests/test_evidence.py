@@ -17,7 +17,7 @@ from tests.scenarios import EventBuilder
 from timeline.analysis import analyze
 from timeline.analysis import contributors as contrib
 from timeline.analysis.contributors.measures import binomial_tail, rate_test
-from timeline.reading.pods import node_of_host, pod_nodes
+from timeline.reading.pods import node_of_host, pod_nodes, with_pod_log_origin
 from timeline.schema import EVENT_SCHEMA
 
 H = timedelta(hours=1)
@@ -597,6 +597,21 @@ def test_pod_nodes_from_scheduler_events_audit_bindings_and_kubelet_lines(write)
     assert found["search-5c6d7e8f9-klmno"] == ("ip-10-1-2-5.ec2.internal", "audit")
     assert found["queue-7b8c9d0e1-pqrst"][1] == "kubelet"
     assert found["queue-7b8c9d0e1-pqrst"][0].startswith("ip-10-1-2-6")
+    # a pod log copied out of /var/log/pods without the node's folder above it
+    write(
+        "pods/shop_cart-6f7d8c9b5-fghij_0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b/cart/0.log",
+        "2024-04-02T10:05:00.123456789Z stderr F E0402 10:05:00.123456       1 main.go:88] "
+        '"Export failed" err="tls: failed to verify certificate"\n',
+    )
+    rows = with_pod_log_origin(timeline.read(events.parent, infer=False).events).collect()
+    exported = rows.filter(pl.col("message").str.contains("Export failed")).row(0, named=True)
+    assert (exported["host"], exported["source"], exported["component"]) == (
+        "cart-6f7d8c9b5-fghij",
+        "cart",
+        "cart",
+    )
+    kubelet = rows.filter(pl.col("component") == "kubelet")
+    assert kubelet["host"].str.starts_with("ip-10-1-2-6").all()  # hosts it had are kept
     hosts = pl.DataFrame({"host": ["cart-6f7d8c9b5-fghij", "unknown-pod-zzzzz", None]})
     mapped = hosts.select(node_of_host(pl.col("host"), pods))["host"].to_list()
     assert mapped == ["ip-10-1-2-4.ec2.internal", "unknown-pod-zzzzz", None]

@@ -20,7 +20,7 @@ from timeline.analysis import contributors as contrib
 from timeline.analysis import incidents as inc
 from timeline.analysis import rates, spikes
 from timeline.analysis.incidents import duration_text
-from timeline.reading.pods import pod_nodes, tells_pod_node
+from timeline.reading.pods import pod_nodes, tells_pod_node, with_pod_log_origin
 
 __all__ = ["Analysis", "analysis_frame", "analyze"]
 
@@ -36,8 +36,9 @@ def analysis_frame(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     for comparing touched hosts with untouched ones). So those are kept as one row per
     source, host, component, signature, level and hour (the first, with its own time,
     file and line), without message or ``attrs``; the records that tie a pod to its node
-    are kept whole. Reading an event store this way holds what the analysis keeps, not
-    the whole input.
+    are kept whole. Rows from pod logs that name no host take the pod as their host and
+    the container as their program (:func:`timeline.reading.pods.with_pod_log_origin`).
+    Reading an event store this way holds what the analysis keeps, not the whole input.
 
     >>> import timeline
     >>> from datetime import datetime, UTC
@@ -51,7 +52,7 @@ def analysis_frame(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     >>> analysis_frame(frame).select("line", "message").rows()
     [(1, None), (3, 'Sync failed')]
     """
-    events = events.lazy()
+    events = with_pod_log_origin(events)
     record = pl.col("kind") != "log"
     pod_node = tells_pod_node()
     counted = record | pl.col("level").is_in(PROBLEM_LEVELS).fill_null(False) | pod_node
@@ -433,6 +434,8 @@ def _events(frame: Any) -> pl.DataFrame:
         frame = frame.collect()
     if not isinstance(frame, pl.DataFrame):
         raise TypeError(f"analyze() takes an event frame, not {type(frame).__name__}")
+    if frame.select(pl.col("host").is_null().any()).item():
+        frame = with_pod_log_origin(frame).collect()
     return frame
 
 

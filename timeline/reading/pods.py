@@ -17,7 +17,14 @@ from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["POD_NODE_SCHEMA", "node_of_host", "pod_nodes", "tells_pod_node"]
+__all__ = [
+    "POD_NODE_SCHEMA",
+    "node_of_host",
+    "pod_log_origin",
+    "pod_nodes",
+    "tells_pod_node",
+    "with_pod_log_origin",
+]
 
 POD_NODE_SCHEMA: dict[str, pl.DataType] = {
     "pod": pl.String(),
@@ -29,6 +36,13 @@ POD_NODE_SCHEMA: dict[str, pl.DataType] = {
     "line": pl.UInt32(),
 }
 
+#: ``<namespace>_<pod>_<uid>/<container>/<n>.log``: how the kubelet lays out pod logs
+#: under ``/var/log/pods``, and how they look when copied out without the node's folder.
+_POD_LOG = (
+    r"(?:^|/)(?<namespace>[a-z0-9][a-z0-9-]*)_(?<pod>[a-z0-9][a-z0-9.-]*)_"
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/"
+    r"(?<container>[a-z0-9][a-z0-9-]*)/[0-9]+\.log(?:\.[0-9]+)?(?:\.gz)?$"
+)
 _ASSIGNED = r"Successfully assigned (?<namespace>[a-z0-9.-]+)/(?<pod>[a-z0-9.-]+) to (?<node>\S+)"
 _KUBELET_POD = r"pods?=\[?\"(?<namespace>[a-z0-9.-]+)/(?<pod>[a-z0-9.-]+)\""
 
@@ -148,3 +162,39 @@ def node_of_host(host: pl.Expr, pods: pl.DataFrame) -> pl.Expr:
         return host
     mapping = dict(zip(pods["pod"].to_list(), pods["node"].to_list(), strict=True))
     return host.replace(mapping)
+
+
+def pod_log_origin(file: pl.Expr) -> pl.Expr:
+    """The namespace, pod and container a pod log's path names, as a struct (nulls where
+    the path is not laid out as ``<namespace>_<pod>_<uid>/<container>/<n>.log``).
+
+    >>> path = "pods/shop_cart-6f7d8c9b5-x2kq9_0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b/cart/0.log"
+    >>> pl.select(pod_log_origin(pl.lit(path))).item()
+    {'namespace': 'shop', 'pod': 'cart-6f7d8c9b5-x2kq9', 'container': 'cart'}
+    """
+    return file.str.extract_groups(_POD_LOG)
+
+
+def with_pod_log_origin(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """Rows that know no host but come from a pod log laid out as the kubelet writes it:
+    their host becomes the pod and their source and component the container, so that the
+    pod's node can be found (:func:`pod_nodes`) and its program named. Other rows are
+    left as they are.
+    """
+    lazy = frame.lazy()
+    files = lazy.select("file").unique().with_columns(_o=pod_log_origin(pl.col("file")))
+    origin = pl.col("_o").struct.field
+    from_pod = pl.col("host").is_null() & origin("pod").is_not_null()
+    return (
+        lazy.join(files, on="file", how="left", nulls_equal=True)
+        .with_columns(
+            host=pl.when(from_pod).then(origin("pod")).otherwise(pl.col("host")),
+            source=pl.when(from_pod & (pl.col("kind") == "log"))
+            .then(origin("container"))
+            .otherwise(pl.col("source")),
+            component=pl.when(from_pod & (pl.col("kind") == "log"))
+            .then(origin("container"))
+            .otherwise(pl.col("component")),
+        )
+        .drop("_o")
+    )

@@ -10,6 +10,7 @@ from datetime import timedelta
 import polars as pl
 
 from timeline.analysis.rates import SERIES_SCHEMA, to_timedelta
+from timeline.reading.pods import node_of_host, pod_nodes
 
 _TS = SERIES_SCHEMA["bucket"]
 
@@ -151,8 +152,8 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
     is its own program. Where the rows disagree, the type is the first in
     ``TYPE_PRECEDENCE`` (an upgrade's pods also restart), a pod's own create, delete or
     image pull counting only when nothing else names the type; the target shown is the
-    owner rather than a pod. Its hosts are the hosts its rows name, each with the time the
-    change reached it.
+    owner rather than a pod. Its hosts are the hosts its rows name (a pod as its node,
+    where known), each with the time the change reached it.
 
     Returns
     -------
@@ -175,7 +176,7 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
             target=pl.coalesce(field("target"), pl.col("component"), pl.col("source")),
             actor=field("actor"),
             inferred=field("inferred").fill_null(False),
-            host=pl.coalesce(pl.col("host"), field("host")),
+            host=node_of_host(pl.coalesce(pl.col("host"), field("host")), pod_nodes(frame)),
             **{"from": field("from"), "to": field("to")},
         )
         .with_columns(

@@ -336,6 +336,7 @@ class _Measured:
     cohort: float | None = None
     hosts_p: float | None = None
     host_factor: float | None = None
+    fell_alike: bool = False
     footprint: float | None = None
     footprint_bits: float | None = None
     footprint_p: float | None = None
@@ -388,6 +389,8 @@ def _measure(p: _Pair, *, window: timedelta, tries: int = 1) -> _Measured:
     if others and (after + ua > 0) and not (ub + ua == 0 and rate_bits < 0):
         m.untouched_before, m.untouched_after = ub, ua
         m.cohort_bits = rate_bits - _bits(ub, ua, scale)
+        # the others were erring as much, per host, and fell as much: not its doing
+        m.fell_alike = m.cohort_bits > -1 and ub / len(others) >= before / len(hosts) / 2
         # the touched hosts' usual share of the rows, from a longer baseline than the
         # rate's, so that one quiet hour on a host does not make its next hour look odd
         share = cohort_share(
@@ -540,11 +543,13 @@ def _class_judgement(pairs: list[_Pair], measured: list[_Measured]) -> dict[int,
     return out
 
 
-def _effect_part(m: _Measured) -> float:
+def _effect_part(m: _Measured, p: _Pair) -> float:
     """The temporal part as scored: where untouched hosts are compared, only as far as
-    they did not move the same way (by a factor of two or more less)."""
+    they did not move the same way (by a factor of two or more less); for a change tied
+    to the errors only by sharing hosts with them, only where there are untouched hosts
+    to compare (another program's errors rising on its hosts says nothing alone)."""
     if m.cohort_bits is None:
-        return m.effect
+        return m.effect if p.name_match or not p.explicit else 0.0
     if m.cohort_bits * m.rate_bits > 0 and abs(m.cohort_bits) >= 1:
         return m.effect
     return 0.0
@@ -584,7 +589,7 @@ def _score(
     primary = _primary(m)
     parts: dict[str, float | None] = {
         "cohort": m.cohort,
-        "effect": _effect_part(m),
+        "effect": _effect_part(m, p),
         "alignment": m.alignment,
         "footprint": m.footprint,
         "new": 1.0 if new and primary > 0 else 0.0,
@@ -677,6 +682,7 @@ def _role(
     rose |= (parts.get("alignment") or 0) >= 0.5
     # Errors that stopped on its own hosts count even where the others fell faster.
     fell = min(parts.get("cohort") or 0, parts.get("effect") or 0, m.effect) <= -EVIDENT
+    fell &= not m.fell_alike
     fell |= (parts.get("alignment") or 0) <= -0.5
     if before_onset:
         if parts["precursor"]:
