@@ -481,7 +481,8 @@ def _precursor_credit(
 ) -> dict[int, list[Signature]]:
     """Credit each precursor trickle to the change whose evidence it is: the change made
     before it (within ``precursor_window``) whose touched hosts hold the trickle's hosts
-    (a change naming no host but the failing program counts half); among equals, the one
+    (a change naming no host but the failing program counts half; one tied to the errors
+    only by its hosts needs its own spatial evidence); among equals, the one
     whose own window shows the trickle rising, then the nearest."""
     best: dict[tuple[int, str, str], tuple[tuple, _Pair]] = {}
     for p in pairs:
@@ -490,6 +491,10 @@ def _precursor_credit(
         for sig in p.affected:
             start = sig.precursor_start
             if start is None or not (p.change["ts"] <= start <= p.change["ts"] + precursor_window):
+                continue
+            if start >= p.target.onset or not (p.name_match or p.counts.get("_spatial")):
+                # a trickle is a precursor only before the onset, and a change tied to it
+                # only by sharing hosts needs its own spatial evidence
                 continue
             trickle = {_host_key(h) for h in sig.precursor_hosts}
             if p.explicit and trickle:
@@ -544,13 +549,13 @@ def _class_judgement(pairs: list[_Pair], measured: list[_Measured]) -> dict[int,
 
 
 def _effect_part(m: _Measured, p: _Pair) -> float:
-    """The temporal part as scored: where untouched hosts are compared, only as far as
-    they did not move the same way (by a factor of two or more less); for a change tied
+    """The temporal part as scored: where untouched hosts are compared, only when the
+    cohort says they did not move the same way; for a change tied
     to the errors only by sharing hosts with them, only where there are untouched hosts
     to compare (another program's errors rising on its hosts says nothing alone)."""
-    if m.cohort_bits is None:
+    if m.cohort is None:
         return m.effect if p.name_match or not p.explicit else 0.0
-    if m.cohort_bits * m.rate_bits > 0 and abs(m.cohort_bits) >= 1:
+    if m.cohort * m.effect > 0 and abs(m.cohort) >= EVIDENT:
         return m.effect
     return 0.0
 
@@ -829,6 +834,7 @@ def rank_changes(
     for i, p in enumerate(pairs):
         p.counts["_routine"] = int(judged[i][3])
         p.counts["_rise"] = round(max(_primary(measured[i]), 0.0), 3)
+        p.counts["_spatial"] = int((measured[i].cohort or 0) >= EVIDENT)
     credited = _precursor_credit(pairs, precursor_td)
     data_start = frame.select(pl.col("ts").min()).item()
     scored = [
