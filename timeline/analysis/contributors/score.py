@@ -378,7 +378,12 @@ def _measure(p: _Pair, *, window: timedelta, tries: int = 1) -> _Measured:
     m.stopped = sum(stopped("t", h) for h in hosts)
     m.u_started = sum(started("u", h) for h in others)
     m.u_stopped = sum(stopped("u", h) for h in others)
-    if len(hosts) >= 2:
+    times = sorted(p.explicit.values())
+    staggered = len(times) >= 2 and times[-1] - times[0] >= window / 6
+    # Without untouched hosts to compare, errors that began on every host at once say
+    # nothing per host: alignment needs a staggered rollout, and a change tied to the
+    # errors by its program.
+    if len(hosts) >= 2 and (others or (staggered and p.name_match)):
         base_up = m.u_started / len(others) if others else 0.0
         base_down = m.u_stopped / len(others) if others else 0.0
         rise = m.aligned / len(hosts) - base_up
@@ -591,10 +596,11 @@ def _score(
         and s.first_seen_at > data_start
         and t0 <= s.first_seen_at < t0 + window
     ]
-    primary = _primary(m)
+    effect = _effect_part(m, p)
+    primary = m.cohort if m.cohort is not None else effect
     parts: dict[str, float | None] = {
         "cohort": m.cohort,
-        "effect": _effect_part(m, p),
+        "effect": effect,
         "alignment": m.alignment,
         "footprint": m.footprint,
         "new": 1.0 if new and primary > 0 else 0.0,
