@@ -460,5 +460,6 @@ registry.register(
         parse=parse,
         samples=SAMPLES,
         record_start=HEADER,
+        files_together=True,
     )
 )
