@@ -127,9 +127,50 @@ def mask(message: pl.Expr | str) -> pl.Expr:
     'dial <IP>:<PORT> after <DURATION>'
     """
     expr = pl.col(message) if isinstance(message, str) else message
-    for rule in MASKS:
+    return _apply(expr, MASKS)
+
+
+def _apply(expr: pl.Expr, rules: Sequence[Mask]) -> pl.Expr:
+    """``expr`` with ``rules`` applied in order."""
+    for rule in rules:
         expr = expr.str.replace_all(rule.pattern, rule.replacement)
     return expr
+
+
+#: :func:`mask_until_repeated` stops masking every row once a sample of them holds fewer
+#: than this share of distinct messages: the rest of the rules then run on the distinct
+#: messages only.
+REPEATED_SHARE = 0.5
+#: Rows in that sample, spread evenly over the column.
+_SAMPLE_ROWS = 2_000
+
+
+def mask_until_repeated(messages: pl.Series) -> tuple[pl.Series, int]:
+    """The first rules of :data:`MASKS` applied to every message, as far as it takes for
+    the messages to repeat, and how many rules that was.
+
+    A rule costs time on every row it is given, and most rows of a large log differ only
+    in values that the first rules mask (times, Erlang pids, addresses): once those are
+    masked, a sample shows few distinct messages, and the remaining rules,
+    ``MASKS[done:]``, are cheaper on the distinct messages joined back to the rows. The
+    rules are applied in order either way, so the templates are the same as
+    :func:`mask`'s.
+
+    >>> import polars as pl
+    >>> partial, done = mask_until_repeated(pl.Series([f"dial 10.0.0.{i}:53" for i in range(9)]))
+    >>> partial.n_unique(), pl.select(_apply(pl.lit(partial[0]), MASKS[done:])).item()
+    (1, 'dial <IP>:<PORT>')
+    """
+    done = 0
+    step = max(1, messages.len() // _SAMPLE_ROWS)
+    while done < len(MASKS):
+        sample = messages.gather_every(step)
+        if sample.n_unique() < REPEATED_SHARE * sample.len():
+            break
+        rule = MASKS[done]
+        messages = messages.str.replace_all(rule.pattern, rule.replacement)
+        done += 1
+    return messages, done
 
 
 # --- step two: merge what the masks could not recognise ------------------------------------
@@ -352,12 +393,15 @@ def assign_templates(
     given = into in frame.columns
     rows = frame.with_row_index("_row")
     todo = rows.filter(pl.col(into).is_null()) if given else rows
-    todo = todo.select("_row", *keys, mask(column).alias("_masked"))
-    distinct = (
-        todo.filter(pl.col("_masked").is_not_null())
-        .group_by(*keys, "_masked")
+    partial, done = mask_until_repeated(todo[column])
+    todo = todo.select("_row", *keys, partial.alias("_partial"))
+    partials = (
+        todo.filter(pl.col("_partial").is_not_null())
+        .group_by(*keys, "_partial")
         .agg(pl.len().alias("_rows"))
+        .with_columns(_apply(pl.col("_partial"), MASKS[done:]).alias("_masked"))
     )
+    distinct = partials.group_by(*keys, "_masked").agg(pl.col("_rows").sum())
     lookup = [
         part.select(
             *keys,
@@ -377,7 +421,15 @@ def assign_templates(
         if part.height
     ]
     if lookup:
-        todo = todo.join(pl.concat(lookup), on=[*keys, "_masked"], how="left", nulls_equal=True)
+        found = partials.join(
+            pl.concat(lookup), on=[*keys, "_masked"], how="left", nulls_equal=True
+        )
+        todo = todo.join(
+            found.select(*keys, "_partial", "_template"),
+            on=[*keys, "_partial"],
+            how="left",
+            nulls_equal=True,
+        )
     else:
         todo = todo.with_columns(_template=pl.lit(None, pl.String))
     template = (
