@@ -263,6 +263,11 @@ SAMPLES = (
 # --- recognising the format -------------------------------------------------------------
 
 
+#: Literals of which a CoreDNS sample holds one: a level tag, the banner, a query's
+#: protocol, a plugin name or the DNS port.
+LITERALS = ("[INFO] ", "[ERROR] ", "[WARNING] ", "CoreDNS-", " udp ", " tcp ", "plugin/", ":53")
+
+
 def sniff(sample: list[str]) -> Score:
     """How much of ``sample`` is CoreDNS: literals first, then the share of known shapes.
 
@@ -272,10 +277,7 @@ def sniff(sample: list[str]) -> Score:
     text = [line for line in sample if line.strip()]
     if not text:
         return Score(0.0, "no lines to look at")
-    literals = ("[INFO] ", "[ERROR] ", "[WARNING] ", "CoreDNS-", " udp ", " tcp ", "plugin/")
-    if not any(lit in line for line in text for lit in literals) and not any(
-        ":53" in line for line in text
-    ):
+    if not any(literal in line for line in text for literal in LITERALS):
         return Score(0.0, "no CoreDNS literals ([INFO], plugin/, CoreDNS-, udp/tcp queries)")
     covered = share_matching(text, f"{HEADER}|{CONTINUATION}")
     markers = share_matching(text, _MARKERS)
@@ -629,5 +631,6 @@ registry.register(
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
+        literals=LITERALS,
     )
 )

@@ -39,6 +39,7 @@ RUNNER_TIME = (
     r"^\x{FEFF}?(?P<own_ts>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{7}Z)(?: |$)"
 )
 MARKER = r"^##\[(?P<marker>[a-z]+)\](?P<rest>.*)$"
+MARKER_LITERAL = "##["
 RUNNER_LINES = (
     "Requested labels: ",
     "Requested runner group: ",
@@ -290,5 +291,6 @@ registry.register(
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
+        literals=(*RUNNER_LINES, MARKER_LITERAL),
     )
 )

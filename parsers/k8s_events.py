@@ -252,6 +252,10 @@ SAMPLES = (
 )
 
 
+#: The key naming the object an Event is about (``core/v1``, ``events.k8s.io/v1``).
+OBJECT_KEYS = ('"involvedObject"', '"regarding"')
+
+
 def sniff(sample: list[str]) -> Score:
     """A JSON document or stream of Kubernetes Event objects (not an audit log)."""
     text = "\n".join(sample)
@@ -260,7 +264,7 @@ def sniff(sample: list[str]) -> Score:
         return Score(0.0, "does not start with a JSON object")
     if '"auditID"' in text:
         return Score(0.0, "an audit log, not events")
-    has_object = '"involvedObject"' in text or '"regarding"' in text
+    has_object = any(key in text for key in OBJECT_KEYS)
     has_reason = '"reason"' in text
     is_event = re.search(r'"kind":\s*"(?:Event|EventList)"', text) is not None
     if has_object and has_reason and is_event:
@@ -563,5 +567,12 @@ def _change_row(
 
 
 registry.register(
-    Parser(name=NAME, description=DESCRIPTION, sniff=sniff, parse=parse, samples=SAMPLES)
+    Parser(
+        name=NAME,
+        description=DESCRIPTION,
+        sniff=sniff,
+        parse=parse,
+        samples=SAMPLES,
+        literals=OBJECT_KEYS,
+    )
 )

@@ -181,5 +181,6 @@ registry.register(
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
+        literals=('{"ts":',),
     )
 )

@@ -272,6 +272,11 @@ SAMPLES = (
 FULL_SHARE = 0.25
 
 
+#: Literals of which a RabbitMQ sample holds one: ``[level] <pid>``, a pre-3.7 report
+#: header, a JSON record's message.
+LITERALS = ("] <", " REPORT==== ", '"msg":')
+
+
 def sniff(sample: list[str]) -> Score:
     """Score ``sample``: a cheap literal first, then the share of lines that are headers.
 
@@ -283,12 +288,7 @@ def sniff(sample: list[str]) -> Score:
     lines = pl.Series([s for s in sample if s.strip()], dtype=pl.String)
     if lines.len() == 0:
         return Score(0.0, "no non-blank lines to look at")
-    literal = (
-        lines.str.contains("] <", literal=True)
-        | lines.str.contains(" REPORT==== ", literal=True)
-        | lines.str.contains('"msg":', literal=True)
-    )
-    if not literal.any():
+    if not any(literal in line for line in sample for literal in LITERALS):
         return Score(0.0, "no '[level] <pid>', '=... REPORT====' or JSON 'msg' field")
     text = lines.str.extract_groups(TEXT)
     zoned = text.struct.field("offset").is_not_null()
@@ -775,5 +775,6 @@ registry.register(
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
+        literals=LITERALS,
     )
 )

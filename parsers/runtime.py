@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from parsers.registry import share_matching
+from parsers.registry import shares_matching
 
 _RFC3339 = (
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2})"
@@ -50,15 +50,33 @@ PREFIXES = {
     "kubectl-timestamps": KUBECTL_TIMESTAMPS,
 }
 
+#: Literals a line with the prefix holds; a sample with none of them is not matched
+#: against the prefix's pattern at all (``kubectl-timestamps`` has no such literal).
+PREFIX_LITERALS = {
+    "cri": (" stdout ", " stderr "),
+    "docker-json": ('{"log":',),
+    "kubectl-prefix": ("[pod/",),
+    "kubectl-timestamps": (),
+}
+
 #: Share of sample lines that must carry a prefix for the file to be read as prefixed.
 MIN_SHARE = 0.6
 
 
 def detect(sample: list[str]) -> tuple[str | None, float]:
-    """The runtime prefix most lines of ``sample`` carry, and the share that do."""
+    """The runtime prefix most lines of ``sample`` carry, and the share that do.
+
+    >>> detect(["2023-03-14T18:00:01.123456789Z stderr F [INFO] plugin/reload: Reloading"])
+    ('cri', 1.0)
+    """
+    text = "\n".join(sample)
+    candidates = {
+        name: pattern
+        for name, pattern in PREFIXES.items()
+        if not PREFIX_LITERALS[name] or any(literal in text for literal in PREFIX_LITERALS[name])
+    }
     best, best_share = None, 0.0
-    for name, pattern in PREFIXES.items():
-        share = share_matching(sample, pattern)
+    for name, share in shares_matching(sample, candidates).items():
         if share > best_share:
             best, best_share = name, share
     if best_share < MIN_SHARE:
