@@ -80,6 +80,23 @@ FAST_QUERY = (
     rf"{_TOKEN} {_TOKEN} {_TOKEN} {_TOKEN} {_INT} (?:true|false) {_INT}"
     rf'" {_TOKEN} {_TOKEN} {_INT} {_INT}(?:\.[0-9]+)?s$'
 )
+#: The tokens of a ``FAST_QUERY`` line after its ``[INFO]`` tag, in order.
+_QUERY_TOKENS = (
+    "endpoint",
+    "dash",
+    "id",
+    "type",
+    "class",
+    "name",
+    "proto",
+    "size",
+    "do",
+    "bufsize",
+    "rcode",
+    "flags",
+    "rsize",
+    "duration",
+)
 PLUGIN = r"^plugin/(?P<plugin>[a-z0-9_]+): "
 #: ``errors`` plugin: rcode number, query name, type, error (``plugin/errors:`` since 1.3).
 ERRORS = (
@@ -326,26 +343,33 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
 
 def _fast_queries(frame: pl.LazyFrame) -> pl.LazyFrame:
     """Records from one-line ``FAST_QUERY`` lines: every field is a space-separated token
-    that is valid JSON as it stands (quoted or not), so ``attrs`` is put together as text."""
-    token = pl.col("_token")
-    endpoint = token.list.get(1)
-    port = endpoint.str.split(":").list.last()
-    client = endpoint.str.head(-(port.str.len_chars().cast(pl.Int64) + 1))
+    that is valid JSON as it stands (quoted or not), so ``attrs`` is put together as text.
+
+    The tokens are the fields of one split; the client and port are cut at the colon
+    after the address (``10.0.0.1:53``, ``[fd00::1]:53``), found with a literal search."""
+    token = {name: pl.col(f"field_{i}") for i, name in enumerate(_QUERY_TOKENS, 1)}
+    endpoint = token["endpoint"]
+    bracketed = endpoint.str.starts_with("[").cast(pl.Int64)
+    colon = (
+        pl.when(bracketed == 1)
+        .then(endpoint.str.find("]:", literal=True) + 1)
+        .otherwise(endpoint.str.find(":", literal=True))
+    )
     fields = {
-        "client": client.str.strip_prefix("[").str.strip_suffix("]"),
-        "port": port,
-        "id": token.list.get(3),
-        "type": token.list.get(4).str.strip_prefix('"'),
-        "class": token.list.get(5),
-        "name": token.list.get(6),
-        "proto": token.list.get(7),
-        "size": token.list.get(8),
-        "do": token.list.get(9),
-        "bufsize": token.list.get(10).str.strip_suffix('"'),
-        "rcode": token.list.get(11),
-        "flags": token.list.get(12),
-        "rsize": token.list.get(13),
-        "duration_s": token.list.get(14).str.strip_suffix("s"),
+        "client": endpoint.str.slice(bracketed, colon - 2 * bracketed),
+        "port": endpoint.str.slice(colon + 1),
+        "id": token["id"],
+        "type": token["type"].str.slice(1),
+        "class": token["class"],
+        "name": token["name"],
+        "proto": token["proto"],
+        "size": token["size"],
+        "do": token["do"],
+        "bufsize": token["bufsize"].str.strip_suffix('"'),
+        "rcode": token["rcode"],
+        "flags": token["flags"],
+        "rsize": token["rsize"],
+        "duration_s": token["duration"].str.strip_suffix("s"),
     }
     quoted = {"client", "type", "class", "name", "proto", "rcode", "flags"}
     parts: list[pl.Expr] = []
@@ -357,9 +381,9 @@ def _fast_queries(frame: pl.LazyFrame) -> pl.LazyFrame:
     parts.append(pl.lit("}"))
     rcode = pl.col("rcode")
     return records(
-        frame.with_columns(_token=pl.col("_head").str.split(" ")).with_columns(
-            type=fields["type"], rcode=fields["rcode"]
-        ),
+        frame.with_columns(_tokens=pl.col("_head").str.splitn(" ", len(_QUERY_TOKENS) + 1))
+        .unnest("_tokens")
+        .with_columns(type=fields["type"], rcode=fields["rcode"]),
         source=pl.lit(NAME),
         component=_component(),
         level=pl.when(rcode.is_in(FAILED_RCODES)).then(pl.lit("error")).otherwise(pl.lit("info")),
