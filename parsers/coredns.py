@@ -38,7 +38,14 @@ import re
 import polars as pl
 
 from parsers import registry
-from parsers.common import LINE_SCHEMA, join_continuations, json_object, level_from, records
+from parsers.common import (
+    LINE_SCHEMA,
+    join_continuations,
+    json_object,
+    level_from,
+    only,
+    records,
+)
 from parsers.registry import Parser, Sample, Score, share_matching
 
 NAME = "coredns"
@@ -197,10 +204,13 @@ _DURATION = (
 _SECONDS_PER_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0}
 #: Hints (container, pod) that name node-local-dns, and node-cache's own start-up lines.
 _NODE_LOCAL_DNS_HINT = r"(?i)node-?local-?dns|node-?cache"
-_NODE_CACHE_LINES = (
-    r"^(?:[0-9/: TZ.+-]* ?\[INFO\] )?(?:Starting node-cache image|Added interface - |"
-    r"Setting up networking for node cache|Added back nodelocaldns rule)"
-)
+_NODE_CACHE_LITERALS = [
+    "Starting node-cache image",
+    "Added interface - ",
+    "Setting up networking for node cache",
+    "Added back nodelocaldns rule",
+]
+_NODE_CACHE_LINES = rf"^(?:[0-9/: TZ.+-]* ?\[INFO\] )?(?:{'|'.join(_NODE_CACHE_LITERALS)})"
 
 SAMPLES = (
     Sample(
@@ -332,7 +342,12 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
         joined.with_columns(_head=head)
         .with_columns(
             _tail=pl.when(several).then(text.str.slice(pl.col("_head").str.len_chars())),
-            _node_cache=pl.col("_head").str.contains(_NODE_CACHE_LINES).any().over("path"),
+            _node_cache=only(
+                pl.col("_head").str.contains_any(_NODE_CACHE_LITERALS), pl.col("_head")
+            )
+            .str.contains(_NODE_CACHE_LINES)
+            .any()
+            .over("path"),
         )
         .with_columns(_fast=pl.col("_head").str.contains(FAST_QUERY) & ~several)
     )
@@ -398,26 +413,33 @@ def _fast_queries(frame: pl.LazyFrame) -> pl.LazyFrame:
 def _general(frame: pl.LazyFrame) -> pl.LazyFrame:
     """Records from every other line shape, each read with its own pattern."""
     body = pl.col("body")
-    untagged = pl.when(pl.col("lead") == "").then(body)
+    head = pl.col("_head")
+    untagged = only(pl.col("lead") == "", body)
     frame = (
         frame.with_columns(
-            _lead=pl.col("_head").str.extract_groups(LEAD),
-            _klog=pl.col("_head").str.extract_groups(KLOG),
+            _lead=head.str.extract_groups(LEAD),
+            _klog=only(head.str.contains("^[IWEF][0-9]"), head).str.extract_groups(KLOG),
         )
         .unnest("_lead", "_klog")
         .with_columns(
             body=pl.coalesce("klog_body", pl.col("_head").str.slice(pl.col("lead").str.len_chars()))
         )
         .with_columns(
-            _query=body.str.extract_groups(QUERY),
-            _errors=body.str.extract_groups(ERRORS),
-            _summary=body.str.extract_groups(ERRORS_SUMMARY),
-            _config=body.str.extract_groups(CONFIG_HASH),
-            _image=body.str.extract_groups(NODE_CACHE_IMAGE),
+            _query=only(body.str.contains(" - ", literal=True), body).str.extract_groups(QUERY),
+            _errors=only(body.str.contains(": ", literal=True), body).str.extract_groups(ERRORS),
+            _summary=only(
+                body.str.contains(" errors like '", literal=True), body
+            ).str.extract_groups(ERRORS_SUMMARY),
+            _config=only(body.str.starts_with("plugin/reload: "), body).str.extract_groups(
+                CONFIG_HASH
+            ),
+            _image=only(
+                body.str.starts_with("Starting node-cache image: "), body
+            ).str.extract_groups(NODE_CACHE_IMAGE),
             _zone=untagged.str.extract_groups(ZONE),
-            _version=body.str.extract_groups(VERSION),
+            _version=only(body.str.starts_with("CoreDNS-"), body).str.extract_groups(VERSION),
             _release=untagged.str.extract_groups(RELEASE),
-            plugin=body.str.extract(PLUGIN, 1),
+            plugin=only(body.str.starts_with("plugin/"), body).str.extract(PLUGIN, 1),
         )
         .unnest(
             "_query", "_errors", "_summary", "_config", "_image", "_zone", "_version", "_release"
@@ -560,14 +582,22 @@ def _component() -> pl.Expr:
     the file holds node-cache's own start-up lines; coredns otherwise."""
     hint = pl.concat_str(["container", "host"], separator=" ", ignore_nulls=True)
     return (
-        pl.when(hint.str.contains(_NODE_LOCAL_DNS_HINT))
+        pl.when(_per_distinct(hint, _NODE_LOCAL_DNS_HINT))
         .then(pl.lit("node-local-dns"))
-        .when(hint.str.contains("(?i)coredns"))
+        .when(_per_distinct(hint, "(?i)coredns"))
         .then(pl.lit("coredns"))
         .when(pl.col("_node_cache"))
         .then(pl.lit("node-local-dns"))
         .otherwise(pl.lit("coredns"))
     )
+
+
+def _per_distinct(hint: pl.Expr, pattern: str) -> pl.Expr:
+    """Whether ``hint`` matches ``pattern``, the regex run once for the first row's value
+    (a file's container and host are nearly always the same on every line) and on the
+    rows whose value differs from it."""
+    first = hint.first()
+    return pl.coalesce(only(hint != first, hint).str.contains(pattern), first.str.contains(pattern))
 
 
 def _template() -> pl.Expr:
