@@ -33,6 +33,7 @@ their level is ``error``; NXDOMAIN is an ordinary answer and stays ``info``.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import polars as pl
@@ -487,6 +488,7 @@ def _join(lines: pl.LazyFrame, is_header: pl.Expr) -> pl.LazyFrame:
     return pl.concat([single, multi.select(single.collect_schema().names())])
 
 
+@functools.cache
 def _shape() -> pl.Expr:
     """What kind of line a record starts with; null when it is no CoreDNS shape."""
     body = pl.col("body")
@@ -507,6 +509,7 @@ def _shape() -> pl.Expr:
     )
 
 
+@functools.cache
 def _level() -> pl.Expr:
     """The tag's level; info for the banner, critical for fatal start-up lines; SERVFAIL and
     REFUSED answers raised to error."""
@@ -522,6 +525,7 @@ def _level() -> pl.Expr:
     return pl.when(failed).then(pl.lit("error")).otherwise(written)
 
 
+@functools.cache
 def _timestamp() -> pl.Expr:
     """The time a line writes itself, naive: CoreDNS's own UTC stamp, the query's
     ``[{when}]``, the Go ``log`` date, or klog's yearless time (in year 2000)."""
@@ -535,6 +539,7 @@ def _timestamp() -> pl.Expr:
     )
 
 
+@functools.cache
 def _utc_offset_s() -> pl.Expr:
     """Seconds east of UTC that the chosen time states; null for Go dates and klog."""
     rfc = pl.col("rfc_zone")
@@ -577,6 +582,7 @@ def _duration_seconds(duration: pl.Expr) -> pl.Expr:
     return pl.coalesce(seconds, other)
 
 
+@functools.cache
 def _component() -> pl.Expr:
     """node-local-dns when the container or pod says so, or (with no hint either way) when
     the file holds node-cache's own start-up lines; coredns otherwise."""
@@ -600,6 +606,7 @@ def _per_distinct(hint: pl.Expr, pattern: str) -> pl.Expr:
     return pl.coalesce(only(hint != first, hint).str.contains(pattern), first.str.contains(pattern))
 
 
+@functools.cache
 def _template() -> pl.Expr:
     """Signatures for the two lines that vary most: queries group by type, class and
     answer; ``errors`` lines by answer, type and the error with its addresses masked.
@@ -636,6 +643,7 @@ def _mask_addresses(error: pl.Expr) -> pl.Expr:
     )
 
 
+@functools.cache
 def _attrs() -> pl.Expr:
     """The structured fields of every line kind, as one JSON object (nulls left out)."""
     integer = pl.Int64

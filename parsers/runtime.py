@@ -41,6 +41,8 @@ KUBECTL_PREFIX = (
 
 #: The CRI time as polars reads it (RFC 3339, up to nanoseconds, ``Z`` or an offset).
 CRI_TIME = "%Y-%m-%dT%H:%M:%S%.f%#z"
+#: The shape containerd and CRI-O write it in: UTC, up to nine fractional digits.
+_USUAL_CRI_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?Z$"
 
 #: Prefix name and its pattern, most specific first.
 PREFIXES = {
@@ -160,11 +162,7 @@ def _cri_time(stamp: pl.Expr) -> pl.Expr:
     >>> pl.select(_cri_time(pl.lit("2023-03-14T19:00:01.5+01:00"))).item().isoformat()
     '2023-03-14T18:00:01.500000+00:00'
     """
-    fraction = stamp.str.slice(20, stamp.str.len_bytes() - 21)
-    usual = stamp.str.ends_with("Z") & (
-        (stamp.str.len_bytes() == 20)
-        | ((stamp.str.slice(19, 1) == ".") & fraction.str.contains(r"^[0-9]{1,9}$"))
-    )
+    usual = stamp.str.contains(_USUAL_CRI_TIME)
     seconds = (
         pl.when(usual)
         .then(stamp.str.head(19))
@@ -172,7 +170,8 @@ def _cri_time(stamp: pl.Expr) -> pl.Expr:
             "%Y-%m-%dT%H:%M:%S", time_unit="us", time_zone="UTC", strict=False, cache=True
         )
     )
-    micros = fraction.str.pad_end(6, "0").str.head(6).cast(pl.Int64, strict=False).fill_null(0)
+    fraction = stamp.str.slice(20, 6).str.strip_suffix("Z").str.pad_end(6, "0")
+    micros = fraction.cast(pl.Int64, strict=False)
     other = (
         pl.when(~usual)
         .then(stamp)
