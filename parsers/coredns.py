@@ -694,5 +694,6 @@ registry.register(
         parse=parse,
         samples=SAMPLES,
         literals=LITERALS,
+        record_start=HEADER,
     )
 )

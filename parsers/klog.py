@@ -453,5 +453,6 @@ registry.register(
         parse=parse,
         samples=SAMPLES,
         literals=("] ",),
+        record_start=HEADER,
     )
 )

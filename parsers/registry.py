@@ -42,7 +42,8 @@ class Sample:
 
 @dataclass(frozen=True)
 class Parser:
-    """An input family: its ``source`` name, how to recognise it, and how to read it.
+    """An input family: its ``source`` name, how to recognise it, how to read it, and
+    where its records start (for reading a big file in chunks).
 
     ``literals``: strings (case-sensitive, no line break) of which any input of this
     format holds at least one in its first lines; a sample holding none scores 0 without
@@ -55,6 +56,9 @@ class Parser:
     parse: Callable[[pl.LazyFrame], pl.LazyFrame]
     samples: tuple[Sample, ...] = ()
     literals: tuple[str, ...] = ()
+    #: A line that starts a record (regex, in the syntax both Rust and Python read): a big
+    #: file of this format may be cut into chunks before such lines. None: never cut.
+    record_start: str | None = None
 
 
 _PARSERS: dict[str, Parser] = {}
