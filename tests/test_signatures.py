@@ -312,8 +312,11 @@ def test_masking_the_distinct_rest_gives_what_masking_every_row_gives():
     assert 0 < done < len(MASKS)
     assert messages.n_unique() > 2500
     assert partial.n_unique() < 300
+    every_row = pl.select(mask(pl.lit(messages))).to_series().to_list()
     rest = pl.select(signatures._apply(pl.lit(partial), MASKS[done:])).to_series()
-    assert rest.to_list() == pl.select(mask(pl.lit(messages))).to_series().to_list()
+    assert rest.to_list() == every_row
+    with_nulls = pl.Series("message", [None, *messages, None], dtype=pl.String)
+    assert signatures.mask_series(with_nulls).to_list() == [None, *every_row, None]
 
 
 def test_assign_templates_equals_masking_every_row_then_grouping():

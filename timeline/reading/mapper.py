@@ -214,7 +214,9 @@ def map_task(task: Task) -> Partial:
         )
         records = records.filter(pl.col("unparsed").is_null())
     records = records.drop("unparsed").with_columns(
-        masked=pl.when(pl.col("template").is_null()).then(signatures.mask("message"))
+        masked=signatures.mask_series(
+            records.select(pl.when(pl.col("template").is_null()).then("message")).to_series()
+        )
     )
     result.warnings = _warnings(warnings)
     result.rows = records.height

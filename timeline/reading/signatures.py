@@ -173,6 +173,25 @@ def mask_until_repeated(messages: pl.Series) -> tuple[pl.Series, int]:
     return messages, done
 
 
+def mask_series(messages: pl.Series) -> pl.Series:
+    """:func:`mask` of every message, the rules after :func:`mask_until_repeated` run on
+    the distinct messages only and joined back. Null stays null.
+
+    >>> import polars as pl
+    >>> mask_series(pl.Series([f"dial 10.0.0.{i}:53" for i in range(3)] + [None])).to_list()
+    ['dial <IP>:<PORT>', 'dial <IP>:<PORT>', 'dial <IP>:<PORT>', None]
+    """
+    partial, done = mask_until_repeated(messages)
+    if done == len(MASKS):
+        return partial
+    distinct = partial.unique().drop_nulls().to_frame("_partial")
+    lookup = distinct.with_columns(_apply(pl.col("_partial"), MASKS[done:]).alias("_masked"))
+    joined = partial.to_frame("_partial").join(
+        lookup, on="_partial", how="left", maintain_order="left"
+    )
+    return joined["_masked"].rename(messages.name)
+
+
 # --- step two: merge what the masks could not recognise ------------------------------------
 
 _WORD = re.compile(r"\S+")
