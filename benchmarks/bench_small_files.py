@@ -1,26 +1,33 @@
-"""Fixed cost per file: ``timeline.load`` on many small kube-proxy and CoreDNS files.
+"""Fixed cost per file: ``timeline.read`` on many small kube-proxy and CoreDNS files.
 
 Writes ``--files`` small logs into a temporary folder, alternately kube-proxy klog text
 (as ``/var/log/kube-proxy.log`` holds it) and CoreDNS behind a CRI prefix (as the kubelet
-stores it under ``/var/log/pods``), each of ``--lines`` lines, then loads the folder with
-``timeline.load`` and reports the time per file, and the part of it spent recognising
-formats (``runtime.detect`` and ``registry.rank``, the sniffing every file goes through).
+stores it under ``/var/log/pods``), each of ``--lines`` lines, then reads the folder with
+``timeline.read`` in one process (``workers=1``, no cache of partials, when the loader
+has those options) and reports the time per file and the part of it spent recognising
+formats (``runtime.detect`` and ``registry.rank``, which every file goes through), all
+but the wall time in CPU seconds (steadier on a shared machine).
+
+Each source tree is timed in a child process of its own on the same files: this one, and
+with ``--baseline DIR`` an older checkout too, in the same run.
 
     python benchmarks/bench_small_files.py                    # 2,000 files of 50 lines
-    python benchmarks/bench_small_files.py --files 20000 --repeat 1
+    python benchmarks/bench_small_files.py --baseline /tmp/old-checkout --repeat 3
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_ingest import YEAR, coredns_lines, kube_proxy_lines  # noqa: E402
@@ -41,61 +48,77 @@ def write_files(folder: Path, files: int, lines: int, seed: int) -> None:
         path.write_text("\n".join(text) + "\n", encoding="utf-8")
 
 
-def measure(folder: Path, repeat: int) -> dict[str, float]:
-    """Best of ``repeat`` loads: wall and CPU seconds, and the time spent sniffing."""
+def child(folder: Path, root: Path, repeat: int) -> None:
+    """Read ``folder`` with the ``timeline`` of source tree ``root``, ``repeat`` times, and
+    print the best run's wall and CPU seconds and time spent sniffing, as JSON."""
+    sys.path.insert(0, str(root))
     import parsers
     import timeline
-    from timeline.reading import loader
+    from parsers import runtime
 
     spent = {"sniff": 0.0}
 
     def timed(function):
         def wrapper(*args, **kwargs):
-            start = time.perf_counter()
+            start = time.process_time()
             try:
                 return function(*args, **kwargs)
             finally:
-                spent["sniff"] += time.perf_counter() - start
+                spent["sniff"] += time.process_time() - start
 
         return wrapper
 
-    rank, detect = parsers.registry.rank, loader.runtime.detect
-    parsers.registry.rank = timed(rank)
-    loader.runtime.detect = timed(detect)
+    parsers.registry.rank = timed(parsers.registry.rank)
+    runtime.detect = timed(runtime.detect)
+    options = inspect.signature(timeline.read).parameters
+    extra = {"workers": 1} if "workers" in options else {}
+    if "cache" in options:
+        extra["cache"] = False
     best: dict[str, float] = {}
-    try:
-        for _ in range(repeat):
-            spent["sniff"] = 0.0
-            wall, cpu = time.perf_counter(), time.process_time()
-            rows = timeline.load(str(folder), year=YEAR).height
-            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            if not best or wall < best["wall"]:
-                best = {"wall": wall, "cpu": cpu, "sniff": spent["sniff"], "rows": rows}
-    finally:
-        parsers.registry.rank, loader.runtime.detect = rank, detect
-    return best
+    for _ in range(repeat):
+        spent["sniff"] = 0.0
+        wall, cpu = time.perf_counter(), time.process_time()
+        rows = timeline.read(str(folder), year=YEAR, **extra).events.height
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        if not best or wall < best["wall"]:
+            best = {"wall": wall, "cpu": cpu, "sniff": spent["sniff"], "rows": rows}
+    print(json.dumps(best))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--lines", type=int, default=50, help="lines per file")
-    parser.add_argument("--repeat", type=int, default=2, help="loads to time (best kept)")
+    parser.add_argument("--repeat", type=int, default=2, help="reads to time (best kept)")
     parser.add_argument("--seed", type=int, default=20230314)
+    parser.add_argument("--baseline", type=Path, action="append", default=[])
+    parser.add_argument("--child", nargs=2, metavar=("FOLDER", "ROOT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child(Path(args.child[0]), Path(args.child[1]), args.repeat)
+        return
     folder = Path(tempfile.mkdtemp(prefix="bench_small_files_"))
     try:
         write_files(folder, args.files, args.lines, args.seed)
-        result = measure(folder, args.repeat)
+        print(f"{args.files:,} files of {args.lines} lines")
+        for root in [ROOT, *args.baseline]:
+            done = subprocess.run(
+                [sys.executable, __file__, "--child", str(folder), str(root)]
+                + ["--repeat", str(args.repeat)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            r = json.loads(done.stdout.strip().splitlines()[-1])
+            per_file = 1000 / args.files
+            print(
+                f"  {str(root):40s} {int(r['rows']):,} rows: wall {r['wall']:.2f} s "
+                f"({r['wall'] * per_file:.2f} ms a file), CPU {r['cpu']:.2f} s "
+                f"({r['cpu'] * per_file:.2f} ms a file), sniffing {r['sniff']:.2f} s "
+                f"({r['sniff'] * per_file:.2f} ms a file)"
+            )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    per_file = 1000 / args.files
-    print(
-        f"{args.files:,} files of {args.lines} lines ({int(result['rows']):,} rows): "
-        f"wall {result['wall']:.2f} s ({result['wall'] * per_file:.2f} ms a file), "
-        f"CPU {result['cpu']:.2f} s, sniffing {result['sniff']:.2f} s "
-        f"({result['sniff'] * per_file:.2f} ms a file)"
-    )
 
 
 if __name__ == "__main__":
