@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -294,10 +295,15 @@ print(json.dumps({"wall": time.perf_counter() - start, "maxrss_kb": usage.ru_max
 
 
 def run(command: list[str], parse_json: bool) -> Result:
-    """Run ``command`` in a child of its own; its wall time, peak memory and output."""
-    done = subprocess.run(
-        [sys.executable, "-S", "-c", RUNNER, *command], capture_output=True, text=True
-    )
+    """Run ``command`` in a child of its own; its wall time, peak memory and output. The
+    loader's cache of partial results is an empty folder of its own, so every run reads."""
+    with tempfile.TemporaryDirectory(prefix="bench_ingest_cache_") as cache:
+        done = subprocess.run(
+            [sys.executable, "-S", "-c", RUNNER, *command],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "INCIDENT_TIMELINE_CACHE": cache},
+        )
     *output, last = done.stdout.strip().splitlines() or [""]
     runner = json.loads(last)
     if runner["code"] != 0:
@@ -311,13 +317,13 @@ def run(command: list[str], parse_json: bool) -> Result:
     return Result("", rows, runner["wall"], work, runner["maxrss_kb"] / 1024, runner["cpu"])
 
 
-def measure(fmt: Format, path: Path, repeat: int, baseline: Path | None = None) -> list[Result]:
-    """Each contender's best of ``repeat`` runs on ``path``; with ``baseline``, also
-    ``timeline.load`` of that source tree (an older checkout), in the same run."""
+def measure(fmt: Format, path: Path, repeat: int, baselines: list[Path] = ()) -> list[Result]:
+    """Each contender's best of ``repeat`` runs on ``path``; for each of ``baselines``,
+    also ``timeline.load`` of that source tree (an older checkout), in the same run."""
     results = []
     contenders = [("timeline.load", "load", ROOT), ("python re", "python-re", ROOT)]
-    if baseline is not None:
-        contenders.insert(1, ("load@baseline", "load", baseline))
+    for i, baseline in enumerate(baselines, 1):
+        contenders.insert(i, (f"load@{baseline.name}"[:14], "load", baseline))
     for label, name, root in contenders:
         command = [sys.executable, __file__, "--child", name, str(path), "--pattern", fmt.pattern]
         command += ["--root", str(root)]
@@ -455,6 +461,8 @@ def main() -> None:
     parser.add_argument(
         "--baseline",
         type=Path,
+        action="append",
+        default=[],
         help="also time timeline.load of this source tree (an older checkout) in the same run",
     )
     args = parser.parse_args()
