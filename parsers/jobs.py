@@ -36,8 +36,8 @@ _BLANK = re.compile(r"[ \t\n\r\ufeff]*")
 # --- times --------------------------------------------------------------------------------
 
 
-#: What :func:`sniff_keys` needs in a sample: a job's ``status`` key.
-SNIFF_LITERALS = ('"status"',)
+#: What :func:`sniff_keys` needs in a sample: a job's ``status`` (or ``state``) key.
+SNIFF_LITERALS = ('"status"', '"state"')
 
 
 def sniff_keys(
@@ -46,7 +46,8 @@ def sniff_keys(
     """Score JSON by the keys it names: each of this CI's ``own`` keys adds ``per_key``
     (to 0.95), two or more of another CI's keys take 0.5 away."""
     text = "\n".join(sample)
-    if not text.lstrip("\ufeff \t\r\n").startswith(("{", "[")) or SNIFF_LITERALS[0] not in text:
+    has_status = any(literal in text for literal in SNIFF_LITERALS)
+    if not text.lstrip("\ufeff \t\r\n").startswith(("{", "[")) or not has_status:
         return Score(0.0, "not JSON with a status")
     hits = [key for key in own if key in text]
     foreign = sum(key in text for key in others)
