@@ -701,5 +701,6 @@ registry.register(
         samples=SAMPLES,
         literals=LITERALS,
         record_start=HEADER,
+        files_together=True,
     )
 )

@@ -456,5 +456,6 @@ registry.register(
         samples=SAMPLES,
         literals=("] ",),
         record_start=HEADER,
+        files_together=True,
     )
 )

@@ -60,6 +60,10 @@ class Parser:
     #: A line that starts a record (regex, in the syntax both Rust and Python read): a big
     #: file of this format may be cut into chunks before such lines. None: never cut.
     record_start: str | None = None
+    #: True when ``parse`` reads the lines of several files in one frame as it reads each
+    #: alone (records of files that begin with a record never join; per-file state is kept
+    #: ``over("path")``): many small files are then parsed in one query.
+    files_together: bool = False
     #: ``built-in`` for a module of this package, else the format file that declares it.
     origin: str = "built-in"
 
