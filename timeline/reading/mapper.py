@@ -302,7 +302,9 @@ def _take_records(result: Partial, records, stripped, warnings, task: Task) -> N
         )
         records = records.filter(pl.col("unparsed").is_null())
     records = records.drop("unparsed").with_columns(
-        masked=pl.when(pl.col("template").is_null()).then(signatures.mask("message"))
+        masked=signatures.mask_series(
+            records.select(pl.when(pl.col("template").is_null()).then("message")).to_series()
+        )
     )
     result.warnings = _warnings(warnings)
     result.rows = records.height
