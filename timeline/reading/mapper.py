@@ -312,7 +312,7 @@ def _take_records(result: Partial, records, stripped, warnings, task: Task) -> N
     result.covered_lines = covered_lines(records)
     result.evidence = settle.evidence(records)
     if task.out:
-        records.write_parquet(task.out, statistics=True)
+        records.write_parquet(task.out, statistics=True, compression="lz4")  # fast: read once more
     else:
         result.records = records
 
