@@ -459,6 +459,7 @@ registry.register(
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
+        literals=("] ",),
         record_start=HEADER,
         files_together=True,
     )

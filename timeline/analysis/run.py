@@ -71,7 +71,8 @@ def analysis_frame(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     kept = events.filter(counted).with_columns(
         attrs=pl.when(record | pod_node).then(pl.col("attrs")).otherwise(pl.lit("{}"))
     )
-    both = pl.collect_all([kept.select(columns), presence], engine="streaming")
+    # apart, not with collect_all: a plan shared by both would be held whole in memory
+    both = [kept.select(columns).collect(engine="streaming"), presence.collect(engine="streaming")]
     return pl.concat(both).sort("ts", "file", "line", "kind", nulls_last=True, maintain_order=True)
 
 

@@ -306,7 +306,9 @@ def _take_records(result: Partial, records, stripped, warnings, task: Task) -> N
         )
         records = records.filter(pl.col("unparsed").is_null())
     records = records.drop("unparsed").with_columns(
-        masked=pl.when(pl.col("template").is_null()).then(signatures.mask("message"))
+        masked=signatures.mask_series(
+            records.select(pl.when(pl.col("template").is_null()).then("message")).to_series()
+        )
     )
     result.warnings = _warnings(warnings)
     result.problems.extend(_job_time_problems(records))
@@ -324,7 +326,7 @@ def _take_records(result: Partial, records, stripped, warnings, task: Task) -> N
         )
     result.evidence = settle.evidence(records)
     if task.out:
-        records.write_parquet(task.out, statistics=True)
+        records.write_parquet(task.out, statistics=True, compression="lz4")  # fast: read once more
     else:
         result.records = records
 
