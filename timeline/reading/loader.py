@@ -11,33 +11,29 @@ a continuation of one, or an unparsed line in the warnings with its file and lin
 from __future__ import annotations
 
 import contextlib
-import glob
 import json
 import os
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import polars as pl
 
 import parsers
 from parsers import runtime
-from parsers.common import LINE_SCHEMA, PLACEHOLDER_YEAR, RECORD_SCHEMA
+from parsers.common import LINE_SCHEMA, RECORD_SCHEMA
 from parsers.registry import MIN_SCORE, Parser, Score
-from timeline.errors import NoInputError, UnknownFormatError
+from timeline.errors import UnknownFormatError
 from timeline.reading import signatures
+from timeline.reading.lines import SAMPLE_LINES, sample_lines, split_lines
+from timeline.reading.settle import known_span, settle_year, settle_zone
+from timeline.reading.sources import PathLike, expand, read_bytes
 from timeline.schema import EVENT_SCHEMA, validate
 
-#: Lines looked at to recognise a runtime prefix and a format.
-SAMPLE_LINES = 200
 #: A longer line is cut to this many characters (and the cut is reported).
 MAX_LINE_CHARS = 1 << 20
 #: How much of an unparsed line the warnings keep.
 WARNING_TEXT_CHARS = 200
-
-PathLike = str | os.PathLike[str]
 
 
 @dataclass(frozen=True)
@@ -153,43 +149,12 @@ def read(
     return loaded
 
 
-def expand(paths: PathLike | Iterable[PathLike]) -> list[str]:
-    """Every file that ``paths`` names, folders walked and globs expanded, in order."""
-    if isinstance(paths, str | os.PathLike):
-        paths = [paths]
-    found: list[str] = []
-    missing: list[str] = []
-    for given in map(str, paths):
-        if os.path.exists(given):
-            matches = [given]
-        elif any(ch in given for ch in "*?["):
-            matches = sorted(glob.glob(given, recursive=True))
-        else:
-            matches = []
-        if not matches:
-            missing.append(given)
-        for match in matches:
-            if os.path.isdir(match):
-                found.extend(
-                    str(p)
-                    for p in sorted(Path(match).rglob("*"))
-                    if p.is_file() and not p.name.startswith(".")
-                )
-            else:
-                found.append(match)
-    if missing:
-        raise NoInputError(f"no such file or folder: {', '.join(missing)}")
-    if not found:
-        raise NoInputError("the paths given hold no files")
-    return list(dict.fromkeys(found))
-
-
 def detect(path: str) -> dict[str, object]:
     """What the loader would make of ``path``: its prefix and the parsers' scores, best first."""
-    data, problems = _read_bytes(path)
+    data, problems = read_bytes(path)
     if data is None:
         return {"file": path, "format": None, "score": 0.0, "why": problems[0], "prefix": None}
-    raw = _sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
+    raw = sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
     prefix, share = runtime.detect(raw)
     sample = _stripped_sample(raw, prefix)
     ranked = parsers.registry.rank(sample)
@@ -231,12 +196,12 @@ def _read_file(path: str, forced: Parser | None) -> _FileResult:
     result = _FileResult(path=path)
     with contextlib.suppress(OSError):
         result.mtime = datetime.fromtimestamp(os.path.getmtime(path), tz=UTC)
-    data, problems = _read_bytes(path)
+    data, problems = read_bytes(path)
     result.problems.extend(problems)
     if data is None:
         return result
-    raw_sample = _sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
-    lines, problem = _split_lines(data, path)
+    raw_sample = sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
+    lines, problem = split_lines(data, path)
     del data
     if problem:
         result.problems.append(problem)
@@ -310,46 +275,6 @@ def _read_file(path: str, forced: Parser | None) -> _FileResult:
     return result
 
 
-def _read_bytes(path: str) -> tuple[bytes | None, list[str]]:
-    """The file's bytes (gunzipped), or None and why not."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        return None, [f"cannot read: {exc.strerror or exc}"]
-    problems = []
-    if data[:2] == b"\x1f\x8b":
-        data, problem = _gunzip(data)
-        if problem:
-            problems.append(problem)
-    if b"\x00" in data[:8192]:
-        return None, [*problems, "binary file (it holds NUL bytes): skipped"]
-    return data, problems
-
-
-def _gunzip(data: bytes) -> tuple[bytes, str | None]:
-    """Decompress every gzip member; a truncated or corrupt end keeps what came before it."""
-    out = []
-    while data:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            out.append(inflater.decompress(data))
-        except zlib.error as exc:
-            out.append(inflater.flush())
-            done = sum(map(len, out))
-            return b"".join(out), f"corrupt gzip ({exc}); kept the {done:,} bytes before it"
-        if not inflater.eof:
-            out.append(inflater.flush())
-            done = sum(map(len, out))
-            return b"".join(out), f"truncated gzip: kept the {done:,} bytes it held"
-        data = inflater.unused_data
-    return b"".join(out), None
-
-
-def _sample_lines(text: str) -> list[str]:
-    return text[: 1 << 20].split("\n", SAMPLE_LINES)[:SAMPLE_LINES]
-
-
 def _stripped_sample(raw: list[str], prefix: str | None) -> list[str]:
     frame = pl.LazyFrame({"text": raw}).with_columns(
         line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
@@ -357,24 +282,6 @@ def _stripped_sample(raw: list[str], prefix: str | None) -> list[str]:
         path=pl.lit(""),
     )
     return runtime.strip(frame, prefix).collect()["text"].to_list()
-
-
-def _split_lines(data: bytes, path: str) -> tuple[pl.DataFrame, str | None]:
-    """Numbered lines of ``data`` in one column, split in Rust (no Python loop over lines),
-    and a note when the bytes were not valid UTF-8."""
-    problem = None
-    try:
-        lines = pl.read_lines(data, name="text")
-    except pl.exceptions.ComputeError:
-        problem = "not valid UTF-8: undecodable bytes shown as \ufffd"
-        lines = pl.read_lines(data.decode("utf-8", errors="replace").encode(), name="text")
-    lines = lines.select(
-        line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
-        end_line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
-        text=pl.col("text"),
-        path=pl.lit(path),
-    )
-    return lines, problem
 
 
 def _with_path_hints(lines: pl.LazyFrame, path: str) -> pl.LazyFrame:
@@ -423,14 +330,14 @@ def _assemble(
     """The event frame and summary of the files read; each file's records are let go of
     once they are in the frame, so that two copies of them are never held."""
     assumptions: list[dict[str, str]] = []
-    known = _known_span([r.records for r in results if r.records is not None])
+    known = known_span([r.records for r in results if r.records is not None])
     frames = []
     for result in results:
         if result.records is None or result.records.height == 0:
             continue
-        records = _settle_year(result, year, known, assumptions)
+        records = settle_year(result, year, known, assumptions)
         result.records = None
-        records = _settle_zone(result.path, records, tz, assumptions)
+        records = settle_zone(result.path, records, tz, assumptions)
         frames.append(
             records.select(
                 [pl.col(c) for c in EVENT_SCHEMA if c in records.columns],
@@ -466,192 +373,6 @@ def _assemble(
         assumptions=pl.DataFrame(assumptions, schema=_ASSUMPTION_SCHEMA),
     )
     return Loaded(events=events, summary=summary)
-
-
-def _known_span(frames: list[pl.DataFrame]) -> tuple[datetime, datetime] | None:
-    """The span of times whose year the records themselves state, across all files."""
-    spans = [
-        f.filter(~pl.col("year_missing") & pl.col("ts").is_not_null()).select(
-            lo=pl.col("ts").min(), hi=pl.col("ts").max()
-        )
-        for f in frames
-    ] + [
-        f.select(
-            lo=pl.col("prefix_ts").min().dt.replace_time_zone(None),
-            hi=pl.col("prefix_ts").max().dt.replace_time_zone(None),
-        )
-        for f in frames
-    ]
-    if not spans:
-        return None
-    both = pl.concat(spans).select(pl.col("lo").min(), pl.col("hi").max())
-    lo, hi = both.row(0)
-    return None if lo is None else (lo, hi)
-
-
-def _settle_year(
-    result: _FileResult,
-    year: int | None,
-    known: tuple[datetime, datetime] | None,
-    assumptions: list[dict[str, str]],
-) -> pl.DataFrame:
-    """Put the right year into yearless times: from the runtime prefix on the same line,
-    else ``year=``, else the span of the other files, else the file's modification time.
-    A month that goes backwards (December to January) moves on a year."""
-    records = result.records
-    yearless = pl.col("year_missing") & pl.col("ts").is_not_null()
-    month = pl.col("ts").dt.month()
-    rolled = (month < month.shift(1).forward_fill() - 6).fill_null(False) & yearless
-    counts = records.select(
-        total=yearless.sum(),
-        with_prefix=(yearless & pl.col("prefix_ts").is_not_null()).sum(),
-        rolls=rolled.sum(),
-    )
-    total, with_prefix, rolls = counts.row(0)
-    if not total:
-        return records
-    if rolls:
-        records = records.with_columns(_roll=rolled.cast(pl.Int32).cum_sum())
-    else:
-        records = records.with_columns(_roll=pl.lit(0, pl.Int32))
-    from_prefix = pl.col("prefix_ts").dt.year() + pl.when(
-        (month == 12) & (pl.col("prefix_ts").dt.month() == 1)
-    ).then(-1).when((month == 1) & (pl.col("prefix_ts").dt.month() == 12)).then(1).otherwise(0)
-    base, basis, certainty = _base_year(
-        records.select(pl.col("ts", "_roll").filter(yearless)), year, known, result.mtime
-    )
-    guessed = (
-        pl.lit(base, pl.Int32) + pl.col("_roll") if base is not None else pl.lit(None, pl.Int32)
-    )
-    new_year = pl.coalesce(from_prefix, guessed)
-    if with_prefix:
-        assumptions.append(
-            _assumption(
-                result.path,
-                "year",
-                "from runtime prefix",
-                f"{with_prefix:,} of {total:,} yearless records carry a runtime prefix time",
-                "certain",
-            )
-        )
-    if with_prefix < total:
-        value = str(base) if base is not None else "unknown"
-        assumptions.append(_assumption(result.path, "year", value, basis, certainty))
-    if with_prefix == 0 and rolls == 0 and base is not None:
-        fixed = pl.col("ts").dt.offset_by(f"{base - PLACEHOLDER_YEAR}y")  # one year for all
-    else:
-        fixed = pl.col("ts").dt.offset_by(
-            pl.format("{}y", (new_year - PLACEHOLDER_YEAR).cast(pl.String))
-        )
-    return records.with_columns(ts=pl.when(yearless).then(fixed).otherwise(pl.col("ts"))).drop(
-        "_roll"
-    )
-
-
-def _base_year(
-    yearless: pl.DataFrame,
-    year: int | None,
-    known: tuple[datetime, datetime] | None,
-    mtime: datetime | None,
-) -> tuple[int | None, str, str]:
-    """The year of a file's first yearless record, and on what it rests."""
-    if year is not None:
-        return year, "given with year=", "stated"
-    first = yearless["ts"].min()
-    if known is not None:
-        lo, hi = known
-        candidates = range(lo.year - 1, hi.year + 2)
-
-        def distance(y: int) -> float:
-            t = (
-                first.replace(year=y)
-                if not (first.month == 2 and first.day == 29)
-                else first.replace(year=y, day=28)
-            )
-            if lo <= t <= hi:
-                return 0.0
-            return min(abs((t - lo).total_seconds()), abs((t - hi).total_seconds()))
-
-        best = min(candidates, key=distance)
-        return best, f"the other files span {lo:%Y-%m-%d} to {hi:%Y-%m-%d}", "likely"
-    if mtime is not None:
-        last = yearless["ts"].max()
-        y = mtime.year - (1 if (last.month, last.day) > (mtime.month, mtime.day) else 0)
-        rollovers = int(yearless.select(pl.col("_roll").max()).item() or 0)
-        return y - rollovers, f"the file's modification time ({mtime:%Y-%m-%d})", "guess"
-    return None, "nothing to infer it from", "guess"
-
-
-def _settle_zone(
-    path: str, records: pl.DataFrame, tz: str | None, assumptions: list[dict[str, str]]
-) -> pl.DataFrame:
-    """Bring every time to UTC: a stated offset is applied; a missing zone is ``tz`` or UTC."""
-    stated = pl.col("ts") - pl.duration(seconds=pl.col("utc_offset_s"))
-    zoneless = pl.col("ts").is_not_null() & pl.col("utc_offset_s").is_null()
-    n_zoneless = records.filter(zoneless).height
-    prefix_offset = _offset_from_prefix(records.filter(zoneless))
-    unstated = pl.col("ts")
-    if n_zoneless and tz:
-        local = pl.col("ts").dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
-        unstated = local.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-        assumptions.append(_assumption(path, "time zone", tz, "given with tz=", "stated"))
-    elif n_zoneless and prefix_offset is not None:
-        unstated = pl.col("ts") - pl.duration(seconds=prefix_offset)
-        assumptions.append(
-            _assumption(
-                path,
-                "time zone",
-                _offset_text(prefix_offset),
-                f"{n_zoneless:,} records write no zone; their times match the runtime "
-                "prefix's UTC times at that offset",
-                "certain",
-            )
-        )
-    elif n_zoneless:
-        assumptions.append(
-            _assumption(
-                path,
-                "time zone",
-                "UTC",
-                f"{n_zoneless:,} records write a time without a zone",
-                "assumed",
-            )
-        )
-    if records.filter(pl.col("ts").is_null() & pl.col("prefix_ts").is_null()).height:
-        assumptions.append(
-            _assumption(
-                path,
-                "time",
-                "none",
-                "the records write no time and no runtime prefix gives one",
-                "unknown",
-            )
-        )
-    utc = pl.when(pl.col("utc_offset_s").is_not_null()).then(stated).otherwise(unstated)
-    return records.with_columns(
-        ts=pl.coalesce(utc.dt.replace_time_zone("UTC"), pl.col("prefix_ts"))
-    )
-
-
-def _offset_from_prefix(zoneless: pl.DataFrame) -> int | None:
-    """The zone offset (seconds, whole quarter hours) that lines up zoneless record times
-    with their runtime prefix's UTC times, or None when no line has both."""
-    gap = zoneless.select(
-        (pl.col("ts") - pl.col("prefix_ts").dt.replace_time_zone(None)).dt.total_seconds().median()
-    ).item()
-    if gap is None or abs(gap) > 14 * 3600:
-        return None
-    return int(round(gap / 900) * 900)
-
-
-def _offset_text(seconds: int) -> str:
-    sign = "-" if seconds < 0 else "+"
-    minutes = abs(seconds) // 60
-    return "UTC" if seconds == 0 else f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-def _assumption(file: str, what: str, value: str, basis: str, certainty: str) -> dict[str, str]:
-    return {"file": file, "what": what, "value": value, "basis": basis, "certainty": certainty}
 
 
 def _to_events(frames: list[pl.DataFrame], *, sort: bool = True) -> pl.DataFrame:
