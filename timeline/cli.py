@@ -181,7 +181,9 @@ def analyse_with_progress(
     bucket: str | None,
     quiet: bool,
 ):
-    """Analyse ``loaded`` within ``since``/``until``, with a spinner on stderr."""
+    """Analyse ``loaded`` and report ``since``/``until`` (the data before the window still
+    gives the baselines), with a spinner and the analysis' notes on stderr; returns the
+    rows of the window and the analysis."""
     from timeline.analysis import analyze
     from timeline.when import between, parse_when
 
@@ -194,7 +196,10 @@ def analyse_with_progress(
     if events.height == 0:
         raise fail("no rows in the chosen window")
     with err.status("analysing", spinner="dots") if not quiet else nullcontext():
-        result = analyze(events, bucket=bucket)
+        # the whole data, so that baselines and change histories reach before the window
+        result = analyze(loaded.events, bucket=bucket, since=start, until=end)
+    for note in result.notes:
+        err.print(escape(f"note: {note}"), highlight=False)
     return loader.Loaded(events=events, summary=loaded.summary), result
 
 
