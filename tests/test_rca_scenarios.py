@@ -46,15 +46,20 @@ def _case(name: str):
 
 
 @pytest.fixture(scope="module")
-def analysed(tmp_path_factory):
-    """Each scenario read and analysed once per module."""
+def analysed(tmp_path_factory, request):
+    """Each scenario read and analysed once per module (the bundled sample once per
+    session, shared with the other tests)."""
     done = {}
 
     def get(name: str):
         if name not in done:
             root, truth = build(name, tmp_path_factory.mktemp(name), seed=1)
-            loaded = timeline.read(root)
-            done[name] = (loaded, timeline.analyze(loaded), truth)
+            if name == "bundled":
+                loaded = request.getfixturevalue("sample_loaded")
+                done[name] = (loaded, request.getfixturevalue("sample_analysis"), truth)
+            else:
+                loaded = timeline.read(root)
+                done[name] = (loaded, timeline.analyze(loaded), truth)
         return done[name]
 
     return get

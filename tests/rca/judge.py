@@ -64,13 +64,16 @@ def _stem(target: str) -> str:
 
 
 def matches(row: dict, cause: Cause, tolerance: timedelta | None) -> bool:
-    """Whether a ranked change is ``cause``: the same target (or one of its aliases) made
-    within ``tolerance`` of it; with no tolerance (a decoy), any change of its program."""
+    """Whether a ranked change is ``cause``: the same target (or one of its aliases),
+    its rows (``ts`` to ``last_ts``, when known) reaching within ``tolerance`` of the
+    cause's time; with no tolerance (a decoy), any change of its program."""
     target = (row.get("target") or "").lower()
     if tolerance is None:
         return _stem(target) == _stem(cause.target)
-    named = target in {t.lower() for t in (cause.target, *cause.aliases)}
-    return named and abs(row["ts"] - cause.at) <= tolerance
+    if target not in {t.lower() for t in (cause.target, *cause.aliases)}:
+        return False
+    last = row.get("last_ts") or row["ts"]
+    return row["ts"] - tolerance <= cause.at <= last + tolerance
 
 
 def judge(
@@ -102,6 +105,7 @@ def judge(
     incident = near.row(0, named=True)
     rows = (
         analysis.contributors.filter(pl.col("incident_id") == incident["incident_id"])
+        .join(analysis.changes.select("change_id", "last_ts"), on="change_id", how="left")
         .sort("rank", nulls_last=True)
         .to_dicts()
     )

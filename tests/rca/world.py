@@ -226,6 +226,7 @@ class Workload:
     rs_hash: str = ""
     runs: list[PodRun] = field(default_factory=list)
     generation: int = 1
+    declared: list[tuple[int, str]] = field(default_factory=list)  # (since, version)
 
     @property
     def plural(self) -> str:
@@ -293,6 +294,7 @@ class World:
         )
         for node in work.nodes:
             work.runs.append(self._new_run(work, node, self.start - HOUR, version))
+        work.declared.append((self.start - HOUR, version))
         self.workloads.append(work)
         return work
 
@@ -358,6 +360,7 @@ class World:
         if record:
             self.patch_image(work, t, version, actor=actor, via=via)
         work.version = version
+        work.declared.append((t, version))
         work.generation += 1
         new_rs = ""
         if work.kind == "Deployment":
@@ -790,8 +793,9 @@ class World:
         return [*apps, cron, *(w.name for w in synced)]
 
     def version_at(self, work: Workload, t: int) -> str:
-        runs = [r for r in work.runs if r.start <= t < r.end]
-        return runs[0].version if runs else work.version
+        """The version the workload's spec names at ``t`` (what a sync re-applies)."""
+        named = [v for since, v in work.declared if since <= t]
+        return named[-1] if named else work.declared[0][1]
 
     def gitops_sync(
         self, t: int, actor: str, kind: str, namespace: str, name: str, image: str
