@@ -675,6 +675,81 @@ def changelog_only(seed: int) -> tuple[World | None, Truth]:
     )
 
 
+def broker_restart(seed: int) -> tuple[World | None, Truth]:
+    """A person restarts the RabbitMQ StatefulSet (highest ordinal first); a durable
+    queue's home node is gone for a while, channels fail on the other nodes and CI jobs
+    wait. The brokers' own logs show the restarts."""
+    world, onset, rng = _base(seed, hours_before=(10, 16), hours_after=(2, 4), n_nodes=(3, 6))
+    _platform(world, rng)
+    cluster = rng.choice(("rabbitmq", "broker", "mq"))
+    namespace = rng.choice(("ci", "messaging", "infra"))
+    brokers = [f"{cluster}-server-{i}" for i in range(rng.choice((3, 5)))]
+    user = rng.choice(("ci", "builds", "app"))
+    world.rabbit_background(brokers, rng.uniform(1.0, 2.5), user)
+    person = rng.choice(PEOPLE)
+    at = onset - int(rng.uniform(3, 6) * MIN)
+    stamp = datetime.fromtimestamp(at // NS, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    patch = {
+        "spec": {
+            "template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}
+        }
+    }
+    world.audit_record(
+        at,
+        "patch",
+        f"/apis/apps/v1/namespaces/{namespace}/statefulsets/{cluster}-server"
+        "?fieldManager=kubectl-rollout",
+        "statefulsets",
+        namespace,
+        f"{cluster}-server",
+        person,
+        api_group="apps",
+        request=patch,
+        response={"kind": "StatefulSet", "metadata": {"name": f"{cluster}-server"}, **patch},
+    )
+    version = rng.choice(("3.12.13", "3.13.2"))
+    t = at + int(rng.uniform(5, 20) * SEC)
+    restarted = {}
+    for node in reversed(brokers):
+        start = t + int(rng.uniform(40, 90) * SEC)
+        world.rabbit_restart(node, t, start, version, [b for b in brokers if b != node])
+        restarted[node] = t
+        t = start + int(rng.uniform(30, 90) * SEC)
+    home, queue = brokers[0], rng.choice(("builds.dispatch", "jobs", "events.fanout"))
+    fixed = onset + int(rng.uniform(40, 80) * MIN)
+    for node in brokers[1:]:
+        world.rabbit_lines(
+            node,
+            rng.uniform(3, 8),
+            lambda r: (
+                "error",
+                f"Channel error on connection <PID> (10.{r.randint(0, 3)}.{r.randint(0, 255)}."
+                f"{r.randint(2, 250)}:{r.randint(32768, 60999)} -> 10.0.9.{r.randint(2, 250)}:5672"
+                f", vhost: '/', user: '{user}'), channel 1:\noperation queue.declare caused a "
+                f"channel exception not_found: home node 'rabbit@{home}' of durable queue "
+                f"'{queue}' in vhost '/' is down or inaccessible",
+            ),
+            start=restarted[home] + int(rng.uniform(5, 30) * SEC),
+            end=fixed,
+        )
+    executor = rng.choice(("docker", "machine"))
+    normal = 3.0 if executor == "docker" else 25.0
+    world.ci_jobs(
+        rng.uniform(1.0, 2.0),
+        executor=executor,
+        delay_s=lambda q: normal * (30 if onset + 2 * MIN <= q < fixed else 1),
+    )
+    decoy = _unrelated_deploy(world, rng, at - int(rng.uniform(20, 60) * MIN), ())
+    churn = _churn_decoys(world)
+    return world, Truth(
+        "broker_restart",
+        "a broker restart failing a queue, felt by CI",
+        _dt(restarted[home]),
+        (Cause(f"statefulset/{namespace}/{cluster}-server", _dt(at)),),
+        decoys=(decoy, *churn),
+    )
+
+
 def bundled(seed: int) -> tuple[World | None, Truth]:
     """The bundled sample (``sample_logs/``): its files are read where they lie."""
     day = datetime(2023, 3, 14, tzinfo=UTC)
@@ -704,6 +779,7 @@ SCENARIOS: dict[str, Callable[[int], tuple[World | None, Truth]]] = {
         rollback,
         no_change,
         changelog_only,
+        broker_restart,
         bundled,
     )
 }

@@ -256,6 +256,7 @@ class World:
     changelog_rows: list[list[str]] = field(default_factory=list)
     jobs: list[dict] = field(default_factory=list)
     rabbit: dict[str, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))
+    rabbit_down: dict[str, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
     rv: int = 0
 
     def __post_init__(self) -> None:
@@ -1014,12 +1015,65 @@ class World:
         start: int | None = None,
         end: int | None = None,
     ) -> None:
-        """RabbitMQ 3.11 lines on ``rabbit@<node>``: ``message(rng)`` gives level and text."""
+        """RabbitMQ 3.11+ lines on ``rabbit@<node>``: ``message(rng)`` gives level and text
+        (``<PID>`` becomes an Erlang pid)."""
         rng = random.Random(self.rng.random())
         for t in arrivals(self.np_rng, start or self.start, end or self.end, per_min).tolist():
             level, text = message(rng)
             pid = f"<0.{rng.randint(300, 40000)}.0>"
             self.rabbit[node].append((t, fmt.rabbit(t, level, pid, text.replace("<PID>", pid))))
+
+    def rabbit_background(self, nodes: list[str], per_min: float, user: str) -> None:
+        """Clients connecting and leaving, now and then one that vanished or went quiet."""
+        for node in nodes:
+
+            def connection(rng: random.Random, node=node) -> tuple[str, str]:
+                peer = (
+                    f"10.{rng.randint(0, 3)}.{rng.randint(0, 255)}.{rng.randint(2, 250)}:"
+                    f"{rng.randint(32768, 60999)} -> 10.0.9.{rng.randint(2, 250)}:5672"
+                )
+                roll = rng.random()
+                if roll < 0.45:
+                    return "info", f"accepting AMQP connection <PID> ({peer})"
+                if roll < 0.9:
+                    return "info", (
+                        f"connection <PID> ({peer}): user '{user}' authenticated and granted "
+                        "access to vhost '/'"
+                    )
+                if roll < 0.995:
+                    return (
+                        "info",
+                        f"closing AMQP connection <PID> ({peer}, vhost: '/', user: '{user}')",
+                    )
+                return "warning", (
+                    f"closing AMQP connection <PID> ({peer}, vhost: '/', user: '{user}'):\n"
+                    "client unexpectedly closed TCP connection"
+                )
+
+            self.rabbit_lines(node, per_min, connection)
+
+    def rabbit_restart(self, node: str, stop: int, start: int, version: str, peers: list[str]):
+        """A broker node stopped and started again, as it and its peers log it."""
+        self.rabbit_down[node].append((stop, start))
+        lines = [
+            (stop, "info", "RabbitMQ is asked to stop..."),
+            (
+                stop + 400 * 1_000_000,
+                "info",
+                "Stopping RabbitMQ applications and their dependencies in the following order:",
+            ),
+            (stop + 2 * SEC, "info", "Successfully stopped RabbitMQ and its dependencies"),
+            (start, "info", f"Starting RabbitMQ {version} on Erlang 26.2.1 [jit]"),
+            (start + 3 * SEC, "info", "Server startup complete; 5 plugins started."),
+        ]
+        for t, level, text in lines:
+            self.rabbit[node].append((t, fmt.rabbit(t, level, "<0.229.0>", text)))
+        for peer in peers:
+            for t, text in (
+                (stop + SEC, f"rabbit on node 'rabbit@{node}' down"),
+                (start + 4 * SEC, f"rabbit on node 'rabbit@{node}' up"),
+            ):
+                self.rabbit[peer].append((t, fmt.rabbit(t, "info", "<0.488.0>", text)))
 
     # --- writing ----------------------------------------------------------------------
 
@@ -1029,9 +1083,15 @@ class World:
         for work in self.workloads:
             self._write_pods(root, work)
         for node, lines in self.rabbit.items():
+            down = self.rabbit_down.get(node, [])
+            kept = [
+                (t, text)
+                for t, text in sorted(lines)
+                if not any(stop + 3 * SEC < t < start for stop, start in down)
+            ]
             path = root / "rabbitmq" / f"rabbit@{node}.log"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("\n".join(text for _, text in sorted(lines)) + "\n")
+            path.write_text("\n".join(text for _, text in kept) + "\n")
         items = sorted(self.jobs, key=lambda j: j["queued_at"], reverse=True)
         for page, first in enumerate(range(0, len(items), 100), start=1):
             path = root / "circleci" / f"jobs-page-{page:03d}.json"
