@@ -750,6 +750,55 @@ def broker_restart(seed: int) -> tuple[World | None, Truth]:
     )
 
 
+def canary_without_nodes(seed: int) -> tuple[World | None, Truth]:
+    """A DaemonSet's new version canaried on some nodes fails there only; the pod logs were
+    copied out without their node folders, so only the events and the audit log tell which
+    node ran which pod. A restart of another agent on an untouched node comes just before."""
+    world, onset, rng = _base(seed, hours_before=(8, 14), hours_after=(2, 3), n_nodes=(5, 9))
+    world.layout = "flat"
+    _platform(world, rng)
+    name = rng.choice(("cni-plugin", "dns-cache", "metrics-agent", "fluent-bit"))
+    agent = world.workload(
+        "DaemonSet",
+        rng.choice(("kube-system", "monitoring", "logging")),
+        name,
+        service_program(name, ("/metrics", "/healthz", "/api/v1/push")),
+        version=f"v{rng.randint(1, 3)}.{rng.randint(0, 20)}.{rng.randint(0, 9)}",
+    )
+    world.background(agent, rng.uniform(0.4, 1.0))
+    canary = rng.sample(world.nodes, max(2, len(world.nodes) // 2 - 1))
+    at = onset - int(rng.uniform(4, 10) * MIN)
+    reached = world.roll(
+        agent, at, _next_version(agent.version, rng), actor=rng.choice(PEOPLE), nodes=canary
+    )
+    fixed = onset + int(rng.uniform(50, 90) * MIN)
+    _errors_after(
+        world,
+        agent,
+        reached,
+        fixed,
+        rng.uniform(4, 10),
+        _with_port(
+            "E|export.go:77",
+            '"Export failed" endpoint="<IP>:<PORT>" err="tls: failed to verify '
+            'certificate: x509: certificate signed by unknown authority"',
+        ),
+    )
+    other = world.workloads[0]  # kube-proxy
+    quiet = [n for n in world.nodes if n not in canary]
+    t_restart = min(reached.values()) + int(rng.uniform(1, 3) * MIN)
+    world.restart_pods(other, t_restart, [rng.choice(quiet)])
+    churn = _churn_decoys(world)
+    return world, Truth(
+        "canary_without_nodes",
+        "a canary on some nodes, pod logs without node folders",
+        _dt(min(reached.values()) + 20 * SEC),
+        (Cause(agent.target, _dt(at)),),
+        decoys=(Cause(other.target, _dt(t_restart)), *churn),
+        notes={"canary": canary},
+    )
+
+
 def bundled(seed: int) -> tuple[World | None, Truth]:
     """The bundled sample (``sample_logs/``): its files are read where they lie."""
     day = datetime(2023, 3, 14, tzinfo=UTC)
@@ -780,6 +829,7 @@ SCENARIOS: dict[str, Callable[[int], tuple[World | None, Truth]]] = {
         no_change,
         changelog_only,
         broker_restart,
+        canary_without_nodes,
         bundled,
     )
 }

@@ -9,6 +9,7 @@ collects it:
 
 ```
 nodes/<node>/var/log/pods/<ns>_<pod>_<uid>/<container>/<restart>.log   CRI lines
+  (or pods/<ns>_<pod>_<uid>/<container>/<restart>.log, copied out without the node)
 rabbitmq/rabbit@<name>.log                                             RabbitMQ 3.11
 circleci/jobs-page-NNN.json                                            API v2 job details
 k8s/audit.log                                                          audit.k8s.io/v1
@@ -258,6 +259,9 @@ class World:
     rabbit: dict[str, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))
     rabbit_down: dict[str, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
     rv: int = 0
+    #: ``node``: ``nodes/<node>/var/log/pods/...`` as on the nodes; ``flat``: the pod
+    #: folders copied out without their node (``pods/<ns>_<pod>_<uid>/...``).
+    layout: str = "node"
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -1146,14 +1150,12 @@ class World:
             if not records:
                 continue
             records.sort(key=lambda r: r[0])
-            folder = (
-                root
-                / "nodes"
-                / run.node
-                / "var/log/pods"
-                / f"{work.namespace}_{run.pod}_{run.uid}"
-                / work.container
+            pods = (
+                root / "nodes" / run.node / "var/log/pods"
+                if self.layout == "node"
+                else root / "pods"
             )
+            folder = pods / f"{work.namespace}_{run.pod}_{run.uid}" / work.container
             folder.mkdir(parents=True, exist_ok=True)
             stream = work.program.stream
             (folder / f"{run.restart}.log").write_text(
