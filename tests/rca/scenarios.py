@@ -1,9 +1,17 @@
 """Incidents of different shapes, each written to a folder with its ground truth.
 
-Every scenario is a function ``(root, seed) -> Truth``: it builds a :class:`World` (its
-own node names, programs, times, rates and sizes, drawn from ``seed``), writes its files
-under ``root`` and returns what caused the incident: the change or changes, the decoys
-(changes that did not), the expected mitigations, or no change at all.
+Every scenario is a function ``seed -> (World, Truth)``: it builds a
+:class:`~tests.rca.world.World` (its own node names, programs, times, rates and sizes,
+drawn from ``seed``) and says what caused the incident: the change or changes, the decoys
+(changes that did not), the expected mitigations, or no change at all. :func:`build`
+writes the world's files under a folder (the bundled sample is read where it lies).
+
+>>> import tempfile
+>>> root, truth = build("rollback", Path(tempfile.mkdtemp()), seed=7)
+>>> sorted(p.name for p in root.iterdir())
+['changelog.csv', 'k8s', 'nodes']
+>>> truth.causes[0].target.startswith("deployment/"), len(truth.mitigations)
+(True, 1)
 """
 
 from __future__ import annotations
@@ -300,8 +308,7 @@ def slow_burn(seed: int) -> tuple[World | None, Truth]:
     fixed = onset + int(rng.uniform(70, 110) * MIN)
     _errors_after(world, agent, reached, fixed, rate, message, delay_s=(60, 600))
     decoys = _churn_decoys(world, agent)
-    restart = rng.choice([a for a in APPS])[0]
-    other = _app(world, rng, exclude=(restart,))
+    other = _app(world, rng)
     t_restart = onset - int(rng.uniform(4, 12) * MIN)
     world.restart_pods(other, t_restart, other.nodes)
     return world, Truth(

@@ -71,16 +71,6 @@ def arrivals(rng: np.random.Generator, start: int, end: int, per_min: Rate) -> n
     return np.sort(times[times < end])
 
 
-def ramp(t0: int, t1: int, lo: float, hi: float) -> Callable[[int], float]:
-    """A rate that grows linearly from ``lo`` at ``t0`` to ``hi`` at ``t1`` (flat outside)."""
-
-    def rate(t: int) -> float:
-        share = min(1.0, max(0.0, (t - t0) / max(1, t1 - t0)))
-        return lo + (hi - lo) * share
-
-    return rate
-
-
 def daily_load(peak_hour: float, low: float = 0.3) -> Callable[[int], float]:
     """Traffic over a day as a share of its peak: ``low`` at night, 1 at ``peak_hour``."""
 
