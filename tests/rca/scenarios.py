@@ -9,7 +9,7 @@ writes the world's files under a folder (the bundled sample is read where it lie
 >>> import tempfile
 >>> root, truth = build("rollback", Path(tempfile.mkdtemp()), seed=7)
 >>> sorted(p.name for p in root.iterdir())
-['changelog.csv', 'k8s', 'nodes']
+['k8s', 'nodes']
 >>> truth.causes[0].target.startswith("deployment/"), len(truth.mitigations)
 (True, 1)
 """
