@@ -131,3 +131,13 @@ def test_a_controller_echo_is_not_the_persons_change():
     )
     assert matches({"target": "pod/shop/checkout-7d9f8c6b5d-x2kqz", "ts": at}, cause, None)
     assert not matches({"target": "deployment/shop/checkout-ui", "ts": at}, cause, None)
+
+
+def test_a_cause_shown_under_its_consumer_counts_only_with_its_actor():
+    at = datetime(2025, 1, 1, 9, 30, tzinfo=UTC)
+    cause = Cause("configmap/shop/checkout-config", at, ("deployment/shop/checkout",), "kim@x")
+    window = timedelta(minutes=10)
+    mine = {"target": "deployment/shop/checkout", "ts": at, "description": "config by kim@x"}
+    sync = {"target": "deployment/shop/checkout", "ts": at, "description": "deploy by argocd"}
+    assert matches(mine, cause, window)
+    assert not matches(sync, cause, window)

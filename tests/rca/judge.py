@@ -64,14 +64,18 @@ def _stem(target: str) -> str:
 
 
 def matches(row: dict, cause: Cause, tolerance: timedelta | None) -> bool:
-    """Whether a ranked change is ``cause``: the same target (or one of its aliases),
-    its rows (``ts`` to ``last_ts``, when known) reaching within ``tolerance`` of the
-    cause's time; with no tolerance (a decoy), any change of its program."""
+    """Whether a ranked change is ``cause``: the same target (or one of its aliases, by
+    the same actor), its rows (``ts`` to ``last_ts``, when known) reaching within
+    ``tolerance`` of the cause's time; with no tolerance (a decoy), any change of its
+    program."""
     target = (row.get("target") or "").lower()
     if tolerance is None:
         return _stem(target) == _stem(cause.target)
-    if target not in {t.lower() for t in (cause.target, *cause.aliases)}:
-        return False
+    if target != cause.target.lower():
+        aliased = target in {t.lower() for t in cause.aliases}
+        said = cause.actor is None or cause.actor in (row.get("description") or "")
+        if not (aliased and said):
+            return False
     last = row.get("last_ts") or row["ts"]
     return row["ts"] - tolerance <= cause.at <= last + tolerance
 

@@ -45,12 +45,14 @@ __all__ = ["SCENARIOS", "Cause", "Truth", "build"]
 class Cause:
     """A change by its target as the analysis names it (``deployment/shop/checkout``,
     ``configmap/kube-system/coredns``; for a change-log line, the words of its target),
-    made at ``at``; ``aliases`` are other targets of the same action (the reload a
-    program logged after its ConfigMap was edited)."""
+    made at ``at`` by ``actor``; ``aliases`` are other targets the same action may be
+    shown under (the Deployment that reloaded an edited ConfigMap), counted only when the
+    change names the same actor."""
 
     target: str
     at: datetime
     aliases: tuple[str, ...] = ()
+    actor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -428,7 +430,7 @@ def config_reload(seed: int) -> tuple[World | None, Truth]:
         "config_reload",
         "a config change with reloads and no restarts",
         _dt(min(reloads.values()) + 10 * SEC),
-        (Cause("configmap/kube-system/coredns", _dt(at)),),
+        (Cause("configmap/kube-system/coredns", _dt(at), (dns.target,), person),),
         decoys=(decoy, *churn),
     )
 
@@ -474,7 +476,7 @@ def latent_load(seed: int) -> tuple[World | None, Truth]:
         "latent_load",
         "a load-driven onset with a latent cause",
         _dt(onset),
-        (Cause(f"configmap/{app.namespace}/{config}", _dt(at)),),
+        (Cause(f"configmap/{app.namespace}/{config}", _dt(at), (app.target,), person),),
         decoys=(decoy, *churn),
     )
 
