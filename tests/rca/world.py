@@ -345,15 +345,13 @@ class World:
         actor: str,
         nodes: list[str] | None = None,
         step_s: tuple[float, float] = (20, 60),
-        record: bool = True,
         via: str = "kubectl-set",
     ) -> dict[str, int]:
         """Roll ``work`` to ``version`` on ``nodes`` (all its nodes): the audit patch by
-        ``actor`` (if ``record``), then per node, one after the other, the old pod killed
-        and a new one started, with the controller's audit records and events. Returns
-        when each node got its new pod."""
-        if record:
-            self.patch_image(work, t, version, actor=actor, via=via)
+        ``actor``, then per node, one after the other, the old pod killed and a new one
+        started, with the controller's audit records and events. Returns when each node
+        got its new pod."""
+        self.patch_image(work, t, version, actor=actor, via=via)
         work.version = version
         work.declared.append((t, version))
         work.generation += 1
@@ -366,19 +364,7 @@ class World:
         for node in nodes or work.nodes:
             old = self.run_at(work, node, at)
             if old is not None:
-                old.end = at
-                self.event(
-                    at,
-                    work.namespace,
-                    "Pod",
-                    old.pod,
-                    old.uid,
-                    "Killing",
-                    f"Stopping container {work.container}",
-                    "kubelet",
-                    node,
-                    field_path=f"spec.containers{{{work.container}}}",
-                )
+                self._stopped(work, old, at)
             if work.kind == "Deployment":
                 work.rs_hash = new_rs
             run = self._new_run(work, node, at + 2 * SEC, version)
@@ -388,7 +374,25 @@ class World:
             at += int(self.rng.uniform(*step_s) * SEC)
         return reached
 
-    def restart_pods(self, work: Workload, t: int, nodes: list[str], step_s=(30, 90)):
+    def _stopped(self, work: Workload, run: PodRun, t: int) -> None:
+        """The kubelet stops a pod's container at ``t``."""
+        run.end = t
+        self.event(
+            t,
+            work.namespace,
+            "Pod",
+            run.pod,
+            run.uid,
+            "Killing",
+            f"Stopping container {work.container}",
+            "kubelet",
+            run.node,
+            field_path=f"spec.containers{{{work.container}}}",
+        )
+
+    def restart_pods(
+        self, work: Workload, t: int, nodes: list[str], step_s: tuple[float, float] = (30, 90)
+    ) -> dict[str, int]:
         """The container restarted in place on each node (the same pod, next log file)."""
         reached = {}
         at = t
@@ -396,23 +400,11 @@ class World:
             old = self.run_at(work, node, at)
             if old is None:
                 continue
-            old.end = at
+            self._stopped(work, old, at)
             run = PodRun(
                 node, old.pod, old.uid, at + 3 * SEC, self.end + HOUR, old.version, old.restart + 1
             )
             work.runs.append(run)
-            self.event(
-                at,
-                work.namespace,
-                "Pod",
-                old.pod,
-                old.uid,
-                "Killing",
-                f"Stopping container {work.container}",
-                "kubelet",
-                node,
-                field_path=f"spec.containers{{{work.container}}}",
-            )
             self.event(
                 run.start,
                 work.namespace,
