@@ -141,3 +141,17 @@ def test_a_cause_shown_under_its_consumer_counts_only_with_its_actor():
     sync = {"target": "deployment/shop/checkout", "ts": at, "description": "deploy by argocd"}
     assert matches(mine, cause, window)
     assert not matches(sync, cause, window)
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_the_incident_recovers_when_its_trouble_ends(analysed, name):
+    """Recovery is when the incident's own series are back at their baselines: within a
+    bucket or two of the last error, or of the trailing CI window after the last
+    delayed job, whatever the shape."""
+    _, analysis, truth = analysed(name)
+    near = analysis.incidents.with_columns(_off=(pl.col("onset") - truth.onset).abs()).sort("_off")
+    incident = near.row(0, named=True)
+    assert abs(incident["onset"] - truth.onset) <= timedelta(minutes=10)
+    assert abs(incident["recovery"] - truth.recovered) <= timedelta(minutes=25), (
+        f"recovery {incident['recovery']:%m-%d %H:%M}, trouble ended {truth.recovered:%m-%d %H:%M}"
+    )

@@ -61,7 +61,8 @@ class Truth:
 
     ``onset`` is when the incident began (the analysis' incident nearest to it is judged);
     ``causes`` the contributing changes (empty: no change caused it); ``decoys`` changes
-    that did not contribute; ``mitigations`` changes that ended it.
+    that did not contribute; ``mitigations`` changes that ended it; ``recovered`` when the
+    last of its trouble ended (the last error, the last delayed CI job queued).
     """
 
     scenario: str
@@ -70,6 +71,7 @@ class Truth:
     causes: tuple[Cause, ...]
     decoys: tuple[Cause, ...] = ()
     mitigations: tuple[Cause, ...] = ()
+    recovered: datetime | None = None
     notes: dict = field(default_factory=dict)
 
 
@@ -250,8 +252,8 @@ def immediate_trigger(seed: int) -> tuple[World | None, Truth]:
     reached = world.roll(
         app, at, _next_version(app.version, rng), actor=rng.choice(PEOPLE), step_s=(5, 20)
     )
-    fix = onset + int(rng.uniform(50, 100) * MIN)
-    _errors_after(world, app, reached, fix, rng.uniform(6, 15), _fixed(rng.choice(APP_ERRORS)))
+    fixed = onset + int(rng.uniform(50, 100) * MIN)
+    _errors_after(world, app, reached, fixed, rng.uniform(6, 15), _fixed(rng.choice(APP_ERRORS)))
     decoy = _unrelated_deploy(world, rng, at - int(rng.uniform(15, 40) * MIN), (app.name,))
     config = f"{rng.choice(('feature-flags', 'rate-limits', 'banner-text'))}"
     world.config_edit(
@@ -269,6 +271,7 @@ def immediate_trigger(seed: int) -> tuple[World | None, Truth]:
         _dt(min_reached + 20 * SEC),
         (Cause(app.target, _dt(at)),),
         decoys=(decoy, Cause(f"configmap/{app.namespace}/{config}", _dt(at)), *churn),
+        recovered=_dt(fixed),
     )
 
 
@@ -320,6 +323,7 @@ def slow_burn(seed: int) -> tuple[World | None, Truth]:
         (Cause(agent.target, _dt(at)),),
         decoys=(*decoys, Cause(other.target, _dt(t_restart)), Cause(proxy.target, _dt(onset))),
         notes={"touched": touched, "proxy": proxy.name},
+        recovered=_dt(fixed),
     )
 
 
@@ -364,6 +368,7 @@ def cascade(seed: int) -> tuple[World | None, Truth]:
         (Cause(app.target, _dt(at)),),
         decoys=churn,
         notes={"person": person},
+        recovered=_dt(fixed),
     )
 
 
@@ -432,6 +437,7 @@ def config_reload(seed: int) -> tuple[World | None, Truth]:
         _dt(min(reloads.values()) + 10 * SEC),
         (Cause("configmap/kube-system/coredns", _dt(at), (dns.target,), person),),
         decoys=(decoy, *churn),
+        recovered=_dt(fixed),
     )
 
 
@@ -478,6 +484,7 @@ def latent_load(seed: int) -> tuple[World | None, Truth]:
         _dt(onset),
         (Cause(f"configmap/{app.namespace}/{config}", _dt(at), (app.target,), person),),
         decoys=(decoy, *churn),
+        recovered=_dt(fixed),
     )
 
 
@@ -532,6 +539,7 @@ def dns_to_ci(seed: int) -> tuple[World | None, Truth]:
         _dt(first + 10 * SEC),
         (Cause(dns.target, _dt(at)),),
         decoys=(Cause("ci/runners", _dt(ci_change)), *churn),
+        recovered=_dt(fixed),
     )
 
 
@@ -565,6 +573,7 @@ def two_changes(seed: int) -> tuple[World | None, Truth]:
         _dt(min(reached.values()) + 10 * SEC),
         (Cause(proxy.target, _dt(t1)), Cause(app.target, _dt(t2))),
         decoys=churn,
+        recovered=_dt(fixed),
     )
 
 
@@ -590,6 +599,7 @@ def rollback(seed: int) -> tuple[World | None, Truth]:
         (Cause(app.target, _dt(at)),),
         decoys=churn,
         mitigations=(Cause(app.target, _dt(back_at)),),
+        recovered=_dt(max(undone.values())),
     )
 
 
@@ -619,7 +629,12 @@ def no_change(seed: int) -> tuple[World | None, Truth]:
     decoy = _unrelated_deploy(world, rng, onset - int(rng.uniform(60, 150) * MIN), (app.name,))
     churn = _churn_decoys(world, app)
     return world, Truth(
-        "no_change", "an incident no change caused", _dt(onset), (), decoys=(decoy, *churn)
+        "no_change",
+        "an incident no change caused",
+        _dt(onset),
+        (),
+        decoys=(decoy, *churn),
+        recovered=_dt(ended),
     )
 
 
@@ -681,6 +696,7 @@ def changelog_only(seed: int) -> tuple[World | None, Truth]:
         _dt(onset),
         (Cause(words, _dt(at)),),
         decoys=(decoy, *churn),
+        recovered=_dt(fixed),
     )
 
 
@@ -756,6 +772,7 @@ def broker_restart(seed: int) -> tuple[World | None, Truth]:
         _dt(restarted[home]),
         (Cause(f"statefulset/{namespace}/{cluster}-server", _dt(at)),),
         decoys=(decoy, *churn),
+        recovered=_dt(fixed),
     )
 
 
@@ -805,6 +822,7 @@ def canary_without_nodes(seed: int) -> tuple[World | None, Truth]:
         (Cause(agent.target, _dt(at)),),
         decoys=(Cause(other.target, _dt(t_restart)), *churn),
         notes={"canary": canary},
+        recovered=_dt(fixed),
     )
 
 
@@ -820,6 +838,7 @@ def bundled(seed: int) -> tuple[World | None, Truth]:
             Cause("configmap/ci/feature-flags", day + timedelta(hours=15, minutes=10)),
             Cause("deployment/ci/web-ui", day + timedelta(hours=15, minutes=25)),
         ),
+        recovered=day + timedelta(hours=25, minutes=27),
         notes={"path": str(SAMPLE_DIR)},
     )
 
