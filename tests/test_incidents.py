@@ -343,14 +343,17 @@ def test_series_recover_after_their_last_high_bucket_not_their_first_dip():
     t = lambda m: T0 + m * M  # noqa: E731
     buckets = pl.DataFrame(
         {
-            "incident_id": [0] * 7 + [1] * 3,
-            "series": ["errors"] * 7 + ["delay"] * 3,
-            "bucket": [t(m) for m in (0, 5, 10, 15, 20, 25, 30)] + [t(m) for m in (0, 5, 100)],
-            "share": [0.3, 1.0, 0.02, 0.5, 0.04, 0.01, 0.0, 1.0, 0.2, 0.9],
+            "incident_id": [0] * 7 + [1] * 3 + [2] * 2,
+            "series": ["errors"] * 7 + ["delay"] * 3 + ["flat"] * 2,
+            "bucket": [t(m) for m in (0, 5, 10, 15, 20, 25, 30)]
+            + [t(m) for m in (0, 5, 100)]
+            + [t(m) for m in (40, 45)],
+            "share": [0.3, 1.0, 0.02, 0.5, 0.04, 0.01, 0.0, 1.0, 0.2, 0.9, 0.0, 0.0],
         }
     ).with_columns(pl.col("bucket").cast(pl.Datetime("us", "UTC")))
     out = incidents.series_recoveries(buckets, width=5 * M, share=0.05, gap=30 * M)
-    assert out.sort("incident_id")["recovered"].to_list() == [t(20), t(10)]
+    # a series never above its baseline is over after its first bucket
+    assert out.sort("incident_id")["recovered"].to_list() == [t(20), t(10), t(45)]
 
 
 def test_sample_incident_recovers_when_ci_delays_are_back(sample_analysis):

@@ -11,7 +11,7 @@ its own largest excess in the incident. Onset is the first hot bucket at a tenth
 intensity of a bucket adds up, per source, the largest share; escalation is the first
 bucket at half the highest intensity, peak the highest, mitigation the first bucket after
 the peak back below half. Recovery is when every member series is back at its baseline
-(:func:`series_recoveries`: its excess under the onset share again, for good), never
+(:func:`series_recoveries`: its excess under a twentieth of its peak for good), never
 merely when the next incident begins; incidents may overlap, and phases use only the
 buckets before each series' recovery.
 """
@@ -285,6 +285,7 @@ def incident_table(
         spike_ids=pl.col("spike_id").sort(),
         n_spikes=pl.len().cast(pl.UInt32),
         start=pl.col("start").min(),
+        _end=pl.col("end").max(),
         hosts=pl.col("hosts")
         .list.explode(keep_nulls=False, empty_as_null=False)
         .drop_nulls()
@@ -302,6 +303,7 @@ def incident_table(
         .join(ci_first, on="incident_id", how="left")
         .sort("start")
         .with_columns(
+            recovery=pl.coalesce("recovery", "_end"),
             onset=pl.coalesce("onset", "start"),
             first_anomaly_at=pl.coalesce("first_anomaly_at", "start"),
             first_anomaly=pl.coalesce("first_anomaly", pl.lit("CI impact only")),
@@ -468,14 +470,20 @@ def series_recoveries(
             keys
         )
     ).with_columns(
-        _peak_episode=pl.col("_episode").sort_by("share", descending=True).first().over(keys),
-        _peak=pl.col("bucket").sort_by("share", descending=True).first().over(keys),
+        _peak_episode=pl.col("_episode")
+        .sort_by("share", descending=True, maintain_order=True)
+        .first()
+        .over(keys),
+        _peak=pl.col("bucket")
+        .sort_by("share", descending=True, maintain_order=True)
+        .first()
+        .over(keys),
     )
     return (
         episodes.filter(
             (pl.col("_episode") == pl.col("_peak_episode"))
             & (pl.col("bucket") >= pl.col("_peak"))
-            & (pl.col("share") >= share)
+            & ((pl.col("share") >= share) | (pl.col("bucket") == pl.col("_peak")))
         )
         .group_by(keys)
         .agg(recovered=pl.col("bucket").max() + width)
