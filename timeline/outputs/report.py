@@ -235,9 +235,11 @@ def _samples(events: pl.LazyFrame, locations: list[str]) -> list[dict[str, Any]]
     if not wanted:
         return []
     keys = pl.DataFrame(wanted, schema={"file": pl.String, "line": pl.UInt32}, orient="row")
-    rows = (
-        events.join(keys.lazy(), on=["file", "line"], how="semi").unique(["file", "line"]).collect()
-    )
+    near = pl.col("file").is_in(keys["file"].unique().implode()) & pl.col("line").is_in(
+        keys["line"].unique().implode()
+    )  # lets the store skip the row groups that cannot hold them
+    rows = events.filter(near).collect().join(keys, on=["file", "line"], how="semi")
+    rows = rows.unique(["file", "line"])
     return [
         {"file": f, "line": n, "message": m}
         for f, n, m in rows.select("file", "line", "message").sort("file", "line").iter_rows()
