@@ -35,6 +35,8 @@ KNOWN_WRONG = {
     "person's Deployment change",
     "no_change": "a no-op GitOps sync just before the onset is blamed as trigger",
     "changelog_only": "the change log's loose target words match no host or program",
+    "bundled": "the machine pool's restart (deployment/ci/vm-provisioner, 00:50) is not "
+    "labelled a mitigation",
     "canary_without_nodes": "pod logs without node folders get no host and the format's "
     "name as source, so nothing ties the DaemonSet's rollout to its errors",
 }

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sample_logs import SAMPLE_DIR
+from sample_logs import SAMPLE_DIR, expected
 from tests.rca.world import (
     HOUR,
     MIN,
@@ -827,18 +827,30 @@ def canary_without_nodes(seed: int) -> tuple[World | None, Truth]:
 
 
 def bundled(seed: int) -> tuple[World | None, Truth]:
-    """The bundled sample (``sample_logs/``): its files are read where they lie."""
-    day = datetime(2023, 3, 14, tzinfo=UTC)
+    """The bundled sample (``sample_logs/``), read where it lies, judged by its own ground
+    truth (``sample_logs.expected()``): its first incident, the change that triggered it,
+    the changes that did nothing, and the node reboots and pool restart that ended it."""
+    truth = expected()
+    first = truth["incidents"][0]
+
+    def when(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    def changes(*roles: str) -> tuple[Cause, ...]:
+        return tuple(
+            Cause(c["target"], when(c["time"]))
+            for c in truth["changes"]
+            if c["role"] in roles and c["incident"] in (first["id"], None)
+        )
+
     return None, Truth(
         "bundled",
         "the bundled incident",
-        day + timedelta(hours=18),
-        (Cause("daemonset/kube-system/kube-proxy", day + timedelta(hours=17, minutes=40)),),
-        decoys=(
-            Cause("configmap/ci/feature-flags", day + timedelta(hours=15, minutes=10)),
-            Cause("deployment/ci/web-ui", day + timedelta(hours=15, minutes=25)),
-        ),
-        recovered=day + timedelta(hours=25, minutes=27),
+        when(first["onset"]),
+        changes("triggered-incident"),
+        decoys=changes("unrelated"),
+        mitigations=changes("mitigation"),
+        recovered=when(first["end"]),
         notes={"path": str(SAMPLE_DIR)},
     )
 
