@@ -376,3 +376,44 @@ def test_sample_rabbitmq_episodes_are_incidents_of_their_own(sample_analysis):
         assert abs(row["onset"] - (day + hour * H + 50 * M)) <= 10 * M
         assert "kube-proxy" not in row["sources"]
     assert out.row(0, named=True)["recovery"] < rabbit["onset"][0]
+
+
+def test_a_sparse_ci_series_that_falls_silent_leaves_the_incident():
+    """macOS jobs delayed during an incident, then none for hours, then delayed again by
+    something else: the incident is over when its own episode of delays ended."""
+    day = T0 + timedelta(days=1)
+    b = EventBuilder(31)
+    hosts = ["node-a", "node-b", "node-c"]
+    b.logs(
+        source="kube-proxy",
+        component="kube-proxy",
+        hosts=hosts,
+        template="Syncing rules",
+        level="info",
+        start=T0,
+        end=day + 18 * H,
+        per_min=0.5,
+    )
+    b.logs(
+        source="kube-proxy",
+        component="kube-proxy",
+        hosts=hosts,
+        template="Sync failed",
+        level="error",
+        start=day + 10 * H,
+        end=day + 11 * H,
+        per_min=4,
+    )
+    for start, end, delay in (
+        (T0, day + 10 * H + 5 * M, (20, 60)),
+        (day + 10 * H + 5 * M, day + 11 * H, (900, 1800)),
+        (day + 13 * H + 30 * M, day + 14 * H, (3000, 5000)),
+        (day + 14 * H, day + 18 * H, (20, 60)),
+    ):
+        b.jobs(
+            source="circleci", executor="macos", start=start, end=end, per_min=0.4, delay_s=delay
+        )
+    first = _analysed(b.frame()).incidents.sort("onset").row(0, named=True)
+    assert first["onset"] - (day + 10 * H) < 10 * M
+    assert first["recovery"] <= day + 11 * H + 30 * M
+    assert first["peak"] < day + 11 * H

@@ -217,7 +217,16 @@ def incident_table(
         return _empty_incidents()
     is_ci = pl.col("metric").is_in(CI_METRICS)
     buckets = _member_buckets(spikes, flagged)
-    recovered = series_recoveries(buckets, width=width, share=recovery_share, gap=2 * gap_td)
+    # a series' episode that begins well after the incident's logs went quiet is not its
+    logs_end = (
+        spikes.filter(~is_ci)
+        .group_by("incident_id")
+        .agg(latest=pl.col("end").max() + gap_td)
+        .cast({"incident_id": pl.UInt32, "latest": _TS})
+    )
+    recovered = series_recoveries(
+        buckets, width=width, share=recovery_share, gap=2 * gap_td, latest=logs_end
+    )
     buckets = buckets.join(recovered, on=["incident_id", "series"], how="left").filter(
         pl.col("bucket") < pl.col("recovered")
     )
@@ -424,15 +433,22 @@ def _first_late_jobs(
 
 
 def series_recoveries(
-    buckets: pl.DataFrame, *, width: timedelta, share: float, gap: timedelta
+    buckets: pl.DataFrame,
+    *,
+    width: timedelta,
+    share: float,
+    gap: timedelta,
+    latest: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """When each member series of each incident was back at its baseline.
 
-    From the series' peak in the incident, the series is back once its excess stays
-    under ``share`` of that peak: the recovery is the end of its last bucket at or above
-    it. A stretch with no values longer than ``gap`` ends the series' part in the
-    incident (what follows is another episode, perhaps another incident's), so a CI tail
-    or a trickle that returns later never stretches this incident.
+    A stretch with no values longer than ``gap`` splits a series into episodes; the
+    series' part in the incident is the episode of its peak, among the episodes that
+    began by the incident's ``latest`` time if given (what begins later is another
+    episode, perhaps another incident's, so a CI tail or a trickle that returns later
+    never stretches this incident). From that peak the series is back once its excess
+    stays under ``share`` of it: the recovery is the end of its last bucket at or above
+    it (of the peak bucket itself, for a series never above its baseline).
 
     Parameters
     ----------
@@ -446,6 +462,9 @@ def series_recoveries(
         The share of the peak excess below which the series is back at its baseline.
     gap
         The longest silence inside one episode.
+    latest
+        ``incident_id`` and ``latest`` (Datetime UTC): the latest start of an episode
+        that still belongs to the incident (incidents without a row: any).
 
     Returns
     -------
@@ -469,7 +488,13 @@ def series_recoveries(
         _episode=((pl.col("bucket").diff() > gap).fill_null(False).cast(pl.UInt32).cum_sum()).over(
             keys
         )
-    ).with_columns(
+    )
+    if latest is not None:
+        began = pl.col("bucket").min().over(*keys, "_episode")
+        episodes = episodes.join(latest, on="incident_id", how="left").filter(
+            pl.col("latest").is_null() | (began <= pl.col("latest"))
+        )
+    episodes = episodes.with_columns(
         _peak_episode=pl.col("_episode")
         .sort_by("share", descending=True, maintain_order=True)
         .first()
