@@ -316,10 +316,11 @@ def analyze(
         Changes kept per spike in ``spike_contributors``.
     since, until
         The window to report (a datetime, or text such as ``"2023-03-14 17:00"``): the
-        incidents that overlap it, with their spikes and ranked changes, the changes made
-        in it, and the series' buckets in it. Baselines and change histories still use
-        the data before the window, so a window never splits an incident or makes an
-        earlier change look new; a note says when too little data lies before it.
+        incidents that overlap it, whole (from their start to their recovery, even past
+        ``until``), with their spikes and ranked changes, the changes made in it, and
+        the series' buckets in it. Baselines and change histories still use the data
+        before the window, so a window never splits an incident or makes an earlier
+        change look new; a note says when too little data lies before it.
 
     Returns
     -------
