@@ -18,28 +18,8 @@ import timeline
 from tests.rca.judge import judge, matches
 from tests.rca.scenarios import SCENARIOS, Cause, build
 
-#: Scenarios the current evidence model gets wrong, and how.
-KNOWN_WRONG = {
-    "immediate_trigger": "the controller's ReplicaSet is ranked as its own change, "
-    "level with the person's Deployment change",
-    "slow_burn": "routine GitOps syncs of the same DaemonSet are grouped with the partial "
-    "rollout and outrank it as trigger",
-    "cascade": "the controller's ReplicaSet is ranked as its own change, level with the "
-    "person's Deployment change",
-    "config_reload": "an unrelated deploy on shared hosts is blamed as precursor",
-    "latent_load": "a no-op GitOps sync just before the onset ranks first; the ConfigMap "
-    "change hours before is not credited",
-    "dns_to_ci": "the controller's ReplicaSet is ranked as its own change, level with the "
-    "person's Deployment change",
-    "rollback": "the controller's ReplicaSet is ranked as its own change, level with the "
-    "person's Deployment change",
-    "no_change": "a no-op GitOps sync just before the onset is blamed as trigger",
-    "changelog_only": "the change log's loose target words match no host or program",
-    "bundled": "the machine pool's restart (deployment/ci/vm-provisioner, 00:50) is not "
-    "labelled a mitigation",
-    "canary_without_nodes": "pod logs without node folders get no host and the format's "
-    "name as source, so nothing ties the DaemonSet's rollout to its errors",
-}
+#: Scenarios the current evidence model gets wrong, and how (a strict xfail each).
+KNOWN_WRONG: dict[str, str] = {}
 
 
 def _case(name: str):
