@@ -263,3 +263,157 @@ def test_an_empty_spike_table_gives_an_empty_incident_table():
     ).with_columns(incident_id=pl.lit(None, pl.UInt32))
     out = incidents.incident_table(empty, pl.DataFrame(), bucket="5m")
     assert out.height == 0 and "onset" in out.columns
+
+
+def _analysed(frame: pl.DataFrame):
+    from timeline.analysis import analyze
+
+    return analyze(frame, bucket="5m")
+
+
+def test_recovery_is_when_the_incidents_own_series_are_back_not_the_next_onset():
+    """A CI backlog from the first incident drains past the onset of a second, unrelated
+    one: the first recovers when its own delays are back, so the two overlap."""
+    day = T0 + timedelta(days=1)
+    b = EventBuilder(23)
+    hosts = ["node-a", "node-b", "node-c"]
+    b.logs(
+        source="kube-proxy",
+        component="kube-proxy",
+        hosts=hosts,
+        template="Syncing rules",
+        level="info",
+        start=T0,
+        end=day + 8 * H,
+        per_min=0.5,
+    )
+    b.logs(
+        source="kube-proxy",
+        component="kube-proxy",
+        hosts=hosts,
+        template="Sync failed",
+        level="error",
+        start=day + 2 * H,
+        end=day + 3 * H,
+        per_min=4,
+    )
+    b.logs(
+        source="rabbitmq",
+        component="rabbitmq",
+        hosts=["rmq-0", "rmq-1"],
+        template="Error on AMQP connection",
+        level="error",
+        start=day + 4 * H,
+        end=day + 4 * H + 40 * M,
+        per_min=5,
+    )
+    b.jobs(
+        source="circleci",
+        executor="machine",
+        start=T0,
+        end=day + 2 * H + 10 * M,
+        per_min=1,
+        delay_s=(10, 40),
+    )
+    b.jobs(
+        source="circleci",
+        executor="machine",
+        start=day + 2 * H + 10 * M,
+        end=day + 5 * H,
+        per_min=1,
+        delay_s=(900, 1800),
+    )
+    b.jobs(
+        source="circleci",
+        executor="machine",
+        start=day + 5 * H,
+        end=day + 8 * H,
+        per_min=1,
+        delay_s=(10, 40),
+    )
+    out = _analysed(b.frame()).incidents.sort("onset")
+    first, second = out.row(0, named=True), out.row(1, named=True)
+    assert first["onset"] - (day + 2 * H) < 10 * M
+    assert second["sources"][0] == "rabbitmq"
+    assert first["recovery"] > second["onset"], "the backlog outlasts the next onset"
+    assert abs(first["recovery"] - (day + 5 * H)) <= 20 * M
+
+
+def test_series_recover_after_their_last_high_bucket_not_their_first_dip():
+    t = lambda m: T0 + m * M  # noqa: E731
+    buckets = pl.DataFrame(
+        {
+            "incident_id": [0] * 7 + [1] * 3 + [2] * 2,
+            "series": ["errors"] * 7 + ["delay"] * 3 + ["flat"] * 2,
+            "bucket": [t(m) for m in (0, 5, 10, 15, 20, 25, 30)]
+            + [t(m) for m in (0, 5, 100)]
+            + [t(m) for m in (40, 45)],
+            "share": [0.3, 1.0, 0.02, 0.5, 0.04, 0.01, 0.0, 1.0, 0.2, 0.9, 0.0, 0.0],
+        }
+    ).with_columns(pl.col("bucket").cast(pl.Datetime("us", "UTC")))
+    out = incidents.series_recoveries(buckets, width=5 * M, share=0.05, gap=30 * M)
+    # a series never above its baseline is over after its first bucket
+    assert out.sort("incident_id")["recovered"].to_list() == [t(20), t(10), t(45)]
+
+
+def test_sample_incident_recovers_when_ci_delays_are_back(sample_analysis):
+    """The bundled incident: onset at 18:00, recovered by 01:45 when the machine and macOS
+    delays drained (not at 02:50, when the RabbitMQ episode began)."""
+    out = sample_analysis.incidents.sort("onset")
+    first = out.row(0, named=True)
+    day = datetime(2023, 3, 14, tzinfo=UTC)
+    assert abs(first["onset"] - (day + 18 * H)) <= 10 * M
+    assert day + 24 * H + 45 * M <= first["recovery"] <= day + 25 * H + 45 * M
+    assert first["mitigation"] <= first["recovery"]
+
+
+def test_sample_rabbitmq_episodes_are_incidents_of_their_own(sample_analysis):
+    out = sample_analysis.incidents.sort("onset")
+    day = datetime(2023, 3, 15, tzinfo=UTC)
+    rabbit = out.filter(pl.col("sources").list.first() == "rabbitmq")
+    assert rabbit.height == 2
+    for row, hour in zip(rabbit.iter_rows(named=True), (2, 9), strict=True):
+        assert abs(row["onset"] - (day + hour * H + 50 * M)) <= 10 * M
+        assert "kube-proxy" not in row["sources"]
+    assert out.row(0, named=True)["recovery"] < rabbit["onset"][0]
+
+
+def test_a_sparse_ci_series_that_falls_silent_leaves_the_incident():
+    """macOS jobs delayed during an incident, then none for hours, then delayed again by
+    something else: the incident is over when its own episode of delays ended."""
+    day = T0 + timedelta(days=1)
+    b = EventBuilder(31)
+    hosts = ["node-a", "node-b", "node-c"]
+    b.logs(
+        source="kube-proxy",
+        component="kube-proxy",
+        hosts=hosts,
+        template="Syncing rules",
+        level="info",
+        start=T0,
+        end=day + 18 * H,
+        per_min=0.5,
+    )
+    b.logs(
+        source="kube-proxy",
+        component="kube-proxy",
+        hosts=hosts,
+        template="Sync failed",
+        level="error",
+        start=day + 10 * H,
+        end=day + 11 * H,
+        per_min=4,
+    )
+    for start, end, delay in (
+        (T0, day + 10 * H + 5 * M, (20, 60)),
+        (day + 10 * H + 5 * M, day + 11 * H, (900, 1800)),
+        (day + 13 * H + 30 * M, day + 14 * H, (3000, 5000)),
+        (day + 14 * H, day + 18 * H, (20, 60)),
+    ):
+        b.jobs(
+            source="circleci", executor="macos", start=start, end=end, per_min=0.4, delay_s=delay
+        )
+    first = _analysed(b.frame()).incidents.sort("onset").row(0, named=True)
+    assert first["onset"] - (day + 10 * H) < 10 * M
+    assert first["recovery"] <= day + 11 * H + 30 * M
+    assert first["peak"] < day + 11 * H

@@ -338,7 +338,9 @@ def analyse_with_progress(
     bucket: str | None,
     quiet: bool,
 ):
-    """Analyse ``loaded`` within ``since``/``until``, with a spinner on stderr."""
+    """Analyse ``loaded`` and report ``since``/``until`` (the data before the window still
+    gives the baselines), with a spinner and the analysis' notes on stderr; returns the
+    rows of the window and the analysis."""
     from timeline.analysis import analyze
     from timeline.when import between, parse_when
 
@@ -349,11 +351,15 @@ def analyse_with_progress(
         raise fail(str(exc)) from None
     from timeline.analysis import analysis_frame
 
-    events = between(analysis_frame(loaded.scan()), since=start, until=end)
+    frame = analysis_frame(loaded.scan())
+    events = between(frame, since=start, until=end)
     if events.height == 0:
         raise fail("no rows in the chosen window")
     with err.status("analysing", spinner="dots") if not quiet else nullcontext():
-        result = analyze(events, bucket=bucket)
+        # the whole data, so that baselines and change histories reach before the window
+        result = analyze(frame, bucket=bucket, since=start, until=end)
+    for note in result.notes:
+        err.print(escape(f"note: {note}"), highlight=False)
     return loaded.narrowed(events), result
 
 

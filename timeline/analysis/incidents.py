@@ -10,8 +10,10 @@ its own largest excess in the incident. Onset is the first hot bucket at a tenth
 (a trickle that rises before then is the incident's ``start``, not its onset); the
 intensity of a bucket adds up, per source, the largest share; escalation is the first
 bucket at half the highest intensity, peak the highest, mitigation the first bucket after
-the peak back below half, and recovery the end of the last member spike (or the start of
-the next incident, if a CI tail runs into it).
+the peak back below half. Recovery is when every member series is back at its baseline
+(:func:`series_recoveries`: its excess under a twentieth of its peak for good), never
+merely when the next incident begins; incidents may overlap, and phases use only the
+buckets before each series' recovery.
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ import polars as pl
 from timeline.analysis.rates import SERIES_SCHEMA, every, problem_rows, to_timedelta
 from timeline.analysis.spikes import LEVEL_METRICS
 
-__all__ = ["CI_METRICS", "group_incidents", "incident_table", "sequence_text"]
+__all__ = [
+    "CI_METRICS",
+    "group_incidents",
+    "incident_table",
+    "sequence_text",
+    "series_recoveries",
+]
 
 #: The series that measure what CI users feel.
 CI_METRICS = (*LEVEL_METRICS, "failed_jobs", "cancelled_jobs")
@@ -163,6 +171,7 @@ def incident_table(
     *,
     bucket: str | timedelta,
     onset_share: float = 0.1,
+    recovery_share: float = 0.05,
     gap: str | timedelta = "30m",
     frame: pl.DataFrame | None = None,
     job_table: pl.DataFrame | None = None,
@@ -208,6 +217,19 @@ def incident_table(
         return _empty_incidents()
     is_ci = pl.col("metric").is_in(CI_METRICS)
     buckets = _member_buckets(spikes, flagged)
+    # a series' episode that begins well after the incident's logs went quiet is not its
+    logs_end = (
+        spikes.filter(~is_ci)
+        .group_by("incident_id")
+        .agg(latest=pl.col("end").max() + gap_td)
+        .cast({"incident_id": pl.UInt32, "latest": _TS})
+    )
+    recovered = series_recoveries(
+        buckets, width=width, share=recovery_share, gap=2 * gap_td, latest=logs_end
+    )
+    buckets = buckets.join(recovered, on=["incident_id", "series"], how="left").filter(
+        pl.col("bucket") < pl.col("recovered")
+    )
     onsets = _refined_onsets(
         _source_onsets(buckets, onset_share, gap_td), spikes, frame, flagged, width, job_table
     )
@@ -272,7 +294,7 @@ def incident_table(
         spike_ids=pl.col("spike_id").sort(),
         n_spikes=pl.len().cast(pl.UInt32),
         start=pl.col("start").min(),
-        recovery=pl.col("end").max(),
+        _end=pl.col("end").max(),
         hosts=pl.col("hosts")
         .list.explode(keep_nulls=False, empty_as_null=False)
         .drop_nulls()
@@ -281,16 +303,16 @@ def incident_table(
         signatures=pl.col("signature").filter(~is_ci).unique(maintain_order=True),
         level=pl.col("level").drop_nulls().max(),
     )
+    recovery = recovered.group_by("incident_id").agg(recovery=pl.col("recovered").max())
     table = (
         totals.join(phases, on="incident_id", how="left")
+        .join(recovery, on="incident_id", how="left")
         .join(sequence, on="incident_id", how="left")
         .join(first_sign, on="incident_id", how="left")
         .join(ci_first, on="incident_id", how="left")
         .sort("start")
         .with_columns(
-            # A CI tail that runs into the next incident belongs to both; this one is over
-            # when the next begins.
-            recovery=pl.min_horizontal("recovery", pl.col("start").shift(-1)),
+            recovery=pl.coalesce("recovery", "_end"),
             onset=pl.coalesce("onset", "start"),
             first_anomaly_at=pl.coalesce("first_anomaly_at", "start"),
             first_anomaly=pl.coalesce("first_anomaly", pl.lit("CI impact only")),
@@ -407,6 +429,91 @@ def _first_late_jobs(
         .group_by("_k")
         .agg(_first_row=pl.col("queued").min())
         .cast(schema)
+    )
+
+
+def series_recoveries(
+    buckets: pl.DataFrame,
+    *,
+    width: timedelta,
+    share: float,
+    gap: timedelta,
+    latest: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """When each member series of each incident was back at its baseline.
+
+    A stretch with no values longer than ``gap`` splits a series into episodes; the
+    series' part in the incident is the episode of its peak, among the episodes that
+    began by the incident's ``latest`` time if given (what begins later is another
+    episode, perhaps another incident's, so a CI tail or a trickle that returns later
+    never stretches this incident). From that peak the series is back once its excess
+    stays under ``share`` of it: the recovery is the end of its last bucket at or above
+    it (of the peak bucket itself, for a series never above its baseline).
+
+    Parameters
+    ----------
+    buckets
+        ``incident_id``, ``series``, ``bucket`` and ``share`` (the excess over the
+        baseline as a share of the series' largest in the incident), from the member
+        spikes' buckets.
+    width
+        The bucket width.
+    share
+        The share of the peak excess below which the series is back at its baseline.
+    gap
+        The longest silence inside one episode.
+    latest
+        ``incident_id`` and ``latest`` (Datetime UTC): the latest start of an episode
+        that still belongs to the incident (incidents without a row: any).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``incident_id``, ``series`` and ``recovered`` (Datetime UTC).
+
+    Examples
+    --------
+    >>> from datetime import datetime, timedelta, UTC
+    >>> t = lambda h, m=0: datetime(2023, 3, 15, h, m, tzinfo=UTC)
+    >>> buckets = pl.DataFrame({"incident_id": [0] * 5, "series": ["delay"] * 5,
+    ...     "bucket": [t(0), t(0, 5), t(0, 10), t(0, 15), t(2, 50)],
+    ...     "share": [1.0, 0.4, 0.05, 0.02, 0.3]})
+    >>> series_recoveries(buckets, width=timedelta(minutes=5), share=0.1,
+    ...     gap=timedelta(minutes=30))["recovered"].dt.strftime("%H:%M").to_list()
+    ['00:10']
+    """
+    keys = ["incident_id", "series"]
+    ordered = buckets.select(*keys, "bucket", "share").sort(*keys, "bucket")
+    episodes = ordered.with_columns(
+        _episode=((pl.col("bucket").diff() > gap).fill_null(False).cast(pl.UInt32).cum_sum()).over(
+            keys
+        )
+    )
+    if latest is not None:
+        began = pl.col("bucket").min().over(*keys, "_episode")
+        episodes = episodes.join(latest, on="incident_id", how="left").filter(
+            pl.col("latest").is_null() | (began <= pl.col("latest"))
+        )
+    episodes = episodes.with_columns(
+        _peak_episode=pl.col("_episode")
+        .sort_by("share", descending=True, maintain_order=True)
+        .first()
+        .over(keys),
+        _peak=pl.col("bucket")
+        .sort_by("share", descending=True, maintain_order=True)
+        .first()
+        .over(keys),
+    )
+    return (
+        episodes.filter(
+            (pl.col("_episode") == pl.col("_peak_episode"))
+            & (pl.col("bucket") >= pl.col("_peak"))
+            & ((pl.col("share") >= share) | (pl.col("bucket") == pl.col("_peak")))
+        )
+        .group_by(keys)
+        .agg(recovered=pl.col("bucket").max() + width)
+        .cast({"recovered": _TS})
+        .sort(keys)
     )
 
 

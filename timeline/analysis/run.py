@@ -9,8 +9,8 @@ readable summary in a terminal (``str``) and in Jupyter (``_repr_html_``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 
@@ -20,10 +20,11 @@ from timeline.analysis import contributors as contrib
 from timeline.analysis import incidents as inc
 from timeline.analysis import rates, spikes
 from timeline.analysis.incidents import duration_text
+from timeline.analysis.rates import to_timedelta
 from timeline.reading import times
 from timeline.reading.pods import pod_nodes, tells_pod_node, with_pod_log_origin
 
-__all__ = ["Analysis", "analysis_frame", "analyze"]
+__all__ = ["Analysis", "analysis_frame", "analyze", "narrowed", "window_notes"]
 
 #: Levels whose rows the analysis counts one by one (others only make up populations).
 PROBLEM_LEVELS = ["warning", "error", "critical"]
@@ -108,6 +109,9 @@ class Analysis:
         The bucket width used.
     options
         The options the analysis ran with.
+    notes
+        What the reader should know about how far the findings can be trusted (too
+        little data before a window for its baselines, for one).
     """
 
     incidents: pl.DataFrame
@@ -120,6 +124,7 @@ class Analysis:
     job_rates: pl.DataFrame
     bucket: str
     options: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     def top(self, incident_id: int, n: int = 3) -> pl.DataFrame:
         """The ``n`` best-ranked changes for one incident; when no change explains it
@@ -135,6 +140,7 @@ class Analysis:
         return {
             "bucket": self.bucket,
             "options": dict(self.options),
+            "notes": list(self.notes),
             "incidents": self.incidents.to_dicts(),
             "spikes": self.spikes.to_dicts(),
             "contributors": self.contributors.to_dicts(),
@@ -154,6 +160,7 @@ class Analysis:
                 f"{self.changes.height} changes (buckets of {self.bucket})",
             )
         )
+        out.extend(("line", f"note: {note}") for note in self.notes)
         for incident in self.incidents.iter_rows(named=True):
             iid = incident["incident_id"]
             out.append(
@@ -293,6 +300,8 @@ def analyze(
     tau: str | timedelta = "1h",
     examples: int = 5,
     spike_top: int = 5,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
 ) -> Analysis:
     """Find spikes, incidents and the changes that contributed, in an event frame.
 
@@ -326,12 +335,20 @@ def analyze(
         ``file:line`` examples kept per spike.
     spike_top
         Changes kept per spike in ``spike_contributors``.
+    since, until
+        The window to report (a datetime, or text such as ``"2023-03-14 17:00"``): the
+        incidents that overlap it, whole (from their start to their recovery, even past
+        ``until``), with their spikes and ranked changes, the changes made in it, and
+        the series' buckets in it. Baselines and change histories still use the data
+        before the window, so a window never splits an incident or makes an earlier
+        change look new; a note says when too little data lies before it.
 
     Returns
     -------
     Analysis
     """
     events = _events(frame)
+    since, until = _moment(since), _moment(until)
     options = {
         "window": str(window),
         "z": z,
@@ -401,7 +418,7 @@ def analyze(
         spike_targets, changes, events, keep=spike_top, id_name="spike_id", **shared
     )
     incidents = _with_precursor_and_mitigation(incidents, ranked)
-    return Analysis(
+    found = Analysis(
         incidents=incidents,
         spikes=grouped.select("incident_id", *[c for c in grouped.columns if c != "incident_id"])
         if grouped.height
@@ -414,6 +431,99 @@ def analyze(
         job_rates=rates.job_rates(bulk, bucket=bucket),
         bucket=bucket_name,
         options=options,
+    )
+    if since is None and until is None:
+        return found
+    notes = window_notes(start, since, window=window)
+    return narrowed(found, since=since, until=until, notes=notes)
+
+
+def _moment(value: datetime | str | None) -> datetime | None:
+    if isinstance(value, str):
+        from timeline.when import parse_when
+
+        return parse_when(value)
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def window_notes(
+    first: datetime | None,
+    since: datetime | None,
+    *,
+    window: str | timedelta,
+) -> tuple[str, ...]:
+    """What to say about the data before a window that starts at ``since``, given that
+    the data begins at ``first`` and baselines look back ``window``.
+
+    >>> from datetime import datetime, UTC
+    >>> window_notes(datetime(2023, 3, 14, 12, tzinfo=UTC), datetime(2023, 3, 14, 17, tzinfo=UTC),
+    ...              window="24h")[0][:62]
+    'only 5h of data before the window (from 2023-03-14 17:00 UTC):'
+    """
+    if since is None or first is None:
+        return ()
+    before = (since - first).total_seconds()
+    need = to_timedelta(window).total_seconds()
+    if before <= 0:
+        return (
+            f"no data before the window (from {since:%Y-%m-%d %H:%M} UTC): baselines are "
+            "learned inside it, so trouble at its start may be taken as normal",
+        )
+    if before < need:
+        return (
+            f"only {duration_text(before)} of data before the window (from "
+            f"{since:%Y-%m-%d %H:%M} UTC): baselines look back {duration_text(need)}, so "
+            "early spikes are judged against a short history",
+        )
+    return ()
+
+
+def narrowed(
+    found: Analysis,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    notes: tuple[str, ...] = (),
+) -> Analysis:
+    """``found`` reported for the window only: the incidents that overlap it (whole, with
+    their spikes and ranked changes), the changes made in it or ranked for them, and the
+    series' buckets in it."""
+
+    def overlaps(first: str, last: str) -> pl.Expr:
+        keep = pl.lit(True)
+        if since is not None:
+            keep = keep & (pl.col(last) >= since)
+        if until is not None:
+            keep = keep & (pl.col(first) <= until)
+        return keep
+
+    incidents = found.incidents.filter(overlaps("onset", "recovery"))
+    kept = incidents["incident_id"].implode()
+    spikes = found.spikes.filter(pl.col("incident_id").is_in(kept))
+    contributors = found.contributors.filter(pl.col("incident_id").is_in(kept))
+    changes = found.changes.filter(
+        overlaps("ts", "ts") | pl.col("change_id").is_in(contributors["change_id"].implode())
+    )
+    return replace(
+        found,
+        incidents=incidents,
+        spikes=spikes,
+        contributors=contributors,
+        spike_contributors=found.spike_contributors.filter(
+            pl.col("spike_id").is_in(spikes["spike_id"].implode())
+        ),
+        changes=changes,
+        diffs=found.diffs.filter(pl.col("change_id").is_in(changes["change_id"].implode())),
+        series=found.series.filter(overlaps("bucket", "bucket")),
+        job_rates=found.job_rates.filter(overlaps("bucket", "bucket")),
+        options={
+            **found.options,
+            "since": None if since is None else str(since),
+            "until": None if until is None else str(until),
+        },
+        notes=(*found.notes, *notes),
     )
 
 

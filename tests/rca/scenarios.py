@@ -1,0 +1,884 @@
+"""Incidents of different shapes, each written to a folder with its ground truth.
+
+Every scenario is a function ``seed -> (World, Truth)``: it builds a
+:class:`~tests.rca.world.World` (its own node names, programs, times, rates and sizes,
+drawn from ``seed``) and says what caused the incident: the change or changes, the decoys
+(changes that did not), the expected mitigations, or no change at all. :func:`build`
+writes the world's files under a folder (the bundled sample is read where it lies).
+
+>>> import tempfile
+>>> root, truth = build("rollback", Path(tempfile.mkdtemp()), seed=7)
+>>> sorted(p.name for p in root.iterdir())
+['k8s', 'nodes']
+>>> truth.causes[0].target.startswith("deployment/"), len(truth.mitigations)
+(True, 1)
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sample_logs import SAMPLE_DIR, expected
+from tests.rca.world import (
+    HOUR,
+    MIN,
+    NS,
+    SEC,
+    Workload,
+    World,
+    coredns_program,
+    daily_load,
+    kube_proxy_program,
+    node_names,
+    service_program,
+)
+
+__all__ = ["SCENARIOS", "Cause", "Truth", "build"]
+
+
+@dataclass(frozen=True)
+class Cause:
+    """A change by its target as the analysis names it (``deployment/shop/checkout``,
+    ``configmap/kube-system/coredns``; for a change-log line, the words of its target),
+    made at ``at`` by ``actor``; ``aliases`` are other targets the same action may be
+    shown under (the Deployment that reloaded an edited ConfigMap), counted only when the
+    change names the same actor."""
+
+    target: str
+    at: datetime
+    aliases: tuple[str, ...] = ()
+    actor: str | None = None
+
+
+@dataclass(frozen=True)
+class Truth:
+    """What a scenario's incident is, and what caused it.
+
+    ``onset`` is when the incident began (the analysis' incident nearest to it is judged);
+    ``causes`` the contributing changes (empty: no change caused it); ``decoys`` changes
+    that did not contribute; ``mitigations`` changes that ended it; ``recovered`` when the
+    last of its trouble ended (the last error, the last delayed CI job queued).
+    """
+
+    scenario: str
+    shape: str
+    onset: datetime
+    causes: tuple[Cause, ...]
+    decoys: tuple[Cause, ...] = ()
+    mitigations: tuple[Cause, ...] = ()
+    recovered: datetime | None = None
+    notes: dict = field(default_factory=dict)
+
+
+def _dt(t: int) -> datetime:
+    return datetime.fromtimestamp(t / NS, tz=UTC)
+
+
+APPS = (
+    ("payments-api", ("/v1/charges", "/v1/refunds", "/v1/customers")),
+    ("checkout", ("/cart", "/checkout/confirm", "/checkout/shipping")),
+    ("orders-svc", ("/orders", "/orders/{id}", "/orders/search")),
+    ("inventory", ("/stock", "/stock/reserve", "/warehouses")),
+    ("auth-gateway", ("/oauth/token", "/userinfo", "/login")),
+    ("media-resizer", ("/resize", "/thumb", "/crop")),
+    ("quote-engine", ("/quotes", "/quotes/price", "/rates")),
+)
+PEOPLE = (
+    "maria@corp.example",
+    "kenji@corp.example",
+    "olu@corp.example",
+    "priya@corp.example",
+    "tom@corp.example",
+    "lena@corp.example",
+)
+NAMESPACES = ("shop", "prod", "payments", "core", "web")
+
+#: Error messages a Go service writes with klog, each one signature.
+APP_ERRORS = (
+    (
+        "E|handler.go:211",
+        '"Request failed" err="upstream connect error or disconnect/reset '
+        'before headers. reset reason: connection termination" code=503',
+    ),
+    (
+        "E|client.go:87",
+        '"Failed to query database" err="pq: too many connections for role \\"app\\""',
+    ),
+    (
+        "E|handler.go:164",
+        '"Panic recovered" err="runtime error: invalid memory address or nil pointer dereference"',
+    ),
+    ("E|cache.go:142", '"Cache lookup failed" err="dial tcp 10.96.14.3:6379: i/o timeout"'),
+    (
+        "E|grpc.go:301",
+        '"RPC failed" method="/ledger.v1.Ledger/Post" err="rpc error: code = '
+        'Unavailable desc = connection refused"',
+    ),
+)
+
+
+def _fixed(message: tuple[str, str]) -> Callable[[random.Random], tuple[str, str]]:
+    return lambda rng: message
+
+
+def _with_port(code: str, text: str) -> Callable[[random.Random], tuple[str, str]]:
+    """A message whose address varies line to line (masked into one signature)."""
+
+    def make(rng: random.Random) -> tuple[str, str]:
+        ip = f"10.{rng.randint(0, 3)}.{rng.randint(0, 255)}.{rng.randint(2, 250)}"
+        return code, text.replace("<IP>", ip).replace("<PORT>", str(rng.randint(32768, 60999)))
+
+    return make
+
+
+def _base(
+    seed: int,
+    *,
+    hours_before: tuple[float, float],
+    hours_after: tuple[float, float],
+    n_nodes: tuple[int, int],
+) -> tuple[World, int, random.Random]:
+    """A world spanning some hours before and after an onset on a random day."""
+    rng = random.Random(seed)
+    day = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=rng.randint(0, 700))
+    onset = int((day + timedelta(hours=rng.uniform(6, 20))).timestamp()) * NS
+    onset -= onset % MIN
+    onset += rng.randint(0, 59) * SEC
+    start = onset - int(rng.uniform(*hours_before) * HOUR)
+    start -= start % MIN
+    end = onset + int(rng.uniform(*hours_after) * HOUR)
+    nodes = node_names(rng, rng.randint(*n_nodes))
+    return World(seed=seed, start=start, end=end, nodes=nodes), onset, rng
+
+
+def _app(
+    world: World,
+    rng: random.Random,
+    *,
+    nodes: list[str] | None = None,
+    exclude: tuple[str, ...] = (),
+) -> Workload:
+    name, paths = rng.choice([a for a in APPS if a[0] not in exclude])
+    namespace = rng.choice(NAMESPACES)
+    chosen = nodes or rng.sample(world.nodes, max(2, min(len(world.nodes), rng.randint(2, 5))))
+    major = rng.randint(1, 7)
+    work = world.workload(
+        "Deployment",
+        namespace,
+        name,
+        service_program(name, paths),
+        version=f"v{major}.{rng.randint(0, 30)}.{rng.randint(0, 9)}",
+        nodes=chosen,
+    )
+    world.background(work, rng.uniform(0.5, 1.2))
+    return work
+
+
+def _platform(world: World, rng: random.Random) -> tuple[Workload, Workload]:
+    """kube-proxy on every node and CoreDNS on two, with their everyday lines."""
+    proxy = world.workload(
+        "DaemonSet",
+        "kube-system",
+        "kube-proxy",
+        kube_proxy_program(),
+        version=rng.choice(("v1.26.9", "v1.27.4", "v1.28.2")),
+        image="registry.k8s.io/kube-proxy",
+    )
+    world.background(proxy, rng.uniform(0.2, 0.5))
+    dns = world.workload(
+        "Deployment",
+        "kube-system",
+        "coredns",
+        coredns_program(),
+        version=rng.choice(("1.10.1", "1.9.4")),
+        nodes=rng.sample(world.nodes, 2),
+        image="registry.k8s.io/coredns/coredns",
+    )
+    world.background(dns, rng.uniform(0.8, 2.0))
+    return proxy, dns
+
+
+def _next_version(version: str, rng: random.Random) -> str:
+    head, minor, patch = version.lstrip("v").split(".")
+    prefix = "v" if version.startswith("v") else ""
+    return f"{prefix}{head}.{int(minor) + rng.randint(0, 1)}.{int(patch) + rng.randint(1, 3)}"
+
+
+def _errors_after(
+    world: World,
+    work: Workload,
+    reached: dict[str, int],
+    end: int,
+    per_min,
+    message,
+    *,
+    delay_s: tuple[float, float] = (5, 40),
+) -> None:
+    """Errors on each node from shortly after the change reached it until ``end`` (an
+    int, or per node)."""
+    for node, t in reached.items():
+        stop = end[node] if isinstance(end, dict) else end
+        world.emit(work, node, t + int(world.rng.uniform(*delay_s) * SEC), stop, per_min, message)
+
+
+def _unrelated_deploy(world: World, rng: random.Random, t: int, exclude: tuple[str, ...]) -> Cause:
+    """A person's deploy of an app that has nothing to do with the incident."""
+    other = _app(world, rng, exclude=exclude)
+    world.roll(other, t, _next_version(other.version, rng), actor=rng.choice(PEOPLE))
+    return Cause(other.target, _dt(t))
+
+
+def _churn_decoys(world: World, *synced: Workload) -> tuple[Cause, ...]:
+    """Routine churn over the world's span (GitOps also syncing ``synced`` as they are);
+    every program it touches is a decoy."""
+    names = world.churn(world.start, world.end, synced=synced)
+    return tuple(Cause(name, _dt(world.end)) for name in names)
+
+
+# --- the scenarios ---------------------------------------------------------------------------
+
+
+def immediate_trigger(seed: int) -> tuple[World | None, Truth]:
+    """A person rolls a service to a new version; its pods fail right after they start."""
+    world, onset, rng = _base(seed, hours_before=(10, 16), hours_after=(2, 4), n_nodes=(4, 9))
+    _platform(world, rng)
+    app = _app(world, rng)
+    at = onset - int(rng.uniform(2, 6) * MIN)
+    reached = world.roll(
+        app, at, _next_version(app.version, rng), actor=rng.choice(PEOPLE), step_s=(5, 20)
+    )
+    fixed = onset + int(rng.uniform(50, 100) * MIN)
+    _errors_after(world, app, reached, fixed, rng.uniform(6, 15), _fixed(rng.choice(APP_ERRORS)))
+    decoy = _unrelated_deploy(world, rng, at - int(rng.uniform(15, 40) * MIN), (app.name,))
+    config = f"{rng.choice(('feature-flags', 'rate-limits', 'banner-text'))}"
+    world.config_edit(
+        at - int(rng.uniform(50, 90) * MIN),
+        app.namespace,
+        config,
+        rng.choice(PEOPLE),
+        {"enabled": "true"},
+    )
+    churn = _churn_decoys(world)
+    min_reached = min(reached.values())
+    return world, Truth(
+        "immediate_trigger",
+        "an immediate trigger",
+        _dt(min_reached + 20 * SEC),
+        (Cause(app.target, _dt(at)),),
+        decoys=(decoy, Cause(f"configmap/{app.namespace}/{config}", _dt(at)), *churn),
+        recovered=_dt(fixed),
+    )
+
+
+def slow_burn(seed: int) -> tuple[World | None, Truth]:
+    """A DaemonSet rolled to some nodes hours before leaves a trickle on exactly those
+    nodes; the day's load turns it into an incident amid routine churn."""
+    world, onset, rng = _base(seed, hours_before=(14, 20), hours_after=(2, 3), n_nodes=(6, 10))
+    proxy, _ = _platform(world, rng)
+    agent_name = rng.choice(("node-agent", "log-shipper", "csi-node", "net-agent"))
+    agent = world.workload(
+        "DaemonSet",
+        "kube-system",
+        agent_name,
+        service_program(agent_name, ("/metrics", "/healthz")),
+        version=f"v0.{rng.randint(10, 40)}.{rng.randint(0, 9)}",
+    )
+    world.background(agent, rng.uniform(0.2, 0.5))
+    touched = rng.sample(world.nodes, max(2, len(world.nodes) // 3))
+    at = onset - int(rng.uniform(4, 7) * HOUR)
+    reached = world.roll(
+        agent,
+        at,
+        _next_version(agent.version, rng),
+        actor=rng.choice(PEOPLE),
+        nodes=touched,
+        step_s=(60, 240),
+    )
+    load = daily_load(peak_hour=(onset // NS % 86400) / 3600 + 0.4)
+    message = _with_port(
+        "E|conn.go:93",
+        '"Dropped connection" peer="<IP>:<PORT>" err="write: broken pipe" queue="events"',
+    )
+
+    def rate(t: int) -> float:
+        if t < onset:
+            return 0.02 + 0.08 * load(t)
+        return 2.0 + 10.0 * load(t)
+
+    fixed = onset + int(rng.uniform(70, 110) * MIN)
+    _errors_after(world, agent, reached, fixed, rate, message, delay_s=(60, 600))
+    decoys = _churn_decoys(world, agent)
+    other = _app(world, rng)
+    t_restart = onset - int(rng.uniform(4, 12) * MIN)
+    world.restart_pods(other, t_restart, other.nodes)
+    return world, Truth(
+        "slow_burn",
+        "a slow burn from a partial rollout with routine churn",
+        _dt(onset),
+        (Cause(agent.target, _dt(at)),),
+        decoys=(*decoys, Cause(other.target, _dt(t_restart)), Cause(proxy.target, _dt(onset))),
+        notes={"touched": touched, "proxy": proxy.name},
+        recovered=_dt(fixed),
+    )
+
+
+def cascade(seed: int) -> tuple[World | None, Truth]:
+    """A person's Deployment change cascades: a ReplicaSet, pods on several nodes, events,
+    the change log line; the service fails, and the one calling it too."""
+    world, onset, rng = _base(seed, hours_before=(8, 14), hours_after=(2, 4), n_nodes=(5, 8))
+    _platform(world, rng)
+    app = _app(world, rng, nodes=rng.sample(world.nodes, rng.randint(3, 5)))
+    caller = _app(world, rng, exclude=(app.name,))
+    person = rng.choice(PEOPLE)
+    at = onset - int(rng.uniform(3, 8) * MIN)
+    version = _next_version(app.version, rng)
+    reached = world.roll(
+        app, at, version, actor=person, via="kubectl-client-side-apply", step_s=(15, 45)
+    )
+    world.note(
+        at,
+        "deploy",
+        f"{app.namespace}/{app.name}",
+        f"Deploy {app.name} {version}",
+        person.split("@")[0],
+    )
+    fixed = onset + int(rng.uniform(60, 120) * MIN)
+    _errors_after(world, app, reached, fixed, rng.uniform(4, 10), _fixed(rng.choice(APP_ERRORS)))
+    calling = {n: min(reached.values()) for n in caller.nodes}
+    _errors_after(
+        world,
+        caller,
+        calling,
+        fixed,
+        rng.uniform(3, 8),
+        _fixed(
+            ("E|client.go:58", f'"Call failed" service="{app.name}" err="unexpected status 503"')
+        ),
+    )
+    churn = _churn_decoys(world)
+    return world, Truth(
+        "cascade",
+        "a person's action cascading through controllers",
+        _dt(min(reached.values()) + 20 * SEC),
+        (Cause(app.target, _dt(at)),),
+        decoys=churn,
+        notes={"person": person},
+        recovered=_dt(fixed),
+    )
+
+
+def config_reload(seed: int) -> tuple[World | None, Truth]:
+    """The DNS ConfigMap edited; CoreDNS reloads it (no restart) and starts failing the
+    names of one zone."""
+    world, onset, rng = _base(seed, hours_before=(8, 14), hours_after=(2, 3), n_nodes=(4, 8))
+    _, dns = _platform(world, rng)
+    app = _app(world, rng)
+    person = rng.choice(PEOPLE)
+    at = onset - int(rng.uniform(2, 5) * MIN)
+    zone = rng.choice(("corp.internal.", "db.example.net.", "partners.example.org."))
+    world.config_edit(
+        at,
+        "kube-system",
+        "coredns",
+        person,
+        {
+            "Corefile": f".:53 {{\n    errors\n    forward {zone} 10.9.{rng.randint(0, 9)}.53\n"
+            "    cache 30\n    reload\n}\n"
+        },
+    )
+    reloads = {}
+    for node in dns.nodes:
+        t = at + int(rng.uniform(20, 90) * SEC)
+        sha = "".join(rng.choice("0123456789abcdef") for _ in range(128))
+        for k, text in enumerate(
+            (
+                "[INFO] Reloading",
+                f"[INFO] plugin/reload: Running configuration SHA512 = {sha}",
+                "[INFO] Reloading complete",
+            )
+        ):
+            world.lines[(dns.name, node)].append((t + k * 40_000_000, "", text))
+        reloads[node] = t
+    fixed = onset + int(rng.uniform(40, 90) * MIN)
+    host = rng.choice(("ldap", "billing-db", "vault", "sso"))
+
+    def failure(r: random.Random) -> tuple[str, str]:
+        return "", (
+            f"[ERROR] plugin/errors: 2 {host}.{zone} {r.choice(('A', 'AAAA'))}: "
+            f"read udp 10.{r.randint(0, 3)}.{r.randint(0, 255)}.{r.randint(2, 250)}:"
+            f"{r.randint(32768, 60999)}->10.9.0.53:53: i/o timeout"
+        )
+
+    _errors_after(world, dns, reloads, fixed, rng.uniform(5, 12), failure, delay_s=(2, 30))
+    _errors_after(
+        world,
+        app,
+        {n: at for n in app.nodes},
+        fixed,
+        rng.uniform(1, 3),
+        _fixed(
+            (
+                "E|client.go:71",
+                f'"Lookup failed" host="{host}.{zone.rstrip(".")}" err="server misbehaving"',
+            )
+        ),
+        delay_s=(60, 120),
+    )
+    decoy = _unrelated_deploy(world, rng, at - int(rng.uniform(10, 25) * MIN), (app.name,))
+    churn = _churn_decoys(world)
+    return world, Truth(
+        "config_reload",
+        "a config change with reloads and no restarts",
+        _dt(min(reloads.values()) + 10 * SEC),
+        (Cause("configmap/kube-system/coredns", _dt(at), (dns.target,), person),),
+        decoys=(decoy, *churn),
+        recovered=_dt(fixed),
+    )
+
+
+def latent_load(seed: int) -> tuple[World | None, Truth]:
+    """A pool limit lowered in a ConfigMap hours before: a first few new errors at low
+    traffic, then the day's peak turns them into an incident."""
+    world, onset, rng = _base(seed, hours_before=(12, 18), hours_after=(2, 3), n_nodes=(4, 8))
+    _platform(world, rng)
+    app = _app(world, rng)
+    person = rng.choice(PEOPLE)
+    at = onset - int(rng.uniform(3, 6) * HOUR)
+    config = f"{app.name}-config"
+    limit = rng.choice((10, 16, 20))
+    world.config_edit(
+        at, app.namespace, config, person, {"DB_POOL_MAX": str(limit), "DB_POOL_TIMEOUT": "2s"}
+    )
+    for node in app.nodes:
+        t = at + int(rng.uniform(5, 40) * SEC)
+        world.lines[(app.name, node)].append(
+            (t, "I|config.go:77", f'"Configuration reloaded" file="/etc/{app.name}/config.yaml"')
+        )
+    load = daily_load(peak_hour=(onset // NS % 86400) / 3600 + 0.7, low=0.2)
+    t_load = onset
+
+    def rate(t: int) -> float:
+        if t < t_load:
+            return 0.05 * load(t)
+        return 1.0 + 12.0 * load(t)
+
+    message = _fixed(
+        (
+            "E|pool.go:133",
+            f'"Connection pool exhausted" pool="db" max={limit} '
+            'err="timeout waiting for a free connection"',
+        )
+    )
+    fixed = onset + int(rng.uniform(60, 100) * MIN)
+    _errors_after(world, app, {n: at for n in app.nodes}, fixed, rate, message, delay_s=(60, 900))
+    decoy = _unrelated_deploy(world, rng, onset - int(rng.uniform(8, 30) * MIN), (app.name,))
+    churn = _churn_decoys(world, app)
+    return world, Truth(
+        "latent_load",
+        "a load-driven onset with a latent cause",
+        _dt(onset),
+        (Cause(f"configmap/{app.namespace}/{config}", _dt(at), (app.target,), person),),
+        decoys=(decoy, *churn),
+        recovered=_dt(fixed),
+    )
+
+
+def dns_to_ci(seed: int) -> tuple[World | None, Truth]:
+    """CoreDNS upgraded: the new pods cannot reach upstream; CI jobs fail to start and
+    wait longer, and the CI side had its own harmless change."""
+    world, onset, rng = _base(seed, hours_before=(10, 16), hours_after=(2, 4), n_nodes=(4, 7))
+    _, dns = _platform(world, rng)
+    person = rng.choice(PEOPLE)
+    at = onset - int(rng.uniform(2, 6) * MIN)
+    reached = world.roll(dns, at, "1.11.1", actor=person, step_s=(20, 40))
+    fixed = onset + int(rng.uniform(60, 120) * MIN)
+    outside = rng.sample(
+        (
+            "github.com.",
+            "registry-1.docker.io.",
+            "api.github.com.",
+            "s3.amazonaws.com.",
+            "ghcr.io.",
+        ),
+        2,
+    )
+
+    def failure(r: random.Random) -> tuple[str, str]:
+        return "", (
+            f"[ERROR] plugin/errors: 2 {r.choice(outside)} A: dial udp "
+            f"169.254.169.253:53: connect: network is unreachable"
+        )
+
+    _errors_after(world, dns, reached, fixed, rng.uniform(5, 12), failure, delay_s=(2, 20))
+    executor = rng.choice(("docker", "machine"))
+    normal = 3.0 if executor == "docker" else 25.0
+    first = min(reached.values())
+    world.ci_jobs(
+        rng.uniform(1.0, 2.5),
+        executor=executor,
+        delay_s=lambda t: normal * (40 if first + 3 * MIN <= t < fixed else 1),
+        fail_p=lambda t: 0.5 if first + 3 * MIN <= t < fixed else 0.03,
+    )
+    ci_change = onset - int(rng.uniform(50, 120) * MIN)
+    world.note(
+        ci_change,
+        "config",
+        "ci/runners",
+        "Rotated the runner registration tokens",
+        rng.choice(PEOPLE).split("@")[0],
+    )
+    churn = _churn_decoys(world)
+    return world, Truth(
+        "dns_to_ci",
+        "a change in one system surfacing in another (DNS -> CI)",
+        _dt(first + 10 * SEC),
+        (Cause(dns.target, _dt(at)),),
+        decoys=(Cause("ci/runners", _dt(ci_change)), *churn),
+        recovered=_dt(fixed),
+    )
+
+
+def two_changes(seed: int) -> tuple[World | None, Truth]:
+    """kube-proxy upgraded on every node breaks some syncs; half an hour later a service
+    rolled to a bad version adds its own errors: both contributed."""
+    world, onset, rng = _base(seed, hours_before=(10, 16), hours_after=(2, 4), n_nodes=(4, 8))
+    proxy, _ = _platform(world, rng)
+    app = _app(world, rng)
+    people = rng.sample(PEOPLE, 2)
+    t1 = onset - int(rng.uniform(3, 8) * MIN)
+    reached = world.roll(
+        proxy, t1, _next_version(proxy.version, rng), actor=people[0], step_s=(10, 30)
+    )
+    fixed = onset + int(rng.uniform(100, 150) * MIN)
+    sync = _fixed(
+        (
+            "E|proxier.go:1537",
+            '"Failed to execute iptables-restore" err="exit status '
+            '2 (iptables-restore v1.8.7 (nf_tables): unknown option \\"--xor-mark\\"\\n)"',
+        )
+    )
+    _errors_after(world, proxy, reached, fixed, rng.uniform(2, 5), sync)
+    t2 = onset + int(rng.uniform(15, 25) * MIN)
+    reached2 = world.roll(app, t2, _next_version(app.version, rng), actor=people[1], step_s=(5, 15))
+    _errors_after(world, app, reached2, fixed, rng.uniform(5, 10), _fixed(rng.choice(APP_ERRORS)))
+    churn = _churn_decoys(world)
+    return world, Truth(
+        "two_changes",
+        "two contributing changes",
+        _dt(min(reached.values()) + 10 * SEC),
+        (Cause(proxy.target, _dt(t1)), Cause(app.target, _dt(t2))),
+        decoys=churn,
+        recovered=_dt(fixed),
+    )
+
+
+def rollback(seed: int) -> tuple[World | None, Truth]:
+    """A bad version rolled out; rolling it back node by node ends the errors node by node."""
+    world, onset, rng = _base(seed, hours_before=(8, 14), hours_after=(3, 5), n_nodes=(4, 9))
+    _platform(world, rng)
+    app = _app(world, rng, nodes=None)
+    person = rng.choice(PEOPLE)
+    good = app.version
+    at = onset - int(rng.uniform(2, 6) * MIN)
+    reached = world.roll(app, at, _next_version(good, rng), actor=person, step_s=(10, 30))
+    back_at = onset + int(rng.uniform(40, 90) * MIN)
+    undone = world.roll(
+        app, back_at, good, actor=rng.choice(PEOPLE), step_s=(60, 180), via="kubectl-rollout"
+    )
+    _errors_after(world, app, reached, undone, rng.uniform(6, 14), _fixed(rng.choice(APP_ERRORS)))
+    churn = _churn_decoys(world)
+    return world, Truth(
+        "rollback",
+        "a rollback as mitigation",
+        _dt(min(reached.values()) + 10 * SEC),
+        (Cause(app.target, _dt(at)),),
+        decoys=churn,
+        mitigations=(Cause(app.target, _dt(back_at)),),
+        recovered=_dt(max(undone.values())),
+    )
+
+
+def no_change(seed: int) -> tuple[World | None, Truth]:
+    """An outside dependency times out: errors on every pod of the service calling it,
+    with routine churn and a person's unrelated deploy around. No change caused it."""
+    world, onset, rng = _base(seed, hours_before=(10, 16), hours_after=(2, 4), n_nodes=(4, 9))
+    _platform(world, rng)
+    app = _app(world, rng)
+    provider = rng.choice(
+        ("api.stripe.com", "hooks.slack.com", "api.twilio.com", "sqs.eu-west-1.amazonaws.com")
+    )
+    ended = onset + int(rng.uniform(30, 90) * MIN)
+    message = _with_port(
+        "E|client.go:112",
+        f'"Upstream request failed" upstream="{provider}:443" err="dial tcp <IP>:443: i/o timeout"',
+    )
+    _errors_after(
+        world,
+        app,
+        {n: onset for n in app.nodes},
+        ended,
+        rng.uniform(5, 12),
+        message,
+        delay_s=(0, 30),
+    )
+    decoy = _unrelated_deploy(world, rng, onset - int(rng.uniform(60, 150) * MIN), (app.name,))
+    churn = _churn_decoys(world, app)
+    return world, Truth(
+        "no_change",
+        "an incident no change caused",
+        _dt(onset),
+        (),
+        decoys=(decoy, *churn),
+        recovered=_dt(ended),
+    )
+
+
+def changelog_only(seed: int) -> tuple[World | None, Truth]:
+    """A change made outside Kubernetes, written only in the change log and naming its
+    target loosely ("the ingress tier"); the proxies it names start failing."""
+    world, onset, rng = _base(seed, hours_before=(8, 14), hours_after=(2, 3), n_nodes=(4, 8))
+    _platform(world, rng)
+    name, words = rng.choice(
+        (
+            ("ingress-nginx-controller", "ingress tier"),
+            ("envoy-gateway", "the gateway fleet"),
+            ("haproxy-edge", "edge proxies"),
+        )
+    )
+    edge_nodes = rng.sample(world.nodes, max(2, len(world.nodes) // 2))
+    edge = world.workload(
+        "Deployment",
+        rng.choice(("ingress", "edge", "gateway")),
+        name,
+        service_program(name, ("/", "/api", "/static")),
+        version=f"v{rng.randint(1, 3)}.{rng.randint(0, 12)}.{rng.randint(0, 9)}",
+        nodes=edge_nodes,
+    )
+    world.background(edge, rng.uniform(0.8, 1.6))
+    at = onset - int(rng.uniform(3, 9) * MIN)
+    what = rng.choice(
+        (
+            "Lowered keepalive_timeout",
+            "Raised worker_connections",
+            "Rotated the TLS certificates",
+            "Tuned the kernel conntrack limits",
+        )
+    )
+    world.note(
+        at,
+        "config",
+        words,
+        f"{what} on the {words.removeprefix('the ')}",
+        rng.choice(PEOPLE).split("@")[0],
+    )
+    fixed = onset + int(rng.uniform(40, 90) * MIN)
+    _errors_after(
+        world,
+        edge,
+        {n: at for n in edge_nodes},
+        fixed,
+        rng.uniform(5, 12),
+        _with_port(
+            "E|proxy.go:250", '"Upstream reset" client="<IP>:<PORT>" err="connection reset by peer"'
+        ),
+        delay_s=(30, 150),
+    )
+    decoy = _unrelated_deploy(world, rng, at - int(rng.uniform(5, 20) * MIN), (name,))
+    churn = _churn_decoys(world)
+    return world, Truth(
+        "changelog_only",
+        "a change only in the change log with a vague target",
+        _dt(onset),
+        (Cause(words, _dt(at)),),
+        decoys=(decoy, *churn),
+        recovered=_dt(fixed),
+    )
+
+
+def broker_restart(seed: int) -> tuple[World | None, Truth]:
+    """A person restarts the RabbitMQ StatefulSet (highest ordinal first); a durable
+    queue's home node is gone for a while, channels fail on the other nodes and CI jobs
+    wait. The brokers' own logs show the restarts."""
+    world, onset, rng = _base(seed, hours_before=(10, 16), hours_after=(2, 4), n_nodes=(3, 6))
+    _platform(world, rng)
+    cluster = rng.choice(("rabbitmq", "broker", "mq"))
+    namespace = rng.choice(("ci", "messaging", "infra"))
+    brokers = [f"{cluster}-server-{i}" for i in range(rng.choice((3, 5)))]
+    user = rng.choice(("ci", "builds", "app"))
+    world.rabbit_background(brokers, rng.uniform(1.0, 2.5), user)
+    person = rng.choice(PEOPLE)
+    at = onset - int(rng.uniform(3, 6) * MIN)
+    stamp = datetime.fromtimestamp(at // NS, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    patch = {
+        "spec": {
+            "template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}
+        }
+    }
+    world.audit_record(
+        at,
+        "patch",
+        f"/apis/apps/v1/namespaces/{namespace}/statefulsets/{cluster}-server"
+        "?fieldManager=kubectl-rollout",
+        "statefulsets",
+        namespace,
+        f"{cluster}-server",
+        person,
+        api_group="apps",
+        request=patch,
+        response={"kind": "StatefulSet", "metadata": {"name": f"{cluster}-server"}, **patch},
+    )
+    version = rng.choice(("3.12.13", "3.13.2"))
+    t = at + int(rng.uniform(5, 20) * SEC)
+    restarted = {}
+    for node in reversed(brokers):
+        start = t + int(rng.uniform(40, 90) * SEC)
+        world.rabbit_restart(node, t, start, version, [b for b in brokers if b != node])
+        restarted[node] = t
+        t = start + int(rng.uniform(30, 90) * SEC)
+    home, queue = brokers[0], rng.choice(("builds.dispatch", "jobs", "events.fanout"))
+    fixed = onset + int(rng.uniform(40, 80) * MIN)
+    for node in brokers[1:]:
+        world.rabbit_lines(
+            node,
+            rng.uniform(3, 8),
+            lambda r: (
+                "error",
+                f"Channel error on connection <PID> (10.{r.randint(0, 3)}.{r.randint(0, 255)}."
+                f"{r.randint(2, 250)}:{r.randint(32768, 60999)} -> 10.0.9.{r.randint(2, 250)}:5672"
+                f", vhost: '/', user: '{user}'), channel 1:\noperation queue.declare caused a "
+                f"channel exception not_found: home node 'rabbit@{home}' of durable queue "
+                f"'{queue}' in vhost '/' is down or inaccessible",
+            ),
+            start=restarted[home] + int(rng.uniform(5, 30) * SEC),
+            end=fixed,
+        )
+    executor = rng.choice(("docker", "machine"))
+    normal = 3.0 if executor == "docker" else 25.0
+    world.ci_jobs(
+        rng.uniform(1.0, 2.0),
+        executor=executor,
+        delay_s=lambda q: normal * (30 if onset + 2 * MIN <= q < fixed else 1),
+    )
+    decoy = _unrelated_deploy(world, rng, at - int(rng.uniform(20, 60) * MIN), ())
+    churn = _churn_decoys(world)
+    return world, Truth(
+        "broker_restart",
+        "a broker restart failing a queue, felt by CI",
+        _dt(restarted[home]),
+        (Cause(f"statefulset/{namespace}/{cluster}-server", _dt(at)),),
+        decoys=(decoy, *churn),
+        recovered=_dt(fixed),
+    )
+
+
+def canary_without_nodes(seed: int) -> tuple[World | None, Truth]:
+    """A DaemonSet's new version canaried on some nodes fails there only; the pod logs were
+    copied out without their node folders, so only the events and the audit log tell which
+    node ran which pod. A restart of another agent on an untouched node comes just before."""
+    world, onset, rng = _base(seed, hours_before=(8, 14), hours_after=(2, 3), n_nodes=(5, 9))
+    world.layout = "flat"
+    _platform(world, rng)
+    name = rng.choice(("cni-plugin", "dns-cache", "metrics-agent", "fluent-bit"))
+    agent = world.workload(
+        "DaemonSet",
+        rng.choice(("kube-system", "monitoring", "logging")),
+        name,
+        service_program(name, ("/metrics", "/healthz", "/api/v1/push")),
+        version=f"v{rng.randint(1, 3)}.{rng.randint(0, 20)}.{rng.randint(0, 9)}",
+    )
+    world.background(agent, rng.uniform(0.4, 1.0))
+    canary = rng.sample(world.nodes, max(2, len(world.nodes) // 2 - 1))
+    at = onset - int(rng.uniform(4, 10) * MIN)
+    reached = world.roll(
+        agent, at, _next_version(agent.version, rng), actor=rng.choice(PEOPLE), nodes=canary
+    )
+    fixed = onset + int(rng.uniform(50, 90) * MIN)
+    _errors_after(
+        world,
+        agent,
+        reached,
+        fixed,
+        rng.uniform(4, 10),
+        _with_port(
+            "E|export.go:77",
+            '"Export failed" endpoint="<IP>:<PORT>" err="tls: failed to verify '
+            'certificate: x509: certificate signed by unknown authority"',
+        ),
+    )
+    other = world.workloads[0]  # kube-proxy
+    quiet = [n for n in world.nodes if n not in canary]
+    t_restart = min(reached.values()) + int(rng.uniform(1, 3) * MIN)
+    world.restart_pods(other, t_restart, [rng.choice(quiet)])
+    churn = _churn_decoys(world)
+    return world, Truth(
+        "canary_without_nodes",
+        "a canary on some nodes, pod logs without node folders",
+        _dt(min(reached.values()) + 20 * SEC),
+        (Cause(agent.target, _dt(at)),),
+        decoys=(Cause(other.target, _dt(t_restart)), *churn),
+        notes={"canary": canary},
+        recovered=_dt(fixed),
+    )
+
+
+def bundled(seed: int) -> tuple[World | None, Truth]:
+    """The bundled sample (``sample_logs/``), read where it lies, judged by its own ground
+    truth (``sample_logs.expected()``): its first incident, the change that triggered it,
+    the changes that did nothing, and the node reboots and pool restart that ended it."""
+    truth = expected()
+    first = truth["incidents"][0]
+
+    def when(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    def changes(*roles: str) -> tuple[Cause, ...]:
+        return tuple(
+            Cause(c["target"], when(c["time"]))
+            for c in truth["changes"]
+            if c["role"] in roles and c["incident"] in (first["id"], None)
+        )
+
+    return None, Truth(
+        "bundled",
+        "the bundled incident",
+        when(first["onset"]),
+        changes("triggered-incident"),
+        decoys=changes("unrelated"),
+        mitigations=changes("mitigation"),
+        recovered=when(first["end"]),
+        notes={"path": str(SAMPLE_DIR)},
+    )
+
+
+SCENARIOS: dict[str, Callable[[int], tuple[World | None, Truth]]] = {
+    f.__name__: f
+    for f in (
+        immediate_trigger,
+        slow_burn,
+        cascade,
+        config_reload,
+        latent_load,
+        dns_to_ci,
+        two_changes,
+        rollback,
+        no_change,
+        changelog_only,
+        broker_restart,
+        canary_without_nodes,
+        bundled,
+    )
+}
+
+
+def build(name: str, root: Path, seed: int = 1) -> tuple[Path, Truth]:
+    """Write scenario ``name`` under ``root`` (seeded); returns the folder to read and its
+    truth. The bundled scenario's folder is the sample itself."""
+    world, truth = SCENARIOS[name](zlib.crc32(name.encode()) + seed)
+    if world is None:
+        return Path(truth.notes["path"]), truth
+    return world.write(root), truth

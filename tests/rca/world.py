@@ -1,0 +1,1164 @@
+"""A small cluster that writes its logs and change records in the real formats.
+
+A :class:`World` has nodes, workloads (DaemonSets, Deployments) whose pods run on them,
+a RabbitMQ cluster and a CI queue. Scenarios add log lines per workload and node, roll
+workloads to new versions (with the audit records, the controller's ReplicaSets and pods
+and the events they leave), edit ConfigMaps, write change-log lines and add the routine
+churn of a live cluster. :meth:`World.write` puts everything in a folder laid out as an SRE
+collects it:
+
+```
+nodes/<node>/var/log/pods/<ns>_<pod>_<uid>/<container>/<restart>.log   CRI lines
+  (or pods/<ns>_<pod>_<uid>/<container>/<restart>.log, copied out without the node)
+rabbitmq/rabbit@<name>.log                                             RabbitMQ 3.11
+circleci/jobs-page-NNN.json                                            API v2 job details
+k8s/audit.log                                                          audit.k8s.io/v1
+k8s/events.json                                                        kubectl get events -o json
+changelog.csv                                                          time,type,target,...
+```
+
+Times are integer nanoseconds since the epoch (UTC), as in :mod:`sample_logs.formats`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import string
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sample_logs import formats as fmt
+from sample_logs.formats import NS
+
+SEC = NS
+MIN = 60 * NS
+HOUR = 60 * MIN
+
+#: What a rate can be: a constant per minute, or a function of the time (ns).
+Rate = float | Callable[[int], float]
+
+
+def suffix(rng: random.Random, n: int = 5) -> str:
+    """Kubernetes' generated-name suffix alphabet (no vowels, no confusable digits)."""
+    return "".join(rng.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(n))
+
+
+def uid(rng: random.Random) -> str:
+    h = "".join(rng.choice("0123456789abcdef") for _ in range(32))
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
+
+
+def arrivals(rng: np.random.Generator, start: int, end: int, per_min: Rate) -> np.ndarray:
+    """Times of a Poisson process with ``per_min`` events a minute (constant or a function
+    of the minute's start), sorted, as int64 ns."""
+    if end <= start:
+        return np.empty(0, dtype=np.int64)
+    minutes = np.arange(start, end, MIN, dtype=np.int64)
+    if callable(per_min):
+        rates = np.array([max(0.0, per_min(int(m))) for m in minutes])
+    else:
+        rates = np.full(len(minutes), max(0.0, per_min))
+    counts = rng.poisson(rates)
+    base = np.repeat(minutes, counts)
+    times = base + (rng.uniform(0, MIN, size=len(base))).astype(np.int64)
+    return np.sort(times[times < end])
+
+
+def daily_load(peak_hour: float, low: float = 0.3) -> Callable[[int], float]:
+    """Traffic over a day as a share of its peak: ``low`` at night, 1 at ``peak_hour``."""
+
+    def load(t: int) -> float:
+        hour = (t // NS % 86400) / 3600
+        distance = min(abs(hour - peak_hour), 24 - abs(hour - peak_hour))
+        return low + (1 - low) * max(0.0, 1 - distance / 7) ** 2
+
+    return load
+
+
+# --- programs: how each writes its lines ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Program:
+    """How one program writes: its start-up lines (given the version) and its everyday
+    info lines; errors are given by the scenarios as message makers."""
+
+    name: str
+    startup: Callable[[str, random.Random], list[tuple[str, str]]]
+    info: Callable[[random.Random], tuple[str, str]]
+    stream: str = "stderr"
+
+
+def _klog_lines(level: str, items: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(f"{level}|{where}", message) for where, message in items]
+
+
+def kube_proxy_program() -> Program:
+    def startup(version: str, rng: random.Random) -> list[tuple[str, str]]:
+        ip = f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(2, 250)}"
+        return _klog_lines(
+            "I",
+            [
+                ("server_others.go:138", f'"Detected node IP" address="{ip}"'),
+                ("server_others.go:206", '"Using iptables Proxier"'),
+                ("server.go:656", f'"Version info" version="{version}"'),
+                ("config.go:317", '"Starting service config controller"'),
+                ("shared_informer.go:262", "Caches are synced for service config"),
+            ],
+        )
+
+    def info(rng: random.Random) -> tuple[str, str]:
+        if rng.random() < 0.5:
+            return "I|proxier.go:820", '"Syncing iptables rules"'
+        elapsed = fmt.go_duration(rng.randint(40, 190) * 1_000_000)
+        return "I|proxier.go:812", f'"SyncProxyRules complete" elapsed="{elapsed}"'
+
+    return Program("kube-proxy", startup, info)
+
+
+def service_program(name: str, paths: tuple[str, ...]) -> Program:
+    """A Go service that logs with klog: a version line at start, request lines after."""
+
+    def startup(version: str, rng: random.Random) -> list[tuple[str, str]]:
+        port = rng.choice((8080, 8443, 9090, 3000))
+        return _klog_lines(
+            "I",
+            [
+                ("main.go:61", f'"Version info" version="{version}" component="{name}"'),
+                ("server.go:94", f'"Listening" address=":{port}"'),
+                ("healthz.go:41", '"Serving healthz" path="/healthz"'),
+            ],
+        )
+
+    def info(rng: random.Random) -> tuple[str, str]:
+        path = rng.choice(paths)
+        took = fmt.go_duration(rng.randint(2, 180) * 1_000_000 + rng.randint(0, 999_999))
+        return (
+            "I|handler.go:118",
+            f'"Request served" method="GET" path="{path}" code=200 duration="{took}"',
+        )
+
+    return Program(name, startup, info)
+
+
+def coredns_program(version: str = "1.10.1") -> Program:
+    def startup(_version: str, rng: random.Random) -> list[tuple[str, str]]:
+        sha = "".join(rng.choice("0123456789abcdef") for _ in range(128))
+        return [
+            ("", ".:53"),
+            ("", f"[INFO] plugin/reload: Running configuration SHA512 = {sha}"),
+            ("", f"CoreDNS-{version}"),
+            ("", "linux/amd64, go1.20, 055b2c3"),
+        ]
+
+    def info(rng: random.Random) -> tuple[str, str]:
+        service = rng.choice(("api", "db", "cache", "queue", "auth", "search"))
+        name = f"{service}.{rng.choice(('default', 'prod', 'ci'))}.svc.cluster.local."
+        client = f"10.{rng.randint(0, 3)}.{rng.randint(0, 255)}.{rng.randint(2, 250)}"
+        line = fmt.coredns_query(
+            client,
+            rng.randint(32768, 60999),
+            rng.randint(1, 65535),
+            rng.choice(("A", "AAAA")),
+            name,
+            "udp",
+            rng.randint(30, 90),
+            512,
+            "NOERROR",
+            "qr,aa,rd",
+            rng.randint(90, 200),
+            rng.randint(40_000, 900_000),
+        )
+        return "", line
+
+    return Program("coredns", startup, info, stream="stdout")
+
+
+def klog_text(code: str, t: int, message: str) -> str:
+    """A program's line at ``t``: ``code`` is ``L|file.go:N`` for klog, empty for text."""
+    if not code:
+        return message
+    level, where = code.split("|", 1)
+    return fmt.klog(level, t, where, message)
+
+
+# --- the cluster ------------------------------------------------------------------------
+
+
+@dataclass
+class PodRun:
+    node: str
+    pod: str
+    uid: str
+    start: int
+    end: int
+    version: str
+    restart: int = 0
+
+
+@dataclass
+class Workload:
+    kind: str  # DaemonSet, Deployment
+    namespace: str
+    name: str
+    container: str
+    image: str  # repository, without the tag
+    version: str
+    nodes: list[str]
+    program: Program
+    uid: str
+    rs_hash: str = ""
+    runs: list[PodRun] = field(default_factory=list)
+    generation: int = 1
+    declared: list[tuple[int, str]] = field(default_factory=list)  # (since, version)
+
+    @property
+    def plural(self) -> str:
+        return "daemonsets" if self.kind == "DaemonSet" else "deployments"
+
+    @property
+    def target(self) -> str:
+        return f"{self.kind.lower()}/{self.namespace}/{self.name}"
+
+
+@dataclass
+class World:
+    """Everything a scenario writes: pod logs, RabbitMQ, CI jobs and the change records."""
+
+    seed: int
+    start: int
+    end: int
+    nodes: list[str]
+    rng: random.Random = field(init=False)
+    np_rng: np.random.Generator = field(init=False)
+    workloads: list[Workload] = field(default_factory=list)
+    lines: dict[tuple[str, str], list[tuple[int, str, str]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    audit: list[tuple[int, str]] = field(default_factory=list)
+    events: dict[tuple, dict] = field(default_factory=dict)
+    changelog_rows: list[list[str]] = field(default_factory=list)
+    jobs: list[dict] = field(default_factory=list)
+    rabbit: dict[str, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))
+    rabbit_down: dict[str, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
+    rv: int = 0
+    #: ``node``: ``nodes/<node>/var/log/pods/...`` as on the nodes; ``flat``: the pod
+    #: folders copied out without their node (``pods/<ns>_<pod>_<uid>/...``).
+    layout: str = "node"
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.np_rng = np.random.default_rng(self.seed)
+        self.rv = self.rng.randint(10_000_000, 90_000_000)
+
+    # --- workloads ------------------------------------------------------------------
+
+    def workload(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        program: Program,
+        *,
+        version: str,
+        nodes: list[str] | None = None,
+        image: str | None = None,
+        container: str | None = None,
+    ) -> Workload:
+        """A workload running from the start of the world, one pod per node given (a
+        DaemonSet: every node)."""
+        work = Workload(
+            kind=kind,
+            namespace=namespace,
+            name=name,
+            container=container or name,
+            image=image or f"registry.example.com/{namespace}/{name}",
+            version=version,
+            nodes=list(nodes or self.nodes),
+            program=program,
+            uid=uid(self.rng),
+            rs_hash=suffix(self.rng, 10) if kind == "Deployment" else "",
+            generation=self.rng.randint(2, 60),
+        )
+        for node in work.nodes:
+            work.runs.append(self._new_run(work, node, self.start - HOUR, version))
+        work.declared.append((self.start - HOUR, version))
+        self.workloads.append(work)
+        return work
+
+    def _pod_name(self, work: Workload) -> str:
+        if work.kind == "Deployment":
+            return f"{work.name}-{work.rs_hash}-{suffix(self.rng)}"
+        return f"{work.name}-{suffix(self.rng)}"
+
+    def _new_run(self, work: Workload, node: str, t: int, version: str) -> PodRun:
+        return PodRun(node, self._pod_name(work), uid(self.rng), t, self.end + HOUR, version)
+
+    def run_at(self, work: Workload, node: str, t: int) -> PodRun | None:
+        for run in work.runs:
+            if run.node == node and run.start <= t < run.end:
+                return run
+        return None
+
+    # --- log lines ------------------------------------------------------------------
+
+    def background(self, work: Workload, per_min: Rate, *, nodes: list[str] | None = None):
+        """Everyday info lines of the workload on each of its nodes."""
+        for node in nodes or work.nodes:
+            rng = random.Random(self.rng.random())
+            for t in arrivals(self.np_rng, self.start, self.end, per_min).tolist():
+                code, message = work.program.info(rng)
+                self.lines[(work.name, node)].append((t, code, message))
+
+    def emit(
+        self,
+        work: Workload,
+        node: str,
+        start: int,
+        end: int,
+        per_min: Rate,
+        message: Callable[[random.Random], tuple[str, str]],
+    ) -> int:
+        """Lines from ``message(rng)`` (``(code, text)``) on one node; returns how many."""
+        rng = random.Random(self.rng.random())
+        times = arrivals(self.np_rng, max(start, self.start), min(end, self.end), per_min)
+        for t in times.tolist():
+            code, text = message(rng)
+            self.lines[(work.name, node)].append((t, code, text))
+        return len(times)
+
+    # --- changes --------------------------------------------------------------------
+
+    def roll(
+        self,
+        work: Workload,
+        t: int,
+        version: str,
+        *,
+        actor: str,
+        nodes: list[str] | None = None,
+        step_s: tuple[float, float] = (20, 60),
+        via: str = "kubectl-set",
+    ) -> dict[str, int]:
+        """Roll ``work`` to ``version`` on ``nodes`` (all its nodes): the audit patch by
+        ``actor``, then per node, one after the other, the old pod killed and a new one
+        started, with the controller's audit records and events. Returns when each node
+        got its new pod."""
+        self.patch_image(work, t, version, actor=actor, via=via)
+        work.version = version
+        work.declared.append((t, version))
+        work.generation += 1
+        new_rs = ""
+        if work.kind == "Deployment":
+            new_rs = suffix(self.rng, 10)
+            self.controller_replicaset(work, t + SEC, new_rs)
+        reached: dict[str, int] = {}
+        at = t + int(self.rng.uniform(2, 8) * SEC)
+        for node in nodes or work.nodes:
+            old = self.run_at(work, node, at)
+            if old is not None:
+                self._stopped(work, old, at)
+            if work.kind == "Deployment":
+                work.rs_hash = new_rs
+            run = self._new_run(work, node, at + 2 * SEC, version)
+            work.runs.append(run)
+            self.pod_created(work, run, at + SEC)
+            reached[node] = run.start
+            at += int(self.rng.uniform(*step_s) * SEC)
+        return reached
+
+    def _stopped(self, work: Workload, run: PodRun, t: int) -> None:
+        """The kubelet stops a pod's container at ``t``."""
+        run.end = t
+        self.event(
+            t,
+            work.namespace,
+            "Pod",
+            run.pod,
+            run.uid,
+            "Killing",
+            f"Stopping container {work.container}",
+            "kubelet",
+            run.node,
+            field_path=f"spec.containers{{{work.container}}}",
+        )
+
+    def restart_pods(
+        self, work: Workload, t: int, nodes: list[str], step_s: tuple[float, float] = (30, 90)
+    ) -> dict[str, int]:
+        """The container restarted in place on each node (the same pod, next log file)."""
+        reached = {}
+        at = t
+        for node in nodes:
+            old = self.run_at(work, node, at)
+            if old is None:
+                continue
+            self._stopped(work, old, at)
+            run = PodRun(
+                node, old.pod, old.uid, at + 3 * SEC, self.end + HOUR, old.version, old.restart + 1
+            )
+            work.runs.append(run)
+            self.event(
+                run.start,
+                work.namespace,
+                "Pod",
+                old.pod,
+                old.uid,
+                "Started",
+                f"Started container {work.container}",
+                "kubelet",
+                node,
+                field_path=f"spec.containers{{{work.container}}}",
+            )
+            reached[node] = run.start
+            at += int(self.rng.uniform(*step_s) * SEC)
+        return reached
+
+    def patch_image(self, work: Workload, t: int, version: str, *, actor: str, via: str):
+        patch = {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [{"image": f"{work.image}:{version}", "name": work.container}]
+                    }
+                }
+            }
+        }
+        self.audit_record(
+            t,
+            "patch",
+            f"/apis/apps/v1/namespaces/{work.namespace}/{work.plural}/{work.name}"
+            f"?fieldManager={via}",
+            work.plural,
+            work.namespace,
+            work.name,
+            actor,
+            api_group="apps",
+            request=patch,
+            response=self.object_of(work, version),
+        )
+
+    def object_of(self, work: Workload, version: str) -> dict:
+        self.rv += self.rng.randint(100, 5000)
+        spec: dict = {
+            "selector": {"matchLabels": {"app": work.name}},
+            "template": {
+                "metadata": {"labels": {"app": work.name}},
+                "spec": {
+                    "containers": [{"image": f"{work.image}:{version}", "name": work.container}]
+                },
+            },
+        }
+        if work.kind == "Deployment":
+            spec["replicas"] = len(work.nodes)
+        return {
+            "kind": work.kind,
+            "apiVersion": "apps/v1",
+            "metadata": {
+                "name": work.name,
+                "namespace": work.namespace,
+                "uid": work.uid,
+                "resourceVersion": str(self.rv),
+                "generation": work.generation + 1,
+            },
+            "spec": spec,
+        }
+
+    def controller_replicaset(self, work: Workload, t: int, rs_hash: str) -> None:
+        rs = f"{work.name}-{rs_hash}"
+        self.audit_record(
+            t,
+            "create",
+            f"/apis/apps/v1/namespaces/{work.namespace}/replicasets",
+            "replicasets",
+            work.namespace,
+            rs,
+            "system:serviceaccount:kube-system:deployment-controller",
+            api_group="apps",
+            level="Metadata",
+            response={"kind": "ReplicaSet", "metadata": {"name": rs}},
+            agent="kube-controller-manager/v1.27.4 (linux/amd64) kubernetes/fa3d799"
+            "/system:serviceaccount:kube-system:deployment-controller",
+        )
+        self.event(
+            t,
+            work.namespace,
+            "Deployment",
+            work.name,
+            work.uid,
+            "ScalingReplicaSet",
+            f"Scaled up replica set {rs} to {len(work.nodes)}",
+            "deployment-controller",
+            api="apps/v1",
+        )
+
+    def pod_created(self, work: Workload, run: PodRun, t: int) -> None:
+        owner = "replicaset-controller" if work.kind == "Deployment" else "daemon-set-controller"
+        owner_kind = "ReplicaSet" if work.kind == "Deployment" else "DaemonSet"
+        owner_name = f"{work.name}-{work.rs_hash}" if work.kind == "Deployment" else work.name
+        self.audit_record(
+            t,
+            "create",
+            f"/api/v1/namespaces/{work.namespace}/pods",
+            "pods",
+            work.namespace,
+            None,
+            f"system:serviceaccount:kube-system:{owner}",
+            level="Metadata",
+            response={"kind": "Pod", "metadata": {"name": run.pod}},
+            agent=f"kube-controller-manager/v1.27.4 (linux/amd64) kubernetes/fa3d799"
+            f"/system:serviceaccount:kube-system:{owner}",
+        )
+        self.audit_record(
+            t + SEC // 2,
+            "create",
+            f"/api/v1/namespaces/{work.namespace}/pods/{run.pod}/binding",
+            "pods",
+            work.namespace,
+            run.pod,
+            "system:kube-scheduler",
+            level="Metadata",
+            subresource="binding",
+            agent="kube-scheduler/v1.27.4 (linux/amd64) kubernetes/fa3d799/scheduler",
+        )
+        self.event(
+            t,
+            work.namespace,
+            owner_kind,
+            owner_name,
+            work.uid,
+            "SuccessfulCreate",
+            f"Created pod: {run.pod}",
+            owner,
+            api="apps/v1",
+        )
+        self.event(
+            t,
+            work.namespace,
+            "Pod",
+            run.pod,
+            run.uid,
+            "Scheduled",
+            f"Successfully assigned {work.namespace}/{run.pod} to {run.node}",
+            "default-scheduler",
+        )
+        spec = f"spec.containers{{{work.container}}}"
+        image = f"{work.image}:{run.version}"
+        self.event(
+            run.start - SEC,
+            work.namespace,
+            "Pod",
+            run.pod,
+            run.uid,
+            "Pulled",
+            f'Successfully pulled image "{image}" in {self.rng.uniform(0.6, 4):.3f}s',
+            "kubelet",
+            run.node,
+            field_path=spec,
+        )
+        self.event(
+            run.start,
+            work.namespace,
+            "Pod",
+            run.pod,
+            run.uid,
+            "Started",
+            f"Started container {work.container}",
+            "kubelet",
+            run.node,
+            field_path=spec,
+        )
+
+    def config_edit(self, t: int, namespace: str, name: str, actor: str, data: dict) -> None:
+        """A ConfigMap replaced (``kubectl edit`` / ``apply``)."""
+        self.rv += self.rng.randint(100, 5000)
+        body = {
+            "kind": "ConfigMap",
+            "apiVersion": "v1",
+            "metadata": {"name": name, "namespace": namespace, "resourceVersion": str(self.rv)},
+            "data": data,
+        }
+        self.audit_record(
+            t,
+            "update",
+            f"/api/v1/namespaces/{namespace}/configmaps/{name}?fieldManager=kubectl-edit",
+            "configmaps",
+            namespace,
+            name,
+            actor,
+            request=body,
+            response=body,
+        )
+
+    def note(self, t: int, kind: str, target: str, description: str, actor: str) -> None:
+        """A line of the team's change log, in minutes and without a zone, as typed."""
+        self.changelog_rows.append([fmt.human_minute(t), kind, target, description, actor])
+
+    # --- routine churn --------------------------------------------------------------
+
+    def churn(
+        self,
+        start: int,
+        end: int,
+        *,
+        every_min: tuple[float, float] = (4, 9),
+        synced: tuple[Workload, ...] = (),
+    ) -> list[str]:
+        """What a live cluster does on its own: GitOps syncs by a service account of a few
+        apps (and of ``synced``, unchanged), a CronJob's Job and pod every few minutes, HPA
+        rescales, node status patches, and node labels set by controllers. Returns the
+        names of the programs it touched."""
+        apps = self.rng.sample(
+            [
+                "billing-api",
+                "search-indexer",
+                "notifications",
+                "ledger",
+                "profile-svc",
+                "report-gen",
+                "catalog",
+                "session-store",
+            ],
+            3,
+        )
+        sync_ns = self.rng.choice(("apps", "prod", "platform", "default"))
+        syncer = self.rng.choice(
+            (
+                "system:serviceaccount:argocd:argocd-application-controller",
+                "system:serviceaccount:flux-system:kustomize-controller",
+            )
+        )
+        cron = self.rng.choice(("metrics-rollup", "backup-snapshot", "cache-warmer", "cleanup"))
+        cron_every = self.rng.choice((5, 10, 15)) * MIN
+        owned = [
+            ("Deployment", sync_ns, app, f"registry.example.com/{app}", "2.4.0") for app in apps
+        ]
+        t = start + int(self.rng.uniform(0, 3) * MIN)
+        while t < end:
+            choices = owned + [
+                (w.kind, w.namespace, w.name, w.image, self.version_at(w, t)) for w in synced
+            ]
+            kind, namespace, app, image, version = self.rng.choice(choices)
+            self.gitops_sync(t, syncer, kind, namespace, app, f"{image}:{version}")
+            t += int(self.rng.uniform(*every_min) * MIN)
+        t = start - start % cron_every + cron_every
+        while t < end:
+            job = f"{cron}-{t // NS // 60}"
+            pod = f"{job}-{suffix(self.rng)}"
+            node = self.rng.choice(self.nodes)
+            self.event(
+                t,
+                "batch",
+                "CronJob",
+                cron,
+                "",
+                "SuccessfulCreate",
+                f"Created job {job}",
+                "cronjob-controller",
+                api="batch/v1",
+            )
+            self.event(
+                t + SEC,
+                "batch",
+                "Job",
+                job,
+                "",
+                "SuccessfulCreate",
+                f"Created pod: {pod}",
+                "job-controller",
+                api="batch/v1",
+            )
+            self.event(
+                t + 2 * SEC,
+                "batch",
+                "Pod",
+                pod,
+                uid(self.rng),
+                "Scheduled",
+                f"Successfully assigned batch/{pod} to {node}",
+                "default-scheduler",
+            )
+            self.audit_record(
+                t + SEC,
+                "create",
+                "/api/v1/namespaces/batch/pods",
+                "pods",
+                "batch",
+                None,
+                "system:serviceaccount:kube-system:job-controller",
+                level="Metadata",
+                response={"kind": "Pod", "metadata": {"name": pod}},
+            )
+            t += cron_every
+        for node in self.nodes:
+            t = start + int(self.rng.uniform(0, 60) * SEC)
+            while t < end:
+                self.audit_record(
+                    t,
+                    "patch",
+                    f"/api/v1/nodes/{node}/status?timeout=10s",
+                    "nodes",
+                    None,
+                    node,
+                    f"system:node:{node}",
+                    level="Metadata",
+                    subresource="status",
+                    agent="kubelet/v1.27.4 (linux/amd64) kubernetes/fa3d799",
+                )
+                t += int(self.rng.uniform(4.5, 5.5) * MIN)
+        t = start + int(self.rng.uniform(0, 10) * MIN)
+        while t < end:
+            node = self.rng.choice(self.nodes)
+            actor, labels = self.rng.choice(
+                (
+                    (
+                        "system:serviceaccount:kube-system:ttl-controller",
+                        {"annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
+                    ),
+                    (
+                        f"system:node:{node}",
+                        {"labels": {"topology.kubernetes.io/zone": "zone-a"}},
+                    ),
+                    (
+                        "system:serviceaccount:kube-system:node-problem-detector",
+                        {"annotations": {"npd/last-check": str(t // NS)}},
+                    ),
+                )
+            )
+            self.audit_record(
+                t,
+                "patch",
+                f"/api/v1/nodes/{node}",
+                "nodes",
+                None,
+                node,
+                actor,
+                request={"metadata": labels},
+                response={"kind": "Node", "metadata": {"name": node, **labels}},
+                agent="kube-controller-manager/v1.27.4 (linux/amd64) kubernetes/fa3d799",
+            )
+            t += int(self.rng.uniform(*every_min) * MIN)
+        hpa = self.rng.choice(apps)
+        t = start + int(self.rng.uniform(20, 90) * MIN)
+        replicas = 3
+        while t < end:
+            new = max(2, replicas + self.rng.choice((-1, 1, 1)))
+            rs = f"{hpa}-{suffix(self.rng, 10)}"
+            self.event(
+                t,
+                sync_ns,
+                "HorizontalPodAutoscaler",
+                hpa,
+                "",
+                "SuccessfulRescale",
+                f"New size: {new}; reason: cpu resource utilization (percentage of "
+                "request) above target",
+                "horizontal-pod-autoscaler",
+                api="autoscaling/v2",
+            )
+            self.event(
+                t + SEC,
+                sync_ns,
+                "Deployment",
+                hpa,
+                "",
+                "ScalingReplicaSet",
+                f"Scaled {'up' if new > replicas else 'down'} replica set {rs} to {new} "
+                f"from {replicas}",
+                "deployment-controller",
+                api="apps/v1",
+            )
+            replicas = new
+            t += int(self.rng.uniform(40, 120) * MIN)
+        return [*apps, cron, *(w.name for w in synced)]
+
+    def version_at(self, work: Workload, t: int) -> str:
+        """The version the workload's spec names at ``t`` (what a sync re-applies)."""
+        named = [v for since, v in work.declared if since <= t]
+        return named[-1] if named else work.declared[0][1]
+
+    def gitops_sync(
+        self, t: int, actor: str, kind: str, namespace: str, name: str, image: str
+    ) -> None:
+        """A GitOps controller applying a workload's manifest as it already is."""
+        plural = "daemonsets" if kind == "DaemonSet" else "deployments"
+        body = {
+            "apiVersion": "apps/v1",
+            "kind": kind,
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {"app.kubernetes.io/instance": name},
+                "annotations": {"argocd.argoproj.io/tracking-id": f"{name}:apps/{kind}"},
+            },
+            "spec": {
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": name, "image": image}]},
+                },
+            },
+        }
+        self.audit_record(
+            t,
+            "patch",
+            f"/apis/apps/v1/namespaces/{namespace}/{plural}/{name}"
+            "?fieldManager=argocd-controller&force=true",
+            plural,
+            namespace,
+            name,
+            actor,
+            api_group="apps",
+            request=body,
+            response=body,
+            agent="argocd-application-controller/v2.8.4",
+        )
+
+    # --- records ----------------------------------------------------------------------
+
+    def audit_record(
+        self,
+        t: int,
+        verb: str,
+        uri: str,
+        resource: str,
+        namespace: str | None,
+        name: str | None,
+        actor: str,
+        *,
+        level: str = "RequestResponse",
+        api_group: str = "",
+        request: dict | None = None,
+        response: dict | None = None,
+        subresource: str | None = None,
+        agent: str = "kubectl/v1.27.4 (linux/amd64) kubernetes/fa3d799",
+    ) -> None:
+        ref: dict = {"resource": resource}
+        if namespace:
+            ref["namespace"] = namespace
+        if name:
+            ref["name"] = name
+        if api_group:
+            ref["apiGroup"] = api_group
+        ref["apiVersion"] = "v1"
+        if subresource:
+            ref["subresource"] = subresource
+        groups = ["system:authenticated"]
+        if not actor.startswith("system:"):
+            groups.insert(0, "sre")
+        doc: dict = {
+            "kind": "Event",
+            "apiVersion": "audit.k8s.io/v1",
+            "level": level,
+            "auditID": uid(self.rng),
+            "stage": "ResponseComplete",
+            "requestURI": uri,
+            "verb": verb,
+            "user": {"username": actor, "groups": groups},
+            "sourceIPs": [f"10.0.{self.rng.randint(0, 3)}.{self.rng.randint(2, 250)}"],
+            "userAgent": agent,
+            "objectRef": ref,
+            "responseStatus": {"metadata": {}, "code": 201 if verb == "create" else 200},
+        }
+        if request is not None and level == "RequestResponse":
+            doc["requestObject"] = request
+        if response is not None and level == "RequestResponse":
+            doc["responseObject"] = response
+        doc["requestReceivedTimestamp"] = fmt.iso_us(t)
+        doc["stageTimestamp"] = fmt.iso_us(t + self.rng.randint(2, 40) * 1_000_000)
+        self.audit.append((t, json.dumps(doc, separators=(",", ":"))))
+
+    def event(
+        self,
+        t: int,
+        namespace: str,
+        kind: str,
+        name: str,
+        obj_uid: str,
+        reason: str,
+        message: str,
+        component: str,
+        host: str | None = None,
+        *,
+        etype: str = "Normal",
+        api: str = "v1",
+        field_path: str | None = None,
+    ) -> None:
+        """A ``v1`` Event, aggregated by (object, reason, message) as the API server does."""
+        key = (namespace, kind, name, reason, message)
+        if key in self.events:
+            item = self.events[key]
+            item["count"] += 1
+            item["lastTimestamp"] = fmt.iso_s(t)
+            return
+        obj: dict = {"apiVersion": api, "kind": kind, "name": name, "uid": obj_uid or uid(self.rng)}
+        if kind != "Node":
+            obj["namespace"] = namespace
+        if field_path:
+            obj["fieldPath"] = field_path
+        source = {"component": component}
+        if host:
+            source["host"] = host
+        self.rv += self.rng.randint(1, 400)
+        self.events[key] = {
+            "apiVersion": "v1",
+            "count": 1,
+            "eventTime": None,
+            "firstTimestamp": fmt.iso_s(t),
+            "involvedObject": obj,
+            "kind": "Event",
+            "lastTimestamp": fmt.iso_s(t),
+            "message": message,
+            "metadata": {
+                "creationTimestamp": fmt.iso_s(t),
+                "name": f"{name}.{t + self.rng.randint(0, 999_999):x}",
+                "namespace": namespace if kind != "Node" else "default",
+                "resourceVersion": str(self.rv),
+                "uid": uid(self.rng),
+            },
+            "reason": reason,
+            "reportingComponent": component,
+            "reportingInstance": host or "",
+            "source": source,
+            "type": etype,
+        }
+
+    # --- CI and RabbitMQ ----------------------------------------------------------------
+
+    def ci_jobs(
+        self,
+        per_min: Rate,
+        *,
+        executor: str,
+        delay_s: Callable[[int], float],
+        fail_p: Callable[[int], float] = lambda t: 0.04,
+        project: str | None = None,
+    ) -> None:
+        """CircleCI job details queued at ``per_min``, waiting ``delay_s(t)`` (times a
+        spread), failing with ``fail_p(t)`` (infrastructure failures: never started)."""
+        org = self.rng.choice(("acme", "globex", "initech", "hooli", "umbrella-labs"))
+        repo = project or self.rng.choice(("web", "api", "mobile", "billing", "infra"))
+        names = {
+            "docker": ("build", "test", "lint", "unit-tests"),
+            "machine": ("docker-build", "e2e", "integration-tests"),
+            "macos": ("build-ios", "test-ios"),
+        }[executor]
+        number = self.rng.randint(1000, 90000)
+        for t in arrivals(self.np_rng, self.start, self.end, per_min).tolist():
+            number += 1
+            wait = delay_s(t) * self.rng.lognormvariate(0, 0.35)
+            broken = self.rng.random() < fail_p(t)
+            created = t - int(self.rng.uniform(0.1, 1.5) * SEC)
+            started = None if broken else t + int(wait * SEC)
+            run = int(self.rng.lognormvariate(5.2, 0.6) * SEC)
+            stopped = t + int(self.rng.uniform(5, 30) * MIN) if broken else started + run
+            if stopped > self.end:
+                continue
+            status = (
+                "infrastructure_fail"
+                if broken
+                else ("success" if self.rng.random() < 0.9 else "failed")
+            )
+            slug = f"gh/{org}/{repo}"
+            self.jobs.append(
+                {
+                    "web_url": f"https://app.circleci.com/pipelines/{slug}/{number}",
+                    "project": {
+                        "slug": slug,
+                        "name": repo,
+                        "external_url": f"https://github.com/{org}/{repo}",
+                    },
+                    "parallel_runs": [{"index": 0, "status": status}],
+                    "started_at": fmt.iso_ms(started) if started else None,
+                    "latest_workflow": {"name": "build-and-test", "id": uid(self.rng)},
+                    "name": self.rng.choice(names),
+                    "executor": {"resource_class": "medium", "type": executor},
+                    "parallelism": 1,
+                    "status": status,
+                    "number": number,
+                    "pipeline": {"id": uid(self.rng)},
+                    "duration": (stopped - started) // 1_000_000 if started else None,
+                    "created_at": fmt.iso_ms(created),
+                    "messages": [],
+                    "contexts": [],
+                    "organization": {"name": org},
+                    "queued_at": fmt.iso_ms(t),
+                    "stopped_at": fmt.iso_ms(stopped),
+                }
+            )
+
+    def rabbit_lines(
+        self,
+        node: str,
+        per_min: Rate,
+        message: Callable[[random.Random], tuple[str, str]],
+        start: int | None = None,
+        end: int | None = None,
+    ) -> None:
+        """RabbitMQ 3.11+ lines on ``rabbit@<node>``: ``message(rng)`` gives level and text
+        (``<PID>`` becomes an Erlang pid)."""
+        rng = random.Random(self.rng.random())
+        for t in arrivals(self.np_rng, start or self.start, end or self.end, per_min).tolist():
+            level, text = message(rng)
+            pid = f"<0.{rng.randint(300, 40000)}.0>"
+            self.rabbit[node].append((t, fmt.rabbit(t, level, pid, text.replace("<PID>", pid))))
+
+    def rabbit_background(self, nodes: list[str], per_min: float, user: str) -> None:
+        """Clients connecting and leaving, now and then one that vanished or went quiet."""
+        for node in nodes:
+
+            def connection(rng: random.Random, node=node) -> tuple[str, str]:
+                peer = (
+                    f"10.{rng.randint(0, 3)}.{rng.randint(0, 255)}.{rng.randint(2, 250)}:"
+                    f"{rng.randint(32768, 60999)} -> 10.0.9.{rng.randint(2, 250)}:5672"
+                )
+                roll = rng.random()
+                if roll < 0.45:
+                    return "info", f"accepting AMQP connection <PID> ({peer})"
+                if roll < 0.9:
+                    return "info", (
+                        f"connection <PID> ({peer}): user '{user}' authenticated and granted "
+                        "access to vhost '/'"
+                    )
+                if roll < 0.995:
+                    return (
+                        "info",
+                        f"closing AMQP connection <PID> ({peer}, vhost: '/', user: '{user}')",
+                    )
+                return "warning", (
+                    f"closing AMQP connection <PID> ({peer}, vhost: '/', user: '{user}'):\n"
+                    "client unexpectedly closed TCP connection"
+                )
+
+            self.rabbit_lines(node, per_min, connection)
+
+    def rabbit_restart(self, node: str, stop: int, start: int, version: str, peers: list[str]):
+        """A broker node stopped and started again, as it and its peers log it."""
+        self.rabbit_down[node].append((stop, start))
+        lines = [
+            (stop, "info", "RabbitMQ is asked to stop..."),
+            (
+                stop + 400 * 1_000_000,
+                "info",
+                "Stopping RabbitMQ applications and their dependencies in the following order:",
+            ),
+            (stop + 2 * SEC, "info", "Successfully stopped RabbitMQ and its dependencies"),
+            (start, "info", f"Starting RabbitMQ {version} on Erlang 26.2.1 [jit]"),
+            (start + 3 * SEC, "info", "Server startup complete; 5 plugins started."),
+        ]
+        for t, level, text in lines:
+            self.rabbit[node].append((t, fmt.rabbit(t, level, "<0.229.0>", text)))
+        for peer in peers:
+            for t, text in (
+                (stop + SEC, f"rabbit on node 'rabbit@{node}' down"),
+                (start + 4 * SEC, f"rabbit on node 'rabbit@{node}' up"),
+            ):
+                self.rabbit[peer].append((t, fmt.rabbit(t, "info", "<0.488.0>", text)))
+
+    # --- writing ----------------------------------------------------------------------
+
+    def write(self, root: Path) -> Path:
+        """Write every file under ``root``; returns ``root``."""
+        root.mkdir(parents=True, exist_ok=True)
+        for work in self.workloads:
+            self._write_pods(root, work)
+        for node, lines in self.rabbit.items():
+            down = self.rabbit_down.get(node, [])
+            kept = [
+                (t, text)
+                for t, text in sorted(lines)
+                if not any(stop + 3 * SEC < t < start for stop, start in down)
+            ]
+            path = root / "rabbitmq" / f"rabbit@{node}.log"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("\n".join(text for _, text in kept) + "\n")
+        items = sorted(self.jobs, key=lambda j: j["queued_at"], reverse=True)
+        for page, first in enumerate(range(0, len(items), 100), start=1):
+            path = root / "circleci" / f"jobs-page-{page:03d}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            last = first + 100 >= len(items)
+            token = (
+                None if last else "".join(self.rng.choice(string.ascii_letters) for _ in range(40))
+            )
+            body = {"items": items[first : first + 100], "next_page_token": token}
+            path.write_text(json.dumps(body, separators=(",", ":")))
+        k8s = root / "k8s"
+        k8s.mkdir(exist_ok=True)
+        (k8s / "audit.log").write_text(
+            "\n".join(text for _, text in sorted(self.audit, key=lambda a: a[0])) + "\n"
+        )
+        items = sorted(self.events.values(), key=lambda e: e["lastTimestamp"])
+        (k8s / "events.json").write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "items": items,
+                    "kind": "List",
+                    "metadata": {"resourceVersion": ""},
+                },
+                indent=4,
+            )
+        )
+        if self.changelog_rows:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            writer.writerow(["time", "type", "target", "description", "actor"])
+            writer.writerows(sorted(self.changelog_rows))
+            (root / "changelog.csv").write_text(buffer.getvalue())
+        return root
+
+    def _write_pods(self, root: Path, work: Workload) -> None:
+        for run in work.runs:
+            rng = random.Random(f"{run.uid}-{run.restart}")
+            records: list[tuple[int, str]] = []
+            if run.start >= self.start:
+                t = run.start + int(rng.uniform(0.3, 2) * SEC)
+                for code, message in work.program.startup(run.version, rng):
+                    records.append((t, klog_text(code, t, message)))
+                    t += int(rng.uniform(5, 80) * 1_000_000)
+                lo = t
+            else:
+                lo = self.start
+            hi = min(run.end, self.end)
+            for t, code, message in self.lines.get((work.name, run.node), ()):
+                if lo <= t < hi:
+                    records.append((t, klog_text(code, t, message)))
+            if not records:
+                continue
+            records.sort(key=lambda r: r[0])
+            pods = (
+                root / "nodes" / run.node / "var/log/pods"
+                if self.layout == "node"
+                else root / "pods"
+            )
+            folder = pods / f"{work.namespace}_{run.pod}_{run.uid}" / work.container
+            folder.mkdir(parents=True, exist_ok=True)
+            stream = work.program.stream
+            (folder / f"{run.restart}.log").write_text(
+                "\n".join(fmt.cri(t, stream, text) for t, text in records) + "\n"
+            )
+
+
+def node_names(rng: random.Random, n: int) -> list[str]:
+    """Node names in one of the styles clouds and data centres use."""
+    style = rng.choice(("aws", "gke", "aks", "dc"))
+    if style == "aws":
+        net = rng.randint(0, 200)
+        return [
+            f"ip-10-{net}-{rng.randint(0, 63)}-{rng.randint(2, 250)}.ec2.internal" for _ in range(n)
+        ]
+    if style == "gke":
+        cluster = rng.choice(("prod", "main", "ci", "edge"))
+        pool = suffix(rng, 8)
+        return [f"gke-{cluster}-default-pool-{pool}-{suffix(rng, 4)}" for _ in range(n)]
+    if style == "aks":
+        pool = rng.randint(10_000_000, 99_999_999)
+        return [f"aks-nodepool1-{pool}-vmss{i:06x}" for i in range(n)]
+    dc = rng.choice(("fra1", "ams3", "iad2", "sfo2"))
+    return [f"worker-{i + 1:02d}.{dc}.example.net" for i in rng.sample(range(40), n)]

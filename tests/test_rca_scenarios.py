@@ -1,0 +1,139 @@
+"""The change ranking on generated incidents of many shapes (:mod:`tests.rca.scenarios`).
+
+Each scenario writes its files in the real formats, is read with ``timeline.read`` and
+analysed with ``timeline.analyze`` as a user would, and is judged against its truth
+(:func:`tests.rca.judge.judge`). ``benchmarks/bench_rca.py`` runs the same library over
+more seeds and prints the accuracy.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import timeline
+from tests.rca.judge import judge, matches
+from tests.rca.scenarios import SCENARIOS, Cause, build
+
+#: Scenarios the current evidence model gets wrong, and how (a strict xfail each).
+KNOWN_WRONG: dict[str, str] = {}
+
+
+def _case(name: str):
+    marks = ()
+    if name in KNOWN_WRONG:
+        marks = (pytest.mark.xfail(strict=True, reason=KNOWN_WRONG[name]),)
+    return pytest.param(name, id=name, marks=marks)
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory, request):
+    """Each scenario read and analysed once per module (the bundled sample once per
+    session, shared with the other tests)."""
+    done = {}
+
+    def get(name: str):
+        if name not in done:
+            root, truth = build(name, tmp_path_factory.mktemp(name), seed=1)
+            if name == "bundled":
+                loaded = request.getfixturevalue("sample_loaded")
+                done[name] = (loaded, request.getfixturevalue("sample_analysis"), truth)
+            else:
+                loaded = timeline.read(root)
+                done[name] = (loaded, timeline.analyze(loaded), truth)
+        return done[name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", [_case(n) for n in SCENARIOS])
+def test_scenario_truth_holds(analysed, name):
+    loaded, analysis, truth = analysed(name)
+    verdict = judge(truth, analysis)
+    assert verdict.found_incident, f"no incident within 30m of {truth.onset:%m-%d %H:%M}"
+    if not truth.causes:
+        assert verdict.no_change_said, f"blamed: {verdict.top}"
+        return
+    assert verdict.top1, f"rank 1 is {verdict.top}; causes rank {verdict.ranks}"
+    assert verdict.top3, f"causes rank {verdict.ranks}"
+    assert not verdict.decoy_in_top3
+    assert all(verdict.mitigations_found), "the mitigation is not labelled one"
+
+
+@pytest.mark.parametrize("name", [n for n in SCENARIOS if n != "bundled"])
+def test_scenario_files_are_read_whole(analysed, name):
+    """Every generated line parses; pod logs under a node's folder know their node."""
+    loaded, _, _ = analysed(name)
+    assert loaded.summary.unparsed_lines == 0, loaded.summary.warnings.head(3)
+    logs = loaded.events.filter(
+        (pl.col("kind") == "log") & pl.col("file").str.contains("pods/[^/]+_[^/]+_")
+    )
+    assert logs.height > 1000
+    on_nodes = logs.filter(pl.col("file").str.contains("/var/log/pods/"))
+    if on_nodes.height:
+        assert on_nodes.height == logs.height
+        assert on_nodes["host"].null_count() == 0
+        folders = {
+            Path(f).parts[Path(f).parts.index("nodes") + 1] for f in on_nodes["file"].unique()
+        }
+        assert set(on_nodes["host"].unique()) == folders
+
+
+@pytest.mark.parametrize("seed", [4])
+def test_scenarios_differ_by_seed_and_by_shape(tmp_path, seed):
+    """Names, hosts and times are drawn, not fixed: no two scenarios share an onset or
+    node names, and another seed moves them."""
+    onsets, hosts = set(), set()
+    for name in ("immediate_trigger", "slow_burn", "no_change"):
+        root, truth = build(name, tmp_path / f"{name}-{seed}", seed=seed)
+        other_root, other = build(name, tmp_path / f"{name}-{seed}-b", seed=seed + 10)
+        assert truth.onset != other.onset
+        nodes = {p.name for p in (root / "nodes").iterdir()}
+        assert nodes != {p.name for p in (other_root / "nodes").iterdir()}
+        onsets.add(truth.onset)
+        hosts.add(frozenset(nodes))
+    assert len(onsets) == 3 and len(hosts) == 3
+
+
+def test_a_controller_echo_is_not_the_persons_change():
+    """The judge takes a change for the cause only by its own target and time; a
+    ReplicaSet the controller made counts as the same program only for decoys."""
+    at = datetime(2025, 1, 1, 9, 30, tzinfo=UTC)
+    cause = Cause("deployment/shop/checkout", at)
+    window = timedelta(minutes=10)
+    assert matches(
+        {"target": "deployment/shop/checkout", "ts": at + timedelta(minutes=2)}, cause, window
+    )
+    assert not matches({"target": "replicaset/shop/checkout-7d9f8c6b5d", "ts": at}, cause, window)
+    assert not matches(
+        {"target": "deployment/shop/checkout", "ts": at + timedelta(hours=1)}, cause, window
+    )
+    assert matches({"target": "pod/shop/checkout-7d9f8c6b5d-x2kqz", "ts": at}, cause, None)
+    assert not matches({"target": "deployment/shop/checkout-ui", "ts": at}, cause, None)
+
+
+def test_a_cause_shown_under_its_consumer_counts_only_with_its_actor():
+    at = datetime(2025, 1, 1, 9, 30, tzinfo=UTC)
+    cause = Cause("configmap/shop/checkout-config", at, ("deployment/shop/checkout",), "kim@x")
+    window = timedelta(minutes=10)
+    mine = {"target": "deployment/shop/checkout", "ts": at, "description": "config by kim@x"}
+    sync = {"target": "deployment/shop/checkout", "ts": at, "description": "deploy by argocd"}
+    assert matches(mine, cause, window)
+    assert not matches(sync, cause, window)
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_the_incident_recovers_when_its_trouble_ends(analysed, name):
+    """Recovery is when the incident's own series are back at their baselines: within a
+    bucket or two of the last error, or of the trailing CI window after the last
+    delayed job, whatever the shape."""
+    _, analysis, truth = analysed(name)
+    near = analysis.incidents.with_columns(_off=(pl.col("onset") - truth.onset).abs()).sort("_off")
+    incident = near.row(0, named=True)
+    assert abs(incident["onset"] - truth.onset) <= timedelta(minutes=10)
+    assert abs(incident["recovery"] - truth.recovered) <= timedelta(minutes=25), (
+        f"recovery {incident['recovery']:%m-%d %H:%M}, trouble ended {truth.recovered:%m-%d %H:%M}"
+    )
