@@ -15,6 +15,10 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from timeline.analysis import Analysis, rates
+from timeline.outputs.words import relative_path
+
+#: Hover text is wrapped at this many characters, so a box never spans the plot.
+HOVER_WIDTH = 60
 
 #: The most points the figure draws; buckets are widened until it fits.
 MAX_POINTS = 20_000
@@ -42,6 +46,7 @@ def timeline_figure(
     *,
     by_host: bool = False,
     title: str | None = None,
+    root: str = "",
 ) -> go.Figure:
     """The timeline of ``events`` with what ``analysis`` found.
 
@@ -55,6 +60,13 @@ def timeline_figure(
         One lane per source and host instead of one per source.
     title
         A title over the figure.
+    root
+        Paths in hover text are shown relative to this folder.
+
+    The y axes of the lanes switch between linear and log scale with the buttons above the
+    figure (a precursor trickle of a few lines an hour shows on the log scale), the
+    best-ranked change of each incident is a dashed line across every lane, and each
+    precursor's first line is marked.
     """
     bucket = _plot_bucket(events, analysis.bucket, by_host=by_host)
     lanes = _lane_counts(events, bucket=bucket, by_host=by_host)
@@ -70,24 +82,188 @@ def timeline_figure(
         row_heights=heights,
         subplot_titles=[escape(r) for r in rows],
     )
-    _add_changes(fig, analysis.changes, row=1)
+    _add_changes(fig, analysis.changes, row=1, root=root)
     for i, lane in enumerate(lane_names, start=2):
-        _add_lane(fig, lanes.filter(pl.col("lane") == lane), row=i)
+        _add_lane(fig, lanes.filter(pl.col("lane") == lane), row=i, root=root)
     if job_table.height:
         _add_jobs(fig, job_table, row=len(rows))
     _shade(fig, analysis)
+    _mark_top_changes(fig, analysis)
+    _mark_precursors(fig, analysis)
+    _layout(fig, rows=len(rows), title=title, log_rows=range(2, len(lane_names) + 2))
+    return fig
+
+
+def _layout(fig: go.Figure, *, rows: int, title: str | None, log_rows) -> None:
+    """Legend above the plot (clear of the range slider), a linear/log switch for the
+    lanes, bounded hover boxes."""
+    axes = [f"yaxis{'' if r == 1 else r}.type" for r in log_rows]
     fig.update_layout(
         title=escape(title) if title else None,
-        height=170 * len(rows) + 120,
+        height=170 * rows + 170,
         barmode="stack",
         hovermode="closest",
-        legend={"orientation": "h", "y": -0.08},
-        margin={"l": 70, "r": 20, "t": 60 if title else 30, "b": 40},
+        hoverlabel={"align": "left", "font_size": 12},
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0, "yanchor": "bottom"},
+        margin={"l": 70, "r": 20, "t": 110 if title else 90, "b": 40},
+        template="plotly_white",
+        updatemenus=[
+            {
+                "type": "buttons",
+                "direction": "left",
+                "x": 1.0,
+                "xanchor": "right",
+                "y": 1.0,
+                "yanchor": "bottom",
+                "pad": {"b": 28},
+                "showactive": True,
+                "active": 0,
+                "buttons": [
+                    {
+                        "label": "linear",
+                        "method": "relayout",
+                        "args": [dict.fromkeys(axes, "linear")],
+                    },
+                    {
+                        "label": "log scale",
+                        "method": "relayout",
+                        "args": [dict.fromkeys(axes, "log")],
+                    },
+                ],
+            }
+        ]
+        if axes
+        else [],
+    )
+    fig.update_xaxes(rangeslider={"visible": True, "thickness": 0.04}, row=rows, col=1)
+    fig.update_xaxes(type="date")
+
+
+def _mark_top_changes(fig: go.Figure, analysis: Analysis) -> None:
+    """The best-ranked change of each incident as a dashed line across every lane."""
+    top = analysis.contributors.filter((pl.col("rank") == 1) & (pl.col("score") > 0)).sort(
+        "incident_id"
+    )
+    for row in top.iter_rows(named=True):
+        fig.add_vline(
+            x=row["ts"],
+            line={"color": "#6a1b9a", "width": 1.5, "dash": "dash"},
+            annotation_text=escape(
+                f"#1 for incident {row['incident_id'] + 1}: {row['change_type']} "
+                f"{row['target'].rsplit('/', 1)[-1]}"
+            ),
+            annotation_position="top right",
+            annotation_font={"size": 11, "color": "#6a1b9a"},
+        )
+
+
+def _mark_precursors(fig: go.Figure, analysis: Analysis) -> None:
+    """Where each incident's precursor trickle began, marked on the changes lane."""
+    if "precursor_start" not in analysis.incidents.columns:
+        return
+    for row in analysis.incidents.filter(pl.col("precursor_start").is_not_null()).iter_rows(
+        named=True
+    ):
+        fig.add_vline(
+            x=row["precursor_start"],
+            line={"color": "#b26a00", "width": 1.2, "dash": "dot"},
+            annotation_text=f"precursor begins (incident {row['incident_id'] + 1})",
+            annotation_position="bottom right",
+            annotation_font={"size": 11, "color": "#b26a00"},
+        )
+
+
+def host_figure(
+    events: pl.DataFrame, analysis: Analysis, incident_id: int, *, root: str = ""
+) -> go.Figure | None:
+    """One lane per host of an incident, from two hours before its onset to its recovery,
+    with the changes made to each host: where errors stop node by node, and after what.
+
+    Returns ``None`` when the incident has no log hosts.
+    """
+    incident = analysis.incidents.filter(pl.col("incident_id") == incident_id)
+    if incident.is_empty():
+        return None
+    row = incident.row(0, named=True)
+    start = row["onset"] - timedelta(hours=2)
+    end = row["recovery"]
+    window = events.filter(pl.col("ts").is_between(start, end))
+    hosts = (
+        rates.problem_rows(window)
+        .filter(pl.col("host").is_in(list(row["hosts"] or [])))
+        .select("host")
+        .unique()
+        .sort("host")
+        .collect()["host"]
+        .to_list()
+    )
+    if not hosts:
+        return None
+    bucket = _plot_bucket(window, analysis.bucket, by_host=True)
+    lanes = _lane_counts(
+        window.filter(pl.col("host").is_in(hosts)), bucket=bucket, by_host=True, host_only=True
+    )
+    names = lanes["lane"].unique(maintain_order=True).to_list()
+    fig = make_subplots(
+        rows=len(names),
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=min(0.02, 0.3 / max(len(names), 1)),
+        subplot_titles=[escape(n) for n in names],
+    )
+    for i, lane in enumerate(names, start=1):
+        _add_lane(fig, lanes.filter(pl.col("lane") == lane), row=i, root=root, legend_row=1)
+        fig.update_yaxes(title_text=None, row=i, col=1)
+    _mark_host_changes(fig, analysis.changes, names, start=start, end=end)
+    fig.update_layout(
+        height=90 * len(names) + 120,
+        barmode="stack",
+        showlegend=True,
+        hoverlabel={"align": "left", "font_size": 12},
+        legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
+        margin={"l": 50, "r": 20, "t": 60, "b": 30},
         template="plotly_white",
     )
-    fig.update_xaxes(rangeslider={"visible": True, "thickness": 0.04}, row=len(rows), col=1)
-    fig.update_xaxes(type="date")
+    fig.update_annotations(font_size=11)
+    fig.update_xaxes(type="date", range=[start, end])
     return fig
+
+
+def _mark_host_changes(
+    fig: go.Figure, changes: pl.DataFrame, lanes: list[str], *, start, end
+) -> None:
+    """A short line in each host's lane where a change touched that host."""
+    for i, lane in enumerate(lanes, start=1):
+        touching = changes.filter(
+            pl.col("ts").is_between(start, end)
+            & pl.col("hosts")
+            .list.eval(pl.element().str.split(".").list.first())
+            .list.contains(lane)
+        )
+        for c in touching.iter_rows(named=True):
+            _, colour = CHANGE_STYLE.get(c["change_type"], CHANGE_STYLE["other"])
+            axis = "" if i == 1 else str(i)
+            fig.add_shape(
+                type="line",
+                x0=c["ts"],
+                x1=c["ts"],
+                y0=0,
+                y1=1,
+                xref=f"x{axis}",
+                yref=f"y{axis} domain",
+                line={"color": colour, "width": 2},
+            )
+            fig.add_annotation(
+                x=c["ts"],
+                y=1,
+                xref=f"x{axis}",
+                yref=f"y{axis} domain",
+                text=escape(c["change_type"]),
+                showarrow=False,
+                xanchor="left",
+                yanchor="top",
+                font={"size": 10, "color": colour},
+            )
 
 
 def _plot_bucket(events: pl.DataFrame, bucket: str, *, by_host: bool) -> str:
@@ -104,22 +280,27 @@ def _plot_bucket(events: pl.DataFrame, bucket: str, *, by_host: bool) -> str:
     return rates.every(width)
 
 
-def _lane_counts(events: pl.DataFrame, *, bucket: str, by_host: bool) -> pl.DataFrame:
+def _lane_counts(
+    events: pl.DataFrame, *, bucket: str, by_host: bool, host_only: bool = False
+) -> pl.DataFrame:
     """Warnings and errors per lane, level and bucket, with the commonest signature and
     one example ``file:line`` for the hover text."""
-    lane = (
-        pl.concat_str(pl.col("source"), pl.lit(" · "), pl.col("host").fill_null("?"))
-        if by_host
-        else pl.col("source")
-    )
+    host = pl.col("host").fill_null("?").str.split(".").list.first()
+    if host_only:
+        lane = host
+    elif by_host:
+        lane = pl.concat_str(pl.col("source"), pl.lit(" · "), host)
+    else:
+        lane = pl.col("source")
     return (
         rates.problem_rows(events)
         .with_columns(lane=lane, bucket=pl.col("ts").dt.truncate(rates.every(bucket)))
+        .sort("ts", "file", "line", nulls_last=True)
         .group_by("lane", "level", "bucket")
         .agg(
             count=pl.len(),
             hosts=pl.col("host").n_unique(),
-            template=pl.col("template").mode().first(),
+            template=pl.col("template").mode().sort().first(),
             example=pl.format("{}:{}", pl.col("file").first(), pl.col("line").first()),
         )
         .sort("lane", "level", "bucket")
@@ -127,14 +308,16 @@ def _lane_counts(events: pl.DataFrame, *, bucket: str, by_host: bool) -> pl.Data
     )
 
 
-def _add_lane(fig: go.Figure, lane: pl.DataFrame, *, row: int) -> None:
+def _add_lane(
+    fig: go.Figure, lane: pl.DataFrame, *, row: int, root: str = "", legend_row: int = 2
+) -> None:
     for level in ("warning", "error", "critical"):
         part = lane.filter(pl.col("level") == level)
         if part.is_empty():
             continue
         hover = [
             f"{escape(level)}: {c:,} on {h} host{'s' if h != 1 else ''}<br>"
-            f"{escape(_short(t))}<br><i>{escape(e)}</i>"
+            f"{_wrapped(t)}<br><i>{_wrapped(_location(e, root))}</i>"
             for c, h, t, e in part.select("count", "hosts", "template", "example").iter_rows()
         ]
         fig.add_trace(
@@ -143,7 +326,7 @@ def _add_lane(fig: go.Figure, lane: pl.DataFrame, *, row: int) -> None:
                 y=part["count"].to_list(),
                 name=level,
                 legendgroup=level,
-                showlegend=row == 2,
+                showlegend=row == legend_row,
                 marker_color=LEVEL_COLOURS[level],
                 hovertext=hover,
                 hoverinfo="x+text",
@@ -182,15 +365,15 @@ def _add_jobs(fig: go.Figure, table: pl.DataFrame, *, row: int) -> None:
     fig.update_yaxes(title_text="seconds", type="log", row=row, col=1)
 
 
-def _add_changes(fig: go.Figure, changes: pl.DataFrame, *, row: int) -> None:
+def _add_changes(fig: go.Figure, changes: pl.DataFrame, *, row: int, root: str = "") -> None:
     for change_type, part in changes.group_by("change_type", maintain_order=True):
         symbol, colour = CHANGE_STYLE.get(str(change_type[0]), CHANGE_STYLE["other"])
         for inferred, sub in part.group_by("inferred", maintain_order=True):
             hollow = bool(inferred[0])
             hover = [
-                f"<b>{escape(str(ct))}</b> {escape(str(tg))}<br>{escape(_short(d, 120))}<br>"
+                f"<b>{escape(str(ct))}</b> {escape(str(tg))}<br>{_wrapped(d)}<br>"
                 f"<i>{'inferred from logs' if hollow else 'recorded'}: "
-                f"{escape(', '.join((ex or [])[:2]))}</i>"
+                f"{_wrapped(', '.join(_location(e, root) for e in (ex or [])[:2]))}</i>"
                 for ct, tg, d, ex in sub.select(
                     "change_type", "target", "description", "examples"
                 ).iter_rows()
@@ -234,6 +417,23 @@ def _shade(fig: go.Figure, analysis: Analysis) -> None:
         )
 
 
-def _short(text: str | None, limit: int = 90) -> str:
+def _location(loc: str, root: str) -> str:
+    file, sep, line = loc.rpartition(":")
+    return f"{relative_path(file, root)}:{line}" if sep else loc
+
+
+def _wrapped(text: str | None, width: int = HOVER_WIDTH, lines: int = 3) -> str:
+    """``text`` escaped and broken into at most ``lines`` lines of ``width`` characters
+    for a hover box (cut with an ellipsis beyond that).
+
+    >>> _wrapped("a" * 70, width=30)
+    'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa<br>aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa<br>aaaaaaaaaa'
+    """
+    import textwrap
+
     text = (text or "").replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    parts = textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False)
+    if len(parts) > lines:
+        parts = parts[:lines]
+        parts[-1] = parts[-1][: width - 1] + "…"
+    return "<br>".join(escape(p) for p in parts)
