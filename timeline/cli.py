@@ -3,6 +3,7 @@ warnings to stderr, user errors as a sentence and exit code 1."""
 
 from __future__ import annotations
 
+import sys
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
@@ -10,9 +11,8 @@ from typing import Annotated
 import polars as pl
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.text import Text
 
 from timeline.errors import TimelineError
 from timeline.reading import loader
@@ -45,7 +45,9 @@ WRITERS = {
 
 def fail(message: str) -> typer.Exit:
     """Print ``message`` on stderr and return the exit to raise."""
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    line = Text("error:", style="bold red")
+    line.append(f" {message}")
+    err.print(line, soft_wrap=True, highlight=False)
     return typer.Exit(code=1)
 
 
@@ -84,33 +86,57 @@ def read_with_progress(
     return loaded
 
 
+def note(text: str, style: str = "") -> None:
+    """One note on stderr, never wrapped inside a word (so never inside a path)."""
+    err.print(Text(text, style=style), soft_wrap=True, highlight=False)
+
+
 def _print_problems(summary: loader.LoadSummary) -> None:
+    from timeline.outputs.words import common_root, plural, relative_path
+
+    root = common_root(summary.files["file"].to_list())
+
+    def rel(path: str) -> str:
+        return relative_path(path, root)
+
     for row in summary.files.filter(pl.col("problem").is_not_null()).iter_rows(named=True):
-        err.print(
-            f"[yellow]warning:[/] {escape(row['file'])}: {escape(row['problem'])}",
-            highlight=False,
-        )
+        note(f"warning: {rel(row['file'])}: {row['problem']}", "yellow")
     unparsed = summary.files.filter(pl.col("unparsed_lines") > 0)
     for row in unparsed.iter_rows(named=True):
         first = ", ".join(map(str, row["first_unparsed"]))
-        err.print(
-            f"[yellow]warning:[/] {escape(row['file'])}: {row['unparsed_lines']:,} unparsed lines "
+        note(
+            f"warning: {rel(row['file'])}: {plural(row['unparsed_lines'], 'unparsed line')} "
             f"(first: {first})",
-            highlight=False,
+            "yellow",
         )
     grouped = summary.assumptions.group_by("what", "value", "certainty", maintain_order=True).agg(
         pl.col("file").n_unique().alias("files"), pl.col("file").first(), pl.col("basis").first()
     )
     for row in grouped.iter_rows(named=True):
-        where = row["file"] if row["files"] == 1 else f"{row['files']} files"
-        err.print(
-            escape(
-                f"assumed {row['what']} = {row['value']} for {where} "
-                f"({row['certainty']}: {row['basis']})"
-            ),
-            style="dim",
-            highlight=False,
+        where = rel(row["file"]) if row["files"] == 1 else plural(row["files"], "file")
+        note(
+            f"assumed {row['what']} = {row['value']} for {where} "
+            f"({row['certainty']}: {row['basis']})",
+            "dim",
         )
+
+
+def show(renderable: object) -> None:
+    """Print on stdout as rich lays it out, without the spaces it pads lines with."""
+    with out.capture() as captured:
+        out.print(renderable)
+    text = "\n".join(line.rstrip() for line in captured.get().splitlines())
+    sys.stdout.write(text + "\n")
+
+
+def print_json(data: object) -> None:
+    """``data`` as JSON on stdout, for machines."""
+    import json
+
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
 @app.command()
@@ -123,6 +149,7 @@ def parse(
     year: YearOpt = None,
     tz: TzOpt = None,
     quiet: QuietOpt = False,
+    json_output: JsonOpt = False,
 ) -> None:
     """Load logs into one event frame and write it to a file."""
     writer = WRITERS.get(output.suffix.lower())
@@ -132,34 +159,53 @@ def parse(
     if loaded.events.height == 0:
         raise fail("nothing usable was loaded")
     writer(loaded.events, output)
+    from timeline.outputs.words import plural
+
     lines = int(loaded.summary.files["lines"].sum())
+    if json_output:
+        print_json(
+            {
+                "output": str(output),
+                "rows": loaded.events.height,
+                "lines": lines,
+                "files": loaded.summary.files.height,
+            }
+        )
+        return
     out.print(
-        escape(
-            f"wrote {loaded.events.height:,} rows from {lines:,} lines in "
-            f"{loaded.summary.files.height} files to {output}"
+        Text(
+            f"wrote {plural(loaded.events.height, 'row')} from {plural(lines, 'line')} in "
+            f"{plural(loaded.summary.files.height, 'file')} to {output}"
         ),
-        highlight=False,
+        soft_wrap=True,
     )
 
 
 @app.command()
-def detect(paths: PathsArg) -> None:
-    """Say, for each file, its format, how sure the guess is, and why."""
+def detect(paths: PathsArg, json_output: JsonOpt = False) -> None:
+    """Say, for each file, its format, how sure the guess is, and why.
+
+    One line per file: format, score, the path relative to the folder all files share,
+    and why. Lines are never cut, so ``| head`` and ``| grep`` see whole paths."""
+    from timeline.outputs.words import common_root, relative_path
+
     try:
         files = loader.expand(paths)
     except TimelineError as exc:
         raise fail(str(exc)) from None
-    table = Table("file", "format", "score", "why", "runner-up", show_lines=False)
-    for path in files:
-        found = loader.detect(path)
-        table.add_row(
-            escape(path),
-            escape(found["format"]) if found["format"] else "[red]unknown[/]",
-            f"{found['score']:.2f}",
-            escape(found["why"]),
-            escape(found.get("runner_up") or ""),
-        )
-    out.print(table)
+    found = [loader.detect(path) for path in files]
+    if json_output:
+        print_json(found)
+        return
+    root = common_root(files)
+    note(f"{len(files)} file{'s' if len(files) != 1 else ''}, paths relative to {root}", "dim")
+    width = max([len(f["format"] or "unknown") for f in found] + [6])
+    for f in found:
+        line = Text(f"{(f['format'] or 'unknown'):<{width}} ", style="" if f["format"] else "red")
+        line.append(f"{f['score']:.2f}  {relative_path(f['file'], root)}")
+        why = f["why"] + (f"; runner-up {f['runner_up']}" if f.get("runner_up") else "")
+        line.append(f"  ({why})", style="dim")
+        out.print(line, soft_wrap=True, highlight=False)
 
 
 SinceOpt = Annotated[
@@ -192,7 +238,14 @@ def analyse_with_progress(
         raise fail(str(exc)) from None
     events = between(loaded.events, since=start, until=end)
     if events.height == 0:
-        raise fail("no rows in the chosen window")
+        from timeline.outputs.text import window_text
+
+        times = loaded.events["ts"].drop_nulls()
+        span = window_text(times.min(), times.max()) if times.len() else "no timed rows"
+        asked = ", ".join(
+            f"{flag} {text!r}" for flag, text in (("--since", since), ("--until", until)) if text
+        )
+        raise fail(f"no rows from {window_text(start, end)} ({asked}); the data spans {span}")
     with err.status("analysing", spinner="dots") if not quiet else nullcontext():
         result = analyze(events, bucket=bucket)
     return loader.Loaded(events=events, summary=loaded.summary), result
@@ -201,65 +254,44 @@ def analyse_with_progress(
 @app.command()
 def analyze(
     paths: PathsArg,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the findings as JSON (findings.schema.json).")
+    ] = False,
     since: SinceOpt = None,
     until: UntilOpt = None,
     bucket: BucketOpt = None,
     format: FormatOpt = None,
     year: YearOpt = None,
     tz: TzOpt = None,
-    top: Annotated[int, typer.Option(help="Contributing changes shown per incident.")] = 3,
+    top: Annotated[int, typer.Option(help="Changes with evidence shown per incident.")] = 3,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Every change with its full evidence.")
+    ] = False,
+    by_host: Annotated[
+        bool, typer.Option("--by-host", help="Errors host by host over the longest incident.")
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Find the incidents, their phases and the changes that contributed."""
-    loaded = read_with_progress(paths, format=format, year=year, tz=tz, quiet=quiet)
+    from timeline.outputs.findings import findings
+    from timeline.outputs.text import analysis_view, host_view
+
+    loaded = read_with_progress(paths, format=format, year=year, tz=tz, quiet=quiet or json_output)
     if loaded.events.height == 0:
         raise fail("nothing usable was loaded")
-    _, result = analyse_with_progress(
+    window, result = analyse_with_progress(
         loaded, since=since, until=until, bucket=bucket, quiet=quiet or json_output
     )
+    found = findings(window, result)
     if json_output:
-        import json
-
-        print(json.dumps(result.to_dict(), default=str, indent=2))
+        print_json(found)
         return
-    _print_analysis(result, top=top)
-
-
-def _print_analysis(result, *, top: int) -> None:
-    incidents = Table(title="Incidents (UTC)", title_justify="left")
-    for column in ("#", "onset", "peak", "recovery", "lasted", "order of sources", "CI felt it"):
-        incidents.add_column(column)
-    from timeline.analysis.incidents import duration_text
-
-    for row in result.incidents.iter_rows(named=True):
-        incidents.add_row(
-            str(row["incident_id"]),
-            f"{row['onset']:%Y-%m-%d %H:%M}",
-            f"{row['peak']:%H:%M}",
-            f"{row['recovery']:%Y-%m-%d %H:%M}",
-            duration_text(row["duration_s"]),
-            escape(row["order"] or ""),
-            f"{row['ci_impact_at']:%m-%d %H:%M}" if row["ci_impact_at"] else "",
-        )
-    out.print(incidents)
-    for row in result.incidents.iter_rows(named=True):
-        ranked = result.top(row["incident_id"], top)
-        table = Table(
-            title=f"Incident {row['incident_id']}: contributing changes", title_justify="left"
-        )
-        for column in ("rank", "when", "change", "role", "score", "evidence"):
-            table.add_column(column, overflow="fold")
-        for c in ranked.iter_rows(named=True):
-            table.add_row(
-                str(c["rank"]),
-                escape(c["when"] or ""),
-                escape(c["description"] or ""),
-                escape(c["role"] or ""),
-                f"{c['score']:.2f}",
-                escape("\n".join(c["evidence"][:4])),
-            )
-        out.print(table)
+    show(analysis_view(found, top=top, verbose=verbose))
+    if by_host and found["top_incident"]:
+        incident_id = int(found["top_incident"].split("-")[1]) - 1
+        view = host_view(window.events, result, incident_id)
+        show(Text(""))
+        show(view if view is not None else Text("no host logged errors in it"))
 
 
 @app.command()
@@ -269,7 +301,8 @@ def report(
         Path, typer.Option("--output", "-o", help="report.html, report.md or report.json")
     ] = Path("report.html"),
     report_format: Annotated[
-        str | None, typer.Option("--report-format", help="html, md or json (else from -o).")
+        str | None,
+        typer.Option("--report-format", help="html, md or json; else from the suffix of -o."),
     ] = None,
     title: Annotated[str | None, typer.Option(help="Title of the report.")] = None,
     since: SinceOpt = None,
@@ -279,8 +312,15 @@ def report(
     year: YearOpt = None,
     tz: TzOpt = None,
     quiet: QuietOpt = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Say what was written as JSON.")
+    ] = False,
 ) -> None:
-    """Write the incident report: summary, timeline, incidents, ranked changes, appendix."""
+    """Write the incident report: summary, timeline, incidents, ranked changes, appendix.
+
+    The format comes from the suffix of -o (.html, .md, .json) unless --report-format
+    says otherwise."""
+    _check_report_format(output, report_format)
     loaded = read_with_progress(paths, format=format, year=year, tz=tz, quiet=quiet)
     if loaded.events.height == 0:
         raise fail("nothing usable was loaded")
@@ -293,7 +333,17 @@ def report(
         until=until,
         bucket=bucket,
         quiet=quiet,
+        json_output=json_output,
     )
+
+
+def _check_report_format(output: Path, report_format: str | None) -> str:
+    from timeline.outputs.report import report_format as format_of
+
+    try:
+        return format_of(output, report_format)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
 
 
 def _write_report(
@@ -306,23 +356,38 @@ def _write_report(
     until: str | None = None,
     bucket: str | None = None,
     quiet: bool = False,
+    json_output: bool = False,
 ) -> None:
-    from timeline.outputs.report import FORMATS, write_report
+    from timeline.outputs.report import write_report
+    from timeline.outputs.words import plural, size_text
 
-    if report_format is not None and report_format not in FORMATS:
-        raise fail(f"unknown report format {report_format!r}: use one of {', '.join(FORMATS)}")
+    format = _check_report_format(output, report_format)
     window, result = analyse_with_progress(
-        loaded, since=since, until=until, bucket=bucket, quiet=quiet
+        loaded, since=since, until=until, bucket=bucket, quiet=quiet or json_output
     )
-    with err.status("writing the report", spinner="dots") if not quiet else nullcontext():
-        path = write_report(window, result, output, format=report_format, title=title)
-    size = path.stat().st_size / 1e6
+    busy = err.status("writing the report", spinner="dots")
+    with busy if not (quiet or json_output) else nullcontext():
+        path = write_report(window, result, output, format=format, title=title)
+    size = path.stat().st_size
+    if json_output:
+        print_json(
+            {
+                "report": str(path),
+                "format": format,
+                "bytes": size,
+                "incidents": result.incidents.height,
+                "spikes": result.spikes.height,
+                "changes": result.changes.height,
+            }
+        )
+        return
     out.print(
-        escape(
-            f"{result.incidents.height} incidents, {result.spikes.height} spikes, "
-            f"{result.changes.height} changes; report written to {path} ({size:.1f} MB)"
+        Text(
+            f"{plural(result.incidents.height, 'incident')}, "
+            f"{plural(result.spikes.height, 'spike')}, {plural(result.changes.height, 'change')}; "
+            f"report written to {path} ({size_text(size)})"
         ),
-        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -332,13 +397,21 @@ def demo(
         Path, typer.Option("--output", "-o", help="Where to write the report.")
     ] = Path("report.html"),
     quiet: QuietOpt = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Say what was written as JSON.")
+    ] = False,
 ) -> None:
     """Write the report of the bundled sample: the 2023-03-14 CI incident, from its logs."""
     from sample_logs import SAMPLE_DIR
 
+    _check_report_format(output, None)
     loaded = read_with_progress([str(SAMPLE_DIR)], quiet=quiet)
     _write_report(
-        loaded, output, title="Delays starting CI jobs, 2023-03-14 (bundled sample)", quiet=quiet
+        loaded,
+        output,
+        title="Delays starting CI jobs, 2023-03-14 (bundled sample)",
+        quiet=quiet,
+        json_output=json_output,
     )
 
 
