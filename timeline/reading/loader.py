@@ -1,43 +1,54 @@
 """Loading: files, folders, globs and ``.gz`` in; one event frame on one UTC clock out.
 
-For each file the loader reads the bytes (refusing binary files, keeping what a truncated
-gzip held), splits them into numbered lines in one polars column, strips a runtime prefix,
-sniffs the program's format and hands the lines to its parser. Then, across files, it
-settles what the records leave open: the year of yearless klog times and the zone of
-zoneless ones, and writes down every such assumption. Every line is accounted for: a row,
-a continuation of one, or an unparsed line in the warnings with its file and line.
+The work is a map and a reduce, so that memory follows what is kept rather than the size
+of the input, and every core (or a Dask cluster) can help:
+
+- **map** (:mod:`timeline.reading.mapper`, in worker processes): each file, or each
+  line-aligned chunk of a big one, is read, stripped of its runtime prefix, sniffed and
+  parsed; its rows go to a Parquet partial, and a small summary comes back: line
+  accounting, warnings and the evidence for years and zones. Partials are cached, so an
+  unchanged input is read once.
+- **reduce** (here): the evidence of all files settles each file's year and zone
+  (:mod:`timeline.reading.settle`); the distinct masked messages become templates.
+- **finish** (in worker processes again): each group of partials gets its UTC times,
+  line numbers and templates and is written to the event store
+  (:mod:`timeline.reading.store`); then the changes the logs tell are inferred from the
+  few rows that witness them.
+
+Every line is accounted for: a row, a continuation of one, or an unparsed line in the
+warnings with its file and line.
 """
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import json
 import os
-import zlib
+import shutil
+import tempfile
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 import parsers
-from parsers import runtime
-from parsers.common import LINE_SCHEMA, PLACEHOLDER_YEAR, RECORD_SCHEMA
-from parsers.registry import MIN_SCORE, Parser, Score
-from timeline.errors import NoInputError, UnknownFormatError
-from timeline.reading import signatures
+from timeline.errors import UnknownFormatError
+from timeline.reading import executor, mapper, settle, signatures
+from timeline.reading import store as event_store
+from timeline.reading.mapper import WARNING_SCHEMA, Partial, Task
+from timeline.reading.sources import PathLike, expand
 from timeline.schema import EVENT_SCHEMA, validate
 
-#: Lines looked at to recognise a runtime prefix and a format.
-SAMPLE_LINES = 200
-#: A longer line is cut to this many characters (and the cut is reported).
-MAX_LINE_CHARS = 1 << 20
-#: How much of an unparsed line the warnings keep.
-WARNING_TEXT_CHARS = 200
-
-PathLike = str | os.PathLike[str]
+#: Inputs smaller than this are read in this process: starting workers would cost more.
+MIN_BYTES_FOR_WORKERS = 32 << 20
+#: Map tasks are sent to workers in groups of about this many bytes (small files together).
+BATCH_BYTES = 16 << 20
+#: Files are finished into event store files of about this many input bytes each.
+PART_BYTES = 256 << 20
+#: An environment variable that moves the partial cache (tests point it at a temp folder).
+CACHE_ENV = "INCIDENT_TIMELINE_CACHE"
 
 
 @dataclass(frozen=True)
@@ -86,12 +97,43 @@ class LoadSummary:
         return "<pre>" + escape(str(self)) + "</pre>"
 
 
-@dataclass(frozen=True)
 class Loaded:
-    """The event frame and the summary of how it was loaded."""
+    """The event frame and the summary of how it was loaded.
 
-    events: pl.DataFrame
-    summary: LoadSummary
+    ``events`` is the whole frame, sorted by time (read from the event store on first
+    use); ``scan()`` gives the store as a polars LazyFrame, for work that should not hold
+    every row at once. ``store`` is the store's folder (a temporary one, removed with this
+    object, unless ``read(..., store=FOLDER)`` named one).
+    """
+
+    def __init__(
+        self,
+        events: pl.DataFrame | None = None,
+        summary: LoadSummary | None = None,
+        *,
+        store: str | None = None,
+    ):
+        if events is None and store is None:
+            raise ValueError("Loaded needs events or a store")
+        self._events = events
+        self.summary = summary if summary is not None else _empty_summary()
+        self.store = store
+
+    @property
+    def events(self) -> pl.DataFrame:
+        if self._events is None:
+            self._events = _sorted(self.scan().collect())
+        return self._events
+
+    def scan(self) -> pl.LazyFrame:
+        """The event frame as a LazyFrame over the store (or over ``events``)."""
+        if self._events is not None or self.store is None:
+            return self.events.lazy()
+        return event_store.scan(self.store)
+
+    def __repr__(self) -> str:
+        files = self.summary.files.height
+        return f"Loaded({files} files, store={self.store!r})"
 
 
 def load(
@@ -106,6 +148,12 @@ def load(
     return read(paths, format=format, year=year, tz=tz, infer=infer).events
 
 
+def scan(path: PathLike) -> pl.LazyFrame:
+    """The event frame of an event store folder (``timeline parse ... -o events/``) as a
+    polars LazyFrame."""
+    return event_store.scan(path)
+
+
 def read(
     paths: PathLike | Iterable[PathLike],
     *,
@@ -114,13 +162,19 @@ def read(
     tz: str | None = None,
     infer: bool = True,
     on_file: Callable[[str], None] | None = None,
+    store: PathLike | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client: Any = None,
+    cache: bool | PathLike = True,
 ) -> Loaded:
     """Load ``paths`` into one event frame and say how it went.
 
     Parameters
     ----------
     paths
-        Files, folders (read recursively), globs, ``.gz`` files, or a list of them.
+        Files, folders (read recursively), globs, ``.gz`` files, or a list of them; or
+        one event store folder, which is opened as it is.
     format
         A parser name to use for every file instead of sniffing.
     year
@@ -132,571 +186,377 @@ def read(
         Add the changes the logs themselves tell (restarts, upgrades, rollbacks, reloads,
         reboots; see :mod:`timeline.reading.changes`), none that a record already tells.
     on_file
-        Called with each file's path before it is read (for progress bars).
+        Called with each file's path once it is read (for progress bars).
+    store
+        A folder to write the event store to; a temporary one if not given.
+    workers
+        Worker processes for reading (default: every core; 1 reads in this process).
+    scheduler, client
+        A Dask scheduler address or a ``distributed.Client`` to read on a cluster
+        instead (``DASK_SCHEDULER_ADDRESS`` is honoured too).
+    cache
+        Reuse the partial results of unchanged files: True uses the user's cache folder
+        (or ``$INCIDENT_TIMELINE_CACHE``), a path another folder, False none.
     """
+    given = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    if len(given) == 1 and event_store.is_store(given[0]):
+        return open_store(given[0])
     try:
-        forced = parsers.registry.get(format) if format else None
+        if format:
+            parsers.registry.get(format)
     except KeyError as exc:
         raise UnknownFormatError(exc.args[0]) from None
-    files = expand(paths)
-    parsed = []
-    for path in files:
-        if on_file:
-            on_file(path)
-        parsed.append(_read_file(path, forced))
-    loaded = _assemble(parsed, year=year, tz=tz, sort=not infer)
-    if infer:
-        from timeline.reading.changes import with_inferred_changes
-
-        events = with_inferred_changes(loaded.events, sort=False)
-        loaded = Loaded(events=_sorted(events), summary=loaded.summary)
+    files = expand(given)
+    root = event_store.prepare(store or tempfile.mkdtemp(prefix="timeline-"))
+    partial_root, temporary_partials = _partial_root(cache, root)
+    try:
+        partials = _map(
+            files,
+            format=format,
+            partial_root=partial_root,
+            cached=not temporary_partials,
+            workers=workers,
+            client=executor.connect(scheduler, client),
+            on_file=on_file,
+        )
+        summary = _reduce_and_finish(
+            files, partials, root, year=year, tz=tz, infer=infer, workers=workers, client=client
+        )
+    finally:
+        if temporary_partials:
+            shutil.rmtree(partial_root, ignore_errors=True)
+    loaded = Loaded(summary=summary, store=str(root))
+    if not store:
+        weakref.finalize(loaded, shutil.rmtree, str(root), True)
     return loaded
 
 
-def expand(paths: PathLike | Iterable[PathLike]) -> list[str]:
-    """Every file that ``paths`` names, folders walked and globs expanded, in order."""
-    if isinstance(paths, str | os.PathLike):
-        paths = [paths]
-    found: list[str] = []
-    missing: list[str] = []
-    for given in map(str, paths):
-        if os.path.exists(given):
-            matches = [given]
-        elif any(ch in given for ch in "*?["):
-            matches = sorted(glob.glob(given, recursive=True))
-        else:
-            matches = []
-        if not matches:
-            missing.append(given)
-        for match in matches:
-            if os.path.isdir(match):
-                found.extend(
-                    str(p)
-                    for p in sorted(Path(match).rglob("*"))
-                    if p.is_file() and not p.name.startswith(".")
-                )
-            else:
-                found.append(match)
-    if missing:
-        raise NoInputError(f"no such file or folder: {', '.join(missing)}")
-    if not found:
-        raise NoInputError("the paths given hold no files")
-    return list(dict.fromkeys(found))
+def open_store(path: PathLike) -> Loaded:
+    """The :class:`Loaded` of an event store folder, as ``read`` wrote it."""
+    tables = event_store.read_summary(path)
+    return Loaded(summary=LoadSummary(**tables), store=str(path))
 
 
-def detect(path: str) -> dict[str, object]:
-    """What the loader would make of ``path``: its prefix and the parsers' scores, best first."""
-    data, problems = _read_bytes(path)
-    if data is None:
-        return {"file": path, "format": None, "score": 0.0, "why": problems[0], "prefix": None}
-    raw = _sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
-    prefix, share = runtime.detect(raw)
-    sample = _stripped_sample(raw, prefix)
-    ranked = parsers.registry.rank(sample)
-    best, score = ranked[0] if ranked else (None, Score(0.0, "no parsers registered"))
-    sure = best is not None and score.score >= MIN_SCORE
-    why = score.why if sure else f"no format scored {MIN_SCORE} or more (best: {score.why})"
-    if prefix:
-        why = f"{prefix} prefix on {share:.0%} of sample lines; {why}"
-    return {
-        "file": path,
-        "format": best.name if sure else None,
-        "score": round(score.score, 3),
-        "why": why,
-        "prefix": prefix,
-        "runner_up": f"{ranked[1][0].name} {ranked[1][1].score:.2f}" if len(ranked) > 1 else None,
-    }
+def _partial_root(cache: bool | PathLike, root: Path) -> tuple[Path, bool]:
+    """Where partial results go, and whether they are temporary."""
+    if cache is False:
+        return root / ".partials", True
+    if cache is True:
+        return Path(os.environ.get(CACHE_ENV) or event_store.default_cache_dir()), False
+    return Path(cache), False
 
 
-# --- one file ---------------------------------------------------------------------------
+# --- map ---------------------------------------------------------------------------------
 
 
-@dataclass
-class _FileResult:
-    path: str
-    format: str | None = None
-    prefix: str | None = None
-    score: float = 0.0
-    lines: int = 0
-    records: pl.DataFrame | None = None
-    rows: int = 0
-    first_lines: int = 0
-    covered_lines: int = 0
-    mtime: datetime | None = None
-    problems: list[str] = field(default_factory=list)
-    line_warnings: list[pl.DataFrame] = field(default_factory=list)
-
-
-def _read_file(path: str, forced: Parser | None) -> _FileResult:
-    result = _FileResult(path=path)
-    with contextlib.suppress(OSError):
-        result.mtime = datetime.fromtimestamp(os.path.getmtime(path), tz=UTC)
-    data, problems = _read_bytes(path)
-    result.problems.extend(problems)
-    if data is None:
-        return result
-    raw_sample = _sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
-    lines, problem = _split_lines(data, path)
-    del data
-    if problem:
-        result.problems.append(problem)
-    result.lines = lines.height
-    # a character takes at least a byte: only lines of more bytes can be too long
-    long_lines = lines.filter(pl.col("text").str.len_bytes() > MAX_LINE_CHARS).filter(
-        pl.col("text").str.len_chars() > MAX_LINE_CHARS
-    )
-    if long_lines.height:
-        result.line_warnings.append(
-            long_lines.select(
-                pl.lit(path).alias("file"),
-                "line",
-                "end_line",
-                pl.lit(False).alias("unparsed"),
-                pl.format(
-                    "line is {} characters long; kept the first {}",
-                    pl.col("text").str.len_chars(),
-                    pl.lit(MAX_LINE_CHARS),
-                ).alias("reason"),
-                pl.col("text").str.slice(0, WARNING_TEXT_CHARS),
-            )
-        )
-        lines = lines.with_columns(pl.col("text").str.slice(0, MAX_LINE_CHARS))
-    result.prefix, _share = runtime.detect(raw_sample)
-    stripped = _with_path_hints(runtime.strip(lines.lazy(), result.prefix), path).collect()
-    del lines
-    parser = forced
-    if parser is None:
-        sample = stripped["text"].head(SAMPLE_LINES).to_list()
-        ranked = parsers.registry.rank(sample)
-        if ranked and ranked[0][1].score >= MIN_SCORE:
-            parser, score = ranked[0]
-            result.score = score.score
-        else:
-            best = ranked[0][1].why if ranked else "no parsers registered"
-            result.problems.append(f"unknown format: no parser recognised it (best: {best})")
-            result.line_warnings.append(_unparsed(stripped, path, "unknown format"))
-            return result
-    else:
-        result.score = 1.0
-    result.format = parser.name
-    try:
-        # the in-memory engine holds less at once than the streaming one on a parser's
-        # whole-column string work, and is no slower
-        lazy = parser.parse(stripped.lazy().select(list(LINE_SCHEMA)))
-        records = lazy.collect(engine="in-memory")
-        records = records.select([pl.col(c).cast(t) for c, t in RECORD_SCHEMA.items()])
-    except Exception as exc:  # a parser bug must not lose the other files
-        result.problems.append(f"the {parser.name} parser failed: {type(exc).__name__}: {exc}")
-        result.line_warnings.append(_unparsed(stripped, path, f"{parser.name} parser failed"))
-        return result
-    del stripped
-    bad = records.filter(pl.col("unparsed").is_not_null())
-    if bad.height:
-        result.line_warnings.append(
-            bad.select(
-                pl.lit(path).alias("file"),
-                "line",
-                "end_line",
-                pl.lit(True).alias("unparsed"),
-                pl.col("unparsed").alias("reason"),
-                pl.col("message").str.slice(0, WARNING_TEXT_CHARS).alias("text"),
-            )
-        )
-        records = records.filter(pl.col("unparsed").is_null())
-    result.records = records
-    result.rows = records.height
-    result.first_lines = records["line"].n_unique()
-    result.covered_lines = _covered_lines(records)
-    return result
-
-
-def _read_bytes(path: str) -> tuple[bytes | None, list[str]]:
-    """The file's bytes (gunzipped), or None and why not."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        return None, [f"cannot read: {exc.strerror or exc}"]
-    problems = []
-    if data[:2] == b"\x1f\x8b":
-        data, problem = _gunzip(data)
-        if problem:
-            problems.append(problem)
-    if b"\x00" in data[:8192]:
-        return None, [*problems, "binary file (it holds NUL bytes): skipped"]
-    return data, problems
-
-
-def _gunzip(data: bytes) -> tuple[bytes, str | None]:
-    """Decompress every gzip member; a truncated or corrupt end keeps what came before it."""
-    out = []
-    while data:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            out.append(inflater.decompress(data))
-        except zlib.error as exc:
-            out.append(inflater.flush())
-            done = sum(map(len, out))
-            return b"".join(out), f"corrupt gzip ({exc}); kept the {done:,} bytes before it"
-        if not inflater.eof:
-            out.append(inflater.flush())
-            done = sum(map(len, out))
-            return b"".join(out), f"truncated gzip: kept the {done:,} bytes it held"
-        data = inflater.unused_data
-    return b"".join(out), None
-
-
-def _sample_lines(text: str) -> list[str]:
-    return text[: 1 << 20].split("\n", SAMPLE_LINES)[:SAMPLE_LINES]
-
-
-def _stripped_sample(raw: list[str], prefix: str | None) -> list[str]:
-    frame = pl.LazyFrame({"text": raw}).with_columns(
-        line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
-        end_line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
-        path=pl.lit(""),
-    )
-    return runtime.strip(frame, prefix).collect()["text"].to_list()
-
-
-def _split_lines(data: bytes, path: str) -> tuple[pl.DataFrame, str | None]:
-    """Numbered lines of ``data`` in one column, split in Rust (no Python loop over lines),
-    and a note when the bytes were not valid UTF-8."""
-    problem = None
-    try:
-        lines = pl.read_lines(data, name="text")
-    except pl.exceptions.ComputeError:
-        problem = "not valid UTF-8: undecodable bytes shown as \ufffd"
-        lines = pl.read_lines(data.decode("utf-8", errors="replace").encode(), name="text")
-    lines = lines.select(
-        line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
-        end_line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
-        text=pl.col("text"),
-        path=pl.lit(path),
-    )
-    return lines, problem
-
-
-def _with_path_hints(lines: pl.LazyFrame, path: str) -> pl.LazyFrame:
-    hints = runtime.hints_from_path(path)
-    return lines.with_columns(
-        host=pl.coalesce(pl.col("host"), pl.lit(hints.node or hints.pod, pl.String)),
-        container=pl.coalesce(pl.col("container"), pl.lit(hints.container, pl.String)),
-    )
-
-
-def _unparsed(lines: pl.DataFrame, path: str, reason: str) -> pl.DataFrame:
-    return lines.select(
-        pl.lit(path).alias("file"),
-        "line",
-        "end_line",
-        pl.lit(True).alias("unparsed"),
-        pl.lit(reason).alias("reason"),
-        pl.col("text").str.slice(0, WARNING_TEXT_CHARS),
-    )
-
-
-# --- across files ----------------------------------------------------------------------
-
-#: A warning is an unparsed line (``unparsed``, spanning ``line`` to ``end_line``), a note
-#: on a line that was read (a cut long line), or a file-level problem (null ``line``).
-_WARNING_SCHEMA = {
-    "file": pl.String,
-    "line": pl.UInt32,
-    "end_line": pl.UInt32,
-    "unparsed": pl.Boolean,
-    "reason": pl.String,
-    "text": pl.String,
-}
-_ASSUMPTION_SCHEMA = {
-    "file": pl.String,
-    "what": pl.String,
-    "value": pl.String,
-    "basis": pl.String,
-    "certainty": pl.String,
-}
-
-
-def _assemble(
-    results: list[_FileResult], *, year: int | None, tz: str | None, sort: bool = True
-) -> Loaded:
-    """The event frame and summary of the files read; each file's records are let go of
-    once they are in the frame, so that two copies of them are never held."""
-    assumptions: list[dict[str, str]] = []
-    known = _known_span([r.records for r in results if r.records is not None])
-    frames = []
-    for result in results:
-        if result.records is None or result.records.height == 0:
+def _map(
+    files: list[str],
+    *,
+    format: str | None,
+    partial_root: Path,
+    cached: bool,
+    workers: int | None,
+    client: Any,
+    on_file: Callable[[str], None] | None,
+) -> list[Partial]:
+    """Every file's partials, from the cache where the file has not changed."""
+    cache = event_store.PartialCache(partial_root)
+    tasks = [task for path in files for task in mapper.plan(path, format=format)]
+    partials: list[Partial | None] = [None] * len(tasks)
+    todo: list[Task] = []
+    for i, task in enumerate(tasks):
+        key = event_store.task_key(task) if cached else None
+        found = cache.get(key) if key else None
+        if found is not None:
+            found.out = cache.rows_path(key)
+            found.path = task.path  # the same file may have been named another way
+            found.warnings = found.warnings.with_columns(file=pl.lit(task.path, pl.String))
+            partials[i] = found
+            if on_file:
+                on_file(task.path)
             continue
-        records = _settle_year(result, year, known, assumptions)
-        result.records = None
-        records = _settle_zone(result.path, records, tz, assumptions)
-        frames.append(
-            records.select(
-                [pl.col(c) for c in EVENT_SCHEMA if c in records.columns],
-                file=pl.lit(result.path),
-            )
+        name = key or f"{i:06d}"
+        todo.append(Task(task.path, format, task.start, task.end, task.part, cache.rows_path(name)))
+    positions = [i for i, p in enumerate(partials) if p is None]
+    batches = _batches(todo)
+    total = sum(_size(t) for t in todo)
+    if total < MIN_BYTES_FOR_WORKERS and client is None:
+        workers = 1
+    for b, results in executor.run(mapper.map_batch, batches, workers=workers, client=client):
+        for task, partial in zip(batches[b], results, strict=True):
+            if cached:
+                cache.put(Path(task.out).stem, partial)
+            if on_file:
+                on_file(task.path)
+        for k, partial in zip(_batch_positions(batches, b, positions), results, strict=True):
+            partials[k] = partial
+    return [p for p in partials if p is not None]
+
+
+def _batches(tasks: list[Task]) -> list[list[Task]]:
+    """Tasks grouped so that many small files travel to a worker together."""
+    batches: list[list[Task]] = []
+    size = 0
+    for task in tasks:
+        task_size = _size(task)
+        if not batches or size + task_size > BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(task)
+        size += task_size
+    return batches
+
+
+def _batch_positions(batches: list[list[Task]], b: int, positions: list[int]) -> list[int]:
+    start = sum(len(batch) for batch in batches[:b])
+    return positions[start : start + len(batches[b])]
+
+
+def _size(task: Task) -> int:
+    if task.end is not None:
+        return task.end - task.start
+    try:
+        return os.path.getsize(task.path)
+    except OSError:
+        return 0
+
+
+# --- reduce and finish -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _FilePlan:
+    path: str
+    parts: list[Partial] = field(default_factory=list)
+    settlement: settle.Settlement = settle.Settlement()
+
+
+def _reduce_and_finish(
+    files: list[str],
+    partials: list[Partial],
+    root: Path,
+    *,
+    year: int | None,
+    tz: str | None,
+    infer: bool,
+    workers: int | None,
+    client: Any,
+) -> LoadSummary:
+    by_file: dict[str, list[Partial]] = {path: [] for path in files}
+    for partial in partials:
+        by_file[partial.path].append(partial)
+    for parts in by_file.values():
+        parts.sort(key=lambda p: p.part)
+    known = settle.known_span([p.evidence for p in partials if p.evidence])
+    plans, assumptions = [], []
+    for path, parts in by_file.items():
+        evidences = [p.evidence for p in parts if p.evidence]
+        if not evidences:
+            plans.append(_FilePlan(path, parts))
+            continue
+        settlement, said = settle.plan(
+            path, evidences, year=year, tz=tz, known=known, mtime=parts[0].mtime
         )
-        del records
-    events = _to_events(frames, sort=sort)
-    del frames
-    warnings = pl.concat(
-        [pl.DataFrame(schema=_WARNING_SCHEMA)]
-        + [w.cast(_WARNING_SCHEMA) for r in results for w in r.line_warnings]
-        + [
-            pl.DataFrame(
-                {"file": [r.path] * len(r.problems), "reason": r.problems},
-                schema={"file": pl.String, "reason": pl.String},
-            )
-            .with_columns(
-                line=pl.lit(None, pl.UInt32),
-                end_line=pl.lit(None, pl.UInt32),
-                unparsed=pl.lit(False),
-                text=pl.lit(None, pl.String),
-            )
-            .select(list(_WARNING_SCHEMA))
-            for r in results
-            if r.problems
-        ],
-        how="vertical",
-    )
+        plans.append(_FilePlan(path, parts, settlement))
+        assumptions.extend(said)
+    staging = root / ".staging"
+    staging.mkdir(exist_ok=True)
+    lookup = _template_lookup(partials, staging)
+    jobs = _finish_jobs(plans, lookup, root, staging)
+    small = sum(_size(Task(p.path)) for p in plans) < MIN_BYTES_FOR_WORKERS
+    for _ in executor.run(
+        finish_job, jobs, workers=1 if small and client is None else workers, client=client
+    ):
+        pass
+    _write_changes(root, staging, infer=infer)
+    shutil.rmtree(staging, ignore_errors=True)
+    warnings = _warnings(plans)
     summary = LoadSummary(
-        files=_file_table(results, warnings),
+        files=_file_table(plans, warnings),
         warnings=warnings,
-        assumptions=pl.DataFrame(assumptions, schema=_ASSUMPTION_SCHEMA),
+        assumptions=pl.DataFrame(assumptions, schema=settle.ASSUMPTION_SCHEMA),
     )
-    return Loaded(events=events, summary=summary)
+    event_store.write_summary(
+        root,
+        {"files": summary.files, "warnings": summary.warnings, "assumptions": summary.assumptions},
+    )
+    return summary
 
 
-def _known_span(frames: list[pl.DataFrame]) -> tuple[datetime, datetime] | None:
-    """The span of times whose year the records themselves state, across all files."""
-    spans = [
-        f.filter(~pl.col("year_missing") & pl.col("ts").is_not_null()).select(
-            lo=pl.col("ts").min(), hi=pl.col("ts").max()
+def _template_lookup(partials: list[Partial], staging: Path) -> str | None:
+    """The template of every distinct masked message, per source, as a Parquet file: only
+    the distinct messages go through the grouping (see
+    :func:`timeline.reading.signatures.group_masked`)."""
+    paths = [p.out for p in partials if p.out and p.rows and os.path.exists(p.out)]
+    if not paths:
+        return None
+    distinct = (
+        pl.scan_parquet(paths)
+        .filter(pl.col("masked").is_not_null())
+        .group_by("source", "masked")
+        .agg(pl.len().alias("_rows"))
+        .collect()
+        .sort("source", "masked")
+    )
+    lookups = [
+        part.select(
+            "source",
+            "masked",
+            pl.Series(
+                "_template",
+                signatures.group_masked(part["masked"].to_list(), part["_rows"].to_list()),
+                dtype=pl.String,
+            ),
         )
-        for f in frames
-    ] + [
-        f.select(
-            lo=pl.col("prefix_ts").min().dt.replace_time_zone(None),
-            hi=pl.col("prefix_ts").max().dt.replace_time_zone(None),
-        )
-        for f in frames
+        for part in distinct.partition_by("source", maintain_order=True)
+        if part.height
     ]
-    if not spans:
+    if not lookups:
         return None
-    both = pl.concat(spans).select(pl.col("lo").min(), pl.col("hi").max())
-    lo, hi = both.row(0)
-    return None if lo is None else (lo, hi)
+    path = str(staging / "templates.parquet")
+    pl.concat(lookups).write_parquet(path)
+    return path
 
 
-def _settle_year(
-    result: _FileResult,
-    year: int | None,
-    known: tuple[datetime, datetime] | None,
-    assumptions: list[dict[str, str]],
-) -> pl.DataFrame:
-    """Put the right year into yearless times: from the runtime prefix on the same line,
-    else ``year=``, else the span of the other files, else the file's modification time.
-    A month that goes backwards (December to January) moves on a year."""
-    records = result.records
-    yearless = pl.col("year_missing") & pl.col("ts").is_not_null()
-    month = pl.col("ts").dt.month()
-    rolled = (month < month.shift(1).forward_fill() - 6).fill_null(False) & yearless
-    counts = records.select(
-        total=yearless.sum(),
-        with_prefix=(yearless & pl.col("prefix_ts").is_not_null()).sum(),
-        rolls=rolled.sum(),
-    )
-    total, with_prefix, rolls = counts.row(0)
-    if not total:
-        return records
-    if rolls:
-        records = records.with_columns(_roll=rolled.cast(pl.Int32).cum_sum())
-    else:
-        records = records.with_columns(_roll=pl.lit(0, pl.Int32))
-    from_prefix = pl.col("prefix_ts").dt.year() + pl.when(
-        (month == 12) & (pl.col("prefix_ts").dt.month() == 1)
-    ).then(-1).when((month == 1) & (pl.col("prefix_ts").dt.month() == 12)).then(1).otherwise(0)
-    base, basis, certainty = _base_year(
-        records.select(pl.col("ts", "_roll").filter(yearless)), year, known, result.mtime
-    )
-    guessed = (
-        pl.lit(base, pl.Int32) + pl.col("_roll") if base is not None else pl.lit(None, pl.Int32)
-    )
-    new_year = pl.coalesce(from_prefix, guessed)
-    if with_prefix:
-        assumptions.append(
-            _assumption(
-                result.path,
-                "year",
-                "from runtime prefix",
-                f"{with_prefix:,} of {total:,} yearless records carry a runtime prefix time",
-                "certain",
-            )
+@dataclass(frozen=True)
+class FinishJob:
+    """Partials to turn into one event store file: ``(rows, file, part, first line - 1,
+    settlement)`` each, the template lookup, and where the rows and change rows go."""
+
+    parts: list[tuple[str, str, int, int, settle.Settlement]]
+    templates: str | None
+    out: str
+    changes_out: str
+
+
+def _finish_jobs(plans: list[_FilePlan], lookup: str | None, root: Path, staging: Path):
+    jobs: list[FinishJob] = []
+    current: list[tuple[str, str, int, int, settle.Settlement]] = []
+    size = 0
+
+    def flush() -> None:
+        n = len(jobs)
+        out = str(root / event_store.EVENTS / f"part-{n:05d}.parquet")
+        jobs.append(
+            FinishJob(list(current), lookup, out, str(staging / f"changes-{n:05d}.parquet"))
         )
-    if with_prefix < total:
-        value = str(base) if base is not None else "unknown"
-        assumptions.append(_assumption(result.path, "year", value, basis, certainty))
-    if with_prefix == 0 and rolls == 0 and base is not None:
-        fixed = pl.col("ts").dt.offset_by(f"{base - PLACEHOLDER_YEAR}y")  # one year for all
-    else:
-        fixed = pl.col("ts").dt.offset_by(
-            pl.format("{}y", (new_year - PLACEHOLDER_YEAR).cast(pl.String))
+        current.clear()
+
+    for plan in plans:
+        offset = 0
+        for part in plan.parts:
+            if part.rows and part.out:
+                current.append((part.out, plan.path, part.part, offset, plan.settlement))
+                size += _size(Task(part.path)) if part.part == 0 else 0
+            offset += part.lines
+        if size >= PART_BYTES and current:
+            flush()
+            size = 0
+    if current:
+        flush()
+    return jobs
+
+
+def finish_job(job: FinishJob) -> None:
+    """Settle times, number lines within the file and add templates for one group of
+    partials, and write it: change rows apart, for the change inference to mark."""
+    frames = [
+        settle.apply(pl.scan_parquet(rows), settlement, part).with_columns(
+            line=pl.col("line") + offset,
+            end_line=pl.col("end_line") + offset,
+            file=pl.lit(path),
         )
-    return records.with_columns(ts=pl.when(yearless).then(fixed).otherwise(pl.col("ts"))).drop(
-        "_roll"
-    )
-
-
-def _base_year(
-    yearless: pl.DataFrame,
-    year: int | None,
-    known: tuple[datetime, datetime] | None,
-    mtime: datetime | None,
-) -> tuple[int | None, str, str]:
-    """The year of a file's first yearless record, and on what it rests."""
-    if year is not None:
-        return year, "given with year=", "stated"
-    first = yearless["ts"].min()
-    if known is not None:
-        lo, hi = known
-        candidates = range(lo.year - 1, hi.year + 2)
-
-        def distance(y: int) -> float:
-            t = (
-                first.replace(year=y)
-                if not (first.month == 2 and first.day == 29)
-                else first.replace(year=y, day=28)
-            )
-            if lo <= t <= hi:
-                return 0.0
-            return min(abs((t - lo).total_seconds()), abs((t - hi).total_seconds()))
-
-        best = min(candidates, key=distance)
-        return best, f"the other files span {lo:%Y-%m-%d} to {hi:%Y-%m-%d}", "likely"
-    if mtime is not None:
-        last = yearless["ts"].max()
-        y = mtime.year - (1 if (last.month, last.day) > (mtime.month, mtime.day) else 0)
-        rollovers = int(yearless.select(pl.col("_roll").max()).item() or 0)
-        return y - rollovers, f"the file's modification time ({mtime:%Y-%m-%d})", "guess"
-    return None, "nothing to infer it from", "guess"
-
-
-def _settle_zone(
-    path: str, records: pl.DataFrame, tz: str | None, assumptions: list[dict[str, str]]
-) -> pl.DataFrame:
-    """Bring every time to UTC: a stated offset is applied; a missing zone is ``tz`` or UTC."""
-    stated = pl.col("ts") - pl.duration(seconds=pl.col("utc_offset_s"))
-    zoneless = pl.col("ts").is_not_null() & pl.col("utc_offset_s").is_null()
-    n_zoneless = records.filter(zoneless).height
-    prefix_offset = _offset_from_prefix(records.filter(zoneless))
-    unstated = pl.col("ts")
-    if n_zoneless and tz:
-        local = pl.col("ts").dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
-        unstated = local.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-        assumptions.append(_assumption(path, "time zone", tz, "given with tz=", "stated"))
-    elif n_zoneless and prefix_offset is not None:
-        unstated = pl.col("ts") - pl.duration(seconds=prefix_offset)
-        assumptions.append(
-            _assumption(
-                path,
-                "time zone",
-                _offset_text(prefix_offset),
-                f"{n_zoneless:,} records write no zone; their times match the runtime "
-                "prefix's UTC times at that offset",
-                "certain",
-            )
-        )
-    elif n_zoneless:
-        assumptions.append(
-            _assumption(
-                path,
-                "time zone",
-                "UTC",
-                f"{n_zoneless:,} records write a time without a zone",
-                "assumed",
-            )
-        )
-    if records.filter(pl.col("ts").is_null() & pl.col("prefix_ts").is_null()).height:
-        assumptions.append(
-            _assumption(
-                path,
-                "time",
-                "none",
-                "the records write no time and no runtime prefix gives one",
-                "unknown",
-            )
-        )
-    utc = pl.when(pl.col("utc_offset_s").is_not_null()).then(stated).otherwise(unstated)
-    return records.with_columns(
-        ts=pl.coalesce(utc.dt.replace_time_zone("UTC"), pl.col("prefix_ts"))
-    )
-
-
-def _offset_from_prefix(zoneless: pl.DataFrame) -> int | None:
-    """The zone offset (seconds, whole quarter hours) that lines up zoneless record times
-    with their runtime prefix's UTC times, or None when no line has both."""
-    gap = zoneless.select(
-        (pl.col("ts") - pl.col("prefix_ts").dt.replace_time_zone(None)).dt.total_seconds().median()
-    ).item()
-    if gap is None or abs(gap) > 14 * 3600:
-        return None
-    return int(round(gap / 900) * 900)
-
-
-def _offset_text(seconds: int) -> str:
-    sign = "-" if seconds < 0 else "+"
-    minutes = abs(seconds) // 60
-    return "UTC" if seconds == 0 else f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-def _assumption(file: str, what: str, value: str, basis: str, certainty: str) -> dict[str, str]:
-    return {"file": file, "what": what, "value": value, "basis": basis, "certainty": certainty}
-
-
-def _to_events(frames: list[pl.DataFrame], *, sort: bool = True) -> pl.DataFrame:
-    """One frame of the files' rows, with templates; sorted unless ``sort`` is false (for a
-    caller that adds rows and sorts after)."""
-    if not frames:
-        return pl.DataFrame(schema=EVENT_SCHEMA)
-    events = pl.concat(frames, how="vertical")
-    events = signatures.assign_templates(events, by="source")
+        for rows, path, part, offset, settlement in job.parts
+    ]
+    events = pl.concat(frames, how="diagonal_relaxed")
+    if job.templates:
+        lookup = pl.scan_parquet(job.templates)
+        events = events.join(lookup, on=["source", "masked"], how="left", nulls_equal=False)
+        events = events.with_columns(template=pl.coalesce("template", "_template"))
     events = events.select(
         [
             (pl.col(c).fill_null("{}") if c == "attrs" else pl.col(c)).cast(t)
             for c, t in EVENT_SCHEMA.items()
         ]
+    ).collect()
+    is_change = pl.col("kind") == "change"
+    events.filter(~is_change).write_parquet(job.out, statistics=True)
+    events.filter(is_change).write_parquet(job.changes_out)
+
+
+def _write_changes(root: Path, staging: Path, *, infer: bool) -> None:
+    """The change rows: those recorded, and (with ``infer``) those the logs tell, none
+    that a record already tells (:func:`timeline.reading.changes.reconcile`)."""
+    recorded_files = sorted(str(p) for p in staging.glob("changes-*.parquet"))
+    recorded = (
+        pl.read_parquet(recorded_files) if recorded_files else pl.DataFrame(schema=EVENT_SCHEMA)
     )
-    return _sorted(events) if sort else validate(events)
+    recorded = recorded.cast(EVENT_SCHEMA)
+    if infer:
+        from timeline.reading.changes import infer_changes, reconcile
+
+        logs = event_store.scan_files(sorted((root / event_store.EVENTS).glob("part-*.parquet")))
+        recorded = reconcile(recorded, infer_changes(logs))
+    recorded.write_parquet(root / event_store.EVENTS / "changes.parquet")
 
 
-def _sorted(events: pl.DataFrame) -> pl.DataFrame:
-    """The event frame in time order, files and lines breaking ties."""
-    return validate(events.sort("ts", "file", "line", nulls_last=True, maintain_order=True))
+def _warnings(plans: list[_FilePlan]) -> pl.DataFrame:
+    """Every warning with its line numbers in the file (not the chunk), and each file's
+    problems as rows without a line."""
+    frames = [pl.DataFrame(schema=WARNING_SCHEMA)]
+    for plan in plans:
+        offset = 0
+        for part in plan.parts:
+            if part.warnings.height:
+                frames.append(
+                    part.warnings.with_columns(
+                        line=pl.col("line") + offset, end_line=pl.col("end_line") + offset
+                    )
+                )
+            offset += part.lines
+        problems = [p for part in plan.parts for p in part.problems]
+        if problems:
+            frames.append(
+                pl.DataFrame(
+                    {"file": [plan.path] * len(problems), "reason": problems},
+                    schema={"file": pl.String, "reason": pl.String},
+                ).with_columns(
+                    line=pl.lit(None, pl.UInt32),
+                    end_line=pl.lit(None, pl.UInt32),
+                    unparsed=pl.lit(False),
+                    text=pl.lit(None, pl.String),
+                )
+            )
+    return pl.concat([f.select(list(WARNING_SCHEMA)).cast(WARNING_SCHEMA) for f in frames])
 
 
-def _file_table(results: list[_FileResult], warnings: pl.DataFrame) -> pl.DataFrame:
+def _file_table(plans: list[_FilePlan], warnings: pl.DataFrame) -> pl.DataFrame:
+    unparsed = (
+        warnings.filter(pl.col("unparsed"))
+        .group_by("file", maintain_order=True)
+        .agg(
+            unparsed_lines=(pl.col("end_line") - pl.col("line") + 1).sum().cast(pl.Int64),
+            first_unparsed=pl.col("line").head(10),
+        )
+    )
     rows = []
-    for r in results:
-        unparsed = warnings.filter((pl.col("file") == r.path) & pl.col("unparsed"))
-        unparsed_lines = int((unparsed["end_line"] - unparsed["line"] + 1).sum())
-        parsed, covered, starts = r.rows, r.covered_lines, r.first_lines
+    for plan in plans:
+        parts = plan.parts
+        first = parts[0] if parts else Partial(path=plan.path)
         rows.append(
             {
-                "file": r.path,
-                "format": r.format,
-                "prefix": r.prefix,
-                "score": r.score,
-                "lines": r.lines,
-                "rows": parsed,
-                "first_lines": starts,
-                "continuation_lines": covered - starts,
-                "unparsed_lines": unparsed_lines,
-                "first_unparsed": unparsed["line"].head(10).to_list(),
-                "problem": "; ".join(r.problems) or None,
+                "file": plan.path,
+                "format": first.format,
+                "prefix": first.prefix,
+                "score": first.score,
+                "lines": sum(p.lines for p in parts),
+                "rows": sum(p.rows for p in parts),
+                "first_lines": sum(p.first_lines for p in parts),
+                "continuation_lines": sum(p.covered_lines - p.first_lines for p in parts),
+                "problem": "; ".join(q for p in parts for q in p.problems) or None,
             }
         )
-    return pl.DataFrame(
+    table = pl.DataFrame(
         rows,
         schema={
             "file": pl.String,
@@ -707,26 +567,44 @@ def _file_table(results: list[_FileResult], warnings: pl.DataFrame) -> pl.DataFr
             "rows": pl.Int64,
             "first_lines": pl.Int64,
             "continuation_lines": pl.Int64,
-            "unparsed_lines": pl.Int64,
-            "first_unparsed": pl.List(pl.UInt32),
             "problem": pl.String,
         },
     )
-
-
-def _covered_lines(records: pl.DataFrame) -> int:
-    """How many distinct lines the records span (records from one JSON document may share
-    lines, so spans are merged rather than added)."""
-    spans = records.select("line", "end_line").sort("line")
-    reach = pl.col("end_line").cum_max().shift(1).fill_null(0)
-    return int(
-        spans.select(
-            (pl.col("end_line") - pl.max_horizontal(pl.col("line") - 1, reach))
-            .cast(pl.Int64)
-            .clip(lower_bound=0)
-            .sum()
-        ).item()
+    table = table.join(unparsed, on="file", how="left").with_columns(
+        unparsed_lines=pl.col("unparsed_lines").fill_null(0),
+        first_unparsed=pl.col("first_unparsed").fill_null(pl.lit([], pl.List(pl.UInt32))),
     )
+    return table.select(
+        "file",
+        "format",
+        "prefix",
+        "score",
+        "lines",
+        "rows",
+        "first_lines",
+        "continuation_lines",
+        "unparsed_lines",
+        "first_unparsed",
+        "problem",
+    )
+
+
+def _empty_summary() -> LoadSummary:
+    return LoadSummary(
+        files=_file_table([], pl.DataFrame(schema=WARNING_SCHEMA)),
+        warnings=pl.DataFrame(schema=WARNING_SCHEMA),
+        assumptions=pl.DataFrame(schema=settle.ASSUMPTION_SCHEMA),
+    )
+
+
+def _sorted(events: pl.DataFrame) -> pl.DataFrame:
+    """The event frame in time order, files and lines breaking ties."""
+    return validate(events.sort("ts", "file", "line", nulls_last=True, maintain_order=True))
+
+
+def detect(path: str) -> dict[str, object]:
+    """What the loader would make of ``path``: its prefix and the parsers' scores, best first."""
+    return mapper.detect(path)
 
 
 def summary_json(summary: LoadSummary) -> str:
