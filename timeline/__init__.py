@@ -20,7 +20,12 @@ from timeline.reading.loader import Loaded, LoadSummary, expand, load, read, sca
 from timeline.schema import EVENT_SCHEMA, validate
 
 #: Imported on first use: plotly and jinja2 are not needed to load or analyse.
-_LAZY = {"timeline_figure": "timeline.outputs.figures", "write_report": "timeline.outputs.report"}
+_LAZY = {
+    "timeline_figure": "timeline.outputs.figures",
+    "host_figure": "timeline.outputs.figures",
+    "findings": "timeline.outputs.findings",
+    "write_report": "timeline.outputs.report",
+}
 
 
 def __getattr__(name: str):
@@ -39,6 +44,8 @@ __all__ = [
     "TimelineError",
     "analyze",
     "expand",
+    "findings",
+    "host_figure",
     "load",
     "read",
     "scan",

@@ -8,7 +8,6 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
-import polars as pl
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -92,33 +91,10 @@ def note(text: str, style: str = "") -> None:
 
 
 def _print_problems(summary: loader.LoadSummary) -> None:
-    from timeline.outputs.words import common_root, plural, relative_path
-
-    root = common_root(summary.files["file"].to_list())
-
-    def rel(path: str) -> str:
-        return relative_path(path, root)
-
-    for row in summary.files.filter(pl.col("problem").is_not_null()).iter_rows(named=True):
-        note(f"warning: {rel(row['file'])}: {row['problem']}", "yellow")
-    unparsed = summary.files.filter(pl.col("unparsed_lines") > 0)
-    for row in unparsed.iter_rows(named=True):
-        first = ", ".join(map(str, row["first_unparsed"]))
-        note(
-            f"warning: {rel(row['file'])}: {plural(row['unparsed_lines'], 'unparsed line')} "
-            f"(first: {first})",
-            "yellow",
-        )
-    grouped = summary.assumptions.group_by("what", "value", "certainty", maintain_order=True).agg(
-        pl.col("file").n_unique().alias("files"), pl.col("file").first(), pl.col("basis").first()
-    )
-    for row in grouped.iter_rows(named=True):
-        where = rel(row["file"]) if row["files"] == 1 else plural(row["files"], "file")
-        note(
-            f"assumed {row['what']} = {row['value']} for {where} "
-            f"({row['certainty']}: {row['basis']})",
-            "dim",
-        )
+    styles = {"problem": "yellow", "unparsed": "yellow", "assumed": "dim"}
+    for kind, text in summary.notes()[1:]:
+        prefix = "warning: " if kind in ("problem", "unparsed") else ""
+        note(prefix + text, styles.get(kind, ""))
 
 
 def show(renderable: object) -> None:
@@ -187,7 +163,7 @@ def detect(paths: PathsArg, json_output: JsonOpt = False) -> None:
 
     One line per file: format, score, the path relative to the folder all files share,
     and why. Lines are never cut, so ``| head`` and ``| grep`` see whole paths."""
-    from timeline.outputs.words import common_root, relative_path
+    from timeline.paths import common_root, relative_path
 
     try:
         files = loader.expand(paths)

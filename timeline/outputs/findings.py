@@ -20,6 +20,7 @@ from timeline.analysis import Analysis
 from timeline.analysis.incidents import duration_text
 from timeline.analysis.rates import to_timedelta
 from timeline.outputs import words
+from timeline.paths import common_root
 from timeline.reading.loader import Loaded
 
 SCHEMA_NAME = "findings.schema.json"
@@ -61,7 +62,7 @@ def findings(
     """Everything a report shows, as JSON-ready data following ``findings.schema.json``."""
     events = loaded.events
     files = loaded.summary.files
-    root = words.common_root(files["file"].to_list())
+    root = common_root(files["file"].to_list())
     times = events["ts"].drop_nulls()
     span = (times.min(), times.max()) if times.len() else (None, None)
     windows = _windows(analysis)

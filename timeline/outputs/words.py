@@ -7,11 +7,11 @@ so a sentence reads the same wherever it is printed.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import Any
 
 from timeline.analysis.incidents import duration_text
+from timeline.paths import relative_path
 
 #: Roles of a ranked change that the evidence does not support; they are folded under
 #: "considered, no evidence" rather than listed among the ranked changes.
@@ -72,33 +72,6 @@ def iso(moment: datetime | None) -> str | None:
 def minute(moment: datetime | None) -> str:
     """``2023-03-14 18:00``, the way the reports print a time (always UTC)."""
     return "?" if moment is None else f"{moment:%Y-%m-%d %H:%M}"
-
-
-def relative_path(path: str | None, root: str) -> str:
-    """``path`` relative to ``root`` when it lies under it, else as given.
-
-    >>> relative_path("/logs/a/b.log", "/logs"), relative_path("/elsewhere/c", "/logs")
-    ('a/b.log', '/elsewhere/c')
-    """
-    text = "" if path is None else str(path)
-    if not root:
-        return text
-    absolute = os.path.abspath(text)
-    if absolute.startswith(root.rstrip(os.sep) + os.sep):
-        return os.path.relpath(absolute, root)
-    return text
-
-
-def common_root(paths: list[str]) -> str:
-    """The folder every path lies in (absolute), so that paths can be shown shorter.
-
-    >>> common_root(["/logs/a/x.log", "/logs/b/y.log"]), common_root(["/logs/a/x.log"])
-    ('/logs', '/logs/a')
-    """
-    if not paths:
-        return ""
-    root = os.path.commonpath([os.path.abspath(p) for p in paths])
-    return os.path.dirname(root) if len(set(paths)) == 1 or os.path.isfile(root) else root
 
 
 def location(loc: str, root: str) -> str:
