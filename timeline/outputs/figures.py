@@ -105,22 +105,22 @@ def _layout(fig: go.Figure, *, rows: int, title: str | None, log_rows) -> None:
         hovermode="closest",
         hoverlabel={"align": "left", "font_size": 12},
         legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0, "yanchor": "bottom"},
-        margin={"l": 70, "r": 20, "t": 110 if title else 90, "b": 40},
+        margin={"l": 70, "r": 20, "t": 150 if title else 120, "b": 40},
         template="plotly_white",
         updatemenus=[
             {
                 "type": "buttons",
                 "direction": "left",
-                "x": 1.0,
-                "xanchor": "right",
+                "x": 0.0,
+                "xanchor": "left",
                 "y": 1.0,
                 "yanchor": "bottom",
-                "pad": {"b": 28},
+                "pad": {"b": 56},
                 "showactive": True,
                 "active": 0,
                 "buttons": [
                     {
-                        "label": "linear",
+                        "label": "lanes: linear",
                         "method": "relayout",
                         "args": [dict.fromkeys(axes, "linear")],
                     },
@@ -139,37 +139,49 @@ def _layout(fig: go.Figure, *, rows: int, title: str | None, log_rows) -> None:
     fig.update_xaxes(type="date")
 
 
-def _mark_top_changes(fig: go.Figure, analysis: Analysis) -> None:
-    """The best-ranked change of each incident as a dashed line across every lane."""
-    top = analysis.contributors.filter((pl.col("rank") == 1) & (pl.col("score") > 0)).sort(
+def _top_incident_id(analysis: Analysis) -> int | None:
+    """The incident a review is about: the longest one."""
+    if analysis.incidents.is_empty():
+        return None
+    return analysis.incidents.sort(["duration_s", "incident_id"], descending=[True, False])[
         "incident_id"
+    ][0]
+
+
+def _mark_top_changes(fig: go.Figure, analysis: Analysis) -> None:
+    """The best-ranked change of the longest incident as a dashed line across every lane."""
+    top = analysis.contributors.filter(
+        (pl.col("incident_id") == _top_incident_id(analysis))
+        & (pl.col("rank") == 1)
+        & (pl.col("score") > 0)
     )
     for row in top.iter_rows(named=True):
-        fig.add_vline(
-            x=row["ts"],
+        name = row["target"].rsplit("/", 1)[-1]
+        _across(
+            fig,
+            row["ts"],
+            label=f"#1 change: {row['change_type']} {name} {row['ts']:%H:%M}",
+            colour="#6a1b9a",
+            y=0.97,
             line={"color": "#6a1b9a", "width": 1.5, "dash": "dash"},
-            annotation_text=escape(
-                f"#1 for incident {row['incident_id'] + 1}: {row['change_type']} "
-                f"{row['target'].rsplit('/', 1)[-1]}"
-            ),
-            annotation_position="top right",
-            annotation_font={"size": 11, "color": "#6a1b9a"},
         )
 
 
 def _mark_precursors(fig: go.Figure, analysis: Analysis) -> None:
-    """Where each incident's precursor trickle began, marked on the changes lane."""
+    """Where each incident's precursor trickle began, as a dotted line across every lane
+    (switch the lanes to log scale to see the trickle itself)."""
     if "precursor_start" not in analysis.incidents.columns:
         return
-    for row in analysis.incidents.filter(pl.col("precursor_start").is_not_null()).iter_rows(
-        named=True
-    ):
-        fig.add_vline(
-            x=row["precursor_start"],
+    rows = analysis.incidents.filter(pl.col("precursor_start").is_not_null())
+    for row in rows.iter_rows(named=True):
+        _across(
+            fig,
+            row["precursor_start"],
+            label=f"precursor of incident {row['incident_id'] + 1} begins "
+            f"{row['precursor_start']:%m-%d %H:%M} (log scale shows it)",
+            colour="#b26a00",
+            y=0.94,
             line={"color": "#b26a00", "width": 1.2, "dash": "dot"},
-            annotation_text=f"precursor begins (incident {row['incident_id'] + 1})",
-            annotation_position="bottom right",
-            annotation_font={"size": 11, "color": "#b26a00"},
         )
 
 
@@ -232,21 +244,36 @@ def host_figure(
 def _mark_host_changes(
     fig: go.Figure, changes: pl.DataFrame, lanes: list[str], *, start, end
 ) -> None:
-    """A short line in each host's lane where a change touched that host."""
-    for i, lane in enumerate(lanes, start=1):
-        touching = changes.filter(
-            pl.col("ts").is_between(start, end)
-            & pl.col("hosts")
-            .list.eval(pl.element().str.split(".").list.first())
-            .list.contains(lane)
+    """In each host's lane, a labelled line where a change touched that host alone (or
+    with one other); changes to the whole fleet are faint dotted lines across every lane."""
+    short_hosts = pl.col("hosts").list.eval(pl.element().str.split(".").list.first())
+    window = changes.filter(pl.col("ts").is_between(start, end))
+    for c in window.filter(pl.col("hosts").list.len() > 2).iter_rows(named=True):
+        fig.add_shape(
+            type="line",
+            x0=c["ts"],
+            x1=c["ts"],
+            y0=0,
+            y1=1,
+            xref="x",
+            yref="paper",
+            line={"color": "#9e9e9e", "width": 1, "dash": "dot"},
         )
-        for c in touching.iter_rows(named=True):
-            _, colour = CHANGE_STYLE.get(c["change_type"], CHANGE_STYLE["other"])
-            axis = "" if i == 1 else str(i)
+    own = window.filter(pl.col("hosts").list.len() <= 2).with_columns(short=short_hosts)
+    for i, lane in enumerate(lanes, start=1):
+        axis = "" if i == 1 else str(i)
+        mine = (
+            own.filter(pl.col("short").list.contains(lane))
+            .group_by(pl.col("ts").dt.truncate("1m").alias("at"), maintain_order=True)
+            .agg(pl.col("change_type").unique(maintain_order=True))
+            .sort("at")
+        )
+        for n, (at, kinds) in enumerate(mine.iter_rows()):
+            _, colour = CHANGE_STYLE.get(kinds[0], CHANGE_STYLE["other"])
             fig.add_shape(
                 type="line",
-                x0=c["ts"],
-                x1=c["ts"],
+                x0=at,
+                x1=at,
                 y0=0,
                 y1=1,
                 xref=f"x{axis}",
@@ -254,15 +281,16 @@ def _mark_host_changes(
                 line={"color": colour, "width": 2},
             )
             fig.add_annotation(
-                x=c["ts"],
-                y=1,
+                x=at,
+                y=1 - 0.3 * (n % 2),
                 xref=f"x{axis}",
                 yref=f"y{axis} domain",
-                text=escape(c["change_type"]),
+                text=escape(f"{' + '.join(kinds)} {at:%H:%M}"),
                 showarrow=False,
                 xanchor="left",
                 yanchor="top",
                 font={"size": 10, "color": colour},
+                bgcolor="rgba(255,255,255,0.8)",
             )
 
 
@@ -399,21 +427,52 @@ def _add_changes(fig: go.Figure, changes: pl.DataFrame, *, row: int, root: str =
     fig.update_yaxes(type="category", categoryorder="category descending", row=row, col=1)
 
 
+def _across(
+    fig: go.Figure, x0, x1=None, *, label: str, colour: str, y: float, **shape: object
+) -> None:
+    """A band (``x0``..``x1``) or a line (``x0``) across every lane, labelled once."""
+    kind = "rect" if x1 is not None else "line"
+    fig.add_shape(
+        type=kind,
+        x0=x0,
+        x1=x1 if x1 is not None else x0,
+        y0=0,
+        y1=1,
+        xref="x",
+        yref="paper",
+        layer="below",
+        **shape,
+    )
+    fig.add_annotation(
+        x=x0,
+        y=y,
+        xref="x",
+        yref="paper",
+        text=escape(label),
+        showarrow=False,
+        xanchor="left",
+        yanchor="top",
+        font={"size": 11, "color": colour},
+        bgcolor="rgba(255,255,255,0.85)",
+    )
+
+
 def _shade(fig: go.Figure, analysis: Analysis) -> None:
-    """Each incident shaded across every lane from its onset to its recovery, labelled."""
+    """Each incident shaded across every lane from its onset to its recovery, labelled
+    (numbered from 1)."""
     for inc in analysis.incidents.iter_rows(named=True):
         start, end = inc["onset"], inc["recovery"]
         if start is None or end is None:
             continue
-        fig.add_vrect(
-            x0=start,
-            x1=max(end, start + timedelta(minutes=1)),
-            fillcolor="#d32f2f",
-            opacity=0.07,
+        _across(
+            fig,
+            start,
+            max(end, start + timedelta(minutes=1)),
+            label=f"incident {inc['incident_id'] + 1}",
+            colour="#c62828",
+            y=1.0,
+            fillcolor="rgba(211,47,47,0.07)",
             line_width=0,
-            annotation_text=f"incident {inc['incident_id']}",
-            annotation_position="top left",
-            annotation_font_size=11,
         )
 
 
