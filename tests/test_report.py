@@ -195,3 +195,21 @@ def test_report_format_comes_from_the_suffix_or_the_flag():
         report_format("x.pdf")
     with pytest.raises(ValueError, match="unknown report format 'pdf'"):
         report_format("x.html", "pdf")
+
+
+def test_hover_text_is_bounded_and_uses_relative_paths(sample_loaded, sample_analysis):
+    from timeline.outputs.figures import HOVER_WIDTH, host_figure, timeline_figure
+    from timeline.paths import common_root
+
+    root = common_root(sample_loaded.summary.files["file"].to_list())
+    figures = [
+        timeline_figure(sample_loaded.events, sample_analysis, root=root),
+        host_figure(sample_loaded.events, sample_analysis, 0, root=root),
+    ]
+    texts = [t for fig in figures for trace in fig.data for t in (trace.hovertext or [])]
+    assert len(texts) > 100
+    for text in texts:
+        assert root not in text and "sample_logs/" not in text, text
+        for line in text.split("<br>"):
+            assert len(re.sub(r"<[^>]+>|&[a-z#0-9]+;", "x", line)) <= HOVER_WIDTH, line
+    assert any("changelog.csv:" in t for t in texts)

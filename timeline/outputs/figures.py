@@ -105,7 +105,7 @@ def _layout(fig: go.Figure, *, rows: int, title: str | None, log_rows) -> None:
         hovermode="closest",
         hoverlabel={"align": "left", "font_size": 12},
         legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0, "yanchor": "bottom"},
-        margin={"l": 70, "r": 20, "t": 150 if title else 120, "b": 40},
+        margin={"l": 70, "r": 20, "t": 160 if title else 130, "b": 40},
         template="plotly_white",
         updatemenus=[
             {
@@ -115,7 +115,7 @@ def _layout(fig: go.Figure, *, rows: int, title: str | None, log_rows) -> None:
                 "xanchor": "left",
                 "y": 1.0,
                 "yanchor": "bottom",
-                "pad": {"b": 56},
+                "pad": {"b": 66},
                 "showactive": True,
                 "active": 0,
                 "buttons": [

@@ -223,12 +223,14 @@ def _story(row: dict, incident: dict, contributors: list[dict]) -> list[dict[str
             if step.get("after_previous_s")
             else ""
         )
-        for step in order
+        for step in order[1:]
     ]
+    first = f"{order[0]['source']} spiked first" if order else "its series spiked"
     say(
         "what happened",
-        f"{_sentence_list(steps, 'then')} spiked, "
-        f"{words.plural(len(incident['spikes']), 'spike')} on "
+        first
+        + "".join(f", then {step}" for step in steps)
+        + f": {words.plural(len(incident['spikes']), 'spike')} on "
         f"{words.plural(len(incident['hosts']), 'host')}.",
     )
     say(
@@ -257,7 +259,11 @@ def _story(row: dict, incident: dict, contributors: list[dict]) -> list[dict[str
         seen.append(
             f"first sign at {words.minute(row['first_anomaly_at'])} "
             f"({_what(detection['first_sign_what'])}), "
-            f"{words.relative_time(detection['lead_s'], 'before', 'after')} the onset"
+            + (
+                "at the onset"
+                if abs(detection["lead_s"] or 0) < 60
+                else f"{words.relative_time(detection['lead_s'], 'before', 'after')} the onset"
+            )
         )
     if detection["ci_impact_at"]:
         seen.append(
@@ -291,18 +297,14 @@ def _grouped(picked: list[dict]) -> str:
     rest = picked[1:]
     if not rest:
         return text
+    if len(rest) == 1:
+        return f"{text}, and the {_change_phrase(rest[0])}"
     kinds: dict[str, int] = {}
     for c in rest:
         kinds[c["change_type"]] = kinds.get(c["change_type"], 0) + 1
     said = ", ".join(words.plural(n, kind) for kind, n in kinds.items())
     until = rest[-1]["time"]
     return f"{text}, then {said} until {until[5:10]} {until[11:16]}"
-
-
-def _sentence_list(items: list[str], joiner: str) -> str:
-    if not items:
-        return "nothing"
-    return items[0] + "".join(f", {joiner} {item}" for item in items[1:])
 
 
 def _top_incident(incidents: list[dict]) -> str | None:
