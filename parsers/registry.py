@@ -41,13 +41,17 @@ class Sample:
 
 @dataclass(frozen=True)
 class Parser:
-    """An input family: its ``source`` name, how to recognise it, and how to read it."""
+    """An input family: its ``source`` name, how to recognise it, how to read it, and
+    where its records start (for reading a big file in chunks)."""
 
     name: str
     description: str
     sniff: Callable[[list[str]], Score]
     parse: Callable[[pl.LazyFrame], pl.LazyFrame]
     samples: tuple[Sample, ...] = ()
+    #: A line that starts a record (regex, in the syntax both Rust and Python read): a big
+    #: file of this format may be cut into chunks before such lines. None: never cut.
+    record_start: str | None = None
 
 
 _PARSERS: dict[str, Parser] = {}

@@ -21,7 +21,36 @@ from timeline.analysis import incidents as inc
 from timeline.analysis import rates, spikes
 from timeline.analysis.incidents import duration_text
 
-__all__ = ["Analysis", "analyze"]
+__all__ = ["Analysis", "analysis_frame", "analyze"]
+
+#: Levels whose rows the analysis counts one by one (others only make up populations).
+PROBLEM_LEVELS = ["warning", "error", "critical"]
+
+
+def analysis_frame(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+    """The rows and columns the analysis reads, in time order: every row, but the message
+    and ``attrs`` only where the analysis looks at them (warnings and worse, changes, CI
+    jobs). Reading an event store this way holds a fraction of the whole frame.
+
+    >>> import timeline
+    >>> frame = pl.DataFrame({"kind": ["log", "log"], "level": ["info", "error"],
+    ...     "message": ["ok", "Sync failed"], "attrs": ['{"a":1}', "{}"],
+    ...     "ts": [None, None], "file": ["f", "f"], "line": [1, 2]},
+    ...     schema_overrides=timeline.EVENT_SCHEMA)
+    >>> analysis_frame(frame)["message"].to_list()
+    [None, 'Sync failed']
+    """
+    record = pl.col("kind") != "log"
+    kept = record | pl.col("level").is_in(PROBLEM_LEVELS).fill_null(False)
+    return (
+        events.lazy()
+        .with_columns(
+            message=pl.when(kept).then(pl.col("message")),
+            attrs=pl.when(record).then(pl.col("attrs")).otherwise(pl.lit("{}")),
+        )
+        .sort("ts", "file", "line", nulls_last=True, maintain_order=True)
+        .collect()
+    )
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ def findings(
     windows = _windows(analysis)
     changes = {c["change_id"]: c for c in analysis.changes.iter_rows(named=True)}
     incidents = [
-        _incident(row, analysis, changes, events, root=root, windows=windows)
+        _incident(row, analysis, changes, loaded.scan(), root=root, windows=windows)
         for row in analysis.incidents.sort("incident_id").iter_rows(named=True)
     ]
     from importlib.metadata import PackageNotFoundError, version
@@ -118,7 +118,7 @@ def _incident(
     row: dict,
     analysis: Analysis,
     changes: dict[int, dict],
-    events: pl.DataFrame,
+    events: pl.LazyFrame,
     *,
     root: str,
     windows: dict[str, float],
@@ -171,7 +171,7 @@ def _incident(
 
 
 def _contributor(
-    c: dict, change: dict, events: pl.DataFrame, *, root: str, windows: dict[str, float]
+    c: dict, change: dict, events: pl.LazyFrame, *, root: str, windows: dict[str, float]
 ) -> dict[str, Any]:
     return {
         "change": change_ref(c["change_id"]),
@@ -371,8 +371,9 @@ def _change(row: dict, root: str) -> dict[str, Any]:
     }
 
 
-def _samples(events: pl.DataFrame, locations: list[str], root: str) -> list[dict[str, Any]]:
-    """The raw rows behind ``file:line`` references, so a reader can check a number."""
+def _samples(events: pl.LazyFrame, locations: list[str], root: str) -> list[dict[str, Any]]:
+    """The raw rows behind ``file:line`` references, so a reader can check a number:
+    fetched from the event store, which holds every row's whole message."""
     wanted = []
     for loc in locations[:SAMPLE_LINES]:
         file, _, line = loc.rpartition(":")
@@ -382,10 +383,11 @@ def _samples(events: pl.DataFrame, locations: list[str], root: str) -> list[dict
         return []
     keys = pl.DataFrame(wanted, schema={"file": pl.String, "line": pl.UInt32}, orient="row")
     rows = (
-        events.join(keys, on=["file", "line"], how="semi")
+        events.join(keys.lazy(), on=["file", "line"], how="semi")
         .select("file", "line", "message")
+        .sort("file", "line", "message", nulls_last=True)
         .unique(["file", "line"], keep="first", maintain_order=True)
-        .sort("file", "line")
+        .collect()
     )
     return [
         {"file": words.relative_path(f, root), "line": n, "message": m}
@@ -434,10 +436,12 @@ def _loading(loaded: Loaded, root: str) -> dict[str, Any]:
     files = loaded.summary.files
     assumptions = loaded.summary.assumptions
     read_rows = int(files["rows"].sum())
+    total = loaded.scan().select(pl.len()).collect().item()
     return {
-        "rows": loaded.events.height,
+        "rows": total,
         "rows_read": read_rows,
-        "rows_inferred": loaded.events.height - read_rows,
+        "rows_inferred": total - read_rows,
+        "rows_analysed": loaded.events.height,
         "lines": int(files["lines"].sum()),
         "unparsed_lines": loaded.summary.unparsed_lines,
         "files": [

@@ -159,6 +159,7 @@ class Loaded:
         self._events = events
         self.summary = summary if summary is not None else _empty_summary()
         self.store = store
+        self._keep: object = None  # what must live as long as a temporary store is used
 
     @property
     def events(self) -> pl.DataFrame:
@@ -167,10 +168,24 @@ class Loaded:
         return self._events
 
     def scan(self) -> pl.LazyFrame:
-        """The event frame as a LazyFrame over the store (or over ``events``)."""
-        if self._events is not None or self.store is None:
+        """The event frame as a LazyFrame over the store (or over ``events`` when there is
+        no store). Every row has its whole message here, whatever ``events`` keeps."""
+        if self.store is None:
             return self.events.lazy()
         return event_store.scan(self.store)
+
+    def is_empty(self) -> bool:
+        """True when nothing was loaded (no rows at all)."""
+        if self._events is not None:
+            return self._events.height == 0
+        return self.scan().select(pl.len()).collect().item() == 0
+
+    def narrowed(self, events: pl.DataFrame) -> Loaded:
+        """The same load with ``events`` standing for the frame (a window of it, or the
+        columns the analysis reads); ``scan()`` still reads the whole store."""
+        narrowed = Loaded(events=events, summary=self.summary, store=self.store)
+        narrowed._keep = self
+        return narrowed
 
     def __repr__(self) -> str:
         files = self.summary.files.height
@@ -250,6 +265,7 @@ def read(
     files = expand(given)
     root = event_store.prepare(store or tempfile.mkdtemp(prefix="timeline-"))
     partial_root, temporary_partials = _partial_root(cache, root)
+    client = executor.connect(scheduler, client)
     try:
         partials = _map(
             files,
@@ -257,7 +273,7 @@ def read(
             partial_root=partial_root,
             cached=not temporary_partials,
             workers=workers,
-            client=executor.connect(scheduler, client),
+            client=client,
             on_file=on_file,
         )
         summary = _reduce_and_finish(
@@ -313,7 +329,7 @@ def _map(
             found.path = task.path  # the same file may have been named another way
             found.warnings = found.warnings.with_columns(file=pl.lit(task.path, pl.String))
             partials[i] = found
-            if on_file:
+            if on_file and task.part == 0:
                 on_file(task.path)
             continue
         name = key or f"{i:06d}"
@@ -327,7 +343,7 @@ def _map(
         for task, partial in zip(batches[b], results, strict=True):
             if cached:
                 cache.put(Path(task.out).stem, partial)
-            if on_file:
+            if on_file and task.part == 0:
                 on_file(task.path)
         for k, partial in zip(_batch_positions(batches, b, positions), results, strict=True):
             partials[k] = partial

@@ -87,9 +87,10 @@ class Partial:
     out: str | None = None
 
 
-def plan(path: str, *, format: str | None = None, chunk_bytes: int = CHUNK_BYTES) -> list[Task]:
+def plan(path: str, *, format: str | None = None, chunk_bytes: int | None = None) -> list[Task]:
     """The tasks that read ``path``: one, or line-aligned chunks of a big plain file whose
     format declares where its records start (so that no record is cut in two)."""
+    chunk_bytes = chunk_bytes or CHUNK_BYTES
     try:
         size = os.path.getsize(path)
     except OSError:
