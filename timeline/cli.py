@@ -281,7 +281,7 @@ def analyse_with_progress(
     if events.height == 0:
         from timeline.outputs.text import window_text
 
-        lo, hi = loaded.scan().select(pl.col("ts").min(), pl.col("ts").max()).collect().row(0)
+        lo, hi = loaded.scan().select(lo=pl.col("ts").min(), hi=pl.col("ts").max()).collect().row(0)
         span = window_text(lo, hi) if lo is not None else "no timed rows"
         asked = ", ".join(
             f"{flag} {text!r}" for flag, text in (("--since", since), ("--until", until)) if text

@@ -399,9 +399,12 @@ def _add_changes(fig: go.Figure, changes: pl.DataFrame, *, row: int, root: str =
         for inferred, sub in part.group_by("inferred", maintain_order=True):
             hollow = bool(inferred[0])
             hover = [
-                f"<b>{escape(str(ct))}</b> {escape(str(tg))}<br>{_wrapped(d)}<br>"
-                f"<i>{'inferred from logs' if hollow else 'recorded'}: "
-                f"{_wrapped(', '.join(_location(e, root) for e in (ex or [])[:2]))}</i>"
+                f"{_wrapped(f'{ct} {tg}')}<br>{_wrapped(d)}<br><i>"
+                + _wrapped(
+                    f"{'inferred from logs' if hollow else 'recorded'}: "
+                    + ", ".join(_location(e, root) for e in (ex or [])[:2])
+                )
+                + "</i>"
                 for ct, tg, d, ex in sub.select(
                     "change_type", "target", "description", "examples"
                 ).iter_rows()
