@@ -58,7 +58,8 @@ def render(
     if format == "json":
         return to_json(found)
     if format == "md":
-        return _environment(autoescape=False).get_template("report.md.j2").render(f=found)
+        text = _environment(autoescape=False).get_template("report.md.j2").render(f=found)
+        return re.sub(r"\n{3,}", "\n\n", text)
     if format == "html":
         page = _environment(autoescape=True).get_template("report.html.j2")
         return page.render(f=found, figure_html=figure_html or "", hosts_html=hosts_html or "")
