@@ -152,7 +152,8 @@ class Analysis:
         seen = []
         if incident["first_anomaly_at"] is not None:
             seen.append(
-                f"first sign {incident['first_anomaly_at']:%m-%d %H:%M}, "
+                f"first sign {incident['first_anomaly_at']:%m-%d %H:%M} "
+                f"({_short(incident['first_anomaly'] or '?')}), "
                 f"{_relative(incident['warning_lead_s'], 'before', 'after')} the onset"
             )
         if incident["ci_impact_at"] is not None:
@@ -356,6 +357,11 @@ def analyze(
         bucket=bucket_name,
         options=options,
     )
+
+
+def _short(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _change_text(row: dict[str, Any]) -> str:
