@@ -63,8 +63,7 @@ def findings(
     events = loaded.events
     files = loaded.summary.files
     root = common_root(files["file"].to_list())
-    times = events["ts"].drop_nulls()
-    span = (times.min(), times.max()) if times.len() else (None, None)
+    span = loaded.scan().select(lo=pl.col("ts").min(), hi=pl.col("ts").max()).collect().row(0)
     windows = _windows(analysis)
     changes = {c["change_id"]: c for c in analysis.changes.iter_rows(named=True)}
     incidents = [
@@ -382,12 +381,16 @@ def _samples(events: pl.LazyFrame, locations: list[str], root: str) -> list[dict
     if not wanted:
         return []
     keys = pl.DataFrame(wanted, schema={"file": pl.String, "line": pl.UInt32}, orient="row")
+    near = pl.col("file").is_in(keys["file"].unique().implode()) & pl.col("line").is_in(
+        keys["line"].unique().implode()
+    )  # lets the store skip the row groups that cannot hold them
     rows = (
-        events.join(keys.lazy(), on=["file", "line"], how="semi")
+        events.filter(near)
         .select("file", "line", "message")
+        .collect()
+        .join(keys, on=["file", "line"], how="semi")
         .sort("file", "line", "message", nulls_last=True)
         .unique(["file", "line"], keep="first", maintain_order=True)
-        .collect()
     )
     return [
         {"file": words.relative_path(f, root), "line": n, "message": m}
@@ -441,7 +444,6 @@ def _loading(loaded: Loaded, root: str) -> dict[str, Any]:
         "rows": total,
         "rows_read": read_rows,
         "rows_inferred": total - read_rows,
-        "rows_analysed": loaded.events.height,
         "lines": int(files["lines"].sum()),
         "unparsed_lines": loaded.summary.unparsed_lines,
         "files": [

@@ -46,7 +46,7 @@ MIN_BYTES_FOR_WORKERS = 32 << 20
 #: Map tasks are sent to workers in groups of about this many bytes (small files together).
 BATCH_BYTES = 16 << 20
 #: Files are finished into event store files of about this many input bytes each.
-PART_BYTES = 256 << 20
+PART_BYTES = 64 << 20
 #: An environment variable that moves the partial cache (tests point it at a temp folder).
 CACHE_ENV = "INCIDENT_TIMELINE_CACHE"
 
@@ -452,7 +452,7 @@ def _template_lookup(partials: list[Partial], staging: Path) -> str | None:
         .filter(pl.col("masked").is_not_null())
         .group_by("source", "masked")
         .agg(pl.len().alias("_rows"))
-        .collect()
+        .collect(engine="streaming")
         .sort("source", "masked")
     )
     lookups = [
@@ -535,10 +535,15 @@ def finish_job(job: FinishJob) -> None:
             (pl.col(c).fill_null("{}") if c == "attrs" else pl.col(c)).cast(t)
             for c, t in EVENT_SCHEMA.items()
         ]
-    ).collect()
+    )
     is_change = pl.col("kind") == "change"
-    events.filter(~is_change).write_parquet(job.out, statistics=True)
-    events.filter(is_change).write_parquet(job.changes_out)
+    pl.collect_all(
+        [
+            events.filter(~is_change).sink_parquet(job.out, statistics=True, lazy=True),
+            events.filter(is_change).sink_parquet(job.changes_out, lazy=True),
+        ],
+        engine="streaming",
+    )
 
 
 def _write_changes(root: Path, staging: Path, *, infer: bool) -> None:
