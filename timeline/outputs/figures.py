@@ -15,7 +15,7 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from timeline.analysis import Analysis, rates
-from timeline.outputs.words import relative_path
+from timeline.outputs.words import plural, relative_path
 
 #: Hover text is wrapped at this many characters, so a box never spans the plot.
 HOVER_WIDTH = 60
@@ -344,7 +344,7 @@ def _add_lane(
         if part.is_empty():
             continue
         hover = [
-            f"{escape(level)}: {c:,} on {h} host{'s' if h != 1 else ''}<br>"
+            f"{escape(level)}: {c:,} on {plural(h, 'host')}<br>"
             f"{_wrapped(t)}<br><i>{_wrapped(_location(e, root))}</i>"
             for c, h, t, e in part.select("count", "hosts", "template", "example").iter_rows()
         ]
@@ -369,8 +369,10 @@ def _add_jobs(fig: go.Figure, table: pl.DataFrame, *, row: int) -> None:
     for i, (executor,) in enumerate(table.select("executor").unique().sort("executor").rows()):
         part = table.filter(pl.col("executor") == executor).sort("bucket")
         hover = [
-            f"{escape(str(executor))}: {j:,} jobs, p95 wait {p:,.0f}s, median {m:,.0f}s, "
-            f"{f:.0%} failed"
+            _wrapped(
+                f"{executor}: {plural(j, 'job')}, p95 wait {p:,.0f}s, median {m:,.0f}s, "
+                f"{f:.0%} failed"
+            )
             for j, p, m, f in part.select(
                 "jobs", "p95_queue_delay_s", "median_queue_delay_s", "failure_rate"
             )
