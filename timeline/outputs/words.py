@@ -104,13 +104,17 @@ def versions(change: dict[str, Any]) -> str:
     >>> image = "registry.k8s.io/kube-proxy:"
     >>> versions({"from": image + "v1.23.17", "to": image + "v1.24.10"})
     'v1.23.17 → v1.24.10'
+    >>> versions({"from": None, "to": "1.22.13"})
+    'to 1.22.13'
     """
     old, new = change.get("from"), change.get("to")
     if not (old or new):
         return ""
     if old and new and ":" in old and old.rsplit(":", 1)[0] == new.rsplit(":", 1)[0]:
         old, new = old.rsplit(":", 1)[1], new.rsplit(":", 1)[1]
-    return f"{old or '?'} → {new or '?'}"
+    if not old:
+        return f"to {new}"
+    return f"{old} → {new}" if new else f"from {old}"
 
 
 def relative_time(seconds: float | None, positive: str, negative: str) -> str:
