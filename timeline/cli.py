@@ -11,10 +11,13 @@ from typing import Annotated
 import polars as pl
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 from rich.text import Text
 
 from timeline.errors import TimelineError
+from timeline.reading import formats as declared_formats
 from timeline.reading import loader
 from timeline.reading import store as event_store
 
@@ -35,6 +38,14 @@ TzOpt = Annotated[
     str | None, typer.Option(help="Zone of records that write none, e.g. Europe/Berlin.")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+FormatsOpt = Annotated[
+    Path | None,
+    typer.Option("--formats", help="A folder of format files to read with (see README)."),
+]
+NowOpt = Annotated[
+    str | None,
+    typer.Option(help='What relative ages ("5m" in kubectl tables) count back from.'),
+]
 WorkersOpt = Annotated[
     int | None,
     typer.Option("--workers", "-j", help="Worker processes for reading (default: every core)."),
@@ -72,6 +83,8 @@ def read_with_progress(
     format: str | None = None,
     year: int | None = None,
     tz: str | None = None,
+    formats: Path | None = None,
+    now: str | None = None,
     quiet: bool = False,
     workers: int | None = None,
     scheduler: str | None = None,
@@ -85,8 +98,11 @@ def read_with_progress(
             return loader.open_store(paths[0])
         except (OSError, pl.exceptions.PolarsError) as exc:
             raise fail(f"cannot open the event store {paths[0]}: {exc}") from None
+    from timeline.when import parse_when
+
     try:
         files = loader.expand(paths)
+        reference = parse_when(now) if now else None
     except TimelineError as exc:
         raise fail(str(exc)) from None
     with Progress(
@@ -104,11 +120,13 @@ def read_with_progress(
             progress.update(task, advance=1, description=f"loading {Path(path).name}")
 
         try:
-            loaded = loader.read(
+            loaded = declared_formats.read(
                 files,
                 format=format,
                 year=year,
                 tz=tz,
+                formats=formats,
+                now=reference,
                 on_file=advance,
                 workers=workers,
                 scheduler=scheduler,
@@ -165,6 +183,8 @@ def parse(
     format: FormatOpt = None,
     year: YearOpt = None,
     tz: TzOpt = None,
+    formats: FormatsOpt = None,
+    now: NowOpt = None,
     quiet: QuietOpt = False,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
@@ -183,6 +203,8 @@ def parse(
             format=format,
             year=year,
             tz=tz,
+            formats=formats,
+            now=now,
             quiet=quiet,
             workers=workers,
             scheduler=scheduler,
@@ -221,7 +243,7 @@ def parse(
 
 
 @app.command()
-def detect(paths: PathsArg, json_output: JsonOpt = False) -> None:
+def detect(paths: PathsArg, formats: FormatsOpt = None, json_output: JsonOpt = False) -> None:
     """Say, for each file, its format, how sure the guess is, and why.
 
     One line per file: format, score, the path relative to the folder all files share,
@@ -230,9 +252,11 @@ def detect(paths: PathsArg, json_output: JsonOpt = False) -> None:
 
     try:
         files = loader.expand(paths)
+        with declared_formats.using_formats(formats):
+            found_all = [loader.detect(path) for path in files]
     except TimelineError as exc:
         raise fail(str(exc)) from None
-    found = [loader.detect(path) for path in files]
+    found = found_all
     if json_output:
         print_json(found)
         return
@@ -304,6 +328,8 @@ def analyze(
     format: FormatOpt = None,
     year: YearOpt = None,
     tz: TzOpt = None,
+    formats: FormatsOpt = None,
+    now: NowOpt = None,
     top: Annotated[int, typer.Option(help="Changes with evidence shown per incident.")] = 3,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Every change with its full evidence.")
@@ -325,6 +351,8 @@ def analyze(
         format=format,
         year=year,
         tz=tz,
+        formats=formats,
+        now=now,
         quiet=quiet or json_output,
         workers=workers,
         scheduler=scheduler,
@@ -364,6 +392,8 @@ def report(
     format: FormatOpt = None,
     year: YearOpt = None,
     tz: TzOpt = None,
+    formats: FormatsOpt = None,
+    now: NowOpt = None,
     quiet: QuietOpt = False,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
@@ -382,6 +412,8 @@ def report(
         format=format,
         year=year,
         tz=tz,
+        formats=formats,
+        now=now,
         quiet=quiet,
         workers=workers,
         scheduler=scheduler,
@@ -478,6 +510,71 @@ def demo(
         quiet=quiet,
         json_output=json_output,
     )
+
+
+formats_app = typer.Typer(help="The formats the tool reads: list them, check a format file.")
+app.add_typer(formats_app, name="formats")
+
+
+@formats_app.command("list")
+def formats_list(formats: FormatsOpt = None, json_output: JsonOpt = False) -> None:
+    """The built-in formats and the declared ones (user's config folder, --formats)."""
+    from parsers import registry
+
+    try:
+        with declared_formats.using_formats(formats):
+            known = registry.all_parsers()
+    except TimelineError as exc:
+        raise fail(str(exc)) from None
+    if json_output:
+        print_json([{"format": p.name, "origin": p.origin, "reads": p.description} for p in known])
+        return
+    table = Table("format", "origin", "reads")
+    for parser in known:
+        table.add_row(escape(parser.name), escape(parser.origin), escape(parser.description))
+    out.print(table)
+
+
+@formats_app.command("check")
+def formats_check(
+    files: Annotated[list[Path], typer.Argument(help="Format files (.toml, .yaml, .json).")],
+    json_output: JsonOpt = False,
+) -> None:
+    """Read format files and check that their samples give what they say."""
+    from parsers import declared
+
+    failed = False
+    checked = []
+    for path in files:
+        try:
+            parser = declared.to_parser(declared.declare(declared.read_file(path), str(path)))
+        except declared.FormatFileError as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            checked.append({"file": str(path), "format": None, "problems": [str(exc)]})
+            failed = True
+            continue
+        problems = declared.check(parser)
+        checked.append(
+            {
+                "file": str(path),
+                "format": parser.name,
+                "samples": len(parser.samples),
+                "problems": list(problems),
+            }
+        )
+        for problem in problems:
+            err.print(f"[bold red]error:[/] {escape(problem)}", highlight=False)
+        if problems:
+            failed = True
+        elif not json_output:
+            out.print(
+                escape(f"{path}: format {parser.name!r}, {len(parser.samples)} samples pass"),
+                highlight=False,
+            )
+    if json_output:
+        print_json(checked)
+    if failed:
+        raise typer.Exit(code=1)
 
 
 if __name__ == "__main__":  # pragma: no cover
