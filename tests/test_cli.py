@@ -269,3 +269,13 @@ def test_report_refuses_a_suffix_it_cannot_write_in_one_sentence(tmp_path):
     )
     assert forced.exit_code == 0, forced.stderr
     assert out.read_text().startswith("# Incident timeline")
+
+
+def test_formats_list_speaks_json():
+    import json
+
+    result = runner.invoke(app, ["formats", "list", "--json"])
+    assert result.exit_code == 0, result.stderr
+    listed = {f["format"]: f for f in json.loads(result.stdout)}
+    assert {"klog", "coredns", "rabbitmq", "circleci"} <= set(listed)
+    assert listed["klog"]["origin"] == "built-in"
