@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import HOSTILE_TEXT
 from timeline.outputs.findings import findings, schema
 from timeline.outputs.report import render, report_format, write_report
+from timeline.outputs.words import NO_EVIDENCE_ROLES
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +62,18 @@ def test_changes_without_evidence_are_marked_so(sample_findings):
     ranked = [c for inc in sample_findings["incidents"] for c in inc["contributors"]]
     unsupported = [c for c in ranked if not c["evidenced"]]
     assert unsupported
-    assert {c["role"] for c in unsupported} <= {
-        "unrelated",
-        "no clear effect",
-        "considered, no evidence",
-    }
+    assert all(c["rank"] is None or c["role"] in NO_EVIDENCE_ROLES for c in unsupported)
     assert all(c["headline"].startswith("no evidence") for c in unsupported)
+
+
+def test_the_first_contributor_quotes_the_error_lines_behind_its_figures(sample_findings):
+    first = sample_findings["incidents"][0]["contributors"][0]
+    after = [line for line in first["error_lines"] if line["side"] == "after"]
+    assert after
+    for line in after:
+        assert line["file"].endswith(".log.gz") and line["line"] >= 1
+        assert not line["file"].startswith("/")
+        assert "iptables-restore" in line["message"] and line["ts"] >= first["time"]
 
 
 def test_raw_lines_have_relative_file_and_line(sample_findings):

@@ -123,7 +123,9 @@ def _incident(
     windows: dict[str, float],
 ) -> dict[str, Any]:
     iid = row["incident_id"]
-    ranked = analysis.contributors.filter(pl.col("incident_id") == iid).sort("rank")
+    ranked = analysis.contributors.filter(pl.col("incident_id") == iid).sort(
+        "rank", nulls_last=True
+    )
     contributors = [
         _contributor(c, changes.get(c["change_id"]) or {}, events, root=root, windows=windows)
         for c in ranked.iter_rows(named=True)
@@ -183,7 +185,7 @@ def _contributor(
         "inferred": bool(c["inferred"]),
         "role": c["role"],
         "role_words": words.role_words(c["role"]),
-        "evidenced": c["role"] not in words.NO_EVIDENCE_ROLES,
+        "evidenced": c["rank"] is not None and c["role"] not in words.NO_EVIDENCE_ROLES,
         "score": round(float(c["score"]), 3),
         "score_parts": c.get("score_parts"),
         "lead_s": c.get("lead_s"),
@@ -203,6 +205,17 @@ def _contributor(
         },
         "examples": [words.location(loc, root) for loc in c.get("examples") or []],
         "samples": _samples(events, c.get("examples") or [], root),
+        "error_lines": [
+            {
+                "side": side,
+                "time": words.iso(line.get("ts")),
+                "file": words.relative_path(line.get("file"), root),
+                "line": line.get("line"),
+                "message": line.get("message"),
+            }
+            for side in ("before", "after")
+            for line in c.get(f"lines_{side}") or []
+        ],
     }
 
 
@@ -240,6 +253,8 @@ def _story(row: dict, incident: dict, contributors: list[dict]) -> list[dict[str
     by_role: dict[str, list[dict]] = {}
     for c in contributors:
         by_role.setdefault(c["role"], []).append(c)
+    if contributors and all(c["rank"] is None for c in contributors):
+        say("cause", "no change explains it: none before it has evidence beyond chance.")
     for role, label in (("trigger", "trigger"), ("precursor", "precursor")):
         if by_role.get(role):
             c = by_role[role][0]

@@ -104,7 +104,7 @@ def _ranked_table(changes: list[dict[str, Any]], *, verbose: bool) -> Table:
                 text.append(f"\n- {plain(line)}", style="dim")
             if c["examples"]:
                 text.append(f"\n- seen at {', '.join(c['examples'][:2])}", style="dim")
-        table.add_row(f"  #{c['rank']}", c["role"], text)
+        table.add_row(f"  #{c['rank']}" if c["rank"] else "  -", c["role"], text)
     return table
 
 

@@ -15,7 +15,9 @@ from timeline.paths import relative_path
 
 #: Roles of a ranked change that the evidence does not support; they are folded under
 #: "considered, no evidence" rather than listed among the ranked changes.
-NO_EVIDENCE_ROLES = frozenset({"unrelated", "no clear effect", "considered, no evidence"})
+NO_EVIDENCE_ROLES = frozenset(
+    {"unrelated", "no clear effect", "considered, no evidence", "target not found"}
+)
 #: What each role means, in the words of a review.
 ROLE_WORDS = {
     "trigger": "likely trigger",
