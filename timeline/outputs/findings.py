@@ -174,6 +174,10 @@ def _incident(
 def _contributor(
     c: dict, change: dict, events: pl.LazyFrame, *, root: str, windows: dict[str, float]
 ) -> dict[str, Any]:
+    # Counts before a change made ahead of the onset span the same window as after it;
+    # during the incident, the shorter one before (where the errors stood).
+    if (c.get("lead_s") or 0) > 0:
+        windows = {**windows, "before_s": windows["after_s"]}
     return {
         "change": change_ref(c["change_id"]),
         "rank": c["rank"],
@@ -316,7 +320,9 @@ def _grouped(picked: list[dict]) -> str:
     kinds: dict[str, int] = {}
     for c in rest:
         kinds[c["change_type"]] = kinds.get(c["change_type"], 0) + 1
-    said = ", ".join(words.plural(n, kind) for kind, n in kinds.items())
+    said = ", ".join(
+        words.plural(n, "other change" if kind == "other" else kind) for kind, n in kinds.items()
+    )
     until = rest[-1]["time"]
     return f"{text}, then {said} until {until[5:10]} {until[11:16]}"
 

@@ -84,7 +84,9 @@ def _brief(changes: list[dict[str, Any]]) -> str:
         kinds[c["change_type"]] = kinds.get(c["change_type"], 0) + 1
     times = sorted(c["time"] for c in changes)
     span = when(times[0]) if len(times) == 1 else f"{when(times[0])} to {when(times[-1])}"
-    said = ", ".join(words.plural(n, kind) for kind, n in kinds.items())
+    said = ", ".join(
+        words.plural(n, "other change" if kind == "other" else kind) for kind, n in kinds.items()
+    )
     return f"{words.plural(len(changes), 'change')} {span} ({said})"
 
 
@@ -163,9 +165,16 @@ def host_view(
             SPARKS[0 if not counts.get(i) else 1 + (len(SPARKS) - 2) * counts[i] // peak]
             for i in range(width)
         )
-        touched = changes.filter(pl.col("hosts").list.contains(host)).sort("ts")
+        touched = (
+            changes.filter(pl.col("hosts").list.contains(host))
+            .group_by(at=pl.col("ts").dt.truncate("1m"))
+            .agg(pl.col("change_type").unique().sort())
+            .sort("at")
+        )
+        # an unnamed change at the same minute as a named one is said by the named one
         said = ", ".join(
-            f"{kind} {t:%H:%M}" for t, kind in touched.select("ts", "change_type").iter_rows()
+            f"{'+'.join([k for k in kinds if k != 'other'] or kinds)} {t:%H:%M}"
+            for t, kinds in touched.iter_rows()
         )
         table.add_row(
             words.short_host(host),

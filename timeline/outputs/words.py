@@ -24,6 +24,7 @@ ROLE_WORDS = {
     "precursor": "precursor",
     "contributing": "contributed",
     "made worse": "made it worse",
+    "latent cause": "latent cause",
     "mitigation": "mitigated it",
 }
 
@@ -200,6 +201,20 @@ def precursor_words(c: dict[str, Any]) -> str | None:
     )
 
 
+def footprint_words(c: dict[str, Any]) -> str | None:
+    """``when the incident came, its errors fell on the host it touched: 59 rows there in
+    the hour after the onset, none on the others``."""
+    after = c.get("footprint_after")
+    if not after or not (c.get("part_footprint") or c.get("role") == "latent cause"):
+        return None
+    others = c.get("footprint_others") or 0
+    elsewhere = "none on the others" if not others else f"{others:,} on the others"
+    return (
+        f"when the incident came, its errors fell on {_hosts_phrase(c.get('touched_hosts'))}: "
+        f"{plural(int(after), 'row')} there in the hour after the onset, {elsewhere}"
+    )
+
+
 def new_signature_words(c: dict[str, Any], *, said: frozenset[str] = frozenset()) -> str | None:
     """``2 signatures first seen after it: `A`, `B``` (those not in ``said`` named)."""
     new = list(c.get("new_signatures") or [])
@@ -251,6 +266,9 @@ def evidence_words(c: dict[str, Any], *, before_s: float = 900, after_s: float =
     said = [rate_words(c, before_s=before_s, after_s=after_s), precursor]
     if c.get("role") == "precursor":
         said.reverse()
+    footprint = footprint_words(c)
+    if footprint:
+        said.insert(0 if c.get("role") == "latent cause" else len(said), footprint)
     said.append(new_signature_words(c, said=told))
     told |= frozenset((c.get("new_signatures") or [])[:2])
     counts = c.get("before"), c.get("after")
