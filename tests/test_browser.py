@@ -112,19 +112,11 @@ def test_the_summary_comes_first_and_says_what_a_reviewer_would(opened):
     first = page.locator("main section").first
     assert first.get_attribute("id") == "summary"
     labels = first.locator("dl.story dt").all_inner_texts()
-    for label in (
-        "what happened",
-        "when",
-        "trigger",
-        "precursor",
-        "made it worse",
-        "mitigated by",
-        "recovered",
-        "detection",
-    ):
+    for label in ("what happened", "when", "mitigated by", "recovered", "detection"):
         assert label in labels, labels
+    assert {"trigger", "precursor", "latent cause", "cause"} & set(labels), labels
     story = first.locator("dl.story").inner_text()
-    assert re.search(r"errors ×\d+(\.\d)? on the 12 hosts it touched", story)
+    assert re.search(r"errors (×[\d.]+|÷[\d.]+|began after it|stopped after it) on ", story)
     assert (
         "first spike" in page.locator("#times").inner_text()
         and "onset" in page.locator("#times").inner_text()
@@ -160,11 +152,11 @@ def test_the_precursor_shows_on_a_log_scale_and_the_first_change_is_marked(opene
     page, _ = opened
     texts = [a["text"] for a in _layout(page, "annotations")]
     assert any(t.startswith("precursor of incident 1 begins 03-13 15:15") for t in texts), texts
-    assert any(t.startswith("#1 change: upgrade kube-proxy 17:40") for t in texts), texts
+    first = [t for t in texts if t.startswith("#1 change: ")]
+    assert len(first) == 1, texts
+    at = first[0][-5:]
     lines = [s for s in _layout(page, "shapes") if s["type"] == "line" and s.get("yref") == "paper"]
-    assert any(
-        s["line"]["dash"] == "dash" and re.match(r"2023-03-14[ T]17:40", s["x0"]) for s in lines
-    )
+    assert any(s["line"]["dash"] == "dash" and at in s["x0"] for s in lines), (at, lines)
     page.get_by_text("log scale", exact=True).click()
     page.wait_for_timeout(300)
     layout = page.evaluate("document.getElementById('timeline-figure').layout")

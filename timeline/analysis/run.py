@@ -196,7 +196,9 @@ class Analysis:
             | (pl.col("role") == contrib.CONSIDERED)
         )
         if ranked.height and ranked["rank"].is_null().all():
-            out.append(("line", "no change explains it: none has evidence beyond chance"))
+            out.append(
+                ("line", "no change explains this incident: none has evidence beyond chance")
+            )
         causes = ranked.filter(~unsupported & (pl.col("role") != "mitigation"))
         shown = causes.filter(
             (pl.int_range(pl.len()) < top) | pl.col("role").is_in(["trigger", "precursor"])

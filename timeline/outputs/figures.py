@@ -15,7 +15,7 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from timeline.analysis import Analysis, rates
-from timeline.outputs.words import plural, relative_path
+from timeline.outputs.words import kinds_text, plural, relative_path
 
 #: Hover text is wrapped at this many characters, so a box never spans the plot.
 HOVER_WIDTH = 60
@@ -265,11 +265,12 @@ def _mark_host_changes(
         mine = (
             own.filter(pl.col("short").list.contains(lane))
             .group_by(pl.col("ts").dt.truncate("1m").alias("at"), maintain_order=True)
-            .agg(pl.col("change_type").unique(maintain_order=True))
+            .agg(pl.col("change_type").unique().sort())
             .sort("at")
         )
         for n, (at, kinds) in enumerate(mine.iter_rows()):
-            _, colour = CHANGE_STYLE.get(kinds[0], CHANGE_STYLE["other"])
+            said = kinds_text(kinds)
+            _, colour = CHANGE_STYLE.get(said.split("+")[0], CHANGE_STYLE["other"])
             fig.add_shape(
                 type="line",
                 x0=at,
@@ -285,7 +286,7 @@ def _mark_host_changes(
                 y=1 - 0.3 * (n % 2),
                 xref=f"x{axis}",
                 yref=f"y{axis} domain",
-                text=escape(f"{' + '.join(kinds)} {at:%H:%M}"),
+                text=escape(f"{said} {at:%H:%M}"),
                 showarrow=False,
                 xanchor="left",
                 yanchor="top",

@@ -259,7 +259,11 @@ def _story(row: dict, incident: dict, contributors: list[dict]) -> list[dict[str
         by_role.setdefault(c["role"], []).append(c)
     if contributors and all(c["rank"] is None for c in contributors):
         say("cause", "no change explains it: none before it has evidence beyond chance.")
-    for role, label in (("trigger", "trigger"), ("precursor", "precursor")):
+    for role, label in (
+        ("trigger", "trigger"),
+        ("precursor", "precursor"),
+        ("latent cause", "latent cause"),
+    ):
         if by_role.get(role):
             c = by_role[role][0]
             say(label, f"{_change_phrase(c)}: {c['headline']}.")

@@ -171,11 +171,7 @@ def host_view(
             .agg(pl.col("change_type").unique().sort())
             .sort("at")
         )
-        # an unnamed change at the same minute as a named one is said by the named one
-        said = ", ".join(
-            f"{'+'.join([k for k in kinds if k != 'other'] or kinds)} {t:%H:%M}"
-            for t, kinds in touched.iter_rows()
-        )
+        said = ", ".join(f"{words.kinds_text(kinds)} {t:%H:%M}" for t, kinds in touched.iter_rows())
         table.add_row(
             words.short_host(host),
             spark,

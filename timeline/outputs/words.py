@@ -100,6 +100,16 @@ def short_change(c: dict[str, Any]) -> str:
     return f"{c.get('change_type') or 'change'} {name}".strip()
 
 
+def kinds_text(kinds: list[str]) -> str:
+    """The kinds of the changes made to a host in one minute; an unnamed change (``other``)
+    beside a named one is said by the named one.
+
+    >>> kinds_text(["other", "reboot"]), kinds_text(["other"])
+    ('reboot', 'other')
+    """
+    return "+".join([k for k in kinds if k != "other"] or kinds)
+
+
 def versions(change: dict[str, Any]) -> str:
     """``v1.23.17 → v1.24.10`` when a change names versions (tags only when both are
     tags of one image), else empty.
