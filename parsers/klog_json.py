@@ -184,5 +184,6 @@ registry.register(
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
+        literals=('"ts"',),
     )
 )
