@@ -306,7 +306,8 @@ def _what(text: str | None) -> str:
 
 def _change_phrase(c: dict) -> str:
     """``upgrade of daemonset/kube-system/kube-proxy (v1 → v2) at 03-14 17:40``."""
-    text = f"{c['change_type']} of {c['target']}"
+    kind = "change" if c["change_type"] == "other" else c["change_type"]
+    text = f"{kind} of {c['target']}"
     if c["versions"]:
         text += f" ({c['versions']})"
     return text + f" at {c['time'][5:10]} {c['time'][11:16]}"
