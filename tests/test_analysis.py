@@ -184,11 +184,14 @@ def test_the_summary_tells_the_story_in_text(reference):
     scenario, result = reference
     text = str(result)
     assert text.startswith("3 incidents")
-    assert "Incident 0: 2023-03-14 18:00" in text
-    assert "precursor began after: 2023-03-13 14:00 rollback" in text
-    assert "#1 [trigger]" in text and "upgrade daemonset/kube-system/kube-proxy" in text
-    assert "mitigation: " in text
+    assert "Incident 1: 2023-03-14 18:00" in text and "Incident 0" not in text
+    assert "#1 trigger: 2023-03-14 17:40 upgrade daemonset/kube-system/kube-proxy" in text
+    assert "precursor: 2023-03-13 14:00 rollback daemonset/kube-system/kube-proxy" in text
+    assert "mitigated by " in text and "considered, no evidence: " in text
+    assert "1 hosts" not in text and "host(s)" not in text
     assert repr(result).startswith("Analysis(3 incidents")
+    lines = text.splitlines()
+    assert len(lines) < 30 and max(len(line) for line in lines) < 160
 
 
 def test_the_html_summary_escapes_log_text():

@@ -1,13 +1,17 @@
-"""Reports: what they say about the sample, and that log text stays text."""
+"""Reports: one findings schema, what they say about the sample, Markdown that pastes
+anywhere, the same bytes from the same input, and log text that stays text."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from tests.conftest import HOSTILE_TEXT
-from timeline.outputs.report import findings, render
+from timeline.outputs.findings import findings, schema
+from timeline.outputs.report import render, report_format, write_report
+from timeline.outputs.words import NO_EVIDENCE_ROLES
 
 
 @pytest.fixture(scope="module")
@@ -15,24 +19,51 @@ def sample_findings(sample_loaded, sample_analysis):
     return findings(sample_loaded, sample_analysis, title="Sample")
 
 
-def test_summary_names_the_upgrade_the_precursor_and_the_mitigations(sample_findings):
-    summary = sample_findings["summary"]
-    assert "kube-proxy" in summary
-    assert "upgrade of daemonset/kube-system/kube-proxy" in summary
-    assert "precursor" in summary
-    assert "Mitigated by" in summary
+def _story(incident):
+    return {s["label"]: s["text"] for s in incident["story"]}
 
 
-def test_every_contributor_has_evidence_and_raw_lines_with_file_and_line(sample_findings):
+def test_story_names_trigger_precursor_worse_mitigation_recovery_and_detection(sample_findings):
+    top = next(
+        i for i in sample_findings["incidents"] if i["id"] == sample_findings["top_incident"]
+    )
+    story = _story(top)
+    assert top["number"] == 1
+    assert story["trigger"].startswith(
+        "upgrade of daemonset/kube-system/kube-proxy (v1.23.17 → v1.24.10)"
+    )
+    assert re.search(r"errors ×\d+(\.\d)? on the 12 hosts it touched", story["trigger"])
+    assert story["precursor"].startswith("rollback of daemonset/kube-system/kube-proxy")
+    assert "node-local-dns" in story["made it worse"]
+    assert "reboot" in story["mitigated by"]
+    assert story["recovered"].startswith("2023-03-15 02:50 UTC")
+    assert (
+        "first sign at 2023-03-13" in story["detection"]
+        and "CI users felt it" in story["detection"]
+    )
+
+
+def test_evidence_is_in_counts_and_hosts_not_bits(sample_findings):
     ranked = [c for inc in sample_findings["incidents"] for c in inc["contributors"]]
     assert ranked
     for c in ranked:
-        assert c["evidence"], c
-    with_samples = [c for c in ranked if c["samples"]]
-    assert with_samples
-    for c in with_samples:
-        for s in c["samples"]:
-            assert s["file"] and s["line"] >= 1 and s["message"]
+        assert c["headline"] and c["evidence"], c
+        assert not any("bits" in e for e in c["evidence"]), c["evidence"]
+        assert not any("host(s)" in e or re.search(r"\b1 hosts", e) for e in c["evidence"]), c[
+            "evidence"
+        ]
+    # each masked signature is said at most once per change
+    for c in ranked:
+        for sig in re.findall(r"`[^`]+`", " ".join(c["evidence"])):
+            assert " ".join(c["evidence"]).count(sig) <= 2, (sig, c["evidence"])
+
+
+def test_changes_without_evidence_are_marked_so(sample_findings):
+    ranked = [c for inc in sample_findings["incidents"] for c in inc["contributors"]]
+    unsupported = [c for c in ranked if not c["evidenced"]]
+    assert unsupported
+    assert all(c["rank"] is None or c["role"] in NO_EVIDENCE_ROLES for c in unsupported)
+    assert all(c["headline"].startswith("no evidence") for c in unsupported)
 
 
 def test_the_first_contributor_quotes_the_error_lines_behind_its_figures(sample_findings):
@@ -41,34 +72,93 @@ def test_the_first_contributor_quotes_the_error_lines_behind_its_figures(sample_
     assert after
     for line in after:
         assert line["file"].endswith(".log.gz") and line["line"] >= 1
-        assert "iptables-restore" in line["message"] and line["ts"] >= first["time"]
+        assert not line["file"].startswith("/")
+        assert "iptables-restore" in line["message"] and line["time"] >= first["time"]
 
 
-def test_appendix_accounts_for_every_file(sample_findings, sample_loaded):
-    files = sample_findings["loading"]["files"]
-    assert len(files) == sample_loaded.summary.files.height
-    assert sum(f["lines"] for f in files) == sample_findings["loading"]["lines"]
+def test_raw_lines_have_relative_file_and_line(sample_findings):
+    samples = [
+        s for inc in sample_findings["incidents"] for c in inc["contributors"] for s in c["samples"]
+    ]
+    assert samples
+    for s in samples:
+        assert s["line"] >= 1 and s["message"]
+        assert not s["file"].startswith("/"), s["file"]
 
 
-def test_json_report_is_valid_json_with_the_same_findings(sample_findings):
-    data = json.loads(render(sample_findings, format="json"))
-    assert data["summary"] == sample_findings["summary"]
-    assert len(data["incidents"]) == len(sample_findings["incidents"])
+def test_row_counts_agree_with_the_load_summary(sample_findings, sample_loaded):
+    loading = sample_findings["loading"]
+    assert loading["rows_read"] == int(sample_loaded.summary.files["rows"].sum())
+    assert (
+        loading["rows"]
+        == sample_loaded.events.height
+        == loading["rows_read"] + loading["rows_inferred"]
+    )
+    assert loading["rows_inferred"] > 0
+    assert len(loading["files"]) == sample_loaded.summary.files.height
+    assert sum(f["lines"] for f in loading["files"]) == loading["lines"]
 
 
-def test_markdown_report_has_sections_and_escapes_html(sample_findings):
-    found = dict(sample_findings)
-    found["summary_paragraphs"] = [HOSTILE_TEXT]
-    text = render(found, format="md")
-    for heading in ("## Summary", "## Incidents", "## Top error signatures", "## What was loaded"):
-        assert heading in text
-    assert "<script>" not in text
-    assert "&lt;script&gt;" in text
+def test_json_report_follows_the_shipped_schema(sample_loaded, sample_analysis, tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    path = write_report(sample_loaded, sample_analysis, tmp_path / "f.json")
+    data = json.loads(path.read_text())
+    jsonschema.validate(data, schema())
+    assert data["schema_version"] == 1
+    assert [i["id"] for i in data["incidents"]] == [
+        f"incident-{n}" for n in range(1, len(data["incidents"]) + 1)
+    ]
+    change_ids = {c["id"] for c in data["changes"]}
+    assert {c["change"] for i in data["incidents"] for c in i["contributors"]} <= change_ids
+    spike_ids = {s["id"] for s in data["spikes"]}
+    assert {s for i in data["incidents"] for s in i["spikes"]} == spike_ids - {
+        s["id"] for s in data["spikes"] if s["incident"] is None
+    }
+    assert data["incidents"][0]["times"]["onset"] == "2023-03-14T18:00:00Z"
+
+
+def test_the_schema_refuses_times_that_are_not_iso(sample_findings):
+    jsonschema = pytest.importorskip("jsonschema")
+    broken = json.loads(json.dumps(sample_findings))
+    broken["incidents"][0]["times"]["onset"] = "2023-03-14 18:00"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema())
+
+
+def _visible_text(markdown: str) -> str:
+    """What a reader sees once the Markdown is rendered: the text of the HTML, entities
+    decoded."""
+    import html
+
+    markdown_it = pytest.importorskip("markdown_it")
+    rendered = markdown_it.MarkdownIt("commonmark").enable("table").render(markdown)
+    return rendered, html.unescape(re.sub(r"<[^>]+>", "", rendered))
+
+
+def test_markdown_pastes_anywhere(sample_findings):
+    text = render(sample_findings, format="md")
+    outside_code = re.sub(r"`[^`]*`", "", text)
+    assert not re.search(r"&(#\d+|#x[0-9a-f]+|[a-z]+);", outside_code), "HTML entity outside code"
+    _, seen = _visible_text(text)
+    assert "upgrade of daemonset/kube-system/kube-proxy (v1.23.17 → v1.24.10)" in seen
+    assert "Failed to execute iptables-restore" in seen
+    assert "A IN <NAME> SERVFAIL" in seen
+    assert "\\" not in seen
+    assert "Considered, no evidence" in seen
+
+
+def test_markdown_shows_hostile_text_as_text(sample_findings):
+    found = json.loads(json.dumps(sample_findings))
+    found["summary"] = [f"look: {HOSTILE_TEXT} | *bold* [link](http://x) &amp; #1"]
+    rendered, seen = _visible_text(render(found, format="md"))
+    assert "<script" not in rendered and "<img" not in rendered and "<a " not in rendered
+    assert HOSTILE_TEXT in seen
+    assert "*bold* [link](http://x) &amp; #1" in seen
 
 
 def test_html_escapes_untrusted_text(sample_findings):
-    found = dict(sample_findings)
-    found["summary_paragraphs"] = [HOSTILE_TEXT]
+    found = json.loads(json.dumps(sample_findings))
+    found["summary"] = [HOSTILE_TEXT]
     page = render(found, format="html", figure_html="<div id='fig'></div>")
     assert "<script>window.__pwned" not in page
     assert "&lt;script&gt;window.__pwned" in page
@@ -83,6 +173,51 @@ def test_hostile_report_file_is_self_contained(hostile_report):
     assert len(page) < 15_000_000
 
 
-def test_unknown_report_format_is_refused(sample_findings):
-    with pytest.raises(ValueError, match="unknown report format"):
-        render(sample_findings, format="pdf")
+@pytest.fixture(scope="module")
+def analysed_again(sample_loaded):
+    """The sample analysed a second time, from a fresh load."""
+    import timeline
+    from sample_logs import SAMPLE_DIR
+
+    loaded = timeline.read(SAMPLE_DIR)
+    return loaded, timeline.analyze(loaded.events)
+
+
+@pytest.mark.parametrize("suffix", [".html", ".md", ".json"])
+def test_same_input_gives_the_same_bytes_but_the_generation_time(
+    suffix, sample_loaded, sample_analysis, analysed_again, tmp_path
+):
+    first = write_report(sample_loaded, sample_analysis, tmp_path / f"a{suffix}")
+    again = write_report(*analysed_again, tmp_path / f"b{suffix}")
+    a, b = first.read_text(), again.read_text()
+    marked = re.compile(r"^.*[Gg]enerated.at.*$", re.M)
+    assert len(marked.findall(a)) == 1
+    assert marked.sub("", a) == marked.sub("", b)
+
+
+def test_report_format_comes_from_the_suffix_or_the_flag():
+    assert report_format("x.html") == "html" and report_format("X.MD") == "md"
+    assert report_format("x.json") == "json" and report_format("x.pdf", "md") == "md"
+    with pytest.raises(ValueError, match="cannot tell the report format from 'x.pdf'"):
+        report_format("x.pdf")
+    with pytest.raises(ValueError, match="unknown report format 'pdf'"):
+        report_format("x.html", "pdf")
+
+
+def test_hover_text_is_bounded_and_uses_relative_paths(sample_loaded, sample_analysis):
+    from timeline.outputs.figures import HOVER_WIDTH, host_figure, timeline_figure
+    from timeline.paths import common_root
+
+    root = common_root(sample_loaded.summary.files["file"].to_list())
+    figures = [
+        timeline_figure(sample_loaded.events, sample_analysis, root=root),
+        host_figure(sample_loaded.events, sample_analysis, 0, root=root),
+    ]
+    texts = [t for fig in figures for trace in fig.data for t in (trace.hovertext or [])]
+    assert len(texts) > 100
+    for text in texts:
+        assert root not in text and "sample_logs/" not in text, text
+        for line in text.split("<br>"):
+            shown = re.sub(r"&[a-z#0-9]+;", "x", re.sub(r"<[^>]+>", "", line))
+            assert len(shown) <= HOVER_WIDTH, line
+    assert any("changelog.csv:" in t for t in texts)

@@ -21,7 +21,12 @@ from timeline.reading.loader import Loaded, LoadSummary, expand, scan
 from timeline.schema import EVENT_SCHEMA, validate
 
 #: Imported on first use: plotly and jinja2 are not needed to load or analyse.
-_LAZY = {"timeline_figure": "timeline.outputs.figures", "write_report": "timeline.outputs.report"}
+_LAZY = {
+    "timeline_figure": "timeline.outputs.figures",
+    "host_figure": "timeline.outputs.figures",
+    "findings": "timeline.outputs.findings",
+    "write_report": "timeline.outputs.report",
+}
 
 
 def __getattr__(name: str):
@@ -40,6 +45,8 @@ __all__ = [
     "TimelineError",
     "analyze",
     "expand",
+    "findings",
+    "host_figure",
     "load",
     "read",
     "scan",

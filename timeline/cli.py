@@ -3,6 +3,7 @@ warnings to stderr, user errors as a sentence and exit code 1."""
 
 from __future__ import annotations
 
+import sys
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape as markup_escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from timeline import arguments
 from timeline.errors import TimelineError
@@ -108,7 +110,9 @@ def escape(text: str) -> str:
 
 def fail(message: str) -> typer.Exit:
     """Print ``message`` on stderr and return the exit to raise."""
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    line = Text("error:", style="bold red")
+    line.append(f" {message}")
+    err.print(line, soft_wrap=True, highlight=False)
     return typer.Exit(code=1)
 
 
@@ -188,33 +192,34 @@ def read_with_progress(
     return loaded
 
 
+def note(text: str, style: str = "") -> None:
+    """One note on stderr, never wrapped inside a word (so never inside a path)."""
+    err.print(Text(text, style=style), soft_wrap=True, highlight=False)
+
+
 def _print_problems(summary: loader.LoadSummary) -> None:
-    for row in summary.files.filter(pl.col("problem").is_not_null()).iter_rows(named=True):
-        err.print(
-            f"[yellow]warning:[/] {escape(row['file'])}: {escape(row['problem'])}",
-            highlight=False,
-        )
-    unparsed = summary.files.filter(pl.col("unparsed_lines") > 0)
-    for row in unparsed.iter_rows(named=True):
-        first = ", ".join(map(str, row["first_unparsed"]))
-        err.print(
-            f"[yellow]warning:[/] {escape(row['file'])}: {row['unparsed_lines']:,} unparsed lines "
-            f"(first: {first})",
-            highlight=False,
-        )
-    grouped = summary.assumptions.group_by("what", "value", "certainty", maintain_order=True).agg(
-        pl.col("file").n_unique().alias("files"), pl.col("file").first(), pl.col("basis").first()
-    )
-    for row in grouped.iter_rows(named=True):
-        where = row["file"] if row["files"] == 1 else f"{row['files']} files"
-        err.print(
-            escape(
-                f"assumed {row['what']} = {row['value']} for {where} "
-                f"({row['certainty']}: {row['basis']})"
-            ),
-            style="dim",
-            highlight=False,
-        )
+    styles = {"problem": "yellow", "unparsed": "yellow", "assumed": "dim"}
+    for kind, text in summary.notes()[1:]:
+        prefix = "warning: " if kind in ("problem", "unparsed") else ""
+        note(prefix + text, styles.get(kind, ""))
+
+
+def show(renderable: object) -> None:
+    """Print on stdout as rich lays it out, without the spaces it pads lines with."""
+    with out.capture() as captured:
+        out.print(renderable)
+    text = "\n".join(line.rstrip() for line in captured.get().splitlines())
+    sys.stdout.write(text + "\n")
+
+
+def print_json(data: object) -> None:
+    """``data`` as JSON on stdout, for machines."""
+    import json
+
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
 @app.command()
@@ -240,6 +245,7 @@ def parse(
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     cache: CacheOpt = True,
+    json_output: JsonOpt = False,
 ) -> None:
     """Load logs into one event frame and write it to a file, or to an event store folder
     that analyze and report read again in seconds."""
@@ -279,21 +285,42 @@ def parse(
         except TimelineError as exc:
             raise fail(str(exc)) from None
     lines = int(loaded.summary.files["lines"].sum())
+    if json_output:
+        print_json(
+            {
+                "output": str(output),
+                "store": to_store,
+                "rows": rows,
+                "lines": lines,
+                "files": loaded.summary.files.height,
+            }
+        )
+        return
+    from timeline.outputs.words import plural
+
     where = f"the event store {output}" if to_store else str(output)
     out.print(
-        escape(
-            f"wrote {rows:,} rows from {lines:,} lines in "
-            f"{loaded.summary.files.height} files to {where}"
+        Text(
+            f"wrote {plural(rows, 'row')} from {plural(lines, 'line')} in "
+            f"{plural(loaded.summary.files.height, 'file')} to {where}"
         ),
-        highlight=False,
+        soft_wrap=True,
     )
 
 
 @app.command()
 def detect(
-    paths: PathsArg, formats: FormatsOpt = None, follow_symlinks: SymlinksOpt = False
+    paths: PathsArg,
+    formats: FormatsOpt = None,
+    follow_symlinks: SymlinksOpt = False,
+    json_output: JsonOpt = False,
 ) -> None:
-    """Say, for each file, its format, how sure the guess is, and why."""
+    """Say, for each file, its format, how sure the guess is, and why.
+
+    One line per file: format, score, the path relative to the folder all files share,
+    and why. Lines are never cut, so ``| head`` and ``| grep`` see whole paths."""
+    from timeline.paths import common_root, relative_path
+
     try:
         found_paths = sources.scan(paths, follow_symlinks=follow_symlinks)
         files = found_paths.files
@@ -303,16 +330,19 @@ def detect(
         raise fail(str(exc)) from None
     for name, why in found_paths.skipped:
         err.print(f"[yellow]warning:[/] {escape(name)}: {escape(why)}", highlight=False)
-    table = Table("file", "format", "score", "why", "runner-up", show_lines=False)
-    for path, found in zip(files, found_all, strict=True):
-        table.add_row(
-            escape(path),
-            escape(found["format"]) if found["format"] else "[red]unknown[/]",
-            f"{found['score']:.2f}",
-            escape(found["why"]),
-            escape(found.get("runner_up") or ""),
-        )
-    out.print(table)
+    found = found_all
+    if json_output:
+        print_json(found)
+        return
+    root = common_root(files)
+    note(f"{len(files)} file{'s' if len(files) != 1 else ''}, paths relative to {root}", "dim")
+    width = max([len(f["format"] or "unknown") for f in found] + [6])
+    for f in found:
+        line = Text(f"{(f['format'] or 'unknown'):<{width}} ", style="" if f["format"] else "red")
+        line.append(f"{f['score']:.2f}  {terminal_text(relative_path(f['file'], root))}")
+        why = f["why"] + (f"; runner-up {f['runner_up']}" if f.get("runner_up") else "")
+        line.append(f"  ({terminal_text(why)})", style="dim")
+        out.print(line, soft_wrap=True, highlight=False)
 
 
 SinceOpt = Annotated[
@@ -354,7 +384,14 @@ def analyse_with_progress(
     frame = analysis_frame(loaded.scan())
     events = between(frame, since=start, until=end)
     if events.height == 0:
-        raise fail("no rows in the chosen window")
+        from timeline.outputs.text import window_text
+
+        lo, hi = loaded.scan().select(lo=pl.col("ts").min(), hi=pl.col("ts").max()).collect().row(0)
+        span = window_text(lo, hi) if lo is not None else "no timed rows"
+        asked = ", ".join(
+            f"{flag} {text!r}" for flag, text in (("--since", since), ("--until", until)) if text
+        )
+        raise fail(f"no rows from {window_text(start, end)} ({asked}); the data spans {span}")
     with err.status("analysing", spinner="dots") if not quiet else nullcontext():
         # the whole data, so that baselines and change histories reach before the window
         result = analyze(frame, bucket=bucket, since=start, until=end)
@@ -366,7 +403,9 @@ def analyse_with_progress(
 @app.command()
 def analyze(
     paths: PathsArg,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the findings as JSON (findings.schema.json).")
+    ] = False,
     since: SinceOpt = None,
     until: UntilOpt = None,
     bucket: BucketOpt = None,
@@ -375,7 +414,13 @@ def analyze(
     tz: TzOpt = None,
     formats: FormatsOpt = None,
     now: NowOpt = None,
-    top: Annotated[int, typer.Option(help="Contributing changes shown per incident.", min=1)] = 3,
+    top: Annotated[int, typer.Option(help="Changes with evidence shown per incident.", min=1)] = 3,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Every change with its full evidence.")
+    ] = False,
+    by_host: Annotated[
+        bool, typer.Option("--by-host", help="Errors host by host over the longest incident.")
+    ] = False,
     quiet: QuietOpt = False,
     follow_symlinks: SymlinksOpt = False,
     max_expanded: MaxExpandedOpt = arguments.DEFAULT_MAX_EXPANDED,
@@ -385,6 +430,9 @@ def analyze(
     cache: CacheOpt = True,
 ) -> None:
     """Find the incidents, their phases and the changes that contributed."""
+    from timeline.outputs.findings import findings
+    from timeline.outputs.text import analysis_view, host_view
+
     loaded = read_with_progress(
         paths,
         format=format,
@@ -392,7 +440,7 @@ def analyze(
         tz=tz,
         formats=formats,
         now=now,
-        quiet=quiet,
+        quiet=quiet or json_output,
         follow_symlinks=follow_symlinks,
         max_expanded=max_expanded,
         max_ratio=max_ratio,
@@ -402,51 +450,19 @@ def analyze(
     )
     if loaded.is_empty():
         raise fail("nothing usable was loaded")
-    _, result = analyse_with_progress(
+    window, result = analyse_with_progress(
         loaded, since=since, until=until, bucket=bucket, quiet=quiet or json_output
     )
+    found = findings(window, result)
     if json_output:
-        import json
-
-        print(json.dumps(result.to_dict(), default=str, indent=2))
+        print_json(found)
         return
-    _print_analysis(result, top=top)
-
-
-def _print_analysis(result, *, top: int) -> None:
-    incidents = Table(title="Incidents (UTC)", title_justify="left")
-    for column in ("#", "onset", "peak", "recovery", "lasted", "order of sources", "CI felt it"):
-        incidents.add_column(column)
-    from timeline.analysis.incidents import duration_text
-
-    for row in result.incidents.iter_rows(named=True):
-        incidents.add_row(
-            str(row["incident_id"]),
-            f"{row['onset']:%Y-%m-%d %H:%M}",
-            f"{row['peak']:%H:%M}",
-            f"{row['recovery']:%Y-%m-%d %H:%M}",
-            duration_text(row["duration_s"]),
-            escape(row["order"] or ""),
-            f"{row['ci_impact_at']:%m-%d %H:%M}" if row["ci_impact_at"] else "",
-        )
-    out.print(incidents)
-    for row in result.incidents.iter_rows(named=True):
-        ranked = result.top(row["incident_id"], top)
-        table = Table(
-            title=f"Incident {row['incident_id']}: contributing changes", title_justify="left"
-        )
-        for column in ("rank", "when", "change", "role", "score", "evidence"):
-            table.add_column(column, overflow="fold")
-        for c in ranked.iter_rows(named=True):
-            table.add_row(
-                str(c["rank"]) if c["rank"] is not None else "-",
-                escape(c["when"] or ""),
-                escape(c["description"] or ""),
-                escape(c["role"] or ""),
-                f"{c['score']:.2f}",
-                escape("\n".join(c["evidence"][:4])),
-            )
-        out.print(table)
+    show(analysis_view(found, top=top, verbose=verbose))
+    if by_host and found["top_incident"]:
+        incident_id = int(found["top_incident"].split("-")[1]) - 1
+        view = host_view(window.events, result, incident_id)
+        show(Text(""))
+        show(view if view is not None else Text("no host logged errors in it"))
 
 
 @app.command()
@@ -456,7 +472,8 @@ def report(
         Path, typer.Option("--output", "-o", help="report.html, report.md or report.json")
     ] = Path("report.html"),
     report_format: Annotated[
-        str | None, typer.Option("--report-format", help="html, md or json (else from -o).")
+        str | None,
+        typer.Option("--report-format", help="html, md or json; else from the suffix of -o."),
     ] = None,
     title: Annotated[str | None, typer.Option(help="Title of the report.")] = None,
     since: SinceOpt = None,
@@ -474,9 +491,16 @@ def report(
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     cache: CacheOpt = True,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Say what was written as JSON.")
+    ] = False,
 ) -> None:
-    """Write the incident report: summary, timeline, incidents, ranked changes, appendix."""
+    """Write the incident report: summary, timeline, incidents, ranked changes, appendix.
+
+    The format comes from the suffix of -o (.html, .md, .json) unless --report-format
+    says otherwise."""
     check_output(output)
+    _check_report_format(output, report_format)
     loaded = read_with_progress(
         paths,
         format=format,
@@ -503,7 +527,17 @@ def report(
         until=until,
         bucket=bucket,
         quiet=quiet,
+        json_output=json_output,
     )
+
+
+def _check_report_format(output: Path, report_format: str | None) -> str:
+    from timeline.outputs.report import report_format as format_of
+
+    try:
+        return format_of(output, report_format)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
 
 
 def _write_report(
@@ -516,26 +550,41 @@ def _write_report(
     until: str | None = None,
     bucket: str | None = None,
     quiet: bool = False,
+    json_output: bool = False,
 ) -> None:
-    from timeline.outputs.report import FORMATS, write_report
+    from timeline.outputs.report import write_report
+    from timeline.outputs.words import plural, size_text
 
-    if report_format is not None and report_format not in FORMATS:
-        raise fail(f"unknown report format {report_format!r}: use one of {', '.join(FORMATS)}")
+    format = _check_report_format(output, report_format)
     window, result = analyse_with_progress(
-        loaded, since=since, until=until, bucket=bucket, quiet=quiet
+        loaded, since=since, until=until, bucket=bucket, quiet=quiet or json_output
     )
-    with err.status("writing the report", spinner="dots") if not quiet else nullcontext():
+    busy = err.status("writing the report", spinner="dots")
+    with busy if not (quiet or json_output) else nullcontext():
         try:
-            path = write_report(window, result, output, format=report_format, title=title)
+            path = write_report(window, result, output, format=format, title=title)
         except TimelineError as exc:
             raise fail(str(exc)) from None
-    size = path.stat().st_size / 1e6
+    size = path.stat().st_size
+    if json_output:
+        print_json(
+            {
+                "report": str(path),
+                "format": format,
+                "bytes": size,
+                "incidents": result.incidents.height,
+                "spikes": result.spikes.height,
+                "changes": result.changes.height,
+            }
+        )
+        return
     out.print(
-        escape(
-            f"{result.incidents.height} incidents, {result.spikes.height} spikes, "
-            f"{result.changes.height} changes; report written to {path} ({size:.1f} MB)"
+        Text(
+            f"{plural(result.incidents.height, 'incident')}, "
+            f"{plural(result.spikes.height, 'spike')}, {plural(result.changes.height, 'change')}; "
+            f"report written to {path} ({size_text(size)})"
         ),
-        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -545,14 +594,22 @@ def demo(
         Path, typer.Option("--output", "-o", help="Where to write the report.")
     ] = Path("report.html"),
     quiet: QuietOpt = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Say what was written as JSON.")
+    ] = False,
 ) -> None:
     """Write the report of the bundled sample: the 2023-03-14 CI incident, from its logs."""
     from sample_logs import SAMPLE_DIR
 
     check_output(output)
+    _check_report_format(output, None)
     loaded = read_with_progress([str(SAMPLE_DIR)], quiet=quiet)
     _write_report(
-        loaded, output, title="Delays starting CI jobs, 2023-03-14 (bundled sample)", quiet=quiet
+        loaded,
+        output,
+        title="Delays starting CI jobs, 2023-03-14 (bundled sample)",
+        quiet=quiet,
+        json_output=json_output,
     )
 
 
@@ -561,7 +618,7 @@ app.add_typer(formats_app, name="formats")
 
 
 @formats_app.command("list")
-def formats_list(formats: FormatsOpt = None) -> None:
+def formats_list(formats: FormatsOpt = None, json_output: JsonOpt = False) -> None:
     """The built-in formats and the declared ones (user's config folder, --formats)."""
     from parsers import registry
 
@@ -570,6 +627,9 @@ def formats_list(formats: FormatsOpt = None) -> None:
             known = registry.all_parsers()
     except TimelineError as exc:
         raise fail(str(exc)) from None
+    if json_output:
+        print_json([{"format": p.name, "origin": p.origin, "reads": p.description} for p in known])
+        return
     table = Table("format", "origin", "reads")
     for parser in known:
         table.add_row(escape(parser.name), escape(parser.origin), escape(parser.description))
@@ -579,28 +639,41 @@ def formats_list(formats: FormatsOpt = None) -> None:
 @formats_app.command("check")
 def formats_check(
     files: Annotated[list[Path], typer.Argument(help="Format files (.toml, .yaml, .json).")],
+    json_output: JsonOpt = False,
 ) -> None:
     """Read format files and check that their samples give what they say."""
     from parsers import declared
 
     failed = False
+    checked = []
     for path in files:
         try:
             parser = declared.to_parser(declared.declare(declared.read_file(path), str(path)))
         except declared.FormatFileError as exc:
             err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            checked.append({"file": str(path), "format": None, "problems": [str(exc)]})
             failed = True
             continue
         problems = declared.check(parser)
+        checked.append(
+            {
+                "file": str(path),
+                "format": parser.name,
+                "samples": len(parser.samples),
+                "problems": list(problems),
+            }
+        )
         for problem in problems:
             err.print(f"[bold red]error:[/] {escape(problem)}", highlight=False)
         if problems:
             failed = True
-        else:
+        elif not json_output:
             out.print(
                 escape(f"{path}: format {parser.name!r}, {len(parser.samples)} samples pass"),
                 highlight=False,
             )
+    if json_output:
+        print_json(checked)
     if failed:
         raise typer.Exit(code=1)
 

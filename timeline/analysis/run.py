@@ -136,145 +136,125 @@ class Analysis:
         return mine.filter(pl.col("role") == contrib.CONSIDERED).sort("ts").head(n)
 
     def to_dict(self) -> dict[str, Any]:
-        """The findings as plain data (lists of dicts; times as datetimes), for JSON."""
+        """The tables as plain data: lists of dicts, times as ISO 8601 UTC strings
+        (``2023-03-14T18:00:00Z``), durations in seconds (the ``_s`` columns). For the
+        versioned findings document see :func:`timeline.outputs.findings.findings`."""
         return {
             "bucket": self.bucket,
             "options": dict(self.options),
             "notes": list(self.notes),
-            "incidents": self.incidents.to_dicts(),
-            "spikes": self.spikes.to_dicts(),
-            "contributors": self.contributors.to_dicts(),
-            "changes": self.changes.to_dicts(),
-            "diffs": self.diffs.to_dicts(),
+            "incidents": _plain(self.incidents.to_dicts()),
+            "spikes": _plain(self.spikes.to_dicts()),
+            "contributors": _plain(self.contributors.to_dicts()),
+            "changes": _plain(self.changes.to_dicts()),
+            "diffs": _plain(self.diffs.to_dicts()),
         }
 
     def summary_lines(self, *, top: int = 3) -> list[tuple[str, str]]:
-        """The summary as ``(kind, text)`` pairs; ``kind`` is ``title``, ``line``,
-        ``item`` or ``detail``. ``__str__`` and ``_repr_html_`` both render these."""
-        out: list[tuple[str, str]] = []
-        n = self.incidents.height
-        out.append(
+        """The summary as ``(kind, text)`` pairs; ``kind`` is ``title``, ``line`` or
+        ``item``. ``__str__`` and ``_repr_html_`` both render these: per incident (numbered
+        from 1) its span, order and detection, its trigger and precursor and the ``top``
+        best changes with evidence, then the mitigations and the changes considered with
+        no evidence, each counted on one line."""
+        out: list[tuple[str, str]] = [
             (
                 "title",
-                f"{n} incident{'s' if n != 1 else ''}, {self.spikes.height} spikes, "
-                f"{self.changes.height} changes (buckets of {self.bucket})",
+                f"{_plural(self.incidents.height, 'incident')}, "
+                f"{_plural(self.spikes.height, 'spike')}, "
+                f"{_plural(self.changes.height, 'change')} (buckets of {self.bucket})",
             )
-        )
+        ]
         out.extend(("line", f"note: {note}") for note in self.notes)
         for incident in self.incidents.iter_rows(named=True):
-            iid = incident["incident_id"]
-            out.append(
-                (
-                    "title",
-                    f"Incident {iid}: {incident['onset']:%Y-%m-%d %H:%M} to "
-                    f"{incident['recovery']:%Y-%m-%d %H:%M} UTC "
-                    f"({duration_text(incident['duration_s'])}), {incident['n_spikes']} spikes "
-                    f"on {incident['n_hosts']} hosts",
-                )
+            out.extend(self._incident_lines(incident, top=top))
+        return out
+
+    def _incident_lines(self, incident: dict[str, Any], *, top: int) -> list[tuple[str, str]]:
+        iid = incident["incident_id"]
+        out = [
+            (
+                "title",
+                f"Incident {iid + 1}: {incident['onset']:%Y-%m-%d %H:%M} to "
+                f"{incident['recovery']:%Y-%m-%d %H:%M} UTC "
+                f"({duration_text(incident['duration_s'])}), "
+                f"{_plural(incident['n_spikes'], 'spike')} on "
+                f"{_plural(incident['n_hosts'], 'host')}",
+            ),
+            ("line", f"order: {incident['order']}"),
+        ]
+        seen = []
+        if incident["first_anomaly_at"] is not None:
+            seen.append(
+                f"first sign {incident['first_anomaly_at']:%m-%d %H:%M} "
+                f"({_short(incident['first_anomaly'] or '?')}), "
+                f"{_relative(incident['warning_lead_s'], 'before', 'after')} the onset"
             )
+        if incident["ci_impact_at"] is not None:
+            seen.append(
+                f"CI felt it {_relative(incident['ci_lag_s'], 'after', 'before')} the onset"
+            )
+        if seen:
+            out.append(("line", "; ".join(seen)))
+        ranked = self.contributors.filter(pl.col("incident_id") == iid).sort(
+            "rank", nulls_last=True
+        )
+        unsupported = (
+            pl.col("rank").is_null()
+            | pl.col("role").is_in(["unrelated", "no clear effect", "target not found"])
+            | (pl.col("role") == contrib.CONSIDERED)
+        )
+        if ranked.height and ranked["rank"].is_null().all():
+            out.append(
+                ("line", "no change explains this incident: none has evidence beyond chance")
+            )
+        causes = ranked.filter(~unsupported & (pl.col("role") != "mitigation"))
+        shown = causes.filter(
+            (pl.int_range(pl.len()) < top) | pl.col("role").is_in(["trigger", "precursor"])
+        )
+        for row in shown.iter_rows(named=True):
+            out.append(("item", f"#{row['rank']} {row['role']}: {_change_text(row)}"))
+        mitigations = ranked.filter(pl.col("role") == "mitigation").sort("ts")
+        if mitigations.height:
             out.append(
                 (
                     "line",
-                    f"phases: onset {incident['onset']:%H:%M}, escalation "
-                    f"{incident['escalation']:%H:%M}, peak {incident['peak']:%H:%M}, "
-                    f"mitigation {incident['mitigation']:%H:%M}, recovery "
-                    f"{incident['recovery']:%H:%M}",
+                    f"mitigated by {_plural(mitigations.height, 'change')} from "
+                    f"{mitigations['ts'].min():%m-%d %H:%M} to "
+                    f"{mitigations['ts'].max():%m-%d %H:%M}, the first: "
+                    f"{_change_text(mitigations.row(0, named=True))}",
                 )
             )
-            out.append(("line", f"order: {incident['order']}"))
-            latency = (
-                f"first sign {incident['first_anomaly_at']:%m-%d %H:%M} "
-                f"({_short(incident['first_anomaly'])}), "
-                f"{_relative(incident['warning_lead_s'], 'before', 'after')} the onset"
-            )
-            if incident["ci_impact_at"] is not None:
-                latency += (
-                    f"; CI felt it at {incident['ci_impact_at']:%m-%d %H:%M} "
-                    f"({_relative(incident['ci_lag_s'], 'after', 'before')} the onset: "
-                    f"{_short(incident['ci_impact'])})"
-                )
-            out.append(("line", latency))
-            if incident.get("precursor_change"):
-                out.append(("line", f"precursor began after: {incident['precursor_change']}"))
-            ranked = self.contributors.filter(pl.col("incident_id") == iid)
-            if ranked.height and ranked["rank"].is_null().all():
-                considered = ranked.filter(pl.col("role") == contrib.CONSIDERED).sort("ts")
-                names = "; ".join(considered["description"].head(5).to_list()) or "none"
-                out.append(
-                    (
-                        "line",
-                        "no change explains this incident: none has evidence beyond chance; "
-                        f"considered, no evidence: {names}",
-                    )
-                )
-            related = ranked.filter(
-                pl.col("rank").is_not_null()
-                & ~pl.col("role").is_in(["unrelated", "target not found"])
-            )
-            for row in related.head(top).iter_rows(named=True):
-                out.append(
-                    (
-                        "item",
-                        f"#{row['rank']} [{row['role']}] score {row['score']:.2f}: "
-                        f"{row['description']}",
-                    )
-                )
-                for sentence in row["evidence"]:
-                    out.append(("detail", sentence))
-            shown = related.head(top)["rank"]
-            others = ranked.filter(
-                ~pl.col("rank").is_in(shown.implode())
-                & pl.col("role").is_in(["made worse", "mitigation"])
-            )
-            for role in ("made worse", "mitigation"):
-                listed = others.filter(pl.col("role") == role).sort("ts")
-                if listed.height:
-                    names = "; ".join(
-                        f"{r['ts']:%m-%d %H:%M} {r['change_type']} {r['target']}"
-                        for r in listed.head(6).iter_rows(named=True)
-                    )
-                    more = listed.height - 6
-                    out.append(
-                        ("line", f"{role}: {names}" + (f" and {more} more" if more > 0 else ""))
-                    )
-            unrelated = ranked.filter(pl.col("role") == "unrelated")
-            if unrelated.height:
-                out.append(
-                    (
-                        "line",
-                        f"{unrelated.height} other change(s) in the {self.options['lookback']} "
-                        "before and during it touch nothing that failed "
-                        f"(e.g. {unrelated['target'][0]})",
-                    )
-                )
+        considered = ranked.filter(unsupported).height
+        if considered:
+            out.append(("line", f"considered, no evidence: {_plural(considered, 'change')}"))
         return out
 
     def __str__(self) -> str:
-        indent = {"title": "", "line": "  ", "item": "  ", "detail": "      - "}
+        indent = {"title": "", "line": "  ", "item": "  "}
         return "\n".join(indent[kind] + text for kind, text in self.summary_lines())
 
     def __repr__(self) -> str:
         return (
-            f"Analysis({self.incidents.height} incidents, {self.spikes.height} spikes, "
-            f"{self.contributors.height} ranked changes, bucket={self.bucket!r})"
+            f"Analysis({_plural(self.incidents.height, 'incident')}, "
+            f"{_plural(self.spikes.height, 'spike')}, "
+            f"{_plural(self.changes.height, 'change')}, bucket={self.bucket!r})"
         )
 
     def _repr_html_(self) -> str:
         html = ["<div class='timeline-analysis'>"]
         in_list = False
         for kind, text in self.summary_lines():
-            if kind == "detail":
+            if kind in ("line", "item"):
                 if not in_list:
                     html.append("<ul>")
                     in_list = True
-                html.append(f"<li>{escape(text)}</li>")
+                content = f"<b>{escape(text)}</b>" if kind == "item" else escape(text)
+                html.append(f"<li>{content}</li>")
                 continue
             if in_list:
                 html.append("</ul>")
                 in_list = False
-            tag = {"title": "h4", "line": "p", "item": "p"}[kind]
-            content = f"<b>{escape(text)}</b>" if kind == "item" else escape(text)
-            html.append(f"<{tag}>{content}</{tag}>")
+            html.append(f"<p><b>{escape(text)}</b></p>")
         if in_list:
             html.append("</ul>")
         html.append("</div>")
@@ -527,9 +507,30 @@ def narrowed(
     )
 
 
-def _short(text: str, limit: int = 100) -> str:
+def _short(text: str, limit: int = 80) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _change_text(row: dict[str, Any]) -> str:
+    """``2023-03-14 17:40 upgrade daemonset/kube-system/kube-proxy``."""
+    return f"{row['ts']:%Y-%m-%d %H:%M} {row['change_type']} {row['target']}"
+
+
+def _plural(n: int, word: str) -> str:
+    """``1 host``, ``12 hosts``."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with every datetime as ISO 8601 UTC text, for JSON."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _relative(seconds: float | None, positive: str, negative: str) -> str:

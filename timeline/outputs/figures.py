@@ -15,6 +15,10 @@ from plotly.subplots import make_subplots
 
 from timeline.analysis import Analysis, rates
 from timeline.outputs.safe import plotly_text as escape
+from timeline.outputs.words import kinds_text, plural, relative_path
+
+#: Hover text is wrapped at this many characters, so a box never spans the plot.
+HOVER_WIDTH = 60
 
 #: The most points the figure draws; buckets are widened until it fits.
 MAX_POINTS = 20_000
@@ -42,6 +46,7 @@ def timeline_figure(
     *,
     by_host: bool = False,
     title: str | None = None,
+    root: str = "",
 ) -> go.Figure:
     """The timeline of ``events`` with what ``analysis`` found.
 
@@ -55,6 +60,13 @@ def timeline_figure(
         One lane per source and host instead of one per source.
     title
         A title over the figure.
+    root
+        Paths in hover text are shown relative to this folder.
+
+    The y axes of the lanes switch between linear and log scale with the buttons above the
+    figure (a precursor trickle of a few lines an hour shows on the log scale), the
+    best-ranked change of each incident is a dashed line across every lane, and each
+    precursor's first line is marked.
     """
     bucket = _plot_bucket(events, analysis.bucket, by_host=by_host)
     lanes = _lane_counts(events, bucket=bucket, by_host=by_host)
@@ -70,24 +82,217 @@ def timeline_figure(
         row_heights=heights,
         subplot_titles=[escape(r) for r in rows],
     )
-    _add_changes(fig, analysis.changes, row=1)
+    _add_changes(fig, analysis.changes, row=1, root=root)
     for i, lane in enumerate(lane_names, start=2):
-        _add_lane(fig, lanes.filter(pl.col("lane") == lane), row=i)
+        _add_lane(fig, lanes.filter(pl.col("lane") == lane), row=i, root=root)
     if job_table.height:
         _add_jobs(fig, job_table, row=len(rows))
     _shade(fig, analysis)
+    _mark_top_changes(fig, analysis)
+    _mark_precursors(fig, analysis)
+    _layout(fig, rows=len(rows), title=title, log_rows=range(2, len(lane_names) + 2))
+    return fig
+
+
+def _layout(fig: go.Figure, *, rows: int, title: str | None, log_rows) -> None:
+    """Legend above the plot (clear of the range slider), a linear/log switch for the
+    lanes, bounded hover boxes."""
+    axes = [f"yaxis{'' if r == 1 else r}.type" for r in log_rows]
     fig.update_layout(
         title=escape(title) if title else None,
-        height=170 * len(rows) + 120,
+        height=170 * rows + 170,
         barmode="stack",
         hovermode="closest",
-        legend={"orientation": "h", "y": -0.08},
-        margin={"l": 70, "r": 20, "t": 60 if title else 30, "b": 40},
+        hoverlabel={"align": "left", "font_size": 12},
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0, "yanchor": "bottom"},
+        margin={"l": 70, "r": 20, "t": 160 if title else 130, "b": 40},
+        template="plotly_white",
+        updatemenus=[
+            {
+                "type": "buttons",
+                "direction": "left",
+                "x": 0.0,
+                "xanchor": "left",
+                "y": 1.0,
+                "yanchor": "bottom",
+                "pad": {"b": 66},
+                "showactive": True,
+                "active": 0,
+                "buttons": [
+                    {
+                        "label": "lanes: linear",
+                        "method": "relayout",
+                        "args": [dict.fromkeys(axes, "linear")],
+                    },
+                    {
+                        "label": "log scale",
+                        "method": "relayout",
+                        "args": [dict.fromkeys(axes, "log")],
+                    },
+                ],
+            }
+        ]
+        if axes
+        else [],
+    )
+    fig.update_xaxes(rangeslider={"visible": True, "thickness": 0.04}, row=rows, col=1)
+    fig.update_xaxes(type="date")
+
+
+def _top_incident_id(analysis: Analysis) -> int | None:
+    """The incident a review is about: the longest one."""
+    if analysis.incidents.is_empty():
+        return None
+    return analysis.incidents.sort(["duration_s", "incident_id"], descending=[True, False])[
+        "incident_id"
+    ][0]
+
+
+def _mark_top_changes(fig: go.Figure, analysis: Analysis) -> None:
+    """The best-ranked change of the longest incident as a dashed line across every lane."""
+    top = analysis.contributors.filter(
+        (pl.col("incident_id") == _top_incident_id(analysis))
+        & (pl.col("rank") == 1)
+        & (pl.col("score") > 0)
+    )
+    for row in top.iter_rows(named=True):
+        name = row["target"].rsplit("/", 1)[-1]
+        _across(
+            fig,
+            row["ts"],
+            label=f"#1 change: {row['change_type']} {name} {row['ts']:%H:%M}",
+            colour="#6a1b9a",
+            y=0.97,
+            line={"color": "#6a1b9a", "width": 1.5, "dash": "dash"},
+        )
+
+
+def _mark_precursors(fig: go.Figure, analysis: Analysis) -> None:
+    """Where each incident's precursor trickle began, as a dotted line across every lane
+    (switch the lanes to log scale to see the trickle itself)."""
+    if "precursor_start" not in analysis.incidents.columns:
+        return
+    rows = analysis.incidents.filter(pl.col("precursor_start").is_not_null())
+    for row in rows.iter_rows(named=True):
+        _across(
+            fig,
+            row["precursor_start"],
+            label=f"precursor of incident {row['incident_id'] + 1} begins "
+            f"{row['precursor_start']:%m-%d %H:%M} (log scale shows it)",
+            colour="#b26a00",
+            y=0.94,
+            line={"color": "#b26a00", "width": 1.2, "dash": "dot"},
+        )
+
+
+def host_figure(
+    events: pl.DataFrame, analysis: Analysis, incident_id: int, *, root: str = ""
+) -> go.Figure | None:
+    """One lane per host of an incident, from two hours before its onset to its recovery,
+    with the changes made to each host: where errors stop node by node, and after what.
+
+    Returns ``None`` when the incident has no log hosts.
+    """
+    incident = analysis.incidents.filter(pl.col("incident_id") == incident_id)
+    if incident.is_empty():
+        return None
+    row = incident.row(0, named=True)
+    start = row["onset"] - timedelta(hours=2)
+    end = row["recovery"]
+    window = events.filter(pl.col("ts").is_between(start, end))
+    hosts = (
+        rates.problem_rows(window)
+        .filter(pl.col("host").is_in(list(row["hosts"] or [])))
+        .select("host")
+        .unique()
+        .sort("host")
+        .collect()["host"]
+        .to_list()
+    )
+    if not hosts:
+        return None
+    bucket = _plot_bucket(window, analysis.bucket, by_host=True)
+    lanes = _lane_counts(
+        window.filter(pl.col("host").is_in(hosts)), bucket=bucket, by_host=True, host_only=True
+    )
+    names = lanes["lane"].unique(maintain_order=True).to_list()
+    fig = make_subplots(
+        rows=len(names),
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=min(0.02, 0.3 / max(len(names), 1)),
+        subplot_titles=[escape(n) for n in names],
+    )
+    for i, lane in enumerate(names, start=1):
+        _add_lane(fig, lanes.filter(pl.col("lane") == lane), row=i, root=root, legend_row=1)
+        fig.update_yaxes(title_text=None, row=i, col=1)
+    _mark_host_changes(fig, analysis.changes, names, start=start, end=end)
+    fig.update_layout(
+        height=90 * len(names) + 120,
+        barmode="stack",
+        showlegend=True,
+        hoverlabel={"align": "left", "font_size": 12},
+        legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
+        margin={"l": 50, "r": 20, "t": 60, "b": 30},
         template="plotly_white",
     )
-    fig.update_xaxes(rangeslider={"visible": True, "thickness": 0.04}, row=len(rows), col=1)
-    fig.update_xaxes(type="date")
+    fig.update_annotations(font_size=11)
+    fig.update_xaxes(type="date", range=[start, end])
     return fig
+
+
+def _mark_host_changes(
+    fig: go.Figure, changes: pl.DataFrame, lanes: list[str], *, start, end
+) -> None:
+    """In each host's lane, a labelled line where a change touched that host alone (or
+    with one other); changes to the whole fleet are faint dotted lines across every lane."""
+    short_hosts = pl.col("hosts").list.eval(pl.element().str.split(".").list.first())
+    window = changes.filter(pl.col("ts").is_between(start, end))
+    for c in window.filter(pl.col("hosts").list.len() > 2).iter_rows(named=True):
+        fig.add_shape(
+            type="line",
+            x0=c["ts"],
+            x1=c["ts"],
+            y0=0,
+            y1=1,
+            xref="x",
+            yref="paper",
+            line={"color": "#9e9e9e", "width": 1, "dash": "dot"},
+        )
+    own = window.filter(pl.col("hosts").list.len() <= 2).with_columns(short=short_hosts)
+    for i, lane in enumerate(lanes, start=1):
+        axis = "" if i == 1 else str(i)
+        mine = (
+            own.filter(pl.col("short").list.contains(lane))
+            .group_by(pl.col("ts").dt.truncate("1m").alias("at"), maintain_order=True)
+            .agg(pl.col("change_type").unique().sort())
+            .sort("at")
+        )
+        for n, (at, kinds) in enumerate(mine.iter_rows()):
+            said = kinds_text(kinds)
+            _, colour = CHANGE_STYLE.get(said.split("+")[0], CHANGE_STYLE["other"])
+            fig.add_shape(
+                type="line",
+                x0=at,
+                x1=at,
+                y0=0,
+                y1=1,
+                xref=f"x{axis}",
+                yref=f"y{axis} domain",
+                line={"color": colour, "width": 2},
+            )
+            fig.add_annotation(
+                x=at,
+                y=1 - 0.3 * (n % 2),
+                xref=f"x{axis}",
+                yref=f"y{axis} domain",
+                text=escape(f"{said} {at:%H:%M}"),
+                showarrow=False,
+                xanchor="left",
+                yanchor="top",
+                font={"size": 10, "color": colour},
+                bgcolor="rgba(255,255,255,0.8)",
+            )
 
 
 def _plot_bucket(events: pl.DataFrame, bucket: str, *, by_host: bool) -> str:
@@ -104,22 +309,27 @@ def _plot_bucket(events: pl.DataFrame, bucket: str, *, by_host: bool) -> str:
     return rates.every(width)
 
 
-def _lane_counts(events: pl.DataFrame, *, bucket: str, by_host: bool) -> pl.DataFrame:
+def _lane_counts(
+    events: pl.DataFrame, *, bucket: str, by_host: bool, host_only: bool = False
+) -> pl.DataFrame:
     """Warnings and errors per lane, level and bucket, with the commonest signature and
     one example ``file:line`` for the hover text."""
-    lane = (
-        pl.concat_str(pl.col("source"), pl.lit(" · "), pl.col("host").fill_null("?"))
-        if by_host
-        else pl.col("source")
-    )
+    host = pl.col("host").fill_null("?").str.split(".").list.first()
+    if host_only:
+        lane = host
+    elif by_host:
+        lane = pl.concat_str(pl.col("source"), pl.lit(" · "), host)
+    else:
+        lane = pl.col("source")
     return (
         rates.problem_rows(events)
         .with_columns(lane=lane, bucket=pl.col("ts").dt.truncate(rates.every(bucket)))
+        .sort("ts", "file", "line", nulls_last=True)
         .group_by("lane", "level", "bucket")
         .agg(
             count=pl.len(),
             hosts=pl.col("host").n_unique(),
-            template=pl.col("template").mode().first(),
+            template=pl.col("template").mode().sort().first(),
             example=pl.format("{}:{}", pl.col("file").first(), pl.col("line").first()),
         )
         .sort("lane", "level", "bucket")
@@ -127,14 +337,16 @@ def _lane_counts(events: pl.DataFrame, *, bucket: str, by_host: bool) -> pl.Data
     )
 
 
-def _add_lane(fig: go.Figure, lane: pl.DataFrame, *, row: int) -> None:
+def _add_lane(
+    fig: go.Figure, lane: pl.DataFrame, *, row: int, root: str = "", legend_row: int = 2
+) -> None:
     for level in ("warning", "error", "critical"):
         part = lane.filter(pl.col("level") == level)
         if part.is_empty():
             continue
         hover = [
-            f"{escape(level)}: {c:,} on {h} host{'s' if h != 1 else ''}<br>"
-            f"{escape(_short(t))}<br><i>{escape(e)}</i>"
+            f"{escape(level)}: {c:,} on {plural(h, 'host')}<br>"
+            f"{_wrapped(t)}<br><i>{_wrapped(_location(e, root))}</i>"
             for c, h, t, e in part.select("count", "hosts", "template", "example").iter_rows()
         ]
         fig.add_trace(
@@ -143,7 +355,7 @@ def _add_lane(fig: go.Figure, lane: pl.DataFrame, *, row: int) -> None:
                 y=part["count"].to_list(),
                 name=level,
                 legendgroup=level,
-                showlegend=row == 2,
+                showlegend=row == legend_row,
                 marker_color=LEVEL_COLOURS[level],
                 hovertext=hover,
                 hoverinfo="x+text",
@@ -158,8 +370,10 @@ def _add_jobs(fig: go.Figure, table: pl.DataFrame, *, row: int) -> None:
     for i, (executor,) in enumerate(table.select("executor").unique().sort("executor").rows()):
         part = table.filter(pl.col("executor") == executor).sort("bucket")
         hover = [
-            f"{escape(str(executor))}: {j:,} jobs, p95 wait {p:,.0f}s, median {m:,.0f}s, "
-            f"{f:.0%} failed"
+            _wrapped(
+                f"{executor}: {plural(j, 'job')}, p95 wait {p:,.0f}s, median {m:,.0f}s, "
+                f"{f:.0%} failed"
+            )
             for j, p, m, f in part.select(
                 "jobs", "p95_queue_delay_s", "median_queue_delay_s", "failure_rate"
             )
@@ -182,15 +396,18 @@ def _add_jobs(fig: go.Figure, table: pl.DataFrame, *, row: int) -> None:
     fig.update_yaxes(title_text="seconds", type="log", row=row, col=1)
 
 
-def _add_changes(fig: go.Figure, changes: pl.DataFrame, *, row: int) -> None:
+def _add_changes(fig: go.Figure, changes: pl.DataFrame, *, row: int, root: str = "") -> None:
     for change_type, part in changes.group_by("change_type", maintain_order=True):
         symbol, colour = CHANGE_STYLE.get(str(change_type[0]), CHANGE_STYLE["other"])
         for inferred, sub in part.group_by("inferred", maintain_order=True):
             hollow = bool(inferred[0])
             hover = [
-                f"<b>{escape(str(ct))}</b> {escape(str(tg))}<br>{escape(_short(d, 120))}<br>"
-                f"<i>{'inferred from logs' if hollow else 'recorded'}: "
-                f"{escape(', '.join((ex or [])[:2]))}</i>"
+                f"{_wrapped(f'{ct} {tg}')}<br>{_wrapped(d)}<br><i>"
+                + _wrapped(
+                    f"{'inferred from logs' if hollow else 'recorded'}: "
+                    + ", ".join(_location(e, root) for e in (ex or [])[:2])
+                )
+                + "</i>"
                 for ct, tg, d, ex in sub.select(
                     "change_type", "target", "description", "examples"
                 ).iter_rows()
@@ -216,24 +433,72 @@ def _add_changes(fig: go.Figure, changes: pl.DataFrame, *, row: int) -> None:
     fig.update_yaxes(type="category", categoryorder="category descending", row=row, col=1)
 
 
+def _across(
+    fig: go.Figure, x0, x1=None, *, label: str, colour: str, y: float, **shape: object
+) -> None:
+    """A band (``x0``..``x1``) or a line (``x0``) across every lane, labelled once."""
+    kind = "rect" if x1 is not None else "line"
+    fig.add_shape(
+        type=kind,
+        x0=x0,
+        x1=x1 if x1 is not None else x0,
+        y0=0,
+        y1=1,
+        xref="x",
+        yref="paper",
+        layer="below",
+        **shape,
+    )
+    fig.add_annotation(
+        x=x0,
+        y=y,
+        xref="x",
+        yref="paper",
+        text=escape(label),
+        showarrow=False,
+        xanchor="left",
+        yanchor="top",
+        font={"size": 11, "color": colour},
+        bgcolor="rgba(255,255,255,0.85)",
+    )
+
+
 def _shade(fig: go.Figure, analysis: Analysis) -> None:
-    """Each incident shaded across every lane from its onset to its recovery, labelled."""
+    """Each incident shaded across every lane from its onset to its recovery, labelled
+    (numbered from 1)."""
     for inc in analysis.incidents.iter_rows(named=True):
         start, end = inc["onset"], inc["recovery"]
         if start is None or end is None:
             continue
-        fig.add_vrect(
-            x0=start,
-            x1=max(end, start + timedelta(minutes=1)),
-            fillcolor="#d32f2f",
-            opacity=0.07,
+        _across(
+            fig,
+            start,
+            max(end, start + timedelta(minutes=1)),
+            label=f"incident {inc['incident_id'] + 1}",
+            colour="#c62828",
+            y=1.0,
+            fillcolor="rgba(211,47,47,0.07)",
             line_width=0,
-            annotation_text=f"incident {inc['incident_id']}",
-            annotation_position="top left",
-            annotation_font_size=11,
         )
 
 
-def _short(text: str | None, limit: int = 90) -> str:
+def _location(loc: str, root: str) -> str:
+    file, sep, line = loc.rpartition(":")
+    return f"{relative_path(file, root)}:{line}" if sep else loc
+
+
+def _wrapped(text: str | None, width: int = HOVER_WIDTH, lines: int = 3) -> str:
+    """``text`` escaped and broken into at most ``lines`` lines of ``width`` characters
+    for a hover box (cut with an ellipsis beyond that).
+
+    >>> _wrapped("a" * 70, width=30)
+    'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa<br>aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa<br>aaaaaaaaaa'
+    """
+    import textwrap
+
     text = (text or "").replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    parts = textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False)
+    if len(parts) > lines:
+        parts = parts[:lines]
+        parts[-1] = parts[-1][: width - 1] + "…"
+    return "<br>".join(escape(p) for p in parts)

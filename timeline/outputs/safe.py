@@ -57,7 +57,14 @@ def csv_safe(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
 #: Characters that start Markdown syntax that could do harm or break the layout: links
 #: and images (``[``, ``]``), code spans (a backtick), tables (``|``) and the backslash
 #: that would undo these escapes. Emphasis is left alone: it changes only how text looks.
-_MARKDOWN_SYNTAX = re.compile(r"([\\`\[\]|])")
+#: A `code span` the report writes itself, kept as it is.
+CODE_SPAN = re.compile(r"(`[^`]*`)")
+#: What Markdown would read as syntax in prose: a backslash, a tag's ``<``, an entity's
+#: ``&``, emphasis, links and images, table pipes, strike-through, a heading or quote at
+#: the start. Everything else (``->``, ``x_y``, ``a > b``) is left as people write it.
+_MARKDOWN_SPECIAL = re.compile(
+    r"\\|<(?=[A-Za-z/!?])|&(?=#?\w+;)|[*\[\]|]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|~(?=~)|^[#>]"
+)
 
 
 def markdown_text(value: Any) -> str:
@@ -66,17 +73,22 @@ def markdown_text(value: Any) -> str:
     OWASP, *Cross Site Scripting Prevention* (output encoding for the context): a
     Markdown report is read in renderers that allow inline HTML and fetch images, so
     ``![t](http://evil.example/x.png)`` in a change log would load a tracking image and
-    ``[click](javascript:...)`` would be a live link. HTML is entity-encoded (no tag, no
-    autolink ``<http://...>``), and the characters that open links, images, code spans and
-    table cells are backslash-escaped. Line breaks, CR included, would end a table row or
-    a list item and let the rest of the text stand as its own Markdown: they become spaces.
+    ``[click](javascript:...)`` would be a live link. Every character that would open a
+    tag, an entity, a link, an image, emphasis or a table cell gets a backslash (CommonMark
+    then shows it literally), so no HTML entity is needed and the text still reads well
+    where it is pasted as plain text. `Code spans` the report itself writes are kept. Line
+    breaks, CR included, would end a table row or a list item and let the rest of the text
+    stand as its own Markdown: they become spaces.
 
-    >>> markdown_text("![t](http://evil.example/x.png) | a\r<b>")
-    '!\\[t\\](http://evil.example/x.png) \\| a &lt;b&gt;'
+    >>> print(markdown_text("![t](http://evil.example/x.png) | a\r<b> -> `A <NAME>`"))
+    !\[t\](http://evil.example/x.png) \| a \<b> -> `A <NAME>`
     """
-    text = "" if value is None else str(value)
-    text = _html_escape(text, quote=False)
-    return _one_line(_MARKDOWN_SYNTAX.sub(r"\\\1", text))
+    text = " ".join(("" if value is None else str(value)).split())
+    parts = CODE_SPAN.split(text)
+    return "".join(
+        part if i % 2 else _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(0), part)
+        for i, part in enumerate(parts)
+    )
 
 
 def markdown_code(value: Any) -> str:

@@ -83,27 +83,68 @@ class LoadSummary:
     def unparsed_lines(self) -> int:
         return int(self.files["unparsed_lines"].sum())
 
-    def __str__(self) -> str:
+    def notes(self) -> list[tuple[str, str]]:
+        """What a reader should know, as ``(kind, text)`` pairs: a ``total`` line, then a
+        ``problem`` per file that could not be read, an ``unparsed`` per file with unparsed
+        lines, and an ``assumed`` per assumption shared by files (paths relative to the
+        folder the files share). The CLI, ``str`` and Jupyter all show these."""
+        from timeline.paths import common_root, relative_path
+
+        root = common_root(self.files["file"].to_list())
         rows = int(self.files["rows"].sum())
         lines = int(self.files["lines"].sum())
-        text = [
-            f"{self.files.height} files, {lines:,} lines: {rows:,} rows, "
-            f"{int(self.files['continuation_lines'].sum()):,} continuation lines, "
-            f"{self.unparsed_lines:,} unparsed lines"
-        ]
-        for a in self.assumptions.iter_rows(named=True):
-            text.append(
-                f"assumed {a['what']} = {a['value']} for {a['file']} "
-                f"({a['certainty']}: {a['basis']})"
+        n = self.files.height
+        notes = [
+            (
+                "total",
+                f"{n:,} file{'s' if n != 1 else ''}, {lines:,} lines: {rows:,} rows read, "
+                f"{int(self.files['continuation_lines'].sum()):,} continuation lines, "
+                f"{self.unparsed_lines:,} unparsed",
             )
-        for w in self.warnings.filter(pl.col("line").is_null()).iter_rows(named=True):
-            text.append(f"{w['file']}: {w['reason']}")
-        return "\n".join(text)
+        ]
+        for row in self.files.filter(pl.col("problem").is_not_null()).iter_rows(named=True):
+            notes.append(("problem", f"{relative_path(row['file'], root)}: {row['problem']}"))
+        for row in self.files.filter(pl.col("unparsed_lines") > 0).iter_rows(named=True):
+            first = ", ".join(map(str, row["first_unparsed"] or []))
+            count = row["unparsed_lines"]
+            notes.append(
+                (
+                    "unparsed",
+                    f"{relative_path(row['file'], root)}: {count:,} unparsed "
+                    f"line{'s' if count != 1 else ''} (first: {first})",
+                )
+            )
+        grouped = self.assumptions.group_by("what", "value", "certainty", maintain_order=True).agg(
+            pl.col("file").n_unique().alias("files"), pl.col("file", "basis").first()
+        )
+        for row in grouped.iter_rows(named=True):
+            files = row["files"]
+            where = relative_path(row["file"], root) if files == 1 else f"{files:,} files"
+            notes.append(
+                (
+                    "assumed",
+                    f"assumed {row['what']} = {row['value']} for {where} "
+                    f"({row['certainty']}: {row['basis']})",
+                )
+            )
+        return notes
+
+    def __str__(self) -> str:
+        return "\n".join(text for _, text in self.notes())
+
+    def __repr__(self) -> str:
+        return f"LoadSummary({self.notes()[0][1]})"
 
     def _repr_html_(self) -> str:
         from html import escape
 
-        return "<pre>" + escape(str(self)) + "</pre>"
+        notes = self.notes()
+        items = "".join(f"<li class='{kind}'>{escape(text)}</li>" for kind, text in notes[1:])
+        return (
+            f"<div class='timeline-load-summary'><b>{escape(notes[0][1])}</b>"
+            + (f"<ul>{items}</ul>" if items else "")
+            + "</div>"
+        )
 
 
 class Loaded:

@@ -1,0 +1,312 @@
+"""Findings in words a reviewer would write: plurals, sizes, times, and the evidence for a
+ranked change said in counts and hosts instead of scores.
+
+Every function here is pure and small; the CLI, the reports and the notebook all use them,
+so a sentence reads the same wherever it is printed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from timeline.analysis.incidents import duration_text
+from timeline.paths import relative_path
+
+#: Roles of a ranked change that the evidence does not support; they are folded under
+#: "considered, no evidence" rather than listed among the ranked changes.
+NO_EVIDENCE_ROLES = frozenset(
+    {"unrelated", "no clear effect", "considered, no evidence", "target not found"}
+)
+#: What each role means, in the words of a review.
+ROLE_WORDS = {
+    "trigger": "likely trigger",
+    "precursor": "precursor",
+    "contributing": "contributed",
+    "made worse": "made it worse",
+    "latent cause": "latent cause",
+    "mitigation": "mitigated it",
+}
+
+
+def code(text: str | None, limit: int = 80) -> str:
+    """Log text as a code span, cut to ``limit`` characters; a backtick inside becomes a
+    quote so the span holds.
+
+    >>> code("A IN <NAME> SERVFAIL"), code("x" * 9, limit=5)
+    ('`A IN <NAME> SERVFAIL`', '`xxxx…`')
+    """
+    text = " ".join(str(text or "").replace("`", "'").split())
+    return "`" + (text if len(text) <= limit else text[: limit - 1] + "…") + "`"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``n`` and ``word`` in the right number.
+
+    >>> plural(1, "host"), plural(12, "host"), plural(0, "match", "matches")
+    ('1 host', '12 hosts', '0 matches')
+    """
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def size_text(n_bytes: int) -> str:
+    """A file size as people say it.
+
+    >>> size_text(512), size_text(36_500), size_text(4_200_000)
+    ('512 bytes', '36 KB', '4.2 MB')
+    """
+    if n_bytes < 1000:
+        return plural(n_bytes, "byte")
+    if n_bytes < 1_000_000:
+        return f"{n_bytes / 1000:.0f} KB"
+    return f"{n_bytes / 1e6:.1f} MB"
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z``, to the second, as the findings schema writes times.
+
+    >>> from datetime import timezone
+    >>> iso(datetime(2023, 3, 14, 18, 0, 0, 339725, tzinfo=timezone.utc))
+    '2023-03-14T18:00:00Z'
+    """
+    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def minute(moment: datetime | None) -> str:
+    """``2023-03-14 18:00``, the way the reports print a time (always UTC)."""
+    return "?" if moment is None else f"{moment:%Y-%m-%d %H:%M}"
+
+
+def location(loc: str, root: str) -> str:
+    """A ``file:line`` reference with the file relative to ``root``."""
+    file, sep, line = loc.rpartition(":")
+    return f"{relative_path(file, root)}:{line}" if sep and line.isdigit() else loc
+
+
+def short_host(host: str) -> str:
+    """A node name without its domain, as people say it (``ip-10-20-1-32``)."""
+    return host.split(".", 1)[0] if host and not host[0].isdigit() else host
+
+
+def short_change(c: dict[str, Any]) -> str:
+    """``upgrade kube-proxy`` from a change's type and target, for one-line listings.
+
+    >>> short_change({"change_type": "reboot", "target": "node/ip-10-20-3-62.ec2.internal"})
+    'reboot ip-10-20-3-62'
+    """
+    name = (c.get("target") or "").rstrip("/").rsplit("/", 1)[-1]
+    if (c.get("target") or "").startswith("node/"):
+        name = short_host(name)
+    return f"{c.get('change_type') or 'change'} {name}".strip()
+
+
+def kinds_text(kinds: list[str]) -> str:
+    """The kinds of the changes made to a host in one minute; an unnamed change (``other``)
+    beside a named one is said by the named one.
+
+    >>> kinds_text(["other", "reboot"]), kinds_text(["other"])
+    ('reboot', 'other')
+    """
+    return "+".join([k for k in kinds if k != "other"] or kinds)
+
+
+def versions(change: dict[str, Any]) -> str:
+    """``v1.23.17 → v1.24.10`` when a change names versions (tags only when both are
+    tags of one image), else empty.
+
+    >>> image = "registry.k8s.io/kube-proxy:"
+    >>> versions({"from": image + "v1.23.17", "to": image + "v1.24.10"})
+    'v1.23.17 → v1.24.10'
+    >>> versions({"from": None, "to": "1.22.13"})
+    'to 1.22.13'
+    """
+    old, new = change.get("from"), change.get("to")
+    if not (old or new):
+        return ""
+    if old and new and ":" in old and old.rsplit(":", 1)[0] == new.rsplit(":", 1)[0]:
+        old, new = old.rsplit(":", 1)[1], new.rsplit(":", 1)[1]
+    if not old:
+        return f"to {new}"
+    return f"{old} → {new}" if new else f"from {old}"
+
+
+def relative_time(seconds: float | None, positive: str, negative: str) -> str:
+    """``'10m before'`` for 600 s, ``'5s after'`` for -5 s (with ``positive='before'``).
+
+    >>> relative_time(600, "before", "after"), relative_time(-5, "before", "after")
+    ('10m before', '5s after')
+    """
+    if seconds is None:
+        return "?"
+    return f"{duration_text(abs(seconds))} {positive if seconds >= 0 else negative}"
+
+
+def factor(before: float, after: float) -> str:
+    """How a rate moved, as a reader says it.
+
+    >>> factor(23, 415), factor(400, 20), factor(0, 12), factor(5, 0), factor(3, 3)
+    ('×18', '÷20', 'from none', 'to none', 'unchanged')
+    """
+    if before == 0 and after == 0:
+        return "none either side"
+    if before == 0:
+        return "from none"
+    if after == 0:
+        return "to none"
+    ratio = after / before
+    if 0.8 <= ratio <= 1.25:
+        return "unchanged"
+    value, sign = (ratio, "×") if ratio > 1 else (1 / ratio, "÷")
+    return f"{sign}{value:.0f}" if value >= 10 else f"{sign}{value:.1f}"
+
+
+def _per_hour(count: int | None, window_s: float) -> float:
+    return (count or 0) * 3600 / window_s if window_s else 0.0
+
+
+def _hosts_phrase(n: int | None) -> str:
+    n = int(n or 0)
+    return "the host it touched" if n == 1 else f"the {n} hosts it touched"
+
+
+def rate_words(c: dict[str, Any], *, before_s: float, after_s: float) -> str | None:
+    """``errors ×18 on the 12 hosts it touched, none on the others`` from the counts before
+    and after a change (and on the hosts it did not touch, when those were compared)."""
+    before, after = c.get("before"), c.get("after")
+    if before is None or after is None or (before == 0 and after == 0):
+        return None
+    moved = factor(_per_hour(before, before_s), _per_hour(after, after_s))
+    if c.get("scope") == "all":
+        where = "on all hosts"
+    elif c.get("touched_hosts"):
+        where = f"on {_hosts_phrase(c.get('touched_hosts'))}"
+    else:
+        where = f"in {c.get('target') or 'what it changed'}"
+    text = {
+        "from none": f"errors began after it {where}",
+        "to none": f"errors stopped after it {where}",
+    }.get(moved, f"errors {moved} {where}")
+    untouched = c.get("untouched_hosts")
+    if untouched:
+        others = factor(
+            _per_hour(c.get("untouched_before"), before_s),
+            _per_hour(c.get("untouched_after"), after_s),
+        )
+        others = "none" if others == "none either side" else others
+        text += f", {others} on the {plural(int(untouched), 'other')}"
+    return text
+
+
+def precursor_words(c: dict[str, Any]) -> str | None:
+    """``a trickle of `X` began 55m after it, on 6 hosts (197 rows before the spike)``."""
+    start = c.get("precursor_start")
+    if start is None or c.get("ts") is None:
+        return None
+    hosts = len(c.get("precursor_hosts") or [])
+    rows = c.get("precursor_rows") or 0
+    return (
+        f"a trickle of {code(c.get('precursor_signature'))} began "
+        f"{duration_text((start - c['ts']).total_seconds())} after it, on "
+        f"{plural(hosts, 'host')} ({plural(int(rows), 'row')} before the spike)"
+    )
+
+
+def footprint_words(c: dict[str, Any]) -> str | None:
+    """``when the incident came, its errors fell on the host it touched: 59 rows there in
+    the hour after the onset, none on the others``."""
+    after = c.get("footprint_after")
+    if not after or not (c.get("part_footprint") or c.get("role") == "latent cause"):
+        return None
+    others = c.get("footprint_others") or 0
+    elsewhere = "none on the others" if not others else f"{others:,} on the others"
+    return (
+        f"when the incident came, its errors fell on {_hosts_phrase(c.get('touched_hosts'))}: "
+        f"{plural(int(after), 'row')} there in the hour after the onset, {elsewhere}"
+    )
+
+
+def new_signature_words(c: dict[str, Any], *, said: frozenset[str] = frozenset()) -> str | None:
+    """``2 signatures first seen after it: `A`, `B``` (those not in ``said`` named)."""
+    new = list(c.get("new_signatures") or [])
+    if not new:
+        return None
+    named = [s for s in new if s not in said][:2]
+    shown = ": " + ", ".join(code(s) for s in named) if named else ""
+    more = len(new) - len(named) if named else 0
+    rest = f" and {more} more" if more > 0 else ""
+    return f"{plural(len(new), 'signature')} first seen after it{shown}{rest}"
+
+
+def relation_words(c: dict[str, Any]) -> str:
+    """What ties a change to the incident's errors, or that nothing does."""
+    parts = []
+    if c.get("name_match"):
+        parts.append("it changed a program that logged the errors")
+    touched, shared = c.get("touched_hosts"), len(c.get("shared_hosts") or [])
+    if touched:
+        parts.append(
+            f"it touched {plural(int(touched), 'host')}, {shared} of them with the errors"
+            if touched != 1
+            else f"it touched 1 host, {'one' if shared else 'not one'} with the errors"
+        )
+    if not parts:
+        return "it touches no host or program that logged the errors"
+    return "; ".join(parts)
+
+
+def timing_words(c: dict[str, Any]) -> str:
+    """``20m before the onset`` or ``during the incident, 2h20m after the onset``."""
+    lead = c.get("lead_s")
+    if lead is None:
+        return "time unknown"
+    if lead >= 0:
+        return f"{duration_text(lead)} before the onset"
+    return f"during the incident, {duration_text(-lead)} after the onset"
+
+
+def evidence_words(c: dict[str, Any], *, before_s: float = 900, after_s: float = 3600) -> list[str]:
+    """The evidence for one ranked change, strongest first, each said once.
+
+    ``c`` is a row of ``Analysis.contributors``; ``before_s`` and ``after_s`` are the
+    windows its counts were taken over (the analysis' ``change_before`` and
+    ``change_window``).
+    """
+    precursor = precursor_words(c)
+    told = frozenset([c.get("precursor_signature")] if precursor else [])
+    said = [rate_words(c, before_s=before_s, after_s=after_s), precursor]
+    if c.get("role") == "precursor":
+        said.reverse()
+    footprint = footprint_words(c)
+    if footprint:
+        said.insert(0 if c.get("role") == "latent cause" else len(said), footprint)
+    said.append(new_signature_words(c, said=told))
+    told |= frozenset((c.get("new_signatures") or [])[:2])
+    counts = c.get("before"), c.get("after")
+    detail = (
+        f"{c['before']:,} rows in the {duration_text(before_s)} before, "
+        f"{c['after']:,} in the {duration_text(after_s)} after"
+        if None not in counts and counts != (0, 0)
+        else None
+    )
+    affected = [s for s in c.get("affected") or [] if s not in told]
+    if detail and affected:
+        more = f" and {len(affected) - 3} more" if len(affected) > 3 else ""
+        detail += " (of " + ", ".join(code(s) for s in affected[:3]) + more + ")"
+    lines = [s for s in (*said, detail) if s]
+    lines.append(relation_words(c))
+    lines.append(timing_words(c))
+    return lines
+
+
+def headline(c: dict[str, Any], *, before_s: float = 900, after_s: float = 3600) -> str:
+    """The strongest evidence for one ranked change, in one short phrase."""
+    if c.get("role") in NO_EVIDENCE_ROLES:
+        return "no evidence: " + relation_words(c).split(";")[0].removeprefix("it ")
+    return evidence_words(c, before_s=before_s, after_s=after_s)[0]
+
+
+def role_words(role: str | None) -> str:
+    """The role of a ranked change as a review says it (``made it worse``)."""
+    if role in NO_EVIDENCE_ROLES:
+        return "no evidence"
+    return ROLE_WORDS.get(role or "", role or "")
