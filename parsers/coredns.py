@@ -33,13 +33,11 @@ their level is ``error``; NXDOMAIN is an ordinary answer and stays ``info``.
 
 from __future__ import annotations
 
-import re
-
 import polars as pl
 
 from parsers import registry
 from parsers.common import LINE_SCHEMA, join_continuations, json_object, level_from, records
-from parsers.registry import Parser, Sample, Score, share_matching
+from parsers.registry import Parser, Sample, Score, share_matching, unnamed
 
 NAME = "coredns"
 
@@ -112,14 +110,9 @@ CONTINUATION = (
 )
 
 
-def _bare(pattern: str) -> str:
-    """``pattern`` with its groups unnamed, so that patterns can be joined with ``|``."""
-    return re.sub(r"\(\?P<[a-z_]+>", "(?:", pattern)
-
-
 #: Lines that begin a record, whatever else they look like.
 HEADER = "|".join(
-    _bare(shape)
+    unnamed(shape)
     for shape in [
         rf"^(?:{_GO_DATE} |{_RFC3339_LOCAL}(?:Z|[+-][0-9:]{{5}}) )?\[(?:{_TAG})\]",
         rf"^{_GO_DATE} ",
@@ -139,10 +132,20 @@ _MARKERS = "|".join(
     [
         rf"^(?:{_GO_DATE} )?(?:[^ ]+ )?\[(?:{_TAG})\] (?:plugin/|Reloading|SIGTERM: |"
         r"Starting node-cache|Added interface - |CoreDNS-)",
-        rf"^(?:\[INFO\] )?{_bare(QUERY).removeprefix('^')}",
+        rf"^(?:\[INFO\] )?{unnamed(QUERY).removeprefix('^')}",
         r"^CoreDNS-[0-9]",
         r"^(?:[a-z]+://)?[A-Za-z0-9._-]*\.:[0-9]+(?: on .*)?$",
         r"^linux/[a-z0-9_]+, go[0-9]",
+    ]
+)
+
+#: Where a CoreDNS record starts in a file of another format: the lines only it writes,
+#: and its level-tagged lines after a Go date (client-go klog lines are klog's).
+RECORD_START = "|".join(
+    [
+        _MARKERS,
+        rf"^{_GO_DATE} \[(?:{_TAG})\] ",
+        rf"^{_RFC3339_LOCAL}(?:Z|[+-][0-9:]{{5}}) \[(?:{_TAG})\] ",
     ]
 )
 
@@ -629,5 +632,7 @@ registry.register(
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
+        record_start=RECORD_START,
+        own_start=HEADER,
     )
 )

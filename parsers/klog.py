@@ -452,5 +452,6 @@ registry.register(
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
+        record_start=HEADER,
     )
 )

@@ -72,6 +72,10 @@ SAMPLES = (
 )
 
 
+#: A klog JSON record opens with the time in epoch seconds or milliseconds and a caller.
+RECORD_START = rf'{JSON_LINE}.*"msg":'
+
+
 def sniff(sample: list[str]) -> Score:
     """Share of the sample's JSON lines that open the way the klog JSON encoder opens
     them, with a ``msg``. klog text lines (start-up) do not count against it."""
@@ -181,5 +185,6 @@ registry.register(
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
+        record_start=RECORD_START,
     )
 )

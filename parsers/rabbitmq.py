@@ -31,7 +31,7 @@ import polars as pl
 
 from parsers import registry
 from parsers.common import level_from, records
-from parsers.registry import Parser, Sample, Score
+from parsers.registry import Parser, Sample, Score, unnamed
 
 NAME = "rabbitmq"
 
@@ -74,6 +74,14 @@ _TIME_ONLY = rf"^{_TIME}$"
 JSON_LEVEL = r'"level":"[A-Za-z]+"'
 JSON_TIME = r'"(?:time|timestamp)":"[0-9]'
 JSON_PID = r'"pid":"<[0-9]+\.[0-9]+\.[0-9]+>"'
+#: Where a RabbitMQ record starts: a text header (any generation) or a JSON record,
+#: which writes ``time`` and ``level`` first.
+RECORD_START = unnamed(
+    "|".join(
+        [TEXT, REPORT, rf'^{_CONSOLE}\{{"(?:time|timestamp)":"[0-9][^"]*","level":"[A-Za-z]+"']
+    )
+)
+
 
 #: Level words of every ``level_format`` (lc, uc, lc3, uc3, lc4, uc4), case-insensitive.
 LEVELS = {
@@ -775,5 +783,6 @@ registry.register(
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
+        record_start=RECORD_START,
     )
 )

@@ -9,6 +9,7 @@ unknown, never guessed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -41,13 +42,23 @@ class Sample:
 
 @dataclass(frozen=True)
 class Parser:
-    """An input family: its ``source`` name, how to recognise it, and how to read it."""
+    """An input family: its ``source`` name, how to recognise it, and how to read it.
+
+    ``record_start`` (Rust regex), where the format has one, matches the first line of
+    each of its records and no other line, so that in a file of another format (or of
+    several) its records are found and handed to it (:mod:`parsers.routing`).
+    ``own_start`` is what starts a record in a file of its own format, where that is
+    broader (CoreDNS reads client-go's klog lines as its own); ``record_start`` if not
+    given.
+    """
 
     name: str
     description: str
     sniff: Callable[[list[str]], Score]
     parse: Callable[[pl.LazyFrame], pl.LazyFrame]
     samples: tuple[Sample, ...] = ()
+    record_start: str | None = None
+    own_start: str | None = None
 
 
 _PARSERS: dict[str, Parser] = {}
@@ -87,6 +98,15 @@ def rank(sample: list[str]) -> list[tuple[Parser, Score]]:
             score = Score(0.0, f"sniffer failed: {exc}")
         scored.append((parser, score))
     return sorted(scored, key=lambda item: (-item[1].score, item[0].name))
+
+
+def unnamed(pattern: str) -> str:
+    """``pattern`` with its groups unnamed, so that patterns can be joined with ``|``.
+
+    >>> unnamed(r"^(?P<level>[IWEF])")
+    '^(?:[IWEF])'
+    """
+    return re.sub(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>", "(?:", pattern)
 
 
 def share_matching(sample: list[str], pattern: str) -> float:

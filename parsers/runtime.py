@@ -23,20 +23,30 @@ import polars as pl
 
 from parsers.registry import share_matching
 
-_RFC3339 = (
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+#: An RFC 3339 time as runtimes write it (a lower-case ``z`` too).
+RFC3339 = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 _JSON_STRING = r'(?:[^"\\]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*'
 
-CRI = rf"^(?P<prefix_ts>{_RFC3339}) (?P<stream>stdout|stderr) (?P<tag>[FP])(?: (?P<text>.*))?$"
-DOCKER_JSON = (
-    rf'^\{{"log":"(?P<log>{_JSON_STRING})","stream":"(?P<stream>stdout|stderr)",'
-    rf'"time":"(?P<prefix_ts>{_RFC3339})"(?:,"attrs":\{{[^}}]*\}})?\}}$'
+#: The tag is ``F`` or ``P``, optionally followed by more tags (``P:TAG1:TAG2``); the
+#: first CRI releases wrote no tag at all.
+CRI = (
+    rf"^(?P<prefix_ts>{RFC3339}) (?P<stream>stdout|stderr)"
+    r"(?: (?P<tag>[FP](?::[^ ]*)?))?(?: (?P<text>.*))?$"
 )
-KUBECTL_TIMESTAMPS = rf"^(?P<prefix_ts>{_RFC3339}) (?P<text>.*)$"
+_ATTRS = r'(?:"attrs" *: *\{[^}]*\} *, *)?'
+#: What dockerd's json-file driver writes; spaces after the separators (as other writers
+#: and hand-made copies have) and an ``attrs`` object (``--log-opt labels=...``) are allowed.
+DOCKER_JSON = (
+    rf'^\{{ *"log" *: *"(?P<log>{_JSON_STRING})" *, *"stream" *: *"(?P<stream>stdout|stderr)"'
+    rf' *, *{_ATTRS}"time" *: *"(?P<prefix_ts>{RFC3339})" *(?:, *"attrs" *: *\{{[^}}]*\}} *)?\}}$'
+)
+KUBECTL_TIMESTAMPS = rf"^(?P<prefix_ts>{RFC3339}) (?P<text>.*)$"
 KUBECTL_PREFIX = (
     r"^\[pod/(?P<host>[^/\]]+)/(?P<container>[^\]]+)\] "
-    rf"(?:(?P<prefix_ts>{_RFC3339}) )?(?P<text>.*)$"
+    rf"(?:(?P<prefix_ts>{RFC3339}) )?(?P<text>.*)$"
 )
 
 #: The CRI time as polars reads it (RFC 3339, up to nanoseconds, ``Z`` or an offset).
@@ -102,7 +112,9 @@ def strip(lines: pl.LazyFrame, prefix: str | None) -> pl.LazyFrame:
         partial=partial.fill_null(False),
         prefix_ts=pl.col("prefix_ts")
         if prefix == "cri"
-        else pl.col("prefix_ts").str.to_datetime(time_unit="us", time_zone="UTC", strict=False),
+        else pl.col("prefix_ts")
+        .str.to_uppercase()
+        .str.to_datetime(CRI_TIME, time_unit="us", time_zone="UTC", strict=False),
     )
     if prefix in ("cri", "docker-json"):
         parsed = _join_partials(parsed)
@@ -120,23 +132,30 @@ def _split_cri(lines: pl.LazyFrame) -> pl.LazyFrame:
         CRI_TIME, time_unit="us", time_zone="UTC", strict=False
     )
     stream = parts.struct.field("field_1")
-    tag = parts.struct.field("field_2")
-    good = ts.is_not_null() & stream.is_in(["stdout", "stderr"]) & tag.is_in(["F", "P"])
+    third = parts.struct.field("field_2")
+    tagged = third.is_in(["F", "P"]) | third.str.contains("^[FP]:")
+    good = ts.is_not_null() & stream.is_in(["stdout", "stderr"])
+    untagged_text = pl.concat_str(third, parts.struct.field("field_3"), separator=" ")
     return lines.with_columns(
         prefix_ts=pl.when(good).then(ts),
         stream=pl.when(good).then(stream),
-        tag=pl.when(good).then(tag),
-        text=pl.when(good).then(parts.struct.field("field_3").fill_null("")),
+        tag=pl.when(good & tagged).then(third.str.head(1)).when(good).then(pl.lit("F")),
+        text=pl.when(good & tagged)
+        .then(parts.struct.field("field_3").fill_null(""))
+        .when(good)
+        .then(pl.coalesce(untagged_text, third, pl.lit(""))),
     )
 
 
 def _join_partials(lines: pl.LazyFrame) -> pl.LazyFrame:
-    """Join runs of partial lines to the line that completes them.
+    """Join runs of partial lines to the line that completes them, on the same stream:
+    a line from the other stream starts an entry of its own.
 
     Only the lines of such runs are grouped; the complete lines that stand alone (nearly
     all) pass straight through."""
     partial = pl.col("partial")
-    starts = ~partial.shift(1, fill_value=False)
+    same_stream = (pl.col("stream") == pl.col("stream").shift(1)).fill_null(False)
+    starts = ~(partial.shift(1, fill_value=False) & same_stream)
     flagged = lines.with_columns(
         _logical=starts.cast(pl.UInt32).cum_sum(), _alone=starts & ~partial
     )

@@ -20,8 +20,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 import parsers
-from parsers import runtime
-from parsers.common import LINE_SCHEMA, RECORD_SCHEMA
+from parsers import routing, wrappers
 from parsers.registry import MIN_SCORE, Parser, Score
 from timeline.errors import UnknownFormatError
 from timeline.reading import signatures
@@ -150,25 +149,31 @@ def read(
 
 
 def detect(path: str) -> dict[str, object]:
-    """What the loader would make of ``path``: its prefix and the parsers' scores, best first."""
+    """What the loader would make of ``path``: the wrappers it strips, the parsers' scores
+    (best first), and the format it chooses for each segment of the file's first lines."""
     data, problems = read_bytes(path)
     if data is None:
         return {"file": path, "format": None, "score": 0.0, "why": problems[0], "prefix": None}
     raw = sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
-    prefix, share = runtime.detect(raw)
-    sample = _stripped_sample(raw, prefix)
-    ranked = parsers.registry.rank(sample)
+    peeled = wrappers.peel(_sample_frame(raw, path), raw)
+    body = _with_path_hints(peeled.lines.lazy(), path).collect().filter(~pl.col("marker"))
+    ranked = parsers.registry.rank(body["text"].to_list())
     best, score = ranked[0] if ranked else (None, Score(0.0, "no parsers registered"))
     sure = best is not None and score.score >= MIN_SCORE
     why = score.why if sure else f"no format scored {MIN_SCORE} or more (best: {score.why})"
-    if prefix:
-        why = f"{prefix} prefix on {share:.0%} of sample lines; {why}"
+    segments = routing.segment_sizes(routing.route(body, best if sure else None))
+    if peeled.layers:
+        why = f"{peeled.why()}; {why}"
+    if len(segments) > 1 or (segments and not sure):
+        why += "; segments: " + ", ".join(f"{n} lines {name}" for name, n in segments.items())
     return {
         "file": path,
-        "format": best.name if sure else None,
+        "format": best.name if sure else ("+".join(segments) if segments else None),
         "score": round(score.score, 3),
         "why": why,
-        "prefix": prefix,
+        "prefix": peeled.described,
+        "wrappers": list(peeled.layers),
+        "segments": segments,
         "runner_up": f"{ranked[1][0].name} {ranked[1][1].score:.2f}" if len(ranked) > 1 else None,
     }
 
@@ -187,6 +192,8 @@ class _FileResult:
     rows: int = 0
     first_lines: int = 0
     covered_lines: int = 0
+    wrapper_lines: int = 0
+    segments: dict[str, int] = field(default_factory=dict)
     mtime: datetime | None = None
     problems: list[str] = field(default_factory=list)
     line_warnings: list[pl.DataFrame] = field(default_factory=list)
@@ -226,9 +233,12 @@ def _read_file(path: str, forced: Parser | None) -> _FileResult:
             )
         )
         lines = lines.with_columns(pl.col("text").str.slice(0, MAX_LINE_CHARS))
-    result.prefix, _share = runtime.detect(raw_sample)
-    stripped = _with_path_hints(runtime.strip(lines.lazy(), result.prefix), path).collect()
+    peeled = wrappers.peel(lines, raw_sample)
     del lines
+    result.prefix = peeled.described
+    stripped = _with_path_hints(peeled.lines.lazy(), path).collect()
+    result.wrapper_lines = int(stripped["marker"].sum())
+    stripped = stripped.filter(~pl.col("marker"))
     parser = forced
     if parser is None:
         sample = stripped["text"].head(SAMPLE_LINES).to_list()
@@ -236,24 +246,23 @@ def _read_file(path: str, forced: Parser | None) -> _FileResult:
         if ranked and ranked[0][1].score >= MIN_SCORE:
             parser, score = ranked[0]
             result.score = score.score
-        else:
+        elif not routing.claims_any(stripped):
             best = ranked[0][1].why if ranked else "no parsers registered"
             result.problems.append(f"unknown format: no parser recognised it (best: {best})")
             result.line_warnings.append(_unparsed(stripped, path, "unknown format"))
             return result
     else:
         result.score = 1.0
-    result.format = parser.name
     try:
-        # the in-memory engine holds less at once than the streaming one on a parser's
-        # whole-column string work, and is no slower
-        lazy = parser.parse(stripped.lazy().select(list(LINE_SCHEMA)))
-        records = lazy.collect(engine="in-memory")
-        records = records.select([pl.col(c).cast(t) for c, t in RECORD_SCHEMA.items()])
+        routed = routing.parse_segments(stripped, parser)
+        records = routed.records
     except Exception as exc:  # a parser bug must not lose the other files
-        result.problems.append(f"the {parser.name} parser failed: {type(exc).__name__}: {exc}")
-        result.line_warnings.append(_unparsed(stripped, path, f"{parser.name} parser failed"))
+        name = parser.name if parser else "routing"
+        result.problems.append(f"the {name} parser failed: {type(exc).__name__}: {exc}")
+        result.line_warnings.append(_unparsed(stripped, path, f"{name} parser failed"))
         return result
+    result.format = parser.name if parser else "+".join(sorted(routed.segments))
+    result.segments = routed.segments
     del stripped
     bad = records.filter(pl.col("unparsed").is_not_null())
     if bad.height:
@@ -275,17 +284,17 @@ def _read_file(path: str, forced: Parser | None) -> _FileResult:
     return result
 
 
-def _stripped_sample(raw: list[str], prefix: str | None) -> list[str]:
-    frame = pl.LazyFrame({"text": raw}).with_columns(
+def _sample_frame(raw: list[str], path: str) -> pl.DataFrame:
+    return pl.DataFrame({"text": raw}).select(
         line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
         end_line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
-        path=pl.lit(""),
+        text=pl.col("text"),
+        path=pl.lit(path),
     )
-    return runtime.strip(frame, prefix).collect()["text"].to_list()
 
 
 def _with_path_hints(lines: pl.LazyFrame, path: str) -> pl.LazyFrame:
-    hints = runtime.hints_from_path(path)
+    hints = wrappers.runtime.hints_from_path(path)
     return lines.with_columns(
         host=pl.coalesce(pl.col("host"), pl.lit(hints.node or hints.pod, pl.String)),
         container=pl.coalesce(pl.col("container"), pl.lit(hints.container, pl.String)),
@@ -413,6 +422,7 @@ def _file_table(results: list[_FileResult], warnings: pl.DataFrame) -> pl.DataFr
                 "first_lines": starts,
                 "continuation_lines": covered - starts,
                 "unparsed_lines": unparsed_lines,
+                "wrapper_lines": r.wrapper_lines,
                 "first_unparsed": unparsed["line"].head(10).to_list(),
                 "problem": "; ".join(r.problems) or None,
             }
@@ -429,6 +439,7 @@ def _file_table(results: list[_FileResult], warnings: pl.DataFrame) -> pl.DataFr
             "first_lines": pl.Int64,
             "continuation_lines": pl.Int64,
             "unparsed_lines": pl.Int64,
+            "wrapper_lines": pl.Int64,
             "first_unparsed": pl.List(pl.UInt32),
             "problem": pl.String,
         },

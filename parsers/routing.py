@@ -1,0 +1,207 @@
+r"""Routing: each line of a file to the format whose record it belongs to.
+
+A file is mostly one format, but not always: klog lines from client-go inside a RabbitMQ
+log, several services interleaved by ``docker compose logs``, a journal where kubelet,
+containerd and systemd take turns. A line that starts a record of a known format (its
+parser's ``record_start``) starts a record of that format; it is never glued to the
+record above as a continuation. Lines that start no record continue the record above of
+the same stream (host and container or unit). Where a wrapper says each line is an entry
+of its own (syslog, journald), a line no format claims is a record of its own, read as
+``plain``: the wrapper's time, the unit as source and component, a level from the
+syslog severity or a level word in the message.
+
+Each run of lines (one format, one stream) is handed to its parser; rows keep their
+file and line numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from parsers import registry
+from parsers.common import (
+    LEVEL,
+    LINE_SCHEMA,
+    RECORD_SCHEMA,
+    join_continuations,
+    level_from,
+    records,
+)
+from parsers.registry import Parser
+
+#: The name of rows read without a format.
+PLAIN = "plain"
+
+#: Formats tried first when a line could start a record of more than one.
+FIRST = ("klog", "klog-json", "rabbitmq", "coredns")
+
+#: Lines that only ever continue a record, whatever the wrapper: indented lines, the end
+#: of a klog ``<`` block, Go panics and goroutine dumps.
+CONTINUATION = (
+    r"^(?:[\t ]|\)|>|panic: |fatal error: |goroutine [0-9]+ \[|created by |\[signal "
+    r"|[^\s(]+\(.*\)$)"
+)
+
+#: A level a plain message states: ``level=error``, ``[ERROR]``, ``ERROR:``, ``<warn>``.
+LEVEL_WORD = (
+    r'(?:\blevel="?|^\[|^<|^)(?i:(debug|info|notice|warn|warning|error|err|fatal|panic|crit'
+    r'|critical))(?:"|\]|>|:|\s|$)'
+)
+LEVEL_WORDS = {
+    "debug": "debug",
+    "info": "info",
+    "notice": "info",
+    "warn": "warning",
+    "warning": "warning",
+    "error": "error",
+    "err": "error",
+    "fatal": "critical",
+    "panic": "critical",
+    "crit": "critical",
+    "critical": "critical",
+}
+
+
+@dataclass(frozen=True)
+class Routed:
+    """The records of every segment, and how many lines went to each format."""
+
+    records: pl.DataFrame
+    segments: dict[str, int]
+
+
+def candidates(main: Parser | None) -> list[Parser]:
+    """The formats a line may be routed to, besides ``main``, most specific first."""
+    found = [p for p in registry.all_parsers() if p.record_start and p is not main]
+    return sorted(
+        found,
+        key=lambda p: (p.name not in FIRST, FIRST.index(p.name) if p.name in FIRST else 0, p.name),
+    )
+
+
+def route(lines: pl.DataFrame, main: Parser | None) -> pl.DataFrame:
+    """``lines`` with ``_format`` (the format whose record each line starts or continues;
+    null where none) and ``_starts`` (the line starts a record).
+
+    Only the lines ``main`` does not claim are matched against the other formats, so a
+    file of one format pays for one regex over its lines.
+    """
+    text = pl.col("text")
+    own_start = main and (main.own_start or main.record_start)
+    own = text.str.contains(own_start) if own_start else pl.lit(False)
+    flagged = lines.with_columns(_own=own)
+    rest = flagged.filter(~pl.col("_own"))
+    others = candidates(main)
+    claims = [pl.when(text.str.contains(p.record_start)).then(pl.lit(p.name)) for p in others]
+    plain = pl.when(pl.col("entry") & ~text.str.contains(CONTINUATION)).then(pl.lit(PLAIN))
+    rest = rest.select(
+        "line", _claimed=pl.coalesce(*claims, plain) if claims else plain.cast(pl.String)
+    )
+    key = [pl.col("host").fill_null(""), pl.col("container").fill_null("")]
+    routed = (
+        flagged.join(rest, on="line", how="left")
+        .with_columns(
+            _starts=pl.col("_own") | pl.col("_claimed").is_not_null(),
+            _format=pl.when(pl.col("_own"))
+            .then(pl.lit(main.name if main else None, pl.String))
+            .otherwise(pl.col("_claimed")),
+        )
+        .with_columns(_key=pl.concat_str(key, separator="\x00"))
+        .with_columns(pl.col("_format").forward_fill().over("_key"))
+    )
+    if main is not None:
+        routed = routed.with_columns(pl.col("_format").fill_null(main.name))
+    return routed.drop("_own", "_claimed")
+
+
+def claims_any(lines: pl.DataFrame) -> bool:
+    """Whether any line of a file no format recognised as a whole starts a record of a
+    known format or is a wrapper's entry: then its lines are routed one by one."""
+    return bool(route(lines, None)["_format"].is_not_null().any())
+
+
+def segment_sizes(routed: pl.DataFrame) -> dict[str, int]:
+    """Lines routed to each format, most first."""
+    counts = routed.group_by("_format").len().drop_nulls("_format").sort("len", descending=True)
+    return dict(zip(counts["_format"], counts["len"], strict=True))
+
+
+def parse_segments(lines: pl.DataFrame, main: Parser | None) -> Routed:
+    """Route ``lines`` (markers already set apart) and parse each segment with its
+    parser; lines no format claims come back as unparsed records."""
+    routed = route(lines, main)
+    segments = segment_sizes(routed)
+    parts = []
+    for (name, _key), group in routed.group_by("_format", "_key", maintain_order=True):
+        if name is None:
+            parts.append(_unclaimed(group))
+        elif name == PLAIN:
+            parts.append(_plain(group))
+        else:
+            parser = registry.get(name)
+            parsed = parser.parse(group.lazy().select(list(LINE_SCHEMA)))
+            parts.append(parsed.collect(engine="in-memory"))
+    if not parts:
+        return Routed(_empty_records(), segments)
+    found = pl.concat([_typed(p) for p in parts], how="vertical").sort("line", maintain_order=True)
+    return Routed(_with_wrapper_fields(found, lines), segments)
+
+
+def _typed(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.select([pl.col(c).cast(t) for c, t in RECORD_SCHEMA.items()])
+
+
+def _empty_records() -> pl.DataFrame:
+    return pl.DataFrame(schema=RECORD_SCHEMA)
+
+
+def _plain(group: pl.DataFrame) -> pl.DataFrame:
+    """Records of lines no format claims, each started by a wrapper entry; lines that
+    continue one (indented, a Go panic) are joined to it."""
+    joined = join_continuations(group.lazy().select(list(LINE_SCHEMA)), pl.lit(True)).collect()
+    text = pl.col("text")
+    word = text.str.extract(LEVEL_WORD, 1)
+    source = pl.coalesce(pl.col("container"), pl.lit(PLAIN))
+    return records(
+        joined.lazy(),
+        source=source,
+        component=source,
+        level=level_from(word, LEVEL_WORDS),
+        message=text,
+    ).collect()
+
+
+def _unclaimed(group: pl.DataFrame) -> pl.DataFrame:
+    """Lines that no format claims, outside any wrapper entry: unparsed."""
+    return records(
+        group.lazy().select(list(LINE_SCHEMA)),
+        message="text",
+        unparsed=pl.lit("no format recognised this line"),
+    ).collect()
+
+
+def _with_wrapper_fields(found: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
+    """Fill what a record leaves open from its first line's wrapper: the time (a
+    yearless one says so), the level from a syslog severity, and the pid in ``attrs``."""
+    wrap = lines.select("line", "wrap_ts", "wrap_year_missing", "wrap_level", "pid")
+    if wrap.select(pl.exclude("line").is_not_null().any()).row(0) == (False,) * 4:
+        return found
+    joined = found.join(wrap, on="line", how="left")
+    use_wrap = (
+        pl.col("ts").is_null() & pl.col("prefix_ts").is_null() & pl.col("wrap_ts").is_not_null()
+    )
+    pid = pl.format('"pid":"{}"', pl.col("pid"))
+    return joined.with_columns(
+        ts=pl.when(use_wrap).then(pl.col("wrap_ts")).otherwise(pl.col("ts")),
+        year_missing=pl.when(use_wrap)
+        .then(pl.col("wrap_year_missing").fill_null(False))
+        .otherwise(pl.col("year_missing")),
+        level=pl.coalesce(pl.col("level"), pl.col("wrap_level").cast(LEVEL)),
+        attrs=pl.when(pl.col("pid").is_null() | pl.col("unparsed").is_not_null())
+        .then(pl.col("attrs"))
+        .when(pl.col("attrs") == "{}")
+        .then(pl.concat_str(pl.lit("{"), pid, pl.lit("}")))
+        .otherwise(pl.concat_str(pl.lit("{"), pid, pl.lit(","), pl.col("attrs").str.slice(1))),
+    ).drop("wrap_ts", "wrap_year_missing", "wrap_level", "pid")
