@@ -409,10 +409,18 @@ def _flag_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
         & pl.all_horizontal(same_prefix).fill_null(False)
     )
     json_mode = (is_json.sum() > (is_text | is_report).sum()).over("path")
+    json_line = _only(is_json, text)
+    # a RabbitMQ JSON record among text lines is a record too, never a continuation
+    own_json = (
+        json_line.str.contains(JSON_LEVEL)
+        & (json_line.str.contains(JSON_TIME) | json_line.str.contains(JSON_PID))
+    ).fill_null(False)
     blank = (_only(~is_text, text).str.strip_chars().str.len_chars() == 0).fill_null(False)
-    header = (is_text & ~repeats) | is_report | (json_mode & (is_json | (~is_text & ~blank)))
+    header = (
+        (is_text & ~repeats) | is_report | own_json | (json_mode & (is_json | (~is_text & ~blank)))
+    )
     form = (
-        pl.when(json_mode & is_json)
+        pl.when((json_mode & is_json) | own_json)
         .then(pl.lit("json"))
         .when(is_text)
         .then(pl.lit("text"))

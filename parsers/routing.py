@@ -31,6 +31,9 @@ from parsers.common import (
 )
 from parsers.registry import Parser
 
+#: Lines of a stream looked at to recognise its format.
+SAMPLE_LINES = 200
+
 #: The name of rows read without a format.
 PLAIN = "plain"
 
@@ -81,9 +84,42 @@ def candidates(main: Parser | None) -> list[Parser]:
     )
 
 
-def route(lines: pl.DataFrame, main: Parser | None) -> pl.DataFrame:
-    """``lines`` with ``_format`` (the format whose record each line starts or continues;
-    null where none) and ``_starts`` (the line starts a record).
+def route(lines: pl.DataFrame, main: Parser | None, *, streams: bool = True) -> pl.DataFrame:
+    """``lines`` with ``_key`` (the stream: host and container or unit, as a wrapper
+    says), ``_format`` (the format whose record each line starts or continues; null where
+    none) and ``_starts`` (the line starts a record).
+
+    A file of several streams (``docker compose logs``, a journal of many units) has
+    each stream's format recognised from its own lines; a stream no format recognises
+    has only the records other formats and the wrapper start. With ``streams`` false
+    (a format the user chose), ``main`` is every stream's format.
+    """
+    named = pl.col("container").is_not_null()
+    keyed = lines.with_columns(
+        _key=pl.when(named)
+        .then(pl.concat_str(pl.col("host").fill_null(""), pl.col("container"), separator="/"))
+        .forward_fill()
+        .fill_null("")
+    )
+    if not streams or keyed["_key"].n_unique() <= 1:
+        return _route_stream(keyed, main)
+    streams = [
+        _route_stream(group, _stream_format(group))
+        for _key, group in keyed.group_by("_key", maintain_order=True)
+    ]
+    return pl.concat(streams, how="vertical").sort("line")
+
+
+def _stream_format(stream: pl.DataFrame) -> Parser | None:
+    """The format of one stream's lines, from a sample of them, if one is sure enough."""
+    ranked = registry.rank(stream["text"].head(SAMPLE_LINES).to_list())
+    if ranked and ranked[0][1].score >= registry.MIN_SCORE:
+        return ranked[0][0]
+    return None
+
+
+def _route_stream(lines: pl.DataFrame, main: Parser | None) -> pl.DataFrame:
+    """Route the lines of one stream whose own format is ``main`` (or unknown).
 
     Only the lines ``main`` does not claim are matched against the other formats, so a
     file of one format pays for one regex over its lines.
@@ -99,7 +135,6 @@ def route(lines: pl.DataFrame, main: Parser | None) -> pl.DataFrame:
     rest = rest.select(
         "line", _claimed=pl.coalesce(*claims, plain) if claims else plain.cast(pl.String)
     )
-    key = [pl.col("host").fill_null(""), pl.col("container").fill_null("")]
     routed = (
         flagged.join(rest, on="line", how="left")
         .with_columns(
@@ -108,8 +143,7 @@ def route(lines: pl.DataFrame, main: Parser | None) -> pl.DataFrame:
             .then(pl.lit(main.name if main else None, pl.String))
             .otherwise(pl.col("_claimed")),
         )
-        .with_columns(_key=pl.concat_str(key, separator="\x00"))
-        .with_columns(pl.col("_format").forward_fill().over("_key"))
+        .with_columns(pl.col("_format").forward_fill())
     )
     if main is not None:
         routed = routed.with_columns(pl.col("_format").fill_null(main.name))
@@ -128,10 +162,10 @@ def segment_sizes(routed: pl.DataFrame) -> dict[str, int]:
     return dict(zip(counts["_format"], counts["len"], strict=True))
 
 
-def parse_segments(lines: pl.DataFrame, main: Parser | None) -> Routed:
-    """Route ``lines`` (markers already set apart) and parse each segment with its
-    parser; lines no format claims come back as unparsed records."""
-    routed = route(lines, main)
+def parse_segments(lines: pl.DataFrame, main: Parser | None, *, streams: bool = True) -> Routed:
+    """Route ``lines`` (markers already set apart; see :func:`route`) and parse each
+    segment with its parser; lines no format claims come back as unparsed records."""
+    routed = route(lines, main, streams=streams)
     segments = segment_sizes(routed)
     parts = []
     for (name, _key), group in routed.group_by("_format", "_key", maintain_order=True):

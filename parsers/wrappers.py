@@ -155,6 +155,8 @@ def detect(sample: list[str]) -> tuple[str | None, float]:
         marker = MARKERS.get(name)
         lines = [s for s in sample if not (marker and re.match(marker, s))]
         share = share_matching(lines, wrapper.pattern)
+        if marker and len(lines) < len(sample) and not any(s.strip() for s in lines):
+            share = 1.0  # nothing but the wrapper's own lines (``-- No entries --``)
         if share > best_share and _plausible(name, lines):
             best, best_share = name, share
     if best_share < MIN_SHARE:

@@ -28,7 +28,10 @@ def lines_frame(texts: list[str]) -> pl.LazyFrame:
 def accounted(summary) -> bool:
     files = summary.files
     return (
-        files["first_lines"] + files["continuation_lines"] + files["unparsed_lines"]
+        files["first_lines"]
+        + files["continuation_lines"]
+        + files["unparsed_lines"]
+        + files["wrapper_lines"]
         == files["lines"]
     ).all()
 

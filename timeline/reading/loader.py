@@ -42,8 +42,11 @@ class LoadSummary:
     ``files``: one row per input file (format, prefix, how sure, lines, rows,
     continuation and unparsed lines, first unparsed line numbers, a problem if any).
     Every line is the first line of one or more rows (a one-line JSON page holds many
-    jobs), a continuation line, or unparsed: ``lines`` is the sum of ``first_lines``,
-    ``continuation_lines`` and ``unparsed_lines``.
+    jobs), a continuation line, unparsed, or a line a wrapper wrote of its own
+    (journalctl's ``-- Boot ... --``, grep's ``--``): ``lines`` is the sum of
+    ``first_lines``, ``continuation_lines``, ``unparsed_lines`` and ``wrapper_lines``.
+    ``prefix`` names the wrappers stripped, outermost first (``syslog > cri``); a file of
+    several formats has ``format`` of its main one and ``segments`` the lines of each.
     ``warnings``: one row per unparsed line or per file-level problem (``file``, ``line``,
     ``reason``, ``text`` cut short). ``assumptions``: every year or zone the loader chose,
     with its basis and how sure it is (``certain``, ``likely``, ``guess``, ``stated``,
@@ -65,6 +68,11 @@ class LoadSummary:
             f"{self.files.height} files, {lines:,} lines: {rows:,} rows, "
             f"{int(self.files['continuation_lines'].sum()):,} continuation lines, "
             f"{self.unparsed_lines:,} unparsed lines"
+            + (
+                f", {wrapper:,} wrapper lines"
+                if (wrapper := int(self.files["wrapper_lines"].sum()))
+                else ""
+            )
         ]
         for a in self.assumptions.iter_rows(named=True):
             text.append(
@@ -254,7 +262,7 @@ def _read_file(path: str, forced: Parser | None) -> _FileResult:
     else:
         result.score = 1.0
     try:
-        routed = routing.parse_segments(stripped, parser)
+        routed = routing.parse_segments(stripped, parser, streams=forced is None)
         records = routed.records
     except Exception as exc:  # a parser bug must not lose the other files
         name = parser.name if parser else "routing"
@@ -423,6 +431,7 @@ def _file_table(results: list[_FileResult], warnings: pl.DataFrame) -> pl.DataFr
                 "continuation_lines": covered - starts,
                 "unparsed_lines": unparsed_lines,
                 "wrapper_lines": r.wrapper_lines,
+                "segments": json.dumps(r.segments) if len(r.segments) > 1 else None,
                 "first_unparsed": unparsed["line"].head(10).to_list(),
                 "problem": "; ".join(r.problems) or None,
             }
@@ -440,6 +449,7 @@ def _file_table(results: list[_FileResult], warnings: pl.DataFrame) -> pl.DataFr
             "continuation_lines": pl.Int64,
             "unparsed_lines": pl.Int64,
             "wrapper_lines": pl.Int64,
+            "segments": pl.String,
             "first_unparsed": pl.List(pl.UInt32),
             "problem": pl.String,
         },
