@@ -17,7 +17,6 @@ joined to the line that completes them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import polars as pl
 
@@ -174,46 +173,3 @@ def _join_partials(lines: pl.LazyFrame) -> pl.LazyFrame:
         .select(names)
     )
     return pl.concat([single, grouped], how="vertical").sort("line")
-
-
-@dataclass(frozen=True)
-class PathHints:
-    """What a Kubernetes log path says: the node (from a collected ``<node>/var/log`` tree),
-    the pod, its namespace and the container."""
-
-    node: str | None = None
-    pod: str | None = None
-    namespace: str | None = None
-    container: str | None = None
-
-
-_PODS_PATH = re.compile(
-    r"(?:^|/)var/log/pods/(?P<ns>[^_/]+)_(?P<pod>[^_/]+)_[^/]+/(?P<c>[^/]+)/[^/]+$"
-)
-_CONTAINERS_PATH = re.compile(
-    r"(?:^|/)var/log/containers/(?P<pod>[^_/]+)_(?P<ns>[^_/]+)_(?P<c>.+)-[0-9a-f]{64}\.log(?:\.gz)?$"
-)
-_NODE_DIR = re.compile(r"(?:^|/)(?P<node>[^/]+)/var/log/")
-
-
-def hints_from_path(path: str) -> PathHints:
-    """Read node, pod, namespace and container from a kubelet log path, where it has them.
-
-    >>> hints = hints_from_path(
-    ...     "ip-10-0-1-5/var/log/pods/kube-system_kube-proxy-x7k2p_0a1b/kube-proxy/0.log"
-    ... )
-    >>> hints.node, hints.pod, hints.namespace, hints.container
-    ('ip-10-0-1-5', 'kube-proxy-x7k2p', 'kube-system', 'kube-proxy')
-    """
-    path = path.replace("\\", "/")
-    node = _NODE_DIR.search(path)
-    for pattern in (_PODS_PATH, _CONTAINERS_PATH):
-        found = pattern.search(path)
-        if found:
-            return PathHints(
-                node=node.group("node") if node else None,
-                pod=found.group("pod"),
-                namespace=found.group("ns"),
-                container=found.group("c"),
-            )
-    return PathHints(node=node.group("node") if node else None)

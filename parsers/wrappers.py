@@ -18,6 +18,10 @@ syslog severity. Then the next layer is looked for in what is left, up to
                    with ``-t`` a time after the bar)
 ``grep``           ``file.log:123:msg``, ``123:msg``, ``file.log:msg`` (``grep -n``, ``-H``,
                    ``rg``), context lines with ``-``
+``talosctl``       ``172.20.1.2: msg`` (``talosctl logs``, ``talosctl dmesg``)
+``kmsg``           ``kern:    info: [2021-11-10T10:09:37.662764956Z]: msg`` (Talos dmesg)
+``cluster-info-    ``==== START logs for container C of pod NS/POD ====`` ... ``END``
+dump``             sections (``kubectl cluster-info dump``)
 runtime prefixes   ``cri``, ``docker-json``, ``kubectl-prefix``, ``kubectl-timestamps``
                    (:mod:`parsers.runtime`)
 =================  ======================================================================
@@ -78,11 +82,26 @@ GREP = (
     r"|^(?P<grep_file_only>[^:\s{\[\"<=]*[./][^:\s]*\.[A-Za-z0-9]+):(?P<text_only>.*)$"
 )
 
+#: ``talosctl logs`` and ``talosctl dmesg`` put the node's address before each line.
+TALOSCTL = r"^(?P<host>[0-9]{1,3}(?:\.[0-9]{1,3}){3}): (?P<text>.*)$"
+#: The kernel's ring buffer as Talos prints it: facility, level, time.
+KMSG = (
+    rf"^(?P<unit>[a-z]+): +(?P<level>[a-z]+): \[(?P<prefix_ts>{runtime.RFC3339})\]: "
+    r"(?P<text>.*)$"
+)
+
 #: Lines journalctl and grep write of their own.
 _JOURNAL = r"^-- (?:Logs begin at |Journal begins at |Boot [0-9a-f]+ --|Reboot --|No entries --)"
 MARKERS = {"syslog": _JOURNAL, "syslog-iso": _JOURNAL, "grep": r"^--$"}
 
 ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"
+
+#: ``kubectl cluster-info dump`` puts each container's log between these lines.
+SECTION = (
+    r"^==== (?P<edge>START|END) logs for container (?P<c>[^ ]+) of pod "
+    r"(?P<ns>[^/ ]+)/(?P<pod>[^ ]+) ====$"
+)
+_SECTION_LITERAL = "==== START logs for container "
 
 
 @dataclass(frozen=True)
@@ -103,6 +122,8 @@ WRAPPERS = {
     "syslog-5424": Wrapper("syslog-5424", SYSLOG_5424, entries=True),
     "compose": Wrapper("compose", COMPOSE),
     "grep": Wrapper("grep", GREP),
+    "talosctl": Wrapper("talosctl", TALOSCTL),
+    "kmsg": Wrapper("kmsg", KMSG, entries=True),
 }
 
 #: Share of sample lines (markers aside) that must carry a layer for it to be stripped.
@@ -110,6 +131,14 @@ MIN_SHARE = runtime.MIN_SHARE
 
 #: syslog severities (the PRI modulo 8) as our levels.
 SEVERITY = ["critical", "critical", "critical", "error", "warning", "info", "info", "debug"]
+#: The same by name, as kernels and Talos print them.
+SEVERITY_NAMES = dict(
+    zip(
+        ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"],
+        SEVERITY,
+        strict=True,
+    )
+) | {"warn": "warning", "error": "error"}
 
 #: Line columns a wrapper may add beyond :data:`~parsers.common.LINE_SCHEMA`.
 WRAP_SCHEMA = {
@@ -187,6 +216,10 @@ def peel(lines: pl.DataFrame, sample: list[str] | None = None) -> Peeled:
     frame = _empty_columns(lines)
     layers: list[str] = []
     shares: list[float] = []
+    if frame["text"].str.contains(_SECTION_LITERAL, literal=True).any():
+        frame = _sections(frame)
+        layers.append("cluster-info-dump")
+        shares.append(float(frame["container"].is_not_null().mean()))
     for _ in range(MAX_LAYERS):
         body = frame.filter(~pl.col("marker"))["text"].head(200).to_list()
         name, share = detect(body)
@@ -198,6 +231,33 @@ def peel(lines: pl.DataFrame, sample: list[str] | None = None) -> Peeled:
         if name in runtime.PREFIXES:  # the runtime writes right around the program's line
             break
     return Peeled(frame, tuple(layers), tuple(shares))
+
+
+def _sections(frame: pl.DataFrame) -> pl.DataFrame:
+    """Name each line between ``==== START logs for container C of pod NS/POD ====`` and
+    its ``END`` line by its container and pod; the two lines are the wrapper's own."""
+    edge = pl.col("_s").struct.field("edge")
+
+    def inside(name: str) -> pl.Expr:
+        value = (
+            pl.when(edge == "START")
+            .then(pl.col("_s").struct.field(name))
+            .when(edge == "END")
+            .then(pl.lit(""))
+            .otherwise(None)
+            .forward_fill()
+        )
+        return pl.when(value != "").then(value)
+
+    return (
+        frame.with_columns(_s=pl.col("text").str.extract_groups(SECTION))
+        .with_columns(
+            marker=pl.col("marker") | edge.is_not_null(),
+            container=pl.coalesce(pl.col("container"), inside("c")),
+            host=pl.coalesce(pl.col("host"), inside("pod")),
+        )
+        .drop("_s")
+    )
 
 
 def _empty_columns(lines: pl.DataFrame) -> pl.DataFrame:
@@ -246,6 +306,9 @@ def strip(frame: pl.DataFrame, name: str) -> pl.DataFrame:
             dict(enumerate(SEVERITY)), default=None, return_dtype=pl.String
         )
         updates["wrap_level"] = pl.coalesce(pl.col("wrap_level"), severity)
+    if "level" in groups:
+        named = field("level").replace_strict(SEVERITY_NAMES, default=None, return_dtype=pl.String)
+        updates["wrap_level"] = pl.coalesce(pl.col("wrap_level"), named)
     if "prefix_ts" in groups:
         stated = (
             field("prefix_ts")

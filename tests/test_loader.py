@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 import timeline
-from parsers import runtime
+from parsers import layouts, runtime
 from timeline.errors import NoInputError, UnknownFormatError
 
 
@@ -108,7 +108,7 @@ def test_kubectl_timestamps_prefix():
     ],
 )
 def test_path_hints(path, node, pod, container):
-    hints = runtime.hints_from_path(path)
+    hints = layouts.hints_from_path(path)
     assert (hints.node, hints.pod, hints.container) == (node, pod, container)
 
 

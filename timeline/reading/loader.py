@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 import parsers
-from parsers import routing, wrappers
+from parsers import layouts, routing, wrappers
 from parsers.registry import MIN_SCORE, Parser, Score
 from timeline.errors import UnknownFormatError
 from timeline.reading import signatures
@@ -302,7 +302,7 @@ def _sample_frame(raw: list[str], path: str) -> pl.DataFrame:
 
 
 def _with_path_hints(lines: pl.LazyFrame, path: str) -> pl.LazyFrame:
-    hints = wrappers.runtime.hints_from_path(path)
+    hints = layouts.hints_from_path(path)
     return lines.with_columns(
         host=pl.coalesce(pl.col("host"), pl.lit(hints.node or hints.pod, pl.String)),
         container=pl.coalesce(pl.col("container"), pl.lit(hints.container, pl.String)),
