@@ -79,7 +79,7 @@ COMPOSE = (
 GREP = (
     r"^(?:(?P<grep_file>[^:\s{\[\"<=]*[./][^:\s]*)[:-])?"
     r"(?P<grep_line>[0-9]+)[:-](?P<text>.*)$"
-    r"|^(?P<grep_file_only>[^:\s{\[\"<=]*[./][^:\s]*\.[A-Za-z0-9]+):(?P<text_only>.*)$"
+    r"|^(?P<grep_file_only>[^:\s{\[\"<=]*\.[A-Za-z][A-Za-z0-9]*):(?P<text_only>.*)$"
 )
 
 #: ``talosctl logs`` and ``talosctl dmesg`` put the node's address before each line.

@@ -25,7 +25,7 @@ from parsers.registry import MIN_SCORE, Parser, Score
 from timeline.errors import UnknownFormatError
 from timeline.reading import signatures
 from timeline.reading.lines import SAMPLE_LINES, sample_lines, split_lines
-from timeline.reading.settle import known_span, settle_year, settle_zone
+from timeline.reading.settle import known_span, note_unknown_host, settle_year, settle_zone
 from timeline.reading.sources import PathLike, expand, read_bytes
 from timeline.schema import EVENT_SCHEMA, validate
 
@@ -172,6 +172,9 @@ def detect(path: str) -> dict[str, object]:
     segments = routing.segment_sizes(routing.route(body, best if sure else None))
     if peeled.layers:
         why = f"{peeled.why()}; {why}"
+    layout = layouts.hints_from_path(path).layout
+    if layout:
+        why = f"{layout} layout; {why}"
     if len(segments) > 1 or (segments and not sure):
         why += "; segments: " + ", ".join(f"{n} lines {name}" for name, n in segments.items())
     return {
@@ -355,6 +358,7 @@ def _assemble(
         records = settle_year(result, year, known, assumptions)
         result.records = None
         records = settle_zone(result.path, records, tz, assumptions)
+        note_unknown_host(result.path, records, assumptions)
         frames.append(
             records.select(
                 [pl.col(c) for c in EVENT_SCHEMA if c in records.columns],

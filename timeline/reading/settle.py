@@ -183,6 +183,22 @@ def settle_zone(
     )
 
 
+def note_unknown_host(path: str, records: pl.DataFrame, assumptions: list[dict[str, str]]) -> None:
+    """Say so when no log record of a file names its host: neither the record, a wrapper
+    nor the file's path did, so no change on a host can be tied to it."""
+    logs = records.filter(pl.col("kind") == "log")
+    if logs.height and logs["host"].null_count() == logs.height:
+        assumptions.append(
+            assumption(
+                path,
+                "host",
+                "unknown",
+                "neither the records, a wrapper nor the file's path names a host",
+                "unknown",
+            )
+        )
+
+
 def offset_from_prefix(zoneless: pl.DataFrame) -> int | None:
     """The zone offset (seconds, whole quarter hours) that lines up zoneless record times
     with their runtime prefix's UTC times, or None when no line has both."""
