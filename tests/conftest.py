@@ -10,6 +10,16 @@ import pytest
 import timeline
 
 
+@pytest.fixture(autouse=True, scope="session")
+def partial_cache(tmp_path_factory):
+    """Keep the partial-result cache of the tests out of the user's cache folder."""
+    import os
+
+    from timeline.reading.loader import CACHE_ENV
+
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("partial-cache"))
+
+
 @pytest.fixture
 def write(tmp_path: Path):
     """Write ``text`` (or bytes) to ``tmp_path/name`` (gzipped for ``.gz``); return the path."""

@@ -156,7 +156,7 @@ _COMPATIBLE_WITH_VERSIONS = {"upgrade", "rollback", "deploy", "restart", "other"
 
 
 def infer_changes(
-    events: pl.DataFrame,
+    events: pl.DataFrame | pl.LazyFrame,
     *,
     episode_gap: timedelta = timedelta(minutes=2),
     window: timedelta = timedelta(minutes=10),
@@ -744,17 +744,9 @@ def with_inferred_changes(
     episode_gap: timedelta = timedelta(minutes=2),
     sort: bool = True,
 ) -> pl.DataFrame:
-    """``events`` with the inferred changes added, none that a record already tells.
-
-    An inferred change matches a recorded one (not a failed one) when they are within
-    ``window`` of each other, name the same program or node (one name contains the
-    other: ``kube-proxy`` and ``daemonset/kube-system/kube-proxy-x7k2p``), agree on the
-    host where the record names one, have compatible types (an upgrade, rollback, deploy
-    or restart of one program; a reboot or restart of one node; a config change) and do
-    not contradict each other's target version. Every record it matches (the DaemonSet
-    patch in the audit log and the pod's event on that node, say) is kept and marked
-    ``seen_in_logs`` with the witnesses' ``file:line``; the inferred row is dropped.
-    Calling it again recomputes the inferred rows rather than adding them twice.
+    """``events`` with the inferred changes added, none that a record already tells
+    (see :func:`reconcile`). Calling it again recomputes the inferred rows rather than
+    adding them twice.
 
     The result is sorted by time, file and line; with ``sort=False`` the rows keep their
     order and the inferred ones come last (for a caller that sorts anyway).
@@ -764,14 +756,38 @@ def with_inferred_changes(
     inferred = infer_changes(base, episode_gap=episode_gap, window=window)
     if inferred.height == 0:
         return validate(base) if has_inferred else events
-    recorded = (
-        base.lazy()
-        .with_row_index("_row")
-        .filter((pl.col("kind") == "change") & pl.col("ts").is_not_null())
-        .sort("ts")
-        .collect()
+    is_change = (pl.col("kind") == "change") & pl.col("ts").is_not_null()
+    merged = pl.concat(
+        [
+            base.filter(~is_change).select(list(EVENT_SCHEMA)),
+            reconcile(base.filter(is_change), inferred, window=window),
+        ],
+        how="vertical",
     )
-    records = [_Record.of(row) for row in recorded.iter_rows(named=True)]
+    if not sort:
+        return validate(merged)
+    return validate(merged.sort("ts", "file", "line", nulls_last=True, maintain_order=True))
+
+
+def reconcile(
+    recorded: pl.DataFrame, inferred: pl.DataFrame, *, window: timedelta = timedelta(minutes=10)
+) -> pl.DataFrame:
+    """The change rows to keep: every recorded one, and the inferred ones no record tells.
+
+    An inferred change matches a recorded one (not a failed one) when they are within
+    ``window`` of each other, name the same program or node (one name contains the
+    other: ``kube-proxy`` and ``daemonset/kube-system/kube-proxy-x7k2p``), agree on the
+    host where the record names one, have compatible types (an upgrade, rollback, deploy
+    or restart of one program; a reboot or restart of one node; a config change) and do
+    not contradict each other's target version. Every record it matches (the DaemonSet
+    patch in the audit log and the pod's event on that node, say) is kept and marked
+    ``seen_in_logs`` with the witnesses' ``file:line``; the inferred row is dropped.
+    """
+    recorded = recorded.select(list(EVENT_SCHEMA))
+    if inferred.height == 0:
+        return recorded
+    indexed = recorded.with_row_index("_row").filter(pl.col("ts").is_not_null()).sort("ts")
+    records = [_Record.of(row) for row in indexed.iter_rows(named=True)]
     records = [r for r in records if not r.attrs.get("failed")]
     times = [r.ts for r in records]
     kept = []
@@ -787,19 +803,12 @@ def with_inferred_changes(
             match.seen.append(f"{row['file']}:{row['line']}")
     marked = {r.index: r.marked() for r in records if r.seen or "seen_in_logs" in r.attrs}
     if marked:
-        attrs = base.get_column("attrs").clone()
+        attrs = recorded.get_column("attrs").clone()
         attrs.scatter(list(marked), pl.Series(list(marked.values()), dtype=pl.String))
-        base = base.with_columns(attrs)
-    merged = pl.concat(
-        [
-            base.select(list(EVENT_SCHEMA)),
-            pl.DataFrame(kept, schema=EVENT_SCHEMA, orient="row"),
-        ],
-        how="vertical",
+        recorded = recorded.with_columns(attrs)
+    return pl.concat(
+        [recorded, pl.DataFrame(kept, schema=EVENT_SCHEMA, orient="row")], how="vertical"
     )
-    if not sort:
-        return validate(merged)
-    return validate(merged.sort("ts", "file", "line", nulls_last=True, maintain_order=True))
 
 
 def _is_inferred() -> pl.Expr:

@@ -1,38 +1,54 @@
 """Loading: files, folders, globs and ``.gz`` in; one event frame on one UTC clock out.
 
-For each file the loader reads the bytes (refusing binary files, keeping what a truncated
-gzip held), splits them into numbered lines in one polars column, strips a runtime prefix,
-sniffs the program's format and hands the lines to its parser. Then, across files, it
-settles what the records leave open: the year of yearless klog times and the zone of
-zoneless ones, and writes down every such assumption. Every line is accounted for: a row,
-a continuation of one, or an unparsed line in the warnings with its file and line.
+The work is a map and a reduce, so that memory follows what is kept rather than the size
+of the input, and every core (or a Dask cluster) can help:
+
+- **map** (:mod:`timeline.reading.mapper`, in worker processes): each file, or each
+  line-aligned chunk of a big one, is read, stripped of its runtime prefix, sniffed and
+  parsed; its rows go to a Parquet partial, and a small summary comes back: line
+  accounting, warnings and the evidence for years and zones. Partials are cached, so an
+  unchanged input is read once.
+- **reduce** (here): the evidence of all files settles each file's year and zone
+  (:mod:`timeline.reading.settle`); the distinct masked messages become templates.
+- **finish** (in worker processes again): each group of partials gets its UTC times,
+  line numbers and templates and is written to the event store
+  (:mod:`timeline.reading.store`); then the changes the logs tell are inferred from the
+  few rows that witness them.
+
+Every line is accounted for: a row, a continuation of one, or an unparsed line in the
+warnings with its file and line.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
+import shutil
+import tempfile
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 import parsers
-from parsers import layouts, routing, wrappers
-from parsers.registry import MIN_SCORE, Parser, Score
 from timeline.errors import UnknownFormatError
-from timeline.reading import signatures
-from timeline.reading.lines import SAMPLE_LINES, sample_lines, split_lines
-from timeline.reading.settle import known_span, note_unknown_host, settle_year, settle_zone
-from timeline.reading.sources import PathLike, expand, read_bytes
+from timeline.reading import executor, mapper, settle, signatures
+from timeline.reading import store as event_store
+from timeline.reading.mapper import WARNING_SCHEMA, Partial, Task
+from timeline.reading.sources import PathLike, expand
 from timeline.schema import EVENT_SCHEMA, validate
 
-#: A longer line is cut to this many characters (and the cut is reported).
-MAX_LINE_CHARS = 1 << 20
-#: How much of an unparsed line the warnings keep.
-WARNING_TEXT_CHARS = 200
+#: Inputs smaller than this are read in this process: starting workers would cost more.
+MIN_BYTES_FOR_WORKERS = 32 << 20
+#: Map tasks are sent to workers in groups of about this many bytes (small files together).
+BATCH_BYTES = 16 << 20
+#: Files are finished into event store files of about this many input bytes each.
+PART_BYTES = 256 << 20
+#: An environment variable that moves the partial cache (tests point it at a temp folder).
+CACHE_ENV = "INCIDENT_TIMELINE_CACHE"
 
 
 @dataclass(frozen=True)
@@ -89,12 +105,43 @@ class LoadSummary:
         return "<pre>" + escape(str(self)) + "</pre>"
 
 
-@dataclass(frozen=True)
 class Loaded:
-    """The event frame and the summary of how it was loaded."""
+    """The event frame and the summary of how it was loaded.
 
-    events: pl.DataFrame
-    summary: LoadSummary
+    ``events`` is the whole frame, sorted by time (read from the event store on first
+    use); ``scan()`` gives the store as a polars LazyFrame, for work that should not hold
+    every row at once. ``store`` is the store's folder (a temporary one, removed with this
+    object, unless ``read(..., store=FOLDER)`` named one).
+    """
+
+    def __init__(
+        self,
+        events: pl.DataFrame | None = None,
+        summary: LoadSummary | None = None,
+        *,
+        store: str | None = None,
+    ):
+        if events is None and store is None:
+            raise ValueError("Loaded needs events or a store")
+        self._events = events
+        self.summary = summary if summary is not None else _empty_summary()
+        self.store = store
+
+    @property
+    def events(self) -> pl.DataFrame:
+        if self._events is None:
+            self._events = _sorted(self.scan().collect())
+        return self._events
+
+    def scan(self) -> pl.LazyFrame:
+        """The event frame as a LazyFrame over the store (or over ``events``)."""
+        if self._events is not None or self.store is None:
+            return self.events.lazy()
+        return event_store.scan(self.store)
+
+    def __repr__(self) -> str:
+        files = self.summary.files.height
+        return f"Loaded({files} files, store={self.store!r})"
 
 
 def load(
@@ -109,6 +156,12 @@ def load(
     return read(paths, format=format, year=year, tz=tz, infer=infer).events
 
 
+def scan(path: PathLike) -> pl.LazyFrame:
+    """The event frame of an event store folder (``timeline parse ... -o events/``) as a
+    polars LazyFrame."""
+    return event_store.scan(path)
+
+
 def read(
     paths: PathLike | Iterable[PathLike],
     *,
@@ -117,13 +170,19 @@ def read(
     tz: str | None = None,
     infer: bool = True,
     on_file: Callable[[str], None] | None = None,
+    store: PathLike | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client: Any = None,
+    cache: bool | PathLike = True,
 ) -> Loaded:
     """Load ``paths`` into one event frame and say how it went.
 
     Parameters
     ----------
     paths
-        Files, folders (read recursively), globs, ``.gz`` files, or a list of them.
+        Files, folders (read recursively), globs, ``.gz`` files, or a list of them; or
+        one event store folder, which is opened as it is.
     format
         A parser name to use for every file instead of sniffing.
     year
@@ -135,312 +194,379 @@ def read(
         Add the changes the logs themselves tell (restarts, upgrades, rollbacks, reloads,
         reboots; see :mod:`timeline.reading.changes`), none that a record already tells.
     on_file
-        Called with each file's path before it is read (for progress bars).
+        Called with each file's path once it is read (for progress bars).
+    store
+        A folder to write the event store to; a temporary one if not given.
+    workers
+        Worker processes for reading (default: every core; 1 reads in this process).
+    scheduler, client
+        A Dask scheduler address or a ``distributed.Client`` to read on a cluster
+        instead (``DASK_SCHEDULER_ADDRESS`` is honoured too).
+    cache
+        Reuse the partial results of unchanged files: True uses the user's cache folder
+        (or ``$INCIDENT_TIMELINE_CACHE``), a path another folder, False none.
     """
+    given = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    if len(given) == 1 and event_store.is_store(given[0]):
+        return open_store(given[0])
     try:
-        forced = parsers.registry.get(format) if format else None
+        if format:
+            parsers.registry.get(format)
     except KeyError as exc:
         raise UnknownFormatError(exc.args[0]) from None
-    files = expand(paths)
-    parsed = []
-    for path in files:
-        if on_file:
-            on_file(path)
-        parsed.append(_read_file(path, forced))
-    loaded = _assemble(parsed, year=year, tz=tz, sort=not infer)
-    if infer:
-        from timeline.reading.changes import with_inferred_changes
-
-        events = with_inferred_changes(loaded.events, sort=False)
-        loaded = Loaded(events=_sorted(events), summary=loaded.summary)
+    files = expand(given)
+    root = event_store.prepare(store or tempfile.mkdtemp(prefix="timeline-"))
+    partial_root, temporary_partials = _partial_root(cache, root)
+    try:
+        partials = _map(
+            files,
+            format=format,
+            partial_root=partial_root,
+            cached=not temporary_partials,
+            workers=workers,
+            client=executor.connect(scheduler, client),
+            on_file=on_file,
+        )
+        summary = _reduce_and_finish(
+            files, partials, root, year=year, tz=tz, infer=infer, workers=workers, client=client
+        )
+    finally:
+        if temporary_partials:
+            shutil.rmtree(partial_root, ignore_errors=True)
+    loaded = Loaded(summary=summary, store=str(root))
+    if not store:
+        weakref.finalize(loaded, shutil.rmtree, str(root), True)
     return loaded
 
 
-def detect(path: str) -> dict[str, object]:
-    """What the loader would make of ``path``: the wrappers it strips, the parsers' scores
-    (best first), and the format it chooses for each segment of the file's first lines."""
-    data, problems = read_bytes(path)
-    if data is None:
-        return {"file": path, "format": None, "score": 0.0, "why": problems[0], "prefix": None}
-    raw = sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
-    peeled = wrappers.peel(_sample_frame(raw, path), raw)
-    body = _with_path_hints(peeled.lines.lazy(), path).collect().filter(~pl.col("marker"))
-    ranked = parsers.registry.rank(body["text"].to_list())
-    best, score = ranked[0] if ranked else (None, Score(0.0, "no parsers registered"))
-    sure = best is not None and score.score >= MIN_SCORE
-    why = score.why if sure else f"no format scored {MIN_SCORE} or more (best: {score.why})"
-    segments = routing.segment_sizes(routing.route(body, best if sure else None))
-    if peeled.layers:
-        why = f"{peeled.why()}; {why}"
-    layout = layouts.hints_from_path(path).layout
-    if layout:
-        why = f"{layout} layout; {why}"
-    if len(segments) > 1 or (segments and not sure):
-        why += "; segments: " + ", ".join(f"{n} lines {name}" for name, n in segments.items())
-    return {
-        "file": path,
-        "format": best.name if sure else ("+".join(segments) if segments else None),
-        "score": round(score.score, 3),
-        "why": why,
-        "prefix": peeled.described,
-        "wrappers": list(peeled.layers),
-        "segments": segments,
-        "runner_up": f"{ranked[1][0].name} {ranked[1][1].score:.2f}" if len(ranked) > 1 else None,
-    }
+def open_store(path: PathLike) -> Loaded:
+    """The :class:`Loaded` of an event store folder, as ``read`` wrote it."""
+    tables = event_store.read_summary(path)
+    return Loaded(summary=LoadSummary(**tables), store=str(path))
 
 
-# --- one file ---------------------------------------------------------------------------
+def _partial_root(cache: bool | PathLike, root: Path) -> tuple[Path, bool]:
+    """Where partial results go, and whether they are temporary."""
+    if cache is False:
+        return root / ".partials", True
+    if cache is True:
+        return Path(os.environ.get(CACHE_ENV) or event_store.default_cache_dir()), False
+    return Path(cache), False
 
 
-@dataclass
-class _FileResult:
-    path: str
-    format: str | None = None
-    prefix: str | None = None
-    score: float = 0.0
-    lines: int = 0
-    records: pl.DataFrame | None = None
-    rows: int = 0
-    first_lines: int = 0
-    covered_lines: int = 0
-    wrapper_lines: int = 0
-    segments: dict[str, int] = field(default_factory=dict)
-    mtime: datetime | None = None
-    problems: list[str] = field(default_factory=list)
-    line_warnings: list[pl.DataFrame] = field(default_factory=list)
+# --- map ---------------------------------------------------------------------------------
 
 
-def _read_file(path: str, forced: Parser | None) -> _FileResult:
-    result = _FileResult(path=path)
-    with contextlib.suppress(OSError):
-        result.mtime = datetime.fromtimestamp(os.path.getmtime(path), tz=UTC)
-    data, problems = read_bytes(path)
-    result.problems.extend(problems)
-    if data is None:
-        return result
-    raw_sample = sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
-    lines, problem = split_lines(data, path)
-    del data
-    if problem:
-        result.problems.append(problem)
-    result.lines = lines.height
-    # a character takes at least a byte: only lines of more bytes can be too long
-    long_lines = lines.filter(pl.col("text").str.len_bytes() > MAX_LINE_CHARS).filter(
-        pl.col("text").str.len_chars() > MAX_LINE_CHARS
-    )
-    if long_lines.height:
-        result.line_warnings.append(
-            long_lines.select(
-                pl.lit(path).alias("file"),
-                "line",
-                "end_line",
-                pl.lit(False).alias("unparsed"),
-                pl.format(
-                    "line is {} characters long; kept the first {}",
-                    pl.col("text").str.len_chars(),
-                    pl.lit(MAX_LINE_CHARS),
-                ).alias("reason"),
-                pl.col("text").str.slice(0, WARNING_TEXT_CHARS),
-            )
-        )
-        lines = lines.with_columns(pl.col("text").str.slice(0, MAX_LINE_CHARS))
-    peeled = wrappers.peel(lines, raw_sample)
-    del lines
-    result.prefix = peeled.described
-    stripped = _with_path_hints(peeled.lines.lazy(), path).collect()
-    result.wrapper_lines = int(stripped["marker"].sum())
-    stripped = stripped.filter(~pl.col("marker"))
-    parser = forced
-    if parser is None:
-        sample = stripped["text"].head(SAMPLE_LINES).to_list()
-        ranked = parsers.registry.rank(sample)
-        if ranked and ranked[0][1].score >= MIN_SCORE:
-            parser, score = ranked[0]
-            result.score = score.score
-        elif not routing.claims_any(stripped):
-            best = ranked[0][1].why if ranked else "no parsers registered"
-            result.problems.append(f"unknown format: no parser recognised it (best: {best})")
-            result.line_warnings.append(_unparsed(stripped, path, "unknown format"))
-            return result
-    else:
-        result.score = 1.0
-    try:
-        routed = routing.parse_segments(stripped, parser, streams=forced is None)
-        records = routed.records
-    except Exception as exc:  # a parser bug must not lose the other files
-        name = parser.name if parser else "routing"
-        result.problems.append(f"the {name} parser failed: {type(exc).__name__}: {exc}")
-        result.line_warnings.append(_unparsed(stripped, path, f"{name} parser failed"))
-        return result
-    result.format = parser.name if parser else "+".join(sorted(routed.segments))
-    result.segments = routed.segments
-    del stripped
-    bad = records.filter(pl.col("unparsed").is_not_null())
-    if bad.height:
-        result.line_warnings.append(
-            bad.select(
-                pl.lit(path).alias("file"),
-                "line",
-                "end_line",
-                pl.lit(True).alias("unparsed"),
-                pl.col("unparsed").alias("reason"),
-                pl.col("message").str.slice(0, WARNING_TEXT_CHARS).alias("text"),
-            )
-        )
-        records = records.filter(pl.col("unparsed").is_null())
-    result.records = records
-    result.rows = records.height
-    result.first_lines = records["line"].n_unique()
-    result.covered_lines = _covered_lines(records)
-    return result
-
-
-def _sample_frame(raw: list[str], path: str) -> pl.DataFrame:
-    return pl.DataFrame({"text": raw}).select(
-        line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
-        end_line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
-        text=pl.col("text"),
-        path=pl.lit(path),
-    )
-
-
-def _with_path_hints(lines: pl.LazyFrame, path: str) -> pl.LazyFrame:
-    hints = layouts.hints_from_path(path)
-    return lines.with_columns(
-        host=pl.coalesce(pl.col("host"), pl.lit(hints.node or hints.pod, pl.String)),
-        container=pl.coalesce(pl.col("container"), pl.lit(hints.container, pl.String)),
-    )
-
-
-def _unparsed(lines: pl.DataFrame, path: str, reason: str) -> pl.DataFrame:
-    return lines.select(
-        pl.lit(path).alias("file"),
-        "line",
-        "end_line",
-        pl.lit(True).alias("unparsed"),
-        pl.lit(reason).alias("reason"),
-        pl.col("text").str.slice(0, WARNING_TEXT_CHARS),
-    )
-
-
-# --- across files ----------------------------------------------------------------------
-
-#: A warning is an unparsed line (``unparsed``, spanning ``line`` to ``end_line``), a note
-#: on a line that was read (a cut long line), or a file-level problem (null ``line``).
-_WARNING_SCHEMA = {
-    "file": pl.String,
-    "line": pl.UInt32,
-    "end_line": pl.UInt32,
-    "unparsed": pl.Boolean,
-    "reason": pl.String,
-    "text": pl.String,
-}
-_ASSUMPTION_SCHEMA = {
-    "file": pl.String,
-    "what": pl.String,
-    "value": pl.String,
-    "basis": pl.String,
-    "certainty": pl.String,
-}
-
-
-def _assemble(
-    results: list[_FileResult], *, year: int | None, tz: str | None, sort: bool = True
-) -> Loaded:
-    """The event frame and summary of the files read; each file's records are let go of
-    once they are in the frame, so that two copies of them are never held."""
-    assumptions: list[dict[str, str]] = []
-    known = known_span([r.records for r in results if r.records is not None])
-    frames = []
-    for result in results:
-        if result.records is None or result.records.height == 0:
+def _map(
+    files: list[str],
+    *,
+    format: str | None,
+    partial_root: Path,
+    cached: bool,
+    workers: int | None,
+    client: Any,
+    on_file: Callable[[str], None] | None,
+) -> list[Partial]:
+    """Every file's partials, from the cache where the file has not changed."""
+    cache = event_store.PartialCache(partial_root)
+    tasks = [task for path in files for task in mapper.plan(path, format=format)]
+    partials: list[Partial | None] = [None] * len(tasks)
+    todo: list[Task] = []
+    for i, task in enumerate(tasks):
+        key = event_store.task_key(task) if cached else None
+        found = cache.get(key) if key else None
+        if found is not None:
+            found.out = cache.rows_path(key)
+            found.path = task.path  # the same file may have been named another way
+            found.warnings = found.warnings.with_columns(file=pl.lit(task.path, pl.String))
+            partials[i] = found
+            if on_file:
+                on_file(task.path)
             continue
-        records = settle_year(result, year, known, assumptions)
-        result.records = None
-        records = settle_zone(result.path, records, tz, assumptions)
-        note_unknown_host(result.path, records, assumptions)
-        frames.append(
-            records.select(
-                [pl.col(c) for c in EVENT_SCHEMA if c in records.columns],
-                file=pl.lit(result.path),
-            )
+        name = key or f"{i:06d}"
+        todo.append(Task(task.path, format, task.start, task.end, task.part, cache.rows_path(name)))
+    positions = [i for i, p in enumerate(partials) if p is None]
+    batches = _batches(todo)
+    total = sum(_size(t) for t in todo)
+    if total < MIN_BYTES_FOR_WORKERS and client is None:
+        workers = 1
+    for b, results in executor.run(mapper.map_batch, batches, workers=workers, client=client):
+        for task, partial in zip(batches[b], results, strict=True):
+            if cached:
+                cache.put(Path(task.out).stem, partial)
+            if on_file:
+                on_file(task.path)
+        for k, partial in zip(_batch_positions(batches, b, positions), results, strict=True):
+            partials[k] = partial
+    return [p for p in partials if p is not None]
+
+
+def _batches(tasks: list[Task]) -> list[list[Task]]:
+    """Tasks grouped so that many small files travel to a worker together."""
+    batches: list[list[Task]] = []
+    size = 0
+    for task in tasks:
+        task_size = _size(task)
+        if not batches or size + task_size > BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(task)
+        size += task_size
+    return batches
+
+
+def _batch_positions(batches: list[list[Task]], b: int, positions: list[int]) -> list[int]:
+    start = sum(len(batch) for batch in batches[:b])
+    return positions[start : start + len(batches[b])]
+
+
+def _size(task: Task) -> int:
+    if task.end is not None:
+        return task.end - task.start
+    try:
+        return os.path.getsize(task.path)
+    except OSError:
+        return 0
+
+
+# --- reduce and finish -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _FilePlan:
+    path: str
+    parts: list[Partial] = field(default_factory=list)
+    settlement: settle.Settlement = settle.Settlement()
+
+
+def _reduce_and_finish(
+    files: list[str],
+    partials: list[Partial],
+    root: Path,
+    *,
+    year: int | None,
+    tz: str | None,
+    infer: bool,
+    workers: int | None,
+    client: Any,
+) -> LoadSummary:
+    by_file: dict[str, list[Partial]] = {path: [] for path in files}
+    for partial in partials:
+        by_file[partial.path].append(partial)
+    for parts in by_file.values():
+        parts.sort(key=lambda p: p.part)
+    known = settle.known_span([p.evidence for p in partials if p.evidence])
+    plans, assumptions = [], []
+    for path, parts in by_file.items():
+        evidences = [p.evidence for p in parts if p.evidence]
+        if not evidences:
+            plans.append(_FilePlan(path, parts))
+            continue
+        settlement, said = settle.plan(
+            path, evidences, year=year, tz=tz, known=known, mtime=parts[0].mtime
         )
-        del records
-    events = _to_events(frames, sort=sort)
-    del frames
-    warnings = pl.concat(
-        [pl.DataFrame(schema=_WARNING_SCHEMA)]
-        + [w.cast(_WARNING_SCHEMA) for r in results for w in r.line_warnings]
-        + [
-            pl.DataFrame(
-                {"file": [r.path] * len(r.problems), "reason": r.problems},
-                schema={"file": pl.String, "reason": pl.String},
-            )
-            .with_columns(
-                line=pl.lit(None, pl.UInt32),
-                end_line=pl.lit(None, pl.UInt32),
-                unparsed=pl.lit(False),
-                text=pl.lit(None, pl.String),
-            )
-            .select(list(_WARNING_SCHEMA))
-            for r in results
-            if r.problems
-        ],
-        how="vertical",
-    )
+        plans.append(_FilePlan(path, parts, settlement))
+        assumptions.extend(said)
+    staging = root / ".staging"
+    staging.mkdir(exist_ok=True)
+    lookup = _template_lookup(partials, staging)
+    jobs = _finish_jobs(plans, lookup, root, staging)
+    small = sum(_size(Task(p.path)) for p in plans) < MIN_BYTES_FOR_WORKERS
+    for _ in executor.run(
+        finish_job, jobs, workers=1 if small and client is None else workers, client=client
+    ):
+        pass
+    _write_changes(root, staging, infer=infer)
+    shutil.rmtree(staging, ignore_errors=True)
+    warnings = _warnings(plans)
     summary = LoadSummary(
-        files=_file_table(results, warnings),
+        files=_file_table(plans, warnings),
         warnings=warnings,
-        assumptions=pl.DataFrame(assumptions, schema=_ASSUMPTION_SCHEMA),
+        assumptions=pl.DataFrame(assumptions, schema=settle.ASSUMPTION_SCHEMA),
     )
-    return Loaded(events=events, summary=summary)
+    event_store.write_summary(
+        root,
+        {"files": summary.files, "warnings": summary.warnings, "assumptions": summary.assumptions},
+    )
+    return summary
 
 
-def _to_events(frames: list[pl.DataFrame], *, sort: bool = True) -> pl.DataFrame:
-    """One frame of the files' rows, with templates; sorted unless ``sort`` is false (for a
-    caller that adds rows and sorts after)."""
-    if not frames:
-        return pl.DataFrame(schema=EVENT_SCHEMA)
-    events = pl.concat(frames, how="vertical")
-    events = signatures.assign_templates(events, by="source")
+def _template_lookup(partials: list[Partial], staging: Path) -> str | None:
+    """The template of every distinct masked message, per source, as a Parquet file: only
+    the distinct messages go through the grouping (see
+    :func:`timeline.reading.signatures.group_masked`)."""
+    paths = [p.out for p in partials if p.out and p.rows and os.path.exists(p.out)]
+    if not paths:
+        return None
+    distinct = (
+        pl.scan_parquet(paths)
+        .filter(pl.col("masked").is_not_null())
+        .group_by("source", "masked")
+        .agg(pl.len().alias("_rows"))
+        .collect()
+        .sort("source", "masked")
+    )
+    lookups = [
+        part.select(
+            "source",
+            "masked",
+            pl.Series(
+                "_template",
+                signatures.group_masked(part["masked"].to_list(), part["_rows"].to_list()),
+                dtype=pl.String,
+            ),
+        )
+        for part in distinct.partition_by("source", maintain_order=True)
+        if part.height
+    ]
+    if not lookups:
+        return None
+    path = str(staging / "templates.parquet")
+    pl.concat(lookups).write_parquet(path)
+    return path
+
+
+@dataclass(frozen=True)
+class FinishJob:
+    """Partials to turn into one event store file: ``(rows, file, part, first line - 1,
+    settlement)`` each, the template lookup, and where the rows and change rows go."""
+
+    parts: list[tuple[str, str, int, int, settle.Settlement]]
+    templates: str | None
+    out: str
+    changes_out: str
+
+
+def _finish_jobs(plans: list[_FilePlan], lookup: str | None, root: Path, staging: Path):
+    jobs: list[FinishJob] = []
+    current: list[tuple[str, str, int, int, settle.Settlement]] = []
+    size = 0
+
+    def flush() -> None:
+        n = len(jobs)
+        out = str(root / event_store.EVENTS / f"part-{n:05d}.parquet")
+        jobs.append(
+            FinishJob(list(current), lookup, out, str(staging / f"changes-{n:05d}.parquet"))
+        )
+        current.clear()
+
+    for plan in plans:
+        offset = 0
+        for part in plan.parts:
+            if part.rows and part.out:
+                current.append((part.out, plan.path, part.part, offset, plan.settlement))
+                size += _size(Task(part.path)) if part.part == 0 else 0
+            offset += part.lines
+        if size >= PART_BYTES and current:
+            flush()
+            size = 0
+    if current:
+        flush()
+    return jobs
+
+
+def finish_job(job: FinishJob) -> None:
+    """Settle times, number lines within the file and add templates for one group of
+    partials, and write it: change rows apart, for the change inference to mark."""
+    frames = [
+        settle.apply(pl.scan_parquet(rows), settlement, part).with_columns(
+            line=pl.col("line") + offset,
+            end_line=pl.col("end_line") + offset,
+            file=pl.lit(path),
+        )
+        for rows, path, part, offset, settlement in job.parts
+    ]
+    events = pl.concat(frames, how="diagonal_relaxed")
+    if job.templates:
+        lookup = pl.scan_parquet(job.templates)
+        events = events.join(lookup, on=["source", "masked"], how="left", nulls_equal=False)
+        events = events.with_columns(template=pl.coalesce("template", "_template"))
     events = events.select(
         [
             (pl.col(c).fill_null("{}") if c == "attrs" else pl.col(c)).cast(t)
             for c, t in EVENT_SCHEMA.items()
         ]
+    ).collect()
+    is_change = pl.col("kind") == "change"
+    events.filter(~is_change).write_parquet(job.out, statistics=True)
+    events.filter(is_change).write_parquet(job.changes_out)
+
+
+def _write_changes(root: Path, staging: Path, *, infer: bool) -> None:
+    """The change rows: those recorded, and (with ``infer``) those the logs tell, none
+    that a record already tells (:func:`timeline.reading.changes.reconcile`)."""
+    recorded_files = sorted(str(p) for p in staging.glob("changes-*.parquet"))
+    recorded = (
+        pl.read_parquet(recorded_files) if recorded_files else pl.DataFrame(schema=EVENT_SCHEMA)
     )
-    return _sorted(events) if sort else validate(events)
+    recorded = recorded.cast(EVENT_SCHEMA)
+    if infer:
+        from timeline.reading.changes import infer_changes, reconcile
+
+        logs = event_store.scan_files(sorted((root / event_store.EVENTS).glob("part-*.parquet")))
+        recorded = reconcile(recorded, infer_changes(logs))
+    recorded.write_parquet(root / event_store.EVENTS / "changes.parquet")
 
 
-def _sorted(events: pl.DataFrame) -> pl.DataFrame:
-    """The event frame in time order, files and lines breaking ties."""
-    return validate(events.sort("ts", "file", "line", nulls_last=True, maintain_order=True))
+def _warnings(plans: list[_FilePlan]) -> pl.DataFrame:
+    """Every warning with its line numbers in the file (not the chunk), and each file's
+    problems as rows without a line."""
+    frames = [pl.DataFrame(schema=WARNING_SCHEMA)]
+    for plan in plans:
+        offset = 0
+        for part in plan.parts:
+            if part.warnings.height:
+                frames.append(
+                    part.warnings.with_columns(
+                        line=pl.col("line") + offset, end_line=pl.col("end_line") + offset
+                    )
+                )
+            offset += part.lines
+        problems = [p for part in plan.parts for p in part.problems]
+        if problems:
+            frames.append(
+                pl.DataFrame(
+                    {"file": [plan.path] * len(problems), "reason": problems},
+                    schema={"file": pl.String, "reason": pl.String},
+                ).with_columns(
+                    line=pl.lit(None, pl.UInt32),
+                    end_line=pl.lit(None, pl.UInt32),
+                    unparsed=pl.lit(False),
+                    text=pl.lit(None, pl.String),
+                )
+            )
+    return pl.concat([f.select(list(WARNING_SCHEMA)).cast(WARNING_SCHEMA) for f in frames])
 
 
-def _file_table(results: list[_FileResult], warnings: pl.DataFrame) -> pl.DataFrame:
+def _file_table(plans: list[_FilePlan], warnings: pl.DataFrame) -> pl.DataFrame:
+    unparsed = (
+        warnings.filter(pl.col("unparsed"))
+        .group_by("file", maintain_order=True)
+        .agg(
+            unparsed_lines=(pl.col("end_line") - pl.col("line") + 1).sum().cast(pl.Int64),
+            first_unparsed=pl.col("line").head(10),
+        )
+    )
     rows = []
-    for r in results:
-        unparsed = warnings.filter((pl.col("file") == r.path) & pl.col("unparsed"))
-        unparsed_lines = int((unparsed["end_line"] - unparsed["line"] + 1).sum())
-        parsed, covered, starts = r.rows, r.covered_lines, r.first_lines
+    for plan in plans:
+        parts = plan.parts
+        first = parts[0] if parts else Partial(path=plan.path)
         rows.append(
             {
-                "file": r.path,
-                "format": r.format,
-                "prefix": r.prefix,
-                "score": r.score,
-                "lines": r.lines,
-                "rows": parsed,
-                "first_lines": starts,
-                "continuation_lines": covered - starts,
-                "unparsed_lines": unparsed_lines,
-                "wrapper_lines": r.wrapper_lines,
-                "segments": json.dumps(r.segments) if len(r.segments) > 1 else None,
-                "first_unparsed": unparsed["line"].head(10).to_list(),
-                "problem": "; ".join(r.problems) or None,
+                "file": plan.path,
+                "format": first.format,
+                "prefix": first.prefix,
+                "score": first.score,
+                "lines": sum(p.lines for p in parts),
+                "rows": sum(p.rows for p in parts),
+                "first_lines": sum(p.first_lines for p in parts),
+                "continuation_lines": sum(p.covered_lines - p.first_lines for p in parts),
+                "wrapper_lines": sum(p.wrapper_lines for p in parts),
+                "segments": _segments(parts),
+                "problem": "; ".join(q for p in parts for q in p.problems) or None,
             }
         )
-    return pl.DataFrame(
+    table = pl.DataFrame(
         rows,
         schema={
             "file": pl.String,
@@ -451,28 +577,57 @@ def _file_table(results: list[_FileResult], warnings: pl.DataFrame) -> pl.DataFr
             "rows": pl.Int64,
             "first_lines": pl.Int64,
             "continuation_lines": pl.Int64,
-            "unparsed_lines": pl.Int64,
             "wrapper_lines": pl.Int64,
             "segments": pl.String,
-            "first_unparsed": pl.List(pl.UInt32),
             "problem": pl.String,
         },
     )
-
-
-def _covered_lines(records: pl.DataFrame) -> int:
-    """How many distinct lines the records span (records from one JSON document may share
-    lines, so spans are merged rather than added)."""
-    spans = records.select("line", "end_line").sort("line")
-    reach = pl.col("end_line").cum_max().shift(1).fill_null(0)
-    return int(
-        spans.select(
-            (pl.col("end_line") - pl.max_horizontal(pl.col("line") - 1, reach))
-            .cast(pl.Int64)
-            .clip(lower_bound=0)
-            .sum()
-        ).item()
+    table = table.join(unparsed, on="file", how="left").with_columns(
+        unparsed_lines=pl.col("unparsed_lines").fill_null(0),
+        first_unparsed=pl.col("first_unparsed").fill_null(pl.lit([], pl.List(pl.UInt32))),
     )
+    return table.select(
+        "file",
+        "format",
+        "prefix",
+        "score",
+        "lines",
+        "rows",
+        "first_lines",
+        "continuation_lines",
+        "unparsed_lines",
+        "wrapper_lines",
+        "segments",
+        "first_unparsed",
+        "problem",
+    )
+
+
+def _segments(parts: list[Partial]) -> str | None:
+    """The lines routed to each format, as JSON, for a file of more than one."""
+    total: dict[str, int] = {}
+    for part in parts:
+        for name, n in part.segments.items():
+            total[name] = total.get(name, 0) + n
+    return json.dumps(total) if len(total) > 1 else None
+
+
+def _empty_summary() -> LoadSummary:
+    return LoadSummary(
+        files=_file_table([], pl.DataFrame(schema=WARNING_SCHEMA)),
+        warnings=pl.DataFrame(schema=WARNING_SCHEMA),
+        assumptions=pl.DataFrame(schema=settle.ASSUMPTION_SCHEMA),
+    )
+
+
+def _sorted(events: pl.DataFrame) -> pl.DataFrame:
+    """The event frame in time order, files and lines breaking ties."""
+    return validate(events.sort("ts", "file", "line", nulls_last=True, maintain_order=True))
+
+
+def detect(path: str) -> dict[str, object]:
+    """What the loader would make of ``path``: its prefix and the parsers' scores, best first."""
+    return mapper.detect(path)
 
 
 def summary_json(summary: LoadSummary) -> str:

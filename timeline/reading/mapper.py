@@ -1,0 +1,366 @@
+"""The map step: one file, or one line-aligned chunk of a big file, to a partial result.
+
+A :class:`Task` names what to read; :func:`map_task` reads it, strips a runtime prefix,
+sniffs the format, parses, masks messages for templates and measures what the reduce step
+needs from it (:class:`Partial`): line accounting, warnings, and the evidence for years
+and zones. The rows themselves go to a Parquet file when the task says where, so that a
+worker process hands back only a small summary. Nothing here looks at another file: that
+is what makes the step safe to run in worker processes or on a cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+import parsers
+from parsers import layouts, routing, runtime, wrappers
+from parsers.common import RECORD_SCHEMA
+from parsers.registry import MIN_SCORE, Parser, Score
+from timeline.reading import settle, signatures
+from timeline.reading.lines import SAMPLE_LINES, sample_lines, split_lines
+from timeline.reading.sources import read_bytes
+
+#: A plain file larger than this is read as line-aligned chunks of about this size, when
+#: its format says where records start.
+CHUNK_BYTES = 64 << 20
+#: A longer line is cut to this many characters (and the cut is reported).
+MAX_LINE_CHARS = 1 << 20
+#: How much of an unparsed line the warnings keep.
+WARNING_TEXT_CHARS = 200
+#: Columns of a partial's rows: the record columns, the masked message, no ``unparsed``.
+PARTIAL_COLUMNS = [c for c in RECORD_SCHEMA if c != "unparsed"] + ["masked"]
+
+#: A warning is an unparsed line (``unparsed``, spanning ``line`` to ``end_line``), a note
+#: on a line that was read (a cut long line), or a file-level problem (null ``line``).
+WARNING_SCHEMA = {
+    "file": pl.String,
+    "line": pl.UInt32,
+    "end_line": pl.UInt32,
+    "unparsed": pl.Boolean,
+    "reason": pl.String,
+    "text": pl.String,
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of map work: a whole file (``end`` None), or its bytes ``start:end``.
+
+    ``format`` forces a parser; ``out`` is where the rows go (Parquet), or None to hand
+    them back in the result. ``part`` numbers a file's chunks from 0.
+    """
+
+    path: str
+    format: str | None = None
+    start: int = 0
+    end: int | None = None
+    part: int = 0
+    out: str | None = None
+
+
+@dataclass
+class Partial:
+    """What one task found. Line numbers are the chunk's own (from 1); the reduce step
+    adds the lines of the chunks before it."""
+
+    path: str
+    part: int = 0
+    format: str | None = None
+    prefix: str | None = None
+    score: float = 0.0
+    lines: int = 0
+    rows: int = 0
+    first_lines: int = 0
+    covered_lines: int = 0
+    wrapper_lines: int = 0
+    segments: dict[str, int] = field(default_factory=dict)
+    mtime: datetime | None = None
+    problems: list[str] = field(default_factory=list)
+    warnings: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=WARNING_SCHEMA))
+    evidence: dict[str, Any] = field(default_factory=dict)
+    records: pl.DataFrame | None = None
+    out: str | None = None
+
+
+def plan(path: str, *, format: str | None = None, chunk_bytes: int = CHUNK_BYTES) -> list[Task]:
+    """The tasks that read ``path``: one, or line-aligned chunks of a big plain file whose
+    format declares where its records start (so that no record is cut in two)."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return [Task(path, format)]
+    if size <= chunk_bytes or not os.path.isfile(path):
+        return [Task(path, format)]
+    with open(path, "rb") as handle:
+        if handle.read(2) == b"\x1f\x8b":
+            return [Task(path, format)]
+        handle.seek(0)
+        head = handle.read(1 << 20).decode("utf-8", errors="replace")
+        prefix, parser = _sniff(sample_lines(head), format)
+        start_pattern = getattr(parser, "record_start", None) if parser else None
+        if not start_pattern:
+            return [Task(path, format)]
+        starts = _record_start(prefix, start_pattern)
+        bounds = [0]
+        while bounds[-1] + chunk_bytes < size:
+            cut = _boundary(handle, bounds[-1] + chunk_bytes, starts)
+            if cut is None or cut >= size:
+                break
+            bounds.append(cut)
+    bounds.append(size)
+    return [
+        Task(path, format, start=a, end=b, part=i)
+        for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False))
+    ]
+
+
+def _record_start(prefix: str | None, pattern: str) -> re.Pattern[bytes]:
+    """A bytes pattern for a line that starts a record, runtime prefix included (a CRI
+    line must also be complete, ``F``, so that no partial run is cut)."""
+    body = pattern.removeprefix("^")
+    if prefix == "cri":
+        return re.compile(rb"^\S+ (?:stdout|stderr) F " + body.encode())
+    if prefix is not None:
+        return re.compile(rb"^\S+ " + body.encode())
+    return re.compile(b"^" + body.encode())
+
+
+def _boundary(handle: Any, offset: int, starts: re.Pattern[bytes]) -> int | None:
+    """The offset of the first line at or after ``offset`` that starts a record."""
+    handle.seek(offset)
+    window = handle.read(4 << 20)
+    pos = window.find(b"\n")
+    while pos != -1:
+        nxt = window.find(b"\n", pos + 1)
+        line = window[pos + 1 : nxt if nxt != -1 else len(window)]
+        if starts.match(line):
+            return offset + pos + 1
+        pos = nxt
+    return None
+
+
+def _sniff(sample: list[str], format: str | None) -> tuple[str | None, Parser | None]:
+    prefix, _share = runtime.detect(sample)
+    if format:
+        return prefix, parsers.registry.get(format)
+    ranked = parsers.registry.rank(_stripped_sample(sample, prefix))
+    if ranked and ranked[0][1].score >= MIN_SCORE:
+        return prefix, ranked[0][0]
+    return prefix, None
+
+
+def map_task(task: Task) -> Partial:
+    """Read one task. Never raises for bad input: problems are sentences in the result."""
+    result = Partial(path=task.path, part=task.part, out=task.out)
+    with contextlib.suppress(OSError):
+        result.mtime = datetime.fromtimestamp(os.path.getmtime(task.path), tz=UTC)
+    data, problems = _task_bytes(task)
+    result.problems.extend(problems)
+    if data is None:
+        return result
+    raw_sample = sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
+    lines, problem = split_lines(data, task.path)
+    del data
+    if problem:
+        result.problems.append(problem)
+    result.lines = lines.height
+    warnings: list[pl.DataFrame] = []
+    lines = _cut_long_lines(lines, task.path, warnings)
+    peeled = wrappers.peel(lines, raw_sample)
+    del lines
+    result.prefix = peeled.described
+    stripped = _with_path_hints(peeled.lines.lazy(), task.path).collect()
+    result.wrapper_lines = int(stripped["marker"].sum())
+    stripped = stripped.filter(~pl.col("marker"))
+    parser = None
+    if task.format:
+        parser, result.score = parsers.registry.get(task.format), 1.0
+    else:
+        ranked = parsers.registry.rank(stripped["text"].head(SAMPLE_LINES).to_list())
+        if ranked and ranked[0][1].score >= MIN_SCORE:
+            parser, score = ranked[0]
+            result.score = score.score
+        elif not routing.claims_any(stripped):
+            best = ranked[0][1].why if ranked else "no parsers registered"
+            result.problems.append(f"unknown format: no parser recognised it (best: {best})")
+            warnings.append(_unparsed(stripped, task.path, "unknown format"))
+            result.warnings = _warnings(warnings)
+            return result
+    try:
+        routed = routing.parse_segments(stripped, parser, streams=task.format is None)
+        records = routed.records
+    except Exception as exc:  # a parser bug must not lose the other files
+        name = parser.name if parser else "routing"
+        result.problems.append(f"the {name} parser failed: {type(exc).__name__}: {exc}")
+        warnings.append(_unparsed(stripped, task.path, f"{name} parser failed"))
+        result.warnings = _warnings(warnings)
+        return result
+    result.format = parser.name if parser else "+".join(routed.segments)
+    result.segments = routed.segments
+    del stripped
+    bad = records.filter(pl.col("unparsed").is_not_null())
+    if bad.height:
+        warnings.append(
+            bad.select(
+                pl.lit(task.path).alias("file"),
+                "line",
+                "end_line",
+                pl.lit(True).alias("unparsed"),
+                pl.col("unparsed").alias("reason"),
+                pl.col("message").str.slice(0, WARNING_TEXT_CHARS).alias("text"),
+            )
+        )
+        records = records.filter(pl.col("unparsed").is_null())
+    records = records.drop("unparsed").with_columns(
+        masked=pl.when(pl.col("template").is_null()).then(signatures.mask("message"))
+    )
+    result.warnings = _warnings(warnings)
+    result.rows = records.height
+    result.first_lines = records["line"].n_unique()
+    result.covered_lines = covered_lines(records)
+    result.evidence = settle.evidence(records) | {
+        "logs": records.filter(pl.col("kind") == "log").height,
+        "hostless": records.filter((pl.col("kind") == "log") & pl.col("host").is_null()).height,
+    }
+    if task.out:
+        records.write_parquet(task.out, statistics=True)
+    else:
+        result.records = records
+    return result
+
+
+def map_batch(tasks: list[Task]) -> list[Partial]:
+    """:func:`map_task` over a group of tasks (many small files travel to a worker at once)."""
+    return [map_task(task) for task in tasks]
+
+
+def _task_bytes(task: Task) -> tuple[bytes | None, list[str]]:
+    if task.end is None:
+        return read_bytes(task.path)
+    try:
+        with open(task.path, "rb") as handle:
+            handle.seek(task.start)
+            return handle.read(task.end - task.start), []
+    except OSError as exc:
+        return None, [f"cannot read: {exc.strerror or exc}"]
+
+
+def _cut_long_lines(lines: pl.DataFrame, path: str, warnings: list[pl.DataFrame]):
+    # a character takes at least a byte: only lines of more bytes can be too long
+    long_lines = lines.filter(pl.col("text").str.len_bytes() > MAX_LINE_CHARS).filter(
+        pl.col("text").str.len_chars() > MAX_LINE_CHARS
+    )
+    if not long_lines.height:
+        return lines
+    warnings.append(
+        long_lines.select(
+            pl.lit(path).alias("file"),
+            "line",
+            "end_line",
+            pl.lit(False).alias("unparsed"),
+            pl.format(
+                "line is {} characters long; kept the first {}",
+                pl.col("text").str.len_chars(),
+                pl.lit(MAX_LINE_CHARS),
+            ).alias("reason"),
+            pl.col("text").str.slice(0, WARNING_TEXT_CHARS),
+        )
+    )
+    return lines.with_columns(pl.col("text").str.slice(0, MAX_LINE_CHARS))
+
+
+def _stripped_sample(raw: list[str], prefix: str | None) -> list[str]:
+    frame = pl.LazyFrame({"text": raw}).with_columns(
+        line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
+        end_line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
+        path=pl.lit(""),
+    )
+    return runtime.strip(frame, prefix).collect()["text"].to_list()
+
+
+def _with_path_hints(lines: pl.LazyFrame, path: str) -> pl.LazyFrame:
+    hints = layouts.hints_from_path(path)
+    return lines.with_columns(
+        host=pl.coalesce(pl.col("host"), pl.lit(hints.node or hints.pod, pl.String)),
+        container=pl.coalesce(pl.col("container"), pl.lit(hints.container, pl.String)),
+    )
+
+
+def _unparsed(lines: pl.DataFrame, path: str, reason: str) -> pl.DataFrame:
+    return lines.select(
+        pl.lit(path).alias("file"),
+        "line",
+        "end_line",
+        pl.lit(True).alias("unparsed"),
+        pl.lit(reason).alias("reason"),
+        pl.col("text").str.slice(0, WARNING_TEXT_CHARS),
+    )
+
+
+def _warnings(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    return pl.concat(
+        [pl.DataFrame(schema=WARNING_SCHEMA), *(f.cast(WARNING_SCHEMA) for f in frames)],
+        how="vertical",
+    )
+
+
+def covered_lines(records: pl.DataFrame) -> int:
+    """How many distinct lines the records span (records from one JSON document may share
+    lines, so spans are merged rather than added)."""
+    spans = records.select("line", "end_line").sort("line")
+    reach = pl.col("end_line").cum_max().shift(1).fill_null(0)
+    return int(
+        spans.select(
+            (pl.col("end_line") - pl.max_horizontal(pl.col("line") - 1, reach))
+            .cast(pl.Int64)
+            .clip(lower_bound=0)
+            .sum()
+        ).item()
+    )
+
+
+def detect(path: str) -> dict[str, object]:
+    """What the loader would make of ``path``: its layout, the wrappers it strips, the
+    parsers' scores (best first), and the format it chooses for each segment of the
+    file's first lines."""
+    data, problems = read_bytes(path)
+    if data is None:
+        return {"file": path, "format": None, "score": 0.0, "why": problems[0], "prefix": None}
+    raw = sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
+    frame = pl.DataFrame({"text": raw}).select(
+        line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
+        end_line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
+        text=pl.col("text"),
+        path=pl.lit(path),
+    )
+    peeled = wrappers.peel(frame, raw)
+    body = _with_path_hints(peeled.lines.lazy(), path).collect().filter(~pl.col("marker"))
+    ranked = parsers.registry.rank(body["text"].to_list())
+    best, score = ranked[0] if ranked else (None, Score(0.0, "no parsers registered"))
+    sure = best is not None and score.score >= MIN_SCORE
+    why = score.why if sure else f"no format scored {MIN_SCORE} or more (best: {score.why})"
+    segments = routing.segment_sizes(routing.route(body, best if sure else None))
+    if peeled.layers:
+        why = f"{peeled.why()}; {why}"
+    layout = layouts.hints_from_path(path).layout
+    if layout:
+        why = f"{layout} layout; {why}"
+    if len(segments) > 1 or (segments and not sure):
+        why += "; segments: " + ", ".join(f"{n} lines {name}" for name, n in segments.items())
+    return {
+        "file": path,
+        "format": best.name if sure else ("+".join(segments) if segments else None),
+        "score": round(score.score, 3),
+        "why": why,
+        "prefix": peeled.described,
+        "wrappers": list(peeled.layers),
+        "segments": segments,
+        "runner_up": f"{ranked[1][0].name} {ranked[1][1].score:.2f}" if len(ranked) > 1 else None,
+    }

@@ -1,0 +1,167 @@
+"""The event store: the event frame as a folder of Parquet files, and the cache of partial
+results that lets an unchanged input be read only once.
+
+A store folder holds ``events/*.parquet`` (the rows, one file per group of inputs and one
+for the change rows), ``summary/*.parquet`` (files, warnings, assumptions) and
+``store.json``. Query it with ``timeline.scan(folder)`` (a polars LazyFrame) or
+``pl.scan_parquet(folder + "/events/*.parquet")``, or pandas' ``read_parquet``.
+
+The cache keeps each map task's partial result under a key made of the file's path, size,
+modification time, byte range, the forced format and the version of the reading code: a
+file that changed, or a new version of a parser, is read again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import shutil
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from timeline.errors import TimelineError
+
+STORE_FORMAT = 1
+EVENTS = "events"
+SUMMARY = "summary"
+MANIFEST = "store.json"
+SUMMARY_TABLES = ("files", "warnings", "assumptions")
+
+
+@cache
+def code_version() -> str:
+    """A hash of the code that turns a file into rows (parsers and reading) and of the
+    polars version: partials made by other code are not reused."""
+    import parsers
+    import timeline.reading
+
+    digest = hashlib.sha256(pl.__version__.encode())
+    for package in (parsers, timeline.reading):
+        root = Path(package.__file__).parent
+        for path in sorted(root.rglob("*")):
+            if path.suffix in (".py", ".toml", ".yaml", ".json") and path.is_file():
+                digest.update(path.name.encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def task_key(task: Any) -> str | None:
+    """The cache key of a map task, or None when the file cannot be stat'ed (a pipe, say)."""
+    try:
+        stat = os.stat(task.path)
+    except OSError:
+        return None
+    if not os.path.isfile(task.path):
+        return None
+    what = [
+        os.path.abspath(task.path),
+        stat.st_size,
+        stat.st_mtime_ns,
+        task.start,
+        task.end,
+        task.format,
+        code_version(),
+    ]
+    return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:32]
+
+
+def default_cache_dir() -> str:
+    """The user's cache folder for partial results (``$XDG_CACHE_HOME`` on Linux)."""
+    import platformdirs
+
+    return platformdirs.user_cache_dir("incident-timeline")
+
+
+class PartialCache:
+    """Partial results on disk: ``<key>.parquet`` (rows) and ``<key>.pkl`` (the rest)."""
+
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root) / "partials"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def rows_path(self, key: str) -> str:
+        return str(self.root / f"{key}.parquet")
+
+    def get(self, key: str) -> Any | None:
+        summary = self.root / f"{key}.pkl"
+        rows = self.root / f"{key}.parquet"
+        if not summary.exists():
+            return None
+        try:
+            with open(summary, "rb") as handle:
+                partial = pickle.load(handle)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            return None
+        if partial.format is not None and partial.rows and not rows.exists():
+            return None
+        return partial
+
+    def put(self, key: str, partial: Any) -> None:
+        target = self.root / f"{key}.pkl"
+        temporary = target.with_suffix(".pkl.tmp")
+        with open(temporary, "wb") as handle:
+            pickle.dump(partial, handle)
+        os.replace(temporary, target)
+
+
+def is_store(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is an event store folder."""
+    return (Path(path) / MANIFEST).is_file()
+
+
+def prepare(path: str | os.PathLike[str]) -> Path:
+    """An empty store folder at ``path`` (an existing store there is replaced; any other
+    non-empty folder is refused, so that nobody's files are deleted by mistake)."""
+    root = Path(path)
+    if root.exists():
+        if is_store(root):
+            for name in (EVENTS, SUMMARY):
+                shutil.rmtree(root / name, ignore_errors=True)
+        elif any(root.iterdir()):
+            raise TimelineError(f"{root} is a folder that is not an event store and not empty")
+    (root / EVENTS).mkdir(parents=True, exist_ok=True)
+    (root / SUMMARY).mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def write_summary(root: Path, tables: dict[str, pl.DataFrame]) -> None:
+    """Write the load summary's tables and the manifest, which marks the store complete."""
+    for name in SUMMARY_TABLES:
+        tables[name].write_parquet(root / SUMMARY / f"{name}.parquet")
+    manifest = {"format": STORE_FORMAT, "code": code_version()}
+    (root / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def read_summary(path: str | os.PathLike[str]) -> dict[str, pl.DataFrame]:
+    """The load summary's tables of a store."""
+    root = Path(path)
+    return {name: pl.read_parquet(root / SUMMARY / f"{name}.parquet") for name in SUMMARY_TABLES}
+
+
+def scan(path: str | os.PathLike[str]) -> pl.LazyFrame:
+    """The event frame of a store as a polars LazyFrame (nothing is read until collected).
+
+    >>> import tempfile, timeline
+    >>> folder = tempfile.mkdtemp()
+    >>> loaded = timeline.read("sample_logs/circleci-2023-03-14/changelog.csv", store=folder)
+    >>> timeline.scan(folder).filter(pl.col("kind") == "change").select(pl.len()).collect().item()
+    15
+    """
+    root = Path(path)
+    if not is_store(root):
+        raise TimelineError(f"{root} is not an event store (no {MANIFEST})")
+    return scan_files(sorted((root / EVENTS).glob("*.parquet")))
+
+
+def scan_files(files: list[Path] | list[str]) -> pl.LazyFrame:
+    """Event store files as one LazyFrame with the event frame's schema."""
+    from timeline.schema import EVENT_SCHEMA
+
+    if not files:
+        return pl.LazyFrame(schema=EVENT_SCHEMA)
+    return pl.scan_parquet([str(f) for f in files]).cast(EVENT_SCHEMA)
