@@ -193,13 +193,25 @@ def detect(sample: list[str]) -> tuple[str | None, float]:
     return best, best_share
 
 
+_GREP_NUMBERED = re.compile(r"^(?:[^:\s{\[\"<=]*[./][^:\s]*[:-])?[0-9]+(?P<sep>[:-])(?P<rest>.*)$")
+
+
 def _plausible(name: str, lines: list[str]) -> bool:
-    """A ``grep -n`` prefix is not a clock: ``10:00:01 msg`` is a time, not line 10."""
+    """Whether numbered lines are grep's: most are matches (``N:``, context lines are
+    ``N-``), and what follows is not the rest of a time or date (``10:00:01 msg`` is a
+    time, ``2023-03-13 10:05,...`` a date, not lines 10 and 2023).
+
+    >>> _plausible("grep", ["2023-03-13 10:05,upgrade,daemonset/kube-proxy"])
+    False
+    """
     if name != "grep":
         return True
-    rest = [re.sub(r"^[^:]*:", "", s) for s in lines if s.strip()]
-    clocks = sum(1 for s in rest if re.match(r"[0-9]{2}[:.][0-9]", s))
-    return clocks < len(rest) / 2
+    found = [m for s in lines if (m := _GREP_NUMBERED.match(s))]
+    if not found:
+        return True
+    matches = sum(1 for m in found if m["sep"] == ":")
+    times = sum(1 for m in found if re.match(r"[0-9]{2}[-:./][0-9]{2}", m["rest"]))
+    return matches >= len(found) / 2 and times < len(found) / 2
 
 
 def peel(lines: pl.DataFrame, sample: list[str] | None = None) -> Peeled:
