@@ -272,8 +272,13 @@ def test_line_number_prefixes_of_grep_n_and_rg(prefix):
     assert peeled.lines["text"].to_list() == lines
 
 
-def test_clock_times_are_not_taken_for_grep_line_numbers():
+def test_clock_times_and_dates_are_not_taken_for_grep_line_numbers():
     assert wrappers.detect(["10:00:01 job started", "10:00:02 job done"])[0] is None
+    changelog = [
+        "2023-03-13 10:05,upgrade,daemonset/kube-proxy,Cluster upgrade step 4,alice",
+        "2023-03-13 14:20,rollback,daemonset/kube-proxy,Reverted kube-proxy,alice",
+    ]
+    assert wrappers.detect(changelog)[0] is None
 
 
 # --- runtime prefixes as their makers test them ------------------------------------------------
