@@ -259,7 +259,10 @@ def test_grep_prefixes_are_stripped_and_separators_counted(read):
     assert events["line"].to_list() == [1, 2, 4]
 
 
-@pytest.mark.parametrize("prefix", ["{n}:", "coredns.log:{n}:", "/var/log/pods/coredns-0.log:{n}:"])
+@pytest.mark.parametrize(
+    "prefix",
+    ["{n}:", "coredns.log:{n}:", "/var/log/pods/coredns-0.log:{n}:", "coredns-7d8f9.log:"],
+)
 def test_line_number_prefixes_of_grep_n_and_rg(prefix):
     lines = [
         '[INFO] 10.244.0.1:53523 - 19585 "A IN example.com. udp 29 false 512" NOERROR '
