@@ -94,6 +94,18 @@ def route(lines: pl.DataFrame, main: Parser | None, *, streams: bool = True) -> 
     has only the records other formats and the wrapper start. With ``streams`` false
     (a format the user chose), ``main`` is every stream's format.
     """
+    return _route(lines, main, streams=streams)[0]
+
+
+def _route(
+    lines: pl.DataFrame, main: Parser | None, *, streams: bool = True
+) -> tuple[pl.DataFrame, bool]:
+    """:func:`route`, and whether the whole file is one segment (one stream, one format)."""
+    one_stream = lines.select(
+        (pl.col("container").n_unique() <= 1) & (pl.col("host").n_unique() <= 1)
+    ).item()
+    if not streams or one_stream:
+        return _route_stream(lines.with_columns(_key=pl.lit("")), main)
     named = pl.col("container").is_not_null()
     keyed = lines.with_columns(
         _key=pl.when(named)
@@ -101,13 +113,13 @@ def route(lines: pl.DataFrame, main: Parser | None, *, streams: bool = True) -> 
         .forward_fill()
         .fill_null("")
     )
-    if not streams or keyed["_key"].n_unique() <= 1:
+    if keyed["_key"].n_unique() <= 1:
         return _route_stream(keyed, main)
-    streams = [
-        _route_stream(group, _stream_format(group))
+    routed = [
+        _route_stream(group, _stream_format(group))[0]
         for _key, group in keyed.group_by("_key", maintain_order=True)
     ]
-    return pl.concat(streams, how="vertical").sort("line")
+    return pl.concat(routed, how="vertical").sort("line"), False
 
 
 def _stream_format(stream: pl.DataFrame) -> Parser | None:
@@ -118,36 +130,42 @@ def _stream_format(stream: pl.DataFrame) -> Parser | None:
     return None
 
 
-def _route_stream(lines: pl.DataFrame, main: Parser | None) -> pl.DataFrame:
-    """Route the lines of one stream whose own format is ``main`` (or unknown).
+def _route_stream(lines: pl.DataFrame, main: Parser | None) -> tuple[pl.DataFrame, bool]:
+    """Route the lines of one stream whose own format is ``main`` (or unknown), and say
+    whether they are all ``main``'s.
 
-    Only the lines ``main`` does not claim are matched against the other formats, so a
-    file of one format pays for one regex over its lines.
+    One regex (every other format's record start) runs over the lines; a file where it
+    flags none, and no wrapper says each line is an entry, is all ``main``'s, for one
+    pass.
     """
     text = pl.col("text")
+    others = candidates(main)
+    foreign = "|".join(f"(?:{p.record_start})" for p in others)
+    flag = text.str.contains(foreign) if foreign else pl.lit(False)
+    main_name = pl.lit(main.name if main else None, pl.String)
+    if not lines.select((flag | pl.col("entry")).any()).item():
+        return lines.with_columns(_format=main_name, _starts=pl.lit(False)), main is not None
     own_start = main and (main.own_start or main.record_start)
     own = text.str.contains(own_start) if own_start else pl.lit(False)
-    flagged = lines.with_columns(_own=own)
-    rest = flagged.filter(~pl.col("_own"))
-    others = candidates(main)
+    # a line of main's own after another format's record takes the stream back
+    flagged = lines.filter(flag | pl.col("entry") | own)
     claims = [pl.when(text.str.contains(p.record_start)).then(pl.lit(p.name)) for p in others]
     plain = pl.when(pl.col("entry") & ~text.str.contains(CONTINUATION)).then(pl.lit(PLAIN))
-    rest = rest.select(
-        "line", _claimed=pl.coalesce(*claims, plain) if claims else plain.cast(pl.String)
+    claimed = flagged.select(
+        "line",
+        _claimed=pl.when(own).then(main_name).otherwise(pl.coalesce(*claims, plain)),
     )
     routed = (
-        flagged.join(rest, on="line", how="left")
+        lines.join(claimed, on="line", how="left")
         .with_columns(
-            _starts=pl.col("_own") | pl.col("_claimed").is_not_null(),
-            _format=pl.when(pl.col("_own"))
-            .then(pl.lit(main.name if main else None, pl.String))
-            .otherwise(pl.col("_claimed")),
+            _starts=pl.col("_claimed").is_not_null(),
+            _format=pl.col("_claimed").forward_fill(),
         )
-        .with_columns(pl.col("_format").forward_fill())
+        .drop("_claimed")
     )
     if main is not None:
-        routed = routed.with_columns(pl.col("_format").fill_null(main.name))
-    return routed.drop("_own", "_claimed")
+        routed = routed.with_columns(pl.col("_format").fill_null(main_name))
+    return routed, False
 
 
 def claims_any(lines: pl.DataFrame) -> bool:
@@ -165,7 +183,11 @@ def segment_sizes(routed: pl.DataFrame) -> dict[str, int]:
 def parse_segments(lines: pl.DataFrame, main: Parser | None, *, streams: bool = True) -> Routed:
     """Route ``lines`` (markers already set apart; see :func:`route`) and parse each
     segment with its parser; lines no format claims come back as unparsed records."""
-    routed = route(lines, main, streams=streams)
+    routed, single = _route(lines, main, streams=streams)
+    if single and main is not None:
+        parsed = main.parse(lines.lazy().select(list(LINE_SCHEMA))).collect(engine="in-memory")
+        found = _typed(parsed)
+        return Routed(_with_wrapper_fields(found, lines), {main.name: lines.height})
     segments = segment_sizes(routed)
     parts = []
     for (name, _key), group in routed.group_by("_format", "_key", maintain_order=True):
@@ -194,7 +216,8 @@ def _empty_records() -> pl.DataFrame:
 def _plain(group: pl.DataFrame) -> pl.DataFrame:
     """Records of lines no format claims, each started by a wrapper entry; lines that
     continue one (indented, a Go panic) are joined to it."""
-    joined = join_continuations(group.lazy().select(list(LINE_SCHEMA)), pl.lit(True)).collect()
+    columns = [*LINE_SCHEMA, "_starts"]
+    joined = join_continuations(group.lazy().select(columns), pl.col("_starts")).collect()
     text = pl.col("text")
     word = text.str.extract(LEVEL_WORD, 1)
     source = pl.coalesce(pl.col("container"), pl.lit(PLAIN))

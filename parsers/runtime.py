@@ -132,17 +132,26 @@ def _split_cri(lines: pl.LazyFrame) -> pl.LazyFrame:
     )
     stream = parts.struct.field("field_1")
     third = parts.struct.field("field_2")
-    tagged = third.is_in(["F", "P"]) | third.str.contains("^[FP]:")
+    rest = parts.struct.field("field_3")
+    simple = third.is_in(["F", "P"])
+    # the rare shapes are looked at on their own rows only (nulls cost nothing)
+    odd = pl.when(~simple).then(third)
+    more_tags = odd.str.contains("^[FP]:").fill_null(False)
+    untagged = pl.when(~simple & ~more_tags).then(third)
     good = ts.is_not_null() & stream.is_in(["stdout", "stderr"])
-    untagged_text = pl.concat_str(third, parts.struct.field("field_3"), separator=" ")
     return lines.with_columns(
         prefix_ts=pl.when(good).then(ts),
         stream=pl.when(good).then(stream),
-        tag=pl.when(good & tagged).then(third.str.head(1)).when(good).then(pl.lit("F")),
-        text=pl.when(good & tagged)
-        .then(parts.struct.field("field_3").fill_null(""))
+        tag=pl.when(good & simple)
+        .then(third)
+        .when(good & more_tags)
+        .then(odd.str.head(1))
         .when(good)
-        .then(pl.coalesce(untagged_text, third, pl.lit(""))),
+        .then(pl.lit("F")),
+        text=pl.when(good & (simple | more_tags))
+        .then(rest.fill_null(""))
+        .when(good)
+        .then(pl.coalesce(pl.concat_str(untagged, rest, separator=" "), untagged, pl.lit(""))),
     )
 
 

@@ -237,7 +237,7 @@ def peel(lines: pl.DataFrame, sample: list[str] | None = None) -> Peeled:
         name, share = detect(body)
         if name is None or name in layers:
             break
-        frame = strip(frame, name)
+        frame = strip(frame, name, outermost=not layers)
         layers.append(name)
         shares.append(share)
         if name in runtime.PREFIXES:  # the runtime writes right around the program's line
@@ -283,9 +283,13 @@ def _empty_columns(lines: pl.DataFrame) -> pl.DataFrame:
     ).with_columns(entry=pl.lit(False), marker=pl.lit(False))
 
 
-def strip(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.DataFrame:
     """Strip the layer ``name`` from the lines that carry it; an inner layer's time and
     names take precedence over an outer one's, being nearer the program."""
+    if name in runtime.PREFIXES and outermost:
+        # nothing outside it to keep: the runtime's own strip, the wrapper columns empty
+        stripped = runtime.strip(frame.select("line", "end_line", "text", "path").lazy(), name)
+        return _empty_columns(stripped.collect()).select(frame.columns)
     if name in runtime.PREFIXES:
         return _strip_runtime(frame, name)
     wrapper = WRAPPERS[name]
