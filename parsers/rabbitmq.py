@@ -65,6 +65,8 @@ REPORT = (
     r"^=(?P<report>[A-Z]+) REPORT==== "
     r"(?P<ts>[0-9]{1,2}-[A-Za-z]{3}-[0-9]{4}::[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?) ===[ \t]*$"
 )
+#: A line that starts a record: a 3.7+ time, a pre-3.7 report header or a JSON object.
+RECORD_START = r'^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:|=[A-Z]+ REPORT==== |\{")'
 #: A line that sets out to be a JSON object (``Starting broker...`` may stick to it).
 JSON_LINE = rf'^{_CONSOLE}(?P<json>\{{"[^"]*":.*)$'
 _TIME_ONLY = rf"^{_TIME}$"

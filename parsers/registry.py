@@ -44,12 +44,13 @@ class Sample:
 class Parser:
     """An input family: its ``source`` name, how to recognise it, and how to read it.
 
-    ``record_start`` (Rust regex), where the format has one, matches the first line of
-    each of its records and no other line, so that in a file of another format (or of
-    several) its records are found and handed to it (:mod:`parsers.routing`).
-    ``own_start`` is what starts a record in a file of its own format, where that is
-    broader (CoreDNS reads client-go's klog lines as its own); ``record_start`` if not
-    given.
+    ``record_start``, where the format has one, matches the first line of each of its
+    records and no other line (a regex in the syntax both Rust and Python read), so
+    that in a file of another format (or of several) its records are found and handed
+    to it (:mod:`parsers.routing`). ``own_start`` is what starts a record in a file of
+    its own format, where that is broader (CoreDNS reads client-go's klog lines as its
+    own); ``record_start`` if not given. A big file may be cut into chunks before such
+    lines; a format with neither is never cut.
     """
 
     name: str

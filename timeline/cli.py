@@ -16,6 +16,7 @@ from rich.table import Table
 
 from timeline.errors import TimelineError
 from timeline.reading import loader
+from timeline.reading import store as event_store
 
 app = typer.Typer(
     help="Reconstruct an incident timeline from logs, CI jobs and change records.",
@@ -34,12 +35,26 @@ TzOpt = Annotated[
     str | None, typer.Option(help="Zone of records that write none, e.g. Europe/Berlin.")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", "-j", help="Worker processes for reading (default: every core)."),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Read on a Dask cluster: its scheduler, e.g. tcp://10.0.0.5:8786 "
+        "(or set DASK_SCHEDULER_ADDRESS).",
+    ),
+]
+CacheOpt = Annotated[
+    bool, typer.Option("--cache/--no-cache", help="Reuse what was read of unchanged files.")
+]
 
 WRITERS = {
-    ".parquet": lambda frame, path: frame.write_parquet(path),
-    ".csv": lambda frame, path: frame.write_csv(path),
-    ".jsonl": lambda frame, path: frame.write_ndjson(path),
-    ".ndjson": lambda frame, path: frame.write_ndjson(path),
+    ".parquet": lambda frame, path: frame.sink_parquet(path),
+    ".csv": lambda frame, path: frame.sink_csv(path),
+    ".jsonl": lambda frame, path: frame.sink_ndjson(path),
+    ".ndjson": lambda frame, path: frame.sink_ndjson(path),
 }
 
 
@@ -56,8 +71,18 @@ def read_with_progress(
     year: int | None = None,
     tz: str | None = None,
     quiet: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    cache: bool = True,
+    store: str | None = None,
 ) -> loader.Loaded:
-    """Load ``paths`` with a progress bar on stderr; user errors become exit code 1."""
+    """Load ``paths`` (or open an event store) with a progress bar on stderr; user errors
+    become exit code 1."""
+    if len(paths) == 1 and event_store.is_store(paths[0]):
+        try:
+            return loader.open_store(paths[0])
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise fail(f"cannot open the event store {paths[0]}: {exc}") from None
     try:
         files = loader.expand(paths)
     except TimelineError as exc:
@@ -77,7 +102,17 @@ def read_with_progress(
             progress.update(task, advance=1, description=f"loading {Path(path).name}")
 
         try:
-            loaded = loader.read(files, format=format, year=year, tz=tz, on_file=advance)
+            loaded = loader.read(
+                files,
+                format=format,
+                year=year,
+                tz=tz,
+                on_file=advance,
+                workers=workers,
+                scheduler=scheduler,
+                cache=cache,
+                store=store,
+            )
         except TimelineError as exc:
             raise fail(str(exc)) from None
     _print_problems(loaded.summary)
@@ -117,26 +152,52 @@ def _print_problems(summary: loader.LoadSummary) -> None:
 def parse(
     paths: PathsArg,
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="events.parquet, .csv or .jsonl")
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="events.parquet, .csv or .jsonl; or a folder (events/) for an event store",
+        ),
     ] = Path("events.parquet"),
     format: FormatOpt = None,
     year: YearOpt = None,
     tz: TzOpt = None,
     quiet: QuietOpt = False,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    cache: CacheOpt = True,
 ) -> None:
-    """Load logs into one event frame and write it to a file."""
+    """Load logs into one event frame and write it to a file, or to an event store folder
+    that analyze and report read again in seconds."""
+    to_store = output.suffix == "" or output.is_dir()
     writer = WRITERS.get(output.suffix.lower())
-    if writer is None:
-        raise fail(f"cannot write {output.name}: use one of {', '.join(WRITERS)}")
-    loaded = read_with_progress(paths, format=format, year=year, tz=tz, quiet=quiet)
-    if loaded.events.height == 0:
+    if writer is None and not to_store:
+        raise fail(f"cannot write {output.name}: use one of {', '.join(WRITERS)} or a folder")
+    try:
+        loaded = read_with_progress(
+            paths,
+            format=format,
+            year=year,
+            tz=tz,
+            quiet=quiet,
+            workers=workers,
+            scheduler=scheduler,
+            cache=cache,
+            store=str(output) if to_store else None,
+        )
+    except TimelineError as exc:
+        raise fail(str(exc)) from None
+    if loaded.is_empty():
         raise fail("nothing usable was loaded")
-    writer(loaded.events, output)
+    rows = loaded.scan().select(pl.len()).collect().item()
+    if not to_store:
+        writer(loaded.scan().sort("ts", "file", "line", nulls_last=True), output)
     lines = int(loaded.summary.files["lines"].sum())
+    where = f"the event store {output}" if to_store else str(output)
     out.print(
         escape(
-            f"wrote {loaded.events.height:,} rows from {lines:,} lines in "
-            f"{loaded.summary.files.height} files to {output}"
+            f"wrote {rows:,} rows from {lines:,} lines in "
+            f"{loaded.summary.files.height} files to {where}"
         ),
         highlight=False,
     )
@@ -190,12 +251,14 @@ def analyse_with_progress(
         end = parse_when(until) if until else None
     except TimelineError as exc:
         raise fail(str(exc)) from None
-    events = between(loaded.events, since=start, until=end)
+    from timeline.analysis import analysis_frame
+
+    events = between(analysis_frame(loaded.scan()), since=start, until=end)
     if events.height == 0:
         raise fail("no rows in the chosen window")
     with err.status("analysing", spinner="dots") if not quiet else nullcontext():
         result = analyze(events, bucket=bucket)
-    return loader.Loaded(events=events, summary=loaded.summary), result
+    return loaded.narrowed(events), result
 
 
 @app.command()
@@ -210,10 +273,22 @@ def analyze(
     tz: TzOpt = None,
     top: Annotated[int, typer.Option(help="Contributing changes shown per incident.")] = 3,
     quiet: QuietOpt = False,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    cache: CacheOpt = True,
 ) -> None:
     """Find the incidents, their phases and the changes that contributed."""
-    loaded = read_with_progress(paths, format=format, year=year, tz=tz, quiet=quiet)
-    if loaded.events.height == 0:
+    loaded = read_with_progress(
+        paths,
+        format=format,
+        year=year,
+        tz=tz,
+        quiet=quiet,
+        workers=workers,
+        scheduler=scheduler,
+        cache=cache,
+    )
+    if loaded.is_empty():
         raise fail("nothing usable was loaded")
     _, result = analyse_with_progress(
         loaded, since=since, until=until, bucket=bucket, quiet=quiet or json_output
@@ -279,10 +354,22 @@ def report(
     year: YearOpt = None,
     tz: TzOpt = None,
     quiet: QuietOpt = False,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    cache: CacheOpt = True,
 ) -> None:
     """Write the incident report: summary, timeline, incidents, ranked changes, appendix."""
-    loaded = read_with_progress(paths, format=format, year=year, tz=tz, quiet=quiet)
-    if loaded.events.height == 0:
+    loaded = read_with_progress(
+        paths,
+        format=format,
+        year=year,
+        tz=tz,
+        quiet=quiet,
+        workers=workers,
+        scheduler=scheduler,
+        cache=cache,
+    )
+    if loaded.is_empty():
         raise fail("nothing usable was loaded")
     _write_report(
         loaded,

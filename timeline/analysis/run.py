@@ -21,7 +21,54 @@ from timeline.analysis import incidents as inc
 from timeline.analysis import rates, spikes
 from timeline.analysis.incidents import duration_text
 
-__all__ = ["Analysis", "analyze"]
+__all__ = ["Analysis", "analysis_frame", "analyze"]
+
+#: Levels whose rows the analysis counts one by one (others only make up populations).
+PROBLEM_LEVELS = ["warning", "error", "critical"]
+
+
+def analysis_frame(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+    """The rows and columns the analysis reads, in time order.
+
+    The analysis counts warnings and worse, changes and CI jobs one by one; of the other
+    log rows it only needs to know who wrote what, and when (which hosts run a program,
+    for comparing touched hosts with untouched ones). So those are kept as one row per
+    source, host, component, signature, level and hour (the first, with its own time,
+    file and line), without message or ``attrs``. Reading an event store this way holds
+    what the analysis keeps, not the whole input.
+
+    >>> import timeline
+    >>> from datetime import datetime, UTC
+    >>> t = datetime(2023, 3, 14, 18, tzinfo=UTC)
+    >>> frame = pl.DataFrame({"kind": ["log"] * 3, "level": ["info", "info", "error"],
+    ...     "source": "klog", "component": "kube-proxy", "host": "node-1",
+    ...     "template": ["ok", "ok", "Sync failed"],
+    ...     "message": ["ok", "ok", "Sync failed"], "attrs": '{"a":1}',
+    ...     "ts": [t, t, t], "file": "kp.log", "line": [1, 2, 3]},
+    ...     schema_overrides=timeline.EVENT_SCHEMA)
+    >>> analysis_frame(frame).select("line", "message").rows()
+    [(1, None), (3, 'Sync failed')]
+    """
+    events = events.lazy()
+    record = pl.col("kind") != "log"
+    counted = record | pl.col("level").is_in(PROBLEM_LEVELS).fill_null(False)
+    presence = (
+        events.filter(~counted)
+        .with_columns(_hour=pl.col("ts").dt.truncate("1h"))
+        .group_by("source", "host", "component", "template", "level", "_hour")
+        .agg(pl.all().sort_by("line").first())
+        .drop("_hour")
+        .with_columns(message=pl.lit(None, pl.String), attrs=pl.lit("{}"))
+    )
+    kept = events.filter(counted).with_columns(
+        attrs=pl.when(record).then(pl.col("attrs")).otherwise(pl.lit("{}"))
+    )
+    columns = events.collect_schema().names()
+    return (
+        pl.concat([kept.select(columns), presence.select(columns)])
+        .sort("ts", "file", "line", nulls_last=True)
+        .collect()
+    )
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def findings(loaded: Loaded, analysis: Analysis, *, title: str | None = None) ->
     changes = {c["change_id"]: c for c in analysis.changes.iter_rows(named=True)}
     summary = _summary(analysis, changes)
     incidents = [
-        _incident(row, analysis, changes, events)
+        _incident(row, analysis, changes, loaded.scan())
         for row in analysis.incidents.iter_rows(named=True)
     ]
     files = loaded.summary.files
@@ -137,7 +137,7 @@ def write_report(
 
 
 def _incident(
-    row: dict, analysis: Analysis, changes: dict[int, dict], events: pl.DataFrame
+    row: dict, analysis: Analysis, changes: dict[int, dict], events: pl.LazyFrame
 ) -> dict[str, Any]:
     iid = row["incident_id"]
     ranked = analysis.contributors.filter(pl.col("incident_id") == iid).sort("rank")
@@ -205,7 +205,7 @@ def _detection(row: dict) -> str:
     return "; ".join(parts) + "."
 
 
-def _contributor(c: dict, change: dict, events: pl.DataFrame) -> dict[str, Any]:
+def _contributor(c: dict, change: dict, events: pl.LazyFrame) -> dict[str, Any]:
     return {
         "rank": c["rank"],
         "time": _t(c["ts"]),
@@ -224,8 +224,9 @@ def _contributor(c: dict, change: dict, events: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def _samples(events: pl.DataFrame, locations: list[str]) -> list[dict[str, Any]]:
-    """The raw rows behind ``file:line`` references, so a reader can check a number."""
+def _samples(events: pl.LazyFrame, locations: list[str]) -> list[dict[str, Any]]:
+    """The raw rows behind ``file:line`` references, so a reader can check a number:
+    fetched from the event store, which holds every row's whole message."""
     wanted = []
     for loc in locations[:SAMPLE_LINES]:
         file, _, line = loc.rpartition(":")
@@ -234,7 +235,11 @@ def _samples(events: pl.DataFrame, locations: list[str]) -> list[dict[str, Any]]
     if not wanted:
         return []
     keys = pl.DataFrame(wanted, schema={"file": pl.String, "line": pl.UInt32}, orient="row")
-    rows = events.join(keys, on=["file", "line"], how="semi").unique(["file", "line"])
+    near = pl.col("file").is_in(keys["file"].unique().implode()) & pl.col("line").is_in(
+        keys["line"].unique().implode()
+    )  # lets the store skip the row groups that cannot hold them
+    rows = events.filter(near).collect().join(keys, on=["file", "line"], how="semi")
+    rows = rows.unique(["file", "line"])
     return [
         {"file": f, "line": n, "message": m}
         for f, n, m in rows.select("file", "line", "message").sort("file", "line").iter_rows()

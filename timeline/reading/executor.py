@@ -13,7 +13,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from timeline.errors import TimelineError
@@ -76,12 +77,20 @@ def run(
         return
     # spawn, not fork: a forked child of a process that has run polars can deadlock
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
-        futures = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
-        from concurrent.futures import as_completed
-
-        for future in as_completed(futures):
-            yield futures[future], future.result()
+    done: set[int] = set()
+    try:
+        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
+            futures = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
+            for future in as_completed(futures):
+                result = future.result()
+                done.add(futures[future])
+                yield futures[future], result
+    except BrokenProcessPool:
+        # workers cannot start where the main program cannot be imported again (a script
+        # read from standard input, say): the rest runs here
+        for i, task in enumerate(tasks):
+            if i not in done:
+                yield i, fn(task)
 
 
 def _on_dask(fn: Callable[[T], R], tasks: Sequence[T], client: Any) -> Iterator[tuple[int, R]]:

@@ -46,7 +46,7 @@ MIN_BYTES_FOR_WORKERS = 32 << 20
 #: Map tasks are sent to workers in groups of about this many bytes (small files together).
 BATCH_BYTES = 16 << 20
 #: Files are finished into event store files of about this many input bytes each.
-PART_BYTES = 256 << 20
+PART_BYTES = 64 << 20
 #: An environment variable that moves the partial cache (tests point it at a temp folder).
 CACHE_ENV = "INCIDENT_TIMELINE_CACHE"
 
@@ -126,6 +126,7 @@ class Loaded:
         self._events = events
         self.summary = summary if summary is not None else _empty_summary()
         self.store = store
+        self._keep: object = None  # what must live as long as a temporary store is used
 
     @property
     def events(self) -> pl.DataFrame:
@@ -134,10 +135,24 @@ class Loaded:
         return self._events
 
     def scan(self) -> pl.LazyFrame:
-        """The event frame as a LazyFrame over the store (or over ``events``)."""
-        if self._events is not None or self.store is None:
+        """The event frame as a LazyFrame over the store (or over ``events`` when there is
+        no store). Every row has its whole message here, whatever ``events`` keeps."""
+        if self.store is None:
             return self.events.lazy()
         return event_store.scan(self.store)
+
+    def is_empty(self) -> bool:
+        """True when nothing was loaded (no rows at all)."""
+        if self._events is not None:
+            return self._events.height == 0
+        return self.scan().select(pl.len()).collect().item() == 0
+
+    def narrowed(self, events: pl.DataFrame) -> Loaded:
+        """The same load with ``events`` standing for the frame (a window of it, or the
+        columns the analysis reads); ``scan()`` still reads the whole store."""
+        narrowed = Loaded(events=events, summary=self.summary, store=self.store)
+        narrowed._keep = self
+        return narrowed
 
     def __repr__(self) -> str:
         files = self.summary.files.height
@@ -217,6 +232,7 @@ def read(
     files = expand(given)
     root = event_store.prepare(store or tempfile.mkdtemp(prefix="timeline-"))
     partial_root, temporary_partials = _partial_root(cache, root)
+    client = executor.connect(scheduler, client)
     try:
         partials = _map(
             files,
@@ -224,7 +240,7 @@ def read(
             partial_root=partial_root,
             cached=not temporary_partials,
             workers=workers,
-            client=executor.connect(scheduler, client),
+            client=client,
             on_file=on_file,
         )
         summary = _reduce_and_finish(
@@ -280,7 +296,7 @@ def _map(
             found.path = task.path  # the same file may have been named another way
             found.warnings = found.warnings.with_columns(file=pl.lit(task.path, pl.String))
             partials[i] = found
-            if on_file:
+            if on_file and task.part == 0:
                 on_file(task.path)
             continue
         name = key or f"{i:06d}"
@@ -294,7 +310,7 @@ def _map(
         for task, partial in zip(batches[b], results, strict=True):
             if cached:
                 cache.put(Path(task.out).stem, partial)
-            if on_file:
+            if on_file and task.part == 0:
                 on_file(task.path)
         for k, partial in zip(_batch_positions(batches, b, positions), results, strict=True):
             partials[k] = partial
@@ -403,7 +419,7 @@ def _template_lookup(partials: list[Partial], staging: Path) -> str | None:
         .filter(pl.col("masked").is_not_null())
         .group_by("source", "masked")
         .agg(pl.len().alias("_rows"))
-        .collect()
+        .collect(engine="streaming")
         .sort("source", "masked")
     )
     lookups = [
@@ -486,10 +502,15 @@ def finish_job(job: FinishJob) -> None:
             (pl.col(c).fill_null("{}") if c == "attrs" else pl.col(c)).cast(t)
             for c, t in EVENT_SCHEMA.items()
         ]
-    ).collect()
+    )
     is_change = pl.col("kind") == "change"
-    events.filter(~is_change).write_parquet(job.out, statistics=True)
-    events.filter(is_change).write_parquet(job.changes_out)
+    pl.collect_all(
+        [
+            events.filter(~is_change).sink_parquet(job.out, statistics=True, lazy=True),
+            events.filter(is_change).sink_parquet(job.changes_out, lazy=True),
+        ],
+        engine="streaming",
+    )
 
 
 def _write_changes(root: Path, staging: Path, *, infer: bool) -> None:

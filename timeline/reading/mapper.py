@@ -89,9 +89,10 @@ class Partial:
     out: str | None = None
 
 
-def plan(path: str, *, format: str | None = None, chunk_bytes: int = CHUNK_BYTES) -> list[Task]:
+def plan(path: str, *, format: str | None = None, chunk_bytes: int | None = None) -> list[Task]:
     """The tasks that read ``path``: one, or line-aligned chunks of a big plain file whose
     format declares where its records start (so that no record is cut in two)."""
+    chunk_bytes = chunk_bytes or CHUNK_BYTES
     try:
         size = os.path.getsize(path)
     except OSError:
@@ -104,7 +105,7 @@ def plan(path: str, *, format: str | None = None, chunk_bytes: int = CHUNK_BYTES
         handle.seek(0)
         head = handle.read(1 << 20).decode("utf-8", errors="replace")
         prefix, parser = _sniff(sample_lines(head), format)
-        start_pattern = getattr(parser, "record_start", None) if parser else None
+        start_pattern = (parser.own_start or parser.record_start) if parser else None
         if not start_pattern:
             return [Task(path, format)]
         starts = _record_start(prefix, start_pattern)

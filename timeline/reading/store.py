@@ -126,20 +126,38 @@ def prepare(path: str | os.PathLike[str]) -> Path:
             raise TimelineError(f"{root} is a folder that is not an event store and not empty")
     (root / EVENTS).mkdir(parents=True, exist_ok=True)
     (root / SUMMARY).mkdir(parents=True, exist_ok=True)
+    _write_manifest(root, complete=False)
     return root
+
+
+def _write_manifest(root: Path, *, complete: bool) -> None:
+    manifest = {"format": STORE_FORMAT, "code": code_version(), "complete": complete}
+    (root / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def _check_complete(root: Path) -> None:
+    try:
+        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TimelineError(f"{root} is not a readable event store: {exc}") from None
+    if not manifest.get("complete"):
+        raise TimelineError(
+            f"the event store {root} is incomplete (the run that wrote it did not finish): "
+            "read the logs into it again"
+        )
 
 
 def write_summary(root: Path, tables: dict[str, pl.DataFrame]) -> None:
     """Write the load summary's tables and the manifest, which marks the store complete."""
     for name in SUMMARY_TABLES:
         tables[name].write_parquet(root / SUMMARY / f"{name}.parquet")
-    manifest = {"format": STORE_FORMAT, "code": code_version()}
-    (root / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    _write_manifest(root, complete=True)
 
 
 def read_summary(path: str | os.PathLike[str]) -> dict[str, pl.DataFrame]:
     """The load summary's tables of a store."""
     root = Path(path)
+    _check_complete(root)
     return {name: pl.read_parquet(root / SUMMARY / f"{name}.parquet") for name in SUMMARY_TABLES}
 
 
@@ -155,6 +173,7 @@ def scan(path: str | os.PathLike[str]) -> pl.LazyFrame:
     root = Path(path)
     if not is_store(root):
         raise TimelineError(f"{root} is not an event store (no {MANIFEST})")
+    _check_complete(root)
     return scan_files(sorted((root / EVENTS).glob("*.parquet")))
 
 

@@ -1,0 +1,236 @@
+"""The reading pipeline as a map and a reduce: chunks of big files, worker processes, the
+partial cache, the event store and a Dask cluster all give the rows of a plain read."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timedelta
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+import timeline
+from timeline.cli import app
+from timeline.errors import TimelineError
+from timeline.reading import executor, loader, mapper
+
+KEY = ["file", "line", "ts", "source", "host", "component", "level", "message", "template"]
+
+
+def kube_proxy_log(rng: random.Random, start: datetime, n: int, *, prefix: bool) -> str:
+    """kube-proxy lines as klog writes them, with multi-line ``err=<`` blocks and a panic
+    now and then, optionally behind a CRI prefix."""
+    out = []
+    t = start
+    for i in range(n):
+        t += timedelta(seconds=rng.randint(1, 40), microseconds=rng.randint(0, 999_999))
+        head = f"{t:%m%d %H:%M:%S.%f}    {rng.randint(1, 9)}"
+        kind = rng.random()
+        if kind < 0.1:
+            lines = [
+                f'E{head} proxier.go:1520] "Failed to execute iptables-restore" err=<',
+                "\texit status 2: iptables-restore v1.8.7 (legacy): "
+                f"Couldn't load target `KUBE-SVC-{rng.getrandbits(40):X}'",
+                f"\tError occurred at line: {rng.randint(10, 9999)}",
+                "\t >",
+            ]
+        elif kind < 0.12:
+            lines = [
+                f"E{head} runtime.go:79] Observed a panic: invalid memory address",
+                "goroutine 1 [running]:",
+                "k8s.io/kubernetes/pkg/proxy/iptables.(*Proxier).syncProxyRules(0xc000aa8)",
+            ]
+        else:
+            lines = [
+                f'I{head} proxier.go:{rng.choice([823, 1508])}] "Syncing iptables rules" ip={i % 7}'
+            ]
+        if prefix:
+            stamp = f"{t.year}-{t:%m-%dT%H:%M:%S.%f}123Z stderr F "
+            lines = [stamp + line for line in lines]
+        out.extend(lines)
+    return "\n".join(out) + "\n"
+
+
+def rabbitmq_log(rng: random.Random, start: datetime, n: int) -> str:
+    """RabbitMQ 3.8 lager lines mixed with multi-line error reports."""
+    out = []
+    t = start
+    for i in range(n):
+        t += timedelta(seconds=rng.randint(1, 30), microseconds=rng.randint(0, 999_999))
+        stamp = f"{t:%Y-%m-%d %H:%M:%S.%f}"[:-3]
+        if rng.random() < 0.15:
+            out += [
+                f"{stamp} [error] <0.{rng.randint(100, 9999)}.0> closing AMQP connection "
+                f"<0.{i}.0> (10.0.{rng.randint(0, 9)}.{rng.randint(1, 250)}:5672 -> "
+                "10.0.0.5:5672):",
+                "missed heartbeats from client, timeout: 60s",
+            ]
+        else:
+            out.append(
+                f"{stamp} [info] <0.{rng.randint(100, 9999)}.0> accepting AMQP connection "
+                f"<0.{i}.0> (10.0.1.{rng.randint(1, 250)}:4{rng.randint(1000, 9999)} -> "
+                "10.0.0.5:5672)"
+            )
+    return "\n".join(out) + "\n"
+
+
+@pytest.fixture
+def logs(tmp_path):
+    rng = random.Random(20240611)
+    node = tmp_path / "ip-10-1-2-3" / "var/log/pods/kube-system_kube-proxy-q8x2d_9f1c/kube-proxy"
+    node.mkdir(parents=True)
+    (node / "0.log").write_text(kube_proxy_log(rng, datetime(2024, 6, 11, 7, 0), 1500, prefix=True))
+    (tmp_path / "kube-proxy.log").write_text(
+        kube_proxy_log(rng, datetime(2024, 12, 31, 20, 0), 1200, prefix=False)
+    )
+    (tmp_path / "rabbit@mq-0.log").write_text(rabbitmq_log(rng, datetime(2024, 6, 11, 7), 900))
+    return tmp_path
+
+
+def rows(loaded: timeline.Loaded) -> pl.DataFrame:
+    return loaded.events.select(KEY).sort("file", "line", "message")
+
+
+def accounted(summary) -> bool:
+    files = summary.files
+    total = files["first_lines"] + files["continuation_lines"] + files["unparsed_lines"]
+    return (total == files["lines"]).all()
+
+
+def test_big_files_read_in_chunks_give_the_rows_of_a_whole_read(logs, monkeypatch):
+    whole = timeline.read(logs, cache=False, year=2024)
+    monkeypatch.setattr(mapper, "CHUNK_BYTES", 16 << 10)
+    tasks = {str(p): mapper.plan(str(p)) for p in logs.rglob("*.log")}
+    assert all(len(t) > 3 for t in tasks.values()), "every file is cut into several chunks"
+    for parts in tasks.values():
+        assert [t.start for t in parts[1:]] == [t.end for t in parts[:-1]]
+    chunked = timeline.read(logs, cache=False, year=2024)
+    assert rows(chunked).equals(rows(whole))
+    assert chunked.summary.files.drop("score").equals(whole.summary.files.drop("score"))
+    assert accounted(chunked.summary)
+    assert chunked.summary.unparsed_lines == 0
+    # the yearless file runs from December into January: the year moves on in its chunks
+    plain = chunked.events.filter(pl.col("file").str.ends_with("/kube-proxy.log"))
+    assert plain["ts"].dt.year().unique().sort().to_list() == [2024, 2025]
+    assert plain["ts"].is_sorted()
+
+
+def test_no_chunk_starts_inside_a_record(logs, monkeypatch):
+    monkeypatch.setattr(mapper, "CHUNK_BYTES", 8 << 10)
+    path = str(logs / "rabbit@mq-0.log")
+    data = (logs / "rabbit@mq-0.log").read_bytes()
+    for task in mapper.plan(path)[1:]:
+        assert data[task.start - 1 : task.start] == b"\n"
+        assert data[task.start : task.start + 2] == b"20", "a chunk starts at a record's time"
+
+
+def test_worker_processes_give_the_rows_of_a_read_in_this_process(logs, monkeypatch):
+    monkeypatch.setattr(loader, "MIN_BYTES_FOR_WORKERS", 0)
+    monkeypatch.setattr(loader, "BATCH_BYTES", 32 << 10)
+    monkeypatch.setattr(mapper, "CHUNK_BYTES", 32 << 10)
+    submitted = []
+
+    class CountingPool(ProcessPoolExecutor):
+        def submit(self, fn, *args, **kwargs):
+            submitted.append(fn.__name__)
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(executor, "ProcessPoolExecutor", CountingPool)
+    alone = timeline.read(logs, cache=False, workers=1)
+    assert submitted == []
+    pooled = timeline.read(logs, cache=False, workers=2)
+    assert submitted.count("map_batch") >= executor.MIN_TASKS_FOR_WORKERS
+    assert rows(pooled).equals(rows(alone))
+    assert pooled.summary.assumptions.sort("file", "what").equals(
+        alone.summary.assumptions.sort("file", "what")
+    )
+
+
+def test_unchanged_files_are_not_read_again_and_changed_ones_are(logs, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    first = timeline.read(logs, cache=cache)
+    read_before = []
+    original = mapper.map_task
+
+    def counting(task):
+        read_before.append(task.path)
+        return original(task)
+
+    mapper.map_task = counting
+    try:
+        second = timeline.read(logs, cache=cache)
+        assert read_before == []
+        assert rows(second).equals(rows(first))
+        changed = logs / "rabbit@mq-0.log"
+        changed.write_text(rabbitmq_log(random.Random(1), datetime(2024, 6, 12), 50))
+        os.utime(changed, (1e9, 1e9))
+        third = timeline.read(logs, cache=cache)
+    finally:
+        mapper.map_task = original
+    assert read_before == [str(changed)]
+    assert third.events.filter(pl.col("file") == str(changed))["ts"].min().day == 12
+
+
+def test_a_second_name_for_a_cached_file_keeps_its_own_name(logs, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    timeline.read(logs / "rabbit@mq-0.log", cache=cache)
+    other = os.path.relpath(logs / "rabbit@mq-0.log")
+    again = timeline.read(other, cache=cache)
+    assert again.events["file"].unique().to_list() == [other]
+
+
+def test_the_event_store_holds_the_frame_and_the_summary(logs, tmp_path):
+    store = tmp_path / "events"
+    loaded = timeline.read(logs, store=store, cache=False)
+    scanned = timeline.scan(store).collect()
+    assert scanned.height == loaded.events.height
+    assert scanned.schema == timeline.EVENT_SCHEMA
+    reopened = timeline.read(store)
+    assert reopened.summary.files.equals(loaded.summary.files)
+    assert rows(reopened).equals(rows(loaded))
+
+
+def test_the_store_refuses_a_folder_of_other_files(logs):
+    with pytest.raises(TimelineError, match="not an event store"):
+        timeline.read(logs / "rabbit@mq-0.log", store=logs)
+
+
+def test_parse_to_a_folder_then_analyze_it_gives_the_same_findings(logs, tmp_path):
+    runner = CliRunner()
+    store = tmp_path / "events"
+    made = runner.invoke(app, ["parse", str(logs), "-o", str(store), "-q", "--no-cache"])
+    assert made.exit_code == 0, made.output
+    assert "event store" in made.stdout
+    from_store = runner.invoke(app, ["analyze", str(store), "--json", "-q"])
+    from_logs = runner.invoke(app, ["analyze", str(logs), "--json", "-q", "--no-cache"])
+    assert from_store.exit_code == 0, from_store.output
+    assert json.loads(from_store.stdout) == json.loads(from_logs.stdout)
+
+
+def test_parse_to_a_file_writes_every_row_in_time_order(logs, tmp_path):
+    out = tmp_path / "events.parquet"
+    result = CliRunner().invoke(app, ["parse", str(logs), "-o", str(out), "-q", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    written = pl.read_parquet(out)
+    assert written.height == timeline.read(logs).events.height
+    assert written["ts"].drop_nulls().is_sorted()
+
+
+def test_a_dask_cluster_reads_what_this_machine_reads(logs, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    monkeypatch.setattr(mapper, "CHUNK_BYTES", 32 << 10)
+    local = timeline.read(logs, cache=False, workers=1)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        on_cluster = timeline.read(logs, cache=False, client=client)
+        assert len(client.scheduler_info()["workers"]) == 2
+    assert rows(on_cluster).equals(rows(local))
+    assert on_cluster.summary.files.drop("score").equals(local.summary.files.drop("score"))
