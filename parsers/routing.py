@@ -144,7 +144,7 @@ def _route_stream(lines: pl.DataFrame, main: Parser | None) -> tuple[pl.DataFram
     flag = text.str.contains(foreign) if foreign else pl.lit(False)
     main_name = pl.lit(main.name if main else None, pl.String)
     if not lines.select((flag | pl.col("entry")).any()).item():
-        return lines.with_columns(_format=main_name, _starts=pl.lit(False)), main is not None
+        return lines.with_columns(_starts=pl.lit(False), _format=main_name), main is not None
     own_start = main and (main.own_start or main.record_start)
     own = text.str.contains(own_start) if own_start else pl.lit(False)
     # a line of main's own after another format's record takes the stream back

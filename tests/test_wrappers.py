@@ -389,3 +389,58 @@ def test_one_format_file_is_one_segment():
 
     routed = routing.route(peeled.lines, parsers.registry.get("klog"))
     assert routing.segment_sizes(routed) == {"klog": 2}
+
+
+def test_cli_detect_says_wrappers_and_segments(write):
+    from typer.testing import CliRunner
+
+    from timeline.cli import app
+
+    path = write("journal-node-3.txt", JOURNAL_SHORT)
+    result = CliRunner().invoke(app, ["detect", str(path)], env={"COLUMNS": "400"})
+    assert result.exit_code == 0
+    assert "syslog wrapper on 100% of sample lines" in result.stdout
+    assert "segments:" in result.stdout and "lines plain" in result.stdout
+
+
+def test_must_gather_pod_log_with_timestamps(read):
+    path = (
+        "must-gather.local.5528/quay-io-ocp-sha256-7f1a/namespaces/openshift-dns/pods/"
+        "dns-default-x2v9q/dns/dns/logs/current.log"
+    )
+    text = (
+        "2023-03-14T18:00:01.123456789Z [INFO] plugin/reload: Running configuration SHA512 = "
+        "1f8e2c\n"
+        "2023-03-14T18:00:31.204771000Z [ERROR] plugin/errors: 2 api.ci.internal. A: read udp "
+        "10.128.0.12:41012->172.30.0.10:53: i/o timeout\n"
+    )
+    loaded = read(path, text)
+    assert loaded.summary.files["prefix"].to_list() == ["kubectl-timestamps"]
+    events = loaded.events.sort("line")
+    assert events["source"].to_list() == ["coredns", "coredns"]
+    assert set(events["host"]) == {"dns-default-x2v9q"}
+    assert events["level"].to_list() == ["info", "error"]
+
+
+def test_a_line_outside_the_wrapper_before_the_journal_is_its_own_stream(read):
+    text = (
+        'E0314 18:00:01.123456       1 proxier.go:1520] "Failed to execute iptables-restore"\n'
+        "Mar 14 18:00:02 node-3 systemd[1]: Started kubelet.\n"
+        "Mar 14 18:00:02 node-3 systemd[1]: Started kube-proxy.\n"
+    )
+    loaded = read("pasted.txt", text, year=2023)
+    assert accounted(loaded.summary)
+    events = loaded.events.sort("line")
+    assert events["source"].to_list() == ["klog", "systemd", "systemd"]
+
+
+def test_a_record_spanning_another_formats_line_is_counted_once(read):
+    rabbit = (
+        "2023-03-15 02:50:01.123456+00:00 [error] <0.1234.0> closing AMQP connection <0.1234.0>"
+    )
+    klog_line = 'E0315 02:50:01.200000       1 proxier.go:1520] "Sync failed" retryingTime="30s"'
+    loaded = read("mixed.log", f"{rabbit}\n{klog_line}\n{rabbit}\n", year=2023)
+    files = loaded.summary.files.row(0, named=True)
+    # rabbitmq's repeated header continues its record across the klog line between
+    assert (files["first_lines"], files["continuation_lines"]) == (2, 1)
+    assert accounted(loaded.summary)

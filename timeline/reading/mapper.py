@@ -314,13 +314,13 @@ def _warnings(frames: list[pl.DataFrame]) -> pl.DataFrame:
 
 def covered_lines(records: pl.DataFrame) -> int:
     """How many distinct lines the records span (records from one JSON document may share
-    lines, so spans are merged rather than added)."""
-    spans = records.select("line", "end_line").sort("line")
+    lines, and a record of one format may span another's line in a mixed file, so spans
+    are merged rather than added)."""
+    spans = records.select(pl.col("line", "end_line").cast(pl.Int64)).sort("line")
     reach = pl.col("end_line").cum_max().shift(1).fill_null(0)
     return int(
         spans.select(
             (pl.col("end_line") - pl.max_horizontal(pl.col("line") - 1, reach))
-            .cast(pl.Int64)
             .clip(lower_bound=0)
             .sum()
         ).item()
