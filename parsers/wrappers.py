@@ -245,6 +245,16 @@ def peel(lines: pl.DataFrame, sample: list[str] | None = None) -> Peeled:
     return Peeled(frame, tuple(layers), tuple(shares))
 
 
+def program_of_unit(unit: pl.Expr) -> pl.Expr:
+    """The program a systemd unit or snap names: ``kubelet`` for ``kubelet.service``,
+    ``snap.kubelet.daemon`` and ``kubelet.daemon``.
+
+    >>> pl.select(program_of_unit(pl.lit("snap.kubelet.daemon"))).item()
+    'kubelet'
+    """
+    return unit.str.strip_prefix("snap.").str.replace(r"\.(?:service|daemon)$", "")
+
+
 def _sections(frame: pl.DataFrame) -> pl.DataFrame:
     """Name each line between ``==== START logs for container C of pod NS/POD ====`` and
     its ``END`` line by its container and pod; the two lines are the wrapper's own."""
@@ -314,7 +324,7 @@ def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.Data
         unit = field("unit")
         if name == "syslog-5424":
             unit = pl.when(unit != "-").then(unit)
-        updates["container"] = pl.coalesce(pl.col("container"), unit)
+        updates["container"] = pl.coalesce(pl.col("container"), program_of_unit(unit))
     if "pid" in groups:
         updates["pid"] = pl.coalesce(pl.col("pid"), pl.when(field("pid") != "-").then(field("pid")))
     if "pri" in groups:

@@ -118,6 +118,20 @@ def test_journal_no_entries_is_a_wrapper_line(read):
     assert accounted(loaded.summary)
 
 
+def test_snap_and_service_units_name_their_program(read):
+    # charmed Kubernetes runs kubelet as a snap, whose journal tag is kubelet.daemon
+    text = (
+        "May  2 04:48:21 juju-aafd7a-1 kubelet.daemon[3377]: I0502 04:48:21.672124    3377 "
+        "kubelet.go:297] Watching apiserver\n"
+        "May  2 04:48:21 juju-aafd7a-1 kubelet.daemon[3377]: W0502 04:48:21.674112    3377 "
+        'kubelet_network.go:139] Hairpin mode set to "promiscuous-bridge" but kubenet is not '
+        'enabled, falling back to "hairpin-veth"\n'
+    )
+    events = read("syslog", text, year=2019).events
+    assert events["source"].to_list() == ["kubelet", "kubelet"]
+    assert events["level"].to_list() == ["info", "warning"]
+
+
 def test_rfc5424_takes_severity_host_app_and_procid(read):
     text = (
         "<187>1 2023-03-14T18:00:01.003Z node-7.example.com coredns 1 - - "
