@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from parsers import runtime
+from parsers import layouts, runtime
 from parsers.common import LINE_SCHEMA, PLACEHOLDER_YEAR
 from parsers.registry import share_matching
 
@@ -245,6 +245,26 @@ def peel(lines: pl.DataFrame, sample: list[str] | None = None) -> Peeled:
     return Peeled(frame, tuple(layers), tuple(shares))
 
 
+def _hints_of_files(files: pl.Series) -> dict[str, pl.Expr]:
+    """Host and container from the paths ``grep -H`` names, each path read once:
+    ``grep -rn error bundle/`` over a node's ``var/log/pods`` says whose each line is."""
+    hints = {f: layouts.hints_from_path(f) for f in files.drop_nulls().unique().to_list()}
+    host = {f: h.node or h.pod for f, h in hints.items() if h.node or h.pod}
+    container = {f: h.container for f, h in hints.items() if h.container}
+    path = pl.coalesce(
+        pl.col("_g").struct.field("grep_file"), pl.col("_g").struct.field("grep_file_only")
+    )
+    return {
+        "host": pl.coalesce(
+            pl.col("host"), path.replace_strict(host, default=None, return_dtype=pl.String)
+        ),
+        "container": pl.coalesce(
+            pl.col("container"),
+            path.replace_strict(container, default=None, return_dtype=pl.String),
+        ),
+    }
+
+
 def program_of_unit(unit: pl.Expr) -> pl.Expr:
     """The program a systemd unit or snap names: ``kubelet`` for ``kubelet.service``,
     ``snap.kubelet.daemon`` and ``kubelet.daemon``.
@@ -320,6 +340,9 @@ def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.Data
     }
     if "host" in groups:
         updates["host"] = pl.coalesce(pl.col("host"), field("host"))
+    if name == "grep":
+        files = pl.coalesce(field("grep_file"), field("grep_file_only"))
+        updates |= _hints_of_files(found.select(_f=files)["_f"])
     if "unit" in groups:
         unit = field("unit")
         if name == "syslog-5424":

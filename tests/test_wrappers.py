@@ -111,6 +111,20 @@ def test_journal_short_iso_and_precise_give_the_year_and_the_fraction():
     assert precise.lines["container"].to_list() == ["kubelet", "kubelet"]
 
 
+def test_journal_short_iso_gives_klog_its_year_for_certain(read):
+    text = (
+        "2023-02-23T16:31:05+0000 node-2 kube-proxy[2201]: E0223 16:31:05.120101    2201 "
+        'proxier.go:1508] "Failed to execute iptables-restore" err="exit status 1"\n'
+        "2023-02-23T16:31:35+0000 node-2 kube-proxy[2201]: I0223 16:31:35.000412    2201 "
+        'proxier.go:858] "Sync failed" retryingTime="30s"\n'
+    )
+    loaded = read("journal-iso.txt", text)
+    events = loaded.events.sort("line")
+    assert events["ts"][0] == datetime(2023, 2, 23, 16, 31, 5, 120101, tzinfo=UTC)
+    year = loaded.summary.assumptions.filter(pl.col("what") == "year")
+    assert year["certainty"].to_list() == ["certain"]
+
+
 def test_journal_no_entries_is_a_wrapper_line(read):
     loaded = read("empty-journal.txt", "-- No entries --\n")
     files = loaded.summary.files.row(0, named=True)
@@ -271,6 +285,28 @@ def test_grep_prefixes_are_stripped_and_separators_counted(read):
     events = loaded.events.sort("line")
     assert events["level"].to_list() == ["error", "info", "error"]
     assert events["line"].to_list() == [1, 2, 4]
+
+
+def test_grep_over_a_bundle_takes_host_and_container_from_each_file(read):
+    pods = "bundle/{node}/var/log/pods/kube-system_kube-proxy-{pod}_0a1b/kube-proxy/0.log"
+    text = "".join(
+        f"{pods.format(node=node, pod=pod)}:{n}:2023-03-14T18:00:0{i}.5Z stderr F "
+        f'E0314 18:00:0{i}.500000       1 proxier.go:1508] "Failed to execute '
+        f'iptables-restore" err="exit status 1"\n'
+        for i, (node, pod, n) in enumerate(
+            [
+                ("ip-10-0-1-5", "x7k2p", 1520),
+                ("ip-10-0-2-9", "9fq4d", 88),
+                ("ip-10-0-1-5", "x7k2p", 1602),
+            ]
+        )
+    )
+    loaded = read("grep-rn-iptables.txt", text)
+    assert loaded.summary.files["prefix"].to_list() == ["grep > cri"]
+    events = loaded.events.sort("line")
+    assert events["host"].to_list() == ["ip-10-0-1-5", "ip-10-0-2-9", "ip-10-0-1-5"]
+    assert set(events["source"]) == {"kube-proxy"}
+    assert events["ts"].dt.second().to_list() == [0, 1, 2]
 
 
 @pytest.mark.parametrize(
