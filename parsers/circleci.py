@@ -1,4 +1,4 @@
-"""CircleCI API v2 jobs: one ``kind = job`` row per job, with its queue delay.
+"""CircleCI jobs from the API: one ``kind = job`` row per job, with its queue delay.
 
 Reads what the API answers, saved as files: job details (``GET
 /project/{slug}/job/{number}``: ``number``, ``queued_at``, ``started_at``, ``stopped_at``,
@@ -6,7 +6,12 @@ Reads what the API answers, saved as files: job details (``GET
 (``GET /workflow/{id}/job``: ``items`` with ``job_number``, ``id``, ``type``,
 ``dependencies``, ``project_slug``), and workflow lists (``items`` with ``pipeline_id``),
 as a page (``{"items": [...], "next_page_token": ...}``), an array, one object, several
-pages in a row, or JSON lines. Statuses are brought to success, failed, cancelled,
+pages in a row, or JSON lines. API v1.1 builds (``GET /api/v1.1/project/.../:build_num``
+and the recent-builds lists: ``build_num``, ``queued_at``, ``start_time``, ``stop_time``,
+``build_time_millis``, ``workflows.job_name``, ``picard.executor``) are jobs too, and the
+v2 pipeline lists (``GET /project/{slug}/pipeline``: ``number``, ``state``,
+``created_at``, ``trigger``, ``errors``) give one row per pipeline, timed when it was
+created, ``errored`` as failed. Statuses are brought to success, failed, cancelled,
 running, queued or other; the status CircleCI wrote stays in ``raw_status``.
 """
 
@@ -41,6 +46,13 @@ STATUS = {
     "retried": "other",
     "on_hold": "other",
     "blocked": "other",
+    "scheduled": "queued",
+    # v2 pipeline states
+    "created": "other",
+    "errored": "failed",
+    "setup-pending": "queued",
+    "setup": "queued",
+    "pending": "queued",
 }
 
 #: Literals found in CircleCI API v2 job JSON and rarely elsewhere.
@@ -54,6 +66,10 @@ LITERALS = (
     '"latest_workflow"',
     '"parallel_runs"',
     '"web_url"',
+    '"build_num"',
+    '"build_time_millis"',
+    '"vcs_revision"',
+    '"trigger_parameters"',
 )
 #: Literals of GitHub Actions jobs and runs, which share ``status`` and ``started_at``.
 OTHER_CI = (
@@ -94,6 +110,23 @@ DTYPE = pl.Struct(
         "project": pl.Struct({"slug": S}),
         "pipeline": pl.Struct({"id": S}),
         "latest_workflow": pl.Struct({"id": S, "name": S}),
+        # API v1.1 builds
+        "build_num": S,
+        "build_url": S,
+        "start_time": S,
+        "stop_time": S,
+        "build_time_millis": S,
+        "lifecycle": S,
+        "reponame": S,
+        "username": S,
+        "branch": S,
+        "workflows": pl.Struct({"job_name": S, "workflow_name": S, "workflow_id": S}),
+        "build_parameters": pl.Struct({"CIRCLE_JOB": S}),
+        "picard": pl.Struct({"executor": S, "resource_class": pl.Struct({"class": S})}),
+        # API v2 pipelines
+        "state": S,
+        "trigger": pl.Struct({"type": S, "actor": pl.Struct({"login": S})}),
+        "vcs": pl.Struct({"branch": S, "revision": S}),
     }
 )
 _get = jobs.field
@@ -124,32 +157,51 @@ def executor_of(kind: pl.Expr, resource_class: pl.Expr) -> pl.Expr:
 
 def job_fields(items: pl.LazyFrame) -> pl.LazyFrame:
     """The fields of CircleCI job details, workflow job items and workflows."""
-    number = pl.coalesce(_get("number"), _get("job_number"))
+    number = pl.coalesce(_get("number"), _get("job_number"), _get("build_num"))
     is_workflow = _get("pipeline_id").is_not_null() & number.is_null()
-    raw = _get("status")
+    is_pipeline = _get("state").is_not_null() & _get("status").is_null()
+    raw = pl.coalesce(_get("status"), _get("state"))
+    v1_project = pl.when(_get("reponame").is_not_null()).then(
+        pl.format("{}/{}", _get("username"), _get("reponame"))
+    )
+    duration_ms = pl.coalesce(_get("duration"), _get("build_time_millis"))
     return (
         items.with_columns(
-            noun=pl.when(is_workflow).then(pl.lit("workflow")).otherwise(pl.lit("job")),
+            noun=pl.when(is_pipeline)
+            .then(pl.lit("pipeline"))
+            .when(is_workflow)
+            .then(pl.lit("workflow"))
+            .otherwise(pl.lit("job")),
             job_id=pl.coalesce(number, _get("id")),
             number=number,
             job_uuid=_get("id"),
-            name=_get("name"),
+            name=pl.coalesce(
+                _get("name"),
+                _get("workflows.job_name"),
+                _get("build_parameters.CIRCLE_JOB"),
+                _get("reponame"),
+                pl.when(is_pipeline).then(
+                    pl.coalesce(_get("vcs.branch"), _get("project_slug"), pl.lit("pipeline"))
+                ),
+            ),
             raw_status=raw,
             status=jobs.normalised_status(raw, STATUS),
             note=jobs.status_note(raw, STATUS, "CircleCI"),
             created_at=_get("created_at"),
             queued_at=_get("queued_at"),
-            started_at=_get("started_at"),
-            stopped_at=_get("stopped_at"),
-            duration_s=_get("duration").cast(pl.Float64, strict=False) / 1000,
-            executor_type=_get("executor.type"),
-            resource_class=_get("executor.resource_class"),
-            url=_get("web_url"),
-            project=pl.coalesce(_get("project.slug"), _get("project_slug")),
+            started_at=pl.coalesce(_get("started_at"), _get("start_time")),
+            stopped_at=pl.coalesce(_get("stopped_at"), _get("stop_time")),
+            duration_s=duration_ms.cast(pl.Float64, strict=False) / 1000,
+            executor_type=pl.coalesce(_get("executor.type"), _get("picard.executor")),
+            resource_class=pl.coalesce(
+                _get("executor.resource_class"), _get("picard.resource_class.class")
+            ),
+            url=pl.coalesce(_get("web_url"), _get("build_url")),
+            project=pl.coalesce(_get("project.slug"), _get("project_slug"), v1_project),
             pipeline_id=pl.coalesce(_get("pipeline.id"), _get("pipeline_id")),
             pipeline_number=_get("pipeline_number").cast(pl.Int64, strict=False),
-            workflow=_get("latest_workflow.name"),
-            workflow_id=_get("latest_workflow.id"),
+            workflow=pl.coalesce(_get("latest_workflow.name"), _get("workflows.workflow_name")),
+            workflow_id=pl.coalesce(_get("latest_workflow.id"), _get("workflows.workflow_id")),
             job_type=_get("type"),
             parallelism=_get("parallelism").cast(pl.Int64, strict=False),
         )
@@ -182,8 +234,10 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     """One job row per CircleCI job (or workflow) in the JSON; unparsed rows where the
     JSON breaks or an object is not a job."""
     is_job = (
-        _get("status").is_not_null()
-        & pl.coalesce(_get("name"), _get("number"), _get("job_number")).is_not_null()
+        pl.coalesce(_get("status"), _get("state")).is_not_null()
+        & pl.coalesce(
+            _get("name"), _get("number"), _get("job_number"), _get("build_num")
+        ).is_not_null()
     )
     return jobs.json_job_records(
         lines,

@@ -32,6 +32,12 @@ Records returned by ``parse`` (``RECORD_SCHEMA``):
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
 import polars as pl
 
 LEVELS = ["debug", "info", "warning", "error", "critical"]
@@ -166,3 +172,38 @@ def json_object(**fields: pl.Expr) -> pl.Expr:
 def _json_value(expr: pl.Expr) -> pl.Expr:
     """A scalar expression written as JSON: strings quoted and escaped, numbers as they are."""
     return pl.struct(v=expr).struct.json_encode().str.slice(5).str.strip_suffix("}")
+
+
+#: The time the user says a file's relative ages (``5m``, ``2d``) count back from; null
+#: means each file's modification time. Set it with :func:`ages_relative_to`.
+REFERENCE_TIME: ContextVar[datetime | None] = ContextVar("reference_time", default=None)
+#: The same time (ISO 8601) for the worker processes of a read.
+REFERENCE_TIME_ENV = "INCIDENT_TIMELINE_NOW"
+
+
+@contextmanager
+def ages_relative_to(now: datetime | None) -> Iterator[None]:
+    """Within the block, relative ages (``kubectl get events``) count back from ``now``
+    (a UTC time; naive is read as UTC), here and in the worker processes started in it."""
+    if now is not None and now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    token = REFERENCE_TIME.set(now)
+    before = os.environ.pop(REFERENCE_TIME_ENV, None)
+    if now is not None:
+        os.environ[REFERENCE_TIME_ENV] = now.isoformat()
+    try:
+        yield
+    finally:
+        REFERENCE_TIME.reset(token)
+        os.environ.pop(REFERENCE_TIME_ENV, None)
+        if before is not None:
+            os.environ[REFERENCE_TIME_ENV] = before
+
+
+def reference_time() -> datetime | None:
+    """The time relative ages count back from, if the user gave one (see
+    :func:`ages_relative_to`)."""
+    given = REFERENCE_TIME.get()
+    if given is None and os.environ.get(REFERENCE_TIME_ENV):
+        given = datetime.fromisoformat(os.environ[REFERENCE_TIME_ENV])
+    return given

@@ -102,9 +102,11 @@ STARTUP_FATAL = (
     r"|Error during parsing: "
 )
 #: Lines that continue the record above: indented or blank lines, Go panics and goroutine
-#: dumps, client-go traces.
+#: dumps, client-go traces, and the hexdump of a DNS message that the *debug* plugin has
+#: plugins write under a ``[DEBUG]`` line (``debug: 000010 6d 70 6c ...``).
 CONTINUATION = (
-    r"^(?:$|[ \t]|panic: |fatal error: |goroutine [0-9]+ \[|created by |\[signal |"
+    r"^(?:$|[ \t]|(?:debug: )?[0-9a-f]{6}(?: [0-9a-f]{2}){0,16}$|"
+    r"panic: |fatal error: |goroutine [0-9]+ \[|created by |\[signal |"
     r"runtime stack:|exit status [0-9]|\.\.\.additional frames elided|Trace\[[0-9]+\]: |"
     r"[^ \t]+\(.*\)$)"
 )
@@ -133,6 +135,10 @@ _MARKERS = "|".join(
         rf"^(?:{_GO_DATE} )?(?:[^ ]+ )?\[(?:{_TAG})\] (?:plugin/|Reloading|SIGTERM: |"
         r"Starting node-cache|Added interface - |CoreDNS-)",
         rf"^(?:\[INFO\] )?{unnamed(QUERY).removeprefix('^')}",
+        # the errors plugin before 1.3: rcode number, a fully qualified name, a type
+        rf"^(?:{_GO_DATE} )?\[ERROR\] [0-9]+ [^ ]*\. [A-Z0-9]+: ",
+        # the server's answer for a name in no zone it serves
+        rf'^(?:{_GO_DATE} )?\[INFO\] "[A-Z0-9]+ [A-Z]+ [^ "]*" - No such zone at ',
         r"^CoreDNS-[0-9]",
         r"^(?:[a-z]+://)?[A-Za-z0-9._-]*\.:[0-9]+(?: on .*)?$",
         r"^linux/[a-z0-9_]+, go[0-9]",

@@ -8,7 +8,9 @@ one line per output line, each after a UTC time with seven fractional digits::
 Those times look like ``kubectl logs --timestamps`` to the loader, which strips them
 before this parser runs and keeps them as ``prefix_ts``; a line it did not strip (the
 first, which starts with a byte order mark) still carries its own, which is read here.
-``##[error]``, ``##[warning]``, ``##[notice]`` and ``##[debug]`` give the level.
+``##[error]``, ``##[warning]``, ``##[notice]`` and ``##[debug]`` give the level. Text
+copied from a job's web page has no times, and may show those markers as the page does
+(``Error: Process completed with exit code 1.``): both are read, the rows without a time.
 
 The job row is derived from the log: queued at its first line ("Requested labels",
 "Waiting for a runner to pick up this job..."), started when a runner took it ("Job is
@@ -39,6 +41,10 @@ RUNNER_TIME = (
     r"^\x{FEFF}?(?P<own_ts>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{7}Z)(?: |$)"
 )
 MARKER = r"^##\[(?P<marker>[a-z]+)\](?P<rest>.*)$"
+#: How the web UI shows ``##[error]`` and its kin, in text copied from a job's page.
+UI_MARKER = r"^(?P<ui>Error|Warning|Notice): "
+#: The line a failed step always ends with, as the web UI shows it.
+UI_FAILED_STEP = r"^(?:##\[error\]|Error: )Process completed with exit code [0-9]+\.$"
 RUNNER_LINES = (
     "Requested labels: ",
     "Requested runner group: ",
@@ -77,8 +83,10 @@ def sniff(sample: list[str]) -> Score:
     markers = bodies.str.extract(MARKER, 1).drop_nulls()
     if markers.is_in(["group", "endgroup"]).any():
         return Score(0.7, "GitHub Actions ##[group] markers")
-    if markers.is_in(["error", "warning", "notice", "command"]).any():
+    if markers.is_in(["error", "warning", "notice", "debug", "command"]).any():
         return Score(0.55, "GitHub Actions ##[error]/##[warning] markers")
+    if bodies.str.contains(UI_FAILED_STEP).any():
+        return Score(0.55, "a step's 'Process completed with exit code', as the web UI shows it")
     return Score(0.0, "no GitHub Actions runner lines or ##[...] markers")
 
 
@@ -97,9 +105,13 @@ def log_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
         .str.strip_prefix("\ufeff")
     )
     parsed = lines.with_columns(_time=pl.coalesce(own, pl.col("prefix_ts")), body=body)
+    ui_word = pl.col("body").str.extract(UI_MARKER, 1)
     parsed = parsed.with_columns(
-        marker=pl.col("body").str.extract(MARKER, 1),
-        rest=pl.col("body").str.extract(MARKER, 2),
+        marker=pl.coalesce(pl.col("body").str.extract(MARKER, 1), ui_word.str.to_lowercase()),
+        rest=pl.coalesce(
+            pl.col("body").str.extract(MARKER, 2),
+            pl.when(ui_word.is_not_null()).then(pl.col("body").str.replace(UI_MARKER, "")),
+        ),
     )
     return parsed.with_columns(
         level=pl.col("marker").replace_strict(LEVEL, default=None, return_dtype=pl.String),

@@ -42,7 +42,8 @@ def sniff_keys(
     """Score JSON by the keys it names: each of this CI's ``own`` keys adds ``per_key``
     (to 0.95), two or more of another CI's keys take 0.5 away."""
     text = "\n".join(sample)
-    if not text.lstrip("\ufeff \t\r\n").startswith(("{", "[")) or '"status"' not in text:
+    has_status = '"status"' in text or '"state"' in text
+    if not text.lstrip("\ufeff \t\r\n").startswith(("{", "[")) or not has_status:
         return Score(0.0, "not JSON with a status")
     hits = [key for key in own if key in text]
     foreign = sum(key in text for key in others)

@@ -29,13 +29,16 @@ import re
 
 import polars as pl
 
-from parsers import registry
+from parsers import json_text, registry
 from parsers.changes_common import change_attrs, compare_versions, dumps, image_tag
 from parsers.common import json_object, records
 from parsers.registry import Parser, Sample, Score
 
 NAME = "k8s-audit"
-DESCRIPTION = "Kubernetes API server audit log (audit.k8s.io/v1 Event, JSON lines)"
+DESCRIPTION = (
+    "Kubernetes API server audit log (audit.k8s.io/v1 Events: JSON lines, EventList "
+    "batches, pretty-printed)"
+)
 
 MUTATING = ("create", "update", "patch", "delete", "deletecollection")
 READS = ("get", "list", "watch")
@@ -185,7 +188,9 @@ SAMPLES = (
 
 
 def sniff(sample: list[str]) -> Score:
-    """Audit events are JSON lines naming ``audit.k8s.io`` and carrying an ``auditID``."""
+    """Audit events are JSON lines naming ``audit.k8s.io`` and carrying an ``auditID``
+    (pretty-printed JSON and ``EventList`` batches are read as their events)."""
+    sample = json_text.compact_sample(sample)
     if not any("audit.k8s.io/" in s for s in sample):
         return Score(0.0, "no audit.k8s.io apiVersion in the sample")
     share = registry.share_matching(
@@ -199,6 +204,7 @@ def sniff(sample: list[str]) -> Score:
 def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     """Audit events as rows: writes to workloads, configuration and nodes as changes,
     everything else as debug rows; unreadable lines as unparsed records."""
+    lines = json_text.compact_lines(lines)
     frame = lines.select("line", "end_line", "text", "prefix_ts").collect()
     decoded, bad = _decode(frame)
     decoded = _classify(decoded)

@@ -32,6 +32,7 @@ import polars as pl
 
 from parsers import registry
 from parsers.changes_common import (
+    Item,
     change_attrs,
     compare_versions,
     document,
@@ -253,11 +254,14 @@ SAMPLES = (
 
 
 def sniff(sample: list[str]) -> Score:
-    """A JSON document or stream of Kubernetes Event objects (not an audit log)."""
+    """A JSON document or stream of Kubernetes Event objects (not an audit log), or the
+    YAML ``kubectl get events -o yaml`` writes."""
     text = "\n".join(sample)
     head = text.lstrip()[:1]
-    if head != "{":
-        return Score(0.0, "does not start with a JSON object")
+    if head not in ("{", "[") and _YAML_EVENT.search(text) and "involvedObject:" in text:
+        return Score(0.95, "Kubernetes Event objects in YAML (kind: Event, involvedObject)")
+    if head not in ("{", "["):
+        return Score(0.0, "does not start with a JSON object or array")
     if '"auditID"' in text:
         return Score(0.0, "an audit log, not events")
     has_object = '"involvedObject"' in text or '"regarding"' in text
@@ -273,7 +277,7 @@ def sniff(sample: list[str]) -> Score:
 def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     """One row per event, and a change row for events that report a change."""
     doc = document(lines)
-    items = json_items(doc)
+    items = _yaml_items(doc) if _is_yaml(doc.text) else json_items(doc)
     rows: list[dict[str, object]] = []
     events: list[dict[str, object]] = []
     for item, (first, last) in zip(items, item_spans(doc, items), strict=True):
@@ -290,8 +294,52 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
         events.append({**event, **span})
     if not items and doc.rows:
         rows.extend(unparsed_rows(doc, 0, doc.rows - 1, _why_no_items(doc.text)))
-    rows.extend(_event_rows(events))
+    rows.extend(event_rows(events))
     return record_frame(rows, source=SOURCE).sort("line")
+
+
+_YAML_EVENT = re.compile(r"(?m)^[ \t]*(?:- )?kind: Event\s*$")
+#: Where a YAML event starts: an item of the ``items`` list, or a new document.
+_YAML_ITEM = re.compile(r"^(?P<indent> *)- |^---")
+
+
+def _is_yaml(text: str) -> bool:
+    return text.lstrip()[:1] not in ("{", "[", "") and _YAML_EVENT.search(text) is not None
+
+
+def _yaml_items(doc) -> list[Item]:
+    """The events of ``kubectl get events -o yaml`` (a ``List`` with ``items``, or one
+    event, or several documents), each starting on the row where its YAML item starts."""
+    import yaml
+
+    try:
+        documents = [d for d in yaml.safe_load_all(doc.text) if d is not None]
+    except yaml.YAMLError as exc:
+        return [Item(0, error=f"not valid YAML: {str(exc).splitlines()[0]}")]
+    values = []
+    for value in documents:
+        listed = value.get("items") if isinstance(value, dict) else None
+        values.extend(listed if isinstance(listed, list) else [value])
+    marks = [(i, _YAML_ITEM.match(text)) for i, text in enumerate(doc.texts)]
+    dashes = [(i, len(m["indent"])) for i, m in marks if m and m["indent"] is not None]
+    outer = min((indent for _i, indent in dashes), default=0)
+    starts = [i for i, indent in dashes if indent == outer]
+    starts = starts or [i for i, m in marks if m]
+    if len(starts) != len(values):
+        starts = [0] * len(values)
+    return [Item(row, _json_ready(v)) for row, v in zip(starts, values, strict=True)]
+
+
+def _json_ready(value: object) -> object:
+    """YAML values as JSON would give them: times (unquoted in hand-written YAML) as
+    RFC 3339 text."""
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value
 
 
 def _why_no_items(text: str) -> str:
@@ -385,21 +433,21 @@ def _normalise(value: object) -> tuple[dict[str, object] | None, str]:
         "obj_namespace": obj.get("namespace"),
         "obj_name": obj.get("name"),
         "field_path": obj.get("fieldPath"),
-        "object": _object_path(obj.get("kind"), obj.get("namespace"), obj.get("name")),
+        "object": object_path(obj.get("kind"), obj.get("namespace"), obj.get("name")),
         "event_uid": _get(value, "metadata", "uid"),
         "event_name": _get(value, "metadata", "name"),
         "watch_type": watch_type,
     }, ""
 
 
-def _object_path(kind: object, namespace: object, name: object) -> str | None:
+def object_path(kind: object, namespace: object, name: object) -> str | None:
     """``pod/kube-system/kube-proxy-x7k2p``; cluster-scoped objects have no namespace."""
     if not name:
         return None
     return "/".join(str(p) for p in (str(kind or "object").lower(), namespace, name) if p)
 
 
-def _event_rows(events: list[dict[str, object]]) -> list[dict[str, object]]:
+def event_rows(events: list[dict[str, object]]) -> list[dict[str, object]]:
     """The log row of every event and the change row of those that report one, the
     latter decided in time order so a pulled image can be compared with the last one."""
     rows = []
@@ -470,7 +518,7 @@ def _change(
         found = _CREATED.search(note)
         if not found:
             return None
-        target = _object_path("Pod", event["obj_namespace"], found.group("pod"))
+        target = object_path("Pod", event["obj_namespace"], found.group("pod"))
         host = None
     elif reason == "Started":
         if kind != "Pod" or event["obj_namespace"] not in SYSTEM_NAMESPACES:

@@ -86,6 +86,9 @@ HEADER = (
 _THREAD_AT = 22
 
 _KEY = r"[A-Za-z_][A-Za-z0-9_.\-/]*"
+#: Any key klog can write: a key that is not a string is written with ``%s``
+#: (``%!s(int=1)``, ``{name}``), so anything but a blank, a quote or a bare ``=``.
+_ANY_KEY = r'(?:[^\s="()]|\([^()\s]*\))+'
 #: A Go-quoted string (``strconv.Quote``).
 _QUOTED = r'"(?:[^"\\]|\\.)*"'
 #: A multi-line value: ``<``, tab-indented lines, `` >``.
@@ -94,7 +97,7 @@ _BLOCK = r"<\n(?:\t[^\n]*\n)* >"
 _BARE = r"(?:\[(?:[^\[\]\n]|\[[^\[\]\n]*\])*\]|\{[^{}\n]*\}|[^ \n]*)"
 _VALUE = rf"(?:{_QUOTED}|{_BLOCK}|{_BARE})"
 #: A structured message, as far as its pairs go; what follows must start a new line.
-_STRUCTURED = rf"^(?P<quoted>{_QUOTED})(?P<pairs>(?: {_KEY}={_VALUE})*)(?:\n|$)"
+_STRUCTURED = rf"^(?P<quoted>{_QUOTED})(?P<pairs>(?: {_ANY_KEY}={_VALUE})*)(?:\n|$)"
 
 #: Printable ASCII inside a quoted string: no quote, and only escapes JSON shares.
 _PLAIN_CHAR = r"(?:[ !#-\[\]-~]|\\[\\/bfnrt]|\\u[0-9a-fA-F]{4})"
@@ -350,7 +353,7 @@ def _exact_fields(message: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     (Go quoting, ``<`` blocks, bare values) and written as a JSON string."""
     parts = message.str.extract_groups(_STRUCTURED)
     quoted = parts.struct.field("quoted")
-    pairs = parts.struct.field("pairs").str.extract_all(rf" {_KEY}={_VALUE}")
+    pairs = parts.struct.field("pairs").str.extract_all(rf" {_ANY_KEY}={_VALUE}")
     joined = pairs.list.eval(_pair_json(pl.element())).list.join("")
     return _go_unquote(quoted), pl.format('"{}', joined)
 
@@ -374,9 +377,8 @@ def _placeholder_ts(text: pl.Expr) -> pl.Expr:
 
 def _pair_json(pair: pl.Expr) -> pl.Expr:
     """`` key=value`` as ``,"key":"decoded value"``, for any value klog writes."""
-    equals = pair.str.find("=", literal=True)
-    key = pair.str.slice(1, equals - 1)
-    raw = pair.str.slice(equals + 1)
+    key = pair.str.extract(rf"^ ({_ANY_KEY})=", 1)
+    raw = pair.str.slice(key.str.len_chars() + 2)
     value = (
         pl.when(raw.str.starts_with('"'))
         .then(_go_unquote(raw))
@@ -384,7 +386,7 @@ def _pair_json(pair: pl.Expr) -> pl.Expr:
         .then(_unblock(raw))
         .otherwise(raw)
     )
-    return pl.concat_str(pl.lit(',"'), key, pl.lit('":'), _json_string(value))
+    return pl.concat_str(pl.lit(","), _json_string(key), pl.lit(":"), _json_string(value))
 
 
 def _go_unquote(quoted: pl.Expr) -> pl.Expr:

@@ -13,8 +13,10 @@ milliseconds, anything smaller as seconds (10^11 seconds is the year 5138, 10^11
 milliseconds 1973). It is UTC, so records need no year or zone settled.
 
 Info records carry their verbosity ``v``; error records carry no ``v`` and, from
-``ErrorS``, the error as ``err``. So: ``err`` or no ``v`` is an error, ``v`` above 0 is
-debug, ``v`` 0 is info (warnings are written as info). ``msg`` becomes the template for
+``ErrorS``, the error as ``err``. So: ``err`` or no ``v`` is an error, any ``v`` is info
+(warnings are written as info). ``v`` is verbosity, not severity: klog text writes a
+``V(2).InfoS`` record as an ``I`` line, so ``"v":2`` is info too, and ``v`` stays in
+``attrs`` for whoever wants to tell the chatty records apart. ``msg`` becomes the template for
 structured calls (``InfoS``); printf-style calls (``Infof``) end their message with a line
 break, and keep ``template`` null for the loader to mask. Every other key, ``caller``,
 ``v`` and ``err`` among them, stays in ``attrs`` as written.
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from parsers import klog, registry
+from parsers import json_text, klog, registry
 from parsers.common import LEVEL, join_continuations, records
 from parsers.registry import Parser, Sample, Score, share_matching
 
@@ -78,7 +80,9 @@ RECORD_START = rf'{JSON_LINE}.*"msg":'
 
 def sniff(sample: list[str]) -> Score:
     """Share of the sample's JSON lines that open the way the klog JSON encoder opens
-    them, with a ``msg``. klog text lines (start-up) do not count against it."""
+    them, with a ``msg``. klog text lines (start-up) do not count against it; pasted
+    JSON (pretty-printed, an array) is looked at as its records."""
+    sample = json_text.compact_sample(sample)
     objects = [s for s in sample if s.startswith("{")]
     klog_json = round(share_matching(objects, rf'{JSON_LINE}.*"msg":') * len(objects))
     if not klog_json:
@@ -91,6 +95,7 @@ def sniff(sample: list[str]) -> Score:
 
 def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     """Records from klog JSON lines (and the klog text lines among them), in file order."""
+    lines = json_text.compact_lines(lines)
     text = pl.col("text")
     is_json = text.str.starts_with("{")
     joined = join_continuations(lines, is_json | text.str.contains(klog.HEADER)).with_columns(
@@ -122,8 +127,6 @@ def _json_records(rows: pl.LazyFrame) -> pl.LazyFrame:
         .then(pl.lit("critical"))
         .when(pl.col("_err") | pl.col("_v").is_null())
         .then(pl.lit("error"))
-        .when(pl.col("_v") > 0)
-        .then(pl.lit("debug"))
         .otherwise(pl.lit("info"))
     )
     without_ts = pl.col("_stamp").is_null()

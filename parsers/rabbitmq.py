@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from parsers import registry
+from parsers import json_text, registry
 from parsers.common import level_from, records
 from parsers.registry import Parser, Sample, Score, unnamed
 
@@ -74,7 +74,9 @@ _TIME_ONLY = rf"^{_TIME}$"
 #: ``--logging-format=json`` writes ``ts``, ``caller``, ``msg``, ``v``): a ``level``, and
 #: a ``time`` string or an Erlang ``pid``.
 JSON_LEVEL = r'"level":"[A-Za-z]+"'
-JSON_TIME = r'"(?:time|timestamp)":"[0-9]'
+#: RabbitMQ's own time forms (``rfc3339_space`` by default, or epoch numbers); Go loggers
+#: write ``T`` between date and time, and have no Erlang pid.
+JSON_TIME = r'"(?:time|timestamp)":(?:"[0-9]{4}-[0-9]{2}-[0-9]{2} |[0-9])'
 JSON_PID = r'"pid":"<[0-9]+\.[0-9]+\.[0-9]+>"'
 #: Where a RabbitMQ record starts: a text header (any generation) or a JSON record,
 #: which writes ``time`` and ``level`` first.
@@ -290,9 +292,11 @@ def sniff(sample: list[str]) -> Score:
     >>> sniff(["I0314 18:00:01.123456       1 proxier.go:812] Sync failed"]).score
     0.0
     """
+    sample = json_text.compact_sample(sample)
     lines = pl.Series([s for s in sample if s.strip()], dtype=pl.String)
     if lines.len() == 0:
         return Score(0.0, "no non-blank lines to look at")
+    lines = lines.str.replace_all(_COLOUR, "")
     literal = (
         lines.str.contains("] <", literal=True)
         | lines.str.contains(" REPORT==== ", literal=True)
@@ -338,7 +342,8 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     whole: joining lines when no record has more than one, decoding JSON when no line is
     JSON, escaping attribute values when none holds a character to escape.
     """
-    flagged = _flag_lines(lines).collect(engine="in-memory")
+    lines = json_text.compact_lines(lines)
+    flagged = _flag_lines(_without_colours(lines)).collect(engine="in-memory")
     has_json = bool((flagged["_form"] == "json").any())
     grouped = _group_records(flagged)
     del flagged
@@ -356,6 +361,19 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
         message="_message",
         attrs=_attrs(fields),
         unparsed="_unparsed",
+    )
+
+
+#: An ANSI colour code, as the console (and ``docker logs`` of it) writes around lines.
+_COLOUR = r"\x1b\[[0-9;]*m"
+
+
+def _without_colours(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """Lines with ANSI colour codes taken out (only lines holding an escape are touched)."""
+    text = pl.col("text")
+    coloured = text.str.contains("\x1b", literal=True)
+    return lines.with_columns(
+        text=pl.when(coloured).then(text.str.replace_all(_COLOUR, "")).otherwise(text)
     )
 
 
@@ -411,18 +429,17 @@ def _flag_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
         & pl.all_horizontal(same_prefix).fill_null(False)
     )
     json_mode = (is_json.sum() > (is_text | is_report).sum()).over("path")
-    json_line = _only(is_json, text)
-    # a RabbitMQ JSON record among text lines is a record too, never a continuation
-    own_json = (
-        json_line.str.contains(JSON_LEVEL)
-        & (json_line.str.contains(JSON_TIME) | json_line.str.contains(JSON_PID))
-    ).fill_null(False)
+    # a RabbitMQ JSON record starts a record among text lines too (a format switched)
+    json_record = is_json & _only(is_json, text).str.contains(JSON_LEVEL).fill_null(False)
     blank = (_only(~is_text, text).str.strip_chars().str.len_chars() == 0).fill_null(False)
     header = (
-        (is_text & ~repeats) | is_report | own_json | (json_mode & (is_json | (~is_text & ~blank)))
+        (is_text & ~repeats)
+        | is_report
+        | json_record
+        | (json_mode & (is_json | (~is_text & ~blank)))
     )
     form = (
-        pl.when((json_mode & is_json) | own_json)
+        pl.when((json_mode & is_json) | json_record)
         .then(pl.lit("json"))
         .when(is_text)
         .then(pl.lit("text"))

@@ -10,7 +10,8 @@ unknown, never guessed.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -60,19 +61,45 @@ class Parser:
     samples: tuple[Sample, ...] = ()
     record_start: str | None = None
     own_start: str | None = None
+    #: ``built-in`` for a module of this package, else the format file that declares it.
+    origin: str = "built-in"
+
+    @property
+    def built_in(self) -> bool:
+        """Whether the format ships with the tool (a module, or a format file in it)."""
+        return self.origin.startswith("built-in")
 
 
 _PARSERS: dict[str, Parser] = {}
 
 
-def register(parser: Parser) -> Parser:
-    """Add a parser; a second, different parser with the same name is a programming error
-    (the same module imported twice, as doctest collection may do, just registers again)."""
+def register(parser: Parser, *, replace: bool = False) -> Parser:
+    """Add a parser; a second, different parser with the same name is an error (the same
+    module imported twice, as doctest collection may do, just registers again, and so
+    does a format file read again). ``replace`` lets a declared format take the place of
+    one declared before under its name, never of a built-in one."""
     known = _PARSERS.get(parser.name)
-    if known is not None and known.parse.__qualname__ != parser.parse.__qualname__:
-        raise ValueError(f"a parser named {parser.name!r} is registered already")
+    if known is not None:
+        same = known.origin == parser.origin and (
+            known.origin != "built-in" or known.parse.__qualname__ == parser.parse.__qualname__
+        )
+        if not same and not (replace and not known.built_in and not parser.built_in):
+            where = "built in" if known.built_in else f"declared in {known.origin}"
+            raise ValueError(f"a format named {parser.name!r} is registered already ({where})")
     _PARSERS[parser.name] = parser
     return parser
+
+
+@contextmanager
+def registered(extra: Iterable[Parser]) -> Iterator[list[Parser]]:
+    """Within the block, ``extra`` (declared formats) are registered too; after it, the
+    registry is as it was, so one read's formats do not leak into the next."""
+    saved = dict(_PARSERS)
+    try:
+        yield [register(parser, replace=True) for parser in extra]
+    finally:
+        _PARSERS.clear()
+        _PARSERS.update(saved)
 
 
 def get(name: str) -> Parser:

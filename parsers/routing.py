@@ -76,8 +76,16 @@ class Routed:
 
 
 def candidates(main: Parser | None) -> list[Parser]:
-    """The formats a line may be routed to, besides ``main``, most specific first."""
-    found = [p for p in registry.all_parsers() if p.record_start and p is not main]
+    """The formats a line may be routed to, besides ``main``, most specific first: those
+    of the package's modules that declare a ``record_start``. A format file's patterns
+    say where a big file may be cut, not that a line is that format's and no other's
+    (``Error: ...`` starts a ``circleci-local`` record), so declared formats are read
+    where a file or a stream is theirs, and are not picked out of other formats' lines."""
+    found = [
+        p
+        for p in registry.all_parsers()
+        if p.record_start and p.origin == "built-in" and p is not main
+    ]
     return sorted(
         found,
         key=lambda p: (p.name not in FIRST, FIRST.index(p.name) if p.name in FIRST else 0, p.name),

@@ -511,3 +511,41 @@ def test_any_query_line_gives_valid_json_on_both_paths(
     assert (fast["name"], fast["port"], fast["do"]) == (name, port, do)
     assert fast["duration_s"] == pytest.approx(float(seconds))
     assert both["unparsed"].null_count() == 2
+
+
+def test_debug_hexdump_lines_continue_their_record_and_do_not_fail_detection(read):
+    text = (
+        "[INFO] plugin/reload: Running configuration SHA512 = 1a2b3c\n"
+        "[DEBUG] plugin/forward: Received response from 10.96.0.2:53 for example.local. A\n"
+        "debug: 000000 00 0a 01 00 00 01 00 00 00 00 00 01 07 65 78 61\n"
+        "debug: 000010 6d 70 6c 65 05 6c 6f 63 61 6c 00 00 01 00 01 00\n"
+        "debug: 000020 00 29 10 00 00 00 80 00 00 00\n"
+        "debug: 00002a\n"
+        '[INFO] 10.244.0.1:53046 - 42614 "A IN example.local. udp 41 false 512" '
+        "NOERROR qr,aa,rd 84 0.000193s\n"
+    )
+    loaded = read("coredns.log", text)
+    assert loaded.summary.files["format"].to_list() == ["coredns"]
+    assert loaded.summary.unparsed_lines == 0
+    events = loaded.events.sort("line")
+    assert events["level"].to_list() == ["info", "debug", "info"]
+    assert events["message"][1].endswith("debug: 00002a")
+
+
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ("2018/09/07 00:11:28 [ERROR] 0 a1441.g4.akamai.net. A: EOF", "error"),
+        (
+            '2018/03/01 14:51:31 [INFO] "MX IN example.net." - No such zone at '
+            "dns://127.0.0.1:1053 (Remote: 127.0.0.1:34994)",
+            "info",
+        ),
+    ],
+)
+def test_a_file_of_one_older_coredns_line_is_recognised(read, line, level):
+    loaded = read("coredns.log", line + "\n")
+    assert loaded.summary.files["format"].to_list() == ["coredns"]
+    row = loaded.events.row(0, named=True)
+    assert row["level"] == level
+    assert row["ts"] is not None

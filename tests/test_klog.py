@@ -534,3 +534,19 @@ def parse(text: str) -> pl.DataFrame:
         path=pl.lit("kube-proxy.log"),
     )
     return klog.parse(lines.select(list(LINE_SCHEMA))).collect()
+
+
+def test_pairs_after_a_key_that_is_not_an_identifier_are_kept(read):
+    # klog writes a key that is not a string with %s: an int key, a struct key
+    text = (
+        'I0314 18:00:01.123456       1 main.go:12] "odd keys" %!s(int=1)="value" '
+        '{name}="value2" after="kept" n=3\n'
+        'E0314 18:00:02.000001       1 main.go:13] "normal" pod="kube-system/coredns-1" '
+        'err="timeout"\n'
+    )
+    events = read("kube-proxy.log", text, year=2023).events.sort("line")
+    attrs = json.loads(events["attrs"][0])
+    assert attrs["%!s(int=1)"] == "value"
+    assert attrs["{name}"] == "value2"
+    assert (attrs["after"], attrs["n"]) == ("kept", "3")
+    assert events["template"][0] == "odd keys"

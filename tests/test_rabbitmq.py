@@ -650,3 +650,24 @@ def test_rabbitmq_json_is_still_recognised_by_its_own_keys(line):
     sample = ['{"time":"2023-03-15 02:50:01.1', *[line] * 4]
     best, score = registry.rank(sample)[0]
     assert (best.name, score.score) == ("rabbitmq", 1.0)
+
+
+def test_a_json_record_after_text_lines_and_coloured_console_lines_start_records(read):
+    text = (
+        "2023-03-15 02:50:01.123456+00:00 [info] <0.230.0> Starting RabbitMQ 3.11.9\n"
+        "2023-03-15 02:50:01.200000+00:00 [info] <0.230.0>  node           : rabbit@rmq-0\n"
+        '{"time":"2023-03-15 02:50:02.000871+00:00","level":"error","msg":"closing AMQP '
+        'connection","pid":"<0.1234.0>","domain":"rabbitmq.connection"}\n'
+        "\x1b[38;5;87m2023-03-15 02:50:03.123456+00:00 [info] <0.230.0> Server startup "
+        "complete; 4 plugins started.\x1b[0m\n"
+        "\x1b[38;5;160m2023-03-15 02:50:04.123456+00:00 [error] <0.880.0> closing AMQP "
+        "connection <0.880.0> (10.0.0.5:1 -> 10.0.1.7:5672):\x1b[0m\n"
+        "\x1b[38;5;160mmissed heartbeats from client, timeout: 60s\x1b[0m\n"
+    )
+    loaded = read("rabbit@rmq-0.log", text)
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [1, 2, 3, 4, 5]
+    assert events["level"].to_list() == ["info", "info", "error", "info", "error"]
+    assert events["message"][2] == "closing AMQP connection"
+    assert events["message"][3] == "Server startup complete; 4 plugins started."
+    assert events["message"][4].endswith("):\nmissed heartbeats from client, timeout: 60s")

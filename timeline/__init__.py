@@ -16,7 +16,8 @@ The usual path, in a notebook or a script::
 from timeline import schema
 from timeline.analysis import Analysis, analyze
 from timeline.errors import TimelineError
-from timeline.reading.loader import Loaded, LoadSummary, expand, load, read, scan
+from timeline.reading.formats import load, read
+from timeline.reading.loader import Loaded, LoadSummary, expand, scan
 from timeline.schema import EVENT_SCHEMA, validate
 
 #: Imported on first use: plotly and jinja2 are not needed to load or analyse.

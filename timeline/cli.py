@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from timeline.errors import TimelineError
+from timeline.reading import formats as declared_formats
 from timeline.reading import loader
 from timeline.reading import store as event_store
 
@@ -35,6 +36,14 @@ TzOpt = Annotated[
     str | None, typer.Option(help="Zone of records that write none, e.g. Europe/Berlin.")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+FormatsOpt = Annotated[
+    Path | None,
+    typer.Option("--formats", help="A folder of format files to read with (see README)."),
+]
+NowOpt = Annotated[
+    str | None,
+    typer.Option(help='What relative ages ("5m" in kubectl tables) count back from.'),
+]
 WorkersOpt = Annotated[
     int | None,
     typer.Option("--workers", "-j", help="Worker processes for reading (default: every core)."),
@@ -70,6 +79,8 @@ def read_with_progress(
     format: str | None = None,
     year: int | None = None,
     tz: str | None = None,
+    formats: Path | None = None,
+    now: str | None = None,
     quiet: bool = False,
     workers: int | None = None,
     scheduler: str | None = None,
@@ -83,8 +94,11 @@ def read_with_progress(
             return loader.open_store(paths[0])
         except (OSError, pl.exceptions.PolarsError) as exc:
             raise fail(f"cannot open the event store {paths[0]}: {exc}") from None
+    from timeline.when import parse_when
+
     try:
         files = loader.expand(paths)
+        reference = parse_when(now) if now else None
     except TimelineError as exc:
         raise fail(str(exc)) from None
     with Progress(
@@ -102,11 +116,13 @@ def read_with_progress(
             progress.update(task, advance=1, description=f"loading {Path(path).name}")
 
         try:
-            loaded = loader.read(
+            loaded = declared_formats.read(
                 files,
                 format=format,
                 year=year,
                 tz=tz,
+                formats=formats,
+                now=reference,
                 on_file=advance,
                 workers=workers,
                 scheduler=scheduler,
@@ -162,6 +178,8 @@ def parse(
     format: FormatOpt = None,
     year: YearOpt = None,
     tz: TzOpt = None,
+    formats: FormatsOpt = None,
+    now: NowOpt = None,
     quiet: QuietOpt = False,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
@@ -179,6 +197,8 @@ def parse(
             format=format,
             year=year,
             tz=tz,
+            formats=formats,
+            now=now,
             quiet=quiet,
             workers=workers,
             scheduler=scheduler,
@@ -204,15 +224,16 @@ def parse(
 
 
 @app.command()
-def detect(paths: PathsArg) -> None:
+def detect(paths: PathsArg, formats: FormatsOpt = None) -> None:
     """Say, for each file, its format, how sure the guess is, and why."""
     try:
         files = loader.expand(paths)
+        with declared_formats.using_formats(formats):
+            found_all = [loader.detect(path) for path in files]
     except TimelineError as exc:
         raise fail(str(exc)) from None
     table = Table("file", "format", "score", "why", "runner-up", show_lines=False)
-    for path in files:
-        found = loader.detect(path)
+    for path, found in zip(files, found_all, strict=True):
         table.add_row(
             escape(path),
             escape(found["format"]) if found["format"] else "[red]unknown[/]",
@@ -271,6 +292,8 @@ def analyze(
     format: FormatOpt = None,
     year: YearOpt = None,
     tz: TzOpt = None,
+    formats: FormatsOpt = None,
+    now: NowOpt = None,
     top: Annotated[int, typer.Option(help="Contributing changes shown per incident.")] = 3,
     quiet: QuietOpt = False,
     workers: WorkersOpt = None,
@@ -283,6 +306,8 @@ def analyze(
         format=format,
         year=year,
         tz=tz,
+        formats=formats,
+        now=now,
         quiet=quiet,
         workers=workers,
         scheduler=scheduler,
@@ -353,6 +378,8 @@ def report(
     format: FormatOpt = None,
     year: YearOpt = None,
     tz: TzOpt = None,
+    formats: FormatsOpt = None,
+    now: NowOpt = None,
     quiet: QuietOpt = False,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
@@ -364,6 +391,8 @@ def report(
         format=format,
         year=year,
         tz=tz,
+        formats=formats,
+        now=now,
         quiet=quiet,
         workers=workers,
         scheduler=scheduler,
@@ -427,6 +456,55 @@ def demo(
     _write_report(
         loaded, output, title="Delays starting CI jobs, 2023-03-14 (bundled sample)", quiet=quiet
     )
+
+
+formats_app = typer.Typer(help="The formats the tool reads: list them, check a format file.")
+app.add_typer(formats_app, name="formats")
+
+
+@formats_app.command("list")
+def formats_list(formats: FormatsOpt = None) -> None:
+    """The built-in formats and the declared ones (user's config folder, --formats)."""
+    from parsers import registry
+
+    try:
+        with declared_formats.using_formats(formats):
+            known = registry.all_parsers()
+    except TimelineError as exc:
+        raise fail(str(exc)) from None
+    table = Table("format", "origin", "reads")
+    for parser in known:
+        table.add_row(escape(parser.name), escape(parser.origin), escape(parser.description))
+    out.print(table)
+
+
+@formats_app.command("check")
+def formats_check(
+    files: Annotated[list[Path], typer.Argument(help="Format files (.toml, .yaml, .json).")],
+) -> None:
+    """Read format files and check that their samples give what they say."""
+    from parsers import declared
+
+    failed = False
+    for path in files:
+        try:
+            parser = declared.to_parser(declared.declare(declared.read_file(path), str(path)))
+        except declared.FormatFileError as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            failed = True
+            continue
+        problems = declared.check(parser)
+        for problem in problems:
+            err.print(f"[bold red]error:[/] {escape(problem)}", highlight=False)
+        if problems:
+            failed = True
+        else:
+            out.print(
+                escape(f"{path}: format {parser.name!r}, {len(parser.samples)} samples pass"),
+                highlight=False,
+            )
+    if failed:
+        raise typer.Exit(code=1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -237,7 +237,7 @@ def _witness_rows(events: pl.DataFrame) -> pl.DataFrame:
             from_attrs = pl.col("attrs").str.json_path_match(f"$.{w.version_attr}")
             from_message = pl.coalesce(from_message, from_attrs)
         version = pl.when(pl.col("witness") == w.name).then(from_message).otherwise(version)
-    return found.with_columns(version=version).collect()
+    return found.with_columns(version=version).collect(engine="streaming")
 
 
 _BY_NAME = {w.name: w for w in WITNESSES}
@@ -459,10 +459,21 @@ def _caller_rows(events: pl.DataFrame) -> pl.DataFrame:
         .filter(pl.col("caller").is_not_null())
     )
     key = ["component", "template", "caller"]
-    several = rows.select(key).unique().filter(pl.len().over("component", "template") > 1).collect()
+    several = (
+        rows.select(key)
+        .unique()
+        .collect(engine="streaming")
+        .filter(pl.len().over("component", "template") > 1)
+    )
     if several.height == 0:
         return rows.clear().collect()
-    return rows.join(several.lazy(), on=key, how="semi", maintain_order="left").collect()
+    # a store of millions of lines may give millions of these: file names as categories
+    # hold them in a fraction of the memory
+    return (
+        rows.join(several.lazy(), on=key, how="semi", maintain_order="left")
+        .with_columns(pl.col("file").cast(pl.Categorical))
+        .collect(engine="streaming")
+    )
 
 
 def _switches(rows: pl.DataFrame, *, window: timedelta) -> pl.DataFrame:
@@ -515,6 +526,7 @@ def _switches(rows: pl.DataFrame, *, window: timedelta) -> pl.DataFrame:
             "old_last_ts",
             "returned",
         )
+        .with_columns(pl.col("file").cast(pl.String))
         .sort("ts", "line")
     )
     return switches.collect()

@@ -1,0 +1,183 @@
+"""How the whole tool scales: time and peak memory of ``timeline report`` on generated
+incidents of growing size, beside ``zcat -f FILES | wc -l`` on the same files; many small
+files; and one Dask worker against two.
+
+Peak memory is the largest sum of the resident memory of the command and every process
+it started (worker processes included), sampled every 50 ms: what the machine must hold.
+
+    python benchmarks/bench_scale.py --scales 2 8
+    python benchmarks/bench_scale.py --scales 8 --dask --small-files 20000
+    python benchmarks/bench_scale.py --scales 220 --keep   # about 100 million lines
+
+Data sets are generated with ``python -m sample_logs.generate --scale S`` into ``--data``
+(kept there with ``--keep`` for the next run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def measure(command: list[str], **kwargs) -> tuple[float, float, str]:
+    """Wall seconds, peak MiB of the process tree, and stdout of ``command``."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+    )
+    peak = [0]
+    parent = psutil.Process(process.pid)
+
+    def sample() -> None:
+        while process.poll() is None:
+            try:
+                tree = [parent, *parent.children(recursive=True)]
+                peak[0] = max(peak[0], sum(p.memory_info().rss for p in tree))
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = process.communicate()
+    sampler.join()
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{err[-2000:]}")
+    return time.perf_counter() - started, peak[0] / 2**20, out
+
+
+def dataset(data: Path, scale: int) -> Path:
+    folder = data / f"scale-{scale}"
+    if not (folder / "changelog.csv").exists():
+        print(f"generating scale {scale} into {folder} ...", file=sys.stderr)
+        subprocess.run(
+            [sys.executable, "-m", "sample_logs.generate", "--scale", str(scale), "--out", folder],
+            check=True,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
+    return folder
+
+
+def count_lines(folder: Path) -> tuple[float, int]:
+    files = sorted(str(p) for p in folder.rglob("*") if p.is_file())
+    started = time.perf_counter()
+    zcat = subprocess.Popen(["zcat", "-f", *files], stdout=subprocess.PIPE)
+    lines = int(subprocess.run(["wc", "-l"], stdin=zcat.stdout, capture_output=True).stdout)
+    zcat.wait()
+    return time.perf_counter() - started, lines
+
+
+def report(folder: Path, workers: int | None) -> tuple[float, float]:
+    out = Path(tempfile.mkdtemp()) / "report.html"
+    command = [sys.executable, "-m", "timeline", "report", str(folder), "-o", str(out)]
+    command += ["-q", "--no-cache"] + (["--workers", str(workers)] if workers else [])
+    wall, peak, _ = measure(command, cwd=ROOT)
+    shutil.rmtree(out.parent)
+    return wall, peak
+
+
+def small_files(count: int, folder: Path) -> Path:
+    """``count`` small kube-proxy logs (a few lines each) in kubelet's folder layout."""
+    rng = random.Random(count)
+    start = datetime(2024, 5, 2, 9, 0)
+    for i in range(count):
+        node = f"ip-10-{i // 4000}-{(i // 250) % 16}-{i % 250}"
+        pod = folder / node / f"var/log/pods/kube-system_kube-proxy-{i:05x}_{i:08x}/kube-proxy"
+        pod.mkdir(parents=True, exist_ok=True)
+        t = start + timedelta(seconds=rng.randint(0, 3600))
+        lines = []
+        for j in range(rng.randint(3, 12)):
+            t += timedelta(seconds=rng.randint(1, 30))
+            stamp = t.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z stderr F "
+            level = "E" if rng.random() < 0.1 else "I"
+            lines.append(
+                f"{stamp}{level}{t:%m%d %H:%M:%S.%f}       1 proxier.go:{823 + j}] "
+                f'"Syncing iptables rules" numServices={rng.randint(10, 90)}'
+            )
+        (pod / "0.log").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def dask_read(folder: Path, workers: int) -> float:
+    from distributed import Client, LocalCluster
+
+    import timeline
+
+    with (
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.run(lambda: __import__("timeline"))  # workers ready before the clock starts
+        started = time.perf_counter()
+        timeline.read(folder, client=client, cache=False)
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scales", type=int, nargs="*", default=[2, 8])
+    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "tl-bench")
+    parser.add_argument("--keep", action="store_true", help="keep generated data sets")
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--small-files", type=int, default=0)
+    parser.add_argument("--dask", action="store_true", help="1 against 2 Dask workers")
+    args = parser.parse_args()
+    args.data.mkdir(parents=True, exist_ok=True)
+    rows = []
+    peaks = {}
+    for scale in args.scales:
+        folder = dataset(args.data, scale)
+        zcat_s, lines = count_lines(folder)
+        wall, peak = report(folder, args.workers)
+        peaks[scale] = peak
+        rows.append((scale, lines, zcat_s, wall, peak))
+        print(
+            f"scale {scale}: {lines:,} lines; zcat|wc -l {zcat_s:.1f} s; "
+            f"timeline report {wall:.1f} s ({wall / zcat_s:.1f}x), peak {peak:,.0f} MiB",
+            flush=True,
+        )
+    if rows:
+        print("\n| scale | lines | zcat -f \\| wc -l | timeline report | ratio | peak memory |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for scale, lines, zcat_s, wall, peak in rows:
+            print(
+                f"| {scale} | {lines:,} | {zcat_s:.1f} s | {wall:.1f} s | "
+                f"{wall / zcat_s:.1f}x | {peak:,.0f} MiB |"
+            )
+        if len(peaks) > 1:
+            low, high = min(peaks), max(peaks)
+            print(f"\npeak at scale {high} / peak at scale {low}: {peaks[high] / peaks[low]:.2f}")
+    if args.small_files:
+        folder = small_files(args.small_files, Path(tempfile.mkdtemp()))
+        command = [sys.executable, "-m", "timeline", "parse", str(folder), "-q", "--no-cache"]
+        command += ["-o", str(folder.parent / "small.parquet")]
+        wall, peak, _ = measure(command, cwd=ROOT)
+        print(
+            f"\n{args.small_files:,} small files: timeline parse {wall:.1f} s, peak {peak:,.0f} MiB"
+        )
+        shutil.rmtree(folder)
+    if args.dask:
+        folder = dataset(args.data, max(args.scales or [8]))
+        one, two = dask_read(folder, 1), dask_read(folder, 2)
+        print(f"\nDask read: 1 worker {one:.1f} s, 2 workers {two:.1f} s ({one / two:.2f}x)")
+    if not args.keep:
+        shutil.rmtree(args.data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,376 @@
+"""Formats as data: a user's format file, its checks, the CLI's formats verb, and the
+formats that ship as data (Go loggers, journald JSON)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from typer.testing import CliRunner
+
+import parsers
+from parsers import declared
+from timeline.cli import app
+
+runner = CliRunner()
+
+#: An nginx error log, declared by a user: yearful local times, a pid#tid pair, and a
+#: level in brackets.
+NGINX = r"""
+name = "nginx-error"
+source = "nginx"
+description = "nginx error_log"
+regex = '^(?P<ts>[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}) \[(?P<level>[a-z]+)\] (?P<pid>[0-9]+)#(?P<tid>[0-9]+): (?:\*(?P<connection>[0-9]+) )?(?P<message>.*)$'
+time = { format = "%Y/%m/%d %H:%M:%S", zone = "+01:00" }
+multiline = { join = true }
+
+[levels]
+critical = ["emerg", "alert", "crit"]
+info = ["notice"]
+
+[sniff]
+literals = ["] "]
+max_score = 0.95
+
+[[sample]]
+text = '''
+2023/03/14 19:00:07 [error] 31#31: *8812 connect() failed (111: Connection refused) while connecting to upstream, client: 10.0.3.7, server: api.acme.io
+2023/03/14 19:00:09 [notice] 31#31: signal process started
+'''
+rows = 2
+expect = { level = "error", ts = "2023-03-14T18:00:07+00:00", "attrs.pid" = "31", "attrs.connection" = "8812" }
+"""
+
+NGINX_LOG = """\
+2023/03/14 19:00:01 [notice] 1#1: using the "epoll" event method
+2023/03/14 19:00:01 [notice] 1#1: nginx/1.23.3
+2023/03/14 19:02:44 [error] 29#29: *1041 upstream timed out (110: Connection timed out) while reading response header from upstream, client: 10.0.7.21, server: api.acme.io, request: "GET /v1/jobs HTTP/1.1", upstream: "http://10.0.4.9:8080/v1/jobs"
+2023/03/14 19:02:45 [crit] 29#29: *1042 SSL_do_handshake() failed (SSL: error:0A00006C:SSL routines::bad key share)
+2023/03/14 19:02:46 [warn] 30#30: *1043 an upstream response is buffered to a temporary file /var/cache/nginx/proxy_temp/1/00/0000000001 while reading upstream
+    detail line a module wrote under it
+"""
+
+
+@pytest.fixture
+def formats_dir(tmp_path):
+    folder = tmp_path / "formats"
+    folder.mkdir()
+    (folder / "nginx.toml").write_text(NGINX)
+    return folder
+
+
+def test_a_declared_format_is_checked_detected_and_read_end_to_end(formats_dir, write):
+    import timeline
+
+    path = write("edge/nginx-error.log", NGINX_LOG)
+    loaded = timeline.read(path, formats=formats_dir, infer=False)
+    files = loaded.summary.files
+    assert files["format"].to_list() == ["nginx-error"]
+    assert files["unparsed_lines"].to_list() == [0]
+    events = loaded.events
+    assert events["level"].to_list() == ["info", "info", "error", "critical", "warning"]
+    assert events["source"].unique().to_list() == ["nginx"]
+    # the zone the file declares is applied: 19:02:44 at +01:00 is 18:02:44 UTC
+    assert events["ts"][2] == datetime(2023, 3, 14, 18, 2, 44, tzinfo=UTC)
+    assert json.loads(events["attrs"][2]) == {"pid": "29", "tid": "29", "connection": "1041"}
+    # the line no pattern matches continues the record above, as the file says
+    assert events["message"][4].endswith("\n    detail line a module wrote under it")
+    assert files["format"].to_list() == ["nginx-error"]
+    # the format was known for that read only
+    with pytest.raises(KeyError):
+        parsers.registry.get("nginx-error")
+
+
+def test_a_sample_that_does_not_give_what_it_says_names_the_file_and_the_sample(tmp_path):
+    broken = NGINX.replace('level = "error"', 'level = "warning"')
+    path = tmp_path / "nginx-broken.toml"
+    path.write_text(broken.replace('name = "nginx-error"', 'name = "nginx-broken"'))
+    with pytest.raises(declared.FormatFileError) as caught:
+        declared.load_file(path)
+    message = str(caught.value)
+    assert str(path) in message and "sample 1" in message
+    assert "level is 'error', the sample says 'warning'" in message
+    with pytest.raises(KeyError):
+        parsers.registry.get("nginx-broken")
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (("regex = '^(?P<ts>", "regex = '^(?P<ts"), "is not valid"),
+        (('name = "nginx-error"', 'name = "Nginx Error"'), "'name' must be"),
+        (("critical = [", "severe = ["), "levels are debug"),
+        (("[[sample]]", "[[not_a_sample]]"), "at least one 'sample'"),
+    ],
+)
+def test_a_malformed_format_file_is_refused_with_its_name(tmp_path, change, why):
+    path = tmp_path / "bad.toml"
+    path.write_text(NGINX.replace(*change))
+    with pytest.raises(declared.FormatFileError, match=why) as caught:
+        declared.load_file(path)
+    assert str(path) in str(caught.value)
+
+
+def test_the_same_format_in_yaml_and_json_reads_the_same(tmp_path):
+    import tomllib
+
+    import yaml
+
+    content = tomllib.loads(NGINX)
+    for suffix, text in ((".yaml", yaml.safe_dump(content)), (".json", json.dumps(content))):
+        content["name"] = f"nginx-error-{suffix[1:]}"
+        path = tmp_path / f"nginx{suffix}"
+        path.write_text(yaml.safe_dump(content) if suffix == ".yaml" else json.dumps(content))
+        parser = declared.load_file(path)
+        assert declared.check(parser) == []
+        del text
+
+
+def test_a_declared_format_may_not_take_a_built_in_name(tmp_path):
+    path = tmp_path / "klog.toml"
+    path.write_text(NGINX.replace('name = "nginx-error"', 'name = "klog"'))
+    with pytest.raises(declared.FormatFileError, match="built in already"):
+        declared.load_file(path)
+
+
+def test_formats_check_and_list_on_the_command_line(formats_dir, tmp_path):
+    checked = runner.invoke(app, ["formats", "check", str(formats_dir / "nginx.toml")])
+    assert checked.exit_code == 0, checked.output
+    assert "'nginx-error', 1 samples pass" in checked.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text(NGINX.replace("[error] 31#31", "[error] 31-31"))
+    failed = runner.invoke(app, ["formats", "check", str(bad)])
+    assert failed.exit_code == 1
+    assert "sample 1" in failed.stderr and "unparsed" in failed.stderr
+    listed = runner.invoke(app, ["formats", "list", "--formats", str(formats_dir)])
+    assert listed.exit_code == 0
+    for name in ("klog", "logfmt", "journald-json", "nginx-error"):
+        assert name in listed.stdout
+
+
+def test_detect_and_parse_take_formats_on_the_command_line(formats_dir, write, tmp_path):
+    path = write("nginx-error.log", NGINX_LOG)
+    detected = runner.invoke(app, ["detect", str(path), "--formats", str(formats_dir)])
+    assert "nginx-error" in detected.stdout
+    out = tmp_path / "events.csv"
+    parsed = runner.invoke(
+        app, ["parse", str(path), "--formats", str(formats_dir), "-o", str(out), "-q"]
+    )
+    assert parsed.exit_code == 0, parsed.output
+    assert "wrote 5 rows" in parsed.stdout
+
+
+def test_user_config_folder_formats_are_read(monkeypatch, tmp_path, write):
+    import timeline
+
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "nginx.toml").write_text(NGINX.replace("nginx-error", "nginx-user"))
+    monkeypatch.setattr(declared, "user_dir", lambda: config)
+    loaded = timeline.read(write("n.log", NGINX_LOG), infer=False)
+    assert loaded.summary.files["format"].to_list() == ["nginx-user"]
+
+
+# --- Go loggers, as their libraries write them -------------------------------------------------
+
+
+GO_CASES = [
+    (
+        "logfmt",
+        'time="2023-03-14T18:00:01Z" level=info msg="Starting controller" version=v1.4.2\n'
+        'time="2023-03-14T18:00:05Z" level=error msg="Failed to sync \\"acme/api\\"" '
+        'error="etcdserver: request timed out" retry=3\n'
+        'time="2023-03-14T18:00:06Z" level=warning msg="slow sync" took=5.2s\n',
+        ["info", "error", "warning"],
+        'Failed to sync "acme/api"',
+    ),
+    (
+        "logfmt",
+        'time=2023-03-14T19:00:05.123+01:00 level=INFO msg="listening" addr=:8080\n'
+        'time=2023-03-14T19:00:07.001+01:00 level=ERROR msg="request failed" '
+        'method=POST path=/v1/jobs err="context canceled"\n'
+        "time=2023-03-14T19:00:07.002+01:00 level=DEBUG msg=retry attempt=1\n",
+        ["info", "error", "debug"],
+        "request failed",
+    ),
+    (
+        "go-json",
+        '{"level":"info","ts":1678816801.5066156,"caller":"app/main.go:61","msg":"starting"}\n'
+        '{"level":"error","ts":1678816805.0010002,"logger":"reconciler","caller":'
+        '"controller/controller.go:326","msg":"Reconciler error","error":"context deadline '
+        'exceeded","stacktrace":"sigs.k8s.io/controller-runtime/pkg/internal/controller.'
+        '(*Controller).reconcileHandler\\n\\t/go/pkg/mod/controller.go:326"}\n'
+        '{"level":"dpanic","ts":1678816806.25,"caller":"app/main.go:99","msg":"invariant broken"}\n',
+        ["info", "error", "critical"],
+        "Reconciler error",
+    ),
+    (
+        "go-json",
+        '{"time":"2023-03-14T18:00:05.123456789Z","level":"INFO","msg":"job queued","id":71}\n'
+        '{"time":"2023-03-14T18:00:05.223456789Z","level":"ERROR","msg":"job failed",'
+        '"id":71,"err":"exit status 2"}\n'
+        '{"time":"2023-03-14T18:00:05.323456789Z","level":"WARN","msg":"retrying","id":71}\n',
+        ["info", "error", "warning"],
+        "job failed",
+    ),
+    (
+        "zap-console",
+        '2023-03-14T18:00:05.123Z\tINFO\tapp/main.go:61\tstarting\t{"port": 8443}\n'
+        "2023-03-14T18:00:06.456Z\tERROR\twebhook\tserver/server.go:140\tTLS handshake "
+        'failed\t{"remote": "10.0.3.7:51512", "error": "EOF"}\n'
+        "2023-03-14T18:00:07.000Z\tWARN\tapp/main.go:80\tslow shutdown\n",
+        ["info", "error", "warning"],
+        "TLS handshake failed",
+    ),
+    (
+        "logrus-tty",
+        "INFO[0000] Starting registry                          version=2.8.1\n"
+        'ERRO[0003] response completed with error              err.code="blob unknown" '
+        "http.request.method=GET\n"
+        "WARN[0004] No HTTP secret provided - generated random secret\n",
+        ["info", "error", "warning"],
+        "response completed with error",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fmt", "text", "levels", "second"), GO_CASES)
+def test_go_logger_lines_are_rows_with_level_and_time(read, fmt, text, levels, second):
+    loaded = read("app.log", text)
+    assert loaded.summary.files["format"].to_list() == [fmt]
+    assert loaded.summary.unparsed_lines == 0
+    events = loaded.events.sort("line")
+    assert events["level"].to_list() == levels
+    assert events["message"][1] == second
+    if fmt != "logrus-tty":  # the terminal form writes seconds since start, not a time
+        assert events["ts"].null_count() == 0
+        assert events["ts"].is_sorted()
+
+
+def test_zap_console_stack_trace_joins_its_record(read):
+    text = (
+        "2023-03-14T18:00:06.456Z\tERROR\tserver/server.go:140\thandler panicked\n"
+        "goroutine 81 [running]:\n"
+        "main.(*Server).handle(0xc000120000)\n"
+        "\t/src/server/server.go:140 +0x1d2\n"
+        "2023-03-14T18:00:07.000Z\tINFO\tapp/main.go:80\trecovered\n"
+    )
+    loaded = read("app.log", text)
+    assert loaded.events.height == 2
+    assert loaded.events["message"][0].count("\n") == 3
+
+
+# --- journald JSON --------------------------------------------------------------------------
+
+JOURNAL = [
+    {
+        "__CURSOR": "s=4d6c;i=2f81;b=9a1b;m=1f2e;t=5f6e;x=aa",
+        "__REALTIME_TIMESTAMP": "1678816805123456",
+        "__MONOTONIC_TIMESTAMP": "2511000111",
+        "_BOOT_ID": "9a1b2c3d4e5f60718293a4b5c6d7e8f9",
+        "PRIORITY": "6",
+        "_HOSTNAME": "ip-10-0-2-17",
+        "SYSLOG_IDENTIFIER": "kubelet",
+        "_SYSTEMD_UNIT": "kubelet.service",
+        "MESSAGE": 'E0314 18:00:05.123000    2211 pod_workers.go:1294] "Error syncing pod, '
+        'skipping" err="failed to \\"StartContainer\\""',
+    },
+    {
+        "__REALTIME_TIMESTAMP": "1678816806000001",
+        "PRIORITY": "3",
+        "_HOSTNAME": "ip-10-0-2-17",
+        "SYSLOG_IDENTIFIER": "containerd",
+        "MESSAGE": "RunPodSandbox for &PodSandboxMetadata{Name:api-0,} failed",
+    },
+    {
+        "__REALTIME_TIMESTAMP": "1678816807000000",
+        "PRIORITY": "4",
+        "_HOSTNAME": "ip-10-0-2-17",
+        "_COMM": "kernel",
+        "MESSAGE": [110, 101, 116, 100, 101, 118, 58, 32, 255, 98, 97, 100],
+    },
+]
+
+
+@pytest.mark.parametrize("shape", ["json", "json-pretty", "json-seq"])
+def test_journald_json_in_each_output_mode(read, shape):
+    if shape == "json":
+        text = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in JOURNAL)
+    elif shape == "json-pretty":
+        text = "".join(json.dumps(e, indent="\t") + "\n" for e in JOURNAL)
+    else:
+        text = "".join("\x1e" + json.dumps(e) + "\n" for e in JOURNAL)
+    loaded = read("journal.json", text)
+    assert loaded.summary.files["format"].to_list() == ["journald-json"]
+    assert loaded.summary.unparsed_lines == 0
+    events = loaded.events.sort("line")
+    # the klog letter inside kubelet's message wins over journald's PRIORITY 6
+    assert events["level"].to_list() == ["error", "error", "warning"]
+    assert events["component"].to_list() == ["kubelet", "containerd", "kernel"]
+    assert events["host"].unique().to_list() == ["ip-10-0-2-17"]
+    assert events["ts"][0] == datetime(2023, 3, 14, 18, 0, 5, 123456, tzinfo=UTC)
+    assert events["message"][2] == "netdev: \ufffdbad"
+    assert events["line"].to_list()[0] == 1
+
+
+def test_the_readme_example_format_file_passes_its_own_check(tmp_path):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    example = re.search(r"```toml\n(.*?)```", readme, re.S).group(1)
+    path = tmp_path / "nginx-error.toml"
+    path.write_text(example)
+    parser = declared.load_file(path)
+    assert parser.name == "nginx-error"
+    assert declared.check(parser) == []
+
+
+def test_worker_processes_know_the_declared_formats_and_the_time_given(formats_dir, write):
+    """The loader's workers are spawned: the formats and the reference time of a read
+    must reach them, not only this process."""
+    from parsers.common import ages_relative_to
+    from timeline.reading import executor, mapper
+    from timeline.reading.formats import using_formats
+
+    nginx = [str(write(f"edge-{i}/error.log", NGINX_LOG)) for i in range(3)]
+    table = str(
+        write(
+            "events.txt",
+            "LAST SEEN   TYPE      REASON    OBJECT          MESSAGE\n"
+            "10m         Warning   BackOff   pod/api-0       Back-off restarting\n",
+        )
+    )
+    batches = [mapper.plan(path) for path in [*nginx, table]]
+    now = datetime(2023, 3, 14, 18, 30, tzinfo=UTC)
+    with using_formats(formats_dir), ages_relative_to(now):
+        results = dict(executor.run(mapper.map_batch, batches, workers=2))
+    partials = [results[i][0] for i in range(len(batches))]
+    assert [p.format for p in partials] == ["nginx-error"] * 3 + ["kubectl-events"]
+    ts = partials[3].records["ts"][0]
+    assert ts == datetime(2023, 3, 14, 18, 20)
+
+
+def test_a_file_read_before_without_its_format_is_read_again_with_it(formats_dir, write):
+    import timeline
+
+    path = write("nginx-error.log", NGINX_LOG)
+    before = timeline.read(path, infer=False).summary.files["format"].to_list()
+    after = timeline.read(path, formats=formats_dir, infer=False).summary.files
+    assert before == [None]
+    assert after["format"].to_list() == ["nginx-error"]
+
+
+def test_ages_are_counted_again_from_another_now(write):
+    import timeline
+
+    path = write(
+        "events.txt",
+        "LAST SEEN   TYPE      REASON    OBJECT          MESSAGE\n"
+        "10m         Warning   BackOff   pod/api-0       Back-off restarting\n",
+    )
+    first = timeline.read(path, now=datetime(2023, 3, 14, 18, 30), infer=False).events
+    second = timeline.read(path, now=datetime(2023, 3, 15, 9, 0), infer=False).events
+    assert first["ts"][0] == datetime(2023, 3, 14, 18, 20, tzinfo=UTC)
+    assert second["ts"][0] == datetime(2023, 3, 15, 8, 50, tzinfo=UTC)

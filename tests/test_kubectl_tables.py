@@ -1,0 +1,185 @@
+"""Kubernetes events as pasted from a terminal: get events tables, describe sections, YAML."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+
+NOW = datetime(2023, 3, 14, 18, 30, tzinfo=UTC)
+
+
+def logs(loaded):
+    """The event (log) rows, in line order; change rows aside."""
+    return loaded.events.filter(pl.col("kind") == "log").sort("line")
+
+
+NEW = """\
+NAMESPACE     LAST SEEN   TYPE      REASON              OBJECT                                MESSAGE
+kube-system   50m         Normal    Pulled              pod/kube-proxy-7xq2d                  Successfully pulled image "registry.k8s.io/kube-proxy:v1.26.2" in 1.2s (1.2s including waiting)
+kube-system   29m         Warning   Unhealthy           pod/coredns-5d78c9869d-4kq2p          Readiness probe failed: HTTP probe failed with statuscode: 503
+default       2m30s       Warning   FailedScheduling    pod/api-7d9f8c6b5d-x2x7k              0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.
+default       3d          Normal    ScalingReplicaSet   deployment/api                        Scaled up replica set api-7d9f8c6b5d to 3
+"""
+
+OLD = """\
+LAST SEEN   FIRST SEEN   COUNT     NAME                                         KIND         SUBOBJECT                  TYPE      REASON                  SOURCE                      MESSAGE
+1m          1h           31        rabbitmq-0.174c8b5e6f7a8b9c                  Pod          spec.containers{rabbitmq}  Warning   BackOff                 kubelet, ip-10-0-1-5        Back-off restarting failed container
+5m          5m           1         api-7d9f8c6b5d.174c8a3b2f1e0d9c              ReplicaSet                              Normal    SuccessfulCreate        replicaset-controller       Created pod: api-7d9f8c6b5d-x2x7k
+"""
+
+DESCRIBE = """\
+Name:             coredns-5d78c9869d-4kq2p
+Namespace:        kube-system
+Node:             ip-10-0-1-5/10.0.1.5
+Status:           Running
+Events:
+  Type     Reason     Age                 From               Message
+  ----     ------     ----                ----               -------
+  Normal   Scheduled  12m                 default-scheduler  Successfully assigned kube-system/coredns-5d78c9869d-4kq2p to ip-10-0-1-5
+  Warning  Unhealthy  10s (x12 over 11m)  kubelet            Readiness probe failed: HTTP probe failed with statuscode: 503
+"""
+
+
+def test_new_columns_with_namespaces_count_back_from_now(read):
+    loaded = read("events.txt", NEW, now=NOW)
+    assert loaded.summary.files["format"].to_list() == ["kubectl-events"]
+    assert loaded.summary.unparsed_lines == 0
+    events = logs(loaded)
+    assert events["ts"].to_list() == [
+        NOW - timedelta(minutes=50),
+        NOW - timedelta(minutes=29),
+        NOW - timedelta(minutes=2, seconds=30),
+        NOW - timedelta(days=3),
+    ]
+    assert events["level"].to_list() == ["info", "warning", "warning", "info"]
+    assert events["source"].unique().to_list() == ["k8s-event"]
+    attrs = json.loads(events["attrs"][1])
+    assert attrs["object"] == "pod/kube-system/coredns-5d78c9869d-4kq2p"
+    assert attrs["time_from"] == "age 29m before 2023-03-14T18:30:00Z (the time given as now)"
+    assert events["message"][2].startswith("FailedScheduling: 0/3 nodes are available")
+    # what the table reports as changes are change rows, as from -o json
+    changes = loaded.events.filter(pl.col("kind") == "change").sort("ts")
+    assert [json.loads(a)["change_type"] for a in changes["attrs"]] == ["scale", "deploy"]
+    assert json.loads(changes["attrs"][0])["to"] == 3
+
+
+def test_old_columns_time_the_first_occurrence_and_keep_the_count(read):
+    loaded = read("events-1.9.txt", OLD, now="2023-03-14T18:30:00Z")
+    assert loaded.summary.unparsed_lines == 0
+    events = logs(loaded)
+    first = json.loads(events["attrs"][0])
+    assert events["ts"][0] == NOW - timedelta(hours=1)
+    assert (first["count"], first["last_seen"], first["field_path"]) == (
+        31,
+        "1m",
+        "spec.containers{rabbitmq}",
+    )
+    assert first["object"] == "pod/rabbitmq-0"
+    change = loaded.events.filter(pl.col("kind") == "change").row(0, named=True)
+    assert json.loads(change["attrs"])["target"] == "pod/api-7d9f8c6b5d-x2x7k"
+    assert events["component"].to_list() == ["kubelet", "replicaset-controller"]
+    assert events["host"][0] == "ip-10-0-1-5"
+
+
+def test_without_now_ages_count_back_from_the_file_time_and_say_so(write):
+    import timeline
+
+    path = write("events.txt", NEW)
+    stamp = datetime(2023, 3, 15, 9, 0, tzinfo=UTC).timestamp()
+    os.utime(path, (stamp, stamp))
+    events = logs(timeline.read(path, infer=False))
+    assert events["ts"][0] == datetime(2023, 3, 15, 8, 10, tzinfo=UTC)
+    assert "the file's modification time" in json.loads(events["attrs"][0])["time_from"]
+
+
+def test_describe_events_section(read):
+    loaded = read("describe-coredns.txt", DESCRIBE, now=NOW)
+    assert loaded.summary.files["format"].to_list() == ["kubectl-events"]
+    events = logs(loaded)
+    assert events.height == 2
+    unhealthy = json.loads(events["attrs"][1])
+    assert (unhealthy["count"], unhealthy["last_seen"]) == (12, "10s")
+    # timed at the first of the twelve, 11 minutes before now
+    assert events["ts"][1] == NOW - timedelta(minutes=11)
+    assert events["component"].to_list() == ["default-scheduler", "kubelet"]
+    # the pod's other fields are not events, and are counted as such
+    warnings = loaded.summary.warnings.filter(pl.col("unparsed"))
+    assert warnings["line"].to_list() == [1, 2, 3, 4]
+    assert warnings["reason"].unique().to_list() == [
+        "not a kubectl events table row (before the first table)"
+    ]
+
+
+@pytest.mark.parametrize("lead", ["", "  "])
+def test_get_events_yaml(read, lead):
+    indent = lead + "  "
+    yaml_text = f"""\
+apiVersion: v1
+items:
+{lead}- apiVersion: v1
+{indent}count: 3
+{indent}firstTimestamp: "2023-03-14T18:00:07Z"
+{indent}involvedObject:
+{indent}  kind: Pod
+{indent}  name: coredns-5d78c9869d-4kq2p
+{indent}  namespace: kube-system
+{indent}kind: Event
+{indent}lastTimestamp: "2023-03-14T18:01:37Z"
+{indent}message: 'Readiness probe failed: HTTP probe failed with statuscode: 503'
+{indent}metadata:
+{indent}  name: coredns-5d78c9869d-4kq2p.174c8b5e6f7a8b9c
+{indent}  namespace: kube-system
+{indent}reason: Unhealthy
+{indent}source:
+{indent}  component: kubelet
+{indent}  host: ip-10-0-1-5
+{indent}type: Warning
+kind: List
+metadata:
+  resourceVersion: ""
+"""
+    loaded = read("events.yaml", yaml_text)
+    assert loaded.summary.files["format"].to_list() == ["k8s-events"]
+    assert loaded.summary.unparsed_lines == 0
+    row = loaded.events.row(0, named=True)
+    assert row["ts"] == datetime(2023, 3, 14, 18, 0, 7, tzinfo=UTC)
+    assert (row["level"], row["host"]) == ("warning", "ip-10-0-1-5")
+
+
+WIDE = """\
+LAST SEEN   TYPE      REASON      OBJECT                         SUBOBJECT                  SOURCE                 MESSAGE                                                          FIRST SEEN   COUNT   NAME
+3m          Warning   Unhealthy   pod/coredns-5d78c9869d-4kq2p   spec.containers{coredns}   kubelet, ip-10-0-1-5   Readiness probe failed: HTTP probe failed with statuscode: 503   14m          12      coredns-5d78c9869d-4kq2p.174c8b5e6f7a8b9c
+45s         Normal    Killing     pod/coredns-5d78c9869d-4kq2p   spec.containers{coredns}   kubelet, ip-10-0-1-5   Stopping container coredns                                       45s          1       coredns-5d78c9869d-4kq2p.174c8b6f01a2b3c4
+"""
+
+FIRST_SEEN_FIRST = """\
+FIRST SEEN   LAST SEEN   COUNT     NAME                          KIND      SUBOBJECT   TYPE      REASON              SOURCE                  MESSAGE
+2h           2h          1         api-7d9f8c6b5d                ReplicaSet            Normal    SuccessfulCreate    replicaset-controller   Created pod: api-7d9f8c6b5d-x2x7k
+"""
+
+
+def test_wide_columns_put_the_message_in_the_middle(read):
+    loaded = read("events-wide.txt", WIDE, now=NOW)
+    assert loaded.summary.unparsed_lines == 0
+    events = logs(loaded)
+    first = json.loads(events["attrs"][0])
+    assert events["ts"].to_list() == [NOW - timedelta(minutes=14), NOW - timedelta(seconds=45)]
+    assert events["message"][0] == (
+        "Unhealthy: Readiness probe failed: HTTP probe failed with statuscode: 503"
+    )
+    assert (first["count"], first["last_seen"], first["field_path"]) == (
+        12,
+        "3m",
+        "spec.containers{coredns}",
+    )
+    assert events["host"].to_list() == ["ip-10-0-1-5", "ip-10-0-1-5"]
+
+
+def test_first_seen_before_last_seen(read):
+    events = logs(read("events.txt", FIRST_SEEN_FIRST, now=NOW))
+    assert events["ts"][0] == NOW - timedelta(hours=2)
+    assert json.loads(events["attrs"][0])["object"] == "replicaset/api-7d9f8c6b5d"
