@@ -79,10 +79,16 @@ JSON_LEVEL = r'"level":"[A-Za-z]+"'
 JSON_TIME = r'"(?:time|timestamp)":(?:"[0-9]{4}-[0-9]{2}-[0-9]{2} |[0-9])'
 JSON_PID = r'"pid":"<[0-9]+\.[0-9]+\.[0-9]+>"'
 #: Where a RabbitMQ record starts: a text header (any generation) or a JSON record,
-#: which writes ``time`` and ``level`` first.
+#: which writes its own time form (a space between date and time, or epoch numbers; Go
+#: loggers write ``T``) and ``level`` first.
 RECORD_START = unnamed(
     "|".join(
-        [TEXT, REPORT, rf'^{_CONSOLE}\{{"(?:time|timestamp)":"[0-9][^"]*","level":"[A-Za-z]+"']
+        [
+            TEXT,
+            REPORT,
+            rf'^{_CONSOLE}\{{"(?:time|timestamp)":(?:"[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} [^"]*"'
+            r'|[0-9][0-9.]*),"level":"[A-Za-z]+"',
+        ]
     )
 )
 

@@ -147,7 +147,9 @@ def _route_stream(lines: pl.DataFrame, main: Parser | None) -> tuple[pl.DataFram
     pass.
     """
     text = pl.col("text")
-    others = candidates(main)
+    # a format read as whole documents (JSON, YAML, tables) has no lines to share
+    line_based = main is None or main.own_start or main.record_start
+    others = candidates(main) if line_based else []
     foreign = "|".join(f"(?:{p.record_start})" for p in others)
     flag = text.str.contains(foreign) if foreign else pl.lit(False)
     main_name = pl.lit(main.name if main else None, pl.String)
