@@ -348,6 +348,9 @@ def _log_records(frame: pl.LazyFrame) -> pl.LazyFrame:
             audit_id=pl.col("audit_id"),
             failed=pl.when(pl.col("failed")).then(pl.lit(True)),
             status_reason=pl.col("status_reason"),
+            binding_node=pl.when(pl.col("subresource") == "binding").then(
+                pl.col("text").str.json_path_match("$.requestObject.target.name")
+            ),
         ),
         unparsed=pl.lit(None, pl.String),
     )

@@ -313,6 +313,33 @@ def test_sample_dns_restarts_made_it_worse_and_node_reboots_mitigated(sample):
 
 
 @needs_sample
+def test_sample_change_log_remediations_in_words_are_mitigations(sample):
+    """ "Rolling reboot of all remaining nodes" names no node and "Restarted the
+    machine/macOS provisioning pool" names a Deployment the logs do not show: their words
+    tie them to the nodes and to the CI executors whose errors and delays they ended."""
+    truth, result = sample
+    incident = incident_near(result, when(truth["incidents"][0]["onset"]))
+    rows = ranked(result, incident)
+    rolling = [r for r in rows if r["target"] == "nodes/all" and r["change_type"] == "restart"]
+    assert [r["role"] for r in rolling] == ["mitigation"], [r["evidence"] for r in rolling]
+    assert rolling[0]["touched_hosts"] >= 8 and rolling[0]["stopped_hosts"] >= 8
+    pool = change_near(rows, "vm-provisioner", when("2023-03-15T00:50:00Z"), 5 * MIN)
+    assert pool["role"] == "mitigation", pool["evidence"]
+    assert set(pool["shared_hosts"]) == {"machine", "macos"}
+
+
+@needs_sample
+def test_sample_ranked_changes_quote_the_error_lines_behind_them(sample):
+    truth, result = sample
+    incident = incident_near(result, when(truth["incidents"][0]["onset"]))
+    top = ranked(result, incident)[0]
+    assert top["lines_after"] and top["lines_before"]
+    for line in top["lines_after"]:
+        assert line["ts"] >= top["ts"] and "kube-proxy" in line["file"]
+        assert (SAMPLE.parent / line["file"]).exists() or Path(line["file"]).exists()
+
+
+@needs_sample
 def test_sample_decoys_are_not_in_the_top_three(sample):
     truth, result = sample
     incident = incident_near(result, when(truth["incidents"][0]["onset"]))

@@ -35,6 +35,15 @@ def test_every_contributor_has_evidence_and_raw_lines_with_file_and_line(sample_
             assert s["file"] and s["line"] >= 1 and s["message"]
 
 
+def test_the_first_contributor_quotes_the_error_lines_behind_its_figures(sample_findings):
+    first = sample_findings["incidents"][0]["contributors"][0]
+    after = [line for line in first["error_lines"] if line["side"] == "after"]
+    assert after
+    for line in after:
+        assert line["file"].endswith(".log.gz") and line["line"] >= 1
+        assert "iptables-restore" in line["message"] and line["ts"] >= first["time"]
+
+
 def test_appendix_accounts_for_every_file(sample_findings, sample_loaded):
     files = sample_findings["loading"]["files"]
     assert len(files) == sample_loaded.summary.files.height

@@ -352,7 +352,7 @@ def _print_analysis(result, *, top: int) -> None:
             table.add_column(column, overflow="fold")
         for c in ranked.iter_rows(named=True):
             table.add_row(
-                str(c["rank"]),
+                str(c["rank"]) if c["rank"] is not None else "-",
                 escape(c["when"] or ""),
                 escape(c["description"] or ""),
                 escape(c["role"] or ""),

@@ -20,6 +20,7 @@ from timeline.analysis import contributors as contrib
 from timeline.analysis import incidents as inc
 from timeline.analysis import rates, spikes
 from timeline.analysis.incidents import duration_text
+from timeline.reading.pods import pod_nodes, tells_pod_node, with_pod_log_origin
 
 __all__ = ["Analysis", "analysis_frame", "analyze"]
 
@@ -34,8 +35,10 @@ def analysis_frame(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     log rows it only needs to know who wrote what, and when (which hosts run a program,
     for comparing touched hosts with untouched ones). So those are kept as one row per
     source, host, component, signature, level and hour (the first, with its own time,
-    file and line), without message or ``attrs``. Reading an event store this way holds
-    what the analysis keeps, not the whole input.
+    file and line), without message or ``attrs``; the records that tie a pod to its node
+    are kept whole. Rows from pod logs that name no host take the pod as their host and
+    the container as their program (:func:`timeline.reading.pods.with_pod_log_origin`).
+    Reading an event store this way holds what the analysis keeps, not the whole input.
 
     >>> import timeline
     >>> from datetime import datetime, UTC
@@ -49,9 +52,10 @@ def analysis_frame(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     >>> analysis_frame(frame).select("line", "message").rows()
     [(1, None), (3, 'Sync failed')]
     """
-    events = events.lazy()
+    events = with_pod_log_origin(events)
     record = pl.col("kind") != "log"
-    counted = record | pl.col("level").is_in(PROBLEM_LEVELS).fill_null(False)
+    pod_node = tells_pod_node()
+    counted = record | pl.col("level").is_in(PROBLEM_LEVELS).fill_null(False) | pod_node
     presence = (
         events.filter(~counted)
         .with_columns(_hour=pl.col("ts").dt.truncate("1h"))
@@ -61,7 +65,7 @@ def analysis_frame(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
         .with_columns(message=pl.lit(None, pl.String), attrs=pl.lit("{}"))
     )
     kept = events.filter(counted).with_columns(
-        attrs=pl.when(record).then(pl.col("attrs")).otherwise(pl.lit("{}"))
+        attrs=pl.when(record | pod_node).then(pl.col("attrs")).otherwise(pl.lit("{}"))
     )
     columns = events.collect_schema().names()
     return (
@@ -117,10 +121,13 @@ class Analysis:
     options: dict[str, Any] = field(default_factory=dict)
 
     def top(self, incident_id: int, n: int = 3) -> pl.DataFrame:
-        """The ``n`` best-ranked changes for one incident."""
-        return self.contributors.filter(
-            (pl.col("incident_id") == incident_id) & (pl.col("rank") <= n)
-        )
+        """The ``n`` best-ranked changes for one incident; when no change explains it
+        (none is ranked), the changes ``considered, no evidence``."""
+        mine = self.contributors.filter(pl.col("incident_id") == incident_id)
+        ranked = mine.filter(pl.col("rank") <= n)
+        if ranked.height or mine.filter(pl.col("rank").is_not_null()).height:
+            return ranked
+        return mine.filter(pl.col("role") == contrib.CONSIDERED).sort("ts").head(n)
 
     def to_dict(self) -> dict[str, Any]:
         """The findings as plain data (lists of dicts; times as datetimes), for JSON."""
@@ -182,7 +189,20 @@ class Analysis:
             if incident.get("precursor_change"):
                 out.append(("line", f"precursor began after: {incident['precursor_change']}"))
             ranked = self.contributors.filter(pl.col("incident_id") == iid)
-            related = ranked.filter(pl.col("role") != "unrelated")
+            if ranked.height and ranked["rank"].is_null().all():
+                considered = ranked.filter(pl.col("role") == contrib.CONSIDERED).sort("ts")
+                names = "; ".join(considered["description"].head(5).to_list()) or "none"
+                out.append(
+                    (
+                        "line",
+                        "no change explains this incident: none has evidence beyond chance; "
+                        f"considered, no evidence: {names}",
+                    )
+                )
+            related = ranked.filter(
+                pl.col("rank").is_not_null()
+                & ~pl.col("role").is_in(["unrelated", "target not found"])
+            )
             for row in related.head(top).iter_rows(named=True):
                 out.append(
                     (
@@ -361,6 +381,7 @@ def analyze(
     incident_targets = contrib.incident_targets(incidents, grouped)
     spike_targets = contrib.spike_targets(grouped)
     signatures = {(s.source, s.template) for t in incident_targets for s in t.signatures}
+    pods = pod_nodes(events)
     shared = {
         "lookback": lookback,
         "window": change_window,
@@ -368,8 +389,9 @@ def analyze(
         "precursor_window": precursor_window,
         "tau": tau,
         "diffs": diffs,
-        "population": contrib.host_population(events),
-        "counter": contrib.RowCounter(events, signatures),
+        "population": contrib.host_population(events, pods=pods),
+        "counter": contrib.RowCounter(events, signatures, pods=pods),
+        "pods": pods,
     }
     ranked = contrib.rank_changes(incident_targets, changes, events, **shared)
     per_spike = contrib.rank_changes(
@@ -412,6 +434,8 @@ def _events(frame: Any) -> pl.DataFrame:
         frame = frame.collect()
     if not isinstance(frame, pl.DataFrame):
         raise TypeError(f"analyze() takes an event frame, not {type(frame).__name__}")
+    if frame.select(pl.col("host").is_null().any()).item():
+        frame = with_pod_log_origin(frame).collect()
     return frame
 
 

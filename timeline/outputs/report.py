@@ -140,7 +140,9 @@ def _incident(
     row: dict, analysis: Analysis, changes: dict[int, dict], events: pl.LazyFrame
 ) -> dict[str, Any]:
     iid = row["incident_id"]
-    ranked = analysis.contributors.filter(pl.col("incident_id") == iid).sort("rank")
+    ranked = analysis.contributors.filter(pl.col("incident_id") == iid).sort(
+        "rank", nulls_last=True
+    )
     phases = [
         ("onset", row["onset"], row["escalation"], "the first series departs from its baseline"),
         ("escalation", row["escalation"], row["peak"], "more series and hosts join"),
@@ -221,6 +223,11 @@ def _contributor(c: dict, change: dict, events: pl.LazyFrame) -> dict[str, Any]:
         "lead": c.get("when"),
         "evidence": list(c["evidence"] or []),
         "samples": _samples(events, c.get("examples") or []),
+        "error_lines": [
+            {"side": side, **line, "ts": _t(line["ts"])}
+            for side in ("before", "after")
+            for line in c.get(f"lines_{side}") or []
+        ],
     }
 
 
@@ -310,12 +317,17 @@ def _summary(analysis: Analysis, changes: dict[int, dict]) -> list[str]:
     ]
     for row in incidents.iter_rows(named=True):
         ranked = analysis.contributors.filter(pl.col("incident_id") == row["incident_id"])
-        ranked = ranked.sort("rank")
+        ranked = ranked.sort("rank", nulls_last=True)
         text = [
             f"Incident {row['incident_id']}, {_t(row['onset'])} to {_t(row['recovery'])} "
             f"({duration_text(row['duration_s'])}): {row['order']}."
         ]
-        if ranked.height and ranked["score"][0] > 0:
+        if ranked.height and ranked["rank"].is_null().all():
+            text.append(
+                "No change explains it: none of the changes before it has evidence beyond "
+                "chance; the nearest were considered and show none."
+            )
+        elif ranked.height and ranked["score"][0] > 0:
             top = ranked.row(0, named=True)
             text.append(
                 f"Ranked first: the {_phrase(changes.get(top['change_id']), top)}, "

@@ -47,6 +47,8 @@ MIN_BYTES_FOR_WORKERS = 32 << 20
 BATCH_BYTES = 16 << 20
 #: Files are finished into event store files of about this many input bytes each.
 PART_BYTES = 64 << 20
+#: Partials up to this size (Parquet bytes) are finished in memory, several together.
+FINISH_TOGETHER_BYTES = 4 << 20
 #: An environment variable that moves the partial cache (tests point it at a temp folder).
 CACHE_ENV = "INCIDENT_TIMELINE_CACHE"
 
@@ -483,31 +485,49 @@ def _finish_jobs(plans: list[_FilePlan], lookup: str | None, root: Path, staging
 
 def finish_job(job: FinishJob) -> None:
     """Settle times, number lines within the file and add templates for one group of
-    partials, and write it: change rows apart, for the change inference to mark."""
-    frames = [
-        settle.apply(pl.scan_parquet(rows), settlement, part).with_columns(
-            line=pl.col("line") + offset,
-            end_line=pl.col("end_line") + offset,
-            file=pl.lit(path),
-        )
-        for rows, path, part, offset, settlement in job.parts
-    ]
-    events = pl.concat(frames, how="diagonal_relaxed")
-    if job.templates:
-        lookup = pl.scan_parquet(job.templates)
-        events = events.join(lookup, on=["source", "masked"], how="left", nulls_equal=False)
+    partials, and write it: change rows apart, for the change inference to mark. A big
+    partial streams through on its own; the small ones are read whole and written
+    together, which costs far less per file."""
+    lookup = pl.read_parquet(job.templates) if job.templates else None
+    small = []
+    for rows, path, part, offset, settlement in job.parts:
+        settled = _settled(pl.scan_parquet(rows), path, part, offset, settlement)
+        if os.path.getsize(rows) <= FINISH_TOGETHER_BYTES:
+            small.append(settled.collect())
+            continue
+        _write_events(_event_columns(settled, lookup), job, suffix=f"-{part:05d}-{len(small)}")
+    if small:
+        together = pl.concat(small, how="vertical_relaxed").lazy()
+        _write_events(_event_columns(together, lookup), job)
+
+
+def _settled(rows, path, part, offset, settlement) -> pl.LazyFrame:
+    return settle.apply(rows, settlement, part).with_columns(
+        line=pl.col("line") + offset, end_line=pl.col("end_line") + offset, file=pl.lit(path)
+    )
+
+
+def _event_columns(events: pl.LazyFrame, lookup: pl.DataFrame | None) -> pl.LazyFrame:
+    """The event frame's columns, with each masked message's template."""
+    if lookup is not None:
+        events = events.join(lookup.lazy(), on=["source", "masked"], how="left")
         events = events.with_columns(template=pl.coalesce("template", "_template"))
-    events = events.select(
+    return events.select(
         [
             (pl.col(c).fill_null("{}") if c == "attrs" else pl.col(c)).cast(t)
             for c, t in EVENT_SCHEMA.items()
         ]
     )
+
+
+def _write_events(events: pl.LazyFrame, job: FinishJob, *, suffix: str = "") -> None:
     is_change = pl.col("kind") == "change"
+    out = job.out.removesuffix(".parquet") + suffix + ".parquet"
+    changes_out = job.changes_out.removesuffix(".parquet") + suffix + ".parquet"
     pl.collect_all(
         [
-            events.filter(~is_change).sink_parquet(job.out, statistics=True, lazy=True),
-            events.filter(is_change).sink_parquet(job.changes_out, lazy=True),
+            events.filter(~is_change).sink_parquet(out, statistics=True, lazy=True),
+            events.filter(is_change).sink_parquet(changes_out, lazy=True),
         ],
         engine="streaming",
     )

@@ -1,0 +1,841 @@
+"""The evidence model of contributing changes, on generated incidents of several shapes:
+tests suited to counts, a slow burn from a partial rollout among routine churn, base
+rates, cascades, change-log targets in words, pods read as their nodes, an incident no
+change explains, and the error lines quoted behind each figure."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+
+from tests.scenarios import EventBuilder
+from timeline.analysis import analyze
+from timeline.analysis import contributors as contrib
+from timeline.analysis.contributors.measures import binomial_tail, rate_test
+from timeline.reading.pods import node_of_host, pod_nodes, with_pod_log_origin
+from timeline.schema import EVENT_SCHEMA
+
+H = timedelta(hours=1)
+M = timedelta(minutes=1)
+
+
+# --- tests suited to counts ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_binomial_tail_matches_the_sum_of_the_probabilities(seed):
+    rng = random.Random(seed)
+    for _ in range(40):
+        n = rng.randrange(0, 60)
+        k = rng.randrange(0, n + 2)
+        p = rng.uniform(0.01, 0.99)
+        terms = [math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(n + 1)]
+        assert binomial_tail(k, n, p) == pytest.approx(sum(terms[k:]), abs=1e-9)
+        assert binomial_tail(k, n, p, upper=False) == pytest.approx(sum(terms[: k + 1]), abs=1e-9)
+
+
+def test_rate_test_tells_a_rise_from_noise_and_from_a_fall():
+    up, down = rate_test(1, 80, share_after=0.8)
+    assert up < 1e-4 and down > 0.99
+    up, down = rate_test(10, 38, share_after=0.8)  # 1/4 of the time, 1/4 of the rows
+    assert up > 0.2 and down > 0.2
+    up, down = rate_test(60, 1, share_after=0.5)
+    assert down < 1e-15
+
+
+# --- a slow burn from a partial rollout, with routine churn near the onset -------------------
+
+
+def slow_burn(seed: int):
+    """A DaemonSet rolled by a person to some nodes hours before the onset starts a trickle
+    on exactly those nodes; a load rise later turns it into an incident there. Routine
+    churn lands every few minutes all along: GitOps syncs by a service account, pods a
+    controller makes on random nodes, node status patches, CronJob runs."""
+    rng = random.Random(seed)
+    b = EventBuilder(seed=seed)
+    day = datetime(2024 + seed % 3, 1 + seed % 11, 3 + seed, tzinfo=UTC)
+    n_nodes = rng.randrange(8, 15)
+    prefix = rng.choice(["ip-10-0-3-", "node-", "worker-"])
+    nodes = [f"{prefix}{i}" for i in rng.sample(range(10, 250), n_nodes)]
+    program = rng.choice(["metrics-agent", "log-shipper", "cni-plugin"])
+    touched = sorted(rng.sample(nodes, rng.randrange(3, n_nodes // 2 + 1)))
+    error = rng.choice(["failed to flush batch: <ERR>", "sync loop stalled for <NUM>s"])
+    start, end = day, day + 30 * H
+    app = {"source": program, "component": program}
+    b.logs(**app, hosts=nodes, template="tick", level="info", start=start, end=end, per_min=0.5)
+    b.logs(
+        **app,
+        hosts=nodes,
+        template="slow peer",
+        level="warning",
+        start=start,
+        end=end,
+        per_min=0.01,
+    )
+    rollout = day + rng.randrange(8, 12) * H + rng.randrange(0, 50) * M
+    for i, node in enumerate(touched):
+        b.change(
+            rollout + i * 2 * M,
+            "upgrade",
+            f"daemonset/kube-system/{program}",
+            old="1.8.2",
+            new="1.9.0",
+            actor="dana@example.com",
+            host=node,
+        )
+    onset = rollout + rng.randrange(5, 9) * H
+    b.logs(
+        **app,
+        hosts=touched,
+        template=error,
+        level="error",
+        start=rollout + 20 * M,
+        end=onset,
+        per_min=0.03,
+    )
+    b.logs(
+        **app,
+        hosts=touched,
+        template=error,
+        level="error",
+        start=onset,
+        end=onset + 3 * H,
+        per_min=4.0,
+    )
+    churn = day + 5 * M
+    while churn < end:
+        kind = rng.choice(["sync", "pod", "status", "cron"])
+        node = rng.choice(nodes)
+        if kind == "sync":
+            b.change(
+                churn,
+                "config",
+                "deployment/shop/cart",
+                actor="system:serviceaccount:argocd:argocd-application-controller",
+            )
+        elif kind == "pod":
+            b.change(
+                churn,
+                "create",
+                f"pod/shop/cart-7d4f9c8b6-{rng.randrange(10**4):05d}",
+                actor="replicaset-controller",
+                host=node,
+            )
+        elif kind == "status":
+            b.change(churn, "config", f"node/{node}", actor=f"system:node:{node}", host=node)
+        else:
+            b.change(churn, "create", "job/ops/backup-28391", actor="cronjob-controller", host=node)
+        churn += rng.randrange(3, 9) * M
+    return b.frame(), {"rollout": rollout, "onset": onset, "touched": touched, "program": program}
+
+
+@pytest.fixture(scope="module", params=[4, 5, 6])
+def burn(request):
+    frame, truth = slow_burn(request.param)
+    return truth, analyze(frame)
+
+
+def incident_at(result, onset: datetime) -> dict:
+    near = [r for r in result.incidents.to_dicts() if abs(r["onset"] - onset) <= 15 * M]
+    assert len(near) == 1, result.incidents.select("onset", "sources")
+    return near[0]
+
+
+def test_slow_burn_the_partial_rollout_ranks_first_not_the_churn_near_the_onset(burn):
+    truth, result = burn
+    incident = incident_at(result, truth["onset"])
+    rows = result.contributors.filter(pl.col("incident_id") == incident["incident_id"])
+    top = rows.sort("rank").row(0, named=True)
+    assert top["target"] == f"daemonset/kube-system/{truth['program']}"
+    assert abs(top["ts"] - truth["rollout"]) <= M
+    assert top["role"] == "precursor"
+    assert top["touched_hosts"] == len(truth["touched"])
+    assert top["part_cohort"] > 0 and top["cohort_p"] < 0.05
+    assert any(
+        s.startswith("cohort: errors") and f"on the {len(truth['touched'])} hosts it touched" in s
+        for s in top["evidence"]
+    )
+    churn = rows.filter(pl.col("automated"))
+    assert churn.height > 0
+    assert churn.filter(pl.col("role").is_in(["trigger", "precursor", "made worse"])).height == 0
+
+
+def test_slow_burn_the_trickle_is_credited_to_the_change_on_its_hosts(burn):
+    truth, result = burn
+    incident = incident_at(result, truth["onset"])
+    credited = result.changes.filter(pl.col("change_id") == incident["precursor_change_id"])
+    assert credited["target"][0] == f"daemonset/kube-system/{truth['program']}"
+    assert set(incident["precursor_change"].split()) >= {"upgrade"}
+
+
+def test_nearness_alone_is_weak(burn):
+    """Every part of a change that only happened to be near the onset is small."""
+    truth, result = burn
+    incident = incident_at(result, truth["onset"])
+    rows = result.contributors.filter(pl.col("incident_id") == incident["incident_id"])
+    near = rows.filter(pl.col("lead_s").is_between(0, 1800)).to_dicts()
+    for row in near:
+        assert (row["part_onset"] or 0) * contrib.WEIGHTS["onset"] <= contrib.WEIGHTS["onset"]
+        assert row["score"] < rows.sort("rank")["score"][0]
+
+
+# --- base rates ----------------------------------------------------------------------------
+
+
+def test_a_routine_class_is_judged_by_all_its_occurrences():
+    """A worker restarted by a CronJob every two hours always brings a burst of warnings;
+    the one that happens at an incident's onset is judged with the others."""
+    rng = random.Random(9)
+    b = EventBuilder(seed=9)
+    day = datetime(2025, 6, 2, tzinfo=UTC)
+    hosts = [f"batch-{i}" for i in range(4)]
+    worker = {"source": "batch-worker", "component": "batch-worker"}
+    b.logs(
+        **worker,
+        hosts=hosts,
+        template="job done",
+        level="info",
+        start=day,
+        end=day + 30 * H,
+        per_min=0.3,
+    )
+    burst = "lost connection to broker, retrying"
+    restarts = [day + (2 * k + 1) * H + rng.randrange(0, 5) * M for k in range(14)]
+    for at in restarts:
+        b.change(at, "restart", "deployment/batch/batch-worker", actor="cronjob-controller")
+        b.logs(
+            **worker,
+            hosts=hosts,
+            template=burst,
+            level="warning",
+            start=at,
+            end=at + 10 * M,
+            per_min=2,
+        )
+    frame = b.frame()
+    changes = contrib.change_events(frame)
+    onset = restarts[-2]
+    target = contrib.Target(
+        target_id=0,
+        onset=onset,
+        end=onset + 30 * M,
+        hosts=frozenset(hosts),
+        signatures=(contrib.Signature("batch-worker", burst, frozenset({"batch-worker"})),),
+    )
+    ranked = contrib.rank_changes([target], changes, frame, lookback="30h")
+    at_onset = ranked.filter(pl.col("ts") == onset).row(0, named=True)
+    assert at_onset["class_size"] >= 10 and at_onset["routine"]
+    assert at_onset["rate_bits"] > 2  # its burst is real, like every other one
+    assert at_onset["role"] not in ("trigger", "precursor") and at_onset["score"] <= 0
+    assert any(s.startswith("base rate: ") for s in at_onset["evidence"])
+    assert ranked["rank"].is_null().all()
+
+
+# --- an incident that no change caused -----------------------------------------------------
+
+
+def test_when_no_change_explains_an_incident_none_is_ranked():
+    b = EventBuilder(seed=21)
+    day = datetime(2026, 2, 9, tzinfo=UTC)
+    hosts = [f"api-{i}" for i in range(6)]
+    api = {"source": "api", "component": "api"}
+    b.logs(
+        **api,
+        hosts=hosts,
+        template="GET /v1/items 200",
+        level="info",
+        start=day,
+        end=day + 20 * H,
+        per_min=1,
+    )
+    b.logs(
+        **api,
+        hosts=hosts,
+        template="upstream timeout <NUM>ms",
+        level="error",
+        start=day,
+        end=day + 20 * H,
+        per_min=0.01,
+    )
+    onset = day + 14 * H + 7 * M
+    b.logs(
+        **api,
+        hosts=hosts,
+        template="upstream timeout <NUM>ms",
+        level="error",
+        start=onset,
+        end=onset + 90 * M,
+        per_min=3,
+    )
+    at = day + 2 * H
+    while at < day + 20 * H:
+        b.change(at, "config", "deployment/api/api", actor="flux-system")
+        at += 47 * M
+    b.change(onset - 6 * M, "deploy", "deployment/web/landing", actor="erin")
+    result = analyze(b.frame())
+    incident = incident_at(result, onset)
+    rows = result.contributors.filter(pl.col("incident_id") == incident["incident_id"])
+    assert rows.height > 3
+    assert rows["rank"].is_null().all()
+    assert incident["top_change_id"] is None
+    considered = rows.filter(pl.col("role") == contrib.CONSIDERED)
+    assert 1 <= considered.height <= 5
+    assert (considered["lead_s"] > 0).all()
+    assert "no change explains this incident" in str(result)
+    assert "#1" not in str(result)
+    shown = result.top(incident["incident_id"], 3)
+    assert shown.height >= 1 and (shown["role"] == contrib.CONSIDERED).all()
+
+
+# --- cascades ------------------------------------------------------------------------------
+
+
+def change_row(
+    ts,
+    change_type,
+    target,
+    *,
+    host=None,
+    actor=None,
+    source="k8s-event",
+    inferred=False,
+    message=None,
+    line=1,
+    **extra,
+) -> dict:
+    attrs = {"change_type": change_type, "target": target, "inferred": inferred, **extra}
+    if actor:
+        attrs["actor"] = actor
+    return {
+        "ts": ts,
+        "source": source,
+        "host": host,
+        "component": target.rsplit("/", 1)[-1],
+        "level": "info",
+        "kind": "change",
+        "message": message or f"{change_type} {target}",
+        "template": None,
+        "attrs": json.dumps(attrs),
+        "file": f"{source}.json",
+        "line": line,
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_person_s_deployment_patch_and_what_controllers_did_are_one_change(seed):
+    rng = random.Random(seed)
+    t0 = datetime(2024, 9, 1 + seed, 13, rng.randrange(60), tzinfo=UTC)
+    name = rng.choice(["checkout", "search-api", "billing"])
+    nodes = [f"node-{i}" for i in rng.sample(range(1, 40), 3)]
+    rs = f"{name}-{rng.randrange(16**9):09x}"
+    rows = [
+        change_row(
+            t0,
+            "deploy",
+            f"deployment/shop/{name}",
+            actor="frank@example.com",
+            source="k8s-audit",
+            to="v2",
+        ),
+        change_row(
+            t0 + 2 * M,
+            "deploy",
+            f"deployment/shop/{name}",
+            actor="frank@example.com",
+            source="changelog",
+            message=f"Roll out {name} v2",
+        ),
+        change_row(t0 + 3e-6 * M, "create", f"replicaset/shop/{rs}", actor="deployment-controller"),
+    ]
+    for i, node in enumerate(nodes):
+        pod = f"pod/shop/{rs}-{rng.randrange(36**5):05d}"
+        rows.append(
+            change_row(
+                t0 + (i + 1) * M,
+                "create",
+                pod,
+                actor="replicaset-controller",
+                host=node,
+                line=10 + i,
+            )
+        )
+        rows.append(
+            change_row(
+                t0 + (i + 1) * M + 20e-6 * M,
+                "restart",
+                name,
+                host=node,
+                source="shop",
+                inferred=True,
+                line=20 + i,
+            )
+        )
+    frame = pl.DataFrame(rows, schema=EVENT_SCHEMA)
+    changes = contrib.change_events(frame)
+    assert changes.height == 1
+    one = changes.row(0, named=True)
+    assert one["actor"] == "frank@example.com" and not one["automated"]
+    assert one["target"] == f"deployment/shop/{name}"
+    assert sorted(one["hosts"]) == sorted(nodes)
+    assert [h["host"] for h in one["host_times"]] == nodes
+    assert set(one["sources"]) == {"changelog", "k8s-audit", "k8s-event", "shop"}
+
+
+def test_a_configmap_patch_and_its_reloads_and_a_reboot_and_its_restarts_fold():
+    t0 = datetime(2025, 3, 4, 9, 12, tzinfo=UTC)
+    rows = [
+        change_row(
+            t0, "config", "configmap/kube-system/coredns-config", actor="gus", source="k8s-audit"
+        ),
+        change_row(t0 + 40e-6 * M, "config", "coredns", host="n1", source="coredns", inferred=True),
+        change_row(
+            t0 + 50e-6 * M, "config", "coredns", host="n2", source="coredns", inferred=True, line=2
+        ),
+        change_row(t0 + 2 * H, "reboot", "node/n7", actor="kubelet", host="n7"),
+        change_row(
+            t0 + 2 * H + 3 * M,
+            "restart",
+            "kube-proxy",
+            host="n7",
+            source="kube-proxy",
+            inferred=True,
+        ),
+        change_row(
+            t0 + 2 * H + 4 * M,
+            "restart",
+            "pod/kube-system/kube-proxy-x8k2p",
+            actor="kubelet",
+            host="n7",
+        ),
+    ]
+    changes = contrib.change_events(pl.DataFrame(rows, schema=EVENT_SCHEMA))
+    assert changes["target"].to_list() == ["configmap/kube-system/coredns-config", "node/n7"]
+    config, reboot = changes.to_dicts()
+    assert config["hosts"] == ["n1", "n2"] and config["actor"] == "gus"
+    assert reboot["n_rows"] == 3 and reboot["change_type"] == "reboot"
+
+
+# --- change-log targets in words -----------------------------------------------------------
+
+
+def words_frame() -> pl.DataFrame:
+    b = EventBuilder(seed=3)
+    day = datetime(2024, 11, 20, tzinfo=UTC)
+    nodes = [f"ip-10-8-0-{i}.eu-west-1.compute.internal" for i in (11, 12, 13, 14)]
+    b.logs(
+        source="kube-proxy",
+        component="kube-proxy",
+        hosts=nodes,
+        template="sync",
+        level="info",
+        start=day,
+        end=day + 6 * H,
+        per_min=0.2,
+    )
+    b.logs(
+        source="coredns",
+        component="node-local-dns",
+        hosts=nodes,
+        template="A IN",
+        level="info",
+        start=day,
+        end=day + 6 * H,
+        per_min=0.2,
+    )
+    for executor in ("docker", "machine", "macos"):
+        b.jobs(
+            source="circleci",
+            executor=executor,
+            start=day,
+            end=day + 6 * H,
+            per_min=0.2,
+            delay_s=(1, 10),
+        )
+    b.change(day + 1 * H, "reboot", "node/ip-10-8-0-12", host=nodes[1], actor="ops")
+    b.change(day + 2 * H, "restart", "nodes/all", actor="ops")
+    b.change(day + 2 * H + 4 * M, "reboot", "node/ip-10-8-0-13", host=nodes[2], actor="kubelet")
+    b.change(day + 3 * H, "restart", "pool/macos", actor="ops")
+    b.change(day + 4 * H, "restart", "dns", actor="ops")
+    b.change(day + 5 * H, "config", "flux-capacitor", actor="ops")
+    notes = {
+        "nodes/all": "Rolling reboot of all remaining nodes, one by one",
+        "pool/macos": "Restarted the macOS provisioning pool",
+        "dns": "Restarted DNS to rule it out",
+        "flux-capacitor": "Tweaked the flux capacitor",
+    }
+    target = pl.col("attrs").str.json_path_match("$.target")
+    return b.frame().with_columns(
+        message=pl.when(target.is_in(list(notes)))
+        .then(target.replace_strict(notes, default=None))
+        .otherwise(pl.col("message"))
+    )
+
+
+def test_change_log_words_are_read_as_hosts_programs_and_executors():
+    changes = {r["target"]: r for r in contrib.change_events(words_frame()).to_dicts()}
+    rolling = changes["nodes/all"]
+    assert rolling["found"] == "words"
+    assert rolling["hosts"] == ["ip-10-8-0-11", "ip-10-8-0-13", "ip-10-8-0-14"]  # not 12
+    reached = {h["host"]: h["ts"] for h in rolling["host_times"]}
+    assert reached["ip-10-8-0-13"] == changes["node/ip-10-8-0-12"]["ts"] + 64 * M
+    assert changes["pool/macos"]["executors"] == ["macos"]
+    assert "dns" in changes["dns"]["names"]
+    assert changes["flux-capacitor"]["found"] == "not found"
+
+
+def test_a_change_log_line_whose_words_match_nothing_says_so():
+    frame = words_frame()
+    changes = contrib.change_events(frame)
+    day = datetime(2024, 11, 20, tzinfo=UTC)
+    target = contrib.Target(
+        target_id=0,
+        onset=day + 5 * H + 10 * M,
+        end=day + 6 * H,
+        hosts=frozenset(),
+        signatures=(contrib.Signature("kube-proxy", "sync", frozenset({"kube-proxy"})),),
+    )
+    ranked = contrib.rank_changes([target], changes, frame, lookback="1h")
+    row = ranked.filter(pl.col("target") == "flux-capacitor").row(0, named=True)
+    assert row["role"] == "target not found"
+    assert any("target not found in the logs" in s for s in row["evidence"])
+
+
+# --- pods read as their nodes --------------------------------------------------------------
+
+
+def scheduled_event(pod: str, node: str, at: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{pod}.17a1b2c3d4e5f6a7", "namespace": "shop"},
+        "involvedObject": {"kind": "Pod", "name": pod, "namespace": "shop"},
+        "reason": "Scheduled",
+        "message": f"Successfully assigned shop/{pod} to {node}",
+        "source": {"component": "default-scheduler"},
+        "firstTimestamp": at,
+        "lastTimestamp": at,
+        "count": 1,
+        "type": "Normal",
+    }
+
+
+def binding_audit(pod: str, node: str, at: str) -> str:
+    return json.dumps(
+        {
+            "kind": "Event",
+            "apiVersion": "audit.k8s.io/v1",
+            "level": "Request",
+            "auditID": f"9c1f{abs(hash(pod)) % 10**8:08d}-0000-4000-8000-000000000000",
+            "stage": "ResponseComplete",
+            "requestURI": f"/api/v1/namespaces/shop/pods/{pod}/binding",
+            "verb": "create",
+            "user": {"username": "system:kube-scheduler"},
+            "objectRef": {
+                "resource": "pods",
+                "namespace": "shop",
+                "name": pod,
+                "apiVersion": "v1",
+                "subresource": "binding",
+            },
+            "responseStatus": {"metadata": {}, "code": 201},
+            "requestObject": {
+                "kind": "Binding",
+                "apiVersion": "v1",
+                "metadata": {"name": pod, "namespace": "shop"},
+                "target": {"kind": "Node", "name": node},
+            },
+            "requestReceivedTimestamp": at,
+            "stageTimestamp": at,
+        }
+    )
+
+
+def test_pod_nodes_from_scheduler_events_audit_bindings_and_kubelet_lines(write):
+    import timeline
+
+    events = write(
+        "events.json",
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "List",
+                "items": [
+                    scheduled_event(
+                        "cart-6f7d8c9b5-abcde", "ip-10-1-2-3.ec2.internal", "2024-04-02T10:00:01Z"
+                    ),
+                    scheduled_event(
+                        "cart-6f7d8c9b5-fghij", "ip-10-1-2-4.ec2.internal", "2024-04-02T10:00:02Z"
+                    ),
+                ],
+            }
+        ),
+    )
+    write(
+        "audit.log",
+        binding_audit(
+            "search-5c6d7e8f9-klmno", "ip-10-1-2-5.ec2.internal", "2024-04-02T10:01:00.123456Z"
+        )
+        + "\n",
+    )
+    write(
+        "ip-10-1-2-6.ec2.internal/var/log/kubelet.log",
+        'I0402 10:02:03.456789    2211 kubelet.go:2163] "SyncLoop ADD" source="api" '
+        'pods=["shop/queue-7b8c9d0e1-pqrst"]\n'
+        'I0402 10:02:04.000001    2211 kuberuntime_manager.go:1012] "Creating container" '
+        'pod="shop/queue-7b8c9d0e1-pqrst"\n',
+    )
+    loaded = timeline.read(events.parent, infer=False)
+    pods = pod_nodes(loaded.events)
+    found = {r["pod"]: (r["node"], r["via"]) for r in pods.to_dicts()}
+    assert found["cart-6f7d8c9b5-abcde"] == ("ip-10-1-2-3.ec2.internal", "event")
+    assert found["cart-6f7d8c9b5-fghij"] == ("ip-10-1-2-4.ec2.internal", "event")
+    assert found["search-5c6d7e8f9-klmno"] == ("ip-10-1-2-5.ec2.internal", "audit")
+    assert found["queue-7b8c9d0e1-pqrst"][1] == "kubelet"
+    assert found["queue-7b8c9d0e1-pqrst"][0].startswith("ip-10-1-2-6")
+    # a pod log copied out of /var/log/pods without the node's folder above it
+    write(
+        "pods/shop_cart-6f7d8c9b5-fghij_0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b/cart/0.log",
+        "2024-04-02T10:05:00.123456789Z stderr F E0402 10:05:00.123456       1 main.go:88] "
+        '"Export failed" err="tls: failed to verify certificate"\n',
+    )
+    rows = with_pod_log_origin(timeline.read(events.parent, infer=False).events).collect()
+    exported = rows.filter(pl.col("message").str.contains("Export failed")).row(0, named=True)
+    assert (exported["host"], exported["source"], exported["component"]) == (
+        "cart-6f7d8c9b5-fghij",
+        "cart",
+        "cart",
+    )
+    kubelet = rows.filter(pl.col("component") == "kubelet")
+    assert kubelet["host"].str.starts_with("ip-10-1-2-6").all()  # hosts it had are kept
+    hosts = pl.DataFrame({"host": ["cart-6f7d8c9b5-fghij", "unknown-pod-zzzzz", None]})
+    mapped = hosts.select(node_of_host(pl.col("host"), pods))["host"].to_list()
+    assert mapped == ["ip-10-1-2-4.ec2.internal", "unknown-pod-zzzzz", None]
+
+
+def test_rows_named_by_pod_are_weighed_on_the_pod_s_node():
+    """Errors written by pods (no node in their rows) are tied to a node reboot through
+    the scheduler's events."""
+    b = EventBuilder(seed=31)
+    day = datetime(2025, 8, 14, tzinfo=UTC)
+    pods = {
+        f"cart-6f7d8c9b5-{s}": f"node-{i}"
+        for i, s in enumerate(["a1b2c", "d3e4f", "g5h6i", "j7k8l"])
+    }
+    for pod in pods:
+        b.logs(
+            source="cart",
+            component="cart",
+            hosts=[pod],
+            template="GET /cart 200",
+            level="info",
+            start=day,
+            end=day + 8 * H,
+            per_min=0.5,
+        )
+    sick = list(pods)[:2]
+    for pod, until in zip(sick, (4 * H, 5 * H), strict=True):
+        b.logs(
+            source="cart",
+            component="cart",
+            hosts=[pod],
+            template="redis: connection reset",
+            level="error",
+            start=day + 2 * H,
+            end=day + until,
+            per_min=3,
+        )
+    b.change(day + 4 * H, "reboot", "node/node-0", host="node-0", actor="ops")
+    frame = b.frame()
+    events = pl.DataFrame(
+        [
+            {
+                "ts": day,
+                "source": "k8s-event",
+                "host": None,
+                "component": "default-scheduler",
+                "level": "info",
+                "kind": "log",
+                "template": None,
+                "attrs": "{}",
+                "message": f"Scheduled: Successfully assigned shop/{pod} to {node}",
+                "file": "events.json",
+                "line": i + 1,
+            }
+            for i, (pod, node) in enumerate(pods.items())
+        ],
+        schema=EVENT_SCHEMA,
+    )
+    frame = pl.concat([frame, events]).sort("ts")
+    changes = contrib.change_events(frame)
+    target = contrib.Target(
+        target_id=0,
+        onset=day + 2 * H,
+        end=day + 5 * H,
+        hosts=frozenset(sick),
+        signatures=(contrib.Signature("cart", "redis: connection reset", frozenset({"cart"})),),
+    )
+    row = contrib.rank_changes([target], changes, frame).row(0, named=True)
+    assert row["target"] == "node/node-0"
+    assert row["role"] == "mitigation", row["evidence"]
+    assert row["before"] > 20 and row["after"] == 0
+    assert row["untouched_hosts"] == 3 and row["untouched_after"] > 100
+    assert row["scope"] == "node" and row["shared_hosts"] == ["node-0"]
+    # the same through analyze, which keeps the scheduler's info-level events for this
+    incident = analyze(frame).contributors.filter(pl.col("target") == "node/node-0")
+    assert incident["role"].to_list() == ["mitigation"]
+
+
+# --- raw lines behind the figures ----------------------------------------------------------
+
+
+def test_each_ranked_change_quotes_the_error_lines_on_its_hosts(burn):
+    truth, result = burn
+    incident = incident_at(result, truth["onset"])
+    top = result.contributors.filter(
+        (pl.col("incident_id") == incident["incident_id"]) & (pl.col("rank") == 1)
+    ).row(0, named=True)
+    after = top["lines_after"]
+    assert after and len(after) <= 3
+    for line in after:
+        assert line["host"] in truth["touched"]
+        assert line["ts"] >= top["ts"]
+        assert line["file"] == f"{truth['program']}/{line['host']}.log" and line["line"] >= 1
+    assert any(s.startswith("first after: ") and after[0]["file"] in s for s in top["evidence"])
+
+
+def test_routine_actions_every_few_minutes_do_not_chain_into_one_day_long_change():
+    rng = random.Random(17)
+    t0 = datetime(2025, 10, 6, 6, 3, tzinfo=UTC)
+    rows, at = [], t0
+    while at < t0 + 10 * H:
+        rows.append(
+            change_row(
+                at,
+                "config",
+                "deployment/shop/cart",
+                source="k8s-audit",
+                actor="system:serviceaccount:argocd:argocd-application-controller",
+                line=len(rows) + 1,
+            )
+        )
+        at += rng.randrange(3, 12) * M
+    changes = contrib.change_events(pl.DataFrame(rows, schema=EVENT_SCHEMA))
+    spans = (changes["last_ts"] - changes["ts"]).to_list()
+    assert changes.height >= 5
+    assert max(spans) <= contrib.changes.MAX_SPAN
+    assert changes["n_rows"].sum() == len(rows)
+    assert changes["automated"].all()
+
+
+@pytest.mark.parametrize("seed", [41, 42])
+def test_a_latent_cause_is_found_where_the_load_driven_errors_fell(seed):
+    """A setting pushed to some nodes hours earlier raises nothing until a load peak; then
+    errors come almost only from those nodes. A routine sync lands just before the peak."""
+    rng = random.Random(seed)
+    b = EventBuilder(seed=seed)
+    day = datetime(2025, 4, 10 + seed % 5, tzinfo=UTC)
+    nodes = [f"edge-{i:02d}" for i in rng.sample(range(1, 60), rng.randrange(9, 14))]
+    touched = sorted(rng.sample(nodes, rng.randrange(3, 6)))
+    proxy = {"source": "envoy", "component": "envoy"}
+    b.logs(
+        **proxy,
+        hosts=nodes,
+        template="upstream ok",
+        level="info",
+        start=day,
+        end=day + 24 * H,
+        per_min=0.5,
+    )
+    b.logs(
+        **proxy,
+        hosts=nodes,
+        template="upstream connect error or disconnect/reset",
+        level="error",
+        start=day,
+        end=day + 24 * H,
+        per_min=0.004,
+    )
+    push = day + rng.randrange(5, 8) * H + rng.randrange(60) * M
+    for i, node in enumerate(touched):
+        b.change(
+            push + i * M,
+            "config",
+            "daemonset/edge/envoy",
+            old="max_conn=1024",
+            new="max_conn=64",
+            actor="hana@example.com",
+            host=node,
+        )
+    peak = push + rng.randrange(4, 7) * H
+    b.logs(
+        **proxy,
+        hosts=touched,
+        template="upstream connect error or disconnect/reset",
+        level="error",
+        start=peak,
+        end=peak + 2 * H,
+        per_min=3,
+    )
+    b.logs(
+        **proxy,
+        hosts=[n for n in nodes if n not in touched][:1],
+        template="upstream connect error or disconnect/reset",
+        level="error",
+        start=peak,
+        end=peak + 2 * H,
+        per_min=0.05,
+    )
+    sync = day + 13 * M
+    while sync < day + 24 * H:
+        b.change(sync, "config", "deployment/edge/envoy-control", actor="fluxcd")
+        sync += rng.randrange(20, 40) * M
+    result = analyze(b.frame())
+    incident = incident_at(result, peak)
+    rows = result.contributors.filter(pl.col("incident_id") == incident["incident_id"])
+    top = rows.sort("rank").row(0, named=True)
+    assert top["target"] == "daemonset/edge/envoy" and abs(top["ts"] - push) <= M
+    assert top["role"] == "latent cause"
+    assert top["part_footprint"] > 0.25 and top["footprint_p"] < 1e-6, top["evidence"]
+    assert any(s.startswith("footprint: ") for s in top["evidence"])
+    syncs = rows.filter(pl.col("target") == "deployment/edge/envoy-control")
+    assert syncs.height and not syncs["role"].is_in(list(contrib.CAUSES)).any()
+
+
+def test_a_person_s_deploy_is_not_swallowed_by_a_chain_of_routine_syncs():
+    rng = random.Random(23)
+    t0 = datetime(2024, 3, 1, 6, 0, tzinfo=UTC)
+    sa = "system:serviceaccount:argocd:argocd-application-controller"
+    rows, at = [], t0
+    while at < t0 + 3 * H:
+        rows.append(
+            change_row(
+                at,
+                "config",
+                "deployment/shop/checkout",
+                actor=sa,
+                source="k8s-audit",
+                line=len(rows) + 1,
+            )
+        )
+        at += rng.randrange(3, 7) * M
+    deploy = t0 + 97 * M
+    rows.append(
+        change_row(
+            deploy,
+            "deploy",
+            "deployment/shop/checkout",
+            actor="ivy@example.com",
+            source="k8s-audit",
+            line=len(rows) + 1,
+            to="v42",
+        )
+    )
+    changes = contrib.change_events(pl.DataFrame(rows, schema=EVENT_SCHEMA).sort("ts"))
+    mine = changes.filter(pl.col("actor") == "ivy@example.com").row(0, named=True)
+    assert mine["ts"] == deploy and not mine["automated"]
+    assert mine["change_type"] == "deploy"

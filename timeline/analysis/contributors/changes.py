@@ -1,0 +1,503 @@
+"""Changes in the event frame: the rows of one action grouped into one change, with its
+hosts and when it reached each.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import polars as pl
+
+from timeline.analysis.rates import SERIES_SCHEMA, to_timedelta
+from timeline.reading.pods import node_of_host, pod_nodes
+
+_TS = SERIES_SCHEMA["bucket"]
+
+CHANGE_FIELDS: dict[str, pl.DataType] = {
+    "change_type": pl.String(),
+    "target": pl.String(),
+    "from": pl.String(),
+    "to": pl.String(),
+    "actor": pl.String(),
+    "inferred": pl.Boolean(),
+    "host": pl.String(),
+}
+
+CHANGE_SCHEMA: dict[str, pl.DataType] = {
+    "change_id": pl.UInt32(),
+    "ts": _TS,
+    "last_ts": _TS,
+    "change_type": pl.String(),
+    "target": pl.String(),
+    "name": pl.String(),
+    "names": pl.List(pl.String),
+    "node": pl.String(),
+    "from": pl.String(),
+    "to": pl.String(),
+    "actor": pl.String(),
+    "inferred": pl.Boolean(),
+    "hosts": pl.List(pl.String),
+    "host_times": pl.List(pl.Struct({"host": pl.String(), "ts": _TS})),
+    "n_rows": pl.UInt32(),
+    "sources": pl.List(pl.String),
+    "note": pl.String(),
+    "examples": pl.List(pl.String),
+    "description": pl.String(),
+    "automated": pl.Boolean(),
+    "executors": pl.List(pl.String),
+    "found": pl.String(),
+}
+
+#: Actors that are programs, not people: controllers, the kubelet, service accounts,
+#: GitOps agents. A change led by one of them alone is ``automated``.
+AUTOMATED_ACTOR = (
+    r"(?i)^system:|controller|kubelet|scheduler|operator|argocd|argo-cd|flux|"
+    r"serviceaccount|autoscaler|^cronjob|^helm-"
+)
+#: A ConfigMap's usual suffixes, removed so that ``coredns-config`` and the ``coredns``
+#: that reloads it are one change.
+CONFIG_SUFFIX = r"-(?:config|conf|cfg|cm|configmap|settings)$"
+#: The longest one change can last; a longer chain of rows is split at this span.
+MAX_SPAN = timedelta(hours=2)
+#: A ReplicaSet's pod-template hash, removed so that it joins its Deployment.
+REPLICASET_SUFFIX = r"-[a-z0-9]{8,10}$"
+
+
+def host_key(expr: pl.Expr) -> pl.Expr:
+    """The host name for matching: lower case, first DNS label only, so that
+    ``ip-10-20-1-23.ec2.internal`` and ``ip-10-20-1-23`` are one host.
+
+    >>> pl.select(host_key(pl.lit("IP-10-20-1-23.ec2.internal"))).item()
+    'ip-10-20-1-23'
+    """
+    return expr.str.to_lowercase().str.split(".").list.first()
+
+
+def _host_key(host: str | None) -> str | None:
+    return host.lower().split(".")[0] if host else None
+
+
+def _norm(text: str | None) -> str:
+    return re.sub(r"[^a-z0-9]+", "", (text or "").lower())
+
+
+def names_match(name: str | None, other: str | None) -> bool:
+    """Whether a change's target name and a source or component name the same program:
+    one contains the other, ignoring case and punctuation (three characters at least).
+
+    >>> names_match("ingress-nginx-controller", "ingress-nginx")
+    True
+    >>> names_match("coredns", "node-local-dns"), names_match("kube-proxy", "kube_proxy")
+    (False, True)
+    """
+    a, b = _norm(name), _norm(other)
+    return len(a) >= 3 and len(b) >= 3 and (a in b or b in a)
+
+
+#: When rows of one change disagree on its type, the first of these wins.
+TYPE_PRECEDENCE = (
+    "rollback",
+    "upgrade",
+    "deploy",
+    "reboot",
+    "restart",
+    "config",
+    "scale",
+    "create",
+    "delete",
+    "other",
+)
+_KINDS = ("pod", "deployment", "daemonset", "statefulset", "replicaset", "configmap", "secret")
+_KINDS += ("service", "job", "cronjob", "node", "namespace", "ingress")
+#: Target path parts that name a kind of object, not a program.
+KIND_WORDS = frozenset([*(k + s for k in _KINDS for s in ("", "s")), "ingresses", "cluster", "all"])
+#: Kinds of target whose change reaches the whole cluster, wherever its pods run: the
+#: hosts their rows name do not bound the effect, so no cohort is compared.
+CLUSTER_KINDS = KIND_WORDS - {"pod", "pods", "daemonset", "daemonsets", "node", "all"}
+#: A pod's generated suffixes (ReplicaSet hash and pod suffix), removed to name its owner.
+POD_SUFFIX = r"-(?:[a-z0-9]{8,10}-)?[a-z0-9]{5}$"
+
+
+def _split_at_first_person(rows: pl.DataFrame) -> pl.DataFrame:
+    """Start a new run at the first row of a run made by a person, when programs' rows
+    came before it: a person's deploy must not be taken for the tail of a chain of
+    routine syncs. What follows it (controllers, the change-log line) stays with it."""
+    person = ~pl.col("_auto")
+    earlier = person.cast(pl.Int32).cum_sum().shift(1).over("_key", "_run").fill_null(0)
+    first_person = person & (earlier == 0) & (pl.int_range(pl.len()).over("_key", "_run") > 0)
+    return rows.with_columns(
+        _run=pl.col("_run").cast(pl.UInt64) * 2
+        + first_person.cast(pl.UInt64).cum_sum().over("_key", "_run")
+    )
+
+
+def _split_long_runs(rows: pl.DataFrame, *, longest: timedelta) -> pl.DataFrame:
+    """Start a new run where one has lasted ``longest``: routine actions on one program
+    every few minutes (a GitOps sync, a controller's pods) would otherwise chain into one
+    change that lasts all day."""
+    first = pl.col("ts").min().over("_key", "_run")
+    part = ((pl.col("ts") - first) / longest).floor().cast(pl.UInt32)
+    return rows.with_columns(_run=pl.col("_run").cast(pl.UInt64) * 1_000_000 + part)
+
+
+def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") -> pl.DataFrame:
+    """The changes in the event frame, the rows of one rollout grouped into one change.
+
+    Rows about the same program follow each other within ``group_gap`` are one change:
+    the audit log's patch of a DaemonSet, the change log's line about it, and the
+    per-pod events on each node as it rolls. The program is the target's name, a pod's
+    generated suffixes removed (``pod/kube-system/kube-proxy-n27qd`` and
+    ``daemonset/kube-system/kube-proxy`` are both ``kube-proxy``); a ``node/...`` target
+    is its own program. Where the rows disagree, the type is the first in
+    ``TYPE_PRECEDENCE`` (an upgrade's pods also restart), a pod's own create, delete or
+    image pull counting only when nothing else names the type; the target shown is the
+    owner rather than a pod. Its hosts are the hosts its rows name (a pod as its node,
+    where known), each with the time the change reached it.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``CHANGE_SCHEMA``: ``change_id`` (by time), ``ts`` (first row), ``last_ts``,
+        ``change_type``, ``target``, ``name`` (the target's last path part), ``names``
+        (every program name its rows mention), ``node`` (the host a ``node/...`` target
+        names), ``from``, ``to``, ``actor``, ``inferred`` (every row inferred),
+        ``hosts``, ``host_times``, ``n_rows``, ``sources``, ``note`` (the message of its
+        leading row), ``examples`` (``file:line``) and a one-line ``description``.
+    """
+    gap = to_timedelta(group_gap)
+    field = pl.col("_c").struct.field
+    parsed = (
+        frame.lazy()
+        .filter((pl.col("kind") == "change") & pl.col("ts").is_not_null())
+        .with_columns(_c=pl.col("attrs").str.json_decode(pl.Struct(CHANGE_FIELDS)))
+        .with_columns(
+            change_type=field("change_type").fill_null("other"),
+            target=pl.coalesce(field("target"), pl.col("component"), pl.col("source")),
+            actor=field("actor"),
+            inferred=field("inferred").fill_null(False),
+            host=node_of_host(pl.coalesce(pl.col("host"), field("host")), pod_nodes(frame)),
+            **{"from": field("from"), "to": field("to")},
+        )
+        .with_columns(
+            _last=pl.col("target").str.split("/").list.last().str.to_lowercase(),
+            _kind=pl.col("target").str.split("/").list.first().str.to_lowercase(),
+        )
+        .with_columns(
+            _key=pl.when(pl.col("_kind") == "node")
+            .then(pl.format("node/{}", host_key(pl.col("_last"))))
+            .when(pl.col("_kind") == "pod")
+            .then(pl.col("_last").str.replace(POD_SUFFIX, ""))
+            .when(pl.col("_kind").is_in(["replicaset", "replicasets"]))
+            .then(pl.col("_last").str.replace(REPLICASET_SUFFIX, ""))
+            .when(pl.col("_kind").is_in(["configmap", "configmaps"]))
+            .then(pl.col("_last").str.replace(CONFIG_SUFFIX, ""))
+            .otherwise(pl.col("_last")),
+            _auto=pl.col("actor").fill_null("").str.contains(AUTOMATED_ACTOR)
+            | pl.col("actor").is_null(),
+            _prec=pl.col("change_type").replace_strict(
+                {t: i for i, t in enumerate(TYPE_PRECEDENCE)},
+                default=len(TYPE_PRECEDENCE),
+                return_dtype=pl.Int32,
+            ),
+            _pod=pl.col("_kind") == "pod",
+            _echo=(pl.col("_kind") == "pod")
+            & pl.col("change_type").is_in(["deploy", "create", "delete"]),
+            _depth=pl.col("target").str.count_matches("/"),
+        )
+        .collect()
+    )
+    if parsed.height == 0:
+        return pl.DataFrame(schema=CHANGE_SCHEMA)
+    step = pl.col("ts").diff().over("_key")
+    # A pod being created, deleted or started from its image is how any change of its
+    # owner looks from the node: those rows name the type only when nothing else does.
+    lead = ["_echo", "_prec", "_pod", "_depth"]
+    lead_desc = [False, False, False, True]
+    shown = ["_pod", "_depth", "_prec"]
+    shown_desc = [False, True, False]
+    chosen = pl.col("change_type").sort_by(lead, descending=lead_desc).first()
+    grouped = (
+        parsed.sort("ts", "file", "line")
+        .with_columns(_new=(step.is_null() | (step > gap)).cast(pl.UInt32))
+        .with_columns(_run=pl.col("_new").cum_sum().over("_key"))
+        .pipe(_split_at_first_person)
+        .pipe(_split_long_runs, longest=MAX_SPAN)
+        .group_by("_key", "_run")
+        .agg(
+            ts=pl.col("ts").min(),
+            last_ts=pl.col("ts").max(),
+            change_type=chosen,
+            target=pl.col("target").sort_by(shown, descending=shown_desc).first(),
+            names=pl.when(pl.col("_pod"))
+            .then(pl.concat_list(pl.col("_key")))
+            .otherwise(pl.col("target").str.to_lowercase().str.split("/"))
+            .list.explode()
+            .unique()
+            .sort(),
+            actor=pl.col("actor")
+            .sort_by(["_auto", *shown], descending=[False, *shown_desc])
+            .drop_nulls()
+            .first(),
+            automated=pl.col("_auto").all(),
+            note=pl.col("message").sort_by(shown, descending=shown_desc).drop_nulls().first(),
+            inferred=pl.col("inferred").all(),
+            hosts=pl.col("host").drop_nulls().unique().sort(),
+            host_times=pl.struct(pl.col("host"), pl.col("ts")).filter(
+                pl.col("host").is_not_null() & pl.col("host").is_first_distinct()
+            ),
+            n_rows=pl.len().cast(pl.UInt32),
+            sources=pl.col("source").drop_nulls().unique().sort(),
+            examples=pl.format("{}:{}", pl.col("file").fill_null("?"), pl.col("line")).head(5),
+            **{
+                c: pl.col(c)
+                .sort_by(lead, descending=lead_desc)
+                .filter(pl.col("change_type").sort_by(lead, descending=lead_desc) == chosen)
+                .drop_nulls()
+                .first()
+                for c in ("from", "to")
+            },
+        )
+        .sort("ts", "target")
+        .with_columns(change_id=pl.int_range(pl.len(), dtype=pl.UInt32))
+    )
+    name = pl.col("target").str.split("/").list.last()
+    is_node = pl.col("target").str.to_lowercase().str.starts_with("node/")
+    grouped = grouped.with_columns(
+        name=name,
+        node=pl.when(is_node).then(name),
+        names=pl.col("names").list.eval(
+            pl.element().filter(~pl.element().is_in(sorted(KIND_WORDS)))
+        ),
+    )
+    grouped = fold_cascades(read_word_targets(grouped, frame), gap=gap)
+    descriptions = [_describe_change(row) for row in grouped.iter_rows(named=True)]
+    grouped = grouped.with_columns(description=pl.Series(descriptions, dtype=pl.String))
+    return grouped.select(list(CHANGE_SCHEMA)).cast(CHANGE_SCHEMA)
+
+
+# --- cascades: one action and what followed from it ----------------------------------------
+
+
+def _follower(change: dict) -> bool:
+    """A change that follows from another rather than being decided: rows a program wrote
+    (a controller, the kubelet) or inferred from logs (a restart seen in its log)."""
+    return bool(change["automated"] or change["inferred"]) and not change["node"]
+
+
+def fold_cascades(changes: pl.DataFrame, *, gap: timedelta) -> pl.DataFrame:
+    """Fold each change that follows from another into it: a restart inferred from logs,
+    or a controller's or kubelet's action, that begins within ``gap`` after a decided
+    change (a person's, a node's reboot, a change-log line) and happens mostly on the
+    hosts that change touched (pods restarting on a rebooted node, a DaemonSet's pods on
+    the nodes it rolled to), or names the same program as a change that names no host.
+    The leader keeps its type, target and actor, and gains the follower's hosts (each
+    with the time it was reached), rows, sources and examples. Changes are then numbered
+    again by time.
+    """
+    if changes.height == 0:
+        return changes
+    rows = changes.sort("ts").to_dicts()
+    leaders: list[dict] = []
+    for row in rows:
+        hosts = {_host_key(h) for h in row["hosts"] or ()}
+        leader = None
+        if _follower(row) and hosts:
+            for cand in reversed(leaders):
+                if row["ts"] - cand["last_ts"] > gap:
+                    continue
+                reached = {_host_key(h) for h in cand["hosts"] or ()}
+                reached.add(_host_key(cand["node"]))
+                same_program = any(
+                    names_match(a, b) for a in row["names"] or () for b in cand["names"] or ()
+                )
+                if len(hosts & reached) * 2 >= len(hosts) or (same_program and not cand["hosts"]):
+                    leader = cand
+                    break
+        if leader is None:
+            leaders.append(row)
+            continue
+        known = {_host_key(h["host"]) for h in leader["host_times"] or ()}
+        extra = [h for h in row["host_times"] or () if _host_key(h["host"]) not in known]
+        leader["host_times"] = [*(leader["host_times"] or ()), *extra]
+        leader["hosts"] = sorted({*(leader["hosts"] or ()), *(h["host"] for h in extra)})
+        leader["last_ts"] = max(leader["last_ts"], row["last_ts"])
+        leader["n_rows"] += row["n_rows"]
+        leader["sources"] = sorted({*leader["sources"], *row["sources"]})
+        leader["examples"] = [*leader["examples"], *row["examples"]][:8]
+        leader["inferred"] = leader["inferred"] and row["inferred"]
+    folded = pl.DataFrame(leaders, schema=changes.schema)
+    return folded.with_columns(change_id=pl.int_range(pl.len(), dtype=pl.UInt32))
+
+
+# --- change-log targets in words ------------------------------------------------------------
+
+_STOP = (
+    "the a an of to for and or on in at by with from all every each remaining rest other "
+    "one two by restart restarted restarting rolling roll rolled reboot rebooted rebooting "
+    "deploy deployed upgrade upgraded rollback reverted revert config change changed fix "
+    "fixed pool cluster service services node nodes test theory rule out enable disable "
+    "resume resumed step smaller blast radius missing since adds logging infrastructure "
+    "queue queues job jobs"
+)
+#: Words of a change-log line that name no program.
+STOP_WORDS = frozenset(_STOP.split())
+_ALL_NODES = r"(?i)\b(?:all|every|each)\b[^.;]*\bnodes?\b|^nodes?/(?:all|\*)"
+
+
+def read_word_targets(changes: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
+    """What a change written only in the change log touches, read from its words: "all
+    (remaining) nodes" are the nodes (less those changed in the 6 hours before, for
+    "remaining"), each reached when its own node change followed; a word that names a
+    source or component of the logs ("DNS") joins ``names``; a CI executor's name
+    ("macOS", "machine") joins ``executors``. ``found`` says how the target was known:
+    ``target`` (it names a program, host or executor the logs show), ``words`` (its
+    words do), ``named`` (a ``kind/namespace/name`` the logs do not show), ``not
+    found`` (nothing in the logs matches its words), or null for changes that
+    other records show.
+    """
+    universe = _universe(frame)
+    node_changes = changes.filter(pl.col("node").is_not_null()).select("ts", "node")
+    rows = []
+    for change in changes.iter_rows(named=True):
+        extra = {"executors": [], "found": None}
+        if "changelog" in change["sources"]:
+            extra = _read_words(change, universe, node_changes)
+            if change["sources"] != ["changelog"] and extra["found"] == "not found":
+                extra["found"] = None
+        rows.append(extra)
+    found = pl.DataFrame(
+        rows,
+        schema={
+            "executors": pl.List(pl.String),
+            "found": pl.String,
+            "names": pl.List(pl.String),
+            "hosts": pl.List(pl.String),
+            "host_times": CHANGE_SCHEMA["host_times"],
+        },
+        orient="row",
+    )
+    out = changes.with_columns(executors=found["executors"], found=found["found"])
+    for column in ("names", "hosts", "host_times"):
+        out = out.with_columns(
+            pl.when(found[column].is_not_null()).then(found[column]).otherwise(pl.col(column))
+        )
+    return out
+
+
+def _universe(frame: pl.DataFrame) -> dict[str, set[str]]:
+    """What the logs show: program names (sources and components), CI executors, hosts,
+    and per source (``source:<name>``) the hosts that wrote it."""
+    logs = frame.lazy().filter(pl.col("kind") == "log")
+    seen = logs.group_by("source", "component", host=host_key(pl.col("host"))).len().collect()
+    executors = (
+        frame.lazy()
+        .filter(pl.col("kind") == "job")
+        .select(name=pl.col("attrs").str.json_path_match("$.executor"))
+        .unique()
+        .collect()
+    )
+    by_source: dict[str, set[str]] = {}
+    for source, host in seen.select("source", "host").drop_nulls().unique().iter_rows():
+        by_source.setdefault(source, set()).add(host)
+    programs = set(seen["source"].drop_nulls()) | set(seen["component"].drop_nulls())
+    return {
+        "programs": programs,
+        "executors": set(executors["name"].drop_nulls()),
+        "hosts": set().union(*by_source.values()),
+        **{f"source:{k}": v for k, v in by_source.items()},
+    }
+
+
+def _nodes(universe: dict[str, set[str]], node_changes: pl.DataFrame) -> list[str]:
+    """The hosts that are nodes: those a ``node/...`` change names, and every host that
+    runs a program one of them runs (not, say, a database host); all hosts when no
+    change names a node."""
+    named = {_host_key(n) for n in node_changes["node"]}
+    if not named:
+        return sorted(universe["hosts"])
+    alike = [
+        hosts for key, hosts in universe.items() if key.startswith("source:") and hosts & named
+    ]
+    return sorted(named.union(*alike))
+
+
+def _read_words(change: dict, universe: dict[str, set[str]], node_changes: pl.DataFrame) -> dict:
+    text = f"{change['target'] or ''} {change['note'] or ''}"
+    words = {w for w in re.findall(r"[a-z0-9][a-z0-9_-]*", text.lower()) if w not in STOP_WORDS}
+    executors = sorted(e for e in universe["executors"] if e.lower() in words)
+    programs = sorted(
+        w for w in words if any(names_match(w, p) for p in universe["programs"]) and len(w) >= 3
+    )
+    known_target = any(names_match(n, p) for n in change["names"] for p in universe["programs"])
+    hosts = [*(change["hosts"] or ()), change["node"]]
+    known_target |= any(_host_key(h) in universe["hosts"] for h in hosts if h)
+    # A target written as kind/namespace/name is a named object: if the logs do not show
+    # it, it is unrelated rather than not found.
+    kind, _, rest = (change["target"] or "").lower().partition("/")
+    structured = kind in KIND_WORDS and rest.rsplit("/", 1)[-1] not in KIND_WORDS
+    out: dict = {"executors": executors, "found": "target" if known_target else None}
+    if re.search(_ALL_NODES, text):
+        t0 = change["ts"]
+        nodes = _nodes(universe, node_changes)
+        if "remaining" in text.lower() or "rest of" in text.lower():
+            done = node_changes.filter(
+                (pl.col("ts") < t0) & (pl.col("ts") >= t0 - timedelta(hours=6))
+            )
+            nodes = [n for n in nodes if n not in {_host_key(d) for d in done["node"]}]
+        later = node_changes.filter(
+            (pl.col("ts") >= t0 - timedelta(minutes=5)) & (pl.col("ts") <= t0 + timedelta(hours=6))
+        )
+        when = {}
+        for row in later.iter_rows(named=True):
+            when.setdefault(_host_key(row["node"]), row["ts"])
+        times = [{"host": n, "ts": when.get(n, t0)} for n in nodes]
+        out |= {"hosts": nodes, "host_times": sorted(times, key=lambda h: h["ts"])}
+    if programs:
+        out["names"] = sorted(set(change["names"]) | set(programs))
+    if out["found"] is None:
+        found = programs or executors or out.get("hosts")
+        out["found"] = "words" if found else ("named" if structured else "not found")
+    return out
+
+
+def _kind(change: dict) -> str:
+    target = change["target"] or ""
+    return target.split("/", 1)[0].lower() if "/" in target else ""
+
+
+def node_local(change: dict) -> bool:
+    """Whether a change acts on the hosts its rows name only (a node, a DaemonSet rolled
+    node by node, one pod) rather than on the whole cluster (a Deployment, a ConfigMap):
+    only then are its hosts compared with the others.
+
+    >>> node_local({"target": "daemonset/kube-system/kube-proxy"})
+    True
+    >>> node_local({"target": "deployment/kube-system/coredns"})
+    False
+    """
+    return _kind(change) not in CLUSTER_KINDS
+
+
+def _version(text: str | None) -> str:
+    """An image reference shortened to its tag; other versions as they are."""
+    if not text:
+        return "?"
+    last = text.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if "/" in text and ":" in last else text
+
+
+def _describe_change(change: dict) -> str:
+    text = f"{change['change_type']} {change['target']}"
+    if change["from"] or change["to"]:
+        text += f" {_version(change['from'])} -> {_version(change['to'])}"
+    hosts = change["hosts"] or []
+    if len(hosts) == 1 and hosts[0] != change["name"]:
+        text += f" on {hosts[0]}"
+    elif hosts:
+        text += f" on {len(hosts)} hosts"
+    if change["actor"]:
+        text += f" by {change['actor']}"
+    if change["inferred"]:
+        text += " (inferred from logs)"
+    return f"{change['ts']:%Y-%m-%d %H:%M} {text}"

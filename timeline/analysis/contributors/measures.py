@@ -1,0 +1,281 @@
+"""Measures: counts of the affected signatures' rows around each change, per host or in
+all, and the tests that say whether they moved beyond chance.
+
+The rows counted are the warnings and errors of the log (their ``template`` the
+signature) and, for CI, one row per minute that a job queued then waited, when it waited
+longer than ``min_delay_s``, and one per failed job (their signature ``<executor>
+jobs``, their host the executor), so that a change can be weighed against a CI delay as
+against an error. Hosts that are pods are read as the node that ran them where the
+cluster said so (:func:`timeline.reading.pods.pod_nodes`).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from timeline.analysis.contributors.changes import host_key
+from timeline.analysis.rates import problem_rows
+from timeline.reading.pods import node_of_host, pod_nodes
+
+#: A class of changes with at least this many occurrences is judged by all of them.
+CLASS_SIZE = 4
+#: Columns of the rows the counter keeps, for quoting them.
+QUOTE_SCHEMA: dict[str, pl.DataType] = {
+    "ts": pl.Datetime("us", "UTC"),
+    "host": pl.String(),
+    "file": pl.String(),
+    "line": pl.UInt32(),
+    "message": pl.String(),
+}
+
+
+def evidence_rows(
+    frame: pl.DataFrame, *, min_delay_s: float = 60.0, pods: pl.DataFrame | None = None
+) -> pl.LazyFrame:
+    """The rows a change is weighed against: warning and error log rows, one row per
+    minute a CI job waited in its queue (at the time it was queued) when it waited over
+    ``min_delay_s``, and one per failed job (signature ``<executor> jobs``, host the
+    executor); ``hk`` is the :func:`host_key` of the row's node (a pod's node where
+    ``pods`` knows it).
+
+    Returns
+    -------
+    pl.LazyFrame
+        ``ts``, ``source``, ``template``, ``hk``, ``host``, ``file``, ``line``, ``message``.
+    """
+    pods = pods if pods is not None else pod_nodes(frame)
+    logs = problem_rows(frame).select("ts", "source", "template", "host", "file", "line", "message")
+    attrs = pl.col("attrs").fill_null("{}")
+    executor = attrs.str.json_path_match("$.executor").fill_null("unknown")
+    delay = attrs.str.json_path_match("$.queue_delay_s").cast(pl.Float64, strict=False)
+    status = attrs.str.json_path_match("$.status")
+    job_rows = frame.filter((pl.col("kind") == "job") & pl.col("ts").is_not_null())
+    minutes = (delay.fill_null(0.0) / 60).ceil().cast(pl.Int64)
+    jobs = (
+        job_rows.lazy()
+        .filter((delay > min_delay_s) | (status == "failed"))
+        .select(
+            # a delayed job counts once per minute it waited, at the time it was queued
+            _n=pl.int_ranges(0, pl.when(delay > min_delay_s).then(minutes).otherwise(1)),
+            ts="ts",
+            source="source",
+            template=pl.format("{} jobs", executor),
+            host=executor,
+            file="file",
+            line="line",
+            message="message",
+        )
+        .explode("_n")
+        .drop("_n")
+    )
+    both = pl.concat([logs, jobs], how="vertical_relaxed")
+    return both.with_columns(hk=host_key(node_of_host(pl.col("host"), pods)))
+
+
+# --- counting rows in windows -------------------------------------------------------------
+
+
+class RowCounter:
+    """Counts warning and error rows of given signatures in time windows, per host or in
+    all, with two as-of lookups per window instead of a scan per window."""
+
+    def __init__(
+        self,
+        frame: pl.DataFrame,
+        signatures: set[tuple[str, str]],
+        *,
+        min_delay_s: float = 60.0,
+        pods: pl.DataFrame | None = None,
+    ):
+        keys = pl.DataFrame(
+            list(signatures), schema={"source": pl.String, "template": pl.String}, orient="row"
+        )
+        rows = (
+            evidence_rows(frame, min_delay_s=min_delay_s, pods=pods)
+            .join(keys.lazy(), on=["source", "template"], how="semi")
+            .sort("ts")
+            .collect()
+        )
+        self.rows = rows
+        self.by_signature = rows.with_columns(
+            idx=pl.int_range(pl.len(), dtype=pl.Int64).over("source", "template")
+        ).select("ts", "source", "template", "idx")
+        self.by_host = (
+            rows.filter(pl.col("hk").is_not_null())
+            .with_columns(
+                idx=pl.int_range(pl.len(), dtype=pl.Int64).over("source", "template", "hk")
+            )
+            .select("ts", "source", "template", "hk", "idx")
+        )
+
+    def count(self, queries: pl.DataFrame) -> pl.DataFrame:
+        """``queries`` has ``q``, ``source``, ``template``, ``hk`` (null: all hosts),
+        ``lo`` and ``hi``; returns ``q`` and ``n``, the rows with ``lo <= ts < hi``."""
+        parts = []
+        for has_host, table, keys in (
+            (True, self.by_host, ["source", "template", "hk"]),
+            (False, self.by_signature, ["source", "template"]),
+        ):
+            chosen = queries.filter(pl.col("hk").is_not_null() == has_host)
+            if chosen.height == 0:
+                continue
+            upper = self._before(table, chosen, keys, "hi")
+            lower = self._before(table, chosen, keys, "lo")
+            parts.append(
+                upper.join(lower, on="q", suffix="_lo").select("q", n=pl.col("n") - pl.col("n_lo"))
+            )
+        if not parts:
+            return pl.DataFrame(schema={"q": pl.Int64, "n": pl.Int64})
+        return pl.concat(parts)
+
+    @staticmethod
+    def _before(table: pl.DataFrame, queries: pl.DataFrame, keys: list[str], at: str):
+        left = queries.select("q", *keys, at=pl.col(at)).sort("at")
+        if table.height == 0:
+            return left.select("q", n=pl.lit(0, pl.Int64))
+        joined = left.join_asof(
+            table.select("ts", *keys, "idx"),
+            left_on="at",
+            right_on="ts",
+            by=keys,
+            strategy="backward",
+            allow_exact_matches=False,
+            check_sortedness=False,
+        )
+        return joined.select("q", n=(pl.col("idx") + 1).fill_null(0))
+
+    def quote(
+        self,
+        signatures: list[tuple[str, str]],
+        hosts: list[str] | None,
+        *,
+        at: datetime,
+        before: timedelta,
+        after: timedelta,
+        n: int = 3,
+    ) -> tuple[list[dict], list[dict]]:
+        """The last ``n`` rows of ``signatures`` in the ``before`` window before ``at`` and
+        the first ``n`` in the ``after`` window from it, on ``hosts`` (host keys; all
+        hosts when None), each as ``QUOTE_SCHEMA`` fields."""
+        times = self.rows["ts"]
+        lo = times.search_sorted(at - before, side="left")
+        hi = times.search_sorted(at + after, side="left")
+        part = self.rows.slice(lo, hi - lo)
+        wanted = pl.col("source").is_in({s for s, _ in signatures}) & pl.col("template").is_in(
+            {t for _, t in signatures}
+        )
+        if hosts is not None:
+            wanted &= pl.col("hk").is_in(hosts)
+        part = part.filter(wanted)
+        if len(signatures) > 1:
+            pairs = set(signatures)
+            keep = [k in pairs for k in zip(part["source"], part["template"], strict=True)]
+            part = part.filter(pl.Series(keep, dtype=pl.Boolean))
+        quoted = part.select(list(QUOTE_SCHEMA))
+        return (
+            quoted.filter(pl.col("ts") < at).tail(n).to_dicts(),
+            quoted.filter(pl.col("ts") >= at).head(n).to_dicts(),
+        )
+
+
+# --- tests that suit counts ---------------------------------------------------------------
+
+
+def binomial_tail(k: int, n: int, p: float, *, upper: bool = True) -> float:
+    """``P(X >= k)`` (``upper``) or ``P(X <= k)`` for ``X ~ Binomial(n, p)``: exact up to
+    a few thousand trials, a normal approximation (with continuity correction) above.
+
+    >>> round(binomial_tail(10, 10, 0.5), 6)
+    0.000977
+    >>> binomial_tail(0, 10, 0.5), binomial_tail(0, 0, 0.3)
+    (1.0, 1.0)
+    """
+    if n <= 0:
+        return 1.0
+    p = min(max(p, 1e-12), 1 - 1e-12)
+    if not upper:
+        return binomial_tail(n - k, n, 1 - p)
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+    if n > 3000:
+        mean, sd = n * p, math.sqrt(n * p * (1 - p))
+        return 0.5 * math.erfc((k - 0.5 - mean) / (sd * math.sqrt(2)))
+    log_p, log_q = math.log(p), math.log1p(-p)
+    lg = math.lgamma
+    total = 0.0
+    for i in range(k, n + 1):
+        term = lg(n + 1) - lg(i + 1) - lg(n - i + 1) + i * log_p + (n - i) * log_q
+        total += math.exp(term)
+        if i > n * p and term < -50:
+            break
+    return min(1.0, total)
+
+
+def rate_test(before: int, after: int, *, share_after: float) -> tuple[float, float]:
+    """Whether the rate moved between two windows, for Poisson counts: given the
+    ``before + after`` rows, ``after`` is binomial with ``share_after`` (the after
+    window's share of the time, or of the expected rows). Returns the p-values that it
+    rose and that it fell.
+
+    >>> up, down = rate_test(2, 40, share_after=0.5)
+    >>> up < 1e-8 < 0.99 < down
+    True
+    """
+    n = before + after
+    return (
+        binomial_tail(after, n, share_after, upper=True),
+        binomial_tail(after, n, share_after, upper=False),
+    )
+
+
+def host_count_test(a: int, n_a: int, c: int, n_c: int) -> float:
+    """One-sided Fisher test: the p-value that ``a`` or more of ``n_a`` hosts moved when
+    ``a + c`` of all ``n_a + n_c`` did, if which hosts moved had nothing to do with
+    which were touched.
+
+    >>> round(host_count_test(3, 3, 0, 9), 4)  # 1 / C(12, 3)
+    0.0045
+    >>> host_count_test(1, 1, 5, 5)
+    1.0
+    """
+    total, moved = n_a + n_c, a + c
+    if n_a == 0 or moved == 0:
+        return 1.0
+    denominator = math.comb(total, n_a)
+    tail = sum(
+        math.comb(moved, x) * math.comb(total - moved, n_a - x)
+        for x in range(a, min(moved, n_a) + 1)
+    )
+    return min(1.0, tail / denominator)
+
+
+def cohort_share(touched_before: int, untouched_before: int, n_touched: int, n_hosts: int) -> float:
+    """The share of the after rows the touched hosts should have if the change did
+    nothing: their share of the before rows, with one row spread over all hosts so that
+    an empty before window gives the touched hosts' share of the hosts.
+
+    >>> cohort_share(0, 0, 3, 12)
+    0.25
+    >>> round(cohort_share(30, 10, 3, 12), 3)
+    0.738
+    """
+    prior = n_touched / max(n_hosts, 1)
+    return (touched_before + prior) / (touched_before + untouched_before + 1)
+
+
+def strength(p_value: float, *, full: float = 1e-6) -> float:
+    """How far a p-value is beyond chance, from 0 (p >= 0.05) to 1 (p <= ``full``), on a
+    log scale.
+
+    >>> strength(0.5), strength(1e-9), round(strength(1e-4), 2)
+    (0.0, 1.0, 0.57)
+    """
+    if p_value >= 0.05:
+        return 0.0
+    top, span = math.log10(0.05), math.log10(0.05) - math.log10(full)
+    return min(1.0, (top - math.log10(max(p_value, 1e-300))) / span)

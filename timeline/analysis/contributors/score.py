@@ -1,0 +1,930 @@
+"""Score: the parts of the evidence combined into one number per incident and change, each
+part kept in its own column, and the role and rank that follow from them.
+
+Each part is in ``[-1, 1]``: how far beyond chance (a test suited to counts) times how
+large (a factor of ``2**FULL_BITS`` is full size), positive when the errors rose, negative
+when they fell. ``score = relation * sum(WEIGHTS[part] * part)``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from timeline.analysis.contributors.changes import _TS, _host_key, _kind, names_match, node_local
+from timeline.analysis.contributors.measures import (
+    CLASS_SIZE,
+    QUOTE_SCHEMA,
+    RowCounter,
+    binomial_tail,
+    cohort_share,
+    host_count_test,
+    rate_test,
+    strength,
+)
+from timeline.analysis.contributors.targets import Signature, Target, host_population
+from timeline.analysis.contributors.words import diff_summaries, evidence_sentences
+from timeline.analysis.rates import to_timedelta
+from timeline.reading.pods import pod_nodes
+
+#: How much each part of a score counts. Nearness to the onset on its own is weak.
+WEIGHTS = {
+    "cohort": 3.0,
+    "effect": 1.5,
+    "alignment": 1.5,
+    "footprint": 2.5,
+    "precursor": 1.5,
+    "new": 0.5,
+    "onset": 0.5,
+}
+#: The touched hosts' usual share of the rows is read from this many before windows.
+BASELINE = 4
+#: The relation of a change tied to the errors only by the hosts it touched, at most.
+HOST_RELATION = 0.5
+#: A rate change of this many bits (a factor of 2**FULL_BITS) is full size.
+FULL_BITS = 3.0
+#: Errors have stopped on a change's hosts when their rate after it is at most this share
+#: of the rate before it.
+STOPPED = 1 / 8
+#: A part at least this strong is evidence beyond chance (about p < 0.003).
+EVIDENT = 0.25
+#: The roles of changes that explain an incident.
+CAUSES = ("trigger", "precursor", "latent cause", "made worse")
+#: The role of the nearest changes when none explains an incident.
+CONSIDERED = "considered, no evidence"
+#: How many changes before the onset are listed as considered when none explains it.
+CONSIDERED_SHOWN = 5
+
+
+def _contributor_schema(id_name: str) -> dict[str, pl.DataType]:
+    quote = pl.List(pl.Struct(QUOTE_SCHEMA))
+    return {
+        id_name: pl.UInt32(),
+        "change_id": pl.UInt32(),
+        "ts": _TS,
+        "change_type": pl.String(),
+        "target": pl.String(),
+        "description": pl.String(),
+        "inferred": pl.Boolean(),
+        "actor": pl.String(),
+        "automated": pl.Boolean(),
+        "lead_s": pl.Float64(),
+        "when": pl.String(),
+        "relation": pl.Float64(),
+        "name_match": pl.Boolean(),
+        "scope": pl.String(),
+        "touched_hosts": pl.UInt32(),
+        "shared_hosts": pl.List(pl.String),
+        "host_share": pl.Float64(),
+        "affected": pl.List(pl.String),
+        "before": pl.Int64(),
+        "after": pl.Int64(),
+        "rate_bits": pl.Float64(),
+        "effect_p": pl.Float64(),
+        "untouched_hosts": pl.UInt32(),
+        "untouched_before": pl.Int64(),
+        "untouched_after": pl.Int64(),
+        "cohort_bits": pl.Float64(),
+        "cohort_p": pl.Float64(),
+        "footprint_after": pl.Int64(),
+        "footprint_others": pl.Int64(),
+        "footprint_bits": pl.Float64(),
+        "footprint_p": pl.Float64(),
+        "aligned_hosts": pl.UInt32(),
+        "stopped_hosts": pl.UInt32(),
+        "untouched_started": pl.UInt32(),
+        "untouched_stopped": pl.UInt32(),
+        "change_class": pl.String(),
+        "class_size": pl.UInt32(),
+        "class_like": pl.UInt32(),
+        "routine": pl.Boolean(),
+        "new_signatures": pl.List(pl.String),
+        "precursor_signature": pl.String(),
+        "precursor_start": _TS,
+        "precursor_rows": pl.UInt32(),
+        "precursor_hosts": pl.List(pl.String),
+        "part_relation": pl.Float64(),
+        "part_onset": pl.Float64(),
+        "part_effect": pl.Float64(),
+        "part_cohort": pl.Float64(),
+        "part_alignment": pl.Float64(),
+        "part_footprint": pl.Float64(),
+        "part_new": pl.Float64(),
+        "part_precursor": pl.Float64(),
+        "score": pl.Float64(),
+        "score_parts": pl.String(),
+        "role": pl.String(),
+        "examples": pl.List(pl.String),
+        "lines_before": quote,
+        "lines_after": quote,
+        "evidence": pl.List(pl.String),
+    }
+
+
+def _empty_contributors(id_name: str) -> pl.DataFrame:
+    schema = _contributor_schema(id_name)
+    return pl.DataFrame(schema={id_name: schema.pop(id_name), "rank": pl.UInt32, **schema})
+
+
+# --- pairs of target and change -------------------------------------------------------------
+
+
+@dataclass
+class _Pair:
+    target: Target
+    change: dict
+    affected: list[Signature]
+    name_match: bool
+    matched_name: str | None
+    named: dict[str, datetime]
+    explicit: dict[str, datetime]
+    shared: list[str]
+    host_share: float | None
+    relation: float
+    before_window: timedelta
+    untouched: frozenset[str] = frozenset()
+    counts: dict[str, int] = field(default_factory=dict)
+    per_host: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+def change_class(change: dict) -> str:
+    """The class a change belongs to for base rates: who made it (the actor, or
+    ``someone``; a node's own account as ``system:node``), its type and the kind of its
+    target.
+
+    >>> change_class({"actor": "argocd", "change_type": "config", "target": "deployment/a/b"})
+    'argocd config deployment'
+    """
+    kind = _kind(change) or "program"
+    actor = re.sub(r"^(system:node):.*", r"\1", change.get("actor") or "someone")
+    return f"{actor} {change['change_type']} {kind}"
+
+
+def _pair(
+    target: Target,
+    change: dict,
+    population: dict[str, frozenset[str]],
+    *,
+    before_window: timedelta,
+    during_before: timedelta,
+) -> _Pair:
+    node = _host_key(change["node"])
+    names = [] if node else (change["names"] or [change["name"]])
+    executors = {e.lower() for e in change.get("executors") or ()}
+    matched, matched_name = [], None
+    for sig in target.signatures:
+        hit = next(
+            (
+                n
+                for n in names
+                if names_match(n, sig.source) or any(names_match(n, c) for c in sig.components)
+            ),
+            None,
+        )
+        if hit is None and executors & {e.lower() for e in sig.executors}:
+            hit = "/".join(sorted(executors & {e.lower() for e in sig.executors}))
+        if hit is not None:
+            matched.append(sig)
+            matched_name = matched_name or hit
+    named = {_host_key(ht["host"]): ht["ts"] for ht in change["host_times"] or () if ht["host"]}
+    if node and not named:
+        named = {node: change["ts"]}
+    ci_hit = [s for s in matched if s.executors & executors]
+    if ci_hit:
+        named |= {e: change["ts"] for s in ci_hit for e in s.executors & executors}
+    shared = sorted(set(named) & target.hosts)
+    host_share = len(shared) / len(named) if named else None
+    # A change reaches only the hosts it names when it acts on nodes or pods, or when
+    # nothing but its hosts ties it to the errors: then its hosts are compared.
+    explicit = named if (node_local(change) or not matched or ci_hit) else {}
+    # Sharing hosts with the errors ties a change to them less than naming their program.
+    relation = 1.0 if matched else HOST_RELATION * (host_share or 0.0)
+    affected = matched or list(target.signatures)
+    untouched: frozenset[str] = frozenset()
+    if explicit:
+        everyone = frozenset().union(*(population.get(s.source, frozenset()) for s in affected))
+        untouched = everyone - set(explicit)
+    return _Pair(
+        target=target,
+        change=change,
+        affected=affected,
+        name_match=bool(matched),
+        matched_name=matched_name,
+        named=named,
+        explicit=explicit,
+        shared=shared,
+        host_share=host_share,
+        relation=relation,
+        # CI jobs are few a minute: a short window before a change would hold none.
+        before_window=before_window
+        if change["ts"] < target.onset or (ci_hit and len(ci_hit) == len(matched))
+        else during_before,
+        untouched=untouched,
+    )
+
+
+def _on_nodes(target: Target, pods: pl.DataFrame) -> Target:
+    """The target with the hosts that are pods read as the nodes that ran them."""
+    if pods.height == 0:
+        return target
+    node = dict(zip(pods["pod"].to_list(), pods["node"].to_list(), strict=True))
+
+    def key(host: str) -> str:
+        return _host_key(node.get(host, host))
+
+    signatures = tuple(
+        replace(s, precursor_hosts=tuple(node.get(h, h) for h in s.precursor_hosts))
+        for s in target.signatures
+    )
+    return replace(target, hosts=frozenset(key(h) for h in target.hosts), signatures=signatures)
+
+
+# --- counting -----------------------------------------------------------------------------
+
+
+def _latent(p: _Pair, window: timedelta) -> bool:
+    """Whether a change was made long enough before the onset (a ``window`` or more) that
+    the onset is not in its own after window: only then is its footprint measured."""
+    return p.change["ts"] <= p.target.onset - window
+
+
+def _count_windows(pairs: list[_Pair], counter: RowCounter, *, after: timedelta) -> None:
+    """Fill each pair's ``counts`` (``before`` and ``after`` on the touched hosts, each at
+    its own time, or on all hosts; ``u_before`` and ``u_after`` on the untouched hosts at
+    the change's time) and ``per_host`` (the same per host, for alignment)."""
+    records = []
+    for i, p in enumerate(pairs):
+        t0, before = p.change["ts"], p.before_window
+        for sig in p.affected:
+            key = (sig.source, sig.template)
+            if p.explicit:
+                base = BASELINE * before
+                for hk, th in p.explicit.items():
+                    records.append((i, "t_before", hk, *key, hk, th - before, th))
+                    records.append((i, "t_after", hk, *key, hk, th, th + after))
+                    if p.untouched:
+                        records.append((i, "t_base", hk, *key, hk, th - base, th))
+                for hk in p.untouched:
+                    records.append((i, "u_before", hk, *key, hk, t0 - before, t0))
+                    records.append((i, "u_after", hk, *key, hk, t0, t0 + after))
+                    records.append((i, "u_base", hk, *key, hk, t0 - base, t0))
+                if p.untouched and _latent(p, after):
+                    # where the incident's errors fell, against where they stood before it
+                    onset = p.target.onset
+                    lo = max(t0, onset - base)
+                    for role, hosts in (("ft", p.explicit), ("fu", p.untouched)):
+                        for hk in hosts:
+                            records.append((i, f"{role}_base", hk, *key, hk, lo, onset))
+                            records.append((i, f"{role}_after", hk, *key, hk, onset, onset + after))
+            else:
+                records.append((i, "t_before", None, *key, None, t0 - before, t0))
+                records.append((i, "t_after", None, *key, None, t0, t0 + after))
+    if not records:
+        return
+    schema = {
+        "i": pl.Int64,
+        "role": pl.String,
+        "host": pl.String,
+        "source": pl.String,
+        "template": pl.String,
+        "hk": pl.String,
+        "lo": _TS,
+        "hi": _TS,
+    }
+    queries = pl.DataFrame(records, schema=schema, orient="row").with_row_index("q")
+    queries = queries.with_columns(pl.col("q").cast(pl.Int64))
+    counted = queries.join(counter.count(queries), on="q", how="left").with_columns(
+        pl.col("n").fill_null(0)
+    )
+    for i, role, n in counted.group_by("i", "role").agg(pl.col("n").sum()).iter_rows():
+        pairs[i].counts[role] = int(n)
+    per_host = counted.filter(pl.col("host").is_not_null()).group_by("i", "role", "host")
+    for i, role, host, n in per_host.agg(pl.col("n").sum()).iter_rows():
+        pairs[i].per_host[(role, host)] = int(n)
+
+
+# --- the parts ----------------------------------------------------------------------------
+
+
+def _bits(before: int, after: int, scale: float) -> float:
+    """The change in rate in bits; ``scale`` is the after window over the before window,
+    and one row per after window smooths both sides."""
+    return math.log2((after + 1) / (before * scale + 1))
+
+
+def _sized(bits: float) -> float:
+    return min(1.0, abs(bits) / FULL_BITS)
+
+
+@dataclass
+class _Measured:
+    before: int
+    after: int
+    scale: float
+    rate_bits: float
+    effect_p: float
+    effect: float
+    untouched_before: int | None = None
+    untouched_after: int | None = None
+    cohort_bits: float | None = None
+    cohort_p: float | None = None
+    cohort: float | None = None
+    hosts_p: float | None = None
+    host_factor: float | None = None
+    fell_alike: bool = False
+    footprint: float | None = None
+    footprint_bits: float | None = None
+    footprint_p: float | None = None
+    footprint_after: int | None = None
+    footprint_others: int | None = None
+    aligned: int = 0
+    stopped: int = 0
+    u_started: int = 0
+    u_stopped: int = 0
+    alignment: float | None = None
+
+
+def _measure(p: _Pair, *, window: timedelta, tries: int = 1) -> _Measured:
+    """The temporal, spatial and per-host measures of one pair. A change of a frequent
+    class had ``tries`` chances to be followed by a fluke, so its p-values count that
+    many times over (Bonferroni) before they become strengths."""
+    c = p.counts
+    scale = window / p.before_window
+    before, after = c.get("t_before", 0), c.get("t_after", 0)
+    rate_bits = _bits(before, after, scale)
+    up, down = rate_test(before, after, share_after=scale / (1 + scale))
+    effect_p = up if rate_bits >= 0 else down
+    effect = math.copysign(strength(min(1.0, effect_p * tries)) * _sized(rate_bits), rate_bits)
+    m = _Measured(before, after, scale, rate_bits, effect_p, effect)
+    if not p.explicit:
+        return m
+    hosts, others = list(p.explicit), sorted(p.untouched)
+
+    def started(role: str, host: str) -> bool:
+        return p.per_host.get((f"{role}_before", host), 0) == 0 and (
+            p.per_host.get((f"{role}_after", host), 0) > 0
+        )
+
+    def stopped(role: str, host: str) -> bool:
+        was = p.per_host.get((f"{role}_before", host), 0)
+        return was > 0 and p.per_host.get((f"{role}_after", host), 0) <= was * scale * STOPPED
+
+    m.aligned = sum(started("t", h) for h in hosts)
+    m.stopped = sum(stopped("t", h) for h in hosts)
+    m.u_started = sum(started("u", h) for h in others)
+    m.u_stopped = sum(stopped("u", h) for h in others)
+    times = sorted(p.explicit.values())
+    staggered = len(times) >= 2 and times[-1] - times[0] >= window / 6
+    # Without untouched hosts to compare, errors that began on every host at once say
+    # nothing per host: alignment needs a staggered rollout, and a change tied to the
+    # errors by its program.
+    if len(hosts) >= 2 and (others or (staggered and p.name_match)):
+        base_up = m.u_started / len(others) if others else 0.0
+        base_down = m.u_stopped / len(others) if others else 0.0
+        rise = m.aligned / len(hosts) - base_up
+        fall = m.stopped / len(hosts) - base_down
+        m.alignment = max(rise, 0.0) if rise >= fall else -max(fall, 0.0)
+    ub, ua = c.get("u_before", 0), c.get("u_after", 0)
+    # Untouched hosts that never erred cannot show that the touched ones got better.
+    if others and (after + ua > 0) and not (ub + ua == 0 and rate_bits < 0):
+        m.untouched_before, m.untouched_after = ub, ua
+        m.cohort_bits = rate_bits - _bits(ub, ua, scale)
+        # the others were erring as much, per host, and fell as much: not its doing
+        m.fell_alike = m.cohort_bits > -1 and ub / len(others) >= before / len(hosts) / 2
+        # the touched hosts' usual share of the rows, from a longer baseline than the
+        # rate's, so that one quiet hour on a host does not make its next hour look odd
+        share = cohort_share(
+            c.get("t_base", 0), c.get("u_base", 0), len(hosts), len(hosts) + len(others)
+        )
+        up, down = _cohort_test(after, ua, share)
+        rows_p = up if m.cohort_bits >= 0 else down
+        # hosts, not rows, are the units that differ: a surge on one host must not pass
+        # for the change's doing, so the hosts that got worse (or better) are tested too
+        moved = _host_moves(p, hosts, others, scale=scale)
+        hosts_p = moved[0] if m.cohort_bits >= 0 else moved[1]
+        m.cohort_p, m.hosts_p = rows_p, hosts_p
+        # how much of the host-level evidence this many hosts could give, was given
+        strongest = 1 / math.comb(len(hosts) + len(others), len(hosts))
+        m.host_factor = min(1.0, max(0.0, math.log(hosts_p) / math.log(strongest)))
+        m.cohort = math.copysign(
+            strength(min(1.0, rows_p * tries)) * m.host_factor * _sized(m.cohort_bits),
+            m.cohort_bits,
+        )
+        if m.cohort > 0 and rate_bits <= 0:
+            # Its own hosts did not get worse; the others only got better faster.
+            m.cohort = 0.0
+    if others and _latent(p, window):
+        _footprint(m, p, hosts, others, window=window, tries=tries)
+    return m
+
+
+def _footprint(
+    m: _Measured, p: _Pair, hosts: list[str], others: list[str], *, window: timedelta, tries: int
+) -> None:
+    """Where the incident's errors fell: did the hosts the change touched, hours before,
+    get more of the rows after the onset than their share before it (a latent cause that
+    load brought out)? Tested on rows and on hosts, as the cohort is."""
+    c = p.counts
+    span = min(BASELINE * p.before_window, p.target.onset - p.change["ts"])
+    scale = window / span
+    tb, ta, ub, ua = (c.get(k, 0) for k in ("ft_base", "ft_after", "fu_base", "fu_after"))
+    if ta + ua == 0:
+        return
+    m.footprint_bits = _bits(tb, ta, scale) - _bits(ub, ua, scale)
+    share = cohort_share(tb, ub, len(hosts), len(hosts) + len(others))
+    rows_p = _cohort_test(ta, ua, share)[0]
+    hosts_p = _host_moves(p, hosts, others, scale=scale, roles=("ft", "fu"))[0]
+    strongest = 1 / math.comb(len(hosts) + len(others), len(hosts))
+    factor = min(1.0, max(0.0, math.log(hosts_p) / math.log(strongest)))
+    m.footprint_p = rows_p
+    m.footprint_after, m.footprint_others = ta, ua
+    if m.footprint_bits > 0:
+        m.footprint = strength(min(1.0, rows_p * tries)) * factor * _sized(m.footprint_bits)
+
+
+def _host_moves(
+    p: _Pair, hosts: list[str], others: list[str], *, scale: float, roles=("t", "u")
+) -> tuple[float, float]:
+    """P-values (one-sided Fisher tests on host counts) that the touched hosts got worse
+    in the window after the change (than their baseline says) more often than the
+    untouched, and that they got worse less often or better more often."""
+
+    def moved(role: str, host: str) -> tuple[bool, bool]:
+        expected = p.per_host.get((f"{role}_base", host), 0) * scale / BASELINE
+        after = p.per_host.get((f"{role}_after", host), 0)
+        return after >= 1 and after > 2 * expected + 0.5, expected >= 2 and after < expected / 2
+
+    touched = [moved(roles[0], h) for h in hosts]
+    untouched = [moved(roles[1], h) for h in others]
+    n_t, n_u = len(touched), len(untouched)
+    worse_t, worse_u = sum(t[0] for t in touched), sum(u[0] for u in untouched)
+    better_t, better_u = sum(t[1] for t in touched), sum(u[1] for u in untouched)
+    fewer_worse = host_count_test(n_t - worse_t, n_t, n_u - worse_u, n_u)
+    return (
+        host_count_test(worse_t, n_t, worse_u, n_u),
+        min(fewer_worse, host_count_test(better_t, n_t, better_u, n_u)),
+    )
+
+
+def _cohort_test(touched_after: int, untouched_after: int, share: float) -> tuple[float, float]:
+    """P-values that the touched hosts had more (and fewer) of the after rows than
+    their ``share``."""
+    n = touched_after + untouched_after
+    return (
+        binomial_tail(touched_after, n, share, upper=True),
+        binomial_tail(touched_after, n, share, upper=False),
+    )
+
+
+def _precursor_credit(
+    pairs: list[_Pair], precursor_window: timedelta
+) -> dict[int, list[Signature]]:
+    """Credit each precursor trickle to the change whose evidence it is: the change made
+    before it (within ``precursor_window``) whose touched hosts hold the trickle's hosts
+    (a change naming no host but the failing program counts half; one tied to the errors
+    only by its hosts needs its own spatial evidence); among equals, the one
+    whose own window shows the trickle rising, then the nearest."""
+    best: dict[tuple[int, str, str], tuple[tuple, _Pair]] = {}
+    for p in pairs:
+        if p.relation <= 0 or p.change["ts"] >= p.target.onset or p.counts.get("_routine"):
+            continue
+        for sig in p.affected:
+            start = sig.precursor_start
+            if start is None or not (p.change["ts"] <= start <= p.change["ts"] + precursor_window):
+                continue
+            if start >= p.target.onset or not (p.name_match or p.counts.get("_spatial")):
+                # a trickle is a precursor only before the onset, and a change tied to it
+                # only by sharing hosts needs its own spatial evidence
+                continue
+            trickle = {_host_key(h) for h in sig.precursor_hosts}
+            if p.explicit and trickle:
+                held = len(trickle & set(p.explicit)) / len(trickle)
+                within = len(trickle & set(p.explicit)) / len(p.explicit)
+                cover = held * (0.5 + 0.5 * within)
+            else:
+                cover = 0.5 if p.name_match else 0.0
+            if cover <= 0:
+                continue
+            rank = (round(cover, 3), p.counts.get("_rise", 0), p.change["ts"])
+            key = (p.target.target_id, sig.source, sig.template)
+            if key not in best or rank > best[key][0]:
+                best[key] = (rank, p)
+    credited: dict[int, list[Signature]] = {}
+    for (_tid, source, template), (_rank, p) in best.items():
+        sig = next(s for s in p.affected if (s.source, s.template) == (source, template))
+        credited.setdefault(id(p), []).append(sig)
+    return credited
+
+
+def _class_judgement(pairs: list[_Pair], measured: list[_Measured]) -> dict[int, tuple]:
+    """Judge each change of a frequent class (:func:`change_class`) by all its
+    occurrences around the target, like a placebo: it is a suspect only if the rise that
+    followed it stands out (fewer than a quarter of the others were followed by as strong
+    a rise). A program's frequent change (a GitOps sync, a CronJob run) whose only tie to
+    the errors is timing, a rise on all hosts with no hosts of its own compared, is
+    judged with its class too: one of them always sits near an onset. Returns per pair
+    index ``(class, size, how many others were followed alike, judged by its class)``."""
+    by_class: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for i, p in enumerate(pairs):
+        by_class[(p.target.target_id, change_class(p.change))].append(i)
+    out = {}
+    for (_tid, name), members in by_class.items():
+        for i in members:
+            out[i] = (name, len(members), 0, False)
+        if len(members) < CLASS_SIZE:
+            continue
+        rise = {i: max(_primary(measured[i]), measured[i].footprint or 0.0, 0.0) for i in members}
+        for i in members:
+            alike = sum(1 for j in members if j != i and rise[j] >= rise[i] - 0.1)
+            usual = alike * 4 >= len(members) - 1
+            m = measured[i]
+            timing_only = (
+                bool(pairs[i].change.get("automated"))
+                and (m.cohort or 0) < EVIDENT
+                and (m.footprint or 0) < EVIDENT
+                and (m.alignment or 0) < 0.5
+            )
+            out[i] = (name, len(members), alike, usual or timing_only)
+    return out
+
+
+def _effect_part(m: _Measured, p: _Pair) -> float:
+    """The temporal part as scored: where untouched hosts are compared, only when the
+    cohort says they did not move the same way; for a change tied
+    to the errors only by sharing hosts with them, only where there are untouched hosts
+    to compare (another program's errors rising on its hosts says nothing alone)."""
+    if m.cohort is None:
+        return m.effect if p.name_match or not p.explicit else 0.0
+    if m.cohort * m.effect > 0 and abs(m.cohort) >= EVIDENT:
+        return m.effect
+    return 0.0
+
+
+def _primary(m: _Measured) -> float:
+    return m.cohort if m.cohort is not None else m.effect
+
+
+# --- score and role -----------------------------------------------------------------------
+
+
+def _score(
+    p: _Pair,
+    m: _Measured,
+    *,
+    window: timedelta,
+    tau: timedelta,
+    min_rows: int,
+    credited: list[Signature] | None,
+    data_start: datetime,
+    judged: tuple,
+) -> tuple[dict, list[Signature]]:
+    """The row of numbers for one target and change, and the signatures new after it."""
+    change, target = p.change, p.target
+    t0 = change["ts"]
+    lead = target.onset - t0
+    before_onset = t0 < target.onset
+    class_name, class_size, class_like, routine = judged
+    new = [
+        s
+        for s in p.affected
+        if s.first_seen_at is not None
+        and s.first_seen_at > data_start
+        and t0 <= s.first_seen_at < t0 + window
+    ]
+    effect = _effect_part(m, p)
+    primary = m.cohort if m.cohort is not None else effect
+    parts: dict[str, float | None] = {
+        "cohort": m.cohort,
+        "effect": effect,
+        "alignment": m.alignment,
+        "footprint": m.footprint,
+        "new": 1.0 if new and primary > 0 else 0.0,
+        "precursor": 1.0 if credited else 0.0,
+        "onset": math.exp(-lead / tau) * max(primary, 0.0) if before_onset else 0.0,
+    }
+    if routine:
+        # Judged by its class: the same followed its other occurrences.
+        parts = {k: (min(v, 0.0) if v is not None else None) for k, v in parts.items()}
+    if p.relation <= 0 or change.get("found") == "not found":
+        parts = {k: (0.0 if v is not None else None) for k, v in parts.items()}
+    score = p.relation * sum(WEIGHTS[k] * v for k, v in parts.items() if v is not None)
+    role = _role(
+        p, m, parts, before_onset=before_onset, lead=lead, window=window, min_rows=min_rows
+    )
+    pre = min(credited, key=lambda sig: sig.precursor_start) if credited else None
+    row = {
+        "target_id": target.target_id,
+        "change_id": change["change_id"],
+        "ts": t0,
+        "change_type": change["change_type"],
+        "target": change["target"],
+        "description": change["description"],
+        "inferred": change["inferred"],
+        "actor": change["actor"],
+        "automated": change.get("automated"),
+        "lead_s": lead.total_seconds(),
+        "when": "before onset" if before_onset else "during",
+        "relation": p.relation,
+        "name_match": p.name_match,
+        "scope": _scope(p),
+        "touched_hosts": len(p.named),
+        "shared_hosts": p.shared,
+        "host_share": p.host_share,
+        "affected": [s.template for s in p.affected],
+        "before": m.before,
+        "after": m.after,
+        "rate_bits": m.rate_bits,
+        "effect_p": m.effect_p,
+        "untouched_hosts": len(p.untouched) if p.explicit and p.untouched else None,
+        "untouched_before": m.untouched_before,
+        "untouched_after": m.untouched_after,
+        "cohort_bits": m.cohort_bits,
+        "cohort_p": m.cohort_p,
+        "footprint_after": m.footprint_after,
+        "footprint_others": m.footprint_others,
+        "footprint_bits": m.footprint_bits,
+        "footprint_p": m.footprint_p,
+        "aligned_hosts": m.aligned if p.explicit else None,
+        "stopped_hosts": m.stopped if p.explicit else None,
+        "untouched_started": m.u_started if p.untouched else None,
+        "untouched_stopped": m.u_stopped if p.untouched else None,
+        "change_class": class_name,
+        "class_size": class_size,
+        "class_like": class_like,
+        "routine": routine,
+        "new_signatures": [s.template for s in new],
+        "precursor_signature": pre.template if pre else None,
+        "precursor_start": pre.precursor_start if pre else None,
+        "precursor_rows": pre.precursor_rows if pre else None,
+        "precursor_hosts": list(pre.precursor_hosts) if pre else [],
+        "part_relation": p.relation,
+        **{f"part_{k}": v for k, v in parts.items()},
+        "score": score,
+        "score_parts": _score_text(p.relation, parts, score),
+        "role": role,
+        "examples": list(change["examples"] or []),
+    }
+    return row, new
+
+
+def _role(
+    p: _Pair,
+    m: _Measured,
+    parts: dict[str, float | None],
+    *,
+    before_onset: bool,
+    lead: timedelta,
+    window: timedelta,
+    min_rows: int,
+) -> str:
+    """The label of a change, from its parts: a cause needs evidence beyond chance that
+    the errors rose after it (on its hosts against the others, where there are others);
+    a mitigation, that they stopped on its hosts after it."""
+    if p.change.get("found") == "not found":
+        return "target not found"
+    if p.relation <= 0:
+        return "unrelated"
+    rose = any((parts.get(k) or 0) >= EVIDENT for k in ("cohort", "effect"))
+    rose |= (parts.get("alignment") or 0) >= 0.5
+    # Errors that stopped on its own hosts count even where the others fell faster.
+    fell = min(parts.get("cohort") or 0, parts.get("effect") or 0, m.effect) <= -EVIDENT
+    fell &= not m.fell_alike
+    fell |= (parts.get("alignment") or 0) <= -0.5
+    if before_onset:
+        if parts["precursor"]:
+            return "precursor"
+        if rose:
+            return "trigger" if lead < window else "precursor"
+        if (parts.get("footprint") or 0) >= EVIDENT:
+            return "latent cause"
+        return "no clear effect"
+    if rose and m.after - m.before * m.scale >= min_rows:
+        return "made worse"
+    if fell and m.before >= min_rows and m.after <= m.before * m.scale * STOPPED:
+        return "mitigation"
+    return "no clear effect"
+
+
+def _scope(p: _Pair) -> str:
+    if p.change["node"] and len(p.explicit) == 1:
+        return "node"
+    if p.explicit:
+        return "hosts"
+    if p.name_match:
+        return "component"
+    return "none"
+
+
+def _score_text(relation: float, parts: dict[str, float | None], score: float) -> str:
+    """``1.00 x (3x+0.90 cohort 0.5x+1.00 new) = 3.20``."""
+    inner = [f"{WEIGHTS[k]:g}x{v:+.2f} {k}" for k, v in parts.items() if v]
+    return f"{relation:.2f} x ({' '.join(inner) or '0'}) = {score:.2f}"
+
+
+# --- ranking ------------------------------------------------------------------------------
+
+
+def rank_changes(
+    targets: list[Target],
+    changes: pl.DataFrame,
+    frame: pl.DataFrame,
+    *,
+    lookback: str | timedelta = "48h",
+    window: str | timedelta = "1h",
+    before_window: str | timedelta = "15m",
+    precursor_window: str | timedelta = "6h",
+    tau: str | timedelta = "1h",
+    min_rows: int = 10,
+    keep: int | None = None,
+    id_name: str = "incident_id",
+    diffs: pl.DataFrame | None = None,
+    population: dict[str, frozenset[str]] | None = None,
+    counter: RowCounter | None = None,
+    pods: pl.DataFrame | None = None,
+    quote: int = 3,
+) -> pl.DataFrame:
+    """Rank the changes made before and during each target, with the evidence for each.
+
+    Parameters
+    ----------
+    targets
+        Incidents (:func:`incident_targets`) or spikes (:func:`spike_targets`).
+    changes
+        :func:`change_events` of ``frame``.
+    frame
+        The event frame, for counting rows.
+    lookback
+        How long before a target's onset a change is still a candidate.
+    window
+        The span after a change whose rate is compared with the rate before it; for a
+        change made before the onset, also the span before it.
+    before_window
+        The span before a change made during the incident whose rate is the
+        comparison: short, so that a change made while errors were climbing is compared
+        with where they stood when it was made.
+    precursor_window
+        How soon after a change a precursor trickle must begin to be credited to it.
+    tau
+        The time scale of the weak ``onset`` part.
+    min_rows
+        A change made it worse or mitigated only if at least this many rows moved.
+    keep
+        Keep only the best ``keep`` changes per target (all if None).
+    id_name
+        The name of the target id column (``incident_id`` or ``spike_id``).
+    diffs
+        :func:`signature_diffs` of the changes, summarised in the evidence if given.
+    population, counter, pods
+        :func:`host_population` of ``frame``, a :class:`RowCounter` over it and the
+        :func:`timeline.reading.pods.pod_nodes` of it, to share between calls (made here
+        if not given; a target's hosts that are pods are read as their nodes).
+    quote
+        How many error rows to quote before and after each change.
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per target and candidate change. ``rank`` puts the changes with evidence
+        that they contributed first (highest score first), then the mitigations, then
+        the rest; when no change has evidence beyond chance, no change is ranked (``rank``
+        is null) and the changes nearest before the onset are ``considered, no
+        evidence``. The columns: the change (``change_id``, ``ts``, ``change_type``,
+        ``target``, ``description``, ``inferred``, ``actor``, ``automated``), ``lead_s``
+        and ``when``, the relation (``name_match``, ``scope``, ``touched_hosts``,
+        ``shared_hosts``, ``host_share``, ``affected``), the counts and tests
+        (``before``, ``after``, ``rate_bits``, ``effect_p``, ``untouched_hosts``,
+        ``untouched_before``, ``untouched_after``, ``cohort_bits``, ``cohort_p``,
+        ``aligned_hosts``, ``stopped_hosts``, ``untouched_started``,
+        ``untouched_stopped``), where the incident's errors fell (``footprint_after``,
+        ``footprint_others``, ``footprint_bits``, ``footprint_p``), the base rate
+        (``change_class``, ``class_size``, ``class_like``, ``routine``),
+        ``new_signatures``, the precursor (``precursor_signature``, ``precursor_start``,
+        ``precursor_rows``, ``precursor_hosts``), the parts (``part_*``), ``score``,
+        ``score_parts``, ``role`` (``trigger``, ``precursor``, ``latent cause``, ``made
+        worse``, ``mitigation``, ``no clear effect``, ``considered, no evidence``,
+        ``unrelated``, ``target not found``),
+        ``evidence`` (sentences), ``examples`` (``file:line`` of the change's rows) and
+        ``lines_before`` / ``lines_after`` (the error rows behind its figures).
+    """
+    lookback_td, window_td = to_timedelta(lookback), to_timedelta(window)
+    during_td = to_timedelta(before_window)
+    precursor_td, tau_td = to_timedelta(precursor_window), to_timedelta(tau)
+    change_rows = changes.sort("ts").to_dicts()
+    pods = pods if pods is not None else pod_nodes(frame)
+    population = population if population is not None else host_population(frame, pods=pods)
+    targets = [_on_nodes(t, pods) for t in targets]
+    pairs = [
+        _pair(target, change, population, before_window=window_td, during_before=during_td)
+        for target in targets
+        for change in change_rows
+        if target.onset - lookback_td <= change["ts"] <= target.end
+    ]
+    if not pairs:
+        return _empty_contributors(id_name)
+    if counter is None:
+        wanted = {(s.source, s.template) for p in pairs for s in p.affected}
+        counter = RowCounter(frame, wanted, pods=pods)
+    _count_windows(pairs, counter, after=window_td)
+    sizes = Counter((p.target.target_id, change_class(p.change)) for p in pairs)
+    tries = [sizes[(p.target.target_id, change_class(p.change))] for p in pairs]
+    measured = [
+        _measure(p, window=window_td, tries=n if n >= CLASS_SIZE else 1)
+        for p, n in zip(pairs, tries, strict=True)
+    ]
+    judged = _class_judgement(pairs, measured)
+    for i, p in enumerate(pairs):
+        p.counts["_routine"] = int(judged[i][3])
+        p.counts["_rise"] = round(max(_primary(measured[i]), 0.0), 3)
+        p.counts["_spatial"] = int((measured[i].cohort or 0) >= EVIDENT)
+    credited = _precursor_credit(pairs, precursor_td)
+    data_start = frame.select(pl.col("ts").min()).item()
+    scored = [
+        _score(
+            p,
+            measured[i],
+            window=window_td,
+            tau=tau_td,
+            min_rows=min_rows,
+            credited=credited.get(id(p)),
+            data_start=data_start,
+            judged=judged[i],
+        )
+        for i, p in enumerate(pairs)
+    ]
+    schema = _contributor_schema("target_id")
+    for column in ("evidence", "lines_before", "lines_after"):
+        schema.pop(column)
+    table = pl.DataFrame([row for row, _ in scored], schema=schema, orient="row")
+    table = _ranked(table.with_row_index("_pair")).rename({"target_id": id_name})
+    if keep is not None:
+        table = table.filter(pl.col("rank") <= keep)
+    evidence, before_lines, after_lines = [], [], []
+    summaries = diff_summaries(diffs)
+    for i in table["_pair"].to_list():
+        row, new = scored[i]
+        p = pairs[i]
+        row = row | {"role": table["role"][len(evidence)]}
+        hosts = sorted(p.explicit) if p.explicit else None
+        sigs = [(s.source, s.template) for s in p.affected]
+        lines = counter.quote(
+            sigs, hosts, at=p.change["ts"], before=p.before_window, after=window_td, n=quote
+        )
+        before_lines.append(lines[0])
+        after_lines.append(lines[1])
+        evidence.append(
+            evidence_sentences(
+                row,
+                p,
+                window=window_td,
+                diff_text=summaries.get(p.change["change_id"]),
+                new=new,
+                lines=lines,
+            )
+        )
+    quote_type = pl.List(pl.Struct(QUOTE_SCHEMA))
+    table = table.with_columns(
+        lines_before=pl.Series(before_lines, dtype=quote_type),
+        lines_after=pl.Series(after_lines, dtype=quote_type),
+        evidence=pl.Series(evidence, dtype=pl.List(pl.String)),
+    ).drop("_pair")
+    return table.select(id_name, "rank", *[c for c in table.columns if c not in (id_name, "rank")])
+
+
+def _ranked(table: pl.DataFrame) -> pl.DataFrame:
+    """Number the changes of each target: those with evidence that they contributed
+    first (best first; what began it before what made it worse), then the mitigations
+    (clearest first), then the rest (highest score, then nearest the onset). A target no
+    change explains gets no ranks, and its related changes nearest before the onset are
+    ``considered, no evidence``."""
+    is_cause = pl.col("role").is_in(CAUSES)
+    mitigation = pl.col("role") == "mitigation"
+    group = (
+        pl.when(is_cause & (pl.col("when") == "before onset"))
+        .then(0)
+        .when(is_cause)
+        .then(1)
+        .when(mitigation)
+        .then(2)
+        .otherwise(3)
+    )
+    strength_ = pl.when(mitigation).then(-pl.col("score")).otherwise(pl.col("score"))
+    explained = is_cause.any().over("target_id")
+    ordered = table.sort(
+        [pl.col("target_id"), group, strength_, pl.col("lead_s").abs()],
+        descending=[False, False, True, False],
+        maintain_order=True,
+    ).with_columns(rank=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).over("target_id"))
+    nearest = (
+        (pl.col("role") == "no clear effect")
+        & (pl.col("when") == "before onset")
+        & (pl.col("lead_s").rank("ordinal").over("target_id", "role", "when") <= CONSIDERED_SHOWN)
+    )
+    return ordered.with_columns(
+        role=pl.when(~explained & nearest).then(pl.lit(CONSIDERED)).otherwise(pl.col("role")),
+        rank=pl.when(explained).then(pl.col("rank")),
+    )

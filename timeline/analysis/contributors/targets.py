@@ -1,0 +1,154 @@
+"""What the changes are scored against: incidents and spikes as :class:`Target`, and the
+hosts that could have shown each source's errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import polars as pl
+
+from timeline.analysis.contributors.changes import _host_key, host_key
+from timeline.analysis.incidents import CI_METRICS
+from timeline.reading.pods import node_of_host, pod_nodes
+
+
+def host_population(
+    frame: pl.DataFrame, *, pods: pl.DataFrame | None = None
+) -> dict[str, frozenset[str]]:
+    """The hosts (as :func:`host_key`, a pod read as its node where ``pods`` knows it)
+    that wrote any log row, and the executors that ran any CI job, per source: who could
+    have shown a signature, for comparing touched hosts with untouched ones."""
+    pods = pods if pods is not None else pod_nodes(frame)
+    executor = pl.col("attrs").str.json_path_match("$.executor").fill_null("unknown")
+    where = pl.when(pl.col("kind") == "job").then(executor).otherwise(pl.col("host"))
+    table = (
+        frame.lazy()
+        .filter(pl.col("kind").is_in(["log", "job"]))
+        .select("source", host=where)
+        .filter(pl.col("host").is_not_null())
+        .unique()
+        .group_by("source")
+        .agg(hosts=host_key(node_of_host(pl.col("host"), pods)).unique())
+        .collect()
+    )
+    return {row["source"]: frozenset(row["hosts"]) for row in table.iter_rows(named=True)}
+
+
+# --- targets: what the changes are scored against ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One signature of a target, with what the spikes found about it."""
+
+    source: str
+    template: str
+    components: frozenset[str] = frozenset()
+    first_seen_at: datetime | None = None
+    precursor_start: datetime | None = None
+    precursor_rows: int = 0
+    precursor_hosts: tuple[str, ...] = ()
+    #: The CI executors whose jobs this signature counts (``<executor> jobs``).
+    executors: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Target:
+    """An incident or a spike: when it began and ended, where, and which signatures."""
+
+    target_id: int
+    onset: datetime
+    end: datetime
+    hosts: frozenset[str]
+    signatures: tuple[Signature, ...]
+    sources: tuple[str, ...] = field(default=())
+
+
+def _signatures(spikes: pl.DataFrame) -> tuple[Signature, ...]:
+    """The log signatures of some spikes, then their CI series (``<executor> jobs``)."""
+    is_ci = pl.col("metric").is_in(CI_METRICS)
+    ci = (
+        spikes.filter(is_ci)
+        .sort("start")
+        .group_by("source", "signature", maintain_order=True)
+        .agg(executors=pl.col("hosts").list.explode(keep_nulls=False).drop_nulls().unique())
+    )
+    jobs = tuple(
+        Signature(source=r["source"], template=r["signature"], executors=frozenset(r["executors"]))
+        for r in ci.iter_rows(named=True)
+    )
+    logs = spikes.filter(~is_ci)
+    if logs.height == 0:
+        return jobs
+    merged = (
+        logs.sort("start")
+        .group_by("source", "signature", maintain_order=True)
+        .agg(
+            components=pl.col("components")
+            .list.explode(keep_nulls=False, empty_as_null=False)
+            .drop_nulls()
+            .unique(),
+            first_seen_at=pl.col("first_seen_at").min(),
+            precursor_start=pl.col("precursor_start").drop_nulls().first(),
+            precursor_rows=pl.col("precursor_rows")
+            .filter(pl.col("precursor_start").is_not_null())
+            .first(),
+            precursor_hosts=pl.col("precursor_hosts")
+            .filter(pl.col("precursor_start").is_not_null())
+            .first(),
+        )
+    )
+    return (
+        tuple(
+            Signature(
+                source=row["source"],
+                template=row["signature"],
+                components=frozenset(row["components"] or ()),
+                first_seen_at=row["first_seen_at"],
+                precursor_start=row["precursor_start"],
+                precursor_rows=int(row["precursor_rows"] or 0),
+                precursor_hosts=tuple(row["precursor_hosts"] or ()),
+            )
+            for row in merged.iter_rows(named=True)
+        )
+        + jobs
+    )
+
+
+def incident_targets(incidents: pl.DataFrame, spikes: pl.DataFrame) -> list[Target]:
+    """One :class:`Target` per incident, from its member spikes."""
+    targets = []
+    for row in incidents.iter_rows(named=True):
+        members = spikes.filter(pl.col("incident_id") == row["incident_id"])
+        targets.append(
+            Target(
+                target_id=row["incident_id"],
+                onset=row["onset"],
+                end=row["recovery"],
+                hosts=frozenset(_host_key(h) for h in row["hosts"] or ()),
+                signatures=_signatures(members),
+                sources=tuple(row["sources"] or ()),
+            )
+        )
+    return targets
+
+
+def spike_targets(spikes: pl.DataFrame) -> list[Target]:
+    """One :class:`Target` per log spike."""
+    targets = []
+    logs = spikes.filter(~pl.col("metric").is_in(CI_METRICS))
+    for row in logs.iter_rows(named=True):
+        one = logs.filter(pl.col("spike_id") == row["spike_id"])
+        targets.append(
+            Target(
+                target_id=row["spike_id"],
+                onset=row["start"],
+                end=row["end"],
+                hosts=frozenset(_host_key(h) for h in row["hosts"] or ()),
+                signatures=_signatures(one),
+                sources=(row["source"],),
+            )
+        )
+    return targets
