@@ -200,7 +200,9 @@ def parse_segments(lines: pl.DataFrame, main: Parser | None, *, streams: bool = 
         return Routed(_with_wrapper_fields(found, lines), {main.name: lines.height})
     segments = segment_sizes(routed)
     parts = []
-    for (name, _key), group in routed.group_by("_format", "_key", maintain_order=True):
+    for (name, _key, _run), group in _runs(routed).group_by(
+        "_format", "_key", "_run", maintain_order=True
+    ):
         if name is None:
             parts.append(_unclaimed(group))
         elif name == PLAIN:
@@ -213,6 +215,23 @@ def parse_segments(lines: pl.DataFrame, main: Parser | None, *, streams: bool = 
         return Routed(_empty_records(), segments)
     found = pl.concat([_typed(p) for p in parts], how="vertical").sort("line", maintain_order=True)
     return Routed(_with_wrapper_fields(found, lines), segments)
+
+
+#: More runs than this in a file and a format's runs of one stream are read together (a
+#: record may then reach over another format's lines; few files are that mixed).
+MAX_RUNS = 200
+
+
+def _runs(routed: pl.DataFrame) -> pl.DataFrame:
+    """Number each stream's runs of one format (``_run``), so that no record of one run
+    takes in a line after another format's record began: the other format's line ended
+    it. A file of very many runs is read a stream and format at a time."""
+    fmt = pl.col("_format")
+    changed = fmt.ne_missing(fmt.shift(1)).over("_key").cast(pl.UInt32)
+    numbered = routed.with_columns(_run=changed.cum_sum().over("_key"))
+    if numbered.select(pl.struct("_key", "_run").n_unique()).item() > MAX_RUNS:
+        return numbered.with_columns(_run=pl.lit(0, pl.UInt32))
+    return numbered
 
 
 def _typed(frame: pl.DataFrame) -> pl.DataFrame:

@@ -484,13 +484,14 @@ def test_a_line_outside_the_wrapper_before_the_journal_is_its_own_stream(read):
     assert events["source"].to_list() == ["klog", "systemd", "systemd"]
 
 
-def test_a_record_spanning_another_formats_line_is_counted_once(read):
+def test_another_formats_line_ends_the_record_before_it(read):
     rabbit = (
         "2023-03-15 02:50:01.123456+00:00 [error] <0.1234.0> closing AMQP connection <0.1234.0>"
     )
     klog_line = 'E0315 02:50:01.200000       1 proxier.go:1520] "Sync failed" retryingTime="30s"'
     loaded = read("mixed.log", f"{rabbit}\n{klog_line}\n{rabbit}\n", year=2023)
     files = loaded.summary.files.row(0, named=True)
-    # rabbitmq's repeated header continues its record across the klog line between
-    assert (files["first_lines"], files["continuation_lines"]) == (2, 1)
+    # rabbitmq's repeated header would continue its record, but the klog line came between
+    assert (files["first_lines"], files["continuation_lines"]) == (3, 0)
+    assert loaded.events.sort("line")["source"].to_list() == ["rabbitmq", "klog", "rabbitmq"]
     assert accounted(loaded.summary)
