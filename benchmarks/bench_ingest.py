@@ -12,20 +12,25 @@ Contenders:
   and zones, templates, sort), as ``timeline.load(path, year=2023)``.
 - ``python re``: one ``re`` match per line in a Python loop, rows into a pandas frame,
   times parsed with ``pandas.to_datetime``: what a quick script would do.
-- ``lnav``: ``lnav -n -c ';SELECT count(*) FROM all_logs' FILE`` (when lnav is on PATH).
+- ``lnav``: ``lnav -n -c ';SELECT count(*) FROM all_logs' FILE`` (when lnav is on PATH;
+  skipped with a note otherwise).
 
 ``wall`` is the child's whole life (interpreter, imports); ``work`` is the time the child
-spent on the work itself. Targets for the kube-proxy file: ``timeline.load`` faster than
-lnav, five times the per-line loop or more, peak memory under three times the input.
+spent on the work itself; ``cpu`` the child's user and system CPU time over all its
+threads (``wait4``), which other jobs on a shared machine disturb less than wall time.
+Targets for the kube-proxy file: ``timeline.load`` faster than lnav, five times the
+per-line loop or more, peak memory under three times the input.
 
     python benchmarks/bench_ingest.py                    # 1,000,000 lines per format
     python benchmarks/bench_ingest.py --lines 200000 --repeat 3 --stages
+    python benchmarks/bench_ingest.py --baseline /tmp/old-checkout   # before and after
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -229,11 +234,12 @@ FORMATS = [
 # --- contenders, each run in a child process --------------------------------------------
 
 
-def child(contender: str, path: str, pattern: str) -> None:
-    """Run one contender on ``path`` and print what it made of it as JSON."""
+def child(contender: str, path: str, pattern: str, root: Path = ROOT) -> None:
+    """Run one contender on ``path`` and print what it made of it as JSON; ``load`` runs
+    the ``timeline`` package of the source tree ``root``."""
     start = time.perf_counter()
     if contender == "load":
-        sys.path.insert(0, str(ROOT))
+        sys.path.insert(0, str(root))
         import timeline
 
         imported = time.perf_counter()
@@ -270,6 +276,7 @@ class Result:
     wall: float
     work: float | None
     peak_mb: float
+    cpu: float = 0.0
 
 
 #: Runs a command and reports its wall time and peak memory. It is a small process of its
@@ -282,15 +289,21 @@ pid = os.posix_spawnp(sys.argv[1], sys.argv[1:], os.environ)
 _, status, usage = os.wait4(pid, 0)
 sys.stdout.flush()
 print(json.dumps({"wall": time.perf_counter() - start, "maxrss_kb": usage.ru_maxrss,
+                  "cpu": usage.ru_utime + usage.ru_stime,
                   "code": os.waitstatus_to_exitcode(status)}))
 """
 
 
 def run(command: list[str], parse_json: bool) -> Result:
-    """Run ``command`` in a child of its own; its wall time, peak memory and output."""
-    done = subprocess.run(
-        [sys.executable, "-S", "-c", RUNNER, *command], capture_output=True, text=True
-    )
+    """Run ``command`` in a child of its own; its wall time, peak memory and output. The
+    loader's cache of partial results is an empty folder of its own, so every run reads."""
+    with tempfile.TemporaryDirectory(prefix="bench_ingest_cache_") as cache:
+        done = subprocess.run(
+            [sys.executable, "-S", "-c", RUNNER, *command],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "INCIDENT_TIMELINE_CACHE": cache},
+        )
     *output, last = done.stdout.strip().splitlines() or [""]
     runner = json.loads(last)
     if runner["code"] != 0:
@@ -301,14 +314,19 @@ def run(command: list[str], parse_json: bool) -> Result:
     else:
         numbers = [int(tok) for line in output for tok in line.split() if tok.isdigit()]
         rows, work = (numbers[-1] if numbers else -1), None
-    return Result("", rows, runner["wall"], work, runner["maxrss_kb"] / 1024)
+    return Result("", rows, runner["wall"], work, runner["maxrss_kb"] / 1024, runner["cpu"])
 
 
-def measure(fmt: Format, path: Path, repeat: int) -> list[Result]:
+def measure(fmt: Format, path: Path, repeat: int, baselines: list[Path] = ()) -> list[Result]:
+    """Each contender's best of ``repeat`` runs on ``path``; for each of ``baselines``,
+    also ``timeline.load`` of that source tree (an older checkout), in the same run."""
     results = []
-    contenders = [("timeline.load", "load"), ("python re", "python-re")]
-    for label, name in contenders:
+    contenders = [("timeline.load", "load", ROOT), ("python re", "python-re", ROOT)]
+    for i, baseline in enumerate(baselines, 1):
+        contenders.insert(i, (f"load@{baseline.name}"[:14], "load", baseline))
+    for label, name, root in contenders:
         command = [sys.executable, __file__, "--child", name, str(path), "--pattern", fmt.pattern]
+        command += ["--root", str(root)]
         best = min((run(command, True) for _ in range(repeat)), key=lambda r: r.wall)
         best.contender = label
         results.append(best)
@@ -390,14 +408,14 @@ def report(fmt: Format, path: Path, lines: int, results: list[Result]) -> None:
     size_mb = path.stat().st_size / 1e6
     print(f"\n{fmt.name}: {path.name}, {lines:,} lines, {size_mb:,.1f} MB")
     print(
-        f"  {'contender':14s} {'rows':>10s} {'wall s':>8s} {'work s':>8s} {'lines/s':>12s} "
-        f"{'peak MB':>9s} {'peak/input':>10s}"
+        f"  {'contender':14s} {'rows':>10s} {'wall s':>8s} {'work s':>8s} {'cpu s':>7s} "
+        f"{'lines/s':>12s} {'peak MB':>9s} {'peak/input':>10s}"
     )
     for r in results:
         work = f"{r.work:8.2f}" if r.work is not None else f"{'':8s}"
         print(
-            f"  {r.contender:14s} {r.rows:>10,} {r.wall:8.2f} {work} {lines / r.wall:>12,.0f} "
-            f"{r.peak_mb:9.0f} {r.peak_mb / size_mb:10.2f}"
+            f"  {r.contender:14s} {r.rows:>10,} {r.wall:8.2f} {work} {r.cpu:7.2f} "
+            f"{lines / r.wall:>12,.0f} {r.peak_mb:9.0f} {r.peak_mb / size_mb:10.2f}"
         )
     by = {r.contender: r for r in results}
     load = by["timeline.load"]
@@ -416,8 +434,15 @@ def report(fmt: Format, path: Path, lines: int, results: list[Result]) -> None:
     if "lnav" in by:
         ratio = by["lnav"].wall / load.wall
         checks.append((f"timeline.load vs lnav: {ratio:.2f}x (target above 1x)", ratio > 1))
+    else:
+        print("  lnav is not on PATH: skipped (Debian and Ubuntu: apt-get install lnav)")
     for text, ok in checks:
         print(f"  {'met' if ok else 'MISSED':6s} {text}")
+    ratios = "; ".join(
+        f"{r.contender} wall {r.wall / load.wall:.2f}x, cpu {r.cpu / max(load.cpu, 1e-9):.2f}x"
+        for r in results[1:]
+    )
+    print(f"  each contender's time over timeline.load's (cpu is steadier when shared): {ratios}")
 
 
 def main() -> None:
@@ -432,9 +457,17 @@ def main() -> None:
     parser.add_argument("--stages", action="store_true", help="also time the loader's steps")
     parser.add_argument("--child", nargs=2, metavar=("CONTENDER", "FILE"), help=argparse.SUPPRESS)
     parser.add_argument("--pattern", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        action="append",
+        default=[],
+        help="also time timeline.load of this source tree (an older checkout) in the same run",
+    )
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], args.child[1], args.pattern)
+        child(args.child[0], args.child[1], args.pattern, args.root)
         return
 
     sys.path.insert(0, str(ROOT))
@@ -457,7 +490,7 @@ def main() -> None:
                 path.write_text("\n".join(lines) + "\n", encoding="utf-8")
                 marker.touch()
                 del lines
-            results = measure(fmt, path, args.repeat)
+            results = measure(fmt, path, args.repeat, args.baseline)
             report(fmt, path, args.lines, results)
             if args.stages:
                 stages(str(path))

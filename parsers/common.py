@@ -107,6 +107,17 @@ def records(frame: pl.LazyFrame, **columns: pl.Expr | str | None) -> pl.LazyFram
     return frame.select(exprs)
 
 
+def only(where: pl.Expr, expr: pl.Expr) -> pl.Expr:
+    """``expr`` on the rows ``where`` holds, null elsewhere: string functions skip nulls, so
+    a regex given this runs only on the rows that can match it.
+
+    >>> import polars as pl
+    >>> pl.select(only(pl.lit(False), pl.lit("x"))).item() is None
+    True
+    """
+    return pl.when(where).then(expr)
+
+
 def level_from(expr: pl.Expr, mapping: dict[str, str]) -> pl.Expr:
     """Map a program's level words (case-insensitive) onto our five levels; others null.
 

@@ -33,10 +33,19 @@ their level is ``error``; NXDOMAIN is an ordinary answer and stays ``info``.
 
 from __future__ import annotations
 
+import functools
+
 import polars as pl
 
 from parsers import registry
-from parsers.common import LINE_SCHEMA, join_continuations, json_object, level_from, records
+from parsers.common import (
+    LINE_SCHEMA,
+    join_continuations,
+    json_object,
+    level_from,
+    only,
+    records,
+)
 from parsers.registry import Parser, Sample, Score, share_matching, unnamed
 
 NAME = "coredns"
@@ -77,6 +86,23 @@ FAST_QUERY = (
     rf'^\[INFO\] (?:\[[0-9A-Fa-f:.]+\]|[0-9.]+):{_INT} - {_INT} "'
     rf"{_TOKEN} {_TOKEN} {_TOKEN} {_TOKEN} {_INT} (?:true|false) {_INT}"
     rf'" {_TOKEN} {_TOKEN} {_INT} {_INT}(?:\.[0-9]+)?s$'
+)
+#: The tokens of a ``FAST_QUERY`` line after its ``[INFO]`` tag, in order.
+_QUERY_TOKENS = (
+    "endpoint",
+    "dash",
+    "id",
+    "type",
+    "class",
+    "name",
+    "proto",
+    "size",
+    "do",
+    "bufsize",
+    "rcode",
+    "flags",
+    "rsize",
+    "duration",
 )
 PLUGIN = r"^plugin/(?P<plugin>[a-z0-9_]+): "
 #: ``errors`` plugin: rcode number, query name, type, error (``plugin/errors:`` since 1.3).
@@ -189,10 +215,13 @@ _DURATION = (
 _SECONDS_PER_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0}
 #: Hints (container, pod) that name node-local-dns, and node-cache's own start-up lines.
 _NODE_LOCAL_DNS_HINT = r"(?i)node-?local-?dns|node-?cache"
-_NODE_CACHE_LINES = (
-    r"^(?:[0-9/: TZ.+-]* ?\[INFO\] )?(?:Starting node-cache image|Added interface - |"
-    r"Setting up networking for node cache|Added back nodelocaldns rule)"
-)
+_NODE_CACHE_LITERALS = [
+    "Starting node-cache image",
+    "Added interface - ",
+    "Setting up networking for node cache",
+    "Added back nodelocaldns rule",
+]
+_NODE_CACHE_LINES = rf"^(?:[0-9/: TZ.+-]* ?\[INFO\] )?(?:{'|'.join(_NODE_CACHE_LITERALS)})"
 
 SAMPLES = (
     Sample(
@@ -272,6 +301,11 @@ SAMPLES = (
 # --- recognising the format -------------------------------------------------------------
 
 
+#: Literals of which a CoreDNS sample holds one: a level tag, the banner, a query's
+#: protocol, a plugin name or the DNS port.
+LITERALS = ("[INFO] ", "[ERROR] ", "[WARNING] ", "CoreDNS-", " udp ", " tcp ", "plugin/", ":53")
+
+
 def sniff(sample: list[str]) -> Score:
     """How much of ``sample`` is CoreDNS: literals first, then the share of known shapes.
 
@@ -281,10 +315,7 @@ def sniff(sample: list[str]) -> Score:
     text = [line for line in sample if line.strip()]
     if not text:
         return Score(0.0, "no lines to look at")
-    literals = ("[INFO] ", "[ERROR] ", "[WARNING] ", "CoreDNS-", " udp ", " tcp ", "plugin/")
-    if not any(lit in line for line in text for lit in literals) and not any(
-        ":53" in line for line in text
-    ):
+    if not any(literal in line for line in text for literal in LITERALS):
         return Score(0.0, "no CoreDNS literals ([INFO], plugin/, CoreDNS-, udp/tcp queries)")
     covered = share_matching(text, f"{HEADER}|{CONTINUATION}")
     markers = share_matching(text, _MARKERS)
@@ -322,7 +353,12 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
         joined.with_columns(_head=head)
         .with_columns(
             _tail=pl.when(several).then(text.str.slice(pl.col("_head").str.len_chars())),
-            _node_cache=pl.col("_head").str.contains(_NODE_CACHE_LINES).any().over("path"),
+            _node_cache=only(
+                pl.col("_head").str.contains_any(_NODE_CACHE_LITERALS), pl.col("_head")
+            )
+            .str.contains(_NODE_CACHE_LINES)
+            .any()
+            .over("path"),
         )
         .with_columns(_fast=pl.col("_head").str.contains(FAST_QUERY) & ~several)
     )
@@ -333,26 +369,33 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
 
 def _fast_queries(frame: pl.LazyFrame) -> pl.LazyFrame:
     """Records from one-line ``FAST_QUERY`` lines: every field is a space-separated token
-    that is valid JSON as it stands (quoted or not), so ``attrs`` is put together as text."""
-    token = pl.col("_token")
-    endpoint = token.list.get(1)
-    port = endpoint.str.split(":").list.last()
-    client = endpoint.str.head(-(port.str.len_chars().cast(pl.Int64) + 1))
+    that is valid JSON as it stands (quoted or not), so ``attrs`` is put together as text.
+
+    The tokens are the fields of one split; the client and port are cut at the colon
+    after the address (``10.0.0.1:53``, ``[fd00::1]:53``), found with a literal search."""
+    token = {name: pl.col(f"field_{i}") for i, name in enumerate(_QUERY_TOKENS, 1)}
+    endpoint = token["endpoint"]
+    bracketed = endpoint.str.starts_with("[").cast(pl.Int64)
+    colon = (
+        pl.when(bracketed == 1)
+        .then(endpoint.str.find("]:", literal=True) + 1)
+        .otherwise(endpoint.str.find(":", literal=True))
+    )
     fields = {
-        "client": client.str.strip_prefix("[").str.strip_suffix("]"),
-        "port": port,
-        "id": token.list.get(3),
-        "type": token.list.get(4).str.strip_prefix('"'),
-        "class": token.list.get(5),
-        "name": token.list.get(6),
-        "proto": token.list.get(7),
-        "size": token.list.get(8),
-        "do": token.list.get(9),
-        "bufsize": token.list.get(10).str.strip_suffix('"'),
-        "rcode": token.list.get(11),
-        "flags": token.list.get(12),
-        "rsize": token.list.get(13),
-        "duration_s": token.list.get(14).str.strip_suffix("s"),
+        "client": endpoint.str.slice(bracketed, colon - 2 * bracketed),
+        "port": endpoint.str.slice(colon + 1),
+        "id": token["id"],
+        "type": token["type"].str.slice(1),
+        "class": token["class"],
+        "name": token["name"],
+        "proto": token["proto"],
+        "size": token["size"],
+        "do": token["do"],
+        "bufsize": token["bufsize"].str.strip_suffix('"'),
+        "rcode": token["rcode"],
+        "flags": token["flags"],
+        "rsize": token["rsize"],
+        "duration_s": token["duration"].str.strip_suffix("s"),
     }
     quoted = {"client", "type", "class", "name", "proto", "rcode", "flags"}
     parts: list[pl.Expr] = []
@@ -364,9 +407,9 @@ def _fast_queries(frame: pl.LazyFrame) -> pl.LazyFrame:
     parts.append(pl.lit("}"))
     rcode = pl.col("rcode")
     return records(
-        frame.with_columns(_token=pl.col("_head").str.split(" ")).with_columns(
-            type=fields["type"], rcode=fields["rcode"]
-        ),
+        frame.with_columns(_tokens=pl.col("_head").str.splitn(" ", len(_QUERY_TOKENS) + 1))
+        .unnest("_tokens")
+        .with_columns(type=fields["type"], rcode=fields["rcode"]),
         source=pl.lit(NAME),
         component=_component(),
         level=pl.when(rcode.is_in(FAILED_RCODES)).then(pl.lit("error")).otherwise(pl.lit("info")),
@@ -381,26 +424,33 @@ def _fast_queries(frame: pl.LazyFrame) -> pl.LazyFrame:
 def _general(frame: pl.LazyFrame) -> pl.LazyFrame:
     """Records from every other line shape, each read with its own pattern."""
     body = pl.col("body")
-    untagged = pl.when(pl.col("lead") == "").then(body)
+    head = pl.col("_head")
+    untagged = only(pl.col("lead") == "", body)
     frame = (
         frame.with_columns(
-            _lead=pl.col("_head").str.extract_groups(LEAD),
-            _klog=pl.col("_head").str.extract_groups(KLOG),
+            _lead=head.str.extract_groups(LEAD),
+            _klog=only(head.str.contains("^[IWEF][0-9]"), head).str.extract_groups(KLOG),
         )
         .unnest("_lead", "_klog")
         .with_columns(
             body=pl.coalesce("klog_body", pl.col("_head").str.slice(pl.col("lead").str.len_chars()))
         )
         .with_columns(
-            _query=body.str.extract_groups(QUERY),
-            _errors=body.str.extract_groups(ERRORS),
-            _summary=body.str.extract_groups(ERRORS_SUMMARY),
-            _config=body.str.extract_groups(CONFIG_HASH),
-            _image=body.str.extract_groups(NODE_CACHE_IMAGE),
+            _query=only(body.str.contains(" - ", literal=True), body).str.extract_groups(QUERY),
+            _errors=only(body.str.contains(": ", literal=True), body).str.extract_groups(ERRORS),
+            _summary=only(
+                body.str.contains(" errors like '", literal=True), body
+            ).str.extract_groups(ERRORS_SUMMARY),
+            _config=only(body.str.starts_with("plugin/reload: "), body).str.extract_groups(
+                CONFIG_HASH
+            ),
+            _image=only(
+                body.str.starts_with("Starting node-cache image: "), body
+            ).str.extract_groups(NODE_CACHE_IMAGE),
             _zone=untagged.str.extract_groups(ZONE),
-            _version=body.str.extract_groups(VERSION),
+            _version=only(body.str.starts_with("CoreDNS-"), body).str.extract_groups(VERSION),
             _release=untagged.str.extract_groups(RELEASE),
-            plugin=body.str.extract(PLUGIN, 1),
+            plugin=only(body.str.starts_with("plugin/"), body).str.extract(PLUGIN, 1),
         )
         .unnest(
             "_query", "_errors", "_summary", "_config", "_image", "_zone", "_version", "_release"
@@ -448,6 +498,7 @@ def _join(lines: pl.LazyFrame, is_header: pl.Expr) -> pl.LazyFrame:
     return pl.concat([single, multi.select(single.collect_schema().names())])
 
 
+@functools.cache
 def _shape() -> pl.Expr:
     """What kind of line a record starts with; null when it is no CoreDNS shape."""
     body = pl.col("body")
@@ -468,6 +519,7 @@ def _shape() -> pl.Expr:
     )
 
 
+@functools.cache
 def _level() -> pl.Expr:
     """The tag's level; info for the banner, critical for fatal start-up lines; SERVFAIL and
     REFUSED answers raised to error."""
@@ -483,6 +535,7 @@ def _level() -> pl.Expr:
     return pl.when(failed).then(pl.lit("error")).otherwise(written)
 
 
+@functools.cache
 def _timestamp() -> pl.Expr:
     """The time a line writes itself, naive: CoreDNS's own UTC stamp, the query's
     ``[{when}]``, the Go ``log`` date, or klog's yearless time (in year 2000)."""
@@ -496,6 +549,7 @@ def _timestamp() -> pl.Expr:
     )
 
 
+@functools.cache
 def _utc_offset_s() -> pl.Expr:
     """Seconds east of UTC that the chosen time states; null for Go dates and klog."""
     rfc = pl.col("rfc_zone")
@@ -538,14 +592,15 @@ def _duration_seconds(duration: pl.Expr) -> pl.Expr:
     return pl.coalesce(seconds, other)
 
 
+@functools.cache
 def _component() -> pl.Expr:
     """node-local-dns when the container or pod says so, or (with no hint either way) when
     the file holds node-cache's own start-up lines; coredns otherwise."""
     hint = pl.concat_str(["container", "host"], separator=" ", ignore_nulls=True)
     return (
-        pl.when(hint.str.contains(_NODE_LOCAL_DNS_HINT))
+        pl.when(_per_distinct(hint, _NODE_LOCAL_DNS_HINT))
         .then(pl.lit("node-local-dns"))
-        .when(hint.str.contains("(?i)coredns"))
+        .when(_per_distinct(hint, "(?i)coredns"))
         .then(pl.lit("coredns"))
         .when(pl.col("_node_cache"))
         .then(pl.lit("node-local-dns"))
@@ -553,6 +608,15 @@ def _component() -> pl.Expr:
     )
 
 
+def _per_distinct(hint: pl.Expr, pattern: str) -> pl.Expr:
+    """Whether ``hint`` matches ``pattern``, the regex run once for the first row's value
+    (a file's container and host are nearly always the same on every line) and on the
+    rows whose value differs from it."""
+    first = hint.first()
+    return pl.coalesce(only(hint != first, hint).str.contains(pattern), first.str.contains(pattern))
+
+
+@functools.cache
 def _template() -> pl.Expr:
     """Signatures for the two lines that vary most: queries group by type, class and
     answer; ``errors`` lines by answer, type and the error with its addresses masked.
@@ -589,6 +653,7 @@ def _mask_addresses(error: pl.Expr) -> pl.Expr:
     )
 
 
+@functools.cache
 def _attrs() -> pl.Expr:
     """The structured fields of every line kind, as one JSON object (nulls left out)."""
     integer = pl.Int64
@@ -638,7 +703,9 @@ registry.register(
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
+        literals=LITERALS,
         record_start=RECORD_START,
         own_start=HEADER,
+        files_together=True,
     )
 )

@@ -539,6 +539,9 @@ def to_parser(declared: Declared) -> Parser:
         sniff=lambda sample: sniff_with(declared, sample),
         parse=lambda lines: parse_with(declared, lines),
         samples=declared.samples,
+        # JSON is compacted before its literals are looked for, so only other kinds
+        # can have them checked on the raw sample
+        literals=declared.literals if declared.kind != "json" else (),
         record_start=_record_start(declared),
         origin=declared.origin,
     )

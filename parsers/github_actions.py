@@ -293,5 +293,6 @@ registry.register(
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
+        literals=jobs.SNIFF_LITERALS,
     )
 )

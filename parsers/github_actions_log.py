@@ -41,10 +41,12 @@ RUNNER_TIME = (
     r"^\x{FEFF}?(?P<own_ts>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{7}Z)(?: |$)"
 )
 MARKER = r"^##\[(?P<marker>[a-z]+)\](?P<rest>.*)$"
+MARKER_LITERAL = "##["
 #: How the web UI shows ``##[error]`` and its kin, in text copied from a job's page.
 UI_MARKER = r"^(?P<ui>Error|Warning|Notice): "
 #: The line a failed step always ends with, as the web UI shows it.
 UI_FAILED_STEP = r"^(?:##\[error\]|Error: )Process completed with exit code [0-9]+\.$"
+UI_FAILED_LITERAL = "Process completed with exit code "
 RUNNER_LINES = (
     "Requested labels: ",
     "Requested runner group: ",
@@ -302,5 +304,6 @@ registry.register(
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
+        literals=(*RUNNER_LINES, MARKER_LITERAL, UI_FAILED_LITERAL),
     )
 )

@@ -36,13 +36,17 @@ _BLANK = re.compile(r"[ \t\n\r\ufeff]*")
 # --- times --------------------------------------------------------------------------------
 
 
+#: What :func:`sniff_keys` needs in a sample: a job's ``status`` (or ``state``) key.
+SNIFF_LITERALS = ('"status"', '"state"')
+
+
 def sniff_keys(
     sample: list[str], *, own: Sequence[str], others: Sequence[str], per_key: float, label: str
 ) -> Score:
     """Score JSON by the keys it names: each of this CI's ``own`` keys adds ``per_key``
     (to 0.95), two or more of another CI's keys take 0.5 away."""
     text = "\n".join(sample)
-    has_status = '"status"' in text or '"state"' in text
+    has_status = any(literal in text for literal in SNIFF_LITERALS)
     if not text.lstrip("\ufeff \t\r\n").startswith(("{", "[")) or not has_status:
         return Score(0.0, "not JSON with a status")
     hits = [key for key in own if key in text]

@@ -187,11 +187,15 @@ SAMPLES = (
 )
 
 
+#: Every audit event names its API group in ``apiVersion``.
+AUDIT_LITERAL = "audit.k8s.io/"
+
+
 def sniff(sample: list[str]) -> Score:
     """Audit events are JSON lines naming ``audit.k8s.io`` and carrying an ``auditID``
     (pretty-printed JSON and ``EventList`` batches are read as their events)."""
     sample = json_text.compact_sample(sample)
-    if not any("audit.k8s.io/" in s for s in sample):
+    if not any(AUDIT_LITERAL in s for s in sample):
         return Score(0.0, "no audit.k8s.io apiVersion in the sample")
     share = registry.share_matching(
         sample, r'^\s*\{.*"apiVersion":\s*"audit\.k8s\.io/v1(?:beta1)?".*"auditID":'
@@ -639,5 +643,12 @@ def _describe(attrs: dict[str, object], row: dict[str, object]) -> str:
 
 
 registry.register(
-    Parser(name=NAME, description=DESCRIPTION, sniff=sniff, parse=parse, samples=SAMPLES)
+    Parser(
+        name=NAME,
+        description=DESCRIPTION,
+        sniff=sniff,
+        parse=parse,
+        samples=SAMPLES,
+        literals=(AUDIT_LITERAL,),
+    )
 )

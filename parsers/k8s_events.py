@@ -253,18 +253,24 @@ SAMPLES = (
 )
 
 
+#: The key naming the object an Event is about (``core/v1``, ``events.k8s.io/v1``).
+OBJECT_KEYS = ('"involvedObject"', '"regarding"')
+#: The same in the YAML ``kubectl get events -o yaml`` writes.
+YAML_OBJECT_KEY = "involvedObject:"
+
+
 def sniff(sample: list[str]) -> Score:
     """A JSON document or stream of Kubernetes Event objects (not an audit log), or the
     YAML ``kubectl get events -o yaml`` writes."""
     text = "\n".join(sample)
     head = text.lstrip()[:1]
-    if head not in ("{", "[") and _YAML_EVENT.search(text) and "involvedObject:" in text:
+    if head not in ("{", "[") and _YAML_EVENT.search(text) and YAML_OBJECT_KEY in text:
         return Score(0.95, "Kubernetes Event objects in YAML (kind: Event, involvedObject)")
     if head not in ("{", "["):
         return Score(0.0, "does not start with a JSON object or array")
     if '"auditID"' in text:
         return Score(0.0, "an audit log, not events")
-    has_object = '"involvedObject"' in text or '"regarding"' in text
+    has_object = any(key in text for key in OBJECT_KEYS)
     has_reason = '"reason"' in text
     is_event = re.search(r'"kind":\s*"(?:Event|EventList)"', text) is not None
     if has_object and has_reason and is_event:
@@ -611,5 +617,12 @@ def _change_row(
 
 
 registry.register(
-    Parser(name=NAME, description=DESCRIPTION, sniff=sniff, parse=parse, samples=SAMPLES)
+    Parser(
+        name=NAME,
+        description=DESCRIPTION,
+        sniff=sniff,
+        parse=parse,
+        samples=SAMPLES,
+        literals=(*OBJECT_KEYS, YAML_OBJECT_KEY),
+    )
 )

@@ -457,6 +457,8 @@ registry.register(
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
+        literals=("] ",),
         record_start=HEADER,
+        files_together=True,
     )
 )

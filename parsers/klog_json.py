@@ -188,6 +188,7 @@ registry.register(
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
+        literals=('"ts"',),
         record_start=RECORD_START,
     )
 )

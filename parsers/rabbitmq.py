@@ -30,7 +30,7 @@ from __future__ import annotations
 import polars as pl
 
 from parsers import json_text, registry
-from parsers.common import level_from, records
+from parsers.common import level_from, only, records
 from parsers.registry import Parser, Sample, Score, unnamed
 
 NAME = "rabbitmq"
@@ -290,6 +290,11 @@ SAMPLES = (
 FULL_SHARE = 0.25
 
 
+#: Literals of which a RabbitMQ sample holds one: ``[level] <pid>``, a pre-3.7 report
+#: header, a JSON record's message key (pasted JSON may be pretty-printed).
+LITERALS = ("] <", " REPORT==== ", '"msg"')
+
+
 def sniff(sample: list[str]) -> Score:
     """Score ``sample``: a cheap literal first, then the share of lines that are headers.
 
@@ -303,12 +308,7 @@ def sniff(sample: list[str]) -> Score:
     if lines.len() == 0:
         return Score(0.0, "no non-blank lines to look at")
     lines = lines.str.replace_all(_COLOUR, "")
-    literal = (
-        lines.str.contains("] <", literal=True)
-        | lines.str.contains(" REPORT==== ", literal=True)
-        | lines.str.contains('"msg":', literal=True)
-    )
-    if not literal.any():
+    if not lines.str.contains_any(list(LITERALS)).any():
         return Score(0.0, "no '[level] <pid>', '=... REPORT====' or JSON 'msg' field")
     text = lines.str.extract_groups(TEXT)
     zoned = text.struct.field("offset").is_not_null()
@@ -383,12 +383,6 @@ def _without_colours(lines: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _only(where: pl.Expr, expr: pl.Expr) -> pl.Expr:
-    """``expr`` on the rows ``where`` holds, null elsewhere: string functions skip nulls, so
-    a regex given this runs only on the rows that can match it."""
-    return pl.when(where).then(expr)
-
-
 def _flag_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
     """Read each line's header, if it has one, and say which lines start a record.
 
@@ -401,22 +395,22 @@ def _flag_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
     text = pl.col("text")
     fixed = pl.col("_fixed")
     other = pl.col("_other")
-    close = _only(fixed, text).str.find("]", literal=True)
-    pid_end = _only(fixed, text).str.find(">", literal=True)
+    close = only(fixed, text).str.find("]", literal=True)
+    pid_end = only(fixed, text).str.find(">", literal=True)
     read = lines.with_columns(_fixed=text.str.contains(FIXED_TEXT)).with_columns(
-        _other=_only(~fixed & text.str.contains(" [", literal=True), text).str.extract_groups(TEXT),
-        _report=_only(text.str.starts_with("="), text).str.extract_groups(REPORT),
-        _json=_only(text.str.contains('{"', literal=True), text).str.extract_groups(JSON_LINE),
+        _other=only(~fixed & text.str.contains(" [", literal=True), text).str.extract_groups(TEXT),
+        _report=only(text.str.starts_with("="), text).str.extract_groups(REPORT),
+        _json=only(text.str.contains('{"', literal=True), text).str.extract_groups(JSON_LINE),
     )
     heads = read.with_columns(
-        _ts_text=pl.coalesce(_only(fixed, text.str.head(26)), other.struct.field("ts")),
-        _offset=pl.coalesce(_only(fixed, text.str.slice(26, 6)), other.struct.field("offset")),
+        _ts_text=pl.coalesce(only(fixed, text.str.head(26)), other.struct.field("ts")),
+        _offset=pl.coalesce(only(fixed, text.str.slice(26, 6)), other.struct.field("offset")),
         _epoch=other.struct.field("epoch"),
         _level_word=pl.coalesce(
-            _only(fixed, text.str.slice(34, close - 34)), other.struct.field("level")
+            only(fixed, text.str.slice(34, close - 34)), other.struct.field("level")
         ),
         _pid=pl.coalesce(
-            _only(fixed, text.str.slice(close + 2, pid_end - close - 1)),
+            only(fixed, text.str.slice(close + 2, pid_end - close - 1)),
             other.struct.field("pid"),
         ),
         _head_len=pl.coalesce(pid_end + 1, other.struct.field("head").str.len_chars()),
@@ -436,8 +430,8 @@ def _flag_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
     )
     json_mode = (is_json.sum() > (is_text | is_report).sum()).over("path")
     # a RabbitMQ JSON record starts a record among text lines too (a format switched)
-    json_record = is_json & _only(is_json, text).str.contains(JSON_LEVEL).fill_null(False)
-    blank = (_only(~is_text, text).str.strip_chars().str.len_chars() == 0).fill_null(False)
+    json_record = is_json & only(is_json, text).str.contains(JSON_LEVEL).fill_null(False)
+    blank = (only(~is_text, text).str.strip_chars().str.len_chars() == 0).fill_null(False)
     header = (
         (is_text & ~repeats)
         | is_report
@@ -458,7 +452,7 @@ def _flag_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
         pl.when(fixed)
         .then(text.str.slice(pl.col("_head_len") + 1))
         .when(is_text)
-        .then(_only(~fixed, text).str.slice(pl.col("_head_len")).str.strip_prefix(" "))
+        .then(only(~fixed, text).str.slice(pl.col("_head_len")).str.strip_prefix(" "))
         .when(is_report)
         .then(pl.lit(""))
         .otherwise(text)
@@ -510,7 +504,7 @@ def _record_fields(grouped: pl.LazyFrame, *, has_json: bool) -> pl.LazyFrame:
     raw_json = pl.col("_json").struct.field("json")
     if has_json:
         valid_json = is_json & raw_json.str.json_path_match("$").is_not_null()
-        decoded = _only(valid_json, raw_json).str.json_decode(_JSON_FIELDS)
+        decoded = only(valid_json, raw_json).str.json_decode(_JSON_FIELDS)
     else:
         valid_json = pl.lit(False)
         decoded = pl.lit(None, _JSON_FIELDS)
@@ -531,8 +525,8 @@ def _record_fields(grouped: pl.LazyFrame, *, has_json: bool) -> pl.LazyFrame:
     epoch = pl.col("_time_epoch")
     report_ts = pl.col("_report").struct.field("ts")
     ts = pl.coalesce(
-        _fixed_time(_only(fixed & ~is_json, text)),
-        _iso_time(_only(~fixed | is_json, pl.col("_time_ts"))),
+        _fixed_time(only(fixed & ~is_json, text)),
+        _iso_time(only(~fixed | is_json, pl.col("_time_ts"))),
         _epoch_time(epoch),
         report_ts.str.to_datetime("%d-%b-%Y::%H:%M:%S%.f", time_unit="us", strict=False),
     )
@@ -653,7 +647,7 @@ def _with_node(fields: pl.LazyFrame) -> pl.LazyFrame:
     records around it), else named by the file."""
     message = pl.col("_message")
     may_state = message.str.contains("node|started")
-    stated = _only(may_state, message).str.extract(OWN_NODE, 1).str.strip_suffix(".")
+    stated = only(may_state, message).str.extract(OWN_NODE, 1).str.strip_suffix(".")
     good = pl.col("_unparsed").is_null()
     carried = pl.when(good).then(pl.col("_stated")).forward_fill().backward_fill().over("path")
     paths = (
@@ -704,10 +698,10 @@ def _message_parts() -> dict[str, pl.Expr]:
     ``_starting``), each pattern run only on the messages holding a literal it needs."""
     message = pl.col("_message")
     return {
-        "_peer": _only(message.str.contains(" -> ", literal=True), message).str.extract_groups(
+        "_peer": only(message.str.contains(" -> ", literal=True), message).str.extract_groups(
             CONNECTION
         ),
-        "_starting": _only(
+        "_starting": only(
             message.str.contains(" on Erlang ", literal=True), message
         ).str.extract_groups(STARTING),
     }
@@ -720,10 +714,10 @@ def _attr_values(has_json: bool) -> dict[str, pl.Expr]:
     message = pl.col("_message")
     peer = pl.col("_peer")
     starting = pl.col("_starting")
-    named = _only(message.str.contains("client-provided name: ", literal=True), message)
-    about_node = _only(message.str.contains("ode ", literal=True), message)
+    named = only(message.str.contains("client-provided name: ", literal=True), message)
+    about_node = only(message.str.contains("ode ", literal=True), message)
     opening = message.str.starts_with("S") | message.str.starts_with("H")
-    maybe_lifecycle = _only(opening | message.str.contains(" is asked to ", literal=True), message)
+    maybe_lifecycle = only(opening | message.str.contains(" is asked to ", literal=True), message)
     lifecycle = pl.lit(None, pl.String)
     for word, pattern in reversed(LIFECYCLE):
         lifecycle = (
@@ -737,18 +731,16 @@ def _attr_values(has_json: bool) -> dict[str, pl.Expr]:
         "connection_name": pl.coalesce(
             peer.struct.field("connection_name"), named.str.extract(CLIENT_PROVIDED_NAME, 1)
         ).str.strip_chars(),
-        "user": _only(message.str.contains("user", literal=True), message).str.extract(USER, 1),
-        "vhost": _only(message.str.contains("vhost", literal=True), message).str.extract(VHOST, 1),
-        "queue": _only(message.str.contains("queue '", literal=True), message).str.extract(
-            QUEUE, 1
-        ),
+        "user": only(message.str.contains("user", literal=True), message).str.extract(USER, 1),
+        "vhost": only(message.str.contains("vhost", literal=True), message).str.extract(VHOST, 1),
+        "queue": only(message.str.contains("queue '", literal=True), message).str.extract(QUEUE, 1),
         "node": pl.col("_node"),
         "peer_node": about_node.str.extract(PEER_NODE, 1),
         "lifecycle": lifecycle,
         "product": starting.struct.field("product"),
         "version": starting.struct.field("version"),
         "erlang": starting.struct.field("erlang"),
-        "plugins": _only(message.str.starts_with("Server startup complete"), message)
+        "plugins": only(message.str.starts_with("Server startup complete"), message)
         .str.extract(PLUGINS, 1)
         .cast(pl.Int64, strict=False)
         .cast(pl.String),
@@ -794,7 +786,7 @@ def _attrs(fields: pl.DataFrame) -> pl.Expr:
             escape = value.str.contains(_TO_ESCAPE)
             written = (
                 pl.when(escape)
-                .then(_json_string(_only(escape, value)))
+                .then(_json_string(only(escape, value)))
                 .otherwise(pl.format('"{}"', value))
             )
             parts.append(pl.lit(f'"{key}":') + written)
@@ -816,6 +808,7 @@ registry.register(
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
+        literals=LITERALS,
         record_start=RECORD_START,
     )
 )

@@ -4,7 +4,8 @@ Each parser module builds a :class:`Parser` and ends with ``registry.register(PA
 ``parsers/__init__.py`` imports every module in the package, so dropping a module in is
 all it takes to add a format. Detection asks every parser to score a sample of a file's
 lines and takes the best score, if it clears :data:`MIN_SCORE`: below that a file is
-unknown, never guessed.
+unknown, never guessed. A parser that declares ``literals`` is only asked when the sample
+holds one of them, which a substring search over the whole sample tells at once.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ class Parser:
     its own format, where that is broader (CoreDNS reads client-go's klog lines as its
     own); ``record_start`` if not given. A big file may be cut into chunks before such
     lines; a format with neither is never cut.
+
+    ``literals``: strings (case-sensitive, no line break) of which any input of this
+    format holds at least one in its first lines; a sample holding none scores 0 without
+    ``sniff`` being asked. Empty means ``sniff`` is always asked.
     """
 
     name: str
@@ -59,8 +64,15 @@ class Parser:
     sniff: Callable[[list[str]], Score]
     parse: Callable[[pl.LazyFrame], pl.LazyFrame]
     samples: tuple[Sample, ...] = ()
+    literals: tuple[str, ...] = ()
+    #: A line that starts a record (regex, in the syntax both Rust and Python read): a big
+    #: file of this format may be cut into chunks before such lines. None: never cut.
     record_start: str | None = None
     own_start: str | None = None
+    #: True when ``parse`` reads the lines of several files in one frame as it reads each
+    #: alone (records of files that begin with a record never join; per-file state is kept
+    #: ``over("path")``): many small files are then parsed in one query.
+    files_together: bool = False
     #: ``built-in`` for a module of this package, else the format file that declares it.
     origin: str = "built-in"
 
@@ -117,13 +129,19 @@ def all_parsers() -> list[Parser]:
 
 
 def rank(sample: list[str]) -> list[tuple[Parser, Score]]:
-    """Every parser's score for ``sample``, best first. A parser that fails scores 0."""
+    """Every parser's score for ``sample``, best first. A parser that fails scores 0, and
+    so does one whose ``literals`` the sample lacks (its sniffer is not asked)."""
+    text = "\n".join(sample)
     scored = []
     for parser in _PARSERS.values():
-        try:
-            score = parser.sniff(sample)
-        except Exception as exc:  # a sniffer must never stop detection
-            score = Score(0.0, f"sniffer failed: {exc}")
+        if parser.literals and not any(literal in text for literal in parser.literals):
+            wanted = ", ".join(repr(literal) for literal in parser.literals)
+            score = Score(0.0, f"the sample holds none of {wanted}")
+        else:
+            try:
+                score = parser.sniff(sample)
+            except Exception as exc:  # a sniffer must never stop detection
+                score = Score(0.0, f"sniffer failed: {exc}")
         scored.append((parser, score))
     return sorted(scored, key=lambda item: (-item[1].score, item[0].name))
 
@@ -139,7 +157,19 @@ def unnamed(pattern: str) -> str:
 
 def share_matching(sample: list[str], pattern: str) -> float:
     """Share of the non-blank lines of ``sample`` that match ``pattern`` (Rust regex)."""
-    lines = pl.Series([s for s in sample if s.strip()], dtype=pl.String)
-    if lines.len() == 0:
-        return 0.0
-    return float(lines.str.contains(pattern).mean())
+    return shares_matching(sample, {"share": pattern})["share"]
+
+
+def shares_matching(sample: list[str], patterns: dict[str, str]) -> dict[str, float]:
+    """For each named pattern (Rust regex), the share of the non-blank lines of ``sample``
+    that match it, all in one query.
+
+    >>> shares_matching(["a1", "b2", " "], {"a": "^a", "digit": "[0-9]"})
+    {'a': 0.5, 'digit': 1.0}
+    """
+    lines = pl.DataFrame({"line": [s for s in sample if s.strip()]}, schema={"line": pl.String})
+    if lines.height == 0 or not patterns:
+        return dict.fromkeys(patterns, 0.0)
+    line = pl.col("line")
+    shares = lines.select(line.str.contains(p).mean().alias(n) for n, p in patterns.items())
+    return {name: float(share) for name, share in shares.row(0, named=True).items()}

@@ -178,6 +178,12 @@ def _route_stream(lines: pl.DataFrame, main: Parser | None) -> tuple[pl.DataFram
     return routed, False
 
 
+def one_segment(lines: pl.DataFrame, main: Parser) -> bool:
+    """Whether every line of ``lines`` is ``main``'s: one stream, no other format's
+    record, no wrapper entry."""
+    return _route(lines, main)[1]
+
+
 def claims_any(lines: pl.DataFrame) -> bool:
     """Whether any line of a file no format recognised as a whole starts a record of a
     known format or is a wrapper's entry: then its lines are routed one by one."""

@@ -20,7 +20,7 @@ import re
 
 import polars as pl
 
-from parsers.registry import share_matching
+from parsers.registry import shares_matching
 
 #: An RFC 3339 time as runtimes write it (a lower-case ``z`` too).
 RFC3339 = (
@@ -50,6 +50,8 @@ KUBECTL_PREFIX = (
 
 #: The CRI time as polars reads it (RFC 3339, up to nanoseconds, ``Z`` or an offset).
 CRI_TIME = "%Y-%m-%dT%H:%M:%S%.f%#z"
+#: The shape containerd and CRI-O write it in: UTC, up to nine fractional digits.
+_USUAL_CRI_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?Z$"
 
 #: Prefix name and its pattern, most specific first.
 PREFIXES = {
@@ -59,15 +61,33 @@ PREFIXES = {
     "kubectl-timestamps": KUBECTL_TIMESTAMPS,
 }
 
+#: Literals a line with the prefix holds; a sample with none of them is not matched
+#: against the prefix's pattern at all (``kubectl-timestamps`` has no such literal).
+PREFIX_LITERALS = {
+    "cri": (" stdout ", " stderr "),
+    "docker-json": ('{"log":',),
+    "kubectl-prefix": ("[pod/",),
+    "kubectl-timestamps": (),
+}
+
 #: Share of sample lines that must carry a prefix for the file to be read as prefixed.
 MIN_SHARE = 0.6
 
 
 def detect(sample: list[str]) -> tuple[str | None, float]:
-    """The runtime prefix most lines of ``sample`` carry, and the share that do."""
+    """The runtime prefix most lines of ``sample`` carry, and the share that do.
+
+    >>> detect(["2023-03-14T18:00:01.123456789Z stderr F [INFO] plugin/reload: Reloading"])
+    ('cri', 1.0)
+    """
+    text = "\n".join(sample)
+    candidates = {
+        name: pattern
+        for name, pattern in PREFIXES.items()
+        if not PREFIX_LITERALS[name] or any(literal in text for literal in PREFIX_LITERALS[name])
+    }
     best, best_share = None, 0.0
-    for name, pattern in PREFIXES.items():
-        share = share_matching(sample, pattern)
+    for name, share in shares_matching(sample, candidates).items():
         if share > best_share:
             best, best_share = name, share
     if best_share < MIN_SHARE:
@@ -126,21 +146,20 @@ def _split_cri(lines: pl.LazyFrame) -> pl.LazyFrame:
     """The CRI fields by splitting on the first three spaces: the same result as the
     ``CRI`` pattern (a line whose time, stream or tag is not right gets null fields), at a
     fraction of the cost of a regex over every line."""
-    parts = pl.col("_raw").str.splitn(" ", 4)
-    ts = parts.struct.field("field_0").str.to_datetime(
-        CRI_TIME, time_unit="us", time_zone="UTC", strict=False
-    )
-    stream = parts.struct.field("field_1")
-    third = parts.struct.field("field_2")
-    rest = parts.struct.field("field_3")
+    fields = ["_stamp", "_stream", "_tag", "_text"]
+    split = lines.with_columns(
+        _parts=pl.col("_raw").str.splitn(" ", 4).struct.rename_fields(fields)
+    ).unnest("_parts")
+    stream, third, rest = pl.col("_stream"), pl.col("_tag"), pl.col("_text")
+    timed = split.with_columns(prefix_ts=_cri_time(pl.col("_stamp")))
+    good = pl.col("prefix_ts").is_not_null() & stream.is_in(["stdout", "stderr"])
     simple = third.is_in(["F", "P"])
-    # the rare shapes are looked at on their own rows only (nulls cost nothing)
+    # the rare shapes (``P:TAG1:TAG2``, no tag) are looked at on their own rows only
     odd = pl.when(~simple).then(third)
     more_tags = odd.str.contains("^[FP]:").fill_null(False)
     untagged = pl.when(~simple & ~more_tags).then(third)
-    good = ts.is_not_null() & stream.is_in(["stdout", "stderr"])
-    return lines.with_columns(
-        prefix_ts=pl.when(good).then(ts),
+    return timed.with_columns(
+        prefix_ts=pl.when(good).then("prefix_ts"),
         stream=pl.when(good).then(stream),
         tag=pl.when(good & simple)
         .then(third)
@@ -152,33 +171,59 @@ def _split_cri(lines: pl.LazyFrame) -> pl.LazyFrame:
         .then(rest.fill_null(""))
         .when(good)
         .then(pl.coalesce(pl.concat_str(untagged, rest, separator=" "), untagged, pl.lit(""))),
+    ).drop(fields)
+
+
+def _cri_time(stamp: pl.Expr) -> pl.Expr:
+    """A CRI time as UTC. The usual shape, ``2023-03-14T18:00:01.123456789Z`` (containerd
+    drops trailing zeros of the fraction), is read by position: the whole seconds with
+    polars' cache of repeated strings (lines of one second share them), the fraction
+    added after; any other RFC 3339 time is parsed whole.
+
+    >>> pl.select(_cri_time(pl.lit("2023-03-14T18:00:01.1234567Z"))).item()
+    datetime.datetime(2023, 3, 14, 18, 0, 1, 123456, tzinfo=zoneinfo.ZoneInfo(key='UTC'))
+    >>> pl.select(_cri_time(pl.lit("2023-03-14T19:00:01.5+01:00"))).item().isoformat()
+    '2023-03-14T18:00:01.500000+00:00'
+    """
+    usual = stamp.str.contains(_USUAL_CRI_TIME)
+    seconds = (
+        pl.when(usual)
+        .then(stamp.str.head(19))
+        .str.to_datetime(
+            "%Y-%m-%dT%H:%M:%S", time_unit="us", time_zone="UTC", strict=False, cache=True
+        )
     )
+    fraction = stamp.str.slice(20, 6).str.strip_suffix("Z").str.pad_end(6, "0")
+    micros = fraction.cast(pl.Int64, strict=False)
+    other = (
+        pl.when(~usual)
+        .then(stamp)
+        .str.to_datetime(CRI_TIME, time_unit="us", time_zone="UTC", strict=False)
+    )
+    return pl.coalesce(seconds + pl.duration(microseconds=micros), other)
 
 
 def _join_partials(lines: pl.LazyFrame) -> pl.LazyFrame:
     """Join runs of partial lines to the line that completes them, on the same stream:
     a line from the other stream starts an entry of its own.
 
-    Only the lines of such runs are grouped; the complete lines that stand alone (nearly
-    all) pass straight through."""
+    Only the lines of such runs are grouped; each run's text and last line are put on
+    its first line, and the lines that stand alone (nearly all) keep their place."""
     partial = pl.col("partial")
     same_stream = (pl.col("stream") == pl.col("stream").shift(1)).fill_null(False)
     starts = ~(partial.shift(1, fill_value=False) & same_stream)
-    flagged = lines.with_columns(
-        _logical=starts.cast(pl.UInt32).cum_sum(), _alone=starts & ~partial
-    )
+    flagged = lines.with_columns(_logical=starts.cast(pl.UInt32).cum_sum(), _starts=starts)
     names = lines.collect_schema().names()
-    other = [c for c in names if c not in ("line", "end_line", "text")]
-    single = flagged.filter(pl.col("_alone")).select(names)
-    grouped = (
-        flagged.filter(~pl.col("_alone"))
-        .group_by("_logical", maintain_order=True)
-        .agg(
-            pl.col("line").first(),
-            pl.col("end_line").last(),
-            pl.col("text").str.join(""),
-            *[pl.col(c).first() for c in other],
+    runs = (
+        flagged.filter(~(starts & ~partial))
+        .group_by("_logical")
+        .agg(_end_line=pl.col("end_line").last(), _text=pl.col("text").str.join(""))
+    )
+    return (
+        flagged.filter("_starts")
+        .join(runs, on="_logical", how="left", maintain_order="left")
+        .with_columns(
+            end_line=pl.coalesce("_end_line", "end_line"), text=pl.coalesce("_text", "text")
         )
         .select(names)
     )
-    return pl.concat([single, grouped], how="vertical").sort("line")

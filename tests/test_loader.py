@@ -56,6 +56,29 @@ def test_cri_prefix_is_stripped_with_time_stream_and_partial_lines_joined():
     assert str(got["prefix_ts"][0]) == "2023-03-14 18:00:01.123456+00:00"
 
 
+@pytest.mark.parametrize(
+    ("stamp", "expected"),
+    [
+        ("2023-03-14T18:00:01.123456789Z", "2023-03-14 18:00:01.123456+00:00"),  # containerd
+        ("2023-03-14T18:00:01.1234Z", "2023-03-14 18:00:01.123400+00:00"),  # zeros trimmed
+        ("2023-03-14T18:00:01Z", "2023-03-14 18:00:01+00:00"),  # a whole second
+        ("2023-03-14T19:30:01.25+01:30", "2023-03-14 18:00:01.250000+00:00"),  # an offset
+        ("2023-03-14T18:00:01.1234567891Z", "2023-03-14 18:00:01.123456+00:00"),  # ten digits
+        ("2023-02-30T18:00:01.5Z", None),  # no such day
+        ("2023-03-14T18:00:01.12a4Z", None),
+        ("2023-03-14T18:00:01.Z", None),
+    ],
+)
+def test_cri_times_of_every_shape_are_read(stamp, expected):
+    raw = [f"{stamp} stdout F hello"] * 3
+    got = runtime.strip(lines_frame(raw), "cri").collect()
+    if expected is None:  # not a CRI prefix: the line is kept whole
+        assert got["prefix_ts"].is_null().all() and got["text"][0] == raw[0]
+    else:
+        assert [str(t) for t in got["prefix_ts"]] == [expected] * 3
+        assert got["text"].to_list() == ["hello"] * 3
+
+
 def test_docker_json_file_lines_are_decoded_and_partials_joined():
     raw = [
         '{"log":"E0314 18:00:01.1 \\"quoted\\" \\u00e9\\n","stream":"stderr",'

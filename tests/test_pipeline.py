@@ -154,13 +154,13 @@ def test_unchanged_files_are_not_read_again_and_changed_ones_are(logs, tmp_path_
     cache = tmp_path_factory.mktemp("cache")
     first = timeline.read(logs, cache=cache)
     read_before = []
-    original = mapper.map_task
+    original = mapper.map_batch
 
-    def counting(task):
-        read_before.append(task.path)
-        return original(task)
+    def counting(tasks):
+        read_before.extend(task.path for task in tasks)
+        return original(tasks)
 
-    mapper.map_task = counting
+    mapper.map_batch = counting
     try:
         second = timeline.read(logs, cache=cache)
         assert read_before == []
@@ -170,7 +170,7 @@ def test_unchanged_files_are_not_read_again_and_changed_ones_are(logs, tmp_path_
         os.utime(changed, (1e9, 1e9))
         third = timeline.read(logs, cache=cache)
     finally:
-        mapper.map_task = original
+        mapper.map_batch = original
     assert read_before == [str(changed)]
     assert third.events.filter(pl.col("file") == str(changed))["ts"].min().day == 12
 
@@ -234,3 +234,57 @@ def test_a_dask_cluster_reads_what_this_machine_reads(logs, monkeypatch):
         assert len(client.scheduler_info()["workers"]) == 2
     assert rows(on_cluster).equals(rows(local))
     assert on_cluster.summary.files.drop("score").equals(local.summary.files.drop("score"))
+
+
+def coredns_log(rng: random.Random, start: datetime, n: int) -> str:
+    """CoreDNS query-log and errors-plugin lines, with a multi-line panic now and then."""
+    out, t = [], start
+    for i in range(n):
+        t += timedelta(seconds=rng.randint(1, 20))
+        if rng.random() < 0.2:
+            out.append(
+                f"[ERROR] plugin/errors: 2 api-{i}.svc.cluster.local. A: "
+                "read udp 10.4.0.7:41234->10.96.0.10:53: i/o timeout"
+            )
+        elif rng.random() < 0.03:
+            out += ["panic: runtime error: index out of range", "goroutine 41 [running]:"]
+        else:
+            out.append(
+                f"[INFO] 10.4.{i % 9}.{rng.randint(2, 250)}:{rng.randint(30000, 60000)} - "
+                f'{rng.randint(1, 65000)} "A IN web-{i % 5}.default.svc.cluster.local. udp '
+                f'62 false 512" NOERROR qr,aa,rd 118 0.000{rng.randint(100, 999)}s'
+            )
+    return "\n".join(out) + "\n"
+
+
+def test_many_small_files_read_in_one_query_give_the_rows_of_one_file_at_a_time(tmp_path):
+    rng = random.Random(77)
+    for i in range(40):
+        node = tmp_path / f"ip-10-9-{i}-{rng.randint(2, 250)}" / "var/log/pods"
+        proxy = node / f"kube-system_kube-proxy-{i:05x}_{i:08x}" / "kube-proxy"
+        dns = node / f"kube-system_node-local-dns-{i:05x}_{i:08x}" / "node-cache"
+        proxy.mkdir(parents=True)
+        dns.mkdir(parents=True)
+        start = datetime(2024, 2, 28, 23, rng.randint(0, 59))
+        (proxy / "0.log").write_text(kube_proxy_log(rng, start, rng.randint(2, 25), prefix=True))
+        (dns / "0.log").write_text(coredns_log(rng, start, rng.randint(2, 25)))
+    # a file rotated in the middle of a record begins with its continuation lines
+    (tmp_path / "rotated.log").write_text(
+        "\tError occurred at line: 7\n\t >\n"
+        + kube_proxy_log(rng, datetime(2024, 2, 29, 1), 5, prefix=False)
+    )
+    files = sorted(str(p) for p in tmp_path.rglob("*.log"))
+    one_by_one = [mapper.map_task(mapper.Task(f)) for f in files]
+    together = mapper.map_batch([mapper.Task(f) for f in files])
+    for alone, batched in zip(one_by_one, together, strict=True):
+        assert batched.path == alone.path
+        assert batched.records.equals(alone.records), alone.path
+        assert (batched.rows, batched.first_lines, batched.covered_lines) == (
+            alone.rows,
+            alone.first_lines,
+            alone.covered_lines,
+        )
+        assert batched.warnings.equals(alone.warnings)
+        assert batched.evidence == alone.evidence
+    rotated = together[files.index(str(tmp_path / "rotated.log"))]
+    assert rotated.warnings["line"].to_list()[:1] == [1], "its first lines are told as unparsed"

@@ -44,3 +44,42 @@ def test_rank_puts_the_best_first_and_a_failing_sniffer_scores_zero(monkeypatch)
 def test_unknown_name_lists_the_known_formats():
     with pytest.raises(KeyError, match="klog"):
         parsers.registry.get("nope")
+
+
+@pytest.mark.parametrize("parser", parsers.registry.all_parsers(), ids=lambda p: p.name)
+def test_every_sample_holds_one_of_its_parsers_literals(parser):
+    for sample in parser.samples:
+        lines = sample.text.splitlines()
+        assert parser.sniff(lines).score >= parsers.registry.MIN_SCORE
+        if parser.literals:
+            assert any(literal in sample.text for literal in parser.literals)
+            assert all("\n" not in literal for literal in parser.literals)
+        best, _score = parsers.registry.rank(lines)[0]
+        assert best.name == parser.name
+
+
+def test_rank_does_not_ask_a_sniffer_whose_literals_the_sample_lacks(monkeypatch):
+    asked = []
+
+    def sniff(sample):
+        asked.append(sample)
+        return Score(1.0, "asked")
+
+    monkeypatch.setitem(
+        parsers.registry._PARSERS,
+        "gated",
+        Parser(
+            name="gated",
+            description="",
+            sniff=sniff,
+            parse=lambda lines: lines,
+            literals=("##gated##", "@@gated@@"),
+        ),
+    )
+    klog = ['I0314 18:00:01.123456       1 proxier.go:858] "Sync failed" retryingTime="30s"']
+    scores = {p.name: s for p, s in parsers.registry.rank(klog)}
+    assert asked == [] and scores["gated"].score == 0.0
+    assert "'##gated##'" in scores["gated"].why
+    assert scores["klog"].score == 1.0
+    scores = {p.name: s for p, s in parsers.registry.rank([*klog, "x @@gated@@ y"])}
+    assert len(asked) == 1 and scores["gated"].score == 1.0

@@ -279,3 +279,57 @@ def test_assign_templates_leaves_a_frame_with_every_template_given_alone():
 
 def test_module_exports():
     assert set(signatures.__all__) >= {"mask", "templates", "assign_templates", "MASKS"}
+
+
+def _rabbitmq_churn(count: int, seed: int) -> list[str]:
+    """RabbitMQ connection messages, each with its own pid and client port, and a few
+    rarer shapes that only the later rules mask (paths, versions, quoted names)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        pid = f"<0.{rng.randint(200, 30000)}.0>"
+        peer = f"10.244.{rng.randint(0, 40)}.{rng.randint(2, 250)}:{rng.randint(30000, 60000)}"
+        shape = rng.random()
+        if shape < 0.5:
+            out.append(f"accepting AMQP connection {pid} ({peer} -> 10.244.0.5:5672)")
+        elif shape < 0.95:
+            user = rng.choice(["circleci", "jobs", "metrics"])
+            out.append(
+                f"connection {pid} ({peer} -> 10.244.0.5:5672): user '{user}' authenticated"
+                " and granted access to vhost '/'"
+            )
+        else:
+            version = f"v3.{rng.randint(8, 12)}.{rng.randint(0, 30)}"
+            out.append(f"Loading plugin {version} from /usr/lib/rabbitmq/plugins-{pid}")
+    return out
+
+
+def test_masking_the_distinct_rest_gives_what_masking_every_row_gives():
+    messages = pl.Series("message", _rabbitmq_churn(3000, seed=11))
+    partial, done = signatures.mask_until_repeated(messages)
+    # the pids and peers make every message distinct until they are masked; then the
+    # messages repeat, and the later rules need only run on the distinct ones
+    assert 0 < done < len(MASKS)
+    assert messages.n_unique() > 2500
+    assert partial.n_unique() < 300
+    every_row = pl.select(mask(pl.lit(messages))).to_series().to_list()
+    rest = pl.select(signatures._apply(pl.lit(partial), MASKS[done:])).to_series()
+    assert rest.to_list() == every_row
+    with_nulls = pl.Series("message", [None, *messages, None], dtype=pl.String)
+    assert signatures.mask_series(with_nulls).to_list() == [None, *every_row, None]
+
+
+def test_assign_templates_equals_masking_every_row_then_grouping():
+    messages = _rabbitmq_churn(2000, seed=23) + [None, "took 5ms", "took 7ms"]
+    frame = pl.DataFrame({"source": ["rabbitmq"] * len(messages), "message": messages})
+    masked = frame.select(mask("message")).to_series()
+    distinct = masked.drop_nulls().value_counts()
+    grouped = dict(
+        zip(
+            distinct["message"].to_list(),
+            group_masked(distinct["message"].to_list(), distinct["count"].to_list()),
+            strict=True,
+        )
+    )
+    expected = [None if m is None else grouped[m] for m in masked.to_list()]
+    assert assign_templates(frame)["template"].to_list() == expected

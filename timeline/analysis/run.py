@@ -56,23 +56,23 @@ def analysis_frame(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     record = pl.col("kind") != "log"
     pod_node = tells_pod_node()
     counted = record | pl.col("level").is_in(PROBLEM_LEVELS).fill_null(False) | pod_node
+    columns = events.collect_schema().names()
+    keys = ["source", "host", "component", "template", "level"]
     presence = (
         events.filter(~counted)
+        .select(*keys, "ts", "kind", "file", "line")
         .with_columns(_hour=pl.col("ts").dt.truncate("1h"))
-        .group_by("source", "host", "component", "template", "level", "_hour")
-        .agg(pl.all().sort_by("line").first())
-        .drop("_hour")
+        .group_by(*keys, "_hour")
+        .agg(pl.col("ts", "kind", "file", "line").sort_by("line").first())
         .with_columns(message=pl.lit(None, pl.String), attrs=pl.lit("{}"))
+        .select(columns)
     )
     kept = events.filter(counted).with_columns(
         attrs=pl.when(record | pod_node).then(pl.col("attrs")).otherwise(pl.lit("{}"))
     )
-    columns = events.collect_schema().names()
-    return (
-        pl.concat([kept.select(columns), presence.select(columns)])
-        .sort("ts", "file", "line", nulls_last=True)
-        .collect()
-    )
+    # apart, not with collect_all: a plan shared by both would be held whole in memory
+    both = [kept.select(columns).collect(engine="streaming"), presence.collect(engine="streaming")]
+    return pl.concat(both).sort("ts", "file", "line", "kind", nulls_last=True, maintain_order=True)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ from timeline.reading.sources import read_bytes
 #: A plain file larger than this is read as line-aligned chunks of about this size, when
 #: its format says where records start.
 CHUNK_BYTES = 64 << 20
+#: Files of up to this many lines, of a format that allows it, are parsed several at once.
+TOGETHER_MAX_LINES = 20_000
 #: A longer line is cut to this many characters (and the cut is reported).
 MAX_LINE_CHARS = 1 << 20
 #: How much of an unparsed line the warnings keep.
@@ -159,13 +161,50 @@ def _sniff(sample: list[str], format: str | None) -> tuple[str | None, Parser | 
 
 def map_task(task: Task) -> Partial:
     """Read one task. Never raises for bad input: problems are sentences in the result."""
+    return map_batch([task])[0]
+
+
+def map_batch(tasks: list[Task]) -> list[Partial]:
+    """Read a group of tasks (many small files travel to a worker at once).
+
+    Small files of a format that can be read several files at a time
+    (:attr:`parsers.registry.Parser.files_together`) are parsed in one query: the fixed
+    cost of a query, not the lines, is what a file of a few lines costs. A file that
+    does not begin with a record, so that its first lines would join another file's
+    last record, is parsed on its own.
+    """
+    prepared = [_prepare(task) for task in tasks]
+    together: dict[tuple[str, str | None], list[int]] = {}
+    for i, (result, stripped, parser, _) in enumerate(prepared):
+        if stripped is None:
+            continue
+        if _may_go_together(parser, stripped, tasks[i]):
+            together.setdefault((parser.name, result.prefix), []).append(i)
+    parsed: dict[int, pl.DataFrame | Exception] = {}
+    for members in together.values():
+        if len(members) > 1:
+            parsed.update(_parse_together([prepared[i] for i in members], members))
+    out = []
+    for i, (result, stripped, parser, warnings) in enumerate(prepared):
+        if stripped is not None:
+            records = parsed.get(i)
+            if records is None:
+                records = _parse(parser, stripped, result, forced=bool(tasks[i].format))
+            _take_records(result, records, stripped, warnings, tasks[i])
+        out.append(result)
+    return out
+
+
+def _prepare(task: Task):
+    """Read, split, strip and sniff one task: ``(result, lines, parser, warnings)``, with
+    lines None when there is nothing to parse (the result says why)."""
     result = Partial(path=task.path, part=task.part, out=task.out)
     with contextlib.suppress(OSError):
         result.mtime = datetime.fromtimestamp(os.path.getmtime(task.path), tz=UTC)
     data, problems = _task_bytes(task)
     result.problems.extend(problems)
     if data is None:
-        return result
+        return result, None, None, []
     raw_sample = sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
     lines, problem = split_lines(data, task.path)
     del data
@@ -193,19 +232,75 @@ def map_task(task: Task) -> Partial:
             result.problems.append(f"unknown format: no parser recognised it (best: {best})")
             warnings.append(_unparsed(stripped, task.path, "unknown format"))
             result.warnings = _warnings(warnings)
-            return result
+            return result, None, None, warnings
+    result.format = parser.name if parser else None
+    return result, stripped, parser, warnings
+
+
+def _may_go_together(parser: Parser | None, stripped: pl.DataFrame, task: Task) -> bool:
+    if parser is None or not (parser.files_together and parser.record_start and task.end is None):
+        return False
+    if stripped.height == 0 or stripped.height > TOGETHER_MAX_LINES:
+        return False
+    if not stripped["text"].head(1).str.contains(parser.record_start).fill_null(False)[0]:
+        return False
+    return routing.one_segment(stripped, parser)  # no other format's lines, no wrapper entries
+
+
+def _parse(
+    parser: Parser | None, stripped: pl.DataFrame, result: Partial, *, forced: bool
+) -> pl.DataFrame | Exception:
+    """The records of one file's lines, each line routed to its format's parser
+    (:func:`parsers.routing.parse_segments`), or the exception a parser raised."""
     try:
-        routed = routing.parse_segments(stripped, parser, streams=task.format is None)
-        records = routed.records
+        routed = routing.parse_segments(stripped, parser, streams=not forced)
     except Exception as exc:  # a parser bug must not lose the other files
-        name = parser.name if parser else "routing"
-        result.problems.append(f"the {name} parser failed: {type(exc).__name__}: {exc}")
+        return exc
+    result.segments = routed.segments
+    if parser is None:
+        result.format = "+".join(routed.segments)
+    return routed.records
+
+
+def _parse_together(members: list, indexes: list[int]) -> dict[int, pl.DataFrame | Exception]:
+    """Parse several files' lines in one query, their line numbers moved apart so that
+    each record can be given back to its file."""
+    parser = members[0][2]
+    starts, offset, frames = [], 0, []
+    for _result, stripped, _parser, _warnings in members:
+        starts.append(offset)
+        frames.append(
+            stripped.with_columns(
+                line=pl.col("line") + offset, end_line=pl.col("end_line") + offset
+            )
+        )
+        offset += int(stripped["end_line"].max() or 0)
+    records = _parse(parser, pl.concat(frames, how="vertical_relaxed"))
+    if isinstance(records, Exception):
+        return {}  # each file is parsed on its own, so the failure is told per file
+    owner = pl.Series(starts, dtype=pl.UInt32).search_sorted(records["line"], side="left") - 1
+    records = records.with_columns(_file=owner)
+    by_file = records.partition_by("_file", as_dict=True, include_key=False)
+    empty = records.clear().drop("_file")
+    out = {}
+    for k, i in enumerate(indexes):
+        own = by_file.get((k,), empty)
+        out[i] = own.with_columns(
+            line=pl.col("line") - starts[k], end_line=pl.col("end_line") - starts[k]
+        )
+    return out
+
+
+def _take_records(result: Partial, records, stripped, warnings, task: Task) -> None:
+    """Fill ``result`` from a file's parsed records: unparsed lines to the warnings,
+    masked messages for templates, line accounting and the evidence for years and zones;
+    the rows go to ``task.out``."""
+    if isinstance(records, Exception):
+        name = result.format or "routing"
+        result.problems.append(f"the {name} parser failed: {type(records).__name__}: {records}")
         warnings.append(_unparsed(stripped, task.path, f"{name} parser failed"))
         result.warnings = _warnings(warnings)
-        return result
-    result.format = parser.name if parser else "+".join(routed.segments)
-    result.segments = routed.segments
-    del stripped
+        return
     bad = records.filter(pl.col("unparsed").is_not_null())
     if bad.height:
         warnings.append(
@@ -220,7 +315,9 @@ def map_task(task: Task) -> Partial:
         )
         records = records.filter(pl.col("unparsed").is_null())
     records = records.drop("unparsed").with_columns(
-        masked=pl.when(pl.col("template").is_null()).then(signatures.mask("message"))
+        masked=signatures.mask_series(
+            records.select(pl.when(pl.col("template").is_null()).then("message")).to_series()
+        )
     )
     result.warnings = _warnings(warnings)
     result.rows = records.height
@@ -231,15 +328,9 @@ def map_task(task: Task) -> Partial:
         "hostless": records.filter((pl.col("kind") == "log") & pl.col("host").is_null()).height,
     }
     if task.out:
-        records.write_parquet(task.out, statistics=True)
+        records.write_parquet(task.out, statistics=True, compression="lz4")  # fast: read once more
     else:
         result.records = records
-    return result
-
-
-def map_batch(tasks: list[Task]) -> list[Partial]:
-    """:func:`map_task` over a group of tasks (many small files travel to a worker at once)."""
-    return [map_task(task) for task in tasks]
 
 
 def _task_bytes(task: Task) -> tuple[bytes | None, list[str]]:
