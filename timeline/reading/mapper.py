@@ -21,7 +21,7 @@ import polars as pl
 
 import parsers
 from parsers import layouts, routing, runtime, wrappers
-from parsers.common import RECORD_SCHEMA
+from parsers.common import LINE_SCHEMA, RECORD_SCHEMA
 from parsers.registry import MIN_SCORE, Parser, Score
 from timeline.reading import settle, signatures
 from timeline.reading.lines import SAMPLE_LINES, sample_lines, split_lines
@@ -247,6 +247,18 @@ def _may_go_together(parser: Parser | None, stripped: pl.DataFrame, task: Task) 
     return routing.one_segment(stripped, parser)  # no other format's lines, no wrapper entries
 
 
+def _parse_lines(parser: Parser, lines: pl.DataFrame) -> pl.DataFrame | Exception:
+    """The records ``parser`` reads from ``lines`` (all its own), or the exception it raised."""
+    try:
+        # the in-memory engine holds less at once than the streaming one on a parser's
+        # whole-column string work, and is no slower
+        lazy = parser.parse(lines.lazy().select(list(LINE_SCHEMA)))
+        records = lazy.collect(engine="in-memory")
+        return records.select([pl.col(c).cast(t) for c, t in RECORD_SCHEMA.items()])
+    except Exception as exc:  # a parser bug must not lose the other files
+        return exc
+
+
 def _parse(
     parser: Parser | None, stripped: pl.DataFrame, result: Partial, *, forced: bool
 ) -> pl.DataFrame | Exception:
@@ -275,7 +287,7 @@ def _parse_together(members: list, indexes: list[int]) -> dict[int, pl.DataFrame
             )
         )
         offset += int(stripped["end_line"].max() or 0)
-    records = _parse(parser, pl.concat(frames, how="vertical_relaxed"))
+    records = _parse_lines(parser, pl.concat(frames, how="vertical_relaxed"))
     if isinstance(records, Exception):
         return {}  # each file is parsed on its own, so the failure is told per file
     owner = pl.Series(starts, dtype=pl.UInt32).search_sorted(records["line"], side="left") - 1
