@@ -34,7 +34,6 @@ their level is ``error``; NXDOMAIN is an ordinary answer and stays ``info``.
 from __future__ import annotations
 
 import functools
-import re
 
 import polars as pl
 
@@ -47,7 +46,7 @@ from parsers.common import (
     only,
     records,
 )
-from parsers.registry import Parser, Sample, Score, share_matching
+from parsers.registry import Parser, Sample, Score, share_matching, unnamed
 
 NAME = "coredns"
 
@@ -139,14 +138,9 @@ CONTINUATION = (
 )
 
 
-def _bare(pattern: str) -> str:
-    """``pattern`` with its groups unnamed, so that patterns can be joined with ``|``."""
-    return re.sub(r"\(\?P<[a-z_]+>", "(?:", pattern)
-
-
 #: Lines that begin a record, whatever else they look like.
 HEADER = "|".join(
-    _bare(shape)
+    unnamed(shape)
     for shape in [
         rf"^(?:{_GO_DATE} |{_RFC3339_LOCAL}(?:Z|[+-][0-9:]{{5}}) )?\[(?:{_TAG})\]",
         rf"^{_GO_DATE} ",
@@ -166,7 +160,7 @@ _MARKERS = "|".join(
     [
         rf"^(?:{_GO_DATE} )?(?:[^ ]+ )?\[(?:{_TAG})\] (?:plugin/|Reloading|SIGTERM: |"
         r"Starting node-cache|Added interface - |CoreDNS-)",
-        rf"^(?:\[INFO\] )?{_bare(QUERY).removeprefix('^')}",
+        rf"^(?:\[INFO\] )?{unnamed(QUERY).removeprefix('^')}",
         # the errors plugin before 1.3: rcode number, a fully qualified name, a type
         rf"^(?:{_GO_DATE} )?\[ERROR\] [0-9]+ [^ ]*\. [A-Z0-9]+: ",
         # the server's answer for a name in no zone it serves
@@ -174,6 +168,16 @@ _MARKERS = "|".join(
         r"^CoreDNS-[0-9]",
         r"^(?:[a-z]+://)?[A-Za-z0-9._-]*\.:[0-9]+(?: on .*)?$",
         r"^linux/[a-z0-9_]+, go[0-9]",
+    ]
+)
+
+#: Where a CoreDNS record starts in a file of another format: the lines only it writes,
+#: and its level-tagged lines after a Go date (client-go klog lines are klog's).
+RECORD_START = "|".join(
+    [
+        _MARKERS,
+        rf"^{_GO_DATE} \[(?:{_TAG})\] ",
+        rf"^{_RFC3339_LOCAL}(?:Z|[+-][0-9:]{{5}}) \[(?:{_TAG})\] ",
     ]
 )
 
@@ -700,7 +704,8 @@ registry.register(
         parse=parse,
         samples=SAMPLES,
         literals=LITERALS,
-        record_start=HEADER,
+        record_start=RECORD_START,
+        own_start=HEADER,
         files_together=True,
     )
 )

@@ -428,18 +428,21 @@ def _json_string(value: pl.Expr) -> pl.Expr:
 
 
 def program(container: pl.Expr, path: pl.Expr) -> pl.Expr:
-    """The Kubernetes program that wrote the file: its container when that is a known
-    one, else the file name's stem when that is (``kube-proxy.log``, ``kubelet.log.1``),
-    else plain ``klog``. The path is looked at once per file, not once per line.
+    """The program that wrote the file: its container (or unit) as the path or a wrapper
+    names it, else the file name's stem when that is a known klog program
+    (``kube-proxy.log``, ``kubelet.log.1``), else plain ``klog``. The path is looked at
+    once per file, not once per line.
 
     >>> pl.select(program(pl.lit(None, pl.String), pl.lit("/var/log/kubelet.log.1"))).item()
     'kubelet'
+    >>> pl.select(program(pl.lit("csi-sidecar"), pl.lit("0.log"))).item()
+    'csi-sidecar'
     """
     programs = list(PROGRAMS)
     first = path.first()
     stem = pl.coalesce(_stem(pl.when(path != first).then(path)), _stem(first))
     return (
-        pl.when(container.is_in(programs))
+        pl.when(container.is_not_null())
         .then(container)
         .when(stem.is_in(programs))
         .then(stem)

@@ -74,6 +74,10 @@ SAMPLES = (
 )
 
 
+#: A klog JSON record opens with the time in epoch seconds or milliseconds and a caller.
+RECORD_START = rf'{JSON_LINE}.*"msg":'
+
+
 def sniff(sample: list[str]) -> Score:
     """Share of the sample's JSON lines that open the way the klog JSON encoder opens
     them, with a ``msg``. klog text lines (start-up) do not count against it; pasted
@@ -185,5 +189,6 @@ registry.register(
         parse=parse,
         samples=SAMPLES,
         literals=('"ts"',),
+        record_start=RECORD_START,
     )
 )

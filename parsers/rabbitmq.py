@@ -31,7 +31,7 @@ import polars as pl
 
 from parsers import json_text, registry
 from parsers.common import level_from, only, records
-from parsers.registry import Parser, Sample, Score
+from parsers.registry import Parser, Sample, Score, unnamed
 
 NAME = "rabbitmq"
 
@@ -78,6 +78,20 @@ JSON_LEVEL = r'"level":"[A-Za-z]+"'
 #: write ``T`` between date and time, and have no Erlang pid.
 JSON_TIME = r'"(?:time|timestamp)":(?:"[0-9]{4}-[0-9]{2}-[0-9]{2} |[0-9])'
 JSON_PID = r'"pid":"<[0-9]+\.[0-9]+\.[0-9]+>"'
+#: Where a RabbitMQ record starts: a text header (any generation) or a JSON record,
+#: which writes its own time form (a space between date and time, or epoch numbers; Go
+#: loggers write ``T``) and ``level`` first.
+RECORD_START = unnamed(
+    "|".join(
+        [
+            TEXT,
+            REPORT,
+            rf'^{_CONSOLE}\{{"(?:time|timestamp)":(?:"[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} [^"]*"'
+            r'|[0-9][0-9.]*),"level":"[A-Za-z]+"',
+        ]
+    )
+)
+
 
 #: Level words of every ``level_format`` (lc, uc, lc3, uc3, lc4, uc4), case-insensitive.
 LEVELS = {

@@ -10,6 +10,7 @@ holds one of them, which a substring search over the whole sample tells at once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,8 +44,15 @@ class Sample:
 
 @dataclass(frozen=True)
 class Parser:
-    """An input family: its ``source`` name, how to recognise it, how to read it, and
-    where its records start (for reading a big file in chunks).
+    """An input family: its ``source`` name, how to recognise it, and how to read it.
+
+    ``record_start``, where the format has one, matches the first line of each of its
+    records and no other line (a regex in the syntax both Rust and Python read), so
+    that in a file of another format (or of several) its records are found and handed
+    to it (:mod:`parsers.routing`). ``own_start`` is what starts a record in a file of
+    its own format, where that is broader (CoreDNS reads client-go's klog lines as its
+    own); ``record_start`` if not given. A big file may be cut into chunks before such
+    lines; a format with neither is never cut.
 
     ``literals``: strings (case-sensitive, no line break) of which any input of this
     format holds at least one in its first lines; a sample holding none scores 0 without
@@ -60,6 +68,7 @@ class Parser:
     #: A line that starts a record (regex, in the syntax both Rust and Python read): a big
     #: file of this format may be cut into chunks before such lines. None: never cut.
     record_start: str | None = None
+    own_start: str | None = None
     #: True when ``parse`` reads the lines of several files in one frame as it reads each
     #: alone (records of files that begin with a record never join; per-file state is kept
     #: ``over("path")``): many small files are then parsed in one query.
@@ -135,6 +144,15 @@ def rank(sample: list[str]) -> list[tuple[Parser, Score]]:
                 score = Score(0.0, f"sniffer failed: {exc}")
         scored.append((parser, score))
     return sorted(scored, key=lambda item: (-item[1].score, item[0].name))
+
+
+def unnamed(pattern: str) -> str:
+    """``pattern`` with its groups unnamed, so that patterns can be joined with ``|``.
+
+    >>> unnamed(r"^(?P<level>[IWEF])")
+    '^(?:[IWEF])'
+    """
+    return re.sub(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>", "(?:", pattern)
 
 
 def share_matching(sample: list[str], pattern: str) -> float:

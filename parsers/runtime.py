@@ -17,26 +17,35 @@ joined to the line that completes them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import polars as pl
 
 from parsers.registry import shares_matching
 
-_RFC3339 = (
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+#: An RFC 3339 time as runtimes write it (a lower-case ``z`` too).
+RFC3339 = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 _JSON_STRING = r'(?:[^"\\]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*'
 
-CRI = rf"^(?P<prefix_ts>{_RFC3339}) (?P<stream>stdout|stderr) (?P<tag>[FP])(?: (?P<text>.*))?$"
-DOCKER_JSON = (
-    rf'^\{{"log":"(?P<log>{_JSON_STRING})","stream":"(?P<stream>stdout|stderr)",'
-    rf'"time":"(?P<prefix_ts>{_RFC3339})"(?:,"attrs":\{{[^}}]*\}})?\}}$'
+#: The tag is ``F`` or ``P``, optionally followed by more tags (``P:TAG1:TAG2``); the
+#: first CRI releases wrote no tag at all.
+CRI = (
+    rf"^(?P<prefix_ts>{RFC3339}) (?P<stream>stdout|stderr)"
+    r"(?: (?P<tag>[FP](?::[^ ]*)?))?(?: (?P<text>.*))?$"
 )
-KUBECTL_TIMESTAMPS = rf"^(?P<prefix_ts>{_RFC3339}) (?P<text>.*)$"
+_ATTRS = r'(?:"attrs" *: *\{[^}]*\} *, *)?'
+#: What dockerd's json-file driver writes; spaces after the separators (as other writers
+#: and hand-made copies have) and an ``attrs`` object (``--log-opt labels=...``) are allowed.
+DOCKER_JSON = (
+    rf'^\{{ *"log" *: *"(?P<log>{_JSON_STRING})" *, *"stream" *: *"(?P<stream>stdout|stderr)"'
+    rf' *, *{_ATTRS}"time" *: *"(?P<prefix_ts>{RFC3339})" *(?:, *"attrs" *: *\{{[^}}]*\}} *)?\}}$'
+)
+KUBECTL_TIMESTAMPS = rf"^(?P<prefix_ts>{RFC3339}) (?P<text>.*)$"
 KUBECTL_PREFIX = (
     r"^\[pod/(?P<host>[^/\]]+)/(?P<container>[^\]]+)\] "
-    rf"(?:(?P<prefix_ts>{_RFC3339}) )?(?P<text>.*)$"
+    rf"(?:(?P<prefix_ts>{RFC3339}) )?(?P<text>.*)$"
 )
 
 #: The CRI time as polars reads it (RFC 3339, up to nanoseconds, ``Z`` or an offset).
@@ -122,7 +131,9 @@ def strip(lines: pl.LazyFrame, prefix: str | None) -> pl.LazyFrame:
         partial=partial.fill_null(False),
         prefix_ts=pl.col("prefix_ts")
         if prefix == "cri"
-        else pl.col("prefix_ts").str.to_datetime(time_unit="us", time_zone="UTC", strict=False),
+        else pl.col("prefix_ts")
+        .str.to_uppercase()
+        .str.to_datetime(CRI_TIME, time_unit="us", time_zone="UTC", strict=False),
     )
     if prefix in ("cri", "docker-json"):
         parsed = _join_partials(parsed)
@@ -139,15 +150,27 @@ def _split_cri(lines: pl.LazyFrame) -> pl.LazyFrame:
     split = lines.with_columns(
         _parts=pl.col("_raw").str.splitn(" ", 4).struct.rename_fields(fields)
     ).unnest("_parts")
-    stream, tag = pl.col("_stream"), pl.col("_tag")
+    stream, third, rest = pl.col("_stream"), pl.col("_tag"), pl.col("_text")
     timed = split.with_columns(prefix_ts=_cri_time(pl.col("_stamp")))
     good = pl.col("prefix_ts").is_not_null() & stream.is_in(["stdout", "stderr"])
-    good = good & tag.is_in(["F", "P"])
+    simple = third.is_in(["F", "P"])
+    # the rare shapes (``P:TAG1:TAG2``, no tag) are looked at on their own rows only
+    odd = pl.when(~simple).then(third)
+    more_tags = odd.str.contains("^[FP]:").fill_null(False)
+    untagged = pl.when(~simple & ~more_tags).then(third)
     return timed.with_columns(
         prefix_ts=pl.when(good).then("prefix_ts"),
         stream=pl.when(good).then(stream),
-        tag=pl.when(good).then(tag),
-        text=pl.when(good).then(pl.col("_text").fill_null("")),
+        tag=pl.when(good & simple)
+        .then(third)
+        .when(good & more_tags)
+        .then(odd.str.head(1))
+        .when(good)
+        .then(pl.lit("F")),
+        text=pl.when(good & (simple | more_tags))
+        .then(rest.fill_null(""))
+        .when(good)
+        .then(pl.coalesce(pl.concat_str(untagged, rest, separator=" "), untagged, pl.lit(""))),
     ).drop(fields)
 
 
@@ -181,12 +204,14 @@ def _cri_time(stamp: pl.Expr) -> pl.Expr:
 
 
 def _join_partials(lines: pl.LazyFrame) -> pl.LazyFrame:
-    """Join runs of partial lines to the line that completes them.
+    """Join runs of partial lines to the line that completes them, on the same stream:
+    a line from the other stream starts an entry of its own.
 
     Only the lines of such runs are grouped; each run's text and last line are put on
     its first line, and the lines that stand alone (nearly all) keep their place."""
     partial = pl.col("partial")
-    starts = ~partial.shift(1, fill_value=False)
+    same_stream = (pl.col("stream") == pl.col("stream").shift(1)).fill_null(False)
+    starts = ~(partial.shift(1, fill_value=False) & same_stream)
     flagged = lines.with_columns(_logical=starts.cast(pl.UInt32).cum_sum(), _starts=starts)
     names = lines.collect_schema().names()
     runs = (
@@ -202,46 +227,3 @@ def _join_partials(lines: pl.LazyFrame) -> pl.LazyFrame:
         )
         .select(names)
     )
-
-
-@dataclass(frozen=True)
-class PathHints:
-    """What a Kubernetes log path says: the node (from a collected ``<node>/var/log`` tree),
-    the pod, its namespace and the container."""
-
-    node: str | None = None
-    pod: str | None = None
-    namespace: str | None = None
-    container: str | None = None
-
-
-_PODS_PATH = re.compile(
-    r"(?:^|/)var/log/pods/(?P<ns>[^_/]+)_(?P<pod>[^_/]+)_[^/]+/(?P<c>[^/]+)/[^/]+$"
-)
-_CONTAINERS_PATH = re.compile(
-    r"(?:^|/)var/log/containers/(?P<pod>[^_/]+)_(?P<ns>[^_/]+)_(?P<c>.+)-[0-9a-f]{64}\.log(?:\.gz)?$"
-)
-_NODE_DIR = re.compile(r"(?:^|/)(?P<node>[^/]+)/var/log/")
-
-
-def hints_from_path(path: str) -> PathHints:
-    """Read node, pod, namespace and container from a kubelet log path, where it has them.
-
-    >>> hints = hints_from_path(
-    ...     "ip-10-0-1-5/var/log/pods/kube-system_kube-proxy-x7k2p_0a1b/kube-proxy/0.log"
-    ... )
-    >>> hints.node, hints.pod, hints.namespace, hints.container
-    ('ip-10-0-1-5', 'kube-proxy-x7k2p', 'kube-system', 'kube-proxy')
-    """
-    path = path.replace("\\", "/")
-    node = _NODE_DIR.search(path)
-    for pattern in (_PODS_PATH, _CONTAINERS_PATH):
-        found = pattern.search(path)
-        if found:
-            return PathHints(
-                node=node.group("node") if node else None,
-                pod=found.group("pod"),
-                namespace=found.group("ns"),
-                container=found.group("c"),
-            )
-    return PathHints(node=node.group("node") if node else None)

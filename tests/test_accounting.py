@@ -30,6 +30,15 @@ REAL_LINES = [
     '{"ts":1678816801.123,"caller":',
     '{"items": [{"number": 1, "queued_at": "2023-03-14T18:00:00Z"',
     "",
+    "-- Logs begin at Tue 2023-03-14 00:00:01 UTC, end at Wed 2023-03-15 03:00:00 UTC. --",
+    "Mar 14 18:00:01 node-3 kubelet[926]: E0314 18:00:01.945743     926 kubelet.go:2267] x",
+    "Mar 14 18:00:02 node-3 systemd[1]: Started kubelet.",
+    "rabbitmq-1  | 2023-03-15 02:50:01.123456+00:00 [error] <0.1234.0> closing",
+    "\x1b[36mkube-proxy-1  |\x1b[0m I0314 18:00:01.123456       1 a.go:1] hi",
+    "kube-proxy.log:12:I0314 18:00:01.123456       1 a.go:1] hi",
+    "--",
+    "<165>1 2023-03-14T18:00:01.003Z node-7 app 12 - - [ERROR] failed",
+    '{"log":"E0314 18:00:01.1 1 a.go:1] x","stream":"stderr","time":"2023-03-14T18:00:01Z"}',
 ]
 
 line = st.one_of(
@@ -44,7 +53,10 @@ line = st.one_of(
 def accounted(summary) -> bool:
     f = summary.files
     return bool(
-        (f["first_lines"] + f["continuation_lines"] + f["unparsed_lines"] == f["lines"]).all()
+        (
+            f["first_lines"] + f["continuation_lines"] + f["unparsed_lines"] + f["wrapper_lines"]
+            == f["lines"]
+        ).all()
     )
 
 

@@ -491,10 +491,10 @@ def test_source_from_the_file_name(read, name, source):
     assert events["component"].unique().to_list() == [source]
 
 
-def test_unknown_container_keeps_its_name_as_component(read):
+def test_unknown_container_gives_its_name_as_source_and_component(read):
     path = "nodes/ip-10-0-1-5/var/log/pods/kube-system_csi-node-7kq2n_5e0c/csi-sidecar/0.log"
     events = logs(read(path, cri(SYNC_FAILED_QUOTED)))
-    assert events["source"].unique().to_list() == ["klog"]
+    assert events["source"].unique().to_list() == ["csi-sidecar"]
     assert events["component"].unique().to_list() == ["csi-sidecar"]
 
 

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 import timeline
-from parsers import runtime
+from parsers import layouts, runtime
 from timeline.errors import NoInputError, UnknownFormatError
 
 
@@ -28,7 +28,10 @@ def lines_frame(texts: list[str]) -> pl.LazyFrame:
 def accounted(summary) -> bool:
     files = summary.files
     return (
-        files["first_lines"] + files["continuation_lines"] + files["unparsed_lines"]
+        files["first_lines"]
+        + files["continuation_lines"]
+        + files["unparsed_lines"]
+        + files["wrapper_lines"]
         == files["lines"]
     ).all()
 
@@ -128,7 +131,7 @@ def test_kubectl_timestamps_prefix():
     ],
 )
 def test_path_hints(path, node, pod, container):
-    hints = runtime.hints_from_path(path)
+    hints = layouts.hints_from_path(path)
     assert (hints.node, hints.pod, hints.container) == (node, pod, container)
 
 

@@ -67,8 +67,11 @@ class LoadSummary:
     ``files``: one row per input file (format, prefix, how sure, lines, rows,
     continuation and unparsed lines, first unparsed line numbers, a problem if any).
     Every line is the first line of one or more rows (a one-line JSON page holds many
-    jobs), a continuation line, or unparsed: ``lines`` is the sum of ``first_lines``,
-    ``continuation_lines`` and ``unparsed_lines``.
+    jobs), a continuation line, unparsed, or a line a wrapper wrote of its own
+    (journalctl's ``-- Boot ... --``, grep's ``--``): ``lines`` is the sum of
+    ``first_lines``, ``continuation_lines``, ``unparsed_lines`` and ``wrapper_lines``.
+    ``prefix`` names the wrappers stripped, outermost first (``syslog > cri``); a file of
+    several formats has ``format`` of its main one and ``segments`` the lines of each.
     ``warnings``: one row per unparsed line or per file-level problem (``file``, ``line``,
     ``reason``, ``text`` cut short). ``assumptions``: every year or zone the loader chose,
     with its basis and how sure it is (``certain``, ``likely``, ``guess``, ``stated``,
@@ -94,12 +97,14 @@ class LoadSummary:
         rows = int(self.files["rows"].sum())
         lines = int(self.files["lines"].sum())
         n = self.files.height
+        wrapper = int(self.files["wrapper_lines"].sum())
         notes = [
             (
                 "total",
                 f"{n:,} file{'s' if n != 1 else ''}, {lines:,} lines: {rows:,} rows read, "
                 f"{int(self.files['continuation_lines'].sum()):,} continuation lines, "
-                f"{self.unparsed_lines:,} unparsed",
+                f"{self.unparsed_lines:,} unparsed"
+                + (f", {wrapper:,} wrapper lines" if wrapper else ""),
             )
         ]
         for row in self.files.filter(pl.col("problem").is_not_null()).iter_rows(named=True):
@@ -691,6 +696,8 @@ def _file_table(plans: list[_FilePlan], warnings: pl.DataFrame) -> pl.DataFrame:
                 "rows": sum(p.rows for p in parts),
                 "first_lines": sum(p.first_lines for p in parts),
                 "continuation_lines": sum(p.covered_lines - p.first_lines for p in parts),
+                "wrapper_lines": sum(p.wrapper_lines for p in parts),
+                "segments": _segments(parts),
                 "problem": "; ".join(q for p in parts for q in p.problems) or None,
             }
         )
@@ -705,6 +712,8 @@ def _file_table(plans: list[_FilePlan], warnings: pl.DataFrame) -> pl.DataFrame:
             "rows": pl.Int64,
             "first_lines": pl.Int64,
             "continuation_lines": pl.Int64,
+            "wrapper_lines": pl.Int64,
+            "segments": pl.String,
             "problem": pl.String,
         },
     )
@@ -722,9 +731,20 @@ def _file_table(plans: list[_FilePlan], warnings: pl.DataFrame) -> pl.DataFrame:
         "first_lines",
         "continuation_lines",
         "unparsed_lines",
+        "wrapper_lines",
+        "segments",
         "first_unparsed",
         "problem",
     )
+
+
+def _segments(parts: list[Partial]) -> str | None:
+    """The lines routed to each format, as JSON, for a file of more than one."""
+    total: dict[str, int] = {}
+    for part in parts:
+        for name, n in part.segments.items():
+            total[name] = total.get(name, 0) + n
+    return json.dumps(total) if len(total) > 1 else None
 
 
 def _empty_summary() -> LoadSummary:

@@ -20,9 +20,9 @@ from typing import Any
 import polars as pl
 
 import parsers
-from parsers import runtime
+from parsers import layouts, routing, runtime, wrappers
 from parsers.common import LINE_SCHEMA, RECORD_SCHEMA
-from parsers.registry import MIN_SCORE, Parser
+from parsers.registry import MIN_SCORE, Parser, Score
 from timeline.reading import settle, signatures
 from timeline.reading.lines import SAMPLE_LINES, cut_notes, sample_lines, split_lines
 from timeline.reading.sources import LIMITS, Limits, read_bytes, shown_name
@@ -81,6 +81,9 @@ class Partial:
     rows: int = 0
     first_lines: int = 0
     covered_lines: int = 0
+    wrapper_lines: int = 0
+    wrapper_spans: pl.DataFrame | None = None
+    segments: dict[str, int] = field(default_factory=dict)
     mtime: datetime | None = None
     problems: list[str] = field(default_factory=list)
     warnings: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=WARNING_SCHEMA))
@@ -105,7 +108,7 @@ def plan(path: str, *, format: str | None = None, chunk_bytes: int | None = None
         handle.seek(0)
         head = handle.read(1 << 20).decode("utf-8", errors="replace")
         prefix, parser = _sniff(sample_lines(head), format)
-        start_pattern = getattr(parser, "record_start", None) if parser else None
+        start_pattern = (parser.own_start or parser.record_start) if parser else None
         if not start_pattern:
             return [Task(path, format)]
         starts = _record_start(prefix, start_pattern)
@@ -187,7 +190,7 @@ def map_batch(tasks: list[Task]) -> list[Partial]:
         if stripped is not None:
             records = parsed.get(i)
             if records is None:
-                records = _parse(parser, stripped)
+                records = _parse(parser, stripped, result, forced=bool(tasks[i].format))
             _take_records(result, records, stripped, warnings, tasks[i])
         out.append(result)
     return out
@@ -212,42 +215,67 @@ def _prepare(task: Task):
     if problem:
         result.problems.append(problem)
     result.lines = lines.height
-    result.prefix, _share = runtime.detect(raw_sample)
-    stripped = _with_path_hints(runtime.strip(lines.lazy(), result.prefix), result.path).collect()
+    peeled = wrappers.peel(lines, raw_sample)
     del lines
+    result.prefix = peeled.described
+    stripped = _with_path_hints(peeled.lines.lazy(), result.path).collect()
+    result.wrapper_lines = int(stripped["marker"].sum())
+    if result.wrapper_lines:
+        result.wrapper_spans = stripped.filter(pl.col("marker")).select("line", "end_line")
+    stripped = stripped.filter(~pl.col("marker"))
+    parser = None
     if task.format:
         parser, result.score = parsers.registry.get(task.format), 1.0
     else:
         ranked = parsers.registry.rank(stripped["text"].head(SAMPLE_LINES).to_list())
-        if not ranked or ranked[0][1].score < MIN_SCORE:
+        if ranked and ranked[0][1].score >= MIN_SCORE:
+            parser, score = ranked[0]
+            result.score = score.score
+        elif not routing.claims_any(stripped):
             best = ranked[0][1].why if ranked else "no parsers registered"
             result.problems.append(f"unknown format: no parser recognised it (best: {best})")
             warnings.append(_unparsed(stripped, result.path, "unknown format"))
             result.warnings = _warnings(warnings)
             return result, None, None, warnings
-        parser, score = ranked[0]
-        result.score = score.score
-    result.format = parser.name
+    result.format = parser.name if parser else None
     return result, stripped, parser, warnings
 
 
-def _may_go_together(parser: Parser, stripped: pl.DataFrame, task: Task) -> bool:
-    if not (parser.files_together and parser.record_start and task.end is None):
+def _may_go_together(parser: Parser | None, stripped: pl.DataFrame, task: Task) -> bool:
+    if parser is None or not (parser.files_together and parser.record_start and task.end is None):
         return False
     if stripped.height == 0 or stripped.height > TOGETHER_MAX_LINES:
         return False
-    return bool(stripped["text"].head(1).str.contains(parser.record_start).fill_null(False)[0])
+    if not stripped["text"].head(1).str.contains(parser.record_start).fill_null(False)[0]:
+        return False
+    return routing.one_segment(stripped, parser)  # no other format's lines, no wrapper entries
 
 
-def _parse(parser: Parser, stripped: pl.DataFrame) -> pl.DataFrame | Exception:
+def _parse_lines(parser: Parser, lines: pl.DataFrame) -> pl.DataFrame | Exception:
+    """The records ``parser`` reads from ``lines`` (all its own), or the exception it raised."""
     try:
         # the in-memory engine holds less at once than the streaming one on a parser's
         # whole-column string work, and is no slower
-        lazy = parser.parse(stripped.lazy().select(list(LINE_SCHEMA)))
+        lazy = parser.parse(lines.lazy().select(list(LINE_SCHEMA)))
         records = lazy.collect(engine="in-memory")
         return records.select([pl.col(c).cast(t) for c, t in RECORD_SCHEMA.items()])
     except Exception as exc:  # a parser bug must not lose the other files
         return exc
+
+
+def _parse(
+    parser: Parser | None, stripped: pl.DataFrame, result: Partial, *, forced: bool
+) -> pl.DataFrame | Exception:
+    """The records of one file's lines, each line routed to its format's parser
+    (:func:`parsers.routing.parse_segments`), or the exception a parser raised."""
+    try:
+        routed = routing.parse_segments(stripped, parser, streams=not forced)
+    except Exception as exc:  # a parser bug must not lose the other files
+        return exc
+    result.segments = routed.segments
+    if parser is None:
+        result.format = "+".join(routed.segments)
+    return routed.records
 
 
 def _parse_together(members: list, indexes: list[int]) -> dict[int, pl.DataFrame | Exception]:
@@ -263,7 +291,7 @@ def _parse_together(members: list, indexes: list[int]) -> dict[int, pl.DataFrame
             )
         )
         offset += int(stripped["end_line"].max() or 0)
-    records = _parse(parser, pl.concat(frames, how="vertical_relaxed"))
+    records = _parse_lines(parser, pl.concat(frames, how="vertical_relaxed"))
     if isinstance(records, Exception):
         return {}  # each file is parsed on its own, so the failure is told per file
     owner = pl.Series(starts, dtype=pl.UInt32).search_sorted(records["line"], side="left") - 1
@@ -284,7 +312,7 @@ def _take_records(result: Partial, records, stripped, warnings, task: Task) -> N
     masked messages for templates, line accounting and the evidence for years and zones;
     the rows go to ``task.out``."""
     if isinstance(records, Exception):
-        name = result.format
+        name = result.format or "routing"
         result.problems.append(f"the {name} parser failed: {type(records).__name__}: {records}")
         warnings.append(_unparsed(stripped, result.path, f"{name} parser failed"))
         result.warnings = _warnings(warnings)
@@ -315,7 +343,7 @@ def _take_records(result: Partial, records, stripped, warnings, task: Task) -> N
     result.rows = records.height
     result.first_lines = records["line"].n_unique()
     result.covered_lines = covered_lines(records)
-    missing = _unaccounted(records, result.warnings, result.lines, result.covered_lines)
+    missing = _unaccounted(records, result.warnings, result.lines, result.wrapper_spans)
     if missing is not None:
         reason = f"the {result.format} parser gave this line no row and no reason"
         result.warnings = _warnings(
@@ -324,7 +352,10 @@ def _take_records(result: Partial, records, stripped, warnings, task: Task) -> N
                 _unparsed(missing.with_columns(text=pl.lit(None, pl.String)), result.path, reason),
             ]
         )
-    result.evidence = settle.evidence(records)
+    result.evidence = settle.evidence(records) | {
+        "logs": records.filter(pl.col("kind") == "log").height,
+        "hostless": records.filter((pl.col("kind") == "log") & pl.col("host").is_null()).height,
+    }
     if task.out:
         records.write_parquet(task.out, statistics=True, compression="lz4")  # fast: read once more
     else:
@@ -346,22 +377,29 @@ def _without_overlaps(bad: pl.DataFrame) -> pl.DataFrame:
 
 
 def _unaccounted(
-    records: pl.DataFrame, warnings: pl.DataFrame, lines: int, covered: int
+    records: pl.DataFrame, warnings: pl.DataFrame, lines: int, wrapper: pl.DataFrame | None
 ) -> pl.DataFrame | None:
-    """The lines (``line``, ``end_line``) that neither a record nor an unparsed warning
-    spans, or None when there are none: every line must be accounted for, whatever a
-    parser forgets (a table header with no rows under it). Costs a sum in the usual case."""
+    """The lines (``line``, ``end_line``) that neither a record, an unparsed warning nor a
+    wrapper's own line spans, or None when there are none: every line must be accounted
+    for, whatever a parser forgets (a table header with no rows under it). Costs a sum in
+    the usual case."""
     unparsed = warnings.filter(pl.col("unparsed"))
-    unparsed_lines = int((unparsed["end_line"] - unparsed["line"] + 1).sum() or 0)
-    if covered + unparsed_lines >= lines:
+    wrapper = wrapper if wrapper is not None else pl.DataFrame(schema=_SPAN)
+    spans = pl.concat(
+        [s.select("line", "end_line").cast(_SPAN) for s in (records, unparsed, wrapper)]
+    )
+    counted = int((unparsed["end_line"] - unparsed["line"] + 1).sum() or 0) + wrapper.height
+    if covered_lines(records) + counted >= lines:
         return None
-    spans = pl.concat([records.select("line", "end_line"), unparsed.select("line", "end_line")])
     seen = spans.select(line=pl.int_ranges("line", pl.col("end_line") + 1)).explode("line")
     every = pl.DataFrame({"line": pl.int_range(1, lines + 1, eager=True)})
     missing = every.join(seen.cast(pl.Int64).unique(), on="line", how="anti")
     if missing.height == 0:
         return None
     return missing.select(pl.col("line").cast(pl.UInt32), end_line=pl.col("line").cast(pl.UInt32))
+
+
+_SPAN = {"line": pl.UInt32, "end_line": pl.UInt32}
 
 
 def _job_time_problems(records: pl.DataFrame) -> list[str]:
@@ -388,7 +426,7 @@ def _stripped_sample(raw: list[str], prefix: str | None) -> list[str]:
 
 
 def _with_path_hints(lines: pl.LazyFrame, path: str) -> pl.LazyFrame:
-    hints = runtime.hints_from_path(path)
+    hints = layouts.hints_from_path(path)
     return lines.with_columns(
         host=pl.coalesce(pl.col("host"), pl.lit(hints.node or hints.pod, pl.String)),
         container=pl.coalesce(pl.col("container"), pl.lit(hints.container, pl.String)),
@@ -415,13 +453,13 @@ def _warnings(frames: list[pl.DataFrame]) -> pl.DataFrame:
 
 def covered_lines(records: pl.DataFrame) -> int:
     """How many distinct lines the records span (records from one JSON document may share
-    lines, so spans are merged rather than added)."""
-    spans = records.select("line", "end_line").sort("line")
+    lines, and a record of one format may span another's line in a mixed file, so spans
+    are merged rather than added)."""
+    spans = records.select(pl.col("line", "end_line").cast(pl.Int64)).sort("line")
     reach = pl.col("end_line").cum_max().shift(1).fill_null(0)
     return int(
         spans.select(
             (pl.col("end_line") - pl.max_horizontal(pl.col("line") - 1, reach))
-            .cast(pl.Int64)
             .clip(lower_bound=0)
             .sum()
         ).item()
@@ -429,27 +467,41 @@ def covered_lines(records: pl.DataFrame) -> int:
 
 
 def detect(path: str) -> dict[str, object]:
-    """What the loader would make of ``path``: its prefix and the parsers' scores, best first."""
+    """What the loader would make of ``path``: its layout, the wrappers it strips, the
+    parsers' scores (best first), and the format it chooses for each segment of the
+    file's first lines."""
     data, problems, _ = read_bytes(path)
     path = shown_name(path)
     if data is None:
         return {"file": path, "format": None, "score": 0.0, "why": problems[0], "prefix": None}
     raw = sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
-    prefix, share = runtime.detect(raw)
-    ranked = parsers.registry.rank(_stripped_sample(raw, prefix))
-    best, score = ranked[0] if ranked else (None, None)
+    frame = pl.DataFrame({"text": raw}).select(
+        line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
+        end_line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
+        text=pl.col("text"),
+        path=pl.lit(path),
+    )
+    peeled = wrappers.peel(frame, raw)
+    body = _with_path_hints(peeled.lines.lazy(), path).collect().filter(~pl.col("marker"))
+    ranked = parsers.registry.rank(body["text"].to_list())
+    best, score = ranked[0] if ranked else (None, Score(0.0, "no parsers registered"))
     sure = best is not None and score.score >= MIN_SCORE
-    if score is None:
-        why = "no parsers registered"
-    else:
-        why = score.why if sure else f"no format scored {MIN_SCORE} or more (best: {score.why})"
-    if prefix:
-        why = f"{prefix} prefix on {share:.0%} of sample lines; {why}"
+    why = score.why if sure else f"no format scored {MIN_SCORE} or more (best: {score.why})"
+    segments = routing.segment_sizes(routing.route(body, best if sure else None))
+    if peeled.layers:
+        why = f"{peeled.why()}; {why}"
+    layout = layouts.hints_from_path(path).layout
+    if layout:
+        why = f"{layout} layout; {why}"
+    if len(segments) > 1 or (segments and not sure):
+        why += "; segments: " + ", ".join(f"{n} lines {name}" for name, n in segments.items())
     return {
         "file": path,
-        "format": best.name if sure else None,
-        "score": round(score.score, 3) if score else 0.0,
+        "format": best.name if sure else ("+".join(segments) if segments else None),
+        "score": round(score.score, 3),
         "why": why,
-        "prefix": prefix,
+        "prefix": peeled.described,
+        "wrappers": list(peeled.layers),
+        "segments": segments,
         "runner_up": f"{ranked[1][0].name} {ranked[1][1].score:.2f}" if len(ranked) > 1 else None,
     }

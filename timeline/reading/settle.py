@@ -107,6 +107,7 @@ def plan(
     assumptions: list[dict[str, str]] = []
     base, offsets = _plan_year(path, parts, year, known, mtime, assumptions)
     zone, offset = _plan_zone(path, parts, tz, assumptions)
+    _note_unknown_host(path, parts, assumptions)
     yearless = any(p.get("yearless") for p in parts)
     one_year = (
         base is not None
@@ -182,6 +183,22 @@ def base_year(
         y = mtime.year - (1 if (last.month, last.day) > (mtime.month, mtime.day) else 0)
         return y - rollovers, f"the file's modification time ({mtime:%Y-%m-%d})", "guess"
     return None, "nothing to infer it from", "guess"
+
+
+def _note_unknown_host(path, parts, assumptions) -> None:
+    """Say so when no log record of a file names its host: neither the record, a wrapper
+    nor the file's path did, so no change on a host can be tied to it."""
+    logs = sum(p.get("logs") or 0 for p in parts)
+    if logs and sum(p.get("hostless") or 0 for p in parts) == logs:
+        assumptions.append(
+            assumption(
+                path,
+                "host",
+                "unknown",
+                "neither the records, a wrapper nor the file's path names a host",
+                "unknown",
+            )
+        )
 
 
 def _plan_zone(path, parts, tz, assumptions) -> tuple[str | None, int | None]:

@@ -1,0 +1,116 @@
+r"""Where a log file sits says whose it is: the layouts of nodes, bundles and dumps.
+
+A file's path is read once, not once per line. Each layout names what it knows:
+
+==========================  =============================================================
+``kubelet``                 ``<node>/var/log/pods/<ns>_<pod>_<uid>/<container>/0.log``,
+                            also copied out alone (``<ns>_<pod>_<uid>/<container>/0.log``)
+``kubelet-containers``      ``/var/log/containers/<pod>_<ns>_<container>-<id>.log``
+``cluster-info-dump``       ``kubectl cluster-info dump --output-directory``:
+                            ``<ns>/<pod>/logs.txt`` (each container's section is named
+                            inside the file, see :mod:`parsers.wrappers`)
+``must-gather``             ``namespaces/<ns>/pods/<pod>/<container>/<container>/logs/
+                            current.log``; ``nodes/<node>/...``
+``sosreport``               ``sosreport-<host>-[<case>-]<date>-<random>/var/log/messages``
+``k3s``, ``rke2``           ``<node>/var/lib/rancher/{k3s,rke2}/agent/...`` (``containerd.log``,
+                            ``logs/kubelet.log``)
+``talos``                   ``talosctl support``: a folder named by the node's address
+==========================  =============================================================
+
+The node comes from the nearest folder that names one (``<node>/var/log``, ``nodes/<node>``,
+a sosreport's name, an address); the program, where the format does not say, from the
+container folder or the file's name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_UID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}"
+_DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+
+#: Layouts that name the pod, most specific first; ``ns``, ``pod`` and ``c`` (container)
+#: groups.
+POD_LAYOUTS = {
+    "kubelet": re.compile(
+        r"(?:^|/)var/log/pods/(?P<ns>[^_/]+)_(?P<pod>[^_/]+)_[^/]+/(?P<c>[^/]+)/[^/]+$"
+    ),
+    "kubelet-copied": re.compile(
+        rf"(?:^|/)(?P<ns>{_DNS_LABEL})_(?P<pod>[^_/]+)_(?:{_UID})/(?P<c>[^/]+)/"
+        r"[0-9]+\.log(?:\.[0-9]{8}-[0-9]{6})?(?:\.gz)?$"
+    ),
+    "kubelet-containers": re.compile(
+        r"(?:^|/)var/log/containers/(?P<pod>[^_/]+)_(?P<ns>[^_/]+)_(?P<c>.+)-[0-9a-f]{64}"
+        r"\.log(?:\.gz)?$"
+    ),
+    "must-gather": re.compile(
+        r"(?:^|/)namespaces/(?P<ns>[^/]+)/pods/(?P<pod>[^/]+)/(?P<c>[^/]+)/(?:[^/]+/)?logs/"
+        r"(?:current|previous)[^/]*\.log(?:\.gz)?$"
+    ),
+    "cluster-info-dump": re.compile(
+        rf"(?:^|/)(?P<ns>{_DNS_LABEL})/(?P<pod>{_DNS_LABEL}(?:\.{_DNS_LABEL})*)/logs\.txt$"
+    ),
+}
+
+#: Folders that name the node (``node`` group); the last one in the path wins.
+NODE_LAYOUTS = {
+    "node": re.compile(r"(?:^|/)(?P<node>[^/]+)/var/(?:log|lib/rancher)/"),
+    "nodes": re.compile(r"(?:^|/)nodes/(?P<node>[^/]+)/"),
+    "sosreport": re.compile(
+        r"(?:^|/)sosreport-(?P<node>[^/]+?)(?:-[0-9]{5,})?-[0-9]{4}-[0-9]{2}-[0-9]{2}-[a-z0-9]+"
+        r"(?:\.tar\.[a-z]+)?/"
+    ),
+    "talos": re.compile(r"(?:^|/)(?P<node>[0-9]{1,3}(?:\.[0-9]{1,3}){3})/"),
+}
+
+#: Distributions whose files name them, for ``detect`` to say so.
+DISTRIBUTIONS = {
+    "k3s": re.compile(r"(?:^|/)(?:var/lib/rancher/k3s|var/log/k3s)"),
+    "rke2": re.compile(r"(?:^|/)var/lib/rancher/rke2/"),
+}
+
+
+@dataclass(frozen=True)
+class PathHints:
+    """What a log's path says: the node, the pod, its namespace and the container, and
+    the layouts that said it."""
+
+    node: str | None = None
+    pod: str | None = None
+    namespace: str | None = None
+    container: str | None = None
+    layout: str | None = None
+
+
+def hints_from_path(path: str) -> PathHints:
+    """Read node, pod, namespace and container from a log's path, where it has them.
+
+    >>> hints = hints_from_path(
+    ...     "ip-10-0-1-5/var/log/pods/kube-system_kube-proxy-x7k2p_0a1b/kube-proxy/0.log"
+    ... )
+    >>> hints.node, hints.pod, hints.namespace, hints.container, hints.layout
+    ('ip-10-0-1-5', 'kube-proxy-x7k2p', 'kube-system', 'kube-proxy', 'node, kubelet')
+    """
+    path = path.replace("\\", "/")
+    said: list[str] = []
+    node = None
+    at = -1
+    for name, pattern in NODE_LAYOUTS.items():
+        for found in pattern.finditer(path):
+            if found.start("node") > at:
+                node, at = found.group("node"), found.start("node")
+                said[:] = [name]
+    said += [name for name, pattern in DISTRIBUTIONS.items() if pattern.search(path)]
+    for name, pattern in POD_LAYOUTS.items():
+        found = pattern.search(path)
+        if found:
+            groups = found.groupdict()
+            return PathHints(
+                node=node,
+                pod=groups["pod"],
+                namespace=groups["ns"],
+                container=groups.get("c"),
+                layout=", ".join([*said, name]),
+            )
+    return PathHints(node=node, layout=", ".join(said) or None)

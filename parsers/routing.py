@@ -1,0 +1,299 @@
+r"""Routing: each line of a file to the format whose record it belongs to.
+
+A file is mostly one format, but not always: klog lines from client-go inside a RabbitMQ
+log, several services interleaved by ``docker compose logs``, a journal where kubelet,
+containerd and systemd take turns. A line that starts a record of a known format (its
+parser's ``record_start``) starts a record of that format; it is never glued to the
+record above as a continuation. Lines that start no record continue the record above of
+the same stream (host and container or unit). Where a wrapper says each line is an entry
+of its own (syslog, journald), a line no format claims is a record of its own, read as
+``plain``: the wrapper's time, the unit as source and component, a level from the
+syslog severity or a level word in the message.
+
+Each run of lines (one format, one stream) is handed to its parser; rows keep their
+file and line numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from parsers import registry
+from parsers.common import (
+    LEVEL,
+    LINE_SCHEMA,
+    RECORD_SCHEMA,
+    join_continuations,
+    level_from,
+    records,
+)
+from parsers.registry import Parser
+
+#: Lines of a stream looked at to recognise its format.
+SAMPLE_LINES = 200
+
+#: The name of rows read without a format.
+PLAIN = "plain"
+
+#: Formats tried first when a line could start a record of more than one.
+FIRST = ("klog", "klog-json", "rabbitmq", "coredns")
+
+#: Lines that only ever continue a record, whatever the wrapper: indented lines, the end
+#: of a klog ``<`` block, Go panics and goroutine dumps.
+CONTINUATION = (
+    r"^(?:[\t ]|\)|>|panic: |fatal error: |goroutine [0-9]+ \[|created by |\[signal "
+    r"|[^\s(]+\(.*\)$)"
+)
+
+#: A level a plain message states: ``level=error``, ``[ERROR]``, ``ERROR:``, ``<warn>``.
+LEVEL_WORD = (
+    r'(?:\blevel="?|^\[|^<|^)(?i:(debug|info|notice|warn|warning|error|err|fatal|panic|crit'
+    r'|critical))(?:"|\]|>|:|\s|$)'
+)
+LEVEL_WORDS = {
+    "debug": "debug",
+    "info": "info",
+    "notice": "info",
+    "warn": "warning",
+    "warning": "warning",
+    "error": "error",
+    "err": "error",
+    "fatal": "critical",
+    "panic": "critical",
+    "crit": "critical",
+    "critical": "critical",
+}
+
+
+@dataclass(frozen=True)
+class Routed:
+    """The records of every segment, and how many lines went to each format."""
+
+    records: pl.DataFrame
+    segments: dict[str, int]
+
+
+def candidates(main: Parser | None) -> list[Parser]:
+    """The formats a line may be routed to, besides ``main``, most specific first: those
+    of the package's modules that declare a ``record_start``. A format file's patterns
+    say where a big file may be cut, not that a line is that format's and no other's
+    (``Error: ...`` starts a ``circleci-local`` record), so declared formats are read
+    where a file or a stream is theirs, and are not picked out of other formats' lines."""
+    found = [
+        p
+        for p in registry.all_parsers()
+        if p.record_start and p.origin == "built-in" and p is not main
+    ]
+    return sorted(
+        found,
+        key=lambda p: (p.name not in FIRST, FIRST.index(p.name) if p.name in FIRST else 0, p.name),
+    )
+
+
+def route(lines: pl.DataFrame, main: Parser | None, *, streams: bool = True) -> pl.DataFrame:
+    """``lines`` with ``_key`` (the stream: host and container or unit, as a wrapper
+    says), ``_format`` (the format whose record each line starts or continues; null where
+    none) and ``_starts`` (the line starts a record).
+
+    A file of several streams (``docker compose logs``, a journal of many units) has
+    each stream's format recognised from its own lines; a stream no format recognises
+    has only the records other formats and the wrapper start. With ``streams`` false
+    (a format the user chose), ``main`` is every stream's format.
+    """
+    return _route(lines, main, streams=streams)[0]
+
+
+def _route(
+    lines: pl.DataFrame, main: Parser | None, *, streams: bool = True
+) -> tuple[pl.DataFrame, bool]:
+    """:func:`route`, and whether the whole file is one segment (one stream, one format)."""
+    one_stream = lines.select(
+        (pl.col("container").n_unique() <= 1) & (pl.col("host").n_unique() <= 1)
+    ).item()
+    if not streams or one_stream:
+        return _route_stream(lines.with_columns(_key=pl.lit("")), main)
+    named = pl.col("container").is_not_null()
+    keyed = lines.with_columns(
+        _key=pl.when(named)
+        .then(pl.concat_str(pl.col("host").fill_null(""), pl.col("container"), separator="/"))
+        .forward_fill()
+        .fill_null("")
+    )
+    if keyed["_key"].n_unique() <= 1:
+        return _route_stream(keyed, main)
+    routed = [
+        _route_stream(group, _stream_format(group))[0]
+        for _key, group in keyed.group_by("_key", maintain_order=True)
+    ]
+    return pl.concat(routed, how="vertical").sort("line"), False
+
+
+def _stream_format(stream: pl.DataFrame) -> Parser | None:
+    """The format of one stream's lines, from a sample of them, if one is sure enough."""
+    ranked = registry.rank(stream["text"].head(SAMPLE_LINES).to_list())
+    if ranked and ranked[0][1].score >= registry.MIN_SCORE:
+        return ranked[0][0]
+    return None
+
+
+def _route_stream(lines: pl.DataFrame, main: Parser | None) -> tuple[pl.DataFrame, bool]:
+    """Route the lines of one stream whose own format is ``main`` (or unknown), and say
+    whether they are all ``main``'s.
+
+    One regex (every other format's record start) runs over the lines; a file where it
+    flags none, and no wrapper says each line is an entry, is all ``main``'s, for one
+    pass.
+    """
+    text = pl.col("text")
+    # a format read as whole documents (JSON, YAML, tables) has no lines to share
+    line_based = main is None or main.own_start or main.record_start
+    others = candidates(main) if line_based else []
+    foreign = "|".join(f"(?:{p.record_start})" for p in others)
+    flag = text.str.contains(foreign) if foreign else pl.lit(False)
+    main_name = pl.lit(main.name if main else None, pl.String)
+    if not lines.select((flag | pl.col("entry")).any()).item():
+        return lines.with_columns(_starts=pl.lit(False), _format=main_name), main is not None
+    own_start = main and (main.own_start or main.record_start)
+    own = text.str.contains(own_start) if own_start else pl.lit(False)
+    # a line of main's own after another format's record takes the stream back
+    flagged = lines.filter(flag | pl.col("entry") | own)
+    claims = [pl.when(text.str.contains(p.record_start)).then(pl.lit(p.name)) for p in others]
+    plain = pl.when(pl.col("entry") & ~text.str.contains(CONTINUATION)).then(pl.lit(PLAIN))
+    claimed = flagged.select(
+        "line",
+        _claimed=pl.when(own).then(main_name).otherwise(pl.coalesce(*claims, plain)),
+    )
+    routed = (
+        lines.join(claimed, on="line", how="left")
+        .with_columns(
+            _starts=pl.col("_claimed").is_not_null(),
+            _format=pl.col("_claimed").forward_fill(),
+        )
+        .drop("_claimed")
+    )
+    if main is not None:
+        routed = routed.with_columns(pl.col("_format").fill_null(main_name))
+    return routed, False
+
+
+def one_segment(lines: pl.DataFrame, main: Parser) -> bool:
+    """Whether every line of ``lines`` is ``main``'s: one stream, no other format's
+    record, no wrapper entry."""
+    return _route(lines, main)[1]
+
+
+def claims_any(lines: pl.DataFrame) -> bool:
+    """Whether any line of a file no format recognised as a whole starts a record of a
+    known format or is a wrapper's entry: then its lines are routed one by one."""
+    return bool(route(lines, None)["_format"].is_not_null().any())
+
+
+def segment_sizes(routed: pl.DataFrame) -> dict[str, int]:
+    """Lines routed to each format, most first."""
+    counts = routed.group_by("_format").len().drop_nulls("_format").sort("len", descending=True)
+    return dict(zip(counts["_format"], counts["len"], strict=True))
+
+
+def parse_segments(lines: pl.DataFrame, main: Parser | None, *, streams: bool = True) -> Routed:
+    """Route ``lines`` (markers already set apart; see :func:`route`) and parse each
+    segment with its parser; lines no format claims come back as unparsed records."""
+    routed, single = _route(lines, main, streams=streams)
+    if single and main is not None:
+        parsed = main.parse(lines.lazy().select(list(LINE_SCHEMA))).collect(engine="in-memory")
+        found = _typed(parsed)
+        return Routed(_with_wrapper_fields(found, lines), {main.name: lines.height})
+    segments = segment_sizes(routed)
+    parts = []
+    for (name, _key, _run), group in _runs(routed).group_by(
+        "_format", "_key", "_run", maintain_order=True
+    ):
+        if name is None:
+            parts.append(_unclaimed(group))
+        elif name == PLAIN:
+            parts.append(_plain(group))
+        else:
+            parser = registry.get(name)
+            parsed = parser.parse(group.lazy().select(list(LINE_SCHEMA)))
+            parts.append(parsed.collect(engine="in-memory"))
+    if not parts:
+        return Routed(_empty_records(), segments)
+    found = pl.concat([_typed(p) for p in parts], how="vertical").sort("line", maintain_order=True)
+    return Routed(_with_wrapper_fields(found, lines), segments)
+
+
+#: More runs than this in a file and a format's runs of one stream are read together (a
+#: record may then reach over another format's lines; few files are that mixed).
+MAX_RUNS = 200
+
+
+def _runs(routed: pl.DataFrame) -> pl.DataFrame:
+    """Number each stream's runs of one format (``_run``), so that no record of one run
+    takes in a line after another format's record began: the other format's line ended
+    it. A file of very many runs is read a stream and format at a time."""
+    fmt = pl.col("_format")
+    changed = fmt.ne_missing(fmt.shift(1)).over("_key").cast(pl.UInt32)
+    numbered = routed.with_columns(_run=changed.cum_sum().over("_key"))
+    if numbered.select(pl.struct("_key", "_run").n_unique()).item() > MAX_RUNS:
+        return numbered.with_columns(_run=pl.lit(0, pl.UInt32))
+    return numbered
+
+
+def _typed(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.select([pl.col(c).cast(t) for c, t in RECORD_SCHEMA.items()])
+
+
+def _empty_records() -> pl.DataFrame:
+    return pl.DataFrame(schema=RECORD_SCHEMA)
+
+
+def _plain(group: pl.DataFrame) -> pl.DataFrame:
+    """Records of lines no format claims, each started by a wrapper entry; lines that
+    continue one (indented, a Go panic) are joined to it."""
+    columns = [*LINE_SCHEMA, "_starts"]
+    joined = join_continuations(group.lazy().select(columns), pl.col("_starts")).collect()
+    text = pl.col("text")
+    word = text.str.extract(LEVEL_WORD, 1)
+    source = pl.coalesce(pl.col("container"), pl.lit(PLAIN))
+    return records(
+        joined.lazy(),
+        source=source,
+        component=source,
+        level=level_from(word, LEVEL_WORDS),
+        message=text,
+    ).collect()
+
+
+def _unclaimed(group: pl.DataFrame) -> pl.DataFrame:
+    """Lines that no format claims, outside any wrapper entry: unparsed."""
+    return records(
+        group.lazy().select(list(LINE_SCHEMA)),
+        message="text",
+        unparsed=pl.lit("no format recognised this line"),
+    ).collect()
+
+
+def _with_wrapper_fields(found: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
+    """Fill what a record leaves open from its first line's wrapper: the time (a
+    yearless one says so), the level from a syslog severity, and the pid in ``attrs``."""
+    wrap = lines.select("line", "wrap_ts", "wrap_year_missing", "wrap_level", "pid")
+    if wrap.select(pl.exclude("line").is_not_null().any()).row(0) == (False,) * 4:
+        return found
+    joined = found.join(wrap, on="line", how="left")
+    use_wrap = (
+        pl.col("ts").is_null() & pl.col("prefix_ts").is_null() & pl.col("wrap_ts").is_not_null()
+    )
+    pid = pl.format('"pid":"{}"', pl.col("pid"))
+    return joined.with_columns(
+        ts=pl.when(use_wrap).then(pl.col("wrap_ts")).otherwise(pl.col("ts")),
+        year_missing=pl.when(use_wrap)
+        .then(pl.col("wrap_year_missing").fill_null(False))
+        .otherwise(pl.col("year_missing")),
+        level=pl.coalesce(pl.col("level"), pl.col("wrap_level").cast(LEVEL)),
+        attrs=pl.when(pl.col("pid").is_null() | pl.col("unparsed").is_not_null())
+        .then(pl.col("attrs"))
+        .when(pl.col("attrs") == "{}")
+        .then(pl.concat_str(pl.lit("{"), pid, pl.lit("}")))
+        .otherwise(pl.concat_str(pl.lit("{"), pid, pl.lit(","), pl.col("attrs").str.slice(1))),
+    ).drop("wrap_ts", "wrap_year_missing", "wrap_level", "pid")

@@ -1,0 +1,399 @@
+r"""Wrappers: what collectors put around a program's own line, peeled off layer by layer.
+
+A line from kube-proxy may reach a reviewer inside a CRI prefix, inside a syslog header
+written by a forwarder, inside a ``grep -n`` prefix. Each layer is recognised from a sample
+of the file, stripped with whole-column expressions, and what it says is kept as line
+columns: its time (``prefix_ts`` when it states a zone, else ``wrap_ts`` with
+``wrap_year_missing``), the host, the unit or service (as ``container``), the pid, a
+syslog severity. Then the next layer is looked for in what is left, up to
+:data:`MAX_LAYERS` deep.
+
+=================  ======================================================================
+``syslog``         ``Feb 23 16:31:05 node-1 kubelet[1203]: msg`` (RFC 3164, ``journalctl``
+                   short and short-precise, ``/var/log/messages``), an optional ``<PRI>``
+``syslog-iso``     ``2023-02-23T16:31:05+0000 node-1 kubelet[1203]: msg`` (``journalctl
+                   -o short-iso``, rsyslog's RFC 3339 template)
+``syslog-5424``    ``<165>1 2023-02-23T16:31:05.003Z node-1 kubelet 1203 - - msg``
+``compose``        ``rabbitmq-1  | msg`` and ``rabbitmq_1  | msg`` (``docker compose logs``,
+                   with ``-t`` a time after the bar)
+``grep``           ``file.log:123:msg``, ``123:msg``, ``file.log:msg`` (``grep -n``, ``-H``,
+                   ``rg``), context lines with ``-``
+``talosctl``       ``172.20.1.2: msg`` (``talosctl logs``, ``talosctl dmesg``)
+``kmsg``           ``kern:    info: [2021-11-10T10:09:37.662764956Z]: msg`` (Talos dmesg)
+``cluster-info-    ``==== START logs for container C of pod NS/POD ====`` ... ``END``
+dump``             sections (``kubectl cluster-info dump``)
+runtime prefixes   ``cri``, ``docker-json``, ``kubectl-prefix``, ``kubectl-timestamps``
+                   (:mod:`parsers.runtime`)
+=================  ======================================================================
+
+Lines a wrapper writes of its own (``journalctl``'s ``-- Logs begin at ... --``, ``-- Boot
+... --``, ``-- No entries --``; ``grep``'s ``--`` between groups) are flagged ``marker``:
+they are counted as the wrapper's lines, not as the program's and not as unparsed. ANSI
+colour codes (``docker compose``, consoles) are removed before anything else.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import polars as pl
+
+from parsers import layouts, runtime
+from parsers.common import LINE_SCHEMA, PLACEHOLDER_YEAR
+from parsers.registry import share_matching
+
+#: Layers looked for, at most, one inside the other.
+MAX_LAYERS = 4
+
+_ISO = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-][0-9]{2}:?[0-9]{2})"
+)
+#: ``unit[pid]:`` or ``unit:``; a unit or tag has no space, bracket or colon
+#: (``kubelet.daemon``, ``containerd``, ``systemd-journald``).
+_TAG = r"(?P<unit>[^ \[\]:]+)(?:\[(?P<pid>[0-9]+)\])?: ?"
+
+SYSLOG = (
+    r"^(?:<(?P<pri>[0-9]{1,3})>)?"
+    r"(?P<wrap_ts>[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?) "
+    rf"(?P<host>[^ ]+) {_TAG}(?P<text>.*)$"
+)
+SYSLOG_ISO = (
+    rf"^(?:<(?P<pri>[0-9]{{1,3}})>)?(?P<prefix_ts>{_ISO}) (?P<host>[^ ]+) {_TAG}(?P<text>.*)$"
+)
+#: RFC 5424: ``<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD...] MSG``, ``-`` for nil.
+SYSLOG_5424 = (
+    rf"^<(?P<pri>[0-9]{{1,3}})>1 (?P<prefix_ts>{_ISO}|-) (?P<host>[^ ]+) (?P<unit>[^ ]+) "
+    r"(?P<pid>[^ ]+) (?P<msgid>[^ ]+) "
+    r'(?P<sd>-|(?:\[(?:[^\]"\\]|\\.|"(?:[^"\\]|\\.)*")*\])+)(?: \x{FEFF}?(?P<text>.*))?$'
+)
+#: ``docker compose logs``: the container (``service-N`` since Compose v2,
+#: ``service_N`` before), padded, a bar, then with ``-t`` the time.
+COMPOSE = (
+    r"^(?P<host>(?P<unit>[A-Za-z0-9][A-Za-z0-9_.-]*?)(?:[-_][0-9]+)?) *\| ?"
+    rf"(?:(?P<prefix_ts>{runtime.RFC3339}) )?(?P<text>.*)$"
+)
+#: ``grep -Hn``/``rg`` (``file:123:``), ``grep -n`` (``123:``), ``grep -H`` (``file:``, where
+#: the name looks like a path); context lines take ``-`` for ``:``.
+GREP = (
+    r"^(?:(?P<grep_file>[^:\s{\[\"<=]*[./][^:\s]*)[:-])?"
+    r"(?P<grep_line>[0-9]+)[:-](?P<text>.*)$"
+    r"|^(?P<grep_file_only>[^:\s{\[\"<=]*\.[A-Za-z][A-Za-z0-9]*):(?P<text_only>.*)$"
+)
+
+#: ``talosctl logs`` and ``talosctl dmesg`` put the node's address before each line.
+TALOSCTL = r"^(?P<host>[0-9]{1,3}(?:\.[0-9]{1,3}){3}): (?P<text>.*)$"
+#: The kernel's ring buffer as Talos prints it: facility, level, time.
+KMSG = (
+    rf"^(?P<unit>[a-z]+): +(?P<level>[a-z]+): \[(?P<prefix_ts>{runtime.RFC3339})\]: "
+    r"(?P<text>.*)$"
+)
+
+#: Lines journalctl and grep write of their own.
+_JOURNAL = r"^-- (?:Logs begin at |Journal begins at |Boot [0-9a-f]+ --|Reboot --|No entries --)"
+MARKERS = {"syslog": _JOURNAL, "syslog-iso": _JOURNAL, "grep": r"^--$"}
+
+ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"
+
+#: ``kubectl cluster-info dump`` puts each container's log between these lines.
+SECTION = (
+    r"^==== (?P<edge>START|END) logs for container (?P<c>[^ ]+) of pod "
+    r"(?P<ns>[^/ ]+)/(?P<pod>[^ ]+) ====$"
+)
+_SECTION_LITERAL = "==== START logs for container "
+
+
+@dataclass(frozen=True)
+class Wrapper:
+    """One kind of layer: its pattern (Rust regex; groups name line columns), how its
+    time is written (``wrap_ts`` groups), and whether each line it wraps is an entry of
+    its own (syslog, journald: a line without the header continues the entry above)."""
+
+    name: str
+    pattern: str
+    time_format: str | None = None
+    entries: bool = False
+
+
+WRAPPERS = {
+    "syslog": Wrapper("syslog", SYSLOG, "%Y %b %d %H:%M:%S%.f", entries=True),
+    "syslog-iso": Wrapper("syslog-iso", SYSLOG_ISO, entries=True),
+    "syslog-5424": Wrapper("syslog-5424", SYSLOG_5424, entries=True),
+    "compose": Wrapper("compose", COMPOSE),
+    "grep": Wrapper("grep", GREP),
+    "talosctl": Wrapper("talosctl", TALOSCTL),
+    "kmsg": Wrapper("kmsg", KMSG, entries=True),
+}
+
+#: Share of sample lines (markers aside) that must carry a layer for it to be stripped.
+MIN_SHARE = runtime.MIN_SHARE
+
+#: syslog severities (the PRI modulo 8) as our levels.
+SEVERITY = ["critical", "critical", "critical", "error", "warning", "info", "info", "debug"]
+#: The same by name, as kernels and Talos print them.
+SEVERITY_NAMES = dict(
+    zip(
+        ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"],
+        SEVERITY,
+        strict=True,
+    )
+) | {"warn": "warning", "error": "error"}
+
+#: Line columns a wrapper may add beyond :data:`~parsers.common.LINE_SCHEMA`.
+WRAP_SCHEMA = {
+    "wrap_ts": pl.Datetime("us"),
+    "wrap_year_missing": pl.Boolean,
+    "wrap_level": pl.String,
+    "pid": pl.String,
+    "entry": pl.Boolean,
+    "marker": pl.Boolean,
+}
+
+
+@dataclass(frozen=True)
+class Peeled:
+    """Lines with their layers stripped, and the layers' names, outermost first."""
+
+    lines: pl.DataFrame
+    layers: tuple[str, ...]
+    shares: tuple[float, ...] = ()
+
+    @property
+    def described(self) -> str | None:
+        return " > ".join(self.layers) or None
+
+    def why(self) -> str:
+        """The layers in words: ``syslog wrapper on 98% of sample lines; cri prefix ...``."""
+        return "; ".join(
+            f"{name} {'prefix' if name in runtime.PREFIXES else 'wrapper'} on {share:.0%} "
+            "of sample lines"
+            for name, share in zip(self.layers, self.shares, strict=True)
+        )
+
+
+def detect(sample: list[str]) -> tuple[str | None, float]:
+    """The layer most lines of ``sample`` carry (a wrapper or a runtime prefix), and the
+    share of lines that do; ``None`` below :data:`MIN_SHARE`.
+
+    >>> detect(["Feb 23 16:31:05 node-1 kubelet[1203]: I0223 16:31:05.1 1 a.go:1] x"])
+    ('syslog', 1.0)
+    """
+    best, best_share = runtime.detect(sample)
+    for name, wrapper in WRAPPERS.items():
+        marker = MARKERS.get(name)
+        lines = [s for s in sample if not (marker and re.match(marker, s))]
+        share = share_matching(lines, wrapper.pattern)
+        if marker and len(lines) < len(sample) and not any(s.strip() for s in lines):
+            share = 1.0  # nothing but the wrapper's own lines (``-- No entries --``)
+        if share > best_share and _plausible(name, lines):
+            best, best_share = name, share
+    if best_share < MIN_SHARE:
+        return None, best_share
+    return best, best_share
+
+
+_GREP_NUMBERED = re.compile(r"^(?:[^:\s{\[\"<=]*[./][^:\s]*[:-])?[0-9]+(?P<sep>[:-])(?P<rest>.*)$")
+
+
+def _plausible(name: str, lines: list[str]) -> bool:
+    """Whether numbered lines are grep's: most are matches (``N:``, context lines are
+    ``N-``), and what follows is not the rest of a time or date (``10:00:01 msg`` is a
+    time, ``2023-03-13 10:05,...`` a date, not lines 10 and 2023).
+
+    >>> _plausible("grep", ["2023-03-13 10:05,upgrade,daemonset/kube-proxy"])
+    False
+    """
+    if name != "grep":
+        return True
+    found = [m for s in lines if (m := _GREP_NUMBERED.match(s))]
+    if not found:
+        return True
+    matches = sum(1 for m in found if m["sep"] == ":")
+    times = sum(1 for m in found if re.match(r"[0-9]{2}[-:./][0-9]{2}", m["rest"]))
+    return matches >= len(found) / 2 and times < len(found) / 2
+
+
+def peel(lines: pl.DataFrame, sample: list[str] | None = None) -> Peeled:
+    """Strip every layer ``lines`` carry, outermost first, keeping what each says. A
+    runtime prefix is the innermost layer: what it wraps is the program's own line, whose
+    time is its own.
+
+    Takes the loader's lines (``line``, ``end_line``, ``text``, ``path``); returns them
+    with :data:`~parsers.common.LINE_SCHEMA` and :data:`WRAP_SCHEMA` columns.
+    """
+    raw = lines["text"].head(200).to_list() if sample is None else sample
+    if any("\x1b[" in s for s in raw):
+        lines = lines.with_columns(pl.col("text").str.replace_all(ANSI, ""))
+    frame = _empty_columns(lines)
+    layers: list[str] = []
+    shares: list[float] = []
+    if frame["text"].str.contains(_SECTION_LITERAL, literal=True).any():
+        frame = _sections(frame)
+        layers.append("cluster-info-dump")
+        shares.append(float(frame["container"].is_not_null().mean()))
+    for _ in range(MAX_LAYERS):
+        body = frame.filter(~pl.col("marker"))["text"].head(200).to_list()
+        name, share = detect(body)
+        if name is None or name in layers:
+            break
+        frame = strip(frame, name, outermost=not layers)
+        layers.append(name)
+        shares.append(share)
+        if name in runtime.PREFIXES:  # the runtime writes right around the program's line
+            break
+    return Peeled(frame, tuple(layers), tuple(shares))
+
+
+def _hints_of_files(files: pl.Series) -> dict[str, pl.Expr]:
+    """Host and container from the paths ``grep -H`` names, each path read once:
+    ``grep -rn error bundle/`` over a node's ``var/log/pods`` says whose each line is."""
+    hints = {f: layouts.hints_from_path(f) for f in files.drop_nulls().unique().to_list()}
+    host = {f: h.node or h.pod for f, h in hints.items() if h.node or h.pod}
+    container = {f: h.container for f, h in hints.items() if h.container}
+    path = pl.coalesce(
+        pl.col("_g").struct.field("grep_file"), pl.col("_g").struct.field("grep_file_only")
+    )
+    return {
+        "host": pl.coalesce(
+            pl.col("host"), path.replace_strict(host, default=None, return_dtype=pl.String)
+        ),
+        "container": pl.coalesce(
+            pl.col("container"),
+            path.replace_strict(container, default=None, return_dtype=pl.String),
+        ),
+    }
+
+
+def program_of_unit(unit: pl.Expr) -> pl.Expr:
+    """The program a systemd unit or snap names: ``kubelet`` for ``kubelet.service``,
+    ``snap.kubelet.daemon`` and ``kubelet.daemon``.
+
+    >>> pl.select(program_of_unit(pl.lit("snap.kubelet.daemon"))).item()
+    'kubelet'
+    """
+    return unit.str.strip_prefix("snap.").str.replace(r"\.(?:service|daemon)$", "")
+
+
+def _sections(frame: pl.DataFrame) -> pl.DataFrame:
+    """Name each line between ``==== START logs for container C of pod NS/POD ====`` and
+    its ``END`` line by its container and pod; the two lines are the wrapper's own."""
+    edge = pl.col("_s").struct.field("edge")
+
+    def inside(name: str) -> pl.Expr:
+        value = (
+            pl.when(edge == "START")
+            .then(pl.col("_s").struct.field(name))
+            .when(edge == "END")
+            .then(pl.lit(""))
+            .otherwise(None)
+            .forward_fill()
+        )
+        return pl.when(value != "").then(value)
+
+    return (
+        frame.with_columns(_s=pl.col("text").str.extract_groups(SECTION))
+        .with_columns(
+            marker=pl.col("marker") | edge.is_not_null(),
+            container=pl.coalesce(pl.col("container"), inside("c")),
+            host=pl.coalesce(pl.col("host"), inside("pod")),
+        )
+        .drop("_s")
+    )
+
+
+def _empty_columns(lines: pl.DataFrame) -> pl.DataFrame:
+    names = lines.columns
+    return lines.with_columns(
+        *[
+            pl.lit(None, dtype).alias(col)
+            for col, dtype in {**LINE_SCHEMA, **WRAP_SCHEMA}.items()
+            if col not in names
+        ]
+    ).with_columns(entry=pl.lit(False), marker=pl.lit(False))
+
+
+def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.DataFrame:
+    """Strip the layer ``name`` from the lines that carry it; an inner layer's time and
+    names take precedence over an outer one's, being nearer the program."""
+    if name in runtime.PREFIXES and outermost:
+        # nothing outside it to keep: the runtime's own strip, the wrapper columns empty
+        stripped = runtime.strip(frame.select("line", "end_line", "text", "path").lazy(), name)
+        return _empty_columns(stripped.collect()).select(frame.columns)
+    if name in runtime.PREFIXES:
+        return _strip_runtime(frame, name)
+    wrapper = WRAPPERS[name]
+    marker = MARKERS.get(name)
+    is_marker = pl.col("text").str.contains(marker) if marker else pl.lit(False)
+    groups = set(re.findall(r"\?P<(\w+)>", wrapper.pattern))
+    found = frame.with_columns(_marker=is_marker & ~pl.col("marker")).with_columns(
+        _g=pl.when(~pl.col("_marker") & ~pl.col("marker"))
+        .then(pl.col("text"))
+        .str.extract_groups(wrapper.pattern)
+    )
+    field = pl.col("_g").struct.field
+    text = pl.coalesce(field("text"), field("text_only")) if name == "grep" else field("text")
+    matched = pl.any_horizontal([field(g).is_not_null() for g in sorted(groups)])
+    updates: dict[str, pl.Expr] = {
+        "text": pl.when(matched).then(text.fill_null("")).otherwise(pl.col("text")),
+        "marker": pl.col("marker") | pl.col("_marker"),
+    }
+    if "host" in groups:
+        updates["host"] = pl.coalesce(pl.col("host"), field("host"))
+    if name == "grep":
+        files = pl.coalesce(field("grep_file"), field("grep_file_only"))
+        updates |= _hints_of_files(found.select(_f=files)["_f"])
+    if "unit" in groups:
+        unit = field("unit")
+        if name == "syslog-5424":
+            unit = pl.when(unit != "-").then(unit)
+        updates["container"] = pl.coalesce(pl.col("container"), program_of_unit(unit))
+    if "pid" in groups:
+        updates["pid"] = pl.coalesce(pl.col("pid"), pl.when(field("pid") != "-").then(field("pid")))
+    if "pri" in groups:
+        severity = (field("pri").cast(pl.Int32, strict=False) % 8).replace_strict(
+            dict(enumerate(SEVERITY)), default=None, return_dtype=pl.String
+        )
+        updates["wrap_level"] = pl.coalesce(pl.col("wrap_level"), severity)
+    if "level" in groups:
+        named = field("level").replace_strict(SEVERITY_NAMES, default=None, return_dtype=pl.String)
+        updates["wrap_level"] = pl.coalesce(pl.col("wrap_level"), named)
+    if "prefix_ts" in groups:
+        stated = (
+            field("prefix_ts")
+            .str.to_uppercase()
+            .str.to_datetime(runtime.CRI_TIME, time_unit="us", time_zone="UTC", strict=False)
+        )
+        updates["prefix_ts"] = pl.coalesce(pl.col("prefix_ts"), stated)
+    if "wrap_ts" in groups:
+        written = pl.format(
+            f"{PLACEHOLDER_YEAR} {{}}", field("wrap_ts").str.replace("  ", " ", literal=True)
+        ).str.to_datetime(wrapper.time_format, time_unit="us", strict=False)
+        updates["wrap_ts"] = pl.coalesce(pl.col("wrap_ts"), written)
+        updates["wrap_year_missing"] = pl.coalesce(
+            pl.col("wrap_year_missing"), pl.when(written.is_not_null()).then(pl.lit(True))
+        )
+    if wrapper.entries:
+        updates["entry"] = pl.col("entry") | matched
+    return found.with_columns(**updates).drop("_g", "_marker")
+
+
+def _strip_runtime(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+    """A runtime prefix, stripped by :func:`parsers.runtime.strip` on the lines that are
+    not markers; the wrapper columns ride along (partial lines take their first line's)."""
+    inner = frame.drop("text", "prefix_ts", "stream", "host", "container")
+    stripped = runtime.strip(
+        frame.select("line", "end_line", "text", "path").lazy(), name
+    ).collect()
+    outer = frame.select("line", "prefix_ts", "stream", "host", "container").rename(
+        {c: f"_o_{c}" for c in ("prefix_ts", "stream", "host", "container")}
+    )
+    joined = stripped.join(inner.drop("end_line", "path"), on="line", how="left").join(
+        outer, on="line", how="left"
+    )
+    return joined.with_columns(
+        prefix_ts=pl.coalesce("prefix_ts", "_o_prefix_ts"),
+        stream=pl.coalesce("stream", "_o_stream"),
+        host=pl.coalesce("host", "_o_host"),
+        container=pl.coalesce("container", "_o_container"),
+    ).select(frame.columns)

@@ -1,0 +1,182 @@
+"""Bundle and node layouts: whose log a file is, from where it sits."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from parsers import layouts
+from timeline.reading import loader
+
+UID = "5e0c3a1f-8d2b-4f6e-9a7c-1b2d3e4f5a6b"
+
+
+@pytest.mark.parametrize(
+    ("path", "node", "namespace", "pod", "container", "layout"),
+    [
+        (
+            f"incident/kube-system_kube-proxy-x7k2p_{UID}/kube-proxy/0.log",
+            None,
+            "kube-system",
+            "kube-proxy-x7k2p",
+            "kube-proxy",
+            "kubelet-copied",
+        ),
+        (
+            f"kube-system_coredns-5d78c9869d-abcde_{UID.replace('-', '')}/coredns/3.log.20230314-180001.gz",
+            None,
+            "kube-system",
+            "coredns-5d78c9869d-abcde",
+            "coredns",
+            "kubelet-copied",
+        ),
+        (
+            "cluster-state/kube-system/ebs-csi-node-7kq2n/logs.txt",
+            None,
+            "kube-system",
+            "ebs-csi-node-7kq2n",
+            None,
+            "cluster-info-dump",
+        ),
+        (
+            "must-gather.local.5528/quay-io-openshift-release-dev-ocp-v4-0-art-dev-sha256-7f1a/"
+            "namespaces/openshift-dns/pods/dns-default-x2v9q/dns/dns/logs/current.log",
+            None,
+            "openshift-dns",
+            "dns-default-x2v9q",
+            "dns",
+            "must-gather",
+        ),
+        (
+            "must-gather.local.5528/quay-io-ocp-sha256-7f1a/nodes/worker-2.lab.example/"
+            "worker-2.lab.example_logs_kubelet.log",
+            "worker-2.lab.example",
+            None,
+            None,
+            None,
+            "nodes",
+        ),
+        (
+            "sosreport-ip-10-0-1-5-2023-03-14-qxmbvzf/var/log/messages",
+            "ip-10-0-1-5",
+            None,
+            None,
+            None,
+            "sosreport",
+        ),
+        (
+            "sosreport-db01-04567123-2023-03-14-abcdefg/sos_commands/logs/journalctl_--no-pager",
+            "db01",
+            None,
+            None,
+            None,
+            "sosreport",
+        ),
+        (
+            "agent-3/var/lib/rancher/k3s/agent/containerd/containerd.log",
+            "agent-3",
+            None,
+            None,
+            None,
+            "node, k3s",
+        ),
+        (
+            "server-1/var/lib/rancher/rke2/agent/logs/kubelet.log",
+            "server-1",
+            None,
+            None,
+            None,
+            "node, rke2",
+        ),
+        ("support/172.20.1.2/kubelet.log", "172.20.1.2", None, None, None, "talos"),
+        ("rabbitmq/rabbit@rmq-1.log", None, None, None, None, None),
+    ],
+)
+def test_layouts_say_node_pod_and_container(path, node, namespace, pod, container, layout):
+    hints = layouts.hints_from_path(path)
+    assert (hints.node, hints.namespace, hints.pod, hints.container) == (
+        node,
+        namespace,
+        pod,
+        container,
+    )
+    assert hints.layout == layout
+
+
+SYNC = (
+    'E0314 18:{m:02d}:01.123456       1 proxier.go:1508] "Failed to execute iptables-restore" '
+    'err="exit status 1"\n'
+)
+
+
+def cri(lines: str, minute: int = 0) -> str:
+    return "".join(
+        f"2023-03-14T18:{minute:02d}:{i:02d}.5Z stderr F {line}\n"
+        for i, line in enumerate(lines.splitlines())
+    )
+
+
+def test_pod_folder_copied_out_alone_gives_host_and_source(read):
+    name = f"copied/monitoring_node-exporter-8fj2k_{UID}/kube-rbac-proxy/0.log"
+    loaded = read(name, cri("".join(SYNC.format(m=m) for m in range(3))))
+    events = loaded.events
+    assert set(events["host"]) == {"node-exporter-8fj2k"}
+    # a generic klog program is named by its container folder, not "klog"
+    assert set(events["source"]) == {"kube-rbac-proxy"}
+    assert set(events["component"]) == {"kube-rbac-proxy"}
+
+
+CLUSTER_INFO_DUMP = """\
+==== START logs for container ebs-plugin of pod kube-system/ebs-csi-node-7kq2n ====
+I0314 17:58:02.113542       1 driver.go:73] "Driver Information" Driver="ebs.csi.aws.com" Version="v1.16.0"
+E0314 18:00:31.204771       1 node.go:164] "NodeStageVolume: failed to find device" volumeID="vol-0a1b2c3d"
+==== END logs for container ebs-plugin of pod kube-system/ebs-csi-node-7kq2n ====
+==== START logs for container node-driver-registrar of pod kube-system/ebs-csi-node-7kq2n ====
+I0314 17:58:01.500120       1 main.go:167] Version: v2.7.0
+I0314 17:58:01.500190       1 main.go:168] Running node-driver-registrar in mode=registration
+==== END logs for container node-driver-registrar of pod kube-system/ebs-csi-node-7kq2n ====
+"""
+
+
+def test_cluster_info_dump_sections_name_each_container(read):
+    loaded = read("cluster-state/kube-system/ebs-csi-node-7kq2n/logs.txt", CLUSTER_INFO_DUMP)
+    files = loaded.summary.files.row(0, named=True)
+    assert files["prefix"] == "cluster-info-dump"
+    assert files["wrapper_lines"] == 4 and files["unparsed_lines"] == 0
+    events = loaded.events.sort("line")
+    assert events["component"].to_list() == ["ebs-plugin"] * 2 + ["node-driver-registrar"] * 2
+    assert set(events["host"]) == {"ebs-csi-node-7kq2n"}
+    assert events["level"].to_list() == ["info", "error", "info", "info"]
+
+
+def test_talosctl_logs_and_dmesg_name_the_node(read):
+    text = (
+        "172.20.1.2: kern:    info: [2023-03-14T18:00:01.662764956Z]: Linux version 6.1.28-talos\n"
+        "172.20.1.2: kern: warning: [2023-03-14T18:00:02.100000000Z]: nvme nvme0: I/O 12 QID 3 "
+        "timeout, aborting\n"
+        "172.20.1.3: kern:     err: [2023-03-14T18:00:03.250000000Z]: EXT4-fs error (device "
+        "sda1): ext4_find_entry:1463: inode #2: comm kubelet: reading directory lblock 0\n"
+    )
+    loaded = read("dmesg.txt", text)
+    assert loaded.summary.files["prefix"].to_list() == ["talosctl > kmsg"]
+    events = loaded.events.sort("line")
+    assert events["host"].to_list() == ["172.20.1.2", "172.20.1.2", "172.20.1.3"]
+    assert events["level"].to_list() == ["info", "warning", "error"]
+    assert events["source"].to_list() == ["kern"] * 3
+    assert events["ts"].dt.second().to_list() == [1, 2, 3]
+
+
+def test_detect_says_the_layout(write):
+    path = write(
+        f"monitoring_node-exporter-8fj2k_{UID}/kube-rbac-proxy/0.log", cri(SYNC.format(m=0))
+    )
+    found = loader.detect(str(path))
+    assert found["format"] == "klog"
+    assert "kubelet-copied layout" in found["why"]
+
+
+def test_a_host_that_cannot_be_known_is_said(read):
+    loaded = read("kube-proxy.log", SYNC.format(m=0), year=2023)
+    assert loaded.events["host"].null_count() == 1
+    hosts = loaded.summary.assumptions.filter(pl.col("what") == "host")
+    assert hosts["value"].to_list() == ["unknown"]

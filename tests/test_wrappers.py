@@ -1,0 +1,497 @@
+"""Wrappers (journald, syslog, compose, grep, runtime prefixes) and files of several formats.
+
+The lines are shaped as the programs write them and as people paste them in issues:
+journalctl's header and boot lines, kubelet's klog inside journald, dockerd's and
+containerd's logfmt inside syslog, compose's padded service column, grep's prefixes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from parsers import routing, runtime, wrappers
+from timeline.reading import loader
+from timeline.reading.lines import split_lines
+
+
+def accounted(summary) -> bool:
+    f = summary.files
+    return bool(
+        (
+            f["first_lines"] + f["continuation_lines"] + f["unparsed_lines"] + f["wrapper_lines"]
+            == f["lines"]
+        ).all()
+    )
+
+
+def peel(text: str) -> wrappers.Peeled:
+    lines, _problem = split_lines(text.encode(), "x.log")
+    return wrappers.peel(lines)
+
+
+# --- journald and syslog ------------------------------------------------------------------
+
+JOURNAL_SHORT = """\
+-- Logs begin at Fri 2022-09-30 11:14:56 UTC, end at Wed 2022-10-05 06:43:42 UTC. --
+Oct 05 06:27:03 worker140a kubelet[1189617]: I1005 06:27:03.438225 1189617 pod_container_deletor.go:79] "Container not found in pod's containers" containerID="56c0bbc4c34b"
+Oct 05 06:27:03 worker140a kubelet[1189617]: E1005 06:27:03.593964 1189617 kuberuntime_manager.go:1080] "CreatePodSandbox for pod failed" err=<
+Oct 05 06:27:03 worker140a kubelet[1189617]: \trpc error: code = Unknown desc = failed to setup network
+Oct 05 06:27:03 worker140a kubelet[1189617]:  >
+Oct 05 06:27:04 worker140a containerd[812]: time="2022-10-05T06:27:04.120335433Z" level=error msg="StopPodSandbox for \\"4ea369\\" failed" error="failed to destroy network"
+-- Boot 4c1b3a0e0c8a4f1e9f0e1d2c3b4a5968 --
+Oct 05 06:30:01 worker140a systemd[1]: Started kubelet: The Kubernetes Node Agent.
+Oct 05 06:30:02 worker140a kubelet[926]: Flag --cgroup-driver has been deprecated, This parameter should be set via the config file specified by the Kubelet's --config flag.
+Oct 05 06:30:02 worker140a kubelet[926]: W1005 06:30:02.945743     926 summary_sys_containers.go:47] Failed to get system container stats for "/kubepods"
+"""
+
+
+def test_journal_short_keeps_host_unit_pid_and_routes_each_unit(read):
+    loaded = read("journal-kubelet.txt", JOURNAL_SHORT, year=2022)
+    files = loaded.summary.files.row(0, named=True)
+    assert files["prefix"] == "syslog"
+    assert files["wrapper_lines"] == 2  # the "Logs begin" and "Boot" lines
+    assert files["unparsed_lines"] == 0
+    assert accounted(loaded.summary)
+    events = loaded.events.sort("line")
+    assert set(events["host"]) == {"worker140a"}
+    kubelet = events.filter(pl.col("component") == "kubelet")
+    # the klog lines are kubelet's, the err=< block joined across its journal entries
+    failed = kubelet.filter(pl.col("line") == 3).row(0, named=True)
+    assert failed["source"] == "kubelet" and failed["level"] == "error"
+    assert (
+        json.loads(failed["attrs"])["err"]
+        == "rpc error: code = Unknown desc = failed to setup network"
+    )
+    assert json.loads(failed["attrs"])["pid"] == "1189617"
+    assert failed["ts"] == datetime(2022, 10, 5, 6, 27, 3, 593964, tzinfo=UTC)
+    # a line of kubelet's that is not klog is a row of its own, at the journal's time
+    flag = events.filter(pl.col("line") == 9).row(0, named=True)
+    assert flag["message"].startswith("Flag --cgroup-driver")
+    assert flag["ts"] == datetime(2022, 10, 5, 6, 30, 2, tzinfo=UTC)
+    # other units are rows with their unit as source, their level from the message
+    containerd = events.filter(pl.col("source") == "containerd").row(0, named=True)
+    assert containerd["level"] == "error"
+    systemd = events.filter(pl.col("source") == "systemd").row(0, named=True)
+    assert systemd["message"] == "Started kubelet: The Kubernetes Node Agent."
+    assert systemd["ts"] == datetime(2022, 10, 5, 6, 30, 1, tzinfo=UTC)
+
+
+def test_journal_short_year_is_settled_and_said(read):
+    loaded = read("journal.txt", JOURNAL_SHORT.replace("W1005", "W1005"))
+    years = loaded.summary.assumptions.filter(pl.col("what") == "year")
+    assert years.height >= 1
+    assert loaded.events["ts"].null_count() == 0
+
+
+def test_journal_short_iso_and_precise_give_the_year_and_the_fraction():
+    iso = peel(
+        "2023-02-23T16:31:05+0000 node-2 kube-proxy[2201]: E0223 16:31:05.120101    2201 "
+        'proxier.go:1508] "Failed to execute iptables-restore" err="exit status 1"\n'
+        "2023-02-23T17:31:06+0100 node-2 systemd[1]: Stopping kube-proxy...\n"
+    )
+    assert iso.layers == ("syslog-iso",)
+    stamps = iso.lines["prefix_ts"].to_list()
+    assert stamps[0] == datetime(2023, 2, 23, 16, 31, 5, tzinfo=UTC)
+    assert stamps[1] == datetime(2023, 2, 23, 16, 31, 6, tzinfo=UTC)
+    precise = peel(
+        "Feb 23 16:31:05.120143 node-2 kubelet[1203]: I0223 16:31:05.120101    1203 "
+        'kubelet.go:2157] "SyncLoop ADD" source="api" pods=[kube-system/coredns-787d4945fb-l85r5]\n'
+        "Feb  3 09:00:00.5 node-2 kubelet[1203]: I0203 09:00:00.500000    1203 a.go:1] x\n"
+    )
+    assert precise.layers == ("syslog",)
+    assert precise.lines["wrap_ts"].to_list() == [
+        datetime(2000, 2, 23, 16, 31, 5, 120143),
+        datetime(2000, 2, 3, 9, 0, 0, 500000),
+    ]
+    assert precise.lines["wrap_year_missing"].all()
+    assert precise.lines["container"].to_list() == ["kubelet", "kubelet"]
+
+
+def test_journal_short_iso_gives_klog_its_year_for_certain(read):
+    text = (
+        "2023-02-23T16:31:05+0000 node-2 kube-proxy[2201]: E0223 16:31:05.120101    2201 "
+        'proxier.go:1508] "Failed to execute iptables-restore" err="exit status 1"\n'
+        "2023-02-23T16:31:35+0000 node-2 kube-proxy[2201]: I0223 16:31:35.000412    2201 "
+        'proxier.go:858] "Sync failed" retryingTime="30s"\n'
+    )
+    loaded = read("journal-iso.txt", text)
+    events = loaded.events.sort("line")
+    assert events["ts"][0] == datetime(2023, 2, 23, 16, 31, 5, 120101, tzinfo=UTC)
+    year = loaded.summary.assumptions.filter(pl.col("what") == "year")
+    assert year["certainty"].to_list() == ["certain"]
+
+
+def test_journal_no_entries_is_a_wrapper_line(read):
+    loaded = read("empty-journal.txt", "-- No entries --\n")
+    files = loaded.summary.files.row(0, named=True)
+    assert files["wrapper_lines"] == 1 and files["unparsed_lines"] == 0
+    assert accounted(loaded.summary)
+
+
+def test_snap_and_service_units_name_their_program(read):
+    # charmed Kubernetes runs kubelet as a snap, whose journal tag is kubelet.daemon
+    text = (
+        "May  2 04:48:21 juju-aafd7a-1 kubelet.daemon[3377]: I0502 04:48:21.672124    3377 "
+        "kubelet.go:297] Watching apiserver\n"
+        "May  2 04:48:21 juju-aafd7a-1 kubelet.daemon[3377]: W0502 04:48:21.674112    3377 "
+        'kubelet_network.go:139] Hairpin mode set to "promiscuous-bridge" but kubenet is not '
+        'enabled, falling back to "hairpin-veth"\n'
+    )
+    events = read("syslog", text, year=2019).events
+    assert events["source"].to_list() == ["kubelet", "kubelet"]
+    assert events["level"].to_list() == ["info", "warning"]
+
+
+def test_rfc5424_takes_severity_host_app_and_procid(read):
+    text = (
+        "<187>1 2023-03-14T18:00:01.003Z node-7.example.com coredns 1 - - "
+        "[ERROR] plugin/errors: 2 api.internal. A: read udp 10.244.0.3:41012->10.96.0.10:53: "
+        "i/o timeout\n"
+        '<164>1 2023-03-14T18:00:02.51+00:00 node-7.example.com haproxy 4477 - [meta seq="7"] '
+        "Server backend/web2 is DOWN, reason: Layer4 connection problem\n"
+    )
+    loaded = read("forwarded.log", text)
+    assert loaded.summary.files["prefix"].to_list() == ["syslog-5424"]
+    events = loaded.events.sort("line")
+    assert events["host"].to_list() == ["node-7.example.com"] * 2
+    assert events["source"].to_list() == ["coredns", "haproxy"]
+    # the CoreDNS line is read by its parser; the other by its severity (164 % 8 = 4)
+    assert events["level"].to_list() == ["error", "warning"]
+    assert events["ts"][1] == datetime(2023, 3, 14, 18, 0, 2, 510000, tzinfo=UTC)
+    assert json.loads(events["attrs"][1])["pid"] == "4477"
+
+
+def test_forwarder_around_cri_around_klog_keeps_every_layer(read):
+    # rsyslog forwarding /var/log/containers files: syslog time in the node's zone (CET,
+    # not written), CRI time in UTC, klog time without a year
+    text = "".join(
+        f"Mar 14 19:{m:02d}:01 node-3 containers.kube-proxy: 2023-03-14T18:{m:02d}:01.123456789Z "
+        f"stderr F E0314 18:{m:02d}:01.123456       1 proxier.go:1508] "
+        f'"Failed to execute iptables-restore" err="exit status 1"\n'
+        f"Mar 14 19:{m:02d}:02 node-3 containers.app: 2023-03-14T18:{m:02d}:02.5Z stdout F "
+        f"GET /healthz 500 12ms\n"
+        for m in range(5)
+    )
+    loaded = read("forwarded-containers.log", text)
+    assert loaded.summary.files["prefix"].to_list() == ["syslog > cri"]
+    assert accounted(loaded.summary)
+    events = loaded.events.sort("line")
+    assert set(events["host"]) == {"node-3"}
+    klog = events.filter(pl.col("level") == "error")
+    assert klog.height == 5
+    assert klog["ts"][0] == datetime(2023, 3, 14, 18, 0, 1, 123456, tzinfo=UTC)
+    app = events.filter(pl.col("component") == "containers.app")
+    assert app["ts"].to_list() == [
+        datetime(2023, 3, 14, 18, m, 2, 500000, tzinfo=UTC) for m in range(5)
+    ]
+
+
+def test_syslog_with_zone_dropped_takes_the_zone_given(read):
+    text = (
+        'Mar  2 13:53:07 ubuntu-xenial dockerd[4072]: time="2017-03-02T13:53:07.478019885Z" '
+        'level=error msg="Handler for GET /containers/51c5c4e3/json returned error: No such '
+        'container: 51c5c4e3"\n'
+        "Mar  2 13:53:08 ubuntu-xenial kubelet[6146]: I0302 13:53:08.278543    6146 "
+        'operation_executor.go:917] MountVolume.SetUp succeeded for volume "default-token-lbz3m"\n'
+    )
+    loaded = read("syslog", text, year=2017, tz="Europe/Berlin")
+    events = loaded.events.sort("line")
+    assert events["source"].to_list() == ["dockerd", "kubelet"]
+    assert events["level"].to_list() == ["error", "info"]
+    assert events["ts"][0] == datetime(2017, 3, 2, 12, 53, 7, tzinfo=UTC)
+    zones = loaded.summary.assumptions.filter(pl.col("what") == "time zone")
+    assert zones["value"].to_list() == ["Europe/Berlin"]
+
+
+# --- docker compose ------------------------------------------------------------------------
+
+COMPOSE = """\
+rabbitmq-1  | 2024-04-17 04:58:19.715379+00:00 [info] <0.248.0>  Licensed under the MPL 2.0. Website: https://rabbitmq.com
+kube-proxy-1  | I0417 04:58:19.800112       1 server_others.go:206] "Using iptables Proxier"
+rabbitmq-1  | 2024-04-17 04:58:19.717785+00:00 [info] <0.248.0>
+rabbitmq-1  | 2024-04-17 04:58:19.717785+00:00 [info] <0.248.0>  node           : rabbit@rabbitmq1
+kube-proxy-1  | E0417 04:58:20.001234       1 proxier.go:1508] "Failed to execute iptables-restore" err=<
+kube-proxy-1  | \texit status 1 (iptables-restore: line 8022 failed
+kube-proxy-1  | \t)
+rabbitmq-1  | 2024-04-17 04:58:20.101010+00:00 [error] <0.610.0> closing AMQP connection <0.610.0> (172.18.0.11:53264 -> 172.18.0.7:5672):
+kube-proxy-1  |  >
+rabbitmq-1  | client unexpectedly closed TCP connection
+"""
+
+
+def test_compose_routes_each_service_to_its_format(read):
+    loaded = read("compose.log", COMPOSE, year=2024)
+    assert loaded.summary.files["prefix"].to_list() == ["compose"]
+    assert loaded.summary.unparsed_lines == 0
+    assert accounted(loaded.summary)
+    events = loaded.events.sort("line")
+    rabbit = events.filter(pl.col("source") == "rabbitmq")
+    proxy = events.filter(pl.col("source") == "kube-proxy")
+    # rabbitmq's own repeated header (same time, level, pid) continues its message
+    assert rabbit.height == 3 and proxy.height == 2
+    assert rabbit["message"][1].endswith("node           : rabbit@rabbitmq1")
+    assert set(proxy["host"]) == {"kube-proxy-1"}
+    failed = proxy.filter(pl.col("level") == "error").row(0, named=True)
+    # the err=< block's lines are kube-proxy's, though rabbitmq's lines come between
+    assert (
+        json.loads(failed["attrs"])["err"] == "exit status 1 (iptables-restore: line 8022 failed\n)"
+    )
+    closing = rabbit.filter(pl.col("level") == "error").row(0, named=True)
+    assert closing["message"].endswith("client unexpectedly closed TCP connection")
+
+
+def test_compose_v1_underscore_names_and_colour_codes_are_stripped(read):
+    text = "".join(
+        f"\x1b[36mrabbit_1         |\x1b[0m {line}\n"
+        for line in [
+            "=INFO REPORT==== 6-Nov-2017::17:31:17 ===",
+            "accepting AMQP connection <0.476.0> (172.18.0.11:53264 -> 172.18.0.7:5672)",
+            "",
+            "=ERROR REPORT==== 6-Nov-2017::17:31:19 ===",
+            "closing AMQP connection <0.476.0> (172.18.0.11:53264 -> 172.18.0.7:5672):",
+            "client unexpectedly closed TCP connection",
+        ]
+    )
+    loaded = read("docker-compose-logs.txt", text)
+    events = loaded.events.sort("line")
+    assert events["level"].to_list() == ["info", "error"]
+    assert events["message"][1].startswith("closing AMQP connection")
+    assert "\x1b" not in "".join(events["message"])
+    assert set(events["host"]) == {"rabbit_1"}
+
+
+# --- search-tool prefixes -------------------------------------------------------------------
+
+
+def test_grep_prefixes_are_stripped_and_separators_counted(read):
+    text = (
+        "logs/kube-proxy-x7k2p.log:1520:E0314 18:00:01.123456       1 proxier.go:1508] "
+        '"Failed to execute iptables-restore" err="exit status 1"\n'
+        "logs/kube-proxy-x7k2p.log-1521-I0314 18:00:01.123601       1 proxier.go:858] "
+        '"Sync failed" retryingTime="30s"\n'
+        "--\n"
+        "logs/kube-proxy-x7k2p.log:2210:E0314 18:00:31.204771       1 proxier.go:1508] "
+        '"Failed to execute iptables-restore" err="exit status 1"\n'
+    )
+    loaded = read("grep-output.txt", text, year=2023)
+    files = loaded.summary.files.row(0, named=True)
+    assert files["prefix"] == "grep"
+    assert files["wrapper_lines"] == 1
+    assert accounted(loaded.summary)
+    events = loaded.events.sort("line")
+    assert events["level"].to_list() == ["error", "info", "error"]
+    assert events["line"].to_list() == [1, 2, 4]
+
+
+def test_grep_over_a_bundle_takes_host_and_container_from_each_file(read):
+    pods = "bundle/{node}/var/log/pods/kube-system_kube-proxy-{pod}_0a1b/kube-proxy/0.log"
+    text = "".join(
+        f"{pods.format(node=node, pod=pod)}:{n}:2023-03-14T18:00:0{i}.5Z stderr F "
+        f'E0314 18:00:0{i}.500000       1 proxier.go:1508] "Failed to execute '
+        f'iptables-restore" err="exit status 1"\n'
+        for i, (node, pod, n) in enumerate(
+            [
+                ("ip-10-0-1-5", "x7k2p", 1520),
+                ("ip-10-0-2-9", "9fq4d", 88),
+                ("ip-10-0-1-5", "x7k2p", 1602),
+            ]
+        )
+    )
+    loaded = read("grep-rn-iptables.txt", text)
+    assert loaded.summary.files["prefix"].to_list() == ["grep > cri"]
+    events = loaded.events.sort("line")
+    assert events["host"].to_list() == ["ip-10-0-1-5", "ip-10-0-2-9", "ip-10-0-1-5"]
+    assert set(events["source"]) == {"kube-proxy"}
+    assert events["ts"].dt.second().to_list() == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    ["{n}:", "coredns.log:{n}:", "/var/log/pods/coredns-0.log:{n}:", "coredns-7d8f9.log:"],
+)
+def test_line_number_prefixes_of_grep_n_and_rg(prefix):
+    lines = [
+        '[INFO] 10.244.0.1:53523 - 19585 "A IN example.com. udp 29 false 512" NOERROR '
+        "qr,rd,ra 56 0.000123s",
+        "[ERROR] plugin/errors: 2 example.com. A: read udp 10.244.0.3:41012->10.96.0.10:53: "
+        "i/o timeout",
+    ]
+    peeled = peel("".join(prefix.format(n=40 + i) + line + "\n" for i, line in enumerate(lines)))
+    assert peeled.layers == ("grep",)
+    assert peeled.lines["text"].to_list() == lines
+
+
+def test_clock_times_and_dates_are_not_taken_for_grep_line_numbers():
+    assert wrappers.detect(["10:00:01 job started", "10:00:02 job done"])[0] is None
+    changelog = [
+        "2023-03-13 10:05,upgrade,daemonset/kube-proxy,Cluster upgrade step 4,alice",
+        "2023-03-13 14:20,rollback,daemonset/kube-proxy,Reverted kube-proxy,alice",
+    ]
+    assert wrappers.detect(changelog)[0] is None
+
+
+# --- runtime prefixes as their makers test them ------------------------------------------------
+
+
+def lines_frame(texts: list[str]) -> pl.LazyFrame:
+    n = len(texts)
+    return pl.LazyFrame(
+        {
+            "line": pl.Series(range(1, n + 1), dtype=pl.UInt32),
+            "end_line": pl.Series(range(1, n + 1), dtype=pl.UInt32),
+            "text": texts,
+            "path": ["x.log"] * n,
+        }
+    )
+
+
+def test_cri_tags_after_the_partial_flag_and_untagged_lines():
+    raw = [
+        "2016-10-06T00:17:09.669794202Z stdout P:TAG1:TAG2 log content 1 ",
+        "2016-10-06T00:17:09.669794203Z stdout F:TAG1 log content 2",
+        "2016-10-06T00:17:10.113242941Z stderr log content 3",
+    ]
+    assert runtime.detect(raw)[0] == "cri"
+    got = runtime.strip(lines_frame(raw), "cri").collect()
+    assert got["text"].to_list() == ["log content 1 log content 2", "log content 3"]
+    assert got["stream"].to_list() == ["stdout", "stderr"]
+
+
+def test_docker_json_written_loosely_is_still_docker_json():
+    raw = [
+        '{"log": "I0314 18:00:01.1 1 a.go:1] spaced\\n", "stream": "stderr", '
+        '"time": "2023-03-14T18:00:01.123456789z"}',
+        '{"log":"with attrs\\n","stream":"stdout","attrs":{"tag":"web","env":"prod"},'
+        '"time":"2023-03-14T18:00:02.5Z"}',
+    ]
+    assert runtime.detect(raw)[0] == "docker-json"
+    got = runtime.strip(lines_frame(raw), "docker-json").collect()
+    assert got["text"].to_list() == ["I0314 18:00:01.1 1 a.go:1] spaced", "with attrs"]
+    assert got["prefix_ts"][0] == datetime(2023, 3, 14, 18, 0, 1, 123456, tzinfo=UTC)
+
+
+def test_docker_partial_line_does_not_swallow_the_other_streams_entry():
+    raw = [
+        '{"log":"progress 10%","stream":"stdout","time":"2023-03-14T18:00:01Z"}',
+        '{"log":"E0314 18:00:01.5 1 a.go:1] boom\\n","stream":"stderr","time":"2023-03-14T18:00:01.5Z"}',
+        '{"log":" 20%\\n","stream":"stdout","time":"2023-03-14T18:00:02Z"}',
+    ]
+    got = runtime.strip(lines_frame(raw), "docker-json").collect()
+    assert got["text"].to_list() == ["progress 10%", "E0314 18:00:01.5 1 a.go:1] boom", " 20%"]
+
+
+# --- files of several formats -----------------------------------------------------------------
+
+
+def test_klog_lines_inside_a_rabbitmq_log_are_klog_records(read):
+    text = (
+        "2023-03-15 02:50:01.123456+00:00 [error] <0.1234.0> closing AMQP connection "
+        "<0.1234.0> (10.0.3.7:51234 -> 10.0.1.9:5672):\n"
+        "client unexpectedly closed TCP connection\n"
+        'E0315 02:50:01.500000       1 leaderelection.go:330] "error retrieving resource lock"'
+        ' err="context deadline exceeded"\n'
+        "2023-03-15 02:50:02.000001+00:00 [info] <0.1240.0> accepting AMQP connection "
+        "<0.1240.0> (10.0.3.7:51240 -> 10.0.1.9:5672)\n"
+    )
+    loaded = read("rabbit@rmq-1.log", text)
+    assert accounted(loaded.summary)
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [1, 3, 4]
+    assert events["source"].to_list() == ["rabbitmq", "klog", "rabbitmq"]
+    assert events["message"][0].endswith("client unexpectedly closed TCP connection")
+    assert "leaderelection" not in events["message"][0]
+
+
+def test_rabbitmq_json_line_after_text_lines_starts_a_record(read):
+    text = (
+        "2023-03-15 02:50:01.123456+00:00 [info] <0.230.0> Server startup complete; 4 plugins "
+        "started.\n"
+        '{"time":"2023-03-15 02:50:05.001234+00:00","level":"error","msg":"closing AMQP '
+        'connection","pid":"<0.610.0>"}\n'
+    )
+    loaded = read("rabbit@rmq-2.log", text)
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [1, 2]
+    assert events["level"].to_list() == ["info", "error"]
+
+
+def test_detect_names_wrappers_and_segments(write):
+    path = write("compose.log", COMPOSE)
+    found = loader.detect(str(path))
+    assert found["wrappers"] == ["compose"]
+    assert set(found["segments"]) == {"rabbitmq", "klog"}
+    assert "compose wrapper on 100% of sample lines" in found["why"]
+    journal = loader.detect(str(write("journal.txt", JOURNAL_SHORT)))
+    assert journal["wrappers"] == ["syslog"]
+    assert journal["segments"]["plain"] == 3
+
+
+def test_one_format_file_is_one_segment():
+    lines, _ = split_lines(
+        b'I0314 18:00:01.123456       1 a.go:1] "x"\n\tcontinued\n', "kube-proxy.log"
+    )
+    peeled = wrappers.peel(lines)
+    import parsers
+
+    routed = routing.route(peeled.lines, parsers.registry.get("klog"))
+    assert routing.segment_sizes(routed) == {"klog": 2}
+
+
+def test_cli_detect_says_wrappers_and_segments(write):
+    from typer.testing import CliRunner
+
+    from timeline.cli import app
+
+    path = write("journal-node-3.txt", JOURNAL_SHORT)
+    result = CliRunner().invoke(app, ["detect", str(path)], env={"COLUMNS": "400"})
+    assert result.exit_code == 0
+    assert "syslog wrapper on 100% of sample lines" in result.stdout
+    assert "segments:" in result.stdout and "lines plain" in result.stdout
+
+
+def test_must_gather_pod_log_with_timestamps(read):
+    path = (
+        "must-gather.local.5528/quay-io-ocp-sha256-7f1a/namespaces/openshift-dns/pods/"
+        "dns-default-x2v9q/dns/dns/logs/current.log"
+    )
+    text = (
+        "2023-03-14T18:00:01.123456789Z [INFO] plugin/reload: Running configuration SHA512 = "
+        "1f8e2c\n"
+        "2023-03-14T18:00:31.204771000Z [ERROR] plugin/errors: 2 api.ci.internal. A: read udp "
+        "10.128.0.12:41012->172.30.0.10:53: i/o timeout\n"
+    )
+    loaded = read(path, text)
+    assert loaded.summary.files["prefix"].to_list() == ["kubectl-timestamps"]
+    events = loaded.events.sort("line")
+    assert events["source"].to_list() == ["coredns", "coredns"]
+    assert set(events["host"]) == {"dns-default-x2v9q"}
+    assert events["level"].to_list() == ["info", "error"]
+
+
+def test_a_line_outside_the_wrapper_before_the_journal_is_its_own_stream(read):
+    text = (
+        'E0314 18:00:01.123456       1 proxier.go:1520] "Failed to execute iptables-restore"\n'
+        "Mar 14 18:00:02 node-3 systemd[1]: Started kubelet.\n"
+        "Mar 14 18:00:02 node-3 systemd[1]: Started kube-proxy.\n"
+    )
+    loaded = read("pasted.txt", text, year=2023)
+    assert accounted(loaded.summary)
+    events = loaded.events.sort("line")
+    assert events["source"].to_list() == ["klog", "systemd", "systemd"]
+
+
+def test_another_formats_line_ends_the_record_before_it(read):
+    rabbit = (
+        "2023-03-15 02:50:01.123456+00:00 [error] <0.1234.0> closing AMQP connection <0.1234.0>"
+    )
+    klog_line = 'E0315 02:50:01.200000       1 proxier.go:1520] "Sync failed" retryingTime="30s"'
+    loaded = read("mixed.log", f"{rabbit}\n{klog_line}\n{rabbit}\n", year=2023)
+    files = loaded.summary.files.row(0, named=True)
+    # rabbitmq's repeated header would continue its record, but the klog line came between
+    assert (files["first_lines"], files["continuation_lines"]) == (3, 0)
+    assert loaded.events.sort("line")["source"].to_list() == ["rabbitmq", "klog", "rabbitmq"]
+    assert accounted(loaded.summary)
