@@ -161,6 +161,10 @@ def _route_stream(lines: pl.DataFrame, main: Parser | None) -> tuple[pl.DataFram
     flagged = lines.filter(flag | pl.col("entry") | own)
     claims = [pl.when(text.str.contains(p.record_start)).then(pl.lit(p.name)) for p in others]
     plain = pl.when(pl.col("entry") & ~text.str.contains(CONTINUATION)).then(pl.lit(PLAIN))
+    if main is not None and not own_start:
+        # a format that cannot tell its own record starts (logfmt, say) takes the
+        # wrapper's entries that no other format claims
+        plain = pl.when(pl.col("entry")).then(main_name)
     claimed = flagged.select(
         "line",
         _claimed=pl.when(own).then(main_name).otherwise(pl.coalesce(*claims, plain)),

@@ -72,9 +72,11 @@ def test_journal_short_keeps_host_unit_pid_and_routes_each_unit(read):
     flag = events.filter(pl.col("line") == 9).row(0, named=True)
     assert flag["message"].startswith("Flag --cgroup-driver")
     assert flag["ts"] == datetime(2022, 10, 5, 6, 30, 2, tzinfo=UTC)
+    # containerd's logfmt entries are read as logfmt, the unit naming the program
+    containerd = events.filter(pl.col("component") == "containerd").row(0, named=True)
+    assert containerd["source"] == "go-logs" and containerd["level"] == "error"
+    assert "time=" not in containerd["message"] and "level=" not in containerd["message"]
     # other units are rows with their unit as source, their level from the message
-    containerd = events.filter(pl.col("source") == "containerd").row(0, named=True)
-    assert containerd["level"] == "error"
     systemd = events.filter(pl.col("source") == "systemd").row(0, named=True)
     assert systemd["message"] == "Started kubelet: The Kubernetes Node Agent."
     assert systemd["ts"] == datetime(2022, 10, 5, 6, 30, 1, tzinfo=UTC)
@@ -200,9 +202,11 @@ def test_syslog_with_zone_dropped_takes_the_zone_given(read):
     )
     loaded = read("syslog", text, year=2017, tz="Europe/Berlin")
     events = loaded.events.sort("line")
-    assert events["source"].to_list() == ["dockerd", "kubelet"]
+    assert events["component"].to_list() == ["dockerd", "kubelet"]
     assert events["level"].to_list() == ["error", "info"]
-    assert events["ts"][0] == datetime(2017, 3, 2, 12, 53, 7, tzinfo=UTC)
+    # dockerd states its own zone (Z), which beats the zone given; kubelet's klog does not
+    assert events["ts"][0] == datetime(2017, 3, 2, 13, 53, 7, 478019, tzinfo=UTC)
+    assert events["ts"][1] == datetime(2017, 3, 2, 12, 53, 8, 278543, tzinfo=UTC)
     zones = loaded.summary.assumptions.filter(pl.col("what") == "time zone")
     assert zones["value"].to_list() == ["Europe/Berlin"]
 
@@ -427,7 +431,9 @@ def test_detect_names_wrappers_and_segments(write):
     assert "compose wrapper on 100% of sample lines" in found["why"]
     journal = loader.detect(str(write("journal.txt", JOURNAL_SHORT)))
     assert journal["wrappers"] == ["syslog"]
-    assert journal["segments"]["plain"] == 3
+    # systemd's line and kubelet's non-klog flag line; containerd's entry is logfmt
+    assert journal["segments"]["plain"] == 2
+    assert journal["segments"]["logfmt"] == 1
 
 
 def test_one_format_file_is_one_segment():
