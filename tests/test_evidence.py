@@ -839,3 +839,35 @@ def test_a_person_s_deploy_is_not_swallowed_by_a_chain_of_routine_syncs():
     mine = changes.filter(pl.col("actor") == "ivy@example.com").row(0, named=True)
     assert mine["ts"] == deploy and not mine["automated"]
     assert mine["change_type"] == "deploy"
+
+
+def test_a_job_queued_years_before_it_started_weighs_one_day_of_waiting():
+    """A clock gone wrong gives a CI job a queue delay of years; counted once per minute
+    it would be millions of rows (and all of memory), so it counts as a day at most."""
+    from timeline.analysis.contributors.measures import MAX_WAIT_MINUTES, evidence_rows
+
+    started = datetime(2023, 3, 14, 18, 5, tzinfo=UTC)
+    waits = {"linux-large": 5 * 365 * 86400.0, "macos-m1": 600.0}
+    jobs = pl.DataFrame(
+        [
+            {
+                "ts": started - timedelta(seconds=wait),
+                "source": "circleci",
+                "host": None,
+                "component": "build",
+                "level": "info",
+                "kind": "job",
+                "message": f"build on {executor}",
+                "template": "build",
+                "attrs": json.dumps(
+                    {"executor": executor, "queue_delay_s": wait, "status": "success"}
+                ),
+                "file": "jobs.json",
+                "line": i + 1,
+            }
+            for i, (executor, wait) in enumerate(waits.items())
+        ],
+        schema=EVENT_SCHEMA,
+    )
+    counted = evidence_rows(jobs).collect().group_by("host").len()
+    assert dict(counted.iter_rows()) == {"linux-large": MAX_WAIT_MINUTES, "macos-m1": 10}

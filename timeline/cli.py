@@ -194,7 +194,7 @@ def read_with_progress(
 
 def note(text: str, style: str = "") -> None:
     """One note on stderr, never wrapped inside a word (so never inside a path)."""
-    err.print(Text(text, style=style), soft_wrap=True, highlight=False)
+    err.print(Text(terminal_text(text), style=style), soft_wrap=True, highlight=False)
 
 
 def _print_problems(summary: loader.LoadSummary) -> None:

@@ -32,6 +32,10 @@ QUOTE_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+#: The most minutes of waiting one CI job counts for.
+MAX_WAIT_MINUTES = 24 * 60
+
+
 def evidence_rows(
     frame: pl.DataFrame, *, min_delay_s: float = 60.0, pods: pl.DataFrame | None = None
 ) -> pl.LazyFrame:
@@ -53,7 +57,9 @@ def evidence_rows(
     delay = attrs.str.json_path_match("$.queue_delay_s").cast(pl.Float64, strict=False)
     status = attrs.str.json_path_match("$.status")
     job_rows = frame.filter((pl.col("kind") == "job") & pl.col("ts").is_not_null())
-    minutes = (delay.fill_null(0.0) / 60).ceil().cast(pl.Int64)
+    # a job counted once per minute it waited, up to a day: a clock gone wrong (a job
+    # "queued" years before it started) must not weigh more than a day's wait
+    minutes = (delay.fill_null(0.0) / 60).ceil().clip(upper_bound=MAX_WAIT_MINUTES).cast(pl.Int64)
     jobs = (
         job_rows.lazy()
         .filter((delay > min_delay_s) | (status == "failed"))
