@@ -72,6 +72,8 @@ def test_any_lines_load_and_every_line_is_accounted_for(lines, final_newline, na
         path = Path(tmp) / name
         path.write_text(text, encoding="utf-8")
         loaded = timeline.read(path)
+    if "\r" in text and "\n" not in text:  # CR-only line ends are read as line ends
+        text = text.replace("\r", "\n")
     expected_lines = len(text.split("\n")) - (1 if text.endswith("\n") else 0) if text else 0
     assert loaded.summary.files["lines"].to_list() == [expected_lines]
     assert accounted(loaded.summary), loaded.summary.files.to_dicts()

@@ -53,18 +53,18 @@ def test_the_cli_window_keeps_incident_0_whole_and_the_dns_restarts_worse():
     )
     assert result.exit_code == 0, result.output
     found = json.loads(result.stdout)
-    first = next(i for i in found["incidents"] if i["incident_id"] == 0)
-    onset = datetime.fromisoformat(first["onset"])
-    recovery = datetime.fromisoformat(first["recovery"])
+    first = found["incidents"][0]
+    onset = datetime.fromisoformat(first["times"]["onset"])
+    recovery = datetime.fromisoformat(first["times"]["recovery"])
     assert abs(onset - (DAY + timedelta(hours=18))) <= timedelta(minutes=10)
     assert (
         DAY + timedelta(hours=24, minutes=45) <= recovery <= DAY + timedelta(hours=25, minutes=45)
     )
-    assert [i["incident_id"] for i in found["incidents"]] == [0, 1]
-    ranked = [c for c in found["contributors"] if c["incident_id"] == 0]
-    dns = [c for c in ranked if c["target"] in DNS and c["ts"].startswith("2023-03-14 20:")]
+    assert [i["id"] for i in found["incidents"]] == ["incident-1", "incident-2"]
+    ranked = first["contributors"]
+    dns = [c for c in ranked if c["target"] in DNS and c["time"].startswith("2023-03-14T20:")]
     assert len(dns) == 2 and {c["role"] for c in dns} == {"made worse"}
-    top = min(ranked, key=lambda c: c["rank"])
+    top = min((c for c in ranked if c["rank"] is not None), key=lambda c: c["rank"])
     assert top["target"] == "daemonset/kube-system/kube-proxy" and top["role"] == "trigger"
 
 

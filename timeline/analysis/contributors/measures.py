@@ -103,7 +103,7 @@ class RowCounter:
             evidence_rows(frame, min_delay_s=min_delay_s, pods=pods)
             .join(keys.lazy(), on=["source", "template"], how="semi")
             .sort("ts")
-            .collect()
+            .collect(engine="in-memory")  # the streaming engine panics on this plan at times
         )
         self.rows = rows
         self.by_signature = rows.with_columns(
