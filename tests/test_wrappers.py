@@ -501,3 +501,40 @@ def test_another_formats_line_ends_the_record_before_it(read):
     assert (files["first_lines"], files["continuation_lines"]) == (3, 0)
     assert loaded.events.sort("line")["source"].to_list() == ["rabbitmq", "klog", "rabbitmq"]
     assert accounted(loaded.summary)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "program"),
+    [
+        (
+            "compose.log",
+            "payments-api-2  | time=2024-09-18T07:12:44.512Z level=WARN "
+            'msg="slow upstream" upstream=ledger\n'
+            "scheduler-1     | E0918 07:12:46.220114       1 scheduler.go:380] "
+            '"Error scheduling pod" pod="default/web-7c9"\n'
+            "payments-api-2  | time=2024-09-18T07:12:45.001Z level=ERROR "
+            'msg="charge failed" err="context deadline exceeded"\n',
+            "payments-api",
+        ),
+        (
+            "node.syslog",
+            "Sep 18 07:12:44 worker-b7 ingestd[2211]: ts=2024-09-18T07:12:44.9Z level=warn "
+            'msg="queue slow" queue=events\n'
+            "Sep 18 07:12:45 worker-b7 kubelet[901]: W0918 07:12:45.100200     901 "
+            'eviction_manager.go:337] "Eviction manager: attempting to reclaim"\n'
+            "Sep 18 07:12:46 worker-b7 ingestd[2211]: ts=2024-09-18T07:12:46.1Z level=error "
+            'msg="queue full" queue=events\n',
+            "ingestd",
+        ),
+    ],
+)
+def test_logfmt_entries_inside_any_wrapper_are_read_as_logfmt(read, name, text, program):
+    events = read(name, text, year=2024).events.sort("line")
+    own = events.filter(pl.col("component") == program)
+    assert own["level"].to_list() == ["warning", "error"]
+    assert not own["message"].str.contains("level=").any()
+    assert own["ts"].dt.microsecond().to_list()[0] > 0, "the record's own time, not the wrapper's"
+    assert events.filter(pl.col("component") != program)["level"].to_list() in (
+        ["error"],
+        ["warning"],
+    )

@@ -38,8 +38,8 @@ def analysis_frame(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     for comparing touched hosts with untouched ones). So those are kept as one row per
     source, host, component, signature, level and hour (the first, with its own time,
     file and line), without message or ``attrs``; the records that tie a pod to its node
-    are kept whole. Rows from pod logs that name no host take the pod as their host and
-    the container as their program (:func:`timeline.reading.pods.with_pod_log_origin`).
+    are kept whole. (Pod logs copied out without their node's folder already name their
+    pod and container: the reader takes them from the path, :mod:`parsers.layouts`.)
     Reading an event store this way holds what the analysis keeps, not the whole input.
 
     >>> import timeline
@@ -54,7 +54,7 @@ def analysis_frame(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     >>> analysis_frame(frame).select("line", "message").rows()
     [(1, None), (3, 'Sync failed')]
     """
-    events = with_pod_log_origin(events)
+    events = events.lazy()
     record = pl.col("kind") != "log"
     pod_node = tells_pod_node()
     counted = record | pl.col("level").is_in(PROBLEM_LEVELS).fill_null(False) | pod_node
