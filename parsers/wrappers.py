@@ -35,6 +35,7 @@ colour codes (``docker compose``, consoles) are removed before anything else.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -200,10 +201,19 @@ def wrapper_share(sample: list[str], name: str) -> float:
     return share if _plausible(name, lines) else 0.0
 
 
-def _layer_share(sample: list[str], name: str) -> float:
-    if name in runtime.PREFIXES:
-        return runtime.prefix_share(sample, name)
-    return wrapper_share(sample, name)
+def _expected_layer(
+    sample: list[str], expect: Sequence[tuple[str, ...]], outer: tuple[str, ...]
+) -> tuple[str | None, float]:
+    """The next layer one of ``expect`` names after ``outer``, if every line carries it."""
+    depth = len(outer)
+    for name in dict.fromkeys(e[depth] for e in expect if len(e) > depth and e[:depth] == outer):
+        if name in runtime.PREFIXES:
+            share = runtime.prefix_share(sample, name)
+        else:
+            share = wrapper_share(sample, name)
+        if share == 1.0:
+            return name, share
+    return None, 0.0
 
 
 _GREP_NUMBERED = re.compile(r"^(?:[^:\s{\[\"<=]*[./][^:\s]*[:-])?[0-9]+(?P<sep>[:-])(?P<rest>.*)$")
@@ -228,13 +238,15 @@ def _plausible(name: str, lines: list[str]) -> bool:
 
 
 def peel(
-    lines: pl.DataFrame, sample: list[str] | None = None, expect: tuple[str, ...] = ()
+    lines: pl.DataFrame,
+    sample: list[str] | None = None,
+    expect: Sequence[tuple[str, ...]] = (),
 ) -> Peeled:
     """Strip every layer ``lines`` carry, outermost first, keeping what each says. A
     runtime prefix is the innermost layer: what it wraps is the program's own line, whose
     time is its own.
 
-    ``expect`` names the layers another file of the same folder had: each is taken
+    ``expect`` names the layers other files of the same kind had: such a layer is taken
     without looking for the others when every sample line carries it, so that a folder
     of rotated pod logs is sniffed in full once.
 
@@ -253,9 +265,8 @@ def peel(
         shares.append(float(frame["container"].is_not_null().mean()))
     for _ in range(MAX_LAYERS):
         body = frame.filter(~pl.col("marker"))["text"].head(200).to_list()
-        name = expect[len(layers)] if len(layers) < len(expect) else None
-        share = _layer_share(body, name) if name else 0.0
-        if share < 1.0:
+        name, share = _expected_layer(body, expect, tuple(layers))
+        if name is None:
             name, share = detect(body)
         if name is None or name in layers:
             break

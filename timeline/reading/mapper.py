@@ -175,14 +175,15 @@ def map_batch(tasks: list[Task]) -> list[Partial]:
     does not begin with a record, so that its first lines would join another file's
     last record, is parsed on its own.
     """
-    guesses: dict[str, Guess] = {}
+    guesses: dict[str, list[Guess]] = {}
     prepared = []
     for task in tasks:
-        kin = _kin(task.path)
-        prepared.append(_prepare(task, guesses.get(kin)))
+        kin = guesses.setdefault(_kin(task.path), [])
+        prepared.append(_prepare(task, kin))
         result, parser = prepared[-1][0], prepared[-1][2]
-        if parser is not None and not task.format:
-            guesses[kin] = Guess(tuple(result.layers), parser, result.score)
+        guess = Guess(tuple(result.layers), parser, result.score) if parser else None
+        if guess and not task.format and guess not in kin:
+            kin.insert(0, guess)
     together: dict[tuple[str, str | None], list[int]] = {}
     for i, (result, stripped, parser, _) in enumerate(prepared):
         if stripped is None:
@@ -224,7 +225,7 @@ class Guess:
     score: float
 
 
-def _prepare(task: Task, guess: Guess | None = None):
+def _prepare(task: Task, guesses: list[Guess] = ()):
     """Read, split, strip and sniff one task: ``(result, lines, parser, warnings)``, with
     lines None when there is nothing to parse (the result says why)."""
     result = Partial(path=shown_name(task.path), part=task.part, out=task.out)
@@ -243,7 +244,7 @@ def _prepare(task: Task, guess: Guess | None = None):
     if problem:
         result.problems.append(problem)
     result.lines = lines.height
-    peeled = wrappers.peel(lines, raw_sample, expect=guess.layers if guess else ())
+    peeled = wrappers.peel(lines, raw_sample, expect=[g.layers for g in guesses])
     del lines
     result.prefix = peeled.described
     result.layers = list(peeled.layers)
@@ -257,7 +258,7 @@ def _prepare(task: Task, guess: Guess | None = None):
         parser, result.score = parsers.registry.get(task.format), 1.0
     else:
         sample = stripped["text"].head(SAMPLE_LINES).to_list()
-        ranked = _same_as(guess, peeled.layers, sample) or parsers.registry.rank(sample)
+        ranked = _same_as(guesses, peeled.layers, sample) or parsers.registry.rank(sample)
         if ranked and ranked[0][1].score >= MIN_SCORE:
             parser, score = ranked[0]
             result.score = score.score
@@ -272,13 +273,15 @@ def _prepare(task: Task, guess: Guess | None = None):
 
 
 def _same_as(
-    guess: Guess | None, layers: tuple[str, ...], sample: list[str]
+    guesses: list[Guess], layers: tuple[str, ...], sample: list[str]
 ) -> list[tuple[Parser, Score]]:
-    """``[(parser, score)]`` when the file is what ``guess`` says, else empty."""
-    if guess is None or layers != guess.layers:
-        return []
-    score = parsers.registry.score(guess.parser, sample)
-    return [(guess.parser, score)] if score.score >= max(guess.score, MIN_SCORE) else []
+    """``[(parser, score)]`` when the file is what one of ``guesses`` says, else empty."""
+    for guess in guesses:
+        if layers == guess.layers:
+            score = parsers.registry.score(guess.parser, sample)
+            if score.score >= max(guess.score, MIN_SCORE):
+                return [(guess.parser, score)]
+    return []
 
 
 def _may_go_together(parser: Parser | None, stripped: pl.DataFrame, task: Task) -> bool:
