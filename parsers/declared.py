@@ -30,6 +30,13 @@ lines without any Python. It has:
     ``continuation``: a regex for lines that continue the record above; or ``join =
     true``: any line no pattern matches continues the record above. Else such a line is
     unparsed.
+``distinct_start``
+    a regex (in the syntax both Rust and Python read) that matches the first line of a
+    record of this format and could match no other format's line: such a line starts a
+    record of this format wherever it is found, in another format's file or inside a
+    journal, never continuing the record above. Leave it out when the format's lines
+    could be another's (``Error: ...``); the format is then read only where a file or a
+    stream is its own.
 ``sniff``
     ``literals``: texts one of which the sample must hold; ``max_score`` (default 0.9):
     the score when every sample line matches, so that a built-in format that is surer wins.
@@ -138,6 +145,7 @@ class Declared:
     message_level: tuple[str, ...]
     continuation: str | None
     join: bool
+    distinct_start: str | None
     literals: tuple[str, ...]
     max_score: float
     samples: tuple[Sample, ...]
@@ -187,6 +195,16 @@ def declare(content: dict[str, object], origin: str) -> Declared:
             pl.select(pl.lit("").str.contains(pattern))
         except pl.exceptions.PolarsError as exc:
             raise bad(f"regex {pattern!r} is not valid: {exc}") from None
+    distinct_start = content.get("distinct_start")
+    if distinct_start is not None:
+        try:
+            pl.select(pl.lit("").str.contains(str(distinct_start)))
+            re.compile(str(distinct_start))
+        except (pl.exceptions.PolarsError, re.error) as exc:
+            raise bad(
+                f"'distinct_start' {distinct_start!r} must be a regex both Rust and Python "
+                f"read: {exc}"
+            ) from None
     raw_fields = content.get("fields", {})
     if not isinstance(raw_fields, dict) or not set(raw_fields) <= set(COLUMNS):
         raise bad(f"'fields' maps columns ({', '.join(COLUMNS)}) to keys")
@@ -225,6 +243,7 @@ def declare(content: dict[str, object], origin: str) -> Declared:
         message_level=_strings(content.get("message_level", ())),
         continuation=multiline.get("continuation"),
         join=bool(multiline.get("join", False)),
+        distinct_start=None if distinct_start is None else str(distinct_start),
         literals=_strings(sniff.get("literals", ())),
         max_score=float(sniff.get("max_score", 0.9)),
         samples=samples,
@@ -343,6 +362,10 @@ def parse_with(declared: Declared, lines: pl.LazyFrame) -> pl.LazyFrame:
     unparsed = pl.when(~pl.col("header")).then(
         pl.lit(f"not a {declared.name} record and no record above it")
     )
+    if declared.kind == "regex":
+        # a line that is no continuation, but that no pattern reads either
+        read = pl.any_horizontal([pl.col(f"_pm{i}") for i in range(len(declared.patterns))])
+        unparsed = unparsed.when(~read).then(pl.lit(f"no {declared.name} pattern reads it"))
     return records(
         rows,
         ts=ts,
@@ -543,6 +566,7 @@ def to_parser(declared: Declared) -> Parser:
         # can have them checked on the raw sample
         literals=declared.literals if declared.kind != "json" else (),
         record_start=_record_start(declared),
+        distinct_start=declared.distinct_start,
         origin=declared.origin,
     )
 

@@ -70,6 +70,13 @@ PREFIX_LITERALS = {
     "kubectl-timestamps": (),
 }
 
+#: A program's own line that opens with an RFC 3339 time, then a tab or a run of spaces and
+#: a level (zap's console encoder, its tabs pasted as spaces): ``kubectl logs
+#: --timestamps`` writes one space after its time, so such a line is not its.
+TIME_THEN_COLUMNS = (
+    rf"^{RFC3339}(?:\t| {{2,}})(?i:debug|info|warn|warning|error|dpanic|panic|fatal)(?:\s|$)"
+)
+
 #: Share of sample lines that must carry a prefix for the file to be read as prefixed.
 MIN_SHARE = 0.6
 
@@ -86,8 +93,13 @@ def detect(sample: list[str]) -> tuple[str | None, float]:
         for name, pattern in PREFIXES.items()
         if not PREFIX_LITERALS[name] or any(literal in text for literal in PREFIX_LITERALS[name])
     }
+    if "kubectl-timestamps" in candidates:
+        candidates["_columns"] = TIME_THEN_COLUMNS
+    shares = shares_matching(sample, candidates)
+    if "_columns" in shares:
+        shares["kubectl-timestamps"] -= shares.pop("_columns")
     best, best_share = None, 0.0
-    for name, share in shares_matching(sample, candidates).items():
+    for name, share in shares.items():
         if share > best_share:
             best, best_share = name, share
     if best_share < MIN_SHARE:

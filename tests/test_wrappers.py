@@ -538,3 +538,161 @@ def test_logfmt_entries_inside_any_wrapper_are_read_as_logfmt(read, name, text, 
         ["error"],
         ["warning"],
     )
+
+
+# --- Go loggers' lines among other formats' lines -------------------------------------------
+
+KLOG_INFO = "I0720 05:19:28.533050       1 feature_gate.go:190] feature gates: map[]"
+KLOG_WARN = (
+    'W0720 05:19:33.061016       1 server_others.go:289] Flag proxy-mode="" unknown, '
+    "assuming iptables proxy"
+)
+COREDNS_LINE = (
+    '[INFO] 10.244.1.7:40163 - 51882 "AAAA IN registry.acme.io. udp 33 false 512" NOERROR '
+    "qr,rd,ra 120 0.000851s"
+)
+RABBIT_LINE = (
+    "2024-02-07 11:40:02.118243+00:00 [warning] <0.917.0> closing AMQP connection "
+    "<0.917.0> (10.42.0.17:43512 -> 10.42.1.4:5672, vhost: '/', user: 'app'):"
+)
+#: Lines of Go loggers, each with the time (UTC), level and message it must load with.
+GO_LINES = [
+    (
+        'time="2018-07-20T05:19:33Z" level=error msg="Could not get ipvs family information '
+        'from the kernel."',
+        datetime(2018, 7, 20, 5, 19, 33, tzinfo=UTC),
+        "error",
+        "Could not get ipvs family information from the kernel.",
+    ),
+    (
+        'time=2024-02-07T12:40:05.310+01:00 level=WARN msg="lease renewal slow" '
+        "lease=kube-system/ingest elapsed=2.4s",
+        datetime(2024, 2, 7, 11, 40, 5, 310000, tzinfo=UTC),
+        "warning",
+        "lease renewal slow",
+    ),
+    (
+        "level=error ts=2021-11-30T09:12:44.871Z caller=notifier.go:527 component=notifier "
+        'alertmanager=http://alertmanager:9093/api/v2/alerts msg="Error sending alert"',
+        datetime(2021, 11, 30, 9, 12, 44, 871000, tzinfo=UTC),
+        "error",
+        "Error sending alert",
+    ),
+    (
+        "2023-06-02T08:15:43.902Z\tERROR\tcontroller.ingress\tingress/reconciler.go:71\t"
+        'Reconciler error\t{"name": "web", "namespace": "shop", "error": "no endpoints"}',
+        datetime(2023, 6, 2, 8, 15, 43, 902000, tzinfo=UTC),
+        "error",
+        "Reconciler error",
+    ),
+    (
+        "2025-10-08T20:21:54+01:00        INFO        rhp4.siamux        RPC success        "
+        '{"peerAddress": "15.204.160.10:33222", "rpc": "Settings"}',
+        datetime(2025, 10, 8, 19, 21, 54, tzinfo=UTC),
+        "info",
+        "RPC success",
+    ),
+    (
+        '{"level":"warn","ts":1686640563.4410355,"caller":"etcdserver/util.go:166",'
+        '"msg":"apply request took too long","took":"262.8ms"}',
+        datetime(2023, 6, 13, 7, 16, 3, 441036, tzinfo=UTC),
+        "warning",
+        "apply request took too long",
+    ),
+    (
+        '{"time":"2024-05-21T16:02:11.004512-04:00","level":"ERROR","msg":"upload failed",'
+        '"bucket":"backups","err":"EOF"}',
+        datetime(2024, 5, 21, 20, 2, 11, 4512, tzinfo=UTC),
+        "error",
+        "upload failed",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "before", "after", "year"),
+    [
+        ("kube-proxy.log", KLOG_INFO, KLOG_WARN, 2018),
+        ("coredns.log", COREDNS_LINE, COREDNS_LINE.replace("51882", "51883"), None),
+        ("rabbit@rmq-0.log", RABBIT_LINE, RABBIT_LINE.replace("917", "918"), None),
+    ],
+)
+@pytest.mark.parametrize(("go_line", "ts", "level", "message"), GO_LINES)
+def test_a_go_loggers_line_inside_another_formats_file_is_a_record_of_its_own(
+    read, name, before, after, year, go_line, ts, level, message
+):
+    first = before.replace("0.", "1.", 1)
+    loaded = read(name, f"{first}\n{before}\n{go_line}\n{after}\n", year=year or 2024)
+    assert accounted(loaded.summary)
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [1, 2, 3, 4]
+    go = events.row(2, named=True)
+    assert (go["ts"], go["level"], go["message"].split("\n")[0]) == (ts, level, message)
+    assert go["source"] == "go-logs"
+    # the lines around it are still read by their own format
+    assert go_line not in events["message"][1] and go_line not in events["message"][3]
+    assert events["source"][1] == events["source"][3] != "go-logs"
+
+
+@pytest.mark.parametrize(("go_line", "ts", "level", "message"), GO_LINES)
+@pytest.mark.parametrize("wrapped", ["cri", "journal"])
+def test_a_go_loggers_line_among_wrapped_klog_lines_is_read_by_its_format(
+    read, wrapped, go_line, ts, level, message
+):
+    klog = [
+        'E0207 11:40:01.220114    2211 pod_workers.go:1294] "Error syncing pod, skipping" '
+        'pod="shop/web-7c9"',
+        '  err="failed to \\"StartContainer\\" for \\"web\\""',
+        go_line,
+        'I0207 11:40:07.004221    2211 kubelet.go:2440] "SyncLoop (PLEG)" pod="shop/web-7c9"',
+    ]
+    if wrapped == "cri":
+        text = "".join(f"2024-02-07T11:40:0{i}.5Z stderr F {s}\n" for i, s in enumerate(klog))
+        name = "node-b7/var/log/pods/shop_web-7c9_1a2b/web/0.log"
+    else:
+        text = "".join(
+            f"Feb 07 11:40:0{i} worker-b7 kubelet[2211]: {s}\n" for i, s in enumerate(klog)
+        )
+        name = "kubelet.journal"
+    loaded = read(name, text, year=2024)
+    assert accounted(loaded.summary)
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [1, 3, 4]
+    assert events["level"][0] == "error" and go_line not in events["message"][0]
+    go = events.row(1, named=True)
+    assert (go["ts"], go["level"], go["message"].split("\n")[0]) == (ts, level, message)
+
+
+def test_zap_console_inside_a_journal_keeps_its_own_time_and_fields(read):
+    text = (
+        "-- Journal begins at Mon 2025-10-06 08:00:01 UTC, ends at Wed 2025-10-08 20:22:10 "
+        "UTC. --\n"
+        "Oct 08 20:21:54 hostd hostd[3800939]: 2025-10-08T20:21:54+01:00\tINFO\trhp4.siamux\t"
+        'RPC success\t{"peerAddress": "15.204.160.10:33222", "rpc": "Settings"}\n'
+        "Oct 08 20:21:58 hostd hostd[3800939]: 2025-10-08T20:21:58.250+01:00\tWARN\t"
+        'contracts\tfailed to broadcast revision\t{"contract": "fcid:8a0e", "error": "EOF"}\n'
+        "Oct 08 20:22:03 hostd systemd[1]: hostd.service: Consumed 2min 3.512s CPU time.\n"
+    )
+    loaded = read("hostd.journal", text, year=2025)
+    assert accounted(loaded.summary)
+    events = loaded.events.sort("line")
+    zap = events.filter(pl.col("source") == "go-logs")
+    assert zap["ts"].to_list() == [
+        datetime(2025, 10, 8, 19, 21, 54, tzinfo=UTC),
+        datetime(2025, 10, 8, 19, 21, 58, 250000, tzinfo=UTC),
+    ]
+    assert zap["level"].to_list() == ["info", "warning"]
+    assert zap["message"].to_list() == ["RPC success", "failed to broadcast revision"]
+    assert zap["component"].to_list() == ["rhp4.siamux", "contracts"]
+    assert set(zap["host"]) == {"hostd"}
+    assert events.filter(pl.col("source") == "systemd").height == 1
+
+
+def test_a_zap_time_is_not_taken_for_a_kubectl_timestamps_prefix():
+    zap = [
+        "2025-10-08T20:21:54+01:00        INFO        rhp4.siamux        RPC success",
+        '2024-01-15T09:00:02.118Z  ERROR  sync failed  {"err": "EOF"}',
+    ]
+    assert runtime.detect(zap)[0] is None
+    kubectl = ["2024-01-15T09:00:02.118204512Z [ERROR] plugin/errors: 2 x. A: i/o timeout"]
+    assert runtime.detect(kubectl)[0] == "kubectl-timestamps"
