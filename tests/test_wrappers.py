@@ -338,6 +338,112 @@ def test_clock_times_and_dates_are_not_taken_for_grep_line_numbers():
     assert wrappers.detect(changelog)[0] is None
 
 
+#: Pre-3.7 RabbitMQ reports as ``grep -A`` finds them: the report line matches, the line
+#: after it (the report's text) is context.
+OLD_REPORTS = [
+    (
+        "=ERROR REPORT==== 11-Oct-2017::21:42:29 ===",
+        "Ranch listener rabbit_web_dispatch_sup_15672 had connection process started with "
+        "cowboy_protocol:start_link/4 at <0.18023.990> exit with reason: [{reason,{timeout",
+        datetime(2017, 10, 11, 21, 42, 29, tzinfo=UTC),
+        "error",
+    ),
+    (
+        "=WARNING REPORT==== 3-Feb-2018::07:05:11 ===",
+        "closing AMQP connection <0.3412.0> (10.20.0.14:50112 -> 10.20.0.3:5672, vhost: "
+        "'/', user: 'svc-billing'):",
+        datetime(2018, 2, 3, 7, 5, 11, tzinfo=UTC),
+        "warning",
+    ),
+    (
+        "=ERROR REPORT==== 29-Dec-2017::23:59:58 ===",
+        "Channel error on connection <0.5012.0> (10.20.0.9:41876 -> 10.20.0.3:5672, vhost: "
+        "'orders', user: 'orders'), channel 1:",
+        datetime(2017, 12, 29, 23, 59, 58, tzinfo=UTC),
+        "error",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "match", "context"),
+    [
+        ("grep -H -A1", "{f}:", "{f}-"),
+        ("grep -Hn -A1", "{f}:{n}:", "{f}-{n}-"),
+        ("rg -A1", "{f}:{n}:", "{f}-{n}-"),
+        ("grep -n -A1", "{n}:", "{n}-"),
+    ],
+)
+@pytest.mark.parametrize("file", ["sharerabbitmq-01.log", "logs/rabbit@mq-node-2.log"])
+def test_grep_context_lines_continue_the_matching_record(read, name, match, context, file):
+    groups = []
+    for i, (report, text, _ts, _level) in enumerate(OLD_REPORTS):
+        n = 118 + 40 * i
+        groups.append(
+            match.format(f=file, n=n) + report + "\n" + context.format(f=file, n=n + 1) + text
+        )
+    loaded = read("grep-output.txt", "\n--\n".join(groups) + "\n")
+    files = loaded.summary.files.row(0, named=True)
+    assert files["prefix"] == "grep", name
+    assert files["wrapper_lines"] == 2  # the two "--" between groups
+    assert files["unparsed_lines"] == 0
+    assert accounted(loaded.summary)
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [1, 4, 7]
+    assert events["message"].to_list() == [text for _r, text, _t, _l in OLD_REPORTS]
+    assert events["ts"].to_list() == [ts for _r, _t, ts, _l in OLD_REPORTS]
+    assert events["level"].to_list() == [level for _r, _t, _ts, level in OLD_REPORTS]
+
+
+@pytest.mark.parametrize("numbered", [False, True])
+def test_grep_over_dated_lines_takes_no_date_for_a_line_number(read, numbered):
+    """``grep -H -B1`` over RabbitMQ 3.7+ logs: the lines begin with a date
+    right after the file name, and without ``-n`` there is no line number to take."""
+    lines = [
+        (
+            "rabbit@rmq-1.log",
+            "-",
+            "2023-03-15 02:50:01.123456+00:00 [info] <0.1234.0> "
+            "accepting AMQP connection <0.1234.0> (10.0.3.7:51234 -> 10.0.1.9:5672)",
+        ),
+        (
+            "rabbit@rmq-1.log",
+            ":",
+            "2023-03-15 02:50:04.000001+00:00 [error] <0.1234.0> "
+            "closing AMQP connection <0.1234.0> (10.0.3.7:51234 -> 10.0.1.9:5672):",
+        ),
+        (
+            "rabbit@rmq-2.log",
+            ":",
+            "2023-03-15T02:50:09.331000+00:00 [warning] <0.880.0> Mirrored queue 'jobs' "
+            "in vhost '/': Stopping all nodes on master shutdown since no synchronised "
+            "mirror is available",
+        ),
+    ]
+    text = "".join(
+        f"{f}{sep}{f'{40 + i}{sep}' if numbered else ''}{line}\n"
+        for i, (f, sep, line) in enumerate(lines)
+    )
+    loaded = read("grep-dated.txt", text)
+    assert loaded.summary.files["prefix"].to_list() == ["grep"]
+    events = loaded.events.sort("line")
+    assert events["level"].to_list() == ["info", "error", "warning"]
+    assert events["ts"].to_list() == [
+        datetime(2023, 3, 15, 2, 50, 1, 123456, tzinfo=UTC),
+        datetime(2023, 3, 15, 2, 50, 4, 1, tzinfo=UTC),
+        datetime(2023, 3, 15, 2, 50, 9, 331000, tzinfo=UTC),
+    ]
+    assert events["message"][2].startswith("Mirrored queue 'jobs'")
+
+
+def test_a_name_with_a_dash_is_not_a_grep_context_line_unless_a_match_names_it():
+    journal_like = [
+        "api-server.log-rotated after 100MB",
+        "worker.service-restart requested by operator",
+    ]
+    assert wrappers.detect(journal_like)[0] is None
+
+
 # --- runtime prefixes as their makers test them ------------------------------------------------
 
 
