@@ -103,6 +103,14 @@ KMSG = (
 #: Lines journalctl and grep write of their own.
 _JOURNAL = r"^-- (?:Logs begin at |Journal begins at |Boot [0-9a-f]+ --|Reboot --|No entries --)"
 MARKERS = {"syslog": _JOURNAL, "syslog-iso": _JOURNAL, "grep": r"^--$"}
+_HEADER_TIME = r"[A-Z][a-z]{2} ([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}) ([^ ,]+?)"
+#: journalctl's first line gives the journal's span in the zone it writes every line in
+#: (``-- Logs begin at ... CET, end at ... CET. --``; ``-- Journal begins at ..., ends
+#: at ... --`` since systemd 246).
+JOURNAL_SPAN = (
+    rf"^-- (?:Logs begin at|Journal begins at) {_HEADER_TIME}"
+    rf"(?:, (?:end at|ends at) {_HEADER_TIME})?\.? --$"
+)
 
 ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"
 
@@ -276,6 +284,22 @@ def peel(lines: pl.DataFrame, sample: list[str] | None = None) -> Peeled:
         if name in runtime.PREFIXES:  # the runtime writes right around the program's line
             break
     return Peeled(frame, tuple(layers), tuple(shares))
+
+
+def journal_zone(markers: pl.Series) -> str | None:
+    """The last time and zone a journal header states (``2016-11-14 11:06:12 CET``): the
+    zone journalctl wrote the lines' times in; None without such a header.
+
+    >>> journal_zone(pl.Series(["-- Logs begin at Sun 2016-11-13 23:51:54 CET, end at "
+    ...     "Mon 2016-11-14 11:06:12 CET. --"]))
+    '2016-11-14 11:06:12 CET'
+    """
+    stated = markers.str.extract_groups(JOURNAL_SPAN).struct.unnest().drop_nulls("1")
+    if stated.height == 0:
+        return None
+    last = stated.row(-1)
+    date, zone = (last[2], last[3]) if last[2] is not None else (last[0], last[1])
+    return f"{date} {zone}"
 
 
 def _hints_of_files(files: pl.Series, path: pl.Expr) -> dict[str, pl.Expr]:

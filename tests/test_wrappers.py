@@ -8,7 +8,7 @@ containerd's logfmt inside syslog, compose's padded service column, grep's prefi
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -209,6 +209,63 @@ def test_syslog_with_zone_dropped_takes_the_zone_given(read):
     assert events["ts"][1] == datetime(2017, 3, 2, 12, 53, 8, 278543, tzinfo=UTC)
     zones = loaded.summary.assumptions.filter(pl.col("what") == "time zone")
     assert zones["value"].to_list() == ["Europe/Berlin"]
+
+
+@pytest.mark.parametrize(
+    ("header", "offset_h"),
+    [
+        (
+            "-- Logs begin at Sun 2016-11-13 23:51:54 CET, end at Mon 2016-11-14 11:06:12 CET. --",
+            1,
+        ),
+        (
+            "-- Journal begins at Fri 2021-07-02 08:14:03 EDT, ends at Tue 2021-07-06 "
+            "11:06:12 EDT. --",
+            -4,
+        ),
+        (
+            "-- Logs begin at Wed 2019-03-06 04:00:09 +0530, end at Thu 2019-03-07 11:06:12 "
+            "+0530. --",
+            5.5,
+        ),
+        ("-- Logs begin at Thu 2020-01-16 09:31:40 UTC. --", 0),
+    ],
+)
+def test_journal_header_states_the_zone_of_the_lines(read, header, offset_h):
+    text = (
+        f"{header}\n"
+        "Jul 06 11:06:11 node-4 kube-proxy[12085]: E0706 11:06:11.955523   12085 "
+        "proxier.go:1282] Failed to execute iptables-restore: exit status 2\n"
+        "Jul 06 11:06:11 node-4 kube-proxy[12085]: Error occurred at line: 33\n"
+        "-- Boot 1f0e6b2c7f4a4d6b9a3c2e1d0f9e8d7c --\n"
+        "Jul 06 11:07:40 node-4 systemd[1]: Started Kubernetes Kube-Proxy Server.\n"
+    )
+    loaded = read("kube-proxy.journal", text, year=2021, tz="America/Sao_Paulo")
+    files = loaded.summary.files.row(0, named=True)
+    assert files["wrapper_lines"] == 2 and files["unparsed_lines"] == 0
+    shift = timedelta(hours=offset_h)
+    events = loaded.events.sort("line")
+    assert events["ts"].to_list() == [
+        datetime(2021, 7, 6, 11, 6, 11, 955523, tzinfo=UTC) - shift,
+        datetime(2021, 7, 6, 11, 6, 11, tzinfo=UTC) - shift,
+        datetime(2021, 7, 6, 11, 7, 40, tzinfo=UTC) - shift,
+    ]
+    zone = loaded.summary.assumptions.filter(pl.col("what") == "time zone").row(0, named=True)
+    assert zone["certainty"] == "stated"
+    assert "journal's header" in zone["basis"] and "tz=America/Sao_Paulo" in zone["basis"]
+
+
+def test_a_journal_header_in_a_zone_unknown_leaves_the_zone_to_the_user(read):
+    text = (
+        "-- Logs begin at Sun 2016-11-13 23:51:54 XYZT, end at Mon 2016-11-14 11:06:12 XYZT. --\n"
+        "Nov 14 11:06:11 node-4 kubelet[901]: I1114 11:06:11.000100     901 kubelet.go:1] x\n"
+        "-- No entries --\n"
+    )
+    loaded = read("kubelet.journal", text, year=2016, tz="Europe/Berlin")
+    assert loaded.events["ts"].to_list() == [datetime(2016, 11, 14, 10, 6, 11, 100, tzinfo=UTC)]
+    zones = loaded.summary.assumptions.filter(pl.col("what") == "time zone")
+    assert zones["value"].to_list() == ["Europe/Berlin"]
+    assert loaded.summary.files["wrapper_lines"].to_list() == [2]
 
 
 # --- docker compose ------------------------------------------------------------------------
