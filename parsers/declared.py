@@ -508,8 +508,7 @@ def _time(declared: Declared, text: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]
     text = _unquoted(text).str.strip_chars()
     for fmt in declared.time_formats:
         if fmt in _EPOCHS:
-            micros = text.cast(pl.Float64, strict=False) * _EPOCHS[fmt]
-            value = micros.round().cast(pl.Int64, strict=False).cast(pl.Datetime("us"))
+            value = _epoch_micros(text, _EPOCHS[fmt]).cast(pl.Datetime("us"))
             times.append(value)
             offsets.append(pl.when(value.is_not_null()).then(pl.lit(0, pl.Int32)))
             yearless.append(pl.lit(False))
@@ -541,6 +540,28 @@ def _time(declared: Declared, text: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]
     offset = _first_of(times, offsets)
     missing = _first_of(times, yearless)
     return ts, offset, missing.fill_null(False)
+
+
+def _epoch_micros(text: pl.Expr, scale: float) -> pl.Expr:
+    """Microseconds since the epoch of a decimal count of seconds (``scale`` 1e6),
+    milliseconds (1e3), microseconds (1) or nanoseconds (1e-3), to the microsecond: the
+    whole part is read as an integer and only the fraction as a float, as a float64 of
+    the whole count (``1712850676.3222606``) is off by a fraction of a microsecond.
+    Exponent forms (``1.6788168051234567e+09``) are read as floats.
+
+    >>> pl.select(_epoch_micros(pl.lit("1712850676.3222606"), 1e6)).item()
+    1712850676322261
+    """
+    parts = text.str.extract_groups(r"^(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?$")
+    whole = parts.struct.field("whole").cast(pl.Int64, strict=False)
+    fraction = ("0." + parts.struct.field("fraction").fill_null("0")).cast(pl.Float64)
+    if scale >= 1:
+        exact = whole * int(scale) + (fraction * scale).round().cast(pl.Int64)
+    else:
+        per = round(1 / scale)
+        exact = (whole + (fraction + 0.5).floor().cast(pl.Int64) + per // 2) // per
+    as_float = (text.cast(pl.Float64, strict=False) * scale).round().cast(pl.Int64, strict=False)
+    return pl.coalesce(exact, as_float)
 
 
 def _first_of(times: list[pl.Expr], values: list[pl.Expr]) -> pl.Expr:

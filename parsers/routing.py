@@ -144,21 +144,22 @@ def _route_stream(lines: pl.DataFrame, main: Parser | None) -> tuple[pl.DataFram
     pass.
     """
     text = pl.col("text")
-    # a format read as whole documents (JSON, YAML, tables) has no lines to share
-    line_based = main is None or main.own_start or main.record_start
+    # a format read as whole documents (JSON, YAML, tables) has no lines to share, unless
+    # it says which lines are its records
+    line_based = main is None or main.own_start or main.record_start or main.distinct_start
     others = candidates(main) if line_based else []
     foreign = "|".join(f"(?:{p.claims})" for p in others)
     flag = text.str.contains(foreign) if foreign else pl.lit(False)
     main_name = pl.lit(main.name if main else None, pl.String)
     if not lines.select((flag | pl.col("entry")).any()).item():
         return lines.with_columns(_starts=pl.lit(False), _format=main_name), main is not None
-    own_start = main and (main.own_start or main.record_start)
+    own_start = main and (main.own_start or main.record_start or main.distinct_start)
     own = text.str.contains(own_start) if own_start else pl.lit(False)
     # a line of main's own after another format's record takes the stream back
     flagged = lines.filter(flag | pl.col("entry") | own)
     claims = [pl.when(text.str.contains(p.claims)).then(pl.lit(p.name)) for p in others]
     plain = pl.when(pl.col("entry") & ~text.str.contains(CONTINUATION)).then(pl.lit(PLAIN))
-    if main is not None and not own_start:
+    if main is not None and not (main.own_start or main.record_start):
         # a format that cannot tell its own record starts (logfmt, say) takes the
         # wrapper's entries that no other format claims
         plain = pl.when(pl.col("entry")).then(main_name)

@@ -190,15 +190,23 @@ class Peeled:
         )
 
 
-def detect(sample: list[str]) -> tuple[str | None, float]:
+#: Layers only ever outermost: grep and rg run over what was collected, never inside it
+#: (``/docker-entrypoint.sh: ...`` inside a journal is a program's line, not ``grep -H``).
+OUTERMOST = ("grep",)
+
+
+def detect(sample: list[str], *, inner: bool = False) -> tuple[str | None, float]:
     """The layer most lines of ``sample`` carry (a wrapper or a runtime prefix), and the
-    share of lines that do; ``None`` below :data:`MIN_SHARE`.
+    share of lines that do; ``None`` below :data:`MIN_SHARE`. ``inner``: the lines are
+    what another layer wrapped, so :data:`OUTERMOST` layers are not looked for.
 
     >>> detect(["Feb 23 16:31:05 node-1 kubelet[1203]: I0223 16:31:05.1 1 a.go:1] x"])
     ('syslog', 1.0)
     """
     best, best_share = runtime.detect(sample)
     for name, wrapper in WRAPPERS.items():
+        if inner and name in OUTERMOST:
+            continue
         marker = MARKERS.get(name)
         lines = [s for s in sample if not (marker and re.match(marker, s))]
         pattern = grep_pattern(pl.Series(lines, dtype=pl.String)) if name == "grep" else None
@@ -275,7 +283,7 @@ def peel(lines: pl.DataFrame, sample: list[str] | None = None) -> Peeled:
         shares.append(float(frame["container"].is_not_null().mean()))
     for _ in range(MAX_LAYERS):
         body = frame.filter(~pl.col("marker"))["text"].head(200).to_list()
-        name, share = detect(body)
+        name, share = detect(body, inner=bool(layers))
         if name is None or name in layers:
             break
         frame = strip(frame, name, outermost=not layers)

@@ -433,3 +433,18 @@ def test_a_line_that_no_pattern_reads_is_unparsed_not_an_empty_row(read):
     assert events["message"].null_count() == 0
     assert events["line"].to_list() == [1]
     assert loaded.summary.files["unparsed_lines"].to_list() == [1]
+
+
+@pytest.mark.parametrize(
+    ("ts", "micros"),
+    [
+        ("1712850676.3222606", 322261),
+        ("1712850675.013771", 13771),
+        ("1646905685.3117414", 311741),
+        ("1.6788168051234567e+09", 123457),
+    ],
+)
+def test_epoch_seconds_are_read_to_the_microsecond(read, ts, micros):
+    line = f'{{"level":"info","ts":{ts},"logger":"setup","msg":"starting manager"}}\n'
+    events = read("manager.log", line).events
+    assert events["ts"].dt.microsecond().to_list() == [micros]

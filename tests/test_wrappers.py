@@ -859,3 +859,62 @@ def test_a_zap_time_is_not_taken_for_a_kubectl_timestamps_prefix():
     assert runtime.detect(zap)[0] is None
     kubectl = ["2024-01-15T09:00:02.118204512Z [ERROR] plugin/errors: 2 x. A: i/o timeout"]
     assert runtime.detect(kubectl)[0] == "kubectl-timestamps"
+
+
+@pytest.mark.parametrize(
+    "go_lines",
+    [
+        [
+            '{"level":"info","ts":1646905685.3055303,"logger":"setup","msg":"Starting lease '
+            'controller to report status"}',
+            '{"level":"error","ts":1646905685.3117414,"logger":"setup","msg":"Could not load hub '
+            'config","error":"secrets \\"hub-kubeconfig\\" not found"}',
+        ],
+        [
+            '{"time":"2022-03-10T09:48:05.305530+00:00","level":"INFO","msg":"Starting lease '
+            'controller to report status"}',
+            '{"time":"2022-03-10T09:48:05.311741+00:00","level":"ERROR","msg":"Could not load '
+            'hub config","err":"not found"}',
+        ],
+        [
+            'time="2022-03-10T09:48:05Z" level=info msg="Starting lease controller to report '
+            'status"',
+            'time="2022-03-10T09:48:05Z" level=error msg="Could not load hub config" '
+            'error="secrets \\"hub-kubeconfig\\" not found"',
+        ],
+    ],
+)
+def test_client_go_klog_lines_inside_a_go_loggers_file_are_klog_records(read, go_lines):
+    """A controller logs through zap, slog or logrus, client-go through klog."""
+    klog_line = (
+        "I0310 09:48:05.314491       1 leaderelection.go:243] attempting to acquire leader "
+        "lease open-cluster-management/config-policy-controller..."
+    )
+    text = "\n".join([*go_lines, klog_line, go_lines[0], klog_line.replace("314491", "914491")])
+    loaded = read("config-policy-controller.log", text + "\n", year=2022)
+    assert accounted(loaded.summary)
+    assert loaded.summary.files["unparsed_lines"].to_list() == [0]
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [1, 2, 3, 4, 5]
+    assert events["level"].to_list() == ["info", "error", "info", "info", "info"]
+    klog = events.filter(pl.col("line").is_in([3, 5]))
+    assert klog["message"].str.starts_with("attempting to acquire leader lease").all()
+    assert klog["ts"].dt.microsecond().to_list() == [314491, 914491]
+    assert events["message"][3] == "Starting lease controller to report status"
+
+
+def test_a_programs_line_in_a_journal_that_looks_like_grep_is_the_programs():
+    text = (
+        "-- Logs begin at Sat 2024-09-28 01:46:00 PDT, end at Sat 2024-10-05 09:07:51 PDT. --\n"
+        "Oct 05 09:07:51 web-3 7f23e91f0901[1772661]: /docker-entrypoint.sh: Looking for "
+        "shell scripts in /docker-entrypoint.d/\n"
+        "Oct 05 09:07:52 web-3 7f23e91f0901[1772661]: 10-listen-on-ipv6-by-default.sh: info: "
+        "Getting the checksum of /etc/nginx/conf.d/default.conf\n"
+    )
+    peeled = peel(text)
+    assert peeled.layers == ("syslog",)
+    assert peeled.lines["text"].to_list()[1:] == [
+        "/docker-entrypoint.sh: Looking for shell scripts in /docker-entrypoint.d/",
+        "10-listen-on-ipv6-by-default.sh: info: Getting the checksum of "
+        "/etc/nginx/conf.d/default.conf",
+    ]
