@@ -797,33 +797,79 @@ def test_a_go_loggers_line_inside_another_formats_file_is_a_record_of_its_own(
     assert events["source"][1] == events["source"][3] != "go-logs"
 
 
-@pytest.mark.parametrize(("go_line", "ts", "level", "message"), GO_LINES)
-@pytest.mark.parametrize("wrapped", ["cri", "journal"])
-def test_a_go_loggers_line_among_wrapped_klog_lines_is_read_by_its_format(
-    read, wrapped, go_line, ts, level, message
-):
-    klog = [
+#: A program's lines around a Go logger's line (``{go}``), as its unit writes them.
+WRAPPED_AROUND = {
+    "kubelet": [
         'E0207 11:40:01.220114    2211 pod_workers.go:1294] "Error syncing pod, skipping" '
         'pod="shop/web-7c9"',
         '  err="failed to \\"StartContainer\\" for \\"web\\""',
-        go_line,
+        "{go}",
         'I0207 11:40:07.004221    2211 kubelet.go:2440] "SyncLoop (PLEG)" pod="shop/web-7c9"',
-    ]
+    ],
+    "coredns": [
+        "[ERROR] plugin/errors: 2 api.shop.svc. A: read udp 10.244.0.3:41012->10.96.0.10:53: "
+        "i/o timeout",
+        "{go}",
+        '[INFO] 10.244.1.7:40163 - 51882 "A IN api.shop.svc. udp 33 false 512" NOERROR '
+        "qr,aa,rd 106 0.000211s",
+    ],
+    "rabbitmq-server": [
+        "2024-02-07 11:40:01.220114+00:00 [error] <0.1234.0> closing AMQP connection "
+        "<0.1234.0> (10.0.3.7:51234 -> 10.0.1.9:5672, vhost: '/', user: 'app'):",
+        "{go}",
+        "2024-02-07 11:40:07.004221+00:00 [info] <0.1240.0> accepting AMQP connection "
+        "<0.1240.0> (10.0.3.7:51240 -> 10.0.1.9:5672)",
+    ],
+}
+
+
+@pytest.mark.parametrize(("go_line", "ts", "level", "message"), GO_LINES)
+@pytest.mark.parametrize("program", sorted(WRAPPED_AROUND))
+@pytest.mark.parametrize("wrapped", ["cri", "journal"])
+def test_a_go_loggers_line_among_a_wrapped_programs_lines_is_read_by_its_format(
+    read, wrapped, program, go_line, ts, level, message
+):
+    lines = [go_line if s == "{go}" else s for s in WRAPPED_AROUND[program]]
     if wrapped == "cri":
-        text = "".join(f"2024-02-07T11:40:0{i}.5Z stderr F {s}\n" for i, s in enumerate(klog))
-        name = "node-b7/var/log/pods/shop_web-7c9_1a2b/web/0.log"
+        text = "".join(f"2024-02-07T11:40:0{i}.5Z stderr F {s}\n" for i, s in enumerate(lines))
+        name = f"node-b7/var/log/pods/shop_{program}-7c9_1a2b/{program}/0.log"
     else:
         text = "".join(
-            f"Feb 07 11:40:0{i} worker-b7 kubelet[2211]: {s}\n" for i, s in enumerate(klog)
+            f"Feb 07 11:40:0{i} worker-b7 {program}[2211]: {s}\n" for i, s in enumerate(lines)
         )
-        name = "kubelet.journal"
+        name = f"{program}.journal"
     loaded = read(name, text, year=2024)
     assert accounted(loaded.summary)
+    assert loaded.summary.files["unparsed_lines"].to_list() == [0]
     events = loaded.events.sort("line")
-    assert events["line"].to_list() == [1, 3, 4]
+    go_at = lines.index(go_line) + 1
+    # the record before it ends before it; the lines after it are the program's again
+    starts = [1, go_at, len(lines)] if program == "kubelet" else list(range(1, len(lines) + 1))
+    assert events["line"].to_list() == starts
     assert events["level"][0] == "error" and go_line not in events["message"][0]
-    go = events.row(1, named=True)
+    assert events["level"][-1] == "info" and go_line not in events["message"][-1]
+    go = events.filter(pl.col("line") == go_at).row(0, named=True)
     assert (go["ts"], go["level"], go["message"].split("\n")[0]) == (ts, level, message)
+
+
+def test_logrus_terminal_lines_in_a_journal_take_the_journals_time(read):
+    """``ERRO[0042]`` counts seconds since the program started: the entry's time is the
+    journal's."""
+    text = (
+        "Mar 14 18:00:01 node-2 traefik[912]: INFO[0000] Configuration loaded from flags.\n"
+        "Mar 14 18:00:43 node-2 traefik[912]: ERRO[0042] Error while starting server: "
+        "listen tcp :443: bind: address already in use  entryPointName=websecure\n"
+        "Mar 14 18:00:43 node-2 systemd[1]: traefik.service: Main process exited, "
+        "code=exited, status=1/FAILURE\n"
+    )
+    events = read("traefik.journal", text, year=2023).events.sort("line")
+    traefik = events.filter(pl.col("component") == "traefik")
+    assert traefik["level"].to_list() == ["info", "error"]
+    assert traefik["message"].to_list() == [
+        "Configuration loaded from flags.",
+        "Error while starting server: listen tcp :443: bind: address already in use",
+    ]
+    assert traefik["ts"].dt.second().to_list() == [1, 43]
 
 
 def test_zap_console_inside_a_journal_keeps_its_own_time_and_fields(read):
