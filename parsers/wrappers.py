@@ -75,9 +75,10 @@ COMPOSE = (
     rf"(?:(?P<prefix_ts>{runtime.RFC3339}) )?(?P<text>.*)$"
 )
 #: A path as ``grep -H`` and ``rg`` name it (shortest first, so that a line number after
-#: it is not taken into the name), and a file name with an extension.
+#: it is not taken into the name), and a file name with an extension or a path
+#: (``/var/log/syslog``, ``logs/messages-20230314``).
 _GREP_PATH = r"[^:\s{\[\"<=]*?[./][^:\s]*?"
-_GREP_NAME = r"[^:\s{\[\"<=]*\.[A-Za-z][A-Za-z0-9]*"
+_GREP_NAME = r"(?:[^:\s{\[\"<=]*\.[A-Za-z][A-Za-z0-9]*|[^:\s{\[\"<=]*/[^:\s]*)"
 #: ``grep -Hn``/``rg`` (``file:123:``), ``grep -n`` (``123:``), ``grep -H`` (``file:``, where
 #: the name looks like a path); context lines take ``-`` for ``:``. A line that begins
 #: with a date after the path (``app.log:2023-03-15 02:50:01 ...``) has no line number.

@@ -493,6 +493,35 @@ def test_grep_over_dated_lines_takes_no_date_for_a_line_number(read, numbered):
     assert events["message"][2].startswith("Mirrored queue 'jobs'")
 
 
+@pytest.mark.parametrize(
+    "path", ["/var/log/syslog", "/var/log/messages-20230314", "node-3/var/log/syslog"]
+)
+def test_grep_over_system_logs_named_by_path_strips_the_path_then_the_syslog_header(read, path):
+    text = (
+        f"{path}:Mar 14 18:00:01 node-3 kubelet[901]: E0314 18:00:01.123456     901 "
+        'kubelet.go:2448] "Error getting node" err="node \\"node-3\\" not found"\n'
+        f"{path}-Mar 14 18:00:01 node-3 kubelet[901]: I0314 18:00:01.200001     901 "
+        'kubelet_node_status.go:70] "Attempting to register node" node="node-3"\n'
+        "--\n"
+        f"{path}:Mar 14 18:00:02 node-3 containerd[812]: "
+        'time="2023-03-14T18:00:02.120335433Z" level=error msg="StopPodSandbox failed" '
+        'error="failed to destroy network"\n'
+    )
+    loaded = read("grep-error-var-log.txt", text, year=2023)
+    files = loaded.summary.files.row(0, named=True)
+    assert files["prefix"] == "grep > syslog"
+    assert files["unparsed_lines"] == 0 and files["wrapper_lines"] == 1
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [1, 2, 4]
+    assert events["level"].to_list() == ["error", "info", "error"]
+    assert events["component"].to_list() == ["kubelet", "kubelet", "containerd"]
+    assert events["ts"].to_list() == [
+        datetime(2023, 3, 14, 18, 0, 1, 123456, tzinfo=UTC),
+        datetime(2023, 3, 14, 18, 0, 1, 200001, tzinfo=UTC),
+        datetime(2023, 3, 14, 18, 0, 2, 120335, tzinfo=UTC),
+    ]
+
+
 def test_a_name_with_a_dash_is_not_a_grep_context_line_unless_a_match_names_it():
     journal_like = [
         "api-server.log-rotated after 100MB",
