@@ -93,18 +93,34 @@ def detect(sample: list[str]) -> tuple[str | None, float]:
         for name, pattern in PREFIXES.items()
         if not PREFIX_LITERALS[name] or any(literal in text for literal in PREFIX_LITERALS[name])
     }
-    if "kubectl-timestamps" in candidates:
-        candidates["_columns"] = TIME_THEN_COLUMNS
-    shares = shares_matching(sample, candidates)
-    if "_columns" in shares:
-        shares["kubectl-timestamps"] -= shares.pop("_columns")
     best, best_share = None, 0.0
-    for name, share in shares.items():
+    for name, share in _shares(sample, candidates).items():
         if share > best_share:
             best, best_share = name, share
     if best_share < MIN_SHARE:
         return None, best_share
     return best, best_share
+
+
+def prefix_share(sample: list[str], name: str) -> float:
+    """The share of ``sample``'s lines that carry the runtime prefix ``name``."""
+    literals = PREFIX_LITERALS[name]
+    if literals and not any(literal in line for line in sample for literal in literals):
+        return 0.0
+    return _shares(sample, {name: PREFIXES[name]})[name]
+
+
+def _shares(sample: list[str], patterns: dict[str, str]) -> dict[str, float]:
+    """For each prefix, the share of ``sample``'s lines that carry it, in one query; a
+    line whose time is followed by columns (:data:`TIME_THEN_COLUMNS`) carries no
+    ``kubectl-timestamps`` prefix."""
+    columns = "kubectl-timestamps" in patterns
+    shares = shares_matching(
+        sample, patterns | ({"_columns": TIME_THEN_COLUMNS} if columns else {})
+    )
+    if columns:
+        shares["kubectl-timestamps"] -= shares.pop("_columns")
+    return shares
 
 
 def strip(lines: pl.LazyFrame, prefix: str | None) -> pl.LazyFrame:
