@@ -70,6 +70,13 @@ PREFIX_LITERALS = {
     "kubectl-timestamps": (),
 }
 
+#: A program's own line that opens with an RFC 3339 time, then a tab or a run of spaces and
+#: a level (zap's console encoder, its tabs pasted as spaces): ``kubectl logs
+#: --timestamps`` writes one space after its time, so such a line is not its.
+TIME_THEN_COLUMNS = (
+    rf"^{RFC3339}(?:\t| {{2,}})(?i:debug|info|warn|warning|error|dpanic|panic|fatal)(?:\s|$)"
+)
+
 #: Share of sample lines that must carry a prefix for the file to be read as prefixed.
 MIN_SHARE = 0.6
 
@@ -87,7 +94,7 @@ def detect(sample: list[str]) -> tuple[str | None, float]:
         if not PREFIX_LITERALS[name] or any(literal in text for literal in PREFIX_LITERALS[name])
     }
     best, best_share = None, 0.0
-    for name, share in shares_matching(sample, candidates).items():
+    for name, share in _shares(sample, candidates).items():
         if share > best_share:
             best, best_share = name, share
     if best_share < MIN_SHARE:
@@ -100,7 +107,20 @@ def prefix_share(sample: list[str], name: str) -> float:
     literals = PREFIX_LITERALS[name]
     if literals and not any(literal in line for line in sample for literal in literals):
         return 0.0
-    return shares_matching(sample, {name: PREFIXES[name]})[name]
+    return _shares(sample, {name: PREFIXES[name]})[name]
+
+
+def _shares(sample: list[str], patterns: dict[str, str]) -> dict[str, float]:
+    """For each prefix, the share of ``sample``'s lines that carry it, in one query; a
+    line whose time is followed by columns (:data:`TIME_THEN_COLUMNS`) carries no
+    ``kubectl-timestamps`` prefix."""
+    columns = "kubectl-timestamps" in patterns
+    shares = shares_matching(
+        sample, patterns | ({"_columns": TIME_THEN_COLUMNS} if columns else {})
+    )
+    if columns:
+        shares["kubectl-timestamps"] -= shares.pop("_columns")
+    return shares
 
 
 def strip(lines: pl.LazyFrame, prefix: str | None) -> pl.LazyFrame:
