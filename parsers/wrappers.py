@@ -415,7 +415,7 @@ def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.Data
     if name in runtime.PREFIXES and outermost:
         # nothing outside it to keep: the runtime's own strip, the wrapper columns empty
         stripped = runtime.strip(frame.select("line", "end_line", "text", "path").lazy(), name)
-        return _empty_columns(stripped.collect()).select(frame.columns)
+        return _empty_columns(stripped.collect(engine="in-memory")).select(frame.columns)
     if name in runtime.PREFIXES:
         return _strip_runtime(frame, name)
     wrapper = WRAPPERS[name]
@@ -483,9 +483,9 @@ def _strip_runtime(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     """A runtime prefix, stripped by :func:`parsers.runtime.strip` on the lines that are
     not markers; the wrapper columns ride along (partial lines take their first line's)."""
     inner = frame.drop("text", "prefix_ts", "stream", "host", "container")
-    stripped = runtime.strip(
-        frame.select("line", "end_line", "text", "path").lazy(), name
-    ).collect()
+    stripped = runtime.strip(frame.select("line", "end_line", "text", "path").lazy(), name).collect(
+        engine="in-memory"
+    )
     outer = frame.select("line", "prefix_ts", "stream", "host", "container").rename(
         {c: f"_o_{c}" for c in ("prefix_ts", "stream", "host", "container")}
     )
