@@ -344,6 +344,34 @@ def journal_zone(markers: pl.Series) -> str | None:
     return f"{date} {zone}"
 
 
+def peel_prefixed(
+    frames: list[pl.DataFrame], samples: list[list[str]], prefix: str
+) -> list[Peeled]:
+    """:func:`peel` of several files' lines whose samples carry the runtime ``prefix`` on
+    every line, the prefix stripped in one query: on small files the fixed cost of a
+    query, not the lines, is what stripping costs. Each frame's ``path`` must be its own.
+    A file with colour codes or ``cluster-info dump`` sections is peeled on its own."""
+    plain = [
+        not any("\x1b[" in s for s in sample)
+        and not frame["text"].str.contains(_SECTION_LITERAL, literal=True).any()
+        for frame, sample in zip(frames, samples, strict=True)
+    ]
+    together = [frame for frame, ok in zip(frames, plain, strict=True) if ok]
+    stripped = (
+        strip(
+            _empty_columns(pl.concat(together, how="vertical")), prefix, outermost=True
+        ).partition_by("path", as_dict=True, maintain_order=True)
+        if together
+        else {}
+    )
+    return [
+        Peeled(stripped[(frame["path"][0],)], (prefix,), (1.0,))
+        if ok and frame.height
+        else peel(frame, sample)
+        for frame, sample, ok in zip(frames, samples, plain, strict=True)
+    ]
+
+
 def _hints_of_files(files: pl.Series, path: pl.Expr) -> dict[str, pl.Expr]:
     """Host and container from the paths ``grep -H`` names, each path read once:
     ``grep -rn error bundle/`` over a node's ``var/log/pods`` says whose each line is."""

@@ -177,11 +177,13 @@ def map_batch(tasks: list[Task]) -> list[Partial]:
     does not begin with a record, so that its first lines would join another file's
     last record, is parsed on its own.
     """
+    read = [_read(task) for task in tasks]
+    peeled = _peeled_together(read, tasks)
     guesses: dict[str, list[Guess]] = {}
     prepared = []
-    for task in tasks:
+    for i, task in enumerate(tasks):
         kin = guesses.setdefault(_kin(task.path), [])
-        prepared.append(_prepare(task, kin))
+        prepared.append(_prepare(task, *read[i], kin, peeled.get(i)))
         result, parser = prepared[-1][0], prepared[-1][2]
         guess = Guess(tuple(result.layers), parser, result.score) if parser else None
         if guess and not task.format and guess not in kin:
@@ -227,9 +229,9 @@ class Guess:
     score: float
 
 
-def _prepare(task: Task, guesses: list[Guess] = ()):
-    """Read, split, strip and sniff one task: ``(result, lines, parser, warnings)``, with
-    lines None when there is nothing to parse (the result says why)."""
+def _read(task: Task) -> tuple[Partial, pl.DataFrame | None, list[str], list[pl.DataFrame]]:
+    """Read and split one task: ``(result, lines, sample, warnings)``, lines None when
+    there is nothing to parse (the result says why)."""
     result = Partial(path=shown_name(task.path), part=task.part, out=task.out)
     with contextlib.suppress(OSError):
         result.mtime = datetime.fromtimestamp(os.path.getmtime(task.path), tz=UTC)
@@ -239,14 +241,49 @@ def _prepare(task: Task, guesses: list[Guess] = ()):
     if cuts:
         warnings.append(cut_notes(cuts, task.path, kept=task.limits.max_line_bytes))
     if data is None:
-        return result, None, None, []
+        return result, None, [], []
     raw_sample = sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
     lines, problem = split_lines(data, task.path)
-    del data
     if problem:
         result.problems.append(problem)
     result.lines = lines.height
-    peeled = wrappers.peel(lines, raw_sample, expect=[g.layers for g in guesses])
+    return result, lines, raw_sample, warnings
+
+
+def _peeled_together(read: list, tasks: list[Task]) -> dict[int, wrappers.Peeled]:
+    """The small whole files whose every sample line carries one runtime prefix, that
+    prefix stripped in one query per prefix (:func:`parsers.wrappers.peel_prefixed`)."""
+    groups: dict[str, list[int]] = {}
+    for i, (_, lines, sample, _) in enumerate(read):
+        if lines is None or tasks[i].end is not None or lines.height > TOGETHER_MAX_LINES:
+            continue
+        prefix, share = runtime.detect(sample)
+        if prefix is not None and share == 1.0:
+            groups.setdefault(prefix, []).append(i)
+    out: dict[int, wrappers.Peeled] = {}
+    for prefix, members in groups.items():
+        if len(members) > 1:
+            frames = [read[i][1] for i in members]
+            samples = [read[i][2] for i in members]
+            out.update(zip(members, wrappers.peel_prefixed(frames, samples, prefix), strict=True))
+    return out
+
+
+def _prepare(
+    task: Task,
+    result: Partial,
+    lines: pl.DataFrame | None,
+    raw_sample: list[str],
+    warnings: list[pl.DataFrame],
+    guesses: list[Guess] = (),
+    peeled: wrappers.Peeled | None = None,
+):
+    """Strip and sniff one task's lines: ``(result, lines, parser, warnings)``, with lines
+    None when there is nothing to parse (the result says why)."""
+    if lines is None:
+        return result, None, None, warnings
+    if peeled is None:
+        peeled = wrappers.peel(lines, raw_sample, expect=[g.layers for g in guesses])
     del lines
     result.prefix = peeled.described
     result.layers = list(peeled.layers)
