@@ -378,6 +378,7 @@ def _parse_together(members: list, indexes: list[int]) -> dict[int, pl.DataFrame
     records = _parse_lines(parser, pl.concat(frames, how="vertical_relaxed"))
     if isinstance(records, Exception):
         return {}  # each file is parsed on its own, so the failure is told per file
+    records = _masked(records)
     owner = pl.Series(starts, dtype=pl.UInt32).search_sorted(records["line"], side="left") - 1
     records = records.with_columns(_file=owner)
     by_file = records.partition_by("_file", as_dict=True, include_key=False)
@@ -417,17 +418,17 @@ def _take_records(result: Partial, records, stripped, warnings, task: Task) -> N
             )
         )
         records = records.filter(pl.col("unparsed").is_null())
-    records = records.drop("unparsed").with_columns(
-        masked=signatures.mask_series(
-            records.select(pl.when(pl.col("template").is_null()).then("message")).to_series()
-        )
-    )
+    records = records.drop("unparsed")
+    if "masked" not in records.columns:  # files parsed together are masked together
+        records = _masked(records)
     result.warnings = _warnings(warnings)
     result.problems.extend(_job_time_problems(records))
     result.rows = records.height
     result.first_lines = records["line"].n_unique()
     result.covered_lines = covered_lines(records)
-    missing = _unaccounted(records, result.warnings, result.lines, result.wrapper_spans)
+    missing = _unaccounted(
+        records, result.warnings, result.lines, result.wrapper_spans, result.covered_lines
+    )
     if missing is not None:
         reason = f"the {result.format} parser gave this line no row and no reason"
         result.warnings = _warnings(
@@ -447,6 +448,12 @@ def _take_records(result: Partial, records, stripped, warnings, task: Task) -> N
         result.records = records
 
 
+def _masked(records: pl.DataFrame) -> pl.DataFrame:
+    """``records`` with the masked message of each that has no template of its own."""
+    message = records.select(pl.when(pl.col("template").is_null()).then("message"))
+    return records.with_columns(masked=signatures.mask_series(message.to_series()))
+
+
 def _without_overlaps(bad: pl.DataFrame) -> pl.DataFrame:
     """Unparsed rows with each line in one of them only: a parser may give several for
     one stretch (each JSON value of a line that is not JSON), and a line is counted once.
@@ -462,20 +469,24 @@ def _without_overlaps(bad: pl.DataFrame) -> pl.DataFrame:
 
 
 def _unaccounted(
-    records: pl.DataFrame, warnings: pl.DataFrame, lines: int, wrapper: pl.DataFrame | None
+    records: pl.DataFrame,
+    warnings: pl.DataFrame,
+    lines: int,
+    wrapper: pl.DataFrame | None,
+    covered: int,
 ) -> pl.DataFrame | None:
     """The lines (``line``, ``end_line``) that neither a record, an unparsed warning nor a
     wrapper's own line spans, or None when there are none: every line must be accounted
     for, whatever a parser forgets (a table header with no rows under it). Costs a sum in
-    the usual case."""
+    the usual case (``covered`` is :func:`covered_lines` of the records)."""
     unparsed = warnings.filter(pl.col("unparsed"))
     wrapper = wrapper if wrapper is not None else pl.DataFrame(schema=_SPAN)
+    counted = int((unparsed["end_line"] - unparsed["line"] + 1).sum() or 0) + wrapper.height
+    if covered + counted >= lines:
+        return None
     spans = pl.concat(
         [s.select("line", "end_line").cast(_SPAN) for s in (records, unparsed, wrapper)]
     )
-    counted = int((unparsed["end_line"] - unparsed["line"] + 1).sum() or 0) + wrapper.height
-    if covered_lines(records) + counted >= lines:
-        return None
     seen = spans.select(line=pl.int_ranges("line", pl.col("end_line") + 1)).explode("line")
     every = pl.DataFrame({"line": pl.int_range(1, lines + 1, eager=True)})
     missing = every.join(seen.cast(pl.Int64).unique(), on="line", how="anti")
@@ -490,6 +501,8 @@ _SPAN = {"line": pl.UInt32, "end_line": pl.UInt32}
 def _job_time_problems(records: pl.DataFrame) -> list[str]:
     """A sentence on the CI jobs whose times could not all be used (see
     :func:`parsers.jobs.time_problem`), or none."""
+    if not (records["kind"] == "job").any():
+        return []
     flagged = records.filter(pl.col("kind") == "job").filter(
         pl.col("attrs").str.contains('"time_problem"', literal=True)
     )
