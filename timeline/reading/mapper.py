@@ -402,8 +402,9 @@ def _take_records(result: Partial, records, stripped, warnings, task: Task) -> N
         warnings.append(_unparsed(stripped, result.path, f"{name} parser failed"))
         result.warnings = _warnings(warnings)
         return
-    bad = _without_overlaps(records.filter(pl.col("unparsed").is_not_null()))
-    if bad.height:
+    all_good = records["unparsed"].null_count() == records.height
+    bad = None if all_good else _without_overlaps(records.filter(pl.col("unparsed").is_not_null()))
+    if bad is not None and bad.height:
         # a line that also starts a good record (a one-line JSON page cut short) is
         # accounted for by that record: its reason is a note, not an unparsed line
         started = records.filter(pl.col("unparsed").is_null())["line"].implode()
@@ -437,11 +438,11 @@ def _take_records(result: Partial, records, stripped, warnings, task: Task) -> N
                 _unparsed(missing.with_columns(text=pl.lit(None, pl.String)), result.path, reason),
             ]
         )
-    result.evidence = settle.evidence(records) | {
-        "logs": records.filter(pl.col("kind") == "log").height,
-        "hostless": records.filter((pl.col("kind") == "log") & pl.col("host").is_null()).height,
-        "header_zone": result.header_zone,
-    }
+    result.evidence = settle.evidence(
+        records,
+        logs=(pl.col("kind") == "log").sum(),
+        hostless=((pl.col("kind") == "log") & pl.col("host").is_null()).sum(),
+    ) | {"header_zone": result.header_zone}
     if task.out:
         records.write_parquet(task.out, statistics=True, compression="lz4")  # fast: read once more
     else:

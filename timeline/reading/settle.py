@@ -39,8 +39,9 @@ _with_prefix_year = (
 )
 
 
-def evidence(records: pl.DataFrame) -> dict[str, Any]:
-    """What one file's (or chunk's) records say about years and zones, in one query.
+def evidence(records: pl.DataFrame, **more: pl.Expr) -> dict[str, Any]:
+    """What one file's (or chunk's) records say about years and zones, in one query, with
+    ``more`` measures of the caller's in the same query.
 
     >>> from datetime import datetime
     >>> records = pl.DataFrame({
@@ -52,24 +53,36 @@ def evidence(records: pl.DataFrame) -> dict[str, Any]:
     >>> found["yearless"], found["rolls"], found["first_month"], found["last_month"]
     (2, 1, 12, 1)
     """
+    return records.select(*_EVIDENCE, **more).row(0, named=True)
+
+
+def _evidence_measures() -> list[pl.Expr]:
+    """The measures of :func:`evidence`, built once: they do not depend on the records."""
     ts, prefix = pl.col("ts"), pl.col("prefix_ts").dt.replace_time_zone(None)
     # a clock gone wrong (year 1 or 9999) states no span for the other files' years
     stated = ts.filter(~pl.col("year_missing") & ts.is_not_null() & plausible(ts))
     stated_prefix = prefix.filter(plausible(prefix))
-    return records.select(
-        stated_lo=pl.min_horizontal(stated.min(), stated_prefix.min()),
-        stated_hi=pl.max_horizontal(stated.max(), stated_prefix.max()),
-        yearless=_YEARLESS.sum(),
-        with_prefix=(_YEARLESS & pl.col("prefix_ts").is_not_null()).sum(),
-        rolls=_ROLLED.sum(),
-        first_month=_MONTH.filter(_YEARLESS).first(),
-        last_month=_MONTH.filter(_YEARLESS).last(),
-        yearless_first=ts.filter(_YEARLESS).min(),
-        yearless_last=ts.filter(_YEARLESS).max(),
-        zoneless=_ZONELESS.sum(),
-        prefix_gap_s=(_with_prefix_year - prefix).filter(_ZONELESS).dt.total_seconds().median(),
-        timeless=(ts.is_null() & pl.col("prefix_ts").is_null()).sum(),
-    ).row(0, named=True)
+    return [
+        pl.min_horizontal(stated.min(), stated_prefix.min()).alias("stated_lo"),
+        pl.max_horizontal(stated.max(), stated_prefix.max()).alias("stated_hi"),
+        _YEARLESS.sum().alias("yearless"),
+        (_YEARLESS & pl.col("prefix_ts").is_not_null()).sum().alias("with_prefix"),
+        _ROLLED.sum().alias("rolls"),
+        _MONTH.filter(_YEARLESS).first().alias("first_month"),
+        _MONTH.filter(_YEARLESS).last().alias("last_month"),
+        ts.filter(_YEARLESS).min().alias("yearless_first"),
+        ts.filter(_YEARLESS).max().alias("yearless_last"),
+        _ZONELESS.sum().alias("zoneless"),
+        (_with_prefix_year - prefix)
+        .filter(_ZONELESS)
+        .dt.total_seconds()
+        .median()
+        .alias("prefix_gap_s"),
+        (ts.is_null() & pl.col("prefix_ts").is_null()).sum().alias("timeless"),
+    ]
+
+
+_EVIDENCE = _evidence_measures()
 
 
 @dataclass(frozen=True)
