@@ -9,9 +9,9 @@ with tabs, which are expanded to the terminal's 8-column stops first):
   [SUBOBJECT  SOURCE]  MESSAGE  [FIRST SEEN  COUNT  NAME]`` (``-A``, ``-o wide``);
 - before 1.14: ``LAST SEEN  FIRST SEEN  COUNT  NAME  KIND  SUBOBJECT  TYPE  REASON
   SOURCE  MESSAGE`` (also with ``FIRST SEEN`` first, or ``LASTSEEN``);
-- ``kubectl describe``: ``Type  Reason  Age  From  Message`` with its ``----`` rule,
-  where ``Age`` is ``2m`` or ``10s (x4 over 50s)``; and the old ``FirstSeen  LastSeen
-  Count  From  SubObjectPath  Type  Reason  Message``.
+- ``kubectl describe``: ``Type  Reason  Age  From  Message`` (``Last`` for ``Age`` in
+  1.7) with its ``----`` rule, where ``Age`` is ``2m`` or ``10s (x4 over 50s)``; and the
+  old ``FirstSeen  LastSeen  Count  From  SubObjectPath  Type  Reason  Message``.
 
 Every row becomes the rows ``kubectl get events -o json`` would give
 (:func:`parsers.k8s_events.event_rows`): an event row of source ``k8s-event``
@@ -44,7 +44,7 @@ SOURCE = "k8s-event"
 #: A table header of any of the three shapes.
 HEADER = (
     r"^[ \t]*(?:(?:NAMESPACE\s+)?(?:LAST ?SEEN|FIRST ?SEEN)\s+(?:TYPE|FIRST ?SEEN|LAST ?SEEN)\s"
-    r"|Type\s+Reason\s+Age\s+From\s+Message\s*$"
+    r"|Type\s+Reason\s+(?:Age|Last)\s+From\s+Message\s*$"
     r"|FirstSeen\s+LastSeen\s+Count\s+From\s)"
 )
 #: The rule under a ``describe`` header, and the ``Events:`` line above it.
@@ -66,6 +66,7 @@ COLUMNS = {
     "from": "source",
     "message": "message",
     "age": "age",
+    "last": "age",
 }
 _LEVELS = {"Warning": "warning", "Normal": "info"}
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}

@@ -20,6 +20,7 @@ syslog severity. Then the next layer is looked for in what is left, up to
                    ``rg``), context lines with ``-``
 ``talosctl``       ``172.20.1.2: msg`` (``talosctl logs``, ``talosctl dmesg``)
 ``kmsg``           ``kern:    info: [2021-11-10T10:09:37.662764956Z]: msg`` (Talos dmesg)
+``minikube``       ``* msg`` and ``* ==> kubelet <==`` titles (``minikube logs`` before 1.10)
 ``cluster-info-    ``==== START logs for container C of pod NS/POD ====`` ... ``END``
 dump``             sections (``kubectl cluster-info dump``)
 runtime prefixes   ``cri``, ``docker-json``, ``kubectl-prefix``, ``kubectl-timestamps``
@@ -27,8 +28,9 @@ runtime prefixes   ``cri``, ``docker-json``, ``kubectl-prefix``, ``kubectl-times
 =================  ======================================================================
 
 Lines a wrapper writes of its own (``journalctl``'s ``-- Logs begin at ... --``, ``-- Boot
-... --``, ``-- No entries --``; ``grep``'s ``--`` between groups) are flagged ``marker``:
-they are counted as the wrapper's lines, not as the program's and not as unparsed. ANSI
+... --``, ``-- No entries --``; ``grep``'s ``--`` between groups; ``minikube``'s section
+titles) are flagged ``marker``: they are counted as the wrapper's lines, not as the
+program's and not as unparsed. ANSI
 colour codes (``docker compose``, consoles) are removed before anything else.
 """
 
@@ -54,14 +56,15 @@ _ISO = (
 #: (``kubelet.daemon``, ``containerd``, ``systemd-journald``).
 _TAG = r"(?P<unit>[^ \[\]:]+)(?:\[(?P<pid>[0-9]+)\])?: ?"
 
+#: ``<PRI>``; some forwarders put a space after it.
+_PRI = r"(?:<(?P<pri>[0-9]{1,3})> ?)?"
+
 SYSLOG = (
-    r"^(?:<(?P<pri>[0-9]{1,3})>)?"
+    rf"^{_PRI}"
     r"(?P<wrap_ts>[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?) "
     rf"(?P<host>[^ ]+) {_TAG}(?P<text>.*)$"
 )
-SYSLOG_ISO = (
-    rf"^(?:<(?P<pri>[0-9]{{1,3}})>)?(?P<prefix_ts>{_ISO}) (?P<host>[^ ]+) {_TAG}(?P<text>.*)$"
-)
+SYSLOG_ISO = rf"^{_PRI}(?P<prefix_ts>{_ISO}) (?P<host>[^ ]+) {_TAG}(?P<text>.*)$"
 #: RFC 5424: ``<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD...] MSG``, ``-`` for nil.
 SYSLOG_5424 = (
     rf"^<(?P<pri>[0-9]{{1,3}})>1 (?P<prefix_ts>{_ISO}|-) (?P<host>[^ ]+) (?P<unit>[^ ]+) "
@@ -90,9 +93,22 @@ KMSG = (
     r"(?P<text>.*)$"
 )
 
-#: Lines journalctl and grep write of their own.
+#: ``minikube logs`` before 1.10: ``* `` before every line, a ``==> unit <==`` title
+#: before each section.
+MINIKUBE = r"^\* ?(?P<text>.*)$"
+
+#: Lines journalctl, grep and minikube write of their own.
 _JOURNAL = r"^-- (?:Logs begin at |Journal begins at |Boot [0-9a-f]+ --|Reboot --|No entries --)"
-MARKERS = {"syslog": _JOURNAL, "syslog-iso": _JOURNAL, "grep": r"^--$"}
+MARKERS = {
+    "syslog": _JOURNAL,
+    "syslog-iso": _JOURNAL,
+    "grep": r"^--$",
+    "minikube": r"^\* ?(?:==> .+ <==)?\s*$",
+}
+
+#: Layers only ever written outside all others: ``grep`` prints the file's lines as they
+#: are, so a ``name.sh:`` inside a journal entry is the program's text, not grep's.
+OUTERMOST = ("grep",)
 
 ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"
 
@@ -124,6 +140,7 @@ WRAPPERS = {
     "grep": Wrapper("grep", GREP),
     "talosctl": Wrapper("talosctl", TALOSCTL),
     "kmsg": Wrapper("kmsg", KMSG, entries=True),
+    "minikube": Wrapper("minikube", MINIKUBE),
 }
 
 #: Share of sample lines (markers aside) that must carry a layer for it to be stripped.
@@ -172,15 +189,18 @@ class Peeled:
         )
 
 
-def detect(sample: list[str]) -> tuple[str | None, float]:
+def detect(sample: list[str], *, inner: bool = False) -> tuple[str | None, float]:
     """The layer most lines of ``sample`` carry (a wrapper or a runtime prefix), and the
-    share of lines that do; ``None`` below :data:`MIN_SHARE`.
+    share of lines that do; ``None`` below :data:`MIN_SHARE`. An ``inner`` layer (inside
+    another) is never one of the :data:`OUTERMOST`.
 
     >>> detect(["Feb 23 16:31:05 node-1 kubelet[1203]: I0223 16:31:05.1 1 a.go:1] x"])
     ('syslog', 1.0)
     """
     best, best_share = runtime.detect(sample)
     for name, wrapper in WRAPPERS.items():
+        if inner and name in OUTERMOST:
+            continue
         marker = MARKERS.get(name)
         lines = [s for s in sample if not (marker and re.match(marker, s))]
         share = share_matching(lines, wrapper.pattern)
@@ -234,7 +254,7 @@ def peel(lines: pl.DataFrame, sample: list[str] | None = None) -> Peeled:
         shares.append(float(frame["container"].is_not_null().mean()))
     for _ in range(MAX_LAYERS):
         body = frame.filter(~pl.col("marker"))["text"].head(200).to_list()
-        name, share = detect(body)
+        name, share = detect(body, inner=bool(layers))
         if name is None or name in layers:
             break
         frame = strip(frame, name, outermost=not layers)

@@ -374,3 +374,20 @@ def test_ages_are_counted_again_from_another_now(write):
     second = timeline.read(path, now=datetime(2023, 3, 15, 9, 0), infer=False).events
     assert first["ts"][0] == datetime(2023, 3, 14, 18, 20, tzinfo=UTC)
     assert second["ts"][0] == datetime(2023, 3, 15, 8, 50, tzinfo=UTC)
+
+
+GO_LOG = """\
+2024/02/06 09:14:03 INFO server starting addr=:8443 version=1.8.2
+2024/02/06 09:14:05 WARN cache miss ratio high ratio=0.41
+2024/02/06 09:14:07.310554 http: TLS handshake error from 10.2.0.9:51622: EOF
+2024/02/06 09:14:09 ERROR+2 upstream unreachable err="dial tcp 10.2.3.4:5432: i/o timeout"
+"""
+
+
+def test_go_log_and_slog_default_lines(read):
+    loaded = read("api.log", GO_LOG)
+    assert loaded.summary.files["format"].to_list() == ["go-log"]
+    events = loaded.events.sort("line")
+    assert events["level"].to_list() == ["info", "warning", None, "error"]
+    assert events["ts"][2] == datetime(2024, 2, 6, 9, 14, 7, 310554, tzinfo=UTC)
+    assert events["message"][3] == 'upstream unreachable err="dial tcp 10.2.3.4:5432: i/o timeout"'

@@ -183,3 +183,22 @@ def test_first_seen_before_last_seen(read):
     events = logs(read("events.txt", FIRST_SEEN_FIRST, now=NOW))
     assert events["ts"][0] == NOW - timedelta(hours=2)
     assert json.loads(events["attrs"][0])["object"] == "replicaset/api-7d9f8c6b5d"
+
+
+# kubectl 1.7 titled describe's age column "Last"
+DESCRIBE_LAST = """\
+Events:
+  Type     Reason          Last                 From                         Message
+  ----     ------          ----                 ----                         -------
+  Normal   Pulled          3m                   kubelet, ip-10-0-7-21        Container image "quay.io/acme/api:2.4.1" already present on machine
+  Warning  Unhealthy       40s (x6 over 2m)     kubelet, ip-10-0-7-21        Readiness probe failed: HTTP probe failed with statuscode: 503
+"""
+
+
+def test_describe_events_with_last_column(read):
+    loaded = read("describe-api.txt", DESCRIBE_LAST, now=NOW)
+    assert loaded.summary.files["format"].to_list() == ["kubectl-events"]
+    events = logs(loaded)
+    assert events["level"].to_list() == ["info", "warning"]
+    assert events["ts"].to_list() == [NOW - timedelta(minutes=3), NOW - timedelta(minutes=2)]
+    assert events["message"][1].startswith("Unhealthy: Readiness probe failed")

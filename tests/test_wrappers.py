@@ -538,3 +538,92 @@ def test_logfmt_entries_inside_any_wrapper_are_read_as_logfmt(read, name, text, 
         ["error"],
         ["warning"],
     )
+
+
+# --- collectors around programs no format knows ---------------------------------------------
+
+DOCKER_NGINX = (
+    '{"log":"10.1.4.7 - - [14/Mar/2023:18:00:01 +0000] \\"GET /healthz HTTP/1.1\\" 200 2\\r\\n",'
+    '"stream":"stdout","time":"2023-03-14T18:00:01.104233871Z"}\n'
+    "\n"
+    '{"log":"2023/03/14 18:00:02 [error] 29#29: *7 connect() failed (111: Connection refused)'
+    ' while connecting to upstream\\n","stream":"stderr","time":"2023-03-14T18:00:02.5Z"}\n'
+)
+
+COMPOSE_UNKNOWN = """\
+web-1     | Booting worker with pid: 9
+web-1     | [2023-03-14 18:00:01 +0000] [9] [ERROR] Exception in worker process
+web-1     |   File "/usr/local/lib/python3.11/site-packages/gunicorn/arbiter.py", line 589, in spawn_worker
+worker-1  | celery@4f2a ready.
+"""
+
+
+def test_docker_json_lines_of_an_unknown_program_are_records_with_docker_time(read):
+    loaded = read("0f5fc6ae789f-json.log", DOCKER_NGINX)
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [1, 3]
+    assert events["ts"].to_list() == [
+        datetime(2023, 3, 14, 18, 0, 1, 104233, tzinfo=UTC),
+        datetime(2023, 3, 14, 18, 0, 2, 500000, tzinfo=UTC),
+    ]
+    assert events["message"][0].startswith("10.1.4.7 - - [14/Mar/2023:18:00:01 +0000]")
+    assert loaded.summary.files["unparsed_lines"].to_list() == [0]
+    assert accounted(loaded.summary)
+
+
+def test_compose_lines_of_unknown_programs_are_records_per_service(read):
+    loaded = read("compose.log", COMPOSE_UNKNOWN)
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [1, 2, 4]
+    assert events["host"].to_list() == ["web-1", "web-1", "worker-1"]
+    assert events["level"].to_list() == [None, None, None]
+    # the indented traceback line continues the record above it
+    assert events["message"][1].split("\n")[1].lstrip().startswith('File "/usr/local')
+    assert accounted(loaded.summary)
+
+
+def test_a_name_with_a_dot_inside_a_journal_entry_is_not_a_grep_prefix():
+    peeled = peel(
+        "Oct 05 09:07:51 node-3 7f23e91f0901[1772661]: /docker-entrypoint.sh: Configuration complete\n"
+        "Oct 05 09:07:52 node-3 7f23e91f0901[1772661]: /docker-entrypoint.sh: Launching 20-envsubst.sh\n"
+    )
+    assert peeled.layers == ("syslog",)
+    assert peeled.lines["text"][0] == "/docker-entrypoint.sh: Configuration complete"
+
+
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ("<3> 2024-01-25T12:00:00-04:00 edge-7 collector[4410]: upload failed", "error"),
+        ("<13> Jan 25 12:00:00 edge-7 collector[4410]: upload resumed", "info"),
+    ],
+)
+def test_a_space_after_the_syslog_priority(read, line, level):
+    loaded = read("forwarded.log", line + "\n", year=2024)
+    events = loaded.events
+    assert events["level"].to_list() == [level]
+    assert events["message"][0].startswith("upload ")
+    assert events["host"].to_list() == ["edge-7"]
+
+
+MINIKUBE_LOGS = """\
+* ==> Docker <==
+* -- Logs begin at Tue 2020-05-12 08:01:11 UTC, end at Tue 2020-05-12 08:20:40 UTC. --
+* May 12 08:19:02 minikube dockerd[118]: time="2020-05-12T08:19:02.118830510Z" level=warning msg="failed to retrieve runc version"
+*
+* ==> kubelet <==
+* -- Logs begin at Tue 2020-05-12 08:01:11 UTC, end at Tue 2020-05-12 08:20:40 UTC. --
+* May 12 08:20:31 minikube kubelet[2245]: E0512 08:20:31.582129    2245 pod_workers.go:191] Error syncing pod 6d5c2b8e, skipping
+"""
+
+
+def test_minikube_logs_prefix_and_section_titles(read):
+    loaded = read("minikube-logs.txt", MINIKUBE_LOGS, year=2020)
+    files = loaded.summary.files.row(0, named=True)
+    assert files["prefix"] == "minikube > syslog"
+    assert files["wrapper_lines"] == 5  # two titles, two journal headers, one bare "*"
+    assert files["unparsed_lines"] == 0
+    events = loaded.events.sort("line")
+    assert events["level"].to_list() == ["warning", "error"]
+    assert events["ts"][1] == datetime(2020, 5, 12, 8, 20, 31, 582129, tzinfo=UTC)
+    assert events["message"][1] == "Error syncing pod 6d5c2b8e, skipping"
