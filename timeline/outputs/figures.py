@@ -248,17 +248,11 @@ def _mark_host_changes(
     with one other); changes to the whole fleet are faint dotted lines across every lane."""
     short_hosts = pl.col("hosts").list.eval(pl.element().str.split(".").list.first())
     window = changes.filter(pl.col("ts").is_between(start, end))
-    for c in window.filter(pl.col("hosts").list.len() > 2).iter_rows(named=True):
-        fig.add_shape(
-            type="line",
-            x0=c["ts"],
-            x1=c["ts"],
-            y0=0,
-            y1=1,
-            xref="x",
-            yref="paper",
-            line={"color": "#9e9e9e", "width": 1, "dash": "dot"},
-        )
+    shapes = [
+        _vertical_line(c["ts"], "x", "paper", {"color": "#9e9e9e", "width": 1, "dash": "dot"})
+        for c in window.filter(pl.col("hosts").list.len() > 2).iter_rows(named=True)
+    ]
+    labels = []
     own = window.filter(pl.col("hosts").list.len() <= 2).with_columns(short=short_hosts)
     for i, lane in enumerate(lanes, start=1):
         axis = "" if i == 1 else str(i)
@@ -271,28 +265,39 @@ def _mark_host_changes(
         for n, (at, kinds) in enumerate(mine.iter_rows()):
             said = kinds_text(kinds)
             _, colour = CHANGE_STYLE.get(said.split("+")[0], CHANGE_STYLE["other"])
-            fig.add_shape(
-                type="line",
-                x0=at,
-                x1=at,
-                y0=0,
-                y1=1,
-                xref=f"x{axis}",
-                yref=f"y{axis} domain",
-                line={"color": colour, "width": 2},
+            shapes.append(
+                _vertical_line(at, f"x{axis}", f"y{axis} domain", {"color": colour, "width": 2})
             )
-            fig.add_annotation(
-                x=at,
-                y=1 - 0.3 * (n % 2),
-                xref=f"x{axis}",
-                yref=f"y{axis} domain",
-                text=escape(f"{said} {at:%H:%M}"),
-                showarrow=False,
-                xanchor="left",
-                yanchor="top",
-                font={"size": 10, "color": colour},
-                bgcolor="rgba(255,255,255,0.8)",
+            labels.append(
+                {
+                    "x": at,
+                    "y": 1 - 0.3 * (n % 2),
+                    "xref": f"x{axis}",
+                    "yref": f"y{axis} domain",
+                    "text": escape(f"{said} {at:%H:%M}"),
+                    "showarrow": False,
+                    "xanchor": "left",
+                    "yanchor": "top",
+                    "font": {"size": 10, "color": colour},
+                    "bgcolor": "rgba(255,255,255,0.8)",
+                }
             )
+    # Set at once: plotly checks every shape and label again on each add_shape call.
+    fig.layout.shapes = [*fig.layout.shapes, *shapes]
+    fig.layout.annotations = [*fig.layout.annotations, *labels]
+
+
+def _vertical_line(at, xref: str, yref: str, line: dict) -> dict:
+    return {
+        "type": "line",
+        "x0": at,
+        "x1": at,
+        "y0": 0,
+        "y1": 1,
+        "xref": xref,
+        "yref": yref,
+        "line": line,
+    }
 
 
 def _plot_bucket(events: pl.DataFrame, bucket: str, *, by_host: bool) -> str:

@@ -66,8 +66,9 @@ def findings(
     span = loaded.scan().select(lo=pl.col("ts").min(), hi=pl.col("ts").max()).collect().row(0)
     windows = _windows(analysis)
     changes = {c["change_id"]: c for c in analysis.changes.iter_rows(named=True)}
+    messages = _sample_messages(loaded.scan(), analysis.contributors["examples"].to_list())
     incidents = [
-        _incident(row, analysis, changes, loaded.scan(), root=root, windows=windows)
+        _incident(row, analysis, changes, messages, root=root, windows=windows)
         for row in analysis.incidents.sort("incident_id").iter_rows(named=True)
     ]
     from importlib.metadata import PackageNotFoundError, version
@@ -117,7 +118,7 @@ def _incident(
     row: dict,
     analysis: Analysis,
     changes: dict[int, dict],
-    events: pl.LazyFrame,
+    messages: dict[tuple[str, int], str | None],
     *,
     root: str,
     windows: dict[str, float],
@@ -127,7 +128,7 @@ def _incident(
         "rank", nulls_last=True
     )
     contributors = [
-        _contributor(c, changes.get(c["change_id"]) or {}, events, root=root, windows=windows)
+        _contributor(c, changes.get(c["change_id"]) or {}, messages, root=root, windows=windows)
         for c in ranked.iter_rows(named=True)
     ]
     first_sign = row.get("first_anomaly_at")
@@ -172,7 +173,12 @@ def _incident(
 
 
 def _contributor(
-    c: dict, change: dict, events: pl.LazyFrame, *, root: str, windows: dict[str, float]
+    c: dict,
+    change: dict,
+    messages: dict[tuple[str, int], str | None],
+    *,
+    root: str,
+    windows: dict[str, float],
 ) -> dict[str, Any]:
     # Counts before a change made ahead of the onset span the same window as after it;
     # during the incident, the shorter one before (where the errors stood).
@@ -208,7 +214,7 @@ def _contributor(
             )
         },
         "examples": [words.location(loc, root) for loc in c.get("examples") or []],
-        "samples": _samples(events, c.get("examples") or [], root),
+        "samples": _samples(messages, c.get("examples") or [], root),
         "error_lines": [
             {
                 "side": side,
@@ -396,16 +402,24 @@ def _change(row: dict, root: str) -> dict[str, Any]:
     }
 
 
-def _samples(events: pl.LazyFrame, locations: list[str], root: str) -> list[dict[str, Any]]:
-    """The raw rows behind ``file:line`` references, so a reader can check a number:
-    fetched from the event store, which holds every row's whole message."""
-    wanted = []
+def _sample_keys(locations: list[str]) -> list[tuple[str, int]]:
+    """The ``(file, line)`` of a contributor's first example locations."""
+    keys = []
     for loc in locations[:SAMPLE_LINES]:
         file, _, line = loc.rpartition(":")
         if file and line.isdigit():
-            wanted.append((file, int(line)))
+            keys.append((file, int(line)))
+    return keys
+
+
+def _sample_messages(
+    events: pl.LazyFrame, examples: list[list[str] | None]
+) -> dict[tuple[str, int], str | None]:
+    """The message of every row the contributors quote, fetched from the event store
+    (which holds every row's whole message) in one query for the whole report."""
+    wanted = sorted({key for locations in examples for key in _sample_keys(locations or [])})
     if not wanted:
-        return []
+        return {}
     keys = pl.DataFrame(wanted, schema={"file": pl.String, "line": pl.UInt32}, orient="row")
     near = pl.col("file").is_in(keys["file"].unique().implode()) & pl.col("line").is_in(
         keys["line"].unique().implode()
@@ -418,9 +432,17 @@ def _samples(events: pl.LazyFrame, locations: list[str], root: str) -> list[dict
         .sort("file", "line", "message", nulls_last=True)
         .unique(["file", "line"], keep="first", maintain_order=True)
     )
+    return {(f, n): m for f, n, m in rows.iter_rows()}
+
+
+def _samples(
+    messages: dict[tuple[str, int], str | None], locations: list[str], root: str
+) -> list[dict[str, Any]]:
+    """The raw rows behind ``file:line`` references, so a reader can check a number."""
     return [
-        {"file": words.relative_path(f, root), "line": n, "message": m}
-        for f, n, m in rows.iter_rows()
+        {"file": words.relative_path(file, root), "line": line, "message": messages[file, line]}
+        for file, line in sorted(set(_sample_keys(locations)))
+        if (file, line) in messages
     ]
 
 
