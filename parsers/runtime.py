@@ -61,6 +61,11 @@ PREFIXES = {
     "kubectl-timestamps": KUBECTL_TIMESTAMPS,
 }
 
+#: What recognises a prefix in a sample where that differs from what strips it: ``kubectl
+#: logs --timestamps`` puts one space after its time, so a time followed by a tab or a run
+#: of spaces is the program's own (zap's console encoder), not kubectl's.
+DETECTED_BY = {"kubectl-timestamps": rf"^{RFC3339} (?:[^\t ]|$)"}
+
 #: Literals a line with the prefix holds; a sample with none of them is not matched
 #: against the prefix's pattern at all (``kubectl-timestamps`` has no such literal).
 PREFIX_LITERALS = {
@@ -82,7 +87,7 @@ def detect(sample: list[str]) -> tuple[str | None, float]:
     """
     text = "\n".join(sample)
     candidates = {
-        name: pattern
+        name: DETECTED_BY.get(name, pattern)
         for name, pattern in PREFIXES.items()
         if not PREFIX_LITERALS[name] or any(literal in text for literal in PREFIX_LITERALS[name])
     }

@@ -21,6 +21,9 @@ syslog severity. Then the next layer is looked for in what is left, up to
 ``talosctl``       ``172.20.1.2: msg`` (``talosctl logs``, ``talosctl dmesg``)
 ``kmsg``           ``kern:    info: [2021-11-10T10:09:37.662764956Z]: msg`` (Talos dmesg)
 ``minikube``       ``* msg`` and ``* ==> kubelet <==`` titles (``minikube logs`` before 1.10)
+``name-prefix``    ``api-7c9d5f-x2v9q manager 2023-03-14T18:00:01Z ...`` (``stern``: pod and
+                   container; or the container alone) before a line that starts a record
+``k9s``            ``│ msg │`` (lines copied from ``k9s``'s log view)
 ``cluster-info-    ``==== START logs for container C of pod NS/POD ====`` ... ``END``
 dump``             sections (``kubectl cluster-info dump``)
 runtime prefixes   ``cri``, ``docker-json``, ``kubectl-prefix``, ``kubectl-timestamps``
@@ -97,6 +100,17 @@ KMSG = (
 #: before each section.
 MINIKUBE = r"^\* ?(?P<text>.*)$"
 
+#: A pod's and a container's name, or a container's alone, before each line (``stern``,
+#: ``k9s``, scripts looping over containers); told from a line's own words by what
+#: follows: a klog header, a date and time, or a JSON object.
+NAME_PREFIX = (
+    r"^(?:(?P<host>[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?) )?(?P<unit>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?) "
+    r'(?P<text>(?:[IWEF][0-9]{4} [0-9]{2}:|[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:|\{").*)$'
+)
+#: A line copied from ``k9s``'s log view, inside its frame's bars (the first and last
+#: line of a selection may have lost one).
+K9S = r"^│ (?P<text>.*?) *│?$"
+
 #: Lines journalctl, grep and minikube write of their own.
 _JOURNAL = r"^-- (?:Logs begin at |Journal begins at |Boot [0-9a-f]+ --|Reboot --|No entries --)"
 MARKERS = {
@@ -141,6 +155,8 @@ WRAPPERS = {
     "talosctl": Wrapper("talosctl", TALOSCTL),
     "kmsg": Wrapper("kmsg", KMSG, entries=True),
     "minikube": Wrapper("minikube", MINIKUBE),
+    "name-prefix": Wrapper("name-prefix", NAME_PREFIX),
+    "k9s": Wrapper("k9s", K9S),
 }
 
 #: Share of sample lines (markers aside) that must carry a layer for it to be stripped.

@@ -261,6 +261,30 @@ def test_zap_console_stack_trace_joins_its_record(read):
     assert loaded.events["message"][0].count("\n") == 3
 
 
+def test_zap_console_pasted_from_a_terminal(read):
+    """Tabs become spaces (one where a tab stop was near), trailing spaces stay, and a
+    long line breaks where the terminal wrapped it, cutting its fields' JSON."""
+    text = (
+        "2024-05-02T07:41:09Z    INFO    backup-operator  Snapshot taken    "
+        '{"volume": "pvc-data-0", "size": "4.1Gi"}                 \n'
+        "2024-05-02T07:41:10Z    WARN    backup-operator  Retention not met "
+        '{"policy": "daily-7", "kept": 5, "reason": "snapshots older than 7 days were re\n'
+        'moved by hand"}\n'
+        "2024-05-02T07:41:12Z    ERROR   controller.snapshot      Reconciler error        "
+        '{"name": "daily", "error": "context deadline exceeded"}\n'
+    )
+    events = read("operator.log", text).events.sort("line")
+    assert events["message"].to_list()[0] == "Snapshot taken"
+    assert events["message"][1].split("\n")[0] == "Retention not met"
+    assert events["level"].to_list() == ["info", "warning", "error"]
+    assert events["component"].to_list() == [
+        "backup-operator",
+        "backup-operator",
+        "controller.snapshot",
+    ]
+    assert json.loads(events["attrs"][0])["fields"] == '{"volume": "pvc-data-0", "size": "4.1Gi"}'
+
+
 # --- journald JSON --------------------------------------------------------------------------
 
 JOURNAL = [

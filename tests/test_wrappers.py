@@ -627,3 +627,43 @@ def test_minikube_logs_prefix_and_section_titles(read):
     assert events["level"].to_list() == ["warning", "error"]
     assert events["ts"][1] == datetime(2020, 5, 12, 8, 20, 31, 582129, tzinfo=UTC)
     assert events["message"][1] == "Error syncing pod 6d5c2b8e, skipping"
+
+
+STERN = """\
+api-7c9d5f-x2v9q api 2024-02-06T09:14:03.118Z\tERROR\tstore/pg.go:88\tquery failed\t{"err": "context deadline exceeded"}
+api-7c9d5f-x2v9q api 2024-02-06T09:14:04.502Z\tINFO\tserver/http.go:51\tretrying
+api-7c9d5f-k8m2p api 2024-02-06T09:14:05.009Z\tINFO\tserver/http.go:51\tserving
+"""
+K9S_COPY = """\
+│ E0206 09:14:03.118204       1 reflector.go:138] failed to list *v1.Secret: secrets is forbidden                    │
+│ I0206 09:14:04.502113       1 leaderelection.go:258] successfully acquired lease kube-system/cloud-controller-manager │
+"""
+
+
+def test_stern_pod_and_container_before_each_line(read):
+    loaded = read("stern.txt", STERN)
+    files = loaded.summary.files.row(0, named=True)
+    assert files["prefix"] == "name-prefix"
+    events = loaded.events.sort("line")
+    assert events["host"].to_list() == ["api-7c9d5f-x2v9q", "api-7c9d5f-x2v9q", "api-7c9d5f-k8m2p"]
+    assert events["level"].to_list() == ["error", "info", "info"]
+    assert events["message"][0] == "query failed"
+
+
+def test_words_before_a_time_are_not_a_name_prefix():
+    peeled = peel(
+        "restarting 2024-02-06T09:14:03Z because the config changed\n"
+        "Stopping 2024-02-06T09:14:04Z now\n"
+        "done\n"
+    )
+    assert peeled.layers == ()
+
+
+def test_lines_copied_from_k9s_lose_its_frame(read):
+    loaded = read("k9s.txt", K9S_COPY, year=2024)
+    assert loaded.summary.files["prefix"].to_list() == ["k9s"]
+    events = loaded.events.sort("line")
+    assert events["level"].to_list() == ["error", "info"]
+    assert events["message"][1] == (
+        "successfully acquired lease kube-system/cloud-controller-manager"
+    )
