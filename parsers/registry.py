@@ -132,18 +132,20 @@ def rank(sample: list[str]) -> list[tuple[Parser, Score]]:
     """Every parser's score for ``sample``, best first. A parser that fails scores 0, and
     so does one whose ``literals`` the sample lacks (its sniffer is not asked)."""
     text = "\n".join(sample)
-    scored = []
-    for parser in _PARSERS.values():
-        if parser.literals and not any(literal in text for literal in parser.literals):
-            wanted = ", ".join(repr(literal) for literal in parser.literals)
-            score = Score(0.0, f"the sample holds none of {wanted}")
-        else:
-            try:
-                score = parser.sniff(sample)
-            except Exception as exc:  # a sniffer must never stop detection
-                score = Score(0.0, f"sniffer failed: {exc}")
-        scored.append((parser, score))
+    scored = [(parser, score(parser, sample, text)) for parser in _PARSERS.values()]
     return sorted(scored, key=lambda item: (-item[1].score, item[0].name))
+
+
+def score(parser: Parser, sample: list[str], text: str | None = None) -> Score:
+    """One parser's score for ``sample`` (``text`` is the sample joined, if at hand)."""
+    text = "\n".join(sample) if text is None else text
+    if parser.literals and not any(literal in text for literal in parser.literals):
+        wanted = ", ".join(repr(literal) for literal in parser.literals)
+        return Score(0.0, f"the sample holds none of {wanted}")
+    try:
+        return parser.sniff(sample)
+    except Exception as exc:  # a sniffer must never stop detection
+        return Score(0.0, f"sniffer failed: {exc}")
 
 
 def unnamed(pattern: str) -> str:

@@ -100,6 +100,14 @@ def detect(sample: list[str]) -> tuple[str | None, float]:
     return best, best_share
 
 
+def prefix_share(sample: list[str], name: str) -> float:
+    """The share of ``sample``'s lines that carry the runtime prefix ``name``."""
+    literals = PREFIX_LITERALS[name]
+    if literals and not any(literal in line for line in sample for literal in literals):
+        return 0.0
+    return shares_matching(sample, {name: DETECTED_BY.get(name, PREFIXES[name])})[name]
+
+
 def strip(lines: pl.LazyFrame, prefix: str | None) -> pl.LazyFrame:
     """Remove ``prefix`` from the ``text`` of every line, keeping its time, stream and names.
 

@@ -40,6 +40,7 @@ colour codes (``docker compose``, consoles) are removed before anything else.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -214,19 +215,41 @@ def detect(sample: list[str], *, inner: bool = False) -> tuple[str | None, float
     ('syslog', 1.0)
     """
     best, best_share = runtime.detect(sample)
-    for name, wrapper in WRAPPERS.items():
+    for name in WRAPPERS:
         if inner and name in OUTERMOST:
             continue
-        marker = MARKERS.get(name)
-        lines = [s for s in sample if not (marker and re.match(marker, s))]
-        share = share_matching(lines, wrapper.pattern)
-        if marker and len(lines) < len(sample) and not any(s.strip() for s in lines):
-            share = 1.0  # nothing but the wrapper's own lines (``-- No entries --``)
-        if share > best_share and _plausible(name, lines):
+        share = wrapper_share(sample, name)
+        if share > best_share:
             best, best_share = name, share
     if best_share < MIN_SHARE:
         return None, best_share
     return best, best_share
+
+
+def wrapper_share(sample: list[str], name: str) -> float:
+    """The share of ``sample``'s lines (its own marker lines aside) that the wrapper
+    ``name`` matches; 0 where the matches are not plausibly that wrapper's."""
+    marker = MARKERS.get(name)
+    lines = [s for s in sample if not (marker and re.match(marker, s))]
+    share = share_matching(lines, WRAPPERS[name].pattern)
+    if marker and len(lines) < len(sample) and not any(s.strip() for s in lines):
+        share = 1.0  # nothing but the wrapper's own lines (``-- No entries --``)
+    return share if _plausible(name, lines) else 0.0
+
+
+def _expected_layer(
+    sample: list[str], expect: Sequence[tuple[str, ...]], outer: tuple[str, ...]
+) -> tuple[str | None, float]:
+    """The next layer one of ``expect`` names after ``outer``, if every line carries it."""
+    depth = len(outer)
+    for name in dict.fromkeys(e[depth] for e in expect if len(e) > depth and e[:depth] == outer):
+        if name in runtime.PREFIXES:
+            share = runtime.prefix_share(sample, name)
+        else:
+            share = wrapper_share(sample, name)
+        if share == 1.0:
+            return name, share
+    return None, 0.0
 
 
 _GREP_NUMBERED = re.compile(r"^(?:[^:\s{\[\"<=]*[./][^:\s]*[:-])?[0-9]+(?P<sep>[:-])(?P<rest>.*)$")
@@ -250,10 +273,18 @@ def _plausible(name: str, lines: list[str]) -> bool:
     return matches >= len(found) / 2 and times < len(found) / 2
 
 
-def peel(lines: pl.DataFrame, sample: list[str] | None = None) -> Peeled:
+def peel(
+    lines: pl.DataFrame,
+    sample: list[str] | None = None,
+    expect: Sequence[tuple[str, ...]] = (),
+) -> Peeled:
     """Strip every layer ``lines`` carry, outermost first, keeping what each says. A
     runtime prefix is the innermost layer: what it wraps is the program's own line, whose
     time is its own.
+
+    ``expect`` names the layers other files of the same kind had: such a layer is taken
+    without looking for the others when every sample line carries it, so that a folder
+    of rotated pod logs is sniffed in full once.
 
     Takes the loader's lines (``line``, ``end_line``, ``text``, ``path``); returns them
     with :data:`~parsers.common.LINE_SCHEMA` and :data:`WRAP_SCHEMA` columns.
@@ -270,7 +301,9 @@ def peel(lines: pl.DataFrame, sample: list[str] | None = None) -> Peeled:
         shares.append(float(frame["container"].is_not_null().mean()))
     for _ in range(MAX_LAYERS):
         body = frame.filter(~pl.col("marker"))["text"].head(200).to_list()
-        name, share = detect(body, inner=bool(layers))
+        name, share = _expected_layer(body, expect, tuple(layers))
+        if name is None:
+            name, share = detect(body, inner=bool(layers))
         if name is None or name in layers:
             break
         frame = strip(frame, name, outermost=not layers)

@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+import parsers
 import timeline
 from timeline.cli import app
 from timeline.errors import TimelineError
@@ -293,3 +294,44 @@ def test_many_small_files_read_in_one_query_give_the_rows_of_one_file_at_a_time(
         assert batched.evidence == alone.evidence
     rotated = together[files.index(str(tmp_path / "rotated.log"))]
     assert rotated.warnings["line"].to_list()[:1] == [1], "its first lines are told as unparsed"
+
+
+def test_files_of_one_container_are_sniffed_once_and_a_stranger_among_them_still_in_full(
+    tmp_path, monkeypatch
+):
+    rng = random.Random(5)
+    start = datetime(2025, 11, 30, 22, 10)
+    written = {}
+    for i in range(12):
+        folder = tmp_path / f"node-{i}/var/log/pods/kube-system_kube-proxy-{i:05x}_{i:08x}"
+        (folder / "kube-proxy").mkdir(parents=True)
+        path = folder / "kube-proxy" / f"{rng.randint(0, 3)}.log"
+        if i == 7:  # the same container name, written by another runtime and logger
+            text = "".join(
+                json.dumps(
+                    {
+                        "log": f'{{"ts":{1764540600 + k}.5,"v":0,"msg":"Syncing"}}\n',
+                        "stream": "stderr",
+                        "time": f"2025-11-30T22:10:{k:02d}.5Z",
+                    }
+                )
+                + "\n"
+                for k in range(rng.randint(3, 9))
+            )
+        elif i == 9:  # no runtime prefix at all
+            text = kube_proxy_log(rng, start, rng.randint(3, 30), prefix=False)
+        else:
+            text = kube_proxy_log(rng, start, rng.randint(3, 30), prefix=True)
+        path.write_text(text)
+        written[str(path)] = i
+    files = sorted(written, key=written.get)
+    one_by_one = [mapper.map_task(mapper.Task(f)) for f in files]
+    sniffed = []
+    rank = parsers.registry.rank
+    monkeypatch.setattr(parsers.registry, "rank", lambda sample: sniffed.append(1) or rank(sample))
+    together = mapper.map_batch([mapper.Task(f) for f in files])
+    for alone, batched in zip(one_by_one, together, strict=True):
+        assert (batched.format, batched.prefix) == (alone.format, alone.prefix), alone.path
+        assert batched.records.equals(alone.records), alone.path
+    assert together[7].prefix == "docker-json" and together[9].prefix is None
+    assert len(sniffed) == 3, "the first file and the two strangers only"

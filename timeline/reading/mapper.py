@@ -84,6 +84,7 @@ class Partial:
     wrapper_lines: int = 0
     wrapper_spans: pl.DataFrame | None = None
     segments: dict[str, int] = field(default_factory=dict)
+    layers: list[str] = field(default_factory=list)
     mtime: datetime | None = None
     problems: list[str] = field(default_factory=list)
     warnings: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=WARNING_SCHEMA))
@@ -174,7 +175,15 @@ def map_batch(tasks: list[Task]) -> list[Partial]:
     does not begin with a record, so that its first lines would join another file's
     last record, is parsed on its own.
     """
-    prepared = [_prepare(task) for task in tasks]
+    guesses: dict[str, list[Guess]] = {}
+    prepared = []
+    for task in tasks:
+        kin = guesses.setdefault(_kin(task.path), [])
+        prepared.append(_prepare(task, kin))
+        result, parser = prepared[-1][0], prepared[-1][2]
+        guess = Guess(tuple(result.layers), parser, result.score) if parser else None
+        if guess and not task.format and guess not in kin:
+            kin.insert(0, guess)
     together: dict[tuple[str, str | None], list[int]] = {}
     for i, (result, stripped, parser, _) in enumerate(prepared):
         if stripped is None:
@@ -196,7 +205,27 @@ def map_batch(tasks: list[Task]) -> list[Partial]:
     return out
 
 
-def _prepare(task: Task):
+def _kin(path: str) -> str:
+    """What files likely written by the same program share: the container a layout names
+    (every pod's ``kube-proxy`` logs), else the folder."""
+    container = layouts.hints_from_path(path).container
+    return f"container:{container}" if container else f"folder:{os.path.dirname(path)}"
+
+
+@dataclass(frozen=True)
+class Guess:
+    """What another file of the same folder was: its layers, its parser and that parser's
+    score. A file of the same container or folder (:func:`_kin`) that carries the same
+    layers on every sample line, and for which the parser scores as well, is taken to be
+    the same without asking every other wrapper and parser: every pod's ``kube-proxy``
+    log, a folder of CI job files."""
+
+    layers: tuple[str, ...]
+    parser: Parser
+    score: float
+
+
+def _prepare(task: Task, guesses: list[Guess] = ()):
     """Read, split, strip and sniff one task: ``(result, lines, parser, warnings)``, with
     lines None when there is nothing to parse (the result says why)."""
     result = Partial(path=shown_name(task.path), part=task.part, out=task.out)
@@ -215,9 +244,10 @@ def _prepare(task: Task):
     if problem:
         result.problems.append(problem)
     result.lines = lines.height
-    peeled = wrappers.peel(lines, raw_sample)
+    peeled = wrappers.peel(lines, raw_sample, expect=[g.layers for g in guesses])
     del lines
     result.prefix = peeled.described
+    result.layers = list(peeled.layers)
     stripped = _with_path_hints(peeled.lines.lazy(), result.path).collect()
     result.wrapper_lines = int(stripped["marker"].sum())
     if result.wrapper_lines:
@@ -227,7 +257,8 @@ def _prepare(task: Task):
     if task.format:
         parser, result.score = parsers.registry.get(task.format), 1.0
     else:
-        ranked = parsers.registry.rank(stripped["text"].head(SAMPLE_LINES).to_list())
+        sample = stripped["text"].head(SAMPLE_LINES).to_list()
+        ranked = _same_as(guesses, peeled.layers, sample) or parsers.registry.rank(sample)
         if ranked and ranked[0][1].score >= MIN_SCORE:
             parser, score = ranked[0]
             result.score = score.score
@@ -241,6 +272,18 @@ def _prepare(task: Task):
             return result, None, None, warnings
     result.format = parser.name if parser else None
     return result, stripped, parser, warnings
+
+
+def _same_as(
+    guesses: list[Guess], layers: tuple[str, ...], sample: list[str]
+) -> list[tuple[Parser, Score]]:
+    """``[(parser, score)]`` when the file is what one of ``guesses`` says, else empty."""
+    for guess in guesses:
+        if layers == guess.layers:
+            score = parsers.registry.score(guess.parser, sample)
+            if score.score >= max(guess.score, MIN_SCORE):
+                return [(guess.parser, score)]
+    return []
 
 
 def _may_go_together(parser: Parser | None, stripped: pl.DataFrame, task: Task) -> bool:

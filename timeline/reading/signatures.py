@@ -183,7 +183,10 @@ def mask_series(messages: pl.Series) -> pl.Series:
     >>> mask_series(pl.Series([f"dial 10.0.0.{i}:53" for i in range(3)] + [None])).to_list()
     ['dial <IP>:<PORT>', 'dial <IP>:<PORT>', 'dial <IP>:<PORT>', None]
     """
-    partial, done = mask_until_repeated(messages)
+    if messages.len() <= _SAMPLE_ROWS:  # a small file: every rule on the distinct ones
+        partial, done = messages, 0
+    else:
+        partial, done = mask_until_repeated(messages)
     if done == len(MASKS):
         return partial
     distinct = partial.unique().drop_nulls().to_frame("_partial")
