@@ -31,9 +31,9 @@ runtime prefixes   ``cri``, ``docker-json``, ``kubectl-prefix``, ``kubectl-times
 =================  ======================================================================
 
 Lines a wrapper writes of its own (``journalctl``'s ``-- Logs begin at ... --``, ``-- Boot
-... --``, ``-- No entries --``; ``grep``'s ``--`` between groups; ``minikube``'s section
-titles) are flagged ``marker``: they are counted as the wrapper's lines, not as the
-program's and not as unparsed. ANSI
+... --``, ``-- No entries --``; ``systemctl status``'s block above the journal lines;
+``grep``'s ``--`` between groups; ``minikube``'s section titles) are flagged ``marker``:
+they are counted as the wrapper's lines, not as the program's and not as unparsed. ANSI
 colour codes (``docker compose``, consoles) are removed before anything else.
 """
 
@@ -114,9 +114,15 @@ K9S = r"^│ (?P<text>.*?) *│?$"
 
 #: Lines journalctl, grep and minikube write of their own.
 _JOURNAL = r"^-- (?:Logs begin at |Journal begins at |Boot [0-9a-f]+ --|Reboot --|No entries --)"
+#: ``systemctl status``'s block before the unit's last journal lines: the unit's title,
+#: its ``Key: value`` fields, the process tree and the blank line after them.
+_STATUS = (
+    r"^(?:[●○×↻*] \S+\.[a-z]+ - |\s+(?:Loaded|Active|Docs|Main PID|Process|Tasks|Memory|CPU"
+    r"|CGroup|Drop-In|TriggeredBy|Triggers|Status|IP|IO|Mem peak|Invocation): |\s+[│├└]─|\s*$)"
+)
 MARKERS = {
-    "syslog": _JOURNAL,
-    "syslog-iso": _JOURNAL,
+    "syslog": f"{_JOURNAL}|{_STATUS}",
+    "syslog-iso": f"{_JOURNAL}|{_STATUS}",
     "grep": r"^--$",
     "minikube": r"^\* ?(?:==> .+ <==)?\s*$",
 }
@@ -232,7 +238,8 @@ def wrapper_share(sample: list[str], name: str) -> float:
     marker = MARKERS.get(name)
     lines = [s for s in sample if not (marker and re.match(marker, s))]
     share = share_matching(lines, WRAPPERS[name].pattern)
-    if marker and len(lines) < len(sample) and not any(s.strip() for s in lines):
+    written = any(s.strip() for s in sample) and not any(s.strip() for s in lines)
+    if marker and written:
         share = 1.0  # nothing but the wrapper's own lines (``-- No entries --``)
     return share if _plausible(name, lines) else 0.0
 

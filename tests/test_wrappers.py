@@ -667,3 +667,36 @@ def test_lines_copied_from_k9s_lose_its_frame(read):
     assert events["message"][1] == (
         "successfully acquired lease kube-system/cloud-controller-manager"
     )
+
+
+SYSTEMCTL_STATUS = """\
+× containerd.service - containerd container runtime
+     Loaded: loaded (/lib/systemd/system/containerd.service; enabled; preset: enabled)
+     Active: failed (Result: exit-code) since Mon 2024-03-11 04:12:09 UTC; 8s ago
+       Docs: https://containerd.io
+    Process: 2214 ExecStart=/usr/bin/containerd (code=exited, status=1/FAILURE)
+   Main PID: 2214 (code=exited, status=1/FAILURE)
+        CPU: 61ms
+
+Mar 11 04:12:09 worker-2 containerd[2214]: time="2024-03-11T04:12:09.371144402Z" level=info msg="starting containerd" version=1.7.13
+Mar 11 04:12:09 worker-2 containerd[2214]: containerd: failed to load TOML: /etc/containerd/config.toml: (5, 2): unexpected token
+Mar 11 04:12:09 worker-2 systemd[1]: containerd.service: Main process exited, code=exited, status=1/FAILURE
+"""
+
+
+def test_systemctl_status_block_above_the_journal_lines(read):
+    loaded = read("status.txt", SYSTEMCTL_STATUS, year=2024)
+    files = loaded.summary.files.row(0, named=True)
+    assert files["prefix"] == "syslog"
+    assert files["wrapper_lines"] == 8  # the status block and the blank line after it
+    assert files["unparsed_lines"] == 0
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [9, 10, 11]
+    assert events["level"][0] == "info"
+    assert events["message"][1].startswith("containerd: failed to load TOML")
+    assert events["component"].to_list()[1:] == ["containerd", "systemd"]
+
+
+def test_blank_lines_alone_are_no_journal():
+    assert wrappers.detect(["", "  ", ""]) == (None, 0.0)
+    assert wrappers.detect(["-- No entries --", ""])[0] == "syslog"
