@@ -253,3 +253,17 @@ def test_a_describe_row_shifted_off_its_columns_is_read_by_its_cells(read):
     assert events["ts"][1] == NOW - timedelta(minutes=2)
     assert events["message"][1].startswith("Unhealthy: Readiness probe failed")
     assert events["host"][1] == "ip-10-0-7-21"
+
+
+def test_a_pulled_image_in_rows_without_their_object_is_still_a_change(read):
+    rows = (
+        '  Normal   Pulling    52s   kubelet, pool-b-3  pulling image "registry.acme.io/etl:3.2.0"\n'
+        "  Normal   Pulled     44s   kubelet, pool-b-3  Successfully pulled image "
+        '"registry.acme.io/etl:3.2.0"\n'
+    )
+    loaded = read("describe.txt", rows, now=NOW, infer=True)
+    changes = loaded.events.filter(pl.col("kind") == "change")
+    assert changes.height == 1
+    assert changes["message"][0].startswith("deploy ")
+    assert json.loads(changes["attrs"][0])["to"] == "registry.acme.io/etl:3.2.0"
+    assert logs(loaded).height == 2
