@@ -62,9 +62,14 @@ PREFIXES = {
 }
 
 #: What recognises a prefix in a sample where that differs from what strips it: ``kubectl
-#: logs --timestamps`` puts one space after its time, so a time followed by a tab or a run
-#: of spaces is the program's own (zap's console encoder), not kubectl's.
-DETECTED_BY = {"kubectl-timestamps": rf"^{RFC3339} (?:[^\t ]|$)"}
+#: logs --timestamps`` writes the runtime's UTC time (``Z``) and one space after it, so a
+#: time followed by a tab or a run of spaces is the program's own (zap's console encoder),
+#: and one with an offset is another's (``journalctl -o short-iso-precise``).
+DETECTED_BY = {
+    "kubectl-timestamps": (
+        r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?[Zz] (?:[^\t ]|$)"
+    )
+}
 
 #: Literals a line with the prefix holds; a sample with none of them is not matched
 #: against the prefix's pattern at all (``kubectl-timestamps`` has no such literal).
