@@ -703,14 +703,12 @@ def test_blank_lines_alone_are_no_journal():
 
 
 def test_short_iso_precise_with_a_colon_offset_is_a_journal_not_kubectl_times(read):
-    text = (
+    lines = [
         "2024-07-02T09:15:31.402118+02:00 edge-4 kubelet[944]: E0702 07:15:31.401872     944 "
-        'kubelet_node_status.go:549] "Error updating node status, will retry" err="timeout"\n'
-        "2024-07-02T09:15:32.000540+02:00 edge-4 systemd[1]: Started Session 12 of User core.\n"
-    )
-    loaded = read("journal.txt", text)
-    assert loaded.summary.files["prefix"].to_list() == ["syslog-iso"]
-    events = loaded.events.sort("line")
-    assert events["host"].to_list() == ["edge-4", "edge-4"]
-    assert events["ts"][1] == datetime(2024, 7, 2, 7, 15, 32, 540, tzinfo=UTC)
-    assert events["level"][0] == "error"
+        'kubelet_node_status.go:549] "Error updating node status, will retry" err="timeout"',
+        "2024-07-02T09:15:32.000540+02:00 edge-4 systemd[1]: Started Session 12 of User core.",
+    ]
+    assert wrappers.detect(lines) == ("syslog-iso", 1.0)
+    started = read("journal.txt", "\n".join(lines) + "\n").events.sort("line").row(1, named=True)
+    assert (started["host"], started["component"]) == ("edge-4", "systemd")
+    assert started["ts"] == datetime(2024, 7, 2, 7, 15, 32, 540, tzinfo=UTC)
