@@ -30,6 +30,13 @@ lines without any Python. It has:
     ``continuation``: a regex for lines that continue the record above; or ``join =
     true``: any line no pattern matches continues the record above. Else such a line is
     unparsed.
+``distinct_start``
+    a regex (in the syntax both Rust and Python read) that matches the first line of a
+    record of this format and could match no other format's line: such a line starts a
+    record of this format wherever it is found, in another format's file or inside a
+    journal, never continuing the record above. Leave it out when the format's lines
+    could be another's (``Error: ...``); the format is then read only where a file or a
+    stream is its own.
 ``sniff``
     ``literals``: texts one of which the sample must hold; ``max_score`` (default 0.9):
     the score when every sample line matches, so that a built-in format that is surer wins.
@@ -138,6 +145,7 @@ class Declared:
     message_level: tuple[str, ...]
     continuation: str | None
     join: bool
+    distinct_start: str | None
     literals: tuple[str, ...]
     max_score: float
     samples: tuple[Sample, ...]
@@ -187,6 +195,16 @@ def declare(content: dict[str, object], origin: str) -> Declared:
             pl.select(pl.lit("").str.contains(pattern))
         except pl.exceptions.PolarsError as exc:
             raise bad(f"regex {pattern!r} is not valid: {exc}") from None
+    distinct_start = content.get("distinct_start")
+    if distinct_start is not None:
+        try:
+            pl.select(pl.lit("").str.contains(str(distinct_start)))
+            re.compile(str(distinct_start))
+        except (pl.exceptions.PolarsError, re.error) as exc:
+            raise bad(
+                f"'distinct_start' {distinct_start!r} must be a regex both Rust and Python "
+                f"read: {exc}"
+            ) from None
     raw_fields = content.get("fields", {})
     if not isinstance(raw_fields, dict) or not set(raw_fields) <= set(COLUMNS):
         raise bad(f"'fields' maps columns ({', '.join(COLUMNS)}) to keys")
@@ -225,6 +243,7 @@ def declare(content: dict[str, object], origin: str) -> Declared:
         message_level=_strings(content.get("message_level", ())),
         continuation=multiline.get("continuation"),
         join=bool(multiline.get("join", False)),
+        distinct_start=None if distinct_start is None else str(distinct_start),
         literals=_strings(sniff.get("literals", ())),
         max_score=float(sniff.get("max_score", 0.9)),
         samples=samples,
@@ -343,6 +362,10 @@ def parse_with(declared: Declared, lines: pl.LazyFrame) -> pl.LazyFrame:
     unparsed = pl.when(~pl.col("header")).then(
         pl.lit(f"not a {declared.name} record and no record above it")
     )
+    if declared.kind == "regex":
+        # a line that is no continuation, but that no pattern reads either
+        read = pl.any_horizontal([pl.col(f"_pm{i}") for i in range(len(declared.patterns))])
+        unparsed = unparsed.when(~read).then(pl.lit(f"no {declared.name} pattern reads it"))
     return records(
         rows,
         ts=ts,
@@ -490,8 +513,7 @@ def _time(declared: Declared, text: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]
     text = _unquoted(text).str.strip_chars()
     for fmt in declared.time_formats:
         if fmt in _EPOCHS:
-            micros = text.cast(pl.Float64, strict=False) * _EPOCHS[fmt]
-            value = micros.round().cast(pl.Int64, strict=False).cast(pl.Datetime("us"))
+            value = _epoch_micros(text, _EPOCHS[fmt]).cast(pl.Datetime("us"))
             times.append(value)
             offsets.append(pl.when(value.is_not_null()).then(pl.lit(0, pl.Int32)))
             yearless.append(pl.lit(False))
@@ -525,6 +547,28 @@ def _time(declared: Declared, text: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]
     return ts, offset, missing.fill_null(False)
 
 
+def _epoch_micros(text: pl.Expr, scale: float) -> pl.Expr:
+    """Microseconds since the epoch of a decimal count of seconds (``scale`` 1e6),
+    milliseconds (1e3), microseconds (1) or nanoseconds (1e-3), to the microsecond: the
+    whole part is read as an integer and only the fraction as a float, as a float64 of
+    the whole count (``1712850676.3222606``) is off by a fraction of a microsecond.
+    Exponent forms (``1.6788168051234567e+09``) are read as floats.
+
+    >>> pl.select(_epoch_micros(pl.lit("1712850676.3222606"), 1e6)).item()
+    1712850676322261
+    """
+    parts = text.str.extract_groups(r"^(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?$")
+    whole = parts.struct.field("whole").cast(pl.Int64, strict=False)
+    fraction = ("0." + parts.struct.field("fraction").fill_null("0")).cast(pl.Float64)
+    if scale >= 1:
+        exact = whole * int(scale) + (fraction * scale).round().cast(pl.Int64)
+    else:
+        per = round(1 / scale)
+        exact = (whole + (fraction + 0.5).floor().cast(pl.Int64) + per // 2) // per
+    as_float = (text.cast(pl.Float64, strict=False) * scale).round().cast(pl.Int64, strict=False)
+    return pl.coalesce(exact, as_float)
+
+
 def _first_of(times: list[pl.Expr], values: list[pl.Expr]) -> pl.Expr:
     """``values[i]`` for the first ``times[i]`` that is not null."""
     expr = pl.when(times[0].is_not_null()).then(values[0])
@@ -548,6 +592,7 @@ def to_parser(declared: Declared) -> Parser:
         # can have them checked on the raw sample
         literals=declared.literals if declared.kind != "json" else (),
         record_start=_record_start(declared),
+        distinct_start=declared.distinct_start,
         origin=declared.origin,
     )
 

@@ -54,6 +54,13 @@ class Parser:
     own); ``record_start`` if not given. A big file may be cut into chunks before such
     lines; a format with neither is never cut.
 
+    ``distinct_start`` matches the first line of a record of this format that could be
+    no other format's line (``time="..." level=error msg=...``, a zap console line):
+    such a line is picked out of another format's file or stream and read as this
+    format's record (:mod:`parsers.routing`). The package's modules serve with their
+    ``record_start``; a format file states it, as a broad ``record_start`` (``Error:``)
+    would take other formats' lines.
+
     ``literals``: strings (case-sensitive, no line break) of which any input of this
     format holds at least one in its first lines; a sample holding none scores 0 without
     ``sniff`` being asked. Empty means ``sniff`` is always asked.
@@ -69,12 +76,20 @@ class Parser:
     #: file of this format may be cut into chunks before such lines. None: never cut.
     record_start: str | None = None
     own_start: str | None = None
+    distinct_start: str | None = None
     #: True when ``parse`` reads the lines of several files in one frame as it reads each
     #: alone (records of files that begin with a record never join; per-file state is kept
     #: ``over("path")``): many small files are then parsed in one query.
     files_together: bool = False
     #: ``built-in`` for a module of this package, else the format file that declares it.
     origin: str = "built-in"
+
+    @property
+    def claims(self) -> str | None:
+        """What a line of another format's file must match to be this format's record."""
+        if self.distinct_start:
+            return self.distinct_start
+        return self.record_start if self.origin == "built-in" else None
 
     @property
     def built_in(self) -> bool:

@@ -2,13 +2,13 @@ r"""Routing: each line of a file to the format whose record it belongs to.
 
 A file is mostly one format, but not always: klog lines from client-go inside a RabbitMQ
 log, several services interleaved by ``docker compose logs``, a journal where kubelet,
-containerd and systemd take turns. A line that starts a record of a known format (its
-parser's ``record_start``) starts a record of that format; it is never glued to the
-record above as a continuation. Lines that start no record continue the record above of
-the same stream (host and container or unit). Where a wrapper says each line is an entry
-of its own (syslog, journald), a line no format claims is a record of its own, read as
-``plain``: the wrapper's time, the unit as source and component, a level from the
-syslog severity or a level word in the message.
+containerd and systemd take turns. A line that starts a record of a known format (what
+its parser :attr:`~parsers.registry.Parser.claims`) starts a record of that format; it is
+never glued to the record above as a continuation. Lines that start no record continue
+the record above of the same stream (host and container or unit). Where a wrapper says
+each line is an entry of its own (syslog, journald), a line no format claims is a record
+of its own, read as ``plain``: the wrapper's time, the unit as source and component, a
+level from the syslog severity or a level word in the message.
 
 Each run of lines (one format, one stream) is handed to its parser; rows keep their
 file and line numbers.
@@ -77,15 +77,12 @@ class Routed:
 
 def candidates(main: Parser | None) -> list[Parser]:
     """The formats a line may be routed to, besides ``main``, most specific first: those
-    of the package's modules that declare a ``record_start``. A format file's patterns
-    say where a big file may be cut, not that a line is that format's and no other's
-    (``Error: ...`` starts a ``circleci-local`` record), so declared formats are read
-    where a file or a stream is theirs, and are not picked out of other formats' lines."""
-    found = [
-        p
-        for p in registry.all_parsers()
-        if p.record_start and p.origin == "built-in" and p is not main
-    ]
+    that say which lines are theirs wherever they appear (:attr:`Parser.claims`: the
+    package's modules' ``record_start``, a format file's ``distinct_start``). A format
+    file's ``record_start`` only says where a big file may be cut (``Error: ...`` starts
+    a ``circleci-local`` record), so such a format is read where a file or a stream is
+    its own, and is not picked out of other formats' lines."""
+    found = [p for p in registry.all_parsers() if p.claims and p is not main]
     return sorted(
         found,
         key=lambda p: (p.name not in FIRST, FIRST.index(p.name) if p.name in FIRST else 0, p.name),
@@ -147,21 +144,22 @@ def _route_stream(lines: pl.DataFrame, main: Parser | None) -> tuple[pl.DataFram
     pass.
     """
     text = pl.col("text")
-    # a format read as whole documents (JSON, YAML, tables) has no lines to share
-    line_based = main is None or main.own_start or main.record_start
+    # a format read as whole documents (JSON, YAML, tables) has no lines to share, unless
+    # it says which lines are its records
+    line_based = main is None or main.own_start or main.record_start or main.distinct_start
     others = candidates(main) if line_based else []
-    foreign = "|".join(f"(?:{p.record_start})" for p in others)
+    foreign = "|".join(f"(?:{p.claims})" for p in others)
     flag = text.str.contains(foreign) if foreign else pl.lit(False)
     main_name = pl.lit(main.name if main else None, pl.String)
     if not lines.select((flag | pl.col("entry")).any()).item():
         return lines.with_columns(_starts=pl.lit(False), _format=main_name), main is not None
-    own_start = main and (main.own_start or main.record_start)
+    own_start = main and (main.own_start or main.record_start or main.distinct_start)
     own = text.str.contains(own_start) if own_start else pl.lit(False)
     # a line of main's own after another format's record takes the stream back
     flagged = lines.filter(flag | pl.col("entry") | own)
-    claims = [pl.when(text.str.contains(p.record_start)).then(pl.lit(p.name)) for p in others]
+    claims = [pl.when(text.str.contains(p.claims)).then(pl.lit(p.name)) for p in others]
     plain = pl.when(pl.col("entry") & ~text.str.contains(CONTINUATION)).then(pl.lit(PLAIN))
-    if main is not None and not own_start:
+    if main is not None and not (main.own_start or main.record_start):
         # a format that cannot tell its own record starts (logfmt, say) takes the
         # wrapper's entries that no other format claims
         plain = pl.when(pl.col("entry")).then(main_name)

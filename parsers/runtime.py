@@ -63,8 +63,9 @@ PREFIXES = {
 
 #: What recognises a prefix in a sample where that differs from what strips it: ``kubectl
 #: logs --timestamps`` writes the runtime's UTC time (``Z``) and one space after it, so a
-#: time followed by a tab or a run of spaces is the program's own (zap's console encoder),
-#: and one with an offset is another's (``journalctl -o short-iso-precise``).
+#: time followed by a tab or a run of spaces (and a level: zap's console encoder, its tabs
+#: pasted as spaces) is the program's own, and one with an offset is another's
+#: (``journalctl -o short-iso-precise``).
 DETECTED_BY = {
     "kubectl-timestamps": (
         r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?[Zz] (?:[^\t ]|$)"
@@ -91,13 +92,13 @@ def detect(sample: list[str]) -> tuple[str | None, float]:
     ('cri', 1.0)
     """
     text = "\n".join(sample)
-    candidates = {
-        name: DETECTED_BY.get(name, pattern)
-        for name, pattern in PREFIXES.items()
+    candidates = [
+        name
+        for name in PREFIXES
         if not PREFIX_LITERALS[name] or any(literal in text for literal in PREFIX_LITERALS[name])
-    }
+    ]
     best, best_share = None, 0.0
-    for name, share in shares_matching(sample, candidates).items():
+    for name, share in _shares(sample, candidates).items():
         if share > best_share:
             best, best_share = name, share
     if best_share < MIN_SHARE:
@@ -110,7 +111,13 @@ def prefix_share(sample: list[str], name: str) -> float:
     literals = PREFIX_LITERALS[name]
     if literals and not any(literal in line for line in sample for literal in literals):
         return 0.0
-    return shares_matching(sample, {name: DETECTED_BY.get(name, PREFIXES[name])})[name]
+    return _shares(sample, [name])[name]
+
+
+def _shares(sample: list[str], names: list[str]) -> dict[str, float]:
+    """For each prefix of ``names``, the share of ``sample``'s lines that carry it, in one
+    query, each recognised by :data:`DETECTED_BY` where that differs from its pattern."""
+    return shares_matching(sample, {name: DETECTED_BY.get(name, PREFIXES[name]) for name in names})
 
 
 def strip(lines: pl.LazyFrame, prefix: str | None) -> pl.LazyFrame:

@@ -81,13 +81,24 @@ COMPOSE = (
     r"^(?P<host>(?P<unit>[A-Za-z0-9][A-Za-z0-9_.-]*?)(?:[-_][0-9]+)?) *\| ?"
     rf"(?:(?P<prefix_ts>{runtime.RFC3339}) )?(?P<text>.*)$"
 )
+#: A path as ``grep -H`` and ``rg`` name it (shortest first, so that a line number after
+#: it is not taken into the name), and a file name with an extension or a path
+#: (``/var/log/syslog``, ``logs/messages-20230314``).
+_GREP_PATH = r"[^:\s{\[\"<=]*?[./][^:\s]*?"
+_GREP_NAME = r"(?:[^:\s{\[\"<=]*\.[A-Za-z][A-Za-z0-9]*|[^:\s{\[\"<=]*/[^:\s]*)"
 #: ``grep -Hn``/``rg`` (``file:123:``), ``grep -n`` (``123:``), ``grep -H`` (``file:``, where
-#: the name looks like a path); context lines take ``-`` for ``:``.
+#: the name looks like a path); context lines take ``-`` for ``:``. A line that begins
+#: with a date after the path (``app.log:2023-03-15 02:50:01 ...``) has no line number.
+#: Context lines of ``grep -H`` without ``-n`` (``file-...``) are told by a name the
+#: matching lines use (:func:`grep_pattern`).
 GREP = (
-    r"^(?:(?P<grep_file>[^:\s{\[\"<=]*[./][^:\s]*)[:-])?"
-    r"(?P<grep_line>[0-9]+)[:-](?P<text>.*)$"
-    r"|^(?P<grep_file_only>[^:\s{\[\"<=]*\.[A-Za-z][A-Za-z0-9]*):(?P<text_only>.*)$"
+    rf"^(?P<grep_file_dated>{_GREP_PATH})[:-](?:[0-9]+[:-])?"
+    r"(?P<text_dated>[0-9]{4}-[0-9]{2}-[0-9]{2}[ T].*)$"
+    rf"|^(?:(?P<grep_file>{_GREP_PATH})[:-])?(?P<grep_line>[0-9]+)[:-](?P<text>.*)$"
+    rf"|^(?P<grep_file_only>{_GREP_NAME}):(?P<text_only>.*)$"
 )
+#: At most this many file names of matching lines tell context lines apart.
+GREP_CONTEXT_NAMES = 64
 
 #: ``talosctl logs`` and ``talosctl dmesg`` put the node's address before each line.
 TALOSCTL = r"^(?P<host>[0-9]{1,3}(?:\.[0-9]{1,3}){3}): (?P<text>.*)$"
@@ -126,10 +137,14 @@ MARKERS = {
     "grep": r"^--$",
     "minikube": r"^\* ?(?:==> .+ <==)?\s*$",
 }
-
-#: Layers only ever written outside all others: ``grep`` prints the file's lines as they
-#: are, so a ``name.sh:`` inside a journal entry is the program's text, not grep's.
-OUTERMOST = ("grep",)
+_HEADER_TIME = r"[A-Z][a-z]{2} ([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}) ([^ ,]+?)"
+#: journalctl's first line gives the journal's span in the zone it writes every line in
+#: (``-- Logs begin at ... CET, end at ... CET. --``; ``-- Journal begins at ..., ends
+#: at ... --`` since systemd 246).
+JOURNAL_SPAN = (
+    rf"^-- (?:Logs begin at|Journal begins at) {_HEADER_TIME}"
+    rf"(?:, (?:end at|ends at) {_HEADER_TIME})?\.? --$"
+)
 
 ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"
 
@@ -212,10 +227,15 @@ class Peeled:
         )
 
 
+#: Layers only ever outermost: grep and rg run over what was collected, never inside it
+#: (``/docker-entrypoint.sh: ...`` inside a journal is a program's line, not ``grep -H``).
+OUTERMOST = ("grep",)
+
+
 def detect(sample: list[str], *, inner: bool = False) -> tuple[str | None, float]:
     """The layer most lines of ``sample`` carry (a wrapper or a runtime prefix), and the
-    share of lines that do; ``None`` below :data:`MIN_SHARE`. An ``inner`` layer (inside
-    another) is never one of the :data:`OUTERMOST`.
+    share of lines that do; ``None`` below :data:`MIN_SHARE`. ``inner``: the lines are
+    what another layer wrapped, so :data:`OUTERMOST` layers are not looked for.
 
     >>> detect(["Feb 23 16:31:05 node-1 kubelet[1203]: I0223 16:31:05.1 1 a.go:1] x"])
     ('syslog', 1.0)
@@ -237,7 +257,8 @@ def wrapper_share(sample: list[str], name: str) -> float:
     ``name`` matches; 0 where the matches are not plausibly that wrapper's."""
     marker = MARKERS.get(name)
     lines = [s for s in sample if not (marker and re.match(marker, s))]
-    share = share_matching(lines, WRAPPERS[name].pattern)
+    pattern = grep_pattern(pl.Series(lines, dtype=pl.String)) if name == "grep" else None
+    share = share_matching(lines, pattern or WRAPPERS[name].pattern)
     written = any(s.strip() for s in sample) and not any(s.strip() for s in lines)
     if marker and written:
         share = 1.0  # nothing but the wrapper's own lines (``-- No entries --``)
@@ -260,6 +281,7 @@ def _expected_layer(
 
 
 _GREP_NUMBERED = re.compile(r"^(?:[^:\s{\[\"<=]*[./][^:\s]*[:-])?[0-9]+(?P<sep>[:-])(?P<rest>.*)$")
+_GREP_DATED = re.compile(rf"^{_GREP_PATH}[:-](?:[0-9]+[:-])?[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[ T]")
 
 
 def _plausible(name: str, lines: list[str]) -> bool:
@@ -272,12 +294,33 @@ def _plausible(name: str, lines: list[str]) -> bool:
     """
     if name != "grep":
         return True
-    found = [m for s in lines if (m := _GREP_NUMBERED.match(s))]
+    found = [m for s in lines if not _GREP_DATED.match(s) and (m := _GREP_NUMBERED.match(s))]
     if not found:
         return True
     matches = sum(1 for m in found if m["sep"] == ":")
     times = sum(1 for m in found if re.match(r"[0-9]{2}[-:./][0-9]{2}", m["rest"]))
     return matches >= len(found) / 2 and times < len(found) / 2
+
+
+def grep_pattern(text: pl.Series) -> str:
+    """:data:`GREP`, and for the file names that lines of ``text`` name (``file.log:...``),
+    their context lines too (``file.log-...``, as ``grep -H -A`` writes them).
+
+    >>> names = pl.Series(["rmq-01.log:=ERROR REPORT==== 11-Oct-2017::21:42:29 ==="])
+    >>> "|^(?P<grep_file_context>rmq" in grep_pattern(names)
+    True
+    """
+    names = (
+        text.str.extract(rf"^({_GREP_NAME}):", 1)
+        .drop_nulls()
+        .unique(maintain_order=True)
+        .head(GREP_CONTEXT_NAMES)
+        .to_list()
+    )
+    if not names:
+        return GREP
+    known = "|".join(re.sub(r"([\\.^$*+?()\[\]{}|-])", r"\\\1", n) for n in names)
+    return GREP + rf"|^(?P<grep_file_context>{known})-(?P<text_context>.*)$"
 
 
 def peel(
@@ -321,15 +364,28 @@ def peel(
     return Peeled(frame, tuple(layers), tuple(shares))
 
 
-def _hints_of_files(files: pl.Series) -> dict[str, pl.Expr]:
+def journal_zone(markers: pl.Series) -> str | None:
+    """The last time and zone a journal header states (``2016-11-14 11:06:12 CET``): the
+    zone journalctl wrote the lines' times in; None without such a header.
+
+    >>> journal_zone(pl.Series(["-- Logs begin at Sun 2016-11-13 23:51:54 CET, end at "
+    ...     "Mon 2016-11-14 11:06:12 CET. --"]))
+    '2016-11-14 11:06:12 CET'
+    """
+    stated = markers.str.extract_groups(JOURNAL_SPAN).struct.unnest().drop_nulls("1")
+    if stated.height == 0:
+        return None
+    last = stated.row(-1)
+    date, zone = (last[2], last[3]) if last[2] is not None else (last[0], last[1])
+    return f"{date} {zone}"
+
+
+def _hints_of_files(files: pl.Series, path: pl.Expr) -> dict[str, pl.Expr]:
     """Host and container from the paths ``grep -H`` names, each path read once:
     ``grep -rn error bundle/`` over a node's ``var/log/pods`` says whose each line is."""
     hints = {f: layouts.hints_from_path(f) for f in files.drop_nulls().unique().to_list()}
     host = {f: h.node or h.pod for f, h in hints.items() if h.node or h.pod}
     container = {f: h.container for f, h in hints.items() if h.container}
-    path = pl.coalesce(
-        pl.col("_g").struct.field("grep_file"), pl.col("_g").struct.field("grep_file_only")
-    )
     return {
         "host": pl.coalesce(
             pl.col("host"), path.replace_strict(host, default=None, return_dtype=pl.String)
@@ -401,14 +457,19 @@ def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.Data
     wrapper = WRAPPERS[name]
     marker = MARKERS.get(name)
     is_marker = pl.col("text").str.contains(marker) if marker else pl.lit(False)
-    groups = set(re.findall(r"\?P<(\w+)>", wrapper.pattern))
+    pattern = wrapper.pattern
+    if name == "grep":
+        pattern = grep_pattern(frame.filter(~pl.col("marker"))["text"])
+    groups = set(re.findall(r"\?P<(\w+)>", pattern))
     found = frame.with_columns(_marker=is_marker & ~pl.col("marker")).with_columns(
         _g=pl.when(~pl.col("_marker") & ~pl.col("marker"))
         .then(pl.col("text"))
-        .str.extract_groups(wrapper.pattern)
+        .str.extract_groups(pattern)
     )
     field = pl.col("_g").struct.field
-    text = pl.coalesce(field("text"), field("text_only")) if name == "grep" else field("text")
+    text = field("text")
+    if name == "grep":
+        text = pl.coalesce(*(field(g) for g in sorted(groups) if g.startswith("text")))
     matched = pl.any_horizontal([field(g).is_not_null() for g in sorted(groups)])
     updates: dict[str, pl.Expr] = {
         "text": pl.when(matched).then(text.fill_null("")).otherwise(pl.col("text")),
@@ -417,8 +478,8 @@ def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.Data
     if "host" in groups:
         updates["host"] = pl.coalesce(pl.col("host"), field("host"))
     if name == "grep":
-        files = pl.coalesce(field("grep_file"), field("grep_file_only"))
-        updates |= _hints_of_files(found.select(_f=files)["_f"])
+        files = pl.coalesce(*(field(g) for g in sorted(groups) if g.startswith("grep_file")))
+        updates |= _hints_of_files(found.select(_f=files)["_f"], files)
     if "unit" in groups:
         unit = field("unit")
         if name == "syslog-5424":

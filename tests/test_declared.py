@@ -102,6 +102,7 @@ def test_a_sample_that_does_not_give_what_it_says_names_the_file_and_the_sample(
         (('name = "nginx-error"', 'name = "Nginx Error"'), "'name' must be"),
         (("critical = [", "severe = ["), "levels are debug"),
         (("[[sample]]", "[[not_a_sample]]"), "at least one 'sample'"),
+        (("[levels]", "distinct_start = '^(?P<x'\n[levels]"), "'distinct_start'"),
     ],
 )
 def test_a_malformed_format_file_is_refused_with_its_name(tmp_path, change, why):
@@ -415,3 +416,76 @@ def test_go_log_and_slog_default_lines(read):
     assert events["level"].to_list() == ["info", "warning", None, "error"]
     assert events["ts"][2] == datetime(2024, 2, 6, 9, 14, 7, 310554, tzinfo=UTC)
     assert events["message"][3] == 'upstream unreachable err="dial tcp 10.2.3.4:5432: i/o timeout"'
+
+
+#: ingress-nginx's controller writes klog lines, and nginx its error_log, to one pod log.
+INGRESS_LOG = """\
+I0314 19:02:40.118233       7 controller.go:168] "Configuration changes detected, backend reload required"
+2023/03/14 19:02:44 [error] 29#29: *1041 upstream timed out (110: Connection timed out) while reading response header from upstream, client: 10.0.7.21
+I0314 19:02:44.902114       7 controller.go:185] "Backend successfully reloaded"
+W0314 19:02:45.003512       7 controller.go:1112] Service "shop/web" does not have any active Endpoint.
+2023/03/14 19:02:46 [warn] 30#30: *1043 an upstream response is buffered to a temporary file
+I0314 19:02:47.220001       7 event.go:285] Event(v1.ObjectReference{Kind:"Ingress"}): type: 'Normal' reason: 'Sync' Scheduled for sync
+"""
+
+
+@pytest.mark.parametrize("distinct", [True, False])
+def test_a_distinct_start_picks_a_formats_lines_out_of_another_formats_file(
+    tmp_path, write, distinct
+):
+    import timeline
+
+    start = r"^[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9:]{8} \[[a-z]+\] [0-9]+#[0-9]+: "
+    # without its multi-line rule the format does not take the klog lines as its own
+    plain = NGINX.replace("multiline = { join = true }\n", "")
+    text = plain.replace("[levels]", f"distinct_start = '{start}'\n\n[levels]", 1)
+    folder = tmp_path / "formats"
+    folder.mkdir()
+    (folder / "nginx.toml").write_text(text if distinct else plain)
+    path = write("ingress-nginx-controller-5d8f7.log", INGRESS_LOG)
+    loaded = timeline.read(path, formats=folder, year=2023, infer=False)
+    events = loaded.events.sort("line")
+    nginx = events.filter(events["source"] == "nginx")
+    assert loaded.summary.files["format"].to_list()[0].startswith("klog")
+    if not distinct:
+        # not said to be distinct: nginx lines are left to the klog records above them
+        assert nginx.height == 0
+        assert "upstream timed out" in events["message"][0]
+        return
+    assert nginx["line"].to_list() == [2, 5]
+    assert nginx["level"].to_list() == ["error", "warning"]
+    assert nginx["ts"].to_list() == [
+        datetime(2023, 3, 14, 18, 2, 44, tzinfo=UTC),
+        datetime(2023, 3, 14, 18, 2, 46, tzinfo=UTC),
+    ]
+    klog = events.filter(events["source"] != "nginx")
+    assert klog["line"].to_list() == [1, 3, 4, 6]
+    assert not klog["message"].str.contains("upstream").any()
+
+
+def test_a_line_that_no_pattern_reads_is_unparsed_not_an_empty_row(read):
+    text = (
+        "2023-06-02T08:15:43.902Z\tERROR\tcontroller.ingress\tingress/reconciler.go:71\t"
+        'Reconciler error\t{"name": "web", "error": "no endpoints"}\n'
+        "2023-06-02T08:15:44.100Z\tINFO\tleader election lost\tas far as we know\tsoon\n"
+    )
+    loaded = read("controller.log", text)
+    events = loaded.events
+    assert events["message"].null_count() == 0
+    assert events["line"].to_list() == [1]
+    assert loaded.summary.files["unparsed_lines"].to_list() == [1]
+
+
+@pytest.mark.parametrize(
+    ("ts", "micros"),
+    [
+        ("1712850676.3222606", 322261),
+        ("1712850675.013771", 13771),
+        ("1646905685.3117414", 311741),
+        ("1.6788168051234567e+09", 123457),
+    ],
+)
+def test_epoch_seconds_are_read_to_the_microsecond(read, ts, micros):
+    line = f'{{"level":"info","ts":{ts},"logger":"setup","msg":"starting manager"}}\n'
+    events = read("manager.log", line).events
+    assert events["ts"].dt.microsecond().to_list() == [micros]

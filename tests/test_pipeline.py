@@ -335,3 +335,11 @@ def test_files_of_one_container_are_sniffed_once_and_a_stranger_among_them_still
         assert batched.records.equals(alone.records), alone.path
     assert together[7].prefix == "docker-json" and together[9].prefix is None
     assert len(sniffed) == 3, "the first file and the two strangers only"
+
+
+def test_every_partial_finished_on_its_own_keeps_its_rows(logs, monkeypatch):
+    together = rows(timeline.read(logs, workers=1, cache=False))
+    monkeypatch.setattr(loader, "FINISH_TOGETHER_BYTES", 0)  # every partial streams alone
+    alone = timeline.read(logs, workers=1, cache=False)
+    assert rows(alone).equals(together)
+    assert accounted(alone.summary)

@@ -8,7 +8,7 @@ containerd's logfmt inside syslog, compose's padded service column, grep's prefi
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -211,6 +211,63 @@ def test_syslog_with_zone_dropped_takes_the_zone_given(read):
     assert zones["value"].to_list() == ["Europe/Berlin"]
 
 
+@pytest.mark.parametrize(
+    ("header", "offset_h"),
+    [
+        (
+            "-- Logs begin at Sun 2016-11-13 23:51:54 CET, end at Mon 2016-11-14 11:06:12 CET. --",
+            1,
+        ),
+        (
+            "-- Journal begins at Fri 2021-07-02 08:14:03 EDT, ends at Tue 2021-07-06 "
+            "11:06:12 EDT. --",
+            -4,
+        ),
+        (
+            "-- Logs begin at Wed 2019-03-06 04:00:09 +0530, end at Thu 2019-03-07 11:06:12 "
+            "+0530. --",
+            5.5,
+        ),
+        ("-- Logs begin at Thu 2020-01-16 09:31:40 UTC. --", 0),
+    ],
+)
+def test_journal_header_states_the_zone_of_the_lines(read, header, offset_h):
+    text = (
+        f"{header}\n"
+        "Jul 06 11:06:11 node-4 kube-proxy[12085]: E0706 11:06:11.955523   12085 "
+        "proxier.go:1282] Failed to execute iptables-restore: exit status 2\n"
+        "Jul 06 11:06:11 node-4 kube-proxy[12085]: Error occurred at line: 33\n"
+        "-- Boot 1f0e6b2c7f4a4d6b9a3c2e1d0f9e8d7c --\n"
+        "Jul 06 11:07:40 node-4 systemd[1]: Started Kubernetes Kube-Proxy Server.\n"
+    )
+    loaded = read("kube-proxy.journal", text, year=2021, tz="America/Sao_Paulo")
+    files = loaded.summary.files.row(0, named=True)
+    assert files["wrapper_lines"] == 2 and files["unparsed_lines"] == 0
+    shift = timedelta(hours=offset_h)
+    events = loaded.events.sort("line")
+    assert events["ts"].to_list() == [
+        datetime(2021, 7, 6, 11, 6, 11, 955523, tzinfo=UTC) - shift,
+        datetime(2021, 7, 6, 11, 6, 11, tzinfo=UTC) - shift,
+        datetime(2021, 7, 6, 11, 7, 40, tzinfo=UTC) - shift,
+    ]
+    zone = loaded.summary.assumptions.filter(pl.col("what") == "time zone").row(0, named=True)
+    assert zone["certainty"] == "stated"
+    assert "journal's header" in zone["basis"] and "tz=America/Sao_Paulo" in zone["basis"]
+
+
+def test_a_journal_header_in_a_zone_unknown_leaves_the_zone_to_the_user(read):
+    text = (
+        "-- Logs begin at Sun 2016-11-13 23:51:54 XYZT, end at Mon 2016-11-14 11:06:12 XYZT. --\n"
+        "Nov 14 11:06:11 node-4 kubelet[901]: I1114 11:06:11.000100     901 kubelet.go:1] x\n"
+        "-- No entries --\n"
+    )
+    loaded = read("kubelet.journal", text, year=2016, tz="Europe/Berlin")
+    assert loaded.events["ts"].to_list() == [datetime(2016, 11, 14, 10, 6, 11, 100, tzinfo=UTC)]
+    zones = loaded.summary.assumptions.filter(pl.col("what") == "time zone")
+    assert zones["value"].to_list() == ["Europe/Berlin"]
+    assert loaded.summary.files["wrapper_lines"].to_list() == [2]
+
+
 # --- docker compose ------------------------------------------------------------------------
 
 COMPOSE = """\
@@ -336,6 +393,141 @@ def test_clock_times_and_dates_are_not_taken_for_grep_line_numbers():
         "2023-03-13 14:20,rollback,daemonset/kube-proxy,Reverted kube-proxy,alice",
     ]
     assert wrappers.detect(changelog)[0] is None
+
+
+#: Pre-3.7 RabbitMQ reports as ``grep -A`` finds them: the report line matches, the line
+#: after it (the report's text) is context.
+OLD_REPORTS = [
+    (
+        "=ERROR REPORT==== 11-Oct-2017::21:42:29 ===",
+        "Ranch listener rabbit_web_dispatch_sup_15672 had connection process started with "
+        "cowboy_protocol:start_link/4 at <0.18023.990> exit with reason: [{reason,{timeout",
+        datetime(2017, 10, 11, 21, 42, 29, tzinfo=UTC),
+        "error",
+    ),
+    (
+        "=WARNING REPORT==== 3-Feb-2018::07:05:11 ===",
+        "closing AMQP connection <0.3412.0> (10.20.0.14:50112 -> 10.20.0.3:5672, vhost: "
+        "'/', user: 'svc-billing'):",
+        datetime(2018, 2, 3, 7, 5, 11, tzinfo=UTC),
+        "warning",
+    ),
+    (
+        "=ERROR REPORT==== 29-Dec-2017::23:59:58 ===",
+        "Channel error on connection <0.5012.0> (10.20.0.9:41876 -> 10.20.0.3:5672, vhost: "
+        "'orders', user: 'orders'), channel 1:",
+        datetime(2017, 12, 29, 23, 59, 58, tzinfo=UTC),
+        "error",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "match", "context"),
+    [
+        ("grep -H -A1", "{f}:", "{f}-"),
+        ("grep -Hn -A1", "{f}:{n}:", "{f}-{n}-"),
+        ("rg -A1", "{f}:{n}:", "{f}-{n}-"),
+        ("grep -n -A1", "{n}:", "{n}-"),
+    ],
+)
+@pytest.mark.parametrize("file", ["sharerabbitmq-01.log", "logs/rabbit@mq-node-2.log"])
+def test_grep_context_lines_continue_the_matching_record(read, name, match, context, file):
+    groups = []
+    for i, (report, text, _ts, _level) in enumerate(OLD_REPORTS):
+        n = 118 + 40 * i
+        groups.append(
+            match.format(f=file, n=n) + report + "\n" + context.format(f=file, n=n + 1) + text
+        )
+    loaded = read("grep-output.txt", "\n--\n".join(groups) + "\n")
+    files = loaded.summary.files.row(0, named=True)
+    assert files["prefix"] == "grep", name
+    assert files["wrapper_lines"] == 2  # the two "--" between groups
+    assert files["unparsed_lines"] == 0
+    assert accounted(loaded.summary)
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [1, 4, 7]
+    assert events["message"].to_list() == [text for _r, text, _t, _l in OLD_REPORTS]
+    assert events["ts"].to_list() == [ts for _r, _t, ts, _l in OLD_REPORTS]
+    assert events["level"].to_list() == [level for _r, _t, _ts, level in OLD_REPORTS]
+
+
+@pytest.mark.parametrize("numbered", [False, True])
+def test_grep_over_dated_lines_takes_no_date_for_a_line_number(read, numbered):
+    """``grep -H -B1`` over RabbitMQ 3.7+ logs: the lines begin with a date
+    right after the file name, and without ``-n`` there is no line number to take."""
+    lines = [
+        (
+            "rabbit@rmq-1.log",
+            "-",
+            "2023-03-15 02:50:01.123456+00:00 [info] <0.1234.0> "
+            "accepting AMQP connection <0.1234.0> (10.0.3.7:51234 -> 10.0.1.9:5672)",
+        ),
+        (
+            "rabbit@rmq-1.log",
+            ":",
+            "2023-03-15 02:50:04.000001+00:00 [error] <0.1234.0> "
+            "closing AMQP connection <0.1234.0> (10.0.3.7:51234 -> 10.0.1.9:5672):",
+        ),
+        (
+            "rabbit@rmq-2.log",
+            ":",
+            "2023-03-15T02:50:09.331000+00:00 [warning] <0.880.0> Mirrored queue 'jobs' "
+            "in vhost '/': Stopping all nodes on master shutdown since no synchronised "
+            "mirror is available",
+        ),
+    ]
+    text = "".join(
+        f"{f}{sep}{f'{40 + i}{sep}' if numbered else ''}{line}\n"
+        for i, (f, sep, line) in enumerate(lines)
+    )
+    loaded = read("grep-dated.txt", text)
+    assert loaded.summary.files["prefix"].to_list() == ["grep"]
+    events = loaded.events.sort("line")
+    assert events["level"].to_list() == ["info", "error", "warning"]
+    assert events["ts"].to_list() == [
+        datetime(2023, 3, 15, 2, 50, 1, 123456, tzinfo=UTC),
+        datetime(2023, 3, 15, 2, 50, 4, 1, tzinfo=UTC),
+        datetime(2023, 3, 15, 2, 50, 9, 331000, tzinfo=UTC),
+    ]
+    assert events["message"][2].startswith("Mirrored queue 'jobs'")
+
+
+@pytest.mark.parametrize(
+    "path", ["/var/log/syslog", "/var/log/messages-20230314", "node-3/var/log/syslog"]
+)
+def test_grep_over_system_logs_named_by_path_strips_the_path_then_the_syslog_header(read, path):
+    text = (
+        f"{path}:Mar 14 18:00:01 node-3 kubelet[901]: E0314 18:00:01.123456     901 "
+        'kubelet.go:2448] "Error getting node" err="node \\"node-3\\" not found"\n'
+        f"{path}-Mar 14 18:00:01 node-3 kubelet[901]: I0314 18:00:01.200001     901 "
+        'kubelet_node_status.go:70] "Attempting to register node" node="node-3"\n'
+        "--\n"
+        f"{path}:Mar 14 18:00:02 node-3 containerd[812]: "
+        'time="2023-03-14T18:00:02.120335433Z" level=error msg="StopPodSandbox failed" '
+        'error="failed to destroy network"\n'
+    )
+    loaded = read("grep-error-var-log.txt", text, year=2023)
+    files = loaded.summary.files.row(0, named=True)
+    assert files["prefix"] == "grep > syslog"
+    assert files["unparsed_lines"] == 0 and files["wrapper_lines"] == 1
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [1, 2, 4]
+    assert events["level"].to_list() == ["error", "info", "error"]
+    assert events["component"].to_list() == ["kubelet", "kubelet", "containerd"]
+    assert events["ts"].to_list() == [
+        datetime(2023, 3, 14, 18, 0, 1, 123456, tzinfo=UTC),
+        datetime(2023, 3, 14, 18, 0, 1, 200001, tzinfo=UTC),
+        datetime(2023, 3, 14, 18, 0, 2, 120335, tzinfo=UTC),
+    ]
+
+
+def test_a_name_with_a_dash_is_not_a_grep_context_line_unless_a_match_names_it():
+    journal_like = [
+        "api-server.log-rotated after 100MB",
+        "worker.service-restart requested by operator",
+    ]
+    assert wrappers.detect(journal_like)[0] is None
 
 
 # --- runtime prefixes as their makers test them ------------------------------------------------
@@ -712,3 +904,266 @@ def test_short_iso_precise_with_a_colon_offset_is_a_journal_not_kubectl_times(re
     started = read("journal.txt", "\n".join(lines) + "\n").events.sort("line").row(1, named=True)
     assert (started["host"], started["component"]) == ("edge-4", "systemd")
     assert started["ts"] == datetime(2024, 7, 2, 7, 15, 32, 540, tzinfo=UTC)
+
+
+# --- Go loggers' lines among other formats' lines -------------------------------------------
+
+KLOG_INFO = "I0720 05:19:28.533050       1 feature_gate.go:190] feature gates: map[]"
+KLOG_WARN = (
+    'W0720 05:19:33.061016       1 server_others.go:289] Flag proxy-mode="" unknown, '
+    "assuming iptables proxy"
+)
+COREDNS_LINE = (
+    '[INFO] 10.244.1.7:40163 - 51882 "AAAA IN registry.acme.io. udp 33 false 512" NOERROR '
+    "qr,rd,ra 120 0.000851s"
+)
+RABBIT_LINE = (
+    "2024-02-07 11:40:02.118243+00:00 [warning] <0.917.0> closing AMQP connection "
+    "<0.917.0> (10.42.0.17:43512 -> 10.42.1.4:5672, vhost: '/', user: 'app'):"
+)
+#: Lines of Go loggers, each with the time (UTC), level and message it must load with.
+GO_LINES = [
+    (
+        'time="2018-07-20T05:19:33Z" level=error msg="Could not get ipvs family information '
+        'from the kernel."',
+        datetime(2018, 7, 20, 5, 19, 33, tzinfo=UTC),
+        "error",
+        "Could not get ipvs family information from the kernel.",
+    ),
+    (
+        'time=2024-02-07T12:40:05.310+01:00 level=WARN msg="lease renewal slow" '
+        "lease=kube-system/ingest elapsed=2.4s",
+        datetime(2024, 2, 7, 11, 40, 5, 310000, tzinfo=UTC),
+        "warning",
+        "lease renewal slow",
+    ),
+    (
+        "level=error ts=2021-11-30T09:12:44.871Z caller=notifier.go:527 component=notifier "
+        'alertmanager=http://alertmanager:9093/api/v2/alerts msg="Error sending alert"',
+        datetime(2021, 11, 30, 9, 12, 44, 871000, tzinfo=UTC),
+        "error",
+        "Error sending alert",
+    ),
+    (
+        "2023-06-02T08:15:43.902Z\tERROR\tcontroller.ingress\tingress/reconciler.go:71\t"
+        'Reconciler error\t{"name": "web", "namespace": "shop", "error": "no endpoints"}',
+        datetime(2023, 6, 2, 8, 15, 43, 902000, tzinfo=UTC),
+        "error",
+        "Reconciler error",
+    ),
+    (
+        "2025-10-08T20:21:54+01:00        INFO        rhp4.siamux        RPC success        "
+        '{"peerAddress": "15.204.160.10:33222", "rpc": "Settings"}',
+        datetime(2025, 10, 8, 19, 21, 54, tzinfo=UTC),
+        "info",
+        "RPC success",
+    ),
+    (
+        '{"level":"warn","ts":1686640563.4410355,"caller":"etcdserver/util.go:166",'
+        '"msg":"apply request took too long","took":"262.8ms"}',
+        datetime(2023, 6, 13, 7, 16, 3, 441036, tzinfo=UTC),
+        "warning",
+        "apply request took too long",
+    ),
+    (
+        '{"time":"2024-05-21T16:02:11.004512-04:00","level":"ERROR","msg":"upload failed",'
+        '"bucket":"backups","err":"EOF"}',
+        datetime(2024, 5, 21, 20, 2, 11, 4512, tzinfo=UTC),
+        "error",
+        "upload failed",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "before", "after", "year"),
+    [
+        ("kube-proxy.log", KLOG_INFO, KLOG_WARN, 2018),
+        ("coredns.log", COREDNS_LINE, COREDNS_LINE.replace("51882", "51883"), None),
+        ("rabbit@rmq-0.log", RABBIT_LINE, RABBIT_LINE.replace("917", "918"), None),
+    ],
+)
+@pytest.mark.parametrize(("go_line", "ts", "level", "message"), GO_LINES)
+def test_a_go_loggers_line_inside_another_formats_file_is_a_record_of_its_own(
+    read, name, before, after, year, go_line, ts, level, message
+):
+    first = before.replace("0.", "1.", 1)
+    loaded = read(name, f"{first}\n{before}\n{go_line}\n{after}\n", year=year or 2024)
+    assert accounted(loaded.summary)
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [1, 2, 3, 4]
+    go = events.row(2, named=True)
+    assert (go["ts"], go["level"], go["message"].split("\n")[0]) == (ts, level, message)
+    assert go["source"] == "go-logs"
+    # the lines around it are still read by their own format
+    assert go_line not in events["message"][1] and go_line not in events["message"][3]
+    assert events["source"][1] == events["source"][3] != "go-logs"
+
+
+#: A program's lines around a Go logger's line (``{go}``), as its unit writes them.
+WRAPPED_AROUND = {
+    "kubelet": [
+        'E0207 11:40:01.220114    2211 pod_workers.go:1294] "Error syncing pod, skipping" '
+        'pod="shop/web-7c9"',
+        '  err="failed to \\"StartContainer\\" for \\"web\\""',
+        "{go}",
+        'I0207 11:40:07.004221    2211 kubelet.go:2440] "SyncLoop (PLEG)" pod="shop/web-7c9"',
+    ],
+    "coredns": [
+        "[ERROR] plugin/errors: 2 api.shop.svc. A: read udp 10.244.0.3:41012->10.96.0.10:53: "
+        "i/o timeout",
+        "{go}",
+        '[INFO] 10.244.1.7:40163 - 51882 "A IN api.shop.svc. udp 33 false 512" NOERROR '
+        "qr,aa,rd 106 0.000211s",
+    ],
+    "rabbitmq-server": [
+        "2024-02-07 11:40:01.220114+00:00 [error] <0.1234.0> closing AMQP connection "
+        "<0.1234.0> (10.0.3.7:51234 -> 10.0.1.9:5672, vhost: '/', user: 'app'):",
+        "{go}",
+        "2024-02-07 11:40:07.004221+00:00 [info] <0.1240.0> accepting AMQP connection "
+        "<0.1240.0> (10.0.3.7:51240 -> 10.0.1.9:5672)",
+    ],
+}
+
+
+@pytest.mark.parametrize(("go_line", "ts", "level", "message"), GO_LINES)
+@pytest.mark.parametrize("program", sorted(WRAPPED_AROUND))
+@pytest.mark.parametrize("wrapped", ["cri", "journal"])
+def test_a_go_loggers_line_among_a_wrapped_programs_lines_is_read_by_its_format(
+    read, wrapped, program, go_line, ts, level, message
+):
+    lines = [go_line if s == "{go}" else s for s in WRAPPED_AROUND[program]]
+    if wrapped == "cri":
+        text = "".join(f"2024-02-07T11:40:0{i}.5Z stderr F {s}\n" for i, s in enumerate(lines))
+        name = f"node-b7/var/log/pods/shop_{program}-7c9_1a2b/{program}/0.log"
+    else:
+        text = "".join(
+            f"Feb 07 11:40:0{i} worker-b7 {program}[2211]: {s}\n" for i, s in enumerate(lines)
+        )
+        name = f"{program}.journal"
+    loaded = read(name, text, year=2024)
+    assert accounted(loaded.summary)
+    assert loaded.summary.files["unparsed_lines"].to_list() == [0]
+    events = loaded.events.sort("line")
+    go_at = lines.index(go_line) + 1
+    # the record before it ends before it; the lines after it are the program's again
+    starts = [1, go_at, len(lines)] if program == "kubelet" else list(range(1, len(lines) + 1))
+    assert events["line"].to_list() == starts
+    assert events["level"][0] == "error" and go_line not in events["message"][0]
+    assert events["level"][-1] == "info" and go_line not in events["message"][-1]
+    go = events.filter(pl.col("line") == go_at).row(0, named=True)
+    assert (go["ts"], go["level"], go["message"].split("\n")[0]) == (ts, level, message)
+
+
+def test_logrus_terminal_lines_in_a_journal_take_the_journals_time(read):
+    """``ERRO[0042]`` counts seconds since the program started: the entry's time is the
+    journal's."""
+    text = (
+        "Mar 14 18:00:01 node-2 traefik[912]: INFO[0000] Configuration loaded from flags.\n"
+        "Mar 14 18:00:43 node-2 traefik[912]: ERRO[0042] Error while starting server: "
+        "listen tcp :443: bind: address already in use  entryPointName=websecure\n"
+        "Mar 14 18:00:43 node-2 systemd[1]: traefik.service: Main process exited, "
+        "code=exited, status=1/FAILURE\n"
+    )
+    events = read("traefik.journal", text, year=2023).events.sort("line")
+    traefik = events.filter(pl.col("component") == "traefik")
+    assert traefik["level"].to_list() == ["info", "error"]
+    assert traefik["message"].to_list() == [
+        "Configuration loaded from flags.",
+        "Error while starting server: listen tcp :443: bind: address already in use",
+    ]
+    assert traefik["ts"].dt.second().to_list() == [1, 43]
+
+
+def test_zap_console_inside_a_journal_keeps_its_own_time_and_fields(read):
+    text = (
+        "-- Journal begins at Mon 2025-10-06 08:00:01 UTC, ends at Wed 2025-10-08 20:22:10 "
+        "UTC. --\n"
+        "Oct 08 20:21:54 hostd hostd[3800939]: 2025-10-08T20:21:54+01:00\tINFO\trhp4.siamux\t"
+        'RPC success\t{"peerAddress": "15.204.160.10:33222", "rpc": "Settings"}\n'
+        "Oct 08 20:21:58 hostd hostd[3800939]: 2025-10-08T20:21:58.250+01:00\tWARN\t"
+        'contracts\tfailed to broadcast revision\t{"contract": "fcid:8a0e", "error": "EOF"}\n'
+        "Oct 08 20:22:03 hostd systemd[1]: hostd.service: Consumed 2min 3.512s CPU time.\n"
+    )
+    loaded = read("hostd.journal", text, year=2025)
+    assert accounted(loaded.summary)
+    events = loaded.events.sort("line")
+    zap = events.filter(pl.col("source") == "go-logs")
+    assert zap["ts"].to_list() == [
+        datetime(2025, 10, 8, 19, 21, 54, tzinfo=UTC),
+        datetime(2025, 10, 8, 19, 21, 58, 250000, tzinfo=UTC),
+    ]
+    assert zap["level"].to_list() == ["info", "warning"]
+    assert zap["message"].to_list() == ["RPC success", "failed to broadcast revision"]
+    assert zap["component"].to_list() == ["rhp4.siamux", "contracts"]
+    assert set(zap["host"]) == {"hostd"}
+    assert events.filter(pl.col("source") == "systemd").height == 1
+
+
+def test_a_zap_time_is_not_taken_for_a_kubectl_timestamps_prefix():
+    zap = [
+        "2025-10-08T20:21:54+01:00        INFO        rhp4.siamux        RPC success",
+        '2024-01-15T09:00:02.118Z  ERROR  sync failed  {"err": "EOF"}',
+    ]
+    assert runtime.detect(zap)[0] is None
+    kubectl = ["2024-01-15T09:00:02.118204512Z [ERROR] plugin/errors: 2 x. A: i/o timeout"]
+    assert runtime.detect(kubectl)[0] == "kubectl-timestamps"
+
+
+@pytest.mark.parametrize(
+    "go_lines",
+    [
+        [
+            '{"level":"info","ts":1646905685.3055303,"logger":"setup","msg":"Starting lease '
+            'controller to report status"}',
+            '{"level":"error","ts":1646905685.3117414,"logger":"setup","msg":"Could not load hub '
+            'config","error":"secrets \\"hub-kubeconfig\\" not found"}',
+        ],
+        [
+            '{"time":"2022-03-10T09:48:05.305530+00:00","level":"INFO","msg":"Starting lease '
+            'controller to report status"}',
+            '{"time":"2022-03-10T09:48:05.311741+00:00","level":"ERROR","msg":"Could not load '
+            'hub config","err":"not found"}',
+        ],
+        [
+            'time="2022-03-10T09:48:05Z" level=info msg="Starting lease controller to report '
+            'status"',
+            'time="2022-03-10T09:48:05Z" level=error msg="Could not load hub config" '
+            'error="secrets \\"hub-kubeconfig\\" not found"',
+        ],
+    ],
+)
+def test_client_go_klog_lines_inside_a_go_loggers_file_are_klog_records(read, go_lines):
+    """A controller logs through zap, slog or logrus, client-go through klog."""
+    klog_line = (
+        "I0310 09:48:05.314491       1 leaderelection.go:243] attempting to acquire leader "
+        "lease open-cluster-management/config-policy-controller..."
+    )
+    text = "\n".join([*go_lines, klog_line, go_lines[0], klog_line.replace("314491", "914491")])
+    loaded = read("config-policy-controller.log", text + "\n", year=2022)
+    assert accounted(loaded.summary)
+    assert loaded.summary.files["unparsed_lines"].to_list() == [0]
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [1, 2, 3, 4, 5]
+    assert events["level"].to_list() == ["info", "error", "info", "info", "info"]
+    klog = events.filter(pl.col("line").is_in([3, 5]))
+    assert klog["message"].str.starts_with("attempting to acquire leader lease").all()
+    assert klog["ts"].dt.microsecond().to_list() == [314491, 914491]
+    assert events["message"][3] == "Starting lease controller to report status"
+
+
+def test_a_programs_line_in_a_journal_that_looks_like_grep_is_the_programs():
+    text = (
+        "-- Logs begin at Sat 2024-09-28 01:46:00 PDT, end at Sat 2024-10-05 09:07:51 PDT. --\n"
+        "Oct 05 09:07:51 web-3 7f23e91f0901[1772661]: /docker-entrypoint.sh: Looking for "
+        "shell scripts in /docker-entrypoint.d/\n"
+        "Oct 05 09:07:52 web-3 7f23e91f0901[1772661]: 10-listen-on-ipv6-by-default.sh: info: "
+        "Getting the checksum of /etc/nginx/conf.d/default.conf\n"
+    )
+    peeled = peel(text)
+    assert peeled.layers == ("syslog",)
+    assert peeled.lines["text"].to_list()[1:] == [
+        "/docker-entrypoint.sh: Looking for shell scripts in /docker-entrypoint.d/",
+        "10-listen-on-ipv6-by-default.sh: info: Getting the checksum of "
+        "/etc/nginx/conf.d/default.conf",
+    ]

@@ -565,29 +565,45 @@ def finish_job(job: FinishJob) -> dict[str, str]:
     together, which costs far less per file. Returns a sentence per file whose times
     :func:`timeline.reading.settle.apply` had to mend."""
     lookup = pl.read_parquet(job.templates) if job.templates else None
-    small, counts = [], []
-    for rows, path, part, offset, settlement in job.parts:
-        settled = _settled(pl.scan_parquet(rows), path, part, offset, settlement)
+    small: dict[tuple[settle.Settlement, int, int], dict[str, str]] = {}
+    counts = []
+    for n, (rows, path, part, offset, settlement) in enumerate(job.parts):
         if os.path.getsize(rows) <= FINISH_TOGETHER_BYTES:
-            small.append(settled.collect())
+            small.setdefault((settlement, part, offset), {})[rows] = path
             continue
+        settled = _settled({rows: path}, settlement, part, offset)
         counts += _write_events(
             _event_columns(settled, lookup),
             job,
-            suffix=f"-{part:05d}-{len(small)}",
+            suffix=f"-{n:05d}",
             notes=settle.time_note_counts(settled),
         )
     if small:
-        together = pl.concat(small, how="diagonal_relaxed").lazy()
+        with pl.Config(engine_affinity="in-memory"):
+            together = pl.concat(
+                [_settled(files, *key).collect() for key, files in small.items()],
+                how="diagonal_relaxed",
+            ).lazy()
         counts += _write_events(
             _event_columns(together, lookup), job, notes=settle.time_note_counts(together)
         )
     return settle.time_problems(pl.concat(counts)) if counts else {}
 
 
-def _settled(rows, path, part, offset, settlement) -> pl.LazyFrame:
-    return settle.apply(rows, settlement, part).with_columns(
-        line=pl.col("line") + offset, end_line=pl.col("end_line") + offset, file=pl.lit(path)
+def _settled(
+    files: dict[str, str], settlement: settle.Settlement, part: int, offset: int
+) -> pl.LazyFrame:
+    """The rows of partial files (``{rows: shown path}``) that share a settlement, part
+    and line offset, settled: many small files cost one query."""
+    rows = pl.scan_parquet(list(files), include_file_paths="_rows")
+    return (
+        settle.apply(rows, settlement, part)
+        .with_columns(
+            line=pl.col("line") + offset,
+            end_line=pl.col("end_line") + offset,
+            file=pl.col("_rows").replace_strict(files, return_dtype=pl.String),
+        )
+        .drop("_rows")
     )
 
 

@@ -83,6 +83,8 @@ class Partial:
     covered_lines: int = 0
     wrapper_lines: int = 0
     wrapper_spans: pl.DataFrame | None = None
+    #: The time and zone a journal header states (``2016-11-14 11:06:12 CET``).
+    header_zone: str | None = None
     segments: dict[str, int] = field(default_factory=dict)
     layers: list[str] = field(default_factory=list)
     mtime: datetime | None = None
@@ -251,7 +253,9 @@ def _prepare(task: Task, guesses: list[Guess] = ()):
     stripped = _with_path_hints(peeled.lines.lazy(), result.path).collect()
     result.wrapper_lines = int(stripped["marker"].sum())
     if result.wrapper_lines:
-        result.wrapper_spans = stripped.filter(pl.col("marker")).select("line", "end_line")
+        markers = stripped.filter(pl.col("marker"))
+        result.wrapper_spans = markers.select("line", "end_line")
+        result.header_zone = wrappers.journal_zone(markers["text"])
     stripped = stripped.filter(~pl.col("marker"))
     parser = None
     if task.format:
@@ -400,6 +404,7 @@ def _take_records(result: Partial, records, stripped, warnings, task: Task) -> N
     result.evidence = settle.evidence(records) | {
         "logs": records.filter(pl.col("kind") == "log").height,
         "hostless": records.filter((pl.col("kind") == "log") & pl.col("host").is_null()).height,
+        "header_zone": result.header_zone,
     }
     if task.out:
         records.write_parquet(task.out, statistics=True, compression="lz4")  # fast: read once more

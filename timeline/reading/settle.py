@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from parsers.common import PLACEHOLDER_YEAR
-from timeline.reading.times import FIRST_YEAR, LAST_YEAR, plausible
+from timeline.reading.times import FIRST_YEAR, LAST_YEAR, plausible, zone_offset
 
 ASSUMPTION_SCHEMA = {
     "file": pl.String,
@@ -233,6 +233,21 @@ def _plan_zone(path, parts, tz, assumptions) -> tuple[str | None, int | None]:
             )
         )
         return None, offset
+    header = next((p["header_zone"] for p in parts if p.get("header_zone")), None)
+    stated = zone_offset(header) if header else None
+    if stated is not None:
+        unused = f" (so tz={tz} was not used)" if tz else ""
+        assumptions.append(
+            assumption(
+                path,
+                "time zone",
+                _offset_text(stated),
+                f"{zoneless:,} records write no zone; the journal's header writes its times "
+                f"in {header.rsplit(' ', 1)[-1]}{unused}",
+                "stated",
+            )
+        )
+        return None, stated
     if tz:
         assumptions.append(assumption(path, "time zone", tz, "given with tz=", "stated"))
         return tz, None

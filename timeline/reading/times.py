@@ -8,6 +8,7 @@ keeps them out of the span, the bucket choice and the rates. The rows themselves
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -19,6 +20,31 @@ LAST_YEAR = 2100
 #: more than ``MIN_FAR`` away, is far from the bulk.
 FAR_WIDTHS = 10
 MIN_FAR = timedelta(days=30)
+
+
+_NUMERIC_ZONE = re.compile(r"^(?:UTC|GMT)?([+-])([0-9]{2}):?([0-9]{2})?$")
+
+
+def zone_offset(stamp: str) -> int | None:
+    """The UTC offset in seconds of the zone a written time ends with: a numeric offset
+    (``+0530``, ``-03``), ``UTC``, or an abbreviation as dateparser knows it (``CET``,
+    ``EDT``); None for a zone it does not know.
+
+    >>> zone_offset("2016-11-14 11:06:12 CET"), zone_offset("2021-06-01 08:00:00 -03")
+    (3600, -10800)
+    """
+    zone = stamp.rsplit(" ", 1)[-1]
+    if zone.upper() in ("UTC", "GMT", "Z", "UCT"):
+        return 0
+    numeric = _NUMERIC_ZONE.match(zone)
+    if numeric:
+        sign = -1 if numeric[1] == "-" else 1
+        return sign * (int(numeric[2]) * 3600 + int(numeric[3] or 0) * 60)
+    import dateparser
+
+    written = dateparser.parse(stamp, languages=["en"], settings={"RETURN_AS_TIMEZONE_AWARE": True})
+    offset = written.utcoffset() if written is not None else None
+    return None if offset is None else int(offset.total_seconds())
 
 
 def plausible(ts: pl.Expr | str = "ts") -> pl.Expr:
