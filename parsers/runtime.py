@@ -229,13 +229,16 @@ def _cri_time(stamp: pl.Expr) -> pl.Expr:
 
 
 def _join_partials(lines: pl.LazyFrame) -> pl.LazyFrame:
-    """Join runs of partial lines to the line that completes them, on the same stream:
-    a line from the other stream starts an entry of its own.
+    """Join runs of partial lines to the line that completes them, on the same stream of
+    the same file: a line from the other stream starts an entry of its own.
 
     Only the lines of such runs are grouped; each run's text and last line are put on
     its first line, and the lines that stand alone (nearly all) keep their place."""
     partial = pl.col("partial")
-    same_stream = (pl.col("stream") == pl.col("stream").shift(1)).fill_null(False)
+    same_stream = (
+        (pl.col("stream") == pl.col("stream").shift(1))
+        & (pl.col("path") == pl.col("path").shift(1))
+    ).fill_null(False)
     starts = ~(partial.shift(1, fill_value=False) & same_stream)
     flagged = lines.with_columns(_logical=starts.cast(pl.UInt32).cum_sum(), _starts=starts)
     names = lines.collect_schema().names()

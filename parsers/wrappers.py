@@ -380,6 +380,34 @@ def journal_zone(markers: pl.Series) -> str | None:
     return f"{date} {zone}"
 
 
+def peel_prefixed(
+    frames: list[pl.DataFrame], samples: list[list[str]], prefix: str
+) -> list[Peeled]:
+    """:func:`peel` of several files' lines whose samples carry the runtime ``prefix`` on
+    every line, the prefix stripped in one query: on small files the fixed cost of a
+    query, not the lines, is what stripping costs. Each frame's ``path`` must be its own.
+    A file with colour codes or ``cluster-info dump`` sections is peeled on its own."""
+    plain = [
+        not any("\x1b[" in s for s in sample)
+        and not frame["text"].str.contains(_SECTION_LITERAL, literal=True).any()
+        for frame, sample in zip(frames, samples, strict=True)
+    ]
+    together = [frame for frame, ok in zip(frames, plain, strict=True) if ok]
+    stripped = (
+        strip(
+            _empty_columns(pl.concat(together, how="vertical")), prefix, outermost=True
+        ).partition_by("path", as_dict=True, maintain_order=True)
+        if together
+        else {}
+    )
+    return [
+        Peeled(stripped[(frame["path"][0],)], (prefix,), (1.0,))
+        if ok and frame.height
+        else peel(frame, sample)
+        for frame, sample, ok in zip(frames, samples, plain, strict=True)
+    ]
+
+
 def _hints_of_files(files: pl.Series, path: pl.Expr) -> dict[str, pl.Expr]:
     """Host and container from the paths ``grep -H`` names, each path read once:
     ``grep -rn error bundle/`` over a node's ``var/log/pods`` says whose each line is."""
@@ -451,7 +479,7 @@ def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.Data
     if name in runtime.PREFIXES and outermost:
         # nothing outside it to keep: the runtime's own strip, the wrapper columns empty
         stripped = runtime.strip(frame.select("line", "end_line", "text", "path").lazy(), name)
-        return _empty_columns(stripped.collect()).select(frame.columns)
+        return _empty_columns(stripped.collect(engine="in-memory")).select(frame.columns)
     if name in runtime.PREFIXES:
         return _strip_runtime(frame, name)
     wrapper = WRAPPERS[name]
@@ -519,9 +547,9 @@ def _strip_runtime(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     """A runtime prefix, stripped by :func:`parsers.runtime.strip` on the lines that are
     not markers; the wrapper columns ride along (partial lines take their first line's)."""
     inner = frame.drop("text", "prefix_ts", "stream", "host", "container")
-    stripped = runtime.strip(
-        frame.select("line", "end_line", "text", "path").lazy(), name
-    ).collect()
+    stripped = runtime.strip(frame.select("line", "end_line", "text", "path").lazy(), name).collect(
+        engine="in-memory"
+    )
     outer = frame.select("line", "prefix_ts", "stream", "host", "container").rename(
         {c: f"_o_{c}" for c in ("prefix_ts", "stream", "host", "container")}
     )

@@ -343,3 +343,28 @@ def test_every_partial_finished_on_its_own_keeps_its_rows(logs, monkeypatch):
     alone = timeline.read(logs, workers=1, cache=False)
     assert rows(alone).equals(together)
     assert accounted(alone.summary)
+
+
+def test_a_partial_cri_line_at_a_files_end_never_joins_the_next_files_first_line(tmp_path):
+    rng = random.Random(31)
+    files = []
+    for i in range(6):
+        folder = tmp_path / f"node-{i}/var/log/pods/kube-system_coredns-{i:05x}_{i:08x}/coredns"
+        folder.mkdir(parents=True)
+        text = "".join(
+            f"2025-03-0{1 + i}T08:{k:02d}:00.{rng.randint(0, 999999):06d}Z stdout F "
+            f'[INFO] 10.0.{i}.{k}:5353 - {k} "A IN db.svc. udp 40 false 512" NOERROR qr 90 '
+            "0.0001s\n"
+            for k in range(rng.randint(2, 6))
+        )
+        if i % 2 == 0:  # the runtime was cut off in the middle of a long line
+            text += f"2025-03-0{1 + i}T08:59:59.5Z stdout P [ERROR] plugin/errors: 2 cut. A: "
+        (folder / "0.log").write_text(text)
+        files.append(str(folder / "0.log"))
+    one_by_one = [mapper.map_task(mapper.Task(f)) for f in files]
+    together = mapper.map_batch([mapper.Task(f) for f in files])
+    for alone, batched in zip(one_by_one, together, strict=True):
+        assert batched.records.equals(alone.records), alone.path
+        assert batched.covered_lines == alone.covered_lines == alone.lines
+    first_of_second = together[1].records.filter(pl.col("line") == 1)["message"].item()
+    assert "plugin/errors" not in first_of_second

@@ -177,11 +177,13 @@ def map_batch(tasks: list[Task]) -> list[Partial]:
     does not begin with a record, so that its first lines would join another file's
     last record, is parsed on its own.
     """
+    read = [_read(task) for task in tasks]
+    peeled = _peeled_together(read, tasks)
     guesses: dict[str, list[Guess]] = {}
     prepared = []
-    for task in tasks:
+    for i, task in enumerate(tasks):
         kin = guesses.setdefault(_kin(task.path), [])
-        prepared.append(_prepare(task, kin))
+        prepared.append(_prepare(task, *read[i], kin, peeled.get(i)))
         result, parser = prepared[-1][0], prepared[-1][2]
         guess = Guess(tuple(result.layers), parser, result.score) if parser else None
         if guess and not task.format and guess not in kin:
@@ -227,9 +229,9 @@ class Guess:
     score: float
 
 
-def _prepare(task: Task, guesses: list[Guess] = ()):
-    """Read, split, strip and sniff one task: ``(result, lines, parser, warnings)``, with
-    lines None when there is nothing to parse (the result says why)."""
+def _read(task: Task) -> tuple[Partial, pl.DataFrame | None, list[str], list[pl.DataFrame]]:
+    """Read and split one task: ``(result, lines, sample, warnings)``, lines None when
+    there is nothing to parse (the result says why)."""
     result = Partial(path=shown_name(task.path), part=task.part, out=task.out)
     with contextlib.suppress(OSError):
         result.mtime = datetime.fromtimestamp(os.path.getmtime(task.path), tz=UTC)
@@ -239,14 +241,49 @@ def _prepare(task: Task, guesses: list[Guess] = ()):
     if cuts:
         warnings.append(cut_notes(cuts, task.path, kept=task.limits.max_line_bytes))
     if data is None:
-        return result, None, None, []
+        return result, None, [], []
     raw_sample = sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
     lines, problem = split_lines(data, task.path)
-    del data
     if problem:
         result.problems.append(problem)
     result.lines = lines.height
-    peeled = wrappers.peel(lines, raw_sample, expect=[g.layers for g in guesses])
+    return result, lines, raw_sample, warnings
+
+
+def _peeled_together(read: list, tasks: list[Task]) -> dict[int, wrappers.Peeled]:
+    """The small whole files whose every sample line carries one runtime prefix, that
+    prefix stripped in one query per prefix (:func:`parsers.wrappers.peel_prefixed`)."""
+    groups: dict[str, list[int]] = {}
+    for i, (_, lines, sample, _) in enumerate(read):
+        if lines is None or tasks[i].end is not None or lines.height > TOGETHER_MAX_LINES:
+            continue
+        prefix, share = runtime.detect(sample)
+        if prefix is not None and share == 1.0:
+            groups.setdefault(prefix, []).append(i)
+    out: dict[int, wrappers.Peeled] = {}
+    for prefix, members in groups.items():
+        if len(members) > 1:
+            frames = [read[i][1] for i in members]
+            samples = [read[i][2] for i in members]
+            out.update(zip(members, wrappers.peel_prefixed(frames, samples, prefix), strict=True))
+    return out
+
+
+def _prepare(
+    task: Task,
+    result: Partial,
+    lines: pl.DataFrame | None,
+    raw_sample: list[str],
+    warnings: list[pl.DataFrame],
+    guesses: list[Guess] = (),
+    peeled: wrappers.Peeled | None = None,
+):
+    """Strip and sniff one task's lines: ``(result, lines, parser, warnings)``, with lines
+    None when there is nothing to parse (the result says why)."""
+    if lines is None:
+        return result, None, None, warnings
+    if peeled is None:
+        peeled = wrappers.peel(lines, raw_sample, expect=[g.layers for g in guesses])
     del lines
     result.prefix = peeled.described
     result.layers = list(peeled.layers)
@@ -343,6 +380,7 @@ def _parse_together(members: list, indexes: list[int]) -> dict[int, pl.DataFrame
     records = _parse_lines(parser, pl.concat(frames, how="vertical_relaxed"))
     if isinstance(records, Exception):
         return {}  # each file is parsed on its own, so the failure is told per file
+    records = _masked(records)
     owner = pl.Series(starts, dtype=pl.UInt32).search_sorted(records["line"], side="left") - 1
     records = records.with_columns(_file=owner)
     by_file = records.partition_by("_file", as_dict=True, include_key=False)
@@ -382,17 +420,17 @@ def _take_records(result: Partial, records, stripped, warnings, task: Task) -> N
             )
         )
         records = records.filter(pl.col("unparsed").is_null())
-    records = records.drop("unparsed").with_columns(
-        masked=signatures.mask_series(
-            records.select(pl.when(pl.col("template").is_null()).then("message")).to_series()
-        )
-    )
+    records = records.drop("unparsed")
+    if "masked" not in records.columns:  # files parsed together are masked together
+        records = _masked(records)
     result.warnings = _warnings(warnings)
     result.problems.extend(_job_time_problems(records))
     result.rows = records.height
     result.first_lines = records["line"].n_unique()
     result.covered_lines = covered_lines(records)
-    missing = _unaccounted(records, result.warnings, result.lines, result.wrapper_spans)
+    missing = _unaccounted(
+        records, result.warnings, result.lines, result.wrapper_spans, result.covered_lines
+    )
     if missing is not None:
         reason = f"the {result.format} parser gave this line no row and no reason"
         result.warnings = _warnings(
@@ -412,6 +450,12 @@ def _take_records(result: Partial, records, stripped, warnings, task: Task) -> N
         result.records = records
 
 
+def _masked(records: pl.DataFrame) -> pl.DataFrame:
+    """``records`` with the masked message of each that has no template of its own."""
+    message = records.select(pl.when(pl.col("template").is_null()).then("message"))
+    return records.with_columns(masked=signatures.mask_series(message.to_series()))
+
+
 def _without_overlaps(bad: pl.DataFrame) -> pl.DataFrame:
     """Unparsed rows with each line in one of them only: a parser may give several for
     one stretch (each JSON value of a line that is not JSON), and a line is counted once.
@@ -427,20 +471,24 @@ def _without_overlaps(bad: pl.DataFrame) -> pl.DataFrame:
 
 
 def _unaccounted(
-    records: pl.DataFrame, warnings: pl.DataFrame, lines: int, wrapper: pl.DataFrame | None
+    records: pl.DataFrame,
+    warnings: pl.DataFrame,
+    lines: int,
+    wrapper: pl.DataFrame | None,
+    covered: int,
 ) -> pl.DataFrame | None:
     """The lines (``line``, ``end_line``) that neither a record, an unparsed warning nor a
     wrapper's own line spans, or None when there are none: every line must be accounted
     for, whatever a parser forgets (a table header with no rows under it). Costs a sum in
-    the usual case."""
+    the usual case (``covered`` is :func:`covered_lines` of the records)."""
     unparsed = warnings.filter(pl.col("unparsed"))
     wrapper = wrapper if wrapper is not None else pl.DataFrame(schema=_SPAN)
+    counted = int((unparsed["end_line"] - unparsed["line"] + 1).sum() or 0) + wrapper.height
+    if covered + counted >= lines:
+        return None
     spans = pl.concat(
         [s.select("line", "end_line").cast(_SPAN) for s in (records, unparsed, wrapper)]
     )
-    counted = int((unparsed["end_line"] - unparsed["line"] + 1).sum() or 0) + wrapper.height
-    if covered_lines(records) + counted >= lines:
-        return None
     seen = spans.select(line=pl.int_ranges("line", pl.col("end_line") + 1)).explode("line")
     every = pl.DataFrame({"line": pl.int_range(1, lines + 1, eager=True)})
     missing = every.join(seen.cast(pl.Int64).unique(), on="line", how="anti")
@@ -455,6 +503,8 @@ _SPAN = {"line": pl.UInt32, "end_line": pl.UInt32}
 def _job_time_problems(records: pl.DataFrame) -> list[str]:
     """A sentence on the CI jobs whose times could not all be used (see
     :func:`parsers.jobs.time_problem`), or none."""
+    if not (records["kind"] == "job").any():
+        return []
     flagged = records.filter(pl.col("kind") == "job").filter(
         pl.col("attrs").str.contains('"time_problem"', literal=True)
     )
