@@ -500,6 +500,11 @@ def _logfmt_attrs(line: pl.Expr, declared: Declared) -> pl.Expr:
     return pl.lit("{") + kept.list.join(",") + pl.lit("}")
 
 
+#: Go's ``time.Time.String()`` (logrus's JSON ``time`` before it took RFC 3339):
+#: ``2014-03-10 19:57:38.562264131 -0400 EDT``, read as ISO 8601 with its offset.
+GO_TIME_STRING = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}) ([0-9:.]+) ([+-][0-9]{4})(?: [A-Z][A-Za-z]*)?$"
+
+
 def _time(declared: Declared, text: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     """The record's time as written (naive), its zone offset in seconds, and whether the
     format wrote no year; the first of the declared formats that reads it wins."""
@@ -513,7 +518,7 @@ def _time(declared: Declared, text: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]
             offsets.append(pl.when(value.is_not_null()).then(pl.lit(0, pl.Int32)))
             yearless.append(pl.lit(False))
         elif fmt == "iso8601":
-            zoned = text.str.to_datetime(
+            zoned = text.str.replace(GO_TIME_STRING, "${1}T${2}${3}").str.to_datetime(
                 "%Y-%m-%dT%H:%M:%S%.f%#z", time_unit="us", time_zone="UTC", strict=False
             )
             naive = text.str.replace(" ", "T", literal=True).str.to_datetime(

@@ -597,7 +597,8 @@ def _change_row(
         event_uid=event["event_uid"],
         count=event["count"] if (event["count"] or 1) > 1 else None,
     )
-    text = f"{attrs['change_type']} {attrs['target']}"
+    # a pasted describe section without its Name: line does not say whose event it is
+    text = " ".join(str(part) for part in (attrs["change_type"], attrs.get("target")) if part)
     if "from" in attrs or "to" in attrs:
         text += f" {attrs.get('from', '?')} -> {attrs.get('to', '?')}"
     text += f" ({event['reason']}: {' '.join(str(event['note']).split())})"

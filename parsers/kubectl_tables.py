@@ -9,9 +9,13 @@ with tabs, which are expanded to the terminal's 8-column stops first):
   [SUBOBJECT  SOURCE]  MESSAGE  [FIRST SEEN  COUNT  NAME]`` (``-A``, ``-o wide``);
 - before 1.14: ``LAST SEEN  FIRST SEEN  COUNT  NAME  KIND  SUBOBJECT  TYPE  REASON
   SOURCE  MESSAGE`` (also with ``FIRST SEEN`` first, or ``LASTSEEN``);
-- ``kubectl describe``: ``Type  Reason  Age  From  Message`` with its ``----`` rule,
-  where ``Age`` is ``2m`` or ``10s (x4 over 50s)``; and the old ``FirstSeen  LastSeen
-  Count  From  SubObjectPath  Type  Reason  Message``.
+- ``kubectl describe``: ``Type  Reason  Age  From  Message`` (``Last`` for ``Age`` in
+  1.7) with its ``----`` rule, where ``Age`` is ``2m`` or ``10s (x4 over 50s)``; and the
+  old ``FirstSeen  LastSeen  Count  From  SubObjectPath  Type  Reason  Message``.
+
+Rows pasted without their header (the lines that mattered) are read by their cells, as
+are ``describe`` rows, which have no empty cell and keep their place when an edited paste
+shifted them off the header's columns.
 
 Every row becomes the rows ``kubectl get events -o json`` would give
 (:func:`parsers.k8s_events.event_rows`): an event row of source ``k8s-event``
@@ -44,8 +48,20 @@ SOURCE = "k8s-event"
 #: A table header of any of the three shapes.
 HEADER = (
     r"^[ \t]*(?:(?:NAMESPACE\s+)?(?:LAST ?SEEN|FIRST ?SEEN)\s+(?:TYPE|FIRST ?SEEN|LAST ?SEEN)\s"
-    r"|Type\s+Reason\s+Age\s+From\s+Message\s*$"
+    r"|Type\s+Reason\s+(?:Age|Last)\s+From\s+Message\s*$"
     r"|FirstSeen\s+LastSeen\s+Count\s+From\s)"
+)
+#: Rows read by their cells rather than by the header's positions (kubectl puts two
+#: spaces or more between cells): ``get events`` rows pasted without their header, and
+#: ``describe`` rows, which have no empty cell, also where an edited paste shifted them.
+GET_ROW = (
+    r"^(?:(?P<namespace>[a-z0-9][a-z0-9.-]*)\s{2,})?"
+    r"(?P<last_seen>(?:[0-9]+[smhdy])+|<unknown>|<invalid>)\s{2,}(?P<type>Normal|Warning)\s{2,}"
+    r"(?P<reason>\S+)\s{2,}(?P<object>[a-z.]+/\S+)\s{2,}(?P<message>\S.*)$"
+)
+DESCRIBE_ROW = (
+    r"^[ \t]+(?P<type>Normal|Warning)\s{2,}(?P<reason>\S+)\s{2,}(?P<age>\S+(?: \([^)]*\))?)"
+    r"\s{2,}(?P<source>\S.*?)\s{2,}(?P<message>\S.*)$"
 )
 #: The rule under a ``describe`` header, and the ``Events:`` line above it.
 RULE = r"^(?:[ \t]*-{4,}[ \t]+-{6,}|Events:[ \t]*$)"
@@ -66,8 +82,11 @@ COLUMNS = {
     "from": "source",
     "message": "message",
     "age": "age",
+    "last": "age",
 }
 _LEVELS = {"Warning": "warning", "Normal": "info"}
+#: Share of a sample's lines that must be event rows for a table without its header.
+MIN_BARE_ROWS = 0.5
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}
 
 SAMPLES = (
@@ -107,6 +126,9 @@ def sniff(sample: list[str]) -> Score:
     """A ``kubectl get events`` or ``describe`` events header, and event rows under it."""
     headers = registry.share_matching(sample, HEADER)
     if headers == 0:
+        bare = registry.share_matching(sample, registry.unnamed(f"{GET_ROW}|{DESCRIBE_ROW}"))
+        if bare >= MIN_BARE_ROWS:
+            return Score(0.9, f"kubectl events rows without their header ({bare:.0%} of lines)")
         return Score(0.0, "no kubectl events table header")
     rows = registry.share_matching(sample, r"\s(?:Normal|Warning)\s")
     if rows == 0:
@@ -125,7 +147,7 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     layouts = _layouts(frame.filter("_header"))
     cells = frame.join(layouts, on="_table", how="left", maintain_order="left")
     cells = cells.with_columns(**{name: _cell(name) for name in set(COLUMNS.values())})
-    cells = cells.with_columns(_split_age())
+    cells = _read_by_cells(cells)
     reference, basis = _reference(frame)
     is_row = ~pl.col("_header") & pl.col("type").is_in(list(_LEVELS))
     first_age = pl.coalesce("first_seen", "_age_over", "last_seen", "_age_last")
@@ -272,10 +294,28 @@ def _cell(key: str) -> pl.Expr:
     return pl.when(start.is_not_null() & (value != "")).then(value)
 
 
+def _read_by_cells(cells: pl.DataFrame) -> pl.DataFrame:
+    """Rows before any header read as ``get events`` rows, and ``describe`` rows, by
+    their cells (:data:`GET_ROW`, :data:`DESCRIBE_ROW`) where they have that shape; a
+    row of another shape keeps what the header's positions gave. Adds the age's parts."""
+    text = pl.col("text")
+    headerless = pl.col("_table") == 0
+    describe = headerless | pl.col("_s_age").is_not_null()
+    by_get = pl.when(headerless).then(text.str.extract_groups(GET_ROW))
+    by_describe = pl.when(describe).then(text.str.extract_groups(DESCRIBE_ROW))
+    found = cells.with_columns(_g=by_get, _d=by_describe)
+    updates = {}
+    for shape, pattern in (("_d", DESCRIBE_ROW), ("_g", GET_ROW)):
+        for key in re.findall(r"\?P<(\w+)>", pattern):
+            field = pl.col(shape).struct.field(key)
+            updates[key] = pl.coalesce(field, updates.get(key, pl.col(key)))
+    return found.with_columns(**updates).drop("_g", "_d").with_columns(_split_age())
+
+
 def _split_age() -> list[pl.Expr]:
     """``describe``'s ``10s (x4 over 50s)``: last seen, count and first seen."""
     parts = pl.col("age").str.extract_groups(
-        r"^(?P<last>\S+)(?: \(x(?P<count>[0-9]+) over (?P<over>\S+)\))?$"
+        r"^(?P<last>\S+)(?: \(x(?P<count>[0-9]+) (?:over|from) (?P<over>\S+)\))?$"
     )
     return [
         parts.struct.field("last").alias("_age_last"),

@@ -75,8 +75,10 @@ _TIME_ONLY = rf"^{_TIME}$"
 #: a ``time`` string or an Erlang ``pid``.
 JSON_LEVEL = r'"level":"[A-Za-z]+"'
 #: RabbitMQ's own time forms (``rfc3339_space`` by default, or epoch numbers); Go loggers
-#: write ``T`` between date and time, and have no Erlang pid.
-JSON_TIME = r'"(?:time|timestamp)":(?:"[0-9]{4}-[0-9]{2}-[0-9]{2} |[0-9])'
+#: write ``T`` between date and time, or Go's ``2014-03-10 19:57:38.5 -0400 EDT`` with a
+#: space before the offset, and have no Erlang pid.
+_JSON_SPACED_TIME = r'"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]+(?:Z|[+-][0-9:]+)?"'
+JSON_TIME = rf'"(?:time|timestamp)":(?:{_JSON_SPACED_TIME}|[0-9])'
 JSON_PID = r'"pid":"<[0-9]+\.[0-9]+\.[0-9]+>"'
 #: Where a RabbitMQ record starts: a text header (any generation) or a JSON record,
 #: which writes its own time form (a space between date and time, or epoch numbers; Go
@@ -86,7 +88,7 @@ RECORD_START = unnamed(
         [
             TEXT,
             REPORT,
-            rf'^{_CONSOLE}\{{"(?:time|timestamp)":(?:"[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} [^"]*"'
+            rf'^{_CONSOLE}\{{"(?:time|timestamp)":(?:{_JSON_SPACED_TIME}'
             r'|[0-9][0-9.]*),"level":"[A-Za-z]+"',
         ]
     )

@@ -192,6 +192,18 @@ def claims_any(lines: pl.DataFrame) -> bool:
     return bool(route(lines, None)["_format"].is_not_null().any())
 
 
+def as_entries(lines: pl.DataFrame) -> pl.DataFrame:
+    """``lines`` with each non-blank line an entry, as a collector (a runtime prefix,
+    ``docker compose logs``, a forwarder) wrote it: where no format knows the program,
+    its lines are still records with the collector's time and stream, not unparsed.
+
+    >>> lines = pl.DataFrame({"text": ["tail: no files remaining", ""], "entry": [False] * 2})
+    >>> as_entries(lines)["entry"].to_list()
+    [True, False]
+    """
+    return lines.with_columns(entry=pl.col("entry") | (pl.col("text").str.strip_chars() != ""))
+
+
 def segment_sizes(routed: pl.DataFrame) -> dict[str, int]:
     """Lines routed to each format, most first."""
     counts = routed.group_by("_format").len().drop_nulls("_format").sort("len", descending=True)

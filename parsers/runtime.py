@@ -61,6 +61,17 @@ PREFIXES = {
     "kubectl-timestamps": KUBECTL_TIMESTAMPS,
 }
 
+#: What recognises a prefix in a sample where that differs from what strips it: ``kubectl
+#: logs --timestamps`` writes the runtime's UTC time (``Z``) and one space after it, so a
+#: time followed by a tab or a run of spaces (and a level: zap's console encoder, its tabs
+#: pasted as spaces) is the program's own, and one with an offset is another's
+#: (``journalctl -o short-iso-precise``).
+DETECTED_BY = {
+    "kubectl-timestamps": (
+        r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?[Zz] (?:[^\t ]|$)"
+    )
+}
+
 #: Literals a line with the prefix holds; a sample with none of them is not matched
 #: against the prefix's pattern at all (``kubectl-timestamps`` has no such literal).
 PREFIX_LITERALS = {
@@ -69,13 +80,6 @@ PREFIX_LITERALS = {
     "kubectl-prefix": ("[pod/",),
     "kubectl-timestamps": (),
 }
-
-#: A program's own line that opens with an RFC 3339 time, then a tab or a run of spaces and
-#: a level (zap's console encoder, its tabs pasted as spaces): ``kubectl logs
-#: --timestamps`` writes one space after its time, so such a line is not its.
-TIME_THEN_COLUMNS = (
-    rf"^{RFC3339}(?:\t| {{2,}})(?i:debug|info|warn|warning|error|dpanic|panic|fatal)(?:\s|$)"
-)
 
 #: Share of sample lines that must carry a prefix for the file to be read as prefixed.
 MIN_SHARE = 0.6
@@ -88,11 +92,11 @@ def detect(sample: list[str]) -> tuple[str | None, float]:
     ('cri', 1.0)
     """
     text = "\n".join(sample)
-    candidates = {
-        name: pattern
-        for name, pattern in PREFIXES.items()
+    candidates = [
+        name
+        for name in PREFIXES
         if not PREFIX_LITERALS[name] or any(literal in text for literal in PREFIX_LITERALS[name])
-    }
+    ]
     best, best_share = None, 0.0
     for name, share in _shares(sample, candidates).items():
         if share > best_share:
@@ -107,20 +111,13 @@ def prefix_share(sample: list[str], name: str) -> float:
     literals = PREFIX_LITERALS[name]
     if literals and not any(literal in line for line in sample for literal in literals):
         return 0.0
-    return _shares(sample, {name: PREFIXES[name]})[name]
+    return _shares(sample, [name])[name]
 
 
-def _shares(sample: list[str], patterns: dict[str, str]) -> dict[str, float]:
-    """For each prefix, the share of ``sample``'s lines that carry it, in one query; a
-    line whose time is followed by columns (:data:`TIME_THEN_COLUMNS`) carries no
-    ``kubectl-timestamps`` prefix."""
-    columns = "kubectl-timestamps" in patterns
-    shares = shares_matching(
-        sample, patterns | ({"_columns": TIME_THEN_COLUMNS} if columns else {})
-    )
-    if columns:
-        shares["kubectl-timestamps"] -= shares.pop("_columns")
-    return shares
+def _shares(sample: list[str], names: list[str]) -> dict[str, float]:
+    """For each prefix of ``names``, the share of ``sample``'s lines that carry it, in one
+    query, each recognised by :data:`DETECTED_BY` where that differs from its pattern."""
+    return shares_matching(sample, {name: DETECTED_BY.get(name, PREFIXES[name]) for name in names})
 
 
 def strip(lines: pl.LazyFrame, prefix: str | None) -> pl.LazyFrame:

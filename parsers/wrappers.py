@@ -20,6 +20,10 @@ syslog severity. Then the next layer is looked for in what is left, up to
                    ``rg``), context lines with ``-``
 ``talosctl``       ``172.20.1.2: msg`` (``talosctl logs``, ``talosctl dmesg``)
 ``kmsg``           ``kern:    info: [2021-11-10T10:09:37.662764956Z]: msg`` (Talos dmesg)
+``minikube``       ``* msg`` and ``* ==> kubelet <==`` titles (``minikube logs`` before 1.10)
+``name-prefix``    ``api-7c9d5f-x2v9q manager 2023-03-14T18:00:01Z ...`` (``stern``: pod and
+                   container; or the container alone) before a line that starts a record
+``k9s``            ``│ msg │`` (lines copied from ``k9s``'s log view)
 ``cluster-info-    ``==== START logs for container C of pod NS/POD ====`` ... ``END``
 dump``             sections (``kubectl cluster-info dump``)
 runtime prefixes   ``cri``, ``docker-json``, ``kubectl-prefix``, ``kubectl-timestamps``
@@ -27,7 +31,8 @@ runtime prefixes   ``cri``, ``docker-json``, ``kubectl-prefix``, ``kubectl-times
 =================  ======================================================================
 
 Lines a wrapper writes of its own (``journalctl``'s ``-- Logs begin at ... --``, ``-- Boot
-... --``, ``-- No entries --``; ``grep``'s ``--`` between groups) are flagged ``marker``:
+... --``, ``-- No entries --``; ``systemctl status``'s block above the journal lines;
+``grep``'s ``--`` between groups; ``minikube``'s section titles) are flagged ``marker``:
 they are counted as the wrapper's lines, not as the program's and not as unparsed. ANSI
 colour codes (``docker compose``, consoles) are removed before anything else.
 """
@@ -55,14 +60,15 @@ _ISO = (
 #: (``kubelet.daemon``, ``containerd``, ``systemd-journald``).
 _TAG = r"(?P<unit>[^ \[\]:]+)(?:\[(?P<pid>[0-9]+)\])?: ?"
 
+#: ``<PRI>``; some forwarders put a space after it.
+_PRI = r"(?:<(?P<pri>[0-9]{1,3})> ?)?"
+
 SYSLOG = (
-    r"^(?:<(?P<pri>[0-9]{1,3})>)?"
+    rf"^{_PRI}"
     r"(?P<wrap_ts>[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?) "
     rf"(?P<host>[^ ]+) {_TAG}(?P<text>.*)$"
 )
-SYSLOG_ISO = (
-    rf"^(?:<(?P<pri>[0-9]{{1,3}})>)?(?P<prefix_ts>{_ISO}) (?P<host>[^ ]+) {_TAG}(?P<text>.*)$"
-)
+SYSLOG_ISO = rf"^{_PRI}(?P<prefix_ts>{_ISO}) (?P<host>[^ ]+) {_TAG}(?P<text>.*)$"
 #: RFC 5424: ``<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD...] MSG``, ``-`` for nil.
 SYSLOG_5424 = (
     rf"^<(?P<pri>[0-9]{{1,3}})>1 (?P<prefix_ts>{_ISO}|-) (?P<host>[^ ]+) (?P<unit>[^ ]+) "
@@ -102,9 +108,35 @@ KMSG = (
     r"(?P<text>.*)$"
 )
 
-#: Lines journalctl and grep write of their own.
+#: ``minikube logs`` before 1.10: ``* `` before every line, a ``==> unit <==`` title
+#: before each section.
+MINIKUBE = r"^\* ?(?P<text>.*)$"
+
+#: A pod's and a container's name, or a container's alone, before each line (``stern``,
+#: ``k9s``, scripts looping over containers); told from a line's own words by what
+#: follows: a klog header, a date and time, or a JSON object.
+NAME_PREFIX = (
+    r"^(?:(?P<host>[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?) )?(?P<unit>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?) "
+    r'(?P<text>(?:[IWEF][0-9]{4} [0-9]{2}:|[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:|\{").*)$'
+)
+#: A line copied from ``k9s``'s log view, inside its frame's bars (the first and last
+#: line of a selection may have lost one).
+K9S = r"^│ (?P<text>.*?) *│?$"
+
+#: Lines journalctl, grep and minikube write of their own.
 _JOURNAL = r"^-- (?:Logs begin at |Journal begins at |Boot [0-9a-f]+ --|Reboot --|No entries --)"
-MARKERS = {"syslog": _JOURNAL, "syslog-iso": _JOURNAL, "grep": r"^--$"}
+#: ``systemctl status``'s block before the unit's last journal lines: the unit's title,
+#: its ``Key: value`` fields, the process tree and the blank line after them.
+_STATUS = (
+    r"^(?:[●○×↻*] \S+\.[a-z]+ - |\s+(?:Loaded|Active|Docs|Main PID|Process|Tasks|Memory|CPU"
+    r"|CGroup|Drop-In|TriggeredBy|Triggers|Status|IP|IO|Mem peak|Invocation): |\s+[│├└]─|\s*$)"
+)
+MARKERS = {
+    "syslog": f"{_JOURNAL}|{_STATUS}",
+    "syslog-iso": f"{_JOURNAL}|{_STATUS}",
+    "grep": r"^--$",
+    "minikube": r"^\* ?(?:==> .+ <==)?\s*$",
+}
 _HEADER_TIME = r"[A-Z][a-z]{2} ([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}) ([^ ,]+?)"
 #: journalctl's first line gives the journal's span in the zone it writes every line in
 #: (``-- Logs begin at ... CET, end at ... CET. --``; ``-- Journal begins at ..., ends
@@ -144,6 +176,9 @@ WRAPPERS = {
     "grep": Wrapper("grep", GREP),
     "talosctl": Wrapper("talosctl", TALOSCTL),
     "kmsg": Wrapper("kmsg", KMSG, entries=True),
+    "minikube": Wrapper("minikube", MINIKUBE),
+    "name-prefix": Wrapper("name-prefix", NAME_PREFIX),
+    "k9s": Wrapper("k9s", K9S),
 }
 
 #: Share of sample lines (markers aside) that must carry a layer for it to be stripped.
@@ -224,7 +259,8 @@ def wrapper_share(sample: list[str], name: str) -> float:
     lines = [s for s in sample if not (marker and re.match(marker, s))]
     pattern = grep_pattern(pl.Series(lines, dtype=pl.String)) if name == "grep" else None
     share = share_matching(lines, pattern or WRAPPERS[name].pattern)
-    if marker and len(lines) < len(sample) and not any(s.strip() for s in lines):
+    written = any(s.strip() for s in sample) and not any(s.strip() for s in lines)
+    if marker and written:
         share = 1.0  # nothing but the wrapper's own lines (``-- No entries --``)
     return share if _plausible(name, lines) else 0.0
 

@@ -262,6 +262,30 @@ def test_zap_console_stack_trace_joins_its_record(read):
     assert loaded.events["message"][0].count("\n") == 3
 
 
+def test_zap_console_pasted_from_a_terminal(read):
+    """Tabs become spaces (one where a tab stop was near), trailing spaces stay, and a
+    long line breaks where the terminal wrapped it, cutting its fields' JSON."""
+    text = (
+        "2024-05-02T07:41:09Z    INFO    backup-operator  Snapshot taken    "
+        '{"volume": "pvc-data-0", "size": "4.1Gi"}                 \n'
+        "2024-05-02T07:41:10Z    WARN    backup-operator  Retention not met "
+        '{"policy": "daily-7", "kept": 5, "reason": "snapshots older than 7 days were re\n'
+        'moved by hand"}\n'
+        "2024-05-02T07:41:12Z    ERROR   controller.snapshot      Reconciler error        "
+        '{"name": "daily", "error": "context deadline exceeded"}\n'
+    )
+    events = read("operator.log", text).events.sort("line")
+    assert events["message"].to_list()[0] == "Snapshot taken"
+    assert events["message"][1].split("\n")[0] == "Retention not met"
+    assert events["level"].to_list() == ["info", "warning", "error"]
+    assert events["component"].to_list() == [
+        "backup-operator",
+        "backup-operator",
+        "controller.snapshot",
+    ]
+    assert json.loads(events["attrs"][0])["fields"] == '{"volume": "pvc-data-0", "size": "4.1Gi"}'
+
+
 # --- journald JSON --------------------------------------------------------------------------
 
 JOURNAL = [
@@ -375,6 +399,23 @@ def test_ages_are_counted_again_from_another_now(write):
     second = timeline.read(path, now=datetime(2023, 3, 15, 9, 0), infer=False).events
     assert first["ts"][0] == datetime(2023, 3, 14, 18, 20, tzinfo=UTC)
     assert second["ts"][0] == datetime(2023, 3, 15, 8, 50, tzinfo=UTC)
+
+
+GO_LOG = """\
+2024/02/06 09:14:03 INFO server starting addr=:8443 version=1.8.2
+2024/02/06 09:14:05 WARN cache miss ratio high ratio=0.41
+2024/02/06 09:14:07.310554 http: TLS handshake error from 10.2.0.9:51622: EOF
+2024/02/06 09:14:09 ERROR+2 upstream unreachable err="dial tcp 10.2.3.4:5432: i/o timeout"
+"""
+
+
+def test_go_log_and_slog_default_lines(read):
+    loaded = read("api.log", GO_LOG)
+    assert loaded.summary.files["format"].to_list() == ["go-log"]
+    events = loaded.events.sort("line")
+    assert events["level"].to_list() == ["info", "warning", None, "error"]
+    assert events["ts"][2] == datetime(2024, 2, 6, 9, 14, 7, 310554, tzinfo=UTC)
+    assert events["message"][3] == 'upstream unreachable err="dial tcp 10.2.3.4:5432: i/o timeout"'
 
 
 #: ingress-nginx's controller writes klog lines, and nginx its error_log, to one pod log.

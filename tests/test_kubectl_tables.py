@@ -183,3 +183,87 @@ def test_first_seen_before_last_seen(read):
     events = logs(read("events.txt", FIRST_SEEN_FIRST, now=NOW))
     assert events["ts"][0] == NOW - timedelta(hours=2)
     assert json.loads(events["attrs"][0])["object"] == "replicaset/api-7d9f8c6b5d"
+
+
+# kubectl 1.7 titled describe's age column "Last"
+DESCRIBE_LAST = """\
+Events:
+  Type     Reason          Last                 From                         Message
+  ----     ------          ----                 ----                         -------
+  Normal   Pulled          3m                   kubelet, ip-10-0-7-21        Container image "quay.io/acme/api:2.4.1" already present on machine
+  Warning  Unhealthy       40s (x6 over 2m)     kubelet, ip-10-0-7-21        Readiness probe failed: HTTP probe failed with statuscode: 503
+"""
+
+
+def test_describe_events_with_last_column(read):
+    loaded = read("describe-api.txt", DESCRIBE_LAST, now=NOW)
+    assert loaded.summary.files["format"].to_list() == ["kubectl-events"]
+    events = logs(loaded)
+    assert events["level"].to_list() == ["info", "warning"]
+    assert events["ts"].to_list() == [NOW - timedelta(minutes=3), NOW - timedelta(minutes=2)]
+    assert events["message"][1].startswith("Unhealthy: Readiness probe failed")
+
+
+# rows copied without the header line, as people paste the lines that matter
+BARE_GET_ROWS = """\
+monitoring   4m12s       Warning   Unhealthy            pod/prometheus-k8s-0                  Readiness probe failed: Get "http://10.2.1.7:9090/-/ready": context deadline exceeded
+monitoring   3m          Normal    Killing              pod/prometheus-k8s-0                  Stopping container prometheus
+monitoring   2m58s       Normal    SuccessfulCreate     statefulset/prometheus-k8s            create Pod prometheus-k8s-0 in StatefulSet prometheus-k8s successful
+"""
+BARE_DESCRIBE_ROWS = """\
+  Warning  FailedScheduling  2m (x3 over 6m)  default-scheduler  0/4 nodes are available: 4 Insufficient memory.
+  Normal   Scheduled         45s              default-scheduler  Successfully assigned batch/etl-28411-x2v9q to pool-b-3
+"""
+
+
+def test_get_events_rows_without_their_header(read):
+    loaded = read("events.txt", BARE_GET_ROWS, now=NOW)
+    assert loaded.summary.files["format"].to_list() == ["kubectl-events"]
+    events = logs(loaded)
+    assert events["level"].to_list() == ["warning", "info", "info"]
+    assert events["ts"].to_list() == [
+        NOW - timedelta(minutes=4, seconds=12),
+        NOW - timedelta(minutes=3),
+        NOW - timedelta(minutes=2, seconds=58),
+    ]
+    assert events["message"][0] == (
+        'Unhealthy: Readiness probe failed: Get "http://10.2.1.7:9090/-/ready": '
+        "context deadline exceeded"
+    )
+    # the namespace column places the object
+    assert json.loads(events["attrs"][2])["object"] == "statefulset/monitoring/prometheus-k8s"
+
+
+def test_describe_rows_without_their_header(read):
+    loaded = read("describe.txt", BARE_DESCRIBE_ROWS, now=NOW)
+    events = logs(loaded)
+    assert events["ts"].to_list() == [NOW - timedelta(minutes=6), NOW - timedelta(seconds=45)]
+    assert events["component"].to_list() == ["default-scheduler", "default-scheduler"]
+    assert (
+        events["message"][0] == "FailedScheduling: 0/4 nodes are available: 4 Insufficient memory."
+    )
+
+
+def test_a_describe_row_shifted_off_its_columns_is_read_by_its_cells(read):
+    shifted = DESCRIBE_LAST.replace(
+        "  Warning  Unhealthy       40s (x6 over 2m)     kubelet, ip-10-0-7-21        ",
+        "  Warning  Unhealthy       40s (x6 over 2m)  kubelet, ip-10-0-7-21  ",
+    )
+    events = logs(read("describe-api.txt", shifted, now=NOW))
+    assert events["ts"][1] == NOW - timedelta(minutes=2)
+    assert events["message"][1].startswith("Unhealthy: Readiness probe failed")
+    assert events["host"][1] == "ip-10-0-7-21"
+
+
+def test_a_pulled_image_in_rows_without_their_object_is_still_a_change(read):
+    rows = (
+        '  Normal   Pulling    52s   kubelet, pool-b-3  pulling image "registry.acme.io/etl:3.2.0"\n'
+        "  Normal   Pulled     44s   kubelet, pool-b-3  Successfully pulled image "
+        '"registry.acme.io/etl:3.2.0"\n'
+    )
+    loaded = read("describe.txt", rows, now=NOW, infer=True)
+    changes = loaded.events.filter(pl.col("kind") == "change")
+    assert changes.height == 1
+    assert changes["message"][0].startswith("deploy ")
+    assert json.loads(changes["attrs"][0])["to"] == "registry.acme.io/etl:3.2.0"
+    assert logs(loaded).height == 2

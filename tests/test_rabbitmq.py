@@ -671,3 +671,27 @@ def test_a_json_record_after_text_lines_and_coloured_console_lines_start_records
     assert events["message"][2] == "closing AMQP connection"
     assert events["message"][3] == "Server startup complete; 4 plugins started."
     assert events["message"][4].endswith("):\nmissed heartbeats from client, timeout: 60s")
+
+
+LOGRUS_JSON = """\
+{"animal":"walrus","level":"info","msg":"A group of walrus emerges from the ocean","size":10,"time":"2014-03-10 19:57:38.562264131 -0400 EDT"}
+{"level":"error","msg":"upstream timed out","retries":3,"time":"2014-03-10 19:58:02.00417 +0000 UTC"}
+"""
+RABBIT_JSON = (
+    '{"time":"2024-10-04 03:38:29.709578-04:00","level":"info","msg":"Time to start RabbitMQ:'
+    ' 2294 ms","line":427,"pid":"<0.9.0>","file":"rabbit.erl","mfa":["rabbit","start_it",1]}\n'
+)
+
+
+def test_go_time_strings_are_not_rabbitmq_json(read):
+    loaded = read("walrus.log", LOGRUS_JSON)
+    assert loaded.summary.files["format"].to_list() == ["go-json"]
+    events = loaded.events.sort("line")
+    assert events["ts"].to_list() == [
+        datetime(2014, 3, 10, 23, 57, 38, 562264, tzinfo=UTC),
+        datetime(2014, 3, 10, 19, 58, 2, 4170, tzinfo=UTC),
+    ]
+    assert events["level"].to_list() == ["info", "error"]
+    rabbit = read("rabbit.json.log", RABBIT_JSON)
+    assert rabbit.summary.files["format"].to_list() == ["rabbitmq"]
+    assert rabbit.events["ts"][0] == datetime(2024, 10, 4, 7, 38, 29, 709578, tzinfo=UTC)

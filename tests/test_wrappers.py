@@ -732,6 +732,180 @@ def test_logfmt_entries_inside_any_wrapper_are_read_as_logfmt(read, name, text, 
     )
 
 
+# --- collectors around programs no format knows ---------------------------------------------
+
+DOCKER_NGINX = (
+    '{"log":"10.1.4.7 - - [14/Mar/2023:18:00:01 +0000] \\"GET /healthz HTTP/1.1\\" 200 2\\r\\n",'
+    '"stream":"stdout","time":"2023-03-14T18:00:01.104233871Z"}\n'
+    "\n"
+    '{"log":"2023/03/14 18:00:02 [error] 29#29: *7 connect() failed (111: Connection refused)'
+    ' while connecting to upstream\\n","stream":"stderr","time":"2023-03-14T18:00:02.5Z"}\n'
+)
+
+COMPOSE_UNKNOWN = """\
+web-1     | Booting worker with pid: 9
+web-1     | [2023-03-14 18:00:01 +0000] [9] [ERROR] Exception in worker process
+web-1     |   File "/usr/local/lib/python3.11/site-packages/gunicorn/arbiter.py", line 589, in spawn_worker
+worker-1  | celery@4f2a ready.
+"""
+
+
+def test_docker_json_lines_of_an_unknown_program_are_records_with_docker_time(read):
+    loaded = read("0f5fc6ae789f-json.log", DOCKER_NGINX)
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [1, 3]
+    assert events["ts"].to_list() == [
+        datetime(2023, 3, 14, 18, 0, 1, 104233, tzinfo=UTC),
+        datetime(2023, 3, 14, 18, 0, 2, 500000, tzinfo=UTC),
+    ]
+    assert events["message"][0].startswith("10.1.4.7 - - [14/Mar/2023:18:00:01 +0000]")
+    assert loaded.summary.files["unparsed_lines"].to_list() == [0]
+    assert accounted(loaded.summary)
+
+
+def test_compose_lines_of_unknown_programs_are_records_per_service(read):
+    loaded = read("compose.log", COMPOSE_UNKNOWN)
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [1, 2, 4]
+    assert events["host"].to_list() == ["web-1", "web-1", "worker-1"]
+    assert events["level"].to_list() == [None, None, None]
+    # the indented traceback line continues the record above it
+    assert events["message"][1].split("\n")[1].lstrip().startswith('File "/usr/local')
+    assert accounted(loaded.summary)
+
+
+def test_a_name_with_a_dot_inside_a_journal_entry_is_not_a_grep_prefix():
+    peeled = peel(
+        "Oct 05 09:07:51 node-3 7f23e91f0901[1772661]: /docker-entrypoint.sh: Configuration complete\n"
+        "Oct 05 09:07:52 node-3 7f23e91f0901[1772661]: /docker-entrypoint.sh: Launching 20-envsubst.sh\n"
+    )
+    assert peeled.layers == ("syslog",)
+    assert peeled.lines["text"][0] == "/docker-entrypoint.sh: Configuration complete"
+
+
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ("<3> 2024-01-25T12:00:00-04:00 edge-7 collector[4410]: upload failed", "error"),
+        ("<13> Jan 25 12:00:00 edge-7 collector[4410]: upload resumed", "info"),
+    ],
+)
+def test_a_space_after_the_syslog_priority(read, line, level):
+    loaded = read("forwarded.log", line + "\n", year=2024)
+    events = loaded.events
+    assert events["level"].to_list() == [level]
+    assert events["message"][0].startswith("upload ")
+    assert events["host"].to_list() == ["edge-7"]
+
+
+MINIKUBE_LOGS = """\
+* ==> Docker <==
+* -- Logs begin at Tue 2020-05-12 08:01:11 UTC, end at Tue 2020-05-12 08:20:40 UTC. --
+* May 12 08:19:02 minikube dockerd[118]: time="2020-05-12T08:19:02.118830510Z" level=warning msg="failed to retrieve runc version"
+*
+* ==> kubelet <==
+* -- Logs begin at Tue 2020-05-12 08:01:11 UTC, end at Tue 2020-05-12 08:20:40 UTC. --
+* May 12 08:20:31 minikube kubelet[2245]: E0512 08:20:31.582129    2245 pod_workers.go:191] Error syncing pod 6d5c2b8e, skipping
+"""
+
+
+def test_minikube_logs_prefix_and_section_titles(read):
+    loaded = read("minikube-logs.txt", MINIKUBE_LOGS, year=2020)
+    files = loaded.summary.files.row(0, named=True)
+    assert files["prefix"] == "minikube > syslog"
+    assert files["wrapper_lines"] == 5  # two titles, two journal headers, one bare "*"
+    assert files["unparsed_lines"] == 0
+    events = loaded.events.sort("line")
+    assert events["level"].to_list() == ["warning", "error"]
+    assert events["ts"][1] == datetime(2020, 5, 12, 8, 20, 31, 582129, tzinfo=UTC)
+    assert events["message"][1] == "Error syncing pod 6d5c2b8e, skipping"
+
+
+STERN = """\
+api-7c9d5f-x2v9q api 2024-02-06T09:14:03.118Z\tERROR\tstore/pg.go:88\tquery failed\t{"err": "context deadline exceeded"}
+api-7c9d5f-x2v9q api 2024-02-06T09:14:04.502Z\tINFO\tserver/http.go:51\tretrying
+api-7c9d5f-k8m2p api 2024-02-06T09:14:05.009Z\tINFO\tserver/http.go:51\tserving
+"""
+K9S_COPY = """\
+│ E0206 09:14:03.118204       1 reflector.go:138] failed to list *v1.Secret: secrets is forbidden                    │
+│ I0206 09:14:04.502113       1 leaderelection.go:258] successfully acquired lease kube-system/cloud-controller-manager │
+"""
+
+
+def test_stern_pod_and_container_before_each_line(read):
+    loaded = read("stern.txt", STERN)
+    files = loaded.summary.files.row(0, named=True)
+    assert files["prefix"] == "name-prefix"
+    events = loaded.events.sort("line")
+    assert events["host"].to_list() == ["api-7c9d5f-x2v9q", "api-7c9d5f-x2v9q", "api-7c9d5f-k8m2p"]
+    assert events["level"].to_list() == ["error", "info", "info"]
+    assert events["message"][0] == "query failed"
+
+
+def test_words_before_a_time_are_not_a_name_prefix():
+    peeled = peel(
+        "restarting 2024-02-06T09:14:03Z because the config changed\n"
+        "Stopping 2024-02-06T09:14:04Z now\n"
+        "done\n"
+    )
+    assert peeled.layers == ()
+
+
+def test_lines_copied_from_k9s_lose_its_frame(read):
+    loaded = read("k9s.txt", K9S_COPY, year=2024)
+    assert loaded.summary.files["prefix"].to_list() == ["k9s"]
+    events = loaded.events.sort("line")
+    assert events["level"].to_list() == ["error", "info"]
+    assert events["message"][1] == (
+        "successfully acquired lease kube-system/cloud-controller-manager"
+    )
+
+
+SYSTEMCTL_STATUS = """\
+× containerd.service - containerd container runtime
+     Loaded: loaded (/lib/systemd/system/containerd.service; enabled; preset: enabled)
+     Active: failed (Result: exit-code) since Mon 2024-03-11 04:12:09 UTC; 8s ago
+       Docs: https://containerd.io
+    Process: 2214 ExecStart=/usr/bin/containerd (code=exited, status=1/FAILURE)
+   Main PID: 2214 (code=exited, status=1/FAILURE)
+        CPU: 61ms
+
+Mar 11 04:12:09 worker-2 containerd[2214]: time="2024-03-11T04:12:09.371144402Z" level=info msg="starting containerd" version=1.7.13
+Mar 11 04:12:09 worker-2 containerd[2214]: containerd: failed to load TOML: /etc/containerd/config.toml: (5, 2): unexpected token
+Mar 11 04:12:09 worker-2 systemd[1]: containerd.service: Main process exited, code=exited, status=1/FAILURE
+"""
+
+
+def test_systemctl_status_block_above_the_journal_lines(read):
+    loaded = read("status.txt", SYSTEMCTL_STATUS, year=2024)
+    files = loaded.summary.files.row(0, named=True)
+    assert files["prefix"] == "syslog"
+    assert files["wrapper_lines"] == 8  # the status block and the blank line after it
+    assert files["unparsed_lines"] == 0
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [9, 10, 11]
+    assert events["level"][0] == "info"
+    assert events["message"][1].startswith("containerd: failed to load TOML")
+    assert events["component"].to_list()[1:] == ["containerd", "systemd"]
+
+
+def test_blank_lines_alone_are_no_journal():
+    assert wrappers.detect(["", "  ", ""]) == (None, 0.0)
+    assert wrappers.detect(["-- No entries --", ""])[0] == "syslog"
+
+
+def test_short_iso_precise_with_a_colon_offset_is_a_journal_not_kubectl_times(read):
+    lines = [
+        "2024-07-02T09:15:31.402118+02:00 edge-4 kubelet[944]: E0702 07:15:31.401872     944 "
+        'kubelet_node_status.go:549] "Error updating node status, will retry" err="timeout"',
+        "2024-07-02T09:15:32.000540+02:00 edge-4 systemd[1]: Started Session 12 of User core.",
+    ]
+    assert wrappers.detect(lines) == ("syslog-iso", 1.0)
+    started = read("journal.txt", "\n".join(lines) + "\n").events.sort("line").row(1, named=True)
+    assert (started["host"], started["component"]) == ("edge-4", "systemd")
+    assert started["ts"] == datetime(2024, 7, 2, 7, 15, 32, 540, tzinfo=UTC)
+
+
 # --- Go loggers' lines among other formats' lines -------------------------------------------
 
 KLOG_INFO = "I0720 05:19:28.533050       1 feature_gate.go:190] feature gates: map[]"

@@ -303,6 +303,8 @@ def _prepare(
         if ranked and ranked[0][1].score >= MIN_SCORE:
             parser, score = ranked[0]
             result.score = score.score
+        elif peeled.layers and routing.claims_any(entries := routing.as_entries(stripped)):
+            stripped = entries  # a collector's lines whose program no format knows
         elif not routing.claims_any(stripped):
             best = ranked[0][1].why if ranked else "no parsers registered"
             result.problems.append(f"unknown format: no parser recognised it (best: {best})")
