@@ -253,37 +253,57 @@ def _latent(p: _Pair, window: timedelta) -> bool:
     return p.change["ts"] <= p.target.onset - window
 
 
+#: Windows counted in one query at most: a pair has one per signature, host and side,
+#: so memory follows this, not the number of pairs.
+WINDOWS_AT_ONCE = 200_000
+
+
 def _count_windows(pairs: list[_Pair], counter: RowCounter, *, after: timedelta) -> None:
     """Fill each pair's ``counts`` (``before`` and ``after`` on the touched hosts, each at
     its own time, or on all hosts; ``u_before`` and ``u_after`` on the untouched hosts at
     the change's time) and ``per_host`` (the same per host, for alignment)."""
-    records = []
+    records: list[tuple] = []
     for i, p in enumerate(pairs):
-        t0, before = p.change["ts"], p.before_window
-        for sig in p.affected:
-            key = (sig.source, sig.template)
-            if p.explicit:
-                base = BASELINE * before
-                for hk, th in p.explicit.items():
-                    records.append((i, "t_before", hk, *key, hk, th - before, th))
-                    records.append((i, "t_after", hk, *key, hk, th, th + after))
-                    if p.untouched:
-                        records.append((i, "t_base", hk, *key, hk, th - base, th))
-                for hk in p.untouched:
-                    records.append((i, "u_before", hk, *key, hk, t0 - before, t0))
-                    records.append((i, "u_after", hk, *key, hk, t0, t0 + after))
-                    records.append((i, "u_base", hk, *key, hk, t0 - base, t0))
-                if p.untouched and _latent(p, after):
-                    # where the incident's errors fell, against where they stood before it
-                    onset = p.target.onset
-                    lo = max(t0, onset - base)
-                    for role, hosts in (("ft", p.explicit), ("fu", p.untouched)):
-                        for hk in hosts:
-                            records.append((i, f"{role}_base", hk, *key, hk, lo, onset))
-                            records.append((i, f"{role}_after", hk, *key, hk, onset, onset + after))
-            else:
-                records.append((i, "t_before", None, *key, None, t0 - before, t0))
-                records.append((i, "t_after", None, *key, None, t0, t0 + after))
+        records += _windows(i, p, after=after)
+        if len(records) >= WINDOWS_AT_ONCE or i == len(pairs) - 1:
+            _count(pairs, records, counter)
+            records = []
+
+
+def _windows(i: int, p: _Pair, *, after: timedelta) -> list[tuple]:
+    """The windows to count for pair ``i``: ``(i, role, host, source, template, host key,
+    lo, hi)``."""
+    records = []
+    t0, before = p.change["ts"], p.before_window
+    for sig in p.affected:
+        key = (sig.source, sig.template)
+        if p.explicit:
+            base = BASELINE * before
+            for hk, th in p.explicit.items():
+                records.append((i, "t_before", hk, *key, hk, th - before, th))
+                records.append((i, "t_after", hk, *key, hk, th, th + after))
+                if p.untouched:
+                    records.append((i, "t_base", hk, *key, hk, th - base, th))
+            for hk in p.untouched:
+                records.append((i, "u_before", hk, *key, hk, t0 - before, t0))
+                records.append((i, "u_after", hk, *key, hk, t0, t0 + after))
+                records.append((i, "u_base", hk, *key, hk, t0 - base, t0))
+            if p.untouched and _latent(p, after):
+                # where the incident's errors fell, against where they stood before it
+                onset = p.target.onset
+                lo = max(t0, onset - base)
+                for role, hosts in (("ft", p.explicit), ("fu", p.untouched)):
+                    for hk in hosts:
+                        records.append((i, f"{role}_base", hk, *key, hk, lo, onset))
+                        records.append((i, f"{role}_after", hk, *key, hk, onset, onset + after))
+        else:
+            records.append((i, "t_before", None, *key, None, t0 - before, t0))
+            records.append((i, "t_after", None, *key, None, t0, t0 + after))
+    return records
+
+
+def _count(pairs: list[_Pair], records: list[tuple], counter: RowCounter) -> None:
+    """Count the windows ``records`` name, into their pairs' ``counts`` and ``per_host``."""
     if not records:
         return
     schema = {
