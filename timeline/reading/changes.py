@@ -467,11 +467,12 @@ def _caller_rows(events: pl.DataFrame) -> pl.DataFrame:
     )
     if several.height == 0:
         return rows.clear().collect()
-    # a store of millions of lines may give millions of these: file names as categories
-    # hold them in a fraction of the memory
+    # a store of millions of lines may give millions of these: names as categories hold
+    # them in a fraction of the memory
+    names = ["source", "template", "file", "caller", "component", "host"]
     return (
         rows.join(several.lazy(), on=key, how="semi", maintain_order="left")
-        .with_columns(pl.col("file").cast(pl.Categorical))
+        .with_columns(pl.col(names).cast(pl.Categorical))
         .collect(engine="streaming")
     )
 
@@ -594,6 +595,7 @@ def _caller_versions(
             "version": pl.String,
         },
     ).sort("ts")
+    table = table.with_columns(pl.col("host", "component").cast(callers.schema["host"]))
     joined = (
         callers.select("host", "component", "template", "caller", "ts")
         .sort("ts")

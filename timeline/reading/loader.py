@@ -402,12 +402,10 @@ def _batch_positions(batches: list[list[Task]], b: int, positions: list[int]) ->
 
 
 def _size(task: Task) -> int:
+    """The bytes of text a task reads (a gzip file's unpacked size)."""
     if task.end is not None:
         return task.end - task.start
-    try:
-        return os.path.getsize(task.path)
-    except OSError:
-        return 0
+    return sources.unpacked_size(task.path)
 
 
 # --- reduce and finish -------------------------------------------------------------------

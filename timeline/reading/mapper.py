@@ -183,7 +183,8 @@ def map_batch(tasks: list[Task]) -> list[Partial]:
     prepared = []
     for i, task in enumerate(tasks):
         kin = guesses.setdefault(_kin(task.path), [])
-        prepared.append(_prepare(task, *read[i], kin, peeled.get(i)))
+        prepared.append(_prepare(task, *read[i], kin, peeled.pop(i, None)))
+        read[i] = None  # its lines are in the prepared ones now
         result, parser = prepared[-1][0], prepared[-1][2]
         guess = Guess(tuple(result.layers), parser, result.score) if parser else None
         if guess and not task.format and guess not in kin:
