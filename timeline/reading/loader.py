@@ -27,7 +27,7 @@ import os
 import shutil
 import tempfile
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,8 @@ BATCH_BYTES = 16 << 20
 PART_BYTES = 64 << 20
 #: Partials up to this size (Parquet bytes) are finished in memory, several together.
 FINISH_TOGETHER_BYTES = 4 << 20
+#: Small partial files read in one query at most: a scan holds a buffer per file it reads.
+FINISH_FILES_AT_ONCE = 256
 #: An environment variable that moves the partial cache (tests point it at a temp folder).
 CACHE_ENV = "INCIDENT_TIMELINE_CACHE"
 
@@ -579,13 +581,22 @@ def finish_job(job: FinishJob) -> dict[str, str]:
     if small:
         with pl.Config(engine_affinity="in-memory"):
             together = pl.concat(
-                [_settled(files, *key).collect() for key, files in small.items()],
+                [
+                    _settled(dict(files), *key).collect()
+                    for key, group in small.items()
+                    for files in _chunks(list(group.items()), FINISH_FILES_AT_ONCE)
+                ],
                 how="diagonal_relaxed",
             ).lazy()
         counts += _write_events(
             _event_columns(together, lookup), job, notes=settle.time_note_counts(together)
         )
     return settle.time_problems(pl.concat(counts)) if counts else {}
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _settled(
