@@ -579,15 +579,14 @@ def finish_job(job: FinishJob) -> dict[str, str]:
             notes=settle.time_note_counts(settled),
         )
     if small:
-        with pl.Config(engine_affinity="in-memory"):
-            together = pl.concat(
-                [
-                    _settled(dict(files), *key).collect()
-                    for key, group in small.items()
-                    for files in _chunks(list(group.items()), FINISH_FILES_AT_ONCE)
-                ],
-                how="diagonal_relaxed",
-            ).lazy()
+        together = pl.concat(
+            [
+                _settled(dict(files), *key).collect(engine="in-memory")
+                for key, group in small.items()
+                for files in _chunks(list(group.items()), FINISH_FILES_AT_ONCE)
+            ],
+            how="diagonal_relaxed",
+        ).lazy()
         counts += _write_events(
             _event_columns(together, lookup), job, notes=settle.time_note_counts(together)
         )
