@@ -450,6 +450,42 @@ def test_node_reboot_record_absorbs_the_kubelet_start_on_that_node():
     assert json.loads(changes["attrs"][1])["target"] == f"node/{NODE_A}"
 
 
+def test_a_node_record_absorbs_only_its_own_nodes_start_in_a_big_fleet():
+    """Forty nodes reboot within minutes; each record names its node, in the long form on
+    some (``.eu-west-1.compute.internal``). ``ip-10-0-7-4`` is a run of words of neither
+    ``ip-10-0-7-40`` nor ``ip-10-0-7-41``, so each start is matched by its own record."""
+    f = Frame()
+    hosts = [f"ip-10-0-7-{n}" for n in range(4, 44)]
+    for n, host in enumerate(hosts):
+        start = at("2023-06-02T03:10:00") + timedelta(seconds=7 * n)
+        named = f"{host}.eu-west-1.compute.internal" if n % 3 == 0 else host
+        f.add(
+            start.isoformat(),
+            f"Rebooting {named}",
+            file="changes.csv",
+            source="changelog",
+            component=named,
+            kind="change",
+            host=named,
+            attrs=json.dumps({"change_type": "reboot", "target": f"node/{named}"}),
+        )
+        f.klog(
+            (start + timedelta(minutes=2)).isoformat(),
+            host,
+            "server.go:487",
+            "Kubelet version",
+            program="kubelet",
+            kubeletVersion="v1.27.3",
+        )
+    changes = with_inferred_changes(f.frame()).filter(pl.col("kind") == "change")
+    attrs = [json.loads(a) for a in changes["attrs"]]
+    assert changes.height == len(hosts)
+    assert all(a["seen_in_logs"] and a["witness_count"] == 1 for a in attrs)
+    witnessed = {a["witnesses"][0].split("/")[1]: a["target"] for a in attrs}
+    assert all(witnessed[host].startswith(f"node/{host}") for host in hosts)
+    assert witnessed["ip-10-0-7-4"] == "node/ip-10-0-7-4.eu-west-1.compute.internal"
+
+
 # --- through the loader -----------------------------------------------------------------
 
 

@@ -40,6 +40,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 import polars as pl
 
@@ -802,14 +803,20 @@ def reconcile(
         return recorded
     indexed = recorded.with_row_index("_row").filter(pl.col("ts").is_not_null()).sort("ts")
     records = [_Record.of(row) for row in indexed.iter_rows(named=True)]
-    records = [r for r in records if not r.attrs.get("failed")]
-    times = [r.ts for r in records]
+    groups = _groups([r for r in records if not r.attrs.get("failed")])
+    agreeing: dict[str, list[tuple[list, list]]] = {}
     kept = []
     for row in inferred.iter_rows(named=True):
         guess = _Record.of(row)
-        lo = bisect.bisect_left(times, guess.ts - window)
-        hi = bisect.bisect_right(times, guess.ts + window)
-        matches = [r for r in records[lo:hi] if r.tells(guess)]
+        if guess.host_key not in agreeing:
+            agreeing[guess.host_key] = _agreeing(groups, guess.host_key)
+        lo, hi = guess.ts - window, guess.ts + window
+        matches = [
+            r
+            for times, members in agreeing[guess.host_key]
+            for r in members[bisect.bisect_left(times, lo) : bisect.bisect_right(times, hi)]
+            if r.tells(guess)
+        ]
         if not matches:
             kept.append(row)
             continue
@@ -823,6 +830,34 @@ def reconcile(
     return pl.concat(
         [recorded, pl.DataFrame(kept, schema=EVENT_SCHEMA, orient="row")], how="vertical"
     )
+
+
+Groups = dict[str, tuple[list[datetime], list["_Record"]]]
+
+
+def _groups(records: list[_Record]) -> Groups:
+    """Records (in time order) and their times by host, ``""`` for those that name none: a
+    change can only match records of its own host or of none, so each looks at a few
+    instead of every record of a big fleet within the window."""
+    groups: Groups = {}
+    for record in records:
+        times, members = groups.setdefault(record.host_key, ([], []))
+        times.append(record.ts)
+        members.append(record)
+    return groups
+
+
+def _agreeing(groups: Groups, host: str) -> list[tuple[list, list]]:
+    """The groups of :func:`_groups` a change on ``host`` may match (see
+    :meth:`_Record.tells`)."""
+    return [group for other, group in groups.items() if _hosts_agree(other, host)]
+
+
+def _hosts_agree(mine: str, theirs: str) -> bool:
+    """Whether two hosts (:attr:`_Record.host_key`) may be the same: one names none, or
+    one's words are a run of the other's (``ip-10-0-1-5`` and ``ip-10-0-1-5.ec2.internal``,
+    ``rmq-0`` and ``rabbit@rmq-0``; not ``ip-10-0-1-5`` and ``ip-10-0-1-50``)."""
+    return not mine or not theirs or mine in theirs or theirs in mine
 
 
 def _is_inferred() -> pl.Expr:
@@ -870,7 +905,14 @@ class _Record:
             attrs=attrs,
         )
 
-    @property
+    @cached_property
+    def host_key(self) -> str:
+        """The host's words between slashes (``/ip/10/0/1/5/ec2/internal/``), so that
+        one host contains another only word by word."""
+        words = re.findall(r"[a-z0-9]+", str(self.host or "").lower())
+        return f"/{'/'.join(words)}/" if words else ""
+
+    @cached_property
     def names(self) -> list[str]:
         """The target's last part, the whole target, and for an inferred change the
         program (``rabbitmq`` for ``rabbit@rmq-1``)."""
@@ -878,16 +920,17 @@ class _Record:
         program = self.attrs.get("program") if self.attrs.get("inferred") else None
         return [n for n in {_norm(name), _norm(self.target), _norm(program)} if n]
 
-    @property
+    @cached_property
+    def version(self) -> object:
+        return _version(self.to)
+
+    @cached_property
     def is_node(self) -> bool:
         return self.target.lower().startswith("node/")
 
     def tells(self, guess: _Record) -> bool:
         """Whether this record is the same change as the inferred ``guess``."""
-        mine, theirs = _norm(self.host), _norm(guess.host)
-        if mine and theirs and not (mine in theirs or theirs in mine):
-            return False
-        if not self._types_agree(guess):
+        if not (_hosts_agree(self.host_key, guess.host_key) and self._types_agree(guess)):
             return False
         if not any(
             len(a) >= 3 and len(b) >= 3 and (a in b or b in a)
@@ -895,7 +938,7 @@ class _Record:
             for b in guess.names
         ):
             return False
-        mine, theirs = _version(self.to), _version(guess.to)
+        mine, theirs = self.version, guess.version
         return mine is None or theirs is None or mine == theirs
 
     def _types_agree(self, guess: _Record) -> bool:
