@@ -12,8 +12,9 @@ cluster said so (:func:`timeline.reading.pods.pod_nodes`).
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
 
 from timeline.analysis.contributors.changes import host_key
@@ -86,7 +87,12 @@ def evidence_rows(
 
 class RowCounter:
     """Counts warning and error rows of given signatures in time windows, per host or in
-    all, with two as-of lookups per window instead of a scan per window."""
+    all, with two binary searches per window instead of a scan per window.
+
+    Each group of rows (a signature, or a signature on one host) gets a number, and each
+    row the key ``group * (times + 1) + rank of its time among all the rows' times``:
+    sorted, a group's rows lie together in time order, so the rows of a group before a
+    moment are one binary search away (:func:`numpy.searchsorted`)."""
 
     def __init__(
         self,
@@ -102,56 +108,47 @@ class RowCounter:
         rows = (
             evidence_rows(frame, min_delay_s=min_delay_s, pods=pods)
             .join(keys.lazy(), on=["source", "template"], how="semi")
-            .sort("ts")
+            .sort("ts", "file", "line")
             .collect(engine="in-memory")  # the streaming engine panics on this plan at times
         )
-        self.rows = rows
-        self.by_signature = rows.with_columns(
-            idx=pl.int_range(pl.len(), dtype=pl.Int64).over("source", "template")
-        ).select("ts", "source", "template", "idx")
-        self.by_host = (
-            rows.filter(pl.col("hk").is_not_null())
-            .with_columns(
-                idx=pl.int_range(pl.len(), dtype=pl.Int64).over("source", "template", "hk")
-            )
-            .select("ts", "source", "template", "hk", "idx")
-        )
+        #: each signature's rows in time order, and their times in microseconds, for
+        #: quoting a few around a time
+        self.rows_of = rows.partition_by("source", "template", as_dict=True)
+        self.micros_of = {k: v["ts"].dt.epoch("us").to_numpy() for k, v in self.rows_of.items()}
+        self.times = np.unique(rows["ts"].dt.epoch("us").to_numpy())
+        self.tables = [
+            self._table(rows.filter(pl.col("hk").is_not_null()), ["source", "template", "hk"]),
+            self._table(rows, ["source", "template"]),
+        ]
+
+    def _table(self, rows: pl.DataFrame, keys: list[str]) -> tuple[list, pl.DataFrame, np.ndarray]:
+        """``(keys, groups, sorted row keys)`` for counting by ``keys``."""
+        groups = rows.select(keys).unique().with_row_index("group")
+        numbered = rows.join(groups, on=keys).select("group", "ts")
+        return keys, groups, np.sort(self._key(numbered["group"], numbered["ts"]))
+
+    def _key(self, group: pl.Series, ts: pl.Series) -> np.ndarray:
+        """The key of each (group, time): times in between rows' times rank as the next."""
+        rank = np.searchsorted(self.times, ts.dt.epoch("us").to_numpy(), side="left")
+        return group.to_numpy().astype(np.int64) * (len(self.times) + 1) + rank
 
     def count(self, queries: pl.DataFrame) -> pl.DataFrame:
         """``queries`` has ``q``, ``source``, ``template``, ``hk`` (null: all hosts),
-        ``lo`` and ``hi``; returns ``q`` and ``n``, the rows with ``lo <= ts < hi``."""
-        parts = []
-        for has_host, table, keys in (
-            (True, self.by_host, ["source", "template", "hk"]),
-            (False, self.by_signature, ["source", "template"]),
-        ):
-            chosen = queries.filter(pl.col("hk").is_not_null() == has_host)
+        ``lo`` and ``hi``; returns ``q`` and ``n``, the rows with ``lo <= ts < hi``
+        (a query of a signature or host without rows is left out: it counts none)."""
+        parts = [pl.DataFrame(schema={"q": pl.Int64, "n": pl.Int64})]
+        for (keys, groups, sorted_keys), has_host in zip(self.tables, (True, False), strict=True):
+            chosen = queries.filter(pl.col("hk").is_not_null() == has_host).join(
+                groups, on=keys, how="inner"
+            )
             if chosen.height == 0:
                 continue
-            upper = self._before(table, chosen, keys, "hi")
-            lower = self._before(table, chosen, keys, "lo")
-            parts.append(
-                upper.join(lower, on="q", suffix="_lo").select("q", n=pl.col("n") - pl.col("n_lo"))
-            )
-        if not parts:
-            return pl.DataFrame(schema={"q": pl.Int64, "n": pl.Int64})
-        return pl.concat(parts)
-
-    @staticmethod
-    def _before(table: pl.DataFrame, queries: pl.DataFrame, keys: list[str], at: str):
-        left = queries.select("q", *keys, at=pl.col(at)).sort("at")
-        if table.height == 0:
-            return left.select("q", n=pl.lit(0, pl.Int64))
-        joined = left.join_asof(
-            table.select("ts", *keys, "idx"),
-            left_on="at",
-            right_on="ts",
-            by=keys,
-            strategy="backward",
-            allow_exact_matches=False,
-            check_sortedness=False,
-        )
-        return joined.select("q", n=(pl.col("idx") + 1).fill_null(0))
+            below = [
+                np.searchsorted(sorted_keys, self._key(chosen["group"], chosen[at]), side="left")
+                for at in ("hi", "lo")
+            ]
+            parts.append(pl.DataFrame({"q": chosen["q"], "n": below[0] - below[1]}))
+        return pl.concat(parts, how="vertical_relaxed").cast({"n": pl.Int64})
 
     def quote(
         self,
@@ -166,25 +163,33 @@ class RowCounter:
         """The last ``n`` rows of ``signatures`` in the ``before`` window before ``at`` and
         the first ``n`` in the ``after`` window from it, on ``hosts`` (host keys; all
         hosts when None), each as ``QUOTE_SCHEMA`` fields."""
-        times = self.rows["ts"]
-        lo = times.search_sorted(at - before, side="left")
-        hi = times.search_sorted(at + after, side="left")
-        part = self.rows.slice(lo, hi - lo)
-        wanted = pl.col("source").is_in({s for s, _ in signatures}) & pl.col("template").is_in(
-            {t for _, t in signatures}
+        parts = []
+        for key in dict.fromkeys(signatures):
+            rows = self.rows_of.get(key)
+            if rows is None:
+                continue
+            lo, hi = self.micros_of[key].searchsorted([_micros(at - before), _micros(at + after)])
+            part = rows.slice(lo, hi - lo)
+            parts.append(part if hosts is None else part.filter(pl.col("hk").is_in(hosts)))
+        if not parts:
+            return [], []
+        quoted = (
+            pl.concat(parts)
+            .sort("ts", "file", "line", maintain_order=True)
+            .select(list(QUOTE_SCHEMA))
         )
-        if hosts is not None:
-            wanted &= pl.col("hk").is_in(hosts)
-        part = part.filter(wanted)
-        if len(signatures) > 1:
-            pairs = set(signatures)
-            keep = [k in pairs for k in zip(part["source"], part["template"], strict=True)]
-            part = part.filter(pl.Series(keep, dtype=pl.Boolean))
-        quoted = part.select(list(QUOTE_SCHEMA))
         return (
             quoted.filter(pl.col("ts") < at).tail(n).to_dicts(),
             quoted.filter(pl.col("ts") >= at).head(n).to_dicts(),
         )
+
+
+def _micros(moment: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # --- tests that suit counts ---------------------------------------------------------------

@@ -262,69 +262,121 @@ def _count_windows(pairs: list[_Pair], counter: RowCounter, *, after: timedelta)
     """Fill each pair's ``counts`` (``before`` and ``after`` on the touched hosts, each at
     its own time, or on all hosts; ``u_before`` and ``u_after`` on the untouched hosts at
     the change's time) and ``per_host`` (the same per host, for alignment)."""
-    records: list[tuple] = []
+    batch: list[int] = []
+    size = 0
     for i, p in enumerate(pairs):
-        records += _windows(i, p, after=after)
-        if len(records) >= WINDOWS_AT_ONCE or i == len(pairs) - 1:
-            _count(pairs, records, counter)
-            records = []
+        batch.append(i)
+        size += _window_count(p, after=after)
+        if size >= WINDOWS_AT_ONCE or i == len(pairs) - 1:
+            _count(pairs, _windows(pairs, batch, after=after), counter)
+            batch, size = [], 0
 
 
-def _windows(i: int, p: _Pair, *, after: timedelta) -> list[tuple]:
-    """The windows to count for pair ``i``: ``(i, role, host, source, template, host key,
-    lo, hi)``."""
-    records = []
-    t0, before = p.change["ts"], p.before_window
-    for sig in p.affected:
-        key = (sig.source, sig.template)
-        if p.explicit:
-            base = BASELINE * before
-            for hk, th in p.explicit.items():
-                records.append((i, "t_before", hk, *key, hk, th - before, th))
-                records.append((i, "t_after", hk, *key, hk, th, th + after))
-                if p.untouched:
-                    records.append((i, "t_base", hk, *key, hk, th - base, th))
-            for hk in p.untouched:
-                records.append((i, "u_before", hk, *key, hk, t0 - before, t0))
-                records.append((i, "u_after", hk, *key, hk, t0, t0 + after))
-                records.append((i, "u_base", hk, *key, hk, t0 - base, t0))
-            if p.untouched and _latent(p, after):
-                # where the incident's errors fell, against where they stood before it
-                onset = p.target.onset
-                lo = max(t0, onset - base)
-                for role, hosts in (("ft", p.explicit), ("fu", p.untouched)):
-                    for hk in hosts:
-                        records.append((i, f"{role}_base", hk, *key, hk, lo, onset))
-                        records.append((i, f"{role}_after", hk, *key, hk, onset, onset + after))
-        else:
-            records.append((i, "t_before", None, *key, None, t0 - before, t0))
-            records.append((i, "t_after", None, *key, None, t0, t0 + after))
-    return records
+def _window_count(p: _Pair, *, after: timedelta) -> int:
+    """How many windows :func:`_windows` gives pair ``p``."""
+    if not p.explicit:
+        return 2 * len(p.affected)
+    latent = 2 if p.untouched and _latent(p, after) else 0
+    touched = (3 if p.untouched else 2) + latent
+    return len(p.affected) * (touched * len(p.explicit) + (3 + latent) * len(p.untouched))
 
 
-def _count(pairs: list[_Pair], records: list[tuple], counter: RowCounter) -> None:
-    """Count the windows ``records`` name, into their pairs' ``counts`` and ``per_host``."""
-    if not records:
+def _windows(pairs: list[_Pair], batch: list[int], *, after: timedelta) -> pl.DataFrame:
+    """The windows to count for the pairs ``batch`` names: ``i, role, host, source,
+    template, hk, lo, hi``. Each pair is one row of its signatures and hosts; the windows
+    are those rows exploded, so that no Python runs per window.
+
+    A pair whose change names no hosts has ``t_before`` and ``t_after`` on all hosts at
+    the change's time. Otherwise each touched host has them at its own time (and
+    ``t_base``, a longer before window, when there are untouched hosts to compare), and
+    each untouched host ``u_before``, ``u_after`` and ``u_base`` at the change's time;
+    for a change made well before the onset (:func:`_latent`) both also have ``*_base``
+    and ``*_after`` around the onset (roles ``ft_`` and ``fu_``).
+    """
+    chosen = [pairs[i] for i in batch]
+    frame = pl.DataFrame(
+        {
+            "i": batch,
+            "t0": [p.change["ts"] for p in chosen],
+            "before": [p.before_window for p in chosen],
+            "onset": [p.target.onset for p in chosen],
+            "latent": [bool(p.untouched) and _latent(p, after) for p in chosen],
+            "source": [[s.source for s in p.affected] for p in chosen],
+            "template": [[s.template for s in p.affected] for p in chosen],
+            "touched": [list(p.explicit) for p in chosen],
+            "touched_at": [list(p.explicit.values()) for p in chosen],
+            "untouched": [sorted(p.untouched) for p in chosen],
+        },
+        schema_overrides={"t0": _TS, "onset": _TS, "touched_at": pl.List(_TS)},
+    ).explode("source", "template")
+    t0, before, onset = pl.col("t0"), pl.col("before"), pl.col("onset")
+    base = before * BASELINE
+    has_untouched = pl.col("untouched").list.len() > 0
+    footprint_lo = pl.max_horizontal(t0, onset - base)
+
+    def windows(rows: pl.DataFrame, host: str | None, at: pl.Expr, roles: list) -> list:
+        key = pl.col(host) if host else pl.lit(None, pl.String)
+        return [
+            rows.filter(when).select(
+                "i",
+                role=pl.lit(role),
+                host=key,
+                source="source",
+                template="template",
+                hk=key,
+                lo=lo.cast(_TS),
+                hi=hi.cast(_TS),
+            )
+            for role, when, lo, hi in roles(at)
+        ]
+
+    def touched(at: pl.Expr) -> list:
+        return [
+            ("t_before", True, at - before, at),
+            ("t_after", True, at, at + after),
+            ("t_base", has_untouched, at - base, at),
+            ("ft_base", pl.col("latent"), footprint_lo, onset),
+            ("ft_after", pl.col("latent"), onset, onset + after),
+        ]
+
+    def untouched(at: pl.Expr) -> list:
+        return [
+            ("u_before", True, at - before, at),
+            ("u_after", True, at, at + after),
+            ("u_base", True, at - base, at),
+            ("fu_base", pl.col("latent"), footprint_lo, onset),
+            ("fu_after", pl.col("latent"), onset, onset + after),
+        ]
+
+    no_hosts = frame.filter(pl.col("touched").list.len() == 0)
+    parts = [
+        *windows(no_hosts, None, t0, lambda at: touched(at)[:2]),
+        *windows(
+            frame.explode("touched", "touched_at").drop_nulls("touched"),
+            "touched",
+            pl.col("touched_at"),
+            touched,
+        ),
+        *windows(frame.explode("untouched").drop_nulls("untouched"), "untouched", t0, untouched),
+    ]
+    return pl.concat(parts, how="vertical")
+
+
+def _count(pairs: list[_Pair], queries: pl.DataFrame, counter: RowCounter) -> None:
+    """Count the windows ``queries`` name, into their pairs' ``counts`` and ``per_host``
+    (only those that are not zero: a missing count is zero)."""
+    if queries.height == 0:
         return
-    schema = {
-        "i": pl.Int64,
-        "role": pl.String,
-        "host": pl.String,
-        "source": pl.String,
-        "template": pl.String,
-        "hk": pl.String,
-        "lo": _TS,
-        "hi": _TS,
-    }
-    queries = pl.DataFrame(records, schema=schema, orient="row").with_row_index("q")
-    queries = queries.with_columns(pl.col("q").cast(pl.Int64))
+    queries = queries.with_row_index("q").with_columns(pl.col("q").cast(pl.Int64))
     counted = queries.join(counter.count(queries), on="q", how="left").with_columns(
         pl.col("n").fill_null(0)
     )
     for i, role, n in counted.group_by("i", "role").agg(pl.col("n").sum()).iter_rows():
         pairs[i].counts[role] = int(n)
-    per_host = counted.filter(pl.col("host").is_not_null()).group_by("i", "role", "host")
-    for i, role, host, n in per_host.agg(pl.col("n").sum()).iter_rows():
+    per_host = counted.filter(pl.col("host").is_not_null() & (pl.col("n") > 0))
+    for i, role, host, n in (
+        per_host.group_by("i", "role", "host").agg(pl.col("n").sum()).iter_rows()
+    ):
         pairs[i].per_host[(role, host)] = int(n)
 
 
