@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import parsers
@@ -18,6 +20,7 @@ import timeline
 from timeline.cli import app
 from timeline.errors import TimelineError
 from timeline.reading import executor, loader, mapper
+from timeline.reading.lines import split_lines, split_many
 
 KEY = ["file", "line", "ts", "source", "host", "component", "level", "message", "template"]
 
@@ -368,3 +371,31 @@ def test_a_partial_cri_line_at_a_files_end_never_joins_the_next_files_first_line
         assert batched.covered_lines == alone.covered_lines == alone.lines
     first_of_second = together[1].records.filter(pl.col("line") == 1)["message"].item()
     assert "plugin/errors" not in first_of_second
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.sampled_from(
+                [b"I0314 18:00:01.123456       1 proxier.go:1] m", b"", b"\r", b"\xc3\xa9", b"\t>"]
+            ),
+            max_size=5,
+        ).map(lambda parts: b"\n".join(parts)),
+        min_size=2,
+        max_size=6,
+    ),
+    st.booleans(),
+)
+def test_small_files_split_together_as_each_would_alone(datas, broken):
+    """Lines, numbers and paths of files split in one query are each file's own, whether
+    a file ends with a newline or not, is empty or not; a file that is not UTF-8 has
+    every file split on its own, with its note."""
+    if broken:
+        datas = [*datas[:-1], datas[-1] + b"\xff\xfe"]
+    paths = [f"/var/log/pods/ns_p-{i}_u/c/0.log" for i in range(len(datas))]
+    together = split_many(datas, paths)
+    for data, path, (lines, problem) in zip(datas, paths, together, strict=True):
+        alone, alone_problem = split_lines(data, path)
+        assert lines.equals(alone)
+        assert problem == alone_problem

@@ -52,6 +52,10 @@ from timeline.schema import EVENT_SCHEMA, validate
 MIN_BYTES_FOR_WORKERS = 32 << 20
 #: Map tasks are sent to workers in groups of about this many bytes (small files together).
 BATCH_BYTES = 16 << 20
+#: What reading a file costs besides its bytes (sniffing, a few queries, writing its
+#: partial), as bytes of text that take as long: thousands of small files are worth
+#: workers too, and travel to them in several batches.
+FILE_WORK_BYTES = 64 << 10
 #: Files are finished into event store files of about this many input bytes each.
 PART_BYTES = 64 << 20
 #: Partials up to this size (Parquet bytes) are finished in memory, several together.
@@ -369,9 +373,9 @@ def _map(
         name = key or f"{i:06d}"
         todo.append(dataclasses.replace(task, format=format, out=cache.rows_path(name)))
     positions = [i for i, p in enumerate(partials) if p is None]
-    batches = _batches(todo)
-    total = sum(_size(t) for t in todo)
-    if total < MIN_BYTES_FOR_WORKERS and client is None:
+    work = [_size(t) + (FILE_WORK_BYTES if t.part == 0 else 0) for t in todo]
+    batches = _batches(todo, work)
+    if sum(work) < MIN_BYTES_FOR_WORKERS and client is None:
         workers = 1
     for b, results in executor.run(mapper.map_batch, batches, workers=workers, client=client):
         for task, partial in zip(batches[b], results, strict=True):
@@ -384,17 +388,17 @@ def _map(
     return [p for p in partials if p is not None]
 
 
-def _batches(tasks: list[Task]) -> list[list[Task]]:
-    """Tasks grouped so that many small files travel to a worker together."""
+def _batches(tasks: list[Task], work: list[int]) -> list[list[Task]]:
+    """Tasks grouped by their ``work`` (bytes of text, and :data:`FILE_WORK_BYTES` a
+    file) so that many small files travel to a worker together."""
     batches: list[list[Task]] = []
     size = 0
-    for task in tasks:
-        task_size = _size(task)
-        if not batches or size + task_size > BATCH_BYTES:
+    for task, task_work in zip(tasks, work, strict=True):
+        if not batches or size + task_work > BATCH_BYTES:
             batches.append([])
             size = 0
         batches[-1].append(task)
-        size += task_size
+        size += task_work
     return batches
 
 

@@ -24,7 +24,7 @@ from parsers import layouts, routing, runtime, wrappers
 from parsers.common import LINE_SCHEMA, RECORD_SCHEMA
 from parsers.registry import MIN_SCORE, Parser, Score
 from timeline.reading import settle, signatures
-from timeline.reading.lines import SAMPLE_LINES, cut_notes, sample_lines, split_lines
+from timeline.reading.lines import SAMPLE_LINES, cut_notes, sample_lines, split_lines, split_many
 from timeline.reading.sources import LIMITS, Limits, read_bytes, shown_name
 
 #: A plain file larger than this is read as line-aligned chunks of about this size, when
@@ -32,6 +32,8 @@ from timeline.reading.sources import LIMITS, Limits, read_bytes, shown_name
 CHUNK_BYTES = 64 << 20
 #: Files of up to this many lines, of a format that allows it, are parsed several at once.
 TOGETHER_MAX_LINES = 20_000
+#: Whole files up to this size are split into lines together (:func:`_read_all`).
+SPLIT_TOGETHER_BYTES = 1 << 20
 #: How much of an unparsed line the warnings keep.
 WARNING_TEXT_CHARS = 200
 #: Columns of a partial's rows: the record columns, the masked message, no ``unparsed``.
@@ -177,7 +179,7 @@ def map_batch(tasks: list[Task]) -> list[Partial]:
     does not begin with a record, so that its first lines would join another file's
     last record, is parsed on its own.
     """
-    read = [_read(task) for task in tasks]
+    read = _read_all(tasks)
     peeled = _peeled_together(read, tasks)
     guesses: dict[str, list[Guess]] = {}
     prepared = []
@@ -195,17 +197,17 @@ def map_batch(tasks: list[Task]) -> list[Partial]:
             continue
         if _may_go_together(parser, stripped, tasks[i]):
             together.setdefault((parser.name, result.prefix), []).append(i)
-    parsed: dict[int, pl.DataFrame | Exception] = {}
+    parsed: dict[int, tuple[pl.DataFrame, dict]] = {}
     for members in together.values():
         if len(members) > 1:
             parsed.update(_parse_together([prepared[i] for i in members], members))
     out = []
     for i, (result, stripped, parser, warnings) in enumerate(prepared):
         if stripped is not None:
-            records = parsed.get(i)
+            records, measured = parsed.get(i, (None, None))
             if records is None:
                 records = _parse(parser, stripped, result, forced=bool(tasks[i].format))
-            _take_records(result, records, stripped, warnings, tasks[i])
+            _take_records(result, records, stripped, warnings, tasks[i], measured)
         out.append(result)
     return out
 
@@ -230,9 +232,38 @@ class Guess:
     score: float
 
 
-def _read(task: Task) -> tuple[Partial, pl.DataFrame | None, list[str], list[pl.DataFrame]]:
-    """Read and split one task: ``(result, lines, sample, warnings)``, lines None when
-    there is nothing to parse (the result says why)."""
+def _read_all(tasks: list[Task]) -> list[tuple]:
+    """Read and split tasks: ``(result, lines, sample, warnings)`` each, lines None when
+    there is nothing to parse (the result says why). Small whole files are split in one
+    query (:func:`timeline.reading.lines.split_many`)."""
+    read = [_read_bytes(task) for task in tasks]
+    small = [
+        i
+        for i, (_, data, _) in enumerate(read)
+        if data is not None and tasks[i].end is None and len(data) <= SPLIT_TOGETHER_BYTES
+    ]
+    split = {}
+    if len(small) > 1:
+        pieces = split_many([read[i][1] for i in small], [tasks[i].path for i in small])
+        split = dict(zip(small, pieces, strict=True))
+    out = []
+    for i, (result, data, warnings) in enumerate(read):
+        if data is None:
+            out.append((result, None, [], []))
+            continue
+        raw_sample = sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
+        lines, problem = split[i] if i in split else split_lines(data, tasks[i].path)
+        read[i] = None  # the bytes are in the lines now
+        if problem:
+            result.problems.append(problem)
+        result.lines = lines.height
+        out.append((result, lines, raw_sample, warnings))
+    return out
+
+
+def _read_bytes(task: Task) -> tuple[Partial, bytes | None, list[pl.DataFrame]]:
+    """One task's bytes: ``(result, data, warnings)``, data None when there is nothing to
+    read (the result says why)."""
     result = Partial(path=shown_name(task.path), part=task.part, out=task.out)
     with contextlib.suppress(OSError):
         result.mtime = datetime.fromtimestamp(os.path.getmtime(task.path), tz=UTC)
@@ -241,14 +272,7 @@ def _read(task: Task) -> tuple[Partial, pl.DataFrame | None, list[str], list[pl.
     result.problems.extend(problems)
     if cuts:
         warnings.append(cut_notes(cuts, task.path, kept=task.limits.max_line_bytes))
-    if data is None:
-        return result, None, [], []
-    raw_sample = sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
-    lines, problem = split_lines(data, task.path)
-    if problem:
-        result.problems.append(problem)
-    result.lines = lines.height
-    return result, lines, raw_sample, warnings
+    return result, data, warnings
 
 
 def _peeled_together(read: list, tasks: list[Task]) -> dict[int, wrappers.Peeled]:
@@ -365,9 +389,10 @@ def _parse(
     return routed.records
 
 
-def _parse_together(members: list, indexes: list[int]) -> dict[int, pl.DataFrame | Exception]:
+def _parse_together(members: list, indexes: list[int]) -> dict[int, tuple[pl.DataFrame, dict]]:
     """Parse several files' lines in one query, their line numbers moved apart so that
-    each record can be given back to its file."""
+    each record can be given back to its file: ``{index: (records, measures)}``, the
+    :func:`_measures` of every file taken in one query too."""
     parser = members[0][2]
     starts, offset, frames = [], 0, []
     for _result, stripped, _parser, _warnings in members:
@@ -384,21 +409,26 @@ def _parse_together(members: list, indexes: list[int]) -> dict[int, pl.DataFrame
     records = _masked(records)
     owner = pl.Series(starts, dtype=pl.UInt32).search_sorted(records["line"], side="left") - 1
     records = records.with_columns(_file=owner)
+    measured = _measures(records, by="_file")
     by_file = records.partition_by("_file", as_dict=True, include_key=False)
-    empty = records.clear().drop("_file")
     out = {}
     for k, i in enumerate(indexes):
-        own = by_file.get((k,), empty)
-        out[i] = own.with_columns(
+        if (k,) not in by_file:  # a file of no records: taken on its own
+            continue
+        own = by_file[(k,)].with_columns(
             line=pl.col("line") - starts[k], end_line=pl.col("end_line") - starts[k]
         )
+        out[i] = (own, measured[k])
     return out
 
 
-def _take_records(result: Partial, records, stripped, warnings, task: Task) -> None:
+def _take_records(
+    result: Partial, records, stripped, warnings, task: Task, measured: dict | None = None
+) -> None:
     """Fill ``result`` from a file's parsed records: unparsed lines to the warnings,
     masked messages for templates, line accounting and the evidence for years and zones;
-    the rows go to ``task.out``."""
+    the rows go to ``task.out``. ``measured`` is the records' :func:`_measures` when they
+    were taken with other files'."""
     if isinstance(records, Exception):
         name = result.format or "routing"
         result.problems.append(f"the {name} parser failed: {type(records).__name__}: {records}")
@@ -422,14 +452,17 @@ def _take_records(result: Partial, records, stripped, warnings, task: Task) -> N
             )
         )
         records = records.filter(pl.col("unparsed").is_null())
+    if not all_good or measured is None:
+        measured = _measures(records)[None]
     records = records.drop("unparsed")
     if "masked" not in records.columns:  # files parsed together are masked together
         records = _masked(records)
     result.warnings = _warnings(warnings)
-    result.problems.extend(_job_time_problems(records))
-    result.rows = records.height
-    result.first_lines = records["line"].n_unique()
-    result.covered_lines = covered_lines(records)
+    if measured["jobs"]:
+        result.problems.extend(_job_time_problems(records))
+    result.rows = measured["rows"]
+    result.first_lines = measured["first_lines"]
+    result.covered_lines = measured["covered_lines"]
     missing = _unaccounted(
         records, result.warnings, result.lines, result.wrapper_spans, result.covered_lines
     )
@@ -441,15 +474,43 @@ def _take_records(result: Partial, records, stripped, warnings, task: Task) -> N
                 _unparsed(missing.with_columns(text=pl.lit(None, pl.String)), result.path, reason),
             ]
         )
-    result.evidence = settle.evidence(
-        records,
-        logs=(pl.col("kind") == "log").sum(),
-        hostless=((pl.col("kind") == "log") & pl.col("host").is_null()).sum(),
-    ) | {"header_zone": result.header_zone}
+    result.evidence = {k: measured[k] for k in _EVIDENCE_KEYS} | {"header_zone": result.header_zone}
     if task.out:
         records.write_parquet(task.out, statistics=True, compression="lz4")  # fast: read once more
     else:
         result.records = records
+
+
+def _measures(records: pl.DataFrame, by: str | None = None) -> dict:
+    """What a file's records tell its partial, in one query: ``rows``, ``first_lines``
+    (distinct first lines), ``covered_lines`` (distinct lines the records span: records
+    of one JSON document may share lines, and a record of one format may span another's
+    line in a mixed file, so spans are merged rather than added), ``jobs`` (any CI job
+    rows) and the evidence for years and zones (:func:`timeline.reading.settle.evidence`),
+    as ``{None: measures}``, or per value of the column ``by`` (several files' records)."""
+    line, end = pl.col("line").cast(pl.Int64), pl.col("end_line").cast(pl.Int64)
+    reach = end.sort_by(line).cum_max().shift(1).fill_null(0)
+    log = pl.col("kind") == "log"
+    measures = [
+        pl.len().alias("rows"),
+        pl.col("line").n_unique().alias("first_lines"),
+        (end.sort_by(line) - pl.max_horizontal(line.sort() - 1, reach))
+        .clip(lower_bound=0)
+        .sum()
+        .alias("covered_lines"),
+        (pl.col("kind") == "job").any().alias("jobs"),
+        log.sum().alias("logs"),
+        (log & pl.col("host").is_null()).sum().alias("hostless"),
+        *settle.EVIDENCE,
+    ]
+    if by is None:
+        return {None: records.select(measures).row(0, named=True)}
+    rows = records.group_by(by).agg(measures).iter_rows(named=True)
+    return {row.pop(by): row for row in rows}
+
+
+#: The measures that go into a partial's evidence for years and zones.
+_EVIDENCE_KEYS = ("logs", "hostless", *(e.meta.output_name() for e in settle.EVIDENCE))
 
 
 def _masked(records: pl.DataFrame) -> pl.DataFrame:
@@ -482,9 +543,11 @@ def _unaccounted(
     """The lines (``line``, ``end_line``) that neither a record, an unparsed warning nor a
     wrapper's own line spans, or None when there are none: every line must be accounted
     for, whatever a parser forgets (a table header with no rows under it). Costs a sum in
-    the usual case (``covered`` is :func:`covered_lines` of the records)."""
-    unparsed = warnings.filter(pl.col("unparsed"))
+    the usual case (``covered`` is the lines the records span, :func:`_measures`)."""
     wrapper = wrapper if wrapper is not None else pl.DataFrame(schema=_SPAN)
+    if covered + wrapper.height >= lines:  # the usual case, without a query
+        return None
+    unparsed = warnings.filter(pl.col("unparsed"))
     counted = int((unparsed["end_line"] - unparsed["line"] + 1).sum() or 0) + wrapper.height
     if covered + counted >= lines:
         return None
@@ -547,24 +610,12 @@ def _unparsed(lines: pl.DataFrame, path: str, reason: str) -> pl.DataFrame:
 
 
 def _warnings(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    frames = [f for f in frames if f.height]
+    if not frames:
+        return pl.DataFrame(schema=WARNING_SCHEMA)
     return pl.concat(
         [pl.DataFrame(schema=WARNING_SCHEMA), *(f.cast(WARNING_SCHEMA) for f in frames)],
         how="vertical",
-    )
-
-
-def covered_lines(records: pl.DataFrame) -> int:
-    """How many distinct lines the records span (records from one JSON document may share
-    lines, and a record of one format may span another's line in a mixed file, so spans
-    are merged rather than added)."""
-    spans = records.select(pl.col("line", "end_line").cast(pl.Int64)).sort("line")
-    reach = pl.col("end_line").cum_max().shift(1).fill_null(0)
-    return int(
-        spans.select(
-            (pl.col("end_line") - pl.max_horizontal(pl.col("line") - 1, reach))
-            .clip(lower_bound=0)
-            .sum()
-        ).item()
     )
 
 

@@ -53,7 +53,7 @@ def evidence(records: pl.DataFrame, **more: pl.Expr) -> dict[str, Any]:
     >>> found["yearless"], found["rolls"], found["first_month"], found["last_month"]
     (2, 1, 12, 1)
     """
-    return records.select(*_EVIDENCE, **more).row(0, named=True)
+    return records.select(*EVIDENCE, **more).row(0, named=True)
 
 
 def _evidence_measures() -> list[pl.Expr]:
@@ -82,7 +82,9 @@ def _evidence_measures() -> list[pl.Expr]:
     ]
 
 
-_EVIDENCE = _evidence_measures()
+#: The measures of :func:`evidence`, for a caller that takes them with its own (per file
+#: of several, in one ``group_by``).
+EVIDENCE = _evidence_measures()
 
 
 @dataclass(frozen=True)

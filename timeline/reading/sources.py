@@ -210,13 +210,16 @@ def _walk(folder: str, roots: list[str], follow_symlinks: bool, found: Scan) -> 
             (shown_name(exc.filename or folder), f"cannot read folder: {exc.strerror}")
         )
 
-    seen: set[str] = set()
+    seen: set[tuple[int, int]] = set()
     for here, dirs, files in os.walk(folder, onerror=unreadable, followlinks=follow_symlinks):
-        real = os.path.realpath(here)
-        if real in seen:  # a symlink loop
+        try:
+            st = os.stat(here)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in seen:  # a symlink loop
             dirs[:] = []
             continue
-        seen.add(real)
+        seen.add((st.st_dev, st.st_ino))
         dirs.sort()
         if not follow_symlinks:
             dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(here, d))]
