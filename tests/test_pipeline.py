@@ -241,8 +241,52 @@ def test_a_dask_cluster_reads_what_this_machine_reads(logs, monkeypatch):
     ):
         on_cluster = timeline.read(logs, cache=False, client=client)
         assert len(client.scheduler_info()["workers"]) == 2
+        # the workers open a URL themselves (here file://, as s3:// or gs:// through fsspec)
+        from_url = timeline.read(logs.as_uri() + "/", cache=False, client=client)
     assert rows(on_cluster).equals(rows(local))
     assert on_cluster.summary.files.drop("score").equals(local.summary.files.drop("score"))
+    local_names = rows(local).with_columns(file=pl.lit("file://") + pl.col("file"))
+    assert rows(from_url).equals(local_names)
+
+
+def test_urls_are_listed_and_read_through_fsspec(tmp_path):
+    """A folder URL gives the files under it (dot files left out), a glob URL its matches;
+    gzip, line numbers and the layout's node come out as from a disk; a URL of nothing
+    and a URL of an unknown kind are clear errors."""
+    fsspec = pytest.importorskip("fsspec")
+    import gzip
+
+    memory = fsspec.filesystem("memory")
+    root = f"/logs-{random.Random().getrandbits(32):08x}"
+    pod = f"{root}/nodes/ip-10-4-7-9/var/log/pods/kube-system_kube-proxy-z9k2m_8c1f/kube-proxy"
+    text = kube_proxy_log(random.Random(3), datetime(2024, 6, 11, 7, 0), 400, prefix=True)
+    memory.pipe(f"{pod}/0.log.gz", gzip.compress(text.encode()))
+    memory.pipe(
+        f"{root}/rabbitmq/rabbit@mq-1.log",
+        rabbitmq_log(random.Random(4), datetime(2024, 6, 11, 7), 200).encode(),
+    )
+    memory.pipe(f"{root}/rabbitmq/.rabbit@mq-1.log.swp", b"\x00\x01")
+    (tmp_path / "0.log").write_text(text)
+    disk = timeline.read(tmp_path / "0.log", cache=False, workers=1)
+
+    found = timeline.read(f"memory://{root}/", cache=False, workers=1)
+    files = found.summary.files.sort("file")
+    assert files["file"].to_list() == [
+        f"memory://{pod}/0.log.gz",
+        f"memory://{root}/rabbitmq/rabbit@mq-1.log",
+    ]
+    assert files["format"].to_list() == ["klog", "rabbitmq"]
+    assert accounted(found.summary)
+    proxy = found.events.filter(pl.col("file").str.ends_with(".gz"))
+    assert proxy.select("ts", "line", "message").equals(disk.events.select("ts", "line", "message"))
+    assert proxy["host"].unique().to_list() == ["ip-10-4-7-9"]
+
+    globbed = timeline.read(f"memory://{root}/rabbitmq/*.log", cache=False, workers=1)
+    assert globbed.summary.files["file"].to_list() == [f"memory://{root}/rabbitmq/rabbit@mq-1.log"]
+    with pytest.raises(TimelineError, match="no such file or folder"):
+        timeline.read(f"memory://{root}/nothing-here/", cache=False, workers=1)
+    with pytest.raises(TimelineError, match="cannot open this kind of URL"):
+        timeline.read("nosuchprotocol://bucket/logs/", cache=False, workers=1)
 
 
 def coredns_log(rng: random.Random, start: datetime, n: int) -> str:

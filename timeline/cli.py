@@ -32,7 +32,9 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-PathsArg = Annotated[list[str], typer.Argument(help="Files, folders, globs or .gz files.")]
+PathsArg = Annotated[
+    list[str], typer.Argument(help="Files, folders, globs, .gz files or URLs (s3://, gs://).")
+]
 FormatOpt = Annotated[
     str | None, typer.Option("--format", "-f", help="Read every file as this format.")
 ]

@@ -251,7 +251,8 @@ def read(
     Parameters
     ----------
     paths
-        Files, folders (read recursively), globs, ``.gz`` files, or a list of them; or
+        Files, folders (read recursively), globs, ``.gz`` files, URLs that fsspec opens
+        (``s3://bucket/prefix/``, :mod:`timeline.reading.remote`), or a list of them; or
         one event store folder, which is opened as it is.
     format
         A parser name to use for every file instead of sniffing.

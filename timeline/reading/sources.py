@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from timeline.errors import NoInputError
+from timeline.reading import remote
 
 PathLike = str | os.PathLike[str]
 
@@ -169,7 +170,12 @@ def scan(paths: PathLike | Iterable[PathLike], *, follow_symlinks: bool = False)
     found = Scan()
     missing: list[str] = []
     for given in map(os.fspath, paths):
-        if os.path.lexists(given):
+        if remote.is_url(given):
+            urls = remote.expand(given)
+            found.files.extend(urls)
+            if not urls:
+                missing.append(given)
+        elif os.path.lexists(given):
             if os.path.isdir(given):
                 _walk(given, [given], follow_symlinks, found)
             else:
@@ -293,6 +299,13 @@ def read_bytes(
     Bytes(data=b'a\\nb\\n', problems=['line ends are CR only: read as line ends'], cuts=[])
     """
     problems: list[str] = []
+    if remote.is_url(path):
+        try:
+            return _from_chunks(
+                remote.chunks(path, limits.chunk_bytes, start=start, end=end), limits, problems
+            )
+        except (OSError, NoInputError) as exc:
+            return Bytes(None, [*problems, f"cannot read: {exc}"], [])
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
@@ -312,18 +325,24 @@ def read_bytes(
             chunks = _slices(data, limits.chunk_bytes)
         else:
             chunks = _raw_chunks(fd, limits, problems, wait=not regular, size=size)
-        chunks = _gunzipped_if_gzip(chunks, limits, problems)
-        text = _mended(chunks, problems)
-        first, text = _head(text, BINARY_SNIFF_BYTES)
-        if b"\x00" in first[:BINARY_SNIFF_BYTES]:
-            text.close()
-            return Bytes(None, [*problems, "binary file (it holds NUL bytes): skipped"], [])
-        marks = _Marks()
-        data = b"".join(_cut_lines(_chain(first, text), limits, marks))
+        return _from_chunks(chunks, limits, problems)
     except OSError as exc:
         return Bytes(None, [*problems, f"cannot read: {exc.strerror or exc}"], [])
     finally:
         os.close(fd)
+
+
+def _from_chunks(chunks: Iterator[bytes], limits: Limits, problems: list[str]) -> Bytes:
+    """A file's raw chunks as :class:`Bytes`: gunzipped, mended, refused when binary, its
+    long lines cut."""
+    chunks = _gunzipped_if_gzip(chunks, limits, problems)
+    text = _mended(chunks, problems)
+    first, text = _head(text, BINARY_SNIFF_BYTES)
+    if b"\x00" in first[:BINARY_SNIFF_BYTES]:
+        text.close()
+        return Bytes(None, [*problems, "binary file (it holds NUL bytes): skipped"], [])
+    marks = _Marks()
+    data = b"".join(_cut_lines(_chain(first, text), limits, marks))
     return Bytes(data, problems + marks.problems(data), marks.cuts(data))
 
 
