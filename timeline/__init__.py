@@ -13,6 +13,14 @@ The usual path, in a notebook or a script::
     timeline.write_report(loaded, result, "report.html")
 """
 
+import os
+
+#: polars allocates through jemalloc, which by default keeps freed pages for seconds; the
+#: phases of a read then stack up in resident memory. Returning them within half a second
+#: makes memory follow what each phase holds. Takes effect when polars is first imported
+#: after this (a user's own setting wins).
+os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:500,muzzy_decay_ms:0")
+
 from timeline import schema
 from timeline.analysis import Analysis, analyze
 from timeline.errors import TimelineError

@@ -62,6 +62,9 @@ PART_BYTES = 64 << 20
 FINISH_TOGETHER_BYTES = 4 << 20
 #: Small partial files read in one query at most: a scan holds a buffer per file it reads.
 FINISH_FILES_AT_ONCE = 256
+#: Small partials are written to the store about this many bytes (Parquet) at a time, so
+#: that finishing holds this much, not a whole job's.
+FINISH_WRITE_BYTES = 16 << 20
 #: An environment variable that moves the partial cache (tests point it at a temp folder).
 CACHE_ENV = "INCIDENT_TIMELINE_CACHE"
 
@@ -583,24 +586,37 @@ def finish_job(job: FinishJob) -> dict[str, str]:
             suffix=f"-{n:05d}",
             notes=settle.time_note_counts(settled),
         )
-    if small:
-        together = pl.concat(
-            [
-                _settled(dict(files), *key).collect(engine="in-memory")
-                for key, group in small.items()
-                for files in _chunks(list(group.items()), FINISH_FILES_AT_ONCE)
-            ],
-            how="diagonal_relaxed",
-        ).lazy()
-        counts += _write_events(
-            _event_columns(together, lookup), job, notes=settle.time_note_counts(together)
-        )
+    frames: list[pl.DataFrame] = []
+    size = written = 0
+    for i, (key, files, piece_bytes) in enumerate(pieces := list(_pieces(small))):
+        frames.append(_settled(dict(files), *key).collect(engine="in-memory"))
+        size += piece_bytes
+        if size >= FINISH_WRITE_BYTES or i == len(pieces) - 1:
+            together = pl.concat(frames, how="diagonal_relaxed").lazy()
+            counts += _write_events(
+                _event_columns(together, lookup),
+                job,
+                suffix=f"-s{written:04d}" if written else "",
+                notes=settle.time_note_counts(together),
+            )
+            frames, size, written = [], 0, written + 1
     return settle.time_problems(pl.concat(counts)) if counts else {}
 
 
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _pieces(small: dict[tuple, dict[str, str]]) -> Iterator[tuple[tuple, list, int]]:
+    """The small partials of each settlement key in pieces of at most
+    :data:`FINISH_FILES_AT_ONCE` files and about :data:`FINISH_WRITE_BYTES`: ``(key,
+    [(rows, path)], bytes)``."""
+    for key, group in small.items():
+        piece, size = [], 0
+        for rows, path in group.items():
+            piece.append((rows, path))
+            size += os.path.getsize(rows)
+            if len(piece) >= FINISH_FILES_AT_ONCE or size >= FINISH_WRITE_BYTES:
+                yield key, piece, size
+                piece, size = [], 0
+        if piece:
+            yield key, piece, size
 
 
 def _settled(
