@@ -8,6 +8,7 @@ import os
 import random
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -390,6 +391,18 @@ def test_every_partial_finished_on_its_own_keeps_its_rows(logs, monkeypatch):
     alone = timeline.read(logs, workers=1, cache=False)
     assert rows(alone).equals(together)
     assert accounted(alone.summary)
+
+
+def test_small_partials_written_a_few_at_a_time_keep_their_rows(logs, monkeypatch):
+    """Small partials go to the store in pieces of about ``FINISH_WRITE_BYTES``: at one
+    byte, a store file per partial, and the same rows, in the same order."""
+    together = timeline.read(logs, workers=1, cache=False)
+    monkeypatch.setattr(loader, "FINISH_WRITE_BYTES", 1)
+    pieces = timeline.read(logs, workers=1, cache=False)
+    stored = sorted(p.name for p in (Path(pieces.store) / "events").glob("part-*.parquet"))
+    assert len(stored) == pieces.summary.files.filter(pl.col("rows") > 0).height
+    assert pieces.events.equals(together.events)
+    assert accounted(pieces.summary)
 
 
 def test_a_partial_cri_line_at_a_files_end_never_joins_the_next_files_first_line(tmp_path):
