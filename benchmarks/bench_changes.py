@@ -13,21 +13,18 @@ clusters. Prints the time and what the matching kept, which must grow with N exa
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import polars as pl
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_fleet import copied  # noqa: E402
+
 from timeline.reading import store as event_store
 from timeline.reading.changes import _is_inferred, infer_changes, reconcile
-
-
-def copied(frame: pl.DataFrame, copy: int) -> pl.DataFrame:
-    """``frame`` as the ``copy``-th cluster: its hosts and files renamed."""
-    return frame.with_columns(
-        host=pl.format("c{}-{}", pl.lit(copy), "host"),
-        file=pl.format("c{}/{}", pl.lit(copy), "file"),
-    )
 
 
 def main() -> None:
