@@ -456,3 +456,35 @@ def test_small_files_split_together_as_each_would_alone(datas, broken):
         alone, alone_problem = split_lines(data, path)
         assert lines.equals(alone)
         assert problem == alone_problem
+
+
+def test_thousands_of_small_files_go_to_workers_in_several_batches(tmp_path, monkeypatch):
+    """A few small files are read in this process; a thousand of them, though only some
+    hundred kilobytes, are work enough for the workers (a file counts as
+    ``FILE_WORK_BYTES`` besides its bytes) and travel in several batches."""
+    line = '2024-05-02T09:00:00.000000000Z stderr F I0502 09:00:00.000000       1 p.go:1] "ok"\n'
+    asked = []
+
+    def run(fn, tasks, *, workers=None, client=None):
+        asked.append((fn.__name__, workers, len(tasks)))
+        for i, task in enumerate(tasks):
+            yield i, fn(task)
+
+    monkeypatch.setattr(executor, "run", run)
+    for count in (20, 1000):
+        folder = tmp_path / f"n{count}"
+        for i in range(count):
+            pod = folder / f"var/log/pods/kube-system_kube-proxy-{i:05x}_{i:08x}/kube-proxy"
+            pod.mkdir(parents=True)
+            (pod / "0.log").write_text(line * 3)
+        asked.clear()
+        loaded = timeline.read(folder, cache=False)
+        assert loaded.summary.files["rows"].sum() == 3 * count
+        (name, workers, batches), *_ = asked
+        assert name == "map_batch"
+        if count == 20:
+            assert (workers, batches) == (1, 1)
+        else:
+            assert workers is None and batches == -(
+                -count * loader.FILE_WORK_BYTES // loader.BATCH_BYTES
+            )
