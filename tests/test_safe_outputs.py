@@ -147,12 +147,11 @@ def test_a_full_disk_keeps_the_old_output_and_is_one_sentence(tmp_path, monkeypa
     out = tmp_path / "events.csv"
     out.write_text("old,events\n")
 
-    def full(self, path, *args, **kwargs):
-        with open(path, "w") as handle:
-            handle.write("partial")
+    def full(self, handle, *args, **kwargs):
+        handle.write(b"partial")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pl.LazyFrame, "sink_csv", full)
+    monkeypatch.setattr(pl.DataFrame, "write_csv", full)
     result = invoke(["parse", str(tmp_path / "kube-proxy.log"), "-o", str(out), "-q"])
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1] == (

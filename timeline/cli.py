@@ -19,7 +19,9 @@ from rich.text import Text
 from timeline import arguments
 from timeline.errors import TimelineError
 from timeline.outputs.atomic import write_atomically
-from timeline.outputs.safe import csv_safe, terminal_text
+from timeline.outputs.events import SUFFIXES as EVENT_SUFFIXES
+from timeline.outputs.events import write_events
+from timeline.outputs.safe import terminal_text
 from timeline.reading import formats as declared_formats
 from timeline.reading import loader, sources
 from timeline.reading import store as event_store
@@ -96,13 +98,6 @@ SchedulerOpt = Annotated[
 CacheOpt = Annotated[
     bool, typer.Option("--cache/--no-cache", help="Reuse what was read of unchanged files.")
 ]
-
-WRITERS = {
-    ".parquet": lambda frame, path: frame.sink_parquet(path),
-    ".csv": lambda frame, path: csv_safe(frame).sink_csv(path),
-    ".jsonl": lambda frame, path: frame.sink_ndjson(path),
-    ".ndjson": lambda frame, path: frame.sink_ndjson(path),
-}
 
 
 def escape(text: str) -> str:
@@ -252,9 +247,10 @@ def parse(
     """Load logs into one event frame and write it to a file, or to an event store folder
     that analyze and report read again in seconds."""
     to_store = output.suffix == "" or output.is_dir()
-    writer = WRITERS.get(output.suffix.lower())
-    if writer is None and not to_store:
-        raise fail(f"cannot write {output.name}: use one of {', '.join(WRITERS)} or a folder")
+    if output.suffix.lower() not in EVENT_SUFFIXES and not to_store:
+        raise fail(
+            f"cannot write {output.name}: use one of {', '.join(EVENT_SUFFIXES)} or a folder"
+        )
     check_output(output, folder=to_store)
     try:
         loaded = read_with_progress(
@@ -279,10 +275,11 @@ def parse(
         raise fail("nothing usable was loaded")
     rows = loaded.scan().select(pl.len()).collect().item()
     if not to_store:
-        events = loaded.scan().sort("ts", "file", "line", nulls_last=True)
         try:
             write_atomically(
-                output, lambda part: writer(events, part), errors=(pl.exceptions.ComputeError,)
+                output,
+                lambda part: write_events(loaded.scan(), part, suffix=output.suffix),
+                errors=(pl.exceptions.ComputeError,),
             )
         except TimelineError as exc:
             raise fail(str(exc)) from None
