@@ -15,10 +15,11 @@ The usual path, in a notebook or a script::
 
 import os
 
-#: polars allocates through jemalloc, which by default keeps freed pages for seconds; the
-#: phases of a read then stack up in resident memory. Returning them within half a second
-#: makes memory follow what each phase holds. Takes effect when polars is first imported
-#: after this (a user's own setting wins).
+#: polars allocates through jemalloc and asks it to keep freed pages as "muzzy" for a
+#: second, which the kernel still counts as resident; the phases of a read then stack up
+#: in resident memory. Without that second, memory follows what each phase holds (polars
+#: keeps its half-second "dirty" decay; shorter ones cost time). Takes effect when polars
+#: is first imported after this; a user's own setting wins.
 os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:500,muzzy_decay_ms:0")
 
 from timeline import schema
