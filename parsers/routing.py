@@ -186,6 +186,34 @@ def one_segment(lines: pl.DataFrame, main: Parser) -> bool:
     return _route(lines, main)[1]
 
 
+def one_segment_each(files: list[pl.DataFrame], main: Parser) -> list[bool]:
+    """:func:`one_segment` of several small files of ``main``'s, in one query for the
+    usual case (one stream, no line another format claims, no wrapper entry); a file of
+    several streams is looked at on its own."""
+    if not files:
+        return []
+    line_based = main.own_start or main.record_start or main.distinct_start
+    foreign = "|".join(f"(?:{p.claims})" for p in candidates(main)) if line_based else ""
+    flag = pl.col("text").str.contains(foreign) if foreign else pl.lit(False)
+    heights = pl.Series([f.height for f in files], dtype=pl.UInt32)
+    owner = pl.Series(range(len(files)), dtype=pl.UInt32).repeat_by(heights).explode()
+    found = (
+        pl.concat([f.select("text", "entry", "host", "container") for f in files])
+        .with_columns(_file=owner)
+        .group_by("_file")
+        .agg(
+            one_stream=(pl.col("container").n_unique() <= 1) & (pl.col("host").n_unique() <= 1),
+            claimed=(flag | pl.col("entry")).any(),
+        )
+    )
+    verdicts = {i: (one, claimed) for i, one, claimed in found.iter_rows()}
+    out = []
+    for i, lines in enumerate(files):
+        one_stream, claimed = verdicts.get(i, (True, False))
+        out.append(not claimed if one_stream else one_segment(lines, main))
+    return out
+
+
 def claims_any(lines: pl.DataFrame) -> bool:
     """Whether any line of a file no format recognised as a whole starts a record of a
     known format or is a wrapper's entry: then its lines are routed one by one."""

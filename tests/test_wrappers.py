@@ -1167,3 +1167,29 @@ def test_a_programs_line_in_a_journal_that_looks_like_grep_is_the_programs():
         "10-listen-on-ipv6-by-default.sh: info: Getting the checksum of "
         "/etc/nginx/conf.d/default.conf",
     ]
+
+
+def test_small_files_are_one_segment_together_as_each_is_alone():
+    """Files of klog lines, one with a logrus line among them, one a journal of two units,
+    one with a continuation first: the check for several files at once says of each what
+    the check of that file alone says."""
+    import parsers
+
+    klog = parsers.registry.get("klog")
+    texts = [
+        b'I0314 18:00:01.123456       1 a.go:1] "x"\n\tcontinued\n',
+        b'I0314 18:00:01.123456       1 a.go:1] "x"\n'
+        b'time="2023-03-14T18:00:02Z" level=error msg="dial tcp: i/o timeout"\n',
+        b"Mar 14 18:00:01 ip-10-0-1-5 kubelet[812]: I0314 18:00:01.123456     812 k.go:1] a\n"
+        b"Mar 14 18:00:02 ip-10-0-1-5 containerd[640]: time=x level=info msg=y\n",
+        b"\tcontinued first\nE0314 18:00:03.000001       1 p.go:9] Sync failed\n",
+        b'2023-03-14T18:00:01.1Z stderr F I0314 18:00:01.123456       1 a.go:1] "x"\n',
+    ]
+    files = []
+    for n, data in enumerate(texts):
+        lines, _ = split_lines(data, f"node-{n}/kube-proxy.log")
+        files.append(wrappers.peel(lines, data.decode().split("\n")).lines)
+    together = routing.one_segment_each(files, klog)
+    alone = [routing.one_segment(f, klog) for f in files]
+    assert together == alone
+    assert alone[0] and not alone[1] and not alone[2]

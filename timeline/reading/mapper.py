@@ -199,6 +199,7 @@ def map_batch(tasks: list[Task]) -> list[Partial]:
             together.setdefault((parser.name, result.prefix), []).append(i)
     parsed: dict[int, tuple[pl.DataFrame, dict]] = {}
     for members in together.values():
+        members = _wholly_own(members, prepared) if len(members) > 1 else []
         if len(members) > 1:
             parsed.update(_parse_together([prepared[i] for i in members], members))
     out = []
@@ -353,13 +354,23 @@ def _same_as(
 
 
 def _may_go_together(parser: Parser | None, stripped: pl.DataFrame, task: Task) -> bool:
+    """Whether a file may be parsed with others of its format, as far as its size says
+    (:func:`_wholly_own` looks at its lines)."""
     if parser is None or not (parser.files_together and parser.record_start and task.end is None):
         return False
-    if stripped.height == 0 or stripped.height > TOGETHER_MAX_LINES:
-        return False
-    if not stripped["text"].head(1).str.contains(parser.record_start).fill_null(False)[0]:
-        return False
-    return routing.one_segment(stripped, parser)  # no other format's lines, no wrapper entries
+    return 0 < stripped.height <= TOGETHER_MAX_LINES
+
+
+def _wholly_own(members: list[int], prepared: list) -> list[int]:
+    """The files of ``members`` (of one format) that begin with a record and hold only
+    that format's lines (no other format's record, no wrapper entry), looked at in two
+    queries for all of them."""
+    parser = prepared[members[0]][2]
+    frames = [prepared[i][1] for i in members]
+    first = pl.Series([f["text"][0] for f in frames], dtype=pl.String)
+    starts = first.str.contains(parser.record_start).fill_null(False).to_list()
+    whole = routing.one_segment_each(frames, parser)
+    return [i for i, begins, own in zip(members, starts, whole, strict=True) if begins and own]
 
 
 def _parse_lines(parser: Parser, lines: pl.DataFrame) -> pl.DataFrame | Exception:
