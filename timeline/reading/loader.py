@@ -459,8 +459,9 @@ def _reduce_and_finish(
     staging = root / ".staging"
     staging.mkdir(exist_ok=True)
     lookup = _template_lookup(partials, staging)
-    jobs = _finish_jobs(plans, lookup, root, staging)
-    small = sum(_size(Task(p.path)) for p in plans) < MIN_BYTES_FOR_WORKERS
+    sizes = {plan.path: _size(Task(plan.path)) for plan in plans}
+    jobs = _finish_jobs(plans, sizes, lookup, root, staging)
+    small = sum(sizes.values()) < MIN_BYTES_FOR_WORKERS
     for _, noted in executor.run(
         finish_job, jobs, workers=1 if small and client is None else workers, client=client
     ):
@@ -538,7 +539,9 @@ class FinishJob:
     changes_out: str
 
 
-def _finish_jobs(plans: list[_FilePlan], lookup: str | None, root: Path, staging: Path):
+def _finish_jobs(
+    plans: list[_FilePlan], sizes: dict[str, int], lookup: str | None, root: Path, staging: Path
+):
     jobs: list[FinishJob] = []
     current: list[tuple[str, str, int, int, settle.Settlement]] = []
     size = 0
@@ -556,7 +559,7 @@ def _finish_jobs(plans: list[_FilePlan], lookup: str | None, root: Path, staging
         for part in plan.parts:
             if part.rows and part.out:
                 current.append((part.out, plan.path, part.part, offset, plan.settlement))
-                size += _size(Task(part.path)) if part.part == 0 else 0
+                size += sizes[plan.path] if part.part == 0 else 0
             offset += part.lines
         if size >= PART_BYTES and current:
             flush()
@@ -586,37 +589,40 @@ def finish_job(job: FinishJob) -> dict[str, str]:
             suffix=f"-{n:05d}",
             notes=settle.time_note_counts(settled),
         )
-    frames: list[pl.DataFrame] = []
-    size = written = 0
-    for i, (key, files, piece_bytes) in enumerate(pieces := list(_pieces(small))):
-        frames.append(_settled(dict(files), *key).collect(engine="in-memory"))
-        size += piece_bytes
-        if size >= FINISH_WRITE_BYTES or i == len(pieces) - 1:
-            together = pl.concat(frames, how="diagonal_relaxed").lazy()
-            counts += _write_events(
-                _event_columns(together, lookup),
-                job,
-                suffix=f"-s{written:04d}" if written else "",
-                notes=settle.time_note_counts(together),
-            )
-            frames, size, written = [], 0, written + 1
+    for n, pieces in enumerate(_writes(small)):
+        together = pl.concat(
+            [_settled(dict(files), *key).collect(engine="in-memory") for key, files in pieces],
+            how="diagonal_relaxed",
+        ).lazy()
+        counts += _write_events(
+            _event_columns(together, lookup),
+            job,
+            suffix=f"-s{n:04d}" if n else "",
+            notes=settle.time_note_counts(together),
+        )
     return settle.time_problems(pl.concat(counts)) if counts else {}
 
 
-def _pieces(small: dict[tuple, dict[str, str]]) -> Iterator[tuple[tuple, list, int]]:
-    """The small partials of each settlement key in pieces of at most
-    :data:`FINISH_FILES_AT_ONCE` files and about :data:`FINISH_WRITE_BYTES`: ``(key,
-    [(rows, path)], bytes)``."""
+def _writes(small: dict[tuple, dict[str, str]]) -> Iterator[list[tuple[tuple, list]]]:
+    """The small partials (``{settlement key: {rows: path}}``) in what is written to the
+    store at once, about :data:`FINISH_WRITE_BYTES` each: ``[(key, [(rows, path)])]``, a
+    key's files read :data:`FINISH_FILES_AT_ONCE` at most a query."""
+    written, size = [], 0
     for key, group in small.items():
-        piece, size = [], 0
+        files = []
         for rows, path in group.items():
-            piece.append((rows, path))
+            files.append((rows, path))
             size += os.path.getsize(rows)
-            if len(piece) >= FINISH_FILES_AT_ONCE or size >= FINISH_WRITE_BYTES:
-                yield key, piece, size
-                piece, size = [], 0
-        if piece:
-            yield key, piece, size
+            if len(files) >= FINISH_FILES_AT_ONCE or size >= FINISH_WRITE_BYTES:
+                written.append((key, files))
+                files = []
+            if size >= FINISH_WRITE_BYTES:
+                yield written
+                written, size = [], 0
+        if files:
+            written.append((key, files))
+    if written:
+        yield written
 
 
 def _settled(

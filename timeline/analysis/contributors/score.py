@@ -314,7 +314,18 @@ def _windows(pairs: list[_Pair], batch: list[int], *, after: timedelta) -> pl.Da
     has_untouched = pl.col("untouched").list.len() > 0
     footprint_lo = pl.max_horizontal(t0, onset - base)
 
-    def windows(rows: pl.DataFrame, host: str | None, at: pl.Expr, roles: list) -> list:
+    def roles(side: str, at: pl.Expr, base_when) -> list[tuple]:
+        """``(role, rows it applies to, lo, hi)`` of a touched (``t``) or untouched
+        (``u``) host whose window starts ``at``."""
+        return [
+            (f"{side}_before", True, at - before, at),
+            (f"{side}_after", True, at, at + after),
+            (f"{side}_base", base_when, at - base, at),
+            (f"f{side}_base", pl.col("latent"), footprint_lo, onset),
+            (f"f{side}_after", pl.col("latent"), onset, onset + after),
+        ]
+
+    def windows(rows: pl.DataFrame, host: str | None, chosen: list[tuple]) -> list:
         key = pl.col(host) if host else pl.lit(None, pl.String)
         return [
             rows.filter(when).select(
@@ -327,37 +338,16 @@ def _windows(pairs: list[_Pair], batch: list[int], *, after: timedelta) -> pl.Da
                 lo=lo.cast(_TS),
                 hi=hi.cast(_TS),
             )
-            for role, when, lo, hi in roles(at)
-        ]
-
-    def touched(at: pl.Expr) -> list:
-        return [
-            ("t_before", True, at - before, at),
-            ("t_after", True, at, at + after),
-            ("t_base", has_untouched, at - base, at),
-            ("ft_base", pl.col("latent"), footprint_lo, onset),
-            ("ft_after", pl.col("latent"), onset, onset + after),
-        ]
-
-    def untouched(at: pl.Expr) -> list:
-        return [
-            ("u_before", True, at - before, at),
-            ("u_after", True, at, at + after),
-            ("u_base", True, at - base, at),
-            ("fu_base", pl.col("latent"), footprint_lo, onset),
-            ("fu_after", pl.col("latent"), onset, onset + after),
+            for role, when, lo, hi in chosen
         ]
 
     no_hosts = frame.filter(pl.col("touched").list.len() == 0)
+    touched = frame.explode("touched", "touched_at").drop_nulls("touched")
+    untouched = frame.explode("untouched").drop_nulls("untouched")
     parts = [
-        *windows(no_hosts, None, t0, lambda at: touched(at)[:2]),
-        *windows(
-            frame.explode("touched", "touched_at").drop_nulls("touched"),
-            "touched",
-            pl.col("touched_at"),
-            touched,
-        ),
-        *windows(frame.explode("untouched").drop_nulls("untouched"), "untouched", t0, untouched),
+        *windows(no_hosts, None, roles("t", t0, False)[:2]),
+        *windows(touched, "touched", roles("t", pl.col("touched_at"), has_untouched)),
+        *windows(untouched, "untouched", roles("u", t0, True)),
     ]
     return pl.concat(parts, how="vertical")
 
