@@ -378,6 +378,60 @@ def test_row_counter_counts_exactly_the_rows_in_each_window():
         assert got.get(q, 0) == want, (q, template, hk)
 
 
+def test_row_counter_quotes_the_rows_nearest_a_change_in_time_file_and_line_order():
+    rng = random.Random(9)
+    moments = [T0 + timedelta(seconds=rng.randrange(0, 3600)) for _ in range(60)]
+    records = [
+        {
+            "ts": rng.choice(moments),  # many rows share a time: file and line break ties
+            "source": "s",
+            "host": rng.choice(["a", "b.example", "c"]),
+            "component": "c",
+            "level": "error",
+            "kind": "log",
+            "message": f"m{i}",
+            "template": rng.choice(["x", "y", "w"]),
+            "attrs": "{}",
+            "file": rng.choice(["b.log", "a.log"]),
+            "line": rng.randrange(1, 50),
+        }
+        for i in range(500)
+    ]
+    counter = contrib.RowCounter(
+        pl.DataFrame(records, schema=EVENT_SCHEMA), {("s", "x"), ("s", "y")}
+    )
+
+    def brute(signatures, hosts, at, before, after, n):
+        chosen = sorted(
+            (
+                r
+                for r in records
+                if r["template"] in {t for _, t in signatures}
+                and at - before <= r["ts"] < at + after
+                and (hosts is None or r["host"].split(".")[0] in hosts)
+            ),
+            key=lambda r: (r["ts"], r["file"], r["line"]),
+        )
+        keys = [(r["ts"], r["file"], r["line"]) for r in chosen]
+        early = [k for k in keys if k[0] < at]
+        return (early[-n:] if n else []), [k for k in keys if k[0] >= at][:n]
+
+    for _ in range(150):
+        at = (
+            rng.choice(moments)
+            if rng.random() < 0.5
+            else T0 + timedelta(seconds=rng.randrange(3600))
+        )
+        before, after = (timedelta(seconds=rng.randrange(0, 2400)) for _ in range(2))
+        signatures = rng.sample([("s", "x"), ("s", "y"), ("s", "z"), ("s", "x")], 2)
+        hosts = rng.choice([None, ["a"], ["b", "c"], ["nowhere"]])
+        n = rng.choice([0, 1, 3, 5])
+        got = counter.quote(signatures, hosts, at=at, before=before, after=after, n=n)
+        quoted = tuple([(r["ts"], r["file"], r["line"]) for r in side] for side in got)
+        assert quoted == brute(signatures, hosts, at, before, after, n)
+        assert all(set(r) == set(contrib.measures.QUOTE_SCHEMA) for side in got for r in side)
+
+
 def test_signature_diff_names_new_vanished_risen_and_fallen():
     b = EventBuilder(seed=2)
     at = T0 + 5 * H

@@ -111,10 +111,17 @@ class RowCounter:
             .sort("ts", "file", "line")
             .collect(engine="in-memory")  # the streaming engine panics on this plan at times
         )
-        #: each signature's rows in time order, and their times in microseconds, for
-        #: quoting a few around a time
-        self.rows_of = rows.partition_by("source", "template", as_dict=True)
-        self.micros_of = {k: v["ts"].dt.epoch("us").to_numpy() for k, v in self.rows_of.items()}
+        #: each signature's rows in time order (what a quote shows), their times in
+        #: microseconds and their hosts as numbers, for quoting a few around a time
+        self.host_numbers = {h: k for k, h in enumerate(rows["hk"].drop_nulls().unique().sort())}
+        rows = rows.with_columns(
+            _host=pl.col("hk").replace_strict(self.host_numbers, default=-1, return_dtype=pl.Int64)
+        )
+        self.rows_of, self.micros_of, self.hosts_of = {}, {}, {}
+        for key, part in rows.partition_by("source", "template", as_dict=True).items():
+            self.rows_of[key] = part.select(list(QUOTE_SCHEMA))
+            self.micros_of[key] = part["ts"].dt.epoch("us").to_numpy()
+            self.hosts_of[key] = part["_host"].to_numpy()
         self.times = np.unique(rows["ts"].dt.epoch("us").to_numpy())
         self.tables = [
             self._table(rows.filter(pl.col("hk").is_not_null()), ["source", "template", "hk"]),
@@ -163,25 +170,37 @@ class RowCounter:
         """The last ``n`` rows of ``signatures`` in the ``before`` window before ``at`` and
         the first ``n`` in the ``after`` window from it, on ``hosts`` (host keys; all
         hosts when None), each as ``QUOTE_SCHEMA`` fields."""
-        parts = []
+        lo_us, at_us, hi_us = (_micros(t) for t in (at - before, at, at + after))
+        wanted = (
+            None
+            if hosts is None
+            else [self.host_numbers[h] for h in hosts if h in self.host_numbers]
+        )
+        before_rows, after_rows = [], []
         for key in dict.fromkeys(signatures):
-            rows = self.rows_of.get(key)
-            if rows is None:
+            if key not in self.rows_of:
                 continue
-            lo, hi = self.micros_of[key].searchsorted([_micros(at - before), _micros(at + after)])
-            part = rows.slice(lo, hi - lo)
-            parts.append(part if hosts is None else part.filter(pl.col("hk").is_in(hosts)))
-        if not parts:
-            return [], []
-        quoted = (
-            pl.concat(parts)
-            .sort("ts", "file", "line", maintain_order=True)
-            .select(list(QUOTE_SCHEMA))
-        )
-        return (
-            quoted.filter(pl.col("ts") < at).tail(n).to_dicts(),
-            quoted.filter(pl.col("ts") >= at).head(n).to_dicts(),
-        )
+            lo, mid, hi = self.micros_of[key].searchsorted([lo_us, at_us, hi_us])
+            before_rows += self._rows(key, lo, mid, wanted, last=n)
+            after_rows += self._rows(key, mid, hi, wanted, first=n)
+        return (_in_order(before_rows)[-n:] if n else []), _in_order(after_rows)[:n]
+
+    def _rows(
+        self, key: tuple, lo: int, hi: int, hosts: list[int] | None, *, first=0, last=0
+    ) -> list[dict]:
+        """The first or last few of a signature's rows ``lo`` to ``hi`` (on ``hosts``,
+        as numbers, when given) as ``QUOTE_SCHEMA`` fields."""
+        picked = range(lo, hi)
+        if hosts is not None:
+            picked = (lo + np.flatnonzero(np.isin(self.hosts_of[key][lo:hi], hosts))).tolist()
+        picked = picked[:first] if first else picked[max(len(picked) - last, 0) :]
+        return [self.rows_of[key].row(i, named=True) for i in picked]
+
+
+def _in_order(rows: list[dict]) -> list[dict]:
+    """Rows in the order of their time, file and line (a missing file first, as polars
+    sorts)."""
+    return sorted(rows, key=lambda r: (r["ts"], r["file"] is not None, r["file"] or "", r["line"]))
 
 
 def _micros(moment: datetime) -> int:
