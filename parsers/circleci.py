@@ -330,5 +330,7 @@ registry.register(
         parse=parse,
         samples=SAMPLES,
         literals=jobs.SNIFF_LITERALS,
+        files_together=True,
+        whole_line=jobs.json_value_line,
     )
 )

@@ -462,6 +462,12 @@ def json_items(lines: pl.LazyFrame, list_keys: Collection[str], dtype: pl.Struct
     return _with_spans(found.select(list(schema)), frame)
 
 
+def json_value_line() -> pl.Expr:
+    """A line that is a JSON value on its own (a job, a page of jobs): a file of only such
+    lines reads line by line, so several such files read together as each alone."""
+    return pl.col("text").str.json_path_match("$").is_not_null()
+
+
 def _looks_like_json_lines(frame: pl.DataFrame) -> bool:
     """Whether most non-blank lines are JSON values on their own (not a pretty document)."""
     head = frame.filter(pl.col("text").str.strip_chars() != "").head(200)

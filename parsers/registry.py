@@ -81,6 +81,10 @@ class Parser:
     #: alone (records of files that begin with a record never join; per-file state is kept
     #: ``over("path")``): many small files are then parsed in one query.
     files_together: bool = False
+    #: For a format read as documents (no ``record_start``): an expression over ``text``
+    #: true on a line that is whole records on its own (a JSON value). Small files made
+    #: only of such lines may be parsed together, when ``files_together`` says so.
+    whole_line: Callable[[], pl.Expr] | None = None
     #: ``built-in`` for a module of this package, else the format file that declares it.
     origin: str = "built-in"
 

@@ -40,14 +40,13 @@ colour codes (``docker compose``, consoles) are removed before anything else.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
 from parsers import layouts, runtime
 from parsers.common import LINE_SCHEMA, PLACEHOLDER_YEAR
-from parsers.registry import share_matching
 
 #: Layers looked for, at most, one inside the other.
 MAX_LAYERS = 4
@@ -241,10 +240,8 @@ def detect(sample: list[str], *, inner: bool = False) -> tuple[str | None, float
     ('syslog', 1.0)
     """
     best, best_share = runtime.detect(sample)
-    for name in WRAPPERS:
-        if inner and name in OUTERMOST:
-            continue
-        share = wrapper_share(sample, name)
+    names = [name for name in WRAPPERS if not (inner and name in OUTERMOST)]
+    for name, share in wrapper_shares(sample, names).items():
         if share > best_share:
             best, best_share = name, share
     if best_share < MIN_SHARE:
@@ -255,14 +252,33 @@ def detect(sample: list[str], *, inner: bool = False) -> tuple[str | None, float
 def wrapper_share(sample: list[str], name: str) -> float:
     """The share of ``sample``'s lines (its own marker lines aside) that the wrapper
     ``name`` matches; 0 where the matches are not plausibly that wrapper's."""
-    marker = MARKERS.get(name)
-    lines = [s for s in sample if not (marker and re.match(marker, s))]
-    pattern = grep_pattern(pl.Series(lines, dtype=pl.String)) if name == "grep" else None
-    share = share_matching(lines, pattern or WRAPPERS[name].pattern)
-    written = any(s.strip() for s in sample) and not any(s.strip() for s in lines)
-    if marker and written:
-        share = 1.0  # nothing but the wrapper's own lines (``-- No entries --``)
-    return share if _plausible(name, lines) else 0.0
+    return wrapper_shares(sample, [name])[name]
+
+
+def wrapper_shares(sample: list[str], names: Iterable[str]) -> dict[str, float]:
+    """:func:`wrapper_share` of each wrapper of ``names``, in one query for them all (the
+    fixed cost of a query, not the lines, is what a sample costs)."""
+    lines = [s for s in sample if s.strip()]
+    columns: dict[str, list] = {"line": lines}
+    shares: dict[str, pl.Expr] = {}
+    written: set[str] = set()
+    for name in names:
+        marker = MARKERS.get(name)
+        pattern = grep_pattern(pl.Series(lines, dtype=pl.String)) if name == "grep" else None
+        matched = pl.col("line").str.contains(pattern or WRAPPERS[name].pattern)
+        if marker:
+            columns[f"own:{name}"] = kept = [not re.match(marker, s) for s in lines]
+            matched = matched.filter(pl.col(f"own:{name}"))
+            if lines and not any(kept):
+                written.add(name)  # nothing but the wrapper's own lines (``-- No entries --``)
+        shares[name] = matched.mean()
+    if not lines:
+        return dict.fromkeys(shares, 0.0)
+    found = pl.DataFrame(columns, schema_overrides={"line": pl.String}).select(**shares).row(0)
+    return {
+        name: (1.0 if name in written else float(share or 0.0)) if _plausible(name, lines) else 0.0
+        for name, share in zip(shares, found, strict=True)
+    }
 
 
 def _expected_layer(

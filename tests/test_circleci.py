@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime
 
 import polars as pl
@@ -323,3 +324,53 @@ def test_walk_json_reports_where_text_breaks():
     items, broken = jobs.walk_json('{"items": [{"a": 1}, {"a": 2} {"a": 3}]}', ["items"])
     assert [key for _start, _end, key in items] == ["items", "items"]
     assert broken == (30, 30, "expected ',' or ']', found '{'")
+
+
+def test_many_saved_pages_read_together_give_each_file_its_own_rows(tmp_path, monkeypatch):
+    """An export of hundreds of API pages, one file each, is read in a few queries; files
+    that are not one JSON value a line (pretty-printed, broken, with a blank line) are
+    read on their own, and every file gets the rows and warnings of a read of it alone."""
+    from tests.test_github_actions import gh_job
+    from timeline.reading import mapper
+
+    rng = random.Random(12)
+    number = 9000
+    texts = {}
+    for page in range(30):
+        items = []
+        for _ in range(rng.randint(1, 6)):
+            number += 1
+            items.append(job_detail(number, rng.choice(["lint", "unit", "deploy"])))
+        if rng.random() < 0.2:
+            items.append({"id": "not-a-job", "kind": "annotation"})
+        body = {"next_page_token": f"tok{page}" if page < 29 else None, "items": items}
+        texts[f"circleci/jobs-page-{page:03d}.json"] = json.dumps(body)
+    texts["circleci/pretty.json"] = json.dumps({"items": [job_detail(1)]}, indent=2)
+    texts["circleci/cut.json"] = json.dumps({"items": [job_detail(2), job_detail(3)]})[:900]
+    texts["circleci/blank.jsonl"] = json.dumps(job_detail(4)) + "\n\n" + json.dumps(job_detail(5))
+    texts["circleci/lines.jsonl"] = "".join(json.dumps(job_detail(n)) + "\n" for n in (6, 7))
+    texts["actions/jobs.jsonl"] = "".join(
+        json.dumps(gh_job(7000 + k, f"build-{k}")) + "\n" for k in range(3)
+    )
+    files = []
+    for name, text in texts.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text if text.endswith("\n") else text + "\n")
+        files.append(str(tmp_path / name))
+    one_by_one = [mapper.map_task(mapper.Task(f)) for f in files]
+    groups = []
+    parse_together = mapper._parse_together
+    monkeypatch.setattr(
+        mapper,
+        "_parse_together",
+        lambda members, indexes: groups.append(len(indexes)) or parse_together(members, indexes),
+    )
+    together = mapper.map_batch([mapper.Task(f) for f in files])
+    assert sorted(groups) == [31], "the one-line pages and JSON lines of CircleCI together"
+    for alone, batched in zip(one_by_one, together, strict=True):
+        assert batched.format == alone.format and alone.format in ("circleci", "github-actions")
+        assert batched.records.equals(alone.records), alone.path
+        assert batched.warnings.equals(alone.warnings), alone.path
+        assert (batched.rows, batched.covered_lines) == (alone.rows, alone.covered_lines)
+    cut = together[files.index(str(tmp_path / "circleci/cut.json"))]
+    assert cut.rows == 1 and "JSON breaks" in cut.warnings["reason"][0]

@@ -356,21 +356,41 @@ def _same_as(
 def _may_go_together(parser: Parser | None, stripped: pl.DataFrame, task: Task) -> bool:
     """Whether a file may be parsed with others of its format, as far as its size says
     (:func:`_wholly_own` looks at its lines)."""
-    if parser is None or not (parser.files_together and parser.record_start and task.end is None):
+    if parser is None or not parser.files_together or task.end is not None:
+        return False
+    if not (parser.record_start or parser.whole_line):
         return False
     return 0 < stripped.height <= TOGETHER_MAX_LINES
 
 
 def _wholly_own(members: list[int], prepared: list) -> list[int]:
-    """The files of ``members`` (of one format) that begin with a record and hold only
-    that format's lines (no other format's record, no wrapper entry), looked at in two
-    queries for all of them."""
+    """The files of ``members`` (of one format) that begin with a record (or, for a
+    format read as documents, are whole records line by line: :attr:`Parser.whole_line`)
+    and hold only that format's lines (no other format's record, no wrapper entry),
+    looked at in two queries for all of them."""
     parser = prepared[members[0]][2]
     frames = [prepared[i][1] for i in members]
-    first = pl.Series([f["text"][0] for f in frames], dtype=pl.String)
-    starts = first.str.contains(parser.record_start).fill_null(False).to_list()
+    if parser.record_start:
+        first = pl.Series([f["text"][0] for f in frames], dtype=pl.String)
+        starts = first.str.contains(parser.record_start).fill_null(False).to_list()
+    else:
+        starts = _all_whole_lines(frames, parser.whole_line())
     whole = routing.one_segment_each(frames, parser)
     return [i for i, begins, own in zip(members, starts, whole, strict=True) if begins and own]
+
+
+def _all_whole_lines(frames: list[pl.DataFrame], whole_line: pl.Expr) -> list[bool]:
+    """Whether every line of each frame is ``whole_line``, in one query."""
+    heights = pl.Series([f.height for f in frames], dtype=pl.UInt32)
+    owner = pl.Series(range(len(frames)), dtype=pl.UInt32).repeat_by(heights).explode()
+    found = (
+        pl.concat([f.select("text") for f in frames])
+        .with_columns(_file=owner)
+        .group_by("_file")
+        .agg(whole_line.all())
+    )
+    verdicts = dict(found.iter_rows())
+    return [bool(verdicts.get(i, False)) for i in range(len(frames))]
 
 
 def _parse_lines(parser: Parser, lines: pl.DataFrame) -> pl.DataFrame | Exception:
