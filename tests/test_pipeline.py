@@ -178,6 +178,12 @@ def test_unchanged_files_are_not_read_again_and_changed_ones_are(logs, tmp_path_
         mapper.map_batch = original
     assert read_before == [str(changed)]
     assert third.events.filter(pl.col("file") == str(changed))["ts"].min().day == 12
+    # the small files of a batch share one rows file; the unchanged ones are read from it
+    partials = cache / "partials"
+    assert len(list(partials.glob("batch-*.parquet"))) == 1
+    unchanged = pl.col("file") != str(changed)
+    assert rows(third).filter(unchanged).equals(rows(first).filter(unchanged))
+    assert rows(third).filter(~unchanged).height == 50
 
 
 def test_a_second_name_for_a_cached_file_keeps_its_own_name(logs, tmp_path_factory):

@@ -27,6 +27,7 @@ import os
 import shutil
 import tempfile
 import weakref
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -367,7 +368,7 @@ def _map(
         key = event_store.task_key(task) if cached else None
         found = cache.get(key) if key else None
         if found is not None:
-            found.out = cache.rows_path(key)
+            found.out = cache.rows_path(key, found.out)
             found.path = shown_name(task.path)  # the file may have been named another way
             found.warnings = found.warnings.with_columns(file=pl.lit(found.path, pl.String))
             partials[i] = found
@@ -497,7 +498,7 @@ def _template_lookup(partials: list[Partial], staging: Path) -> str | None:
     """The template of every distinct masked message, per source, as a Parquet file: only
     the distinct messages go through the grouping (see
     :func:`timeline.reading.signatures.group_masked`)."""
-    paths = [p.out for p in partials if p.out and p.rows and os.path.exists(p.out)]
+    paths = sorted({p.out for p in partials if p.out and p.rows and os.path.exists(p.out)})
     if not paths:
         return None
     distinct = (
@@ -530,10 +531,11 @@ def _template_lookup(partials: list[Partial], staging: Path) -> str | None:
 
 @dataclass(frozen=True)
 class FinishJob:
-    """Partials to turn into one event store file: ``(rows, file, part, first line - 1,
-    settlement)`` each, the template lookup, and where the rows and change rows go."""
+    """Partials to turn into one event store file: ``(rows, index, file, part, first
+    line - 1, settlement)`` each, the template lookup, and where the rows and change rows
+    go. ``rows`` is a partial's Parquet file, ``index`` its rows' ``_task`` there."""
 
-    parts: list[tuple[str, str, int, int, settle.Settlement]]
+    parts: list[tuple[str, int, str, int, int, settle.Settlement]]
     templates: str | None
     out: str
     changes_out: str
@@ -543,7 +545,7 @@ def _finish_jobs(
     plans: list[_FilePlan], sizes: dict[str, int], lookup: str | None, root: Path, staging: Path
 ):
     jobs: list[FinishJob] = []
-    current: list[tuple[str, str, int, int, settle.Settlement]] = []
+    current: list[tuple[str, int, str, int, int, settle.Settlement]] = []
     size = 0
 
     def flush() -> None:
@@ -558,7 +560,9 @@ def _finish_jobs(
         offset = 0
         for part in plan.parts:
             if part.rows and part.out:
-                current.append((part.out, plan.path, part.part, offset, plan.settlement))
+                current.append(
+                    (part.out, part.index, plan.path, part.part, offset, plan.settlement)
+                )
                 size += sizes[plan.path] if part.part == 0 else 0
             offset += part.lines
         if size >= PART_BYTES and current:
@@ -576,20 +580,24 @@ def finish_job(job: FinishJob) -> dict[str, str]:
     together, which costs far less per file. Returns a sentence per file whose times
     :func:`timeline.reading.settle.apply` had to mend."""
     lookup = pl.read_parquet(job.templates) if job.templates else None
-    small: dict[tuple[settle.Settlement, int, int], dict[str, str]] = {}
+    shared = Counter(rows for rows, *_ in job.parts)
+    small: dict[tuple[settle.Settlement, int, int], dict[tuple[str, int], str]] = {}
+    sizes: dict[tuple[str, int], float] = {}
     counts = []
-    for n, (rows, path, part, offset, settlement) in enumerate(job.parts):
-        if os.path.getsize(rows) <= FINISH_TOGETHER_BYTES:
-            small.setdefault((settlement, part, offset), {})[rows] = path
+    for n, (rows, index, path, part, offset, settlement) in enumerate(job.parts):
+        size = os.path.getsize(rows) / shared[rows]
+        if size <= FINISH_TOGETHER_BYTES or shared[rows] > 1:
+            small.setdefault((settlement, part, offset), {})[(rows, index)] = path
+            sizes[(rows, index)] = size
             continue
-        settled = _settled({rows: path}, settlement, part, offset)
+        settled = _settled({(rows, index): path}, settlement, part, offset)
         counts += _write_events(
             _event_columns(settled, lookup),
             job,
             suffix=f"-{n:05d}",
             notes=settle.time_note_counts(settled),
         )
-    for n, pieces in enumerate(_writes(small)):
+    for n, pieces in enumerate(_writes(small, sizes)):
         together = pl.concat(
             [_settled(dict(files), *key).collect(engine="in-memory") for key, files in pieces],
             how="diagonal_relaxed",
@@ -603,22 +611,25 @@ def finish_job(job: FinishJob) -> dict[str, str]:
     return settle.time_problems(pl.concat(counts)) if counts else {}
 
 
-def _writes(small: dict[tuple, dict[str, str]]) -> Iterator[list[tuple[tuple, list]]]:
-    """The small partials (``{settlement key: {rows: path}}``) in what is written to the
-    store at once, about :data:`FINISH_WRITE_BYTES` each: ``[(key, [(rows, path)])]``, a
-    key's files read :data:`FINISH_FILES_AT_ONCE` at most a query."""
-    written, size = [], 0
+def _writes(
+    small: dict[tuple, dict[tuple[str, int], str]], sizes: dict[tuple[str, int], float]
+) -> Iterator[list[tuple[tuple, list]]]:
+    """The small partials (``{settlement key: {(rows, index): path}}``, each of the
+    ``sizes`` given) in what is written to the store at once, about
+    :data:`FINISH_WRITE_BYTES` each: ``[(key, [((rows, index), path)])]``, a key's
+    partials read :data:`FINISH_FILES_AT_ONCE` at most a query."""
+    written, size = [], 0.0
     for key, group in small.items():
         files = []
         for rows, path in group.items():
             files.append((rows, path))
-            size += os.path.getsize(rows)
+            size += sizes[rows]
             if len(files) >= FINISH_FILES_AT_ONCE or size >= FINISH_WRITE_BYTES:
                 written.append((key, files))
                 files = []
             if size >= FINISH_WRITE_BYTES:
                 yield written
-                written, size = [], 0
+                written, size = [], 0.0
         if files:
             written.append((key, files))
     if written:
@@ -626,19 +637,26 @@ def _writes(small: dict[tuple, dict[str, str]]) -> Iterator[list[tuple[tuple, li
 
 
 def _settled(
-    files: dict[str, str], settlement: settle.Settlement, part: int, offset: int
+    files: dict[tuple[str, int], str], settlement: settle.Settlement, part: int, offset: int
 ) -> pl.LazyFrame:
-    """The rows of partial files (``{rows: shown path}``) that share a settlement, part
-    and line offset, settled: many small files cost one query."""
-    rows = pl.scan_parquet(list(files), include_file_paths="_rows")
+    """The rows of partials (``{(rows, index): shown path}``) that share a settlement,
+    part and line offset, settled: many small files cost one query."""
+    paths = list(dict.fromkeys(rows for rows, _ in files))
+    rows = pl.scan_parquet(paths, include_file_paths="_rows")
+    if len(files) == 1:
+        (((_, index), path),) = files.items()
+        rows = rows.filter(pl.col("_task") == index).with_columns(file=pl.lit(path, pl.String))
+    else:
+        owners = pl.DataFrame(
+            [(rows, index, path) for (rows, index), path in files.items()],
+            schema={"_rows": pl.String, "_task": pl.UInt32, "file": pl.String},
+            orient="row",
+        )
+        rows = rows.join(owners.lazy(), on=["_rows", "_task"], maintain_order="left")
     return (
         settle.apply(rows, settlement, part)
-        .with_columns(
-            line=pl.col("line") + offset,
-            end_line=pl.col("end_line") + offset,
-            file=pl.col("_rows").replace_strict(files, return_dtype=pl.String),
-        )
-        .drop("_rows")
+        .with_columns(line=pl.col("line") + offset, end_line=pl.col("end_line") + offset)
+        .drop("_rows", "_task")
     )
 
 

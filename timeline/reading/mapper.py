@@ -11,10 +11,12 @@ is what makes the step safe to run in worker processes or on a cluster.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -94,7 +96,10 @@ class Partial:
     warnings: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=WARNING_SCHEMA))
     evidence: dict[str, Any] = field(default_factory=dict)
     records: pl.DataFrame | None = None
+    #: The Parquet file of the rows, and their number (``_task``) there: the small files
+    #: of a batch share one file.
     out: str | None = None
+    index: int = 0
 
 
 def plan(path: str, *, format: str | None = None, chunk_bytes: int | None = None) -> list[Task]:
@@ -210,7 +215,30 @@ def map_batch(tasks: list[Task]) -> list[Partial]:
                 records = _parse(parser, stripped, result, forced=bool(tasks[i].format))
             _take_records(result, records, stripped, warnings, tasks[i], measured)
         out.append(result)
+    _write_rows(out, tasks)
     return out
+
+
+def _write_rows(results: list[Partial], tasks: list[Task]) -> None:
+    """Write the rows of the tasks that say where (``out``), each row numbered with its
+    task's ``index`` in the file (``_task``). The whole files of a batch share one file,
+    named after them all: writing a Parquet file and reading it back costs more than a
+    small file's rows do."""
+    todo = [k for k, task in enumerate(tasks) if task.out and results[k].records is not None]
+    whole = [k for k in todo if tasks[k].end is None]
+    for group in [[k] for k in todo if k not in whole] + ([whole] if whole else []):
+        out = tasks[group[0]].out
+        if len(group) > 1:
+            names = "\n".join(Path(tasks[k].out).stem for k in group)
+            digest = hashlib.sha256(names.encode()).hexdigest()[:32]
+            out = str(Path(out).with_name(f"batch-{digest}.parquet"))
+        frames = []
+        for index, k in enumerate(group):
+            result = results[k]
+            frames.append(result.records.with_columns(_task=pl.lit(index, pl.UInt32)))
+            result.out, result.index, result.records = out, index, None
+        rows = pl.concat(frames, how="diagonal_relaxed")
+        rows.write_parquet(out, statistics=True, compression="lz4")  # fast: read once more
 
 
 def _kin(path: str) -> str:
@@ -458,7 +486,7 @@ def _take_records(
 ) -> None:
     """Fill ``result`` from a file's parsed records: unparsed lines to the warnings,
     masked messages for templates, line accounting and the evidence for years and zones;
-    the rows go to ``task.out``. ``measured`` is the records' :func:`_measures` when they
+    the rows go to ``result.records``. ``measured`` is the records' :func:`_measures` when they
     were taken with other files'."""
     if isinstance(records, Exception):
         name = result.format or "routing"
@@ -506,10 +534,7 @@ def _take_records(
             ]
         )
     result.evidence = {k: measured[k] for k in _EVIDENCE_KEYS} | {"header_zone": result.header_zone}
-    if task.out:
-        records.write_parquet(task.out, statistics=True, compression="lz4")  # fast: read once more
-    else:
-        result.records = records
+    result.records = records
 
 
 def _measures(records: pl.DataFrame, by: str | None = None) -> dict:

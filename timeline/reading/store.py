@@ -79,18 +79,21 @@ def default_cache_dir() -> str:
 
 
 class PartialCache:
-    """Partial results on disk: ``<key>.parquet`` (rows) and ``<key>.pkl`` (the rest)."""
+    """Partial results on disk: ``<key>.pkl`` (the summary) and the rows, in
+    ``<key>.parquet`` or, for the small files of a batch, a ``batch-<digest>.parquet``
+    they share."""
 
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root) / "partials"
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def rows_path(self, key: str) -> str:
-        return str(self.root / f"{key}.parquet")
+    def rows_path(self, key: str, written: str | None = None) -> str:
+        """Where a task's rows go, or (``written``: where they went, a file they may share
+        with other tasks' rows) are found in this cache."""
+        return str(self.root / (Path(written).name if written else f"{key}.parquet"))
 
     def get(self, key: str) -> Any | None:
         summary = self.root / f"{key}.pkl"
-        rows = self.root / f"{key}.parquet"
         if not summary.exists():
             return None
         try:
@@ -98,6 +101,7 @@ class PartialCache:
                 partial = pickle.load(handle)
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
             return None
+        rows = Path(self.rows_path(key, partial.out))
         if partial.format is not None and partial.rows and not rows.exists():
             return None
         return partial
