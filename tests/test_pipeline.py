@@ -394,19 +394,26 @@ def test_files_of_one_container_are_sniffed_once_and_a_stranger_among_them_still
 def test_every_partial_finished_on_its_own_keeps_its_rows(logs, monkeypatch):
     together = rows(timeline.read(logs, workers=1, cache=False))
     monkeypatch.setattr(loader, "FINISH_TOGETHER_BYTES", 0)  # every partial streams alone
+    monkeypatch.setattr(mapper, "SHARED_MAX_ROWS", 0)  # each in a rows file of its own
     alone = timeline.read(logs, workers=1, cache=False)
     assert rows(alone).equals(together)
     assert accounted(alone.summary)
 
 
-def test_small_partials_written_a_few_at_a_time_keep_their_rows(logs, monkeypatch):
+@pytest.mark.parametrize("shared", [False, True])
+def test_small_partials_written_a_few_at_a_time_keep_their_rows(logs, monkeypatch, shared):
     """Small partials go to the store in pieces of about ``FINISH_WRITE_BYTES``: at one
-    byte, a store file per partial, and the same rows, in the same order."""
+    byte, a store file per rows file and settlement (a partial's own rows file, or the
+    one the small files of a map batch share), and the same rows, in the same order."""
     together = timeline.read(logs, workers=1, cache=False)
     monkeypatch.setattr(loader, "FINISH_WRITE_BYTES", 1)
+    if not shared:
+        monkeypatch.setattr(mapper, "SHARED_MAX_ROWS", 0)
     pieces = timeline.read(logs, workers=1, cache=False)
     stored = sorted(p.name for p in (Path(pieces.store) / "events").glob("part-*.parquet"))
-    assert len(stored) == pieces.summary.files.filter(pl.col("rows") > 0).height
+    files = pieces.summary.files.filter(pl.col("rows") > 0).height
+    assert files == 3
+    assert len(stored) < files if shared else len(stored) == files
     assert pieces.events.equals(together.events)
     assert accounted(pieces.summary)
 

@@ -581,25 +581,27 @@ def finish_job(job: FinishJob) -> dict[str, str]:
     :func:`timeline.reading.settle.apply` had to mend."""
     lookup = pl.read_parquet(job.templates) if job.templates else None
     shared = Counter(rows for rows, *_ in job.parts)
-    small: dict[tuple[settle.Settlement, int, int], dict[tuple[str, int], str]] = {}
-    sizes: dict[tuple[str, int], float] = {}
+    small: dict[tuple[settle.Settlement, int, int], dict[str, list[tuple[int, str]]]] = {}
     counts = []
     for n, (rows, index, path, part, offset, settlement) in enumerate(job.parts):
-        size = os.path.getsize(rows) / shared[rows]
-        if size <= FINISH_TOGETHER_BYTES or shared[rows] > 1:
-            small.setdefault((settlement, part, offset), {})[(rows, index)] = path
-            sizes[(rows, index)] = size
+        if shared[rows] > 1 or os.path.getsize(rows) <= FINISH_TOGETHER_BYTES:
+            small.setdefault((settlement, part, offset), {}).setdefault(rows, []).append(
+                (index, path)
+            )
             continue
-        settled = _settled({(rows, index): path}, settlement, part, offset)
+        settled = _settled(_rows_of({rows: [(index, path)]}), settlement, part, offset)
         counts += _write_events(
             _event_columns(settled, lookup),
             job,
             suffix=f"-{n:05d}",
             notes=settle.time_note_counts(settled),
         )
-    for n, pieces in enumerate(_writes(small, sizes)):
+    for n, pieces in enumerate(_writes(small)):
         together = pl.concat(
-            [_settled(dict(files), *key).collect(engine="in-memory") for key, files in pieces],
+            [
+                _settled(_rows_of(owners), *key).collect(engine="in-memory")
+                for key, owners in pieces
+            ],
             how="diagonal_relaxed",
         ).lazy()
         counts += _write_events(
@@ -611,52 +613,54 @@ def finish_job(job: FinishJob) -> dict[str, str]:
     return settle.time_problems(pl.concat(counts)) if counts else {}
 
 
-def _writes(
-    small: dict[tuple, dict[tuple[str, int], str]], sizes: dict[tuple[str, int], float]
-) -> Iterator[list[tuple[tuple, list]]]:
-    """The small partials (``{settlement key: {(rows, index): path}}``, each of the
-    ``sizes`` given) in what is written to the store at once, about
-    :data:`FINISH_WRITE_BYTES` each: ``[(key, [((rows, index), path)])]``, a key's
-    partials read :data:`FINISH_FILES_AT_ONCE` at most a query."""
-    written, size = [], 0.0
+def _writes(small: dict[tuple, dict[str, list]]) -> Iterator[list[tuple[tuple, dict]]]:
+    """The small partials (``{settlement key: {rows file: owners}}``) in what is written
+    to the store at once, about :data:`FINISH_WRITE_BYTES` of rows files each:
+    ``[(key, {rows file: owners})]``, a key's files read :data:`FINISH_FILES_AT_ONCE` at
+    most a query."""
+    written, size = [], 0
     for key, group in small.items():
-        files = []
-        for rows, path in group.items():
-            files.append((rows, path))
-            size += sizes[rows]
+        files = {}
+        for rows, owners in group.items():
+            files[rows] = owners
+            size += os.path.getsize(rows)
             if len(files) >= FINISH_FILES_AT_ONCE or size >= FINISH_WRITE_BYTES:
                 written.append((key, files))
-                files = []
+                files = {}
             if size >= FINISH_WRITE_BYTES:
                 yield written
-                written, size = [], 0.0
+                written, size = [], 0
         if files:
             written.append((key, files))
     if written:
         yield written
 
 
-def _settled(
-    files: dict[tuple[str, int], str], settlement: settle.Settlement, part: int, offset: int
-) -> pl.LazyFrame:
-    """The rows of partials (``{(rows, index): shown path}``) that share a settlement,
-    part and line offset, settled: many small files cost one query."""
-    paths = list(dict.fromkeys(rows for rows, _ in files))
-    rows = pl.scan_parquet(paths, include_file_paths="_rows")
-    if len(files) == 1:
-        (((_, index), path),) = files.items()
-        rows = rows.filter(pl.col("_task") == index).with_columns(file=pl.lit(path, pl.String))
-    else:
-        owners = pl.DataFrame(
-            [(rows, index, path) for (rows, index), path in files.items()],
-            schema={"_rows": pl.String, "_task": pl.UInt32, "file": pl.String},
-            orient="row",
-        )
-        rows = rows.join(owners.lazy(), on=["_rows", "_task"], maintain_order="left")
+def _rows_of(owners: dict[str, list[tuple[int, str]]]) -> pl.LazyFrame:
+    """The rows of partials, ``{rows file: [(index, shown path)]}``, each with its
+    ``file``. A rows file may hold several tasks' rows (``_task``), not all of them
+    asked for: a row's owner is its rows file's number and its task's."""
+    number = {rows: n for n, rows in enumerate(owners)}
+    found = {(number[rows] << 32) + i: path for rows in owners for i, path in owners[rows]}
+    owner = pl.col("_rows").replace_strict(number, return_dtype=pl.UInt64) * (1 << 32) + pl.col(
+        "_task"
+    )
     return (
-        settle.apply(rows, settlement, part)
-        .with_columns(line=pl.col("line") + offset, end_line=pl.col("end_line") + offset)
-        .drop("_rows", "_task")
+        pl.scan_parquet(list(owners), include_file_paths="_rows")
+        .with_columns(_owner=owner)
+        .filter(pl.col("_owner").is_in(list(found)))
+        .with_columns(file=pl.col("_owner").replace_strict(found, return_dtype=pl.String))
+        .drop("_rows", "_owner", "_task")
+    )
+
+
+def _settled(
+    rows: pl.LazyFrame, settlement: settle.Settlement, part: int, offset: int
+) -> pl.LazyFrame:
+    """Partials' rows (:func:`_rows_of`) that share a settlement, part and line offset,
+    settled."""
+    return settle.apply(rows, settlement, part).with_columns(
+        line=pl.col("line") + offset, end_line=pl.col("end_line") + offset
     )
 
 

@@ -38,6 +38,8 @@ TOGETHER_MAX_LINES = 20_000
 SPLIT_TOGETHER_BYTES = 1 << 20
 #: How much of an unparsed line the warnings keep.
 WARNING_TEXT_CHARS = 200
+#: Files of at most this many rows share one rows file with the others of their batch.
+SHARED_MAX_ROWS = 2_000
 #: Columns of a partial's rows: the record columns, the masked message, no ``unparsed``.
 PARTIAL_COLUMNS = [c for c in RECORD_SCHEMA if c != "unparsed"] + ["masked"]
 
@@ -221,11 +223,11 @@ def map_batch(tasks: list[Task]) -> list[Partial]:
 
 def _write_rows(results: list[Partial], tasks: list[Task]) -> None:
     """Write the rows of the tasks that say where (``out``), each row numbered with its
-    task's ``index`` in the file (``_task``). The whole files of a batch share one file,
-    named after them all: writing a Parquet file and reading it back costs more than a
-    small file's rows do."""
+    task's ``index`` in the file (``_task``). The small whole files of a batch (at most
+    :data:`SHARED_MAX_ROWS` rows) share one file, named after them all: writing a Parquet
+    file and reading it back costs more than a small file's rows do."""
     todo = [k for k, task in enumerate(tasks) if task.out and results[k].records is not None]
-    whole = [k for k in todo if tasks[k].end is None]
+    whole = [k for k in todo if tasks[k].end is None and results[k].rows <= SHARED_MAX_ROWS]
     for group in [[k] for k in todo if k not in whole] + ([whole] if whole else []):
         out = tasks[group[0]].out
         if len(group) > 1:
