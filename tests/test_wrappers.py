@@ -1193,3 +1193,29 @@ def test_small_files_are_one_segment_together_as_each_is_alone():
     alone = [routing.one_segment(f, klog) for f in files]
     assert together == alone
     assert alone[0] and not alone[1] and not alone[2]
+
+
+def test_prefixes_of_many_files_found_together_as_each_alone():
+    """Every registered format's sample, bare and behind each runtime's prefix, alone and
+    half-prefixed: one query for them all finds what a query per file finds."""
+    import parsers
+
+    stamp = "2024-05-06T07:08:09.123456789Z"
+    wraps = {
+        "bare": lambda line: line,
+        "cri": lambda line: f"{stamp} stderr F {line}",
+        "docker": lambda line: json.dumps({"log": line + "\n", "stream": "stdout", "time": stamp}),
+        "kubectl-prefix": lambda line: f"[pod/web-7d9f/app] {line}",
+        "timestamps": lambda line: f"{stamp} {line}",
+    }
+    samples = [[], ["", "   "], ["2024-05-06T07:08:09.1+02:00 host app[1]: hello"]]
+    for parser in parsers.registry.all_parsers():
+        for sample in parser.samples:
+            lines = sample.text.splitlines()[:20]
+            for wrap in wraps.values():
+                samples.append([wrap(line) for line in lines])
+                samples.append([wrap(line) if k % 2 else line for k, line in enumerate(lines)])
+    assert len(samples) > 100
+    found = runtime.detect_each(samples)
+    assert found == [runtime.detect(sample) for sample in samples]
+    assert {prefix for prefix, _ in found} >= {None, *runtime.PREFIXES}

@@ -309,11 +309,14 @@ def _read_bytes(task: Task) -> tuple[Partial, bytes | None, list[pl.DataFrame]]:
 def _peeled_together(read: list, tasks: list[Task]) -> dict[int, wrappers.Peeled]:
     """The small whole files whose every sample line carries one runtime prefix, that
     prefix stripped in one query per prefix (:func:`parsers.wrappers.peel_prefixed`)."""
+    small = [
+        i
+        for i, (_, lines, _, _) in enumerate(read)
+        if lines is not None and tasks[i].end is None and lines.height <= TOGETHER_MAX_LINES
+    ]
     groups: dict[str, list[int]] = {}
-    for i, (_, lines, sample, _) in enumerate(read):
-        if lines is None or tasks[i].end is not None or lines.height > TOGETHER_MAX_LINES:
-            continue
-        prefix, share = runtime.detect(sample)
+    found = runtime.detect_each([read[i][2] for i in small])
+    for i, (prefix, share) in zip(small, found, strict=True):
         if prefix is not None and share == 1.0:
             groups.setdefault(prefix, []).append(i)
     out: dict[int, wrappers.Peeled] = {}
