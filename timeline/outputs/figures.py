@@ -83,8 +83,7 @@ def timeline_figure(
         subplot_titles=[escape(r) for r in rows],
     )
     _add_changes(fig, analysis.changes, row=1, root=root)
-    for i, lane in enumerate(lane_names, start=2):
-        _add_lane(fig, lanes.filter(pl.col("lane") == lane), row=i, root=root)
+    _add_lanes(fig, lanes, lane_names, first_row=2, root=root, title="per bucket")
     if job_table.height:
         _add_jobs(fig, job_table, row=len(rows))
     _shade(fig, analysis)
@@ -223,9 +222,7 @@ def host_figure(
         vertical_spacing=min(0.02, 0.3 / max(len(names), 1)),
         subplot_titles=[escape(n) for n in names],
     )
-    for i, lane in enumerate(names, start=1):
-        _add_lane(fig, lanes.filter(pl.col("lane") == lane), row=i, root=root, legend_row=1)
-        fig.update_yaxes(title_text=None, row=i, col=1)
+    _add_lanes(fig, lanes, names, first_row=1, root=root)
     _mark_host_changes(fig, analysis.changes, names, start=start, end=end)
     fig.update_layout(
         height=90 * len(names) + 120,
@@ -342,33 +339,57 @@ def _lane_counts(
     )
 
 
-def _add_lane(
-    fig: go.Figure, lane: pl.DataFrame, *, row: int, root: str = "", legend_row: int = 2
+def _add_lanes(
+    fig: go.Figure,
+    lanes: pl.DataFrame,
+    names: list[str],
+    *,
+    first_row: int,
+    root: str = "",
+    title: str | None = None,
 ) -> None:
-    for level in ("warning", "error", "critical"):
-        part = lane.filter(pl.col("level") == level)
-        if part.is_empty():
-            continue
-        hover = [
-            f"{escape(level)}: {c:,} on {plural(h, 'host')}<br>"
-            f"{_wrapped(t)}<br><i>{_wrapped(_location(e, root))}</i>"
-            for c, h, t, e in part.select("count", "hosts", "template", "example").iter_rows()
-        ]
-        fig.add_trace(
-            go.Bar(
-                x=part["bucket"].to_list(),
-                y=part["count"].to_list(),
-                name=level,
-                legendgroup=level,
-                showlegend=row == legend_row,
-                marker_color=LEVEL_COLOURS[level],
-                hovertext=hover,
-                hoverinfo="x+text",
-            ),
-            row=row,
-            col=1,
+    """A stacked bar per level for each lane of ``names``, one row each from
+    ``first_row``, the legend with the first; added at once, as plotly checks the whole
+    figure on every call."""
+    traces, rows = [], []
+    for row, name in enumerate(names, start=first_row):
+        lane = lanes.filter(pl.col("lane") == name)
+        for level in ("warning", "error", "critical"):
+            part = lane.filter(pl.col("level") == level)
+            if part.is_empty():
+                continue
+            hover = [
+                f"{escape(level)}: {c:,} on {plural(h, 'host')}<br>"
+                f"{_wrapped(t)}<br><i>{_wrapped(_location(e, root))}</i>"
+                for c, h, t, e in part.select("count", "hosts", "template", "example").iter_rows()
+            ]
+            traces.append(
+                go.Bar(
+                    x=part["bucket"].to_list(),
+                    y=part["count"].to_list(),
+                    name=level,
+                    legendgroup=level,
+                    showlegend=row == first_row,
+                    marker_color=LEVEL_COLOURS[level],
+                    hovertext=hover,
+                    hoverinfo="x+text",
+                )
+            )
+            rows.append(row)
+    if traces:
+        fig.add_traces(traces, rows=rows, cols=[1] * len(rows))
+    if title:
+        fig.update_layout(
+            {
+                _y_axis(row): {"title": {"text": title}}
+                for row in range(first_row, first_row + len(names))
+            }
         )
-    fig.update_yaxes(title_text="per bucket", row=row, col=1)
+
+
+def _y_axis(row: int) -> str:
+    """The layout key of the y axis of a one-column figure's ``row``."""
+    return "yaxis" if row == 1 else f"yaxis{row}"
 
 
 def _add_jobs(fig: go.Figure, table: pl.DataFrame, *, row: int) -> None:
