@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import polars as pl
 
 from timeline.analysis.contributors.changes import _TS, _host_key, host_key, names_match, node_local
@@ -53,13 +54,16 @@ def signature_diffs(
         return pl.DataFrame(schema=DIFF_SCHEMA)
     first_seen = rows.group_by("source", "template").agg(first_seen_at=pl.col("ts").min())
     programs = rows.select("source", "component").unique()
-    times = rows["ts"]
+    micros = rows["ts"].dt.epoch("us").to_numpy()
+    edges = changes.select(
+        lo=(pl.col("ts") - window_td).dt.epoch("us"), hi=(pl.col("ts") + window_td).dt.epoch("us")
+    )
+    los, his = (np.searchsorted(micros, edges[c].to_numpy(), side="left") for c in ("lo", "hi"))
+    named_by: dict[str | None, pl.DataFrame] = {}
     found = []
-    for change in changes.iter_rows(named=True):
+    for change, lo, hi in zip(changes.iter_rows(named=True), los, his, strict=True):
         t0 = change["ts"]
-        lo = times.search_sorted(t0 - window_td, side="left")
-        hi = times.search_sorted(t0 + window_td, side="left")
-        part = rows.slice(lo, hi - lo)
+        part = rows.slice(int(lo), int(hi - lo))
         explicit = set()
         if node_local(change):
             explicit = {_host_key(h) for h in change["hosts"] or ()}
@@ -68,15 +72,17 @@ def signature_diffs(
         if explicit:
             part = part.filter(pl.col("hk").is_in(sorted(explicit)))
         else:
-            named = programs.filter(
-                pl.Series(
-                    [
-                        names_match(change["name"], s) or names_match(change["name"], c)
-                        for s, c in programs.iter_rows()
-                    ],
-                    dtype=pl.Boolean,
+            if change["name"] not in named_by:
+                named_by[change["name"]] = programs.filter(
+                    pl.Series(
+                        [
+                            names_match(change["name"], s) or names_match(change["name"], c)
+                            for s, c in programs.iter_rows()
+                        ],
+                        dtype=pl.Boolean,
+                    )
                 )
-            )
+            named = named_by[change["name"]]
             if named.height:
                 part = part.join(named, on=["source", "component"], how="semi", nulls_equal=True)
         if part.height == 0:
