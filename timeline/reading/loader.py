@@ -642,9 +642,8 @@ def _rows_of(owners: dict[str, list[tuple[int, str]]]) -> pl.LazyFrame:
     asked for: a row's owner is its rows file's number and its task's."""
     number = {rows: n for n, rows in enumerate(owners)}
     found = {(number[rows] << 32) + i: path for rows in owners for i, path in owners[rows]}
-    owner = pl.col("_rows").replace_strict(number, return_dtype=pl.UInt64) * (1 << 32) + pl.col(
-        "_task"
-    )
+    file_number = pl.col("_rows").replace_strict(number, return_dtype=pl.UInt64)
+    owner = file_number * (1 << 32) + pl.col("_task")
     return (
         pl.scan_parquet(list(owners), include_file_paths="_rows")
         .with_columns(_owner=owner)

@@ -227,8 +227,9 @@ def _write_rows(results: list[Partial], tasks: list[Task]) -> None:
     :data:`SHARED_MAX_ROWS` rows) share one file, named after them all: writing a Parquet
     file and reading it back costs more than a small file's rows do."""
     todo = [k for k, task in enumerate(tasks) if task.out and results[k].records is not None]
-    whole = [k for k in todo if tasks[k].end is None and results[k].rows <= SHARED_MAX_ROWS]
-    for group in [[k] for k in todo if k not in whole] + ([whole] if whole else []):
+    small = [k for k in todo if tasks[k].end is None and results[k].rows <= SHARED_MAX_ROWS]
+    alone = [[k] for k in sorted(set(todo) - set(small))]
+    for group in alone + ([small] if small else []):
         out = tasks[group[0]].out
         if len(group) > 1:
             names = "\n".join(Path(tasks[k].out).stem for k in group)
@@ -491,8 +492,8 @@ def _take_records(
 ) -> None:
     """Fill ``result`` from a file's parsed records: unparsed lines to the warnings,
     masked messages for templates, line accounting and the evidence for years and zones;
-    the rows go to ``result.records``. ``measured`` is the records' :func:`_measures` when they
-    were taken with other files'."""
+    the rows go to ``result.records`` (:func:`_write_rows` writes them). ``measured`` is
+    the records' :func:`_measures` when they were taken with other files'."""
     if isinstance(records, Exception):
         name = result.format or "routing"
         result.problems.append(f"the {name} parser failed: {type(records).__name__}: {records}")
