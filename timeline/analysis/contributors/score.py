@@ -149,7 +149,8 @@ class _Pair:
     before_window: timedelta
     untouched: frozenset[str] = frozenset()
     counts: dict[str, int] = field(default_factory=dict)
-    per_host: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: ``{role: {host: rows}}``, only the hosts with rows: a host missing has none.
+    per_host: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def change_class(change: dict) -> str:
@@ -361,13 +362,13 @@ def _count(pairs: list[_Pair], queries: pl.DataFrame, counter: RowCounter) -> No
     counted = queries.join(counter.count(queries), on="q", how="left").with_columns(
         pl.col("n").fill_null(0)
     )
-    for i, role, n in counted.group_by("i", "role").agg(pl.col("n").sum()).iter_rows():
-        pairs[i].counts[role] = int(n)
+    sums = counted.group_by("i", "role").agg(pl.col("n").sum())
+    for i, role, n in zip(*(sums[c].to_list() for c in sums.columns), strict=True):
+        pairs[i].counts[role] = n
     per_host = counted.filter(pl.col("host").is_not_null() & (pl.col("n") > 0))
-    for i, role, host, n in (
-        per_host.group_by("i", "role", "host").agg(pl.col("n").sum()).iter_rows()
-    ):
-        pairs[i].per_host[(role, host)] = int(n)
+    sums = per_host.group_by("i", "role", "host").agg(pl.col("n").sum())
+    for i, role, host, n in zip(*(sums[c].to_list() for c in sums.columns), strict=True):
+        pairs[i].per_host.setdefault(role, {})[host] = n
 
 
 # --- the parts ----------------------------------------------------------------------------
@@ -427,19 +428,19 @@ def _measure(p: _Pair, *, window: timedelta, tries: int = 1) -> _Measured:
         return m
     hosts, others = list(p.explicit), sorted(p.untouched)
 
-    def started(role: str, host: str) -> bool:
-        return p.per_host.get((f"{role}_before", host), 0) == 0 and (
-            p.per_host.get((f"{role}_after", host), 0) > 0
-        )
+    def started(role: str) -> int:
+        """Hosts (of the role's side) with rows after and none before."""
+        before = p.per_host.get(f"{role}_before", {})
+        return sum(1 for h in p.per_host.get(f"{role}_after", {}) if h not in before)
 
-    def stopped(role: str, host: str) -> bool:
-        was = p.per_host.get((f"{role}_before", host), 0)
-        return was > 0 and p.per_host.get((f"{role}_after", host), 0) <= was * scale * STOPPED
+    def stopped(role: str) -> int:
+        """Hosts (of the role's side) with rows before and few or none after."""
+        after = p.per_host.get(f"{role}_after", {})
+        was = p.per_host.get(f"{role}_before", {})
+        return sum(1 for h, n in was.items() if after.get(h, 0) <= n * scale * STOPPED)
 
-    m.aligned = sum(started("t", h) for h in hosts)
-    m.stopped = sum(stopped("t", h) for h in hosts)
-    m.u_started = sum(started("u", h) for h in others)
-    m.u_stopped = sum(stopped("u", h) for h in others)
+    m.aligned, m.stopped = started("t"), stopped("t")
+    m.u_started, m.u_stopped = started("u"), stopped("u")
     times = sorted(p.explicit.values())
     staggered = len(times) >= 2 and times[-1] - times[0] >= window / 6
     # Without untouched hosts to compare, errors that began on every host at once say
@@ -516,16 +517,18 @@ def _host_moves(
     in the window after the change (than their baseline says) more often than the
     untouched, and that they got worse less often or better more often."""
 
-    def moved(role: str, host: str) -> tuple[bool, bool]:
-        expected = p.per_host.get((f"{role}_base", host), 0) * scale / BASELINE
-        after = p.per_host.get((f"{role}_after", host), 0)
-        return after >= 1 and after > 2 * expected + 0.5, expected >= 2 and after < expected / 2
+    def moved(role: str) -> tuple[int, int]:
+        """Hosts (of the role's side) that got worse, and that got better; a host
+        without rows did neither."""
+        base = p.per_host.get(f"{role}_base", {})
+        after = p.per_host.get(f"{role}_after", {})
+        expected = {h: n * scale / BASELINE for h, n in base.items()}
+        worse = sum(1 for h, n in after.items() if n > 2 * expected.get(h, 0) + 0.5)
+        better = sum(1 for h, e in expected.items() if e >= 2 and after.get(h, 0) < e / 2)
+        return worse, better
 
-    touched = [moved(roles[0], h) for h in hosts]
-    untouched = [moved(roles[1], h) for h in others]
-    n_t, n_u = len(touched), len(untouched)
-    worse_t, worse_u = sum(t[0] for t in touched), sum(u[0] for u in untouched)
-    better_t, better_u = sum(t[1] for t in touched), sum(u[1] for u in untouched)
+    n_t, n_u = len(hosts), len(others)
+    (worse_t, better_t), (worse_u, better_u) = moved(roles[0]), moved(roles[1])
     fewer_worse = host_count_test(n_t - worse_t, n_t, n_u - worse_u, n_u)
     return (
         host_count_test(worse_t, n_t, worse_u, n_u),
