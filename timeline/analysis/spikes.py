@@ -401,7 +401,7 @@ def _describe_log_spikes(spikes: pl.DataFrame, frame: pl.DataFrame, *, examples:
             check_sortedness=False,
         )
         .filter(pl.col("spike_id").is_not_null() & (pl.col("ts") < pl.col("end")))
-        .sort("spike_id", "ts", "line")
+        .sort("spike_id", "ts", "file", "line")  # the same examples on every run
     )
     per_host_first = inside.unique(["spike_id", "host"], keep="first", maintain_order=True)
     sample = per_host_first.group_by("spike_id", maintain_order=True).agg(
@@ -462,7 +462,14 @@ def _describe_job_spikes(spikes: pl.DataFrame, job_table: pl.DataFrame, *, examp
     )
     sample = (
         inside.filter(telling)
-        .sort("spike_id", pl.col("queue_delay_s").fill_null(0.0), descending=[False, True])
+        .sort(
+            "spike_id",
+            pl.col("queue_delay_s").fill_null(0.0),
+            "ts",
+            "file",
+            "line",
+            descending=[False, True, False, False, False],
+        )
         .group_by("spike_id", maintain_order=True)
         .agg(examples=_file_line().head(examples))
     )
