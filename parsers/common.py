@@ -107,6 +107,18 @@ def records(frame: pl.LazyFrame, **columns: pl.Expr | str | None) -> pl.LazyFram
     return frame.select(exprs)
 
 
+def file_numbers(heights: list[int]) -> pl.Series:
+    """Which file each row of several files' rows, stacked in order, came from: the
+    number of the file, repeated for each of its ``heights`` rows. Many small files are
+    looked at in one query this way, then told apart by this column.
+
+    >>> file_numbers([2, 0, 1]).to_list()
+    [0, 0, 2]
+    """
+    counts = pl.Series(heights, dtype=pl.UInt32)
+    return pl.Series(range(len(heights)), dtype=pl.UInt32).repeat_by(counts).explode().drop_nulls()
+
+
 def only(where: pl.Expr, expr: pl.Expr) -> pl.Expr:
     """``expr`` on the rows ``where`` holds, null elsewhere: string functions skip nulls, so
     a regex given this runs only on the rows that can match it.

@@ -25,6 +25,7 @@ from parsers.common import (
     LEVEL,
     LINE_SCHEMA,
     RECORD_SCHEMA,
+    file_numbers,
     join_continuations,
     level_from,
     records,
@@ -195,8 +196,7 @@ def one_segment_each(files: list[pl.DataFrame], main: Parser) -> list[bool]:
     line_based = main.own_start or main.record_start or main.distinct_start
     foreign = "|".join(f"(?:{p.claims})" for p in candidates(main)) if line_based else ""
     flag = pl.col("text").str.contains(foreign) if foreign else pl.lit(False)
-    heights = pl.Series([f.height for f in files], dtype=pl.UInt32)
-    owner = pl.Series(range(len(files)), dtype=pl.UInt32).repeat_by(heights).explode()
+    owner = file_numbers([f.height for f in files])
     found = (
         pl.concat([f.select("text", "entry", "host", "container") for f in files])
         .with_columns(_file=owner)

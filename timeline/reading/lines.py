@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from parsers.common import file_numbers
 from timeline.reading.sources import Cut, shown_name
 
 #: Lines looked at to recognise a runtime prefix and a format.
@@ -46,11 +47,7 @@ def split_many(datas: list[bytes], paths: list[str]) -> list[tuple[pl.DataFrame,
         text = None
     if text is None or text.height != sum(counts):
         return [split_lines(d, p) for d, p in zip(datas, paths, strict=True)]
-    owner = (
-        pl.Series(range(len(datas)), dtype=pl.UInt32)
-        .repeat_by(pl.Series(counts, dtype=pl.UInt32))
-        .explode()
-    )
+    owner = file_numbers(counts)
     names = pl.Series([shown_name(p) for p in paths], dtype=pl.String)
     lines = text.select(
         line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).over(owner),

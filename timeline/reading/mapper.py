@@ -23,7 +23,7 @@ import polars as pl
 
 import parsers
 from parsers import layouts, routing, runtime, wrappers
-from parsers.common import LINE_SCHEMA, RECORD_SCHEMA
+from parsers.common import LINE_SCHEMA, RECORD_SCHEMA, file_numbers
 from parsers.registry import MIN_SCORE, Parser, Score
 from timeline.reading import settle, signatures
 from timeline.reading.lines import SAMPLE_LINES, cut_notes, sample_lines, split_lines, split_many
@@ -415,8 +415,7 @@ def _wholly_own(members: list[int], prepared: list) -> list[int]:
 
 def _all_whole_lines(frames: list[pl.DataFrame], whole_line: pl.Expr) -> list[bool]:
     """Whether every line of each frame is ``whole_line``, in one query."""
-    heights = pl.Series([f.height for f in frames], dtype=pl.UInt32)
-    owner = pl.Series(range(len(frames)), dtype=pl.UInt32).repeat_by(heights).explode()
+    owner = file_numbers([f.height for f in frames])
     found = (
         pl.concat([f.select("text") for f in frames])
         .with_columns(_file=owner)
