@@ -50,6 +50,8 @@ from parsers.common import LINE_SCHEMA, PLACEHOLDER_YEAR
 
 #: Layers looked for, at most, one inside the other.
 MAX_LAYERS = 4
+#: A layer is recognised from this many of a file's first lines.
+SAMPLE_LINES = 200
 
 _ISO = (
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
@@ -239,9 +241,30 @@ def detect(sample: list[str], *, inner: bool = False) -> tuple[str | None, float
     >>> detect(["Feb 23 16:31:05 node-1 kubelet[1203]: I0223 16:31:05.1 1 a.go:1] x"])
     ('syslog', 1.0)
     """
-    best, best_share = runtime.detect(sample)
     names = [name for name in WRAPPERS if not (inner and name in OUTERMOST)]
-    for name, share in wrapper_shares(sample, names).items():
+    return _best_layer(runtime.detect(sample), wrapper_shares(sample, names))
+
+
+def detect_each(samples: list[list[str]]) -> list[tuple[str | None, float]]:
+    """:func:`detect` of each of several files' samples (each the outermost layer), in two
+    queries for them all: on small files the fixed cost of a query, not the lines, is what
+    a sample costs.
+
+    >>> detect_each([["Feb 23 16:31:05 node-1 kubelet[1203]: x"], ["plain text"], []])
+    [('syslog', 1.0), (None, 0.0), (None, 0.0)]
+    """
+    prefixes = runtime.detect_each(samples)
+    wrapped = wrapper_shares_each(samples, list(WRAPPERS))
+    return [_best_layer(p, w) for p, w in zip(prefixes, wrapped, strict=True)]
+
+
+def _best_layer(
+    prefix: tuple[str | None, float], shares: dict[str, float]
+) -> tuple[str | None, float]:
+    """The layer of the highest share, a runtime ``prefix`` (name and share) first among
+    equals; None below :data:`MIN_SHARE`."""
+    best, best_share = prefix
+    for name, share in shares.items():
         if share > best_share:
             best, best_share = name, share
     if best_share < MIN_SHARE:
@@ -256,29 +279,62 @@ def wrapper_share(sample: list[str], name: str) -> float:
 
 
 def wrapper_shares(sample: list[str], names: Iterable[str]) -> dict[str, float]:
-    """:func:`wrapper_share` of each wrapper of ``names``, in one query for them all (the
-    fixed cost of a query, not the lines, is what a sample costs)."""
-    lines = [s for s in sample if s.strip()]
-    columns: dict[str, list] = {"line": lines}
-    shares: dict[str, pl.Expr] = {}
-    written: set[str] = set()
+    """:func:`wrapper_share` of each wrapper of ``names``, in one query for them all."""
+    return wrapper_shares_each([sample], names)[0]
+
+
+def wrapper_shares_each(samples: list[list[str]], names: Iterable[str]) -> list[dict[str, float]]:
+    """:func:`wrapper_shares` of each of several samples, in one query for them all (two
+    with grep, whose context lines are told by the file names of each sample's own
+    matching lines: :func:`grep_pattern`)."""
+    names = list(names)
+    kept = [[s for s in sample if s.strip()] for sample in samples]
+    rows = [(k, s) for k, lines in enumerate(kept) for s in lines]
+    if not rows:
+        return [dict.fromkeys(names, 0.0) for _ in samples]
+    frame = pl.DataFrame(rows, schema={"file": pl.UInt32, "line": pl.String}, orient="row")
+    line = pl.col("line")
+    shares: list[pl.Expr] = []
     for name in names:
-        marker = MARKERS.get(name)
-        pattern = grep_pattern(pl.Series(lines, dtype=pl.String)) if name == "grep" else None
-        matched = pl.col("line").str.contains(pattern or WRAPPERS[name].pattern)
-        if marker:
-            columns[f"own:{name}"] = kept = [not re.match(marker, s) for s in lines]
-            matched = matched.filter(pl.col(f"own:{name}"))
-            if lines and not any(kept):
-                written.add(name)  # nothing but the wrapper's own lines (``-- No entries --``)
-        shares[name] = matched.mean()
-    if not lines:
-        return dict.fromkeys(shares, 0.0)
-    found = pl.DataFrame(columns, schema_overrides={"line": pl.String}).select(**shares).row(0)
-    return {
-        name: (1.0 if name in written else float(share or 0.0)) if _plausible(name, lines) else 0.0
-        for name, share in zip(shares, found, strict=True)
-    }
+        matched = line.str.contains(WRAPPERS[name].pattern)
+        if name == "grep":
+            matched = matched | _grep_context_matches(frame)
+        share = matched.mean()
+        if name in MARKERS:
+            own = ~line.str.contains(MARKERS[name])
+            # nothing but the wrapper's own lines (``-- No entries --``) is all its
+            share = pl.when(own.any()).then(matched.filter(own).mean()).otherwise(1.0)
+        shares.append(share.alias(name))
+    found = {row[0]: row[1:] for row in frame.group_by("file").agg(shares).iter_rows()}
+    out = []
+    for k, lines in enumerate(kept):
+        values = found.get(k, (0.0,) * len(names))
+        out.append(
+            {
+                name: float(share or 0.0) if share and _plausible(name, lines) else 0.0
+                for name, share in zip(names, values, strict=True)
+            }
+        )
+    return out
+
+
+def _grep_context_matches(frame: pl.DataFrame) -> pl.Expr:
+    """Whether each line of ``frame`` (``file``, ``line``) is a context line of ``grep -H``
+    (``file.log-...``) as its own sample's matching lines name files (:func:`grep_pattern`)."""
+    named = (
+        frame.with_columns(name=_grep_names(pl.col("line")))
+        .drop_nulls("name")
+        .unique(["file", "name"], maintain_order=True)
+        .group_by("file", maintain_order=True)
+        .agg(pl.col("name").head(GREP_CONTEXT_NAMES))
+    )
+    by_context: dict[str, list[int]] = {}
+    for file, names in named.iter_rows():
+        by_context.setdefault(_grep_context(names), []).append(file)
+    matched = pl.lit(False)
+    for context, files in by_context.items():
+        matched = matched | (pl.col("file").is_in(files) & pl.col("line").str.contains(context))
+    return matched
 
 
 def _expected_layer(
@@ -327,7 +383,9 @@ def grep_pattern(text: pl.Series) -> str:
     True
     """
     names = (
-        text.str.extract(rf"^({_GREP_NAME}):", 1)
+        text.to_frame("line")
+        .select(_grep_names(pl.col("line")))
+        .to_series()
         .drop_nulls()
         .unique(maintain_order=True)
         .head(GREP_CONTEXT_NAMES)
@@ -335,8 +393,18 @@ def grep_pattern(text: pl.Series) -> str:
     )
     if not names:
         return GREP
+    return f"{GREP}|{_grep_context(names)}"
+
+
+def _grep_names(text: pl.Expr) -> pl.Expr:
+    """The file name a ``grep -H`` line begins with (``file.log:``), else null."""
+    return text.str.extract(rf"^({_GREP_NAME}):", 1)
+
+
+def _grep_context(names: list[str]) -> str:
+    """The pattern of the context lines ``grep -H -A`` writes for the files ``names``."""
     known = "|".join(re.sub(r"([\\.^$*+?()\[\]{}|-])", r"\\\1", n) for n in names)
-    return GREP + rf"|^(?P<grep_file_context>{known})-(?P<text_context>.*)$"
+    return rf"^(?P<grep_file_context>{known})-(?P<text_context>.*)$"
 
 
 def peel(
@@ -355,7 +423,7 @@ def peel(
     Takes the loader's lines (``line``, ``end_line``, ``text``, ``path``); returns them
     with :data:`~parsers.common.LINE_SCHEMA` and :data:`WRAP_SCHEMA` columns.
     """
-    raw = lines["text"].head(200).to_list() if sample is None else sample
+    raw = lines["text"].head(SAMPLE_LINES).to_list() if sample is None else sample
     if any("\x1b[" in s for s in raw):
         lines = lines.with_columns(pl.col("text").str.replace_all(ANSI, ""))
     frame = _empty_columns(lines)
@@ -366,7 +434,7 @@ def peel(
         layers.append("cluster-info-dump")
         shares.append(float(frame["container"].is_not_null().mean()))
     for _ in range(MAX_LAYERS):
-        body = frame.filter(~pl.col("marker"))["text"].head(200).to_list()
+        body = frame.filter(~pl.col("marker"))["text"].head(SAMPLE_LINES).to_list()
         name, share = _expected_layer(body, expect, tuple(layers))
         if name is None:
             name, share = detect(body, inner=bool(layers))
@@ -396,30 +464,29 @@ def journal_zone(markers: pl.Series) -> str | None:
     return f"{date} {zone}"
 
 
-def peel_prefixed(
-    frames: list[pl.DataFrame], samples: list[list[str]], prefix: str
+def peel_together(
+    frames: list[pl.DataFrame], samples: list[list[str]], prefix: str | None
 ) -> list[Peeled]:
-    """:func:`peel` of several files' lines whose samples carry the runtime ``prefix`` on
-    every line, the prefix stripped in one query: on small files the fixed cost of a
-    query, not the lines, is what stripping costs. Each frame's ``path`` must be its own.
-    A file with colour codes or ``cluster-info dump`` sections is peeled on its own."""
+    """:func:`peel` of several files' lines whose first lines carry the runtime ``prefix``
+    on every line, or (``prefix`` None) no layer at all, in one query: on small files the
+    fixed cost of a query, not the lines, is what peeling costs. Each frame's ``path``
+    must be its own. A file with colour codes in its ``samples`` or with ``cluster-info
+    dump`` sections is peeled on its own."""
     plain = [
         not any("\x1b[" in s for s in sample)
         and not frame["text"].str.contains(_SECTION_LITERAL, literal=True).any()
         for frame, sample in zip(frames, samples, strict=True)
     ]
-    together = [frame for frame, ok in zip(frames, plain, strict=True) if ok]
-    stripped = (
-        strip(
-            _empty_columns(pl.concat(together, how="vertical")), prefix, outermost=True
-        ).partition_by("path", as_dict=True, maintain_order=True)
-        if together
-        else {}
-    )
+    together = [frame for frame, ok in zip(frames, plain, strict=True) if ok and frame.height]
+    peeled = {}
+    if together:
+        lines = _empty_columns(pl.concat(together, how="vertical"))
+        if prefix is not None:
+            lines = strip(lines, prefix, outermost=True)
+        peeled = lines.partition_by("path", as_dict=True, maintain_order=True)
+    layers = ((prefix,), (1.0,)) if prefix is not None else ((), ())
     return [
-        Peeled(stripped[(frame["path"][0],)], (prefix,), (1.0,))
-        if ok and frame.height
-        else peel(frame, sample)
+        Peeled(peeled[(frame["path"][0],)], *layers) if ok and frame.height else peel(frame, sample)
         for frame, sample, ok in zip(frames, samples, plain, strict=True)
     ]
 

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 import parsers
 import timeline
+from parsers import wrappers
 from timeline.cli import app
 from timeline.errors import TimelineError
 from timeline.reading import executor, loader, mapper
@@ -501,3 +502,63 @@ def test_thousands_of_small_files_go_to_workers_in_several_batches(tmp_path, mon
             assert workers is None and batches == -(
                 -count * loader.FILE_WORK_BYTES // loader.BATCH_BYTES
             )
+
+
+def test_small_files_without_a_layer_are_peeled_together_as_each_alone(tmp_path, monkeypatch):
+    """Bare logs of many nodes (``/var/log/kube-proxy.log``, rotated copies, CoreDNS without
+    a runtime prefix) go through one peel, with the journal-wrapped, coloured, blank and
+    empty files among them given what a read of each alone gives."""
+    rng = random.Random(23)
+    for i in range(24):
+        folder = tmp_path / f"ip-10-7-{i}-{rng.randint(2, 250)}" / "var/log"
+        folder.mkdir(parents=True)
+        start = datetime(2025, 2, 28, 23, rng.randint(0, 59))
+        name = rng.choice(["kube-proxy.log", "kube-proxy.log.1", "kube-proxy-2025-02-28.log"])
+        (folder / name).write_text(kube_proxy_log(rng, start, rng.randint(1, 20), prefix=False))
+        if i % 3 == 0:
+            (folder / "coredns.log").write_text(coredns_log(rng, start, rng.randint(2, 15)))
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "kubelet.journal").write_text(
+        "".join(
+            f"Feb 28 23:0{k}:01 ip-10-7-1-9 kubelet[812]: I0228 23:0{k}:01.000001     812 "
+            f'kubelet.go:2{k}] "SyncLoop (PLEG)"\n'
+            for k in range(5)
+        )
+    )
+    (odd / "coloured.log").write_text(
+        '\x1b[32mI0228 23:10:01.000001       1 proxier.go:823] "Syncing iptables rules"\x1b[0m\n'
+    )
+    (odd / "blank.log").write_text("\n\n  \n")
+    (odd / "empty.log").write_text("")
+    files = sorted(str(p) for p in tmp_path.rglob("*") if p.is_file())
+    one_by_one = [mapper.map_task(mapper.Task(f)) for f in files]
+    groups = []
+    peel_together = wrappers.peel_together
+    monkeypatch.setattr(
+        wrappers,
+        "peel_together",
+        lambda frames, samples, layer: (
+            groups.append((layer, len(frames))) or peel_together(frames, samples, layer)
+        ),
+    )
+    together = mapper.map_batch([mapper.Task(f) for f in files])
+    assert [layer for layer, _ in groups] == [None]
+    assert groups[0][1] >= 24 + 8 + 2, "every bare log, the coloured and blank one among them"
+    for alone, batched in zip(one_by_one, together, strict=True):
+        assert (batched.path, batched.format, batched.prefix) == (
+            alone.path,
+            alone.format,
+            alone.prefix,
+        )
+        assert (batched.records is None) == (alone.records is None), alone.path
+        if alone.records is not None:
+            assert batched.records.equals(alone.records), alone.path
+        assert batched.warnings.equals(alone.warnings), alone.path
+        assert (batched.rows, batched.lines, batched.wrapper_lines) == (
+            alone.rows,
+            alone.lines,
+            alone.wrapper_lines,
+        )
+    journal = together[files.index(str(odd / "kubelet.journal"))]
+    assert journal.prefix == "syslog" and journal.rows == 5

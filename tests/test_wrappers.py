@@ -1219,3 +1219,50 @@ def test_prefixes_of_many_files_found_together_as_each_alone():
     found = runtime.detect_each(samples)
     assert found == [runtime.detect(sample) for sample in samples]
     assert {prefix for prefix, _ in found} >= {None, *runtime.PREFIXES}
+
+
+def test_layers_of_many_files_found_together_as_each_alone():
+    """Every registered format's sample bare, inside each wrapper and runtime prefix, and
+    half wrapped, with journal and grep files as people save them: one query for them all
+    finds the outermost layer a query per file finds."""
+    import parsers
+
+    stamp = "2024-05-06T07:08:09.123456789Z"
+    wraps = {
+        "bare": lambda k, line: line,
+        "syslog": lambda k, line: f"May  6 07:08:{k % 60:02d} ip-10-2-3-4 kubelet[812]: {line}",
+        "syslog-iso": lambda k, line: f"2024-05-06T07:08:09+0200 node-7 app[1]: {line}",
+        "syslog-5424": lambda k, line: f"<165>1 {stamp} node-1 kubelet 1203 - - {line}",
+        "compose": lambda k, line: f"rabbitmq-{k % 2 + 1}  | {line}",
+        "grep -n": lambda k, line: f"{k * 3 + 1}:{line}",
+        "grep -H": lambda k, line: f"logs/rabbit@mq-{k % 2}.log{'-' if k % 3 else ':'}{line}",
+        "talosctl": lambda k, line: f"172.20.{k % 3}.2: {line}",
+        "kmsg": lambda k, line: f"kern:    info: [{stamp}]: {line}",
+        "minikube": lambda k, line: f"* {line}",
+        "k9s": lambda k, line: f"│ {line} │",
+        "cri": lambda k, line: f"{stamp} stderr F {line}",
+        "docker": lambda k, line: json.dumps(
+            {"log": line + "\n", "stream": "stdout", "time": stamp}
+        ),
+    }
+    samples = [
+        [],
+        ["", "  "],
+        ["-- No entries --"],
+        ["-- Logs begin at Mon 2024-05-06 07:00:00 UTC, end at Mon 2024-05-06 08:00:00 UTC. --"],
+        ["--", "12:a", "--", "14-b"],
+        ["2023-03-13 10:05,upgrade,daemonset/kube-proxy", "2023-03-13 10:09,rollback,x"],
+        *(text.splitlines() for text in (JOURNAL_SHORT, COMPOSE, MINIKUBE_LOGS, STERN)),
+        *(text.splitlines() for text in (SYSTEMCTL_STATUS, COMPOSE_UNKNOWN)),
+    ]
+    for parser in parsers.registry.all_parsers():
+        for sample in parser.samples:
+            lines = sample.text.splitlines()[:20]
+            for wrap in wraps.values():
+                samples.append([wrap(k, line) for k, line in enumerate(lines)])
+                samples.append([wrap(k, line) if k % 2 else line for k, line in enumerate(lines)])
+    assert len(samples) > 500
+    found = wrappers.detect_each(samples)
+    assert found == [wrappers.detect(sample) for sample in samples]
+    layers = {layer for layer, _ in found}
+    assert layers >= {None, *wrappers.WRAPPERS, "cri", "docker-json"}, layers

@@ -308,24 +308,25 @@ def _read_bytes(task: Task) -> tuple[Partial, bytes | None, list[pl.DataFrame]]:
 
 
 def _peeled_together(read: list, tasks: list[Task]) -> dict[int, wrappers.Peeled]:
-    """The small whole files whose every sample line carries one runtime prefix, that
-    prefix stripped in one query per prefix (:func:`parsers.wrappers.peel_prefixed`)."""
+    """The small whole files that carry no layer, or one runtime prefix on every line of
+    their first ones, peeled in one query per kind (:func:`parsers.wrappers.peel_together`),
+    their layers found in one query for them all (:func:`parsers.wrappers.detect_each`)."""
     small = [
         i
         for i, (_, lines, _, _) in enumerate(read)
         if lines is not None and tasks[i].end is None and lines.height <= TOGETHER_MAX_LINES
     ]
-    groups: dict[str, list[int]] = {}
-    found = runtime.detect_each([read[i][2] for i in small])
-    for i, (prefix, share) in zip(small, found, strict=True):
-        if prefix is not None and share == 1.0:
-            groups.setdefault(prefix, []).append(i)
+    heads = [read[i][1]["text"].head(wrappers.SAMPLE_LINES).to_list() for i in small]
+    groups: dict[str | None, list[int]] = {}
+    for i, (layer, share) in zip(small, wrappers.detect_each(heads), strict=True):
+        if layer is None or (layer in runtime.PREFIXES and share == 1.0):
+            groups.setdefault(layer, []).append(i)
     out: dict[int, wrappers.Peeled] = {}
-    for prefix, members in groups.items():
+    for layer, members in groups.items():
         if len(members) > 1:
             frames = [read[i][1] for i in members]
             samples = [read[i][2] for i in members]
-            out.update(zip(members, wrappers.peel_prefixed(frames, samples, prefix), strict=True))
+            out.update(zip(members, wrappers.peel_together(frames, samples, layer), strict=True))
     return out
 
 
