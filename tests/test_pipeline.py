@@ -134,6 +134,38 @@ def test_no_chunk_starts_inside_a_record(logs, monkeypatch):
         assert data[task.start : task.start + 2] == b"20", "a chunk starts at a record's time"
 
 
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_a_big_file_is_cut_in_even_chunks_one_for_each_worker(logs, monkeypatch, parts):
+    monkeypatch.setattr(mapper, "CHUNK_BYTES", 64 << 10)
+    path = logs / "rabbit@mq-0.log"
+    size = path.stat().st_size
+    chunks = mapper.plan(str(path), parts=parts)
+    assert len(chunks) % parts == 0 and len(chunks) >= -(-size // mapper.CHUNK_BYTES)
+    lengths = [t.end - t.start for t in chunks]
+    assert max(lengths) <= mapper.CHUNK_BYTES
+    assert max(lengths) - min(lengths) < 2048, "no chunk much longer than another"
+
+
+def test_a_few_big_chunks_are_read_side_by_side_in_threads(logs, monkeypatch):
+    path = logs / "rabbit@mq-0.log"
+    alone = timeline.read(path, cache=False, workers=1)
+    monkeypatch.setattr(loader, "MIN_BYTES_FOR_WORKERS", 0)
+    monkeypatch.setattr(loader, "BATCH_BYTES", 1)  # each chunk a batch of its own
+    monkeypatch.setattr(mapper, "CHUNK_BYTES", path.stat().st_size * 2 // 3)
+    started = []
+
+    class CountingThreads(executor.ThreadPoolExecutor):
+        def submit(self, fn, *args, **kwargs):
+            started.append(fn.__name__)
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(executor, "ThreadPoolExecutor", CountingThreads)
+    side_by_side = timeline.read(path, cache=False, workers=2)
+    assert started == ["map_batch", "map_batch"], "both chunks of the file, one a thread"
+    assert rows(side_by_side).equals(rows(alone))
+    assert side_by_side.summary.files.drop("score").equals(alone.summary.files.drop("score"))
+
+
 def test_worker_processes_give_the_rows_of_a_read_in_this_process(logs, monkeypatch):
     monkeypatch.setattr(loader, "MIN_BYTES_FOR_WORKERS", 0)
     monkeypatch.setattr(loader, "BATCH_BYTES", 32 << 10)

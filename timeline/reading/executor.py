@@ -13,7 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
@@ -71,9 +71,12 @@ def run(
         yield from _on_dask(fn, tasks, client)
         return
     workers = default_workers() if workers is None else workers
-    if workers <= 1 or len(tasks) < MIN_TASKS_FOR_WORKERS:
+    if workers <= 1 or len(tasks) <= 1:
         for i, task in enumerate(tasks):
             yield i, fn(task)
+        return
+    if len(tasks) < MIN_TASKS_FOR_WORKERS:
+        yield from _on_threads(fn, tasks, workers)
         return
     # spawn, not fork: a forked child of a process that has run polars can deadlock
     context = multiprocessing.get_context("spawn")
@@ -91,6 +94,15 @@ def run(
         for i, task in enumerate(tasks):
             if i not in done:
                 yield i, fn(task)
+
+
+def _on_threads(fn: Callable[[T], R], tasks: Sequence[T], workers: int) -> Iterator[tuple[int, R]]:
+    """``fn`` over a few ``tasks`` in threads of this process: the map's work is polars
+    queries, which run without Python's lock, and threads cost nothing to start."""
+    with ThreadPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+        futures = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
 
 
 def _on_dask(fn: Callable[[T], R], tasks: Sequence[T], client: Any) -> Iterator[tuple[int, R]]:

@@ -360,7 +360,8 @@ def _map(
 ) -> list[Partial]:
     """Every file's partials, from the cache where the file has not changed."""
     cache = event_store.PartialCache(partial_root)
-    tasks = [task for path in files for task in mapper.plan(path, format=format)]
+    parts = 1 if client is not None else workers or executor.default_workers()
+    tasks = [task for path in files for task in mapper.plan(path, format=format, parts=parts)]
     tasks = [dataclasses.replace(task, limits=limits) for task in tasks]
     partials: list[Partial | None] = [None] * len(tasks)
     todo: list[Task] = []

@@ -104,9 +104,13 @@ class Partial:
     index: int = 0
 
 
-def plan(path: str, *, format: str | None = None, chunk_bytes: int | None = None) -> list[Task]:
+def plan(
+    path: str, *, format: str | None = None, chunk_bytes: int | None = None, parts: int = 1
+) -> list[Task]:
     """The tasks that read ``path``: one, or line-aligned chunks of a big plain file whose
-    format declares where its records start (so that no record is cut in two)."""
+    format declares where its records start (so that no record is cut in two). A big
+    file is cut in even chunks, as many as a multiple of ``parts`` (the workers that read
+    them side by side), none above ``chunk_bytes``."""
     chunk_bytes = chunk_bytes or CHUNK_BYTES
     try:
         size = os.path.getsize(path)
@@ -124,9 +128,11 @@ def plan(path: str, *, format: str | None = None, chunk_bytes: int | None = None
         if not start_pattern:
             return [Task(path, format)]
         starts = _record_start(prefix, start_pattern)
+        pieces = -(-size // chunk_bytes)
+        step = -(-size // (-(-pieces // parts) * parts))
         bounds = [0]
-        while bounds[-1] + chunk_bytes < size:
-            cut = _boundary(handle, bounds[-1] + chunk_bytes, starts)
+        while bounds[-1] + step < size:
+            cut = _boundary(handle, bounds[-1] + step, starts)
             if cut is None or cut >= size:
                 break
             bounds.append(cut)
