@@ -4,11 +4,14 @@ anywhere, the same bytes from the same input, and log text that stays text."""
 from __future__ import annotations
 
 import json
+import random
 import re
 
+import polars as pl
 import pytest
 
 from tests.conftest import HOSTILE_TEXT
+from timeline import schema as event_schema
 from timeline.outputs.findings import findings, schema
 from timeline.outputs.report import render, report_format, write_report
 from timeline.outputs.words import NO_EVIDENCE_ROLES
@@ -222,3 +225,50 @@ def test_hover_text_is_bounded_and_uses_relative_paths(sample_loaded, sample_ana
             shown = re.sub(r"&[a-z#0-9]+;", "x", re.sub(r"<[^>]+>", "", line))
             assert len(shown) <= HOVER_WIDTH, line
     assert any("changelog.csv:" in t for t in texts)
+
+
+def test_lanes_count_each_bucket_with_its_commonest_template_and_earliest_line():
+    """Per lane, level and bucket: the rows, the hosts, the commonest template (the first
+    in order among equals) and the earliest row's ``file:line``, against a count by hand
+    over rows that tie on time, template counts and hosts' short names."""
+    from collections import Counter
+    from datetime import UTC, datetime, timedelta
+
+    from timeline.outputs.figures import _lane_counts
+
+    rng = random.Random(11)
+    start = datetime(2024, 3, 1, 12, tzinfo=UTC)
+    rows = []
+    for n in range(3000):
+        rows.append(
+            {
+                "ts": start + timedelta(seconds=rng.randint(0, 900) // 7 * 7),
+                "kind": rng.choice(["log"] * 9 + ["job"]),
+                "level": rng.choice(["info", "warning", "error", "error", "critical"]),
+                "host": rng.choice(["ip-10-0-1-5.ec2.internal", "ip-10-0-1-5.other", "n2", None]),
+                "source": rng.choice(["kube-proxy", "coredns"]),
+                "template": rng.choice(["Sync failed", "i/o timeout", "x", None]),
+                "message": rng.choice(["dial tcp", "read udp"]),
+                "file": rng.choice(["b.log", "a.log"]),
+                "line": rng.randint(1, 40) + n,
+            }
+        )
+    frame = pl.DataFrame(rows).with_columns(pl.col("level").cast(event_schema.LEVEL))
+    lanes = _lane_counts(frame, bucket="1m", by_host=True)
+    expected = {}
+    for row in rows:
+        if row["kind"] != "log" or row["level"] not in ("warning", "error", "critical"):
+            continue
+        short = (row["host"] or "?").split(".")[0]
+        bucket = row["ts"].replace(second=0)
+        expected.setdefault((f"{row['source']} · {short}", row["level"], bucket), []).append(row)
+    assert lanes.height == len(expected)
+    for lane in lanes.iter_rows(named=True):
+        group = expected[(lane["lane"], lane["level"], lane["bucket"])]
+        assert lane["count"] == len(group)
+        assert lane["hosts"] == len({r["host"] for r in group})
+        counts = Counter(r["template"] or r["message"] for r in group)
+        top = max(counts.values())
+        assert lane["template"] == min(t for t, c in counts.items() if c == top)
+        first = min(group, key=lambda r: (r["ts"], r["file"], r["line"]))
+        assert lane["example"] == f"{first['file']}:{first['line']}"

@@ -198,7 +198,8 @@ def host_figure(
     row = incident.row(0, named=True)
     start = row["onset"] - timedelta(hours=2)
     end = row["recovery"]
-    window = events.filter(pl.col("ts").is_between(start, end))
+    # lazy, so that only the columns the lanes count are copied out of the window
+    window = events.lazy().filter(pl.col("ts").is_between(start, end))
     hosts = (
         rates.problem_rows(window)
         .filter(pl.col("host").is_in(list(row["hosts"] or [])))
@@ -210,7 +211,9 @@ def host_figure(
     )
     if not hosts:
         return None
-    bucket = _plot_bucket(window, analysis.bucket, by_host=True)
+    bucket = _plot_bucket(
+        window.select("ts", "kind", "source", "host").collect(), analysis.bucket, by_host=True
+    )
     lanes = _lane_counts(
         window.filter(pl.col("host").is_in(hosts)), bucket=bucket, by_host=True, host_only=True
     )
@@ -312,7 +315,7 @@ def _plot_bucket(events: pl.DataFrame, bucket: str, *, by_host: bool) -> str:
 
 
 def _lane_counts(
-    events: pl.DataFrame, *, bucket: str, by_host: bool, host_only: bool = False
+    events: pl.DataFrame | pl.LazyFrame, *, bucket: str, by_host: bool, host_only: bool = False
 ) -> pl.DataFrame:
     """Warnings and errors per lane, level and bucket, with the commonest signature and
     one example ``file:line`` for the hover text."""
@@ -323,18 +326,33 @@ def _lane_counts(
         lane = pl.concat_str(pl.col("source"), pl.lit(" · "), host)
     else:
         lane = pl.col("source")
+    keys = ["lane", "level", "bucket"]
+    earliest = ["ts", "file", "line"]
+    rows = rates.problem_rows(events).with_columns(
+        lane=lane, bucket=pl.col("ts").dt.truncate(rates.every(bucket))
+    )
+    counts = rows.group_by(keys).agg(
+        count=pl.len(),
+        hosts=pl.col("host").n_unique(),
+        example=pl.format(
+            "{}:{}",
+            pl.col("file").sort_by(earliest, nulls_last=True).first(),
+            pl.col("line").sort_by(earliest, nulls_last=True).first(),
+        ),
+    )
+    # the commonest template (the first in order among equals), counted rather than
+    # gathered per group: a group's list of messages is what costs memory
+    commonest = (
+        rows.group_by(*keys, "template")
+        .len()
+        .sort([*keys, "len", "template"], descending=[False, False, False, True, False])
+        .group_by(keys, maintain_order=True)
+        .agg(pl.col("template").first())
+    )
     return (
-        rates.problem_rows(events)
-        .with_columns(lane=lane, bucket=pl.col("ts").dt.truncate(rates.every(bucket)))
-        .sort("ts", "file", "line", nulls_last=True)
-        .group_by("lane", "level", "bucket")
-        .agg(
-            count=pl.len(),
-            hosts=pl.col("host").n_unique(),
-            template=pl.col("template").mode().sort().first(),
-            example=pl.format("{}:{}", pl.col("file").first(), pl.col("line").first()),
-        )
-        .sort("lane", "level", "bucket")
+        counts.join(commonest, on=keys, how="left")
+        .select(*keys, "count", "hosts", "template", "example")
+        .sort(keys)
         .collect()
     )
 
