@@ -302,7 +302,7 @@ def wrapper_shares_each(samples: list[list[str]], names: Iterable[str]) -> list[
         share = matched.mean()
         if name in MARKERS:
             own = ~line.str.contains(MARKERS[name])
-            # nothing but the wrapper's own lines (``-- No entries --``) is all its
+            # a sample of nothing but the wrapper's own lines (``-- No entries --``) is its
             share = pl.when(own.any()).then(matched.filter(own).mean()).otherwise(1.0)
         shares.append(share.alias(name))
     found = {row[0]: row[1:] for row in frame.group_by("file").agg(shares).iter_rows()}
