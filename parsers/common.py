@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
 
 import polars as pl
 
@@ -109,14 +110,40 @@ def records(frame: pl.LazyFrame, **columns: pl.Expr | str | None) -> pl.LazyFram
 
 def file_numbers(heights: list[int]) -> pl.Series:
     """Which file each row of several files' rows, stacked in order, came from: the
-    number of the file, repeated for each of its ``heights`` rows. Many small files are
-    looked at in one query this way, then told apart by this column.
+    number of the file, repeated for each of its ``heights`` rows.
 
     >>> file_numbers([2, 0, 1]).to_list()
     [0, 0, 2]
     """
     counts = pl.Series(heights, dtype=pl.UInt32)
     return pl.Series(range(len(heights)), dtype=pl.UInt32).repeat_by(counts).explode().drop_nulls()
+
+
+def stacked(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Several files' rows in one frame, in order, each with its file's number (``_file``):
+    many small files are looked at in one query this way (:func:`per_file`), the fixed
+    cost of a query, not the rows, being what a small file costs."""
+    return pl.concat(frames, how="vertical").with_columns(
+        _file=file_numbers([f.height for f in frames])
+    )
+
+
+def stacked_samples(samples: list[list[str]]) -> pl.DataFrame:
+    """Several files' sample lines, the non-blank ones, as :func:`stacked` rows of ``line``."""
+    rows = [(k, s) for k, sample in enumerate(samples) for s in sample if s.strip()]
+    return pl.DataFrame(rows, schema={"_file": pl.UInt32, "line": pl.String}, orient="row")
+
+
+def per_file(rows: pl.DataFrame, files: int, **aggs: pl.Expr) -> list[dict[str, Any] | None]:
+    """``aggs`` of each of the ``files`` files of :func:`stacked` ``rows``, in one query:
+    a dict each, None for a file without rows.
+
+    >>> per_file(stacked_samples([["a", "bb"], [], ["c"]]), 3, n=pl.len())
+    [{'n': 2}, None, {'n': 1}]
+    """
+    found = rows.group_by("_file").agg(**aggs)
+    by_file = {row.pop("_file"): row for row in found.iter_rows(named=True)}
+    return [by_file.get(k) for k in range(files)]
 
 
 def only(where: pl.Expr, expr: pl.Expr) -> pl.Expr:

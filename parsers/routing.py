@@ -25,10 +25,11 @@ from parsers.common import (
     LEVEL,
     LINE_SCHEMA,
     RECORD_SCHEMA,
-    file_numbers,
     join_continuations,
     level_from,
+    per_file,
     records,
+    stacked,
 )
 from parsers.registry import Parser
 
@@ -196,22 +197,16 @@ def one_segment_each(files: list[pl.DataFrame], main: Parser) -> list[bool]:
     line_based = main.own_start or main.record_start or main.distinct_start
     foreign = "|".join(f"(?:{p.claims})" for p in candidates(main)) if line_based else ""
     flag = pl.col("text").str.contains(foreign) if foreign else pl.lit(False)
-    owner = file_numbers([f.height for f in files])
-    found = (
-        pl.concat([f.select("text", "entry", "host", "container") for f in files])
-        .with_columns(_file=owner)
-        .group_by("_file")
-        .agg(
-            one_stream=(pl.col("container").n_unique() <= 1) & (pl.col("host").n_unique() <= 1),
-            claimed=(flag | pl.col("entry")).any(),
-        )
+    found = per_file(
+        stacked([f.select("text", "entry", "host", "container") for f in files]),
+        len(files),
+        one_stream=(pl.col("container").n_unique() <= 1) & (pl.col("host").n_unique() <= 1),
+        claimed=(flag | pl.col("entry")).any(),
     )
-    verdicts = {i: (one, claimed) for i, one, claimed in found.iter_rows()}
-    out = []
-    for i, lines in enumerate(files):
-        one_stream, claimed = verdicts.get(i, (True, False))
-        out.append(not claimed if one_stream else one_segment(lines, main))
-    return out
+    return [
+        each is None or (not each["claimed"] if each["one_stream"] else one_segment(lines, main))
+        for lines, each in zip(files, found, strict=True)
+    ]
 
 
 def claims_any(lines: pl.DataFrame) -> bool:

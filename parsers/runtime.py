@@ -20,6 +20,7 @@ import re
 
 import polars as pl
 
+from parsers.common import per_file, stacked_samples
 from parsers.registry import shares_matching
 
 #: An RFC 3339 time as runtimes write it (a lower-case ``z`` too).
@@ -102,17 +103,12 @@ def detect_each(samples: list[list[str]]) -> list[tuple[str | None, float]]:
     >>> detect_each([["2023-03-14T18:00:01.1Z stderr F x"], ["plain"], []])
     [('cri', 1.0), (None, 0.0), (None, 0.0)]
     """
-    names = list(PREFIXES)
-    lines = [(k, s) for k, sample in enumerate(samples) for s in sample if s.strip()]
-    if not lines:
-        return [(None, 0.0)] * len(samples)
-    frame = pl.DataFrame(lines, schema={"file": pl.UInt32, "line": pl.String}, orient="row")
-    shares = frame.group_by("file").agg(
-        pl.col("line").str.contains(DETECTED_BY.get(name, PREFIXES[name])).mean().alias(name)
-        for name in names
-    )
-    found = {row[0]: dict(zip(names, row[1:], strict=True)) for row in shares.iter_rows()}
-    return [_best(found.get(k, {})) for k in range(len(samples))]
+    shares = {
+        name: pl.col("line").str.contains(DETECTED_BY.get(name, pattern)).mean()
+        for name, pattern in PREFIXES.items()
+    }
+    found = per_file(stacked_samples(samples), len(samples), **shares)
+    return [_best(each or {}) for each in found]
 
 
 def _candidates(sample: list[str]) -> list[str]:

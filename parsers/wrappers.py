@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from parsers import layouts, runtime
-from parsers.common import LINE_SCHEMA, PLACEHOLDER_YEAR
+from parsers.common import LINE_SCHEMA, PLACEHOLDER_YEAR, per_file, stacked_samples
 
 #: Layers looked for, at most, one inside the other.
 MAX_LAYERS = 4
@@ -288,13 +288,9 @@ def wrapper_shares_each(samples: list[list[str]], names: Iterable[str]) -> list[
     with grep, whose context lines are told by the file names of each sample's own
     matching lines: :func:`grep_pattern`)."""
     names = list(names)
-    kept = [[s for s in sample if s.strip()] for sample in samples]
-    rows = [(k, s) for k, lines in enumerate(kept) for s in lines]
-    if not rows:
-        return [dict.fromkeys(names, 0.0) for _ in samples]
-    frame = pl.DataFrame(rows, schema={"file": pl.UInt32, "line": pl.String}, orient="row")
+    frame = stacked_samples(samples)
     line = pl.col("line")
-    shares: list[pl.Expr] = []
+    shares: dict[str, pl.Expr] = {}
     for name in names:
         matched = line.str.contains(WRAPPERS[name].pattern)
         if name == "grep":
@@ -304,28 +300,24 @@ def wrapper_shares_each(samples: list[list[str]], names: Iterable[str]) -> list[
             own = ~line.str.contains(MARKERS[name])
             # a sample of nothing but the wrapper's own lines (``-- No entries --``) is its
             share = pl.when(own.any()).then(matched.filter(own).mean()).otherwise(1.0)
-        shares.append(share.alias(name))
-    found = {row[0]: row[1:] for row in frame.group_by("file").agg(shares).iter_rows()}
-    out = []
-    for k, lines in enumerate(kept):
-        values = found.get(k, (0.0,) * len(names))
-        out.append(
-            {
-                name: float(share or 0.0) if share and _plausible(name, lines) else 0.0
-                for name, share in zip(names, values, strict=True)
-            }
-        )
-    return out
+        shares[name] = share
+    return [
+        {
+            name: float(each[name]) if each and each[name] and _plausible(name, sample) else 0.0
+            for name in names
+        }
+        for sample, each in zip(samples, per_file(frame, len(samples), **shares), strict=True)
+    ]
 
 
 def _grep_context_matches(frame: pl.DataFrame) -> pl.Expr:
-    """Whether each line of ``frame`` (``file``, ``line``) is a context line of ``grep -H``
+    """Whether each line of ``frame`` (``_file``, ``line``) is a context line of ``grep -H``
     (``file.log-...``) as its own sample's matching lines name files (:func:`grep_pattern`)."""
     named = (
         frame.with_columns(name=_grep_names(pl.col("line")))
         .drop_nulls("name")
-        .unique(["file", "name"], maintain_order=True)
-        .group_by("file", maintain_order=True)
+        .unique(["_file", "name"], maintain_order=True)
+        .group_by("_file", maintain_order=True)
         .agg(pl.col("name").head(GREP_CONTEXT_NAMES))
     )
     by_context: dict[str, list[int]] = {}
@@ -333,7 +325,7 @@ def _grep_context_matches(frame: pl.DataFrame) -> pl.Expr:
         by_context.setdefault(_grep_context(names), []).append(file)
     matched = pl.lit(False)
     for context, files in by_context.items():
-        matched = matched | (pl.col("file").is_in(files) & pl.col("line").str.contains(context))
+        matched = matched | (pl.col("_file").is_in(files) & pl.col("line").str.contains(context))
     return matched
 
 

@@ -22,6 +22,25 @@ def partial_cache(tmp_path_factory):
 
 
 @pytest.fixture
+def spy(monkeypatch):
+    """``spy(owner, name)``: ``owner.name`` still runs, and the arguments of each call go
+    to the list returned."""
+
+    def install(owner, name: str) -> list[tuple]:
+        calls: list[tuple] = []
+        original = getattr(owner, name)
+
+        def recording(*args, **kwargs):
+            calls.append(args)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, recording)
+        return calls
+
+    return install
+
+
+@pytest.fixture
 def write(tmp_path: Path):
     """Write ``text`` (or bytes) to ``tmp_path/name`` (gzipped for ``.gz``); return the path."""
 

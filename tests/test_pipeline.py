@@ -384,7 +384,7 @@ def test_many_small_files_read_in_one_query_give_the_rows_of_one_file_at_a_time(
 
 
 def test_files_of_one_container_are_sniffed_once_and_a_stranger_among_them_still_in_full(
-    tmp_path, monkeypatch
+    tmp_path, spy
 ):
     rng = random.Random(5)
     start = datetime(2025, 11, 30, 22, 10)
@@ -413,9 +413,7 @@ def test_files_of_one_container_are_sniffed_once_and_a_stranger_among_them_still
         written[str(path)] = i
     files = sorted(written, key=written.get)
     one_by_one = [mapper.map_task(mapper.Task(f)) for f in files]
-    sniffed = []
-    rank = parsers.registry.rank
-    monkeypatch.setattr(parsers.registry, "rank", lambda sample: sniffed.append(1) or rank(sample))
+    sniffed = spy(parsers.registry, "rank")
     together = mapper.map_batch([mapper.Task(f) for f in files])
     for alone, batched in zip(one_by_one, together, strict=True):
         assert (batched.format, batched.prefix) == (alone.format, alone.prefix), alone.path
@@ -536,7 +534,7 @@ def test_thousands_of_small_files_go_to_workers_in_several_batches(tmp_path, mon
             )
 
 
-def test_small_files_without_a_layer_are_peeled_together_as_each_alone(tmp_path, monkeypatch):
+def test_small_files_without_a_layer_are_peeled_together_as_each_alone(tmp_path, spy):
     """Bare logs of many nodes (``/var/log/kube-proxy.log``, rotated copies, CoreDNS without
     a runtime prefix) go through one peel, with the journal-wrapped, coloured, blank and
     empty files among them given what a read of each alone gives."""
@@ -565,18 +563,10 @@ def test_small_files_without_a_layer_are_peeled_together_as_each_alone(tmp_path,
     (odd / "empty.log").write_text("")
     files = sorted(str(p) for p in tmp_path.rglob("*") if p.is_file())
     one_by_one = [mapper.map_task(mapper.Task(f)) for f in files]
-    groups = []
-    peel_together = wrappers.peel_together
-    monkeypatch.setattr(
-        wrappers,
-        "peel_together",
-        lambda frames, samples, layer: (
-            groups.append((layer, len(frames))) or peel_together(frames, samples, layer)
-        ),
-    )
+    groups = spy(wrappers, "peel_together")
     together = mapper.map_batch([mapper.Task(f) for f in files])
-    assert [layer for layer, _ in groups] == [None]
-    assert groups[0][1] >= 24 + 8 + 2, "every bare log, the coloured and blank one among them"
+    assert [layer for _, _, layer in groups] == [None]
+    assert len(groups[0][0]) >= 24 + 8 + 2, "every bare log, the coloured and blank one among them"
     for alone, batched in zip(one_by_one, together, strict=True):
         assert (batched.path, batched.format, batched.prefix) == (
             alone.path,

@@ -23,7 +23,7 @@ import polars as pl
 
 import parsers
 from parsers import layouts, routing, runtime, wrappers
-from parsers.common import LINE_SCHEMA, RECORD_SCHEMA, file_numbers
+from parsers.common import LINE_SCHEMA, RECORD_SCHEMA, per_file, stacked
 from parsers.registry import MIN_SCORE, Parser, Score
 from timeline.reading import settle, signatures
 from timeline.reading.lines import SAMPLE_LINES, cut_notes, sample_lines, split_lines, split_many
@@ -422,15 +422,10 @@ def _wholly_own(members: list[int], prepared: list) -> list[int]:
 
 def _all_whole_lines(frames: list[pl.DataFrame], whole_line: pl.Expr) -> list[bool]:
     """Whether every line of each frame is ``whole_line``, in one query."""
-    owner = file_numbers([f.height for f in frames])
-    found = (
-        pl.concat([f.select("text") for f in frames])
-        .with_columns(_file=owner)
-        .group_by("_file")
-        .agg(whole_line.all())
+    found = per_file(
+        stacked([f.select("text") for f in frames]), len(frames), whole=whole_line.all()
     )
-    verdicts = dict(found.iter_rows())
-    return [bool(verdicts.get(i, False)) for i in range(len(frames))]
+    return [bool(each and each["whole"]) for each in found]
 
 
 def _parse_lines(parser: Parser, lines: pl.DataFrame) -> pl.DataFrame | Exception:
