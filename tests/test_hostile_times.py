@@ -199,3 +199,29 @@ def test_circleci_impossible_and_negative_times_are_flagged_not_counted(
         assert value is None or value >= 0
     assert "1 CI jobs with an impossible or negative time" in loaded.summary.files["problem"][0]
     assert bad["ts"][0] is not None
+
+
+def test_a_big_files_chunks_finished_apart_say_its_time_notes_once(
+    write, tmp_path, monkeypatch, spy
+):
+    """Wall times in a daylight-saving gap spread over several chunks of one file: the
+    chunks finish in jobs of their own, and the file still gets one sentence, its counts
+    added up and its first line the earliest."""
+    from timeline.reading import loader, mapper
+
+    start = datetime(2023, 3, 26, 0, 17)
+    text = "".join(
+        f'I{t:%m%d %H:%M:%S}.{k:06d}       1 proxier.go:812] "Sync" n={k}\n'
+        for k, t in enumerate(start + timedelta(minutes=k) for k in range(240))
+    )
+    write("kube-proxy.log", text)
+    whole = timeline.read(tmp_path, year=2023, tz="Europe/Berlin", infer=False)
+    monkeypatch.setattr(mapper, "CHUNK_BYTES", 2 << 10)
+    finished = spy(loader, "finish_job")
+    chunked = timeline.read(tmp_path, year=2023, tz="Europe/Berlin", infer=False, workers=1)
+    assert len(finished) == len(mapper.plan(str(tmp_path / "kube-proxy.log"))) > 4
+    problem = chunked.summary.files["problem"][0]
+    assert problem == whole.summary.files["problem"][0]
+    assert "60 wall times skipped by a daylight-saving change" in problem
+    assert problem.count("(first: line") == 1 and "(first: line 104)" in problem
+    assert chunked.events.sort("line").equals(whole.events.sort("line"))

@@ -146,12 +146,15 @@ def test_a_big_file_is_cut_in_even_chunks_one_for_each_worker(logs, monkeypatch,
     assert max(lengths) - min(lengths) < 2048, "no chunk much longer than another"
 
 
-def test_a_few_big_chunks_are_read_side_by_side_in_threads(logs, monkeypatch):
+@pytest.mark.parametrize("pieces", [2, 6])
+def test_the_chunks_of_big_files_are_read_and_finished_in_threads(logs, monkeypatch, pieces):
+    """Two chunks, or more than processes would be started for: the chunks of big files
+    are polars queries with little Python around them, read and finished in threads."""
     path = logs / "rabbit@mq-0.log"
     alone = timeline.read(path, cache=False, workers=1)
     monkeypatch.setattr(loader, "MIN_BYTES_FOR_WORKERS", 0)
     monkeypatch.setattr(loader, "BATCH_BYTES", 1)  # each chunk a batch of its own
-    monkeypatch.setattr(mapper, "CHUNK_BYTES", path.stat().st_size * 2 // 3)
+    monkeypatch.setattr(mapper, "CHUNK_BYTES", path.stat().st_size // (pieces - 1) - 1)
     started = []
 
     class CountingThreads(executor.ThreadPoolExecutor):
@@ -160,13 +163,19 @@ def test_a_few_big_chunks_are_read_side_by_side_in_threads(logs, monkeypatch):
             return super().submit(fn, *args, **kwargs)
 
     monkeypatch.setattr(executor, "ThreadPoolExecutor", CountingThreads)
+    monkeypatch.setattr(executor, "ProcessPoolExecutor", None)  # never started
     side_by_side = timeline.read(path, cache=False, workers=2)
-    assert started == ["map_batch", "map_batch"], "both chunks of the file, one a thread"
+    assert pieces >= executor.MIN_TASKS_FOR_WORKERS or pieces == 2
+    assert started == ["map_batch"] * pieces + ["finish_job"] * pieces, (
+        "each chunk read, then finished, in a thread"
+    )
     assert rows(side_by_side).equals(rows(alone))
     assert side_by_side.summary.files.drop("score").equals(alone.summary.files.drop("score"))
 
 
 def test_worker_processes_give_the_rows_of_a_read_in_this_process(logs, monkeypatch):
+    # a small whole file among the chunks: not only chunks, so processes, not threads
+    (logs / "coredns.log").write_text(coredns_log(random.Random(3), datetime(2024, 6, 11, 7), 20))
     monkeypatch.setattr(loader, "MIN_BYTES_FOR_WORKERS", 0)
     monkeypatch.setattr(loader, "BATCH_BYTES", 32 << 10)
     monkeypatch.setattr(mapper, "CHUNK_BYTES", 32 << 10)
@@ -509,7 +518,8 @@ def test_thousands_of_small_files_go_to_workers_in_several_batches(tmp_path, mon
     line = '2024-05-02T09:00:00.000000000Z stderr F I0502 09:00:00.000000       1 p.go:1] "ok"\n'
     asked = []
 
-    def run(fn, tasks, *, workers=None, client=None):
+    def run(fn, tasks, *, workers=None, client=None, threads=False):
+        assert not threads, "small files go to processes"
         asked.append((fn.__name__, workers, len(tasks)))
         for i, task in enumerate(tasks):
             yield i, fn(task)

@@ -61,11 +61,15 @@ def run(
     *,
     workers: int | None = None,
     client: Any = None,
+    threads: bool = False,
 ) -> Iterator[tuple[int, R]]:
     """``fn`` over ``tasks``, yielding ``(index, result)`` as each finishes.
 
     ``workers``: processes on this machine (default: every core; 1 runs in this process).
     ``client``: a ``distributed.Client``; its workers run the tasks instead.
+    ``threads``: the tasks are big polars queries with little Python around them (the
+    chunks of big files): threads of this process run them as well as processes would,
+    without starting any. A few tasks always run in threads.
     """
     if client is not None:
         yield from _on_dask(fn, tasks, client)
@@ -75,7 +79,7 @@ def run(
         for i, task in enumerate(tasks):
             yield i, fn(task)
         return
-    if len(tasks) < MIN_TASKS_FOR_WORKERS:
+    if threads or len(tasks) < MIN_TASKS_FOR_WORKERS:
         yield from _on_threads(fn, tasks, workers)
         return
     # spawn, not fork: a forked child of a process that has run polars can deadlock

@@ -383,7 +383,10 @@ def _map(
     batches = _batches(todo, work)
     if sum(work) < MIN_BYTES_FOR_WORKERS and client is None:
         workers = 1
-    for b, results in executor.run(mapper.map_batch, batches, workers=workers, client=client):
+    chunks = all(task.end is not None for batch in batches for task in batch)
+    for b, results in executor.run(
+        mapper.map_batch, batches, workers=workers, client=client, threads=chunks
+    ):
         for task, partial in zip(batches[b], results, strict=True):
             if cached:
                 cache.put(Path(task.out).stem, partial)
@@ -464,12 +467,20 @@ def _reduce_and_finish(
     sizes = {plan.path: _size(Task(plan.path)) for plan in plans}
     jobs = _finish_jobs(plans, sizes, lookup, root, staging)
     small = sum(sizes.values()) < MIN_BYTES_FOR_WORKERS
-    for _, noted in executor.run(
-        finish_job, jobs, workers=1 if small and client is None else workers, client=client
-    ):
-        for plan in plans:
-            if plan.path in noted and plan.parts:
-                plan.parts[0].problems.append(noted[plan.path])
+    chunked = {plan.path for plan in plans if len(plan.parts) > 1}
+    chunks = all(path in chunked for job in jobs for _, _, path, *_ in job.parts)
+    finished = executor.run(
+        finish_job,
+        jobs,
+        workers=1 if small and client is None else workers,
+        client=client,
+        threads=chunks,
+    )
+    counts = [noted for _, noted in finished if noted is not None]
+    noted = settle.time_problems(pl.concat(counts)) if counts else {}
+    for plan in plans:
+        if plan.path in noted and plan.parts:
+            plan.parts[0].problems.append(noted[plan.path])
     _write_changes(root, staging, infer=infer)
     shutil.rmtree(staging, ignore_errors=True)
     _note_time_outliers(plans, root)
@@ -566,6 +577,9 @@ def _finish_jobs(
                 )
                 size += sizes[plan.path] if part.part == 0 else 0
             offset += part.lines
+            if len(plan.parts) > 1 and current:  # a big file's chunks finish side by side
+                flush()
+                size = 0
         if size >= PART_BYTES and current:
             flush()
             size = 0
@@ -574,12 +588,14 @@ def _finish_jobs(
     return jobs
 
 
-def finish_job(job: FinishJob) -> dict[str, str]:
+def finish_job(job: FinishJob) -> pl.DataFrame | None:
     """Settle times, number lines within the file and add templates for one group of
     partials, and write it: change rows apart, for the change inference to mark. A big
     partial streams through on its own; the small ones are read whole and written
-    together, which costs far less per file. Returns a sentence per file whose times
-    :func:`timeline.reading.settle.apply` had to mend."""
+    together, which costs far less per file. Returns the rows whose times
+    :func:`timeline.reading.settle.apply` had to mend, counted per file
+    (:func:`~timeline.reading.settle.time_note_counts`): a file's chunks may finish in
+    several jobs, and its sentence is said once over them all."""
     lookup = pl.read_parquet(job.templates) if job.templates else None
     shared = Counter(rows for rows, *_ in job.parts)
     small: dict[tuple[settle.Settlement, int, int], dict[str, list[tuple[int, str]]]] = {}
@@ -611,7 +627,7 @@ def finish_job(job: FinishJob) -> dict[str, str]:
             suffix=f"-s{n:04d}" if n else "",
             notes=settle.time_note_counts(together),
         )
-    return settle.time_problems(pl.concat(counts)) if counts else {}
+    return pl.concat(counts) if counts else None
 
 
 def _writes(small: dict[tuple, dict[str, list]]) -> Iterator[list[tuple[tuple, dict]]]:
