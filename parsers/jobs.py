@@ -495,8 +495,8 @@ def _items_of_json_lines(
     hinted = pl.col("single") & pl.col("hint")
     flagged = pl.concat(
         [
-            flagged.filter(~hinted),
-            flagged.filter(hinted).with_columns(single=~is_page),
+            flagged.filter(~hinted).with_columns(page=pl.lit(False)),
+            flagged.filter(hinted).with_columns(single=~is_page, page=is_page),
         ]
     )
     singles = flagged.filter("single")
@@ -515,12 +515,46 @@ def _items_of_json_lines(
         reason=pl.lit(None, pl.String),
         _job="_job",
     )
+    paged, rest = _items_of_pages(rest, keys, dtype)
     walked = [
         _items_of_document(pl.DataFrame({"line": [line], "text": [body]}), keys, dtype)
         for line, body in rest.select("line", "text").iter_rows()
     ]
     schema = {**ITEM_SCHEMA, "_job": dtype}
-    return pl.concat([singles.cast(schema), *(w.select(list(schema)) for w in walked)])
+    return pl.concat(
+        [singles.cast(schema), paged.cast(schema), *(w.select(list(schema)) for w in walked)]
+    )
+
+
+def _items_of_pages(
+    lines: pl.DataFrame, keys: tuple[str, ...], dtype: pl.Struct
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The items of the ``page`` lines (an object with a non-empty list under exactly one
+    of ``keys``: an API page saved as one line), decoded together as
+    :func:`_items_of_document` decodes each alone; and the lines left for it (broken
+    lines, empty pages, items that do not fit ``dtype``)."""
+    schema = {**ITEM_SCHEMA, "_job": dtype}
+    none = pl.DataFrame(schema=schema)
+    pages = lines.filter("page")
+    if pages.height == 0 or not keys:
+        return none, lines
+    try:
+        lists = pages["text"].str.json_decode(pl.Struct({key: pl.List(dtype) for key in keys}))
+    except pl.exceptions.ComputeError:
+        return none, lines
+    decoded = pages.select("line", _lists=lists).unnest("_lists")
+    holding = [pl.col(key).list.len().fill_null(0) > 0 for key in keys]
+    one = decoded.filter(pl.sum_horizontal(holding) == 1)
+    items = pl.concat(
+        [
+            one.filter(held).select("line", list_key=pl.lit(key), _job=pl.col(key)).explode("_job")
+            for key, held in zip(keys, holding, strict=True)
+        ]
+    ).sort("line", maintain_order=True)
+    found = items.select(
+        "line", end_line="line", list_key="list_key", reason=pl.lit(None, pl.String), _job="_job"
+    )
+    return found.cast(schema), lines.filter(~pl.col("line").is_in(one["line"].implode()))
 
 
 def _items_of_document(

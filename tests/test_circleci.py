@@ -370,3 +370,73 @@ def test_many_saved_pages_read_together_give_each_file_its_own_rows(tmp_path, sp
         assert (batched.rows, batched.covered_lines) == (alone.rows, alone.covered_lines)
     cut = together[files.index(str(tmp_path / "circleci/cut.json"))]
     assert cut.rows == 1 and "JSON breaks" in cut.warnings["reason"][0]
+
+
+@pytest.mark.parametrize("seed", [3, 17])
+def test_pages_saved_one_a_line_give_the_items_of_each_page_read_alone(seed):
+    """An export that saves every API page on a line of its own: its pages are decoded
+    together, and every line gives what walking that line alone gives, whatever its
+    shape (several list keys, an empty or cut page, items that are not jobs or do not fit
+    the job's fields, values of any JSON type)."""
+    from parsers import circleci, github_actions
+    from tests.test_github_actions import gh_job
+
+    rng = random.Random(seed)
+    number = 100
+
+    def circle_page() -> dict:
+        nonlocal number
+        items = []
+        for _ in range(rng.randint(1, 5)):
+            number += 1
+            job = job_detail(number, rng.choice(["lint", "unit-tests", "deploy-eu"]))
+            if rng.random() < 0.3:
+                job.update(parallelism=rng.choice([1, 4.0, True, None]), duration=None)
+            items.append(job)
+        if rng.random() < 0.3:
+            items.insert(rng.randrange(len(items) + 1), rng.choice([None, {"kind": "note"}]))
+        return {"next_page_token": rng.choice([None, "AARLwwV4"]), "items": items}
+
+    def gh_page() -> dict:
+        nonlocal number
+        number += 1
+        runs = [gh_job(number * 10 + k, f"build-{k}") for k in range(rng.randint(1, 3))]
+        return {"total_count": len(runs), rng.choice(["jobs", "workflow_runs"]): runs}
+
+    def lines_of(pages: list[dict], odd: list[str]) -> list[str]:
+        texts = [json.dumps(p, ensure_ascii=rng.random() < 0.5) for p in pages]
+        for text in odd:
+            texts.insert(rng.randrange(len(texts) + 1), text)
+        return texts
+
+    circle = lines_of(
+        [circle_page() for _ in range(12)],
+        [
+            json.dumps({"items": [], "next_page_token": None}),
+            json.dumps({"items": [job_detail(1)], "next_page_token": None})[:300],
+            json.dumps(job_detail(2, "ünïcode-job")),
+        ],
+    )
+    actions = lines_of(
+        [gh_page() for _ in range(8)],
+        [json.dumps({"workflow_runs": [gh_job(1, "a")], "jobs": [gh_job(2, "b")]})],
+    )
+    misfit = [json.dumps(circle_page()) for _ in range(3)]
+    misfit.insert(1, json.dumps({"items": [job_detail(3, executor="docker")]}))
+    cases = [
+        (circle, circleci.LIST_KEYS, circleci.DTYPE),
+        (actions, github_actions.LIST_KEYS, github_actions.DTYPE),
+        (misfit, circleci.LIST_KEYS, circleci.DTYPE),
+    ]
+    for texts, keys, dtype in cases:
+        lines = pl.LazyFrame(
+            {"line": range(1, len(texts) + 1), "text": texts},
+            schema={"line": pl.UInt32, "text": pl.String},
+        )
+        together = jobs.json_items(lines, keys, dtype)
+        walked = pl.concat(
+            jobs._items_of_document(pl.DataFrame({"line": [n], "text": [t]}), keys, dtype)
+            for n, t in enumerate(texts, start=1)
+        )
+        assert together.to_dicts() == walked.to_dicts()
+        assert together.filter(pl.col("reason").is_null()).height > len(texts)
