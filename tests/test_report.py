@@ -272,3 +272,49 @@ def test_lanes_count_each_bucket_with_its_commonest_template_and_earliest_line()
         assert lane["template"] == min(t for t, c in counts.items() if c == top)
         first = min(group, key=lambda r: (r["ts"], r["file"], r["line"]))
         assert lane["example"] == f"{first['file']}:{first['line']}"
+
+
+def test_host_lanes_stack_top_to_bottom_on_one_time_axis(sample_loaded, sample_analysis):
+    """The host figure of the longest incident: one titled lane per host, stacked without
+    overlap from the top, every lane on the bottom lane's time axis over the incident's
+    window; each lane's bars count its own host's warnings and errors, and a change to
+    one host is marked in that host's lane."""
+    from datetime import timedelta
+
+    from timeline.outputs.figures import host_figure
+
+    incident = sample_analysis.incidents.sort("duration_s", descending=True).row(0, named=True)
+    fig = host_figure(sample_loaded.events, sample_analysis, incident["incident_id"])
+    layout = fig.layout
+    lanes = [a.text for a in layout.annotations if a.xref == "paper"]
+    count = len(lanes)
+    assert count >= 10 and lanes == sorted(lanes)
+    domains = [layout[f"yaxis{'' if i == 1 else i}"].domain for i in range(1, count + 1)]
+    assert domains[0][1] == 1.0 and domains[-1][0] == pytest.approx(0.0, abs=1e-9)
+    for upper, lower in zip(domains, domains[1:], strict=False):
+        assert lower[1] < upper[0] and upper[0] < upper[1]
+    for i in range(1, count + 1):
+        axis = layout[f"xaxis{'' if i == 1 else i}"]
+        assert axis.matches == (None if i == count else f"x{count}")
+        assert axis.showticklabels is (None if i == count else False)
+        assert axis.type == "date"
+        assert list(axis.range) == [incident["onset"] - timedelta(hours=2), incident["recovery"]]
+    window = sample_loaded.events.filter(
+        pl.col("ts").is_between(incident["onset"] - timedelta(hours=2), incident["recovery"])
+        & (pl.col("kind") == "log")
+        & pl.col("level").is_in(["warning", "error", "critical"])
+    ).with_columns(short=pl.col("host").str.split(".").list.first())
+    for i, lane in enumerate(lanes, start=1):
+        bars = [t for t in fig.data if t.yaxis == f"y{'' if i == 1 else i}"]
+        assert {t.xaxis for t in bars} == {f"x{'' if i == 1 else i}"}
+        assert sum(sum(t.y) for t in bars) == window.filter(pl.col("short") == lane).height
+    assert [t.showlegend for t in fig.data].count(True) == len({t.name for t in fig.data})
+    marks = [a for a in layout.annotations if a.xref != "paper"]
+    assert marks, "the sample reboots single hosts during its longest incident"
+    for mark in marks:
+        lane = lanes[int(mark.xref[1:] or 1) - 1]
+        assert mark.yref == f"y{mark.xref[1:]} domain"
+        touched = sample_analysis.changes.filter(pl.col("ts").dt.truncate("1m") == mark.x)
+        assert any(
+            lane in [h.split(".")[0] for h in hosts] for hosts in touched["hosts"].to_list()
+        ), (lane, mark.text)

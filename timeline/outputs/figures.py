@@ -218,34 +218,66 @@ def host_figure(
         window.filter(pl.col("host").is_in(hosts)), bucket=bucket, by_host=True, host_only=True
     )
     names = lanes["lane"].unique(maintain_order=True).to_list()
-    fig = make_subplots(
-        rows=len(names),
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=min(0.02, 0.3 / max(len(names), 1)),
-        subplot_titles=[escape(n) for n in names],
+    shapes, labels = _host_change_marks(analysis.changes, names, start=start, end=end)
+    grid = _lane_grid(names, spacing=min(0.02, 0.3 / max(len(names), 1)), x_range=[start, end])
+    return go.Figure(
+        data=_lane_traces(lanes, names, first_row=1, root=root),
+        layout={
+            **grid,
+            "annotations": [*grid["annotations"], *labels],
+            "shapes": shapes,
+            "height": 90 * len(names) + 120,
+            "barmode": "stack",
+            "showlegend": True,
+            "hoverlabel": {"align": "left", "font_size": 12},
+            "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
+            "margin": {"l": 50, "r": 20, "t": 60, "b": 30},
+            "template": "plotly_white",
+        },
     )
-    _add_lanes(fig, lanes, names, first_row=1, root=root)
-    _mark_host_changes(fig, analysis.changes, names, start=start, end=end)
-    fig.update_layout(
-        height=90 * len(names) + 120,
-        barmode="stack",
-        showlegend=True,
-        hoverlabel={"align": "left", "font_size": 12},
-        legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
-        margin={"l": 50, "r": 20, "t": 60, "b": 30},
-        template="plotly_white",
-    )
-    fig.update_annotations(font_size=11)
-    fig.update_xaxes(type="date", range=[start, end])
-    return fig
 
 
-def _mark_host_changes(
-    fig: go.Figure, changes: pl.DataFrame, lanes: list[str], *, start, end
-) -> None:
-    """In each host's lane, a labelled line where a change touched that host alone (or
-    with one other); changes to the whole fleet are faint dotted lines across every lane."""
+def _lane_grid(names: list[str], *, spacing: float, x_range: list) -> dict:
+    """The layout of one titled lane per name, top to bottom, every lane on the time
+    axis of the bottom one: what ``make_subplots`` lays out, written as data in one go
+    (plotly checks the whole figure again on every change made to it, lane by lane)."""
+    count = len(names)
+    height = (1 - spacing * (count - 1)) / count
+    layout: dict = {"annotations": []}
+    for row, name in enumerate(names, start=1):
+        top = 1 - (row - 1) * (height + spacing)
+        axis = "" if row == 1 else str(row)
+        shared = {"matches": f"x{count}", "showticklabels": False} if row < count else {}
+        layout[f"xaxis{axis}"] = {
+            "anchor": f"y{axis}",
+            "domain": [0.0, 1.0],
+            "type": "date",
+            "range": x_range,
+            **shared,
+        }
+        layout[f"yaxis{axis}"] = {"anchor": f"x{axis}", "domain": [max(top - height, 0.0), top]}
+        layout["annotations"].append(
+            {
+                "text": escape(name),
+                "x": 0.5,
+                "xanchor": "center",
+                "xref": "paper",
+                "y": top,
+                "yanchor": "bottom",
+                "yref": "paper",
+                "showarrow": False,
+                "font": {"size": 11},
+            }
+        )
+    return layout
+
+
+def _host_change_marks(
+    changes: pl.DataFrame, lanes: list[str], *, start, end
+) -> tuple[list[dict], list[dict]]:
+    """The shapes and labels of the changes: in each host's lane, a labelled line where a
+    change touched that host alone (or with one other); changes to the whole fleet are
+    faint dotted lines across every lane."""
     short_hosts = pl.col("hosts").list.eval(pl.element().str.split(".").list.first())
     window = changes.filter(pl.col("ts").is_between(start, end))
     shapes = [
@@ -278,13 +310,11 @@ def _mark_host_changes(
                     "showarrow": False,
                     "xanchor": "left",
                     "yanchor": "top",
-                    "font": {"size": 10, "color": colour},
+                    "font": {"size": 11, "color": colour},
                     "bgcolor": "rgba(255,255,255,0.8)",
                 }
             )
-    # Set at once: plotly checks every shape and label again on each add_shape call.
-    fig.layout.shapes = [*fig.layout.shapes, *shapes]
-    fig.layout.annotations = [*fig.layout.annotations, *labels]
+    return shapes, labels
 
 
 def _vertical_line(at, xref: str, yref: str, line: dict) -> dict:
@@ -366,12 +396,29 @@ def _add_lanes(
     root: str = "",
     title: str | None = None,
 ) -> None:
-    """A stacked bar per level for each lane of ``names``, one row each from
-    ``first_row``, the legend with the first; added at once, as plotly checks the whole
-    figure on every call."""
-    traces, rows = [], []
+    """The lanes' bars (:func:`_lane_traces`), added at once, as plotly checks the whole
+    figure on every call; ``title`` names each lane's y axis."""
+    traces = _lane_traces(lanes, names, first_row=first_row, root=root)
+    if traces:
+        fig.add_traces(traces)
+    if title:
+        fig.update_layout(
+            {
+                _y_axis(row): {"title": {"text": title}}
+                for row in range(first_row, first_row + len(names))
+            }
+        )
+
+
+def _lane_traces(
+    lanes: pl.DataFrame, names: list[str], *, first_row: int, root: str = ""
+) -> list[dict]:
+    """A stacked bar per level for each lane of ``names``, on the axes of one row each
+    from ``first_row`` of a one-column figure, the legend with the first."""
+    traces = []
     for row, name in enumerate(names, start=first_row):
         lane = lanes.filter(pl.col("lane") == name)
+        axis = "" if row == 1 else str(row)
         for level in ("warning", "error", "critical"):
             part = lane.filter(pl.col("level") == level)
             if part.is_empty():
@@ -382,27 +429,21 @@ def _add_lanes(
                 for c, h, t, e in part.select("count", "hosts", "template", "example").iter_rows()
             ]
             traces.append(
-                go.Bar(
-                    x=part["bucket"].to_list(),
-                    y=part["count"].to_list(),
-                    name=level,
-                    legendgroup=level,
-                    showlegend=row == first_row,
-                    marker_color=LEVEL_COLOURS[level],
-                    hovertext=hover,
-                    hoverinfo="x+text",
-                )
+                {
+                    "type": "bar",
+                    "x": part["bucket"].to_list(),
+                    "y": part["count"].to_list(),
+                    "name": level,
+                    "legendgroup": level,
+                    "showlegend": row == first_row,
+                    "marker": {"color": LEVEL_COLOURS[level]},
+                    "hovertext": hover,
+                    "hoverinfo": "x+text",
+                    "xaxis": f"x{axis}",
+                    "yaxis": f"y{axis}",
+                }
             )
-            rows.append(row)
-    if traces:
-        fig.add_traces(traces, rows=rows, cols=[1] * len(rows))
-    if title:
-        fig.update_layout(
-            {
-                _y_axis(row): {"title": {"text": title}}
-                for row in range(first_row, first_row + len(names))
-            }
-        )
+    return traces
 
 
 def _y_axis(row: int) -> str:
