@@ -468,3 +468,108 @@ def test_signature_diff_names_new_vanished_risen_and_fallen():
     }
     new = diffs.filter(pl.col("template") == "brand new").row(0, named=True)
     assert new["before"] == 0 and new["after"] > 10 and new["first_seen_at"] >= at
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_signature_diffs_count_each_change_scope_as_a_row_by_row_count(seed):
+    """Each change's diff against a count row by row: rows on the hosts a node-local
+    change names (short or full names, any case), else of the programs its name names,
+    else all rows; before the change and after it within the window, its edges exact."""
+    rng = random.Random(seed)
+    hosts = ["ip-10-0-1-5.ec2.internal", "IP-10-0-1-5", "ip-10-0-2-9", "node-c", None]
+    programs = [("kube-proxy", "kube-proxy"), ("coredns", "node-cache"), ("app", None)]
+    rows = []
+    for n in range(4000):
+        source, component = rng.choice(programs)
+        rows.append(
+            {
+                "ts": T0 + M * rng.randint(0, 600),
+                "source": source,
+                "component": component,
+                "host": rng.choice(hosts),
+                "kind": rng.choice(["log"] * 9 + ["job"]),
+                "level": rng.choice(["info", "warning", "error", "critical"]),
+                "template": rng.choice(["Sync failed", "i/o timeout", "reload", None]),
+                "message": rng.choice(["dial tcp", "read udp 10.0.0.1:53"]),
+                "file": "x.log",
+                "line": n + 1,
+            }
+        )
+    frame = pl.DataFrame(rows, schema={k: EVENT_SCHEMA[k] for k in rows[0]})
+    kinds = [
+        (
+            "daemonset/kube-system/kube-proxy",
+            ["ip-10-0-1-5", "NODE-C.internal"],
+            None,
+            "kube-proxy",
+        ),
+        ("daemonset/kube-system/kube-proxy", ["nowhere"], None, "kube-proxy"),
+        ("node/ip-10-0-2-9", [], "ip-10-0-2-9", None),
+        ("deployment/kube-system/coredns", ["ip-10-0-2-9"], None, "coredns"),
+        ("deployment/prod/checkout", [], None, "checkout"),
+    ]
+    changes = pl.DataFrame(
+        [
+            {
+                "change_id": i,
+                "ts": T0 + M * rng.randint(0, 600),
+                "target": target,
+                "hosts": named,
+                "node": node,
+                "name": name,
+            }
+            for i, (target, named, node, name) in enumerate(kinds * 3)
+        ],
+        schema_overrides={"change_id": pl.UInt32, "ts": EVENT_SCHEMA["ts"]},
+    )
+    window = timedelta(minutes=rng.choice([10, 60]))
+    diffs = contrib.signature_diffs(frame, changes, window=window, min_rows=2)
+
+    problems = [
+        {**r, "template": r["template"] or r["message"]}
+        for r in rows
+        if r["kind"] == "log" and r["level"] != "info"
+    ]
+    first_seen = {}
+    for r in problems:
+        key = (r["source"], r["template"])
+        first_seen[key] = min(first_seen.get(key, r["ts"]), r["ts"])
+    short = contrib.changes._host_key
+    expected = set()
+    for change in changes.iter_rows(named=True):
+        t0, name = change["ts"], change["name"]
+        explicit = {short(h) for h in change["hosts"]} if contrib.node_local(change) else set()
+        explicit |= {short(change["node"])} if change["node"] else set()
+        named = {
+            (r["source"], r["component"])
+            for r in problems
+            if contrib.names_match(name, r["source"]) or contrib.names_match(name, r["component"])
+        }
+        counts = {}
+        for r in problems:
+            if not t0 - window <= r["ts"] < t0 + window:
+                continue
+            if explicit and short(r["host"]) not in explicit:
+                continue
+            if not explicit and named and (r["source"], r["component"]) not in named:
+                continue
+            side = counts.setdefault((r["source"], r["template"]), [0, 0])
+            side[r["ts"] >= t0] += 1
+        for (source, template), (before, after) in counts.items():
+            seen = first_seen[(source, template)]
+            moved = abs(after - before) >= 2
+            status = (
+                "new"
+                if before == 0 and after > 0 and seen >= t0
+                else "vanished"
+                if before >= 2 and after == 0
+                else "risen"
+                if moved and after >= 2 * before
+                else "fallen"
+                if moved and 2 * after <= before
+                else None
+            )
+            if status:
+                expected.add((change["change_id"], source, template, before, after, status, seen))
+    assert set(diffs.iter_rows()) == expected
+    assert len(expected) > 10 and {s for *_, s, _ in expected} >= {"risen", "fallen", "vanished"}

@@ -35,7 +35,9 @@ def signature_diffs(
     ``new`` when it had never been seen before the change and appears in the ``window``
     after it, ``vanished`` when it was there in the ``window`` before and is gone after,
     ``risen`` or ``fallen`` when its count at least doubled or halved (by ``min_rows``
-    rows or more). Unchanged signatures are left out.
+    rows or more). Unchanged signatures are left out. A change's counts take two binary
+    searches per group of rows in its scope (:class:`_WindowCounter`), not a pass over
+    the rows of its window: changes made during an error storm share its rows.
 
     Returns
     -------
@@ -43,60 +45,43 @@ def signature_diffs(
         ``DIFF_SCHEMA``: ``change_id``, ``source``, ``template``, ``before``, ``after``,
         ``status``, ``first_seen_at``.
     """
-    window_td = to_timedelta(window)
+    window_us = to_timedelta(window) // timedelta(microseconds=1)
     rows = (
         problem_rows(frame)
         .select("ts", "source", "component", "template", hk=host_key(pl.col("host")))
-        .sort("ts")
         .collect()
     )
     if rows.height == 0 or changes.height == 0:
         return pl.DataFrame(schema=DIFF_SCHEMA)
     first_seen = rows.group_by("source", "template").agg(first_seen_at=pl.col("ts").min())
-    programs = rows.select("source", "component").unique()
-    micros = rows["ts"].dt.epoch("us").to_numpy()
-    edges = changes.select(
-        lo=(pl.col("ts") - window_td).dt.epoch("us"), hi=(pl.col("ts") + window_td).dt.epoch("us")
-    )
-    los, his = (np.searchsorted(micros, edges[c].to_numpy(), side="left") for c in ("lo", "hi"))
-    named_by: dict[str | None, pl.DataFrame] = {}
-    found = []
-    for change, lo, hi in zip(changes.iter_rows(named=True), los, his, strict=True):
-        t0 = change["ts"]
-        part = rows.slice(int(lo), int(hi - lo))
-        explicit = set()
-        if node_local(change):
-            explicit = {_host_key(h) for h in change["hosts"] or ()}
-        if change["node"]:
-            explicit.add(_host_key(change["node"]))
-        if explicit:
-            part = part.filter(pl.col("hk").is_in(sorted(explicit)))
-        else:
-            if change["name"] not in named_by:
-                named_by[change["name"]] = programs.filter(
-                    pl.Series(
-                        [
-                            names_match(change["name"], s) or names_match(change["name"], c)
-                            for s, c in programs.iter_rows()
-                        ],
-                        dtype=pl.Boolean,
-                    )
-                )
-            named = named_by[change["name"]]
-            if named.height:
-                part = part.join(named, on=["source", "component"], how="semi", nulls_equal=True)
-        if part.height == 0:
-            continue
-        found.append(
-            part.group_by("source", "template")
-            .agg(
-                before=(pl.col("ts") < t0).sum().cast(pl.UInt32),
-                after=(pl.col("ts") >= t0).sum().cast(pl.UInt32),
-            )
-            .with_columns(change_id=pl.lit(change["change_id"], pl.UInt32), _t0=pl.lit(t0, _TS))
+    counter = _WindowCounter(rows, ["source", "template", "component", "hk"])
+    scopes = _Scopes(counter.groups)
+    chosen = [scopes.of(change) for change in changes.iter_rows(named=True)]
+    group = np.concatenate(chosen).astype(np.int64)
+    which = np.repeat(np.arange(len(chosen)), [len(c) for c in chosen])
+    t0 = changes["ts"].dt.epoch("us").to_numpy()[which]
+    counted = (
+        pl.DataFrame(
+            {
+                "_change": which,
+                "group": group,
+                "before": counter.count(group, t0 - window_us, t0),
+                "after": counter.count(group, t0, t0 + window_us),
+            }
         )
-    if not found:
-        return pl.DataFrame(schema=DIFF_SCHEMA)
+        .filter((pl.col("before") + pl.col("after")) > 0)
+        .join(counter.groups.select("group", "source", "template"), on="group")
+        .group_by("_change", "source", "template")
+        .agg(pl.col("before").sum().cast(pl.UInt32), pl.col("after").sum().cast(pl.UInt32))
+        .join(
+            changes.select(
+                _change=pl.int_range(pl.len(), dtype=pl.Int64),
+                change_id=pl.col("change_id").cast(pl.UInt32),
+                _t0=pl.col("ts").cast(_TS),
+            ),
+            on="_change",
+        )
+    )
     before, after = pl.col("before").cast(pl.Int64), pl.col("after").cast(pl.Int64)
     moved = (after - before).abs() >= min_rows
     status = (
@@ -110,11 +95,72 @@ def signature_diffs(
         .then(pl.lit("fallen"))
     )
     return (
-        pl.concat(found)
-        .join(first_seen, on=["source", "template"], how="left")
+        counted.join(first_seen, on=["source", "template"], how="left")
         .with_columns(status=status)
         .filter(pl.col("status").is_not_null())
         .sort("change_id", "status", "after", descending=[False, False, True])
         .select(list(DIFF_SCHEMA))
         .cast(DIFF_SCHEMA)
     )
+
+
+class _Scopes:
+    """The row groups (:class:`_WindowCounter`) in each change's scope: on the hosts a
+    node-local change names (and its node), else of the programs its name names, else
+    every group."""
+
+    def __init__(self, groups: pl.DataFrame):
+        self.by_host = {
+            hk: np.asarray(numbers)
+            for hk, numbers in groups.group_by("hk").agg("group").iter_rows()
+            if hk is not None
+        }
+        self.programs = groups.group_by("source", "component", maintain_order=True).agg("group")
+        self.everything = groups["group"].to_numpy()
+        self.named_by: dict[str | None, np.ndarray] = {}
+
+    def of(self, change: dict) -> np.ndarray:
+        explicit = set()
+        if node_local(change):
+            explicit = {_host_key(h) for h in change["hosts"] or ()}
+        if change["node"]:
+            explicit.add(_host_key(change["node"]))
+        if explicit:
+            return _joined([self.by_host[hk] for hk in explicit if hk in self.by_host])
+        name = change["name"]
+        if name not in self.named_by:
+            named = [
+                np.asarray(numbers)
+                for source, component, numbers in self.programs.iter_rows()
+                if names_match(name, source) or names_match(name, component)
+            ]
+            self.named_by[name] = _joined(named) if named else self.everything
+        return self.named_by[name]
+
+
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.empty(0, dtype=np.int64)
+
+
+class _WindowCounter:
+    """Counts the rows of each group (rows equal on ``keys``) in time windows with two
+    binary searches per window (as :class:`~timeline.analysis.contributors.measures.RowCounter`
+    does): a row's key is its group's number times the distinct times, plus the rank of
+    its time, so that a group's rows lie together in time order once sorted."""
+
+    def __init__(self, rows: pl.DataFrame, keys: list[str]):
+        self.groups = rows.select(keys).unique(maintain_order=True).with_row_index("group")
+        numbered = rows.join(self.groups, on=keys, nulls_equal=True)
+        micros = numbered["ts"].dt.epoch("us").to_numpy()
+        self.times = np.unique(micros)
+        self.keys = np.sort(self._key(numbered["group"].to_numpy(), micros))
+
+    def _key(self, group: np.ndarray, micros: np.ndarray) -> np.ndarray:
+        rank = np.searchsorted(self.times, micros, side="left")
+        return group.astype(np.int64) * (len(self.times) + 1) + rank
+
+    def count(self, group: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Rows of each ``group`` with ``lo <= ts < hi`` (microseconds)."""
+        return np.searchsorted(self.keys, self._key(group, hi)) - np.searchsorted(
+            self.keys, self._key(group, lo)
+        )
