@@ -572,4 +572,8 @@ def test_signature_diffs_count_each_change_scope_as_a_row_by_row_count(seed):
             if status:
                 expected.add((change["change_id"], source, template, before, after, status, seen))
     assert set(diffs.iter_rows()) == expected
+    order = sorted(expected, key=lambda r: (r[0], r[5], -r[4], r[1], r[2]))
+    assert diffs.rows() == order, "each change's statuses, most rows after first, then by name"
+    shuffled = frame.sample(fraction=1.0, shuffle=True, seed=seed)
+    assert contrib.signature_diffs(shuffled, changes, window=window, min_rows=2).equals(diffs)
     assert len(expected) > 10 and {s for *_, s, _ in expected} >= {"risen", "fallen", "vanished"}

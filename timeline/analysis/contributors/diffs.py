@@ -98,7 +98,15 @@ def signature_diffs(
         counted.join(first_seen, on=["source", "template"], how="left")
         .with_columns(status=status)
         .filter(pl.col("status").is_not_null())
-        .sort("change_id", "status", "after", descending=[False, False, True])
+        .sort(
+            "change_id",
+            "status",
+            "after",
+            "source",
+            "template",
+            descending=[False, False, True, False, False],
+            nulls_last=True,
+        )
         .select(list(DIFF_SCHEMA))
         .cast(DIFF_SCHEMA)
     )
