@@ -284,8 +284,9 @@ def _window_count(p: _Pair, *, after: timedelta) -> int:
 
 def _windows(pairs: list[_Pair], batch: list[int], *, after: timedelta) -> pl.DataFrame:
     """The windows to count for the pairs ``batch`` names: ``i, role, host, source,
-    template, hk, lo, hi``. Each pair is one row of its signatures and hosts; the windows
-    are those rows exploded, so that no Python runs per window.
+    template, hk, lo, hi``. A pair's signatures, touched hosts and untouched hosts are
+    rows of flat tables, and the windows those tables joined on the pair, so that no
+    Python runs per window.
 
     A pair whose change names no hosts has ``t_before`` and ``t_after`` on all hosts at
     the change's time. Otherwise each touched host has them at its own time (and
@@ -295,24 +296,49 @@ def _windows(pairs: list[_Pair], batch: list[int], *, after: timedelta) -> pl.Da
     and ``*_after`` around the onset (roles ``ft_`` and ``fu_``).
     """
     chosen = [pairs[i] for i in batch]
-    frame = pl.DataFrame(
+    pair = pl.DataFrame(
         {
             "i": batch,
             "t0": [p.change["ts"] for p in chosen],
             "before": [p.before_window for p in chosen],
             "onset": [p.target.onset for p in chosen],
             "latent": [bool(p.untouched) and _latent(p, after) for p in chosen],
-            "source": [[s.source for s in p.affected] for p in chosen],
-            "template": [[s.template for s in p.affected] for p in chosen],
-            "touched": [list(p.explicit) for p in chosen],
-            "touched_at": [list(p.explicit.values()) for p in chosen],
-            "untouched": [sorted(p.untouched) for p in chosen],
+            "touches": [bool(p.explicit) for p in chosen],
+            "has_untouched": [bool(p.untouched) for p in chosen],
         },
-        schema_overrides={"t0": _TS, "onset": _TS, "touched_at": pl.List(_TS)},
-    ).explode("source", "template")
+        schema_overrides={"t0": _TS, "onset": _TS},
+    )
+    # one row per pair and signature, host or untouched host, built flat: nested lists
+    # cost polars far more to take in than the same values in flat columns
+    frame = pair.join(
+        pl.DataFrame(
+            {
+                "i": [i for i, p in zip(batch, chosen, strict=True) for _ in p.affected],
+                "source": [s.source for p in chosen for s in p.affected],
+                "template": [s.template for p in chosen for s in p.affected],
+            },
+            schema={"i": pl.Int64, "source": pl.String, "template": pl.String},
+        ),
+        on="i",
+    )
+    touched_hosts = pl.DataFrame(
+        {
+            "i": [i for i, p in zip(batch, chosen, strict=True) for _ in p.explicit],
+            "touched": [h for p in chosen for h in p.explicit],
+            "touched_at": [t for p in chosen for t in p.explicit.values()],
+        },
+        schema={"i": pl.Int64, "touched": pl.String, "touched_at": _TS},
+    )
+    untouched_hosts = pl.DataFrame(
+        {
+            "i": [i for i, p in zip(batch, chosen, strict=True) for _ in p.untouched],
+            "untouched": [h for p in chosen for h in sorted(p.untouched)],
+        },
+        schema={"i": pl.Int64, "untouched": pl.String},
+    )
     t0, before, onset = pl.col("t0"), pl.col("before"), pl.col("onset")
     base = before * BASELINE
-    has_untouched = pl.col("untouched").list.len() > 0
+    has_untouched = pl.col("has_untouched")
     footprint_lo = pl.max_horizontal(t0, onset - base)
 
     def roles(side: str, at: pl.Expr, base_when) -> list[tuple]:
@@ -342,9 +368,9 @@ def _windows(pairs: list[_Pair], batch: list[int], *, after: timedelta) -> pl.Da
             for role, when, lo, hi in chosen
         ]
 
-    no_hosts = frame.filter(pl.col("touched").list.len() == 0)
-    touched = frame.explode("touched", "touched_at").drop_nulls("touched")
-    untouched = frame.explode("untouched").drop_nulls("untouched")
+    no_hosts = frame.filter(~pl.col("touches"))
+    touched = frame.join(touched_hosts, on="i")
+    untouched = frame.join(untouched_hosts, on="i")
     parts = [
         *windows(no_hosts, None, roles("t", t0, False)[:2]),
         *windows(touched, "touched", roles("t", pl.col("touched_at"), has_untouched)),
