@@ -184,6 +184,73 @@ def test_nearness_alone_is_weak(burn):
         assert row["score"] < rows.sort("rank")["score"][0]
 
 
+def _host_tied(seed: int, *, erring: int, trickle: bool) -> tuple[pl.DataFrame, dict]:
+    """A restart of a program that logs none of the errors, on five of ten nodes, ten
+    minutes before another program's errors rise on ``erring`` of those five; with
+    ``trickle``, those errors were already there in the quarter hour before it."""
+    rng = random.Random(seed)
+    b = EventBuilder(seed=seed)
+    day = datetime(2024, 2 + seed, 10 + seed, 6, tzinfo=UTC)
+    nodes = [f"{rng.choice(['node-', 'aks-pool1-vmss0000'])}{i}" for i in range(10)]
+    touched = sorted(rng.sample(nodes, 5))
+    hit = touched[:erring]
+    app = {"source": "payments", "component": "payments"}
+    b.logs(
+        **app, hosts=nodes, template="tick", level="info", start=day, end=day + 12 * H, per_min=1
+    )
+    restart = day + rng.randrange(6, 8) * H + rng.randrange(0, 50) * M
+    for i, node in enumerate(touched):
+        b.change(
+            restart + i * 20 * timedelta(seconds=1),
+            "restart",
+            "deployment/shop/inventory",
+            actor="maria@example.com",
+            host=node,
+        )
+    error = "upstream connect error: <ERR>"
+    if trickle:
+        b.logs(
+            **app,
+            hosts=hit,
+            template=error,
+            level="error",
+            start=restart - 15 * M,
+            end=restart,
+            per_min=0.4,
+        )
+    b.logs(
+        **app,
+        hosts=hit,
+        template=error,
+        level="error",
+        start=restart + 10 * M,
+        end=restart + 3 * H,
+        per_min=6.0,
+    )
+    return b.frame(), {"restart": restart, "touched": touched}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(
+    ("erring", "trickle", "cause"),
+    [(5, False, True), (3, False, True), (2, False, True), (2, True, False)],
+)
+def test_a_change_tied_by_its_hosts_alone_is_a_cause_where_its_hosts_bear_it_out(
+    seed, erring, trickle, cause
+):
+    """A change of another program is a cause of the errors when they rose on most of the
+    hosts it touched, or began there after it; not when they only grew on a few of its
+    hosts where they were already, its other hosts staying clear."""
+    frame, truth = _host_tied(seed, erring=erring, trickle=trickle)
+    result = analyze(frame)
+    rows = result.contributors.filter(pl.col("target") == "deployment/shop/inventory")
+    assert rows.height == 1
+    row = rows.row(0, named=True)
+    assert not row["name_match"] and row["touched_hosts"] == 5
+    assert row["host_share"] == pytest.approx(erring / 5)
+    assert (row["role"] in contrib.CAUSES) is cause, (row["role"], row["evidence"])
+
+
 # --- base rates ----------------------------------------------------------------------------
 
 

@@ -781,6 +781,10 @@ def _role(
     if p.relation <= 0:
         return "unrelated"
     rose = any((parts.get(k) or 0) >= EVIDENT for k in ("cohort", "effect"))
+    # Tied to the errors by its hosts alone, with most of them clear of the errors, a
+    # change raised them only if they began after it: errors already there on a few of
+    # its hosts, growing, were on their way.
+    rose &= p.name_match or (p.host_share or 0) >= 0.5 or (parts.get("alignment") or 0) > 0
     rose |= (parts.get("alignment") or 0) >= 0.5
     # Errors that stopped on its own hosts count even where the others fell faster.
     fell = min(parts.get("cohort") or 0, parts.get("effect") or 0, m.effect) <= -EVIDENT
