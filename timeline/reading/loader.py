@@ -703,11 +703,14 @@ def _write_events(
     """Write ``events`` to the job's store files (change rows apart), and collect
     ``notes`` in the same pass; returns what ``notes`` collected, if given."""
     is_change = pl.col("kind") == "change"
+    # LZ4: a load reads the store three or four times; zstd's smaller files cost more
     out = job.out.removesuffix(".parquet") + suffix + ".parquet"
     changes_out = job.changes_out.removesuffix(".parquet") + suffix + ".parquet"
     done = pl.collect_all(
         [
-            events.filter(~is_change).sink_parquet(out, statistics=True, lazy=True),
+            events.filter(~is_change).sink_parquet(
+                out, statistics=True, compression="lz4", lazy=True
+            ),
             events.filter(is_change).sink_parquet(changes_out, lazy=True),
             *([notes] if notes is not None else []),
         ],
