@@ -4,7 +4,8 @@ results that lets an unchanged input be read only once.
 A store folder holds ``events/*.parquet`` (the rows, one file per group of inputs and one
 for the change rows, LZ4-compressed: about a quarter of the text's size where zstd
 makes a sixth, but quicker to write and to read back, which a load does several times),
-``summary/*.parquet`` (files, warnings, assumptions) and ``store.json``. Query it with ``timeline.scan(folder)`` (a polars LazyFrame) or
+``summary/*.parquet`` (files, warnings, assumptions) and ``store.json``. Query it with
+``timeline.scan(folder)`` (a polars LazyFrame) or
 ``pl.scan_parquet(folder + "/events/*.parquet")``, or pandas' ``read_parquet``.
 
 The cache keeps each map task's partial result under a key made of the file's path, size,
