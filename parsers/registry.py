@@ -20,6 +20,8 @@ import polars as pl
 
 #: Below this score a file's format is unknown rather than guessed.
 MIN_SCORE = 0.5
+#: Lines of a file or stream looked at to recognise its layers and its format.
+SAMPLE_LINES = 200
 
 
 class Score(NamedTuple):

@@ -31,10 +31,7 @@ from parsers.common import (
     records,
     stacked,
 )
-from parsers.registry import Parser
-
-#: Lines of a stream looked at to recognise its format.
-SAMPLE_LINES = 200
+from parsers.registry import SAMPLE_LINES, Parser
 
 #: The name of rows read without a format.
 PLAIN = "plain"

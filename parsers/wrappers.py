@@ -47,11 +47,10 @@ import polars as pl
 
 from parsers import layouts, runtime
 from parsers.common import LINE_SCHEMA, PLACEHOLDER_YEAR, per_file, stacked_samples
+from parsers.registry import SAMPLE_LINES
 
 #: Layers looked for, at most, one inside the other.
 MAX_LAYERS = 4
-#: A layer is recognised from this many of a file's first lines.
-SAMPLE_LINES = 200
 
 _ISO = (
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"

@@ -6,10 +6,8 @@ from __future__ import annotations
 import polars as pl
 
 from parsers.common import file_numbers
+from parsers.registry import SAMPLE_LINES
 from timeline.reading.sources import Cut, shown_name
-
-#: Lines looked at to recognise a runtime prefix and a format.
-SAMPLE_LINES = 200
 
 
 def sample_lines(text: str) -> list[str]:

@@ -322,7 +322,7 @@ def _peeled_together(read: list, tasks: list[Task]) -> dict[int, wrappers.Peeled
         for i, (_, lines, _, _) in enumerate(read)
         if lines is not None and tasks[i].end is None and lines.height <= TOGETHER_MAX_LINES
     ]
-    heads = [read[i][1]["text"].head(wrappers.SAMPLE_LINES).to_list() for i in small]
+    heads = [read[i][1]["text"].head(SAMPLE_LINES).to_list() for i in small]
     groups: dict[str | None, list[int]] = {}
     for i, (layer, share) in zip(small, wrappers.detect_each(heads), strict=True):
         if layer is None or (layer in runtime.PREFIXES and share == 1.0):
