@@ -310,31 +310,26 @@ def _windows(pairs: list[_Pair], batch: list[int], *, after: timedelta) -> pl.Da
     )
     # one row per pair and signature, host or untouched host, built flat: nested lists
     # cost polars far more to take in than the same values in flat columns
+    i, signatures = _flat(batch, [p.affected for p in chosen])
     frame = pair.join(
         pl.DataFrame(
             {
-                "i": [i for i, p in zip(batch, chosen, strict=True) for _ in p.affected],
-                "source": [s.source for p in chosen for s in p.affected],
-                "template": [s.template for p in chosen for s in p.affected],
+                "i": i,
+                "source": [s.source for s in signatures],
+                "template": [s.template for s in signatures],
             },
             schema={"i": pl.Int64, "source": pl.String, "template": pl.String},
         ),
         on="i",
     )
+    i, hosts = _flat(batch, [list(p.explicit.items()) for p in chosen])
     touched_hosts = pl.DataFrame(
-        {
-            "i": [i for i, p in zip(batch, chosen, strict=True) for _ in p.explicit],
-            "touched": [h for p in chosen for h in p.explicit],
-            "touched_at": [t for p in chosen for t in p.explicit.values()],
-        },
+        {"i": i, "touched": [h for h, _ in hosts], "touched_at": [t for _, t in hosts]},
         schema={"i": pl.Int64, "touched": pl.String, "touched_at": _TS},
     )
+    i, others = _flat(batch, [sorted(p.untouched) for p in chosen])
     untouched_hosts = pl.DataFrame(
-        {
-            "i": [i for i, p in zip(batch, chosen, strict=True) for _ in p.untouched],
-            "untouched": [h for p in chosen for h in sorted(p.untouched)],
-        },
-        schema={"i": pl.Int64, "untouched": pl.String},
+        {"i": i, "untouched": others}, schema={"i": pl.Int64, "untouched": pl.String}
     )
     t0, before, onset = pl.col("t0"), pl.col("before"), pl.col("onset")
     base = before * BASELINE
@@ -377,6 +372,16 @@ def _windows(pairs: list[_Pair], batch: list[int], *, after: timedelta) -> pl.Da
         *windows(untouched, "untouched", roles("u", t0, True)),
     ]
     return pl.concat(parts, how="vertical")
+
+
+def _flat(batch: list[int], values: list[list]) -> tuple[list[int], list]:
+    """Each pair's number repeated for each of its ``values``, and the values, flat.
+
+    >>> _flat([4, 7], [["a", "b"], ["c"]])
+    ([4, 4, 7], ['a', 'b', 'c'])
+    """
+    numbers = [i for i, own in zip(batch, values, strict=True) for _ in own]
+    return numbers, [v for own in values for v in own]
 
 
 def _count(pairs: list[_Pair], queries: pl.DataFrame, counter: RowCounter) -> None:
