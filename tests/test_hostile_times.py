@@ -136,6 +136,42 @@ def test_klog_29_february_of_a_common_year_is_not_moved_to_the_28th(write, tmp_p
 
 
 @pytest.mark.parametrize(
+    ("prefix_year", "offset_h"), [(2023, 0), (2023, 1), (2100, -5), (2024, 2), (2400, 0)]
+)
+def test_klog_29_february_beside_a_runtime_prefix_of_any_year_reads(
+    write, tmp_path, prefix_year, offset_h
+):
+    """A runtime prefix can say any year (a node clock gone wrong, hostile input): a klog
+    ``I0229`` beside a prefix of a common year is a warning, never a failure, and the
+    other records still tell the klog clock's zone."""
+    clock = timedelta(hours=offset_h)
+    leap = prefix_year % 4 == 0 and (prefix_year % 100 != 0 or prefix_year % 400 == 0)
+    start = datetime(prefix_year, 2, 28, 10, 5, tzinfo=UTC)
+    utc = [start + timedelta(hours=h, seconds=n) for n, h in enumerate((0, 16, 24, 48))]
+    lines = []
+    for n, t in enumerate(utc):
+        wall = f"{t + clock:%m%d %H:%M:%S}"
+        if n in (1, 2):  # the klog clock says 29 February, whatever the year
+            wall = "0229" + wall[4:]
+        lines.append(
+            f"{t:%Y-%m-%dT%H:%M:%S}.000000123Z stderr F I{wall}.000000       1 "
+            f'proxier.go:812] "Syncing iptables rules" n={n}'
+        )
+    write("kube-proxy-abcde/kube-proxy/0.log", "\n".join(lines) + "\n")
+    loaded = timeline.read(tmp_path, infer=False, cache=False)
+    # a record whose date cannot be has its runtime prefix's time, like any timeless one
+    assert loaded.events.sort("line")["ts"].to_list() == utc
+    zone = loaded.summary.assumptions.filter(pl.col("what") == "time zone")["value"].to_list()
+    sign = "+" if offset_h >= 0 else "-"
+    assert zone == ["UTC" if offset_h == 0 else f"UTC{sign}{abs(offset_h):02d}:00"]
+    problems = loaded.summary.files["problem"][0] or ""
+    if leap:
+        assert "29 February" not in problems
+    else:
+        assert "2 records dated 29 February in a year that has none" in problems
+
+
+@pytest.mark.parametrize(
     ("line", "why"),
     [
         ("2023-02-30 02:50:02.123456+00:00", "impossible date or time: 2023-02-30"),

@@ -31,12 +31,17 @@ _MONTH = pl.col("ts").dt.month()
 #: A yearless record whose month went back by more than half a year: December to January.
 _ROLLED = (_MONTH.shift(1).forward_fill() - 6 > _MONTH).fill_null(False) & _YEARLESS
 _ZONELESS = pl.col("ts").is_not_null() & pl.col("utc_offset_s").is_null()
-#: ``ts`` with a yearless record's year taken from its runtime prefix, to compare the two.
-_with_prefix_year = (
-    pl.when(pl.col("year_missing"))
-    .then(pl.col("ts").dt.replace(year=pl.col("prefix_ts").dt.year()))
-    .otherwise(pl.col("ts"))
-)
+
+
+def _with_prefix_year() -> pl.Expr:
+    """``ts`` with a yearless record's year taken from its runtime prefix, to compare the
+    two; null for a yearless 29 February whose prefix year is a common year, as
+    :func:`apply` leaves it (any runtime prefix can say any year: it must not fail)."""
+    ts = pl.col("ts")
+    moved = ts.dt.offset_by(pl.format("{}y", pl.col("prefix_ts").dt.year() - PLACEHOLDER_YEAR))
+    feb29 = (ts >= datetime(PLACEHOLDER_YEAR, 2, 29)) & (ts < datetime(PLACEHOLDER_YEAR, 3, 1))
+    moved = pl.when(feb29 & (moved.dt.day() != 29)).then(None).otherwise(moved)
+    return pl.when(pl.col("year_missing")).then(moved).otherwise(ts)
 
 
 def evidence(records: pl.DataFrame, **more: pl.Expr) -> dict[str, Any]:
@@ -73,7 +78,7 @@ def _evidence_measures() -> list[pl.Expr]:
         ts.filter(_YEARLESS).min().alias("yearless_first"),
         ts.filter(_YEARLESS).max().alias("yearless_last"),
         _ZONELESS.sum().alias("zoneless"),
-        (_with_prefix_year - prefix)
+        (_with_prefix_year() - prefix)
         .filter(_ZONELESS)
         .dt.total_seconds()
         .median()
