@@ -105,6 +105,24 @@ def test_truncated_multi_member_gzip_keeps_whole_members_and_reports(tmp_path, c
     assert data.startswith(first) and "truncated gzip" in problems[0]
 
 
+@pytest.mark.parametrize(
+    "tail", [b"x" * 8, b"x0" * 40, b"\\x00" * 9, b"junk\n", bytes(range(40, 200)), b"\x1f\x8b\x08"]
+)
+def test_bytes_after_the_last_gzip_member_are_reported_not_dropped(tmp_path, tail):
+    """Only NUL padding may follow the last member unsaid; any other byte after it is a
+    broken or foreign end, whatever bytes it is made of."""
+    lines = klog(200, seed=len(tail)).encode()
+    path = tmp_path / "kube-proxy.log.gz"
+    path.write_bytes(gzip.compress(lines) + tail)
+    data, problems, _ = read_bytes(str(path))
+    assert data == lines
+    assert len(problems) == 1 and "gzip" in problems[0]
+    assert f"{len(lines):,} bytes" in problems[0]
+    padded = tmp_path / "padded.log.gz"
+    padded.write_bytes(gzip.compress(lines) + b"\x00" * len(tail))
+    assert read_bytes(str(padded))[1] == []
+
+
 # --- 2. pipes ------------------------------------------------------------------------------
 
 

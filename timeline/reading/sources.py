@@ -465,7 +465,7 @@ def gunzip_stream(
             if inflater.eof:
                 pending, in_member = inflater.unused_data, False
                 inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                if pending.strip(b"\\x00") == b"":
+                if pending.strip(b"\x00") == b"":
                     pending = b""  # padding after the last member
             else:
                 pending = inflater.unconsumed_tail
