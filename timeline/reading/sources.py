@@ -26,10 +26,11 @@ import glob
 import os
 import select
 import stat
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
+
+from isal import isal_zlib  # zlib's API on ISA-L's inflate, about three times as fast
 
 from timeline.errors import NoInputError
 from timeline.reading import remote
@@ -448,7 +449,7 @@ def gunzip_stream(
     b'one\\ntwo\\n'
     """
     problems = [] if problems is None else problems
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    inflater = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
     fed = out = 0
     in_member = False
     pending = b""
@@ -459,12 +460,12 @@ def gunzip_stream(
             in_member = True
             try:
                 piece = inflater.decompress(pending, limits.chunk_bytes)
-            except zlib.error as exc:
+            except isal_zlib.error as exc:
                 problems.append(f"corrupt gzip ({exc}); kept the {out:,} bytes before it")
                 return
             if inflater.eof:
                 pending, in_member = inflater.unused_data, False
-                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                inflater = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
                 if pending.strip(b"\x00") == b"":
                     pending = b""  # padding after the last member
             else:
