@@ -11,6 +11,7 @@ cluster said so (:func:`timeline.reading.pods.pod_nodes`).
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -118,6 +119,7 @@ class RowCounter:
             _host=pl.col("hk").replace_strict(self.host_numbers, default=-1, return_dtype=pl.Int64)
         )
         self.rows_of, self.micros_of, self.hosts_of = {}, {}, {}
+        self._made: dict[tuple, dict] = {}
         for key, part in rows.partition_by("source", "template", as_dict=True).items():
             self.rows_of[key] = part.select(list(QUOTE_SCHEMA))
             self.micros_of[key] = part["ts"].dt.epoch("us").to_numpy()
@@ -194,7 +196,15 @@ class RowCounter:
         if hosts is not None:
             picked = (lo + np.flatnonzero(np.isin(self.hosts_of[key][lo:hi], hosts))).tolist()
         picked = picked[:first] if first else picked[max(len(picked) - last, 0) :]
-        return [self.rows_of[key].row(i, named=True) for i in picked]
+        return [self._row(key, i) for i in picked]
+
+    def _row(self, key: tuple, i: int) -> dict:
+        """Row ``i`` of a signature's rows as ``QUOTE_SCHEMA`` fields, made once: the
+        incidents' and the spikes' rankings quote many of the same rows."""
+        made = self._made.get((key, i))
+        if made is None:
+            made = self._made[(key, i)] = self.rows_of[key].row(i, named=True)
+        return made
 
 
 def _in_order(rows: list[dict]) -> list[dict]:
@@ -214,9 +224,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # --- tests that suit counts ---------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def binomial_tail(k: int, n: int, p: float, *, upper: bool = True) -> float:
     """``P(X >= k)`` (``upper``) or ``P(X <= k)`` for ``X ~ Binomial(n, p)``: exact up to
     a few thousand trials, a normal approximation (with continuity correction) above.
+    Remembered: the rankings of incidents and of spikes ask for most tails more than once.
 
     >>> round(binomial_tail(10, 10, 0.5), 6)
     0.000977
