@@ -485,7 +485,8 @@ def _switches(rows: pl.DataFrame, *, window: timedelta) -> pl.DataFrame:
     )
     runs = (
         rows.lazy()
-        .with_columns(_group=pl.concat_str(group, separator="\x1f").hash())
+        # the names are categories (:func:`_caller_rows`): their codes tell groups apart
+        .with_columns(_group=pl.struct(pl.col(group).to_physical()).hash())
         .sort("_group", "ts", "line")
         .with_columns(_run=starts_run.fill_null(True).cast(pl.UInt32).cum_sum())
         .group_by("_run")
