@@ -40,19 +40,80 @@ def two_storms(start: datetime, *, seed: int = 1) -> str:
     )
 
 
-def test_years_9999_and_0001_in_a_cri_prefix_load_and_are_reported(write, tmp_path):
-    times = [datetime(2023, 3, 14, 18, m, 5) for m in range(30)]
-    text = cri_klog(times)
-    lines = text.splitlines()
-    lines[3] = lines[3].replace("2023-03-14T", "9999-03-14T", 1)
-    lines[7] = lines[7].replace("2023-03-14T", "0001-03-14T", 1)
-    write("kube-proxy.log", "\n".join(lines) + "\n")
-    loaded = timeline.read(tmp_path, infer=False)
-    assert loaded.events.height == 30
+def _beyond_cases(case: str) -> tuple[str, str, list[int], dict]:
+    """A file with lines no clock can have written, in one of several real shapes: its
+    name, text, the numbers of those lines, and the options to read it with."""
+    normal = [datetime(2023, 3, 14, 18, m, 5) for m in range(30)]
+    if case == "cri_prefix":
+        lines = cri_klog(normal).splitlines()
+        lines[3] = lines[3].replace("2023-03-14T", "9999-03-14T", 1)
+        lines[7] = lines[7].replace("2023-03-14T", "0001-03-14T", 1)
+        # Go's zero time on a start line: change inference looks at it
+        lines[11] = (
+            "0001-01-01T00:00:00.000000Z stderr F I0101 00:00:00.000000       1 "
+            'server.go:661] "Version info" version="v1.24.10"'
+        )
+        return "node-1/kube-proxy-x2x7k/kube-proxy/0.log", "\n".join(lines), [4, 8, 12], {}
+    if case == "stated_offset":
+        lines = [
+            f"{t:%Y-%m-%d %H:%M:%S}.123456+00:00 [info] <0.{n}.0> accepting AMQP connection"
+            for n, t in enumerate(normal)
+        ]
+        lines[5] = "0001-01-01 00:00:00.000000+05:00 [info] <0.9.0> accepting AMQP connection"
+        lines[20] = "9999-12-31 23:59:59.999999-05:00 [error] <0.9.0> closing AMQP connection"
+        return "rabbit@mq-1.log", "\n".join(lines), [6, 21], {}
+    if case == "given_year":
+        text = "".join(
+            f'{lvl}{day} 10:00:00.000000       1 proxier.go:812] "Sync" n={n}\n'
+            for n, (lvl, day) in enumerate([("I", "0301"), ("I", "0410"), ("E", "1201")])
+        )
+        return "kube-proxy.log", text, [3], {"year": 2262}
+    if case == "epoch_unit":
+        lines = [
+            json.dumps(
+                {
+                    "ts": t.replace(tzinfo=UTC).timestamp() * 1000 + 0.25,
+                    "caller": "a.go:8",
+                    "msg": "Sync",
+                    "v": 0,
+                },
+                separators=(",", ":"),  # as klog writes it
+            )
+            for t in normal
+        ]
+        lines[2] = lines[2].replace(lines[2].split(",")[0], '{"ts":9.2e15')
+        return "kube-proxy.log", "\n".join(lines), [3], {}
+    # every line: nothing has a time
+    lines = [
+        f"0001-01-01 00:00:0{n}.000000+05:00 [info] <0.{n}.0> accepting AMQP" for n in range(3)
+    ]
+    return "rabbit@mq-1.log", "\n".join(lines), [1, 2, 3], {}
+
+
+@pytest.mark.parametrize(
+    "case", ["cri_prefix", "stated_offset", "given_year", "epoch_unit", "all_beyond"]
+)
+def test_times_no_clock_can_read_are_timeless_rows_and_the_run_goes_on(write, tmp_path, case):
+    """Year 0, 9999, a year given that puts dates past 2262, an epoch in the wrong unit: such a time is
+    kept as a row with no time of its own (its runtime prefix's, if that one can be
+    read), said once per file, and the analysis and the report go on."""
+    name, text, beyond, options = _beyond_cases(case)
+    write(name, text + "\n")
+    loaded = timeline.read(tmp_path, cache=False, **options)
+    events = loaded.events
+    assert events.height == len(text.splitlines())
+    timeless = events.filter(pl.col("ts").is_null())["line"].sort().to_list()
+    assert timeless == beyond
     problem = loaded.summary.files["problem"][0]
-    assert problem.startswith("2 rows dated outside") and "(first: line 4" in problem
-    years = loaded.events.filter(pl.col("line") != 4, pl.col("line") != 8)["ts"].dt.year()
-    assert years.unique().to_list() == [2023]
+    assert (
+        problem.startswith(f"{len(beyond)} records dated before 1677-09-21 or after 2262-04-11")
+        and f"(first: line {beyond[0]})" in problem
+    )
+    years = events.drop_nulls("ts")["ts"].dt.year().unique().to_list()
+    assert years in ([2023], [2262], [])
+    result = timeline.analyze(loaded)
+    report = timeline.write_report(loaded, result, tmp_path / "report.html")
+    assert "no time of their own" in report.read_text()
 
 
 @pytest.mark.parametrize("wrong", [datetime(1970, 1, 1), datetime(2262, 4, 11, 23, 47)])
@@ -136,7 +197,7 @@ def test_klog_29_february_of_a_common_year_is_not_moved_to_the_28th(write, tmp_p
 
 
 @pytest.mark.parametrize(
-    ("prefix_year", "offset_h"), [(2023, 0), (2023, 1), (2100, -5), (2024, 2), (2400, 0)]
+    ("prefix_year", "offset_h"), [(2023, 0), (2023, 1), (2100, -5), (2024, 2), (2000, 0)]
 )
 def test_klog_29_february_beside_a_runtime_prefix_of_any_year_reads(
     write, tmp_path, prefix_year, offset_h

@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from parsers.common import PLACEHOLDER_YEAR
-from timeline.reading.times import FIRST_YEAR, LAST_YEAR, plausible, zone_offset
+from timeline.reading.times import FIRST_YEAR, LAST_YEAR, holdable, plausible, zone_offset
 
 ASSUMPTION_SCHEMA = {
     "file": pl.String,
@@ -290,8 +290,10 @@ def apply(records: pl.LazyFrame, settlement: Settlement, part: int = 0) -> pl.La
     ``fold=0`` does: 02:30 on a spring-forward night is 03:30 summer time, and 02:30 on
     a fall-back night is its first occurrence. A yearless 29 February whose year turns
     out not to be a leap year has no time (its runtime prefix's, if it has one), rather
-    than a shifted one. Such rows are marked in ``_time_note`` (``"gap"``, ``"repeated"``,
-    ``"feb29"``) so that the loader can report them (:func:`time_problems`)."""
+    than a shifted one. A time beyond what an event may hold
+    (:data:`~timeline.reading.times.HOLDABLE`: year 0, 9999) is no time either. Such rows
+    are marked in ``_time_note`` (``"gap"``, ``"repeated"``, ``"feb29"``, ``"beyond"``)
+    so that the loader can report them (:func:`time_problems`)."""
     note = pl.lit(None, pl.String)
     if settlement.yearless:
         feb29 = _YEARLESS & (_MONTH == 2) & (pl.col("ts").dt.day() == 29)
@@ -317,8 +319,12 @@ def apply(records: pl.LazyFrame, settlement: Settlement, part: int = 0) -> pl.La
     else:
         unstated = pl.col("ts")
     utc = pl.when(pl.col("utc_offset_s").is_not_null()).then(stated).otherwise(unstated)
+    utc = utc.dt.replace_time_zone("UTC")
+    prefix = pl.col("prefix_ts")
+    beyond = ~holdable(utc).fill_null(True) | ~holdable(prefix).fill_null(True)
     return records.with_columns(
-        ts=pl.coalesce(utc.dt.replace_time_zone("UTC"), pl.col("prefix_ts"))
+        ts=pl.coalesce(pl.when(holdable(utc)).then(utc), pl.when(holdable(prefix)).then(prefix)),
+        _time_note=pl.coalesce(note, pl.when(beyond).then(pl.lit("beyond"))),
     )
 
 
@@ -361,12 +367,15 @@ _TIME_NOTES = {
     "repeated": "wall times repeated by a daylight-saving change, read as their first "
     "occurrence (the offset before the change)",
     "feb29": "records dated 29 February in a year that has none: their time is unknown",
+    "beyond": "records dated before 1677-09-21 or after 2262-04-11, where no clock's "
+    "reading lies: taken as having no time of their own",
 }
 
 
 def time_note_counts(events: pl.LazyFrame) -> pl.LazyFrame | None:
     """The rows :func:`apply` marked in ``_time_note`` (wall times in a daylight-saving
-    gap or overlap, 29 February in a common year), counted per file and kind, with the
+    gap or overlap, 29 February in a common year, times beyond what an event may hold),
+    counted per file and kind, with the
     first line; None when no file was settled in a way that can mark one."""
     if "_time_note" not in events.collect_schema().names():
         return None

@@ -16,6 +16,10 @@ import polars as pl
 #: Years a log record can plausibly be from.
 FIRST_YEAR = 1990
 LAST_YEAR = 2100
+#: The times an event may hold: a nanosecond clock's range (pandas' ``datetime64[ns]``).
+#: A time beyond it (year 0, 9999, an epoch in the wrong unit) is no clock's reading, and
+#: a window or a bucket around it would pass the years Python's datetime can hold.
+HOLDABLE = (datetime(1677, 9, 21, 0, 12, 43, 145225), datetime(2262, 4, 11, 23, 47, 16, 854775))
 #: A time further than this many bulk widths (5th to 95th percentile) from the bulk, and
 #: more than ``MIN_FAR`` away, is far from the bulk.
 FAR_WIDTHS = 10
@@ -56,6 +60,18 @@ def plausible(ts: pl.Expr | str = "ts") -> pl.Expr:
     """
     ts = pl.col(ts) if isinstance(ts, str) else ts
     return ts.dt.year().is_between(FIRST_YEAR, LAST_YEAR)
+
+
+def holdable(ts: pl.Expr) -> pl.Expr:
+    """True where a time (naive, or aware in any zone) lies in :data:`HOLDABLE`.
+
+    >>> frame = pl.DataFrame({"ts": [datetime(1, 1, 1), datetime(2023, 3, 14)]})
+    >>> frame.select(holdable(pl.col("ts")))["ts"].to_list()
+    [False, True]
+    """
+    micros = ts.dt.epoch("us")
+    lo, hi = (int((t - datetime(1970, 1, 1)) / timedelta(microseconds=1)) for t in HOLDABLE)
+    return micros.is_between(lo, hi)
 
 
 def bulk_window(
