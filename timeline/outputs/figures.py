@@ -149,10 +149,11 @@ def _top_incident_id(analysis: Analysis) -> int | None:
 
 def _mark_top_changes(fig: go.Figure, analysis: Analysis) -> None:
     """The best-ranked change of the longest incident as a dashed line across every lane."""
+    incident = _top_incident_id(analysis)
+    if incident is None:
+        return
     top = analysis.contributors.filter(
-        (pl.col("incident_id") == _top_incident_id(analysis))
-        & (pl.col("rank") == 1)
-        & (pl.col("score") > 0)
+        (pl.col("incident_id") == incident) & (pl.col("rank") == 1) & (pl.col("score") > 0)
     )
     for row in top.iter_rows(named=True):
         name = row["target"].rsplit("/", 1)[-1]
