@@ -7,6 +7,7 @@ import re
 import pytest
 from typer.testing import CliRunner
 
+import timeline
 from timeline.cli import app
 
 runner = CliRunner()
@@ -80,12 +81,28 @@ def test_analyze_json_follows_the_findings_schema(tmp_path):
     assert first["duration_s"] == pytest.approx((recovery - onset).total_seconds(), abs=1)
 
 
-def test_an_unreadable_since_is_a_user_error(tmp_path):
-    result = runner.invoke(
-        app, ["analyze", str(kube_proxy_dir(tmp_path)), "--since", "when pigs fly"]
-    )
+@pytest.mark.parametrize(
+    "since", ["when pigs fly", "0001-01-01 00:00 +05:00", "9999-12-31 23:59 -05:00"]
+)
+def test_an_unreadable_or_unholdable_since_is_a_user_error(tmp_path, since):
+    result = runner.invoke(app, ["analyze", str(kube_proxy_dir(tmp_path)), "--since", since])
     assert result.exit_code == 1
-    assert "cannot read the time 'when pigs fly'" in result.stderr
+    assert f"cannot read the time '{since}'" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
+@pytest.mark.parametrize(
+    "zone", ["localtime", "posixrules", "posix/Europe/Berlin", "Nowhere/Fake", "UTC+5"]
+)
+def test_a_zone_polars_cannot_convert_with_is_refused_before_any_work(tmp_path, zone):
+    """The zone database's aliases pass Python's ZoneInfo but not polars: the CLI and the
+    API both say so in a sentence, rather than failing halfway through a read."""
+    folder = kube_proxy_dir(tmp_path)
+    result = runner.invoke(app, ["parse", str(folder), "--tz", zone, "-o", str(tmp_path / "e.csv")])
+    assert result.exit_code == 1
+    assert f"--tz: unknown time zone '{zone}'" in result.stderr
+    with pytest.raises(timeline.TimelineError, match="unknown time zone"):
+        timeline.read(folder, tz=zone, cache=False)
 
 
 def test_report_writes_markdown_and_says_where(tmp_path):

@@ -11,12 +11,11 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import typer
 
 from timeline.reading.sources import LIMITS, Limits
-from timeline.reading.times import FIRST_YEAR, LAST_YEAR
+from timeline.reading.times import FIRST_YEAR, LAST_YEAR, known_zone, unknown_zone_text
 
 DEFAULT_MAX_EXPANDED = "2G"
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
@@ -58,12 +57,8 @@ def zone(value: str) -> str:
     >>> zone("Europe/Berlin")
     'Europe/Berlin'
     """
-    try:
-        ZoneInfo(value)
-    except (ValueError, OSError, KeyError) as exc:
-        raise ValueError(
-            f"unknown time zone {value!r}: use a name like Europe/Berlin, America/New_York or UTC"
-        ) from exc
+    if not known_zone(value):
+        raise ValueError(unknown_zone_text(value))
     return value
 
 

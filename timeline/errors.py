@@ -13,6 +13,10 @@ class UnknownFormatError(TimelineError):
     """A format was asked for that no parser has."""
 
 
+class UnknownZoneError(TimelineError):
+    """A time zone was named that the zone database does not have."""
+
+
 class TimeExpressionError(TimelineError):
     """A time typed by a person (``--since``) could not be read."""
 

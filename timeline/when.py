@@ -33,13 +33,17 @@ def parse_when(text: str, *, now: datetime | None = None) -> datetime:
     settings = dict(SETTINGS)
     if now is not None:
         settings["RELATIVE_BASE"] = now.astimezone(UTC).replace(tzinfo=None)
-    moment = dateparser.parse(text, settings=settings)
+    try:
+        moment = dateparser.parse(text, settings=settings)
+        moment = None if moment is None else moment.astimezone(UTC)
+    except OverflowError:  # year 1 with an offset east of UTC, 9999 with one west of it
+        moment = None
     if moment is None:
         raise TimeExpressionError(
             f"cannot read the time {text!r}: write it like '2023-03-14 17:00' or "
             "'yesterday 18:00 UTC'"
         )
-    return moment.astimezone(UTC)
+    return moment
 
 
 def between(

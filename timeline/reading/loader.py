@@ -36,7 +36,7 @@ from typing import Any
 import polars as pl
 
 import parsers
-from timeline.errors import UnknownFormatError
+from timeline.errors import UnknownFormatError, UnknownZoneError
 from timeline.reading import executor, mapper, settle, signatures, sources, times
 from timeline.reading import store as event_store
 from timeline.reading.mapper import WARNING_SCHEMA, Partial, Task
@@ -293,6 +293,8 @@ def read(
             parsers.registry.get(format)
     except KeyError as exc:
         raise UnknownFormatError(exc.args[0]) from None
+    if tz is not None and not times.known_zone(tz):
+        raise UnknownZoneError(times.unknown_zone_text(tz))
     found = sources.scan(given, follow_symlinks=follow_symlinks)
     files = found.files
     root = event_store.prepare(store or tempfile.mkdtemp(prefix="timeline-"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -49,6 +50,25 @@ def zone_offset(stamp: str) -> int | None:
     written = dateparser.parse(stamp, languages=["en"], settings={"RETURN_AS_TIMEZONE_AWARE": True})
     offset = written.utcoffset() if written is not None else None
     return None if offset is None else int(offset.total_seconds())
+
+
+def known_zone(name: str) -> bool:
+    """Whether ``name`` is a zone that both Python and polars can convert times with (the
+    zone database's aliases ``localtime`` and ``posixrules`` are not).
+
+    >>> known_zone("Europe/Berlin"), known_zone("localtime"), known_zone("Mars/Olympus")
+    (True, False, False)
+    """
+    try:
+        ZoneInfo(name)
+        pl.Series([datetime(2000, 1, 1)]).dt.replace_time_zone(name)
+    except (ValueError, OSError, KeyError, pl.exceptions.ComputeError):
+        return False
+    return True
+
+
+def unknown_zone_text(name: str) -> str:
+    return f"unknown time zone {name!r}: use a name like Europe/Berlin, America/New_York or UTC"
 
 
 def plausible(ts: pl.Expr | str = "ts") -> pl.Expr:
