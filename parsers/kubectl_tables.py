@@ -88,6 +88,8 @@ _LEVELS = {"Warning": "warning", "Normal": "info"}
 #: Share of a sample's lines that must be event rows for a table without its header.
 MIN_BARE_ROWS = 0.5
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}
+#: The oldest age read as one: older is no age a cluster shows, and would overflow a time.
+_MAX_AGE_S = 400 * _UNIT_SECONDS["y"]
 
 SAMPLES = (
     Sample(
@@ -167,7 +169,7 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
         _seconds=seconds,
         _component=component,
         _host=pl.coalesce(host, pl.col("host")),
-        _ts=pl.lit(reference).dt.replace_time_zone(None) - pl.duration(seconds=seconds),
+        _ts=_aged(reference, seconds),
     )
     events = [_event(row, basis) for row in kept.filter("_row").iter_rows(named=True)]
     bad = [
@@ -214,7 +216,7 @@ def _event(row: dict[str, object], basis: str) -> dict[str, object]:
         kind = row["object_kind"]
         name = re.sub(r"\.[0-9a-f]+$", "", str(row["name"])) if row["name"] else None
     count = row["count"] or row["_age_count"]
-    timed = row["_seconds"] is not None
+    timed = row["_ts"] is not None
     return {
         "line": row["line"],
         "end_line": row["end_line"],
@@ -325,17 +327,28 @@ def _split_age() -> list[pl.Expr]:
 
 
 def _age_seconds(age: pl.Expr) -> pl.Expr:
-    """``3h2m`` as 10920 seconds; null for ``<unknown>``, ``<invalid>`` and others.
+    """``3h2m`` as 10920 seconds; null for ``<unknown>``, ``<invalid>``, ages older than
+    :data:`_MAX_AGE_S` and others.
 
-    >>> pl.select(_age_seconds(pl.lit("2d3h"))).item()
-    183600
+    >>> [pl.select(_age_seconds(pl.lit(age))).item() for age in ("2d3h", "999y")]
+    [183600, None]
     """
     parts = age.str.extract_all(r"[0-9]+[smhdy]")
     total = parts.list.eval(
-        pl.element().str.head(-1).cast(pl.Int64)
+        pl.element().str.head(-1).cast(pl.Int64, strict=False)
         * pl.element().str.tail(1).replace_strict(_UNIT_SECONDS, return_dtype=pl.Int64)
     ).list.sum()
-    return pl.when(age.str.contains(r"^(?:[0-9]+[smhdy])+$")).then(total)
+    # at most nine digits a part, so that no sum overflows
+    return pl.when(age.str.contains(r"^(?:[0-9]{1,9}[smhdy])+$") & (total <= _MAX_AGE_S)).then(
+        total
+    )
+
+
+def _aged(reference: datetime, seconds: pl.Expr) -> pl.Expr:
+    """``seconds`` before ``reference`` (naive UTC); null where that is a time Python's
+    datetime cannot hold (a reference time given near year 1)."""
+    aged = pl.lit(reference).dt.replace_time_zone(None) - pl.duration(seconds=seconds)
+    return pl.when(aged.dt.year().is_between(2, 9998)).then(aged)
 
 
 def _reference(frame: pl.DataFrame) -> tuple[datetime, str]:

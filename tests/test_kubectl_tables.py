@@ -114,6 +114,28 @@ def test_describe_events_section(read):
     ]
 
 
+@pytest.mark.parametrize("age", ["401y", "9999y", "300000y", "99999999999s", "2y999999999d"])
+def test_an_age_older_than_any_cluster_leaves_its_row_untimed(read, age):
+    """An age no cluster shows (hostile input, a clock gone wrong) is kept as an untimed
+    row that says why, in a get events table and in a describe section; the rest of the
+    table is timed as ever."""
+    table = NEW.replace("2m30s      ", f"{age:<11}", 1)
+    described = DESCRIBE.replace("10s (x12 over 11m)", f"10s (x12 over {age})")
+    for name, text, row in (("events.txt", table, 2), ("describe.txt", described, 1)):
+        events = logs(read(name, text, now=NOW))
+        assert events["ts"][row] is None
+        attrs = json.loads(events["attrs"][row])
+        assert attrs["time_missing"] == f"the table gives no time, only the age {age}"
+        assert events["ts"].null_count() == 1
+
+
+def test_ages_counted_back_from_a_now_near_year_1_leave_the_rows_untimed(read):
+    events = logs(read("events.txt", NEW, now=datetime(1, 1, 1, 0, 40, tzinfo=UTC)))
+    assert events.height == 4 and events["ts"].null_count() == 4
+    ages = [json.loads(a)["time_missing"].rsplit(" ", 1)[-1] for a in events["attrs"]]
+    assert ages == ["50m", "29m", "2m30s", "3d"]
+
+
 @pytest.mark.parametrize("lead", ["", "  "])
 def test_get_events_yaml(read, lead):
     indent = lead + "  "
