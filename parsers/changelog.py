@@ -436,7 +436,10 @@ def read_time(written: str) -> tuple[datetime, int | None]:
         raise ValueError("no time of day")
     import dateparser
 
-    parsed = dateparser.parse(text, languages=["en"], settings=_DATEPARSER_SETTINGS)
+    try:
+        parsed = dateparser.parse(text, languages=["en"], settings=_DATEPARSER_SETTINGS)
+    except OverflowError:  # year 1 east of UTC, 9999 west of it
+        raise ValueError("a date past the years a calendar holds") from None
     if parsed is None:
         raise ValueError("not a date and time dateparser can read without guessing")
     if not YEARS[0] <= parsed.year <= YEARS[1]:

@@ -273,12 +273,15 @@ def _classify(frame: pl.DataFrame) -> pl.DataFrame:
     primary = final | (~has_final & is_last)
     writes = pl.col("verb").is_in(MUTATING) & pl.col("resource").is_in(list(CHANGE_RESOURCES))
     sub_ok = pl.col("subresource").is_null() | pl.col("subresource").is_in(CHANGE_SUBRESOURCES)
-    ts_text = pl.coalesce("stage_ts", "received")
+    ts = pl.coalesce("stage_ts", "received").str.to_datetime(
+        _RFC3339_UTC, time_unit="us", strict=False
+    )
     return frame.with_columns(
         primary=primary,
         is_change=(primary & writes & sub_ok).fill_null(False),
         failed=(pl.col("code") >= 400).fill_null(False) | (pl.col("stage") == "Panic"),
-        ts=ts_text.str.to_datetime(_RFC3339_UTC, time_unit="us", strict=False),
+        # change rows are walked in Python: a time it cannot hold (year 0) is none
+        ts=pl.when(ts.dt.year().is_between(1, 9999)).then(ts),
     )
 
 

@@ -24,6 +24,7 @@ last ran on that node, earlier in the file.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import datetime
@@ -319,7 +320,8 @@ def _yaml_items(doc) -> list[Item]:
     import yaml
 
     try:
-        documents = [d for d in yaml.safe_load_all(doc.text) if d is not None]
+        loaded = yaml.load_all(doc.text, Loader=_text_times_loader())
+        documents = [d for d in loaded if d is not None]
     except yaml.YAMLError as exc:
         return [Item(0, error=f"not valid YAML: {str(exc).splitlines()[0]}")]
     values = []
@@ -333,19 +335,24 @@ def _yaml_items(doc) -> list[Item]:
     starts = starts or [i for i, m in marks if m]
     if len(starts) != len(values):
         starts = [0] * len(values)
-    return [Item(row, _json_ready(v)) for row, v in zip(starts, values, strict=True)]
+    return [Item(row, v) for row, v in zip(starts, values, strict=True)]
 
 
-def _json_ready(value: object) -> object:
-    """YAML values as JSON would give them: times (unquoted in hand-written YAML) as
-    RFC 3339 text."""
-    if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return value
+@functools.cache
+def _text_times_loader() -> type:
+    """PyYAML's safe loader with times left as the text they are, as JSON gives them:
+    read as datetimes they lose their fraction and offset, and an impossible one
+    (``2023-02-30T18:02:11Z``) fails the whole file."""
+    import yaml
+
+    class TextTimes(yaml.SafeLoader):
+        pass
+
+    TextTimes.yaml_implicit_resolvers = {
+        first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return TextTimes
 
 
 def _why_no_items(text: str) -> str:

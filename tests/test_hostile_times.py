@@ -322,3 +322,109 @@ def test_a_big_files_chunks_finished_apart_say_its_time_notes_once(
     assert "60 wall times skipped by a daylight-saving change" in problem
     assert problem.count("(first: line") == 1 and "(first: line 104)" in problem
     assert chunked.events.sort("line").equals(whole.events.sort("line"))
+
+
+def _event(first: str, *, name: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "firstTimestamp": first,
+        "involvedObject": {"kind": "Pod", "name": name, "namespace": "messaging"},
+        "message": "Readiness probe failed",
+        "metadata": {"name": f"{name}.174c", "namespace": "messaging"},
+        "reason": "Unhealthy",
+        "type": "Warning",
+    }
+
+
+def _yaml_events(times: list[str]) -> str:
+    """``kubectl get events -o yaml`` as people paste it: times unquoted."""
+    items = "".join(
+        f"- apiVersion: v1\n  kind: Event\n  firstTimestamp: {t}\n"
+        f"  involvedObject:\n    kind: Pod\n    name: rmq-{n}\n    namespace: messaging\n"
+        f"  message: Readiness probe failed\n  reason: Unhealthy\n  type: Warning\n"
+        for n, t in enumerate(times)
+    )
+    return f"apiVersion: v1\nitems:\n{items}kind: List\n"
+
+
+def _audit(stamp: str, n: int) -> str:
+    return json.dumps(
+        {
+            "kind": "Event",
+            "apiVersion": "audit.k8s.io/v1",
+            "level": "Metadata",
+            "auditID": f"a-{n}",
+            "stage": "ResponseComplete",
+            "requestURI": "/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy",
+            "verb": "patch",
+            "user": {"username": "admin"},
+            "objectRef": {
+                "resource": "daemonsets",
+                "namespace": "kube-system",
+                "name": "kube-proxy",
+            }
+            | {"apiGroup": "apps"},
+            "responseStatus": {"code": 200},
+            "requestReceivedTimestamp": stamp,
+            "stageTimestamp": stamp,
+        }
+    )
+
+
+GOOD = "2023-03-14T18:00:07+01:00"
+AT_GOOD = datetime(2023, 3, 14, 17, 0, 7, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        (
+            "events.json",
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "List",
+                    "items": [
+                        _event(t, name=f"rmq-{n}")
+                        for n, t in enumerate(
+                            ["0001-01-01T00:00:00+05:00", GOOD, "9999-12-31T23:59:59-05:00"]
+                        )
+                    ],
+                },
+                indent=2,
+            ),
+        ),
+        ("events.yaml", _yaml_events(["2023-02-30T18:02:11Z", GOOD, "0000-01-01T00:00:00Z"])),
+        (
+            "changes.csv",
+            "time,type,target,description\n"
+            "9999-12-31 23:59 -05:00,restart,deployment/kube-system/coredns,Restart CoreDNS\n"
+            f"{GOOD},upgrade,daemonset/kube-system/kube-proxy,Stage 1\n"
+            "0001-01-01 00:00 +05:00,restart,deployment/kube-system/coredns,Restart again\n",
+        ),
+        (
+            "audit.log",
+            "\n".join(
+                _audit(t, n)
+                for n, t in enumerate(
+                    ["0000-01-01T00:00:00Z", "2023-03-14T17:00:07Z", "-0001-03-01T00:00:00Z"]
+                )
+            ),
+        ),
+    ],
+)
+def test_records_with_times_no_calendar_holds_leave_the_rest_of_the_file_read(
+    write, tmp_path, name, text
+):
+    """Events (JSON, or YAML with its times unquoted), change logs and audit logs: a time
+    at year 0, 9999 west of UTC, or 30 February is that record's problem, never the
+    file's; the record in between keeps its time, offset included."""
+    write(name, text + "\n")
+    loaded = timeline.read(tmp_path, cache=False, infer=False)
+    problem = loaded.summary.files["problem"][0] or ""
+    assert "parser failed" not in problem
+    assert loaded.summary.files["format"][0] is not None
+    timed = loaded.events.drop_nulls("ts")
+    assert timed["ts"].to_list() == [AT_GOOD]
+    assert loaded.events.height + loaded.summary.unparsed_lines >= 3
