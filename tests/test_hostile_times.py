@@ -181,6 +181,31 @@ def test_dst_gap_and_overlap_follow_the_rule_and_are_reported(write, tmp_path):
     assert "(first: line 2)" in problem and "(first: line 3)" in problem
 
 
+@pytest.mark.parametrize(
+    ("tz", "gap", "overlap"),
+    [
+        ("Europe/Berlin", "2023-03-26 02:30:00", "2023-10-29 02:30:00"),
+        ("America/New_York", "2023-03-12 02:30:00", "2023-11-05 01:30:00"),
+    ],
+)
+def test_dst_notes_of_a_file_with_years_stand_beside_its_times_no_clock_reads(
+    write, tmp_path, tz, gap, overlap
+):
+    """RabbitMQ 3.8 writes its year but no zone: with ``tz``, its gap and overlap times
+    are counted, and so is a time past what a clock reads, each once."""
+    lines = [
+        f"{stamp}.123 [info] <0.{n}.0> accepting AMQP connection <0.{n}.0>"
+        for n, stamp in enumerate(["2023-03-01 10:00:00", gap, overlap, "9999-12-31 23:59:59"])
+    ]
+    write("rabbit@rmq-1.log", "\n".join(lines) + "\n")
+    loaded = timeline.read(tmp_path, tz=tz, cache=False, infer=False)
+    problem = loaded.summary.files["problem"][0]
+    assert "1 wall times skipped by a daylight-saving change" in problem
+    assert "1 wall times repeated by a daylight-saving change" in problem
+    assert "1 records dated before 1677-09-21 or after 2262-04-11" in problem
+    assert loaded.events.sort("line")["ts"].null_count() == 1
+
+
 def test_klog_29_february_of_a_common_year_is_not_moved_to_the_28th(write, tmp_path):
     write(
         "kube-proxy.log",

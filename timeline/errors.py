@@ -14,7 +14,7 @@ class UnknownFormatError(TimelineError):
 
 
 class UnknownZoneError(TimelineError):
-    """A time zone was named that the zone database does not have."""
+    """A time zone was named that Python's or polars' zone database does not have."""
 
 
 class TimeExpressionError(TimelineError):

@@ -313,6 +313,7 @@ def apply(records: pl.LazyFrame, settlement: Settlement, part: int = 0) -> pl.La
         records = records.with_columns(
             _time_note=pl.coalesce(note, dst_mark(pl.col("ts"), settlement.tz))
         )
+        note = pl.col("_time_note")
         unstated = before_dst_change(pl.col("ts"), settlement.tz)
     elif settlement.offset_s:
         unstated = pl.col("ts") - pl.duration(seconds=settlement.offset_s)
@@ -375,8 +376,7 @@ _TIME_NOTES = {
 def time_note_counts(events: pl.LazyFrame) -> pl.LazyFrame | None:
     """The rows :func:`apply` marked in ``_time_note`` (wall times in a daylight-saving
     gap or overlap, 29 February in a common year, times beyond what an event may hold),
-    counted per file and kind, with the
-    first line; None when no file was settled in a way that can mark one."""
+    counted per file and kind, with the first line; None for rows that have no marks."""
     if "_time_note" not in events.collect_schema().names():
         return None
     return (

@@ -68,6 +68,7 @@ def known_zone(name: str) -> bool:
 
 
 def unknown_zone_text(name: str) -> str:
+    """What to tell a user who named a zone that :func:`known_zone` refuses."""
     return f"unknown time zone {name!r}: use a name like Europe/Berlin, America/New_York or UTC"
 
 
