@@ -20,7 +20,7 @@ import re
 
 import polars as pl
 
-from parsers.common import per_file, stacked_samples
+from parsers.common import only, per_file, stacked_samples
 from parsers.registry import shares_matching
 
 #: An RFC 3339 time as runtimes write it (a lower-case ``z`` too).
@@ -169,7 +169,8 @@ def strip(lines: pl.LazyFrame, prefix: str | None) -> pl.LazyFrame:
         parsed = parsed.with_columns(_f=pl.col("_raw").str.extract_groups(pattern)).unnest("_f")
     for missing in {"host", "container", "tag", "log", "text", "stream"} - set(groups):
         parsed = parsed.with_columns(pl.lit(None, pl.String).alias(missing))
-    matched = pl.col(groups[0]).is_not_null()
+    # a CRI line is the prefix's when its stream is (its time may be no date)
+    matched = pl.col("stream" if prefix == "cri" else groups[0]).is_not_null()
     if prefix == "docker-json":
         text = (pl.lit('"') + pl.col("log") + pl.lit('"')).str.json_decode(pl.String)
         partial = matched & ~pl.col("log").str.ends_with("\\n")
@@ -203,7 +204,12 @@ def _split_cri(lines: pl.LazyFrame) -> pl.LazyFrame:
     ).unnest("_parts")
     stream, third, rest = pl.col("_stream"), pl.col("_tag"), pl.col("_text")
     timed = split.with_columns(prefix_ts=_cri_time(pl.col("_stamp")))
-    good = pl.col("prefix_ts").is_not_null() & stream.is_in(["stdout", "stderr"])
+    # a time of the right shape that is no date (2023-02-29) still makes a prefix, as in
+    # the pattern, with no time: its line is not taken for the line above's continuation
+    shaped = pl.col("prefix_ts").is_not_null() | only(
+        pl.col("prefix_ts").is_null(), pl.col("_stamp")
+    ).str.contains(f"^{RFC3339}$").fill_null(False)
+    good = shaped & stream.is_in(["stdout", "stderr"])
     simple = third.is_in(["F", "P"])
     # the rare shapes (``P:TAG1:TAG2``, no tag) are looked at on their own rows only
     odd = pl.when(~simple).then(third)

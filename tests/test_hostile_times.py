@@ -453,3 +453,40 @@ def test_records_with_times_no_calendar_holds_leave_the_rest_of_the_file_read(
     timed = loaded.events.drop_nulls("ts")
     assert timed["ts"].to_list() == [AT_GOOD]
     assert loaded.events.height + loaded.summary.unparsed_lines >= 3
+
+
+def _prefixed(layout: str, stamp: str, line: str) -> str:
+    """A kube-proxy klog line behind a runtime prefix stamped ``stamp``."""
+    if layout == "cri":
+        return f"{stamp} stderr F {line}"
+    if layout == "docker-json":
+        return json.dumps(
+            {"log": line + "\n", "stream": "stderr", "time": stamp}, separators=(",", ":")
+        )
+    return f"{stamp} {line}"  # kubectl logs --timestamps
+
+
+@pytest.mark.parametrize("layout", ["cri", "docker-json", "kubectl-timestamps"])
+@pytest.mark.parametrize("bad", ["2023-02-29", "2023-13-14", "2023-03-32", "2023-04-31"])
+def test_a_runtime_prefix_dated_on_no_day_still_ends_the_record_above(write, tmp_path, layout, bad):
+    """A prefix of the right shape whose date cannot be is still the runtime's prefix: its
+    line is a record of its own, timed by the program, never a continuation hiding an
+    error inside the record above."""
+    wall = [datetime(2023, 3, 14, 18, 0, s) for s in range(1, 7)]
+    levels = "IEIEWI"
+    lines = [
+        _prefixed(
+            layout,
+            (bad if n in (1, 4) else f"{t:%Y-%m-%d}") + f"T{t:%H:%M:%S}.000000001Z",
+            f"{levels[n]}{t:%m%d %H:%M:%S}.000000       1 proxier.go:{800 + n}] "
+            f'"Syncing iptables rules" n={n}',
+        )
+        for n, t in enumerate(wall)
+    ]
+    write("node-1/kube-proxy-abcde/kube-proxy/0.log", "\n".join(lines) + "\n")
+    loaded = timeline.read(tmp_path, cache=False, infer=False)
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [1, 2, 3, 4, 5, 6]
+    assert events["level"].to_list() == ["info", "error", "info", "error", "warning", "info"]
+    assert events["ts"].to_list() == [t.replace(tzinfo=UTC) for t in wall]
+    assert loaded.summary.files["continuation_lines"][0] == 0

@@ -64,7 +64,7 @@ def test_cri_prefix_is_stripped_with_time_stream_and_partial_lines_joined():
         ("2023-03-14T18:00:01Z", "2023-03-14 18:00:01+00:00"),  # a whole second
         ("2023-03-14T19:30:01.25+01:30", "2023-03-14 18:00:01.250000+00:00"),  # an offset
         ("2023-03-14T18:00:01.1234567891Z", "2023-03-14 18:00:01.123456+00:00"),  # ten digits
-        ("2023-02-30T18:00:01.5Z", None),  # no such day
+        ("2023-02-30T18:00:01.5Z", "no day"),  # the prefix's shape, on no day
         ("2023-03-14T18:00:01.12a4Z", None),
         ("2023-03-14T18:00:01.Z", None),
     ],
@@ -74,6 +74,8 @@ def test_cri_times_of_every_shape_are_read(stamp, expected):
     got = runtime.strip(lines_frame(raw), "cri").collect()
     if expected is None:  # not a CRI prefix: the line is kept whole
         assert got["prefix_ts"].is_null().all() and got["text"][0] == raw[0]
+    elif expected == "no day":  # the runtime's prefix still, with no time
+        assert got["prefix_ts"].is_null().all() and got["text"].to_list() == ["hello"] * 3
     else:
         assert [str(t) for t in got["prefix_ts"]] == [expected] * 3
         assert got["text"].to_list() == ["hello"] * 3
