@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import timeline
@@ -65,6 +65,16 @@ def accounted(summary) -> bool:
     lines=st.lists(line, max_size=40),
     final_newline=st.booleans(),
     name=st.sampled_from(["a.log", "rabbit@rmq-1.log", "jobs.json", "0.log"]),
+)
+@example(  # a syslog blank line inside a klog record: the wrapper's line, not the record's
+    lines=[
+        "Mar 14 18:00:01 node-3 kubelet[926]: E0314 18:00:01.945743     926 kubelet.go:2267] x",
+        "",
+        "\texit status 1 (iptables-restore: line 8022 failed",
+        "Mar 14 18:00:01 node-3 kubelet[926]: E0314 18:00:01.945743     926 kubelet.go:2267] x",
+    ],
+    final_newline=False,
+    name="a.log",
 )
 def test_any_lines_load_and_every_line_is_accounted_for(lines, final_newline, name):
     text = "\n".join(lines) + ("\n" if final_newline and lines else "")

@@ -528,7 +528,9 @@ def _take_records(
         result.problems.extend(_job_time_problems(records))
     result.rows = measured["rows"]
     result.first_lines = measured["first_lines"]
-    result.covered_lines = measured["covered_lines"]
+    result.covered_lines = measured["covered_lines"] - _wrapper_lines_inside(
+        records, result.wrapper_spans
+    )
     missing = _unaccounted(
         records, result.warnings, result.lines, result.wrapper_spans, result.covered_lines
     )
@@ -626,6 +628,21 @@ def _unaccounted(
 
 
 _SPAN = {"line": pl.UInt32, "end_line": pl.UInt32}
+
+
+def _wrapper_lines_inside(records: pl.DataFrame, wrapper: pl.DataFrame | None) -> int:
+    """How many of a wrapper's own lines (a blank line or a header between a record's
+    lines) lie inside a record's span: they are the wrapper's lines, not the record's
+    continuation lines, and each line is counted once."""
+    if wrapper is None or wrapper.height == 0 or records.height == 0:
+        return 0
+    reach = records.select(
+        pl.col("line").cast(pl.Int64), reach=pl.col("end_line").cast(pl.Int64)
+    ).sort("line")
+    reach = reach.with_columns(pl.col("reach").cum_max())
+    marks = wrapper.select(pl.col("line").cast(pl.Int64)).sort("line")
+    found = marks.join_asof(reach, on="line", strategy="backward")
+    return int((found["reach"] >= found["line"]).sum())
 
 
 def _job_time_problems(records: pl.DataFrame) -> list[str]:
