@@ -44,6 +44,7 @@ from parsers.changes_common import (
     record_frame,
     unparsed_rows,
 )
+from parsers.common import without_aliases
 from parsers.registry import Parser, Sample, Score
 
 NAME = "changelog"
@@ -292,6 +293,7 @@ def _yaml_items(doc: Document) -> list[Item]:
     entry does not cost the others."""
     import yaml
 
+    loader = without_aliases(yaml.BaseLoader)
     start = _yaml_items_start(doc)
     indent = _YAML_ITEM.match(doc.texts[start]).group("indent")
     starts = [
@@ -306,7 +308,7 @@ def _yaml_items(doc: Document) -> list[Item]:
         end = starts[i + 1] if i + 1 < len(starts) else doc.rows
         chunk = "\n".join(doc.texts[row:end])
         try:
-            value = yaml.load(chunk, Loader=yaml.BaseLoader)
+            value = yaml.load(chunk, Loader=loader)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {doc.lines[row] + mark.line}" if mark is not None else ""

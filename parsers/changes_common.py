@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -138,8 +139,32 @@ def change_attrs(
 
 
 def dumps(attrs: dict[str, object]) -> str:
-    """``attrs`` as the compact JSON text the event frame holds."""
-    return json.dumps(attrs, separators=(",", ":"), ensure_ascii=False, default=str)
+    """``attrs`` as the compact JSON text the event frame holds: strict JSON, so a value
+    only Python writes (``NaN``, ``Infinity``, an integer past 64 bits, a lone surrogate)
+    is kept as its text.
+
+    >>> dumps({"count": float("nan"), "ticket": 10**30})
+    '{"count":"nan","ticket":"1000000000000000000000000000000"}'
+    """
+    return json.dumps(_strict(attrs), separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _strict(value: object) -> object:
+    """``value`` with what strict JSON readers refuse turned into text."""
+    if isinstance(value, dict):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        return str(value)
+    if isinstance(value, str) and _SURROGATE.search(value):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # --- documents ---------------------------------------------------------------------------
@@ -328,7 +353,9 @@ _ROW_SCHEMA = {
 def record_frame(rows: list[dict[str, object]], *, source: str) -> pl.LazyFrame:
     """Records (RECORD_SCHEMA) from plain dicts; missing keys are null, ``source`` is set."""
     frame = pl.DataFrame(
-        [{k: row.get(k) for k in _ROW_SCHEMA} for row in rows], schema=_ROW_SCHEMA, orient="row"
+        [{k: _strict(row.get(k)) for k in _ROW_SCHEMA} for row in rows],
+        schema=_ROW_SCHEMA,
+        orient="row",
     )
     return records(frame.lazy(), source=pl.lit(source), attrs=pl.col("attrs").fill_null("{}"))
 

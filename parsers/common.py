@@ -257,3 +257,21 @@ def reference_time() -> datetime | None:
     if given is None and os.environ.get(REFERENCE_TIME_ENV):
         given = datetime.fromisoformat(os.environ[REFERENCE_TIME_ENV])
     return given
+
+
+def without_aliases(loader: type) -> type:
+    """A PyYAML ``loader`` class that refuses aliases (``*name``) with a YAML error: a few
+    of them can stand for billions of values (the "billion laughs"), and no log, event
+    list, change log or format file needs them."""
+    import yaml
+
+    class NoAliases(loader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.events.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise yaml.composer.ComposerError(
+                    None, None, "aliases (*name) are not read: write the value out", mark
+                )
+            return super().compose_node(parent, index)
+
+    return NoAliases

@@ -45,6 +45,7 @@ from parsers.changes_common import (
     unparsed_rows,
     utc_naive,
 )
+from parsers.common import without_aliases
 from parsers.registry import Parser, Sample, Score
 
 NAME = "k8s-events"
@@ -345,7 +346,7 @@ def _text_times_loader() -> type:
     (``2023-02-30T18:02:11Z``) fails the whole file."""
     import yaml
 
-    class TextTimes(yaml.SafeLoader):
+    class TextTimes(without_aliases(yaml.SafeLoader)):
         pass
 
     TextTimes.yaml_implicit_resolvers = {

@@ -151,7 +151,8 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     cells = cells.with_columns(**{name: _cell(name) for name in set(COLUMNS.values())})
     cells = _read_by_cells(cells)
     reference, basis = _reference(frame)
-    is_row = ~pl.col("_header") & pl.col("type").is_in(list(_LEVELS))
+    # a row whose TYPE cell is empty (a wrapped line, a short row) is not an event row
+    is_row = (~pl.col("_header") & pl.col("type").is_in(list(_LEVELS))).fill_null(False)
     first_age = pl.coalesce("first_seen", "_age_over", "last_seen", "_age_last")
     seconds = _age_seconds(first_age)
     component, host = _source_parts(pl.col("source"))

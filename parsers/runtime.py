@@ -172,7 +172,10 @@ def strip(lines: pl.LazyFrame, prefix: str | None) -> pl.LazyFrame:
     # a CRI line is the prefix's when its stream is (its time may be no date)
     matched = pl.col("stream" if prefix == "cri" else groups[0]).is_not_null()
     if prefix == "docker-json":
-        text = (pl.lit('"') + pl.col("log") + pl.lit('"')).str.json_decode(pl.String)
+        # row by row: one value polars refuses (a lone surrogate) must not fail the rest;
+        # such a line keeps its text as written
+        quoted = pl.lit('"') + pl.col("log") + pl.lit('"')
+        text = pl.coalesce(quoted.str.json_path_match("$"), pl.col("log"))
         partial = matched & ~pl.col("log").str.ends_with("\\n")
         text = text.str.strip_suffix("\n")
     else:

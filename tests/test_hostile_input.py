@@ -7,9 +7,11 @@ CoreDNS, RabbitMQ.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import random
 import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -330,3 +332,150 @@ def test_nul_bytes_after_the_sniffed_start_are_dropped_and_reported(read):
     assert loaded.events.height == 210
     assert not loaded.events["message"].str.contains("\x00").any()
     assert "20 NUL bytes dropped (the first on line 201)" in loaded.summary.files["problem"][0]
+
+
+# --- values only Python writes, and structures that multiply -------------------------------
+
+
+def _laughs(indent: str, levels: int = 9) -> str:
+    """YAML anchors each standing for nine of the one before: ``9 ** levels`` strings."""
+    names = "abcdefghijklmnop"
+    rows = [f'{indent}a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for n in range(1, levels):
+        prev = names[n - 1]
+        rows.append(f"{indent}{names[n]}: &{names[n]} [{','.join(['*' + prev] * 9)}]")
+    return "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        (
+            "changes.json",
+            '[{"time":"2023-03-15T09:50:00Z","type":"restart","target":"statefulset/mq/rmq",'
+            '"description":"d","ticket":NaN,"n":' + "9" * 400 + "},"
+            '{"time":"2023-03-15T09:51:00Z","type":"restart","target":"y",'
+            '"description":"\\ud800 half a pair","count":Infinity}]',
+        ),
+        (
+            "events.json",
+            json.dumps(
+                {
+                    "kind": "List",
+                    "items": [
+                        {
+                            "kind": "Event",
+                            "reason": reason,
+                            "type": "Normal",
+                            "message": message,
+                            "involvedObject": {"kind": "Pod", "name": "rmq-1", "namespace": "mq"},
+                            "lastTimestamp": f"2023-03-14T18:0{n}:41Z",
+                            "count": "COUNT",
+                        }
+                        for n, (reason, message) in enumerate(
+                            [("Killing", "Stopping container"), ("Unhealthy", "\ud800 probe")]
+                        )
+                    ],
+                }
+            )
+            .replace('"COUNT"', "Infinity", 1)
+            .replace('"COUNT"', "1" + "0" * 300),
+        ),
+    ],
+)
+def test_change_records_with_values_only_python_writes_are_read_and_analysed(tmp_path, name, text):
+    """NaN, Infinity, a 400-digit number, half a surrogate pair: Python's JSON reader takes
+    them, polars' does not. The records are read, their attrs are JSON any reader takes,
+    and the analysis goes on."""
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    loaded = timeline.read(tmp_path, cache=False, infer=False)
+    assert loaded.events.height >= 2 and loaded.summary.unparsed_lines == 0
+    assert "parser failed" not in (loaded.summary.files["problem"][0] or "")
+    decoded = loaded.events["attrs"].str.json_decode()
+    assert decoded.len() == loaded.events.height
+    timeline.analyze(loaded)
+
+
+def test_a_docker_log_value_polars_cannot_decode_costs_that_line_only(tmp_path):
+    lines = [
+        '{"log":"\\udc00 x\\n","stream":"stderr","time":"2023-03-14T18:00:01.1Z"}',
+        '{"log":"E0314 18:00:02.123456       1 proxier.go:1508] \\"Sync failed\\"\\n",'
+        '"stream":"stderr","time":"2023-03-14T18:00:02.1Z"}',
+    ]
+    (tmp_path / "abc-json.log").write_text("\n".join(lines) + "\n")
+    loaded = timeline.read(tmp_path, cache=False, infer=False)
+    assert loaded.events["level"].to_list() == ["error"]
+    assert loaded.summary.unparsed_lines == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        (
+            "kube-proxy.log",
+            'I0314 17:41:02.518302       1 server.go:206] "A"\n'
+            '\ufeffE0314 17:41:03.518302       1 server.go:207] "B failed"\n'
+            'I0314 17:41:04.518302       1 server.go:208] "C"\n',
+        ),
+        (
+            "rabbit@rmq-0.log",
+            "2023-03-15 02:50:01.123456+00:00 [info] <0.1.0> accepting AMQP connection\n"
+            "\ufeff2023-03-15 02:50:02.123456+00:00 [error] <0.2.0> closing AMQP connection\n"
+            "2023-03-15 02:50:03.123456+00:00 [info] <0.3.0> accepting AMQP connection\n",
+        ),
+    ],
+)
+def test_a_bom_at_the_start_of_a_line_mid_file_is_dropped_like_the_first(tmp_path, name, text):
+    """``cat a.log b.log`` keeps b's BOM mid-file: the record after it still starts."""
+    for gz in (False, True):
+        path = tmp_path / (name + (".gz" if gz else ""))
+        data = text.encode()
+        path.write_bytes(gzip.compress(data) if gz else data)
+        loaded = timeline.read(path, cache=False, infer=False)
+        assert loaded.events.sort("line")["level"].to_list() == ["info", "error", "info"]
+        path.unlink()
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        (
+            "changes.yaml",
+            "changes:\n  - time: 2023-03-14 21:02\n    type: restart\n    target: x\n"
+            "    description: d\n    extra:\n" + _laughs("      ") + "      z: *i\n"
+            "  - time: 2023-03-14 21:05\n    type: restart\n    target: y\n"
+            "    description: fine\n",
+        ),
+        (
+            "events.yaml",
+            "apiVersion: v1\nkind: List\n" + _laughs("") + "items:\n"
+            "- apiVersion: v1\n  kind: Event\n  involvedObject: {kind: Pod, name: rmq-1}\n"
+            "  reason: Unhealthy\n  message: *i\n  type: Warning\n"
+            '  lastTimestamp: "2023-03-14T18:05:41Z"\n',
+        ),
+    ],
+)
+def test_yaml_aliases_are_refused_before_they_multiply(tmp_path, name, text):
+    """A few anchors can stand for 9 ** 9 strings (the "billion laughs"): aliases are
+    refused with a reason, in no time and memory."""
+    (tmp_path / name).write_text(text)
+    started = time.perf_counter()
+    loaded = timeline.read(tmp_path, cache=False, infer=False)
+    assert time.perf_counter() - started < 30  # unbounded before: minutes and gigabytes
+    reasons = loaded.summary.warnings["reason"].to_list() + [loaded.summary.files["problem"][0]]
+    assert any("aliases (*name) are not read" in (r or "") for r in reasons)
+
+
+def test_kubectl_events_rows_without_a_type_are_unparsed_lines_not_lost(tmp_path):
+    (tmp_path / "events.txt").write_text(
+        "LAST SEEN   TYPE      REASON              OBJECT                              MESSAGE\n"
+        "12m         Normal    Scheduled           pod/api-7d9f8c6b5d-x2x7k            "
+        "Successfully assigned default/api-7d9f8c6b5d-x2x7k to\n"
+        "ip-10-0-1-5\n"
+        "3m5s        Warning   BackOff             pod/api-7d9f8c6b5d-x2x7k            "
+        "Back-off restarting failed container\n"
+    )
+    loaded = timeline.read(tmp_path, cache=False, infer=False, now="2023-03-14T18:30:00Z")
+    files = loaded.summary.files
+    assert loaded.events.filter(pl.col("kind") == "log").height == files["rows"][0] == 2
+    assert loaded.summary.warnings.filter(pl.col("unparsed"))["line"].to_list() == [3]

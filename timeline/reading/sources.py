@@ -358,6 +358,8 @@ def _plain(data: bytes, limits: Limits) -> bool:
     line longer than the limit. Looks at each window of ``max_line_bytes`` once."""
     if data[:2] == b"\x1f\x8b" or data[:2] in _UTF16 or data.startswith(codecs.BOM_UTF8):
         return False
+    if b"\n" + codecs.BOM_UTF8 in data:
+        return False
     if b"\x00" in data:
         return False
     head = data[:BINARY_SNIFF_BYTES]
@@ -521,9 +523,22 @@ def _mended(chunks: Iterator[bytes], problems: list[str]) -> Iterator[bytes]:
     head, pieces = _head(pieces, BINARY_SNIFF_BYTES)
     if b"\r" in head and b"\n" not in head:
         problems.append("line ends are CR only: read as line ends")
-        yield from (chunk.replace(b"\r", b"\n") for chunk in _chain(head, pieces))
+        pieces = (chunk.replace(b"\r", b"\n") for chunk in _chain(head, pieces))
     else:
-        yield from _chain(head, pieces)
+        pieces = _chain(head, pieces)
+    yield from _without_line_boms(pieces)
+
+
+def _without_line_boms(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Chunks with the BOM at the start of a line dropped, as at the start of the file:
+    files joined with ``cat`` keep each one's, and a record after one would not start."""
+    line_start = False
+    for chunk in chunks:
+        if line_start and chunk.startswith(codecs.BOM_UTF8):
+            chunk = chunk[len(codecs.BOM_UTF8) :]
+        chunk = chunk.replace(b"\n" + codecs.BOM_UTF8, b"\n")
+        line_start = chunk.endswith(b"\n")
+        yield chunk
 
 
 def _decoded(chunks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
