@@ -74,6 +74,7 @@ from parsers.common import (
     json_object,
     level_from,
     records,
+    without_aliases,
 )
 from parsers.registry import Parser, Sample, Score
 
@@ -166,7 +167,7 @@ def read_file(path: str | os.PathLike[str]) -> dict[str, object]:
             return json.loads(text)
         import yaml
 
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=without_aliases(yaml.SafeLoader))
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise FormatFileError(f"{path}: cannot read the format file: {exc}") from None
     except Exception as exc:  # yaml's errors are not ValueErrors
@@ -211,8 +212,13 @@ def declare(content: dict[str, object], origin: str) -> Declared:
     fields = {column: _strings(keys) for column, keys in raw_fields.items()}
     if kind != "regex" and not fields.get("message"):
         raise bad(f"a {kind} format needs 'fields.message': the key of the message")
+    for table in ("levels", "multiline", "sniff"):
+        if not isinstance(content.get(table, {}), dict):
+            raise bad(f"'{table}' must be a table (an object)")
     time = content.get("time", {})
     time = {"format": time} if isinstance(time, str | list) else time
+    if not isinstance(time, dict):
+        raise bad("'time' is a time format, a list of them, or a table with 'format'")
     levels = dict(COMMON_LEVELS)
     for level, words in dict(content.get("levels", {})).items():
         if level not in LEVELS:
@@ -222,10 +228,27 @@ def declare(content: dict[str, object], origin: str) -> Declared:
     if default_level is not None and default_level not in LEVELS:
         raise bad(f"'default_level' must be one of {', '.join(LEVELS)}")
     multiline = dict(content.get("multiline", {}))
+    continuation = multiline.get("continuation")
+    if continuation is not None:
+        try:
+            pl.select(pl.lit("").str.contains(str(continuation)))
+        except pl.exceptions.PolarsError as exc:
+            raise bad(
+                f"'multiline.continuation' {continuation!r} is not a valid regex: {exc}"
+            ) from None
     sniff = dict(content.get("sniff", {}))
+    try:
+        max_score = float(sniff.get("max_score", 0.9))
+    except (TypeError, ValueError):
+        raise bad("'sniff.max_score' must be a number from 0 to 1") from None
+    if not 0 <= max_score <= 1:
+        raise bad("'sniff.max_score' must be a number from 0 to 1")
+    raw_samples = _list(content.get("sample", content.get("samples", ())))
+    if not all(isinstance(s, dict) and str(s.get("text") or "").strip() for s in raw_samples):
+        raise bad("each 'sample' is a table whose 'text' holds lines as the program writes them")
     samples = tuple(
         Sample(text=str(s["text"]), expect=dict(s.get("expect", {})), rows=s.get("rows"))
-        for s in _list(content.get("sample", content.get("samples", ())))
+        for s in raw_samples
     )
     if not samples:
         raise bad("a format needs at least one 'sample': lines as the program writes them")
@@ -241,11 +264,11 @@ def declare(content: dict[str, object], origin: str) -> Declared:
         levels=levels,
         default_level=default_level,
         message_level=_strings(content.get("message_level", ())),
-        continuation=multiline.get("continuation"),
+        continuation=None if continuation is None else str(continuation),
         join=bool(multiline.get("join", False)),
         distinct_start=None if distinct_start is None else str(distinct_start),
         literals=_strings(sniff.get("literals", ())),
-        max_score=float(sniff.get("max_score", 0.9)),
+        max_score=max_score,
         samples=samples,
         origin=origin,
     )
@@ -682,12 +705,18 @@ def load_file(path: str | os.PathLike[str]) -> Parser:
     """Read and check the format in ``path`` (register it with
     :func:`parsers.registry.registered`); a :class:`FormatFileError` that names the file
     (and the sample) when it cannot be read, takes a built-in name, or its samples fail."""
-    declared = declare(read_file(path), str(path))
-    known = registry._PARSERS.get(declared.name)
-    if known is not None and known.built_in:
-        raise FormatFileError(f"{path}: a format named {declared.name!r} is built in already")
-    parser = to_parser(declared)
-    problems = check(parser)
+    try:
+        declared = declare(read_file(path), str(path))
+        known = registry._PARSERS.get(declared.name)
+        if known is not None and known.built_in:
+            raise FormatFileError(f"{path}: a format named {declared.name!r} is built in already")
+        parser = to_parser(declared)
+        problems = check(parser)
+    except FormatFileError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, pl.exceptions.PolarsError) as exc:
+        # a value of a shape no check above foresaw: still the file's fault, said as such
+        raise FormatFileError(f"{path}: a value does not fit its field: {exc}") from None
     if problems:
         raise FormatFileError("; ".join(problems))
     return parser

@@ -103,6 +103,15 @@ def test_a_sample_that_does_not_give_what_it_says_names_the_file_and_the_sample(
         (("critical = [", "severe = ["), "levels are debug"),
         (("[[sample]]", "[[not_a_sample]]"), "at least one 'sample'"),
         (("[levels]", "distinct_start = '^(?P<x'\n[levels]"), "'distinct_start'"),
+        # values of the wrong kind or shape, each said as the file's fault
+        (("[levels]\n", 'levels = ["error"]\n[not_levels]\n'), "'levels' must be a table"),
+        (("multiline = { join = true }", 'multiline = "join"'), "'multiline' must be a table"),
+        (("multiline = { join = true }", "multiline = { continuation = '([' }"), "not a valid"),
+        (('time = { format = "%Y/%m/%d %H:%M:%S", zone = "+01:00" }', "time = 5"), "'time' is"),
+        (("max_score = 0.95", 'max_score = "high"'), "'sniff.max_score' must be a number"),
+        (("max_score = 0.95", "max_score = nan"), "'sniff.max_score' must be a number"),
+        (("[[sample]]\ntext =", "[[sample]]\nnot_text ="), "each 'sample' is a table"),
+        (("expect = {", 'expect = ["level"]\nnot_expect = {'), "does not fit its field"),
     ],
 )
 def test_a_malformed_format_file_is_refused_with_its_name(tmp_path, change, why):
