@@ -354,8 +354,9 @@ def _read_whole(fd: int, size: int) -> bytes:
 
 
 def _plain(data: bytes, limits: Limits) -> bool:
-    """Whether ``data`` needs nothing done: not gzip, no BOM, no NUL, LF line ends, no
-    line longer than the limit. Looks at each window of ``max_line_bytes`` once."""
+    """Whether ``data`` needs nothing done: not gzip, no BOM (at its start or a line's), no
+    NUL, LF line ends, no line longer than the limit. Looks at each window of
+    ``max_line_bytes`` once."""
     if data[:2] == b"\x1f\x8b" or data[:2] in _UTF16 or data.startswith(codecs.BOM_UTF8):
         return False
     if b"\n" + codecs.BOM_UTF8 in data:
@@ -510,9 +511,9 @@ _UTF16 = {codecs.BOM_UTF16_LE: "utf-16-le", codecs.BOM_UTF16_BE: "utf-16-be"}
 
 
 def _mended(chunks: Iterator[bytes], problems: list[str]) -> Iterator[bytes]:
-    """The text's bytes as UTF-8 with LF line ends: a UTF-8 BOM dropped, UTF-16 with a BOM
-    decoded (both silently: nothing is lost), CR-only line ends read as line ends (decided
-    on the first chunk, and reported)."""
+    """The text's bytes as UTF-8 with LF line ends: UTF-8 BOMs dropped (the file's and any
+    at a line's start), UTF-16 with a BOM decoded (both silently: nothing is lost), CR-only
+    line ends read as line ends (decided on the first chunk, and reported)."""
     first, chunks = _head(chunks, 4)
     if first.startswith(codecs.BOM_UTF8):
         first = first[len(codecs.BOM_UTF8) :]
