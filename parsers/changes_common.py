@@ -270,7 +270,7 @@ def _items(doc: Document, pos: int, *, array: bool) -> list[Item]:
         if pos >= len(text) or (array and text[pos] == "]"):
             return items
         try:
-            value, end = _DECODER.raw_decode(text, pos)
+            value, end = _raw_decode(text, pos)
         except json.JSONDecodeError as exc:
             items.append(_bad_item(doc, pos, exc))
             resume = _resync(doc, pos)
@@ -282,6 +282,15 @@ def _items(doc: Document, pos: int, *, array: bool) -> list[Item]:
         pos = _SPACE.match(text, end).end()
         if array and pos < len(text) and text[pos] == ",":
             pos += 1
+
+
+def _raw_decode(text: str, pos: int) -> tuple[object, int]:
+    """The JSON value at ``pos`` and where it ends; one nested too deep for Python's
+    reader (thousands of levels) is a decode error like any broken value."""
+    try:
+        return _DECODER.raw_decode(text, pos)
+    except RecursionError:
+        raise json.JSONDecodeError("nested deeper than the reader follows", text, pos) from None
 
 
 def _bad_item(doc: Document, pos: int, exc: json.JSONDecodeError) -> Item:

@@ -675,6 +675,8 @@ def _decode(text: str, pos: int) -> tuple[object, int]:
         raise _Break(len(text), "the text ends inside a value")
     try:
         return _DECODER.raw_decode(text, pos)
+    except RecursionError:
+        raise _Break(pos, "a value nested deeper than the reader follows") from None
     except json.JSONDecodeError as exc:
         open_string = exc.msg.startswith("Unterminated string") and "\n" not in text[exc.pos :]
         ends = exc.pos >= len(text) - 1 or open_string

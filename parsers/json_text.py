@@ -54,7 +54,7 @@ def is_pasted(sample: list[str]) -> bool:
 def _whole_object(text: str) -> bool:
     try:
         return isinstance(json.loads(text), dict)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested thousands deep
         return False
 
 

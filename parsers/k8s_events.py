@@ -323,6 +323,8 @@ def _yaml_items(doc) -> list[Item]:
     try:
         loaded = yaml.load_all(doc.text, Loader=_text_times_loader())
         documents = [d for d in loaded if d is not None]
+    except RecursionError:
+        return [Item(0, error="not read: YAML nested deeper than the reader follows")]
     except yaml.YAMLError as exc:
         return [Item(0, error=f"not valid YAML: {str(exc).splitlines()[0]}")]
     values = []

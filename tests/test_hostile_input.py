@@ -479,3 +479,43 @@ def test_kubectl_events_rows_without_a_type_are_unparsed_lines_not_lost(tmp_path
     files = loaded.summary.files
     assert loaded.events.filter(pl.col("kind") == "log").height == files["rows"][0] == 2
     assert loaded.summary.warnings.filter(pl.col("unparsed"))["line"].to_list() == [3]
+
+
+def _deep(levels: int) -> str:
+    return '{"a":' * levels + "1" + "}" * levels
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "rows"),
+    [
+        (
+            "app.log",
+            '{"level":"error","ts":1678816801.1,"msg":"x","deep":' + _deep(10_000) + "}\n"
+            '{"level":"info","ts":1678816802.1,"msg":"fine"}\n',
+            1,
+        ),
+        ("jobs.json", '{"items":[{"job_number":1,"deep":' + _deep(10_000) + "}]}\n", 0),
+        (
+            "changes.json",
+            '[{"time":"2023-03-15T09:50:00Z","type":"restart","target":"x","description":'
+            + _deep(10_000)
+            + '},\n{"time":"2023-03-15T09:51:00Z","type":"restart","target":"y",'
+            '"description":"fine"}]\n',
+            1,
+        ),
+        (
+            "events.yaml",
+            "apiVersion: v1\nkind: List\nitems:\n- kind: Event\n  reason: Started\n"
+            "  deep: " + "[" * 10_000 + "]" * 10_000 + "\n",
+            0,
+        ),
+    ],
+)
+def test_a_value_nested_thousands_deep_costs_its_lines_not_the_file(tmp_path, name, text, rows):
+    """Python's JSON and YAML readers give up past about a thousand levels: that value's
+    lines are unparsed with a reason, the rest of the file is read."""
+    (tmp_path / name).write_text(text)
+    loaded = timeline.read(tmp_path, cache=False, infer=False)
+    files = loaded.summary.files
+    assert "parser failed" not in (files["problem"][0] or "")
+    assert loaded.events.height == rows and files["unparsed_lines"][0] >= 1
