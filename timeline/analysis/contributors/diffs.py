@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 
 from timeline.analysis.contributors.changes import _TS, _host_key, host_key, names_match, node_local
+from timeline.analysis.contributors.measures import WindowCounter
 from timeline.analysis.rates import problem_rows, to_timedelta
 
 DIFF_SCHEMA: dict[str, pl.DataType] = {
@@ -36,7 +37,7 @@ def signature_diffs(
     after it, ``vanished`` when it was there in the ``window`` before and is gone after,
     ``risen`` or ``fallen`` when its count at least doubled or halved (by ``min_rows``
     rows or more). Unchanged signatures are left out. A change's counts take two binary
-    searches per group of rows in its scope (:class:`_WindowCounter`), not a pass over
+    searches per group of rows in its scope (:class:`WindowCounter`), not a pass over
     the rows of its window: changes made during an error storm share its rows.
 
     Returns
@@ -54,7 +55,7 @@ def signature_diffs(
     if rows.height == 0 or changes.height == 0:
         return pl.DataFrame(schema=DIFF_SCHEMA)
     first_seen = rows.group_by("source", "template").agg(first_seen_at=pl.col("ts").min())
-    counter = _WindowCounter(rows, ["source", "template", "component", "hk"])
+    counter = WindowCounter(rows, ["source", "template", "component", "hk"])
     scopes = _Scopes(counter.groups)
     chosen = [scopes.of(change) for change in changes.iter_rows(named=True)]
     group = np.concatenate(chosen).astype(np.int64)
@@ -113,7 +114,7 @@ def signature_diffs(
 
 
 class _Scopes:
-    """The row groups (:class:`_WindowCounter`) in each change's scope: on the hosts a
+    """The row groups (:class:`WindowCounter`) in each change's scope: on the hosts a
     node-local change names (and its node), else of the programs its name names, else
     every group."""
 
@@ -148,27 +149,3 @@ class _Scopes:
 
 def _joined(arrays: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(arrays) if arrays else np.empty(0, dtype=np.int64)
-
-
-class _WindowCounter:
-    """Counts the rows of each group (rows equal on ``keys``) in time windows with two
-    binary searches per window (as :class:`~timeline.analysis.contributors.measures.RowCounter`
-    does): a row's key is its group's number times the distinct times, plus the rank of
-    its time, so that a group's rows lie together in time order once sorted."""
-
-    def __init__(self, rows: pl.DataFrame, keys: list[str]):
-        self.groups = rows.select(keys).unique(maintain_order=True).with_row_index("group")
-        numbered = rows.join(self.groups, on=keys, nulls_equal=True)
-        micros = numbered["ts"].dt.epoch("us").to_numpy()
-        self.times = np.unique(micros)
-        self.keys = np.sort(self._key(numbered["group"].to_numpy(), micros))
-
-    def _key(self, group: np.ndarray, micros: np.ndarray) -> np.ndarray:
-        rank = np.searchsorted(self.times, micros, side="left")
-        return group.astype(np.int64) * (len(self.times) + 1) + rank
-
-    def count(self, group: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        """Rows of each ``group`` with ``lo <= ts < hi`` (microseconds)."""
-        return np.searchsorted(self.keys, self._key(group, hi)) - np.searchsorted(
-            self.keys, self._key(group, lo)
-        )

@@ -88,12 +88,7 @@ def evidence_rows(
 
 class RowCounter:
     """Counts warning and error rows of given signatures in time windows, per host or in
-    all, with two binary searches per window instead of a scan per window.
-
-    Each group of rows (a signature, or a signature on one host) gets a number, and each
-    row the key ``group * (times + 1) + rank of its time among all the rows' times``:
-    sorted, a group's rows lie together in time order, so the rows of a group before a
-    moment are one binary search away (:func:`numpy.searchsorted`)."""
+    all (a :class:`WindowCounter` each), and quotes a few of them."""
 
     def __init__(
         self,
@@ -124,39 +119,25 @@ class RowCounter:
             self.rows_of[key] = part.select(list(QUOTE_SCHEMA))
             self.micros_of[key] = part["ts"].dt.epoch("us").to_numpy()
             self.hosts_of[key] = part["_host"].to_numpy()
-        self.times = np.unique(rows["ts"].dt.epoch("us").to_numpy())
         self.tables = [
-            self._table(rows.filter(pl.col("hk").is_not_null()), ["source", "template", "hk"]),
-            self._table(rows, ["source", "template"]),
+            WindowCounter(rows.filter(pl.col("hk").is_not_null()), ["source", "template", "hk"]),
+            WindowCounter(rows, ["source", "template"]),
         ]
-
-    def _table(self, rows: pl.DataFrame, keys: list[str]) -> tuple[list, pl.DataFrame, np.ndarray]:
-        """``(keys, groups, sorted row keys)`` for counting by ``keys``."""
-        groups = rows.select(keys).unique().with_row_index("group")
-        numbered = rows.join(groups, on=keys).select("group", "ts")
-        return keys, groups, np.sort(self._key(numbered["group"], numbered["ts"]))
-
-    def _key(self, group: pl.Series, ts: pl.Series) -> np.ndarray:
-        """The key of each (group, time): times in between rows' times rank as the next."""
-        rank = np.searchsorted(self.times, ts.dt.epoch("us").to_numpy(), side="left")
-        return group.to_numpy().astype(np.int64) * (len(self.times) + 1) + rank
 
     def count(self, queries: pl.DataFrame) -> pl.DataFrame:
         """``queries`` has ``q``, ``source``, ``template``, ``hk`` (null: all hosts),
         ``lo`` and ``hi``; returns ``q`` and ``n``, the rows with ``lo <= ts < hi``
         (a query of a signature or host without rows is left out: it counts none)."""
         parts = [pl.DataFrame(schema={"q": pl.Int64, "n": pl.Int64})]
-        for (keys, groups, sorted_keys), has_host in zip(self.tables, (True, False), strict=True):
+        for counter, has_host in zip(self.tables, (True, False), strict=True):
             chosen = queries.filter(pl.col("hk").is_not_null() == has_host).join(
-                groups, on=keys, how="inner"
+                counter.groups, on=counter.key_columns, how="inner"
             )
             if chosen.height == 0:
                 continue
-            below = [
-                np.searchsorted(sorted_keys, self._key(chosen["group"], chosen[at]), side="left")
-                for at in ("hi", "lo")
-            ]
-            parts.append(pl.DataFrame({"q": chosen["q"], "n": below[0] - below[1]}))
+            lo, hi = (chosen[at].dt.epoch("us").to_numpy() for at in ("lo", "hi"))
+            n = counter.count(chosen["group"].to_numpy(), lo, hi)
+            parts.append(pl.DataFrame({"q": chosen["q"], "n": n}))
         return pl.concat(parts, how="vertical_relaxed").cast({"n": pl.Int64})
 
     def quote(
@@ -205,6 +186,35 @@ class RowCounter:
         if made is None:
             made = self._made[(key, i)] = self.rows_of[key].row(i, named=True)
         return made
+
+
+class WindowCounter:
+    """Counts the rows of each group (rows equal on ``key_columns``) in time windows, with
+    two binary searches per window instead of a scan per window.
+
+    Each group gets a number (``groups``), and each row the key ``group * (times + 1) +
+    rank of its time among all the rows' times``: sorted, a group's rows lie together in
+    time order, so the rows of a group before a moment are one binary search away
+    (:func:`numpy.searchsorted`)."""
+
+    def __init__(self, rows: pl.DataFrame, key_columns: list[str]):
+        self.key_columns = key_columns
+        self.groups = rows.select(key_columns).unique(maintain_order=True).with_row_index("group")
+        numbered = rows.join(self.groups, on=key_columns, nulls_equal=True)
+        micros = numbered["ts"].dt.epoch("us").to_numpy()
+        self.times = np.unique(micros)
+        self.keys = np.sort(self._key(numbered["group"].to_numpy(), micros))
+
+    def _key(self, group: np.ndarray, micros: np.ndarray) -> np.ndarray:
+        """The key of each (group, time): times in between rows' times rank as the next."""
+        rank = np.searchsorted(self.times, micros, side="left")
+        return group.astype(np.int64) * (len(self.times) + 1) + rank
+
+    def count(self, group: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Rows of each ``group`` with ``lo <= ts < hi`` (microseconds since the epoch)."""
+        return np.searchsorted(self.keys, self._key(group, hi)) - np.searchsorted(
+            self.keys, self._key(group, lo)
+        )
 
 
 def _in_order(rows: list[dict]) -> list[dict]:
