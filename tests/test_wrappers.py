@@ -8,6 +8,7 @@ containerd's logfmt inside syslog, compose's padded service column, grep's prefi
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -668,6 +669,58 @@ def test_must_gather_pod_log_with_timestamps(read):
     assert events["source"].to_list() == ["coredns", "coredns"]
     assert set(events["host"]) == {"dns-default-x2v9q"}
     assert events["level"].to_list() == ["info", "error"]
+
+
+@pytest.mark.parametrize(("hosts", "seed"), [(3, 1), (40, 2), (600, 3)])
+def test_a_central_syslog_of_many_hosts_keeps_each_hosts_records_apart(read, hosts, seed):
+    """rsyslog on a collector: each host's kubelet, containerd and systemd entries
+    interleaved with every other host's. A kubelet error's ``err=<`` block goes on over
+    entries of its own while other hosts write between them; some hosts' first entry
+    is the tail of a block begun before the file."""
+    rng = random.Random(seed)
+    names = [f"ip-10-{rng.randint(0, 255)}-{rng.randint(0, 255)}-{i}" for i in range(hosts)]
+    queues = {}
+    for n, host in enumerate(names):
+        entries = []
+        if n % 7 == 3:  # the file begins inside this host's block
+            entries.append(("kubelet[901]", "\tcontext deadline exceeded"))
+            entries.append(("kubelet[901]", " >"))
+        for k in range(rng.randint(1, 4)):
+            clock = f"18:0{k}:1{n % 10}.{n:06d}"
+            entries.append(
+                (
+                    "kubelet[901]",
+                    f'E0314 {clock}     901 pod_workers.go:965] "Error syncing pod" '
+                    f'pod="ns/web-{n}" err=<',
+                )
+            )
+            entries.append(("kubelet[901]", f'\tfailed to "StartContainer" on {host} try {k}'))
+            entries.append(("kubelet[901]", " >"))
+            entries.append(
+                ("containerd[812]", f'time="2023-03-14T{clock}Z" level=info msg="pull {host}"')
+            )
+            entries.append(("systemd[1]", f"Started Session {n}-{k} of user core."))
+        queues[host] = entries
+    lines = []
+    while queues:
+        host = rng.choice(sorted(queues))
+        unit, message = queues[host].pop(0)
+        lines.append(f"Mar 14 18:00:{len(lines) % 60:02d} {host} {unit}: {message}")
+        if not queues[host]:
+            del queues[host]
+    loaded = read("syslog", "\n".join(lines) + "\n", year=2023)
+    assert accounted(loaded.summary)
+    events = loaded.events
+    errors = events.filter(pl.col("level") == "error")
+    assert errors.height == sum(1 for line in lines if "Error syncing pod" in line)
+    for row in errors.iter_rows(named=True):
+        err = json.loads(row["attrs"])["err"]
+        assert err.startswith('failed to "StartContainer" on ' + row["host"] + " try ")
+    pulls = events.filter(pl.col("component") == "containerd")
+    assert pulls["source"].unique().to_list() == ["go-logs"]
+    assert (pulls["message"] == "pull " + pulls["host"]).all()
+    sessions = events.filter(pl.col("source") == "systemd")
+    assert sessions.height == sum(1 for line in lines if "systemd[1]" in line)
 
 
 def test_a_line_outside_the_wrapper_before_the_journal_is_its_own_stream(read):

@@ -528,8 +528,8 @@ def _take_records(
         result.problems.extend(_job_time_problems(records))
     result.rows = measured["rows"]
     result.first_lines = measured["first_lines"]
-    result.covered_lines = measured["covered_lines"] - _wrapper_lines_inside(
-        records, result.wrapper_spans
+    result.covered_lines = measured["covered_lines"] - _lines_inside(
+        records, [result.wrapper_spans, result.warnings.filter(pl.col("unparsed"))]
     )
     missing = _unaccounted(
         records, result.warnings, result.lines, result.wrapper_spans, result.covered_lines
@@ -630,17 +630,25 @@ def _unaccounted(
 _SPAN = {"line": pl.UInt32, "end_line": pl.UInt32}
 
 
-def _wrapper_lines_inside(records: pl.DataFrame, wrapper: pl.DataFrame | None) -> int:
-    """How many of a wrapper's own lines (a blank line or a header between a record's
-    lines) lie inside a record's span: they are the wrapper's lines, not the record's
-    continuation lines, and each line is counted once."""
-    if wrapper is None or wrapper.height == 0 or records.height == 0:
+def _lines_inside(records: pl.DataFrame, spans: list[pl.DataFrame | None]) -> int:
+    """How many lines of ``spans`` (a wrapper's own lines, unparsed lines) lie inside a
+    record's span: they are not the record's continuation lines, and each line is counted
+    once. A blank syslog line may come between a record's lines, and where the streams of
+    many hosts interleave, a record's span takes in other hosts' lines."""
+    frames = [s.select("line", "end_line").cast(_SPAN) for s in spans if s is not None]
+    if records.height == 0 or not any(f.height for f in frames):
         return 0
     reach = records.select(
         pl.col("line").cast(pl.Int64), reach=pl.col("end_line").cast(pl.Int64)
     ).sort("line")
     reach = reach.with_columns(pl.col("reach").cum_max())
-    marks = wrapper.select(pl.col("line").cast(pl.Int64)).sort("line")
+    marks = (
+        pl.concat(frames)
+        .select(line=pl.int_ranges("line", pl.col("end_line").cast(pl.Int64) + 1))
+        .explode("line")
+        .unique()
+        .sort("line")
+    )
     found = marks.join_asof(reach, on="line", strategy="backward")
     return int((found["reach"] >= found["line"]).sum())
 
