@@ -104,7 +104,11 @@ def route(lines: pl.DataFrame, main: Parser | None, *, streams: bool = True) -> 
 def _route(
     lines: pl.DataFrame, main: Parser | None, *, streams: bool = True
 ) -> tuple[pl.DataFrame, bool]:
-    """:func:`route`, and whether the whole file is one segment (one stream, one format)."""
+    """:func:`route`, and whether the whole file is one segment (one stream, one format).
+
+    The streams of one program (``kubelet`` on each of a thousand hosts of a central
+    syslog) are taken to be of one format, recognised once from a sample of them all,
+    and the streams of one format are routed in one query."""
     one_stream = lines.select(
         (pl.col("container").n_unique() <= 1) & (pl.col("host").n_unique() <= 1)
     ).item()
@@ -115,15 +119,27 @@ def _route(
         _key=pl.when(named)
         .then(pl.concat_str(pl.col("host").fill_null(""), pl.col("container"), separator="/"))
         .forward_fill()
-        .fill_null("")
+        .fill_null(""),
+        _program=pl.when(named).then(pl.col("container")).forward_fill().fill_null(""),
     )
     if keyed["_key"].n_unique() <= 1:
-        return _route_stream(keyed, main)
+        return _route_stream(keyed.drop("_program"), main)
+    formats = {
+        program: _stream_format(sample)
+        for (program,), sample in keyed.group_by("_program", maintain_order=True)
+        .head(SAMPLE_LINES)
+        .group_by("_program", maintain_order=True)
+    }
+    name = pl.col("_program").replace_strict(
+        {program: parser.name if parser else "" for program, parser in formats.items()},
+        return_dtype=pl.String,
+    )
+    parsers = {parser.name if parser else "": parser for parser in formats.values()}
     routed = [
-        _route_stream(group, _stream_format(group))[0]
-        for _key, group in keyed.group_by("_key", maintain_order=True)
+        _route_stream(group.drop("_program"), parsers[fmt], by_stream=True)[0]
+        for (fmt,), group in keyed.with_columns(_fmt=name).group_by("_fmt", maintain_order=True)
     ]
-    return pl.concat(routed, how="vertical").sort("line"), False
+    return pl.concat([r.drop("_fmt") for r in routed], how="vertical").sort("line"), False
 
 
 def _stream_format(stream: pl.DataFrame) -> Parser | None:
@@ -134,9 +150,12 @@ def _stream_format(stream: pl.DataFrame) -> Parser | None:
     return None
 
 
-def _route_stream(lines: pl.DataFrame, main: Parser | None) -> tuple[pl.DataFrame, bool]:
+def _route_stream(
+    lines: pl.DataFrame, main: Parser | None, *, by_stream: bool = False
+) -> tuple[pl.DataFrame, bool]:
     """Route the lines of one stream whose own format is ``main`` (or unknown), and say
-    whether they are all ``main``'s.
+    whether they are all ``main``'s; with ``by_stream``, of several streams (``_key``) of
+    that format, a record never continuing into another stream.
 
     One regex (every other format's record start) runs over the lines; a file where it
     flags none, and no wrapper says each line is an entry, is all ``main``'s, for one
@@ -170,7 +189,9 @@ def _route_stream(lines: pl.DataFrame, main: Parser | None) -> tuple[pl.DataFram
         lines.join(claimed, on="line", how="left")
         .with_columns(
             _starts=pl.col("_claimed").is_not_null(),
-            _format=pl.col("_claimed").forward_fill(),
+            _format=pl.col("_claimed").forward_fill().over("_key")
+            if by_stream
+            else pl.col("_claimed").forward_fill(),
         )
         .drop("_claimed")
     )
@@ -240,38 +261,58 @@ def parse_segments(lines: pl.DataFrame, main: Parser | None, *, streams: bool = 
         return Routed(_with_wrapper_fields(found, lines), {main.name: lines.height})
     segments = segment_sizes(routed)
     parts = []
-    for (name, _key, _run), group in _runs(routed).group_by(
-        "_format", "_key", "_run", maintain_order=True
-    ):
+    for (name, _nth), group in _runs(routed).group_by("_format", "_nth", maintain_order=True):
+        group = group.sort("_key", "line")
         if name is None:
             parts.append(_unclaimed(group))
         elif name == PLAIN:
             parts.append(_plain(group))
         else:
             parser = registry.get(name)
-            parsed = parser.parse(group.lazy().select(list(LINE_SCHEMA)))
-            parts.append(parsed.collect(engine="in-memory"))
+            parts.extend(
+                parser.parse(runs.lazy().select(list(LINE_SCHEMA))).collect(engine="in-memory")
+                for runs in _apart(group, parser)
+            )
     if not parts:
         return Routed(_empty_records(), segments)
     found = pl.concat([_typed(p) for p in parts], how="vertical").sort("line", maintain_order=True)
     return Routed(_with_wrapper_fields(found, lines), segments)
 
 
-#: More runs than this in a file and a format's runs of one stream are read together (a
-#: record may then reach over another format's lines; few files are that mixed).
+#: More runs than this of one format in one stream, and the stream's runs of a format
+#: are read as one (a record may then reach over another format's lines; few files are
+#: that mixed).
 MAX_RUNS = 200
 
 
 def _runs(routed: pl.DataFrame) -> pl.DataFrame:
     """Number each stream's runs of one format (``_run``), so that no record of one run
     takes in a line after another format's record began: the other format's line ended
-    it. A file of very many runs is read a stream and format at a time."""
+    it. ``_nth`` counts a format's runs within its stream: the n-th runs of every stream
+    are read in one call, and no two runs of one stream meet there."""
     fmt = pl.col("_format")
     changed = fmt.ne_missing(fmt.shift(1)).over("_key").cast(pl.UInt32)
     numbered = routed.with_columns(_run=changed.cum_sum().over("_key"))
-    if numbered.select(pl.struct("_key", "_run").n_unique()).item() > MAX_RUNS:
-        return numbered.with_columns(_run=pl.lit(0, pl.UInt32))
+    numbered = numbered.with_columns(_nth=pl.col("_run").rank("dense").over("_key", "_format"))
+    if (numbered["_nth"].max() or 0) > MAX_RUNS:
+        return numbered.with_columns(_run=pl.lit(0, pl.UInt32), _nth=pl.lit(1, pl.UInt32))
     return numbered
+
+
+def _apart(group: pl.DataFrame, parser: Parser) -> list[pl.DataFrame]:
+    """The runs of one format, one a stream, sorted by stream and line, in as few frames
+    as can each be parsed in one call: the runs that begin with a record, so that none
+    takes in the stream above, together; each run that does not, alone (its first
+    lines are the parser's to mark)."""
+    begins = pl.col("_starts")
+    if parser.record_start:
+        begins = begins | pl.col("text").str.contains(parser.record_start)
+    loose = group.filter(pl.col("_key").is_first_distinct() & ~begins).select("_key")
+    if loose.height == 0:
+        return [group]
+    together = group.join(loose, on="_key", how="anti")
+    alone = group.join(loose, on="_key", how="semi").partition_by("_key", maintain_order=True)
+    return ([together] if together.height else []) + alone
 
 
 def _typed(frame: pl.DataFrame) -> pl.DataFrame:
