@@ -574,6 +574,38 @@ def test_real_files_through_the_loader(write, tmp_path):
     assert attrs[1]["witnesses"][0].endswith("kube-proxy/0.log:1")
 
 
+def test_a_change_sits_beside_the_line_that_tells_it_and_every_read_is_the_same(write, tmp_path):
+    """A change inferred from a log line has that line's time, file and line: the frame
+    puts it right after the line, so that two reads of the same files give one frame."""
+    pods = "var/log/pods/kube-system_kube-proxy-{pod}_0a1b2c3d/kube-proxy"
+    for n in range(24):
+        host = f"ip-10-0-{n}-{n + 5}"
+        second = f"{n % 60:02d}"
+        text = [
+            cri(
+                f"2023-03-14T17:43:{second}.100000",
+                f'I0314 17:43:{second}.100000       1 server_others.go:212] "Using iptables '
+                'Proxier"',
+            ),
+            cri(
+                f"2023-03-14T17:43:{second}.100700",
+                f'I0314 17:43:{second}.100700       1 server.go:650] "Version info" '
+                f'version="v1.24.{10 + n % 2}"',
+            ),
+        ]
+        write(f"nodes/{host}/{pods.format(pod=n)}/0.log", "\n".join(text) + "\n")
+    frames = [timeline.read(tmp_path, cache=False).events for _ in range(3)]
+    assert frames[0].equals(frames[1]) and frames[1].equals(frames[2])
+    events = frames[0].with_row_index()
+    changes = events.filter(pl.col("kind") == "change")
+    assert changes.height == 24
+    told = changes.join(
+        events.filter(pl.col("kind") == "log"), on=["ts", "file", "line"], suffix="_log"
+    )
+    assert told.height == 24
+    assert (told["index"] == told["index_log"] + 1).all()
+
+
 def test_source_lines_tell_the_version_a_host_ran_before_its_first_start():
     f = Frame()
     f.syncing("2023-03-13T09:00:00", NODE_A, "proxier.go:823", 5)

@@ -10,7 +10,7 @@ import polars as pl
 
 from parsers.common import KIND, KINDS, LEVEL, LEVELS
 
-__all__ = ["EVENT_SCHEMA", "KIND", "KINDS", "LEVEL", "LEVELS", "empty", "validate"]
+__all__ = ["EVENT_SCHEMA", "KIND", "KINDS", "LEVEL", "LEVELS", "TIME_ORDER", "empty", "validate"]
 
 EVENT_SCHEMA: dict[str, pl.DataType] = {
     "ts": pl.Datetime("us", "UTC"),
@@ -25,6 +25,11 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "file": pl.String(),
     "line": pl.UInt32(),
 }
+
+#: The order of the event frame's rows: time, then file, line and kind breaking ties (a
+#: change a log line tells sits beside that line), so that one input always gives one
+#: frame.
+TIME_ORDER = ["ts", "file", "line", "kind"]
 
 
 def empty() -> pl.DataFrame:

@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from timeline.outputs.safe import csv_safe
+from timeline.schema import TIME_ORDER
 
 #: Rows sorted and written at a time, about.
 ROWS_PER_WINDOW = 250_000
@@ -50,9 +51,10 @@ def windows(events: pl.LazyFrame, rows: int = ROWS_PER_WINDOW) -> list[pl.Expr]:
 
 
 def in_time_order(events: pl.LazyFrame, rows: int = ROWS_PER_WINDOW) -> Iterator[pl.DataFrame]:
-    """The rows of ``events``, sorted by time, file and line, a window at a time."""
+    """The rows of ``events`` in time order (:data:`timeline.schema.TIME_ORDER`), a
+    window at a time."""
     for window in windows(events, rows):
-        yield events.filter(window).sort("ts", "file", "line").collect(engine="in-memory")
+        yield events.filter(window).sort(TIME_ORDER).collect(engine="in-memory")
 
 
 def write_events(

@@ -47,7 +47,7 @@ from timeline.reading.sources import (  # noqa: F401 (expand is part of the load
     expand,
     shown_name,
 )
-from timeline.schema import EVENT_SCHEMA, validate
+from timeline.schema import EVENT_SCHEMA, TIME_ORDER, validate
 
 #: Inputs smaller than this are read in this process: starting workers would cost more.
 MIN_BYTES_FOR_WORKERS = 32 << 20
@@ -850,8 +850,8 @@ def _empty_summary() -> LoadSummary:
 
 
 def _sorted(events: pl.DataFrame) -> pl.DataFrame:
-    """The event frame in time order, files and lines breaking ties."""
-    return validate(events.sort("ts", "file", "line", nulls_last=True, maintain_order=True))
+    """The event frame in time order (:data:`timeline.schema.TIME_ORDER`)."""
+    return validate(events.sort(TIME_ORDER, nulls_last=True, maintain_order=True))
 
 
 def detect(path: str) -> dict[str, object]:
