@@ -519,3 +519,52 @@ def test_a_value_nested_thousands_deep_costs_its_lines_not_the_file(tmp_path, na
     files = loaded.summary.files
     assert "parser failed" not in (files["problem"][0] or "")
     assert loaded.events.height == rows and files["unparsed_lines"][0] >= 1
+
+
+#: A format whose continuation lines make its own pattern backtrack without end in a
+#: backtracking regex engine: ``(?:[a-z]+ ?)+$`` against a line that begins like a record
+#: and ends in a run of letters and a ``!``.
+BACKTRACKING_FORMAT = r"""
+name = "wordy"
+regex = '^(?P<ts>[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}) (?P<level>[A-Z]+) (?P<message>(?:[a-z]+ ?)+)$'
+time = { format = "%Y/%m/%d %H:%M:%S", zone = "UTC" }
+multiline = { join = true }
+
+[[sample]]
+text = '''
+2023/03/14 18:00:01 INFO queue drained
+2023/03/14 18:00:02 ERROR queue full again
+'''
+rows = 2
+"""
+
+
+def test_a_big_file_of_a_format_whose_pattern_backtracks_is_cut_and_read(tmp_path, monkeypatch):
+    """A big file is cut into chunks where a record starts; finding that line with the
+    format's own pattern must take time in proportion to the text, whatever the pattern."""
+    from timeline.reading import mapper
+    from timeline.reading.formats import using_formats
+
+    (tmp_path / "formats").mkdir()
+    (tmp_path / "formats" / "wordy.toml").write_text(BACKTRACKING_FORMAT)
+    lines = []
+    for n in range(400):
+        lines.append(f"2023/03/14 18:{n // 60:02d}:{n % 60:02d} INFO step {'abc ' * (n % 5)}done")
+        # not records (the "!"), so they continue the one above
+        lines += [f"2023/03/14 18:{n // 60:02d}:{n % 60:02d} INFO {'a' * 60}!"] * (n % 3)
+    path = tmp_path / "wordy.log"
+    path.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(mapper, "CHUNK_BYTES", 2048)
+    with using_formats(tmp_path / "formats"):
+        tasks = mapper.plan(str(path), format="wordy", parts=2)
+    assert len(tasks) > 4
+    loaded = timeline.read(
+        path, format="wordy", formats=tmp_path / "formats", infer=False, cache=False
+    )
+    files = loaded.summary.files.row(0, named=True)
+    assert files["format"] == "wordy"
+    assert (files["first_lines"], files["continuation_lines"]) == (400, 399)
+    assert files["unparsed_lines"] == 0
+    joined = loaded.events.filter(pl.col("message").str.ends_with("!"))
+    assert joined.height == 266
+    assert (joined["message"].str.count_matches("!") == pl.Series([1, 2] * 133)).all()

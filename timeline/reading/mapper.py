@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -143,28 +142,39 @@ def plan(
     ]
 
 
-def _record_start(prefix: str | None, pattern: str) -> re.Pattern[bytes]:
-    """A bytes pattern for a line that starts a record, runtime prefix included (a CRI
-    line must also be complete, ``F``, so that no partial run is cut)."""
+def _record_start(prefix: str | None, pattern: str) -> str:
+    """A pattern for a line that starts a record, runtime prefix included (a CRI line must
+    also be complete, ``F``, so that no partial run is cut)."""
     body = pattern.removeprefix("^")
     if prefix == "cri":
-        return re.compile(rb"^\S+ (?:stdout|stderr) F " + body.encode())
+        return r"^\S+ (?:stdout|stderr) F " + body
     if prefix is not None:
-        return re.compile(rb"^\S+ " + body.encode())
-    return re.compile(b"^" + body.encode())
+        return r"^\S+ " + body
+    return "^" + body
 
 
-def _boundary(handle: Any, offset: int, starts: re.Pattern[bytes]) -> int | None:
-    """The offset of the first line at or after ``offset`` that starts a record."""
-    handle.seek(offset)
-    window = handle.read(4 << 20)
-    pos = window.find(b"\n")
-    while pos != -1:
-        nxt = window.find(b"\n", pos + 1)
-        line = window[pos + 1 : nxt if nxt != -1 else len(window)]
-        if starts.match(line):
-            return offset + pos + 1
-        pos = nxt
+def _boundary(handle: Any, offset: int, starts: str) -> int | None:
+    """The offset of the first line at or after ``offset`` that starts a record, looked
+    for in the next 64 KiB, then the next 4 MiB. The lines are matched by polars' regex
+    engine, whose time grows with the text only: a format file's pattern that would
+    backtrack without end in Python's cannot hang it."""
+    for size in (64 << 10, 4 << 20):
+        handle.seek(offset)
+        window = handle.read(size)
+        first = window.find(b"\n")
+        if first == -1:
+            return None
+        lines = pl.DataFrame({"line": window[first + 1 :].split(b"\n")}, schema={"line": pl.Binary})
+        length = pl.col("line").bin.size()
+        text = pl.col("line").cast(pl.String, strict=False)
+        found = lines.select(
+            at=length.cum_sum() - length + pl.int_range(pl.len()),
+            start=text.str.contains(starts).fill_null(False),
+        ).filter("start")
+        if found.height:
+            return offset + first + 1 + int(found["at"][0])
+        if len(window) < size:
+            return None
     return None
 
 
