@@ -228,9 +228,42 @@ def test_a_symlink_leading_out_of_the_folder_is_not_followed_unless_asked(tmp_pa
     loaded = timeline.read(logs, infer=False)
     assert "outside the paths given" in problems_of(loaded, "passwd.log")
     assert loaded.events.filter(pl.col("source") == "coredns").height == 0
-    assert loaded.events.filter(pl.col("file").str.ends_with("same.log")).height == 4
+    # a second name for a file of the folder reads it once, under the name that is no link
+    assert loaded.events.filter(pl.col("file").str.ends_with("same.log")).height == 0
+    assert loaded.events.filter(pl.col("file").str.ends_with("kube-proxy.log")).height == 4
+    assert "the same file as" in problems_of(loaded, "same.log")
     followed = timeline.read(logs, infer=False, follow_symlinks=True)
     assert followed.events.filter(pl.col("source") == "coredns").height == 7
+
+
+@pytest.mark.parametrize("absolute", [False, True])
+def test_a_nodes_container_log_links_do_not_count_its_pod_logs_twice(tmp_path, absolute):
+    """A node's ``/var/log`` as the kubelet leaves it: ``containers/POD_NS_CONTAINER-ID.log``
+    links to ``pods/NS_POD_UID/CONTAINER/0.log``. Each line is read once, under the pods
+    name; each link is said, as is a hidden file."""
+    node = tmp_path / "var" / "log"
+    pods = {
+        "kube-system_kube-proxy-7x2kq_0a1b2c3d-4e5f": ("kube-proxy", klog(6, seed=1)),
+        "kube-system_coredns-5d78c9869d-p2v7h_9f8e7d6c-5b4a": ("coredns", coredns(5, seed=2)),
+    }
+    (node / "containers").mkdir(parents=True)
+    for folder, (container, text) in pods.items():
+        log = node / "pods" / folder / container / "0.log"
+        log.parent.mkdir(parents=True)
+        log.write_text(text)
+        namespace, pod, _uid = folder.split("_")
+        link = node / "containers" / f"{pod}_{namespace}_{container}-4f1c2e8a9b7d.log"
+        link.symlink_to(log if absolute else os.path.relpath(log, link.parent))
+    (node / "pods" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    loaded = timeline.read(tmp_path, infer=False)
+    files = loaded.summary.files
+    read = files.filter(pl.col("lines") > 0)["file"].to_list()
+    assert len(read) == 2 and all("/pods/" in name for name in read)
+    assert loaded.events.height == 11
+    for link in (node / "containers").iterdir():
+        assert "the same file as" in problems_of(loaded, link.name)
+        assert "/pods/" in problems_of(loaded, link.name)
+    assert "hidden file" in problems_of(loaded, ".DS_Store")
 
 
 def test_a_folder_symlinked_into_itself_is_walked_once(tmp_path):

@@ -195,7 +195,7 @@ def scan(paths: PathLike | Iterable[PathLike], *, follow_symlinks: bool = False)
             missing.append(given)
     if missing:
         raise NoInputError(f"no such file or folder: {', '.join(map(shown_name, missing))}")
-    found.files = list(dict.fromkeys(found.files))
+    found.files = _each_file_once(found)
     if not found.files:
         why = "; ".join(f"{name}: {reason}" for name, reason in found.skipped[:3])
         raise NoInputError("the paths given hold no files" + (f" ({why})" if why else ""))
@@ -231,8 +231,34 @@ def _walk(folder: str, roots: list[str], follow_symlinks: bool, found: Scan) -> 
         if not follow_symlinks:
             dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(here, d))]
         for name in sorted(files):
-            if not name.startswith("."):
-                _take(os.path.join(here, name), roots, follow_symlinks, found)
+            path = os.path.join(here, name)
+            if name.startswith("."):
+                found.skipped.append(
+                    (shown_name(path), "hidden file: skipped (name it to read it)")
+                )
+            else:
+                _take(path, roots, follow_symlinks, found)
+
+
+def _each_file_once(found: Scan) -> list[str]:
+    """The files found, each read under one name: a file reached by two names (a node's
+    ``/var/log/containers`` symlinks into ``/var/log/pods``, a hard link, a path given
+    twice) would count its lines twice. The name that is no symlink is kept; the other is
+    said as skipped."""
+    kept: dict[object, str] = {}
+    for path in found.files:
+        try:
+            st = os.stat(path)
+            identity: object = (st.st_dev, st.st_ino) if st.st_ino else path
+        except OSError:
+            identity = path  # a URL, or a file that went away: the read will say
+        other = kept.setdefault(identity, path)
+        if other == path:
+            continue
+        if os.path.islink(other) and not os.path.islink(path):
+            kept[identity], path, other = path, other, path
+        found.skipped.append((shown_name(path), f"the same file as {shown_name(other)}: read once"))
+    return list(kept.values())
 
 
 def _take(path: str, roots: list[str], follow_symlinks: bool, found: Scan) -> None:
