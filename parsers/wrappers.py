@@ -241,7 +241,8 @@ def detect(sample: list[str], *, inner: bool = False) -> tuple[str | None, float
     ('syslog', 1.0)
     """
     names = [name for name in WRAPPERS if not (inner and name in OUTERMOST)]
-    return _best_layer(runtime.detect(sample), wrapper_shares(sample, names))
+    prefix = runtime.detect(sample)
+    return _best_layer(prefix, wrapper_shares_each([sample], names, floors=[prefix[1]])[0])
 
 
 def detect_each(samples: list[list[str]]) -> list[tuple[str | None, float]]:
@@ -253,7 +254,8 @@ def detect_each(samples: list[list[str]]) -> list[tuple[str | None, float]]:
     [('syslog', 1.0), (None, 0.0), (None, 0.0)]
     """
     prefixes = runtime.detect_each(samples)
-    wrapped = wrapper_shares_each(samples, list(WRAPPERS))
+    floors = [share for _, share in prefixes]
+    wrapped = wrapper_shares_each(samples, list(WRAPPERS), floors=floors)
     return [_best_layer(p, w) for p, w in zip(prefixes, wrapped, strict=True)]
 
 
@@ -282,10 +284,14 @@ def wrapper_shares(sample: list[str], names: Iterable[str]) -> dict[str, float]:
     return wrapper_shares_each([sample], names)[0]
 
 
-def wrapper_shares_each(samples: list[list[str]], names: Iterable[str]) -> list[dict[str, float]]:
+def wrapper_shares_each(
+    samples: list[list[str]], names: Iterable[str], *, floors: list[float] | None = None
+) -> list[dict[str, float]]:
     """:func:`wrapper_shares` of each of several samples, in one query for them all (two
     with grep, whose context lines are told by the file names of each sample's own
-    matching lines: :func:`grep_pattern`)."""
+    matching lines: :func:`grep_pattern`). With ``floors``, a share no higher than its
+    sample's floor (a runtime prefix's share, which wins a tie) cannot make the wrapper
+    the layer, and is given as 0 without the plausibility check."""
     names = list(names)
     frame = stacked_samples(samples)
     line = pl.col("line")
@@ -300,12 +306,16 @@ def wrapper_shares_each(samples: list[list[str]], names: Iterable[str]) -> list[
             # a sample of nothing but the wrapper's own lines (``-- No entries --``) is its
             share = pl.when(own.any()).then(matched.filter(own).mean()).otherwise(1.0)
         shares[name] = share
+    found = per_file(frame, len(samples), **shares)
+    floors = floors or [0.0] * len(samples)
     return [
         {
-            name: float(each[name]) if each and each[name] and _plausible(name, sample) else 0.0
+            name: float(each[name])
+            if each and (each[name] or 0.0) > floor and _plausible(name, sample)
+            else 0.0
             for name in names
         }
-        for sample, each in zip(samples, per_file(frame, len(samples), **shares), strict=True)
+        for sample, each, floor in zip(samples, found, floors, strict=True)
     ]
 
 

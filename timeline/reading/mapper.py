@@ -645,8 +645,8 @@ def _lines_inside(records: pl.DataFrame, spans: list[pl.DataFrame | None]) -> in
     record's span: they are not the record's continuation lines, and each line is counted
     once. A blank syslog line may come between a record's lines, and where the streams of
     many hosts interleave, a record's span takes in other hosts' lines."""
-    frames = [s.select("line", "end_line").cast(_SPAN) for s in spans if s is not None]
-    if records.height == 0 or not any(f.height for f in frames):
+    frames = [s.select("line", "end_line").cast(_SPAN) for s in spans if s is not None and s.height]
+    if records.height == 0 or not frames:
         return 0
     reach = records.select(
         pl.col("line").cast(pl.Int64), reach=pl.col("end_line").cast(pl.Int64)

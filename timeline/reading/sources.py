@@ -563,7 +563,8 @@ def _without_line_boms(chunks: Iterable[bytes]) -> Iterator[bytes]:
     for chunk in chunks:
         if line_start and chunk.startswith(codecs.BOM_UTF8):
             chunk = chunk[len(codecs.BOM_UTF8) :]
-        chunk = chunk.replace(b"\n" + codecs.BOM_UTF8, b"\n")
+        if b"\xef" in chunk:  # one byte is found fast; the BOM's first is rare in logs
+            chunk = chunk.replace(b"\n" + codecs.BOM_UTF8, b"\n")
         line_start = chunk.endswith(b"\n")
         yield chunk
 
