@@ -38,7 +38,7 @@ from parsers.registry import Parser, Sample, Score, share_matching
 NAME = "klog-json"
 
 #: A klog JSON line as the encoder starts it: the time first.
-JSON_LINE = r'^\{"ts":-?[0-9]'
+JSON_LINE = r'^\{\s*"ts"\s*:\s*-?[0-9]'
 #: Below this ``ts`` is seconds, at or above it milliseconds.
 MILLISECONDS_FROM = 1e11
 
@@ -75,7 +75,7 @@ SAMPLES = (
 
 
 #: A klog JSON record opens with the time in epoch seconds or milliseconds and a caller.
-RECORD_START = rf'{JSON_LINE}.*"msg":'
+RECORD_START = rf'{JSON_LINE}.*"msg"\s*:'
 
 
 def sniff(sample: list[str]) -> Score:
@@ -84,7 +84,7 @@ def sniff(sample: list[str]) -> Score:
     JSON (pretty-printed, an array) is looked at as its records."""
     sample = json_text.compact_sample(sample)
     objects = [s for s in sample if s.startswith("{")]
-    klog_json = round(share_matching(objects, rf'{JSON_LINE}.*"msg":') * len(objects))
+    klog_json = round(share_matching(objects, RECORD_START) * len(objects))
     if not klog_json:
         return Score(0.0, 'no line opens with {"ts":<number> and has a "msg"')
     return Score(
@@ -175,9 +175,10 @@ def _attrs(document: pl.Expr) -> pl.Expr:
     """The record's JSON object without ``ts`` and ``msg``, which have columns of their own.
 
     The encoder writes ``ts`` first and ``msg`` before the fields, so cutting the first
-    ``"ts":...,`` and the first ``,"msg":"..."`` leaves every other key as written."""
-    return document.str.replace(r'^\{"ts":[^,}]*,?', "{").str.replace(
-        r',"msg":"(?:[^"\\]|\\.)*"', ""
+    ``"ts":...,`` and the first ``,"msg":"..."`` leaves every other key as written (also
+    where a collector wrote the record again with spaces after its commas and colons)."""
+    return document.str.replace(r'^\{\s*"ts"\s*:[^,}]*,?\s*', "{").str.replace(
+        r',\s*"msg"\s*:\s*"(?:[^"\\]|\\.)*"', ""
     )
 
 

@@ -217,3 +217,25 @@ def test_parser_output_keeps_utc_and_spans():
     assert records["utc_offset_s"].to_list() == [0, 0, 0]
     assert records["year_missing"].to_list() == [False, False, False]
     assert records["end_line"].to_list() == [1, 2, 3]
+
+
+@pytest.mark.parametrize("separators", [(", ", ": "), (",", ": "), (", ", ":")])
+def test_records_written_again_with_spaces_read_as_written(read, separators):
+    """A collector that decodes each record and encodes it again (Python's ``json.dumps``,
+    a log shipper) puts spaces after the commas or colons; the records are the same."""
+
+    def spaced(text: str) -> str:
+        return "".join(
+            json.dumps(json.loads(line), separators=separators) + "\n"
+            if line.startswith("{")
+            else line + "\n"
+            for line in text.splitlines()
+        )
+
+    text = STARTUP + PROXY + KUBELET
+    compact, loose = read("kube-proxy.log", text), read("kube-proxy.log", spaced(text))
+    assert loose.summary.files["format"].to_list() == ["klog-json"]
+    assert loose.summary.unparsed_lines == 0
+    columns = ["ts", "level", "message", "template", "line"]
+    assert logs(loose).select(columns).equals(logs(compact).select(columns))
+    assert attrs(logs(loose)) == attrs(logs(compact))
