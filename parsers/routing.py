@@ -134,9 +134,9 @@ def _route(
         {program: parser.name if parser else "" for program, parser in formats.items()},
         return_dtype=pl.String,
     )
-    parsers = {parser.name if parser else "": parser for parser in formats.values()}
+    by_name = {parser.name if parser else "": parser for parser in formats.values()}
     routed = [
-        _route_stream(group.drop("_program"), parsers[fmt], by_stream=True)[0]
+        _route_stream(group.drop("_program"), by_name[fmt], by_stream=True)[0]
         for (fmt,), group in keyed.with_columns(_fmt=name).group_by("_fmt", maintain_order=True)
     ]
     return pl.concat([r.drop("_fmt") for r in routed], how="vertical").sort("line"), False
