@@ -1,12 +1,13 @@
 """How the whole tool scales: time and peak memory of ``timeline report`` on generated
 incidents of growing size, beside ``zcat -f FILES | wc -l`` on the same files; many small
-files; and one Dask worker against two.
+files; one central syslog file of many hosts; and one Dask worker against two.
 
 Peak memory is the largest sum of the resident memory of the command and every process
 it started (worker processes included), sampled every 50 ms: what the machine must hold.
 
     python benchmarks/bench_scale.py --scales 2 8
     python benchmarks/bench_scale.py --scales 8 --dask --small-files 20000
+    python benchmarks/bench_scale.py --scales --syslog-hosts 5000 --keep   # one central syslog
     python benchmarks/bench_scale.py --scales 220 --keep   # about 100 million lines
 
 Data sets are generated with ``python -m sample_logs.generate --scale S`` into ``--data``
@@ -111,6 +112,42 @@ def small_files(count: int, folder: Path) -> Path:
     return folder
 
 
+def central_syslog(hosts: int, folder: Path, lines: int = 100_000) -> Path:
+    """One syslog file as a central rsyslog writes it: ``lines`` entries from ``hosts``
+    hosts interleaved, each host's kubelet (klog, its errors with an ``err=<`` block over
+    entries of their own), containerd (logfmt) and systemd (plain)."""
+    rng = random.Random(hosts)
+    names = [f"ip-10-{i // 250 % 256}-{i % 250}-{rng.randint(1, 250)}" for i in range(hosts)]
+    start = datetime(2024, 5, 2, 9, 0)
+    out = []
+    while len(out) < lines:
+        t = start + timedelta(milliseconds=len(out) * 20)
+        host, kind = rng.choice(names), rng.random()
+        head = f"{t:%b %d %H:%M:%S} {host}"
+        if kind < 0.5:
+            level = "E" if rng.random() < 0.05 else "I"
+            out.append(
+                f"{head} kubelet[1203]: {level}{t:%m%d %H:%M:%S.%f}    1203 kubelet.go:2616] "
+                f'"SyncLoop (PLEG): event for pod" pod="ns/web-{rng.randint(0, 99)}"'
+                + (" err=<" if level == "E" else "")
+            )
+            if level == "E":
+                out += [
+                    f"{head} kubelet[1203]: \tcontext deadline exceeded",
+                    f"{head} kubelet[1203]:  >",
+                ]
+        elif kind < 0.8:
+            out.append(
+                f'{head} containerd[880]: time="{t:%Y-%m-%dT%H:%M:%S.%f}Z" level=info '
+                f'msg="StartContainer for \\"{rng.getrandbits(32):08x}\\" returns successfully"'
+            )
+        else:
+            out.append(f"{head} systemd[1]: Started Session {len(out)} of user core.")
+    path = folder / "syslog"
+    path.write_text("\n".join(out) + "\n")
+    return path
+
+
 def dask_read(folder: Path, workers: int) -> float:
     from distributed import Client, LocalCluster
 
@@ -135,6 +172,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep generated data sets")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--small-files", type=int, default=0)
+    parser.add_argument("--syslog-hosts", type=int, default=0, help="hosts in one syslog file")
     parser.add_argument("--dask", action="store_true", help="1 against 2 Dask workers")
     args = parser.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
@@ -171,6 +209,16 @@ def main() -> None:
             f"\n{args.small_files:,} small files: timeline parse {wall:.1f} s, peak {peak:,.0f} MiB"
         )
         shutil.rmtree(folder)
+    if args.syslog_hosts:
+        path = central_syslog(args.syslog_hosts, Path(tempfile.mkdtemp()))
+        command = [sys.executable, "-m", "timeline", "parse", str(path), "-q", "--no-cache"]
+        command += ["-o", str(path.parent / "syslog.parquet")]
+        wall, peak, _ = measure(command, cwd=ROOT)
+        print(
+            f"\none syslog file of {args.syslog_hosts:,} hosts (100,000 lines): timeline parse "
+            f"{wall:.1f} s, peak {peak:,.0f} MiB"
+        )
+        shutil.rmtree(path.parent)
     if args.dask:
         folder = dataset(args.data, max(args.scales or [8]))
         one, two = dask_read(folder, 1), dask_read(folder, 2)
