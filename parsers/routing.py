@@ -94,9 +94,11 @@ def route(lines: pl.DataFrame, main: Parser | None, *, streams: bool = True) -> 
     none) and ``_starts`` (the line starts a record).
 
     A file of several streams (``docker compose logs``, a journal of many units) has
-    each stream's format recognised from its own lines; a stream no format recognises
-    has only the records other formats and the wrapper start. With ``streams`` false
-    (a format the user chose), ``main`` is every stream's format.
+    each stream's format recognised from its own lines. A stream no format recognises
+    is read as the collector wrote it, each line an entry (:func:`as_entries`), as a
+    whole file of such lines is: a ``web`` service's lines beside a known one's are
+    records, not unparsed lines. With ``streams`` false (a format the user chose),
+    ``main`` is every stream's format.
     """
     return _route(lines, main, streams=streams)[0]
 
@@ -136,7 +138,11 @@ def _route(
     )
     by_name = {parser.name if parser else "": parser for parser in formats.values()}
     routed = [
-        _route_stream(group.drop("_program"), by_name[fmt], by_stream=True)[0]
+        _route_stream(
+            group.drop("_program") if by_name[fmt] else as_entries(group.drop("_program")),
+            by_name[fmt],
+            by_stream=True,
+        )[0]
         for (fmt,), group in keyed.with_columns(_fmt=name).group_by("_fmt", maintain_order=True)
     ]
     return pl.concat([r.drop("_fmt") for r in routed], how="vertical").sort("line"), False

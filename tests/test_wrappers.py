@@ -7,6 +7,7 @@ containerd's logfmt inside syslog, compose's padded service column, grep's prefi
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from datetime import UTC, datetime, timedelta
@@ -825,6 +826,37 @@ def test_compose_lines_of_unknown_programs_are_records_per_service(read):
     # the indented traceback line continues the record above it
     assert events["message"][1].split("\n")[1].lstrip().startswith('File "/usr/local')
     assert accounted(loaded.summary)
+
+
+def test_compose_lines_of_an_unknown_program_beside_a_known_one_are_records(read):
+    """The same service's lines as above, now among a service whose format is known:
+    they are still records of their own service, not unparsed lines."""
+    known = (
+        'kube-proxy-1  | E0314 18:00:01.200000       1 proxier.go:1508] "Failed to execute '
+        'iptables-restore" err=<\n'
+        "kube-proxy-1  | \texit status 1\n"
+        "kube-proxy-1  |  >\n"
+        'kube-proxy-1  | I0314 18:00:01.300000       1 proxier.go:858] "Sync failed"\n'
+    ).splitlines(keepends=True)
+    known += [
+        f'kube-proxy-1  | I0314 18:00:0{n}.100000       1 proxier.go:823] "Syncing iptables rules"\n'
+        for n in range(2, 8)
+    ]
+    unknown = COMPOSE_UNKNOWN.splitlines(keepends=True)
+    # most lines are kube-proxy's, so the file as a whole is klog
+    text = "".join(x for pair in itertools.zip_longest(unknown, known, fillvalue="") for x in pair)
+    loaded = read("compose.log", text, year=2023)
+    assert loaded.summary.unparsed_lines == 0
+    assert accounted(loaded.summary)
+    events = loaded.events.sort("line")
+    proxy = events.filter(pl.col("source") == "kube-proxy")
+    assert loaded.summary.files["format"][0].startswith("klog")
+    assert proxy["level"].to_list() == ["error"] + ["info"] * 7
+    assert json.loads(proxy["attrs"][0])["err"] == "exit status 1"
+    others = events.filter(pl.col("source") != "kube-proxy")
+    assert others["host"].to_list() == ["web-1", "web-1", "worker-1"]
+    # the indented traceback line continues the gunicorn record, over kube-proxy's line
+    assert others["message"][1].split("\n")[1].lstrip().startswith('File "/usr/local')
 
 
 def test_a_name_with_a_dot_inside_a_journal_entry_is_not_a_grep_prefix():
