@@ -90,6 +90,24 @@ def report(folder: Path, workers: int | None) -> tuple[float, float]:
     return wall, peak
 
 
+def parse(path: Path) -> tuple[float, float]:
+    """``timeline parse`` of ``path`` (a file or a folder) to a Parquet file: wall seconds
+    and peak MiB."""
+    out = Path(tempfile.mkdtemp()) / "events.parquet"
+    command = [sys.executable, "-m", "timeline", "parse", str(path), "-q", "--no-cache"]
+    wall, peak, _ = measure([*command, "-o", str(out)], cwd=ROOT)
+    shutil.rmtree(out.parent)
+    return wall, peak
+
+
+def lnav_count(path: Path) -> float | None:
+    """lnav's wall seconds to read ``path`` and count its records, or None without lnav."""
+    if not shutil.which("lnav"):
+        return None
+    wall, _, _ = measure(["lnav", "-n", "-c", ";SELECT count(*) FROM all_logs", str(path)])
+    return wall
+
+
 def small_files(count: int, folder: Path) -> Path:
     """``count`` small kube-proxy logs (a few lines each) in kubelet's folder layout."""
     rng = random.Random(count)
@@ -202,21 +220,20 @@ def main() -> None:
             print(f"\npeak at scale {high} / peak at scale {low}: {peaks[high] / peaks[low]:.2f}")
     if args.small_files:
         folder = small_files(args.small_files, Path(tempfile.mkdtemp()))
-        command = [sys.executable, "-m", "timeline", "parse", str(folder), "-q", "--no-cache"]
-        command += ["-o", str(folder.parent / "small.parquet")]
-        wall, peak, _ = measure(command, cwd=ROOT)
+        wall, peak = parse(folder)
         print(
             f"\n{args.small_files:,} small files: timeline parse {wall:.1f} s, peak {peak:,.0f} MiB"
         )
         shutil.rmtree(folder)
     if args.syslog_hosts:
         path = central_syslog(args.syslog_hosts, Path(tempfile.mkdtemp()))
-        command = [sys.executable, "-m", "timeline", "parse", str(path), "-q", "--no-cache"]
-        command += ["-o", str(path.parent / "syslog.parquet")]
-        wall, peak, _ = measure(command, cwd=ROOT)
+        floor, lines = count_lines(path.parent)
+        wall, peak = parse(path)
+        lnav = lnav_count(path)
         print(
-            f"\none syslog file of {args.syslog_hosts:,} hosts (100,000 lines): timeline parse "
-            f"{wall:.1f} s, peak {peak:,.0f} MiB"
+            f"\none syslog file of {args.syslog_hosts:,} hosts ({lines:,} lines): timeline parse "
+            f"{wall:.1f} s ({wall / floor:.0f}x), peak {peak:,.0f} MiB; zcat|wc -l {floor:.2f} s"
+            + (f"; lnav {lnav:.2f} s" if lnav is not None else "; lnav not on PATH")
         )
         shutil.rmtree(path.parent)
     if args.dask:
