@@ -511,6 +511,34 @@ def test_small_files_split_together_as_each_would_alone(datas, broken):
         assert problem == alone_problem
 
 
+def test_a_read_starts_its_worker_processes_once(tmp_path, monkeypatch):
+    """The map and the finish run on the same worker processes: each start imports
+    polars and the tool again."""
+    started = []
+
+    class Counted(ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            started.append(kwargs["max_workers"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(executor, "ProcessPoolExecutor", Counted)
+    # a few small files count as work enough for workers, in batches and parts of their own
+    monkeypatch.setattr(loader, "MIN_BYTES_FOR_WORKERS", 0)
+    monkeypatch.setattr(loader, "BATCH_BYTES", 1)
+    monkeypatch.setattr(loader, "PART_BYTES", 1)
+    line = (
+        '2024-05-02T09:00:0{s}.000000000Z stderr F I0502 09:00:0{s}.000000       1 p.go:1] "ok"\n'
+    )
+    for i in range(6):
+        pod = tmp_path / f"var/log/pods/kube-system_kube-proxy-{i:05x}_{i:08x}/kube-proxy"
+        pod.mkdir(parents=True)
+        (pod / "0.log").write_text("".join(line.format(s=s) for s in range(i + 1)))
+    loaded = timeline.read(tmp_path, cache=False, workers=2)
+    assert started == [2]
+    assert loaded.summary.files["rows"].sum() == sum(range(1, 7))
+    assert loaded.events.filter(pl.col("kind") == "log").height == sum(range(1, 7))
+
+
 def test_thousands_of_small_files_go_to_workers_in_several_batches(tmp_path, monkeypatch):
     """A few small files are read in this process; a thousand of them, though only some
     hundred kilobytes, are work enough for the workers (a file counts as
@@ -518,7 +546,7 @@ def test_thousands_of_small_files_go_to_workers_in_several_batches(tmp_path, mon
     line = '2024-05-02T09:00:00.000000000Z stderr F I0502 09:00:00.000000       1 p.go:1] "ok"\n'
     asked = []
 
-    def run(fn, tasks, *, workers=None, client=None, threads=False):
+    def run(fn, tasks, *, workers=None, client=None, threads=False, kept=None):
         assert not threads, "small files go to processes"
         asked.append((fn.__name__, workers, len(tasks)))
         for i, task in enumerate(tasks):

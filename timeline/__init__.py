@@ -23,14 +23,16 @@ import os
 os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:500,muzzy_decay_ms:0")
 
 from timeline import schema
-from timeline.analysis import Analysis, analyze
 from timeline.errors import TimelineError
 from timeline.reading.formats import load, read
 from timeline.reading.loader import Loaded, LoadSummary, expand, scan
 from timeline.schema import EVENT_SCHEMA, validate
 
-#: Imported on first use: plotly and jinja2 are not needed to load or analyse.
+#: Imported on first use: the analysis is not needed to read (a reading worker process
+#: imports this package too), nor plotly and jinja2 to load or analyse.
 _LAZY = {
+    "Analysis": "timeline.analysis",
+    "analyze": "timeline.analysis",
     "timeline_figure": "timeline.outputs.figures",
     "host_figure": "timeline.outputs.figures",
     "findings": "timeline.outputs.findings",
