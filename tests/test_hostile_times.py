@@ -9,8 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 import timeline
+from parsers.common import PLACEHOLDER_YEAR
+from timeline.reading.settle import in_year
 
 
 def cri_klog(times: list[datetime], *, levels: str = "IIIIE", seed: int = 0) -> str:
@@ -255,6 +259,31 @@ def test_klog_29_february_beside_a_runtime_prefix_of_any_year_reads(
         assert "29 February" not in problems
     else:
         assert "2 records dated 29 February in a year that has none" in problems
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    moments=st.lists(
+        st.datetimes(datetime(PLACEHOLDER_YEAR, 1, 1), datetime(PLACEHOLDER_YEAR, 12, 31, 23)),
+        min_size=1,
+        max_size=40,
+    ),
+    years=st.lists(st.one_of(st.none(), st.integers(-3000, 12000)), min_size=1, max_size=40),
+)
+@example(moments=[datetime(PLACEHOLDER_YEAR, 2, 29, 12)] * 3, years=[2023, 2024, 1900])
+@example(moments=[datetime(PLACEHOLDER_YEAR, 12, 31, 23, 59)], years=[1])
+def test_moving_yearless_times_to_a_year_is_the_calendars_move(moments, years):
+    """The settlement moves a yearless time to a year by arithmetic; it must land where
+    polars' calendar (``dt.offset_by``) puts it for any year, 29 February included."""
+    n = min(len(moments), len(years))
+    frame = pl.DataFrame(
+        {"ts": moments[:n], "year": years[:n]}, schema={"ts": pl.Datetime("us"), "year": pl.Int32}
+    )
+    calendar = pl.col("ts").dt.offset_by(pl.format("{}y", pl.col("year") - PLACEHOLDER_YEAR))
+    moved = frame.select(by_calendar=calendar, by_arithmetic=in_year(pl.col("ts"), pl.col("year")))
+    # compared in polars: years outside 1 to 9999 have no Python datetime
+    differ = moved.filter(~pl.col("by_arithmetic").eq_missing(pl.col("by_calendar")))
+    assert differ.height == 0, differ.cast(pl.String)
 
 
 @pytest.mark.parametrize(
