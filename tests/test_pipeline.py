@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -511,32 +513,18 @@ def test_small_files_split_together_as_each_would_alone(datas, broken):
         assert problem == alone_problem
 
 
-def test_a_read_starts_its_worker_processes_once(tmp_path, monkeypatch):
-    """The map and the finish run on the same worker processes: each start imports
-    polars and the tool again."""
-    started = []
-
-    class Counted(ProcessPoolExecutor):
-        def __init__(self, *args, **kwargs):
-            started.append(kwargs["max_workers"])
-            super().__init__(*args, **kwargs)
-
-    monkeypatch.setattr(executor, "ProcessPoolExecutor", Counted)
-    # a few small files count as work enough for workers, in batches and parts of their own
-    monkeypatch.setattr(loader, "MIN_BYTES_FOR_WORKERS", 0)
-    monkeypatch.setattr(loader, "BATCH_BYTES", 1)
-    monkeypatch.setattr(loader, "PART_BYTES", 1)
-    line = (
-        '2024-05-02T09:00:0{s}.000000000Z stderr F I0502 09:00:0{s}.000000       1 p.go:1] "ok"\n'
+def test_a_reading_worker_does_not_import_the_analysis():
+    """Each worker process imports the package to read; the analysis (and what it
+    imports) is loaded on first use, so that workers start sooner."""
+    code = (
+        "import sys, timeline.reading.mapper, timeline.reading.loader\n"
+        "assert not any(m.startswith('timeline.analysis') for m in sys.modules), sorted(\n"
+        "    m for m in sys.modules if m.startswith('timeline.analysis'))\n"
+        "import timeline\n"
+        "assert callable(timeline.analyze) and timeline.Analysis.__name__ == 'Analysis'\n"
     )
-    for i in range(6):
-        pod = tmp_path / f"var/log/pods/kube-system_kube-proxy-{i:05x}_{i:08x}/kube-proxy"
-        pod.mkdir(parents=True)
-        (pod / "0.log").write_text("".join(line.format(s=s) for s in range(i + 1)))
-    loaded = timeline.read(tmp_path, cache=False, workers=2)
-    assert started == [2]
-    assert loaded.summary.files["rows"].sum() == sum(range(1, 7))
-    assert loaded.events.filter(pl.col("kind") == "log").height == sum(range(1, 7))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 def test_thousands_of_small_files_go_to_workers_in_several_batches(tmp_path, monkeypatch):
@@ -546,7 +534,7 @@ def test_thousands_of_small_files_go_to_workers_in_several_batches(tmp_path, mon
     line = '2024-05-02T09:00:00.000000000Z stderr F I0502 09:00:00.000000       1 p.go:1] "ok"\n'
     asked = []
 
-    def run(fn, tasks, *, workers=None, client=None, threads=False, kept=None):
+    def run(fn, tasks, *, workers=None, client=None, threads=False):
         assert not threads, "small files go to processes"
         asked.append((fn.__name__, workers, len(tasks)))
         for i, task in enumerate(tasks):

@@ -10,7 +10,6 @@ filesystem).
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -56,33 +55,6 @@ def connect(scheduler: str | None = None, client: Any = None) -> Any:
         raise TimelineError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
 
 
-class Processes:
-    """Worker processes started on first use and kept for the next :func:`run`: a read
-    maps and then finishes, and each worker's start (it imports polars and this package)
-    costs about half a second."""
-
-    def __init__(self) -> None:
-        self.pool: ProcessPoolExecutor | None = None
-
-    def get(self, workers: int) -> ProcessPoolExecutor:
-        if self.pool is None:
-            # spawn, not fork: a forked child of a process that has run polars can deadlock
-            context = multiprocessing.get_context("spawn")
-            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-        return self.pool
-
-
-@contextlib.contextmanager
-def processes() -> Iterator[Processes]:
-    """Worker processes for several :func:`run` calls, stopped at the end."""
-    kept = Processes()
-    try:
-        yield kept
-    finally:
-        if kept.pool is not None:
-            kept.pool.shutdown(cancel_futures=True)
-
-
 def run(
     fn: Callable[[T], R],
     tasks: Sequence[T],
@@ -90,7 +62,6 @@ def run(
     workers: int | None = None,
     client: Any = None,
     threads: bool = False,
-    kept: Processes | None = None,
 ) -> Iterator[tuple[int, R]]:
     """``fn`` over ``tasks``, yielding ``(index, result)`` as each finishes.
 
@@ -99,8 +70,6 @@ def run(
     ``threads``: the tasks are big polars queries with little Python around them (the
     chunks of big files): threads of this process run them as well as processes would,
     without starting any. A few tasks always run in threads.
-    ``kept``: worker processes to run on and keep (:func:`processes`); else they are
-    started for this call and stopped after it.
     """
     if client is not None:
         yield from _on_dask(fn, tasks, client)
@@ -113,12 +82,11 @@ def run(
     if threads or len(tasks) < MIN_TASKS_FOR_WORKERS:
         yield from _on_threads(fn, tasks, workers)
         return
+    # spawn, not fork: a forked child of a process that has run polars can deadlock
+    context = multiprocessing.get_context("spawn")
     done: set[int] = set()
     try:
-        with contextlib.ExitStack() as stack:
-            if kept is None:
-                kept = stack.enter_context(processes())
-            pool = kept.get(workers)
+        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
             futures = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
             for future in as_completed(futures):
                 result = future.result()

@@ -301,30 +301,27 @@ def read(
     partial_root, temporary_partials = _partial_root(cache, root)
     client = executor.connect(scheduler, client)
     try:
-        with executor.processes() as kept:
-            partials = _map(
-                files,
-                format=format,
-                partial_root=partial_root,
-                cached=not temporary_partials,
-                workers=workers,
-                client=client,
-                kept=kept,
-                on_file=on_file,
-                limits=limits,
-            )
-            partials += [Partial(path=name, problems=[why]) for name, why in found.skipped]
-            summary = _reduce_and_finish(
-                [*files, *(name for name, _ in found.skipped)],
-                partials,
-                root,
-                year=year,
-                tz=tz,
-                infer=infer,
-                workers=workers,
-                client=client,
-                kept=kept,
-            )
+        partials = _map(
+            files,
+            format=format,
+            partial_root=partial_root,
+            cached=not temporary_partials,
+            workers=workers,
+            client=client,
+            on_file=on_file,
+            limits=limits,
+        )
+        partials += [Partial(path=name, problems=[why]) for name, why in found.skipped]
+        summary = _reduce_and_finish(
+            [*files, *(name for name, _ in found.skipped)],
+            partials,
+            root,
+            year=year,
+            tz=tz,
+            infer=infer,
+            workers=workers,
+            client=client,
+        )
     finally:
         if temporary_partials:
             shutil.rmtree(partial_root, ignore_errors=True)
@@ -360,7 +357,6 @@ def _map(
     cached: bool,
     workers: int | None,
     client: Any,
-    kept: executor.Processes | None = None,
     on_file: Callable[[str], None] | None,
     limits: Limits = LIMITS,
 ) -> list[Partial]:
@@ -391,7 +387,7 @@ def _map(
         workers = 1
     chunks = all(task.end is not None for batch in batches for task in batch)
     for b, results in executor.run(
-        mapper.map_batch, batches, workers=workers, client=client, threads=chunks, kept=kept
+        mapper.map_batch, batches, workers=workers, client=client, threads=chunks
     ):
         for task, partial in zip(batches[b], results, strict=True):
             if cached:
@@ -449,7 +445,6 @@ def _reduce_and_finish(
     infer: bool,
     workers: int | None,
     client: Any,
-    kept: executor.Processes | None = None,
 ) -> LoadSummary:
     by_file: dict[str, list[Partial]] = {shown_name(path): [] for path in files}
     for partial in partials:
@@ -482,7 +477,6 @@ def _reduce_and_finish(
         workers=1 if small and client is None else workers,
         client=client,
         threads=chunks,
-        kept=kept,
     )
     counts = [noted for _, noted in finished if noted is not None]
     noted = settle.time_problems(pl.concat(counts)) if counts else {}
