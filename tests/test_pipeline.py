@@ -24,6 +24,7 @@ from parsers import wrappers
 from timeline.cli import app
 from timeline.errors import TimelineError
 from timeline.reading import executor, loader, mapper
+from timeline.reading import store as event_store
 from timeline.reading.lines import split_lines, split_many
 
 KEY = ["file", "line", "ts", "source", "host", "component", "level", "message", "template"]
@@ -228,6 +229,58 @@ def test_unchanged_files_are_not_read_again_and_changed_ones_are(logs, tmp_path_
     unchanged = pl.col("file") != str(changed)
     assert rows(third).filter(unchanged).equals(rows(first).filter(unchanged))
     assert rows(third).filter(~unchanged).height == 50
+
+
+def test_a_second_read_of_unchanged_logs_takes_the_finished_store(
+    logs, tmp_path_factory, monkeypatch
+):
+    """Unchanged logs read again with the same options skip the reduce too; other
+    options, another name for a file or a changed file reduce anew. A store filled from
+    the cache and then replaced leaves the cached one whole."""
+    cache = tmp_path_factory.mktemp("cache")
+    reduced = []
+    original = loader._reduce_and_finish
+
+    def counting(*args, **kwargs):
+        reduced.append(kwargs["year"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loader, "_reduce_and_finish", counting)
+
+    def summary(loaded: timeline.Loaded) -> list[pl.DataFrame]:
+        s = loaded.summary
+        return [s.files, s.warnings.sort("file", "line"), s.assumptions.sort("file", "what")]
+
+    first = timeline.read(logs, cache=cache, year=2024)
+    store = tmp_path_factory.mktemp("store")
+    again = timeline.read(logs, cache=cache, year=2024, store=store)
+    assert reduced == [2024]
+    assert again.events.equals(first.events)
+    assert all(a.equals(b) for a, b in zip(summary(again), summary(first), strict=True))
+
+    timeline.read(logs / "kube-proxy.log", cache=cache, year=2024, store=store)
+    restored = timeline.read(logs, cache=cache, year=2024)
+    assert reduced == [2024, 2024]
+    assert rows(restored).equals(rows(first))
+
+    other_year = timeline.read(logs, cache=cache, year=2023)
+    assert reduced[-1] == 2023
+    yearless = pl.col("file") == str(logs / "kube-proxy.log")
+    assert other_year.events.filter(yearless)["ts"].min().year == 2023
+
+    monkeypatch.chdir(logs)
+    named = timeline.read(".", cache=cache, year=2024)
+    assert len(reduced) == 4
+    assert "./rabbit@mq-0.log" in named.events["file"].to_list()
+
+    changed = logs / "rabbit@mq-0.log"
+    changed.write_text(rabbitmq_log(random.Random(1), datetime(2024, 6, 12), 50))
+    os.utime(changed, (1e9, 1e9))
+    third = timeline.read(logs, cache=cache, year=2024)
+    assert len(reduced) == 5
+    assert third.events.filter(pl.col("file") == str(changed))["ts"].min().day == 12
+    kept = [p for p in (cache / "stores").iterdir() if not p.name.startswith(".")]
+    assert len(kept) == event_store.FinishedStores.KEPT
 
 
 def test_a_second_name_for_a_cached_file_keeps_its_own_name(logs, tmp_path_factory):

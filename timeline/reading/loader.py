@@ -22,6 +22,7 @@ warnings with its file and line.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -300,28 +301,41 @@ def read(
     root = event_store.prepare(store or tempfile.mkdtemp(prefix="timeline-"))
     partial_root, temporary_partials = _partial_root(cache, root)
     client = executor.connect(scheduler, client)
+    parts = 1 if client is not None else workers or executor.default_workers()
+    tasks = [task for path in files for task in mapper.plan(path, format=format, parts=parts)]
+    tasks = [dataclasses.replace(task, limits=limits) for task in tasks]
+    keys = [None if temporary_partials else event_store.task_key(task) for task in tasks]
+    finished_key = _finished_key(tasks, keys, found.skipped, year=year, tz=tz, infer=infer)
+    finished = event_store.FinishedStores(partial_root)
     try:
-        partials = _map(
-            files,
-            format=format,
-            partial_root=partial_root,
-            cached=not temporary_partials,
-            workers=workers,
-            client=client,
-            on_file=on_file,
-            limits=limits,
-        )
-        partials += [Partial(path=name, problems=[why]) for name, why in found.skipped]
-        summary = _reduce_and_finish(
-            [*files, *(name for name, _ in found.skipped)],
-            partials,
-            root,
-            year=year,
-            tz=tz,
-            infer=infer,
-            workers=workers,
-            client=client,
-        )
+        if finished_key and finished.restore(finished_key, root):
+            for path in files:
+                if on_file:
+                    on_file(path)
+            summary = open_store(root).summary
+        else:
+            partials = _map(
+                tasks,
+                keys,
+                format=format,
+                partial_root=partial_root,
+                workers=workers,
+                client=client,
+                on_file=on_file,
+            )
+            partials += [Partial(path=name, problems=[why]) for name, why in found.skipped]
+            summary = _reduce_and_finish(
+                [*files, *(name for name, _ in found.skipped)],
+                partials,
+                root,
+                year=year,
+                tz=tz,
+                infer=infer,
+                workers=workers,
+                client=client,
+            )
+            if finished_key:
+                finished.keep(finished_key, root)
     finally:
         if temporary_partials:
             shutil.rmtree(partial_root, ignore_errors=True)
@@ -349,26 +363,41 @@ def _partial_root(cache: bool | PathLike, root: Path) -> tuple[Path, bool]:
 # --- map ---------------------------------------------------------------------------------
 
 
+def _finished_key(
+    tasks: list[Task], keys: list[str | None], skipped: list[tuple[str, str]], **options
+) -> str | None:
+    """What a read's finished store depends on, as a cache key: each task's own key (its
+    file's path, size and time, and the reading code) with the name its rows carry, the
+    files skipped and why, and the options of the reduce. None when a task has no key (a
+    pipe, say) or the cache is off."""
+    if not keys or any(key is None for key in keys):
+        return None
+    what = [
+        [[key, shown_name(task.path), task.part] for key, task in zip(keys, tasks, strict=True)],
+        [list(pair) for pair in skipped],
+        {name: str(value) for name, value in sorted(options.items())},
+        event_store.code_version(),
+        event_store.STORE_FORMAT,
+    ]
+    return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:32]
+
+
 def _map(
-    files: list[str],
+    tasks: list[Task],
+    keys: list[str | None],
     *,
     format: str | None,
     partial_root: Path,
-    cached: bool,
     workers: int | None,
     client: Any,
     on_file: Callable[[str], None] | None,
-    limits: Limits = LIMITS,
 ) -> list[Partial]:
-    """Every file's partials, from the cache where the file has not changed."""
+    """Every task's partials, from the cache where its file has not changed (``keys``:
+    each task's cache key, None for none)."""
     cache = event_store.PartialCache(partial_root)
-    parts = 1 if client is not None else workers or executor.default_workers()
-    tasks = [task for path in files for task in mapper.plan(path, format=format, parts=parts)]
-    tasks = [dataclasses.replace(task, limits=limits) for task in tasks]
     partials: list[Partial | None] = [None] * len(tasks)
     todo: list[Task] = []
-    for i, task in enumerate(tasks):
-        key = event_store.task_key(task) if cached else None
+    for i, (task, key) in enumerate(zip(tasks, keys, strict=True)):
         found = cache.get(key) if key else None
         if found is not None:
             found.out = cache.rows_path(key, found.out)
@@ -386,11 +415,12 @@ def _map(
     if sum(work) < MIN_BYTES_FOR_WORKERS and client is None:
         workers = 1
     chunks = all(task.end is not None for batch in batches for task in batch)
+    keyed = {key for key in keys if key}
     for b, results in executor.run(
         mapper.map_batch, batches, workers=workers, client=client, threads=chunks
     ):
         for task, partial in zip(batches[b], results, strict=True):
-            if cached:
+            if Path(task.out).stem in keyed:
                 cache.put(Path(task.out).stem, partial)
             if on_file and task.part == 0:
                 on_file(task.path)

@@ -116,6 +116,71 @@ class PartialCache:
         os.replace(temporary, target)
 
 
+class FinishedStores:
+    """Finished event stores on disk, ``stores/<key>``, each keyed by everything it was
+    made from (the loader's ``_finished_key``): a second read of unchanged logs with the
+    same options takes the store as it is and skips the reduce (settling times and
+    zones, templates, inferred changes), not only the map. Only the :data:`KEPT` most
+    recently used are kept. The event files are linked where the file system allows
+    (they are never written again), the small files copied."""
+
+    #: Finished stores kept: each costs about a quarter of its logs' size on disk.
+    KEPT = 3
+
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root) / "stores"
+
+    def restore(self, key: str, target: Path) -> bool:
+        """Fill the store folder ``target`` (as :func:`prepare` left it) with the store
+        ``key``; False when there is none."""
+        kept = self.root / key
+        try:
+            _check_complete(kept)
+        except TimelineError:
+            return False
+        try:
+            _copy_store(kept, target)
+            os.utime(kept)  # recently used
+        except OSError:  # removed meanwhile by another run's pruning, say: read anew
+            prepare(target)
+            return False
+        return True
+
+    def keep(self, key: str, source: Path) -> None:
+        """Keep the finished store ``source`` as ``key``, and only the most recent few."""
+        target = self.root / key
+        if target.exists():
+            return
+        staging = self.root / f".{key}-{os.getpid()}"
+        try:
+            _copy_store(source, staging)
+            os.replace(staging, target)
+        except OSError:  # another run kept it first, or the disk is full: no harm
+            shutil.rmtree(staging, ignore_errors=True)
+        stores = [p for p in self.root.iterdir() if not p.name.startswith(".")]
+        stores.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in stores[self.KEPT :]:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _copy_store(source: Path, target: Path) -> None:
+    """The files of a store folder into another, the manifest last (it marks the store
+    complete); event files linked where possible."""
+    for folder in (EVENTS, SUMMARY):
+        (target / folder).mkdir(parents=True, exist_ok=True)
+        for path in sorted((source / folder).iterdir()):
+            copy = target / folder / path.name
+            copy.unlink(missing_ok=True)
+            if folder == EVENTS:
+                try:
+                    os.link(path, copy)
+                    continue
+                except OSError:  # another file system
+                    pass
+            shutil.copyfile(path, copy)
+    shutil.copyfile(source / MANIFEST, target / MANIFEST)
+
+
 def is_store(path: str | os.PathLike[str]) -> bool:
     """True when ``path`` is an event store folder."""
     return (Path(path) / MANIFEST).is_file()
