@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -281,6 +282,23 @@ def test_a_second_read_of_unchanged_logs_takes_the_finished_store(
     assert third.events.filter(pl.col("file") == str(changed))["ts"].min().day == 12
     kept = [p for p in (cache / "stores").iterdir() if not p.name.startswith(".")]
     assert len(kept) == event_store.FinishedStores.KEPT
+
+
+def test_a_finished_store_the_cache_lost_or_never_completed_is_read_anew(logs, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    first = timeline.read(logs, cache=cache)
+    (kept,) = (cache / "stores").iterdir()
+    manifest = json.loads((kept / "store.json").read_text())
+    (kept / "store.json").write_text(json.dumps({**manifest, "complete": False}))
+    again = timeline.read(logs, cache=cache)
+    assert again.events.equals(first.events)
+    assert json.loads((kept / "store.json").read_text())["complete"], "kept anew"
+    shutil.rmtree(cache / "stores")
+    (cache / "stores").mkdir()
+    (cache / "stores" / kept.name).mkdir()  # an empty folder under the key
+    third = timeline.read(logs, cache=cache)
+    assert third.events.equals(first.events)
+    assert third.summary.files.equals(first.summary.files)
 
 
 def test_a_second_name_for_a_cached_file_keeps_its_own_name(logs, tmp_path_factory):

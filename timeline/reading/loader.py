@@ -309,8 +309,8 @@ def read(
     finished = event_store.FinishedStores(partial_root)
     try:
         if finished_key and finished.restore(finished_key, root):
-            for path in files:
-                if on_file:
+            if on_file:
+                for path in files:
                     on_file(path)
             summary = open_store(root).summary
         else:

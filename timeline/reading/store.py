@@ -134,9 +134,7 @@ class FinishedStores:
         """Fill the store folder ``target`` (as :func:`prepare` left it) with the store
         ``key``; False when there is none."""
         kept = self.root / key
-        try:
-            _check_complete(kept)
-        except TimelineError:
+        if not _is_complete(kept):
             return False
         try:
             _copy_store(kept, target)
@@ -147,20 +145,43 @@ class FinishedStores:
         return True
 
     def keep(self, key: str, source: Path) -> None:
-        """Keep the finished store ``source`` as ``key``, and only the most recent few."""
+        """Keep the finished store ``source`` as ``key`` (in place of one left incomplete),
+        and only the most recent few."""
         target = self.root / key
-        if target.exists():
+        if _is_complete(target):
             return
+        _discard(target)
         staging = self.root / f".{key}-{os.getpid()}"
         try:
             _copy_store(source, staging)
             os.replace(staging, target)
         except OSError:  # another run kept it first, or the disk is full: no harm
             shutil.rmtree(staging, ignore_errors=True)
-        stores = [p for p in self.root.iterdir() if not p.name.startswith(".")]
-        stores.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in stores[self.KEPT :]:
-            shutil.rmtree(old, ignore_errors=True)
+        try:
+            stores = [(p.stat().st_mtime, p) for p in self.root.iterdir() if p.name[0] != "."]
+        except OSError:  # another run pruned meanwhile
+            return
+        for _, old in sorted(stores, reverse=True)[self.KEPT :]:
+            _discard(old)
+
+
+def _is_complete(root: Path) -> bool:
+    try:
+        _check_complete(root)
+    except TimelineError:
+        return False
+    return True
+
+
+def _discard(folder: Path) -> None:
+    """Remove a kept store, renamed first: a run restoring it meanwhile fails whole,
+    never half."""
+    gone = folder.with_name(f".{folder.name}-gone-{os.getpid()}")
+    try:
+        os.replace(folder, gone)
+    except OSError:  # not there
+        return
+    shutil.rmtree(gone, ignore_errors=True)
 
 
 def _copy_store(source: Path, target: Path) -> None:
