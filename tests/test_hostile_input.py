@@ -153,6 +153,25 @@ def test_detect_and_parse_skip_a_pipe_in_a_folder_with_a_warning(tmp_path):
         assert "p.log: named pipe found in a folder or glob: skipped" in result.stderr
 
 
+def test_a_cache_folder_that_cannot_be_used_is_a_warning_and_the_read_goes_on(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "kube-proxy.log").write_text(klog(20, seed=3))
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    result = runner.invoke(
+        app,
+        ["analyze", str(logs), "--year", "2023", "-q"],
+        env={"COLUMNS": "400", "INCIDENT_TIMELINE_CACHE": str(blocked)},
+    )
+    assert result.exit_code == 0, result.output
+    assert f"warning: the cache folder {blocked} cannot be used" in result.stderr
+    assert "Traceback" not in result.output
+    with pytest.warns(timeline.TimelineWarning, match="cannot be used.*reading without it"):
+        loaded = timeline.read(logs, cache=blocked / "cache", year=2023)
+    assert loaded.events.equals(timeline.read(logs, cache=False, year=2023).events)
+
+
 def test_a_named_pipe_without_a_writer_does_not_wait_forever(tmp_path):
     os.mkfifo(tmp_path / "p.log")
     data, problems, _ = read_bytes(str(tmp_path / "p.log"), Limits(pipe_wait_s=0.2))

@@ -23,7 +23,7 @@ import os
 os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:500,muzzy_decay_ms:0")
 
 from timeline import schema
-from timeline.errors import TimelineError
+from timeline.errors import TimelineError, TimelineWarning
 from timeline.reading.formats import load, read
 from timeline.reading.loader import Loaded, LoadSummary, expand, scan
 from timeline.schema import EVENT_SCHEMA, validate
@@ -54,6 +54,7 @@ __all__ = [
     "LoadSummary",
     "Loaded",
     "TimelineError",
+    "TimelineWarning",
     "analyze",
     "expand",
     "findings",

@@ -4,6 +4,7 @@ warnings to stderr, user errors as a sentence and exit code 1."""
 from __future__ import annotations
 
 import sys
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from timeline import arguments
-from timeline.errors import TimelineError
+from timeline.errors import TimelineError, TimelineWarning
 from timeline.outputs.atomic import write_atomically
 from timeline.outputs.events import SUFFIXES as EVENT_SUFFIXES
 from timeline.outputs.events import write_events
@@ -168,23 +169,26 @@ def read_with_progress(
             progress.update(task, advance=1, description=escape(f"loading {Path(path).name}"))
 
         try:
-            loaded = declared_formats.read(
-                paths,
-                format=format,
-                year=year,
-                tz=tz,
-                formats=formats,
-                now=reference,
-                on_file=advance,
-                limits=limits,
-                follow_symlinks=follow_symlinks,
-                workers=workers,
-                scheduler=scheduler,
-                cache=cache,
-                store=store,
-            )
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always", TimelineWarning)
+                loaded = declared_formats.read(
+                    paths,
+                    format=format,
+                    year=year,
+                    tz=tz,
+                    formats=formats,
+                    now=reference,
+                    on_file=advance,
+                    limits=limits,
+                    follow_symlinks=follow_symlinks,
+                    workers=workers,
+                    scheduler=scheduler,
+                    cache=cache,
+                    store=store,
+                )
         except TimelineError as exc:
             raise fail(str(exc)) from None
+    _print_warnings(said)
     _print_problems(loaded.summary)
     return loaded
 
@@ -192,6 +196,16 @@ def read_with_progress(
 def note(text: str, style: str = "") -> None:
     """One note on stderr, never wrapped inside a word (so never inside a path)."""
     err.print(Text(terminal_text(text), style=style), soft_wrap=True, highlight=False)
+
+
+def _print_warnings(said: list[warnings.WarningMessage]) -> None:
+    """The tool's own warnings as one line each, like its other notes; any other as Python
+    shows it."""
+    for w in said:
+        if issubclass(w.category, TimelineWarning):
+            note(f"warning: {w.message}", "yellow")
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def _print_problems(summary: loader.LoadSummary) -> None:

@@ -1,4 +1,5 @@
-"""The few errors a user can meet, each a sentence they can act on."""
+"""The few errors a user can meet, each a sentence they can act on, and the warning of
+what did not stop a run."""
 
 
 class TimelineError(Exception):
@@ -23,3 +24,8 @@ class TimeExpressionError(TimelineError):
 
 class OutputError(TimelineError):
     """An output file could not be written (no such folder, no permission, disk full)."""
+
+
+class TimelineWarning(UserWarning):
+    """What the user should know that did not stop the run (a cache folder that cannot be
+    used); the CLI prints it as one line."""

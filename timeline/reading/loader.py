@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -37,7 +38,7 @@ from typing import Any
 import polars as pl
 
 import parsers
-from timeline.errors import UnknownFormatError, UnknownZoneError
+from timeline.errors import TimelineWarning, UnknownFormatError, UnknownZoneError
 from timeline.reading import executor, mapper, settle, signatures, sources, times
 from timeline.reading import store as event_store
 from timeline.reading.mapper import WARNING_SCHEMA, Partial, Task
@@ -352,12 +353,27 @@ def open_store(path: PathLike) -> Loaded:
 
 
 def _partial_root(cache: bool | PathLike, root: Path) -> tuple[Path, bool]:
-    """Where partial results go, and whether they are temporary."""
+    """Where partial results go, and whether they are temporary. A cache folder that
+    cannot be made or written to (a read-only home, a file in its place) is warned about
+    and the read goes on without it."""
     if cache is False:
         return root / ".partials", True
     if cache is True:
-        return Path(os.environ.get(CACHE_ENV) or event_store.default_cache_dir()), False
-    return Path(cache), False
+        folder = Path(os.environ.get(CACHE_ENV) or event_store.default_cache_dir())
+    else:
+        folder = Path(cache)
+    try:
+        (folder / "partials").mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder / "partials").close()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        warnings.warn(
+            f"the cache folder {folder} cannot be used ({why}): reading without it",
+            TimelineWarning,
+            stacklevel=3,
+        )
+        return root / ".partials", True
+    return folder, False
 
 
 # --- map ---------------------------------------------------------------------------------
