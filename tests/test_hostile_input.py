@@ -172,6 +172,26 @@ def test_a_cache_folder_that_cannot_be_used_is_a_warning_and_the_read_goes_on(tm
     assert loaded.events.equals(timeline.read(logs, cache=False, year=2023).events)
 
 
+def test_cached_files_cut_short_are_read_anew(tmp_path):
+    """A disk that filled up or a copy stopped half way can leave the cache's Parquet
+    files cut short: those files are read again, and the run does not fail."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for n in range(3):
+        (logs / f"kube-proxy-{n}.log").write_text(klog(30, seed=n))
+    cache = tmp_path / "cache"
+    # read before the damage: the store's event files are links to the cache's
+    first = timeline.read(logs, cache=cache, year=2023).events
+    first_files = timeline.read(logs, cache=cache, year=2023).summary.files
+    stored = sorted(cache.rglob("*.parquet"))
+    assert any("stores" in p.parts for p in stored) and any("partials" in p.parts for p in stored)
+    for path in stored:
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    again = timeline.read(logs, cache=cache, year=2023)
+    assert again.events.equals(first)
+    assert again.summary.files.equals(first_files)
+
+
 def test_a_named_pipe_without_a_writer_does_not_wait_forever(tmp_path):
     os.mkfifo(tmp_path / "p.log")
     data, problems, _ = read_bytes(str(tmp_path / "p.log"), Limits(pipe_wait_s=0.2))

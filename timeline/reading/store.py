@@ -104,7 +104,7 @@ class PartialCache:
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
             return None
         rows = Path(self.rows_path(key, partial.out))
-        if partial.format is not None and partial.rows and not rows.exists():
+        if partial.format is not None and partial.rows and not _whole_parquet(rows):
             return None
         return partial
 
@@ -166,11 +166,24 @@ class FinishedStores:
 
 
 def _is_complete(root: Path) -> bool:
+    """A store whose run finished, its event files whole."""
     try:
         _check_complete(root)
     except TimelineError:
         return False
-    return True
+    return all(_whole_parquet(path) for path in (root / EVENTS).glob("*.parquet"))
+
+
+def _whole_parquet(path: Path) -> bool:
+    """Whether ``path`` begins and ends as a Parquet file does: a file cut short (a disk
+    that filled up, a copy stopped half way) is read anew rather than failing the run."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+            handle.seek(-4, os.SEEK_END)
+            return head == b"PAR1" and handle.read(4) == b"PAR1"
+    except OSError:
+        return False
 
 
 def _discard(folder: Path) -> None:
