@@ -1,6 +1,7 @@
 """How the whole tool scales: time and peak memory of ``timeline report`` on generated
-incidents of growing size, beside ``zcat -f FILES | wc -l`` on the same files; many small
-files; one central syslog file of many hosts; and one Dask worker against two.
+incidents of growing size, beside ``zcat -f FILES | wc -l`` on the same files; a second
+report of the same logs from the cache; many small files; one central syslog file of many
+hosts; and one Dask worker against two.
 
 Peak memory is the largest sum of the resident memory of the command and every process
 it started (worker processes included), sampled every 50 ms: what the machine must hold.
@@ -8,6 +9,7 @@ it started (worker processes included), sampled every 50 ms: what the machine mu
     python benchmarks/bench_scale.py --scales 2 8
     python benchmarks/bench_scale.py --scales 8 --dask --small-files 20000
     python benchmarks/bench_scale.py --scales --syslog-hosts 5000 --keep   # one central syslog
+    python benchmarks/bench_scale.py --scales 8 --keep --again "2023-03-14 17:00"
     python benchmarks/bench_scale.py --scales 220 --keep   # about 100 million lines
 
 Data sets are generated with ``python -m sample_logs.generate --scale S`` into ``--data``
@@ -17,6 +19,7 @@ Data sets are generated with ``python -m sample_logs.generate --scale S`` into `
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import subprocess
@@ -88,6 +91,19 @@ def report(folder: Path, workers: int | None) -> tuple[float, float]:
     wall, peak, _ = measure(command, cwd=ROOT)
     shutil.rmtree(out.parent)
     return wall, peak
+
+
+def report_again(folder: Path, workers: int | None, since: str) -> tuple[float, float]:
+    """``timeline report`` with an empty cache, then again with ``--since``: the wall
+    seconds of each (the second reads nothing again)."""
+    cache = Path(tempfile.mkdtemp())
+    command = [sys.executable, "-m", "timeline", "report", str(folder), "-q"]
+    command += ["-o", str(cache / "report.html")] + (["--workers", str(workers)] if workers else [])
+    env = {**os.environ, "INCIDENT_TIMELINE_CACHE": str(cache / "cache")}
+    first, _, _ = measure(command, cwd=ROOT, env=env)
+    second, _, _ = measure([*command, "--since", since], cwd=ROOT, env=env)
+    shutil.rmtree(cache)
+    return first, second
 
 
 def parse(path: Path) -> tuple[float, float]:
@@ -192,6 +208,11 @@ def main() -> None:
     parser.add_argument("--small-files", type=int, default=0)
     parser.add_argument("--syslog-hosts", type=int, default=0, help="hosts in one syslog file")
     parser.add_argument("--dask", action="store_true", help="1 against 2 Dask workers")
+    parser.add_argument(
+        "--again",
+        metavar="SINCE",
+        help="also report the largest scale twice with a cache, the second with --since SINCE",
+    )
     args = parser.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -218,6 +239,13 @@ def main() -> None:
         if len(peaks) > 1:
             low, high = min(peaks), max(peaks)
             print(f"\npeak at scale {high} / peak at scale {low}: {peaks[high] / peaks[low]:.2f}")
+    if args.again:
+        folder = dataset(args.data, max(args.scales or [8]))
+        first, second = report_again(folder, args.workers, args.again)
+        print(
+            f"\ntimeline report with a cache: first {first:.1f} s, "
+            f"again with --since {args.again!r} {second:.1f} s"
+        )
     if args.small_files:
         folder = small_files(args.small_files, Path(tempfile.mkdtemp()))
         wall, peak = parse(folder)
