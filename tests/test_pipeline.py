@@ -296,9 +296,13 @@ def test_a_finished_store_the_cache_lost_or_never_completed_is_read_anew(logs, t
     shutil.rmtree(cache / "stores")
     (cache / "stores").mkdir()
     (cache / "stores" / kept.name).mkdir()  # an empty folder under the key
+    stopped = cache / "stores" / f".{kept.name}-4242"  # a run stopped half way, days ago
+    (stopped / "events").mkdir(parents=True)
+    os.utime(stopped, (1e9, 1e9))
     third = timeline.read(logs, cache=cache)
     assert third.events.equals(first.events)
     assert third.summary.files.equals(first.summary.files)
+    assert sorted(p.name for p in (cache / "stores").iterdir()) == [kept.name]
 
 
 def test_a_second_name_for_a_cached_file_keeps_its_own_name(logs, tmp_path_factory):

@@ -20,6 +20,7 @@ import json
 import os
 import pickle
 import shutil
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -158,11 +159,15 @@ class FinishedStores:
         except OSError:  # another run kept it first, or the disk is full: no harm
             shutil.rmtree(staging, ignore_errors=True)
         try:
-            stores = [(p.stat().st_mtime, p) for p in self.root.iterdir() if p.name[0] != "."]
+            found = [(p.stat().st_mtime, p) for p in self.root.iterdir()]
         except OSError:  # another run pruned meanwhile
             return
-        for _, old in sorted(stores, reverse=True)[self.KEPT :]:
+        stores = sorted(((t, p) for t, p in found if p.name[0] != "."), reverse=True)
+        for _, old in stores[self.KEPT :]:
             _discard(old)
+        for written, left in found:  # what a run that was stopped half way left behind
+            if left.name[0] == "." and written < time.time() - 86400:
+                shutil.rmtree(left, ignore_errors=True)
 
 
 def _is_complete(root: Path) -> bool:
