@@ -305,6 +305,37 @@ def test_a_finished_store_the_cache_lost_or_never_completed_is_read_anew(logs, t
     assert sorted(p.name for p in (cache / "stores").iterdir()) == [kept.name]
 
 
+def test_a_second_report_of_the_same_logs_takes_the_kept_analysis(
+    logs, tmp_path_factory, monkeypatch, spy
+):
+    """The analysis of all the data is kept beside the cached store: a report of another
+    window of the same logs gives what a run without the cache gives, without analysing
+    again; another bucket is analysed anew."""
+    import timeline.analysis
+
+    monkeypatch.setenv(loader.CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
+    runner = CliRunner()
+    outputs = tmp_path_factory.mktemp("reports")  # not among the logs
+
+    def report(name: str, *more: str) -> dict:
+        out = outputs / name
+        done = runner.invoke(
+            app, ["report", str(logs), "-q", "--year", "2024", "-o", str(out), *more]
+        )
+        assert done.exit_code == 0, done.output
+        found = json.loads(out.read_text())
+        return {k: v for k, v in found.items() if k not in ("generated_at", "store", "root")}
+
+    report("first.json")
+    analysed = spy(timeline.analysis, "analyze")
+    for since in ("2024-06-11 00:00", "2024-06-11 09:00", "2024-12-31 23:00"):
+        again = report("again.json", "--since", since)
+        assert again == report("fresh.json", "--since", since, "--no-cache")
+    assert len(analysed) == 3, "only the runs without the cache analysed"
+    report("bucket.json", "--bucket", "10m")
+    assert len(analysed) == 4
+
+
 def test_a_second_name_for_a_cached_file_keeps_its_own_name(logs, tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     timeline.read(logs / "rabbit@mq-0.log", cache=cache)

@@ -113,6 +113,9 @@ class Analysis:
     notes
         What the reader should know about how far the findings can be trusted (too
         little data before a window for its baselines, for one).
+    data_start
+        When the bulk of the data begins: how far back a window's baselines can look
+        (:func:`in_window`).
     """
 
     incidents: pl.DataFrame
@@ -126,6 +129,7 @@ class Analysis:
     bucket: str
     options: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    data_start: datetime | None = None
 
     def top(self, incident_id: int, n: int = 3) -> pl.DataFrame:
         """The ``n`` best-ranked changes for one incident; when no change explains it
@@ -412,10 +416,27 @@ def analyze(
         job_rates=rates.job_rates(bulk, bucket=bucket),
         bucket=bucket_name,
         options=options,
+        data_start=start,
     )
+    return in_window(found, since=since, until=until, window=window)
+
+
+def in_window(
+    found: Analysis,
+    *,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
+    window: str | timedelta | None = None,
+) -> Analysis:
+    """``found``, the analysis of all the data, reported for the window from ``since`` to
+    ``until`` (:func:`narrowed`), with a note when too little data lies before it for
+    the baselines, which look back ``window`` (the analysis' own when not given). One
+    analysis serves any window: a second report of another window needs no other."""
+    since, until = _moment(since), _moment(until)
     if since is None and until is None:
         return found
-    notes = window_notes(start, since, window=window)
+    window = window if window is not None else found.options["window"]
+    notes = window_notes(found.data_start, since, window=window)
     return narrowed(found, since=since, until=until, notes=notes)
 
 

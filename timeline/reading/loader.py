@@ -185,6 +185,9 @@ class Loaded:
         self._events = events
         self.summary = summary if summary is not None else _empty_summary()
         self.store = store
+        #: the cache's copy of the store (:class:`~timeline.reading.store.FinishedStores`),
+        #: beside which its analysis can be kept; None when there is none
+        self.kept: str | None = None
         self._keep: object = None  # what must live as long as a temporary store is used
 
     @property
@@ -210,6 +213,7 @@ class Loaded:
         """The same load with ``events`` standing for the frame (a window of it, or the
         columns the analysis reads); ``scan()`` still reads the whole store."""
         narrowed = Loaded(events=events, summary=self.summary, store=self.store)
+        narrowed.kept = self.kept
         narrowed._keep = self
         return narrowed
 
@@ -341,6 +345,8 @@ def read(
         if temporary_partials:
             shutil.rmtree(partial_root, ignore_errors=True)
     loaded = Loaded(summary=summary, store=str(root))
+    if finished_key and finished.has(finished_key):
+        loaded.kept = str(finished.root / finished_key)
     if not store:
         weakref.finalize(loaded, shutil.rmtree, str(root), True)
     return loaded

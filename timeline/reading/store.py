@@ -43,8 +43,22 @@ def code_version() -> str:
     import parsers
     import timeline.reading
 
+    return _code_digest(parsers, timeline.reading)
+
+
+@cache
+def tool_version() -> str:
+    """A hash of all of the tool's code and of the polars version: an analysis made by
+    other code is not reused."""
+    import parsers
+    import timeline
+
+    return _code_digest(parsers, timeline)
+
+
+def _code_digest(*packages: Any) -> str:
     digest = hashlib.sha256(pl.__version__.encode())
-    for package in (parsers, timeline.reading):
+    for package in packages:
         root = Path(package.__file__).parent
         for path in sorted(root.rglob("*")):
             if path.suffix in (".py", ".toml", ".yaml", ".json") and path.is_file():
@@ -135,7 +149,7 @@ class FinishedStores:
         """Fill the store folder ``target`` (as :func:`prepare` left it) with the store
         ``key``; False when there is none."""
         kept = self.root / key
-        if not _is_complete(kept):
+        if not self.has(key):
             return False
         try:
             _copy_store(kept, target)
@@ -145,11 +159,14 @@ class FinishedStores:
             return False
         return True
 
+    def has(self, key: str) -> bool:
+        return _is_complete(self.root / key)
+
     def keep(self, key: str, source: Path) -> None:
         """Keep the finished store ``source`` as ``key`` (in place of one left incomplete),
         and only the most recent few."""
         target = self.root / key
-        if _is_complete(target):
+        if self.has(key):
             return
         _discard(target)
         staging = self.root / f".{key}-{os.getpid()}"
@@ -168,6 +185,13 @@ class FinishedStores:
         for written, left in found:  # what a run that was stopped half way left behind
             if left.name[0] == "." and written < time.time() - 86400:
                 shutil.rmtree(left, ignore_errors=True)
+
+
+def analysis_file(kept: str | os.PathLike[str], **options: Any) -> Path:
+    """Where the analysis of a kept store (:attr:`FinishedStores`) made with ``options``
+    is kept: beside it, so that both go together. Keyed by the code of the whole tool."""
+    what = json.dumps([{k: str(v) for k, v in sorted(options.items())}, tool_version()])
+    return Path(kept) / f"analysis-{hashlib.sha256(what.encode()).hexdigest()[:32]}.pkl"
 
 
 def _is_complete(root: Path) -> bool:
