@@ -334,6 +334,10 @@ def test_a_second_report_of_the_same_logs_takes_the_kept_analysis(
     assert len(analysed) == 3, "only the runs without the cache analysed"
     report("bucket.json", "--bucket", "10m")
     assert len(analysed) == 4
+    for kept in Path(os.environ[loader.CACHE_ENV]).glob("stores/*/analysis-*.pkl"):
+        kept.write_bytes(b"\x80\x05 not what was kept")  # a damaged file is made anew
+    assert report("damaged.json") == report("fresh.json", "--no-cache")
+    assert len(analysed) == 6
 
 
 def test_a_second_name_for_a_cached_file_keeps_its_own_name(logs, tmp_path_factory):

@@ -383,7 +383,7 @@ def _kept_analysis(path: Path | None):
     try:
         with open(path, "rb") as handle:
             return pickle.load(handle)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+    except Exception:  # a damaged file can fail in pickle or in polars, in many ways
         return None
 
 
