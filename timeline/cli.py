@@ -3,8 +3,6 @@ warnings to stderr, user errors as a sentence and exit code 1."""
 
 from __future__ import annotations
 
-import os
-import pickle
 import sys
 import warnings
 from contextlib import nullcontext
@@ -375,32 +373,6 @@ BucketOpt = Annotated[
 ]
 
 
-def _kept_analysis(path: Path | None):
-    """The analysis kept beside a cached store (the same logs, options and code), or
-    None; one that cannot be read is made anew."""
-    if path is None or not path.is_file():
-        return None
-    try:
-        with open(path, "rb") as handle:
-            return pickle.load(handle)
-    except Exception:  # a damaged file can fail in pickle or in polars, in many ways
-        return None
-
-
-def _keep_analysis(path: Path | None, whole) -> None:
-    """Keep ``whole`` at ``path`` for the next report of the same logs (no harm if the
-    cache cannot take it)."""
-    if path is None:
-        return
-    temporary = path.with_name(f".{path.name}-{os.getpid()}")
-    try:
-        with open(temporary, "wb") as handle:
-            pickle.dump(whole, handle)
-        os.replace(temporary, path)
-    except OSError:
-        temporary.unlink(missing_ok=True)
-
-
 def analyse_with_progress(
     loaded: loader.Loaded,
     *,
@@ -433,13 +405,13 @@ def analyse_with_progress(
             f"{flag} {text!r}" for flag, text in (("--since", since), ("--until", until)) if text
         )
         raise fail(f"no rows from {window_text(start, end)} ({asked}); the data spans {span}")
-    kept = event_store.analysis_file(loaded.kept, bucket=bucket) if loaded.kept else None
-    whole = _kept_analysis(kept)
+    whole = event_store.kept_analysis(loaded.kept, bucket=bucket) if loaded.kept else None
     if whole is None:
         with err.status("analysing", spinner="dots") if not quiet else nullcontext():
             # the whole data, so that baselines and change histories reach before the window
             whole = analyze(frame, bucket=bucket)
-        _keep_analysis(kept, whole)
+        if loaded.kept:
+            event_store.keep_analysis(loaded.kept, whole, bucket=bucket)
     result = in_window(whole, since=start, until=end)
     for note in result.notes:
         err.print(escape(f"note: {note}"), highlight=False)

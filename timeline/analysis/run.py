@@ -25,7 +25,7 @@ from timeline.reading import times
 from timeline.reading.pods import pod_nodes, tells_pod_node, with_pod_log_origin
 from timeline.schema import TIME_ORDER
 
-__all__ = ["Analysis", "analysis_frame", "analyze", "narrowed", "window_notes"]
+__all__ = ["Analysis", "analysis_frame", "analyze", "in_window", "narrowed", "window_notes"]
 
 #: Levels whose rows the analysis counts one by one (others only make up populations).
 PROBLEM_LEVELS = ["warning", "error", "critical"]

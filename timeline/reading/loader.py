@@ -312,8 +312,10 @@ def read(
     keys = [None if temporary_partials else event_store.task_key(task) for task in tasks]
     finished_key = _finished_key(tasks, keys, found.skipped, year=year, tz=tz, infer=infer)
     finished = event_store.FinishedStores(partial_root)
+    kept = False
     try:
         if finished_key and finished.restore(finished_key, root):
+            kept = True
             if on_file:
                 for path in files:
                     on_file(path)
@@ -339,13 +341,12 @@ def read(
                 workers=workers,
                 client=client,
             )
-            if finished_key:
-                finished.keep(finished_key, root)
+            kept = bool(finished_key) and finished.keep(finished_key, root)
     finally:
         if temporary_partials:
             shutil.rmtree(partial_root, ignore_errors=True)
     loaded = Loaded(summary=summary, store=str(root))
-    if finished_key and finished.has(finished_key):
+    if kept:
         loaded.kept = str(finished.root / finished_key)
     if not store:
         weakref.finalize(loaded, shutil.rmtree, str(root), True)

@@ -15,6 +15,7 @@ file that changed, or a new version of a parser, is read again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -110,13 +111,8 @@ class PartialCache:
         return str(self.root / (Path(written).name if written else f"{key}.parquet"))
 
     def get(self, key: str) -> Any | None:
-        summary = self.root / f"{key}.pkl"
-        if not summary.exists():
-            return None
-        try:
-            with open(summary, "rb") as handle:
-                partial = pickle.load(handle)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        partial = _read_pickle(self.root / f"{key}.pkl")
+        if partial is None:
             return None
         rows = Path(self.rows_path(key, partial.out))
         if partial.format is not None and partial.rows and not _whole_parquet(rows):
@@ -124,11 +120,28 @@ class PartialCache:
         return partial
 
     def put(self, key: str, partial: Any) -> None:
-        target = self.root / f"{key}.pkl"
-        temporary = target.with_suffix(".pkl.tmp")
+        _write_pickle(self.root / f"{key}.pkl", partial)
+
+
+def _read_pickle(path: Path) -> Any | None:
+    """What ``path`` holds, or None when it is missing or cannot be read: a damaged file
+    can fail in pickle or in polars, in many ways, and is made anew."""
+    try:
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+    except Exception:
+        return None
+
+
+def _write_pickle(path: Path, value: Any) -> None:
+    """``value`` into ``path`` whole or not at all (written aside, then renamed)."""
+    temporary = path.with_name(f".{path.name}-{os.getpid()}")
+    try:
         with open(temporary, "wb") as handle:
-            pickle.dump(partial, handle)
-        os.replace(temporary, target)
+            pickle.dump(value, handle)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 class FinishedStores:
@@ -162,19 +175,25 @@ class FinishedStores:
     def has(self, key: str) -> bool:
         return _is_complete(self.root / key)
 
-    def keep(self, key: str, source: Path) -> None:
+    def keep(self, key: str, source: Path) -> bool:
         """Keep the finished store ``source`` as ``key`` (in place of one left incomplete),
-        and only the most recent few."""
+        and only the most recent few; False when it could not be kept."""
         target = self.root / key
-        if self.has(key):
-            return
-        _discard(target)
-        staging = self.root / f".{key}-{os.getpid()}"
-        try:
-            _copy_store(source, staging)
-            os.replace(staging, target)
-        except OSError:  # another run kept it first, or the disk is full: no harm
-            shutil.rmtree(staging, ignore_errors=True)
+        if not self.has(key):
+            _discard(target)
+            staging = self.root / f".{key}-{os.getpid()}"
+            try:
+                _copy_store(source, staging)
+                os.replace(staging, target)
+            except OSError:  # another run kept it first, or the disk is full
+                shutil.rmtree(staging, ignore_errors=True)
+                return self.has(key)
+        self._prune()
+        return True
+
+    def _prune(self) -> None:
+        """Only the :data:`KEPT` most recently used stores stay, and what a run that was
+        stopped half way left behind goes after a day."""
         try:
             found = [(p.stat().st_mtime, p) for p in self.root.iterdir()]
         except OSError:  # another run pruned meanwhile
@@ -182,14 +201,26 @@ class FinishedStores:
         stores = sorted(((t, p) for t, p in found if p.name[0] != "."), reverse=True)
         for _, old in stores[self.KEPT :]:
             _discard(old)
-        for written, left in found:  # what a run that was stopped half way left behind
+        for written, left in found:
             if left.name[0] == "." and written < time.time() - 86400:
                 shutil.rmtree(left, ignore_errors=True)
 
 
-def analysis_file(kept: str | os.PathLike[str], **options: Any) -> Path:
-    """Where the analysis of a kept store (:attr:`FinishedStores`) made with ``options``
-    is kept: beside it, so that both go together. Keyed by the code of the whole tool."""
+def kept_analysis(kept: str | os.PathLike[str], **options: Any) -> Any | None:
+    """The analysis kept beside a kept store (:class:`FinishedStores`) made with
+    ``options`` by this code, or None."""
+    return _read_pickle(_analysis_path(kept, options))
+
+
+def keep_analysis(kept: str | os.PathLike[str], analysis: Any, **options: Any) -> None:
+    """Keep ``analysis`` beside the kept store, so that both go together; no harm if the
+    cache cannot take it."""
+    with contextlib.suppress(OSError):
+        _write_pickle(_analysis_path(kept, options), analysis)
+
+
+def _analysis_path(kept: str | os.PathLike[str], options: dict[str, Any]) -> Path:
+    """Keyed by ``options`` and the code of the whole tool (:func:`tool_version`)."""
     what = json.dumps([{k: str(v) for k, v in sorted(options.items())}, tool_version()])
     return Path(kept) / f"analysis-{hashlib.sha256(what.encode()).hexdigest()[:32]}.pkl"
 
