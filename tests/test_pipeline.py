@@ -9,6 +9,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,7 @@ from timeline.errors import TimelineError
 from timeline.reading import executor, loader, mapper
 from timeline.reading import store as event_store
 from timeline.reading.lines import split_lines, split_many
+from timeline.schema import KIND, TIME_ORDER, time_order
 
 KEY = ["file", "line", "ts", "source", "host", "component", "level", "message", "template"]
 
@@ -720,3 +722,95 @@ def test_small_files_without_a_layer_are_peeled_together_as_each_alone(tmp_path,
         )
     journal = together[files.index(str(odd / "kubelet.journal"))]
     assert journal.prefix == "syslog" and journal.rows == 5
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.integers(0, 3)),
+            st.one_of(
+                st.none(),
+                st.sampled_from(["", "a.log", "b.log", "B.log", "é.log", "/var/log/pods/x/0.log"]),
+            ),
+            st.integers(1, 4),
+            st.sampled_from(["log", "change", "job"]),
+        ),
+        max_size=40,
+    ),
+    st.booleans(),
+)
+@settings(max_examples=200, deadline=None)
+def test_the_fast_time_order_is_the_time_order(rows, nulls_last):
+    """Sorting by :func:`timeline.schema.time_order` (files by rank) gives the frame
+    that sorting by the column names of ``TIME_ORDER`` gives: ties of time, missing
+    times and files, and names that sort by bytes, not by letters."""
+    frame = pl.DataFrame(
+        [(None if t is None else datetime(2023, 3, 14, 18, t), f, n, k) for t, f, n, k in rows],
+        schema={
+            "ts": pl.Datetime("us", "UTC"),
+            "file": pl.String,
+            "line": pl.UInt32,
+            "kind": KIND,
+        },
+        orient="row",
+    ).with_row_index("i")
+    expected = frame.sort(TIME_ORDER, nulls_last=nulls_last, maintain_order=True)
+    got = frame.sort(time_order(), nulls_last=nulls_last, maintain_order=True)
+    assert got["i"].to_list() == expected["i"].to_list()
+
+
+def test_cached_partials_no_read_has_used_for_weeks_are_removed(logs, tmp_path_factory):
+    """The cache keeps what reads use: a file read again marks its partials used; those
+    of files no read has used for ``UNUSED_DAYS`` go (and what a stopped run left half
+    written), at most once a day; a file whose partials went is read anew."""
+    cache = tmp_path_factory.mktemp("cache")
+    partials = cache / "partials"
+    other = tmp_path_factory.mktemp("other") / "rabbit@mq-9.log"
+    other.write_text(rabbitmq_log(random.Random(9), datetime(2024, 6, 11), 40))
+    first = timeline.read(logs, cache=cache)
+    days = event_store.PartialCache.UNUSED_DAYS
+    weeks_ago = time.time() - (days + 1) * 86400
+    of_logs = [p for p in partials.iterdir() if p.name != ".pruned"]
+    for path in of_logs:
+        os.utime(path, (weeks_ago, weeks_ago))
+    left = partials / ".4f2a.pkl-4242"  # a write a stopped run never finished
+    left.write_bytes(b"\x80\x04")
+    os.utime(left, (weeks_ago, weeks_ago))
+
+    timeline.read(other, cache=cache)  # pruned a moment ago: nothing goes yet
+    assert all(path.exists() for path in [*of_logs, left])
+
+    yesterday = time.time() - event_store.PartialCache.PRUNE_EVERY - 60
+    os.utime(partials / ".pruned", (yesterday, yesterday))
+    timeline.read(other, cache=cache)
+    assert not any(path.exists() for path in [*of_logs, left])
+    assert {p.suffix for p in partials.iterdir() if p.name != ".pruned"} == {".pkl", ".parquet"}
+
+    shutil.rmtree(cache / "stores")  # so that the logs are mapped, not taken whole
+    read_again = []
+    original = mapper.map_batch
+
+    def counting(tasks):
+        read_again.extend(task.path for task in tasks)
+        return original(tasks)
+
+    mapper.map_batch = counting
+    try:
+        again = timeline.read(logs, cache=cache, store=tmp_path_factory.mktemp("s"))
+    finally:
+        mapper.map_batch = original
+    assert sorted(read_again) == sorted(str(p) for p in logs.rglob("*") if p.is_file())
+    assert rows(again).equals(rows(first))
+
+
+def test_a_read_marks_the_cached_partials_it_uses(logs, tmp_path_factory):
+    """Partials used again are fresh for the pruning, however old they were written."""
+    cache = tmp_path_factory.mktemp("cache")
+    timeline.read(logs, cache=cache)
+    partials = cache / "partials"
+    days_ago = time.time() - (event_store.PartialCache.UNUSED_DAYS - 1) * 86400
+    for path in partials.iterdir():
+        os.utime(path, (days_ago, days_ago))
+    timeline.read(logs, cache=cache, year=2021)  # other options: the map's partials again
+    used = [p for p in partials.iterdir() if p.name != ".pruned"]
+    assert used and all(p.stat().st_mtime > time.time() - 3600 for p in used)

@@ -10,7 +10,17 @@ import polars as pl
 
 from parsers.common import KIND, KINDS, LEVEL, LEVELS
 
-__all__ = ["EVENT_SCHEMA", "KIND", "KINDS", "LEVEL", "LEVELS", "TIME_ORDER", "empty", "validate"]
+__all__ = [
+    "EVENT_SCHEMA",
+    "KIND",
+    "KINDS",
+    "LEVEL",
+    "LEVELS",
+    "TIME_ORDER",
+    "empty",
+    "time_order",
+    "validate",
+]
 
 EVENT_SCHEMA: dict[str, pl.DataType] = {
     "ts": pl.Datetime("us", "UTC"),
@@ -30,6 +40,23 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
 #: change a log line tells sits beside that line), so that one input always gives one
 #: frame.
 TIME_ORDER = ["ts", "file", "line", "kind"]
+
+
+def time_order() -> list[pl.Expr]:
+    """:data:`TIME_ORDER` as sort keys that give the same order faster: the file as its
+    place among the frame's distinct file names (a binary search in them). To sort,
+    polars encodes every key of every row, and a path of a hundred bytes costs more than
+    the other keys together; a frame has few distinct files.
+
+    >>> frame = pl.DataFrame({"ts": [2, 1, 1], "file": ["b.log", "b.log", "a.log"],
+    ...     "line": [1, 2, 9], "kind": ["log"] * 3})
+    >>> frame.sort(time_order())["line"].to_list()
+    [9, 2, 1]
+    """
+    file = pl.col("file")
+    names = file.unique().drop_nulls().sort()
+    place = pl.when(file.is_not_null()).then(names.search_sorted(file))
+    return [pl.col("ts"), place, pl.col("line"), pl.col("kind")]
 
 
 def empty() -> pl.DataFrame:

@@ -23,7 +23,7 @@ from timeline.analysis.incidents import duration_text
 from timeline.analysis.rates import to_timedelta
 from timeline.reading import times
 from timeline.reading.pods import pod_nodes, tells_pod_node, with_pod_log_origin
-from timeline.schema import TIME_ORDER
+from timeline.schema import time_order
 
 __all__ = ["Analysis", "analysis_frame", "analyze", "in_window", "narrowed", "window_notes"]
 
@@ -75,7 +75,7 @@ def analysis_frame(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     )
     # apart, not with collect_all: a plan shared by both would be held whole in memory
     both = [kept.select(columns).collect(engine="streaming"), presence.collect(engine="streaming")]
-    return pl.concat(both).sort(TIME_ORDER, nulls_last=True, maintain_order=True)
+    return pl.concat(both).sort(time_order(), nulls_last=True, maintain_order=True)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from timeline.outputs.safe import csv_safe
-from timeline.schema import TIME_ORDER
+from timeline.schema import time_order
 
 #: Rows sorted and written at a time, about.
 ROWS_PER_WINDOW = 250_000
@@ -54,7 +54,7 @@ def in_time_order(events: pl.LazyFrame, rows: int = ROWS_PER_WINDOW) -> Iterator
     """The rows of ``events`` in time order (:data:`timeline.schema.TIME_ORDER`), a
     window at a time."""
     for window in windows(events, rows):
-        yield events.filter(window).sort(TIME_ORDER).collect(engine="in-memory")
+        yield events.filter(window).sort(time_order()).collect(engine="in-memory")
 
 
 def write_events(

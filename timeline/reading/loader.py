@@ -49,7 +49,7 @@ from timeline.reading.sources import (  # noqa: F401 (expand is part of the load
     expand,
     shown_name,
 )
-from timeline.schema import EVENT_SCHEMA, TIME_ORDER, validate
+from timeline.schema import EVENT_SCHEMA, time_order, validate
 
 #: Inputs smaller than this are read in this process: starting workers would cost more.
 MIN_BYTES_FOR_WORKERS = 32 << 20
@@ -345,6 +345,8 @@ def read(
     finally:
         if temporary_partials:
             shutil.rmtree(partial_root, ignore_errors=True)
+    if not temporary_partials:
+        event_store.PartialCache(partial_root).prune()
     loaded = Loaded(summary=summary, store=str(root))
     if kept:
         loaded.kept = str(finished.root / finished_key)
@@ -904,7 +906,7 @@ def _empty_summary() -> LoadSummary:
 
 def _sorted(events: pl.DataFrame) -> pl.DataFrame:
     """The event frame in time order (:data:`timeline.schema.TIME_ORDER`)."""
-    return validate(events.sort(TIME_ORDER, nulls_last=True, maintain_order=True))
+    return validate(events.sort(time_order(), nulls_last=True, maintain_order=True))
 
 
 def detect(path: str) -> dict[str, object]:

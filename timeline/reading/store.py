@@ -99,7 +99,16 @@ def default_cache_dir() -> str:
 class PartialCache:
     """Partial results on disk: ``<key>.pkl`` (the summary) and the rows, in
     ``<key>.parquet`` or, for the small files of a batch, a ``batch-<digest>.parquet``
-    they share."""
+    they share.
+
+    A partial is used again only while its file is unchanged, so the cache would hold
+    every file ever read: what no read has used for :data:`UNUSED_DAYS` is removed
+    (:meth:`prune`). Using a partial marks its files as used."""
+
+    #: Days a cached partial stays without being used.
+    UNUSED_DAYS = 14
+    #: Seconds between two prunings of one cache.
+    PRUNE_EVERY = 86400
 
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root) / "partials"
@@ -117,10 +126,37 @@ class PartialCache:
         rows = Path(self.rows_path(key, partial.out))
         if partial.format is not None and partial.rows and not _whole_parquet(rows):
             return None
+        for used in (self.root / f"{key}.pkl", rows):
+            with contextlib.suppress(OSError):  # no rows file, or a cache we may not write
+                os.utime(used)
         return partial
 
     def put(self, key: str, partial: Any) -> None:
         _write_pickle(self.root / f"{key}.pkl", partial)
+
+    def prune(self) -> None:
+        """Remove every file of the cache that no read has written or used for
+        :data:`UNUSED_DAYS`: summaries, rows files (a shared one is used when any of its
+        partials is) and what a stopped run left half written. Done at most once every
+        :data:`PRUNE_EVERY` seconds (a file ``.pruned`` says when), so that a read does
+        not look through a big cache each time."""
+        now = time.time()
+        marker = self.root / ".pruned"
+        try:
+            if now - marker.stat().st_mtime < self.PRUNE_EVERY:
+                return
+        except OSError:  # never pruned
+            pass
+        try:
+            marker.touch()
+            entries = list(os.scandir(self.root))
+        except OSError:
+            return
+        unused_since = now - self.UNUSED_DAYS * 86400
+        for entry in entries:
+            with contextlib.suppress(OSError):  # removed meanwhile by another run
+                if entry.name != marker.name and entry.stat().st_mtime < unused_since:
+                    os.unlink(entry.path)
 
 
 def _read_pickle(path: Path) -> Any | None:
