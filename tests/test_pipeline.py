@@ -342,6 +342,49 @@ def test_a_second_report_of_the_same_logs_takes_the_kept_analysis(
     assert len(analysed) == 6
 
 
+def test_reports_of_a_parsed_store_keep_its_analysis_until_it_is_written_anew(
+    logs, tmp_path_factory, monkeypatch, spy
+):
+    """``timeline parse -o events/`` then reports of ``events/`` with other windows: the
+    analysis of all its data is kept in the cache, and what a report without the cache
+    gives is given without analysing again; a store written anew is analysed anew, and
+    the store itself gets nothing written into it."""
+    import timeline.analysis
+
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv(loader.CACHE_ENV, str(cache))
+    runner = CliRunner()
+    store = tmp_path_factory.mktemp("parsed") / "events"
+    outputs = tmp_path_factory.mktemp("reports")
+
+    def parse(*more: str) -> None:
+        done = runner.invoke(app, ["parse", str(logs), "-q", "-o", str(store), *more])
+        assert done.exit_code == 0, done.output
+
+    def report(name: str, *more: str) -> dict:
+        out = outputs / name
+        done = runner.invoke(app, ["report", str(store), "-q", "-o", str(out), *more])
+        assert done.exit_code == 0, done.output
+        found = json.loads(out.read_text())
+        return {k: v for k, v in found.items() if k not in ("generated_at", "store", "root")}
+
+    parse("--year", "2024")
+    written = sorted(p.relative_to(store) for p in store.rglob("*"))
+    analysed = spy(timeline.analysis, "analyze")
+    report("first.json")
+    for since in ("2024-06-11 09:00", "2024-12-31 23:00"):
+        assert report("again.json", "--since", since) == report(
+            "fresh.json", "--since", since, "--no-cache"
+        )
+    assert len(analysed) == 3, "the first report and those without the cache"
+    assert sorted(p.relative_to(store) for p in store.rglob("*")) == written
+    assert len(list((cache / "opened").iterdir())) == 1
+
+    parse("--year", "2023")
+    assert report("anew.json") == report("fresh.json", "--no-cache")
+    assert len(analysed) == 5
+
+
 def test_a_second_name_for_a_cached_file_keeps_its_own_name(logs, tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     timeline.read(logs / "rabbit@mq-0.log", cache=cache)

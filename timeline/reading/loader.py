@@ -185,8 +185,9 @@ class Loaded:
         self._events = events
         self.summary = summary if summary is not None else _empty_summary()
         self.store = store
-        #: the cache's copy of the store (:class:`~timeline.reading.store.FinishedStores`),
-        #: beside which its analysis can be kept; None when there is none
+        #: the folder of the cache where the analysis of this store's data can be kept
+        #: (:class:`~timeline.reading.store.FinishedStores` for a store the read made,
+        #: :class:`~timeline.reading.store.OpenedStores` for one opened); None for none
         self.kept: str | None = None
         self._keep: object = None  # what must live as long as a temporary store is used
 
@@ -355,10 +356,17 @@ def read(
     return loaded
 
 
-def open_store(path: PathLike) -> Loaded:
-    """The :class:`Loaded` of an event store folder, as ``read`` wrote it."""
+def open_store(path: PathLike, *, cache: bool | PathLike = False) -> Loaded:
+    """The :class:`Loaded` of an event store folder, as ``read`` wrote it. With
+    ``cache`` (as for :func:`read`), ``kept`` is a folder of the cache for this store
+    (:class:`~timeline.reading.store.OpenedStores`), where its analysis can be kept."""
     tables = event_store.read_summary(path)
-    return Loaded(summary=LoadSummary(**tables), store=str(path))
+    loaded = Loaded(summary=LoadSummary(**tables), store=str(path))
+    if cache is not False:
+        folder, temporary = _partial_root(cache, Path(path))
+        opened = None if temporary else event_store.OpenedStores(folder).folder(path)
+        loaded.kept = str(opened) if opened else None
+    return loaded
 
 
 def _partial_root(cache: bool | PathLike, root: Path) -> tuple[Path, bool]:

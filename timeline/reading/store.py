@@ -228,18 +228,58 @@ class FinishedStores:
         return True
 
     def _prune(self) -> None:
-        """Only the :data:`KEPT` most recently used stores stay, and what a run that was
-        stopped half way left behind goes after a day."""
+        _keep_recent(self.root, self.KEPT)
+
+
+class OpenedStores:
+    """Folders of the cache for the event stores a user wrote (``timeline parse -o``)
+    and reads again, one per store, keyed by the store's place, manifest and event
+    files: the analysis of a store is kept in its folder (:func:`keep_analysis`), so
+    that another report of it analyses nothing again. A store written anew has another
+    key. Only the :data:`KEPT` most recently used folders are kept."""
+
+    KEPT = 3
+
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root) / "opened"
+
+    def folder(self, store: str | os.PathLike[str]) -> Path | None:
+        """The folder for ``store``, made if need be; None when the cache cannot take
+        it or the store's files cannot be read."""
         try:
-            found = [(p.stat().st_mtime, p) for p in self.root.iterdir()]
-        except OSError:  # another run pruned meanwhile
-            return
-        stores = sorted(((t, p) for t, p in found if p.name[0] != "."), reverse=True)
-        for _, old in stores[self.KEPT :]:
-            _discard(old)
-        for written, left in found:
-            if left.name[0] == "." and written < time.time() - 86400:
-                shutil.rmtree(left, ignore_errors=True)
+            folder = self.root / _opened_key(Path(store))
+            folder.mkdir(parents=True, exist_ok=True)
+            os.utime(folder)  # recently used
+        except OSError:
+            return None
+        _keep_recent(self.root, self.KEPT)
+        return folder
+
+
+def _opened_key(store: Path) -> str:
+    files = sorted((store / EVENTS).glob("*.parquet"))
+    what = [
+        str(store.resolve()),
+        (store / MANIFEST).read_text(encoding="utf-8"),
+        [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files],
+    ]
+    return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:32]
+
+
+def _keep_recent(root: Path, kept: int) -> None:
+    """Only the ``kept`` most recently used folders of ``root`` stay, and what a run
+    that was stopped half way left behind (a name starting with a dot) goes after a
+    day."""
+    try:
+        found = [(p.stat().st_mtime, p) for p in root.iterdir()]
+    except OSError:  # another run pruned meanwhile
+        return
+    recent = sorted(((t, p) for t, p in found if p.name[0] != "."), reverse=True)
+    for _, old in recent[kept:]:
+        _discard(old)
+    for written, left in found:
+        if left.name[0] == "." and written < time.time() - 86400:
+            shutil.rmtree(left, ignore_errors=True)
 
 
 def kept_analysis(kept: str | os.PathLike[str], **options: Any) -> Any | None:
@@ -283,7 +323,7 @@ def _whole_parquet(path: Path) -> bool:
 
 
 def _discard(folder: Path) -> None:
-    """Remove a kept store, renamed first: a run restoring it meanwhile fails whole,
+    """Remove a kept folder, renamed first: a run restoring it meanwhile fails whole,
     never half."""
     gone = folder.with_name(f".{folder.name}-gone-{os.getpid()}")
     try:
