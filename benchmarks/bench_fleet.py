@@ -59,7 +59,7 @@ def fleet_store(store: Path, copies: int, out: Path) -> Path:
 
 def analyze(store: Path, tree: Path) -> tuple[float, float, dict]:
     env = dict(os.environ, PYTHONPATH=str(tree))
-    command = [sys.executable, "-m", "timeline", "analyze", str(store), "--json"]
+    command = [sys.executable, "-m", "timeline", "analyze", str(store), "--json", "--no-cache"]
     wall, peak, out = measure(command, cwd=tree, env=env)
     found = json.loads(out)
     found.pop("generated_at", None)

@@ -97,7 +97,10 @@ SchedulerOpt = Annotated[
     ),
 ]
 CacheOpt = Annotated[
-    bool, typer.Option("--cache/--no-cache", help="Reuse what was read of unchanged files.")
+    bool,
+    typer.Option(
+        "--cache/--no-cache", help="Reuse what was read and analysed of unchanged files and stores."
+    ),
 ]
 
 
