@@ -371,3 +371,19 @@ def test_sample_detection_latency(sample):
     assert incident["first_anomaly_at"] < incident["onset"] - timedelta(hours=12)
     assert incident["ci_impact_at"] is not None
     assert timedelta(0) <= incident["ci_impact_at"] - incident["onset"] <= 30 * MIN
+
+
+def test_the_analysis_of_the_rows_it_keeps_is_the_analysis_of_every_row(
+    sample_loaded, sample_analysis
+):
+    """The CLI analyses :func:`timeline.analysis.analysis_frame` of the store (problems,
+    changes and jobs whole, one row per program, host, signature and hour of the rest,
+    file names as categories), not every row: every table of the analysis is the same."""
+    from timeline.analysis import analysis_frame
+
+    kept = analysis_frame(sample_loaded.scan())
+    assert kept.height < sample_loaded.events.height / 2
+    found = analyze(kept)
+    tables = ["incidents", "spikes", "contributors", "spike_contributors", "changes", "diffs"]
+    for name in [*tables, "series", "job_rates"]:
+        assert getattr(found, name).equals(getattr(sample_analysis, name)), name

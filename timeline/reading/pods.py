@@ -184,7 +184,9 @@ def with_pod_log_origin(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     left as they are.
     """
     lazy = frame.lazy()
-    files = lazy.select("file").unique().with_columns(_o=pod_log_origin(pl.col("file")))
+    files = (
+        lazy.select("file").unique().with_columns(_o=pod_log_origin(pl.col("file").cast(pl.String)))
+    )
     origin = pl.col("_o").struct.field
     from_pod = pl.col("host").is_null() & origin("pod").is_not_null()
     return (
