@@ -170,6 +170,17 @@ def test_a_cache_folder_that_cannot_be_used_is_a_warning_and_the_read_goes_on(tm
     with pytest.warns(timeline.TimelineWarning, match="cannot be used.*reading without it"):
         loaded = timeline.read(logs, cache=blocked / "cache", year=2023)
     assert loaded.events.equals(timeline.read(logs, cache=False, year=2023).events)
+    # a store written before, opened with the same cache folder
+    store = tmp_path / "events"
+    timeline.read(logs, cache=False, year=2023, store=store)
+    opened = runner.invoke(
+        app,
+        ["report", str(store), "-q", "-o", str(tmp_path / "r.md")],
+        env={"COLUMNS": "400", "INCIDENT_TIMELINE_CACHE": str(blocked)},
+    )
+    assert opened.exit_code == 0, opened.output
+    assert f"warning: the cache folder {blocked} cannot be used" in opened.stderr
+    assert "TimelineWarning" not in opened.stderr and (tmp_path / "r.md").exists()
 
 
 def test_cached_files_cut_short_are_read_anew(tmp_path):

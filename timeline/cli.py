@@ -147,9 +147,13 @@ def read_with_progress(
     limits = arguments.limits(max_expanded=max_expanded, max_ratio=max_ratio)
     if len(paths) == 1 and event_store.is_store(paths[0]):
         try:
-            return loader.open_store(paths[0], cache=cache)
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always", TimelineWarning)
+                opened = loader.open_store(paths[0], cache=cache)
         except (OSError, pl.exceptions.PolarsError) as exc:
             raise fail(f"cannot open the event store {paths[0]}: {exc}") from None
+        _print_warnings(said)
+        return opened
     from timeline.when import parse_when
 
     try:

@@ -224,11 +224,8 @@ class FinishedStores:
             except OSError:  # another run kept it first, or the disk is full
                 shutil.rmtree(staging, ignore_errors=True)
                 return self.has(key)
-        self._prune()
-        return True
-
-    def _prune(self) -> None:
         _keep_recent(self.root, self.KEPT)
+        return True
 
 
 class OpenedStores:
