@@ -387,3 +387,17 @@ def test_the_analysis_of_the_rows_it_keeps_is_the_analysis_of_every_row(
     tables = ["incidents", "spikes", "contributors", "spike_contributors", "changes", "diffs"]
     for name in [*tables, "series", "job_rates"]:
         assert getattr(found, name).equals(getattr(sample_analysis, name)), name
+
+
+def test_a_read_or_a_scan_is_analysed_without_holding_every_row(tmp_path, sample_analysis):
+    """``analyze(loaded)`` and ``analyze(timeline.scan(store))`` read only the rows the
+    analysis keeps, and find what the analysis of every row finds."""
+    import timeline
+    from sample_logs import SAMPLE_DIR
+
+    loaded = timeline.read(SAMPLE_DIR, store=tmp_path / "events")
+    found = {"read": analyze(loaded), "scan": analyze(timeline.scan(tmp_path / "events"))}
+    assert not loaded.in_memory
+    for how, analysis in found.items():
+        for name in ["incidents", "spikes", "contributors", "spike_contributors", "series"]:
+            assert getattr(analysis, name).equals(getattr(sample_analysis, name)), (how, name)

@@ -8,7 +8,7 @@ in what order, and which changes contributed.
 The usual path, in a notebook or a script::
 
     loaded = timeline.read("logs/")           # events + summary of what was loaded
-    result = timeline.analyze(loaded.events)  # spikes, incidents, contributors
+    result = timeline.analyze(loaded)         # spikes, incidents, contributors
     timeline.timeline_figure(loaded.events, result).show()
     timeline.write_report(loaded, result, "report.html")
 """

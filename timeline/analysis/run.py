@@ -22,6 +22,7 @@ from timeline.analysis import rates, spikes
 from timeline.analysis.incidents import duration_text
 from timeline.analysis.rates import to_timedelta
 from timeline.reading import times
+from timeline.reading.loader import Loaded
 from timeline.reading.pods import pod_nodes, tells_pod_node, with_pod_log_origin
 from timeline.schema import time_order
 
@@ -295,7 +296,9 @@ def analyze(
     Parameters
     ----------
     frame
-        An event frame (``timeline.load``), a LazyFrame of one, or a ``timeline.Loaded``.
+        An event frame (``timeline.load``), a LazyFrame of one (``timeline.scan``), or a
+        ``timeline.Loaded``. Of a LazyFrame, or a ``Loaded`` whose rows are not in memory,
+        only the rows the analysis keeps are read (:func:`analysis_frame`).
     bucket
         Bucket width (``"1min"``); chosen from the frame's span if not given.
     window
@@ -566,10 +569,15 @@ def _relative(seconds: float | None, positive: str, negative: str) -> str:
 
 
 def _events(frame: Any) -> pl.DataFrame:
-    if hasattr(frame, "events") and isinstance(frame.events, pl.DataFrame):
+    """The rows to analyse: a frame as given; of a LazyFrame (``timeline.scan``) or of a
+    ``Loaded`` whose rows are not in memory, only those the analysis keeps
+    (:func:`analysis_frame`), which give the same findings without holding every row."""
+    if isinstance(frame, Loaded):
+        frame = frame.events if frame.in_memory else frame.scan()
+    elif isinstance(getattr(frame, "events", None), pl.DataFrame):  # a result of one's own
         frame = frame.events
     if isinstance(frame, pl.LazyFrame):
-        frame = frame.collect()
+        frame = analysis_frame(frame)
     if not isinstance(frame, pl.DataFrame):
         raise TypeError(f"analyze() takes an event frame, not {type(frame).__name__}")
     if frame.select(pl.col("host").is_null().any()).item():

@@ -197,6 +197,11 @@ class Loaded:
             self._events = _sorted(self.scan().collect())
         return self._events
 
+    @property
+    def in_memory(self) -> bool:
+        """Whether ``events`` is held: given, or read from the store once already."""
+        return self._events is not None
+
     def scan(self) -> pl.LazyFrame:
         """The event frame as a LazyFrame over the store (or over ``events`` when there is
         no store). Every row has its whole message here, whatever ``events`` keeps."""
