@@ -318,3 +318,25 @@ def test_host_lanes_stack_top_to_bottom_on_one_time_axis(sample_loaded, sample_a
         assert any(
             lane in [h.split(".")[0] for h in hosts] for hosts in touched["hosts"].to_list()
         ), (lane, mark.text)
+
+
+def test_a_report_of_a_read_is_drawn_from_the_kept_rows_alike(tmp_path, sample_analysis):
+    """``write_report(loaded, ...)`` of a read whose rows are not in memory draws from the
+    rows the analysis keeps, as the CLI does, and writes the report that every row gives,
+    in each format, without reading every row."""
+    import timeline
+    from sample_logs import SAMPLE_DIR
+
+    def text(path) -> str:  # the same report written at another moment, with other div ids
+        found = path.read_text(encoding="utf-8")
+        found = re.sub(r'"generated_at": "[^"]*"|Generated [^<\n]*', "", found)
+        return re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "", found)
+
+    loaded = timeline.read(SAMPLE_DIR, store=tmp_path / "events")
+    for suffix in ("json", "md", "html"):
+        write_report(loaded, sample_analysis, tmp_path / f"kept.{suffix}")
+    assert not loaded.in_memory
+    assert loaded.events.height and loaded.in_memory  # every row, now held
+    for suffix in ("json", "md", "html"):
+        write_report(loaded, sample_analysis, tmp_path / f"all.{suffix}")
+        assert text(tmp_path / f"kept.{suffix}") == text(tmp_path / f"all.{suffix}"), suffix

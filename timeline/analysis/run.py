@@ -26,7 +26,15 @@ from timeline.reading.loader import Loaded
 from timeline.reading.pods import pod_nodes, tells_pod_node, with_pod_log_origin
 from timeline.schema import time_order
 
-__all__ = ["Analysis", "analysis_frame", "analyze", "in_window", "narrowed", "window_notes"]
+__all__ = [
+    "Analysis",
+    "analysis_frame",
+    "analyze",
+    "in_window",
+    "kept_rows",
+    "narrowed",
+    "window_notes",
+]
 
 #: Levels whose rows the analysis counts one by one (others only make up populations).
 PROBLEM_LEVELS = ["warning", "error", "critical"]
@@ -79,6 +87,15 @@ def analysis_frame(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     both = [kept.select(columns).collect(engine="streaming"), presence.collect(engine="streaming")]
     frame = pl.concat(both).sort(time_order(), nulls_last=True, maintain_order=True)
     return frame.with_columns(pl.col("file").cast(pl.Categorical))
+
+
+def kept_rows(loaded: Loaded) -> Loaded:
+    """``loaded`` with the rows a report draws from: its rows when they are in memory,
+    else those the analysis keeps (:func:`analysis_frame`), which give the same report
+    without holding every row."""
+    if loaded.in_memory:
+        return loaded
+    return loaded.narrowed(analysis_frame(loaded.scan()))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from timeline.analysis import Analysis
+from timeline.analysis import Analysis, kept_rows
 from timeline.analysis.incidents import duration_text
 from timeline.analysis.rates import to_timedelta
 from timeline.outputs import words
@@ -59,7 +59,9 @@ def findings(
     title: str | None = None,
     generated_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """Everything a report shows, as JSON-ready data following ``findings.schema.json``."""
+    """Everything a report shows, as JSON-ready data following ``findings.schema.json``.
+    Rows not in memory are not all read (:func:`timeline.analysis.kept_rows`)."""
+    loaded = kept_rows(loaded)
     events = loaded.events
     files = loaded.summary.files
     root = common_root(files["file"].to_list())

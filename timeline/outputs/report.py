@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
-from timeline.analysis import Analysis
+from timeline.analysis import Analysis, kept_rows
 from timeline.analysis.incidents import duration_text
 from timeline.outputs import words
 from timeline.outputs.atomic import write_atomically
@@ -89,9 +89,11 @@ def write_report(
 ) -> Path:
     """Write the report of ``analysis`` to ``path``, its format from ``format`` or the
     file's suffix (``.html``, ``.md``, ``.json``); any other suffix without ``format`` is a
-    ``ValueError``."""
+    ``ValueError``. Rows not in memory are not all read: the report is drawn from those
+    the analysis keeps (:func:`timeline.analysis.kept_rows`), as the CLI's is."""
     path = Path(path)
     format = report_format(path, format)
+    loaded = kept_rows(loaded)
     found = findings(loaded, analysis, title=title)
     figures = {}
     if format == "html":
