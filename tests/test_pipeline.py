@@ -203,28 +203,18 @@ def test_worker_processes_give_the_rows_of_a_read_in_this_process(logs, monkeypa
     )
 
 
-def test_unchanged_files_are_not_read_again_and_changed_ones_are(logs, tmp_path_factory):
+def test_unchanged_files_are_not_read_again_and_changed_ones_are(logs, tmp_path_factory, spy):
     cache = tmp_path_factory.mktemp("cache")
     first = timeline.read(logs, cache=cache)
-    read_before = []
-    original = mapper.map_batch
-
-    def counting(tasks):
-        read_before.extend(task.path for task in tasks)
-        return original(tasks)
-
-    mapper.map_batch = counting
-    try:
-        second = timeline.read(logs, cache=cache)
-        assert read_before == []
-        assert rows(second).equals(rows(first))
-        changed = logs / "rabbit@mq-0.log"
-        changed.write_text(rabbitmq_log(random.Random(1), datetime(2024, 6, 12), 50))
-        os.utime(changed, (1e9, 1e9))
-        third = timeline.read(logs, cache=cache)
-    finally:
-        mapper.map_batch = original
-    assert read_before == [str(changed)]
+    mapped = spy(mapper, "map_batch")
+    second = timeline.read(logs, cache=cache)
+    assert mapped == []
+    assert rows(second).equals(rows(first))
+    changed = logs / "rabbit@mq-0.log"
+    changed.write_text(rabbitmq_log(random.Random(1), datetime(2024, 6, 12), 50))
+    os.utime(changed, (1e9, 1e9))
+    third = timeline.read(logs, cache=cache)
+    assert [task.path for (tasks,) in mapped for task in tasks] == [str(changed)]
     assert third.events.filter(pl.col("file") == str(changed))["ts"].min().day == 12
     # the small files of a batch share one rows file; the unchanged ones are read from it
     partials = cache / "partials"
@@ -802,7 +792,7 @@ def test_the_fast_time_order_is_the_time_order(rows, nulls_last):
     assert got["i"].to_list() == expected["i"].to_list()
 
 
-def test_cached_partials_no_read_has_used_for_weeks_are_removed(logs, tmp_path_factory):
+def test_cached_partials_no_read_has_used_for_weeks_are_removed(logs, tmp_path_factory, spy):
     """The cache keeps what reads use: a file read again marks its partials used; those
     of files no read has used for ``UNUSED_DAYS`` go (and what a stopped run left half
     written), at most once a day; a file whose partials went is read anew."""
@@ -830,18 +820,9 @@ def test_cached_partials_no_read_has_used_for_weeks_are_removed(logs, tmp_path_f
     assert {p.suffix for p in partials.iterdir() if p.name != ".pruned"} == {".pkl", ".parquet"}
 
     shutil.rmtree(cache / "stores")  # so that the logs are mapped, not taken whole
-    read_again = []
-    original = mapper.map_batch
-
-    def counting(tasks):
-        read_again.extend(task.path for task in tasks)
-        return original(tasks)
-
-    mapper.map_batch = counting
-    try:
-        again = timeline.read(logs, cache=cache, store=tmp_path_factory.mktemp("s"))
-    finally:
-        mapper.map_batch = original
+    mapped = spy(mapper, "map_batch")
+    again = timeline.read(logs, cache=cache, store=tmp_path_factory.mktemp("s"))
+    read_again = [task.path for (tasks,) in mapped for task in tasks]
     assert sorted(read_again) == sorted(str(p) for p in logs.rglob("*") if p.is_file())
     assert rows(again).equals(rows(first))
 

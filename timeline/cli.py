@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sys
 import warnings
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -147,13 +148,10 @@ def read_with_progress(
     limits = arguments.limits(max_expanded=max_expanded, max_ratio=max_ratio)
     if len(paths) == 1 and event_store.is_store(paths[0]):
         try:
-            with warnings.catch_warnings(record=True) as said:
-                warnings.simplefilter("always", TimelineWarning)
-                opened = loader.open_store(paths[0], cache=cache)
+            with _warnings_as_notes():
+                return loader.open_store(paths[0], cache=cache)
         except (OSError, pl.exceptions.PolarsError) as exc:
             raise fail(f"cannot open the event store {paths[0]}: {exc}") from None
-        _print_warnings(said)
-        return opened
     from timeline.when import parse_when
 
     try:
@@ -161,41 +159,41 @@ def read_with_progress(
         reference = parse_when(now) if now else None
     except TimelineError as exc:
         raise fail(str(exc)) from None
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=quiet,
-    ) as progress:
+    with (
+        _warnings_as_notes(),
+        Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=quiet,
+        ) as progress,
+    ):
         task = progress.add_task("loading", total=len(files))
 
         def advance(path: str) -> None:
             progress.update(task, advance=1, description=escape(f"loading {Path(path).name}"))
 
         try:
-            with warnings.catch_warnings(record=True) as said:
-                warnings.simplefilter("always", TimelineWarning)
-                loaded = declared_formats.read(
-                    paths,
-                    format=format,
-                    year=year,
-                    tz=tz,
-                    formats=formats,
-                    now=reference,
-                    on_file=advance,
-                    limits=limits,
-                    follow_symlinks=follow_symlinks,
-                    workers=workers,
-                    scheduler=scheduler,
-                    cache=cache,
-                    store=store,
-                )
+            loaded = declared_formats.read(
+                paths,
+                format=format,
+                year=year,
+                tz=tz,
+                formats=formats,
+                now=reference,
+                on_file=advance,
+                limits=limits,
+                follow_symlinks=follow_symlinks,
+                workers=workers,
+                scheduler=scheduler,
+                cache=cache,
+                store=store,
+            )
         except TimelineError as exc:
             raise fail(str(exc)) from None
-    _print_warnings(said)
     _print_problems(loaded.summary)
     return loaded
 
@@ -205,9 +203,13 @@ def note(text: str, style: str = "") -> None:
     err.print(Text(terminal_text(text), style=style), soft_wrap=True, highlight=False)
 
 
-def _print_warnings(said: list[warnings.WarningMessage]) -> None:
-    """The tool's own warnings as one line each, like its other notes; any other as Python
-    shows it."""
+@contextmanager
+def _warnings_as_notes() -> Iterator[None]:
+    """The tool's own warnings raised inside, each shown after it as one line, like its
+    other notes (every time, not once per place); any other as Python shows it."""
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", TimelineWarning)
+        yield
     for w in said:
         if issubclass(w.category, TimelineWarning):
             note(f"warning: {w.message}", "yellow")

@@ -280,14 +280,14 @@ def _keep_recent(root: Path, kept: int) -> None:
 
 
 def kept_analysis(kept: str | os.PathLike[str], **options: Any) -> Any | None:
-    """The analysis kept beside a kept store (:class:`FinishedStores`) made with
-    ``options`` by this code, or None."""
+    """The analysis kept in the cache folder ``kept`` (:class:`FinishedStores`,
+    :class:`OpenedStores`) made with ``options`` by this code, or None."""
     return _read_pickle(_analysis_path(kept, options))
 
 
 def keep_analysis(kept: str | os.PathLike[str], analysis: Any, **options: Any) -> None:
-    """Keep ``analysis`` beside the kept store, so that both go together; no harm if the
-    cache cannot take it."""
+    """Keep ``analysis`` in the cache folder ``kept``, so that it goes with the store it
+    belongs to; no harm if the cache cannot take it."""
     with contextlib.suppress(OSError):
         _write_pickle(_analysis_path(kept, options), analysis)
 
