@@ -401,3 +401,29 @@ def test_a_read_or_a_scan_is_analysed_without_holding_every_row(tmp_path, sample
     for how, analysis in found.items():
         for name in ["incidents", "spikes", "contributors", "spike_contributors", "series"]:
             assert getattr(analysis, name).equals(getattr(sample_analysis, name)), (how, name)
+
+
+def test_the_kept_rows_keep_the_span_of_the_data(tmp_path):
+    """The rows that are not counted are kept one per program, host, signature and hour,
+    and the first and last of them too: a log whose last lines are info lines, late in
+    their hour, gives the series every row gives, to its last bucket."""
+    import timeline
+    from timeline.analysis import analysis_frame
+
+    lines = []
+    for minute in range(0, 170):
+        hour, m = divmod(minute, 60)
+        stamp = f"I0314 {18 + hour:02d}:{m:02d}:07.000000       1 proxier.go:823]"
+        lines.append(f'{stamp} "Syncing iptables rules" ip={minute % 7}')
+        if 20 <= minute < 50:
+            for k in range(minute % 5 + (20 if 35 <= minute < 40 else 0)):
+                lines.append(
+                    f"E0314 {18 + hour:02d}:{m:02d}:{10 + k % 40:02d}.000000       1 "
+                    f'proxier.go:1508] "Failed to execute iptables-restore" err="exit {k}"'
+                )
+    (tmp_path / "kube-proxy.log").write_text("\n".join(lines) + "\n")
+    loaded = timeline.read(tmp_path / "kube-proxy.log", year=2023, store=tmp_path / "events")
+    kept = analysis_frame(loaded.scan())
+    assert kept["ts"].max() == loaded.events["ts"].max()
+    found, every = analyze(kept), analyze(loaded.events)
+    assert found.series.equals(every.series) and found.spikes.equals(every.spikes)

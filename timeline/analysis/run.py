@@ -71,22 +71,46 @@ def analysis_frame(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     counted = record | pl.col("level").is_in(PROBLEM_LEVELS).fill_null(False) | pod_node
     columns = events.collect_schema().names()
     keys = ["source", "host", "component", "template", "level"]
-    presence = (
+    row = pl.struct("ts", "kind", "file", "line")
+    grouped = (
         events.filter(~counted)
         .select(*keys, "ts", "kind", "file", "line")
         .with_columns(_hour=pl.col("ts").dt.truncate("1h"))
         .group_by(*keys, "_hour")
-        .agg(pl.col("ts", "kind", "file", "line").sort_by("line").first())
+        .agg(
+            pl.col("ts", "kind", "file", "line").sort_by("line").first(),
+            _earliest=row.sort_by("ts", nulls_last=True).first(),
+            _latest=row.sort_by("ts").last(),
+        )
+        .collect(engine="streaming")
+    )
+    # and the earliest and latest of those rows, so that the data's span stays whole
+    ends = [_end_row(grouped, "_earliest", descending=False), _end_row(grouped, "_latest")]
+    presence = (
+        pl.concat([grouped.drop("_earliest", "_latest"), *ends], how="diagonal")
+        .unique(["file", "line", "kind", "ts"], maintain_order=True)
         .with_columns(message=pl.lit(None, pl.String), attrs=pl.lit("{}"))
         .select(columns)
     )
     kept = events.filter(counted).with_columns(
         attrs=pl.when(record | pod_node).then(pl.col("attrs")).otherwise(pl.lit("{}"))
     )
-    # apart, not with collect_all: a plan shared by both would be held whole in memory
-    both = [kept.select(columns).collect(engine="streaming"), presence.collect(engine="streaming")]
+    # apart from the presence rows: a plan shared by both would be held whole in memory
+    both = [kept.select(columns).collect(engine="streaming"), presence]
     frame = pl.concat(both).sort(time_order(), nulls_last=True, maintain_order=True)
     return frame.with_columns(pl.col("file").cast(pl.Categorical))
+
+
+def _end_row(grouped: pl.DataFrame, end: str, *, descending: bool = True) -> pl.DataFrame:
+    """The group row whose ``end`` row (a struct of ``ts``, ``kind``, ``file`` and
+    ``line``) is the latest (or earliest) of all, as that row."""
+    timed = grouped.filter(pl.col(end).struct.field("ts").is_not_null())
+    first = timed.sort(pl.col(end).struct.field("ts"), descending=descending).head(1)
+    return (
+        first.drop("ts", "kind", "file", "line")
+        .unnest(end)
+        .drop([c for c in ("_earliest", "_latest") if c != end])
+    )
 
 
 def kept_rows(loaded: Loaded) -> Loaded:
