@@ -427,3 +427,60 @@ def test_the_kept_rows_keep_the_span_of_the_data(tmp_path):
     assert kept["ts"].max() == loaded.events["ts"].max()
     found, every = analyze(kept), analyze(loaded.events)
     assert found.series.equals(every.series) and found.spikes.equals(every.spikes)
+
+
+def test_a_notebook_works_out_the_kept_rows_once_for_analysis_figures_and_report(tmp_path, spy):
+    """``analyze(loaded)``, ``timeline_figure(loaded, ...)``, ``host_figure(loaded, ...)``,
+    ``findings`` and ``write_report`` of one read work out the rows the analysis keeps
+    once between them, never read every row, and draw what every row draws."""
+    import timeline
+    import timeline.analysis.run as run
+    from sample_logs import SAMPLE_DIR
+
+    worked_out = spy(run, "analysis_frame")
+    loaded = timeline.read(SAMPLE_DIR, store=tmp_path / "events", cache=False)
+    result = timeline.analyze(loaded)
+    figure = timeline.timeline_figure(loaded, result)
+    incident = int(result.incidents["incident_id"][0])
+    hosts = timeline.host_figure(loaded, result, incident)
+    timeline.findings(loaded, result)
+    timeline.write_report(loaded, result, tmp_path / "report.html")
+    assert len(worked_out) == 1
+    assert not loaded.in_memory
+    assert hosts is not None
+    assert figure.to_json() == timeline.timeline_figure(loaded.events, result).to_json()
+    assert hosts.to_json() == timeline.host_figure(loaded.events, result, incident).to_json()
+
+
+def test_the_analysis_of_a_read_is_kept_in_its_cache(tmp_path, spy):
+    """``analyze(loaded)`` of a read made with the cache keeps the analysis of all its
+    data there: the same logs read again (another session) are not analysed again, in
+    any window, and give what an analysis without the cache gives; an event store opened
+    with the cache likewise; other options are analysed anew."""
+    import timeline
+    import timeline.analysis.run as run
+    from sample_logs import SAMPLE_DIR
+
+    cache = tmp_path / "cache"
+    since = "2023-03-14 17:00"
+    analysed = spy(run, "_analyze_all")
+    timeline.analyze(timeline.read(SAMPLE_DIR, cache=cache))
+    again = timeline.read(SAMPLE_DIR, cache=cache)
+    kept, windowed = timeline.analyze(again), timeline.analyze(again, since=since)
+    assert len(analysed) == 1
+    fresh = timeline.read(SAMPLE_DIR, cache=False)
+    assert fresh.kept is None
+    for found, made in ((kept, analyze(fresh)), (windowed, analyze(fresh, since=since))):
+        for name in ["incidents", "spikes", "contributors", "changes", "series"]:
+            assert getattr(found, name).equals(getattr(made, name)), name
+        assert found.notes == made.notes
+    assert len(analysed) == 3
+    timeline.analyze(again, z=3.0)
+    assert len(analysed) == 4
+
+    timeline.read(SAMPLE_DIR, store=tmp_path / "events", cache=False)
+    for _ in range(2):
+        opened = timeline.read(tmp_path / "events", cache=cache)
+        assert opened.kept
+        assert timeline.analyze(opened).contributors.equals(kept.contributors)
+    assert len(analysed) == 5

@@ -303,7 +303,7 @@ def test_a_second_report_of_the_same_logs_takes_the_kept_analysis(
     """The analysis of all the data is kept beside the cached store: a report of another
     window of the same logs gives what a run without the cache gives, without analysing
     again; another bucket is analysed anew."""
-    import timeline.analysis
+    import timeline.analysis.run
 
     monkeypatch.setenv(loader.CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
     runner = CliRunner()
@@ -319,7 +319,7 @@ def test_a_second_report_of_the_same_logs_takes_the_kept_analysis(
         return {k: v for k, v in found.items() if k not in ("generated_at", "store", "root")}
 
     report("first.json")
-    analysed = spy(timeline.analysis, "analyze")
+    analysed = spy(timeline.analysis.run, "_analyze_all")
     for since in ("2024-06-11 00:00", "2024-06-11 09:00", "2024-12-31 23:00"):
         again = report("again.json", "--since", since)
         assert again == report("fresh.json", "--since", since, "--no-cache")
@@ -339,7 +339,7 @@ def test_reports_of_a_parsed_store_keep_its_analysis_until_it_is_written_anew(
     analysis of all its data is kept in the cache, and what a report without the cache
     gives is given without analysing again; a store written anew is analysed anew, and
     the store itself gets nothing written into it."""
-    import timeline.analysis
+    import timeline.analysis.run
 
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv(loader.CACHE_ENV, str(cache))
@@ -360,7 +360,7 @@ def test_reports_of_a_parsed_store_keep_its_analysis_until_it_is_written_anew(
 
     parse("--year", "2024")
     written = sorted(p.relative_to(store) for p in store.rglob("*"))
-    analysed = spy(timeline.analysis, "analyze")
+    analysed = spy(timeline.analysis.run, "_analyze_all")
     report("first.json")
     for since in ("2024-06-11 09:00", "2024-12-31 23:00"):
         assert report("again.json", "--since", since) == report(

@@ -9,7 +9,7 @@ The usual path, in a notebook or a script::
 
     loaded = timeline.read("logs/")           # events + summary of what was loaded
     result = timeline.analyze(loaded)         # spikes, incidents, contributors
-    timeline.timeline_figure(loaded.events, result).show()
+    timeline.timeline_figure(loaded, result).show()
     timeline.write_report(loaded, result, "report.html")
 """
 

@@ -401,9 +401,9 @@ def analyse_with_progress(
         end = parse_when(until) if until else None
     except TimelineError as exc:
         raise fail(str(exc)) from None
-    from timeline.analysis import analysis_frame
+    from timeline.analysis import kept_rows
 
-    frame = analysis_frame(loaded.scan())
+    frame = kept_rows(loaded).events
     events = between(frame, since=start, until=end)
     if events.height == 0:
         from timeline.outputs.text import window_text
@@ -414,13 +414,9 @@ def analyse_with_progress(
             f"{flag} {text!r}" for flag, text in (("--since", since), ("--until", until)) if text
         )
         raise fail(f"no rows from {window_text(start, end)} ({asked}); the data spans {span}")
-    whole = event_store.kept_analysis(loaded.kept, bucket=bucket) if loaded.kept else None
-    if whole is None:
-        with err.status("analysing", spinner="dots") if not quiet else nullcontext():
-            # the whole data, so that baselines and change histories reach before the window
-            whole = analyze(frame, bucket=bucket)
-        if loaded.kept:
-            event_store.keep_analysis(loaded.kept, whole, bucket=bucket)
+    with err.status("analysing", spinner="dots") if not quiet else nullcontext():
+        # the whole data, so that baselines and change histories reach before the window
+        whole = analyze(loaded, bucket=bucket)
     result = in_window(whole, since=start, until=end)
     for note in result.notes:
         err.print(escape(f"note: {note}"), highlight=False)

@@ -21,6 +21,7 @@ from timeline.analysis import incidents as inc
 from timeline.analysis import rates, spikes
 from timeline.analysis.incidents import duration_text
 from timeline.analysis.rates import to_timedelta
+from timeline.reading import store as event_store
 from timeline.reading import times
 from timeline.reading.loader import Loaded
 from timeline.reading.pods import pod_nodes, tells_pod_node, with_pod_log_origin
@@ -33,6 +34,7 @@ __all__ = [
     "in_window",
     "kept_rows",
     "narrowed",
+    "report_rows",
     "window_notes",
 ]
 
@@ -116,10 +118,19 @@ def _end_row(grouped: pl.DataFrame, end: str, *, descending: bool = True) -> pl.
 def kept_rows(loaded: Loaded) -> Loaded:
     """``loaded`` with the rows a report draws from: its rows when they are in memory,
     else those the analysis keeps (:func:`analysis_frame`), which give the same report
-    without holding every row."""
+    without holding every row. They are worked out once per ``loaded``
+    (``loaded.analysis_rows``): its analysis, figures and report share them."""
     if loaded.in_memory:
         return loaded
-    return loaded.narrowed(analysis_frame(loaded.scan()))
+    if loaded.analysis_rows is None:
+        loaded.analysis_rows = analysis_frame(loaded.scan())
+    return loaded.narrowed(loaded.analysis_rows)
+
+
+def report_rows(events: pl.DataFrame | Loaded) -> pl.DataFrame:
+    """The rows to draw or quote from: an event frame as given, of a ``Loaded`` its
+    :func:`kept_rows`."""
+    return kept_rows(events).events if isinstance(events, Loaded) else events
 
 
 @dataclass(frozen=True)
@@ -339,7 +350,10 @@ def analyze(
     frame
         An event frame (``timeline.load``), a LazyFrame of one (``timeline.scan``), or a
         ``timeline.Loaded``. Of a LazyFrame, or a ``Loaded`` whose rows are not in memory,
-        only the rows the analysis keeps are read (:func:`analysis_frame`).
+        only the rows the analysis keeps are read (:func:`analysis_frame`). The analysis
+        of a ``Loaded`` that ``timeline.read`` made with its cache (or of an event store
+        it opened) is kept there: the same analysis of the same logs is then not made
+        again, whatever the window.
     bucket
         Bucket width (``"1min"``); chosen from the frame's span if not given.
     window
@@ -378,8 +392,55 @@ def analyze(
     -------
     Analysis
     """
-    events = _events(frame)
-    since, until = _moment(since), _moment(until)
+    settings = {
+        "bucket": bucket,
+        "window": window,
+        "z": z,
+        "min_bucket": min_bucket,
+        "min_count": min_count,
+        "min_delay_s": min_delay_s,
+        "gap": gap,
+        "gap_buckets": gap_buckets,
+        "quiet": quiet,
+        "lookback": lookback,
+        "change_window": change_window,
+        "change_before": change_before,
+        "precursor_window": precursor_window,
+        "tau": tau,
+        "examples": examples,
+        "spike_top": spike_top,
+    }
+    # a read's or an opened store's analysis of all its data is kept in the cache
+    kept = frame.kept if isinstance(frame, Loaded) else None
+    found = event_store.kept_analysis(kept, **settings) if kept else None
+    if found is None:
+        found = _analyze_all(_events(frame), **settings)
+        if kept:
+            event_store.keep_analysis(kept, found, **settings)
+    return in_window(found, since=since, until=until, window=window)
+
+
+def _analyze_all(
+    events: pl.DataFrame,
+    *,
+    bucket: str | timedelta | None,
+    window: str | timedelta,
+    z: float,
+    min_bucket: float,
+    min_count: float,
+    min_delay_s: float,
+    gap: str | timedelta,
+    gap_buckets: int,
+    quiet: str | timedelta,
+    lookback: str | timedelta,
+    change_window: str | timedelta,
+    change_before: str | timedelta,
+    precursor_window: str | timedelta,
+    tau: str | timedelta,
+    examples: int,
+    spike_top: int,
+) -> Analysis:
+    """:func:`analyze` of all of ``events``, before any window."""
     options = {
         "window": str(window),
         "z": z,
@@ -464,7 +525,7 @@ def analyze(
         options=options,
         data_start=start,
     )
-    return in_window(found, since=since, until=until, window=window)
+    return found
 
 
 def in_window(
@@ -614,7 +675,7 @@ def _events(frame: Any) -> pl.DataFrame:
     ``Loaded`` whose rows are not in memory, only those the analysis keeps
     (:func:`analysis_frame`), which give the same findings without holding every row."""
     if isinstance(frame, Loaded):
-        frame = frame.events if frame.in_memory else frame.scan()
+        frame = kept_rows(frame).events
     elif isinstance(getattr(frame, "events", None), pl.DataFrame):  # a result of one's own
         frame = frame.events
     if isinstance(frame, pl.LazyFrame):

@@ -13,9 +13,10 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from timeline.analysis import Analysis, rates
+from timeline.analysis import Analysis, rates, report_rows
 from timeline.outputs.safe import plotly_text as escape
 from timeline.outputs.words import kinds_text, plural, relative_path
+from timeline.reading.loader import Loaded
 
 #: Hover text is wrapped at this many characters, so a box never spans the plot.
 HOVER_WIDTH = 60
@@ -41,7 +42,7 @@ EXECUTOR_COLOURS = ["#1565c0", "#6a1b9a", "#00838f", "#ef6c00", "#2e7d32", "#5d4
 
 
 def timeline_figure(
-    events: pl.DataFrame,
+    events: pl.DataFrame | Loaded,
     analysis: Analysis,
     *,
     by_host: bool = False,
@@ -53,7 +54,8 @@ def timeline_figure(
     Parameters
     ----------
     events
-        The event frame.
+        The event frame, or a ``timeline.Loaded`` (drawn from the rows the analysis
+        keeps, :func:`timeline.analysis.kept_rows`, when its rows are not in memory).
     analysis
         What :func:`timeline.analyze` returned for it.
     by_host
@@ -68,6 +70,7 @@ def timeline_figure(
     best-ranked change of each incident is a dashed line across every lane, and each
     precursor's first line is marked.
     """
+    events = report_rows(events)
     bucket = _plot_bucket(events, analysis.bucket, by_host=by_host)
     lanes = _lane_counts(events, bucket=bucket, by_host=by_host)
     lane_names = lanes["lane"].unique(maintain_order=True).to_list()
@@ -186,13 +189,15 @@ def _mark_precursors(fig: go.Figure, analysis: Analysis) -> None:
 
 
 def host_figure(
-    events: pl.DataFrame, analysis: Analysis, incident_id: int, *, root: str = ""
+    events: pl.DataFrame | Loaded, analysis: Analysis, incident_id: int, *, root: str = ""
 ) -> go.Figure | None:
     """One lane per host of an incident, from two hours before its onset to its recovery,
     with the changes made to each host: where errors stop node by node, and after what.
+    ``events`` as for :func:`timeline_figure`.
 
     Returns ``None`` when the incident has no log hosts.
     """
+    events = report_rows(events)
     incident = analysis.incidents.filter(pl.col("incident_id") == incident_id)
     if incident.is_empty():
         return None

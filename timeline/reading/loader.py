@@ -189,6 +189,10 @@ class Loaded:
         #: (:class:`~timeline.reading.store.FinishedStores` for a store the read made,
         #: :class:`~timeline.reading.store.OpenedStores` for one opened); None for none
         self.kept: str | None = None
+        #: the rows the analysis keeps of the store, once worked out
+        #: (:func:`timeline.analysis.kept_rows`): a notebook's analysis, figures and report
+        #: then read the store once between them
+        self.analysis_rows: pl.DataFrame | None = None
         self._keep: object = None  # what must live as long as a temporary store is used
 
     @property
@@ -217,9 +221,9 @@ class Loaded:
 
     def narrowed(self, events: pl.DataFrame) -> Loaded:
         """The same load with ``events`` standing for the frame (a window of it, or the
-        columns the analysis reads); ``scan()`` still reads the whole store."""
+        columns the analysis reads); ``scan()`` still reads the whole store. What is
+        kept of the whole data (``kept``) is not the narrowed frame's."""
         narrowed = Loaded(events=events, summary=self.summary, store=self.store)
-        narrowed.kept = self.kept
         narrowed._keep = self
         return narrowed
 
@@ -291,7 +295,9 @@ def read(
         instead (``DASK_SCHEDULER_ADDRESS`` is honoured too).
     cache
         Reuse the partial results of unchanged files: True uses the user's cache folder
-        (or ``$INCIDENT_TIMELINE_CACHE``), a path another folder, False none.
+        (or ``$INCIDENT_TIMELINE_CACHE``), a path another folder, False none. The
+        analysis of the data read is kept there too (:func:`timeline.analyze`), also
+        for an event store folder.
     limits
         How much reading one file may take (:class:`timeline.reading.sources.Limits`).
     follow_symlinks
@@ -299,7 +305,7 @@ def read(
     """
     given = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     if len(given) == 1 and event_store.is_store(given[0]):
-        return open_store(given[0])
+        return open_store(given[0], cache=cache)
     try:
         if format:
             parsers.registry.get(format)
