@@ -827,6 +827,33 @@ def test_cached_partials_no_read_has_used_for_weeks_are_removed(logs, tmp_path_f
     assert rows(again).equals(rows(first))
 
 
+def test_a_read_that_takes_the_kept_store_marks_the_partials_it_was_made_from(
+    logs, tmp_path_factory, spy
+):
+    """A read of unchanged logs takes their finished store whole and maps nothing, yet
+    marks the partials the store was made from as used: after weeks of such reads, a
+    file that changes is the only one read again. The list of them stays in the cache."""
+    cache = tmp_path_factory.mktemp("cache")
+    partials = cache / "partials"
+    timeline.read(logs, cache=cache)
+    made = sorted(p.name for p in partials.iterdir() if p.name != ".pruned")
+    weeks_ago = time.time() - (event_store.PartialCache.UNUSED_DAYS + 1) * 86400
+    for path in partials.iterdir():
+        os.utime(path, (weeks_ago, weeks_ago))
+    mapped = spy(mapper, "map_batch")
+    store = tmp_path_factory.mktemp("s") / "events"
+    timeline.read(logs, cache=cache, store=store)  # takes the kept store; prunes: it is due
+    assert mapped == []
+    assert sorted(p.name for p in store.iterdir()) == ["events", "store.json", "summary"]
+    assert sorted(p.name for p in partials.iterdir() if p.name != ".pruned") == made
+
+    changed = logs / "rabbit@mq-0.log"
+    changed.write_text(rabbitmq_log(random.Random(7), datetime(2024, 6, 11, 9), 50))
+    again = timeline.read(logs, cache=cache)
+    assert [task.path for (tasks,) in mapped for task in tasks] == [str(changed)]
+    assert rows(again).equals(rows(timeline.read(logs, cache=False)))
+
+
 def test_a_read_marks_the_cached_partials_it_uses(logs, tmp_path_factory):
     """Partials used again are fresh for the pruning, however old they were written."""
     cache = tmp_path_factory.mktemp("cache")

@@ -328,6 +328,7 @@ def read(
     try:
         if finished_key and finished.restore(finished_key, root):
             kept = True
+            event_store.PartialCache(partial_root).mark_used(finished.made_from(finished_key))
             if on_file:
                 for path in files:
                     on_file(path)
@@ -353,7 +354,8 @@ def read(
                 workers=workers,
                 client=client,
             )
-            kept = bool(finished_key) and finished.keep(finished_key, root)
+            made_from = event_store.PartialCache(partial_root).files_of(keys, partials)
+            kept = bool(finished_key) and finished.keep(finished_key, root, made_from=made_from)
     finally:
         if temporary_partials:
             shutil.rmtree(partial_root, ignore_errors=True)

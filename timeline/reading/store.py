@@ -119,6 +119,20 @@ class PartialCache:
         with other tasks' rows) are found in this cache."""
         return str(self.root / (Path(written).name if written else f"{key}.parquet"))
 
+    def files_of(self, keys: list[str | None], partials: list[Any]) -> list[str]:
+        """The names of this cache's files that hold ``partials`` (under their ``keys``):
+        their summaries and the rows files they were written to or found in."""
+        names = {f"{key}.pkl" for key in keys if key}
+        names |= {Path(partial.out).name for partial in partials if partial.out}
+        return sorted(names)
+
+    def mark_used(self, names: list[str]) -> None:
+        """Mark the files ``names`` of this cache as used, so that :meth:`prune` keeps
+        them; those no longer here are passed over."""
+        for name in names:
+            with contextlib.suppress(OSError):
+                os.utime(self.root / Path(name).name)
+
     def get(self, key: str) -> Any | None:
         partial = _read_pickle(self.root / f"{key}.pkl")
         if partial is None:
@@ -190,6 +204,9 @@ class FinishedStores:
 
     #: Finished stores kept: each costs about a quarter of its logs' size on disk.
     KEPT = 3
+    #: In a kept store's folder, beside the store: the names of the partial cache's files
+    #: it was made from (:meth:`PartialCache.files_of`), which its use marks as used.
+    MADE_FROM = "made-from.txt"
 
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root) / "stores"
@@ -211,15 +228,26 @@ class FinishedStores:
     def has(self, key: str) -> bool:
         return _is_complete(self.root / key)
 
-    def keep(self, key: str, source: Path) -> bool:
+    def made_from(self, key: str) -> list[str]:
+        """The partial cache's files the store ``key`` was made from (none if unknown)."""
+        try:
+            return (self.root / key / self.MADE_FROM).read_text(encoding="utf-8").split()
+        except OSError:
+            return []
+
+    def keep(self, key: str, source: Path, *, made_from: list[str] = ()) -> bool:
         """Keep the finished store ``source`` as ``key`` (in place of one left incomplete),
-        and only the most recent few; False when it could not be kept."""
+        and only the most recent few; False when it could not be kept. ``made_from``
+        names the partial cache's files it was made from: a partial that no read has
+        used for weeks is removed, and a read that takes the kept store uses its
+        partials too, which another read needs when one of the files has changed."""
         target = self.root / key
         if not self.has(key):
             _discard(target)
             staging = self.root / f".{key}-{os.getpid()}"
             try:
                 _copy_store(source, staging)
+                (staging / self.MADE_FROM).write_text("\n".join(made_from), encoding="utf-8")
                 os.replace(staging, target)
             except OSError:  # another run kept it first, or the disk is full
                 shutil.rmtree(staging, ignore_errors=True)
