@@ -320,16 +320,19 @@ def test_a_second_report_of_the_same_logs_takes_the_kept_analysis(
 
     report("first.json")
     analysed = spy(timeline.analysis.run, "_analyze_all")
+    worked_out = spy(timeline.analysis.run, "analysis_frame")
     for since in ("2024-06-11 00:00", "2024-06-11 09:00", "2024-12-31 23:00"):
         again = report("again.json", "--since", since)
         assert again == report("fresh.json", "--since", since, "--no-cache")
     assert len(analysed) == 3, "only the runs without the cache analysed"
+    assert len(worked_out) == 3, "nor did the others read the store for the kept rows"
     report("bucket.json", "--bucket", "10m")
-    assert len(analysed) == 4
-    for kept in Path(os.environ[loader.CACHE_ENV]).glob("stores/*/analysis-*.pkl"):
-        kept.write_bytes(b"\x80\x05 not what was kept")  # a damaged file is made anew
+    assert (len(analysed), len(worked_out)) == (4, 3)
+    kept = Path(os.environ[loader.CACHE_ENV]).glob("stores/*/*")
+    for path in [p for p in kept if p.name.startswith(("analysis-", "rows-"))]:
+        path.write_bytes(b"PAR1\x80\x05 not what was kept PAR1")  # damaged: made anew
     assert report("damaged.json") == report("fresh.json", "--no-cache")
-    assert len(analysed) == 6
+    assert (len(analysed), len(worked_out)) == (6, 5)
 
 
 def test_reports_of_a_parsed_store_keep_its_analysis_until_it_is_written_anew(
@@ -361,18 +364,19 @@ def test_reports_of_a_parsed_store_keep_its_analysis_until_it_is_written_anew(
     parse("--year", "2024")
     written = sorted(p.relative_to(store) for p in store.rglob("*"))
     analysed = spy(timeline.analysis.run, "_analyze_all")
+    worked_out = spy(timeline.analysis.run, "analysis_frame")
     report("first.json")
     for since in ("2024-06-11 09:00", "2024-12-31 23:00"):
         assert report("again.json", "--since", since) == report(
             "fresh.json", "--since", since, "--no-cache"
         )
-    assert len(analysed) == 3, "the first report and those without the cache"
+    assert len(analysed) == len(worked_out) == 3, "the first report and those without the cache"
     assert sorted(p.relative_to(store) for p in store.rglob("*")) == written
     assert len(list((cache / "opened").iterdir())) == 1
 
     parse("--year", "2023")
     assert report("anew.json") == report("fresh.json", "--no-cache")
-    assert len(analysed) == 5
+    assert len(analysed) == len(worked_out) == 5
 
 
 def test_a_second_name_for_a_cached_file_keeps_its_own_name(logs, tmp_path_factory):

@@ -119,12 +119,24 @@ def kept_rows(loaded: Loaded) -> Loaded:
     """``loaded`` with the rows a report draws from: its rows when they are in memory,
     else those the analysis keeps (:func:`analysis_frame`), which give the same report
     without holding every row. They are worked out once per ``loaded``
-    (``loaded.analysis_rows``): its analysis, figures and report share them."""
+    (``loaded.analysis_rows``): its analysis, figures and report share them; and once
+    per store where the read or the opened store has a place in the cache."""
     if loaded.in_memory:
         return loaded
     if loaded.analysis_rows is None:
-        loaded.analysis_rows = analysis_frame(loaded.scan())
+        loaded.analysis_rows = _analysis_rows(loaded)
     return loaded.narrowed(loaded.analysis_rows)
+
+
+def _analysis_rows(loaded: Loaded) -> pl.DataFrame:
+    """:func:`analysis_frame` of ``loaded``'s store, kept in the cache with its analysis
+    when ``loaded`` has a place there (``loaded.kept``)."""
+    found = event_store.kept_rows(loaded.kept) if loaded.kept else None
+    if found is None:
+        found = analysis_frame(loaded.scan())
+        if loaded.kept:
+            event_store.keep_rows(loaded.kept, found)
+    return found
 
 
 def report_rows(events: pl.DataFrame | Loaded) -> pl.DataFrame:

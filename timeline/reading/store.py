@@ -320,6 +320,37 @@ def keep_analysis(kept: str | os.PathLike[str], analysis: Any, **options: Any) -
         _write_pickle(_analysis_path(kept, options), analysis)
 
 
+def kept_rows(kept: str | os.PathLike[str]) -> pl.DataFrame | None:
+    """The rows the analysis keeps of a store (``timeline.analysis.analysis_frame``),
+    kept in the cache folder ``kept`` by this code, or None."""
+    path = _rows_path(kept)
+    if not _whole_parquet(path):
+        return None
+    try:
+        return pl.read_parquet(path)
+    except Exception:  # damaged inside: worked out anew
+        return None
+
+
+def keep_rows(kept: str | os.PathLike[str], rows: pl.DataFrame) -> None:
+    """Keep the rows the analysis keeps of a store in the cache folder ``kept``, beside
+    its analysis: another report of the same logs then reads neither the logs nor the
+    store. No harm if the cache cannot take them."""
+    path = _rows_path(kept)
+    temporary = path.with_name(f".{path.name}-{os.getpid()}")
+    try:
+        rows.write_parquet(temporary, compression="lz4")
+        os.replace(temporary, path)
+    except OSError:
+        pass
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _rows_path(kept: str | os.PathLike[str]) -> Path:
+    return Path(kept) / f"rows-{tool_version()[:32]}.parquet"
+
+
 def _analysis_path(kept: str | os.PathLike[str], options: dict[str, Any]) -> Path:
     """Keyed by ``options`` and the code of the whole tool (:func:`tool_version`)."""
     what = json.dumps([{k: str(v) for k, v in sorted(options.items())}, tool_version()])
