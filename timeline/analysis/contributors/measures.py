@@ -207,14 +207,26 @@ class WindowCounter:
 
     def _key(self, group: np.ndarray, micros: np.ndarray) -> np.ndarray:
         """The key of each (group, time): times in between rows' times rank as the next."""
-        rank = np.searchsorted(self.times, micros, side="left")
+        rank = searched(self.times, micros)
         return group.astype(np.int64) * (len(self.times) + 1) + rank
 
     def count(self, group: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """Rows of each ``group`` with ``lo <= ts < hi`` (microseconds since the epoch)."""
-        return np.searchsorted(self.keys, self._key(group, hi)) - np.searchsorted(
-            self.keys, self._key(group, lo)
-        )
+        return searched(self.keys, self._key(group, hi)) - searched(self.keys, self._key(group, lo))
+
+
+def searched(table: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(table, values)`` of values in any order, looked up in order:
+    NumPy starts each search where the last ended when the values are sorted, which on a
+    table of millions of rows is several times faster than jumping about it.
+
+    >>> searched(np.array([10, 20, 30]), np.array([25, 5, 30])).tolist()
+    [2, 0, 2]
+    """
+    order = np.argsort(values, kind="stable")
+    found = np.empty(len(values), dtype=np.intp)
+    found[order] = np.searchsorted(table, values[order])
+    return found
 
 
 def _in_order(rows: list[dict]) -> list[dict]:
