@@ -149,8 +149,9 @@ class _Pair:
     before_window: timedelta
     untouched: frozenset[str] = frozenset()
     counts: dict[str, int] = field(default_factory=dict)
-    #: ``{role: {host: rows}}``, only the hosts with rows: a host missing has none.
-    per_host: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: how many hosts of each side started, stopped, got worse or got better
+    #: (:func:`_host_tallies`), as ``{"t_started": 3, ...}``; a tally missing is zero
+    hosts_moved: dict[str, int] = field(default_factory=dict)
 
 
 def change_class(change: dict) -> str:
@@ -262,14 +263,14 @@ WINDOWS_AT_ONCE = 200_000
 def _count_windows(pairs: list[_Pair], counter: RowCounter, *, after: timedelta) -> None:
     """Fill each pair's ``counts`` (``before`` and ``after`` on the touched hosts, each at
     its own time, or on all hosts; ``u_before`` and ``u_after`` on the untouched hosts at
-    the change's time) and ``per_host`` (the same per host, for alignment)."""
+    the change's time) and ``hosts_moved`` (how the same went host by host)."""
     batch: list[int] = []
     size = 0
     for i, p in enumerate(pairs):
         batch.append(i)
         size += _window_count(p, after=after)
         if size >= WINDOWS_AT_ONCE or i == len(pairs) - 1:
-            _count(pairs, _windows(pairs, batch, after=after), counter)
+            _count(pairs, _windows(pairs, batch, after=after), counter, after=after)
             batch, size = [], 0
 
 
@@ -384,9 +385,11 @@ def _flat(batch: list[int], values: list[list]) -> tuple[list[int], list]:
     return numbers, [v for own in values for v in own]
 
 
-def _count(pairs: list[_Pair], queries: pl.DataFrame, counter: RowCounter) -> None:
-    """Count the windows ``queries`` name, into their pairs' ``counts`` and ``per_host``
-    (only those that are not zero: a missing count is zero)."""
+def _count(
+    pairs: list[_Pair], queries: pl.DataFrame, counter: RowCounter, *, after: timedelta
+) -> None:
+    """Count the windows ``queries`` name, into their pairs' ``counts`` and
+    ``hosts_moved`` (only those that are not zero: a missing count is zero)."""
     if queries.height == 0:
         return
     queries = queries.with_row_index("q").with_columns(pl.col("q").cast(pl.Int64))
@@ -397,9 +400,64 @@ def _count(pairs: list[_Pair], queries: pl.DataFrame, counter: RowCounter) -> No
     for i, role, n in zip(*(sums[c].to_list() for c in sums.columns), strict=True):
         pairs[i].counts[role] = n
     per_host = counted.filter(pl.col("host").is_not_null() & (pl.col("n") > 0))
-    sums = per_host.group_by("i", "role", "host").agg(pl.col("n").sum())
-    for i, role, host, n in zip(*(sums[c].to_list() for c in sums.columns), strict=True):
-        pairs[i].per_host.setdefault(role, {})[host] = n
+    tallies = _host_tallies(per_host, pairs, after=after)
+    for i, name, n in zip(*(tallies[c].to_list() for c in tallies.columns), strict=True):
+        pairs[i].hosts_moved[name] = n
+
+
+def _host_tallies(per_host: pl.DataFrame, pairs: list[_Pair], *, after: timedelta) -> pl.DataFrame:
+    """How many hosts of each side of each pair (``t`` touched, ``u`` untouched, and
+    ``ft``/``fu`` around the onset of a latent change) started (rows after, none
+    before), stopped (rows before, few or none after), got worse or got better (than
+    their longer baseline says), from the windows' rows per host (``per_host``: ``i``,
+    ``role``, ``host``, ``n``, only the windows with rows). Returns ``i``, ``name``
+    (``t_started``, ``fu_worse`` ...) and ``n``, the tallies that are not zero. One query
+    for all the pairs' hosts, however many a fleet has; the scales are the pair's own,
+    as :func:`_measure` and :func:`_footprint` take them."""
+    chosen = per_host["i"].unique().to_list()
+    scales = pl.DataFrame(
+        {
+            "i": chosen,
+            "scale": [after / pairs[i].before_window for i in chosen],
+            "onset_scale": [_footprint_scale(pairs[i], after) for i in chosen],
+        },
+        schema={"i": pl.Int64, "scale": pl.Float64, "onset_scale": pl.Float64},
+    )
+    side = pl.col("role").str.extract(r"^(\w+)_[a-z]+$", 1)
+    window = pl.col("role").str.extract(r"_([a-z]+)$", 1)
+    rows = (
+        per_host.group_by("i", side.alias("side"), "host")
+        .agg(
+            **{
+                name: pl.col("n").filter(window == name).sum()
+                for name in ("before", "after", "base")
+            }
+        )
+        .join(scales, on="i")
+    )
+    before, after_n, base = pl.col("before"), pl.col("after"), pl.col("base")
+    scale = pl.when(pl.col("side").str.starts_with("f")).then("onset_scale").otherwise("scale")
+    expected = base * scale / BASELINE
+    tallies = rows.group_by("i", "side").agg(
+        started=((after_n > 0) & (before == 0)).sum(),
+        stopped=((before > 0) & (after_n <= before * pl.col("scale") * STOPPED)).sum(),
+        worse=((after_n > 0) & (after_n > 2 * expected + 0.5)).sum(),
+        better=((base > 0) & (expected >= 2) & (after_n < expected / 2)).sum(),
+    )
+    return (
+        tallies.unpivot(index=["i", "side"], variable_name="tally", value_name="n")
+        .filter(pl.col("n") > 0)
+        .select("i", name=pl.format("{}_{}", "side", "tally"), n=pl.col("n").cast(pl.Int64))
+    )
+
+
+def _footprint_scale(p: _Pair, window: timedelta) -> float | None:
+    """The after window over the baseline before the onset (as long as the change's
+    before window allows, or back to the change), of a latent change (:func:`_footprint`);
+    None for another."""
+    if not _latent(p, window):
+        return None
+    return window / min(BASELINE * p.before_window, p.target.onset - p.change["ts"])
 
 
 # --- the parts ----------------------------------------------------------------------------
@@ -459,19 +517,9 @@ def _measure(p: _Pair, *, window: timedelta, tries: int = 1) -> _Measured:
         return m
     hosts, others = list(p.explicit), sorted(p.untouched)
 
-    def started(role: str) -> int:
-        """Hosts (of the role's side) with rows after and none before."""
-        before = p.per_host.get(f"{role}_before", {})
-        return sum(1 for h in p.per_host.get(f"{role}_after", {}) if h not in before)
-
-    def stopped(role: str) -> int:
-        """Hosts (of the role's side) with rows before and few or none after."""
-        after = p.per_host.get(f"{role}_after", {})
-        was = p.per_host.get(f"{role}_before", {})
-        return sum(1 for h, n in was.items() if after.get(h, 0) <= n * scale * STOPPED)
-
-    m.aligned, m.stopped = started("t"), stopped("t")
-    m.u_started, m.u_stopped = started("u"), stopped("u")
+    moved = p.hosts_moved
+    m.aligned, m.stopped = moved.get("t_started", 0), moved.get("t_stopped", 0)
+    m.u_started, m.u_stopped = moved.get("u_started", 0), moved.get("u_stopped", 0)
     times = sorted(p.explicit.values())
     staggered = len(times) >= 2 and times[-1] - times[0] >= window / 6
     # Without untouched hosts to compare, errors that began on every host at once say
@@ -499,8 +547,8 @@ def _measure(p: _Pair, *, window: timedelta, tries: int = 1) -> _Measured:
         rows_p = up if m.cohort_bits >= 0 else down
         # hosts, not rows, are the units that differ: a surge on one host must not pass
         # for the change's doing, so the hosts that got worse (or better) are tested too
-        moved = _host_moves(p, hosts, others, scale=scale)
-        hosts_p = moved[0] if m.cohort_bits >= 0 else moved[1]
+        worse, better = _host_moves(p, hosts, others)
+        hosts_p = worse if m.cohort_bits >= 0 else better
         m.cohort_p, m.hosts_p = rows_p, hosts_p
         # how much of the host-level evidence this many hosts could give, was given
         strongest = 1 / math.comb(len(hosts) + len(others), len(hosts))
@@ -524,15 +572,14 @@ def _footprint(
     get more of the rows after the onset than their share before it (a latent cause that
     load brought out)? Tested on rows and on hosts, as the cohort is."""
     c = p.counts
-    span = min(BASELINE * p.before_window, p.target.onset - p.change["ts"])
-    scale = window / span
+    scale = _footprint_scale(p, window)
     tb, ta, ub, ua = (c.get(k, 0) for k in ("ft_base", "ft_after", "fu_base", "fu_after"))
     if ta + ua == 0:
         return
     m.footprint_bits = _bits(tb, ta, scale) - _bits(ub, ua, scale)
     share = cohort_share(tb, ub, len(hosts), len(hosts) + len(others))
     rows_p = _cohort_test(ta, ua, share)[0]
-    hosts_p = _host_moves(p, hosts, others, scale=scale, roles=("ft", "fu"))[0]
+    hosts_p = _host_moves(p, hosts, others, sides=("ft", "fu"))[0]
     strongest = 1 / math.comb(len(hosts) + len(others), len(hosts))
     factor = min(1.0, max(0.0, math.log(hosts_p) / math.log(strongest)))
     m.footprint_p = rows_p
@@ -542,24 +589,16 @@ def _footprint(
 
 
 def _host_moves(
-    p: _Pair, hosts: list[str], others: list[str], *, scale: float, roles=("t", "u")
+    p: _Pair, hosts: list[str], others: list[str], *, sides=("t", "u")
 ) -> tuple[float, float]:
     """P-values (one-sided Fisher tests on host counts) that the touched hosts got worse
     in the window after the change (than their baseline says) more often than the
-    untouched, and that they got worse less often or better more often."""
-
-    def moved(role: str) -> tuple[int, int]:
-        """Hosts (of the role's side) that got worse, and that got better; a host
-        without rows did neither."""
-        base = p.per_host.get(f"{role}_base", {})
-        after = p.per_host.get(f"{role}_after", {})
-        expected = {h: n * scale / BASELINE for h, n in base.items()}
-        worse = sum(1 for h, n in after.items() if n > 2 * expected.get(h, 0) + 0.5)
-        better = sum(1 for h, e in expected.items() if e >= 2 and after.get(h, 0) < e / 2)
-        return worse, better
-
+    untouched, and that they got worse less often or better more often (the hosts
+    that did, of each side: :func:`_host_tallies`; a host without rows did neither)."""
+    worse_t, better_t, worse_u, better_u = (
+        p.hosts_moved.get(f"{side}_{tally}", 0) for side in sides for tally in ("worse", "better")
+    )
     n_t, n_u = len(hosts), len(others)
-    (worse_t, better_t), (worse_u, better_u) = moved(roles[0]), moved(roles[1])
     fewer_worse = host_count_test(n_t - worse_t, n_t, n_u - worse_u, n_u)
     return (
         host_count_test(worse_t, n_t, worse_u, n_u),
