@@ -577,3 +577,78 @@ def test_signature_diffs_count_each_change_scope_as_a_row_by_row_count(seed):
     shuffled = frame.sample(fraction=1.0, shuffle=True, seed=seed)
     assert contrib.signature_diffs(shuffled, changes, window=window, min_rows=2).equals(diffs)
     assert len(expected) > 10 and {s for *_, s, _ in expected} >= {"risen", "fallen", "vanished"}
+
+
+def test_host_tallies_count_the_hosts_that_started_stopped_got_worse_or_better():
+    """The hosts of each side that started, stopped, got worse or got better, tallied in
+    one query, are those a host-by-host reading of the windows' counts finds, with each
+    pair's own scales (the change's before window, and the baseline before the onset of
+    a latent change)."""
+    from types import SimpleNamespace
+
+    from timeline.analysis.contributors import score
+
+    after = timedelta(hours=1)
+    sides = {"t": ("before", "after", "base"), "u": ("before", "after", "base")}
+    sides |= {"ft": ("after", "base"), "fu": ("after", "base")}
+    for seed in range(40):
+        rng = random.Random(seed)
+        pairs, rows = [], []
+        for i in range(rng.randint(1, 4)):
+            change = T0 + timedelta(minutes=rng.randrange(0, 600))
+            onset = change + timedelta(minutes=rng.choice([5, 30, 61, 90, 400]))
+            pairs.append(
+                SimpleNamespace(
+                    before_window=timedelta(minutes=rng.choice([15, 20, 45, 60])),
+                    change={"ts": change},
+                    target=SimpleNamespace(onset=onset),
+                )
+            )
+            latent = change <= onset - after
+            for side, windows in sides.items():
+                if side.startswith("f") and not latent:
+                    continue
+                for host in rng.sample(["a", "b", "c", "d", "e"], rng.randint(0, 5)):
+                    for window in windows:
+                        if rng.random() < 0.7:
+                            n = rng.choice([1, 1, 2, 3, 5, 8, 13, 40])
+                            rows.append((i, f"{side}_{window}", host, n))
+        per_host = pl.DataFrame(
+            rows,
+            schema={"i": pl.Int64, "role": pl.String, "host": pl.String, "n": pl.Int64},
+            orient="row",
+        )
+        got = {
+            (i, name): n for i, name, n in score._host_tallies(per_host, pairs, after=after).rows()
+        }
+        want = {}
+        for i, p in enumerate(pairs):
+            counts = {}
+            for k, role, host, n in rows:
+                if k == i:
+                    counts.setdefault(role, {})[host] = n
+            for side in sides:
+                if side.startswith("f"):
+                    if not p.change["ts"] <= p.target.onset - after:
+                        continue
+                    span = min(score.BASELINE * p.before_window, p.target.onset - p.change["ts"])
+                    scale = after / span
+                else:
+                    scale = after / p.before_window
+                before, later = counts.get(f"{side}_before", {}), counts.get(f"{side}_after", {})
+                expected = {
+                    h: n * scale / score.BASELINE for h, n in counts.get(f"{side}_base", {}).items()
+                }
+                own = after / p.before_window  # stopping is judged on the change's window
+                found = {
+                    "started": sum(1 for h in later if h not in before),
+                    "stopped": sum(
+                        1 for h, n in before.items() if later.get(h, 0) <= n * own * score.STOPPED
+                    ),
+                    "worse": sum(1 for h, n in later.items() if n > 2 * expected.get(h, 0) + 0.5),
+                    "better": sum(
+                        1 for h, e in expected.items() if e >= 2 and later.get(h, 0) < e / 2
+                    ),
+                }
+                want |= {(i, f"{side}_{k}"): n for k, n in found.items() if n}
+        assert got == want, seed
