@@ -203,6 +203,28 @@ def test_cached_files_cut_short_are_read_anew(tmp_path):
     assert again.summary.files.equals(first_files)
 
 
+def test_what_is_kept_beside_a_finished_store_is_made_anew_when_it_cannot_be_read(tmp_path):
+    """The rows the analysis keeps, cut short in the cache, and the list of partials a
+    kept store was made from, turned into bytes that are no text: the next read and
+    analysis do without them or make them anew, and do not fail."""
+    from timeline.analysis import kept_rows
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for n in range(3):
+        (logs / f"kube-proxy-{n}.log").write_text(klog(40, seed=n))
+    cache = tmp_path / "cache"
+    first = timeline.read(logs, cache=cache, year=2023)
+    rows = kept_rows(first).events
+    kept = sorted(cache.glob("stores/*/rows-*.parquet")) + sorted(cache.glob("stores/*/made-*"))
+    assert len(kept) == 2
+    kept[0].write_bytes(kept[0].read_bytes()[: kept[0].stat().st_size // 2])
+    kept[1].write_bytes(b"\xff\xfe\x00\x80 not names")
+    again = timeline.read(logs, cache=cache, year=2023)
+    assert kept_rows(again).events.equals(rows)
+    assert again.events.equals(first.events)
+
+
 def test_a_named_pipe_without_a_writer_does_not_wait_forever(tmp_path):
     os.mkfifo(tmp_path / "p.log")
     data, problems, _ = read_bytes(str(tmp_path / "p.log"), Limits(pipe_wait_s=0.2))

@@ -131,11 +131,11 @@ def kept_rows(loaded: Loaded) -> Loaded:
 def _analysis_rows(loaded: Loaded) -> pl.DataFrame:
     """:func:`analysis_frame` of ``loaded``'s store, kept in the cache with its analysis
     when ``loaded`` has a place there (``loaded.kept``)."""
-    found = event_store.kept_rows(loaded.kept) if loaded.kept else None
+    found = event_store.kept_analysis_rows(loaded.kept) if loaded.kept else None
     if found is None:
         found = analysis_frame(loaded.scan())
         if loaded.kept:
-            event_store.keep_rows(loaded.kept, found)
+            event_store.keep_analysis_rows(loaded.kept, found)
     return found
 
 

@@ -354,8 +354,9 @@ def read(
                 workers=workers,
                 client=client,
             )
-            made_from = event_store.PartialCache(partial_root).files_of(keys, partials)
-            kept = bool(finished_key) and finished.keep(finished_key, root, made_from=made_from)
+            if finished_key:
+                made_from = event_store.PartialCache(partial_root).files_of(keys, partials)
+                kept = finished.keep(finished_key, root, made_from=made_from)
     finally:
         if temporary_partials:
             shutil.rmtree(partial_root, ignore_errors=True)

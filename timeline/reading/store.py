@@ -232,7 +232,7 @@ class FinishedStores:
         """The partial cache's files the store ``key`` was made from (none if unknown)."""
         try:
             return (self.root / key / self.MADE_FROM).read_text(encoding="utf-8").split()
-        except OSError:
+        except (OSError, ValueError):  # gone, or not text: nothing marked
             return []
 
     def keep(self, key: str, source: Path, *, made_from: list[str] = ()) -> bool:
@@ -320,7 +320,7 @@ def keep_analysis(kept: str | os.PathLike[str], analysis: Any, **options: Any) -
         _write_pickle(_analysis_path(kept, options), analysis)
 
 
-def kept_rows(kept: str | os.PathLike[str]) -> pl.DataFrame | None:
+def kept_analysis_rows(kept: str | os.PathLike[str]) -> pl.DataFrame | None:
     """The rows the analysis keeps of a store (``timeline.analysis.analysis_frame``),
     kept in the cache folder ``kept`` by this code, or None."""
     path = _rows_path(kept)
@@ -332,7 +332,7 @@ def kept_rows(kept: str | os.PathLike[str]) -> pl.DataFrame | None:
         return None
 
 
-def keep_rows(kept: str | os.PathLike[str], rows: pl.DataFrame) -> None:
+def keep_analysis_rows(kept: str | os.PathLike[str], rows: pl.DataFrame) -> None:
     """Keep the rows the analysis keeps of a store in the cache folder ``kept``, beside
     its analysis: another report of the same logs then reads neither the logs nor the
     store. No harm if the cache cannot take them."""
