@@ -527,13 +527,16 @@ def precursors(
     if logs.height == 0:
         return pl.DataFrame(schema=schema)
     data_start = frame.select(pl.col("ts").min()).item()
+    # each signature by a number: a fleet's rows are millions, and their names long
+    named = ["source", "template"]
     keys = logs.select("source", pl.col("signature").alias("template")).unique()
-    series = ["source", "template"]
+    keys = keys.with_row_index("_series")
+    series = ["_series"]
     gap = pl.col("ts").diff().over(series)
     rows = (
         problem_rows(frame)
-        .join(keys.lazy(), on=series, how="semi")
-        .select("ts", "source", "template", "host")
+        .join(keys.lazy(), on=named)
+        .select("ts", "_series", "host")
         .sort("ts")
         .with_columns(_break=(gap.is_null() | (gap > quiet_td)).cast(pl.UInt32))
         .with_columns(
@@ -548,9 +551,10 @@ def precursors(
     )
     at_start = (
         logs.select("spike_id", "source", pl.col("signature").alias("template"), "start")
+        .join(keys, on=named)
         .sort("start")
         .join_asof(
-            rows.select("ts", "source", "template", "_run", "run_start", "_idx", "_run_idx"),
+            rows.select("ts", "_series", "_run", "run_start", "_idx", "_run_idx"),
             left_on="start",
             right_on="ts",
             by=series,
