@@ -529,8 +529,11 @@ def precursors(
     data_start = frame.select(pl.col("ts").min()).item()
     # each signature by a number: a fleet's rows are millions, and their names long
     named = ["source", "template"]
-    keys = logs.select("source", pl.col("signature").alias("template")).unique()
-    keys = keys.with_row_index("_series")
+    keys = (
+        logs.select("source", pl.col("signature").alias("template"))
+        .unique()
+        .with_row_index("_series")
+    )
     series = ["_series"]
     gap = pl.col("ts").diff().over(series)
     rows = (

@@ -324,11 +324,12 @@ def read(
     keys = [None if temporary_partials else event_store.task_key(task) for task in tasks]
     finished_key = _finished_key(tasks, keys, found.skipped, year=year, tz=tz, infer=infer)
     finished = event_store.FinishedStores(partial_root)
+    cached = event_store.PartialCache(partial_root)
     kept = False
     try:
         if finished_key and finished.restore(finished_key, root):
             kept = True
-            event_store.PartialCache(partial_root).mark_used(finished.made_from(finished_key))
+            cached.mark_used(finished.made_from(finished_key))
             if on_file:
                 for path in files:
                     on_file(path)
@@ -355,13 +356,13 @@ def read(
                 client=client,
             )
             if finished_key:
-                made_from = event_store.PartialCache(partial_root).files_of(keys, partials)
+                made_from = cached.files_of(keys, partials)
                 kept = finished.keep(finished_key, root, made_from=made_from)
     finally:
         if temporary_partials:
             shutil.rmtree(partial_root, ignore_errors=True)
     if not temporary_partials:
-        event_store.PartialCache(partial_root).prune()
+        cached.prune()
     loaded = Loaded(summary=summary, store=str(root))
     if kept:
         loaded.kept = str(finished.root / finished_key)

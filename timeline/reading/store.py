@@ -22,6 +22,7 @@ import os
 import pickle
 import shutil
 import time
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -184,11 +185,21 @@ def _read_pickle(path: Path) -> Any | None:
 
 
 def _write_pickle(path: Path, value: Any) -> None:
-    """``value`` into ``path`` whole or not at all (written aside, then renamed)."""
-    temporary = path.with_name(f".{path.name}-{os.getpid()}")
-    try:
+    """``value`` into ``path`` whole or not at all."""
+
+    def dump(temporary: Path) -> None:
         with open(temporary, "wb") as handle:
             pickle.dump(value, handle)
+
+    _written_aside(path, dump)
+
+
+def _written_aside(path: Path, write: Callable[[Path], None]) -> None:
+    """``write`` a file aside, then rename it to ``path``: whole or not at all, and never
+    half written under a name another run may be reading."""
+    temporary = path.with_name(f".{path.name}-{os.getpid()}")
+    try:
+        write(temporary)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
@@ -336,15 +347,8 @@ def keep_analysis_rows(kept: str | os.PathLike[str], rows: pl.DataFrame) -> None
     """Keep the rows the analysis keeps of a store in the cache folder ``kept``, beside
     its analysis: another report of the same logs then reads neither the logs nor the
     store. No harm if the cache cannot take them."""
-    path = _rows_path(kept)
-    temporary = path.with_name(f".{path.name}-{os.getpid()}")
-    try:
-        rows.write_parquet(temporary, compression="lz4")
-        os.replace(temporary, path)
-    except OSError:
-        pass
-    finally:
-        temporary.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        _written_aside(_rows_path(kept), lambda part: rows.write_parquet(part, compression="lz4"))
 
 
 def _rows_path(kept: str | os.PathLike[str]) -> Path:
