@@ -11,6 +11,7 @@ it started (worker processes included), sampled every 50 ms: what the machine mu
     python benchmarks/bench_scale.py --scales --syslog-hosts 5000 --keep   # one central syslog
     python benchmarks/bench_scale.py --scales 8 --keep --again "2023-03-14 17:00"
     python benchmarks/bench_scale.py --scales 220 --keep   # about 100 million lines
+    python benchmarks/bench_scale.py --scales 8 --keep --rounds 3 --baseline /tmp/old-checkout
 
 Data sets are generated with ``python -m sample_logs.generate --scale S`` into ``--data``
 (kept there with ``--keep`` for the next run).
@@ -22,11 +23,13 @@ import argparse
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -84,13 +87,53 @@ def count_lines(folder: Path) -> tuple[float, int]:
     return time.perf_counter() - started, lines
 
 
-def report(folder: Path, workers: int | None) -> tuple[float, float]:
+def report(folder: Path, workers: int | None, tree: Path = ROOT) -> tuple[float, float]:
+    """``timeline report`` of ``folder`` by the source tree ``tree``: wall seconds and
+    peak MiB."""
     out = Path(tempfile.mkdtemp()) / "report.html"
     command = [sys.executable, "-m", "timeline", "report", str(folder), "-o", str(out)]
     command += ["-q", "--no-cache"] + (["--workers", str(workers)] if workers else [])
-    wall, peak, _ = measure(command, cwd=ROOT)
+    wall, peak, _ = measure(command, cwd=tree, env=dict(os.environ, PYTHONPATH=str(tree)))
     shutil.rmtree(out.parent)
     return wall, peak
+
+
+@dataclass
+class Runs:
+    """One tree's runs at one scale, each beside the ``zcat`` run of its round."""
+
+    tree: Path
+    walls: list[float] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)
+    peaks: list[float] = field(default_factory=list)
+
+    def add(self, wall: float, peak: float, zcat_s: float) -> None:
+        self.walls.append(wall)
+        self.ratios.append(wall / zcat_s)
+        self.peaks.append(peak)
+
+    def shown(self, values: list[float], unit: str = "") -> str:
+        """The best and the median of ``values`` (the median only with three or more)."""
+        if len(values) < 3:
+            return " / ".join(f"{v:,.1f}{unit}" for v in values)
+        return f"{min(values):,.1f}{unit} (median {statistics.median(values):,.1f}{unit})"
+
+
+def scale_runs(
+    folder: Path, trees: list[Path], rounds: int, workers: int | None
+) -> tuple[int, list[float], list[Runs]]:
+    """``rounds`` rounds of ``zcat`` then each tree's report, in turn: the machine's speed
+    drifts (by a quarter within minutes on a shared one), and a tree's ratio to the
+    ``zcat`` of its own round, or its time beside another tree's in the same round,
+    says more than one run of each."""
+    runs = [Runs(tree) for tree in trees]
+    zcats = []
+    for _ in range(rounds):
+        zcat_s, lines = count_lines(folder)
+        zcats.append(zcat_s)
+        for each in runs:
+            each.add(*report(folder, workers, each.tree), zcat_s)
+    return lines, zcats, runs
 
 
 def report_again(folder: Path, workers: int | None, since: str) -> tuple[float, float]:
@@ -199,6 +242,10 @@ def dask_read(folder: Path, workers: int) -> float:
         return time.perf_counter() - started
 
 
+def _named(tree: Path) -> str:
+    return "this tree" if tree == ROOT else str(tree)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scales", type=int, nargs="*", default=[2, 8])
@@ -213,29 +260,46 @@ def main() -> None:
         metavar="SINCE",
         help="also report the largest scale twice with a cache, the second with --since SINCE",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="runs of each report, each beside a zcat of its own"
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        action="append",
+        default=[],
+        help="also report with this source tree (an older checkout), in turn in each round",
+    )
     args = parser.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
+    trees = [ROOT, *args.baseline]
     rows = []
     peaks = {}
     for scale in args.scales:
         folder = dataset(args.data, scale)
-        zcat_s, lines = count_lines(folder)
-        wall, peak = report(folder, args.workers)
-        peaks[scale] = peak
-        rows.append((scale, lines, zcat_s, wall, peak))
-        print(
-            f"scale {scale}: {lines:,} lines; zcat|wc -l {zcat_s:.1f} s; "
-            f"timeline report {wall:.1f} s ({wall / zcat_s:.1f}x), peak {peak:,.0f} MiB",
-            flush=True,
-        )
-    if rows:
-        print("\n| scale | lines | zcat -f \\| wc -l | timeline report | ratio | peak memory |")
-        print("|---:|---:|---:|---:|---:|---:|")
-        for scale, lines, zcat_s, wall, peak in rows:
+        lines, zcats, runs = scale_runs(folder, trees, args.rounds, args.workers)
+        peaks[scale] = max(runs[0].peaks)
+        rows.append((scale, lines, zcats, runs))
+        for each in runs:
             print(
-                f"| {scale} | {lines:,} | {zcat_s:.1f} s | {wall:.1f} s | "
-                f"{wall / zcat_s:.1f}x | {peak:,.0f} MiB |"
+                f"scale {scale}: {lines:,} lines; zcat|wc -l {runs[0].shown(zcats, ' s')}; "
+                f"{_named(each.tree)} report {each.shown(each.walls, ' s')}, "
+                f"{each.shown(each.ratios, 'x')} the zcat of its round, "
+                f"peak {max(each.peaks):,.0f} MiB",
+                flush=True,
             )
+    if rows:
+        print(
+            "\n| scale | lines | tree | zcat -f \\| wc -l | timeline report | ratio | peak memory |"
+        )
+        print("|---:|---:|---|---:|---:|---:|---:|")
+        for scale, lines, zcats, runs in rows:
+            for each in runs:
+                print(
+                    f"| {scale} | {lines:,} | {_named(each.tree)} | {each.shown(zcats, ' s')} | "
+                    f"{each.shown(each.walls, ' s')} | {each.shown(each.ratios, 'x')} | "
+                    f"{max(each.peaks):,.0f} MiB |"
+                )
         if len(peaks) > 1:
             low, high = min(peaks), max(peaks)
             print(f"\npeak at scale {high} / peak at scale {low}: {peaks[high] / peaks[low]:.2f}")
