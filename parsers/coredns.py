@@ -46,7 +46,7 @@ from parsers.common import (
     only,
     records,
 )
-from parsers.registry import Parser, Sample, Score, share_matching, unnamed
+from parsers.registry import Parser, Sample, Score, shares_matching, unnamed
 
 NAME = "coredns"
 
@@ -317,8 +317,8 @@ def sniff(sample: list[str]) -> Score:
         return Score(0.0, "no lines to look at")
     if not any(literal in line for line in text for literal in LITERALS):
         return Score(0.0, "no CoreDNS literals ([INFO], plugin/, CoreDNS-, udp/tcp queries)")
-    covered = share_matching(text, f"{HEADER}|{CONTINUATION}")
-    markers = share_matching(text, _MARKERS)
+    shares = shares_matching(text, {"covered": f"{HEADER}|{CONTINUATION}", "markers": _MARKERS})
+    covered, markers = shares["covered"], shares["markers"]
     if markers == 0:
         return Score(
             round(0.4 * covered, 3),

@@ -52,6 +52,9 @@ WARNING_SCHEMA = {
     "reason": pl.String,
     "text": pl.String,
 }
+#: A file's warnings when it has none: one frame for all of them, since a small file's
+#: empty frame costs about as much to make as its lines to read.
+NO_WARNINGS = pl.DataFrame(schema=WARNING_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ class Partial:
     layers: list[str] = field(default_factory=list)
     mtime: datetime | None = None
     problems: list[str] = field(default_factory=list)
-    warnings: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=WARNING_SCHEMA))
+    warnings: pl.DataFrame = field(default_factory=lambda: NO_WARNINGS)
     evidence: dict[str, Any] = field(default_factory=dict)
     records: pl.DataFrame | None = None
     #: The Parquet file of the rows, and their number (``_task``) there: the small files
@@ -364,13 +367,13 @@ def _prepare(
     del lines
     result.prefix = peeled.described
     result.layers = list(peeled.layers)
-    stripped = _with_path_hints(peeled.lines.lazy(), result.path).collect()
+    stripped = _with_path_hints(peeled.lines, result.path)
     result.wrapper_lines = int(stripped["marker"].sum())
     if result.wrapper_lines:
         markers = stripped.filter(pl.col("marker"))
         result.wrapper_spans = markers.select("line", "end_line")
         result.header_zone = wrappers.journal_zone(markers["text"])
-    stripped = stripped.filter(~pl.col("marker"))
+        stripped = stripped.filter(~pl.col("marker"))
     parser = None
     if task.format:
         parser, result.score = parsers.registry.get(task.format), 1.0
@@ -538,8 +541,9 @@ def _take_records(
         result.problems.extend(_job_time_problems(records))
     result.rows = measured["rows"]
     result.first_lines = measured["first_lines"]
+    unparsed = result.warnings.filter(pl.col("unparsed")) if result.warnings.height else None
     result.covered_lines = measured["covered_lines"] - _lines_inside(
-        records, [result.wrapper_spans, result.warnings.filter(pl.col("unparsed"))]
+        records, [result.wrapper_spans, unparsed]
     )
     missing = _unaccounted(
         records, result.warnings, result.lines, result.wrapper_spans, result.covered_lines
@@ -688,7 +692,7 @@ def _stripped_sample(raw: list[str], prefix: str | None) -> list[str]:
     return runtime.strip(frame, prefix).collect()["text"].to_list()
 
 
-def _with_path_hints(lines: pl.LazyFrame, path: str) -> pl.LazyFrame:
+def _with_path_hints(lines: pl.DataFrame, path: str) -> pl.DataFrame:
     hints = layouts.hints_from_path(path)
     return lines.with_columns(
         host=pl.coalesce(pl.col("host"), pl.lit(hints.node or hints.pod, pl.String)),
@@ -710,7 +714,7 @@ def _unparsed(lines: pl.DataFrame, path: str, reason: str) -> pl.DataFrame:
 def _warnings(frames: list[pl.DataFrame]) -> pl.DataFrame:
     frames = [f for f in frames if f.height]
     if not frames:
-        return pl.DataFrame(schema=WARNING_SCHEMA)
+        return NO_WARNINGS
     return pl.concat(
         [pl.DataFrame(schema=WARNING_SCHEMA), *(f.cast(WARNING_SCHEMA) for f in frames)],
         how="vertical",
@@ -733,7 +737,7 @@ def detect(path: str) -> dict[str, object]:
         path=pl.lit(path),
     )
     peeled = wrappers.peel(frame, raw)
-    body = _with_path_hints(peeled.lines.lazy(), path).collect().filter(~pl.col("marker"))
+    body = _with_path_hints(peeled.lines, path).filter(~pl.col("marker"))
     ranked = parsers.registry.rank(body["text"].to_list())
     best, score = ranked[0] if ranked else (None, Score(0.0, "no parsers registered"))
     sure = best is not None and score.score >= MIN_SCORE
