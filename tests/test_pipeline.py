@@ -203,6 +203,21 @@ def test_worker_processes_give_the_rows_of_a_read_in_this_process(logs, monkeypa
     )
 
 
+@pytest.mark.parametrize("cores", [2, 8])
+def test_each_worker_process_runs_polars_on_its_share_of_the_cores(monkeypatch, cores):
+    """Worker processes on every core, each with polars' threads on every core, contend
+    for the cores; a ``POLARS_MAX_THREADS`` the user set stands."""
+    monkeypatch.delenv(executor.POLARS_THREADS_ENV, raising=False)
+    monkeypatch.setattr(executor, "default_workers", lambda: cores)
+    asked = [executor.POLARS_THREADS_ENV] * executor.MIN_TASKS_FOR_WORKERS
+    seen = [value for _, value in executor.run(os.getenv, asked, workers=2)]
+    assert seen == [str(cores // 2)] * len(asked)
+    assert executor.POLARS_THREADS_ENV not in os.environ, "this process's own is left alone"
+    monkeypatch.setenv(executor.POLARS_THREADS_ENV, "3")
+    seen = [value for _, value in executor.run(os.getenv, asked, workers=2)]
+    assert seen == ["3"] * len(asked)
+
+
 def test_unchanged_files_are_not_read_again_and_changed_ones_are(logs, tmp_path_factory, spy):
     cache = tmp_path_factory.mktemp("cache")
     first = timeline.read(logs, cache=cache)
