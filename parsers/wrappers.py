@@ -41,12 +41,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
 from parsers import layouts, runtime
-from parsers.common import LINE_SCHEMA, PLACEHOLDER_YEAR, per_file, stacked_samples
+from parsers.common import LINE_SCHEMA, PLACEHOLDER_YEAR, per_file, stacked, stacked_samples
 from parsers.registry import SAMPLE_LINES
 
 #: Layers looked for, at most, one inside the other.
@@ -466,35 +466,56 @@ def journal_zone(markers: pl.Series) -> str | None:
 
 
 def peel_together(
-    frames: list[pl.DataFrame], samples: list[list[str]], prefix: str | None
+    frames: list[pl.DataFrame],
+    samples: list[list[str]],
+    prefix: str | None,
+    *,
+    path_hints: bool = False,
 ) -> list[Peeled]:
     """:func:`peel` of several files' lines whose first lines carry the runtime ``prefix``
     on every line, or (``prefix`` None) no layer at all, in one query: on small files the
     fixed cost of a query, not the lines, is what peeling costs. Each frame's ``path``
     must be its own. A file with colour codes in its ``samples`` or with ``cluster-info
-    dump`` sections is peeled on its own."""
+    dump`` sections is peeled on its own. With ``path_hints``, the host and container
+    its path names (:func:`hints_of_paths`) go to the lines no layer names them on."""
+    sections = per_file(
+        stacked([frame.select("text") for frame in frames]),
+        len(frames),
+        any=pl.col("text").str.contains(_SECTION_LITERAL, literal=True).any(),
+    )
     plain = [
-        not any("\x1b[" in s for s in sample)
-        and not frame["text"].str.contains(_SECTION_LITERAL, literal=True).any()
-        for frame, sample in zip(frames, samples, strict=True)
+        not any("\x1b[" in s for s in sample) and not (section and section["any"])
+        for sample, section in zip(samples, sections, strict=True)
     ]
     together = [frame for frame, ok in zip(frames, plain, strict=True) if ok and frame.height]
+
+    def hinted(lines: pl.DataFrame) -> pl.DataFrame:
+        if not path_hints or lines.height == 0:
+            return lines
+        return lines.with_columns(**hints_of_paths(lines["path"], pl.col("path")))
+
     peeled = {}
     if together:
         lines = _empty_columns(pl.concat(together, how="vertical"))
         if prefix is not None:
             lines = strip(lines, prefix, outermost=True)
-        peeled = lines.partition_by("path", as_dict=True, maintain_order=True)
+        peeled = hinted(lines).partition_by("path", as_dict=True, maintain_order=True)
     layers = ((prefix,), (1.0,)) if prefix is not None else ((), ())
-    return [
-        Peeled(peeled[(frame["path"][0],)], *layers) if ok and frame.height else peel(frame, sample)
-        for frame, sample, ok in zip(frames, samples, plain, strict=True)
-    ]
+    out = []
+    for frame, sample, ok in zip(frames, samples, plain, strict=True):
+        if ok and frame.height:
+            out.append(Peeled(peeled[(frame["path"][0],)], *layers))
+        else:
+            alone = peel(frame, sample)
+            out.append(replace(alone, lines=hinted(alone.lines)))
+    return out
 
 
-def _hints_of_files(files: pl.Series, path: pl.Expr) -> dict[str, pl.Expr]:
-    """Host and container from the paths ``grep -H`` names, each path read once:
-    ``grep -rn error bundle/`` over a node's ``var/log/pods`` says whose each line is."""
+def hints_of_paths(files: pl.Series, path: pl.Expr) -> dict[str, pl.Expr]:
+    """Host and container from the paths in ``path`` (``files``: their values), each
+    path read once, where the lines do not name them already: ``grep -rn error bundle/``
+    over a node's ``var/log/pods`` says whose each line is, and so do the paths of many
+    small files read at once."""
     hints = {f: layouts.hints_from_path(f) for f in files.drop_nulls().unique().to_list()}
     host = {f: h.node or h.pod for f, h in hints.items() if h.node or h.pod}
     container = {f: h.container for f, h in hints.items() if h.container}
@@ -591,7 +612,7 @@ def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.Data
         updates["host"] = pl.coalesce(pl.col("host"), field("host"))
     if name == "grep":
         files = pl.coalesce(*(field(g) for g in sorted(groups) if g.startswith("grep_file")))
-        updates |= _hints_of_files(found.select(_f=files)["_f"], files)
+        updates |= hints_of_paths(found.select(_f=files)["_f"], files)
     if "unit" in groups:
         unit = field("unit")
         if name == "syslog-5424":

@@ -541,6 +541,13 @@ def test_many_small_files_read_in_one_query_give_the_rows_of_one_file_at_a_time(
         "\tError occurred at line: 7\n\t >\n"
         + kube_proxy_log(rng, datetime(2024, 2, 29, 1), 5, prefix=False)
     )
+    # a pod's log in colour is peeled on its own, and its path still names node and pod
+    coloured = tmp_path / "ip-10-9-99-7/var/log/pods/kube-system_kube-proxy-zz_1/kube-proxy"
+    coloured.mkdir(parents=True)
+    (coloured / "0.log").write_text(
+        "2024-02-29T01:00:00.000000001Z stderr F \x1b[32mI0229 01:00:00.000000       1 "
+        'proxier.go:823] "Syncing iptables rules"\x1b[0m\n'
+    )
     files = sorted(str(p) for p in tmp_path.rglob("*.log"))
     one_by_one = [mapper.map_task(mapper.Task(f)) for f in files]
     together = mapper.map_batch([mapper.Task(f) for f in files])
@@ -556,6 +563,12 @@ def test_many_small_files_read_in_one_query_give_the_rows_of_one_file_at_a_time(
         assert batched.evidence == alone.evidence
     rotated = together[files.index(str(tmp_path / "rotated.log"))]
     assert rotated.warnings["line"].to_list()[:1] == [1], "its first lines are told as unparsed"
+    for k, batched in enumerate(together):
+        if "/var/log/pods/" in files[k]:
+            node = Path(files[k]).relative_to(tmp_path).parts[0]
+            assert batched.records["host"].unique().to_list() == [node], files[k]
+            if "/kube-proxy/" in files[k]:
+                assert batched.records["component"].unique().to_list() == ["kube-proxy"]
 
 
 def test_files_of_one_container_are_sniffed_once_and_a_stranger_among_them_still_in_full(

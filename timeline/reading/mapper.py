@@ -345,7 +345,8 @@ def _peeled_together(read: list, tasks: list[Task]) -> dict[int, wrappers.Peeled
         if len(members) > 1:
             frames = [read[i][1] for i in members]
             samples = [read[i][2] for i in members]
-            out.update(zip(members, wrappers.peel_together(frames, samples, layer), strict=True))
+            peeled = wrappers.peel_together(frames, samples, layer, path_hints=True)
+            out.update(zip(members, peeled, strict=True))
     return out
 
 
@@ -359,15 +360,18 @@ def _prepare(
     peeled: wrappers.Peeled | None = None,
 ):
     """Strip and sniff one task's lines: ``(result, lines, parser, warnings)``, with lines
-    None when there is nothing to parse (the result says why)."""
+    None when there is nothing to parse (the result says why). ``peeled``: its lines as
+    :func:`_peeled_together` peeled them with other files', with their path's hints."""
     if lines is None:
         return result, None, None, warnings
     if peeled is None:
         peeled = wrappers.peel(lines, raw_sample, expect=[g.layers for g in guesses])
+        stripped = _with_path_hints(peeled.lines, result.path)
+    else:
+        stripped = peeled.lines
     del lines
     result.prefix = peeled.described
     result.layers = list(peeled.layers)
-    stripped = _with_path_hints(peeled.lines, result.path)
     result.wrapper_lines = int(stripped["marker"].sum())
     if result.wrapper_lines:
         markers = stripped.filter(pl.col("marker"))
