@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ import polars as pl
 
 import parsers
 from parsers import layouts, routing, runtime, wrappers
-from parsers.common import LINE_SCHEMA, RECORD_SCHEMA, per_file, stacked
+from parsers.common import LINE_SCHEMA, RECORD_SCHEMA, file_numbers, per_file, stacked
 from parsers.registry import MIN_SCORE, Parser, Score
 from timeline.reading import settle, signatures
 from timeline.reading.lines import SAMPLE_LINES, cut_notes, sample_lines, split_lines, split_many
@@ -254,12 +255,12 @@ def _write_rows(results: list[Partial], tasks: list[Task]) -> None:
             names = "\n".join(Path(tasks[k].out).stem for k in group)
             digest = hashlib.sha256(names.encode()).hexdigest()[:32]
             out = str(Path(out).with_name(f"batch-{digest}.parquet"))
-        frames = []
+        frames = [results[k].records for k in group]
+        rows = pl.concat(frames, how="diagonal_relaxed").with_columns(
+            _task=file_numbers([frame.height for frame in frames])
+        )
         for index, k in enumerate(group):
-            result = results[k]
-            frames.append(result.records.with_columns(_task=pl.lit(index, pl.UInt32)))
-            result.out, result.index, result.records = out, index, None
-        rows = pl.concat(frames, how="diagonal_relaxed")
+            results[k].out, results[k].index, results[k].records = out, index, None
         rows.write_parquet(out, statistics=True, compression="lz4")  # fast: read once more
 
 
@@ -477,32 +478,29 @@ def _parse_together(members: list, indexes: list[int]) -> dict[int, tuple[pl.Dat
     each record can be given back to its file: ``{index: (records, measures)}``, the
     :func:`_measures` of every file taken in one query too."""
     parser = members[0][2]
-    starts, offset, frames = [], 0, []
-    for _result, stripped, _parser, _warnings in members:
-        starts.append(offset)
-        frames.append(
-            stripped.with_columns(
-                line=pl.col("line") + offset, end_line=pl.col("end_line") + offset
-            )
-        )
-        offset += int(stripped["end_line"].max() or 0)
-    records = _parse_lines(parser, pl.concat(frames, how="vertical_relaxed"))
+    frames = [stripped for _result, stripped, _parser, _warnings in members]
+    ends = [int(frame["end_line"].max() or 0) for frame in frames]
+    starts = pl.Series([0, *itertools.accumulate(ends)][:-1], dtype=pl.UInt32)
+    start = starts.gather(file_numbers([frame.height for frame in frames]))
+    # in one chunk: polars 2.1 panics in some string queries over columns chunked unlike
+    # each other (``start``'s one chunk beside the frames' many)
+    lines = pl.concat(frames, how="vertical_relaxed", rechunk=True).with_columns(
+        line=pl.col("line") + start, end_line=pl.col("end_line") + start
+    )
+    records = _parse_lines(parser, lines)
     if isinstance(records, Exception):
         return {}  # each file is parsed on its own, so the failure is told per file
-    records = _masked(records)
-    owner = pl.Series(starts, dtype=pl.UInt32).search_sorted(records["line"], side="left") - 1
-    records = records.with_columns(_file=owner)
+    owner = starts.search_sorted(records["line"], side="left") - 1
+    start = starts.gather(owner)
+    records = _masked(records).with_columns(
+        _file=owner, line=pl.col("line") - start, end_line=pl.col("end_line") - start
+    )
     measured = _measures(records, by="_file")
+    if records["unparsed"].null_count() == records.height:
+        records = records.drop("unparsed")  # once, not once a file
     by_file = records.partition_by("_file", as_dict=True, include_key=False)
-    out = {}
-    for k, i in enumerate(indexes):
-        if (k,) not in by_file:  # a file of no records: taken on its own
-            continue
-        own = by_file[(k,)].with_columns(
-            line=pl.col("line") - starts[k], end_line=pl.col("end_line") - starts[k]
-        )
-        out[i] = (own, measured[k])
-    return out
+    # a file of no records is taken on its own
+    return {i: (by_file[(k,)], measured[k]) for k, i in enumerate(indexes) if (k,) in by_file}
 
 
 def _take_records(
@@ -518,7 +516,7 @@ def _take_records(
         warnings.append(_unparsed(stripped, result.path, f"{name} parser failed"))
         result.warnings = _warnings(warnings)
         return
-    all_good = records["unparsed"].null_count() == records.height
+    all_good = "unparsed" not in records or records["unparsed"].null_count() == records.height
     bad = None if all_good else _without_overlaps(records.filter(pl.col("unparsed").is_not_null()))
     if bad is not None and bad.height:
         # a line that also starts a good record (a one-line JSON page cut short) is
@@ -537,7 +535,7 @@ def _take_records(
         records = records.filter(pl.col("unparsed").is_null())
     if not all_good or measured is None:
         measured = _measures(records)[None]
-    records = records.drop("unparsed")
+    records = records.drop("unparsed", strict=False)
     if "masked" not in records.columns:  # files parsed together are masked together
         records = _masked(records)
     result.warnings = _warnings(warnings)
@@ -627,9 +625,9 @@ def _unaccounted(
     wrapper's own line spans, or None when there are none: every line must be accounted
     for, whatever a parser forgets (a table header with no rows under it). Costs a sum in
     the usual case (``covered`` is the lines the records span, :func:`_measures`)."""
-    wrapper = wrapper if wrapper is not None else pl.DataFrame(schema=_SPAN)
-    if covered + wrapper.height >= lines:  # the usual case, without a query
+    if covered + (wrapper.height if wrapper is not None else 0) >= lines:  # the usual case
         return None
+    wrapper = wrapper if wrapper is not None else pl.DataFrame(schema=_SPAN)
     unparsed = warnings.filter(pl.col("unparsed"))
     counted = int((unparsed["end_line"] - unparsed["line"] + 1).sum() or 0) + wrapper.height
     if covered + counted >= lines:
