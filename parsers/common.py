@@ -119,13 +119,27 @@ def file_numbers(heights: list[int]) -> pl.Series:
     return pl.Series(range(len(heights)), dtype=pl.UInt32).repeat_by(counts).explode().drop_nulls()
 
 
-def stacked(frames: list[pl.DataFrame]) -> pl.DataFrame:
-    """Several files' rows in one frame, in order, each with its file's number (``_file``):
-    many small files are looked at in one query this way (:func:`per_file`), the fixed
-    cost of a query, not the rows, being what a small file costs."""
-    return pl.concat(frames, how="vertical").with_columns(
-        _file=file_numbers([f.height for f in frames])
-    )
+def stacked(frames: list[pl.DataFrame], *columns: str) -> pl.DataFrame:
+    """The ``columns`` of several files' rows in one frame, in order, each row with its
+    file's number (``_file``): many small files are looked at in one query this way
+    (:func:`per_file`), the fixed cost of a query, not the rows, being what a small file
+    costs. The columns are taken as they are, not through a query of each frame.
+
+    >>> stacked([pl.DataFrame({"a": [1, 2], "b": 0}), pl.DataFrame({"a": [3], "b": 0})], "a")
+    shape: (3, 2)
+    ┌─────┬───────┐
+    │ a   ┆ _file │
+    │ --- ┆ ---   │
+    │ i64 ┆ u32   │
+    ╞═════╪═══════╡
+    │ 1   ┆ 0     │
+    │ 2   ┆ 0     │
+    │ 3   ┆ 1     │
+    └─────┴───────┘
+    """
+    return pl.DataFrame(
+        [pl.concat([frame.get_column(name) for frame in frames]) for name in columns]
+    ).with_columns(_file=file_numbers([frame.height for frame in frames]))
 
 
 def stacked_samples(samples: list[list[str]]) -> pl.DataFrame:

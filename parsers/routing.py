@@ -222,7 +222,7 @@ def one_segment_each(files: list[pl.DataFrame], main: Parser) -> list[bool]:
     foreign = "|".join(f"(?:{p.claims})" for p in candidates(main)) if line_based else ""
     flag = pl.col("text").str.contains(foreign) if foreign else pl.lit(False)
     found = per_file(
-        stacked([f.select("text", "entry", "host", "container") for f in files]),
+        stacked(files, "text", "entry", "host", "container"),
         len(files),
         one_stream=(pl.col("container").n_unique() <= 1) & (pl.col("host").n_unique() <= 1),
         claimed=(flag | pl.col("entry")).any(),

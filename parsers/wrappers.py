@@ -479,7 +479,7 @@ def peel_together(
     dump`` sections is peeled on its own. With ``path_hints``, the host and container
     its path names (:func:`hints_of_paths`) go to the lines no layer names them on."""
     sections = per_file(
-        stacked([frame.select("text") for frame in frames]),
+        stacked(frames, "text"),
         len(frames),
         any=pl.col("text").str.contains(_SECTION_LITERAL, literal=True).any(),
     )

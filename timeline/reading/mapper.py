@@ -440,9 +440,7 @@ def _wholly_own(members: list[int], prepared: list) -> list[int]:
 
 def _all_whole_lines(frames: list[pl.DataFrame], whole_line: pl.Expr) -> list[bool]:
     """Whether every line of each frame is ``whole_line``, in one query."""
-    found = per_file(
-        stacked([f.select("text") for f in frames]), len(frames), whole=whole_line.all()
-    )
+    found = per_file(stacked(frames, "text"), len(frames), whole=whole_line.all())
     return [bool(each and each["whole"]) for each in found]
 
 
@@ -535,7 +533,8 @@ def _take_records(
         records = records.filter(pl.col("unparsed").is_null())
     if not all_good or measured is None:
         measured = _measures(records)[None]
-    records = records.drop("unparsed", strict=False)
+    if "unparsed" in records:
+        records = records.drop("unparsed")
     if "masked" not in records.columns:  # files parsed together are masked together
         records = _masked(records)
     result.warnings = _warnings(warnings)
