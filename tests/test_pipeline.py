@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 import parsers
 import timeline
-from parsers import wrappers
+from parsers import routing, wrappers
 from timeline.cli import app
 from timeline.errors import TimelineError
 from timeline.reading import executor, loader, mapper
@@ -735,6 +735,36 @@ def test_thousands_of_small_files_go_to_workers_in_several_batches(tmp_path, mon
             assert workers is None and batches == -(
                 -count * loader.FILE_WORK_BYTES // loader.BATCH_BYTES
             )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'E0314 18:00:01.123456       1 proxier.go:1520] "Failed to execute iptables-restore" err=<\n'
+        "\texit status 1\n >\n"
+        "rabbitmq-1  | 2023-03-15 02:50:01.123456+00:00 [error] <0.1234.0> closing\n",
+        "2023-03-14T18:00:01.000000001Z stderr P I0314 18:00:01.000000       1 a.go:1] par\n"
+        "2023-03-14T18:00:01.000000002Z stderr F tial\n",
+        "Mar 14 18:00:01 node-3 kubelet[926]: E0314 18:00:01.945743     926 kubelet.go:2267] x\n",
+        "CoreDNS-1.9.3\nrabbitmq-1  | 2023-03-15 02:50:01.123456+00:00 [error] <0.1234.0> closing",
+    ],
+)
+def test_a_files_lines_reach_its_parsers_in_one_chunk_a_column(tmp_path, monkeypatch, text):
+    """Peeling may leave a column in pieces unlike the others', and polars 2.1 panics on
+    some string queries over such a frame ("assertion failed: i < self.len()")."""
+    seen = []
+
+    def parse_segments(lines, *args, **kwargs):
+        seen.append(lines.n_chunks("all"))
+        return real(lines, *args, **kwargs)
+
+    real = routing.parse_segments
+    monkeypatch.setattr(routing, "parse_segments", parse_segments)
+    path = tmp_path / "a.log"
+    path.write_text(text)
+    result = mapper.map_task(mapper.Task(str(path)))
+    assert result.rows > 0
+    assert seen and all(set(chunks) == {1} for chunks in seen), seen
 
 
 def test_small_files_without_a_layer_are_peeled_together_as_each_alone(tmp_path, spy):

@@ -379,6 +379,9 @@ def _prepare(
         result.wrapper_spans = markers.select("line", "end_line")
         result.header_zone = wrappers.journal_zone(markers["text"])
         stripped = stripped.filter(~pl.col("marker"))
+    # in one chunk a column: polars 2.1 panics in some string queries over columns
+    # chunked unlike each other, as a peeled text column may be
+    stripped = stripped.rechunk()
     parser = None
     if task.format:
         parser, result.score = parsers.registry.get(task.format), 1.0
@@ -480,8 +483,7 @@ def _parse_together(members: list, indexes: list[int]) -> dict[int, tuple[pl.Dat
     ends = [int(frame["end_line"].max() or 0) for frame in frames]
     starts = pl.Series([0, *itertools.accumulate(ends)][:-1], dtype=pl.UInt32)
     start = starts.gather(file_numbers([frame.height for frame in frames]))
-    # in one chunk: polars 2.1 panics in some string queries over columns chunked unlike
-    # each other (``start``'s one chunk beside the frames' many)
+    # in one chunk a column, as in _prepare (``start``'s one chunk beside the frames' many)
     lines = pl.concat(frames, how="vertical_relaxed", rechunk=True).with_columns(
         line=pl.col("line") + start, end_line=pl.col("end_line") + start
     )
