@@ -360,14 +360,19 @@ def test_an_unreadable_folder_is_reported(tmp_path):
 
 
 def test_an_unreadable_folder_walk_error_is_reported(tmp_path, monkeypatch):
-    """Also as root: the walk's error is turned into a skip, whatever raised it."""
+    """Also as root: a folder the walk cannot list is turned into a skip, and the walk
+    goes on with the rest."""
     (tmp_path / "kube-proxy.log").write_text(klog(3))
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "x.log").write_text(klog(3))
+    listing = os.scandir
 
-    def walk(top, onerror=None, followlinks=False):
-        onerror(PermissionError(13, "Permission denied", str(Path(top) / "locked")))
-        yield str(top), [], ["kube-proxy.log"]
+    def scandir(path):
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return listing(path)
 
-    monkeypatch.setattr(os, "walk", walk)
+    monkeypatch.setattr(os, "scandir", scandir)
     found = scan(str(tmp_path))
     assert found.skipped == [(str(tmp_path / "locked"), "cannot read folder: Permission denied")]
     assert len(found.files) == 1

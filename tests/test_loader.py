@@ -202,6 +202,23 @@ def test_folders_and_globs_expand(write, tmp_path):
     assert len(timeline.expand(str(tmp_path / "logs" / "**" / "*.log"))) == 1
 
 
+def test_a_folder_is_walked_from_the_top_each_folders_names_in_order(write, tmp_path):
+    """A folder's own files come before its folders', each level sorted by name, deep
+    folders included: the same files in the same order on every machine."""
+    for name in ["b.log", "ab.log", "c/x.log", "a/z.log", "a/b/c.log", "a/b/d/e/f.log", "a/y.log"]:
+        write(f"logs/{name}", "x\n")
+    found = [os.path.relpath(p, tmp_path / "logs") for p in timeline.expand(tmp_path / "logs")]
+    assert found == [
+        "ab.log",
+        "b.log",
+        "a/y.log",
+        "a/z.log",
+        "a/b/c.log",
+        "a/b/d/e/f.log",
+        "c/x.log",
+    ]
+
+
 def test_missing_path_and_unknown_format_are_user_errors(tmp_path):
     with pytest.raises(NoInputError, match="no such file"):
         timeline.read(tmp_path / "nope.log")

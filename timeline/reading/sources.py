@@ -212,32 +212,48 @@ def _glob_root(pattern: str) -> str:
 
 
 def _walk(folder: str, roots: list[str], follow_symlinks: bool, found: Scan) -> None:
-    def unreadable(exc: OSError) -> None:
-        found.skipped.append(
-            (shown_name(exc.filename or folder), f"cannot read folder: {exc.strerror}")
-        )
-
+    """Take the files under ``folder``, in the order ``os.walk`` gives from the top, each
+    folder's names sorted. What a folder listing says (a folder, a symlink) is not asked
+    of the file system again: a node's ``var/log/pods`` is thousands of small folders."""
     seen: set[tuple[int, int]] = set()
-    for here, dirs, files in os.walk(folder, onerror=unreadable, followlinks=follow_symlinks):
+    todo = [folder]
+    while todo:
+        here = todo.pop()
+        if follow_symlinks:  # only a followed symlink can lead back up
+            try:
+                st = os.stat(here)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
         try:
-            st = os.stat(here)
-        except OSError:
+            with os.scandir(here) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as exc:
+            found.skipped.append(
+                (shown_name(exc.filename or here), f"cannot read folder: {exc.strerror}")
+            )
             continue
-        if (st.st_dev, st.st_ino) in seen:  # a symlink loop
-            dirs[:] = []
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        dirs.sort()
-        if not follow_symlinks:
-            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(here, d))]
-        for name in sorted(files):
-            path = os.path.join(here, name)
-            if name.startswith("."):
+        folders = []
+        for entry in entries:
+            if _is_folder(entry):
+                if follow_symlinks or not entry.is_symlink():
+                    folders.append(entry.path)
+            elif entry.name.startswith("."):
                 found.skipped.append(
-                    (shown_name(path), "hidden file: skipped (name it to read it)")
+                    (shown_name(entry.path), "hidden file: skipped (name it to read it)")
                 )
             else:
-                _take(path, roots, follow_symlinks, found)
+                _take(entry.path, roots, follow_symlinks, found, entry)
+        todo.extend(reversed(folders))
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _each_file_once(found: Scan) -> list[str]:
@@ -261,9 +277,17 @@ def _each_file_once(found: Scan) -> list[str]:
     return list(kept.values())
 
 
-def _take(path: str, roots: list[str], follow_symlinks: bool, found: Scan) -> None:
-    """Add ``path`` (found by a walk or a glob) if it is a regular file it may read."""
-    if os.path.islink(path) and not follow_symlinks and not _inside(path, roots):
+def _take(
+    path: str,
+    roots: list[str],
+    follow_symlinks: bool,
+    found: Scan,
+    entry: os.DirEntry | None = None,
+) -> None:
+    """Add ``path`` (found by a walk or a glob) if it is a regular file it may read;
+    ``entry``: what the walk's folder listing says of it."""
+    link = entry.is_symlink() if entry is not None else os.path.islink(path)
+    if link and not follow_symlinks and not _inside(path, roots):
         target = shown_name(os.path.realpath(path))
         found.skipped.append(
             (
@@ -274,7 +298,7 @@ def _take(path: str, roots: list[str], follow_symlinks: bool, found: Scan) -> No
         )
         return
     try:
-        mode = os.stat(path).st_mode
+        mode = (entry.stat() if entry is not None else os.stat(path)).st_mode
     except OSError as exc:
         found.skipped.append((shown_name(path), f"cannot read: {exc.strerror}"))
         return
