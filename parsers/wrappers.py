@@ -476,8 +476,8 @@ def peel_together(
     on every line, or (``prefix`` None) no layer at all, in one query: on small files the
     fixed cost of a query, not the lines, is what peeling costs. Each frame's ``path``
     must be its own. A file with colour codes in its ``samples`` or with ``cluster-info
-    dump`` sections is peeled on its own. With ``path_hints``, the host and container
-    its path names (:func:`hints_of_paths`) go to the lines no layer names them on."""
+    dump`` sections is peeled on its own. With ``path_hints``, the lines are given their
+    paths' hosts and containers too (:func:`with_path_hints`)."""
     sections = per_file(
         stacked(frames, "text"),
         len(frames),
@@ -488,12 +488,7 @@ def peel_together(
         for sample, section in zip(samples, sections, strict=True)
     ]
     together = [frame for frame, ok in zip(frames, plain, strict=True) if ok and frame.height]
-
-    def hinted(lines: pl.DataFrame) -> pl.DataFrame:
-        if not path_hints or lines.height == 0:
-            return lines
-        return lines.with_columns(**hints_of_paths(lines["path"], pl.col("path")))
-
+    hinted = with_path_hints if path_hints else (lambda lines: lines)
     peeled = {}
     if together:
         lines = _empty_columns(pl.concat(together, how="vertical"))
@@ -509,6 +504,15 @@ def peel_together(
             alone = peel(frame, sample)
             out.append(replace(alone, lines=hinted(alone.lines)))
     return out
+
+
+def with_path_hints(lines: pl.DataFrame) -> pl.DataFrame:
+    """``lines`` with the host and container each line's ``path`` names (a pod's folder
+    in ``var/log/pods``, a node's folder: :func:`parsers.layouts.hints_from_path`) where
+    no layer named them."""
+    if lines.height == 0:
+        return lines
+    return lines.with_columns(**hints_of_paths(lines["path"], pl.col("path")))
 
 
 def hints_of_paths(files: pl.Series, path: pl.Expr) -> dict[str, pl.Expr]:

@@ -367,7 +367,7 @@ def _prepare(
         return result, None, None, warnings
     if peeled is None:
         peeled = wrappers.peel(lines, raw_sample, expect=[g.layers for g in guesses])
-        stripped = _with_path_hints(peeled.lines, result.path)
+        stripped = wrappers.with_path_hints(peeled.lines)
     else:
         stripped = peeled.lines
     del lines
@@ -695,14 +695,6 @@ def _stripped_sample(raw: list[str], prefix: str | None) -> list[str]:
     return runtime.strip(frame, prefix).collect()["text"].to_list()
 
 
-def _with_path_hints(lines: pl.DataFrame, path: str) -> pl.DataFrame:
-    hints = layouts.hints_from_path(path)
-    return lines.with_columns(
-        host=pl.coalesce(pl.col("host"), pl.lit(hints.node or hints.pod, pl.String)),
-        container=pl.coalesce(pl.col("container"), pl.lit(hints.container, pl.String)),
-    )
-
-
 def _unparsed(lines: pl.DataFrame, path: str, reason: str) -> pl.DataFrame:
     return lines.select(
         pl.lit(path).alias("file"),
@@ -740,7 +732,7 @@ def detect(path: str) -> dict[str, object]:
         path=pl.lit(path),
     )
     peeled = wrappers.peel(frame, raw)
-    body = _with_path_hints(peeled.lines, path).filter(~pl.col("marker"))
+    body = wrappers.with_path_hints(peeled.lines).filter(~pl.col("marker"))
     ranked = parsers.registry.rank(body["text"].to_list())
     best, score = ranked[0] if ranked else (None, Score(0.0, "no parsers registered"))
     sure = best is not None and score.score >= MIN_SCORE
