@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 
 __all__ = ["common_root", "relative_path"]
 
@@ -16,7 +17,14 @@ def relative_path(path: str | None, root: str) -> str:
     text = "" if path is None else str(path)
     if not root:
         return text
-    absolute = os.path.abspath(text)
+    return _relative(text, root, os.getcwd())
+
+
+@lru_cache(maxsize=65536)
+def _relative(text: str, root: str, cwd: str) -> str:
+    """:func:`relative_path` of one path, worked out once: a report names the same few
+    files on thousands of rows. ``cwd`` is in the key, as a relative path depends on it."""
+    absolute = os.path.normpath(os.path.join(cwd, text))
     if absolute.startswith(root.rstrip(os.sep) + os.sep):
         return os.path.relpath(absolute, root)
     return text

@@ -8,6 +8,7 @@ text is escaped: log text never becomes markup.
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import lru_cache
 
 import plotly.graph_objects as go
 import polars as pl
@@ -578,9 +579,11 @@ def _location(loc: str, root: str) -> str:
     return f"{relative_path(file, root)}:{line}" if sep else loc
 
 
+@lru_cache(maxsize=65536)
 def _wrapped(text: str | None, width: int = HOVER_WIDTH, lines: int = 3) -> str:
     """``text`` escaped and broken into at most ``lines`` lines of ``width`` characters
-    for a hover box (cut with an ellipsis beyond that).
+    for a hover box (cut with an ellipsis beyond that). Worked out once per text: a
+    figure repeats a signature on every bar of its lane.
 
     >>> _wrapped("a" * 70, width=30)
     'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa<br>aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa<br>aaaaaaaaaa'
