@@ -438,10 +438,7 @@ def _caller_rows(events: pl.DataFrame) -> pl.DataFrame:
 
     Only those can switch, and only their lines can name a switch's version (see
     :func:`_caller_versions`): in a log of a million lines they are usually none, so the
-    sorting and grouping after this see few rows or none. The rows are read in one pass,
-    their names as categories: a store of millions of lines may give millions of them,
-    and categories hold them in a fraction of the memory."""
-    names = ["source", "template", "file", "caller", "component", "host"]
+    sorting and grouping after this see few rows or none."""
     rows = (
         events.lazy()
         .filter(
@@ -461,12 +458,24 @@ def _caller_rows(events: pl.DataFrame) -> pl.DataFrame:
             host=pl.col("host").fill_null("?"),
         )
         .filter(pl.col("caller").is_not_null())
+    )
+    key = ["component", "template", "caller"]
+    several = (
+        rows.select(key)
+        .unique()
+        .collect(engine="streaming")
+        .filter(pl.len().over("component", "template") > 1)
+    )
+    if several.height == 0:
+        return rows.clear().collect()
+    # a store of millions of lines may give millions of these: names as categories hold
+    # them in a fraction of the memory
+    names = ["source", "template", "file", "caller", "component", "host"]
+    return (
+        rows.join(several.lazy(), on=key, how="semi", maintain_order="left")
         .with_columns(pl.col(names).cast(pl.Categorical))
         .collect(engine="streaming")
     )
-    key = ["component", "template", "caller"]
-    several = rows.select(key).unique().filter(pl.len().over("component", "template") > 1)
-    return rows.join(several, on=key, how="semi", maintain_order="left")
 
 
 def _switches(rows: pl.DataFrame, *, window: timedelta) -> pl.DataFrame:
