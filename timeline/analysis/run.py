@@ -74,21 +74,15 @@ def analysis_frame(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     columns = events.collect_schema().names()
     keys = ["source", "host", "component", "template", "level"]
     row = pl.struct("ts", "kind", "file", "line")
-    # a group's rows found in one pass each, not by sorting the group: the first of its
-    # lowest line, of its earliest time and of its latest (its first row when it has no
-    # time, which no end is taken from)
-    lowest_line = pl.col("line").arg_min()
-    earliest = pl.col("ts").arg_min().fill_null(0)
-    latest = pl.col("ts").arg_max().fill_null(0)
     grouped = (
         events.filter(~counted)
         .select(*keys, "ts", "kind", "file", "line")
         .with_columns(_hour=pl.col("ts").dt.truncate("1h"))
         .group_by(*keys, "_hour")
         .agg(
-            pl.col("ts", "kind", "file", "line").get(lowest_line),
-            _earliest=row.get(earliest),
-            _latest=row.get(latest),
+            pl.col("ts", "kind", "file", "line").sort_by("line").first(),
+            _earliest=row.sort_by("ts", nulls_last=True).first(),
+            _latest=row.sort_by("ts").last(),
         )
         .collect(engine="streaming")
     )
