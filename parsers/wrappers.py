@@ -466,18 +466,14 @@ def journal_zone(markers: pl.Series) -> str | None:
 
 
 def peel_together(
-    frames: list[pl.DataFrame],
-    samples: list[list[str]],
-    prefix: str | None,
-    *,
-    path_hints: bool = False,
+    frames: list[pl.DataFrame], samples: list[list[str]], prefix: str | None
 ) -> list[Peeled]:
     """:func:`peel` of several files' lines whose first lines carry the runtime ``prefix``
-    on every line, or (``prefix`` None) no layer at all, in one query: on small files the
-    fixed cost of a query, not the lines, is what peeling costs. Each frame's ``path``
-    must be its own. A file with colour codes in its ``samples`` or with ``cluster-info
-    dump`` sections is peeled on its own. With ``path_hints``, the lines are given their
-    paths' hosts and containers too (:func:`with_path_hints`)."""
+    on every line, or (``prefix`` None) no layer at all, with their paths' hosts and
+    containers (:func:`with_path_hints`), in one query: on small files the fixed cost of
+    a query, not the lines, is what peeling costs. Each frame's ``path`` must be its own.
+    A file with colour codes in its ``samples`` or with ``cluster-info dump`` sections is
+    peeled on its own."""
     sections = per_file(
         stacked(frames, "text"),
         len(frames),
@@ -488,13 +484,12 @@ def peel_together(
         for sample, section in zip(samples, sections, strict=True)
     ]
     together = [frame for frame, ok in zip(frames, plain, strict=True) if ok and frame.height]
-    hinted = with_path_hints if path_hints else (lambda lines: lines)
     peeled = {}
     if together:
         lines = _empty_columns(pl.concat(together, how="vertical"))
         if prefix is not None:
             lines = strip(lines, prefix, outermost=True)
-        peeled = hinted(lines).partition_by("path", as_dict=True, maintain_order=True)
+        peeled = with_path_hints(lines).partition_by("path", as_dict=True, maintain_order=True)
     layers = ((prefix,), (1.0,)) if prefix is not None else ((), ())
     out = []
     for frame, sample, ok in zip(frames, samples, plain, strict=True):
@@ -502,7 +497,7 @@ def peel_together(
             out.append(Peeled(peeled[(frame["path"][0],)], *layers))
         else:
             alone = peel(frame, sample)
-            out.append(replace(alone, lines=hinted(alone.lines)))
+            out.append(replace(alone, lines=with_path_hints(alone.lines)))
     return out
 
 

@@ -346,8 +346,7 @@ def _peeled_together(read: list, tasks: list[Task]) -> dict[int, wrappers.Peeled
         if len(members) > 1:
             frames = [read[i][1] for i in members]
             samples = [read[i][2] for i in members]
-            peeled = wrappers.peel_together(frames, samples, layer, path_hints=True)
-            out.update(zip(members, peeled, strict=True))
+            out.update(zip(members, wrappers.peel_together(frames, samples, layer), strict=True))
     return out
 
 
