@@ -73,23 +73,19 @@ def analysis_frame(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     counted = record | pl.col("level").is_in(PROBLEM_LEVELS).fill_null(False) | pod_node
     columns = events.collect_schema().names()
     keys = ["source", "host", "component", "template", "level"]
-    row = pl.struct("ts", "kind", "file", "line")
+    others = events.filter(~counted).select(*keys, "ts", "kind", "file", "line")
     grouped = (
-        events.filter(~counted)
-        .select(*keys, "ts", "kind", "file", "line")
-        .with_columns(_hour=pl.col("ts").dt.truncate("1h"))
+        others.with_columns(_hour=pl.col("ts").dt.truncate("1h"))
         .group_by(*keys, "_hour")
         .agg(
             pl.col("ts", "kind", "file", "line").sort_by("line").first(),
-            _earliest=row.sort_by("ts", nulls_last=True).first(),
-            _latest=row.sort_by("ts").last(),
+            _earliest=pl.col("ts").min(),
+            _latest=pl.col("ts").max(),
         )
         .collect(engine="streaming")
     )
-    # and the earliest and latest of those rows, so that the data's span stays whole
-    ends = [_end_row(grouped, "_earliest", descending=False), _end_row(grouped, "_latest")]
     presence = (
-        pl.concat([grouped.drop("_earliest", "_latest"), *ends], how="diagonal")
+        pl.concat([grouped, _end_rows(others, grouped)], how="diagonal")
         .unique(["file", "line", "kind", "ts"], maintain_order=True)
         .with_columns(message=pl.lit(None, pl.String), attrs=pl.lit("{}"))
         .select(columns)
@@ -103,15 +99,16 @@ def analysis_frame(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col("file").cast(pl.Categorical))
 
 
-def _end_row(grouped: pl.DataFrame, end: str, *, descending: bool = True) -> pl.DataFrame:
-    """The group row whose ``end`` row (a struct of ``ts``, ``kind``, ``file`` and
-    ``line``) is the latest (or earliest) of all, as that row."""
-    timed = grouped.filter(pl.col(end).struct.field("ts").is_not_null())
-    first = timed.sort(pl.col(end).struct.field("ts"), descending=descending).head(1)
-    return (
-        first.drop("ts", "kind", "file", "line")
-        .unnest(end)
-        .drop([c for c in ("_earliest", "_latest") if c != end])
+def _end_rows(others: pl.LazyFrame, grouped: pl.DataFrame) -> pl.DataFrame:
+    """The earliest and the latest of the rows ``grouped`` stands for, so that the
+    data's span stays whole: found by their times, the least file and line of a tie."""
+    earliest, latest = grouped.select(pl.col("_earliest").min(), pl.col("_latest").max()).row(0)
+    if earliest is None:
+        return grouped.clear()
+    ends = others.filter(pl.col("ts").is_in([earliest, latest])).collect(engine="streaming")
+    ends = ends.sort("file", "line")
+    return pl.concat(
+        [ends.filter(pl.col("ts") == earliest).head(1), ends.filter(pl.col("ts") == latest).head(1)]
     )
 
 
