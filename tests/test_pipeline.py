@@ -197,6 +197,7 @@ def test_worker_processes_give_the_rows_of_a_read_in_this_process(logs, monkeypa
     assert submitted == []
     pooled = timeline.read(logs, cache=False, workers=2)
     assert submitted.count("map_batch") >= executor.MIN_TASKS_FOR_WORKERS
+    assert "finish_job" not in submitted, "the finish's polars queries run in threads"
     assert rows(pooled).equals(rows(alone))
     assert pooled.summary.assumptions.sort("file", "what").equals(
         alone.summary.assumptions.sort("file", "what")

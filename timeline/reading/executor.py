@@ -71,8 +71,8 @@ def run(
     ``workers``: processes on this machine (default: every core; 1 runs in this process).
     ``client``: a ``distributed.Client``; its workers run the tasks instead.
     ``threads``: the tasks are big polars queries with little Python around them (the
-    chunks of big files): threads of this process run them as well as processes would,
-    without starting any. A few tasks always run in threads.
+    chunks of big files, the finish of a read): threads of this process run them as well
+    as processes would, without starting any. A few tasks always run in threads.
     """
     if client is not None:
         yield from _on_dask(fn, tasks, client)

@@ -547,14 +547,14 @@ def _reduce_and_finish(
     sizes = {plan.path: _size(Task(plan.path)) for plan in plans}
     jobs = _finish_jobs(plans, sizes, lookup, root, staging)
     small = sum(sizes.values()) < MIN_BYTES_FOR_WORKERS
-    chunked = {plan.path for plan in plans if len(plan.parts) > 1}
-    chunks = all(path in chunked for job in jobs for _, _, path, *_ in job.parts)
+    # a finish job is a few big polars queries, however many files it holds: threads run
+    # them as well as processes would, and start at once
     finished = executor.run(
         finish_job,
         jobs,
         workers=1 if small and client is None else workers,
         client=client,
-        threads=chunks,
+        threads=True,
     )
     counts = [noted for _, noted in finished if noted is not None]
     noted = settle.time_problems(pl.concat(counts)) if counts else {}
