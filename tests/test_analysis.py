@@ -389,6 +389,16 @@ def test_the_analysis_of_the_rows_it_keeps_is_the_analysis_of_every_row(
         assert getattr(found, name).equals(getattr(sample_analysis, name)), name
 
 
+def test_the_analysis_gives_the_ci_job_rates_of_every_job_per_source_and_executor(
+    sample_loaded, sample_analysis
+):
+    from timeline.analysis import rates
+
+    expected = rates.job_rates(sample_loaded.events, bucket=sample_analysis.bucket)
+    assert sample_analysis.job_rates["jobs"].sum() > 0
+    assert sample_analysis.job_rates.equals(expected)
+
+
 def test_a_read_or_a_scan_is_analysed_without_holding_every_row(tmp_path, sample_analysis):
     """``analyze(loaded)`` and ``analyze(timeline.scan(store))`` read only the rows the
     analysis keeps, and find what the analysis of every row finds."""

@@ -20,6 +20,7 @@ __all__ = [
     "SIGNATURE_KEYS",
     "choose_bucket",
     "every",
+    "job_buckets",
     "job_rates",
     "job_series",
     "jobs",
@@ -233,18 +234,19 @@ def job_rates(
         ``cancel_rate`` (shares of the bucket's jobs).
     """
     table = jobs(frame)
-    return _job_buckets(table, bucket=bucket, by=by)
+    return job_buckets(table, bucket=bucket, by=by)
 
 
-def _job_buckets(
+def job_buckets(
     table: pl.DataFrame,
     *,
     bucket: str | timedelta,
     by: tuple[str, ...] | list[str],
     period: str | timedelta | None = None,
 ) -> pl.DataFrame:
-    """Job statistics per bucket; with ``period`` longer than the bucket, each bucket
-    holds the jobs queued in the ``period`` that ends with it (a trailing window)."""
+    """:func:`job_rates` of a :func:`jobs` table already made. With ``period`` longer
+    than the bucket, each bucket holds the jobs queued in the ``period`` that ends with
+    it (a trailing window)."""
     delay = pl.col("queue_delay_s")
     width = to_timedelta(bucket)
     span = max(to_timedelta(period), width) if period is not None else width
@@ -357,7 +359,7 @@ def job_series(
         ``metric`` one of ``queue_delay_p95_s``, ``failed_jobs``, ``cancelled_jobs``;
         ``rows`` the number of jobs in the window.
     """
-    stats = _job_buckets(job_table, bucket=bucket, by=("source", "executor"), period=period)
+    stats = job_buckets(job_table, bucket=bucket, by=("source", "executor"), period=period)
     if stats.height == 0:
         return pl.DataFrame(schema=SERIES_SCHEMA)
     long = pl.concat(

@@ -529,7 +529,7 @@ def _analyze_all(
         changes=changes,
         diffs=diffs,
         series=flagged,
-        job_rates=rates.job_rates(bulk, bucket=bucket),
+        job_rates=rates.job_buckets(job_table, bucket=bucket, by=("source", "executor")),
         bucket=bucket_name,
         options=options,
         data_start=start,
