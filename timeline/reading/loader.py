@@ -10,10 +10,10 @@ of the input, and every core (or a Dask cluster) can help:
   unchanged input is read once.
 - **reduce** (here): the evidence of all files settles each file's year and zone
   (:mod:`timeline.reading.settle`); the distinct masked messages become templates.
-- **finish** (in worker processes again): each group of partials gets its UTC times,
-  line numbers and templates and is written to the event store
-  (:mod:`timeline.reading.store`); then the changes the logs tell are inferred from the
-  few rows that witness them.
+- **finish** (in threads of this process: its work is a few big polars queries): each
+  group of partials gets its UTC times, line numbers and templates and is written to the
+  event store (:mod:`timeline.reading.store`); then the changes the logs tell are inferred
+  from the few rows that witness them.
 
 Every line is accounted for: a row, a continuation of one, or an unparsed line in the
 warnings with its file and line.
