@@ -21,7 +21,6 @@ import re
 import polars as pl
 
 from parsers.common import only, per_file, stacked_samples
-from parsers.registry import shares_matching
 
 #: An RFC 3339 time as runtimes write it (a lower-case ``z`` too).
 RFC3339 = (
@@ -62,16 +61,21 @@ PREFIXES = {
     "kubectl-timestamps": KUBECTL_TIMESTAMPS,
 }
 
+_TIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
 #: What recognises a prefix in a sample where that differs from what strips it: ``kubectl
-#: logs --timestamps`` writes the runtime's UTC time (``Z``) and one space after it, so a
-#: time followed by a tab or a run of spaces (and a level: zap's console encoder, its tabs
-#: pasted as spaces) is the program's own, and one with an offset is another's
-#: (``journalctl -o short-iso-precise``).
-DETECTED_BY = {
-    "kubectl-timestamps": (
-        r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?[Zz] (?:[^\t ]|$)"
-    )
-}
+#: logs --timestamps`` writes the runtime's time and one space, then the program's line,
+#: which may begin with a tab (a klog ``err=<`` block's lines) or be a block's closing
+#: `` >``. A time followed by a run of spaces (and a level: zap's console encoder, its tabs
+#: pasted as spaces) is the program's own.
+DETECTED_BY = {"kubectl-timestamps": rf"^{_TIME}[Zz] (?:[^ ]|$| >$)"}
+#: The same with an offset (CRI-O writes local times), where the line is not a journal's:
+#: ``journalctl -o short-iso`` writes ``TIME HOST UNIT[PID]: `` (a host has no bracket, a
+#: unit is not digits alone: not ``[INFO] plugin/reload:``, nor the ``I0314 18:`` of klog).
+_OFFSET_TIMESTAMPS = rf"^{_TIME}[+-][0-9]{{2}}:[0-9]{{2}} (?:[^ ]|$| >$)"
+_JOURNAL_ISO = (
+    rf"^{_TIME}[+-][0-9]{{2}}:?[0-9]{{2}} [^ \[\]]+ [^ \[\]:]*[^ \[\]:0-9][^ \[\]:]*"
+    r"(?:\[[0-9]+\])?: "
+)
 
 #: Literals a line with the prefix holds; a sample with none of them is not matched
 #: against the prefix's pattern at all (``kubectl-timestamps`` has no such literal).
@@ -103,10 +107,7 @@ def detect_each(samples: list[list[str]]) -> list[tuple[str | None, float]]:
     >>> detect_each([["2023-03-14T18:00:01.1Z stderr F x"], ["plain"], []])
     [('cri', 1.0), (None, 0.0), (None, 0.0)]
     """
-    shares = {
-        name: pl.col("line").str.contains(DETECTED_BY.get(name, pattern)).mean()
-        for name, pattern in PREFIXES.items()
-    }
+    shares = {name: _carries(name).mean() for name in PREFIXES}
     found = per_file(stacked_samples(samples), len(samples), **shares)
     return [_best(each or {}) for each in found]
 
@@ -141,9 +142,24 @@ def prefix_share(sample: list[str], name: str) -> float:
 
 
 def _shares(sample: list[str], names: list[str]) -> dict[str, float]:
-    """For each prefix of ``names``, the share of ``sample``'s lines that carry it, in one
-    query, each recognised by :data:`DETECTED_BY` where that differs from its pattern."""
-    return shares_matching(sample, {name: DETECTED_BY.get(name, PREFIXES[name]) for name in names})
+    """For each prefix of ``names``, the share of ``sample``'s non-blank lines that carry
+    it (:func:`_carries`), in one query."""
+    lines = pl.DataFrame({"line": [s for s in sample if s.strip()]}, schema={"line": pl.String})
+    if lines.height == 0 or not names:
+        return dict.fromkeys(names, 0.0)
+    shares = lines.select(_carries(name).mean().alias(name) for name in names)
+    return {name: float(share) for name, share in shares.row(0, named=True).items()}
+
+
+def _carries(name: str) -> pl.Expr:
+    """Whether each sample line (``line``) carries the prefix ``name``, recognised by
+    :data:`DETECTED_BY` where that differs from its pattern."""
+    line = pl.col("line")
+    carries = line.str.contains(DETECTED_BY.get(name, PREFIXES[name]))
+    if name == "kubectl-timestamps":
+        offset = line.str.contains(_OFFSET_TIMESTAMPS) & ~line.str.contains(_JOURNAL_ISO)
+        carries = carries | offset
+    return carries
 
 
 def strip(lines: pl.LazyFrame, prefix: str | None) -> pl.LazyFrame:

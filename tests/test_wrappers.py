@@ -1195,6 +1195,84 @@ def test_a_zap_time_is_not_taken_for_a_kubectl_timestamps_prefix():
     assert runtime.detect(kubectl)[0] == "kubectl-timestamps"
 
 
+def _kube_proxy_sync_failures(start: datetime, offset: timedelta, blocks: int, seed: int) -> str:
+    """kube-proxy failing its syncs as ``kubectl logs --timestamps`` shows it: the
+    runtime's time (in the zone of ``offset``) and one space before every line, the
+    ``err=<`` blocks' tab-indented lines and closing `` >`` included."""
+    rng = random.Random(seed)
+    zone = (
+        "Z"
+        if not offset
+        else f"{'+' if offset > timedelta(0) else '-'}{abs(offset).seconds // 3600:02d}:{abs(offset).seconds // 60 % 60:02d}"
+    )
+    out = []
+    at = start
+    for _ in range(blocks):
+        at += timedelta(seconds=rng.randint(20, 90), microseconds=rng.randint(0, 999_999))
+        local = (at + offset).strftime("%Y-%m-%dT%H:%M:%S.%f") + "123" + zone
+        klog = at.strftime("%m%d %H:%M:%S.%f")
+        line = rng.randint(1000, 30000)
+        out += [
+            f'{local} E{klog}       1 proxier.go:1508] "Failed to execute iptables-restore" err=<',
+            f"{local} \texit status 1 (iptables-restore: line {line} failed",
+            f"{local} \t)",
+            f"{local}  >",
+            f'{local} I{klog}       1 proxier.go:858] "Sync failed" retryingTime="30s"',
+        ]
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("offset", "blocks", "seed"),
+    [
+        (timedelta(0), 3, 1),
+        (timedelta(hours=1), 7, 2),
+        (timedelta(hours=-5), 2, 3),
+        (timedelta(hours=5, minutes=30), 12, 4),
+    ],
+)
+def test_kubectl_timestamps_carry_klog_blocks_and_offset_times(read, offset, blocks, seed):
+    start = datetime(2023, 12, 31, 22, 58, tzinfo=UTC) if seed % 2 else datetime(2024, 3, 14, 18)
+    text = _kube_proxy_sync_failures(start, offset, blocks, seed)
+    loaded = read(f"kube-proxy-{seed}.log", text)
+    assert loaded.summary.files["prefix"].to_list() == ["kubectl-timestamps"]
+    assert accounted(loaded.summary)
+    events = loaded.events.sort("line")
+    assert events.height == 2 * blocks
+    assert events["line"].to_list()[:2] == [1, 5]
+    assert events["level"].to_list()[:2] == ["error", "info"]
+    assert events["template"].to_list()[:2] == ["Failed to execute iptables-restore", "Sync failed"]
+    failed = json.loads(events["attrs"][0])["err"]
+    assert failed.startswith("exit status 1 (iptables-restore: line ") and failed.endswith("\n)")
+    stamps = [
+        datetime.strptime(" ".join(line.split(" ")[1:3])[1:], "%m%d %H:%M:%S.%f")
+        for line in text.splitlines()[::5]
+    ]
+    got = events["ts"].to_list()[::2]
+    assert [(t.month, t.day, t.hour, t.minute, t.second, t.microsecond) for t in got] == [
+        (s.month, s.day, s.hour, s.minute, s.second, s.microsecond) for s in stamps
+    ]
+    assert {t.year for t in got} <= {start.year, start.year + 1}
+
+
+def test_an_offset_time_before_a_klog_header_is_no_journal_line():
+    lines = [
+        "2023-03-14T19:00:01.123456789+01:00 I0314 18:00:01.123400       1 proxier.go:858] "
+        '"Sync failed" retryingTime="30s"',
+        "2023-03-14T19:00:31.5+01:00 W0314 18:00:31.499871       1 iptables.go:225] "
+        "Error checking iptables version, assuming version at least 1.4.11: exit status 2",
+    ]
+    assert wrappers.detect(lines) == ("kubectl-timestamps", 1.0)
+    journal = [line.replace("+01:00 ", "+01:00 node-4 kube-proxy[811]: ") for line in lines]
+    assert wrappers.detect(journal) == ("syslog-iso", 1.0)
+    coredns = [
+        "2023-03-14T13:00:01.5-05:00 [INFO] plugin/reload: Running configuration SHA512 = 1f8e",
+        '2023-03-14T13:00:02.5-05:00 [INFO] 10.244.0.7:53523 - 19585 "A IN example.com. udp 29 '
+        'false 512" NOERROR qr,rd,ra 56 0.000123s',
+    ]
+    assert wrappers.detect(coredns) == ("kubectl-timestamps", 1.0)
+
+
 @pytest.mark.parametrize(
     "go_lines",
     [
