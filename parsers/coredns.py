@@ -16,7 +16,7 @@ banner (no level)    ``.:53``, ``cluster.local.:53 on 169.254.20.10``, ``CoreDNS
                      ``linux/amd64, go1.18.2, 45b0a11``, ``maxprocs: Leaving GOMAXPROCS=...``
 fatal start-up       ``/etc/coredns/Corefile:3 - Error during parsing: ...``,
 (no level)           ``plugin/forward: ...``, ``loading Caddyfile via flag: ...``,
-                     ``listen tcp :53: bind: ...`` (written by ``log.Fatal``)
+                     ``Listen: listen tcp :53: bind: ...`` (written by ``log.Fatal``)
 client-go (klog)     ``E0314 18:00:01.123456       1 reflector.go:138] ...`` (yearless)
 dated                ``2023/03/14 18:00:01 [INFO] Starting node-cache image: 1.22.13`` (Go
                      ``log`` date, no zone) and ``2021-08-12T05:09:08.093Z [ERROR] ...``
@@ -27,8 +27,10 @@ A Go panic or goroutine dump, a client-go ``Trace[N]:`` line and any indented li
 to the record above them. A line of none of these shapes is an unparsed record, and so is
 each continuation-shaped line after it (it continues nothing we know).
 
-SERVFAIL and REFUSED answers are logged at ``[INFO]`` but are failures for analysis, so
-their level is ``error``; NXDOMAIN is an ordinary answer and stays ``info``.
+SERVFAIL and REFUSED answers, and queries that got no answer at all (rcode ``-``, since
+CoreDNS 1.8.5: an upstream that timed out), are logged at ``[INFO]`` but are failures for
+analysis, so their level is ``error``; NXDOMAIN is an ordinary answer and stays ``info``. A
+record a Go panic or ``fatal error:`` follows is ``critical``: the server crashed there.
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ RELEASE = r"^(?P<os>[a-z0-9]+)/(?P<arch>[a-z0-9_]+), (?P<go_version>[^ ,]+), ?(?
 MAXPROCS = r"^maxprocs: "
 #: What ``log.Fatal`` writes, with no level, when CoreDNS cannot start.
 STARTUP_FATAL = (
-    r"^(?:plugin/[a-z0-9_]+: |loading Caddyfile via |listen (?:tcp|udp)[46]? )"
+    r"^(?:plugin/[a-z0-9_]+: |loading Caddyfile via |(?:Listen: )?listen (?:tcp|udp)[46]? )"
     r"|Error during parsing: "
 )
 #: Lines that continue the record above: indented or blank lines, Go panics and goroutine
@@ -192,8 +194,9 @@ LEVELS = {
     "FATAL": "critical",
 }
 KLOG_LEVELS = {"I": "info", "W": "warning", "E": "error", "F": "critical"}
-#: Answers that mean the server failed or would not answer, whatever the line's tag says.
-FAILED_RCODES = ["SERVFAIL", "REFUSED"]
+#: Answers that mean the server failed or would not answer, whatever the line's tag says;
+#: ``-`` is a query no answer was written for.
+FAILED_RCODES = ["SERVFAIL", "REFUSED", "-"]
 #: DNS rcode numbers (as the ``errors`` plugin writes them) to names (as ``log`` writes them).
 RCODES = {
     "0": "NOERROR",
@@ -521,9 +524,11 @@ def _shape() -> pl.Expr:
 
 @functools.cache
 def _level() -> pl.Expr:
-    """The tag's level; info for the banner, critical for fatal start-up lines; SERVFAIL and
-    REFUSED answers raised to error."""
+    """The tag's level; info for the banner, critical for fatal start-up lines and records a
+    panic follows; failed answers (:data:`FAILED_RCODES`) raised to error."""
+    crashed = pl.col("_tail").str.contains(r"\n(?:panic: |fatal error: )").fill_null(False)
     written = pl.coalesce(
+        pl.when(crashed).then(pl.lit("critical")),
         level_from(pl.col("tag"), LEVELS),
         level_from(pl.col("klog_level"), KLOG_LEVELS),
         pl.when(pl.col("_shape") == "fatal")

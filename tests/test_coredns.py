@@ -233,6 +233,8 @@ def test_reload_sequence_and_older_md5(read):
             None,
         ),
         ("maxprocs: Leaving GOMAXPROCS=4: CPU quota undefined", "info", None),
+        ("Listen: listen tcp :53: bind: permission denied", "critical", None),
+        ("Listen: listen udp 0.0.0.0:1053: bind: address already in use", "critical", None),
     ],
 )
 def test_plugin_and_startup_line_levels(read, line, level, plugin):
@@ -365,8 +367,44 @@ def test_panic_dump_continues_the_line_before_it(read):
     events = by_line(loaded.events)
     assert events["line"].to_list() == [1, 10]
     assert events["message"][0].splitlines()[4] == "goroutine 112 [running]:"
+    assert events["level"].to_list() == ["critical", "info"]
     files = loaded.summary.files.row(0, named=True)
     assert (files["continuation_lines"], files["unparsed_lines"]) == (8, 0)
+
+
+@pytest.mark.parametrize("tagged", [True, False])
+def test_a_fatal_error_after_a_query_makes_the_query_critical(read, tagged):
+    query = (
+        '[INFO] 10.244.0.1:53523 - 19585 "A IN example.com. udp 29 false 512" '
+        "NOERROR qr,rd,ra 56 0.000123s"
+    )
+    text = (
+        f"{query if tagged else query.removeprefix('[INFO] ')}\n"
+        "fatal error: concurrent map writes\n\n"
+        "goroutine 4417 [running]:\n"
+        "runtime.throw({0x1f7c1a1?, 0x0?})\n"
+        "\t/usr/local/go/src/runtime/panic.go:1047 +0x5d fp=0xc000a1b9d8 sp=0xc000a1b9a8\n"
+        f"{query}\n"
+    )
+    events = by_line(read("coredns.log", text, format="coredns").events)
+    assert events["line"].to_list() == [1, 7]
+    assert events["level"].to_list() == ["critical", "info"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '[INFO] 127.0.0.1:63325 - 28625 "A IN 9gag.com. udp 49 false 4096" - - 0 6.010923182s',
+        '[INFO] [fd00::7]:41000 - 3 "AAAA IN db.internal. udp 40 true 1232" - - 0 5.000412s',
+        '10.0.0.3:5300 - [14/Mar/2023:18:00:01 +0000] 7 "MX IN example.org. tcp 41 false 65535" '
+        "- - 0 2.5s",
+    ],
+)
+def test_a_query_that_got_no_answer_is_an_error(read, line):
+    event = read("coredns.log", line + "\n", format="coredns").events.row(0, named=True)
+    assert event["level"] == "error"
+    assert event["template"].endswith(" <NAME> -")
+    assert json.loads(event["attrs"])["rcode"] == "-"
 
 
 def test_client_go_trace_lines_continue_the_klog_line(read):
@@ -469,7 +507,7 @@ def test_query_line_followed_by_a_panic_keeps_its_fields():
     assert events.height == 1
     assert events["end_line"].to_list() == [3]
     assert json.loads(events["attrs"][0])["rcode"] == "SERVFAIL"
-    assert events["level"].to_list() == ["error"]
+    assert events["level"].to_list() == ["critical"]
     assert events["message"][0].endswith("\npanic: send on closed channel\n")
 
 
