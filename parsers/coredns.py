@@ -295,7 +295,7 @@ SAMPLES = (
         "\t/go/src/github.com/coredns/coredns/plugin/kubernetes/controller.go:265 +0x34\n"
         "created by github.com/coredns/coredns/plugin/kubernetes.(*Kubernetes).InitKubeCache\n"
         "\t/go/src/github.com/coredns/coredns/plugin/kubernetes/kubernetes.go:268 +0x4f2\n",
-        {"level": "info", "attrs.plugin": "kubernetes"},
+        {"level": "critical", "attrs.plugin": "kubernetes"},
         rows=1,
     ),
 )
