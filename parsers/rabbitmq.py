@@ -82,7 +82,8 @@ JSON_TIME = rf'"(?:time|timestamp)":(?:{_JSON_SPACED_TIME}|[0-9])'
 JSON_PID = r'"pid":"<[0-9]+\.[0-9]+\.[0-9]+>"'
 #: Where a RabbitMQ record starts: a text header (any generation) or a JSON record,
 #: which writes its own time form (a space between date and time, or epoch numbers; Go
-#: loggers write ``T``) and ``level`` first.
+#: loggers write ``T``, as RabbitMQ's ``rfc3339_T`` does, with an Erlang ``pid``) and
+#: ``level`` first.
 RECORD_START = unnamed(
     "|".join(
         [
@@ -90,6 +91,9 @@ RECORD_START = unnamed(
             REPORT,
             rf'^{_CONSOLE}\{{"(?:time|timestamp)":(?:{_JSON_SPACED_TIME}'
             r'|[0-9][0-9.]*),"level":"[A-Za-z]+"',
+            # ``time_format = rfc3339_T`` writes Go's ``T``: the Erlang pid tells it apart
+            rf'^{_CONSOLE}\{{"(?:time|timestamp)":"[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}T[^"]*",'
+            rf'"level":"[A-Za-z]+",.*{JSON_PID}',
         ]
     )
 )
@@ -422,11 +426,13 @@ def _flag_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
     is_text = ts_text.is_not_null() | pl.col("_epoch").is_not_null()
     is_report = pl.col("_report").struct.field("ts").is_not_null()
     is_json = pl.col("_json").struct.field("json").is_not_null()
-    same_prefix = [(pl.col(c) == pl.col(c).shift(1)) for c in ("_ts_text", "_level_word")]
-    same_prefix += [pl.col(c).eq_missing(pl.col(c).shift(1)) for c in ("_offset", "_pid")]
+    same_prefix = [pl.col("_level_word") == pl.col("_level_word").shift(1)]
+    same_prefix += [
+        pl.col(c).eq_missing(pl.col(c).shift(1)) for c in ("_ts_text", "_epoch", "_offset", "_pid")
+    ]
     repeats = (
         is_text
-        & (ts_text.str.len_chars() >= 26)
+        & _repeatable_time(ts_text, pl.col("_epoch"))
         & is_text.shift(1).fill_null(False)
         & pl.all_horizontal(same_prefix).fill_null(False)
     )
@@ -612,6 +618,18 @@ def _iso_time(expr: pl.Expr) -> pl.Expr:
     return expr.str.replace("T", " ", literal=True).str.to_datetime(
         "%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False
     )
+
+
+def _repeatable_time(ts_text: pl.Expr, epoch: pl.Expr) -> pl.Expr:
+    """Whether a header's time is one 3.9+ repeats on each line of a message: the default
+    microseconds, or ``epoch_usecs`` / ``epoch_secs`` to the millisecond or finer (only
+    3.9+ writes epoch times). Lager's milliseconds (3.8 and older) are not: a lager line
+    that repeats the time, level and pid above it is another message of that process.
+
+    >>> pl.select(_repeatable_time(pl.lit(None), pl.lit("1678817460.5"))).item()
+    False
+    """
+    return pl.coalesce(ts_text.str.len_chars() >= 26, epoch.str.len_chars() >= 14)
 
 
 def _epoch_time(expr: pl.Expr) -> pl.Expr:

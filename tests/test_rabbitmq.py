@@ -246,6 +246,34 @@ def test_lager_times_without_tz_are_assumed_utc_and_said_so(read):
     assert zone.select("value", "certainty").row(0) == ("UTC", "assumed")
 
 
+@pytest.mark.parametrize(
+    "stamp",
+    ["1678817460000000", "1678817460.000123", "1678817460.250", "2023-03-14 18:11:00.000123+01:00"],
+)
+def test_a_39_message_of_many_lines_is_one_record_whatever_its_time_format(read, stamp):
+    alarm = [
+        "memory resource limit alarm set on node 'rabbit@rmq-0'.",
+        "",
+        "**********************************************************",
+        "*** Publishers will be blocked until this alarm clears ***",
+        "**********************************************************",
+    ]
+    heartbeat = [
+        "closing AMQP connection <0.8900.0> (10.0.0.6:43300 -> 10.0.1.7:5672, duration: '12s'):",
+        "missed heartbeats from client, timeout: 60s",
+    ]
+    lines = [f"{stamp} [warning] <0.290.0> {line}".rstrip() for line in alarm]
+    later = stamp.replace("0000", "0001", 1)
+    lines += [f"{later} [error] <0.8900.0> {line}" for line in heartbeat]
+    loaded = read("rabbit@rmq-0.log", "\n".join(lines) + "\n")
+    clean(loaded)
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [1, 6]
+    assert events["level"].to_list() == ["warning", "error"]
+    assert events["message"][0].splitlines() == alarm
+    assert events["message"][1].splitlines() == heartbeat
+
+
 def test_lager_lines_with_the_same_millisecond_prefix_stay_apart(read):
     text = """\
 2021-08-24 09:07:01.688 [info] <0.9.0> Feature flags:   [ ] quorum_queue
@@ -681,6 +709,40 @@ RABBIT_JSON = (
     '{"time":"2024-10-04 03:38:29.709578-04:00","level":"info","msg":"Time to start RabbitMQ:'
     ' 2294 ms","line":427,"pid":"<0.9.0>","file":"rabbit.erl","mfa":["rabbit","start_it",1]}\n'
 )
+
+
+def test_rabbitmq_json_with_rfc3339_t_times_is_rabbitmq(read):
+    records = [
+        {
+            "time": "2023-03-14T18:00:01.123456+00:00",
+            "level": "info",
+            "msg": "Starting RabbitMQ 3.11.9 on Erlang 25.2.3 [jit]",
+            "pid": "<0.230.0>",
+            "domain": "rabbitmq.prelaunch",
+        },
+        {
+            "time": "2023-03-14T19:00:03.5+01:00",
+            "level": "warning",
+            "msg": "closing AMQP connection <0.1234.0> (10.0.0.5:43210 -> 10.0.1.7:5672):\n"
+            "client unexpectedly closed TCP connection",
+            "line": 1364,
+            "pid": "<0.1234.0>",
+            "file": "rabbit_reader.erl",
+            "domain": "rabbitmq.connection",
+        },
+    ]
+    text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+    for format in (None, "rabbitmq"):
+        loaded = read("rabbit@mq-b.log", text, format=format)
+        clean(loaded)
+        events = loaded.events.sort("line")
+        assert set(events["source"]) == {"rabbitmq"}
+        assert events["ts"].to_list() == [
+            utc(2023, 3, 14, 18, 0, 1, 123456),
+            utc(2023, 3, 14, 18, 0, 3, 500000),
+        ]
+        assert events["level"].to_list() == ["info", "warning"]
+        assert set(events["host"]) == {"mq-b"}
 
 
 def test_go_time_strings_are_not_rabbitmq_json(read):
