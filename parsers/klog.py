@@ -93,8 +93,20 @@ _ANY_KEY = r'(?:[^\s="()]|\([^()\s]*\))+'
 _QUOTED = r'"(?:[^"\\]|\\.)*"'
 #: A multi-line value: ``<``, tab-indented lines, `` >``.
 _BLOCK = r"<\n(?:\t[^\n]*\n)* >"
-#: A bare value: a list (one level of nesting), a struct, or a token.
-_BARE = r"(?:\[(?:[^\[\]\n]|\[[^\[\]\n]*\])*\]|\{[^{}\n]*\}|[^ \n]*)"
+
+
+def _bracketed(depth: int) -> str:
+    """A ``[...]`` or ``{...}`` with spaces inside, nested up to ``depth`` levels."""
+    inner = r"[^\[\]{}\n]"
+    if depth > 1:
+        inner = rf"(?:{inner}|{_bracketed(depth - 1)})"
+    return rf"(?:\[{inner}*\]|\{{{inner}*\}})"
+
+
+#: A bare value: a token, in which brackets may hold spaces: what Go's ``%+v`` writes
+#: (``event=&{ID:96d4 Type:ContainerStarted}``, ``labels=map[app:web tier:db]``,
+#: ``ports=[{Name:http Port:80}]``) and a JSON object (``obj={"name":"a b"}``).
+_BARE = rf"(?:{_bracketed(3)}|[^ \n])*"
 _VALUE = rf"(?:{_QUOTED}|{_BLOCK}|{_BARE})"
 #: A structured message, as far as its pairs go; what follows must start a new line.
 _STRUCTURED = rf"^(?P<quoted>{_QUOTED})(?P<pairs>(?: {_ANY_KEY}={_VALUE})*)(?:\n|$)"

@@ -313,6 +313,35 @@ def test_unusual_values_are_decoded_exactly():
     assert got[4]["empty"] == ""
 
 
+@pytest.mark.parametrize(
+    ("value", "after"),
+    [
+        (
+            "&{ID:96d459e4-c1a6-4412-b38d-dbf299dafd19 Type:ContainerStarted "
+            "Data:578f72d0d40c1758c61041acae108c22d210cbd1c6ea879be27b101870921454}",
+            "",
+        ),
+        ("map[app:nginx pod-template-hash:7c5ddbdf54 tier:web]", ' reason="Scheduled"'),
+        ("[{Name:http Port:80 Protocol:TCP} {Name:https Port:443 Protocol:TCP}]", " count=2"),
+        ('{"metadata":{"name":"a b","labels":{"k":"v w"}},"spec":{}}', ' k="v"'),
+        ("&{{0 0} {[] map[] {1 2}} [fd00::1]}", " retry=true"),
+        ("map[a:[1 2] b:map[c:{d e}]]", ""),
+    ],
+)
+def test_bare_values_with_spaces_inside_brackets_are_one_value(value, after):
+    """Go's ``%+v`` of a struct, pointer, map or slice (kubelet's ``SyncLoop (PLEG)``
+    events, older klog's non-string values) and JSON objects hold spaces inside brackets."""
+    line = (
+        "I0814 19:37:07.384915    1734 kubelet.go:2134] "
+        f'"SyncLoop (PLEG): event for pod" pod="default/nginx-7c5ddbdf54-x2kqp" event={value}{after}'
+    )
+    record = parse(line + "\n").row(0, named=True)
+    assert record["template"] == "SyncLoop (PLEG): event for pod"
+    got = json.loads(record["attrs"])
+    assert got["pod"] == "default/nginx-7c5ddbdf54-x2kqp" and got["event"] == value
+    assert len(got) == 4 + after.count("=")
+
+
 def test_quoted_message_followed_by_words_is_not_structured():
     # kube-proxy 1.24 logs this key with a space in it; the line is kept as printf text
     text = (
