@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import os
+import random
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import timeline
 from parsers import klog
 from parsers.common import LINE_SCHEMA
 
@@ -229,6 +232,43 @@ def test_december_to_january_moves_on_a_year(read):
     events = logs(read("kube-proxy.log", text, year=2022))
     assert [t.year for t in events["ts"]] == [2022, 2023, 2023]
     assert events["ts"].is_sorted()
+
+
+def _new_year_lines(year: int, seed: int, count: int) -> tuple[str, list[datetime]]:
+    """A busy klog program's lines around New Year of ``year``, each line's time taken a
+    few milliseconds before it is written, so that neighbours are out of order (a 31
+    December line after a 1 January one), and the times the lines write."""
+    rng = random.Random(seed)
+    at = datetime(year, 12, 31, 23, 59, 59, 900_000, tzinfo=UTC)
+    written = []
+    for _ in range(count):
+        at += timedelta(microseconds=rng.randint(1_000, 5_000))
+        written.append(at - timedelta(microseconds=rng.randint(0, 30_000)))
+    first_january = next(i for i, t in enumerate(written) if t.year > year)
+    written.insert(first_january + 1, written[first_january - 1] + timedelta(microseconds=1))
+    text = "".join(
+        f'I{t:%m%d %H:%M:%S.%f}       1 proxier.go:858] "Syncing iptables rules"\n' for t in written
+    )
+    return text, written
+
+
+@pytest.mark.parametrize(("year", "seed"), [(2022, 1), (2023, 2), (2027, 3), (2031, 4)])
+def test_lines_written_out_of_order_across_new_year_keep_their_years(read, year, seed):
+    text, written = _new_year_lines(year, seed, count=60)
+    events = logs(read("kube-proxy.log", text, year=year)).sort("line")
+    assert events["ts"].to_list() == written
+
+
+@pytest.mark.parametrize(
+    ("year", "late"), [(2022, timedelta(minutes=10)), (2025, timedelta(days=20))]
+)
+def test_the_modification_time_gives_the_year_of_a_file_that_saw_new_year(write, year, late):
+    text, written = _new_year_lines(year, year, count=40)
+    path = write("kube-proxy.log", text)
+    stamp = (written[-1] + late).timestamp()
+    os.utime(path, (stamp, stamp))
+    events = logs(timeline.read(path, infer=False, cache=False)).sort("line")
+    assert events["ts"].to_list() == written
 
 
 # --- structured values ------------------------------------------------------------------

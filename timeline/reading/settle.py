@@ -10,7 +10,7 @@ zone; :func:`apply` turns one file's records into UTC times by that decision.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -30,6 +30,15 @@ _YEARLESS = pl.col("year_missing") & pl.col("ts").is_not_null()
 _MONTH = pl.col("ts").dt.month()
 #: A yearless record whose month went back by more than half a year: December to January.
 _ROLLED = (_MONTH.shift(1).forward_fill() - 6 > _MONTH).fill_null(False) & _YEARLESS
+#: A yearless record a year less a day after the one before: a 31 December line written
+#: just after a 1 January one (a program takes the time before it writes the line), which
+#: belongs to the year before it, not to a year later.
+_UNROLLED = (
+    pl.col("ts") - pl.when(_YEARLESS).then(pl.col("ts")).shift(1).forward_fill()
+    > timedelta(days=364)
+).fill_null(False) & _YEARLESS
+#: How the year moves at each yearless record, as the records run.
+_YEAR_STEP = _ROLLED.cast(pl.Int32) - _UNROLLED.cast(pl.Int32)
 _ZONELESS = pl.col("ts").is_not_null() & pl.col("utc_offset_s").is_null()
 
 
@@ -89,10 +98,11 @@ def _evidence_measures() -> list[pl.Expr]:
         _YEARLESS.sum().alias("yearless"),
         (_YEARLESS & pl.col("prefix_ts").is_not_null()).sum().alias("with_prefix"),
         _ROLLED.sum().alias("rolls"),
+        _UNROLLED.sum().alias("unrolls"),
         _MONTH.filter(_YEARLESS).first().alias("first_month"),
         _MONTH.filter(_YEARLESS).last().alias("last_month"),
-        ts.filter(_YEARLESS).min().alias("yearless_first"),
-        ts.filter(_YEARLESS).max().alias("yearless_last"),
+        ts.filter(_YEARLESS).first().alias("yearless_first"),
+        ts.filter(_YEARLESS).last().alias("yearless_last"),
         _ZONELESS.sum().alias("zoneless"),
         (_with_prefix_year() - prefix)
         .filter(_ZONELESS)
@@ -149,7 +159,7 @@ def plan(
         base is not None
         and not any(p.get("with_prefix") for p in parts)
         and not any(offsets)
-        and not any(p.get("rolls") for p in parts)
+        and not any(p.get("rolls") or p.get("unrolls") for p in parts)
     )
     return Settlement(base, offsets, yearless, one_year, zone, offset), assumptions
 
@@ -162,14 +172,13 @@ def _plan_year(path, parts, year, known, mtime, assumptions):
         if last_month is not None and first is not None and first < last_month - 6:
             rolled += 1
         offsets.append(rolled)
-        rolled += part.get("rolls") or 0
+        rolled += (part.get("rolls") or 0) - (part.get("unrolls") or 0)
         last_month = part.get("last_month") or last_month
     if not yearless:
         return None, tuple(offsets)
     total = sum(p["yearless"] for p in yearless)
     with_prefix = sum(p["with_prefix"] for p in yearless)
-    first = min(p["yearless_first"] for p in yearless)
-    last = max(p["yearless_last"] for p in yearless)
+    first, last = yearless[0]["yearless_first"], yearless[-1]["yearless_last"]
     base, basis, certainty = base_year(first, last, rolled, year, known, mtime)
     if with_prefix:
         assumptions.append(
@@ -196,7 +205,8 @@ def base_year(
     mtime: datetime | None,
 ) -> tuple[int | None, str, str]:
     """The year of a file's first yearless record, and on what it rests. ``first`` and
-    ``last`` are its earliest and latest yearless times (placeholder year)."""
+    ``last`` are its first and last yearless times as the records run (placeholder year),
+    ``rollovers`` the New Years between them."""
     if year is not None:
         return year, "given with year=", "stated"
     if known is not None:
@@ -433,7 +443,7 @@ def _year_settled(settlement: Settlement, part: int) -> pl.Expr:
         guessed = pl.lit(None, pl.Int32)
     else:
         rolls = settlement.roll_offsets[part] if part < len(settlement.roll_offsets) else 0
-        guessed = pl.lit(settlement.base_year + rolls, pl.Int32) + _ROLLED.cast(pl.Int32).cum_sum()
+        guessed = pl.lit(settlement.base_year + rolls, pl.Int32) + _YEAR_STEP.cum_sum()
     new_year = pl.coalesce(from_prefix, guessed)
     fixed = in_year(pl.col("ts"), new_year)
     return pl.when(_YEARLESS).then(fixed).otherwise(pl.col("ts"))
