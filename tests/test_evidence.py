@@ -240,6 +240,83 @@ def test_a_change_tied_by_its_hosts_alone_is_a_cause_where_its_hosts_bear_it_out
     assert (row["role"] in contrib.CAUSES) is cause, (row["role"], row["evidence"])
 
 
+def _cluster_restart(seed: int, *, named: bool) -> tuple[pl.DataFrame, str]:
+    """A RabbitMQ-like cluster of three to five nodes; one node is restarted (a change
+    record naming it) and the cluster then errs on every node, the others more than it.
+    With ``named``, the others' errors name the restarted node (``We saw DOWN from
+    rabbit@mq-b``), as a cluster's do; without, they do not. A routine restart of another
+    node the day before changes nothing. Returns the frame and the restarted node."""
+    rng = random.Random(seed)
+    b = EventBuilder(seed=seed)
+    day = datetime(2022 + seed, 1 + seed, 3 + seed, 8, tzinfo=UTC)
+    stem = rng.choice(["mq-", "rabbitmq-", "rmq-prod-"])
+    nodes = [f"{stem}{c}" for c in "abcde"[: rng.randint(3, 5)]]
+    broken, quiet = rng.sample(nodes, 2)
+    mq = {"source": "rabbitmq", "component": "rabbitmq"}
+    b.logs(
+        **mq,
+        hosts=nodes,
+        template="accepting AMQP connection",
+        level="info",
+        start=day - 24 * H,
+        end=day + 8 * H,
+        per_min=2,
+    )
+    b.change(day - 20 * H, "restart", "rabbitmq", host=quiet)
+    restart = day + rng.randrange(2, 5) * H + rng.randrange(0, 50) * M
+    b.change(restart, "restart", "rabbitmq", host=broken)
+    others = [n for n in nodes if n != broken]
+    partition = (
+        f"Partial partition detected: * We saw DOWN from rabbit@{broken} * We can still see"
+        if named
+        else "closing AMQP connection <PID> (<IP>:<PORT> -> <IP>:<PORT>): missed heartbeats"
+    )
+    b.logs(
+        **mq,
+        hosts=others,
+        template=partition,
+        level="error",
+        start=restart + 3 * M,
+        end=restart + 50 * M,
+        per_min=4,
+    )
+    b.logs(
+        **mq,
+        hosts=[broken],
+        template="Cluster minority/secondary status detected",
+        level="warning",
+        start=restart + 3 * M,
+        end=restart + 50 * M,
+        per_min=2,
+    )
+    return b.frame(), broken
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_restart_of_one_node_whose_cluster_names_it_in_its_errors_is_the_trigger(seed):
+    """A change to one member of a cluster reaches the others: their errors naming it make
+    them its reach, not a comparison that clears it."""
+    frame, broken = _cluster_restart(seed, named=True)
+    result = analyze(frame)
+    assert result.incidents.height == 1
+    top = result.contributors.filter(pl.col("rank") == 1).row(0, named=True)
+    assert (top["change_type"], top["role"]) == ("restart", "trigger"), top["evidence"]
+    assert top["called_out_hosts"] == [broken]
+    assert any(f"the errors name '{broken}'" in e for e in top["evidence"])
+    quiet = result.contributors.filter(pl.col("lead_s") > 12 * 3600)
+    assert quiet.height == 1 and quiet["role"][0] not in contrib.CAUSES
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_restart_of_one_node_is_no_cause_where_the_others_err_alike_without_naming_it(seed):
+    frame, _broken = _cluster_restart(seed, named=False)
+    result = analyze(frame)
+    restart = result.contributors.filter(pl.col("lead_s").is_between(0, 6 * 3600))
+    assert restart.height == 1
+    assert restart["called_out_hosts"][0].to_list() == []
+    assert restart["role"][0] not in contrib.CAUSES, restart["evidence"][0]
+
+
 # --- base rates ----------------------------------------------------------------------------
 
 

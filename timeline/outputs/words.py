@@ -171,7 +171,12 @@ def _hosts_phrase(n: int | None) -> str:
 
 def rate_words(c: dict[str, Any], *, before_s: float, after_s: float) -> str | None:
     """``errors ×18 on the 12 hosts it touched, none on the others`` from the counts before
-    and after a change (and on the hosts it did not touch, when those were compared)."""
+    and after a change (and on the hosts it did not touch, when those were compared).
+
+    >>> rate_words({"before": 0, "after": 238, "touched_hosts": 1, "untouched_hosts": 2,
+    ...     "untouched_before": 0, "untouched_after": 717}, before_s=3600, after_s=3600)
+    'errors began after it on the host it touched, and began on the 2 others too'
+    """
     before, after = c.get("before"), c.get("after")
     if before is None or after is None or (before == 0 and after == 0):
         return None
@@ -192,8 +197,12 @@ def rate_words(c: dict[str, Any], *, before_s: float, after_s: float) -> str | N
             _per_hour(c.get("untouched_before"), before_s),
             _per_hour(c.get("untouched_after"), after_s),
         )
-        others = "none" if others == "none either side" else others
-        text += f", {others} on the {plural(int(untouched), 'other')}"
+        on_others = f"on the {plural(int(untouched), 'other')}"
+        text += {
+            "none either side": f", none {on_others}",
+            "from none": f", and began {on_others} too",
+            "to none": f", and stopped {on_others} too",
+        }.get(others, f", {others} {on_others}")
     return text
 
 
@@ -248,6 +257,12 @@ def relation_words(c: dict[str, Any]) -> str:
             f"it touched {plural(int(touched), 'host')}, {shared} of them with the errors"
             if touched != 1
             else f"it touched 1 host, {'one' if shared else 'not one'} with the errors"
+        )
+    called_out = c.get("called_out_hosts") or []
+    if called_out:
+        parts.append(
+            f"the errors name {', '.join(called_out)}, so the other hosts' errors are its "
+            "reach, not a comparison"
         )
     if not parts:
         return "it touches no host or program that logged the errors"

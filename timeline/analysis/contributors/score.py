@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -80,6 +81,7 @@ def _contributor_schema(id_name: str) -> dict[str, pl.DataType]:
         "scope": pl.String(),
         "touched_hosts": pl.UInt32(),
         "shared_hosts": pl.List(pl.String),
+        "called_out_hosts": pl.List(pl.String),
         "host_share": pl.Float64(),
         "affected": pl.List(pl.String),
         "before": pl.Int64(),
@@ -148,6 +150,8 @@ class _Pair:
     relation: float
     before_window: timedelta
     untouched: frozenset[str] = frozenset()
+    #: touched hosts the errors' own words name (``We saw DOWN from rabbit@mq-b``)
+    called_out: tuple[str, ...] = ()
     counts: dict[str, int] = field(default_factory=dict)
     #: how many hosts of each side started, stopped, got worse or got better
     #: (:func:`_host_tallies`), as ``{"t_started": 3, ...}``; a tally missing is zero
@@ -208,7 +212,9 @@ def _pair(
     relation = 1.0 if matched else HOST_RELATION * (host_share or 0.0)
     affected = matched or list(target.signatures)
     untouched: frozenset[str] = frozenset()
-    if explicit:
+    called_out = called_out_hosts(explicit, affected)
+    if explicit and not called_out:
+        # the errors elsewhere name none of its hosts: the others are a fair comparison
         everyone = frozenset().union(*(population.get(s.source, frozenset()) for s in affected))
         untouched = everyone - set(explicit)
     return _Pair(
@@ -227,7 +233,33 @@ def _pair(
         if change["ts"] < target.onset or (ci_hit and len(ci_hit) == len(matched))
         else during_before,
         untouched=untouched,
+        called_out=called_out,
     )
+
+
+def called_out_hosts(hosts: Iterable[str], signatures: Iterable[Signature]) -> tuple[str, ...]:
+    """The ``hosts`` (short names) that the signatures' own words name as a whole word:
+    a change to one member of a cluster reaches the others, whose errors say so
+    (``Partial partition detected: * We saw DOWN from rabbit@mq-b``). Their hosts are
+    then what it reached, not a comparison that shows it did nothing.
+
+    >>> sig = Signature("rabbitmq", "Partial partition detected: * We saw DOWN from rabbit@mq-b")
+    >>> called_out_hosts(["mq-b", "mq-a", "q-b"], [sig])
+    ('mq-b',)
+    """
+    words = "\n".join(s.template.lower() for s in signatures)
+    return tuple(
+        sorted(
+            host
+            for host in hosts
+            if len(host) >= MIN_HOST_NAME
+            and re.search(rf"(?<![\w.-]){re.escape(host.lower())}(?![\w-])", words)
+        )
+    )
+
+
+#: Shorter host names than this are not looked for in the errors' words.
+MIN_HOST_NAME = 3
 
 
 def _on_nodes(target: Target, pods: pl.DataFrame) -> Target:
@@ -692,9 +724,10 @@ def _effect_part(m: _Measured, p: _Pair) -> float:
     """The temporal part as scored: where untouched hosts are compared, only when the
     cohort says they did not move the same way; for a change tied
     to the errors only by sharing hosts with them, only where there are untouched hosts
-    to compare (another program's errors rising on its hosts says nothing alone)."""
+    to compare (another program's errors rising on its hosts says nothing alone), or
+    where the errors name its hosts (:func:`called_out_hosts`)."""
     if m.cohort is None:
-        return m.effect if p.name_match or not p.explicit else 0.0
+        return m.effect if p.name_match or p.called_out or not p.explicit else 0.0
     if m.cohort * m.effect > 0 and abs(m.cohort) >= EVIDENT:
         return m.effect
     return 0.0
@@ -769,6 +802,7 @@ def _score(
         "scope": _scope(p),
         "touched_hosts": len(p.named),
         "shared_hosts": p.shared,
+        "called_out_hosts": list(p.called_out),
         "host_share": p.host_share,
         "affected": [s.template for s in p.affected],
         "before": m.before,

@@ -106,6 +106,11 @@ def evidence_sentences(
                 else f"; a {_kind(change)} reaches every host, so all hosts are compared"
             )
         )
+    if p.called_out:
+        said.append(
+            f"the errors name {_names(list(p.called_out))}, which it touched: the other "
+            "hosts' errors are its reach, not a comparison"
+        )
     said.extend(_measure_sentences(row, p, w=w, wb=wb, scale=scale))
     for sig in new:
         said.append(
