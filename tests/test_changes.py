@@ -11,6 +11,7 @@ import pytest
 
 import timeline
 from parsers.changes_common import compare_versions, version_key
+from timeline.analysis import contributors as contrib
 from timeline.reading.changes import caller_switches, infer_changes, with_inferred_changes
 from timeline.schema import EVENT_SCHEMA
 
@@ -349,6 +350,47 @@ def rollout() -> Frame:
     for i, host in enumerate((NODE_A, NODE_B, NODE_C)):
         f.kube_proxy_start(f"2023-03-14T17:4{1 + i * 2}:05", host, "v1.24.10", "new")
     return f
+
+
+@pytest.mark.parametrize(("fleet", "pool", "seed"), [(6, 2, 1), (10, 3, 2), (14, 4, 3)])
+def test_a_record_that_names_no_host_takes_the_hosts_its_witnesses_showed_it_on(fleet, pool, seed):
+    """A DaemonSet of one node pool, patched in the audit log (no host), restarts its pods
+    on that pool's nodes only, one every few minutes: the change has those nodes, each
+    with its own time."""
+    import random
+
+    rng = random.Random(seed)
+    nodes = [f"k8s-worker-{n:02d}" for n in rng.sample(range(1, 60), fleet)]
+    patched = sorted(rng.sample(nodes, pool))
+    f = Frame()
+    for host in nodes:
+        f.kube_proxy_start("2024-12-30T09:00:00", host, "v1.28.5", "old")
+    record(
+        f,
+        "2025-01-01T02:10:00",
+        "upgrade",
+        "daemonset/kube-system/kube-proxy-pool-b",
+        to=f"{IMAGE}:v1.29.1",
+    )
+    reached = {}
+    for i, host in enumerate(patched):
+        when = at("2025-01-01T02:10:30") + timedelta(minutes=4 * i, seconds=rng.randint(0, 50))
+        f.kube_proxy_start(when.isoformat(), host, "v1.29.1", "new")
+        reached[host] = when
+    merged = with_inferred_changes(f.frame())
+    upgrade = next(
+        json.loads(a)
+        for a in merged.filter(pl.col("kind") == "change")["attrs"]
+        if '"upgrade"' in a
+    )
+    # the restarts within the matching window are its witnesses; later ones fold into it
+    assert patched[0] in {w["host"] for w in upgrade["witness_hosts"]} <= set(patched)
+    changes = contrib.change_events(merged)
+    row = changes.filter(pl.col("target").str.ends_with("kube-proxy-pool-b")).row(0, named=True)
+    assert row["hosts"] == patched
+    started = {h["host"]: h["ts"] for h in row["host_times"]}
+    assert set(started) == set(patched)
+    assert all(abs(started[h] - reached[h]) < timedelta(seconds=60) for h in patched)
 
 
 def test_inferred_changes_a_record_tells_are_not_counted_twice():

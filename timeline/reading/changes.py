@@ -797,7 +797,10 @@ def reconcile(
     or restart of one program; a reboot or restart of one node; a config change) and do
     not contradict each other's target version. Every record it matches (the DaemonSet
     patch in the audit log and the pod's event on that node, say) is kept and marked
-    ``seen_in_logs`` with the witnesses' ``file:line``; the inferred row is dropped.
+    ``seen_in_logs`` with the witnesses' ``file:line``, and a record that names no host
+    with the hosts the witnesses showed it on (``witness_hosts``, each with the time it
+    showed there: a DaemonSet patch reaches the nodes its pods restarted on); the
+    inferred row is dropped.
     """
     recorded = recorded.select(list(EVENT_SCHEMA))
     if inferred.height == 0:
@@ -823,6 +826,8 @@ def reconcile(
             continue
         for match in matches:
             match.seen.append(f"{row['file']}:{row['line']}")
+            if row["host"] and not match.host:
+                match.reached.setdefault(row["host"], row["ts"])
     marked = {r.index: r.marked() for r in records if r.seen or "seen_in_logs" in r.attrs}
     if marked:
         attrs = recorded.get_column("attrs").clone()
@@ -868,7 +873,9 @@ def _is_inferred() -> pl.Expr:
 
 
 #: What a merge writes into a record's attrs; a later merge starts from the record without it.
-_MARKS = ("seen_in_logs", "witnesses", "witness_count")
+_MARKS = ("seen_in_logs", "witnesses", "witness_count", "witness_hosts")
+#: At most this many hosts of a record's witnesses are kept on it.
+MAX_WITNESS_HOSTS = 1000
 
 
 def _norm(text: object) -> str:
@@ -892,6 +899,8 @@ class _Record:
     to: object
     attrs: dict[str, object]
     seen: list[str] = field(default_factory=list)
+    #: the host of each witness, and when the change showed there
+    reached: dict[str, datetime] = field(default_factory=dict)
 
     @classmethod
     def of(cls, row: dict[str, object]) -> _Record:
@@ -959,4 +968,9 @@ class _Record:
             attrs["seen_in_logs"] = True
             attrs["witnesses"] = witnesses[:20]
             attrs["witness_count"] = len(witnesses)
+        if self.reached:
+            attrs["witness_hosts"] = [
+                {"host": host, "ts": ts.isoformat()}
+                for host, ts in sorted(self.reached.items(), key=lambda kv: kv[1])
+            ][:MAX_WITNESS_HOSTS]
         return dumps(attrs)

@@ -22,6 +22,7 @@ CHANGE_FIELDS: dict[str, pl.DataType] = {
     "actor": pl.String(),
     "inferred": pl.Boolean(),
     "host": pl.String(),
+    "witness_hosts": pl.List(pl.Struct({"host": pl.String(), "ts": pl.String()})),
 }
 
 CHANGE_SCHEMA: dict[str, pl.DataType] = {
@@ -167,6 +168,7 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
     """
     gap = to_timedelta(group_gap)
     field = pl.col("_c").struct.field
+    pods = pod_nodes(frame)
     parsed = (
         frame.lazy()
         .filter((pl.col("kind") == "change") & pl.col("ts").is_not_null())
@@ -176,7 +178,8 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
             target=pl.coalesce(field("target"), pl.col("component"), pl.col("source")),
             actor=field("actor"),
             inferred=field("inferred").fill_null(False),
-            host=node_of_host(pl.coalesce(pl.col("host"), field("host")), pod_nodes(frame)),
+            host=node_of_host(pl.coalesce(pl.col("host"), field("host")), pods),
+            _witness=field("witness_hosts"),
             **{"from": field("from"), "to": field("to")},
         )
         .with_columns(
@@ -246,6 +249,7 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
             host_times=pl.struct(pl.col("host"), pl.col("ts")).filter(
                 pl.col("host").is_not_null() & pl.col("host").is_first_distinct()
             ),
+            _witness=pl.col("_witness").drop_nulls().list.explode(),
             n_rows=pl.len().cast(pl.UInt32),
             sources=pl.col("source").drop_nulls().unique().sort(),
             examples=pl.format("{}:{}", pl.col("file").fill_null("?"), pl.col("line")).head(5),
@@ -260,6 +264,7 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
         )
         .sort("ts", "target")
         .with_columns(change_id=pl.int_range(pl.len(), dtype=pl.UInt32))
+        .pipe(_with_witness_hosts, pods)
     )
     name = pl.col("target").str.split("/").list.last()
     is_node = pl.col("target").str.to_lowercase().str.starts_with("node/")
@@ -276,6 +281,43 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
     return grouped.select(list(CHANGE_SCHEMA)).cast(CHANGE_SCHEMA)
 
 
+def _with_witness_hosts(grouped: pl.DataFrame, pods: pl.DataFrame) -> pl.DataFrame:
+    """A change whose rows name no host takes the hosts its log witnesses showed it on
+    (``witness_hosts``, :func:`timeline.reading.changes.reconcile`), a pod as its node,
+    each with the time it showed there: the DaemonSet patch recorded in the audit log
+    reached the nodes whose kube-proxy restarted after it."""
+    witnessed = (
+        grouped.select("change_id", "_witness")
+        .explode("_witness")
+        .drop_nulls("_witness")
+        .select(
+            "change_id",
+            host=node_of_host(pl.col("_witness").struct.field("host"), pods),
+            ts=pl.col("_witness")
+            .struct.field("ts")
+            .str.to_datetime(time_unit="us", time_zone="UTC", strict=False)
+            .cast(_TS),
+        )
+        .drop_nulls()
+        .sort("ts")
+        .unique(["change_id", "host"], keep="first", maintain_order=True)
+        .group_by("change_id")
+        .agg(_times=pl.struct("host", "ts"), _hosts=pl.col("host").unique().sort())
+    )
+    none = pl.col("hosts").list.len() == 0
+    return (
+        grouped.join(witnessed, on="change_id", how="left")
+        .with_columns(
+            hosts=pl.when(none & pl.col("_hosts").is_not_null()).then("_hosts").otherwise("hosts"),
+            host_times=pl.when(none & pl.col("_times").is_not_null())
+            .then("_times")
+            .otherwise("host_times"),
+            _witnessed=none & pl.col("_hosts").is_not_null(),
+        )
+        .drop("_witness", "_times", "_hosts")
+    )
+
+
 # --- cascades: one action and what followed from it ----------------------------------------
 
 
@@ -290,7 +332,8 @@ def fold_cascades(changes: pl.DataFrame, *, gap: timedelta) -> pl.DataFrame:
     or a controller's or kubelet's action, that begins within ``gap`` after a decided
     change (a person's, a node's reboot, a change-log line) and happens mostly on the
     hosts that change touched (pods restarting on a rebooted node, a DaemonSet's pods on
-    the nodes it rolled to), or names the same program as a change that names no host.
+    the nodes it rolled to), or names the same program as a change that names no host
+    (or only the hosts its witnesses showed it on: a rollout goes on after them).
     The leader keeps its type, target and actor, and gains the follower's hosts (each
     with the time it was reached), rows, sources and examples. Changes are then numbered
     again by time.
@@ -311,7 +354,9 @@ def fold_cascades(changes: pl.DataFrame, *, gap: timedelta) -> pl.DataFrame:
                 same_program = any(
                     names_match(a, b) for a in row["names"] or () for b in cand["names"] or ()
                 )
-                if len(hosts & reached) * 2 >= len(hosts) or (same_program and not cand["hosts"]):
+                # hosts only its witnesses showed are where it had reached so far
+                open_ended = not cand["hosts"] or cand.get("_witnessed")
+                if len(hosts & reached) * 2 >= len(hosts) or (same_program and open_ended):
                     leader = cand
                     break
         if leader is None:
