@@ -20,7 +20,9 @@ JSON           ``log.file.formatter = json`` (3.9+): one object a line with ``ti
 The node (``rabbit@rmq-1``) becomes ``component``: from the startup banner
 (``node : rabbit@rmq-1``), from ``Application mnesia started on node rabbit@rmq-1``, or
 from the file name (``rabbit@rmq-1.log``, ``rabbit@rmq-1.log.1``,
-``rabbit@rmq-1_upgrade.log``). ``attrs`` keeps the AMQP peer, user, vhost, queue, Erlang
+``rabbit@rmq-1_upgrade.log``); its host (``rmq-1``) is the records' ``host`` where no
+wrapper or pod log path names one, and where the path names only the folder above
+``var/log``. ``attrs`` keeps the AMQP peer, user, vhost, queue, Erlang
 pid, the version a node starts with and a ``lifecycle`` word (``starting``, ``started``,
 ``stopping``, ``stopped``, ``halting``) for the step that infers restarts and upgrades.
 """
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from parsers import json_text, registry
+from parsers import json_text, layouts, registry
 from parsers.common import level_from, only, records
 from parsers.registry import Parser, Sample, Score, unnamed
 
@@ -367,7 +369,7 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
         ts="_ts",
         utc_offset_s="_offset_s",
         source=pl.lit(NAME),
-        host=pl.coalesce(pl.col("host"), _after_at(pl.col("_node"))),
+        host=_host(fields["path"]),
         component=pl.coalesce(pl.col("_node"), pl.col("container"), pl.lit(NAME)),
         level="_level",
         message="_message",
@@ -667,6 +669,23 @@ def _offset_seconds(expr: pl.Expr) -> pl.Expr:
         .otherwise(size)
         .cast(pl.Int32)
     )
+
+
+def _host(paths: pl.Series) -> pl.Expr:
+    """The host a wrapper or the path names, else the node's; but where the host is only
+    the folder above ``var/log`` (``logs/var/log/rabbitmq/rabbit@mq-b.log``), the node the
+    file states is the better word: RabbitMQ names its own node."""
+    guesses = {}
+    for path in paths.unique().drop_nulls().to_list():
+        hints = layouts.hints_from_path(path)
+        if hints.node and not hints.pod:
+            guesses[path] = hints.node
+    node_host = _after_at(pl.col("_node"))
+    if not guesses:
+        return pl.coalesce(pl.col("host"), node_host)
+    guessed = pl.col("path").replace_strict(guesses, default=None, return_dtype=pl.String)
+    only_guessed = pl.col("host").eq_missing(guessed) & node_host.is_not_null()
+    return pl.when(only_guessed).then(node_host).otherwise(pl.coalesce(pl.col("host"), node_host))
 
 
 def _after_at(node: pl.Expr) -> pl.Expr:

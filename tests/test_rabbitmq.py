@@ -571,6 +571,19 @@ LINE = "2023-03-15 02:50:01.123456+00:00 [info] <0.1.0> accepting AMQP connectio
             "rmq-2.example.internal",
         ),
         ("rabbitmq.log", "rabbitmq", None),
+        ("bundle/logs/var/log/rabbitmq/rabbit@mq-b.log", "rabbit@mq-b", "mq-b"),
+        ("collected/var/log/rabbitmq/rabbit@rmq-2.prod.log.1", "rabbit@rmq-2.prod", "rmq-2.prod"),
+        (
+            "ip-10-0-1-5/var/log/rabbitmq/rabbit@ip-10-0-1-5.log",
+            "rabbit@ip-10-0-1-5",
+            "ip-10-0-1-5",
+        ),
+        ("mq-host-3/var/log/rabbitmq/rabbitmq.log", "rabbitmq", "mq-host-3"),
+        (
+            "ip-10-0-1-5/var/log/pods/mq_rabbitmq-server-0_0a1b/rabbitmq/0.log",
+            "rabbitmq",
+            "ip-10-0-1-5",
+        ),
     ],
 )
 def test_node_and_host_come_from_the_file_name(read, name, node, host):
