@@ -71,9 +71,11 @@ KLOG = (
     r" +(?P<thread>[0-9]+) (?P<caller>[^ \]]+)\] ?(?P<klog_body>.*)$"
 )
 #: The ``log`` plugin's common and combined formats, with the parts older releases lack
-#: (port, query id, ``[{when}]``) optional.
+#: (port, query id, ``[{when}]``) optional: before 1.1 an IPv6 client was written bare and
+#: without its port (``fd00::1 - [14/Mar/2023:18:00:01 +0000] 29479 "AAAA IN ...``).
 QUERY = (
-    r"^(?P<client>\[[^\]]+\]|[^ \[\]]+?)(?::(?P<port>[0-9]+))? - "
+    r"^(?P<client>\[[^\]]+\]|[0-9A-Fa-f]*:[0-9A-Fa-f]*:[0-9A-Fa-f:.]*|[^ \[\]:]+)"
+    r"(?::(?P<port>[0-9]+))? - "
     r"(?:\[(?P<when>[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9:]{8}) (?P<when_zone>[+-][0-9]{4})\] )?"
     r"(?:(?P<id>[0-9]+) )?"
     r'"(?P<type>[^ "]+) (?P<class>[^ "]+) (?P<name>(?:[^ "\\]|\\.)+) (?P<proto>[^ "]+) '
@@ -452,7 +454,9 @@ def _general(frame: pl.LazyFrame) -> pl.LazyFrame:
             ).str.extract_groups(NODE_CACHE_IMAGE),
             _zone=untagged.str.extract_groups(ZONE),
             _version=only(body.str.starts_with("CoreDNS-"), body).str.extract_groups(VERSION),
-            _release=untagged.str.extract_groups(RELEASE),
+            _release=only(body.str.contains(", go", literal=True), body).str.extract_groups(
+                RELEASE
+            ),
             plugin=only(body.str.starts_with("plugin/"), body).str.extract(PLUGIN, 1),
         )
         .unnest(

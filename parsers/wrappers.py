@@ -357,12 +357,19 @@ _GREP_NUMBERED = re.compile(r"^(?:[^:\s{\[\"<=]*[./][^:\s]*[:-])?[0-9]+(?P<sep>[
 _GREP_DATED = re.compile(rf"^{_GREP_PATH}[:-](?:[0-9]+[:-])?[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[ T]")
 
 
+#: The rest of an IPv6 address after its first group and colon (``db8::53``).
+_IPV6_REST = r"(?:[0-9A-Fa-f]{0,4}:)+[0-9A-Fa-f]{0,4}(?:[ \]/%]|$)"
+
+
 def _plausible(name: str, lines: list[str]) -> bool:
     """Whether numbered lines are grep's: most are matches (``N:``, context lines are
-    ``N-``), and what follows is not the rest of a time or date (``10:00:01 msg`` is a
-    time, ``2023-03-13 10:05,...`` a date, not lines 10 and 2023).
+    ``N-``), and what follows is not the rest of a time, a date or an IPv6 address
+    (``10:00:01 msg`` is a time, ``2023-03-13 10:05,...`` a date and ``2001:db8::53 - ...``
+    an address, not lines 10, 2023 and 2001).
 
     >>> _plausible("grep", ["2023-03-13 10:05,upgrade,daemonset/kube-proxy"])
+    False
+    >>> _plausible("grep", ['2001:db8::53 - [14/Mar/2023:18:00:01 +0000] 1 "A IN x. udp"'])
     False
     """
     if name != "grep":
@@ -371,7 +378,7 @@ def _plausible(name: str, lines: list[str]) -> bool:
     if not found:
         return True
     matches = sum(1 for m in found if m["sep"] == ":")
-    times = sum(1 for m in found if re.match(r"[0-9]{2}[-:./][0-9]{2}", m["rest"]))
+    times = sum(1 for m in found if re.match(r"[0-9]{2}[-:./][0-9]{2}|" + _IPV6_REST, m["rest"]))
     return matches >= len(found) / 2 and times < len(found) / 2
 
 

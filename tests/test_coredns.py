@@ -131,6 +131,29 @@ def test_older_query_lines_with_a_time_and_no_level_tag(read):
     assert (got["type"], got["duration_s"], got["opcode"]) == ("MX", 62.5, "QUERY")
 
 
+@pytest.mark.parametrize(
+    ("client", "port"),
+    [
+        ("fd00::1", None),
+        ("2001:db8::53", None),
+        ("::1", None),
+        ("fe80::1ff:fe23:4567:890a", None),
+        ("10.0.0.7", 4000),
+        ("[fd00::7]", 53),
+    ],
+)
+def test_older_query_lines_keep_a_bare_ipv6_client_whole(read, client, port):
+    """Before 1.1 the log plugin wrote an IPv6 client bare and with no port."""
+    where = client if port is None else f"{client}:{port}"
+    line = (
+        f'{where} - [14/Mar/2023:18:00:01 +0000] 29479 "AAAA IN example.org. udp 40 false 512" '
+        "NOERROR qr,rd,ra 72 89.891µs\n"
+    )
+    got = json.loads(read("old.log", line, format="coredns").events["attrs"][0])
+    assert got["client"] == client.strip("[]")
+    assert got.get("port") == port
+
+
 # --- errors plugin -----------------------------------------------------------------------
 
 
@@ -182,6 +205,19 @@ def test_startup_banner_lines_are_info_records_with_the_version(read):
     assert got[1]["plugin"] == "reload" and got[1]["sha512"].startswith("591cf328")
     assert got[2] == {"version": "1.9.3"}
     assert got[3] == {"os": "linux", "arch": "amd64", "go_version": "go1.18.2", "commit": "45b0a11"}
+
+
+def test_a_banner_stamped_by_coredns_1_2_to_1_6_has_its_release_too(read):
+    text = (
+        ".:53\n"
+        "2020-03-03T09:35:05.685Z [INFO] CoreDNS-1.3.1\n"
+        "2020-03-03T09:35:05.685Z [INFO] linux/amd64, go1.11.4, 6b56a9c\n"
+    )
+    got = attrs(by_line(read("coredns.log", text, format="coredns").events))
+    assert got[1:] == [
+        {"version": "1.3.1"},
+        {"os": "linux", "arch": "amd64", "go_version": "go1.11.4", "commit": "6b56a9c"},
+    ]
 
 
 def test_node_local_dns_banner_binds_and_empty_commit(read):
@@ -344,6 +380,10 @@ def test_bare_file_has_null_times_and_says_so(read):
     assert loaded.summary.unparsed_lines == 0
     time = loaded.summary.assumptions.filter(pl.col("what") == "time")
     assert time["value"].to_list() == ["none"]
+    assert time["basis"][0].startswith("10 of 10 records write no time")
+    stamped = "2020-03-03T09:35:05.685Z [INFO] CoreDNS-1.3.1\n"
+    some = read("coredns.log", stamped + QUERIES).summary.assumptions
+    assert some.filter(pl.col("what") == "time")["basis"][0].startswith("6 of 7 records")
 
 
 # --- multi-line and bad lines ------------------------------------------------------------

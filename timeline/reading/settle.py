@@ -250,13 +250,14 @@ def _note_unknown_host(path, parts, assumptions) -> None:
 def _plan_zone(path, parts, tz, assumptions) -> tuple[str | None, int | None]:
     zoneless = sum(p.get("zoneless") or 0 for p in parts)
     timeless = sum(p.get("timeless") or 0 for p in parts)
+    logs = max(sum(p.get("logs") or 0 for p in parts), timeless)
     if timeless:
         assumptions.append(
             assumption(
                 path,
                 "time",
                 "none",
-                "the records write no time and no runtime prefix gives one",
+                f"{timeless:,} of {logs:,} records write no time and no runtime prefix gives one",
                 "unknown",
             )
         )
