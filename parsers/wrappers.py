@@ -42,6 +42,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import polars as pl
 
@@ -456,20 +457,24 @@ def peel(
     return Peeled(frame, tuple(layers), tuple(shares))
 
 
-def journal_zone(markers: pl.Series) -> str | None:
-    """The last time and zone a journal header states (``2016-11-14 11:06:12 CET``): the
-    zone journalctl wrote the lines' times in; None without such a header.
+def journal_header(markers: pl.Series) -> dict[str, Any] | None:
+    """What journal headers state: the span of the journal, from the first header's
+    beginning to the last one's end, in the zone journalctl wrote every line in, the zone
+    names they give (two where a summer time began or ended within it) and the zone of
+    the end; None without such a header.
 
-    >>> journal_zone(pl.Series(["-- Logs begin at Sun 2016-11-13 23:51:54 CET, end at "
-    ...     "Mon 2016-11-14 11:06:12 CET. --"]))
-    '2016-11-14 11:06:12 CET'
+    >>> journal_header(pl.Series(["-- Logs begin at Mon 2023-01-02 08:00:00 CET, end at "
+    ...     "Mon 2023-04-03 10:00:00 CEST. --"]))
+    {'begin': '2023-01-02 08:00:00', 'end': '2023-04-03 10:00:00', 'zones': ['CEST', 'CET'], \
+'zone': 'CEST'}
     """
     stated = markers.str.extract_groups(JOURNAL_SPAN).struct.unnest().drop_nulls("1")
     if stated.height == 0:
         return None
-    last = stated.row(-1)
-    date, zone = (last[2], last[3]) if last[2] is not None else (last[0], last[1])
-    return f"{date} {zone}"
+    first, last = stated.row(0), stated.row(-1)
+    end, zone = (last[2], last[3]) if last[2] is not None else (last[0], last[1])
+    zones = sorted({z for z in (*stated["2"], *stated["4"]) if z})
+    return {"begin": first[0], "end": end, "zones": zones, "zone": zone}
 
 
 def peel_together(

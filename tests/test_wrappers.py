@@ -216,10 +216,12 @@ def test_syslog_with_zone_dropped_takes_the_zone_given(read):
 @pytest.mark.parametrize(
     ("header", "offset_h"),
     [
+        # CET's clock keeps summer time: a July line is written in CEST
         (
             "-- Logs begin at Sun 2016-11-13 23:51:54 CET, end at Mon 2016-11-14 11:06:12 CET. --",
-            1,
+            2,
         ),
+        ("-- Logs begin at Thu 2021-07-01 08:14:03 JST, end at Wed 2021-07-07 11:06:12 JST. --", 9),
         (
             "-- Journal begins at Fri 2021-07-02 08:14:03 EDT, ends at Tue 2021-07-06 "
             "11:06:12 EDT. --",
@@ -255,6 +257,62 @@ def test_journal_header_states_the_zone_of_the_lines(read, header, offset_h):
     zone = loaded.summary.assumptions.filter(pl.col("what") == "time zone").row(0, named=True)
     assert zone["certainty"] == "stated"
     assert "journal's header" in zone["basis"] and "tz=America/Sao_Paulo" in zone["basis"]
+
+
+@pytest.mark.parametrize(
+    ("zones", "rules", "winter", "summer"),
+    [
+        (("CET", "CEST"), "Europe/Berlin", 1, 2),
+        (("EST", "EDT"), "America/New_York", -5, -4),
+        (("GMT", "BST"), "Europe/London", 0, 1),
+        (("AEDT", "AEST"), "Australia/Sydney", 10, 11),
+    ],
+)
+def test_a_journal_of_a_zone_with_summer_time_follows_its_clock(read, zones, rules, winter, summer):
+    """A journal that spans a change of the clock writes its lines in the zone's time of
+    the day (``CET`` in February, ``CEST`` in May); the header names both, or one name
+    that is that zone's alone. The header's span also gives the lines' year."""
+    first, last = zones
+    south = rules.startswith("Australia")
+    header = (
+        f"-- Logs begin at Mon 2023-01-02 08:00:00 {first}, end at Mon 2023-05-03 10:00:00 "
+        f"{last}. --"
+    )
+    text = (
+        f"{header}\n"
+        "Feb 14 18:00:01 node-1 kubelet[1234]: I0214 18:00:01.000000    1234 kubelet.go:2134] "
+        '"SyncLoop ADD" source="api"\n'
+        "May 02 18:00:01 node-1 kubelet[1234]: I0502 18:00:01.000000    1234 kubelet.go:2134] "
+        '"SyncLoop ADD" source="api"\n'
+    )
+    loaded = read("kubelet.journal", text)
+    feb, may = (winter, summer) if not south else (summer, winter)
+    assert loaded.events.sort("line")["ts"].to_list() == [
+        datetime(2023, 2, 14, 18, 0, 1, tzinfo=UTC) - timedelta(hours=feb),
+        datetime(2023, 5, 2, 18, 0, 1, tzinfo=UTC) - timedelta(hours=may),
+    ]
+    said = loaded.summary.assumptions
+    zone = said.filter(pl.col("what") == "time zone").row(0, named=True)
+    assert (zone["value"], zone["certainty"]) == (rules, "stated")
+    year = said.filter(pl.col("what") == "year").row(0, named=True)
+    assert (year["value"], year["certainty"]) == ("2023", "stated")
+
+
+def test_the_night_the_clock_changes_keeps_minutes_apart_and_the_header_gives_the_year(read):
+    text = (
+        "-- Logs begin at Sat 2022-12-31 20:00:00 CET, end at Sun 2023-03-26 05:00:00 CEST. --\n"
+        "Dec 31 23:59:30 node-1 kubelet[7]: I1231 23:59:30.000000       7 kubelet.go:1] a\n"
+        "Jan 01 00:00:30 node-1 kubelet[7]: I0101 00:00:30.000000       7 kubelet.go:1] b\n"
+        "Mar 26 01:59:00 node-1 kubelet[7]: I0326 01:59:00.000000       7 kubelet.go:1] c\n"
+        "Mar 26 03:01:00 node-1 kubelet[7]: I0326 03:01:00.000000       7 kubelet.go:1] d\n"
+    )
+    events = read("kubelet.journal", text).events.sort("line")
+    assert events["ts"].to_list() == [
+        datetime(2022, 12, 31, 22, 59, 30, tzinfo=UTC),
+        datetime(2022, 12, 31, 23, 0, 30, tzinfo=UTC),
+        datetime(2023, 3, 26, 0, 59, tzinfo=UTC),
+        datetime(2023, 3, 26, 1, 1, tzinfo=UTC),
+    ]
 
 
 def test_a_journal_header_in_a_zone_unknown_leaves_the_zone_to_the_user(read):

@@ -92,8 +92,8 @@ class Partial:
     covered_lines: int = 0
     wrapper_lines: int = 0
     wrapper_spans: pl.DataFrame | None = None
-    #: The time and zone a journal header states (``2016-11-14 11:06:12 CET``).
-    header_zone: str | None = None
+    #: What a journal header states (:func:`parsers.wrappers.journal_header`).
+    journal: dict[str, Any] | None = None
     segments: dict[str, int] = field(default_factory=dict)
     layers: list[str] = field(default_factory=list)
     mtime: datetime | None = None
@@ -376,7 +376,7 @@ def _prepare(
     if result.wrapper_lines:
         markers = stripped.filter(pl.col("marker"))
         result.wrapper_spans = markers.select("line", "end_line")
-        result.header_zone = wrappers.journal_zone(markers["text"])
+        result.journal = wrappers.journal_header(markers["text"])
         stripped = stripped.filter(~pl.col("marker"))
     # in one chunk a column: polars 2.1 panics in some string queries over columns
     # chunked unlike each other, as a peeled text column may be
@@ -558,7 +558,7 @@ def _take_records(
                 _unparsed(missing.with_columns(text=pl.lit(None, pl.String)), result.path, reason),
             ]
         )
-    result.evidence = {k: measured[k] for k in _EVIDENCE_KEYS} | {"header_zone": result.header_zone}
+    result.evidence = {k: measured[k] for k in _EVIDENCE_KEYS} | {"journal": result.journal}
     result.records = records
 
 

@@ -16,7 +16,14 @@ from typing import Any
 import polars as pl
 
 from parsers.common import PLACEHOLDER_YEAR
-from timeline.reading.times import FIRST_YEAR, LAST_YEAR, holdable, plausible, zone_offset
+from timeline.reading.times import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    holdable,
+    plausible,
+    summer_time_zone,
+    zone_offset,
+)
 
 ASSUMPTION_SCHEMA = {
     "file": pl.String,
@@ -179,7 +186,15 @@ def _plan_year(path, parts, year, known, mtime, assumptions):
     total = sum(p["yearless"] for p in yearless)
     with_prefix = sum(p["with_prefix"] for p in yearless)
     first, last = yearless[0]["yearless_first"], yearless[-1]["yearless_last"]
-    base, basis, certainty = base_year(first, last, rolled, year, known, mtime)
+    journal = _journal(parts)
+    if year is None and journal:
+        # the journal's own span, in the zone its lines are written in, says the years
+        span = (datetime.fromisoformat(journal["begin"]), datetime.fromisoformat(journal["end"]))
+        base, _, _ = base_year(first, last, rolled, None, span, None)
+        basis = f"the journal's header spans {span[0]:%Y-%m-%d} to {span[1]:%Y-%m-%d}"
+        certainty = "stated"
+    else:
+        base, basis, certainty = base_year(first, last, rolled, year, known, mtime)
     if with_prefix:
         assumptions.append(
             assumption(
@@ -194,6 +209,16 @@ def _plan_year(path, parts, year, known, mtime, assumptions):
         value = str(base) if base is not None else "unknown"
         assumptions.append(assumption(path, "year", value, basis, certainty))
     return base, tuple(offsets)
+
+
+def _journal(parts: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What the journal headers of a file's chunks state, put together (the first's
+    beginning, the last's end, all their zone names); None without one."""
+    stated = [p["journal"] for p in parts if p.get("journal")]
+    if not stated:
+        return None
+    zones = sorted({z for j in stated for z in j["zones"]})
+    return {**stated[-1], "begin": stated[0]["begin"], "zones": zones}
 
 
 def base_year(
@@ -280,17 +305,30 @@ def _plan_zone(path, parts, tz, assumptions) -> tuple[str | None, int | None]:
             )
         )
         return None, offset
-    header = next((p["header_zone"] for p in parts if p.get("header_zone")), None)
-    stated = zone_offset(header) if header else None
+    journal = _journal(parts)
+    unused = f" (so tz={tz} was not used)" if tz else ""
+    rules = summer_time_zone(journal["zones"]) if journal else None
+    if rules:
+        assumptions.append(
+            assumption(
+                path,
+                "time zone",
+                rules,
+                f"{zoneless:,} records write no zone; the journal's header writes its times "
+                f"in {' and '.join(journal['zones'])}, whose clock is {rules}'s{unused}",
+                "stated",
+            )
+        )
+        return rules, None
+    stated = zone_offset(f"{journal['end']} {journal['zone']}") if journal else None
     if stated is not None:
-        unused = f" (so tz={tz} was not used)" if tz else ""
         assumptions.append(
             assumption(
                 path,
                 "time zone",
                 _offset_text(stated),
                 f"{zoneless:,} records write no zone; the journal's header writes its times "
-                f"in {header.rsplit(' ', 1)[-1]}{unused}",
+                f"in {journal['zone']}{unused}",
                 "stated",
             )
         )

@@ -52,6 +52,47 @@ def zone_offset(stamp: str) -> int | None:
     return None if offset is None else int(offset.total_seconds())
 
 
+#: Zones that keep a summer time, by the names journalctl writes for their standard and
+#: summer times, as the zone database's zone whose rules they follow.
+SUMMER_TIME_ZONES = {
+    ("CET", "CEST"): "Europe/Berlin",
+    ("EET", "EEST"): "Europe/Helsinki",
+    ("WET", "WEST"): "Europe/Lisbon",
+    ("GMT", "BST"): "Europe/London",
+    ("GMT", "IST"): "Europe/Dublin",
+    ("EST", "EDT"): "America/New_York",
+    ("CST", "CDT"): "America/Chicago",
+    ("MST", "MDT"): "America/Denver",
+    ("PST", "PDT"): "America/Los_Angeles",
+    ("AKST", "AKDT"): "America/Anchorage",
+    ("AST", "ADT"): "America/Halifax",
+    ("NST", "NDT"): "America/St_Johns",
+    ("AEST", "AEDT"): "Australia/Sydney",
+    ("ACST", "ACDT"): "Australia/Adelaide",
+    ("NZST", "NZDT"): "Pacific/Auckland",
+}
+#: Names that stand for other zones too (``CST`` is also China's, ``IST`` India's and
+#: ``GMT`` any zone at UTC): they name a summer-time zone only beside its other name.
+_SHARED_NAMES = frozenset({"GMT", "IST", "BST", "EST", "CST", "MST", "PST", "AST", "NST"})
+
+
+def summer_time_zone(names: list[str]) -> str | None:
+    """The zone database's zone whose clock the zone ``names`` a journal's header gives
+    are of, where that zone keeps a summer time: its two names, or one of them that names
+    no other zone; None otherwise (a fixed offset serves).
+
+    >>> summer_time_zone(["CET"]), summer_time_zone(["CEST", "CET"]), summer_time_zone(["CST"])
+    ('Europe/Berlin', 'Europe/Berlin', None)
+    >>> summer_time_zone(["CDT", "CST"]), summer_time_zone(["JST"])
+    ('America/Chicago', None)
+    """
+    given = {n.upper() for n in names}
+    for pair, zone in SUMMER_TIME_ZONES.items():
+        if set(pair) <= given or any(n in given and n not in _SHARED_NAMES for n in pair):
+            return zone
+    return None
+
+
 def known_zone(name: str) -> bool:
     """Whether ``name`` is a zone that both Python and polars can convert times with (the
     zone database's aliases ``localtime`` and ``posixrules`` are not).
