@@ -317,6 +317,82 @@ def test_a_restart_of_one_node_is_no_cause_where_the_others_err_alike_without_na
     assert restart["role"][0] not in contrib.CAUSES, restart["evidence"][0]
 
 
+def _two_changes_before(seed: int, *, app_errors_from: str) -> pl.DataFrame:
+    """An app deploy, then 20 to 40 minutes later a DNS config change that breaks lookups:
+    DNS errors begin with it, and the app logs failures too, from the DNS change on
+    (``app_errors_from="dns"``) or from its own deploy on (``"deploy"``)."""
+    rng = random.Random(seed)
+    b = EventBuilder(seed=seed)
+    day = datetime(2024, 3 + seed, 2 + seed, 7, tzinfo=UTC)
+    app = rng.choice(["checkout", "payments", "search-api"])
+    pods = [f"{app}-{rng.randrange(16**5):05x}-{c}" for c in "abc"]
+    dns = [f"coredns-5d78c9869d-{c}" for c in ("x2kq", "p7wm")]
+    b.logs(
+        source="go-logs",
+        component=app,
+        hosts=pods,
+        template="request served",
+        level="info",
+        start=day - 20 * H,
+        end=day + 6 * H,
+        per_min=3,
+    )
+    b.logs(
+        source="coredns",
+        component="coredns",
+        hosts=dns,
+        template="A IN <NAME> NOERROR",
+        level="info",
+        start=day - 20 * H,
+        end=day + 6 * H,
+        per_min=3,
+    )
+    deploy = day + rng.randrange(1, 4) * H + rng.randrange(0, 20) * M
+    config = deploy + rng.randrange(20, 41) * M
+    b.change(deploy, "deploy", f"deployment/shop/{app}", actor="dev@example.com")
+    b.change(config, "config", "configmap/kube-system/coredns", actor="sre@example.com")
+    end = config + 45 * M
+    b.logs(
+        source="coredns",
+        component="coredns",
+        hosts=dns,
+        template="A IN <NAME> SERVFAIL",
+        level="error",
+        start=config + M,
+        end=end,
+        per_min=5,
+    )
+    began = config if app_errors_from == "dns" else deploy
+    b.logs(
+        source="go-logs",
+        component=app,
+        hosts=pods,
+        template="lookup failed: <ERR>",
+        level="error",
+        start=began + M,
+        end=end,
+        per_min=4,
+    )
+    return b.frame()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_an_earlier_change_whose_errors_began_only_after_a_later_one_is_no_trigger(seed):
+    result = analyze(_two_changes_before(seed, app_errors_from="dns"))
+    rows = {r["change_type"]: r for r in result.contributors.iter_rows(named=True)}
+    assert rows["config"]["role"] == "trigger" and rows["config"]["rank"] == 1
+    assert rows["deploy"]["role"] not in contrib.CAUSES
+    assert "configmap/kube-system/coredns" in rows["deploy"]["errors_began_after"]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_an_earlier_change_whose_errors_began_after_it_stays_a_trigger(seed):
+    result = analyze(_two_changes_before(seed, app_errors_from="deploy"))
+    rows = {r["change_type"]: r for r in result.contributors.iter_rows(named=True)}
+    assert rows["deploy"]["role"] in contrib.CAUSES
+    assert rows["deploy"]["errors_began_after"] is None
+
+
 # --- base rates ----------------------------------------------------------------------------
 
 

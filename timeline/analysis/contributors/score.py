@@ -121,6 +121,7 @@ def _contributor_schema(id_name: str) -> dict[str, pl.DataType]:
         "score": pl.Float64(),
         "score_parts": pl.String(),
         "role": pl.String(),
+        "errors_began_after": pl.String(),
         "examples": pl.List(pl.String),
         "lines_before": quote,
         "lines_after": quote,
@@ -836,6 +837,7 @@ def _score(
         "score": score,
         "score_parts": _score_text(p.relation, parts, score),
         "role": role,
+        "errors_began_after": None,
         "examples": list(change["examples"] or []),
     }
     return row, new
@@ -1029,6 +1031,7 @@ def rank_changes(
         )
         for i, p in enumerate(pairs)
     ]
+    _shadowed(pairs, scored, counter)
     schema = _contributor_schema("target_id")
     for column in ("evidence", "lines_before", "lines_after"):
         schema.pop(column)
@@ -1066,6 +1069,30 @@ def rank_changes(
         evidence=pl.Series(evidence, dtype=pl.List(pl.String)),
     ).drop("_pair")
     return table.select(id_name, "rank", *[c for c in table.columns if c not in (id_name, "rank")])
+
+
+def _shadowed(pairs: list[_Pair], scored: list[tuple[dict, list]], counter: RowCounter) -> None:
+    """A trigger whose errors came only after a later trigger of the same target (no row
+    of them, on its hosts, between the two) did not raise them: the later change did (a
+    deploy half an hour before a DNS change, whose errors the deploy's program logged
+    from the DNS change on). It becomes ``no clear effect``, naming the later change in
+    ``errors_began_after``."""
+    triggers: dict[int, list[int]] = defaultdict(list)
+    for i, (row, _) in enumerate(scored):
+        if row["role"] == "trigger":
+            triggers[pairs[i].target.target_id].append(i)
+    for members in triggers.values():
+        members.sort(key=lambda i: pairs[i].change["ts"])
+        for i, later in zip(members, members[1:], strict=False):
+            p, at, until = pairs[i], pairs[i].change["ts"], pairs[later].change["ts"]
+            if until <= at:
+                continue
+            hosts = sorted(p.explicit) if p.explicit else None
+            sigs = [(s.source, s.template) for s in p.affected]
+            between = counter.quote(sigs, hosts, at=at, before=timedelta(0), after=until - at, n=1)
+            if not between[1]:
+                scored[i][0]["role"] = "no clear effect"
+                scored[i][0]["errors_began_after"] = pairs[later].change["description"]
 
 
 def _ranked(table: pl.DataFrame) -> pl.DataFrame:
