@@ -271,6 +271,21 @@ def test_the_modification_time_gives_the_year_of_a_file_that_saw_new_year(write,
     assert events["ts"].to_list() == written
 
 
+def test_the_other_files_span_gives_the_year_of_the_first_record_not_of_its_date(write):
+    """A bare file from 31 December into 1 January, beside files of the June after: its
+    first record is the December nearest that June, and the year turns after it."""
+    text, written = _new_year_lines(2023, 5, count=60)
+    bare = write("logs/kube-proxy.log", text)
+    write(
+        "logs/node-1/var/log/pods/kube-system_kube-proxy-q8x2d_9f1c/kube-proxy/0.log",
+        "2024-06-11T07:00:00.000000001Z stderr F I0611 07:00:00.000000       1 proxier.go:858] "
+        '"Syncing iptables rules"\n',
+    )
+    events = logs(timeline.read(bare.parent, infer=False, cache=False))
+    ours = events.filter(pl.col("file") == str(bare)).sort("line")
+    assert ours["ts"].to_list() == written
+
+
 # --- structured values ------------------------------------------------------------------
 
 
