@@ -628,7 +628,7 @@ def _repeatable_time(ts_text: pl.Expr, epoch: pl.Expr) -> pl.Expr:
     3.9+ writes epoch times). Lager's milliseconds (3.8 and older) are not: a lager line
     that repeats the time, level and pid above it is another message of that process.
 
-    >>> pl.select(_repeatable_time(pl.lit(None), pl.lit("1678817460.5"))).item()
+    >>> pl.select(_repeatable_time(pl.lit(None, pl.String), pl.lit("1678817460.5"))).item()
     False
     """
     return pl.coalesce(ts_text.str.len_chars() >= 26, epoch.str.len_chars() >= 14)

@@ -629,6 +629,43 @@ def test_a_configmap_patch_and_its_reloads_and_a_reboot_and_its_restarts_fold():
     assert reboot["n_rows"] == 3 and reboot["change_type"] == "reboot"
 
 
+@pytest.mark.parametrize("apart", [6, 10, 14])
+def test_restarts_on_nodes_rebooted_minutes_apart_each_fold_into_their_own_reboot(apart):
+    """kube-proxy's restarts on two nodes rebooted ``apart`` minutes apart are one change
+    of kube-proxy until folded: each node's restart goes to that node's reboot."""
+    t0 = datetime(2025, 1, 1, 2, 0, tzinfo=UTC)
+    second = t0 + apart * M
+    rows = [
+        change_row(t0, "reboot", "node/k8s-worker-02.prod.internal", actor="ops"),
+        change_row(
+            t0 + 7 * M,
+            "restart",
+            "kube-proxy",
+            host="k8s-worker-02",
+            source="kube-proxy",
+            inferred=True,
+            line=3,
+        ),
+        change_row(second, "reboot", "node/k8s-worker-03.prod.internal", actor="ops", line=2),
+        change_row(
+            second + 2 * M,
+            "restart",
+            "kube-proxy",
+            host="k8s-worker-03",
+            source="kube-proxy",
+            inferred=True,
+            line=4,
+        ),
+    ]
+    changes = contrib.change_events(pl.DataFrame(rows, schema=EVENT_SCHEMA))
+    assert changes["target"].to_list() == [
+        "node/k8s-worker-02.prod.internal",
+        "node/k8s-worker-03.prod.internal",
+    ]
+    assert changes["hosts"].to_list() == [["k8s-worker-02"], ["k8s-worker-03"]]
+    assert changes["n_rows"].to_list() == [2, 2]
+
+
 # --- change-log targets in words -----------------------------------------------------------
 
 

@@ -340,7 +340,7 @@ def fold_cascades(changes: pl.DataFrame, *, gap: timedelta) -> pl.DataFrame:
     """
     if changes.height == 0:
         return changes
-    rows = changes.sort("ts").to_dicts()
+    rows = _split_by_leader(changes.sort("ts").to_dicts(), gap=gap)
     leaders: list[dict] = []
     for row in rows:
         hosts = {_host_key(h) for h in row["hosts"] or ()}
@@ -373,6 +373,48 @@ def fold_cascades(changes: pl.DataFrame, *, gap: timedelta) -> pl.DataFrame:
         leader["inferred"] = leader["inferred"] and row["inferred"]
     folded = pl.DataFrame(leaders, schema=changes.schema)
     return folded.with_columns(change_id=pl.int_range(pl.len(), dtype=pl.UInt32))
+
+
+def _split_by_leader(rows: list[dict], *, gap: timedelta) -> list[dict]:
+    """Rows with each follower whose hosts several decided changes reached (kube-proxy's
+    restarts on two nodes rebooted ten minutes apart, which one change groups) split into
+    one part per such change, each with its own hosts: each part then folds into the
+    change that reached its hosts, not all of them into the first."""
+    decided = [r for r in rows if not _follower(r)]
+    out = []
+    for row in rows:
+        times = row["host_times"] or ()
+        if not _follower(row) or len(times) < 2:
+            out.append(row)
+            continue
+        by_leader: dict[int, list[dict]] = {}
+        for ht in times:
+            host = _host_key(ht["host"])
+            reached = [
+                k
+                for k, d in enumerate(decided)
+                if d["ts"] <= ht["ts"] <= d["last_ts"] + gap
+                and host in {_host_key(h) for h in (*(d["hosts"] or ()), d["node"]) if h}
+            ]
+            by_leader.setdefault(reached[-1] if reached else -1, []).append(ht)
+        if len(by_leader.keys() - {-1}) < 2:
+            out.append(row)
+            continue
+        for part in by_leader.values():
+            hosts = {_host_key(ht["host"]) for ht in part}
+            examples = [e for e in row["examples"] if any(h in e.lower() for h in hosts)]
+            out.append(
+                row
+                | {
+                    "ts": min(ht["ts"] for ht in part),
+                    "last_ts": max(ht["ts"] for ht in part),
+                    "hosts": sorted(ht["host"] for ht in part),
+                    "host_times": part,
+                    "n_rows": max(1, round(row["n_rows"] * len(part) / len(times))),
+                    "examples": examples or row["examples"][:1],
+                }
+            )
+    return sorted(out, key=lambda r: r["ts"])
 
 
 # --- change-log targets in words ------------------------------------------------------------
