@@ -202,12 +202,16 @@ def _header_fields(line: str) -> list[str | None]:
 # --- reading -----------------------------------------------------------------------------
 
 
+#: The keys a JSON change log's object may hold its entries under.
+LIST_KEYS = ("changes", "items", "entries", "records", "events", "deployments")
+
+
 def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     """One change row per entry; an entry that cannot be read is unparsed with its reason."""
     doc = document(lines)
     first = next((t.lstrip()[:1] for t in doc.texts if t.strip() and not _comment(t)), "")
     if first in ("[", "{"):
-        items = json_items(doc, list_key="changes")
+        items = json_items(doc, list_key=LIST_KEYS)
     elif _yaml_items_start(doc) is not None:
         items = _yaml_items(doc)
     else:

@@ -220,11 +220,12 @@ class Item:
 _SPACE = re.compile(r"\s*")
 
 
-def json_items(doc: Document, *, list_key: str | None = "items") -> list[Item]:
+def json_items(doc: Document, *, list_key: str | tuple[str, ...] | None = "items") -> list[Item]:
     """The items of a JSON document, in order, each with the row it starts on.
 
-    Three shapes are read: an object with an array under ``list_key`` (``kubectl get -o
-    json``), a top-level array, and a stream of whole objects one after another
+    Three shapes are read: an object with an array under ``list_key`` (one key or several;
+    ``kubectl get -o json``, the API's own ``{"kind": "EventList", "metadata": {...},
+    "items": [...]}``), a top-level array, and a stream of whole objects one after another
     (``kubectl get -w -o json``, JSON lines). An item that cannot be decoded becomes an
     :class:`Item` with an ``error``; reading resumes at the next line that opens an
     object at the same indentation, so one bad item costs only its own lines.
@@ -235,18 +236,40 @@ def json_items(doc: Document, *, list_key: str | None = "items") -> list[Item]:
         return []
     if text[pos] == "[":
         return _array_items(doc, pos + 1)
-    if list_key is not None:
-        key = re.compile(rf'"{re.escape(list_key)}"\s*:\s*\[').search(text, pos)
-        first_object = text.find("{", pos + 1)
-        if key and _is_list_key(text, pos, key.start(), first_object):
-            return _array_items(doc, key.end())
+    if list_key is not None and text[pos] == "{":
+        keys = (list_key,) if isinstance(list_key, str) else list_key
+        at = _top_level_array(text, pos, keys)
+        if at is not None:
+            return _array_items(doc, at)
     return _stream_items(doc, pos)
 
 
-def _is_list_key(text: str, pos: int, key_at: int, first_object: int) -> bool:
-    """True when the ``items`` key belongs to the top-level object (no object opens
-    between the document's start and the key)."""
-    return text[pos] == "{" and (first_object == -1 or first_object > key_at)
+def _top_level_array(text: str, pos: int, keys: tuple[str, ...]) -> int | None:
+    """Where the array under one of ``keys`` of the object at ``pos`` begins (just after
+    its ``[``), the object's other values skipped whole; None when it has none, or when
+    the object ends or breaks before it (then it is one item of a stream).
+
+    >>> _top_level_array('{"metadata": {"items": 1}, "items": [{}]}', 0, ("items",))
+    37
+    """
+    i = _SPACE.match(text, pos + 1).end()
+    while i < len(text) and text[i] == '"':
+        try:
+            key, i = _DECODER.raw_decode(text, i)
+            i = _SPACE.match(text, i).end()
+            if text[i : i + 1] != ":":
+                return None
+            i = _SPACE.match(text, i + 1).end()
+            if key in keys and text[i : i + 1] == "[":
+                return i + 1
+            _, i = _DECODER.raw_decode(text, i)
+        except (json.JSONDecodeError, ValueError):
+            return None
+        i = _SPACE.match(text, i).end()
+        if text[i : i + 1] != ",":
+            return None
+        i = _SPACE.match(text, i + 1).end()
+    return None
 
 
 _DECODER = json.JSONDecoder()

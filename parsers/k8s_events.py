@@ -258,7 +258,9 @@ SAMPLES = (
 #: The key naming the object an Event is about (``core/v1``, ``events.k8s.io/v1``).
 OBJECT_KEYS = ('"involvedObject"', '"regarding"')
 #: The same in the YAML ``kubectl get events -o yaml`` writes.
-YAML_OBJECT_KEY = "involvedObject:"
+#: The key under which a YAML event names its object: ``involvedObject`` (core/v1) or
+#: ``regarding`` (events.k8s.io/v1).
+YAML_OBJECT_KEYS = ("involvedObject:", "regarding:")
 
 
 def sniff(sample: list[str]) -> Score:
@@ -266,8 +268,14 @@ def sniff(sample: list[str]) -> Score:
     YAML ``kubectl get events -o yaml`` writes."""
     text = "\n".join(sample)
     head = text.lstrip()[:1]
-    if head not in ("{", "[") and _YAML_EVENT.search(text) and YAML_OBJECT_KEY in text:
-        return Score(0.95, "Kubernetes Event objects in YAML (kind: Event, involvedObject)")
+    if (
+        head not in ("{", "[")
+        and _YAML_EVENT.search(text)
+        and any(key in text for key in YAML_OBJECT_KEYS)
+    ):
+        return Score(
+            0.95, "Kubernetes Event objects in YAML (kind: Event, involvedObject or regarding)"
+        )
     if head not in ("{", "["):
         return Score(0.0, "does not start with a JSON object or array")
     if '"auditID"' in text:
@@ -634,6 +642,6 @@ registry.register(
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
-        literals=(*OBJECT_KEYS, YAML_OBJECT_KEY),
+        literals=(*OBJECT_KEYS, *YAML_OBJECT_KEYS),
     )
 )

@@ -153,6 +153,36 @@ def test_json_array_cut_short_keeps_the_whole_entries(read):
 
 
 @pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda e: {"source": {"team": "platform", "tags": ["a", "b"]}, "changes": e},
+        lambda e: {"items": e},
+        lambda e: {"version": 2, "generated": "2023-03-15T10:00:00Z", "entries": e},
+        lambda e: {"changes": e, "next": None},
+    ],
+)
+def test_a_json_change_log_s_entries_under_a_key_after_other_keys(read, wrap):
+    entries = [
+        {
+            "time": "2023-03-14T17:40:00Z",
+            "type": "upgrade",
+            "target": "daemonset/kube-system/kube-proxy",
+            "description": "Upgrade kube-proxy",
+        },
+        {
+            "time": "2023-03-15T02:50:00+01:00",
+            "type": "restart",
+            "target": "statefulset/messaging/rmq",
+            "description": "Roll RabbitMQ",
+        },
+    ]
+    loaded = read("changes.json", json.dumps(wrap(entries), indent=2) + "\n")
+    rows = change_rows(loaded)
+    assert [r["target"] for r in rows] == [e["target"] for e in entries]
+    assert loaded.summary.unparsed_lines == 0
+
+
+@pytest.mark.parametrize(
     ("written", "expected"),
     [
         ("2023-03-14 20:15", (datetime(2023, 3, 14, 20, 15), None)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -227,6 +228,69 @@ def test_list_document_gives_log_rows_and_change_rows(read):
     assert reboot["_row"]["level"] == "warning" and reboot["_row"]["host"] == NODE
     assert reboot["_row"]["ts"].isoformat() == "2023-03-14T21:04:37+00:00"
     assert reboot["inferred"] is False
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+def test_the_api_s_own_event_list_with_its_metadata_first_is_read(read, indent):
+    """``kubectl get --raw /api/v1/events`` (or curl) writes ``kind``, ``apiVersion`` and a
+    ``metadata`` object before ``items``; ``-o json`` sorts ``items`` first."""
+    document = {
+        "kind": "EventList",
+        "apiVersion": "v1",
+        "metadata": {"resourceVersion": "123456", "continue": ""},
+        "items": incident_events(),
+    }
+    loaded = read("events-raw.json", json.dumps(document, indent=indent) + "\n")
+    assert loaded.summary.files["format"].to_list() == ["k8s-events"]
+    assert loaded.summary.unparsed_lines == 0
+    assert len(by_uid(loaded, "log")) == 10
+    assert sorted(by_uid(loaded, "change")) == ["01", "02", "03", "04", "05", "07", "08", "09"]
+
+
+@pytest.mark.parametrize("api", ["v1", "events.k8s.io/v1"])
+def test_events_in_yaml_of_either_api_are_recognised(read, api):
+    """``kubectl get events -o yaml`` and ``kubectl get events.v1.events.k8s.io -o yaml``."""
+    import yaml
+
+    event = {
+        "apiVersion": api,
+        "kind": "Event",
+        "metadata": {
+            "name": "coredns-5d78c9869d-abcde.174c4f",
+            "namespace": "kube-system",
+            "uid": "e2000000-0000-4000-8000-000000000042",
+            "creationTimestamp": "2023-03-14T18:00:11Z",
+        },
+        "reason": "Unhealthy",
+        "type": "Warning",
+    }
+    obj = {"kind": "Pod", "name": "coredns-5d78c9869d-abcde", "namespace": "kube-system"}
+    if api == "v1":
+        event |= {
+            "involvedObject": obj,
+            "message": "Readiness probe failed: 503",
+            "firstTimestamp": "2023-03-14T18:00:11Z",
+            "count": 14,
+            "source": {"component": "kubelet", "host": NODE},
+        }
+    else:
+        event |= {
+            "regarding": obj,
+            "note": "Readiness probe failed: 503",
+            "deprecatedFirstTimestamp": "2023-03-14T18:00:11Z",
+            "eventTime": None,
+            "deprecatedCount": 14,
+            "reportingController": "kubelet",
+            "reportingInstance": NODE,
+        }
+    text = yaml.safe_dump(
+        {"apiVersion": "v1", "items": [event], "kind": "List", "metadata": {"resourceVersion": ""}}
+    )
+    loaded = read("events.yaml", text)
+    assert loaded.summary.files["format"].to_list() == ["k8s-events"]
+    log = by_uid(loaded, "log")["42"]
+    assert log["_row"]["level"] == "warning" and log["_row"]["host"] == NODE
+    assert log["_row"]["ts"].isoformat() == "2023-03-14T18:00:11+00:00"
 
 
 def test_log_rows_keep_the_event_fields(read):
