@@ -51,6 +51,13 @@ LEVEL_WORD = (
     r'(?:\blevel="?|^\[|^<|^)(?i:(debug|info|notice|warn|warning|error|err|fatal|panic|crit'
     r'|critical))(?:"|\]|>|:|\s|$)'
 )
+#: Words that make a line no format claims an error where it writes no level word: the
+#: kernel's OOM killer, systemd's failed units, "... failed ...", as words of their own
+#: (not ``/failed-login`` in a path).
+FAILURE_WORDS = (
+    r"(?i:(?:^|[\s(])(?:failed|failure|segfault|out of memory|oom-killer|killed process"
+    r"|panic:|fatal error:)(?:[\s:,.;)!]|$)|status=[0-9]+/FAILURE)"
+)
 LEVEL_WORDS = {
     "debug": "debug",
     "info": "info",
@@ -331,7 +338,8 @@ def _empty_records() -> pl.DataFrame:
 
 def _plain(group: pl.DataFrame) -> pl.DataFrame:
     """Records of lines no format claims, each started by a wrapper entry; lines that
-    continue one (indented, a Go panic) are joined to it."""
+    continue one (indented, a Go panic) are joined to it. The level is the line's level
+    word, else an error where it says something failed (:data:`FAILURE_WORDS`)."""
     columns = [*LINE_SCHEMA, "_starts"]
     joined = join_continuations(group.lazy().select(columns), pl.col("_starts")).collect()
     text = pl.col("text")
@@ -341,7 +349,10 @@ def _plain(group: pl.DataFrame) -> pl.DataFrame:
         joined.lazy(),
         source=source,
         component=source,
-        level=level_from(word, LEVEL_WORDS),
+        level=pl.coalesce(
+            level_from(word, LEVEL_WORDS),
+            pl.when(text.str.contains(FAILURE_WORDS)).then(pl.lit("error", LEVEL)),
+        ),
         message=text,
     ).collect()
 

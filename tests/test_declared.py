@@ -348,6 +348,37 @@ def test_journald_json_in_each_output_mode(read, shape):
     assert events["line"].to_list()[0] == 1
 
 
+@pytest.mark.parametrize(
+    ("message", "level"),
+    [
+        ('time=2024-10-26T12:10:00.000Z level=ERROR msg="fetch invoice pdf" err="503"', "error"),
+        ('time="2024-10-26T12:10:00Z" level=warning msg="slow upstream"', "warning"),
+        ('{"level":"error","ts":1729944600.5,"caller":"x.go:1","msg":"store failed"}', "error"),
+        ('{"time":"2024-10-26T12:10:00Z","severity":"WARNING","message":"retrying"}', "warning"),
+        ('2024/10/26 14:10:00 ERROR snapshot upload failed target=s3://x err="EOF"', "error"),
+        (
+            "2024-10-28 10:27:20.123 CET [1234] WARNING C-0x1: pooler error: no more connections",
+            "warning",
+        ),
+        ("ERROR:root:payment gateway timed out", "error"),
+        ("served 200 GET /healthz in 2ms (no ERROR seen since boot)", "info"),
+    ],
+)
+def test_a_level_a_service_writes_in_its_journal_message_beats_its_priority(read, message, level):
+    """Services write to stdout, which journald gives PRIORITY 6: the level their own
+    logger writes in the message is the one that counts."""
+    entry = {
+        "__REALTIME_TIMESTAMP": "1729944600000000",
+        "PRIORITY": "6",
+        "_HOSTNAME": "app-03",
+        "SYSLOG_IDENTIFIER": "invoice-mailer",
+        "_TRANSPORT": "stdout",
+        "MESSAGE": message,
+    }
+    loaded = read("journal.json", json.dumps(entry) + "\n")
+    assert loaded.events["level"].to_list() == [level]
+
+
 def test_the_readme_example_format_file_passes_its_own_check(tmp_path):
     import re
     from pathlib import Path

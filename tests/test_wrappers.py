@@ -315,6 +315,27 @@ def test_the_night_the_clock_changes_keeps_minutes_apart_and_the_header_gives_th
     ]
 
 
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ("kernel: ledger-api invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0", "error"),
+        ("kernel: Memory cgroup out of memory: Killed process 70255 (ledger-api)", "error"),
+        ("systemd[1]: foo.service: Main process exited, code=exited, status=1/FAILURE", "error"),
+        ("systemd[1]: Failed to start Kubernetes Kube-Proxy Server.", "error"),
+        ("myapp[22]: something failed with error", "error"),
+        ("nginx[9]: 10.0.0.7 - - GET /failed-login HTTP/1.1 200 512", None),
+        ("systemd[1]: Started Session 12 of User core.", None),
+        ("myapp[22]: WARNING: disk 91% full", "warning"),
+    ],
+)
+def test_a_journal_line_no_format_claims_is_an_error_where_it_says_something_failed(
+    read, line, level
+):
+    text = f"Jan 01 02:38:25.323523 node-1 {line}\n"
+    loaded = read("node-1.journal", text, year=2025)
+    assert loaded.events["level"].to_list() == [level]
+
+
 def test_a_journal_header_in_a_zone_unknown_leaves_the_zone_to_the_user(read):
     text = (
         "-- Logs begin at Sun 2016-11-13 23:51:54 XYZT, end at Mon 2016-11-14 11:06:12 XYZT. --\n"
