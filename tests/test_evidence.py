@@ -393,6 +393,57 @@ def test_an_earlier_change_whose_errors_began_after_it_stays_a_trigger(seed):
     assert rows["deploy"]["errors_began_after"] is None
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_change_to_a_runner_fleet_named_by_its_executor_is_the_trigger_of_its_queueing(seed):
+    """Self-hosted runners (the job rows name the runner) of one executor lose capacity
+    after an image upgrade whose target names the executor: its jobs queue for long."""
+    rng = random.Random(seed)
+    b = EventBuilder(seed=seed)
+    day = datetime(2024, 3, 9 + seed, 8, tzinfo=UTC)
+    fleet = rng.choice(["ci-large", "gpu-runners", "arm64-xl"])
+    upgrade = day + rng.randrange(4, 7) * H
+    b.jobs(
+        source="github-actions",
+        executor=fleet,
+        start=day - 20 * H,
+        end=upgrade + 15 * M,
+        per_min=2,
+        delay_s=(5, 15),
+    )
+    b.jobs(
+        source="github-actions",
+        executor=fleet,
+        start=upgrade + 15 * M,
+        end=upgrade + 3 * H,
+        per_min=2,
+        delay_s=(600, 3000),
+    )
+    b.jobs(
+        source="github-actions",
+        executor="ubuntu-latest",
+        start=day - 20 * H,
+        end=upgrade + 3 * H,
+        per_min=1,
+        delay_s=(2, 8),
+    )
+    b.change(
+        upgrade, "upgrade", f"runner-image/{fleet}", old="2.313.0", new="2.314.1", actor="priya"
+    )
+    b.change(upgrade + 12 * M, "upgrade", "acme-org/web", actor="renovate[bot]")
+    frame = b.frame()
+    runners = [f"gha-{fleet}-{i:02d}" for i in range(16)]
+    hosts = pl.Series([rng.choice(runners) for _ in range(frame.height)])
+    frame = frame.with_columns(
+        host=pl.when((pl.col("kind") == "job") & pl.col("attrs").str.contains(fleet))
+        .then(hosts)
+        .otherwise(pl.col("host"))
+    )
+    result = analyze(frame)
+    top = result.contributors.filter(pl.col("rank") == 1).row(0, named=True)
+    assert (top["target"], top["role"]) == (f"runner-image/{fleet}", "trigger"), top["evidence"]
+    assert top["called_out_hosts"] == []
+
+
 # --- base rates ----------------------------------------------------------------------------
 
 

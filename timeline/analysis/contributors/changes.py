@@ -282,10 +282,10 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
 
 
 def _with_witness_hosts(grouped: pl.DataFrame, pods: pl.DataFrame) -> pl.DataFrame:
-    """A change whose rows name no host takes the hosts its log witnesses showed it on
-    (``witness_hosts``, :func:`timeline.reading.changes.reconcile`), a pod as its node,
-    each with the time it showed there: the DaemonSet patch recorded in the audit log
-    reached the nodes whose kube-proxy restarted after it."""
+    """A change to a Kubernetes object whose rows name no host takes the hosts its log
+    witnesses showed it on (``witness_hosts``, :func:`timeline.reading.changes.reconcile`),
+    a pod as its node, each with the time it showed there: the DaemonSet patch recorded in
+    the audit log reached the nodes whose kube-proxy restarted after it."""
     witnessed = (
         grouped.select("change_id", "_witness")
         .explode("_witness")
@@ -304,7 +304,15 @@ def _with_witness_hosts(grouped: pl.DataFrame, pods: pl.DataFrame) -> pl.DataFra
         .group_by("change_id")
         .agg(_times=pl.struct("host", "ts"), _hosts=pl.col("host").unique().sort())
     )
-    none = pl.col("hosts").list.len() == 0
+    # only a Kubernetes object's kind says what its witnesses' hosts are: all a node pool's
+    # DaemonSet reached, or where a Deployment's or ConfigMap's pods run (shown, not
+    # compared); a "rabbitmq/cluster" restart goes on to hosts its first witnesses miss
+    kind = pl.col("target").str.split("/").list.first().str.to_lowercase()
+    none = (
+        (pl.col("hosts").list.len() == 0)
+        & pl.col("target").str.contains("/")
+        & kind.is_in(sorted(KIND_WORDS))
+    )
     return (
         grouped.join(witnessed, on="change_id", how="left")
         .with_columns(

@@ -213,7 +213,8 @@ def _pair(
     relation = 1.0 if matched else HOST_RELATION * (host_share or 0.0)
     affected = matched or list(target.signatures)
     untouched: frozenset[str] = frozenset()
-    called_out = called_out_hosts(explicit, affected)
+    # a CI series is named after its executor, so only log signatures can call a host out
+    called_out = called_out_hosts(explicit, [s for s in affected if not s.executors])
     if explicit and not called_out:
         # the errors elsewhere name none of its hosts: the others are a fair comparison
         everyone = frozenset().union(*(population.get(s.source, frozenset()) for s in affected))

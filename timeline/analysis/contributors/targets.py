@@ -75,8 +75,13 @@ def _signatures(spikes: pl.DataFrame) -> tuple[Signature, ...]:
         .group_by("source", "signature", maintain_order=True)
         .agg(executors=pl.col("hosts").list.explode(keep_nulls=False).drop_nulls().unique())
     )
+    # a series is named after its executor (``<executor> jobs``); its hosts are runners
     jobs = tuple(
-        Signature(source=r["source"], template=r["signature"], executors=frozenset(r["executors"]))
+        Signature(
+            source=r["source"],
+            template=r["signature"],
+            executors=frozenset([*r["executors"], r["signature"].removesuffix(" jobs")]),
+        )
         for r in ci.iter_rows(named=True)
     )
     logs = spikes.filter(~is_ci)
