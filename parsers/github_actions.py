@@ -10,7 +10,9 @@ pages in a row, JSON lines, and ``workflow_job`` / ``workflow_run`` webhook payl
 A job is queued at ``created_at`` and started at ``started_at`` (GitHub fills that in
 for a job still queued, so it is ignored until the job runs); a run is queued at
 ``created_at``, started at ``run_started_at`` and, once completed, stopped at
-``updated_at``. ``conclusion`` (else ``status``) is the raw status.
+``updated_at``; a re-run (``run_attempt`` above 1) keeps its first attempt's
+``created_at`` while ``run_started_at`` is its own, so its wait is not known and it is
+placed at its start. ``conclusion`` (else ``status``) is the raw status.
 """
 
 from __future__ import annotations
@@ -135,6 +137,7 @@ def job_fields(items: pl.LazyFrame) -> pl.LazyFrame:
         .then(_get("updated_at"))
     )
     labels = _get("labels")
+    rerun = (is_run & (_get("run_attempt").cast(pl.Int64, strict=False) > 1)).fill_null(False)
     return items.with_columns(
         noun=pl.when(is_run).then(pl.lit("workflow run")).otherwise(pl.lit("job")),
         record_type=pl.when(is_run).then(pl.lit("workflow_run")).otherwise(pl.lit("job")),
@@ -144,8 +147,9 @@ def job_fields(items: pl.LazyFrame) -> pl.LazyFrame:
         raw_status=raw,
         status=status,
         note=jobs.status_note(raw, STATUS, "GitHub Actions"),
-        created_at=_get("created_at"),
-        queued_at=_get("created_at"),
+        # a re-run keeps its first attempt's created_at: its own wait is not known
+        created_at=pl.when(~rerun).then(_get("created_at")),
+        queued_at=pl.when(~rerun).then(_get("created_at")),
         started_at=started,
         stopped_at=stopped,
         duration_s=pl.lit(None, pl.Float64),

@@ -138,6 +138,7 @@ def job_facts(parsed: pl.LazyFrame) -> pl.LazyFrame:
 
     setup = parsed.head(SETUP_LINES).select(
         picked_up=pl.col("_time").filter(picked.struct.field("runner").is_not_null()).first(),
+        waited=body.str.starts_with("Waiting for a runner").any(),
         runner=pl.coalesce(
             first_match(RUNNER_NAME), picked.struct.field("runner").drop_nulls().first()
         ),
@@ -205,7 +206,10 @@ def job_row(facts: pl.LazyFrame) -> pl.LazyFrame:
         note=pl.lit(None, pl.String),
         created_at=pl.lit(None, pl.String),
         queued_at=jobs.iso_utc(pl.col("first")),
-        started_at=jobs.iso_utc(pl.coalesce("picked_up", "first")),
+        # a log that waited for a runner and names none that picked it up never started
+        started_at=jobs.iso_utc(
+            pl.coalesce("picked_up", pl.when(~pl.col("waited")).then(pl.col("first")))
+        ),
         stopped_at=jobs.iso_utc(pl.col("last")),
         duration_s=pl.lit(None, pl.Float64),
         url=pl.lit(None, pl.String),

@@ -176,6 +176,21 @@ def test_runs_are_queued_at_created_and_started_at_run_started(read):
     ]
 
 
+def test_a_re_run_is_placed_at_its_own_start_with_no_wait_of_the_first_attempt(read):
+    rerun = gh_run(12, 3190) | {
+        "created_at": "2023-03-13T10:00:00Z",
+        "run_started_at": "2023-03-14T18:05:00Z",
+        "updated_at": "2023-03-14T18:09:00Z",
+        "run_attempt": 2,
+    }
+    loaded = read("runs.json", json.dumps({"total_count": 1, "workflow_runs": [rerun]}))
+    row = loaded.events.row(0, named=True)
+    attrs = json.loads(row["attrs"])
+    assert row["ts"] == datetime(2023, 3, 14, 18, 5, tzinfo=UTC)
+    assert attrs["queue_delay_s"] is None and attrs["duration_s"] == 240.0
+    assert attrs["run_attempt"] == 2
+
+
 def test_json_lines_of_jobs_and_runs(read):
     text = "\n".join(json.dumps(x) for x in (gh_job(1, "build"), gh_run(10, 3187))) + "\n"
     loaded = read("export.jsonl", text)
@@ -371,6 +386,21 @@ def test_cancelled_log_on_a_self_hosted_runner(read):
     assert a["status"] == "cancelled" and job["level"] == "warning"
     assert a["executor"] == "ci-large" and job["host"] == "ci-large-7f9c2"
     assert a["runner_group"] == "Default" and job["component"] == "deploy"
+
+
+def test_a_job_that_no_runner_picked_up_has_no_start_and_no_queue_delay(read):
+    waited = CANCELLED_LOG.splitlines()[:3]
+    text = "\n".join([*waited, "2022-05-02T10:44:19.9000000Z ##[error]The operation was canceled."])
+    job = (
+        read("2_deploy.txt", text + "\n").events.filter(pl.col("kind") == "job").row(0, named=True)
+    )
+    a = json.loads(job["attrs"])
+    assert a["status"] == "cancelled" and a["started_at"] is None
+    assert a["queue_delay_s"] is None and a["duration_s"] is None
+    assert a["queued_at"] == "2022-05-02T10:14:19.891Z"
+    picked = read("3_deploy.txt", CANCELLED_LOG).events.filter(pl.col("kind") == "job")
+    started = json.loads(picked["attrs"][0])
+    assert started["started_at"] == "2022-05-02T10:14:20.064Z" and started["queue_delay_s"] > 0
 
 
 def test_log_without_errors_is_a_success(read):
