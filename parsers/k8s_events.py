@@ -464,11 +464,38 @@ def _normalise(value: object) -> tuple[dict[str, object] | None, str]:
     }, ""
 
 
+#: Kinds of objects that belong to no namespace: a table's NAMESPACE column is then the
+#: event's own (``default`` for a node's events), not the object's.
+CLUSTER_SCOPED = frozenset(
+    {
+        "node",
+        "namespace",
+        "persistentvolume",
+        "storageclass",
+        "clusterrole",
+        "clusterrolebinding",
+        "customresourcedefinition",
+        "priorityclass",
+        "runtimeclass",
+        "certificatesigningrequest",
+        "apiservice",
+        "validatingwebhookconfiguration",
+        "mutatingwebhookconfiguration",
+    }
+)
+
+
 def object_path(kind: object, namespace: object, name: object) -> str | None:
-    """``pod/kube-system/kube-proxy-x7k2p``; cluster-scoped objects have no namespace."""
+    """``pod/kube-system/kube-proxy-x7k2p``; cluster-scoped objects have no namespace.
+
+    >>> object_path("Node", "default", "ip-10-0-1-5.ec2.internal")
+    'node/ip-10-0-1-5.ec2.internal'
+    """
     if not name:
         return None
-    return "/".join(str(p) for p in (str(kind or "object").lower(), namespace, name) if p)
+    kind = str(kind or "object").lower()
+    namespace = None if kind in CLUSTER_SCOPED else namespace
+    return "/".join(str(p) for p in (kind, namespace, name) if p)
 
 
 def event_rows(events: list[dict[str, object]]) -> list[dict[str, object]]:

@@ -67,6 +67,21 @@ def test_new_columns_with_namespaces_count_back_from_now(read):
     assert json.loads(changes["attrs"][0])["to"] == 3
 
 
+def test_a_node_s_events_in_a_table_name_the_node_without_the_event_s_namespace(read):
+    text = (
+        "NAMESPACE   LAST SEEN   TYPE      REASON     OBJECT                          MESSAGE\n"
+        "default     3m          Warning   Rebooted   node/ip-10-0-1-5.ec2.internal   "
+        "Node ip-10-0-1-5.ec2.internal has been rebooted, boot id: 8f1c\n"
+        "default     2m          Normal    NodeReady  node/ip-10-0-1-5.ec2.internal   "
+        "Node ip-10-0-1-5.ec2.internal status is now: NodeReady\n"
+    )
+    loaded = read("events.txt", text, now=NOW)
+    objects = {json.loads(a)["object"] for a in logs(loaded)["attrs"]}
+    assert objects == {"node/ip-10-0-1-5.ec2.internal"}
+    reboot = loaded.events.filter(pl.col("kind") == "change").row(0, named=True)
+    assert json.loads(reboot["attrs"])["target"] == "node/ip-10-0-1-5.ec2.internal"
+
+
 def test_old_columns_time_the_first_occurrence_and_keep_the_count(read):
     loaded = read("events-1.9.txt", OLD, now="2023-03-14T18:30:00Z")
     assert loaded.summary.unparsed_lines == 0
