@@ -717,6 +717,26 @@ def test_restarts_on_nodes_rebooted_minutes_apart_each_fold_into_their_own_reboo
     assert changes["n_rows"].to_list() == [2, 2]
 
 
+@pytest.mark.parametrize(("name", "lag_s"), [("ledger-api-config", 30), ("coredns-cm", 5)])
+def test_a_change_log_s_config_line_and_the_configmap_patch_it_made_are_one_change(name, lag_s):
+    t0 = datetime(2024, 12, 31, 23, 15, tzinfo=UTC)
+    rows = [
+        change_row(t0, "config", name, actor="finops", source="changelog"),
+        change_row(
+            t0 + timedelta(seconds=lag_s),
+            "config",
+            f"configmap/payments/{name}",
+            actor="system:serviceaccount:argocd:argocd-application-controller",
+            source="k8s-audit",
+            line=2,
+        ),
+    ]
+    changes = contrib.change_events(pl.DataFrame(rows, schema=EVENT_SCHEMA))
+    assert changes.height == 1
+    (change,) = changes.to_dicts()
+    assert change["actor"] == "finops" and change["sources"] == ["changelog", "k8s-audit"]
+
+
 # --- change-log targets in words -----------------------------------------------------------
 
 

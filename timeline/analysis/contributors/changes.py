@@ -193,7 +193,11 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
             .then(pl.col("_last").str.replace(POD_SUFFIX, ""))
             .when(pl.col("_kind").is_in(["replicaset", "replicasets"]))
             .then(pl.col("_last").str.replace(REPLICASET_SUFFIX, ""))
-            .when(pl.col("_kind").is_in(["configmap", "configmaps"]))
+            .when(
+                pl.col("_kind").is_in(["configmap", "configmaps"])
+                # a change log's "config ledger-api-config" is the ConfigMap's own change
+                | (~pl.col("target").str.contains("/") & (pl.col("change_type") == "config"))
+            )
             .then(pl.col("_last").str.replace(CONFIG_SUFFIX, ""))
             .otherwise(pl.col("_last")),
             _auto=pl.col("actor").fill_null("").str.contains(AUTOMATED_ACTOR)
