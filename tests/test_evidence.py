@@ -444,6 +444,103 @@ def test_a_change_to_a_runner_fleet_named_by_its_executor_is_the_trigger_of_its_
     assert top["called_out_hosts"] == []
 
 
+def _outage_after_a_deploy(seed: int, *, others_fail: bool) -> pl.DataFrame:
+    """Programs logging through one journal source on their own hosts; a deploy of one of
+    them, then 12 to 20 minutes later its errors begin: with ``others_fail``, together
+    with every other program's (an upstream provider failing), else alone."""
+    rng = random.Random(seed)
+    b = EventBuilder(seed=seed)
+    day = datetime(2024, 10, 20 + seed, 6, tzinfo=UTC)
+    programs = {
+        "invoice-mailer": ["fra1-wrk-01", "fra1-wrk-02"],
+        "checkout": ["fra1-app-01", "fra1-app-02", "fra1-app-03"],
+        "media-resizer": ["fra1-wrk-01", "fra1-wrk-02"],
+        "backup-agent": ["fra1-app-01", "fra1-app-02", "fra1-app-03", "fra1-wrk-01"],
+    }
+    for program, hosts in programs.items():
+        b.logs(
+            source="journald",
+            component=program,
+            hosts=hosts,
+            template=f"{program} ok",
+            level="info",
+            start=day - 20 * H,
+            end=day + 8 * H,
+            per_min=2,
+        )
+    deploy = day + rng.randrange(2, 5) * H
+    b.change(deploy, "deploy", "invoice-mailer", actor="dev@example.com")
+    began = deploy + rng.randrange(12, 21) * M
+    failing = programs if others_fail else {"invoice-mailer": programs["invoice-mailer"]}
+    for program, hosts in failing.items():
+        b.logs(
+            source="journald",
+            component=program,
+            hosts=hosts,
+            template=f"{program}: upstream returned 503",
+            level="error",
+            start=began,
+            end=began + 45 * M,
+            per_min=3,
+        )
+    return b.frame()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_change_whose_errors_began_with_every_other_program_s_is_no_trigger(seed):
+    result = analyze(_outage_after_a_deploy(seed, others_fail=True))
+    deploy = result.contributors.filter(pl.col("change_type") == "deploy").row(0, named=True)
+    assert deploy["role"] not in contrib.CAUSES, deploy["evidence"]
+    assert "checkout" in deploy["began_with_others"]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_change_whose_errors_began_alone_minutes_later_stays_a_trigger(seed):
+    result = analyze(_outage_after_a_deploy(seed, others_fail=False))
+    deploy = result.contributors.filter(pl.col("change_type") == "deploy").row(0, named=True)
+    assert deploy["role"] == "trigger" and deploy["began_with_others"] is None
+
+
+def test_the_hosts_compared_with_a_change_s_are_those_its_program_runs_on():
+    """Programs logging through one source (a journal) run on hosts of their own: a
+    change on both of a program's hosts has no untouched hosts to compare, not the hosts
+    of every program of the journal."""
+    b = EventBuilder(seed=5)
+    day = datetime(2024, 10, 22, 6, tzinfo=UTC)
+    for program, hosts in {
+        "invoice-mailer": ["wrk-01", "wrk-02"],
+        "checkout": ["app-01", "app-02", "app-03"],
+    }.items():
+        b.logs(
+            source="journald",
+            component=program,
+            hosts=hosts,
+            template=f"{program} ok",
+            level="info",
+            start=day - 20 * H,
+            end=day + 8 * H,
+            per_min=2,
+        )
+    deploy = day + 3 * H
+    for host in ("wrk-01", "wrk-02"):
+        b.change(deploy, "deploy", "invoice-mailer", actor="dev@example.com", host=host)
+    b.logs(
+        source="journald",
+        component="invoice-mailer",
+        hosts=["wrk-01", "wrk-02"],
+        template="invoice-mailer: render failed",
+        level="error",
+        start=deploy + 2 * M,
+        end=deploy + 50 * M,
+        per_min=3,
+    )
+    row = (
+        analyze(b.frame()).contributors.filter(pl.col("change_type") == "deploy").row(0, named=True)
+    )
+    assert row["touched_hosts"] == 2 and row["untouched_hosts"] is None
+    assert not any("others" in e for e in row["evidence"])
+
+
 # --- base rates ----------------------------------------------------------------------------
 
 

@@ -308,6 +308,11 @@ def evidence_words(c: dict[str, Any], *, before_s: float = 900, after_s: float =
         more = f" and {len(affected) - 3} more" if len(affected) > 3 else ""
         detail += " (of " + ", ".join(code(s) for s in affected[:3]) + more + ")"
     lines = [s for s in (*said, detail) if s]
+    if c.get("began_with_others"):
+        lines.append(
+            "its errors began only well after it, with the errors of programs it did not "
+            f"change: {c['began_with_others']}"
+        )
     if c.get("errors_began_after"):
         lines.append(
             "no row of its errors came before a later change, which began them: "

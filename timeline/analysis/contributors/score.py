@@ -122,6 +122,7 @@ def _contributor_schema(id_name: str) -> dict[str, pl.DataType]:
         "score_parts": pl.String(),
         "role": pl.String(),
         "errors_began_after": pl.String(),
+        "began_with_others": pl.String(),
         "examples": pl.List(pl.String),
         "lines_before": quote,
         "lines_after": quote,
@@ -217,7 +218,7 @@ def _pair(
     called_out = called_out_hosts(explicit, [s for s in affected if not s.executors])
     if explicit and not called_out:
         # the errors elsewhere name none of its hosts: the others are a fair comparison
-        everyone = frozenset().union(*(population.get(s.source, frozenset()) for s in affected))
+        everyone = frozenset().union(*(_hosts_of(s, population) for s in affected))
         untouched = everyone - set(explicit)
     return _Pair(
         target=target,
@@ -237,6 +238,15 @@ def _pair(
         untouched=untouched,
         called_out=called_out,
     )
+
+
+def _hosts_of(sig: Signature, population: dict[str, frozenset[str]]) -> frozenset[str]:
+    """The hosts that could have shown ``sig``: those its programs (components) run on,
+    else those of its source."""
+    runs = [population.get(f"component:{c}") for c in sig.components]
+    if runs and all(r is not None for r in runs):
+        return frozenset().union(*runs)
+    return population.get(sig.source, frozenset())
 
 
 def called_out_hosts(hosts: Iterable[str], signatures: Iterable[Signature]) -> tuple[str, ...]:
@@ -352,8 +362,9 @@ def _windows(pairs: list[_Pair], batch: list[int], *, after: timedelta) -> pl.Da
                 "i": i,
                 "source": [s.source for s in signatures],
                 "template": [s.template for s in signatures],
+                "first_seen": [s.first_seen_at for s in signatures],
             },
-            schema={"i": pl.Int64, "source": pl.String, "template": pl.String},
+            schema={"i": pl.Int64, "source": pl.String, "template": pl.String, "first_seen": _TS},
         ),
         on="i",
     )
@@ -370,6 +381,14 @@ def _windows(pairs: list[_Pair], batch: list[int], *, after: timedelta) -> pl.Da
     base = before * BASELINE
     has_untouched = pl.col("has_untouched")
     footprint_lo = pl.max_horizontal(t0, onset - base)
+    # the usual share ends where the signature first showed, if it showed after the
+    # change and before the onset: errors that climbed to the onset are the incident's
+    first_seen = pl.col("first_seen")
+    footprint_hi = (
+        pl.when((first_seen > footprint_lo) & (first_seen < onset))
+        .then(first_seen)
+        .otherwise(onset)
+    )
 
     def roles(side: str, at: pl.Expr, base_when) -> list[tuple]:
         """``(role, rows it applies to, lo, hi)`` of a touched (``t``) or untouched
@@ -378,7 +397,7 @@ def _windows(pairs: list[_Pair], batch: list[int], *, after: timedelta) -> pl.Da
             (f"{side}_before", True, at - before, at),
             (f"{side}_after", True, at, at + after),
             (f"{side}_base", base_when, at - base, at),
-            (f"f{side}_base", pl.col("latent"), footprint_lo, onset),
+            (f"f{side}_base", pl.col("latent"), footprint_lo, footprint_hi),
             (f"f{side}_after", pl.col("latent"), onset, onset + after),
         ]
 
@@ -839,6 +858,7 @@ def _score(
         "score_parts": _score_text(p.relation, parts, score),
         "role": role,
         "errors_began_after": None,
+        "began_with_others": None,
         "examples": list(change["examples"] or []),
     }
     return row, new
@@ -1033,6 +1053,7 @@ def rank_changes(
         for i, p in enumerate(pairs)
     ]
     _shadowed(pairs, scored, counter)
+    _began_with_others(pairs, scored, counter)
     schema = _contributor_schema("target_id")
     for column in ("evidence", "lines_before", "lines_after"):
         schema.pop(column)
@@ -1094,6 +1115,45 @@ def _shadowed(pairs: list[_Pair], scored: list[tuple[dict, list]], counter: RowC
             if not between[1]:
                 scored[i][0]["role"] = "no clear effect"
                 scored[i][0]["errors_began_after"] = pairs[later].change["description"]
+
+
+#: A change whose errors began this long after it or longer may have met a wider event...
+SHARED_ONSET_LAG = timedelta(minutes=5)
+#: ...which it did when other programs' errors began within this of its own.
+SHARED_ONSET_NEAR = timedelta(minutes=2)
+
+
+def _began_with_others(
+    pairs: list[_Pair], scored: list[tuple[dict, list]], counter: RowCounter
+) -> None:
+    """A trigger tied to the errors by its program, whose errors began only minutes after
+    it and at the moment other programs' errors began (errors it did not touch), met a
+    wider event rather than caused it: a deploy a quarter of an hour before a provider
+    outage that every program logged at once. It becomes ``no clear effect``, naming the
+    other programs in ``began_with_others``."""
+    for i, (row, _) in enumerate(scored):
+        p = pairs[i]
+        if row["role"] != "trigger" or not p.name_match:
+            continue
+        at = p.change["ts"]
+        after = p.target.end - at if p.target.end else timedelta(hours=1)
+        mine = {(s.source, s.template) for s in p.affected}
+        first = counter.quote(sorted(mine), None, at=at, before=timedelta(0), after=after, n=1)[1]
+        if not first or first[0]["ts"] - at < SHARED_ONSET_LAG:
+            continue
+        began = first[0]["ts"]
+        others = []
+        for sig in p.target.signatures:
+            if (sig.source, sig.template) in mine or sig.executors:
+                continue
+            seen = counter.quote(
+                [(sig.source, sig.template)], None, at=at, before=timedelta(0), after=after, n=1
+            )[1]
+            if seen and abs(seen[0]["ts"] - began) <= SHARED_ONSET_NEAR:
+                others.append(next(iter(sorted(sig.components)), sig.source))
+        if others:
+            row["role"] = "no clear effect"
+            row["began_with_others"] = ", ".join(sorted(set(others)))
 
 
 def _ranked(table: pl.DataFrame) -> pl.DataFrame:

@@ -18,22 +18,32 @@ def host_population(
     frame: pl.DataFrame, *, pods: pl.DataFrame | None = None
 ) -> dict[str, frozenset[str]]:
     """The hosts (as :func:`host_key`, a pod read as its node where ``pods`` knows it)
-    that wrote any log row, and the executors that ran any CI job, per source: who could
-    have shown a signature, for comparing touched hosts with untouched ones."""
+    that wrote any log row, and the executors that ran any CI job, per source, and per
+    component (``component:<name>``: the hosts a program runs on, where a source such as
+    ``journald`` holds many): who could have shown a signature, for comparing touched
+    hosts with untouched ones."""
     pods = pods if pods is not None else pod_nodes(frame)
     executor = pl.col("attrs").str.json_path_match("$.executor").fill_null("unknown")
     where = pl.when(pl.col("kind") == "job").then(executor).otherwise(pl.col("host"))
-    table = (
+    seen = (
         frame.lazy()
         .filter(pl.col("kind").is_in(["log", "job"]))
-        .select("source", host=where)
+        .select("source", "component", host=where)
         .filter(pl.col("host").is_not_null())
         .unique()
-        .group_by("source")
-        .agg(hosts=host_key(node_of_host(pl.col("host"), pods)).unique())
+        .with_columns(host=host_key(node_of_host(pl.col("host"), pods)))
+    )
+    by_source = seen.group_by("source").agg(hosts=pl.col("host").unique()).collect()
+    by_component = (
+        seen.drop_nulls("component")
+        .group_by("component")
+        .agg(hosts=pl.col("host").unique())
         .collect()
     )
-    return {row["source"]: frozenset(row["hosts"]) for row in table.iter_rows(named=True)}
+    return {row["source"]: frozenset(row["hosts"]) for row in by_source.iter_rows(named=True)} | {
+        f"component:{row['component']}": frozenset(row["hosts"])
+        for row in by_component.iter_rows(named=True)
+    }
 
 
 # --- targets: what the changes are scored against ----------------------------------------
