@@ -541,6 +541,48 @@ def test_the_hosts_compared_with_a_change_s_are_those_its_program_runs_on():
     assert not any("others" in e for e in row["evidence"])
 
 
+def _latent_ramp(seed: int) -> pl.DataFrame:
+    """A connection limit lowered on two of six hosts in the evening; the next morning's
+    load brings its errors there, a trickle for half an hour or more, then a surge."""
+    rng = random.Random(seed)
+    b = EventBuilder(seed=seed)
+    day = datetime(2024, 10, 27 + seed, 6, tzinfo=UTC)
+    hosts = [f"fra1-app-{i:02d}" for i in range(1, 7)]
+    touched = sorted(rng.sample(hosts, 2))
+    b.logs(
+        source="pgbouncer",
+        component="pgbouncer",
+        hosts=hosts,
+        template="stats: <NUM> xacts",
+        level="info",
+        start=day - 20 * H,
+        end=day + 30 * H,
+        per_min=1,
+    )
+    change = day + 12 * H + rng.randrange(0, 50) * M
+    for host in touched:
+        b.change(change, "config", "pgbouncer", actor="ops@example.com", host=host)
+    morning = change + rng.randrange(13, 16) * H
+    pooler = {
+        "source": "pgbouncer",
+        "component": "pgbouncer",
+        "hosts": touched,
+        "template": "pooler error: no more connections allowed (max_client_conn)",
+        "level": "warning",
+    }
+    surge = morning + rng.randrange(30, 60) * M
+    b.logs(**pooler, start=morning, end=surge, per_min=0.3)
+    b.logs(**pooler, start=surge, end=surge + 40 * M, per_min=5)
+    return b.frame()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_latent_cause_is_found_where_its_errors_climbed_into_the_incident(seed):
+    result = analyze(_latent_ramp(seed))
+    row = result.contributors.filter(pl.col("change_type") == "config").row(0, named=True)
+    assert row["role"] == "latent cause", (row["role"], row["evidence"])
+
+
 # --- base rates ----------------------------------------------------------------------------
 
 

@@ -362,9 +362,8 @@ def _windows(pairs: list[_Pair], batch: list[int], *, after: timedelta) -> pl.Da
                 "i": i,
                 "source": [s.source for s in signatures],
                 "template": [s.template for s in signatures],
-                "first_seen": [s.first_seen_at for s in signatures],
             },
-            schema={"i": pl.Int64, "source": pl.String, "template": pl.String, "first_seen": _TS},
+            schema={"i": pl.Int64, "source": pl.String, "template": pl.String},
         ),
         on="i",
     )
@@ -381,14 +380,6 @@ def _windows(pairs: list[_Pair], batch: list[int], *, after: timedelta) -> pl.Da
     base = before * BASELINE
     has_untouched = pl.col("has_untouched")
     footprint_lo = pl.max_horizontal(t0, onset - base)
-    # the usual share ends where the signature first showed, if it showed after the
-    # change and before the onset: errors that climbed to the onset are the incident's
-    first_seen = pl.col("first_seen")
-    footprint_hi = (
-        pl.when((first_seen > footprint_lo) & (first_seen < onset))
-        .then(first_seen)
-        .otherwise(onset)
-    )
 
     def roles(side: str, at: pl.Expr, base_when) -> list[tuple]:
         """``(role, rows it applies to, lo, hi)`` of a touched (``t``) or untouched
@@ -397,7 +388,7 @@ def _windows(pairs: list[_Pair], batch: list[int], *, after: timedelta) -> pl.Da
             (f"{side}_before", True, at - before, at),
             (f"{side}_after", True, at, at + after),
             (f"{side}_base", base_when, at - base, at),
-            (f"f{side}_base", pl.col("latent"), footprint_lo, footprint_hi),
+            (f"f{side}_base", pl.col("latent"), footprint_lo, onset),
             (f"f{side}_after", pl.col("latent"), onset, onset + after),
         ]
 
