@@ -4,6 +4,7 @@ reboots, the caller witness, and merging with recorded changes."""
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -357,8 +358,6 @@ def test_a_record_that_names_no_host_takes_the_hosts_its_witnesses_showed_it_on(
     """A DaemonSet of one node pool, patched in the audit log (no host), restarts its pods
     on that pool's nodes only, one every few minutes: the change has those nodes, each
     with its own time."""
-    import random
-
     rng = random.Random(seed)
     nodes = [f"k8s-worker-{n:02d}" for n in rng.sample(range(1, 60), fleet)]
     patched = sorted(rng.sample(nodes, pool))

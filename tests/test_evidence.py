@@ -383,6 +383,7 @@ def test_an_earlier_change_whose_errors_began_only_after_a_later_one_is_no_trigg
     assert rows["config"]["role"] == "trigger" and rows["config"]["rank"] == 1
     assert rows["deploy"]["role"] not in contrib.CAUSES
     assert "configmap/kube-system/coredns" in rows["deploy"]["errors_began_after"]
+    assert any("which began them" in e for e in rows["deploy"]["evidence"])
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -444,6 +445,21 @@ def test_a_change_to_a_runner_fleet_named_by_its_executor_is_the_trigger_of_its_
     assert top["called_out_hosts"] == []
 
 
+def _journal_programs(b: EventBuilder, programs: dict[str, list[str]], day: datetime) -> None:
+    """Programs logging through one journal source, each on its own hosts, all well."""
+    for program, hosts in programs.items():
+        b.logs(
+            source="journald",
+            component=program,
+            hosts=hosts,
+            template=f"{program} ok",
+            level="info",
+            start=day - 20 * H,
+            end=day + 8 * H,
+            per_min=2,
+        )
+
+
 def _outage_after_a_deploy(seed: int, *, others_fail: bool) -> pl.DataFrame:
     """Programs logging through one journal source on their own hosts; a deploy of one of
     them, then 12 to 20 minutes later its errors begin: with ``others_fail``, together
@@ -457,17 +473,7 @@ def _outage_after_a_deploy(seed: int, *, others_fail: bool) -> pl.DataFrame:
         "media-resizer": ["fra1-wrk-01", "fra1-wrk-02"],
         "backup-agent": ["fra1-app-01", "fra1-app-02", "fra1-app-03", "fra1-wrk-01"],
     }
-    for program, hosts in programs.items():
-        b.logs(
-            source="journald",
-            component=program,
-            hosts=hosts,
-            template=f"{program} ok",
-            level="info",
-            start=day - 20 * H,
-            end=day + 8 * H,
-            per_min=2,
-        )
+    _journal_programs(b, programs, day)
     deploy = day + rng.randrange(2, 5) * H
     b.change(deploy, "deploy", "invoice-mailer", actor="dev@example.com")
     began = deploy + rng.randrange(12, 21) * M
@@ -492,6 +498,7 @@ def test_a_change_whose_errors_began_with_every_other_program_s_is_no_trigger(se
     deploy = result.contributors.filter(pl.col("change_type") == "deploy").row(0, named=True)
     assert deploy["role"] not in contrib.CAUSES, deploy["evidence"]
     assert "checkout" in deploy["began_with_others"]
+    assert any("began only well after it" in e for e in deploy["evidence"])
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -507,20 +514,9 @@ def test_the_hosts_compared_with_a_change_s_are_those_its_program_runs_on():
     of every program of the journal."""
     b = EventBuilder(seed=5)
     day = datetime(2024, 10, 22, 6, tzinfo=UTC)
-    for program, hosts in {
-        "invoice-mailer": ["wrk-01", "wrk-02"],
-        "checkout": ["app-01", "app-02", "app-03"],
-    }.items():
-        b.logs(
-            source="journald",
-            component=program,
-            hosts=hosts,
-            template=f"{program} ok",
-            level="info",
-            start=day - 20 * H,
-            end=day + 8 * H,
-            per_min=2,
-        )
+    _journal_programs(
+        b, {"invoice-mailer": ["wrk-01", "wrk-02"], "checkout": ["app-01", "app-02", "app-03"]}, day
+    )
     deploy = day + 3 * H
     for host in ("wrk-01", "wrk-02"):
         b.change(deploy, "deploy", "invoice-mailer", actor="dev@example.com", host=host)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from timeline.analysis.contributors.words import timing_doubts
 from timeline.analysis.incidents import duration_text
 from timeline.paths import relative_path
 
@@ -308,16 +309,7 @@ def evidence_words(c: dict[str, Any], *, before_s: float = 900, after_s: float =
         more = f" and {len(affected) - 3} more" if len(affected) > 3 else ""
         detail += " (of " + ", ".join(code(s) for s in affected[:3]) + more + ")"
     lines = [s for s in (*said, detail) if s]
-    if c.get("began_with_others"):
-        lines.append(
-            "its errors began only well after it, with the errors of programs it did not "
-            f"change: {c['began_with_others']}"
-        )
-    if c.get("errors_began_after"):
-        lines.append(
-            "no row of its errors came before a later change, which began them: "
-            f"{c['errors_began_after']}"
-        )
+    lines.extend(timing_doubts(c))
     lines.append(relation_words(c))
     lines.append(timing_words(c))
     return lines

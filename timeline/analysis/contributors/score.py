@@ -249,6 +249,10 @@ def _hosts_of(sig: Signature, population: dict[str, frozenset[str]]) -> frozense
     return population.get(sig.source, frozenset())
 
 
+#: Shorter host names than this are not looked for in the errors' words.
+MIN_HOST_NAME = 3
+
+
 def called_out_hosts(hosts: Iterable[str], signatures: Iterable[Signature]) -> tuple[str, ...]:
     """The ``hosts`` (short names) that the signatures' own words name as a whole word:
     a change to one member of a cluster reaches the others, whose errors say so
@@ -268,10 +272,6 @@ def called_out_hosts(hosts: Iterable[str], signatures: Iterable[Signature]) -> t
             and re.search(rf"(?<![\w.-]){re.escape(host.lower())}(?![\w-])", words)
         )
     )
-
-
-#: Shorter host names than this are not looked for in the errors' words.
-MIN_HOST_NAME = 3
 
 
 def _on_nodes(target: Target, pods: pl.DataFrame) -> Target:

@@ -52,6 +52,23 @@ def _hosts_word(n: int, executors: bool = False) -> str:
     return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
+def timing_doubts(row: dict) -> list[str]:
+    """Why a change whose errors rose after it is still no trigger: they began only after
+    a later change, or with other programs' errors well after it."""
+    said = []
+    if row.get("errors_began_after"):
+        said.append(
+            "no row of its errors came before a later change, which began them: "
+            f"{row['errors_began_after']}"
+        )
+    if row.get("began_with_others"):
+        said.append(
+            "its errors began only well after it, with the errors of programs it did not "
+            f"change: {row['began_with_others']}"
+        )
+    return said
+
+
 def evidence_sentences(
     row: dict,
     p: Any,
@@ -112,6 +129,7 @@ def evidence_sentences(
             "hosts' errors are its reach, not a comparison"
         )
     said.extend(_measure_sentences(row, p, w=w, wb=wb, scale=scale))
+    said.extend(timing_doubts(row))
     for sig in new:
         said.append(
             f"new: '{_short(sig.template)}' was seen for the first time "
