@@ -393,6 +393,7 @@ def _split_by_leader(rows: list[dict], *, gap: timedelta) -> list[dict]:
     one part per such change, each with its own hosts: each part then folds into the
     change that reached its hosts, not all of them into the first."""
     decided = [r for r in rows if not _follower(r)]
+    reach = [{_host_key(h) for h in (*(d["hosts"] or ()), d["node"]) if h} for d in decided]
     out = []
     for row in rows:
         times = row["host_times"] or ()
@@ -405,8 +406,7 @@ def _split_by_leader(rows: list[dict], *, gap: timedelta) -> list[dict]:
             reached = [
                 k
                 for k, d in enumerate(decided)
-                if d["ts"] <= ht["ts"] <= d["last_ts"] + gap
-                and host in {_host_key(h) for h in (*(d["hosts"] or ()), d["node"]) if h}
+                if host in reach[k] and d["ts"] <= ht["ts"] <= d["last_ts"] + gap
             ]
             by_leader.setdefault(reached[-1] if reached else -1, []).append(ht)
         if len(by_leader.keys() - {-1}) < 2:

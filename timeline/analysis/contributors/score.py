@@ -8,6 +8,7 @@ when they fell. ``score = relation * sum(WEIGHTS[part] * part)``.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter, defaultdict
@@ -263,15 +264,16 @@ def called_out_hosts(hosts: Iterable[str], signatures: Iterable[Signature]) -> t
     >>> called_out_hosts(["mq-b", "mq-a", "q-b"], [sig])
     ('mq-b',)
     """
-    words = "\n".join(s.template.lower() for s in signatures)
-    return tuple(
-        sorted(
-            host
-            for host in hosts
-            if len(host) >= MIN_HOST_NAME
-            and re.search(rf"(?<![\w.-]){re.escape(host.lower())}(?![\w-])", words)
-        )
-    )
+    named = _named_words(tuple(sorted({s.template for s in signatures})))
+    return tuple(sorted(h for h in hosts if len(h) >= MIN_HOST_NAME and h.lower() in named))
+
+
+@functools.lru_cache(maxsize=1024)
+def _named_words(templates: tuple[str, ...]) -> frozenset[str]:
+    """The words of ``templates`` that could name a host: runs of letters, digits, ``_``
+    and ``-`` not inside a dotted name (``mq-b`` of ``rabbit@mq-b``, ``ip-10-0-1-5`` of
+    ``ip-10-0-1-5.ec2.internal``); worked out once per set of signatures."""
+    return frozenset(re.findall(r"(?<![\w.-])[\w-]+", "\n".join(templates).lower()))
 
 
 def _on_nodes(target: Target, pods: pl.DataFrame) -> Target:

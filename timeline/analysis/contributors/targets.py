@@ -31,14 +31,12 @@ def host_population(
         .select("source", "component", host=where)
         .filter(pl.col("host").is_not_null())
         .unique()
+        .collect()
         .with_columns(host=host_key(node_of_host(pl.col("host"), pods)))
     )
-    by_source = seen.group_by("source").agg(hosts=pl.col("host").unique()).collect()
+    by_source = seen.group_by("source").agg(hosts=pl.col("host").unique())
     by_component = (
-        seen.drop_nulls("component")
-        .group_by("component")
-        .agg(hosts=pl.col("host").unique())
-        .collect()
+        seen.drop_nulls("component").group_by("component").agg(hosts=pl.col("host").unique())
     )
     return {row["source"]: frozenset(row["hosts"]) for row in by_source.iter_rows(named=True)} | {
         f"component:{row['component']}": frozenset(row["hosts"])
