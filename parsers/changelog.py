@@ -222,7 +222,9 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
         if item.error:
             rows.extend(unparsed_rows(doc, top, bottom, item.error))
             continue
-        row, why = _entry(item.value, line)
+        # the first entry's span begins with the lines above it (a header, an opening
+        # bracket): its own line is what a reader is sent to
+        row, why = _entry(item.value, line, entry_line=line if top != item.first_row else None)
         if row is None:
             rows.extend(unparsed_rows(doc, top, bottom, why))
             continue
@@ -329,8 +331,11 @@ def _yaml_items(doc: Document) -> list[Item]:
 # --- one entry ---------------------------------------------------------------------------
 
 
-def _entry(value: object, line: int) -> tuple[dict[str, object] | None, str]:
-    """A change record from one entry, or None and why not (naming the value)."""
+def _entry(
+    value: object, line: int, *, entry_line: int | None = None
+) -> tuple[dict[str, object] | None, str]:
+    """A change record from one entry, or None and why not (naming the value);
+    ``entry_line`` goes to its attrs where the row's span begins above the entry."""
     if not isinstance(value, dict):
         return None, f"entry at line {line} is not a mapping of fields"
     fields: dict[str, object] = {}
@@ -365,6 +370,7 @@ def _entry(value: object, line: int) -> tuple[dict[str, object] | None, str]:
         if change_type in ("upgrade", "rollback") and direction not in (None, change_type)
         else None,
         **{k: v if isinstance(v, int | float | bool) else str(v) for k, v in extra.items()},
+        entry_line=entry_line,
     )
     host = _text(fields.get("host")) or _node_of(target)
     description = " ".join((_text(fields.get("description")) or "").split()) or None

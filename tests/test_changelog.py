@@ -183,6 +183,41 @@ def test_a_json_change_log_s_entries_under_a_key_after_other_keys(read, wrap):
 
 
 @pytest.mark.parametrize(
+    ("name", "text", "first_line"),
+    [
+        (
+            "changes.csv",
+            "time,type,target,description\n"
+            "2023-03-14 17:40,upgrade,daemonset/kube-system/kube-proxy,Upgrade kube-proxy\n"
+            "2023-03-14 18:00,restart,deployment/kube-system/coredns,Restart CoreDNS\n",
+            2,
+        ),
+        (
+            "changes.json",
+            '[\n  {"time": "2023-03-14T17:40:00Z", "type": "upgrade", "target": "kube-proxy"},\n'
+            '  {"time": "2023-03-14T18:00:00Z", "type": "restart", "target": "coredns"}\n]\n',
+            2,
+        ),
+        (
+            "changes.yaml",
+            "# the incident's changes\nchanges:\n"
+            "  - time: 2023-03-14T17:40:00Z\n    type: upgrade\n    target: kube-proxy\n"
+            "  - time: 2023-03-14T18:00:00Z\n    type: restart\n    target: coredns\n",
+            3,
+        ),
+    ],
+)
+def test_the_first_entry_is_cited_at_its_own_line_not_the_header_s(read, name, text, first_line):
+    from timeline.analysis import contributors as contrib
+
+    loaded = read(name, text)
+    assert loaded.summary.unparsed_lines == 0
+    examples = [e[0] for e in contrib.change_events(loaded.events)["examples"]]
+    assert examples[0].endswith(f"{name}:{first_line}")
+    assert int(examples[1].rsplit(":", 1)[1]) > first_line
+
+
+@pytest.mark.parametrize(
     ("written", "expected"),
     [
         ("2023-03-14 20:15", (datetime(2023, 3, 14, 20, 15), None)),

@@ -23,6 +23,8 @@ CHANGE_FIELDS: dict[str, pl.DataType] = {
     "inferred": pl.Boolean(),
     "host": pl.String(),
     "witness_hosts": pl.List(pl.Struct({"host": pl.String(), "ts": pl.String()})),
+    #: where a change log's entry is written, where its row's span begins above it
+    "entry_line": pl.UInt32(),
 }
 
 CHANGE_SCHEMA: dict[str, pl.DataType] = {
@@ -180,6 +182,7 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
             inferred=field("inferred").fill_null(False),
             host=node_of_host(pl.coalesce(pl.col("host"), field("host")), pods),
             _witness=field("witness_hosts"),
+            _entry_line=field("entry_line"),
             **{"from": field("from"), "to": field("to")},
         )
         .with_columns(
@@ -256,7 +259,9 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
             _witness=pl.col("_witness").drop_nulls().list.explode(),
             n_rows=pl.len().cast(pl.UInt32),
             sources=pl.col("source").drop_nulls().unique().sort(),
-            examples=pl.format("{}:{}", pl.col("file").fill_null("?"), pl.col("line")).head(5),
+            examples=pl.format(
+                "{}:{}", pl.col("file").fill_null("?"), pl.coalesce("_entry_line", "line")
+            ).head(5),
             **{
                 c: pl.col(c)
                 .sort_by(lead, descending=lead_desc)
