@@ -12,6 +12,10 @@ first, which starts with a byte order mark) still carries its own, which is read
 copied from a job's web page has no times, and may show those markers as the page does
 (``Error: Process completed with exit code 1.``): both are read, the rows without a time.
 
+The run's log archive also holds each step's log again, in a folder named after the job
+(``build/2_Run make test.txt`` beside ``1_build.txt``): its lines are counted as unparsed,
+naming the job's log, so that no job and no error is counted twice.
+
 The job row is derived from the log: queued at its first line ("Requested labels",
 "Waiting for a runner to pick up this job..."), started when a runner took it ("Job is
 about to start running on ..."), stopped at its last line; cancelled if the runner wrote
@@ -20,6 +24,10 @@ job's name comes from the file name (``1_build.txt``), else the file's stem.
 """
 
 from __future__ import annotations
+
+import os
+import re
+from pathlib import PurePath
 
 import polars as pl
 
@@ -234,8 +242,35 @@ def job_row(facts: pl.LazyFrame) -> pl.LazyFrame:
     return jobs.job_records(fields, source=SOURCE, extra=extra)
 
 
+def archive_job_log(path: str | None) -> str | None:
+    """The job's log that a step's log in GitHub's log archive repeats (``1_build.txt``
+    for ``build/2_Run make test.txt``); None for another file, or where its folder cannot
+    be listed."""
+    if not path:
+        return None
+    step = PurePath(path)
+    job, root = step.parent.name, step.parent.parent
+    if not job or not re.fullmatch(r"[0-9]+_.+\.txt", step.name):
+        return None
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return None
+    wanted = re.compile(rf"[0-9]+_{re.escape(job)}\.txt")
+    return next((n for n in sorted(names) if wanted.fullmatch(n)), None)
+
+
 def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
-    """Every line as a log row, and one job row for the file."""
+    """Every line as a log row, and one job row for the file; a step's log that the
+    archive's job log repeats is unparsed, line by line, naming that log."""
+    repeated = archive_job_log(lines.select(pl.col("path").first()).collect().item())
+    if repeated:
+        return records(
+            lines,
+            source=pl.lit(SOURCE),
+            message="text",
+            unparsed=pl.lit(f"a step's log in GitHub's log archive; its lines are in {repeated}"),
+        )
     parsed = log_lines(lines).collect().lazy()
     facts = job_facts(parsed).collect().lazy()
     logged = parsed.join(facts.select("name", "runner"), how="cross")

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 import parsers
+import timeline
 from parsers.common import LINE_SCHEMA
 
 
@@ -335,6 +336,28 @@ def as_lines(text: str, path: str = "1_build.txt", prefix_ts=None) -> pl.LazyFra
         )
         .select([pl.col(c).cast(t) for c, t in LINE_SCHEMA.items()])
     )
+
+
+@pytest.mark.parametrize("job", ["build", "test (3.11, ubuntu-latest)"])
+def test_the_step_logs_of_a_log_archive_count_no_job_and_no_error_twice(write, job):
+    """GitHub's log archive holds each job's log (``1_build.txt``) and, in a folder named
+    after the job, each step's log again (``build/3_Run make test.txt``)."""
+    lines = FAILED_LOG.lstrip("\ufeff").splitlines()
+    setup = lines[:16]
+    step = lines[16:24]
+    log = write(f"logs_4421567890/1_{job}.txt", FAILED_LOG)
+    write(f"logs_4421567890/{job}/1_Set up job.txt", "\n".join(setup) + "\n")
+    write(f"logs_4421567890/{job}/3_Run make test.txt", "\n".join(step) + "\n")
+    loaded = timeline.read(log.parent, infer=False, cache=False)
+    events = loaded.events
+    assert events.filter(pl.col("kind") == "job").height == 1
+    errors = events.filter((pl.col("kind") == "log") & (pl.col("level") == "error"))
+    assert errors["message"].to_list() == ["Process completed with exit code 2."]
+    warnings = loaded.summary.warnings.filter(pl.col("unparsed"))
+    assert warnings.height == len(setup) + len(step)
+    assert set(warnings["reason"]) == {
+        f"a step's log in GitHub's log archive; its lines are in 1_{job}.txt"
+    }
 
 
 def test_job_log_outside_a_runtime_prefix_reads_its_own_times(read):
