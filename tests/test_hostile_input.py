@@ -79,6 +79,27 @@ def test_gzip_of_newlines_stops_at_the_ratio_limit_and_the_normal_log_beside_it_
     assert loaded.events.filter(pl.col("source") == "coredns").height == 50
 
 
+@pytest.mark.parametrize(
+    "head",
+    [b"x\x01\x02\x01", b"x^2 + y^2 = r^2", b"x\x9c\x03", b"x\xda", b"(\xb5/\xfd started"],
+)
+@pytest.mark.parametrize("many", [False, True])
+def test_text_that_begins_like_compressed_data_is_read_as_it_is(tmp_path, head, many):
+    """polars inflates bytes that begin as zlib or zstd do; a log that merely begins so
+    (``x^...``) is text, and every line of it is accounted for."""
+    path = tmp_path / "x.log"
+    path.write_bytes(head + b"\nI0314 18:00:01.000000       1 a.go:1] second\n")
+    paths = [path]
+    if many:
+        other = tmp_path / "y.log"
+        other.write_bytes(b"plain line\n")
+        paths.append(other)
+    loaded = timeline.read(paths if many else path, cache=False)
+    files = loaded.summary.files.filter(pl.col("file").str.ends_with("x.log")).row(0, named=True)
+    assert files["lines"] == 2
+    assert files["first_lines"] + files["continuation_lines"] + files["unparsed_lines"] == 2
+
+
 def test_gzip_of_zeros_is_refused_as_binary_without_decompressing_it_all(tmp_path):
     path = tmp_path / "dump.log.gz"
     path.write_bytes(gzip_of_repeats(b"\x00" * (1 << 20), 512))

@@ -14,15 +14,34 @@ def sample_lines(text: str) -> list[str]:
     return text[: 1 << 20].split("\n", SAMPLE_LINES)[:SAMPLE_LINES]
 
 
+#: First bytes by which polars takes bytes for compressed data and inflates them: gzip,
+#: zlib (``x`` and a second byte) and zstd. Text that merely starts so is text.
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
+_COMPRESSED_MAGIC += (b"\x28\xb5\x2f\xfd",)
+
+
+def _read_lines(data: bytes) -> pl.DataFrame:
+    r"""``pl.read_lines`` of bytes that are always read as they are: bytes that begin like
+    compressed data (a file whose first line starts ``x^``) get a newline before them, and
+    the empty first line it makes is dropped.
+
+    >>> _read_lines(b"x\x01\x02\x01\nnext")["text"].to_list()
+    ['x\x01\x02\x01', 'next']
+    """
+    if data.startswith(_COMPRESSED_MAGIC):
+        return pl.read_lines(b"\n" + data, name="text").slice(1)
+    return pl.read_lines(data, name="text")
+
+
 def split_lines(data: bytes, path: str) -> tuple[pl.DataFrame, str | None]:
     """Numbered lines of ``data`` in one column, split in Rust (no Python loop over lines),
     and a note when the bytes were not valid UTF-8."""
     problem = None
     try:
-        lines = pl.read_lines(data, name="text")
+        lines = _read_lines(data)
     except pl.exceptions.ComputeError:
         problem = "not valid UTF-8: undecodable bytes shown as \ufffd"
-        lines = pl.read_lines(data.decode("utf-8", errors="replace").encode(), name="text")
+        lines = _read_lines(data.decode("utf-8", errors="replace").encode())
     lines = lines.select(
         line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
         end_line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
@@ -40,7 +59,7 @@ def split_many(datas: list[bytes], paths: list[str]) -> list[tuple[pl.DataFrame,
     counts = [d.count(b"\n") + (1 if d and not d.endswith(b"\n") else 0) for d in datas]
     joined = b"".join(d if not d or d.endswith(b"\n") else d + b"\n" for d in datas)
     try:
-        text = pl.read_lines(joined, name="text")
+        text = _read_lines(joined)
     except pl.exceptions.ComputeError:
         text = None
     if text is None or text.height != sum(counts):
