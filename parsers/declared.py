@@ -26,6 +26,10 @@ lines without any Python. It has:
     our level (``debug``, ``info``, ``warning``, ``error``, ``critical``) to the words
     the program writes for it; words not given fall back to the common ones (``ERR``,
     ``WARN``, ``fatal``, ``panic``...). ``default_level`` is for records without one.
+    ``message_level``: regexes with a ``level`` group, for a level the message itself
+    writes, which beats the field's; ``message_level_over``: the field's words it beats
+    (all when not given: journald's ``PRIORITY`` 5 to 7 is what a service's stdout gets,
+    while the kernel's ``3`` is its own).
 ``multiline``
     ``continuation``: a regex for lines that continue the record above; or ``join =
     true``: any line no pattern matches continues the record above. Else such a line is
@@ -144,6 +148,7 @@ class Declared:
     levels: dict[str, str]
     default_level: str | None
     message_level: tuple[str, ...]
+    message_level_over: tuple[str, ...]
     continuation: str | None
     join: bool
     distinct_start: str | None
@@ -264,6 +269,7 @@ def declare(content: dict[str, object], origin: str) -> Declared:
         levels=levels,
         default_level=default_level,
         message_level=_strings(content.get("message_level", ())),
+        message_level_over=_strings(content.get("message_level_over", ())),
         continuation=None if continuation is None else str(continuation),
         join=bool(multiline.get("join", False)),
         distinct_start=None if distinct_start is None else str(distinct_start),
@@ -379,7 +385,12 @@ def parse_with(declared: Declared, lines: pl.LazyFrame) -> pl.LazyFrame:
     level = level_from(_unquoted(pl.col("_level")).str.strip_chars(), declared.levels)
     if declared.message_level:
         rows, inner = _with_groups(rows, declared.message_level, pl.col("_message"), "ml")
-        level = pl.coalesce(level_from(inner["level"], declared.levels), level)
+        from_message = level_from(inner["level"], declared.levels)
+        if declared.message_level_over:
+            field = _unquoted(pl.col("_level")).str.strip_chars()
+            over = field.is_null() | field.is_in(list(declared.message_level_over))
+            from_message = pl.when(over).then(from_message)
+        level = pl.coalesce(from_message, level)
     if declared.default_level:
         level = level.fill_null(pl.lit(declared.default_level).cast(LEVEL))
     unparsed = pl.when(~pl.col("header")).then(

@@ -51,12 +51,13 @@ LEVEL_WORD = (
     r'(?:\blevel="?|^\[|^<|^)(?i:(debug|info|notice|warn|warning|error|err|fatal|panic|crit'
     r'|critical))(?:"|\]|>|:|\s|$)'
 )
-#: Words that make a line no format claims an error where it writes no level word: the
-#: kernel's OOM killer, systemd's failed units, "... failed ...", as words of their own
-#: (not ``/failed-login`` in a path).
+#: What makes a line no format claims an error where it writes no level word: the
+#: kernel's OOM killer, a segfault or panic, and a systemd unit that failed. Not a bare
+#: "failed", which test summaries ("0 failed") and boot-time probes write all day.
 FAILURE_WORDS = (
-    r"(?i:(?:^|[\s(])(?:failed|failure|segfault|out of memory|oom-killer|killed process"
-    r"|panic:|fatal error:)(?:[\s:,.;)!]|$)|status=[0-9]+/FAILURE)"
+    r"(?i:out of memory|oom-killer|killed process [0-9]|segfault at|kernel panic|^panic: "
+    r"|^fatal error: |main process exited, code=[a-z]+, status=[0-9]+/failure"
+    r"|failed with result '|failed to start [a-z])"
 )
 LEVEL_WORDS = {
     "debug": "debug",
@@ -339,7 +340,8 @@ def _empty_records() -> pl.DataFrame:
 def _plain(group: pl.DataFrame) -> pl.DataFrame:
     """Records of lines no format claims, each started by a wrapper entry; lines that
     continue one (indented, a Go panic) are joined to it. The level is the line's level
-    word, else an error where it says something failed (:data:`FAILURE_WORDS`)."""
+    word, else an error where it tells of a crash, an OOM kill or a failed unit
+    (:data:`FAILURE_WORDS`)."""
     columns = [*LINE_SCHEMA, "_starts"]
     joined = join_continuations(group.lazy().select(columns), pl.col("_starts")).collect()
     text = pl.col("text")

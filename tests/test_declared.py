@@ -379,6 +379,36 @@ def test_a_level_a_service_writes_in_its_journal_message_beats_its_priority(read
     assert loaded.events["level"].to_list() == [level]
 
 
+@pytest.mark.parametrize(
+    ("priority", "message", "level"),
+    [
+        ("3", "INFO: task jbd2/nvme0n1p1-8:412 blocked for more than 120 seconds.", "error"),
+        ("4", "INFO: rcu_sched self-detected stall on CPU", "warning"),
+        (
+            "3",
+            '{"level":"error","msg":"notify failed","alert":{"labels":{"severity":"info"}}}',
+            "error",
+        ),
+        ("6", '{"level":"info","msg":"forwarded alert","severity":"critical"}', "info"),
+    ],
+)
+def test_a_journal_priority_of_its_own_beats_the_words_and_a_logger_s_first_level_counts(
+    read, priority, message, level
+):
+    """The kernel writes ``INFO: task ... blocked`` at priority 3: only a priority that
+    stdout gets (5 to 7) gives way to the message's words; and a JSON logger's level is its
+    first ``level`` key, not an alert's ``severity`` label further on."""
+    entry = {
+        "__REALTIME_TIMESTAMP": "1678816801000000",
+        "PRIORITY": priority,
+        "_HOSTNAME": "ip-10-0-1-5",
+        "SYSLOG_IDENTIFIER": "kernel" if message.startswith("INFO") else "alertmanager",
+        "MESSAGE": message,
+    }
+    loaded = read("journal.json", json.dumps(entry) + "\n")
+    assert loaded.events["level"].to_list() == [level]
+
+
 def test_the_readme_example_format_file_passes_its_own_check(tmp_path):
     import re
     from pathlib import Path

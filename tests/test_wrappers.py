@@ -322,15 +322,19 @@ def test_the_night_the_clock_changes_keeps_minutes_apart_and_the_header_gives_th
         ("kernel: Memory cgroup out of memory: Killed process 70255 (ledger-api)", "error"),
         ("systemd[1]: foo.service: Main process exited, code=exited, status=1/FAILURE", "error"),
         ("systemd[1]: Failed to start Kubernetes Kube-Proxy Server.", "error"),
-        ("myapp[22]: something failed with error", "error"),
+        ("systemd[1]: kube-proxy.service: Failed with result 'exit-code'.", "error"),
+        ("kernel: myapp[22]: segfault at 0 ip 00007f sp 00007ffd error 4 in libc.so.6", "error"),
+        ("cargo[3101]: test result: ok. 42 passed; 0 failed; 0 ignored; finished in 0.31s", None),
+        ("pytest[3102]: ===== 120 passed, 0 failed, 2 skipped in 3.21s =====", None),
+        ("kernel: ACPI: _OSC evaluation for CPUs failed, trying _PDC", None),
+        ("sshd[1201]: Failed password for invalid user admin from 203.0.113.5 port 52144", None),
+        ("smartd[700]: Device: /dev/sda [SAT], previous self-test completed; 0 failed", None),
         ("nginx[9]: 10.0.0.7 - - GET /failed-login HTTP/1.1 200 512", None),
         ("systemd[1]: Started Session 12 of User core.", None),
         ("myapp[22]: WARNING: disk 91% full", "warning"),
     ],
 )
-def test_a_journal_line_no_format_claims_is_an_error_where_it_says_something_failed(
-    read, line, level
-):
+def test_a_journal_line_no_format_claims_is_an_error_where_it_tells_of_a_failure(read, line, level):
     text = f"Jan 01 02:38:25.323523 node-1 {line}\n"
     loaded = read("node-1.journal", text, year=2025)
     assert loaded.events["level"].to_list() == [level]
