@@ -68,10 +68,15 @@ _TIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
 #: `` >``. A time followed by a run of spaces (and a level: zap's console encoder, its tabs
 #: pasted as spaces) is the program's own.
 DETECTED_BY = {"kubectl-timestamps": rf"^{_TIME}[Zz] (?:[^ ]|$| >$)"}
-#: The same with an offset (CRI-O writes local times), where the line is not a journal's:
-#: ``journalctl -o short-iso`` writes ``TIME HOST UNIT[PID]: `` (a host has no bracket, a
-#: unit is not digits alone: not ``[INFO] plugin/reload:``, nor the ``I0314 18:`` of klog).
-_OFFSET_TIMESTAMPS = rf"^{_TIME}[+-][0-9]{{2}}:[0-9]{{2}} (?:[^ ]|$| >$)"
+#: The same with an offset (CRI-O writes local times), to the nanosecond as runtimes write
+#: it (RabbitMQ's ``rfc3339_T`` writes microseconds and its own offset), where the line is
+#: not a journal's: ``journalctl -o short-iso`` writes ``TIME HOST UNIT[PID]: `` (a host has
+#: no bracket, a unit is not digits alone: not ``[INFO] plugin/reload:``, nor the ``I0314
+#: 18:`` of klog).
+_OFFSET_TIMESTAMPS = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{7,9}"
+    r"[+-][0-9]{2}:[0-9]{2} (?:[^ ]|$| >$)"
+)
 _JOURNAL_ISO = (
     rf"^{_TIME}[+-][0-9]{{2}}:?[0-9]{{2}} [^ \[\]]+ [^ \[\]:]*[^ \[\]:0-9][^ \[\]:]*"
     r"(?:\[[0-9]+\])?: "

@@ -1342,18 +1342,21 @@ def test_an_offset_time_before_a_klog_header_is_no_journal_line():
     lines = [
         "2023-03-14T19:00:01.123456789+01:00 I0314 18:00:01.123400       1 proxier.go:858] "
         '"Sync failed" retryingTime="30s"',
-        "2023-03-14T19:00:31.5+01:00 W0314 18:00:31.499871       1 iptables.go:225] "
+        "2023-03-14T19:00:31.499912307+01:00 W0314 18:00:31.499871       1 iptables.go:225] "
         "Error checking iptables version, assuming version at least 1.4.11: exit status 2",
     ]
     assert wrappers.detect(lines) == ("kubectl-timestamps", 1.0)
     journal = [line.replace("+01:00 ", "+01:00 node-4 kube-proxy[811]: ") for line in lines]
     assert wrappers.detect(journal) == ("syslog-iso", 1.0)
     coredns = [
-        "2023-03-14T13:00:01.5-05:00 [INFO] plugin/reload: Running configuration SHA512 = 1f8e",
-        '2023-03-14T13:00:02.5-05:00 [INFO] 10.244.0.7:53523 - 19585 "A IN example.com. udp 29 '
+        "2023-03-14T13:00:01.500120113-05:00 [INFO] plugin/reload: Running configuration SHA512 = 1f8e",
+        '2023-03-14T13:00:02.5000771-05:00 [INFO] 10.244.0.7:53523 - 19585 "A IN example.com. udp 29 '
         'false 512" NOERROR qr,rd,ra 56 0.000123s',
     ]
     assert wrappers.detect(coredns) == ("kubectl-timestamps", 1.0)
+    # RabbitMQ's rfc3339_T writes its own time, to the microsecond, with an offset
+    rabbit = ["2023-03-14T19:00:01.123456+01:00 [info] <0.230.0> Starting RabbitMQ 3.11.9"]
+    assert runtime.detect(rabbit)[0] is None
 
 
 @pytest.mark.parametrize(
