@@ -259,6 +259,15 @@ def test_lines_written_out_of_order_across_new_year_keep_their_years(read, year,
     assert events["ts"].to_list() == written
 
 
+def test_a_quiet_year_between_january_and_december_lines_is_no_new_year_out_of_order(read):
+    text = (
+        'I0101 10:00:00.000000       1 proxier.go:858] "Syncing iptables rules"\n'
+        'I1231 12:00:00.000000       1 proxier.go:858] "Syncing iptables rules"\n'
+    )
+    events = logs(read("kube-proxy.log", text, year=2023)).sort("line")
+    assert [t.year for t in events["ts"]] == [2023, 2023]
+
+
 @pytest.mark.parametrize(
     ("year", "late"), [(2022, timedelta(minutes=10)), (2025, timedelta(days=20))]
 )

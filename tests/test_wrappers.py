@@ -340,6 +340,21 @@ def test_a_journal_line_no_format_claims_is_an_error_where_it_tells_of_a_failure
     assert loaded.events["level"].to_list() == [level]
 
 
+def test_a_journal_kept_for_years_dates_its_lines_by_its_end_and_aest_alone_is_brisbane(read):
+    """``journalctl --since`` on a host that keeps its journal for years prints a header
+    from years back; and Brisbane writes ``AEST`` all year, with no summer time."""
+    text = (
+        "-- Logs begin at Mon 2021-03-01 08:00:00 AEST, end at Tue 2023-01-10 10:00:00 AEST. --\n"
+        "Jan 10 09:00:00 web-1 nginx[88]: worker process 91 exited on signal 9\n"
+        "Jan 10 09:30:00 web-1 nginx[88]: worker process 95 exited on signal 9\n"
+    )
+    loaded = read("web-1.journal", text)
+    assert loaded.events.sort("line")["ts"].to_list() == [
+        datetime(2023, 1, 9, 23, 0, tzinfo=UTC),
+        datetime(2023, 1, 9, 23, 30, tzinfo=UTC),
+    ]
+
+
 def test_a_journal_header_in_a_zone_unknown_leaves_the_zone_to_the_user(read):
     text = (
         "-- Logs begin at Sun 2016-11-13 23:51:54 XYZT, end at Mon 2016-11-14 11:06:12 XYZT. --\n"

@@ -37,13 +37,19 @@ _YEARLESS = pl.col("year_missing") & pl.col("ts").is_not_null()
 _MONTH = pl.col("ts").dt.month()
 #: A yearless record whose month went back by more than half a year: December to January.
 _ROLLED = (_MONTH.shift(1).forward_fill() - 6 > _MONTH).fill_null(False) & _YEARLESS
-#: A yearless record a year less a day after the one before: a 31 December line written
-#: just after a 1 January one (a program takes the time before it writes the line), which
-#: belongs to the year before it, not to a year later.
+#: A yearless record a year less a day after the one before, after a New Year: a 31
+#: December line written just after a 1 January one (a program takes the time before it
+#: writes the line), which belongs to the year before it, not to a year later.
 _UNROLLED = (
-    pl.col("ts") - pl.when(_YEARLESS).then(pl.col("ts")).shift(1).forward_fill()
-    > timedelta(days=364)
-).fill_null(False) & _YEARLESS
+    (
+        pl.col("ts") - pl.when(_YEARLESS).then(pl.col("ts")).shift(1).forward_fill()
+        > timedelta(days=364)
+    ).fill_null(False)
+    & _YEARLESS
+    # only just after a New Year: a file that begins in January and next logs in December
+    # has kept a quiet year
+    & (_ROLLED.cast(pl.Int32).cum_sum() > 0)
+)
 #: How the year moves at each yearless record, as the records run.
 _YEAR_STEP = _ROLLED.cast(pl.Int32) - _UNROLLED.cast(pl.Int32)
 _ZONELESS = pl.col("ts").is_not_null() & pl.col("utc_offset_s").is_null()
@@ -188,10 +194,11 @@ def _plan_year(path, parts, year, known, mtime, assumptions):
     first, last = yearless[0]["yearless_first"], yearless[-1]["yearless_last"]
     journal = _journal(parts)
     if year is None and journal:
-        # the journal's own span, in the zone its lines are written in, says the years
-        span = (datetime.fromisoformat(journal["begin"]), datetime.fromisoformat(journal["end"]))
-        base, _, _ = base_year(first, last, rolled, None, span, None)
-        basis = f"the journal's header spans {span[0]:%Y-%m-%d} to {span[1]:%Y-%m-%d}"
+        # the journal's end, in the zone its lines are written in, dates its last line
+        # (a journal kept for years begins long before the lines shown)
+        begin, end = (datetime.fromisoformat(journal[k]) for k in ("begin", "end"))
+        base = end.year - (1 if (last.month, last.day) > (end.month, end.day) else 0) - rolled
+        basis = f"the journal's header spans {begin:%Y-%m-%d} to {end:%Y-%m-%d}"
         certainty = "stated"
     else:
         base, basis, certainty = base_year(first, last, rolled, year, known, mtime)

@@ -71,9 +71,12 @@ SUMMER_TIME_ZONES = {
     ("ACST", "ACDT"): "Australia/Adelaide",
     ("NZST", "NZDT"): "Pacific/Auckland",
 }
-#: Names that stand for other zones too (``CST`` is also China's, ``IST`` India's and
-#: ``GMT`` any zone at UTC): they name a summer-time zone only beside its other name.
-_SHARED_NAMES = frozenset({"GMT", "IST", "BST", "EST", "CST", "MST", "PST", "AST", "NST"})
+#: Names that stand for other zones too (``CST`` is also China's, ``IST`` India's,
+#: ``GMT`` any zone at UTC, ``AEST`` Brisbane's, which keeps no summer time): they name a
+#: summer-time zone only beside its other name.
+_SHARED_NAMES = frozenset(
+    {"GMT", "IST", "BST", "EST", "CST", "MST", "PST", "AST", "NST", "AEST", "ACST"}
+)
 
 
 def summer_time_zone(names: list[str]) -> str | None:
