@@ -508,6 +508,78 @@ def test_a_change_whose_errors_began_alone_minutes_later_stays_a_trigger(seed):
     assert deploy["role"] == "trigger" and deploy["began_with_others"] is None
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_change_whose_clients_fail_on_it_at_the_same_moment_is_still_the_trigger(seed):
+    """A pool limit cut in pgbouncer bites minutes later, under load; its clients fail
+    within seconds, and their errors name it: a cascade of the change, not a wider event."""
+    b = EventBuilder(seed=seed)
+    day = datetime(2024, 6, 10 + seed, 6, tzinfo=UTC)
+    programs = {
+        "pgbouncer": ["db-1", "db-2"],
+        "checkout": ["app-1", "app-2", "app-3"],
+        "invoice-worker": ["wrk-1", "wrk-2"],
+    }
+    _journal_programs(b, programs, day)
+    change = day + 3 * H
+    b.change(change, "config", "pgbouncer", actor="dba@example.com")
+    began = change + (6 + seed) * M
+    failures = {
+        "pgbouncer": "pgbouncer: no more connections allowed (max_client_conn)",
+        "checkout": "checkout: could not connect to pgbouncer: dial tcp <IP>:6432: refused",
+        "invoice-worker": "invoice-worker: pgbouncer: sorry, too many clients already",
+    }
+    for program, template in failures.items():
+        b.logs(
+            source="journald",
+            component=program,
+            hosts=programs[program],
+            template=template,
+            level="error",
+            start=began,
+            end=began + 40 * M,
+            per_min=3,
+        )
+    row = analyze(b.frame()).contributors.filter(pl.col("target") == "pgbouncer").row(0, named=True)
+    assert row["role"] == "trigger" and row["began_with_others"] is None, row["evidence"]
+
+
+def test_a_host_named_like_a_word_of_the_errors_is_not_called_out_by_them():
+    """A host called ``api`` is not named by ``/api/orders`` or ``server: api``: the errors
+    of untouched hosts alike still clear a change made on it."""
+    hosts = ["api", "web-1", "web-2"]
+    for template in (
+        'upstream timed out while reading "GET /api/orders" server: api',
+        "upstream timed out while reading response header",
+    ):
+        b = EventBuilder(seed=3)
+        day = datetime(2024, 6, 12, 6, tzinfo=UTC)
+        b.logs(
+            source="nginx",
+            component="nginx",
+            hosts=hosts,
+            template="GET 200",
+            level="info",
+            start=day - 20 * H,
+            end=day + 8 * H,
+            per_min=3,
+        )
+        change = day + 3 * H
+        b.change(change, "upgrade", "node-exporter", actor="ops@example.com", host="api")
+        b.logs(
+            source="nginx",
+            component="nginx",
+            hosts=hosts,
+            template=template,
+            level="error",
+            start=change + 3 * M,
+            end=change + 60 * M,
+            per_min=4,
+        )
+        rows = analyze(b.frame()).contributors.filter(pl.col("target") == "node-exporter")
+        row = rows.row(0, named=True)
+        assert row["called_out_hosts"] == [] and row["role"] not in contrib.CAUSES, template
+
+
 def test_the_hosts_compared_with_a_change_s_are_those_its_program_runs_on():
     """Programs logging through one source (a journal) run on hosts of their own: a
     change on both of a program's hosts has no untouched hosts to compare, not the hosts

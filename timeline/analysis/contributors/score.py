@@ -265,15 +265,22 @@ def called_out_hosts(hosts: Iterable[str], signatures: Iterable[Signature]) -> t
     ('mq-b',)
     """
     named = _named_words(tuple(sorted({s.template for s in signatures})))
-    return tuple(sorted(h for h in hosts if len(h) >= MIN_HOST_NAME and h.lower() in named))
+    return tuple(sorted(h for h in hosts if _host_like(h) and h.lower() in named))
+
+
+def _host_like(name: str) -> bool:
+    """Whether a host's name could not pass for a word of the text (``api``, ``worker``):
+    it has a digit or a hyphen, and some length."""
+    return len(name) >= MIN_HOST_NAME and any(c.isdigit() or c == "-" for c in name)
 
 
 @functools.lru_cache(maxsize=1024)
 def _named_words(templates: tuple[str, ...]) -> frozenset[str]:
     """The words of ``templates`` that could name a host: runs of letters, digits, ``_``
-    and ``-`` not inside a dotted name (``mq-b`` of ``rabbit@mq-b``, ``ip-10-0-1-5`` of
-    ``ip-10-0-1-5.ec2.internal``); worked out once per set of signatures."""
-    return frozenset(re.findall(r"(?<![\w.-])[\w-]+", "\n".join(templates).lower()))
+    and ``-`` not inside a dotted name or a path (``mq-b`` of ``rabbit@mq-b``,
+    ``ip-10-0-1-5`` of ``ip-10-0-1-5.ec2.internal``; not ``api`` of ``/api/orders``);
+    worked out once per set of signatures."""
+    return frozenset(re.findall(r"(?<![\w./-])[\w-]+", "\n".join(templates).lower()))
 
 
 def _on_nodes(target: Target, pods: pl.DataFrame) -> Target:
@@ -1120,10 +1127,11 @@ def _began_with_others(
     pairs: list[_Pair], scored: list[tuple[dict, list]], counter: RowCounter
 ) -> None:
     """A trigger tied to the errors by its program, whose errors began only minutes after
-    it and at the moment other programs' errors began (errors it did not touch), met a
-    wider event rather than caused it: a deploy a quarter of an hour before a provider
-    outage that every program logged at once. It becomes ``no clear effect``, naming the
-    other programs in ``began_with_others``."""
+    it and at the moment other programs' errors began (errors it did not touch, and that
+    do not name it: a client failing on it is its cascade), met a wider event rather than
+    caused it: a deploy a quarter of an hour before a provider outage that every program
+    logged at once. It becomes ``no clear effect``, naming the other programs in
+    ``began_with_others``."""
     for i, (row, _) in enumerate(scored):
         p = pairs[i]
         if row["role"] != "trigger" or not p.name_match:
@@ -1131,6 +1139,9 @@ def _began_with_others(
         at = p.change["ts"]
         after = p.target.end - at if p.target.end else timedelta(hours=1)
         mine = {(s.source, s.template) for s in p.affected}
+        # errors of other programs that name the changed one are its cascade, not others'
+        names = {n.lower() for n in (*(p.change["names"] or ()), p.matched_name) if n}
+        names = {n for n in names if len(n) >= MIN_HOST_NAME}
         first = counter.quote(sorted(mine), None, at=at, before=timedelta(0), after=after, n=1)[1]
         if not first or first[0]["ts"] - at < SHARED_ONSET_LAG:
             continue
@@ -1138,6 +1149,8 @@ def _began_with_others(
         others = []
         for sig in p.target.signatures:
             if (sig.source, sig.template) in mine or sig.executors:
+                continue
+            if any(n in sig.template.lower() for n in names):
                 continue
             seen = counter.quote(
                 [(sig.source, sig.template)], None, at=at, before=timedelta(0), after=after, n=1
