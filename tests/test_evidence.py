@@ -543,6 +543,41 @@ def test_a_change_whose_clients_fail_on_it_at_the_same_moment_is_still_the_trigg
     assert row["role"] == "trigger" and row["began_with_others"] is None, row["evidence"]
 
 
+@pytest.mark.parametrize("lag", [3, 7, 9])
+def test_a_dns_change_that_bites_when_caches_expire_is_still_the_trigger(lag):
+    """A forwarder change bites once cached answers expire, minutes later; its clients'
+    lookups fail at that moment without naming CoreDNS (``lookup x on 10.96.0.10:53``)."""
+    b = EventBuilder(seed=lag)
+    day = datetime(2024, 11, 7, 6, tzinfo=UTC)
+    programs = {
+        "coredns": ["coredns-5d78c9869d-x2kq", "coredns-5d78c9869d-p7wm"],
+        "checkout": ["app-1", "app-2", "app-3"],
+        "ci-runner": ["runner-1", "runner-2"],
+    }
+    _journal_programs(b, programs, day)
+    change = day + 3 * H
+    b.change(change, "config", "coredns", actor="sre@example.com")
+    began = change + lag * M
+    failures = {
+        "coredns": "plugin/errors: 2 <NAME> A: read udp <IP>:<PORT>-><IP>:<PORT>: i/o timeout",
+        "checkout": "dial tcp: lookup <NAME> on <IP>:53: server misbehaving",
+        "ci-runner": "fatal: unable to access <URL>: Could not resolve host: <NAME>",
+    }
+    for program, template in failures.items():
+        b.logs(
+            source="journald",
+            component=program,
+            hosts=programs[program],
+            template=template,
+            level="error",
+            start=began,
+            end=began + 40 * M,
+            per_min=3,
+        )
+    row = analyze(b.frame()).contributors.filter(pl.col("target") == "coredns").row(0, named=True)
+    assert row["role"] == "trigger" and row["began_with_others"] is None, row["evidence"]
+
+
 def test_a_host_named_like_a_word_of_the_errors_is_not_called_out_by_them():
     """A host called ``api`` is not named by ``/api/orders`` or ``server: api``: the errors
     of untouched hosts alike still clear a change made on it."""

@@ -1117,19 +1117,21 @@ def _shadowed(pairs: list[_Pair], scored: list[tuple[dict, list]], counter: RowC
                 scored[i][0]["errors_began_after"] = pairs[later].change["description"]
 
 
-#: A change whose errors began this long after it or longer may have met a wider event...
-SHARED_ONSET_LAG = timedelta(minutes=5)
-#: ...which it did when other programs' errors began within this of its own.
+#: A change whose errors began this long after it or longer (longer than a DNS cache or a
+#: retry loop takes to let a change bite) may have met a wider event...
+SHARED_ONSET_LAG = timedelta(minutes=10)
+#: ...which it did when this many other programs' errors began within this of its own.
 SHARED_ONSET_NEAR = timedelta(minutes=2)
+SHARED_ONSET_OTHERS = 2
 
 
 def _began_with_others(
     pairs: list[_Pair], scored: list[tuple[dict, list]], counter: RowCounter
 ) -> None:
-    """A trigger tied to the errors by its program, whose errors began only minutes after
-    it and at the moment other programs' errors began (errors it did not touch, and that
-    do not name it: a client failing on it is its cascade), met a wider event rather than
-    caused it: a deploy a quarter of an hour before a provider outage that every program
+    """A trigger tied to the errors by its program, whose errors began only well after it
+    and at the moment several other programs' errors began (errors it did not touch, and
+    that do not name it: a client failing on it is its cascade), met a wider event rather
+    than caused it: a deploy a quarter of an hour before a provider outage that every program
     logged at once. It becomes ``no clear effect``, naming the other programs in
     ``began_with_others``."""
     for i, (row, _) in enumerate(scored):
@@ -1157,7 +1159,7 @@ def _began_with_others(
             )[1]
             if seen and abs(seen[0]["ts"] - began) <= SHARED_ONSET_NEAR:
                 others.append(next(iter(sorted(sig.components)), sig.source))
-        if others:
+        if len(set(others)) >= SHARED_ONSET_OTHERS:
             row["role"] = "no clear effect"
             row["began_with_others"] = ", ".join(sorted(set(others)))
 
