@@ -508,26 +508,16 @@ def test_a_change_whose_errors_began_alone_minutes_later_stays_a_trigger(seed):
     assert deploy["role"] == "trigger" and deploy["began_with_others"] is None
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_a_change_whose_clients_fail_on_it_at_the_same_moment_is_still_the_trigger(seed):
-    """A pool limit cut in pgbouncer bites minutes later, under load; its clients fail
-    within seconds, and their errors name it: a cascade of the change, not a wider event."""
+def _change_then_failures(
+    seed: int, programs: dict[str, list[str]], target: str, failures: dict[str, str], lag
+) -> pl.DataFrame:
+    """Programs on hosts of their own, logging through one journal; a config change of
+    ``target``; ``lag`` later, each program of ``failures`` logs its error for 40 minutes."""
     b = EventBuilder(seed=seed)
     day = datetime(2024, 6, 10 + seed, 6, tzinfo=UTC)
-    programs = {
-        "pgbouncer": ["db-1", "db-2"],
-        "checkout": ["app-1", "app-2", "app-3"],
-        "invoice-worker": ["wrk-1", "wrk-2"],
-    }
     _journal_programs(b, programs, day)
     change = day + 3 * H
-    b.change(change, "config", "pgbouncer", actor="dba@example.com")
-    began = change + (6 + seed) * M
-    failures = {
-        "pgbouncer": "pgbouncer: no more connections allowed (max_client_conn)",
-        "checkout": "checkout: could not connect to pgbouncer: dial tcp <IP>:6432: refused",
-        "invoice-worker": "invoice-worker: pgbouncer: sorry, too many clients already",
-    }
+    b.change(change, "config", target, actor="sre@example.com")
     for program, template in failures.items():
         b.logs(
             source="journald",
@@ -535,11 +525,29 @@ def test_a_change_whose_clients_fail_on_it_at_the_same_moment_is_still_the_trigg
             hosts=programs[program],
             template=template,
             level="error",
-            start=began,
-            end=began + 40 * M,
+            start=change + lag,
+            end=change + lag + 40 * M,
             per_min=3,
         )
-    row = analyze(b.frame()).contributors.filter(pl.col("target") == "pgbouncer").row(0, named=True)
+    return b.frame()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_change_whose_clients_fail_on_it_at_the_same_moment_is_still_the_trigger(seed):
+    """A pool limit cut in pgbouncer bites minutes later, under load; its clients fail
+    within seconds, and their errors name it: a cascade of the change, not a wider event."""
+    programs = {
+        "pgbouncer": ["db-1", "db-2"],
+        "checkout": ["app-1", "app-2", "app-3"],
+        "invoice-worker": ["wrk-1", "wrk-2"],
+    }
+    failures = {
+        "pgbouncer": "pgbouncer: no more connections allowed (max_client_conn)",
+        "checkout": "checkout: could not connect to pgbouncer: dial tcp <IP>:6432: refused",
+        "invoice-worker": "invoice-worker: pgbouncer: sorry, too many clients already",
+    }
+    frame = _change_then_failures(seed, programs, "pgbouncer", failures, (11 + seed) * M)
+    row = analyze(frame).contributors.filter(pl.col("target") == "pgbouncer").row(0, named=True)
     assert row["role"] == "trigger" and row["began_with_others"] is None, row["evidence"]
 
 
@@ -547,34 +555,18 @@ def test_a_change_whose_clients_fail_on_it_at_the_same_moment_is_still_the_trigg
 def test_a_dns_change_that_bites_when_caches_expire_is_still_the_trigger(lag):
     """A forwarder change bites once cached answers expire, minutes later; its clients'
     lookups fail at that moment without naming CoreDNS (``lookup x on 10.96.0.10:53``)."""
-    b = EventBuilder(seed=lag)
-    day = datetime(2024, 11, 7, 6, tzinfo=UTC)
     programs = {
         "coredns": ["coredns-5d78c9869d-x2kq", "coredns-5d78c9869d-p7wm"],
         "checkout": ["app-1", "app-2", "app-3"],
         "ci-runner": ["runner-1", "runner-2"],
     }
-    _journal_programs(b, programs, day)
-    change = day + 3 * H
-    b.change(change, "config", "coredns", actor="sre@example.com")
-    began = change + lag * M
     failures = {
         "coredns": "plugin/errors: 2 <NAME> A: read udp <IP>:<PORT>-><IP>:<PORT>: i/o timeout",
         "checkout": "dial tcp: lookup <NAME> on <IP>:53: server misbehaving",
         "ci-runner": "fatal: unable to access <URL>: Could not resolve host: <NAME>",
     }
-    for program, template in failures.items():
-        b.logs(
-            source="journald",
-            component=program,
-            hosts=programs[program],
-            template=template,
-            level="error",
-            start=began,
-            end=began + 40 * M,
-            per_min=3,
-        )
-    row = analyze(b.frame()).contributors.filter(pl.col("target") == "coredns").row(0, named=True)
+    frame = _change_then_failures(lag, programs, "coredns", failures, lag * M)
+    row = analyze(frame).contributors.filter(pl.col("target") == "coredns").row(0, named=True)
     assert row["role"] == "trigger" and row["began_with_others"] is None, row["evidence"]
 
 
