@@ -5,7 +5,9 @@ Reads saved API answers: the jobs of a run (``GET /repos/{o}/{r}/actions/runs/{i
 ``completed_at``, ``status``, ``conclusion``, ``runner_name``, ``labels``), workflow runs
 (``GET .../actions/runs``: ``{"total_count": N, "workflow_runs": [...]}`` with
 ``created_at``, ``run_started_at``, ``updated_at``), one job or run, an array, several
-pages in a row, JSON lines, and ``workflow_job`` / ``workflow_run`` webhook payloads.
+pages in a row, JSON lines, and ``workflow_job`` / ``workflow_run`` webhook payloads; and
+what the ``gh`` CLI writes (``gh run list --json ...``, ``gh run view --json jobs``), by
+its camelCase keys (:data:`GH_CLI_KEYS`).
 
 A job is queued at ``created_at`` and started at ``started_at`` (GitHub fills that in
 for a job still queued, so it is ignored until the job runs); a run is queued at
@@ -59,6 +61,23 @@ LITERALS = (
     '"run_number"',
     '"jobs_url"',
 )
+#: The keys ``gh run list --json ...`` and ``gh run view --json jobs`` write instead of the
+#: API's (camelCase), by the API key they stand for.
+GH_CLI_KEYS = {
+    "id": "databaseId",
+    "run_attempt": "attempt",
+    "run_number": "number",
+    "workflow_id": "workflowDatabaseId",
+    "workflow_name": "workflowName",
+    "created_at": "createdAt",
+    "started_at": "startedAt",
+    "completed_at": "completedAt",
+    "updated_at": "updatedAt",
+    "html_url": "url",
+    "head_branch": "headBranch",
+    "head_sha": "headSha",
+}
+LITERALS += tuple(f'"{k}"' for k in GH_CLI_KEYS.values() if k not in ("number", "url", "attempt"))
 #: CircleCI's own keys; a document with several is not GitHub's.
 OTHER_CI = ('"job_number"', '"queued_at"', '"stopped_at"', '"project_slug"')
 
@@ -88,6 +107,7 @@ FIELDS = {
     "labels": pl.List(S),
     "actor": pl.Struct({"login": S}),
 }
+FIELDS |= {camel: S for camel in GH_CLI_KEYS.values()}
 #: A job or run, or a webhook payload that carries one.
 DTYPE = pl.Struct({**FIELDS, "workflow_job": pl.Struct(FIELDS), "workflow_run": pl.Struct(FIELDS)})
 
@@ -106,7 +126,10 @@ def sniff(sample: list[str]) -> Score:
     )
 
 
-_get = jobs.field
+def _get(key: str) -> pl.Expr:
+    """A field of the job or run by the API's key, else by the ``gh`` CLI's."""
+    camel = GH_CLI_KEYS.get(key)
+    return pl.coalesce(jobs.field(key), jobs.field(camel)) if camel else jobs.field(key)
 
 
 def _nonempty(expr: pl.Expr) -> pl.Expr:
@@ -125,7 +148,8 @@ def job_fields(items: pl.LazyFrame) -> pl.LazyFrame:
             & _get("run_id").is_null()
         )
     )
-    raw = pl.coalesce(_get("conclusion"), _get("status"))
+    # gh writes "" for a run that has no conclusion yet
+    raw = pl.coalesce(_nonempty(_get("conclusion")), _get("status"))
     status = jobs.normalised_status(raw, STATUS)
     started = pl.when(status != "queued").then(
         pl.coalesce(_get("run_started_at"), _get("started_at"))
@@ -158,7 +182,7 @@ def job_fields(items: pl.LazyFrame) -> pl.LazyFrame:
         host=_nonempty(_get("runner_name")),
         url=_get("html_url"),
         gh_status=_get("status"),
-        conclusion=_get("conclusion"),
+        conclusion=_nonempty(_get("conclusion")),
         run_id=_get("run_id").cast(pl.Int64, strict=False),
         run_number=pl.when(is_run).then(_get("run_number").cast(pl.Int64, strict=False)),
         run_attempt=_get("run_attempt").cast(pl.Int64, strict=False),

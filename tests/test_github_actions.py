@@ -192,6 +192,67 @@ def test_a_re_run_is_placed_at_its_own_start_with_no_wait_of_the_first_attempt(r
     assert attrs["run_attempt"] == 2
 
 
+def test_gh_cli_runs_and_jobs_are_read_by_their_camel_case_keys(read):
+    """``gh run list --json ...`` and ``gh run view --json jobs`` write camelCase keys, and
+    an empty ``conclusion`` for a run not yet done."""
+    runs = [
+        {
+            "attempt": 1,
+            "conclusion": "failure",
+            "createdAt": "2023-03-14T18:04:50Z",
+            "databaseId": 4421567890,
+            "displayTitle": "Bump kube-proxy",
+            "event": "push",
+            "headBranch": "main",
+            "name": "CI",
+            "number": 3187,
+            "startedAt": "2023-03-14T18:05:02Z",
+            "status": "completed",
+            "updatedAt": "2023-03-14T18:12:10Z",
+            "workflowDatabaseId": 51234567,
+            "workflowName": "CI",
+        },
+        {
+            "attempt": 1,
+            "conclusion": "",
+            "createdAt": "2023-03-14T18:05:20Z",
+            "databaseId": 4421571234,
+            "event": "pull_request",
+            "headBranch": "fix-flake",
+            "name": "CI",
+            "number": 3188,
+            "startedAt": "2023-03-14T18:05:20Z",
+            "status": "queued",
+            "updatedAt": "2023-03-14T18:05:21Z",
+            "workflowDatabaseId": 51234567,
+            "workflowName": "CI",
+        },
+    ]
+    loaded = read("runs.json", json.dumps(runs, indent=2))
+    assert loaded.summary.files["format"].to_list() == ["github-actions"]
+    rows = {json.loads(a)["job_id"]: json.loads(a) for a in loaded.events["attrs"]}
+    done, queued = rows["4421567890"], rows["4421571234"]
+    assert (done["status"], done["queue_delay_s"], done["duration_s"]) == ("failed", 12.0, 428.0)
+    assert (done["run_number"], done["workflow"]) == (3187, "CI")
+    assert queued["status"] == "queued" and queued["started_at"] is None
+    jobs = {
+        "jobs": [
+            {
+                "completedAt": "2023-03-14T18:12:01Z",
+                "conclusion": "failure",
+                "databaseId": 12400700001,
+                "name": "build",
+                "startedAt": "2023-03-14T18:05:09Z",
+                "status": "completed",
+                "steps": [{"name": "Run make test", "conclusion": "failure"}],
+                "url": "https://github.com/acme/api/actions/runs/1/job/2",
+            }
+        ]
+    }
+    job = json.loads(read("jobs.json", json.dumps(jobs)).events["attrs"][0])
+    assert (job["name"], job["status"], job["duration_s"]) == ("build", "failed", 412.0)
+
+
 def test_json_lines_of_jobs_and_runs(read):
     text = "\n".join(json.dumps(x) for x in (gh_job(1, "build"), gh_run(10, 3187))) + "\n"
     loaded = read("export.jsonl", text)
