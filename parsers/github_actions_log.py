@@ -25,6 +25,7 @@ job's name comes from the file name (``1_build.txt``), else the file's stem.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import PurePath
@@ -252,12 +253,18 @@ def archive_job_log(path: str | None) -> str | None:
     job, root = step.parent.name, step.parent.parent
     if not job or not re.fullmatch(r"[0-9]+_.+\.txt", step.name):
         return None
-    try:
-        names = os.listdir(root)
-    except OSError:
-        return None
     wanted = re.compile(rf"[0-9]+_{re.escape(job)}\.txt")
-    return next((n for n in sorted(names) if wanted.fullmatch(n)), None)
+    return next((n for n in _names_in(str(root)) if wanted.fullmatch(n)), None)
+
+
+@functools.lru_cache(maxsize=64)
+def _names_in(folder: str) -> tuple[str, ...]:
+    """The names in ``folder``, sorted, listed once per folder: an archive's step logs
+    all look at the same one."""
+    try:
+        return tuple(sorted(os.listdir(folder)))
+    except OSError:
+        return ()
 
 
 def parse(lines: pl.LazyFrame) -> pl.LazyFrame:

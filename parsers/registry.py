@@ -190,9 +190,18 @@ def shares_matching(sample: list[str], patterns: dict[str, str]) -> dict[str, fl
     >>> shares_matching(["a1", "b2", " "], {"a": "^a", "digit": "[0-9]"})
     {'a': 0.5, 'digit': 1.0}
     """
+    return shares_of(sample, {n: pl.col("line").str.contains(p) for n, p in patterns.items()})
+
+
+def shares_of(sample: list[str], tests: dict[str, pl.Expr]) -> dict[str, float]:
+    """For each named test (a boolean expression of the column ``line``), the share of
+    the non-blank lines of ``sample`` that pass it, all in one query.
+
+    >>> shares_of(["a1", "b2"], {"a": pl.col("line").str.starts_with("a")})
+    {'a': 0.5}
+    """
     lines = pl.DataFrame({"line": [s for s in sample if s.strip()]}, schema={"line": pl.String})
-    if lines.height == 0 or not patterns:
-        return dict.fromkeys(patterns, 0.0)
-    line = pl.col("line")
-    shares = lines.select(line.str.contains(p).mean().alias(n) for n, p in patterns.items())
+    if lines.height == 0 or not tests:
+        return dict.fromkeys(tests, 0.0)
+    shares = lines.select(test.mean().alias(name) for name, test in tests.items())
     return {name: float(share) for name, share in shares.row(0, named=True).items()}

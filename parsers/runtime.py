@@ -21,6 +21,7 @@ import re
 import polars as pl
 
 from parsers.common import only, per_file, stacked_samples
+from parsers.registry import shares_of
 
 #: An RFC 3339 time as runtimes write it (a lower-case ``z`` too).
 RFC3339 = (
@@ -61,7 +62,8 @@ PREFIXES = {
     "kubectl-timestamps": KUBECTL_TIMESTAMPS,
 }
 
-_TIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+_DATE_TIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+_TIME = rf"{_DATE_TIME}(?:\.[0-9]+)?"
 #: What recognises a prefix in a sample where that differs from what strips it: ``kubectl
 #: logs --timestamps`` writes the runtime's time and one space, then the program's line,
 #: which may begin with a tab (a klog ``err=<`` block's lines) or be a block's closing
@@ -73,10 +75,7 @@ DETECTED_BY = {"kubectl-timestamps": rf"^{_TIME}[Zz] (?:[^ ]|$| >$)"}
 #: not a journal's: ``journalctl -o short-iso`` writes ``TIME HOST UNIT[PID]: `` (a host has
 #: no bracket, a unit is not digits alone: not ``[INFO] plugin/reload:``, nor the ``I0314
 #: 18:`` of klog).
-_OFFSET_TIMESTAMPS = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{7,9}"
-    r"[+-][0-9]{2}:[0-9]{2} (?:[^ ]|$| >$)"
-)
+_OFFSET_TIMESTAMPS = rf"^{_DATE_TIME}\.[0-9]{{7,9}}[+-][0-9]{{2}}:[0-9]{{2}} (?:[^ ]|$| >$)"
 _JOURNAL_ISO = (
     rf"^{_TIME}[+-][0-9]{{2}}:?[0-9]{{2}} [^ \[\]]+ [^ \[\]:]*[^ \[\]:0-9][^ \[\]:]*"
     r"(?:\[[0-9]+\])?: "
@@ -149,11 +148,7 @@ def prefix_share(sample: list[str], name: str) -> float:
 def _shares(sample: list[str], names: list[str]) -> dict[str, float]:
     """For each prefix of ``names``, the share of ``sample``'s non-blank lines that carry
     it (:func:`_carries`), in one query."""
-    lines = pl.DataFrame({"line": [s for s in sample if s.strip()]}, schema={"line": pl.String})
-    if lines.height == 0 or not names:
-        return dict.fromkeys(names, 0.0)
-    shares = lines.select(_carries(name).mean().alias(name) for name in names)
-    return {name: float(share) for name, share in shares.row(0, named=True).items()}
+    return shares_of(sample, {name: _carries(name) for name in names})
 
 
 def _carries(name: str) -> pl.Expr:

@@ -532,41 +532,51 @@ def _change_then_failures(
     return b.frame()
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_a_change_whose_clients_fail_on_it_at_the_same_moment_is_still_the_trigger(seed):
-    """A pool limit cut in pgbouncer bites minutes later, under load; its clients fail
-    within seconds, and their errors name it: a cascade of the change, not a wider event."""
-    programs = {
-        "pgbouncer": ["db-1", "db-2"],
-        "checkout": ["app-1", "app-2", "app-3"],
-        "invoice-worker": ["wrk-1", "wrk-2"],
-    }
-    failures = {
+#: Changes that bite minutes later, under load or as caches expire, and the failures that
+#: then begin at once: the clients of pgbouncer name it (its cascade); those of CoreDNS do
+#: not (``lookup x on 10.96.0.10:53``), but the lag is too short for a wider event.
+BITES_LATER = {
+    "pgbouncer": {
+        "pgbouncer": ("db-1", "db-2"),
+        "checkout": ("app-1", "app-2", "app-3"),
+        "invoice-worker": ("wrk-1", "wrk-2"),
+    },
+    "coredns": {
+        "coredns": ("coredns-5d78c9869d-x2kq", "coredns-5d78c9869d-p7wm"),
+        "checkout": ("app-1", "app-2", "app-3"),
+        "ci-runner": ("runner-1", "runner-2"),
+    },
+}
+FAILURES = {
+    "pgbouncer": {
         "pgbouncer": "pgbouncer: no more connections allowed (max_client_conn)",
         "checkout": "checkout: could not connect to pgbouncer: dial tcp <IP>:6432: refused",
         "invoice-worker": "invoice-worker: pgbouncer: sorry, too many clients already",
-    }
-    frame = _change_then_failures(seed, programs, "pgbouncer", failures, (11 + seed) * M)
-    row = analyze(frame).contributors.filter(pl.col("target") == "pgbouncer").row(0, named=True)
-    assert row["role"] == "trigger" and row["began_with_others"] is None, row["evidence"]
-
-
-@pytest.mark.parametrize("lag", [3, 7, 9])
-def test_a_dns_change_that_bites_when_caches_expire_is_still_the_trigger(lag):
-    """A forwarder change bites once cached answers expire, minutes later; its clients'
-    lookups fail at that moment without naming CoreDNS (``lookup x on 10.96.0.10:53``)."""
-    programs = {
-        "coredns": ["coredns-5d78c9869d-x2kq", "coredns-5d78c9869d-p7wm"],
-        "checkout": ["app-1", "app-2", "app-3"],
-        "ci-runner": ["runner-1", "runner-2"],
-    }
-    failures = {
+    },
+    "coredns": {
         "coredns": "plugin/errors: 2 <NAME> A: read udp <IP>:<PORT>-><IP>:<PORT>: i/o timeout",
         "checkout": "dial tcp: lookup <NAME> on <IP>:53: server misbehaving",
         "ci-runner": "fatal: unable to access <URL>: Could not resolve host: <NAME>",
-    }
-    frame = _change_then_failures(lag, programs, "coredns", failures, lag * M)
-    row = analyze(frame).contributors.filter(pl.col("target") == "coredns").row(0, named=True)
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("target", "lag_min", "seed"),
+    [
+        ("pgbouncer", 12, 1),
+        ("pgbouncer", 13, 2),
+        ("coredns", 3, 3),
+        ("coredns", 7, 7),
+        ("coredns", 9, 9),
+    ],
+)
+def test_a_change_that_bites_minutes_later_with_its_clients_is_still_the_trigger(
+    target, lag_min, seed
+):
+    programs = {p: list(hosts) for p, hosts in BITES_LATER[target].items()}
+    frame = _change_then_failures(seed, programs, target, FAILURES[target], lag_min * M)
+    row = analyze(frame).contributors.filter(pl.col("target") == target).row(0, named=True)
     assert row["role"] == "trigger" and row["began_with_others"] is None, row["evidence"]
 
 
