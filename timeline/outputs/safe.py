@@ -54,16 +54,21 @@ def csv_safe(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
 
 # --- Markdown ----------------------------------------------------------------------------
 
-#: Characters that start Markdown syntax that could do harm or break the layout: links
-#: and images (``[``, ``]``), code spans (a backtick), tables (``|``) and the backslash
-#: that would undo these escapes. Emphasis is left alone: it changes only how text looks.
-#: A `code span` the report writes itself, kept as it is.
-CODE_SPAN = re.compile(r"(`[^`]*`)")
-#: What Markdown would read as syntax in prose: a backslash, a tag's ``<``, an entity's
-#: ``&``, emphasis, links and images, table pipes, strike-through, a heading or quote at
-#: the start. Everything else (``->``, ``x_y``, ``a > b``) is left as people write it.
+#: A `code span` the report writes itself: one backtick each side, none next to it (a
+#: renderer pairs runs of backticks by their length, so ````x``` is no span of ``x``),
+#: kept as it is.
+CODE_SPAN = re.compile(r"((?<!`)`[^`]+`(?!`))")
+#: What Markdown would read as syntax in prose: a backslash, a backtick that opens no
+#: span of ours, a tag's ``<``, an entity's ``&``, emphasis, links and images, table
+#: pipes, strike-through, a heading or quote at the start. Everything else (``->``,
+#: ``x_y``, ``a > b``) is left as people write it.
 _MARKDOWN_SPECIAL = re.compile(
-    r"\\|<(?=[A-Za-z/!?])|&(?=#?\w+;)|[*\[\]|]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|~(?=~)|^[#>]"
+    r"\\|`|<(?=[A-Za-z/!?])|&(?=#?\w+;)|[*\[\]|]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|~(?=~)|^[#>]"
+)
+#: What GitHub, GitLab and Slack turn into a notification or a link in prose: a mention
+#: (``@octocat``, ``@acme/sre-oncall``) and an issue reference (``#1``, ``GH-1``).
+_MENTION = re.compile(
+    r"(?<![\w`/])(@[A-Za-z0-9][A-Za-z0-9-]*(?:/[A-Za-z0-9_.-]+)?|#[0-9]+|GH-[0-9]+)\b"
 )
 
 
@@ -74,21 +79,37 @@ def markdown_text(value: Any) -> str:
     Markdown report is read in renderers that allow inline HTML and fetch images, so
     ``![t](http://evil.example/x.png)`` in a change log would load a tracking image and
     ``[click](javascript:...)`` would be a live link. Every character that would open a
-    tag, an entity, a link, an image, emphasis or a table cell gets a backslash (CommonMark
-    then shows it literally), so no HTML entity is needed and the text still reads well
-    where it is pasted as plain text. `Code spans` the report itself writes are kept. Line
-    breaks, CR included, would end a table row or a list item and let the rest of the text
-    stand as its own Markdown: they become spaces.
+    tag, an entity, a link, an image, emphasis, a code span or a table cell gets a
+    backslash (CommonMark then shows it literally), so no HTML entity is needed and the
+    text still reads well where it is pasted as plain text. `Code spans` the report
+    itself writes are kept, their pipes escaped (GitHub ends a table cell at a pipe even
+    in a span). Line breaks, CR included, would end a table row or a list item and let
+    the rest of the text stand as its own Markdown: they become spaces. No web address
+    becomes a link (an autolink would take in the escapes after it). Mentions and issue
+    references are set as code, so that a pasted report pings no one; control characters
+    are shown as escapes (:func:`terminal_text`).
 
     >>> print(markdown_text("![t](http://evil.example/x.png) | a\r<b> -> `A <NAME>`"))
-    !\[t\](http://evil.example/x.png) \| a \<b> -> `A <NAME>`
+    !\[t\](http\://evil.example/x.png) \| a \<b> -> `A <NAME>`
+    >>> print(markdown_text("```![t](x.png)` cc @acme/sre #12 www.evil.example"))
+    \`\`\`!\[t\](x.png)\` cc `@acme/sre` `#12` www\.evil.example
     """
-    text = " ".join(("" if value is None else str(value)).split())
+    text = terminal_text(" ".join(("" if value is None else str(value)).split()))
     parts = CODE_SPAN.split(text)
     return "".join(
-        part if i % 2 else _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(0), part)
-        for i, part in enumerate(parts)
+        part.replace("|", "\\|") if i % 2 else _prose(part) for i, part in enumerate(parts)
     )
+
+
+#: Where GitHub's autolinks begin (``http://``, ``www.``): an autolink takes in what
+#: follows, a backslash that escapes a ``<`` included, so none may start.
+_AUTOLINK = re.compile(r"(?i)\b(https?|ftp)(:)(?=//)|\b(www)(\.)")
+
+
+def _prose(text: str) -> str:
+    escaped = _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
+    escaped = _AUTOLINK.sub(lambda m: "\\".join(g for g in m.groups() if g), escaped)
+    return _MENTION.sub(lambda m: f"`{m.group(0)}`", escaped)
 
 
 def markdown_code(value: Any) -> str:
@@ -102,8 +123,8 @@ def markdown_code(value: Any) -> str:
     >>> markdown_code("a`b|c\rd")
     "a'b\\|c d"
     """
-    text = "" if value is None else str(value)
-    return _one_line(text.replace("`", "'").replace("|", "\\|"))
+    text = terminal_text(_one_line("" if value is None else str(value)))
+    return text.replace("`", "'").replace("|", "\\|")
 
 
 def _one_line(text: str) -> str:
@@ -133,21 +154,51 @@ def plotly_text(value: Any) -> str:
 
 # --- terminal ----------------------------------------------------------------------------
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+#: C0 and C1 controls but tab, DEL, lone surrogates (undecodable bytes), and the
+#: characters that reorder text on screen (bidirectional overrides and isolates).
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def terminal_text(value: Any) -> str:
     r"""Text safe to print on a terminal: control characters shown as escapes.
 
     OWASP, *Log Injection* / terminal escape injection: ESC sequences in a file name or log
-    line can clear the screen (``\x1b[2J``), retitle the window (``\x1b]0;...\a``), hide
-    text or, on some terminals, write files. Every C0 and C1 control character except tab
-    and line feed, plus DEL, is shown as a visible ``\xNN`` escape instead of being sent.
-    So is each byte of a file name that is not UTF-8 (kept as a lone surrogate by
-    Python's ``surrogateescape``), which a terminal could not be sent at all.
+    line can clear the screen (``\x1b[2J``), retitle the window (``\x1b]0;...\a``), set
+    the clipboard (OSC 52) or hide a link (OSC 8); a line feed in a file name fakes a
+    line of output; a right-to-left override makes ``gol.exe`` read as ``exe.log``. Every
+    C0 and C1 control character except tab, DEL and those reordering characters are shown
+    as visible escapes (``\x1b``, ``\u202e``) instead of being sent. So is each byte of a
+    file name that is not UTF-8 (kept as a lone surrogate by Python's
+    ``surrogateescape``), which a terminal could not be sent at all.
 
     >>> terminal_text("bad\x1b[2Jname\x07.log"), terminal_text("bad\udcff.log")
     ('bad\\x1b[2Jname\\x07.log', 'bad\\xff.log')
+    >>> terminal_text("a\nb\u202egol.exe")
+    'a\\x0ab\\u202egol.exe'
     """
     text = "" if value is None else str(value)
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()) & 0xFF:02x}", text)
+    return _CONTROL.sub(_escaped, text)
+
+
+def _escaped(found: re.Match) -> str:
+    code = ord(found.group())
+    if code < 0x100 or 0xD800 <= code <= 0xDFFF:
+        return f"\\x{code & 0xFF:02x}"
+    return f"\\u{code:04x}"
+
+
+def json_text(data: Any, **options: Any) -> str:
+    """``json.dumps`` of ``data`` (UTF-8 kept) with the characters :func:`terminal_text`
+    escapes written as ``\\u`` escapes: the same JSON to a reader, nothing a terminal
+    acts on when it is printed (JSON itself escapes only the C0 controls)."""
+    import json
+
+    text = json.dumps(data, ensure_ascii=False, **options)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+#: What :func:`json_text` escapes: :data:`_CONTROL` but the C0 controls, which JSON
+#: escapes in strings itself and whose line feeds lay its text out.
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")

@@ -16,18 +16,20 @@ from rich.text import Text
 
 from timeline.analysis import Analysis, rates
 from timeline.outputs import words
+from timeline.outputs.safe import terminal_text
 
 #: Characters of a per-host sparkline, from none to the most.
 SPARKS = " ▁▂▃▄▅▆▇█"
 
 
 def plain(text: str) -> str:
-    """Prose for a terminal: `code spans` become quoted text.
+    r"""Prose for a terminal: `code spans` become quoted text, and what log text holds
+    that a terminal would act on is shown as escapes (:func:`terminal_text`).
 
-    >>> plain("a trickle of `Failed to sync` began")
-    "a trickle of 'Failed to sync' began"
+    >>> plain("a trickle of `Failed to sync\x1b]0;pwned\x07` began")
+    "a trickle of 'Failed to sync\\x1b]0;pwned\\x07' began"
     """
-    return text.replace("`", "'")
+    return terminal_text(text).replace("`", "'")
 
 
 def when(iso_time: str | None) -> str:
@@ -49,7 +51,7 @@ def analysis_view(found: dict[str, Any], *, top: int = 3, verbose: bool = False)
 def _incident_view(incident: dict[str, Any], *, top: int, verbose: bool) -> list[RenderableType]:
     story = {s["label"]: s["text"] for s in incident["story"]}
     heading = Text(f"Incident {incident['number']}  ", style="bold")
-    heading.append(story["when"].removesuffix("."))
+    heading.append(plain(story["when"].removesuffix(".")))
     out: list[RenderableType] = [heading, _indented([plain(story["what happened"])])]
     if "detection" in story:
         out.append(_indented([plain(story["detection"])], style="dim"))
@@ -71,7 +73,8 @@ def _incident_view(incident: dict[str, Any], *, top: int, verbose: bool) -> list
     if considered:
         lines.append(
             f"considered, no evidence: {words.plural(len(considered), 'change')}"
-            + (": " + "; ".join(f"{c['name']} {when(c['time'])}" for c in considered)) * verbose
+            + (": " + "; ".join(f"{plain(c['name'])} {when(c['time'])}" for c in considered))
+            * verbose
         )
     out.append(_indented(lines, style="dim"))
     return out
@@ -87,7 +90,7 @@ def _brief(changes: list[dict[str, Any]]) -> str:
     said = ", ".join(
         words.plural(n, "other change" if kind == "other" else kind) for kind, n in kinds.items()
     )
-    return f"{words.plural(len(changes), 'change')} {span} ({said})"
+    return plain(f"{words.plural(len(changes), 'change')} {span} ({said})")
 
 
 def _ranked_table(changes: list[dict[str, Any]], *, verbose: bool) -> Table:
@@ -97,16 +100,17 @@ def _ranked_table(changes: list[dict[str, Any]], *, verbose: bool) -> Table:
     table.add_column(ratio=1, overflow="fold")
     for c in changes:
         text = Text(f"{when(c['time'])} ")
-        text.append(c["name"], style="bold")
+        text.append(plain(c["name"]), style="bold")
         if c["versions"]:
-            text.append(f" {c['versions']}")
+            text.append(f" {plain(c['versions'])}")
         text.append(f": {plain(c['headline'])}")
         if verbose:
             for line in c["evidence"][1:]:
                 text.append(f"\n- {plain(line)}", style="dim")
             if c["examples"]:
-                text.append(f"\n- seen at {', '.join(c['examples'][:2])}", style="dim")
-        table.add_row(f"  #{c['rank']}" if c["rank"] else "  -", c["role"], text)
+                seen = plain(", ".join(c["examples"][:2]))
+                text.append(f"\n- seen at {seen}", style="dim")
+        table.add_row(f"  #{c['rank']}" if c["rank"] else "  -", Text(plain(c["role"])), text)
     return table
 
 
@@ -173,11 +177,11 @@ def host_view(
         )
         said = ", ".join(f"{words.kinds_text(kinds)} {t:%H:%M}" for t, kinds in touched.iter_rows())
         table.add_row(
-            words.short_host(host),
+            Text(plain(words.short_host(host))),
             spark,
             f"{int(part['n'].sum()):,}",
             f"{part['last'].max():%H:%M}",
-            said,
+            Text(plain(said)),
         )
     return table
 
