@@ -289,3 +289,24 @@ def without_aliases(loader: type) -> type:
             return super().compose_node(parent, index)
 
     return NoAliases
+
+
+#: A surrogate pair written as JSON escapes, and a lone one.
+_PAIR = r"\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"
+_LONE = r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}"
+
+
+def without_lone_surrogates(text: pl.Expr) -> pl.Expr:
+    r"""JSON text with each escape of half a surrogate pair (``\udc80``, which Python's
+    reader takes and polars' refuses, so that one value would cost the whole line) as
+    ``\ufffd``, the replacement character; whole pairs are kept.
+
+    >>> pl.select(without_lone_surrogates(pl.lit(r'{"a":"\udc80 \ud83d\ude00"}'))).item()
+    '{"a":"\\ufffd \\ud83d\\ude00"}'
+    """
+    fixed = (
+        text.str.replace_all(_PAIR, "\x02$1$2\x02")
+        .str.replace_all(_LONE, r"\ufffd")
+        .str.replace_all("\x02([0-9a-fA-F]{4})([0-9a-fA-F]{4})\x02", r"\u$1\u$2")
+    )
+    return pl.when(text.str.contains(_LONE)).then(fixed).otherwise(text)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 
 import polars as pl
 
-from parsers.common import json_object, records
+from parsers.common import json_object, records, without_lone_surrogates
 from parsers.registry import Score
 
 #: The statuses every CI source is brought to.
@@ -562,7 +562,7 @@ def _items_of_document(
 ) -> pl.DataFrame:
     schema = {**ITEM_SCHEMA, "_job": dtype}
     numbers = frame["line"].to_list()
-    texts = frame["text"].to_list()
+    texts = frame.select(without_lone_surrogates(pl.col("text")))["text"].to_list()
     body = "\n".join(texts)
     starts = [0]
     for piece in texts[:-1]:
@@ -647,7 +647,8 @@ def walk_json(
     text stops being JSON, and why. None when it does not break.
 
     Each top-level value in turn (several pages may follow each other) is an array of
-    items, an object whose ``list_keys`` members hold the items, or, with no such member,
+    items, an object whose ``list_keys`` members hold the items (or hold an object that
+    holds them: Elasticsearch's ``{"hits": {"hits": [...]}}``), or, with no such member,
     an item itself. Items are decoded one by one, so a break keeps the ones before it.
 
     >>> walk_json('{"items": [{"a": 1}, {"a": 2}], "next_page_token": null}', ["items"])
@@ -717,6 +718,14 @@ def _walk_value(text: str, pos: int, items: list, keys: frozenset[str]) -> int:
             if key in keys and pos < len(text) and text[pos] == "[":
                 holds_list = True
                 pos = _walk_array(text, pos, items, key)
+            elif key in keys and pos < len(text) and text[pos] == "{":
+                inner: list[tuple[int, int, str | None]] = []
+                try:
+                    pos = _walk_value(text, pos, inner, keys)
+                finally:  # the items before a break are kept, as in a list
+                    if any(found is not None for _s, _e, found in inner):
+                        holds_list = True
+                        items.extend(inner)
             else:
                 _value, pos = _decode(text, pos)
             if _expect(text, pos, ",}") == "}":

@@ -20,7 +20,7 @@ from collections.abc import Collection
 
 import polars as pl
 
-from parsers.common import LINE_SCHEMA
+from parsers.common import LINE_SCHEMA, without_lone_surrogates
 from parsers.jobs import walk_json
 
 #: The record separator ``json-seq`` writes before each record.
@@ -78,7 +78,7 @@ def compact_lines(lines: pl.LazyFrame, list_keys: Collection[str] = LIST_KEYS) -
     before the next item (the first from line 1, the last to the last line), so brackets
     and blank lines belong to an item. Where the JSON breaks, the lines from the item it
     breaks in on stay as they are, for the parser to call unparsed."""
-    frame = lines.collect()
+    frame = lines.with_columns(text=without_lone_surrogates(pl.col("text"))).collect()
     sample = frame["text"].head(50).to_list()
     if frame.height == 0:
         return frame.lazy()
@@ -139,8 +139,15 @@ def _lists_expanded(frame: pl.DataFrame, list_keys: Collection[str]) -> pl.DataF
 
 
 def _compact(item: str) -> str:
-    """One JSON value written without spaces, keys in their order."""
+    """One JSON value written without spaces, keys in their order; half a surrogate pair
+    (which Python's reader takes and no UTF-8 text can hold) stays an escape."""
     try:
-        return json.dumps(json.loads(item), separators=(",", ":"), ensure_ascii=False)
+        value = json.loads(item)
     except ValueError:
         return item
+    compact = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        compact.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":"))
+    return compact

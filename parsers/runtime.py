@@ -81,6 +81,9 @@ _JOURNAL_ISO = (
     r"(?:\[[0-9]+\])?: "
 )
 
+#: ``logcli query``'s lines: a time, then the stream's labels (a wrapper of its own).
+_LOKI_LABELS = rf'^{_TIME}(?:[Zz]|[+-][0-9]{{2}}:[0-9]{{2}}) \{{[A-Za-z_][A-Za-z0-9_]*="'
+
 #: Literals a line with the prefix holds; a sample with none of them is not matched
 #: against the prefix's pattern at all (``kubectl-timestamps`` has no such literal).
 PREFIX_LITERALS = {
@@ -158,7 +161,7 @@ def _carries(name: str) -> pl.Expr:
     carries = line.str.contains(DETECTED_BY.get(name, PREFIXES[name]))
     if name == "kubectl-timestamps":
         offset = line.str.contains(_OFFSET_TIMESTAMPS) & ~line.str.contains(_JOURNAL_ISO)
-        carries = carries | offset
+        carries = (carries | offset) & ~line.str.contains(_LOKI_LABELS)
     return carries
 
 
@@ -207,7 +210,7 @@ def strip(lines: pl.LazyFrame, prefix: str | None) -> pl.LazyFrame:
         .str.to_datetime(CRI_TIME, time_unit="us", time_zone="UTC", strict=False),
     )
     if prefix in ("cri", "docker-json"):
-        parsed = _join_partials(parsed)
+        parsed = join_partials(parsed)
     return parsed.select(
         "line", "end_line", "text", "path", "prefix_ts", "stream", "host", "container"
     )
@@ -222,7 +225,7 @@ def _split_cri(lines: pl.LazyFrame) -> pl.LazyFrame:
         _parts=pl.col("_raw").str.splitn(" ", 4).struct.rename_fields(fields)
     ).unnest("_parts")
     stream, third, rest = pl.col("_stream"), pl.col("_tag"), pl.col("_text")
-    timed = split.with_columns(prefix_ts=_cri_time(pl.col("_stamp")))
+    timed = split.with_columns(prefix_ts=rfc3339_time(pl.col("_stamp")))
     # a time of the right shape that is no date (2023-02-29) still makes a prefix, as in
     # the pattern, with no time: its line is not taken for the line above's continuation
     shaped = pl.col("prefix_ts").is_not_null() | only(
@@ -250,15 +253,15 @@ def _split_cri(lines: pl.LazyFrame) -> pl.LazyFrame:
     ).drop(fields)
 
 
-def _cri_time(stamp: pl.Expr) -> pl.Expr:
+def rfc3339_time(stamp: pl.Expr) -> pl.Expr:
     """A CRI time as UTC. The usual shape, ``2023-03-14T18:00:01.123456789Z`` (containerd
     drops trailing zeros of the fraction), is read by position: the whole seconds with
     polars' cache of repeated strings (lines of one second share them), the fraction
     added after; any other RFC 3339 time is parsed whole.
 
-    >>> pl.select(_cri_time(pl.lit("2023-03-14T18:00:01.1234567Z"))).item()
+    >>> pl.select(rfc3339_time(pl.lit("2023-03-14T18:00:01.1234567Z"))).item()
     datetime.datetime(2023, 3, 14, 18, 0, 1, 123456, tzinfo=zoneinfo.ZoneInfo(key='UTC'))
-    >>> pl.select(_cri_time(pl.lit("2023-03-14T19:00:01.5+01:00"))).item().isoformat()
+    >>> pl.select(rfc3339_time(pl.lit("2023-03-14T19:00:01.5+01:00"))).item().isoformat()
     '2023-03-14T18:00:01.500000+00:00'
     """
     usual = stamp.str.contains(_USUAL_CRI_TIME)
@@ -279,7 +282,7 @@ def _cri_time(stamp: pl.Expr) -> pl.Expr:
     return pl.coalesce(seconds + pl.duration(microseconds=micros), other)
 
 
-def _join_partials(lines: pl.LazyFrame) -> pl.LazyFrame:
+def join_partials(lines: pl.LazyFrame) -> pl.LazyFrame:
     """Join runs of partial lines to the line that completes them, on the same stream of
     the same file: a line from the other stream starts an entry of its own.
 

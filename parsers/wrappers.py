@@ -26,6 +26,11 @@ syslog severity. Then the next layer is looked for in what is left, up to
 ``k9s``            ``│ msg │`` (lines copied from ``k9s``'s log view)
 ``cluster-info-    ``==== START logs for container C of pod NS/POD ====`` ... ``END``
 dump``             sections (``kubectl cluster-info dump``)
+``fluentd``        ``2023-03-14T18:00:01+00:00<TAB>kubernetes.var.log.containers...<TAB>{...}``
+``fluent-bit-      ``kube.var.log.containers...: [1678816801.123456789, {...}]``
+file``
+``logcli``         ``2023-03-14T18:00:01Z {container="kube-proxy", pod="..."} msg``
+envelopes          JSON records of collectors and log stores (:mod:`parsers.envelopes`)
 runtime prefixes   ``cri``, ``docker-json``, ``kubectl-prefix``, ``kubectl-timestamps``
                    (:mod:`parsers.runtime`)
 =================  ======================================================================
@@ -46,7 +51,7 @@ from typing import Any
 
 import polars as pl
 
-from parsers import layouts, runtime
+from parsers import envelopes, layouts, runtime
 from parsers.common import LINE_SCHEMA, PLACEHOLDER_YEAR, per_file, stacked, stacked_samples
 from parsers.registry import SAMPLE_LINES
 
@@ -124,6 +129,19 @@ NAME_PREFIX = (
 #: line of a selection may have lost one).
 K9S = r"^│ (?P<text>.*?) *│?$"
 
+#: Fluentd's ``out_file`` (and ``stdout``) line: the time, the tag (for a container's log
+#: the path it was read from, dots for slashes), the record as JSON.
+FLUENTD = rf"^(?P<prefix_ts>{_ISO})\t(?P<origin>[^\t]+)\t(?P<text>\{{.*)$"
+#: Fluent Bit's ``file`` output in its default format: the tag, then the time (epoch
+#: seconds to the nanosecond) and the record.
+FLUENT_BIT_FILE = r"^(?P<origin>[^\s:]+): \[(?P<epoch>[0-9]+(?:\.[0-9]+)?), (?P<text>\{.*)\]$"
+#: ``logcli query``'s default output: the time (RFC 3339 in seconds, in the zone it
+#: was asked for), the stream's labels (padded to the widest), the line.
+LOGCLI = (
+    rf"^(?P<prefix_ts>{_ISO}) "
+    r'(?P<labels>\{(?:[^"{}]|"(?:[^"\\]|\\.)*")*\}) +(?P<text>.*)$'
+)
+
 #: Lines journalctl, grep and minikube write of their own.
 _JOURNAL = r"^-- (?:Logs begin at |Journal begins at |Boot [0-9a-f]+ --|Reboot --|No entries --)"
 #: ``systemctl status``'s block before the unit's last journal lines: the unit's title,
@@ -170,6 +188,7 @@ class Wrapper:
 
 
 WRAPPERS = {
+    "fluent-bit-file": Wrapper("fluent-bit-file", FLUENT_BIT_FILE),
     "syslog": Wrapper("syslog", SYSLOG, "%Y %b %d %H:%M:%S%.f", entries=True),
     "syslog-iso": Wrapper("syslog-iso", SYSLOG_ISO, entries=True),
     "syslog-5424": Wrapper("syslog-5424", SYSLOG_5424, entries=True),
@@ -179,6 +198,8 @@ WRAPPERS = {
     "kmsg": Wrapper("kmsg", KMSG, entries=True),
     "minikube": Wrapper("minikube", MINIKUBE),
     "name-prefix": Wrapper("name-prefix", NAME_PREFIX),
+    "fluentd": Wrapper("fluentd", FLUENTD),
+    "logcli": Wrapper("logcli", LOGCLI, entries=True),
     "k9s": Wrapper("k9s", K9S),
 }
 
@@ -222,10 +243,15 @@ class Peeled:
     def why(self) -> str:
         """The layers in words: ``syslog wrapper on 98% of sample lines; cri prefix ...``."""
         return "; ".join(
-            f"{name} {'prefix' if name in runtime.PREFIXES else 'wrapper'} on {share:.0%} "
-            "of sample lines"
+            f"{name} {_kind(name)} on {share:.0%} of sample lines"
             for name, share in zip(self.layers, self.shares, strict=True)
         )
+
+
+def _kind(layer: str) -> str:
+    if layer in runtime.PREFIXES:
+        return "prefix"
+    return "envelope" if layer in envelopes.ENVELOPES else "wrapper"
 
 
 #: Layers only ever outermost: grep and rg run over what was collected, never inside it
@@ -243,7 +269,8 @@ def detect(sample: list[str], *, inner: bool = False) -> tuple[str | None, float
     """
     names = [name for name in WRAPPERS if not (inner and name in OUTERMOST)]
     prefix = runtime.detect(sample)
-    return _best_layer(prefix, wrapper_shares_each([sample], names, floors=[prefix[1]])[0])
+    shares = wrapper_shares_each([sample], names, floors=[prefix[1]])[0]
+    return _best_layer(prefix, shares | _envelope_share(envelopes.detect_each([sample])[0]))
 
 
 def detect_each(samples: list[list[str]]) -> list[tuple[str | None, float]]:
@@ -257,7 +284,16 @@ def detect_each(samples: list[list[str]]) -> list[tuple[str | None, float]]:
     prefixes = runtime.detect_each(samples)
     floors = [share for _, share in prefixes]
     wrapped = wrapper_shares_each(samples, list(WRAPPERS), floors=floors)
-    return [_best_layer(p, w) for p, w in zip(prefixes, wrapped, strict=True)]
+    enveloped = envelopes.detect_each(samples)
+    return [
+        _best_layer(p, w | _envelope_share(e))
+        for p, w, e in zip(prefixes, wrapped, enveloped, strict=True)
+    ]
+
+
+def _envelope_share(found: tuple[str | None, float]) -> dict[str, float]:
+    name, share = found
+    return {name: share} if name else {}
 
 
 def _best_layer(
@@ -347,6 +383,9 @@ def _expected_layer(
     for name in dict.fromkeys(e[depth] for e in expect if len(e) > depth and e[:depth] == outer):
         if name in runtime.PREFIXES:
             share = runtime.prefix_share(sample, name)
+        elif name in envelopes.ENVELOPES:
+            found, share = envelopes.detect(envelopes.items_sample(sample))
+            share = share if found == name else 0.0
         else:
             share = wrapper_share(sample, name)
         if share == 1.0:
@@ -449,12 +488,24 @@ def peel(
             name, share = detect(body, inner=bool(layers))
         if name is None or name in layers:
             break
+        if name in envelopes.ENVELOPES:
+            frame = _one_record_a_line(frame)
         frame = strip(frame, name, outermost=not layers)
         layers.append(name)
         shares.append(share)
         if name in runtime.PREFIXES:  # the runtime writes right around the program's line
             break
     return Peeled(frame, tuple(layers), tuple(shares))
+
+
+def _one_record_a_line(frame: pl.DataFrame) -> pl.DataFrame:
+    """An export document's records one a line (:func:`parsers.envelopes.unwrap_documents`),
+    the wrapper columns of each record's first line riding along."""
+    unwrapped = envelopes.unwrap_documents(frame.select(list(LINE_SCHEMA)))
+    if unwrapped.height == frame.height:
+        return frame
+    wrap = frame.select("line", *WRAP_SCHEMA)
+    return unwrapped.join(wrap, on="line", how="left").select(frame.columns)
 
 
 def journal_header(markers: pl.Series) -> dict[str, Any] | None:
@@ -598,6 +649,8 @@ def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.Data
         return _empty_columns(stripped.collect(engine="in-memory")).select(frame.columns)
     if name in runtime.PREFIXES:
         return _strip_runtime(frame, name)
+    if name in envelopes.ENVELOPES:
+        return envelopes.strip(frame, name)
     wrapper = WRAPPERS[name]
     marker = MARKERS.get(name)
     is_marker = pl.col("text").str.contains(marker) if marker else pl.lit(False)
@@ -624,6 +677,20 @@ def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.Data
     if name == "grep":
         files = pl.coalesce(*(field(g) for g in sorted(groups) if g.startswith("grep_file")))
         updates |= hints_of_paths(found.select(_f=files)["_f"], files)
+    if "origin" in groups:
+        origin = envelopes.log_path_of_tag(field("origin"))
+        updates |= hints_of_paths(found.select(_f=origin)["_f"], origin)
+    if "labels" in groups:
+        labels = field("labels")
+        named = envelopes.label_value
+        updates["host"] = pl.coalesce(
+            pl.col("host"),
+            named(labels, envelopes.NODE_LABELS),
+            named(labels, envelopes.POD_LABELS),
+        )
+        updates["container"] = pl.coalesce(
+            pl.col("container"), named(labels, envelopes.CONTAINER_LABELS)
+        )
     if "unit" in groups:
         unit = field("unit")
         if name == "syslog-5424":
@@ -639,6 +706,9 @@ def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.Data
     if "level" in groups:
         named = field("level").replace_strict(SEVERITY_NAMES, default=None, return_dtype=pl.String)
         updates["wrap_level"] = pl.coalesce(pl.col("wrap_level"), named)
+    if "epoch" in groups:
+        stated = envelopes.epoch_or_rfc3339(field("epoch"))
+        updates["prefix_ts"] = pl.coalesce(pl.col("prefix_ts"), stated)
     if "prefix_ts" in groups:
         stated = (
             field("prefix_ts")

@@ -699,3 +699,61 @@ def test_a_big_file_of_a_format_whose_pattern_backtracks_is_cut_and_read(tmp_pat
     joined = loaded.events.filter(pl.col("message").str.ends_with("!"))
     assert joined.height == 266
     assert (joined["message"].str.count_matches("!") == pl.Series([1, 2] * 133)).all()
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "rows"),
+    [
+        (
+            "app.jsonl",
+            '{"level":"error","ts":"2023-03-14T18:00:01.5Z","msg":"bad byte \\udc80 in key"}\n'
+            '{"level":"info","ts":"2023-03-14T18:00:02.5Z","msg":"emoji \\ud83d\\ude00 ok"}\n',
+            2,
+        ),
+        (
+            "audit.log",
+            '{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a1",'
+            '"stage":"ResponseComplete","requestURI":"/apis/apps/v1/namespaces/kube-system/'
+            'daemonsets/kube-proxy","verb":"patch","user":{"username":"admin"},'
+            '"userAgent":"kubectl/\\udc80v1.24","objectRef":{"resource":"daemonsets",'
+            '"namespace":"kube-system","name":"kube-proxy","apiGroup":"apps","apiVersion":"v1"},'
+            '"responseStatus":{"code":200},"requestReceivedTimestamp":"2023-03-14T17:40:00.1Z",'
+            '"stageTimestamp":"2023-03-14T17:40:00.2Z"}\n',
+            1,
+        ),
+        (
+            "jobs.json",
+            json.dumps(
+                {
+                    "items": [
+                        {
+                            "number": 7 + k,
+                            "name": f"build-\udc80-{k}",
+                            "status": "failed",
+                            "created_at": "2023-03-14T18:00:09.871Z",
+                            "queued_at": "2023-03-14T18:00:11.412Z",
+                            "started_at": "2023-03-14T18:04:15.612Z",
+                            "stopped_at": "2023-03-14T18:05:16.816Z",
+                            "executor": {"resource_class": "large", "type": "docker"},
+                            "project": {"slug": "gh/acme/api"},
+                        }
+                        for k in range(2)
+                    ],
+                    "next_page_token": None,
+                }
+            ),
+            2,
+        ),
+    ],
+)
+def test_half_a_surrogate_pair_in_json_costs_no_record(tmp_path, name, text, rows):
+    """``\\udc80`` (half a pair: Python's JSON reader takes it, polars' refuses it) is read
+    as the replacement character; the record, and the others, are kept."""
+    (tmp_path / name).write_text(text)
+    loaded = timeline.read(tmp_path, cache=False, infer=False)
+    assert loaded.summary.unparsed_lines == 0
+    assert loaded.summary.files["problem"][0] is None
+    assert loaded.events.height >= rows
+    assert "\ufffd" in "".join(
+        loaded.events["attrs"].fill_null("") + loaded.events["message"].fill_null("")
+    )

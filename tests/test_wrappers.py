@@ -1508,6 +1508,17 @@ def test_layers_of_many_files_found_together_as_each_alone():
         "docker": lambda k, line: json.dumps(
             {"log": line + "\n", "stream": "stdout", "time": stamp}
         ),
+        "fluentd": lambda k, line: (
+            f"2024-05-06T09:08:09+02:00\tkube.var.log.containers."
+            f"web-{k % 3}_shop_nginx-{'ab' * 32}.log\t"
+            + json.dumps({"log": line, "stream": "stderr"})
+        ),
+        "logcli": lambda k, line: f'2024-05-06T07:08:{k % 60:02d}Z {{pod="web-{k % 2}"}}  {line}',
+        "fluent-bit-file": lambda k, line: f"kube.var.log.containers.web-{k % 3}_shop_nginx-"
+        f"{'cd' * 32}.log: [1714979289.{k:09d}, " + json.dumps({"log": line}) + "]",
+        "loki": lambda k, line: json.dumps(
+            {"labels": {"pod": f"web-{k % 2}"}, "line": line, "timestamp": stamp}
+        ),
     }
     samples = [
         [],
@@ -1529,4 +1540,4 @@ def test_layers_of_many_files_found_together_as_each_alone():
     found = wrappers.detect_each(samples)
     assert found == [wrappers.detect(sample) for sample in samples]
     layers = {layer for layer, _ in found}
-    assert layers >= {None, *wrappers.WRAPPERS, "cri", "docker-json"}, layers
+    assert layers >= {None, *wrappers.WRAPPERS, "cri", "docker-json", "loki"}, layers

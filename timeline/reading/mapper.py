@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 
 import parsers
-from parsers import layouts, routing, runtime, wrappers
+from parsers import envelopes, json_text, layouts, routing, runtime, wrappers
 from parsers.common import LINE_SCHEMA, RECORD_SCHEMA, file_numbers, per_file, stacked
 from parsers.registry import MIN_SCORE, Parser, Score
 from timeline.reading import settle, signatures
@@ -126,16 +126,21 @@ def plan(
             return [Task(path, format)]
         handle.seek(0)
         head = handle.read(1 << 20).decode("utf-8", errors="replace")
-        prefix, parser = _sniff(sample_lines(head), format)
+        sample = sample_lines(head)
+        prefix, parser = _sniff(sample, format)
         start_pattern = (parser.own_start or parser.record_start) if parser else None
-        if not start_pattern:
+        unless = None
+        if envelopes.detect(sample)[0] and not json_text.is_pasted(sample):
+            starts, unless = envelopes.RECORD_START, envelopes.CONTINUES
+        elif start_pattern:
+            starts = _record_start(prefix, start_pattern)
+        else:
             return [Task(path, format)]
-        starts = _record_start(prefix, start_pattern)
         pieces = -(-size // chunk_bytes)
         step = -(-size // (-(-pieces // parts) * parts))
         bounds = [0]
         while bounds[-1] + step < size:
-            cut = _boundary(handle, bounds[-1] + step, starts)
+            cut = _boundary(handle, bounds[-1] + step, starts, unless)
             if cut is None or cut >= size:
                 break
             bounds.append(cut)
@@ -157,11 +162,11 @@ def _record_start(prefix: str | None, pattern: str) -> str:
     return "^" + body
 
 
-def _boundary(handle: Any, offset: int, starts: str) -> int | None:
-    """The offset of the first line at or after ``offset`` that starts a record, looked
-    for in the next 64 KiB, then the next 4 MiB. The lines are matched by polars' regex
-    engine, whose time grows with the text only: a format file's pattern that would
-    backtrack without end in Python's cannot hang it."""
+def _boundary(handle: Any, offset: int, starts: str, unless: str | None = None) -> int | None:
+    """The offset of the first line at or after ``offset`` that starts a record (matches
+    ``starts`` and not ``unless``), looked for in the next 64 KiB, then the next 4 MiB.
+    The lines are matched by polars' regex engine, whose time grows with the text only:
+    a format file's pattern that would backtrack without end in Python's cannot hang it."""
     for size in (64 << 10, 4 << 20):
         handle.seek(offset)
         window = handle.read(size)
@@ -173,7 +178,7 @@ def _boundary(handle: Any, offset: int, starts: str) -> int | None:
         text = pl.col("line").cast(pl.String, strict=False)
         found = lines.select(
             at=length.cum_sum() - length + pl.int_range(pl.len()),
-            start=text.str.contains(starts).fill_null(False),
+            start=(text.str.contains(starts) & ~text.str.contains(unless or "$^")).fill_null(False),
         ).filter("start")
         if found.height:
             return offset + first + 1 + int(found["at"][0])

@@ -1,0 +1,612 @@
+r"""Envelopes: the JSON records log collectors and log stores write around a program's line.
+
+A kube-proxy line that went through Fluent Bit reaches a reviewer as
+``{"time":"...","stream":"stderr","log":"E0314 18:00:01.123456 ...","kubernetes":{...}}``;
+exported from Cloud Logging it is a ``textPayload`` among a ``LogEntry``'s fields, from
+Loki a ``line`` beside its ``labels``. Each collector's record is declared here as data:
+the JSON paths (polars' ``json_path_match`` syntax) that hold the program's line, its
+time, the node, pod and container, the stream and a level, and the marks that tell the
+record from a program's own JSON (go-json's ``msg``/``message`` lines are not wrapped in
+anything). The first path that is present wins.
+
+==================  =====================================================================
+``fluent``          Fluent Bit and Fluentd: ``log``, ``kubernetes.{host,pod_name,
+                    container_name}``, ``stream``, ``time``/``date``/``@timestamp``; a
+                    ``_p`` of ``P`` (the CRI parser's partial line) is joined to the next
+``fluent-cri``      the same through a CRI parser that names the line ``message``, the
+                    flag ``logtag`` (Fluentd's ``cri`` parser, Fluent Bit's classic one)
+``vector``          Vector's ``kubernetes_logs`` and ``file`` sources: ``message``,
+                    ``kubernetes.{pod_node_name,pod_name,container_name}``, ``timestamp``
+``ecs``             Filebeat, Elastic Agent and Logstash documents: ``message``,
+                    ``@timestamp``, ``kubernetes.{node,pod,container}.name``, ``host``,
+                    ``log.level``; also as ``_source`` of a stored document
+``loki``            ``logcli query --output=jsonl``: ``line``, ``timestamp``, ``labels``
+``cloud-logging``   Google Cloud Logging ``LogEntry`` (``gcloud logging read --format=json``):
+                    ``textPayload`` or ``jsonPayload``, ``resource.labels``, ``severity``
+``cloudwatch``      ``aws logs filter-log-events`` / ``get-log-events``: ``message``,
+                    ``timestamp`` (milliseconds), ``logStreamName``
+``splunk``          Splunk search results as JSON: ``_raw``, ``_time``, ``host``,
+                    ``source``; also inside ``result`` (one export line per result)
+``azure-monitor``   Container insights' ``ContainerLogV2``/``ContainerLog`` rows:
+                    ``LogMessage``/``LogEntry``, ``TimeGenerated``, ``Computer``
+``gelf``            GELF (Docker's ``gelf`` driver, Graylog): ``short_message``, ``host``,
+                    ``timestamp`` (seconds), ``_container_name``, ``level`` (syslog)
+==================  =====================================================================
+
+Exports that wrap their records in a document (a ``gcloud`` array, ``{"events": [...]}``
+from the AWS CLI, ``{"results": [...]}`` from Splunk) are brought to one record a line
+first (:mod:`parsers.json_text`). A time is RFC 3339 with a zone, or epoch seconds,
+milliseconds, microseconds or nanoseconds told apart by their size; one without a zone is
+left out, and the program's own time is used. A collector's tag or stream name that
+holds a container log's path (``kube.var.log.containers.<pod>_<ns>_<container>-<id>.log``,
+a Container insights stream ``<node>-application.var.log.containers...``) names the pod,
+container and node as the path would.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, fields, replace
+
+import polars as pl
+
+from parsers import json_text, layouts, runtime
+from parsers.common import per_file, stacked_samples
+from parsers.registry import shares_of
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One collector's record: JSON paths for each field, the first present wins.
+
+    ``message`` holds the program's line, a string (``log`` is also the name of an
+    object in some records); where none does, ``payload`` is an object that is the line
+    (a program's JSON that the store parsed). A record has one of ``marks`` besides it.
+    ``node``, ``pod`` and ``container`` name where the line was written; ``origin`` is a
+    path or tag naming the container's log file, ``tags`` a list of ``key:value`` tags,
+    both read for those where they are missing. ``level`` is the program's level where
+    the record keeps one apart (never the stream's: a line on stderr is no error), and
+    with ``level_with`` only where the record also holds that path. ``partial`` holds
+    ``P`` on a line the runtime split."""
+
+    name: str
+    message: tuple[str, ...]
+    marks: tuple[str, ...]
+    time: tuple[str, ...] = ()
+    node: tuple[str, ...] = ()
+    pod: tuple[str, ...] = ()
+    container: tuple[str, ...] = ()
+    stream: tuple[str, ...] = ()
+    level: tuple[str, ...] = ()
+    level_with: tuple[str, ...] = ()
+    origin: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    partial: tuple[str, ...] = ()
+    payload: tuple[str, ...] = ()
+
+    def within(self, key: str, name: str) -> Envelope:
+        """The same record stored under ``key`` of another (``_source``, ``result``)."""
+        moved = {
+            f.name: tuple(f"$.{key}{path[1:]}" for path in getattr(self, f.name))
+            for f in fields(self)
+            if f.name != "name"
+        }
+        return replace(self, name=name, **moved)
+
+
+#: Label names Loki and Prometheus scrape configs give the node, the pod and the container.
+NODE_LABELS = ("node_name", "nodename", "node", "host", "hostname")
+POD_LABELS = ("pod", "pod_name")
+CONTAINER_LABELS = ("container", "container_name")
+
+
+def label_value(labels: pl.Expr, names: Iterable[str]) -> pl.Expr:
+    """The value of the first of the label ``names`` in a label set as Loki writes it
+    (``{container="kube-proxy", pod="kube-proxy-x7k2p"}``), its escapes kept.
+
+    >>> pl.select(label_value(pl.lit('{node="n-1", pod="p"}'), ["node_name", "node"])).item()
+    'n-1'
+    """
+    return pl.coalesce(
+        [labels.str.extract(rf'[{{ ,]{name}="((?:[^"\\]|\\.)*)"', 1) for name in names]
+    )
+
+
+_ECS = Envelope(
+    "ecs",
+    message=("$.message",),
+    marks=(
+        "$.agent.type",
+        "$.ecs.version",
+        "$.kubernetes.pod.name",
+        "$.log.file.path",
+        "$['@version']",
+    ),
+    time=("$['@timestamp']",),
+    node=("$.kubernetes.node.name", "$.host.hostname", "$.host.name", "$.host"),
+    pod=("$.kubernetes.pod.name",),
+    container=("$.kubernetes.container.name", "$.container.name"),
+    stream=("$.stream",),
+    level=("$.log.level", "$['log.level']", "$.level"),
+    origin=("$.log.file.path", "$.path"),
+)
+_SPLUNK = Envelope(
+    "splunk",
+    message=("$._raw",),
+    marks=("$._time",),
+    time=("$._time",),
+    node=("$.host",),
+    origin=("$.source",),
+)
+
+ENVELOPES: dict[str, Envelope] = {
+    e.name: e
+    for e in (
+        Envelope(
+            "fluent",
+            message=("$.log",),
+            marks=("$.kubernetes", "$._p", "$.stream", "$.date"),
+            time=("$.time", "$.date", "$['@timestamp']", "$.timestamp"),
+            node=("$.kubernetes.host",),
+            pod=("$.kubernetes.pod_name",),
+            container=("$.kubernetes.container_name",),
+            stream=("$.stream",),
+            level=("$.level", "$.severity"),
+            partial=("$._p",),
+        ),
+        Envelope(
+            "fluent-cri",
+            message=("$.message",),
+            marks=("$.logtag",),
+            time=("$.time",),
+            node=("$.kubernetes.host",),
+            pod=("$.kubernetes.pod_name",),
+            container=("$.kubernetes.container_name",),
+            stream=("$.stream",),
+            partial=("$.logtag",),
+        ),
+        Envelope(
+            "vector",
+            message=("$.message",),
+            marks=("$.source_type", "$.kubernetes.pod_node_name", "$.kubernetes.pod_namespace"),
+            time=("$.timestamp",),
+            node=("$.kubernetes.pod_node_name", "$.host"),
+            pod=("$.kubernetes.pod_name",),
+            container=("$.kubernetes.container_name",),
+            stream=("$.stream",),
+            origin=("$.file",),
+        ),
+        _ECS,
+        _ECS.within("_source", "ecs-stored"),
+        Envelope(
+            "loki",
+            message=("$.line",),
+            marks=("$.labels",),
+            time=("$.timestamp",),
+            node=tuple(f"$.labels.{label}" for label in NODE_LABELS),
+            pod=tuple(f"$.labels.{label}" for label in POD_LABELS),
+            container=tuple(f"$.labels.{label}" for label in CONTAINER_LABELS),
+            stream=("$.labels.stream",),
+            level=("$.labels.level", "$.labels.detected_level"),
+            origin=("$.labels.filename",),
+        ),
+        Envelope(
+            "cloud-logging",
+            message=(
+                "$.textPayload",
+                "$.jsonPayload.message",
+                "$.jsonPayload.log",
+                "$.jsonPayload.MESSAGE",
+            ),
+            marks=("$.logName", "$.insertId"),
+            time=("$.timestamp", "$.receiveTimestamp"),
+            node=(
+                "$.labels['compute.googleapis.com/resource_name']",
+                "$.resource.labels.node_name",
+                "$.jsonPayload._HOSTNAME",
+            ),
+            pod=("$.resource.labels.pod_name",),
+            container=("$.resource.labels.container_name",),
+            # every line a container writes to stderr is ERROR; a JSON line's is its own
+            level=("$.severity",),
+            level_with=("$.jsonPayload",),
+            payload=("$.jsonPayload",),
+        ),
+        Envelope(
+            "cloudwatch",
+            message=("$.message",),
+            marks=("$.logStreamName", "$.ingestionTime"),
+            time=("$.timestamp",),
+            origin=("$.logStreamName",),
+        ),
+        _SPLUNK,
+        _SPLUNK.within("result", "splunk-export"),
+        Envelope(
+            "azure-monitor",
+            message=("$.LogMessage", "$.LogEntry"),
+            marks=("$.TimeGenerated",),
+            time=("$.TimeGenerated",),
+            node=("$.Computer",),
+            pod=("$.PodName",),
+            container=("$.ContainerName",),
+            stream=("$.LogSource", "$.LogEntrySource"),
+        ),
+        Envelope(
+            "gelf",
+            message=("$.full_message", "$.short_message"),
+            marks=("$.version",),
+            time=("$.timestamp",),
+            node=("$.host",),
+            container=("$._container_name",),
+        ),
+        Envelope(
+            "graylog",
+            message=("$.message.full_message", "$.message.message"),
+            marks=("$.message.gl2_message_id", "$.message.streams"),
+            time=("$.message.timestamp",),
+            node=("$.message.source",),
+            container=("$.message.container_name",),
+        ),
+        Envelope(
+            "datadog",
+            message=("$.attributes.message",),
+            marks=("$.attributes.service", "$.attributes.tags"),
+            time=("$.attributes.timestamp",),
+            node=("$.attributes.host",),
+            tags=("$.attributes.tags",),
+        ),
+    )
+}
+
+#: Members of an export document that hold its records (``{"events": [...]}``), or an
+#: object that holds them (Elasticsearch's ``{"hits": {"hits": [...]}}``).
+LIST_KEYS = ("events", "entries", "results", "items", "logs", "messages", "data", "hits")
+
+#: Level words and syslog severities as our levels (Cloud Logging's ``DEFAULT``: none).
+LEVELS = {
+    "0": "critical",
+    "1": "critical",
+    "2": "critical",
+    "3": "error",
+    "4": "warning",
+    "5": "info",
+    "6": "info",
+    "7": "debug",
+    "emergency": "critical",
+    "emerg": "critical",
+    "alert": "critical",
+    "critical": "critical",
+    "crit": "critical",
+    "fatal": "critical",
+    "panic": "critical",
+    "error": "error",
+    "err": "error",
+    "warning": "warning",
+    "warn": "warning",
+    "notice": "info",
+    "info": "info",
+    "informational": "info",
+    "debug": "debug",
+    "trace": "debug",
+}
+
+
+def carries(envelope: Envelope, text: pl.Expr) -> pl.Expr:
+    """Whether each line of ``text`` is ``envelope``'s record: a JSON object with a line
+    where the envelope keeps it and one of its marks."""
+    text = pl.when(text.str.strip_chars_start().str.starts_with("{")).then(text)
+    marked = pl.any_horizontal([text.str.json_path_match(m).is_not_null() for m in envelope.marks])
+    return (_line(envelope, text).is_not_null() & marked).fill_null(False)
+
+
+def _line(envelope: Envelope, text: pl.Expr) -> pl.Expr:
+    """The program's line in each record, path by path: the first ``message`` path that
+    holds a string or a number (an object has members, ``$.path.*``), else the
+    ``payload`` object as JSON."""
+    values = [
+        pl.when(text.str.json_path_match(f"{path}.*").is_null()).then(
+            text.str.json_path_match(path)
+        )
+        for path in envelope.message
+    ]
+    values += [text.str.json_path_match(path) for path in envelope.payload]
+    return pl.coalesce(values)
+
+
+def _raw(text: pl.Expr, paths: Iterable[str]) -> pl.Expr:
+    """The first of ``paths`` present, as JSON text where it is an object or a list."""
+    return pl.coalesce(
+        [text.str.json_path_match(path) for path in paths] or [pl.lit(None, pl.String)]
+    )
+
+
+def _name(text: pl.Expr, paths: Iterable[str]) -> pl.Expr:
+    """The first of ``paths`` that holds a plain value (not an object or a list), path
+    by path."""
+    values = [text.str.json_path_match(path).str.strip_chars() for path in paths]
+    plain = [pl.when(~v.str.contains(r"^[\[{]|^$")).then(v) for v in values]
+    return pl.coalesce(plain or [pl.lit(None, pl.String)])
+
+
+def items_sample(sample: list[str]) -> list[str]:
+    """``sample`` as one JSON record a line where it is an export document (an array, a
+    pretty-printed object, ``{"events": [...]}``; a record the sample cuts off is left
+    out); other samples as they are."""
+    head = next((s.strip() for s in sample if s.strip()), "")
+    if not head.startswith(("[", "{")):
+        return sample
+    if json_text.is_pasted(sample):
+        return json_text.compact_sample(sample, LIST_KEYS)
+    frame = pl.DataFrame(
+        {"line": range(1, len(sample) + 1), "text": sample},
+        schema={"line": pl.UInt32, "text": pl.String},
+    ).with_columns(
+        end_line=pl.col("line"),
+        prefix_ts=pl.lit(None, pl.Datetime("us", "UTC")),
+        stream=pl.lit(None, pl.String),
+        host=pl.lit(None, pl.String),
+        container=pl.lit(None, pl.String),
+        path=pl.lit("", pl.String),
+    )
+    return json_text.compact_lines(frame.lazy(), LIST_KEYS).collect()["text"].to_list()
+
+
+def detect(sample: list[str]) -> tuple[str | None, float]:
+    """The envelope most lines of ``sample`` (one record a line) are, and the share.
+
+    >>> detect(['{"log":"I0314 18:00:01.1 1 a.go:1] up","kubernetes":{"host":"n1"}}'])
+    ('fluent', 1.0)
+    """
+    shares = shares_of(sample, {name: carries(e, pl.col("line")) for name, e in ENVELOPES.items()})
+    return _best(shares)
+
+
+def detect_each(samples: list[list[str]]) -> list[tuple[str | None, float]]:
+    """:func:`detect` of each of several files' samples, in one query for them all; only
+    samples that begin like JSON are asked."""
+    asked = [k for k, s in enumerate(samples) if _json_like(s)]
+    found: list[tuple[str | None, float]] = [(None, 0.0)] * len(samples)
+    if not asked:
+        return found
+    items = [items_sample(samples[k]) for k in asked]
+    tests = {name: carries(e, pl.col("line")).mean() for name, e in ENVELOPES.items()}
+    for k, each in zip(asked, per_file(stacked_samples(items), len(items), **tests), strict=True):
+        found[k] = _best(each or {})
+    return found
+
+
+def _json_like(sample: list[str]) -> bool:
+    head = next((s.strip() for s in sample if s.strip()), "")
+    return head.startswith(("{", "["))
+
+
+def _best(shares: dict[str, float]) -> tuple[str | None, float]:
+    best, best_share = None, 0.0
+    for name, share in shares.items():
+        if (share or 0.0) > best_share:
+            best, best_share = name, float(share)
+    return (best, best_share) if best_share >= runtime.MIN_SHARE else (None, best_share)
+
+
+def unwrap_documents(lines: pl.DataFrame) -> pl.DataFrame:
+    """``lines`` (with the line columns) as one record a line where they are an export
+    document (:func:`items_sample`); as they are otherwise."""
+    return json_text.compact_lines(lines.lazy(), LIST_KEYS).collect()
+
+
+#: Where a big file of records one a line may be cut: before a record, unless one of
+#: its values begins with a tab or a space, as a klog ``err=<`` block's lines and a Go
+#: panic's do (each a record of its own, to be joined to the one above).
+RECORD_START = r"^\s*\{"
+CONTINUES = r'":\s*"(?:\\t| )'
+
+#: What an envelope's record says, each the first of the envelope's paths present.
+ROLES = (
+    "time",
+    "node",
+    "pod",
+    "container",
+    "stream",
+    "level",
+    "level_with",
+    "origin",
+    "tags",
+    "partial",
+)
+#: Runtimes split a line longer than this (containerd's and dockerd's 16 KiB); a ``P``
+#: record longer than that is one a collector joined already (Fluent Bit keeps the
+#: first piece's ``_p``).
+SPLIT_BYTES = 16 << 10
+#: A container's name as dockershim made it: ``k8s_<container>_<pod>_<namespace>_<uid>_<n>``.
+DOCKERSHIM_NAME = r"^k8s_(?P<c>[^_]+)_(?P<pod>[^_]+)_[^_]+_[^_]+_[0-9]+$"
+
+
+def strip(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+    """The program's line out of each of ``frame``'s records of the envelope ``name``,
+    with what the record says: ``prefix_ts``, ``host`` (the node, else the pod),
+    ``container``, ``stream``, ``wrap_level``, and what its origin and tags name. Where
+    an outer layer named them already, its names are kept, but for the node the record
+    names (an outer tag or path names the pod at most) and the record's own time (nearer
+    the program). Lines that are not such a record stay as
+    they are; runs of split lines are joined."""
+    envelope = ENVELOPES[name]
+    said = frame.with_columns(_said=_said(frame, envelope)).unnest("_said")
+    said = said.with_columns(
+        *[_known(f"_{role}") for role in ROLES if role not in ("time", "level_with", "origin")],
+        _origin=log_path_of_tag(_known("_origin")),
+        _shim=pl.col("_container").str.extract_groups(DOCKERSHIM_NAME),
+    )
+    origin = _origin_hints(said)
+    shim = pl.col("_shim").struct.field
+    level = pl.col("_level").str.to_lowercase().replace_strict(LEVELS, default=None)
+    if envelope.level_with:
+        level = pl.when(pl.col("_level_with").is_not_null()).then(level)
+    matched = pl.col("_line").is_not_null()
+    line = pl.col("_line").str.strip_suffix("\n").str.strip_suffix("\r")
+    stream = pl.col("_stream").str.to_lowercase()
+    stripped = said.with_columns(
+        text=pl.when(matched).then(line).otherwise("text"),
+        prefix_ts=pl.coalesce(epoch_or_rfc3339(pl.col("_time")), "prefix_ts"),
+        host=pl.coalesce("_node", "host", "_pod", shim("pod"), _tag("pod_name"), origin["host"]),
+        container=pl.coalesce(
+            "container",
+            shim("c"),
+            "_container",
+            _tag("kube_container_name"),
+            origin["container"],
+        ),
+        stream=pl.coalesce("stream", pl.when(stream.is_in(["stdout", "stderr"])).then(stream)),
+        wrap_level=pl.coalesce("wrap_level", level),
+        entry=pl.col("entry") | matched,
+        partial=((pl.col("_partial") == "P") & (line.str.len_bytes() <= SPLIT_BYTES)).fill_null(
+            False
+        ),
+    )
+    if bool(stripped["partial"].any()):
+        stripped = runtime.join_partials(stripped.lazy()).collect()
+    return stripped.select(frame.columns)
+
+
+def _known(column: str) -> pl.Expr:
+    """A name as given, where it is one: not empty, and not the ``None`` or ``null`` of a
+    tool that wrote every value as text (``az``)."""
+    value = pl.col(column).str.strip_chars()
+    return pl.when(~value.is_in(["", "None", "null"])).then(value).alias(column)
+
+
+def _tag(key: str) -> pl.Expr:
+    """The value of ``key`` in a record's ``key:value`` tags (a JSON list as text)."""
+    return pl.col("_tags").str.extract(rf'"{key}:((?:[^"\\]|\\.)*)"', 1)
+
+
+def _said(frame: pl.DataFrame, envelope: Envelope) -> pl.Series:
+    """A struct of what each record says: ``_line`` (null where the line is not the
+    envelope's record) and ``_time``, ``_node`` ... (:data:`ROLES`), as text.
+
+    Every field is read in one pass over the JSON (``json_decode`` of the fields the
+    envelope names); where that fails (a line that is not JSON, a field of another type
+    than usual), each field is looked up on its own, a line's problem costing that line.
+    """
+    text = pl.when(pl.col("text").str.strip_chars_start().str.starts_with("{")).then("text")
+    paths = {"line": envelope.message, **{role: _paths(envelope, role) for role in ROLES}}
+    try:
+        if envelope.payload or envelope.tags or envelope.level_with:
+            raise pl.exceptions.ComputeError("objects and lists are read path by path")
+        decoded = pl.col("_d").struct
+        values = {
+            f"_{role}": pl.coalesce([_field(decoded, p) for p in each] or [pl.lit(None, pl.String)])
+            for role, each in paths.items()
+        }
+        said = frame.select(_d=text.str.json_decode(_dtype(paths.values()))).select(**values)
+    except pl.exceptions.PolarsError:
+        raw = ("tags", "level_with")  # a list and an object, as JSON text
+        said = frame.select(
+            _line=_line(envelope, text),
+            **{
+                f"_{role}": _raw(text, each) if role in raw else _name(text, each)
+                for role, each in paths.items()
+                if role != "line"
+            },
+        )
+    return said.to_struct("_said")
+
+
+def _paths(envelope: Envelope, role: str) -> tuple[str, ...]:
+    return getattr(envelope, role)
+
+
+_KEY = re.compile(r"\.([^.\[]+)|\['([^']+)'\]")
+
+
+def _keys(path: str) -> list[str]:
+    """The keys of a JSON path: ``$.a['b.c']`` is ``["a", "b.c"]``."""
+    return [dotted or quoted for dotted, quoted in _KEY.findall(path)]
+
+
+def _dtype(paths: Iterable[Iterable[str]]) -> pl.Struct:
+    """The struct of text fields that holds every path (where a key is both a value and
+    an object, as ECS' ``host``, the object)."""
+    tree: dict = {}
+    for each in paths:
+        for path in each:
+            node = tree
+            *inner, last = _keys(path)
+            for key in inner:
+                node = node[key] if isinstance(node.get(key), dict) else node.setdefault(key, {})
+                if not isinstance(node, dict):
+                    break
+            else:
+                node.setdefault(last, None)
+
+    def as_struct(node: dict) -> pl.Struct:
+        return pl.Struct({k: pl.String if v is None else as_struct(v) for k, v in node.items()})
+
+    return as_struct(tree)
+
+
+def _field(decoded, path: str) -> pl.Expr:
+    """The text at ``path`` of a decoded struct, null where the dtype made it an object."""
+    keys = _keys(path)
+    expr = decoded.field(keys[0])
+    for key in keys[1:]:
+        expr = expr.struct.field(key)
+    return expr
+
+
+def _origin_hints(found: pl.DataFrame) -> dict[str, pl.Expr]:
+    """Node and container from each record's ``_origin`` path, each path read once."""
+    paths = found["_origin"].drop_nulls().unique().to_list()
+    hints = {p: layouts.hints_from_path(p) for p in paths}
+    node = {p: h.node or h.pod for p, h in hints.items() if h.node or h.pod}
+    container = {p: h.container for p, h in hints.items() if h.container}
+    origin = pl.col("_origin")
+    return {
+        "host": origin.replace_strict(node, default=None, return_dtype=pl.String),
+        "container": origin.replace_strict(container, default=None, return_dtype=pl.String),
+    }
+
+
+def log_path_of_tag(tag: pl.Expr) -> pl.Expr:
+    """A collector's tag or stream name as the container log path it stands for:
+    ``kube.var.log.containers.F`` is ``/var/log/containers/F``, and Container insights'
+    ``<node>-application.var.log.containers.F`` is ``<node>/var/log/containers/F``.
+
+    >>> pl.select(log_path_of_tag(pl.lit("ip-10-0-1-5.ec2.internal-application.var.log."
+    ...     "containers.kube-proxy-x7k2p_kube-system_kube-proxy-0a.log"))).item()
+    'ip-10-0-1-5.ec2.internal/var/log/containers/kube-proxy-x7k2p_kube-system_kube-proxy-0a.log'
+    """
+    return tag.str.replace(
+        r"^(?:(.+)-(?:application|dataplane|host)\.|[A-Za-z0-9_-]+\.)?var\.log\.containers\.",
+        "$1/var/log/containers/",
+    )
+
+
+def epoch_or_rfc3339(value: pl.Expr) -> pl.Expr:
+    """A time as collectors write it, as UTC: RFC 3339 with a zone, or a number of
+    seconds (below 1e11, the year 5138), milliseconds, microseconds or nanoseconds since
+    the epoch, told apart by its size.
+
+    >>> pl.select(epoch_or_rfc3339(pl.lit("1678816801123"))).item().isoformat()
+    '2023-03-14T18:00:01.123000+00:00'
+    >>> pl.select(epoch_or_rfc3339(pl.lit("1678816801.25"))).item().isoformat()
+    '2023-03-14T18:00:01.250000+00:00'
+    >>> pl.select(epoch_or_rfc3339(pl.lit("2023-03-14T19:00:01.5+01:00"))).item().isoformat()
+    '2023-03-14T18:00:01.500000+00:00'
+    """
+    number = pl.when(value.str.contains(r"^[0-9]{1,19}(?:\.[0-9]+)?$")).then(value)
+    whole = number.str.extract(r"^([0-9]+)").cast(pl.Int64, strict=False)
+    fraction = number.str.extract(r"\.([0-9]+)$").fill_null("")
+    fraction_us = (fraction + "000000").str.slice(0, 6).cast(pl.Int64)
+    micros = (
+        pl.when(whole >= 10**17)
+        .then(whole // 1000)
+        .when(whole >= 10**14)
+        .then(whole)
+        .when(whole >= 10**11)
+        .then(whole * 1000)
+        .otherwise(whole * 1_000_000 + fraction_us)
+    )
+    epoch = pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC")
+    stated = runtime.rfc3339_time(pl.when(number.is_null()).then(value.str.to_uppercase()))
+    return pl.coalesce(epoch, stated)

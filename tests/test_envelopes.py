@@ -1,0 +1,570 @@
+"""Collector envelopes: container lines as log collectors and log stores hand them over.
+
+Each builder wraps the same container lines the way one collector writes its records: key
+order, time form and unit, where the node, pod and container are named, trailing newlines,
+the document an export puts around them. The lines come from two clusters of different
+shapes (node and pod names, times, the year) so that nothing rests on one example.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+
+import polars as pl
+import pytest
+
+from parsers import envelopes
+from timeline.reading import mapper
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line a container wrote: when the runtime took it, and where."""
+
+    at: datetime
+    node: str
+    pod: str
+    container: str
+    stream: str
+    text: str
+
+
+def klog_head(level: str, at: datetime, where: str) -> str:
+    return f"{level}{at:%m%d %H:%M:%S.%f}       1 {where}] "
+
+
+def cluster(seed: int, start: datetime, nodes: list[str]) -> list[Line]:
+    """kube-proxy on each node (a failed sync with its ``err=<`` block, three lines of
+    one time), CoreDNS on two, RabbitMQ's multi-line warning on one."""
+    rng = random.Random(seed)
+    lines: list[Line] = []
+    at = start
+    for k, node in enumerate(nodes):
+        pod = f"kube-proxy-{rng.choice('bcdfghjklmnpqrstvwxz')}{rng.randrange(1000, 9999)}"
+        lines.append(
+            Line(
+                at,
+                node,
+                pod,
+                "kube-proxy",
+                "stderr",
+                klog_head("I", at, "proxier.go:853") + '"Syncing iptables rules"',
+            )
+        )
+        at += timedelta(seconds=rng.randrange(5, 50), microseconds=rng.randrange(10**6))
+        for text in (
+            klog_head("E", at, "proxier.go:1520") + '"Failed to execute iptables-restore" err=<',
+            "\texit status 1: iptables-restore: line 7 failed",
+            " >",
+        ):
+            lines.append(Line(at, node, pod, "kube-proxy", "stderr", text))
+        at += timedelta(seconds=rng.randrange(1, 9))
+        if k < 2:
+            dns = f"coredns-5d78c9869d-{rng.randrange(10000, 99999)}"
+            for text in (
+                f"[ERROR] plugin/errors: 2 api.example.com. A: read udp 10.244.{k}.3:41245"
+                "->10.96.0.10:53: i/o timeout",
+                f'[INFO] 10.244.{k}.5:53876 - 61231 "A IN kubernetes.default.svc.cluster.local.'
+                ' udp 54 false 512" NOERROR qr,aa,rd 106 0.000134s',
+            ):
+                lines.append(Line(at, node, dns, "coredns", "stdout", text))
+                at += timedelta(seconds=1)
+    mq = f"{at:%Y-%m-%d %H:%M:%S.%f}+00:00 [warning] <0.520.0> "
+    for piece in ("memory resource limit alarm set on node 'rabbit@mq-0'.", "Publishers blocked."):
+        lines.append(Line(at, nodes[-1], "mq-0", "rabbitmq", "stdout", mq + piece))
+    return lines
+
+
+CLUSTERS = {
+    "eks": cluster(
+        7,
+        datetime(2023, 3, 14, 17, 58, 3, 120331, tzinfo=UTC),
+        [
+            "ip-10-20-1-183.ec2.internal",
+            "ip-10-20-2-62.ec2.internal",
+            "ip-10-20-3-141.ec2.internal",
+        ],
+    ),
+    "gke": cluster(
+        11,
+        datetime(2024, 12, 31, 23, 59, 40, 5, tzinfo=UTC),
+        ["gke-prod-pool-3f6a-x7k2", "gke-prod-pool-3f6a-m2d8"],
+    ),
+}
+
+
+def cri_time(at: datetime) -> str:
+    """RFC 3339 to the nanosecond as runtimes write it (Go trims trailing zeros)."""
+    nanos = f"{at.microsecond:06d}{at.microsecond % 7}00".rstrip("0")
+    return f"{at:%Y-%m-%dT%H:%M:%S}{'.' + nanos if nanos else ''}Z"
+
+
+def container_id(line: Line) -> str:
+    return (line.pod.encode().hex() * 8)[:64]
+
+
+def log_path(line: Line) -> str:
+    return f"/var/log/containers/{line.pod}_kube-system_{line.container}-{container_id(line)}.log"
+
+
+def fluent_metadata(line: Line) -> dict:
+    return {
+        "pod_name": line.pod,
+        "namespace_name": "kube-system",
+        "pod_id": "dcbf9813-be94-4ffb-a2bb-ae8ff6cb3657",
+        "labels": {"k8s-app": line.container},
+        "host": line.node,
+        "container_name": line.container,
+        "docker_id": container_id(line),
+        "container_image": f"registry.k8s.io/{line.container}:v1.24.10",
+    }
+
+
+def compact(value) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def fluent_bit_cri(lines: list[Line]) -> str:
+    records = [
+        {"time": cri_time(x.at), "stream": x.stream, "_p": "F", "log": x.text}
+        | {"kubernetes": fluent_metadata(x)}
+        for x in lines
+    ]
+    return "\n".join(map(compact, records)) + "\n"
+
+
+def fluent_bit_docker(lines: list[Line]) -> str:
+    """Through the docker parser: the line keeps its newline; stdout's ``date`` first."""
+    records = [
+        {"date": x.at.timestamp(), "log": x.text + "\n", "stream": x.stream, "time": cri_time(x.at)}
+        | {"kubernetes": fluent_metadata(x)}
+        for x in lines
+    ]
+    return "\n".join(map(compact, records)) + "\n"
+
+
+def fluent_bit_file(lines: list[Line]) -> str:
+    """The file output's default: ``tag: [seconds.nanoseconds, record]``."""
+    out = []
+    for x in lines:
+        tag = "kube" + log_path(x).replace("/", ".")
+        record = {"time": cri_time(x.at), "stream": x.stream, "_p": "F", "log": x.text}
+        record["kubernetes"] = fluent_metadata(x)
+        out.append(f"{tag}: [{x.at.timestamp():.9f}, {compact(record)}]")
+    return "\n".join(out) + "\n"
+
+
+def fluentd_out_file(lines: list[Line]) -> str:
+    """Fluentd's out_file: second-precision local time, the tag, the cri parser's record
+    with the metadata merged after it."""
+    out = []
+    for x in lines:
+        local = x.at.astimezone(datetime.now().astimezone().tzinfo)
+        record = {"stream": x.stream, "logtag": "F", "message": x.text, "time": cri_time(x.at)}
+        record |= {"docker": {"container_id": container_id(x)}, "kubernetes": fluent_metadata(x)}
+        tag = "kubernetes" + log_path(x).replace("/", ".")
+        out.append(f"{local:%Y-%m-%dT%H:%M:%S%z}\t{tag}\t{compact(record)}")
+    return "\n".join(out) + "\n"
+
+
+def vector(lines: list[Line]) -> str:
+    """Vector's JSON: every level's keys in order, the pod's log path in ``file``."""
+    records = [
+        {
+            "file": f"/var/log/pods/kube-system_{x.pod}_0a1b/{x.container}/0.log",
+            "kubernetes": {
+                "container_name": x.container,
+                "pod_name": x.pod,
+                "pod_namespace": "kube-system",
+                "pod_node_name": x.node,
+            },
+            "message": x.text,
+            "source_type": "kubernetes_logs",
+            "stream": x.stream,
+            "timestamp": cri_time(x.at),
+        }
+        for x in lines
+    ]
+    return "\n".join(json.dumps(r, sort_keys=True, separators=(",", ":")) for r in records) + "\n"
+
+
+def ecs_document(x: Line, k: int) -> dict:
+    doc = {
+        "@timestamp": x.at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{x.at.microsecond // 1000:03d}Z",
+        "message": x.text,
+        "stream": x.stream,
+        "host": {"name": f"filebeat-{k % 3}x7q"},
+        "kubernetes": {
+            "node": {"name": x.node},
+            "pod": {"name": x.pod},
+            "namespace": "kube-system",
+            "container": {"name": x.container},
+        },
+        "log": {"file": {"path": log_path(x)}, "offset": 1000 * k},
+        "agent": {"type": "filebeat", "version": "8.6.2"},
+        "ecs": {"version": "8.0.0"},
+    }
+    keys = list(doc)
+    random.Random(k).shuffle(keys)  # a Go map: the order differs from event to event
+    return {key: doc[key] for key in keys}
+
+
+def filebeat(lines: list[Line]) -> str:
+    return "\n".join(compact(ecs_document(x, k)) for k, x in enumerate(lines)) + "\n"
+
+
+def elasticsearch_search(lines: list[Line]) -> str:
+    hits = [
+        {"_index": ".ds-logs-kubernetes.container_logs-default", "_id": f"id{k}", "_score": None}
+        | {"_source": ecs_document(x, k), "sort": [int(x.at.timestamp() * 1000)]}
+        for k, x in enumerate(lines)
+    ]
+    body = {"took": 23, "timed_out": False, "hits": {"total": {"value": len(hits)}, "hits": hits}}
+    return json.dumps(body, indent=2).replace('": ', '" : ') + "\n"
+
+
+def loki_labels(x: Line) -> dict:
+    return {"container": x.container, "namespace": "kube-system", "node_name": x.node, "pod": x.pod}
+
+
+def go_json(value) -> str:
+    """Go's encoding/json: ``<`` and ``>`` escaped."""
+    return compact(value).replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def logcli_jsonl(lines: list[Line]) -> str:
+    records = [
+        {"labels": loki_labels(x), "line": x.text, "timestamp": cri_time(x.at)} for x in lines
+    ]
+    return "\n".join(go_json(r) for r in records) + "\n"  # --direction=forward
+
+
+def logcli_default(lines: list[Line]) -> str:
+    """The time in seconds in the asker's zone, labels padded to the widest, the line
+    trimmed (``--direction=forward``: oldest first)."""
+    rendered = [
+        "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(loki_labels(x).items())) + "}"
+        for x in lines
+    ]
+    width = max(map(len, rendered))
+    out = []
+    for x, labels in zip(lines, rendered, strict=True):
+        at = x.at.astimezone(timezone(timedelta(hours=1))).isoformat(timespec="seconds")
+        out.append(f"{at} {labels.ljust(width)} {x.text.strip()}")
+    return "\n".join(out) + "\n"
+
+
+def gcloud(lines: list[Line]) -> str:
+    """``gcloud logging read --format=json --order=asc``: an array, keys sorted, indent 2;
+    every stderr line is ERROR."""
+    entries = [
+        {
+            "insertId": f"lncc91b9ymx{k:05d}",
+            "labels": {"compute.googleapis.com/resource_name": x.node},
+            "logName": f"projects/ci-prod/logs/{x.stream}",
+            "receiveTimestamp": cri_time(x.at + timedelta(seconds=2)),
+            "resource": {
+                "labels": {
+                    "cluster_name": "prod",
+                    "container_name": x.container,
+                    "namespace_name": "kube-system",
+                    "pod_name": x.pod,
+                },
+                "type": "k8s_container",
+            },
+            "severity": "ERROR" if x.stream == "stderr" else "INFO",
+            "textPayload": x.text,
+            "timestamp": cri_time(x.at),
+        }
+        for k, x in enumerate(lines)
+    ]
+    return json.dumps(entries, indent=2, sort_keys=True) + "\n"
+
+
+def cloudwatch(lines: list[Line]) -> str:
+    """``aws logs filter-log-events``: the Fluent Bit record as the message, the node in
+    the stream's name, milliseconds."""
+    events = []
+    for k, x in enumerate(lines):
+        record = {"time": cri_time(x.at), "stream": x.stream, "_p": "F", "log": x.text}
+        record["kubernetes"] = fluent_metadata(x)
+        stream = f"{x.node}-application" + log_path(x).replace("/", ".")
+        events.append(
+            {
+                "logStreamName": stream,
+                "timestamp": int(x.at.timestamp() * 1000),
+                "message": compact(record),
+                "ingestionTime": int(x.at.timestamp() * 1000) + 1200,
+                "eventId": f"{37000000000000000000000000 + k:056d}",
+            }
+        )
+    return json.dumps({"events": events, "searchedLogStreams": []}, indent=4) + "\n"
+
+
+def splunk_export(lines: list[Line]) -> str:
+    out = []
+    for k, x in enumerate(lines):
+        result = {
+            "_raw": x.text,
+            "_time": x.at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{x.at.microsecond // 1000:03d}+00:00",
+            "host": x.node,
+            "source": f"/var/log/pods/kube-system_{x.pod}_0a1b/{x.container}/0.log",
+            "sourcetype": f"kube:container:{x.container}",
+            "_si": ["idx-1", "main"],
+        }
+        out.append(compact({"preview": False, "offset": k, "result": result}))
+    return "\n".join(out) + "\n"
+
+
+def azure(lines: list[Line]) -> str:
+    """``az monitor log-analytics query``: an array of rows, keys sorted, every value text."""
+    rows = [
+        {
+            "Computer": x.node,
+            "ContainerName": x.container,
+            "LogLevel": "None",
+            "LogMessage": x.text,
+            "LogSource": x.stream,
+            "PodName": x.pod,
+            "PodNamespace": "kube-system",
+            "TableName": "PrimaryResult",
+            "TimeGenerated": x.at.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z",
+        }
+        for x in lines
+    ]
+    return json.dumps(rows, indent=2, sort_keys=True) + "\n"
+
+
+def gelf(lines: list[Line]) -> str:
+    """Docker's gelf driver under dockershim: the node in ``host``, the pod only in the
+    container's name, the level from the stream."""
+    records = [
+        {
+            "version": "1.1",
+            "host": x.node,
+            "short_message": x.text,
+            "timestamp": round(x.at.timestamp(), 3),
+            "level": 3 if x.stream == "stderr" else 6,
+            "_container_name": f"k8s_{x.container}_{x.pod}_kube-system_0a1b-2c3d_0",
+        }
+        for x in lines
+    ]
+    return "\n".join(go_json(r) for r in records) + "\n"
+
+
+COLLECTORS = {
+    "fluent-bit-cri": (fluent_bit_cri, "fluent"),
+    "fluent-bit-docker": (fluent_bit_docker, "fluent"),
+    "fluent-bit-file": (fluent_bit_file, "fluent-bit-file > fluent"),
+    "fluentd": (fluentd_out_file, "fluentd > fluent-cri"),
+    "vector": (vector, "vector"),
+    "filebeat": (filebeat, "ecs"),
+    "elasticsearch": (elasticsearch_search, "ecs-stored"),
+    "logcli-jsonl": (logcli_jsonl, "loki"),
+    "logcli": (logcli_default, "logcli"),
+    "gcloud": (gcloud, "cloud-logging"),
+    "cloudwatch": (cloudwatch, "cloudwatch > fluent"),
+    "splunk": (splunk_export, "splunk-export"),
+    "azure": (azure, "azure-monitor"),
+    "gelf": (gelf, "gelf"),
+}
+
+
+def expected_records(lines: list[Line]) -> pl.DataFrame:
+    """A row per record the programs wrote: a klog ``err=<`` block and RabbitMQ's pieces
+    are one record each."""
+    heads = [
+        x
+        for x in lines
+        if not x.text.startswith(("\t", " >"))
+        and not (x.container == "rabbitmq" and "Publishers" in x.text)
+    ]
+    return pl.DataFrame(
+        {
+            "host": [x.node for x in heads],
+            "component": [x.container for x in heads],
+            "level": [
+                "error"
+                if x.text.startswith(("E", "[ERROR]"))
+                else "warning"
+                if "[warning]" in x.text
+                else "info"
+                for x in heads
+            ],
+            "second": [x.at.replace(microsecond=0, tzinfo=None) for x in heads],
+        }
+    ).sort(pl.all())
+
+
+@pytest.mark.parametrize("shape", list(CLUSTERS))
+@pytest.mark.parametrize("collector", list(COLLECTORS))
+def test_each_collectors_records_give_the_programs_rows_with_node_time_and_level(
+    read, collector, shape
+):
+    build, layers = COLLECTORS[collector]
+    lines = CLUSTERS[shape]
+    loaded = read(f"{collector}-export.log", build(lines))
+    files = loaded.summary.files.row(0, named=True)
+    assert files["prefix"] == layers
+    assert files["unparsed_lines"] == 0
+    assert files["first_lines"] + files["continuation_lines"] == files["lines"]
+    got = (
+        loaded.events.filter(pl.col("level").is_not_null())
+        .select(
+            "host",
+            "component",
+            pl.col("level").cast(pl.String),
+            second=pl.col("ts").dt.replace_time_zone(None).dt.truncate("1s"),
+        )
+        .sort(pl.all())
+    )
+    want = expected_records(lines)
+    if collector == "logcli":
+        # logcli trims each line: a block's tab-indented line no longer continues its record
+        want = want.filter(pl.col("component") != "kube-proxy")
+        got = got.filter(pl.col("component") != "kube-proxy")
+    assert got.to_dicts() == want.to_dicts()
+
+
+def test_a_stores_stderr_severity_is_not_taken_for_the_programs_level(read):
+    """Cloud Logging marks every stderr text line ERROR: klog's info lines stay info and a
+    line no format knows gets no level from it; a JSON payload's severity is the program's."""
+    at = datetime(2023, 3, 14, 18, 0, 1, tzinfo=UTC)
+    lines = [
+        Line(
+            at,
+            "gke-a",
+            "kube-proxy-x1",
+            "kube-proxy",
+            "stderr",
+            klog_head("I", at, "a.go:1") + '"up"',
+        ),
+        Line(at, "gke-a", "web-1", "nginx", "stderr", "10.0.0.1 - - GET /healthz 200"),
+    ]
+    document = json.loads(gcloud(lines))
+    document.append(
+        {
+            "insertId": "x",
+            "jsonPayload": {"message": "payment declined", "order": 7},
+            "logName": "projects/p/logs/stdout",
+            "resource": {"labels": {"pod_name": "pay-1", "container_name": "pay"}},
+            "severity": "WARNING",
+            "timestamp": "2023-03-14T18:00:02Z",
+        }
+    )
+    loaded = read("gcloud.json", json.dumps(document, indent=2, sort_keys=True))
+    levels = dict(
+        zip(loaded.events["component"], loaded.events["level"].cast(pl.String), strict=True)
+    )
+    assert levels == {"kube-proxy": "info", "nginx": None, "pay": "warning"}
+
+
+def test_a_split_line_is_joined_and_a_line_the_collector_joined_is_not(read):
+    """containerd splits a line at 16 KiB (``P`` then ``F``); Fluent Bit's multiline parser
+    joins the pieces but keeps the first one's ``_p``, so a ``P`` record longer than that
+    is whole and the next record is a line of its own."""
+    meta = {"kubernetes": {"host": "node-1", "pod_name": "mq-0", "container_name": "rabbitmq"}}
+
+    def record(second: int, flag: str, log: str) -> dict:
+        at = f"2023-03-15T02:50:{second:02d}.695172Z"
+        return {"time": at, "stream": "stdout", "_p": flag, "log": log} | meta
+
+    def head(second: int, level: str) -> str:
+        return f"2023-03-15 02:50:{second:02d}.695172+00:00 [{level}] <0.{second}.0> queue: "
+
+    piece = head(1, "error") + "x" * (16384 - len(head(1, "error")))
+    records = [
+        record(1, "P", piece),
+        record(1, "F", "y" * 40),
+        record(2, "P", head(2, "error") + "z" * 17000),
+        record(3, "F", head(3, "info") + "ok"),
+    ]
+    loaded = read("mq.json", "\n".join(map(compact, records)) + "\n")
+    messages = loaded.events.sort("line")["message"].to_list()
+    assert len(messages) == 3
+    assert messages[0].endswith("x" + "y" * 40)
+    assert loaded.events.sort("line")["line"].to_list() == [1, 3, 4]
+
+
+def test_a_program_no_format_knows_keeps_the_records_time_and_node(read):
+    lines = [
+        Line(
+            datetime(2023, 3, 14, 18, k, tzinfo=UTC), f"node-{k}", "web-1", "nginx", "stdout", text
+        )
+        for k, text in enumerate(
+            ["10.0.0.1 - - GET /healthz 200", "ERROR:payments:upstream timed out after 30s"]
+        )
+    ]
+    loaded = read("vector.json", vector(lines))
+    events = loaded.events.sort("ts")
+    assert events["host"].to_list() == ["node-0", "node-1"]
+    assert events["ts"].dt.minute().to_list() == [0, 1]
+    assert events["level"].cast(pl.String).to_list() == [None, "error"]
+    assert loaded.summary.unparsed_lines == 0
+
+
+def test_a_broken_record_loses_nothing_around_it(read):
+    """A record cut off as a collector died writing it is kept as written, in the record
+    above it (as a runtime's broken line is), and the records after it are read."""
+    lines = CLUSTERS["eks"][:6]
+    text = fluent_bit_cri(lines).splitlines()
+    cut = text[1][: len(text[1]) // 2]
+    text.insert(1, cut)
+    loaded = read("cut.json", "\n".join(text) + "\n")
+    files = loaded.summary.files.row(0, named=True)
+    assert files["first_lines"] + files["continuation_lines"] + files["unparsed_lines"] == 7
+    events = loaded.events.sort("line")
+    assert events["level"].cast(pl.String).to_list() == ["info", "error", "error", "info"]
+    assert cut in events["message"][0]
+    assert set(events["host"]) == {lines[0].node}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # zap and slog write their own JSON with a ``message``: no collector's marks
+        '{"level":"error","ts":"2023-03-14T18:00:01.123Z","logger":"api","message":"timeout"}',
+        # ecs-logging's libraries write dotted keys, not a Beat's objects
+        '{"@timestamp":"2023-03-14T18:00:01.123Z","log.level":"error","message":"timeout",'
+        '"ecs.version":"1.6.0","service.name":"api"}',
+        # klog's JSON format
+        '{"ts":1678816801123.456,"caller":"app/server.go:42","msg":"Sync failed","v":0}',
+    ],
+)
+def test_a_programs_own_json_is_no_envelope(line):
+    assert envelopes.detect([line, line]) == (None, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        ("1678816801", "2023-03-14T18:00:01+00:00"),
+        ("1678816801.25", "2023-03-14T18:00:01.250000+00:00"),
+        ("1678816801250", "2023-03-14T18:00:01.250000+00:00"),
+        ("1678816801250123", "2023-03-14T18:00:01.250123+00:00"),
+        ("1678816801250123456", "2023-03-14T18:00:01.250123+00:00"),
+        ("2023-03-14T19:00:01.250123456+01:00", "2023-03-14T18:00:01.250123+00:00"),
+        ("2023-03-14T18:00:01.25z", "2023-03-14T18:00:01.250000+00:00"),
+        ("2023-03-14T18:00:01", None),
+        ("None", None),
+    ],
+)
+def test_collector_times_in_every_unit(value, iso):
+    got = pl.select(envelopes.epoch_or_rfc3339(pl.lit(value, pl.String))).item()
+    assert (got.isoformat() if got else None) == iso
+
+
+def test_a_big_collector_file_is_cut_between_records(tmp_path):
+    """Cuts fall before a record whose line starts one: never inside a klog block (a
+    RabbitMQ message's pieces, each with its header, may be cut apart as in a file of
+    their own)."""
+    path = tmp_path / "fluent.json"
+    lines = [x for x in CLUSTERS["eks"] if x.container != "rabbitmq"] * 400
+    path.write_text(fluent_bit_cri(lines))
+    tasks = mapper.plan(str(path), chunk_bytes=path.stat().st_size // 5)
+    assert len(tasks) >= 4
+    rows = sum(mapper.map_task(task).rows for task in tasks)
+    assert rows == mapper.map_task(mapper.Task(str(path))).rows
