@@ -1,7 +1,8 @@
 """Ingest speed and memory: ``timeline.load`` against a per-line Python loop and lnav.
 
 Writes realistic logs of N lines per format into a temporary folder (kube-proxy klog text
-always; CoreDNS behind a CRI prefix and RabbitMQ when their parsers are registered), then
+always; CoreDNS behind a CRI prefix and RabbitMQ when their parsers are registered; the
+kube-proxy lines again as Fluent Bit's JSON records, a collector's envelope), then
 runs each contender on the same file in a child process of its own and reports wall time,
 lines per second and peak resident memory (``ru_maxrss`` of that child from ``wait4``:
 polars allocates in Rust, where ``tracemalloc`` sees nothing).
@@ -20,7 +21,8 @@ spent on the work itself; ``cpu`` the child's user and system CPU time over all 
 threads (``wait4``), which other jobs on a shared machine disturb less than wall time.
 Targets: for the kube-proxy file, ``timeline.load`` faster than lnav, five times the
 per-line loop or more and peak memory under three times the input; for CoreDNS and
-RabbitMQ, three times the loop or more. The table shows the other ratios too.
+RabbitMQ, three times the loop or more; for the Fluent Bit records (whose loop decodes
+each line's JSON first), the same three times. The table shows the other ratios too.
 
     python benchmarks/bench_ingest.py                    # 1,000,000 lines per format
     python benchmarks/bench_ingest.py --lines 200000 --repeat 3 --stages
@@ -196,6 +198,27 @@ def rabbitmq_lines(count: int, seed: int) -> list[str]:
     return out[:count]
 
 
+def fluent_bit_lines(count: int, seed: int) -> list[str]:
+    """The kube-proxy lines as Fluent Bit hands them over from containerd (the CRI parser,
+    the Kubernetes filter, JSON lines): each line a record with its runtime time, stream,
+    ``_p`` flag and the pod's metadata, on one of eight nodes."""
+    rng = random.Random(seed)
+    records = []
+    for line in kube_proxy_lines(count, seed):
+        node = rng.randrange(8)
+        t = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(START + len(records) // 100))
+        meta = {
+            "pod_name": f"kube-proxy-{node:05d}",
+            "namespace_name": "kube-system",
+            "host": f"ip-10-0-{node}-5.ec2.internal",
+            "container_name": "kube-proxy",
+            "container_image": "registry.k8s.io/kube-proxy:v1.24.10",
+        }
+        record = {"time": f"{t}.{rng.randrange(10**9):09d}Z", "stream": "stderr", "_p": "F"}
+        records.append(json.dumps(record | {"log": line, "kubernetes": meta}))
+    return records
+
+
 @dataclass(frozen=True)
 class Format:
     """A format to read: its file, how to write its lines, the loop's regex, and its
@@ -210,6 +233,8 @@ class Format:
     speedup: float = 3.0
     beats_lnav: bool = False
     memory_under: float | None = None
+    #: The JSON key that holds the program's line (a collector's record), for the loop.
+    json_key: str | None = None
 
 
 FORMATS = [
@@ -237,15 +262,26 @@ FORMATS = [
         rabbitmq_lines,
         r"(\S+ \S+) \[(\w+)\] (<[^>]+>) (.*)",
     ),
+    Format(
+        "fluent-bit",
+        "klog",
+        "fluent-bit-kube-proxy.json",
+        fluent_bit_lines,
+        r"([IWEF])(\d{4} \d{2}:\d{2}:\d{2}\.\d{6}) +(\d+) ([^ \]]+)\] ?(.*)",
+        json_key="log",
+    ),
 ]
 
 
 # --- contenders, each run in a child process --------------------------------------------
 
 
-def child(contender: str, path: str, pattern: str, root: Path = ROOT) -> None:
+def child(
+    contender: str, path: str, pattern: str, root: Path = ROOT, json_key: str | None = None
+) -> None:
     """Run one contender on ``path`` and print what it made of it as JSON; ``load`` runs
-    the ``timeline`` package of the source tree ``root``."""
+    the ``timeline`` package of the source tree ``root``; the loop first decodes each
+    line's JSON and matches its ``json_key`` where given."""
     start = time.perf_counter()
     if contender == "load":
         sys.path.insert(0, str(root))
@@ -263,6 +299,8 @@ def child(contender: str, path: str, pattern: str, root: Path = ROOT) -> None:
         rows_seen: list[tuple] = []
         with open(path, encoding="utf-8", errors="replace") as handle:
             for number, line in enumerate(handle, 1):
+                if json_key:
+                    line = json.loads(line)[json_key]
                 match = header.match(line)
                 if match:
                     rows_seen.append((number, *match.groups()))
@@ -335,7 +373,7 @@ def measure(fmt: Format, path: Path, repeat: int, baselines: list[Path] = ()) ->
         contenders.insert(i, (f"load@{baseline.name}"[:14], "load", baseline))
     for label, name, root in contenders:
         command = [sys.executable, __file__, "--child", name, str(path), "--pattern", fmt.pattern]
-        command += ["--root", str(root)]
+        command += ["--root", str(root)] + (["--json-key", fmt.json_key] if fmt.json_key else [])
         best = min((run(command, True) for _ in range(repeat)), key=lambda r: r.wall)
         best.contender = label
         results.append(best)
@@ -470,6 +508,7 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, metavar=("CONTENDER", "FILE"), help=argparse.SUPPRESS)
     parser.add_argument("--pattern", default="", help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    parser.add_argument("--json-key", default=None, help=argparse.SUPPRESS)
     parser.add_argument(
         "--baseline",
         type=Path,
@@ -479,7 +518,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], args.child[1], args.pattern, args.root)
+        child(args.child[0], args.child[1], args.pattern, args.root, args.json_key)
         return
 
     sys.path.insert(0, str(ROOT))

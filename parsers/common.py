@@ -194,7 +194,9 @@ def join_continuations(lines: pl.LazyFrame, is_header: pl.Expr) -> pl.LazyFrame:
     unparsed.
 
     Returns one row per record with ``line``, ``end_line``, ``header`` and ``text`` (the
-    lines joined with ``\\n``); the other line columns are taken from the first line.
+    lines joined with ``\\n``); the other line columns are taken from the first line. The
+    span runs from the least line to the greatest: lines a collector listed newest first
+    are read in reverse (:func:`parsers.wrappers.peel`).
     """
     flagged = lines.with_columns(header=is_header.fill_null(False))
     flagged = flagged.with_columns(record=pl.col("header").cast(pl.UInt32).cum_sum())
@@ -208,8 +210,8 @@ def join_continuations(lines: pl.LazyFrame, is_header: pl.Expr) -> pl.LazyFrame:
         flagged.filter(~pl.col("alone"))
         .group_by("record", maintain_order=True)
         .agg(
-            pl.col("line").first(),
-            pl.col("end_line").last(),
+            pl.col("line").min(),
+            pl.col("end_line").max(),
             pl.col("header").first(),
             pl.col("text").str.join("\n"),
             *[pl.col(c).first() for c in others],

@@ -492,15 +492,30 @@ def _group_records(flagged: pl.DataFrame) -> pl.DataFrame:
         flagged.lazy()
         .filter("_tail")
         .group_by("_record", maintain_order=True)
-        .agg(pl.col("end_line").last(), pl.col("_body").str.join("\n"))
+        .agg(
+            pl.col("line").min().alias("_least"),
+            pl.col("end_line").max(),
+            pl.col("_body").str.join("\n"),
+        )
         .collect(engine="in-memory")
     )
     starts = flagged.filter(~pl.col("_tail")).drop("_tail")
     where = starts["_has_tail"].arg_true()
     body = starts["_body"]
     joined = body.gather(where) + "\n" + tails["_body"]
+    span = pl.DataFrame(
+        {
+            "line": starts["line"].gather(where),
+            "end_line": starts["end_line"].gather(where),
+            "_least": tails["_least"],
+            "_most": tails["end_line"],
+        }
+    ).select(
+        line=pl.min_horizontal("line", "_least"), end_line=pl.max_horizontal("end_line", "_most")
+    )
     return starts.drop("_has_tail").with_columns(
-        starts["end_line"].scatter(where, tails["end_line"]),
+        starts["line"].scatter(where, span["line"]),
+        starts["end_line"].scatter(where, span["end_line"]),
         body.clone().scatter(where, joined).alias("_joined"),
     )
 

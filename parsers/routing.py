@@ -125,7 +125,7 @@ def _route(
     if not streams or one_stream:
         return _route_stream(lines.with_columns(_key=pl.lit("")), main)
     named = pl.col("container").is_not_null()
-    keyed = lines.with_columns(
+    keyed = lines.with_row_index("_row").with_columns(
         _key=pl.when(named)
         .then(pl.concat_str(pl.col("host").fill_null(""), pl.col("container"), separator="/"))
         .forward_fill()
@@ -133,7 +133,7 @@ def _route(
         _program=pl.when(named).then(pl.col("container")).forward_fill().fill_null(""),
     )
     if keyed["_key"].n_unique() <= 1:
-        return _route_stream(keyed.drop("_program"), main)
+        return _route_stream(keyed.drop("_program", "_row"), main)
     formats = {
         program: _stream_format(sample)
         for (program,), sample in keyed.group_by("_program", maintain_order=True)
@@ -153,7 +153,9 @@ def _route(
         )[0]
         for (fmt,), group in keyed.with_columns(_fmt=name).group_by("_fmt", maintain_order=True)
     ]
-    return pl.concat([r.drop("_fmt") for r in routed], how="vertical").sort("line"), False
+    # back in the order read (oldest first: :func:`parsers.wrappers.peel`)
+    together = pl.concat([r.drop("_fmt") for r in routed], how="vertical")
+    return together.sort("_row").drop("_row"), False
 
 
 def _stream_format(stream: pl.DataFrame) -> Parser | None:
@@ -276,7 +278,7 @@ def parse_segments(lines: pl.DataFrame, main: Parser | None, *, streams: bool = 
     segments = segment_sizes(routed)
     parts = []
     for (name, _nth), group in _runs(routed).group_by("_format", "_nth", maintain_order=True):
-        group = group.sort("_key", "line")
+        group = group.sort("_key", maintain_order=True)  # each stream's lines as read
         if name is None:
             parts.append(_unclaimed(group))
         elif name == PLAIN:

@@ -299,13 +299,19 @@ def join_partials(lines: pl.LazyFrame) -> pl.LazyFrame:
     runs = (
         flagged.filter(~(starts & ~partial))
         .group_by("_logical")
-        .agg(_end_line=pl.col("end_line").last(), _text=pl.col("text").str.join(""))
+        .agg(
+            _least_line=pl.col("line").min(),
+            _end_line=pl.col("end_line").max(),
+            _text=pl.col("text").str.join(""),
+        )
     )
     return (
         flagged.filter("_starts")
         .join(runs, on="_logical", how="left", maintain_order="left")
         .with_columns(
-            end_line=pl.coalesce("_end_line", "end_line"), text=pl.coalesce("_text", "text")
+            line=pl.min_horizontal("line", "_least_line"),
+            end_line=pl.max_horizontal("end_line", "_end_line"),
+            text=pl.coalesce("_text", "text"),
         )
         .select(names)
     )

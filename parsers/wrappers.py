@@ -495,7 +495,19 @@ def peel(
         shares.append(share)
         if name in runtime.PREFIXES:  # the runtime writes right around the program's line
             break
-    return Peeled(frame, tuple(layers), tuple(shares))
+    return Peeled(_oldest_first(frame), tuple(layers), tuple(shares))
+
+
+def _oldest_first(frame: pl.DataFrame) -> pl.DataFrame:
+    """Lines a collector listed newest first (``gcloud logging read`` and ``logcli
+    query`` by default, a store's search) in the order they were written: the rows
+    reversed where more of the layers' times step back than forward, so that a record's
+    lines (a klog ``err=<`` block, RabbitMQ's pieces) follow its first line again. Their
+    line numbers stay those of the file."""
+    at = pl.col("prefix_ts")
+    steps = frame.select(back=(at < at.shift(1)).sum(), forward=(at > at.shift(1)).sum())
+    back, forward = steps.row(0)
+    return frame.reverse() if back > forward else frame
 
 
 def _one_record_a_line(frame: pl.DataFrame) -> pl.DataFrame:

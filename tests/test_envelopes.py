@@ -239,12 +239,12 @@ def logcli_jsonl(lines: list[Line]) -> str:
     records = [
         {"labels": loki_labels(x), "line": x.text, "timestamp": cri_time(x.at)} for x in lines
     ]
-    return "\n".join(go_json(r) for r in records) + "\n"  # --direction=forward
+    return "\n".join(go_json(r) for r in reversed(records)) + "\n"  # newest first
 
 
 def logcli_default(lines: list[Line]) -> str:
     """The time in seconds in the asker's zone, labels padded to the widest, the line
-    trimmed (``--direction=forward``: oldest first)."""
+    trimmed, newest first."""
     rendered = [
         "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(loki_labels(x).items())) + "}"
         for x in lines
@@ -254,12 +254,12 @@ def logcli_default(lines: list[Line]) -> str:
     for x, labels in zip(lines, rendered, strict=True):
         at = x.at.astimezone(timezone(timedelta(hours=1))).isoformat(timespec="seconds")
         out.append(f"{at} {labels.ljust(width)} {x.text.strip()}")
-    return "\n".join(out) + "\n"
+    return "\n".join(reversed(out)) + "\n"
 
 
 def gcloud(lines: list[Line]) -> str:
-    """``gcloud logging read --format=json --order=asc``: an array, keys sorted, indent 2;
-    every stderr line is ERROR."""
+    """``gcloud logging read --format=json``: an array, newest first, keys sorted, indent
+    2; every stderr line is ERROR."""
     entries = [
         {
             "insertId": f"lncc91b9ymx{k:05d}",
@@ -281,7 +281,7 @@ def gcloud(lines: list[Line]) -> str:
         }
         for k, x in enumerate(lines)
     ]
-    return json.dumps(entries, indent=2, sort_keys=True) + "\n"
+    return json.dumps(entries[::-1], indent=2, sort_keys=True) + "\n"
 
 
 def cloudwatch(lines: list[Line]) -> str:
