@@ -19,18 +19,23 @@ anything). The first path that is present wins.
                     ``kubernetes.{pod_node_name,pod_name,container_name}``, ``timestamp``
 ``ecs``             Filebeat, Elastic Agent and Logstash documents: ``message``,
                     ``@timestamp``, ``kubernetes.{node,pod,container}.name``, ``host``,
-                    ``log.level``; also as ``_source`` of a stored document
+                    ``log.level``; ``ecs-stored``: as the ``_source`` of a stored document
 ``loki``            ``logcli query --output=jsonl``: ``line``, ``timestamp``, ``labels``
 ``cloud-logging``   Google Cloud Logging ``LogEntry`` (``gcloud logging read --format=json``):
                     ``textPayload`` or ``jsonPayload``, ``resource.labels``, ``severity``
+                    (of a JSON payload only: every stderr text line is ``ERROR``)
 ``cloudwatch``      ``aws logs filter-log-events`` / ``get-log-events``: ``message``,
                     ``timestamp`` (milliseconds), ``logStreamName``
 ``splunk``          Splunk search results as JSON: ``_raw``, ``_time``, ``host``,
-                    ``source``; also inside ``result`` (one export line per result)
+                    ``source``; ``splunk-export``: inside ``result`` (an export's lines)
 ``azure-monitor``   Container insights' ``ContainerLogV2``/``ContainerLog`` rows:
                     ``LogMessage``/``LogEntry``, ``TimeGenerated``, ``Computer``
-``gelf``            GELF (Docker's ``gelf`` driver, Graylog): ``short_message``, ``host``,
-                    ``timestamp`` (seconds), ``_container_name``, ``level`` (syslog)
+``gelf``            GELF (Docker's ``gelf`` driver): ``short_message``, ``host``,
+                    ``timestamp`` (seconds), ``_container_name`` (dockershim's
+                    ``k8s_<container>_<pod>_...``); its ``level`` is the stream's, not read
+``graylog``         a Graylog search response's ``message`` documents
+``datadog``         a Datadog Logs API search response: ``attributes.message``, ``host``,
+                    pod and container in ``tags`` (``pod_name:...``)
 ==================  =====================================================================
 
 Exports that wrap their records in a document (a ``gcloud`` array, ``{"events": [...]}``
@@ -140,30 +145,29 @@ _SPLUNK = Envelope(
     origin=("$.source",),
 )
 
+_FLUENT = Envelope(
+    "fluent",
+    message=("$.log",),
+    marks=("$.kubernetes", "$._p", "$.stream", "$.date"),
+    time=("$.time", "$.date", "$['@timestamp']", "$.timestamp"),
+    node=("$.kubernetes.host",),
+    pod=("$.kubernetes.pod_name",),
+    container=("$.kubernetes.container_name",),
+    stream=("$.stream",),
+    level=("$.level", "$.severity"),
+    partial=("$._p",),
+)
+
 ENVELOPES: dict[str, Envelope] = {
     e.name: e
     for e in (
-        Envelope(
-            "fluent",
-            message=("$.log",),
-            marks=("$.kubernetes", "$._p", "$.stream", "$.date"),
-            time=("$.time", "$.date", "$['@timestamp']", "$.timestamp"),
-            node=("$.kubernetes.host",),
-            pod=("$.kubernetes.pod_name",),
-            container=("$.kubernetes.container_name",),
-            stream=("$.stream",),
-            level=("$.level", "$.severity"),
-            partial=("$._p",),
-        ),
-        Envelope(
-            "fluent-cri",
+        _FLUENT,
+        replace(
+            _FLUENT,
+            name="fluent-cri",
             message=("$.message",),
             marks=("$.logtag",),
-            time=("$.time",),
-            node=("$.kubernetes.host",),
-            pod=("$.kubernetes.pod_name",),
-            container=("$.kubernetes.container_name",),
-            stream=("$.stream",),
+            level=(),
             partial=("$.logtag",),
         ),
         Envelope(

@@ -47,9 +47,17 @@ CONTINUATION = (
 )
 
 #: A level a plain message states: ``level=error``, ``[ERROR]``, ``ERROR:``, ``<warn>``.
+#: A time (and a date before it) that logging libraries put before the level: Python's
+#: ``2025-02-19 09:34:01,123 ERROR``, log4j's, Spring Boot's ``...T09:34:01.123Z ERROR 1
+#: ---``, logback's ``09:34:01.123 [main] ERROR``; a ``[thread]`` may stand between.
+_STAMP = (
+    r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}[T ])?[0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]+)?"
+    r"(?:Z|[+-][0-9]{2}:?[0-9]{2})? +(?:\[[^\]]*\] +)?\[?"
+)
 LEVEL_WORD = (
-    r'(?:\blevel="?|^\[|^<|^)(?i:(debug|info|notice|warn|warning|error|err|fatal|panic|crit'
-    r'|critical))(?:"|\]|>|:|\s|$)'
+    r'(?:\blevel="?|^\[|^<|^|^' + _STAMP + r")"
+    r"(?i:(debug|info|notice|warn|warning|error|err|fatal|panic|crit|critical))"
+    r'(?:"|\]|>|:|\s|$)'
 )
 #: What makes a line no format claims an error where it writes no level word: the
 #: kernel's OOM killer, a segfault or panic, and a systemd unit that failed. Not a bare

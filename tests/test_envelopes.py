@@ -568,3 +568,68 @@ def test_a_big_collector_file_is_cut_between_records(tmp_path):
     assert len(tasks) >= 4
     rows = sum(mapper.map_task(task).rows for task in tasks)
     assert rows == mapper.map_task(mapper.Task(str(path))).rows
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        ("2025-02-19 09:34:01,123 ERROR [orders.worker] heartbeat missed", "error"),
+        ("2025-02-19 09:34:01,123 WARNING [orders.worker] reconnecting", "warning"),
+        ("2025-02-19T09:34:01.123Z ERROR 1 --- [main] c.e.App : payment failed", "error"),
+        ("2025-02-19 09:34:01.123  WARN 1 --- [nio-8080-exec-1] c.e.Api : slow", "warning"),
+        ("09:34:01.123 [pool-1-thread-2] ERROR com.example.Client - timed out", "error"),
+        ("2025-02-19 09:34:01 request for /errors/recent took 12ms", None),
+        ("10.0.0.1 - - GET /error 200", None),
+    ],
+)
+def test_a_level_word_after_a_logging_librarys_time_is_the_lines_level(read, text, level):
+    """Python's logging, log4j, Spring Boot and logback write a time before the level:
+    in a collector's record of a program no format knows, that word is the level."""
+    at = datetime(2025, 2, 19, 9, 34, 1, tzinfo=UTC)
+    lines = [Line(at, "gke-a", "orders-worker-7d9f", "worker", "stderr", text)]
+    loaded = read("worker.json", vector(lines))
+    assert loaded.events["level"].cast(pl.String).to_list() == [level]
+
+
+def test_logcli_without_the_labels_every_stream_shares_names_the_container_by_its_file(read):
+    """logcli prints the labels all streams share once, apart: a stream's ``filename``
+    (the kubelet's path) still names its container."""
+    at = datetime(2025, 2, 19, 9, 34, 1, tzinfo=UTC)
+    out = []
+    for k, node in enumerate(["gke-prod-pool-1-3f6a-x7k2", "gke-prod-pool-1-3f6a-m2d8"]):
+        path = f"/var/log/pods/kube-system_kube-proxy-{node}_0a1b{k}/kube-proxy/0.log"
+        labels = f'{{filename="{path}", node_name="{node}", pod="kube-proxy-{node}"}}'
+        line = klog_head("E", at, "proxier.go:1520") + '"Failed to execute iptables-restore"'
+        out.append(f"{at.isoformat(timespec='seconds')} {labels} {line}")
+    loaded = read("loki-export.txt", "\n".join(out) + "\n")
+    assert set(loaded.events["component"]) == {"kube-proxy"}
+    assert loaded.events["host"].n_unique() == 2
+
+
+def test_detect_reads_a_pretty_export_the_sample_cuts_off_as_parse_does(tmp_path):
+    """A zap logger's JSON lines, which Cloud Logging keeps as ``jsonPayload``: detect
+    looks at the first lines only, and a record they cut off is no line of the format."""
+    entries = [
+        {
+            "insertId": f"x{k:05d}",
+            "jsonPayload": {
+                "caller": "payments/client.go:88",
+                "level": "error" if k % 3 else "info",
+                "msg": "payment provider call failed",
+                "provider": "acme-pay",
+                "ts": 1739957641.5 + k,
+                "error": "dial tcp: lookup api.acme-pay.example: i/o timeout",
+            },
+            "labels": {"compute.googleapis.com/resource_name": "gke-prod-pool-1-3f6a-x7k2"},
+            "logName": "projects/shop/logs/stderr",
+            "resource": {"labels": {"container_name": "api", "pod_name": "checkout-api-5c9"}},
+            "severity": "ERROR",
+            "timestamp": f"2025-02-19T09:34:{k % 60:02d}.5Z",
+        }
+        for k in range(40)
+    ]
+    path = tmp_path / "gcloud-checkout.json"
+    path.write_text(json.dumps(entries, indent=2, sort_keys=True))
+    assert len(path.read_text().splitlines()) > 200  # more than the sample holds
+    found = mapper.detect(str(path))
+    assert (found["format"], found["wrappers"]) == ("go-json", ["cloud-logging"])

@@ -147,7 +147,9 @@ def test_markdown_pastes_anywhere(sample_findings):
     assert "upgrade of daemonset/kube-system/kube-proxy (v1.23.17 → v1.24.10)" in seen
     assert "Failed to execute iptables-restore" in seen
     assert "A IN <NAME> SERVFAIL" in seen
-    assert "\\" not in seen
+    rendered, _ = _visible_text(text)
+    prose = re.sub(r"<code>.*?</code>", "", rendered)  # raw log lines are shown as written
+    assert "\\" not in prose
     assert "Considered, no evidence" in seen
 
 
@@ -340,3 +342,21 @@ def test_a_report_of_a_read_is_drawn_from_the_kept_rows_alike(tmp_path, sample_a
     for suffix in ("json", "md", "html"):
         write_report(loaded, sample_analysis, tmp_path / f"all.{suffix}")
         assert text(tmp_path / f"kept.{suffix}") == text(tmp_path / f"all.{suffix}"), suffix
+
+
+def test_markdown_traces_spikes_evidence_and_mitigations_to_raw_lines(sample_findings):
+    """What the Markdown report counts can be found in the logs: each spike with a raw
+    line, the error lines before and after each ranked change, each mitigation's line."""
+    text = render(sample_findings, format="md")
+    for incident in sample_findings["incidents"]:
+        for spike in (s for s in sample_findings["spikes"] if s["incident"] == incident["id"]):
+            assert f"`{spike['examples'][0]}`" in text
+        for c in incident["contributors"]:
+            if not c["evidenced"]:
+                continue
+            if c["role"] == "mitigation" and c["samples"]:
+                assert f"`{c['samples'][0]['file']}:{c['samples'][0]['line']}`" in text
+            elif c["role"] != "mitigation":
+                for line in c["error_lines"][:4]:
+                    assert f"{line['side']} it: `{line['file']}:{line['line']}`" in text
+    assert any(c["error_lines"] for i in sample_findings["incidents"] for c in i["contributors"])

@@ -1514,8 +1514,10 @@ def test_layers_of_many_files_found_together_as_each_alone():
             + json.dumps({"log": line, "stream": "stderr"})
         ),
         "logcli": lambda k, line: f'2024-05-06T07:08:{k % 60:02d}Z {{pod="web-{k % 2}"}}  {line}',
-        "fluent-bit-file": lambda k, line: f"kube.var.log.containers.web-{k % 3}_shop_nginx-"
-        f"{'cd' * 32}.log: [1714979289.{k:09d}, " + json.dumps({"log": line}) + "]",
+        "fluent-bit-file": lambda k, line: (
+            f"kube.var.log.containers.web-{k % 3}_shop_nginx-"
+            f"{'cd' * 32}.log: [1714979289.{k:09d}, " + json.dumps({"log": line}) + "]"
+        ),
         "loki": lambda k, line: json.dumps(
             {"labels": {"pod": f"web-{k % 2}"}, "line": line, "timestamp": stamp}
         ),

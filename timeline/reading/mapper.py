@@ -737,6 +737,8 @@ def detect(path: str) -> dict[str, object]:
     )
     peeled = wrappers.peel(frame, raw)
     body = wrappers.with_path_hints(peeled.lines).filter(~pl.col("marker"))
+    if set(peeled.layers) & set(envelopes.ENVELOPES) and body["entry"].any():
+        body = body.filter("entry")  # not the lines of a record the sample cuts off
     ranked = parsers.registry.rank(body["text"].to_list())
     best, score = ranked[0] if ranked else (None, Score(0.0, "no parsers registered"))
     sure = best is not None and score.score >= MIN_SCORE
