@@ -47,6 +47,10 @@ BURST_FACTOR = 1.5
 #: this; the lower half of the window only, so that a long spike inside the window (up to
 #: half of it) does not widen the noise and end itself.
 HALF_IQR_TO_SD = 0.6745
+#: Counts in buckets finer than this are also summed over this long: a rise of two rows
+#: a minute is plain over five minutes and lost in the noise of one-minute buckets, so
+#: what is found does not hang on the bucket the span chose.
+SUSTAIN = timedelta(minutes=5)
 
 SPIKE_SCHEMA: dict[str, pl.DataType] = {
     "spike_id": pl.UInt32(),
@@ -143,29 +147,68 @@ def flag_buckets(
         _overall_q25=value.quantile(0.25, "linear").over("series"),
     )
     baseline = pl.col("baseline")
-    # before the window has enough buckets, the whole series stands in for it
-    spread = (
-        pl.coalesce(pl.col("_median") - pl.col("_q25"), pl.col("_overall") - pl.col("_overall_q25"))
-        / HALF_IQR_TO_SD
-    )
     # counts: z on the square-root scale, where Poisson noise is the same at every rate
     zc = pl.when(pl.col("metric").is_in(BURSTY_METRICS)).then(z * BURST_FACTOR).otherwise(z)
-    poisson = (baseline.sqrt() + zc / 2) ** 2
     relative = pl.max_horizontal(baseline * 0.25, pl.lit(min_delay_s / 4))
     threshold = (
         pl.when(level_metric)
-        .then(baseline + z * pl.max_horizontal(spread, relative))
-        .otherwise(pl.max_horizontal(baseline + zc * spread, poisson))
+        .then(baseline + z * pl.max_horizontal(_spread("_median", "_q25"), relative))
+        .otherwise(_count_threshold(baseline, _spread("_median", "_q25"), zc))
     )
     floor = pl.when(level_metric).then(pl.lit(min_delay_s)).otherwise(pl.lit(float(min_bucket)))
-    return (
+    flagged = (
         flagged.with_columns(baseline=pl.coalesce("_median", "_overall"))
         .with_columns(threshold=threshold)
         .with_columns(
             noise=(pl.col("threshold") - baseline) / z,
             hot=(value > pl.col("threshold")) & (value >= floor),
         )
-        .select(*full.columns, "baseline", "noise", "threshold", "hot")
+    )
+    sustain = round(SUSTAIN / width)
+    if sustain > 1:
+        flagged = _sustained(flagged, sustain, trailing, min_samples, zc, float(min_bucket))
+    return flagged.select(*full.columns, "baseline", "noise", "threshold", "hot")
+
+
+def _spread(median: str, q25: str) -> pl.Expr:
+    """A robust standard deviation from the trailing window's median and lower quartile;
+    before the window has enough buckets, the whole series stands in for it."""
+    return (
+        pl.coalesce(pl.col(median) - pl.col(q25), pl.col("_overall") - pl.col("_overall_q25"))
+        / HALF_IQR_TO_SD
+    )
+
+
+def _count_threshold(baseline: pl.Expr, spread: pl.Expr, zc: pl.Expr) -> pl.Expr:
+    return pl.max_horizontal(baseline + zc * spread, (baseline.sqrt() + zc / 2) ** 2)
+
+
+def _sustained(
+    flagged: pl.DataFrame, buckets: int, trailing: dict, min_samples: int, zc: pl.Expr, floor: float
+) -> pl.DataFrame:
+    """Count buckets with rows are hot also where the sum of the last ``buckets`` of them
+    (:data:`SUSTAIN`) is as far above that sum's own trailing baseline as a hot bucket is
+    above its own: a steady rise too thin for any one bucket."""
+    summed = pl.col("value").rolling_sum(buckets, min_samples=1).over("series")
+    counts = ~pl.col("metric").is_in(LEVEL_METRICS)
+    with_sums = flagged.with_columns(_sum=pl.when(counts).then(summed)).with_columns(
+        _s_median=pl.col("_sum")
+        .rolling_quantile_by(
+            **trailing, quantile=0.5, interpolation="linear", min_samples=min_samples
+        )
+        .over("series"),
+        _s_q25=pl.col("_sum")
+        .rolling_quantile_by(
+            **trailing, quantile=0.25, interpolation="linear", min_samples=min_samples
+        )
+        .over("series"),
+        _s_overall=pl.col("_sum").median().over("series"),
+    )
+    base = pl.coalesce("_s_median", "_s_overall")
+    spread = pl.coalesce(pl.col("_s_median") - pl.col("_s_q25"), pl.lit(0.0)) / HALF_IQR_TO_SD
+    over = (pl.col("_sum") > _count_threshold(base, spread, zc)) & (pl.col("_sum") >= floor)
+    return with_sums.with_columns(
+        hot=pl.col("hot") | (counts & (pl.col("value") > 0) & over).fill_null(False)
     )
 
 
