@@ -57,7 +57,7 @@ from dataclasses import dataclass, fields, replace
 import polars as pl
 
 from parsers import json_text, layouts, runtime
-from parsers.common import per_file, stacked_samples
+from parsers.common import per_file, stacked_samples, without_lone_surrogates
 from parsers.registry import shares_of
 
 
@@ -67,7 +67,8 @@ class Envelope:
 
     ``message`` holds the program's line, a string (``log`` is also the name of an
     object in some records); where none does, ``payload`` is an object that is the line
-    (a program's JSON that the store parsed). A record has one of ``marks`` besides it.
+    (a program's JSON that the store parsed). A record has one of ``marks`` besides it,
+    or one of ``weak_marks`` and no level and message of its own at the top.
     ``node``, ``pod`` and ``container`` name where the line was written; ``origin`` is a
     path or tag naming the container's log file, ``tags`` a list of ``key:value`` tags,
     both read for those where they are missing. ``level`` is the program's level where
@@ -78,6 +79,7 @@ class Envelope:
     name: str
     message: tuple[str, ...]
     marks: tuple[str, ...]
+    weak_marks: tuple[str, ...] = ()
     time: tuple[str, ...] = ()
     node: tuple[str, ...] = ()
     pod: tuple[str, ...] = ()
@@ -125,13 +127,23 @@ _ECS = Envelope(
         "$.agent.type",
         "$.ecs.version",
         "$.kubernetes.pod.name",
+        "$['kubernetes.pod.name']",
         "$.log.file.path",
-        "$['@version']",
     ),
     time=("$['@timestamp']",),
-    node=("$.kubernetes.node.name", "$.host.hostname", "$.host.name", "$.host"),
-    pod=("$.kubernetes.pod.name",),
-    container=("$.kubernetes.container.name", "$.container.name"),
+    node=(
+        "$.kubernetes.node.name",
+        "$['kubernetes.node.name']",
+        "$.host.hostname",
+        "$.host.name",
+        "$.host",
+    ),
+    pod=("$.kubernetes.pod.name", "$['kubernetes.pod.name']"),
+    container=(
+        "$.kubernetes.container.name",
+        "$['kubernetes.container.name']",
+        "$.container.name",
+    ),
     stream=("$.stream",),
     level=("$.log.level", "$['log.level']", "$.level"),
     origin=("$.log.file.path", "$.path"),
@@ -148,12 +160,14 @@ _SPLUNK = Envelope(
 _FLUENT = Envelope(
     "fluent",
     message=("$.log",),
-    marks=("$.kubernetes", "$._p", "$.stream", "$.date"),
+    marks=("$.kubernetes", "$._p", "$['k8s.pod.name']", "$.container_id"),
+    weak_marks=("$.stream", "$.date"),
     time=("$.time", "$.date", "$['@timestamp']", "$.timestamp"),
-    node=("$.kubernetes.host",),
-    pod=("$.kubernetes.pod_name",),
-    container=("$.kubernetes.container_name",),
-    stream=("$.stream",),
+    node=("$.kubernetes.host", "$['k8s.node.name']"),
+    pod=("$.kubernetes.pod_name", "$['k8s.pod.name']"),
+    # Docker's fluentd driver and ECS FireLens: the container's name and its stream
+    container=("$.kubernetes.container_name", "$['k8s.container.name']", "$.container_name"),
+    stream=("$.stream", "$.source"),
     level=("$.level", "$.severity"),
     partial=("$._p",),
 )
@@ -167,6 +181,7 @@ ENVELOPES: dict[str, Envelope] = {
             name="fluent-cri",
             message=("$.message",),
             marks=("$.logtag",),
+            weak_marks=(),
             level=(),
             partial=("$.logtag",),
         ),
@@ -296,11 +311,24 @@ LEVELS = {
 }
 
 
+#: A program's own JSON record: a level and a message at the top (zap, slog, logrus,
+#: logback's encoder), which a record marked only weakly must not look like.
+_OWN_JSON = ("$.level", "$.severity", "$.lvl"), ("$.msg", "$.message")
+
+
 def carries(envelope: Envelope, text: pl.Expr) -> pl.Expr:
     """Whether each line of ``text`` is ``envelope``'s record: a JSON object with a line
-    where the envelope keeps it and one of its marks."""
+    where the envelope keeps it and one of its marks; a record with one of its weak marks
+    only (a ``stream``, a ``date``) is no program's own JSON record besides."""
     text = pl.when(text.str.strip_chars_start().str.starts_with("{")).then(text)
-    marked = pl.any_horizontal([text.str.json_path_match(m).is_not_null() for m in envelope.marks])
+
+    def has(paths) -> pl.Expr:
+        return pl.any_horizontal([text.str.json_path_match(p).is_not_null() for p in paths])
+
+    marked = has(envelope.marks)
+    if envelope.weak_marks:
+        own = has(_OWN_JSON[0]) & has(_OWN_JSON[1])
+        marked = marked | (has(envelope.weak_marks) & ~own)
     return (_line(envelope, text).is_not_null() & marked).fill_null(False)
 
 
@@ -342,6 +370,8 @@ def items_sample(sample: list[str]) -> list[str]:
         return sample
     if json_text.is_pasted(sample):
         return json_text.compact_sample(sample, LIST_KEYS)
+    if not any('":[' in s or '": [' in s for s in sample):
+        return sample
     frame = pl.DataFrame(
         {"line": range(1, len(sample) + 1), "text": sample},
         schema={"line": pl.UInt32, "text": pl.String},
@@ -353,7 +383,13 @@ def items_sample(sample: list[str]) -> list[str]:
         container=pl.lit(None, pl.String),
         path=pl.lit("", pl.String),
     )
-    return json_text.compact_lines(frame.lazy(), LIST_KEYS).collect()["text"].to_list()
+    # a line that is some collector's record stays whole, lists of its own and all
+    is_record = frame.select(
+        pl.any_horizontal([carries(e, pl.col("text")) for e in ENVELOPES.values()])
+    ).to_series()
+    documents = json_text.compact_lines(frame.filter(~is_record).lazy(), LIST_KEYS).collect()
+    together = pl.concat([frame.filter(is_record), documents.select(frame.columns)])
+    return together.sort("line", maintain_order=True)["text"].to_list()
 
 
 def detect(sample: list[str]) -> tuple[str | None, float]:
@@ -381,8 +417,9 @@ def detect_each(samples: list[list[str]]) -> list[tuple[str | None, float]]:
 
 
 def _json_like(sample: list[str]) -> bool:
-    head = next((s.strip() for s in sample if s.strip()), "")
-    return head.startswith(("{", "["))
+    """Whether any of the first lines begins like JSON (a collector may write a banner
+    first)."""
+    return any(s.lstrip().startswith(("{", "[")) for s in sample[:20])
 
 
 def _best(shares: dict[str, float]) -> tuple[str | None, float]:
@@ -393,17 +430,27 @@ def _best(shares: dict[str, float]) -> tuple[str | None, float]:
     return (best, best_share) if best_share >= runtime.MIN_SHARE else (None, best_share)
 
 
-def unwrap_documents(lines: pl.DataFrame) -> pl.DataFrame:
+def unwrap_documents(lines: pl.DataFrame, name: str) -> pl.DataFrame:
     """``lines`` (with the line columns) as one record a line where they are an export
-    document (:func:`items_sample`); as they are otherwise."""
-    return json_text.compact_lines(lines.lazy(), LIST_KEYS).collect()
+    document (:func:`items_sample`): pretty-printed, every line is the document's; as JSON
+    lines, only a line that is no record of the envelope ``name`` (a record may hold a
+    list of its own under such a key)."""
+    if json_text.is_pasted(lines["text"].head(50).to_list()):
+        return json_text.compact_lines(lines.lazy(), LIST_KEYS).collect()
+    is_record = lines.select(carries(ENVELOPES[name], pl.col("text"))).to_series()
+    documents = json_text.compact_lines(lines.filter(~is_record).lazy(), LIST_KEYS).collect()
+    together = pl.concat([lines.filter(is_record), documents.select(lines.columns)])
+    return together.sort("line", maintain_order=True)
 
 
 #: Where a big file of records one a line may be cut: before a record, unless one of
 #: its values begins with a tab or a space, as a klog ``err=<`` block's lines and a Go
 #: panic's do (each a record of its own, to be joined to the one above).
 RECORD_START = r"^\s*\{"
-CONTINUES = r'":\s*"(?:\\t| )'
+CONTINUES = r'":\s*"(?:\\t| |goroutine [0-9]|panic: )'
+#: A record that holds the first piece of a line the runtime split (``_p`` or
+#: ``logtag`` ``P``): no cut falls after it.
+SPLIT = r'"(?:_p|logtag)"\s*:\s*"P"'
 
 #: What an envelope's record says, each the first of the envelope's paths present.
 ROLES = (
@@ -432,9 +479,10 @@ def strip(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     ``container``, ``stream``, ``wrap_level``, and what its origin and tags name. Where
     an outer layer named them already, its names are kept, but for the node the record
     names (an outer tag or path names the pod at most) and the record's own time (nearer
-    the program). Lines that are not such a record stay as
-    they are; runs of split lines are joined."""
+    the program). Lines that are not such a record stay as they are, each an entry of
+    its own; runs of split lines are joined."""
     envelope = ENVELOPES[name]
+    frame = frame.with_columns(text=without_lone_surrogates(pl.col("text")))
     said = frame.with_columns(_said=_said(frame, envelope)).unnest("_said")
     said = said.with_columns(
         *[_known(f"_{role}") for role in ROLES if role not in ("time", "level_with", "origin")],
@@ -462,7 +510,8 @@ def strip(frame: pl.DataFrame, name: str) -> pl.DataFrame:
         ),
         stream=pl.coalesce("stream", pl.when(stream.is_in(["stdout", "stderr"])).then(stream)),
         wrap_level=pl.coalesce("wrap_level", level),
-        entry=pl.col("entry") | matched,
+        # a line that is no record (broken, cut, another program's) stands alone
+        entry=pl.col("entry") | ~matched,
         partial=((pl.col("_partial") == "P") & (line.str.len_bytes() <= SPLIT_BYTES)).fill_null(
             False
         ),
@@ -493,16 +542,18 @@ def _said(frame: pl.DataFrame, envelope: Envelope) -> pl.Series:
     than usual), each field is looked up on its own, a line's problem costing that line.
     """
     text = pl.when(pl.col("text").str.strip_chars_start().str.starts_with("{")).then("text")
-    paths = {"line": envelope.message, **{role: _paths(envelope, role) for role in ROLES}}
+    paths = {"line": envelope.message, **{role: getattr(envelope, role) for role in ROLES}}
     try:
         if envelope.payload or envelope.tags or envelope.level_with:
             raise pl.exceptions.ComputeError("objects and lists are read path by path")
-        decoded = pl.col("_d").struct
+        dtype = _dtype(paths.values())
         values = {
-            f"_{role}": pl.coalesce([_field(decoded, p) for p in each] or [pl.lit(None, pl.String)])
+            f"_{role}": pl.coalesce(
+                [_field(pl.col("_d"), dtype, p) for p in each] or [pl.lit(None, pl.String)]
+            )
             for role, each in paths.items()
         }
-        said = frame.select(_d=text.str.json_decode(_dtype(paths.values()))).select(**values)
+        said = frame.select(_d=text.str.json_decode(dtype)).select(**values)
     except pl.exceptions.PolarsError:
         raw = ("tags", "level_with")  # a list and an object, as JSON text
         said = frame.select(
@@ -514,10 +565,6 @@ def _said(frame: pl.DataFrame, envelope: Envelope) -> pl.Series:
             },
         )
     return said.to_struct("_said")
-
-
-def _paths(envelope: Envelope, role: str) -> tuple[str, ...]:
-    return getattr(envelope, role)
 
 
 _KEY = re.compile(r"\.([^.\[]+)|\['([^']+)'\]")
@@ -537,11 +584,10 @@ def _dtype(paths: Iterable[Iterable[str]]) -> pl.Struct:
             node = tree
             *inner, last = _keys(path)
             for key in inner:
-                node = node[key] if isinstance(node.get(key), dict) else node.setdefault(key, {})
-                if not isinstance(node, dict):
-                    break
-            else:
-                node.setdefault(last, None)
+                if not isinstance(node.get(key), dict):
+                    node[key] = {}
+                node = node[key]
+            node.setdefault(last, None)
 
     def as_struct(node: dict) -> pl.Struct:
         return pl.Struct({k: pl.String if v is None else as_struct(v) for k, v in node.items()})
@@ -549,13 +595,15 @@ def _dtype(paths: Iterable[Iterable[str]]) -> pl.Struct:
     return as_struct(tree)
 
 
-def _field(decoded, path: str) -> pl.Expr:
-    """The text at ``path`` of a decoded struct, null where the dtype made it an object."""
-    keys = _keys(path)
-    expr = decoded.field(keys[0])
-    for key in keys[1:]:
+def _field(decoded: pl.Expr, dtype: pl.Struct, path: str) -> pl.Expr:
+    """The text at ``path`` of a ``decoded`` struct of ``dtype``; null where the dtype
+    holds an object there (another path goes through it)."""
+    expr = decoded
+    for key in _keys(path):
+        fields = {f.name: f.dtype for f in dtype.fields} if isinstance(dtype, pl.Struct) else {}
+        dtype = fields.get(key)
         expr = expr.struct.field(key)
-    return expr
+    return expr if dtype == pl.String else pl.lit(None, pl.String)
 
 
 def _origin_hints(found: pl.DataFrame) -> dict[str, pl.Expr]:

@@ -197,6 +197,8 @@ def _route_stream(
         return lines.with_columns(_starts=pl.lit(False), _format=main_name), main is not None
     own_start = main and (main.own_start or main.record_start or main.distinct_start)
     own = text.str.contains(own_start) if own_start else pl.lit(False)
+    # rows, not line numbers, are the key: an export's records may share one line
+    lines = lines.with_row_index("_r")
     # a line of main's own after another format's record takes the stream back
     flagged = lines.filter(flag | pl.col("entry") | own)
     claims = [pl.when(text.str.contains(p.claims)).then(pl.lit(p.name)) for p in others]
@@ -206,18 +208,18 @@ def _route_stream(
         # wrapper's entries that no other format claims
         plain = pl.when(pl.col("entry")).then(main_name)
     claimed = flagged.select(
-        "line",
+        "_r",
         _claimed=pl.when(own).then(main_name).otherwise(pl.coalesce(*claims, plain)),
     )
     routed = (
-        lines.join(claimed, on="line", how="left")
+        lines.join(claimed, on="_r", how="left")
         .with_columns(
             _starts=pl.col("_claimed").is_not_null(),
             _format=pl.col("_claimed").forward_fill().over("_key")
             if by_stream
             else pl.col("_claimed").forward_fill(),
         )
-        .drop("_claimed")
+        .drop("_claimed", "_r")
     )
     if main is not None:
         routed = routed.with_columns(pl.col("_format").fill_null(main_name))
@@ -381,7 +383,10 @@ def _unclaimed(group: pl.DataFrame) -> pl.DataFrame:
 def _with_wrapper_fields(found: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
     """Fill what a record leaves open from its first line's wrapper: the time (a
     yearless one says so), the level from a syslog severity, and the pid in ``attrs``."""
-    wrap = lines.select("line", "wrap_ts", "wrap_year_missing", "wrap_level", "pid")
+    # a line's first wrapper fields (an export's records on one line share it)
+    wrap = lines.select("line", "wrap_ts", "wrap_year_missing", "wrap_level", "pid").unique(
+        "line", keep="first", maintain_order=True
+    )
     if wrap.select(pl.exclude("line").is_not_null().any()).row(0) == (False,) * 4:
         return found
     joined = found.join(wrap, on="line", how="left")

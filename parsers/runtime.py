@@ -82,7 +82,7 @@ _JOURNAL_ISO = (
 )
 
 #: ``logcli query``'s lines: a time, then the stream's labels (a wrapper of its own).
-_LOKI_LABELS = rf'^{_TIME}(?:[Zz]|[+-][0-9]{{2}}:[0-9]{{2}}) \{{[A-Za-z_][A-Za-z0-9_]*="'
+_LOKI_LABELS = rf'^{_TIME}(?:[Zz]|[+-][0-9]{{2}}:[0-9]{{2}}) \{{(?:\}}|[A-Za-z_][A-Za-z0-9_]*=")'
 
 #: Literals a line with the prefix holds; a sample with none of them is not matched
 #: against the prefix's pattern at all (``kubectl-timestamps`` has no such literal).
@@ -292,6 +292,9 @@ def join_partials(lines: pl.LazyFrame) -> pl.LazyFrame:
     same_stream = (
         (pl.col("stream") == pl.col("stream").shift(1))
         & (pl.col("path") == pl.col("path").shift(1))
+        # a collector's export holds many pods' lines
+        & pl.col("host").eq_missing(pl.col("host").shift(1))
+        & pl.col("container").eq_missing(pl.col("container").shift(1))
     ).fill_null(False)
     starts = ~(partial.shift(1, fill_value=False) & same_stream)
     flagged = lines.with_columns(_logical=starts.cast(pl.UInt32).cum_sum(), _starts=starts)

@@ -129,7 +129,7 @@ NAME_PREFIX = (
 #: line of a selection may have lost one).
 K9S = r"^│ (?P<text>.*?) *│?$"
 
-#: Fluentd's ``out_file`` (and ``stdout``) line: the time, the tag (for a container's log
+#: Fluentd's ``out_file`` line: the time, the tag (for a container's log
 #: the path it was read from, dots for slashes), the record as JSON.
 FLUENTD = rf"^(?P<prefix_ts>{_ISO})\t(?P<origin>[^\t]+)\t(?P<text>\{{.*)$"
 #: Fluent Bit's ``file`` output in its default format: the tag, then the time (epoch
@@ -484,16 +484,20 @@ def peel(
     for _ in range(MAX_LAYERS):
         body = frame.filter(~pl.col("marker"))["text"].head(SAMPLE_LINES).to_list()
         name, share = _expected_layer(body, expect, tuple(layers))
-        if name is None:
+        if name is None and layers and layers[-1] in runtime.PREFIXES:
+            # inside a runtime's line, only a collector's record (its own container's
+            # output: ``kubectl logs fluent-bit``)
+            name, share = envelopes.detect_each([body])[0]
+        elif name is None:
             name, share = detect(body, inner=bool(layers))
         if name is None or name in layers:
             break
         if name in envelopes.ENVELOPES and envelopes.items_sample(body) != body:
-            frame = _one_record_a_line(frame)  # an export's document
+            frame = _one_record_a_line(frame, name)  # an export's document
         frame = strip(frame, name, outermost=not layers)
         layers.append(name)
         shares.append(share)
-        if name in runtime.PREFIXES:  # the runtime writes right around the program's line
+        if name in envelopes.ENVELOPES and layers[:-1] and layers[-2] in runtime.PREFIXES:
             break
     return Peeled(_oldest_first(frame), tuple(layers), tuple(shares))
 
@@ -503,20 +507,23 @@ def _oldest_first(frame: pl.DataFrame) -> pl.DataFrame:
     query`` by default, a store's search) in the order they were written: the rows
     reversed where nine in ten of the steps between the layers' times go back (times that
     jitter, as merged streams' do, are no order to undo), so that a record's lines (a
-    klog ``err=<`` block, RabbitMQ's pieces) follow its first line again. Their line
-    numbers stay those of the file."""
+    klog ``err=<`` block, RabbitMQ's pieces) follow its first line again; among lines of
+    one time, which a store lists in any order, those that continue a record (indented)
+    come last. Their line numbers stay those of the file."""
     at = pl.col("prefix_ts")
     steps = frame.select(back=(at < at.shift(1)).sum(), forward=(at > at.shift(1)).sum())
     back, forward = steps.row(0)
-    return frame.reverse() if back > 9 * forward else frame
+    if back <= 9 * forward:
+        return frame
+    # lines of one time may come in either order: a block's own lines after its first
+    continues = pl.col("text").str.contains(r"^(?:[\t ]|$)")
+    return frame.reverse().sort(at.forward_fill(), continues, maintain_order=True)
 
 
-def _one_record_a_line(frame: pl.DataFrame) -> pl.DataFrame:
+def _one_record_a_line(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     """An export document's records one a line (:func:`parsers.envelopes.unwrap_documents`),
     the wrapper columns of each record's first line riding along."""
-    unwrapped = envelopes.unwrap_documents(frame.select(list(LINE_SCHEMA)))
-    if unwrapped.height == frame.height:
-        return frame
+    unwrapped = envelopes.unwrap_documents(frame.select(list(LINE_SCHEMA)), name)
     wrap = frame.select("line", *WRAP_SCHEMA)
     return unwrapped.join(wrap, on="line", how="left").select(frame.columns)
 

@@ -506,9 +506,9 @@ def test_a_program_no_format_knows_keeps_the_records_time_and_node(read):
     assert loaded.summary.unparsed_lines == 0
 
 
-def test_a_broken_record_loses_nothing_around_it(read):
-    """A record cut off as a collector died writing it is kept as written, in the record
-    above it (as a runtime's broken line is), and the records after it are read."""
+def test_a_broken_record_stands_alone_and_costs_no_other(read):
+    """A record cut off as a collector died writing it is a row of its own, its text as
+    written (it is no record of the collector's to read inside), and glued to none."""
     lines = CLUSTERS["eks"][:6]
     text = fluent_bit_cri(lines).splitlines()
     cut = text[1][: len(text[1]) // 2]
@@ -517,9 +517,10 @@ def test_a_broken_record_loses_nothing_around_it(read):
     files = loaded.summary.files.row(0, named=True)
     assert files["first_lines"] + files["continuation_lines"] + files["unparsed_lines"] == 7
     events = loaded.events.sort("line")
-    assert events["level"].cast(pl.String).to_list() == ["info", "error", "error", "info"]
-    assert cut in events["message"][0]
-    assert set(events["host"]) == {lines[0].node}
+    assert events["level"].cast(pl.String).to_list() == ["info", None, "error", "error", "info"]
+    assert events["message"][1] == cut
+    assert cut not in events["message"][0]
+    assert set(events["host"].drop_nulls()) == {lines[0].node}
 
 
 @pytest.mark.parametrize(
@@ -633,3 +634,189 @@ def test_detect_reads_a_pretty_export_the_sample_cuts_off_as_parse_does(tmp_path
     assert len(path.read_text().splitlines()) > 200  # more than the sample holds
     found = mapper.detect(str(path))
     assert (found["format"], found["wrappers"]) == ("go-json", ["cloud-logging"])
+
+
+# --- exports as APIs return them, and records of other shapes ---------------------------
+
+
+@pytest.mark.parametrize("hits", [3, 120])
+def test_a_one_line_export_gives_one_row_a_record(read, hits):
+    """Elasticsearch, Loki and Splunk APIs answer on one line unless asked to pretty-print:
+    the records share that line, and each is one row."""
+    lines = [x for x in CLUSTERS["eks"] if x.container != "rabbitmq" and x.text[0] not in "\t "]
+    picked = [lines[k % len(lines)] for k in range(hits)]
+    document = json.loads(elasticsearch_search(picked))
+    loaded = read("search.json", json.dumps(document))
+    assert loaded.events.height == hits
+    assert set(loaded.events["line"]) == {1}
+    assert loaded.summary.unparsed_lines == 0
+
+
+def test_records_with_lists_and_half_surrogates_of_their_own_stay_records(read):
+    lines = CLUSTERS["gke"][:5]
+    records = [json.loads(r) for r in fluent_bit_cri(lines).splitlines()]
+    records[0]["results"] = [{"id": 2}, {"id": 3}]  # Merge_Log puts an app's fields beside
+    records[4]["log"] += " \udc80"
+    text = "\n".join(json.dumps(r) for r in records) + "\n"
+    loaded = read("fluent.json", text.replace("\\udc80", "\\udc80"))
+    assert loaded.events.height == 3  # an info line, the error with its block, CoreDNS
+    assert loaded.summary.unparsed_lines == 0
+    assert set(loaded.events["host"]) == {lines[0].node}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"level":"error","ts":1678816801.5,"msg":"request failed","log":"access","stream":"x"}',
+        '{"time":"2023-03-14T18:00:01Z","level":"ERROR","msg":"request failed","log":"audit",'
+        '"date":"2023-03-14"}',
+        '{"@timestamp":"2023-03-14T18:00:01.123Z","@version":"1","message":"request failed",'
+        '"logger_name":"com.example.Api","thread_name":"main","level":"ERROR"}',
+    ],
+)
+def test_a_programs_json_with_collector_like_keys_stays_the_programs(read, line):
+    assert envelopes.detect([line] * 4) == (None, 0.0)
+    loaded = read("app.json", (line + "\n") * 4)
+    assert loaded.events["level"].cast(pl.String).to_list() == ["error"] * 4
+    assert loaded.events["message"].str.contains("request failed").all()
+
+
+def test_a_collectors_banner_before_its_records_does_not_hide_them(read):
+    lines = CLUSTERS["eks"][:8]
+    loaded = read("fluent-bit.log", "Fluent Bit v2.1.8\n" + fluent_bit_cri(lines))
+    assert loaded.summary.files["prefix"][0] == "fluent"
+    assert loaded.events.filter(pl.col("level") == "error").height == 3  # 2 syncs, 1 DNS
+
+
+UP = klog_head("I", datetime(2023, 3, 14, 18, 0, 1, tzinfo=UTC), "proxier.go:853") + '"up"'
+
+
+def test_split_lines_of_two_pods_are_joined_each_to_its_own(read):
+    at = "2023-03-14T18:00:01.123456789Z"
+    head = 'E0314 18:00:01.123456       1 handler.go:88] "request failed" body="'
+    records = [
+        {"time": at, "stream": "stderr", "_p": "P", "log": head + "x" * (16384 - len(head))}
+        | {"kubernetes": {"pod_name": "api-1", "host": "node-1", "container_name": "api"}},
+        {"time": at, "stream": "stderr", "_p": "F", "log": UP}
+        | {"kubernetes": {"pod_name": "kube-proxy-2", "host": "node-2", "container_name": "kp"}},
+        {"time": at, "stream": "stderr", "_p": "F", "log": 'y"'}
+        | {"kubernetes": {"pod_name": "api-1", "host": "node-1", "container_name": "api"}},
+    ]
+    loaded = read("fluent.json", "\n".join(map(compact, records)) + "\n")
+    by_host = {r["host"]: r for r in loaded.events.iter_rows(named=True)}
+    assert by_host["node-2"]["message"] == '"up"'
+    assert by_host["node-1"]["level"] == "error" and by_host["node-1"]["message"].endswith('y"')
+
+
+def test_a_panic_reads_the_same_in_a_collectors_records_as_behind_a_runtime(read):
+    at = datetime(2023, 3, 14, 18, 0, 1, tzinfo=UTC)
+    texts = [
+        klog_head("I", at, "server.go:42") + '"Starting"',
+        "panic: runtime error: invalid memory address or nil pointer dereference",
+        "",
+        "goroutine 1 [running]:",
+        "main.main()",
+        "\t/app/main.go:12 +0x1d",
+        "exit status 2",
+    ]
+    lines = [Line(at, "node-1", "web-1", "web", "stderr", t) for t in texts]
+    cri = "".join(f"{cri_time(x.at)} stderr F {x.text}\n" for x in lines)
+    as_cri = read("web-cri.log", cri).events
+    as_fluent = read("web.json", fluent_bit_cri(lines)).events
+    assert as_fluent.height == as_cri.height
+    assert as_fluent["level"].to_list() == as_cri["level"].to_list()
+
+
+@pytest.mark.parametrize(
+    ("name", "outer"),
+    [
+        ("cri.log", lambda x, record: f"{cri_time(x.at)} stdout F {record}"),
+        ("kubectl.log", lambda x, record: f"[pod/fluent-bit-7xk2p/fluent-bit] {record}"),
+    ],
+)
+def test_a_collectors_own_output_read_through_its_runtime(read, name, outer):
+    """``kubectl logs fluent-bit`` (its stdout output in JSON lines) behind the runtime's
+    prefix or kubectl's: the records inside are peeled too."""
+    lines = CLUSTERS["eks"][:8]
+    records = fluent_bit_cri(lines).splitlines()
+    wrapped = [outer(x, r) for x, r in zip(lines, records, strict=True)]
+    loaded = read(name, "\n".join(wrapped) + "\n")
+    assert loaded.summary.files["prefix"][0].endswith("> fluent")
+    assert set(loaded.events["host"]) <= {x.node for x in lines}
+    assert loaded.events.filter(pl.col("level") == "error").height == 3  # 2 syncs, 1 DNS
+
+
+def test_logcli_with_every_label_shared_prints_empty_labels(read):
+    at = datetime(2023, 3, 14, 18, 0, 1, tzinfo=UTC)
+    line = klog_head("E", at, "proxier.go:1520") + '"Failed to execute iptables-restore"'
+    loaded = read("loki.txt", f"2023-03-14T18:00:01Z {{}} {line}\n" * 3)
+    assert loaded.summary.files["prefix"][0] == "logcli"
+    assert loaded.events["level"].cast(pl.String).to_list() == ["error"] * 3
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        # ECS FireLens and Docker's fluentd log driver
+        {"container_id": "3f2a", "container_name": "/web", "source": "stderr", "log": "{text}"},
+        # OpenTelemetry-style flattened keys
+        {"k8s.pod.name": "web-1", "k8s.node.name": "node-9", "log": "{text}", "time": "{at}"},
+        # an ECS document with dotted keys
+        {
+            "@timestamp": "{at}",
+            "message": "{text}",
+            "kubernetes.pod.name": "web-1",
+            "kubernetes.node.name": "node-9",
+        },
+    ],
+)
+def test_collector_records_of_other_shapes(read, record):
+    text = "ERROR:payments:upstream timed out"
+    filled = json.dumps(record).replace("{text}", text).replace("{at}", "2023-03-14T18:00:01Z")
+    loaded = read("records.json", (filled + "\n") * 3)
+    assert loaded.summary.files["prefix"][0] in envelopes.ENVELOPES
+    assert loaded.events["level"].cast(pl.String).to_list() == ["error"] * 3
+    if "node" in filled:
+        assert set(loaded.events["host"]) == {"node-9"}
+
+
+@pytest.mark.parametrize("pieces", [5, 9])
+def test_big_files_are_cut_neither_inside_a_split_line_nor_a_docker_line(tmp_path, pieces):
+    at = "2023-03-14T18:00:01.5Z"
+    meta = {"kubernetes": {"pod_name": "api-1", "host": "node-1", "container_name": "api"}}
+    head = "2023-03-15 02:50:01.695172+00:00 [error] <0.1.0> queue: "
+    fluent, docker = [], []
+    for k in range(300):
+        piece = head.replace("<0.1.0>", f"<0.{k}.0>") + "x" * (16384 - len(head))
+        fluent.append(compact({"time": at, "stream": "stdout", "_p": "P", "log": piece} | meta))
+        fluent.append(compact({"time": at, "stream": "stdout", "_p": "F", "log": "y"} | meta))
+        docker.append(compact({"log": piece, "stream": "stdout", "time": at}))
+        docker.append(compact({"log": "y\n", "stream": "stdout", "time": at}))
+    for name, lines in (("fluent.json", fluent), ("docker.log", docker)):
+        path = tmp_path / name
+        path.write_text("\n".join(lines) + "\n")
+        tasks = mapper.plan(str(path), chunk_bytes=path.stat().st_size // pieces)
+        results = [mapper.map_task(task) for task in tasks]
+        assert sum(r.rows for r in results) == 300, name
+        assert sum(int(r.warnings["unparsed"].sum()) for r in results) == 0, name
+
+
+@pytest.mark.parametrize("ties", ["as written", "reversed"])
+def test_a_newest_first_export_whatever_its_order_of_equal_times(read, ties):
+    """A store sorted newest first lists lines of one time (a klog block's) in either
+    order: each record is read whole."""
+    lines = CLUSTERS["gke"]
+    records = [
+        {"labels": loki_labels(x), "line": x.text, "timestamp": cri_time(x.at)} for x in lines
+    ]
+    if ties == "as written":  # a stable sort on the time alone
+        records = sorted(records, key=lambda r: r["timestamp"], reverse=True)
+    else:
+        records = records[::-1]
+    loaded = read("loki.jsonl", "\n".join(map(go_json, records)) + "\n")
+    assert loaded.summary.unparsed_lines == 0
+    want = expected_records(lines)
+    assert (
+        loaded.events.filter(pl.col("level") == "error").height
+        == want.filter(pl.col("level") == "error").height
+    )

@@ -129,9 +129,9 @@ def plan(
         sample = sample_lines(head)
         prefix, parser = _sniff(sample, format)
         start_pattern = (parser.own_start or parser.record_start) if parser else None
-        unless = None
-        if envelopes.detect(sample)[0] and not json_text.is_pasted(sample):
-            starts, unless = envelopes.RECORD_START, envelopes.CONTINUES
+        unless = after = None
+        if not prefix and envelopes.detect(sample)[0] and not json_text.is_pasted(sample):
+            starts, unless, after = envelopes.RECORD_START, envelopes.CONTINUES, envelopes.SPLIT
         elif start_pattern:
             starts = _record_start(prefix, start_pattern)
         else:
@@ -140,7 +140,7 @@ def plan(
         step = -(-size // (-(-pieces // parts) * parts))
         bounds = [0]
         while bounds[-1] + step < size:
-            cut = _boundary(handle, bounds[-1] + step, starts, unless)
+            cut = _boundary(handle, bounds[-1] + step, starts, unless, after)
             if cut is None or cut >= size:
                 break
             bounds.append(cut)
@@ -162,9 +162,12 @@ def _record_start(prefix: str | None, pattern: str) -> str:
     return "^" + body
 
 
-def _boundary(handle: Any, offset: int, starts: str, unless: str | None = None) -> int | None:
+def _boundary(
+    handle: Any, offset: int, starts: str, unless: str | None = None, after: str | None = None
+) -> int | None:
     """The offset of the first line at or after ``offset`` that starts a record (matches
-    ``starts`` and not ``unless``), looked for in the next 64 KiB, then the next 4 MiB.
+    ``starts`` and not ``unless``, and follows no line that matches ``after``: the first
+    piece of a split line), looked for in the next 64 KiB, then the next 4 MiB.
     The lines are matched by polars' regex engine, whose time grows with the text only:
     a format file's pattern that would backtrack without end in Python's cannot hang it."""
     for size in (64 << 10, 4 << 20):
@@ -178,7 +181,12 @@ def _boundary(handle: Any, offset: int, starts: str, unless: str | None = None) 
         text = pl.col("line").cast(pl.String, strict=False)
         found = lines.select(
             at=length.cum_sum() - length + pl.int_range(pl.len()),
-            start=(text.str.contains(starts) & ~text.str.contains(unless or "$^")).fill_null(False),
+            start=(
+                text.str.contains(starts)
+                & ~text.str.contains(unless or "$^")
+                # the line before the first one is not whole here: no cut there
+                & ~text.shift(1).str.contains(after or "$^").fill_null(after is not None)
+            ).fill_null(False),
         ).filter("start")
         if found.height:
             return offset + first + 1 + int(found["at"][0])
@@ -737,8 +745,8 @@ def detect(path: str) -> dict[str, object]:
     )
     peeled = wrappers.peel(frame, raw)
     body = wrappers.with_path_hints(peeled.lines).filter(~pl.col("marker"))
-    if set(peeled.layers) & set(envelopes.ENVELOPES) and body["entry"].any():
-        body = body.filter("entry")  # not the lines of a record the sample cuts off
+    if set(peeled.layers) & set(envelopes.ENVELOPES) and not body["entry"].all():
+        body = body.filter(~pl.col("entry"))  # not the lines of a record the sample cuts off
     ranked = parsers.registry.rank(body["text"].to_list())
     best, score = ranked[0] if ranked else (None, Score(0.0, "no parsers registered"))
     sure = best is not None and score.score >= MIN_SCORE
