@@ -418,8 +418,12 @@ def detect_each(samples: list[list[str]]) -> list[tuple[str | None, float]]:
 
 def _json_like(sample: list[str]) -> bool:
     """Whether any of the first lines begins like JSON (a collector may write a banner
-    first)."""
-    return any(s.lstrip().startswith(("{", "[")) for s in sample[:20])
+    first) and the sample names a key some envelope keeps a line under: a file of
+    other JSON (a CI job, an event list) is not looked into."""
+    if not any(s.lstrip().startswith(("{", "[")) for s in sample[:20]):
+        return False
+    text = "\n".join(sample)
+    return any(key in text for key in LINE_KEYS)
 
 
 def _best(shares: dict[str, float]) -> tuple[str | None, float]:
@@ -573,6 +577,12 @@ _KEY = re.compile(r"\.([^.\[]+)|\['([^']+)'\]")
 def _keys(path: str) -> list[str]:
     """The keys of a JSON path: ``$.a['b.c']`` is ``["a", "b.c"]``."""
     return [dotted or quoted for dotted, quoted in _KEY.findall(path)]
+
+
+#: The keys envelopes keep a line under, quoted as JSON writes them.
+LINE_KEYS = {
+    f'"{_keys(path)[-1]}"' for e in ENVELOPES.values() for path in (*e.message, *e.payload)
+}
 
 
 def _dtype(paths: Iterable[Iterable[str]]) -> pl.Struct:

@@ -563,12 +563,25 @@ def test_a_big_collector_file_is_cut_between_records(tmp_path):
     RabbitMQ message's pieces, each with its header, may be cut apart as in a file of
     their own)."""
     path = tmp_path / "fluent.json"
-    lines = [x for x in CLUSTERS["eks"] if x.container != "rabbitmq"] * 400
+    at = datetime(2023, 3, 14, 18, 0, 1, tzinfo=UTC)
+    dump = [  # klog's old-style error: the restore input it failed on, line by line
+        klog_head("E", at, "proxier.go:1508") + "Failed to execute iptables-restore: exit 1",
+        "*nat",
+        ":KUBE-SERVICES - [0:0]",
+        "-A KUBE-SERVICES -m comment --comment kube-system/kube-dns -j KUBE-SVC-TCOU7J",
+        "COMMIT",
+    ]
+    lines = [x for x in CLUSTERS["eks"] if x.container != "rabbitmq"]
+    lines += [Line(at, "node-1", "kube-proxy-x1", "kube-proxy", "stderr", t) for t in dump]
+    lines = lines * 400
     path.write_text(fluent_bit_cri(lines))
-    tasks = mapper.plan(str(path), chunk_bytes=path.stat().st_size // 5)
-    assert len(tasks) >= 4
-    rows = sum(mapper.map_task(task).rows for task in tasks)
-    assert rows == mapper.map_task(mapper.Task(str(path))).rows
+    whole = mapper.map_task(mapper.Task(str(path))).rows
+    for pieces in (4, 7, 11, 16):
+        tasks = mapper.plan(str(path), chunk_bytes=path.stat().st_size // pieces)
+        assert len(tasks) >= pieces - 1
+        results = [mapper.map_task(task) for task in tasks]
+        assert sum(r.rows for r in results) == whole, pieces
+        assert sum(int(r.warnings["unparsed"].sum()) for r in results) == 0, pieces
 
 
 @pytest.mark.parametrize(

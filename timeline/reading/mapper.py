@@ -130,8 +130,9 @@ def plan(
         prefix, parser = _sniff(sample, format)
         start_pattern = (parser.own_start or parser.record_start) if parser else None
         unless = after = None
-        if not prefix and envelopes.detect(sample)[0] and not json_text.is_pasted(sample):
-            starts, unless, after = envelopes.RECORD_START, envelopes.CONTINUES, envelopes.SPLIT
+        envelope = None if prefix else envelopes.detect(sample)[0]
+        if envelope and not json_text.is_pasted(sample):
+            starts, unless, after = _envelope_cuts(envelope, sample, format)
         elif start_pattern:
             starts = _record_start(prefix, start_pattern)
         else:
@@ -149,6 +150,28 @@ def plan(
         Task(path, format, start=a, end=b, part=i)
         for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False))
     ]
+
+
+def _envelope_cuts(envelope: str, sample: list[str], format: str | None) -> tuple[str, ...]:
+    """Where a big file of a collector's records (one a line) may be cut: before a record
+    whose line starts a record of the format inside (its line as JSON writes it), never
+    after a split line's first piece; without a format that says where its records
+    start, before any record whose line is not indented."""
+    frame = pl.DataFrame({"text": sample}).select(
+        line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
+        end_line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
+        text=pl.col("text"),
+        path=pl.lit(""),
+    )
+    inner = wrappers.peel(frame, sample).lines["text"].to_list()
+    _, parser = _sniff(inner, format)
+    start = parser and (parser.own_start or parser.record_start)
+    if not start:
+        return envelopes.RECORD_START, envelopes.CONTINUES, envelopes.SPLIT
+    keys = "|".join(sorted(key.strip('"') for key in envelopes.LINE_KEYS))
+    # the line's end is its closing quote in the record
+    body = start.removeprefix("^").replace("$", '(?:"|$)')
+    return rf'"(?:{keys})"\s*:\s*"(?:{body})', None, envelopes.SPLIT
 
 
 def _record_start(prefix: str | None, pattern: str) -> str:
