@@ -300,3 +300,28 @@ def test_formats_list_speaks_json():
     listed = {f["format"]: f for f in json.loads(result.stdout)}
     assert {"klog", "coredns", "rabbitmq", "circleci"} <= set(listed)
     assert listed["klog"]["origin"] == "built-in"
+
+
+def test_by_host_into_a_pipe_keeps_whole_host_names_and_counts(tmp_path, monkeypatch):
+    """Into a pipe with no ``COLUMNS`` (``| less``, ``> file``), the host table is as wide
+    as it needs: node names and counts are not cut to rich's 80 columns."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    nodes = [f"gke-prod-euw1-default-pool-3f6a1c2e-{k:04x}" for k in range(4)]
+    for k, node in enumerate(nodes):
+        folder = tmp_path / node / "var" / "log"
+        folder.mkdir(parents=True)
+        quiet = "".join(
+            f'I0314 {16 + m // 60}:{m % 60:02d}:07.000001       1 proxier.go:812] "Sync" n={m}\n'
+            for m in range(0, 110, 3)
+        )
+        storm = "".join(
+            f"E0314 18:{2 + i // 60:02d}:{i % 60:02d}.{i:06d}       1 proxier.go:1520] "
+            f'"Sync failed" n={i}\n'
+            for i in range(300 + 250 * k)
+        )
+        (folder / "kube-proxy.log").write_text(quiet + storm)
+    result = runner.invoke(app, ["analyze", str(tmp_path), "--year", "2023", "--by-host"])
+    assert result.exit_code == 0, result.stderr
+    for k, node in enumerate(nodes):
+        row = next(line for line in result.stdout.splitlines() if line.startswith(node))
+        assert f"{300 + 250 * k:,}" in row

@@ -3,6 +3,7 @@ warnings to stderr, user errors as a sentence and exit code 1."""
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import polars as pl
 import typer
 from rich.console import Console
 from rich.markup import escape as markup_escape
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -224,10 +226,18 @@ def _print_problems(summary: loader.LoadSummary) -> None:
         note(prefix + text, styles.get(kind, ""))
 
 
-def show(renderable: object) -> None:
-    """Print on stdout as rich lays it out, without the spaces it pads lines with."""
-    with out.capture() as captured:
-        out.print(renderable)
+def show(renderable: object, *, whole: bool = False) -> None:
+    """Print on stdout as rich lays it out, without the spaces it pads lines with.
+    ``whole``: where stdout is no terminal (a pipe, a file) and ``COLUMNS`` sets no
+    width, as wide as the renderable needs, so that a table's cells are not cut to the
+    80 columns rich assumes."""
+    console = out
+    if whole and not out.is_terminal and "COLUMNS" not in os.environ:
+        wide = Measurement.get(out, out.options.update_width(10_000), renderable).maximum
+        if wide > out.width:
+            console = Console(width=wide, color_system=None, highlight=False)
+    with console.capture() as captured:
+        console.print(renderable)
     text = "\n".join(line.rstrip() for line in captured.get().splitlines())
     sys.stdout.write(text + "\n")
 
@@ -483,7 +493,7 @@ def analyze(
         incident_id = int(found["top_incident"].split("-")[1]) - 1
         view = host_view(window.events, result, incident_id)
         show(Text(""))
-        show(view if view is not None else Text("no host logged errors in it"))
+        show(view if view is not None else Text("no host logged errors in it"), whole=True)
 
 
 @app.command()
