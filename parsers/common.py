@@ -312,3 +312,18 @@ def without_lone_surrogates(text: pl.Expr) -> pl.Expr:
         .str.replace_all("\x02([0-9a-fA-F]{4})([0-9a-fA-F]{4})\x02", r"\u$1\u$2")
     )
     return pl.when(text.str.contains(_LONE)).then(fixed).otherwise(text)
+
+
+def numbered(texts: list[str], path: str = "") -> pl.DataFrame:
+    """Lines as the loader numbers them (``line``, ``end_line``, ``text``, ``path``), for
+    a sample of a file's first lines.
+
+    >>> numbered(["a", "b"]).row(1)
+    (2, 2, 'b', '')
+    """
+    return pl.DataFrame({"text": texts}, schema={"text": pl.String}).select(
+        line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
+        end_line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
+        text=pl.col("text"),
+        path=pl.lit(path, pl.String),
+    )

@@ -57,7 +57,13 @@ from dataclasses import dataclass, fields, replace
 import polars as pl
 
 from parsers import json_text, layouts, runtime
-from parsers.common import per_file, stacked_samples, without_lone_surrogates
+from parsers.common import (
+    LINE_SCHEMA,
+    numbered,
+    per_file,
+    stacked_samples,
+    without_lone_surrogates,
+)
 from parsers.registry import shares_of
 
 
@@ -372,16 +378,10 @@ def items_sample(sample: list[str]) -> list[str]:
         return json_text.compact_sample(sample, LIST_KEYS)
     if not any('":[' in s or '": [' in s for s in sample):
         return sample
-    frame = pl.DataFrame(
-        {"line": range(1, len(sample) + 1), "text": sample},
-        schema={"line": pl.UInt32, "text": pl.String},
-    ).with_columns(
-        end_line=pl.col("line"),
-        prefix_ts=pl.lit(None, pl.Datetime("us", "UTC")),
-        stream=pl.lit(None, pl.String),
-        host=pl.lit(None, pl.String),
-        container=pl.lit(None, pl.String),
-        path=pl.lit("", pl.String),
+    frame = numbered(sample).with_columns(
+        pl.lit(None, dtype).alias(name)
+        for name, dtype in LINE_SCHEMA.items()
+        if name not in ("line", "end_line", "text", "path")
     )
     # a line that is some collector's record stays whole, lists of its own and all
     is_record = frame.select(

@@ -133,16 +133,17 @@ def flag_buckets(
     full = pl.concat(frames).sort("series", "bucket")
     window_td = to_timedelta(window)
     min_samples = max(3, min(12, int(window_td / width) // 4))
-    trailing = {"by": "bucket", "window_size": every(window_td), "closed": "left"}
+    trailing = {
+        "by": "bucket",
+        "window_size": every(window_td),
+        "closed": "left",
+        "min_samples": min_samples,
+    }
     value = pl.col("value")
     level_metric = pl.col("metric").is_in(LEVEL_METRICS)
     flagged = full.with_columns(
-        _median=value.rolling_quantile_by(
-            **trailing, quantile=0.5, interpolation="linear", min_samples=min_samples
-        ).over("series"),
-        _q25=value.rolling_quantile_by(
-            **trailing, quantile=0.25, interpolation="linear", min_samples=min_samples
-        ).over("series"),
+        _median=_trailing_quantile(value, 0.5, trailing),
+        _q25=_trailing_quantile(value, 0.25, trailing),
         _overall=value.median().over("series"),
         _overall_q25=value.quantile(0.25, "linear").over("series"),
     )
@@ -166,8 +167,16 @@ def flag_buckets(
     )
     sustain = round(SUSTAIN / width)
     if sustain > 1:
-        flagged = _sustained(flagged, sustain, trailing, min_samples, zc, float(min_bucket))
+        flagged = _sustained(flagged, sustain, trailing, zc, float(min_bucket))
     return flagged.select(*full.columns, "baseline", "noise", "threshold", "hot")
+
+
+def _trailing_quantile(column: pl.Expr, quantile: float, trailing: dict) -> pl.Expr:
+    """A quantile of ``column`` over each series' trailing window (``trailing``: the
+    options of ``rolling_quantile_by``)."""
+    return column.rolling_quantile_by(**trailing, quantile=quantile, interpolation="linear").over(
+        "series"
+    )
 
 
 def _spread(median: str, q25: str) -> pl.Expr:
@@ -184,7 +193,7 @@ def _count_threshold(baseline: pl.Expr, spread: pl.Expr, zc: pl.Expr) -> pl.Expr
 
 
 def _sustained(
-    flagged: pl.DataFrame, buckets: int, trailing: dict, min_samples: int, zc: pl.Expr, floor: float
+    flagged: pl.DataFrame, buckets: int, trailing: dict, zc: pl.Expr, floor: float
 ) -> pl.DataFrame:
     """Count buckets with rows are hot also where the sum of the last ``buckets`` of them
     (:data:`SUSTAIN`) is as far above that sum's own trailing baseline as a hot bucket is
@@ -192,16 +201,8 @@ def _sustained(
     summed = pl.col("value").rolling_sum(buckets, min_samples=1).over("series")
     counts = ~pl.col("metric").is_in(LEVEL_METRICS)
     with_sums = flagged.with_columns(_sum=pl.when(counts).then(summed)).with_columns(
-        _s_median=pl.col("_sum")
-        .rolling_quantile_by(
-            **trailing, quantile=0.5, interpolation="linear", min_samples=min_samples
-        )
-        .over("series"),
-        _s_q25=pl.col("_sum")
-        .rolling_quantile_by(
-            **trailing, quantile=0.25, interpolation="linear", min_samples=min_samples
-        )
-        .over("series"),
+        _s_median=_trailing_quantile(pl.col("_sum"), 0.5, trailing),
+        _s_q25=_trailing_quantile(pl.col("_sum"), 0.25, trailing),
         _s_overall=pl.col("_sum").median().over("series"),
     )
     base = pl.coalesce("_s_median", "_s_overall")

@@ -154,11 +154,11 @@ def plotly_text(value: Any) -> str:
 
 # --- terminal ----------------------------------------------------------------------------
 
-#: C0 and C1 controls but tab, DEL, lone surrogates (undecodable bytes), and the
-#: characters that reorder text on screen (bidirectional overrides and isolates).
-_CONTROL = re.compile(
-    r"[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
-)
+#: DEL and the C1 controls, lone surrogates (undecodable bytes), and the characters that
+#: reorder text on screen (bidirectional overrides and isolates).
+_BEYOND_C0 = r"\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+#: Those and the C0 controls but tab.
+_CONTROL = re.compile(rf"[\x00-\x08\x0a-\x1f{_BEYOND_C0}]")
 
 
 def terminal_text(value: Any) -> str:
@@ -201,4 +201,4 @@ def json_text(data: Any, **options: Any) -> str:
 
 #: What :func:`json_text` escapes: :data:`_CONTROL` but the C0 controls, which JSON
 #: escapes in strings itself and whose line feeds lay its text out.
-_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_JSON_UNSAFE = re.compile(rf"[{_BEYOND_C0}]")

@@ -23,7 +23,7 @@ import polars as pl
 
 import parsers
 from parsers import envelopes, json_text, layouts, routing, runtime, wrappers
-from parsers.common import LINE_SCHEMA, RECORD_SCHEMA, file_numbers, per_file, stacked
+from parsers.common import LINE_SCHEMA, RECORD_SCHEMA, file_numbers, numbered, per_file, stacked
 from parsers.registry import MIN_SCORE, Parser, Score
 from timeline.reading import settle, signatures
 from timeline.reading.lines import SAMPLE_LINES, cut_notes, sample_lines, split_lines, split_many
@@ -157,13 +157,7 @@ def _envelope_cuts(envelope: str, sample: list[str], format: str | None) -> tupl
     whose line starts a record of the format inside (its line as JSON writes it), never
     after a split line's first piece; without a format that says where its records
     start, before any record whose line is not indented."""
-    frame = pl.DataFrame({"text": sample}).select(
-        line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
-        end_line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
-        text=pl.col("text"),
-        path=pl.lit(""),
-    )
-    inner = wrappers.peel(frame, sample).lines["text"].to_list()
+    inner = wrappers.peel(numbered(sample), sample).lines["text"].to_list()
     _, parser = _sniff(inner, format)
     start = parser and (parser.own_start or parser.record_start)
     if not start:
@@ -722,12 +716,7 @@ def _job_time_problems(records: pl.DataFrame) -> list[str]:
 
 
 def _stripped_sample(raw: list[str], prefix: str | None) -> list[str]:
-    frame = pl.LazyFrame({"text": raw}).with_columns(
-        line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
-        end_line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
-        path=pl.lit(""),
-    )
-    return runtime.strip(frame, prefix).collect()["text"].to_list()
+    return runtime.strip(numbered(raw).lazy(), prefix).collect()["text"].to_list()
 
 
 def _unparsed(lines: pl.DataFrame, path: str, reason: str) -> pl.DataFrame:
@@ -760,13 +749,7 @@ def detect(path: str) -> dict[str, object]:
     if data is None:
         return {"file": path, "format": None, "score": 0.0, "why": problems[0], "prefix": None}
     raw = sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
-    frame = pl.DataFrame({"text": raw}).select(
-        line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
-        end_line=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
-        text=pl.col("text"),
-        path=pl.lit(path),
-    )
-    peeled = wrappers.peel(frame, raw)
+    peeled = wrappers.peel(numbered(raw, path), raw)
     body = wrappers.with_path_hints(peeled.lines).filter(~pl.col("marker"))
     if set(peeled.layers) & set(envelopes.ENVELOPES) and not body["entry"].all():
         body = body.filter(~pl.col("entry"))  # not the lines of a record the sample cuts off
