@@ -10,6 +10,7 @@ holds one of them, which a substring search over the whole sample tells at once.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -151,10 +152,36 @@ def all_parsers() -> list[Parser]:
 
 def rank(sample: list[str]) -> list[tuple[Parser, Score]]:
     """Every parser's score for ``sample``, best first. A parser that fails scores 0, and
-    so does one whose ``literals`` the sample lacks (its sniffer is not asked)."""
-    text = "\n".join(sample)
-    scored = [(parser, score(parser, sample, text)) for parser in _PARSERS.values()]
-    return sorted(scored, key=lambda item: (-item[1].score, item[0].name))
+    so does one whose ``literals`` the sample lacks (its sniffer is not asked).
+
+    A sample ranked before with the same parsers registered is not sniffed again: a file
+    is routed more than once (:mod:`parsers.routing`), and a collector's export of a
+    cluster holds hundreds of programs, each of which is recognised from its own sample."""
+    key = (tuple(map(id, _PARSERS.values())), _digest(sample))
+    ranked = _RANKED.pop(key, None)
+    if ranked is None:
+        text = "\n".join(sample)
+        scored = [(parser, score(parser, sample, text)) for parser in _PARSERS.values()]
+        ranked = sorted(scored, key=lambda item: (-item[1].score, item[0].name))
+    _RANKED[key] = ranked
+    while len(_RANKED) > RANKED_KEPT:
+        del _RANKED[next(iter(_RANKED))]
+    return list(ranked)
+
+
+#: Samples whose ranking is kept (a few kilobytes each), the least recently used dropped.
+RANKED_KEPT = 2048
+_RANKED: dict[tuple, list[tuple[Parser, Score]]] = {}
+
+
+def _digest(sample: list[str]) -> bytes:
+    """A digest of ``sample`` that tells apart any two lists of lines."""
+    digest = hashlib.blake2b(digest_size=16)
+    for line in sample:
+        encoded = line.encode("utf-8", "surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "little"))
+        digest.update(encoded)
+    return digest.digest()
 
 
 def score(parser: Parser, sample: list[str], text: str | None = None) -> Score:
