@@ -223,6 +223,46 @@ def fluent_bit_lines(count: int, seed: int) -> list[str]:
     return records
 
 
+#: Shapes of the lines of the programs no format knows, in a cluster's export.
+APP_SHAPES = (
+    lambda app, t, n: json.dumps({"level": "info", "ts": t, "msg": "handled", "path": f"/v1/{n}"}),
+    lambda app, t, n: (
+        f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(t))},{n % 1000:03d} INFO "
+        f"[http-nio-8080-exec-{n % 9}] com.example.{app.title()}Controller - order {n} ok"
+    ),
+    lambda app, t, n: (
+        f'10.244.{n % 40}.{n % 250} - - [14/Mar/2023:18:00:00 +0000] "GET '
+        f'/{app}/{n} HTTP/1.1" 200 {n % 5000} "-" "kube-probe/1.24"'
+    ),
+    lambda app, t, n: f"worker {n % 7} picked job {n} from queue {app}",
+)
+
+
+def cluster_export_lines(count: int, seed: int, programs: int = 400) -> list[str]:
+    """A Fluent Bit export of a whole cluster: kube-proxy's lines beside those of
+    ``programs`` other containers, each of one shape of its own (JSON, Java, access log,
+    plain), every container's records interleaved with the others'. Each program's format
+    is recognised from its own sample."""
+    rng = random.Random(seed)
+    apps = [
+        f"{rng.choice(('orders', 'billing', 'search', 'auth'))}-{n:03d}" for n in range(programs)
+    ]
+    shape = {app: rng.choice(APP_SHAPES) for app in apps}
+    kube_proxy = iter(kube_proxy_lines(count, seed))
+    records = []
+    for n in range(count):
+        t = START + n / 100
+        app = rng.choice(apps) if rng.random() < 0.5 else "kube-proxy"
+        line = next(kube_proxy) if app == "kube-proxy" else shape[app](app, t, n)
+        node = 0 if app == "kube-proxy" else n % 8  # a klog block's lines stay on one pod
+        meta = {"pod_name": f"{app}-7d9f8b6c5-x{node % 3}", "namespace_name": "default"}
+        meta |= {"host": f"ip-10-0-{node}-5.ec2.internal", "container_name": app}
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t))
+        record = {"time": f"{stamp}.{n % 100:02d}0000000Z", "stream": "stdout", "_p": "F"}
+        records.append(json.dumps(record | {"log": line, "kubernetes": meta}))
+    return records
+
+
 @dataclass(frozen=True)
 class Format:
     """A format to read: its file, how to write its lines, the loop's regex, and its
@@ -274,6 +314,16 @@ FORMATS = [
         r"([IWEF])(\d{4} \d{2}:\d{2}:\d{2}\.\d{6}) +(\d+) ([^ \]]+)\] ?(.*)",
         speedup=1.0,
         json_key="log",
+    ),
+    Format(
+        "cluster-export",
+        "klog",
+        "fluent-bit-cluster.json",
+        cluster_export_lines,
+        # the loop takes each record's time and line apart with a regex, its programs'
+        # lines being of many shapes
+        r'\{"time": "([^"]+)", "stream": "(\w+)", "_p": "[FP]", "log": "(.*)", "kubernetes"',
+        speedup=1.0,
     ),
 ]
 

@@ -62,7 +62,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -627,8 +627,18 @@ def to_parser(declared: Declared) -> Parser:
         literals=declared.literals if declared.kind != "json" else (),
         record_start=_record_start(declared),
         distinct_start=declared.distinct_start,
+        whole_line=_whole_line(declared),
         origin=declared.origin,
     )
+
+
+def _whole_line(declared: Declared) -> Callable[[], pl.Expr] | None:
+    """For a JSON or logfmt format whose records never reach over lines: a line that is
+    a record on its own. A stream of such lines begins with a record, and is read with
+    other streams in one call (:mod:`parsers.routing`)."""
+    if declared.kind == "regex" or declared.continuation or declared.join:
+        return None
+    return lambda: _is_record(declared, pl.col("text"))
 
 
 def _record_start(declared: Declared) -> str | None:

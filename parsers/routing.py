@@ -327,12 +327,15 @@ def _runs(routed: pl.DataFrame) -> pl.DataFrame:
 
 def _apart(group: pl.DataFrame, parser: Parser) -> list[pl.DataFrame]:
     """The runs of one format, one a stream, sorted by stream and line, in as few frames
-    as can each be parsed in one call: the runs that begin with a record, so that none
-    takes in the stream above, together; each run that does not, alone (its first
-    lines are the parser's to mark)."""
+    as can each be parsed in one call: the runs that begin with a record (or, for a
+    format read as documents, with a line that is one: :attr:`Parser.whole_line`), so
+    that none takes in the stream above, together; each run that does not, alone (its
+    first lines are the parser's to mark)."""
     begins = pl.col("_starts")
     if parser.record_start:
         begins = begins | pl.col("text").str.contains(parser.record_start)
+    elif parser.whole_line:
+        begins = begins | parser.whole_line()
     loose = group.filter(pl.col("_key").is_first_distinct() & ~begins).select("_key")
     if loose.height == 0:
         return [group]

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import polars as pl
 import pytest
 
-from parsers import envelopes
+import timeline
+from parsers import envelopes, registry
 from timeline.reading import mapper
 
 
@@ -833,3 +834,61 @@ def test_a_newest_first_export_whatever_its_order_of_equal_times(read, ties):
         loaded.events.filter(pl.col("level") == "error").height
         == want.filter(pl.col("level") == "error").height
     )
+
+
+@pytest.mark.parametrize(
+    "runtime",
+    [
+        lambda at: {"time": f"{at:%Y-%m-%dT%H:%M:%S.%f}000Z", "stream": "stdout", "_p": "F"},
+        lambda at: {"date": at.timestamp(), "stream": "stdout"},
+    ],
+    ids=["cri-parser", "docker-parser"],
+)
+def test_a_clusters_export_reads_each_formats_programs_in_one_call(tmp_path, monkeypatch, runtime):
+    """A collector's export of a whole cluster holds hundreds of programs, each a stream
+    of its own on each node, beside the programs of a known format (kube-proxy's klog,
+    the most lines here). The streams of a format whose records are single lines (JSON
+    or logfmt loggers) begin with a record, so they are read together, not one call a
+    stream, also where the runtime's lines are not records (containerd's, which a
+    program's record may take several of); each line still gives its own program's row."""
+    calls: dict[str, int] = {}
+    for name in ("go-json", "logfmt"):
+        parser = registry.get(name)
+
+        def counted(lines, parse=parser.parse, name=name):
+            calls[name] = calls.get(name, 0) + 1
+            return parse(lines)
+
+        monkeypatch.setitem(registry._PARSERS, name, replace(parser, parse=counted))
+    rng = random.Random(5)
+    programs = [f"{rng.choice(('orders', 'ledger', 'search'))}-{n:02d}" for n in range(24)]
+    start = datetime(2024, 5, 6, 7, 30, tzinfo=UTC)
+    records, expected = [], {}
+    for k in range(480):
+        program = rng.choice(programs) if k % 5 < 2 else "kube-proxy"
+        at = start + timedelta(seconds=k * 1.5)
+        level = rng.choice(("info", "info", "warn", "error"))
+        if program == "kube-proxy":
+            level = "info"
+            log = f'I{at:%m%d %H:%M:%S.%f}       1 proxier.go:820] "call {k} done"'
+        elif programs.index(program) % 2:
+            log = json.dumps({"level": level, "ts": at.timestamp(), "msg": f"call {k} done"})
+        else:
+            log = f'time="{at:%Y-%m-%dT%H:%M:%S.%fZ}" level={level} msg="call {k} done"'
+        meta = {"pod_name": f"{program}-6c9d-{rng.choice('abc')}", "container_name": program}
+        meta["host"] = f"ip-10-3-{rng.randint(1, 6)}-9.eu-west-1.compute.internal"
+        records.append(runtime(at) | {"log": log, "kubernetes": meta})
+        expected[k + 1] = (program, "warning" if level == "warn" else level, meta["host"])
+    path = tmp_path / "cluster.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    events = timeline.load(str(path), year=2024, cache=False, workers=1)
+    assert events.height == len(records)
+    got = {
+        line: (component, level, host)
+        for line, component, level, host in events.select(
+            "line", "component", pl.col("level").cast(pl.String), "host"
+        ).iter_rows()
+    }
+    assert got == expected
+    assert events["message"].str.contains(r"^\"?call [0-9]+ done\"?$").all()
+    assert calls == {"go-json": 1, "logfmt": 1}
