@@ -339,3 +339,88 @@ def test_spike_examples_are_the_same_whatever_order_tied_rows_come_in():
     for examples in table["examples"].to_list():
         # the four copies tie on time and line: c0's row comes first
         assert examples and examples[0].startswith("c0/")
+
+
+def fine_series(values: list[float], width: timedelta) -> pl.DataFrame:
+    """:func:`count_series` in buckets of ``width``."""
+    return count_series(values).with_columns(
+        bucket=pl.lit(T0) + (pl.col("bucket") - T0) / (WIDTH / width)
+    )
+
+
+def detect_fine(values: list[float], width: timedelta) -> pl.DataFrame:
+    flagged = spikes.flag_buckets(
+        fine_series(values, width), bucket=width, start=T0, end=T0 + (len(values) - 1) * width
+    )
+    return spikes.find_spikes(flagged, bucket=width)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "pattern"),
+    [(30, [1]), (60, [1]), (60, [2]), (15, [1, 0]), (20, [0, 1, 0])],
+    ids=["2-a-minute-in-30s", "1-a-minute-in-1m", "2-a-minute-in-1m", "15s", "20s"],
+)
+def test_a_steady_rise_too_thin_for_any_bucket_is_found_from_its_first_row(seconds, pattern):
+    """A replica that starts failing one lookup in thirty seconds after a config change
+    never puts three rows in one fine bucket; summed over five minutes it is plain, and
+    the spike starts at its first row, not where the sum first cleared the bar."""
+    width = timedelta(seconds=seconds)
+    quiet = int(timedelta(hours=6) / width)
+    trickle = (pattern * 400)[: int(timedelta(minutes=35) / width)]
+    values = [0] * quiet + trickle + [0] * quiet
+    found = detect_fine(values, width)
+    assert found.height == 1
+    first = quiet + trickle.index(max(pattern))
+    assert found["start"][0] == T0 + first * width
+    assert found["count"][0] == sum(trickle)
+
+
+def test_a_trickle_at_its_usual_rate_is_no_spike_at_fine_buckets():
+    rng = np.random.default_rng(11)
+    values = rng.poisson(0.4, size=2400).tolist()  # ten hours of 30 s buckets
+    assert detect_fine(values, timedelta(seconds=30)).height == 0
+
+
+def test_a_burst_over_a_steady_trickle_starts_with_the_burst_not_the_trickle():
+    """The buckets of the usual trickle inside the burst's first five minutes are at
+    their baseline: they are not dated into the spike."""
+    width = timedelta(minutes=1)
+    values = [1] * 600 + [20] * 10 + [1] * 120
+    found = detect_fine(values, width)
+    assert found.height == 1
+    assert found["start"][0] == T0 + 600 * width
+    assert found["count"][0] == 200
+
+
+def _failing_ci(seed: int, burst_fail_p: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Twelve quiet hours of CI jobs a minute, then an hour where jobs fail; the frame
+    and its job table."""
+    b = EventBuilder(seed=seed)
+    quiet = {"source": "circleci", "executor": "machine", "per_min": 1.0, "delay_s": (2, 9)}
+    b.jobs(start=T0, end=T0 + timedelta(hours=12), fail_p=0.0, **quiet)
+    burst_start, burst_end = T0 + timedelta(hours=12), T0 + timedelta(hours=13)
+    b.jobs(start=burst_start, end=burst_end, fail_p=burst_fail_p, **quiet)
+    frame = b.frame()
+    return frame, rates.jobs(frame)
+
+
+@pytest.mark.parametrize(("seed", "bucket"), [(4, "1m"), (8, "2m"), (15, "30s")])
+def test_a_ci_spike_counts_each_failed_job_once(seed, bucket):
+    """Each bucket of a CI series holds the jobs of the fifteen minutes it ends: a failed
+    job is in many buckets' windows and is still one failed job of the spike, which
+    starts with the first of them."""
+    frame, table = _failing_ci(seed, burst_fail_p=0.5)
+    flagged = spikes.flag_buckets(rates.job_series(table, bucket=bucket), bucket=bucket)
+    found = spikes.find_spikes(flagged, bucket=bucket, job_table=table)
+    failed = found.filter(pl.col("metric") == "failed_jobs").row(0, named=True)
+    jobs_failed = table.filter(pl.col("status") == "failed")
+    inside = jobs_failed.filter(
+        (pl.col("queued") >= failed["start"]) & (pl.col("queued") < failed["end"])
+    )
+    assert failed["count"] == inside.height == jobs_failed.height
+    first = jobs_failed["queued"].min()
+    assert failed["start"] <= first < failed["start"] + rates.to_timedelta(bucket)
+    described = spikes.describe_spikes(found, frame, job_table=table)
+    examples = described.filter(pl.col("metric") == "failed_jobs")["examples"][0]
+    failed_lines = {f"{f}:{n}" for f, n in inside.select("file", "line").iter_rows()}
+    assert examples.len() > 0 and set(examples) <= failed_lines

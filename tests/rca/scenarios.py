@@ -441,6 +441,47 @@ def config_reload(seed: int) -> tuple[World | None, Truth]:
     )
 
 
+def thin_trickle(seed: int) -> tuple[World | None, Truth]:
+    """A forwarder's address changed in the DNS ConfigMap; one CoreDNS replica, the one
+    whose upstream path broke, fails a lookup every half minute or so and no more: too
+    few for any fine bucket, plain over five minutes. The span is short, so the buckets
+    are fine."""
+    world, onset, rng = _base(seed, hours_before=(1.2, 1.8), hours_after=(0.8, 1.2), n_nodes=(4, 7))
+    _, dns = _platform(world, rng)
+    app = _app(world, rng)  # its lookups go to other replicas
+    person = rng.choice(PEOPLE)
+    at = onset - int(rng.uniform(1, 3) * MIN)
+    upstream = f"10.{rng.randint(10, 90)}.{rng.randint(0, 9)}.53"
+    world.config_edit(
+        at,
+        "kube-system",
+        "coredns",
+        person,
+        {"Corefile": f".:53 {{\n    errors\n    forward . {upstream}\n    reload\n}}\n"},
+    )
+    broken = rng.choice(dns.nodes)
+    name = rng.choice(("api.stripe.com.", "hooks.slack.com.", "oauth2.googleapis.com."))
+
+    def failure(r: random.Random) -> tuple[str, str]:
+        return "", (
+            f"[ERROR] plugin/errors: 2 {name} {r.choice(('A', 'AAAA'))}: read udp "
+            f"10.{r.randint(0, 3)}.{r.randint(0, 255)}.{r.randint(2, 250)}:"
+            f"{r.randint(32768, 60999)}->{upstream}:53: i/o timeout"
+        )
+
+    fixed = onset + int(rng.uniform(25, 40) * MIN)
+    _errors_after(world, dns, {broken: at}, fixed, rng.uniform(1.5, 2.5), failure, delay_s=(30, 60))
+    decoy = _unrelated_deploy(world, rng, at - int(rng.uniform(20, 30) * MIN), (app.name,))
+    return world, Truth(
+        "thin_trickle",
+        "a config change that leaves one replica failing a lookup every half minute",
+        _dt(at + 45 * SEC),
+        (Cause("configmap/kube-system/coredns", _dt(at), (dns.target,), person),),
+        decoys=(decoy,),
+        recovered=_dt(fixed),
+    )
+
+
 def latent_load(seed: int) -> tuple[World | None, Truth]:
     """A pool limit lowered in a ConfigMap hours before: a first few new errors at low
     traffic, then the day's peak turns them into an incident."""
@@ -862,6 +903,7 @@ SCENARIOS: dict[str, Callable[[int], tuple[World | None, Truth]]] = {
         slow_burn,
         cascade,
         config_reload,
+        thin_trickle,
         latent_load,
         dns_to_ci,
         two_changes,

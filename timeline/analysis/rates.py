@@ -333,11 +333,15 @@ def log_series(counts: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+#: How far back each bucket of a CI series looks (:func:`job_series`).
+JOB_PERIOD = "15m"
+
+
 def job_series(
     job_table: pl.DataFrame,
     *,
     bucket: str | timedelta,
-    period: str | timedelta = "15m",
+    period: str | timedelta = JOB_PERIOD,
 ) -> pl.DataFrame:
     """CI series per source and executor: the p95 queue delay (seconds), and the number of
     failed and of cancelled jobs, over the trailing ``period`` at each bucket.

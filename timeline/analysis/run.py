@@ -489,7 +489,9 @@ def _analyze_all(
         start=start,
         end=end,
     )
-    found = spikes.find_spikes(flagged, bucket=bucket, gap_buckets=gap_buckets, min_count=min_count)
+    found = spikes.find_spikes(
+        flagged, bucket=bucket, gap_buckets=gap_buckets, min_count=min_count, job_table=job_table
+    )
     described = spikes.describe_spikes(
         found, events, job_table=job_table, examples=examples, quiet=quiet
     )

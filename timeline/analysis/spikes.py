@@ -25,7 +25,14 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from timeline.analysis.rates import SERIES_SCHEMA, every, jobs, problem_rows, to_timedelta
+from timeline.analysis.rates import (
+    JOB_PERIOD,
+    SERIES_SCHEMA,
+    every,
+    jobs,
+    problem_rows,
+    to_timedelta,
+)
 
 __all__ = [
     "LEVEL_METRICS",
@@ -39,6 +46,8 @@ __all__ = [
 PRECURSOR_LEVELS = ("error", "critical")
 #: Metrics whose value is a level (seconds of delay), not a count of rows.
 LEVEL_METRICS = ("queue_delay_p95_s",)
+#: The CI series' metrics (:func:`timeline.analysis.rates.job_series`).
+JOB_METRICS = ("queue_delay_p95_s", "failed_jobs", "cancelled_jobs")
 #: Counts that come in bursts (a workflow's jobs fail or are cancelled together), so they
 #: need ``BURST_FACTOR`` times the usual departure.
 BURSTY_METRICS = ("failed_jobs", "cancelled_jobs")
@@ -120,8 +129,9 @@ def flag_buckets(
     counts = series.filter(~is_level)
     levels = series.filter(is_level)
     keep = (
-        counts.group_by("series")
-        .agg(top=pl.col("value").max(), total=pl.col("value").sum())
+        counts.sort("bucket")
+        .group_by("series")
+        .agg(top=_top(pl.col("value"), width), total=pl.col("value").sum())
         .filter((pl.col("top") >= min_bucket) & (pl.col("total") >= min_count))
         .get_column("series")
     )
@@ -171,6 +181,15 @@ def flag_buckets(
     return flagged.select(*full.columns, "baseline", "noise", "threshold", "hot")
 
 
+def _top(value: pl.Expr, width: timedelta) -> pl.Expr:
+    """The most a bucket of a count series holds, or where buckets are finer than
+    :data:`SUSTAIN`, the most any stretch that long holds: a series that never reaches
+    ``min_bucket`` there cannot be hot (:func:`_sustained`), and one that does may be."""
+    if width >= SUSTAIN:
+        return value.max()
+    return value.rolling_sum_by("bucket", window_size=every(SUSTAIN)).max()
+
+
 def _trailing_quantile(column: pl.Expr, quantile: float, trailing: dict) -> pl.Expr:
     """A quantile of ``column`` over each series' trailing window (``trailing``: the
     options of ``rolling_quantile_by``)."""
@@ -195,9 +214,15 @@ def _count_threshold(baseline: pl.Expr, spread: pl.Expr, zc: pl.Expr) -> pl.Expr
 def _sustained(
     flagged: pl.DataFrame, buckets: int, trailing: dict, zc: pl.Expr, floor: float
 ) -> pl.DataFrame:
-    """Count buckets with rows are hot also where the sum of the last ``buckets`` of them
+    """Count buckets are hot also where the sum of the last ``buckets`` of them
     (:data:`SUSTAIN`) is as far above that sum's own trailing baseline as a hot bucket is
-    above its own: a steady rise too thin for any one bucket."""
+    above its own: a steady rise too thin for any one bucket.
+
+    Such a stretch is hot from its first bucket above its own baseline to its last, quiet
+    buckets between them too: a trickle of a few rows a minute leaves most buckets of
+    ten seconds empty, and is one spike, not many too small to count. It starts with the
+    rise's first rows, not where the sum first cleared the bar, and ends with its last,
+    not with the usual trickle that follows it."""
     summed = pl.col("value").rolling_sum(buckets, min_samples=1).over("series")
     counts = ~pl.col("metric").is_in(LEVEL_METRICS)
     with_sums = flagged.with_columns(_sum=pl.when(counts).then(summed)).with_columns(
@@ -208,8 +233,15 @@ def _sustained(
     base = pl.coalesce("_s_median", "_s_overall")
     spread = pl.coalesce(pl.col("_s_median") - pl.col("_s_q25"), pl.lit(0.0)) / HALF_IQR_TO_SD
     over = (pl.col("_sum") > _count_threshold(base, spread, zc)) & (pl.col("_sum") >= floor)
-    return with_sums.with_columns(
-        hot=pl.col("hot") | (counts & (pl.col("value") > 0) & over).fill_null(False)
+    # inside a sum that is over: one ending here or up to buckets - 1 buckets later
+    inside = over.fill_null(False).reverse().rolling_max(buckets, min_samples=1).reverse()
+    began = pl.col("_inside") & ~pl.col("_inside").shift(1, fill_value=False)
+    above = (pl.col("_inside") & (pl.col("value") > pl.col("baseline"))).cast(pl.UInt32)
+    within = (above.cum_sum() > 0) & (above.cum_sum(reverse=True) > 0)
+    return (
+        with_sums.with_columns(_inside=(counts & inside.over("series")).fill_null(False))
+        .with_columns(_stretch=began.cum_sum().over("series"))
+        .with_columns(hot=pl.col("hot") | (pl.col("_inside") & within.over("series", "_stretch")))
     )
 
 
@@ -273,6 +305,8 @@ def find_spikes(
     gap_buckets: int = 2,
     min_count: float = 10,
     min_jobs: int = 5,
+    job_table: pl.DataFrame | None = None,
+    job_period: str | timedelta = JOB_PERIOD,
 ) -> pl.DataFrame:
     """Group hot buckets into spikes: hot buckets with at most ``gap_buckets`` other
     buckets between them (for delay series, other buckets that had jobs).
@@ -287,6 +321,10 @@ def find_spikes(
         The least rows (for a count series, its value summed) a spike holds.
     min_jobs
         The least jobs behind a delay spike.
+    job_table, job_period
+        The :func:`timeline.analysis.rates.jobs` the CI series were made from, and how far
+        back each of their buckets looks: a CI spike's jobs are then counted once each
+        (:func:`_counted_jobs`), not once for every bucket whose window holds them.
 
     Returns
     -------
@@ -330,13 +368,14 @@ def find_spikes(
         .group_by("_run")
         .agg(_value=pl.col("value").sum(), _rows=pl.col("rows").sum())
     )
+    spikes = windows.join(totals, on="_run").with_columns(
+        count=pl.when(is_level).then(pl.col("_rows").cast(pl.Float64)).otherwise("_value"),
+        ratio=pl.col("peak_value") / pl.max_horizontal(pl.col("baseline"), pl.lit(1.0)),
+    )
+    if job_table is not None:
+        spikes = _counted_jobs(spikes, job_table, width=width, period=to_timedelta(job_period))
     spikes = (
-        windows.join(totals, on="_run")
-        .with_columns(
-            count=pl.when(is_level).then(pl.col("_rows").cast(pl.Float64)).otherwise("_value"),
-            ratio=pl.col("peak_value") / pl.max_horizontal(pl.col("baseline"), pl.lit(1.0)),
-        )
-        .filter(
+        spikes.filter(
             pl.when(is_level)
             .then(pl.col("count") >= min_jobs)
             .otherwise(pl.col("count") >= min_count)
@@ -345,6 +384,59 @@ def find_spikes(
         .with_columns(spike_id=pl.int_range(pl.len(), dtype=pl.UInt32))
     )
     return spikes.select([pl.col(c).cast(t) for c, t in SPIKE_SCHEMA.items()])
+
+
+def _counted_jobs(
+    spikes: pl.DataFrame, job_table: pl.DataFrame, *, width: timedelta, period: timedelta
+) -> pl.DataFrame:
+    """CI spikes with their jobs counted once each. A bucket of a CI series holds the
+    jobs queued over the ``period`` that ends with it, so the buckets of a spike share
+    their jobs, and their values summed count one failed job many times.
+
+    A spike of failed or cancelled jobs starts with the first of them its first bucket's
+    window holds (queued from ``period`` before that bucket's end), and ``count`` is the
+    failed or cancelled jobs from then to its end. A delay spike keeps its start, and
+    ``count`` is the jobs queued from its start to its end. Either way they are the jobs
+    its examples come from (:func:`describe_spikes`)."""
+    job = pl.col("metric").is_in(JOB_METRICS)
+    if spikes.filter(job).height == 0:
+        return spikes
+    bursty = pl.col("metric").is_in(BURSTY_METRICS)
+    telling = (
+        pl.when(pl.col("metric") == "failed_jobs")
+        .then(pl.col("status") == "failed")
+        .when(pl.col("metric") == "cancelled_jobs")
+        .then(pl.col("status") == "cancelled")
+        .otherwise(pl.lit(True))
+    )
+    queued = pl.col("queued")
+    looked_from = pl.col("start") - (max(period, width) - width)
+    inside = (
+        spikes.filter(job)
+        .select("_run", "source", "signature", "metric", "start", "end")
+        .join(
+            job_table.with_columns(signature=pl.format("{} jobs", "executor")),
+            on=["source", "signature"],
+        )
+        .filter(
+            (queued >= pl.when(bursty).then(looked_from).otherwise("start"))
+            & (queued < pl.col("end"))
+            & telling.fill_null(False)
+        )
+    )
+    counted = inside.group_by("_run").agg(
+        _jobs=pl.len(), _first=queued.min().dt.truncate(every(width))
+    )
+    recounted = (
+        spikes.filter(job)
+        .join(counted, on="_run", how="left")
+        .with_columns(
+            start=pl.when(bursty).then(pl.coalesce("_first", "start")).otherwise("start"),
+            count=pl.col("_jobs").fill_null(0).cast(pl.Float64),
+        )
+        .select(spikes.columns)
+    )
+    return pl.concat([spikes.filter(~job), recounted], how="vertical")
 
 
 def describe_spikes(
@@ -391,7 +483,7 @@ def describe_spikes(
             precursor_rows=pl.lit(0, pl.UInt32),
             precursor_hosts=pl.lit([], pl.List(pl.String)),
         )
-    is_job = pl.col("metric").is_in(["queue_delay_p95_s", "failed_jobs", "cancelled_jobs"])
+    is_job = pl.col("metric").is_in(JOB_METRICS)
     log_spikes = spikes.filter(~is_job)
     job_spikes = spikes.filter(is_job)
     described = [
