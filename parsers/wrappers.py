@@ -27,6 +27,8 @@ syslog severity. Then the next layer is looked for in what is left, up to
 ``cluster-info-    ``==== START logs for container C of pod NS/POD ====`` ... ``END``
 dump``             sections (``kubectl cluster-info dump``)
 ``fluentd``        ``2023-03-14T18:00:01+00:00<TAB>kubernetes.var.log.containers...<TAB>{...}``
+``fluentd-         ``2023-03-14 18:00:01.123456789 +0000 kube.var.log.containers...: {...}``
+stdout``
 ``fluent-bit-      ``kube.var.log.containers...: [1678816801.123456789, {...}]``
 file``
 ``logcli``         ``2023-03-14T18:00:01Z {container="kube-proxy", pod="..."} msg``
@@ -132,6 +134,13 @@ K9S = r"^│ (?P<text>.*?) *│?$"
 #: Fluentd's ``out_file`` line: the time, the tag (for a container's log
 #: the path it was read from, dots for slashes), the record as JSON.
 FLUENTD = rf"^(?P<prefix_ts>{_ISO})\t(?P<origin>[^\t]+)\t(?P<text>\{{.*)$"
+#: Fluentd's ``out_stdout`` line (what ``kubectl logs`` shows of a Fluentd that prints
+#: what it collects): the record's time in Fluentd's zone (``%Y-%m-%d %H:%M:%S.%N %z``,
+#: before v1.8 to the second), the tag, a colon, the record as JSON.
+FLUENTD_STDOUT = (
+    r"^(?P<prefix_ts>[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)? "
+    r"[+-][0-9]{4}) (?P<origin>\S+): (?P<text>\{.*)$"
+)
 #: Fluent Bit's ``file`` output in its default format: the tag, then the time (epoch
 #: seconds to the nanosecond) and the record.
 FLUENT_BIT_FILE = r"^(?P<origin>[^\s:]+): \[(?P<epoch>[0-9]+(?:\.[0-9]+)?), (?P<text>\{.*)\]$"
@@ -178,8 +187,9 @@ _SECTION_LITERAL = "==== START logs for container "
 @dataclass(frozen=True)
 class Wrapper:
     """One kind of layer: its pattern (Rust regex; groups name line columns), how its
-    time is written (``wrap_ts`` groups), and whether each line it wraps is an entry of
-    its own (syslog, journald: a line without the header continues the entry above)."""
+    time is written (``wrap_ts`` groups, and ``prefix_ts`` groups that are no RFC 3339),
+    and whether each line it wraps is an entry of its own (syslog, journald: a line
+    without the header continues the entry above)."""
 
     name: str
     pattern: str
@@ -199,6 +209,7 @@ WRAPPERS = {
     "minikube": Wrapper("minikube", MINIKUBE),
     "name-prefix": Wrapper("name-prefix", NAME_PREFIX),
     "fluentd": Wrapper("fluentd", FLUENTD),
+    "fluentd-stdout": Wrapper("fluentd-stdout", FLUENTD_STDOUT, "%Y-%m-%d %H:%M:%S%.f %z"),
     "logcli": Wrapper("logcli", LOGCLI, entries=True),
     "k9s": Wrapper("k9s", K9S),
 }
@@ -733,10 +744,11 @@ def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.Data
         stated = envelopes.epoch_or_rfc3339(field("epoch"))
         updates["prefix_ts"] = pl.coalesce(pl.col("prefix_ts"), stated)
     if "prefix_ts" in groups:
+        written = wrapper.time_format or runtime.CRI_TIME
         stated = (
             field("prefix_ts")
             .str.to_uppercase()
-            .str.to_datetime(runtime.CRI_TIME, time_unit="us", time_zone="UTC", strict=False)
+            .str.to_datetime(written, time_unit="us", time_zone="UTC", strict=False)
         )
         updates["prefix_ts"] = pl.coalesce(pl.col("prefix_ts"), stated)
     if "wrap_ts" in groups:

@@ -356,6 +356,21 @@ def gelf(lines: list[Line]) -> str:
     return "\n".join(go_json(r) for r in records) + "\n"
 
 
+def fluentd_stdout(lines: list[Line]) -> str:
+    """Fluentd's out_stdout (``kubectl logs`` of a Fluentd pod): the record's time in
+    Fluentd's zone to the nanosecond, the tag, a colon, the record."""
+    zone = timezone(timedelta(hours=9))
+    out = []
+    for x in lines:
+        local = x.at.astimezone(zone)
+        record = {"log": x.text, "stream": x.stream, "logtag": "F", "time": cri_time(x.at)}
+        record["kubernetes"] = fluent_metadata(x)
+        tag = "kube" + log_path(x).replace("/", ".")
+        at = f"{local:%Y-%m-%d %H:%M:%S}.{local.microsecond:06d}{local.microsecond % 7}00"
+        out.append(f"{at} {local:%z} {tag}: {compact(record)}")
+    return "\n".join(out) + "\n"
+
+
 COLLECTORS = {
     "fluent-bit-cri": (fluent_bit_cri, "fluent"),
     "fluent-bit-docker": (fluent_bit_docker, "fluent"),
@@ -371,6 +386,7 @@ COLLECTORS = {
     "splunk": (splunk_export, "splunk-export"),
     "azure": (azure, "azure-monitor"),
     "gelf": (gelf, "gelf"),
+    "fluentd-stdout": (fluentd_stdout, "fluentd-stdout > fluent"),
 }
 
 
@@ -892,3 +908,34 @@ def test_a_clusters_export_reads_each_formats_programs_in_one_call(tmp_path, mon
     assert got == expected
     assert events["message"].str.contains(r"^\"?call [0-9]+ done\"?$").all()
     assert calls == {"go-json": 1, "logfmt": 1}
+
+
+# --- Fluentd's stdout output -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fraction", [True, False])
+def test_fluentd_stdout_gives_the_time_in_its_zone_and_names_the_pod_by_its_tag(read, fraction):
+    """Fluentd's in_tail takes the ``time`` out of the record: the line's time is the
+    one out_stdout writes, in Fluentd's zone (nanoseconds since v1.8, seconds before);
+    a record without metadata is named by its tag. Fluentd's own log lines stand alone."""
+    at = datetime(2024, 12, 31, 23, 59, 58, 120331, tzinfo=UTC)
+    zone = timezone(timedelta(hours=9))
+    out = ["2025-01-01 08:59:50 +0900 [info]: #0 fluentd worker is now running worker=0"]
+    for k, level in enumerate("IEI"):
+        x = Line(at + timedelta(seconds=k), "", "kube-proxy-x7k2p", "kube-proxy", "stderr", "")
+        text = klog_head(level, x.at, "proxier.go:861") + '"Syncing iptables rules"'
+        local = x.at.astimezone(zone)
+        written = f"{local:%Y-%m-%d %H:%M:%S}" + (
+            f".{local.microsecond:06d}123" if fraction else ""
+        )
+        tag = "kube" + log_path(x).replace("/", ".")
+        out.append(f"{written} {local:%z} {tag}: {compact({'log': text, 'stream': 'stderr'})}")
+    loaded = read("fluentd.log", "\n".join(out) + "\n")
+    files = loaded.summary.files.row(0, named=True)
+    assert files["prefix"] == "fluentd-stdout > fluent"
+    accounted = files["first_lines"] + files["continuation_lines"] + files["unparsed_lines"]
+    assert accounted == len(out)
+    klog = loaded.events.filter(pl.col("component") == "kube-proxy").sort("line")
+    assert klog["ts"].to_list() == [at + timedelta(seconds=k) for k in range(3)]
+    assert set(klog["host"]) == {"kube-proxy-x7k2p"}
+    assert klog["level"].cast(pl.String).to_list() == ["info", "error", "info"]

@@ -1513,6 +1513,11 @@ def test_layers_of_many_files_found_together_as_each_alone():
             f"web-{k % 3}_shop_nginx-{'ab' * 32}.log\t"
             + json.dumps({"log": line, "stream": "stderr"})
         ),
+        "fluentd-stdout": lambda k, line: (
+            f"2024-05-06 09:08:{k % 60:02d}.123456789 +0200 kube.var.log.containers."
+            f"web-{k % 3}_shop_nginx-{'ab' * 32}.log: "
+            + json.dumps({"log": line, "stream": "stderr"})
+        ),
         "logcli": lambda k, line: f'2024-05-06T07:08:{k % 60:02d}Z {{pod="web-{k % 2}"}}  {line}',
         "fluent-bit-file": lambda k, line: (
             f"kube.var.log.containers.web-{k % 3}_shop_nginx-"
