@@ -229,13 +229,13 @@ def json_object(**fields: pl.Expr) -> pl.Expr:
     '{"a":"x"}'
     """
     parts = [
-        pl.when(expr.is_not_null()).then(pl.lit(f'"{name}":') + _json_value(expr)).otherwise(None)
+        pl.when(expr.is_not_null()).then(pl.lit(f'"{name}":') + json_value(expr)).otherwise(None)
         for name, expr in fields.items()
     ]
     return pl.lit("{") + pl.concat_str(parts, separator=",", ignore_nulls=True) + pl.lit("}")
 
 
-def _json_value(expr: pl.Expr) -> pl.Expr:
+def json_value(expr: pl.Expr) -> pl.Expr:
     """A scalar expression written as JSON: strings quoted and escaped, numbers as they are."""
     return pl.struct(v=expr).struct.json_encode().str.slice(5).str.strip_suffix("}")
 

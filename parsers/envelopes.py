@@ -36,13 +36,19 @@ anything). The first path that is present wins.
 ``graylog``         a Graylog search response's ``message`` documents
 ``datadog``         a Datadog Logs API search response: ``attributes.message``, ``host``,
                     pod and container in ``tags`` (``pod_name:...``)
+``otlp``            the OpenTelemetry Collector's OTLP JSON (its ``file`` exporter): a
+                    batch a line, each log record a row (:mod:`parsers.otlp`): the
+                    ``body``, ``timeUnixNano``, the resource's ``k8s.node.name``,
+                    ``k8s.pod.name``, ``k8s.container.name``, ``log.iostream``; its
+                    severity is a parser's in the collector, so the program's
 ==================  =====================================================================
 
 Exports that wrap their records in a document (a ``gcloud`` array, ``{"events": [...]}``
 from the AWS CLI, ``{"results": [...]}`` from Splunk) are brought to one record a line
-first (:mod:`parsers.json_text`). A time is RFC 3339 with a zone, or epoch seconds,
-milliseconds, microseconds or nanoseconds told apart by their size; one without a zone is
-left out, and the program's own time is used. A collector's tag or stream name that
+first (:mod:`parsers.json_text`), and OTLP batches to one record a row, each on its
+batch's line. A time is RFC 3339 with a zone, or epoch seconds, milliseconds,
+microseconds or nanoseconds told apart by their size; one without a zone is left out,
+and the program's own time is used. A collector's tag or stream name that
 holds a container log's path (``kube.var.log.containers.<pod>_<ns>_<container>-<id>.log``,
 a Container insights stream ``<node>-application.var.log.containers...``) names the pod,
 container and node as the path would.
@@ -56,7 +62,7 @@ from dataclasses import dataclass, fields, replace
 
 import polars as pl
 
-from parsers import json_text, layouts, runtime
+from parsers import json_text, layouts, otlp, runtime
 from parsers.common import (
     LINE_SCHEMA,
     numbered,
@@ -281,6 +287,21 @@ ENVELOPES: dict[str, Envelope] = {
             node=("$.attributes.host",),
             tags=("$.attributes.tags",),
         ),
+        # a log record as :func:`parsers.otlp.records` flattens it; no level of the
+        # stream's: a severity is set by a parser in the collector, from the line
+        Envelope(
+            "otlp",
+            message=("$.logRecord.body",),
+            marks=("$.logRecord",),
+            time=("$.logRecord.timeUnixNano", "$.logRecord.observedTimeUnixNano"),
+            node=("$.resource['k8s.node.name']", "$.resource['host.name']"),
+            pod=("$.resource['k8s.pod.name']",),
+            container=("$.resource['k8s.container.name']",),
+            stream=("$.logRecord.attributes['log.iostream']",),
+            level=("$.logRecord.severity",),
+            origin=("$.logRecord.attributes['log.file.path']",),
+            partial=("$.logRecord.attributes.logtag",),
+        ),
     )
 }
 
@@ -370,12 +391,13 @@ def _name(text: pl.Expr, paths: Iterable[str]) -> pl.Expr:
 def items_sample(sample: list[str]) -> list[str]:
     """``sample`` as one JSON record a line where it is an export document (an array, a
     pretty-printed object, ``{"events": [...]}``; a record the sample cuts off is left
-    out); other samples as they are."""
+    out) or holds OTLP batches (:func:`parsers.otlp.records`); other samples as they are."""
     head = next((s.strip() for s in sample if s.strip()), "")
     if not head.startswith(("[", "{")):
         return sample
     if json_text.is_pasted(sample):
-        return json_text.compact_sample(sample, LIST_KEYS)
+        return otlp.records_sample(json_text.compact_sample(sample, LIST_KEYS))
+    sample = otlp.records_sample(sample)
     if not any('":[' in s or '": [' in s for s in sample):
         return sample
     frame = numbered(sample).with_columns(
@@ -398,7 +420,8 @@ def detect(sample: list[str]) -> tuple[str | None, float]:
     >>> detect(['{"log":"I0314 18:00:01.1 1 a.go:1] up","kubernetes":{"host":"n1"}}'])
     ('fluent', 1.0)
     """
-    shares = shares_of(sample, {name: carries(e, pl.col("line")) for name, e in ENVELOPES.items()})
+    records = otlp.records_sample(sample)  # an OTLP batch: each of its records
+    shares = shares_of(records, {name: carries(e, pl.col("line")) for name, e in ENVELOPES.items()})
     return _best(shares)
 
 
@@ -438,9 +461,11 @@ def unwrap_documents(lines: pl.DataFrame, name: str) -> pl.DataFrame:
     """``lines`` (with the line columns) as one record a line where they are an export
     document (:func:`items_sample`): pretty-printed, every line is the document's; as JSON
     lines, only a line that is no record of the envelope ``name`` (a record may hold a
-    list of its own under such a key)."""
+    list of its own under such a key). An OTLP batch gives a row a record, all on its
+    line."""
     if json_text.is_pasted(lines["text"].head(50).to_list()):
-        return json_text.compact_lines(lines.lazy(), LIST_KEYS).collect()
+        return otlp.records(json_text.compact_lines(lines.lazy(), LIST_KEYS).collect())
+    lines = otlp.records(lines)
     is_record = lines.select(carries(ENVELOPES[name], pl.col("text"))).to_series()
     documents = json_text.compact_lines(lines.filter(~is_record).lazy(), LIST_KEYS).collect()
     together = pl.concat([lines.filter(is_record), documents.select(lines.columns)])
@@ -455,6 +480,10 @@ CONTINUES = r'":\s*"(?:\\t| |goroutine [0-9]|panic: )'
 #: A record that holds the first piece of a line the runtime split (``_p`` or
 #: ``logtag`` ``P``): no cut falls after it.
 SPLIT = r'"(?:_p|logtag)"\s*:\s*"P"'
+
+#: Envelopes whose lines are batches of records (:mod:`parsers.otlp`): a big file is cut
+#: between batches, before one that holds no line a record above continues.
+BATCHED = ("otlp",)
 
 #: What an envelope's record says, each the first of the envelope's paths present.
 ROLES = (

@@ -386,13 +386,35 @@ def _unclaimed(group: pl.DataFrame) -> pl.DataFrame:
 def _with_wrapper_fields(found: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
     """Fill what a record leaves open from its first line's wrapper: the time (a
     yearless one says so), the level from a syslog severity, and the pid in ``attrs``."""
-    # a line's first wrapper fields (an export's records on one line share it)
-    wrap = lines.select("line", "wrap_ts", "wrap_year_missing", "wrap_level", "pid").unique(
-        "line", keep="first", maintain_order=True
-    )
-    if wrap.select(pl.exclude("line").is_not_null().any()).row(0) == (False,) * 4:
+    fields = ["wrap_ts", "wrap_year_missing", "wrap_level", "pid"]
+    if lines.select(pl.col(fields).is_not_null().any()).row(0) == (False,) * 4:
         return found
-    joined = found.join(wrap, on="line", how="left")
+    return _filled_from_wrapper(_wrapper_fields_of(found, lines, fields))
+
+
+def _wrapper_fields_of(found: pl.DataFrame, lines: pl.DataFrame, fields: list[str]) -> pl.DataFrame:
+    """``found`` with the wrapper ``fields`` of each record's first line. Records that
+    share a line (an export's on one line, an OTLP batch's) are told apart by their time:
+    each takes the fields of the first entry of its line and time, and where no entry
+    has its time, its line's first."""
+    by_line = lines.select("line", *fields).unique("line", keep="first", maintain_order=True)
+    if lines["line"].n_unique() == lines.height:
+        return found.join(by_line, on="line", how="left")
+    keys = ["line", "prefix_ts"]
+    by_time = lines.select(*keys, *fields, _timed=pl.lit(True)).unique(
+        keys, keep="first", maintain_order=True
+    )
+    joined = found.join(by_time, on=keys, how="left", nulls_equal=True).join(
+        by_line, on="line", how="left", suffix="_of_line"
+    )
+    return joined.with_columns(
+        pl.when(pl.col("_timed")).then(pl.col(f)).otherwise(pl.col(f"{f}_of_line")).alias(f)
+        for f in fields
+    ).drop("_timed", *(f"{f}_of_line" for f in fields))
+
+
+def _filled_from_wrapper(joined: pl.DataFrame) -> pl.DataFrame:
+    """Records with their wrapper fields (:func:`_wrapper_fields_of`) filled in."""
     use_wrap = (
         pl.col("ts").is_null() & pl.col("prefix_ts").is_null() & pl.col("wrap_ts").is_not_null()
     )

@@ -8,6 +8,7 @@ shapes (node and pod names, times, the year) so that nothing rests on one exampl
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from dataclasses import dataclass, replace
@@ -17,7 +18,7 @@ import polars as pl
 import pytest
 
 import timeline
-from parsers import envelopes, registry
+from parsers import envelopes, otlp, registry
 from timeline.reading import mapper
 
 
@@ -371,6 +372,84 @@ def fluentd_stdout(lines: list[Line]) -> str:
     return "\n".join(out) + "\n"
 
 
+def unix_nanos(at: datetime, extra: int = 0) -> str:
+    """A time as OTLP writes it: nanoseconds since the epoch, as a decimal string."""
+    micros = (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    return str(micros * 1000 + extra)
+
+
+def otlp_attributes(values: dict, rng: random.Random) -> list[dict]:
+    """Key/values as OTLP writes them, in a Go map's order (any): ``intValue`` a string."""
+    items = [
+        {"key": k, "value": {"intValue": str(v)} if isinstance(v, int) else {"stringValue": v}}
+        for k, v in values.items()
+    ]
+    rng.shuffle(items)
+    return items
+
+
+def otlp_resource(x: Line, rng: random.Random) -> dict:
+    """What the container parser and k8sattributes say of a pod."""
+    names = {
+        "k8s.container.restart_count": 0,
+        "k8s.pod.uid": "dcbf9813-be94-4ffb-a2bb-ae8ff6cb3657",
+        "k8s.container.name": x.container,
+        "k8s.namespace.name": "kube-system",
+        "k8s.pod.name": x.pod,
+        "k8s.pod.start_time": "2023-03-14T17:40:52Z",
+        "k8s.node.name": x.node,
+    }
+    return {"attributes": otlp_attributes(names, rng)}
+
+
+def otlp_record(x: Line, rng: random.Random) -> dict:
+    """A log record as the filelog receiver's container parser makes it."""
+    path = f"/var/log/pods/kube-system_{x.pod}_dcbf9813/{x.container}/0.log"
+    attributes = {"log.iostream": x.stream, "log.file.path": path, "logtag": "F"}
+    return {
+        "timeUnixNano": unix_nanos(x.at, 849),
+        "observedTimeUnixNano": unix_nanos(x.at + timedelta(milliseconds=rng.randrange(900))),
+        "body": {"stringValue": x.text},
+        "attributes": otlp_attributes(attributes, rng),
+        "traceId": "",
+        "spanId": "",
+    }
+
+
+def otlp_batch(lines: list[Line], rng: random.Random) -> dict:
+    """An ExportLogsServiceRequest: a resource for each run of one pod's lines."""
+    resources = [
+        {
+            "resource": otlp_resource(group[0], rng),
+            "scopeLogs": [{"scope": {}, "logRecords": [otlp_record(x, rng) for x in group]}],
+        }
+        for group in (list(g) for _, g in itertools.groupby(lines, key=lambda x: x.pod))
+    ]
+    return {"resourceLogs": resources}
+
+
+def otlp_batches(lines: list[Line], seed: int = 3) -> list[list[Line]]:
+    """The lines cut into batches of 1 to 7 records, as a batch processor sends them."""
+    rng = random.Random(seed)
+    batches, k = [], 0
+    while k < len(lines):
+        batches.append(lines[k : k + rng.randint(1, 7)])
+        k += len(batches[-1])
+    return batches
+
+
+def otel_file_exporter(lines: list[Line]) -> str:
+    """The Collector's file exporter: a batch a line."""
+    rng = random.Random(5)
+    return "\n".join(compact(otlp_batch(b, rng)) for b in otlp_batches(lines)) + "\n"
+
+
+def otel_file_exporter_2023(lines: list[Line]) -> str:
+    """The same from a collector of 2023, whose jsonpb escaped ``<``, ``>`` and ``&``."""
+    escaped = otel_file_exporter(lines).replace("&", "\\u0026")
+    return escaped.replace("<", "\\u003c").replace(">", "\\u003e")
+
+
 COLLECTORS = {
     "fluent-bit-cri": (fluent_bit_cri, "fluent"),
     "fluent-bit-docker": (fluent_bit_docker, "fluent"),
@@ -387,6 +466,8 @@ COLLECTORS = {
     "azure": (azure, "azure-monitor"),
     "gelf": (gelf, "gelf"),
     "fluentd-stdout": (fluentd_stdout, "fluentd-stdout > fluent"),
+    "otel-file": (otel_file_exporter, "otlp"),
+    "otel-file-2023": (otel_file_exporter_2023, "otlp"),
 }
 
 
@@ -908,6 +989,254 @@ def test_a_clusters_export_reads_each_formats_programs_in_one_call(tmp_path, mon
     assert got == expected
     assert events["message"].str.contains(r"^\"?call [0-9]+ done\"?$").all()
     assert calls == {"go-json": 1, "logfmt": 1}
+
+
+# --- OpenTelemetry's OTLP JSON -----------------------------------------------------------
+
+
+def level_of(line: str) -> str:
+    """The level of a klog, CoreDNS or RabbitMQ line of :func:`cluster`."""
+    for mark, level in (("[ERROR]", "error"), ("[warning]", "warning"), ("[INFO]", "info")):
+        if mark in line:
+            return level
+    return {"I": "info", "E": "error", "W": "warning"}[line[0]]
+
+
+def batch_rows(text: str) -> list[tuple[int, str, str]]:
+    """``(line, node, body)`` of each record of each batch line, as Python reads them."""
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
+        for resource in json.loads(line)["resourceLogs"]:
+            names = {a["key"]: a["value"] for a in resource["resource"]["attributes"]}
+            for scope in resource["scopeLogs"]:
+                for record in scope["logRecords"]:
+                    node = names["k8s.node.name"]["stringValue"]
+                    out.append((number, node, record["body"]["stringValue"]))
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2, 8])
+def test_each_record_of_an_otlp_batch_is_a_row_on_the_batchs_line(read, seed):
+    """Batches of 1 to 7 records of several pods: a row a record (a klog block's lines,
+    which may fall into the next batch, joined to their first), on its batch's line,
+    named by its own resource's node."""
+    lines = CLUSTERS["eks"] + CLUSTERS["gke"]
+    rng = random.Random(seed)
+    text = "\n".join(compact(otlp_batch(b, rng)) for b in otlp_batches(lines, seed)) + "\n"
+    loaded = read("otelcol-export.json", text)
+    files = loaded.summary.files.row(0, named=True)
+    assert (files["prefix"], files["unparsed_lines"]) == ("otlp", 0)
+    assert files["first_lines"] + files["continuation_lines"] == files["lines"]
+    heads = [
+        (number, node, level_of(body))
+        for number, node, body in batch_rows(text)
+        if not body.startswith(("\t", " >")) and "Publishers" not in body
+    ]
+    got = loaded.events.select("line", "host", pl.col("level").cast(pl.String))
+    assert sorted(got.rows()) == sorted(heads)
+    assert set(loaded.events["component"]) == {"kube-proxy", "coredns", "rabbitmq"}
+
+
+def otlp_line(records: list[dict], resource: dict[str, str]) -> str:
+    attributes = otlp_attributes(resource, random.Random(0))
+    scopes = [{"scope": {"name": "filelog"}, "logRecords": records}]
+    return compact(
+        {"resourceLogs": [{"resource": {"attributes": attributes}, "scopeLogs": scopes}]}
+    )
+
+
+def body(text: str, **fields) -> dict:
+    return {"body": {"stringValue": text}} | fields
+
+
+RABBIT = "2023-03-15 02:50:01.695172+00:00 [error] <0.1.0> queue 'orders' down"
+
+
+@pytest.mark.parametrize(
+    ("resource", "host", "component"),
+    [
+        ({"host.name": "ip-10-0-1-5", "service.name": "web"}, "ip-10-0-1-5", None),
+        ({}, "web-7d9f-x2v9q", "nginx"),  # only the record's path names them
+        (
+            {"k8s.pod.name": "web-7d9f-x2v9q", "k8s.container.name": "nginx"},
+            "web-7d9f-x2v9q",
+            "nginx",
+        ),
+    ],
+)
+def test_an_otlp_record_is_named_by_what_its_resource_or_path_says(read, resource, host, component):
+    path = "/var/log/pods/shop_web-7d9f-x2v9q_0a1b2c/nginx/0.log"
+    attributes = otlp_attributes(
+        {"log.file.path": path, "log.iostream": "stdout"}, random.Random(1)
+    )
+    records = [body(RABBIT, timeUnixNano="1678848601695172000", attributes=attributes)]
+    loaded = read("otel.jsonl", otlp_line(records, resource) + "\n")
+    assert loaded.events.select("host", "level").rows() == [(host, "error")]
+    if component:
+        assert loaded.events["component"].to_list() == [component]
+
+
+def test_an_otlp_records_time_is_its_own_else_the_observed_else_the_programs(read):
+    """``timeUnixNano`` of 0 is unknown: the time the collector saw the line, and without
+    that either, the program's own."""
+    at = datetime(2023, 3, 14, 18, 0, 1, 250000, tzinfo=UTC)
+    seen = at + timedelta(seconds=3)
+    records = [
+        body("request served", timeUnixNano=unix_nanos(at), observedTimeUnixNano=unix_nanos(seen)),
+        body("request served", timeUnixNano="0", observedTimeUnixNano=unix_nanos(seen)),
+        body("request served", observedTimeUnixNano=unix_nanos(seen)),
+    ]
+    lines = [otlp_line([r], {"k8s.pod.name": f"web-{k}"}) for k, r in enumerate(records)]
+    loaded = read("otel.jsonl", "\n".join(lines) + "\n")
+    assert loaded.events.sort("line")["ts"].to_list() == [at, seen, seen]
+    unknown = body(RABBIT, timeUnixNano="0", observedTimeUnixNano="0")
+    loaded = read("otel-mq.jsonl", otlp_line([unknown], {"k8s.pod.name": "mq-0"}) + "\n")
+    assert loaded.events["ts"].to_list() == [datetime(2023, 3, 15, 2, 50, 1, 695172, tzinfo=UTC)]
+
+
+def test_an_otlp_severity_is_the_level_and_the_stream_never_is(read):
+    """A severity is set by a parser in the collector, from the line: the program's
+    level. A record without one gets none from its stream."""
+    stderr = otlp_attributes({"log.iostream": "stderr"}, random.Random(2))
+    records = [
+        body("payment declined", severityNumber=17, severityText="ERROR"),
+        body("retrying payment", severityText="WARN"),
+        body("payment provider slow", severityNumber="SEVERITY_NUMBER_WARN2"),
+        body("GET /healthz 200", severityNumber=0),
+        body("GET /healthz 200"),
+    ]
+    for k, record in enumerate(records):
+        record |= {"timeUnixNano": f"167881680{k}000000000", "attributes": stderr}
+    loaded = read("otel.jsonl", otlp_line(records, {"k8s.pod.name": "pay-1"}) + "\n")
+    levels = loaded.events.sort("message")["level"].cast(pl.String).to_list()
+    assert sorted(zip(loaded.events.sort("message")["message"], levels, strict=True)) == [
+        ("GET /healthz 200", None),
+        ("GET /healthz 200", None),
+        ("payment declined", "error"),
+        ("payment provider slow", "warning"),
+        ("retrying payment", "warning"),
+    ]
+    assert set(loaded.events["line"]) == {1}
+
+
+def test_a_structured_otlp_body_is_read_as_the_programs_json(read):
+    """A body the collector parsed into key/values (``kvlistValue``) is the JSON object it
+    stands for, read by the program's JSON format."""
+
+    def kv(key: str, value: dict) -> dict:
+        return {"key": key, "value": value}
+
+    values = [
+        kv("level", {"stringValue": "error"}),
+        kv("msg", {"stringValue": "payment declined <card>"}),
+        kv("order", {"intValue": "7"}),
+        kv("retry", {"boolValue": False}),
+        kv("ctx", {"kvlistValue": {"values": [kv("a", {"stringValue": "b"})]}}),
+    ]
+    record = {"timeUnixNano": "1678816801000000000", "body": {"kvlistValue": {"values": values}}}
+    line = otlp_line([record], {"k8s.pod.name": "pay-1"}).replace("<", "\\u003c")
+    loaded = read("otel.jsonl", f"{line}\n{line}\n")
+    events = loaded.events
+    assert events["level"].cast(pl.String).to_list() == ["error", "error"]
+    assert events["message"].str.contains("payment declined <card>", literal=True).all()
+    assert json.loads(events["attrs"][0])["order"] == 7
+
+
+def test_a_pretty_printed_otlp_export_reads_as_its_lines(read):
+    lines = CLUSTERS["gke"]
+    rng = random.Random(4)
+    batches = [otlp_batch(b, rng) for b in otlp_batches(lines)]
+    one_a_line = read("otel.jsonl", "\n".join(map(compact, batches)) + "\n").events
+    pretty = read("otel.json", "".join(json.dumps(b, indent=2) + "\n" for b in batches))
+    assert pretty.summary.unparsed_lines == 0
+    assert pretty.events.height == one_a_line.height
+    assert (
+        pretty.events.select("ts", "host", "level")
+        .sort("ts")
+        .equals(one_a_line.select("ts", "host", "level").sort("ts"))
+    )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # a program's own JSON that names a resource or has a body
+        '{"level":"error","ts":1678816801.5,"msg":"cannot list","resource":"pods","body":"x"}',
+        '{"ts":"2023-03-14T18:00:01Z","level":"error","msg":"request failed",'
+        '"resource":{"type":"k8s_container","attributes":{"pod":"web-1"}},"body":{"size":3}}',
+        '{"severity":"ERROR","msg":"request failed","logRecord":"audit","resourceLogs":3}',
+    ],
+)
+def test_a_programs_json_with_otlp_like_keys_is_no_otlp(read, line):
+    assert otlp.records_sample([line]) == [line]
+    assert not pl.select(envelopes.carries(envelopes.ENVELOPES["otlp"], pl.lit(line))).item()
+    assert envelopes.detect([line] * 4) == (None, 0.0)
+    loaded = read("app.json", (line + "\n") * 4)
+    assert loaded.summary.files["prefix"][0] is None
+    assert loaded.events["level"].cast(pl.String).to_list() == ["error"] * 4
+
+
+def test_odd_otlp_batches_cost_only_their_own_lines(read):
+    """A batch cut off, batches of no record, JSON of another shape under
+    ``resourceLogs``: each an account of its own line, the records around them read."""
+    lines = [x for x in CLUSTERS["eks"] if x.container == "coredns"] * 5
+    rng = random.Random(6)
+    good = [compact(otlp_batch([x], rng)) for x in lines]
+    odd = [
+        good[0][: len(good[0]) // 2],
+        '{"resourceLogs":[]}',
+        '{"resourceLogs":[{"resource":{},"scopeLogs":[]}]}',
+        '{"resourceLogs":[{"resource":{},"scopeLogs":[{"scope":{},"logRecords":[]}]}]}',
+        '{"resourceLogs":[{"resource":{"attributes":{"k8s.pod.name":"x"}},"scopeLogs":3}]}',
+        '{"resourceLogs":{"oops":true}}',
+    ]
+    text = [good[0], *odd, *good[1:]]
+    loaded = read("otel.jsonl", "\n".join(text) + "\n")
+    files = loaded.summary.files.row(0, named=True)
+    assert files["prefix"] == "otlp"
+    assert files["first_lines"] + files["continuation_lines"] + files["unparsed_lines"] + files[
+        "wrapper_lines"
+    ] == len(text)
+    read_lines = loaded.events.filter(pl.col("source") == "coredns")["line"].to_list()
+    assert sorted(read_lines) == [1, *range(len(odd) + 2, len(text) + 1)]
+    assert set(loaded.events["host"].drop_nulls()) <= {x.node for x in lines}
+
+
+def test_a_huge_otlp_batch_gives_all_its_rows_or_says_it_was_cut(read):
+    """A batch of 1,500 records is 1,500 rows on its line; one longer than the longest
+    line kept is cut, which its line's note says, and costs no other line."""
+    at = datetime(2023, 3, 14, 18, 0, 1, tzinfo=UTC)
+    query = '"A IN a.example. udp 54 false 512" NOERROR qr 1 0.1s'
+    many = [
+        Line(at + timedelta(milliseconds=k), "node-1", "coredns-1", "coredns", "stdout", text)
+        for k in range(3000)
+        for text in [f"[INFO] 10.244.0.5:{k} - 1 {query}"]
+    ]
+    rng = random.Random(7)
+    big = compact(otlp_batch(many, rng))
+    assert 1 << 20 < len(big) < 2 << 20
+    half = compact(otlp_batch(many[:1500], rng))
+    tail = compact(otlp_batch(many[:2], rng))
+    loaded = read("otel.jsonl", f"{half}\n{big}\n{tail}\n")
+    files = loaded.summary.files.row(0, named=True)
+    coredns = loaded.events.filter(pl.col("source") == "coredns")
+    assert coredns.group_by("line").len().sort("line").rows() == [(1, 1500), (3, 2)]
+    assert files["first_lines"] + files["unparsed_lines"] == 3
+    notes = loaded.summary.warnings.filter(pl.col("line") == 2)["reason"].to_list()
+    assert notes == [f"line is {len(big):,} bytes long; kept the first {1 << 20:,}"]
+
+
+def test_a_big_otlp_file_is_cut_between_batches(tmp_path):
+    path = tmp_path / "otel.jsonl"
+    lines = [x for x in CLUSTERS["eks"] if x.container != "rabbitmq"]  # as above
+    path.write_text(otel_file_exporter(lines * 300))
+    whole = mapper.map_task(mapper.Task(str(path))).rows
+    for pieces in (3, 8):
+        tasks = mapper.plan(str(path), chunk_bytes=path.stat().st_size // pieces)
+        assert len(tasks) >= pieces - 1
+        results = [mapper.map_task(task) for task in tasks]
+        assert sum(r.rows for r in results) == whole, pieces
+        assert sum(int(r.warnings["unparsed"].sum()) for r in results) == 0, pieces
 
 
 # --- Fluentd's stdout output -------------------------------------------------------------

@@ -156,7 +156,10 @@ def _envelope_cuts(envelope: str, sample: list[str], format: str | None) -> tupl
     """Where a big file of a collector's records (one a line) may be cut: before a record
     whose line starts a record of the format inside (its line as JSON writes it), never
     after a split line's first piece; without a format that says where its records
-    start, before any record whose line is not indented."""
+    start, before any record whose line is not indented. A file of batches (OTLP) is cut
+    between batches, before one that holds no indented line."""
+    if envelope in envelopes.BATCHED:
+        return envelopes.RECORD_START, envelopes.CONTINUES, None
     inner = wrappers.peel(numbered(sample), sample).lines["text"].to_list()
     _, parser = _sniff(inner, format)
     start = parser and (parser.own_start or parser.record_start)
