@@ -9,6 +9,15 @@ last stage the file holds for it) becomes a row with ``kind = change``. Every ot
 reads (``get``, ``list``, ``watch``) and the other stages included, becomes an ordinary
 row at debug level, so it is counted and never lost.
 
+What kind of change a write is follows from the object and the request: to a
+Deployment, DaemonSet or StatefulSet, a create, an update or a patch is a deploy (also
+when the log level left the request out, as Argo CD's and Helm's patches are often
+logged), a new image an upgrade or rollback, ``kubectl rollout undo`` a rollback,
+``kubectl rollout restart`` (the ``restartedAt`` annotation) a restart, the ``scale``
+subresource or a patch of the replica count alone a scale, and a patch of labels or
+annotations alone another change; to a ConfigMap or Secret, a config change; a cordon
+of a node another change; a delete or an eviction a delete.
+
 An image set in the request (``requestObject``, logged at ``Request`` and
 ``RequestResponse`` level: a whole object, a strategic merge patch or a JSON patch) is
 the change's ``to``. Its ``from`` is the last image the file showed for the same
@@ -58,6 +67,11 @@ CHANGE_RESOURCES = {
 #: Subresources whose writes are changes (a status update is not one).
 CHANGE_SUBRESOURCES = ("scale", "eviction")
 WORKLOADS = ("deployments", "daemonsets", "statefulsets", "replicasets", "pods")
+#: Kinds whose writes change configuration, whatever the verb (a delete aside).
+CONFIGURATION = ("configmap", "secret")
+#: Kinds whose creation rolls a program out: a new Deployment is a deploy, a new pod (the
+#: controllers' echo of a rollout) or ReplicaSet a create.
+ROLLED_OUT = ("deployment", "daemonset", "statefulset")
 
 _STRING = pl.String
 _EVENT = pl.Struct(
@@ -478,6 +492,34 @@ def _replaces_template(request: object) -> bool:
     return _dig(request, "spec", "template", "$patch") == "replace"
 
 
+def written_fields(request: object) -> frozenset[str] | None:
+    """The fields a request writes, ``spec`` by its own fields (``spec.replicas``,
+    ``spec.template``) and the rest by their top key (``metadata``), from a whole object,
+    a strategic merge patch or a JSON patch; None when the request was not logged.
+
+    >>> sorted(written_fields({"spec": {"replicas": 3}, "metadata": {"labels": {}}}))
+    ['metadata', 'spec.replicas']
+    >>> sorted(written_fields([{"op": "replace", "path": "/spec/template/spec", "value": {}}]))
+    ['spec.template']
+    >>> written_fields(None) is None
+    True
+    """
+    if isinstance(request, list):
+        parts = [
+            str(op.get("path", "")).strip("/").split("/") for op in request if isinstance(op, dict)
+        ]
+    elif isinstance(request, dict):
+        parts = [
+            [key, *([sub] if key == "spec" else [])]
+            for key, value in request.items()
+            if key not in ("kind", "apiVersion")
+            for sub in (value if key == "spec" and isinstance(value, dict) and value else [""])
+        ]
+    else:
+        return None
+    return frozenset(".".join(p[:2]) if p[0] == "spec" else p[0] for p in parts if p and p[0])
+
+
 class _LastKnown:
     """What the file has shown so far of each target: its images and replica count."""
 
@@ -543,15 +585,13 @@ class _LastKnown:
     ) -> tuple[str, str | None, object, object]:
         """The change type, and the container and values it moved from and to."""
         verb, sub = row["verb"], row["subresource"]
-        if sub == "eviction":
+        if sub == "eviction" or verb in ("delete", "deletecollection"):
             return "delete", None, None, None
-        if verb in ("delete", "deletecollection"):
-            return "delete", None, None, None
+        if kind in CONFIGURATION:
+            return "config", None, None, None
         if verb == "create":
             image = next(iter(requested.items()), (None, None))
-            return "create", image[0], None, image[1]
-        if kind in ("configmap", "secret"):
-            return "config", None, None, None
+            return ("deploy" if kind in ROLLED_OUT else "create"), image[0], None, image[1]
         if kind == "node":
             spec = _dig(request, "spec")
             if isinstance(spec, dict) and "unschedulable" in spec:
@@ -572,6 +612,8 @@ class _LastKnown:
             container, image = new_images[0]
             change = "rollback" if _replaces_template(request) else "deploy"
             return change, container, None, image
+        if _replaces_template(request):
+            return "rollback", None, None, None
         restarted = _dig(
             request,
             "spec",
@@ -582,11 +624,29 @@ class _LastKnown:
         )
         if restarted:
             return "restart", None, None, None
-        if isinstance(replicas, int) and replicas != self.replicas.get(target):
-            return "scale", None, self.replicas.get(target), replicas
-        if _dig(request, "spec", "template") is not None:
+        if kind == "pod":
+            return "other", None, None, None
+        return self._workload_edit(request, replicas, target)
+
+    def _workload_edit(
+        self, request: object, replicas: object, target: str
+    ) -> tuple[str, str | None, object, object]:
+        """A write to a Deployment, DaemonSet, StatefulSet or ReplicaSet that sets no
+        image: a scale when it sets the replica count alone (or a whole object whose count
+        moved), a deploy when it writes the spec or was logged without its request
+        (``Metadata`` level: Argo CD's and Helm's patches), else (labels, annotations) an
+        edit that rolls nothing out."""
+        before = self.replicas.get(target)
+        moved = isinstance(replicas, int) and before is not None and replicas != before
+        written = written_fields(request)
+        if written is None:
             return "deploy", None, None, None
-        return "config", None, None, None
+        spec = {f for f in written if f.startswith("spec")}
+        if spec == {"spec.replicas"} or (moved and "spec.template" in spec):
+            return "scale", None, before, replicas
+        if spec:
+            return "deploy", None, None, None
+        return "other", None, None, None
 
     def _remember(
         self, target: str, requested: dict[str, str], response: object, request: object

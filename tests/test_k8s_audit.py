@@ -473,3 +473,151 @@ def test_container_images_from_each_request_shape():
     assert container_images(None) == {}
     patch = [{"op": "replace", "path": "/spec/template/spec/containers/1/image", "value": "b:3"}]
     assert container_images(patch) == {"#1": "b:3"}
+
+
+ARGO_CD = "argocd-application-controller/v2.11.3+3f344d5"
+
+
+def ref(resource: str, namespace: str, name: str, *, subresource: str | None = None) -> dict:
+    """An ``objectRef`` as kube-apiserver writes it (the ``apps`` group for workloads)."""
+    group = (
+        {"apiGroup": "apps"} if resource in ("deployments", "statefulsets", "daemonsets") else {}
+    )
+    return {
+        "resource": resource,
+        "namespace": namespace,
+        "name": name,
+        **group,
+        **({"subresource": subresource} if subresource else {}),
+    }
+
+
+def test_each_write_to_a_workload_or_configuration_has_the_kind_a_review_names(read):
+    """Deployments, StatefulSets and DaemonSets are deployed whatever the verb, and also
+    when the level left the request out; a patch of labels alone or of a pod rolls
+    nothing out; ConfigMaps and Secrets are configuration from their creation on."""
+    apps, core = "/apis/apps/v1/namespaces", "/api/v1/namespaces"
+    ledger = {
+        "kind": "StatefulSet",
+        "apiVersion": "apps/v1",
+        "metadata": {"name": "ledger-db", "namespace": "payments"},
+        "spec": {
+            "replicas": 3,
+            "serviceName": "ledger-db",
+            "template": {
+                "metadata": {"labels": {"app": "ledger-db"}},
+                "spec": {"containers": [{"name": "postgres", "image": "postgres:16.3"}]},
+            },
+        },
+    }
+    lines = [
+        # Argo CD's sync at Metadata level: no request object to read
+        audit(
+            "patch",
+            f"{apps}/storefront/deployments/cart",
+            ref("deployments", "storefront", "cart"),
+            when="2024-05-02T08:41:07.512000Z",
+            audit_id="7d1e0c4a-0001-4a3b-8c9d-0e1f2a3b4c01",
+            level="Metadata",
+            user="system:serviceaccount:argocd:argocd-application-controller",
+            user_agent=ARGO_CD,
+        ),
+        audit(
+            "create",
+            f"{apps}/storefront/deployments?fieldManager=kubectl-client-side-apply",
+            ref("deployments", "storefront", "search-indexer"),
+            when="2024-05-02T08:52:30.004000Z",
+            audit_id="7d1e0c4a-0002-4a3b-8c9d-0e1f2a3b4c02",
+            code=201,
+            request={
+                "kind": "Deployment",
+                "metadata": {"name": "search-indexer"},
+                "spec": {
+                    "template": {
+                        "spec": {"containers": [{"name": "indexer", "image": "acme/indexer:3.2.0"}]}
+                    }
+                },
+            },
+        ),
+        # a whole object written back (kubectl replace): the first the file shows of it
+        audit(
+            "update",
+            f"{apps}/payments/statefulsets/ledger-db",
+            ref("statefulsets", "payments", "ledger-db"),
+            when="2024-05-02T09:03:12.250000Z",
+            audit_id="7d1e0c4a-0003-4a3b-8c9d-0e1f2a3b4c03",
+            request=ledger,
+            response=ledger,
+        ),
+        audit(
+            "patch",
+            f"{apps}/payments/statefulsets/ledger-db",
+            ref("statefulsets", "payments", "ledger-db"),
+            when="2024-05-02T09:20:45.000000Z",
+            audit_id="7d1e0c4a-0004-4a3b-8c9d-0e1f2a3b4c04",
+            request={"spec": {"replicas": 5}},
+        ),
+        audit(
+            "patch",
+            f"{apps}/payments/statefulsets/ledger-db?fieldManager=kubectl-rollout",
+            ref("statefulsets", "payments", "ledger-db"),
+            when="2024-05-02T09:31:02.000000Z",
+            audit_id="7d1e0c4a-0005-4a3b-8c9d-0e1f2a3b4c05",
+            request={"spec": {"template": {"$patch": "replace", **ledger["spec"]["template"]}}},
+        ),
+        audit(
+            "patch",
+            f"{apps}/monitoring/daemonsets/node-exporter?fieldManager=kubectl-label",
+            ref("daemonsets", "monitoring", "node-exporter"),
+            when="2024-05-02T09:44:19.000000Z",
+            audit_id="7d1e0c4a-0006-4a3b-8c9d-0e1f2a3b4c06",
+            request={"metadata": {"labels": {"team": "observability"}}},
+        ),
+        audit(
+            "patch",
+            f"{apps}/monitoring/daemonsets/node-exporter?fieldManager=kubectl-rollout",
+            ref("daemonsets", "monitoring", "node-exporter"),
+            when="2024-05-02T09:47:00.000000Z",
+            audit_id="7d1e0c4a-0007-4a3b-8c9d-0e1f2a3b4c07",
+            request={
+                "spec": {
+                    "template": {
+                        "metadata": {
+                            "annotations": {
+                                "kubectl.kubernetes.io/restartedAt": "2024-05-02T09:47:00Z"
+                            }
+                        }
+                    }
+                }
+            },
+        ),
+        audit(
+            "patch",
+            f"{core}/storefront/pods/cart-6d4cf56db6-qx8zt",
+            ref("pods", "storefront", "cart-6d4cf56db6-qx8zt"),
+            when="2024-05-02T09:58:33.000000Z",
+            audit_id="7d1e0c4a-0008-4a3b-8c9d-0e1f2a3b4c08",
+            request={"metadata": {"labels": {"quarantine": "true"}}},
+        ),
+        audit(
+            "create",
+            f"{core}/payments/secrets",
+            ref("secrets", "payments", "ledger-db-credentials"),
+            when="2024-05-02T10:05:00.000000Z",
+            audit_id="7d1e0c4a-0009-4a3b-8c9d-0e1f2a3b4c09",
+            level="Metadata",
+            code=201,
+        ),
+    ]
+    got = [(c["change_type"], c["target"]) for c in changes(read("audit.log", text(lines)))]
+    assert got == [
+        ("deploy", "deployment/storefront/cart"),
+        ("deploy", "deployment/storefront/search-indexer"),
+        ("deploy", "statefulset/payments/ledger-db"),
+        ("scale", "statefulset/payments/ledger-db"),
+        ("rollback", "statefulset/payments/ledger-db"),
+        ("other", "daemonset/monitoring/node-exporter"),
+        ("restart", "daemonset/monitoring/node-exporter"),
+        ("other", "pod/storefront/cart-6d4cf56db6-qx8zt"),
+        ("config", "secret/payments/ledger-db-credentials"),
+    ]
