@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -360,3 +361,89 @@ def test_markdown_traces_spikes_evidence_and_mitigations_to_raw_lines(sample_fin
                 for line in c["error_lines"][:4]:
                     assert f"{line['side']} it: `{line['file']}:{line['line']}`" in text
     assert any(c["error_lines"] for i in sample_findings["incidents"] for c in i["contributors"])
+
+
+def _github_jobs_page(*, seed: int, slow_from: datetime, slow_to: datetime) -> str:
+    """A ``GET /repos/{o}/{r}/actions/runs/{id}/jobs`` page, pretty-printed as the API
+    answers: a job every few minutes on self-hosted runners labelled ``gpu-pool``, each
+    waiting seconds for a runner, and 15 to 28 minutes between ``slow_from`` and
+    ``slow_to``."""
+    rng = random.Random(seed)
+    jobs, job_id = [], 31_000_000_000
+    created = slow_from - timedelta(hours=5)
+
+    def stamp(moment: datetime) -> str:
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    while created < slow_to + timedelta(minutes=40):
+        job_id += rng.randint(1, 30)
+        slow = slow_from <= created <= slow_to
+        started = created + timedelta(
+            seconds=rng.uniform(900, 1700) if slow else rng.uniform(10, 45)
+        )
+        run = f"northwind/billing/actions/runs/{job_id // 4}"
+        jobs.append(
+            {
+                "id": job_id,
+                "run_id": job_id // 4,
+                "workflow_name": "billing-ci",
+                "head_branch": "main",
+                "run_url": f"https://api.github.com/repos/{run}",
+                "run_attempt": 1,
+                "url": f"https://api.github.com/repos/northwind/billing/actions/jobs/{job_id}",
+                "html_url": f"https://github.com/{run}/job/{job_id}",
+                "status": "completed",
+                "conclusion": "success",
+                "created_at": stamp(created),
+                "started_at": stamp(started),
+                "completed_at": stamp(started + timedelta(seconds=rng.uniform(200, 500))),
+                "name": "e2e",
+                "steps": [],
+                "labels": ["self-hosted", "gpu-pool"],
+                "runner_id": rng.randint(1, 40),
+                "runner_name": f"gpu-pool-runner-{rng.getrandbits(16):04x}",
+                "runner_group_id": 1,
+                "runner_group_name": "Default",
+            }
+        )
+        created += timedelta(seconds=rng.uniform(150, 250))
+    return json.dumps({"total_count": len(jobs), "jobs": jobs}, indent=2) + "\n"
+
+
+def test_a_ci_spike_says_how_long_jobs_waited_and_which_job_shows_it(write):
+    """The Markdown report and the terminal say which CI measure spiked and how far
+    (not only the chart), and point to a job row that waited that long."""
+    from typer.testing import CliRunner
+
+    import timeline
+    from timeline.analysis import analyze
+    from timeline.analysis.incidents import duration_text
+    from timeline.cli import app
+
+    slow_from = datetime(2024, 9, 12, 9, 10, tzinfo=UTC)
+    path = write(
+        "ci/billing-jobs.json",
+        _github_jobs_page(seed=3, slow_from=slow_from, slow_to=slow_from + timedelta(minutes=40)),
+    )
+    loaded = timeline.read(path, workers=1)
+    found = findings(loaded, analyze(loaded.events))
+    (spike,) = [s for s in found["spikes"] if s["metric"] == "queue_delay_p95_s"]
+    said = (
+        f"p95 queue delay up to {duration_text(spike['peak_value'])} against "
+        f"{duration_text(spike['baseline'])} before"
+    )
+    assert spike["measure"] == said and spike["peak_value"] > 15 * 60 > 60 > spike["baseline"]
+    text = render(found, format="md")
+    (row,) = [line for line in text.splitlines() if said in line and line.startswith("| ")]
+    assert row.startswith("| github-actions | `gpu-pool jobs` | " + said)
+    assert f"`{spike['examples'][0]}`" in row
+    detection = _story(found["incidents"][0])["detection"]
+    assert f"`gpu-pool jobs`: {said} (`{spike['examples'][0]}`)" in detection
+    # the job row quoted is one that waited past the baseline, where the file says so
+    file, line = spike["examples"][0].rsplit(":", 1)
+    lines = path.read_text().splitlines()
+    job, _ = json.JSONDecoder().raw_decode("\n".join(lines[int(line) - 1 :]).lstrip())
+    waited = datetime.fromisoformat(job["started_at"]) - datetime.fromisoformat(job["created_at"])
+    assert file == "billing-jobs.json" and waited > timedelta(minutes=15)
+    terminal = CliRunner().invoke(app, ["analyze", str(path)], env={"COLUMNS": "400"})
+    assert terminal.exit_code == 0 and said in terminal.stdout

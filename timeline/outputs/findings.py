@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from timeline.analysis import Analysis, kept_rows
-from timeline.analysis.incidents import duration_text
+from timeline.analysis.incidents import CI_METRICS, duration_text
 from timeline.analysis.rates import to_timedelta
 from timeline.outputs import words
 from timeline.outputs.safe import json_text
@@ -70,8 +70,11 @@ def findings(
     windows = _windows(analysis)
     changes = {c["change_id"]: c for c in analysis.changes.iter_rows(named=True)}
     messages = _sample_messages(loaded.scan(), analysis.contributors["examples"].to_list())
+    spikes = [
+        _spike(row, root, bucket=analysis.bucket) for row in analysis.spikes.iter_rows(named=True)
+    ]
     incidents = [
-        _incident(row, analysis, changes, messages, root=root, windows=windows)
+        _incident(row, analysis, changes, messages, spikes, root=root, windows=windows)
         for row in analysis.incidents.sort("incident_id").iter_rows(named=True)
     ]
     from importlib.metadata import PackageNotFoundError, version
@@ -94,7 +97,7 @@ def findings(
         "summary": _overview(incidents),
         "top_incident": _top_incident(incidents),
         "incidents": incidents,
-        "spikes": [_spike(row, root) for row in analysis.spikes.iter_rows(named=True)],
+        "spikes": spikes,
         "changes": [_change(row, root) for row in analysis.changes.iter_rows(named=True)],
         "signatures": _signatures(events, root),
         "loading": _loading(loaded, root),
@@ -122,6 +125,7 @@ def _incident(
     analysis: Analysis,
     changes: dict[int, dict],
     messages: dict[tuple[str, int], str | None],
+    spikes: list[dict[str, Any]],
     *,
     root: str,
     windows: dict[str, float],
@@ -171,7 +175,8 @@ def _incident(
         },
         "contributors": contributors,
     }
-    out["story"] = _story(row, out, contributors)
+    own = set(out["spikes"])
+    out["story"] = _story(row, out, contributors, [s for s in spikes if s["id"] in own])
     return out
 
 
@@ -232,9 +237,12 @@ def _contributor(
     }
 
 
-def _story(row: dict, incident: dict, contributors: list[dict]) -> list[dict[str, str]]:
+def _story(
+    row: dict, incident: dict, contributors: list[dict], spikes: list[dict]
+) -> list[dict[str, str]]:
     """The sentences a reviewer would write, labelled: what happened, when, trigger,
-    precursor, what made it worse, what mitigated it, recovery, detection."""
+    precursor, what made it worse, what mitigated it, recovery, detection (with what the
+    incident's CI ``spikes`` measured: a chart alone would not say how long jobs waited)."""
     story = []
 
     def say(label: str, text: str) -> None:
@@ -297,9 +305,11 @@ def _story(row: dict, incident: dict, contributors: list[dict]) -> list[dict[str
             )
         )
     if detection["ci_impact_at"]:
+        ci = words.ci_spike_words(spikes)
         seen.append(
             f"CI users felt it at {words.minute(row['ci_impact_at'])}, "
             f"{words.relative_time(detection['ci_lag_s'], 'after', 'before')} the onset"
+            + (f": {ci}" if ci else "")
         )
     if seen:
         say("detection", "; ".join(seen) + ".")
@@ -368,7 +378,7 @@ def _overview(incidents: list[dict]) -> list[str]:
 # --- spikes, changes, signatures, loading ---------------------------------------------------
 
 
-def _spike(row: dict, root: str) -> dict[str, Any]:
+def _spike(row: dict, root: str, *, bucket: str) -> dict[str, Any]:
     return {
         "id": spike_ref(row["spike_id"]),
         "incident": incident_ref(row.get("incident_id")),
@@ -383,6 +393,10 @@ def _spike(row: dict, root: str) -> dict[str, Any]:
         "peak_value": row.get("peak_value"),
         "baseline": row.get("baseline"),
         "count": row.get("count"),
+        "measure": words.spike_measure(row, bucket=bucket),
+        # a CI series' count adds up each bucket's jobs of the trailing period: no number
+        # of job rows a reader could find
+        "rows": None if row.get("metric") in CI_METRICS else row.get("count"),
         "hosts": list(row.get("hosts") or []),
         "new_signature": bool(row.get("new_signature")),
         "examples": [words.location(loc, root) for loc in row.get("examples") or []],

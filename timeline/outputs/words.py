@@ -7,11 +7,13 @@ so a sentence reads the same wherever it is printed.
 
 from __future__ import annotations
 
+import inspect
 from datetime import datetime
 from typing import Any
 
 from timeline.analysis.contributors.words import timing_doubts
-from timeline.analysis.incidents import duration_text
+from timeline.analysis.incidents import CI_METRICS, duration_text
+from timeline.analysis.rates import job_series, to_timedelta
 from timeline.paths import relative_path
 
 #: Roles of a ranked change that the evidence does not support; they are folded under
@@ -159,6 +161,74 @@ def factor(before: float, after: float) -> str:
         return "unchanged"
     value, sign = (ratio, "×") if ratio > 1 else (1 / ratio, "÷")
     return f"{sign}{value:.0f}" if value >= 10 else f"{sign}{value:.1f}"
+
+
+#: How far back a CI series counts its failed and cancelled jobs at each bucket: the
+#: trailing period :func:`timeline.analysis.rates.job_series` counts over, read from it so
+#: that the words follow the counting.
+CI_PERIOD = to_timedelta(inspect.signature(job_series).parameters["period"].default)
+#: What each CI metric counts, as a review says it.
+CI_MEASURES = {
+    "queue_delay_p95_s": "p95 queue delay",
+    "failed_jobs": "failed jobs",
+    "cancelled_jobs": "cancelled jobs",
+}
+
+
+def _amount(value: float | None) -> str:
+    """A count as a review says it: ``none``, ``4``, ``2.5``."""
+    if not value:
+        return "none"
+    return f"{value:,.1f}".removesuffix(".0")
+
+
+def spike_measure(spike: dict[str, Any], *, bucket: str) -> str:
+    """What a spike measured and how high it went, against its baseline: a CI delay as a
+    duration, failed or cancelled jobs in the trailing period they are counted over, log
+    rows in one bucket of ``bucket``.
+
+    >>> spike_measure({"metric": "queue_delay_p95_s", "peak_value": 1446.4, "baseline": 35.1},
+    ...               bucket="30s")
+    'p95 queue delay up to 24m against 35s before'
+    >>> spike_measure({"metric": "failed_jobs", "peak_value": 4.0, "baseline": 0.0}, bucket="30s")
+    'failed jobs up to 4 in 15m against none before'
+    >>> spike_measure({"metric": "errors", "peak_value": 8.0, "baseline": 1.0}, bucket="30s")
+    'errors up to 8 in 30s against 1 before'
+    """
+    metric, peak, baseline = spike.get("metric"), spike.get("peak_value"), spike.get("baseline")
+    if metric == "queue_delay_p95_s":
+        return (
+            f"{CI_MEASURES[metric]} up to {duration_text(peak)} against "
+            f"{duration_text(baseline or 0)} before"
+        )
+    if metric in CI_MEASURES:
+        return (
+            f"{CI_MEASURES[metric]} up to {_amount(peak)} in "
+            f"{duration_text(CI_PERIOD.total_seconds())} against {_amount(baseline)} before"
+        )
+    return (
+        f"{metric or 'rows'} up to {_amount(peak)} in {bucket} against {_amount(baseline)} before"
+    )
+
+
+def ci_spike_words(spikes: list[dict[str, Any]]) -> str | None:
+    """The CI spikes among ``spikes`` (findings' spike entries), by executor, each with
+    what spiked, how far, and a job row behind it; None when none is a CI spike.
+
+    >>> ci_spike_words([{"source": "circleci", "signature": "machine jobs",
+    ...     "metric": "queue_delay_p95_s", "measure": "p95 queue delay up to 24m",
+    ...     "examples": ["jobs.json:12"]}, {"source": "circleci", "signature": "machine jobs",
+    ...     "metric": "failed_jobs", "measure": "failed jobs up to 4", "examples": []}])
+    'circleci `machine jobs`: p95 queue delay up to 24m (`jobs.json:12`), failed jobs up to 4'
+    """
+    by_executor: dict[tuple[str, str], list[str]] = {}
+    for s in spikes:
+        if s.get("metric") in CI_METRICS:
+            seen = f" ({code(s['examples'][0])})" if s.get("examples") else ""
+            key = (s["source"], s.get("signature") or "")
+            by_executor.setdefault(key, []).append(s["measure"] + seen)
+    said = [f"{source} {code(sig)}: {', '.join(m)}" for (source, sig), m in by_executor.items()]
+    return "; ".join(said) or None
 
 
 def _per_hour(count: int | None, window_s: float) -> float:
