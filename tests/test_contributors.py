@@ -652,3 +652,108 @@ def test_host_tallies_count_the_hosts_that_started_stopped_got_worse_or_better()
                 }
                 want |= {(i, f"{side}_{k}"): n for k, n in found.items() if n}
         assert got == want, seed
+
+
+def _coredns_replica(start: datetime, change: datetime, *, seed: int, prefix) -> list[str]:
+    """A CoreDNS replica's log from ``start``: its banner, a query a minute, and after
+    ``change`` its upstream timing out (two ``[ERROR]`` lines a minute for 40 minutes),
+    each line behind ``prefix(time)``."""
+    rng = random.Random(seed)
+    lines = [prefix(start) + ".:53", prefix(start) + "CoreDNS-1.11.3"]
+    moment = start + timedelta(seconds=5)
+    while moment < change + timedelta(minutes=40):
+        client = f"10.{rng.randint(40, 44)}.{rng.randint(1, 9)}.{rng.randint(2, 250)}"
+        port = rng.randint(30000, 60000)
+        if moment >= change + timedelta(minutes=1):
+            lines.append(
+                prefix(moment) + f"[ERROR] plugin/errors: 2 ledger.payments.svc.cluster.local. A: "
+                f"read udp {client}:{port}->10.96.0.53:53: i/o timeout"
+            )
+            moment += timedelta(seconds=rng.uniform(25, 35))
+        else:
+            lines.append(
+                prefix(moment) + f'[INFO] {client}:{port} - {rng.randint(1, 65535)} "A IN '
+                f'ledger.payments.svc.cluster.local. udp 61 false 512" NOERROR qr,aa,rd 120 '
+                f"{rng.uniform(0.0001, 0.002):.9f}s"
+            )
+            moment += timedelta(seconds=rng.uniform(50, 70))
+    return lines
+
+
+def test_errors_counted_on_every_host_say_so_and_how_many_no_host_is_known_for(write):
+    """A ConfigMap change is weighed against its program's errors on every host: the
+    words must not put them all on the one host a record names, and must say how many
+    came from replicas whose host no record names (kubectl logs saved to a file)."""
+    import timeline
+    from timeline.outputs.findings import findings
+
+    start = datetime(2024, 4, 9, 6, 0, tzinfo=UTC)
+    change = datetime(2024, 4, 9, 11, 32, 5, tzinfo=UTC)
+
+    def cri(moment: datetime) -> str:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%f000Z") + " stdout F "
+
+    def kubectl(moment: datetime) -> str:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%f000Z") + " "
+
+    node = "aks-system-27461930-vmss000002"
+    pod_dir = f"nodes/{node}/var/log/pods/kube-system_coredns-6f9c7b8d4-k2vzq_0a7c4e1e-5b2d-4f3a-9e8d-1c2b3a4d5e6f"
+    known = _coredns_replica(start, change, seed=1, prefix=cri)
+    write(f"{pod_dir}/coredns/0.log", "\n".join(known) + "\n")
+    unnamed = 0
+    for seed, pod in ((2, "coredns-6f9c7b8d4-p8mdx"), (3, "coredns-6f9c7b8d4-tq4nw")):
+        lines = _coredns_replica(start, change, seed=seed, prefix=kubectl)
+        unnamed += sum(
+            "[ERROR]" in line
+            and change <= datetime.fromisoformat(line[:26] + "+00:00") < change + timedelta(hours=1)
+            for line in lines
+        )
+        write(f"kubectl/{pod}.log", "\n".join(lines) + "\n")
+    update = {
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": "Metadata",
+        "auditID": "b3c1d9e2-77a4-4f0e-9a51-6d2e8f4c1a07",
+        "stage": "ResponseComplete",
+        "requestURI": "/api/v1/namespaces/kube-system/configmaps/coredns",
+        "verb": "update",
+        "user": {"username": "sre-oncall@northwind.example", "groups": ["system:authenticated"]},
+        "sourceIPs": ["10.224.0.14"],
+        "userAgent": "kubectl/v1.29.2 (linux/amd64) kubernetes/4b8e819",
+        "objectRef": {
+            "resource": "configmaps",
+            "namespace": "kube-system",
+            "name": "coredns",
+            "apiVersion": "v1",
+        },
+        "responseStatus": {"metadata": {}, "code": 200},
+        "requestReceivedTimestamp": "2024-04-09T11:32:05.000000Z",
+        "stageTimestamp": "2024-04-09T11:32:05.011000Z",
+    }
+    audit = write("audit/kube-apiserver-audit.log", json.dumps(update) + "\n")
+    loaded = timeline.read(audit.parent.parent, workers=1)
+    found = findings(loaded, analyze(loaded.events))
+    (c,) = [
+        c
+        for i in found["incidents"]
+        for c in i["contributors"]
+        if c["target"] == "configmap/kube-system/coredns"
+    ]
+    assert c["role"] == "trigger"
+    after, unknown = c["measures"]["after"], c["measures"]["after_unknown_host"]
+    assert unknown == unnamed and after > unknown > 0
+    errors = loaded.events.filter(
+        (pl.col("level") == "error")
+        & pl.col("ts").is_between(change, change + timedelta(hours=1), closed="left")
+    )
+    assert errors.height == after
+    assert errors.filter(pl.col("host").is_null()).height == unknown
+    assert c["headline"].startswith("errors ")
+    assert "the host it touched" not in " ".join(c["evidence"])
+    assert (
+        f"on every host, {unknown:,} of the {after:,} after it from hosts no record names"
+        in (c["headline"])
+    )
+    # the counts are of the signature named as new above, not of the others alone
+    (detail,) = [e for e in c["evidence"] if e.startswith(f"{c['measures']['before']:,} rows in")]
+    assert detail.endswith(f"{after:,} in the 1h after (of the 1 signature above)")

@@ -215,6 +215,7 @@ def _contributor(
                 "touched_hosts",
                 "before",
                 "after",
+                "after_unknown_host",
                 "untouched_hosts",
                 "untouched_before",
                 "untouched_after",

@@ -240,24 +240,41 @@ def _hosts_phrase(n: int | None) -> str:
     return "the host it touched" if n == 1 else f"the {n} hosts it touched"
 
 
+#: Scopes whose counts were taken on the hosts a change touched; any other was counted on
+#: every host, those no record names included.
+HOST_SCOPES = ("node", "hosts")
+
+
+def _unknown_hosts(c: dict[str, Any]) -> int:
+    """How many of the rows counted after a change come from hosts no record names (only
+    counts taken on every host hold any)."""
+    return int(c.get("after_unknown_host") or 0)
+
+
 def rate_words(c: dict[str, Any], *, before_s: float, after_s: float) -> str | None:
     """``errors ×18 on the 12 hosts it touched, none on the others`` from the counts before
-    and after a change (and on the hosts it did not touch, when those were compared).
+    and after a change (and on the hosts it did not touch, when those were compared). A
+    count taken on every host says so, and how many of its rows no host can be named for.
 
     >>> rate_words({"before": 0, "after": 238, "touched_hosts": 1, "untouched_hosts": 2,
-    ...     "untouched_before": 0, "untouched_after": 717}, before_s=3600, after_s=3600)
+    ...     "untouched_before": 0, "untouched_after": 717, "scope": "hosts"},
+    ...     before_s=3600, after_s=3600)
     'errors began after it on the host it touched, and began on the 2 others too'
+    >>> rate_words({"before": 1, "after": 306, "touched_hosts": 1, "scope": "component",
+    ...     "after_unknown_host": 212}, before_s=3600, after_s=3600)
+    'errors ×306 on every host, 212 of the 306 after it from hosts no record names'
     """
     before, after = c.get("before"), c.get("after")
     if before is None or after is None or (before == 0 and after == 0):
         return None
     moved = factor(_per_hour(before, before_s), _per_hour(after, after_s))
-    if c.get("scope") == "all":
-        where = "on all hosts"
-    elif c.get("touched_hosts"):
+    if c.get("scope") in HOST_SCOPES and c.get("touched_hosts"):
         where = f"on {_hosts_phrase(c.get('touched_hosts'))}"
     else:
-        where = f"in {c.get('target') or 'what it changed'}"
+        where = "on every host"
+        unknown = _unknown_hosts(c)
+        if unknown:
+            where += f", {unknown:,} of the {after:,} after it from hosts no record names"
     text = {
         "from none": f"errors began after it {where}",
         "to none": f"errors stopped after it {where}",
@@ -323,11 +340,13 @@ def relation_words(c: dict[str, Any]) -> str:
     if c.get("name_match"):
         parts.append("it changed a program that logged the errors")
     touched, shared = c.get("touched_hosts"), len(c.get("shared_hosts") or [])
+    # with errors from hosts no record names, the hosts it touched are those known
+    known = " the logs name" if _unknown_hosts(c) else ""
     if touched:
         parts.append(
-            f"it touched {plural(int(touched), 'host')}, {shared} of them with the errors"
+            f"it touched {plural(int(touched), 'host')}{known}, {shared} of them with the errors"
             if touched != 1
-            else f"it touched 1 host, {'one' if shared else 'not one'} with the errors"
+            else f"it touched 1 host{known}, {'one' if shared else 'not one'} with the errors"
         )
     called_out = c.get("called_out_hosts") or []
     if called_out:
@@ -374,10 +393,15 @@ def evidence_words(c: dict[str, Any], *, before_s: float = 900, after_s: float =
         if None not in counts and counts != (0, 0)
         else None
     )
-    affected = [s for s in c.get("affected") or [] if s not in told]
-    if detail and affected:
+    counted = c.get("affected") or []
+    affected = [s for s in counted if s not in told]
+    if detail and counted:
+        # the counts are of every signature affected, those already named above too
         more = f" and {len(affected) - 3} more" if len(affected) > 3 else ""
-        detail += " (of " + ", ".join(code(s) for s in affected[:3]) + more + ")"
+        named = ", ".join(code(s) for s in affected[:3]) + more
+        above = len(counted) - len(affected)
+        parts = [f"the {plural(above, 'signature')} above"] if above else []
+        detail += " (of " + " and ".join([*parts, *([named] if affected else [])]) + ")"
     lines = [s for s in (*said, detail) if s]
     lines.extend(timing_doubts(c))
     lines.append(relation_words(c))

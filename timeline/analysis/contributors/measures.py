@@ -34,6 +34,10 @@ QUOTE_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+#: The host key a query names to count the rows whose host no record, wrapper or path
+#: names (no host is called this: a host key has no control characters).
+NO_HOST = "\x00no host"
+
 #: The most minutes of waiting one CI job counts for.
 MAX_WAIT_MINUTES = 24 * 60
 
@@ -120,14 +124,17 @@ class RowCounter:
             self.micros_of[key] = part["ts"].dt.epoch("us").to_numpy()
             self.hosts_of[key] = part["_host"].to_numpy()
         self.tables = [
-            WindowCounter(rows.filter(pl.col("hk").is_not_null()), ["source", "template", "hk"]),
+            WindowCounter(
+                rows.with_columns(pl.col("hk").fill_null(NO_HOST)), ["source", "template", "hk"]
+            ),
             WindowCounter(rows, ["source", "template"]),
         ]
 
     def count(self, queries: pl.DataFrame) -> pl.DataFrame:
-        """``queries`` has ``q``, ``source``, ``template``, ``hk`` (null: all hosts),
-        ``lo`` and ``hi``; returns ``q`` and ``n``, the rows with ``lo <= ts < hi``
-        (a query of a signature or host without rows is left out: it counts none)."""
+        """``queries`` has ``q``, ``source``, ``template``, ``hk`` (null: all hosts;
+        :data:`NO_HOST`: the rows whose host is unknown), ``lo`` and ``hi``; returns
+        ``q`` and ``n``, the rows with ``lo <= ts < hi`` (a query of a signature or host
+        without rows is left out: it counts none)."""
         parts = [pl.DataFrame(schema={"q": pl.Int64, "n": pl.Int64})]
         for counter, has_host in zip(self.tables, (True, False), strict=True):
             chosen = queries.filter(pl.col("hk").is_not_null() == has_host).join(

@@ -21,6 +21,7 @@ import polars as pl
 from timeline.analysis.contributors.changes import _TS, _host_key, _kind, names_match, node_local
 from timeline.analysis.contributors.measures import (
     CLASS_SIZE,
+    NO_HOST,
     QUOTE_SCHEMA,
     RowCounter,
     binomial_tail,
@@ -87,6 +88,7 @@ def _contributor_schema(id_name: str) -> dict[str, pl.DataType]:
         "affected": pl.List(pl.String),
         "before": pl.Int64(),
         "after": pl.Int64(),
+        "after_unknown_host": pl.Int64(),
         "rate_bits": pl.Float64(),
         "effect_p": pl.Float64(),
         "untouched_hosts": pl.UInt32(),
@@ -330,7 +332,7 @@ def _count_windows(pairs: list[_Pair], counter: RowCounter, *, after: timedelta)
 def _window_count(p: _Pair, *, after: timedelta) -> int:
     """How many windows :func:`_windows` gives pair ``p``."""
     if not p.explicit:
-        return 2 * len(p.affected)
+        return 3 * len(p.affected)
     latent = 2 if p.untouched and _latent(p, after) else 0
     touched = (3 if p.untouched else 2) + latent
     return len(p.affected) * (touched * len(p.explicit) + (3 + latent) * len(p.untouched))
@@ -343,7 +345,8 @@ def _windows(pairs: list[_Pair], batch: list[int], *, after: timedelta) -> pl.Da
     Python runs per window.
 
     A pair whose change names no hosts has ``t_before`` and ``t_after`` on all hosts at
-    the change's time. Otherwise each touched host has them at its own time (and
+    the change's time, and ``n_after`` on the rows whose host is unknown (what of its
+    count no host can be named for). Otherwise each touched host has them at its own time (and
     ``t_base``, a longer before window, when there are untouched hosts to compare), and
     each untouched host ``u_before``, ``u_after`` and ``u_base`` at the change's time;
     for a change made well before the onset (:func:`_latent`) both also have ``*_base``
@@ -420,8 +423,13 @@ def _windows(pairs: list[_Pair], batch: list[int], *, after: timedelta) -> pl.Da
     no_hosts = frame.filter(~pl.col("touches"))
     touched = frame.join(touched_hosts, on="i")
     untouched = frame.join(untouched_hosts, on="i")
+    unknown = no_hosts.with_columns(_unknown=pl.lit(NO_HOST))
     parts = [
         *windows(no_hosts, None, roles("t", t0, False)[:2]),
+        *[
+            w.with_columns(host=pl.lit(None, pl.String))
+            for w in windows(unknown, "_unknown", [("n_after", True, t0, t0 + after)])
+        ],
         *windows(touched, "touched", roles("t", pl.col("touched_at"), has_untouched)),
         *windows(untouched, "untouched", roles("u", t0, True)),
     ]
@@ -828,6 +836,8 @@ def _score(
         "affected": [s.template for s in p.affected],
         "before": m.before,
         "after": m.after,
+        # counted on all hosts: how many of the rows after it come from no known host
+        "after_unknown_host": None if p.explicit else p.counts.get("n_after", 0),
         "rate_bits": m.rate_bits,
         "effect_p": m.effect_p,
         "untouched_hosts": len(p.untouched) if p.explicit and p.untouched else None,
