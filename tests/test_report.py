@@ -437,6 +437,11 @@ def test_a_ci_spike_says_how_long_jobs_waited_and_which_job_shows_it(write):
     (row,) = [line for line in text.splitlines() if said in line and line.startswith("| ")]
     assert row.startswith("| github-actions | `gpu-pool jobs` | " + said)
     assert f"`{spike['examples'][0]}`" in row
+    # its rows are the jobs queued from its start to its end, each once
+    queued = [datetime.fromisoformat(j["created_at"]) for j in json.loads(path.read_text())["jobs"]]
+    start, end = (datetime.fromisoformat(spike[k].replace("Z", "+00:00")) for k in ("start", "end"))
+    jobs_inside = sum(start <= t < end for t in queued)
+    assert spike["rows"] == spike["count"] == jobs_inside and f" | {jobs_inside} | " in row
     detection = _story(found["incidents"][0])["detection"]
     assert f"`gpu-pool jobs`: {said} (`{spike['examples'][0]}`)" in detection
     # the job row quoted is one that waited past the baseline, where the file says so

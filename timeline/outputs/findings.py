@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from timeline.analysis import Analysis, kept_rows
-from timeline.analysis.incidents import CI_METRICS, duration_text
+from timeline.analysis.incidents import duration_text
 from timeline.analysis.rates import to_timedelta
 from timeline.outputs import words
 from timeline.outputs.safe import json_text
@@ -395,9 +395,7 @@ def _spike(row: dict, root: str, *, bucket: str) -> dict[str, Any]:
         "baseline": row.get("baseline"),
         "count": row.get("count"),
         "measure": words.spike_measure(row, bucket=bucket),
-        # a CI series' count adds up each bucket's jobs of the trailing period: no number
-        # of job rows a reader could find
-        "rows": None if row.get("metric") in CI_METRICS else row.get("count"),
+        "rows": row.get("count"),
         "hosts": list(row.get("hosts") or []),
         "new_signature": bool(row.get("new_signature")),
         "examples": [words.location(loc, root) for loc in row.get("examples") or []],

@@ -7,13 +7,12 @@ so a sentence reads the same wherever it is printed.
 
 from __future__ import annotations
 
-import inspect
 from datetime import datetime
 from typing import Any
 
 from timeline.analysis.contributors.words import timing_doubts
 from timeline.analysis.incidents import CI_METRICS, duration_text
-from timeline.analysis.rates import job_series, to_timedelta
+from timeline.analysis.rates import JOB_PERIOD, to_timedelta
 from timeline.paths import relative_path
 
 #: Roles of a ranked change that the evidence does not support; they are folded under
@@ -163,10 +162,8 @@ def factor(before: float, after: float) -> str:
     return f"{sign}{value:.0f}" if value >= 10 else f"{sign}{value:.1f}"
 
 
-#: How far back a CI series counts its failed and cancelled jobs at each bucket: the
-#: trailing period :func:`timeline.analysis.rates.job_series` counts over, read from it so
-#: that the words follow the counting.
-CI_PERIOD = to_timedelta(inspect.signature(job_series).parameters["period"].default)
+#: How far back a CI series counts its failed and cancelled jobs at each bucket.
+CI_PERIOD = to_timedelta(JOB_PERIOD)
 #: What each CI metric counts, as a review says it.
 CI_MEASURES = {
     "queue_delay_p95_s": "p95 queue delay",
