@@ -441,25 +441,30 @@ def _json_string(value: pl.Expr) -> pl.Expr:
 
 def program(container: pl.Expr, path: pl.Expr) -> pl.Expr:
     """The program that wrote the file: its container (or unit) as the path or a wrapper
-    names it, else the file name's stem when that is a known klog program
-    (``kube-proxy.log``, ``kubelet.log.1``), else plain ``klog``. The path is looked at
-    once per file, not once per line.
+    names it, else a known klog program the file name's stem names, alone or before a
+    pod's or node's name (``kube-proxy.log``, ``kubelet.log.1``, ``kube-proxy-k9d7s.log``
+    saved from ``kubectl logs``, a static pod's ``kube-apiserver-master-1.log``), else
+    plain ``klog``. The path is looked at once per file, not once per line.
 
     >>> pl.select(program(pl.lit(None, pl.String), pl.lit("/var/log/kubelet.log.1"))).item()
     'kubelet'
+    >>> pl.select(program(pl.lit(None, pl.String), pl.lit("logs/kube-proxy-k9d7s.log"))).item()
+    'kube-proxy'
     >>> pl.select(program(pl.lit("csi-sidecar"), pl.lit("0.log"))).item()
     'csi-sidecar'
     """
-    programs = list(PROGRAMS)
     first = path.first()
     stem = pl.coalesce(_stem(pl.when(path != first).then(path)), _stem(first))
-    return (
-        pl.when(container.is_not_null())
-        .then(container)
-        .when(stem.is_in(programs))
-        .then(stem)
-        .otherwise(pl.lit(NAME))
-    )
+    return pl.coalesce(container, stem.str.extract(_NAMED_PROGRAM, 1), pl.lit(NAME))
+
+
+#: A file name's stem that names a known klog program, alone or before a name of its own;
+#: the longest first, so that no program's name stands for a longer one it begins.
+_NAMED_PROGRAM = (
+    "^("
+    + "|".join(re.escape(p) for p in sorted(PROGRAMS, key=lambda p: (-len(p), p)))
+    + ")(?:-[a-z0-9][a-z0-9.-]*)?$"
+)
 
 
 def _stem(path: pl.Expr) -> pl.Expr:

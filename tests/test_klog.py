@@ -643,3 +643,28 @@ def test_pairs_after_a_key_that_is_not_an_identifier_are_kept(read):
     assert attrs["{name}"] == "value2"
     assert (attrs["after"], attrs["n"]) == ("kept", "3")
     assert events["template"][0] == "odd keys"
+
+
+@pytest.mark.parametrize(
+    ("name", "program"),
+    [
+        ("kube-proxy.log", "kube-proxy"),
+        ("kube-proxy-k9d7s.log", "kube-proxy"),
+        ("kube-apiserver-ip-10-20-1-183.ec2.internal.log", "kube-apiserver"),
+        ("kube-controller-manager-master-2.log.1", "kube-controller-manager"),
+        ("kubelet.log.2.gz", "kubelet"),
+        ("cluster-autoscaler-6f7d9c8b5-q2x4z.log", "cluster-autoscaler"),
+        ("kube-proxyfix.log", "klog"),
+        ("my-kube-proxy.log", "klog"),
+    ],
+)
+def test_a_saved_pods_file_names_its_program(tmp_path, name, program):
+    """``kubectl logs POD > POD.log`` names a file after the pod, a static pod after its
+    node: the program is the known name the file's name begins with."""
+    path = tmp_path / name.removesuffix(".gz")
+    path.write_text(
+        'I0314 18:00:01.123456       1 proxier.go:858] "Sync failed" retryingTime="30s"\n'
+    )
+    events = timeline.load(str(path), year=2023, cache=False, workers=1)
+    assert events["source"].to_list() == [program]
+    assert events["component"].to_list() == [program]
