@@ -166,6 +166,8 @@ def sniff(sample: list[str]) -> Score:
     first = lines[0].lstrip()
     if first.startswith(("[", "{")):
         text = "\n".join(lines)
+        if _LOG_LEVEL.search(text):
+            return Score(0.0, "JSON with a log level field: a program's log, not a change log")
         keys = set(re.findall(r'"([A-Za-z_ ]+)"\s*:', text))
         fields = {_ALIAS.get(_key(k)) for k in keys}
         if {"time", "type"} <= fields and fields & {"target", "description"}:
@@ -183,6 +185,14 @@ def sniff(sample: list[str]) -> Score:
     if has_items and {"time", "type"} <= yaml_keys:
         return Score(0.9, "YAML list of mappings with time and type")
     return Score(0.0, "no change log header or fields")
+
+
+#: A log level field, as JSON logging libraries write it: a program's own records, whose
+#: ``time``, ``type`` and ``message`` (or ``resource``) fields make no change log.
+_LOG_LEVEL = re.compile(
+    r'"(?:level|lvl|severity)"\s*:\s*"(?i:trace|debug|info|notice|warn|warning'
+    r'|error|err|fatal|critical|crit|panic)"'
+)
 
 
 def _key(name: str) -> str:

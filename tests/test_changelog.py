@@ -264,6 +264,26 @@ def test_sniff_needs_change_log_fields():
     assert sniff(['{"items": [{"number": 1, "queued_at": "2023-03-14T18:00:00Z"']).score == 0
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"time":"2023-03-14T18:00:01Z","level":"ERROR","message":"request failed",'
+        '"resource":{"type":"k8s_container","labels":{"pod":"web-1"}}}',
+        '{"timestamp": "2024-02-01T09:00:00.123Z", "severity": "warning", "type": "audit", '
+        '"service": "billing", "msg": "slow query"}',
+        '{"timestamp":"2024-02-01T09:00:00Z","lvl":"Info","kind":"access",'
+        '"target":"/api","message":"GET /api 200"}',
+    ],
+)
+def test_a_programs_json_log_with_change_log_like_keys_is_no_change_log(read, line):
+    """A program's JSON lines may carry ``time``, ``type``, a ``message`` and a
+    ``resource`` or ``service``; their log level says they are a log, and no line of
+    them becomes a change."""
+    assert sniff([line, line]).score == 0
+    events = read("app.jsonl", line + "\n" + line + "\n").events
+    assert events.height == 2 and events.filter(pl.col("kind") == "change").height == 0
+
+
 def test_rows_follow_the_event_frame_contract(read):
     loaded = read("changes.csv", CSV)
     events = loaded.events
