@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -259,6 +261,122 @@ def test_klog_29_february_beside_a_runtime_prefix_of_any_year_reads(
         assert "29 February" not in problems
     else:
         assert "2 records dated 29 February in a year that has none" in problems
+
+
+def cri_rabbitmq(
+    times: list[datetime], tz: str, *, late: dict[int, timedelta] | None = None
+) -> str:
+    """RabbitMQ 3.8 lines (a local wall time in ``tz``, no offset) behind a containerd
+    prefix at ``times`` (UTC); the lines numbered in ``late`` (from 0) reach the runtime
+    that much after they were written, as a buffered line does."""
+    out = []
+    for n, t in enumerate(times):
+        wall = t.astimezone(ZoneInfo(tz))
+        seen = t + (late or {}).get(n, timedelta(0))
+        out.append(
+            f"{seen:%Y-%m-%dT%H:%M:%S}.{seen.microsecond:06d}408Z stdout F "
+            f"{wall:%Y-%m-%d %H:%M:%S}.{wall.microsecond // 1000:03d} [info] <0.{n}.0> "
+            f"accepting AMQP connection <0.{n + 900}.0> (10.42.5.{n % 250}:33715 -> "
+            "10.60.2.12:5672)"
+        )
+    return "\n".join(out) + "\n"
+
+
+def every(start: datetime, minutes: int, n: int) -> list[datetime]:
+    return [start + timedelta(minutes=minutes * k, milliseconds=123) for k in range(n)]
+
+
+#: Nights a zone's clock changes, each as the UTC times of a file's lines around it and
+#: the offsets its prefixes show: spring forward, fall back (its repeated hour read from
+#: the prefixes), the southern hemisphere's autumn and a half-hour zone's neighbour.
+CLOCK_CHANGES = [
+    pytest.param(
+        "Europe/Berlin",
+        every(datetime(2024, 3, 30, 21, tzinfo=UTC), 7, 60),
+        "UTC+01:00 and UTC+02:00",
+        id="berlin-spring-forward",
+    ),
+    pytest.param(
+        "America/New_York",
+        every(datetime(2024, 11, 3, 3, tzinfo=UTC), 5, 72),
+        "UTC-05:00 and UTC-04:00",
+        id="new-york-fall-back",
+    ),
+    pytest.param(
+        "Australia/Sydney",
+        every(datetime(2024, 4, 6, 12, tzinfo=UTC), 6, 80),
+        "UTC+10:00 and UTC+11:00",
+        id="sydney-autumn",
+    ),
+]
+
+
+@pytest.mark.parametrize(("tz", "times", "offsets"), CLOCK_CHANGES)
+@pytest.mark.parametrize("given", [None, "same", "Asia/Kolkata"])
+def test_a_file_whose_clock_changes_offset_is_read_at_each_records_own_offset(
+    write, tmp_path, tz, times, offsets, given
+):
+    """Local times without an offset, behind a runtime prefix in UTC, across a night the
+    zone's clock changes: each record is read at the offset its own prefix shows, never
+    one offset for the file. ``tz`` is the zone's name where it keeps just those offsets
+    (then said so), and not used where it does not (Kolkata keeps +05:30)."""
+    write("node-1/rmq-0/rabbitmq/0.log", cri_rabbitmq(times, tz))
+    given = tz if given == "same" else given
+    loaded = timeline.read(tmp_path, tz=given, infer=False, cache=False)
+    assert loaded.events.sort("line")["ts"].to_list() == times
+    zone = loaded.summary.assumptions.filter(pl.col("what") == "time zone").row(0, named=True)
+    # the file crosses the change: its prefixes show each offset, counted in the sentence
+    kept = Counter(t.astimezone(ZoneInfo(tz)).utcoffset() for t in times)
+    assert len(kept) == 2 and min(kept.values()) > 2
+    each = ", ".join(
+        f"UTC{'-' if o < timedelta(0) else '+'}{abs(o) // timedelta(hours=1):02d}:00 for {n}"
+        for o, n in sorted(kept.items())
+    )
+    assert f"show the clock at more than one offset ({each})" in zone["basis"]
+    assert f"{len(times)} records write no zone" in zone["basis"]
+    assert zone["certainty"] == "certain"
+    if given == tz:
+        assert zone["value"] == tz and "given with tz= and confirmed" in zone["basis"]
+    else:
+        assert zone["value"] == offsets
+        assert (f"tz={given} was not used" in zone["basis"]) == (given is not None)
+    assert not loaded.summary.files["problem"].drop_nulls().len()
+
+
+def test_a_line_logged_late_in_a_file_whose_clock_changed_takes_a_neighbours_offset(
+    write, tmp_path
+):
+    """A line that reached the runtime 40 minutes after it was written shows an offset
+    no zone's clock kept (-04:40 in New York): it is read at the offset of the record
+    before it, or by the zone given; a file of one offset is read as before, its late
+    line at the file's offset (Kolkata's +05:30 keeps no summer time)."""
+    storm = every(datetime(2024, 11, 3, 5, 2, tzinfo=UTC), 2, 90)
+    late = {10: timedelta(minutes=40), 75: timedelta(minutes=40)}
+    write("node-1/mq-east-0/rabbitmq/0.log", cri_rabbitmq(storm, "America/New_York", late=late))
+    steady = every(datetime(2024, 11, 3, 5, 2, tzinfo=UTC), 2, 30)
+    write(
+        "node-2/mq-south-0/rabbitmq/0.log",
+        cri_rabbitmq(steady, "Asia/Kolkata", late={3: timedelta(minutes=40)}),
+    )
+    for zone_given in (None, "America/New_York"):
+        loaded = timeline.read(tmp_path, tz=zone_given, infer=False, cache=False)
+        events = loaded.events.sort("file", "line")
+        east = events.filter(pl.col("file").str.contains("mq-east"))
+        assert east["ts"].to_list() == storm
+        south = events.filter(pl.col("file").str.contains("mq-south"))
+        assert south["ts"].to_list() == steady
+        zones = loaded.summary.assumptions.filter(pl.col("what") == "time zone").sort("file")
+        east_zone, south_zone = zones.rows(named=True)
+        assert "2 whose prefix shows none of these" in east_zone["basis"]
+        assert "90 records write no zone" in east_zone["basis"]
+        assert (east_zone["value"], east_zone["certainty"]) == (
+            (zone_given, "certain") if zone_given else ("UTC-05:00 and UTC-04:00", "likely")
+        )
+        assert (south_zone["value"], south_zone["certainty"]) == ("UTC+05:30", "certain")
+        assert south_zone["basis"].startswith(
+            "30 records write no zone; their times match the runtime prefix's UTC times at "
+            "that offset"
+        )
 
 
 @settings(max_examples=60, deadline=None)

@@ -23,6 +23,7 @@ from timeline.reading.times import (
     plausible,
     summer_time_zone,
     zone_offset,
+    zone_offsets,
 )
 
 ASSUMPTION_SCHEMA = {
@@ -53,6 +54,21 @@ _UNROLLED = (
 #: How the year moves at each yearless record, as the records run.
 _YEAR_STEP = _ROLLED.cast(pl.Int32) - _UNROLLED.cast(pl.Int32)
 _ZONELESS = pl.col("ts").is_not_null() & pl.col("utc_offset_s").is_null()
+#: The widest offset a zone has: a gap wider than this is no zone's offset.
+_WIDEST_OFFSET_S = 14 * 3600
+#: The step offsets are rounded to: zones are whole quarter hours from UTC.
+_OFFSET_STEP_S = 900
+#: The share of a file's records (with a runtime prefix) that an offset their prefixes
+#: show must hold to be one of the file's offsets: fewer are lines logged late.
+_OFFSET_SHARE = 0.05
+
+
+def _offset_shown(wall: pl.Expr) -> pl.Expr:
+    """The UTC offset in seconds that the runtime prefix of each record shows for its
+    zoneless ``wall`` time (naive, its year settled), rounded to a quarter hour; null
+    without a prefix."""
+    gap = (wall - pl.col("prefix_ts").dt.replace_time_zone(None)).dt.total_seconds()
+    return ((gap / _OFFSET_STEP_S).round() * _OFFSET_STEP_S).cast(pl.Int64)
 
 
 def _with_prefix_year() -> pl.Expr:
@@ -105,6 +121,7 @@ def _evidence_measures() -> list[pl.Expr]:
     # a clock gone wrong (year 1 or 9999) states no span for the other files' years
     stated = ts.filter(~pl.col("year_missing") & ts.is_not_null() & plausible(ts))
     stated_prefix = prefix.filter(plausible(prefix))
+    shown = _offset_shown(_with_prefix_year())
     return [
         pl.min_horizontal(stated.min(), stated_prefix.min()).alias("stated_lo"),
         pl.max_horizontal(stated.max(), stated_prefix.max()).alias("stated_hi"),
@@ -123,6 +140,15 @@ def _evidence_measures() -> list[pl.Expr]:
         .median()
         .alias("prefix_gap_s"),
         (ts.is_null() & pl.col("prefix_ts").is_null()).sum().alias("timeless"),
+        # how many zoneless records' prefixes show each offset, and the span of those
+        # prefixes: a file whose clock changed (summer time) shows more than one
+        shown.filter(_ZONELESS & shown.is_not_null())
+        .alias("offset_s")
+        .value_counts(name="records")
+        .implode()
+        .alias("prefix_offsets"),
+        prefix.filter(_ZONELESS & shown.is_not_null()).min().alias("offset_prefix_lo"),
+        prefix.filter(_ZONELESS & shown.is_not_null()).max().alias("offset_prefix_hi"),
     ]
 
 
@@ -135,7 +161,11 @@ EVIDENCE = _evidence_measures()
 class Settlement:
     """One file's decision: the year of its first yearless record where no runtime
     prefix says it (``base_year``), the rollovers before each of its chunks, and how
-    zoneless times become UTC (a zone name, an offset in seconds, or UTC)."""
+    zoneless times become UTC (a zone name, an offset in seconds, or UTC). A file whose
+    runtime prefixes show its clock changing offset (summer time) has those offsets in
+    ``offsets_s``: each record is read at the one its own prefix shows, and the others by
+    ``tz`` where it gives just those offsets, else at a neighbouring record's offset
+    (``offset_s``, the most common, where a part of the file has no neighbour)."""
 
     base_year: int | None = None
     roll_offsets: tuple[int, ...] = (0,)
@@ -143,6 +173,7 @@ class Settlement:
     one_year: bool = False
     tz: str | None = None
     offset_s: int | None = None
+    offsets_s: tuple[int, ...] = ()
 
 
 def known_span(evidences: list[dict[str, Any]]) -> tuple[datetime, datetime] | None:
@@ -165,7 +196,7 @@ def plan(
     ``known`` (the span the other files state), ``year=``, ``tz=`` and its mtime."""
     assumptions: list[dict[str, str]] = []
     base, offsets = _plan_year(path, parts, year, known, mtime, assumptions)
-    zone, offset = _plan_zone(path, parts, tz, assumptions)
+    zone, offset, offsets_s = _plan_zone(path, parts, tz, assumptions)
     _note_unknown_host(path, parts, assumptions)
     yearless = any(p.get("yearless") for p in parts)
     one_year = (
@@ -174,7 +205,7 @@ def plan(
         and not any(offsets)
         and not any(p.get("rolls") or p.get("unrolls") for p in parts)
     )
-    return Settlement(base, offsets, yearless, one_year, zone, offset), assumptions
+    return Settlement(base, offsets, yearless, one_year, zone, offset, offsets_s), assumptions
 
 
 def _plan_year(path, parts, year, known, mtime, assumptions):
@@ -279,7 +310,7 @@ def _note_unknown_host(path, parts, assumptions) -> None:
         )
 
 
-def _plan_zone(path, parts, tz, assumptions) -> tuple[str | None, int | None]:
+def _plan_zone(path, parts, tz, assumptions) -> tuple[str | None, int | None, tuple[int, ...]]:
     zoneless = sum(p.get("zoneless") or 0 for p in parts)
     timeless = sum(p.get("timeless") or 0 for p in parts)
     logs = max(sum(p.get("logs") or 0 for p in parts), timeless)
@@ -294,8 +325,13 @@ def _plan_zone(path, parts, tz, assumptions) -> tuple[str | None, int | None]:
             )
         )
     if not zoneless:
-        return None, None
+        return None, None, ()
     # what the file states (its runtime prefix's UTC times) beats what the user guesses
+    shown = offsets_shown(parts)
+    changed = changed_offsets(shown)
+    if changed:
+        zone = _plan_changing_offsets(path, parts, tz, shown, changed, zoneless, assumptions)
+        return zone, max(changed, key=shown.__getitem__), changed
     gaps = [p for p in parts if p.get("prefix_gap_s") is not None]
     gap = max(gaps, key=lambda p: p["zoneless"])["prefix_gap_s"] if gaps else None
     if gap is not None and abs(gap) <= 14 * 3600:
@@ -311,7 +347,7 @@ def _plan_zone(path, parts, tz, assumptions) -> tuple[str | None, int | None]:
                 "certain",
             )
         )
-        return None, offset
+        return None, offset, ()
     journal = _journal(parts)
     unused = f" (so tz={tz} was not used)" if tz else ""
     rules = summer_time_zone(journal["zones"]) if journal else None
@@ -326,7 +362,7 @@ def _plan_zone(path, parts, tz, assumptions) -> tuple[str | None, int | None]:
                 "stated",
             )
         )
-        return rules, None
+        return rules, None, ()
     stated = zone_offset(f"{journal['end']} {journal['zone']}") if journal else None
     if stated is not None:
         assumptions.append(
@@ -339,23 +375,94 @@ def _plan_zone(path, parts, tz, assumptions) -> tuple[str | None, int | None]:
                 "stated",
             )
         )
-        return None, stated
+        return None, stated, ()
     if tz:
         assumptions.append(assumption(path, "time zone", tz, "given with tz=", "stated"))
-        return tz, None
+        return tz, None, ()
     assumptions.append(
         assumption(
             path, "time zone", "UTC", f"{zoneless:,} records write a time without a zone", "assumed"
         )
     )
-    return None, 0
+    return None, 0, ()
+
+
+def offsets_shown(parts: list[dict[str, Any]]) -> dict[int, int]:
+    """How many zoneless records of a file's chunks have a runtime prefix that shows each
+    UTC offset (rounded to a quarter hour), added up over the chunks."""
+    shown: dict[int, int] = {}
+    for part in parts:
+        for row in part.get("prefix_offsets") or ():
+            shown[row["offset_s"]] = shown.get(row["offset_s"], 0) + row["records"]
+    return shown
+
+
+def changed_offsets(shown: dict[int, int]) -> tuple[int, ...]:
+    """The offsets of a file's clock, in order, where its runtime prefixes show it
+    changing offset (summer time); else none. An offset counts where it is within a
+    zone's reach and the prefixes of two records and of :data:`_OFFSET_SHARE` of them
+    show it: a line logged late shows its offset less its delay, and a few such lines are
+    no clock's offset. Offsets less than half an hour apart (no zone changes by less) are
+    one clock near a rounding edge, which did not change.
+
+    >>> changed_offsets({3600: 120, 7200: 279, 5400: 1, 0: 2})
+    (3600, 7200)
+    >>> changed_offsets({3600: 400, 1800: 3}), changed_offsets({3600: 200, 4500: 200})
+    ((), ())
+    """
+    total = sum(shown.values())
+    kept = sorted(
+        offset
+        for offset, n in shown.items()
+        if abs(offset) <= _WIDEST_OFFSET_S and n >= max(2, _OFFSET_SHARE * total)
+    )
+    if len(kept) < 2 or any(b - a < 1800 for a, b in zip(kept, kept[1:], strict=False)):
+        return ()
+    return tuple(kept)
+
+
+def _plan_changing_offsets(path, parts, tz, shown, changed, zoneless, assumptions) -> str | None:
+    """The zone of a file whose runtime prefixes show its clock at more than one offset:
+    ``tz`` where it gives just those offsets over the span of those prefixes, else none
+    (each record is read at its own prefix's offset, see :class:`Settlement`)."""
+    lo = min(p["offset_prefix_lo"] for p in parts if p.get("offset_prefix_lo") is not None)
+    hi = max(p["offset_prefix_hi"] for p in parts if p.get("offset_prefix_hi") is not None)
+    explained = tz is not None and zone_offsets(tz, lo, hi) == set(changed)
+    own = sum(shown[o] for o in changed)
+    each = ", ".join(f"{_offset_text(o)} for {shown[o]:,}" for o in changed)
+    said = (
+        f"{zoneless:,} records write no zone; their runtime prefix's UTC times show the "
+        f"clock at more than one offset ({each}), and each is read at the one its own "
+        "prefix shows"
+    )
+    others = zoneless - own
+    if explained:
+        if others:
+            said += f"; {others:,} whose prefix shows none of these (or that have none) in the zone"
+        assumptions.append(
+            assumption(path, "time zone", tz, f"given with tz= and confirmed: {said}", "certain")
+        )
+        return tz
+    if others:
+        said += (
+            f"; {others:,} whose prefix shows none of these (or that have none) at a "
+            "neighbouring record's offset"
+        )
+    if tz:
+        said += f" (so tz={tz} was not used: it does not keep these offsets then)"
+    value = " and ".join(_offset_text(o) for o in changed)
+    assumptions.append(
+        assumption(path, "time zone", value, said, "likely" if others else "certain")
+    )
+    return None
 
 
 def apply(records: pl.LazyFrame, settlement: Settlement, part: int = 0) -> pl.LazyFrame:
     """Records with ``ts`` in UTC: the settled year put into yearless times (the runtime
     prefix on the same line first, else the planned year plus rollovers), stated offsets
-    applied, zoneless times moved by the planned zone; a record with no time of its own
-    takes its runtime prefix's.
+    applied, zoneless times moved by the planned zone (in a file whose clock changed
+    offset, each by the offset its own runtime prefix shows); a record with no time of its
+    own takes its runtime prefix's.
 
     With a zone, a wall time that a daylight-saving change skips (the gap) or repeats
     (the overlap) is read with the offset in force before the change, as Python's
@@ -381,14 +488,23 @@ def apply(records: pl.LazyFrame, settlement: Settlement, part: int = 0) -> pl.La
         )
         note = pl.col("_time_note")
     stated = pl.col("ts") - pl.duration(seconds=pl.col("utc_offset_s"))
+    own = _own_offset(settlement.offsets_s)
     if settlement.tz:
         records = records.with_columns(
-            _time_note=pl.coalesce(note, dst_mark(pl.col("ts"), settlement.tz))
+            _time_note=pl.coalesce(
+                note, pl.when(own.is_null()).then(dst_mark(pl.col("ts"), settlement.tz))
+            )
         )
         note = pl.col("_time_note")
-        unstated = before_dst_change(pl.col("ts"), settlement.tz)
+        by_zone = before_dst_change(pl.col("ts"), settlement.tz)
+        unstated = pl.when(own.is_not_null()).then(_at_offset(own)).otherwise(by_zone)
+    elif settlement.offsets_s:
+        # a record whose prefix shows no offset of the file's clock takes a neighbour's
+        # (the most common, in a part that has none)
+        neighbours = own.forward_fill().backward_fill().fill_null(settlement.offset_s)
+        unstated = _at_offset(neighbours)
     elif settlement.offset_s:
-        unstated = pl.col("ts") - pl.duration(seconds=settlement.offset_s)
+        unstated = _at_offset(pl.lit(settlement.offset_s))
     else:
         unstated = pl.col("ts")
     utc = pl.when(pl.col("utc_offset_s").is_not_null()).then(stated).otherwise(unstated)
@@ -399,6 +515,21 @@ def apply(records: pl.LazyFrame, settlement: Settlement, part: int = 0) -> pl.La
         ts=pl.coalesce(pl.when(holdable(utc)).then(utc), pl.when(holdable(prefix)).then(prefix)),
         _time_note=pl.coalesce(note, pl.when(beyond).then(pl.lit("beyond"))),
     )
+
+
+def _own_offset(offsets_s: tuple[int, ...]) -> pl.Expr:
+    """The offset each record's runtime prefix shows, where it is one of ``offsets_s``
+    (a file's clock's offsets, see :class:`Settlement`); else null, as for every record
+    when there are none."""
+    if not offsets_s:
+        return pl.lit(None, pl.Int64)
+    shown = _offset_shown(pl.col("ts"))
+    return pl.when(shown.is_in(list(offsets_s))).then(shown)
+
+
+def _at_offset(offset_s: pl.Expr) -> pl.Expr:
+    """Zoneless ``ts`` (naive) as naive UTC, at ``offset_s`` seconds east of UTC."""
+    return pl.col("ts") - pl.duration(seconds=offset_s)
 
 
 def dst_mark(wall: pl.Expr, tz: str) -> pl.Expr:

@@ -96,6 +96,24 @@ def summer_time_zone(names: list[str]) -> str | None:
     return None
 
 
+def zone_offsets(name: str, lo: datetime, hi: datetime) -> set[int]:
+    """The UTC offsets in seconds the zone ``name`` keeps between the UTC times ``lo``
+    and ``hi`` (naive), read every hour (every day over more than a year: a zone keeps
+    an offset for months).
+
+    >>> march = datetime(2024, 3, 30, 21), datetime(2024, 3, 31, 6)
+    >>> sorted(zone_offsets("Europe/Berlin", *march)), zone_offsets("Asia/Kolkata", *march)
+    ([3600, 7200], {19800})
+    """
+    step = "1h" if hi - lo <= timedelta(days=366) else "1d"
+    hours = pl.datetime_range(lo, hi, step, eager=True, time_zone="UTC").append(
+        pl.Series([hi]).dt.replace_time_zone("UTC")
+    )
+    local = hours.dt.convert_time_zone(name)
+    offsets = (local.dt.base_utc_offset() + local.dt.dst_offset()).dt.total_seconds()
+    return set(offsets.cast(pl.Int64).to_list())
+
+
 def known_zone(name: str) -> bool:
     """Whether ``name`` is a zone that both Python and polars can convert times with (the
     zone database's aliases ``localtime`` and ``posixrules`` are not).
