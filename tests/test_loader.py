@@ -281,6 +281,55 @@ def test_year_given_by_the_user_wins_and_december_rolls_into_january(write):
     assert assumption(loaded, "year")["certainty"] == "stated"
 
 
+def klog_at(*stamps: str) -> str:
+    """kube-proxy klog lines at ``stamps`` (``MMDD HH:MM``), no runtime prefix."""
+    return "".join(KLOG_LINE.replace("E0314", f"I{s[:4]}").replace("19:00", s[5:]) for s in stamps)
+
+
+@pytest.mark.parametrize("year", [2023, 2024])
+def test_year_given_is_the_year_the_data_starts_in_and_january_after_december_is_the_next(
+    write, tmp_path, year
+):
+    """``year=`` names the year the data starts in: a file of 1 January lines beside
+    files that run from 31 December into January is in the next year, as the lines of a
+    file that rolls over are, and the summary says why. Data inside one year, even
+    months apart, stays in the year given."""
+    rolling = [write(f"kube-proxy-{n}.log", klog_at("1231 23:40", "0101 00:20")) for n in "ab"]
+    january = write("kube-proxy-c.log", klog_at("0101 00:05", "0101 00:35"))
+    loaded = timeline.read(tmp_path, year=year, infer=False)
+    for path in rolling:
+        ts = loaded.events.filter(pl.col("file") == str(path)).sort("line")["ts"]
+        assert [t.isoformat()[:10] for t in ts] == [f"{year}-12-31", f"{year + 1}-01-01"]
+    ts = loaded.events.filter(pl.col("file") == str(january))["ts"]
+    assert {t.isoformat()[:10] for t in ts} == {f"{year + 1}-01-01"}
+    said = loaded.summary.assumptions.filter(pl.col("file") == str(january)).row(0, named=True)
+    assert (said["value"], said["certainty"]) == (str(year + 1), "stated")
+    assert f"year={year} for the year the data starts in, on 31 December" in said["basis"]
+    assert not loaded.summary.files["problem"].drop_nulls().len()
+
+    for path in [*rolling, january]:
+        path.unlink()
+    spring = write("kube-proxy-d.log", klog_at("0102 08:00", "0314 19:00"))
+    summer = write("kube-proxy-e.log", klog_at("0630 12:00"))
+    loaded = timeline.read(tmp_path, year=year, infer=False)
+    assert {t.year for t in loaded.events["ts"]} == {year}
+    assert set(loaded.events["file"]) == {str(spring), str(summer)}
+
+
+def test_year_given_follows_the_files_that_state_theirs_across_new_year(write):
+    """A klog file of January lines beside RabbitMQ lines that state 31 December: with
+    the year the data starts in given, the January lines are in the next year."""
+    klog = write("kube-proxy.log", klog_at("0101 00:05", "0101 00:35"))
+    rabbit = write(
+        "rabbit@rmq-0.log",
+        "2023-12-31 23:50:01.123456+00:00 [info] <0.230.0> Server startup complete\n"
+        "2024-01-01 00:10:01.123456+00:00 [error] <0.231.0> closing AMQP connection\n",
+    )
+    loaded = timeline.read([klog, rabbit], year=2023, infer=False)
+    ts = loaded.events.filter(pl.col("file") == str(klog))["ts"]
+    assert [t.isoformat()[:16] for t in ts] == ["2024-01-01T00:05", "2024-01-01T00:35"]
+
+
 def test_zone_given_by_the_user_converts_to_utc(write):
     path = write("rabbit@rmq-0.log", "2023-03-15 03:50:01.123 [error] <0.1.0> boom\n")
     loaded = timeline.read(path, tz="Europe/Berlin")

@@ -47,7 +47,9 @@ FormatOpt = Annotated[
 YearOpt = Annotated[
     int | None,
     typer.Option(
-        help="Year of records that write none (klog).", callback=arguments.checked(arguments.year)
+        help="Year the data starts in, for records that write none (klog); January after "
+        "December is the next.",
+        callback=arguments.checked(arguments.year),
     ),
 ]
 TzOpt = Annotated[

@@ -277,7 +277,9 @@ def read(
     format
         A parser name to use for every file instead of sniffing.
     year
-        The year of records that write none (klog), where no runtime prefix says it.
+        The year the data starts in, for records that write none (klog) where no runtime
+        prefix says it; lines of January after December, in a file or across the files,
+        are in the next year.
     tz
         The zone (``Europe/Berlin``) of records that write a time without one; UTC if not
         given, and the summary says it was assumed.
@@ -530,14 +532,21 @@ def _reduce_and_finish(
     for parts in by_file.values():
         parts.sort(key=lambda p: p.part)
     known = settle.known_span([p.evidence for p in partials if p.evidence])
+    evidences = {path: [p.evidence for p in parts if p.evidence] for path, parts in by_file.items()}
+    start = settle.data_start(list(evidences.values()), known)
     plans, assumptions = [], []
     for path, parts in by_file.items():
-        evidences = [p.evidence for p in parts if p.evidence]
-        if not evidences:
+        if not evidences[path]:
             plans.append(_FilePlan(path, parts))
             continue
         settlement, said = settle.plan(
-            path, evidences, year=year, tz=tz, known=known, mtime=parts[0].mtime
+            path,
+            evidences[path],
+            year=year,
+            tz=tz,
+            known=known,
+            mtime=parts[0].mtime,
+            start=start,
         )
         plans.append(_FilePlan(path, parts, settlement))
         assumptions.extend(said)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import polars as pl
@@ -183,6 +184,48 @@ def known_span(evidences: list[dict[str, Any]]) -> tuple[datetime, datetime] | N
     return (min(lows), max(highs)) if lows else None
 
 
+#: A gap between the times of a set of files longer than this, read in calendar order,
+#: is a New Year read the other way round (as a month going back by more than half a
+#: year in a file is).
+_HALF_YEAR = timedelta(days=183)
+
+
+def data_start(
+    files: list[list[dict[str, Any]]], known: tuple[datetime, datetime] | None
+) -> datetime | None:
+    """Where the data of a set of files starts in the year (a time of the placeholder
+    year), so that ``year=`` can name the year the data starts in: each file's first
+    yearless time, and the ends of the span the records state (where it is shorter than
+    half a year), read in calendar order; after a gap of more than half a year between
+    them where there is one (31 December, then 1 January read as 1 January first), else
+    the first. ``files`` holds each file's evidences, its chunks in order.
+
+    >>> def at(month, day):
+    ...     return [{"yearless_first": datetime(PLACEHOLDER_YEAR, month, day)}]
+    >>> f"{data_start([at(12, 31), at(1, 1), at(12, 31)], None):%m-%d}"
+    '12-31'
+    >>> f"{data_start([at(3, 14), at(1, 2), at(5, 1)], None):%m-%d}"
+    '01-02'
+    """
+    firsts = [
+        next((e["yearless_first"] for e in evidences if e.get("yearless_first")), None)
+        for evidences in files
+    ]
+    points = sorted(t for t in firsts if t is not None)
+    if known is not None and known[1] - known[0] < _HALF_YEAR:
+        points = sorted([*points, *(_in_placeholder_year(t) for t in known)])
+    if not points:
+        return None
+    gap, after = max(((b - a, b) for a, b in pairwise(points)), default=(timedelta(0), None))
+    return after if gap > _HALF_YEAR else points[0]
+
+
+def _in_placeholder_year(t: datetime) -> datetime:
+    """``t`` (naive or aware) as a naive time of the placeholder year (a leap year: every
+    day has its place)."""
+    return t.replace(year=PLACEHOLDER_YEAR, tzinfo=None)
+
+
 def plan(
     path: str,
     parts: list[dict[str, Any]],
@@ -191,11 +234,13 @@ def plan(
     tz: str | None,
     known: tuple[datetime, datetime] | None,
     mtime: datetime | None,
+    start: datetime | None = None,
 ) -> tuple[Settlement, list[dict[str, str]]]:
     """Decide the year and zone of one file from the evidence of its chunks (in order),
-    ``known`` (the span the other files state), ``year=``, ``tz=`` and its mtime."""
+    ``known`` (the span the other files state), ``year=`` (the year the data starts in,
+    which starts at ``start``, see :func:`data_start`), ``tz=`` and its mtime."""
     assumptions: list[dict[str, str]] = []
-    base, offsets = _plan_year(path, parts, year, known, mtime, assumptions)
+    base, offsets = _plan_year(path, parts, year, known, mtime, start, assumptions)
     zone, offset, offsets_s = _plan_zone(path, parts, tz, assumptions)
     _note_unknown_host(path, parts, assumptions)
     yearless = any(p.get("yearless") for p in parts)
@@ -208,7 +253,7 @@ def plan(
     return Settlement(base, offsets, yearless, one_year, zone, offset, offsets_s), assumptions
 
 
-def _plan_year(path, parts, year, known, mtime, assumptions):
+def _plan_year(path, parts, year, known, mtime, start, assumptions):
     yearless = [p for p in parts if p.get("yearless")]
     offsets, rolled, last_month = [], 0, None
     for part in parts:
@@ -232,7 +277,7 @@ def _plan_year(path, parts, year, known, mtime, assumptions):
         basis = f"the journal's header spans {begin:%Y-%m-%d} to {end:%Y-%m-%d}"
         certainty = "stated"
     else:
-        base, basis, certainty = base_year(first, last, rolled, year, known, mtime)
+        base, basis, certainty = base_year(first, last, rolled, year, known, mtime, start=start)
     if with_prefix:
         assumptions.append(
             assumption(
@@ -266,11 +311,22 @@ def base_year(
     year: int | None,
     known: tuple[datetime, datetime] | None,
     mtime: datetime | None,
+    *,
+    start: datetime | None = None,
 ) -> tuple[int | None, str, str]:
     """The year of a file's first yearless record, and on what it rests. ``first`` and
     ``last`` are its first and last yearless times as the records run (placeholder year),
-    ``rollovers`` the New Years between them."""
+    ``rollovers`` the New Years between them. ``year`` is the year the data starts in, at
+    ``start`` (placeholder year): a file that begins before that in the calendar begins
+    after the New Year that follows."""
     if year is not None:
+        if start is not None and first < start:
+            return (
+                year + 1,
+                f"given with year={year} for the year the data starts in, on "
+                f"{start:%d %B}; this file begins after the New Year",
+                "stated",
+            )
         return year, "given with year=", "stated"
     if known is not None:
         lo, hi = known
