@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+from datetime import UTC, datetime
 
 import polars as pl
 import pytest
@@ -11,6 +12,7 @@ import pytest
 import timeline
 from parsers import layouts, runtime
 from timeline.errors import NoInputError, UnknownFormatError
+from timeline.outputs.findings import findings
 
 
 def lines_frame(texts: list[str]) -> pl.LazyFrame:
@@ -328,6 +330,31 @@ def test_year_given_follows_the_files_that_state_theirs_across_new_year(write):
     loaded = timeline.read([klog, rabbit], year=2023, infer=False)
     ts = loaded.events.filter(pl.col("file") == str(klog))["ts"]
     assert [t.isoformat()[:16] for t in ts] == ["2024-01-01T00:05", "2024-01-01T00:35"]
+
+
+def test_an_assumption_of_several_files_gives_their_counts_added_up(write, tmp_path):
+    """Files assumed alike are one line of the summary and of the reports: its counts are
+    the files' added up, and a reason that differs between them (each file's time) is
+    given as one file's, named."""
+    for n, (name, day) in enumerate([("a", 14), ("b", 15), ("c", 16)]):
+        path = write(f"kube-proxy-{name}.log", KLOG_LINE * (2 + n))
+        stamp = datetime(2023, 11, day, 12, tzinfo=UTC).timestamp()
+        os.utime(path, (stamp, stamp))
+    loaded = timeline.read(tmp_path, infer=False)
+    notes = [text for kind, text in loaded.summary.notes() if kind == "assumed"]
+    assert (
+        "assumed time zone = UTC for 3 files (assumed: 9 records write a time without a zone)"
+        in notes
+    )
+    assert (
+        "assumed year = 2023 for 3 files (guess: e.g. kube-proxy-a.log: the file's "
+        "modification time (2023-11-14))" in notes
+    )
+    groups = findings(loaded, timeline.analyze(loaded))["loading"]["assumption_groups"]
+    zone = next(g for g in groups if g["what"] == "time zone")
+    assert (zone["files"], zone["basis"]) == (3, "9 records write a time without a zone")
+    per_file = loaded.summary.assumptions.filter(pl.col("what") == "time zone")
+    assert per_file["records"].to_list() == [2, 3, 4]
 
 
 def test_zone_given_by_the_user_converts_to_utc(write):

@@ -533,12 +533,9 @@ def _loading(loaded: Loaded, root: str) -> dict[str, Any]:
         )
         .sort(["lines", "format"], descending=[True, False], nulls_last=True)
         .to_dicts(),
-        "assumption_groups": [
-            {**group, "example": words.relative_path(group["example"], root)}
-            for group in assumptions.group_by("what", "value", "certainty", maintain_order=True)
-            .agg(files=pl.len(), basis=pl.col("basis").first(), example=pl.col("file").first())
-            .to_dicts()
-        ],
+        "assumption_groups": loaded.summary.assumption_groups(
+            lambda path: words.relative_path(path, root)
+        ),
         "assumptions": [
             {**a, "file": words.relative_path(a["file"], root)} for a in assumptions.to_dicts()
         ],

@@ -131,12 +131,9 @@ class LoadSummary:
                     f"line{'s' if count != 1 else ''} (first: {first})",
                 )
             )
-        grouped = self.assumptions.group_by("what", "value", "certainty", maintain_order=True).agg(
-            pl.col("file").n_unique().alias("files"), pl.col("file", "basis").first()
-        )
-        for row in grouped.iter_rows(named=True):
+        for row in self.assumption_groups(lambda path: relative_path(path, root)):
             files = row["files"]
-            where = relative_path(row["file"], root) if files == 1 else f"{files:,} files"
+            where = row["example"] if files == 1 else f"{files:,} files"
             notes.append(
                 (
                     "assumed",
@@ -145,6 +142,11 @@ class LoadSummary:
                 )
             )
         return notes
+
+    def assumption_groups(self, name: Callable[[str], str] = str) -> list[dict[str, Any]]:
+        """The assumptions shared by files, each said once with a basis true of all of
+        them (:func:`timeline.reading.settle.assumption_groups`), files shown by ``name``."""
+        return settle.assumption_groups(self.assumptions, name)
 
     def __str__(self) -> str:
         return "\n".join(text for _, text in self.notes())

@@ -9,6 +9,7 @@ zone; :func:`apply` turns one file's records into UTC times by that decision.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -33,6 +34,9 @@ ASSUMPTION_SCHEMA = {
     "value": pl.String,
     "basis": pl.String,
     "certainty": pl.String,
+    # the count of the file's records the basis is about, and of how many, where it is
+    "records": pl.Int64,
+    "of": pl.Int64,
 }
 
 _YEARLESS = pl.col("year_missing") & pl.col("ts").is_not_null()
@@ -284,8 +288,10 @@ def _plan_year(path, parts, year, known, mtime, start, assumptions):
                 path,
                 "year",
                 "from runtime prefix",
-                f"{with_prefix:,} of {total:,} yearless records carry a runtime prefix time",
+                "yearless records carry a runtime prefix time",
                 "certain",
+                records=with_prefix,
+                of=total,
             )
         )
     if with_prefix < total:
@@ -376,8 +382,10 @@ def _plan_zone(path, parts, tz, assumptions) -> tuple[str | None, int | None, tu
                 path,
                 "time",
                 "none",
-                f"{timeless:,} of {logs:,} records write no time and no runtime prefix gives one",
+                "records write no time and no runtime prefix gives one",
                 "unknown",
+                records=timeless,
+                of=logs,
             )
         )
     if not zoneless:
@@ -398,9 +406,10 @@ def _plan_zone(path, parts, tz, assumptions) -> tuple[str | None, int | None, tu
                 path,
                 "time zone",
                 _offset_text(offset),
-                f"{zoneless:,} records write no zone; their times match the runtime "
-                f"prefix's UTC times at that offset{unused}",
+                f"records write no zone; their times match the runtime prefix's UTC times "
+                f"at that offset{unused}",
                 "certain",
+                records=zoneless,
             )
         )
         return None, offset, ()
@@ -413,9 +422,10 @@ def _plan_zone(path, parts, tz, assumptions) -> tuple[str | None, int | None, tu
                 path,
                 "time zone",
                 rules,
-                f"{zoneless:,} records write no zone; the journal's header writes its times "
-                f"in {' and '.join(journal['zones'])}, whose clock is {rules}'s{unused}",
+                f"records write no zone; the journal's header writes its times in "
+                f"{' and '.join(journal['zones'])}, whose clock is {rules}'s{unused}",
                 "stated",
+                records=zoneless,
             )
         )
         return rules, None, ()
@@ -426,9 +436,10 @@ def _plan_zone(path, parts, tz, assumptions) -> tuple[str | None, int | None, tu
                 path,
                 "time zone",
                 _offset_text(stated),
-                f"{zoneless:,} records write no zone; the journal's header writes its times "
-                f"in {journal['zone']}{unused}",
+                f"records write no zone; the journal's header writes its times in "
+                f"{journal['zone']}{unused}",
                 "stated",
+                records=zoneless,
             )
         )
         return None, stated, ()
@@ -437,7 +448,12 @@ def _plan_zone(path, parts, tz, assumptions) -> tuple[str | None, int | None, tu
         return tz, None, ()
     assumptions.append(
         assumption(
-            path, "time zone", "UTC", f"{zoneless:,} records write a time without a zone", "assumed"
+            path,
+            "time zone",
+            "UTC",
+            "records write a time without a zone",
+            "assumed",
+            records=zoneless,
         )
     )
     return None, 0, ()
@@ -472,7 +488,7 @@ def changed_offsets(shown: dict[int, int]) -> tuple[int, ...]:
         for offset, n in shown.items()
         if abs(offset) <= _WIDEST_OFFSET_S and n >= max(2, _OFFSET_SHARE * total)
     )
-    if len(kept) < 2 or any(b - a < 1800 for a, b in zip(kept, kept[1:], strict=False)):
+    if len(kept) < 2 or any(b - a < 1800 for a, b in pairwise(kept)):
         return ()
     return tuple(kept)
 
@@ -484,33 +500,24 @@ def _plan_changing_offsets(path, parts, tz, shown, changed, zoneless, assumption
     lo = min(p["offset_prefix_lo"] for p in parts if p.get("offset_prefix_lo") is not None)
     hi = max(p["offset_prefix_hi"] for p in parts if p.get("offset_prefix_hi") is not None)
     explained = tz is not None and zone_offsets(tz, lo, hi) == set(changed)
-    own = sum(shown[o] for o in changed)
     each = ", ".join(f"{_offset_text(o)} for {shown[o]:,}" for o in changed)
+    which = (
+        "the offsets the zone given with tz= keeps then" if explained else "more than one offset"
+    )
     said = (
-        f"{zoneless:,} records write no zone; their runtime prefix's UTC times show the "
-        f"clock at more than one offset ({each}), and each is read at the one its own "
-        "prefix shows"
+        f"records write no zone; their runtime prefix's UTC times show the clock at {which} "
+        f"({each}), and each is read at the one its own prefix shows"
     )
-    others = zoneless - own
-    if explained:
-        if others:
-            said += f"; {others:,} whose prefix shows none of these (or that have none) in the zone"
-        assumptions.append(
-            assumption(path, "time zone", tz, f"given with tz= and confirmed: {said}", "certain")
-        )
-        return tz
+    others = zoneless - sum(shown[o] for o in changed)
     if others:
-        said += (
-            f"; {others:,} whose prefix shows none of these (or that have none) at a "
-            "neighbouring record's offset"
-        )
-    if tz:
+        how = "in that zone" if explained else "at a neighbouring record's offset"
+        said += f"; {others:,} whose prefix shows none of these (or that have none) {how}"
+    if tz and not explained:
         said += f" (so tz={tz} was not used: it does not keep these offsets then)"
-    value = " and ".join(_offset_text(o) for o in changed)
-    assumptions.append(
-        assumption(path, "time zone", value, said, "likely" if others else "certain")
-    )
-    return None
+    value = tz if explained else " and ".join(_offset_text(o) for o in changed)
+    certainty = "likely" if others and not explained else "certain"
+    assumptions.append(assumption(path, "time zone", value, said, certainty, records=zoneless))
+    return tz if explained else None
 
 
 def apply(records: pl.LazyFrame, settlement: Settlement, part: int = 0) -> pl.LazyFrame:
@@ -688,6 +695,83 @@ def _offset_text(seconds: int) -> str:
     return "UTC" if seconds == 0 else f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def assumption(file: str, what: str, value: str, basis: str, certainty: str) -> dict[str, str]:
-    """One assumption row: what was assumed for ``file``, its value, basis and certainty."""
-    return {"file": file, "what": what, "value": value, "basis": basis, "certainty": certainty}
+def assumption(
+    file: str,
+    what: str,
+    value: str,
+    basis: str,
+    certainty: str,
+    *,
+    records: int | None = None,
+    of: int | None = None,
+) -> dict[str, Any]:
+    """One assumption row: what was assumed for ``file``, its value, basis and certainty.
+    A basis about ``records`` of the file's records (``of`` so many) is written after
+    their count, which the row also keeps, so that the rows of several files can be said
+    in one sentence with their counts added up (:func:`assumption_groups`)."""
+    if records is not None:
+        basis = f"{_counted(records, of)} {basis}"
+    return {
+        "file": file,
+        "what": what,
+        "value": value,
+        "basis": basis,
+        "certainty": certainty,
+        "records": records,
+        "of": of,
+    }
+
+
+def _counted(records: int, of: int | None) -> str:
+    return f"{records:,}" if of is None else f"{records:,} of {of:,}"
+
+
+def assumption_groups(
+    assumptions: pl.DataFrame, name: Callable[[str], str] = str
+) -> list[dict[str, Any]]:
+    """The assumptions shared by files, one per what, value and certainty, in order, with
+    how many ``files``, one of them (``example``, as ``name`` shows it) and a ``basis``
+    true of them all: the files' own where they share it, their counts added up where
+    their bases differ in the counts alone, else the example's, said to be one.
+
+    >>> zoneless, mtime = "records write no zone", "the file's modification time"
+    >>> rows = [
+    ...     assumption("a.log", "time zone", "UTC", zoneless, "assumed", records=101),
+    ...     assumption("b.log", "time zone", "UTC", zoneless, "assumed", records=117),
+    ...     assumption("a.log", "year", "2023", f"{mtime} (2023-12-31)", "guess"),
+    ...     assumption("b.log", "year", "2023", f"{mtime} (2024-01-01)", "guess"),
+    ... ]
+    >>> for group in assumption_groups(pl.DataFrame(rows, schema=ASSUMPTION_SCHEMA)):
+    ...     print(group["files"], group["basis"])
+    2 218 records write no zone
+    2 e.g. a.log: the file's modification time (2023-12-31)
+    """
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for row in assumptions.to_dicts():
+        groups.setdefault((row["what"], row["value"], row["certainty"]), []).append(row)
+    return [
+        {
+            "what": what,
+            "value": value,
+            "certainty": certainty,
+            "files": len({row["file"] for row in rows}),
+            "example": name(rows[0]["file"]),
+            "basis": _shared_basis(rows, name),
+        }
+        for (what, value, certainty), rows in groups.items()
+    ]
+
+
+def _shared_basis(rows: list[dict[str, Any]], name: Callable[[str], str]) -> str:
+    """A basis true of every row of a group (see :func:`assumption_groups`)."""
+    bases = {row["basis"] for row in rows}
+    if len(bases) == 1:
+        return rows[0]["basis"]
+    counted = all(row.get("records") is not None for row in rows)
+    of = [row.get("of") for row in rows]
+    if counted and (all(n is None for n in of) or None not in of):
+        rests = {row["basis"].removeprefix(_counted(row["records"], row["of"])) for row in rows}
+        if len(rests) == 1:
+            total = sum(row["records"] for row in rows)
+            return _counted(total, None if of[0] is None else sum(of)) + rests.pop()
+    return f"e.g. {name(rows[0]['file'])}: {rows[0]['basis']}"
