@@ -188,6 +188,48 @@ def test_dst_gap_and_overlap_follow_the_rule_and_are_reported(write, tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("tz", "start"),
+    [
+        ("America/New_York", datetime(2024, 11, 3, 4, 10, tzinfo=UTC)),
+        ("Europe/Berlin", datetime(2024, 10, 26, 23, 10, tzinfo=UTC)),
+        ("Australia/Sydney", datetime(2024, 4, 6, 14, 10, tzinfo=UTC)),
+    ],
+)
+def test_a_repeated_hour_logged_twice_is_read_by_the_files_order(write, tmp_path, tz, start):
+    """RabbitMQ 3.8 logs local times without an offset through the night the clock goes
+    back: its times run up to the end of the repeated hour, go back an hour and run
+    through it again. With ``tz``, the lines before the jump are the first pass and the
+    lines after it the second, each counted; lines a few minutes out of order before the
+    jump go back too little to be taken for it."""
+    times = every(start, 3, 60)
+    zone = ZoneInfo(tz)
+    walls = [t.astimezone(zone).replace(tzinfo=None) for t in times]
+    walls[20], walls[21] = walls[21], walls[20]  # lines a little out of order, first pass
+    times[20], times[21] = times[21], times[20]
+    write(
+        "rabbit@mq-0.log",
+        "".join(
+            f"{w:%Y-%m-%d %H:%M:%S}.123 [error] <0.{n}.0> closing AMQP connection <0.{n}.1> "
+            f"(10.42.5.{n}:33715 -> 10.60.2.12:5672): missed heartbeats from client\n"
+            for n, w in enumerate(walls)
+        ),
+    )
+    loaded = timeline.read(tmp_path, tz=tz, infer=False, cache=False)
+    assert loaded.events.sort("line")["ts"].to_list() == times
+    # a second pass is a reading of fold 1; a first, an hour before one
+    second = sum(t.astimezone(zone).fold for t in times)
+    first = sum((t + timedelta(hours=1)).astimezone(zone).fold for t in times)
+    assert first > 3 and second > 3
+    problem = loaded.summary.files["problem"][0]
+    assert (
+        f"{first} wall times repeated by a daylight-saving change, read as their first" in problem
+    )
+    assert (
+        f"{second} wall times repeated by a daylight-saving change, read as their second" in problem
+    )
+
+
+@pytest.mark.parametrize(
     ("tz", "gap", "overlap"),
     [
         ("Europe/Berlin", "2023-03-26 02:30:00", "2023-10-29 02:30:00"),
@@ -354,7 +396,7 @@ def test_a_line_logged_late_in_a_file_whose_clock_changed_takes_a_neighbours_off
     before it, or by the zone given; a file of one offset is read as before, its late
     line at the file's offset (Kolkata's +05:30 keeps no summer time)."""
     storm = every(datetime(2024, 11, 3, 5, 2, tzinfo=UTC), 2, 90)
-    late = {10: timedelta(minutes=40), 75: timedelta(minutes=40)}
+    late = {10: timedelta(minutes=40), 45: timedelta(minutes=40), 75: timedelta(minutes=40)}
     write("node-1/mq-east-0/rabbitmq/0.log", cri_rabbitmq(storm, "America/New_York", late=late))
     steady = every(datetime(2024, 11, 3, 5, 2, tzinfo=UTC), 2, 30)
     write(
@@ -370,7 +412,7 @@ def test_a_line_logged_late_in_a_file_whose_clock_changed_takes_a_neighbours_off
         assert south["ts"].to_list() == steady
         zones = loaded.summary.assumptions.filter(pl.col("what") == "time zone").sort("file")
         east_zone, south_zone = zones.rows(named=True)
-        assert "2 whose prefix shows none of these" in east_zone["basis"]
+        assert "3 whose prefix shows none of these" in east_zone["basis"]
         assert "90 records write no zone" in east_zone["basis"]
         assert (east_zone["value"], east_zone["certainty"]) == (
             (zone_given, "certain") if zone_given else ("UTC-05:00 and UTC-04:00", "likely")

@@ -530,12 +530,13 @@ def apply(records: pl.LazyFrame, settlement: Settlement, part: int = 0) -> pl.La
     With a zone, a wall time that a daylight-saving change skips (the gap) or repeats
     (the overlap) is read with the offset in force before the change, as Python's
     ``fold=0`` does: 02:30 on a spring-forward night is 03:30 summer time, and 02:30 on
-    a fall-back night is its first occurrence. A yearless 29 February whose year turns
-    out not to be a leap year has no time (its runtime prefix's, if it has one), rather
-    than a shifted one. A time beyond what an event may hold
-    (:data:`~timeline.reading.times.HOLDABLE`: year 0, 9999) is no time either. Such rows
-    are marked in ``_time_note`` (``"gap"``, ``"repeated"``, ``"feb29"``, ``"beyond"``)
-    so that the loader can report them (:func:`time_problems`)."""
+    a fall-back night is its first occurrence, unless the file's times went back into the
+    repeated hour before it (:func:`second_pass`): then it is its second. A yearless 29
+    February whose year turns out not to be a leap year has no time (its runtime
+    prefix's, if it has one), rather than a shifted one. A time beyond what an event may
+    hold (:data:`~timeline.reading.times.HOLDABLE`: year 0, 9999) is no time either. Such
+    rows are marked in ``_time_note`` (``"gap"``, ``"repeated"``, ``"repeated_second"``,
+    ``"feb29"``, ``"beyond"``) so that the loader can report them (:func:`time_problems`)."""
     note = pl.lit(None, pl.String)
     if settlement.yearless:
         feb29 = _YEARLESS & (_MONTH == 2) & (pl.col("ts").dt.day() == 29)
@@ -553,13 +554,20 @@ def apply(records: pl.LazyFrame, settlement: Settlement, part: int = 0) -> pl.La
     stated = pl.col("ts") - pl.duration(seconds=pl.col("utc_offset_s"))
     own = _own_offset(settlement.offsets_s)
     if settlement.tz:
+        wall = pl.when(_ZONELESS).then(pl.col("ts"))
+        records = records.with_columns(_second=second_pass(wall, settlement.tz))
+        marked = pl.when(pl.col("_second")).then(pl.lit("repeated_second"))
         records = records.with_columns(
             _time_note=pl.coalesce(
-                note, pl.when(own.is_null()).then(dst_mark(pl.col("ts"), settlement.tz))
+                note,
+                pl.when(own.is_null()).then(
+                    marked.otherwise(dst_mark(pl.col("ts"), settlement.tz))
+                ),
             )
         )
         note = pl.col("_time_note")
-        by_zone = before_dst_change(pl.col("ts"), settlement.tz)
+        by_zone = pl.when(pl.col("_second")).then(after_dst_change(pl.col("ts"), settlement.tz))
+        by_zone = by_zone.otherwise(before_dst_change(pl.col("ts"), settlement.tz))
         unstated = pl.when(own.is_not_null()).then(_at_offset(own)).otherwise(by_zone)
     elif settlement.offsets_s:
         # a record whose prefix shows no offset of the file's clock takes a neighbour's
@@ -574,10 +582,11 @@ def apply(records: pl.LazyFrame, settlement: Settlement, part: int = 0) -> pl.La
     utc = utc.dt.replace_time_zone("UTC")
     prefix = pl.col("prefix_ts")
     beyond = ~holdable(utc).fill_null(True) | ~holdable(prefix).fill_null(True)
-    return records.with_columns(
+    records = records.with_columns(
         ts=pl.coalesce(pl.when(holdable(utc)).then(utc), pl.when(holdable(prefix)).then(prefix)),
         _time_note=pl.coalesce(note, pl.when(beyond).then(pl.lit("beyond"))),
     )
+    return records.drop("_second") if settlement.tz else records
 
 
 def _own_offset(offsets_s: tuple[int, ...]) -> pl.Expr:
@@ -608,6 +617,37 @@ def dst_mark(wall: pl.Expr, tz: str) -> pl.Expr:
     )
 
 
+#: How far a file's wall times must go back for it to have logged a repeated hour twice:
+#: further than lines a little out of order go.
+_WENT_BACK = timedelta(minutes=10)
+
+
+def second_pass(wall: pl.Expr, tz: str) -> pl.Expr:
+    """True where ``wall`` (zoneless wall times in ``tz``, as the file runs) is a time
+    repeated by a fall-back change after the file's times went back into the repeated
+    hour on that day: its second occurrence. Read alone, a repeated time is its first
+    (see :func:`apply`); a file that logged through the change writes the hour twice,
+    and its order tells the passes apart.
+
+    >>> from datetime import datetime
+    >>> walls = [datetime(2024, 11, 3, 1, m) for m in (30, 59, 0, 30)] + [datetime(2024, 11, 3, 2)]
+    >>> second = second_pass(pl.col("wall"), "America/New_York")
+    >>> pl.DataFrame({"wall": walls}).select(second).to_series().to_list()
+    [False, False, True, True, False]
+    """
+    repeated = dst_mark(wall, tz) == "repeated"
+    went_back = (wall - wall.forward_fill().shift(1)) < -_WENT_BACK
+    passes = (went_back & repeated).fill_null(False).cast(pl.Int32).cum_sum()
+    return (repeated & (passes.over(wall.dt.date()) > 0)).fill_null(False)
+
+
+def after_dst_change(wall: pl.Expr, tz: str) -> pl.Expr:
+    """Naive wall times in ``tz`` as naive UTC, a repeated time read as its second
+    occurrence (with the offset in force after the change; null in a gap)."""
+    zoned = wall.dt.replace_time_zone(tz, ambiguous="latest", non_existent="null")
+    return zoned.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+
+
 def before_dst_change(wall: pl.Expr, tz: str) -> pl.Expr:
     """Naive wall times in ``tz`` as naive UTC, a skipped or repeated time read with the
     offset in force before the change (see :func:`apply`).
@@ -633,6 +673,9 @@ _TIME_NOTES = {
     "before the change",
     "repeated": "wall times repeated by a daylight-saving change, read as their first "
     "occurrence (the offset before the change)",
+    "repeated_second": "wall times repeated by a daylight-saving change, read as their second "
+    "occurrence (the offset after the change), since the file's times went back into the "
+    "repeated hour before them",
     "feb29": "records dated 29 February in a year that has none: their time is unknown",
     "beyond": "records dated before 1677-09-21 or after 2262-04-11, where no clock's "
     "reading lies: taken as having no time of their own",
