@@ -63,6 +63,8 @@ _ZONELESS = pl.col("ts").is_not_null() & pl.col("utc_offset_s").is_null()
 _WIDEST_OFFSET_S = 14 * 3600
 #: The step offsets are rounded to: zones are whole quarter hours from UTC.
 _OFFSET_STEP_S = 900
+#: The least a zone's clock changes by (Lord Howe Island's summer time: half an hour).
+_SMALLEST_CHANGE_S = 1800
 #: The share of a file's records (with a runtime prefix) that an offset their prefixes
 #: show must hold to be one of the file's offsets: fewer are lines logged late.
 _OFFSET_SHARE = 0.05
@@ -239,11 +241,11 @@ def plan(
     known: tuple[datetime, datetime] | None,
     mtime: datetime | None,
     start: datetime | None = None,
-) -> tuple[Settlement, list[dict[str, str]]]:
+) -> tuple[Settlement, list[dict[str, Any]]]:
     """Decide the year and zone of one file from the evidence of its chunks (in order),
     ``known`` (the span the other files state), ``year=`` (the year the data starts in,
     which starts at ``start``, see :func:`data_start`), ``tz=`` and its mtime."""
-    assumptions: list[dict[str, str]] = []
+    assumptions: list[dict[str, Any]] = []
     base, offsets = _plan_year(path, parts, year, known, mtime, start, assumptions)
     zone, offset, offsets_s = _plan_zone(path, parts, tz, assumptions)
     _note_unknown_host(path, parts, assumptions)
@@ -398,8 +400,8 @@ def _plan_zone(path, parts, tz, assumptions) -> tuple[str | None, int | None, tu
         return zone, max(changed, key=shown.__getitem__), changed
     gaps = [p for p in parts if p.get("prefix_gap_s") is not None]
     gap = max(gaps, key=lambda p: p["zoneless"])["prefix_gap_s"] if gaps else None
-    if gap is not None and abs(gap) <= 14 * 3600:
-        offset = int(round(gap / 900) * 900)
+    if gap is not None and abs(gap) <= _WIDEST_OFFSET_S:
+        offset = int(round(gap / _OFFSET_STEP_S) * _OFFSET_STEP_S)
         unused = f" (so tz={tz} was not used)" if tz else ""
         assumptions.append(
             assumption(
@@ -488,7 +490,7 @@ def changed_offsets(shown: dict[int, int]) -> tuple[int, ...]:
         for offset, n in shown.items()
         if abs(offset) <= _WIDEST_OFFSET_S and n >= max(2, _OFFSET_SHARE * total)
     )
-    if len(kept) < 2 or any(b - a < 1800 for a, b in pairwise(kept)):
+    if len(kept) < 2 or any(b - a < _SMALLEST_CHANGE_S for a, b in pairwise(kept)):
         return ()
     return tuple(kept)
 
