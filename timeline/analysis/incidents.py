@@ -23,7 +23,7 @@ from datetime import timedelta
 import polars as pl
 
 from timeline.analysis.rates import SERIES_SCHEMA, every, problem_rows, to_timedelta
-from timeline.analysis.spikes import LEVEL_METRICS
+from timeline.analysis.spikes import LEVEL_METRICS, telling_job
 
 __all__ = [
     "CI_METRICS",
@@ -406,13 +406,7 @@ def _first_late_jobs(
     if wanted.height == 0 or job_table.height == 0:
         return pl.DataFrame(schema=schema)
     thresholds = flagged.select("series", pl.col("bucket").alias("source_onset"), "threshold")
-    telling = (
-        pl.when(pl.col("metric") == "failed_jobs")
-        .then(pl.col("status") == "failed")
-        .when(pl.col("metric") == "cancelled_jobs")
-        .then(pl.col("status") == "cancelled")
-        .otherwise(pl.col("queue_delay_s") > pl.col("threshold"))
-    )
+    telling = telling_job(delayed=pl.col("queue_delay_s") > pl.col("threshold"))
     return (
         wanted.join(thresholds, on=["series", "source_onset"], how="left")
         .join(

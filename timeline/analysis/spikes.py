@@ -386,6 +386,19 @@ def find_spikes(
     return spikes.select([pl.col(c).cast(t) for c, t in SPIKE_SCHEMA.items()])
 
 
+def telling_job(delayed: pl.Expr | None = None) -> pl.Expr:
+    """Whether a job (a row of :func:`timeline.analysis.rates.jobs` beside its spike's
+    ``metric``) shows what its spike measures: it failed, it was cancelled, or for a
+    delay, ``delayed`` holds (any job, if not given)."""
+    return (
+        pl.when(pl.col("metric") == "failed_jobs")
+        .then(pl.col("status") == "failed")
+        .when(pl.col("metric") == "cancelled_jobs")
+        .then(pl.col("status") == "cancelled")
+        .otherwise(pl.lit(True) if delayed is None else delayed)
+    )
+
+
 def _counted_jobs(
     spikes: pl.DataFrame, job_table: pl.DataFrame, *, width: timedelta, period: timedelta
 ) -> pl.DataFrame:
@@ -402,13 +415,7 @@ def _counted_jobs(
     if spikes.filter(job).height == 0:
         return spikes
     bursty = pl.col("metric").is_in(BURSTY_METRICS)
-    telling = (
-        pl.when(pl.col("metric") == "failed_jobs")
-        .then(pl.col("status") == "failed")
-        .when(pl.col("metric") == "cancelled_jobs")
-        .then(pl.col("status") == "cancelled")
-        .otherwise(pl.lit(True))
-    )
+    telling = telling_job()
     queued = pl.col("queued")
     looked_from = pl.col("start") - (max(period, width) - width)
     inside = (
@@ -589,13 +596,7 @@ def _describe_job_spikes(spikes: pl.DataFrame, job_table: pl.DataFrame, *, examp
         .join(table, on=["source", "signature"])
         .filter((pl.col("queued") >= pl.col("start")) & (pl.col("queued") < pl.col("end")))
     )
-    telling = (
-        pl.when(pl.col("metric") == "failed_jobs")
-        .then(pl.col("status") == "failed")
-        .when(pl.col("metric") == "cancelled_jobs")
-        .then(pl.col("status") == "cancelled")
-        .otherwise(pl.lit(True))
-    )
+    telling = telling_job()
     sample = (
         inside.filter(telling)
         .sort(
