@@ -16,7 +16,9 @@ lines without any Python. It has:
 ``fields``
     for ``json`` and ``logfmt``: the key, or list of keys tried in turn, for ``ts``,
     ``level``, ``message``, ``host`` and ``component``. ``json`` keys are JSON paths
-    (``a.b``); every field of the object stays in ``attrs``.
+    (``a.b``: the key ``b`` of the object under ``a``, or a key named ``a.b`` itself, as
+    the Elastic Common Schema writes ``"log.level"``); every field of the object stays in
+    ``attrs``.
 ``time``
     ``format``: one or a list of chrono formats (``%Y-%m-%d %H:%M:%S%.f``), or ``iso8601``,
     ``epoch`` (seconds), ``epoch_ms``, ``epoch_us``, ``epoch_ns``; a format without a year
@@ -463,9 +465,11 @@ def _extra_groups(patterns: Iterable[str]) -> list[str]:
 
 
 def _json_text(document: pl.Expr, key: str) -> pl.Expr:
-    """A JSON field's text; a list of bytes (journald's binary ``MESSAGE``) as UTF-8 text."""
-    path = "$" + "".join(f"['{part}']" for part in key.split("."))
-    value = document.str.json_path_match(path)
+    """A JSON field's text; a list of bytes (journald's binary ``MESSAGE``) as UTF-8 text.
+    A dotted key is a key of that name, else the path of nested keys it spells."""
+    value = document.str.json_path_match("$" + "".join(f"['{p}']" for p in key.split(".")))
+    if "." in key:
+        value = pl.coalesce(document.str.json_path_match(f"$['{key}']"), value)
     return pl.when(value.str.starts_with("[")).then(_bytes_text(value)).otherwise(value)
 
 

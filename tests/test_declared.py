@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -559,3 +560,68 @@ def test_epoch_seconds_are_read_to_the_microsecond(read, ts, micros):
     line = f'{{"level":"info","ts":{ts},"logger":"setup","msg":"starting manager"}}\n'
     events = read("manager.log", line).events
     assert events["ts"].dt.microsecond().to_list() == [micros]
+
+
+def _ecs_line(at: str, level: str, message: str, **fields: object) -> str:
+    """A line as ecs-logging's encoders write it: ``@timestamp``, ``log.level`` and
+    ``message`` first, the rest as dotted ECS keys."""
+    head = {"@timestamp": at, "log.level": level, "message": message, "ecs.version": "1.2.0"}
+    return json.dumps(head | fields, separators=(",", ":"))
+
+
+@pytest.mark.parametrize(
+    ("layout", "name"),
+    [
+        ("plain", "checkout.json"),
+        ("cri", "var/log/pods/shop_checkout-7d9f8-x2k4q_0a1b/checkout/0.log"),
+    ],
+)
+def test_ecs_logging_lines_are_rows_of_their_service(read, layout, name):
+    """Java, Go and Python services logging through the Elastic Common Schema's
+    libraries: the level, the service as the component, dotted keys and nested ones."""
+    lines = [
+        _ecs_line(
+            "2024-02-01T09:00:00.123Z",
+            "INFO",
+            "Started Application in 4.2 seconds",
+            **{"service.name": "checkout", "log.logger": "com.example.Application"},
+        ),
+        _ecs_line(
+            "2024-02-01T09:00:05.456Z",
+            "ERROR",
+            "Failed to connect to payments",
+            **{
+                "service.name": "checkout",
+                "error.type": "java.net.ConnectException",
+                "error.stack_trace": "java.net.ConnectException: refused\n\tat a.b(C.java:1)",
+            },
+        ),
+        _ecs_line(
+            "2024-02-01T09:00:06.5+01:00",
+            "warn",
+            "Retrying payment call",
+            log={"logger": "payments.client"},
+        ),
+        _ecs_line("2024-02-01T09:00:07Z", "CRITICAL", "Giving up", **{"service.name": "checkout"}),
+    ]
+    if layout == "cri":
+        lines = [f"2024-02-01T09:00:0{k}.9Z stderr F {line}" for k, line in enumerate(lines)]
+    loaded = read(name, "\n".join(lines) + "\n")
+    assert loaded.summary.files["format"].to_list() == ["ecs-logging"]
+    assert loaded.summary.unparsed_lines == 0
+    events = loaded.events.sort("line")
+    assert events["level"].cast(pl.String).to_list() == ["info", "error", "warning", "critical"]
+    assert events["component"].to_list() == ["checkout", "checkout", "payments.client", "checkout"]
+    assert events["message"][1] == "Failed to connect to payments"
+    assert [t.isoformat() for t in events["ts"]] == [
+        "2024-02-01T09:00:00.123000+00:00",
+        "2024-02-01T09:00:05.456000+00:00",
+        "2024-02-01T08:00:06.500000+00:00",
+        "2024-02-01T09:00:07+00:00",
+    ]
+    assert json.loads(events["attrs"][1])["error.type"] == "java.net.ConnectException"
+
+
+def test_a_go_loggers_json_is_not_taken_for_ecs_logging(read):
+    text = '{"level":"error","ts":1706778005.456,"msg":"Failed","log.level":"x"}\n' * 3
+    assert read("app.log", text).summary.files["format"].to_list() == ["go-json"]
