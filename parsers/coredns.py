@@ -462,6 +462,7 @@ def _general(frame: pl.LazyFrame) -> pl.LazyFrame:
         .unnest(
             "_query", "_errors", "_summary", "_config", "_image", "_zone", "_version", "_release"
         )
+        .with_columns(**_json_query_fields(body))
         .with_columns(
             _shape=_shape(),
             _errors=pl.col("qtype").is_not_null()
@@ -491,6 +492,52 @@ def _general(frame: pl.LazyFrame) -> pl.LazyFrame:
         .then(pl.lit("not a CoreDNS line"))
         .otherwise(None),
     )
+
+
+#: The ``log`` plugin's fields a query line written as JSON by a format of one's own
+#: (``log . "{\"remote\":\"{remote}\",\"rcode\":\"{rcode}\",...}"``) is read for,
+#: by the placeholder names as keys.
+JSON_QUERY_KEYS = {
+    "client": ("remote", "client"),
+    "port": ("port",),
+    "id": ("id",),
+    "type": ("type",),
+    "class": ("class",),
+    "name": ("name",),
+    "proto": ("proto",),
+    "size": ("size",),
+    "rcode": ("rcode",),
+    "rsize": ("rsize",),
+    "duration": ("duration",),
+}
+
+
+#: ``{remote}`` as written: ``[fd00::1]`` or ``10.0.0.1``, with a port after it where a
+#: format joined one, or an IPv6 address bare.
+_REMOTE = (
+    r"^(?:\[(?P<v6>[^\]]+)\](?::(?P<p6>[0-9]+))?|(?P<v4>[^:]+)(?::(?P<p4>[0-9]+))?|(?P<bare>.+))$"
+)
+
+
+def _json_query_fields(body: pl.Expr) -> dict[str, pl.Expr]:
+    """The query fields of a line that is a JSON object naming an ``rcode`` and a
+    ``type``, beside those the default format gave: a JSON query line is a query, its
+    answer read like any other's (a SERVFAIL is an error)."""
+    query = only(
+        body.str.starts_with("{") & body.str.contains('"rcode"', literal=True), body
+    ).str.json_decode(pl.Struct({k: pl.String for keys in JSON_QUERY_KEYS.values() for k in keys}))
+    said = {
+        column: pl.coalesce([query.struct.field(key) for key in keys])
+        for column, keys in JSON_QUERY_KEYS.items()
+    }
+    remote = said["client"].str.extract_groups(_REMOTE)
+    said["client"] = pl.coalesce(remote.struct.field(f) for f in ("v6", "v4", "bare"))
+    said["port"] = pl.coalesce(said["port"], remote.struct.field("p6"), remote.struct.field("p4"))
+    said["class"] = pl.when(said["type"].is_not_null()).then(
+        pl.coalesce(said["class"], pl.lit("IN"))
+    )
+    typed = said["type"].is_not_null() & said["rcode"].is_not_null()
+    return {c: pl.coalesce(c, pl.when(typed).then(v)) for c, v in said.items()}
 
 
 def _join(lines: pl.LazyFrame, is_header: pl.Expr) -> pl.LazyFrame:

@@ -113,6 +113,58 @@ def test_query_templates_keep_the_answer_and_mask_the_name(read):
     assert templates[0] != templates[2]
 
 
+@pytest.mark.parametrize(
+    ("fields", "client", "port"),
+    [
+        (
+            '"remote":"{remote}","port":"{port}","type":"{type}","name":"{name}",'
+            '"rcode":"{rcode}","duration":"{duration}"',
+            "10.244.3.17",
+            41622,
+        ),
+        (
+            '"client":"{remote}","rcode":"{rcode}","type":"{type}","class":"{class}"',
+            "fd00::7",
+            None,
+        ),
+        ('"remote":"{remote}:{port}","type":"{type}","rcode":"{rcode}"', "10.244.3.17", 41622),
+    ],
+)
+def test_query_lines_a_custom_format_writes_as_json_are_queries(read, fields, client, port):
+    """The ``log`` plugin with a format of one's own (``log . "{\"remote\":\"{remote}\",
+    ..."``) writes each query as a JSON object: its answer is read like the default
+    format's, a SERVFAIL an error, whatever the keys' order and which of them it has."""
+    values = [
+        ("10.244.3.17", "[fd00::7]")["client" in fields],
+        "41622",
+        "A",
+        "IN",
+        "sqs.eu-west-1.amazonaws.com.",
+    ]
+    lines = []
+    for rcode, duration in (
+        ("NOERROR", "0.000416s"),
+        ("SERVFAIL", "2.0041s"),
+        ("REFUSED", "0.0001s"),
+    ):
+        line = fields
+        for placeholder, value in zip(
+            ("{remote}", "{port}", "{type}", "{class}", "{name}"), values, strict=True
+        ):
+            line = line.replace(placeholder, value)
+        line = line.replace("{rcode}", rcode).replace("{duration}", duration)
+        lines.append("[INFO] {" + line + "}")
+    events = by_line(read("coredns.log", BANNER + "\n".join(lines) + "\n").events).tail(3)
+    assert events["level"].to_list() == ["info", "error", "error"]
+    assert events["template"].to_list() == [
+        "A IN <NAME> NOERROR",
+        "A IN <NAME> SERVFAIL",
+        "A IN <NAME> REFUSED",
+    ]
+    found = attrs(events)[1]
+    assert (found["rcode"], found["client"], found.get("port")) == ("SERVFAIL", client, port)
+
+
 def test_message_is_the_line_without_its_level_tag(read):
     first = by_line(read("coredns.log", QUERIES).events).row(0, named=True)
     assert first["message"].startswith('10.244.0.1:53523 - 19585 "A IN example.com.')
