@@ -522,12 +522,12 @@ _REMOTE = (
 def _json_query_fields(body: pl.Expr) -> dict[str, pl.Expr]:
     """The query fields of a line that is a JSON object naming an ``rcode`` and a
     ``type``, beside those the default format gave: a JSON query line is a query, its
-    answer read like any other's (a SERVFAIL is an error)."""
-    query = only(
-        body.str.starts_with("{") & body.str.contains('"rcode"', literal=True), body
-    ).str.json_decode(pl.Struct({k: pl.String for keys in JSON_QUERY_KEYS.values() for k in keys}))
+    answer read like any other's (a SERVFAIL is an error). A line that is no valid JSON
+    (CoreDNS does not escape the names it puts in a format: ``bad\255name.``) is read as
+    any other line."""
+    query = only(body.str.starts_with("{") & body.str.contains('"rcode"', literal=True), body)
     said = {
-        column: pl.coalesce([query.struct.field(key) for key in keys])
+        column: pl.coalesce([query.str.json_path_match(f"$.{key}") for key in keys])
         for column, keys in JSON_QUERY_KEYS.items()
     }
     remote = said["client"].str.extract_groups(_REMOTE)

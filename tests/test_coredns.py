@@ -165,6 +165,25 @@ def test_query_lines_a_custom_format_writes_as_json_are_queries(read, fields, cl
     assert (found["rcode"], found["client"], found.get("port")) == ("SERVFAIL", client, port)
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        '[INFO] {"remote":"10.244.3.17","type":"A","name":"bad\\255name.","rcode":"SERVFAIL"}',
+        '[INFO] {"remote":"10.244.3.17","type":"A","name":"sqs.eu-west-1.amazonaws.com.","rco',
+        '[INFO] {"remote":"10.244.3.17","type":"A","rcode":"SERVFAIL","name":"x."}}',
+    ],
+    ids=["unescaped-byte", "cut-off", "extra-brace"],
+)
+def test_a_json_query_line_that_is_no_json_costs_that_line_alone(read, bad):
+    good = '[INFO] {"remote":"10.244.3.17","type":"A","name":"sqs.example.","rcode":"SERVFAIL"}'
+    loaded = read("coredns.log", BANNER + f"{good}\n{bad}\n{good}\n")
+    events = by_line(loaded.events)
+    assert events.height == 7 and loaded.summary.unparsed_lines == 0
+    assert events["level"].to_list()[-3::2] == ["error", "error"]
+    assert events["template"][-1] == "A IN <NAME> SERVFAIL"
+    assert events["message"][-2] == bad.removeprefix("[INFO] ")
+
+
 def test_message_is_the_line_without_its_level_tag(read):
     first = by_line(read("coredns.log", QUERIES).events).row(0, named=True)
     assert first["message"].startswith('10.244.0.1:53523 - 19585 "A IN example.com.')
