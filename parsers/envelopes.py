@@ -137,11 +137,12 @@ _ECS = Envelope(
     message=("$.message",),
     marks=(
         "$.agent.type",
-        "$.ecs.version",
         "$.kubernetes.pod.name",
         "$['kubernetes.pod.name']",
         "$.log.file.path",
     ),
+    # the ECS logging libraries write it in a program's own lines too
+    weak_marks=("$.ecs.version",),
     time=("$['@timestamp']",),
     node=(
         "$.kubernetes.node.name",
@@ -340,7 +341,7 @@ LEVELS = {
 
 #: A program's own JSON record: a level and a message at the top (zap, slog, logrus,
 #: logback's encoder), which a record marked only weakly must not look like.
-_OWN_JSON = ("$.level", "$.severity", "$.lvl"), ("$.msg", "$.message")
+_OWN_JSON = ("$.level", "$.severity", "$.lvl", "$['log.level']"), ("$.msg", "$.message")
 
 
 def carries(envelope: Envelope, text: pl.Expr) -> pl.Expr:

@@ -625,3 +625,49 @@ def test_ecs_logging_lines_are_rows_of_their_service(read, layout, name):
 def test_a_go_loggers_json_is_not_taken_for_ecs_logging(read):
     text = '{"level":"error","ts":1706778005.456,"msg":"Failed","log.level":"x"}\n' * 3
     assert read("app.log", text).summary.files["format"].to_list() == ["go-json"]
+
+
+@pytest.mark.parametrize(
+    ("library", "line"),
+    [
+        (
+            "nodejs",
+            '{"log.level":"error","@timestamp":"2024-02-01T09:00:02.142Z","process":{"pid":82240},'
+            '"host":{"hostname":"pink.local"},"ecs":{"version":"8.10.0"},"service":{"name":"api"},'
+            '"message":"boom","error":{"type":"Error","message":"boom"}}',
+        ),
+        (
+            "python",
+            '{"@timestamp":"2024-02-01T09:00:02.142Z","log.level":"error","message":"boom",'
+            '"ecs":{"version":"1.6.0"},"log":{"logger":"app","origin":{"file":{"line":12,'
+            '"name":"app.py"},"function":"main"}},"process":{"pid":7,"name":"MainProcess"},'
+            '"service":{"name":"api"}}',
+        ),
+        (
+            "ecszap",
+            '{"log.level":"error","@timestamp":"2024-02-01T09:00:02.142Z","log.origin":{'
+            '"file.name":"api/main.go","file.line":41},"message":"boom","service.name":"api",'
+            '"ecs.version":"1.6.0"}',
+        ),
+    ],
+)
+def test_each_ecs_logging_library_s_lines_are_its_own_records(read, library, line):
+    """Node.js and Go write ``log.level`` before ``@timestamp``, Python and Node.js the ECS
+    fields nested (``"ecs":{"version":...}``, which a Filebeat document holds too): the
+    lines are the program's, each a record of its own even among klog's lines of the same
+    program (a Go client writes those to stderr, its own to stdout)."""
+    klog = "E0201 09:00:01.000000       1 leaderelection.go:330] error retrieving resource lock"
+    lines = [
+        f"2024-02-01T09:00:01.000000001Z stderr F {klog}",
+        f"2024-02-01T09:00:02.142000001Z stdout F {line}",
+        f"2024-02-01T09:00:03.000000001Z stderr F {klog}",
+        f"2024-02-01T09:00:04.000000001Z stdout F {line.replace('boom', 'boom again')}",
+    ]
+    loaded = read(f"{library}.log", "\n".join(lines[1::2]) + "\n")
+    assert loaded.summary.files["format"].to_list() == ["ecs-logging"]
+    assert loaded.events["component"].to_list() == ["api", "api"]
+    mixed = read("var/log/pods/shop_api-5d8c7-x2k4q_0a1b/api/0.log", "\n".join(lines) + "\n")
+    events = mixed.events.sort("line")
+    assert mixed.summary.unparsed_lines == 0 and events.height == 4
+    assert events["level"].cast(pl.String).to_list() == ["error"] * 4
+    assert events["message"].to_list()[1::2] == ["boom", "boom again"]
