@@ -166,8 +166,8 @@ def sniff(sample: list[str]) -> Score:
     first = lines[0].lstrip()
     if first.startswith(("[", "{")):
         text = "\n".join(lines)
-        if _LOG_LEVEL.search(text):
-            return Score(0.0, "JSON with a log level field: a program's log, not a change log")
+        if _LOG_LEVEL.search(text) and not _names_change_kinds(text):
+            return Score(0.0, "JSON with a log level and no kind of change: a program's log")
         keys = set(re.findall(r'"([A-Za-z_ ]+)"\s*:', text))
         fields = {_ALIAS.get(_key(k)) for k in keys}
         if {"time", "type"} <= fields and fields & {"target", "description"}:
@@ -187,12 +187,25 @@ def sniff(sample: list[str]) -> Score:
     return Score(0.0, "no change log header or fields")
 
 
-#: A log level field, as JSON logging libraries write it: a program's own records, whose
-#: ``time``, ``type`` and ``message`` (or ``resource``) fields make no change log.
+#: A log level field, as JSON logging libraries write it (a word, pino's and bunyan's
+#: numbers, Serilog's ``@l``, .NET's ``Level``): with a ``time``, a ``type`` and a
+#: ``message`` (or ``resource``) a program's own records look like a change log.
 _LOG_LEVEL = re.compile(
-    r'"(?:level|lvl|severity)"\s*:\s*"(?i:trace|debug|info|notice|warn|warning'
-    r'|error|err|fatal|critical|crit|panic)"'
+    r'"(?i:level|lvl|severity|@l|log\.level)"\s*:\s*(?:"(?i:trace|debug|info|information'
+    r'|notice|warn|warning|error|err|fatal|critical|crit|panic|verbose)"|[1-6]0\b)'
 )
+#: The value of a field a change log names its kind of change with.
+_TYPE_VALUE = re.compile(
+    r'"(?:' + "|".join(FIELD_ALIASES["type"]) + r')"\s*:\s*"([^"\n]{1,80})"', re.IGNORECASE
+)
+
+
+def _names_change_kinds(text: str) -> bool:
+    """Whether most of the kinds a JSON sample's objects name are kinds of change (a
+    deploy, a rollback): a change log may give its changes a severity, a program's log
+    names no deploys."""
+    kinds = [change_type_from(value) for value in _TYPE_VALUE.findall(text)]
+    return bool(kinds) and sum(kind != "other" for kind in kinds) * 2 > len(kinds)
 
 
 def _key(name: str) -> str:

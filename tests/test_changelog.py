@@ -273,15 +273,35 @@ def test_sniff_needs_change_log_fields():
         '"service": "billing", "msg": "slow query"}',
         '{"timestamp":"2024-02-01T09:00:00Z","lvl":"Info","kind":"access",'
         '"target":"/api","message":"GET /api 200"}',
+        '{"level":50,"time":"2024-02-01T09:00:00.000Z","type":"order","service":"checkout",'
+        '"msg":"payment failed"}',
+        '{"Time":"2024-02-01T09:00:00Z","Level":"Error","Type":"request","Service":"cart",'
+        '"Message":"timeout"}',
+        '{"@t":"2024-02-01T09:00:00Z","@l":"Error","time":"2024-02-01T09:00:00Z","type":"job",'
+        '"target":"billing","message":"job failed"}',
     ],
+    ids=["cloud-logging", "severity", "lvl", "pino", "dotnet", "serilog"],
 )
 def test_a_programs_json_log_with_change_log_like_keys_is_no_change_log(read, line):
     """A program's JSON lines may carry ``time``, ``type``, a ``message`` and a
     ``resource`` or ``service``; their log level says they are a log, and no line of
     them becomes a change."""
     assert sniff([line, line]).score == 0
-    events = read("app.jsonl", line + "\n" + line + "\n").events
-    assert events.height == 2 and events.filter(pl.col("kind") == "change").height == 0
+    loaded = read("app.jsonl", line + "\n" + line + "\n")
+    assert loaded.events.height + loaded.summary.unparsed_lines == 2
+    assert loaded.events.filter(pl.col("kind") == "change").height == 0
+
+
+def test_a_change_log_may_give_its_changes_a_severity():
+    lines = [
+        "[",
+        '  {"time": "2024-02-01T09:00:00Z", "type": "deploy", "target": "checkout",'
+        ' "severity": "critical", "description": "v2.4.1"},',
+        '  {"time": "2024-02-01T09:30:00Z", "type": "rollback", "target": "checkout",'
+        ' "severity": "info", "description": "back to v2.4.0"}',
+        "]",
+    ]
+    assert sniff(lines).score >= 0.9
 
 
 def test_rows_follow_the_event_frame_contract(read):
