@@ -52,7 +52,13 @@ _PLAIN = pl.Struct(
     }
 )
 _KEY_VALUES = pl.List(pl.Struct({"key": pl.String, "value": _PLAIN}))
-_BODY = pl.Struct({**dict(_PLAIN), "kvlistValue": pl.Struct({"values": _KEY_VALUES})})
+_BODY = pl.Struct(
+    {
+        **dict(_PLAIN),
+        "kvlistValue": pl.Struct({"values": _KEY_VALUES}),
+        "arrayValue": pl.Struct({"values": pl.List(_PLAIN)}),
+    }
+)
 _LOG_RECORDS = pl.List(
     pl.Struct(
         {
@@ -142,12 +148,23 @@ def records(lines: pl.DataFrame) -> pl.DataFrame:
     return together.sort("_row", maintain_order=True).select(lines.columns)
 
 
+#: A batch of another signal, which a ``file`` exporter shared by a Collector's traces or
+#: metrics pipeline writes among the log batches.
+OTHER_SIGNAL = r'^\s*\{\s*"resource(?:Spans|Metrics|Profiles)"\s*:'
+
+
 def records_sample(sample: list[str]) -> list[str]:
-    """:func:`records` of a sample's lines, as texts."""
+    """:func:`records` of a sample's lines, as texts, without the batches that hold no
+    log record (an empty one, one of traces or metrics): they are no one's records, and
+    a file of log batches among them is still the log batches' (those lines are counted
+    unparsed when it is read)."""
     if not any(BATCH_KEY in s for s in sample):
         return sample
     frame = pl.DataFrame({"text": sample}, schema={"text": pl.String})
-    return records(frame)["text"].to_list()
+    text = pl.col("text")
+    return (
+        records(frame).filter(~is_batch(text) & ~text.str.contains(OTHER_SIGNAL))["text"].to_list()
+    )
 
 
 def _decoded(texts: pl.Series) -> pl.Series:
@@ -171,7 +188,8 @@ def _flattened(resource: pl.Expr, record: pl.Expr) -> pl.Expr:
         timeUnixNano=_known_time(field("timeUnixNano")),
         observedTimeUnixNano=_known_time(field("observedTimeUnixNano")),
         severity=pl.coalesce(_severity_word(field("severityNumber")), field("severityText")),
-        body=_body_text(field("body")),
+        # a record without a body (an event told by its attributes) is still a record
+        body=pl.coalesce(_body_text(field("body")), _object_text(field("attributes"))),
     ).struct.json_encode()
     return pl.concat_str(
         pl.lit('{"resource":'),
@@ -201,13 +219,19 @@ def _severity_word(number: pl.Expr) -> pl.Expr:
 
 def _body_text(body: pl.Expr) -> pl.Expr:
     """A record's body as text: a string as it is, a structured body (``kvlistValue``)
-    as the JSON object of its plain values, a number or a bool as written."""
+    as the JSON object of its plain values, a list (``arrayValue``) as the JSON array of
+    them, a number or a bool as written; null without a body."""
     kvlist = body.struct.field("kvlistValue")
     structured = pl.when(kvlist.is_not_null()).then(_object_text(kvlist.struct.field("values")))
+    array = body.struct.field("arrayValue").struct.field("values")
+    listed = pl.when(array.is_not_null()).then(
+        "[" + array.list.eval(_plain_json(pl.element())).list.drop_nulls().list.join(",") + "]"
+    )
     plain = body.struct.field
     return pl.coalesce(
         plain("stringValue"),
         structured,
+        listed,
         plain("intValue"),
         plain("doubleValue"),
         plain("boolValue"),

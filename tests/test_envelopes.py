@@ -1142,6 +1142,43 @@ def test_a_structured_otlp_body_is_read_as_the_programs_json(read):
     assert json.loads(events["attrs"][0])["order"] == 7
 
 
+def test_otlp_bodies_that_are_lists_or_none_are_their_records_own_text(read):
+    """A list body is the JSON array of its values; a record without a body (an event
+    told by its attributes) is its attributes: never the flattened record itself."""
+    at = {"timeUnixNano": "1678816801000000000", "severityText": "WARN"}
+    records = [
+        at | {"body": {"arrayValue": {"values": [{"stringValue": "a"}, {"intValue": "2"}]}}},
+        at | {"attributes": [{"key": "event.name", "value": {"stringValue": "pod.evicted"}}]},
+        at | {"body": {}},
+    ]
+    line = otlp_line(records, {"k8s.pod.name": "web-1", "k8s.container.name": "web"})
+    loaded = read("otel.jsonl", f"{line}\n")
+    events = loaded.events
+    assert sorted(events["message"]) == ['["a",2]', '{"event.name":"pod.evicted"}', "{}"]
+    assert events["level"].cast(pl.String).to_list() == ["warning"] * 3
+    assert loaded.summary.unparsed_lines == 0
+
+
+def test_log_batches_among_a_shared_exporters_traces_and_metrics_are_read(read):
+    """One ``file`` exporter in the traces, metrics and logs pipelines writes all three
+    signals' batches to one file, and an idle one writes empty batches: the log records
+    are read, and every other line is still a line of the file."""
+    logs = [
+        otlp_line([body(f"upstream timeout {k}", severityNumber=17)], {"host.name": "vm-3"})
+        for k in range(4)
+    ]
+    spans = compact({"resourceSpans": [{"resource": {}, "scopeSpans": [{"spans": [{}]}]}]})
+    metrics = compact({"resourceMetrics": [{"resource": {}, "scopeMetrics": []}]})
+    empty = compact({"resourceLogs": []})
+    lines = [x for log in logs for x in (spans, log, metrics, empty)]
+    loaded = read("otel-all.jsonl", "\n".join(lines) + "\n")
+    events = loaded.events
+    errors = events.filter(pl.col("level") == "error").sort("line")
+    assert errors["message"].to_list() == [f"upstream timeout {k}" for k in range(4)]
+    assert errors["line"].to_list() == [2, 6, 10, 14]
+    assert events.height + loaded.summary.unparsed_lines == len(lines)
+
+
 def test_a_pretty_printed_otlp_export_reads_as_its_lines(read):
     lines = CLUSTERS["gke"]
     rng = random.Random(4)
