@@ -417,11 +417,32 @@ def test_a_line_logged_late_in_a_file_whose_clock_changed_takes_a_neighbours_off
         assert (east_zone["value"], east_zone["certainty"]) == (
             (zone_given, "certain") if zone_given else ("UTC-05:00 and UTC-04:00", "likely")
         )
-        assert (south_zone["value"], south_zone["certainty"]) == ("UTC+05:30", "certain")
+        # its late line's prefix shows another offset, and the sentence says so
+        assert (south_zone["value"], south_zone["certainty"]) == ("UTC+05:30", "likely")
         assert south_zone["basis"].startswith(
-            "30 records write no zone; their times match the runtime prefix's UTC times at "
-            "that offset"
+            "29 of 30 records' runtime prefixes show that offset, the others' another"
         )
+
+
+def test_a_clock_change_too_near_a_files_end_to_tell_is_no_certain_offset(write, tmp_path):
+    """Three records after a fall-back at the end of a long file are too few to be a
+    clock of their own: the file is read at one offset, and the sentence says that not
+    every record's prefix shows it; a file whose every prefix shows it stays certain."""
+    times = every(datetime(2024, 10, 26, 15, 20, tzinfo=UTC), 5, 120)
+    write("node-1/rmq-0/rabbitmq/0.log", cri_rabbitmq(times, "Europe/Paris"))
+    write("node-2/rmq-1/rabbitmq/0.log", cri_rabbitmq(times[:100], "Europe/Paris"))
+    loaded = timeline.read(tmp_path, infer=False, cache=False)
+    zones = loaded.summary.assumptions.filter(pl.col("what") == "time zone").sort("file")
+    near_end, before = zones.rows(named=True)
+    after = sum(
+        t.astimezone(ZoneInfo("Europe/Paris")).utcoffset() == timedelta(hours=1) for t in times
+    )
+    assert 0 < after < 0.05 * len(times)
+    assert (near_end["value"], near_end["certainty"]) == ("UTC+02:00", "likely")
+    assert near_end["basis"].startswith(
+        f"{len(times) - after} of {len(times)} records' runtime prefixes show that offset"
+    )
+    assert (before["value"], before["certainty"]) == ("UTC+02:00", "certain")
 
 
 @settings(max_examples=60, deadline=None)

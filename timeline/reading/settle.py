@@ -403,6 +403,26 @@ def _plan_zone(path, parts, tz, assumptions) -> tuple[str | None, int | None, tu
     if gap is not None and abs(gap) <= _WIDEST_OFFSET_S:
         offset = int(round(gap / _OFFSET_STEP_S) * _OFFSET_STEP_S)
         unused = f" (so tz={tz} was not used)" if tz else ""
+        agree, prefixed = shown.get(offset, 0), sum(shown.values())
+        if agree < prefixed:
+            # a few records whose prefixes show another offset: lines logged late, or a
+            # clock that changed too near the file's end for its prefixes to tell
+            basis = (
+                "records' runtime prefixes show that offset, the others' another (lines "
+                f"logged late, or a clock changed too near the file's end to tell){unused}"
+            )
+            assumptions.append(
+                assumption(
+                    path,
+                    "time zone",
+                    _offset_text(offset),
+                    basis,
+                    "likely",
+                    records=agree,
+                    of=prefixed,
+                )
+            )
+            return None, offset, ()
         assumptions.append(
             assumption(
                 path,
