@@ -40,7 +40,11 @@ runtime prefixes   ``cri``, ``docker-json``, ``kubectl-prefix``, ``kubectl-times
 Lines a wrapper writes of its own (``journalctl``'s ``-- Logs begin at ... --``, ``-- Boot
 ... --``, ``-- No entries --``; ``systemctl status``'s block above the journal lines;
 ``grep``'s ``--`` between groups; ``minikube``'s section titles) are flagged ``marker``:
-they are counted as the wrapper's lines, not as the program's and not as unparsed. ANSI
+they are counted as the wrapper's lines, not as the program's and not as unparsed; so is
+a block a wrapper writes under one of its lines (:data:`BLOCKS`: the configuration Fluentd
+logs as it starts). A collector's own log lines among what it prints of what it collects
+(Fluentd's ``[warn]:`` lines, its ``fluent.warn`` events) are rows of its own, at the
+time and level they state (:func:`own_lines`, :func:`own_events`). ANSI
 colour codes (``docker compose``, consoles) are removed before anything else.
 """
 
@@ -134,13 +138,24 @@ K9S = r"^│ (?P<text>.*?) *│?$"
 #: Fluentd's ``out_file`` line: the time, the tag (for a container's log
 #: the path it was read from, dots for slashes), the record as JSON.
 FLUENTD = rf"^(?P<prefix_ts>{_ISO})\t(?P<origin>[^\t]+)\t(?P<text>\{{.*)$"
+#: Fluentd's time: in its zone, to the nanosecond in ``out_stdout`` since v1.8 (to the
+#: second before, and in its own log lines).
+_FLUENTD_TIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)? [+-][0-9]{4}"
 #: Fluentd's ``out_stdout`` line (what ``kubectl logs`` shows of a Fluentd that prints
-#: what it collects): the record's time in Fluentd's zone (``%Y-%m-%d %H:%M:%S.%N %z``,
-#: before v1.8 to the second), the tag, a colon, the record as JSON.
-FLUENTD_STDOUT = (
-    r"^(?P<prefix_ts>[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)? "
-    r"[+-][0-9]{4}) (?P<origin>\S+): (?P<text>\{.*)$"
+#: what it collects): the record's time (``%Y-%m-%d %H:%M:%S.%N %z``), the tag, a
+#: colon, the record as JSON.
+FLUENTD_STDOUT = rf"^(?P<prefix_ts>{_FLUENTD_TIME}) (?P<origin>\S+): (?P<text>\{{.*)$"
+#: Fluentd's own log line on the same stdout (``lib/fluent/log.rb``): its time, the level
+#: in brackets, a colon, then the worker (``#0 ``, none in the supervisor) and the
+#: message. A backtrace's lines are the same, indented by two spaces: they continue the
+#: line above.
+FLUENTD_LOG = (
+    rf"^(?P<indent>  )?(?P<prefix_ts>{_FLUENTD_TIME}) "
+    r"\[(?P<level>trace|debug|info|warn|error|fatal)\]: (?P<text>.*)$"
 )
+#: The tag of an event Fluentd emits of its own log (``<label @FLUENT_LOG>``, ``<match
+#: fluent.**>``): ``fluent.`` and the level; the record's ``message`` is the line.
+FLUENT_OWN_TAG = r"^fluent\.(trace|debug|info|warn|error|fatal)$"
 #: Fluent Bit's ``file`` output in its default format: the tag, then the time (epoch
 #: seconds to the nanosecond) and the record.
 FLUENT_BIT_FILE = r"^(?P<origin>[^\s:]+): \[(?P<epoch>[0-9]+(?:\.[0-9]+)?), (?P<text>\{.*)\]$"
@@ -164,6 +179,14 @@ MARKERS = {
     "syslog-iso": f"{_JOURNAL}|{_STATUS}",
     "grep": r"^--$",
     "minikube": r"^\* ?(?:==> .+ <==)?\s*$",
+}
+#: Blocks a wrapper writes of its own under one of its lines: the line that opens one, the
+#: shape of the lines in it and the line that closes it. Fluentd logs the configuration
+#: it starts with as one message, ``using configuration file: <ROOT>``, the sections
+#: indented below it, then ``</ROOT>``. Only below its opening line is such a line the
+#: wrapper's: an indented line elsewhere is a program's.
+BLOCKS = {
+    "fluentd-stdout": (r"\]: using configuration file: <ROOT>$", r"^[\t ]", r"^</ROOT>$"),
 }
 _HEADER_TIME = r"[A-Z][a-z]{2} ([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}) ([^ ,]+?)"
 #: journalctl's first line gives the journal's span in the zone it writes every line in
@@ -195,6 +218,11 @@ class Wrapper:
     pattern: str
     time_format: str | None = None
     entries: bool = False
+    #: The collector's own log lines, written among what it collects (groups
+    #: ``prefix_ts``, ``level``, ``text``; an ``indent`` one continues the line above).
+    own: str | None = None
+    #: The program those lines (and its events of its own) are from.
+    program: str | None = None
 
 
 WRAPPERS = {
@@ -208,8 +236,14 @@ WRAPPERS = {
     "kmsg": Wrapper("kmsg", KMSG, entries=True),
     "minikube": Wrapper("minikube", MINIKUBE),
     "name-prefix": Wrapper("name-prefix", NAME_PREFIX),
-    "fluentd": Wrapper("fluentd", FLUENTD),
-    "fluentd-stdout": Wrapper("fluentd-stdout", FLUENTD_STDOUT, "%Y-%m-%d %H:%M:%S%.f %z"),
+    "fluentd": Wrapper("fluentd", FLUENTD, program="fluentd"),
+    "fluentd-stdout": Wrapper(
+        "fluentd-stdout",
+        FLUENTD_STDOUT,
+        "%Y-%m-%d %H:%M:%S%.f %z",
+        own=FLUENTD_LOG,
+        program="fluentd",
+    ),
     "logcli": Wrapper("logcli", LOGCLI, entries=True),
     "k9s": Wrapper("k9s", K9S),
 }
@@ -226,9 +260,10 @@ SEVERITY_NAMES = dict(
         SEVERITY,
         strict=True,
     )
-) | {"warn": "warning", "error": "error"}
+) | {"warn": "warning", "error": "error", "trace": "debug", "fatal": "critical"}
 
-#: Line columns a wrapper may add beyond :data:`~parsers.common.LINE_SCHEMA`.
+#: Line columns a wrapper may add beyond :data:`~parsers.common.LINE_SCHEMA` (``own``: a
+#: collector's own line, read whole, no layer looked for inside it).
 WRAP_SCHEMA = {
     "wrap_ts": pl.Datetime("us"),
     "wrap_year_missing": pl.Boolean,
@@ -236,6 +271,7 @@ WRAP_SCHEMA = {
     "pid": pl.String,
     "entry": pl.Boolean,
     "marker": pl.Boolean,
+    "own": pl.Boolean,
 }
 
 
@@ -264,6 +300,10 @@ def _kind(layer: str) -> str:
         return "prefix"
     return "envelope" if layer in envelopes.ENVELOPES else "wrapper"
 
+
+#: Wrappers a container writes on its own output, found inside a runtime's prefix: a
+#: collector printing what it collects (``kubectl logs`` of a Fluentd pod, its ``0.log``).
+IN_CONTAINER = ("fluentd-stdout",)
 
 #: Layers only ever outermost: grep and rg run over what was collected, never inside it
 #: (``/docker-entrypoint.sh: ...`` inside a journal is a program's line, not ``grep -H``).
@@ -299,6 +339,23 @@ def detect_each(samples: list[list[str]]) -> list[tuple[str | None, float]]:
     return [
         _best_layer(p, w | _envelope_share(e))
         for p, w, e in zip(prefixes, wrapped, enveloped, strict=True)
+    ]
+
+
+def printed_each(samples: list[list[str]]) -> list[tuple[str | None, float]]:
+    """The layer inside each of several samples of a runtime's lines (what a container
+    wrote), in two queries for them all: only what a collector prints of what it
+    collects, its records (:mod:`parsers.envelopes`) or its lines (:data:`IN_CONTAINER`),
+    is looked for there.
+
+    >>> printed_each([["2023-03-14 18:59:59 +0000 [info]: #0 fluentd worker is now running"]])
+    [('fluentd-stdout', 1.0)]
+    """
+    enveloped = envelopes.detect_each(samples)
+    wrapped = wrapper_shares_each(samples, IN_CONTAINER)
+    return [
+        _best_layer((None, 0.0), w | _envelope_share(e))
+        for e, w in zip(enveloped, wrapped, strict=True)
     ]
 
 
@@ -345,14 +402,18 @@ def wrapper_shares_each(
     line = pl.col("line")
     shares: dict[str, pl.Expr] = {}
     for name in names:
-        matched = line.str.contains(WRAPPERS[name].pattern)
+        wrapper = WRAPPERS[name]
+        matched = line.str.contains(wrapper.pattern)
+        if wrapper.own:
+            matched = matched | line.str.contains(wrapper.own)
         if name == "grep":
             matched = matched | _grep_context_matches(frame)
         share = matched.mean()
-        if name in MARKERS:
-            own = ~line.str.contains(MARKERS[name])
+        markers = marker_lines(name, line)
+        if markers is not None:
+            rest = ~markers
             # a sample of nothing but the wrapper's own lines (``-- No entries --``) is its
-            share = pl.when(own.any()).then(matched.filter(own).mean()).otherwise(1.0)
+            share = pl.when(rest.any()).then(matched.filter(rest).mean()).otherwise(1.0)
         shares[name] = share
     found = per_file(frame, len(samples), **shares)
     floors = floors or [0.0] * len(samples)
@@ -365,6 +426,28 @@ def wrapper_shares_each(
         }
         for sample, each, floor in zip(samples, found, floors, strict=True)
     ]
+
+
+def marker_lines(name: str, text: pl.Expr) -> pl.Expr | None:
+    """Whether each line of ``text`` (one file's, in order) is one the wrapper ``name``
+    writes of its own (:data:`MARKERS`, the lines of its :data:`BLOCKS`); None for a
+    wrapper that writes none.
+
+    >>> dump = ["2023-03-14 18:59:58 +0000 [info]: using configuration file: <ROOT>",
+    ...     "  <source>", "  </source>", "</ROOT>", "  indented, a program's"]
+    >>> pl.select(marker_lines("fluentd-stdout", pl.Series(dump))).to_series().to_list()
+    [False, True, True, True, False]
+    """
+    found = [text.str.contains(MARKERS[name])] if name in MARKERS else []
+    if name in BLOCKS:
+        opens, inside, closes = BLOCKS[name]
+        closing = text.str.contains(closes)
+        shaped = text.str.contains(inside) | closing
+        # below a line that opens a block, up to its closing line or the first line not
+        # shaped as its lines
+        opened = pl.when(~shaped | closing).then(text.str.contains(opens)).forward_fill()
+        found.append(shaped & opened.shift(1).fill_null(False))
+    return pl.any_horizontal(found) if found else None
 
 
 def _grep_context_matches(frame: pl.DataFrame) -> pl.Expr:
@@ -493,12 +576,13 @@ def peel(
         layers.append("cluster-info-dump")
         shares.append(float(frame["container"].is_not_null().mean()))
     for _ in range(MAX_LAYERS):
-        body = frame.filter(~pl.col("marker"))["text"].head(SAMPLE_LINES).to_list()
+        body = frame.filter(~pl.col("marker") & ~pl.col("own"))["text"]
+        body = body.head(SAMPLE_LINES).to_list()
         name, share = _expected_layer(body, expect, tuple(layers))
         if name is None and layers and layers[-1] in runtime.PREFIXES:
-            # inside a runtime's line, only a collector's record (its own container's
-            # output: ``kubectl logs fluent-bit``)
-            name, share = envelopes.detect_each([body])[0]
+            # inside a runtime's line, only what a collector prints of what it collects
+            # (its own container's output: ``kubectl logs fluent-bit``)
+            name, share = printed_each([body])[0]
         elif name is None:
             name, share = detect(body, inner=bool(layers))
         if name is None or name in layers:
@@ -584,6 +668,14 @@ def peel_together(
         if prefix is not None:
             lines = strip(lines, prefix, outermost=True)
         peeled = with_path_hints(lines).partition_by("path", as_dict=True, maintain_order=True)
+    if prefix is not None and peeled:
+        # a collector's container printing what it collects is peeled further, alone
+        heads = [each["text"].head(SAMPLE_LINES).to_list() for each in peeled.values()]
+        inside = {p for p, (name, _) in zip(peeled, printed_each(heads), strict=True) if name}
+        plain = [
+            ok and (frame.height == 0 or (frame["path"][0],) not in inside)
+            for frame, ok in zip(frames, plain, strict=True)
+        ]
     layers = ((prefix,), (1.0,)) if prefix is not None else ((), ())
     out = []
     for frame, sample, ok in zip(frames, samples, plain, strict=True):
@@ -668,7 +760,7 @@ def _empty_columns(lines: pl.DataFrame) -> pl.DataFrame:
             for col, dtype in {**LINE_SCHEMA, **WRAP_SCHEMA}.items()
             if col not in names
         ]
-    ).with_columns(entry=pl.lit(False), marker=pl.lit(False))
+    ).with_columns(entry=pl.lit(False), marker=pl.lit(False), own=pl.lit(False))
 
 
 def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.DataFrame:
@@ -683,14 +775,18 @@ def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.Data
     if name in envelopes.ENVELOPES:
         return envelopes.strip(frame, name)
     wrapper = WRAPPERS[name]
-    marker = MARKERS.get(name)
-    is_marker = pl.col("text").str.contains(marker) if marker else pl.lit(False)
+    is_marker = marker_lines(name, pl.col("text"))
     pattern = wrapper.pattern
     if name == "grep":
         pattern = grep_pattern(frame.filter(~pl.col("marker"))["text"])
     groups = set(re.findall(r"\?P<(\w+)>", pattern))
-    found = frame.with_columns(_marker=is_marker & ~pl.col("marker")).with_columns(
-        _g=pl.when(~pl.col("_marker") & ~pl.col("marker"))
+    found = frame.with_columns(
+        _marker=(pl.lit(False) if is_marker is None else is_marker) & ~pl.col("marker")
+    )
+    if wrapper.own:
+        found = own_lines(found, wrapper)
+    found = found.with_columns(
+        _g=pl.when(~pl.col("_marker") & ~pl.col("marker") & ~pl.col("own"))
         .then(pl.col("text"))
         .str.extract_groups(pattern)
     )
@@ -744,13 +840,11 @@ def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.Data
         stated = envelopes.epoch_or_rfc3339(field("epoch"))
         updates["prefix_ts"] = pl.coalesce(pl.col("prefix_ts"), stated)
     if "prefix_ts" in groups:
-        written = wrapper.time_format or runtime.CRI_TIME
-        stated = (
-            field("prefix_ts")
-            .str.to_uppercase()
-            .str.to_datetime(written, time_unit="us", time_zone="UTC", strict=False)
-        )
+        stated = _stated_time(field("prefix_ts"), wrapper.time_format)
         updates["prefix_ts"] = pl.coalesce(pl.col("prefix_ts"), stated)
+    if "origin" in groups and "prefix_ts" in groups and wrapper.program:
+        stated = _stated_time(field("prefix_ts"), wrapper.time_format)
+        updates |= own_events(field("origin"), text, stated, updates, wrapper.program)
     if "wrap_ts" in groups:
         written = pl.format(
             f"{PLACEHOLDER_YEAR} {{}}", field("wrap_ts").str.replace("  ", " ", literal=True)
@@ -762,6 +856,68 @@ def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.Data
     if wrapper.entries:
         updates["entry"] = pl.col("entry") | matched
     return found.with_columns(**updates).drop("_g", "_marker")
+
+
+def _stated_time(written: pl.Expr, time_format: str | None) -> pl.Expr:
+    """A layer's time as it writes it (RFC 3339 where it names no format), in UTC."""
+    return written.str.to_uppercase().str.to_datetime(
+        time_format or runtime.CRI_TIME, time_unit="us", time_zone="UTC", strict=False
+    )
+
+
+def own_lines(frame: pl.DataFrame, wrapper: Wrapper) -> pl.DataFrame:
+    """``frame`` with the lines a collector logs of its own among what it collects
+    (:attr:`Wrapper.own`: Fluentd's ``[warn]:`` lines on the stdout it prints records to)
+    read: each an entry of its own, at the time and level it states, from
+    :attr:`Wrapper.program`, and ``own``: no layer is looked for inside it. Its indented
+    lines (a backtrace) are its own too, and continue the line above as they are."""
+    field = pl.col("_own").struct.field
+    free = ~pl.col("_marker") & ~pl.col("marker") & ~pl.col("own")
+    found = frame.with_columns(
+        _own=pl.when(free).then(pl.col("text")).str.extract_groups(wrapper.own)
+    )
+    matched = field("prefix_ts").is_not_null()
+    head = matched & field("indent").is_null()
+    level = field("level").replace_strict(SEVERITY_NAMES, default=None, return_dtype=pl.String)
+    stated = _stated_time(field("prefix_ts"), wrapper.time_format)
+    return found.with_columns(
+        text=pl.when(head).then(field("text")).otherwise(pl.col("text")),
+        # nearer the program than an outer layer's (a runtime's time of the write)
+        prefix_ts=pl.when(head).then(pl.coalesce(stated, "prefix_ts")).otherwise("prefix_ts"),
+        wrap_level=pl.when(head).then(pl.coalesce(level, "wrap_level")).otherwise("wrap_level"),
+        container=pl.when(head).then(pl.lit(wrapper.program)).otherwise("container"),
+        entry=pl.col("entry") | head,
+        own=pl.col("own") | matched,
+    ).drop("_own")
+
+
+def own_events(
+    origin: pl.Expr, record: pl.Expr, stated: pl.Expr, updates: dict[str, pl.Expr], program: str
+) -> dict[str, pl.Expr]:
+    """``updates`` for the events a collector emits of its own log among the records it
+    prints (Fluentd's, tagged ``fluent.warn``: :data:`FLUENT_OWN_TAG`): the record's
+    ``message`` is the line, at the level the tag names, from ``program``, read whole as
+    its own log lines are (:func:`own_lines`), at the time the line states (``stated``),
+    nearer the event than an outer layer's."""
+    level = origin.str.extract(FLUENT_OWN_TAG, 1)
+    is_own = level.is_not_null()
+    message = pl.when(is_own).then(record).str.json_path_match("$.message")
+    return {
+        "text": pl.when(is_own)
+        .then(pl.coalesce(message, record))
+        .otherwise(updates.get("text", pl.col("text"))),
+        "wrap_level": pl.when(is_own)
+        .then(level.replace_strict(SEVERITY_NAMES, default=None, return_dtype=pl.String))
+        .otherwise(updates.get("wrap_level", pl.col("wrap_level"))),
+        "container": pl.when(is_own)
+        .then(pl.lit(program))
+        .otherwise(updates.get("container", pl.col("container"))),
+        "prefix_ts": pl.when(is_own)
+        .then(pl.coalesce(stated, pl.col("prefix_ts")))
+        .otherwise(updates["prefix_ts"]),
+        "entry": pl.col("entry") | is_own,
+        "own": pl.col("own") | is_own,
+    }
 
 
 def _strip_runtime(frame: pl.DataFrame, name: str) -> pl.DataFrame:

@@ -1305,3 +1305,180 @@ def test_fluentd_stdout_gives_the_time_in_its_zone_and_names_the_pod_by_its_tag(
     assert klog["ts"].to_list() == [at + timedelta(seconds=k) for k in range(3)]
     assert set(klog["host"]) == {"kube-proxy-x7k2p"}
     assert klog["level"].cast(pl.String).to_list() == ["info", "error", "info"]
+
+
+def fluentd_log(at: datetime, zone: timezone, level: str, message: str, worker: str = "") -> str:
+    """One of Fluentd's own log lines (``lib/fluent/log.rb``): its time to the second in
+    its zone, ``[level]:``, the worker (``#0 ``; none in the supervisor), the message."""
+    local = at.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M:%S %z} [{level}]: {worker}{message}"
+
+
+def fluentd_config_dump(at: datetime, zone: timezone, sections: int) -> list[str]:
+    """The configuration Fluentd logs at start-up: one message over many lines."""
+    dump = [fluentd_log(at, zone, "info", "using configuration file: <ROOT>")]
+    for k in range(sections):
+        dump += ["  <source>", "    @type tail", f'    path "/var/log/containers/{k}*.log"']
+        dump += ["    <parse>", "      @type cri", "    </parse>", "  </source>"]
+    return [*dump, "  <match **>", "    @type stdout", "  </match>", "</ROOT>"]
+
+
+def fluentd_record(x: Line, zone: timezone, *, fraction: bool) -> str:
+    """out_stdout's line of a container's record (in_tail took its ``time`` out)."""
+    local = x.at.astimezone(zone)
+    written = f"{local:%Y-%m-%d %H:%M:%S}" + (f".{local.microsecond:06d}123" if fraction else "")
+    tag = "kubernetes" + log_path(x).replace("/", ".")
+    return f"{written} {local:%z} {tag}: {compact({'log': x.text + chr(10), 'stream': x.stream})}"
+
+
+def in_cri(lines: list[str], at: datetime) -> list[str]:
+    """Lines as the node's runtime keeps a container's output (``0.log``), written a
+    moment after the times they state."""
+    return [
+        f"{cri_time(at + timedelta(seconds=1, milliseconds=k))} stdout F {s}"
+        for k, s in enumerate(lines)
+    ]
+
+
+@pytest.mark.parametrize("outer", ["kubectl", "cri"])
+@pytest.mark.parametrize(
+    ("sections", "zone", "fraction"),
+    [
+        (1, UTC, True),
+        (40, timezone(timedelta(hours=-5)), False),
+        (3, timezone(timedelta(hours=5, minutes=30)), True),
+    ],
+)
+def test_a_fluentd_pods_output_from_start_up_reads_its_records(
+    read, outer, sections, zone, fraction
+):
+    """``kubectl logs`` of a Fluentd pod from its start (and its ``0.log`` on the node):
+    the configuration it logs over many lines, longer than the sample, and its own lines
+    before the records do not hide the records. The dump is Fluentd's (counted as its
+    lines), every line is accounted for."""
+    start = datetime(2023, 3, 14, 18, 59, 58, tzinfo=UTC)
+    own = [
+        fluentd_log(
+            start, zone, "info", 'parsing config file is succeeded path="/fluentd/etc/fluent.conf"'
+        ),
+        *fluentd_config_dump(start, zone, sections),
+        fluentd_log(start, zone, "info", 'starting fluentd-1.16.2 pid=7 ruby="3.1.4"'),
+        fluentd_log(start, zone, "info", "starting fluentd worker pid=17 ppid=7 worker=0", "#0 "),
+    ]
+    lines = []
+    for k in range(12):
+        x = Line(
+            start + timedelta(seconds=2 + k), "", "kube-proxy-x7k2p", "kube-proxy", "stderr", ""
+        )
+        lines.append(
+            replace(x, text=klog_head("EI"[k % 2], x.at, "proxier.go:1520") + f'"Sync {k}"')
+        )
+    out = own + [fluentd_record(x, zone, fraction=fraction) for x in lines]
+    if outer == "cri":
+        out = in_cri(out, start)
+    loaded = read("fluentd.log", "\n".join(out) + "\n")
+    files = loaded.summary.files.row(0, named=True)
+    assert files["prefix"] == ("cri > " if outer == "cri" else "") + "fluentd-stdout > fluent"
+    dump = len(fluentd_config_dump(start, zone, sections)) - 1
+    assert files["wrapper_lines"] == dump
+    assert files["unparsed_lines"] == 0
+    accounted = sum(
+        files[k] for k in ("first_lines", "continuation_lines", "unparsed_lines", "wrapper_lines")
+    )
+    assert accounted == len(out)
+    klog = loaded.events.filter(pl.col("component") == "kube-proxy").sort("line")
+    assert klog["ts"].to_list() == [x.at.replace(microsecond=x.at.microsecond) for x in lines]
+    assert klog["level"].cast(pl.String).to_list() == ["error", "info"] * 6
+    fluentd = loaded.events.filter(pl.col("component") == "fluentd")
+    assert fluentd.height == 4
+    assert set(fluentd["ts"]) == {start}
+    assert "using configuration file: <ROOT>" in fluentd["message"].to_list()
+
+
+@pytest.mark.parametrize("outer", ["kubectl", "cri"])
+@pytest.mark.parametrize("zone", [UTC, timezone(timedelta(hours=9)), timezone(timedelta(hours=-3))])
+def test_fluentds_own_lines_keep_their_time_and_level(read, outer, zone):
+    """Fluentd's own ``[warn]:`` and ``[error]:`` lines among the records it prints, with
+    the worker or without, and the events it emits of its own log (``fluent.warn``),
+    are Fluentd's rows at the time (in its zone) and level they state; a backtrace's
+    indented lines continue the error."""
+    at = datetime(2023, 3, 14, 18, 59, 59, tzinfo=UTC)
+    x = Line(
+        at, "", "kube-proxy-x7k2p", "kube-proxy", "stderr", klog_head("I", at, "a.go:1") + '"up"'
+    )
+    own_event = {"message": "failed to flush the buffer.", "retry_times": 1, "error": "timeout"}
+    local = (at + timedelta(seconds=4)).astimezone(zone)
+    out = [
+        fluentd_log(at, zone, "info", "starting fluentd worker pid=17 ppid=7 worker=0", "#0 "),
+        fluentd_record(x, zone, fraction=True),
+        fluentd_log(
+            at + timedelta(seconds=1),
+            zone,
+            "warn",
+            "failed to flush the buffer. retry_times=1",
+            "#0 ",
+        ),
+        fluentd_log(
+            at + timedelta(seconds=2),
+            zone,
+            "error",
+            "unexpected error error_class=Errno::ECONNREFUSED",
+        ),
+        "  "
+        + fluentd_log(
+            at + timedelta(seconds=2),
+            zone,
+            "error",
+            "/usr/lib/ruby/3.1.0/net/http.rb:987:in `connect'",
+        ),
+        fluentd_log(
+            at + timedelta(seconds=3), zone, "fatal", "worker 0 finished unexpectedly with status 1"
+        ),
+        f"{local:%Y-%m-%d %H:%M:%S}.000000000 {local:%z} fluent.warn: {compact(own_event)}",
+    ]
+    if outer == "cri":
+        out = in_cri(out, at)
+    loaded = read("fluentd.log", "\n".join(out) + "\n")
+    files = loaded.summary.files.row(0, named=True)
+    assert files["unparsed_lines"] == 0
+    assert files["continuation_lines"] == 1
+    fluentd = loaded.events.filter(pl.col("component") == "fluentd").sort("line")
+    assert fluentd["ts"].to_list() == [at + timedelta(seconds=k) for k in range(5)]
+    assert fluentd["level"].cast(pl.String).to_list() == [
+        "info",
+        "warning",
+        "error",
+        "critical",
+        "warning",
+    ]
+    assert set(fluentd["source"]) == {"fluentd"}
+    assert fluentd["message"][2].endswith("in `connect'")
+    assert fluentd["message"][4] == "failed to flush the buffer."
+    assert loaded.events.filter(pl.col("component") == "kube-proxy")["ts"].to_list() == [at]
+
+
+def test_a_fluentd_pods_log_on_a_node_among_other_pods_is_peeled_through(tmp_path):
+    """A node's pod logs read together: the Fluentd pod's ``0.log`` (what it prints of
+    what it collects, behind the runtime's prefix) is peeled further than the prefix."""
+    at = datetime(2023, 3, 14, 18, 59, 59, tzinfo=UTC)
+    pods = tmp_path / "node-4" / "var" / "log" / "pods"
+    x = Line(
+        at, "", "kube-proxy-x7k2p", "kube-proxy", "stderr", klog_head("E", at, "a.go:1") + '"down"'
+    )
+    lines = [
+        fluentd_log(at, UTC, "warn", "pattern not matched", "#0 "),
+        fluentd_record(x, UTC, fraction=True),
+    ]
+    fluentd = pods / "logging_fluentd-abcde_uid" / "fluentd" / "0.log"
+    other = pods / "kube-system_coredns-x_uid" / "coredns" / "0.log"
+    for path in (fluentd, other):
+        path.parent.mkdir(parents=True)
+    fluentd.write_text("\n".join(in_cri(lines, at)) + "\n")
+    other.write_text(
+        f"{cri_time(at)} stdout F [INFO] plugin/reload: Running configuration SHA512 = 1\n"
+    )
+    events = timeline.read(tmp_path, infer=False).events
+    assert events.filter(pl.col("component") == "kube-proxy")["level"].cast(
+        pl.String
+    ).to_list() == ["error"]
+    assert events.filter(pl.col("component") == "fluentd")["ts"].to_list() == [at]
