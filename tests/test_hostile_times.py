@@ -4,6 +4,7 @@ daylight-saving changes and impossible dates, in the real formats."""
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -703,3 +704,31 @@ def test_a_runtime_prefix_dated_on_no_day_still_ends_the_record_above(write, tmp
     assert events["level"].to_list() == ["info", "error", "info", "error", "warning", "info"]
     assert events["ts"].to_list() == [t.replace(tzinfo=UTC) for t in wall]
     assert loaded.summary.files["continuation_lines"][0] == 0
+
+
+@pytest.mark.parametrize("tz", ["Europe/Berlin", "Asia/Tokyo", "Asia/Kolkata"])
+def test_local_times_read_as_utc_after_their_file_was_written_are_said_doubtful(
+    write, tmp_path, tz
+):
+    """RabbitMQ 3.8 writes its zone's local time and no offset; with no runtime prefix
+    and no ``--tz`` the times are read as UTC. A file last written before its latest
+    record, so read, says its zone is likely ahead of UTC; a file saved later (``kubectl
+    logs > file``) says nothing of the zone."""
+    times = every(datetime(2024, 6, 3, 9, tzinfo=UTC), 3, 40)
+    lines = [
+        f"{t.astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M:%S.%f}"[:-3]
+        + f" [info] <0.{n}.0> accepting AMQP connection <0.{n + 900}.0> (10.42.5.{n}:33715 -> "
+        "10.60.2.12:5672)"
+        for n, t in enumerate(times)
+    ]
+    written = write("rabbitmq/rmq-0/rabbit@rmq-0.log", "\n".join(lines) + "\n")
+    saved = write("saved/rabbit@rmq-1.log", "\n".join(lines) + "\n")
+    os.utime(written, (int(times[-1].timestamp()),) * 2)
+    os.utime(saved, (times[-1].timestamp() + 15 * 3600,) * 2)
+    loaded = timeline.read(tmp_path, infer=False, cache=False)
+    zones = loaded.summary.assumptions.filter(pl.col("what") == "time zone").sort("file")
+    on_node, later = zones["basis"].to_list()
+    ahead = ZoneInfo(tz).utcoffset(times[-1].replace(tzinfo=None)) // timedelta(minutes=1)
+    assert f"read as UTC the latest is {ahead:,} minutes after the file was last written" in on_node
+    assert "give --tz" in on_node and "after the file was last written" not in later
+    assert set(zones["value"]) == {"UTC"}

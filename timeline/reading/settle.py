@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -156,6 +156,8 @@ def _evidence_measures() -> list[pl.Expr]:
         .alias("prefix_offsets"),
         prefix.filter(_ZONELESS & shown.is_not_null()).min().alias("offset_prefix_lo"),
         prefix.filter(_ZONELESS & shown.is_not_null()).max().alias("offset_prefix_hi"),
+        # the latest zoneless time that states its year, to hold against the file's mtime
+        ts.filter(_ZONELESS & ~pl.col("year_missing") & plausible(ts)).max().alias("zoneless_hi"),
     ]
 
 
@@ -247,7 +249,7 @@ def plan(
     which starts at ``start``, see :func:`data_start`), ``tz=`` and its mtime."""
     assumptions: list[dict[str, Any]] = []
     base, offsets = _plan_year(path, parts, year, known, mtime, start, assumptions)
-    zone, offset, offsets_s = _plan_zone(path, parts, tz, assumptions)
+    zone, offset, offsets_s = _plan_zone(path, parts, tz, assumptions, mtime)
     _note_unknown_host(path, parts, assumptions)
     yearless = any(p.get("yearless") for p in parts)
     one_year = (
@@ -374,7 +376,9 @@ def _note_unknown_host(path, parts, assumptions) -> None:
         )
 
 
-def _plan_zone(path, parts, tz, assumptions) -> tuple[str | None, int | None, tuple[int, ...]]:
+def _plan_zone(
+    path, parts, tz, assumptions, mtime=None
+) -> tuple[str | None, int | None, tuple[int, ...]]:
     zoneless = sum(p.get("zoneless") or 0 for p in parts)
     timeless = sum(p.get("timeless") or 0 for p in parts)
     logs = max(sum(p.get("logs") or 0 for p in parts), timeless)
@@ -473,12 +477,36 @@ def _plan_zone(path, parts, tz, assumptions) -> tuple[str | None, int | None, tu
             path,
             "time zone",
             "UTC",
-            "records write a time without a zone",
+            "records write a time without a zone" + _after_written(parts, mtime),
             "assumed",
             records=zoneless,
         )
     )
     return None, 0, ()
+
+
+#: How far a file's latest record may be read after the file was last written (its
+#: mtime) before the zone its times were read in is in doubt: a clock a little ahead.
+_MTIME_SLACK = timedelta(minutes=10)
+
+
+def _after_written(parts: list[dict[str, Any]], mtime: datetime | None) -> str:
+    """Words for a file whose latest zoneless record, read as UTC, is later than the file
+    was last written: no record is written after its file, so the times are local times
+    of a zone ahead of UTC (RabbitMQ 3.8's, say), and ``--tz`` should say which. Nothing
+    for a file written after its records (a ``kubectl logs`` saved later), which says
+    nothing of their zone."""
+    latest = max((p["zoneless_hi"] for p in parts if p.get("zoneless_hi")), default=None)
+    if latest is None or mtime is None:
+        return ""
+    ahead = latest - mtime.astimezone(UTC).replace(tzinfo=None)
+    if ahead <= _MTIME_SLACK:
+        return ""
+    minutes = ahead // timedelta(minutes=1)
+    return (
+        f"; read as UTC the latest is {minutes:,} minutes after the file was last written "
+        "(its modification time), so they are likely a zone's ahead of UTC: give --tz"
+    )
 
 
 def offsets_shown(parts: list[dict[str, Any]]) -> dict[int, int]:
