@@ -924,6 +924,51 @@ def test_a_configmap_patch_and_its_reloads_and_a_reboot_and_its_restarts_fold():
     assert reboot["n_rows"] == 3 and reboot["change_type"] == "reboot"
 
 
+@pytest.mark.parametrize(
+    ("kind", "name", "controller"),
+    [
+        (
+            "statefulset",
+            "rabbitmq-server",
+            "system:serviceaccount:kube-system:statefulset-controller",
+        ),
+        ("daemonset", "node-local-dns", "system:serviceaccount:kube-system:daemon-set-controller"),
+    ],
+)
+def test_a_controllers_pod_deletes_that_name_no_node_fold_into_the_rollout_of_their_program(
+    kind, name, controller
+):
+    """Rolling a StatefulSet or a DaemonSet, its controller deletes the pods one by one;
+    the audit log names no node for those deletes. They are the rollout going on, not
+    changes of their own to outrank it."""
+    t0 = datetime(2024, 11, 5, 9, 2, tzinfo=UTC)
+    rows = [
+        change_row(
+            t0,
+            "upgrade",
+            f"{kind}/messaging/{name}",
+            actor="jonas@corp.example",
+            source="k8s-audit",
+        ),
+    ]
+    for k, suffix in enumerate(("2", "1", "0") if kind == "statefulset" else ("x7k2p", "q9z4m")):
+        rows.append(
+            change_row(
+                t0 + (2 + 2 * k) * M,
+                "delete",
+                f"pod/messaging/{name}-{suffix}",
+                actor=controller,
+                source="k8s-audit",
+                line=10 + k,
+            )
+        )
+    changes = contrib.change_events(pl.DataFrame(rows, schema=EVENT_SCHEMA))
+    assert changes.height == 1
+    rollout = changes.row(0, named=True)
+    assert rollout["target"] == f"{kind}/messaging/{name}"
+    assert rollout["actor"] == "jonas@corp.example" and rollout["n_rows"] == len(rows)
+
+
 @pytest.mark.parametrize("apart", [6, 10, 14])
 def test_restarts_on_nodes_rebooted_minutes_apart_each_fold_into_their_own_reboot(apart):
     """kube-proxy's restarts on two nodes rebooted ``apart`` minutes apart are one change

@@ -350,7 +350,9 @@ def fold_cascades(changes: pl.DataFrame, *, gap: timedelta) -> pl.DataFrame:
     change (a person's, a node's reboot, a change-log line) and happens mostly on the
     hosts that change touched (pods restarting on a rebooted node, a DaemonSet's pods on
     the nodes it rolled to), or names the same program as a change that names no host
-    (or only the hosts its witnesses showed it on: a rollout goes on after them).
+    (or only the hosts its witnesses showed it on: a rollout goes on after them). One that
+    names no host itself (a StatefulSet controller's pod delete in the audit log) follows
+    a decided change of its program.
     The leader keeps its type, target and actor, and gains the follower's hosts (each
     with the time it was reached), rows, sources and examples. Changes are then numbered
     again by time.
@@ -362,7 +364,7 @@ def fold_cascades(changes: pl.DataFrame, *, gap: timedelta) -> pl.DataFrame:
     for row in rows:
         hosts = {_host_key(h) for h in row["hosts"] or ()}
         leader = None
-        if _follower(row) and hosts:
+        if _follower(row):
             for cand in reversed(leaders):
                 if row["ts"] - cand["last_ts"] > gap:
                     continue
@@ -373,7 +375,15 @@ def fold_cascades(changes: pl.DataFrame, *, gap: timedelta) -> pl.DataFrame:
                 )
                 # hosts only its witnesses showed are where it had reached so far
                 open_ended = not cand["hosts"] or cand.get("_witnessed")
-                if len(hosts & reached) * 2 >= len(hosts) or (same_program and open_ended):
+                if hosts:
+                    follows = len(hosts & reached) * 2 >= len(hosts) or (
+                        same_program and open_ended
+                    )
+                else:
+                    # a controller's act that names no host (a StatefulSet's pod deleted
+                    # to roll it) is where a decided rollout of its program went on
+                    follows = same_program and not _follower(cand)
+                if follows:
                     leader = cand
                     break
         if leader is None:
