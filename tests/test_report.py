@@ -452,3 +452,25 @@ def test_a_ci_spike_says_how_long_jobs_waited_and_which_job_shows_it(write):
     assert file == "billing-jobs.json" and waited > timedelta(minutes=15)
     terminal = CliRunner().invoke(app, ["analyze", str(path)], env={"COLUMNS": "400"})
     assert terminal.exit_code == 0 and said in terminal.stdout
+
+
+def test_the_changes_table_gives_what_each_record_says_as_written(sample_findings):
+    """A change log's description (the versions people wrote, why they acted) is in the
+    table of all changes, in the Markdown and in the HTML, not only the type, target and
+    actor the analysis read from it; a change on one host is never 'on 1 hosts'."""
+    markdown = render(sample_findings, format="md")
+    table = markdown.split("## All changes", 1)[1].split("\n## ", 1)[0]
+    page = render(sample_findings, format="html")
+    written = [
+        "Cluster upgrade step 4: kube-proxy v1.23.17 -> v1.24.10",
+        "Reverted kube-proxy to v1.23.17: services missing metrics since the upgrade",
+        "Enable insights-page-v2 feature flag",
+    ]
+    for text in written:
+        (row,) = [
+            line for line in table.splitlines() if text.replace(">", "\\>") in line or text in line
+        ]
+        assert row.startswith("| 2023-03-1")
+        assert text.replace(">", "&gt;") in page
+    assert all(c["note"] for c in sample_findings["changes"] if not c["inferred"])
+    assert "on 1 hosts" not in markdown and "on 1 hosts" not in page

@@ -414,6 +414,7 @@ def _change(row: dict, root: str) -> dict[str, Any]:
         "inferred": bool(row["inferred"]),
         "hosts": list(row.get("hosts") or []),
         "description": row.get("description"),
+        "note": row.get("note"),
         "examples": [words.location(loc, root) for loc in row.get("examples") or []],
     }
 

@@ -250,7 +250,12 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
             .drop_nulls()
             .first(),
             automated=pl.col("_auto").all(),
-            note=pl.col("message").sort_by(shown, descending=shown_desc).drop_nulls().first(),
+            # what people wrote of it (a change log's description) before what a
+            # program logged of it
+            note=pl.col("message")
+            .sort_by([pl.col("source") != "changelog", *shown], descending=[False, *shown_desc])
+            .drop_nulls()
+            .first(),
             inferred=pl.col("inferred").all(),
             hosts=pl.col("host").drop_nulls().unique().sort(),
             host_times=pl.struct(pl.col("host"), pl.col("ts")).filter(
@@ -608,7 +613,7 @@ def _describe_change(change: dict) -> str:
     hosts = change["hosts"] or []
     if len(hosts) == 1 and hosts[0] != change["name"]:
         text += f" on {hosts[0]}"
-    elif hosts:
+    elif len(hosts) > 1:
         text += f" on {len(hosts)} hosts"
     if change["actor"]:
         text += f" by {change['actor']}"
