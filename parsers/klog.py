@@ -35,7 +35,7 @@ import re
 import polars as pl
 
 from parsers import registry
-from parsers.common import LEVEL, PLACEHOLDER_YEAR, join_continuations, records
+from parsers.common import LEVEL, PLACEHOLDER_YEAR, join_continuations, json_value, records
 from parsers.registry import Parser, Sample, Score
 
 NAME = "klog"
@@ -403,7 +403,7 @@ def _pair_json(pair: pl.Expr) -> pl.Expr:
         .then(_unblock(raw))
         .otherwise(raw)
     )
-    return pl.concat_str(pl.lit(","), _json_string(key), pl.lit(":"), _json_string(value))
+    return pl.concat_str(pl.lit(","), json_value(key), pl.lit(":"), json_value(value))
 
 
 def _go_unquote(quoted: pl.Expr) -> pl.Expr:
@@ -432,11 +432,6 @@ def _unblock(block: pl.Expr) -> pl.Expr:
     """
     body = block.str.slice(2, block.str.len_chars() - 5)
     return body.str.strip_prefix("\t").str.replace_all("\n\t", "\n", literal=True)
-
-
-def _json_string(value: pl.Expr) -> pl.Expr:
-    """A string expression as a JSON string literal, escaped exactly."""
-    return pl.struct(v=value).struct.json_encode().str.slice(5).str.strip_suffix("}")
 
 
 def program(container: pl.Expr, path: pl.Expr) -> pl.Expr:

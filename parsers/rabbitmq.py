@@ -32,7 +32,7 @@ from __future__ import annotations
 import polars as pl
 
 from parsers import json_text, layouts, registry
-from parsers.common import level_from, only, records
+from parsers.common import json_value, level_from, only, records
 from parsers.registry import Parser, Sample, Score, unnamed
 
 NAME = "rabbitmq"
@@ -852,18 +852,13 @@ def _attrs(fields: pl.DataFrame) -> pl.Expr:
             escape = value.str.contains(_TO_ESCAPE)
             written = (
                 pl.when(escape)
-                .then(_json_string(only(escape, value)))
+                .then(json_value(only(escape, value)))
                 .otherwise(pl.format('"{}"', value))
             )
             parts.append(pl.lit(f'"{key}":') + written)
     if not parts:
         return pl.lit("{}")
     return pl.lit("{") + pl.concat_str(parts, separator=",", ignore_nulls=True) + pl.lit("}")
-
-
-def _json_string(value: pl.Expr) -> pl.Expr:
-    """A string expression as a JSON string literal, escaped exactly."""
-    return pl.struct(v=value).struct.json_encode().str.slice(5).str.strip_suffix("}")
 
 
 registry.register(
