@@ -22,7 +22,7 @@ from datetime import timedelta
 
 import polars as pl
 
-from timeline.analysis.rates import SERIES_SCHEMA, every, problem_rows, to_timedelta
+from timeline.analysis.rates import SERIES_SCHEMA, every, job_signature, problem_rows, to_timedelta
 from timeline.analysis.spikes import LEVEL_METRICS, telling_job
 
 __all__ = [
@@ -410,7 +410,7 @@ def _first_late_jobs(
     return (
         wanted.join(thresholds, on=["series", "source_onset"], how="left")
         .join(
-            job_table.with_columns(signature=pl.format("{} jobs", "executor")).select(
+            job_table.with_columns(signature=job_signature()).select(
                 "source", "signature", "queued", "status", "queue_delay_s"
             ),
             on=["source", "signature"],

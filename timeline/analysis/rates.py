@@ -23,6 +23,7 @@ __all__ = [
     "job_buckets",
     "job_rates",
     "job_series",
+    "job_signature",
     "jobs",
     "log_series",
     "problem_rows",
@@ -333,6 +334,12 @@ def log_series(counts: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def job_signature(executor: str | pl.Expr = "executor") -> pl.Expr:
+    """The signature of a CI series of an executor's jobs (``docker jobs``): what a job
+    table's rows are joined to their series and spikes by."""
+    return pl.format("{} jobs", executor)
+
+
 #: How far back each bucket of a CI series looks (:func:`job_series`).
 JOB_PERIOD = "15m"
 
@@ -386,7 +393,7 @@ def job_series(
     return (
         long.filter(pl.col("value").is_not_null())
         .with_columns(
-            signature=pl.format("{} jobs", "executor"),
+            signature=job_signature(),
             level=pl.lit(None, pl.String),
         )
         .with_columns(series=pl.format("{} {}: {}", "source", "metric", "signature"))

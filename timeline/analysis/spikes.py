@@ -29,6 +29,7 @@ from timeline.analysis.rates import (
     JOB_PERIOD,
     SERIES_SCHEMA,
     every,
+    job_signature,
     jobs,
     problem_rows,
     to_timedelta,
@@ -422,7 +423,7 @@ def _counted_jobs(
         spikes.filter(job)
         .select("_run", "source", "signature", "metric", "start", "end")
         .join(
-            job_table.with_columns(signature=pl.format("{} jobs", "executor")),
+            job_table.with_columns(signature=job_signature()),
             on=["source", "signature"],
         )
         .filter(
@@ -590,7 +591,7 @@ def _describe_job_spikes(spikes: pl.DataFrame, job_table: pl.DataFrame, *, examp
             examples=pl.lit([], pl.List(pl.String)),
             n_hosts=pl.lit(0, pl.UInt32),
         )
-    table = job_table.with_columns(signature=pl.format("{} jobs", "executor"))
+    table = job_table.with_columns(signature=job_signature())
     inside = (
         spikes.select("spike_id", "source", "signature", "metric", "start", "end")
         .join(table, on=["source", "signature"])

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from timeline.analysis.contributors.changes import host_key
-from timeline.analysis.rates import problem_rows
+from timeline.analysis.rates import job_signature, problem_rows
 from timeline.reading.pods import node_of_host, pod_nodes
 
 #: A class of changes with at least this many occurrences is judged by all of them.
@@ -74,7 +74,7 @@ def evidence_rows(
             _n=pl.int_ranges(0, pl.when(delay > min_delay_s).then(minutes).otherwise(1)),
             ts="ts",
             source="source",
-            template=pl.format("{} jobs", executor),
+            template=job_signature(executor),
             host=executor,
             file="file",
             line="line",
