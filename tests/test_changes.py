@@ -406,6 +406,25 @@ def test_inferred_changes_a_record_tells_are_not_counted_twice():
     timeline.validate(merged)
 
 
+@pytest.mark.parametrize("change_type", ["deploy", "upgrade", "restart"])
+def test_a_record_without_versions_takes_those_its_witnesses_showed(change_type):
+    """An audit log at Metadata level says a DaemonSet was patched, not to what: the
+    restarts it matches say which version it went from and to. A record that names its
+    version keeps it."""
+    f = Frame()
+    for host in (NODE_A, NODE_B):
+        f.kube_proxy_start("2024-05-02T08:00:00", host, "v1.28.9", "old")
+    record(f, "2024-05-02T13:20:41", change_type, "daemonset/kube-system/kube-proxy")
+    record(f, "2024-05-03T09:00:00", change_type, "daemonset/kube-system/kube-proxy", to="v1.29.0")
+    for i, host in enumerate((NODE_A, NODE_B)):
+        f.kube_proxy_start(f"2024-05-02T13:2{1 + i}:10", host, "v1.29.4", "new")
+    f.kube_proxy_start("2024-05-03T09:01:10", NODE_A, "v1.29.0", "old")
+    changes = with_inferred_changes(f.frame()).filter(pl.col("source") == "k8s-audit")
+    first, second = (json.loads(a) for a in changes.sort("ts")["attrs"])
+    assert (first["from"], first["to"], first["witness_count"]) == ("v1.28.9", "v1.29.4", 2)
+    assert second["to"] == "v1.29.0" and "from" not in second
+
+
 def test_merging_twice_gives_the_same_frame():
     once = with_inferred_changes(rollout().frame())
     twice = with_inferred_changes(once)

@@ -757,3 +757,132 @@ def test_errors_counted_on_every_host_say_so_and_how_many_no_host_is_known_for(w
     # the counts are of the signature named as new above, not of the others alone
     (detail,) = [e for e in c["evidence"] if e.startswith(f"{c['measures']['before']:,} rows in")]
     assert detail.endswith(f"{after:,} in the 1h after (of the 1 signature above)")
+
+
+def _rabbitmq_node(start, trigger, fix, *, client: str, seed: int, json_mode: bool) -> str:
+    """A RabbitMQ node's log: connections accepted all along and, from a minute after
+    ``trigger`` until ``fix``, ``client``'s publishes failing on an exchange it no longer
+    declares (the error's values name ``client``; its fixed words do not)."""
+    rng = random.Random(seed)
+    out = []
+
+    def say(moment: datetime, level: str, text: str, pid: str) -> None:
+        if json_mode:
+            stamp = moment.strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
+            record = {"time": stamp, "level": level, "msg": text, "pid": pid}
+            out.append(json.dumps(record | {"domain": "rabbitmq"}, separators=(",", ":")))
+        else:
+            out.append(f"{moment:%Y-%m-%d %H:%M:%S.%f}+00:00 [{level}] {pid} {text}")
+
+    moment = start
+    while moment < fix + timedelta(minutes=20):
+        moment += timedelta(seconds=rng.uniform(5, 12))
+        pid = f"<0.{rng.randint(1000, 60000)}.0>"
+        peer = f"10.42.{rng.randint(0, 3)}.{rng.randint(2, 250)}:{rng.randint(30000, 60000)}"
+        say(moment, "info", f"accepting AMQP connection {peer} -> 10.42.0.9:5672", pid)
+        if trigger + timedelta(minutes=1) <= moment < fix:
+            for _ in range(rng.randint(2, 4)):
+                say(
+                    moment,
+                    "error",
+                    f"Channel error on connection {pid} ({peer} -> 10.42.0.9:5672, vhost: '/', "
+                    f"user: '{client}'), channel 1:\noperation basic.publish caused a channel "
+                    f"exception not_found: no exchange '{client}.events' in vhost '/'",
+                    pid,
+                )
+    return "\n".join(out) + "\n"
+
+
+def _audit_patch(moment: datetime, resource: str, namespace: str, name: str, user: str) -> str:
+    group = "/api/v1" if resource == "configmaps" else "/apis/apps/v1"
+    return json.dumps(
+        {
+            "kind": "Event",
+            "apiVersion": "audit.k8s.io/v1",
+            "level": "Metadata",
+            "auditID": f"{abs(hash((moment, name))) % 10**12:012d}-4f0e-9a51-6d2e8f4c1a07",
+            "stage": "ResponseComplete",
+            "requestURI": f"{group}/namespaces/{namespace}/{resource}/{name}",
+            "verb": "patch",
+            "user": {"username": user, "groups": ["system:authenticated"]},
+            "userAgent": "kubectl/v1.30.2 (linux/amd64) kubernetes/3968350",
+            "objectRef": {"resource": resource, "namespace": namespace, "name": name},
+            "responseStatus": {"metadata": {}, "code": 200},
+            "requestReceivedTimestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "stageTimestamp": (moment + timedelta(milliseconds=9)).strftime(
+                "%Y-%m-%dT%H:%M:%S.%fZ"
+            ),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("seed", "client", "namespace", "json_mode"),
+    [
+        (1, "billing", "payments", False),
+        (2, "orders-sync", "shop", True),
+        (3, "ledger", "fin", False),
+    ],
+)
+def test_a_client_the_errors_name_is_tied_to_them_as_their_program_would_be(
+    write, seed, client, namespace, json_mode
+):
+    """A broker's errors about one client (``user: 'billing'``, ``no exchange
+    'billing.events'``) follow a deploy of that client, and stop after the next: its
+    deploys have no log of their own, so only the errors' words tie them to the errors. A
+    change to another workload of the client's namespace, whose name they never say, is
+    not tied by it."""
+    import timeline
+    from timeline.outputs.findings import findings
+
+    rng = random.Random(seed)
+    start = datetime(2024, 2, 20, 8, 0, tzinfo=UTC) + timedelta(hours=rng.randint(0, 9))
+    trigger = start + timedelta(minutes=rng.randint(70, 100), seconds=rng.randint(0, 59))
+    fix = trigger + timedelta(minutes=rng.randint(25, 45))
+    for k in range(rng.randint(2, 3)):
+        text = _rabbitmq_node(
+            start, trigger, fix, client=client, seed=seed * 10 + k, json_mode=json_mode
+        )
+        write(f"logs/rabbitmq-server-{k}.log", text)
+    records = [
+        _audit_patch(
+            trigger - timedelta(minutes=6), "deployments", namespace, "invoices-api", "dev"
+        ),
+        _audit_patch(trigger, "deployments", namespace, client, "ci-deployer"),
+        _audit_patch(fix, "deployments", namespace, client, "oncall@example.org"),
+    ]
+    audit = write("logs/audit.log", "\n".join(records) + "\n")
+    loaded = timeline.read(audit.parent, workers=1)
+    (incident,) = findings(loaded, analyze(loaded.events))["incidents"]
+    by_time = {c["time"][:16]: c for c in incident["contributors"]}
+    tied, mended = (by_time[f"{at:%Y-%m-%dT%H:%M}"] for at in (trigger, fix))
+    assert (tied["rank"], tied["role"]) == (1, "trigger")
+    assert mended["role"] == "mitigation"
+    for c in (tied, mended):
+        assert (
+            f"the errors name what it changed: '{client}' is in most of their lines"
+            in (c["evidence"])
+        )
+    other = by_time[f"{trigger - timedelta(minutes=6):%Y-%m-%dT%H:%M}"]
+    assert other["role"] not in ("trigger", "precursor", "made worse", "mitigation")
+    # each broker pod's log is a file of its own, and no row names a host
+    (happened,) = [s["text"] for s in incident["story"] if s["label"] == "what happened"]
+    assert happened.endswith(("spike.", "spikes.")), happened
+
+
+def test_the_words_of_a_signatures_values_are_those_most_of_its_rows_hold():
+    """Words the template masks and most rows hold are the values that name things; the
+    template's own words, and values of a few rows, are not."""
+    template = "Channel error on connection <PID> (<IP>:<PORT> -> <IP>:<PORT>, user: '<STR>')"
+    users = ["billing"] * 6 + ["audit-trail"] * 3
+    messages = pl.Series(
+        [
+            f"Channel error on connection <0.{n}.0> (10.0.0.{n}:4{n} -> 10.0.0.9:5672, "
+            f"user: '{user}')"
+            for n, user in enumerate(users)
+        ]
+        + [None]
+    )
+    words = contrib.measures.variable_words(messages, template)
+    assert "billing" in words and "audit-trail" not in words
+    assert not words & {"channel", "error", "connection", "user"}

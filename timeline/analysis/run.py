@@ -246,8 +246,8 @@ class Analysis:
                 f"Incident {iid + 1}: {incident['onset']:%Y-%m-%d %H:%M} to "
                 f"{incident['recovery']:%Y-%m-%d %H:%M} UTC "
                 f"({duration_text(incident['duration_s'])}), "
-                f"{_plural(incident['n_spikes'], 'spike')} on "
-                f"{_plural(incident['n_hosts'], 'host')}",
+                f"{_plural(incident['n_spikes'], 'spike')}"
+                + (f" on {_plural(incident['n_hosts'], 'host')}" if incident["n_hosts"] else ""),
             ),
             ("line", f"order: {incident['order']}"),
         ]

@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 
 from timeline.analysis import Analysis, rates, report_rows
 from timeline.outputs.safe import plotly_text as escape
-from timeline.outputs.words import kinds_text, plural, relative_path
+from timeline.outputs.words import kinds_text, on_hosts, plural, relative_path
 from timeline.reading.loader import Loaded
 
 #: Hover text is wrapped at this many characters, so a box never spans the plot.
@@ -431,7 +431,7 @@ def _lane_traces(
             if part.is_empty():
                 continue
             hover = [
-                f"{escape(level)}: {c:,} on {plural(h, 'host')}<br>"
+                f"{escape(level)}: {c:,}{on_hosts(h)}<br>"
                 f"{_wrapped(t)}<br><i>{_wrapped(_location(e, root))}</i>"
                 for c, h, t, e in part.select("count", "hosts", "template", "example").iter_rows()
             ]

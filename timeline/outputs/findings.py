@@ -264,8 +264,8 @@ def _story(
         "what happened",
         first
         + "".join(f", then {step}" for step in steps)
-        + f": {words.plural(len(incident['spikes']), 'spike')} on "
-        f"{words.plural(len(incident['hosts']), 'host')}.",
+        + f": {words.plural(len(incident['spikes']), 'spike')}"
+        f"{words.on_hosts(len(incident['hosts']))}.",
     )
     say(
         "when",

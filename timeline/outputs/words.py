@@ -51,6 +51,16 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
+def on_hosts(n: int) -> str:
+    """`` on 3 hosts``, or nothing when no row names a host (pods' own logs saved one
+    file each): "on 0 hosts" would say the errors were nowhere.
+
+    >>> on_hosts(3), on_hosts(0)
+    (' on 3 hosts', '')
+    """
+    return f" on {plural(n, 'host')}" if n else ""
+
+
 def size_text(n_bytes: int) -> str:
     """A file size as people say it.
 
@@ -300,8 +310,8 @@ def precursor_words(c: dict[str, Any]) -> str | None:
     rows = c.get("precursor_rows") or 0
     return (
         f"a trickle of {code(c.get('precursor_signature'))} began "
-        f"{duration_text((start - c['ts']).total_seconds())} after it, on "
-        f"{plural(hosts, 'host')} ({plural(int(rows), 'row')} before the spike)"
+        f"{duration_text((start - c['ts']).total_seconds())} after it{on_hosts(hosts)} "
+        f"({plural(int(rows), 'row')} before the spike)"
     )
 
 
@@ -334,7 +344,10 @@ def new_signature_words(c: dict[str, Any], *, said: frozenset[str] = frozenset()
 def relation_words(c: dict[str, Any]) -> str:
     """What ties a change to the incident's errors, or that nothing does."""
     parts = []
-    if c.get("name_match"):
+    if c.get("scope") == "named":
+        name = (c.get("target") or "").rsplit("/", 1)[-1]
+        parts.append(f"the errors name what it changed: '{name}' is in most of their lines")
+    elif c.get("name_match"):
         parts.append("it changed a program that logged the errors")
     touched, shared = c.get("touched_hosts"), len(c.get("shared_hosts") or [])
     # with errors from hosts no record names, the hosts it touched are those known

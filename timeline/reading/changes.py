@@ -799,8 +799,10 @@ def reconcile(
     patch in the audit log and the pod's event on that node, say) is kept and marked
     ``seen_in_logs`` with the witnesses' ``file:line``, and a record that names no host
     with the hosts the witnesses showed it on (``witness_hosts``, each with the time it
-    showed there: a DaemonSet patch reaches the nodes its pods restarted on); the
-    inferred row is dropped.
+    showed there: a DaemonSet patch reaches the nodes its pods restarted on), and a
+    record that names no version (an audit log at ``Metadata`` level has no request
+    body) with the ``from`` and ``to`` its first witness showed; the inferred row is
+    dropped.
     """
     recorded = recorded.select(list(EVENT_SCHEMA))
     if inferred.height == 0:
@@ -826,6 +828,8 @@ def reconcile(
             continue
         for match in matches:
             match.seen.append(f"{row['file']}:{row['line']}")
+            if match.to is None and guess.to is not None and not match.learned:
+                match.learned = {"from": guess.attrs.get("from"), "to": guess.to}
             if row["host"] and not match.host:
                 match.reached.setdefault(row["host"], row["ts"])
     marked = {r.index: r.marked() for r in records if r.seen or "seen_in_logs" in r.attrs}
@@ -901,6 +905,9 @@ class _Record:
     seen: list[str] = field(default_factory=list)
     #: the host of each witness, and when the change showed there
     reached: dict[str, datetime] = field(default_factory=dict)
+    #: the versions its first witness with one showed (``from``, ``to``), for a record
+    #: that names none: a patch logged without its request body
+    learned: dict[str, object] = field(default_factory=dict)
 
     @classmethod
     def of(cls, row: dict[str, object]) -> _Record:
@@ -963,6 +970,7 @@ class _Record:
 
     def marked(self) -> str:
         attrs = {k: v for k, v in self.attrs.items() if k not in _MARKS}
+        attrs |= {k: v for k, v in self.learned.items() if v is not None and attrs.get(k) is None}
         witnesses = self.seen
         if witnesses:
             attrs["seen_in_logs"] = True

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -119,6 +120,7 @@ class RowCounter:
         )
         self.rows_of, self.micros_of, self.hosts_of = {}, {}, {}
         self._made: dict[tuple, dict] = {}
+        self._words: dict[tuple, frozenset[str]] = {}
         for key, part in rows.partition_by("source", "template", as_dict=True).items():
             self.rows_of[key] = part.select(list(QUOTE_SCHEMA))
             self.micros_of[key] = part["ts"].dt.epoch("us").to_numpy()
@@ -193,6 +195,54 @@ class RowCounter:
         if made is None:
             made = self._made[(key, i)] = self.rows_of[key].row(i, named=True)
         return made
+
+    def words(self, key: tuple[str, str]) -> frozenset[str]:
+        """:func:`variable_words` of a signature's rows (none for a signature without),
+        worked out once."""
+        if key not in self._words:
+            rows = self.rows_of.get(key)
+            self._words[key] = (
+                frozenset() if rows is None else variable_words(rows["message"], key[1])
+            )
+        return self._words[key]
+
+
+#: A word of the errors' values names something only when at least this share of a
+#: signature's rows hold it...
+NAMED_SHARE = 0.5
+#: ...of at most this many rows, taken evenly over its time.
+NAMED_SAMPLE = 500
+_WORD = r"[a-z0-9][a-z0-9_-]*"
+
+
+def variable_words(messages: pl.Series, template: str) -> frozenset[str]:
+    """The words (lower case) that most of a signature's ``messages`` hold and its
+    ``template`` does not: the values its masks hide in most of its lines, which name what
+    the errors are about (``orders`` of ``user: 'orders'`` and ``queue
+    'orders.created'``; ``checkout`` of ``checkout.shop.svc.cluster.local.``). A word is a
+    run of letters, digits, ``_`` and ``-``: dots and slashes split a name into its parts.
+
+    >>> hosts = ["orders.shop.svc", "orders.eu", "orders.us"]
+    >>> variable_words(pl.Series([f"no route to {h}" for h in hosts]), "no route to <NAME>")
+    frozenset({'orders'})
+    """
+    taken = messages.drop_nulls()
+    taken = taken.gather_every(max(1, taken.len() // NAMED_SAMPLE))
+    if taken.len() == 0:
+        return frozenset()
+    counts = (
+        taken.str.to_lowercase()
+        .str.extract_all(_WORD)
+        .list.unique()
+        .explode()
+        .drop_nulls()
+        .value_counts(name="rows")
+    )
+    common = counts.filter(pl.col("rows") >= NAMED_SHARE * taken.len()).get_column(
+        counts.columns[0]
+    )
+    fixed = set(re.findall(_WORD, template.lower()))
+    return frozenset(w for w in common.to_list() if w not in fixed)
 
 
 class WindowCounter:

@@ -12,13 +12,20 @@ import functools
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import polars as pl
 
-from timeline.analysis.contributors.changes import _TS, _host_key, _kind, names_match, node_local
+from timeline.analysis.contributors.changes import (
+    _TS,
+    _host_key,
+    _kind,
+    _norm,
+    names_match,
+    node_local,
+)
 from timeline.analysis.contributors.measures import (
     CLASS_SIZE,
     NO_HOST,
@@ -161,6 +168,8 @@ class _Pair:
     #: how many hosts of each side started, stopped, got worse or got better
     #: (:func:`_host_tallies`), as ``{"t_started": 3, ...}``; a tally missing is zero
     hosts_moved: dict[str, int] = field(default_factory=dict)
+    #: tied to the errors only by their own words naming its target (``user: 'orders'``)
+    named_by_errors: bool = False
 
 
 def change_class(change: dict) -> str:
@@ -183,7 +192,14 @@ def _pair(
     *,
     before_window: timedelta,
     during_before: timedelta,
+    words: Callable[[tuple[str, str]], frozenset[str]] = lambda key: frozenset(),
 ) -> _Pair:
+    """A change against a target: what ties them (the errors' program, CI executors, the
+    hosts they share) and which of its signatures the change could have moved. ``words``
+    gives a signature's :func:`~timeline.analysis.contributors.measures.variable_words`:
+    a change whose target those words name (a client deployment named in a broker's
+    errors, a service in failed DNS queries) is tied to that signature as its program
+    would be."""
     node = _host_key(change["node"])
     names = [] if node else (change["names"] or [change["name"]])
     executors = {e.lower() for e in change.get("executors") or ()}
@@ -202,6 +218,11 @@ def _pair(
         if hit is not None:
             matched.append(sig)
             matched_name = matched_name or hit
+    named_by_errors = False
+    if not matched and not node and len(_norm(change["name"])) >= MIN_NAMED:
+        own = change["name"].lower()
+        matched = [s for s in target.signatures if not s.executors and own in words(s.key)]
+        matched_name, named_by_errors = (change["name"], True) if matched else (None, False)
     named = {_host_key(ht["host"]): ht["ts"] for ht in change["host_times"] or () if ht["host"]}
     if node and not named:
         named = {node: change["ts"]}
@@ -240,6 +261,7 @@ def _pair(
         else during_before,
         untouched=untouched,
         called_out=called_out,
+        named_by_errors=named_by_errors,
     )
 
 
@@ -254,6 +276,8 @@ def _hosts_of(sig: Signature, population: dict[str, frozenset[str]]) -> frozense
 
 #: Shorter host names than this are not looked for in the errors' words.
 MIN_HOST_NAME = 3
+#: Shorter target names than this (``api``, ``web``) are not looked for in their values.
+MIN_NAMED = 4
 
 
 def called_out_hosts(hosts: Iterable[str], signatures: Iterable[Signature]) -> tuple[str, ...]:
@@ -921,6 +945,8 @@ def _scope(p: _Pair) -> str:
         return "node"
     if p.explicit:
         return "hosts"
+    if p.named_by_errors:
+        return "named"
     if p.name_match:
         return "component"
     return "none"
@@ -1024,17 +1050,28 @@ def rank_changes(
     pods = pods if pods is not None else pod_nodes(frame)
     population = population if population is not None else host_population(frame, pods=pods)
     targets = [_on_nodes(t, pods) for t in targets]
-    pairs = [
-        _pair(target, change, population, before_window=window_td, during_before=during_td)
+    candidates = [
+        (target, change)
         for target in targets
         for change in change_rows
         if target.onset - lookback_td <= change["ts"] <= target.end
     ]
-    if not pairs:
+    if not candidates:
         return _empty_contributors(id_name)
     if counter is None:
-        wanted = {(s.source, s.template) for p in pairs for s in p.affected}
+        wanted = {s.key for target, _ in candidates for s in target.signatures}
         counter = RowCounter(frame, wanted, pods=pods)
+    pairs = [
+        _pair(
+            target,
+            change,
+            population,
+            before_window=window_td,
+            during_before=during_td,
+            words=counter.words,
+        )
+        for target, change in candidates
+    ]
     _count_windows(pairs, counter, after=window_td)
     sizes = Counter((p.target.target_id, change_class(p.change)) for p in pairs)
     tries = [sizes[(p.target.target_id, change_class(p.change))] for p in pairs]

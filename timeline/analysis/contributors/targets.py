@@ -61,6 +61,11 @@ class Signature:
     #: The CI executors whose jobs this signature counts (``<executor> jobs``).
     executors: frozenset[str] = frozenset()
 
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(source, template)``, as the row counter keys its rows."""
+        return (self.source, self.template)
+
 
 @dataclass(frozen=True)
 class Target:

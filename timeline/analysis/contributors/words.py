@@ -107,7 +107,12 @@ def evidence_sentences(
         if diff_text:
             said.append(diff_text)
         return said
-    if p.name_match:
+    if p.named_by_errors:
+        said.append(
+            f"the errors name its target: '{p.matched_name}' is in most lines of "
+            f"{_names(row['affected'])}"
+        )
+    elif p.name_match:
         said.append(
             f"its target '{p.matched_name}' is the source or component of {_names(row['affected'])}"
         )
