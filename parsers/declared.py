@@ -543,6 +543,14 @@ def _logfmt_attrs(line: pl.Expr, declared: Declared) -> pl.Expr:
 GO_TIME_STRING = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}) ([0-9:.]+) ([+-][0-9]{4})(?: [A-Z][A-Za-z]*)?$"
 
 
+#: ISO 8601 with a space for its ``T`` (Python's ``str(datetime)``, RabbitMQ's
+#: ``rfc3339_space``: ``2025-06-17 09:29:00.123456+00:00``)...
+SPACED_DATE = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}) "
+#: ...and with a comma before its fraction (Python logging's ``asctime``, ISO 8601's
+#: other decimal sign: ``2025-06-17 09:29:00,123``).
+COMMA_FRACTION = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}),"
+
+
 def _time(declared: Declared, text: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     """The record's time as written (naive), its zone offset in seconds, and whether the
     format wrote no year; the first of the declared formats that reads it wins."""
@@ -556,12 +564,15 @@ def _time(declared: Declared, text: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]
             offsets.append(pl.when(value.is_not_null()).then(pl.lit(0, pl.Int32)))
             yearless.append(pl.lit(False))
         elif fmt == "iso8601":
-            zoned = text.str.replace(GO_TIME_STRING, "${1}T${2}${3}").str.to_datetime(
+            iso = (
+                text.str.replace(GO_TIME_STRING, "${1}T${2}${3}")
+                .str.replace(SPACED_DATE, "${1}T")
+                .str.replace(COMMA_FRACTION, "${1}.")
+            )
+            zoned = iso.str.to_datetime(
                 "%Y-%m-%dT%H:%M:%S%.f%#z", time_unit="us", time_zone="UTC", strict=False
             )
-            naive = text.str.replace(" ", "T", literal=True).str.to_datetime(
-                "%Y-%m-%dT%H:%M:%S%.f", time_unit="us", strict=False
-            )
+            naive = iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="us", strict=False)
             times.append(pl.coalesce(zoned.dt.replace_time_zone(None), naive))
             offsets.append(pl.when(zoned.is_not_null()).then(pl.lit(0, pl.Int32)).otherwise(stated))
             yearless.append(pl.lit(False))

@@ -226,6 +226,16 @@ GO_CASES = [
         "job failed",
     ),
     (
+        "go-json",
+        # a Python service's JSON, or any JSON written again with spaces: times as
+        # str(datetime) and logging's asctime write them, a space for the T
+        '{"time": "2025-06-17 09:29:00.250000+02:00", "level": "info", "msg": "started"}\n'
+        '{"time": "2025-06-17 07:29:01.5", "level": "error", "msg": "payment declined"}\n'
+        '{"time": "2025-06-17 07:29:02,125", "level": "warning", "msg": "slow"}\n',
+        ["info", "error", "warning"],
+        "payment declined",
+    ),
+    (
         "zap-console",
         '2023-03-14T18:00:05.123Z\tINFO\tapp/main.go:61\tstarting\t{"port": 8443}\n'
         "2023-03-14T18:00:06.456Z\tERROR\twebhook\tserver/server.go:140\tTLS handshake "
