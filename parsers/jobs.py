@@ -203,6 +203,7 @@ def job_records(
     *,
     source: str,
     extra: Mapping[str, pl.Expr] | None = None,
+    detail: pl.Expr | None = None,
 ) -> pl.LazyFrame:
     """Event records of ``kind = job`` from a frame of job fields.
 
@@ -211,7 +212,8 @@ def job_records(
     :data:`STATUSES`), ``raw_status``, ``note``, ``created_at``, ``queued_at``,
     ``started_at``, ``stopped_at`` (ISO-8601 text), ``duration_s`` (the source's own
     duration, or null), ``executor`` and ``url``. ``extra`` adds fields to ``attrs`` where
-    they are not null.
+    they are not null; ``detail`` is what the source says went wrong, shown beside the
+    status in the message (GitLab's ``failure_reason``), so that it joins the signature.
 
     The row's time is when the job was queued (else created, started, stopped), with the
     offset its text states; the queue delay is started minus queued, null until started.
@@ -279,7 +281,7 @@ def job_records(
         source=pl.lit(source),
         kind=pl.lit("job"),
         level=pl.col("status").replace_strict(_LEVEL_OF_STATUS, default="info"),
-        message=job_message(),
+        message=job_message(detail),
         attrs=attrs,
         unparsed=pl.lit(None, pl.String),
     )
@@ -295,6 +297,7 @@ def json_job_records(
     job_fields: Callable[[pl.LazyFrame], pl.LazyFrame],
     unwrap: Callable[[pl.Expr], pl.Expr] | None = None,
     extra: Mapping[str, pl.Expr] | None = None,
+    detail: pl.Expr | None = None,
 ) -> pl.LazyFrame:
     """Job records from the JSON in ``lines``, and an unparsed row for every line that
     holds no job: a break in the JSON, or an item that ``is_job`` says is something else.
@@ -302,7 +305,7 @@ def json_job_records(
     Each item is decoded once into ``dtype`` (see :func:`decode`), as the struct column
     ``_job`` that :func:`field` reads; ``unwrap`` may then swap it for a struct it holds
     (a webhook's job). ``is_job`` and ``job_fields`` read ``_job``: ``job_fields`` adds
-    the columns :func:`job_records` reads, and ``extra`` names more ``attrs`` fields.
+    the columns :func:`job_records` reads, and ``extra`` and ``detail`` are as there.
     """
     found = json_items(lines, list_keys, dtype)
     decoded = found.lazy().filter(pl.col("reason").is_null())
@@ -310,7 +313,7 @@ def json_job_records(
         decoded = decoded.with_columns(_job=unwrap(pl.col("_job")))
     flagged = decoded.with_columns(_is_job=is_job.fill_null(False))
     jobs = job_fields(flagged.filter("_is_job").drop("_is_job", "reason"))
-    good = job_records(jobs, source=source, extra=extra)
+    good = job_records(jobs, source=source, extra=extra, detail=detail)
     not_jobs = flagged.filter(~pl.col("_is_job")).select(
         "line", "end_line", reason=pl.lit(f"a JSON object that is not a {source} job record")
     )
@@ -386,19 +389,23 @@ def unparsed_records(spans: pl.LazyFrame, lines: pl.LazyFrame, *, source: str) -
     )
 
 
-def job_message() -> pl.Expr:
+def job_message(detail: pl.Expr | None = None) -> pl.Expr:
     """One line that says what happened to a job, e.g.
-    ``job build-and-test #1234 success (docker, queued 4.2s, ran 61.0s)``."""
+    ``job build-and-test #1234 success (docker, queued 4.2s, ran 61.0s)``; the source's
+    own status, where it differs, and ``detail`` go in brackets after the status
+    (``job rspec #7 failed [runner_system_failure] (...)``)."""
     differs = pl.col("raw_status").is_not_null() & (
         pl.col("raw_status").str.to_lowercase() != pl.col("status")
     )
-    status = (
-        pl.when(differs & (pl.col("status") == "other"))
-        .then(pl.col("raw_status"))
-        .when(differs)
-        .then(pl.format("{} [{}]", pl.col("status"), pl.col("raw_status")))
-        .otherwise(pl.col("status"))
+    detail = pl.lit(None, pl.String) if detail is None else detail
+    said = pl.when(differs & (pl.col("status") == "other")).then(pl.col("raw_status"))
+    bracket = pl.concat_str(
+        [pl.when(differs & (pl.col("status") != "other")).then(pl.col("raw_status")), detail],
+        separator=", ",
+        ignore_nulls=True,
     )
+    shown = pl.coalesce(said, pl.col("status"))
+    status = pl.when(bracket != "").then(pl.format("{} [{}]", shown, bracket)).otherwise(shown)
     head = pl.concat_str(
         [
             pl.col("noun"),
