@@ -71,13 +71,21 @@ LITERALS = (
     '"vcs_revision"',
     '"trigger_parameters"',
 )
-#: Literals of GitHub Actions jobs and runs, which share ``status`` and ``started_at``.
+#: Literals of GitHub Actions jobs and runs, which share ``status`` and ``started_at``,
+#: and of GitLab CI jobs and pipelines, which share ``web_url`` and ``pipeline``.
 OTHER_CI = (
     '"runner_name"',
     '"workflow_runs"',
     '"run_started_at"',
     '"conclusion"',
     '"completed_at"',
+    '"queued_duration"',
+    '"runner_manager"',
+    '"failure_reason"',
+    '"tag_list"',
+    '"allow_failure"',
+    '"finished_at"',
+    '"iid"',
 )
 
 

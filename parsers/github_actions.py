@@ -78,8 +78,20 @@ GH_CLI_KEYS = {
     "head_sha": "headSha",
 }
 LITERALS += tuple(f'"{k}"' for k in GH_CLI_KEYS.values() if k not in ("number", "url", "attempt"))
-#: CircleCI's own keys; a document with several is not GitHub's.
-OTHER_CI = ('"job_number"', '"queued_at"', '"stopped_at"', '"project_slug"')
+#: CircleCI's and GitLab CI's own keys; a document with several is not GitHub's.
+OTHER_CI = (
+    '"job_number"',
+    '"queued_at"',
+    '"stopped_at"',
+    '"project_slug"',
+    '"queued_duration"',
+    '"runner_manager"',
+    '"failure_reason"',
+    '"tag_list"',
+    '"allow_failure"',
+    '"finished_at"',
+    '"iid"',
+)
 
 S = pl.String
 #: The fields read from a workflow job or run, leaves as text.

@@ -2,8 +2,8 @@
 
 :func:`bundles` is a Hypothesis strategy for a bundle of log files as a post-incident
 bundle really holds them: every registered format's own samples (klog, CoreDNS,
-RabbitMQ, CircleCI and GitHub Actions JSON, Kubernetes events and audit logs, change
-logs), then mutated: cut short, random bytes, formats mixed in one file, odd names
+RabbitMQ, CircleCI, GitHub Actions and GitLab CI JSON, Kubernetes events and audit logs,
+change logs), then mutated: cut short, random bytes, formats mixed in one file, odd names
 (undecodable bytes, escape sequences, spaces, leading dashes, formula characters), odd
 times (years 1 and 9999, the epoch, 30 February, leap seconds, offsets past 14 hours),
 odd encodings (BOM, UTF-16, CR-only, NUL bytes), gzip whole or cut, hostile text (HTML,

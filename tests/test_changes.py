@@ -262,9 +262,10 @@ def test_a_stop_with_no_start_after_it_is_reported():
     assert (got["change_type"], got["to"]) == ("other", "stopped")
 
 
-def test_lines_in_ci_output_and_records_are_not_witnesses():
+@pytest.mark.parametrize("ci", ["circleci", "github-actions", "gitlab-ci"])
+def test_lines_in_ci_output_and_records_are_not_witnesses(ci):
     f = Frame()
-    f.add("2023-03-14T18:00:00", "CoreDNS-1.9.3", file="job.log", source="github-actions")
+    f.add("2023-03-14T18:00:00", "CoreDNS-1.9.3", file="job.log", source=ci)
     f.add("2023-03-14T18:00:01", "Reloading", file="x.log", source="myapp", component="myapp")
     assert infer_changes(f.frame()).height == 0
 

@@ -126,11 +126,13 @@ def test_audit_eventlist_batches(read, pretty):
         assert events["line"].to_list() == [1, 1, 2]
 
 
-def _listed(name: str, index: int, key: str) -> list[dict]:
-    """The records of a parser's own sample document (a page with a list under ``key``)."""
+def _listed(name: str, index: int, key: str | None) -> list[dict]:
+    """The records of a parser's own sample document (a page with a list under ``key``,
+    or, with no key, an array)."""
     import parsers
 
-    return json.loads(parsers.registry.get(name).samples[index].text)[key]
+    document = json.loads(parsers.registry.get(name).samples[index].text)
+    return document if key is None else document[key]
 
 
 @pytest.mark.parametrize("shape", list(shapes(KLOG_JSON)))
@@ -139,6 +141,7 @@ def _listed(name: str, index: int, key: str) -> list[dict]:
     [
         ("github-actions", "jobs", "github-actions"),
         ("circleci", "items", "circleci"),
+        ("gitlab-ci", None, "gitlab-ci"),
         ("k8s-events", "items", "k8s-events"),
     ],
 )

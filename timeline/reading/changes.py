@@ -148,7 +148,15 @@ WITNESSES: tuple[Witness, ...] = (
 
 #: Sources whose rows are records or CI output, never witnesses (a CI job can print any
 #: program's log lines).
-NOT_WITNESSES = ("k8s-event", "k8s-audit", "changelog", "circleci", "github-actions", "jobs")
+NOT_WITNESSES = (
+    "k8s-event",
+    "k8s-audit",
+    "changelog",
+    "circleci",
+    "github-actions",
+    "gitlab-ci",
+    "jobs",
+)
 
 _COMPATIBLE_WITH_VERSIONS = {"upgrade", "rollback", "deploy", "restart", "other"}
 
