@@ -79,13 +79,7 @@ OTHER_CI = (
     '"run_started_at"',
     '"conclusion"',
     '"completed_at"',
-    '"queued_duration"',
-    '"runner_manager"',
-    '"failure_reason"',
-    '"tag_list"',
-    '"allow_failure"',
-    '"finished_at"',
-    '"iid"',
+    *jobs.GITLAB_KEYS,
 )
 
 

@@ -84,13 +84,7 @@ OTHER_CI = (
     '"queued_at"',
     '"stopped_at"',
     '"project_slug"',
-    '"queued_duration"',
-    '"runner_manager"',
-    '"failure_reason"',
-    '"tag_list"',
-    '"allow_failure"',
-    '"finished_at"',
-    '"iid"',
+    *jobs.GITLAB_KEYS,
 )
 
 S = pl.String

@@ -105,17 +105,11 @@ INFRASTRUCTURE = frozenset(
 
 #: Keys of GitLab jobs and pipelines that CircleCI's, GitHub's and Kubernetes' JSON lack.
 LITERALS = (
-    '"queued_duration"',
-    '"runner_manager"',
-    '"failure_reason"',
-    '"tag_list"',
-    '"allow_failure"',
+    *jobs.GITLAB_KEYS,
     '"stage"',
     '"erased_at"',
-    '"finished_at"',
     '"artifacts_expire_at"',
     '"downstream_pipeline"',
-    '"iid"',
     '"project_id"',
     '"sha"',
     '"before_sha"',

@@ -36,6 +36,18 @@ _BLANK = re.compile(r"[ \t\n\r\ufeff]*")
 # --- times --------------------------------------------------------------------------------
 
 
+#: Keys only GitLab CI's jobs and pipelines write: the other CIs' sniffers count them
+#: against themselves (GitLab shares ``web_url``, ``pipeline`` and ``started_at``).
+GITLAB_KEYS = (
+    '"queued_duration"',
+    '"runner_manager"',
+    '"failure_reason"',
+    '"tag_list"',
+    '"allow_failure"',
+    '"finished_at"',
+    '"iid"',
+)
+
 #: What :func:`sniff_keys` needs in a sample: a job's ``status`` (or ``state``) key.
 SNIFF_LITERALS = ('"status"', '"state"')
 
