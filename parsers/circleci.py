@@ -167,51 +167,47 @@ def job_fields(items: pl.LazyFrame) -> pl.LazyFrame:
         pl.format("{}/{}", _get("username"), _get("reponame"))
     )
     duration_ms = pl.coalesce(_get("duration"), _get("build_time_millis"))
-    return (
-        items.with_columns(
-            noun=pl.when(is_pipeline)
-            .then(pl.lit("pipeline"))
-            .when(is_workflow)
-            .then(pl.lit("workflow"))
-            .otherwise(pl.lit("job")),
-            job_id=pl.coalesce(number, _get("id")),
-            number=number,
-            job_uuid=_get("id"),
-            name=pl.coalesce(
-                _get("name"),
-                _get("workflows.job_name"),
-                _get("build_parameters.CIRCLE_JOB"),
-                _get("reponame"),
-                pl.when(is_pipeline).then(
-                    pl.coalesce(_get("vcs.branch"), _get("project_slug"), pl.lit("pipeline"))
-                ),
+    return items.with_columns(
+        noun=pl.when(is_pipeline)
+        .then(pl.lit("pipeline"))
+        .when(is_workflow)
+        .then(pl.lit("workflow"))
+        .otherwise(pl.lit("job")),
+        job_id=pl.coalesce(number, _get("id")),
+        number=number,
+        job_uuid=_get("id"),
+        name=pl.coalesce(
+            _get("name"),
+            _get("workflows.job_name"),
+            _get("build_parameters.CIRCLE_JOB"),
+            _get("reponame"),
+            pl.when(is_pipeline).then(
+                pl.coalesce(_get("vcs.branch"), _get("project_slug"), pl.lit("pipeline"))
             ),
-            raw_status=raw,
-            status=jobs.normalised_status(raw, STATUS),
-            note=jobs.status_note(raw, STATUS, "CircleCI"),
-            created_at=_get("created_at"),
-            queued_at=_get("queued_at"),
-            started_at=pl.coalesce(_get("started_at"), _get("start_time")),
-            stopped_at=pl.coalesce(_get("stopped_at"), _get("stop_time")),
-            duration_s=duration_ms.cast(pl.Float64, strict=False) / 1000,
-            executor_type=pl.coalesce(_get("executor.type"), _get("picard.executor")),
-            resource_class=pl.coalesce(
-                _get("executor.resource_class"), _get("picard.resource_class.class")
-            ),
-            url=pl.coalesce(_get("web_url"), _get("build_url")),
-            project=pl.coalesce(_get("project.slug"), _get("project_slug"), v1_project),
-            pipeline_id=pl.coalesce(_get("pipeline.id"), _get("pipeline_id")),
-            pipeline_number=_get("pipeline_number").cast(pl.Int64, strict=False),
-            workflow=pl.coalesce(_get("latest_workflow.name"), _get("workflows.workflow_name")),
-            workflow_id=pl.coalesce(_get("latest_workflow.id"), _get("workflows.workflow_id")),
-            job_type=_get("type"),
-            parallelism=_get("parallelism").cast(pl.Int64, strict=False),
-        )
-        .with_columns(
-            executor=executor_of(pl.col("executor_type"), pl.col("resource_class")),
-            component=pl.col("name"),
-        )
-        .with_columns(host=pl.col("executor"))
+        ),
+        raw_status=raw,
+        status=jobs.normalised_status(raw, STATUS),
+        note=jobs.status_note(raw, STATUS, "CircleCI"),
+        created_at=_get("created_at"),
+        queued_at=_get("queued_at"),
+        started_at=pl.coalesce(_get("started_at"), _get("start_time")),
+        stopped_at=pl.coalesce(_get("stopped_at"), _get("stop_time")),
+        duration_s=duration_ms.cast(pl.Float64, strict=False) / 1000,
+        executor_type=pl.coalesce(_get("executor.type"), _get("picard.executor")),
+        resource_class=pl.coalesce(
+            _get("executor.resource_class"), _get("picard.resource_class.class")
+        ),
+        url=pl.coalesce(_get("web_url"), _get("build_url")),
+        project=pl.coalesce(_get("project.slug"), _get("project_slug"), v1_project),
+        pipeline_id=pl.coalesce(_get("pipeline.id"), _get("pipeline_id")),
+        pipeline_number=_get("pipeline_number").cast(pl.Int64, strict=False),
+        workflow=pl.coalesce(_get("latest_workflow.name"), _get("workflows.workflow_name")),
+        workflow_id=pl.coalesce(_get("latest_workflow.id"), _get("workflows.workflow_id")),
+        job_type=_get("type"),
+        parallelism=_get("parallelism").cast(pl.Int64, strict=False),
+    ).with_columns(
+        executor=executor_of(pl.col("executor_type"), pl.col("resource_class")),
+        component=pl.col("name"),
     )
 
 

@@ -21,6 +21,11 @@ The job row is derived from the log: queued at its first line ("Requested labels
 about to start running on ..."), stopped at its last line; cancelled if the runner wrote
 "The operation was canceled.", failed if it wrote any ``##[error]``, else success. The
 job's name comes from the file name (``1_build.txt``), else the file's stem.
+
+The runner the log names is where the job ran, not a host of the cluster: it is the job
+row's ``runner_name`` and is said in its message. The rows' ``host`` is what a wrapper or
+the file's path names (the node whose pod log held a self-hosted runner's output), else
+none.
 """
 
 from __future__ import annotations
@@ -192,7 +197,7 @@ def job_facts(parsed: pl.LazyFrame) -> pl.LazyFrame:
                 jobs.executor_from_labels(pl.coalesce("labels", pl.concat_list("image"))),
                 pl.when(self_hosted).then(pl.lit("self-hosted")),
             ),
-            host=pl.coalesce("runner", "lines_host"),
+            host="lines_host",
         )
         .filter(pl.col("line").is_not_null())
     )
@@ -227,7 +232,6 @@ def job_row(facts: pl.LazyFrame) -> pl.LazyFrame:
     extra = {
         "derived_from": pl.lit("log"),
         "status_basis": pl.col("basis"),
-        "runner_name": pl.col("runner"),
         "runner_group": pl.col("runner_group"),
         "runner_version": pl.col("runner_version"),
         "labels": pl.col("labels"),
@@ -280,7 +284,7 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
         )
     parsed = log_lines(lines).collect().lazy()
     facts = job_facts(parsed).collect().lazy()
-    logged = parsed.join(facts.select("name", "runner"), how="cross")
+    logged = parsed.join(facts.select("name"), how="cross")
     attrs = json_object(
         marker=pl.col("marker"),
         step=pl.when(pl.col("marker").is_in(["error", "warning"])).then(pl.col("step")),
@@ -290,7 +294,6 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
         ts=pl.col("_time").dt.replace_time_zone(None),
         utc_offset_s=pl.when(pl.col("_time").is_not_null()).then(pl.lit(0)),
         source=pl.lit(SOURCE),
-        host=pl.coalesce("runner", "host"),
         component=pl.col("name"),
         level="level",
         message=pl.when(pl.col("marker").is_not_null())
@@ -321,7 +324,12 @@ SAMPLES = (
 2023-03-14T18:09:01.4427431Z ##[error]Process completed with exit code 2.
 2023-03-14T18:09:01.9934512Z Cleaning up orphan processes
 """,  # noqa: E501 (real lines are long)
-        expect={"source": "github-actions", "component": "sample-0", "host": "GitHub Actions 7"},
+        expect={
+            "source": "github-actions",
+            "component": "sample-0",
+            "host": None,
+            "attrs.runner_name": "GitHub Actions 7",
+        },
         rows=18,
     ),
     Sample(
@@ -338,7 +346,12 @@ SAMPLES = (
 2022-05-02T10:16:02.4381236Z ##[warning]Retrying kubectl apply (1/3)
 2022-05-02T10:18:40.0019475Z ##[error]The operation was canceled.
 """,  # noqa: E501 (real lines are long)
-        expect={"source": "github-actions", "component": "sample-1", "host": "ci-large-7f9c2"},
+        expect={
+            "source": "github-actions",
+            "component": "sample-1",
+            "host": None,
+            "attrs.runner_name": "ci-large-7f9c2",
+        },
         rows=13,
     ),
 )

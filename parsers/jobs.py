@@ -220,16 +220,25 @@ def job_records(
     """Event records of ``kind = job`` from a frame of job fields.
 
     ``jobs`` has ``line``, ``end_line``, ``noun`` (``job``, ``workflow run``), ``job_id``,
-    ``number`` (shown as ``#n``), ``name``, ``component``, ``host``, ``status`` (one of
+    ``number`` (shown as ``#n``), ``name``, ``component``, ``status`` (one of
     :data:`STATUSES`), ``raw_status``, ``note``, ``created_at``, ``queued_at``,
     ``started_at``, ``stopped_at`` (ISO-8601 text), ``duration_s`` (the source's own
-    duration, or null), ``executor`` and ``url``. ``extra`` adds fields to ``attrs`` where
-    they are not null; ``detail`` is what the source says went wrong, shown beside the
-    status in the message (GitLab's ``failure_reason``), so that it joins the signature.
+    duration, or null), ``executor`` and ``url``; it may have ``runner`` (the machine or
+    pod the job ran on, as the CI names it) and ``host``. ``extra`` adds fields to
+    ``attrs`` where they are not null; ``detail`` is what the source says went wrong,
+    shown beside the status in the message (GitLab's ``failure_reason``), so that it
+    joins the signature.
+
+    A runner is where a job ran, not a node the cluster's logs were written on: it goes
+    to the message and to ``attrs.runner_name``, and the row's ``host`` is left to what
+    ties the job to a node (a wrapper's or the file path's host), so that runners are
+    never counted among the hosts an incident's errors fell on.
 
     The row's time is when the job was queued (else created, started, stopped), with the
     offset its text states; the queue delay is started minus queued, null until started.
     """
+    if "runner" not in jobs.collect_schema().names():
+        jobs = jobs.with_columns(runner=pl.lit(None, pl.String))
     queued, started, stopped = (
         utc_time(pl.col(c)) for c in ("queued_at", "started_at", "stopped_at")
     )
@@ -273,6 +282,7 @@ def job_records(
     ).struct.json_encode()
     optional = json_object(
         url=pl.col("url"),
+        runner_name=pl.col("runner"),
         note=pl.col("note"),
         time_problem=pl.col("_time_problem"),
         **dict(extra or {}),
@@ -405,7 +415,8 @@ def job_message(detail: pl.Expr | None = None) -> pl.Expr:
     """One line that says what happened to a job, e.g.
     ``job build-and-test #1234 success (docker, queued 4.2s, ran 61.0s)``; the source's
     own status, where it differs, and ``detail`` go in brackets after the status
-    (``job rspec #7 failed [runner_system_failure] (...)``)."""
+    (``job rspec #7 failed [runner_system_failure] (...)``), and the runner it ran on
+    where the CI names one goes with the executor (``(gpu, runner gpu-7f9c2, queued ...)``)."""
     differs = pl.col("raw_status").is_not_null() & (
         pl.col("raw_status").str.to_lowercase() != pl.col("status")
     )
@@ -437,7 +448,10 @@ def job_message(detail: pl.Expr | None = None) -> pl.Expr:
     ran = pl.when(pl.col("duration_s").is_not_null()).then(
         pl.format("ran {}s", pl.col("duration_s").round(1))
     )
-    details = pl.concat_str([pl.col("executor"), delay, ran], separator=", ", ignore_nulls=True)
+    runner = pl.lit("runner ") + pl.col("runner")
+    details = pl.concat_str(
+        [pl.col("executor"), runner, delay, ran], separator=", ", ignore_nulls=True
+    )
     return pl.when(details != "").then(head + " (" + details + ")").otherwise(head)
 
 

@@ -142,10 +142,13 @@ def test_jobs_response_gives_job_rows_with_runner_and_queue_delay(read):
     assert macos["started_at"] is None and macos["queue_delay_s"] is None  # GitHub's is a stand-in
     assert jobs["deploy"]["executor"] == "deployer" and jobs["deploy"]["status"] == "failed"
     deploy = loaded.events.filter(pl.col("component") == "deploy").row(0, named=True)
-    assert deploy["host"] == "deployer-7f9c2" and deploy["level"] == "error"
+    # the runner is where the job ran, said in its row, but no host of the cluster
+    assert deploy["host"] is None and deploy["level"] == "error"
+    assert jobs["deploy"]["runner_name"] == "deployer-7f9c2"
     assert deploy["ts"] == datetime(2023, 3, 14, 18, 4, 51, tzinfo=UTC)
-    assert (
-        deploy["message"] == "job deploy #4 failed [failure] (deployer, queued 102.0s, ran 149.0s)"
+    assert deploy["message"] == (
+        "job deploy #4 failed [failure] (deployer, runner deployer-7f9c2, queued 102.0s, "
+        "ran 149.0s)"
     )
     queued = loaded.events.filter(pl.col("component") == "test-macos").row(0, named=True)
     assert queued["host"] is None and queued["message"].endswith("queued (macos, not started)")
@@ -359,9 +362,13 @@ def test_job_log_through_the_loader_gives_a_job_row_and_every_line(read):
     logs = events.filter(pl.col("kind") == "log")
     assert logs.height == 26 and logs["line"].to_list() == list(range(1, 27))
     assert job["source"] == "github-actions" and job["component"] == "build"
-    assert job["host"] == "GitHub Actions 7" and job["level"] == "error"
-    assert job["message"] == "job build failed (machine, queued 101.6s, ran 148.9s)"
+    assert job["host"] is None and job["level"] == "error"
+    assert job["message"] == (
+        "job build failed (machine, runner GitHub Actions 7, queued 101.6s, ran 148.9s)"
+    )
+    assert logs["host"].null_count() == logs.height
     a = json.loads(job["attrs"])
+    assert a["runner_name"] == "GitHub Actions 7"
     assert a["derived_from"] == "log" and a["status"] == "failed" and a["raw_status"] is None
     assert a["queued_at"] == "2023-03-14T18:04:51.501Z"
     assert a["started_at"] == "2023-03-14T18:06:33.075Z"
@@ -447,6 +454,27 @@ def test_job_log_inside_a_cri_prefix_keeps_the_runner_times(read):
     )
 
 
+def test_a_runner_s_log_in_a_node_s_pod_folder_is_on_that_node_not_on_the_runner(write):
+    """A self-hosted runner's output kept by the kubelet of the node its pod ran on: the
+    node is the rows' host; the runner is the job's ``runner_name``, never a host."""
+    runner = "arc-runner-set-7x9kq-runner-2fj8d"
+    node = "gke-ci-ci-runners-v2-5f1b7c6a-9k2x"
+    body = FAILED_LOG.lstrip("\ufeff").replace(
+        "the hosted runner: GitHub Actions 7 (hosted)", f"the runner: {runner} (organization)"
+    )
+    cri = "\n".join(
+        f"2023-03-14T18:10:{i:02d}.000000000Z stdout F {line}"
+        for i, line in enumerate(body.splitlines())
+    )
+    folder = f"nodes/{node}/var/log/pods/arc-runners_{runner}_5a273e8f-302e-44aa-854e-0bbc490164f1"
+    path = write(f"{folder}/runner/0.log", cri + "\n")
+    events = timeline.read(path, cache=False).events
+    assert set(events["host"]) == {node}
+    job = events.filter(pl.col("kind") == "job").row(0, named=True)
+    assert json.loads(job["attrs"])["runner_name"] == runner
+    assert f"runner {runner}" in job["message"]
+
+
 CANCELLED_LOG = """2022-05-02T10:14:19.8913682Z Requested labels: self-hosted, linux, x64, ci-large
 2022-05-02T10:14:19.8913775Z Job defined at: acme/api/.github/workflows/deploy.yml@refs/heads/main
 2022-05-02T10:14:19.8913803Z Waiting for a runner to pick up this job...
@@ -468,7 +496,8 @@ def test_cancelled_log_on_a_self_hosted_runner(read):
     )
     a = json.loads(job["attrs"])
     assert a["status"] == "cancelled" and job["level"] == "warning"
-    assert a["executor"] == "ci-large" and job["host"] == "ci-large-7f9c2"
+    assert a["executor"] == "ci-large" and a["runner_name"] == "ci-large-7f9c2"
+    assert job["host"] is None
     assert a["runner_group"] == "Default" and job["component"] == "deploy"
 
 

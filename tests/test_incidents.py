@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import random
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
 
+import timeline
 from tests.scenarios import EventBuilder
 from timeline.analysis import incidents, rates, spikes
 
@@ -417,3 +420,103 @@ def test_a_sparse_ci_series_that_falls_silent_leaves_the_incident():
     assert first["onset"] - (day + 10 * H) < 10 * M
     assert first["recovery"] <= day + 11 * H + 30 * M
     assert first["peak"] < day + 11 * H
+
+
+# --- CI runners are where jobs ran, not hosts ---------------------------------------------
+
+
+def _cri_kube_proxy(start: datetime, errors_from: datetime, errors_to: datetime) -> str:
+    """A kube-proxy pod log: syncs every minute for ten hours, iptables-restore failing
+    every few seconds between ``errors_from`` and ``errors_to``."""
+    lines = []
+    t = start
+    while t < start + 10 * H:
+        z = t.strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+        k = t.strftime("%m%d %H:%M:%S.%f")
+        if errors_from <= t < errors_to:
+            lines.append(
+                f'{z} stderr F E{k}       1 proxier.go:1537] "Failed to execute iptables-restore" '
+                'err="exit status 4 (iptables-restore v1.8.9 (nf_tables): line 5 failed)"'
+            )
+            t += timedelta(seconds=7)
+        else:
+            lines.append(f'{z} stderr F I{k}       1 proxier.go:820] "Syncing iptables rules"')
+            t += M
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_ci_runners_are_not_counted_among_an_incident_s_hosts(write, tmp_path, seed):
+    """Jobs failing on fourteen self-hosted runners while three nodes err: the incident is
+    on the three nodes. A runner is where a job ran; the scheduler's events put two runner
+    pods on a node, so their failed jobs count on that node and no other."""
+    rng = random.Random(seed)
+    start = datetime(2024, 6, 10 + seed, 5, 0, tzinfo=UTC)
+    bad_from, bad_to = start + 8 * H, start + 8 * H + 40 * M
+    cluster = rng.choice(("ci", "build"))
+    nodes = [f"gke-{cluster}-runners-5f1b7c6a-{rng.choice('bcdfg')}{i}x{i}" for i in range(3)]
+    for node in nodes:
+        pod = f"kube-proxy-{rng.randrange(10**4, 10**5)}"
+        folder = (
+            f"logs/nodes/{node}/var/log/pods/kube-system_{pod}_5a273e8f-302e-44aa-854e-0bbc490164f1"
+        )
+        write(f"{folder}/kube-proxy/0.log", _cri_kube_proxy(start, bad_from, bad_to))
+    runners = [f"arc-runner-set-7x9kq-runner-{rng.randrange(10**4, 10**5)}" for _ in range(14)]
+    jobs, t, job_id = [], start, 9000
+    while t < start + 10 * H:
+        broken = bad_from <= t < bad_to
+        job_id += 1
+        done = t + timedelta(seconds=40 if broken else 200)
+        jobs.append(
+            {
+                "id": job_id,
+                "run_id": 700 + job_id,
+                "workflow_name": "CI",
+                "name": "build",
+                "status": "completed",
+                "conclusion": "failure" if broken else "success",
+                "created_at": f"{t:%Y-%m-%dT%H:%M:%SZ}",
+                "started_at": f"{t + timedelta(seconds=5):%Y-%m-%dT%H:%M:%SZ}",
+                "completed_at": f"{done:%Y-%m-%dT%H:%M:%SZ}",
+                "labels": ["arc-runner-set"],
+                "runner_id": job_id % 50,
+                "runner_name": rng.choice(runners) if broken else "GitHub Actions 3",
+                "runner_group_name": "Default",
+            }
+        )
+        t += timedelta(minutes=1 if not broken else 0.5)
+    write("logs/github/jobs.json", json.dumps({"total_count": len(jobs), "jobs": jobs}, indent=2))
+    tied = {runners[0]: nodes[1], runners[1]: nodes[1]}
+    events = [
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{pod}.17d8a", "namespace": "arc-runners"},
+            "involvedObject": {"kind": "Pod", "namespace": "arc-runners", "name": pod},
+            "reason": "Scheduled",
+            "message": f"Successfully assigned arc-runners/{pod} to {node}",
+            "source": {"component": "default-scheduler"},
+            "firstTimestamp": f"{bad_from - M:%Y-%m-%dT%H:%M:%SZ}",
+            "lastTimestamp": f"{bad_from - M:%Y-%m-%dT%H:%M:%SZ}",
+            "count": 1,
+            "type": "Normal",
+        }
+        for pod, node in tied.items()
+    ]
+    write("logs/k8s/events.json", json.dumps({"apiVersion": "v1", "kind": "List", "items": events}))
+    loaded = timeline.read(tmp_path / "logs", cache=False)
+    analysis = timeline.analyze(loaded)
+    ci = analysis.spikes.filter(pl.col("source") == "github-actions")
+    assert ci.height >= 1
+    incident = analysis.incidents.filter(pl.col("incident_id") == ci["incident_id"][0]).row(
+        0, named=True
+    )
+    assert set(incident["hosts"]) == set(nodes) and incident["n_hosts"] == 3
+    assert set(ci["hosts"].explode().drop_nulls()) <= {nodes[1]}
+    jobs = rates.jobs(loaded.events)
+    assert jobs.filter(pl.col("runner_name").is_in(runners))["host"].null_count() == (
+        jobs.filter(pl.col("runner_name").is_in(runners)).height
+    )
+    found = timeline.findings(loaded, analysis)["incidents"]
+    what = next(i for i in found if i["number"] == incident["incident_id"] + 1)["story"][0]
+    assert what["label"] == "what happened" and what["text"].endswith("on 3 hosts.")

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from timeline.reading.pods import node_of_pod
+
 __all__ = [
     "BUCKETS",
     "MAX_BUCKETS",
@@ -70,6 +72,7 @@ JOB_FIELDS: dict[str, pl.DataType] = {
     "stopped_at": pl.String(),
     "queue_delay_s": pl.Float64(),
     "duration_s": pl.Float64(),
+    "runner_name": pl.String(),
 }
 
 
@@ -189,8 +192,16 @@ def signature_counts(
     )
 
 
-def jobs(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+def jobs(frame: pl.DataFrame | pl.LazyFrame, *, pods: pl.DataFrame | None = None) -> pl.DataFrame:
     """The CI job rows with their ``attrs`` read into columns.
+
+    Parameters
+    ----------
+    frame
+        An event frame.
+    pods
+        :func:`timeline.reading.pods.pod_nodes` of the frame, when known: a job whose
+        runner is a pod it places on a node (a self-hosted runner) ran on that node.
 
     Returns
     -------
@@ -198,13 +209,17 @@ def jobs(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         ``ts``, ``source``, ``host``, ``file``, ``line`` and the fields of ``JOB_FIELDS``;
         ``queued`` is the time the job was queued (the row's ``ts``, else ``queued_at``):
         the moment a user started to wait. ``executor`` is ``"unknown"`` where the job names none.
+        ``host`` is the node the job ran on where the data ties it to one (its row's host,
+        else its runner's node), else null: a runner is no host of its own.
     """
     parsed = pl.col("attrs").str.json_decode(pl.Struct(JOB_FIELDS))
+    on_node = node_of_pod(pl.col("runner_name"), pods if pods is not None else pl.DataFrame())
     return (
         frame.lazy()
         .filter(pl.col("kind") == "job")
         .select("ts", "source", "host", "file", "line", parsed.alias("_job"))
         .unnest("_job")
+        .with_columns(host=pl.coalesce("host", on_node))
         .with_columns(
             queued=pl.coalesce(
                 pl.col("ts"),

@@ -473,7 +473,8 @@ def _analyze_all(
     bucket_name = bucket if isinstance(bucket, str) else duration_text(bucket.total_seconds())
     options["bucket"] = bucket_name
     counts = rates.signature_counts(bulk, bucket=bucket)
-    job_table = rates.jobs(bulk)
+    pods = pod_nodes(events)
+    job_table = rates.jobs(bulk, pods=pods)
     series = pl.concat(
         [rates.log_series(counts), rates.job_series(job_table, bucket=bucket)],
         how="vertical",
@@ -504,7 +505,6 @@ def _analyze_all(
     incident_targets = contrib.incident_targets(incidents, grouped)
     spike_targets = contrib.spike_targets(grouped)
     signatures = {(s.source, s.template) for t in incident_targets for s in t.signatures}
-    pods = pod_nodes(events)
     shared = {
         "lookback": lookback,
         "window": change_window,

@@ -20,6 +20,7 @@ import polars as pl
 __all__ = [
     "POD_NODE_SCHEMA",
     "node_of_host",
+    "node_of_pod",
     "pod_log_origin",
     "pod_nodes",
     "tells_pod_node",
@@ -164,6 +165,23 @@ def node_of_host(host: pl.Expr, pods: pl.DataFrame) -> pl.Expr:
         return host
     mapping = dict(zip(pods["pod"].to_list(), pods["node"].to_list(), strict=True))
     return host.replace(mapping)
+
+
+def node_of_pod(name: pl.Expr, pods: pl.DataFrame) -> pl.Expr:
+    """The node ``name`` ran on where it is a pod in ``pods`` (:func:`pod_nodes`), else
+    null: what ties a name that is no host of its own (a CI runner, which on a
+    self-hosted fleet is a pod) to a node, and only where the data says so.
+
+    >>> pods = pl.DataFrame({"pod": ["arc-runner-set-7x9kq-runner-2fj8d"], "node": ["n-3"]})
+    >>> pl.select(node_of_pod(pl.lit("arc-runner-set-7x9kq-runner-2fj8d"), pods)).item()
+    'n-3'
+    >>> pl.select(node_of_pod(pl.lit("GitHub Actions 7"), pods)).item() is None
+    True
+    """
+    if pods.height == 0:
+        return pl.lit(None, pl.String)
+    mapping = dict(zip(pods["pod"].to_list(), pods["node"].to_list(), strict=True))
+    return name.replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
 def pod_log_origin(file: pl.Expr) -> pl.Expr:

@@ -229,7 +229,10 @@ def _pair(
     ci_hit = [s for s in matched if s.executors & executors]
     if ci_hit:
         named |= {e: change["ts"] for s in ci_hit for e in s.executors & executors}
-    shared = sorted(set(named) & target.hosts)
+    # the executors whose series spiked are where a change to them met the incident,
+    # as its hosts are for a change to nodes
+    reached = target.hosts.union(*({e.lower() for e in s.executors} for s in target.signatures))
+    shared = sorted(set(named) & reached)
     host_share = len(shared) / len(named) if named else None
     # A change reaches only the hosts it names when it acts on nodes or pods, or when
     # nothing but its hosts ties it to the errors: then its hosts are compared.

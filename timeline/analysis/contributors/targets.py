@@ -82,18 +82,14 @@ class Target:
 def _signatures(spikes: pl.DataFrame) -> tuple[Signature, ...]:
     """The log signatures of some spikes, then their CI series (``<executor> jobs``)."""
     is_ci = pl.col("metric").is_in(CI_METRICS)
-    ci = (
-        spikes.filter(is_ci)
-        .sort("start")
-        .group_by("source", "signature", maintain_order=True)
-        .agg(executors=pl.col("hosts").list.explode(keep_nulls=False).drop_nulls().unique())
-    )
-    # a series is named after its executor (``<executor> jobs``); its hosts are runners
+    ci = spikes.filter(is_ci).sort("start").unique(["source", "signature"], maintain_order=True)
+    # a series is named after its executor (``<executor> jobs``); its hosts are the nodes
+    # its runners are known to have run on, if any, never executors
     jobs = tuple(
         Signature(
             source=r["source"],
             template=r["signature"],
-            executors=frozenset([*r["executors"], r["signature"].removesuffix(" jobs")]),
+            executors=frozenset([r["signature"].removesuffix(" jobs")]),
         )
         for r in ci.iter_rows(named=True)
     )
