@@ -41,6 +41,18 @@ CHANGE_TYPES = (
     "other",
 )
 
+#: The node labels that name the pool a node belongs to: GKE's node pool, an EKS managed
+#: node group (and eksctl's), an AKS agent pool, a Karpenter NodePool. A change to a pool
+#: reaches the nodes that carry its name here, where their names do not say it.
+POOL_LABELS = (
+    "cloud.google.com/gke-nodepool",
+    "eks.amazonaws.com/nodegroup",
+    "alpha.eksctl.io/nodegroup-name",
+    "kubernetes.azure.com/agentpool",
+    "agentpool",
+    "karpenter.sh/nodepool",
+)
+
 _VERSION = re.compile(
     r"^[vV]?(?P<release>[0-9]+(?:\.[0-9]+)*)"
     r"(?:[-.]?(?P<pre>alpha|beta|rc|a|b)[-.]?(?P<pre_n>[0-9]+)?(?![a-z]))?",

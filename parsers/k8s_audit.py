@@ -27,6 +27,9 @@ earlier image is known it is still a rollback. A request the server refused
 (``responseStatus.code`` >= 400) is marked ``failed`` at level warning, and does not
 move the last known image.
 
+A write to a node whose object carries a pool's label (an EKS node group's, GKE's node
+pool's, an AKS agent pool's) names that pool as ``node_pool``: EKS node names do not.
+
 Lines are decoded as whole columns with polars; only the change rows (few) are walked in
 Python to read their request objects and carry the last known image forward.
 """
@@ -39,7 +42,7 @@ import re
 import polars as pl
 
 from parsers import json_text, registry
-from parsers.changes_common import change_attrs, compare_versions, dumps, image_tag
+from parsers.changes_common import POOL_LABELS, change_attrs, compare_versions, dumps, image_tag
 from parsers.common import json_object, records
 from parsers.registry import Parser, Sample, Score
 
@@ -561,6 +564,7 @@ class _LastKnown:
             user_agent=row["user_agent"],
             field_manager=field_manager.group(1) if field_manager else None,
             rollout_undo=True if _replaces_template(request) else None,
+            node_pool=_node_pool(response, request) if kind == "node" else None,
         )
         return {
             "line": row["line"],
@@ -686,6 +690,18 @@ def _host(row: dict[str, object], request: object, response: object) -> str | No
         )
     if row["resource"] == "pods":
         return _dig(response, "spec", "nodeName") or _dig(request, "spec", "nodeName")
+    return None
+
+
+def _node_pool(*objects: object) -> str | None:
+    """The pool a Node object's labels put it in (:data:`POOL_LABELS`): what ties an EKS
+    node, whose name does not say its node group, to a change of that group."""
+    for obj in objects:
+        labels = _dig(obj, "metadata", "labels")
+        if isinstance(labels, dict):
+            found = next((labels[k] for k in POOL_LABELS if isinstance(labels.get(k), str)), None)
+            if found:
+                return found
     return None
 
 

@@ -1111,6 +1111,214 @@ def test_a_change_log_line_whose_words_match_nothing_says_so():
     assert any("target not found in the logs" in s for s in row["evidence"])
 
 
+# --- node pools: a change to a pool reaches the nodes that carry its name -------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "pool", "cluster"),
+    [
+        ("nodepool/ci-runners-v2", "ci-runners-v2", None),
+        ("projects/acme-ci/locations/us-central1-a/clusters/build/nodePools/gha", "gha", "build"),
+        (
+            "/subscriptions/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b/resourceGroups/rg-ci/providers/"
+            "Microsoft.ContainerService/managedClusters/ci/agentPools/runners",
+            "runners",
+            "ci",
+        ),
+        ("arn:aws:eks:eu-west-1:123456789012:nodegroup/prod/ci-ng/8ec7e1a2-1b2c", "ci-ng", "prod"),
+        ("agentpool/cirunnersv2", "cirunnersv2", None),
+        ("the gpu-a100 node pool", "gpu-a100", None),
+        ("daemonset/kube-system/kube-proxy", None, None),
+        ("nodes/all", None, None),
+    ],
+)
+def test_node_pool_targets_as_clouds_and_people_write_them(target, pool, cluster):
+    named = pl.select(contrib.node_pool(pl.lit(target))).item()
+    assert (named and (named["pool"], named["cluster"])) == (pool and (pool, cluster))
+
+
+def pool_frame(seed: int, cloud: str, target: str) -> tuple[pl.DataFrame, dict]:
+    """A pool's upgrade replacing its nodes one by one (kubelet and kube-proxy starting on
+    each new node, as inferred from their logs), beside another pool whose name begins
+    like this one's, a default pool, a person's reboot of a pool node afterwards and a
+    reboot of a default node during it."""
+    rng = random.Random(seed)
+    t0 = datetime(2025, 2, 10 + seed, 9, rng.randrange(60), tzinfo=UTC)
+    group = "".join(rng.choice("0123456789abcdef") for _ in range(8))
+
+    def name(pool: str, i: int) -> str:
+        if cloud == "gke":
+            return f"gke-ci-{pool}-{group}-{rng.choice('bcdfg')}{i}k{i}"
+        return f"aks-{pool}-{int(group, 16) % 10**8:08d}-vmss{i:06x}"
+
+    pool, sibling = ("ci-runners-v2", "ci-runners") if cloud == "gke" else ("runnersv2", "runners")
+    old = [name(pool, i) for i in range(3)]
+    new = [name(pool, i) for i in range(3, 6)]
+    other = [name(sibling, i) for i in range(2)]
+    default = [name("default-pool" if cloud == "gke" else "system", i) for i in range(3)]
+    rows = [
+        change_row(t0, "upgrade", target, actor="ops@corp.example", source="changelog"),
+    ]
+    for host in old + other + default:
+        rows.append(change_row(t0 - 3 * H, "other", "kube-proxy", host=host, line=9))
+    for i, (gone, fresh) in enumerate(zip(old, new, strict=True)):
+        up = t0 + (3 + 7 * i) * M
+        rows.append(change_row(up, "reboot", f"node/{fresh}", host=fresh, inferred=True, line=i))
+        rows.append(
+            change_row(up + M, "restart", "kube-proxy", host=fresh, inferred=True, line=10 + i)
+        )
+        rows.append(
+            change_row(up + 2 * M, "other", f"node/{gone}", host=gone, actor="kubelet", line=20)
+        )
+    reboot = change_row(t0 + 9 * M, "reboot", f"node/{default[0]}", host=default[0], inferred=True)
+    person = change_row(
+        t0 + 50 * M, "reboot", f"node/{new[1]}", host=new[1], actor="kim", source="changelog"
+    )
+    rows += [reboot, person]
+    frame = pl.DataFrame(rows, schema=EVENT_SCHEMA).with_columns(
+        kind=pl.when(pl.col("line") == 9).then(pl.lit("log")).otherwise(pl.col("kind"))
+    )
+    # the nodes wrote logs while they lived: old ones until drained, new ones from start
+    lived = [
+        {"host": h, "ts": t0 - 3 * H, "last": t0 + 40 * M if h in old else t0 + 3 * H}
+        for h in old + other + default
+    ] + [{"host": h, "ts": t0 + (3 + 7 * i) * M, "last": t0 + 3 * H} for i, h in enumerate(new)]
+    logs = pl.DataFrame(
+        [
+            {
+                "ts": at,
+                "source": "kube-proxy",
+                "host": x["host"],
+                "component": "kube-proxy",
+                "level": "info",
+                "kind": "log",
+                "message": "Syncing iptables rules",
+                "template": "Syncing iptables rules",
+                "attrs": "{}",
+                "file": "kp.log",
+                "line": 1,
+            }
+            for x in lived
+            for at in (x["ts"], x["last"])
+        ],
+        schema=EVENT_SCHEMA,
+    )
+    frame = pl.concat([frame.filter(pl.col("kind") == "change"), logs])
+    return frame, {"t0": t0, "old": old, "new": new, "other": other, "default": default}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize(
+    ("cloud", "target"),
+    [
+        ("gke", "nodepool/ci-runners-v2"),
+        ("gke", "projects/acme/locations/us-east1-b/clusters/ci/nodePools/ci-runners-v2"),
+        ("aks", "agentpool/runnersv2"),
+        (
+            "aks",
+            "/subscriptions/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b/resourceGroups/rg-ci/providers/"
+            "Microsoft.ContainerService/managedClusters/ci/agentPools/runnersv2",
+        ),
+    ],
+)
+def test_a_node_pool_change_reaches_its_nodes_and_their_starts_fold_into_it(seed, cloud, target):
+    """The nodes that carry the pool's name are what it touched (not those of a pool
+    whose name begins like it); each new node is reached when its kubelet started, and
+    that start and its programs' are the upgrade going on, not changes of their own. A
+    person's reboot of a pool node, and a default node's reboot, stay their own."""
+    frame, world = pool_frame(seed, cloud, target)
+    changes = contrib.change_events(frame)
+    pooled = changes.filter(pl.col("target") == target).row(0, named=True)
+    assert pooled["hosts"] == sorted(world["old"] + world["new"])
+    assert pooled["found"] == "target" and pooled["names"] == [target.rsplit("/", 1)[-1].lower()]
+    reached = {h["host"]: h["ts"] for h in pooled["host_times"]}
+    for i, node in enumerate(world["new"]):
+        assert reached[node] == world["t0"] + (3 + 7 * i) * M
+    assert pooled["n_rows"] == 1 + 3 * 3
+    left = set(changes["target"]) - {target}
+    assert left == {f"node/{world['default'][0]}", f"node/{world['new'][1]}"}
+
+
+def test_a_node_pool_is_found_in_the_data_where_its_nodes_names_do_not_say_it(write, tmp_path):
+    """EKS nodes are named by their address: a node group reaches the nodes the audit log
+    registered with its label, or whose kubelet's flags carry it, and no other."""
+    import timeline
+
+    t0 = datetime(2025, 3, 3, 14, 20, tzinfo=UTC)
+    group, other_group = "ci-runners", "ci-runners-v1"
+    labelled = "ip-10-40-3-17.ec2.internal"  # by the audit log
+    flagged = "ip-10-40-7-201.ec2.internal"  # by its kubelet's flags
+    elsewhere = "ip-10-40-9-66.ec2.internal"  # another group's
+    unknown = "ip-10-40-1-5.ec2.internal"  # said nowhere
+
+    def node_create(node: str, ng: str, at: datetime) -> str:
+        obj = {
+            "kind": "Node",
+            "apiVersion": "v1",
+            "metadata": {
+                "name": node,
+                "labels": {"eks.amazonaws.com/nodegroup": ng, "kubernetes.io/os": "linux"},
+            },
+        }
+        return json.dumps(
+            {
+                "kind": "Event",
+                "apiVersion": "audit.k8s.io/v1",
+                "level": "RequestResponse",
+                "auditID": f"5d0c{abs(hash(node)) % 10**8:08d}-0000-4000-8000-000000000000",
+                "stage": "ResponseComplete",
+                "requestURI": "/api/v1/nodes",
+                "verb": "create",
+                "user": {"username": f"system:node:{node}"},
+                "userAgent": "kubelet/v1.29.3-eks-ae9a62a (linux/amd64) kubernetes/fa3d799",
+                "objectRef": {"resource": "nodes", "apiVersion": "v1"},
+                "responseStatus": {"metadata": {}, "code": 201},
+                "requestObject": obj,
+                "responseObject": obj,
+                "requestReceivedTimestamp": f"{at:%Y-%m-%dT%H:%M:%S}.104512Z",
+                "stageTimestamp": f"{at:%Y-%m-%dT%H:%M:%S}.118790Z",
+            }
+        )
+
+    write(
+        "eks/audit.log",
+        node_create(labelled, group, t0 + 3 * M)
+        + "\n"
+        + node_create(elsewhere, other_group, t0)
+        + "\n",
+    )
+    at = t0 + 9 * M
+    flags = f"eks.amazonaws.com/nodegroup={group},eks.amazonaws.com/capacityType=ON_DEMAND"
+    write(
+        f"eks/nodes/{flagged}/kubelet.log",
+        f"{at:%b %d %H:%M:%S}.201233 {flagged} kubelet[2871]: I{at:%m%d %H:%M:%S}.201233"
+        f'    2871 flags.go:64] FLAG: --node-labels="{flags}"\n',
+    )
+    for node in (labelled, flagged, elsewhere, unknown):
+        lines = [
+            f"{t:%Y-%m-%dT%H:%M:%S}.000000000Z stderr F I{t:%m%d %H:%M:%S}.000000       1 "
+            'proxier.go:820] "Syncing iptables rules"'
+            for t in (t0 - H, t0 + 30 * M)
+        ]
+        folder = f"eks/nodes/{node}/var/log/pods/kube-system_kube-proxy-x7k2p_5a273e8f-302e-44aa-854e-0bbc490164f1"
+        write(f"{folder}/kube-proxy/0.log", "\n".join(lines) + "\n")
+    arn = f"arn:aws:eks:us-east-1:123456789012:nodegroup/prod/{group}/8ec7e1a2-1b2c-4d3e"
+    write(
+        "eks/changelog.csv",
+        "time,type,target,description,actor\n"
+        f"{t0:%Y-%m-%d %H:%M}Z,upgrade,{arn},Managed node group to 1.29,dana\n"
+        f"{t0:%Y-%m-%d %H:%M}Z,upgrade,nodegroup/gpu-ng,GPU node group to 1.29,dana\n",
+    )
+    loaded = timeline.read(tmp_path / "eks", cache=False)
+    audit = loaded.events.filter((pl.col("source") == "k8s-audit") & (pl.col("host") == labelled))
+    assert json.loads(audit["attrs"][0])["node_pool"] == group
+    changes = contrib.change_events(loaded.events)
+    ng = changes.filter(pl.col("target") == arn).row(0, named=True)
+    assert ng["hosts"] == sorted([labelled, flagged]) and ng["found"] == "target"
+    gpu = changes.filter(pl.col("target") == "nodegroup/gpu-ng").row(0, named=True)
+    assert gpu["hosts"] == [] and gpu["found"] != "target"
+
+
 # --- pods read as their nodes --------------------------------------------------------------
 
 

@@ -55,6 +55,8 @@ from timeline.analysis.contributors.changes import (
     host_key,
     names_match,
     node_local,
+    node_pool,
+    pool_node_names,
 )
 from timeline.analysis.contributors.diffs import DIFF_SCHEMA, signature_diffs
 from timeline.analysis.contributors.measures import RowCounter
@@ -93,6 +95,8 @@ __all__ = [
     "incident_targets",
     "names_match",
     "node_local",
+    "node_pool",
+    "pool_node_names",
     "rank_changes",
     "signature_diffs",
     "spike_targets",

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import polars as pl
 
+from parsers.changes_common import POOL_LABELS
 from timeline.analysis.rates import SERIES_SCHEMA, to_timedelta
 from timeline.reading.pods import node_of_host, pod_nodes
 
@@ -53,9 +54,10 @@ CHANGE_SCHEMA: dict[str, pl.DataType] = {
 }
 
 #: Actors that are programs, not people: controllers, the kubelet, service accounts,
-#: GitOps agents. A change led by one of them alone is ``automated``.
+#: GitOps agents, EKS's own identities (``eks:node-manager`` cordoning a managed node
+#: group's nodes). A change led by one of them alone is ``automated``.
 AUTOMATED_ACTOR = (
-    r"(?i)^system:|controller|kubelet|scheduler|operator|argocd|argo-cd|flux|"
+    r"(?i)^system:|^eks:|controller|kubelet|scheduler|operator|argocd|argo-cd|flux|"
     r"serviceaccount|autoscaler|^cronjob|^helm-"
 )
 #: A ConfigMap's usual suffixes, removed so that ``coredns-config`` and the ``coredns``
@@ -113,11 +115,23 @@ TYPE_PRECEDENCE = (
 )
 _KINDS = ("pod", "deployment", "daemonset", "statefulset", "replicaset", "configmap", "secret")
 _KINDS += ("service", "job", "cronjob", "node", "namespace", "ingress")
+#: Kinds of target that are a group of nodes: a change to one reaches its nodes.
+POOL_KINDS = ("nodepool", "node-pool", "nodegroup", "node-group", "agentpool", "agent-pool")
 #: Target path parts that name a kind of object, not a program.
-KIND_WORDS = frozenset([*(k + s for k in _KINDS for s in ("", "s")), "ingresses", "cluster", "all"])
+KIND_WORDS = frozenset(
+    [*(k + s for k in (*_KINDS, *POOL_KINDS) for s in ("", "s")), "ingresses", "cluster", "all"]
+)
 #: Kinds of target whose change reaches the whole cluster, wherever its pods run: the
 #: hosts their rows name do not bound the effect, so no cohort is compared.
-CLUSTER_KINDS = KIND_WORDS - {"pod", "pods", "daemonset", "daemonsets", "node", "all"}
+CLUSTER_KINDS = KIND_WORDS - {
+    "pod",
+    "pods",
+    "daemonset",
+    "daemonsets",
+    "node",
+    "all",
+    *(k + s for k in POOL_KINDS for s in ("", "s")),
+}
 #: A pod's generated suffixes (ReplicaSet hash and pod suffix), removed to name its owner.
 POD_SUFFIX = r"-(?:[a-z0-9]{8,10}-)?[a-z0-9]{5}$"
 
@@ -289,7 +303,7 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
             pl.element().filter(~pl.element().is_in(sorted(KIND_WORDS)))
         ),
     )
-    grouped = fold_cascades(read_word_targets(grouped, frame), gap=gap)
+    grouped = fold_cascades(read_pool_targets(read_word_targets(grouped, frame), frame), gap=gap)
     descriptions = [_describe_change(row) for row in grouped.iter_rows(named=True)]
     grouped = grouped.with_columns(description=pl.Series(descriptions, dtype=pl.String))
     return grouped.select(list(CHANGE_SCHEMA)).cast(CHANGE_SCHEMA)
@@ -349,6 +363,24 @@ def _follower(change: dict) -> bool:
     return bool(change["automated"] or change["inferred"]) and not change["node"]
 
 
+def _node_follower(change: dict) -> bool:
+    """A node's own change that no person decided: its kubelet starting (inferred from
+    its log), its Node object created or labelled by the kubelet or a controller. It
+    follows only from a change to the node's pool (:func:`_in_pool`)."""
+    return bool(change["node"]) and bool(change["automated"] or change["inferred"])
+
+
+def _in_pool(row: dict, cand: dict, hosts: set[str]) -> bool:
+    """Whether ``row`` (on ``hosts``, and its node) happens on nodes a node-pool change
+    ``cand`` reached, within :data:`POOL_SPAN` after it: the pool's upgrade going on node
+    by node, its new nodes' kubelets and programs starting as it replaces them."""
+    if not cand.get("_pool") or not cand["hosts"]:
+        return False
+    where = hosts | ({_host_key(row["node"])} if row["node"] else set())
+    reached = {_host_key(h) for h in cand["hosts"]}
+    return bool(where) and where <= reached and cand["ts"] <= row["ts"] <= cand["ts"] + POOL_SPAN
+
+
 def fold_cascades(changes: pl.DataFrame, *, gap: timedelta) -> pl.DataFrame:
     """Fold each change that follows from another into it: a restart inferred from logs,
     or a controller's or kubelet's action, that begins within ``gap`` after a decided
@@ -357,7 +389,9 @@ def fold_cascades(changes: pl.DataFrame, *, gap: timedelta) -> pl.DataFrame:
     the nodes it rolled to), or names the same program as a change that names no host
     (or only the hosts its witnesses showed it on: a rollout goes on after them). One that
     names no host itself (a StatefulSet controller's pod delete in the audit log) follows
-    a decided change of its program.
+    a decided change of its program. A change to a node pool is followed, for as long as
+    a change lasts, by what happens on its nodes alone without a person: its nodes'
+    kubelets starting (the nodes it replaced) and their programs starting after them.
     The leader keeps its type, target and actor, and gains the follower's hosts (each
     with the time it was reached), rows, sources and examples. Changes are then numbered
     again by time.
@@ -369,8 +403,13 @@ def fold_cascades(changes: pl.DataFrame, *, gap: timedelta) -> pl.DataFrame:
     for row in rows:
         hosts = {_host_key(h) for h in row["hosts"] or ()}
         leader = None
-        if _follower(row):
+        if not _follower(row) and _node_follower(row):
+            leader = next((c for c in reversed(leaders) if _in_pool(row, c, hosts)), None)
+        elif _follower(row):
             for cand in reversed(leaders):
+                if _in_pool(row, cand, hosts):
+                    leader = cand
+                    break
                 if row["ts"] - cand["last_ts"] > gap:
                     continue
                 reached = {_host_key(h) for h in cand["hosts"] or ()}
@@ -578,6 +617,220 @@ def _read_words(change: dict, universe: dict[str, set[str]], node_changes: pl.Da
         found = programs or executors or out.get("hosts")
         out["found"] = "words" if found else ("named" if structured else "not found")
     return out
+
+
+# --- node pools: a change to a pool reaches the nodes that carry its name ------------------
+
+#: A target that names a node pool as clouds' records and people write it: GKE's resource
+#: name (``projects/p/locations/z/clusters/ci/nodePools/ci-runners-v2``), an AKS agent
+#: pool's ID (``.../managedClusters/ci/agentPools/runners``), a change log's
+#: ``nodepool/ci-runners-v2``.
+POOL_PATH = (
+    r"(?i)(?:^|/)(?:(?:managed)?clusters/(?P<cluster>[a-z0-9][a-z0-9_.-]*)/)?"
+    r"(?:node[_-]?pools?|node[_-]?groups?|agent[_-]?pools?)[/:](?P<pool>[a-z0-9][a-z0-9_.-]*)"
+)
+_POOL_WORD = r"(?:node|agent)[ _-]?(?:pool|group)s?"
+#: A pool in words, its name after the words or before them (``node pool ci-runners``,
+#: ``the ci-runners-v2 node pool``); a stop word there (``to``, ``upgraded``) is no name.
+POOL_WORDS = (
+    rf"(?i)(?:^|\s){_POOL_WORD} (?P<after>[a-z0-9][a-z0-9_.-]*)",
+    rf"(?i)(?:^|\s)(?P<before>[a-z0-9][a-z0-9_.-]*) {_POOL_WORD}(?:$|[\s.,;:])",
+)
+#: An EKS managed node group's ARN: ``arn:aws:eks:REGION:ACCOUNT:nodegroup/CLUSTER/NAME/ID``.
+EKS_ARN = r"(?i)^arn:aws[a-z-]*:eks:[^:]*:[0-9]*:nodegroup/(?P<cluster>[^/]+)/(?P<pool>[^/]+)"
+#: How far from a node-pool change its nodes may be reached: an upgrade replaces them one
+#: or a few at a time, for as long as a change may last.
+POOL_SPAN = MAX_SPAN
+#: A node whose last row is this long before a pool's change was gone before it: an
+#: analysis keeps a host's everyday rows one an hour, so its last kept row may be that early.
+POOL_ALIVE = timedelta(hours=1)
+_POOL_SCHEMA = pl.Struct({"pool": pl.String, "cluster": pl.String})
+
+
+def node_pool(target: pl.Expr) -> pl.Expr:
+    """The node pool a change's target (or a change log's words) names, as a struct of
+    ``pool`` and ``cluster`` (null where not said), lower case; null where it names none.
+
+    >>> gke = "projects/acme/locations/us-central1/clusters/ci/nodePools/ci-runners-v2"
+    >>> pl.select(node_pool(pl.lit(gke))).item()
+    {'pool': 'ci-runners-v2', 'cluster': 'ci'}
+    >>> arn = "arn:aws:eks:us-east-1:123456789012:nodegroup/prod/ci-runners/8ec7e1a2"
+    >>> pl.select(node_pool(pl.lit(arn))).item()
+    {'pool': 'ci-runners', 'cluster': 'prod'}
+    >>> pl.select(node_pool(pl.lit("Upgraded the gpu node pool to 1.29"))).item()
+    {'pool': 'gpu', 'cluster': None}
+    >>> pl.select(node_pool(pl.lit("upgrade node pool ci-runners-v2"))).item()
+    {'pool': 'ci-runners-v2', 'cluster': None}
+    >>> pl.select(node_pool(pl.lit("daemonset/kube-system/kube-proxy"))).item() is None
+    True
+    """
+    arn, path = target.str.extract_groups(EKS_ARN), target.str.extract_groups(POOL_PATH)
+    stop = sorted(STOP_WORDS)
+    words = [target.str.extract(pattern, 1).str.to_lowercase() for pattern in POOL_WORDS]
+    pool = pl.coalesce(
+        arn.struct.field("pool"),
+        path.struct.field("pool"),
+        *(pl.when(~w.is_in(stop)).then(w) for w in words),
+    )
+    cluster = pl.coalesce(arn.struct.field("cluster"), path.struct.field("cluster"))
+    return pl.when(pool.is_not_null()).then(
+        pl.struct(pool=pool.str.to_lowercase(), cluster=cluster.str.to_lowercase())
+    )
+
+
+def pool_node_names(pool: str, cluster: str | None = None) -> str:
+    """A regex of the node names (as :func:`host_key`) that carry ``pool`` in a cloud's
+    naming scheme: GKE's ``gke-CLUSTER-POOL-HASH-SUFFIX``, AKS's
+    ``aks-POOL-NNNNNNNN-vmssXXXXXX`` (or ``-N`` on availability sets). EKS node names
+    (``ip-10-0-1-5``) carry no pool: only the data's labels tie them to one.
+
+    >>> import re
+    >>> names = pool_node_names("ci-runners-v2")
+    >>> bool(re.match(names, "gke-ci-ci-runners-v2-5f1b7c6a-9k2x"))
+    True
+    >>> bool(re.match(names, "gke-ci-ci-runners-5f1b7c6a-9k2x"))  # another pool
+    False
+    >>> bool(re.match(pool_node_names("runners"), "aks-runners-41276345-vmss00000a"))
+    True
+    """
+    p = re.escape(pool.lower())
+    c = re.escape(cluster.lower()) + "-" if cluster else "(?:[a-z0-9-]+-)?"
+    gke = f"gke-{c}{p}-[0-9a-f]{{8}}-[0-9a-z]{{4}}"
+    aks = f"aks-{p}-[0-9]{{6,10}}-(?:vmss[0-9a-z]{{6}}|[0-9]+)"
+    return f"^(?:{gke}|{aks})$"
+
+
+#: A pool's label and value, as a kubelet's flags or a record's text write them
+#: (``--node-labels=eks.amazonaws.com/nodegroup=ci-runners``, ``"agentpool": "runners"``),
+#: or as the audit log's node rows name it (``"node_pool":"ci-runners"``).
+POOL_LABEL = (
+    r"(?:"
+    + "|".join(re.escape(k) for k in (*POOL_LABELS, "node_pool"))
+    + r")[\\\"']*\s*[:=]\s*[\\\"']*(?P<pool>[A-Za-z0-9][A-Za-z0-9_.-]*)"
+)
+
+
+def _pool_members(frame: pl.DataFrame) -> pl.DataFrame:
+    """The hosts the data says are in a pool (``key``, ``pool``): a node whose kubelet's
+    flags or whose Node object's labels name it (what ties an EKS node to its group)."""
+    text = pl.concat_str(
+        [pl.col("message").fill_null(""), pl.col("attrs").fill_null("")], separator=" "
+    )
+    # a literal test first: the regex looks only at the few rows that may hold a label
+    maybe = text.str.contains(r"nodegroup|nodepool|agentpool|node_pool")
+    return (
+        frame.lazy()
+        .filter(pl.col("host").is_not_null() & maybe)
+        .select(
+            key=host_key(pl.col("host")),
+            pool=text.str.extract_all(POOL_LABEL)
+            .list.eval(pl.element().str.extract(POOL_LABEL, 1).str.to_lowercase())
+            .list.unique(),
+        )
+        .explode("pool")
+        .drop_nulls()
+        .unique()
+        .collect()
+    )
+
+
+def _host_span(frame: pl.DataFrame) -> pl.DataFrame:
+    """Each host (``key``, as written ``host``) with its ``first`` and ``last`` row."""
+    return (
+        frame.lazy()
+        .filter(pl.col("host").is_not_null() & pl.col("ts").is_not_null())
+        .group_by(key=host_key(pl.col("host")))
+        .agg(host=pl.col("host").min(), first=pl.col("ts").min(), last=pl.col("ts").max())
+        .collect()
+    )
+
+
+def read_pool_targets(changes: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
+    """What a change to a node pool (:func:`node_pool`) touches: the nodes that carry the
+    pool's name in their cloud's scheme (:func:`pool_node_names`) or that the data labels
+    with it (:func:`_pool_members`), among those alive while it lasted (:data:`POOL_SPAN`).
+    Each is reached when its own node change followed (a new node's kubelet starting), or
+    when it first wrote (a node new since the change), else at the change. Such a change
+    is marked ``_pool`` (what :func:`fold_cascades` folds the nodes' restarts into), names
+    only its pool, and is ``found`` as a ``target`` when nodes are.
+    """
+    if changes.height == 0:
+        return changes.with_columns(_pool=pl.lit(None, pl.String))
+    from_words = pl.when(pl.col("sources").list.contains("changelog")).then(
+        node_pool(pl.col("note"))
+    )
+    pooled = changes.with_columns(
+        _named=pl.coalesce(node_pool(pl.col("target")), from_words).cast(_POOL_SCHEMA)
+    ).with_columns(_pool=pl.col("_named").struct.field("pool"))
+    asked = pooled.filter(pl.col("_pool").is_not_null())
+    if asked.height == 0:
+        return pooled.drop("_named")
+    spans, members = _host_span(frame), _pool_members(frame)
+    node_times = (
+        changes.filter(pl.col("node").is_not_null())
+        .select(key=host_key(pl.col("node")), ts="ts")
+        .sort("ts")
+    )
+    found = []
+    for change in asked.iter_rows(named=True):
+        pool, cluster = change["_named"]["pool"], change["_named"]["cluster"]
+        t0 = change["ts"]
+        labelled = members.filter(pl.col("pool") == pool)["key"].to_list()
+        alive = spans.filter(
+            (
+                pl.col("key").str.contains(pool_node_names(pool, cluster))
+                | pl.col("key").is_in(labelled)
+            )
+            & (pl.col("first") <= t0 + POOL_SPAN)
+            & (pl.col("last") >= t0 - POOL_ALIVE)
+        )
+        reached = (
+            node_times.filter(pl.col("ts").is_between(t0, t0 + POOL_SPAN))
+            .group_by("key")
+            .agg(_node_ts=pl.col("ts").min())
+        )
+        timed = (
+            alive.join(reached, on="key", how="left")
+            .with_columns(
+                ts=pl.coalesce(
+                    "_node_ts",
+                    pl.when(pl.col("first") > t0).then("first"),
+                    pl.lit(t0, _TS),
+                )
+            )
+            .sort("ts", "host")
+        )
+        found.append(
+            {
+                "change_id": change["change_id"],
+                "_pool_hosts": sorted(timed["host"]),
+                "_pool_times": timed.select("host", "ts").to_dicts(),
+            }
+        )
+    hits = pl.DataFrame(
+        found,
+        schema={
+            "change_id": pl.UInt32,
+            "_pool_hosts": pl.List(pl.String),
+            "_pool_times": CHANGE_SCHEMA["host_times"],
+        },
+    ).filter(pl.col("_pool_hosts").list.len() > 0)
+    has = pl.col("_pool_hosts").is_not_null()
+    return (
+        pooled.join(hits, on="change_id", how="left")
+        .with_columns(
+            hosts=pl.when(has).then("_pool_hosts").otherwise("hosts"),
+            host_times=pl.when(has).then("_pool_times").otherwise("host_times"),
+            names=pl.when(pl.col("_pool").is_not_null())
+            .then(pl.concat_list(pl.col("_pool")))
+            .otherwise("names"),
+            found=pl.when(has & pl.col("found").is_not_null())
+            .then(pl.lit("target"))
+            .otherwise("found"),
+            _witnessed=pl.when(has).then(pl.lit(False)).otherwise("_witnessed"),
+        )
+        .drop("_named", "_pool_hosts", "_pool_times")
+    )
 
 
 def _kind(change: dict) -> str:
