@@ -17,6 +17,7 @@ import pytest
 import timeline
 from tests.rca.judge import judge, matches
 from tests.rca.scenarios import SCENARIOS, Cause, build
+from timeline.analysis import rates
 
 #: Scenarios the current evidence model gets wrong, and how (a strict xfail each).
 KNOWN_WRONG: dict[str, str] = {}
@@ -137,3 +138,33 @@ def test_the_incident_recovers_when_its_trouble_ends(analysed, name):
     assert abs(incident["recovery"] - truth.recovered) <= timedelta(minutes=25), (
         f"recovery {incident['recovery']:%m-%d %H:%M}, trouble ended {truth.recovered:%m-%d %H:%M}"
     )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_node_pool_upgrade_reaches_its_nodes_and_its_runners_are_no_hosts(tmp_path, seed):
+    """A node pool's upgrade (GKE, AKS or EKS, by seed) is the trigger of the errors on
+    the nodes it brought up; those nodes' own starts (kubelet, kube-proxy, their Node
+    objects) are its doing, not changes that made it worse; and the runners the CI jobs
+    name are where jobs ran, never hosts of the incident."""
+    root, truth = build("node_pool_upgrade", tmp_path, seed=seed)
+    loaded = timeline.read(root)
+    analysis = timeline.analyze(loaded)
+    verdict = judge(truth, analysis)
+    assert verdict.top1 and not verdict.decoy_in_top3, verdict.top
+    new = set(truth.notes["new"])
+    upgrade = analysis.changes.filter(pl.col("target") == truth.causes[0].target).row(0, named=True)
+    assert new <= set(upgrade["hosts"])
+    own = analysis.changes.filter(pl.col("node").is_in(sorted(new)))
+    assert own.height == 0, own["description"].to_list()
+    near = analysis.incidents.with_columns(_off=(pl.col("onset") - truth.onset).abs()).sort("_off")
+    incident = near.row(0, named=True)
+    worse = analysis.contributors.filter(
+        (pl.col("incident_id") == incident["incident_id"]) & (pl.col("role") == "made worse")
+    )
+    assert worse.height == 0, worse["description"].to_list()
+    events = loaded.events
+    runners = set(rates.jobs(events)["runner_name"].drop_nulls())
+    writers = set(events.filter(pl.col("kind") == "log")["host"].drop_nulls())
+    assert runners and not (set(incident["hosts"]) & (runners - writers))
+    ci_hosts = analysis.spikes.filter(pl.col("source") == "github-actions")["hosts"].explode()
+    assert set(ci_hosts.drop_nulls()) <= set(truth.notes["nodes"])

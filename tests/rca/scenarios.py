@@ -33,9 +33,12 @@ from tests.rca.world import (
     World,
     coredns_program,
     daily_load,
+    dind_program,
     kube_proxy_program,
     node_names,
+    pool_node_names,
     service_program,
+    suffix,
 )
 
 __all__ = ["SCENARIOS", "Cause", "Truth", "build"]
@@ -867,6 +870,212 @@ def canary_without_nodes(seed: int) -> tuple[World | None, Truth]:
     )
 
 
+#: Each cloud's pool: names it allows, how a change record names the pool, its label, and
+#: the versions of an upgrade from and to.
+POOLS = {
+    "gke": (
+        ("ci-runners-v2", "gha-runners", "build-pool"),
+        "cloud.google.com/gke-nodepool",
+        ("1.28.9-gke.1289000", "1.29.4-gke.1043002"),
+    ),
+    "aks": (
+        ("runners", "cirunnersv2", "ghapool"),
+        "kubernetes.azure.com/agentpool",
+        ("1.28.9", "1.29.4"),
+    ),
+    "eks": (
+        ("ci-runners", "gha-runners-v2", "build-ng"),
+        "eks.amazonaws.com/nodegroup",
+        ("v1.28.8-eks-ae9a62a", "v1.29.3-eks-ae9a62a"),
+    ),
+}
+#: What Docker's daemon says when the node's iptables is not the one it knows.
+DIND_ERROR = (
+    "failed to start daemon: Error initializing network controller: error obtaining controller "
+    'instance: failed to register "bridge" driver: unable to add return rule in '
+    "DOCKER-ISOLATION-STAGE-1 chain:  (iptables failed: iptables --wait -A "
+    "DOCKER-ISOLATION-STAGE-1 -j RETURN: iptables v1.8.9 (nf_tables): RULE_APPEND failed (No "
+    "such file or directory): rule in chain DOCKER-ISOLATION-STAGE-1\n (exit status 4))"
+)
+
+
+def _pool_target(rng: random.Random, cloud: str, cluster: str, pool: str) -> str:
+    """The pool as a change record names it: a change log's ``kind/name``, or the cloud's
+    own resource name or ID."""
+    if rng.random() < 0.4:
+        kind = {"gke": "nodepool", "aks": "agentpool", "eks": "nodegroup"}[cloud]
+        return f"{kind}/{pool}"
+    if cloud == "gke":
+        project = rng.choice(("acme-ci", "globex-build", "initech-prod"))
+        zone = rng.choice(("us-central1-a", "europe-west1-b", "asia-east1-c"))
+        return f"projects/{project}/locations/{zone}/clusters/{cluster}/nodePools/{pool}"
+    if cloud == "aks":
+        sub = "-".join(
+            "".join(rng.choice("0123456789abcdef") for _ in range(n)) for n in (8, 4, 4, 4, 12)
+        )
+        return (
+            f"/subscriptions/{sub}/resourceGroups/rg-{cluster}/providers/"
+            f"Microsoft.ContainerService/managedClusters/{cluster}/agentPools/{pool}"
+        )
+    region = rng.choice(("us-east-1", "eu-west-1", "ap-southeast-2"))
+    group = "-".join(
+        "".join(rng.choice("0123456789abcdef") for _ in range(n)) for n in (8, 4, 4, 4, 12)
+    )
+    return (
+        f"arn:aws:eks:{region}:{rng.randint(10**11, 10**12 - 1)}:nodegroup/{cluster}/{pool}/{group}"
+    )
+
+
+def node_pool_upgrade(seed: int) -> tuple[World | None, Truth]:
+    """A person upgrades the node pool the self-hosted GitHub Actions runners run on (GKE,
+    AKS or EKS, drawn): the pool's nodes are replaced one by one, and Docker's daemon in
+    each runner pod on a new node fails against its iptables, so the jobs those runners
+    take fail. The new nodes' kubelets and programs start as the upgrade brings them up;
+    the runner image pinned to the old iptables ends it. The runners are named in the
+    jobs, never hosts; the new nodes carry the pool's name (GKE, AKS) or the audit log's
+    and kubelet's labels do (EKS)."""
+    world, onset, rng = _base(seed, hours_before=(8, 14), hours_after=(2, 3), n_nodes=(3, 5))
+    cloud = rng.choice(tuple(POOLS))
+    pools, label, (old_version, new_version) = POOLS[cloud]
+    pool = rng.choice(pools)
+    cluster = rng.choice(("ci", "build", "platform", "tools"))
+    group = (
+        "".join(rng.choice("0123456789abcdef") for _ in range(8))
+        if cloud == "gke"
+        else str(rng.randint(10_000_000, 99_999_999))
+    )
+    n_pool = rng.randint(2, 4)
+    if cloud == "gke":
+        default = pool_node_names(
+            rng, cloud, cluster, "default-pool", rng.randint(3, 5), group=group[::-1]
+        )
+    elif cloud == "aks":
+        default = pool_node_names(
+            rng,
+            cloud,
+            cluster,
+            "system",
+            rng.randint(3, 5),
+            group=str(rng.randint(10**7, 10**8 - 1)),
+        )
+    else:
+        default = pool_node_names(rng, cloud, cluster, "system", rng.randint(3, 5))
+    old = pool_node_names(rng, cloud, cluster, pool, n_pool, group=group)
+    new = pool_node_names(rng, cloud, cluster, pool, n_pool, group=group, first=n_pool)
+    world.nodes = [*default, *old]
+    if rng.random() < 0.5:
+        world.kubectl_logs.add("arc-runner-set")
+    proxy, dns = _platform(world, rng)
+    app = _app(world, rng, nodes=rng.sample(default, 2))
+    runner_set = f"arc-runner-set-{suffix(rng)}-runner-"
+    runners = world.workload(
+        "Deployment",
+        "arc-runners",
+        "arc-runner-set",
+        dind_program(),
+        version="v24.0.9",
+        nodes=old,
+        image="docker.io/library/docker",
+        container="dind",
+        pod_prefix=runner_set,
+    )
+    world.background(runners, rng.uniform(0.5, 1.5))
+    for node in world.nodes:
+        world.kubelet_lines(node, world.start, world.end, rng.uniform(0.3, 0.8))
+    churn = _churn_decoys(world)
+    decoy = _unrelated_deploy(world, rng, onset - int(rng.uniform(60, 150) * MIN), (app.name,))
+
+    person = rng.choice(PEOPLE)
+    at = onset - int(rng.uniform(3, 6) * MIN)
+    target = _pool_target(rng, cloud, cluster, pool)
+    world.note(
+        at,
+        "upgrade",
+        target,
+        rng.choice(
+            (
+                f"Node pool upgrade {old_version} -> {new_version}",
+                f"Upgrade {pool} to {new_version} (surge 1)",
+                f"Bumped the runner node pool to {new_version.split('-')[0]}",
+            )
+        ),
+        person.split("@")[0],
+    )
+    labels = {label: pool, "kubernetes.io/os": "linux"}
+    kubelet_version = new_version if new_version.startswith("v") else f"v{new_version}"
+    started: dict[str, int] = {}
+    t = at + int(rng.uniform(1, 3) * MIN)
+    for gone, fresh in zip(old, new, strict=True):
+        world.replace_node(
+            gone,
+            fresh,
+            t,
+            version=kubelet_version,
+            labels=labels,
+            cordoned_by="eks:node-manager" if cloud == "eks" else None,
+            registered_in_audit=cloud == "eks",
+        )
+        started[fresh] = world.run_at(runners, fresh, t + 3 * MIN).start
+        for work in (proxy, runners, *(w for w in (dns, app) if fresh in w.nodes)):
+            world.background(work, rng.uniform(0.2, 0.6), nodes=[fresh])
+        world.kubelet_lines(fresh, t + MIN, world.end, rng.uniform(0.3, 0.8))
+        t += int(rng.uniform(4, 8) * MIN)
+    fix_at = t + int(rng.uniform(30, 60) * MIN)
+    fixed = world.roll(runners, fix_at, "v24.0.10", actor=rng.choice(PEOPLE), step_s=(20, 60))
+    first_error = {n: s + int(rng.uniform(5, 40) * SEC) for n, s in started.items()}
+    for node, begins in first_error.items():
+        world.emit(
+            runners,
+            node,
+            begins,
+            fixed[node],
+            rng.uniform(1.5, 4),
+            _fixed(("logfmt|error", DIND_ERROR)),
+        )
+
+    def runner(q: int) -> tuple[str, bool] | None:
+        alive = [r for r in runners.runs if r.start <= q < r.end]
+        if not alive:
+            return None
+        run = rng.choice(alive)
+        return run.pod, run.node in started and run.start >= started[run.node] and q < fixed[
+            run.node
+        ]
+
+    org = rng.choice(("acme", "globex", "initech"))
+    world.github_jobs(
+        f"{org}/{rng.choice(('monorepo', 'api', 'web'))}",
+        rng.uniform(0.8, 1.6),
+        labels=["arc-runner-set"],
+        runner=runner,
+        delay_s=lambda q, broken: rng.uniform(40, 240) if broken else rng.uniform(2, 15),
+    )
+    hosted = iter(range(rng.randint(2, 50), 10**6))
+    world.github_jobs(
+        f"{org}/docs",
+        rng.uniform(0.2, 0.5),
+        labels=["ubuntu-latest"],
+        runner=lambda q: (f"GitHub Actions {next(hosted)}", False),
+        delay_s=lambda q, broken: rng.uniform(3, 20),
+        workflow="Docs",
+    )
+    return world, Truth(
+        "node_pool_upgrade",
+        f"a node pool upgrade ({cloud}) breaking the self-hosted runners on its new nodes",
+        _dt(min(first_error.values())),
+        (Cause(target, _dt(at)),),
+        decoys=(
+            decoy,
+            *churn,
+            Cause("kube-proxy", _dt(world.end)),
+            *(Cause(f"node/{n}", _dt(world.end)) for n in new),
+        ),
+        mitigations=(Cause(runners.target, _dt(fix_at)),),
+        recovered=_dt(max(fixed.values())),
+        notes={"cloud": cloud, "pool": pool, "nodes": [*default, *old, *new], "new": new},
+    )
+
+
 def bundled(seed: int) -> tuple[World | None, Truth]:
     """The bundled sample (``sample_logs/``), read where it lies, judged by its own ground
     truth (``sample_logs.expected()``): its first incident, the change that triggered it,
@@ -912,6 +1121,7 @@ SCENARIOS: dict[str, Callable[[int], tuple[World | None, Truth]]] = {
         changelog_only,
         broker_restart,
         canary_without_nodes,
+        node_pool_upgrade,
         bundled,
     )
 }

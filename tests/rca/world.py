@@ -10,8 +10,10 @@ collects it:
 ```
 nodes/<node>/var/log/pods/<ns>_<pod>_<uid>/<container>/<restart>.log   CRI lines
   (or pods/<ns>_<pod>_<uid>/<container>/<restart>.log, copied out without the node)
+nodes/<node>/kubelet.log                                  journalctl -u kubelet -o short-precise
 rabbitmq/rabbit@<name>.log                                             RabbitMQ 3.11
 circleci/jobs-page-NNN.json                                            API v2 job details
+github/<repo>-jobs.json            GitHub Actions jobs API pages (gh api --paginate)
 k8s/audit.log                                                          audit.k8s.io/v1
 k8s/events.json                                                        kubectl get events -o json
 changelog.csv                                                          time,type,target,...
@@ -30,6 +32,7 @@ import string
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -182,10 +185,13 @@ def coredns_program(version: str = "1.10.1") -> Program:
 
 
 def klog_text(code: str, t: int, message: str) -> str:
-    """A program's line at ``t``: ``code`` is ``L|file.go:N`` for klog, empty for text."""
+    """A program's line at ``t``: ``code`` is ``L|file.go:N`` for klog, ``logfmt|level``
+    for logrus' text formatter (Docker's daemon), empty for text."""
     if not code:
         return message
     level, where = code.split("|", 1)
+    if level == "logfmt":
+        return f'time="{fmt.rfc3339_nano(t)}" level={where} msg={fmt.go_quote(message)}'
     return fmt.klog(level, t, where, message)
 
 
@@ -218,6 +224,8 @@ class Workload:
     runs: list[PodRun] = field(default_factory=list)
     generation: int = 1
     declared: list[tuple[int, str]] = field(default_factory=list)  # (since, version)
+    #: pods named ``<prefix><suffix>`` (an ARC runner set's ``<set>-<id>-runner-``)
+    pod_prefix: str = ""
 
     @property
     def plural(self) -> str:
@@ -248,10 +256,15 @@ class World:
     jobs: list[dict] = field(default_factory=list)
     rabbit: dict[str, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))
     rabbit_down: dict[str, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
+    kubelet: dict[str, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))
+    github: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
     rv: int = 0
     #: ``node``: ``nodes/<node>/var/log/pods/...`` as on the nodes; ``flat``: the pod
     #: folders copied out without their node (``pods/<ns>_<pod>_<uid>/...``).
     layout: str = "node"
+    #: workloads whose logs were saved with ``kubectl logs -l ... --prefix --timestamps``
+    #: (``kubectl/<namespace>_<name>.log``) rather than from the nodes
+    kubectl_logs: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -271,10 +284,12 @@ class World:
         nodes: list[str] | None = None,
         image: str | None = None,
         container: str | None = None,
+        pod_prefix: str = "",
     ) -> Workload:
         """A workload running from the start of the world, one pod per node given (a
         DaemonSet: every node)."""
         work = Workload(
+            pod_prefix=pod_prefix,
             kind=kind,
             namespace=namespace,
             name=name,
@@ -294,6 +309,8 @@ class World:
         return work
 
     def _pod_name(self, work: Workload) -> str:
+        if work.pod_prefix:
+            return f"{work.pod_prefix}{suffix(self.rng)}"
         if work.kind == "Deployment":
             return f"{work.name}-{work.rs_hash}-{suffix(self.rng)}"
         return f"{work.name}-{suffix(self.rng)}"
@@ -929,6 +946,218 @@ class World:
             "type": etype,
         }
 
+    # --- nodes, their kubelets and their pools ----------------------------------------
+
+    def kubelet_lines(self, node: str, start: int, end: int, per_min: float) -> None:
+        """The kubelet's everyday lines on ``node`` (its journal) from ``start`` to ``end``."""
+        rng = random.Random(self.rng.random())
+        pid = rng.randint(900, 4000)
+        for t in arrivals(self.np_rng, max(start, self.start), min(end, self.end), per_min):
+            t = int(t)
+            if rng.random() < 0.6:
+                line = fmt.klog("I", t, "kubelet.go:2457", '"SyncLoop (PLEG): event for pod"', pid)
+            else:
+                took = fmt.go_duration(rng.randint(2, 90) * 1_000_000)
+                line = fmt.klog(
+                    "I",
+                    t,
+                    "kubelet_node_status.go:486",
+                    f'"Updated node status" took="{took}"',
+                    pid,
+                )
+            self.kubelet[node].append((t, line))
+
+    def kubelet_start(self, node: str, t: int, version: str, labels: dict[str, str]) -> None:
+        """A node's kubelet starting: its flags (the node's labels among them), its version,
+        and the few errors every node logs before its network plugin is up."""
+        rng = random.Random(self.rng.random())
+        pid = rng.randint(900, 4000)
+        flags = ",".join(f"{k}={v}" for k, v in labels.items())
+        lines = [
+            ("I", "flags.go:64", f'FLAG: --node-labels="{flags}"'),
+            ("I", "server.go:487", f'"Kubelet version" kubeletVersion="{version}"'),
+            ("I", "kubelet.go:2318", '"Starting kubelet main sync loop"'),
+        ]
+        lines += [
+            (
+                "E",
+                "kubelet.go:2855",
+                '"Container runtime network not ready" networkReady="NetworkReady=false '
+                "reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin "
+                'not initialized"',
+            )
+        ] * rng.randint(1, 3)
+        at = t
+        for level, where, message in lines:
+            self.kubelet[node].append((at, fmt.klog(level, at, where, message, pid)))
+            at += int(rng.uniform(0.05, 2.0) * SEC)
+
+    def replace_node(
+        self,
+        old: str,
+        new: str,
+        t: int,
+        *,
+        version: str,
+        labels: dict[str, str],
+        drain_after_s: tuple[float, float] = (60, 150),
+        cordoned_by: str | None = None,
+        registered_in_audit: bool = False,
+    ) -> int:
+        """A node pool's surge upgrade replacing ``old`` with ``new``: the new node's
+        kubelet starts at ``t`` (registered with ``labels``, in the audit log when
+        ``registered_in_audit``), the events of its start, every workload that ran on
+        ``old`` starts a pod on it; then ``old`` is cordoned (by ``cordoned_by``, in the
+        audit log, when given), drained and removed. Returns when ``old`` was drained."""
+        self.nodes.append(new)
+        self.kubelet_start(new, t, version, labels)
+        if registered_in_audit:
+            node = {"kind": "Node", "apiVersion": "v1", "metadata": {"name": new, "labels": labels}}
+            self.audit_record(
+                t + SEC,
+                "create",
+                "/api/v1/nodes",
+                "nodes",
+                None,
+                None,
+                f"system:node:{new}",
+                request=node,
+                response=node,
+                agent=f"kubelet/{version} (linux/amd64) kubernetes/fa3d799",
+            )
+        for reason, message, component, lag in (
+            ("Starting", "Starting kubelet.", "kubelet", 1),
+            (
+                "RegisteredNode",
+                f"Node {new} event: Registered Node {new} in Controller",
+                "node-controller",
+                4,
+            ),
+            ("NodeReady", f"Node {new} status is now: NodeReady", "kubelet", 25),
+        ):
+            host = new if component == "kubelet" else None
+            self.event(t + lag * SEC, "default", "Node", new, "", reason, message, component, host)
+        at = t + int(self.rng.uniform(30, 50) * SEC)
+        for work in self.workloads:
+            if old not in work.nodes:
+                continue
+            work.nodes.append(new)
+            run = self._new_run(work, new, at + 2 * SEC, self.version_at(work, at))
+            work.runs.append(run)
+            self.pod_created(work, run, at + SEC)
+            at += int(self.rng.uniform(1, 6) * SEC)
+        drained = t + int(self.rng.uniform(*drain_after_s) * SEC)
+        if cordoned_by:
+            body = {"spec": {"unschedulable": True}}
+            self.audit_record(
+                drained - 5 * SEC,
+                "patch",
+                f"/api/v1/nodes/{old}",
+                "nodes",
+                None,
+                old,
+                cordoned_by,
+                request=body,
+                response={"kind": "Node", "metadata": {"name": old}},
+            )
+        self.event(
+            drained - 4 * SEC,
+            "default",
+            "Node",
+            old,
+            "",
+            "NodeNotSchedulable",
+            f"Node {old} status is now: NodeNotSchedulable",
+            "kubelet",
+            old,
+        )
+        for work in self.workloads:
+            if old in work.nodes:
+                work.nodes.remove(old)
+                run = self.run_at(work, old, drained)
+                if run is not None:
+                    self._stopped(work, run, drained + int(self.rng.uniform(0, 20) * SEC))
+        self.event(
+            drained + int(self.rng.uniform(60, 120) * SEC),
+            "default",
+            "Node",
+            old,
+            "",
+            "RemovingNode",
+            f"Node {old} event: Removing Node {old} from Controller",
+            "node-controller",
+        )
+        self.kubelet[old] = [(at_, line) for at_, line in self.kubelet[old] if at_ < drained + MIN]
+        return drained
+
+    # --- CI and RabbitMQ ----------------------------------------------------------------
+
+    def github_jobs(
+        self,
+        repo: str,
+        per_min: Rate,
+        *,
+        labels: list[str],
+        runner: Callable[[int], tuple[str, bool] | None],
+        delay_s: Callable[[int, bool], float],
+        workflow: str = "CI",
+    ) -> None:
+        """GitHub Actions jobs of ``repo`` queued at ``per_min``: ``runner(t)`` names the
+        runner that took a job queued at ``t`` and whether it was broken (None: no runner
+        took it, still queued at the end), ``delay_s(t, broken)`` how long it waited. A
+        broken runner fails its job within a minute."""
+        names = ("build", "test", "lint", "integration", "docker-image")
+        run_id = self.rng.randint(7_000_000_000, 9_000_000_000)
+        job_id = run_id * 3 + self.rng.randint(0, 999)
+        for t in arrivals(self.np_rng, self.start, self.end, per_min).tolist():
+            run_id += self.rng.randint(1, 40)
+            job_id += self.rng.randint(1, 90)
+            took = runner(t)
+            name = self.rng.choice(names)
+            job = {
+                "id": job_id,
+                "run_id": run_id,
+                "workflow_name": workflow,
+                "head_branch": self.rng.choice(("main", "main", "release", f"pr-{job_id % 900}")),
+                "run_url": f"https://api.github.com/repos/{repo}/actions/runs/{run_id}",
+                "run_attempt": 1,
+                "head_sha": "".join(self.rng.choice("0123456789abcdef") for _ in range(40)),
+                "url": f"https://api.github.com/repos/{repo}/actions/jobs/{job_id}",
+                "html_url": f"https://github.com/{repo}/actions/runs/{run_id}/job/{job_id}",
+                "status": "queued",
+                "conclusion": None,
+                "created_at": fmt.iso_s(t),
+                "started_at": fmt.iso_s(t),
+                "completed_at": None,
+                "name": name,
+                "labels": labels,
+                "runner_id": None,
+                "runner_name": None,
+                "runner_group_id": None,
+                "runner_group_name": None,
+            }
+            if took is not None:
+                name_, broken = took
+                started = t + int(delay_s(t, broken) * SEC)
+                ran = (
+                    self.rng.uniform(20, 60) if broken else self.rng.lognormvariate(5.0, 0.5)
+                ) * SEC
+                stopped = started + int(ran)
+                if stopped > self.end:
+                    continue
+                failed = broken or self.rng.random() < 0.05
+                job |= {
+                    "status": "completed",
+                    "conclusion": "failure" if failed else "success",
+                    "started_at": fmt.iso_s(started),
+                    "completed_at": fmt.iso_s(stopped),
+                    "runner_id": self.rng.randint(10, 9000),
+                    "runner_name": name_,
+                    "runner_group_id": 1,
+                    "runner_group_name": "Default",
+                }
+            self.github[repo].append(job)
+
     # --- CI and RabbitMQ ----------------------------------------------------------------
 
     def ci_jobs(
@@ -1088,6 +1317,10 @@ class World:
             )
             body = {"items": items[first : first + 100], "next_page_token": token}
             path.write_text(json.dumps(body, separators=(",", ":")))
+        for node, lines in self.kubelet.items():
+            self._write_kubelet(root, node, sorted(lines))
+        for repo, jobs in self.github.items():
+            self._write_github(root, repo, jobs)
         k8s = root / "k8s"
         k8s.mkdir(exist_ok=True)
         (k8s / "audit.log").write_text(
@@ -1113,7 +1346,44 @@ class World:
             (root / "changelog.csv").write_text(buffer.getvalue())
         return root
 
+    def _write_kubelet(self, root: Path, node: str, lines: list[tuple[int, str]]) -> None:
+        """``journalctl -u kubelet -o short-precise`` saved on the node: the journal's
+        header, then each klog line after the journal's time, host and unit."""
+        if not lines:
+            return
+        pid = lines[0][1].split()[2]
+
+        def stamp(t: int, *, with_weekday: bool = False) -> str:
+            second, ns = divmod(t, NS)
+            moment = datetime.fromtimestamp(second, tz=UTC)
+            if with_weekday:
+                return moment.strftime("%a %Y-%m-%d %H:%M:%S UTC")
+            return f"{moment:%b %d %H:%M:%S}.{ns // 1000:06d}"
+
+        head = (
+            f"-- Logs begin at {stamp(lines[0][0], with_weekday=True)}, "
+            f"end at {stamp(lines[-1][0], with_weekday=True)}. --"
+        )
+        body = [f"{stamp(t)} {node} kubelet[{pid}]: {line}" for t, line in lines]
+        path = root / "nodes" / node / "kubelet.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join([head, *body]) + "\n")
+
+    def _write_github(self, root: Path, repo: str, jobs: list[dict]) -> None:
+        """The jobs as ``gh api --paginate .../actions/runs/{id}/jobs`` saves them: pages
+        of up to 100 in a row, newest first, pretty-printed or on one line."""
+        items = sorted(jobs, key=lambda j: j["created_at"], reverse=True)
+        indent = self.rng.choice((None, 2))
+        pages = [
+            json.dumps({"total_count": len(items), "jobs": items[i : i + 100]}, indent=indent)
+            for i in range(0, len(items), 100)
+        ]
+        path = root / "github" / f"{repo.replace('/', '_')}-jobs.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(pages) + "\n")
+
     def _write_pods(self, root: Path, work: Workload) -> None:
+        saved: list[str] = []
         for run in work.runs:
             rng = random.Random(f"{run.uid}-{run.restart}")
             records: list[tuple[int, str]] = []
@@ -1132,6 +1402,10 @@ class World:
             if not records:
                 continue
             records.sort(key=lambda r: r[0])
+            if work.name in self.kubectl_logs:
+                where = f"[pod/{run.pod}/{work.container}]"
+                saved += [f"{where} {fmt.rfc3339_nano(t)} {text}" for t, text in records]
+                continue
             pods = (
                 root / "nodes" / run.node / "var/log/pods"
                 if self.layout == "node"
@@ -1143,6 +1417,10 @@ class World:
             (folder / f"{run.restart}.log").write_text(
                 "\n".join(fmt.cri(t, stream, text) for t, text in records) + "\n"
             )
+        if saved:
+            path = root / "kubectl" / f"{work.namespace}_{work.name}.log"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("\n".join(saved) + "\n")
 
 
 def node_names(rng: random.Random, n: int) -> list[str]:
@@ -1162,3 +1440,45 @@ def node_names(rng: random.Random, n: int) -> list[str]:
         return [f"aks-nodepool1-{pool}-vmss{i:06x}" for i in range(n)]
     dc = rng.choice(("fra1", "ams3", "iad2", "sfo2"))
     return [f"worker-{i + 1:02d}.{dc}.example.net" for i in rng.sample(range(40), n)]
+
+
+def pool_node_names(
+    rng: random.Random, cloud: str, cluster: str, pool: str, n: int, *, group: str = "", first=0
+) -> list[str]:
+    """Names of ``n`` nodes of one pool as each cloud names them: GKE's
+    ``gke-CLUSTER-POOL-GROUP-XXXX`` (``group`` its instance group's hash), AKS's
+    ``aks-POOL-GROUP-vmssNNNNNN`` (scale set instances numbered from ``first``), EKS's
+    ``ip-10-N-N-N.ec2.internal`` (which say nothing of the node group)."""
+    if cloud == "gke":
+        return [f"gke-{cluster}-{pool}-{group}-{suffix(rng, 4)}" for _ in range(n)]
+    if cloud == "aks":
+        return [f"aks-{pool}-{group}-vmss{i:06x}" for i in range(first, first + n)]
+    net = rng.randint(0, 200)
+    return [
+        f"ip-10-{net}-{rng.randint(0, 63)}-{rng.randint(2, 250)}.ec2.internal" for _ in range(n)
+    ]
+
+
+def dind_program(version: str = "24.0.9") -> Program:
+    """Docker's daemon in a runner pod's ``dind`` sidecar, logging through logrus' text
+    formatter: its start-up, then the containers the jobs run coming and going."""
+
+    def startup(_version: str, rng: random.Random) -> list[tuple[str, str]]:
+        return [
+            ("logfmt|info", "Starting up"),
+            ("logfmt|info", f"containerd successfully booted in 0.0{rng.randint(11, 59)}s"),
+            ("logfmt|info", "Loading containers: start."),
+            ("logfmt|info", "Loading containers: done."),
+            ("logfmt|info", "Daemon has completed initialization"),
+            ("logfmt|info", "API listen on [::]:2375"),
+        ]
+
+    def info(rng: random.Random) -> tuple[str, str]:
+        if rng.random() < 0.5:
+            return "logfmt|info", "ignoring event"
+        return (
+            "logfmt|info",
+            f"shim disconnected id={''.join(rng.choices('0123456789abcdef', k=64))}",
+        )
+
+    return Program(f"dind-{version}", startup, info)
