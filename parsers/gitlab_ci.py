@@ -34,7 +34,7 @@ labels, both known before any machine takes the job. GitLab's equivalent is the 
 job waits in. It is written sorted and joined with commas (``docker,linux``, as
 ``gitlab-runner register --tag-list`` takes it); a job without tags is ``untagged`` (it
 waits for the runners that take untagged jobs). The runner that took a job (its
-description) is the row's host, as GitHub's runner name is. The runner's type
+description) is its ``runner_name``, as GitHub's is: where a job ran, not a host. The runner's type
 (``instance_type``) would put every shared runner in one series and is unknown while a
 job waits, so it only goes to ``attrs``.
 
@@ -248,7 +248,7 @@ def failure_kind(reason: pl.Expr) -> pl.Expr:
     )
 
 
-def runner_host(runner_id: pl.Expr, description: pl.Expr, name: pl.Expr) -> pl.Expr:
+def runner_of(runner_id: pl.Expr, description: pl.Expr, name: pl.Expr) -> pl.Expr:
     """The runner that took a job: its description, else its name, else ``runner #id``."""
     return pl.coalesce(
         _nonempty(description),
@@ -300,7 +300,7 @@ def job_fields(items: pl.LazyFrame) -> pl.LazyFrame:
             _get("duration").cast(pl.Float64, strict=False)
         ),
         executor=executor_of(_get("tag_list")),
-        host=runner_host(_get("runner.id"), _get("runner.description"), _get("runner.name")),
+        runner=runner_of(_get("runner.id"), _get("runner.description"), _get("runner.name")),
         url=_get("web_url"),
         failure_reason=reason,
         failure_kind=failure_kind(reason),
@@ -340,7 +340,6 @@ EXTRA = {
     "failure_kind": pl.col("failure_kind"),
     "allow_failure": pl.when(pl.col("allow_failure")).then(True),
     "tag_list": pl.col("tag_list"),
-    "runner": pl.col("host"),
     "runner_id": pl.col("runner_id"),
     "runner_type": pl.col("runner_type"),
     "runner_shared": pl.when(pl.col("runner_id").is_not_null()).then(pl.col("runner_shared")),
@@ -499,10 +498,10 @@ SAMPLES = (
             "kind": "job",
             "level": "error",
             "ts": "2024-05-14T09:12:26.611000+00:00",
-            "host": "k8s-large runners",
+            "attrs.runner_name": "k8s-large runners",
             "component": "rspec 2/4",
             "message": "job rspec 2/4 #7201446811 failed [runner_system_failure] "
-            "(k8s-large, queued 4.9s, ran 62.3s)",
+            "(k8s-large, runner k8s-large runners, queued 4.9s, ran 62.3s)",
             "attrs.queue_delay_s": 4.871,
             "attrs.executor": "k8s-large",
             "attrs.failure_kind": "infrastructure",
