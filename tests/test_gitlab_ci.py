@@ -697,7 +697,7 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def _world(root, *, seed: int) -> datetime:
+def _world(root, *, seed: int, changelog: bool = True) -> datetime:
     """A day of two projects' jobs on two runner pools, saved as the API's pages (newest
     first, 100 a page; one line each as curl saves them, or pretty-printed), the audit log of a cluster whose ``k8s-large`` runner
     Deployment is upgraded at 13:05 (and a shop deploy 40 minutes before it), and the
@@ -802,16 +802,21 @@ def _world(root, *, seed: int) -> datetime:
         )
         + "\n"
     )
-    (root / "changelog.csv").write_text(
-        "time,type,target,description,from,to,actor\n"
-        f"{change:%Y-%m-%d %H:%M},upgrade,deployment/gitlab-runner/gitlab-runner-k8s-large,"
-        "Runner 17.0 for the k8s-large runners,16.11.1,17.0.0,platform-ci-deployer\n"
-    )
+    if changelog:
+        (root / "changelog.csv").write_text(
+            "time,type,target,description,from,to,actor\n"
+            f"{change:%Y-%m-%d %H:%M},upgrade,deployment/gitlab-runner/gitlab-runner-k8s-large,"
+            "Runner 17.0 for the k8s-large runners,16.11.1,17.0.0,platform-ci-deployer\n"
+        )
     return change
 
 
-def test_a_runner_upgrade_before_gitlab_jobs_queue_is_found_and_ranked_first(tmp_path):
-    change = _world(tmp_path, seed=7)
+@pytest.mark.parametrize("changelog", [True, False])
+def test_a_runner_upgrade_before_gitlab_jobs_queue_is_found_and_ranked_first(tmp_path, changelog):
+    """With a change log line that names the runner pool, or with only the audit log's
+    patch of the pool's Deployment (``gitlab-runner-k8s-large`` takes the ``k8s-large``
+    jobs)."""
+    change = _world(tmp_path, seed=7, changelog=changelog)
     loaded = timeline.read(tmp_path, workers=1)
     files = loaded.summary.files
     assert set(files.filter(pl.col("file").str.contains("/gitlab/"))["format"]) == {"gitlab-ci"}

@@ -100,6 +100,40 @@ def names_match(name: str | None, other: str | None) -> bool:
     return len(a) >= 3 and len(b) >= 3 and (a in b or b in a)
 
 
+#: Words of a CI runner pool's name that say it runs jobs, not which jobs it takes.
+RUNNER_WORDS = frozenset(
+    ["runner", "runners", "agent", "agents", "actions", "arc", "set", "scale", "ci"]
+    + ["gitlab", "github", "circleci", "buildkite", "self", "hosted", "controller"]
+)
+
+
+def names_executor(name: str | None, executor: str) -> bool:
+    """Whether a change's target name is a CI runner pool that takes the jobs of
+    ``executor`` (tags or labels joined by commas; a resource class ``namespace/name``):
+    one of its labels is the name without the words that say it runs jobs, or a label
+    of several words runs through the name. A pool's Deployment or scale set is named
+    after the label its jobs ask for; a single generic label (``docker``) is not in
+    ``docker-registry``.
+
+    >>> names_executor("gitlab-runner-k8s-large", "k8s-large")
+    True
+    >>> names_executor("gpu-runners", "gpu"), names_executor("docker-registry", "docker")
+    (True, False)
+    """
+    words = re.findall(r"[a-z0-9]+", (name or "").lower())
+    own = [w for w in words if w not in RUNNER_WORDS]
+    for label in executor.lower().split(","):
+        label_words = re.findall(r"[a-z0-9]+", label.rsplit("/", 1)[-1])
+        if not label_words or not own:
+            continue
+        if label_words == own:
+            return True
+        n = len(label_words)
+        if n >= 2 and any(words[i : i + n] == label_words for i in range(len(words) - n + 1)):
+            return True
+    return False
+
+
 #: When rows of one change disagree on its type, the first of these wins.
 TYPE_PRECEDENCE = (
     "rollback",

@@ -23,6 +23,7 @@ from timeline.analysis.contributors.changes import (
     _host_key,
     _kind,
     _norm,
+    names_executor,
     names_match,
     node_local,
 )
@@ -195,14 +196,22 @@ def _pair(
     words: Callable[[tuple[str, str]], frozenset[str]] = lambda key: frozenset(),
 ) -> _Pair:
     """A change against a target: what ties them (the errors' program, CI executors, the
-    hosts they share) and which of its signatures the change could have moved. ``words``
-    gives a signature's :func:`~timeline.analysis.contributors.measures.variable_words`:
-    a change whose target those words name (a client deployment named in a broker's
-    errors, a service in failed DNS queries) is tied to that signature as its program
-    would be."""
+    hosts they share) and which of its signatures the change could have moved. A change
+    names an executor in its words (a change log's), or is the runner pool that takes
+    its jobs (:func:`names_executor`). ``words`` gives a signature's
+    :func:`~timeline.analysis.contributors.measures.variable_words`: a change whose target
+    those words name (a client deployment named in a broker's errors) is tied to that
+    signature as its program would be."""
     node = _host_key(change["node"])
     names = [] if node else (change["names"] or [change["name"]])
     executors = {e.lower() for e in change.get("executors") or ()}
+    if not node:
+        executors |= {
+            e.lower()
+            for s in target.signatures
+            for e in s.executors
+            if names_executor(change["name"], e)
+        }
     matched, matched_name = [], None
     for sig in target.signatures:
         hit = next(
