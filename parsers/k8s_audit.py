@@ -5,9 +5,11 @@ Each request is logged once per stage (``RequestReceived``, ``ResponseStarted``,
 (``create``, ``update``, ``patch``, ``delete``, ``deletecollection``) to a workload
 (deployments, daemonsets, statefulsets, replicasets, pods), to configuration (configmaps,
 secrets) or to a node is a *change*: its ``ResponseComplete`` line (or ``Panic``, or the
-last stage the file holds for it) becomes a row with ``kind = change``. Every other line,
-reads (``get``, ``list``, ``watch``) and the other stages included, becomes an ordinary
-row at debug level, so it is counted and never lost.
+last stage the file holds for it) becomes a row with ``kind = change``. So is a write
+Helm sends (its user agent, :data:`HELM_AGENT`) to any object of a chart, a Service or a
+ServiceAccount too: it is a part of a release's upgrade, and the analysis lists every
+part. Every other line, reads (``get``, ``list``, ``watch``) and the other stages
+included, becomes an ordinary row at debug level, so it is counted and never lost.
 
 What kind of change a write is follows from the object and the request: to a
 Deployment, DaemonSet or StatefulSet, a create, an update or a patch is a deploy (also
@@ -17,6 +19,14 @@ logged), a new image an upgrade or rollback, ``kubectl rollout undo`` a rollback
 subresource or a patch of the replica count alone a scale, and a patch of labels or
 annotations alone another change; to a ConfigMap or Secret, a config change; a cordon
 of a node another change; a delete or an eviction a delete.
+
+Helm keeps each revision of a release in a Secret (a ConfigMap with
+``HELM_DRIVER=configmap``) named ``sh.helm.release.v1.RELEASE.vN``, labelled with its
+``status``. Such a write says ``helm_release``, ``helm_revision`` and, where the object was
+logged, ``helm_status``; one labelled ``pending-rollback`` is a rollback. An object of a
+chart logged whole names its release in its ``meta.helm.sh/release-name`` annotation,
+kept as ``helm_release``; a write Helm sent says ``by_helm``. The analysis puts the parts
+of one ``helm upgrade`` together.
 
 An image set in the request (``requestObject``, logged at ``Request`` and
 ``RequestResponse`` level: a whole object, a strategic merge patch or a JSON patch) is
@@ -67,6 +77,15 @@ CHANGE_RESOURCES = {
     "secrets": "secret",
     "nodes": "node",
 }
+#: The user agents of Helm: ``Helm/3.13.2`` (``version.GetUserAgent()``), ``helm/v0.0.0
+#: (linux/amd64) kubernetes/$Format`` (client-go's default, named after the binary, before
+#: Helm set its own) and Flux's ``helm-controller/...`` (the same default). Their writes to
+#: any object are changes.
+HELM_AGENT = r"(?i)^helm(?:-controller)?/"
+#: Helm's record of one revision of a release.
+HELM_RECORD = re.compile(r"^sh\.helm\.release\.v1\.(?P<release>.+)\.v(?P<revision>[0-9]+)$")
+#: The annotation Helm puts on every object of a release, naming it.
+HELM_RELEASE_ANNOTATION = "meta.helm.sh/release-name"
 #: Subresources whose writes are changes (a status update is not one).
 CHANGE_SUBRESOURCES = ("scale", "eviction")
 WORKLOADS = ("deployments", "daemonsets", "statefulsets", "replicasets", "pods")
@@ -288,7 +307,10 @@ def _classify(frame: pl.DataFrame) -> pl.DataFrame:
     has_final = final.any().over("audit_id")
     is_last = pl.col("line") == pl.col("line").max().over("audit_id")
     primary = final | (~has_final & is_last)
-    writes = pl.col("verb").is_in(MUTATING) & pl.col("resource").is_in(list(CHANGE_RESOURCES))
+    by_helm = pl.col("user_agent").str.contains(HELM_AGENT) & pl.col("resource").is_not_null()
+    writes = pl.col("verb").is_in(MUTATING) & (
+        pl.col("resource").is_in(list(CHANGE_RESOURCES)) | by_helm
+    )
     sub_ok = pl.col("subresource").is_null() | pl.col("subresource").is_in(CHANGE_SUBRESOURCES)
     ts = pl.coalesce("stage_ts", "received").str.to_datetime(
         _RFC3339_UTC, time_unit="us", strict=False
@@ -533,7 +555,8 @@ class _LastKnown:
     def change(self, row: dict[str, object]) -> dict[str, object]:
         request, response = _loads(row["request"]), _loads(row["response"])
         target = _target(row, request, response)
-        kind = CHANGE_RESOURCES[row["resource"]]
+        kind = object_kind(row["resource"])
+        helm = helm_attrs(kind, target.rsplit("/", 1)[-1], request, response)
         host = _host(row, request, response)
         failed = bool(row["failed"])
         known = self.images.get(target, {})
@@ -542,6 +565,8 @@ class _LastKnown:
             requested = {next(iter(known)): requested["#0"]}
         decided = self._decide(row, kind, request, requested, known, target)
         change_type, container, old, new = decided
+        if helm.get("helm_status") == "pending-rollback":
+            change_type = "rollback"
         if not failed:
             self._remember(target, requested, response, request)
         field_manager = re.search(r"[?&]fieldManager=([^&]+)", row["uri"] or "")
@@ -562,9 +587,11 @@ class _LastKnown:
             stage=row["stage"],
             authenticated_as=row["user"] if row["impersonated"] else None,
             user_agent=row["user_agent"],
+            by_helm=True if re.match(HELM_AGENT, row["user_agent"] or "") else None,
             field_manager=field_manager.group(1) if field_manager else None,
             rollout_undo=True if _replaces_template(request) else None,
             node_pool=_node_pool(response, request) if kind == "node" else None,
+            **helm,
         )
         return {
             "line": row["line"],
@@ -596,6 +623,8 @@ class _LastKnown:
         if verb == "create":
             image = next(iter(requested.items()), (None, None))
             return ("deploy" if kind in ROLLED_OUT else "create"), image[0], None, image[1]
+        if row["resource"] not in CHANGE_RESOURCES:
+            return "other", None, None, None
         if kind == "node":
             spec = _dig(request, "spec")
             if isinstance(spec, dict) and "unschedulable" in spec:
@@ -664,6 +693,52 @@ class _LastKnown:
                 break
 
 
+def object_kind(resource: str) -> str:
+    """The kind a target names an object by: its resource in the singular.
+
+    >>> object_kind("statefulsets"), object_kind("ingresses"), object_kind("networkpolicies")
+    ('statefulset', 'ingress', 'networkpolicy')
+    """
+    if resource in CHANGE_RESOURCES:
+        return CHANGE_RESOURCES[resource]
+    if resource.endswith("ies"):
+        return resource[:-3] + "y"
+    if resource.endswith(("sses", "shes", "ches", "xes")):
+        return resource[:-2]
+    return resource.removesuffix("s")
+
+
+def helm_attrs(kind: str, name: str, request: object, response: object) -> dict[str, object]:
+    """What a write says of the Helm release it belongs to: for Helm's record of a
+    revision (``sh.helm.release.v1.RELEASE.vN``), the release, the revision and, where
+    the object was logged, its ``status`` label; for any other object logged whole, the
+    release its ``meta.helm.sh/release-name`` annotation names.
+
+    >>> helm_attrs("secret", "sh.helm.release.v1.rabbitmq.v4", None,
+    ...            {"metadata": {"labels": {"status": "pending-upgrade"}}})
+    {'helm_release': 'rabbitmq', 'helm_revision': 4, 'helm_status': 'pending-upgrade'}
+    >>> helm_attrs("configmap", "rabbitmq-config", None, None)
+    {}
+    """
+    record = HELM_RECORD.match(name) if kind in CONFIGURATION else None
+    if record:
+        labels = [_dig(obj, "metadata", "labels") for obj in (response, request)]
+        status = next(
+            (lb["status"] for lb in labels if isinstance(lb, dict) and lb.get("status")), None
+        )
+        found = {
+            "helm_release": record.group("release"),
+            "helm_revision": int(record.group("revision")),
+            "helm_status": status,
+        }
+        return {k: v for k, v in found.items() if v is not None}
+    for obj in (response, request):
+        release = _dig(obj, "metadata", "annotations", HELM_RELEASE_ANNOTATION)
+        if isinstance(release, str) and release:
+            return {"helm_release": release}
+    return {}
+
+
 def _target(row: dict[str, object], request: object, response: object) -> str:
     """``daemonset/kube-system/kube-proxy``; a created object's name from the response."""
     name = (
@@ -677,8 +752,7 @@ def _target(row: dict[str, object], request: object, response: object) -> str:
         )
         or "*"
     )
-    kind = CHANGE_RESOURCES[row["resource"]]
-    parts = [kind, row["namespace"], name]
+    parts = [object_kind(row["resource"]), row["namespace"], name]
     return "/".join(p for p in parts if p)
 
 
@@ -712,7 +786,11 @@ def _describe(attrs: dict[str, object], row: dict[str, object]) -> str:
         text += f" {attrs['container']}:"
     if "from" in attrs or "to" in attrs:
         text += f" {attrs.get('from', '?')} -> {attrs.get('to', '?')}"
-    text += f" ({row['verb']}"
+    text += " ("
+    if "helm_revision" in attrs:
+        text += f"Helm release {attrs['helm_release']} revision {attrs['helm_revision']}"
+        text += f" {attrs['helm_status']}; " if "helm_status" in attrs else "; "
+    text += f"{row['verb']}"
     if row["subresource"]:
         text += f" {row['subresource']}"
     text += f" by {attrs.get('actor', '?')})"

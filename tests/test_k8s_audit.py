@@ -621,3 +621,114 @@ def test_each_write_to_a_workload_or_configuration_has_the_kind_a_review_names(r
         ("other", "pod/storefront/cart-6d4cf56db6-qx8zt"),
         ("config", "secret/payments/ledger-db-credentials"),
     ]
+
+
+HELM = "Helm/3.13.2"
+
+
+def release_record(revision: int, status: str) -> dict:
+    """Helm's record of one revision of a release, as a Secret logged whole."""
+    return {
+        "kind": "Secret",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": f"sh.helm.release.v1.rabbitmq.v{revision}",
+            "namespace": "messaging",
+            "labels": {
+                "name": "rabbitmq",
+                "owner": "helm",
+                "status": status,
+                "version": str(revision),
+            },
+        },
+        "type": "helm.sh/release.v1",
+    }
+
+
+def test_helm_writes_are_changes_that_name_their_release(read):
+    """Whatever Helm writes is a part of a release's upgrade, a Service too (another
+    client's Service patch stays a log row). Helm's record of a revision names the release
+    and the revision, and its status where it was logged (pending-rollback: a rollback);
+    an object logged whole names its release by its annotation."""
+    core = "/api/v1/namespaces/messaging"
+    annotated = {
+        "metadata": {
+            "name": "rabbitmq",
+            "namespace": "messaging",
+            "annotations": {
+                "meta.helm.sh/release-name": "rabbitmq",
+                "meta.helm.sh/release-namespace": "messaging",
+            },
+        }
+    }
+    lines = [
+        audit(
+            "create",
+            f"{core}/secrets",
+            ref("secrets", "messaging", "sh.helm.release.v1.rabbitmq.v4"),
+            when="2024-06-03T11:02:40.101000Z",
+            audit_id="5e0c1f7a-0001-4d2e-9a3b-6c7d8e9f0a01",
+            level="Metadata",
+            code=201,
+            user_agent=HELM,
+        ),
+        audit(
+            "patch",
+            f"{core}/services/rabbitmq?fieldManager=helm",
+            ref("services", "messaging", "rabbitmq"),
+            when="2024-06-03T11:02:40.388000Z",
+            audit_id="5e0c1f7a-0002-4d2e-9a3b-6c7d8e9f0a02",
+            user_agent=HELM,
+            request={"spec": {"ports": [{"name": "amqp", "port": 5672}]}},
+            response={"kind": "Service", **annotated},
+        ),
+        audit(
+            "patch",
+            f"{core}/services/rabbitmq?fieldManager=kubectl-edit",
+            ref("services", "messaging", "rabbitmq"),
+            when="2024-06-03T11:05:00.000000Z",
+            audit_id="5e0c1f7a-0003-4d2e-9a3b-6c7d8e9f0a03",
+            request={"spec": {"sessionAffinity": "ClientIP"}},
+        ),
+        audit(
+            "update",
+            f"{core}/secrets/sh.helm.release.v1.rabbitmq.v3",
+            ref("secrets", "messaging", "sh.helm.release.v1.rabbitmq.v3"),
+            when="2024-06-03T11:02:41.720000Z",
+            audit_id="5e0c1f7a-0004-4d2e-9a3b-6c7d8e9f0a04",
+            user_agent=HELM,
+            request=release_record(3, "superseded"),
+            response=release_record(3, "superseded"),
+        ),
+        audit(
+            "create",
+            f"{core}/secrets",
+            ref("secrets", "messaging", "sh.helm.release.v1.rabbitmq.v5"),
+            when="2024-06-03T12:30:02.500000Z",
+            audit_id="5e0c1f7a-0005-4d2e-9a3b-6c7d8e9f0a05",
+            code=201,
+            user_agent="helm/v0.0.0 (linux/amd64) kubernetes/$Format",
+            request=release_record(5, "pending-rollback"),
+            response=release_record(5, "pending-rollback"),
+        ),
+    ]
+    loaded = read("audit.log", text(lines))
+    got = {(c["target"], c["verb"]): c for c in changes(loaded)}
+    assert set(got) == {
+        ("secret/messaging/sh.helm.release.v1.rabbitmq.v4", "create"),
+        ("service/messaging/rabbitmq", "patch"),
+        ("secret/messaging/sh.helm.release.v1.rabbitmq.v3", "update"),
+        ("secret/messaging/sh.helm.release.v1.rabbitmq.v5", "create"),
+    }
+    created = got[("secret/messaging/sh.helm.release.v1.rabbitmq.v4", "create")]
+    assert created["change_type"] == "config" and created["by_helm"]
+    assert (created["helm_release"], created["helm_revision"]) == ("rabbitmq", 4)
+    assert "helm_status" not in created
+    service = got[("service/messaging/rabbitmq", "patch")]
+    assert service["change_type"] == "other" and service["helm_release"] == "rabbitmq"
+    superseded = got[("secret/messaging/sh.helm.release.v1.rabbitmq.v3", "update")]
+    assert superseded["helm_status"] == "superseded" and superseded["helm_revision"] == 3
+    rollback = got[("secret/messaging/sh.helm.release.v1.rabbitmq.v5", "create")]
+    assert rollback["change_type"] == "rollback" and rollback["by_helm"]
+    assert "Helm release rabbitmq revision 5 pending-rollback" in rollback["_row"]["message"]
+    assert loaded.events.filter(pl.col("kind") == "log").height == 1
