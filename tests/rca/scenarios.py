@@ -17,6 +17,7 @@ writes the world's files under a folder (the bundled sample is read where it lie
 from __future__ import annotations
 
 import random
+import string
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -100,6 +101,11 @@ PEOPLE = (
     "lena@corp.example",
 )
 NAMESPACES = ("shop", "prod", "payments", "core", "web")
+#: The accounts CI pipelines deploy with.
+PIPELINES = (
+    "system:serviceaccount:ci:deployer",
+    "system:serviceaccount:gitlab-runner:helm-deploy",
+)
 
 #: Error messages a Go service writes with klog, each one signature.
 APP_ERRORS = (
@@ -1076,6 +1082,85 @@ def node_pool_upgrade(seed: int) -> tuple[World | None, Truth]:
     )
 
 
+def _chart_objects(
+    rng: random.Random, fullname: str, changed: dict[str, str]
+) -> list[tuple[str, str, dict]]:
+    """What a chart upgrade patches besides its workload: its ConfigMap (under one of the
+    names charts give it) with ``changed``, and sometimes its Secret and its Service."""
+    config = f"{fullname}-{rng.choice(('env', 'settings', 'properties', 'config', 'conf'))}"
+    objects = [("configmaps", config, {"data": changed})]
+    if rng.random() < 0.5:
+        token = "".join(rng.choice(string.ascii_letters) for _ in range(24))
+        objects.append(("secrets", fullname, {"data": {"api-token": token}}))
+    if rng.random() < 0.5:
+        port = {"name": "http", "port": 80, "targetPort": rng.choice((8080, 8443, 9090))}
+        objects.append(("services", fullname, {"spec": {"ports": [port]}}))
+    return objects
+
+
+def helm_upgrade(seed: int) -> tuple[World | None, Truth]:
+    """A person, or a CI pipeline's account, runs ``helm upgrade`` on a chart: the release
+    Secret, the chart's ConfigMap (and maybe its Secret and Service) and its Deployment
+    or StatefulSet are patched seconds apart, and the new pods fail. The same account
+    upgrades another release a minute or two before, which did no harm."""
+    world, onset, rng = _base(seed, hours_before=(8, 14), hours_after=(2, 4), n_nodes=(4, 8))
+    _platform(world, rng)
+    kind = rng.choice(("Deployment", "StatefulSet"))
+    chart, paths = rng.choice(APPS)
+    release = rng.choice((chart, rng.choice(("prod", "stable", "main", "blue"))))
+    fullname = chart if release == chart else f"{release}-{chart}"
+    namespace = rng.choice(NAMESPACES)
+    app = world.workload(
+        kind,
+        namespace,
+        fullname,
+        service_program(fullname, paths),
+        version=f"v{rng.randint(1, 7)}.{rng.randint(0, 30)}.{rng.randint(0, 9)}",
+        nodes=rng.sample(world.nodes, rng.randint(2, min(4, len(world.nodes)))),
+    )
+    world.background(app, rng.uniform(0.5, 1.2))
+    person = rng.choice(PEOPLE) if rng.random() < 0.6 else rng.choice(PIPELINES)
+    level = rng.choice(("RequestResponse", "Metadata"))
+    at = onset - int(rng.uniform(2, 6) * MIN)
+    reached = world.helm_upgrade(
+        at,
+        release=release,
+        namespace=namespace,
+        revision=rng.randint(2, 40),
+        actor=person,
+        objects=_chart_objects(rng, fullname, {"POOL_SIZE": str(rng.choice((4, 8, 16)))}),
+        work=app,
+        version=_next_version(app.version, rng),
+        level=level,
+        wait=rng.random() < 0.5,
+    )
+    fixed = onset + int(rng.uniform(50, 100) * MIN)
+    _errors_after(world, app, reached, fixed, rng.uniform(6, 15), _fixed(rng.choice(APP_ERRORS)))
+    other = _app(world, rng, exclude=(chart,))
+    other_at = at - int(rng.uniform(60, 150) * SEC)
+    world.helm_upgrade(
+        other_at,
+        release=other.name,
+        namespace=rng.choice((namespace, other.namespace)),
+        revision=rng.randint(2, 40),
+        actor=person,
+        objects=_chart_objects(rng, other.name, {"LOG_LEVEL": "debug"}),
+        work=other,
+        version=_next_version(other.version, rng),
+        level=level,
+    )
+    churn = _churn_decoys(world)
+    return world, Truth(
+        "helm_upgrade",
+        "a Helm upgrade of a chart's config and workload",
+        _dt(min(reached.values()) + 20 * SEC),
+        (Cause(app.target, _dt(at)),),
+        decoys=(Cause(other.target, _dt(other_at)), *churn),
+        notes={"release": release, "kind": kind, "level": level, "actor": person},
+        recovered=_dt(fixed),
+    )
+
+
 def bundled(seed: int) -> tuple[World | None, Truth]:
     """The bundled sample (``sample_logs/``), read where it lies, judged by its own ground
     truth (``sample_logs.expected()``): its first incident, the change that triggered it,
@@ -1122,6 +1207,7 @@ SCENARIOS: dict[str, Callable[[int], tuple[World | None, Truth]]] = {
         broker_restart,
         canary_without_nodes,
         node_pool_upgrade,
+        helm_upgrade,
         bundled,
     )
 }

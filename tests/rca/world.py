@@ -41,6 +41,10 @@ from sample_logs import formats as fmt
 from sample_logs.formats import NS
 
 SEC = NS
+KUBECTL = "kubectl/v1.27.4 (linux/amd64) kubernetes/fa3d799"
+#: What Helm 3 sends as its user agent (``version.GetUserAgent()``: ``Helm/`` and the
+#: version without its ``v``).
+HELM = "Helm/3.13.2"
 MIN = 60 * NS
 HOUR = 60 * MIN
 
@@ -211,7 +215,7 @@ class PodRun:
 
 @dataclass
 class Workload:
-    kind: str  # DaemonSet, Deployment
+    kind: str  # DaemonSet, Deployment, StatefulSet
     namespace: str
     name: str
     container: str
@@ -229,7 +233,9 @@ class Workload:
 
     @property
     def plural(self) -> str:
-        return "daemonsets" if self.kind == "DaemonSet" else "deployments"
+        return {"DaemonSet": "daemonsets", "StatefulSet": "statefulsets"}.get(
+            self.kind, "deployments"
+        )
 
     @property
     def target(self) -> str:
@@ -308,15 +314,18 @@ class World:
         self.workloads.append(work)
         return work
 
-    def _pod_name(self, work: Workload) -> str:
+    def _pod_name(self, work: Workload, node: str) -> str:
         if work.pod_prefix:
             return f"{work.pod_prefix}{suffix(self.rng)}"
         if work.kind == "Deployment":
             return f"{work.name}-{work.rs_hash}-{suffix(self.rng)}"
+        if work.kind == "StatefulSet":
+            return f"{work.name}-{work.nodes.index(node)}"
         return f"{work.name}-{suffix(self.rng)}"
 
     def _new_run(self, work: Workload, node: str, t: int, version: str) -> PodRun:
-        return PodRun(node, self._pod_name(work), uid(self.rng), t, self.end + HOUR, version)
+        pod = self._pod_name(work, node)
+        return PodRun(node, pod, uid(self.rng), t, self.end + HOUR, version)
 
     def run_at(self, work: Workload, node: str, t: int) -> PodRun | None:
         for run in work.runs:
@@ -363,12 +372,17 @@ class World:
         nodes: list[str] | None = None,
         step_s: tuple[float, float] = (20, 60),
         via: str = "kubectl-set",
+        agent: str = KUBECTL,
+        helm_release: str | None = None,
     ) -> dict[str, int]:
         """Roll ``work`` to ``version`` on ``nodes`` (all its nodes): the audit patch by
-        ``actor``, then per node, one after the other, the old pod killed and a new one
-        started, with the controller's audit records and events. Returns when each node
-        got its new pod."""
-        self.patch_image(work, t, version, actor=actor, via=via)
+        ``actor`` (sent by ``agent``), then per node, one after the other, the old pod
+        killed and a new one started, with the controller's audit records and events (a
+        StatefulSet from its highest ordinal down, each pod deleted by its controller).
+        Returns when each node got its new pod."""
+        self.patch_image(
+            work, t, version, actor=actor, via=via, agent=agent, helm_release=helm_release
+        )
         work.version = version
         work.declared.append((t, version))
         work.generation += 1
@@ -378,10 +392,15 @@ class World:
             self.controller_replicaset(work, t + SEC, new_rs)
         reached: dict[str, int] = {}
         at = t + int(self.rng.uniform(2, 8) * SEC)
-        for node in nodes or work.nodes:
+        order = list(nodes or work.nodes)
+        if work.kind == "StatefulSet":
+            order.sort(key=work.nodes.index, reverse=True)
+        for node in order:
             old = self.run_at(work, node, at)
             if old is not None:
                 self._stopped(work, old, at)
+                if work.kind == "StatefulSet":
+                    self.controller_pod_delete(work, old, at)
             if work.kind == "Deployment":
                 work.rs_hash = new_rs
             run = self._new_run(work, node, at + 2 * SEC, version)
@@ -438,7 +457,17 @@ class World:
             at += int(self.rng.uniform(*step_s) * SEC)
         return reached
 
-    def patch_image(self, work: Workload, t: int, version: str, *, actor: str, via: str):
+    def patch_image(
+        self,
+        work: Workload,
+        t: int,
+        version: str,
+        *,
+        actor: str,
+        via: str,
+        agent: str = KUBECTL,
+        helm_release: str | None = None,
+    ):
         patch = {
             "spec": {
                 "template": {
@@ -459,10 +488,11 @@ class World:
             actor,
             api_group="apps",
             request=patch,
-            response=self.object_of(work, version),
+            response=self.object_of(work, version, helm_release=helm_release),
+            agent=agent,
         )
 
-    def object_of(self, work: Workload, version: str) -> dict:
+    def object_of(self, work: Workload, version: str, *, helm_release: str | None = None) -> dict:
         self.rv += self.rng.randint(100, 5000)
         spec: dict = {
             "selector": {"matchLabels": {"app": work.name}},
@@ -473,20 +503,18 @@ class World:
                 },
             },
         }
-        if work.kind == "Deployment":
+        if work.kind in ("Deployment", "StatefulSet"):
             spec["replicas"] = len(work.nodes)
-        return {
-            "kind": work.kind,
-            "apiVersion": "apps/v1",
-            "metadata": {
-                "name": work.name,
-                "namespace": work.namespace,
-                "uid": work.uid,
-                "resourceVersion": str(self.rv),
-                "generation": work.generation + 1,
-            },
-            "spec": spec,
+        metadata: dict = {
+            "name": work.name,
+            "namespace": work.namespace,
+            "uid": work.uid,
+            "resourceVersion": str(self.rv),
+            "generation": work.generation + 1,
         }
+        if helm_release:
+            metadata.update(helm_metadata(helm_release, work.namespace))
+        return {"kind": work.kind, "apiVersion": "apps/v1", "metadata": metadata, "spec": spec}
 
     def controller_replicaset(self, work: Workload, t: int, rs_hash: str) -> None:
         rs = f"{work.name}-{rs_hash}"
@@ -516,9 +544,37 @@ class World:
             api="apps/v1",
         )
 
+    def controller_pod_delete(self, work: Workload, run: PodRun, t: int) -> None:
+        """A StatefulSet's controller deletes a pod to replace it with its new revision."""
+        controller = "system:serviceaccount:kube-system:statefulset-controller"
+        self.audit_record(
+            t,
+            "delete",
+            f"/api/v1/namespaces/{work.namespace}/pods/{run.pod}",
+            "pods",
+            work.namespace,
+            run.pod,
+            controller,
+            level="Metadata",
+            agent=f"kube-controller-manager/v1.27.4 (linux/amd64) kubernetes/fa3d799/{controller}",
+        )
+        self.event(
+            t,
+            work.namespace,
+            "StatefulSet",
+            work.name,
+            work.uid,
+            "SuccessfulDelete",
+            f"delete Pod {run.pod} in StatefulSet {work.name} successful",
+            "statefulset-controller",
+            api="apps/v1",
+        )
+
     def pod_created(self, work: Workload, run: PodRun, t: int) -> None:
-        owner = "replicaset-controller" if work.kind == "Deployment" else "daemon-set-controller"
-        owner_kind = "ReplicaSet" if work.kind == "Deployment" else "DaemonSet"
+        owner, owner_kind = {
+            "Deployment": ("replicaset-controller", "ReplicaSet"),
+            "StatefulSet": ("statefulset-controller", "StatefulSet"),
+        }.get(work.kind, ("daemon-set-controller", "DaemonSet"))
         owner_name = f"{work.name}-{work.rs_hash}" if work.kind == "Deployment" else work.name
         self.audit_record(
             t,
@@ -591,6 +647,133 @@ class World:
             "kubelet",
             run.node,
             field_path=spec,
+        )
+
+    def helm_upgrade(
+        self,
+        t: int,
+        *,
+        release: str,
+        namespace: str,
+        revision: int,
+        actor: str,
+        objects: list[tuple[str, str, dict]],
+        work: Workload | None = None,
+        version: str | None = None,
+        agent: str = HELM,
+        level: str = "RequestResponse",
+        wait: bool = False,
+    ) -> dict[str, int]:
+        """``helm upgrade RELEASE`` as the API server logs it: the new release Secret
+        ``sh.helm.release.v1.RELEASE.vN`` created (pending-upgrade), the chart's changed
+        ``objects`` (resource, name, patch) patched in Helm's kind order, then ``work``
+        rolled to ``version``, then the previous release Secret marked superseded and the
+        new one deployed (after the rollout with ``--wait``). Secrets are logged at
+        Metadata level, as audit policies advise; the chart's objects at ``level``.
+        Returns when each node got its new pod."""
+        self.helm_record(t, "create", namespace, release, revision, actor, "pending-upgrade", agent)
+        at = t + int(self.rng.uniform(0.1, 0.6) * SEC)
+        for resource, name, patch in sorted(objects, key=lambda o: HELM_ORDER.index(o[0])):
+            self.rv += self.rng.randint(100, 5000)
+            body = {
+                "kind": KINDS[resource],
+                "apiVersion": "v1",
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "resourceVersion": str(self.rv),
+                    **helm_metadata(release, namespace),
+                },
+                **patch,
+            }
+            self.audit_record(
+                at,
+                "patch",
+                f"/api/v1/namespaces/{namespace}/{resource}/{name}?fieldManager=helm",
+                resource,
+                namespace,
+                name,
+                actor,
+                level="Metadata" if resource == "secrets" else level,
+                request=patch,
+                response=body,
+                agent=agent,
+            )
+            at += int(self.rng.uniform(0.03, 0.4) * SEC)
+        reached: dict[str, int] = {}
+        if work is not None and version is not None:
+            reached = self.roll(
+                work,
+                at,
+                version,
+                actor=actor,
+                via="helm",
+                agent=agent,
+                helm_release=release if level == "RequestResponse" else None,
+            )
+        done = at + int(self.rng.uniform(0.2, 1.5) * SEC)
+        if wait and reached:
+            done = max(reached.values()) + int(self.rng.uniform(5, 30) * SEC)
+        self.helm_record(
+            done, "update", namespace, release, revision - 1, actor, "superseded", agent
+        )
+        self.helm_record(
+            done + int(self.rng.uniform(0.02, 0.2) * SEC),
+            "update",
+            namespace,
+            release,
+            revision,
+            actor,
+            "deployed",
+            agent,
+        )
+        return reached
+
+    def helm_record(
+        self,
+        t: int,
+        verb: str,
+        namespace: str,
+        release: str,
+        revision: int,
+        actor: str,
+        status: str,
+        agent: str = HELM,
+        level: str = "Metadata",
+    ) -> None:
+        """One write of Helm's release record, the Secret ``sh.helm.release.v1.R.vN``."""
+        name = f"sh.helm.release.v1.{release}.v{revision}"
+        self.rv += self.rng.randint(100, 5000)
+        body = {
+            "kind": "Secret",
+            "apiVersion": "v1",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "resourceVersion": str(self.rv),
+                "labels": {
+                    "modifiedAt": str(t // NS),
+                    "name": release,
+                    "owner": "helm",
+                    "status": status,
+                    "version": str(revision),
+                },
+            },
+            "type": "helm.sh/release.v1",
+        }
+        uri = f"/api/v1/namespaces/{namespace}/secrets"
+        self.audit_record(
+            t,
+            verb,
+            uri if verb == "create" else f"{uri}/{name}",
+            "secrets",
+            namespace,
+            name,
+            actor,
+            level=level,
+            request=body,
+            response=body,
+            agent=agent,
         )
 
     def config_edit(self, t: int, namespace: str, name: str, actor: str, data: dict) -> None:
@@ -854,7 +1037,7 @@ class World:
         request: dict | None = None,
         response: dict | None = None,
         subresource: str | None = None,
-        agent: str = "kubectl/v1.27.4 (linux/amd64) kubernetes/fa3d799",
+        agent: str = KUBECTL,
     ) -> None:
         ref: dict = {"resource": resource}
         if namespace:
@@ -1421,6 +1604,23 @@ class World:
             path = root / "kubectl" / f"{work.namespace}_{work.name}.log"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("\n".join(saved) + "\n")
+
+
+#: The order Helm writes a chart's objects in (``releaseutil.InstallOrder``), for the
+#: kinds scenarios use.
+HELM_ORDER = ("secrets", "configmaps", "services", "deployments", "statefulsets")
+KINDS = {"secrets": "Secret", "configmaps": "ConfigMap", "services": "Service"}
+
+
+def helm_metadata(release: str, namespace: str) -> dict:
+    """The label and annotations Helm puts on every object of a release."""
+    return {
+        "labels": {"app.kubernetes.io/managed-by": "Helm", "app.kubernetes.io/instance": release},
+        "annotations": {
+            "meta.helm.sh/release-name": release,
+            "meta.helm.sh/release-namespace": namespace,
+        },
+    }
 
 
 def node_names(rng: random.Random, n: int) -> list[str]:

@@ -416,6 +416,11 @@ def _change(row: dict, root: str) -> dict[str, Any]:
         "description": row.get("description"),
         "note": row.get("note"),
         "examples": [words.location(loc, root) for loc in row.get("examples") or []],
+        "helm": row.get("helm"),
+        "parts": [
+            {**part, "example": words.location(part["example"], root)}
+            for part in row.get("parts") or []
+        ],
     }
 
 

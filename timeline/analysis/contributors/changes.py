@@ -26,7 +26,29 @@ CHANGE_FIELDS: dict[str, pl.DataType] = {
     "witness_hosts": pl.List(pl.Struct({"host": pl.String(), "ts": pl.String()})),
     #: where a change log's entry is written, where its row's span begins above it
     "entry_line": pl.UInt32(),
+    #: what an audit record says of the request and of the Helm release it belongs to
+    "verb": pl.String(),
+    "user_agent": pl.String(),
+    "by_helm": pl.Boolean(),
+    "helm_release": pl.String(),
+    "helm_revision": pl.Int64(),
+    "helm_status": pl.String(),
 }
+
+#: A Helm release a change belongs to: its namespace and name, its revision and what was
+#: done to it (``install``, ``upgrade``, ``rollback``, ``uninstall``; null when no record
+#: of the release was logged).
+HELM_SCHEMA = pl.Struct(
+    {
+        "namespace": pl.String(),
+        "release": pl.String(),
+        "revision": pl.Int64(),
+        "action": pl.String(),
+    }
+)
+#: One object a change made of several wrote: its target, the change it made and the
+#: ``file:line`` of its first row.
+PART_SCHEMA = pl.Struct({"target": pl.String(), "change_type": pl.String(), "example": pl.String()})
 
 CHANGE_SCHEMA: dict[str, pl.DataType] = {
     "change_id": pl.UInt32(),
@@ -51,6 +73,8 @@ CHANGE_SCHEMA: dict[str, pl.DataType] = {
     "automated": pl.Boolean(),
     "executors": pl.List(pl.String),
     "found": pl.String(),
+    "helm": HELM_SCHEMA,
+    "parts": pl.List(PART_SCHEMA),
 }
 
 #: Actors that are programs, not people: controllers, the kubelet, service accounts,
@@ -173,8 +197,10 @@ POD_SUFFIX = r"-(?:[a-z0-9]{8,10}-)?[a-z0-9]{5}$"
 def _split_at_first_person(rows: pl.DataFrame) -> pl.DataFrame:
     """Start a new run at the first row of a run made by a person, when programs' rows
     came before it: a person's deploy must not be taken for the tail of a chain of
-    routine syncs. What follows it (controllers, the change-log line) stays with it."""
-    person = ~pl.col("_auto")
+    routine syncs. What follows it (controllers, the change-log line) stays with it. A Helm
+    operation run by a program (a CI pipeline's account) is one action with what tells of
+    it: the team's line about it is no new run."""
+    person = ~pl.col("_auto") & pl.col("_op").is_null()
     earlier = person.cast(pl.Int32).cum_sum().shift(1).over("_key", "_run").fill_null(0)
     first_person = person & (earlier == 0) & (pl.int_range(pl.len()).over("_key", "_run") > 0)
     return rows.with_columns(
@@ -204,7 +230,10 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
     ``TYPE_PRECEDENCE`` (an upgrade's pods also restart), a pod's own create, delete or
     image pull counting only when nothing else names the type; the target shown is the
     owner rather than a pod. Its hosts are the hosts its rows name (a pod as its node,
-    where known), each with the time the change reached it.
+    where known), each with the time the change reached it. The writes of one Helm
+    install, upgrade, rollback or uninstall (:func:`helm_operations`) are one change
+    whatever objects they name, with what tells of them; its type is its strongest
+    part's, and it is shown as its workload rather than as Helm's record of the release.
 
     Returns
     -------
@@ -214,7 +243,10 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
         (every program name its rows mention), ``node`` (the host a ``node/...`` target
         names), ``from``, ``to``, ``actor``, ``inferred`` (every row inferred),
         ``hosts``, ``host_times``, ``n_rows``, ``sources``, ``note`` (the message of its
-        leading row), ``examples`` (``file:line``) and a one-line ``description``.
+        leading row), ``examples`` (``file:line``; one of each part of a Helm release's
+        change first), a one-line ``description``, and for a Helm release's change
+        ``helm`` (:data:`HELM_SCHEMA`) and ``parts`` (:data:`PART_SCHEMA`, each object it
+        wrote).
     """
     gap = to_timedelta(group_gap)
     field = pl.col("_c").struct.field
@@ -231,6 +263,12 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
             host=node_of_host(pl.coalesce(pl.col("host"), field("host")), pods),
             _witness=field("witness_hosts"),
             _entry_line=field("entry_line"),
+            _agent=field("user_agent"),
+            _verb=field("verb"),
+            _by_helm=field("by_helm").fill_null(False),
+            _release=field("helm_release"),
+            _revision=field("helm_revision"),
+            _status=field("helm_status"),
             **{"from": field("from"), "to": field("to")},
         )
         .with_columns(
@@ -267,16 +305,28 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
     )
     if parsed.height == 0:
         return pl.DataFrame(schema=CHANGE_SCHEMA)
+    parsed = helm_operations(parsed, gap=gap).with_columns(
+        _key=pl.coalesce("_op", "_key"),
+        _record=pl.col("_part") & pl.col("_revision").is_not_null(),
+    )
     step = pl.col("ts").diff().over("_key")
     # A pod being created, deleted or started from its image is how any change of its
     # owner looks from the node: those rows name the type only when nothing else does.
     lead = ["_echo", "_prec", "_pod", "_depth"]
     lead_desc = [False, False, False, True]
-    shown = ["_pod", "_depth", "_prec"]
-    shown_desc = [False, True, False]
+    # Helm's record of a release is shown only when the release changed nothing else
+    shown = ["_record", "_pod", "_depth", "_prec"]
+    shown_desc = [False, False, True, False]
     chosen = pl.col("change_type").sort_by(lead, descending=lead_desc).first()
+    example = pl.format("{}:{}", pl.col("file").fill_null("?"), pl.coalesce("_entry_line", "line"))
+    # every part of a Helm release's change keeps its evidence, the first row of each first
+    n_examples = pl.max_horizontal(pl.lit(5), pl.col("_first_part").sum().clip(upper_bound=12))
     grouped = (
         parsed.sort("ts", "file", "line")
+        .with_row_index("_n")
+        .with_columns(
+            _first_part=pl.col("_part") & pl.col("target").is_first_distinct().over("_op")
+        )
         .with_columns(_new=(step.is_null() | (step > gap)).cast(pl.UInt32))
         .with_columns(_run=pl.col("_new").cum_sum().over("_key"))
         .pipe(_split_at_first_person)
@@ -288,7 +338,9 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
             change_type=chosen,
             target=pl.col("target").sort_by(shown, descending=shown_desc).first(),
             names=pl.when(pl.col("_pod"))
-            .then(pl.concat_list(pl.col("_key")))
+            .then(pl.concat_list(pl.col("_last").str.replace(POD_SUFFIX, "")))
+            .when(pl.col("_record"))
+            .then(pl.concat_list(pl.col("_release").str.to_lowercase()))
             .otherwise(pl.col("target").str.to_lowercase().str.split("/"))
             .list.explode()
             .unique()
@@ -312,9 +364,11 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
             _witness=pl.col("_witness").drop_nulls().list.explode(),
             n_rows=pl.len().cast(pl.UInt32),
             sources=pl.col("source").drop_nulls().unique().sort(),
-            examples=pl.format(
-                "{}:{}", pl.col("file").fill_null("?"), pl.coalesce("_entry_line", "line")
-            ).head(5),
+            examples=example.sort_by(pl.col("_first_part").not_(), "_n").head(n_examples),
+            helm=helm_release_of_rows(),
+            parts=pl.struct(target="target", change_type="change_type", example=example).filter(
+                "_first_part"
+            ),
             **{
                 c: pl.col(c)
                 .sort_by(lead, descending=lead_desc)
@@ -325,7 +379,10 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
             },
         )
         .sort("ts", "target")
-        .with_columns(change_id=pl.int_range(pl.len(), dtype=pl.UInt32))
+        .with_columns(
+            change_id=pl.int_range(pl.len(), dtype=pl.UInt32),
+            parts=pl.when(pl.col("helm").is_not_null()).then("parts"),
+        )
         .pipe(_with_witness_hosts, pods)
     )
     name = pl.col("target").str.split("/").list.last()
@@ -388,13 +445,231 @@ def _with_witness_hosts(grouped: pl.DataFrame, pods: pl.DataFrame) -> pl.DataFra
     )
 
 
+# --- Helm releases: the parts of one helm upgrade ------------------------------------------
+
+#: How long before the first record of a Helm operation, or after its last, a write by the
+#: same account and client may be one of its parts.
+HELM_SLACK = timedelta(minutes=1)
+#: A record of a new revision this soon after the release's last record is the same
+#: operation going on (Helm prunes old revisions just before it records the new one).
+HELM_PRUNE = timedelta(seconds=5)
+
+_OP_COLUMNS = {
+    "_op": pl.String(),
+    "_op_ns": pl.String(),
+    "_op_release": pl.String(),
+    "_part": pl.Boolean(),
+}
+
+
+def helm_operations(rows: pl.DataFrame, *, gap: timedelta) -> pl.DataFrame:
+    """``rows`` (change rows with ``_agent``, ``_verb``, ``_by_helm``, ``_release``,
+    ``_revision``, ``_key``) with the Helm operation each belongs to, so that the parts of
+    one ``helm upgrade`` (install, rollback, uninstall) become one change: ``_op`` names
+    the operation, ``_op_ns`` and ``_op_release`` its release, ``_part`` whether the row is
+    a write of it (not a mention).
+
+    Helm writes, seconds apart and with one account and client, its record of the new
+    revision (``sh.helm.release.v1.RELEASE.vN``), the chart's objects, and the previous
+    record (superseded); with ``--wait``, the records' last updates come after the
+    rollout. So an operation is a release's records one after another (a new revision
+    recorded starts the next), and its parts are the writes by the same account and
+    client from :data:`HELM_SLACK` before its first record to as long after its last.
+    Where two operations could claim a write, the one its ``meta.helm.sh/release-name``
+    annotation names takes it, then one whose records enclose it, one in its namespace,
+    one whose release its name contains, the nearest. Writes Helm sent where no record
+    of their release was logged are one operation per namespace, release (when
+    annotated) and account. A change log's line, a controller's event or action and a
+    change inferred from logs about an object of the operation, or its release, within
+    ``gap`` of it is a mention of it and joins it; a person's own write of the same
+    object with another client stays a change of its own.
+    """
+    rows = rows.with_row_index("_i")
+    helm = rows.filter(pl.col("_revision").is_not_null() | pl.col("_by_helm"))
+    if helm.height == 0:
+        return rows.drop("_i").with_columns(
+            pl.lit(False if name == "_part" else None, dtype).alias(name)
+            for name, dtype in _OP_COLUMNS.items()
+        )
+    path = pl.col("target").str.split("/")
+    namespace = pl.when(path.list.len() >= 3).then(path.list.get(1))
+    records = _helm_records(
+        helm.filter(pl.col("_revision").is_not_null()).with_columns(_ns=namespace), gap=gap
+    )
+    ops = records.group_by("_op").agg(
+        _op_ns=pl.col("_ns").first(),
+        _op_release=pl.col("_release").first(),
+        _op_actor=pl.col("actor").drop_nulls().first(),
+        _op_agent=pl.col("_agent").drop_nulls().first(),
+        _op_first=pl.col("ts").min(),
+        _op_last=pl.col("ts").max(),
+    )
+    writes = rows.filter(
+        pl.col("_revision").is_null()
+        & pl.col("_agent").is_not_null()
+        & pl.col("actor").is_not_null()
+    ).with_columns(_ns=namespace)
+    parts = _claimed_parts(writes, ops)
+    lone = (
+        writes.join(parts, on="_i", how="anti")
+        .filter("_by_helm")
+        .select(
+            "_i",
+            _op=pl.format(
+                "helm/{}/{}/by {}",
+                pl.col("_ns").fill_null(""),
+                pl.col("_release").fill_null("?"),
+                pl.col("actor"),
+            ),
+            _op_ns="_ns",
+            _op_release="_release",
+        )
+    )
+    own = pl.concat(
+        [records.select("_i", "_op", _op_ns="_ns", _op_release="_release"), parts, lone],
+        how="vertical_relaxed",
+    ).with_columns(_part=pl.lit(True))
+    mentions = _helm_mentions(rows.join(own, on="_i", how="anti"), rows.join(own, on="_i"), gap=gap)
+    found = pl.concat([own, mentions.with_columns(_part=pl.lit(False))], how="vertical_relaxed")
+    return (
+        rows.join(found.cast(_OP_COLUMNS | {"_i": pl.UInt32()}), on="_i", how="left")
+        .with_columns(pl.col("_part").fill_null(False))
+        .sort("_i")
+        .drop("_i")
+    )
+
+
+def _helm_records(records: pl.DataFrame, *, gap: timedelta) -> pl.DataFrame:
+    """Helm's records of a release (with ``_ns``) in operations: one after another
+    within ``gap``, a new revision recorded (not just after a prune) starting the next."""
+    step = pl.col("ts").diff().over("_ns", "_release")
+    start = step.is_null() | (step > gap) | ((pl.col("_verb") == "create") & (step > HELM_PRUNE))
+    return records.sort("_ns", "_release", "ts").with_columns(
+        _op=pl.format(
+            "helm/{}/{}/{}",
+            pl.col("_ns").fill_null(""),
+            "_release",
+            start.cast(pl.UInt32).cum_sum().over("_ns", "_release"),
+        )
+    )
+
+
+def _claimed_parts(writes: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
+    """``_i``, ``_op``, ``_op_ns``, ``_op_release`` of each write one operation claims:
+    by the operation's account and client, near its records (see :func:`helm_operations`
+    for the order of claims)."""
+    inside = pl.col("ts").is_between("_op_first", "_op_last")
+    distance = (
+        pl.when(pl.col("ts") < pl.col("_op_first"))
+        .then(pl.col("_op_first") - pl.col("ts"))
+        .otherwise(pl.col("ts") - pl.col("_op_last"))
+        .clip(lower_bound=timedelta(0))
+    )
+    release = pl.col("_op_release").str.to_lowercase()
+    name = pl.col("target").str.split("/").list.last().str.to_lowercase()
+    return (
+        writes.join(ops, left_on=["actor", "_agent"], right_on=["_op_actor", "_op_agent"])
+        .filter(
+            pl.col("ts").is_between(
+                pl.col("_op_first") - HELM_SLACK, pl.col("_op_last") + HELM_SLACK
+            ),
+            pl.col("_release").is_null() | (pl.col("_release") == pl.col("_op_release")),
+        )
+        .sort(
+            pl.col("_release").is_not_null(),
+            inside,
+            (pl.col("_ns") == pl.col("_op_ns")).fill_null(False),
+            name.str.contains(release, literal=True),
+            distance,
+            descending=[True, True, True, True, False],
+            nulls_last=True,
+        )
+        .group_by("_i", maintain_order=True)
+        .first()
+        .select("_i", "_op", "_op_ns", "_op_release")
+    )
+
+
+def _helm_mentions(rows: pl.DataFrame, owned: pl.DataFrame, *, gap: timedelta) -> pl.DataFrame:
+    """``_i``, ``_op``, ``_op_ns``, ``_op_release`` of each row that tells of a Helm
+    operation rather than being a change of its own: a change log's line, a controller's
+    event or act or a change inferred from logs, about one of its objects (the same
+    ``_key``) or its release, within ``gap`` of it; the nearest operation takes it."""
+    keys = pl.concat(
+        [
+            owned.select("_op", "_op_ns", "_op_release", "ts", "_key"),
+            owned.select("_op", "_op_ns", "_op_release", "ts", _key="_op_release"),
+        ],
+        how="vertical_relaxed",
+    ).drop_nulls("_key")
+    spans = keys.group_by("_op", "_key").agg(
+        pl.col("_op_ns").first(),
+        pl.col("_op_release").first(),
+        _op_first=pl.col("ts").min(),
+        _op_last=pl.col("ts").max(),
+    )
+    own_act = (pl.col("source") == "k8s-audit") & ~pl.col("_auto") & ~pl.col("inferred")
+    distance = (
+        pl.when(pl.col("ts") < pl.col("_op_first"))
+        .then(pl.col("_op_first") - pl.col("ts"))
+        .otherwise(pl.col("ts") - pl.col("_op_last"))
+        .clip(lower_bound=timedelta(0))
+    )
+    return (
+        rows.filter(~own_act)
+        .join(spans, on="_key")
+        .filter(pl.col("ts").is_between(pl.col("_op_first") - gap, pl.col("_op_last") + gap))
+        .sort(distance, pl.col("_op_first"), descending=[False, True])
+        .group_by("_i", maintain_order=True)
+        .first()
+        .select("_i", "_op", "_op_ns", "_op_release")
+    )
+
+
+def helm_release_of_rows() -> pl.Expr:
+    """The Helm release a group of change rows (with ``_part``, ``_op_ns``, ``_op_release``,
+    ``_record``, ``_verb``, ``_status``, ``_revision``) changed, as :data:`HELM_SCHEMA`; null
+    for a group with no write of a Helm operation. The action is what its records say: a record
+    labelled ``pending-rollback`` a rollback, ``pending-install`` or a first revision
+    recorded an install, records deleted and none created an uninstall, else an upgrade;
+    none when no record was logged."""
+    record = pl.col("_record")
+    created = record & (pl.col("_verb") == "create")
+    status = pl.col("_status").fill_null("")
+    rollback = record & ((status == "pending-rollback") | (pl.col("change_type") == "rollback"))
+    install = (record & (status == "pending-install")) | (created & (pl.col("_revision") == 1))
+    uninstall = (record & (pl.col("_verb") == "delete")).any() & ~created.any()
+    action = (
+        pl.when(~record.any())
+        .then(pl.lit(None, pl.String))
+        .when(rollback.any())
+        .then(pl.lit("rollback"))
+        .when(install.any())
+        .then(pl.lit("install"))
+        .when(uninstall | (record & status.str.starts_with("uninstall")).any())
+        .then(pl.lit("uninstall"))
+        .otherwise(pl.lit("upgrade"))
+    )
+    return pl.when(pl.col("_part").any()).then(
+        pl.struct(
+            namespace=pl.col("_op_ns").drop_nulls().first(),
+            release=pl.col("_op_release").drop_nulls().first(),
+            revision=pl.col("_revision").filter(record).max(),
+            action=action,
+        )
+    )
+
+
 # --- cascades: one action and what followed from it ----------------------------------------
 
 
 def _follower(change: dict) -> bool:
     """A change that follows from another rather than being decided: rows a program wrote
-    (a controller, the kubelet) or inferred from logs (a restart seen in its log)."""
-    return bool(change["automated"] or change["inferred"]) and not change["node"]
+    (a controller, the kubelet) or inferred from logs (a restart seen in its log). A Helm
+    release's change is decided whoever ran it: a pipeline's account runs the command a
+    person or a commit asked for."""
+    follows = bool(change["automated"] or change["inferred"])
+    return follows and not change["node"] and not change.get("helm")
 
 
 def _node_follower(change: dict) -> bool:
@@ -474,7 +749,8 @@ def fold_cascades(changes: pl.DataFrame, *, gap: timedelta) -> pl.DataFrame:
         leader["last_ts"] = max(leader["last_ts"], row["last_ts"])
         leader["n_rows"] += row["n_rows"]
         leader["sources"] = sorted({*leader["sources"], *row["sources"]})
-        leader["examples"] = [*leader["examples"], *row["examples"]][:8]
+        kept = max(8, len(leader["examples"]))  # a Helm release's keeps one of each part
+        leader["examples"] = [*leader["examples"], *row["examples"]][:kept]
         leader["inferred"] = leader["inferred"] and row["inferred"]
     folded = pl.DataFrame(leaders, schema=changes.schema)
     return folded.with_columns(change_id=pl.int_range(pl.len(), dtype=pl.UInt32))
@@ -906,4 +1182,40 @@ def _describe_change(change: dict) -> str:
         text += f" by {change['actor']}"
     if change["inferred"]:
         text += " (inferred from logs)"
+    if change.get("helm"):
+        text = f"{helm_words(change['helm'])}: {text}"
+        others = [
+            p["target"]
+            for p in change.get("parts") or ()
+            if p["target"] != change["target"] and not _HELM_RECORD.search(p["target"] or "")
+        ]
+        if others:
+            more = (
+                f" and {len(others) - MAX_PARTS_SAID} more" if len(others) > MAX_PARTS_SAID else ""
+            )
+            text += f"; also {', '.join(others[:MAX_PARTS_SAID])}{more}"
     return f"{change['ts']:%Y-%m-%d %H:%M} {text}"
+
+
+#: At most this many other objects of a Helm release's change are named in its description.
+MAX_PARTS_SAID = 6
+_HELM_RECORD = re.compile(r"/sh\.helm\.release\.v1\.[^/]+\.v[0-9]+$")
+
+
+def helm_words(helm: dict) -> str:
+    """What was done to a Helm release, in words.
+
+    >>> helm_words({"release": "rabbitmq", "revision": 4, "action": "upgrade"})
+    'Helm upgrade of rabbitmq to revision 4'
+    >>> helm_words({"release": "rabbitmq", "revision": 5, "action": "rollback"})
+    'Helm rollback of rabbitmq (revision 5)'
+    >>> helm_words({"release": None, "revision": None, "action": None})
+    'Helm release (its name not logged)'
+    """
+    release, revision, action = helm["release"], helm["revision"], helm["action"]
+    if action is None:
+        return f"Helm release {release}" if release else "Helm release (its name not logged)"
+    if action == "upgrade" and revision is not None:
+        return f"Helm upgrade of {release} to revision {revision}"
+    text = f"Helm {action} of {release}"
+    return text + (f" (revision {revision})" if revision is not None else "")
