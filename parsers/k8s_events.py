@@ -521,6 +521,8 @@ def _log_row(event: dict[str, object], level: str) -> dict[str, object]:
         "field_path": event["field_path"],
         "count": event["count"],
         "last_seen": event["last_seen"],
+        # a table's FIRST SEEN age, as written (an object's times say it in ``ts``)
+        "first_seen": event.get("first_seen"),
         "action": event["action"],
         "event_uid": event["event_uid"],
         "event_name": event["event_name"],

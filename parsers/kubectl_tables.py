@@ -25,8 +25,11 @@ Tables write ages (``5m``, ``3h2m``, ``2d``), not times: a row is timed at its f
 occurrence (``FIRST SEEN``, the ``over`` age), else its last, counted back from the time
 the user gives (``--now``, ``read(now=...)``), else from the file's modification time.
 ``attrs.time_from`` says which age and which reference time, so the time is never
-mistaken for a written one. The rest of a ``describe`` output (labels, containers,
-conditions) is not an event and is counted as unparsed lines with that reason.
+mistaken for a written one; ``attrs.last_seen`` and ``attrs.first_seen`` keep the ages
+as the table writes them, for telling the event again in another file (the same event
+saved with ``-o json`` too, :mod:`timeline.reading.duplicates`). The rest of a
+``describe`` output (labels, containers, conditions) is not an event and is counted as
+unparsed lines with that reason.
 """
 
 from __future__ import annotations
@@ -154,7 +157,7 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     # a row whose TYPE cell is empty (a wrapped line, a short row) is not an event row
     is_row = (~pl.col("_header") & pl.col("type").is_in(list(_LEVELS))).fill_null(False)
     first_age = pl.coalesce("first_seen", "_age_over", "last_seen", "_age_last")
-    seconds = _age_seconds(first_age)
+    seconds = age_seconds(first_age)
     component, host = _source_parts(pl.col("source"))
     reason = (
         pl.when(pl.col("_table") == 0)
@@ -225,6 +228,7 @@ def _event(row: dict[str, object], basis: str) -> dict[str, object]:
         "time_from": f"age {row['_age']} before {basis}" if timed else None,
         "time_missing": None if timed else f"the table gives no time, only the age {row['_age']}",
         "last_seen": row["last_seen"] or row["_age_last"],
+        "first_seen": row["first_seen"] or row["_age_over"],
         "count": int(count) if count and str(count).isdigit() else None,
         "type": row["type"],
         "reason": row["reason"],
@@ -327,11 +331,11 @@ def _split_age() -> list[pl.Expr]:
     ]
 
 
-def _age_seconds(age: pl.Expr) -> pl.Expr:
+def age_seconds(age: pl.Expr) -> pl.Expr:
     """``3h2m`` as 10920 seconds; null for ``<unknown>``, ``<invalid>``, ages older than
     :data:`_MAX_AGE_S` and others.
 
-    >>> [pl.select(_age_seconds(pl.lit(age))).item() for age in ("2d3h", "999y")]
+    >>> [pl.select(age_seconds(pl.lit(age))).item() for age in ("2d3h", "999y")]
     [183600, None]
     """
     parts = age.str.extract_all(r"[0-9]+[smhdy]")
@@ -342,6 +346,20 @@ def _age_seconds(age: pl.Expr) -> pl.Expr:
     # at most nine digits a part, so that no sum overflows
     return pl.when(age.str.contains(r"^(?:[0-9]{1,9}[smhdy])+$") & (total <= _MAX_AGE_S)).then(
         total
+    )
+
+
+def age_unit_seconds(age: pl.Expr) -> pl.Expr:
+    """How much an age may fall short of the time passed: kubectl cuts an age to its last
+    unit (``45m`` is 45 to 46 minutes, ``3m5s`` exact to the second), so an event timed
+    by it happened up to one such unit earlier. Null where ``age`` is no age.
+
+    >>> [pl.select(age_unit_seconds(pl.lit(age))).item() for age in ("45m", "3m5s", "2d")]
+    [60, 1, 86400]
+    """
+    unit = age.str.extract(r"[0-9]([smhdy])$", 1)
+    return pl.when(age_seconds(age).is_not_null()).then(
+        unit.replace_strict(_UNIT_SECONDS, default=None, return_dtype=pl.Int64)
     )
 
 
