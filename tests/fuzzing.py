@@ -165,7 +165,10 @@ def check_bundle(bundle: Path, out: Path) -> None:
     loaded = timeline.read(bundle, cache=False)
     files = loaded.summary.files
     assert (
-        files["first_lines"] + files["continuation_lines"] + files["unparsed_lines"]
+        files["first_lines"]
+        + files["continuation_lines"]
+        + files["unparsed_lines"]
+        + files["duplicate_lines"]
         == files["lines"]
     ).all(), files.to_dicts()
     rows = loaded.events.height

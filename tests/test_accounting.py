@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
+import polars as pl
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -54,7 +56,11 @@ def accounted(summary) -> bool:
     f = summary.files
     return bool(
         (
-            f["first_lines"] + f["continuation_lines"] + f["unparsed_lines"] + f["wrapper_lines"]
+            f["first_lines"]
+            + f["continuation_lines"]
+            + f["unparsed_lines"]
+            + f["wrapper_lines"]
+            + f["duplicate_lines"]
             == f["lines"]
         ).all()
     )
@@ -102,3 +108,88 @@ def test_arbitrary_bytes_never_crash(data):
         loaded = timeline.read(path)
     assert loaded.summary.files.height == 1
     assert accounted(loaded.summary)
+
+
+#: Events of one namespace as ``kubectl get events -o json`` gives them: object kind and
+#: name, reason, type, message, first and last seen (minutes before NOW), count.
+EVENTS = [
+    ("Deployment", "orders", "ScalingReplicaSet", "Normal",
+     "Scaled up replica set orders-6b7f9d8c5 to 3 from 2", 41, 41, 1),
+    ("Pod", "orders-6b7f9d8c5-qz8rn", "Pulled", "Normal",
+     'Successfully pulled image "registry.example.com/orders:1.42.0" in 2.2s', 40, 40, 1),
+    ("Pod", "orders-6b7f9d8c5-qz8rn", "Unhealthy", "Warning",
+     'Liveness probe failed: Get "http://10.1.4.9:8080/live": dial tcp 10.1.4.9:8080: '
+     "connect: connection refused", 38, 12, 9),
+    ("Node", "worker-3", "NodeNotReady", "Normal",
+     "Node worker-3 status is now: NodeNotReady", 7, 7, 1),
+]  # fmt: skip
+NOW = "2024-05-06T11:00:00Z"
+
+
+def _before_now(minutes: int) -> str:
+    return f"2024-05-06T10:{60 - minutes:02d}:00Z"
+
+
+def _event_json(index: int) -> dict:
+    kind, name, reason, type_, message, first, last, count = EVENTS[index]
+    at = _before_now
+    return {
+        "apiVersion": "v1",
+        "count": count,
+        "firstTimestamp": at(first),
+        "involvedObject": {"kind": kind, "name": name, "namespace": "shop"},
+        "kind": "Event",
+        "lastTimestamp": at(last),
+        "message": message,
+        "metadata": {"name": f"{name}.17c{index:013x}", "namespace": "shop", "uid": f"uid-{index}"},
+        "reason": reason,
+        "source": {"component": "kubelet"},
+        "type": type_,
+    }
+
+
+def _table(indexes: list[int]) -> str:
+    rows = [f"{'LAST SEEN':<12}{'TYPE':<10}{'REASON':<20}{'OBJECT':<32}MESSAGE"]
+    for i in indexes:
+        kind, name, reason, type_, message, _first, last, _count = EVENTS[i]
+        rows.append(
+            f"{f'{last}m':<12}{type_:<10}{reason:<20}{f'{kind.lower()}/{name}':<32}{message}"
+        )
+    return "\n".join(rows) + "\n"
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    in_json=st.sets(st.integers(0, len(EVENTS) - 1)),
+    in_table=st.lists(st.integers(0, len(EVENTS) - 1), unique=True),
+    noise=st.lists(st.sampled_from(REAL_LINES[:5]), max_size=6),
+)
+def test_records_read_from_two_files_count_their_lines_once_each(in_json, in_table, noise):
+    """Events saved both as JSON and as a pasted table are one row each; the table's lines
+    of them are duplicate lines, every other line is as it was, and ordinary log lines,
+    alike or not, are rows of every file they are in."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        document = {"apiVersion": "v1", "items": [_event_json(i) for i in sorted(in_json)]}
+        (folder / "events.json").write_text(json.dumps(document, indent=4))
+        (folder / "events.txt").write_text(_table(in_table))
+        for name in ("a.log", "b.log"):
+            (folder / name).write_text("".join(f"{line}\n" for line in noise))
+        loaded = timeline.read(folder, now=NOW, infer=False)
+    assert accounted(loaded.summary), loaded.summary.files.to_dicts()
+    events = loaded.events.filter((pl.col("source") == "k8s-event") & (pl.col("kind") == "log"))
+    assert events.height == len(in_json | set(in_table))
+    files = {
+        Path(f).name: row
+        for f, row in zip(
+            loaded.summary.files["file"], loaded.summary.files.iter_rows(named=True), strict=True
+        )
+    }
+    repeated = set(in_table) & in_json
+    assert files["events.txt"]["duplicate_lines"] == len(repeated) + (
+        1 if in_table and in_table[0] in repeated else 0  # the header goes with the first row
+    )
+    assert files["events.json"]["duplicate_lines"] == 0
+    logs = loaded.events.filter(pl.col("file").str.ends_with(".log"))
+    assert files["a.log"]["duplicate_rows"] == files["b.log"]["duplicate_rows"] == 0
+    assert logs.height == files["a.log"]["rows"] + files["b.log"]["rows"]

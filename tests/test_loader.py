@@ -34,6 +34,7 @@ def accounted(summary) -> bool:
         + files["continuation_lines"]
         + files["unparsed_lines"]
         + files["wrapper_lines"]
+        + files["duplicate_lines"]
         == files["lines"]
     ).all()
 

@@ -516,6 +516,7 @@ def _loading(loaded: Loaded, root: str) -> dict[str, Any]:
         "rows_inferred": total - read_rows,
         "lines": int(files["lines"].sum()),
         "unparsed_lines": loaded.summary.unparsed_lines,
+        "duplicate_lines": int(files["duplicate_lines"].sum()),
         "files": [
             {
                 "file": words.relative_path(row["file"], root),
@@ -525,6 +526,9 @@ def _loading(loaded: Loaded, root: str) -> dict[str, Any]:
                 "rows": row["rows"],
                 "continuation_lines": row["continuation_lines"],
                 "unparsed_lines": row["unparsed_lines"],
+                "duplicate_lines": row["duplicate_lines"],
+                "duplicate_rows": row["duplicate_rows"],
+                "duplicate_of": [words.relative_path(f, root) for f in row["duplicate_of"]],
                 "first_unparsed": list(row["first_unparsed"] or []),
                 "problem": row["problem"],
             }

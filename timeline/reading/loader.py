@@ -41,6 +41,7 @@ import parsers
 from timeline.errors import TimelineWarning, UnknownFormatError, UnknownZoneError
 from timeline.reading import executor, mapper, settle, signatures, sources, times
 from timeline.reading import store as event_store
+from timeline.reading.duplicates import Deduplicated, deduplicated
 from timeline.reading.mapper import WARNING_SCHEMA, Partial, Task
 from timeline.reading.sources import (  # noqa: F401 (expand is part of the loader API)
     LIMITS,
@@ -79,9 +80,14 @@ class LoadSummary:
     ``files``: one row per input file (format, prefix, how sure, lines, rows,
     continuation and unparsed lines, first unparsed line numbers, a problem if any).
     Every line is the first line of one or more rows (a one-line JSON page holds many
-    jobs), a continuation line, unparsed, or a line a wrapper wrote of its own
-    (journalctl's ``-- Boot ... --``, grep's ``--``): ``lines`` is the sum of
-    ``first_lines``, ``continuation_lines``, ``unparsed_lines`` and ``wrapper_lines``.
+    jobs), a continuation line, unparsed, a line a wrapper wrote of its own
+    (journalctl's ``-- Boot ... --``, grep's ``--``), or a duplicate line: a line of a
+    record that another file holds too (a Kubernetes event in ``-o json`` and in a
+    pasted table, a CI job from the API and from its log), whose row is that file's
+    (:mod:`timeline.reading.duplicates`). ``lines`` is the sum of ``first_lines``,
+    ``continuation_lines``, ``unparsed_lines``, ``wrapper_lines`` and
+    ``duplicate_lines``; ``rows`` are the rows kept, ``duplicate_rows`` those left out
+    for the files ``duplicate_of``.
     ``prefix`` names the wrappers stripped, outermost first (``syslog > cri``); a file of
     several formats has ``format`` of its main one and ``segments`` the lines of each.
     ``warnings``: one row per unparsed line or per file-level problem (``file``, ``line``,
@@ -101,8 +107,9 @@ class LoadSummary:
     def notes(self) -> list[tuple[str, str]]:
         """What a reader should know, as ``(kind, text)`` pairs: a ``total`` line, then a
         ``problem`` per file that could not be read, an ``unparsed`` per file with unparsed
-        lines, and an ``assumed`` per assumption shared by files (paths relative to the
-        folder the files share). The CLI, ``str`` and Jupyter all show these."""
+        lines, a ``duplicate`` per file with records another file holds too, and an
+        ``assumed`` per assumption shared by files (paths relative to the folder the files
+        share). The CLI, ``str`` and Jupyter all show these."""
         from timeline.paths import common_root, relative_path
 
         root = common_root(self.files["file"].to_list())
@@ -110,13 +117,15 @@ class LoadSummary:
         lines = int(self.files["lines"].sum())
         n = self.files.height
         wrapper = int(self.files["wrapper_lines"].sum())
+        duplicate = int(self.files["duplicate_lines"].sum())
         notes = [
             (
                 "total",
                 f"{n:,} file{'s' if n != 1 else ''}, {lines:,} lines: {rows:,} rows read, "
                 f"{int(self.files['continuation_lines'].sum()):,} continuation lines, "
                 f"{self.unparsed_lines:,} unparsed"
-                + (f", {wrapper:,} wrapper lines" if wrapper else ""),
+                + (f", {wrapper:,} wrapper lines" if wrapper else "")
+                + (f", {duplicate:,} duplicate lines" if duplicate else ""),
             )
         ]
         for row in self.files.filter(pl.col("problem").is_not_null()).iter_rows(named=True):
@@ -131,6 +140,8 @@ class LoadSummary:
                     f"line{'s' if count != 1 else ''} (first: {first})",
                 )
             )
+        for row in self.files.filter(pl.col("duplicate_rows") > 0).iter_rows(named=True):
+            notes.append(("duplicate", _duplicate_note(row, root)))
         for row in self.assumption_groups(lambda path: relative_path(path, root)):
             files = row["files"]
             where = row["example"] if files == 1 else f"{files:,} files"
@@ -164,6 +175,19 @@ class LoadSummary:
             + (f"<ul>{items}</ul>" if items else "")
             + "</div>"
         )
+
+
+def _duplicate_note(row: dict[str, Any], root: str) -> str:
+    """What a file's rows left out as copies of another file's records come to."""
+    from timeline.paths import relative_path
+
+    count, lines = row["duplicate_rows"], row["duplicate_lines"]
+    where = ", ".join(relative_path(path, root) for path in row["duplicate_of"])
+    return (
+        f"{relative_path(row['file'], root)}: {count:,} row{'s' if count != 1 else ''} "
+        f"of records {where} holds too, counted there"
+        + (f" ({lines:,} duplicate line{'s' if lines != 1 else ''})" if lines else "")
+    )
 
 
 class Loaded:
@@ -380,12 +404,25 @@ def open_store(path: PathLike, *, cache: bool | PathLike = False) -> Loaded:
     ``cache`` (as for :func:`read`), ``kept`` is a folder of the cache for this store
     (:class:`~timeline.reading.store.OpenedStores`), where its analysis can be kept."""
     tables = event_store.read_summary(path)
+    tables["files"] = _with_file_columns(tables["files"])
     loaded = Loaded(summary=LoadSummary(**tables), store=str(path))
     if cache is not False:
         folder, temporary = _partial_root(cache, Path(path))
         opened = None if temporary else event_store.OpenedStores(folder).folder(path)
         loaded.kept = str(opened) if opened else None
     return loaded
+
+
+def _with_file_columns(files: pl.DataFrame) -> pl.DataFrame:
+    """A store's table of files with the columns a store written before them lacks
+    (none of its rows were left out as duplicates)."""
+    missing = {
+        "duplicate_lines": pl.lit(0, pl.Int64),
+        "duplicate_rows": pl.lit(0, pl.Int64),
+        "duplicate_of": pl.lit([], pl.List(pl.String)),
+    }
+    added = {name: value for name, value in missing.items() if name not in files.columns}
+    return files.with_columns(**added).select(FILE_COLUMNS) if added else files
 
 
 def _partial_root(cache: bool | PathLike, root: Path) -> tuple[Path, bool]:
@@ -572,12 +609,14 @@ def _reduce_and_finish(
     for plan in plans:
         if plan.path in noted and plan.parts:
             plan.parts[0].problems.append(noted[plan.path])
-    _write_changes(root, staging, infer=infer)
+    found = _write_records(root, staging, infer=infer)
     shutil.rmtree(staging, ignore_errors=True)
     _note_time_outliers(plans, root)
     warnings = _warnings(plans)
+    counted = _duplicate_counts(found, plans, warnings, root)
+    warnings = pl.concat([warnings, _duplicate_notes(found.duplicates)])
     summary = LoadSummary(
-        files=_file_table(plans, warnings),
+        files=_file_table(plans, warnings, counted),
         warnings=warnings,
         assumptions=pl.DataFrame(assumptions, schema=settle.ASSUMPTION_SCHEMA),
     )
@@ -635,13 +674,14 @@ def _template_lookup(partials: list[Partial], staging: Path) -> str | None:
 @dataclass(frozen=True)
 class FinishJob:
     """Partials to turn into one event store file: ``(rows, index, file, part, first
-    line - 1, settlement)`` each, the template lookup, and where the rows and change rows
-    go. ``rows`` is a partial's Parquet file, ``index`` its rows' ``_task`` there."""
+    line - 1, settlement)`` each, the template lookup, and where the rows and the record
+    rows (:func:`is_record`) go. ``rows`` is a partial's Parquet file, ``index`` its
+    rows' ``_task`` there."""
 
     parts: list[tuple[str, int, str, int, int, settle.Settlement]]
     templates: str | None
     out: str
-    changes_out: str
+    records_out: str
 
 
 def _finish_jobs(
@@ -655,7 +695,7 @@ def _finish_jobs(
         n = len(jobs)
         out = str(root / event_store.EVENTS / f"part-{n:05d}.parquet")
         jobs.append(
-            FinishJob(list(current), lookup, out, str(staging / f"changes-{n:05d}.parquet"))
+            FinishJob(list(current), lookup, out, str(staging / f"records-{n:05d}.parquet"))
         )
         current.clear()
 
@@ -681,7 +721,8 @@ def _finish_jobs(
 
 def finish_job(job: FinishJob) -> pl.DataFrame | None:
     """Settle times, number lines within the file and add templates for one group of
-    partials, and write it: change rows apart, for the change inference to mark. A big
+    partials, and write it: record rows apart (:func:`is_record`), for the reduce of
+    all files' records to keep one row of each and the change inference to mark. A big
     partial streams through on its own; the small ones are read whole and written
     together, which costs far less per file. Returns the rows whose times
     :func:`timeline.reading.settle.apply` had to mend, counted per file
@@ -772,15 +813,18 @@ def _settled(
 
 
 def _event_columns(events: pl.LazyFrame, lookup: pl.DataFrame | None) -> pl.LazyFrame:
-    """The event frame's columns, with each masked message's template."""
+    """The event frame's columns, with each masked message's template, and ``end_line``
+    (the last line of a record, which the store does not keep but the reduce of records
+    counts)."""
     if lookup is not None:
         events = events.join(lookup.lazy(), on=["source", "masked"], how="left")
         events = events.with_columns(template=pl.coalesce("template", "_template"))
     return events.select(
-        [
+        *[
             (pl.col(c).fill_null("{}") if c == "attrs" else pl.col(c)).cast(t)
             for c, t in EVENT_SCHEMA.items()
-        ]
+        ],
+        pl.col("end_line").cast(pl.UInt32),
     )
 
 
@@ -791,18 +835,18 @@ def _write_events(
     suffix: str = "",
     notes: pl.LazyFrame | None = None,
 ) -> list[pl.DataFrame]:
-    """Write ``events`` to the job's store files (change rows apart), and collect
-    ``notes`` in the same pass; returns what ``notes`` collected, if given."""
-    is_change = pl.col("kind") == "change"
+    """Write ``events`` to the job's store files (record rows apart, with their
+    ``end_line``), and collect ``notes`` in the same pass; returns what ``notes``
+    collected, if given."""
     # LZ4: a load reads the store three or four times; zstd's smaller files cost more
     out = job.out.removesuffix(".parquet") + suffix + ".parquet"
-    changes_out = job.changes_out.removesuffix(".parquet") + suffix + ".parquet"
+    records_out = job.records_out.removesuffix(".parquet") + suffix + ".parquet"
     done = pl.collect_all(
         [
-            events.filter(~is_change).sink_parquet(
-                out, statistics=True, compression="lz4", lazy=True
-            ),
-            events.filter(is_change).sink_parquet(changes_out, lazy=True),
+            events.filter(~is_record())
+            .select(list(EVENT_SCHEMA))
+            .sink_parquet(out, statistics=True, compression="lz4", lazy=True),
+            events.filter(is_record()).sink_parquet(records_out, lazy=True),
             *([notes] if notes is not None else []),
         ],
         engine="streaming",
@@ -810,20 +854,149 @@ def _write_events(
     return [done[2]] if notes is not None else []
 
 
-def _write_changes(root: Path, staging: Path, *, infer: bool) -> None:
-    """The change rows: those recorded, and (with ``infer``) those the logs tell, none
-    that a record already tells (:func:`timeline.reading.changes.reconcile`)."""
-    recorded_files = sorted(str(p) for p in staging.glob("changes-*.parquet"))
-    recorded = (
-        pl.read_parquet(recorded_files) if recorded_files else pl.DataFrame(schema=EVENT_SCHEMA)
-    )
-    recorded = recorded.cast(EVENT_SCHEMA)
+def is_record() -> pl.Expr:
+    """Rows that are records of an object rather than lines of a log: changes, CI jobs
+    and Kubernetes events. They are few, and are reduced together once every file is
+    read (:func:`_write_records`)."""
+    return pl.col("kind").is_in(["change", "job"]) | (pl.col("source") == "k8s-event")
+
+
+def _write_records(root: Path, staging: Path, *, infer: bool) -> Deduplicated:
+    """The record rows of all files, one row per record
+    (:func:`timeline.reading.duplicates.deduplicated`), and the changes the logs tell
+    (with ``infer``), none that a record already tells
+    (:func:`timeline.reading.changes.reconcile`): change rows to ``changes.parquet``, the
+    others to ``records.parquet``. Returns the record rows kept (with ``end_line``,
+    before any inferred change is added) and those left out as copies of another file's
+    record (:data:`~timeline.reading.duplicates.DUPLICATE_SCHEMA`)."""
+    staged = sorted(str(p) for p in staging.glob("records-*.parquet"))
+    schema = {**EVENT_SCHEMA, "end_line": pl.UInt32}
+    records = pl.read_parquet(staged).cast(schema) if staged else pl.DataFrame(schema=schema)
+    found = deduplicated(records)
+    rows = found.rows.drop("end_line")
+    is_change = pl.col("kind") == "change"
+    recorded = rows.filter(is_change)
     if infer:
         from timeline.reading.changes import infer_changes, reconcile
 
         logs = event_store.scan_files(sorted((root / event_store.EVENTS).glob("part-*.parquet")))
         recorded = reconcile(recorded, infer_changes(logs))
     recorded.write_parquet(root / event_store.EVENTS / "changes.parquet")
+    rows.filter(~is_change).write_parquet(
+        root / event_store.EVENTS / "records.parquet", statistics=True, compression="lz4"
+    )
+    return found
+
+
+def _duplicate_counts(
+    found: Deduplicated, plans: list[_FilePlan], warnings: pl.DataFrame, root: Path
+) -> pl.DataFrame:
+    """For each file that had rows left out as copies of another file's records:
+    ``duplicate_rows``, ``duplicate_lines`` (the lines of those rows that no row kept
+    starts or, as a record, spans, and that are no unparsed or wrapper's line),
+    ``first_lines`` counted again over the rows kept, and ``duplicate_of``, the files
+    the records are kept in. Only the records are compared across files, so only their
+    files are looked at again."""
+    dropped = found.duplicates
+    if dropped.height == 0:
+        return pl.DataFrame(schema=_DUPLICATE_COUNTS)
+    files = dropped["file"].unique().implode()
+    kept = found.rows.filter(pl.col("file").is_in(files)).select("file", "line", "end_line")
+    logged = (
+        event_store.scan_files(sorted((root / event_store.EVENTS).glob("part-*.parquet")))
+        .filter(pl.col("file").is_in(files))
+        .select("file", "line", end_line="line")
+        .unique()
+        .collect()
+    )
+    starts = pl.concat([kept, logged]).select("file", "line").unique()
+    paths = set(dropped["file"])
+    counted = [
+        _lines(kept),
+        logged.select("file", pl.col("line").cast(pl.Int64)),
+        _lines(warnings.filter(pl.col("unparsed") & pl.col("file").is_in(files))),
+        *(_lines(spans) for spans in _wrapper_spans(plans, paths)),
+    ]
+    repeated = (
+        _lines(dropped)
+        .unique()
+        .join(pl.concat(counted).unique(), on=["file", "line"], how="anti")
+        .group_by("file")
+        .agg(duplicate_lines=pl.len().cast(pl.Int64))
+    )
+    return (
+        dropped.group_by("file")
+        .agg(
+            duplicate_rows=pl.len().cast(pl.Int64),
+            duplicate_of=pl.col("of_file").unique().sort(),
+        )
+        .join(repeated, on="file", how="left")
+        .join(
+            starts.group_by("file").agg(first_lines=pl.len().cast(pl.Int64)), on="file", how="left"
+        )
+        .with_columns(pl.col("duplicate_lines", "first_lines").fill_null(0))
+        .select(list(_DUPLICATE_COUNTS))
+        .cast(_DUPLICATE_COUNTS)
+    )
+
+
+_DUPLICATE_COUNTS = {
+    "file": pl.String,
+    "duplicate_rows": pl.Int64,
+    "duplicate_lines": pl.Int64,
+    "first_lines": pl.Int64,
+    "duplicate_of": pl.List(pl.String),
+}
+
+
+def _lines(spans: pl.DataFrame) -> pl.DataFrame:
+    """Every line (``file``, ``line``) of ``spans`` (``file``, ``line``, ``end_line``)."""
+    return (
+        spans.select(
+            "file",
+            line=pl.int_ranges(
+                pl.col("line").cast(pl.Int64), pl.col("end_line").cast(pl.Int64) + 1
+            ),
+        )
+        .explode("line")
+        .drop_nulls("line")
+        .cast({"line": pl.Int64})
+    )
+
+
+def _wrapper_spans(plans: list[_FilePlan], paths: set[str]) -> Iterator[pl.DataFrame]:
+    """The lines wrappers wrote of their own in the files ``paths``, numbered in the file."""
+    for plan in plans:
+        if plan.path not in paths:
+            continue
+        offset = 0
+        for part in plan.parts:
+            if part.wrapper_spans is not None and part.wrapper_spans.height:
+                yield part.wrapper_spans.select(
+                    file=pl.lit(plan.path),
+                    line=pl.col("line").cast(pl.Int64) + offset,
+                    end_line=pl.col("end_line").cast(pl.Int64) + offset,
+                )
+            offset += part.lines
+
+
+def _duplicate_notes(dropped: pl.DataFrame) -> pl.DataFrame:
+    """A warning for each record left out as a copy (not an unparsed line): where it
+    is, and the file and line of the row kept for it."""
+    records = dropped.unique(["file", "line", "end_line"], keep="first", maintain_order=True)
+    return records.select(
+        "file",
+        "line",
+        "end_line",
+        unparsed=pl.lit(False),
+        reason=pl.format(
+            "the same {} as {}:{}, counted there",
+            "record",
+            pl.col("of_file").str.extract(r"([^/\\]+)$", 1),
+            "of_line",
+        ),
+        text=pl.col("message").str.slice(0, mapper.WARNING_TEXT_CHARS),
+    ).cast(WARNING_SCHEMA)
 
 
 def _warnings(plans: list[_FilePlan]) -> pl.DataFrame:
@@ -856,7 +1029,12 @@ def _warnings(plans: list[_FilePlan]) -> pl.DataFrame:
     return pl.concat([f.select(list(WARNING_SCHEMA)).cast(WARNING_SCHEMA) for f in frames])
 
 
-def _file_table(plans: list[_FilePlan], warnings: pl.DataFrame) -> pl.DataFrame:
+def _file_table(
+    plans: list[_FilePlan], warnings: pl.DataFrame, duplicates: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """One row per file: what was read of it (see :class:`LoadSummary`). ``duplicates``
+    (:func:`_duplicate_counts`) takes out of a file's rows and lines those of the
+    records another file holds too."""
     unparsed = (
         warnings.filter(pl.col("unparsed"))
         .group_by("file", maintain_order=True)
@@ -869,6 +1047,7 @@ def _file_table(plans: list[_FilePlan], warnings: pl.DataFrame) -> pl.DataFrame:
     for plan in plans:
         parts = plan.parts
         first = parts[0] if parts else Partial(path=plan.path)
+        first_lines = sum(p.first_lines for p in parts)
         rows.append(
             {
                 "file": plan.path,
@@ -877,8 +1056,8 @@ def _file_table(plans: list[_FilePlan], warnings: pl.DataFrame) -> pl.DataFrame:
                 "score": first.score,
                 "lines": sum(p.lines for p in parts),
                 "rows": sum(p.rows for p in parts),
-                "first_lines": sum(p.first_lines for p in parts),
-                "continuation_lines": sum(p.covered_lines - p.first_lines for p in parts),
+                "first_lines": first_lines,
+                "covered_lines": sum(p.covered_lines for p in parts),
                 "wrapper_lines": sum(p.wrapper_lines for p in parts),
                 "segments": _segments(parts),
                 "problem": "; ".join(q for p in parts for q in p.problems) or None,
@@ -894,31 +1073,56 @@ def _file_table(plans: list[_FilePlan], warnings: pl.DataFrame) -> pl.DataFrame:
             "lines": pl.Int64,
             "rows": pl.Int64,
             "first_lines": pl.Int64,
-            "continuation_lines": pl.Int64,
+            "covered_lines": pl.Int64,
             "wrapper_lines": pl.Int64,
             "segments": pl.String,
             "problem": pl.String,
         },
     )
-    table = table.join(unparsed, on="file", how="left").with_columns(
-        unparsed_lines=pl.col("unparsed_lines").fill_null(0),
-        first_unparsed=pl.col("first_unparsed").fill_null(pl.lit([], pl.List(pl.UInt32))),
+    if duplicates is None:
+        duplicates = pl.DataFrame(schema=_DUPLICATE_COUNTS)
+    recounted = duplicates.rename({"first_lines": "_first"})
+    table = (
+        table.join(unparsed, on="file", how="left")
+        .join(recounted, on="file", how="left")
+        .with_columns(
+            unparsed_lines=pl.col("unparsed_lines").fill_null(0),
+            first_unparsed=pl.col("first_unparsed").fill_null(pl.lit([], pl.List(pl.UInt32))),
+            duplicate_rows=pl.col("duplicate_rows").fill_null(0),
+            duplicate_lines=pl.col("duplicate_lines").fill_null(0),
+            duplicate_of=pl.col("duplicate_of").fill_null(pl.lit([], pl.List(pl.String))),
+            first_lines=pl.coalesce("_first", "first_lines"),
+        )
+        .with_columns(
+            rows=pl.col("rows") - pl.col("duplicate_rows"),
+            # the lines the rows kept start or continue: those read, less the duplicates'
+            continuation_lines=pl.col("covered_lines")
+            - pl.col("duplicate_lines")
+            - pl.col("first_lines"),
+        )
     )
-    return table.select(
-        "file",
-        "format",
-        "prefix",
-        "score",
-        "lines",
-        "rows",
-        "first_lines",
-        "continuation_lines",
-        "unparsed_lines",
-        "wrapper_lines",
-        "segments",
-        "first_unparsed",
-        "problem",
-    )
+    return table.select(FILE_COLUMNS)
+
+
+#: The columns of :attr:`LoadSummary.files`, in order.
+FILE_COLUMNS = [
+    "file",
+    "format",
+    "prefix",
+    "score",
+    "lines",
+    "rows",
+    "first_lines",
+    "continuation_lines",
+    "unparsed_lines",
+    "wrapper_lines",
+    "duplicate_lines",
+    "duplicate_rows",
+    "duplicate_of",
+    "segments",
+    "first_unparsed",
+    "problem",
+]
 
 
 def _segments(parts: list[Partial]) -> str | None:

@@ -33,6 +33,8 @@ CHANGE_FIELDS: dict[str, pl.DataType] = {
     "helm_release": pl.String(),
     "helm_revision": pl.Int64(),
     "helm_status": pl.String(),
+    #: ``file:line`` of the same record read from other files too, left out there
+    "also_in": pl.List(pl.String()),
 }
 
 #: A Helm release a change belongs to: its namespace and name, its revision and what was
@@ -244,9 +246,9 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
         names), ``from``, ``to``, ``actor``, ``inferred`` (every row inferred),
         ``hosts``, ``host_times``, ``n_rows``, ``sources``, ``note`` (the message of its
         leading row), ``examples`` (``file:line``; one of each part of a Helm release's
-        change first), a one-line ``description``, and for a Helm release's change
-        ``helm`` (:data:`HELM_SCHEMA`) and ``parts`` (:data:`PART_SCHEMA`, each object it
-        wrote).
+        change first, then where else the same record was read), a one-line
+        ``description``, and for a Helm release's change ``helm`` (:data:`HELM_SCHEMA`) and
+        ``parts`` (:data:`PART_SCHEMA`, each object it wrote).
     """
     gap = to_timedelta(group_gap)
     field = pl.col("_c").struct.field
@@ -269,6 +271,7 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
             _release=field("helm_release"),
             _revision=field("helm_revision"),
             _status=field("helm_status"),
+            _also_in=field("also_in"),
             **{"from": field("from"), "to": field("to")},
         )
         .with_columns(
@@ -364,7 +367,16 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
             _witness=pl.col("_witness").drop_nulls().list.explode(),
             n_rows=pl.len().cast(pl.UInt32),
             sources=pl.col("source").drop_nulls().unique().sort(),
-            examples=example.sort_by(pl.col("_first_part").not_(), "_n").head(n_examples),
+            # each row where it was read (the first of each Helm part first), then where
+            # else the same record was read
+            examples=pl.concat_list(
+                example.sort_by(pl.col("_first_part").not_(), "_n"),
+                pl.col("_also_in")
+                .sort_by(pl.col("_first_part").not_(), "_n")
+                .fill_null(pl.lit([], pl.List(pl.String))),
+            )
+            .explode()
+            .head(n_examples),
             helm=helm_release_of_rows(),
             parts=pl.struct(target="target", change_type="change_type", example=example).filter(
                 "_first_part"
