@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import timeline
+from tests.lines import every_line_accounted as accounted
 
 REAL_LINES = [
     'E0314 18:00:01.123456       1 proxier.go:1520] "Failed to execute iptables-restore" err=<',
@@ -50,20 +51,6 @@ line = st.one_of(
         max_size=80,
     ),
 )
-
-
-def accounted(summary) -> bool:
-    f = summary.files
-    return bool(
-        (
-            f["first_lines"]
-            + f["continuation_lines"]
-            + f["unparsed_lines"]
-            + f["wrapper_lines"]
-            + f["duplicate_lines"]
-            == f["lines"]
-        ).all()
-    )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -13,6 +13,7 @@ import parsers
 import timeline
 from parsers import jobs
 from parsers.common import LINE_SCHEMA
+from tests.lines import every_line_accounted as accounted
 
 
 def job_detail(number: int, name: str = "build-and-test", **changes) -> dict:
@@ -76,11 +77,6 @@ WORKFLOW_JOBS = {
 
 def attrs(events: pl.DataFrame) -> list[dict]:
     return [json.loads(a) for a in events.sort("line")["attrs"]]
-
-
-def accounted(loaded) -> bool:
-    f = loaded.summary.files
-    return bool((f["rows"] + f["continuation_lines"] + f["unparsed_lines"] == f["lines"]).all())
 
 
 def test_job_detail_gives_one_job_row_with_queue_delay(read):

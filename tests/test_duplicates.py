@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 import timeline
+from tests.lines import every_line_accounted as accounted
 from timeline.analysis.rates import job_rates
 
 T0 = datetime(2024, 2, 20, 14, 0, tzinfo=UTC)
@@ -257,20 +258,6 @@ def event_rows(loaded: timeline.Loaded) -> pl.DataFrame:
 
 def attrs_of(frame: pl.DataFrame) -> list[dict]:
     return [json.loads(a) for a in frame["attrs"]]
-
-
-def accounted(summary) -> bool:
-    f = summary.files
-    return bool(
-        (
-            f["first_lines"]
-            + f["continuation_lines"]
-            + f["unparsed_lines"]
-            + f["wrapper_lines"]
-            + f["duplicate_lines"]
-            == f["lines"]
-        ).all()
-    )
 
 
 def file_row(loaded: timeline.Loaded, name: str) -> dict:

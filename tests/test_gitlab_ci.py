@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 import parsers
 import timeline
 from parsers import gitlab_ci
+from tests.lines import every_line_accounted as accounted
 
 PROJECT = 39114522
 PIPELINE = 1290817733
@@ -212,13 +213,6 @@ def attrs_by_id(events: pl.DataFrame) -> dict[str, dict]:
 
 def row_of(events: pl.DataFrame, job_id: int) -> dict:
     return events.filter(pl.col("attrs").str.contains(f'"job_id":"{job_id}"')).row(0, named=True)
-
-
-def accounted(loaded) -> bool:
-    """Every line starts a row, continues one or is unparsed (as in test_accounting)."""
-    f = loaded.summary.files
-    parts = f["first_lines"] + f["continuation_lines"] + f["unparsed_lines"] + f["wrapper_lines"]
-    return bool((parts == f["lines"]).all())
 
 
 # --- jobs ----------------------------------------------------------------------------------

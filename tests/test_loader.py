@@ -11,6 +11,7 @@ import pytest
 
 import timeline
 from parsers import layouts, runtime
+from tests.lines import every_line_accounted as accounted
 from timeline.errors import NoInputError, UnknownFormatError
 from timeline.outputs.findings import findings
 
@@ -25,18 +26,6 @@ def lines_frame(texts: list[str]) -> pl.LazyFrame:
             "path": ["x.log"] * n,
         }
     )
-
-
-def accounted(summary) -> bool:
-    files = summary.files
-    return (
-        files["first_lines"]
-        + files["continuation_lines"]
-        + files["unparsed_lines"]
-        + files["wrapper_lines"]
-        + files["duplicate_lines"]
-        == files["lines"]
-    ).all()
 
 
 def test_cri_prefix_is_stripped_with_time_stream_and_partial_lines_joined():

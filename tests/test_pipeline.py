@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 import parsers
 import timeline
 from parsers import routing, wrappers
+from tests.lines import every_line_accounted as accounted
 from timeline.cli import app
 from timeline.errors import TimelineError
 from timeline.reading import executor, loader, mapper
@@ -105,12 +106,6 @@ def logs(tmp_path):
 
 def rows(loaded: timeline.Loaded) -> pl.DataFrame:
     return loaded.events.select(KEY).sort("file", "line", "message")
-
-
-def accounted(summary) -> bool:
-    files = summary.files
-    total = files["first_lines"] + files["continuation_lines"] + files["unparsed_lines"]
-    return (total + files["duplicate_lines"] == files["lines"]).all()
 
 
 def test_big_files_read_in_chunks_give_the_rows_of_a_whole_read(logs, monkeypatch):

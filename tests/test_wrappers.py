@@ -16,18 +16,9 @@ import polars as pl
 import pytest
 
 from parsers import routing, runtime, wrappers
+from tests.lines import every_line_accounted as accounted
 from timeline.reading import loader
 from timeline.reading.lines import split_lines
-
-
-def accounted(summary) -> bool:
-    f = summary.files
-    return bool(
-        (
-            f["first_lines"] + f["continuation_lines"] + f["unparsed_lines"] + f["wrapper_lines"]
-            == f["lines"]
-        ).all()
-    )
 
 
 def peel(text: str) -> wrappers.Peeled:
