@@ -420,10 +420,14 @@ def test_a_record_without_versions_takes_those_its_witnesses_showed(change_type)
     for i, host in enumerate((NODE_A, NODE_B)):
         f.kube_proxy_start(f"2024-05-02T13:2{1 + i}:10", host, "v1.29.4", "new")
     f.kube_proxy_start("2024-05-03T09:01:10", NODE_A, "v1.29.0", "old")
+    # a restart at the version it ran, and a stop, say nothing of a version change
+    record(f, "2024-05-04T07:30:00", change_type, "daemonset/kube-system/kube-proxy")
+    f.kube_proxy_start("2024-05-04T07:30:40", NODE_A, "v1.29.0", "old")
     changes = with_inferred_changes(f.frame()).filter(pl.col("source") == "k8s-audit")
-    first, second = (json.loads(a) for a in changes.sort("ts")["attrs"])
+    first, second, third = (json.loads(a) for a in changes.sort("ts")["attrs"])
     assert (first["from"], first["to"], first["witness_count"]) == ("v1.28.9", "v1.29.4", 2)
     assert second["to"] == "v1.29.0" and "from" not in second
+    assert third["seen_in_logs"] and "to" not in third and "from" not in third
 
 
 def test_merging_twice_gives_the_same_frame():

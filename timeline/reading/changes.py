@@ -809,7 +809,8 @@ def reconcile(
     with the hosts the witnesses showed it on (``witness_hosts``, each with the time it
     showed there: a DaemonSet patch reaches the nodes its pods restarted on), and a
     record that names no version (an audit log at ``Metadata`` level has no request
-    body) with the ``from`` and ``to`` its first witness showed; the inferred row is
+    body) with the ``from`` and ``to`` of its first witness that changed version (a
+    restart at the same version, or a stop, says nothing of one); the inferred row is
     dropped.
     """
     recorded = recorded.select(list(EVENT_SCHEMA))
@@ -836,8 +837,9 @@ def reconcile(
             continue
         for match in matches:
             match.seen.append(f"{row['file']}:{row['line']}")
-            if match.to is None and guess.to is not None and not match.learned:
-                match.learned = {"from": guess.attrs.get("from"), "to": guess.to}
+            went = guess.attrs.get("from")
+            if match.to is None and went is not None and went != guess.to and not match.learned:
+                match.learned = {"from": went, "to": guess.to}
             if row["host"] and not match.host:
                 match.reached.setdefault(row["host"], row["ts"])
     marked = {r.index: r.marked() for r in records if r.seen or "seen_in_logs" in r.attrs}
@@ -913,8 +915,8 @@ class _Record:
     seen: list[str] = field(default_factory=list)
     #: the host of each witness, and when the change showed there
     reached: dict[str, datetime] = field(default_factory=dict)
-    #: the versions its first witness with one showed (``from``, ``to``), for a record
-    #: that names none: a patch logged without its request body
+    #: the versions its first witness that changed version showed (``from``, ``to``), for
+    #: a record that names none: a patch logged without its request body
     learned: dict[str, object] = field(default_factory=dict)
 
     @classmethod
