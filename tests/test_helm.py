@@ -20,6 +20,7 @@ import pytest
 import timeline
 from tests.rca.judge import judge
 from tests.rca.scenarios import build
+from tests.rca.world import helm_release_secret
 from timeline.analysis import contributors as contrib
 
 #: What Helm 3 sends (``version.GetUserAgent()``), and what it sent before it set its own:
@@ -105,23 +106,8 @@ def record_line(
     level: str = "Metadata",
 ) -> str:
     """A write of Helm's record of one revision of a release."""
-    name = f"sh.helm.release.v1.{release}.v{revision}"
-    body = {
-        "kind": "Secret",
-        "apiVersion": "v1",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {
-                "modifiedAt": str(int(t.timestamp())),
-                "name": release,
-                "owner": "helm",
-                "status": status,
-                "version": str(revision),
-            },
-        },
-        "type": "helm.sh/release.v1",
-    }
+    body = helm_release_secret(namespace, release, revision, status, modified_at=int(t.timestamp()))
+    name = body["metadata"]["name"]
     return audit_line(
         t,
         verb,

@@ -742,25 +742,10 @@ class World:
         level: str = "Metadata",
     ) -> None:
         """One write of Helm's release record, the Secret ``sh.helm.release.v1.R.vN``."""
-        name = f"sh.helm.release.v1.{release}.v{revision}"
         self.rv += self.rng.randint(100, 5000)
-        body = {
-            "kind": "Secret",
-            "apiVersion": "v1",
-            "metadata": {
-                "name": name,
-                "namespace": namespace,
-                "resourceVersion": str(self.rv),
-                "labels": {
-                    "modifiedAt": str(t // NS),
-                    "name": release,
-                    "owner": "helm",
-                    "status": status,
-                    "version": str(revision),
-                },
-            },
-            "type": "helm.sh/release.v1",
-        }
+        body = helm_release_secret(namespace, release, revision, status, modified_at=t // NS)
+        body["metadata"]["resourceVersion"] = str(self.rv)
+        name = body["metadata"]["name"]
         uri = f"/api/v1/namespaces/{namespace}/secrets"
         self.audit_record(
             t,
@@ -1610,6 +1595,29 @@ class World:
 #: kinds scenarios use.
 HELM_ORDER = ("secrets", "configmaps", "services", "deployments", "statefulsets")
 KINDS = {"secrets": "Secret", "configmaps": "ConfigMap", "services": "Service"}
+
+
+def helm_release_secret(
+    namespace: str, release: str, revision: int, status: str, *, modified_at: int
+) -> dict:
+    """Helm's record of one revision of a release, the Secret ``sh.helm.release.v1.R.vN``,
+    as the audit log shows it (its payload left out); ``modified_at`` in epoch seconds."""
+    return {
+        "kind": "Secret",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": f"sh.helm.release.v1.{release}.v{revision}",
+            "namespace": namespace,
+            "labels": {
+                "modifiedAt": str(modified_at),
+                "name": release,
+                "owner": "helm",
+                "status": status,
+                "version": str(revision),
+            },
+        },
+        "type": "helm.sh/release.v1",
+    }
 
 
 def helm_metadata(release: str, namespace: str) -> dict:
