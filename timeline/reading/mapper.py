@@ -617,6 +617,7 @@ def _measures(records: pl.DataFrame, by: str | None = None) -> dict:
         (log & pl.col("host").is_null()).sum().alias("hostless"),
         *settle.EVIDENCE,
     ]
+    records = records.with_columns(settle.EVIDENCE_INPUT)
     if by is None:
         return {None: records.select(measures).row(0, named=True)}
     rows = records.group_by(by).agg(measures).iter_rows(named=True)

@@ -74,8 +74,18 @@ def _offset_shown(wall: pl.Expr) -> pl.Expr:
     """The UTC offset in seconds that the runtime prefix of each record shows for its
     zoneless ``wall`` time (naive, its year settled), rounded to a quarter hour; null
     without a prefix."""
-    gap = (wall - pl.col("prefix_ts").dt.replace_time_zone(None)).dt.total_seconds()
-    return ((gap / _OFFSET_STEP_S).round() * _OFFSET_STEP_S).cast(pl.Int64)
+    return _rounded_offset(_prefix_gap_s(wall))
+
+
+def _prefix_gap_s(wall: pl.Expr) -> pl.Expr:
+    """Seconds from each record's runtime prefix (UTC) to its ``wall`` time; null without
+    a prefix."""
+    return (wall - pl.col("prefix_ts").dt.replace_time_zone(None)).dt.total_seconds()
+
+
+def _rounded_offset(gap_s: pl.Expr) -> pl.Expr:
+    """A gap between a wall time and UTC, in seconds, rounded to a quarter hour."""
+    return ((gap_s / _OFFSET_STEP_S).round() * _OFFSET_STEP_S).cast(pl.Int64)
 
 
 def _with_prefix_year() -> pl.Expr:
@@ -119,7 +129,15 @@ def evidence(records: pl.DataFrame, **more: pl.Expr) -> dict[str, Any]:
     >>> found["yearless"], found["rolls"], found["first_month"], found["last_month"]
     (2, 1, 12, 1)
     """
-    return records.select(*EVIDENCE, **more).row(0, named=True)
+    return records.with_columns(EVIDENCE_INPUT).select(*EVIDENCE, **more).row(0, named=True)
+
+
+#: The column of each record's gap to its runtime prefix that :data:`EVIDENCE` reads.
+_GAP = "_prefix_gap_s"
+#: That column, to add to the records before :data:`EVIDENCE` is taken: worked out once
+#: a record, not once for each measure that reads it (each of several files' groups
+#: would otherwise move every record to its prefix's year four times).
+EVIDENCE_INPUT = _prefix_gap_s(_with_prefix_year()).alias(_GAP)
 
 
 def _evidence_measures() -> list[pl.Expr]:
@@ -128,7 +146,7 @@ def _evidence_measures() -> list[pl.Expr]:
     # a clock gone wrong (year 1 or 9999) states no span for the other files' years
     stated = ts.filter(~pl.col("year_missing") & ts.is_not_null() & plausible(ts))
     stated_prefix = prefix.filter(plausible(prefix))
-    shown = _offset_shown(_with_prefix_year())
+    shown = _rounded_offset(pl.col(_GAP))
     return [
         pl.min_horizontal(stated.min(), stated_prefix.min()).alias("stated_lo"),
         pl.max_horizontal(stated.max(), stated_prefix.max()).alias("stated_hi"),
@@ -141,11 +159,7 @@ def _evidence_measures() -> list[pl.Expr]:
         ts.filter(_YEARLESS).first().alias("yearless_first"),
         ts.filter(_YEARLESS).last().alias("yearless_last"),
         _ZONELESS.sum().alias("zoneless"),
-        (_with_prefix_year() - prefix)
-        .filter(_ZONELESS)
-        .dt.total_seconds()
-        .median()
-        .alias("prefix_gap_s"),
+        pl.col(_GAP).filter(_ZONELESS).median().alias("prefix_gap_s"),
         (ts.is_null() & pl.col("prefix_ts").is_null()).sum().alias("timeless"),
         # how many zoneless records' prefixes show each offset, and the span of those
         # prefixes: a file whose clock changed (summer time) shows more than one
