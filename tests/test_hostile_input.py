@@ -290,6 +290,29 @@ def test_a_long_line_is_cut_while_reading_and_reported_with_its_number(tmp_path)
     assert loaded.summary.files["lines"][0] == 6
 
 
+@pytest.mark.parametrize("cut", [[2], [1, 5, 6]])
+def test_the_lines_cut_short_are_said_with_the_other_problems(tmp_path, cut):
+    """A reader is told which lines were read in part, on the command line and in the
+    summary, not only in the warnings table."""
+    lines = klog(7, seed=len(cut)).splitlines()
+    for n in cut:
+        lines[n - 1] += " " + "x" * ((1 << 20) + 100 * n)
+    path = tmp_path / "logs" / "kube-proxy.log"
+    path.parent.mkdir()
+    path.write_text("\n".join(lines) + "\n")
+    said = [text for kind, text in timeline.read(path).summary.notes() if kind == "cut"]
+    many = "s" if len(cut) > 1 else ""
+    assert len(said) == 1 and said[0].startswith(f"kube-proxy.log: {len(cut)} line{many} too long")
+    assert (
+        f"(first: {', '.join(map(str, cut))}; line is {len(lines[cut[0] - 1]):,} bytes" in said[0]
+    )
+    result = runner.invoke(
+        app, ["parse", str(path.parent), "-o", str(tmp_path / "e.jsonl")], env={"COLUMNS": "400"}
+    )
+    assert result.exit_code == 0
+    assert f"warning: {said[0]}" in " ".join(result.stderr.split())
+
+
 def test_lines_shorter_than_the_limit_pass_whole_across_chunk_boundaries(tmp_path):
     text = klog(2000, seed=4)
     path = tmp_path / "kube-proxy.log"

@@ -222,9 +222,15 @@ def _warnings_as_notes() -> Iterator[None]:
 
 
 def _print_problems(summary: loader.LoadSummary) -> None:
-    styles = {"problem": "yellow", "unparsed": "yellow", "assumed": "dim", "duplicate": "dim"}
+    styles = {
+        "problem": "yellow",
+        "unparsed": "yellow",
+        "cut": "yellow",
+        "assumed": "dim",
+        "duplicate": "dim",
+    }
     for kind, text in summary.notes()[1:]:
-        prefix = "warning: " if kind in ("problem", "unparsed") else ""
+        prefix = "warning: " if kind in ("problem", "unparsed", "cut") else ""
         note(prefix + text, styles.get(kind, ""))
 
 

@@ -79,6 +79,12 @@ def split_many(datas: list[bytes], paths: list[str]) -> list[tuple[pl.DataFrame,
     return out
 
 
+#: The reason of a line cut while reading, as the warnings give it.
+CUT_REASON = "line is {length:,} bytes long; kept the first {kept:,}"
+#: What tells a cut line's warning from the others'.
+CUT_PATTERN = r"^line is [0-9,]+ bytes long; kept the first "
+
+
 def cut_notes(cuts: list[Cut], path: str, *, kept: int) -> pl.DataFrame:
     """One warning row per line cut to ``kept`` bytes while reading: its number, how long
     it was, and its first bytes (the loader's warning columns)."""
@@ -88,7 +94,7 @@ def cut_notes(cuts: list[Cut], path: str, *, kept: int) -> pl.DataFrame:
             "line": [c.line for c in cuts],
             "end_line": [c.line for c in cuts],
             "unparsed": [False] * len(cuts),
-            "reason": [f"line is {c.length:,} bytes long; kept the first {kept:,}" for c in cuts],
+            "reason": [CUT_REASON.format(length=c.length, kept=kept) for c in cuts],
             "text": [c.head.decode("utf-8", "replace") for c in cuts],
         },
         schema={

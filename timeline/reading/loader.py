@@ -42,6 +42,7 @@ from timeline.errors import TimelineWarning, UnknownFormatError, UnknownZoneErro
 from timeline.reading import executor, mapper, settle, signatures, sources, times
 from timeline.reading import store as event_store
 from timeline.reading.duplicates import Deduplicated, deduplicated
+from timeline.reading.lines import CUT_PATTERN
 from timeline.reading.mapper import WARNING_SCHEMA, Partial, Task
 from timeline.reading.sources import (  # noqa: F401 (expand is part of the loader API)
     LIMITS,
@@ -107,7 +108,8 @@ class LoadSummary:
     def notes(self) -> list[tuple[str, str]]:
         """What a reader should know, as ``(kind, text)`` pairs: a ``total`` line, then a
         ``problem`` per file that could not be read, an ``unparsed`` per file with unparsed
-        lines, a ``duplicate`` per file with records another file holds too, and an
+        lines, a ``cut`` per file with lines too long to read whole (``Limits``), a
+        ``duplicate`` per file with records another file holds too, and an
         ``assumed`` per assumption shared by files (paths relative to the folder the files
         share). The CLI, ``str`` and Jupyter all show these."""
         from timeline.paths import common_root, relative_path
@@ -138,6 +140,16 @@ class LoadSummary:
                     "unparsed",
                     f"{relative_path(row['file'], root)}: {count:,} unparsed "
                     f"line{'s' if count != 1 else ''} (first: {first})",
+                )
+            )
+        for row in _cut_lines(self.warnings).iter_rows(named=True):
+            count, first = row["lines"], ", ".join(map(str, row["first"]))
+            notes.append(
+                (
+                    "cut",
+                    f"{relative_path(row['file'], root)}: {count:,} line"
+                    f"{'s' if count != 1 else ''} too long, read in part (first: {first}; "
+                    f"{row['reason']})",
                 )
             )
         for row in self.files.filter(pl.col("duplicate_rows") > 0).iter_rows(named=True):
@@ -175,6 +187,17 @@ class LoadSummary:
             + (f"<ul>{items}</ul>" if items else "")
             + "</div>"
         )
+
+
+def _cut_lines(warnings: pl.DataFrame) -> pl.DataFrame:
+    """Per file, the lines cut short while reading (longer than the limit): how many, the
+    first few, and the first one's reason."""
+    cut = warnings.filter(pl.col("line").is_not_null() & pl.col("reason").str.contains(CUT_PATTERN))
+    return (
+        cut.sort("file", "line")
+        .group_by("file", maintain_order=True)
+        .agg(lines=pl.len(), first=pl.col("line").head(5), reason=pl.col("reason").first())
+    )
 
 
 def _duplicate_note(row: dict[str, Any], root: str) -> str:
