@@ -32,6 +32,7 @@ Records returned by ``parse`` (``RECORD_SCHEMA``):
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -273,6 +274,46 @@ def reference_time() -> datetime | None:
     if given is None and os.environ.get(REFERENCE_TIME_ENV):
         given = datetime.fromisoformat(os.environ[REFERENCE_TIME_ENV])
     return given
+
+
+#: Where the archives of the read under way were unpacked: JSON, each archive's name as
+#: its files are shown (``logs/bundle.tar.gz``) to the folder its files lie in, so that a
+#: parser that looks beside a file (:func:`local_path`) finds them in worker processes too.
+UNPACKED_ENV = "INCIDENT_TIMELINE_UNPACKED"
+
+
+@contextmanager
+def archives_unpacked(folders: dict[str, str]) -> Iterator[None]:
+    """Within the block, :func:`local_path` knows where the files of the archives in
+    ``folders`` (their shown names to the folders they were unpacked to) lie, here and
+    in the worker processes started in it."""
+    before = os.environ.pop(UNPACKED_ENV, None)
+    if folders:
+        os.environ[UNPACKED_ENV] = json.dumps(folders)
+    try:
+        yield
+    finally:
+        os.environ.pop(UNPACKED_ENV, None)
+        if before is not None:
+            os.environ[UNPACKED_ENV] = before
+
+
+def local_path(path: str) -> str:
+    """Where the file a row's ``path`` names lies: a file of an archive
+    (``bundle.tar.gz/var/log/x.log``) in the folder it was unpacked to (see
+    :func:`archives_unpacked`), any other as it is.
+
+    >>> with archives_unpacked({"b.zip": "/tmp/u/00000", "b.zip/in.tgz": "/tmp/u/00001"}):
+    ...     local_path("b.zip/ci/1_build.txt"), local_path("b.zip/in.tgz/x.log")
+    ('/tmp/u/00000/ci/1_build.txt', '/tmp/u/00001/x.log')
+    """
+    folders = os.environ.get(UNPACKED_ENV)
+    if not folders:
+        return path
+    for archive, folder in sorted(json.loads(folders).items(), key=lambda a: -len(a[0])):
+        if path == archive or path.startswith(archive + "/"):
+            return folder + path[len(archive) :]
+    return path
 
 
 def without_aliases(loader: type) -> type:

@@ -38,7 +38,7 @@ from pathlib import PurePath
 import polars as pl
 
 from parsers import jobs, registry
-from parsers.common import json_object, records
+from parsers.common import json_object, local_path, records
 from parsers.registry import Parser, Sample, Score
 
 NAME = "github-actions-log"
@@ -258,7 +258,7 @@ def archive_job_log(path: str | None) -> str | None:
     if not job or not re.fullmatch(r"[0-9]+_.+\.txt", step.name):
         return None
     wanted = re.compile(rf"[0-9]+_{re.escape(job)}\.txt")
-    return next((n for n in _names_in(str(root)) if wanted.fullmatch(n)), None)
+    return next((n for n in _names_in(local_path(str(root))) if wanted.fullmatch(n)), None)
 
 
 @functools.lru_cache(maxsize=64)

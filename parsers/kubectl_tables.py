@@ -42,7 +42,7 @@ import polars as pl
 
 from parsers import k8s_events, registry
 from parsers.changes_common import record_frame
-from parsers.common import reference_time
+from parsers.common import local_path, reference_time
 from parsers.registry import Parser, Sample, Score
 
 NAME = "kubectl-events"
@@ -377,7 +377,7 @@ def _reference(frame: pl.DataFrame) -> tuple[datetime, str]:
         return given.astimezone(UTC), f"{given:%Y-%m-%dT%H:%M:%SZ} (the time given as now)"
     path = frame["path"].drop_nulls().head(1).to_list()
     try:
-        mtime = datetime.fromtimestamp(os.path.getmtime(path[0]), tz=UTC)
+        mtime = datetime.fromtimestamp(os.path.getmtime(local_path(path[0])), tz=UTC)
     except (IndexError, OSError, TypeError):
         mtime = datetime.now(tz=UTC)
         return mtime, f"{mtime:%Y-%m-%dT%H:%M:%SZ} (when it was read: no file time)"

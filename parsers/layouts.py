@@ -64,6 +64,11 @@ NODE_LAYOUTS = {
     "talos": re.compile(r"(?:^|/)(?P<node>[0-9]{1,3}(?:\.[0-9]{1,3}){3})/"),
 }
 
+#: The end of an archive's name: a node's logs packed as ``worker-1.tar.gz`` are read as
+#: the folder ``worker-1.tar.gz/var/log/...`` (:mod:`timeline.reading.archives`), and name
+#: the node ``worker-1``.
+_ARCHIVE_SUFFIX = re.compile(r"\.(?:zip|tar(?:\.(?:gz|bz2|xz|zst))?|tgz|tbz2?|txz|tzst)$", re.I)
+
 #: Distributions whose files name them, for ``detect`` to say so.
 DISTRIBUTIONS = {
     "k3s": re.compile(r"(?:^|/)(?:var/lib/rancher/k3s|var/log/k3s)"),
@@ -91,6 +96,8 @@ def hints_from_path(path: str) -> PathHints:
     ... )
     >>> hints.node, hints.pod, hints.namespace, hints.container, hints.layout
     ('ip-10-0-1-5', 'kube-proxy-x7k2p', 'kube-system', 'kube-proxy', 'node, kubelet')
+    >>> hints_from_path("bundles/worker-1.tar.gz/var/log/kubelet.log").node
+    'worker-1'
     """
     path = path.replace("\\", "/")
     said: list[str] = []
@@ -99,7 +106,7 @@ def hints_from_path(path: str) -> PathHints:
     for name, pattern in NODE_LAYOUTS.items():
         for found in pattern.finditer(path):
             if found.start("node") > at:
-                node, at = found.group("node"), found.start("node")
+                node, at = _ARCHIVE_SUFFIX.sub("", found.group("node")), found.start("node")
                 said[:] = [name]
     said += [name for name, pattern in DISTRIBUTIONS.items() if pattern.search(path)]
     for name, pattern in POD_LAYOUTS.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -20,14 +21,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from parsers.common import archives_unpacked
 from timeline import arguments
 from timeline.errors import TimelineError, TimelineWarning
 from timeline.outputs.atomic import write_atomically
 from timeline.outputs.events import SUFFIXES as EVENT_SUFFIXES
 from timeline.outputs.events import write_events
 from timeline.outputs.safe import json_text, terminal_text
+from timeline.reading import archives, loader, sources
 from timeline.reading import formats as declared_formats
-from timeline.reading import loader, sources
 from timeline.reading import store as event_store
 
 app = typer.Typer(
@@ -360,12 +362,15 @@ def detect(
     from timeline.paths import common_root, relative_path
 
     try:
-        found_paths = sources.scan(paths, follow_symlinks=follow_symlinks)
-        files = found_paths.files
-        with declared_formats.using_formats(formats):
-            found_all = [loader.detect(path) for path in files]
+        with tempfile.TemporaryDirectory(prefix="timeline-unpacked-") as unpacked:
+            scanned = sources.scan(paths, follow_symlinks=follow_symlinks)
+            found_paths = archives.unpacked(scanned, unpacked)
+            names = found_paths.names
+            with declared_formats.using_formats(formats), archives_unpacked(found_paths.unpacked):
+                found_all = [loader.detect(path, names.get(path)) for path in found_paths.files]
     except TimelineError as exc:
         raise fail(str(exc)) from None
+    files = [names.get(path, path) for path in found_paths.files]
     for name, why in found_paths.skipped:
         err.print(f"[yellow]warning:[/] {escape(name)}: {escape(why)}", highlight=False)
     found = found_all

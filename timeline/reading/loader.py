@@ -1,8 +1,12 @@
-"""Loading: files, folders, globs and ``.gz`` in; one event frame on one UTC clock out.
+"""Loading: files, folders, globs, compressed files and archives in; one event frame on one
+UTC clock out.
 
 The work is a map and a reduce, so that memory follows what is kept rather than the size
 of the input, and every core (or a Dask cluster) can help:
 
+- **unpack** (:mod:`timeline.reading.archives`): archives found among the files are
+  unpacked into the read's own folder, their files read as files of their own and
+  removed when the read is done.
 - **map** (:mod:`timeline.reading.mapper`, in worker processes): each file, or each
   line-aligned chunk of a big one, is read, stripped of its runtime prefix, sniffed and
   parsed; its rows go to a Parquet partial, and a small summary comes back: line
@@ -38,8 +42,9 @@ from typing import Any
 import polars as pl
 
 import parsers
+from parsers.common import archives_unpacked
 from timeline.errors import TimelineWarning, UnknownFormatError, UnknownZoneError
-from timeline.reading import executor, mapper, settle, signatures, sources, times
+from timeline.reading import archives, executor, mapper, settle, signatures, sources, times
 from timeline.reading import store as event_store
 from timeline.reading.duplicates import Deduplicated, deduplicated
 from timeline.reading.lines import CUT_PATTERN
@@ -320,9 +325,10 @@ def read(
     Parameters
     ----------
     paths
-        Files, folders (read recursively), globs, ``.gz`` files, URLs that fsspec opens
-        (``s3://bucket/prefix/``, :mod:`timeline.reading.remote`), or a list of them; or
-        one event store folder, which is opened as it is.
+        Files, folders (read recursively), globs, compressed files and archives (each
+        file in an archive read as a file of its own, :mod:`timeline.reading.archives`),
+        URLs that fsspec opens (``s3://bucket/prefix/``, :mod:`timeline.reading.remote`),
+        or a list of them; or one event store folder, which is opened as it is.
     format
         A parser name to use for every file instead of sniffing.
     year
@@ -365,14 +371,21 @@ def read(
     if tz is not None and not times.known_zone(tz):
         raise UnknownZoneError(times.unknown_zone_text(tz))
     found = sources.scan(given, follow_symlinks=follow_symlinks)
-    files = found.files
     root = event_store.prepare(store or tempfile.mkdtemp(prefix="timeline-"))
+    unpacked = root / ".unpacked"
+    found = archives.unpacked(found, str(unpacked), limits)
+    files = found.files
     partial_root, temporary_partials = _partial_root(cache, root)
     client = executor.connect(scheduler, client)
     parts = 1 if client is not None else workers or executor.default_workers()
     tasks = [task for path in files for task in mapper.plan(path, format=format, parts=parts)]
-    tasks = [dataclasses.replace(task, limits=limits) for task in tasks]
-    keys = [None if temporary_partials else event_store.task_key(task) for task in tasks]
+    tasks = [
+        dataclasses.replace(task, limits=limits, name=found.names.get(task.path)) for task in tasks
+    ]
+    # a file unpacked from an archive is new each read: nothing to find in the cache
+    keys = [
+        None if temporary_partials or task.name else event_store.task_key(task) for task in tasks
+    ]
     finished_key = _finished_key(tasks, keys, found.skipped, year=year, tz=tz, infer=infer)
     finished = event_store.FinishedStores(partial_root)
     cached = event_store.PartialCache(partial_root)
@@ -386,18 +399,19 @@ def read(
                     on_file(path)
             summary = open_store(root).summary
         else:
-            partials = _map(
-                tasks,
-                keys,
-                format=format,
-                partial_root=partial_root,
-                workers=workers,
-                client=client,
-                on_file=on_file,
-            )
+            with archives_unpacked(found.unpacked):
+                partials = _map(
+                    tasks,
+                    keys,
+                    format=format,
+                    partial_root=partial_root,
+                    workers=workers,
+                    client=client,
+                    on_file=on_file,
+                )
             partials += [Partial(path=name, problems=[why]) for name, why in found.skipped]
             summary = _reduce_and_finish(
-                [*files, *(name for name, _ in found.skipped)],
+                [*(found.names.get(path, path) for path in files), *(n for n, _ in found.skipped)],
                 partials,
                 root,
                 year=year,
@@ -412,6 +426,7 @@ def read(
     finally:
         if temporary_partials:
             shutil.rmtree(partial_root, ignore_errors=True)
+        shutil.rmtree(unpacked, ignore_errors=True)
     if not temporary_partials:
         cached.prune()
     loaded = Loaded(summary=summary, store=str(root))
@@ -485,7 +500,7 @@ def _finished_key(
     if not keys or any(key is None for key in keys):
         return None
     what = [
-        [[key, shown_name(task.path), task.part] for key, task in zip(keys, tasks, strict=True)],
+        [[key, task.shown, task.part] for key, task in zip(keys, tasks, strict=True)],
         [list(pair) for pair in skipped],
         {name: str(value) for name, value in sorted(options.items())},
         event_store.code_version(),
@@ -513,7 +528,7 @@ def _map(
         found = cache.get(key) if key else None
         if found is not None:
             found.out = cache.rows_path(key, found.out)
-            found.path = shown_name(task.path)  # the file may have been named another way
+            found.path = task.shown  # the file may have been named another way
             found.warnings = found.warnings.with_columns(file=pl.lit(found.path, pl.String))
             partials[i] = found
             if on_file and task.part == 0:
@@ -1170,9 +1185,10 @@ def _sorted(events: pl.DataFrame) -> pl.DataFrame:
     return validate(events.sort(time_order(), nulls_last=True, maintain_order=True))
 
 
-def detect(path: str) -> dict[str, object]:
-    """What the loader would make of ``path``: its prefix and the parsers' scores, best first."""
-    return mapper.detect(path)
+def detect(path: str, name: str | None = None) -> dict[str, object]:
+    """What the loader would make of ``path`` (shown as ``name``, if given): its prefix
+    and the parsers' scores, best first."""
+    return mapper.detect(path, name)
 
 
 def summary_json(summary: LoadSummary) -> str:

@@ -27,7 +27,14 @@ from parsers.common import LINE_SCHEMA, RECORD_SCHEMA, file_numbers, numbered, p
 from parsers.registry import MIN_SCORE, Parser, Score
 from timeline.reading import settle, signatures
 from timeline.reading.lines import SAMPLE_LINES, cut_notes, sample_lines, split_lines, split_many
-from timeline.reading.sources import LIMITS, Limits, read_bytes, shown_name
+from timeline.reading.sources import (
+    LIMITS,
+    MAGIC_BYTES,
+    Limits,
+    compression_of,
+    read_bytes,
+    shown_name,
+)
 
 #: A plain file larger than this is read as line-aligned chunks of about this size, when
 #: its format says where records start.
@@ -64,7 +71,9 @@ class Task:
 
     ``format`` forces a parser; ``out`` is where the rows go (Parquet), or None to hand
     them back in the result. ``part`` numbers a file's chunks from 0. ``limits`` bound
-    the reading (:class:`timeline.reading.sources.Limits`).
+    the reading (:class:`timeline.reading.sources.Limits`). ``name`` is the name the
+    file is shown by when it is not its path (a file unpacked from an archive:
+    :mod:`timeline.reading.archives`).
     """
 
     path: str
@@ -74,6 +83,12 @@ class Task:
     part: int = 0
     out: str | None = None
     limits: Limits = LIMITS
+    name: str | None = None
+
+    @property
+    def shown(self) -> str:
+        """The file's name as rows and notes show it."""
+        return self.name or shown_name(self.path)
 
 
 @dataclass
@@ -122,7 +137,7 @@ def plan(
     if size <= chunk_bytes or not os.path.isfile(path):
         return [Task(path, format)]
     with open(path, "rb") as handle:
-        if handle.read(2) == b"\x1f\x8b":
+        if compression_of(handle.read(MAGIC_BYTES)):
             return [Task(path, format)]
         handle.seek(0)
         head = handle.read(1 << 20).decode("utf-8", errors="replace")
@@ -244,7 +259,7 @@ def map_batch(tasks: list[Task]) -> list[Partial]:
     guesses: dict[str, list[Guess]] = {}
     prepared = []
     for i, task in enumerate(tasks):
-        kin = guesses.setdefault(_kin(task.path), [])
+        kin = guesses.setdefault(_kin(task.shown), [])
         prepared.append(_prepare(task, *read[i], kin, peeled.pop(i, None)))
         read[i] = None  # its lines are in the prepared ones now
         result, parser = prepared[-1][0], prepared[-1][2]
@@ -329,7 +344,7 @@ def _read_all(tasks: list[Task]) -> list[tuple]:
     ]
     split = {}
     if len(small) > 1:
-        pieces = split_many([read[i][1] for i in small], [tasks[i].path for i in small])
+        pieces = split_many([read[i][1] for i in small], [tasks[i].shown for i in small])
         split = dict(zip(small, pieces, strict=True))
     out = []
     for i, (result, data, warnings) in enumerate(read):
@@ -337,7 +352,7 @@ def _read_all(tasks: list[Task]) -> list[tuple]:
             out.append((result, None, [], []))
             continue
         raw_sample = sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))
-        lines, problem = split[i] if i in split else split_lines(data, tasks[i].path)
+        lines, problem = split[i] if i in split else split_lines(data, tasks[i].shown)
         read[i] = None  # the bytes are in the lines now
         if problem:
             result.problems.append(problem)
@@ -349,14 +364,14 @@ def _read_all(tasks: list[Task]) -> list[tuple]:
 def _read_bytes(task: Task) -> tuple[Partial, bytes | None, list[pl.DataFrame]]:
     """One task's bytes: ``(result, data, warnings)``, data None when there is nothing to
     read (the result says why)."""
-    result = Partial(path=shown_name(task.path), part=task.part, out=task.out)
+    result = Partial(path=task.shown, part=task.part, out=task.out)
     with contextlib.suppress(OSError):
         result.mtime = datetime.fromtimestamp(os.path.getmtime(task.path), tz=UTC)
     warnings: list[pl.DataFrame] = []
     data, problems, cuts = read_bytes(task.path, task.limits, start=task.start, end=task.end)
     result.problems.extend(problems)
     if cuts:
-        warnings.append(cut_notes(cuts, task.path, kept=task.limits.max_line_bytes))
+        warnings.append(cut_notes(cuts, task.shown, kept=task.limits.max_line_bytes))
     return result, data, warnings
 
 
@@ -744,12 +759,12 @@ def _warnings(frames: list[pl.DataFrame]) -> pl.DataFrame:
     )
 
 
-def detect(path: str) -> dict[str, object]:
-    """What the loader would make of ``path``: its layout, the wrappers it strips, the
-    parsers' scores (best first), and the format it chooses for each segment of the
-    file's first lines."""
+def detect(path: str, name: str | None = None) -> dict[str, object]:
+    """What the loader would make of ``path`` (shown as ``name``, if given: a file
+    unpacked from an archive): its layout, the wrappers it strips, the parsers' scores
+    (best first), and the format it chooses for each segment of the file's first lines."""
     data, problems, _ = read_bytes(path)
-    path = shown_name(path)
+    path = name or shown_name(path)
     if data is None:
         return {"file": path, "format": None, "score": 0.0, "why": problems[0], "prefix": None}
     raw = sample_lines(data[: 1 << 20].decode("utf-8", errors="replace"))

@@ -11,24 +11,30 @@ The contract, for a loader in one process or in many:
   and devices found in a folder, symlinks leading out of the roots given, unreadable
   folders). :func:`expand` is its list of files alone.
 - :func:`read_bytes` ``(path, limits) -> Bytes(data, problems, cuts)`` reads one file as
-  a stream: gunzipped within ``limits``, a BOM stripped, UTF-16 decoded, CR-only line ends
-  and NUL bytes mended, lines longer than ``limits.max_line_bytes`` cut. ``data`` is
-  clean UTF-8-or-nearly bytes, or None when the file is refused (binary, unreadable);
-  ``problems`` are sentences about the file; ``cuts`` are the lines that were cut.
+  a stream: decompressed (gzip, bzip2, xz, zstd) within ``limits``, a BOM stripped,
+  UTF-16 decoded, CR-only line ends and NUL bytes mended, lines longer than
+  ``limits.max_line_bytes`` cut. ``data`` is clean UTF-8-or-nearly bytes, or None when
+  the file is refused (binary, unreadable); ``problems`` are sentences about the file;
+  ``cuts`` are the lines that were cut.
 - :func:`shown_name` is the text to show for a path: names that are not UTF-8 keep their
   bytes (surrogateescape) for opening and are shown with ``\\xff`` escapes.
 """
 
 from __future__ import annotations
 
+import bz2
 import codecs
+import dataclasses
 import glob
+import io
+import lzma
 import os
 import select
 import stat
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import IO, Any, NamedTuple
 
 from isal import isal_zlib  # zlib's API on ISA-L's inflate, about three times as fast
 
@@ -50,9 +56,10 @@ class Limits:
     Attributes
     ----------
     max_expanded_bytes
-        Most bytes kept from a ``.gz`` file (and from a pipe or device); the rest is left.
+        Most bytes kept from a compressed file (and from a pipe or device); the rest is
+        left.
     max_ratio
-        Most bytes out per compressed byte in; a ``.gz`` past it is a decompression bomb
+        Most bytes out per compressed byte in; a file past it is a decompression bomb
         and is kept only to that point. Checked once ``ratio_floor_bytes`` are out, so
         that small, very repetitive files are read whole.
     max_line_bytes
@@ -103,6 +110,11 @@ class Scan:
 
     files: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: The name a file is shown by where it is not its path (a file unpacked from an
+    #: archive, :func:`timeline.reading.archives.unpacked`).
+    names: dict[str, str] = field(default_factory=dict)
+    #: The folder each archive was unpacked to, by the archive's shown name.
+    unpacked: dict[str, str] = field(default_factory=dict)
 
 
 def shown_name(path: str) -> str:
@@ -384,17 +396,29 @@ def read_bytes(
 
 
 def _from_chunks(chunks: Iterator[bytes], limits: Limits, problems: list[str]) -> Bytes:
-    """A file's raw chunks as :class:`Bytes`: gunzipped, mended, refused when binary, its
+    """A file's raw chunks as :class:`Bytes`: decompressed, mended, refused when binary, its
     long lines cut."""
-    chunks = _gunzipped_if_gzip(chunks, limits, problems)
+    chunks = _decompressed(chunks, limits, problems)
     text = _mended(chunks, problems)
     first, text = _head(text, BINARY_SNIFF_BYTES)
     if b"\x00" in first[:BINARY_SNIFF_BYTES]:
         text.close()
-        return Bytes(None, [*problems, "binary file (it holds NUL bytes): skipped"], [])
+        return Bytes(None, [*problems, _binary(first)], [])
     marks = _Marks()
     data = b"".join(_cut_lines(_chain(first, text), limits, marks))
     return Bytes(data, problems + marks.problems(data), marks.cuts(data))
+
+
+def _binary(head: bytes) -> str:
+    """Why a file whose first bytes are ``head`` is not read; an archive under a name
+    that does not say so (``logs.gz`` holding a tar) is said to be one."""
+    if head.startswith(b"PK\x03\x04"):
+        kind, names = "zip", ".zip"
+    elif head[257:262] == b"ustar":
+        kind, names = "tar", ".tar, .tar.gz or .tgz"
+    else:
+        return "binary file (it holds NUL bytes): skipped"
+    return f"binary file (a {kind} archive; named {names} it is unpacked and read): skipped"
 
 
 def _read_whole(fd: int, size: int) -> bytes:
@@ -404,10 +428,10 @@ def _read_whole(fd: int, size: int) -> bytes:
 
 
 def _plain(data: bytes, limits: Limits) -> bool:
-    """Whether ``data`` needs nothing done: not gzip, no BOM (at its start or a line's), no
+    """Whether ``data`` needs nothing done: not compressed, no BOM (at its start or a line's), no
     NUL, LF line ends, no line longer than the limit. Looks at each window of
     ``max_line_bytes`` once."""
-    if data[:2] == b"\x1f\x8b" or data[:2] in _UTF16 or data.startswith(codecs.BOM_UTF8):
+    if compression_of(data) or data[:2] in _UTF16 or data.startswith(codecs.BOM_UTF8):
         return False
     if b"\n" + codecs.BOM_UTF8 in data:
         return False
@@ -478,14 +502,145 @@ def _raw_chunks(
             return
 
 
-def _gunzipped_if_gzip(
-    chunks: Iterator[bytes], limits: Limits, problems: list[str]
-) -> Iterator[bytes]:
-    first, chunks = _head(chunks, 2)
-    if first[:2] != b"\x1f\x8b":
+def _decompressed(chunks: Iterator[bytes], limits: Limits, problems: list[str]) -> Iterator[bytes]:
+    """The chunks decompressed when they start as a compressed stream does
+    (:func:`compression_of`), else as they are."""
+    first, chunks = _head(chunks, MAGIC_BYTES)
+    kind = compression_of(first)
+    if kind is None or (kind != "gzip" and not _starts_stream(first, kind)):
         yield from _chain(first, chunks)
-        return
-    yield from gunzip_stream(_chain(first, chunks), limits, problems)
+    elif kind == "gzip":
+        yield from gunzip_stream(_chain(first, chunks), limits, problems)
+    else:
+        yield from _decompressed_stream(_chain(first, chunks), kind, limits, problems)
+
+
+#: How a compressed stream starts: gzip, bzip2, xz and zstd (logrotate's
+#: ``compresscmd`` choices, and what an archive's ``.tar`` is packed with).
+COMPRESSIONS = {
+    b"\x1f\x8b": "gzip",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+}
+#: Bytes enough to tell them (:func:`compression_of`).
+MAGIC_BYTES = 10
+
+
+def compression_of(head: bytes) -> str | None:
+    """The compression a file's first bytes show, or None.
+
+    >>> import bz2, lzma
+    >>> compression_of(bz2.compress(b"x")), compression_of(lzma.compress(b"x"))
+    ('bzip2', 'xz')
+    >>> compression_of(b"BZh? no, a log line") is None
+    True
+    """
+    for magic, kind in COMPRESSIONS.items():
+        # bzip2's magic is text: its block size digit and a block's magic must follow
+        bzip2 = head[3:4].isdigit() and head[4:10] in _BZIP2_BLOCKS
+        if head.startswith(magic) and (kind != "bzip2" or bzip2):
+            return kind
+    return None
+
+
+#: What follows bzip2's ``BZh`` and size digit: a block (pi in BCD) or the end (sqrt pi).
+_BZIP2_BLOCKS = (b"1AY&SY", b"\x17rE8P\x90")
+
+
+class _ZstdDecompressor:
+    """zstandard's decompressor behind the standard library's interface (that of bz2's
+    and lzma's): ``decompress(data, max_length)``, ``eof``, ``unused_data`` and
+    ``needs_input``. zstandard takes no ``max_length``, so it is given a little of the
+    input at a time: a small frame may inflate a thousandfold."""
+
+    FEED = 4096
+
+    def __init__(self) -> None:
+        import zstandard
+
+        self._inflater = zstandard.ZstdDecompressor().decompressobj()
+        self._input = b""
+        self.eof = False
+        self.unused_data = b""
+
+    @property
+    def needs_input(self) -> bool:
+        return not self._input
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        self._input += data
+        out: list[bytes] = []
+        size = 0
+        while self._input and not self.eof and (max_length < 0 or size < max_length):
+            piece, self._input = self._input[: self.FEED], self._input[self.FEED :]
+            out.append(self._inflater.decompress(piece))
+            size += len(out[-1])
+            if self._inflater.eof:
+                self.eof, self.unused_data = True, self._inflater.unused_data + self._input
+                self._input = b""
+        return b"".join(out)
+
+
+def _starts_stream(head: bytes, kind: str) -> bool:
+    """Whether ``head`` begins a ``kind`` stream: a text that only starts with a magic's
+    bytes (``(\\xb5/\\xfd``, ``BZh9...``) is read as text. Packed bytes hold a NUL in
+    their first few kilobytes all but surely; bytes without one are packed only if their
+    decompressor takes them (a stream corrupt early on is still said to be corrupt)."""
+    if b"\x00" in head[:BINARY_SNIFF_BYTES]:
+        return True
+    try:
+        _decompressor(kind).decompress(head[: 64 << 10], 1)
+    except Exception:  # each library has errors of its own
+        return False
+    return True
+
+
+def _decompressor(kind: str) -> Any:
+    if kind == "bzip2":
+        return bz2.BZ2Decompressor()
+    if kind == "xz":
+        return lzma.LZMADecompressor()
+    return _ZstdDecompressor()
+
+
+def _decompressed_stream(
+    chunks: Iterable[bytes], kind: str, limits: Limits, problems: list[str]
+) -> Iterator[bytes]:
+    """Decompress every bzip2, xz or zstd stream of ``chunks`` (one after another, as
+    ``cat`` of two files gives) within ``limits``; as :func:`gunzip_stream` does gzip,
+    with the same sentences for what is truncated, corrupt or past a limit."""
+    inflater, fed, out, in_stream = _decompressor(kind), 0, 0, False
+    for chunk in chunks:
+        fed += len(chunk)
+        data = chunk
+        while True:
+            in_stream = in_stream or bool(data)
+            try:
+                piece = inflater.decompress(data, limits.chunk_bytes)
+            except Exception as exc:  # each library has errors of its own
+                problems.append(f"corrupt {kind} ({exc}); kept the {out:,} bytes before it")
+                return
+            data = b""
+            out += len(piece)
+            if piece:
+                yield piece
+            reason = _past_limit(out, fed, limits)
+            if reason:
+                problems.append(
+                    f"{reason}: kept the first {size_text(out)} "
+                    f"(from {size_text(fed)} compressed); the rest is not read"
+                )
+                return
+            if inflater.eof:
+                data, inflater, in_stream = inflater.unused_data, _decompressor(kind), False
+                if data.strip(b"\x00"):
+                    continue  # the next stream
+                break
+            if inflater.needs_input:
+                break
+    if in_stream:
+        problems.append(f"truncated {kind}: kept the {out:,} bytes it held")
 
 
 def gunzip_stream(
@@ -535,6 +690,42 @@ def gunzip_stream(
                 return
     if in_member:
         problems.append(f"truncated gzip: kept the {out:,} bytes it held")
+
+
+def archive_stream(path: str, limits: Limits, problems: list[str]) -> IO[bytes]:
+    """An archive's bytes as a file to read front to back, decompressed (the tar of a
+    ``.tar.gz``, ``.tar.xz``...). Only the ratio of ``limits`` bounds it (an archive
+    holds many files' bytes; each is bounded as it is unpacked); what went wrong is put
+    in ``problems`` as it happens."""
+    handle = open(path, "rb")  # noqa: SIM115 (the stream closes it)
+    chunks = iter(lambda: handle.read(limits.chunk_bytes), b"")
+    whole = dataclasses.replace(limits, max_expanded_bytes=sys.maxsize)
+    return io.BufferedReader(_ChunkFile(_decompressed(chunks, whole, problems), handle))
+
+
+class _ChunkFile(io.RawIOBase):
+    """Chunks as a file that is read front to back (what ``tarfile``'s stream mode reads)."""
+
+    def __init__(self, chunks: Iterator[bytes], handle: IO[bytes]) -> None:
+        self._chunks, self._handle = chunks, handle
+        self._chunk, self._at = b"", 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while self._at >= len(self._chunk):
+            self._chunk, self._at = next(self._chunks, b""), 0
+            if not self._chunk:
+                return 0
+        n = min(len(buffer), len(self._chunk) - self._at)
+        buffer[:n] = self._chunk[self._at : self._at + n]
+        self._at += n
+        return n
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
 
 
 def _past_limit(out: int, consumed: int, limits: Limits) -> str | None:
