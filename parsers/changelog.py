@@ -170,9 +170,12 @@ def sniff(sample: list[str]) -> Score:
             return Score(0.0, "JSON with a log level and no kind of change: a program's log")
         keys = set(re.findall(r'"([A-Za-z_ ]+)"\s*:', text))
         fields = {_ALIAS.get(_key(k)) for k in keys}
-        if {"time", "type"} <= fields and fields & {"target", "description"}:
-            return Score(0.9, "JSON objects with time, type and target/description fields")
-        return Score(0.0, "JSON without change log fields")
+        if not ({"time", "type"} <= fields and fields & {"target", "description"}):
+            return Score(0.0, "JSON without change log fields")
+        if "target" not in fields and not _names_change_kinds(text):
+            # a CI step's output ({"message", "time", "type": "out"}) is no change log
+            return Score(0.0, "JSON with a time, a type and a message but no kind of change")
+        return Score(0.9, "JSON objects with time, type and target/description fields")
     header = _header_fields(lines[0])
     if {"time", "type"} <= set(header) and set(header) & {"target", "description"}:
         return Score(0.95, f"CSV header naming {', '.join(f for f in header if f)}")

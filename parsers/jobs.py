@@ -523,7 +523,8 @@ def _items_of_json_lines(
     )
     # the hint is a cheap literal; only the few lines it finds are checked as pages
     is_page = pl.any_horizontal(
-        [pl.col("text").str.json_path_match(f"$.{key}").str.starts_with("[") for key in keys]
+        pl.lit(False),
+        *[pl.col("text").str.json_path_match(f"$.{key}").str.starts_with("[") for key in keys],
     ).fill_null(False)
     hinted = pl.col("single") & pl.col("hint")
     flagged = pl.concat(

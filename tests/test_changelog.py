@@ -292,6 +292,24 @@ def test_a_programs_json_log_with_change_log_like_keys_is_no_change_log(read, li
     assert loaded.events.filter(pl.col("kind") == "change").height == 0
 
 
+@pytest.mark.parametrize(
+    ("lines", "change_log"),
+    [
+        # a CI step's output: a message, a time and its stream as its type
+        (['[{"message":"make test\\n","time":"2023-03-14T18:06:38.120Z","type":"out"}]'], False),
+        (['{"time":"2024-02-01T09:00:00Z","type":"stderr","message":"retrying"}'] * 2, False),
+        # a change log without targets names kinds of change
+        (['{"time":"2024-02-01T09:00:00Z","type":"deploy","description":"api v2.4.1"}'], True),
+        (
+            ['{"when":"2024-02-01T09:00:00Z","kind":"rollback","summary":"api back to v2.4.0"}'],
+            True,
+        ),
+    ],
+)
+def test_a_change_log_without_targets_must_name_kinds_of_change(lines, change_log):
+    assert (sniff(lines).score >= 0.9) is change_log
+
+
 def test_a_change_log_may_give_its_changes_a_severity():
     lines = [
         "[",
