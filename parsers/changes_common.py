@@ -38,6 +38,7 @@ CHANGE_TYPES = (
     "create",
     "delete",
     "reboot",
+    "silence",
     "other",
 )
 

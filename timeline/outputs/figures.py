@@ -31,6 +31,7 @@ CHANGE_STYLE: dict[str, tuple[str, str]] = {
     "rollback": ("triangle-down", "#ad1457"),
     "restart": ("circle", "#1565c0"),
     "reboot": ("square", "#00838f"),
+    "silence": ("line-ew", "#37474f"),
     "config": ("diamond", "#ef6c00"),
     "deploy": ("star", "#2e7d32"),
     "scale": ("hexagon", "#558b2f"),

@@ -344,6 +344,8 @@ def new_signature_words(c: dict[str, Any], *, said: frozenset[str] = frozenset()
 def relation_words(c: dict[str, Any]) -> str:
     """What ties a change to the incident's errors, or that nothing does."""
     parts = []
+    if c.get("scope") == "silence":
+        return "its host fell silent while the others logged the errors"
     if c.get("scope") == "named":
         name = (c.get("target") or "").rsplit("/", 1)[-1]
         parts.append(f"the errors name what it changed: '{name}' is in most of their lines")

@@ -9,6 +9,9 @@ logs often say it too, and sometimes they are the only witness:
 - a DNS server reloading its configuration is a ``config`` change;
 - a node whose kubelet starts is a ``reboot`` (an ``upgrade`` or ``rollback`` when the
   kubelet's version moved);
+- a host whose every file stops for much longer than it ever pauses, while the other
+  hosts keep logging, and that then comes back, fell ``silence`` (a node that died:
+  :func:`timeline.reading.silences.host_silences`), from its last line to its next;
 - a program whose messages start to come from other source lines (klog's ``caller``,
   ``file:line``) runs another build. With a version line near, the version says upgrade
   or rollback and the callers are a second witness. Without one, a return to source
@@ -45,9 +48,17 @@ from functools import cached_property
 import polars as pl
 
 from parsers.changes_common import change_attrs, compare_versions, dumps, image_tag, version_key
+from timeline.reading.silences import host_silences
 from timeline.schema import EVENT_SCHEMA, validate
 
-__all__ = ["WITNESSES", "Witness", "caller_switches", "infer_changes", "with_inferred_changes"]
+__all__ = [
+    "WITNESSES",
+    "Witness",
+    "caller_switches",
+    "infer_changes",
+    "silence_rows",
+    "with_inferred_changes",
+]
 
 
 @dataclass(frozen=True)
@@ -203,13 +214,13 @@ def infer_changes(
     witnesses = _witness_rows(events)
     callers = _caller_rows(events)
     switches = _switches(callers, window=window)
-    if witnesses.height == 0 and switches.height == 0:
-        return pl.DataFrame(schema=EVENT_SCHEMA)
-    episodes = _episodes(witnesses, episode_gap=episode_gap, window=window)
-    learned = _caller_versions(callers, episodes)
-    orphans = _attach_switches(episodes, switches, episode_gap=episode_gap, learned=learned)
-    rows = [episode.row() for episode in episodes]
-    rows.extend(_binary_change_rows(orphans, window=window, learned=learned))
+    rows = silence_rows(host_silences(events))
+    if witnesses.height or switches.height:
+        episodes = _episodes(witnesses, episode_gap=episode_gap, window=window)
+        learned = _caller_versions(callers, episodes)
+        orphans = _attach_switches(episodes, switches, episode_gap=episode_gap, learned=learned)
+        rows.extend(episode.row() for episode in episodes)
+        rows.extend(_binary_change_rows(orphans, window=window, learned=learned))
     if not rows:
         return pl.DataFrame(schema=EVENT_SCHEMA)
     frame = pl.DataFrame(rows, schema=EVENT_SCHEMA, orient="row")
@@ -701,6 +712,60 @@ def _burst_versions(
 def _caller_summary(switches: list[dict[str, object]]) -> list[str]:
     """A few ``template: old -> new`` lines, enough for a reviewer to check."""
     return [f"{s['template']}: {s['old_caller']} -> {s['new_caller']}" for s in switches[:5]]
+
+
+# --- silences ---------------------------------------------------------------------------
+
+
+def silence_rows(silences: pl.DataFrame) -> list[dict[str, object]]:
+    """One change row per silence of :func:`~timeline.reading.silences.host_silences`:
+    a ``silence`` of ``node/<host>`` at the host's last line before it (its ``file`` and
+    ``line``), lasting ``until`` its next line, both lines among its ``witnesses``."""
+    rows = []
+    for s in silences.iter_rows(named=True):
+        last = f"{s['last_file']}:{s['last_line']}"
+        after = f"{s['next_file']}:{s['next_line']}"
+        lasted = s["end"] - s["start"]
+        attrs = change_attrs(
+            "silence",
+            f"node/{s['host']}",
+            inferred=True,
+            witness=f"no line from {s['host']} for {_duration(lasted)}",
+            witnesses=[last, after],
+            until=s["end"].isoformat(),
+            silent_s=round(lasted.total_seconds(), 3),
+            last_line=last,
+            next_line=after,
+            usual_pause_s=s["usual_pause_s"],
+            peer_pause_s=s["peer_pause_s"],
+        )
+        text = (
+            f"host {s['host']} fell silent for {_duration(lasted)} while the other hosts "
+            f"kept logging (last line {last}, next line {after})"
+        )
+        first = {"ts": s["start"], "file": s["last_file"], "line": s["last_line"]}
+        rows.append(
+            _row(
+                first=first,
+                host=s["host"],
+                component="node",
+                source=s["source"],
+                change_type="silence",
+                message=text,
+                attrs=attrs,
+            )
+        )
+    return rows
+
+
+def _duration(span: timedelta) -> str:
+    """``37 min``, ``2 h 05 min``: how long a silence lasted, to the minute.
+
+    >>> _duration(timedelta(minutes=37, seconds=40)), _duration(timedelta(minutes=125))
+    ('37 min', '2 h 05 min')
+    """
+    minutes = round(span.total_seconds() / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 # --- rows -------------------------------------------------------------------------------

@@ -35,6 +35,8 @@ CHANGE_FIELDS: dict[str, pl.DataType] = {
     "helm_status": pl.String(),
     #: ``file:line`` of the same record read from other files too, left out there
     "also_in": pl.List(pl.String()),
+    #: when a change that lasts ended: a host's silence, at its next line
+    "until": pl.String(),
 }
 
 #: A Helm release a change belongs to: its namespace and name, its revision and what was
@@ -165,6 +167,7 @@ TYPE_PRECEDENCE = (
     "rollback",
     "upgrade",
     "deploy",
+    "silence",
     "reboot",
     "restart",
     "config",
@@ -272,6 +275,10 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
             _revision=field("helm_revision"),
             _status=field("helm_status"),
             _also_in=field("also_in"),
+            _until=field("until")
+            .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us", strict=False)
+            .dt.convert_time_zone("UTC")
+            .cast(_TS),
             **{"from": field("from"), "to": field("to")},
         )
         .with_columns(
@@ -337,7 +344,7 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
         .group_by("_key", "_run")
         .agg(
             ts=pl.col("ts").min(),
-            last_ts=pl.col("ts").max(),
+            last_ts=pl.max_horizontal(pl.col("ts").max(), pl.col("_until").max()),
             change_type=chosen,
             target=pl.col("target").sort_by(shown, descending=shown_desc).first(),
             names=pl.when(pl.col("_pod"))
@@ -702,6 +709,17 @@ def _in_pool(row: dict, cand: dict, hosts: set[str]) -> bool:
     return bool(where) and where <= reached and cand["ts"] <= row["ts"] <= cand["ts"] + POOL_SPAN
 
 
+def _back_from_silence(row: dict, cand: dict, gap: timedelta) -> bool:
+    """Whether a node's own change ``row`` (its kubelet starting) is the node coming back
+    from the silence ``cand`` of the same node: from the silence's start until ``gap``
+    after its end."""
+    return (
+        cand["change_type"] == "silence"
+        and _host_key(row["node"]) == _host_key(cand["node"])
+        and cand["ts"] <= row["ts"] <= cand["last_ts"] + gap
+    )
+
+
 def fold_cascades(changes: pl.DataFrame, *, gap: timedelta) -> pl.DataFrame:
     """Fold each change that follows from another into it: a restart inferred from logs,
     or a controller's or kubelet's action, that begins within ``gap`` after a decided
@@ -713,9 +731,11 @@ def fold_cascades(changes: pl.DataFrame, *, gap: timedelta) -> pl.DataFrame:
     a decided change of its program. A change to a node pool is followed, for as long as
     a change lasts, by what happens on its nodes alone without a person: its nodes'
     kubelets starting (the nodes it replaced) and their programs starting after them.
-    The leader keeps its type, target and actor, and gains the follower's hosts (each
-    with the time it was reached), rows, sources and examples. Changes are then numbered
-    again by time.
+    A host's silence (a node that died) is followed by its coming back: its kubelet
+    starting and the programs that start on it within ``gap`` after its next line are one
+    episode with it, not changes that outrank it. The leader keeps its type, target and
+    actor, and gains the follower's hosts (each with the time it was reached), rows,
+    sources and examples. Changes are then numbered again by time.
     """
     if changes.height == 0:
         return changes
@@ -725,7 +745,14 @@ def fold_cascades(changes: pl.DataFrame, *, gap: timedelta) -> pl.DataFrame:
         hosts = {_host_key(h) for h in row["hosts"] or ()}
         leader = None
         if not _follower(row) and _node_follower(row):
-            leader = next((c for c in reversed(leaders) if _in_pool(row, c, hosts)), None)
+            leader = next(
+                (
+                    c
+                    for c in reversed(leaders)
+                    if _in_pool(row, c, hosts) or _back_from_silence(row, c, gap)
+                ),
+                None,
+            )
         elif _follower(row):
             for cand in reversed(leaders):
                 if _in_pool(row, cand, hosts):
@@ -1182,6 +1209,9 @@ def _version(text: str | None) -> str:
 
 
 def _describe_change(change: dict) -> str:
+    if change["change_type"] == "silence" and change["note"]:
+        # what fell silent, for how long, and its last and next lines
+        return f"{change['ts']:%Y-%m-%d %H:%M} {change['note']}"
     text = f"{change['change_type']} {change['target']}"
     if change["from"] or change["to"]:
         text += f" {_version(change['from'])} -> {_version(change['to'])}"

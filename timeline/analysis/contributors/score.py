@@ -171,6 +171,8 @@ class _Pair:
     hosts_moved: dict[str, int] = field(default_factory=dict)
     #: tied to the errors only by their own words naming its target (``user: 'orders'``)
     named_by_errors: bool = False
+    #: a host's silence: tied to the other hosts' errors by when they began
+    silence: bool = False
 
 
 def change_class(change: dict) -> str:
@@ -201,7 +203,12 @@ def _pair(
     its jobs (:func:`names_executor`). ``words`` gives a signature's
     :func:`~timeline.analysis.contributors.measures.variable_words`: a change whose target
     those words name (a client deployment named in a broker's errors) is tied to that
-    signature as its program would be."""
+    signature as its program would be. A host's silence is paired as
+    :func:`_silence_pair` says."""
+    if change["change_type"] == "silence":
+        return _silence_pair(
+            target, change, before_window=before_window, during_before=during_before
+        )
     node = _host_key(change["node"])
     names = [] if node else (change["names"] or [change["name"]])
     executors = {e.lower() for e in change.get("executors") or ()}
@@ -274,6 +281,44 @@ def _pair(
         untouched=untouched,
         called_out=called_out,
         named_by_errors=named_by_errors,
+    )
+
+
+#: A host's silence is tied to errors that began while it was silent or this soon after it
+#: came back (the others' retries, caches and endpoint updates outlast it a little).
+SILENCE_REACH = timedelta(minutes=5)
+
+
+def _silence_pair(
+    target: Target, change: dict, *, before_window: timedelta, during_before: timedelta
+) -> _Pair:
+    """A host's silence (a node that died) against a target. The host itself has no rows
+    to compare: its peers log the errors, about whatever it ran, in whatever program. So
+    it is tied to every signature of a target whose errors began while it was silent (or
+    :data:`SILENCE_REACH` after), or that it fell silent during, and the errors are counted
+    on all hosts before and after it began. Errors whose own words name the host tie them
+    as naming a program does; otherwise the tie is their timing alone, worth what sharing
+    hosts is (:data:`HOST_RELATION`)."""
+    node = _host_key(change["node"])
+    overlaps = change["ts"] <= target.end and target.onset <= change["last_ts"] + SILENCE_REACH
+    affected = list(target.signatures)
+    called_out = called_out_hosts([node], [s for s in affected if not s.executors])
+    relation = (1.0 if called_out else HOST_RELATION) if overlaps else 0.0
+    shared = [node] if node in target.hosts else []
+    return _Pair(
+        target=target,
+        change=change,
+        affected=affected,
+        name_match=False,
+        matched_name=change["node"],
+        named={node: change["ts"]},
+        explicit={},
+        shared=shared,
+        host_share=float(len(shared)),
+        relation=relation,
+        before_window=before_window if change["ts"] < target.onset else during_before,
+        called_out=called_out,
+        silence=True,
     )
 
 
@@ -931,7 +976,9 @@ def _role(
     # Tied to the errors by its hosts alone, with most of them clear of the errors, a
     # change raised them only if they began after it: errors already there on a few of
     # its hosts, growing, were on their way.
-    rose &= p.name_match or (p.host_share or 0) >= 0.5 or (parts.get("alignment") or 0) > 0
+    rose &= (
+        p.name_match or p.silence or (p.host_share or 0) >= 0.5 or (parts.get("alignment") or 0) > 0
+    )
     rose |= (parts.get("alignment") or 0) >= 0.5
     # Errors that stopped on its own hosts count even where the others fell faster.
     fell = min(parts.get("cohort") or 0, parts.get("effect") or 0, m.effect) <= -EVIDENT
@@ -953,6 +1000,8 @@ def _role(
 
 
 def _scope(p: _Pair) -> str:
+    if p.silence:
+        return "silence"
     if p.change["node"] and len(p.explicit) == 1:
         return "node"
     if p.explicit:

@@ -116,7 +116,12 @@ def evidence_sentences(
         said.append(
             f"its target '{p.matched_name}' is the source or component of {_names(row['affected'])}"
         )
-    if p.named:
+    if p.silence:
+        said.append(
+            f"{change['note']}: the errors began on the others while it was silent, so they "
+            "are counted on all hosts"
+        )
+    elif p.named:
         hosts = ", ".join(p.shared[:3]) + (" ..." if len(p.shared) > 3 else "")
         said.append(
             f"it touched {_hosts_word(len(p.named), _on_executors(p))}, {len(p.shared)} of "
