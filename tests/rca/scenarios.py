@@ -1161,6 +1161,67 @@ def helm_upgrade(seed: int) -> tuple[World | None, Truth]:
     )
 
 
+def node_dies(seed: int) -> tuple[World | None, Truth]:
+    """A node dies (a kernel panic) and comes back half an hour or so later. It writes no
+    line of its death; its pods go with it. The other nodes' kube-proxies log that the
+    service it ran has no ready endpoints, and a client service on other nodes fails to
+    reach it, until it is back. A person's unrelated deploy came 10 to 20 minutes
+    before; routine churn goes on. The cause is the node's silence."""
+    world, die, rng = _base(seed, hours_before=(6, 12), hours_after=(2, 3), n_nodes=(3, 6))
+    proxy, _ = _platform(world, rng)
+    dead = rng.choice(world.nodes)
+    others = [n for n in world.nodes if n != dead]
+    if rng.random() < 0.7:
+        # the nodes' kubelet journals were collected too
+        for node in world.nodes:
+            world.kubelet_lines(node, world.start, world.end, rng.uniform(1, 4))
+    backend = _app(world, rng, nodes=[dead, *rng.sample(others, min(len(others), 1))])
+    world.background(backend, rng.uniform(1.0, 2.5), nodes=[dead])
+    client = _app(world, rng, nodes=others, exclude=(backend.name,))
+    decoy = _unrelated_deploy(
+        world, rng, die - int(rng.uniform(10, 20) * MIN), (backend.name, client.name)
+    )
+    churn = _churn_decoys(world)
+    back = die + int(rng.uniform(20, 55) * MIN)
+    world.node_dies(dead, die, back, kubelet_version=rng.choice(("v1.27.8", "v1.28.5")))
+    healed = back + int(rng.uniform(1, 3) * MIN)
+    service = f"{backend.namespace}/{backend.name}:http"
+    no_endpoints = _fixed(
+        (
+            "E|proxier.go:1564",
+            f'"Failed to sync endpoint for service" servicePortName="{service}" '
+            'err="no ready endpoints"',
+        )
+    )
+    _errors_after(
+        world,
+        proxy,
+        {n: die for n in others},
+        healed,
+        rng.uniform(0.5, 2),
+        no_endpoints,
+        delay_s=(40, 90),
+    )
+    _errors_after(
+        world,
+        client,
+        {n: die for n in client.nodes},
+        healed,
+        rng.uniform(4, 10),
+        _fixed(APP_ERRORS[0]),
+        delay_s=(20, 60),
+    )
+    return world, Truth(
+        "node_dies",
+        "a node that died, with a deploy before it",
+        _dt(die + 40 * SEC),
+        (Cause(f"node/{dead}", _dt(die)),),
+        decoys=(decoy, *churn),
+        recovered=_dt(healed),
+        notes={"dead": dead, "die": _dt(die), "back": _dt(back)},
+    )
+
+
 def bundled(seed: int) -> tuple[World | None, Truth]:
     """The bundled sample (``sample_logs/``), read where it lies, judged by its own ground
     truth (``sample_logs.expected()``): its first incident, the change that triggered it,
@@ -1208,6 +1269,7 @@ SCENARIOS: dict[str, Callable[[int], tuple[World | None, Truth]]] = {
         canary_without_nodes,
         node_pool_upgrade,
         helm_upgrade,
+        node_dies,
         bundled,
     )
 }

@@ -1160,6 +1160,25 @@ class World:
             self.kubelet[node].append((at, fmt.klog(level, at, where, message, pid)))
             at += int(rng.uniform(0.05, 2.0) * SEC)
 
+    def node_dies(self, node: str, die: int, back: int, *, kubelet_version: str) -> None:
+        """``node`` dies at ``die`` (a kernel panic: nothing on it logs its end, no pod is
+        stopped by the kubelet) and boots again at ``back``: its kubelet starts, then every
+        container that ran on it starts again in the same pod (the next log file), a few
+        seconds to a minute later. Nothing it would have written in between is written."""
+        rng = random.Random(self.rng.random())
+        for work in self.workloads:
+            run = self.run_at(work, node, die)
+            if run is None:
+                continue
+            run.end = die
+            start = back + int(rng.uniform(5, 60) * SEC)
+            work.runs.append(
+                PodRun(node, run.pod, run.uid, start, self.end + HOUR, run.version, run.restart + 1)
+            )
+        self.kubelet[node] = [(t, line) for t, line in self.kubelet[node] if not die <= t < back]
+        if node in self.kubelet:
+            self.kubelet_start(node, back, kubelet_version, {"kubernetes.io/hostname": node})
+
     def replace_node(
         self,
         old: str,

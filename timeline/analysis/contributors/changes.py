@@ -286,7 +286,11 @@ def change_events(frame: pl.DataFrame, *, group_gap: str | timedelta = "15m") ->
             _kind=pl.col("target").str.split("/").list.first().str.to_lowercase(),
         )
         .with_columns(
-            _key=pl.when(pl.col("_kind") == "node")
+            # a host's silence is an episode of its own: its coming back folds into it
+            # (:func:`fold_cascades`), what was done to the node before it does not
+            _key=pl.when(pl.col("change_type") == "silence")
+            .then(pl.format("silence/{}", host_key(pl.col("_last"))))
+            .when(pl.col("_kind") == "node")
             .then(pl.format("node/{}", host_key(pl.col("_last"))))
             .when(pl.col("_kind") == "pod")
             .then(pl.col("_last").str.replace(POD_SUFFIX, ""))
