@@ -73,16 +73,21 @@ def node_world(
     that log connections. With ``silent_min``, one node dies about an hour into the
     data and writes nothing for that long; then its containers start again (the next log
     file of the same pod) and the other nodes' kube-proxies log, meanwhile, that the
-    service on it has no ready endpoints."""
+    service on it has no ready endpoints. The rest are what must not pass for a silence:
+    the first node starting late, the second ending early, a host of a few lines, and
+    every host and file pausing half an hour, an hour and a quarter after it came back."""
     rng = random.Random(seed)
     day = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=rng.randint(0, 300))
     start = day + timedelta(hours=rng.uniform(0, 20))
-    end = start + timedelta(hours=rng.uniform(2.5, 3.5))
+    end = start + timedelta(hours=rng.uniform(3.6, 4))
     die = start + timedelta(minutes=rng.uniform(60, 80))
     nodes = _names(rng, style, n_nodes)
-    dead = rng.choice(nodes) if silent_min else None
+    # the first two nodes may start late or end early; the dead node is another
+    dead = rng.choice(nodes[2:]) if silent_min else None
     back = die + timedelta(minutes=silent_min) if silent_min else None
-    pause = (die, die + timedelta(minutes=30)) if everyone_pauses else None
+    # everyone pausing, well after the node came back
+    everyone = die + timedelta(minutes=silent_min or 0, seconds=75 * 60)
+    pause = (everyone, everyone + timedelta(minutes=30)) if everyone_pauses else None
     interval = rng.uniform(20, 40)
     lasts: dict[str, datetime] = {}
     firsts: dict[str, datetime] = {}
@@ -216,11 +221,13 @@ def test_silence_ranks_first_and_its_restart_folds_into_it(tmp_path, shape):
         pytest.param(dict(everyone_pauses=True), id="everyone-pauses"),
     ],
 )
-def test_no_silence_without_a_host_falling_silent(tmp_path, shape):
-    node_world(tmp_path, seed=3, silent_min=None, **shape)
+def test_no_other_silence_beside_a_host_falling_silent(tmp_path, shape):
+    world = node_world(tmp_path, seed=3, silent_min=30, **shape)
     loaded = timeline.read(tmp_path)
-    assert host_silences(loaded.scan()).height == 0
-    assert not loaded.events.filter(pl.col("attrs").str.contains('"silence"')).height
+    # the dead node's silence is found, and nothing else
+    assert host_silences(loaded.scan())["host"].to_list() == [world.dead]
+    silences = loaded.events.filter(pl.col("attrs").str.contains('"silence"'))
+    assert silences["host"].to_list() == [world.dead]
 
 
 def test_no_silence_in_the_bundled_sample(sample_loaded):
