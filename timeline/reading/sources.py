@@ -560,25 +560,27 @@ class _ZstdDecompressor:
         import zstandard
 
         self._inflater = zstandard.ZstdDecompressor().decompressobj()
-        self._input = b""
+        self._input, self._at = b"", 0
         self.eof = False
         self.unused_data = b""
 
     @property
     def needs_input(self) -> bool:
-        return not self._input
+        return self._at >= len(self._input)
 
     def decompress(self, data: bytes, max_length: int = -1) -> bytes:
-        self._input += data
+        if data:
+            self._input, self._at = self._input[self._at :] + data, 0
         out: list[bytes] = []
         size = 0
-        while self._input and not self.eof and (max_length < 0 or size < max_length):
-            piece, self._input = self._input[: self.FEED], self._input[self.FEED :]
+        while not self.needs_input and not self.eof and (max_length < 0 or size < max_length):
+            piece = self._input[self._at : self._at + self.FEED]
+            self._at += len(piece)
             out.append(self._inflater.decompress(piece))
             size += len(out[-1])
             if self._inflater.eof:
-                self.eof, self.unused_data = True, self._inflater.unused_data + self._input
-                self._input = b""
+                rest = self._inflater.unused_data + self._input[self._at :]
+                self.eof, self.unused_data, self._input, self._at = True, rest, b"", 0
         return b"".join(out)
 
 
