@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -11,6 +12,9 @@ import pytest
 import parsers
 import timeline
 from parsers.common import LINE_SCHEMA
+from tests.lines import every_line_accounted
+
+REAL = Path(__file__).parent / "data" / "real" / "github-actions"
 
 
 def gh_job(job_id: int, name: str, **changes) -> dict:
@@ -543,3 +547,21 @@ def test_an_application_log_with_timestamps_is_not_a_job_log():
         '2023-03-14T18:00:02.123456789Z level=error msg="dial tcp 10.96.0.10:53: i/o timeout"',
     ]
     assert parsers.registry.get("github-actions-log").sniff(app).score == 0.0
+
+
+@pytest.mark.parametrize(
+    "name", ["checkout-fetch-retry.txt", "playwright-job.txt", "docker-action-build.txt"]
+)
+def test_real_job_log_lines_are_rows_at_the_runner_s_times(name):
+    """Raw job logs as pasted in public issues (``tests/data/real/README.md``): every
+    line a log row at its runner time, to the microsecond, and one job row for the file."""
+    path = REAL / name
+    loaded = timeline.read(path, infer=False, cache=False, workers=1)
+    assert every_line_accounted(loaded)
+    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    logs = loaded.events.filter(pl.col("kind") == "log").sort("line")
+    written = [line.split(" ", 1)[0] for line in path.read_text().splitlines()]
+    assert logs["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S.%6f").to_list() == [w[:26] for w in written]
+    job = loaded.events.filter(pl.col("kind") == "job")
+    assert job.height == 1 and job["component"][0] == path.stem
+    assert not logs["message"].str.contains("##[", literal=True).any()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -15,6 +16,9 @@ import timeline
 from parsers import rabbitmq, registry
 from parsers.common import RECORD_SCHEMA
 from parsers.registry import MIN_SCORE
+from tests.lines import every_line_accounted
+
+REAL = Path(__file__).parent / "data" / "real" / "rabbitmq"
 
 
 def rows(loaded: timeline.Loaded) -> list[dict]:
@@ -770,3 +774,37 @@ def test_go_time_strings_are_not_rabbitmq_json(read):
     rabbit = read("rabbit.json.log", RABBIT_JSON)
     assert rabbit.summary.files["format"].to_list() == ["rabbitmq"]
     assert rabbit.events["ts"][0] == datetime(2024, 10, 4, 7, 38, 29, 709578, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("name", "rows", "levels", "first"),
+    [
+        ("rabbit-3.6-reports.log", 4, "iwww", "2016-06-16 10:59:56"),
+        ("rabbit-3.6-shutdown.log", 5, "iieee", "2017-04-05 18:48:48"),
+        ("rabbit-3.6-startup.log", 2, "ii", "2016-09-22 16:15:24"),
+        ("rabbit-3.7-applications.log", 12, "i" * 12, "2018-04-30 14:18:07.061"),
+        ("rabbit-3.7-badmatch.log", 1, "e", "2018-08-24 12:36:28.840"),
+        ("rabbit-3.7-partial-partition.log", 7, "iieiiie", "2018-12-05 06:37:08.599"),
+        ("rabbit-3.8-connections.log", 9, "i" * 9, "2019-11-22 16:00:21.054"),
+        ("rabbit-3.8-lager-dropped.log", 10, "iiiiiiwwii", "2021-10-11 10:13:02.519"),
+        ("rabbit-3.8-unexpectedly-closed.log", 1, "w", "2020-04-19 07:00:03.037"),
+        ("rabbit-3.8-crash-report.log", 5, "eeeee", "2019-11-20 01:42:09.375"),
+        ("rabbit-3.8-lager-debug.log", 8, "dddiidii", "2021-03-11 08:51:45.325"),
+        ("rabbit-3.9-prelaunch.log", 4, "didi", "2021-03-03 09:22:30.377392"),
+        ("rabbitmq-server.journal", 4, "eeiw", "2023-04-29 10:42:33.240761"),
+        ("rabbitmq-json.log", 1, "i", "2024-10-04 07:38:29.709578"),
+        ("compose.log", 8, "i" * 8, "2023-06-22 08:12:06.946635"),
+        ("taiga-compose.log", 5, "iiiiw", "2021-11-09 06:40:36.827"),
+    ],
+)
+def test_real_rabbitmq_lines_are_one_row_a_record(name, rows, levels, first):
+    """RabbitMQ lines from 3.6 to 3.13 as pasted in public issues
+    (``tests/data/real/README.md``): a row per record, reports and repeated prefixes of
+    one event joined, at the UTC time the record states."""
+    loaded = timeline.read(REAL / name, infer=False, cache=False, workers=1)
+    events = loaded.events.sort("line")
+    assert every_line_accounted(loaded)
+    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    assert events.height == rows and set(events["source"]) == {"rabbitmq"}
+    assert "".join(level[0] for level in events["level"]) == levels
+    assert str(events["ts"][0]).removesuffix("+00:00").removesuffix("000") == first
