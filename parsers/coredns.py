@@ -355,9 +355,13 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     several = text.str.contains("\n", literal=True)
     head = pl.coalesce(pl.when(several).then(text).str.extract(r"^([^\n]*)", 1), text)
     frame = (
-        joined.with_columns(_head=head)
+        # blanks after a line are a terminal's padding (lines copied from ``kubectl logs``
+        # in a wide window), never CoreDNS's: kept, they would split one error's template
+        joined.with_columns(
+            _head=head.str.strip_chars_end(" \t"),
+            _tail=pl.when(several).then(text.str.slice(head.str.len_chars())),
+        )
         .with_columns(
-            _tail=pl.when(several).then(text.str.slice(pl.col("_head").str.len_chars())),
             _node_cache=only(
                 pl.col("_head").str.contains_any(_NODE_CACHE_LITERALS), pl.col("_head")
             )

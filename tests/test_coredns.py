@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import timeline
 from parsers import coredns
 from parsers.common import LINE_SCHEMA
+from tests.lines import every_line_accounted
+
+REAL = Path(__file__).parent / "data" / "real" / "coredns"
 
 POD_DIR = "var/log/pods/kube-system_coredns-5d78c9869d-abcde_6f1c2a4e-9b1d-4c1e-a0f2-3d4e5f6a7b8c"
 NODE_CACHE_DIR = (
@@ -698,3 +703,46 @@ def test_a_file_of_one_older_coredns_line_is_recognised(read, line, level):
     row = loaded.events.row(0, named=True)
     assert row["level"] == level
     assert row["ts"] is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "rows", "errors", "timed"),
+    [
+        ("coredns-loop-hinfo.log", 11, 7, 0),
+        ("coredns-upstream-timeout.log", 7, 7, 0),
+        ("coredns-azure-timeout.log", 5, 5, 0),
+        ("coredns-java-pods.log", 6, 6, 0),
+        ("coredns-query-log.log", 5, 0, 0),
+        ("coredns-openshift.log", 4, 0, 0),
+        ("coredns-reload-timestamps.log", 5, 2, 3),
+        ("coredns-k8s-crd-reload.log", 5, 0, 0),
+        ("coredns-sigusr1.log", 3, 1, 0),
+        ("coredns-no-zone.log", 1, 0, 1),
+    ],
+)
+def test_real_coredns_lines_are_one_row_each(name, rows, errors, timed):
+    """CoreDNS lines as pasted in public issues (``tests/data/real/README.md``): a row
+    each, errors where the errors plugin or an ``[ERROR]`` says so, a time only where the
+    line writes one."""
+    loaded = timeline.read(REAL / name, infer=False, cache=False, workers=1)
+    events = loaded.events
+    assert every_line_accounted(loaded)
+    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    assert events.height == rows and set(events["source"]) == {"coredns"}
+    assert events["level"].null_count() == 0
+    assert (events["level"] == "error").sum() == errors
+    assert events["ts"].is_not_null().sum() == timed
+    assert events["template"].null_count() == 0
+
+
+def test_blanks_a_terminal_left_after_lines_split_no_template():
+    """Lines copied from ``kubectl logs`` in a wide terminal end in blanks (all but the
+    last here): the same upstream timeout has one template, with or without them."""
+    events = timeline.load(REAL / "coredns-upstream-timeout.log", cache=False, workers=1)
+    assert sorted(set(events["template"])) == [
+        "plugin/errors: SERVFAIL <NAME> A: read udp <IP>:<PORT>-><IP>:<PORT>: i/o timeout",
+        "plugin/errors: SERVFAIL <NAME> AAAA: read udp <IP>:<PORT>-><IP>:<PORT>: i/o timeout",
+    ]
+    assert events["message"].str.ends_with("i/o timeout").all()
+    assert {a["type"] for a in attrs(events)} == {"A", "AAAA"}
+    assert all(a["error"].endswith("i/o timeout") for a in attrs(events))
