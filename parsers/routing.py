@@ -202,7 +202,10 @@ def _route_stream(
     # a line of main's own after another format's record takes the stream back
     flagged = lines.filter(flag | pl.col("entry") | own)
     claims = [pl.when(text.str.contains(p.claims)).then(pl.lit(p.name)) for p in others]
-    plain = pl.when(pl.col("entry") & ~text.str.contains(CONTINUATION)).then(pl.lit(PLAIN))
+    entry = pl.col("entry") & ~text.str.contains(CONTINUATION)
+    if own_start:
+        entry = entry & ~_rest_of_a_write(lines, own, by_stream=by_stream)
+    plain = pl.when(entry).then(pl.lit(PLAIN))
     if main is not None and not (main.own_start or main.record_start):
         # a format that cannot tell its own record starts (logfmt, say) takes the
         # wrapper's entries that no other format claims
@@ -224,6 +227,38 @@ def _route_stream(
     if main is not None:
         routed = routed.with_columns(pl.col("_format").fill_null(main_name))
     return routed, False
+
+
+def _rest_of_a_write(lines: pl.DataFrame, own: pl.Expr, *, by_stream: bool) -> pl.Expr:
+    """Wrapper entries that are the further lines of one write by the program whose
+    record the first line of that write starts.
+
+    journald (and a forwarder's syslog) makes each line a program writes an entry of
+    its own, so an unindented line of a multi-line record (kube-proxy's ``Try
+    `iptables -h' or 'iptables --help' for more information.`` below its
+    ``Failed to execute iptables-restore`` error) looks like a record of its own. The
+    same process (``pid``) writing at the same moment as the line above it, after a
+    line that starts a record of this stream's format, is that record going on."""
+    if not {"pid", "wrap_ts"} <= set(lines.columns):
+        return pl.lit(False)
+    over = ["_key"] if by_stream else []
+
+    def above(column: str) -> pl.Expr:
+        shifted = pl.col(column).shift(1)
+        return shifted.over(over) if over else shifted
+
+    same_write = (
+        pl.col("entry")
+        & pl.col("pid").is_not_null()
+        & (pl.col("pid") == above("pid"))
+        & (pl.col("wrap_ts") == above("wrap_ts"))
+        & ~own
+    ).fill_null(False)
+    started_by_own = pl.when(~same_write).then(own)
+    started_by_own = (
+        started_by_own.forward_fill().over(over) if over else started_by_own.forward_fill()
+    )
+    return same_write & started_by_own.fill_null(False)
 
 
 def one_segment(lines: pl.DataFrame, main: Parser) -> bool:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -15,6 +17,9 @@ from hypothesis import strategies as st
 import timeline
 from parsers import klog
 from parsers.common import LINE_SCHEMA
+from tests.lines import every_line_accounted
+
+REAL = Path(__file__).parent / "data" / "real" / "klog"
 
 POD_LOG = (
     "nodes/ip-10-0-1-5/var/log/pods/kube-system_kube-proxy-x7k2p_3c9e1f0a-52d4-4b8e-9a61-7f2d8c0b1e44/"
@@ -668,3 +673,66 @@ def test_a_saved_pods_file_names_its_program(tmp_path, name, program):
     events = timeline.load(str(path), year=2023, cache=False, workers=1)
     assert events["source"].to_list() == [program]
     assert events["component"].to_list() == [program]
+
+
+@pytest.mark.parametrize(
+    ("name", "rows", "errors", "warnings", "unparsed"),
+    [
+        ("kube-proxy-iptables-restore.log", 10, 5, 0, 0),
+        ("kube-proxy-ipvs.log", 10, 0, 0, 0),
+        ("kube-proxy-sync.log", 12, 0, 0, 0),
+        ("kube-proxy-endpoints.log", 4, 0, 0, 0),
+        ("kube-proxy-rules-dump.log", 1, 1, 0, 0),
+        ("kube-proxy-round-trippers.log", 6, 0, 0, 0),
+        # pflag's "Flag --resource-container has been deprecated" before the first header
+        ("kube-proxy-kops.log", 6, 1, 2, 1),
+        ("kube-proxy-flags.log", 16, 0, 0, 0),
+        ("kubelet-startup.log", 10, 1, 0, 0),
+        ("kube-proxy.journal", 1, 1, 0, 0),
+        ("kube-proxy-calico.journal", 8, 0, 2, 0),
+        ("kube-proxy-iptables-mode.journal", 4, 3, 0, 0),
+        ("kube-proxy-systemctl-status.txt", 2, 1, 0, 0),
+        ("kubelet.journal", 2, 1, 0, 0),
+    ],
+)
+def test_real_klog_lines_are_one_row_a_record(name, rows, errors, warnings, unparsed):
+    """Lines kube-proxy and kubelet wrote, as pasted in public issues (see
+    ``tests/data/real/README.md``): a row per record at the time its header says, the
+    lines without a header joined to it."""
+    loaded = timeline.read(REAL / name, year=2023, infer=False, cache=False, workers=1)
+    events = loaded.events
+    assert every_line_accounted(loaded)
+    assert loaded.summary.files["unparsed_lines"].sum() == unparsed
+    assert events.height == rows
+    assert events["level"].null_count() == 0 and events["ts"].null_count() == 0
+    assert (events["level"] == "error").sum() == errors
+    assert (events["level"] == "warning").sum() == warnings
+    assert set(events["ts"].dt.year()) == {2023}
+    written = [
+        found.group(1)
+        for line in (REAL / name).read_text().splitlines()
+        if (found := KLOG_TIME.search(line))
+    ]
+    assert events.sort("line")["ts"].dt.strftime("%m%d %H:%M:%S.%6f").to_list() == written
+
+
+#: A klog header's time, at the start of a line or after a journal's ``unit[pid]: ``.
+KLOG_TIME = re.compile(r"(?:^|\]: )[IWEF]([0-9]{4} [0-9:]{8}\.[0-9]{6}) ")
+
+
+def test_a_klog_record_journald_split_into_entries_stays_one_row():
+    """journald makes each line kube-proxy writes an entry of its own: the unindented
+    ``Try `iptables -h' ...`` under an iptables error, written by the same process at the
+    same moment, is that error's, not a record of its own with no level."""
+    for name, record in (
+        ("kube-proxy-iptables-mode.journal", 2),
+        ("kube-proxy-systemctl-status.txt", 11),
+    ):
+        events = timeline.load(REAL / name, year=2023, infer=False, cache=False, workers=1)
+        assert events["level"].null_count() == 0
+        error = events.filter(pl.col("line") == record).row(0, named=True)
+        assert error["level"] == "error"
+        assert "for more information." in error["message"].splitlines()[-1] or (
+            error["message"].splitlines()[-1] == ")"
+        )
+        assert not events["message"].str.starts_with("Try").any()

@@ -240,11 +240,12 @@ def test_journal_header_states_the_zone_of_the_lines(read, header, offset_h):
     assert files["wrapper_lines"] == 2 and files["unparsed_lines"] == 0
     shift = timedelta(hours=offset_h)
     events = loaded.events.sort("line")
+    # the error's second line, written with it by the same process, is the error's
     assert events["ts"].to_list() == [
         datetime(2021, 7, 6, 11, 6, 11, 955523, tzinfo=UTC) - shift,
-        datetime(2021, 7, 6, 11, 6, 11, tzinfo=UTC) - shift,
         datetime(2021, 7, 6, 11, 7, 40, tzinfo=UTC) - shift,
     ]
+    assert events["message"][0].endswith("\nError occurred at line: 33")
     zone = loaded.summary.assumptions.filter(pl.col("what") == "time zone").row(0, named=True)
     assert zone["certainty"] == "stated"
     assert "journal's header" in zone["basis"] and "tz=America/Sao_Paulo" in zone["basis"]
