@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -737,3 +738,14 @@ def test_rabbitmq_and_coredns_files_through_the_loader(write, tmp_path):
     assert upgrade["stopped_at"].startswith("2023-03-15T02:50:01")
     assert upgrade["witnesses"][0].endswith("rabbit@rmq-1.log:5")
     assert got[2]["_row"]["line"] == 5
+
+
+def test_one_process_writing_a_message_from_two_call_sites_is_no_new_build():
+    """kubelet logs ``parsed scheme: ""`` from ``remote_runtime.go`` and, 132 µs later,
+    from ``remote_image.go``; kube-proxy its rule-removal error from ``proxier.go:193`` and
+    then ``:197`` (real lines, ``tests/data/real/klog``): no build changes in between."""
+    real = Path(__file__).parent / "data" / "real" / "klog"
+    for name in ("kubelet-startup.log", "kube-proxy-iptables-mode.journal"):
+        events = timeline.load(real / name, year=2023, cache=False, workers=1)
+        changes = events.filter(pl.col("kind") == "change")
+        assert not changes["message"].str.contains("another build").any(), name

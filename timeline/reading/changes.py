@@ -429,6 +429,11 @@ def _new_episode(event: str, row: dict[str, object], witness: Witness) -> _Episo
 
 _CALLER = r'"caller": ?"([^"]+)"'
 
+#: Less time than any stop of a process and start of another takes: the same template
+#: from another source line sooner than this after the last from the old one is still
+#: the same process.
+RESTART_TAKES = timedelta(seconds=1)
+
 
 def caller_switches(
     events: pl.DataFrame, *, window: timedelta = timedelta(minutes=10)
@@ -438,7 +443,11 @@ def caller_switches(
     For each host, component and template, the rows are split into runs of one
     ``caller``. A switch from run A to run B at time t counts only when, within
     ``window`` of t, the template came from A alone before and from B alone after: a
-    template that two call sites of one build write in turn is not a switch.
+    template that two call sites of one build write in turn is not a switch. Nor is one
+    written from B less than :data:`RESTART_TAKES` after A's last line: a build changes
+    only when its process stops and another starts, while one process writes the same
+    message from two call sites within microseconds (kubelet's ``parsed scheme: ""``
+    from ``remote_runtime.go`` and then ``remote_image.go`` at start-up).
 
     Returns
     -------
@@ -533,7 +542,10 @@ def _switches(rows: pl.DataFrame, *, window: timedelta) -> pl.DataFrame:
             returned=first_seen < pl.col("start"),
         )
         .filter(
-            pl.col("old_caller").is_not_null() & pl.col("_clean_before") & pl.col("_clean_after")
+            pl.col("old_caller").is_not_null()
+            & pl.col("_clean_before")
+            & pl.col("_clean_after")
+            & (pl.col("start") - pl.col("old_last_ts") >= RESTART_TAKES)
         )
         .select(
             pl.when(pl.col("host") != "?").then(pl.col("host")).alias("host"),
