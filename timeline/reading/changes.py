@@ -48,7 +48,7 @@ from functools import cached_property
 import polars as pl
 
 from parsers.changes_common import change_attrs, compare_versions, dumps, image_tag, version_key
-from timeline.reading.silences import host_silences
+from timeline.reading.silences import NOT_LOGS, host_silences
 from timeline.schema import EVENT_SCHEMA, validate
 
 __all__ = [
@@ -159,15 +159,7 @@ WITNESSES: tuple[Witness, ...] = (
 
 #: Sources whose rows are records or CI output, never witnesses (a CI job can print any
 #: program's log lines).
-NOT_WITNESSES = (
-    "k8s-event",
-    "k8s-audit",
-    "changelog",
-    "circleci",
-    "github-actions",
-    "gitlab-ci",
-    "jobs",
-)
+NOT_WITNESSES = NOT_LOGS
 
 _COMPATIBLE_WITH_VERSIONS = {"upgrade", "rollback", "deploy", "restart", "other"}
 
