@@ -210,7 +210,7 @@ def _safe_name(name: str) -> str:
 
 #: A member: its name, ``file``, ``link`` or ``other``, how to open it (None when it
 #: cannot be: encrypted), and its modification time (seconds since 1970).
-Member = tuple[str, str, object, float | None]
+Member = tuple[str, str, Callable[[], IO[bytes]] | None, float | None]
 
 
 def _zip_members(path: str) -> Iterator[Member]:
