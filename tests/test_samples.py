@@ -29,7 +29,7 @@ def test_sample_parses_with_expected_fields(parser, index, sample, read):
     assert files["unparsed_lines"].to_list() == [0], loaded.summary.warnings
     if sample.rows is not None:
         assert loaded.events.height == sample.rows
-    first = loaded.events.sort("line").row(0, named=True)
+    first = loaded.events.sort("line", maintain_order=True).row(0, named=True)
     attrs = json.loads(first["attrs"])
     for key, expected in sample.expect.items():
         got = attrs.get(key.removeprefix("attrs.")) if key.startswith("attrs.") else first[key]
