@@ -41,6 +41,13 @@ anything). The first path that is present wins.
                     ``body``, ``timeUnixNano``, the resource's ``k8s.node.name``,
                     ``k8s.pod.name``, ``k8s.container.name``, ``log.iostream``; its
                     severity is a parser's in the collector, so the program's
+``journald-json``   ``journalctl -o json`` (``json-pretty`` and ``json-seq`` too) and
+                    Fluent Bit's ``systemd`` input: ``MESSAGE`` (an array of byte values
+                    where it is no UTF-8), ``__REALTIME_TIMESTAMP`` (epoch microseconds;
+                    Fluent Bit's ``date``), ``_HOSTNAME``, ``SYSLOG_IDENTIFIER``, else
+                    ``_COMM``, else the ``_SYSTEMD_UNIT``'s program, ``_PID``, and
+                    ``PRIORITY``: stated at 0 to 4, at 5 to 7 a default (a service's
+                    stdout) that a level the line states beats; each record an entry
 ==================  =====================================================================
 
 Exports that wrap their records in a document (a ``gcloud`` array, ``{"events": [...]}``
@@ -56,6 +63,7 @@ container and node as the path would.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
@@ -103,16 +111,55 @@ class Envelope:
     tags: tuple[str, ...] = ()
     partial: tuple[str, ...] = ()
     payload: tuple[str, ...] = ()
+    #: A systemd unit (``kubelet.service``): its program names the container where
+    #: nothing else does; ``pid``: the process that wrote the line; ``transport``: how the
+    #: line came in (journald's ``kernel``: :data:`TRANSPORT_PROGRAMS`).
+    unit: tuple[str, ...] = ()
+    pid: tuple[str, ...] = ()
+    transport: tuple[str, ...] = ()
+    #: Each record is an entry of its own, as each line of a syslog is: a line no format
+    #: claims is a record, not the continuation of the one above (journald makes every
+    #: line a program writes a record; an indented one still continues).
+    entries: bool = False
+    #: A ``message`` may be a JSON array of byte values (journald's ``MESSAGE`` that is
+    #: not UTF-8): it is read as UTF-8 text, U+FFFD for what is not.
+    byte_messages: bool = False
+    #: Values of ``level`` that are what the record gives a line by default, no evidence
+    #: of a level (journald's ``PRIORITY`` 5 to 7, what a service's stdout gets): where
+    #: the record holds one, a level the line states in one of the ``line_levels``
+    #: shapes beats it. Any other value of ``level`` is stated, and beats the level
+    #: words of a line no format claims (the kernel's ``INFO: task ... blocked`` at 3).
+    default_levels: tuple[str, ...] = ()
+    line_levels: tuple[str, ...] = ()
 
     def within(self, key: str, name: str) -> Envelope:
         """The same record stored under ``key`` of another (``_source``, ``result``)."""
         moved = {
             f.name: tuple(f"$.{key}{path[1:]}" for path in getattr(self, f.name))
             for f in fields(self)
-            if f.name != "name"
+            if f.name not in ("name", *_NOT_PATHS)
         }
         return replace(self, name=name, **moved)
 
+
+#: Fields of :class:`Envelope` that are no JSON paths.
+_NOT_PATHS = ("entries", "byte_messages", "default_levels", "line_levels")
+
+#: Programs that journald's ``_TRANSPORT`` names where a record names none (the
+#: kernel's lines carry no ``SYSLOG_IDENTIFIER`` of their own in every version).
+TRANSPORT_PROGRAMS = {"kernel": "kernel"}
+
+#: The shapes in which a service states its own level in a line it writes to stdout:
+#: klog's letter, logfmt's and slog's ``level=``, a JSON logger's first ``level`` or
+#: ``severity``, or a level word among the first words (Go's log date, then slog's level;
+#: pgbouncer's ``... [1234] WARNING ...``; Python's ``ERROR:root:...``).
+STDOUT_LEVELS = (
+    r"^(?P<level>[IWEF])[0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}",
+    r"(?:^|\s)level=(?P<level>[A-Za-z]+)\b",
+    r'^\{.*?"(?:level|severity)"\s*:\s*"(?P<level>[A-Za-z]+)"',
+    r"^(?:\S+\s+){0,5}\[?(?P<level>DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|FATAL|CRITICAL|PANIC)"
+    r"\]?(?::|\s|$)",
+)
 
 #: Label names Loki and Prometheus scrape configs give the node, the pod and the container.
 NODE_LABELS = ("node_name", "nodename", "node", "host", "hostname")
@@ -303,6 +350,36 @@ ENVELOPES: dict[str, Envelope] = {
             origin=("$.logRecord.attributes['log.file.path']",),
             partial=("$.logRecord.attributes.logtag",),
         ),
+        # journalctl -o json (json-pretty, json-seq: one record a line first), and Fluent
+        # Bit's systemd input (no __REALTIME_TIMESTAMP; its time a ``date``)
+        Envelope(
+            "journald-json",
+            message=("$.MESSAGE",),
+            marks=(
+                "$.__REALTIME_TIMESTAMP",
+                "$._SYSTEMD_UNIT",
+                "$.SYSLOG_IDENTIFIER",
+                "$._TRANSPORT",
+                "$._BOOT_ID",
+            ),
+            time=(
+                "$.__REALTIME_TIMESTAMP",
+                "$._SOURCE_REALTIME_TIMESTAMP",
+                "$.date",
+                "$['@timestamp']",
+                "$.timestamp",
+            ),
+            node=("$._HOSTNAME",),
+            container=("$.SYSLOG_IDENTIFIER", "$._COMM"),
+            unit=("$._SYSTEMD_UNIT",),
+            pid=("$._PID", "$.SYSLOG_PID"),
+            transport=("$._TRANSPORT",),
+            level=("$.PRIORITY",),
+            entries=True,
+            byte_messages=True,
+            default_levels=("5", "6", "7"),
+            line_levels=STDOUT_LEVELS,
+        ),
     )
 }
 
@@ -370,8 +447,53 @@ def _line(envelope: Envelope, text: pl.Expr) -> pl.Expr:
         )
         for path in envelope.message
     ]
+    if envelope.byte_messages:
+        values += [
+            pl.when(text.str.json_path_match(path).str.contains(BYTE_VALUES)).then(
+                text.str.json_path_match(path)
+            )
+            for path in envelope.message
+        ]
     values += [text.str.json_path_match(path) for path in envelope.payload]
     return pl.coalesce(values)
+
+
+#: A JSON array of byte values, as journald writes a ``MESSAGE`` that is not UTF-8.
+BYTE_VALUES = r"^\[\s*[0-9]{1,3}(?:\s*,\s*[0-9]{1,3})*\s*\]$"
+
+
+def with_text_messages(frame: pl.DataFrame, envelope: Envelope) -> pl.DataFrame:
+    """``frame`` with each record whose line is a JSON array of byte values (journald's
+    ``MESSAGE`` that is not UTF-8) rewritten with that line as text, U+FFFD for what is no
+    UTF-8, so that its fields read as every other record's. Such records are few: only
+    they are read in Python."""
+    keys = "|".join(re.escape(_keys(path)[-1]) for path in envelope.message)
+    as_bytes = frame.select(
+        pl.col("text").str.contains(rf'"(?:{keys})"\s*:\s*\[').fill_null(False)
+    ).to_series()
+    if not as_bytes.any():
+        return frame
+    rows = as_bytes.arg_true()
+    texts = [_bytes_as_text(record, envelope.message) for record in frame["text"].gather(rows)]
+    return frame.with_columns(text=frame["text"].scatter(rows, texts))
+
+
+def _bytes_as_text(record: str, paths: Iterable[str]) -> str:
+    """One JSON ``record`` with the byte arrays at ``paths`` as text
+    (:func:`with_text_messages`)."""
+    try:
+        document = json.loads(record)
+    except ValueError:
+        return record
+    for path in paths:
+        *inner, last = _keys(path)
+        node = document
+        for key in inner:
+            node = node.get(key) if isinstance(node, dict) else None
+        value = node.get(last) if isinstance(node, dict) else None
+        if isinstance(value, list) and all(isinstance(v, int) and 0 <= v < 256 for v in value):
+            node[last] = bytes(value).decode("utf-8", errors="replace")
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
 def _raw(text: pl.Expr, paths: Iterable[str]) -> pl.Expr:
@@ -498,6 +620,9 @@ ROLES = (
     "origin",
     "tags",
     "partial",
+    "unit",
+    "pid",
+    "transport",
 )
 #: Runtimes split a line longer than this (containerd's and dockerd's 16 KiB); a ``P``
 #: record longer than that is one a collector joined already (Fluent Bit keeps the
@@ -517,6 +642,8 @@ def strip(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     its own; runs of split lines are joined."""
     envelope = ENVELOPES[name]
     frame = frame.with_columns(text=without_lone_surrogates(pl.col("text")))
+    if envelope.byte_messages:
+        frame = with_text_messages(frame, envelope)
     said = frame.with_columns(_said=_said(frame, envelope)).unnest("_said")
     said = said.with_columns(
         *[_known(f"_{role}") for role in ROLES if role not in ("time", "level_with", "origin")],
@@ -531,6 +658,7 @@ def strip(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     matched = pl.col("_line").is_not_null()
     line = pl.col("_line").str.strip_suffix("\n").str.strip_suffix("\r")
     stream = pl.col("_stream").str.to_lowercase()
+    wrap_level, stated_level = _levels(envelope, level, line)
     stripped = said.with_columns(
         text=pl.when(matched).then(line).otherwise("text"),
         prefix_ts=pl.coalesce(epoch_or_rfc3339(pl.col("_time")), "prefix_ts"),
@@ -541,11 +669,16 @@ def strip(frame: pl.DataFrame, name: str) -> pl.DataFrame:
             "_container",
             _tag("kube_container_name"),
             origin["container"],
+            program_of_unit(pl.col("_unit")),
+            pl.col("_transport").replace_strict(TRANSPORT_PROGRAMS, default=None),
         ),
         stream=pl.coalesce("stream", pl.when(stream.is_in(["stdout", "stderr"])).then(stream)),
-        wrap_level=pl.coalesce("wrap_level", level),
-        # a line that is no record (broken, cut, another program's) stands alone
-        entry=pl.col("entry") | ~matched,
+        wrap_level=pl.coalesce("wrap_level", wrap_level),
+        stated_level=pl.coalesce("stated_level", stated_level),
+        pid=pl.coalesce("pid", "_pid"),
+        # a line that is no record (broken, cut, another program's) stands alone, and
+        # so does each record of an envelope whose records are entries
+        entry=pl.col("entry") | ~matched | pl.lit(envelope.entries),
         partial=((pl.col("_partial") == "P") & (line.str.len_bytes() <= SPLIT_BYTES)).fill_null(
             False
         ),
@@ -553,6 +686,48 @@ def strip(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     if bool(stripped["partial"].any()):
         stripped = runtime.join_partials(stripped.lazy()).collect()
     return stripped.select(frame.columns)
+
+
+#: klog's letters, as :data:`STDOUT_LEVELS` read them.
+_LETTERS = {"i": "info", "w": "warning", "e": "error", "f": "critical"}
+
+
+def _levels(envelope: Envelope, level: pl.Expr, line: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """The level each record gives its line, as ``(wrap_level, stated_level)``: a
+    format's reading of the line beats either, and a stated one beats the level words of
+    a line no format claims. Where the record's level is a default
+    (:attr:`Envelope.default_levels`), a level the line states in a logger's shape
+    (:attr:`Envelope.line_levels`) comes first, and neither is stated."""
+    if not envelope.default_levels:
+        return level, pl.lit(None, pl.String)
+    is_default = pl.col("_level").is_in(list(envelope.default_levels))
+    written = pl.coalesce(
+        [
+            line.str.extract(pattern, _group_index(pattern, "level"))
+            .str.to_lowercase()
+            .replace_strict(LEVELS | _LETTERS, default=None)
+            for pattern in envelope.line_levels
+        ]
+        or [pl.lit(None, pl.String)]
+    )
+    wrap_level = pl.when(is_default).then(pl.coalesce(written, level)).otherwise(level)
+    stated_level = pl.when(~is_default).then(level)
+    return wrap_level, stated_level
+
+
+def _group_index(pattern: str, name: str) -> int:
+    """The number of the named group ``name`` in ``pattern``."""
+    return re.compile(pattern).groupindex[name]
+
+
+def program_of_unit(unit: pl.Expr) -> pl.Expr:
+    """The program a systemd unit or snap names: ``kubelet`` for ``kubelet.service``,
+    ``snap.kubelet.daemon`` and ``kubelet.daemon``.
+
+    >>> pl.select(program_of_unit(pl.lit("snap.kubelet.daemon"))).item()
+    'kubelet'
+    """
+    return unit.str.strip_prefix("snap.").str.replace(r"\.(?:service|daemon)$", "")
 
 
 def _known(column: str) -> pl.Expr:

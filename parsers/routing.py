@@ -229,6 +229,10 @@ def _route_stream(
     return routed, False
 
 
+#: How far apart journald stamps the entries of one write of a program's.
+ONE_WRITE = pl.duration(milliseconds=1)
+
+
 def _rest_of_a_write(lines: pl.DataFrame, own: pl.Expr, *, by_stream: bool) -> pl.Expr:
     """Wrapper entries that are the further lines of one write by the program whose
     record the first line of that write starts.
@@ -238,8 +242,11 @@ def _rest_of_a_write(lines: pl.DataFrame, own: pl.Expr, *, by_stream: bool) -> p
     `iptables -h' or 'iptables --help' for more information.`` below its
     ``Failed to execute iptables-restore`` error) looks like a record of its own. The
     same process (``pid``) writing at the same moment as the line above it, after a
-    line that starts a record of this stream's format, is that record going on."""
-    if not {"pid", "wrap_ts"} <= set(lines.columns):
+    line that starts a record of this stream's format, is that record going on. The
+    moment is the wrapper's time, within :data:`ONE_WRITE` where it is written to the
+    microsecond (``journalctl -o short-precise``, journald's ``__REALTIME_TIMESTAMP``):
+    journald stamps each entry of one write as it takes it."""
+    if not {"pid", "wrap_ts", "prefix_ts"} <= set(lines.columns):
         return pl.lit(False)
     over = ["_key"] if by_stream else []
 
@@ -247,11 +254,14 @@ def _rest_of_a_write(lines: pl.DataFrame, own: pl.Expr, *, by_stream: bool) -> p
         shifted = pl.col(column).shift(1)
         return shifted.over(over) if over else shifted
 
+    def near(column: str) -> pl.Expr:
+        return (pl.col(column) - above(column)).abs() <= ONE_WRITE
+
     same_write = (
         pl.col("entry")
         & pl.col("pid").is_not_null()
         & (pl.col("pid") == above("pid"))
-        & (pl.col("wrap_ts") == above("wrap_ts"))
+        & (near("wrap_ts") | near("prefix_ts"))
         & ~own
     ).fill_null(False)
     started_by_own = pl.when(~same_write).then(own)
@@ -389,11 +399,17 @@ def _empty_records() -> pl.DataFrame:
 
 def _plain(group: pl.DataFrame) -> pl.DataFrame:
     """Records of lines no format claims, each started by a wrapper entry; lines that
-    continue one (indented, a Go panic) are joined to it. The level is the line's level
-    word, else an error where it tells of a crash, an OOM kill or a failed unit
+    continue one (indented, a Go panic) are joined to it. The level is one the wrapper
+    states of the line (``stated_level``: journald's ``PRIORITY`` 0 to 4), else the line's
+    level word, else an error where it tells of a crash, an OOM kill or a failed unit
     (:data:`FAILURE_WORDS`)."""
     columns = [*LINE_SCHEMA, "_starts"]
     joined = join_continuations(group.lazy().select(columns), pl.col("_starts")).collect()
+    if "stated_level" in group.columns:
+        stated = group.select("line", "stated_level").unique("line", keep="first")
+        joined = joined.join(stated, on="line", how="left")
+    else:
+        joined = joined.with_columns(stated_level=pl.lit(None, pl.String))
     text = pl.col("text")
     word = text.str.extract(LEVEL_WORD, 1)
     source = pl.coalesce(pl.col("container"), pl.lit(PLAIN))
@@ -402,6 +418,7 @@ def _plain(group: pl.DataFrame) -> pl.DataFrame:
         source=source,
         component=source,
         level=pl.coalesce(
+            pl.col("stated_level").cast(LEVEL),
             level_from(word, LEVEL_WORDS),
             pl.when(text.str.contains(FAILURE_WORDS)).then(pl.lit("error", LEVEL)),
         ),
@@ -420,11 +437,18 @@ def _unclaimed(group: pl.DataFrame) -> pl.DataFrame:
 
 def _with_wrapper_fields(found: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
     """Fill what a record leaves open from its first line's wrapper: the time (a
-    yearless one says so), the level from a syslog severity, and the pid in ``attrs``."""
-    fields = ["wrap_ts", "wrap_year_missing", "wrap_level", "pid"]
-    if lines.select(pl.col(fields).is_not_null().any()).row(0) == (False,) * 4:
+    yearless one says so), the level the wrapper states or gives (a syslog severity),
+    and the pid in ``attrs``."""
+    if "stated_level" not in lines.columns:
+        lines = lines.with_columns(stated_level=pl.lit(None, pl.String))
+    fields = list(WRAPPER_FIELDS)
+    if not any(lines.select(pl.col(fields).is_not_null().any()).row(0)):
         return found
     return _filled_from_wrapper(_wrapper_fields_of(found, lines, fields))
+
+
+#: What a record may take from its first line's wrapper.
+WRAPPER_FIELDS = ("wrap_ts", "wrap_year_missing", "wrap_level", "stated_level", "pid")
 
 
 def _wrapper_fields_of(found: pl.DataFrame, lines: pl.DataFrame, fields: list[str]) -> pl.DataFrame:
@@ -459,10 +483,12 @@ def _filled_from_wrapper(joined: pl.DataFrame) -> pl.DataFrame:
         year_missing=pl.when(use_wrap)
         .then(pl.col("wrap_year_missing").fill_null(False))
         .otherwise(pl.col("year_missing")),
-        level=pl.coalesce(pl.col("level"), pl.col("wrap_level").cast(LEVEL)),
+        level=pl.coalesce(
+            pl.col("level"), pl.col("stated_level").cast(LEVEL), pl.col("wrap_level").cast(LEVEL)
+        ),
         attrs=pl.when(pl.col("pid").is_null() | pl.col("unparsed").is_not_null())
         .then(pl.col("attrs"))
         .when(pl.col("attrs") == "{}")
         .then(pl.concat_str(pl.lit("{"), pid, pl.lit("}")))
         .otherwise(pl.concat_str(pl.lit("{"), pid, pl.lit(","), pl.col("attrs").str.slice(1))),
-    ).drop("wrap_ts", "wrap_year_missing", "wrap_level", "pid")
+    ).drop(*WRAPPER_FIELDS)

@@ -268,6 +268,7 @@ WRAP_SCHEMA = {
     "wrap_ts": pl.Datetime("us"),
     "wrap_year_missing": pl.Boolean,
     "wrap_level": pl.String,
+    "stated_level": pl.String,
     "pid": pl.String,
     "entry": pl.Boolean,
     "marker": pl.Boolean,
@@ -715,14 +716,8 @@ def hints_of_paths(files: pl.Series, path: pl.Expr) -> dict[str, pl.Expr]:
     }
 
 
-def program_of_unit(unit: pl.Expr) -> pl.Expr:
-    """The program a systemd unit or snap names: ``kubelet`` for ``kubelet.service``,
-    ``snap.kubelet.daemon`` and ``kubelet.daemon``.
-
-    >>> pl.select(program_of_unit(pl.lit("snap.kubelet.daemon"))).item()
-    'kubelet'
-    """
-    return unit.str.strip_prefix("snap.").str.replace(r"\.(?:service|daemon)$", "")
+#: The program a systemd unit or snap names (``kubelet`` for ``kubelet.service``).
+program_of_unit = envelopes.program_of_unit
 
 
 def _sections(frame: pl.DataFrame) -> pl.DataFrame:

@@ -156,7 +156,7 @@ def test_formats_check_and_list_on_the_command_line(formats_dir, tmp_path):
     assert "sample 1" in failed.stderr and "unparsed" in failed.stderr
     listed = runner.invoke(app, ["formats", "list", "--formats", str(formats_dir)])
     assert listed.exit_code == 0
-    for name in ("klog", "logfmt", "journald-json", "nginx-error"):
+    for name in ("klog", "logfmt", "go-json", "nginx-error"):
         assert name in listed.stdout
 
 
@@ -347,14 +347,19 @@ def test_journald_json_in_each_output_mode(read, shape):
     else:
         text = "".join("\x1e" + json.dumps(e) + "\n" for e in JOURNAL)
     loaded = read("journal.json", text)
-    assert loaded.summary.files["format"].to_list() == ["journald-json"]
+    # an envelope around each program's line, read in the program's format
+    assert loaded.summary.files["prefix"].to_list() == ["journald-json"]
+    assert loaded.summary.files["format"].to_list() == ["plain+klog"]
     assert loaded.summary.unparsed_lines == 0
     events = loaded.events.sort("line")
     # the klog letter inside kubelet's message wins over journald's PRIORITY 6
     assert events["level"].to_list() == ["error", "error", "warning"]
     assert events["component"].to_list() == ["kubelet", "containerd", "kernel"]
     assert events["host"].unique().to_list() == ["ip-10-0-2-17"]
-    assert events["ts"][0] == datetime(2023, 3, 14, 18, 0, 5, 123456, tzinfo=UTC)
+    # klog's own time, as from any other wrapper (the year from __REALTIME_TIMESTAMP);
+    # a line that states none is at __REALTIME_TIMESTAMP
+    assert events["ts"][0] == datetime(2023, 3, 14, 18, 0, 5, 123000, tzinfo=UTC)
+    assert events["ts"][1] == datetime(2023, 3, 14, 18, 0, 6, 1, tzinfo=UTC)
     assert events["message"][2] == "netdev: \ufffdbad"
     assert events["line"].to_list()[0] == 1
 

@@ -19,6 +19,7 @@ import pytest
 
 import timeline
 from parsers import envelopes, otlp, registry
+from tests.lines import every_line_accounted
 from timeline.reading import mapper
 
 
@@ -1482,3 +1483,353 @@ def test_a_fluentd_pods_log_on_a_node_among_other_pods_is_peeled_through(tmp_pat
         pl.String
     ).to_list() == ["error"]
     assert events.filter(pl.col("component") == "fluentd")["ts"].to_list() == [at]
+
+
+# --- journald JSON: each program's line read in its own format -----------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One journal entry as journald writes it: the program's line and who wrote it."""
+
+    at: datetime
+    host: str
+    unit: str | None
+    identifier: str | None
+    pid: int | None
+    comm: str | None
+    priority: int
+    transport: str
+    message: str
+
+
+KUBELET_EXE = "/usr/bin/kubelet"
+JOURNAL_START = datetime(2023, 3, 14, 17, 59, 58, 412907, tzinfo=UTC)
+
+
+def kubelet(at: datetime, host: str, pid: int, line: str) -> Entry:
+    return Entry(at, host, "kubelet.service", "kubelet", pid, "kubelet", 6, "stdout", line)
+
+
+def kube_proxy(at: datetime, host: str, pid: int, line: str) -> Entry:
+    return Entry(at, host, "kube-proxy.service", "kube-proxy", pid, "kube-proxy", 6, "stdout", line)
+
+
+def containerd(at: datetime, host: str, line: str) -> Entry:
+    return Entry(at, host, "containerd.service", "containerd", 812, "containerd", 6, "stdout", line)
+
+
+def kernel(at: datetime, host: str, priority: int, line: str) -> Entry:
+    return Entry(at, host, None, None, None, None, priority, "kernel", line)
+
+
+def klog(level: str, at: datetime, pid: int, where: str) -> str:
+    return f"{level}{at:%m%d %H:%M:%S.%f}    {pid} {where}] "
+
+
+def journal_entries() -> list[Entry]:
+    """Two nodes' journals, merged as ``journalctl -m`` lists them: kubelet's structured
+    and printf-style klog lines, kube-proxy's iptables error as journald split it (one
+    entry a line, one process, one moment), containerd's logfmt, the kernel's lines
+    (no identifier of their own), systemd on a unit that failed."""
+    a, b = "ip-10-0-1-5.ec2.internal", "ip-10-0-2-17.ec2.internal"
+    t = JOURNAL_START
+    s = timedelta(seconds=1)
+    split = t + 7 * s + timedelta(microseconds=118)
+    half = timedelta(milliseconds=500)
+    return [
+        kubelet(
+            t, a, 1234, klog("I", t, 1234, "kubelet.go:1777") + "Starting kubelet main sync loop."
+        ),
+        kubelet(
+            t + s,
+            a,
+            1234,
+            klog("E", t + s, 1234, "pod_workers.go:1294")
+            + '"Error syncing pod, skipping" err="failed to \\"StartContainer\\" for \\"kube-proxy\\" '
+            'with CrashLoopBackOff: \\"back-off 5m0s restarting failed container\\"" '
+            'pod="kube-system/kube-proxy-x7k2p" podUID=4f3a2c1e-8b7d-4e9a-a1b2-c3d4e5f60718',
+        ),
+        containerd(
+            t + 2 * s,
+            a,
+            'time="2023-03-14T18:00:00.512345678Z" level=error msg="RunPodSandbox for '
+            "&PodSandboxMetadata{Name:api-7c9d5f-x2v9q,Uid:9a8b,Namespace:default,Attempt:0,} "
+            'failed" error="failed to create containerd task: context deadline exceeded"',
+        ),
+        kubelet(
+            t + 3 * s,
+            b,
+            2211,
+            klog("W", t + 3 * s, 2211, "reflector.go:424")
+            + "k8s.io/client-go/informers/factory.go:150: failed to list *v1.Service: "
+            'Get "https://10.0.0.1:443/api/v1/services?limit=500": dial tcp 10.0.0.1:443: '
+            "connect: connection refused",
+        ),
+        kernel(
+            t + 4 * s, b, 3, "INFO: task jbd2/nvme0n1p1-8:412 blocked for more than 120 seconds."
+        ),
+        kernel(
+            t + 5 * s,
+            b,
+            4,
+            "TCP: request_sock_TCP: Possible SYN flooding on port 10250. Sending cookies.",
+        ),
+        containerd(
+            t + 6 * s,
+            b,
+            'time="2023-03-14T18:00:04.009871233Z" level=info msg="StopPodSandbox for '
+            '\\"5c2f7e\\" returns successfully"',
+        ),
+        kube_proxy(
+            split,
+            b,
+            9234,
+            klog("E", split, 9234, "proxier.go:1432")
+            + '"Failed to execute iptables-restore" err=<',
+        ),
+        kube_proxy(
+            split,
+            b,
+            9234,
+            '\texit status 2: ip6tables-restore v1.8.7 (nf_tables): unknown option "--xor-mark"',
+        ),
+        kube_proxy(split, b, 9234, "\tError occurred at line: 11"),
+        kube_proxy(
+            split,
+            b,
+            9234,
+            "\tTry `ip6tables-restore -h' or 'ip6tables-restore --help' for more information.",
+        ),
+        kube_proxy(split, b, 9234, " >"),
+        kube_proxy(
+            split + half,
+            b,
+            9234,
+            klog("E", split + half, 9234, "proxier.go:193")
+            + "Error removing pure-iptables proxy rule: error checking rule: exit status 2: "
+            "iptables v1.4.21: Couldn't load target `KUBE-PORTALS-CONTAINER':No such file or "
+            "directory",
+        ),
+        kube_proxy(
+            split + half + timedelta(microseconds=37),
+            b,
+            9234,
+            "Try `iptables -h' or 'iptables --help' for more information.",
+        ),
+        kubelet(
+            t + 8 * s,
+            a,
+            1234,
+            klog("I", t + 8 * s, 1234, "kubelet.go:2447")
+            + '"SyncLoop (probe)" probe="readiness" status="" pod="kube-system/coredns-5d78c9869d-q8x2z"',
+        ),
+        Entry(
+            t + 9 * s,
+            a,
+            "init.scope",
+            "systemd",
+            1,
+            "systemd",
+            5,
+            "journal",
+            "kubelet.service: Main process exited, code=exited, status=1/FAILURE",
+        ),
+    ]
+
+
+#: Each entry's level: the klog letter and logfmt's level beat PRIORITY 6; the kernel's
+#: PRIORITY 3 and 4 beat the words of its lines; the iptables error's lines are one row.
+JOURNAL_LEVELS = [
+    "info",
+    "error",
+    "error",
+    "warning",
+    "error",
+    "warning",
+    "info",
+    "error",
+    "error",
+    "info",
+    "error",
+]
+JOURNAL_COMPONENTS = [
+    "kubelet",
+    "kubelet",
+    "containerd",
+    "kubelet",
+    "kernel",
+    "kernel",
+    "containerd",
+    "kube-proxy",
+    "kube-proxy",
+    "kubelet",
+    "systemd",
+]
+
+
+def journal_fields(entry: Entry, k: int) -> dict:
+    """The fields journald writes, in its order (``journalctl -o json``)."""
+    micros = int(entry.at.timestamp()) * 1_000_000 + entry.at.microsecond
+    boot = (
+        "4e8f0c5a1b2d4e6f8a9b0c1d2e3f4a5b"
+        if entry.host.startswith("ip-10-0-1")
+        else ("9a1b2c3d4e5f60718293a4b5c6d7e8f9")
+    )
+    fields: dict = {
+        "__CURSOR": f"s=6f1c7a2b;i={0x1A2B + k:x};b={boot};m={0x2F5E1A + k:x};t={micros:x};x=9a8b{k}",
+        "__REALTIME_TIMESTAMP": str(micros),
+        "__MONOTONIC_TIMESTAMP": str(3112231 + 1000 * k),
+        "_BOOT_ID": boot,
+        "PRIORITY": str(entry.priority),
+        "SYSLOG_FACILITY": "0" if entry.transport == "kernel" else "3",
+        "_TRANSPORT": entry.transport,
+        "_HOSTNAME": entry.host,
+    }
+    if entry.transport != "kernel":
+        fields |= {
+            "_UID": "0",
+            "_GID": "0",
+            "_SYSTEMD_UNIT": entry.unit,
+            "SYSLOG_IDENTIFIER": entry.identifier,
+            "_PID": str(entry.pid),
+            "_COMM": entry.comm,
+            "_EXE": f"/usr/bin/{entry.comm}"
+            if entry.comm != "systemd"
+            else "/usr/lib/systemd/systemd",
+        }
+    else:
+        fields["_SOURCE_MONOTONIC_TIMESTAMP"] = str(3000000 + k)
+    return fields | {"MESSAGE": entry.message}
+
+
+def journalctl_json(entries: list[Entry], shape: str = "json") -> str:
+    records = [journal_fields(e, k) for k, e in enumerate(entries)]
+    if shape == "json":
+        return "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+    if shape == "json-pretty":
+        return "".join(json.dumps(r, indent=8) + "\n" for r in records)
+    return "".join("\x1e" + json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+
+
+def journalctl_short(entries: list[Entry]) -> str:
+    """The same entries as plain ``journalctl -o short-precise`` prints them."""
+    head = "-- Logs begin at Tue 2023-03-14 17:00:00 UTC, end at Tue 2023-03-14 18:10:00 UTC. --\n"
+    lines = []
+    for e in entries:
+        tag = e.identifier or e.transport
+        tag += f"[{e.pid}]" if e.pid else ""
+        lines.append(f"{e.at:%b %d %H:%M:%S.%f} {e.host} {tag}: {e.message}\n")
+    return head + "".join(lines)
+
+
+def fluent_bit_systemd(entries: list[Entry], time_key: str) -> str:
+    """Fluent Bit's ``systemd`` input through its ``file`` or ``stdout`` output as JSON
+    lines: the journal's fields without ``__REALTIME_TIMESTAMP`` (no ``__`` fields at all),
+    the time under ``date`` (seconds) or ``@timestamp``."""
+    out = []
+    for k, entry in enumerate(entries):
+        fields = {
+            key: value
+            for key, value in journal_fields(entry, k).items()
+            if not key.startswith("__")
+        }
+        if time_key == "date":
+            stamp: object = round(entry.at.timestamp(), 6)
+        else:
+            stamp = entry.at.isoformat(timespec="microseconds").replace("+00:00", "Z")
+        out.append(json.dumps({time_key: stamp} | fields, separators=(",", ":")) + "\n")
+    return "".join(out)
+
+
+def rows(loaded: timeline.Loaded) -> pl.DataFrame:
+    return loaded.events.sort("line", maintain_order=True)
+
+
+@pytest.mark.parametrize("shape", ["json", "json-pretty", "json-seq"])
+def test_a_journal_entrys_line_reads_as_it_does_from_plain_journalctl(read, shape):
+    """kubelet's error has one signature however its journal was exported: the line in
+    ``MESSAGE`` is read by its program's format, as the same line is from ``journalctl``'s
+    text, with the entry's host, unit, time and PRIORITY around it."""
+    entries = journal_entries()
+    loaded = read("journal.json", journalctl_json(entries, shape))
+    text = read("kubelet.journal", journalctl_short(entries))
+    assert every_line_accounted(loaded) and every_line_accounted(text)
+    assert loaded.summary.unparsed_lines == 0
+    assert loaded.summary.files["prefix"].to_list() == ["journald-json"]
+    events, plain = rows(loaded), rows(text)
+    assert events["template"].to_list() == plain["template"].to_list()
+    assert events["message"].to_list() == plain["message"].to_list()
+    assert events["template"][1] == "Error syncing pod, skipping"
+    assert events["level"].to_list() == JOURNAL_LEVELS
+    assert events["component"].to_list() == JOURNAL_COMPONENTS
+    assert events["component"].to_list() == plain["component"].to_list()
+    assert events["host"].to_list() == plain["host"].to_list()
+    assert events["host"].n_unique() == 2
+    klog_rows = events.filter(pl.col("source").is_in(["kubelet", "kube-proxy"]))
+    callers = [json.loads(a).get("caller") for a in klog_rows["attrs"]]
+    assert callers == [
+        "kubelet.go:1777",
+        "pod_workers.go:1294",
+        "reflector.go:424",
+        "proxier.go:1432",
+        "proxier.go:193",
+        "kubelet.go:2447",
+    ]
+    assert json.loads(events["attrs"][1])["pod"] == "kube-system/kube-proxy-x7k2p"
+    assert json.loads(events["attrs"][1])["pid"] == "1234"
+    # the iptables error's five entries are one row, its lines in the message
+    # the iptables errors' entries are one row each: the indented lines of a klog block,
+    # and the unindented line the same process wrote in the same write
+    errors = events.filter(pl.col("component") == "kube-proxy")["message"].to_list()
+    assert errors[0].splitlines()[-2].endswith("for more information.")
+    assert errors[1].splitlines()[-1].startswith("Try `iptables -h'")
+
+
+def test_a_journal_entrys_time_is_its_programs_else_the_journals(read):
+    """klog's time is nearer the program (the year from the entry's); containerd's and
+    the kernel's lines are at ``__REALTIME_TIMESTAMP``, to the microsecond. logfmt's
+    ``time`` is containerd's own."""
+    entries = journal_entries()
+    events = rows(read("journal.json", journalctl_json(entries)))
+    kept = [e for e in entries if not e.message.startswith(("\t", " ", "Try"))]
+    expected = [
+        e.at.replace(microsecond=int(e.message[15:21]))
+        if e.message[:1] in "IWEF" and e.message[1:5].isdigit()
+        else e.at
+        for e in kept
+    ]
+    expected[2] = datetime(2023, 3, 14, 18, 0, 0, 512345, tzinfo=UTC)
+    expected[6] = datetime(2023, 3, 14, 18, 0, 4, 9871, tzinfo=UTC)
+    assert events["ts"].to_list() == expected
+    assert events.filter(pl.col("component") == "kernel")["ts"].to_list() == [
+        JOURNAL_START + timedelta(seconds=4),
+        JOURNAL_START + timedelta(seconds=5),
+    ]
+
+
+@pytest.mark.parametrize("time_key", ["date", "@timestamp"])
+def test_fluent_bits_systemd_records_read_as_the_journal_does(read, time_key):
+    """Fluent Bit's ``systemd`` input hands on the journal's fields without
+    ``__REALTIME_TIMESTAMP``, its time under its own key: the same rows as
+    ``journalctl -o json`` gives."""
+    entries = journal_entries()
+    journal = rows(read("journal.json", journalctl_json(entries)))
+    fluent = read("fluent-bit-systemd.log", fluent_bit_systemd(entries, time_key))
+    assert every_line_accounted(fluent)
+    assert fluent.summary.unparsed_lines == 0
+    columns = ["ts", "level", "host", "component", "template", "message"]
+    assert rows(fluent).select(columns).equals(journal.select(columns))
+
+
+def test_a_journal_message_of_bytes_is_read_as_its_programs_line(read):
+    """journald writes a ``MESSAGE`` that is not UTF-8 as an array of byte values: it is
+    the program's line all the same, U+FFFD for the bytes that are not UTF-8."""
+    at = JOURNAL_START
+    line = klog("E", at, 1234, "kubelet.go:2448") + '"Error syncing pod, skipping" pod="café\udcff"'
+    raw = line.encode("utf-8", "surrogateescape")
+    entry = journal_fields(kubelet(at, "ip-10-0-1-5", 1234, line), 0) | {"MESSAGE": list(raw)}
+    events = rows(read("journal.json", json.dumps(entry) + "\n"))
+    assert events["template"].to_list() == ["Error syncing pod, skipping"]
+    assert json.loads(events["attrs"][0])["pod"] == "café\ufffd"
+    assert events["level"].to_list() == ["error"]
