@@ -263,7 +263,9 @@ SEVERITY_NAMES = dict(
 ) | {"warn": "warning", "error": "error", "trace": "debug", "fatal": "critical"}
 
 #: Line columns a wrapper may add beyond :data:`~parsers.common.LINE_SCHEMA` (``own``: a
-#: collector's own line, read whole, no layer looked for inside it).
+#: collector's own line, read whole, no layer looked for inside it; ``wrap_level``: a
+#: level a line's own words beat, ``stated_level``: one they do not, as journald's
+#: ``PRIORITY`` 0 to 4; a format's reading of the line beats both).
 WRAP_SCHEMA = {
     "wrap_ts": pl.Datetime("us"),
     "wrap_year_missing": pl.Boolean,
