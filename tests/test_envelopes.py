@@ -1833,3 +1833,37 @@ def test_a_journal_message_of_bytes_is_read_as_its_programs_line(read):
     assert events["template"].to_list() == ["Error syncing pod, skipping"]
     assert json.loads(events["attrs"][0])["pod"] == "café\ufffd"
     assert events["level"].to_list() == ["error"]
+
+
+def test_a_kubelet_upgrade_in_a_journals_json_is_inferred_as_from_its_text(read):
+    """Change inference reads kubelet's start-up lines in journald JSON as it reads them in
+    ``journalctl``'s text: the same restart and upgrade, at the same times."""
+    t = JOURNAL_START
+
+    def started(at: datetime, pid: int, version: str) -> list[Entry]:
+        later = at + timedelta(seconds=1)
+        return [
+            kubelet(
+                at,
+                "node-1",
+                pid,
+                klog("I", at, pid, "server.go:415")
+                + f'"Kubelet version" kubeletVersion="{version}"',
+            ),
+            kubelet(
+                later,
+                "node-1",
+                pid,
+                klog("I", later, pid, "kubelet.go:1777") + "Starting kubelet main sync loop.",
+            ),
+        ]
+
+    entries = started(t, 1234, "v1.26.2") + started(t + timedelta(minutes=10), 5678, "v1.27.1")
+    columns = ["ts", "component", "message"]
+    journal = read("journal.json", journalctl_json(entries), infer=True).events
+    text = read("kubelet.journal", journalctl_short(entries), infer=True).events
+    changes = journal.filter(pl.col("kind") == "change").select(columns).sort("ts")
+    assert changes.equals(text.filter(pl.col("kind") == "change").select(columns).sort("ts"))
+    assert (
+        changes["message"][-1] == "kubelet on node-1 upgraded v1.26.2 -> v1.27.1 (kubelet started)"
+    )
