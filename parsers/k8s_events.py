@@ -324,8 +324,8 @@ def _is_yaml(text: str) -> bool:
 
 
 def _yaml_items(doc) -> list[Item]:
-    """The events of ``kubectl get events -o yaml`` (a ``List`` with ``items``, or one
-    event, or several documents), each starting on the row where its YAML item starts."""
+    """The events of ``kubectl get events -o yaml`` (a ``List`` with ``items``, its items
+    alone, one event, or several documents), each starting on the row where its YAML item starts."""
     import yaml
 
     try:
@@ -337,7 +337,8 @@ def _yaml_items(doc) -> list[Item]:
         return [Item(0, error=f"not valid YAML: {str(exc).splitlines()[0]}")]
     values = []
     for value in documents:
-        listed = value.get("items") if isinstance(value, dict) else None
+        # the items of a list pasted without the ``items:`` above them are a sequence
+        listed = value.get("items") if isinstance(value, dict) else value
         values.extend(listed if isinstance(listed, list) else [value])
     marks = [(i, _YAML_ITEM.match(text)) for i, text in enumerate(doc.texts)]
     dashes = [(i, len(m["indent"])) for i, m in marks if m and m["indent"] is not None]

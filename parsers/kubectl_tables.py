@@ -24,6 +24,8 @@ change row for an event that reports a change (a scaled replica set, a pulled im
 Tables write ages (``5m``, ``3h2m``, ``2d``), not times: a row is timed at its first
 occurrence (``FIRST SEEN``, the ``over`` age), else its last, counted back from the time
 the user gives (``--now``, ``read(now=...)``), else from the file's modification time.
+A table whose columns hold times instead (``2019-07-05T15:01:04Z``, as custom columns of
+``firstTimestamp`` and ``lastTimestamp`` under the same names print them) is timed by them.
 ``attrs.time_from`` says which age and which reference time, so the time is never
 mistaken for a written one; ``attrs.last_seen`` and ``attrs.first_seen`` keep the ages
 as the table writes them, for telling the event again in another file (the same event
@@ -88,6 +90,8 @@ COLUMNS = {
     "last": "age",
 }
 _LEVELS = {"Warning": "warning", "Normal": "info"}
+#: A time written where an age goes: the RFC 3339 form the API gives event times in.
+WRITTEN_TIME = "%Y-%m-%dT%H:%M:%SZ"
 #: Share of a sample's lines that must be event rows for a table without its header.
 MIN_BARE_ROWS = 0.5
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}
@@ -158,6 +162,7 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     is_row = (~pl.col("_header") & pl.col("type").is_in(list(_LEVELS))).fill_null(False)
     first_age = pl.coalesce("first_seen", "_age_over", "last_seen", "_age_last")
     seconds = age_seconds(first_age)
+    written = first_age.str.to_datetime(WRITTEN_TIME, time_zone="UTC", strict=False)
     component, host = _source_parts(pl.col("source"))
     reason = (
         pl.when(pl.col("_table") == 0)
@@ -173,7 +178,8 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
         _seconds=seconds,
         _component=component,
         _host=pl.coalesce(host, pl.col("host")),
-        _ts=_aged(reference, seconds),
+        _written=written.is_not_null(),
+        _ts=pl.coalesce(written.dt.replace_time_zone(None), _aged(reference, seconds)),
     )
     events = [_event(row, basis) for row in kept.filter("_row").iter_rows(named=True)]
     bad = [
@@ -221,11 +227,15 @@ def _event(row: dict[str, object], basis: str) -> dict[str, object]:
         name = re.sub(r"\.[0-9a-f]+$", "", str(row["name"])) if row["name"] else None
     count = row["count"] or row["_age_count"]
     timed = row["_ts"] is not None
+    if row["_written"]:
+        time_from = "the time the table gives"
+    else:
+        time_from = f"age {row['_age']} before {basis}" if timed else None
     return {
         "line": row["line"],
         "end_line": row["end_line"],
         "ts": row["_ts"] if timed else None,
-        "time_from": f"age {row['_age']} before {basis}" if timed else None,
+        "time_from": time_from,
         "time_missing": None if timed else f"the table gives no time, only the age {row['_age']}",
         "last_seen": row["last_seen"] or row["_age_last"],
         "first_seen": row["first_seen"] or row["_age_over"],
@@ -298,7 +308,8 @@ def _cell(key: str) -> pl.Expr:
         .otherwise(pl.col("text").str.slice(start, width))
     )
     value = by_position.str.strip_chars()
-    return pl.when(start.is_not_null() & (value != "")).then(value)
+    # custom columns print <none> for a field the event lacks
+    return pl.when(start.is_not_null() & ~value.is_in(["", "<none>"])).then(value)
 
 
 def _read_by_cells(cells: pl.DataFrame) -> pl.DataFrame:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -10,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import parsers
+import timeline
 from parsers.k8s_events import sniff
+from tests.lines import every_line_accounted
 
 NODE = "ip-10-0-1-5.ec2.internal"
 
@@ -470,3 +474,42 @@ def test_any_cut_of_a_document_loses_no_line(cut, stream):
     whole = (as_watch if stream else as_list)(incident_events()[:3])
     seen, total = covered_lines(parse, whole[:cut])
     assert seen == set(range(1, total + 1))
+
+
+REAL = Path(__file__).parent / "data" / "real" / "k8s-events"
+
+
+@pytest.mark.parametrize(
+    ("name", "ts", "host", "component", "message"),
+    [
+        (
+            "events-kube-proxy-starting.yaml",
+            datetime(2015, 12, 3, 6, 39, 3, tzinfo=UTC),
+            "ma1demo4.eng.platformlab.ibm.com",
+            "kube-proxy",
+            "Starting: Starting kube-proxy.",
+        ),
+        (
+            "events-binding-event-time.yaml",
+            datetime(2020, 4, 24, 13, 38, 26, 252501, tzinfo=UTC),
+            None,
+            "default-scheduler",
+            "Scheduled: Successfully assigned magellan/alertmanager-monit-alertmanager-0 "
+            "to ip-172-31-108-34.eu-west-1.compute.internal",
+        ),
+    ],
+)
+def test_real_event_yaml_is_a_row_an_event(name, ts, host, component, message):
+    """``kubectl get events -o yaml`` pasted in public issues (``tests/data/real/README.md``):
+    a 2015 event without a type and with unquoted times, and an item of the list pasted
+    without the ``items:`` above it (``firstTimestamp: null``, timed by ``eventTime``)."""
+    loaded = timeline.read(REAL / name, infer=False, cache=False, workers=1)
+    assert every_line_accounted(loaded)
+    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    events = loaded.events
+    assert events.height == 1
+    event = events.row(0, named=True)
+    assert (event["kind"], event["level"], event["source"]) == ("log", "info", "k8s-event")
+    assert event["ts"] == ts
+    assert (event["host"], event["component"], event["message"]) == (host, component, message)
+    assert event["line"] == 1

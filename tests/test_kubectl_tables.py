@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
+
+import timeline
+from parsers.kubectl_tables import age_seconds
+from tests.lines import every_line_accounted
 
 NOW = datetime(2023, 3, 14, 18, 30, tzinfo=UTC)
 
@@ -101,8 +106,6 @@ def test_old_columns_time_the_first_occurrence_and_keep_the_count(read):
 
 
 def test_without_now_ages_count_back_from_the_file_time_and_say_so(write):
-    import timeline
-
     path = write("events.txt", NEW)
     stamp = datetime(2023, 3, 15, 9, 0, tzinfo=UTC).timestamp()
     os.utime(path, (stamp, stamp))
@@ -304,3 +307,67 @@ def test_a_pulled_image_in_rows_without_their_object_is_still_a_change(read):
     assert changes["message"][0].startswith("deploy ")
     assert json.loads(changes["attrs"][0])["to"] == "registry.acme.io/etl:3.2.0"
     assert logs(loaded).height == 2
+
+
+REAL = Path(__file__).parent / "data" / "real" / "k8s-events"
+
+
+@pytest.mark.parametrize(
+    ("name", "first_seen", "levels", "components"),
+    [
+        (
+            "describe-calico-sandbox.txt",
+            [None, None, "100s"],
+            ["info", "warning", "info"],
+            ["default-scheduler", "kubelet", "kubelet"],
+        ),
+        (
+            "describe-failed-scheduling.txt",
+            ["18h", None],
+            ["warning", "warning"],
+            ["default-scheduler", "default-scheduler"],
+        ),
+        (
+            "get-events-old-columns.txt",
+            ["13m"] * 4,
+            ["info"] * 4,
+            ["default-scheduler", "kubelet", "kubelet", "kubelet"],
+        ),
+        ("get-events-broker.txt", ["4h"], ["info"], ["standard-controller"]),
+        ("get-events-autoscaler.txt", [None], ["info"], [None]),
+    ],
+)
+def test_real_event_tables_are_a_row_an_event_at_its_age(name, first_seen, levels, components):
+    """Tables and describe sections pasted in public issues (``tests/data/real/README.md``):
+    an event row per table row, timed by its first age (else its last) before now."""
+    loaded = timeline.read(REAL / name, now=NOW, infer=False, cache=False, workers=1)
+    assert every_line_accounted(loaded)
+    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    events = logs(loaded)
+    assert events.height == len(levels)
+    assert events["level"].to_list() == levels
+    assert events["component"].to_list() == components
+    attrs = [json.loads(a) for a in events["attrs"]]
+    assert [a.get("first_seen") for a in attrs] == first_seen
+    written = [a.get("first_seen") or a["last_seen"] for a in attrs]
+    ages = pl.select(age_seconds(pl.Series(written))).to_series()
+    assert (NOW - events["ts"]).dt.total_seconds().to_list() == ages.to_list()
+
+
+def test_a_table_that_writes_times_where_ages_go_is_timed_by_them():
+    """``LAST SEEN`` and ``FIRST SEEN`` as times (``2019-07-05T15:01:04Z``, custom columns
+    under kubectl's names, EnMasseProject/enmasse#2970): the row is at that time, where it
+    had none, and a ``<none>`` cell is no subobject."""
+    loaded = timeline.read(
+        REAL / "get-events-absolute-times.txt", now=NOW, infer=False, cache=False, workers=1
+    )
+    assert every_line_accounted(loaded)
+    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    event = logs(loaded).row(0, named=True)
+    assert event["ts"] == datetime(2019, 7, 5, 15, 1, 4, tzinfo=UTC)
+    assert event["component"] == "deployment-controller"
+    attrs = json.loads(event["attrs"])
+    assert attrs["time_from"] == "the time the table gives" and "time_missing" not in attrs
+    assert "field_path" not in attrs
+    change = loaded.events.filter(pl.col("kind") == "change")
+    assert change["ts"].to_list() == [event["ts"]]
