@@ -11,10 +11,12 @@ import itertools
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
 
+import timeline
 from parsers import routing, runtime, wrappers
 from tests.lines import every_line_accounted as accounted
 from timeline.reading import loader
@@ -1540,3 +1542,34 @@ def test_layers_of_many_files_found_together_as_each_alone():
     assert found == [wrappers.detect(sample) for sample in samples]
     layers = {layer for layer, _ in found}
     assert layers >= {None, *wrappers.WRAPPERS, "cri", "docker-json", "loki"}, layers
+
+
+REAL = Path(__file__).parent / "data" / "real" / "wrappers"
+
+
+def test_real_coredns_lines_behind_kubectl_timestamps_are_one_start():
+    """``kubectl logs --timestamps`` of CoreDNS 1.6.2 (coredns/coredns#3211): every line a
+    row at its time (CoreDNS's own where it writes one, else the prefix's, seven digits
+    of fraction cut to six), and the banner CoreDNS writes twice, as a log line and on
+    stdout, less than a millisecond apart, one restart, not two."""
+    loaded = timeline.read(REAL / "coredns-kubectl-timestamps.log", cache=False, workers=1)
+    assert accounted(loaded)
+    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    logs = loaded.events.filter(pl.col("kind") == "log").sort("line")
+    assert logs["line"].to_list() == [1, 2, 3, 4, 5, 6]
+    assert set(logs["level"]) == {"info"} and set(logs["source"]) == {"coredns"}
+    assert logs["ts"].dt.strftime("%H:%M:%S%.6f").to_list() == [
+        "21:21:43.174053",
+        "21:21:43.173000",
+        "21:21:43.174000",
+        "21:21:43.174000",
+        "21:21:43.174406",
+        "21:21:43.174425",
+    ]
+    assert set(logs["ts"].dt.date()) == {datetime(2019, 8, 19).date()}
+    assert logs["message"][1].startswith("plugin/reload: Running configuration MD5 = ")
+    changes = loaded.events.filter(pl.col("kind") == "change")
+    assert changes.height == 1
+    change = changes.row(0, named=True)
+    assert change["message"] == "coredns restarted (1.6.2)"
+    assert len(json.loads(change["attrs"])["witnesses"]) == 2

@@ -382,10 +382,15 @@ def _episodes(
                 stop = _new_episode("stop", row, witness)
             stop.add(row)
             continue
+        # a witness line seen again is another start, unless sooner than any restart
+        # takes: CoreDNS writes its banner twice, as a log line and on stdout
         joins = (
             current is not None
             and row["ts"] - current.last_ts <= episode_gap
-            and row["witness"] not in {r["witness"] for r in current.lines}
+            and (
+                row["witness"] not in {r["witness"] for r in current.lines}
+                or row["ts"] - current.last_ts < RESTART_TAKES
+            )
         )
         if not joins:
             if current is not None:
