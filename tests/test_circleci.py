@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -437,3 +438,42 @@ def test_pages_saved_one_a_line_give_the_items_of_each_page_read_alone(seed):
         )
         assert together.to_dicts() == walked.to_dicts()
         assert together.filter(pl.col("reason").is_null()).height > len(texts)
+
+
+REAL = Path(__file__).parent / "data" / "real" / "circleci"
+
+
+@pytest.mark.parametrize(
+    ("name", "jobs"),
+    [
+        # name, line, time (queued_at, else started_at), queue delay, run time
+        ("job-details-v2.json", [("build", 1, "2020-12-24T12:59:24.256", 2.98, 41.658)]),
+        ("workflow-jobs.json", [("build", 1, "2020-12-24T12:59:27.000", None, 41.0)]),
+        (
+            "workflow-jobs-approval.json",
+            [
+                # an approval gate: no job number, no time at all
+                ("approve_prod", 1, None, None, None),
+                ("build_and_deploy_prod", 13, "2020-12-18T16:18:02.000", None, 496.0),
+            ],
+        ),
+    ],
+)
+def test_real_api_v2_responses_are_a_job_row_each(name, jobs):
+    """API v2 responses a public repository quotes (LF-Engineering/da-ds
+    ``circleci/README.md``: job details, and a workflow's jobs with and without an
+    approval), pretty-printed with CircleCI's ``" : "``: a job row per job, on the line its
+    object starts, at its queue time where the response has one."""
+    loaded = timeline.read(REAL / name, infer=False, cache=False, workers=1)
+    assert accounted(loaded)
+    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    rows = loaded.events.sort("line")
+    assert set(rows["kind"]) == {"job"} and set(rows["level"]) == {"info"}
+    assert rows.height == len(jobs)
+    for row, (component, line, ts, queued, ran) in zip(
+        rows.iter_rows(named=True), jobs, strict=True
+    ):
+        assert (row["component"], row["line"]) == (component, line)
+        assert (row["ts"] and row["ts"].strftime("%Y-%m-%dT%H:%M:%S.%f")[:23]) == ts
+        attrs = json.loads(row["attrs"])
+        assert (attrs["queue_delay_s"], attrs["duration_s"]) == (queued, ran)

@@ -565,3 +565,21 @@ def test_real_job_log_lines_are_rows_at_the_runner_s_times(name):
     job = loaded.events.filter(pl.col("kind") == "job")
     assert job.height == 1 and job["component"][0] == path.stem
     assert not logs["message"].str.contains("##[", literal=True).any()
+
+
+def test_real_jobs_api_response_is_one_failed_job_at_its_queue_time():
+    """``GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs`` as a public repository
+    saved it (luoda2023/LUODA-v3.0.1 ``.firecrawl/exejobs5.md``): one job row, queued at
+    ``created_at``, started 3 s later, failed, its runner kept as the runner and not as a
+    host, and none of its 37 steps a row of its own."""
+    loaded = timeline.read(REAL / "jobs-api-windows-build.json", infer=False, cache=False)
+    assert every_line_accounted(loaded)
+    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    assert loaded.events.height == 1
+    job = loaded.events.row(0, named=True)
+    assert (job["kind"], job["level"], job["source"]) == ("job", "error", "github-actions")
+    assert (job["component"], job["host"], job["line"]) == ("build-exe (x64)", None, 1)
+    assert job["ts"] == datetime(2026, 7, 26, 14, 53, 24, tzinfo=UTC)
+    attrs = json.loads(job["attrs"])
+    assert (attrs["queue_delay_s"], attrs["duration_s"]) == (3.0, 2260.0)
+    assert attrs["runner_name"] == "GitHub Actions 1000018024"

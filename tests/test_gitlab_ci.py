@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -829,3 +830,38 @@ def test_a_runner_upgrade_before_gitlab_jobs_queue_is_found_and_ranked_first(tmp
     assert top["role"] == "trigger", top["evidence"]
     decoy = result.contributors.filter(pl.col("target") == "deployment/shop/checkout-api")
     assert decoy["role"].to_list() == ["unrelated"]
+
+
+REAL = Path(__file__).parent / "data" / "real" / "gitlab-ci"
+
+
+@pytest.mark.parametrize(
+    ("name", "jobs"),
+    [
+        (
+            "project-jobs.json",
+            [
+                # name, first line, level, queued at (started_at less queued_duration)
+                ("teaspoon", 1, "error", "2015-12-24T17:54:27.712", "script_failure"),
+                ("rspec:other", 70, "error", "2015-12-24T17:54:24.706", "stuck_or_timeout_failure"),
+            ],
+        ),
+        ("pipeline-bridges.json", [("teaspoon", 1, "info", "2015-12-24T17:54:27.599", None)]),
+    ],
+)
+def test_real_jobs_api_responses_are_a_job_row_each(name, jobs):
+    """The Jobs API's own example responses (gitlabhq/gitlabhq doc/api/jobs.md): a job row
+    per job, on the line its object starts, queued at ``started_at`` less GitLab's
+    ``queued_duration``, failed jobs errors with their ``failure_reason``."""
+    loaded = timeline.read(REAL / name, infer=False, cache=False, workers=1)
+    assert accounted(loaded)
+    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    rows = loaded.events.sort("line")
+    assert set(rows["kind"]) == {"job"} and set(rows["source"]) == {"gitlab-ci"}
+    assert rows.height == len(jobs)
+    for row, (component, line, level, queued, reason) in zip(
+        rows.iter_rows(named=True), jobs, strict=True
+    ):
+        assert (row["component"], row["line"], row["level"]) == (component, line, level)
+        assert row["ts"].strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] == queued
+        assert json.loads(row["attrs"]).get("failure_reason") == reason
