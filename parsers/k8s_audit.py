@@ -225,14 +225,32 @@ SAMPLES = (
 
 #: Every audit event names its API group in ``apiVersion``.
 AUDIT_LITERAL = "audit.k8s.io/"
+#: The keys every audit event has, whatever its ``apiVersion``: the events of an audit
+#: webhook's ``EventList`` name none of their own, and are saved so, one a line.
+AUDIT_KEYS = ('"auditID"', '"stage"', '"requestURI"', '"verb"', '"user"')
+#: How sure an event without its ``apiVersion`` is, below one that names it and above a
+#: change log's JSON (``time``, ``type``), which such an event also looks like.
+KEYED_SCORE = 0.95
 
 
 def sniff(sample: list[str]) -> Score:
     """Audit events are JSON lines naming ``audit.k8s.io`` and carrying an ``auditID``
-    (pretty-printed JSON and ``EventList`` batches are read as their events)."""
+    (pretty-printed JSON and ``EventList`` batches are read as their events), or, without
+    an ``apiVersion``, carrying every key of :data:`AUDIT_KEYS`."""
     sample = json_text.compact_sample(sample)
     if not any(AUDIT_LITERAL in s for s in sample):
-        return Score(0.0, "no audit.k8s.io apiVersion in the sample")
+        line = pl.col("line")
+        keyed = line.str.contains(r"^\s*\{")
+        for key in AUDIT_KEYS:
+            keyed = keyed & line.str.contains(key, literal=True)
+        share = registry.shares_of(sample, {"keyed": keyed})["keyed"]
+        if share == 0.0:
+            return Score(0.0, "no audit.k8s.io apiVersion in the sample")
+        return Score(
+            KEYED_SCORE * share,
+            f"{share:.0%} of sample lines are audit events without their apiVersion "
+            "(auditID, stage, requestURI, verb, user)",
+        )
     share = registry.share_matching(
         sample, r'^\s*\{.*"apiVersion":\s*"audit\.k8s\.io/v1(?:beta1)?".*"auditID":'
     )
@@ -806,6 +824,6 @@ registry.register(
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
-        literals=(AUDIT_LITERAL,),
+        literals=(AUDIT_LITERAL, AUDIT_KEYS[0]),
     )
 )

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 
 import parsers
+import timeline
 from parsers.k8s_audit import container_images, sniff
+from tests.lines import every_line_accounted
 
 EKS = "602401143452.dkr.ecr.us-east-1.amazonaws.com/eks/kube-proxy"
 KUBECTL = "kubectl/v1.24.10 (linux/amd64) kubernetes/5c1d2d4"
@@ -732,3 +735,37 @@ def test_helm_writes_are_changes_that_name_their_release(read):
     assert rollback["change_type"] == "rollback" and rollback["by_helm"]
     assert "Helm release rabbitmq revision 5 pending-rollback" in rollback["_row"]["message"]
     assert loaded.events.filter(pl.col("kind") == "log").height == 1
+
+
+REAL = Path(__file__).parent / "data" / "real" / "k8s-audit"
+
+
+def test_real_audit_events_without_their_api_version_are_audit_events():
+    """Events a minikube API server sent Falco's audit webhook in 2018, one a line as
+    falcosecurity/falco keeps them (``test/trace_files/k8s_audit``): no ``apiVersion`` of
+    their own (the webhook's ``EventList`` carried it), ``timestamp`` beside the stage
+    times. They are audit events (a Deployment created and deleted as changes, an exec as
+    a debug row at ``stageTimestamp``), where they were read as a change log's JSON of
+    changes of kind ``other``."""
+    path = REAL / "minikube-v1beta1.jsonl"
+    assert sniff(path.read_text().splitlines()).score > 0.9
+    loaded = timeline.read(path, infer=False, cache=False, workers=1)
+    assert every_line_accounted(loaded)
+    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    assert loaded.summary.files["format"].to_list() == ["k8s-audit"]
+    rows = loaded.events.sort("line")
+    assert rows["line"].to_list() == [1, 2, 3]
+    assert set(rows["source"]) == {"k8s-audit"}
+    assert rows["kind"].to_list() == ["change", "change", "log"]
+    assert rows["level"].to_list() == ["info", "info", "debug"]
+    assert rows["ts"].to_list() == [
+        datetime(2018, 10, 26, 13, 7, 36, 911442, tzinfo=UTC),
+        datetime(2018, 10, 26, 13, 9, 27, 548380, tzinfo=UTC),
+        datetime(2018, 10, 26, 13, 38, 34, 902914, tzinfo=UTC),
+    ]
+    created, deleted, _exec = (json.loads(a) for a in rows["attrs"])
+    assert (created["change_type"], created["target"]) == (
+        "deploy",
+        "deployment/default/nginx-deployment",
+    )
+    assert (deleted["change_type"], deleted["actor"]) == ("delete", "minikube-user")

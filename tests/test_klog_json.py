@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 import pytest
 
+import timeline
 from parsers import klog_json
 from parsers.common import LINE_SCHEMA
 
@@ -239,3 +241,18 @@ def test_records_written_again_with_spaces_read_as_written(read, separators):
     columns = ["ts", "level", "message", "template", "line"]
     assert logs(loose).select(columns).equals(logs(compact).select(columns))
     assert attrs(logs(loose)) == attrs(logs(compact))
+
+
+REAL = Path(__file__).parent / "data" / "real" / "klog-json"
+
+
+def test_a_real_kubelet_json_line_is_an_error_at_its_millisecond_time():
+    """kubelet with ``--logging-format=json`` (kubernetes-sigs/descheduler#412): ``ts`` in
+    milliseconds, an ``err`` and ``"v":0``, the program named by what it says."""
+    loaded = timeline.read(REAL / "kubelet-register-node.log", infer=False, cache=False)
+    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    row = loaded.events.row(0, named=True)
+    assert (row["kind"], row["level"], row["source"]) == ("log", "error", "kubelet")
+    assert row["ts"] == datetime(2020, 10, 12, 13, 4, 49, 919717, tzinfo=UTC)
+    assert row["message"] == "Unable to register node with API server"
+    assert json.loads(row["attrs"])["err"].endswith("connect: connection refused")
