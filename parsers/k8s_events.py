@@ -503,7 +503,7 @@ def event_rows(events: list[dict[str, object]]) -> list[dict[str, object]]:
     """The log row of every event and the change row of those that report one, the
     latter decided in time order so a pulled image can be compared with the last one."""
     rows = []
-    last_image: dict[tuple[object, str], str] = {}
+    last_image: dict[tuple[object, str, str | None], str] = {}
     ordered = sorted(events, key=lambda e: (e["ts"] is None, e["ts"] or datetime.min, e["line"]))
     for event in ordered:
         level = _LEVELS.get(str(event["type"]), "info" if event["type"] is None else "warning")
@@ -552,7 +552,7 @@ _FIRST_TIMES = ("eventTime", "firstTimestamp", "deprecatedFirstTimestamp")
 
 
 def _change(
-    event: dict[str, object], last_image: dict[tuple[object, str], str]
+    event: dict[str, object], last_image: dict[tuple[object, str, str | None], str]
 ) -> dict[str, object] | None:
     """What change the event reports (type, target, from, to, host), or None."""
     reason, note = str(event["reason"] or ""), str(event["note"] or "")
@@ -596,7 +596,7 @@ def _change(
 
 
 def _pulled(
-    event: dict[str, object], note: str, last_image: dict[tuple[object, str], str]
+    event: dict[str, object], note: str, last_image: dict[tuple[object, str, str | None], str]
 ) -> dict[str, object] | None:
     """A pulled image is a change when the node last ran another image in the same
     container (an upgrade or a rollback by the tags), or when it is a fresh pull."""
@@ -606,7 +606,9 @@ def _pulled(
         return None
     image = found.group("image")
     container = path.group("name") if path else str(event["obj_name"])
-    key = (event["host"], container)
+    # without the container's name (a table or describe section shows none), only a
+    # pull of the same image at another tag can be the same container's
+    key = (event["host"], container, None if path else _repository(image))
     before = last_image.get(key)
     last_image[key] = image
     fresh = note.startswith("Successfully pulled")
@@ -624,6 +626,17 @@ def _pulled(
         "host": event["host"],
         "container": container,
     }
+
+
+def _repository(image: str) -> str:
+    """An image reference without its tag or digest.
+
+    >>> _repository("localhost:5000/kube-proxy:v1.26.2"), _repository("nginx@sha256:0a1b")
+    ('localhost:5000/kube-proxy', 'nginx')
+    """
+    tag = image_tag(image)
+    bare = image.split("@", 1)[0]
+    return bare[: -len(tag) - 1] if tag else bare
 
 
 def _int(text: str | None) -> int | None:

@@ -331,9 +331,10 @@ def _read_by_cells(cells: pl.DataFrame) -> pl.DataFrame:
 
 
 def _split_age() -> list[pl.Expr]:
-    """``describe``'s ``10s (x4 over 50s)``: last seen, count and first seen."""
+    """``describe``'s ``10s (x4 over 50s)`` (``from`` and ``starting`` for ``over`` in
+    1.7): last seen, count and first seen."""
     parts = pl.col("age").str.extract_groups(
-        r"^(?P<last>\S+)(?: \(x(?P<count>[0-9]+) (?:over|from) (?P<over>\S+)\))?$"
+        r"^(?P<last>\S+)(?: \(x(?P<count>[0-9]+) (?:over|from|starting) (?P<over>\S+)\))?$"
     )
     return [
         parts.struct.field("last").alias("_age_last"),

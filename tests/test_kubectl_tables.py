@@ -333,6 +333,20 @@ REAL = Path(__file__).parent / "data" / "real" / "k8s-events"
             ["info"] * 4,
             ["default-scheduler", "kubelet", "kubelet", "kubelet"],
         ),
+        # kubectl 1.7's Last column, with "(x2 starting 1h)" and "(x3 from 1h)", three
+        # rows shifted off their columns
+        (
+            "describe-last-column-1.7.txt",
+            [None, None, "1h", "1h", "1h", "2h"],
+            ["info", "info", "info", "warning", "warning", "info"],
+            ["kubelet"] * 6,
+        ),
+        (
+            "describe-backoff.txt",
+            [None] * 5 + ["20m"] * 3 + ["20m"],
+            ["info"] * 8 + ["warning"],
+            ["default-scheduler"] + ["kubelet"] * 8,
+        ),
         ("get-events-broker.txt", ["4h"], ["info"], ["standard-controller"]),
         ("get-events-autoscaler.txt", [None], ["info"], [None]),
     ],
@@ -371,3 +385,17 @@ def test_a_table_that_writes_times_where_ages_go_is_timed_by_them():
     assert "field_path" not in attrs
     change = loaded.events.filter(pl.col("kind") == "change")
     assert change["ts"].to_list() == [event["ts"]]
+
+
+def test_images_of_two_containers_in_a_describe_section_are_no_upgrade():
+    """A ``describe`` section names no container (kubernetes/kubernetes#113215): the
+    sidecar's image found on the node after the manager's was pulled is no upgrade from
+    the manager's image to the sidecar's, only the fresh pull is a deploy."""
+    loaded = timeline.read(
+        REAL / "describe-backoff.txt", now=NOW, infer=False, cache=False, workers=1
+    )
+    changes = loaded.events.filter(pl.col("kind") == "change")
+    assert changes.height == 1
+    change = json.loads(changes["attrs"][0])
+    assert (change["change_type"], change["to"]) == ("deploy", "xxx/xxx/xxx-controller:v0.0.1")
+    assert "from" not in change
