@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 from datetime import UTC, datetime
 
@@ -351,3 +352,17 @@ def test_zone_given_by_the_user_converts_to_utc(write):
     path = write("rabbit@rmq-0.log", "2023-03-15 03:50:01.123 [error] <0.1.0> boom\n")
     loaded = timeline.read(path, tz="Europe/Berlin")
     assert loaded.events["ts"][0].isoformat() == "2023-03-15T02:50:01.123000+00:00"
+
+
+def test_rows_of_one_line_keep_the_order_their_parser_gave_them(tmp_path):
+    """The lines of one CircleCI output piece are rows of one line at one time: the event
+    frame keeps them in the piece's order on every read, where joining each row to its
+    template could start a read with any of the piece's lines."""
+    # forty lines of forty templates: letters, which no mask takes for a variable part
+    written = [f"step {chr(97 + n // 26)}{chr(97 + n % 26)} of the build" for n in range(40)]
+    piece = {"message": "\n".join(written) + "\n", "time": "2023-03-14T18:06:38.120Z"}
+    path = tmp_path / "step-0.json"
+    path.write_text(json.dumps([{**piece, "type": "out", "truncated": False}]) + "\n")
+    for _ in range(10):
+        events = timeline.read(path, infer=False, cache=False, workers=1).events
+        assert events["message"].to_list() == written

@@ -855,7 +855,9 @@ def _event_columns(events: pl.LazyFrame, lookup: pl.DataFrame | None) -> pl.Lazy
     (the last line of a record, which the store does not keep but the reduce of records
     counts)."""
     if lookup is not None:
-        events = events.join(lookup.lazy(), on=["source", "masked"], how="left")
+        events = events.join(
+            lookup.lazy(), on=["source", "masked"], how="left", maintain_order="left"
+        )
         events = events.with_columns(template=pl.coalesce("template", "_template"))
     return events.select(
         *[
