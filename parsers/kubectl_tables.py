@@ -15,7 +15,9 @@ with tabs, which are expanded to the terminal's 8-column stops first):
 
 Rows pasted without their header (the lines that mattered) are read by their cells, as
 are ``describe`` rows, which have no empty cell and keep their place when an edited paste
-shifted them off the header's columns.
+shifted them off the header's columns (or off their indentation). A message's own line
+breaks are printed as they are: the lines under a row, up to a blank line or the next
+row, are the rest of its message.
 
 Every row becomes the rows ``kubectl get events -o json`` would give
 (:func:`parsers.k8s_events.event_rows`): an event row of source ``k8s-event``
@@ -65,7 +67,7 @@ GET_ROW = (
     r"(?P<reason>\S+)\s{2,}(?P<object>[a-z.]+/\S+)\s{2,}(?P<message>\S.*)$"
 )
 DESCRIBE_ROW = (
-    r"^[ \t]+(?P<type>Normal|Warning)\s{2,}(?P<reason>\S+)\s{2,}(?P<age>\S+(?: \([^)]*\))?)"
+    r"^[ \t]*(?P<type>Normal|Warning)\s{2,}(?P<reason>\S+)\s{2,}(?P<age>\S+(?: \([^)]*\))?)"
     r"\s{2,}(?P<source>\S.*?)\s{2,}(?P<message>\S.*)$"
 )
 #: The rule under a ``describe`` header, and the ``Events:`` line above it.
@@ -181,6 +183,7 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
         _written=written.is_not_null(),
         _ts=pl.coalesce(written.dt.replace_time_zone(None), _aged(reference, seconds)),
     )
+    kept = _with_continuations(kept)
     events = [_event(row, basis) for row in kept.filter("_row").iter_rows(named=True)]
     bad = [
         {
@@ -189,10 +192,33 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
             "message": r["text"],
             "unparsed": r["_reason"],
         }
-        for r in kept.filter(~pl.col("_row")).iter_rows(named=True)
+        for r in kept.filter(~pl.col("_row") & ~pl.col("_continues")).iter_rows(named=True)
     ]
     out = record_frame(k8s_events.event_rows(events) + bad, source=SOURCE)
     return _with_header_lines(out, cells.filter(headers))
+
+
+def _with_continuations(kept: pl.DataFrame) -> pl.DataFrame:
+    """Lines that continue the event row above them (kubectl prints a message's own line
+    breaks, so the rest of a multi-line message follows its row from the first column, up
+    to a blank line or the next row) joined to that row's message; ``_continues`` marks
+    them."""
+    blank = pl.col("text").str.strip_chars() == ""
+    gap = pl.col("line").diff().fill_null(1) != 1
+    record = (pl.col("_row") | blank | gap).cum_sum()
+    continues = ~pl.col("_row") & ~blank & pl.col("_row").first().over(record)
+    marked = kept.sort("line").with_columns(_record=record).with_columns(_continues=continues)
+    rest = (
+        marked.filter("_continues")
+        .group_by("_record", maintain_order=True)
+        .agg(_more=pl.col("text").str.join("\n"), _last=pl.col("end_line").max())
+    )
+    joined = marked.join(rest, on="_record", how="left", maintain_order="left")
+    more = pl.col("_row") & pl.col("_more").is_not_null()
+    return joined.with_columns(
+        message=pl.when(more).then(pl.col("message") + "\n" + pl.col("_more")).otherwise("message"),
+        end_line=pl.when(more).then(pl.col("_last")).otherwise("end_line"),
+    ).drop("_record", "_more", "_last")
 
 
 #: The API kind of each resource ``kubectl`` names in ``OBJECT`` (``deployment/api``).

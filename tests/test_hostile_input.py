@@ -620,7 +620,9 @@ def test_yaml_aliases_are_refused_before_they_multiply(tmp_path, name, text):
     assert any("aliases (*name) are not read" in (r or "") for r in reasons)
 
 
-def test_kubectl_events_rows_without_a_type_are_unparsed_lines_not_lost(tmp_path):
+def test_kubectl_events_lines_without_a_type_continue_the_row_above_not_lost(tmp_path):
+    """kubectl prints a message's own line breaks: the line under a row is the rest of
+    its message."""
     (tmp_path / "events.txt").write_text(
         "LAST SEEN   TYPE      REASON              OBJECT                              MESSAGE\n"
         "12m         Normal    Scheduled           pod/api-7d9f8c6b5d-x2x7k            "
@@ -631,8 +633,11 @@ def test_kubectl_events_rows_without_a_type_are_unparsed_lines_not_lost(tmp_path
     )
     loaded = timeline.read(tmp_path, cache=False, infer=False, now="2023-03-14T18:30:00Z")
     files = loaded.summary.files
-    assert loaded.events.filter(pl.col("kind") == "log").height == files["rows"][0] == 2
-    assert loaded.summary.warnings.filter(pl.col("unparsed"))["line"].to_list() == [3]
+    events = loaded.events.filter(pl.col("kind") == "log").sort("line")
+    assert events.height == files["rows"][0] == 2
+    assert loaded.summary.warnings.filter(pl.col("unparsed")).height == 0
+    assert events["message"][0].endswith(" to\nip-10-0-1-5")
+    assert files["continuation_lines"][0] == 2  # the header, and the line under the row
 
 
 def _deep(levels: int) -> str:

@@ -399,3 +399,26 @@ def test_images_of_two_containers_in_a_describe_section_are_no_upgrade():
     change = json.loads(changes["attrs"][0])
     assert (change["change_type"], change["to"]) == ("deploy", "xxx/xxx/xxx-controller:v0.0.1")
     assert "from" not in change
+
+
+def test_a_describe_row_pasted_flush_left_keeps_the_rest_of_its_message():
+    """A ``describe`` row pasted without its indentation, its message's second line (the
+    cloud's JSON error) under it (ansible-collections/community.kubernetes#249): one
+    warning event whose message holds both lines, where both lines were unparsed."""
+    path = REAL / "describe-row-neutron-error.txt"
+    loaded = timeline.read(path, now=NOW, infer=False, cache=False, workers=1)
+    assert every_line_accounted(loaded)
+    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    events = logs(loaded)
+    assert events.height == 1
+    event = events.row(0, named=True)
+    assert (event["level"], event["component"], event["line"]) == (
+        "warning",
+        "service-controller",
+        1,
+    )
+    first, second = event["message"].splitlines()
+    assert first.startswith("SyncLoadBalancerFailed: Error syncing load balancer:")
+    assert second == path.read_text().splitlines()[1]
+    assert event["ts"] == NOW - timedelta(minutes=74)
+    assert json.loads(event["attrs"])["count"] == 19
