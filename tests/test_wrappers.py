@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -1573,3 +1574,32 @@ def test_real_coredns_lines_behind_kubectl_timestamps_are_one_start():
     change = changes.row(0, named=True)
     assert change["message"] == "coredns restarted (1.6.2)"
     assert len(json.loads(change["attrs"])["witnesses"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "source", "year", "rows"),
+    [
+        # kubectl logs --timestamps, with eight and nine digits of fraction
+        ("kube-scheduler-kubectl-timestamps.log", "kube-scheduler", 2017, 7),
+        # containerd's CRI files of a kind cluster, as pasted from CI artefacts
+        ("kube-apiserver-cri.log", "kube-apiserver", 2025, 4),
+    ],
+)
+def test_real_klog_lines_behind_a_runtime_prefix_are_a_row_each(name, source, year, rows):
+    """klog lines inside a runtime's prefix, as pasted in public issues
+    (``tests/data/real/README.md``): a row a line at klog's own time to the microsecond,
+    in the year the prefix gives, the program told by what it writes."""
+    path = REAL / name
+    loaded = timeline.read(path, infer=False, cache=False, workers=1)
+    assert accounted(loaded)
+    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    events = loaded.events.sort("line")
+    assert events.height == rows
+    assert set(events["source"]) == {source} and set(events["level"]) == {"info"}
+    assert set(events["ts"].dt.year()) == {year}
+    stamped = [
+        found.group(1)
+        for line in path.read_text().splitlines()
+        if (found := re.search(r" [IWEF][0-9]{4} ([0-9:]{8}\.[0-9]{6}) ", line))
+    ]
+    assert events["ts"].dt.strftime("%H:%M:%S.%6f").to_list() == stamped
