@@ -886,3 +886,36 @@ def test_the_words_of_a_signatures_values_are_those_most_of_its_rows_hold():
     words = contrib.measures.variable_words(messages, template)
     assert "billing" in words and "audit-trail" not in words
     assert not words & {"channel", "error", "connection", "user"}
+
+
+@pytest.mark.parametrize(
+    "nodes",
+    [
+        ["10.0.1.5", "10.0.1.6", "10.0.2.17"],
+        ["192.168.122.11", "192.168.122.12"],
+        ["ip-10-0-1-5.ec2.internal", "10.0.1.6"],
+    ],
+)
+def test_nodes_named_by_address_are_hosts_of_their_own(nodes):
+    """Talos writes each node's logs under its address: the dots of an address are no DNS
+    labels, so ``10.0.1.5`` and ``10.0.1.6`` are two hosts, not one named ``10``."""
+    t = datetime(2025, 2, 3, 4, tzinfo=UTC)
+    frame = pl.DataFrame(
+        {
+            "ts": [t + timedelta(seconds=i) for i in range(len(nodes))],
+            "source": "kube-proxy",
+            "component": "kube-proxy",
+            "host": nodes,
+            "kind": "log",
+            "level": "info",
+            "message": "Syncing iptables rules",
+            "template": "Syncing iptables rules",
+            "attrs": "{}",
+            "file": [f"{n}/kube-proxy.log" for n in nodes],
+            "line": 1,
+        },
+        schema_overrides=EVENT_SCHEMA,
+    )
+    hosts = contrib.host_population(frame)["kube-proxy"]
+    assert len(hosts) == len(nodes)
+    assert ("10.0.1.6" in hosts) == ("10.0.1.6" in nodes)

@@ -15,10 +15,42 @@ node names where the host is a pod the table knows, and leaves other hosts as th
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
+
+#: An IPv4 address as a host's name (a Talos node's folder): its dots are no DNS labels.
+_IPV4 = r"^[0-9]{1,3}(?:\.[0-9]{1,3}){3}$"
+
+
+def host_key(host: pl.Expr) -> pl.Expr:
+    """The host a name stands for, for matching: its first DNS label in lower case, so
+    that ``ip-10-20-1-23.ec2.internal`` and ``ip-10-20-1-23`` are one host, or the whole
+    of an IPv4 address.
+
+    >>> names = pl.Series(["IP-10-20-1-23.ec2.internal", "ip-10-20-1-23", "10.0.1.5"])
+    >>> pl.select(host_key(pl.lit(names))).to_series().to_list()
+    ['ip-10-20-1-23', 'ip-10-20-1-23', '10.0.1.5']
+    """
+    label = host.str.to_lowercase().str.split(".").list.first()
+    return pl.when(host.str.contains(_IPV4)).then(host).otherwise(label)
+
+
+def host_key_of(host: str | None) -> str | None:
+    """:func:`host_key` of one name.
+
+    >>> host_key_of("IP-10-20-1-23.ec2.internal"), host_key_of("10.0.1.5")
+    ('ip-10-20-1-23', '10.0.1.5')
+    """
+    if not host:
+        return None
+    return host if re.match(_IPV4, host) else host.lower().split(".")[0]
+
 
 __all__ = [
     "POD_NODE_SCHEMA",
+    "host_key",
+    "host_key_of",
     "node_of_host",
     "node_of_pod",
     "pod_log_origin",

@@ -39,6 +39,8 @@ from datetime import timedelta
 
 import polars as pl
 
+from timeline.reading.pods import host_key
+
 __all__ = [
     "MIN_EXPECTED",
     "MIN_SILENCE",
@@ -96,25 +98,12 @@ SILENCE_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def _host_key(host: pl.Expr) -> pl.Expr:
-    """The host a name stands for: its first DNS label, lower case, or the whole of an
-    IPv4 address (a Talos node's folder).
-
-    >>> names = pl.Series(["IP-10-0-1-5.ec2.internal", "ip-10-0-1-5", "10.0.1.5", "10.0.1.6"])
-    >>> pl.select(_host_key(pl.lit(names))).to_series().to_list()
-    ['ip-10-0-1-5', 'ip-10-0-1-5', '10.0.1.5', '10.0.1.6']
-    """
-    address = host.str.contains(r"^[0-9]{1,3}(?:\.[0-9]{1,3}){3}$")
-    return (
-        pl.when(address).then(host).otherwise(host.str.to_lowercase().str.split(".").list.first())
-    )
-
-
 def _host_numbers(hosts: pl.Series) -> dict[str, int]:
-    """A number for each host name, the same for the names of one host (:func:`_host_key`):
-    each name is read once, and the hosts are grouped and sorted by numbers, not text."""
+    """A number for each host name, the same for the names of one host
+    (:func:`~timeline.reading.pods.host_key`): each name is read once, and the hosts are
+    grouped and sorted by numbers, not text."""
     names = hosts.drop_nulls().unique().sort()
-    keys = pl.select(_host_key(pl.lit(names))).to_series()
+    keys = pl.select(host_key(pl.lit(names))).to_series()
     number = {key: i for i, key in enumerate(keys.unique(maintain_order=True))}
     return {name: number[key] for name, key in zip(names, keys, strict=True)}
 

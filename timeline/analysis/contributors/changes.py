@@ -11,7 +11,8 @@ import polars as pl
 
 from parsers.changes_common import POOL_LABELS
 from timeline.analysis.rates import SERIES_SCHEMA, to_timedelta
-from timeline.reading.pods import node_of_host, pod_nodes
+from timeline.reading.pods import host_key, node_of_host, pod_nodes
+from timeline.reading.pods import host_key_of as _host_key
 
 _TS = SERIES_SCHEMA["bucket"]
 
@@ -95,20 +96,6 @@ CONFIG_SUFFIX = r"-(?:config|conf|cfg|cm|configmap|settings)$"
 MAX_SPAN = timedelta(hours=2)
 #: A ReplicaSet's pod-template hash, removed so that it joins its Deployment.
 REPLICASET_SUFFIX = r"-[a-z0-9]{8,10}$"
-
-
-def host_key(expr: pl.Expr) -> pl.Expr:
-    """The host name for matching: lower case, first DNS label only, so that
-    ``ip-10-20-1-23.ec2.internal`` and ``ip-10-20-1-23`` are one host.
-
-    >>> pl.select(host_key(pl.lit("IP-10-20-1-23.ec2.internal"))).item()
-    'ip-10-20-1-23'
-    """
-    return expr.str.to_lowercase().str.split(".").list.first()
-
-
-def _host_key(host: str | None) -> str | None:
-    return host.lower().split(".")[0] if host else None
 
 
 def _norm(text: str | None) -> str:
