@@ -495,8 +495,9 @@ def _group_records(flagged: pl.DataFrame) -> pl.DataFrame:
         .agg(
             pl.col("line").min().alias("_least"),
             pl.col("end_line").max(),
-            pl.col("_body").str.join("\n"),
+            pl.col("_body"),
         )
+        .with_columns(pl.col("_body").list.join("\n"))
         .collect(engine="in-memory")
     )
     starts = flagged.filter(~pl.col("_tail")).drop("_tail")

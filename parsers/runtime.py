@@ -305,8 +305,9 @@ def join_partials(lines: pl.LazyFrame) -> pl.LazyFrame:
         .agg(
             _least_line=pl.col("line").min(),
             _end_line=pl.col("end_line").max(),
-            _text=pl.col("text").str.join(""),
+            _text=pl.col("text"),
         )
+        .with_columns(pl.col("_text").list.join(""))
     )
     return (
         flagged.filter("_starts")
