@@ -462,8 +462,13 @@ def _caller_rows(events: pl.DataFrame) -> pl.DataFrame:
     come from more than one source line of one component.
 
     Only those can switch, and only their lines can name a switch's version (see
-    :func:`_caller_versions`): in a log of a million lines they are usually none, so the
-    sorting and grouping after this see few rows or none."""
+    :func:`_caller_versions`): in a log of a million lines they are usually few, so the
+    sorting and grouping after this see few rows. The source line is read out of the
+    attrs once, in one pass over the store (the regex is most of its cost), and the rows
+    of single-caller templates are dropped after it."""
+    # a store of millions of lines may give millions of these: names as categories hold
+    # them in a fraction of the memory
+    names = ["source", "template", "file", "caller", "component", "host"]
     rows = (
         events.lazy()
         .filter(
@@ -483,47 +488,35 @@ def _caller_rows(events: pl.DataFrame) -> pl.DataFrame:
             host=pl.col("host").fill_null("?"),
         )
         .filter(pl.col("caller").is_not_null())
-    )
-    key = ["component", "template", "caller"]
-    several = (
-        rows.select(key)
-        .unique()
-        .collect(engine="streaming")
-        .filter(pl.len().over("component", "template") > 1)
-    )
-    if several.height == 0:
-        return rows.clear().collect()
-    # a store of millions of lines may give millions of these: names as categories hold
-    # them in a fraction of the memory
-    names = ["source", "template", "file", "caller", "component", "host"]
-    return (
-        rows.join(several.lazy(), on=key, how="semi", maintain_order="left")
         .with_columns(pl.col(names).cast(pl.Categorical))
         .collect(engine="streaming")
     )
+    several = rows.filter(pl.col("caller").n_unique().over("component", "template") > 1)
+    if several.height == 0:
+        return several.cast(dict.fromkeys(names, pl.String))
+    return several
 
 
 def _switches(rows: pl.DataFrame, *, window: timedelta) -> pl.DataFrame:
     group = ["host", "component", "template"]
-    starts_run = (pl.col("_group") != pl.col("_group").shift(1)) | (
-        pl.col("caller") != pl.col("caller").shift(1)
-    )
+    starts_run = (
+        (pl.col("_group") != pl.col("_group").shift(1))
+        | (pl.col("caller") != pl.col("caller").shift(1))
+    ).fill_null(True)
+    ends_run = starts_run.shift(-1, fill_value=True)
+    # a run's rows are next to each other once sorted: its first row and its last
+    # row's time are picked out by position, with no grouping
     runs = (
         rows.lazy()
         # the names are categories (:func:`_caller_rows`): their codes tell groups apart
         .with_columns(_group=pl.struct(pl.col(group).to_physical()).hash())
         .sort("_group", "ts", "line")
-        .with_columns(_run=starts_run.fill_null(True).cast(pl.UInt32).cum_sum())
-        .group_by("_run")
-        .agg(
-            *[pl.col(c).first() for c in group],
-            caller=pl.col("caller").first(),
-            start=pl.col("ts").first(),
-            end=pl.col("ts").last(),
-            file=pl.col("file").first(),
-            line=pl.col("line").first(),
-            source=pl.col("source").first(),
+        .select(
+            *[pl.col(c).filter(starts_run) for c in [*group, "caller", "file", "line", "source"]],
+            start=pl.col("ts").filter(starts_run),
+            end=pl.col("ts").filter(ends_run),
         )
+        .with_row_index("_run")
         .sort(*group, "_run")
     )
     before = pl.col("end").shift(1).over(group)
