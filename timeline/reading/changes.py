@@ -885,20 +885,11 @@ def reconcile(
         return recorded
     indexed = recorded.with_row_index("_row").filter(pl.col("ts").is_not_null()).sort("ts")
     records = [_Record.of(row) for row in indexed.iter_rows(named=True)]
-    groups = _groups([r for r in records if not r.attrs.get("failed")])
-    agreeing: dict[str, list[tuple[list, list]]] = {}
+    candidates = _Candidates([r for r in records if not r.attrs.get("failed")])
     kept = []
     for row in inferred.iter_rows(named=True):
         guess = _Record.of(row)
-        if guess.host_key not in agreeing:
-            agreeing[guess.host_key] = _agreeing(groups, guess.host_key)
-        lo, hi = guess.ts - window, guess.ts + window
-        matches = [
-            r
-            for times, members in agreeing[guess.host_key]
-            for r in members[bisect.bisect_left(times, lo) : bisect.bisect_right(times, hi)]
-            if r.tells(guess)
-        ]
+        matches = [r for r in candidates.near(guess, window) if r.tells(guess)]
         if not matches:
             kept.append(row)
             continue
@@ -919,25 +910,54 @@ def reconcile(
     )
 
 
-Groups = dict[str, tuple[list[datetime], list["_Record"]]]
+class _Candidates:
+    """Records (in time order) by host (``""`` for those that name none), then by change
+    type and whether a node changed. A change can only match records of its own host or
+    of none, of a type that agrees with its own (see :meth:`_Record.tells`), so each
+    looks at a few instead of every record of a big fleet within the window: most
+    records near a change are of another type (pod events beside a restart)."""
 
+    def __init__(self, records: list[_Record]):
+        #: host, then (change type, is node): the records' times and the records
+        self.groups: dict[str, dict[tuple[str, bool], tuple[list[datetime], list[_Record]]]]
+        self.groups = {}
+        for record in records:
+            kinds = self.groups.setdefault(record.host_key, {})
+            times, members = kinds.setdefault((record.change_type, record.is_node), ([], []))
+            times.append(record.ts)
+            members.append(record)
+        self._hosts: dict[str, list[dict]] = {}
+        self._agreeing: dict[tuple[str, str, bool], list[tuple[list, list]]] = {}
 
-def _groups(records: list[_Record]) -> Groups:
-    """Records (in time order) and their times by host, ``""`` for those that name none: a
-    change can only match records of its own host or of none, so each looks at a few
-    instead of every record of a big fleet within the window."""
-    groups: Groups = {}
-    for record in records:
-        times, members = groups.setdefault(record.host_key, ([], []))
-        times.append(record.ts)
-        members.append(record)
-    return groups
+    def near(self, guess: _Record, window: timedelta) -> list[_Record]:
+        """The records of a host and type that agree with ``guess``'s, within ``window``
+        of it."""
+        lo, hi = guess.ts - window, guess.ts + window
+        return [
+            r
+            for times, members in self._agreeing_with(guess)
+            for r in members[bisect.bisect_left(times, lo) : bisect.bisect_right(times, hi)]
+        ]
 
-
-def _agreeing(groups: Groups, host: str) -> list[tuple[list, list]]:
-    """The groups of :func:`_groups` a change on ``host`` may match (see
-    :meth:`_Record.tells`)."""
-    return [group for other, group in groups.items() if _hosts_agree(other, host)]
+    def _agreeing_with(self, guess: _Record) -> list[tuple[list, list]]:
+        """The groups whose host and type agree with ``guess``'s: the tests hold for a
+        group's every record when they hold for its first. Each host and each host and
+        type is looked up once."""
+        key = (guess.host_key, guess.change_type, guess.is_node)
+        if key not in self._agreeing:
+            if guess.host_key not in self._hosts:
+                self._hosts[guess.host_key] = [
+                    kinds
+                    for host, kinds in self.groups.items()
+                    if _hosts_agree(host, guess.host_key)
+                ]
+            self._agreeing[key] = [
+                group
+                for kinds in self._hosts[guess.host_key]
+                for group in kinds.values()
+                if group[1][0]._types_agree(guess)
+            ]
+        return self._agreeing[key]
 
 
 def _hosts_agree(mine: str, theirs: str) -> bool:

@@ -201,8 +201,10 @@ def _written_aside(path: Path, write: Callable[[Path], None]) -> None:
     try:
         write(temporary)
         os.replace(temporary, path)
-    finally:
+    except BaseException:
+        # only a failed write leaves it behind: a read puts a thousand files aside
         temporary.unlink(missing_ok=True)
+        raise
 
 
 class FinishedStores:
