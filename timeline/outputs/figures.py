@@ -424,12 +424,13 @@ def _lane_traces(
     """A stacked bar per level for each lane of ``names``, on the axes of one row each
     from ``first_row`` of a one-column figure, the legend with the first."""
     traces = []
+    # split once: a filter per lane and level reads all the lanes' rows each time
+    parts = lanes.partition_by("lane", "level", as_dict=True)
     for row, name in enumerate(names, start=first_row):
-        lane = lanes.filter(pl.col("lane") == name)
         axis = "" if row == 1 else str(row)
         for level in ("warning", "error", "critical"):
-            part = lane.filter(pl.col("level") == level)
-            if part.is_empty():
+            part = parts.get((name, level))
+            if part is None or part.is_empty():
                 continue
             hover = [
                 f"{escape(level)}: {c:,}{on_hosts(h)}<br>"
