@@ -1169,7 +1169,7 @@ def rank_changes(
     schema = _contributor_schema("target_id")
     for column in ("evidence", "lines_before", "lines_after"):
         schema.pop(column)
-    table = pl.DataFrame([row for row, _ in scored], schema=schema, orient="row")
+    table = _pair_table([row for row, _ in scored], schema)
     table = _ranked(table.with_row_index("_pair")).rename({"target_id": id_name})
     if keep is not None:
         table = table.filter(pl.col("rank") <= keep)
@@ -1203,6 +1203,13 @@ def rank_changes(
         evidence=pl.Series(evidence, dtype=pl.List(pl.String)),
     ).drop("_pair")
     return table.select(id_name, "rank", *[c for c in table.columns if c not in (id_name, "rank")])
+
+
+def _pair_table(rows: list[dict], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """The pairs' rows as a frame of ``schema`` (a field a row lacks is null), taken in
+    column by column: polars reads a list of dicts key by key for every row, at over
+    twice the cost."""
+    return pl.DataFrame({name: [row.get(name) for row in rows] for name in schema}, schema=schema)
 
 
 def _shadowed(pairs: list[_Pair], scored: list[tuple[dict, list]], counter: RowCounter) -> None:
