@@ -887,7 +887,13 @@ def _universe(frame: pl.DataFrame) -> dict[str, set[str]]:
     """What the logs show: program names (sources and components), CI executors, hosts,
     and per source (``source:<name>``) the hosts that wrote it."""
     logs = frame.lazy().filter(pl.col("kind") == "log")
-    seen = logs.group_by("source", "component", host=host_key(pl.col("host"))).len().collect()
+    # host keys of the distinct hosts, not of every row: a key is a regex and a split
+    seen = (
+        logs.select("source", "component", "host")
+        .unique()
+        .with_columns(host=host_key(pl.col("host")))
+        .collect()
+    )
     executors = (
         frame.lazy()
         .filter(pl.col("kind") == "job")
