@@ -1196,10 +1196,9 @@ def rank_changes(
                 lines=lines,
             )
         )
-    quote_type = pl.List(pl.Struct(QUOTE_SCHEMA))
     table = table.with_columns(
-        lines_before=pl.Series(before_lines, dtype=quote_type),
-        lines_after=pl.Series(after_lines, dtype=quote_type),
+        lines_before=_quote_lists(before_lines),
+        lines_after=_quote_lists(after_lines),
         evidence=pl.Series(evidence, dtype=pl.List(pl.String)),
     ).drop("_pair")
     return table.select(id_name, "rank", *[c for c in table.columns if c not in (id_name, "rank")])
@@ -1210,6 +1209,21 @@ def _pair_table(rows: list[dict], schema: dict[str, pl.DataType]) -> pl.DataFram
     column by column: polars reads a list of dicts key by key for every row, at over
     twice the cost."""
     return pl.DataFrame({name: [row.get(name) for row in rows] for name in schema}, schema=schema)
+
+
+def _quote_lists(quotes: list[list[dict]]) -> pl.Series:
+    """Each pair's quoted rows (``QUOTE_SCHEMA`` fields) as a list of structs, taken in
+    as flat columns and gathered per pair: polars takes in nested dicts one by one."""
+    flat = [row for own in quotes for row in own]
+    rows = pl.DataFrame({name: [row[name] for row in flat] for name in QUOTE_SCHEMA}, QUOTE_SCHEMA)
+    owners = pl.Series("pair", [i for i, own in enumerate(quotes) for _ in own], pl.UInt32)
+    lists = rows.select(owners, row=pl.struct(*QUOTE_SCHEMA)).group_by("pair").agg("row")
+    every_pair = pl.DataFrame({"pair": pl.int_range(len(quotes), dtype=pl.UInt32, eager=True)})
+    return (
+        every_pair.join(lists, on="pair", how="left", maintain_order="left")
+        .select(pl.col("row").fill_null(pl.lit([], pl.List(pl.Struct(QUOTE_SCHEMA)))))
+        .to_series()
+    )
 
 
 def _shadowed(pairs: list[_Pair], scored: list[tuple[dict, list]], counter: RowCounter) -> None:
