@@ -5,6 +5,8 @@ hosts; and one Dask worker against two.
 
 Peak memory is the largest sum of the resident memory of the command and every process
 it started (worker processes included), sampled every 50 ms: what the machine must hold.
+"Cores busy" is the CPU time of the command and its worker processes over its wall time:
+on two cores, near 2 says the work itself, not waiting, is what takes the time.
 
     python benchmarks/bench_scale.py --scales 2 8
     python benchmarks/bench_scale.py --scales 8 --dask --small-files 20000
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -32,14 +35,24 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def measure(command: list[str], **kwargs) -> tuple[float, float, str]:
-    """Wall seconds, peak MiB of the process tree, and stdout of ``command``."""
+class Measured(NamedTuple):
+    wall: float
+    peak_mib: float
+    cpu_s: float
+    out: str
+
+
+def measure(command: list[str], **kwargs) -> Measured:
+    """Wall seconds, peak MiB of the process tree, CPU seconds of it (user and system, of
+    every process it started and waited for) and stdout of ``command``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
@@ -60,9 +73,12 @@ def measure(command: list[str], **kwargs) -> tuple[float, float, str]:
     sampler.start()
     out, err = process.communicate()
     sampler.join()
+    wall = time.perf_counter() - started
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{err[-2000:]}")
-    return time.perf_counter() - started, peak[0] / 2**20, out
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return Measured(wall, peak[0] / 2**20, cpu, out)
 
 
 def dataset(data: Path, scale: int) -> Path:
@@ -87,15 +103,14 @@ def count_lines(folder: Path) -> tuple[float, int]:
     return time.perf_counter() - started, lines
 
 
-def report(folder: Path, workers: int | None, tree: Path = ROOT) -> tuple[float, float]:
-    """``timeline report`` of ``folder`` by the source tree ``tree``: wall seconds and
-    peak MiB."""
+def report(folder: Path, workers: int | None, tree: Path = ROOT) -> Measured:
+    """``timeline report`` of ``folder`` by the source tree ``tree``."""
     out = Path(tempfile.mkdtemp()) / "report.html"
     command = [sys.executable, "-m", "timeline", "report", str(folder), "-o", str(out)]
     command += ["-q", "--no-cache"] + (["--workers", str(workers)] if workers else [])
-    wall, peak, _ = measure(command, cwd=tree, env=dict(os.environ, PYTHONPATH=str(tree)))
+    measured = measure(command, cwd=tree, env=dict(os.environ, PYTHONPATH=str(tree)))
     shutil.rmtree(out.parent)
-    return wall, peak
+    return measured
 
 
 @dataclass
@@ -106,11 +121,13 @@ class Runs:
     walls: list[float] = field(default_factory=list)
     ratios: list[float] = field(default_factory=list)
     peaks: list[float] = field(default_factory=list)
+    busy: list[float] = field(default_factory=list)
 
-    def add(self, wall: float, peak: float, zcat_s: float) -> None:
-        self.walls.append(wall)
-        self.ratios.append(wall / zcat_s)
-        self.peaks.append(peak)
+    def add(self, measured: Measured, zcat_s: float) -> None:
+        self.walls.append(measured.wall)
+        self.ratios.append(measured.wall / zcat_s)
+        self.peaks.append(measured.peak_mib)
+        self.busy.append(measured.cpu_s / measured.wall)
 
     def shown(self, values: list[float], unit: str = "") -> str:
         """The best and the median of ``values`` (the median only with three or more)."""
@@ -132,7 +149,7 @@ def scale_runs(
         zcat_s, lines = count_lines(folder)
         zcats.append(zcat_s)
         for each in runs:
-            each.add(*report(folder, workers, each.tree), zcat_s)
+            each.add(report(folder, workers, each.tree), zcat_s)
     return lines, zcats, runs
 
 
@@ -143,8 +160,8 @@ def report_again(folder: Path, workers: int | None, since: str) -> tuple[float, 
     command = [sys.executable, "-m", "timeline", "report", str(folder), "-q"]
     command += ["-o", str(cache / "report.html")] + (["--workers", str(workers)] if workers else [])
     env = {**os.environ, "INCIDENT_TIMELINE_CACHE": str(cache / "cache")}
-    first, _, _ = measure(command, cwd=ROOT, env=env)
-    second, _, _ = measure([*command, "--since", since], cwd=ROOT, env=env)
+    first = measure(command, cwd=ROOT, env=env).wall
+    second = measure([*command, "--since", since], cwd=ROOT, env=env).wall
     shutil.rmtree(cache)
     return first, second
 
@@ -154,17 +171,16 @@ def parse(path: Path) -> tuple[float, float]:
     and peak MiB."""
     out = Path(tempfile.mkdtemp()) / "events.parquet"
     command = [sys.executable, "-m", "timeline", "parse", str(path), "-q", "--no-cache"]
-    wall, peak, _ = measure([*command, "-o", str(out)], cwd=ROOT)
+    measured = measure([*command, "-o", str(out)], cwd=ROOT)
     shutil.rmtree(out.parent)
-    return wall, peak
+    return measured.wall, measured.peak_mib
 
 
 def lnav_count(path: Path) -> float | None:
     """lnav's wall seconds to read ``path`` and count its records, or None without lnav."""
     if not shutil.which("lnav"):
         return None
-    wall, _, _ = measure(["lnav", "-n", "-c", ";SELECT count(*) FROM all_logs", str(path)])
-    return wall
+    return measure(["lnav", "-n", "-c", ";SELECT count(*) FROM all_logs", str(path)]).wall
 
 
 def small_files(count: int, folder: Path) -> Path:
@@ -285,20 +301,21 @@ def main() -> None:
                 f"scale {scale}: {lines:,} lines; zcat|wc -l {runs[0].shown(zcats, ' s')}; "
                 f"{_named(each.tree)} report {each.shown(each.walls, ' s')}, "
                 f"{each.shown(each.ratios, 'x')} the zcat of its round, "
-                f"peak {max(each.peaks):,.0f} MiB",
+                f"peak {max(each.peaks):,.0f} MiB, cores busy {each.shown(each.busy)}",
                 flush=True,
             )
     if rows:
         print(
-            "\n| scale | lines | tree | zcat -f \\| wc -l | timeline report | ratio | peak memory |"
+            "\n| scale | lines | tree | zcat -f \\| wc -l | timeline report | ratio | peak memory "
+            "| cores busy |"
         )
-        print("|---:|---:|---|---:|---:|---:|---:|")
+        print("|---:|---:|---|---:|---:|---:|---:|---:|")
         for scale, lines, zcats, runs in rows:
             for each in runs:
                 print(
                     f"| {scale} | {lines:,} | {_named(each.tree)} | {each.shown(zcats, ' s')} | "
                     f"{each.shown(each.walls, ' s')} | {each.shown(each.ratios, 'x')} | "
-                    f"{max(each.peaks):,.0f} MiB |"
+                    f"{max(each.peaks):,.0f} MiB | {each.shown(each.busy)} |"
                 )
         if len(peaks) > 1:
             low, high = min(peaks), max(peaks)
