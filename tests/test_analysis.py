@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from tests.scenarios import EventBuilder, Scenario, ingress_scenario, reference_scenario
 from timeline.analysis import Analysis, analyze
-from timeline.schema import empty
+from timeline.schema import EVENT_SCHEMA, empty
 
 MIN = timedelta(minutes=1)
 ROOT = Path(__file__).resolve().parents[1]
@@ -437,6 +438,35 @@ def test_the_kept_rows_keep_the_span_of_the_data(tmp_path):
     assert kept["ts"].max() == loaded.events["ts"].max()
     found, every = analyze(kept), analyze(loaded.events)
     assert found.series.equals(every.series) and found.spikes.equals(every.spikes)
+
+
+def test_the_row_kept_for_an_hour_is_one_row_whichever_order_the_rows_come_in():
+    """Two logs of one program on one host (a pod's log and its rotated one) share their
+    line numbers: the row kept for their hour is the same whichever file is read first,
+    and its time, file and line are one row's."""
+    from timeline.analysis import analysis_frame
+
+    rng = random.Random(7)
+    start = datetime(2024, 9, 3, 6, 0, tzinfo=UTC)
+    rows = []
+    for name in ("kube-proxy/1.log", "kube-proxy/0.log.20240903-060512"):
+        for line in range(1, 40):
+            rows.append((start + timedelta(seconds=rng.randint(0, 3500)), name, line))
+    frame = pl.DataFrame(rows, schema=["ts", "file", "line"], orient="row").with_columns(
+        kind=pl.lit("log"),
+        level=pl.lit("info"),
+        source=pl.lit("klog"),
+        component=pl.lit("kube-proxy"),
+        host=pl.lit("ip-10-0-3-17.ec2.internal"),
+        template=pl.lit("Syncing iptables rules"),
+        message=pl.lit("Syncing iptables rules"),
+        attrs=pl.lit("{}"),
+    )
+    frame = frame.select(list(EVENT_SCHEMA)).cast(EVENT_SCHEMA)
+    kept = [analysis_frame(frame), analysis_frame(frame.reverse())]
+    assert kept[0].equals(kept[1])
+    given = set(frame.select("ts", "file", "line").iter_rows())
+    assert set(kept[0].select("ts", pl.col("file").cast(pl.String), "line").iter_rows()) <= given
 
 
 def test_a_notebook_works_out_the_kept_rows_once_for_analysis_figures_and_report(tmp_path, spy):
