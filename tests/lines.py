@@ -18,3 +18,15 @@ def every_line_accounted(read) -> bool:
             == files["lines"]
         ).all()
     )
+
+
+def read_real(path, *, unparsed: int = 0, **options):
+    """``path`` (real lines kept as a fixture) read in this process, without the cache or
+    inferred changes, after checking that every line is accounted for and that
+    ``unparsed`` of them are unparsed lines: the opening of every test of real lines."""
+    import timeline
+
+    loaded = timeline.read(path, infer=False, cache=False, workers=1, **options)
+    assert every_line_accounted(loaded)
+    assert loaded.summary.files["unparsed_lines"].sum() == unparsed
+    return loaded

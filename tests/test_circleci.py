@@ -15,6 +15,7 @@ import timeline
 from parsers import jobs
 from parsers.common import LINE_SCHEMA
 from tests.lines import every_line_accounted as accounted
+from tests.lines import read_real
 
 
 def job_detail(number: int, name: str = "build-and-test", **changes) -> dict:
@@ -464,9 +465,7 @@ def test_real_api_v2_responses_are_a_job_row_each(name, jobs):
     ``circleci/README.md``: job details, and a workflow's jobs with and without an
     approval), pretty-printed with CircleCI's ``" : "``: a job row per job, on the line its
     object starts, at its queue time where the response has one."""
-    loaded = timeline.read(REAL / name, infer=False, cache=False, workers=1)
-    assert accounted(loaded)
-    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    loaded = read_real(REAL / name)
     rows = loaded.events.sort("line")
     assert set(rows["kind"]) == {"job"} and set(rows["level"]) == {"info"}
     assert rows.height == len(jobs)

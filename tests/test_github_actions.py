@@ -12,7 +12,7 @@ import pytest
 import parsers
 import timeline
 from parsers.common import LINE_SCHEMA
-from tests.lines import every_line_accounted
+from tests.lines import every_line_accounted, read_real
 
 REAL = Path(__file__).parent / "data" / "real" / "github-actions"
 
@@ -556,9 +556,7 @@ def test_real_job_log_lines_are_rows_at_the_runner_s_times(name):
     """Raw job logs as pasted in public issues (``tests/data/real/README.md``): every
     line a log row at its runner time, to the microsecond, and one job row for the file."""
     path = REAL / name
-    loaded = timeline.read(path, infer=False, cache=False, workers=1)
-    assert every_line_accounted(loaded)
-    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    loaded = read_real(path)
     logs = loaded.events.filter(pl.col("kind") == "log").sort("line")
     written = [line.split(" ", 1)[0] for line in path.read_text().splitlines()]
     assert logs["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S.%6f").to_list() == [w[:26] for w in written]

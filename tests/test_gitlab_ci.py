@@ -16,6 +16,7 @@ import parsers
 import timeline
 from parsers import gitlab_ci
 from tests.lines import every_line_accounted as accounted
+from tests.lines import read_real
 
 PROJECT = 39114522
 PIPELINE = 1290817733
@@ -853,9 +854,7 @@ def test_real_jobs_api_responses_are_a_job_row_each(name, jobs):
     """The Jobs API's own example responses (gitlabhq/gitlabhq doc/api/jobs.md): a job row
     per job, on the line its object starts, queued at ``started_at`` less GitLab's
     ``queued_duration``, failed jobs errors with their ``failure_reason``."""
-    loaded = timeline.read(REAL / name, infer=False, cache=False, workers=1)
-    assert accounted(loaded)
-    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    loaded = read_real(REAL / name)
     rows = loaded.events.sort("line")
     assert set(rows["kind"]) == {"job"} and set(rows["source"]) == {"gitlab-ci"}
     assert rows.height == len(jobs)

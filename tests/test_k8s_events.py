@@ -12,9 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import parsers
-import timeline
 from parsers.k8s_events import sniff
-from tests.lines import every_line_accounted
+from tests.lines import read_real
 
 NODE = "ip-10-0-1-5.ec2.internal"
 
@@ -503,9 +502,7 @@ def test_real_event_yaml_is_a_row_an_event(name, ts, host, component, message):
     """``kubectl get events -o yaml`` pasted in public issues (``tests/data/real/README.md``):
     a 2015 event without a type and with unquoted times, and an item of the list pasted
     without the ``items:`` above it (``firstTimestamp: null``, timed by ``eventTime``)."""
-    loaded = timeline.read(REAL / name, infer=False, cache=False, workers=1)
-    assert every_line_accounted(loaded)
-    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    loaded = read_real(REAL / name)
     events = loaded.events
     assert events.height == 1
     event = events.row(0, named=True)

@@ -12,7 +12,7 @@ import pytest
 
 import timeline
 from parsers.kubectl_tables import age_seconds
-from tests.lines import every_line_accounted
+from tests.lines import every_line_accounted, read_real
 
 NOW = datetime(2023, 3, 14, 18, 30, tzinfo=UTC)
 
@@ -354,9 +354,7 @@ REAL = Path(__file__).parent / "data" / "real" / "k8s-events"
 def test_real_event_tables_are_a_row_an_event_at_its_age(name, first_seen, levels, components):
     """Tables and describe sections pasted in public issues (``tests/data/real/README.md``):
     an event row per table row, timed by its first age (else its last) before now."""
-    loaded = timeline.read(REAL / name, now=NOW, infer=False, cache=False, workers=1)
-    assert every_line_accounted(loaded)
-    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    loaded = read_real(REAL / name, now=NOW)
     events = logs(loaded)
     assert events.height == len(levels)
     assert events["level"].to_list() == levels
@@ -406,9 +404,7 @@ def test_a_describe_row_pasted_flush_left_keeps_the_rest_of_its_message():
     cloud's JSON error) under it (ansible-collections/community.kubernetes#249): one
     warning event whose message holds both lines, where both lines were unparsed."""
     path = REAL / "describe-row-neutron-error.txt"
-    loaded = timeline.read(path, now=NOW, infer=False, cache=False, workers=1)
-    assert every_line_accounted(loaded)
-    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    loaded = read_real(path, now=NOW)
     events = logs(loaded)
     assert events.height == 1
     event = events.row(0, named=True)

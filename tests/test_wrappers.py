@@ -20,6 +20,7 @@ import pytest
 import timeline
 from parsers import routing, runtime, wrappers
 from tests.lines import every_line_accounted as accounted
+from tests.lines import read_real
 from timeline.reading import loader
 from timeline.reading.lines import split_lines
 
@@ -1590,9 +1591,7 @@ def test_real_klog_lines_behind_a_runtime_prefix_are_a_row_each(name, source, ye
     (``tests/data/real/README.md``): a row a line at klog's own time to the microsecond,
     in the year the prefix gives, the program told by what it writes."""
     path = REAL / name
-    loaded = timeline.read(path, infer=False, cache=False, workers=1)
-    assert accounted(loaded)
-    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    loaded = read_real(path)
     events = loaded.events.sort("line")
     assert events.height == rows
     assert set(events["source"]) == {source} and set(events["level"]) == {"info"}
