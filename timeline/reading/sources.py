@@ -509,8 +509,6 @@ def _decompressed(chunks: Iterator[bytes], limits: Limits, problems: list[str]) 
     kind = compression_of(first)
     if kind is None or (kind != "gzip" and not _starts_stream(first, kind)):
         yield from _chain(first, chunks)
-    elif kind == "gzip":
-        yield from gunzip_stream(_chain(first, chunks), limits, problems)
     else:
         yield from _decompressed_stream(_chain(first, chunks), kind, limits, problems)
 
@@ -548,6 +546,37 @@ def compression_of(head: bytes) -> str | None:
 _BZIP2_BLOCKS = (b"1AY&SY", b"\x17rE8P\x90")
 
 
+class _GzipDecompressor:
+    """ISA-L's gzip inflater behind the standard library's interface (see
+    :class:`_ZstdDecompressor`): what it leaves of the input at ``max_length`` is kept
+    and given to it again before new input, and said (``pending``)."""
+
+    def __init__(self) -> None:
+        self._inflater = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
+        self._tail = b""
+
+    @property
+    def eof(self) -> bool:
+        return self._inflater.eof
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._inflater.unused_data
+
+    @property
+    def needs_input(self) -> bool:
+        return not self._tail
+
+    @property
+    def pending(self) -> int:
+        return len(self._tail)
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        piece = self._inflater.decompress(self._tail + data, max(max_length, 0))
+        self._tail = self._inflater.unconsumed_tail
+        return piece
+
+
 class _ZstdDecompressor:
     """zstandard's decompressor behind the standard library's interface (that of bz2's
     and lzma's): ``decompress(data, max_length)``, ``eof``, ``unused_data`` and
@@ -567,6 +596,10 @@ class _ZstdDecompressor:
     @property
     def needs_input(self) -> bool:
         return self._at >= len(self._input)
+
+    @property
+    def pending(self) -> int:
+        return len(self._input) - self._at
 
     def decompress(self, data: bytes, max_length: int = -1) -> bytes:
         if data:
@@ -599,6 +632,8 @@ def _starts_stream(head: bytes, kind: str) -> bool:
 
 
 def _decompressor(kind: str) -> Any:
+    if kind == "gzip":
+        return _GzipDecompressor()
     if kind == "bzip2":
         return bz2.BZ2Decompressor()
     if kind == "xz":
@@ -606,12 +641,18 @@ def _decompressor(kind: str) -> Any:
     return _ZstdDecompressor()
 
 
+def _pending(inflater: Any) -> int:
+    """The input given to ``inflater`` that it has not read yet, where it says (the
+    standard library's decompressors hold theirs inside): a ratio is of what was read."""
+    return getattr(inflater, "pending", 0)
+
+
 def _decompressed_stream(
     chunks: Iterable[bytes], kind: str, limits: Limits, problems: list[str]
 ) -> Iterator[bytes]:
-    """Decompress every bzip2, xz or zstd stream of ``chunks`` (one after another, as
-    ``cat`` of two files gives) within ``limits``; as :func:`gunzip_stream` does gzip,
-    with the same sentences for what is truncated, corrupt or past a limit."""
+    """Decompress every ``kind`` stream of ``chunks`` (one after another, as ``cat`` of
+    two files gives) within ``limits``, saying in ``problems`` what is truncated, corrupt
+    or past a limit (see :func:`gunzip_stream`)."""
     inflater, fed, out, in_stream = _decompressor(kind), 0, 0, False
     for chunk in chunks:
         fed += len(chunk)
@@ -627,11 +668,12 @@ def _decompressed_stream(
             out += len(piece)
             if piece:
                 yield piece
-            reason = _past_limit(out, fed, limits)
+            taken = fed - _pending(inflater)
+            reason = _past_limit(out, taken, limits)
             if reason:
                 problems.append(
                     f"{reason}: kept the first {size_text(out)} "
-                    f"(from {size_text(fed)} compressed); the rest is not read"
+                    f"(from {size_text(taken)} compressed); the rest is not read"
                 )
                 return
             if inflater.eof:
@@ -659,39 +701,7 @@ def gunzip_stream(
     b'one\\ntwo\\n'
     """
     problems = [] if problems is None else problems
-    inflater = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
-    fed = out = 0
-    in_member = False
-    pending = b""
-    for chunk in chunks:
-        fed += len(chunk)
-        pending += chunk
-        while pending:
-            in_member = True
-            try:
-                piece = inflater.decompress(pending, limits.chunk_bytes)
-            except isal_zlib.error as exc:
-                problems.append(f"corrupt gzip ({exc}); kept the {out:,} bytes before it")
-                return
-            if inflater.eof:
-                pending, in_member = inflater.unused_data, False
-                inflater = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
-                if pending.strip(b"\x00") == b"":
-                    pending = b""  # padding after the last member
-            else:
-                pending = inflater.unconsumed_tail
-            out += len(piece)
-            if piece:
-                yield piece
-            reason = _past_limit(out, fed - len(pending), limits)
-            if reason:
-                problems.append(
-                    f"{reason}: kept the first {size_text(out)} "
-                    f"(from {size_text(fed - len(pending))} compressed); the rest is not read"
-                )
-                return
-    if in_member:
-        problems.append(f"truncated gzip: kept the {out:,} bytes it held")
+    return _decompressed_stream(chunks, "gzip", limits, problems)
 
 
 def archive_stream(path: str, limits: Limits, problems: list[str]) -> IO[bytes]:
