@@ -30,7 +30,7 @@ import tarfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
@@ -67,19 +67,6 @@ def is_archive(path: str) -> bool:
     return path.lower().endswith(SUFFIXES)
 
 
-@dataclass
-class Unpacked:
-    """What the archives held: the files unpacked (``files``, in the archive's order), the
-    name each is shown by (``names``: ``archive/member``), what was not unpacked or went
-    wrong, as ``(shown name, reason)`` (``skipped``), and the folder each archive was
-    unpacked to, by its shown name (``folders``)."""
-
-    files: list[str] = field(default_factory=list)
-    names: dict[str, str] = field(default_factory=dict)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    folders: dict[str, str] = field(default_factory=dict)
-
-
 def unpacked(found: Scan, into: str, limits: Limits = LIMITS) -> Scan:
     """``found`` with each archive in it replaced by the files it holds, unpacked under
     ``into`` (each archive in a folder of its own), in the place the archive had; what
@@ -95,19 +82,19 @@ def unpacked(found: Scan, into: str, limits: Limits = LIMITS) -> Scan:
         out.files += inner.files
         out.names |= inner.names
         out.skipped += inner.skipped
-        out.unpacked |= inner.folders
+        out.unpacked |= inner.unpacked
     return out
 
 
-def unpack(
-    path: str, shown: str, into: str, limits: Limits = LIMITS, *, depth: int = 0
-) -> Unpacked:
-    """Unpack the archive ``path`` (shown as ``shown``) into a new folder under ``into``.
+def unpack(path: str, shown: str, into: str, limits: Limits = LIMITS, *, depth: int = 0) -> Scan:
+    """Unpack the archive ``path`` (shown as ``shown``) into a new folder under ``into``:
+    the files it holds as a :class:`~timeline.reading.sources.Scan` (in the archive's
+    order, shown as ``archive/member``, the folders of the archives in ``unpacked``).
     Never raises for what the archive holds: problems are sentences in ``skipped``."""
-    found = Unpacked()
+    found = Scan()
     problems: list[str] = []
     try:
-        folder = found.folders[shown] = _new_folder(into)
+        folder = found.unpacked[shown] = _new_folder(into)
         budget = _Budget(limits, os.path.getsize(path))
         zipped = path.lower().endswith(".zip")
         members = _zip_members(path) if zipped else _tar_members(path, limits, problems)
@@ -126,7 +113,7 @@ def unpack(
                 found.files += inner.files
                 found.names |= inner.names
                 found.skipped += inner.skipped
-                found.folders |= inner.folders
+                found.unpacked |= inner.unpacked
                 os.remove(target)
             elif kind == "file" and member:
                 found.files.append(target)
@@ -147,7 +134,7 @@ def _member(
     target: str,
     opened: Callable[[], IO[bytes]] | None,
     mtime: float | None,
-    found: Unpacked,
+    found: Scan,
     budget: _Budget,
 ) -> str | None:
     """Unpack one member to ``target``, or say why it is not: a link, an encrypted zip
@@ -175,7 +162,7 @@ def _member(
     return said
 
 
-def _cut_short(problems: list[str], found: Unpacked) -> str:
+def _cut_short(problems: list[str], found: Scan) -> str:
     """What to say of an archive that ended before its end (truncated, corrupt): the
     files before are kept, and the last of them may lack its end."""
     if not found.files:
