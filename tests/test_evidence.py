@@ -51,11 +51,15 @@ def test_rate_test_tells_a_rise_from_noise_and_from_a_fall():
 # --- a slow burn from a partial rollout, with routine churn near the onset -------------------
 
 
-def slow_burn(seed: int):
+def slow_burn(seed: int, *, restart: str | None = None):
     """A DaemonSet rolled by a person to some nodes hours before the onset starts a trickle
     on exactly those nodes; a load rise later turns it into an incident there. Routine
     churn lands every few minutes all along: GitOps syncs by a service account, pods a
-    controller makes on random nodes, node status patches, CronJob runs."""
+    controller makes on random nodes, node status patches, CronJob runs.
+
+    ``restart`` adds a restart of a program that logs none of the errors, minutes before
+    the onset, on the touched nodes and one clean node: ``"trickle"``, the errors stay on
+    the touched nodes; ``"own"``, they also begin on its clean node at once."""
     rng = random.Random(seed)
     b = EventBuilder(seed=seed)
     day = datetime(2024 + seed % 3, 1 + seed % 11, 3 + seed, tzinfo=UTC)
@@ -131,6 +135,28 @@ def slow_burn(seed: int):
         else:
             b.change(churn, "create", "job/ops/backup-28391", actor="cronjob-controller", host=node)
         churn += rng.randrange(3, 9) * M
+    if restart:
+        at = onset - rng.randrange(4, 12) * M
+        clean = rng.choice([n for n in nodes if n not in touched])
+        other = rng.choice(["quote-engine", "search-api", "pricing"])
+        for k, node in enumerate([*touched, clean]):
+            b.change(
+                at + k * 15 * timedelta(seconds=1),
+                "restart",
+                f"deployment/shop/{other}",
+                actor=rng.choice(["oncall@example.com", "sam@example.com"]),
+                host=node,
+            )
+        if restart == "own":
+            b.logs(
+                **app,
+                hosts=[clean],
+                template=error,
+                level="error",
+                start=at + M,
+                end=onset + 3 * H,
+                per_min=4.0,
+            )
     return b.frame(), {"rollout": rollout, "onset": onset, "touched": touched, "program": program}
 
 
@@ -163,6 +189,29 @@ def test_slow_burn_the_partial_rollout_ranks_first_not_the_churn_near_the_onset(
     churn = rows.filter(pl.col("automated"))
     assert churn.height > 0
     assert churn.filter(pl.col("role").is_in(["trigger", "precursor", "made worse"])).height == 0
+
+
+@pytest.mark.parametrize("seed", [7, 10, 12])
+def test_a_restart_on_the_trickles_hosts_before_the_onset_is_no_trigger(seed):
+    """The errors stood out on the restarted program's hosts because the rollout had put
+    them there: the rollout stays first, and the restart is no cause, saying why."""
+    frame, truth = slow_burn(seed, restart="trickle")
+    rows = analyze(frame).contributors
+    top = rows.sort("rank").row(0, named=True)
+    assert top["target"] == f"daemonset/kube-system/{truth['program']}"
+    restart = rows.filter(pl.col("change_type") == "restart").row(0, named=True)
+    assert restart["role"] not in contrib.CAUSES, restart["evidence"]
+    assert f"daemonset/kube-system/{truth['program']}" in restart["hosts_explained_by"]
+    assert any("already had a trickle of them" in e for e in restart["evidence"])
+
+
+@pytest.mark.parametrize("seed", [9, 11, 13])
+def test_a_restart_whose_errors_began_on_a_clean_host_is_not_explained_by_the_trickle(seed):
+    frame, _truth = slow_burn(seed, restart="own")
+    restart = analyze(frame).contributors.filter(pl.col("change_type") == "restart")
+    row = restart.row(0, named=True)
+    assert row["hosts_explained_by"] is None
+    assert row["role"] in contrib.CAUSES, row["evidence"]
 
 
 def test_slow_burn_the_trickle_is_credited_to_the_change_on_its_hosts(burn):

@@ -134,6 +134,7 @@ def _contributor_schema(id_name: str) -> dict[str, pl.DataType]:
         "role": pl.String(),
         "errors_began_after": pl.String(),
         "began_with_others": pl.String(),
+        "hosts_explained_by": pl.String(),
         "examples": pl.List(pl.String),
         "lines_before": quote,
         "lines_after": quote,
@@ -954,6 +955,7 @@ def _score(
         "role": role,
         "errors_began_after": None,
         "began_with_others": None,
+        "hosts_explained_by": None,
         "examples": list(change["examples"] or []),
     }
     return row, new
@@ -1166,6 +1168,7 @@ def rank_changes(
     ]
     _shadowed(pairs, scored, counter)
     _began_with_others(pairs, scored, counter)
+    _hosts_explained(pairs, scored, credited, counter, after=window_td)
     schema = _contributor_schema("target_id")
     for column in ("evidence", "lines_before", "lines_after"):
         schema.pop(column)
@@ -1295,6 +1298,57 @@ def _began_with_others(
         if len(set(others)) >= SHARED_ONSET_OTHERS:
             row["role"] = "no clear effect"
             row["began_with_others"] = ", ".join(sorted(set(others)))
+
+
+def _hosts_explained(
+    pairs: list[_Pair],
+    scored: list[tuple[dict, list]],
+    credited: dict[int, list[Signature]],
+    counter: RowCounter,
+    *,
+    after: timedelta,
+) -> None:
+    """A trigger tied to the errors by its hosts alone, whose hosts with the errors all
+    carried a precursor trickle that an earlier change began there before it, stood out
+    because of that change, not its own: a pod restarted, or another program deployed, on
+    the nodes a partial rollout had reached, minutes before load turned the rollout's
+    trickle into an incident. That holds only where every signature with rows on its
+    hosts after it is such a trickle. It becomes ``no clear effect``, naming the earlier
+    change in ``hosts_explained_by``."""
+    trickles = [
+        (pairs[i], sig)
+        for i in range(len(pairs))
+        for sig in credited.get(id(pairs[i]), ())
+        if sig.precursor_start is not None
+    ]
+    for i, (row, _) in enumerate(scored):
+        p = pairs[i]
+        if row["role"] != "trigger" or p.name_match or p.silence or not p.shared:
+            continue
+        at, hosts = p.change["ts"], sorted(p.explicit)
+        earlier = [
+            (q, sig)
+            for q, sig in trickles
+            if q.target.target_id == p.target.target_id
+            and q.change["ts"] < at
+            and sig.precursor_start < at
+            and set(p.shared) <= {_host_key(h) for h in sig.precursor_hosts}
+        ]
+        if not earlier:
+            continue
+        seen = [
+            (s.source, s.template)
+            for s in p.affected
+            if counter.quote(
+                [(s.source, s.template)], hosts, at=at, before=timedelta(0), after=after, n=1
+            )[1]
+        ]
+        for q, _sig in earlier:
+            trickled = {(s.source, s.template) for s in credited[id(q)]}
+            if seen and set(seen) <= trickled:
+                row["role"] = "no clear effect"
+                row["hosts_explained_by"] = q.change["description"]
+                break
 
 
 def _ranked(table: pl.DataFrame) -> pl.DataFrame:

@@ -54,7 +54,8 @@ def _hosts_word(n: int, executors: bool = False) -> str:
 
 def timing_doubts(row: dict) -> list[str]:
     """Why a change whose errors rose after it is still no trigger: they began only after
-    a later change, or with other programs' errors well after it."""
+    a later change, or with other programs' errors well after it, or its hosts carried
+    them already, from an earlier change."""
     said = []
     if row.get("errors_began_after"):
         said.append(
@@ -65,6 +66,11 @@ def timing_doubts(row: dict) -> list[str]:
         said.append(
             "its errors began only well after it, with the errors of programs it did not "
             f"change: {row['began_with_others']}"
+        )
+    if row.get("hosts_explained_by"):
+        said.append(
+            "its hosts with the errors already had a trickle of them, begun by an earlier "
+            f"change on those hosts: {row['hosts_explained_by']}"
         )
     return said
 
