@@ -15,6 +15,10 @@ A file's path is read once, not once per line. Each layout names what it knows:
 ``k3s``, ``rke2``           ``<node>/var/lib/rancher/{k3s,rke2}/agent/...`` (``containerd.log``,
                             ``logs/kubelet.log``)
 ``talos``                   ``talosctl support``: a folder named by the node's address
+``kubectl-logs``            ``kubectl logs POD > POD.log``: a file named by a pod of a
+                            Deployment (``<name>-<hash>-<suffix>``) or a DaemonSet
+                            (``<name>-<suffix>``), maybe ``<ns>_`` before it and
+                            ``.previous`` after it; the container is taken to be ``<name>``
 ==========================  =============================================================
 
 The node comes from the nearest folder that names one (``<node>/var/log``, ``nodes/<node>``,
@@ -29,6 +33,11 @@ from dataclasses import dataclass
 
 _UID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}"
 _DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+#: The alphabet of the random parts Kubernetes adds to pod names (no vowels, no 0, 1, 3).
+_K8S = "[bcdfghjklmnpqrstvwxz2456789]"
+#: Such a part as a pod's suffix: five of them, one a letter (``25689`` is more often a
+#: process id).
+_POD_SUFFIX = rf"(?=[0-9]*[a-z]){_K8S}{{5}}"
 
 #: Layouts that name the pod, most specific first; ``ns``, ``pod`` and ``c`` (container)
 #: groups.
@@ -50,6 +59,10 @@ POD_LAYOUTS = {
     ),
     "cluster-info-dump": re.compile(
         rf"(?:^|/)(?P<ns>{_DNS_LABEL})/(?P<pod>{_DNS_LABEL}(?:\.{_DNS_LABEL})*)/logs\.txt$"
+    ),
+    "kubectl-logs": re.compile(
+        rf"(?:^|/)(?:(?P<ns>{_DNS_LABEL})_)?(?P<pod>(?P<c>[a-z0-9][a-z0-9-]*?)-(?:{_K8S}{{6,10}}-)?"
+        rf"{_POD_SUFFIX})(?:[._-]previous)?\.(?:log|txt)(?:\.gz)?$"
     ),
 }
 

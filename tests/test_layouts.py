@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+import timeline
 from parsers import layouts
 from timeline.reading import loader
 
@@ -90,6 +91,34 @@ UID = "5e0c3a1f-8d2b-4f6e-9a7c-1b2d3e4f5a6b"
         ),
         ("support/172.20.1.2/kubelet.log", "172.20.1.2", None, None, None, "talos"),
         ("rabbitmq/rabbit@rmq-1.log", None, None, None, None, None),
+        (
+            "incident-4411/checkout-api-7d9f8c6b54-q2x7w.log",
+            None,
+            None,
+            "checkout-api-7d9f8c6b54-q2x7w",
+            "checkout-api",
+            "kubectl-logs",
+        ),
+        (
+            "logs/kube-system_kube-proxy-zb9vk.previous.log",
+            None,
+            "kube-system",
+            "kube-proxy-zb9vk",
+            "kube-proxy",
+            "kubectl-logs",
+        ),
+        (
+            "nodes/gke-main-pool-3f2a/ingress-nginx-controller-5c8d9bdf4-hvw6t_previous.txt.gz",
+            "gke-main-pool-3f2a",
+            None,
+            "ingress-nginx-controller-5c8d9bdf4-hvw6t",
+            "ingress-nginx-controller",
+            "nodes, kubectl-logs",
+        ),
+        # a StatefulSet's ordinal, a process id, a word: no pod's random suffix
+        ("dumps/rabbitmq-server-0.log", None, None, None, None, None),
+        ("tmp/app-server-25689.log", None, None, None, None, None),
+        ("build/server-debug.log", None, None, None, None, None),
     ],
 )
 def test_layouts_say_node_pod_and_container(path, node, namespace, pod, container, layout):
@@ -124,6 +153,32 @@ def test_pod_folder_copied_out_alone_gives_host_and_source(read):
     # a generic klog program is named by its container folder, not "klog"
     assert set(events["source"]) == {"kube-rbac-proxy"}
     assert set(events["component"]) == {"kube-rbac-proxy"}
+
+
+def test_kubectl_logs_saved_by_pod_name_give_program_and_host(write):
+    """``kubectl logs --timestamps POD > POD.log`` for a few pods in one folder: each file's
+    program is its workload's name, its host the pod, where the lines name neither."""
+    logrus = (
+        '{t} time="{t}" level=error msg="publish failed" queue=orders.created '
+        'err="connection blocked"\n'
+    )
+    times = [f"2024-02-06T09:4{i}:0{i}.51{i}Z" for i in range(3)]
+    write("dump/order-api-5f6d8b7c9-4fp77.log", "".join(logrus.format(t=t) for t in times))
+    write("dump/payments-worker-79c5d4f6b8-nq2zk.log", logrus.format(t=times[0]))
+    folder = write("dump/kube-proxy-zb9vk.log", cri(SYNC.format(m=1))).parent
+    loaded = timeline.read(folder, infer=False, cache=False)
+    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    shown = loaded.events.select(
+        pl.col("file").str.extract(r"([^/]+)$"), "component", "host"
+    ).unique()
+    assert dict(zip(shown["file"], shown.select("component", "host").rows(), strict=True)) == {
+        "order-api-5f6d8b7c9-4fp77.log": ("order-api", "order-api-5f6d8b7c9-4fp77"),
+        "payments-worker-79c5d4f6b8-nq2zk.log": (
+            "payments-worker",
+            "payments-worker-79c5d4f6b8-nq2zk",
+        ),
+        "kube-proxy-zb9vk.log": ("kube-proxy", "kube-proxy-zb9vk"),
+    }
 
 
 CLUSTER_INFO_DUMP = """\
