@@ -404,23 +404,53 @@ def _failing_ci(seed: int, burst_fail_p: float) -> tuple[pl.DataFrame, pl.DataFr
     return frame, rates.jobs(frame)
 
 
-@pytest.mark.parametrize(("seed", "bucket"), [(4, "1m"), (8, "2m"), (15, "30s")])
+@pytest.mark.parametrize(("seed", "bucket"), [(4, "1m"), (8, "2m"), (15, "30s"), (16, "5m")])
 def test_a_ci_spike_counts_each_failed_job_once(seed, bucket):
     """Each bucket of a CI series holds the jobs of the fifteen minutes it ends: a failed
     job is in many buckets' windows and is still one failed job of the spike, which
     starts with the first of them."""
-    frame, table = _failing_ci(seed, burst_fail_p=0.5)
+    frame, table = _failing_ci(seed, burst_fail_p=0.9)
     flagged = spikes.flag_buckets(rates.job_series(table, bucket=bucket), bucket=bucket)
     found = spikes.find_spikes(flagged, bucket=bucket, job_table=table)
-    failed = found.filter(pl.col("metric") == "failed_jobs").row(0, named=True)
+    failed = found.filter(pl.col("metric") == "failed_jobs").sort("start")
     jobs_failed = table.filter(pl.col("status") == "failed")
-    inside = jobs_failed.filter(
-        (pl.col("queued") >= failed["start"]) & (pl.col("queued") < failed["end"])
+    inside = failed.join_where(
+        jobs_failed.select("queued", "file", "line"),
+        (pl.col("queued") >= pl.col("start")) & (pl.col("queued") < pl.col("end")),
     )
-    assert failed["count"] == inside.height == jobs_failed.height
+    per_spike = inside.group_by("spike_id").agg(jobs=pl.len(), file=pl.col("file").first())
+    counts = failed.join(per_spike, on="spike_id")
+    assert failed.height >= 1 and (counts["count"] == counts["jobs"]).all()
+    assert inside["queued"].n_unique() == inside.height <= jobs_failed.height
     first = jobs_failed["queued"].min()
-    assert failed["start"] <= first < failed["start"] + rates.to_timedelta(bucket)
+    assert failed["start"][0] <= first < failed["start"][0] + rates.to_timedelta(bucket)
     described = spikes.describe_spikes(found, frame, job_table=table)
     examples = described.filter(pl.col("metric") == "failed_jobs")["examples"][0]
     failed_lines = {f"{f}:{n}" for f, n in inside.select("file", "line").iter_rows()}
     assert examples.len() > 0 and set(examples) <= failed_lines
+
+
+@pytest.mark.parametrize(("seed", "bucket"), [(21, "30s"), (22, "1m"), (23, "5m")])
+def test_a_job_that_failed_before_a_ci_burst_does_not_start_it(seed, bucket):
+    """One job that failed ten minutes before a burst of failures is in the window of
+    every bucket of the fifteen minutes after it, and is still one job: the burst's spike
+    starts with the burst, whatever the bucket, and does not count it."""
+    b = EventBuilder(seed=seed)
+    steady = {"source": "gitlab-ci", "executor": "k8s,eu-west-1", "delay_s": (1, 6)}
+    burst = T0 + timedelta(hours=9, minutes=40)
+    b.jobs(start=T0, end=burst, per_min=0.6, fail_p=0.0, **steady)
+    table = rates.jobs(b.frame())
+    lone = table.filter(pl.col("queued") < burst - timedelta(minutes=10)).tail(1)
+    b.jobs(start=burst, end=burst + timedelta(minutes=40), per_min=1.2, fail_p=0.9, **steady)
+    frame = b.frame()
+    table = rates.jobs(frame).with_columns(
+        status=pl.when(pl.col("job_id").is_in(lone["job_id"].implode()))
+        .then(pl.lit("failed"))
+        .otherwise("status")
+    )
+    flagged = spikes.flag_buckets(rates.job_series(table, bucket=bucket), bucket=bucket)
+    found = spikes.find_spikes(flagged, bucket=bucket, job_table=table)
+    failed = found.filter(pl.col("metric") == "failed_jobs")
+    assert failed.height >= 1
+    assert failed["start"].min() > lone["queued"][0]
+    assert failed["start"].min() >= burst - rates.to_timedelta(bucket)

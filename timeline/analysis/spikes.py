@@ -53,6 +53,11 @@ JOB_METRICS = ("queue_delay_p95_s", "failed_jobs", "cancelled_jobs")
 #: need ``BURST_FACTOR`` times the usual departure.
 BURSTY_METRICS = ("failed_jobs", "cancelled_jobs")
 BURST_FACTOR = 1.5
+#: Metrics whose every bucket already holds the jobs of the period it ends
+#: (:func:`timeline.analysis.rates.job_series`, ``JOB_PERIOD``, never shorter than
+#: :data:`SUSTAIN`): summing their buckets would count one job once for every bucket whose
+#: window holds it, so they are never summed over :data:`SUSTAIN`.
+WINDOWED_METRICS = JOB_METRICS
 #: A robust standard deviation is the distance from the lower quartile to the median over
 #: this; the lower half of the window only, so that a long spike inside the window (up to
 #: half of it) does not widen the noise and end itself.
@@ -185,10 +190,13 @@ def flag_buckets(
 def _top(value: pl.Expr, width: timedelta) -> pl.Expr:
     """The most a bucket of a count series holds, or where buckets are finer than
     :data:`SUSTAIN`, the most any stretch that long holds: a series that never reaches
-    ``min_bucket`` there cannot be hot (:func:`_sustained`), and one that does may be."""
+    ``min_bucket`` there cannot be hot (:func:`_sustained`), and one that does may be.
+    A CI series' bucket already spans its period (:data:`WINDOWED_METRICS`)."""
     if width >= SUSTAIN:
         return value.max()
-    return value.rolling_sum_by("bucket", window_size=every(SUSTAIN)).max()
+    summed = value.rolling_sum_by("bucket", window_size=every(SUSTAIN)).max()
+    windowed = pl.col("metric").first().is_in(WINDOWED_METRICS)
+    return pl.when(windowed).then(value.max()).otherwise(summed)
 
 
 def _trailing_quantile(column: pl.Expr, quantile: float, trailing: dict) -> pl.Expr:
@@ -223,9 +231,13 @@ def _sustained(
     buckets between them too: a trickle of a few rows a minute leaves most buckets of
     ten seconds empty, and is one spike, not many too small to count. It starts with the
     rise's first rows, not where the sum first cleared the bar, and ends with its last,
-    not with the usual trickle that follows it."""
+    not with the usual trickle that follows it.
+
+    CI series are left as they are (:data:`WINDOWED_METRICS`): one failed job holds up
+    every bucket of the fifteen minutes after it, and those summed would make it a burst
+    and the start of any spike that follows within them."""
     summed = pl.col("value").rolling_sum(buckets, min_samples=1).over("series")
-    counts = ~pl.col("metric").is_in(LEVEL_METRICS)
+    counts = ~pl.col("metric").is_in(WINDOWED_METRICS)
     with_sums = flagged.with_columns(_sum=pl.when(counts).then(summed)).with_columns(
         _s_median=_trailing_quantile(pl.col("_sum"), 0.5, trailing),
         _s_q25=_trailing_quantile(pl.col("_sum"), 0.25, trailing),
@@ -411,23 +423,26 @@ def _counted_jobs(
     window holds (queued from ``period`` before that bucket's end), and ``count`` is the
     failed or cancelled jobs from then to its end. A delay spike keeps its start, and
     ``count`` is the jobs queued from its start to its end. Either way they are the jobs
-    its examples come from (:func:`describe_spikes`)."""
+    its examples come from (:func:`describe_spikes`). The look back stops where the
+    series' spike before it ended, whose jobs are its own."""
     job = pl.col("metric").is_in(JOB_METRICS)
     if spikes.filter(job).height == 0:
         return spikes
     bursty = pl.col("metric").is_in(BURSTY_METRICS)
     telling = telling_job()
     queued = pl.col("queued")
-    looked_from = pl.col("start") - (max(period, width) - width)
+    previous_end = pl.col("end").shift(1).over("series", order_by="start")
+    looked_from = pl.max_horizontal(pl.col("start") - (max(period, width) - width), previous_end)
     inside = (
         spikes.filter(job)
-        .select("_run", "source", "signature", "metric", "start", "end")
+        .with_columns(looked_from=looked_from)
+        .select("_run", "source", "signature", "metric", "start", "end", "looked_from")
         .join(
             job_table.with_columns(signature=job_signature()),
             on=["source", "signature"],
         )
         .filter(
-            (queued >= pl.when(bursty).then(looked_from).otherwise("start"))
+            (queued >= pl.when(bursty).then("looked_from").otherwise("start"))
             & (queued < pl.col("end"))
             & telling.fill_null(False)
         )
