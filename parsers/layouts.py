@@ -15,13 +15,16 @@ A file's path is read once, not once per line. Each layout names what it knows:
 ``k3s``, ``rke2``           ``<node>/var/lib/rancher/{k3s,rke2}/agent/...`` (``containerd.log``,
                             ``logs/kubelet.log``)
 ``talos``                   ``talosctl support``: a folder named by the node's address
+``node``                    ``<node>/var/log/...``, and a Docker node's
+                            ``<node>/var/lib/docker/containers/<id>/<id>-json.log``
 ``kubectl-logs``            ``kubectl logs POD > POD.log``: a file named by a pod of a
                             Deployment (``<name>-<hash>-<suffix>``) or a DaemonSet
                             (``<name>-<suffix>``), maybe ``<ns>_`` before it and
                             ``.previous`` after it; the container is taken to be ``<name>``
 ==========================  =============================================================
 
-The node comes from the nearest folder that names one (``<node>/var/log``, ``nodes/<node>``,
+The node comes from the nearest folder that names one (``<node>/var/log``,
+``<node>/var/lib/docker``, ``nodes/<node>``,
 a sosreport's name, an address); the program, where the format does not say, from the
 container folder or the file's name.
 """
@@ -68,7 +71,9 @@ POD_LAYOUTS = {
 
 #: Folders that name the node (``node`` group); the last one in the path wins.
 NODE_LAYOUTS = {
-    "node": re.compile(r"(?:^|/)(?P<node>[^/]+)/var/(?:log|lib/rancher)/"),
+    # a node's own folders of logs: /var/log, k3s and RKE2, and dockerd's json-file logs
+    # (var/lib/docker/containers/<id>/<id>-json.log) on a node whose runtime is Docker
+    "node": re.compile(r"(?:^|/)(?P<node>[^/]+)/var/(?:log|lib/rancher|lib/docker)/"),
     "nodes": re.compile(r"(?:^|/)nodes/(?P<node>[^/]+)/"),
     "sosreport": re.compile(
         r"(?:^|/)sosreport-(?P<node>[^/]+?)(?:-[0-9]{5,})?-[0-9]{4}-[0-9]{2}-[0-9]{2}-[a-z0-9]+"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 import pytest
 
@@ -10,6 +12,7 @@ from parsers import layouts
 from timeline.reading import loader
 
 UID = "5e0c3a1f-8d2b-4f6e-9a7c-1b2d3e4f5a6b"
+DOCKER_ID = "28b3cc46d6750edad33ece61f70b0a4feb09f9d811ab98763c1a248b8d5a32c7"
 
 
 @pytest.mark.parametrize(
@@ -88,6 +91,15 @@ UID = "5e0c3a1f-8d2b-4f6e-9a7c-1b2d3e4f5a6b"
             None,
             None,
             "node, rke2",
+        ),
+        (
+            f"ip-10-42-33-18.eu-west-1.compute.internal/var/lib/docker/containers/{DOCKER_ID}/"
+            f"{DOCKER_ID}-json.log",
+            "ip-10-42-33-18.eu-west-1.compute.internal",
+            None,
+            None,
+            None,
+            "node",
         ),
         ("support/172.20.1.2/kubelet.log", "172.20.1.2", None, None, None, "talos"),
         ("rabbitmq/rabbit@rmq-1.log", None, None, None, None, None),
@@ -179,6 +191,36 @@ def test_kubectl_logs_saved_by_pod_name_give_program_and_host(write):
         ),
         "kube-proxy-zb9vk.log": ("kube-proxy", "kube-proxy-zb9vk"),
     }
+
+
+def test_a_docker_nodes_json_file_logs_name_the_node(read):
+    """A node's /var/lib/docker copied as it is: dockerd's json-file lines of CoreDNS,
+    which name neither node nor pod, are the node's."""
+    lines = [
+        ("2024-05-21T14:02:52.188305121Z", "[INFO] Reloading"),
+        ("2024-05-21T14:02:52.398811470Z", "[INFO] Reloading complete"),
+        (
+            "2024-05-21T14:03:07.551093884Z",
+            "[ERROR] plugin/errors: 2 api.stripe.com. A: read udp "
+            "10.42.40.12:48213->10.99.0.2:53: i/o timeout",
+        ),
+    ]
+    # dockerd writes with Go's encoder, which escapes ">" as \u003e
+    text = "".join(
+        json.dumps(
+            {"log": f"{message}\n", "stream": "stdout", "time": stamp}, separators=(",", ":")
+        ).replace(">", "\\u003e")
+        + "\n"
+        for stamp, message in lines
+    )
+    node = "ip-10-42-51-96.eu-west-1.compute.internal"
+    loaded = read(f"{node}/var/lib/docker/containers/{DOCKER_ID}/{DOCKER_ID}-json.log", text)
+    events = loaded.events.sort("line")
+    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    assert events["source"].to_list() == ["coredns"] * 3
+    assert events["host"].to_list() == [node] * 3
+    assert events["level"].to_list()[-1] == "error"
+    assert "10.42.40.12:48213->10.99.0.2:53" in events["message"][-1]
 
 
 CLUSTER_INFO_DUMP = """\
