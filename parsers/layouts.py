@@ -20,7 +20,8 @@ A file's path is read once, not once per line. Each layout names what it knows:
 ``kubectl-logs``            ``kubectl logs POD > POD.log``: a file named by a pod of a
                             Deployment (``<name>-<hash>-<suffix>``) or a DaemonSet
                             (``<name>-<suffix>``), maybe ``<ns>_`` before it and
-                            ``.previous`` after it; the container is taken to be ``<name>``
+                            ``.previous`` after it: the container is taken to be
+                            ``<name>``; the host stays unknown, as no folder names the node
 ==========================  =============================================================
 
 The node comes from the nearest folder that names one (``<node>/var/log``,
@@ -64,8 +65,8 @@ POD_LAYOUTS = {
         rf"(?:^|/)(?P<ns>{_DNS_LABEL})/(?P<pod>{_DNS_LABEL}(?:\.{_DNS_LABEL})*)/logs\.txt$"
     ),
     "kubectl-logs": re.compile(
-        rf"(?:^|/)(?:(?P<ns>{_DNS_LABEL})_)?(?P<pod>(?P<c>[a-z0-9][a-z0-9-]*?)-(?:{_K8S}{{6,10}}-)?"
-        rf"{_POD_SUFFIX})(?:[._-]previous)?\.(?:log|txt)(?:\.gz)?$"
+        rf"(?:^|/)(?:(?P<ns>{_DNS_LABEL})_)?(?P<c>[a-z0-9][a-z0-9-]*?)-(?:{_K8S}{{6,10}}-)?"
+        rf"{_POD_SUFFIX}(?:[._-]previous)?\.(?:log|txt)(?:\.gz)?$"
     ),
 }
 
@@ -133,7 +134,7 @@ def hints_from_path(path: str) -> PathHints:
             groups = found.groupdict()
             return PathHints(
                 node=node,
-                pod=groups["pod"],
+                pod=groups.get("pod"),
                 namespace=groups["ns"],
                 container=groups.get("c"),
                 layout=", ".join([*said, name]),

@@ -141,11 +141,15 @@ def _best(shares: dict[str, float]) -> tuple[str | None, float]:
 
 
 def prefix_share(sample: list[str], name: str) -> float:
-    """The share of ``sample``'s lines that carry the runtime prefix ``name``."""
-    literals = PREFIX_LITERALS[name]
-    if literals and not any(literal in line for line in sample for literal in literals):
+    """The share of ``sample``'s lines that carry the runtime prefix ``name``, as
+    :func:`detect` judges it: none where a prefix before it in :data:`PREFIXES` carries
+    as many (a CRI line also begins with the time ``kubectl logs --timestamps`` writes)."""
+    before = list(PREFIXES)[: list(PREFIXES).index(name) + 1]
+    candidates = [n for n in _candidates(sample) if n in before]
+    if name not in candidates:
         return 0.0
-    return _shares(sample, [name])[name]
+    best, share = _best(_shares(sample, candidates))
+    return share if best == name else 0.0
 
 
 def _shares(sample: list[str], names: list[str]) -> dict[str, float]:

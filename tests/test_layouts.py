@@ -107,7 +107,7 @@ DOCKER_ID = "28b3cc46d6750edad33ece61f70b0a4feb09f9d811ab98763c1a248b8d5a32c7"
             "incident-4411/checkout-api-7d9f8c6b54-q2x7w.log",
             None,
             None,
-            "checkout-api-7d9f8c6b54-q2x7w",
+            None,
             "checkout-api",
             "kubectl-logs",
         ),
@@ -115,7 +115,7 @@ DOCKER_ID = "28b3cc46d6750edad33ece61f70b0a4feb09f9d811ab98763c1a248b8d5a32c7"
             "logs/kube-system_kube-proxy-zb9vk.previous.log",
             None,
             "kube-system",
-            "kube-proxy-zb9vk",
+            None,
             "kube-proxy",
             "kubectl-logs",
         ),
@@ -123,7 +123,7 @@ DOCKER_ID = "28b3cc46d6750edad33ece61f70b0a4feb09f9d811ab98763c1a248b8d5a32c7"
             "nodes/gke-main-pool-3f2a/ingress-nginx-controller-5c8d9bdf4-hvw6t_previous.txt.gz",
             "gke-main-pool-3f2a",
             None,
-            "ingress-nginx-controller-5c8d9bdf4-hvw6t",
+            None,
             "ingress-nginx-controller",
             "nodes, kubectl-logs",
         ),
@@ -167,30 +167,49 @@ def test_pod_folder_copied_out_alone_gives_host_and_source(read):
     assert set(events["component"]) == {"kube-rbac-proxy"}
 
 
-def test_kubectl_logs_saved_by_pod_name_give_program_and_host(write):
+def test_kubectl_logs_saved_by_pod_name_give_the_program(write):
     """``kubectl logs --timestamps POD > POD.log`` for a few pods in one folder: each file's
-    program is its workload's name, its host the pod, where the lines name neither."""
+    program is its workload's name, where the lines do not name it; its host stays
+    unknown, as nothing names the pod's node."""
     logrus = (
         '{t} time="{t}" level=error msg="publish failed" queue=orders.created '
         'err="connection blocked"\n'
     )
     times = [f"2024-02-06T09:4{i}:0{i}.51{i}Z" for i in range(3)]
     write("dump/order-api-5f6d8b7c9-4fp77.log", "".join(logrus.format(t=t) for t in times))
-    write("dump/payments-worker-79c5d4f6b8-nq2zk.log", logrus.format(t=times[0]))
+    write("dump/payments-worker-79c5d4f6b8-nq2zk.previous.log", logrus.format(t=times[0]))
     folder = write("dump/kube-proxy-zb9vk.log", cri(SYNC.format(m=1))).parent
     loaded = timeline.read(folder, infer=False, cache=False)
     assert loaded.summary.files["unparsed_lines"].sum() == 0
-    shown = loaded.events.select(
-        pl.col("file").str.extract(r"([^/]+)$"), "component", "host"
-    ).unique()
-    assert dict(zip(shown["file"], shown.select("component", "host").rows(), strict=True)) == {
-        "order-api-5f6d8b7c9-4fp77.log": ("order-api", "order-api-5f6d8b7c9-4fp77"),
-        "payments-worker-79c5d4f6b8-nq2zk.log": (
-            "payments-worker",
-            "payments-worker-79c5d4f6b8-nq2zk",
-        ),
-        "kube-proxy-zb9vk.log": ("kube-proxy", "kube-proxy-zb9vk"),
+    shown = loaded.events.select(pl.col("file").str.extract(r"([^/]+)$"), "component").unique()
+    assert dict(shown.rows()) == {
+        "order-api-5f6d8b7c9-4fp77.log": "order-api",
+        "payments-worker-79c5d4f6b8-nq2zk.previous.log": "payments-worker",
+        "kube-proxy-zb9vk.log": "kube-proxy",
     }
+    assert loaded.events["host"].null_count() == loaded.events.height
+
+
+@pytest.mark.parametrize("dump", ["kubectl", "saved"])
+def test_a_pods_saved_log_and_its_nodes_copy_each_keep_their_own_prefix(write, dump):
+    """The same container's ``kubectl logs --timestamps`` file and a node's CRI file, read
+    together: the time-only prefix that the saved log carries is not taken for the CRI
+    prefix, which also begins with a time."""
+    error = (
+        "[ERROR] plugin/errors: 2 registry.npmjs.org. A: read udp "
+        "10.244.1.7:41532->10.96.0.10:53: i/o timeout"
+    )
+    stamps = [f"2024-04-09T11:3{i}:0{i}.41{i}000000Z" for i in range(4)]
+    write(f"{dump}/coredns-6f9c7b8d4-p8mdx.log", "".join(f"{t} {error}\n" for t in stamps))
+    pod = f"nodes/aks-sys-1/var/log/pods/kube-system_coredns-6f9c7b8d4-k2vzq_{UID}/coredns"
+    folder = write(f"{pod}/0.log", "".join(f"{t} stdout F {error}\n" for t in stamps)).parents[7]
+    loaded = timeline.read(folder, infer=False, cache=False)
+    files = loaded.summary.files.sort("file")
+    expected = ["cri" if "/nodes/" in f else "kubectl-timestamps" for f in files["file"]]
+    assert files["prefix"].to_list() == expected
+    events = loaded.events
+    assert events.height == 8 and set(events["level"]) == {"error"}
+    assert set(events["message"].str.head(14)) == {"plugin/errors:"}
 
 
 def test_a_docker_nodes_json_file_logs_name_the_node(read):
