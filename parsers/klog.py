@@ -91,8 +91,12 @@ _KEY = r"[A-Za-z_][A-Za-z0-9_.\-/]*"
 _ANY_KEY = r'(?:[^\s="()]|\([^()\s]*\))+'
 #: A Go-quoted string (``strconv.Quote``).
 _QUOTED = r'"(?:[^"\\]|\\.)*"'
-#: A multi-line value: ``<``, tab-indented lines, `` >``.
-_BLOCK = r"<\n(?:\t[^\n]*\n)* >"
+#: A line of a multi-line value: klog indents it with a tab, which a terminal, ``journalctl``
+#: or a paste may have turned into spaces (two or more: one space opens the closing `` >``).
+_BLOCK_LINE = r"(?:\t| {2,})[^\n]*"
+#: A multi-line value: ``<``, indented lines, `` >``; or, cut short where a paste or an
+#: excerpt ended, its indented lines to the end of the record.
+_BLOCK = rf"<\n(?:{_BLOCK_LINE}\n)*(?: >|{_BLOCK_LINE}$)"
 
 
 def _bracketed(depth: int) -> str:
@@ -400,7 +404,7 @@ def _pair_json(pair: pl.Expr) -> pl.Expr:
         pl.when(raw.str.starts_with('"'))
         .then(_go_unquote(raw))
         .when(raw.str.starts_with("<\n"))
-        .then(_unblock(raw))
+        .then(_unindent(_block_body(raw)))
         .otherwise(raw)
     )
     return pl.concat_str(pl.lit(","), json_value(key), pl.lit(":"), json_value(value))
@@ -425,13 +429,29 @@ def _go_unquote(quoted: pl.Expr) -> pl.Expr:
 
 
 def _unblock(block: pl.Expr) -> pl.Expr:
-    r"""The value of a ``<`` ... `` >`` block: its lines without their leading tab.
+    r"""The value of a ``<`` ... `` >`` block as klog writes it: its lines without their
+    leading tab.
 
     >>> pl.select(_unblock(pl.lit("<\n\tline one\n\tline two\n >"))).item()
     'line one\nline two'
     """
-    body = block.str.slice(2, block.str.len_chars() - 5)
+    body = _block_body(block)
     return body.str.strip_prefix("\t").str.replace_all("\n\t", "\n", literal=True)
+
+
+def _block_body(block: pl.Expr) -> pl.Expr:
+    """A block's lines, without the ``<`` line and the `` >`` line (when it has one)."""
+    return block.str.strip_prefix("<\n").str.strip_suffix("\n >")
+
+
+def _unindent(body: pl.Expr) -> pl.Expr:
+    r"""A block's lines without their indentation: klog's tab, or the spaces (up to a tab
+    stop's eight) that stand for it where the tab was expanded.
+
+    >>> pl.select(_unindent(pl.lit("        exit status 2\n        \tat line 11"))).item()
+    'exit status 2\n\tat line 11'
+    """
+    return pl.format("\n{}", body).str.replace_all(r"\n(?:\t| {1,8})", "\n").str.slice(1)
 
 
 def program(container: pl.Expr, path: pl.Expr) -> pl.Expr:

@@ -350,6 +350,43 @@ def test_block_value_among_other_pairs():
     assert record["host"] is None  # the node named in a value does not move the record
 
 
+@pytest.mark.parametrize("indent", ["\t", "        ", "    ", "  "])
+@pytest.mark.parametrize(
+    ("after", "pairs"),
+    [
+        ("\n >", {}),
+        ('\n > node="worker-2"', {"node": "worker-2"}),
+        ("", {}),  # cut short before its closing line
+    ],
+)
+def test_a_block_whose_tabs_became_spaces_keeps_its_value(indent, after, pairs):
+    """A terminal, ``journalctl`` or a paste turns the tab before each line of a block
+    into spaces, and an excerpt may end before the block's `` >``: the value is still
+    the block's lines, not the ``<`` that opens it."""
+    text = (
+        'E1124 23:49:48.350388   48494 portforward.go:413] "Unhandled Error" err=<\n'
+        f"{indent}an error occurred forwarding 9928 -> 9090: exit status 1\n"
+        f"{indent}\tat line 11{after}\n"
+    )
+    record = parse(text).row(0, named=True)
+    assert record["template"] == "Unhandled Error"
+    assert json.loads(record["attrs"]) == {
+        "thread": "48494",
+        "caller": "portforward.go:413",
+        "err": "an error occurred forwarding 9928 -> 9090: exit status 1\n\tat line 11",
+        **pairs,
+    }
+
+
+def test_real_block_with_spaces_cut_short_keeps_its_lines():
+    events = read_real(REAL / "kube-proxy.journal", year=2025).events
+    assert json.loads(events["attrs"][0])["err"] == (
+        'exit status 2: ip6tables-restore v1.8.7 (nf_tables): unknown option "--xor-mark"\n'
+        "Error occurred at line: 11\n"
+        "Try `ip6tables-restore -h' or 'ip6tables-restore --help' for more information."
+    )
+
+
 def test_unusual_values_are_decoded_exactly():
     text = (
         'I0314 18:00:01.000001       1 endpointslicecache.go:366] "Setting endpoints for '
