@@ -187,7 +187,9 @@ def level_from(expr: pl.Expr, mapping: dict[str, str]) -> pl.Expr:
     )
 
 
-def join_continuations(lines: pl.LazyFrame, is_header: pl.Expr) -> pl.LazyFrame:
+def join_continuations(
+    lines: pl.LazyFrame, is_header: pl.Expr, *, keep: tuple[str, ...] = ()
+) -> pl.LazyFrame:
     """Fold each line that is not a header into the record above it.
 
     Headers are flagged, and the running count of headers is the record id, so no Python
@@ -196,9 +198,10 @@ def join_continuations(lines: pl.LazyFrame, is_header: pl.Expr) -> pl.LazyFrame:
     unparsed.
 
     Returns one row per record with ``line``, ``end_line``, ``header`` and ``text`` (the
-    lines joined with ``\\n``); the other line columns are taken from the first line. The
-    span runs from the least line to the greatest: lines a collector listed newest first
-    are read in reverse (:func:`parsers.wrappers.peel`).
+    lines joined with ``\\n``); the other line columns, and the parser's own columns named
+    in ``keep``, are taken from the first line. The span runs from the least line to the
+    greatest: lines a collector listed newest first are read in reverse
+    (:func:`parsers.wrappers.peel`).
     """
     flagged = lines.with_columns(header=is_header.fill_null(False))
     flagged = flagged.with_columns(record=pl.col("header").cast(pl.UInt32).cum_sum())
@@ -206,7 +209,7 @@ def join_continuations(lines: pl.LazyFrame, is_header: pl.Expr) -> pl.LazyFrame:
         pl.col("record") != pl.col("record").shift(1)
     ).fill_null(True)
     flagged = flagged.with_columns(alone=alone | (pl.col("record") == 0))
-    others = [c for c in LINE_SCHEMA if c not in ("line", "end_line", "text")]
+    others = [c for c in LINE_SCHEMA if c not in ("line", "end_line", "text")] + list(keep)
     single = flagged.filter(pl.col("alone")).select("line", "end_line", "header", "text", *others)
     grouped = (
         flagged.filter(~pl.col("alone"))

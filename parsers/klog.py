@@ -31,11 +31,19 @@ Python runs per line.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import polars as pl
 
 from parsers import registry
-from parsers.common import LEVEL, PLACEHOLDER_YEAR, join_continuations, json_value, records
+from parsers.common import (
+    LEVEL,
+    PLACEHOLDER_YEAR,
+    join_continuations,
+    json_object,
+    json_value,
+    records,
+)
 from parsers.registry import Parser, Sample, Score
 
 NAME = "klog"
@@ -84,6 +92,18 @@ HEADER = (
 )
 #: Where the thread id starts: everything before it has a fixed width.
 _THREAD_AT = 22
+#: The first of the four lines klog writes at the top of each log file it creates
+#: (``--log_dir``, ``--log_file``): when, on which machine, by which build, in which
+#: format. The time is the one clock reading in a klog file that states its year.
+FILE_HEADER = r"^Log file created at: [0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"
+_CREATED = "Log file created at: "
+_MACHINE = "Running on machine: "
+#: What the header above a line says, as :func:`with_file_header` gives it to each line.
+FILE_HEADER_STATE = ("_created", "_opened", "_machine")
+#: ``_opened`` where a file starts before any header: it stops the forward fill.
+_NOT_STATED = datetime(1, 1, 1)
+#: A record starts at a klog header or at a log file's header.
+RECORD_START = f"{HEADER}|{FILE_HEADER}"
 
 _KEY = r"[A-Za-z_][A-Za-z0-9_.\-/]*"
 #: Any key klog can write: a key that is not a string is written with ``%s``
@@ -209,6 +229,10 @@ _CONTINUATION = re.compile(
     r"|[^\s(]+\(.*\)$|\*[a-z]+$|:[A-Z][A-Z0-9-]* |-[ADINX] |COMMIT$)"
 )
 _HEADER_RE = re.compile(HEADER)
+#: The lines of a log file's header, which count against klog no more than continuations.
+_FILE_HEADER_LINE = re.compile(
+    r"^(?:Log file created at: |Running on machine: |Binary: Built with |Log line format: )"
+)
 
 
 def sniff(sample: list[str]) -> Score:
@@ -223,7 +247,7 @@ def sniff(sample: list[str]) -> Score:
     headers = sum(1 for s in lines if _HEADER_RE.match(s))
     if headers == 0:
         return Score(0.0, "no line has a klog header")
-    counted = sum(1 for s in lines if not _CONTINUATION.match(s))
+    counted = sum(1 for s in lines if not (_CONTINUATION.match(s) or _FILE_HEADER_LINE.match(s)))
     share = headers / max(counted, headers)
     return Score(share, f"{headers} of {counted} sample lines have a klog header")
 
@@ -233,7 +257,51 @@ def sniff(sample: list[str]) -> Score:
 
 def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     """Records from klog lines, in file order."""
-    return read_records(join_continuations(lines, pl.col("text").str.contains(HEADER)))
+    starts = starts_record(pl.col("text"))
+    return read_records(join_continuations(with_file_header(lines), starts, keep=FILE_HEADER_STATE))
+
+
+def starts_record(text: pl.Expr) -> pl.Expr:
+    """Whether a line starts a record (:data:`RECORD_START`): tested as two shapes, the
+    header's regex alone being faster than one of two branches."""
+    return text.str.contains(HEADER) | text.str.starts_with(_CREATED)
+
+
+def with_file_header(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """``lines`` (several files' one after the other) with what the log file header above
+    each states: when the file was created (``_opened``) and on which machine
+    (``_machine``); null above a file's first header; and whether it is a header's first
+    line (``_created``). Worked out on lines, where each
+    file's lines are still together, with a forward fill that starts again with each
+    file: no Python, no window over the files."""
+    text = pl.col("text")
+    created = text.str.starts_with(_CREATED)
+    stated = (
+        pl.when(created)
+        .then(text)
+        .str.slice(len(_CREATED))
+        .str.to_datetime("%Y/%m/%d %H:%M:%S", time_unit="us", strict=False)
+    )
+    new_file = (pl.col("path") != pl.col("path").shift(1)).fill_null(True)
+    machine = pl.when(created.shift(1) & ~new_file).then(text).str.extract(f"^{_MACHINE}(.+)$", 1)
+    # a file that starts without a header starts with nothing stated: an empty marker
+    # stops the fill, and is null again after it
+    return lines.with_columns(
+        _created=created,
+        _opened=pl.when(created)
+        .then(stated)
+        .when(new_file)
+        .then(pl.lit(_NOT_STATED))
+        .forward_fill(),
+        _machine=pl.when(machine.is_not_null())
+        .then(machine)
+        .when(created | new_file)
+        .then(pl.lit(""))
+        .forward_fill(),
+    ).with_columns(
+        _opened=pl.when(pl.col("_opened") != _NOT_STATED).then("_opened"),
+        _machine=pl.when(pl.col("_machine") != "").then("_machine"),
+    )
 
 
 def read_records(joined: pl.LazyFrame) -> pl.LazyFrame:
@@ -243,17 +311,23 @@ def read_records(joined: pl.LazyFrame) -> pl.LazyFrame:
     Structured messages of the two plain shapes and of the ``ErrorS`` block shape are read
     with literal replacements, the others decoded exactly. Each way reads a frame of its
     own rows only, and the frames are merged back in file order: an operation costs time
-    on every row it is given, null or not."""
+    on every row it is given, null or not.
+
+    A log file's header (:data:`FILE_HEADER`, its three lines below it) is a record of its
+    own, at the time it states; the records after it take their year from that time and
+    their host from its machine, where nothing else names one."""
     text = pl.col("text")
     header = pl.col("header")
     message = pl.col("message")
+    created = pl.col("_created")
     close = text.str.find("]", literal=True)
     structured = header & message.str.starts_with('"')
     block = pl.when(structured & ~pl.col("_plain")).then(message).str.contains(_PLAIN_BLOCK)
     panic = text.str.contains(r"\n(?:panic: |fatal error: )")
     level = text.str.head(1).replace_strict(LEVELS, default=None, return_dtype=LEVEL)
     base = (
-        joined.with_columns(
+        joined.with_columns(_created=header & created)
+        .with_columns(
             message=text.str.slice(close + 2),
             ts=_placeholder_ts(text),
             level=pl.when(panic).then(pl.lit("critical", LEVEL)).otherwise(level),
@@ -261,10 +335,13 @@ def read_records(joined: pl.LazyFrame) -> pl.LazyFrame:
         )
         .with_columns(
             _plain=structured & message.str.contains(_PLAIN_PAIRS),
-            text=pl.when(~header).then(text),  # only unparsed rows need it from here on
+            # only unparsed rows and file headers need it from here on
+            text=pl.when(~header | created).then(text),
         )
         .with_columns(
-            _way=pl.when("_plain")
+            _way=pl.when(created)
+            .then(pl.lit("created"))
+            .when("_plain")
             .then(pl.lit("plain"))
             .when(block)
             .then(pl.lit("block"))
@@ -276,7 +353,8 @@ def read_records(joined: pl.LazyFrame) -> pl.LazyFrame:
     ways = [
         base.filter(pl.col("_way") == "text").with_columns(
             template=pl.lit(None, pl.String), _pairs=pl.lit('"')
-        )
+        ),
+        _file_headers(base.filter(pl.col("_way") == "created")),
     ]
     for way, read in (("plain", _plain_fields), ("block", _block_fields), ("exact", _exact_fields)):
         template, pairs = read(message)
@@ -294,19 +372,62 @@ def read_records(joined: pl.LazyFrame) -> pl.LazyFrame:
         .when(pl.col("ts").is_null())
         .then(pl.lit("klog header with an impossible date or time"))
     )
+    opened = pl.col("_opened")
     return records(
-        fields,
+        fields.with_columns(header=header & ~created),
+        ts=pl.when(created).then("ts").otherwise(_in_year_after(pl.col("ts"), opened)),
         utc_offset_s=pl.lit(None, pl.Int32),
-        year_missing=pl.lit(True),
+        year_missing=~created & opened.is_null(),
         source=source,
+        host=pl.coalesce(pl.col("host"), pl.col("_machine")),
         component=pl.coalesce(pl.col("container"), source),
-        message=pl.when(header).then(message).otherwise(text),
-        template=pl.when(header).then(pl.col("template")),
-        attrs=pl.when(header)
+        message=pl.when(header | created).then(message).otherwise(text),
+        template=pl.when(header | created).then(pl.col("template")),
+        attrs=pl.when(created)
+        .then(pl.col("_pairs"))
+        .when(header)
         .then(pl.concat_str(pl.lit('{"thread":"'), where, pl.col("_pairs"), pl.lit("}")))
         .otherwise(pl.lit("{}")),
-        unparsed=reason,
+        unparsed=pl.when(~created).then(reason),
     )
+
+
+def _file_headers(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """The records of log file headers: ``Log file created at: 2018/08/12 02:38:49`` and
+    the lines below it (``Running on machine: k8s-master3``, ``Binary: Built with gc
+    go1.9.3 for linux/amd64``, ``Log line format: ...``), at the time the first states;
+    ``_opened`` and ``_machine`` carry what they say to the records after them."""
+    text = pl.col("text")
+    stated = text.str.slice(len(_CREATED), 19).str.to_datetime(
+        "%Y/%m/%d %H:%M:%S", time_unit="us", strict=False
+    )
+    machine = text.str.extract(r"\nRunning on machine: ([^\n]+)", 1)
+    binary = text.str.extract(r"\nBinary: ([^\n]+)", 1)
+    return rows.with_columns(
+        ts=stated,
+        _opened=stated,
+        _machine=machine,
+        level=pl.lit("info", LEVEL),
+        message=text,
+        template=pl.lit(f"{_CREATED}<TS>"),
+        _pairs=json_object(machine=machine, binary=binary),
+    )
+
+
+def _in_year_after(ts: pl.Expr, opened: pl.Expr) -> pl.Expr:
+    """A yearless time (placeholder year) in the year of ``opened``, the time its log file
+    was created, or the next one when its date comes before that in the calendar; left
+    as it is where ``opened`` is null (at little cost: most files have no header).
+
+    >>> from datetime import datetime
+    >>> pl.select(_in_year_after(pl.lit(datetime(2000, 1, 2, 3)), pl.lit(datetime(2018, 12, 31)))
+    ... ).item()
+    datetime.datetime(2019, 1, 2, 3, 0)
+    """
+    year = opened.dt.year()
+    opened_then = opened.dt.offset_by(pl.format("{}y", PLACEHOLDER_YEAR - year))
+    years = year - PLACEHOLDER_YEAR + (ts < opened_then).cast(pl.Int32)
+    return pl.coalesce(ts.dt.offset_by(pl.format("{}y", years)), ts)
 
 
 def _plain_fields(message: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
@@ -495,7 +616,7 @@ registry.register(
         parse=parse,
         samples=SAMPLES,
         literals=("] ",),
-        record_start=HEADER,
+        record_start=RECORD_START,
         files_together=True,
     )
 )

@@ -98,9 +98,11 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     lines = json_text.compact_lines(lines)
     text = pl.col("text")
     is_json = text.str.starts_with("{")
-    joined = join_continuations(lines, is_json | text.str.contains(klog.HEADER)).with_columns(
-        _json=pl.col("header") & is_json
-    )
+    joined = join_continuations(
+        klog.with_file_header(lines),
+        is_json | klog.starts_record(text),
+        keep=klog.FILE_HEADER_STATE,
+    ).with_columns(_json=pl.col("header") & is_json)
     json_records = _json_records(joined.filter("_json"))
     text_records = klog.read_records(joined.filter(~pl.col("_json")).drop("_json"))
     return pl.merge_sorted([json_records, text_records], key="line")

@@ -608,6 +608,107 @@ def test_garbage_before_the_first_header_is_counted_with_its_line(read):
     assert loaded.summary.unparsed_lines == 2
 
 
+# --- a log file's header ----------------------------------------------------------------
+
+
+def file_header(created: str, machine: str, go: str = "go1.20.5") -> str:
+    """The four lines klog writes at the top of a log file it creates."""
+    return (
+        f"Log file created at: {created}\n"
+        f"Running on machine: {machine}\n"
+        f"Binary: Built with gc {go} for linux/amd64\n"
+        "Log line format: [IWEF]mmdd hh:mm:ss.uuuuuu threadid file:line] msg\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "rows", "created", "machine"),
+    [
+        (
+            "kube-controller-manager.k8s-master3.unknownuser.log.WARNING.20180812-023849.5071",
+            4,
+            datetime(2018, 8, 12, 2, 38, 49, tzinfo=UTC),
+            "k8s-master3",
+        ),
+        (
+            "kube-controller-manager.ERROR",
+            6,
+            datetime(2017, 5, 23, 11, 23, 2, tzinfo=UTC),
+            "ip-192-168-4-174",
+        ),
+    ],
+)
+def test_real_log_file_header_is_a_record_that_dates_and_places_the_others(
+    name, rows, created, machine
+):
+    """klog's log files (``--log_dir``) open with when and on which machine they were
+    created: a row at that time, whose year the records after it take (a year given to
+    the read is for files that state none), and whose machine is their host."""
+    loaded = read_real(REAL / name, year=2023)
+    events = loaded.events.sort("line")
+    assert events.height == rows
+    opened = events.row(0, named=True)
+    assert (opened["line"], opened["ts"], opened["level"]) == (1, created, "info")
+    assert opened["template"] == "Log file created at: <TS>"
+    assert json.loads(opened["attrs"])["machine"] == machine
+    assert opened["message"].splitlines()[1] == f"Running on machine: {machine}"
+    assert set(events["ts"].dt.year()) == {created.year}
+    assert set(events["host"]) == {machine}
+    assert set(events["source"]) == {"kube-controller-manager"}
+    assert events["ts"].is_sorted()
+    assert "year" not in set(loaded.summary.assumptions["what"])
+
+
+def test_records_after_new_year_take_the_year_after_the_file_was_created(read):
+    text = file_header("2022/12/31 23:59:58", "node-7") + (
+        'I1231 23:59:59.500000    4120 server.go:661] "Version info" version="v1.26.4"\n'
+        'W0101 00:00:01.250000    4120 proxier.go:858] "Sync failed" retryingTime="30s"\n'
+    )
+    events = logs(read("kube-proxy.log", text))
+    assert events["ts"].to_list() == [
+        datetime(2022, 12, 31, 23, 59, 58, tzinfo=UTC),
+        datetime(2022, 12, 31, 23, 59, 59, 500000, tzinfo=UTC),
+        datetime(2023, 1, 1, 0, 0, 1, 250000, tzinfo=UTC),
+    ]
+
+
+def test_each_header_of_rotated_files_read_as_one_dates_the_records_below_it(read):
+    """``cat`` of a log file and the one that followed it: each header's time and machine
+    hold for the records below it, up to the next header."""
+    text = (
+        file_header("2021/03/14 06:00:00", "ip-10-0-3-9", "go1.15.8")
+        + "E0314 06:00:01.000001    7 reflector.go:138] Failed to watch *v1.Node\n"
+        + file_header("2024/03/14 06:00:00", "ip-10-0-4-2")
+        + "E0314 06:00:02.000002    9 reflector.go:138] Failed to watch *v1.Node\n"
+    )
+    events = logs(read("kubelet.log", text, year=2019))
+    assert events["line"].to_list() == [1, 5, 6, 10]
+    assert events["ts"].dt.year().to_list() == [2021, 2021, 2024, 2024]
+    assert events["host"].to_list() == ["ip-10-0-3-9"] * 2 + ["ip-10-0-4-2"] * 2
+    assert json.loads(events["attrs"][2]) == {
+        "machine": "ip-10-0-4-2",
+        "binary": "Built with gc go1.20.5 for linux/amd64",
+    }
+
+
+def test_a_header_says_nothing_of_another_file_read_with_it(write):
+    dated = write(
+        "a/kube-scheduler.log",
+        file_header("2020/06/01 08:00:00", "master-1")
+        + ("I0601 08:00:01.000000       1 scheduler.go:156] Attempting to schedule pod\n"),
+    )
+    yearless = write("b/kube-scheduler.log", SYNC_FAILED_QUOTED)
+    events = timeline.load([dated, yearless], year=2023, infer=False, cache=False, workers=1)
+    other = events.filter(pl.col("file") == str(yearless))
+    assert other["host"].null_count() == other.height
+    assert set(other["ts"].dt.year()) == {2023}
+
+
+def test_sniff_does_not_count_a_file_header_against_klog():
+    sample = (file_header("2018/08/12 02:38:49", "k8s-master3") + STARTUP).splitlines()[:6]
+    assert klog.sniff(sample).score == 1.0
+
+
 # --- source and component ---------------------------------------------------------------
 
 
