@@ -159,11 +159,13 @@ HEADER = "|".join(
 )
 
 #: Lines that only CoreDNS or node-cache writes (a plain ``[INFO]`` line is not enough:
-#: Maven and many others tag lines the same way).
+#: Maven and many others tag lines the same way): among them the server's own, as the
+#: panic it recovered from in serving a query (``in server: "dns://:53"``, with the
+#: stack below it since 1.9.3).
 _MARKERS = "|".join(
     [
         rf"^(?:{_GO_DATE} )?(?:[^ ]+ )?\[(?:{_TAG})\] (?:plugin/|Reloading|SIGTERM: |"
-        r"Starting node-cache|Added interface - |CoreDNS-)",
+        r'Starting node-cache|Added interface - |CoreDNS-|Recovered from panic in server:? ")',
         rf"^(?:\[INFO\] )?{unnamed(QUERY).removeprefix('^')}",
         # the errors plugin before 1.3: rcode number, a fully qualified name, a type
         rf"^(?:{_GO_DATE} )?\[ERROR\] [0-9]+ [^ ]*\. [A-Z0-9]+: ",

@@ -718,6 +718,8 @@ def test_a_file_of_one_older_coredns_line_is_recognised(read, line, level):
         ("coredns-k8s-crd-reload.log", 5, 0, 0),
         ("coredns-sigusr1.log", 3, 1, 0),
         ("coredns-no-zone.log", 1, 0, 1),
+        ("coredns-recovered-panic-1.6.log", 7, 1, 0),
+        ("coredns-recovered-panic-stack.log", 1, 1, 0),
     ],
 )
 def test_real_coredns_lines_are_one_row_each(name, rows, errors, timed):
@@ -731,6 +733,31 @@ def test_real_coredns_lines_are_one_row_each(name, rows, errors, timed):
     assert (events["level"] == "error").sum() == errors
     assert events["ts"].is_not_null().sum() == timed
     assert events["template"].null_count() == 0
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        '"dns://:53" runtime error: invalid memory address or nil pointer dereference',
+        '"dns://:1553"',
+        '"tls://.:853" index out of range [0] with length 0',
+    ],
+)
+def test_a_file_of_recovered_panics_alone_is_coredns(read, server):
+    """What the server writes when a plugin panics while serving a query, and the stack
+    below it since 1.9.3, is CoreDNS's alone, like a ``plugin/`` line: ``grep -A`` of it
+    is recognised, one row a panic, at error (the server goes on)."""
+    line = f"[ERROR] Recovered from panic in server: {server}\n"
+    stack = (
+        "goroutine 46517191 [running]:\nruntime/debug.Stack()\n"
+        "\t/usr/local/go/src/runtime/debug/stack.go:24 +0x5e\n"
+    )
+    loaded = read("coredns-panics.log", line + stack + line)
+    assert loaded.summary.files["format"].to_list() == ["coredns"]
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [1, 5]
+    assert events["level"].to_list() == ["error", "error"]
+    assert events["message"][0].splitlines()[1:] == stack.splitlines()
 
 
 def test_blanks_a_terminal_left_after_lines_split_no_template():
