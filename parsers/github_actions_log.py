@@ -16,6 +16,14 @@ The run's log archive also holds each step's log again, in a folder named after 
 (``build/2_Run make test.txt`` beside ``1_build.txt``): its lines are counted as unparsed,
 naming the job's log, so that no job and no error is counted twice.
 
+``gh run view --log`` (and ``--log-failed``) writes the lines of every job of a run, each
+after its job's and its step's names and a tab each::
+
+    build\tRun make test\t2023-03-14T18:08:59.0027346Z dial tcp: ... i/o timeout
+
+Those names are read off the line (the step's the one the line is in); each job of such
+a file is a job row of its own.
+
 The job row is derived from the log: queued at its first line ("Requested labels",
 "Waiting for a runner to pick up this job..."), started when a runner took it ("Job is
 about to start running on ..."), stopped at its last line; cancelled if the runner wrote
@@ -54,6 +62,11 @@ OWN_TIME = (
 RUNNER_TIME = (
     r"^\x{FEFF}?(?P<own_ts>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{7}Z)(?: |$)"
 )
+#: ``gh run view --log``: the job's and the step's names before the runner's time.
+GH_CLI = (
+    r"^(?P<gh_job>[^\t]+)\t(?P<gh_step>[^\t]*)\t"
+    r"(?P<gh_text>\x{FEFF}?[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9:.]+Z(?: .*)?)$"
+)
 MARKER = r"^##\[(?P<marker>[a-z]+)\](?P<rest>.*)$"
 MARKER_LITERAL = "##["
 #: How the web UI shows ``##[error]`` and its kin, in text copied from a job's page.
@@ -84,8 +97,10 @@ LEVEL = {"error": "error", "warning": "warning", "notice": "info", "debug": "deb
 
 
 def _bodies(sample: list[str]) -> pl.Series:
-    """The sample's lines without a BOM and the runner's time, had the loader not cut it."""
-    return pl.Series(sample, dtype=pl.String).str.replace(OWN_TIME, "").str.strip_prefix("\ufeff")
+    """The sample's lines without ``gh``'s job and step names, a BOM and the runner's
+    time, had the loader not cut it."""
+    lines = pl.Series(sample, dtype=pl.String).str.replace(GH_CLI, "${gh_text}")
+    return lines.str.replace(OWN_TIME, "").str.strip_prefix("\ufeff")
 
 
 def sniff(sample: list[str]) -> Score:
@@ -106,8 +121,15 @@ def sniff(sample: list[str]) -> Score:
     return Score(0.0, "no GitHub Actions runner lines or ##[...] markers")
 
 
-def log_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
-    """Each line's time (its own, else the prefix's), body, marker and level."""
+def log_lines(lines: pl.LazyFrame, job_name: str | None) -> pl.LazyFrame:
+    """Each line's job (``gh``'s name for it, else ``job_name``), time (its own, else the
+    prefix's), body, marker, level and step."""
+    gh = pl.col("text").str.extract_groups(GH_CLI)
+    lines = lines.with_columns(
+        job=pl.coalesce(gh.struct.field("gh_job"), pl.lit(job_name, pl.String)),
+        gh_step=gh.struct.field("gh_step"),
+        text=pl.coalesce(gh.struct.field("gh_text"), pl.col("text")),
+    )
     own_text = (
         pl.when(pl.col("prefix_ts").is_null())
         .then(pl.col("text").str.extract(OWN_TIME, 1))
@@ -131,17 +153,21 @@ def log_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
     )
     return parsed.with_columns(
         level=pl.col("marker").replace_strict(LEVEL, default=None, return_dtype=pl.String),
-        step=pl.when((pl.col("marker") == "group") & pl.col("rest").str.starts_with("Run "))
-        .then(pl.col("rest"))
-        .forward_fill(),
+        step=pl.coalesce(
+            "gh_step",
+            pl.when((pl.col("marker") == "group") & pl.col("rest").str.starts_with("Run "))
+            .then(pl.col("rest"))
+            .forward_fill()
+            .over("job"),
+        ),
     )
 
 
 def job_facts(parsed: pl.LazyFrame) -> pl.LazyFrame:
-    """One row about the whole job: times, runner, labels, outcome, name.
+    """One row about each job: times, runner, labels, outcome, name.
 
-    What the runner says about itself is read from the first :data:`SETUP_LINES` lines
-    only, where it writes it, so that a step's output cannot pass for it.
+    What the runner says about itself is read from a job's first :data:`SETUP_LINES`
+    lines only, where it writes it, so that a step's output cannot pass for it.
     """
     body = pl.col("body")
     picked = body.str.extract_groups(PICKED_UP)
@@ -150,7 +176,8 @@ def job_facts(parsed: pl.LazyFrame) -> pl.LazyFrame:
     def first_match(pattern: str) -> pl.Expr:
         return body.str.extract(pattern, 1).drop_nulls().first()
 
-    setup = parsed.head(SETUP_LINES).select(
+    opening = parsed.filter(pl.int_range(pl.len()).over("job") < SETUP_LINES)
+    setup = opening.group_by("job", maintain_order=True).agg(
         picked_up=pl.col("_time").filter(picked.struct.field("runner").is_not_null()).first(),
         waited=body.str.starts_with("Waiting for a runner").any(),
         runner=pl.coalesce(
@@ -169,8 +196,7 @@ def job_facts(parsed: pl.LazyFrame) -> pl.LazyFrame:
         ref=defined.struct.field("ref").drop_nulls().first(),
     )
     errors = (pl.col("marker") == "error").sum()
-    file_name = pl.col("path").first().str.extract(r"([^/\\]+)$", 1).str.strip_suffix(".gz")
-    whole = parsed.select(
+    whole = parsed.group_by("job", maintain_order=True).agg(
         line=pl.col("line").min(),
         first=pl.col("_time").min(),
         last=pl.col("_time").max(),
@@ -183,21 +209,18 @@ def job_facts(parsed: pl.LazyFrame) -> pl.LazyFrame:
         .when(errors > 0)
         .then(pl.lit("failed"))
         .otherwise(pl.lit("success")),
-        name=pl.coalesce(
-            file_name.str.extract(r"^[0-9]+_(.+)\.txt$", 1),
-            file_name.str.replace(r"\.(?:txt|log)$", ""),
-        ),
         lines_host=pl.col("host").drop_nulls().first(),
     )
     self_hosted = pl.col("where").is_in(["repository", "organization", "enterprise"])
     return (
-        pl.concat([whole, setup], how="horizontal")
+        whole.join(setup, on="job", how="left", maintain_order="left")
         .with_columns(
             executor=pl.coalesce(
                 jobs.executor_from_labels(pl.coalesce("labels", pl.concat_list("image"))),
                 pl.when(self_hosted).then(pl.lit("self-hosted")),
             ),
             host="lines_host",
+            name="job",
         )
         .filter(pl.col("line").is_not_null())
     )
@@ -247,6 +270,20 @@ def job_row(facts: pl.LazyFrame) -> pl.LazyFrame:
     return jobs.job_records(fields, source=SOURCE, extra=extra)
 
 
+def file_job_name(path: str | None) -> str | None:
+    """The job a log file is of, by its name: ``build`` for ``1_build.txt`` (the run's
+    log archive), else the name without ``.txt`` or ``.log``.
+
+    >>> file_job_name("logs/3_Run tests.txt"), file_job_name("deploy.log.gz")
+    ('Run tests', 'deploy')
+    """
+    if not path:
+        return None
+    name = re.split(r"[/\\]", path)[-1].removesuffix(".gz")
+    archived = re.fullmatch(r"[0-9]+_(.+)\.txt", name)
+    return archived.group(1) if archived else re.sub(r"\.(?:txt|log)$", "", name)
+
+
 def archive_job_log(path: str | None) -> str | None:
     """The job's log that a step's log in GitHub's log archive repeats (``1_build.txt``
     for ``build/2_Run make test.txt``); None for another file, or where its folder cannot
@@ -274,7 +311,8 @@ def _names_in(folder: str) -> tuple[str, ...]:
 def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     """Every line as a log row, and one job row for the file; a step's log that the
     archive's job log repeats is unparsed, line by line, naming that log."""
-    repeated = archive_job_log(lines.select(pl.col("path").first()).collect().item())
+    path = lines.select(pl.col("path").first()).collect().item()
+    repeated = archive_job_log(path)
     if repeated:
         return records(
             lines,
@@ -282,19 +320,18 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
             message="text",
             unparsed=pl.lit(f"a step's log in GitHub's log archive; its lines are in {repeated}"),
         )
-    parsed = log_lines(lines).collect().lazy()
+    parsed = log_lines(lines, file_job_name(path)).collect().lazy()
     facts = job_facts(parsed).collect().lazy()
-    logged = parsed.join(facts.select("name"), how="cross")
     attrs = json_object(
         marker=pl.col("marker"),
         step=pl.when(pl.col("marker").is_in(["error", "warning"])).then(pl.col("step")),
     )
     log_rows = records(
-        logged,
+        parsed,
         ts=pl.col("_time").dt.replace_time_zone(None),
         utc_offset_s=pl.when(pl.col("_time").is_not_null()).then(pl.lit(0)),
         source=pl.lit(SOURCE),
-        component=pl.col("name"),
+        component=pl.col("job"),
         level="level",
         message=pl.when(pl.col("marker").is_not_null())
         .then(pl.col("rest"))

@@ -581,3 +581,75 @@ def test_real_jobs_api_response_is_one_failed_job_at_its_queue_time():
     attrs = json.loads(job["attrs"])
     assert (attrs["queue_delay_s"], attrs["duration_s"]) == (3.0, 2260.0)
     assert attrs["runner_name"] == "GitHub Actions 1000018024"
+
+
+def gh_log(job: str, lines: list[tuple[str, str, str]]) -> str:
+    """Lines as ``gh run view --log`` writes them: job, step, the runner's time and text."""
+    return "".join(f"{job}\t{step}\t{time} {text}\n" for step, time, text in lines)
+
+
+def test_gh_run_view_log_gives_each_job_its_row_and_each_line_its_step(read):
+    build = gh_log(
+        "build (ubuntu-22.04)",
+        [
+            ("Set up job", "2024-11-05T07:12:40.1011111Z", "Current runner version: '2.320.0'"),
+            ("Run make test", "2024-11-05T07:12:41.2022222Z", "##[group]Run make test"),
+            ("Run make test", "2024-11-05T07:12:41.2033333Z", "##[endgroup]"),
+            ("Run make test", "2024-11-05T07:13:30.5044444Z", "hint: \tgo mod tidy"),
+            (
+                "Run make test",
+                "2024-11-05T07:13:31.6055555Z",
+                "##[error]Process completed with exit code 2.",
+            ),
+        ],
+    )
+    lint = gh_log(
+        "lint",
+        [
+            ("Set up job", "2024-11-05T07:12:39.0000001Z", "Current runner version: '2.320.0'"),
+            ("Run ruff check", "2024-11-05T07:12:52.0000002Z", "All checks passed!"),
+            ("Complete job", "2024-11-05T07:12:53.0000003Z", "Cleaning up orphan processes"),
+        ],
+    )
+    loaded = read("run-11668.log", build + lint)
+    assert loaded.summary.files["format"].to_list() == ["github-actions-log"]
+    assert loaded.summary.files["unparsed_lines"].to_list() == [0]
+    jobs = {
+        row["component"]: json.loads(row["attrs"])
+        for row in loaded.events.filter(pl.col("kind") == "job").iter_rows(named=True)
+    }
+    assert {name: job["status"] for name, job in jobs.items()} == {
+        "build (ubuntu-22.04)": "failed",
+        "lint": "success",
+    }
+    assert jobs["lint"]["started_at"] == "2024-11-05T07:12:39.000Z"
+    assert jobs["build (ubuntu-22.04)"]["failed_step"] == "Run make test"
+    logs = loaded.events.filter(pl.col("kind") == "log").sort("line")
+    assert logs["ts"].dt.strftime("%H:%M:%S.%6f").to_list()[:2] == [
+        "07:12:40.101111",
+        "07:12:41.202222",
+    ]
+    assert logs["message"][3] == "hint: \tgo mod tidy"
+    assert logs["component"].to_list() == ["build (ubuntu-22.04)"] * 5 + ["lint"] * 3
+    assert json.loads(logs["attrs"][4]) == {"marker": "error", "step": "Run make test"}
+
+
+def test_real_gh_run_view_log_lines_are_rows_of_their_job_at_the_runner_s_times():
+    """``gh run view --log`` as a public repository saved it (lomendor/Project-Dixis,
+    ``tests/data/real/README.md``): the job's name from the line, not the file, every
+    line at its runner time, and the failed job failed in the step that failed."""
+    for name, job_name, status in [
+        ("gh-run-log-smoke-tests.txt", "Smoke Tests", "success"),
+        ("gh-run-log-commitlint-failed.txt", "PR Hygiene Check", "failed"),
+    ]:
+        path = REAL / name
+        loaded = read_real(path)
+        logs = loaded.events.filter(pl.col("kind") == "log").sort("line")
+        times = [line.split("\t")[2].lstrip("\ufeff") for line in path.read_text().splitlines()]
+        assert logs["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S.%6f").to_list() == [t[:26] for t in times]
+        assert set(logs["component"]) == {job_name}
+        assert not logs["message"].str.starts_with(f"{job_name}\t").any()
+        job = loaded.events.filter(pl.col("kind") == "job").row(0, named=True)
+        attrs = json.loads(job["attrs"])
+        assert (job["component"], attrs["status"]) == (job_name, status)
+    assert attrs["failed_step"] == "Run commitlint"
