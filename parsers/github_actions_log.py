@@ -11,6 +11,7 @@ first, which starts with a byte order mark) still carries its own, which is read
 ``##[error]``, ``##[warning]``, ``##[notice]`` and ``##[debug]`` give the level. Text
 copied from a job's web page has no times, and may show those markers as the page does
 (``Error: Process completed with exit code 1.``): both are read, the rows without a time.
+In a log with the runner's times, a line ``Error: ...`` is what a program wrote.
 
 The run's log archive also holds each step's log again, in a folder named after the job
 (``build/2_Run make test.txt`` beside ``1_build.txt``): its lines are counted as unparsed,
@@ -143,7 +144,9 @@ def log_lines(lines: pl.LazyFrame, job_name: str | None) -> pl.LazyFrame:
         .str.strip_prefix("\ufeff")
     )
     parsed = lines.with_columns(_time=pl.coalesce(own, pl.col("prefix_ts")), body=body)
-    ui_word = pl.col("body").str.extract(UI_MARKER, 1)
+    # only text copied from the web page (no times) shows markers so; in a log with the
+    # runner's times a line "Error: ..." is a program's own output
+    ui_word = pl.when(pl.col("_time").is_null()).then(pl.col("body").str.extract(UI_MARKER, 1))
     parsed = parsed.with_columns(
         marker=pl.coalesce(pl.col("body").str.extract(MARKER, 1), ui_word.str.to_lowercase()),
         rest=pl.coalesce(

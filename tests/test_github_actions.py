@@ -653,3 +653,28 @@ def test_real_gh_run_view_log_lines_are_rows_of_their_job_at_the_runner_s_times(
         attrs = json.loads(job["attrs"])
         assert (job["component"], attrs["status"]) == (job_name, status)
     assert attrs["failed_step"] == "Run commitlint"
+
+
+@pytest.mark.parametrize(
+    ("output", "name"),
+    [
+        ("Error: connect ECONNREFUSED 10.0.3.7:5672 (retrying in 2s)", "1_integration.txt"),
+        ("Warning: apt-key is deprecated. Manage keyring files in trusted.gpg.d", "3_setup.txt"),
+        ("Notice: npm 11.0.0 is available", "deploy (prod).log"),
+    ],
+)
+def test_a_program_s_error_line_in_a_timed_log_is_no_runner_marker(read, output, name):
+    """``Error: `` marks an error only in text copied from the web page; in a log with the
+    runner's times it is a program's output, and a job that printed one and passed passed."""
+    text = (
+        "2024-02-01T10:00:00.0000001Z Current runner version: '2.312.0'\n"
+        "2024-02-01T10:00:02.0000002Z ##[group]Run ./ci.sh\n"
+        "2024-02-01T10:00:02.0000003Z ##[endgroup]\n"
+        f"2024-02-01T10:00:09.0000004Z {output}\n"
+        "2024-02-01T10:00:15.0000005Z Cleaning up orphan processes\n"
+    )
+    loaded = read(name, text)
+    line = loaded.events.filter(pl.col("line") == 4, pl.col("kind") == "log").row(0, named=True)
+    assert (line["message"], line["level"], line["attrs"]) == (output, None, "{}")
+    job = loaded.events.filter(pl.col("kind") == "job").row(0, named=True)
+    assert json.loads(job["attrs"])["status"] == "success" and job["level"] == "info"
