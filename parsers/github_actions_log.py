@@ -25,9 +25,12 @@ after its job's and its step's names and a tab each::
 Those names are read off the line (the step's the one the line is in); each job of such
 a file is a job row of its own.
 
-The job row is derived from the log: queued at its first line ("Requested labels",
-"Waiting for a runner to pick up this job..."), started when a runner took it ("Job is
-about to start running on ..."), stopped at its last line; cancelled if the runner wrote
+The job row is derived from the log: queued at its first line where the log shows the
+wait ("Requested labels", "Waiting for a runner to pick up this job..."), started when a
+runner took it ("Job is about to start running on ...", else at the first line),
+stopped at its last line; a log that opens with the runner's own lines (``Current runner
+version``, as job logs do now) does not say when the job was queued, so its queue delay
+is unknown, not zero; cancelled if the runner wrote
 "The operation was canceled.", failed if it wrote any ``##[error]``, else success. The
 job's name comes from the file name (``1_build.txt``), else the file's stem.
 
@@ -75,11 +78,15 @@ UI_MARKER = r"^(?P<ui>Error|Warning|Notice): "
 #: The line a failed step always ends with, as the web UI shows it.
 UI_FAILED_STEP = r"^(?:##\[error\]|Error: )Process completed with exit code [0-9]+\.$"
 UI_FAILED_LITERAL = "Process completed with exit code "
-RUNNER_LINES = (
+#: Lines GitHub writes into a job's log while the job waits for a runner.
+QUEUED_LINES = (
     "Requested labels: ",
     "Requested runner group: ",
     "Job defined at: ",
     "Waiting for a runner to pick up this job",
+)
+RUNNER_LINES = (
+    *QUEUED_LINES,
     "Job is about to start running on ",
     "Current runner version: ",
     "Runner name: ",
@@ -183,6 +190,7 @@ def job_facts(parsed: pl.LazyFrame) -> pl.LazyFrame:
     setup = opening.group_by("job", maintain_order=True).agg(
         picked_up=pl.col("_time").filter(picked.struct.field("runner").is_not_null()).first(),
         waited=body.str.starts_with("Waiting for a runner").any(),
+        queue_shown=pl.any_horizontal(body.str.starts_with(line) for line in QUEUED_LINES).any(),
         runner=pl.coalesce(
             first_match(RUNNER_NAME), picked.struct.field("runner").drop_nulls().first()
         ),
@@ -245,7 +253,8 @@ def job_row(facts: pl.LazyFrame) -> pl.LazyFrame:
         raw_status=pl.lit(None, pl.String),
         note=pl.lit(None, pl.String),
         created_at=pl.lit(None, pl.String),
-        queued_at=jobs.iso_utc(pl.col("first")),
+        # a log that opens when the job started says nothing of how long it waited
+        queued_at=jobs.iso_utc(pl.when(pl.col("queue_shown")).then(pl.col("first"))),
         # a log that waited for a runner and names none that picked it up never started
         started_at=jobs.iso_utc(
             pl.coalesce("picked_up", pl.when(~pl.col("waited")).then(pl.col("first")))

@@ -538,7 +538,7 @@ def test_step_log_is_recognised_by_its_group_markers(read):
     assert loaded.summary.files["format"].to_list() == ["github-actions-log"]
     job = loaded.events.filter(pl.col("kind") == "job").row(0, named=True)
     assert job["component"] == "Run make test"
-    assert json.loads(job["attrs"])["queue_delay_s"] == 0.0
+    assert json.loads(job["attrs"])["queue_delay_s"] is None  # a step log shows no wait
 
 
 def test_an_application_log_with_timestamps_is_not_a_job_log():
@@ -678,3 +678,23 @@ def test_a_program_s_error_line_in_a_timed_log_is_no_runner_marker(read, output,
     assert (line["message"], line["level"], line["attrs"]) == (output, None, "{}")
     job = loaded.events.filter(pl.col("kind") == "job").row(0, named=True)
     assert json.loads(job["attrs"])["status"] == "success" and job["level"] == "info"
+
+
+@pytest.mark.parametrize(
+    ("name", "queued_at", "started_at"),
+    [
+        # GitHub wrote the wait into the log: queued at the first line, started when picked up
+        ("playwright-job.txt", "2023-02-22T10:26:10.560Z", None),
+        # the log opens with the runner's own lines: how long the job waited is unknown
+        ("gh-run-log-smoke-tests.txt", None, "2025-09-20T08:40:01.198Z"),
+        ("checkout-fetch-retry.txt", None, "2024-05-06T04:58:15.248Z"),
+    ],
+)
+def test_a_job_log_has_a_queue_delay_only_where_it_shows_the_wait(name, queued_at, started_at):
+    loaded = read_real(REAL / name)
+    job = json.loads(loaded.events.filter(pl.col("kind") == "job")["attrs"][0])
+    assert job["queued_at"] == queued_at
+    if queued_at is None:
+        assert (job["started_at"], job["queue_delay_s"]) == (started_at, None)
+    else:
+        assert job["queue_delay_s"] is not None and job["queue_delay_s"] >= 0
