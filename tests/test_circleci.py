@@ -476,3 +476,28 @@ def test_real_api_v2_responses_are_a_job_row_each(name, jobs):
         assert (row["ts"] and row["ts"].strftime("%Y-%m-%dT%H:%M:%S.%f")[:23]) == ts
         attrs = json.loads(row["attrs"])
         assert (attrs["queue_delay_s"], attrs["duration_s"]) == (queued, ran)
+
+
+def test_real_api_v1_1_shallow_recent_build_is_queued_at_queued_at_not_usage_queued_at():
+    """API v1.1 ``recent-builds?shallow=true`` as CircleCI's API reference quotes it (tab
+    indented, a 2.0 build with its workflow): one job row named after its workflow job,
+    at ``queued_at``, waiting 1.643 s for a machine (not from ``usage_queued_at``, when
+    the plan let it queue), running ``build_time_millis``."""
+    loaded = read_real(REAL / "recent-builds-v1.1-shallow.json")
+    assert loaded.events.height == 1
+    row = loaded.events.row(0, named=True)
+    assert (row["kind"], row["level"], row["component"], row["host"], row["line"]) == (
+        "job",
+        "info",
+        "build-preview",
+        None,
+        1,
+    )
+    assert row["ts"] == datetime(2019, 4, 12, 17, 46, 11, 289000, tzinfo=UTC)
+    attrs = json.loads(row["attrs"])
+    assert (attrs["queue_delay_s"], attrs["duration_s"]) == (1.643, 89.366)
+    assert (attrs["job_number"], attrs["workflow"], attrs["status"]) == (
+        16315,
+        "build-website",
+        "success",
+    )
