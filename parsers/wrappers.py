@@ -502,13 +502,16 @@ def _plausible(name: str, lines: list[str]) -> bool:
     """Whether numbered lines are grep's: most are matches (``N:``, context lines are
     ``N-``), and what follows is not the rest of a time, a date or an IPv6 address
     (``10:00:01 msg`` is a time, ``2023-03-13 10:05,...`` a date and ``2001:db8::53 - ...``
-    an address, not lines 10, 2023 and 2001).
+    an address, not lines 10, 2023 and 2001). Whether names before lines are containers'
+    (:func:`_named_plausible`).
 
     >>> _plausible("grep", ["2023-03-13 10:05,upgrade,daemonset/kube-proxy"])
     False
     >>> _plausible("grep", ['2001:db8::53 - [14/Mar/2023:18:00:01 +0000] 1 "A IN x. udp"'])
     False
     """
+    if name == "name-prefix":
+        return _named_plausible(lines)
     if name != "grep":
         return True
     found = [m for s in lines if not _GREP_DATED.match(s) and (m := _GREP_NUMBERED.match(s))]
@@ -517,6 +520,23 @@ def _plausible(name: str, lines: list[str]) -> bool:
     matches = sum(1 for m in found if m["sep"] == ":")
     times = sum(1 for m in found if re.match(r"[0-9]{2}[-:./][0-9]{2}|" + _IPV6_REST, m["rest"]))
     return matches >= len(found) / 2 and times < len(found) / 2
+
+
+_NAME_PREFIX = re.compile(NAME_PREFIX)
+
+
+def _named_plausible(lines: list[str]) -> bool:
+    """Whether the words before lines are containers' names, not the level a format
+    writes before its time (RabbitMQ's ``$level $time $msg``: ``info 2024-10-04 ...``).
+
+    >>> _named_plausible(["info 2024-10-04 03:23:52.968389-04:00 connection closed"])
+    False
+    >>> _named_plausible(["manager 2023-03-14T18:00:01Z reconciled"])
+    True
+    """
+    units = [m["unit"] for s in lines if (m := _NAME_PREFIX.match(s))]
+    levels = sum(1 for unit in units if unit in SEVERITY_NAMES)
+    return levels <= len(units) / 2
 
 
 def grep_pattern(text: pl.Series) -> str:

@@ -1030,6 +1030,23 @@ def test_words_before_a_time_are_not_a_name_prefix():
     assert peeled.layers == ()
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # RabbitMQ's log.console.formatter.plaintext.format = $level $time $msg
+        "info 2024-10-04 03:23:52.968389-04:00 connection 127.0.0.1:57181 -> 127.0.0.1:5672\n"
+        "debug 2024-10-04 03:24:03.338466-04:00 Will reconcile virtual host processes\n",
+        "warn 2023-11-02T08:00:01Z disk usage above 80%\n"
+        "error 2023-11-02T08:00:07Z write failed: no space left on device\n"
+        "info 2023-11-02T08:00:09Z retrying\n",
+    ],
+)
+def test_a_level_before_a_time_is_not_a_container_name(text):
+    """A level word before each line's time is the format's own field, never a name
+    prefix (which would have made ``info`` and ``debug`` the components, the lines timeless)."""
+    assert peel(text).layers == ()
+
+
 def test_lines_copied_from_k9s_lose_its_frame(read):
     loaded = read("k9s.txt", K9S_COPY, year=2024)
     assert loaded.summary.files["prefix"].to_list() == ["k9s"]
