@@ -791,6 +791,8 @@ def test_go_time_strings_are_not_rabbitmq_json(read):
         ("rabbit-3.8-crash-report.log", 5, "eeeee", "2019-11-20 01:42:09.375"),
         ("rabbit-3.8-lager-debug.log", 8, "dddiidii", "2021-03-11 08:51:45.325"),
         ("rabbit-3.9-prelaunch.log", 4, "didi", "2021-03-03 09:22:30.377392"),
+        ("rabbit-3.9-crasher-lc4.log", 1, "e", "2022-03-29 16:14:46.216854"),
+        ("rabbit-3.7-sasl-crash-report.log", 1, "e", "2018-07-03 10:12:24.612692"),
         ("rabbitmq-server.journal", 4, "eeiw", "2023-04-29 10:42:33.240761"),
         ("rabbitmq-json.log", 1, "i", "2024-10-04 07:38:29.709578"),
         ("compose.log", 8, "i" * 8, "2023-06-22 08:12:06.946635"),
@@ -806,3 +808,31 @@ def test_real_rabbitmq_lines_are_one_row_a_record(name, rows, levels, first):
     assert events.height == rows and set(events["source"]) == {"rabbitmq"}
     assert "".join(level[0] for level in events["level"]) == levels
     assert str(events["ts"][0]).removesuffix("+00:00").removesuffix("000") == first
+
+
+@pytest.mark.parametrize(
+    ("name", "head", "message_lines", "pid"),
+    [
+        ("rabbit-3.9-crasher-lc4.log", "initial call: rabbit_prequeue:init/1", 8, "<0.463.0>"),
+        # the report's header line is the record's time, not part of its message
+        (
+            "rabbit-3.7-sasl-crash-report.log",
+            "initial call: lager_handler_watcher:init/1",
+            18,
+            None,
+        ),
+    ],
+)
+def test_real_crash_reports_are_one_record_without_their_repeated_headers(
+    name, head, message_lines, pid
+):
+    """A crash report as the new logger writes it (its header on every line, the level
+    as ``erro``) and as SASL wrote it before 3.8 (a report header, then the lines): one
+    error record whose message is the report's lines, none of them with a header."""
+    loaded = read_real(REAL / name)
+    assert loaded.events.height == 1
+    record = loaded.events.row(0, named=True)
+    lines = record["message"].split("\n")
+    assert (lines[0], lines[1].strip(), len(lines)) == ("crasher:", head, message_lines)
+    assert "[erro]" not in record["message"] and "REPORT====" not in record["message"]
+    assert json.loads(record["attrs"]).get("pid") == pid
