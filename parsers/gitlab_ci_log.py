@@ -102,7 +102,10 @@ def sniff(sample: list[str]) -> Score:
 def log_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
     """Each line's body, time, level and section."""
     markers = pl.col("text").str.extract_all(SECTION)
-    epoch = markers.list.eval(pl.element().str.extract(SECTION, 2).cast(pl.Int64)).list.max()
+    # a time too large for any clock is no time, not a failed file
+    epoch = markers.list.eval(
+        pl.element().str.extract(SECTION, 2).cast(pl.Int64, strict=False)
+    ).list.max()
     last = markers.list.last()
     # the section a line is in: named by the last start before it, none after its end
     inside = pl.when(last.str.starts_with("section_start:")).then(last.str.extract(SECTION, 3))

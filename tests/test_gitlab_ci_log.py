@@ -198,3 +198,18 @@ def test_job_logs_of_other_ci_systems_are_not_gitlab_traces():
     assert gitlab.sniff(github.splitlines()).score == 0.0
     application = ["ERROR: connection refused", "Job succeeded in 3 attempts"]
     assert gitlab.sniff(application).score == 0.0
+
+
+@pytest.mark.parametrize("epoch", ["99999999999999999999", "18446744073709551616"])
+def test_a_marker_time_too_large_for_a_number_leaves_the_line_to_its_neighbours(read, epoch):
+    text = (
+        "Running with gitlab-runner 16.0.0 (6f3a1b2c)\n"
+        f"section_start:{epoch}:step_script\r{ESC}[0KExecuting step\n"
+        f"section_end:1700000000:step_script\r{ESC}[0K\n"
+        "Job succeeded\n"
+    )
+    loaded = read("trace.log", text)
+    assert loaded.summary.files["unparsed_lines"].to_list() == [0]
+    logs = loaded.events.filter(pl.col("kind") == "log").sort("line")
+    assert logs["ts"].dt.epoch("s").to_list() == [1700000000] * 4
+    assert logs["message"][1] == "Executing step"
