@@ -3,12 +3,14 @@ series, with the rows behind them."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import random
+from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import polars as pl
 import pytest
 
+import timeline
 from tests.scenarios import EventBuilder
 from timeline.analysis import rates, spikes
 from timeline.analysis.rates import SERIES_SCHEMA
@@ -454,3 +456,74 @@ def test_a_job_that_failed_before_a_ci_burst_does_not_start_it(seed, bucket):
     assert failed.height >= 1
     assert failed["start"].min() > lone["queued"][0]
     assert failed["start"].min() >= burst - rates.to_timedelta(bucket)
+
+
+def _broker_log(rng: random.Random, node: str, start: datetime, hours: int, burst: datetime):
+    """A RabbitMQ 3.12 log in local time (+02:00): connections accepted and closed, a
+    client now and then gone without closing (a steady warning), and channel errors for
+    twenty minutes from ``burst``."""
+    local = timezone(timedelta(hours=2))
+    lines: list[tuple[datetime, str]] = []
+
+    def write(t: datetime, level: str, pid: str, text: str) -> None:
+        stamp = t.astimezone(local).isoformat(sep=" ", timespec="microseconds")
+        lines.extend((t, f"{stamp} [{level}] {pid} {part}") for part in text.split("\n"))
+
+    t = start
+    while t < start + timedelta(hours=hours):
+        t += timedelta(seconds=rng.expovariate(1 / 12))
+        pid = f"<0.{rng.randint(900, 48000)}.0>"
+        peer = f"10.42.{rng.randint(1, 9)}.{rng.randint(2, 250)}:{rng.randint(32768, 60999)}"
+        conn = f"{peer} -> 10.20.0.12:5672"
+        write(t, "info", pid, f"accepting AMQP connection {pid} ({conn})")
+        if rng.random() < 0.2:
+            write(
+                t + timedelta(seconds=1),
+                "warning",
+                pid,
+                f"closing AMQP connection {pid} ({conn}, vhost: '/', user: 'orders'):\n"
+                "client unexpectedly closed TCP connection",
+            )
+        if burst <= t < burst + timedelta(minutes=20):
+            write(
+                t + timedelta(milliseconds=5),
+                "error",
+                pid,
+                f"Channel error on connection {pid} ({conn}, vhost: '/', user: 'orders'), "
+                f"channel 1:\noperation basic.consume caused a channel exception not_found: "
+                f"home node 'rabbit@{node}' of durable queue 'orders.created' in vhost '/' "
+                "is down or inaccessible",
+            )
+    lines.sort(key=lambda pair: pair[0])
+    return "".join(f"{text}\n" for _, text in lines)
+
+
+@pytest.mark.parametrize(
+    ("seed", "node", "boot_days_before"), [(31, "mq-prd-02", 2), (32, "rmq-eu-1", 9)]
+)
+def test_a_log_that_begins_late_is_not_a_spike_at_its_first_line(
+    tmp_path, seed, node, boot_days_before
+):
+    """A journal saved with a broker's log begins with the machine's boot days before
+    the log does: the broker's steady warnings were not zero in those days, only not
+    written down, so the log's first buckets are no spike and the incident is the burst
+    of channel errors."""
+    rng = random.Random(seed)
+    start = datetime(2024, 6, 18, 6, 0, tzinfo=UTC) + timedelta(minutes=rng.randint(0, 50))
+    burst = start + timedelta(hours=2, minutes=rng.randint(0, 40))
+    boot = start - timedelta(days=boot_days_before, hours=rng.randint(1, 9))
+    journal = [
+        f"{(boot + timedelta(seconds=s)):%Y-%m-%dT%H:%M:%S+0000} {node} systemd[1]: {text}"
+        for s, text in ((0, "Starting RabbitMQ broker..."), (9, "Started RabbitMQ broker."))
+    ]
+    (tmp_path / "journalctl_--no-pager_--unit_rabbitmq-server").write_text(
+        "\n".join(journal) + "\n"
+    )
+    (tmp_path / f"rabbit@{node}.log").write_text(_broker_log(rng, node, start, 4, burst))
+    loaded = timeline.read(tmp_path, cache=False, workers=1)
+    found = timeline.analyze(loaded)
+    steady = found.spikes.filter(pl.col("signature").str.contains("unexpectedly closed"))
+    assert steady.height == 0
+    assert found.incidents.height == 1
+    onset = found.incidents["onset"][0]
+    assert burst - timedelta(minutes=1) <= onset <= burst + timedelta(minutes=2)

@@ -30,6 +30,7 @@ __all__ = [
     "log_series",
     "problem_rows",
     "signature_counts",
+    "source_starts",
     "to_timedelta",
 ]
 
@@ -188,6 +189,35 @@ def signature_counts(
         .group_by(pl.col("ts").dt.truncate(every(bucket)).alias("bucket"), *by)
         .agg(level=pl.col("level").max(), count=pl.len().cast(pl.UInt32))
         .sort("bucket", *by, nulls_last=True)
+        .collect()
+    )
+
+
+def source_starts(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """When each source's rows begin: before it, the data says nothing of that source,
+    so its series are not known to be zero there (a broker's log that begins hours after
+    a journal's boot lines has no quiet stretch before its first line).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``source`` and ``covered_from`` (Datetime UTC, its earliest row of any level).
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> frame = pl.DataFrame({"source": ["journal", "rabbitmq", "rabbitmq"],
+    ...     "ts": [datetime(2024, 6, 3, tzinfo=UTC), datetime(2024, 6, 18, 6, tzinfo=UTC),
+    ...            datetime(2024, 6, 18, 7, tzinfo=UTC)]})
+    >>> source_starts(frame).filter(source="rabbitmq")["covered_from"].dt.hour().to_list()
+    [6]
+    """
+    return (
+        frame.lazy()
+        .filter(pl.col("ts").is_not_null())
+        .group_by("source")
+        .agg(covered_from=pl.col("ts").min())
+        .sort("source")
         .collect()
     )
 

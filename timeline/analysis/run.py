@@ -494,6 +494,7 @@ def _analyze_all(
         min_delay_s=min_delay_s,
         start=start,
         end=end,
+        covered_from=rates.source_starts(bulk),
     )
     found = spikes.find_spikes(
         flagged, bucket=bucket, gap_buckets=gap_buckets, min_count=min_count, job_table=job_table

@@ -96,6 +96,7 @@ def flag_buckets(
     min_delay_s: float = 60.0,
     start: datetime | None = None,
     end: datetime | None = None,
+    covered_from: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Every bucket of every series that could spike, with its baseline and whether it is hot.
 
@@ -119,6 +120,11 @@ def flag_buckets(
         The least value of a hot bucket of a delay series (seconds).
     start, end
         The span to fill with zero buckets; the series' own span if not given.
+    covered_from
+        ``source`` and ``covered_from`` (:func:`timeline.analysis.rates.source_starts`):
+        a source's series are filled with zeros from its first row only, so that the
+        first buckets of a log that begins late are compared with its own rates, not
+        with a silence nobody recorded.
 
     Returns
     -------
@@ -142,7 +148,9 @@ def flag_buckets(
         .get_column("series")
     )
     counts = counts.filter(pl.col("series").is_in(keep.implode()))
-    counts = _zero_filled(counts, width=width, start=start, end=end)
+    counts = _uncovered_dropped(
+        _zero_filled(counts, width=width, start=start, end=end), covered_from, width
+    )
     frames = [f for f in (counts, levels) if f.height]
     if not frames:
         return _flagged_empty()
@@ -297,6 +305,24 @@ def _zero_filled(
             rows=pl.col("rows").fill_null(0),
         )
         .select(list(SERIES_SCHEMA))
+    )
+
+
+def _uncovered_dropped(
+    counts: pl.DataFrame, covered_from: pl.DataFrame | None, width: timedelta
+) -> pl.DataFrame:
+    """``counts`` without the buckets before the one its source's first row falls in
+    (a source not in ``covered_from`` keeps them all)."""
+    if covered_from is None or counts.height == 0:
+        return counts
+    starts = covered_from.select(
+        "source",
+        _from=pl.col("covered_from").dt.truncate(every(width)).cast(counts["bucket"].dtype),
+    )
+    return (
+        counts.join(starts, on="source", how="left")
+        .filter(pl.col("_from").is_null() | (pl.col("bucket") >= pl.col("_from")))
+        .drop("_from")
     )
 
 
