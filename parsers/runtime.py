@@ -44,10 +44,12 @@ DOCKER_JSON = (
     rf' *, *{_ATTRS}"time" *: *"(?P<prefix_ts>{RFC3339})" *(?:, *"attrs" *: *\{{[^}}]*\}} *)?\}}$'
 )
 KUBECTL_TIMESTAMPS = rf"^(?P<prefix_ts>{RFC3339}) (?P<text>.*)$"
-KUBECTL_PREFIX = (
-    r"^\[pod/(?P<host>[^/\]]+)/(?P<container>[^\]]+)\] "
-    rf"(?:(?P<prefix_ts>{RFC3339}) )?(?P<text>.*)$"
-)
+_POD_CONTAINER = r"^\[pod/(?P<host>[^/\]]+)/(?P<container>[^\]]+)\] "
+KUBECTL_PREFIX = rf"{_POD_CONTAINER}(?:(?P<prefix_ts>{RFC3339}) )?(?P<text>.*)$"
+#: A ``kubectl logs --prefix`` line whose time is followed by a run of spaces: a padded
+#: level follows it (Spring Boot's ``%5p`` writes ``  INFO``), so the time is the
+#: program's own; ``--timestamps`` puts one space after its time on every line.
+_PADDED_AFTER_POD = rf"^\[pod/[^/\]]+/[^\]]+\] {RFC3339}  "
 
 #: The CRI time as polars reads it (RFC 3339, up to nanoseconds, ``Z`` or an offset).
 CRI_TIME = "%Y-%m-%dT%H:%M:%S%.f%#z"
@@ -190,6 +192,8 @@ def strip(lines: pl.LazyFrame, prefix: str | None) -> pl.LazyFrame:
         parsed = _split_cri(parsed)
     else:
         parsed = parsed.with_columns(_f=pl.col("_raw").str.extract_groups(pattern)).unnest("_f")
+    if prefix == "kubectl-prefix":
+        parsed = _program_times_kept(parsed)
     for missing in {"host", "container", "tag", "log", "text", "stream"} - set(groups):
         parsed = parsed.with_columns(pl.lit(None, pl.String).alias(missing))
     # a CRI line is the prefix's when its stream is (its time may be no date)
@@ -224,6 +228,21 @@ def strip(lines: pl.LazyFrame, prefix: str | None) -> pl.LazyFrame:
             parsed = join_partials(parsed.lazy()).collect(engine="in-memory")
         parsed = parsed.lazy()
     return parsed.drop("partial")
+
+
+def _program_times_kept(parsed: pl.LazyFrame) -> pl.LazyFrame:
+    """In a file of ``kubectl logs --prefix`` where some line's time is followed by a run
+    of spaces (:data:`_PADDED_AFTER_POD`), the times after the prefix are the program's:
+    kubectl wrote none, and they stay at the start of the text for its parser, on the
+    lines whose level is not padded too (``ERROR``)."""
+    own = pl.col("_raw").str.contains(_PADDED_AFTER_POD).any().over("path")
+    after_pod = pl.col("_raw").str.replace(_POD_CONTAINER, "")
+    return parsed.with_columns(
+        text=pl.when(own & pl.col("prefix_ts").is_not_null())
+        .then(after_pod)
+        .otherwise(pl.col("text")),
+        prefix_ts=pl.when(~own).then(pl.col("prefix_ts")),
+    )
 
 
 def _split_cri(lines: pl.LazyFrame) -> pl.LazyFrame:

@@ -4,7 +4,7 @@ formats that ship as data (Go loggers, journald JSON)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -267,6 +267,73 @@ def test_go_logger_lines_are_rows_with_level_and_time(read, fmt, text, levels, s
     if fmt != "logrus-tty":  # the terminal form writes seconds since start, not a time
         assert events["ts"].null_count() == 0
         assert events["ts"].is_sorted()
+
+
+def _spring_boot_dump(pods: list[str], *, kubectl_times: bool) -> tuple[str, list[tuple]]:
+    """``kubectl logs -l app=notification-service --prefix [--timestamps]`` of Spring Boot
+    3.2 pods: the default pattern (level padded to five, application name, thread padded
+    to fifteen, logger cut to forty), an error with its stack trace, and what each record
+    should be (pod, level, UTC time)."""
+    start = datetime(2024, 6, 18, 8, 24, 5, 123000, tzinfo=UTC)
+    lines, expected = [], []
+    records = [
+        ("INFO", "c.a.notify.EmailListener", "Sent email notification id=4410937", []),
+        (
+            "ERROR",
+            "o.s.a.r.l.SimpleMessageListenerContainer",
+            "Consumer raised exception, processing can restart if the connection factory "
+            "supports it",
+            [
+                "org.springframework.amqp.AmqpIOException: java.io.IOException",
+                "\tat org.springframework.amqp.rabbit.support.RabbitExceptionTranslator"
+                ".convertRabbitAccessException(RabbitExceptionTranslator.java:70)",
+                "Caused by: com.rabbitmq.client.ShutdownSignalException: channel error; "
+                "protocol method: #method<channel.close>(reply-code=404, reply-text="
+                "NOT_FOUND - home node 'rabbit@mq-prd-02' of durable queue 'notify.email' "
+                "in vhost '/' is down or inaccessible, class-id=60, method-id=20)",
+                "\t... 12 common frames omitted",
+            ],
+        ),
+        ("WARN", "o.s.a.r.c.CachingConnectionFactory", "Channel shutdown: connection error", []),
+        ("DEBUG", "c.a.notify.EmailListener", "Polling queue notify.email", []),
+    ]
+    for i, (level, logger, message, trace) in enumerate(records * 2):
+        pod = pods[i % len(pods)]
+        at = start + i * timedelta(seconds=7, microseconds=250_000)
+        head = f"[pod/{pod}/app] "
+        if kubectl_times:
+            head += f"{at + timedelta(microseconds=417):%Y-%m-%dT%H:%M:%S.%f}123Z "
+        lines.append(
+            f"{head}{at:%Y-%m-%dT%H:%M:%S.%f}"[:-3]
+            + f"Z {level:>5} 1 --- [notification-service] [ntContainer#0-1] "
+            + f"{logger:<40.40} : {message}"
+        )
+        lines += [f"[pod/{pod}/app] {frame}" for frame in trace]
+        expected.append((pod, level, at))
+    return "".join(f"{line}\n" for line in lines), expected
+
+
+@pytest.mark.parametrize("kubectl_times", [False, True])
+def test_spring_boot_lines_from_kubectl_logs_prefix_keep_their_own_times(read, kubectl_times):
+    """Spring Boot writes its time and then its level padded to five (``  INFO``): after
+    ``[pod/...]`` that time is the program's, not a ``--timestamps`` one, on every line of
+    the file, those with an unpadded ``ERROR`` too; with ``--timestamps`` kubectl's time
+    comes first and is taken off."""
+    pods = ["notification-service-5b7f6d9c48-lclq2", "notification-service-5b7f6d9c48-x8wtd"]
+    text, expected = _spring_boot_dump(pods, kubectl_times=kubectl_times)
+    loaded = read("notification-service.log", text)
+    assert loaded.summary.files["format"].to_list() == ["spring-boot"]
+    assert loaded.summary.unparsed_lines == 0
+    events = loaded.events.sort("line")
+    levels = {"INFO": "info", "ERROR": "error", "WARN": "warning", "DEBUG": "debug"}
+    assert events.select("host", "level", "ts").rows() == [
+        (pod, levels[level], at.replace(microsecond=at.microsecond // 1000 * 1000))
+        for pod, level, at in expected
+    ]
+    error = events.row(1, named=True)
+    assert error["component"] == "notification-service"
+    assert error["message"].count("\n") == 4
+    assert "NOT_FOUND - home node 'rabbit@mq-prd-02'" in error["message"]
 
 
 def test_zap_console_stack_trace_joins_its_record(read):
