@@ -14,6 +14,7 @@ import timeline
 from tests.scenarios import EventBuilder
 from timeline.analysis import rates, spikes
 from timeline.analysis.rates import SERIES_SCHEMA
+from timeline.analysis.run import analysis_frame
 
 T0 = datetime(2024, 9, 2, 0, 0, tzinfo=UTC)
 BUCKET = "5m"
@@ -527,3 +528,30 @@ def test_a_log_that_begins_late_is_not_a_spike_at_its_first_line(
     assert found.incidents.height == 1
     onset = found.incidents["onset"][0]
     assert burst - timedelta(minutes=1) <= onset <= burst + timedelta(minutes=2)
+
+
+@pytest.mark.parametrize(("seed", "boot_days_before", "hours"), [(41, 12, 4), (42, 25, 6)])
+def test_the_bucket_fits_the_hours_of_logs_not_a_boot_weeks_before(
+    tmp_path, seed, boot_days_before, hours
+):
+    """A journal saved whole begins at the machine's boot weeks before the broker's log of
+    a few hours: the buckets are as fine as those hours need, the same for every row and
+    for the rows the analysis keeps, and the incident ends within minutes of its last
+    error rather than at the end of a half-hour bucket."""
+    rng = random.Random(seed)
+    node = f"rmq-{rng.choice(['eu', 'us', 'ap'])}-{rng.randint(0, 2)}"
+    start = datetime(2024, 6, 18, 5, 0, tzinfo=UTC) + timedelta(minutes=rng.randint(0, 50))
+    burst = start + timedelta(hours=2, minutes=rng.randint(0, 40))
+    boot = start - timedelta(days=boot_days_before, hours=rng.randint(1, 9))
+    (tmp_path / "journalctl_--no-pager_--unit_rabbitmq-server").write_text(
+        f"{boot:%Y-%m-%dT%H:%M:%S+0000} {node} systemd[1]: Starting RabbitMQ broker...\n"
+        f"{boot + timedelta(seconds=9):%Y-%m-%dT%H:%M:%S+0000} {node} systemd[1]: "
+        "Started RabbitMQ broker.\n"
+    )
+    (tmp_path / f"rabbit@{node}.log").write_text(_broker_log(rng, node, start, hours, burst))
+    loaded = timeline.read(tmp_path, cache=False, workers=1)
+    found = timeline.analyze(loaded)
+    assert rates.to_timedelta(found.bucket) <= timedelta(minutes=2)
+    assert timeline.analyze(analysis_frame(loaded.events)).bucket == found.bucket
+    last_error = loaded.events.filter(pl.col("level") == "error")["ts"].max()
+    assert found.incidents["recovery"][0] - last_error <= timedelta(minutes=5)

@@ -21,6 +21,7 @@ __all__ = [
     "MAX_BUCKETS",
     "SIGNATURE_KEYS",
     "choose_bucket",
+    "dense_span",
     "every",
     "job_buckets",
     "job_rates",
@@ -38,6 +39,13 @@ __all__ = [
 BUCKETS = ["1s", "5s", "10s", "30s", "1m", "2m", "5m", "10m", "15m", "30m", "1h", "2h", "6h", "1d"]
 #: ``choose_bucket`` keeps the number of buckets over the span at or below this.
 MAX_BUCKETS = 1000
+#: A stretch this long with no row at all parts the data (:func:`dense_span`): the bucket
+#: fits the part with the most hours of data, so that a journal saved with its lines
+#: since the machine's boot weeks ago does not make the buckets of a few hours' logs half
+#: an hour wide...
+DENSE_GAP = timedelta(days=1)
+#: ... as long as the whole span stays within this many buckets.
+MAX_ALL_BUCKETS = 20 * MAX_BUCKETS
 #: The columns a warning or error is counted by.
 SIGNATURE_KEYS = ("source", "component", "host", "template")
 #: Levels counted as problems.
@@ -114,21 +122,60 @@ def every(value: str | timedelta) -> str:
     return f"{td // timedelta(microseconds=1)}us"
 
 
-def choose_bucket(start: datetime, end: datetime, *, max_buckets: int = MAX_BUCKETS) -> str:
-    """The narrowest bucket in ``BUCKETS`` that cuts ``start``..``end`` into at most
-    ``max_buckets`` pieces: fine enough to place an onset, coarse enough to count.
+def choose_bucket(
+    start: datetime,
+    end: datetime,
+    *,
+    max_buckets: int = MAX_BUCKETS,
+    dense: tuple[datetime, datetime] | None = None,
+) -> str:
+    """The narrowest bucket in ``BUCKETS`` that cuts ``start``..``end`` (or the ``dense``
+    part of it, :func:`dense_span`) into at most ``max_buckets`` pieces, and the whole span
+    into at most :data:`MAX_ALL_BUCKETS`: fine enough to place an onset, coarse enough to
+    count.
 
     >>> from datetime import datetime
     >>> choose_bucket(datetime(2023, 3, 13), datetime(2023, 3, 15, 14))
     '5m'
     >>> choose_bucket(datetime(2023, 3, 14, 18), datetime(2023, 3, 14, 18, 5))
     '1s'
+    >>> hours = datetime(2024, 6, 18, 6), datetime(2024, 6, 18, 10)
+    >>> choose_bucket(datetime(2024, 6, 3), hours[1], dense=hours)
+    '2m'
     """
-    span = max(end - start, timedelta(seconds=1))
+    whole = max(end - start, timedelta(seconds=1))
+    span = whole if dense is None else max(dense[1] - dense[0], timedelta(seconds=1))
     for width in BUCKETS:
-        if span / to_timedelta(width) <= max_buckets:
+        step = to_timedelta(width)
+        if span / step <= max_buckets and whole / step <= MAX_ALL_BUCKETS:
             return width
     return BUCKETS[-1]
+
+
+def dense_span(frame: pl.DataFrame | pl.LazyFrame) -> tuple[datetime, datetime] | None:
+    """The hours of ``frame``'s part with the most hours that hold a row, where parts are
+    more than :data:`DENSE_GAP` apart: where the data is, for the bucket to fit. Hours
+    that hold a row are the same in every row and in those the analysis keeps.
+
+    >>> from datetime import datetime, UTC
+    >>> hours = [datetime(2024, 6, 18, 6, m // 60, m % 60, tzinfo=UTC) for m in range(2000)]
+    >>> frame = pl.DataFrame({"ts": [datetime(2024, 6, 3, tzinfo=UTC), *hours]})
+    >>> [f"{t:%d %H}" for t in dense_span(frame)]
+    ['18 06', '18 07']
+    """
+    hours = (
+        frame.lazy()
+        .select(hour=pl.col("ts").dt.truncate("1h").unique().drop_nulls().sort())
+        .with_columns(part=(pl.col("hour").diff() > DENSE_GAP).fill_null(False).cum_sum())
+        .group_by("part")
+        .agg(lo=pl.col("hour").min(), hi=pl.col("hour").max(), hours=pl.len())
+        .sort("hours", "hi")
+        .collect()
+    )
+    if hours.height == 0:
+        return None
+    lo, hi = hours.select("lo", "hi").row(-1)
+    return lo, hi + timedelta(hours=1)
 
 
 def problem_rows(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:

@@ -474,7 +474,8 @@ def _analyze_all(
     bulk = events.filter(times.in_window(times.bulk_window(events)) | pl.col("ts").is_null())
     start, end = _span(bulk)
     if bucket is None:
-        bucket = rates.choose_bucket(start, end) if start is not None else "1m"
+        dense = rates.dense_span(bulk)
+        bucket = rates.choose_bucket(start, end, dense=dense) if start is not None else "1m"
     bucket_name = bucket if isinstance(bucket, str) else duration_text(bucket.total_seconds())
     options["bucket"] = bucket_name
     counts = rates.signature_counts(bulk, bucket=bucket)
