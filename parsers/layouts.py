@@ -5,7 +5,8 @@ A file's path is read once, not once per line. Each layout names what it knows:
 ==========================  =============================================================
 ``kubelet``                 ``<node>/var/log/pods/<ns>_<pod>_<uid>/<container>/0.log``,
                             also copied out alone (``<ns>_<pod>_<uid>/<container>/0.log``)
-``kubelet-containers``      ``/var/log/containers/<pod>_<ns>_<container>-<id>.log``
+``kubelet-containers``      ``/var/log/containers/<pod>_<ns>_<container>-<id>.log``, also
+                            copied elsewhere (the EKS log collector's ``var_log/``)
 ``cluster-info-dump``       ``kubectl cluster-info dump --output-directory``:
                             ``<ns>/<pod>/logs.txt`` (each container's section is named
                             inside the file, see :mod:`parsers.wrappers`)
@@ -53,9 +54,10 @@ POD_LAYOUTS = {
         rf"(?:^|/)(?P<ns>{_DNS_LABEL})_(?P<pod>[^_/]+)_(?:{_UID})/(?P<c>[^/]+)/"
         r"[0-9]+\.log(?:\.[0-9]{8}-[0-9]{6})?(?:\.gz)?$"
     ),
+    # the kubelet's link names no other file has (a 64-hex container id), wherever a
+    # collector copied it: the EKS log collector's var_log/, a node's folder, alone
     "kubelet-containers": re.compile(
-        r"(?:^|/)var/log/containers/(?P<pod>[^_/]+)_(?P<ns>[^_/]+)_(?P<c>.+)-[0-9a-f]{64}"
-        r"\.log(?:\.gz)?$"
+        r"(?:^|/)(?P<pod>[^_/]+)_(?P<ns>[^_/]+)_(?P<c>[^/]+)-[0-9a-f]{64}\.log(?:\.gz)?$"
     ),
     "must-gather": re.compile(
         r"(?:^|/)namespaces/(?P<ns>[^/]+)/pods/(?P<pod>[^/]+)/(?P<c>[^/]+)/(?:[^/]+/)?logs/"
