@@ -32,6 +32,8 @@ stdout``
 ``fluent-bit-      ``kube.var.log.containers...: [1678816801.123456789, {...}]``
 file``
 ``logcli``         ``2023-03-14T18:00:01Z {container="kube-proxy", pod="..."} msg``
+``grafana``        ``2023-03-14 18:00:01.123<TAB>msg`` under ``Common labels: {...}``
+                   (Grafana's "Download logs" as text)
 envelopes          JSON records of collectors and log stores (:mod:`parsers.envelopes`)
 runtime prefixes   ``cri``, ``docker-json``, ``kubectl-prefix``, ``kubectl-timestamps``
                    (:mod:`parsers.runtime`)
@@ -165,6 +167,24 @@ LOGCLI = (
     rf"^(?P<prefix_ts>{_ISO}) "
     r'(?P<labels>\{(?:[^"{}]|"(?:[^"\\]|\\.)*")*\}) +(?P<text>.*)$'
 )
+#: Grafana's "Download logs" as text (Explore, a logs panel's inspector): a line per
+#: entry, the time and a tab before it (the entry keeps its own newlines), newest first
+#: unless the view was oldest first. Older releases wrote the time in the browser's zone
+#: without naming it (``2024-12-17 18:01:53.956``), later ones as RFC 3339 with the
+#: browser's offset; newer ones write epoch milliseconds, a tab and the time in UTC.
+GRAFANA = (
+    rf"^(?:[0-9]{{10,16}}\t)?(?:(?P<prefix_ts>{_ISO})|(?P<wrap_ts>[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} "
+    r"[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?))\t(?P<text>.*)$"
+)
+#: The query's facts Grafana writes above the lines, each ``Label: <JSON value>``, and
+#: the blank lines after them; the ``Common labels`` every line's stream shares name the
+#: node, pod and container of them all.
+_GRAFANA_META = (
+    r"^(?:Common labels|Line limit|Limit|Total bytes processed|Total lines processed"
+    r'|Summary|Query warnings?): (?:\{.*\}|".*"|\[.*\]|[0-9.]+)$|^\s*$'
+)
+#: Wrappers that write the labels the lines below share once, above them, as JSON.
+SHARED_LABELS = {"grafana": r"^Common labels: (\{.*\})$"}
 
 #: Lines journalctl, grep and minikube write of their own.
 _JOURNAL = r"^-- (?:Logs begin at |Journal begins at |Boot [0-9a-f]+ --|Reboot --|No entries --)"
@@ -179,6 +199,7 @@ MARKERS = {
     "syslog-iso": f"{_JOURNAL}|{_STATUS}",
     "grep": r"^--$",
     "minikube": r"^\* ?(?:==> .+ <==)?\s*$",
+    "grafana": _GRAFANA_META,
 }
 #: Blocks a wrapper writes of its own under one of its lines: the line that opens one, the
 #: shape of the lines in it and the line that closes it. Fluentd logs the configuration
@@ -223,6 +244,9 @@ class Wrapper:
     own: str | None = None
     #: The program those lines (and its events of its own) are from.
     program: str | None = None
+    #: How its ``wrap_ts`` is written where that names the year: a time in a zone it
+    #: does not name, not syslog's yearless one.
+    dated: str | None = None
 
 
 WRAPPERS = {
@@ -245,6 +269,7 @@ WRAPPERS = {
         program="fluentd",
     ),
     "logcli": Wrapper("logcli", LOGCLI, entries=True),
+    "grafana": Wrapper("grafana", GRAFANA, entries=True, dated="%Y-%m-%d %H:%M:%S%.f"),
     "k9s": Wrapper("k9s", K9S),
 }
 
@@ -503,7 +528,8 @@ def _plausible(name: str, lines: list[str]) -> bool:
     ``N-``), and what follows is not the rest of a time, a date or an IPv6 address
     (``10:00:01 msg`` is a time, ``2023-03-13 10:05,...`` a date and ``2001:db8::53 - ...``
     an address, not lines 10, 2023 and 2001). Whether names before lines are containers'
-    (:func:`_named_plausible`).
+    (:func:`_named_plausible`). Whether times and tabs before lines are Grafana's: most
+    lines do not go on with a level and a tab, as zap's console lines do.
 
     >>> _plausible("grep", ["2023-03-13 10:05,upgrade,daemonset/kube-proxy"])
     False
@@ -512,6 +538,9 @@ def _plausible(name: str, lines: list[str]) -> bool:
     """
     if name == "name-prefix":
         return _named_plausible(lines)
+    if name == "grafana":
+        texts = [m["text"] for s in lines if (m := _GRAFANA.match(s))]
+        return sum(1 for t in texts if _TAB_LEVEL.match(t)) <= len(texts) / 2
     if name != "grep":
         return True
     found = [m for s in lines if not _GREP_DATED.match(s) and (m := _GREP_NUMBERED.match(s))]
@@ -523,6 +552,10 @@ def _plausible(name: str, lines: list[str]) -> bool:
 
 
 _NAME_PREFIX = re.compile(NAME_PREFIX)
+_GRAFANA = re.compile(GRAFANA)
+#: A level and a tab after a time and a tab: a logger's own line (zap's console encoder,
+#: ``2024-02-06T09:14:03.118Z<TAB>ERROR<TAB>...``), not an entry Grafana downloaded.
+_TAB_LEVEL = re.compile(r"(?i:debug|info|warn|warning|error|dpanic|panic|fatal)\t")
 
 
 def _named_plausible(lines: list[str]) -> bool:
@@ -622,13 +655,15 @@ def peel(
 
 def _oldest_first(frame: pl.DataFrame) -> pl.DataFrame:
     """Lines a collector listed newest first (``gcloud logging read`` and ``logcli
-    query`` by default, a store's search) in the order they were written: the rows
-    reversed where nine in ten of the steps between the layers' times go back (times that
+    query`` by default, a store's search, Grafana's download) in the order they were
+    written: the rows reversed where nine in ten of the steps between the layers' times
+    (a zone's or, where a layer names none, a dated wall clock's) go back (times that
     jitter, as merged streams' do, are no order to undo), so that a record's lines (a
     klog ``err=<`` block, RabbitMQ's pieces) follow its first line again; among lines of
     one time, which a store lists in any order, those that continue a record (indented)
     come last. Their line numbers stay those of the file."""
-    at = pl.col("prefix_ts")
+    dated = pl.when(~pl.col("wrap_year_missing")).then(pl.col("wrap_ts"))
+    at = pl.coalesce("prefix_ts", dated.dt.replace_time_zone("UTC"))
     steps = frame.select(back=(at < at.shift(1)).sum(), forward=(at > at.shift(1)).sum())
     back, forward = steps.row(0)
     if back <= 9 * forward:
@@ -838,6 +873,8 @@ def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.Data
         updates["container"] = pl.coalesce(
             pl.col("container"), named(labels, envelopes.CONTAINER_LABELS), from_path["container"]
         )
+    if name in SHARED_LABELS:
+        updates |= _shared_labels(found, SHARED_LABELS[name])
     if "unit" in groups:
         unit = field("unit")
         if name == "syslog-5424":
@@ -866,13 +903,40 @@ def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.Data
         written = pl.format(
             f"{PLACEHOLDER_YEAR} {{}}", field("wrap_ts").str.replace("  ", " ", literal=True)
         ).str.to_datetime(wrapper.time_format, time_unit="us", strict=False)
+        if wrapper.dated:
+            written = field("wrap_ts").str.to_datetime(wrapper.dated, time_unit="us", strict=False)
         updates["wrap_ts"] = pl.coalesce(pl.col("wrap_ts"), written)
         updates["wrap_year_missing"] = pl.coalesce(
-            pl.col("wrap_year_missing"), pl.when(written.is_not_null()).then(pl.lit(True))
+            pl.col("wrap_year_missing"),
+            pl.when(written.is_not_null()).then(pl.lit(wrapper.dated is None)),
         )
     if wrapper.entries:
         updates["entry"] = pl.col("entry") | matched
     return found.with_columns(**updates).drop("_g", "_marker")
+
+
+def _shared_labels(frame: pl.DataFrame, pattern: str) -> dict[str, pl.Expr]:
+    """Host and container from the labels a wrapper writes once above the lines that
+    share them (:data:`SHARED_LABELS`), where the lines do not name their own: a Grafana
+    download of one pod's stream names its node, pod and container only there."""
+    labels = pl.col("text").str.extract(pattern, 1).forward_fill()
+
+    def named(names: Iterable[str]) -> pl.Expr:
+        return pl.coalesce([labels.str.json_path_match(f"$.{name}") for name in names])
+
+    filename = named(["filename"])
+    from_path = hints_of_paths(frame.select(_f=filename)["_f"], filename)
+    return {
+        "host": pl.coalesce(
+            pl.col("host"),
+            named(envelopes.NODE_LABELS),
+            named(envelopes.POD_LABELS),
+            from_path["host"],
+        ),
+        "container": pl.coalesce(
+            pl.col("container"), named(envelopes.CONTAINER_LABELS), from_path["container"]
+        ),
+    }
 
 
 def _stated_time(written: pl.Expr, time_format: str | None) -> pl.Expr:

@@ -11,7 +11,7 @@ import itertools
 import json
 import random
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
@@ -1532,6 +1532,7 @@ def test_layers_of_many_files_found_together_as_each_alone():
             + json.dumps({"log": line, "stream": "stderr"})
         ),
         "logcli": lambda k, line: f'2024-05-06T07:08:{k % 60:02d}Z {{pod="web-{k % 2}"}}  {line}',
+        "grafana": lambda k, line: f"2024-05-06 09:08:{k % 60:02d}.{k:03d}\t{line}",
         "fluent-bit-file": lambda k, line: (
             f"kube.var.log.containers.web-{k % 3}_shop_nginx-"
             f"{'cd' * 32}.log: [1714979289.{k:09d}, " + json.dumps({"log": line}) + "]"
@@ -1619,3 +1620,95 @@ def test_real_klog_lines_behind_a_runtime_prefix_are_a_row_each(name, source, ye
         if (found := re.search(r" [IWEF][0-9]{4} ([0-9:]{8}\.[0-9]{6}) ", line))
     ]
     assert events["ts"].dt.strftime("%H:%M:%S.%6f").to_list() == stamped
+
+
+def test_real_grafana_download_is_a_row_an_entry_on_the_node_its_common_labels_name():
+    """Grafana's "Download logs" of one pod's Loki stream (pedro-coelho-dr/
+    devopswithkubernetes): the query's facts above the lines are Grafana's own, each entry
+    is a row at the time Grafana wrote before it (a wall clock without a zone, newest
+    first), on the node and container its ``Common labels`` name."""
+    path = REAL / "todo-backend-grafana-download.txt"
+    loaded = read_real(path)
+    files = loaded.summary.files.row(0, named=True)
+    assert files["prefix"] == "grafana"
+    assert files["wrapper_lines"] == 5
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == list(range(6, 16))
+    assert set(events["host"]) == {"k3d-my-cluster-agent-1"}
+    assert set(events["component"]) == {"todo-backend"}
+    entries = [line.split("\t", 1) for line in path.read_text().splitlines()[5:]]
+    assert events["message"].to_list() == [entry for _, entry in entries]
+    assert events["ts"].dt.strftime("%Y-%m-%d %H:%M:%S%.3f").to_list() == [
+        stamp for stamp, _ in entries
+    ]
+
+
+GRAFANA_ENTRIES = [
+    ("2023-03-14 18:00:01.000", 'I0314 18:00:01.000000       1 proxier.go:800] "Syncing rules"'),
+    ("2023-03-14 18:00:02.123", 'E0314 18:00:02.123456       1 proxier.go:1557] "Failed" err=<'),
+    ("2023-03-14 18:00:02.123", "\texit status 1: iptables-restore: line 7 failed"),
+    ("2023-03-14 18:00:02.123", " >"),
+    ("2023-03-14 18:00:05.500", 'I0314 18:00:05.500000       1 proxier.go:820] "Synced"'),
+]
+
+
+def grafana_time(wall: str, form: str) -> str:
+    """How a Grafana release writes an entry's time (the browser's zone is UTC+1 here)."""
+    at = datetime.fromisoformat(wall).replace(tzinfo=UTC)
+    if form == "wall":
+        return at.astimezone(timezone(timedelta(hours=1))).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    if form == "offset":
+        return at.astimezone(timezone(timedelta(hours=1))).isoformat(timespec="seconds")
+    return f"{int(at.timestamp() * 1000)}\t{at.isoformat(timespec='milliseconds')[:-6]}Z"
+
+
+@pytest.mark.parametrize("order", ["newest first", "oldest first"])
+@pytest.mark.parametrize("form", ["wall", "offset", "epoch"])
+def test_grafana_download_of_kube_proxy_keeps_its_records_whole(read, form, order):
+    """Each of the three ways Grafana has written a download's times, in either order of
+    its view: kube-proxy's ``err=<`` block, three Loki entries of one time, is one record
+    again, and each record is at klog's own time on the node ``Common labels`` name."""
+    entries = GRAFANA_ENTRIES if order == "oldest first" else GRAFANA_ENTRIES[::-1]
+    text = (
+        'Common labels: {"container":"kube-proxy","node_name":"gke-a","pod":"kube-proxy-x1"}\n'
+        'Line limit: "1000 (5 returned)"\n\n\n'
+        + "".join(f"{grafana_time(wall, form)}\t{line}\n" for wall, line in entries)
+    )
+    loaded = read("Explore-logs-2023-03-14 19_05_00.txt", text)
+    assert accounted(loaded)
+    files = loaded.summary.files.row(0, named=True)
+    assert (files["prefix"], files["unparsed_lines"], files["wrapper_lines"]) == ("grafana", 0, 4)
+    events = loaded.events.sort("ts")
+    assert events["level"].cast(pl.String).to_list() == ["info", "error", "info"]
+    assert set(events["host"]) == {"gke-a"} and set(events["component"]) == {"kube-proxy"}
+    assert events["message"][1].splitlines()[1:] == [
+        "\texit status 1: iptables-restore: line 7 failed",
+        " >",
+    ]
+    assert events["ts"].dt.strftime("%H:%M:%S%.6f").to_list() == [
+        "18:00:01.000000",
+        "18:00:02.123456",
+        "18:00:05.500000",
+    ]
+
+
+def test_grafana_download_gives_coredns_lines_its_time_and_the_meta_lines_are_its_own(read):
+    """CoreDNS writes no time in a container: each line is at the time Grafana wrote before
+    it, in UTC where Grafana names the zone; the download's facts are no CoreDNS lines."""
+    text = (
+        'Common labels: {"container":"coredns","namespace":"kube-system"}\n'
+        'Line limit: "1000 (2 returned)"\nTotal bytes processed: "1.2 kB"\n\n\n'
+        "2023-03-14T19:00:02+01:00\t[ERROR] plugin/errors: 2 example.org. A: "
+        "read udp 10.244.1.6:36797->10.0.0.10:53: i/o timeout\n"
+        "2023-03-14T19:00:01+01:00\t[INFO] plugin/reload: Running configuration SHA512 = ab12\n"
+    )
+    loaded = read("coredns.txt", text)
+    files = loaded.summary.files.row(0, named=True)
+    assert (files["prefix"], files["format"], files["unparsed_lines"]) == ("grafana", "coredns", 0)
+    events = loaded.events.sort("line")
+    assert events["ts"].to_list() == [
+        datetime(2023, 3, 14, 18, 0, 2, tzinfo=UTC),
+        datetime(2023, 3, 14, 18, 0, 1, tzinfo=UTC),
+    ]
+    assert events["level"].cast(pl.String).to_list() == ["error", "info"]
+    assert set(events["component"]) == {"coredns"}
