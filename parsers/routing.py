@@ -17,6 +17,7 @@ file and line numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import polars as pl
 
@@ -24,6 +25,7 @@ from parsers import registry
 from parsers.common import (
     LEVEL,
     LINE_SCHEMA,
+    PLACEHOLDER_YEAR,
     RECORD_SCHEMA,
     join_continuations,
     level_from,
@@ -437,8 +439,9 @@ def _unclaimed(group: pl.DataFrame) -> pl.DataFrame:
 
 def _with_wrapper_fields(found: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
     """Fill what a record leaves open from its first line's wrapper: the time (a
-    yearless one says so), the level the wrapper states or gives (a syslog severity),
-    and the pid in ``attrs``."""
+    yearless one says so), the year of a yearless time where the wrapper's names one,
+    the level the wrapper states or gives (a syslog severity), and the pid in
+    ``attrs``."""
     if "stated_level" not in lines.columns:
         lines = lines.with_columns(stated_level=pl.lit(None, pl.String))
     fields = list(WRAPPER_FIELDS)
@@ -472,16 +475,54 @@ def _wrapper_fields_of(found: pl.DataFrame, lines: pl.DataFrame, fields: list[st
     ).drop("_timed", *(f"{f}_of_line" for f in fields))
 
 
+#: Half a year: a yearless time further than this from a dated one is in the next or
+#: the last year.
+_HALF_YEAR = timedelta(days=183)
+
+
+def in_nearest_year(ts: pl.Expr, near: pl.Expr) -> pl.Expr:
+    """Yearless times ``ts`` (in the placeholder year) in the year that puts each nearest
+    the dated time ``near``: a wall clock in another zone may lie across a New Year.
+
+    >>> from datetime import datetime
+    >>> frame = pl.DataFrame({"ts": [datetime(2000, 12, 31, 23), datetime(2000, 3, 14)],
+    ...     "near": [datetime(2024, 1, 1, 1), datetime(2023, 3, 14, 1)]})
+    >>> frame.select(in_nearest_year(pl.col("ts"), pl.col("near")))["ts"].dt.year().to_list()
+    [2023, 2023]
+    """
+
+    def in_year(year: pl.Expr) -> pl.Expr:
+        return ts.dt.offset_by(pl.format("{}y", year - PLACEHOLDER_YEAR))
+
+    year = near.dt.year()
+    first = in_year(year)
+    year = (
+        pl.when(first - near > _HALF_YEAR)
+        .then(year - 1)
+        .when(near - first > _HALF_YEAR)
+        .then(year + 1)
+        .otherwise(year)
+    )
+    return in_year(year)
+
+
 def _filled_from_wrapper(joined: pl.DataFrame) -> pl.DataFrame:
     """Records with their wrapper fields (:func:`_wrapper_fields_of`) filled in."""
-    use_wrap = (
-        pl.col("ts").is_null() & pl.col("prefix_ts").is_null() & pl.col("wrap_ts").is_not_null()
-    )
+    unprefixed = pl.col("prefix_ts").is_null() & pl.col("wrap_ts").is_not_null()
+    use_wrap = pl.col("ts").is_null() & unprefixed
+    # a wrapper's time that names its year (Grafana's wall clock) dates a yearless line
+    use_year = pl.col("year_missing") & unprefixed & ~pl.col("wrap_year_missing").fill_null(True)
     pid = pl.format('"pid":"{}"', pl.col("pid"))
     return joined.with_columns(
-        ts=pl.when(use_wrap).then(pl.col("wrap_ts")).otherwise(pl.col("ts")),
+        ts=pl.when(use_wrap)
+        .then(pl.col("wrap_ts"))
+        .when(use_year)
+        .then(in_nearest_year(pl.col("ts"), pl.col("wrap_ts")))
+        .otherwise(pl.col("ts")),
         year_missing=pl.when(use_wrap)
         .then(pl.col("wrap_year_missing").fill_null(False))
+        .when(use_year)
+        .then(pl.lit(False))
         .otherwise(pl.col("year_missing")),
         level=pl.coalesce(
             pl.col("level"), pl.col("stated_level").cast(LEVEL), pl.col("wrap_level").cast(LEVEL)

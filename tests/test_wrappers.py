@@ -1685,10 +1685,10 @@ def test_grafana_download_of_kube_proxy_keeps_its_records_whole(read, form, orde
         "\texit status 1: iptables-restore: line 7 failed",
         " >",
     ]
-    assert events["ts"].dt.strftime("%H:%M:%S%.6f").to_list() == [
-        "18:00:01.000000",
-        "18:00:02.123456",
-        "18:00:05.500000",
+    assert events["ts"].dt.strftime("%Y-%m-%d %H:%M:%S%.6f").to_list() == [
+        "2023-03-14 18:00:01.000000",
+        "2023-03-14 18:00:02.123456",
+        "2023-03-14 18:00:05.500000",
     ]
 
 
@@ -1712,3 +1712,23 @@ def test_grafana_download_gives_coredns_lines_its_time_and_the_meta_lines_are_it
     ]
     assert events["level"].cast(pl.String).to_list() == ["error", "info"]
     assert set(events["component"]) == {"coredns"}
+
+
+def test_grafana_wall_clock_dates_yearless_klog_lines_across_a_new_year(read):
+    """A download's zoneless wall clock (the browser's, an hour ahead of the node's UTC
+    here) names the year klog leaves out: a line logged just before midnight is in the
+    old year though Grafana's time is already in the new one."""
+    text = (
+        'Common labels: {"container":"kube-proxy","node_name":"gke-a"}\n\n\n'
+        "2024-01-01 01:10:00.000\tI0101 00:10:00.000000       1 proxier.go:820] "
+        '"SyncProxyRules complete"\n'
+        "2024-01-01 00:30:00.000\tW1231 23:30:00.000000       1 proxier.go:1557] "
+        '"Slow sync"\n'
+    )
+    loaded = read("Explore-logs.txt", text)
+    events = loaded.events.sort("ts")
+    assert events["ts"].to_list() == [
+        datetime(2023, 12, 31, 23, 30, tzinfo=UTC),
+        datetime(2024, 1, 1, 0, 10, tzinfo=UTC),
+    ]
+    assert events["level"].cast(pl.String).to_list() == ["warning", "info"]
