@@ -26,6 +26,8 @@ anything). The first path that is present wins.
                     (of a JSON payload only: every stderr text line is ``ERROR``)
 ``cloudwatch``      ``aws logs filter-log-events`` / ``get-log-events``: ``message``,
                     ``timestamp`` (milliseconds), ``logStreamName``
+``cloudwatch-       CloudWatch Logs Insights results as the console downloads them (JSON):
+insights``          ``@message``, ``@timestamp`` (UTC without a zone), ``@logStream``
 ``splunk``          Splunk search results as JSON: ``_raw``, ``_time``, ``host``,
                     ``source``; ``splunk-export``: inside ``result`` (an export's lines)
 ``azure-monitor``   Container insights' ``ContainerLogV2``/``ContainerLog`` rows:
@@ -131,6 +133,9 @@ class Envelope:
     #: words of a line no format claims (the kernel's ``INFO: task ... blocked`` at 3).
     default_levels: tuple[str, ...] = ()
     line_levels: tuple[str, ...] = ()
+    #: A ``time`` without a zone is UTC (Logs Insights' ``2023-03-14 18:00:01.123``),
+    #: not a time to leave out.
+    utc_wall: bool = False
 
     def within(self, key: str, name: str) -> Envelope:
         """The same record stored under ``key`` of another (``_source``, ``result``)."""
@@ -143,7 +148,7 @@ class Envelope:
 
 
 #: Fields of :class:`Envelope` that are no JSON paths.
-_NOT_PATHS = ("entries", "byte_messages", "default_levels", "line_levels")
+_NOT_PATHS = ("entries", "byte_messages", "default_levels", "line_levels", "utc_wall")
 
 #: Programs that journald's ``_TRANSPORT`` names where a record names none (the
 #: kernel's lines carry no ``SYSLOG_IDENTIFIER`` of their own in every version).
@@ -298,6 +303,17 @@ ENVELOPES: dict[str, Envelope] = {
             marks=("$.logStreamName", "$.ingestionTime"),
             time=("$.timestamp",),
             origin=("$.logStreamName",),
+        ),
+        Envelope(
+            "cloudwatch-insights",
+            message=("$['@message']",),
+            marks=("$['@logStream']", "$['@log']", "$['@ptr']"),
+            time=("$['@timestamp']",),
+            node=("$['kubernetes.host']",),
+            pod=("$['kubernetes.pod_name']",),
+            container=("$['kubernetes.container_name']",),
+            origin=("$['@logStream']",),
+            utc_wall=True,
         ),
         _SPLUNK,
         _SPLUNK.within("result", "splunk-export"),
@@ -659,9 +675,16 @@ def strip(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     line = pl.col("_line").str.strip_suffix("\n").str.strip_suffix("\r")
     stream = pl.col("_stream").str.to_lowercase()
     wrap_level, stated_level = _levels(envelope, level, line)
+    utc_wall = pl.lit(None, pl.Datetime("us", "UTC"))
+    if envelope.utc_wall:
+        utc_wall = (
+            pl.col("_time")
+            .str.to_datetime(UTC_WALL, time_unit="us", strict=False)
+            .dt.replace_time_zone("UTC")
+        )
     stripped = said.with_columns(
         text=pl.when(matched).then(line).otherwise("text"),
-        prefix_ts=pl.coalesce(epoch_or_rfc3339(pl.col("_time")), "prefix_ts"),
+        prefix_ts=pl.coalesce(epoch_or_rfc3339(pl.col("_time")), utc_wall, "prefix_ts"),
         host=pl.coalesce("_node", "host", "_pod", shim("pod"), _tag("pod_name"), origin["host"]),
         container=pl.coalesce(
             "container",
@@ -687,6 +710,9 @@ def strip(frame: pl.DataFrame, name: str) -> pl.DataFrame:
         stripped = runtime.join_partials(stripped.lazy()).collect()
     return stripped.select(frame.columns)
 
+
+#: How a store writes a UTC time without naming the zone (:attr:`Envelope.utc_wall`).
+UTC_WALL = "%Y-%m-%d %H:%M:%S%.f"
 
 #: klog's letters, as :data:`STDOUT_LEVELS` read them.
 _LETTERS = {"i": "info", "w": "warning", "e": "error", "f": "critical"}

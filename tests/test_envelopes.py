@@ -439,6 +439,29 @@ def otlp_batches(lines: list[Line], seed: int = 3) -> list[list[Line]]:
     return batches
 
 
+def insights_time(at: datetime) -> str:
+    """Logs Insights' ``@timestamp``: UTC to the millisecond, no zone written."""
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def cloudwatch_insights(lines: list[Line]) -> str:
+    """The Logs Insights console's "Download table (JSON)" of its default query: the
+    Fluent Bit record as ``@message``, newest first."""
+    rows = []
+    for x in lines:
+        record = {"log": x.text + "\n", "stream": x.stream, "time": cri_time(x.at)}
+        record["kubernetes"] = fluent_metadata(x)
+        rows.append(
+            {
+                "@timestamp": insights_time(x.at),
+                "@message": compact(record),
+                "@logStream": f"{x.node}-application" + log_path(x).replace("/", "."),
+                "@log": "123456789012:/aws/containerinsights/prod/application",
+            }
+        )
+    return json.dumps(rows[::-1], indent=2) + "\n"
+
+
 def otel_file_exporter(lines: list[Line]) -> str:
     """The Collector's file exporter: a batch a line."""
     rng = random.Random(5)
@@ -463,6 +486,7 @@ COLLECTORS = {
     "logcli": (logcli_default, "logcli"),
     "gcloud": (gcloud, "cloud-logging"),
     "cloudwatch": (cloudwatch, "cloudwatch > fluent"),
+    "cloudwatch-insights": (cloudwatch_insights, "cloudwatch-insights > fluent"),
     "splunk": (splunk_export, "splunk-export"),
     "azure": (azure, "azure-monitor"),
     "gelf": (gelf, "gelf"),
@@ -1867,3 +1891,44 @@ def test_a_kubelet_upgrade_in_a_journals_json_is_inferred_as_from_its_text(read)
     assert (
         changes["message"][-1] == "kubelet on node-1 upgraded v1.26.2 -> v1.27.1 (kubelet started)"
     )
+
+
+@pytest.mark.parametrize(
+    ("row", "source", "at"),
+    [
+        # a raw CoreDNS line (Fluent Bit's ``log_key log``): Insights' time is the line's
+        (
+            {
+                "@timestamp": "2024-01-01 00:00:03.007",
+                "@message": "[ERROR] plugin/errors: 2 example.org. A: "
+                "read udp 10.0.1.5:36797->10.0.0.2:53: i/o timeout",
+                "@logStream": "coredns-5d78c9869d-abcde",
+                "@ptr": "CmAKJwojMTIzNDU2Nzg5MDEyOi9hd3MvZWtzL3Byb2QvY2x1c3RlchAB",
+            },
+            "coredns",
+            datetime(2024, 1, 1, 0, 0, 3, 7000, tzinfo=UTC),
+        ),
+        # the EKS control plane's log group: klog's own time, in the year of Insights'
+        (
+            {
+                "@log": "123456789012:/aws/eks/prod/cluster",
+                "@logStream": "kube-scheduler-5b9e1c2f0a6d4e7f8a9b0c1d2e3f4a5b",
+                "@message": 'E1231 23:59:58.250000      10 schedule_one.go:1004] "Error scheduling"',
+                "@timestamp": "2023-12-31 23:59:58.251",
+            },
+            "klog",
+            datetime(2023, 12, 31, 23, 59, 58, 250000, tzinfo=UTC),
+        ),
+    ],
+)
+def test_logs_insights_time_is_utc_where_the_line_has_none(read, row, source, at):
+    """Logs Insights writes ``@timestamp`` in UTC without saying so; a row's other fields
+    are what the query asked for, in any order."""
+    later = row | {"@timestamp": "2024-01-01 00:00:09.500", "@message": row["@message"]}
+    loaded = read("logs-insights-results.json", json.dumps([later, row], indent=4))
+    files = loaded.summary.files.row(0, named=True)
+    assert (files["prefix"], files["unparsed_lines"]) == ("cloudwatch-insights", 0)
+    events = loaded.events.sort("ts")
+    assert set(events["source"]) == {source}
+    assert events["ts"][0] == at
+    assert events["level"].cast(pl.String).to_list() == ["error", "error"]
