@@ -24,6 +24,7 @@ syslog severity. Then the next layer is looked for in what is left, up to
 ``name-prefix``    ``api-7c9d5f-x2v9q manager 2023-03-14T18:00:01Z ...`` (``stern``: pod and
                    container; or the container alone) before a line that starts a record
 ``k9s``            ``│ msg │`` (lines copied from ``k9s``'s log view)
+``kubetail``       ``[coredns-5d78c9869d-abcde] msg``, ``[pod container] msg`` (``kubetail``)
 ``cluster-info-    ``==== START logs for container C of pod NS/POD ====`` ... ``END``
 dump``             sections (``kubectl cluster-info dump``)
 ``fluentd``        ``2023-03-14T18:00:01+00:00<TAB>kubernetes.var.log.containers...<TAB>{...}``
@@ -137,6 +138,15 @@ NAME_PREFIX = (
 #: line of a selection may have lost one).
 K9S = r"^│ (?P<text>.*?) *│?$"
 
+#: ``kubetail``'s pod (with several containers, pod and container) in brackets before
+#: each line, ``--timestamps`` putting kubectl's time after it; a pod's name has a
+#: hyphen, which tells it from a level in brackets (``[info]``). Its shell ``read`` drops
+#: a line's leading blanks.
+KUBETAIL = (
+    r"^\[(?P<host>[a-z0-9][a-z0-9.]*-[a-z0-9.-]*[a-z0-9])(?: (?P<unit>[a-z0-9](?:[a-z0-9-]*"
+    r"[a-z0-9])?))?\] (?P<text>.*)$"
+)
+
 #: Fluentd's ``out_file`` line: the time, the tag (for a container's log
 #: the path it was read from, dots for slashes), the record as JSON.
 FLUENTD = rf"^(?P<prefix_ts>{_ISO})\t(?P<origin>[^\t]+)\t(?P<text>\{{.*)$"
@@ -200,14 +210,18 @@ MARKERS = {
     "grep": r"^--$",
     "minikube": r"^\* ?(?:==> .+ <==)?\s*$",
     "grafana": _GRAFANA_META,
+    "kubetail": r"^Will tail [0-9]+ logs\.\.\.$",
 }
 #: Blocks a wrapper writes of its own under one of its lines: the line that opens one, the
-#: shape of the lines in it and the line that closes it. Fluentd logs the configuration
+#: shape of the lines in it and the line that closes it (None: the first line of another
+#: shape ends it). Fluentd logs the configuration
 #: it starts with as one message, ``using configuration file: <ROOT>``, the sections
 #: indented below it, then ``</ROOT>``. Only below its opening line is such a line the
 #: wrapper's: an indented line elsewhere is a program's.
-BLOCKS = {
+BLOCKS: dict[str, tuple[str, str, str | None]] = {
     "fluentd-stdout": (r"\]: using configuration file: <ROOT>$", r"^[\t ]", r"^</ROOT>$"),
+    # the pods (and containers) it will tail, a line each, before their lines
+    "kubetail": (r"^Will tail [0-9]+ logs\.\.\.$", r"^[a-z0-9][a-z0-9.-]*(?: [a-z0-9-]+)?$", None),
 }
 _HEADER_TIME = r"[A-Z][a-z]{2} ([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}) ([^ ,]+?)"
 #: journalctl's first line gives the journal's span in the zone it writes every line in
@@ -271,6 +285,7 @@ WRAPPERS = {
     "logcli": Wrapper("logcli", LOGCLI, entries=True),
     "grafana": Wrapper("grafana", GRAFANA, entries=True, dated="%Y-%m-%d %H:%M:%S%.f"),
     "k9s": Wrapper("k9s", K9S),
+    "kubetail": Wrapper("kubetail", KUBETAIL),
 }
 
 #: Share of sample lines (markers aside) that must carry a layer for it to be stripped.
@@ -469,7 +484,7 @@ def marker_lines(name: str, text: pl.Expr) -> pl.Expr | None:
     found = [text.str.contains(MARKERS[name])] if name in MARKERS else []
     if name in BLOCKS:
         opens, inside, closes = BLOCKS[name]
-        closing = text.str.contains(closes)
+        closing = pl.lit(False) if closes is None else text.str.contains(closes)
         shaped = text.str.contains(inside) | closing
         # below a line that opens a block, up to its closing line or the first line not
         # shaped as its lines

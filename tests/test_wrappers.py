@@ -1533,6 +1533,7 @@ def test_layers_of_many_files_found_together_as_each_alone():
         ),
         "logcli": lambda k, line: f'2024-05-06T07:08:{k % 60:02d}Z {{pod="web-{k % 2}"}}  {line}',
         "grafana": lambda k, line: f"2024-05-06 09:08:{k % 60:02d}.{k:03d}\t{line}",
+        "kubetail": lambda k, line: f"[web-7c9d5f-{'abc'[k % 3]}x2v9 nginx] {line}",
         "fluent-bit-file": lambda k, line: (
             f"kube.var.log.containers.web-{k % 3}_shop_nginx-"
             f"{'cd' * 32}.log: [1714979289.{k:09d}, " + json.dumps({"log": line}) + "]"
@@ -1732,3 +1733,59 @@ def test_grafana_wall_clock_dates_yearless_klog_lines_across_a_new_year(read):
         datetime(2024, 1, 1, 0, 10, tzinfo=UTC),
     ]
     assert events["level"].cast(pl.String).to_list() == ["warning", "info"]
+
+
+KUBETAIL = """\
+Will tail 2 logs...
+\x1b[0;32mcoredns-5d78c9869d-abcde\x1b[0m
+\x1b[0;33mcoredns-5d78c9869d-fghij\x1b[0m
+\x1b[0;32m[coredns-5d78c9869d-abcde]\x1b[0m [INFO] plugin/reload: Running configuration SHA512 = ab12
+\x1b[0;33m[coredns-5d78c9869d-fghij]\x1b[0m [ERROR] plugin/errors: 2 example.org. A: read udp \
+10.244.1.6:36797->10.0.0.10:53: i/o timeout
+"""
+
+
+def test_kubetail_names_each_lines_pod_and_its_preamble_is_its_own(read):
+    """``kubetail coredns``: the pods it will tail listed first (its own lines), then each
+    line behind its pod's name in brackets and colour."""
+    loaded = read("kubetail.txt", KUBETAIL)
+    assert accounted(loaded)
+    files = loaded.summary.files.row(0, named=True)
+    assert (files["prefix"], files["format"]) == ("kubetail", "coredns")
+    assert (files["wrapper_lines"], files["unparsed_lines"]) == (3, 0)
+    events = loaded.events.sort("line")
+    assert events["host"].to_list() == ["coredns-5d78c9869d-abcde", "coredns-5d78c9869d-fghij"]
+    assert events["level"].cast(pl.String).to_list() == ["info", "error"]
+    assert events["message"][1].startswith("plugin/errors: 2 example.org. A: read udp")
+
+
+def test_kubetail_with_timestamps_and_containers_keeps_klog_blocks_whole(read):
+    """``kubetail -c kube-proxy --timestamps`` over pods of two containers: pod and
+    container in the brackets, kubectl's time after them; the ``err=<`` block, whose
+    indent kubetail's ``read`` dropped, still continues its record."""
+    text = (
+        "[kube-proxy-x7k2p kube-proxy] 2023-03-14T18:00:02.123456789Z E0314 18:00:02.123456"
+        '       1 proxier.go:1557] "Failed to execute iptables-restore" err=<\n'
+        "[kube-proxy-x7k2p kube-proxy] 2023-03-14T18:00:02.123456789Z exit status 1\n"
+        "[kube-proxy-x7k2p kube-proxy] 2023-03-14T18:00:02.123456789Z >\n"
+        "[kube-proxy-b4n8q kube-proxy] 2023-03-14T18:00:03.5Z I0314 18:00:03.500000"
+        '       1 proxier.go:820] "SyncProxyRules complete"\n'
+    )
+    loaded = read("kubetail-ts.txt", text)
+    assert accounted(loaded)
+    assert loaded.summary.files["prefix"][0] == "kubetail > kubectl-timestamps"
+    events = loaded.events.sort("line")
+    assert events["line"].to_list() == [1, 4]
+    assert set(events["component"]) == {"kube-proxy"}
+    assert events["host"].to_list() == ["kube-proxy-x7k2p", "kube-proxy-b4n8q"]
+    assert events["message"][0].splitlines()[1:] == ["exit status 1", ">"]
+    assert events["ts"].to_list() == [
+        datetime(2023, 3, 14, 18, 0, 2, 123456, tzinfo=UTC),
+        datetime(2023, 3, 14, 18, 0, 3, 500000, tzinfo=UTC),
+    ]
+
+
+def test_a_level_in_brackets_is_no_kubetail_pod():
+    """Lowercase levels in brackets before a line (no hyphen) are a program's own."""
+    peeled = peel("[info] starting\n[warn] disk above 80%\n[error] write failed\n")
+    assert peeled.layers == ()
