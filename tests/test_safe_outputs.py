@@ -304,3 +304,28 @@ def test_markdown_report_keeps_log_text_out_of_spans_links_html_and_mentions(wri
     assert not ACTED_ON.search(text)
     prose = re.sub(r"(?<!\\)`[^`\n]*`", "", text)  # a code span shows its text literally
     assert not re.search(r"(?<![\w\\])@[a-z]|(?<![\w\\])#1\b|https?://|www\.", prose)
+
+
+def test_html_report_and_its_figure_show_unseen_and_reordering_characters_as_escapes(
+    write, tmp_path
+):
+    """A browser draws no control character and obeys a right-to-left override: the HTML
+    report and the plotly strings in it show them as escapes, as the terminal does, and
+    keep the line feeds of a record shown whole."""
+    attacks = ["backspace\x08\x08\x08XX", "\u202egol.exe", "\x1b]0;t\x07", "\x9b31m"]
+    quiet = "".join(
+        f'I0314 {16 + m // 60}:{m % 60:02d}:07.000001       1 proxier.go:812] "Sync done" n={m}\n'
+        for m in range(0, 110, 3)
+    )
+    storm = kube_proxy([f'"Sync failed {attacks[i % 4]}" n={i}' for i in range(400)])
+    write("kube-proxy\u202egol.log", quiet + storm)
+    loaded = timeline.read(tmp_path)
+    analysis = timeline.analyze(loaded)
+    page = render(findings(loaded, analysis), format="html")
+    assert "\\u202egol.exe" in page and "backspace\\x08\\x08\\x08XX" in page
+    assert not ACTED_ON.search(page), ACTED_ON.findall(page)
+    figure = timeline_figure(loaded.events, analysis)
+    strings = [t.name or "" for t in figure.data]
+    strings += [str(h) for t in figure.data for h in (t.hovertext or [])]
+    assert any("\\u202egol.log" in s for s in strings)
+    assert not any(ACTED_ON.search(s) for s in strings)

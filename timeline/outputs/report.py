@@ -20,7 +20,7 @@ from timeline.analysis.incidents import duration_text
 from timeline.outputs import words
 from timeline.outputs.atomic import write_atomically
 from timeline.outputs.findings import findings, to_json
-from timeline.outputs.safe import CODE_SPAN, markdown_code, markdown_text
+from timeline.outputs.safe import CODE_SPAN, html_text, markdown_code, markdown_text
 from timeline.reading.loader import Loaded
 
 __all__ = ["FORMATS", "findings", "render", "report_format", "write_report"]
@@ -123,6 +123,7 @@ def _environment(*, autoescape: bool) -> jinja2.Environment:
         trim_blocks=False,
         lstrip_blocks=False,
         keep_trailing_newline=True,
+        finalize=_html_finalize if autoescape else None,
     )
     env.filters["thousands"] = lambda n: f"{int(n or 0):,}"
     env.filters["md"] = markdown_text
@@ -141,9 +142,16 @@ def _template_source(name: str) -> str:
     )
 
 
+def _html_finalize(value: Any) -> Any:
+    """Each value the HTML template shows, its unseen characters as escapes
+    (:func:`~timeline.outputs.safe.html_text`) before the template engine escapes it;
+    markup the report made itself (figures, :func:`html_prose`) is left as it is."""
+    return html_text(value) if isinstance(value, str) and not isinstance(value, Markup) else value
+
+
 def html_prose(value: Any) -> Markup:
     """Text for HTML: escaped, with its `code spans` set as code."""
-    parts = CODE_SPAN.split("" if value is None else str(value))
+    parts = CODE_SPAN.split(html_text(value))
     return Markup("").join(
         Markup("<code>{}</code>").format(part[1:-1]) if i % 2 else escape(part)
         for i, part in enumerate(parts)

@@ -1,4 +1,4 @@
-"""Log text made safe for the places it is shown: CSV, Markdown, plotly, the terminal.
+"""Log text made safe for the places it is shown: CSV, Markdown, HTML, plotly, the terminal.
 
 Logs are untrusted input: anyone who can make a service log a line (a request path, a
 user name, a CI job's executor name) writes into our outputs. Each rule below says what
@@ -146,10 +146,33 @@ def plotly_text(value: Any) -> str:
     plain text. Quotes are left as they are: with no ``<`` no tag, and so no attribute,
     can begin, and plotly would show ``&quot;`` literally.
 
+    Characters a reader cannot see or that reorder what is seen are shown as escapes
+    first (:func:`html_text`).
+
     >>> plotly_text('<a href="http://evil.example">X</a>')
     '&lt;a href="http://evil.example"&gt;X&lt;/a&gt;'
     """
-    return _html_escape("" if value is None else str(value), quote=False)
+    return _html_escape(html_text(value), quote=False)
+
+
+# --- HTML --------------------------------------------------------------------------------
+
+
+def html_text(value: Any) -> str:
+    r"""Text for a web page (before its HTML escaping): the characters
+    :func:`terminal_text` escapes but line feed, shown as escapes.
+
+    A browser draws no control character, so ``backspace\x08\x08\x08XX`` would show as
+    ``backspaceXX``, and it obeys the bidirectional overrides and isolates: a right-to-left
+    override makes ``gol.exe`` read as ``exe.log`` (the Trojan Source trick). A reader must
+    see what the log holds, as the terminal and Markdown show it; a line feed is kept, for
+    the lines of a record shown whole.
+
+    >>> html_text("a\nb\u202egol.exe\x1b[2J")
+    'a\nb\\u202egol.exe\\x1b[2J'
+    """
+    text = "" if value is None else str(value)
+    return _HTML_UNSEEN.sub(_escaped, text)
 
 
 # --- terminal ----------------------------------------------------------------------------
@@ -198,6 +221,9 @@ def json_text(data: Any, **options: Any) -> str:
     text = json.dumps(data, ensure_ascii=False, **options)
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
+
+#: What :func:`html_text` escapes: :data:`_CONTROL` but line feed.
+_HTML_UNSEEN = re.compile(rf"[\x00-\x08\x0b-\x1f{_BEYOND_C0}]")
 
 #: What :func:`json_text` escapes: :data:`_CONTROL` but the C0 controls, which JSON
 #: escapes in strings itself and whose line feeds lay its text out.
