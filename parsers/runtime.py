@@ -171,6 +171,29 @@ def _carries(name: str) -> pl.Expr:
     return carries
 
 
+#: Why a line of a ``docker-json`` file that is no record of it is unparsed.
+BROKEN_DOCKER_JSON = "a docker json-file record cut short or broken (not one JSON object)"
+
+
+def broken_records(layers: tuple[str, ...]) -> pl.Expr | None:
+    """Which stripped lines are a runtime's own records, broken: in a ``docker-json``
+    file, a line the prefix did not match that opens or closes a JSON object (a record
+    cut short by a full disk or a copy, and the half of one that follows). dockerd writes
+    every line as a record and the program's lines only inside ``log``, so such a line is
+    no line of the program's to continue the record above with. None for other layers.
+
+    >>> lines = pl.DataFrame({"text": ['{"log":"E0314 18:', '0:01Z"}', "goroutine 1"],
+    ...                       "stream": [None, None, None]})
+    >>> lines.select(broken_records(("docker-json",))).to_series().to_list()
+    [True, True, False]
+    """
+    if "docker-json" not in layers:
+        return None
+    text = pl.col("text")
+    json_like = text.str.contains(r"^\s*\{") | text.str.contains(r"\}\s*$")
+    return (pl.col("stream").is_null() & json_like).fill_null(False)
+
+
 def strip(lines: pl.LazyFrame, prefix: str | None) -> pl.LazyFrame:
     """Remove ``prefix`` from the ``text`` of every line, keeping its time, stream and names.
 

@@ -20,6 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 import timeline
+from tests.lines import every_line_accounted as accounted
 from timeline.cli import app
 from timeline.reading.sources import Limits, read_bytes, scan, shown_name
 
@@ -560,6 +561,32 @@ def test_a_docker_log_value_polars_cannot_decode_costs_that_line_only(tmp_path):
     loaded = timeline.read(tmp_path, cache=False, infer=False)
     assert loaded.events["level"].to_list() == ["error"]
     assert loaded.summary.unparsed_lines == 1
+
+
+def test_a_docker_log_record_cut_in_the_middle_is_unparsed_not_joined_to_the_one_above(
+    tmp_path,
+):
+    """A full disk or a copy cut one record short and the next line begins in the middle
+    of the following one: both halves are unparsed lines with their reason, and the
+    record above keeps its own message."""
+    records = [
+        json.dumps(
+            {
+                "log": f'E0314 18:00:0{i}.000001       1 proxier.go:1520] "Sync failed" n={i}\n',
+                "stream": "stderr",
+                "time": f"2023-03-14T18:00:0{i}.000001Z",
+            }
+        )
+        for i in range(6)
+    ]
+    records[2], records[3] = records[2][:40], records[3][30:]
+    (tmp_path / "abc-json.log").write_text("\n".join(records) + "\n")
+    loaded = timeline.read(tmp_path, cache=False, infer=False)
+    assert accounted(loaded)
+    assert loaded.events["message"].to_list() == [f'"Sync failed" n={i}' for i in (0, 1, 4, 5)]
+    warnings = loaded.summary.warnings.filter(pl.col("unparsed"))
+    assert warnings["line"].to_list() == [3, 4]
+    assert warnings["reason"].str.contains("docker json-file record cut short").all()
 
 
 @pytest.mark.parametrize(

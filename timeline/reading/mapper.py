@@ -426,6 +426,7 @@ def _prepare(
         result.wrapper_spans = markers.select("line", "end_line")
         result.journal = wrappers.journal_header(markers["text"])
         stripped = stripped.filter(~pl.col("marker"))
+    stripped = _set_apart_broken(stripped, peeled.layers, result.path, warnings)
     # in one chunk a column: polars 2.1 panics in some string queries over columns
     # chunked unlike each other, as a peeled text column may be
     stripped = stripped.rechunk()
@@ -448,6 +449,22 @@ def _prepare(
             return result, None, None, warnings
     result.format = parser.name if parser else None
     return result, stripped, parser, warnings
+
+
+def _set_apart_broken(
+    stripped: pl.DataFrame, layers: tuple[str, ...], path: str, warnings: list[pl.DataFrame]
+) -> pl.DataFrame:
+    """``stripped`` without the runtime's own records that are broken
+    (:func:`parsers.runtime.broken_records`), which go to ``warnings`` as unparsed: read
+    as text, a cut record would be joined to the record above as its continuation."""
+    broken = runtime.broken_records(layers)
+    if broken is None:
+        return stripped
+    flagged = stripped.with_columns(_broken=broken)
+    if not flagged["_broken"].any():
+        return stripped
+    warnings.append(_unparsed(flagged.filter("_broken"), path, runtime.BROKEN_DOCKER_JSON))
+    return flagged.filter(~pl.col("_broken")).drop("_broken")
 
 
 def _same_as(
