@@ -479,6 +479,21 @@ def test_utf16_with_a_bom_is_decoded(read, encoding):
     assert loaded.events["message"].str.contains("für").all()
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_bom_is_decoded_and_said_not_refused_as_binary(read, encoding):
+    """A Windows runner's log written as UTF-16 with no byte order mark has a NUL in every
+    other byte: it is text, decoded, with a note that says which UTF-16 was assumed."""
+    text = klog(30, seed=7).replace("Sync", "Synchronisation für")
+    loaded = read("kube-proxy.log", text.encode(encoding))
+    assert loaded.events.height == 30
+    assert loaded.events["message"].str.contains("für").all()
+    assert accounted(loaded) and loaded.summary.unparsed_lines == 0
+    endian = "little" if encoding.endswith("le") else "big"
+    assert loaded.summary.files["problem"].to_list() == [
+        f"UTF-16 ({endian}-endian) without a byte order mark: decoded"
+    ]
+
+
 def test_nul_bytes_after_the_sniffed_start_are_dropped_and_reported(read):
     head = klog(200, seed=1)
     assert len(head) > 8192

@@ -765,8 +765,10 @@ _UTF16 = {codecs.BOM_UTF16_LE: "utf-16-le", codecs.BOM_UTF16_BE: "utf-16-be"}
 
 def _mended(chunks: Iterator[bytes], problems: list[str]) -> Iterator[bytes]:
     """The text's bytes as UTF-8 with LF line ends: UTF-8 BOMs dropped (the file's and any
-    at a line's start), UTF-16 with a BOM decoded (both silently: nothing is lost), CR-only
-    line ends read as line ends (decided on the first chunk, and reported)."""
+    at a line's start), UTF-16 with a BOM decoded (both silently: nothing is lost), UTF-16
+    without one decoded where its NUL bytes show it (:func:`_utf16_without_bom`, and
+    reported), CR-only line ends read as line ends (decided on the first chunk, and
+    reported)."""
     first, chunks = _head(chunks, 4)
     if first.startswith(codecs.BOM_UTF8):
         first = first[len(codecs.BOM_UTF8) :]
@@ -774,6 +776,13 @@ def _mended(chunks: Iterator[bytes], problems: list[str]) -> Iterator[bytes]:
     encoding = _UTF16.get(first[:2])
     if encoding:
         pieces = _decoded(pieces, encoding)
+    else:
+        head, pieces = _head(pieces, BINARY_SNIFF_BYTES)
+        pieces = _chain(head, pieces)
+        encoding = _utf16_without_bom(head)
+        if encoding:
+            problems.append(f"{_UTF16_NAMES[encoding]} without a byte order mark: decoded")
+            pieces = _decoded(pieces, encoding, bom=False)
     head, pieces = _head(pieces, BINARY_SNIFF_BYTES)
     if b"\r" in head and b"\n" not in head:
         problems.append("line ends are CR only: read as line ends")
@@ -796,9 +805,42 @@ def _without_line_boms(chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
-def _decoded(chunks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
+#: The share of a UTF-16 text's first bytes, taken in pairs, that must be an ASCII
+#: character beside a NUL (``a\x00`` in little-endian) for it to be read as UTF-16.
+UTF16_ASCII_SHARE = 0.9
+_UTF16_NAMES = {"utf-16-le": "UTF-16 (little-endian)", "utf-16-be": "UTF-16 (big-endian)"}
+_ASCII_TEXT = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    r"""The UTF-16 that a text's first bytes ``head`` are, when it has no byte order mark
+    (a Windows runner's log, ``Out-File -Encoding unicode`` copied without its first two
+    bytes): nearly every pair of bytes is an ASCII character beside a NUL, the NUL second
+    in little-endian, first in big-endian. Binary data (NULs anywhere) and UTF-8 text
+    (no NULs) are never that; None for them.
+
+    >>> _utf16_without_bom("I0314 18:00:01 ok\n".encode("utf-16-le"))
+    'utf-16-le'
+    >>> _utf16_without_bom("I0314 18:00:01 ok\n".encode("utf-16-be"))
+    'utf-16-be'
+    >>> _utf16_without_bom(b"I0314 18:00:01 ok\n"), _utf16_without_bom(bytes(range(64)))
+    (None, None)
+    """
+    pairs = len(head) // 2
+    if pairs < 2 or b"\x00" not in head:
+        return None
+    even, odd = head[0 : 2 * pairs : 2], head[1 : 2 * pairs : 2]
+    for chars, nuls, encoding in ((even, odd, "utf-16-le"), (odd, even, "utf-16-be")):
+        ascii_pairs = sum(1 for c, n in zip(chars, nuls, strict=True) if not n and c in _ASCII_TEXT)
+        if ascii_pairs >= UTF16_ASCII_SHARE * pairs:
+            return encoding
+    return None
+
+
+def _decoded(chunks: Iterator[bytes], encoding: str, *, bom: bool = True) -> Iterator[bytes]:
+    """The chunks of a UTF-16 text as UTF-8; ``bom``: its first two bytes are a BOM."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
-    first = True
+    first = bom
     for chunk in chunks:
         if first:
             chunk, first = chunk[2:], False
