@@ -353,6 +353,25 @@ def test_a_symlink_leading_out_of_the_folder_is_not_followed_unless_asked(tmp_pa
     assert followed.events.filter(pl.col("source") == "coredns").height == 7
 
 
+def test_a_symlink_to_a_folder_outside_is_said_as_one_to_a_file_is(tmp_path):
+    """``current -> ../releases/2023-03-14``: the folder's files are not read unless asked,
+    and the user is told so, as for a link to a file."""
+    outside = tmp_path / "releases" / "2023-03-14"
+    outside.mkdir(parents=True)
+    (outside / "coredns.log").write_text(coredns(7, seed=8))
+    logs = tmp_path / "bundle"
+    (logs / "nodes").mkdir(parents=True)
+    (logs / "kube-proxy.log").write_text(klog(4))
+    (logs / "current").symlink_to(outside)
+    (logs / "nodes" / "again").symlink_to(logs)  # a link inside: its files are read anyway
+    loaded = timeline.read(logs, infer=False)
+    assert loaded.events.height == 4
+    assert "outside the paths given" in problems_of(loaded, "current")
+    assert not loaded.summary.files["file"].str.contains("again").any()
+    followed = timeline.read(logs, infer=False, follow_symlinks=True)
+    assert followed.events.filter(pl.col("source") == "coredns").height == 7
+
+
 @pytest.mark.parametrize("absolute", [False, True])
 def test_a_nodes_container_log_links_do_not_count_its_pod_logs_twice(tmp_path, absolute):
     """A node's ``/var/log`` as the kubelet leaves it: ``containers/POD_NS_CONTAINER-ID.log``

@@ -226,7 +226,9 @@ def _glob_root(pattern: str) -> str:
 def _walk(folder: str, roots: list[str], follow_symlinks: bool, found: Scan) -> None:
     """Take the files under ``folder``, in the order ``os.walk`` gives from the top, each
     folder's names sorted. What a folder listing says (a folder, a symlink) is not asked
-    of the file system again: a node's ``var/log/pods`` is thousands of small folders."""
+    of the file system again: a node's ``var/log/pods`` is thousands of small folders.
+    A symlink to a folder is walked only with ``follow_symlinks``; one that leads out of
+    the roots is said, as a symlink to a file is (one inside them is walked anyway)."""
     seen: set[tuple[int, int]] = set()
     todo = [folder]
     while todo:
@@ -252,6 +254,8 @@ def _walk(folder: str, roots: list[str], follow_symlinks: bool, found: Scan) -> 
             if _is_folder(entry):
                 if follow_symlinks or not entry.is_symlink():
                     folders.append(entry.path)
+                elif not _inside(entry.path, roots):
+                    found.skipped.append(_outside(entry.path))
             elif entry.name.startswith("."):
                 found.skipped.append(
                     (shown_name(entry.path), "hidden file: skipped (name it to read it)")
@@ -300,14 +304,7 @@ def _take(
     ``entry``: what the walk's folder listing says of it."""
     link = entry.is_symlink() if entry is not None else os.path.islink(path)
     if link and not follow_symlinks and not _inside(path, roots):
-        target = shown_name(os.path.realpath(path))
-        found.skipped.append(
-            (
-                shown_name(path),
-                f"symlink to {target}, outside the paths given: skipped "
-                "(--follow-symlinks reads it)",
-            )
-        )
+        found.skipped.append(_outside(path))
         return
     try:
         mode = (entry.stat() if entry is not None else os.stat(path)).st_mode
@@ -321,6 +318,13 @@ def _take(
         found.skipped.append(
             (shown_name(path), f"{kind} found in a folder or glob: skipped (name it to read it)")
         )
+
+
+def _outside(path: str) -> tuple[str, str]:
+    """What to say of a symlink (to a file or a folder) that leads out of the roots."""
+    target = shown_name(os.path.realpath(path))
+    why = f"symlink to {target}, outside the paths given: skipped (--follow-symlinks reads it)"
+    return shown_name(path), why
 
 
 def _inside(path: str, roots: list[str]) -> bool:
