@@ -476,6 +476,16 @@ def test_cr_only_line_ends_are_read_as_lines_and_reported(read):
     assert "CR only" in loaded.summary.files["problem"][0]
 
 
+def test_a_binary_file_is_said_to_be_one_and_nothing_about_its_line_ends(read):
+    """Bytes with a CR and no LF in a binary file are no line ends: its one sentence says
+    it is binary, which is why it is not read, and ``detect`` gives that reason."""
+    data = b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)).replace(b"\n", b"") * 4
+    loaded = read("core.log", data)
+    assert loaded.summary.files["problem"].to_list() == [
+        "binary file (it holds NUL bytes): skipped"
+    ]
+
+
 def test_a_utf8_bom_does_not_make_line_one_unparsed(read):
     loaded = read(
         "rabbit@node1.log",

@@ -788,7 +788,7 @@ def _mended(chunks: Iterator[bytes], problems: list[str]) -> Iterator[bytes]:
             problems.append(f"{_UTF16_NAMES[encoding]} without a byte order mark: decoded")
             pieces = _decoded(pieces, encoding, bom=False)
     head, pieces = _head(pieces, BINARY_SNIFF_BYTES)
-    if b"\r" in head and b"\n" not in head:
+    if b"\r" in head and b"\n" not in head and b"\x00" not in head:  # a NUL: binary, refused
         problems.append("line ends are CR only: read as line ends")
         pieces = (chunk.replace(b"\r", b"\n") for chunk in _chain(head, pieces))
     else:
