@@ -486,6 +486,22 @@ def test_a_binary_file_is_said_to_be_one_and_nothing_about_its_line_ends(read):
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "said", "lines"),
+    [
+        ("", "holds no log lines", 0),
+        ("\n\n   \n\t\n", "holds only blank lines", 4),
+        ("-- No entries --\n", "holds no log lines", 1),
+    ],
+)
+def test_a_file_with_nothing_to_read_is_said_so_not_of_an_unknown_format(read, text, said, lines):
+    """An empty file, one of blank lines, a journal of no entries: no format is to blame."""
+    loaded = read("kube-proxy.log", text)
+    files = loaded.summary.files
+    assert files["problem"].to_list() == [f"nothing to read: the file {said}"]
+    assert files["lines"].to_list() == [lines] and accounted(loaded)
+
+
 def test_a_utf8_bom_does_not_make_line_one_unparsed(read):
     loaded = read(
         "rabbit@node1.log",

@@ -443,12 +443,30 @@ def _prepare(
             stripped = entries  # a collector's lines whose program no format knows
         elif not routing.claims_any(stripped):
             best = ranked[0][1].why if ranked else "no parsers registered"
-            result.problems.append(f"unknown format: no parser recognised it (best: {best})")
-            warnings.append(_unparsed(stripped, result.path, "unknown format"))
+            empty = _nothing_to_read(stripped["text"])
+            result.problems.append(
+                empty or f"unknown format: no parser recognised it (best: {best})"
+            )
+            reason = "blank line" if empty else "unknown format"
+            warnings.append(_unparsed(stripped, result.path, reason))
             result.warnings = _warnings(warnings)
             return result, None, None, warnings
     result.format = parser.name if parser else None
     return result, stripped, parser, warnings
+
+
+def _nothing_to_read(text: pl.Series) -> str | None:
+    """Why a file whose lines (wrappers stripped) are ``text`` has nothing to read, or
+    None: a file with no text is empty, not of a format no parser knows.
+
+    >>> _nothing_to_read(pl.Series(["", "  "])), _nothing_to_read(pl.Series(["x"]))
+    ('nothing to read: the file holds only blank lines', None)
+    """
+    if text.len() == 0:
+        return "nothing to read: the file holds no log lines"
+    if (text.str.strip_chars() == "").all():
+        return "nothing to read: the file holds only blank lines"
+    return None
 
 
 def _set_apart_broken(
