@@ -549,6 +549,25 @@ def test_nul_bytes_after_the_sniffed_start_are_dropped_and_reported(read):
     assert "20 NUL bytes dropped (the first on line 201)" in loaded.summary.files["problem"][0]
 
 
+@pytest.mark.parametrize(
+    ("spoilt", "said"),
+    [
+        (lambda tail: bytes(4096) + tail, "4,096 NUL bytes dropped (the first on line 11)"),
+        (lambda tail: tail.replace(b"Sync", b"Sy\x00nc", 1), "1 NUL bytes dropped (the first on line 11)"),
+    ],
+)  # fmt: skip
+def test_nul_bytes_in_the_first_kilobytes_of_a_log_are_dropped_not_the_file(read, spoilt, said):
+    """A node that lost power leaves a hole of NUL bytes where its log had not been
+    written yet; a program can log a NUL in a line. Among a log's first lines either is
+    dropped and said, as further on, and the file is read, not refused as binary."""
+    head, tail = klog(10, seed=1).encode(), klog(10, seed=2).encode()
+    assert b"Sync" in tail
+    loaded = read("kube-proxy.log", head + spoilt(tail))
+    assert loaded.events.height == 20 and accounted(loaded)
+    assert not loaded.events["message"].str.contains("\x00").any()
+    assert loaded.summary.files["problem"].to_list() == [said]
+
+
 # --- values only Python writes, and structures that multiply -------------------------------
 
 

@@ -405,7 +405,7 @@ def _from_chunks(chunks: Iterator[bytes], limits: Limits, problems: list[str]) -
     chunks = _decompressed(chunks, limits, problems)
     text = _mended(chunks, problems)
     first, text = _head(text, BINARY_SNIFF_BYTES)
-    if b"\x00" in first[:BINARY_SNIFF_BYTES]:
+    if _is_binary(first[:BINARY_SNIFF_BYTES]):
         text.close()
         return Bytes(None, [*problems, _binary(first)], [])
     marks = _Marks()
@@ -413,15 +413,50 @@ def _from_chunks(chunks: Iterator[bytes], limits: Limits, problems: list[str]) -
     return Bytes(data, problems + marks.problems(data), marks.cuts(data))
 
 
+#: Share of a file's first bytes, its NUL bytes aside, that may be control characters
+#: no text holds (:data:`_NOT_TEXT`) before the file is binary.
+BINARY_CONTROL_SHARE = 0.05
+#: The C0 controls but tab, line feed, vertical tab, form feed, CR and ESC, and DEL.
+_NOT_TEXT = bytes(c for c in range(0x20) if c not in b"\t\n\x0b\x0c\r\x1b") + b"\x7f"
+
+
+def _is_binary(head: bytes) -> bool:
+    r"""Whether a file whose first bytes are ``head`` is binary: it holds a NUL byte and is
+    an archive, is NULs alone, or its other bytes hold control characters text does not.
+    A log with a hole of NUL bytes (what a crash leaves where the file system had not
+    written yet) is text; its NULs are dropped and said (:func:`_cut_lines`).
+
+    >>> _is_binary(b"I0314 ok\n" + bytes(4096) + b"I0314 ok\n"), _is_binary(b"\x7fELF\x02\x01")
+    (False, False)
+    >>> _is_binary(b"\x7fELF\x02\x01\x01\x00\x00\x00"), _is_binary(bytes(64))
+    (True, True)
+    """
+    if b"\x00" not in head:
+        return False
+    rest = head.replace(b"\x00", b"")
+    if not rest or _archive(head):
+        return True
+    controls = len(rest) - len(rest.translate(None, _NOT_TEXT))
+    return controls > BINARY_CONTROL_SHARE * len(rest)
+
+
+def _archive(head: bytes) -> tuple[str, str] | None:
+    """The kind of archive a file whose first bytes are ``head`` is, and the names that
+    unpack it, or None."""
+    if head.startswith(b"PK\x03\x04"):
+        return "zip", ".zip"
+    if head[257:262] == b"ustar":
+        return "tar", ".tar, .tar.gz or .tgz"
+    return None
+
+
 def _binary(head: bytes) -> str:
     """Why a file whose first bytes are ``head`` is not read; an archive under a name
     that does not say so (``logs.gz`` holding a tar) is said to be one."""
-    if head.startswith(b"PK\x03\x04"):
-        kind, names = "zip", ".zip"
-    elif head[257:262] == b"ustar":
-        kind, names = "tar", ".tar, .tar.gz or .tgz"
-    else:
+    archive = _archive(head)
+    if archive is None:
         return "binary file (it holds NUL bytes): skipped"
+    kind, names = archive
     return f"binary file (a {kind} archive; named {names} it is unpacked and read): skipped"
 
 
