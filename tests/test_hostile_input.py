@@ -786,6 +786,21 @@ def test_a_value_nested_thousands_deep_costs_its_lines_not_the_file(tmp_path, na
     assert loaded.events.height == rows and files["unparsed_lines"][0] >= 1
 
 
+def test_a_big_latin1_log_is_cut_in_chunks_and_read(tmp_path, monkeypatch):
+    """A big log written in Latin-1 (a Windows host's) is cut where a record starts as a
+    UTF-8 one is; looking for that line among bytes that are not UTF-8 raised."""
+    from timeline.reading import mapper
+
+    text = klog(200, seed=3).replace("Sync", "Synchronisation f\u00fcr")
+    path = tmp_path / "kube-proxy.log"
+    path.write_bytes(text.encode("latin-1"))
+    monkeypatch.setattr(mapper, "CHUNK_BYTES", 2048)
+    assert len(mapper.plan(str(path), parts=2)) > 4
+    loaded = timeline.read(path, infer=False, cache=False)
+    assert loaded.events.height == 200 and accounted(loaded)
+    assert "not valid UTF-8" in loaded.summary.files["problem"][0]
+
+
 #: A format whose continuation lines make its own pattern backtrack without end in a
 #: backtracking regex engine: ``(?:[a-z]+ ?)+$`` against a line that begins like a record
 #: and ends in a run of letters and a ``!``.

@@ -211,9 +211,17 @@ def _boundary(
         first = window.find(b"\n")
         if first == -1:
             return None
-        lines = pl.DataFrame({"line": window[first + 1 :].split(b"\n")}, schema={"line": pl.Binary})
-        length = pl.col("line").bin.size()
-        text = pl.col("line").cast(pl.String, strict=False)
+        rest = window[first + 1 :]
+        lines = pl.DataFrame(
+            {
+                "size": pl.Series(rest.split(b"\n"), dtype=pl.Binary).bin.size(),
+                # bytes that are not UTF-8 (a Latin-1 log) as U+FFFD: only a record's
+                # start is looked for, and a cast of them fails the whole query
+                "line": rest.decode("utf-8", errors="replace").split("\n"),
+            }
+        )
+        length = pl.col("size")
+        text = pl.col("line")
         found = lines.select(
             at=length.cum_sum() - length + pl.int_range(pl.len()),
             start=(
