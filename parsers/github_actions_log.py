@@ -244,15 +244,8 @@ def job_row(facts: pl.LazyFrame) -> pl.LazyFrame:
         .then(pl.lit("the runner wrote 'The operation was canceled.'"))
         .otherwise(pl.format("{} ##[error] lines", pl.col("error_lines")))
     )
-    fields = facts.with_columns(
-        end_line="line",
-        noun=pl.lit("job"),
-        job_id=pl.lit(None, pl.String),
-        number=pl.lit(None, pl.String),
-        component="name",
-        raw_status=pl.lit(None, pl.String),
-        note=pl.lit(None, pl.String),
-        created_at=pl.lit(None, pl.String),
+    fields = jobs.told_by_its_log(
+        facts,
         # a log that opens when the job started says nothing of how long it waited
         queued_at=jobs.iso_utc(pl.when(pl.col("queue_shown")).then(pl.col("first"))),
         # a log that waited for a runner and names none that picked it up never started
@@ -260,8 +253,6 @@ def job_row(facts: pl.LazyFrame) -> pl.LazyFrame:
             pl.coalesce("picked_up", pl.when(~pl.col("waited")).then(pl.col("first")))
         ),
         stopped_at=jobs.iso_utc(pl.col("last")),
-        duration_s=pl.lit(None, pl.Float64),
-        url=pl.lit(None, pl.String),
         basis=basis,
     )
     extra = {

@@ -169,20 +169,11 @@ def job_facts(parsed: pl.LazyFrame) -> pl.LazyFrame:
 
 def job_row(facts: pl.LazyFrame) -> pl.LazyFrame:
     """The job record of a trace, through the same builder as API jobs."""
-    fields = facts.with_columns(
-        end_line="line",
-        noun=pl.lit("job"),
-        job_id=pl.lit(None, pl.String),
-        number=pl.lit(None, pl.String),
-        component="name",
-        raw_status=pl.lit(None, pl.String),
-        note=pl.lit(None, pl.String),
-        created_at=pl.lit(None, pl.String),
+    fields = jobs.told_by_its_log(
+        facts,
         queued_at=pl.lit(None, pl.String),
         started_at=jobs.iso_utc(pl.col("first")),
         stopped_at=jobs.iso_utc(pl.when(pl.col("status") != "running").then(pl.col("last"))),
-        duration_s=pl.lit(None, pl.Float64),
-        url=pl.lit(None, pl.String),
         executor=pl.lit(None, pl.String),
     )
     extra = {

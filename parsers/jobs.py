@@ -210,6 +210,22 @@ def time_problem() -> pl.Expr:
     return pl.when(joined != "").then(joined)
 
 
+def told_by_its_log(facts: pl.LazyFrame, **fields: pl.Expr) -> pl.LazyFrame:
+    """The fields :func:`job_records` reads, for a job that only its own log tells of
+    (``facts``: one row with ``line`` and ``name``): a log states no id, number, raw
+    status, note, creation time, duration or link, which only a CI's API gives; ``fields``
+    adds the times and what else the log says."""
+    unknown = ("job_id", "number", "raw_status", "note", "created_at", "url")
+    return facts.with_columns(
+        end_line="line",
+        noun=pl.lit("job"),
+        component="name",
+        duration_s=pl.lit(None, pl.Float64),
+        **{name: pl.lit(None, pl.String) for name in unknown},
+        **fields,
+    )
+
+
 def job_records(
     jobs: pl.LazyFrame,
     *,

@@ -37,6 +37,14 @@ def kube_proxy(messages: list[str], *, minute: int = 2) -> str:
     )
 
 
+def quiet_syncs() -> str:
+    """kube-proxy's routine syncs every three minutes before the storm: its baseline."""
+    return "".join(
+        f'I0314 {16 + m // 60}:{m % 60:02d}:07.000001       1 proxier.go:812] "Sync done" n={m}\n'
+        for m in range(0, 110, 3)
+    )
+
+
 def circleci_jobs(resource_class: str, n: int = 30) -> str:
     jobs = []
     for i in range(n):
@@ -110,10 +118,7 @@ def test_markdown_report_shows_link_and_image_syntax_as_text(write, tmp_path):
         f"2023-03-14 17:55,upgrade,{EVIL_IMAGE},Upgrade [x](http://evil.example) now,"
         f"v1,v2,{EVIL_IMAGE}\n",
     )
-    quiet = "".join(
-        f'I0314 {16 + m // 60}:{m % 60:02d}:07.000001       1 proxier.go:812] "Sync done" n={m}\n'
-        for m in range(0, 110, 3)
-    )
+    quiet = quiet_syncs()
     storm = kube_proxy([f'"Sync failed\r| injected | row" n={i}' for i in range(600)])
     write("kube-proxy.log", quiet + storm)
     loaded = timeline.read(tmp_path)
@@ -261,10 +266,7 @@ def test_analyze_shows_what_log_text_would_make_a_terminal_do_as_escapes(tmp_pat
         "time,type,target,description\n"
         f"2023-03-14 17:55,upgrade,daemonset/kube-proxy{attack},roll out v1.24.{attack}10\n"
     )
-    quiet = "".join(
-        f'I0314 {16 + m // 60}:{m % 60:02d}:07.000001       1 proxier.go:812] "Sync done" n={m}\n'
-        for m in range(0, 110, 3)
-    )
+    quiet = quiet_syncs()
     storm = kube_proxy([f'"Sync failed {attack}" n={i}' for i in range(400)])
     (node / f"kube-proxy{attack[:4]}.log").write_text(quiet + storm)
     for extra in ([], ["-v"], ["--by-host"], ["--json"]):
@@ -291,10 +293,7 @@ def test_markdown_report_keeps_log_text_out_of_spans_links_html_and_mentions(wri
         "time,type,target,description\n"
         + "".join(f'2023-03-14 17:5{k},upgrade,"{t}",roll {t}\n' for k, t in enumerate(targets)),
     )
-    quiet = "".join(
-        f'I0314 {16 + m // 60}:{m % 60:02d}:07.000001       1 proxier.go:812] "Sync done" n={m}\n'
-        for m in range(0, 110, 3)
-    )
+    quiet = quiet_syncs()
     write("kube-proxy.log", quiet + kube_proxy(['"Sync failed" n=1'] * 400))
     loaded = timeline.read(tmp_path)
     text = render(findings(loaded, timeline.analyze(loaded)), format="md")
@@ -313,10 +312,7 @@ def test_html_report_and_its_figure_show_unseen_and_reordering_characters_as_esc
     report and the plotly strings in it show them as escapes, as the terminal does, and
     keep the line feeds of a record shown whole."""
     attacks = ["backspace\x08\x08\x08XX", "\u202egol.exe", "\x1b]0;t\x07", "\x9b31m"]
-    quiet = "".join(
-        f'I0314 {16 + m // 60}:{m % 60:02d}:07.000001       1 proxier.go:812] "Sync done" n={m}\n'
-        for m in range(0, 110, 3)
-    )
+    quiet = quiet_syncs()
     storm = kube_proxy([f'"Sync failed {attacks[i % 4]}" n={i}' for i in range(400)])
     write("kube-proxy\u202egol.log", quiet + storm)
     loaded = timeline.read(tmp_path)
