@@ -78,6 +78,24 @@ def test_bucket_is_chosen_from_the_span():
         assert timedelta(days=days) / width <= rates.MAX_BUCKETS
 
 
+@pytest.mark.parametrize(
+    ("start", "minutes"),
+    [("2024-02-20 08:17:41", 166), ("2023-03-14 16:00:00", 1000), ("2025-07-01 23:59:59", 61)],
+)
+def test_data_in_one_part_gets_the_bucket_its_own_span_gives(start, minutes):
+    """Hours that hold rows are whole hours: where the data is one part, the bucket is the
+    one its own first and last rows give, not one for the hours around them (2h46m of
+    logs fit 10 s buckets; the three hours they touch would not)."""
+    first = datetime.fromisoformat(start).replace(tzinfo=UTC)
+    times = [first + timedelta(seconds=37 * k) for k in range(minutes * 60 // 37 + 1)]
+    frame = pl.DataFrame({"ts": times})
+    dense = rates.dense_span(frame)
+    assert dense[0] <= first and dense[1] >= times[-1]
+    assert rates.choose_bucket(first, times[-1], dense=dense) == rates.choose_bucket(
+        first, times[-1]
+    )
+
+
 def test_counts_per_bucket_host_and_signature_leave_out_info_changes_and_jobs():
     frame = rows(
         {"ts": T0 + timedelta(seconds=10)},

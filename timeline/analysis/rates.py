@@ -46,6 +46,7 @@ MAX_BUCKETS = 1000
 DENSE_GAP = timedelta(days=1)
 #: ... as long as the whole span stays within this many buckets.
 MAX_ALL_BUCKETS = 20 * MAX_BUCKETS
+_SECOND = timedelta(seconds=1)
 #: The columns a warning or error is counted by.
 SIGNATURE_KEYS = ("source", "component", "host", "template")
 #: Levels counted as problems.
@@ -143,8 +144,9 @@ def choose_bucket(
     >>> choose_bucket(datetime(2024, 6, 3), hours[1], dense=hours)
     '2m'
     """
-    whole = max(end - start, timedelta(seconds=1))
-    span = whole if dense is None else max(dense[1] - dense[0], timedelta(seconds=1))
+    whole = max(end - start, _SECOND)
+    # the dense part's hours, within the data's own span: one part alone is the span
+    span = whole if dense is None else max(min(dense[1], end) - max(dense[0], start), _SECOND)
     for width in BUCKETS:
         step = to_timedelta(width)
         if span / step <= max_buckets and whole / step <= MAX_ALL_BUCKETS:
