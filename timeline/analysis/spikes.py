@@ -148,9 +148,7 @@ def flag_buckets(
         .get_column("series")
     )
     counts = counts.filter(pl.col("series").is_in(keep.implode()))
-    counts = _uncovered_dropped(
-        _zero_filled(counts, width=width, start=start, end=end), covered_from, width
-    )
+    counts = _zero_filled(counts, width=width, start=start, end=end, covered_from=covered_from)
     frames = [f for f in (counts, levels) if f.height]
     if not frames:
         return _flagged_empty()
@@ -278,8 +276,10 @@ def _zero_filled(
     width: timedelta,
     start: datetime | None,
     end: datetime | None,
+    covered_from: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Every bucket from ``start`` to ``end`` for each count series, empty ones as 0."""
+    """Every bucket from ``start`` to ``end`` for each count series, empty ones as 0; a
+    series of a source in ``covered_from`` starts at the bucket of the source's first row."""
     if counts.height == 0:
         return counts
     step = every(width)
@@ -295,8 +295,17 @@ def _zero_filled(
         pl.col("metric").first(),
         pl.col("level").max(),
     )
+    if covered_from is None:
+        keys = keys.with_columns(_from=pl.lit(None, SERIES_SCHEMA["bucket"]))
+    else:
+        starts = covered_from.select(
+            "source",
+            _from=pl.col("covered_from").dt.truncate(step).cast(SERIES_SCHEMA["bucket"]),
+        )
+        keys = keys.join(starts, on="source", how="left")
     return (
         keys.join(grid, how="cross")
+        .filter(pl.col("_from").is_null() | (pl.col("bucket") >= pl.col("_from")))
         .join(
             counts.select("series", "bucket", "value", "rows"), on=["series", "bucket"], how="left"
         )
@@ -305,24 +314,6 @@ def _zero_filled(
             rows=pl.col("rows").fill_null(0),
         )
         .select(list(SERIES_SCHEMA))
-    )
-
-
-def _uncovered_dropped(
-    counts: pl.DataFrame, covered_from: pl.DataFrame | None, width: timedelta
-) -> pl.DataFrame:
-    """``counts`` without the buckets before the one its source's first row falls in
-    (a source not in ``covered_from`` keeps them all)."""
-    if covered_from is None or counts.height == 0:
-        return counts
-    starts = covered_from.select(
-        "source",
-        _from=pl.col("covered_from").dt.truncate(every(width)).cast(counts["bucket"].dtype),
-    )
-    return (
-        counts.join(starts, on="source", how="left")
-        .filter(pl.col("_from").is_null() | (pl.col("bucket") >= pl.col("_from")))
-        .drop("_from")
     )
 
 
