@@ -39,6 +39,7 @@ from parsers import registry
 from parsers.common import (
     LEVEL,
     PLACEHOLDER_YEAR,
+    in_year,
     join_continuations,
     json_object,
     json_value,
@@ -425,9 +426,8 @@ def _in_year_after(ts: pl.Expr, opened: pl.Expr) -> pl.Expr:
     datetime.datetime(2019, 1, 2, 3, 0)
     """
     year = opened.dt.year()
-    opened_then = opened.dt.offset_by(pl.format("{}y", PLACEHOLDER_YEAR - year))
-    years = year - PLACEHOLDER_YEAR + (ts < opened_then).cast(pl.Int32)
-    return pl.coalesce(ts.dt.offset_by(pl.format("{}y", years)), ts)
+    year = year + (in_year(ts, year) < opened).cast(pl.Int32)
+    return pl.coalesce(in_year(ts, year), ts)
 
 
 def _plain_fields(message: pl.Expr) -> tuple[pl.Expr, pl.Expr]:

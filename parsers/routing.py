@@ -25,8 +25,8 @@ from parsers import registry
 from parsers.common import (
     LEVEL,
     LINE_SCHEMA,
-    PLACEHOLDER_YEAR,
     RECORD_SCHEMA,
+    in_year,
     join_continuations,
     level_from,
     per_file,
@@ -490,12 +490,8 @@ def in_nearest_year(ts: pl.Expr, near: pl.Expr) -> pl.Expr:
     >>> frame.select(in_nearest_year(pl.col("ts"), pl.col("near")))["ts"].dt.year().to_list()
     [2023, 2023]
     """
-
-    def in_year(year: pl.Expr) -> pl.Expr:
-        return ts.dt.offset_by(pl.format("{}y", year - PLACEHOLDER_YEAR))
-
     year = near.dt.year()
-    first = in_year(year)
+    first = in_year(ts, year)
     year = (
         pl.when(first - near > _HALF_YEAR)
         .then(year - 1)
@@ -503,7 +499,7 @@ def in_nearest_year(ts: pl.Expr, near: pl.Expr) -> pl.Expr:
         .then(year + 1)
         .otherwise(year)
     )
-    return in_year(year)
+    return in_year(ts, year)
 
 
 def _filled_from_wrapper(joined: pl.DataFrame) -> pl.DataFrame:

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from parsers.common import PLACEHOLDER_YEAR
+from parsers.common import PLACEHOLDER_YEAR, in_year
 from timeline.reading.times import (
     FIRST_YEAR,
     LAST_YEAR,
@@ -97,22 +97,6 @@ def _with_prefix_year() -> pl.Expr:
     feb29 = (ts >= datetime(PLACEHOLDER_YEAR, 2, 29)) & (ts < datetime(PLACEHOLDER_YEAR, 3, 1))
     moved = pl.when(feb29 & (moved.dt.day() != 29)).then(None).otherwise(moved)
     return pl.when(pl.col("year_missing")).then(moved).otherwise(ts)
-
-
-def in_year(ts: pl.Expr, year: pl.Expr) -> pl.Expr:
-    """Times of the placeholder year moved to ``year`` (a row's own), as ``dt.offset_by``
-    moves them (29 February to the 28th in a common year), by arithmetic: the same result
-    without writing and reading an offset text for every row.
-
-    >>> from datetime import datetime
-    >>> when = pl.lit(datetime(PLACEHOLDER_YEAR, 2, 29, 12))
-    >>> pl.select(common=in_year(when, pl.lit(2023)), leap=in_year(when, pl.lit(2024))).row(0)
-    (datetime.datetime(2023, 2, 28, 12, 0), datetime.datetime(2024, 2, 29, 12, 0))
-    """
-    common = (year % 4 != 0) | ((year % 100 == 0) & (year % 400 != 0))
-    to_start = pl.date(year, 1, 1).cast(pl.Datetime("us")) - datetime(PLACEHOLDER_YEAR, 1, 1)
-    short = pl.when(common & (ts >= datetime(PLACEHOLDER_YEAR, 2, 29)))
-    return ts + to_start - short.then(pl.duration(days=1)).otherwise(pl.duration(days=0))
 
 
 def evidence(records: pl.DataFrame, **more: pl.Expr) -> dict[str, Any]:
