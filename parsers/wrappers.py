@@ -54,7 +54,7 @@ colour codes (``docker compose``, consoles) are removed before anything else.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -539,25 +539,23 @@ _IPV6_REST = r"(?:[0-9A-Fa-f]{0,4}:)+[0-9A-Fa-f]{0,4}(?:[ \]/%]|$)"
 
 
 def _plausible(name: str, lines: list[str]) -> bool:
+    """Whether the wrapper ``name``, whose pattern most sample ``lines`` match, is what
+    wrote them (:data:`_PLAUSIBLE`; a wrapper without a check is)."""
+    check = _PLAUSIBLE.get(name)
+    return check is None or check(lines)
+
+
+def _grep_plausible(lines: list[str]) -> bool:
     """Whether numbered lines are grep's: most are matches (``N:``, context lines are
     ``N-``), and what follows is not the rest of a time, a date or an IPv6 address
     (``10:00:01 msg`` is a time, ``2023-03-13 10:05,...`` a date and ``2001:db8::53 - ...``
-    an address, not lines 10, 2023 and 2001). Whether names before lines are containers'
-    (:func:`_named_plausible`). Whether times and tabs before lines are Grafana's: most
-    lines do not go on with a level and a tab, as zap's console lines do.
+    an address, not lines 10, 2023 and 2001).
 
-    >>> _plausible("grep", ["2023-03-13 10:05,upgrade,daemonset/kube-proxy"])
+    >>> _grep_plausible(["2023-03-13 10:05,upgrade,daemonset/kube-proxy"])
     False
-    >>> _plausible("grep", ['2001:db8::53 - [14/Mar/2023:18:00:01 +0000] 1 "A IN x. udp"'])
+    >>> _grep_plausible(['2001:db8::53 - [14/Mar/2023:18:00:01 +0000] 1 "A IN x. udp"'])
     False
     """
-    if name == "name-prefix":
-        return _named_plausible(lines)
-    if name == "grafana":
-        texts = [m["text"] for s in lines if (m := _GRAFANA.match(s))]
-        return sum(1 for t in texts if _TAB_LEVEL.match(t)) <= len(texts) / 2
-    if name != "grep":
-        return True
     found = [m for s in lines if not _GREP_DATED.match(s) and (m := _GREP_NUMBERED.match(s))]
     if not found:
         return True
@@ -573,6 +571,13 @@ _GRAFANA = re.compile(GRAFANA)
 _TAB_LEVEL = re.compile(r"(?i:debug|info|warn|warning|error|dpanic|panic|fatal)\t")
 
 
+def _grafana_plausible(lines: list[str]) -> bool:
+    """Whether times and tabs before lines are Grafana's: most lines do not go on with a
+    level and a tab, as zap's console lines do."""
+    texts = [m["text"] for s in lines if (m := _GRAFANA.match(s))]
+    return sum(1 for t in texts if _TAB_LEVEL.match(t)) <= len(texts) / 2
+
+
 def _named_plausible(lines: list[str]) -> bool:
     """Whether the words before lines are containers' names, not the level a format
     writes before its time (RabbitMQ's ``$level $time $msg``: ``info 2024-10-04 ...``).
@@ -585,6 +590,14 @@ def _named_plausible(lines: list[str]) -> bool:
     units = [m["unit"] for s in lines if (m := _NAME_PREFIX.match(s))]
     levels = sum(1 for unit in units if unit in SEVERITY_NAMES)
     return levels <= len(units) / 2
+
+
+#: What tells a wrapper's lines from a format's own that its pattern also matches.
+_PLAUSIBLE: dict[str, Callable[[list[str]], bool]] = {
+    "grep": _grep_plausible,
+    "name-prefix": _named_plausible,
+    "grafana": _grafana_plausible,
+}
 
 
 def grep_pattern(text: pl.Series) -> str:
