@@ -282,9 +282,8 @@ def file_job_name(path: str | None) -> str | None:
     """
     if not path:
         return None
-    name = re.split(r"[/\\]", path)[-1].removesuffix(".gz")
-    archived = re.fullmatch(r"[0-9]+_(.+)\.txt", name)
-    return archived.group(1) if archived else re.sub(r"\.(?:txt|log)$", "", name)
+    archived = re.fullmatch(r"[0-9]+_(.+)\.txt", re.split(r"[/\\]", path)[-1].removesuffix(".gz"))
+    return archived.group(1) if archived else jobs.log_file_job(path)
 
 
 def archive_job_log(path: str | None) -> str | None:

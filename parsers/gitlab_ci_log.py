@@ -126,8 +126,8 @@ def log_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def job_facts(parsed: pl.LazyFrame) -> pl.LazyFrame:
-    """One row about the whole job: times, runner, executor, outcome, name."""
+def job_facts(parsed: pl.LazyFrame, name: str | None) -> pl.LazyFrame:
+    """One row about the whole job: times, runner, executor, outcome, and its ``name``."""
     body = pl.col("body")
 
     def first_match(pattern: str, frame_lines: pl.Expr = body) -> pl.Expr:
@@ -141,7 +141,6 @@ def job_facts(parsed: pl.LazyFrame) -> pl.LazyFrame:
     )
     failure = body.str.extract_groups(FAILED)
     why = failure.struct.field("why").drop_nulls().last()
-    file_name = pl.col("path").first().str.extract(r"([^/\\]+)$", 1).str.strip_suffix(".gz")
     whole = parsed.select(
         line=pl.col("line").min(),
         first=pl.col("_time").min(),
@@ -161,7 +160,7 @@ def job_facts(parsed: pl.LazyFrame) -> pl.LazyFrame:
         .when((body == SUCCEEDED).any())
         .then(pl.lit("success"))
         .otherwise(pl.lit("running")),
-        name=file_name.str.replace(r"\.(?:txt|log)$", ""),
+        name=pl.lit(name, pl.String),
         host=pl.col("host").drop_nulls().first(),
     )
     return pl.concat([whole, setup], how="horizontal").filter(pl.col("line").is_not_null())
@@ -191,18 +190,18 @@ def job_row(facts: pl.LazyFrame) -> pl.LazyFrame:
 def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     """Every line as a log row, and one job row for the file."""
     parsed = log_lines(lines).collect().lazy()
-    facts = job_facts(parsed).collect().lazy()
-    logged = parsed.join(facts.select("name"), how="cross")
+    name = jobs.log_file_job(parsed.select(pl.col("path").first()).collect().item())
+    facts = job_facts(parsed, name).collect().lazy()
     attrs = json_object(
         section=pl.when(pl.col("level").is_not_null()).then(pl.col("section")),
         stream=pl.when(pl.col("stderr")).then(pl.lit("stderr")),
     )
     log_rows = records(
-        logged,
+        parsed,
         ts=pl.col("_time").dt.replace_time_zone(None),
         utc_offset_s=pl.when(pl.col("_time").is_not_null()).then(pl.lit(0)),
         source=pl.lit(SOURCE),
-        component=pl.col("name"),
+        component=pl.lit(name, pl.String),
         level="level",
         message=pl.when(pl.col("body") != "").then("body").otherwise("marker_text"),
         attrs=attrs,

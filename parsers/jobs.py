@@ -210,6 +210,19 @@ def time_problem() -> pl.Expr:
     return pl.when(joined != "").then(joined)
 
 
+def log_file_job(path: str | None) -> str | None:
+    """The job a CI job's log file is of, by its name: the name without its folder,
+    ``.gz`` and ``.txt`` or ``.log``.
+
+    >>> log_file_job("ci/logs/deploy.log.gz"), log_file_job("unit-tests.txt")
+    ('deploy', 'unit-tests')
+    """
+    if not path:
+        return None
+    name = re.split(r"[/\\]", path)[-1].removesuffix(".gz")
+    return re.sub(r"\.(?:txt|log)$", "", name)
+
+
 def told_by_its_log(facts: pl.LazyFrame, **fields: pl.Expr) -> pl.LazyFrame:
     """The fields :func:`job_records` reads, for a job that only its own log tells of
     (``facts``: one row with ``line`` and ``name``): a log states no id, number, raw
