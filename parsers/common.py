@@ -68,6 +68,52 @@ def in_year(ts: pl.Expr, year: pl.Expr) -> pl.Expr:
     return ts + to_start - short.then(pl.duration(days=1)).otherwise(pl.duration(days=0))
 
 
+def file_stem(path: pl.Expr) -> pl.Expr:
+    """Each row's file name up to its first dot (``kubelet`` for ``/var/log/kubelet.log.1``),
+    worked out once for the frame's first file and once a row only for the others.
+
+    >>> paths = pl.Series(["/var/log/kubelet.log.1", "/var/log/kubelet.log.1", "a/b.log"])
+    >>> pl.select(file_stem(pl.lit(paths))).to_series().to_list()
+    ['kubelet', 'kubelet', 'b']
+    """
+    first = path.first()
+    return pl.coalesce(_stem(pl.when(path != first).then(path)), _stem(first))
+
+
+def _stem(path: pl.Expr) -> pl.Expr:
+    return path.str.extract(r"([^/\\.]+)[^/\\]*$", 1)
+
+
+#: The words of a name a person or a program gives a log file, each from a letter on:
+#: ``payments-api`` of ``payments-api-2023-03-14``, ``orders_worker`` of ``orders_worker``.
+_NAME_WORDS = r"^([A-Za-z][A-Za-z0-9]*(?:[-_][A-Za-z][A-Za-z0-9]*)*)"
+
+#: Names that any program's log file or container could have, so that they name none.
+NAMELESS = frozenset(
+    (  # noqa: SIM905
+        "log logs out output stdout stderr err error errors current previous messages syslog "
+        "console combined all app application server service main debug info trace container "
+        "pod job build run raw export download query results result events data tmp test "
+        "lines records"
+    ).split()
+)
+
+
+def program_of_file(path: pl.Expr) -> pl.Expr:
+    """The program a log file's name names (``payments-api`` for ``payments-api.log`` or
+    ``payments-api-2023-03-14.log.gz``), or null for a name any log could have
+    (``0.log``, ``current``, ``app.log``) or a container's id (``<64 hex>-json.log``).
+
+    >>> paths = pl.Series(["logs/payments-api-2023-03-14.log.gz", "pods/x/api/0.log",
+    ...                    "app.log", "c/4f1d2b9e8a7c6d5e4f3a2b1c-json.log"])
+    >>> pl.select(program_of_file(pl.lit(paths))).to_series().to_list()
+    ['payments-api', None, None, None]
+    """
+    name = file_stem(path).str.extract(_NAME_WORDS, 1)
+    nameless = name.str.to_lowercase().is_in(NAMELESS) | name.str.contains("[0-9a-f]{12}")
+    return pl.when(~nameless).then(name)
+
+
 LINE_SCHEMA = {
     "line": pl.UInt32,
     "end_line": pl.UInt32,

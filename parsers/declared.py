@@ -6,16 +6,24 @@ lines without any Python. It has:
 ``name``, ``description``, ``source``
     the ``--format`` name, a line for ``timeline formats list``, and the event frame's
     ``source`` (the name if not given).
+``source_is_program``
+    true for a logging library's format (Go's loggers, Spring Boot), whose lines could be
+    any program's: the source is then the program that wrote them, as the line names it
+    (``program``), else as the path or a wrapper names its container or unit, else as
+    the file's name does (``payments-api.log``), and ``source`` only where nothing names
+    one; two programs that log alike are two sources, each with its own series and lane.
 ``kind``
     ``regex`` (the default), ``json`` (one object a record, pretty-printed or not) or
     ``logfmt`` (``key=value`` pairs, as logrus and Go's slog write them).
 ``regex``
     one pattern or a list of them, in Rust regex syntax, with named groups: ``ts``,
-    ``level``, ``message``, ``host`` and ``component`` fill those columns, any other group
-    goes to ``attrs``. The first pattern that matches a line reads it.
+    ``level``, ``message``, ``host`` and ``component`` fill those columns, ``program`` names
+    the program that wrote the line (the row's ``source``, and its ``component`` where
+    none is said), any other group goes to ``attrs``. The first pattern that matches a
+    line reads it.
 ``fields``
     for ``json`` and ``logfmt``: the key, or list of keys tried in turn, for ``ts``,
-    ``level``, ``message``, ``host`` and ``component``. ``json`` keys are JSON paths
+    ``level``, ``message``, ``host``, ``component`` and ``program``. ``json`` keys are JSON paths
     (``a.b``: the key ``b`` of the object under ``a``, or a key named ``a.b`` itself, as
     the Elastic Common Schema writes ``"log.level"``); every field of the object stays in
     ``attrs``.
@@ -79,6 +87,7 @@ from parsers.common import (
     join_continuations,
     json_object,
     level_from,
+    program_of_file,
     records,
     without_aliases,
 )
@@ -89,7 +98,7 @@ BUILT_IN_DIR = Path(__file__).parent / "formats"
 #: Endings of format files, and how each is read.
 SUFFIXES = (".toml", ".yaml", ".yml", ".json")
 #: Named groups that fill columns; any other group goes to ``attrs``.
-COLUMNS = ("ts", "level", "message", "host", "component")
+COLUMNS = ("ts", "level", "message", "host", "component", "program")
 KINDS = ("regex", "json", "logfmt")
 #: Level words most programs share, used for any word a format's ``levels`` leaves out.
 COMMON_LEVELS = {
@@ -142,6 +151,7 @@ class Declared:
     name: str
     description: str
     source: str
+    source_is_program: bool
     kind: str
     patterns: tuple[str, ...]
     fields: dict[str, tuple[str, ...]]
@@ -263,6 +273,7 @@ def declare(content: dict[str, object], origin: str) -> Declared:
         name=name,
         description=str(content.get("description", f"{name} (declared format)")),
         source=str(content.get("source", name)),
+        source_is_program=bool(content.get("source_is_program", False)),
         kind=kind,
         patterns=patterns,
         fields=fields,
@@ -395,6 +406,10 @@ def parse_with(declared: Declared, lines: pl.LazyFrame) -> pl.LazyFrame:
         level = pl.coalesce(from_message, level)
     if declared.default_level:
         level = level.fill_null(pl.lit(declared.default_level).cast(LEVEL))
+    named = [pl.col("container"), program_of_file(pl.col("path"))]
+    source = pl.coalesce(
+        pl.col("_program"), *(named if declared.source_is_program else []), pl.lit(declared.source)
+    )
     unparsed = pl.when(~pl.col("header")).then(
         pl.lit(f"not a {declared.name} record and no record above it")
     )
@@ -407,9 +422,11 @@ def parse_with(declared: Declared, lines: pl.LazyFrame) -> pl.LazyFrame:
         ts=ts,
         utc_offset_s=pl.when(ts.is_not_null()).then(offset),
         year_missing=year_missing & ts.is_not_null(),
-        source=pl.lit(declared.source),
+        source=source,
         host=pl.coalesce(pl.col("_host"), pl.col("host")),
-        component=pl.coalesce(pl.col("_component"), pl.col("container"), pl.lit(declared.source)),
+        component=pl.coalesce(
+            pl.col("_component"), pl.col("_program"), pl.col("container"), source
+        ),
         level=pl.when(pl.col("header")).then(level),
         message=pl.when(pl.col("header")).then(message).otherwise(pl.col("text")),
         attrs=pl.when(pl.col("header")).then(_attrs(declared, pl.col("_first"), values)),

@@ -75,6 +75,7 @@ import polars as pl
 from parsers import json_text, layouts, otlp, runtime
 from parsers.common import (
     LINE_SCHEMA,
+    NAMELESS,
     numbered,
     per_file,
     stacked_samples,
@@ -689,6 +690,7 @@ def strip(frame: pl.DataFrame, name: str) -> pl.DataFrame:
         container=pl.coalesce(
             "container",
             shim("c"),
+            _program_of_container(said),
             "_container",
             _tag("kube_container_name"),
             origin["container"],
@@ -858,6 +860,25 @@ def _origin_hints(found: pl.DataFrame) -> dict[str, pl.Expr]:
         "host": origin.replace_strict(node, default=None, return_dtype=pl.String),
         "container": origin.replace_strict(container, default=None, return_dtype=pl.String),
     }
+
+
+def _program_of_container(found: pl.DataFrame) -> pl.Expr:
+    """Where a record's container has a name any program's could have (``app``), its pod's
+    workload (:func:`parsers.layouts.program_of_container`), each pair worked out once."""
+    pairs = (
+        found.filter(pl.col("_container").str.to_lowercase().is_in(NAMELESS))
+        .select("_pod", "_container")
+        .drop_nulls()
+        .unique()
+    )
+    if pairs.height == 0:
+        return pl.lit(None, pl.String)
+    programs = {
+        f"{pod}/{container}": layouts.program_of_container(container, pod)
+        for pod, container in pairs.iter_rows()
+    }
+    key = pl.concat_str("_pod", "_container", separator="/")
+    return key.replace_strict(programs, default=None, return_dtype=pl.String)
 
 
 def log_path_of_tag(tag: pl.Expr) -> pl.Expr:

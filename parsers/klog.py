@@ -39,6 +39,7 @@ from parsers import registry
 from parsers.common import (
     LEVEL,
     PLACEHOLDER_YEAR,
+    file_stem,
     in_year,
     join_continuations,
     json_object,
@@ -589,9 +590,7 @@ def program(container: pl.Expr, path: pl.Expr) -> pl.Expr:
     >>> pl.select(program(pl.lit("csi-sidecar"), pl.lit("0.log"))).item()
     'csi-sidecar'
     """
-    first = path.first()
-    stem = pl.coalesce(_stem(pl.when(path != first).then(path)), _stem(first))
-    return pl.coalesce(container, stem.str.extract(_NAMED_PROGRAM, 1), pl.lit(NAME))
+    return pl.coalesce(container, file_stem(path).str.extract(_NAMED_PROGRAM, 1), pl.lit(NAME))
 
 
 #: A file name's stem that names a known klog program, alone or before a name of its own;
@@ -601,11 +600,6 @@ _NAMED_PROGRAM = (
     + "|".join(re.escape(p) for p in sorted(PROGRAMS, key=lambda p: (-len(p), p)))
     + ")(?:-[a-z0-9][a-z0-9.-]*)?$"
 )
-
-
-def _stem(path: pl.Expr) -> pl.Expr:
-    """A file name up to its first dot: ``kubelet`` for ``/var/log/kubelet.log.1``."""
-    return path.str.extract(r"([^/\\.]+)[^/\\]*$", 1)
 
 
 registry.register(

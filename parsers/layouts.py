@@ -36,6 +36,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from parsers.common import NAMELESS
+
 _UID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}"
 _DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 #: The alphabet of the random parts Kubernetes adds to pod names (no vowels, no 0, 1, 3).
@@ -97,6 +99,25 @@ DISTRIBUTIONS = {
 }
 
 
+#: The random ends of a pod's name: a Deployment's ``-<hash>-<suffix>``, a DaemonSet's or
+#: a Job's ``-<suffix>``, a StatefulSet's ``-<ordinal>``.
+_POD_ENDS = re.compile(rf"-(?:(?:{_K8S}{{6,10}}-)?{_POD_SUFFIX}|[0-9]+)$")
+
+
+def program_of_container(container: str | None, pod: str | None) -> str | None:
+    """The program a container stands for: its own name, or where that name could be
+    any program's (``app``, ``main``, ``server``), its pod's workload, so that two
+    services whose containers are both ``app`` stay two.
+
+    >>> program_of_container("app", "checkout-5d8f7b9c6-x7k2q"), program_of_container(
+    ...     "istio-proxy", "checkout-5d8f7b9c6-x7k2q"), program_of_container("main", "ledger-0")
+    ('checkout', 'istio-proxy', 'ledger')
+    """
+    if container is None or pod is None or container.lower() not in NAMELESS:
+        return container
+    return _POD_ENDS.sub("", pod)
+
+
 @dataclass(frozen=True)
 class PathHints:
     """What a log's path says: the node, the pod, its namespace and the container, and
@@ -138,7 +159,7 @@ def hints_from_path(path: str) -> PathHints:
                 node=node,
                 pod=groups.get("pod"),
                 namespace=groups["ns"],
-                container=groups.get("c"),
+                container=program_of_container(groups.get("c"), groups.get("pod")),
                 layout=", ".join([*said, name]),
             )
     return PathHints(node=node, layout=", ".join(said) or None)

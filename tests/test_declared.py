@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import parsers
+import timeline
 from parsers import declared
 from timeline.cli import app
 
@@ -753,3 +754,52 @@ def test_each_ecs_logging_library_s_lines_are_its_own_records(read, library, lin
     assert mixed.summary.unparsed_lines == 0 and events.height == 4
     assert events["level"].cast(pl.String).to_list() == ["error"] * 4
     assert events["message"].to_list()[1::2] == ["boom", "boom again"]
+
+
+def _go_json(at: datetime, level: str, msg: str, **fields: str) -> str:
+    return json.dumps(
+        {"level": level, "ts": at.timestamp(), "caller": "main.go:41", "msg": msg, **fields}
+    )
+
+
+def test_a_logging_librarys_lines_are_the_source_of_the_program_that_wrote_them(write):
+    """Go's loggers, ECS and Spring Boot are what many programs write: each row's source is
+    the program as the line, the path or the file's name names it, and the library's
+    family only where nothing does."""
+    at = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
+    uid = "8f2b7c1e-3d4a-4b5c-9e6f-0a1b2c3d4e5f"
+    cri = f"{at:%Y-%m-%dT%H:%M:%S.%fZ} stderr F "
+    write("bundle/payments-api.log", _go_json(at, "error", "charge failed") + "\n")
+    write(
+        "bundle/orders_worker-2024-05-01.log",
+        f'time={at:%Y-%m-%dT%H:%M:%SZ} level=ERROR msg="queue publish failed" err=EOF\n',
+    )
+    write(
+        f"bundle/node-3/var/log/pods/shop_checkout-7d9f8b6c5-x2x9k_{uid}/checkout/0.log",
+        cri + _go_json(at, "warn", "slow upstream", logger="http") + "\n",
+    )
+    folder = write("bundle/app.log", _go_json(at, "info", "started") + "\n").parent
+    write(
+        "bundle/java.json",
+        '{"@timestamp":"2024-05-01T09:00:00.000Z", "log.level":"ERROR", "message":"timeout",'
+        ' "ecs.version":"1.2.0","service.name":"ledger","log.logger":"c.e.Ledger"}\n',
+    )
+    write(
+        "bundle/spring.log",
+        "2024-05-01T09:00:00.000Z ERROR 1 --- [notifier] [           main] c.e.Mailer"
+        "                               : send failed\n"
+        "2024-05-01T09:00:01.000Z  INFO 1 --- [notifier] [           main] c.e.Mailer"
+        "                               : sent\n",
+    )
+    events = timeline.read(folder, infer=False).events
+    source = dict(zip(events["file"].str.extract(r"([^/]+)$", 1), events["source"], strict=True))
+    assert source == {
+        "payments-api.log": "payments-api",
+        "orders_worker-2024-05-01.log": "orders_worker",
+        "0.log": "checkout",
+        "app.log": "go-logs",
+        "java.json": "ledger",
+        "spring.log": "notifier",
+    }
+    checkout = events.filter(pl.col("source") == "checkout").row(0, named=True)
+    assert checkout["component"] == "http" and checkout["host"] == "node-3"

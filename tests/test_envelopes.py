@@ -1932,3 +1932,25 @@ def test_logs_insights_time_is_utc_where_the_line_has_none(read, row, source, at
     assert set(events["source"]) == {source}
     assert events["ts"][0] == at
     assert events["level"].cast(pl.String).to_list() == ["error", "error"]
+
+
+def test_containers_named_as_any_program_could_be_are_their_pods_workloads(read):
+    """Two services whose containers are both ``app`` are two sources, named by their
+    pods' workloads; a sidecar with a name of its own keeps it."""
+    at = "2024-05-01T09:00:01.5Z"
+    line = '{"level":"error","ts":1714554001.5,"msg":"upstream call failed"}'
+    pods = [
+        ("checkout-5d8f7b9c6-x7k2q", "app"),
+        ("ledger-0", "main"),
+        ("checkout-5d8f7b9c6-x7k2q", "istio-proxy"),
+    ]
+    records = [
+        {"date": at, "stream": "stderr", "log": line}
+        | {"kubernetes": {"pod_name": pod, "host": "node-1", "container_name": container}}
+        for pod, container in pods
+    ]
+    loaded = read("fluent-bit.json", "\n".join(map(compact, records)) + "\n")
+    assert loaded.summary.unparsed_lines == 0
+    events = loaded.events.sort("line")
+    assert events["component"].to_list() == ["checkout", "ledger", "istio-proxy"]
+    assert events["source"].to_list() == ["checkout", "ledger", "istio-proxy"]

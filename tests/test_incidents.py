@@ -520,3 +520,43 @@ def test_ci_runners_are_not_counted_among_an_incident_s_hosts(write, tmp_path, s
     found = timeline.findings(loaded, analysis)["incidents"]
     what = next(i for i in found if i["number"] == incident["incident_id"] + 1)["story"][0]
     assert what["label"] == "what happened" and what["text"].endswith("on 3 hosts.")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_programs_that_log_alike_are_told_apart_in_the_order_they_spiked(tmp_path, seed):
+    """Two services written with one Go logger: the incident names each as a source, the
+    one that failed first first, not the logger's family for both."""
+    rng = random.Random(seed)
+    first, second = rng.sample(["payments-api", "ledger", "orders-worker", "search", "cart"], 2)
+    start = datetime(2025, rng.randrange(1, 12), rng.randrange(1, 28), 6, tzinfo=UTC)
+    onset = start + rng.randrange(100, 140) * M
+    uid = "0c9d8e7f-6a5b-4c3d-8e2f-1a0b9c8d7e6f"
+
+    def lines(at: datetime, fails_from: datetime, writes) -> list[str]:
+        out = []
+        while at < start + 4 * H:
+            failing = fails_from <= at < fails_from + 20 * M
+            record = {"level": "error" if failing else "info", "ts": at.timestamp()}
+            record["msg"] = "upstream call failed" if failing else "request served"
+            out.append(writes(at, json.dumps(record)))
+            at += timedelta(seconds=rng.uniform(4, 6) if failing else rng.uniform(20, 40))
+        return out
+
+    for program, fails_from in ((first, onset), (second, onset + rng.randrange(3, 6) * M)):
+        if seed % 2:
+            name = f"logs/{program}.log"
+            rows = lines(start, fails_from, lambda _, line: line)
+        else:
+            name = f"logs/node-{seed}/var/log/pods/shop_{program}-5d8f7b9c6-x7k2q_{uid}/app/0.log"
+            rows = lines(
+                start, fails_from, lambda at, line: f"{at:%Y-%m-%dT%H:%M:%S.%fZ} stderr F {line}"
+            )
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(rows) + "\n")
+    loaded = timeline.read(tmp_path / "logs", cache=False)
+    analysis = timeline.analyze(loaded)
+    assert analysis.incidents.height == 1
+    incident = analysis.incidents.row(0, named=True)
+    assert incident["sources"] == [first, second]
+    assert incident["order"].startswith(f"{first} at ")
