@@ -16,6 +16,11 @@ A file's path is read once, not once per line. Each layout names what it knows:
 ``k3s``, ``rke2``           ``<node>/var/lib/rancher/{k3s,rke2}/agent/...`` (``containerd.log``,
                             ``logs/kubelet.log``)
 ``talos``                   ``talosctl support``: a folder named by the node's address
+``eks-log-collector``       ``eks-log-collector.sh``: a folder or tarball named by the EC2
+                            instance id (``eks_<instance-id>_<date>_<time>-UTC_<version>``),
+                            which stands for the node until the bundle's kubelet journal
+                            names it (:data:`BUNDLE_NODE_FILES`); pod logs copied to
+                            ``var_log/`` as ``kubelet-containers`` and ``kubelet-copied``
 ``node``                    ``<node>/var/log/...``, and a Docker node's
                             ``<node>/var/lib/docker/containers/<id>/<id>-json.log``
 ``kubectl-logs``            ``kubectl logs POD > POD.log``: a file named by a pod of a
@@ -85,7 +90,21 @@ NODE_LAYOUTS = {
         r"(?:\.tar\.[a-z]+)?/"
     ),
     "talos": re.compile(r"(?:^|/)(?P<node>[0-9]{1,3}(?:\.[0-9]{1,3}){3})/"),
+    # eks_<instance-id>_<YYYY-MM-DD_HHMM>-UTC_<version>[.tar.gz], or a folder named by the
+    # instance id alone, holding the folders the collector writes
+    "eks-log-collector": re.compile(
+        r"(?:^|/)(?P<root>(?:eks_)?(?P<node>i-(?:[0-9a-f]{17}|[0-9a-f]{8}))(?:_[^/]*)?)/"
+        r"(?:var_log|kubelet|kernel|system|containerd|docker|ipamd|networking|storage|"
+        r"sysctls|cni|nodeadm|modinfo|sandbox-image|gpu)/"
+    ),
 }
+
+#: Bundles whose folder names their node by something else (the EKS log collector's EC2
+#: instance id), and the file in each whose records name the node by its hostname: the
+#: kubelet's journal (``journalctl --unit=kubelet``), every line of which carries the
+#: hostname the kubelet registered the node by, which change records and Kubernetes
+#: events name it by.
+BUNDLE_NODE_FILES = {"eks-log-collector": "kubelet/kubelet.log"}
 
 #: The end of an archive's name: a node's logs packed as ``worker-1.tar.gz`` are read as
 #: the folder ``worker-1.tar.gz/var/log/...`` (:mod:`timeline.reading.archives`), and name
@@ -128,6 +147,42 @@ class PathHints:
     namespace: str | None = None
     container: str | None = None
     layout: str | None = None
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A bundle whose folder names its node by a stand-in (an EC2 instance id): the folder
+    (``root``, as the path has it), the stand-in, and whether the file is the one whose
+    records name the node."""
+
+    root: str
+    stand_in: str
+    names_node: bool
+
+
+def bundle_of(path: str) -> Bundle | None:
+    """The bundle of :data:`BUNDLE_NODE_FILES` that ``path`` is in, if any (the last in
+    the path).
+
+    >>> bundle = bundle_of(
+    ...     "logs/eks_i-0abc123def4567890_2023-03-14_1805-UTC_0.7.6.tar.gz/kubelet/kubelet.log"
+    ... )
+    >>> bundle.root, bundle.stand_in, bundle.names_node
+    ('logs/eks_i-0abc123def4567890_2023-03-14_1805-UTC_0.7.6.tar.gz', 'i-0abc123def4567890', True)
+    >>> bundle_of("ip-10-0-1-5/var/log/kubelet.log") is None
+    True
+    """
+    path = path.replace("\\", "/")
+    for name, file in BUNDLE_NODE_FILES.items():
+        found = [*NODE_LAYOUTS[name].finditer(path)]
+        if found:
+            last = found[-1]
+            return Bundle(
+                root=path[: last.end("root")],
+                stand_in=last.group("node"),
+                names_node=path[last.end("root") + 1 :] == file,
+            )
+    return None
 
 
 def hints_from_path(path: str) -> PathHints:

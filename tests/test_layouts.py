@@ -102,15 +102,17 @@ DOCKER_ID = "28b3cc46d6750edad33ece61f70b0a4feb09f9d811ab98763c1a248b8d5a32c7"
             "node",
         ),
         ("support/172.20.1.2/kubelet.log", "172.20.1.2", None, None, None, "talos"),
-        # the EKS log collector copies the kubelet's links into var_log/, by their names
+        # the EKS log collector copies the kubelet's links into var_log/, by their names,
+        # in a bundle named by the instance id (which stands for the node until the
+        # bundle's kubelet journal names it: tests/test_eks_log_collector.py)
         (
             f"eks_i-0a1b2c3d4e5f60718_2024-06-20_1102-UTC_0.7.8/var_log/"
             f"kube-proxy-qv4f2_kube-system_kube-proxy-{DOCKER_ID}.log",
-            None,
+            "i-0a1b2c3d4e5f60718",
             "kube-system",
             "kube-proxy-qv4f2",
             "kube-proxy",
-            "kubelet-containers",
+            "eks-log-collector, kubelet-containers",
         ),
         (
             f"node-logs/coredns-7db6d8ff4d-5xkq8_kube-system_coredns-{DOCKER_ID}.log.gz",

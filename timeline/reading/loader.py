@@ -44,7 +44,7 @@ import polars as pl
 import parsers
 from parsers.common import archives_unpacked
 from timeline.errors import TimelineWarning, UnknownFormatError, UnknownZoneError
-from timeline.reading import archives, executor, mapper, settle, signatures, sources, times
+from timeline.reading import archives, bundles, executor, mapper, settle, signatures, sources, times
 from timeline.reading import store as event_store
 from timeline.reading.duplicates import Deduplicated, deduplicated
 from timeline.reading.lines import CUT_PATTERN
@@ -611,7 +611,8 @@ def _reduce_and_finish(
     known = settle.known_span([p.evidence for p in partials if p.evidence])
     evidences = {path: [p.evidence for p in parts if p.evidence] for path, parts in by_file.items()}
     start = settle.data_start(list(evidences.values()), known)
-    plans, assumptions = [], []
+    nodes, assumptions = bundles.bundle_nodes(evidences)
+    plans = []
     for path, parts in by_file.items():
         if not evidences[path]:
             plans.append(_FilePlan(path, parts))
@@ -625,6 +626,7 @@ def _reduce_and_finish(
             mtime=parts[0].mtime,
             start=start,
         )
+        settlement = dataclasses.replace(settlement, host=nodes.get(path))
         plans.append(_FilePlan(path, parts, settlement))
         assumptions.extend(said)
     staging = root / ".staging"

@@ -25,7 +25,7 @@ import parsers
 from parsers import envelopes, json_text, layouts, routing, runtime, wrappers
 from parsers.common import LINE_SCHEMA, RECORD_SCHEMA, file_numbers, numbered, per_file, stacked
 from parsers.registry import MIN_SCORE, Parser, Score
-from timeline.reading import settle, signatures
+from timeline.reading import bundles, settle, signatures
 from timeline.reading.lines import SAMPLE_LINES, cut_notes, sample_lines, split_lines, split_many
 from timeline.reading.sources import (
     LIMITS,
@@ -649,7 +649,11 @@ def _take_records(
                 _unparsed(missing.with_columns(text=pl.lit(None, pl.String)), result.path, reason),
             ]
         )
-    result.evidence = {k: measured[k] for k in _EVIDENCE_KEYS} | {"journal": result.journal}
+    result.evidence = (
+        {k: measured[k] for k in _EVIDENCE_KEYS}
+        | {"journal": result.journal}
+        | bundles.node_evidence(records, task.shown)
+    )
     result.records = records
 
 

@@ -172,7 +172,9 @@ class Settlement:
     runtime prefixes show its clock changing offset (summer time) has those offsets in
     ``offsets_s``: each record is read at the one its own prefix shows, and the others by
     ``tz`` where it gives just those offsets, else at a neighbouring record's offset
-    (``offset_s``, the most common, where a part of the file has no neighbour)."""
+    (``offset_s``, the most common, where a part of the file has no neighbour). A file
+    of a bundle named by a stand-in for its node has ``host``, the stand-in and the
+    node's name (:func:`timeline.reading.bundles.bundle_nodes`)."""
 
     base_year: int | None = None
     roll_offsets: tuple[int, ...] = (0,)
@@ -181,6 +183,7 @@ class Settlement:
     tz: str | None = None
     offset_s: int | None = None
     offsets_s: tuple[int, ...] = ()
+    host: tuple[str, str] | None = None
 
 
 def known_span(evidences: list[dict[str, Any]]) -> tuple[datetime, datetime] | None:
@@ -584,7 +587,11 @@ def apply(records: pl.LazyFrame, settlement: Settlement, part: int = 0) -> pl.La
     prefix's, if it has one), rather than a shifted one. A time beyond what an event may
     hold (:data:`~timeline.reading.times.HOLDABLE`: year 0, 9999) is no time either. Such
     rows are marked in ``_time_note`` (``"gap"``, ``"repeated"``, ``"repeated_second"``,
-    ``"feb29"``, ``"beyond"``) so that the loader can report them (:func:`time_problems`)."""
+    ``"feb29"``, ``"beyond"``) so that the loader can report them (:func:`time_problems`).
+
+    A host that stands for the settlement's node (``host``) becomes the node's name."""
+    if settlement.host:
+        records = records.with_columns(pl.col("host").replace(*settlement.host))
     note = pl.lit(None, pl.String)
     if settlement.yearless:
         feb29 = _YEARLESS & (_MONTH == 2) & (pl.col("ts").dt.day() == 29)
