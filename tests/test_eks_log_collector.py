@@ -13,6 +13,7 @@ import polars as pl
 
 import timeline
 from parsers import layouts
+from timeline.analysis.contributors import change_events
 
 UID = "5e0c3a1f-8d2b-4f6e-9a7c-1b2d3e4f5a6b"
 CONTAINER_ID = "28b3cc46d6750edad33ece61f70b0a4feb09f9d811ab98763c1a248b8d5a32c7"
@@ -203,3 +204,37 @@ def test_other_layouts_are_not_looked_at_for_a_bundles_node(tmp_path):
     loaded = timeline.read(tmp_path, infer=False, cache=False)
     assert set(loaded.events.filter(pl.col("source") == "kube-proxy")["host"]) == {"ip-10-0-1-6"}
     assert loaded.summary.assumptions.filter(pl.col("what") == "host").height == 0
+
+
+def test_a_node_group_upgrade_names_the_nodes_whose_kube_proxy_failed(tmp_path):
+    """Three nodes' bundles and a change log whose node-group upgrade names two of them
+    by hostname: the nodes the upgrade touched are the hosts of the kube-proxy errors,
+    and the third node, untouched and quiet, is a host of its own."""
+    nodes = {
+        "i-0abc123def4567890": ("ip-192-168-12-34.ec2.internal", range(10, 14)),
+        "i-0fed987cba6543210": ("ip-192-168-40-7.ec2.internal", range(11, 15)),
+        "i-0123456789abcdef0": ("ip-192-168-77-2.ec2.internal", range(0)),
+    }
+    for (instance, (hostname, minutes)), pod in zip(
+        nodes.items(), ["x7k2p", "m9q4z", "b2w8n"], strict=True
+    ):
+        files = bundle_files(instance, hostname, pod=pod, minutes=minutes)
+        write_folder(tmp_path / f"eks_{instance}_2023-03-14_1830-UTC_0.7.6", files)
+    touched = [hostname for hostname, minutes in nodes.values() if minutes]
+    (tmp_path / "changes.csv").write_text(
+        "time,type,target,description,from,to,actor\n"
+        + "".join(
+            f"2023-03-14 18:0{i},upgrade,node/{h},Node group ng-1 to 1.25,1.24,1.25,eks\n"
+            for i, h in enumerate(touched)
+        )
+    )
+    loaded = timeline.read(tmp_path, infer=False, cache=False)
+    events = loaded.events
+    errors = events.filter((pl.col("source") == "kube-proxy") & (pl.col("level") == "error"))
+    upgraded = change_events(events)
+    assert set(errors["host"]) == set(touched)
+    assert set(upgraded.explode("hosts")["hosts"]) == set(touched)
+    assert set(upgraded["node"]) == set(touched)
+    assert set(events.filter(pl.col("source") == "kubelet")["host"]) == {
+        h for h, _ in nodes.values()
+    }
