@@ -43,6 +43,11 @@ insights``          ``@message``, ``@timestamp`` (UTC without a zone), ``@logStr
                     ``body``, ``timeUnixNano``, the resource's ``k8s.node.name``,
                     ``k8s.pod.name``, ``k8s.container.name``, ``log.iostream``; its
                     severity is a parser's in the collector, so the program's
+``csv-export``      a log store's CSV export (:mod:`parsers.csv_export`): Kibana's
+                    "Generate CSV", Logs Insights' and Grafana's "Download CSV", Splunk's
+                    and Datadog's; ``message``/``@message``/``_raw``/``Line``...,
+                    ``@timestamp``/``_time``/``Time``/``Date`` (UTC where no zone is
+                    written), ``kubernetes.*.name``, ``host``, ``@logStream``
 ``journald-json``   ``journalctl -o json`` (``json-pretty`` and ``json-seq`` too) and
                     Fluent Bit's ``systemd`` input: ``MESSAGE`` (an array of byte values
                     where it is no UTF-8), ``__REALTIME_TIMESTAMP`` (epoch microseconds;
@@ -72,7 +77,7 @@ from dataclasses import dataclass, fields, replace
 
 import polars as pl
 
-from parsers import json_text, layouts, otlp, runtime
+from parsers import csv_export, json_text, layouts, otlp, runtime
 from parsers.common import (
     LINE_SCHEMA,
     NAMELESS,
@@ -238,6 +243,56 @@ _FLUENT = Envelope(
     partial=("$._p",),
 )
 
+#: A record of a CSV export (:mod:`parsers.csv_export`), its columns as the log stores
+#: name them: Kibana's ECS fields, Logs Insights', Grafana's Loki frame, Splunk's and
+#: Datadog's; a time without a zone is UTC, as Logs Insights writes it.
+_CSV_EXPORT = Envelope(
+    "csv-export",
+    message=(
+        "$.message",
+        "$['@message']",
+        "$._raw",
+        "$.Line",
+        "$.line",
+        "$.log",
+        "$.Message",
+        "$.Content",
+        "$.body",
+    ),
+    marks=("$",),
+    time=(
+        "$['@timestamp']",
+        "$._time",
+        "$.timestamp",
+        "$.Time",
+        "$.time",
+        "$.Date",
+        "$.date",
+    ),
+    node=(
+        "$['kubernetes.node.name']",
+        "$['kubernetes.host']",
+        "$['host.name']",
+        "$['host.hostname']",
+        "$.host",
+        "$.Host",
+        "$.hostname",
+        "$.node",
+    ),
+    pod=("$['kubernetes.pod.name']", "$['kubernetes.pod_name']", "$.pod", "$.pod_name"),
+    container=(
+        "$['kubernetes.container.name']",
+        "$['kubernetes.container_name']",
+        "$['container.name']",
+        "$.container",
+        "$.container_name",
+    ),
+    stream=("$.stream",),
+    level=("$['log.level']", "$.level", "$.severity"),
+    origin=("$['@logStream']", "$['log.file.path']", "$.source"),
+    utc_wall=True,
+).within(csv_export.KEY, "csv-export")
+
 ENVELOPES: dict[str, Envelope] = {
     e.name: e
     for e in (
@@ -397,6 +452,7 @@ ENVELOPES: dict[str, Envelope] = {
             default_levels=("5", "6", "7"),
             line_levels=STDOUT_LEVELS,
         ),
+        _CSV_EXPORT,
     )
 }
 
@@ -531,10 +587,11 @@ def _name(text: pl.Expr, paths: Iterable[str]) -> pl.Expr:
 def items_sample(sample: list[str]) -> list[str]:
     """``sample`` as one JSON record a line where it is an export document (an array, a
     pretty-printed object, ``{"events": [...]}``; a record the sample cuts off is left
-    out) or holds OTLP batches (:func:`parsers.otlp.records`); other samples as they are."""
+    out), holds OTLP batches (:func:`parsers.otlp.records`) or is a CSV export
+    (:mod:`parsers.csv_export`); other samples as they are."""
     head = next((s.strip() for s in sample if s.strip()), "")
     if not head.startswith(("[", "{")):
-        return sample
+        return csv_export.records_sample(sample, CSV_LINE_KEYS)
     if json_text.is_pasted(sample):
         return otlp.records_sample(json_text.compact_sample(sample, LIST_KEYS))
     sample = otlp.records_sample(sample)
@@ -581,8 +638,10 @@ def detect_each(samples: list[list[str]]) -> list[tuple[str | None, float]]:
 
 def _json_like(sample: list[str]) -> bool:
     """Whether any of the first lines begins like JSON (a collector may write a banner
-    first) and the sample names a key some envelope keeps a line under: a file of
-    other JSON (a CI job, an event list) is not looked into."""
+    first) and the sample names a key some envelope keeps a line under, or the sample is
+    a CSV export: a file of other JSON (a CI job, an event list) is not looked into."""
+    if csv_export.header(sample, CSV_LINE_KEYS) is not None:
+        return True
     if not any(s.lstrip().startswith(("{", "[")) for s in sample[:20]):
         return False
     text = "\n".join(sample)
@@ -602,7 +661,10 @@ def unwrap_documents(lines: pl.DataFrame, name: str) -> pl.DataFrame:
     document (:func:`items_sample`): pretty-printed, every line is the document's; as JSON
     lines, only a line that is no record of the envelope ``name`` (a record may hold a
     list of its own under such a key). An OTLP batch gives a row a record, all on its
-    line."""
+    line; a CSV export a row a record, with ``marker`` and ``unreadable``
+    (:func:`parsers.csv_export.records`)."""
+    if csv_export.header(lines["text"].head(5).to_list(), CSV_LINE_KEYS) is not None:
+        return csv_export.records(lines, CSV_LINE_KEYS)
     if json_text.is_pasted(lines["text"].head(50).to_list()):
         return otlp.records(json_text.compact_lines(lines.lazy(), LIST_KEYS).collect())
     lines = otlp.records(lines)
@@ -678,11 +740,9 @@ def strip(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     wrap_level, stated_level = _levels(envelope, level, line)
     utc_wall = pl.lit(None, pl.Datetime("us", "UTC"))
     if envelope.utc_wall:
-        utc_wall = (
-            pl.col("_time")
-            .str.to_datetime(UTC_WALL, time_unit="us", strict=False)
-            .dt.replace_time_zone("UTC")
-        )
+        utc_wall = pl.coalesce(
+            pl.col("_time").str.to_datetime(form, time_unit="us", strict=False) for form in UTC_WALL
+        ).dt.replace_time_zone("UTC")
     stripped = said.with_columns(
         text=pl.when(matched).then(line).otherwise("text"),
         prefix_ts=pl.coalesce(epoch_or_rfc3339(pl.col("_time")), utc_wall, "prefix_ts"),
@@ -713,8 +773,10 @@ def strip(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     return stripped.select(frame.columns)
 
 
-#: How a store writes a UTC time without naming the zone (:attr:`Envelope.utc_wall`).
-UTC_WALL = "%Y-%m-%d %H:%M:%S%.f"
+#: How a store writes a UTC time without naming the zone (:attr:`Envelope.utc_wall`):
+#: Logs Insights' and Grafana's, ISO 8601's, and Kibana's default ``dateFormat``
+#: (``MMM D, YYYY @ HH:mm:ss.SSS``).
+UTC_WALL = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%b %d, %Y @ %H:%M:%S%.f")
 
 #: klog's letters, as :data:`STDOUT_LEVELS` read them.
 _LETTERS = {"i": "info", "w": "warning", "e": "error", "f": "critical"}
@@ -811,6 +873,9 @@ def _keys(path: str) -> list[str]:
     """The keys of a JSON path: ``$.a['b.c']`` is ``["a", "b.c"]``."""
     return [dotted or quoted for dotted, quoted in _KEY.findall(path)]
 
+
+#: The column names a CSV export keeps a line under (:mod:`parsers.csv_export`).
+CSV_LINE_KEYS = frozenset(_keys(path)[-1] for path in ENVELOPES["csv-export"].message)
 
 #: The keys envelopes keep a line under, quoted as JSON writes them.
 LINE_KEYS = {

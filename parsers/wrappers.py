@@ -305,7 +305,9 @@ SEVERITY_NAMES = dict(
 #: Line columns a wrapper may add beyond :data:`~parsers.common.LINE_SCHEMA` (``own``: a
 #: collector's own line, read whole, no layer looked for inside it; ``wrap_level``: a
 #: level a line's own words beat, ``stated_level``: one they do not, as journald's
-#: ``PRIORITY`` 0 to 4; a format's reading of the line beats both).
+#: ``PRIORITY`` 0 to 4; a format's reading of the line beats both; ``unreadable``: why a
+#: layer's own record could not be read, a CSV export's record of too few fields: an
+#: unparsed line, no program's).
 WRAP_SCHEMA = {
     "wrap_ts": pl.Datetime("us"),
     "wrap_year_missing": pl.Boolean,
@@ -315,6 +317,7 @@ WRAP_SCHEMA = {
     "entry": pl.Boolean,
     "marker": pl.Boolean,
     "own": pl.Boolean,
+    "unreadable": pl.String,
 }
 
 
@@ -703,9 +706,10 @@ def _oldest_first(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _one_record_a_line(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     """An export document's records one a line (:func:`parsers.envelopes.unwrap_documents`),
-    the wrapper columns of each record's first line riding along."""
+    the wrapper columns of each record's first line riding along where the unwrapping
+    gives none of its own (a CSV export's ``marker`` and ``unreadable``)."""
     unwrapped = envelopes.unwrap_documents(frame.select(list(LINE_SCHEMA)), name)
-    wrap = frame.select("line", *WRAP_SCHEMA)
+    wrap = frame.select("line", *(c for c in WRAP_SCHEMA if c not in unwrapped.columns))
     return unwrapped.join(wrap, on="line", how="left").select(frame.columns)
 
 

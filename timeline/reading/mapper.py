@@ -481,8 +481,14 @@ def _set_apart_broken(
     stripped: pl.DataFrame, layers: tuple[str, ...], path: str, warnings: list[pl.DataFrame]
 ) -> pl.DataFrame:
     """``stripped`` without the runtime's own records that are broken
-    (:func:`parsers.runtime.broken_records`), which go to ``warnings`` as unparsed: read
-    as text, a cut record would be joined to the record above as its continuation."""
+    (:func:`parsers.runtime.broken_records`) and the records a layer could not read
+    (``unreadable``: a CSV export's record of too few fields), which go to ``warnings``
+    as unparsed with their reasons: read as text, a cut record would be joined to the
+    record above as its continuation."""
+    unreadable = pl.col("unreadable").is_not_null()
+    if stripped["unreadable"].is_not_null().any():
+        warnings.append(_unparsed(stripped.filter(unreadable), path, pl.col("unreadable")))
+        stripped = stripped.filter(~unreadable)
     broken = runtime.broken_records(layers)
     if broken is None:
         return stripped
@@ -785,13 +791,13 @@ def _stripped_sample(raw: list[str], prefix: str | None) -> list[str]:
     return runtime.strip(numbered(raw).lazy(), prefix).collect()["text"].to_list()
 
 
-def _unparsed(lines: pl.DataFrame, path: str, reason: str) -> pl.DataFrame:
+def _unparsed(lines: pl.DataFrame, path: str, reason: str | pl.Expr) -> pl.DataFrame:
     return lines.select(
         pl.lit(path).alias("file"),
         "line",
         "end_line",
         pl.lit(True).alias("unparsed"),
-        pl.lit(reason).alias("reason"),
+        (pl.lit(reason) if isinstance(reason, str) else reason).alias("reason"),
         pl.col("text").str.slice(0, WARNING_TEXT_CHARS),
     )
 
