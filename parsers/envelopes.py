@@ -46,8 +46,10 @@ insights``          ``@message``, ``@timestamp`` (UTC without a zone), ``@logStr
 ``csv-export``      a log store's CSV export (:mod:`parsers.csv_export`): Kibana's
                     "Generate CSV", Logs Insights' and Grafana's "Download CSV", Splunk's
                     and Datadog's; ``message``/``@message``/``_raw``/``Line``...,
-                    ``@timestamp``/``_time``/``Time``/``Date`` (UTC where no zone is
-                    written), ``kubernetes.*.name``, ``host``, ``@logStream``
+                    ``@timestamp``/``_time``/``Time``/``Date`` (where no zone is
+                    written, a wall clock in the zone of the browser that asked for the
+                    export, settled by the loader), ``kubernetes.*.name``, ``host``,
+                    ``@logStream``
 ``journald-json``   ``journalctl -o json`` (``json-pretty`` and ``json-seq`` too) and
                     Fluent Bit's ``systemd`` input: ``MESSAGE`` (an array of byte values
                     where it is no UTF-8), ``__REALTIME_TIMESTAMP`` (epoch microseconds;
@@ -139,9 +141,11 @@ class Envelope:
     #: words of a line no format claims (the kernel's ``INFO: task ... blocked`` at 3).
     default_levels: tuple[str, ...] = ()
     line_levels: tuple[str, ...] = ()
-    #: A ``time`` without a zone is UTC (Logs Insights' ``2023-03-14 18:00:01.123``),
-    #: not a time to leave out.
-    utc_wall: bool = False
+    #: What a ``time`` without a zone is, rather than a time to leave out: ``"UTC"``
+    #: (Logs Insights' ``2023-03-14 18:00:01.123``), or ``"wall"``, a wall clock in a zone
+    #: the record does not say (a UI's CSV export, written in the zone of the browser that
+    #: asked for it), which the loader settles as it settles any time without a zone.
+    wall_clock: str | None = None
 
     def within(self, key: str, name: str) -> Envelope:
         """The same record stored under ``key`` of another (``_source``, ``result``)."""
@@ -154,7 +158,7 @@ class Envelope:
 
 
 #: Fields of :class:`Envelope` that are no JSON paths.
-_NOT_PATHS = ("entries", "byte_messages", "default_levels", "line_levels", "utc_wall")
+_NOT_PATHS = ("entries", "byte_messages", "default_levels", "line_levels", "wall_clock")
 
 #: Programs that journald's ``_TRANSPORT`` names where a record names none (the
 #: kernel's lines carry no ``SYSLOG_IDENTIFIER`` of their own in every version).
@@ -245,7 +249,8 @@ _FLUENT = Envelope(
 
 #: A record of a CSV export (:mod:`parsers.csv_export`), its columns as the log stores
 #: name them: Kibana's ECS fields, Logs Insights', Grafana's Loki frame, Splunk's and
-#: Datadog's; a time without a zone is UTC, as Logs Insights writes it.
+#: Datadog's; a time without a zone is a wall clock: Kibana and Grafana write the zone
+#: of the browser that asked for the export (Kibana's ``dateFormat:tz``), not UTC.
 _CSV_EXPORT = Envelope(
     "csv-export",
     message=(
@@ -290,7 +295,7 @@ _CSV_EXPORT = Envelope(
     stream=("$.stream",),
     level=("$['log.level']", "$.level", "$.severity"),
     origin=("$['@logStream']", "$['log.file.path']", "$.source"),
-    utc_wall=True,
+    wall_clock="wall",
 ).within(csv_export.KEY, "csv-export")
 
 ENVELOPES: dict[str, Envelope] = {
@@ -369,7 +374,7 @@ ENVELOPES: dict[str, Envelope] = {
             pod=("$['kubernetes.pod_name']",),
             container=("$['kubernetes.container_name']",),
             origin=("$['@logStream']",),
-            utc_wall=True,
+            wall_clock="UTC",
         ),
         _SPLUNK,
         _SPLUNK.within("result", "splunk-export"),
@@ -738,14 +743,21 @@ def strip(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     line = pl.col("_line").str.strip_suffix("\n").str.strip_suffix("\r")
     stream = pl.col("_stream").str.to_lowercase()
     wrap_level, stated_level = _levels(envelope, level, line)
-    utc_wall = pl.lit(None, pl.Datetime("us", "UTC"))
-    if envelope.utc_wall:
-        utc_wall = pl.coalesce(
-            pl.col("_time").str.to_datetime(form, time_unit="us", strict=False) for form in UTC_WALL
-        ).dt.replace_time_zone("UTC")
+    zoned = epoch_or_rfc3339(pl.col("_time"))
+    wall = pl.lit(None, pl.Datetime("us"))
+    if envelope.wall_clock:
+        written = (pl.col("_time").str.to_datetime(f, time_unit="us", strict=False) for f in WALL)
+        wall = pl.when(zoned.is_null()).then(pl.coalesce(written))
+    nothing = pl.lit(None, pl.Datetime("us"))
+    utc = (wall if envelope.wall_clock == "UTC" else nothing).dt.replace_time_zone("UTC")
+    local = wall if envelope.wall_clock == "wall" else nothing
     stripped = said.with_columns(
         text=pl.when(matched).then(line).otherwise("text"),
-        prefix_ts=pl.coalesce(epoch_or_rfc3339(pl.col("_time")), utc_wall, "prefix_ts"),
+        prefix_ts=pl.coalesce(zoned, utc, "prefix_ts"),
+        wrap_ts=pl.coalesce(local, "wrap_ts"),
+        wrap_year_missing=pl.when(local.is_not_null())
+        .then(pl.lit(False))
+        .otherwise("wrap_year_missing"),
         host=pl.coalesce("_node", "host", "_pod", shim("pod"), _tag("pod_name"), origin["host"]),
         container=pl.coalesce(
             "container",
@@ -773,10 +785,10 @@ def strip(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     return stripped.select(frame.columns)
 
 
-#: How a store writes a UTC time without naming the zone (:attr:`Envelope.utc_wall`):
+#: How a store writes a time without naming the zone (:attr:`Envelope.wall_clock`):
 #: Logs Insights' and Grafana's, ISO 8601's, and Kibana's default ``dateFormat``
 #: (``MMM D, YYYY @ HH:mm:ss.SSS``).
-UTC_WALL = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%b %d, %Y @ %H:%M:%S%.f")
+WALL = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%b %d, %Y @ %H:%M:%S%.f")
 
 #: klog's letters, as :data:`STDOUT_LEVELS` read them.
 _LETTERS = {"i": "info", "w": "warning", "e": "error", "f": "critical"}

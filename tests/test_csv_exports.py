@@ -2,7 +2,7 @@
 
 The exports are written as the tools write them: Kibana's "Generate CSV" (names and values
 with other than letters and digits quoted, its default time ``Mar 14, 2023 @ ...``, a
-formula's quote), CloudWatch Logs Insights' "Download results" (UTC without a zone),
+formula's quote), CloudWatch Logs Insights' "Download results",
 Grafana's "Download CSV" (CRLF, a BOM, Excel's ``sep=,``), Splunk's and Datadog's.
 """
 
@@ -64,6 +64,10 @@ def test_kibana_report_of_kube_proxy_reads_as_its_klog_lines(read):
         datetime(2023, 3, 14, 18, 0, 1, 123456, tzinfo=UTC),
         datetime(2023, 3, 14, 18, 0, 2, 500000, tzinfo=UTC),
     ]
+    # Kibana writes the zone of the browser that asked for the report, and names none:
+    # with nothing else to go by, UTC is assumed and said
+    zones = loaded.summary.assumptions.filter(pl.col("what") == "time zone")
+    assert zones.select("value", "certainty").rows() == [("UTC", "assumed")]
 
 
 def test_the_same_export_reads_alike_with_crlf_a_bom_and_columns_in_another_order(read):
@@ -97,7 +101,7 @@ def test_a_broken_record_is_an_unparsed_line_that_says_why(read):
     assert rows(loaded)["line"].to_list() == [2, 3]
 
 
-def test_logs_insights_csv_is_utc_and_names_the_stream(read):
+def test_logs_insights_csv_names_the_stream(read):
     text = (
         "@timestamp,@message,@logStream,@log\n"
         "2023-03-14 18:00:03.007,[ERROR] plugin/errors: 2 example.org. A: read udp "
