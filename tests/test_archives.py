@@ -269,10 +269,11 @@ def hostile_tar(path: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> Pat
 
 
 def test_a_hostile_archive_writes_nothing_outside_its_folder_and_says_its_links(tmp_path):
-    good = kube_proxy_log(random.Random(1), datetime(2025, 2, 3, tzinfo=UTC), 12).encode()
     members = []
-    for name in ("../../escaped.log", "/tmp/absolute-escape.log", "ok/kube-proxy.log"):
-        members.append((tarfile.TarInfo(name), good))
+    names = ("../../escaped.log", "/tmp/absolute-escape.log", "ok/kube-proxy.log")
+    for seed, name in enumerate(names, start=1):  # each its own lines: copies are read once
+        good = kube_proxy_log(random.Random(seed), datetime(2025, 2, 3, tzinfo=UTC), 12)
+        members.append((tarfile.TarInfo(name), good.encode()))
     link = tarfile.TarInfo("ok/link.log")
     link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
     device = tarfile.TarInfo("ok/null")

@@ -165,6 +165,31 @@ def test_a_tarball_bundle_is_read_as_its_folder(tmp_path):
     }
 
 
+def test_a_bundles_two_copies_of_a_pod_log_are_read_once_packed_or_not(tmp_path):
+    """The collector's tarball holds kube-proxy's log twice (from /var/log/containers
+    and from /var/log/pods), and the SRE unpacked it beside itself: four copies of one
+    log. Its errors are counted once, from the pods copy of the folder (the shorter
+    name); every other copy is said, in the archive's name for its own."""
+    stem = "eks_i-0abc123def4567890_2023-03-14_1805-UTC_0.7.6"
+    files = bundle_files("i-0abc123def4567890", "ip-192-168-12-34.ec2.internal")
+    tarball = write_tarball(tmp_path / f"{stem}.tar.gz", files)
+    alone = timeline.read(tarball, infer=False, cache=False)
+    errors = alone.events.filter(pl.col("level") == "error")
+    assert errors.height == 6 and set(errors["file"]) == {
+        f"{tarball}/var_log/kube-system_kube-proxy-x7k2p_{UID}/kube-proxy/0.log"
+    }
+    write_folder(tmp_path / stem, files)
+    beside = timeline.read(tmp_path, infer=False, cache=False)
+    kept = f"{tmp_path / stem}/var_log/kube-system_kube-proxy-x7k2p_{UID}/kube-proxy/0.log"
+    errors = beside.events.filter(pl.col("level") == "error")
+    assert errors.height == 6 and set(errors["file"]) == {kept}
+    said = beside.summary.files.filter(pl.col("problem").str.starts_with("the same content as"))
+    assert said.height == 3 + 3  # the journal and two system files are copies too
+    assert set(said.filter(pl.col("file").str.contains("kube-proxy"))["problem"]) == {
+        f"the same content as {kept}: read once"
+    }
+
+
 def test_a_bundle_without_a_kubelet_journal_is_its_instances(tmp_path):
     """An older collector version's tarball beside a folder bundle whose kubelet journal
     is missing: the latter's rows keep the instance id, and that is said."""

@@ -402,6 +402,85 @@ def test_a_nodes_container_log_links_do_not_count_its_pod_logs_twice(tmp_path, a
     assert "hidden file" in problems_of(loaded, ".DS_Store")
 
 
+EKS_BUNDLE = "eks_i-0a1b2c3d4e5f60718_2024-06-20_1102-UTC_0.7.8"
+KUBE_PROXY_POD = "kube-proxy-qv4f2"
+CONTAINER_LINK = (
+    f"var_log/{KUBE_PROXY_POD}_kube-system_kube-proxy-"
+    "9c1f0e7a3b5d2c4e6f8a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e.log"
+)
+POD_LOG = (
+    f"var_log/kube-system_{KUBE_PROXY_POD}_7d3c2b1a-0f9e-4d8c-b7a6-5e4f3d2c1b0a/kube-proxy/0.log"
+)
+
+
+def kube_proxy_cri(errors: int, *, sync_ms: int = 123) -> str:
+    """kube-proxy's container log as containerd writes it: ``errors`` failed iptables
+    restores, each after a sync line."""
+    out = []
+    for i in range(errors):
+        at = f"11:{i:02d}:01.{sync_ms:03d}456"
+        out.append(
+            f"2024-06-20T{at}789Z stderr F I0620 {at}       1 proxier.go:1436] "
+            '"Syncing iptables rules"\n'
+        )
+        out.append(
+            f"2024-06-20T{at}901Z stderr F E0620 {at}       1 proxier.go:1471] "
+            '"Failed to execute iptables-restore" err="exit status 1"\n'
+        )
+    return "".join(out)
+
+
+def test_copies_of_a_log_under_other_names_are_read_once(tmp_path):
+    """The EKS log collector copies kube-proxy's log from ``/var/log/containers`` (the
+    link's name) and from ``/var/log/pods`` into its ``var_log/``, and an SRE copied it
+    once more by hand: the same bytes three times. Its errors are counted once, from the
+    pods copy (whose path names the pod's uid too, as for a symlink); each other copy is
+    said, in the load summary and on the command line."""
+    text = kube_proxy_cri(6)
+    bundle = tmp_path / EKS_BUNDLE
+    for name in (CONTAINER_LINK, POD_LOG):
+        (bundle / name).parent.mkdir(parents=True, exist_ok=True)
+        (bundle / name).write_text(text)
+    (tmp_path / "kube-proxy-copy.log").write_text(text)
+    loaded = timeline.read(tmp_path, infer=False, cache=False)
+    assert loaded.events.filter(pl.col("level") == "error").height == 6
+    assert set(loaded.events["file"]) == {str(bundle / POD_LOG)}
+    for copy in (CONTAINER_LINK, "kube-proxy-copy.log"):
+        assert problems_of(loaded, copy) == f"the same content as {bundle / POD_LOG}: read once"
+    result = runner.invoke(app, ["detect", str(tmp_path)], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert "kube-proxy-copy.log: the same content as" in result.stderr
+    assert len(result.stdout.splitlines()) == 1 and "kubelet-copied layout" in result.stdout
+
+
+def test_files_of_one_size_are_both_read_unless_their_bytes_are_the_same(tmp_path):
+    """Two kube-proxy logs of one size, a millisecond apart: the hash decides, not the
+    size. Empty files are no copies of each other, each has nothing to read."""
+    one, other = kube_proxy_cri(4, sync_ms=123), kube_proxy_cri(4, sync_ms=124)
+    assert len(one) == len(other) and one != other
+    (tmp_path / "kube-proxy-a.log").write_text(one)
+    (tmp_path / "kube-proxy-b.log").write_text(other)
+    (tmp_path / "empty-1.log").write_text("")
+    (tmp_path / "empty-2.log").write_text("")
+    found = scan(str(tmp_path))
+    assert len(found.files) == 4 and found.skipped == []
+    loaded = timeline.read(tmp_path, infer=False, cache=False)
+    assert loaded.events.filter(pl.col("level") == "error").height == 8
+    for empty in ("empty-1.log", "empty-2.log"):
+        assert problems_of(loaded, empty).startswith("nothing to read")
+
+
+def test_the_same_bytes_on_two_nodes_are_each_nodes(tmp_path):
+    """A copy is of the same owner: a file whose bytes another node's file holds too is
+    that node's record, and both are read."""
+    text = kube_proxy_cri(2)
+    for node in ("ip-10-0-1-5", "ip-10-0-1-6"):
+        (tmp_path / node / "var" / "log").mkdir(parents=True)
+        (tmp_path / node / "var" / "log" / "kube-proxy.log").write_text(text)
+    found = scan(str(tmp_path))
+    assert len(found.files) == 2 and found.skipped == []
+
+
 def test_a_folder_symlinked_into_itself_is_walked_once(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "kube-proxy.log").write_text(klog(3))

@@ -199,7 +199,7 @@ def test_a_folder_is_walked_from_the_top_each_folders_names_in_order(write, tmp_
     """A folder's own files come before its folders', each level sorted by name, deep
     folders included: the same files in the same order on every machine."""
     for name in ["b.log", "ab.log", "c/x.log", "a/z.log", "a/b/c.log", "a/b/d/e/f.log", "a/y.log"]:
-        write(f"logs/{name}", "x\n")
+        write(f"logs/{name}", f"{name}\n")  # each its own bytes: a copy is read once
     found = [os.path.relpath(p, tmp_path / "logs") for p in timeline.expand(tmp_path / "logs")]
     assert found == [
         "ab.log",
@@ -287,7 +287,10 @@ def test_year_given_is_the_year_the_data_starts_in_and_january_after_december_is
     files that run from 31 December into January is in the next year, as the lines of a
     file that rolls over are, and the summary says why. Data inside one year, even
     months apart, stays in the year given."""
-    rolling = [write(f"kube-proxy-{n}.log", klog_at("1231 23:40", "0101 00:20")) for n in "ab"]
+    rolling = [
+        write(f"kube-proxy-{n}.log", klog_at(f"1231 23:4{m}", f"0101 00:2{m}"))  # not copies
+        for m, n in enumerate("ab")
+    ]
     january = write("kube-proxy-c.log", klog_at("0101 00:05", "0101 00:35"))
     loaded = timeline.read(tmp_path, year=year, infer=False)
     for path in rolling:

@@ -34,7 +34,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
-from timeline.reading.sources import LIMITS, Limits, Scan, archive_stream, shown_name, size_text
+from timeline.reading.sources import (
+    LIMITS,
+    Limits,
+    Scan,
+    archive_stream,
+    each_copy_once,
+    shown_name,
+    size_text,
+)
 
 #: Names of the archives that are unpacked.
 SUFFIXES = (
@@ -70,7 +78,9 @@ def is_archive(path: str) -> bool:
 def unpacked(found: Scan, into: str, limits: Limits = LIMITS) -> Scan:
     """``found`` with each archive in it replaced by the files it holds, unpacked under
     ``into`` (each archive in a folder of its own), in the place the archive had; what
-    was not unpacked is said in ``skipped``."""
+    was not unpacked is said in ``skipped``, as is a file that copies another (an EKS
+    log collector's tarball holds each pod's log twice; a tarball beside its unpacked
+    folder), see :func:`~timeline.reading.sources.each_copy_once`."""
     if not any(is_archive(path) for path in found.files):
         return found
     out = Scan(skipped=list(found.skipped), names=dict(found.names))
@@ -83,6 +93,7 @@ def unpacked(found: Scan, into: str, limits: Limits = LIMITS) -> Scan:
         out.names |= inner.names
         out.skipped += inner.skipped
         out.unpacked |= inner.unpacked
+    out.files = each_copy_once(out)
     return out
 
 

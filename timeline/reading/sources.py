@@ -9,7 +9,11 @@ The contract, for a loader in one process or in many:
 - :func:`scan` ``(paths, *, follow_symlinks) -> Scan(files, skipped)`` finds the files;
   ``skipped`` holds ``(shown name, reason)`` for what a walk passed over (pipes, sockets
   and devices found in a folder, symlinks leading out of the roots given, unreadable
-  folders). :func:`expand` is its list of files alone.
+  folders, second names and copies of a file read under another name). :func:`expand`
+  is its list of files alone.
+- :func:`each_copy_once` ``(found) -> files``: ``found.files`` with each content read
+  once; a copy of another file's bytes is said in ``found.skipped``. :func:`scan` calls
+  it, and so does :func:`timeline.reading.archives.unpacked` once archives are unpacked.
 - :func:`read_bytes` ``(path, limits) -> Bytes(data, problems, cuts)`` reads one file as
   a stream: decompressed (gzip, bzip2, xz, zstd) within ``limits``, a BOM stripped,
   UTF-16 decoded, CR-only line ends and NUL bytes mended, lines longer than
@@ -26,18 +30,20 @@ import bz2
 import codecs
 import dataclasses
 import glob
+import hashlib
 import io
 import lzma
 import os
 import select
 import stat
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, NamedTuple
 
 from isal import isal_zlib  # zlib's API on ISA-L's inflate, about three times as fast
 
+from parsers.layouts import POD_LAYOUTS, PathHints, hints_from_path
 from timeline.errors import NoInputError
 from timeline.reading import remote
 
@@ -47,6 +53,11 @@ PathLike = str | os.PathLike[str]
 BINARY_SNIFF_BYTES = 8192
 #: How many bytes of a cut line its note keeps.
 CUT_TEXT_BYTES = 200
+#: Files of one size are told apart by a hash of this many first bytes before a hash of
+#: all of them (:func:`each_copy_once`).
+COPY_HEAD_BYTES = 4 << 10
+#: Bytes hashed at a time.
+_HASH_BLOCK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -207,7 +218,9 @@ def scan(paths: PathLike | Iterable[PathLike], *, follow_symlinks: bool = False)
             missing.append(given)
     if missing:
         raise NoInputError(f"no such file or folder: {', '.join(map(shown_name, missing))}")
-    found.files = _each_file_once(found)
+    stats = {path: _stat(path) for path in found.files}
+    found.files = _each_file_once(found, stats)
+    found.files = each_copy_once(found, stats)
     if not found.files:
         why = "; ".join(f"{name}: {reason}" for name, reason in found.skipped[:3])
         raise NoInputError("the paths given hold no files" + (f" ({why})" if why else ""))
@@ -272,18 +285,26 @@ def _is_folder(entry: os.DirEntry) -> bool:
         return False
 
 
-def _each_file_once(found: Scan) -> list[str]:
+def _stat(path: str) -> os.stat_result | None:
+    """What the file system says of ``path``; None for a URL or a file that went away
+    (the read will say)."""
+    if remote.is_url(path):
+        return None
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def _each_file_once(found: Scan, stats: dict[str, os.stat_result | None]) -> list[str]:
     """The files found, each read under one name: a file reached by two names (a node's
     ``/var/log/containers`` symlinks into ``/var/log/pods``, a hard link, a path given
     twice) would count its lines twice. The name that is no symlink is kept; the other is
     said as skipped."""
     kept: dict[object, str] = {}
     for path in found.files:
-        try:
-            st = os.stat(path)
-            identity: object = (st.st_dev, st.st_ino) if st.st_ino else path
-        except OSError:
-            identity = path  # a URL, or a file that went away: the read will say
+        st = stats[path]
+        identity: object = (st.st_dev, st.st_ino) if st and st.st_ino else path
         other = kept.setdefault(identity, path)
         if other == path:
             continue
@@ -291,6 +312,118 @@ def _each_file_once(found: Scan) -> list[str]:
             kept[identity], path, other = path, other, path
         found.skipped.append((shown_name(path), f"the same file as {shown_name(other)}: read once"))
     return list(kept.values())
+
+
+def each_copy_once(found: Scan, stats: dict[str, os.stat_result | None] | None = None) -> list[str]:
+    """The files found, each content read once: a copy of a file would count its lines
+    twice (the EKS log collector copies a pod's log from both ``/var/log/containers``
+    and ``/var/log/pods``; a file copied by hand; a tarball unpacked beside its folder).
+    The copy kept is the one whose path says most (:func:`_says_more`); the others are
+    said as skipped. Copies whose paths name two different nodes, pods or containers
+    are all read: each is its own owner's record. Empty files are no copies.
+
+    Only files of one size are read, a hash of their first bytes and then of all of
+    them, so a read whose files all differ in size costs a ``stat`` per file (none where
+    ``stats`` has it)."""
+    kept_for: dict[str, str] = {}
+    for group in _same_content(found.files, stats or {}):
+        kept_for |= _copies_in(group, found.names)
+    for path in found.files:
+        if path in kept_for:
+            other = _shown(kept_for[path], found.names)
+            found.skipped.append(
+                (_shown(path, found.names), f"the same content as {other}: read once")
+            )
+    return [path for path in found.files if path not in kept_for]
+
+
+def _same_content(paths: list[str], stats: dict[str, os.stat_result | None]) -> list[list[str]]:
+    """The groups of ``paths`` (two or more) whose files hold the same bytes."""
+    groups = _grouped(paths, lambda path: _size(stats[path] if path in stats else _stat(path)))
+    for key in (_head_digest, _digest):
+        groups = [same for group in groups for same in _grouped(group, key)]
+    return groups
+
+
+def _grouped(paths: list[str], key: Callable[[str], object]) -> list[list[str]]:
+    """``paths`` in groups of two or more of one ``key``; a path whose key is None is in
+    none."""
+    by_key: dict[object, list[str]] = {}
+    for path in paths:
+        value = key(path)
+        if value is not None:
+            by_key.setdefault(value, []).append(path)
+    return [group for group in by_key.values() if len(group) > 1]
+
+
+def _size(st: os.stat_result | None) -> int | None:
+    """The size of a regular file that holds something; None for anything else (a URL,
+    a pipe, which is never opened twice, an empty file)."""
+    return st.st_size if st and stat.S_ISREG(st.st_mode) and st.st_size else None
+
+
+def _head_digest(path: str) -> bytes | None:
+    return _digest(path, COPY_HEAD_BYTES)
+
+
+def _digest(path: str, most: int = sys.maxsize) -> bytes | None:
+    """A blake2b hash of the first ``most`` bytes of ``path``, read a block at a time;
+    None if it cannot be read (the read will say why)."""
+    hasher = hashlib.blake2b()
+    try:
+        with open(path, "rb") as handle:
+            while most > 0 and (block := handle.read(min(_HASH_BLOCK_BYTES, most))):
+                hasher.update(block)
+                most -= len(block)
+    except OSError:
+        return None
+    return hasher.digest()
+
+
+def _copies_in(group: list[str], names: dict[str, str]) -> dict[str, str]:
+    """The copies among ``group`` (files of the same bytes), each with the file kept in
+    its place: the one whose path says most of the first ones whose paths name no other
+    owner."""
+    hints = {path: hints_from_path(_shown(path, names)) for path in group}
+    kept: list[str] = []
+    kept_for: dict[str, str] = {}
+    for path in sorted(group, key=lambda path: _says_more(_shown(path, names), hints[path])):
+        other = next((k for k in kept if _same_owner(hints[k], hints[path])), None)
+        if other is None:
+            kept.append(path)
+        else:
+            kept_for[path] = other
+    return kept_for
+
+
+def _shown(path: str, names: dict[str, str]) -> str:
+    """The name ``path`` is shown by: its archive's and member's, else its own."""
+    return names.get(path) or shown_name(path)
+
+
+def _says_more(shown: str, hints: PathHints) -> tuple[int, int, int, str]:
+    """A sort key that puts first the name that says most of a file's owner: the most of
+    node, namespace, pod and container named; then the most specific layout (a
+    ``pods/<ns>_<pod>_<uid>/<container>/0.log`` path before the ``containers/`` link's
+    name, as for a symlink); then the shorter name (a copy's name adds to the first's:
+    ``-copy``, `` (1)``, ``.bak``); then the name."""
+    named = sum(part is not None for part in _owner(hints))
+    layouts = [*POD_LAYOUTS]
+    layout = (hints.layout or "").rsplit(", ", 1)[-1]
+    rank = layouts.index(layout) if layout in layouts else len(layouts)
+    return -named, rank, len(shown), shown
+
+
+def _same_owner(one: PathHints, other: PathHints) -> bool:
+    """Whether two paths may name one owner: no part of it that both name differs."""
+    return all(
+        a is None or b is None or a == b for a, b in zip(_owner(one), _owner(other), strict=True)
+    )
+
+
+def _owner(hints: PathHints) -> tuple[str | None, ...]:
+    """Whose file a path says it is: node, namespace, pod and container, where it says."""
+    return hints.node, hints.namespace, hints.pod, hints.container
 
 
 def _take(
