@@ -39,6 +39,7 @@ import numpy as np
 
 from sample_logs import formats as fmt
 from sample_logs.formats import NS
+from tests.rca.libraries import WRITERS, LogStyle
 
 SEC = NS
 KUBECTL = "kubectl/v1.27.4 (linux/amd64) kubernetes/fa3d799"
@@ -101,6 +102,8 @@ class Program:
     startup: Callable[[str, random.Random], list[tuple[str, str]]]
     info: Callable[[random.Random], tuple[str, str]]
     stream: str = "stderr"
+    #: an application service, whose logging library and container name a world draws
+    service: bool = False
 
 
 def _klog_lines(level: str, items: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -131,7 +134,8 @@ def kube_proxy_program() -> Program:
 
 
 def service_program(name: str, paths: tuple[str, ...]) -> Program:
-    """A Go service that logs with klog: a version line at start, request lines after."""
+    """An application service: a version line at start, request lines after (in klog's
+    form; the world draws the library it writes them with)."""
 
     def startup(version: str, rng: random.Random) -> list[tuple[str, str]]:
         port = rng.choice((8080, 8443, 9090, 3000))
@@ -152,7 +156,7 @@ def service_program(name: str, paths: tuple[str, ...]) -> Program:
             f'"Request served" method="GET" path="{path}" code=200 duration="{took}"',
         )
 
-    return Program(name, startup, info)
+    return Program(name, startup, info, service=True)
 
 
 def coredns_program(version: str = "1.10.1") -> Program:
@@ -199,6 +203,18 @@ def klog_text(code: str, t: int, message: str) -> str:
     return fmt.klog(level, t, where, message)
 
 
+#: The container names a service's pod may give it besides the service's own.
+NAMELESS_CONTAINERS = ("app", "main", "server")
+
+
+def draw_style(seed: int, name: str) -> tuple[LogStyle, str]:
+    """A service's logging library and container name, drawn from their own generator so
+    that the world's other draws stay what they were for a seed."""
+    rng = random.Random(f"{seed}:{name}:format")
+    style = LogStyle(rng.choice(tuple(WRITERS)), name, traces=rng.random() < 0.5)
+    return style, rng.choice((name, name, *NAMELESS_CONTAINERS))
+
+
 # --- the cluster ------------------------------------------------------------------------
 
 
@@ -230,6 +246,14 @@ class Workload:
     declared: list[tuple[int, str]] = field(default_factory=list)  # (since, version)
     #: pods named ``<prefix><suffix>`` (an ARC runner set's ``<set>-<id>-runner-``)
     pod_prefix: str = ""
+    #: how an application service writes its lines (others write theirs as given)
+    style: LogStyle | None = None
+
+    def text(self, code: str, t: int, message: str) -> str:
+        """The workload's line at ``t``, a stack trace's lines after newlines."""
+        if self.style is None:
+            return klog_text(code, t, message)
+        return self.style.line(code, t, message)
 
     @property
     def plural(self) -> str:
@@ -293,13 +317,16 @@ class World:
         pod_prefix: str = "",
     ) -> Workload:
         """A workload running from the start of the world, one pod per node given (a
-        DaemonSet: every node)."""
+        DaemonSet: every node); an application service logs with a drawn library, in a
+        drawn container unless one is given."""
+        style, drawn = draw_style(self.seed, name) if program.service else (None, name)
         work = Workload(
+            style=style,
             pod_prefix=pod_prefix,
             kind=kind,
             namespace=namespace,
             name=name,
-            container=container or name,
+            container=container or drawn,
             image=image or f"registry.example.com/{namespace}/{name}",
             version=version,
             nodes=list(nodes or self.nodes),
@@ -1577,7 +1604,7 @@ class World:
             if run.start >= self.start:
                 t = run.start + int(rng.uniform(0.3, 2) * SEC)
                 for code, message in work.program.startup(run.version, rng):
-                    records.append((t, klog_text(code, t, message)))
+                    records.append((t, work.text(code, t, message)))
                     t += int(rng.uniform(5, 80) * 1_000_000)
                 lo = t
             else:
@@ -1585,13 +1612,13 @@ class World:
             hi = min(run.end, self.end)
             for t, code, message in self.lines.get((work.name, run.node), ()):
                 if lo <= t < hi:
-                    records.append((t, klog_text(code, t, message)))
+                    records.append((t, work.text(code, t, message)))
             if not records:
                 continue
             records.sort(key=lambda r: r[0])
             if work.name in self.kubectl_logs:
                 where = f"[pod/{run.pod}/{work.container}]"
-                saved += [f"{where} {fmt.rfc3339_nano(t)} {text}" for t, text in records]
+                saved += [f"{where} {fmt.rfc3339_nano(t)} {line}" for t, line in _lines(records)]
                 continue
             pods = (
                 root / "nodes" / run.node / "var/log/pods"
@@ -1602,12 +1629,18 @@ class World:
             folder.mkdir(parents=True, exist_ok=True)
             stream = work.program.stream
             (folder / f"{run.restart}.log").write_text(
-                "\n".join(fmt.cri(t, stream, text) for t, text in records) + "\n"
+                "\n".join(fmt.cri(t, stream, line) for t, line in _lines(records)) + "\n"
             )
         if saved:
             path = root / "kubectl" / f"{work.namespace}_{work.name}.log"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("\n".join(saved) + "\n")
+
+
+def _lines(records: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Each line of the records' texts, as the runtime saves a record of several lines
+    (a stack trace): one entry each, at the record's time."""
+    return [(t, line) for t, text in records for line in text.split("\n")]
 
 
 #: The order Helm writes a chart's objects in (``releaseutil.InstallOrder``), for the
