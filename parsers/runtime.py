@@ -20,6 +20,7 @@ import re
 
 import polars as pl
 
+from parsers import registry
 from parsers.common import only, per_file, stacked_samples
 from parsers.registry import shares_of
 
@@ -162,13 +163,25 @@ def _shares(sample: list[str], names: list[str]) -> dict[str, float]:
 
 def _carries(name: str) -> pl.Expr:
     """Whether each sample line (``line``) carries the prefix ``name``, recognised by
-    :data:`DETECTED_BY` where that differs from its pattern."""
+    :data:`DETECTED_BY` where that differs from its pattern. A line a format's
+    ``distinct_start`` claims whole is the program's own, its time the program's, though
+    a time and a space begin it (a Spring Boot ``ERROR``, whose level is not padded)."""
     line = pl.col("line")
     carries = line.str.contains(DETECTED_BY.get(name, PREFIXES[name]))
     if name == "kubectl-timestamps":
         offset = line.str.contains(_OFFSET_TIMESTAMPS) & ~line.str.contains(_JOURNAL_ISO)
         carries = (carries | offset) & ~line.str.contains(_LOKI_LABELS)
+        claimed = _claimed_by_a_format()
+        if claimed:
+            carries = carries & ~line.str.contains(claimed)
     return carries
+
+
+def _claimed_by_a_format() -> str | None:
+    """One pattern of every registered format's ``distinct_start``: lines that could be
+    no other format's."""
+    starts = [p.distinct_start for p in registry.all_parsers() if p.distinct_start]
+    return "|".join(f"(?:{start})" for start in starts) or None
 
 
 #: Why a line of a ``docker-json`` file that is no record of it is unparsed.

@@ -803,3 +803,34 @@ def test_a_logging_librarys_lines_are_the_source_of_the_program_that_wrote_them(
     }
     checkout = events.filter(pl.col("source") == "checkout").row(0, named=True)
     assert checkout["component"] == "http" and checkout["host"] == "node-3"
+
+
+SPRING_ERRORS = [
+    "2024-05-01T09:00:00.120Z ERROR 1 --- [notifier] [nio-8080-exec-3] c.e.Mailer"
+    "                               : send failed",
+    "2024-05-01T09:00:02.480Z DEBUG 1 --- [notifier] [nio-8080-exec-4] c.e.Mailer"
+    "                               : retrying send",
+    "2024-05-01T09:00:03.007Z ERROR 1 --- [notifier] [nio-8080-exec-4] c.e.Mailer"
+    "                               : send failed again",
+]
+
+
+@pytest.mark.parametrize("kubectl_times", [False, True])
+def test_spring_boot_lines_grepped_for_errors_keep_their_own_times(read, kubectl_times):
+    """``grep ERROR app.log``: a Spring Boot line whose level fills its five places begins
+    with a time and one space, as a ``kubectl logs --timestamps`` line does; the format
+    claims it whole, so the time is the program's. Behind a real ``--timestamps`` time,
+    that time is kubectl's and is taken off."""
+    lines = SPRING_ERRORS
+    if kubectl_times:
+        lines = [f"2024-05-01T09:00:0{k}.999999999Z {line}" for k, line in enumerate(lines)]
+    loaded = read("notifier-errors.log", "\n".join(lines) + "\n")
+    summary = loaded.summary.files.row(0, named=True)
+    assert summary["format"] == "spring-boot"
+    assert summary["prefix"] == ("kubectl-timestamps" if kubectl_times else None)
+    events = loaded.events.sort("line")
+    assert events["level"].cast(pl.String).to_list() == ["error", "debug", "error"]
+    assert events["source"].unique().to_list() == ["notifier"]
+    assert events["message"].to_list() == ["send failed", "retrying send", "send failed again"]
+    if not kubectl_times:
+        assert events["ts"][2] == datetime(2024, 5, 1, 9, 0, 3, 7000, tzinfo=UTC)
