@@ -59,12 +59,25 @@ def header(sample: list[str], line_keys: frozenset[str]) -> list[str] | None:
     True
     """
     first = _header_line(sample)
-    if first is None or "," not in sample[first]:
+    if first is None or not _may_be_header(sample[first], line_keys):
         return None
     names = _names(sample[first])
     if len(names) < 2 or not all(names) or not line_keys.intersection(names):
         return None
     return names
+
+
+#: The longest header line looked at: a line longer than that is a record (a JSON document
+#: on one line), and reading it as CSV would cost what it is long.
+MAX_HEADER_CHARS = 8 << 10
+
+
+def _may_be_header(line: str, line_keys: frozenset[str]) -> bool:
+    """Whether ``line`` could be a header, by what costs nothing to look at: short, with a
+    comma and the name of a line's column."""
+    if len(line) > MAX_HEADER_CHARS or "," not in line:
+        return False
+    return any(key in line for key in line_keys)
 
 
 def _header_line(sample: list[str]) -> int | None:
