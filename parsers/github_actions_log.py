@@ -328,13 +328,10 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
         marker=pl.col("marker"),
         step=pl.when(pl.col("marker").is_in(["error", "warning"])).then(pl.col("step")),
     )
-    log_rows = records(
+    log_rows = jobs.log_line_records(
         parsed,
-        ts=pl.col("_time").dt.replace_time_zone(None),
-        utc_offset_s=pl.when(pl.col("_time").is_not_null()).then(pl.lit(0)),
-        source=pl.lit(SOURCE),
+        source=SOURCE,
         component=pl.col("job"),
-        level="level",
         message=pl.when(pl.col("marker").is_not_null())
         .then(pl.col("rest"))
         .otherwise(pl.col("body")),

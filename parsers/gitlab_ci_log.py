@@ -35,7 +35,7 @@ from __future__ import annotations
 import polars as pl
 
 from parsers import jobs, registry
-from parsers.common import json_object, records
+from parsers.common import json_object
 from parsers.registry import Parser, Sample, Score
 
 NAME = "gitlab-ci-log"
@@ -196,13 +196,10 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
         section=pl.when(pl.col("level").is_not_null()).then(pl.col("section")),
         stream=pl.when(pl.col("stderr")).then(pl.lit("stderr")),
     )
-    log_rows = records(
+    log_rows = jobs.log_line_records(
         parsed,
-        ts=pl.col("_time").dt.replace_time_zone(None),
-        utc_offset_s=pl.when(pl.col("_time").is_not_null()).then(pl.lit(0)),
-        source=pl.lit(SOURCE),
+        source=SOURCE,
         component=pl.lit(name, pl.String),
-        level="level",
         message=pl.when(pl.col("body") != "").then("body").otherwise("marker_text"),
         attrs=attrs,
     )

@@ -51,7 +51,7 @@ import re
 import polars as pl
 
 from parsers import jenkins, jobs, registry
-from parsers.common import json_object, records
+from parsers.common import json_object
 from parsers.registry import Parser, Sample, Score, unnamed
 
 NAME = "jenkins-log"
@@ -311,16 +311,13 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
         clock=pl.col("clock"),
         elapsed_s=pl.col("elapsed_s"),
     )
-    log_rows = records(
+    log_rows = jobs.log_line_records(
         parsed,
-        ts=pl.col("_time").dt.replace_time_zone(None),
-        utc_offset_s=pl.when(pl.col("_time").is_not_null()).then(pl.lit(0)),
-        source=pl.lit(SOURCE),
+        source=SOURCE,
         component=pl.lit(name, pl.String),
-        level="level",
         message="body",
         attrs=attrs,
-        unparsed="bad_time",
+        unparsed=pl.col("bad_time"),
     )
     return pl.concat([job_row(facts), log_rows], how="vertical")
 

@@ -239,6 +239,31 @@ def told_by_its_log(facts: pl.LazyFrame, **fields: pl.Expr) -> pl.LazyFrame:
     )
 
 
+def log_line_records(
+    parsed: pl.LazyFrame,
+    *,
+    source: str,
+    component: pl.Expr,
+    message: pl.Expr | str,
+    attrs: pl.Expr,
+    unparsed: pl.Expr | None = None,
+) -> pl.LazyFrame:
+    """The log rows of a CI job's log, whose lines have a UTC ``_time`` (or none) and a
+    ``level``: each line at its time, of the job's ``component``; ``unparsed`` says why
+    a line could not be read, where one could not."""
+    return records(
+        parsed,
+        ts=pl.col("_time").dt.replace_time_zone(None),
+        utc_offset_s=pl.when(pl.col("_time").is_not_null()).then(pl.lit(0)),
+        source=pl.lit(source),
+        component=component,
+        level="level",
+        message=message,
+        attrs=attrs,
+        unparsed=unparsed,
+    )
+
+
 def job_records(
     jobs: pl.LazyFrame,
     *,

@@ -320,18 +320,15 @@ def test_a_build_aborted_while_it_waited_never_started(read):
     assert build["queue_delay_s"] is None and "runner_name" not in build
 
 
-FREESTYLE_LOG = """Started by an SCM change
-Running as SYSTEM
-Building remotely on agent-3 (linux docker) in workspace /home/jenkins/workspace/deploy
-The recommended git tool is: NONE
- > git rev-parse --resolve-git-dir /home/jenkins/workspace/deploy/.git # timeout=10
-[deploy] $ /bin/sh -xe /tmp/jenkins5912384406210.sh
-+ ./deploy.sh
-FATAL: command execution failed
+#: The sample freestyle build up to its script, which this one cannot run.
+FREESTYLE_LOG = (
+    "".join(jenkins_log.SAMPLES[1].text.splitlines(keepends=True)[:7])
+    + """FATAL: command execution failed
 java.io.IOException: Cannot run program "/bin/sh"
 \tat hudson.Proc$LocalProc.<init>(Proc.java:252)
 Finished: FAILURE
 """
+)
 
 
 def test_a_freestyle_log_without_times_has_rows_without_a_time_and_no_wait(read):
