@@ -20,7 +20,7 @@ from __future__ import annotations
 import polars as pl
 
 from parsers import jobs, registry
-from parsers.registry import Parser, Sample, Score
+from parsers.registry import Sample, Score
 
 NAME = "circleci"
 
@@ -72,7 +72,8 @@ LITERALS = (
     '"trigger_parameters"',
 )
 #: Literals of GitHub Actions jobs and runs, which share ``status`` and ``started_at``,
-#: and of GitLab CI jobs and pipelines, which share ``web_url`` and ``pipeline``.
+#: of GitLab CI jobs and pipelines, which share ``web_url`` and ``pipeline``, and of
+#: Buildkite's jobs and builds, which share ``web_url``.
 OTHER_CI = (
     '"runner_name"',
     '"workflow_runs"',
@@ -80,6 +81,7 @@ OTHER_CI = (
     '"conclusion"',
     '"completed_at"',
     *jobs.GITLAB_KEYS,
+    *jobs.BUILDKITE_KEYS,
 )
 
 
@@ -321,14 +323,11 @@ SAMPLES = (
 )
 
 registry.register(
-    Parser(
-        name=NAME,
-        description="CircleCI API v2 jobs and workflow job lists (JSON)",
+    jobs.api_parser(
+        NAME,
+        "CircleCI API v2 jobs and workflow job lists (JSON)",
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
-        literals=jobs.SNIFF_LITERALS,
-        files_together=True,
-        whole_line=jobs.json_value_line,
     )
 )

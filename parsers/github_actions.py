@@ -22,7 +22,7 @@ from __future__ import annotations
 import polars as pl
 
 from parsers import jobs, registry
-from parsers.registry import Parser, Sample, Score
+from parsers.registry import Sample, Score
 
 NAME = "github-actions"
 
@@ -78,13 +78,14 @@ GH_CLI_KEYS = {
     "head_sha": "headSha",
 }
 LITERALS += tuple(f'"{k}"' for k in GH_CLI_KEYS.values() if k not in ("number", "url", "attempt"))
-#: CircleCI's and GitLab CI's own keys; a document with several is not GitHub's.
+#: CircleCI's, GitLab CI's and Buildkite's own keys; a document with several is not GitHub's.
 OTHER_CI = (
     '"job_number"',
     '"queued_at"',
     '"stopped_at"',
     '"project_slug"',
     *jobs.GITLAB_KEYS,
+    *jobs.BUILDKITE_KEYS,
 )
 
 S = pl.String
@@ -322,14 +323,11 @@ SAMPLES = (
 )
 
 registry.register(
-    Parser(
-        name=NAME,
-        description="GitHub Actions workflow jobs and runs from the REST API (JSON)",
+    jobs.api_parser(
+        NAME,
+        "GitHub Actions workflow jobs and runs from the REST API (JSON)",
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
-        literals=jobs.SNIFF_LITERALS,
-        files_together=True,
-        whole_line=jobs.json_value_line,
     )
 )

@@ -51,7 +51,7 @@ from __future__ import annotations
 import polars as pl
 
 from parsers import jobs, registry
-from parsers.registry import Parser, Sample, Score
+from parsers.registry import Sample, Score
 
 NAME = "gitlab-ci"
 
@@ -116,8 +116,8 @@ LITERALS = (
     '"detailed_status"',
     '"yaml_errors"',
 )
-#: CircleCI's and GitHub Actions' own keys, and Kubernetes' (an audit event has a
-#: ``stage`` and a ``status``): a document with two of them is not GitLab's.
+#: CircleCI's, GitHub Actions' and Buildkite's own keys, and Kubernetes' (an audit event
+#: has a ``stage`` and a ``status``): a document with two of them is not GitLab's.
 OTHER_CI = (
     '"job_number"',
     '"queued_at"',
@@ -135,6 +135,7 @@ OTHER_CI = (
     '"auditID"',
     '"objectRef"',
     '"involvedObject"',
+    *jobs.BUILDKITE_KEYS,
 )
 
 S = pl.String
@@ -528,14 +529,11 @@ SAMPLES = (
 )
 
 registry.register(
-    Parser(
-        name=NAME,
-        description="GitLab CI jobs, trigger jobs and pipelines from the REST API and glab (JSON)",
+    jobs.api_parser(
+        NAME,
+        "GitLab CI jobs, trigger jobs and pipelines from the REST API and glab (JSON)",
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
-        literals=jobs.SNIFF_LITERALS,
-        files_together=True,
-        whole_line=jobs.json_value_line,
     )
 )

@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 import polars as pl
 
 from parsers.common import json_object, records, without_lone_surrogates
-from parsers.registry import Score
+from parsers.registry import Parser, Sample, Score
 
 #: The statuses every CI source is brought to.
 STATUSES = ("success", "failed", "cancelled", "running", "queued", "other")
@@ -48,6 +48,18 @@ GITLAB_KEYS = (
     '"iid"',
 )
 
+#: Keys only Buildkite's jobs and builds write: the other CIs' sniffers count them against
+#: themselves (Buildkite shares ``state``, ``web_url``, ``started_at`` and ``finished_at``).
+BUILDKITE_KEYS = (
+    '"agent_query_rules"',
+    '"runnable_at"',
+    '"step_key"',
+    '"retried_in_job_id"',
+    '"raw_log_url"',
+    '"soft_failed"',
+    '"rebuilt_from"',
+)
+
 #: What :func:`sniff_keys` needs in a sample: a job's ``status`` (or ``state``) key.
 SNIFF_LITERALS = ('"status"', '"state"')
 
@@ -65,6 +77,29 @@ def sniff_keys(
     foreign = sum(key in text for key in others)
     score = min(0.95, per_key * len(hits)) - (0.5 if foreign >= 2 else 0.0)
     return Score(max(score, 0.0), f"{label} keys: {', '.join(hits) or 'none'}")
+
+
+def api_parser(
+    name: str,
+    description: str,
+    *,
+    sniff: Callable[[list[str]], Score],
+    parse: Callable[[pl.LazyFrame], pl.LazyFrame],
+    samples: tuple[Sample, ...],
+) -> Parser:
+    """A CI's saved API answers as a format: its sniffer is asked only of a sample that
+    names a status (:data:`SNIFF_LITERALS`), and small files whose lines are JSON values
+    each are read together, as each alone."""
+    return Parser(
+        name=name,
+        description=description,
+        sniff=sniff,
+        parse=parse,
+        samples=samples,
+        literals=SNIFF_LITERALS,
+        files_together=True,
+        whole_line=json_value_line,
+    )
 
 
 def utc_time(text: pl.Expr) -> pl.Expr:
@@ -372,6 +407,8 @@ def json_job_records(
     is_job: pl.Expr,
     job_fields: Callable[[pl.LazyFrame], pl.LazyFrame],
     unwrap: Callable[[pl.Expr], pl.Expr] | None = None,
+    expand: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None,
+    not_job: pl.Expr | None = None,
     extra: Mapping[str, pl.Expr] | None = None,
     detail: pl.Expr | None = None,
 ) -> pl.LazyFrame:
@@ -380,19 +417,24 @@ def json_job_records(
 
     Each item is decoded once into ``dtype`` (see :func:`decode`), as the struct column
     ``_job`` that :func:`field` reads; ``unwrap`` may then swap it for a struct it holds
-    (a webhook's job). ``is_job`` and ``job_fields`` read ``_job``: ``job_fields`` adds
-    the columns :func:`job_records` reads, and ``extra`` and ``detail`` are as there.
+    (a webhook's job), and ``expand`` turn an item that holds several jobs (a Buildkite
+    build in a list of builds) into a row for each, every one with the item's span.
+    ``is_job`` and ``job_fields`` read ``_job``: ``job_fields`` adds the columns
+    :func:`job_records` reads, and ``extra`` and ``detail`` are as there. ``not_job`` says
+    what an item that is no job is, in its unparsed rows, where the source can tell.
     """
     found = json_items(lines, list_keys, dtype)
     decoded = found.lazy().filter(pl.col("reason").is_null())
     if unwrap is not None:
         decoded = decoded.with_columns(_job=unwrap(pl.col("_job")))
+    if expand is not None:
+        decoded = expand(decoded)
     flagged = decoded.with_columns(_is_job=is_job.fill_null(False))
     jobs = job_fields(flagged.filter("_is_job").drop("_is_job", "reason"))
     good = job_records(jobs, source=source, extra=extra, detail=detail)
-    not_jobs = flagged.filter(~pl.col("_is_job")).select(
-        "line", "end_line", reason=pl.lit(f"a JSON object that is not a {source} job record")
-    )
+    generic = pl.lit(f"a JSON object that is not a {source} job record")
+    said = generic if not_job is None else pl.coalesce(not_job, generic)
+    not_jobs = flagged.filter(~pl.col("_is_job")).select("line", "end_line", reason=said)
     broken = (
         found.lazy().filter(pl.col("reason").is_not_null()).select("line", "end_line", "reason")
     )
