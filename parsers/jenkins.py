@@ -35,7 +35,7 @@ from __future__ import annotations
 import polars as pl
 
 from parsers import jobs, registry
-from parsers.registry import Parser, Sample, Score
+from parsers.registry import Sample, Score
 
 NAME = "jenkins-api"
 SOURCE = "jenkins"
@@ -320,14 +320,12 @@ SAMPLES = (
 )
 
 registry.register(
-    Parser(
-        name=NAME,
-        description="Jenkins builds and queue items from the remote API (/api/json)",
+    jobs.api_parser(
+        NAME,
+        "Jenkins builds and queue items from the remote API (/api/json)",
         sniff=sniff,
         parse=parse,
         samples=SAMPLES,
         literals=LITERALS,
-        files_together=True,
-        whole_line=jobs.json_value_line,
     )
 )

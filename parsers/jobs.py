@@ -86,17 +86,18 @@ def api_parser(
     sniff: Callable[[list[str]], Score],
     parse: Callable[[pl.LazyFrame], pl.LazyFrame],
     samples: tuple[Sample, ...],
+    literals: tuple[str, ...] = SNIFF_LITERALS,
 ) -> Parser:
     """A CI's saved API answers as a format: its sniffer is asked only of a sample that
-    names a status (:data:`SNIFF_LITERALS`), and small files whose lines are JSON values
-    each are read together, as each alone."""
+    holds one of ``literals`` (by default, one that names a status), and small files
+    whose lines are JSON values each are read together, as each alone."""
     return Parser(
         name=name,
         description=description,
         sniff=sniff,
         parse=parse,
         samples=samples,
-        literals=SNIFF_LITERALS,
+        literals=literals,
         files_together=True,
         whole_line=json_value_line,
     )
