@@ -11,6 +11,16 @@ ServiceAccount too: it is a part of a release's upgrade, and the analysis lists 
 part. Every other line, reads (``get``, ``list``, ``watch``) and the other stages
 included, becomes an ordinary row at debug level, so it is counted and never lost.
 
+Outages are also caused by writes to the objects around the workloads
+(:data:`WATCHED_GROUPS`): a NetworkPolicy that cuts a namespace off from DNS, an admission
+webhook that is down and fails closed, a Service's selector, an HPA's maximum, a removed
+RBAC rule, a person's Job. The cluster's own controllers write many of them all day (HPA
+status, a cert injector's ``caBundle``, an operator's own CRDs), so a write to one of
+them is a change only when a person made it (a user that is no account of the cluster's
+own, :data:`CLUSTER_ACCOUNT`) or a deployer sent it (kubectl, Helm, a GitOps agent, an IaC
+tool: :data:`DEPLOYER_AGENT`). A patch of an admission webhook's ``caBundle`` alone is
+certificate rotation, never a change, whoever sends it.
+
 What kind of change a write is follows from the object and the request: to a
 Deployment, DaemonSet or StatefulSet, a create, an update or a patch is a deploy (also
 when the log level left the request out, as Argo CD's and Helm's patches are often
@@ -18,7 +28,9 @@ logged), a new image an upgrade or rollback, ``kubectl rollout undo`` a rollback
 ``kubectl rollout restart`` (the ``restartedAt`` annotation) a restart, the ``scale``
 subresource or a patch of the replica count alone a scale, and a patch of labels or
 annotations alone another change; to a ConfigMap or Secret, a config change; a cordon
-of a node another change; a delete or an eviction a delete.
+of a node another change; a delete or an eviction a delete. A CronJob or Job is read as
+a workload; a write to the other watched objects (a policy, a webhook, a Service, a
+role) is a config change.
 
 Helm keeps each revision of a release in a Secret (a ConfigMap with
 ``HELM_DRIVER=configmap``) named ``sh.helm.release.v1.RELEASE.vN``, labelled with its
@@ -66,17 +78,91 @@ MUTATING = ("create", "update", "patch", "delete", "deletecollection")
 READS = ("get", "list", "watch")
 FINAL_STAGES = ("ResponseComplete", "Panic")
 
+#: Resources whose every write is a change (the controllers' echoes of a rollout, a pod
+#: created or a node's label, are grouped with it by the analysis), by what they are, each
+#: with the kind a target names it by.
+CHANGED_BY_ANYONE: dict[str, dict[str, str]] = {
+    "workloads": {
+        "deployments": "deployment",
+        "daemonsets": "daemonset",
+        "statefulsets": "statefulset",
+        "replicasets": "replicaset",
+        "pods": "pod",
+    },
+    "configuration": {"configmaps": "configmap", "secrets": "secret"},
+    "nodes": {"nodes": "node"},
+}
+#: Resources whose writes are changes when a person or a deployer makes them (controllers
+#: keep them up to date all day), by what they are; whatever the API group (Kubernetes',
+#: Cilium's and Calico's ``networkpolicies``, Gateway API's and Istio's ``gateways``).
+WATCHED_GROUPS: dict[str, dict[str, str]] = {
+    "batch": {"cronjobs": "cronjob", "jobs": "job"},
+    "network": {
+        "services": "service",
+        "ingresses": "ingress",
+        "ingressclasses": "ingressclass",
+        "networkpolicies": "networkpolicy",
+        "ciliumnetworkpolicies": "ciliumnetworkpolicy",
+        "ciliumclusterwidenetworkpolicies": "ciliumclusterwidenetworkpolicy",
+        "globalnetworkpolicies": "globalnetworkpolicy",
+        "httproutes": "httproute",
+        "grpcroutes": "grpcroute",
+        "gateways": "gateway",
+        "virtualservices": "virtualservice",
+        "destinationrules": "destinationrule",
+        "peerauthentications": "peerauthentication",
+        "authorizationpolicies": "authorizationpolicy",
+    },
+    "admission": {
+        "validatingwebhookconfigurations": "validatingwebhookconfiguration",
+        "mutatingwebhookconfigurations": "mutatingwebhookconfiguration",
+        "validatingadmissionpolicies": "validatingadmissionpolicy",
+        "validatingadmissionpolicybindings": "validatingadmissionpolicybinding",
+    },
+    "access": {
+        "roles": "role",
+        "rolebindings": "rolebinding",
+        "clusterroles": "clusterrole",
+        "clusterrolebindings": "clusterrolebinding",
+        "serviceaccounts": "serviceaccount",
+    },
+    "scheduling": {
+        "horizontalpodautoscalers": "horizontalpodautoscaler",
+        "poddisruptionbudgets": "poddisruptionbudget",
+        "resourcequotas": "resourcequota",
+        "limitranges": "limitrange",
+        "priorityclasses": "priorityclass",
+        "runtimeclasses": "runtimeclass",
+    },
+    "extensions": {
+        "customresourcedefinitions": "customresourcedefinition",
+        "storageclasses": "storageclass",
+    },
+}
 #: Resources whose writes are changes, and the kind a target names them by.
 CHANGE_RESOURCES = {
-    "deployments": "deployment",
-    "daemonsets": "daemonset",
-    "statefulsets": "statefulset",
-    "replicasets": "replicaset",
-    "pods": "pod",
-    "configmaps": "configmap",
-    "secrets": "secret",
-    "nodes": "node",
+    resource: kind
+    for groups in (CHANGED_BY_ANYONE, WATCHED_GROUPS)
+    for group in groups.values()
+    for resource, kind in group.items()
 }
+#: The watched resources (:data:`WATCHED_GROUPS`) a person or a deployer changes.
+WATCHED = tuple(r for group in WATCHED_GROUPS.values() for r in group)
+#: Watched resources whose writes are settings of the cluster: a config change.
+SETTINGS = tuple(r for g, group in WATCHED_GROUPS.items() if g != "batch" for r in group)
+#: The admission webhooks, whose ``caBundle`` cert injectors patch every few minutes.
+WEBHOOKS = ("validatingwebhookconfigurations", "mutatingwebhookconfigurations")
+#: The cluster's own accounts: its controllers, nodes and service accounts (``system:``)
+#: and EKS's own components (``eks:addon-manager``, ``eks:node-manager``).
+CLUSTER_ACCOUNT = r"^(?:system|eks):"
+#: The clients of people and of deployers: kubectl (``kubectl/v1.28.2 (linux/amd64)
+#: kubernetes/89a4ea3``; ``kubectl.exe`` on Windows), Helm and Flux's helm-controller,
+#: Argo CD, Flux's kustomize-controller, Terraform's and Pulumi's Kubernetes providers.
+#: A CI pipeline's or GitOps' account writes through one of them; a controller does not.
+DEPLOYER_AGENT = (
+    r"(?i)^(?:kubectl(?:\.exe)?/|helm(?:-controller)?/|argocd-|kustomize-controller/|pulumi)"
+    r"|Terraform/"
+)
 #: The user agents of Helm: ``Helm/3.13.2`` (``version.GetUserAgent()``), ``helm/v0.0.0
 #: (linux/amd64) kubernetes/$Format`` (client-go's default, named after the binary, before
 #: Helm set its own) and Flux's ``helm-controller/...`` (the same default). Their writes to
@@ -88,7 +174,6 @@ HELM_RECORD = re.compile(r"^sh\.helm\.release\.v1\.(?P<release>.+)\.v(?P<revisio
 HELM_RELEASE_ANNOTATION = "meta.helm.sh/release-name"
 #: Subresources whose writes are changes (a status update is not one).
 CHANGE_SUBRESOURCES = ("scale", "eviction")
-WORKLOADS = ("deployments", "daemonsets", "statefulsets", "replicasets", "pods")
 #: Kinds whose writes change configuration, whatever the verb (a delete aside).
 CONFIGURATION = ("configmap", "secret")
 #: Kinds whose creation rolls a program out: a new Deployment is a deploy, a new pod (the
@@ -265,7 +350,7 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     lines = json_text.compact_lines(lines)
     frame = lines.select("line", "end_line", "text", "prefix_ts").collect()
     decoded, bad = _decode(frame)
-    decoded = _classify(decoded)
+    decoded = _without_ca_bundle_rotations(_classify(decoded))
     rows = [
         _log_records(decoded.filter(~pl.col("is_change")).lazy()),
         _change_records(decoded.filter(pl.col("is_change"))),
@@ -326,8 +411,11 @@ def _classify(frame: pl.DataFrame) -> pl.DataFrame:
     is_last = pl.col("line") == pl.col("line").max().over("audit_id")
     primary = final | (~has_final & is_last)
     by_helm = pl.col("user_agent").str.contains(HELM_AGENT) & pl.col("resource").is_not_null()
+    resource = pl.col("resource")
     writes = pl.col("verb").is_in(MUTATING) & (
-        pl.col("resource").is_in(list(CHANGE_RESOURCES)) | by_helm
+        resource.is_in([r for group in CHANGED_BY_ANYONE.values() for r in group])
+        | (resource.is_in(WATCHED) & _by_person_or_deployer())
+        | by_helm
     )
     sub_ok = pl.col("subresource").is_null() | pl.col("subresource").is_in(CHANGE_SUBRESOURCES)
     ts = pl.coalesce("stage_ts", "received").str.to_datetime(
@@ -339,6 +427,35 @@ def _classify(frame: pl.DataFrame) -> pl.DataFrame:
         failed=(pl.col("code") >= 400).fill_null(False) | (pl.col("stage") == "Panic"),
         # change rows are walked in Python: a time it cannot hold (year 0) is none
         ts=pl.when(ts.dt.year().is_between(1, 9999)).then(ts),
+    )
+
+
+def _by_person_or_deployer() -> pl.Expr:
+    """Whether a request was made by a person (a user that is no account of the cluster's
+    own) or sent by a deployer's client, rather than by one of the cluster's controllers."""
+    actor = pl.coalesce("impersonated", "user").fill_null("")
+    return ~actor.str.contains(CLUSTER_ACCOUNT) | pl.col("user_agent").fill_null("").str.contains(
+        DEPLOYER_AGENT
+    )
+
+
+def _without_ca_bundle_rotations(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with patches of an admission webhook that write its ``caBundle`` alone
+    (:func:`writes_only_ca_bundle`) marked as no change: a cert injector rotating the
+    webhook's certificate, however it is run."""
+    rotated = (
+        frame.filter(
+            pl.col("is_change") & pl.col("resource").is_in(WEBHOOKS) & (pl.col("verb") == "patch")
+        )
+        .select("line", request=pl.col("text").str.json_path_match("$.requestObject"))
+        .filter(
+            pl.col("request").map_elements(
+                lambda text: writes_only_ca_bundle(_loads(text)), return_dtype=pl.Boolean
+            )
+        )
+    )
+    return frame.with_columns(
+        is_change=pl.col("is_change") & ~pl.col("line").is_in(rotated["line"].to_list())
     )
 
 
@@ -563,6 +680,46 @@ def written_fields(request: object) -> frozenset[str] | None:
     return frozenset(".".join(p[:2]) if p[0] == "spec" else p[0] for p in parts if p and p[0])
 
 
+#: The fields a patch names only to say which object and which webhook it writes.
+IDENTIFYING_FIELDS = frozenset(
+    ["apiVersion", "kind", "metadata.name", "metadata.resourceVersion", "webhooks.name"]
+)
+
+
+def writes_only_ca_bundle(request: object) -> bool:
+    """Whether a patch writes an admission webhook's ``caBundle`` and nothing else (a JSON
+    patch, a merge patch or a server-side apply): what cert-manager's CA injector, istiod
+    or Kyverno send every time they rotate a certificate.
+
+    >>> writes_only_ca_bundle({"webhooks": [{"name": "v.example.com",
+    ...                                      "clientConfig": {"caBundle": "LS0t"}}]})
+    True
+    >>> writes_only_ca_bundle([{"op": "replace", "path": "/webhooks/0/failurePolicy",
+    ...                         "value": "Fail"}])
+    False
+    >>> writes_only_ca_bundle(None)
+    False
+    """
+    if isinstance(request, list):
+        paths = [str(op.get("path", "")) for op in request if isinstance(op, dict)]
+        return bool(paths) and all(path.endswith("/caBundle") for path in paths)
+    leaves = set(_leaf_paths(request))
+    written = {path for path in leaves if path.rsplit(".", 1)[-1] != "caBundle"}
+    return leaves != written and written <= IDENTIFYING_FIELDS
+
+
+def _leaf_paths(obj: object, prefix: str = ""):
+    """The dotted path of each value an object holds, list positions left out."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from _leaf_paths(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(obj, list):
+        for value in obj:
+            yield from _leaf_paths(value, prefix)
+    elif prefix:
+        yield prefix
+
+
 class _LastKnown:
     """What the file has shown so far of each target: its images and replica count."""
 
@@ -636,7 +793,7 @@ class _LastKnown:
         verb, sub = row["verb"], row["subresource"]
         if sub == "eviction" or verb in ("delete", "deletecollection"):
             return "delete", None, None, None
-        if kind in CONFIGURATION:
+        if kind in CONFIGURATION or row["resource"] in SETTINGS:
             return "config", None, None, None
         if verb == "create":
             image = next(iter(requested.items()), (None, None))

@@ -648,10 +648,11 @@ def release_record(revision: int, status: str) -> dict:
 
 
 def test_helm_writes_are_changes_that_name_their_release(read):
-    """Whatever Helm writes is a part of a release's upgrade, a Service too (another
-    client's Service patch stays a log row). Helm's record of a revision names the release
-    and the revision, and its status where it was logged (pending-rollback: a rollback);
-    an object logged whole names its release by its annotation."""
+    """Whatever Helm writes is a part of a release's upgrade, a Service too (a person's own
+    Service patch with kubectl is a change of its own, no part of the release). Helm's
+    record of a revision names the release and the revision, and its status where it was
+    logged (pending-rollback: a rollback); an object logged whole names its release by its
+    annotation."""
     core = "/api/v1/namespaces/messaging"
     annotated = {
         "metadata": {
@@ -715,25 +716,29 @@ def test_helm_writes_are_changes_that_name_their_release(read):
         ),
     ]
     loaded = read("audit.log", text(lines))
-    got = {(c["target"], c["verb"]): c for c in changes(loaded)}
+    got = {(c["target"], c["verb"], c.get("by_helm", False)): c for c in changes(loaded)}
     assert set(got) == {
-        ("secret/messaging/sh.helm.release.v1.rabbitmq.v4", "create"),
-        ("service/messaging/rabbitmq", "patch"),
-        ("secret/messaging/sh.helm.release.v1.rabbitmq.v3", "update"),
-        ("secret/messaging/sh.helm.release.v1.rabbitmq.v5", "create"),
+        ("secret/messaging/sh.helm.release.v1.rabbitmq.v4", "create", True),
+        ("service/messaging/rabbitmq", "patch", True),
+        ("service/messaging/rabbitmq", "patch", False),
+        ("secret/messaging/sh.helm.release.v1.rabbitmq.v3", "update", True),
+        ("secret/messaging/sh.helm.release.v1.rabbitmq.v5", "create", True),
     }
-    created = got[("secret/messaging/sh.helm.release.v1.rabbitmq.v4", "create")]
+    created = got[("secret/messaging/sh.helm.release.v1.rabbitmq.v4", "create", True)]
     assert created["change_type"] == "config" and created["by_helm"]
     assert (created["helm_release"], created["helm_revision"]) == ("rabbitmq", 4)
     assert "helm_status" not in created
-    service = got[("service/messaging/rabbitmq", "patch")]
-    assert service["change_type"] == "other" and service["helm_release"] == "rabbitmq"
-    superseded = got[("secret/messaging/sh.helm.release.v1.rabbitmq.v3", "update")]
+    service = got[("service/messaging/rabbitmq", "patch", True)]
+    assert service["change_type"] == "config" and service["helm_release"] == "rabbitmq"
+    edited = got[("service/messaging/rabbitmq", "patch", False)]
+    assert (edited["change_type"], edited["actor"]) == ("config", "kubernetes-admin")
+    assert edited["field_manager"] == "kubectl-edit" and "helm_release" not in edited
+    superseded = got[("secret/messaging/sh.helm.release.v1.rabbitmq.v3", "update", True)]
     assert superseded["helm_status"] == "superseded" and superseded["helm_revision"] == 3
-    rollback = got[("secret/messaging/sh.helm.release.v1.rabbitmq.v5", "create")]
+    rollback = got[("secret/messaging/sh.helm.release.v1.rabbitmq.v5", "create", True)]
     assert rollback["change_type"] == "rollback" and rollback["by_helm"]
     assert "Helm release rabbitmq revision 5 pending-rollback" in rollback["_row"]["message"]
-    assert loaded.events.filter(pl.col("kind") == "log").height == 1
+    assert loaded.events.filter(pl.col("kind") == "log").height == 0
 
 
 REAL = Path(__file__).parent / "data" / "real" / "k8s-audit"
@@ -766,3 +771,340 @@ def test_real_audit_events_without_their_api_version_are_audit_events():
         "deployment/default/nginx-deployment",
     )
     assert (deleted["change_type"], deleted["actor"]) == ("delete", "minikube-user")
+
+
+JANE = "jane@corp.example"
+KUBECTL_128 = "kubectl/v1.28.2 (linux/amd64) kubernetes/89a4ea3"
+CONTROLLER_MANAGER = "kube-controller-manager/v1.28.2 (linux/amd64) kubernetes/89a4ea3/"
+NETPOL_URI = "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies"
+WEBHOOK_URI = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
+
+DENY_EGRESS = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "deny-egress", "namespace": "shop"},
+    "spec": {
+        "podSelector": {"matchLabels": {"app": "checkout"}},
+        "policyTypes": ["Egress"],
+        "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "postgres"}}}]}],
+    },
+}
+POLICY_WEBHOOK = {
+    "apiVersion": "admissionregistration.k8s.io/v1",
+    "kind": "ValidatingWebhookConfiguration",
+    "metadata": {"name": "policy-webhook"},
+    "webhooks": [
+        {
+            "name": "validate.policy.corp.example",
+            "failurePolicy": "Fail",
+            "clientConfig": {"service": {"name": "policy", "namespace": "policy-system"}},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "apiVersions": ["v1"],
+                    "operations": ["CREATE"],
+                    "resources": ["pods"],
+                }
+            ],
+            "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+        }
+    ],
+}
+
+
+def group_ref(resource: str, group: str, name: str, namespace: str | None = None, **more) -> dict:
+    """An ``objectRef`` of a resource outside the core and apps groups."""
+    return {
+        "resource": resource,
+        **({"namespace": namespace} if namespace else {}),
+        "name": name,
+        "apiGroup": group,
+        **more,
+    }
+
+
+def test_a_persons_and_a_deployers_writes_to_policies_webhooks_and_roles_are_changes(read):
+    """A NetworkPolicy applied, an admission webhook created, a ClusterRoleBinding deleted,
+    a Job started by a person; an HPA lowered by Argo CD: each is a change naming its kind,
+    namespace (none for cluster-scoped objects) and name, by whom it was made."""
+    lines = [
+        audit(
+            "patch",
+            f"{NETPOL_URI}/deny-egress?fieldManager=kubectl-client-side-apply",
+            group_ref("networkpolicies", "networking.k8s.io", "deny-egress", "shop"),
+            when="2024-09-12T14:02:31.118000Z",
+            audit_id="a1c3e5f7-0001-4b2d-8e6f-1a2b3c4d5e01",
+            user=JANE,
+            user_agent=KUBECTL_128,
+            request={
+                "metadata": {
+                    "annotations": {
+                        "kubectl.kubernetes.io/last-applied-configuration": json.dumps(DENY_EGRESS)
+                    }
+                },
+                "spec": DENY_EGRESS["spec"],
+            },
+            response=DENY_EGRESS,
+        ),
+        audit(
+            "create",
+            f"{WEBHOOK_URI}?fieldManager=kubectl-client-side-apply",
+            group_ref("validatingwebhookconfigurations", "admissionregistration.k8s.io", ""),
+            when="2024-09-12T14:05:00.400000Z",
+            audit_id="a1c3e5f7-0002-4b2d-8e6f-1a2b3c4d5e02",
+            user=JANE,
+            user_agent=KUBECTL_128,
+            code=201,
+            request=POLICY_WEBHOOK,
+            response=POLICY_WEBHOOK,
+        ),
+        audit(
+            "delete",
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/external-dns-viewer",
+            group_ref("clusterrolebindings", "rbac.authorization.k8s.io", "external-dns-viewer"),
+            when="2024-09-12T14:07:12.000000Z",
+            audit_id="a1c3e5f7-0003-4b2d-8e6f-1a2b3c4d5e03",
+            level="Metadata",
+            user=JANE,
+            user_agent=KUBECTL_128,
+        ),
+        audit(
+            "patch",
+            "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/checkout"
+            "?fieldManager=argocd-controller",
+            group_ref("horizontalpodautoscalers", "autoscaling", "checkout", "shop"),
+            when="2024-09-12T14:09:45.000000Z",
+            audit_id="a1c3e5f7-0004-4b2d-8e6f-1a2b3c4d5e04",
+            user="system:serviceaccount:argocd:argocd-application-controller",
+            user_agent=ARGO_CD,
+            request={"spec": {"maxReplicas": 2}},
+        ),
+        audit(
+            "create",
+            "/apis/batch/v1/namespaces/shop/jobs?fieldManager=kubectl-create",
+            group_ref("jobs", "batch", "reindex-manual-7x2", "shop"),
+            when="2024-09-12T14:11:00.000000Z",
+            audit_id="a1c3e5f7-0005-4b2d-8e6f-1a2b3c4d5e05",
+            level="Metadata",
+            user=JANE,
+            user_agent=KUBECTL_128,
+            code=201,
+        ),
+    ]
+    got = changes(read("audit.log", text(lines)))
+    assert [(c["change_type"], c["target"], c["actor"]) for c in got] == [
+        ("config", "networkpolicy/shop/deny-egress", JANE),
+        ("config", "validatingwebhookconfiguration/policy-webhook", JANE),
+        ("delete", "clusterrolebinding/external-dns-viewer", JANE),
+        (
+            "config",
+            "horizontalpodautoscaler/shop/checkout",
+            "system:serviceaccount:argocd:argocd-application-controller",
+        ),
+        ("create", "job/shop/reindex-manual-7x2", JANE),
+    ]
+    netpol = got[0]
+    assert netpol["field_manager"] == "kubectl-client-side-apply"
+    assert netpol["resource"] == "networkpolicies" and netpol["verb"] == "patch"
+    assert netpol["_row"]["level"] == "info" and netpol["_row"]["host"] is None
+    assert netpol["_row"]["message"] == (
+        "config networkpolicy/shop/deny-egress (patch by jane@corp.example)"
+    )
+    assert netpol["_row"]["template"] == "config networkpolicy"
+
+
+def test_controllers_keeping_objects_up_to_date_make_no_changes(read):
+    """What the cluster writes on its own all day: an HPA's status, endpoints and leases,
+    cert-manager's CA injector patching a webhook's caBundle, the Cilium operator
+    re-applying its CRDs, the CronJob controller's Jobs. A caBundle-only patch is no
+    change even sent with kubectl by a rotation job's account."""
+    ca_bundle = {
+        "webhooks": [
+            {
+                "name": "validate.policy.corp.example",
+                "clientConfig": {"caBundle": "LS0tLS1CRUdJTg=="},
+            }
+        ]
+    }
+    lines = [
+        audit(
+            "update",
+            "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/checkout/status",
+            group_ref(
+                "horizontalpodautoscalers", "autoscaling", "checkout", "shop", subresource="status"
+            ),
+            when="2024-09-12T14:00:15.000000Z",
+            audit_id="b2d4f6a8-0001-4c3e-9f7a-2b3c4d5e6f01",
+            level="Metadata",
+            user="system:serviceaccount:kube-system:horizontal-pod-autoscaler",
+            user_agent=CONTROLLER_MANAGER
+            + "system:serviceaccount:kube-system:horizontal-pod-autoscaler",
+        ),
+        audit(
+            "update",
+            "/api/v1/namespaces/shop/endpoints/checkout",
+            {"resource": "endpoints", "namespace": "shop", "name": "checkout"},
+            when="2024-09-12T14:00:16.000000Z",
+            audit_id="b2d4f6a8-0002-4c3e-9f7a-2b3c4d5e6f02",
+            level="Metadata",
+            user="system:serviceaccount:kube-system:endpoint-controller",
+            user_agent=CONTROLLER_MANAGER + "system:serviceaccount:kube-system:endpoint-controller",
+        ),
+        audit(
+            "update",
+            "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager",
+            group_ref("leases", "coordination.k8s.io", "kube-controller-manager", "kube-system"),
+            when="2024-09-12T14:00:17.000000Z",
+            audit_id="b2d4f6a8-0003-4c3e-9f7a-2b3c4d5e6f03",
+            level="Metadata",
+            user="system:kube-controller-manager",
+            user_agent=CONTROLLER_MANAGER + "leader-election",
+        ),
+        audit(
+            "patch",
+            f"{WEBHOOK_URI}/policy-webhook",
+            group_ref(
+                "validatingwebhookconfigurations", "admissionregistration.k8s.io", "policy-webhook"
+            ),
+            when="2024-09-12T14:00:18.000000Z",
+            audit_id="b2d4f6a8-0004-4c3e-9f7a-2b3c4d5e6f04",
+            user="system:serviceaccount:cert-manager:cert-manager-cainjector",
+            user_agent="cainjector/v1.13.2 (linux/amd64) cert-manager/0e5f5d9f5a",
+            request=ca_bundle,
+        ),
+        audit(
+            "update",
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/ciliumnetworkpolicies.cilium.io",
+            group_ref(
+                "customresourcedefinitions",
+                "apiextensions.k8s.io",
+                "ciliumnetworkpolicies.cilium.io",
+            ),
+            when="2024-09-12T14:00:19.000000Z",
+            audit_id="b2d4f6a8-0005-4c3e-9f7a-2b3c4d5e6f05",
+            level="Metadata",
+            user="system:serviceaccount:kube-system:cilium-operator",
+            user_agent="cilium-operator-generic/v1.14.5 (linux/amd64) kubernetes/$Format",
+        ),
+        audit(
+            "create",
+            "/apis/batch/v1/namespaces/batch/jobs",
+            group_ref("jobs", "batch", "cache-warmer-28771200", "batch"),
+            when="2024-09-12T14:00:20.000000Z",
+            audit_id="b2d4f6a8-0006-4c3e-9f7a-2b3c4d5e6f06",
+            level="Metadata",
+            user="system:serviceaccount:kube-system:cronjob-controller",
+            user_agent=CONTROLLER_MANAGER + "system:serviceaccount:kube-system:cronjob-controller",
+            code=201,
+        ),
+        audit(
+            "patch",
+            f"{WEBHOOK_URI}/policy-webhook",
+            group_ref(
+                "validatingwebhookconfigurations", "admissionregistration.k8s.io", "policy-webhook"
+            ),
+            when="2024-09-12T14:00:21.000000Z",
+            audit_id="b2d4f6a8-0007-4c3e-9f7a-2b3c4d5e6f07",
+            user="system:serviceaccount:policy-system:cert-rotator",
+            user_agent=KUBECTL_128,
+            request=[
+                {
+                    "op": "replace",
+                    "path": "/webhooks/0/clientConfig/caBundle",
+                    "value": "LS0tLS1CRUdJTg==",
+                }
+            ],
+        ),
+    ]
+    loaded = read("audit.log", text(lines))
+    events = loaded.events.sort("line")
+    assert events["kind"].to_list() == ["log"] * 7
+    assert events["template"].to_list() == [
+        "update horizontalpodautoscalers/status 200",
+        "update endpoints 200",
+        "update leases 200",
+        "patch validatingwebhookconfigurations 200",
+        "update customresourcedefinitions 200",
+        "create jobs 201",
+        "patch validatingwebhookconfigurations 200",
+    ]
+    assert loaded.summary.unparsed_lines == 0
+
+
+def test_a_webhook_patch_that_writes_more_than_its_ca_bundle_is_a_change(read):
+    """The same webhook patched by a person to fail closed, and a caBundle sent along with
+    a new failure policy by a rotation job: both change what admission does."""
+    ref_ = group_ref(
+        "validatingwebhookconfigurations", "admissionregistration.k8s.io", "policy-webhook"
+    )
+    lines = [
+        audit(
+            "patch",
+            f"{WEBHOOK_URI}/policy-webhook?fieldManager=kubectl-patch",
+            ref_,
+            when="2024-09-12T15:00:00.000000Z",
+            audit_id="c3e5a7b9-0001-4d4f-8a8b-3c4d5e6f7a01",
+            user=JANE,
+            user_agent=KUBECTL_128,
+            request=[{"op": "replace", "path": "/webhooks/0/failurePolicy", "value": "Fail"}],
+        ),
+        audit(
+            "patch",
+            f"{WEBHOOK_URI}/policy-webhook",
+            ref_,
+            when="2024-09-12T15:10:00.000000Z",
+            audit_id="c3e5a7b9-0002-4d4f-8a8b-3c4d5e6f7a02",
+            user="system:serviceaccount:policy-system:cert-rotator",
+            user_agent=KUBECTL_128,
+            request={
+                "webhooks": [
+                    {
+                        "name": "validate.policy.corp.example",
+                        "failurePolicy": "Ignore",
+                        "clientConfig": {"caBundle": "LS0tLS1CRUdJTg=="},
+                    }
+                ]
+            },
+        ),
+    ]
+    got = changes(read("audit.log", text(lines)))
+    assert [(c["change_type"], c["target"], c["actor"]) for c in got] == [
+        ("config", "validatingwebhookconfiguration/policy-webhook", JANE),
+        (
+            "config",
+            "validatingwebhookconfiguration/policy-webhook",
+            "system:serviceaccount:policy-system:cert-rotator",
+        ),
+    ]
+
+
+def test_a_refused_write_to_a_policy_is_a_failed_change_as_any_refused_write(read):
+    """A person's NetworkPolicy patch the API server refused (RBAC's 403, a 422 for an
+    invalid spec) is kept as every refused write is: a change marked failed, at warning."""
+    ref_ = group_ref("networkpolicies", "networking.k8s.io", "deny-egress", "shop")
+    refused = [
+        (403, "Forbidden", 'networkpolicies.networking.k8s.io "deny-egress" is forbidden'),
+        (422, "Invalid", 'NetworkPolicy.networking.k8s.io "deny-egress" is invalid'),
+    ]
+    lines = [
+        audit(
+            "patch",
+            f"{NETPOL_URI}/deny-egress?fieldManager=kubectl-client-side-apply",
+            ref_,
+            when=f"2024-09-12T16:0{i}:00.000000Z",
+            audit_id=f"d4f6b8c0-000{i}-4e5a-9b9c-4d5e6f7a8b0{i}",
+            user=JANE,
+            user_agent=KUBECTL_128,
+            code=code,
+            status={"status": "Failure", "message": message, "reason": reason},
+            request={"spec": DENY_EGRESS["spec"]},
+        )
+        for i, (code, reason, message) in enumerate(refused)
+    ]
+    got = changes(read("audit.log", text(lines)))
+    assert [(c["target"], c["failed"], c["code"], c["_row"]["level"]) for c in got] == [
+        ("networkpolicy/shop/deny-egress", True, 403, "warning"),
+        ("networkpolicy/shop/deny-egress", True, 422, "warning"),
+    ]
+    assert got[0]["_row"]["template"] == "config networkpolicy failed"

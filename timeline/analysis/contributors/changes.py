@@ -10,6 +10,7 @@ from datetime import timedelta
 import polars as pl
 
 from parsers.changes_common import POOL_LABELS
+from parsers.k8s_audit import WATCHED_GROUPS
 from timeline.analysis.rates import SERIES_SCHEMA, to_timedelta
 from timeline.reading.pods import host_key, node_of_host, pod_nodes
 from timeline.reading.pods import host_key_of as _host_key
@@ -165,11 +166,18 @@ TYPE_PRECEDENCE = (
 )
 _KINDS = ("pod", "deployment", "daemonset", "statefulset", "replicaset", "configmap", "secret")
 _KINDS += ("service", "job", "cronjob", "node", "namespace", "ingress")
+#: The objects around the workloads the audit log's changes name (a NetworkPolicy, a
+#: webhook, a role), singular and plural: ``gateway/shop/main`` names no ``auth-gateway``.
+_WATCHED_WORDS = [w for group in WATCHED_GROUPS.values() for item in group.items() for w in item]
 #: Kinds of target that are a group of nodes: a change to one reaches its nodes.
 POOL_KINDS = ("nodepool", "node-pool", "nodegroup", "node-group", "agentpool", "agent-pool")
 #: Target path parts that name a kind of object, not a program.
 KIND_WORDS = frozenset(
-    [*(k + s for k in (*_KINDS, *POOL_KINDS) for s in ("", "s")), "ingresses", "cluster", "all"]
+    [
+        *(k + s for k in (*_KINDS, *POOL_KINDS) for s in ("", "s")),
+        *_WATCHED_WORDS,
+        *("ingresses", "cluster", "all"),
+    ]
 )
 #: Kinds of target whose change reaches the whole cluster, wherever its pods run: the
 #: hosts their rows name do not bound the effect, so no cohort is compared.
