@@ -1161,6 +1161,87 @@ def helm_upgrade(seed: int) -> tuple[World | None, Truth]:
     )
 
 
+def _deny_egress(namespace: str, name: str, app: str, allowed: str) -> dict:
+    """A NetworkPolicy that lets ``app``'s pods reach ``allowed`` only: no rule for DNS."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "podSelector": {"matchLabels": {"app": app}},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [{"podSelector": {"matchLabels": {"app": allowed}}}],
+                    "ports": [{"protocol": "TCP", "port": 5432}],
+                }
+            ],
+        },
+    }
+
+
+def network_policy(seed: int) -> tuple[World | None, Truth]:
+    """A person applies a NetworkPolicy in a service's namespace that allows its egress to
+    its database only: DNS is cut off, and every pod of the service fails its lookups
+    right after. Controllers keep writing endpoints, leases, the HPA's status and a
+    webhook's caBundle all along; another person's RoleBinding and deploy come before."""
+    world, onset, rng = _base(seed, hours_before=(8, 14), hours_after=(2, 3), n_nodes=(4, 8))
+    _platform(world, rng)
+    app = _app(world, rng)
+    person = rng.choice(PEOPLE)
+    name = rng.choice(("deny-egress", "default-deny-egress", f"{app.name}-egress", "lockdown"))
+    database = rng.choice(("postgres", "ledger-db", "orders-db", "mysql"))
+    at = onset - int(rng.uniform(1, 4) * MIN)
+    world.apply(
+        at,
+        person,
+        _deny_egress(app.namespace, name, app.name, database),
+        resource="networkpolicies",
+        api_group="networking.k8s.io",
+    )
+    fixed = onset + int(rng.uniform(40, 90) * MIN)
+    lookup = _with_port(
+        "E|client.go:71",
+        f'"Lookup failed" host="{database}.{app.namespace}.svc.cluster.local" '
+        f'err="dial tcp: lookup {database}.{app.namespace}.svc.cluster.local on '
+        '10.96.0.10:53: read udp <IP>:<PORT>->10.96.0.10:53: i/o timeout"',
+    )
+    reached = dict.fromkeys(app.nodes, at)
+    _errors_after(world, app, reached, fixed, rng.uniform(6, 14), lookup, delay_s=(3, 30))
+    decoy = _unrelated_deploy(world, rng, at - int(rng.uniform(15, 40) * MIN), (app.name,))
+    binding_at = at - int(rng.uniform(30, 80) * MIN)
+    binding_ns = rng.choice([n for n in NAMESPACES if n != app.namespace])
+    binding = f"{rng.choice(('oncall', 'readers', 'deployers'))}-view"
+    world.apply(
+        binding_at,
+        rng.choice(PEOPLE),
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": binding, "namespace": binding_ns},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "view",
+            },
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "sre"}],
+        },
+        resource="rolebindings",
+        api_group="rbac.authorization.k8s.io",
+    )
+    world.controller_upkeep(world.start, world.end, app.namespace, app.name)
+    churn = _churn_decoys(world)
+    return world, Truth(
+        "network_policy",
+        "a NetworkPolicy that cut a service off from DNS",
+        _dt(at + 15 * SEC),
+        (Cause(f"networkpolicy/{app.namespace}/{name}", _dt(at), actor=person),),
+        decoys=(decoy, Cause(f"rolebinding/{binding_ns}/{binding}", _dt(binding_at)), *churn),
+        notes={"policy": name, "namespace": app.namespace},
+        recovered=_dt(fixed),
+    )
+
+
 def node_dies(seed: int) -> tuple[World | None, Truth]:
     """A node dies (a kernel panic) and comes back half an hour or so later. It writes no
     line of its death; its pods go with it. The other nodes' kube-proxies log that the
@@ -1270,6 +1351,7 @@ SCENARIOS: dict[str, Callable[[int], tuple[World | None, Truth]]] = {
         node_pool_upgrade,
         helm_upgrade,
         node_dies,
+        network_policy,
         bundled,
     )
 }

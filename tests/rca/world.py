@@ -809,6 +809,97 @@ class World:
             response=body,
         )
 
+    def apply(self, t: int, actor: str, body: dict, *, resource: str, api_group: str) -> None:
+        """An object of another kind than a workload (a NetworkPolicy, a RoleBinding)
+        applied with ``kubectl apply``: a patch of its spec and the last applied
+        configuration, the whole object in the response."""
+        self.rv += self.rng.randint(100, 5000)
+        meta = body["metadata"]
+        namespace, name = meta.get("namespace"), meta["name"]
+        scope = f"/namespaces/{namespace}" if namespace else ""
+        applied = json.dumps(body, separators=(",", ":"))
+        request = {
+            "metadata": {
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": applied}
+            },
+            **{k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata")},
+        }
+        response = {**body, "metadata": {**meta, "resourceVersion": str(self.rv)}}
+        self.audit_record(
+            t,
+            "patch",
+            f"/apis/{api_group}/v1{scope}/{resource}/{name}?fieldManager=kubectl-client-side-apply",
+            resource,
+            namespace,
+            name,
+            actor,
+            api_group=api_group,
+            request=request,
+            response=response,
+        )
+
+    def controller_upkeep(self, start: int, end: int, namespace: str, service: str) -> None:
+        """What controllers write all day beside the workloads: a Service's endpoints, the
+        leader leases, an HPA's status, cert-manager's CA injector re-patching an admission
+        webhook's ``caBundle``; none of it is a change."""
+        manager = "kube-controller-manager/v1.27.4 (linux/amd64) kubernetes/fa3d799"
+        webhook = self.rng.choice(("policy-webhook", "cert-manager-webhook", "kyverno-resource"))
+        writers = (
+            (
+                (1.5, 4.0),
+                ("update", "endpoints", "", namespace, service),
+                "system:serviceaccount:kube-system:endpoint-controller",
+                manager,
+                None,
+            ),
+            (
+                (1.0, 2.0),
+                ("update", "leases", "coordination.k8s.io", "kube-system", "kube-scheduler"),
+                "system:kube-scheduler",
+                "kube-scheduler/v1.27.4 (linux/amd64) kubernetes/fa3d799/leader-election",
+                None,
+            ),
+            (
+                (2.0, 5.0),
+                ("update", "horizontalpodautoscalers", "autoscaling", namespace, service),
+                "system:serviceaccount:kube-system:horizontal-pod-autoscaler",
+                manager,
+                "status",
+            ),
+            (
+                (4.0, 9.0),
+                (
+                    "patch",
+                    "validatingwebhookconfigurations",
+                    "admissionregistration.k8s.io",
+                    None,
+                    webhook,
+                ),
+                "system:serviceaccount:cert-manager:cert-manager-cainjector",
+                "cainjector/v1.13.2 (linux/amd64) cert-manager/0e5f5d9f5a",
+                None,
+            ),
+        )
+        for every_min, (verb, resource, group, ns, name), actor, agent, sub in writers:
+            t = start + int(self.rng.uniform(0, every_min[1]) * MIN)
+            while t < end:
+                root = f"/apis/{group}/v1" if group else "/api/v1"
+                scope = f"/namespaces/{ns}" if ns else ""
+                self.audit_record(
+                    t,
+                    verb,
+                    f"{root}{scope}/{resource}/{name}" + (f"/{sub}" if sub else ""),
+                    resource,
+                    ns,
+                    name,
+                    actor,
+                    level="Metadata",
+                    api_group=group,
+                    subresource=sub,
+                    agent=agent,
+                )
+                t += int(self.rng.uniform(*every_min) * MIN)
+
     def note(self, t: int, kind: str, target: str, description: str, actor: str) -> None:
         """A line of the team's change log, in minutes and without a zone, as typed."""
         self.changelog_rows.append([fmt.human_minute(t), kind, target, description, actor])
