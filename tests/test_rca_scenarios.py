@@ -20,12 +20,7 @@ from tests.rca.scenarios import SCENARIOS, Cause, build
 from timeline.analysis import rates
 
 #: Scenarios the current evidence model gets wrong, and how (a strict xfail each).
-KNOWN_WRONG: dict[str, str] = {
-    "network_policy": (
-        "a NetworkPolicy names no host and no program: the errors that began right after it "
-        "on every pod it selects are not tied to it unless its name contains the service's"
-    ),
-}
+KNOWN_WRONG: dict[str, str] = {}
 
 
 def _case(name: str):
@@ -173,3 +168,30 @@ def test_a_node_pool_upgrade_reaches_its_nodes_and_its_runners_are_no_hosts(tmp_
     assert runners and not (set(incident["hosts"]) & (runners - writers))
     ci_hosts = analysis.spikes.filter(pl.col("source") == "github-actions")["hosts"].explode()
     assert set(ci_hosts.drop_nulls()) <= set(truth.notes["nodes"])
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_a_namespace_wide_change_reaches_only_its_own_namespaces_programs(tmp_path, seed):
+    """The NetworkPolicy that cut the service off is tied to its errors through the
+    namespace its pods run in; the same policy written in a namespace where no program
+    logged the errors is tied to nothing."""
+    folder, truth = build("network_policy", tmp_path / "own", seed)
+    cause = truth.causes[0]
+    kind, namespace, name = cause.target.split("/")
+    analysis = timeline.analyze(timeline.read(folder, cache=False))
+    ranked = analysis.contributors.filter(pl.col("target") == cause.target)
+    assert ranked.select("rank", "role", "scope").row(0) == (1, "trigger", "namespace")
+    audit = folder / "k8s" / "audit.log"
+    elsewhere = audit.read_text().replace(
+        f"namespaces/{namespace}/networkpolicies/{name}?",
+        f"namespaces/batch/networkpolicies/{name}?",
+    )
+    elsewhere = elsewhere.replace(
+        f'"resource":"networkpolicies","namespace":"{namespace}"',
+        '"resource":"networkpolicies","namespace":"batch"',
+    )
+    assert elsewhere != audit.read_text()
+    audit.write_text(elsewhere)
+    analysis = timeline.analyze(timeline.read(folder, cache=False))
+    moved = analysis.contributors.filter(pl.col("target") == f"{kind}/batch/{name}")
+    assert moved.select("role", "scope").row(0) == ("unrelated", "none")

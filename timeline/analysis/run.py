@@ -520,6 +520,7 @@ def _analyze_all(
         "tau": tau,
         "diffs": diffs,
         "population": contrib.host_population(events, pods=pods),
+        "namespaces": contrib.program_namespaces(events),
         "counter": contrib.RowCounter(events, signatures, pods=pods),
         "pods": pods,
     }

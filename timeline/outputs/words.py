@@ -351,6 +351,11 @@ def relation_words(c: dict[str, Any]) -> str:
         parts.append(f"the errors name what it changed: '{name}' is in most of their lines")
     elif c.get("name_match"):
         parts.append("it changed a program that logged the errors")
+    elif c.get("scope") == "namespace":
+        namespace = (c.get("target") or "").split("/")[1:2] or ["?"]
+        parts.append(
+            f"it changed namespace {namespace[0]} as a whole, whose pods logged the errors"
+        )
     touched, shared = c.get("touched_hosts"), len(c.get("shared_hosts") or [])
     # with errors from hosts no record names, the hosts it touched are those known
     known = " the logs name" if _unknown_hosts(c) else ""

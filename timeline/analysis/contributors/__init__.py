@@ -74,6 +74,7 @@ from timeline.analysis.contributors.targets import (
     Target,
     host_population,
     incident_targets,
+    program_namespaces,
     spike_targets,
 )
 
@@ -96,6 +97,7 @@ __all__ = [
     "names_match",
     "node_local",
     "node_pool",
+    "program_namespaces",
     "pool_node_names",
     "rank_changes",
     "signature_diffs",

@@ -190,6 +190,14 @@ CLUSTER_KINDS = KIND_WORDS - {
     "all",
     *(k + s for k in POOL_KINDS for s in ("", "s")),
 }
+#: Kinds of target that act on every pod of their namespace, whatever its program: a
+#: change to one reaches the programs whose pods run there.
+NAMESPACE_KINDS = frozenset(
+    (  # noqa: SIM905
+        "networkpolicy ciliumnetworkpolicy resourcequota limitrange role rolebinding "
+        "peerauthentication authorizationpolicy"
+    ).split()
+)
 #: A pod's generated suffixes (ReplicaSet hash and pod suffix), removed to name its owner.
 POD_SUFFIX = r"-(?:[a-z0-9]{8,10}-)?[a-z0-9]{5}$"
 
@@ -1190,6 +1198,18 @@ def read_pool_targets(changes: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFram
 def _kind(change: dict) -> str:
     target = change["target"] or ""
     return target.split("/", 1)[0].lower() if "/" in target else ""
+
+
+def namespace_wide(change: dict) -> str | None:
+    """The namespace a change acts on as a whole (:data:`NAMESPACE_KINDS`), or None.
+
+    >>> namespace_wide({"target": "networkpolicy/shop/deny-egress"})
+    'shop'
+    >>> namespace_wide({"target": "deployment/shop/checkout"}) is None
+    True
+    """
+    parts = (change["target"] or "").split("/")
+    return parts[1] if len(parts) == 3 and _kind(change) in NAMESPACE_KINDS else None
 
 
 def node_local(change: dict) -> bool:

@@ -25,6 +25,7 @@ from timeline.analysis.contributors.changes import (
     _norm,
     names_executor,
     names_match,
+    namespace_wide,
     node_local,
 )
 from timeline.analysis.contributors.measures import (
@@ -38,7 +39,12 @@ from timeline.analysis.contributors.measures import (
     rate_test,
     strength,
 )
-from timeline.analysis.contributors.targets import Signature, Target, host_population
+from timeline.analysis.contributors.targets import (
+    Signature,
+    Target,
+    host_population,
+    program_namespaces,
+)
 from timeline.analysis.contributors.words import diff_summaries, evidence_sentences
 from timeline.analysis.rates import to_timedelta
 from timeline.reading.pods import pod_nodes
@@ -174,6 +180,8 @@ class _Pair:
     named_by_errors: bool = False
     #: a host's silence: tied to the other hosts' errors by when they began
     silence: bool = False
+    #: the namespace, changed as a whole, whose pods logged the errors that tie it
+    namespace: str | None = None
 
 
 def change_class(change: dict) -> str:
@@ -197,6 +205,7 @@ def _pair(
     before_window: timedelta,
     during_before: timedelta,
     words: Callable[[tuple[str, str]], frozenset[str]] = lambda key: frozenset(),
+    namespaces: dict[str, frozenset[str]] | None = None,
 ) -> _Pair:
     """A change against a target: what ties them (the errors' program, CI executors, the
     hosts they share) and which of its signatures the change could have moved. A change
@@ -204,7 +213,10 @@ def _pair(
     its jobs (:func:`names_executor`). ``words`` gives a signature's
     :func:`~timeline.analysis.contributors.measures.variable_words`: a change whose target
     those words name (a client deployment named in a broker's errors) is tied to that
-    signature as its program would be. A host's silence is paired as
+    signature as its program would be. A change to a whole namespace
+    (:func:`namespace_wide`) is tied to the signatures of the programs whose pods run
+    there (``namespaces``: :func:`~timeline.analysis.contributors.targets.program_namespaces`),
+    as loosely as sharing hosts ties one. A host's silence is paired as
     :func:`_silence_pair` says."""
     if change["change_type"] == "silence":
         return _silence_pair(
@@ -240,6 +252,8 @@ def _pair(
         own = change["name"].lower()
         matched = [s for s in target.signatures if not s.executors and own in words(s.key)]
         matched_name, named_by_errors = (change["name"], True) if matched else (None, False)
+    namespace = namespace_wide(change) if not matched else None
+    in_namespace = [s for s in target.signatures if namespace in _namespaces_of(s, namespaces)]
     named = {_host_key(ht["host"]): ht["ts"] for ht in change["host_times"] or () if ht["host"]}
     if node and not named:
         named = {node: change["ts"]}
@@ -254,9 +268,12 @@ def _pair(
     # A change reaches only the hosts it names when it acts on nodes or pods, or when
     # nothing but its hosts ties it to the errors: then its hosts are compared.
     explicit = named if (node_local(change) or not matched or ci_hit) else {}
-    # Sharing hosts with the errors ties a change to them less than naming their program.
+    # Sharing hosts with the errors, or a namespace with their programs, ties a change to
+    # them less than naming their program.
     relation = 1.0 if matched else HOST_RELATION * (host_share or 0.0)
-    affected = matched or list(target.signatures)
+    if in_namespace:
+        relation = max(relation, HOST_RELATION)
+    affected = matched or in_namespace or list(target.signatures)
     untouched: frozenset[str] = frozenset()
     # a CI series is named after its executor, so only log signatures can call a host out
     called_out = called_out_hosts(explicit, [s for s in affected if not s.executors])
@@ -282,6 +299,7 @@ def _pair(
         untouched=untouched,
         called_out=called_out,
         named_by_errors=named_by_errors,
+        namespace=namespace if in_namespace else None,
     )
 
 
@@ -321,6 +339,14 @@ def _silence_pair(
         called_out=called_out,
         silence=True,
     )
+
+
+def _namespaces_of(sig: Signature, namespaces: dict[str, frozenset[str]] | None) -> frozenset[str]:
+    """The namespaces whose pods could have shown ``sig``: its programs' and its
+    source's."""
+    namespaces = namespaces or {}
+    runs = [namespaces.get(f"component:{c}") for c in sig.components]
+    return frozenset().union(*(r for r in runs if r), namespaces.get(sig.source, frozenset()))
 
 
 def _hosts_of(sig: Signature, population: dict[str, frozenset[str]]) -> frozenset[str]:
@@ -983,7 +1009,11 @@ def _role(
     # change raised them only if they began after it: errors already there on a few of
     # its hosts, growing, were on their way.
     rose &= (
-        p.name_match or p.silence or (p.host_share or 0) >= 0.5 or (parts.get("alignment") or 0) > 0
+        p.name_match
+        or p.silence
+        or p.namespace is not None
+        or (p.host_share or 0) >= 0.5
+        or (parts.get("alignment") or 0) > 0
     )
     rose |= (parts.get("alignment") or 0) >= 0.5
     # Errors that stopped on its own hosts count even where the others fell faster.
@@ -1016,6 +1046,8 @@ def _scope(p: _Pair) -> str:
         return "named"
     if p.name_match:
         return "component"
+    if p.namespace:
+        return "namespace"
     return "none"
 
 
@@ -1043,6 +1075,7 @@ def rank_changes(
     id_name: str = "incident_id",
     diffs: pl.DataFrame | None = None,
     population: dict[str, frozenset[str]] | None = None,
+    namespaces: dict[str, frozenset[str]] | None = None,
     counter: RowCounter | None = None,
     pods: pl.DataFrame | None = None,
     quote: int = 3,
@@ -1078,10 +1111,12 @@ def rank_changes(
         The name of the target id column (``incident_id`` or ``spike_id``).
     diffs
         :func:`signature_diffs` of the changes, summarised in the evidence if given.
-    population, counter, pods
-        :func:`host_population` of ``frame``, a :class:`RowCounter` over it and the
-        :func:`timeline.reading.pods.pod_nodes` of it, to share between calls (made here
-        if not given; a target's hosts that are pods are read as their nodes).
+    population, namespaces, counter, pods
+        :func:`host_population` and
+        :func:`~timeline.analysis.contributors.targets.program_namespaces` of ``frame``, a
+        :class:`RowCounter` over it and the :func:`timeline.reading.pods.pod_nodes` of it,
+        to share between calls (made here if not given; a target's hosts that are pods are
+        read as their nodes).
     quote
         How many error rows to quote before and after each change.
 
@@ -1116,6 +1151,7 @@ def rank_changes(
     change_rows = changes.sort("ts").to_dicts()
     pods = pods if pods is not None else pod_nodes(frame)
     population = population if population is not None else host_population(frame, pods=pods)
+    namespaces = namespaces if namespaces is not None else program_namespaces(frame)
     targets = [_on_nodes(t, pods) for t in targets]
     candidates = [
         (target, change)
@@ -1136,6 +1172,7 @@ def rank_changes(
             before_window=window_td,
             during_before=during_td,
             words=counter.words,
+            namespaces=namespaces,
         )
         for target, change in candidates
     ]

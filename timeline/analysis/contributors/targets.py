@@ -9,6 +9,7 @@ from datetime import datetime
 
 import polars as pl
 
+from parsers.layouts import hints_from_path
 from timeline.analysis.contributors.changes import _host_key, host_key
 from timeline.analysis.incidents import CI_METRICS
 from timeline.reading.pods import node_of_host, pod_nodes
@@ -41,6 +42,33 @@ def host_population(
     return {row["source"]: frozenset(row["hosts"]) for row in by_source.iter_rows(named=True)} | {
         f"component:{row['component']}": frozenset(row["hosts"])
         for row in by_component.iter_rows(named=True)
+    }
+
+
+def program_namespaces(frame: pl.DataFrame | pl.LazyFrame) -> dict[str, frozenset[str]]:
+    """The namespaces whose pods wrote each source's log rows, and each component's
+    (``component:<name>``), as their files' paths say (a kubelet's pod folder, a
+    ``kubectl logs`` dump named ``<namespace>_<pod>.log``): what a change to a whole
+    namespace (a NetworkPolicy, a quota) could have reached. Each path is read once."""
+    seen = (
+        frame.lazy()
+        .filter(pl.col("kind") == "log")
+        .select(pl.col("file").cast(pl.String), "source", "component")
+        .unique()
+        .collect()
+    )
+    files = seen["file"].drop_nulls().unique().to_list()
+    namespace = {f: hints_from_path(f).namespace for f in files}
+    seen = seen.with_columns(
+        namespace=pl.col("file").replace_strict(namespace, default=None, return_dtype=pl.String)
+    ).drop_nulls("namespace")
+    by_source = seen.group_by("source").agg(pl.col("namespace").unique())
+    by_component = (
+        seen.drop_nulls("component").group_by("component").agg(pl.col("namespace").unique())
+    )
+    return {r["source"]: frozenset(r["namespace"]) for r in by_source.iter_rows(named=True)} | {
+        f"component:{r['component']}": frozenset(r["namespace"])
+        for r in by_component.iter_rows(named=True)
     }
 
 

@@ -122,6 +122,10 @@ def evidence_sentences(
         said.append(
             f"its target '{p.matched_name}' is the source or component of {_names(row['affected'])}"
         )
+    elif p.namespace:
+        said.append(
+            f"it acts on every pod of namespace {p.namespace}, where {_names(row['affected'])} ran"
+        )
     if p.silence:
         said.append(
             f"{change['note']}: the errors began on the others while it was silent, so they "
