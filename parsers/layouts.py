@@ -109,7 +109,7 @@ BUNDLE_NODE_FILES = {"eks-log-collector": "kubelet/kubelet.log"}
 #: The end of an archive's name: a node's logs packed as ``worker-1.tar.gz`` are read as
 #: the folder ``worker-1.tar.gz/var/log/...`` (:mod:`timeline.reading.archives`), and name
 #: the node ``worker-1``.
-_ARCHIVE_SUFFIX = re.compile(r"\.(?:zip|tar(?:\.(?:gz|bz2|xz|zst))?|tgz|tbz2?|txz|tzst)$", re.I)
+ARCHIVE_SUFFIX = re.compile(r"\.(?:zip|tar(?:\.(?:gz|bz2|xz|zst))?|tgz|tbz2?|txz|tzst)$", re.I)
 
 #: Distributions whose files name them, for ``detect`` to say so.
 DISTRIBUTIONS = {
@@ -203,7 +203,7 @@ def hints_from_path(path: str) -> PathHints:
     for name, pattern in NODE_LAYOUTS.items():
         for found in pattern.finditer(path):
             if found.start("node") > at:
-                node, at = _ARCHIVE_SUFFIX.sub("", found.group("node")), found.start("node")
+                node, at = ARCHIVE_SUFFIX.sub("", found.group("node")), found.start("node")
                 said[:] = [name]
     said += [name for name, pattern in DISTRIBUTIONS.items() if pattern.search(path)]
     for name, pattern in POD_LAYOUTS.items():

@@ -454,15 +454,18 @@ def test_the_change_an_event_reports_is_one_change_with_both_files_as_evidence(w
 def test_the_same_lines_in_two_logs_stay_rows_of_both(write):
     """Two kube-proxy pods logging the same failure every second, and an events file to
     compare: ordinary log lines are never taken for copies of one another."""
-    lines = "".join(
-        f'E0220 14:{m:02d}:{s:02d}.000000       1 proxier.go:1520] "Failed to execute '
-        'iptables-restore" err="exit status 1"\n'
-        for m in range(10, 12)
-        for s in range(60)
-    )
-    write("node-1/kube-proxy.log", lines)
-    write("node-2/kube-proxy.log", lines)
-    write("node-2/kube-proxy.log.1", lines)
+
+    def lines(minutes: range) -> str:
+        return "".join(
+            f'E0220 14:{m:02d}:{s:02d}.000000       1 proxier.go:1520] "Failed to execute '
+            'iptables-restore" err="exit status 1"\n'
+            for m in minutes
+            for s in range(60)
+        )
+
+    write("node-1/kube-proxy.log", lines(range(10, 12)))
+    write("node-2/kube-proxy.log", lines(range(10, 12)))
+    write("node-2/kube-proxy.log.1", lines(range(8, 10)))
     folder = write("events.json", events_json(list(events().values()))).parent
     loaded = timeline.read(folder, year=2024)
     logs = loaded.events.filter(pl.col("source") == "kube-proxy")

@@ -433,19 +433,18 @@ def kube_proxy_cri(errors: int, *, sync_ms: int = 123) -> str:
 def test_copies_of_a_log_under_other_names_are_read_once(tmp_path):
     """The EKS log collector copies kube-proxy's log from ``/var/log/containers`` (the
     link's name) and from ``/var/log/pods`` into its ``var_log/``, and an SRE copied it
-    once more by hand: the same bytes three times. Its errors are counted once, from the
-    pods copy (whose path names the pod's uid too, as for a symlink); each other copy is
-    said, in the load summary and on the command line."""
+    once more by hand beside them: the same bytes three times. Its errors are counted
+    once, from the pods copy (whose path names the pod's uid too, as for a symlink); each
+    other copy is said, in the load summary and on the command line."""
     text = kube_proxy_cri(6)
     bundle = tmp_path / EKS_BUNDLE
-    for name in (CONTAINER_LINK, POD_LOG):
+    for name in (CONTAINER_LINK, POD_LOG, "var_log/kube-proxy-copy.log"):
         (bundle / name).parent.mkdir(parents=True, exist_ok=True)
         (bundle / name).write_text(text)
-    (tmp_path / "kube-proxy-copy.log").write_text(text)
     loaded = timeline.read(tmp_path, infer=False, cache=False)
     assert loaded.events.filter(pl.col("level") == "error").height == 6
     assert set(loaded.events["file"]) == {str(bundle / POD_LOG)}
-    for copy in (CONTAINER_LINK, "kube-proxy-copy.log"):
+    for copy in (CONTAINER_LINK, "var_log/kube-proxy-copy.log"):
         assert problems_of(loaded, copy) == f"the same content as {bundle / POD_LOG}: read once"
     result = runner.invoke(app, ["detect", str(tmp_path)], env={"COLUMNS": "400"})
     assert result.exit_code == 0, result.output
@@ -479,6 +478,24 @@ def test_the_same_bytes_on_two_nodes_are_each_nodes(tmp_path):
         (tmp_path / node / "var" / "log" / "kube-proxy.log").write_text(text)
     found = scan(str(tmp_path))
     assert len(found.files) == 2 and found.skipped == []
+
+
+def test_the_same_bytes_in_two_folders_that_name_no_owner_are_both_read(tmp_path):
+    """``node-1/`` and ``node-2/`` name no owner the tool knows, but may be two hosts'
+    logs: the same bytes in both are read twice. In one folder, or in an archive and the
+    folder it was unpacked to, they are one file's copies."""
+    text = kube_proxy_cri(2)
+    for place in ("node-1/kube-proxy.log", "node-2/kube-proxy.log", "node-2/kube-proxy (1).log"):
+        (tmp_path / place).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / place).write_text(text)
+    found = scan(str(tmp_path))
+    assert sorted(os.path.relpath(f, tmp_path) for f in found.files) == [
+        "node-1/kube-proxy.log",
+        "node-2/kube-proxy.log",
+    ]
+    assert [reason for _, reason in found.skipped] == [
+        f"the same content as {tmp_path / 'node-2' / 'kube-proxy.log'}: read once"
+    ]
 
 
 def test_a_folder_symlinked_into_itself_is_walked_once(tmp_path):

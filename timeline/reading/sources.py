@@ -43,7 +43,7 @@ from typing import IO, Any, NamedTuple
 
 from isal import isal_zlib  # zlib's API on ISA-L's inflate, about three times as fast
 
-from parsers.layouts import POD_LAYOUTS, PathHints, hints_from_path
+from parsers.layouts import ARCHIVE_SUFFIX, POD_LAYOUTS, PathHints, hints_from_path
 from timeline.errors import NoInputError
 from timeline.reading import remote
 
@@ -388,11 +388,13 @@ def _copies_in(group: list[str], names: dict[str, str]) -> dict[str, str]:
     kept: list[str] = []
     kept_for: dict[str, str] = {}
     for path in sorted(group, key=lambda path: _says_more(_shown(path, names), hints[path])):
-        other = next((k for k in kept if _same_owner(hints[k], hints[path])), None)
+        # a copy of a copy (a hand copy beside the collector's link) is the kept one's
+        seen = [*kept, *kept_for]
+        other = next((k for k in seen if _one_files(k, path, hints, names)), None)
         if other is None:
             kept.append(path)
         else:
-            kept_for[path] = other
+            kept_for[path] = kept_for.get(other, other)
     return kept_for
 
 
@@ -412,6 +414,31 @@ def _says_more(shown: str, hints: PathHints) -> tuple[int, int, int, str]:
     layout = (hints.layout or "").rsplit(", ", 1)[-1]
     rank = layouts.index(layout) if layout in layouts else len(layouts)
     return -named, rank, len(shown), shown
+
+
+def _one_files(one: str, other: str, hints: dict[str, PathHints], names: dict[str, str]) -> bool:
+    """Whether two files of the same bytes are copies of one file, not two owners' files
+    that happen to match: no part of their owner that both paths name differs, and both
+    name the same pod and container (the EKS log collector's two copies), or they sit in
+    one folder (a copy by hand, ``kube-proxy-copy.log``), an archive's folder standing for
+    the folder it was unpacked to. Files in two folders that name no owner (``node-1/``,
+    ``node-2/``) may be two hosts' logs, and are both read."""
+    a, b = hints[one], hints[other]
+    if not _same_owner(a, b):
+        return False
+    if a.pod and a.container and (a.pod, a.container) == (b.pod, b.container):
+        return True
+    return _folder(_shown(one, names)) == _folder(_shown(other, names))
+
+
+def _folder(shown: str) -> str:
+    """The folder a shown name is in, an archive's name read as its unpacked folder's.
+
+    >>> _folder("bundle.tar.gz/./logs/x.log") == _folder("bundle/logs/x.log")
+    True
+    """
+    parts = os.path.normpath(shown.replace("\\", "/")).split("/")[:-1]
+    return "/".join(ARCHIVE_SUFFIX.sub("", part) for part in parts)
 
 
 def _same_owner(one: PathHints, other: PathHints) -> bool:
