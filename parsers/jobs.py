@@ -418,7 +418,7 @@ def json_job_records(
 
     Each item is decoded once into ``dtype`` (see :func:`decode`), as the struct column
     ``_job`` that :func:`field` reads; ``unwrap`` may then swap it for a struct it holds
-    (a webhook's job), and ``expand`` turn an item that holds several jobs (a Buildkite
+    (a webhook's job), and ``expand`` turns an item that holds several jobs (a Buildkite
     build in a list of builds) into a row for each, every one with the item's span.
     ``is_job`` and ``job_fields`` read ``_job``: ``job_fields`` adds the columns
     :func:`job_records` reads, and ``extra`` and ``detail`` are as there. ``not_job`` says

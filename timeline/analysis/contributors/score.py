@@ -253,7 +253,11 @@ def _pair(
         matched = [s for s in target.signatures if not s.executors and own in words(s.key)]
         matched_name, named_by_errors = (change["name"], True) if matched else (None, False)
     namespace = namespace_wide(change) if not matched else None
-    in_namespace = [s for s in target.signatures if namespace in _namespaces_of(s, namespaces)]
+    in_namespace = (
+        [s for s in target.signatures if namespace in _namespaces_of(s, namespaces)]
+        if namespace
+        else []
+    )
     named = {_host_key(ht["host"]): ht["ts"] for ht in change["host_times"] or () if ht["host"]}
     if node and not named:
         named = {node: change["ts"]}
