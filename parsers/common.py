@@ -93,8 +93,7 @@ NAMELESS = frozenset(
     (  # noqa: SIM905
         "log logs out output stdout stderr err error errors current previous messages syslog "
         "console combined all app application server service main debug info trace container "
-        "pod job build run raw export download query results result events data tmp test "
-        "lines records"
+        "pod raw export download query results result events data tmp lines records"
     ).split()
 )
 

@@ -131,6 +131,11 @@ def program_of_container(container: str | None, pod: str | None) -> str | None:
     >>> program_of_container("app", "checkout-5d8f7b9c6-x7k2q"), program_of_container(
     ...     "istio-proxy", "checkout-5d8f7b9c6-x7k2q"), program_of_container("main", "ledger-0")
     ('checkout', 'istio-proxy', 'ledger')
+
+    A CI job's pod names the job, not a program: its ``build`` container keeps its name.
+
+    >>> program_of_container("build", "runner-x7k2q-project-42-concurrent-0-b8k2m")
+    'build'
     """
     if container is None or pod is None or container.lower() not in NAMELESS:
         return container
