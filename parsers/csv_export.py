@@ -99,7 +99,7 @@ def _names(line: str) -> list[str]:
         names = next(csv.reader([_clean(line)]))
     except (csv.Error, StopIteration):
         return []
-    return [n[1:] if n[:2] in {"'=", "'+", "'-", "'@"} else n for n in names]
+    return [re.sub(FORMULA_ESCAPED, r"\1", n) for n in names]
 
 
 def records_sample(sample: list[str], line_keys: frozenset[str]) -> list[str]:

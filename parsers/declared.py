@@ -406,10 +406,10 @@ def parse_with(declared: Declared, lines: pl.LazyFrame) -> pl.LazyFrame:
         level = pl.coalesce(from_message, level)
     if declared.default_level:
         level = level.fill_null(pl.lit(declared.default_level).cast(LEVEL))
-    named = [pl.col("container"), program_of_file(pl.col("path"))]
-    source = pl.coalesce(
-        pl.col("_program"), *(named if declared.source_is_program else []), pl.lit(declared.source)
+    named = (
+        [pl.col("container"), program_of_file(pl.col("path"))] if declared.source_is_program else []
     )
+    source = pl.coalesce(pl.col("_program"), *named, pl.lit(declared.source))
     unparsed = pl.when(~pl.col("header")).then(
         pl.lit(f"not a {declared.name} record and no record above it")
     )

@@ -35,13 +35,17 @@ def host_population(
         .collect()
         .with_columns(host=host_key(node_of_host(pl.col("host"), pods)))
     )
-    by_source = seen.group_by("source").agg(hosts=pl.col("host").unique())
-    by_component = (
-        seen.drop_nulls("component").group_by("component").agg(hosts=pl.col("host").unique())
-    )
-    return {row["source"]: frozenset(row["hosts"]) for row in by_source.iter_rows(named=True)} | {
-        f"component:{row['component']}": frozenset(row["hosts"])
-        for row in by_component.iter_rows(named=True)
+    return _per_source_and_component(seen, "host")
+
+
+def _per_source_and_component(seen: pl.DataFrame, column: str) -> dict[str, frozenset[str]]:
+    """The values of ``column`` each source's rows of ``seen`` hold, and each component's
+    (``component:<name>``)."""
+    by_source = seen.group_by("source").agg(pl.col(column).unique())
+    by_component = seen.drop_nulls("component").group_by("component").agg(pl.col(column).unique())
+    return {r["source"]: frozenset(r[column]) for r in by_source.iter_rows(named=True)} | {
+        f"component:{r['component']}": frozenset(r[column])
+        for r in by_component.iter_rows(named=True)
     }
 
 
@@ -62,14 +66,7 @@ def program_namespaces(frame: pl.DataFrame | pl.LazyFrame) -> dict[str, frozense
     seen = seen.with_columns(
         namespace=pl.col("file").replace_strict(namespace, default=None, return_dtype=pl.String)
     ).drop_nulls("namespace")
-    by_source = seen.group_by("source").agg(pl.col("namespace").unique())
-    by_component = (
-        seen.drop_nulls("component").group_by("component").agg(pl.col("namespace").unique())
-    )
-    return {r["source"]: frozenset(r["namespace"]) for r in by_source.iter_rows(named=True)} | {
-        f"component:{r['component']}": frozenset(r["namespace"])
-        for r in by_component.iter_rows(named=True)
-    }
+    return _per_source_and_component(seen, "namespace")
 
 
 # --- targets: what the changes are scored against ----------------------------------------
