@@ -22,7 +22,8 @@ syslog severity. Then the next layer is looked for in what is left, up to
 ``kmsg``           ``kern:    info: [2021-11-10T10:09:37.662764956Z]: msg`` (Talos dmesg)
 ``minikube``       ``* msg`` and ``* ==> kubelet <==`` titles (``minikube logs`` before 1.10)
 ``name-prefix``    ``api-7c9d5f-x2v9q manager 2023-03-14T18:00:01Z ...`` (``stern``: pod and
-                   container; or the container alone) before a line that starts a record
+                   container; or the container alone) before a line that starts a record,
+                   or before any line where the pod's name is one Kubernetes generated
 ``k9s``            ``│ msg │`` (lines copied from ``k9s``'s log view)
 ``kubetail``       ``[coredns-5d78c9869d-abcde] msg``, ``[pod container] msg`` (``kubetail``)
 ``cluster-info-    ``==== START logs for container C of pod NS/POD ====`` ... ``END``
@@ -130,10 +131,21 @@ MINIKUBE = r"^\* ?(?P<text>.*)$"
 #: A pod's and a container's name, or a container's alone, before each line (``stern``,
 #: ``k9s``, scripts looping over containers); told from a line's own words by what
 #: follows: a klog header, a date and time, or a JSON object.
-NAME_PREFIX = (
+NAME_PREFIX_DATED = (
     r"^(?:(?P<host>[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?) )?(?P<unit>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?) "
     r'(?P<text>(?:[IWEF][0-9]{4} [0-9]{2}:|[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:|\{").*)$'
 )
+#: The random suffix Kubernetes gives a pod of a Deployment, DaemonSet or Job
+#: (``coredns-5d78c9869d-abcde``: five of the consonants and digits its names draw from),
+#: or a StatefulSet's ordinal (``rabbitmq-0``).
+POD_SUFFIX = r"-(?:[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]{1,4})"
+#: A pod's name of that shape and a container's before any line: a program that writes
+#: no time of its own (CoreDNS), a record's second line, as ``stern`` prints them.
+NAME_PREFIX_POD = (
+    rf"^(?P<host_pod>[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?{POD_SUFFIX}) "
+    r"(?P<unit_pod>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?: (?P<text_pod>.*))?$"
+)
+NAME_PREFIX = f"{NAME_PREFIX_DATED}|{NAME_PREFIX_POD}"
 #: A line copied from ``k9s``'s log view, inside its frame's bars (the first and last
 #: line of a selection may have lost one).
 K9S = r"^│ (?P<text>.*?) *│?$"
@@ -568,6 +580,7 @@ def _grep_plausible(lines: list[str]) -> bool:
 
 
 _NAME_PREFIX = re.compile(NAME_PREFIX)
+_GENERATED_POD = re.compile(r"-[bcdfghjklmnpqrstvwxz2456789]{5}$")
 _GRAFANA = re.compile(GRAFANA)
 #: A level and a tab after a time and a tab: a logger's own line (zap's console encoder,
 #: ``2024-02-06T09:14:03.118Z<TAB>ERROR<TAB>...``), not an entry Grafana downloaded.
@@ -590,9 +603,12 @@ def _named_plausible(lines: list[str]) -> bool:
     >>> _named_plausible(["manager 2023-03-14T18:00:01Z reconciled"])
     True
     """
-    units = [m["unit"] for s in lines if (m := _NAME_PREFIX.match(s))]
+    found = [m for s in lines if (m := _NAME_PREFIX.match(s))]
+    units = [m["unit"] or m["unit_pod"] for m in found]
     levels = sum(1 for unit in units if unit in SEVERITY_NAMES)
-    return levels <= len(units) / 2
+    dated = any(m["unit"] for m in found)
+    generated = any(_GENERATED_POD.search(m["host_pod"] or "") for m in found)
+    return levels <= len(units) / 2 and (dated or generated)
 
 
 #: What tells a wrapper's lines from a format's own that its pattern also matches.
@@ -875,18 +891,21 @@ def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.Data
         .str.extract_groups(pattern)
     )
     field = pl.col("_g").struct.field
-    text = field("text")
-    if name == "grep":
-        text = pl.coalesce(*(field(g) for g in sorted(groups) if g.startswith("text")))
+
+    def first_of(prefix: str) -> pl.Expr:
+        """A group, or the first of the groups whose names start so (one each branch)."""
+        return pl.coalesce(*(field(g) for g in sorted(groups) if g.startswith(prefix)))
+
+    text = first_of("text")
     matched = pl.any_horizontal([field(g).is_not_null() for g in sorted(groups)])
     updates: dict[str, pl.Expr] = {
         "text": pl.when(matched).then(text.fill_null("")).otherwise(pl.col("text")),
         "marker": pl.col("marker") | pl.col("_marker"),
     }
     if "host" in groups:
-        updates["host"] = pl.coalesce(pl.col("host"), field("host"))
+        updates["host"] = pl.coalesce(pl.col("host"), first_of("host"))
     if name == "grep":
-        files = pl.coalesce(*(field(g) for g in sorted(groups) if g.startswith("grep_file")))
+        files = first_of("grep_file")
         updates |= hints_of_paths(found.select(_f=files)["_f"], files)
     if "origin" in groups:
         origin = envelopes.log_path_of_tag(field("origin"))
@@ -908,7 +927,7 @@ def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.Data
     if name in SHARED_LABELS:
         updates |= _shared_labels(found, SHARED_LABELS[name])
     if "unit" in groups:
-        unit = field("unit")
+        unit = first_of("unit")
         if name == "syslog-5424":
             unit = pl.when(unit != "-").then(unit)
         updates["container"] = pl.coalesce(pl.col("container"), program_of_unit(unit))

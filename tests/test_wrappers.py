@@ -1021,6 +1021,81 @@ def test_stern_pod_and_container_before_each_line(read):
     assert events["message"][0] == "query failed"
 
 
+def _stern_all_namespaces(rng: random.Random) -> tuple[str, dict[str, str]]:
+    """``stern -A .`` over three programs: kube-proxy's klog lines, CoreDNS's lines that
+    carry no time, a RabbitMQ record whose second line stern prefixes as its own; pods
+    named the way their controllers name them, interleaved as stern prints them."""
+    alphabet = "bcdfghjklmnpqrstvwxz2456789"
+
+    def suffix(n: int) -> str:
+        return "".join(rng.choice(alphabet) for _ in range(n))
+
+    proxy = f"kube-proxy-{suffix(5)}"
+    dns = f"coredns-{suffix(10)}-{suffix(5)}"
+    broker = f"{rng.choice(['rabbitmq', 'rmq', 'broker'])}-{rng.randint(0, 4)}"
+    minute = rng.randint(0, 59)
+    lines = [
+        f'{proxy} kube-proxy E0314 18:{minute:02d}:01.123456       1 proxier.go:1508] "Failed'
+        ' to execute iptables-restore" err="exit status 1"',
+        f"{dns} coredns [ERROR] plugin/errors: 2 shop.example. A: read udp "
+        "10.244.0.5:45678->10.96.0.10:53: i/o timeout",
+        f'{dns} coredns [INFO] 10.244.1.7:51234 - 4321 "A IN api.shop.example. udp 35 false'
+        ' 512" NOERROR qr,rd,ra 62 0.000123s',
+        f'{proxy} kube-proxy I0314 18:{minute:02d}:01.123601       1 proxier.go:858] "Sync'
+        ' failed" retryingTime="30s"',
+        f"{broker} rabbitmq 2023-03-14 18:{minute:02d}:03.123456+00:00 [error] <0.1234.0> "
+        "Channel error on connection <0.1234.0> (10.0.0.1:5672 -> 10.0.0.2:5672, vhost: '/',"
+        " user: 'shop'), channel 1:",
+        f"{broker} rabbitmq operation basic.publish caused a channel exception not_found: no "
+        "exchange 'orders' in vhost '/'",
+    ]
+    return "\n".join(lines) + "\n", {"proxy": proxy, "dns": dns, "broker": broker}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_stern_over_several_programs_keeps_each_pods_lines_its_own(read, seed):
+    """A program that writes no time (CoreDNS) and a record's second line carry stern's
+    names too: they are the named pod's lines, never the record above of another pod."""
+    text, pods = _stern_all_namespaces(random.Random(seed))
+    loaded = read("stern-all.txt", text, year=2023)
+    assert loaded.summary.files["prefix"].to_list() == ["name-prefix"]
+    events = loaded.events.sort("line")
+    by_line = {row["line"]: row for row in events.iter_rows(named=True)}
+    assert sorted(by_line) == [1, 2, 3, 4, 5]
+    assert [by_line[n]["host"] for n in (1, 2, 3, 4, 5)] == [
+        pods["proxy"],
+        pods["dns"],
+        pods["dns"],
+        pods["proxy"],
+        pods["broker"],
+    ]
+    assert [by_line[n]["source"] for n in (1, 2, 4, 5)] == [
+        "kube-proxy",
+        "coredns",
+        "kube-proxy",
+        "rabbitmq",
+    ]
+    assert by_line[1]["message"] == '"Failed to execute iptables-restore" err="exit status 1"'
+    assert by_line[2]["level"] == "error"
+    assert by_line[2]["message"].startswith("plugin/errors: 2 shop.example. A:")
+    assert by_line[5]["message"].endswith(
+        "channel 1:\noperation basic.publish caused a channel exception not_found: no "
+        "exchange 'orders' in vhost '/'"
+    )
+    assert accounted(loaded)
+
+
+def test_numbered_words_before_lines_are_no_pod_names():
+    """A name with a number after it (``worker-3``) is a StatefulSet's pod only in a file
+    that shows it is a stream of names: a line of a dated record, or a generated pod's name."""
+    peeled = peel(
+        "worker-3 started job 8812\n"
+        "worker-1 finished job 8809 in 12s\n"
+        "worker-3 finished job 8812 in 3s\n"
+    )
+    assert peeled.layers == ()
+
+
 def test_words_before_a_time_are_not_a_name_prefix():
     peeled = peel(
         "restarting 2024-02-06T09:14:03Z because the config changed\n"
