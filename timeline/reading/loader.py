@@ -46,6 +46,7 @@ from parsers.common import archives_unpacked
 from timeline.errors import TimelineWarning, UnknownFormatError, UnknownZoneError
 from timeline.reading import archives, bundles, executor, mapper, settle, signatures, sources, times
 from timeline.reading import store as event_store
+from timeline.reading.copies import LOG_RECORD, log_copies
 from timeline.reading.duplicates import Deduplicated, deduplicated
 from timeline.reading.lines import CUT_PATTERN
 from timeline.reading.mapper import WARNING_SCHEMA, Partial, Task
@@ -75,6 +76,8 @@ FINISH_FILES_AT_ONCE = 256
 #: Small partials are written to the store about this many bytes (Parquet) at a time, so
 #: that finishing holds this much, not a whole job's.
 FINISH_WRITE_BYTES = 16 << 20
+#: How the warning of a run of log rows left out as another file's copy begins.
+LOG_COPY_REASON = "the same log lines as"
 #: An environment variable that moves the partial cache (tests point it at a temp folder).
 CACHE_ENV = "INCIDENT_TIMELINE_CACHE"
 
@@ -157,8 +160,11 @@ class LoadSummary:
                     f"{row['reason']})",
                 )
             )
+        copied = set(
+            self.warnings.filter(pl.col("reason").str.starts_with(LOG_COPY_REASON))["file"]
+        )
         for row in self.files.filter(pl.col("duplicate_rows") > 0).iter_rows(named=True):
-            notes.append(("duplicate", _duplicate_note(row, root)))
+            notes.append(("duplicate", _duplicate_note(row, root, logs=row["file"] in copied)))
         for row in self.assumption_groups(lambda path: relative_path(path, root)):
             files = row["files"]
             where = row["example"] if files == 1 else f"{files:,} files"
@@ -205,15 +211,17 @@ def _cut_lines(warnings: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _duplicate_note(row: dict[str, Any], root: str) -> str:
-    """What a file's rows left out as copies of another file's records come to."""
+def _duplicate_note(row: dict[str, Any], root: str, *, logs: bool = False) -> str:
+    """What a file's rows left out as copies of another file's records (or, ``logs``,
+    of its log) come to."""
     from timeline.paths import relative_path
 
     count, lines = row["duplicate_rows"], row["duplicate_lines"]
     where = ", ".join(relative_path(path, root) for path in row["duplicate_of"])
+    what = "of the log" if logs else "of records"
     return (
         f"{relative_path(row['file'], root)}: {count:,} row{'s' if count != 1 else ''} "
-        f"of records {where} holds too, counted there"
+        f"{what} {where} holds too, counted there"
         + (f" ({lines:,} duplicate line{'s' if lines != 1 else ''})" if lines else "")
     )
 
@@ -649,12 +657,16 @@ def _reduce_and_finish(
     for plan in plans:
         if plan.path in noted and plan.parts:
             plan.parts[0].problems.append(noted[plan.path])
+    copies = _leave_out_log_copies(plans, root)
     found = _write_records(root, staging, infer=infer)
     shutil.rmtree(staging, ignore_errors=True)
     _note_time_outliers(plans, root)
     warnings = _warnings(plans)
+    if copies.height:
+        both = pl.concat([found.duplicates, copies.drop("ts")])
+        found = dataclasses.replace(found, duplicates=both)
     counted = _duplicate_counts(found, plans, warnings, root)
-    warnings = pl.concat([warnings, _duplicate_notes(found.duplicates)])
+    warnings = pl.concat([warnings, _duplicate_notes(found.duplicates), _log_copy_notes(copies)])
     summary = LoadSummary(
         files=_file_table(plans, warnings, counted),
         warnings=warnings,
@@ -665,6 +677,31 @@ def _reduce_and_finish(
         {"files": summary.files, "warnings": summary.warnings, "assumptions": summary.assumptions},
     )
     return summary
+
+
+def _leave_out_log_copies(plans: list[_FilePlan], root: Path) -> pl.DataFrame:
+    """Take out of the store's log rows those that repeat another file's copy of the
+    same log (:func:`timeline.reading.copies.log_copies`), before the changes the logs
+    tell are inferred from them; returns the rows left out. Only the store files that
+    hold a file with rows left out are written again."""
+    parts = sorted((root / event_store.EVENTS).glob("part-*.parquet"))
+    lines = {plan.path: sum(part.lines for part in plan.parts) for plan in plans}
+    copies = log_copies(event_store.scan_files(parts), lines)
+    if copies.height == 0:
+        return copies
+    files = copies["file"].unique().implode()
+    gone = copies.select("file", "line", "ts", "message", _gone=pl.lit(True))
+    keys = ["file", "line", "ts", "message"]
+    for part in parts:
+        held = pl.scan_parquet(part).filter(pl.col("file").is_in(files)).select(pl.len())
+        if held.collect().item() == 0:
+            continue
+        rows = pl.read_parquet(part)
+        kept = rows.join(
+            gone.cast({"line": rows.schema["line"]}), on=keys, how="left", maintain_order="left"
+        ).filter(pl.col("_gone").is_null() | (pl.col("kind") != "log"))
+        kept.drop("_gone").write_parquet(part, statistics=True, compression="lz4")
+    return copies
 
 
 def _note_time_outliers(plans: list[_FilePlan], root: Path) -> None:
@@ -1025,7 +1062,9 @@ def _wrapper_spans(plans: list[_FilePlan], paths: set[str]) -> Iterator[pl.DataF
 def _duplicate_notes(dropped: pl.DataFrame) -> pl.DataFrame:
     """A warning for each record left out as a copy (not an unparsed line): where it
     is, and the file and line of the row kept for it."""
-    records = dropped.unique(["file", "line", "end_line"], keep="first", maintain_order=True)
+    records = dropped.filter(pl.col("record") != LOG_RECORD).unique(
+        ["file", "line", "end_line"], keep="first", maintain_order=True
+    )
     return records.select(
         "file",
         "line",
@@ -1036,6 +1075,43 @@ def _duplicate_notes(dropped: pl.DataFrame) -> pl.DataFrame:
             "record",
             pl.col("of_file").str.extract(r"([^/\\]+)$", 1),
             "of_line",
+        ),
+        text=pl.col("message").str.slice(0, mapper.WARNING_TEXT_CHARS),
+    ).cast(WARNING_SCHEMA)
+
+
+def _log_copy_notes(copies: pl.DataFrame) -> pl.DataFrame:
+    """A warning for each run of log rows left out as a copy of another file's (not an
+    unparsed line): the lines it spans, and the file and first line of the rows kept for
+    them. A copy of a whole log is one warning, not one per line."""
+    if copies.height == 0:
+        return pl.DataFrame(schema=WARNING_SCHEMA)
+    ordered = copies.unique(["file", "line"], keep="first").sort("file", "line")
+    starts_run = (
+        (pl.col("file") != pl.col("file").shift())
+        | (pl.col("of_file") != pl.col("of_file").shift())
+        | (pl.col("line").cast(pl.Int64) != pl.col("end_line").shift().cast(pl.Int64) + 1)
+    ).fill_null(True)
+    runs = (
+        ordered.with_columns(_run=starts_run.cum_sum())
+        .group_by("_run", maintain_order=True)
+        .agg(
+            pl.col("file", "line", "of_file", "of_line", "message").first(),
+            pl.col("end_line").last(),
+            _last_of=pl.col("of_line").max(),
+        )
+    )
+    where = pl.format("{}:{}", pl.col("of_file").str.extract(r"([^/\\]+)$", 1), "of_line")
+    return runs.select(
+        "file",
+        "line",
+        "end_line",
+        unparsed=pl.lit(False),
+        reason=pl.format(
+            LOG_COPY_REASON + " {}, counted there",
+            pl.when(pl.col("_last_of") > pl.col("of_line"))
+            .then(pl.format("{}-{}", where, "_last_of"))
+            .otherwise(where),
         ),
         text=pl.col("message").str.slice(0, mapper.WARNING_TEXT_CHARS),
     ).cast(WARNING_SCHEMA)
