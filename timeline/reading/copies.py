@@ -61,7 +61,7 @@ import polars as pl
 from parsers.layouts import hints_from_path
 from timeline.reading.duplicates import DUPLICATE_SCHEMA
 from timeline.reading.pods import host_key
-from timeline.reading.sources import _folder, _same_owner, _says_more
+from timeline.reading.sources import folder_of, same_owner, says_more
 
 __all__ = ["COPY_MIN_ROWS", "COPY_SHARE", "GENERIC_SOURCES", "LOG_RECORD", "log_copies"]
 
@@ -132,7 +132,7 @@ def _candidates(streams: pl.DataFrame) -> pl.DataFrame:
             streams["host"][i] is None,
             streams["source"][i] in GENERIC_SOURCES,
             -streams["_rows"][i],
-            _says_more(streams["file"][i], hints[streams["file"][i]]),
+            says_more(streams["file"][i], hints[streams["file"][i]]),
         ),
     )
     rank = [0] * len(order)
@@ -198,11 +198,11 @@ def _one_log(one: str, other: str, hints: dict, stated: bool) -> bool:
     pod and the other's path says it too, or their rows state a host, or they sit in
     one folder."""
     a, b = hints[one], hints[other]
-    if not _same_owner(a, b):
+    if not same_owner(a, b):
         return False
     if a.pod and a.container and (a.pod, a.container) == (b.pod, b.container):
         return True
-    if stated or _folder(one) == _folder(other):
+    if stated or folder_of(one) == folder_of(other):
         return True
     return bool(
         (a.pod and not b.pod and a.pod.lower() in other.lower())

@@ -318,7 +318,7 @@ def each_copy_once(found: Scan, stats: dict[str, os.stat_result | None] | None =
     """The files found, each content read once: a copy of a file would count its lines
     twice (the EKS log collector copies a pod's log from both ``/var/log/containers``
     and ``/var/log/pods``; a file copied by hand; a tarball unpacked beside its folder).
-    The copy kept is the one whose path says most (:func:`_says_more`); the others are
+    The copy kept is the one whose path says most (:func:`says_more`); the others are
     said as skipped. Copies whose paths name two different nodes, pods or containers
     are all read: each is its own owner's record. Empty files are no copies.
 
@@ -387,7 +387,7 @@ def _copies_in(group: list[str], names: dict[str, str]) -> dict[str, str]:
     hints = {path: hints_from_path(_shown(path, names)) for path in group}
     kept: list[str] = []
     kept_for: dict[str, str] = {}
-    for path in sorted(group, key=lambda path: _says_more(_shown(path, names), hints[path])):
+    for path in sorted(group, key=lambda path: says_more(_shown(path, names), hints[path])):
         # a copy of a copy (a hand copy beside the collector's link) is the kept one's
         seen = [*kept, *kept_for]
         other = next((k for k in seen if _one_files(k, path, hints, names)), None)
@@ -403,7 +403,7 @@ def _shown(path: str, names: dict[str, str]) -> str:
     return names.get(path) or shown_name(path)
 
 
-def _says_more(shown: str, hints: PathHints) -> tuple[int, int, int, str]:
+def says_more(shown: str, hints: PathHints) -> tuple[int, int, int, str]:
     """A sort key that puts first the name that says most of a file's owner: the most of
     node, namespace, pod and container named; then the most specific layout (a
     ``pods/<ns>_<pod>_<uid>/<container>/0.log`` path before the ``containers/`` link's
@@ -424,24 +424,24 @@ def _one_files(one: str, other: str, hints: dict[str, PathHints], names: dict[st
     the folder it was unpacked to. Files in two folders that name no owner (``node-1/``,
     ``node-2/``) may be two hosts' logs, and are both read."""
     a, b = hints[one], hints[other]
-    if not _same_owner(a, b):
+    if not same_owner(a, b):
         return False
     if a.pod and a.container and (a.pod, a.container) == (b.pod, b.container):
         return True
-    return _folder(_shown(one, names)) == _folder(_shown(other, names))
+    return folder_of(_shown(one, names)) == folder_of(_shown(other, names))
 
 
-def _folder(shown: str) -> str:
+def folder_of(shown: str) -> str:
     """The folder a shown name is in, an archive's name read as its unpacked folder's.
 
-    >>> _folder("bundle.tar.gz/./logs/x.log") == _folder("bundle/logs/x.log")
+    >>> folder_of("bundle.tar.gz/./logs/x.log") == folder_of("bundle/logs/x.log")
     True
     """
     parts = os.path.normpath(shown.replace("\\", "/")).split("/")[:-1]
     return "/".join(ARCHIVE_SUFFIX.sub("", part) for part in parts)
 
 
-def _same_owner(one: PathHints, other: PathHints) -> bool:
+def same_owner(one: PathHints, other: PathHints) -> bool:
     """Whether two paths may name one owner: no part of it that both name differs."""
     return all(
         a is None or b is None or a == b for a, b in zip(_owner(one), _owner(other), strict=True)
