@@ -46,10 +46,10 @@ from parsers.common import NAMELESS
 _UID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}"
 _DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 #: The alphabet of the random parts Kubernetes adds to pod names (no vowels, no 0, 1, 3).
-_K8S = "[bcdfghjklmnpqrstvwxz2456789]"
+K8S_RANDOM = "[bcdfghjklmnpqrstvwxz2456789]"
 #: Such a part as a pod's suffix: five of them, one a letter (``25689`` is more often a
 #: process id).
-_POD_SUFFIX = rf"(?=[0-9]*[a-z]){_K8S}{{5}}"
+_POD_SUFFIX = rf"(?=[0-9]*[a-z]){K8S_RANDOM}{{5}}"
 
 #: Layouts that name the pod, most specific first; ``ns``, ``pod`` and ``c`` (container)
 #: groups.
@@ -74,7 +74,7 @@ POD_LAYOUTS = {
         rf"(?:^|/)(?P<ns>{_DNS_LABEL})/(?P<pod>{_DNS_LABEL}(?:\.{_DNS_LABEL})*)/logs\.txt$"
     ),
     "kubectl-logs": re.compile(
-        rf"(?:^|/)(?:(?P<ns>{_DNS_LABEL})_)?(?P<c>[a-z0-9][a-z0-9-]*?)-(?:{_K8S}{{6,10}}-)?"
+        rf"(?:^|/)(?:(?P<ns>{_DNS_LABEL})_)?(?P<c>[a-z0-9][a-z0-9-]*?)-(?:{K8S_RANDOM}{{6,10}}-)?"
         rf"{_POD_SUFFIX}(?:[._-]previous)?\.(?:log|txt)(?:\.gz)?$"
     ),
 }
@@ -120,7 +120,7 @@ DISTRIBUTIONS = {
 
 #: The random ends of a pod's name: a Deployment's ``-<hash>-<suffix>``, a DaemonSet's or
 #: a Job's ``-<suffix>``, a StatefulSet's ``-<ordinal>``.
-_POD_ENDS = re.compile(rf"-(?:(?:{_K8S}{{6,10}}-)?{_POD_SUFFIX}|[0-9]+)$")
+_POD_ENDS = re.compile(rf"-(?:(?:{K8S_RANDOM}{{6,10}}-)?{_POD_SUFFIX}|[0-9]+)$")
 
 
 def program_of_container(container: str | None, pod: str | None) -> str | None:

@@ -138,7 +138,7 @@ NAME_PREFIX_DATED = (
 #: The random suffix Kubernetes gives a pod of a Deployment, DaemonSet or Job
 #: (``coredns-5d78c9869d-abcde``: five of the consonants and digits its names draw from),
 #: or a StatefulSet's ordinal (``rabbitmq-0``).
-POD_SUFFIX = r"-(?:[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]{1,4})"
+POD_SUFFIX = rf"-(?:{layouts.K8S_RANDOM}{{5}}|[0-9]{{1,4}})"
 #: A pod's name of that shape and a container's before any line: a program that writes
 #: no time of its own (CoreDNS), a record's second line, as ``stern`` prints them.
 NAME_PREFIX_POD = (
@@ -580,7 +580,7 @@ def _grep_plausible(lines: list[str]) -> bool:
 
 
 _NAME_PREFIX = re.compile(NAME_PREFIX)
-_GENERATED_POD = re.compile(r"-[bcdfghjklmnpqrstvwxz2456789]{5}$")
+_GENERATED_POD = re.compile(rf"-{layouts.K8S_RANDOM}{{5}}$")
 _GRAFANA = re.compile(GRAFANA)
 #: A level and a tab after a time and a tab: a logger's own line (zap's console encoder,
 #: ``2024-02-06T09:14:03.118Z<TAB>ERROR<TAB>...``), not an entry Grafana downloaded.
