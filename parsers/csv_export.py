@@ -12,6 +12,13 @@ the record as a JSON object under ``csv`` (``{"csv":{"@timestamp":...,"message":
 its ``line``..``end_line`` the lines it was written on, so that the envelope reads it as
 it reads any collector's record and the line inside goes to the program's parser.
 
+A record's fields are parted by what parts the header's: a comma, or the semicolon a
+browser in a locale whose decimal mark is a comma (de-DE, fr-FR) has Grafana write, or a
+tab (a TSV download; Excel's "Unicode Text", UTF-16 with a BOM, which the reading
+decodes before any of this). The separator is the one that splits the header into the
+most names, one of them a line's column, or the one Excel's ``sep=;`` line above it names;
+no record is looked at for it.
+
 The lines above the header that the tool writes of its own (a byte order mark, Excel's
 ``sep=,``) and blank lines are ``marker`` rows; a record that cannot be one of the export
 (another number of fields than the header has, a quote never closed) keeps its text and
@@ -55,16 +62,45 @@ def header(sample: list[str], line_keys: frozenset[str]) -> list[str] | None:
 
     >>> header(['\ufeff"@timestamp",message,"kubernetes.pod.name"'], frozenset({"message"}))
     ['@timestamp', 'message', 'kubernetes.pod.name']
+    >>> header(['sep=;', '"Time";"Line";"labels"'], frozenset({"Line"}))
+    ['Time', 'Line', 'labels']
     >>> header(["id,name,price"], frozenset({"message"})) is None
     True
     """
-    first = _header_line(sample)
-    if first is None or not _may_be_header(sample[first], line_keys):
+    found = layout(sample, line_keys)
+    return None if found is None else found[1]
+
+
+#: The separators a header is split by, as the tools write them: the comma, the
+#: semicolon of a locale whose decimal mark is a comma, the tab of a TSV download.
+SEPARATORS = (",", ";", "\t")
+#: Separators Excel's ``sep=`` line may name (one byte each, as the CSV reader takes).
+HINTED = (*SEPARATORS, "|")
+
+
+def layout(sample: list[str], line_keys: frozenset[str]) -> tuple[int, list[str], str] | None:
+    """Where the header of a CSV export in ``sample`` is, its names and the separator
+    that splits it into them (see the module notes), or None."""
+    at = _header_line(sample)
+    if at is None or not _may_be_header(sample[at], line_keys):
         return None
-    names = _names(sample[first])
-    if len(names) < 2 or not all(names) or not line_keys.intersection(names):
-        return None
-    return names
+    hint = next((_hint(line) for line in sample[:at] if _hint(line)), None)
+    best: tuple[int, list[str], str] | None = None
+    for separator in (hint,) if hint else SEPARATORS:
+        if separator not in sample[at]:
+            continue
+        names = _names(sample[at], separator)
+        if len(names) < 2 or not all(names) or not line_keys.intersection(names):
+            continue
+        if best is None or len(names) > len(best[1]):
+            best = (at, names, separator)
+    return best
+
+
+def _hint(line: str) -> str | None:
+    """The separator Excel's ``sep=`` line names, where it is one the reader takes."""
+    text = _clean(line)
+    return text[4:] if text.startswith("sep=") and text[4:] in HINTED else None
 
 
 #: The longest header line looked at: a line longer than that is a record (a JSON document
@@ -74,8 +110,8 @@ MAX_HEADER_CHARS = 8 << 10
 
 def _may_be_header(line: str, line_keys: frozenset[str]) -> bool:
     """Whether ``line`` could be a header, by what costs nothing to look at: short, with a
-    comma and the name of a line's column."""
-    if len(line) > MAX_HEADER_CHARS or "," not in line:
+    separator and the name of a line's column."""
+    if len(line) > MAX_HEADER_CHARS or not any(s in line for s in HINTED):
         return False
     return any(key in line for key in line_keys)
 
@@ -93,10 +129,10 @@ def _clean(line: str) -> str:
     return line.lstrip("\ufeff").rstrip("\r")
 
 
-def _names(line: str) -> list[str]:
-    """The names of a header line, formula escapes undone."""
+def _names(line: str, separator: str) -> list[str]:
+    """The names of a header line parted by ``separator``, formula escapes undone."""
     try:
-        names = next(csv.reader([_clean(line)]))
+        names = next(csv.reader([_clean(line)], delimiter=separator))
     except (csv.Error, StopIteration):
         return []
     return [re.sub(FORMULA_ESCAPED, r"\1", n) for n in names]
@@ -117,11 +153,10 @@ def records_sample(sample: list[str], line_keys: frozenset[str]) -> list[str]:
 def records(lines: pl.DataFrame, line_keys: frozenset[str]) -> pl.DataFrame:
     """``lines`` of a CSV export as one row a record (see the module notes): the columns
     ``lines`` has, ``text`` a record as JSON, ``marker`` and ``unreadable``."""
-    texts = lines["text"].head(5).to_list()
-    names = header(texts, line_keys)
-    if names is None:
+    found = layout(lines["text"].head(5).to_list(), line_keys)
+    if found is None:
         return lines.with_columns(marker=pl.lit(False), unreadable=pl.lit(None, pl.String))
-    at = _header_line(texts)
+    at, names, separator = found
     text = pl.col("text").str.strip_prefix("\ufeff").str.strip_suffix("\r")
     frame = lines.with_columns(text).with_row_index("_k")
     above = frame.filter(pl.col("_k") <= at).with_columns(
@@ -129,7 +164,8 @@ def records(lines: pl.DataFrame, line_keys: frozenset[str]) -> pl.DataFrame:
     )
     grouped = _grouped(frame.filter(pl.col("_k") > at))
     blank = pl.col("text").str.strip_chars() == ""
-    fields = pl.col("text").str.replace_all(r'"(?:[^"]|"")*"', "").str.count_matches(",") + 1
+    unquoted = pl.col("text").str.replace_all(r'"(?:[^"]|"")*"', "")
+    fields = unquoted.str.count_matches(separator, literal=True) + 1
     checked = grouped.with_columns(
         marker=blank,
         unreadable=pl.when(blank)
@@ -141,7 +177,7 @@ def records(lines: pl.DataFrame, line_keys: frozenset[str]) -> pl.DataFrame:
         .otherwise(None),
     )
     good = checked.filter(~pl.col("marker") & pl.col("unreadable").is_null())
-    as_json = _as_json(good["text"], names)
+    as_json = _as_json(good["text"], names, separator)
     if as_json is None:
         good = good.with_columns(unreadable=pl.lit(UNREADABLE))
     else:
@@ -172,9 +208,10 @@ def _grouped(body: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _as_json(records: pl.Series, names: list[str]) -> pl.Series | None:
-    """Each record (of as many fields as ``names``) as a JSON object of its columns under
-    :data:`KEY`, read by polars' CSV reader; None where it reads them otherwise."""
+def _as_json(records: pl.Series, names: list[str], separator: str) -> pl.Series | None:
+    """Each record (of as many fields as ``names``, parted by ``separator``) as a JSON
+    object of its columns under :data:`KEY`, read by polars' CSV reader; None where it
+    reads them otherwise."""
     if records.len() == 0:
         return records
     body = records.str.join("\n").item().encode()
@@ -185,6 +222,7 @@ def _as_json(records: pl.Series, names: list[str]) -> pl.Series | None:
             new_columns=[f"_{k}" for k in range(len(names))],
             infer_schema=False,
             quote_char='"',
+            separator=separator,
         )
     except pl.exceptions.PolarsError:
         return None

@@ -48,8 +48,9 @@ insights``          ``@message``, ``@timestamp`` (UTC without a zone), ``@logStr
                     and Datadog's; ``message``/``@message``/``_raw``/``Line``...,
                     ``@timestamp``/``_time``/``Time``/``Date`` (where no zone is
                     written, a wall clock in the zone of the browser that asked for the
-                    export, settled by the loader), ``kubernetes.*.name``, ``host``,
-                    ``@logStream``
+                    export, settled by the loader; Grafana's ``tsNs`` first),
+                    ``kubernetes.*.name``, ``host``, ``@logStream``, else Grafana's
+                    ``labels`` (:func:`label_value`)
 ``journald-json``   ``journalctl -o json`` (``json-pretty`` and ``json-seq`` too) and
                     Fluent Bit's ``systemd`` input: ``MESSAGE`` (an array of byte values
                     where it is no UTF-8), ``__REALTIME_TIMESTAMP`` (epoch microseconds;
@@ -121,6 +122,10 @@ class Envelope:
     tags: tuple[str, ...] = ()
     partial: tuple[str, ...] = ()
     payload: tuple[str, ...] = ()
+    #: A label set written as text (a Grafana CSV's ``labels``: a JSON object or Loki's
+    #: ``{pod="...", container="..."}``): node, pod, container, stream, level and file
+    #: path where the record names them nowhere else (:func:`label_value`).
+    labels: tuple[str, ...] = ()
     #: A systemd unit (``kubelet.service``): its program names the container where
     #: nothing else does; ``pid``: the process that wrote the line; ``transport``: how the
     #: line came in (journald's ``kernel``: :data:`TRANSPORT_PROGRAMS`).
@@ -182,16 +187,46 @@ POD_LABELS = ("pod", "pod_name")
 CONTAINER_LABELS = ("container", "container_name")
 
 
+#: Labels that name a container's program where no container label does: the
+#: ``app`` a scrape config copies from the pod's, and the ``job`` Promtail's and the Agent's
+#: Kubernetes configs write as ``<namespace>/<app>``.
+APP_LABELS = ("app",)
+JOB_APP = r"^[a-z0-9][a-z0-9.-]*/([a-z0-9][a-z0-9.-]*)$"
+
+
 def label_value(labels: pl.Expr, names: Iterable[str]) -> pl.Expr:
     """The value of the first of the label ``names`` in a label set as Loki writes it
-    (``{container="kube-proxy", pod="kube-proxy-x7k2p"}``), its escapes kept.
+    (``{container="kube-proxy", pod="kube-proxy-x7k2p"}``) or as a JSON object of text
+    values (Grafana's ``{"container":"kube-proxy","pod":"kube-proxy-x7k2p"}``), its
+    escapes kept.
 
     >>> pl.select(label_value(pl.lit('{node="n-1", pod="p"}'), ["node_name", "node"])).item()
     'n-1'
+    >>> pl.select(label_value(pl.lit('{"app":"a", "pod": "p"}'), ["pod"])).item()
+    'p'
     """
     return pl.coalesce(
-        [labels.str.extract(rf'[{{ ,]{name}="((?:[^"\\]|\\.)*)"', 1) for name in names]
+        [labels.str.extract(rf'[{{ ,]"?{name}"?\s*[=:]\s*"((?:[^"\\]|\\.)*)"', 1) for name in names]
     )
+
+
+def _from_labels(labels: pl.Expr) -> dict[str, pl.Expr]:
+    """What a record's label set (:attr:`Envelope.labels`) says, under what the record
+    says on its own: the role columns of :func:`_said`."""
+    job_app = label_value(labels, ["job"]).str.extract(JOB_APP, 1)
+    return {
+        "_node": pl.coalesce("_node", label_value(labels, NODE_LABELS)),
+        "_pod": pl.coalesce("_pod", label_value(labels, POD_LABELS)),
+        "_container": pl.coalesce(
+            "_container",
+            label_value(labels, CONTAINER_LABELS),
+            label_value(labels, APP_LABELS),
+            job_app,
+        ),
+        "_stream": pl.coalesce("_stream", label_value(labels, ["stream"])),
+        "_level": pl.coalesce("_level", label_value(labels, ["level", "detected_level"])),
+        "_origin": pl.coalesce("_origin", label_value(labels, ["filename"])),
+    }
 
 
 _ECS = Envelope(
@@ -250,7 +285,8 @@ _FLUENT = Envelope(
 #: A record of a CSV export (:mod:`parsers.csv_export`), its columns as the log stores
 #: name them: Kibana's ECS fields, Logs Insights', Grafana's Loki frame, Splunk's and
 #: Datadog's; a time without a zone is a wall clock: Kibana and Grafana write the zone
-#: of the browser that asked for the export (Kibana's ``dateFormat:tz``), not UTC.
+#: of the browser that asked for the export (Kibana's ``dateFormat:tz``), not UTC. Grafana's
+#: ``tsNs`` beside its ``Time`` is the line's epoch nanoseconds, and comes first.
 _CSV_EXPORT = Envelope(
     "csv-export",
     message=(
@@ -266,6 +302,7 @@ _CSV_EXPORT = Envelope(
     ),
     marks=("$",),
     time=(
+        "$.tsNs",
         "$['@timestamp']",
         "$._time",
         "$.timestamp",
@@ -295,6 +332,7 @@ _CSV_EXPORT = Envelope(
     stream=("$.stream",),
     level=("$['log.level']", "$.level", "$.severity"),
     origin=("$['@logStream']", "$['log.file.path']", "$.source"),
+    labels=("$.labels", "$.Labels"),
     wall_clock="wall",
 ).within(csv_export.KEY, "csv-export")
 
@@ -707,6 +745,7 @@ ROLES = (
     "unit",
     "pid",
     "transport",
+    "labels",
 )
 #: Runtimes split a line longer than this (containerd's and dockerd's 16 KiB); a ``P``
 #: record longer than that is one a collector joined already (Fluent Bit keeps the
@@ -729,6 +768,8 @@ def strip(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     if envelope.byte_messages:
         frame = with_text_messages(frame, envelope)
     said = frame.with_columns(_said=_said(frame, envelope)).unnest("_said")
+    if envelope.labels:
+        said = said.with_columns(**_from_labels(pl.col("_labels")))
     said = said.with_columns(
         *[_known(f"_{role}") for role in ROLES if role not in ("time", "level_with", "origin")],
         _origin=log_path_of_tag(_known("_origin")),
@@ -866,7 +907,7 @@ def _said(frame: pl.DataFrame, envelope: Envelope) -> pl.Series:
         }
         said = frame.select(_d=text.str.json_decode(dtype)).select(**values)
     except pl.exceptions.PolarsError:
-        raw = ("tags", "level_with")  # a list and an object, as JSON text
+        raw = ("tags", "level_with", "labels")  # a list, an object or a label set, as text
         said = frame.select(
             _line=_line(envelope, text),
             **{
