@@ -21,6 +21,8 @@ anything). The first path that is present wins.
                     ``@timestamp``, ``kubernetes.{node,pod,container}.name``, ``host``,
                     ``log.level``; ``ecs-stored``: as the ``_source`` of a stored document
 ``loki``            ``logcli query --output=jsonl``: ``line``, ``timestamp``, ``labels``
+``stern``           ``stern --output json``: ``message``, ``nodeName``, ``podName``,
+                    ``containerName``
 ``cloud-logging``   Google Cloud Logging ``LogEntry`` (``gcloud logging read --format=json``):
                     ``textPayload`` or ``jsonPayload``, ``resource.labels``, ``severity``
                     (of a JSON payload only: every stderr text line is ``ERROR``)
@@ -373,6 +375,16 @@ ENVELOPES: dict[str, Envelope] = {
             stream=("$.labels.stream",),
             level=("$.labels.level", "$.labels.detected_level"),
             origin=("$.labels.filename",),
+        ),
+        # stern --output json: the line as the container wrote it (with --timestamps,
+        # the runtime's time before it), its pod, container and node
+        Envelope(
+            "stern",
+            message=("$.message",),
+            marks=("$.podName", "$.containerName"),
+            node=("$.nodeName",),
+            pod=("$.podName",),
+            container=("$.containerName",),
         ),
         Envelope(
             "cloud-logging",

@@ -111,6 +111,14 @@ BUNDLE_NODE_FILES = {"eks-log-collector": "kubelet/kubelet.log"}
 #: the node ``worker-1``.
 ARCHIVE_SUFFIX = re.compile(r"\.(?:zip|tar(?:\.(?:gz|bz2|xz|zst))?|tgz|tbz2?|txz|tzst)$", re.I)
 
+#: The log streams an EKS control plane writes to CloudWatch Logs: the program, then the
+#: id of the instance that wrote it (``kube-apiserver-audit-0a1b...``); how ``aws logs``
+#: names each event's stream, and a stream saved under its name.
+CONTROL_PLANE_STREAM = re.compile(
+    r"(?:^|/)(?P<c>kube-apiserver-audit|kube-apiserver|authenticator|kube-controller-manager"
+    r"|kube-scheduler|cloud-controller-manager)-[0-9a-f]{16,}(?:\.log)?$"
+)
+
 #: Distributions whose files name them, for ``detect`` to say so.
 DISTRIBUTIONS = {
     "k3s": re.compile(r"(?:^|/)(?:var/lib/rancher/k3s|var/log/k3s)"),
@@ -222,4 +230,7 @@ def hints_from_path(path: str) -> PathHints:
                 container=program_of_container(groups.get("c"), groups.get("pod")),
                 layout=", ".join([*said, name]),
             )
+    stream = CONTROL_PLANE_STREAM.search(path)
+    if stream:
+        return PathHints(node=node, container=stream["c"], layout=", ".join([*said, "eks"]))
     return PathHints(node=node, layout=", ".join(said) or None)

@@ -26,6 +26,8 @@ syslog severity. Then the next layer is looked for in what is left, up to
                    or before any line where the pod's name is one Kubernetes generated
 ``k9s``            ``│ msg │`` (lines copied from ``k9s``'s log view)
 ``kubetail``       ``[coredns-5d78c9869d-abcde] msg``, ``[pod container] msg`` (``kubetail``)
+``aws-logs-tail``  ``2024-05-02T09:14:03.118000+00:00 kube-apiserver-0a1b... msg`` (``aws logs
+                   tail``: the stream names the program, or the node and pod)
 ``cluster-info-    ``==== START logs for container C of pod NS/POD ====`` ... ``END``
 dump``             sections (``kubectl cluster-info dump``)
 ``fluentd``        ``2023-03-14T18:00:01+00:00<TAB>kubernetes.var.log.containers...<TAB>{...}``
@@ -146,6 +148,14 @@ NAME_PREFIX_POD = (
     r"(?P<unit_pod>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?: (?P<text_pod>.*))?$"
 )
 NAME_PREFIX = f"{NAME_PREFIX_DATED}|{NAME_PREFIX_POD}"
+#: ``aws logs tail`` (its default ``detailed`` format): the event's time in UTC, its log
+#: stream, the message, whose further lines follow as they are. The stream names the
+#: program: an EKS control plane's ``kube-apiserver-<id>``, Container Insights'
+#: ``<node>-application.var.log.containers.<pod>_<ns>_<container>-<id>.log``.
+AWS_LOGS_TAIL = (
+    r"^(?P<prefix_ts>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?"
+    r"\+00:00) (?P<origin>[^ ]+) (?P<text>.*)$"
+)
 #: A line copied from ``k9s``'s log view, inside its frame's bars (the first and last
 #: line of a selection may have lost one).
 K9S = r"^│ (?P<text>.*?) *│?$"
@@ -298,6 +308,7 @@ WRAPPERS = {
     "grafana": Wrapper("grafana", GRAFANA, entries=True, dated="%Y-%m-%d %H:%M:%S%.f"),
     "k9s": Wrapper("k9s", K9S),
     "kubetail": Wrapper("kubetail", KUBETAIL),
+    "aws-logs-tail": Wrapper("aws-logs-tail", AWS_LOGS_TAIL, entries=True),
 }
 
 #: Share of sample lines (markers aside) that must carry a layer for it to be stripped.
@@ -611,11 +622,30 @@ def _named_plausible(lines: list[str]) -> bool:
     return levels <= len(units) / 2 and (dated or generated)
 
 
+_AWS_LOGS_TAIL = re.compile(AWS_LOGS_TAIL)
+
+
+def _streams_plausible(lines: list[str]) -> bool:
+    """Whether the words after the times are log streams' names, not the level a
+    program writes after its own UTC time (``2023-03-14T18:00:01.5+00:00 INFO ...``).
+
+    >>> _streams_plausible(["2023-03-14T18:00:01.500000+00:00 ERROR query failed"])
+    False
+    """
+    streams = [m["origin"] for s in lines if (m := _AWS_LOGS_TAIL.match(s))]
+    levels = sum(1 for stream in streams if stream.lower().strip("[]:") in _LEVEL_NAMES)
+    return levels <= len(streams) / 2
+
+
+#: Level words as programs write them, in lower case.
+_LEVEL_NAMES = frozenset({*SEVERITY_NAMES, "warn", "error", "fatal", "trace", "critical"})
+
 #: What tells a wrapper's lines from a format's own that its pattern also matches.
 _PLAUSIBLE: dict[str, Callable[[list[str]], bool]] = {
     "grep": _grep_plausible,
     "name-prefix": _named_plausible,
     "grafana": _grafana_plausible,
+    "aws-logs-tail": _streams_plausible,
 }
 
 

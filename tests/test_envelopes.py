@@ -260,6 +260,22 @@ def logcli_default(lines: list[Line]) -> str:
     return "\n".join(reversed(out)) + "\n"
 
 
+def stern_json(lines: list[Line]) -> str:
+    """``stern --output json --timestamps``: each line with the runtime's time before it,
+    in Go's encoding of stern's fields, in their order."""
+    records = [
+        {
+            "message": f"{cri_time(x.at)} {x.text}",
+            "nodeName": x.node,
+            "namespace": "kube-system",
+            "podName": x.pod,
+            "containerName": x.container,
+        }
+        for x in lines
+    ]
+    return "\n".join(go_json(r) for r in records) + "\n"
+
+
 def gcloud(lines: list[Line]) -> str:
     """``gcloud logging read --format=json``: an array, newest first, keys sorted, indent
     2; every stderr line is ERROR."""
@@ -484,6 +500,7 @@ COLLECTORS = {
     "elasticsearch": (elasticsearch_search, "ecs-stored"),
     "logcli-jsonl": (logcli_jsonl, "loki"),
     "logcli": (logcli_default, "logcli"),
+    "stern-json": (stern_json, "stern > kubectl-timestamps"),
     "gcloud": (gcloud, "cloud-logging"),
     "cloudwatch": (cloudwatch, "cloudwatch > fluent"),
     "cloudwatch-insights": (cloudwatch_insights, "cloudwatch-insights > fluent"),

@@ -1866,3 +1866,141 @@ def test_a_level_in_brackets_is_no_kubetail_pod():
     """Lowercase levels in brackets before a line (no hyphen) are a program's own."""
     peeled = peel("[info] starting\n[warn] disk above 80%\n[error] write failed\n")
     assert peeled.layers == ()
+
+
+def _eks_log_group(rng: random.Random) -> tuple[list[dict], dict[str, str]]:
+    """An EKS cluster's control plane log group as CloudWatch holds it, and a pod's log
+    from Container Insights: an audit event of a person's DaemonSet patch, then the API
+    server's and the controller manager's klog lines and kube-proxy's error, each in its
+    own stream (an instance's hex id after the program's name)."""
+    instance = "".join(rng.choice("0123456789abcdef") for _ in range(32))
+    node = f"ip-10-{rng.randint(0, 255)}-{rng.randint(0, 255)}-{rng.randint(1, 254)}.ec2.internal"
+    pod = "kube-proxy-" + "".join(rng.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
+    start = datetime(2024, rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 22), tzinfo=UTC)
+    user = rng.choice(["maria", "kenji", "olu"])
+    at = [
+        start + timedelta(seconds=s, microseconds=rng.randint(0, 999) * 1000) for s in (1, 2, 3, 4)
+    ]
+
+    def klog(t: datetime, letter: str, where: str, text: str) -> str:
+        return f"{letter}{t:%m%d %H:%M:%S.%f}      11 {where}] {text}"
+
+    audit = {
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": "RequestResponse",
+        "auditID": f"{rng.getrandbits(128):032x}",
+        "stage": "ResponseComplete",
+        "requestURI": "/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy",
+        "verb": "patch",
+        "user": {"username": f"arn:aws:sts::123456789012:assumed-role/eks-admin/{user}"},
+        "userAgent": "kubectl/v1.29.2 (linux/amd64) kubernetes/4b8e819",
+        "objectRef": {
+            "resource": "daemonsets",
+            "namespace": "kube-system",
+            "name": "kube-proxy",
+            "apiGroup": "apps",
+            "apiVersion": "v1",
+        },
+        "responseStatus": {"metadata": {}, "code": 200},
+        "requestReceivedTimestamp": f"{at[0]:%Y-%m-%dT%H:%M:%S.%f}Z",
+        "stageTimestamp": f"{at[0]:%Y-%m-%dT%H:%M:%S.%f}Z",
+    }
+    container_log = (
+        f"{node}-application.var.log.containers.{pod}_kube-system_kube-proxy-"
+        + "".join(rng.choice("0123456789abcdef") for _ in range(64))
+        + ".log"
+    )
+    events = [
+        (at[0], f"kube-apiserver-audit-{instance}", json.dumps(audit)),
+        (
+            at[1],
+            f"kube-apiserver-{instance}",
+            klog(at[1], "E", "status.go:71", "apiserver received an error: context canceled"),
+        ),
+        (
+            at[2],
+            f"kube-controller-manager-{instance}",
+            klog(
+                at[2],
+                "I",
+                "event.go:307",
+                '"Event occurred" kind="DaemonSet" reason="SuccessfulCreate"',
+            ),
+        ),
+        (
+            at[3],
+            container_log,
+            klog(
+                at[3],
+                "E",
+                "proxier.go:1508",
+                '"Failed to execute iptables-restore" err="exit status 1"',
+            ),
+        ),
+    ]
+    records = [
+        {
+            "logStreamName": stream,
+            "timestamp": int(t.timestamp() * 1000),
+            "message": message,
+            "ingestionTime": int(t.timestamp() * 1000) + 700,
+            "eventId": f"{rng.getrandbits(96)}",
+        }
+        for t, stream, message in events
+    ]
+    return records, {"node": node, "pod": pod, "user": user}
+
+
+def _check_eks_log_group(loaded: timeline.Loaded, names: dict[str, str]) -> None:
+    rows = loaded.events.sort("ts")
+    assert rows["source"].to_list() == [
+        "k8s-audit",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-proxy",
+    ]
+    assert rows["kind"].to_list() == ["change", "log", "log", "log"]
+    assert names["user"] in rows["message"][0]
+    assert rows["level"].to_list()[1:] == ["error", "info", "error"]
+    assert rows["message"][1] == "apiserver received an error: context canceled"
+    assert rows["host"][3] == names["node"]
+    assert accounted(loaded)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_an_eks_log_group_exported_by_filter_log_events_reads_each_stream_in_its_format(read, seed):
+    """Streams of several programs in one ``aws logs filter-log-events`` answer: the
+    audit stream's events are changes, the control plane's klog lines logs of the program
+    its stream names, not lines the audit format cannot read."""
+    records, names = _eks_log_group(random.Random(seed))
+    document = json.dumps({"events": records, "searchedLogStreams": []}, indent=4)
+    _check_eks_log_group(read("eks-control-plane.json", document), names)
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+def test_aws_logs_tail_gives_each_line_its_stream_and_time(read, seed):
+    """``aws logs tail``: the event's time in UTC to the microsecond, then its stream,
+    which names the program (and, for Container Insights, the node and pod); with
+    colours where it wrote to a terminal."""
+    rng = random.Random(seed)
+    records, names = _eks_log_group(rng)
+    colour = rng.random() < 0.5
+    lines = []
+    for record in records:
+        t = datetime.fromtimestamp(record["timestamp"] / 1000, UTC)
+        when, stream = t.isoformat(timespec="microseconds"), record["logStreamName"]
+        if colour:
+            when, stream = f"\x1b[32m{when}\x1b[0m", f"\x1b[36m{stream}\x1b[0m"
+        lines.append(f"{when} {stream} {record['message']}")
+    loaded = read("tail.txt", "\n".join(lines) + "\n")
+    assert loaded.summary.files["prefix"].to_list() == ["aws-logs-tail"]
+    _check_eks_log_group(loaded, names)
+
+
+def test_a_level_after_a_utc_time_is_no_log_stream():
+    peeled = peel(
+        "2024-05-02T09:14:03.118000+00:00 ERROR payment declined for order 8812\n"
+        "2024-05-02T09:14:04.002000+00:00 INFO retrying order 8812\n"
+    )
+    assert "aws-logs-tail" not in peeled.layers
