@@ -5,18 +5,21 @@ A kube-proxy line that went through Fluent Bit reaches a reviewer as
 exported from Cloud Logging it is a ``textPayload`` among a ``LogEntry``'s fields, from
 Loki a ``line`` beside its ``labels``. Each collector's record is declared here as data:
 the JSON paths (polars' ``json_path_match`` syntax) that hold the program's line, its
-time, the node, pod and container, the stream and a level, and the marks that tell the
+time, the node, pod, container and the pod's namespace, the stream and a level, and the
+marks that tell the
 record from a program's own JSON (go-json's ``msg``/``message`` lines are not wrapped in
 anything). The first path that is present wins.
 
 ==================  =====================================================================
 ``fluent``          Fluent Bit and Fluentd: ``log``, ``kubernetes.{host,pod_name,
-                    container_name}``, ``stream``, ``time``/``date``/``@timestamp``; a
-                    ``_p`` of ``P`` (the CRI parser's partial line) is joined to the next
+                    container_name,namespace_name}``, ``stream``,
+                    ``time``/``date``/``@timestamp``; a ``_p`` of ``P`` (the CRI
+                    parser's partial line) is joined to the next
 ``fluent-cri``      the same through a CRI parser that names the line ``message``, the
                     flag ``logtag`` (Fluentd's ``cri`` parser, Fluent Bit's classic one)
 ``vector``          Vector's ``kubernetes_logs`` and ``file`` sources: ``message``,
-                    ``kubernetes.{pod_node_name,pod_name,container_name}``, ``timestamp``
+                    ``kubernetes.{pod_node_name,pod_name,container_name,pod_namespace}``,
+                    ``timestamp``
 ``ecs``             Filebeat, Elastic Agent and Logstash documents: ``message``,
                     ``@timestamp``, ``kubernetes.{node,pod,container}.name``, ``host``,
                     ``log.level``; ``ecs-stored``: as the ``_source`` of a stored document
@@ -102,7 +105,8 @@ class Envelope:
     object in some records); where none does, ``payload`` is an object that is the line
     (a program's JSON that the store parsed). A record has one of ``marks`` besides it,
     or one of ``weak_marks`` and no level and message of its own at the top.
-    ``node``, ``pod`` and ``container`` name where the line was written; ``origin`` is a
+    ``node``, ``pod`` and ``container`` name where the line was written, ``namespace`` the
+    pod's namespace; ``origin`` is a
     path or tag naming the container's log file, ``tags`` a list of ``key:value`` tags,
     both read for those where they are missing. ``level`` is the program's level where
     the record keeps one apart (never the stream's: a line on stderr is no error), and
@@ -117,6 +121,7 @@ class Envelope:
     node: tuple[str, ...] = ()
     pod: tuple[str, ...] = ()
     container: tuple[str, ...] = ()
+    namespace: tuple[str, ...] = ()
     stream: tuple[str, ...] = ()
     level: tuple[str, ...] = ()
     level_with: tuple[str, ...] = ()
@@ -183,10 +188,13 @@ STDOUT_LEVELS = (
     r"\]?(?::|\s|$)",
 )
 
-#: Label names Loki and Prometheus scrape configs give the node, the pod and the container.
+#: Label names Loki and Prometheus scrape configs give the node, the pod, the container
+#: and the pod's namespace (the OpenTelemetry Collector's Loki exporter and Loki's OTLP
+#: endpoint write ``k8s_namespace_name``).
 NODE_LABELS = ("node_name", "nodename", "node", "host", "hostname")
 POD_LABELS = ("pod", "pod_name")
 CONTAINER_LABELS = ("container", "container_name")
+NAMESPACE_LABELS = ("namespace", "namespace_name", "k8s_namespace_name", "kubernetes_namespace")
 
 
 #: Labels that name a container's program where no container label does: the
@@ -256,6 +264,7 @@ _ECS = Envelope(
         "$['kubernetes.container.name']",
         "$.container.name",
     ),
+    namespace=("$.kubernetes.namespace", "$['kubernetes.namespace']"),
     stream=("$.stream",),
     level=("$.log.level", "$['log.level']", "$.level"),
     origin=("$.log.file.path", "$.path"),
@@ -279,6 +288,7 @@ _FLUENT = Envelope(
     pod=("$.kubernetes.pod_name", "$['k8s.pod.name']"),
     # Docker's fluentd driver and ECS FireLens: the container's name and its stream
     container=("$.kubernetes.container_name", "$['k8s.container.name']", "$.container_name"),
+    namespace=("$.kubernetes.namespace_name", "$['k8s.namespace.name']"),
     stream=("$.stream", "$.source"),
     level=("$.level", "$.severity"),
     partial=("$._p",),
@@ -331,6 +341,13 @@ _CSV_EXPORT = Envelope(
         "$.container",
         "$.container_name",
     ),
+    namespace=(
+        "$['kubernetes.namespace']",
+        "$['kubernetes.namespace_name']",
+        "$['k8s.namespace.name']",
+        "$.namespace",
+        "$.namespace_name",
+    ),
     stream=("$.stream",),
     level=("$['log.level']", "$.level", "$.severity"),
     origin=("$['@logStream']", "$['log.file.path']", "$.source"),
@@ -359,6 +376,7 @@ ENVELOPES: dict[str, Envelope] = {
             node=("$.kubernetes.pod_node_name", "$.host"),
             pod=("$.kubernetes.pod_name",),
             container=("$.kubernetes.container_name",),
+            namespace=("$.kubernetes.pod_namespace",),
             stream=("$.stream",),
             origin=("$.file",),
         ),
@@ -372,6 +390,7 @@ ENVELOPES: dict[str, Envelope] = {
             node=tuple(f"$.labels.{label}" for label in NODE_LABELS),
             pod=tuple(f"$.labels.{label}" for label in POD_LABELS),
             container=tuple(f"$.labels.{label}" for label in CONTAINER_LABELS),
+            namespace=tuple(f"$.labels.{label}" for label in NAMESPACE_LABELS),
             stream=("$.labels.stream",),
             level=("$.labels.level", "$.labels.detected_level"),
             origin=("$.labels.filename",),
@@ -403,6 +422,7 @@ ENVELOPES: dict[str, Envelope] = {
             ),
             pod=("$.resource.labels.pod_name",),
             container=("$.resource.labels.container_name",),
+            namespace=("$.resource.labels.namespace_name",),
             # every line a container writes to stderr is ERROR; a JSON line's is its own
             level=("$.severity",),
             level_with=("$.jsonPayload",),
@@ -423,6 +443,7 @@ ENVELOPES: dict[str, Envelope] = {
             node=("$['kubernetes.host']",),
             pod=("$['kubernetes.pod_name']",),
             container=("$['kubernetes.container_name']",),
+            namespace=("$['kubernetes.namespace_name']",),
             origin=("$['@logStream']",),
             wall_clock="UTC",
         ),
@@ -436,6 +457,7 @@ ENVELOPES: dict[str, Envelope] = {
             node=("$.Computer",),
             pod=("$.PodName",),
             container=("$.ContainerName",),
+            namespace=("$.PodNamespace",),
             stream=("$.LogSource", "$.LogEntrySource"),
         ),
         Envelope(
@@ -472,6 +494,7 @@ ENVELOPES: dict[str, Envelope] = {
             node=("$.resource['k8s.node.name']", "$.resource['host.name']"),
             pod=("$.resource['k8s.pod.name']",),
             container=("$.resource['k8s.container.name']",),
+            namespace=("$.resource['k8s.namespace.name']",),
             stream=("$.logRecord.attributes['log.iostream']",),
             level=("$.logRecord.severity",),
             origin=("$.logRecord.attributes['log.file.path']",),
@@ -748,6 +771,7 @@ ROLES = (
     "node",
     "pod",
     "container",
+    "namespace",
     "stream",
     "level",
     "level_with",
@@ -764,13 +788,14 @@ ROLES = (
 #: first piece's ``_p``).
 SPLIT_BYTES = 16 << 10
 #: A container's name as dockershim made it: ``k8s_<container>_<pod>_<namespace>_<uid>_<n>``.
-DOCKERSHIM_NAME = r"^k8s_(?P<c>[^_]+)_(?P<pod>[^_]+)_[^_]+_[^_]+_[0-9]+$"
+DOCKERSHIM_NAME = r"^k8s_(?P<c>[^_]+)_(?P<pod>[^_]+)_(?P<ns>[^_]+)_[^_]+_[0-9]+$"
 
 
 def strip(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     """The program's line out of each of ``frame``'s records of the envelope ``name``,
     with what the record says: ``prefix_ts``, ``host`` (the node, else the pod),
-    ``container``, ``stream``, ``wrap_level``, and what its origin and tags name. Where
+    ``container``, ``namespace`` (the pod's, where it is a namespace's name:
+    :data:`NAMESPACE_NAME`), ``stream``, ``wrap_level``, and what its origin and tags name. Where
     an outer layer named them already, its names are kept, but for the node the record
     names (an outer tag or path names the pod at most) and the record's own time (nearer
     the program). Lines that are not such a record stay as they are, each an entry of
@@ -822,6 +847,12 @@ def strip(frame: pl.DataFrame, name: str) -> pl.DataFrame:
             program_of_unit(pl.col("_unit")),
             pl.col("_transport").replace_strict(TRANSPORT_PROGRAMS, default=None),
         ),
+        namespace=pl.coalesce(
+            "namespace",
+            namespace_name(
+                pl.coalesce("_namespace", shim("ns"), _tag("kube_namespace"), origin["namespace"])
+            ),
+        ),
         stream=pl.coalesce("stream", pl.when(stream.is_in(["stdout", "stderr"])).then(stream)),
         wrap_level=pl.coalesce("wrap_level", wrap_level),
         stated_level=pl.coalesce("stated_level", stated_level),
@@ -836,6 +867,20 @@ def strip(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     if bool(stripped["partial"].any()):
         stripped = runtime.join_partials(stripped.lazy()).collect()
     return stripped.select(frame.columns)
+
+
+#: A namespace's name as Kubernetes allows it (an RFC 1123 label): nothing else a record
+#: holds where a namespace is looked for is taken for one.
+NAMESPACE_NAME = r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$"
+
+
+def namespace_name(value: pl.Expr) -> pl.Expr:
+    """``value`` where it is a namespace's name (:data:`NAMESPACE_NAME`), else null.
+
+    >>> pl.select(namespace_name(pl.Series(["payments", "<b>x</b>", ""]))).to_series().to_list()
+    ['payments', None, None]
+    """
+    return pl.when(value.str.contains(NAMESPACE_NAME)).then(value)
 
 
 #: How a store writes a time without naming the zone (:attr:`Envelope.wall_clock`):
@@ -980,15 +1025,18 @@ def _field(decoded: pl.Expr, dtype: pl.Struct, path: str) -> pl.Expr:
 
 
 def _origin_hints(found: pl.DataFrame) -> dict[str, pl.Expr]:
-    """Node and container from each record's ``_origin`` path, each path read once."""
+    """Node, container and namespace from each record's ``_origin`` path, each path read
+    once."""
     paths = found["_origin"].drop_nulls().unique().to_list()
     hints = {p: layouts.hints_from_path(p) for p in paths}
     node = {p: h.node or h.pod for p, h in hints.items() if h.node or h.pod}
     container = {p: h.container for p, h in hints.items() if h.container}
+    namespace = {p: h.namespace for p, h in hints.items() if h.namespace}
     origin = pl.col("_origin")
     return {
         "host": origin.replace_strict(node, default=None, return_dtype=pl.String),
         "container": origin.replace_strict(container, default=None, return_dtype=pl.String),
+        "namespace": origin.replace_strict(namespace, default=None, return_dtype=pl.String),
     }
 
 

@@ -440,10 +440,13 @@ def _unclaimed(group: pl.DataFrame) -> pl.DataFrame:
 def _with_wrapper_fields(found: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
     """Fill what a record leaves open from its first line's wrapper: the time (a
     yearless one says so), the year of a yearless time where the wrapper's names one,
-    the level the wrapper states or gives (a syslog severity), and the pid in
-    ``attrs``."""
-    if "stated_level" not in lines.columns:
-        lines = lines.with_columns(stated_level=pl.lit(None, pl.String))
+    the level the wrapper states or gives (a syslog severity), and the pod's namespace and
+    the pid in ``attrs`` (:data:`NAMESPACE_KEY` first)."""
+    lines = lines.with_columns(
+        pl.lit(None, pl.String).alias(c)
+        for c in ("stated_level", "namespace")
+        if c not in lines.columns
+    )
     fields = list(WRAPPER_FIELDS)
     if not any(lines.select(pl.col(fields).is_not_null().any()).row(0)):
         return found
@@ -451,7 +454,13 @@ def _with_wrapper_fields(found: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFra
 
 
 #: What a record may take from its first line's wrapper.
-WRAPPER_FIELDS = ("wrap_ts", "wrap_year_missing", "wrap_level", "stated_level", "pid")
+WRAPPER_FIELDS = ("wrap_ts", "wrap_year_missing", "wrap_level", "stated_level", "pid", "namespace")
+
+#: The ``attrs`` key of the namespace of the pod that wrote a record, as its collector's
+#: record states it (:mod:`parsers.envelopes`); always the first key, so that it is read
+#: from the start of ``attrs`` with no JSON decoding, and never a program's own
+#: ``namespace=`` (a key=value the line is about).
+NAMESPACE_KEY = "pod_namespace"
 
 
 def _wrapper_fields_of(found: pl.DataFrame, lines: pl.DataFrame, fields: list[str]) -> pl.DataFrame:
@@ -508,7 +517,10 @@ def _filled_from_wrapper(joined: pl.DataFrame) -> pl.DataFrame:
     use_wrap = pl.col("ts").is_null() & unprefixed
     # a wrapper's time that names its year (Grafana's wall clock) dates a yearless line
     use_year = pl.col("year_missing") & unprefixed & ~pl.col("wrap_year_missing").fill_null(True)
+    # a namespace's name needs no escaping (the envelopes keep only such names)
+    namespace = pl.format(f'"{NAMESPACE_KEY}":"{{}}"', pl.col("namespace"))
     pid = pl.format('"pid":"{}"', pl.col("pid"))
+    head = pl.concat_str([namespace, pid], separator=",", ignore_nulls=True)
     return joined.with_columns(
         ts=pl.when(use_wrap)
         .then(pl.col("wrap_ts"))
@@ -523,9 +535,9 @@ def _filled_from_wrapper(joined: pl.DataFrame) -> pl.DataFrame:
         level=pl.coalesce(
             pl.col("level"), pl.col("stated_level").cast(LEVEL), pl.col("wrap_level").cast(LEVEL)
         ),
-        attrs=pl.when(pl.col("pid").is_null() | pl.col("unparsed").is_not_null())
+        attrs=pl.when((head == "") | pl.col("unparsed").is_not_null())
         .then(pl.col("attrs"))
         .when(pl.col("attrs") == "{}")
-        .then(pl.concat_str(pl.lit("{"), pid, pl.lit("}")))
-        .otherwise(pl.concat_str(pl.lit("{"), pid, pl.lit(","), pl.col("attrs").str.slice(1))),
+        .then(pl.concat_str(pl.lit("{"), head, pl.lit("}")))
+        .otherwise(pl.concat_str(pl.lit("{"), head, pl.lit(","), pl.col("attrs").str.slice(1))),
     ).drop(*WRAPPER_FIELDS)

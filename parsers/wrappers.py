@@ -330,13 +330,15 @@ SEVERITY_NAMES = dict(
 #: level a line's own words beat, ``stated_level``: one they do not, as journald's
 #: ``PRIORITY`` 0 to 4; a format's reading of the line beats both; ``unreadable``: why a
 #: layer's own record could not be read, a CSV export's record of too few fields: an
-#: unparsed line, no program's).
+#: unparsed line, no program's; ``namespace``: the namespace of the pod that wrote the
+#: line, as a collector's record or labels state it).
 WRAP_SCHEMA = {
     "wrap_ts": pl.Datetime("us"),
     "wrap_year_missing": pl.Boolean,
     "wrap_level": pl.String,
     "stated_level": pl.String,
     "pid": pl.String,
+    "namespace": pl.String,
     "entry": pl.Boolean,
     "marker": pl.Boolean,
     "own": pl.Boolean,
@@ -954,6 +956,10 @@ def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.Data
         updates["container"] = pl.coalesce(
             pl.col("container"), named(labels, envelopes.CONTAINER_LABELS), from_path["container"]
         )
+        updates["namespace"] = pl.coalesce(
+            pl.col("namespace"),
+            envelopes.namespace_name(named(labels, envelopes.NAMESPACE_LABELS)),
+        )
     if name in SHARED_LABELS:
         updates |= _shared_labels(found, SHARED_LABELS[name])
     if "unit" in groups:
@@ -1016,6 +1022,9 @@ def _shared_labels(frame: pl.DataFrame, pattern: str) -> dict[str, pl.Expr]:
         ),
         "container": pl.coalesce(
             pl.col("container"), named(envelopes.CONTAINER_LABELS), from_path["container"]
+        ),
+        "namespace": pl.coalesce(
+            pl.col("namespace"), envelopes.namespace_name(named(envelopes.NAMESPACE_LABELS))
         ),
     }
 

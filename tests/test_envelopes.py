@@ -20,6 +20,7 @@ import pytest
 import timeline
 from parsers import envelopes, otlp, registry
 from tests.lines import every_line_accounted
+from timeline.analysis.contributors import program_namespaces, stated_namespace
 from timeline.reading import mapper
 
 
@@ -567,6 +568,63 @@ def test_each_collectors_records_give_the_programs_rows_with_node_time_and_level
         want = want.filter(pl.col("component") != "kube-proxy")
         got = got.filter(pl.col("component") != "kube-proxy")
     assert got.to_dicts() == want.to_dicts()
+
+
+#: The namespace each cluster's pods run in, written where its collectors name one.
+NAMESPACES = {"eks": "edge-net", "gke": "payments-7"}
+#: Collectors whose records name no namespace (the gelf driver's container name and
+#: Splunk's ``source`` path do).
+NO_NAMESPACE: set[str] = set()
+
+
+def stated_namespaces(loaded: timeline.Loaded) -> list[str | None]:
+    logs = loaded.events.filter(pl.col("kind") == "log")
+    return logs.select(stated_namespace(pl.col("attrs")))["attrs"].unique().to_list()
+
+
+@pytest.mark.parametrize("shape", list(CLUSTERS))
+@pytest.mark.parametrize("collector", sorted(set(COLLECTORS) - NO_NAMESPACE))
+def test_each_collectors_records_keep_the_pods_namespace(read, collector, shape):
+    """The namespace a record states (in its Kubernetes metadata, its labels, its
+    resource, its stream's or container's name) is every row's, and it is what ties the
+    program to its namespace; a line's own ``namespace=`` key is the line's, not that."""
+    build, _layers = COLLECTORS[collector]
+    namespace = NAMESPACES[shape]
+    text = build(CLUSTERS[shape]).replace("kube-system", namespace)
+    loaded = read(f"{collector}-{shape}.log", text)
+    assert stated_namespaces(loaded) == [namespace]
+    found = program_namespaces(loaded.events)
+    assert found["component:kube-proxy"] == {namespace}
+    assert found["component:coredns"] == {namespace}
+
+
+def test_a_stated_namespace_beats_the_paths_and_a_name_no_namespace_could_have_is_none(read):
+    """A Fluent Bit export saved under a ``kubectl logs``-like name (``<ns>_<pod>.log``):
+    the records' namespace wins over the path's; a record whose namespace is no name
+    Kubernetes allows (markup) states none, and its row falls back on the path's."""
+    at = datetime(2024, 2, 29, 23, 59, 58, 250000, tzinfo=UTC)
+
+    def record(namespace: str, k: int) -> str:
+        line = Line(
+            at + timedelta(seconds=k),
+            "aks-nodepool1-31415926-vmss000002",
+            "ledger-api-6f9d8b7c5-q2w4x",
+            "ledger-api",
+            "stderr",
+            klog_head("E", at + timedelta(seconds=k), "client.go:71")
+            + '"Lookup failed" namespace="kube-system" host="ledger-db"',
+        )
+        meta = fluent_metadata(line) | {"namespace_name": namespace}
+        return compact(
+            {"time": cri_time(line.at), "stream": "stderr", "log": line.text, "kubernetes": meta}
+        )
+
+    text = "\n".join([record("ledger", 0), record("<b>ops</b>", 1)]) + "\n"
+    loaded = read("batch_ledger-api-6f9d8b7c5-q2w4x.log", text)
+    assert set(stated_namespaces(loaded)) == {"ledger", None}
+    found = program_namespaces(loaded.events)
+    assert found["component:ledger-api"] == {"ledger", "batch"}
+    assert "<b>ops</b>" not in loaded.events["attrs"].str.join("").item()
 
 
 def test_a_stores_stderr_severity_is_not_taken_for_the_programs_level(read):

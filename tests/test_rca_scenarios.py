@@ -8,6 +8,10 @@ more seeds and prints the accuracy.
 
 from __future__ import annotations
 
+import json
+import random
+import re
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +22,8 @@ import timeline
 from tests.rca.judge import judge, matches
 from tests.rca.scenarios import SCENARIOS, Cause, build
 from timeline.analysis import rates
+from timeline.outputs.findings import findings
+from timeline.outputs.report import render
 
 #: Scenarios the current evidence model gets wrong, and how (a strict xfail each).
 KNOWN_WRONG: dict[str, str] = {}
@@ -181,6 +187,132 @@ def test_a_namespace_wide_change_reaches_only_its_own_namespaces_programs(tmp_pa
     analysis = timeline.analyze(timeline.read(folder, cache=False))
     ranked = analysis.contributors.filter(pl.col("target") == cause.target)
     assert ranked.select("rank", "role", "scope").row(0) == (1, "trigger", "namespace")
+    audit = folder / "k8s" / "audit.log"
+    elsewhere = audit.read_text().replace(
+        f"namespaces/{namespace}/networkpolicies/{name}?",
+        f"namespaces/batch/networkpolicies/{name}?",
+    )
+    elsewhere = elsewhere.replace(
+        f'"resource":"networkpolicies","namespace":"{namespace}"',
+        '"resource":"networkpolicies","namespace":"batch"',
+    )
+    assert elsewhere != audit.read_text()
+    audit.write_text(elsewhere)
+    analysis = timeline.analyze(timeline.read(folder, cache=False))
+    moved = analysis.contributors.filter(pl.col("target") == f"{kind}/batch/{name}")
+    assert moved.select("role", "scope").row(0) == ("unrelated", "none")
+
+
+#: A pod folder as the kubelet names it: ``<namespace>_<pod>_<uid>/<container>/<n>.log``.
+_POD_FOLDER = re.compile(r"^(?P<ns>[^_]+)_(?P<pod>[^_]+)_(?P<uid>[^_/]+)$")
+
+
+def _collected(root: Path) -> list[dict]:
+    """Every container line the nodes' pod folders hold, with what a collector's
+    Kubernetes metadata knows of it; the folders removed, as a reviewer who has only the
+    log store's export would have them."""
+    records = []
+    for path in sorted(root.glob("nodes/*/var/log/pods/*/*/*.log")):
+        folder = _POD_FOLDER.match(path.parent.parent.name)
+        node = path.parts[len(root.parts) + 1]
+        for line in path.read_text().splitlines():
+            ts, stream, tag, text = line.split(" ", 3)
+            records.append(
+                {
+                    "ts": ts,
+                    "stream": stream,
+                    "tag": tag,
+                    "line": text,
+                    "node": node,
+                    "namespace": folder["ns"],
+                    "pod": folder["pod"],
+                    "uid": folder["uid"],
+                    "container": path.parent.name,
+                }
+            )
+        path.unlink()
+    shutil.rmtree(root / "nodes")
+    return sorted(records, key=lambda r: r["ts"])
+
+
+def _fluent_bit_export(root: Path, records: list[dict], rng: random.Random) -> None:
+    """Fluent Bit's ``tail`` input (the ``cri`` parser) and ``kubernetes`` filter, written
+    by its ``file`` output as JSON lines: its ``date``, the line as ``log``, the pod's
+    metadata under ``kubernetes``."""
+    out = []
+    for r in records:
+        whole, _, fraction = r["ts"].rstrip("Z").partition(".")
+        seconds = datetime.fromisoformat(whole + "+00:00").timestamp()
+        record = {
+            "date": float(f"{seconds:.0f}.{fraction[:6] or '0'}"),
+            "time": r["ts"],
+            "stream": r["stream"],
+            "_p": r["tag"],
+            "log": r["line"],
+            "kubernetes": {
+                "pod_name": r["pod"],
+                "namespace_name": r["namespace"],
+                "pod_id": r["uid"],
+                "labels": {"app.kubernetes.io/name": r["pod"].rsplit("-", 2)[0]},
+                "host": r["node"],
+                "container_name": r["container"],
+                "docker_id": f"{rng.getrandbits(128):032x}",
+                "container_image": f"registry.example/{r['container']}:1.{rng.randrange(9)}",
+            },
+        }
+        out.append(json.dumps(record, separators=(",", ":")))
+    path = root / "exports" / f"fluent-bit-{rng.randrange(10**6):06d}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(out) + "\n")
+
+
+def _loki_export(root: Path, records: list[dict], rng: random.Random) -> None:
+    """``logcli query --output=jsonl`` of the cluster's streams, newest first as logcli
+    lists them: the line, its time, and the stream's labels as Promtail's Kubernetes
+    discovery names them."""
+    out = []
+    for r in reversed(records):
+        labels = {
+            "app": r["pod"].rsplit("-", 2)[0],
+            "container": r["container"],
+            "filename": f"/var/log/pods/{r['namespace']}_{r['pod']}_{r['uid']}/"
+            f"{r['container']}/0.log",
+            "job": f"{r['namespace']}/{r['pod'].rsplit('-', 2)[0]}",
+            "namespace": r["namespace"],
+            "node_name": r["node"],
+            "pod": r["pod"],
+            "stream": r["stream"],
+        }
+        # Promtail's pipeline may drop the file's path: the labels alone say the namespace
+        if rng.random() < 0.5:
+            del labels["filename"]
+        out.append(json.dumps({"labels": labels, "line": r["line"], "timestamp": r["ts"]}))
+    path = root / "loki" / "query-result.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(out) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("export", "seed"), [(_fluent_bit_export, 1), (_loki_export, 3), (_loki_export, 1)]
+)
+def test_a_namespace_wide_change_reaches_programs_whose_logs_a_collector_exported(
+    tmp_path, export, seed
+):
+    """The service's logs come from a log store's export, not from the nodes: each record
+    states the pod's namespace, so the NetworkPolicy that cut it off is still the trigger
+    through its namespace, and the report says so; the same policy written in another
+    namespace is tied to nothing."""
+    folder, truth = build("network_policy", tmp_path / "own", seed)
+    cause = truth.causes[0]
+    kind, namespace, name = cause.target.split("/")
+    export(folder, _collected(folder), random.Random(seed))
+    assert not any(namespace in p.name for p in folder.rglob("*.log*"))
+    loaded = timeline.read(folder, cache=False)
+    analysis = timeline.analyze(loaded)
+    ranked = analysis.contributors.filter(pl.col("target") == cause.target)
+    assert ranked.select("rank", "role", "scope").row(0) == (1, "trigger", "namespace")
+    report = render(findings(loaded, analysis), format="md")
+    assert f"it changed namespace {namespace} as a whole, whose pods logged the errors" in report
     audit = folder / "k8s" / "audit.log"
     elsewhere = audit.read_text().replace(
         f"namespaces/{namespace}/networkpolicies/{name}?",

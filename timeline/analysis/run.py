@@ -48,10 +48,13 @@ def analysis_frame(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     The analysis counts warnings and worse, changes and CI jobs one by one; of the other
     log rows it only needs to know who wrote what, and when (which hosts run a program,
     for comparing touched hosts with untouched ones). So those are kept as one row per
-    source, host, component, signature, level and hour (the first, with its own time,
-    file and line), without message or ``attrs``; the records that tie a pod to its node
-    are kept whole. (Pod logs copied out without their node's folder already name their
-    pod and container: the reader takes them from the path, :mod:`parsers.layouts`.)
+    source, host, component, signature, level, hour and the namespace the row's collector
+    stated (the first, with its own time, file and line), without message, and with
+    ``attrs`` that hold that namespace only
+    (:func:`~timeline.analysis.contributors.targets.namespace_attrs`); the records that tie
+    a pod to its node are kept whole. (Pod logs copied out without their node's folder
+    already name their pod and container: the reader takes them from the path,
+    :mod:`parsers.layouts`.)
     Reading an event store this way holds what the analysis keeps, not the whole input.
     File names are categories: a path of a hundred bytes would be held on every row.
 
@@ -73,10 +76,11 @@ def analysis_frame(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     counted = record | pl.col("level").is_in(PROBLEM_LEVELS).fill_null(False) | pod_node
     columns = events.collect_schema().names()
     keys = ["source", "host", "component", "template", "level"]
-    others = events.filter(~counted).select(*keys, "ts", "kind", "file", "line")
+    stated = contrib.stated_namespace(pl.col("attrs"))
+    others = events.filter(~counted).select(*keys, "ts", "kind", "file", "line", _ns=stated)
     grouped = (
         others.with_columns(_hour=pl.col("ts").dt.truncate("1h"))
-        .group_by(*keys, "_hour")
+        .group_by(*keys, "_hour", "_ns")
         .agg(
             # the least line, ties (a rotated log shares its line numbers) broken by time
             # and file, so that the pick is one row's whatever order the rows come in; the
@@ -92,11 +96,13 @@ def analysis_frame(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     presence = (
         pl.concat([grouped, _end_rows(others, grouped)], how="diagonal")
         .unique(["file", "line", "kind", "ts"], maintain_order=True)
-        .with_columns(message=pl.lit(None, pl.String), attrs=pl.lit("{}"))
+        .with_columns(message=pl.lit(None, pl.String), attrs=contrib.namespace_attrs("_ns"))
         .select(columns)
     )
     kept = events.filter(counted).with_columns(
-        attrs=pl.when(record | pod_node).then(pl.col("attrs")).otherwise(pl.lit("{}"))
+        attrs=pl.when(record | pod_node)
+        .then(pl.col("attrs"))
+        .otherwise(contrib.namespace_attrs(stated))
     )
     # apart from the presence rows: a plan shared by both would be held whole in memory
     both = [kept.select(columns).collect(engine="streaming"), presence]

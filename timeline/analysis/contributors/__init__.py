@@ -74,8 +74,10 @@ from timeline.analysis.contributors.targets import (
     Target,
     host_population,
     incident_targets,
+    namespace_attrs,
     program_namespaces,
     spike_targets,
+    stated_namespace,
 )
 
 __all__ = [
@@ -97,7 +99,9 @@ __all__ = [
     "names_match",
     "node_local",
     "node_pool",
+    "namespace_attrs",
     "program_namespaces",
+    "stated_namespace",
     "pool_node_names",
     "rank_changes",
     "signature_diffs",

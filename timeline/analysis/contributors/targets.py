@@ -10,6 +10,7 @@ from datetime import datetime
 import polars as pl
 
 from parsers.layouts import hints_from_path
+from parsers.routing import NAMESPACE_KEY
 from timeline.analysis.contributors.changes import _host_key, host_key
 from timeline.analysis.incidents import CI_METRICS
 from timeline.reading.pods import node_of_host, pod_nodes
@@ -51,22 +52,58 @@ def _per_source_and_component(seen: pl.DataFrame, column: str) -> dict[str, froz
 
 def program_namespaces(frame: pl.DataFrame | pl.LazyFrame) -> dict[str, frozenset[str]]:
     """The namespaces whose pods wrote each source's log rows, and each component's
-    (``component:<name>``), as their files' paths say (a kubelet's pod folder, a
-    ``kubectl logs`` dump named ``<namespace>_<pod>.log``): what a change to a whole
-    namespace (a NetworkPolicy, a quota) could have reached. Each path is read once."""
+    (``component:<name>``): what a change to a whole namespace (a NetworkPolicy, a quota)
+    could have reached.
+
+    A row's namespace is the one its collector's record states (Fluent Bit's
+    ``kubernetes.namespace_name``, a Loki ``namespace`` label, Cloud Logging's
+    ``resource.labels.namespace_name``...: ``attrs``' first key,
+    :data:`parsers.routing.NAMESPACE_KEY`), else the one its file's path says (a
+    kubelet's pod folder, a ``kubectl logs`` dump named ``<namespace>_<pod>.log``). Where
+    both say one and they differ, the record's wins: it was written beside the line, and
+    a file may hold several pods' records. The stated namespace is read from the start
+    of ``attrs`` with a regex, no JSON decoded; the rows are brought to their distinct
+    (file, source, component, namespace) first, and each path is read once."""
+    stated = stated_namespace(pl.col("attrs"))
     seen = (
         frame.lazy()
         .filter(pl.col("kind") == "log")
-        .select(pl.col("file").cast(pl.String), "source", "component")
+        .select(pl.col("file").cast(pl.String), "source", "component", stated=stated)
         .unique()
         .collect()
     )
-    files = seen["file"].drop_nulls().unique().to_list()
-    namespace = {f: hints_from_path(f).namespace for f in files}
-    seen = seen.with_columns(
-        namespace=pl.col("file").replace_strict(namespace, default=None, return_dtype=pl.String)
-    ).drop_nulls("namespace")
+    files = seen.filter(pl.col("stated").is_null())["file"].drop_nulls().unique().to_list()
+    from_path = {f: hints_from_path(f).namespace for f in files}
+    by_path = pl.col("file").replace_strict(from_path, default=None, return_dtype=pl.String)
+    seen = seen.with_columns(namespace=pl.coalesce("stated", by_path)).drop_nulls("namespace")
     return _per_source_and_component(seen, "namespace")
+
+
+#: The namespace a row's collector stated, at the start of its ``attrs``.
+_STATED_NAMESPACE = rf'^\{{"{NAMESPACE_KEY}":"([^"\\]+)"'
+
+
+def stated_namespace(attrs: pl.Expr) -> pl.Expr:
+    """The namespace of the pod that wrote each row, as its collector's record stated it
+    (the first key of ``attrs``, :data:`parsers.routing.NAMESPACE_KEY`), else null; a
+    regex at the start of the text, no JSON decoded.
+
+    >>> pl.select(stated_namespace(pl.Series(['{"pod_namespace":"shop","pid":"7"}',
+    ...     '{"namespace":"shop"}']))).to_series().to_list()
+    ['shop', None]
+    """
+    return attrs.str.extract(_STATED_NAMESPACE, 1)
+
+
+def namespace_attrs(namespace: pl.Expr | str) -> pl.Expr:
+    """``attrs`` that hold only a stated ``namespace`` (``{}`` where it is null), as
+    :func:`stated_namespace` reads them: what the analysis keeps of a log row's ``attrs``.
+
+    >>> pl.select(namespace_attrs(pl.Series(["shop", None]))).to_series().to_list()
+    ['{"pod_namespace":"shop"}', '{}']
+    """
+    namespace = pl.col(namespace) if isinstance(namespace, str) else namespace
+    return pl.format(f'{{{{"{NAMESPACE_KEY}":"{{}}"}}}}', namespace).fill_null("{}")
 
 
 # --- targets: what the changes are scored against ----------------------------------------
