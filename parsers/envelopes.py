@@ -24,8 +24,8 @@ anything). The first path that is present wins.
                     ``@timestamp``, ``kubernetes.{node,pod,container}.name``, ``host``,
                     ``log.level``; ``ecs-stored``: as the ``_source`` of a stored document
 ``loki``            ``logcli query --output=jsonl``: ``line``, ``timestamp``, ``labels``
-``stern``           ``stern --output json``: ``message``, ``nodeName``, ``podName``,
-                    ``containerName``
+``stern``           ``stern --output json``: ``message``, ``nodeName``, ``namespace``,
+                    ``podName``, ``containerName``
 ``cloud-logging``   Google Cloud Logging ``LogEntry`` (``gcloud logging read --format=json``):
                     ``textPayload`` or ``jsonPayload``, ``resource.labels``, ``severity``
                     (of a JSON payload only: every stderr text line is ``ERROR``)
@@ -404,6 +404,7 @@ ENVELOPES: dict[str, Envelope] = {
             node=("$.nodeName",),
             pod=("$.podName",),
             container=("$.containerName",),
+            namespace=("$.namespace",),
         ),
         Envelope(
             "cloud-logging",

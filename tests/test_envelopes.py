@@ -1983,7 +1983,8 @@ def test_a_kubelet_upgrade_in_a_journals_json_is_inferred_as_from_its_text(read)
             "coredns",
             datetime(2024, 1, 1, 0, 0, 3, 7000, tzinfo=UTC),
         ),
-        # the EKS control plane's log group: klog's own time, in the year of Insights'
+        # the EKS control plane's log group: klog's own time, in the year of Insights';
+        # the stream names the program
         (
             {
                 "@log": "123456789012:/aws/eks/prod/cluster",
@@ -1991,7 +1992,7 @@ def test_a_kubelet_upgrade_in_a_journals_json_is_inferred_as_from_its_text(read)
                 "@message": 'E1231 23:59:58.250000      10 schedule_one.go:1004] "Error scheduling"',
                 "@timestamp": "2023-12-31 23:59:58.251",
             },
-            "klog",
+            "kube-scheduler",
             datetime(2023, 12, 31, 23, 59, 58, 250000, tzinfo=UTC),
         ),
     ],

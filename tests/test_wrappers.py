@@ -1618,6 +1618,9 @@ def test_layers_of_many_files_found_together_as_each_alone():
         "loki": lambda k, line: json.dumps(
             {"labels": {"pod": f"web-{k % 2}"}, "line": line, "timestamp": stamp}
         ),
+        "aws-logs-tail": lambda k, line: (
+            f"2024-05-06T07:08:{k % 60:02d}.{k:06d}+00:00 kube-apiserver-{'0f' * 16} {line}"
+        ),
     }
     samples = [
         [],
