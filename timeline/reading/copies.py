@@ -105,14 +105,20 @@ def log_copies(rows: pl.LazyFrame, lines: Mapping[str, int] | None = None) -> pl
     if pairs.height == 0:
         return pl.DataFrame(schema=_COPY_SCHEMA)
     files = pl.concat([pairs["file"], pairs["file_o"]]).unique().implode()
+    # streams told apart by a hash of their names: a join on one number, not four texts
+    stream_key = pl.struct(_STREAM).hash()
     keyed = (
         logs.filter(pl.col("file").is_in(files))
-        .select(*_STREAM, "ts", "line", "message", _h=pl.col("message").hash())
+        .select("ts", "line", _k=stream_key, _h=pl.col("message").hash())
         .collect()
-        .join(streams.select(*_STREAM, "_s"), on=_STREAM, nulls_equal=True)
-        .select("_s", "ts", "_h", "line", "message")
+        .join(streams.select("_s", _k=stream_key), on="_k")
+        .select("_s", "ts", "_h", "line")
     )
-    counts = keyed.group_by("_s", "ts", "_h").agg(_n=pl.len())
+    pairs = _sharing(pairs, keyed)
+    if pairs.height == 0:
+        return pl.DataFrame(schema=_COPY_SCHEMA)
+    met = pl.concat([pairs["_s"], pairs["_s_o"]]).unique().implode()
+    counts = keyed.filter(pl.col("_s").is_in(met)).group_by("_s", "ts", "_h").agg(_n=pl.len())
     copies = _copies(pairs, counts)
     if copies.height == 0:
         return pl.DataFrame(schema=_COPY_SCHEMA)
@@ -210,20 +216,27 @@ def _one_log(one: str, other: str, hints: dict, stated: bool) -> bool:
     )
 
 
-def _copies(pairs: pl.DataFrame, counts: pl.DataFrame) -> pl.DataFrame:
-    """The candidate pairs (``_s`` better, ``_s_o`` worse) whose rows agree record for
-    record over the time they share (:data:`COPY_SHARE`, :data:`COPY_MIN_ROWS`)."""
+def _sharing(pairs: pl.DataFrame, keyed: pl.DataFrame) -> pl.DataFrame:
+    """The candidate pairs that share at least :data:`COPY_MIN_ROWS` rows, with how many
+    (``_shared``, multiplicity counted: the fewer of the two streams' rows of each time
+    and message). Only the rows whose time and message occur more than once are looked
+    at, so that this costs what the rows that agree cost, not the pairs times their rows
+    (many files of one program in one folder are each other's candidates)."""
+    met = keyed.filter(pl.len().over("ts", "_h") > 1).group_by("_s", "ts", "_h").agg(_n=pl.len())
     shared = (
-        pairs.select("_s", "_s_o")
-        .join(counts, on="_s")
-        .join(counts, left_on=["_s_o", "ts", "_h"], right_on=["_s", "ts", "_h"], suffix="_o")
+        met.join(met, on=["ts", "_h"], suffix="_o")
+        .filter(pl.col("_s") < pl.col("_s_o"))
+        .join(pairs.select("_s", "_s_o"), on=["_s", "_s_o"], how="semi")
         .group_by("_s", "_s_o")
         .agg(_shared=pl.min_horizontal("_n", "_n_o").sum())
+        .filter(pl.col("_shared") >= COPY_MIN_ROWS)
     )
-    pairs = pairs.join(shared, on=["_s", "_s_o"])
-    if pairs.height == 0:
-        return pairs
+    return pairs.join(shared, on=["_s", "_s_o"])
 
+
+def _copies(pairs: pl.DataFrame, counts: pl.DataFrame) -> pl.DataFrame:
+    """The pairs of :func:`_sharing` (``_s`` better, ``_s_o`` worse) whose rows agree
+    record for record over the time they share (:data:`COPY_SHARE`)."""
     # rows in the shared time from each stream's running count, not row by row: a
     # stream may meet many others
     running = counts.sort("_s", "ts").with_columns(_c=pl.col("_n").cum_sum().over("_s"))
@@ -249,16 +262,13 @@ def _copies(pairs: pl.DataFrame, counts: pl.DataFrame) -> pl.DataFrame:
     sides = within("_s").join(within("_s_o"), on=["_s", "_s_o"], suffix="_o")
     return (
         pairs.join(sides, on=["_s", "_s_o"])
-        .filter(
-            (pl.col("_shared") >= COPY_MIN_ROWS)
-            & (pl.col("_shared") >= COPY_SHARE * pl.min_horizontal("_in", "_in_o"))
-        )
+        .filter(pl.col("_shared") >= COPY_SHARE * pl.min_horizontal("_in", "_in_o"))
         .select("_s", "_s_o")
     )
 
 
 def _dropped(copies: pl.DataFrame, counts: pl.DataFrame, keyed: pl.DataFrame) -> pl.DataFrame:
-    """The rows left out (``_s``, ``line``, ``message``, ``_of``: the better stream,
+    """The rows left out (``_s``, ``line``, ``ts``, ``_h``, ``_of``: the better stream,
     ``of_line``): of each time and message, a stream leaves out as many of its rows
     (the first ones) as the better copy with most of them has, each with that copy's
     row of the same place among them."""
@@ -277,18 +287,26 @@ def _dropped(copies: pl.DataFrame, counts: pl.DataFrame, keyed: pl.DataFrame) ->
     return left_out.join(
         placed.select(_of="_s", ts="ts", _h="_h", _k="_k", of_line="line"),
         on=["_of", "ts", "_h", "_k"],
-    ).select("_s", "line", "message", "ts", "_h", "_of", "of_line")
+    ).select("_s", "line", "ts", "_h", "_of", "of_line")
 
 
 def _reported(
     dropped: pl.DataFrame, streams: pl.DataFrame, rows: pl.LazyFrame, lines: Mapping[str, int]
 ) -> pl.DataFrame:
-    """The rows left out as :data:`DUPLICATE_SCHEMA` with their ``ts``, each ending on
-    the line before its file's next row."""
+    """The rows left out as :data:`DUPLICATE_SCHEMA` with their ``ts`` and message (read
+    again for these rows only), each ending on the line before its file's next row."""
     named = dropped.join(streams.select("_s", "file"), on="_s").join(
         streams.select(_of="_s", of_file="file"), on="_of"
     )
     files = named["file"].unique().implode()
+    keys = ["file", "line", "ts", "_h"]
+    said = (
+        rows.filter((pl.col("kind") == "log") & pl.col("file").is_in(files))
+        .select("file", "line", "ts", "message", _h=pl.col("message").hash())
+        .unique(keys)
+        .collect()
+    )
+    named = named.join(said.cast({"line": named.schema["line"]}), on=keys, how="left")
     ends = pl.DataFrame(
         {"file": list(lines), "_lines": list(lines.values())},
         schema={"file": pl.String, "_lines": pl.Int64},
