@@ -35,7 +35,7 @@ from __future__ import annotations
 import polars as pl
 
 from parsers import jobs, registry
-from parsers.common import json_object
+from parsers.common import join_continuations, json_object
 from parsers.registry import Parser, Sample, Score
 
 NAME = "gitlab-ci-log"
@@ -60,6 +60,17 @@ ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"
 STREAM_HEADER = r"^(?P<stream>[0-9a-f]{2})(?P<kind>[OE])(?:\+| |$)"
 SUCCEEDED = "Job succeeded"
 FAILED = r"^ERROR: Job failed(?: \((?P<system>system failure)\))?: (?P<why>.+)$"
+#: How long a section took, as the job page shows it beside the section's title: on a
+#: line of its own after the title, or after it on the same line (``Preparing
+#: environment 00:07``); a copy of the page keeps it, a trace has none.
+DURATION = r"[0-9]{2}:[0-9]{2}(?::[0-9]{2})?"
+#: The runner's own section titles, which the page may show with their duration.
+RUNNER_SECTION = (
+    r'^(?:Preparing the "[^"]+" executor|Preparing environment|Resolving secrets|'
+    r"Getting source from Git repository|Restoring cache|Downloading artifacts|"
+    r'Executing "[^"]+" stage of the job script|Running after_script|Saving cache.*|'
+    r"Uploading artifacts.*|Cleaning up .*)"
+)
 #: The runner describes itself and its executor in a trace's first lines.
 SETUP_LINES = 50
 
@@ -97,6 +108,32 @@ def sniff(sample: list[str]) -> Score:
     ):
         return Score(0.6, "a GitLab runner's executor line and its verdict")
     return Score(0.0, "no GitLab runner greeting, section markers or verdict")
+
+
+def page_durations(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """A copy of the job page with each section's duration, which the page shows beside
+    the section's title, kept with that title's line (``attrs.section_duration``)
+    rather than read as a line of the job's.
+
+    Only a copy of the page has them (no section markers, no times): there a line that
+    is only a duration (``00:01``) follows the title it belongs to, and is joined to it;
+    a duration after one of the runner's own titles on the same line is taken off it.
+    """
+    text = pl.col("text")
+    page = ~(text.str.contains(SECTION).any() | pl.col("prefix_ts").is_not_null().any())
+    duration = text.str.strip_chars().str.contains(f"^{DURATION}$")
+    # a duration follows a title, never another duration or nothing
+    joins = page & duration & ~duration.shift(1).fill_null(True)
+    joined = join_continuations(lines, ~joins).drop("header")
+    below = pl.col("text").str.extract(f"\n\\s*({DURATION})\\s*$", 1)
+    beside = pl.when(page & pl.col("text").str.contains(f"{RUNNER_SECTION} {DURATION}$")).then(
+        pl.col("text").str.extract(f" ({DURATION})$", 1)
+    )
+    return joined.with_columns(section_duration=pl.coalesce(below, beside)).with_columns(
+        text=pl.when(pl.col("section_duration").is_not_null())
+        .then(pl.col("text").str.replace(f"(?:\n\\s*| ){DURATION}\\s*$", ""))
+        .otherwise(pl.col("text"))
+    )
 
 
 def log_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
@@ -189,12 +226,13 @@ def job_row(facts: pl.LazyFrame) -> pl.LazyFrame:
 
 def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     """Every line as a log row, and one job row for the file."""
-    parsed = log_lines(lines).collect().lazy()
+    parsed = log_lines(page_durations(lines)).collect().lazy()
     name = jobs.log_file_job(parsed.select(pl.col("path").first()).collect().item())
     facts = job_facts(parsed, name).collect().lazy()
     attrs = json_object(
         section=pl.when(pl.col("level").is_not_null()).then(pl.col("section")),
         stream=pl.when(pl.col("stderr")).then(pl.lit("stderr")),
+        section_duration=pl.col("section_duration"),
     )
     log_rows = jobs.log_line_records(
         parsed,

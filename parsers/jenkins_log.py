@@ -139,10 +139,13 @@ def sniff(sample: list[str]) -> Score:
 
 def prefix_forms(lines: pl.LazyFrame) -> list[str]:
     """The timestamper prefixes taken off the lines of this file: the dated ones
-    always, a clock or elapsed one only where most lines carry it."""
+    always, a clock or elapsed one only where most lines carry it. The console page
+    shows Pipeline's own step lines (``[Pipeline] sh``) without a time, so that most of
+    a Pipeline's lines may carry none: the share counts the other lines."""
     text = pl.col("text")
+    output = text.filter(~text.str.replace_all(ANSI, "").str.contains(PIPELINE))
     shares = lines.select(
-        clock=text.str.contains(CLOCK).mean(), seconds=text.str.contains(SECONDS).mean()
+        clock=output.str.contains(CLOCK).mean(), seconds=output.str.contains(SECONDS).mean()
     ).collect()
     forms = [BRACKETED, QUERIED]
     for name, pattern in (("clock", CLOCK), ("seconds", SECONDS)):

@@ -213,3 +213,56 @@ def test_a_marker_time_too_large_for_a_number_leaves_the_line_to_its_neighbours(
     logs = loaded.events.filter(pl.col("kind") == "log").sort("line")
     assert logs["ts"].dt.epoch("s").to_list() == [1700000000] * 4
     assert logs["message"][1] == "Executing step"
+
+
+def test_real_web_page_copy_keeps_each_section_s_duration_with_its_title():
+    """The job page shows a section's duration under its title (abarichello/godot-ci#49,
+    runner 13.8): a copy holds it as a line of its own, which is the title's, not a line
+    of the job's; the reporter's own ``...`` stays a line."""
+    loaded = read_real(REAL / "trace-web-page-durations.txt")
+    logs = loaded.events.filter(pl.col("kind") == "log").sort("line")
+    assert not logs["message"].str.contains(r"^[0-9]{2}:[0-9]{2}$").any()
+    assert logs.height == 13
+    titles = logs.filter(pl.col("attrs").str.contains("section_duration"))
+    durations = [json.loads(a)["section_duration"] for a in titles["attrs"]]
+    assert dict(zip(titles["message"], durations, strict=True)) == {
+        "Resolving secrets": "00:00",
+        "Preparing environment": "00:01",
+        "Getting source from Git repository": "00:04",
+        "Cleaning up file based variables": "00:02",
+    }
+    assert "..." in logs["message"].to_list()
+    assert logs.filter(pl.col("message") == "Preparing environment")["line"].to_list() == [7]
+    job = json.loads(loaded.events.filter(pl.col("kind") == "job")["attrs"][0])
+    assert (job["status"], job["runner_name"]) == ("failed", "newest")
+
+
+def test_real_web_page_copy_with_durations_beside_the_runner_s_titles():
+    """A newer page (rhel-lightspeed/linux-mcp-server#539, runner 19.1) copies the
+    duration onto the title's own line: taken off the runner's titles only."""
+    loaded = read_real(REAL / "trace-web-page-inline-durations.txt")
+    logs = loaded.events.filter(pl.col("kind") == "log").sort("line")
+    assert logs.height == 15
+    by_line = dict(zip(logs["line"], logs["message"], strict=True))
+    assert by_line[4] == 'Preparing the "kubernetes" executor'
+    assert by_line[11] == "Preparing environment"
+    assert json.loads(logs.filter(pl.col("line") == 11)["attrs"][0]) == {
+        "section_duration": "00:07"
+    }
+    assert by_line[12].endswith("job timeout: 1h0m0s...")
+
+
+def test_a_program_s_own_times_in_a_raw_trace_stay_its_lines(read):
+    """Only a copy of the page holds durations: in a trace with section markers a line
+    that is only a time is the program's, and a title's last word stays."""
+    text = (
+        "Running with gitlab-runner 16.3.0 (8ec04662)\n"
+        "  on ci-runner-2 zbF4zAjwx\n"
+        'section_start:1678816800:step_script\r\x1b[0KExecuting "step_script" stage of the job script\n'
+        "$ date +%M:%S\n"
+        "00:01\n"
+        "section_end:1678816805:step_script\r\x1b[0KJob succeeded\n"
+    )
+    loaded = read("build.log", text)
+    logs = loaded.events.filter(pl.col("kind") == "log").sort("line")
+    assert logs["message"].to_list()[3:5] == ["$ date +%M:%S", "00:01"]

@@ -443,3 +443,41 @@ def test_growing_queue_waits_are_a_jenkins_ci_spike(write, tmp_path):
     ci = analysis.spikes.filter(pl.col("source") == "jenkins")
     assert ci.height >= 1
     assert ci["start"].min() >= bad_from - timedelta(minutes=30)
+
+
+def test_real_console_page_clock_on_step_output_only():
+    """The console page with Timestamper's clock (jenkinsci/JenkinsPipelineUnit#329)
+    shows it on the steps' output, never on Pipeline's own ``[Pipeline]`` lines, so that
+    most lines carry none: the clock is still taken off and kept."""
+    from pathlib import Path
+
+    from tests.lines import read_real
+
+    loaded = read_real(
+        Path(__file__).parent / "data" / "real" / "jenkins" / "console-page-clock.txt"
+    )
+    logs = loaded.events.filter(pl.col("kind") == "log").sort("line")
+    by_line = dict(zip(logs["line"], logs["message"], strict=True))
+    assert [by_line[n] for n in (2, 3, 4, 14, 15)] == [
+        "+ echo 123",
+        "+ false",
+        "123",
+        "+ echo Will run cleanup",
+        "Will run cleanup",
+    ]
+    assert json.loads(logs.filter(pl.col("line") == 14)["attrs"][0])["clock"] == "11:37:08"
+    assert by_line[1] == "[Pipeline] sh" and logs["ts"].null_count() == logs.height
+    (build,) = job_rows(loaded)
+    assert build["status"] == "failed"
+
+
+def test_a_program_s_clocks_on_a_few_output_lines_stay_in_them(read):
+    """Where most output lines carry no clock, a program's own ``12:00:01`` stays."""
+    text = (
+        "Started by user Jane Doe\n[Pipeline] Start of Pipeline\n[Pipeline] sh\n"
+        "12:00:01  backup started\nrsync: sending files\nrsync: done\n"
+        "backup finished\n[Pipeline] End of Pipeline\nFinished: SUCCESS\n"
+    )
+    loaded = read("backup-3.log", text)
+    logs = loaded.events.filter(pl.col("kind") == "log").sort("line")
+    assert logs.filter(pl.col("line") == 4)["message"].item() == "12:00:01  backup started"
