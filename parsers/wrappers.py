@@ -130,24 +130,44 @@ KMSG = (
 #: before each section.
 MINIKUBE = r"^\* ?(?P<text>.*)$"
 
-#: A pod's and a container's name, or a container's alone, before each line (``stern``,
-#: ``k9s``, scripts looping over containers); told from a line's own words by what
-#: follows: a klog header, a date and time, or a JSON object.
-NAME_PREFIX_DATED = (
-    r"^(?:(?P<host>[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?) )?(?P<unit>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?) "
-    r'(?P<text>(?:[IWEF][0-9]{4} [0-9]{2}:|[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:|\{").*)$'
-)
+#: A container's (or pod's, or namespace's) name, and a pod's or a host's.
+_NAME = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_HOST = r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?"
+#: What starts a record of a format that writes its time first: a klog header, a date and
+#: a time, a JSON object.
+_DATED = r'(?:[IWEF][0-9]{4} [0-9]{2}:|[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:|\{")'
 #: The random suffix Kubernetes gives a pod of a Deployment, DaemonSet or Job
 #: (``coredns-5d78c9869d-abcde``: five of the consonants and digits its names draw from),
 #: or a StatefulSet's ordinal (``rabbitmq-0``).
 POD_SUFFIX = rf"-(?:{layouts.K8S_RANDOM}{{5}}|[0-9]{{1,4}})"
-#: A pod's name of that shape and a container's before any line: a program that writes
-#: no time of its own (CoreDNS), a record's second line, as ``stern`` prints them.
-NAME_PREFIX_POD = (
-    rf"^(?P<host_pod>[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?{POD_SUFFIX}) "
-    r"(?P<unit_pod>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?: (?P<text_pod>.*))?$"
+
+
+def _name_prefix(branch: str, *, namespace: bool, pod_shaped: bool) -> str:
+    """One of :data:`NAME_PREFIX`'s shapes, its groups named for its ``branch``."""
+    ns = rf"(?P<namespace{branch}>{_NAME}) " if namespace else ""
+    if pod_shaped:
+        names = rf"(?P<host{branch}>{_HOST}{POD_SUFFIX}) (?P<unit{branch}>{_NAME})"
+        return rf"^{ns}{names}(?: (?P<text{branch}>.*))?$"
+    pod = rf"(?P<host{branch}>{_HOST}) " if namespace else rf"(?:(?P<host{branch}>{_HOST}) )?"
+    return rf"^{ns}{pod}(?P<unit{branch}>{_NAME}) (?P<text{branch}>{_DATED}.*)$"
+
+
+#: A pod's and a container's name, or a container's alone, before each line (``stern``,
+#: ``k9s``, scripts looping over containers), the pod's namespace first where ``stern``
+#: shows several namespaces; told from a line's own words by what follows (a line that
+#: starts a dated record), or by a pod's name of the shape Kubernetes gives it, which
+#: stern writes before any line: one of a program that writes no time of its own
+#: (CoreDNS), a record's second line. A namespace's name of that shape (``team-2``) is
+#: taken for one where a pod's name follows it.
+NAME_PREFIX = "|".join(
+    _name_prefix(branch, namespace=namespace, pod_shaped=pod_shaped)
+    for branch, namespace, pod_shaped in (
+        ("", False, False),
+        ("_ns", True, False),
+        ("_nspod", True, True),
+        ("_pod", False, True),
+    )
 )
-NAME_PREFIX = f"{NAME_PREFIX_DATED}|{NAME_PREFIX_POD}"
 #: ``aws logs tail`` (its default ``detailed`` format): the event's time in UTC, its log
 #: stream, the message, whose further lines follow as they are. The stream names the
 #: program: an EKS control plane's ``kube-apiserver-<id>``, Container Insights'
@@ -617,11 +637,11 @@ def _named_plausible(lines: list[str]) -> bool:
     True
     """
     found = [m for s in lines if (m := _NAME_PREFIX.match(s))]
-    units = [m["unit"] or m["unit_pod"] for m in found]
+    units = [m["unit"] or m["unit_ns"] or m["unit_pod"] or m["unit_nspod"] for m in found]
     levels = sum(1 for unit in units if unit in SEVERITY_NAMES)
-    dated = any(m["unit"] for m in found)
-    generated = any(_GENERATED_POD.search(m["host_pod"] or "") for m in found)
-    return levels <= len(units) / 2 and (dated or generated)
+    dated = any(m["unit"] or m["unit_ns"] for m in found)
+    pods = [m["host_pod"] or m["host_nspod"] or "" for m in found]
+    return levels <= len(units) / 2 and (dated or any(map(_GENERATED_POD.search, pods)))
 
 
 _AWS_LOGS_TAIL = re.compile(AWS_LOGS_TAIL)
@@ -962,6 +982,10 @@ def strip(frame: pl.DataFrame, name: str, *, outermost: bool = False) -> pl.Data
         )
     if name in SHARED_LABELS:
         updates |= _shared_labels(found, SHARED_LABELS[name])
+    if any(g.startswith("namespace") for g in groups):
+        updates["namespace"] = pl.coalesce(
+            pl.col("namespace"), envelopes.namespace_name(first_of("namespace"))
+        )
     if "unit" in groups:
         unit = first_of("unit")
         if name == "syslog-5424":

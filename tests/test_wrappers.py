@@ -21,6 +21,7 @@ import timeline
 from parsers import routing, runtime, wrappers
 from tests.lines import every_line_accounted as accounted
 from tests.lines import read_real
+from timeline.analysis.contributors import program_namespaces
 from timeline.reading import loader
 from timeline.reading.lines import split_lines
 
@@ -1021,10 +1022,11 @@ def test_stern_pod_and_container_before_each_line(read):
     assert events["message"][0] == "query failed"
 
 
-def _stern_all_namespaces(rng: random.Random) -> tuple[str, dict[str, str]]:
-    """``stern -A .`` over three programs: kube-proxy's klog lines, CoreDNS's lines that
+def _stern_over_programs(rng: random.Random, namespaces: bool) -> tuple[str, dict[str, str]]:
+    """``stern .`` over three programs: kube-proxy's klog lines, CoreDNS's lines that
     carry no time, a RabbitMQ record whose second line stern prefixes as its own; pods
-    named the way their controllers name them, interleaved as stern prints them."""
+    named the way their controllers name them, interleaved as stern prints them; with
+    ``namespaces`` (``stern -A``, several ``-n``), each pod's namespace first."""
     alphabet = "bcdfghjklmnpqrstvwxz2456789"
 
     def suffix(n: int) -> str:
@@ -1049,14 +1051,19 @@ def _stern_all_namespaces(rng: random.Random) -> tuple[str, dict[str, str]]:
         f"{broker} rabbitmq operation basic.publish caused a channel exception not_found: no "
         "exchange 'orders' in vhost '/'",
     ]
-    return "\n".join(lines) + "\n", {"proxy": proxy, "dns": dns, "broker": broker}
+    spaces = {proxy: "kube-system", dns: "kube-system", broker: rng.choice(["mq", "team-2"])}
+    if namespaces:
+        lines = [f"{spaces[line.split(' ', 1)[0]]} {line}" for line in lines]
+    names = {"proxy": proxy, "dns": dns, "broker": broker, "broker_ns": spaces[broker]}
+    return "\n".join(lines) + "\n", names
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_stern_over_several_programs_keeps_each_pods_lines_its_own(read, seed):
+@pytest.mark.parametrize(("seed", "namespaces"), [(1, False), (2, True), (3, False), (4, True)])
+def test_stern_over_several_programs_keeps_each_pods_lines_its_own(read, seed, namespaces):
     """A program that writes no time (CoreDNS) and a record's second line carry stern's
-    names too: they are the named pod's lines, never the record above of another pod."""
-    text, pods = _stern_all_namespaces(random.Random(seed))
+    names too: they are the named pod's lines, never the record above of another pod;
+    the namespace stern writes first is the pod's."""
+    text, pods = _stern_over_programs(random.Random(seed), namespaces)
     loaded = read("stern-all.txt", text, year=2023)
     assert loaded.summary.files["prefix"].to_list() == ["name-prefix"]
     events = loaded.events.sort("line")
@@ -1083,6 +1090,10 @@ def test_stern_over_several_programs_keeps_each_pods_lines_its_own(read, seed):
         "exchange 'orders' in vhost '/'"
     )
     assert accounted(loaded)
+    if namespaces:
+        found = program_namespaces(loaded.events)
+        assert found["component:rabbitmq"] == {pods["broker_ns"]}
+        assert found["component:coredns"] == {"kube-system"}
 
 
 def test_numbered_words_before_lines_are_no_pod_names():
