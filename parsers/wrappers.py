@@ -276,6 +276,13 @@ JOURNAL_SPAN = (
 
 ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"
 
+#: A Markdown code fence of its own on a line, with a language tag or none (````` ```console
+#: `````): what a log pasted into an issue or a chat is framed by.
+FENCE = r"^[\t ]*```[A-Za-z0-9_+.-]*[\t ]*$"
+#: A fence written against a log line, before or after it (````` ```{"time":...} `````,
+#: ````` ...skipping``` `````): the line is the log's, the backticks are not.
+FENCE_GLUED = r"^```|```$"
+
 #: ``kubectl cluster-info dump`` puts each container's log between these lines.
 SECTION = (
     r"^==== (?P<edge>START|END) logs for container (?P<c>[^ ]+) of pod "
@@ -723,7 +730,7 @@ def peel(
     raw = lines["text"].head(SAMPLE_LINES).to_list() if sample is None else sample
     if any("\x1b[" in s for s in raw):
         lines = lines.with_columns(pl.col("text").str.replace_all(ANSI, ""))
-    frame = _empty_columns(lines)
+    frame = unpasted(_empty_columns(lines), raw)
     layers: list[str] = []
     shares: list[float] = []
     if frame["text"].str.contains(_SECTION_LITERAL, literal=True).any():
@@ -808,15 +815,17 @@ def peel_together(
     on every line, or (``prefix`` None) no layer at all, with their paths' hosts and
     containers (:func:`with_path_hints`), in one query: on small files the fixed cost of
     a query, not the lines, is what peeling costs. Each frame's ``path`` must be its own.
-    A file with colour codes in its ``samples`` or with ``cluster-info dump`` sections is
-    peeled on its own."""
+    A file with colour codes in its ``samples``, with ``cluster-info dump`` sections or
+    with what a paste leaves (:func:`pasted`) is peeled on its own."""
     sections = per_file(
         stacked(frames, "text"),
         len(frames),
         any=pl.col("text").str.contains(_SECTION_LITERAL, literal=True).any(),
     )
     plain = [
-        not any("\x1b[" in s for s in sample) and not (section and section["any"])
+        not any("\x1b[" in s for s in sample)
+        and not (section and section["any"])
+        and not pasted(sample)
         for sample, section in zip(samples, sections, strict=True)
     ]
     together = [frame for frame, ok in zip(frames, plain, strict=True) if ok and frame.height]
@@ -902,6 +911,58 @@ def _sections(frame: pl.DataFrame) -> pl.DataFrame:
         )
         .drop("_s")
     )
+
+
+def pasted(sample: list[str]) -> tuple[bool, bool, int]:
+    """What a paste left on the lines of ``sample``: a Markdown quote's ``>`` on every
+    one; a code fence opening the paste (its fences, there and further on, are the
+    paste's); the indent every line shares (a code block's four spaces, a list item's or
+    a terminal session's two) once the quote's mark is off. All three nothing for a file
+    as a program wrote it: no program's log opens with a fence or quotes every line.
+
+    >>> pasted([">     2026-07-10T14:33:53Z stderr F I0710 ...", ">     2026-..."])
+    (True, False, 4)
+    >>> pasted(["```console", "  $ kubectl logs x", "  E0914 10:54:57 ...", "```"])
+    (False, True, 2)
+    >>> pasted(["E0914 10:54:57 ...", "\tcontinued", "```"])
+    (False, False, 0)
+    """
+    first = next((s for s in sample if s.strip()), "")
+    if not first or first[0] not in "> `":
+        return False, False, 0  # every remnant shows on the first line
+    body = [s for s in sample if s.strip()]
+    quote = all(s.startswith(">") for s in body)
+    if quote:
+        body = [s[2:] if s.startswith("> ") else s[1:] for s in body]
+    fence = body[0].lstrip(" ").startswith("```")
+    lines = [s for s in body if s.strip() and not (fence and _FENCE.match(s))]
+    indent = min((len(s) - len(s.lstrip(" ")) for s in lines), default=0)
+    return quote, fence, indent
+
+
+_FENCE = re.compile(FENCE)
+
+
+def unpasted(frame: pl.DataFrame, sample: list[str]) -> pl.DataFrame:
+    """``frame``'s lines as the program wrote them, with what a paste left taken off
+    (:func:`pasted` reads it in ``sample``): a quote's ``>``, the indent all lines share;
+    a fence line becomes a marker line, a fence written against a log line is cut from
+    it. One whole-column pass, and only on a file whose sample shows such remnants."""
+    quote, fence, indent = pasted(sample)
+    if not (quote or fence or indent):
+        return frame
+    text = pl.col("text")
+    if quote:
+        text = text.str.strip_prefix(">").str.strip_prefix(" ")
+    if fence:
+        is_fence = text.str.contains(FENCE)
+        text = pl.when(is_fence).then(text).otherwise(text.str.replace_all(FENCE_GLUED, ""))
+    if indent:
+        text = text.str.strip_prefix(" " * indent)
+    out = frame.with_columns(text.alias("text"))
+    if fence:
+        out = out.with_columns(marker=pl.col("marker") | pl.col("text").str.contains(FENCE))
+    return out
 
 
 def _empty_columns(lines: pl.DataFrame) -> pl.DataFrame:

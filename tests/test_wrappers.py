@@ -422,6 +422,95 @@ def test_compose_v1_underscore_names_and_colour_codes_are_stripped(read):
     assert set(events["host"]) == {"rabbit_1"}
 
 
+# --- what a paste leaves ------------------------------------------------------------------
+
+#: kube-proxy in nftables mode under containerd, as a reviewer quoted it in a reply
+#: (kubernetes/kubernetes#140405): the quote's ``>`` and a code block's four spaces on
+#: every line, a klog ``err=<`` block inside the CRI lines.
+QUOTED_CRI = """\
+>     2026-07-10T14:33:53.856651359Z stderr F I0710 14:33:53.856605       1 proxier.go:1097] "Syncing nftables rules" ipFamily="IPv4" fullSync=true
+>     2026-07-10T14:33:53.863225971Z stderr F E0710 14:33:53.863126       1 proxier.go:994] "Failed to list nftables elements" err=<
+>     2026-07-10T14:33:53.863247473Z stderr F \tfailed to run nft: JSON support not compiled-in
+>     2026-07-10T14:33:53.863249156Z stderr F  > ipFamily="IPv4" containerName="cluster-ips" containerType="set"
+"""
+
+
+def test_a_quoted_code_block_of_cri_lines_reads_as_the_cri_file(read):
+    loaded = read("kube-proxy.log", QUOTED_CRI)
+    assert accounted(loaded)
+    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    events = loaded.events.sort("line")
+    assert events["level"].to_list() == ["info", "error"]
+    assert [t.isoformat() for t in events["ts"]] == [
+        "2026-07-10T14:33:53.856605+00:00",
+        "2026-07-10T14:33:53.863126+00:00",
+    ]
+    assert events["message"][1].startswith('"Failed to list nftables elements" err=<')
+    assert "failed to run nft: JSON support not compiled-in" in events["message"][1]
+    assert not any(m.startswith(">") for m in events["message"])
+
+
+#: RabbitMQ's JSON log pasted with the opening fence written against its first line and
+#: the closing fence on a line of its own (rabbitmq/rabbitmq-server#10648).
+FENCED_JSON = """\
+```{"time":"2024-03-01 09:17:24.889639+00:00","level":"info","msg":"Management plugin: using rates mode 'basic'","domain":"rabbitmq","pid":"<0.222.0>"}
+{"time":"2024-03-01 09:17:24.889921+00:00","level":"info","msg":"Running boot step rabbit_shovel_parameters defined by app rabbitmq_shovel","domain":"rabbitmq","pid":"<0.222.0>"}
+{"time":"2024-03-01 09:17:24.900061+00:00","level":"info","msg":"Starting message stores for vhost 'vhost_expressmode'","domain":"rabbitmq","pid":"<0.456.0>"}
+```
+"""
+
+
+def test_a_fence_against_the_first_record_is_cut_and_a_fence_line_is_the_pastes(read):
+    loaded = read("rabbitmq.log", FENCED_JSON)
+    assert accounted(loaded)
+    files = loaded.summary.files
+    assert files["unparsed_lines"].sum() == 0
+    assert files["wrapper_lines"].sum() == 1
+    events = loaded.events.sort("line")
+    assert events["message"].to_list() == [
+        "Management plugin: using rates mode 'basic'",
+        "Running boot step rabbit_shovel_parameters defined by app rabbitmq_shovel",
+        "Starting message stores for vhost 'vhost_expressmode'",
+    ]
+    assert events["ts"][0].isoformat() == "2024-03-01T09:17:24.889639+00:00"
+
+
+def test_lines_indented_alike_in_a_fenced_block_lose_the_shared_indent_only(read):
+    # kubelet --logging-format=json quoted in kubernetes/kubernetes#104997, in a fenced
+    # block indented by two; the klog err=< block's own indent stays a continuation
+    text = (
+        "```\n"
+        '  {"ts":1631610094233.7605,"caller":"app/server.go:276","msg":"Failed to construct'
+        ' kubelet dependencies","err":"error reading /var/lib/kubelet/pki/kubelet.key,'
+        ' certificate and key must be supplied as a pair"}\n'
+        '  E0914 10:54:57.540301   69656 server.go:271] "Failed to construct kubelet'
+        ' dependencies" err=<\n'
+        "  \tcertificate and key must be supplied as a pair\n"
+        "   >\n"
+        "```\n"
+    )
+    loaded = read("kubelet.log", text, year=2021)
+    assert accounted(loaded)
+    assert loaded.summary.files["unparsed_lines"].sum() == 0
+    events = loaded.events.sort("line")
+    assert events["level"].to_list() == ["error", "error"]
+    assert events["message"][0] == "Failed to construct kubelet dependencies"
+    assert events["ts"][1].isoformat() == "2021-09-14T10:54:57.540301+00:00"
+    assert "certificate and key must be supplied" in events["message"][1]
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        ["E0914 10:54:57.540301   1 server.go:271] x", "\tcontinued", "```"],
+        ['{"level":"info","msg":"a ``` b"}', '{"level":"info","msg":"```"}'],
+        ["2023-03-14 18:00:01.123 [info] <0.1.0> x", " indented continuation"],
+    ],
+)
+def test_a_file_as_a_program_wrote_it_shows_no_paste(sample):
+    assert wrappers.pasted(sample) == (False, False, 0)
+
+
 # --- search-tool prefixes -------------------------------------------------------------------
 
 
