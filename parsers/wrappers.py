@@ -825,7 +825,7 @@ def peel_together(
     plain = [
         not any("\x1b[" in s for s in sample)
         and not (section and section["any"])
-        and not pasted(sample)
+        and not any(pasted(sample))
         for sample, section in zip(samples, sections, strict=True)
     ]
     together = [frame for frame, ok in zip(frames, plain, strict=True) if ok and frame.height]

@@ -797,9 +797,12 @@ def test_small_files_without_a_layer_are_peeled_together_as_each_alone(tmp_path,
     files = sorted(str(p) for p in tmp_path.rglob("*") if p.is_file())
     one_by_one = [mapper.map_task(mapper.Task(f)) for f in files]
     groups = spy(wrappers, "peel_together")
+    alone = spy(wrappers, "peel")
     together = mapper.map_batch([mapper.Task(f) for f in files])
     assert [layer for _, _, layer in groups] == [None]
     assert len(groups[0][0]) >= 24 + 8 + 2, "every bare log, the coloured and blank one among them"
+    # only the coloured file, the journal and the empty one are peeled on their own
+    assert len(alone) <= 3, [call[0]["path"][0] for call in alone if call[0].height]
     for alone, batched in zip(one_by_one, together, strict=True):
         assert (batched.path, batched.format, batched.prefix) == (
             alone.path,
