@@ -560,3 +560,129 @@ def test_programs_that_log_alike_are_told_apart_in_the_order_they_spiked(tmp_pat
     incident = analysis.incidents.row(0, named=True)
     assert incident["sources"] == [first, second]
     assert incident["order"].startswith(f"{first} at ")
+
+
+# --- an incident still going when the logs end -------------------------------------------
+
+
+def _kube_proxy_log(
+    start: datetime, end: datetime, errors_from: datetime, errors_to: datetime, rng
+):
+    """A kube-proxy pod log from ``start`` to ``end``: a sync a minute, iptables-restore
+    failing every few seconds between ``errors_from`` and ``errors_to``."""
+    lines, t = [], start
+    while t < end:
+        z, k = t.strftime("%Y-%m-%dT%H:%M:%S.%f000Z"), t.strftime("%m%d %H:%M:%S.%f")
+        if errors_from <= t < errors_to:
+            lines.append(
+                f'{z} stderr F E{k}       1 proxier.go:1537] "Failed to execute iptables-restore" '
+                'err="exit status 4 (iptables-restore v1.8.9 (nf_tables): line 5 failed)"'
+            )
+            t += timedelta(seconds=rng.uniform(3, 9))
+        else:
+            lines.append(f'{z} stderr F I{k}       1 proxier.go:820] "Syncing iptables rules"')
+            t += timedelta(seconds=rng.uniform(50, 70))
+    return "\n".join(lines) + "\n"
+
+
+def _incident_of(tmp_path, seed: int, *, stops_before_end: timedelta | None):
+    rng = random.Random(seed)
+    start = datetime(
+        2024, rng.randrange(1, 12), rng.randrange(1, 28), rng.randrange(0, 12), tzinfo=UTC
+    )
+    end = start + rng.randrange(5, 8) * H
+    errors_from = end - rng.randrange(50, 100) * M
+    errors_to = end if stops_before_end is None else end - stops_before_end
+    for node in rng.sample(["ip-10-0-1-17", "ip-10-0-2-33", "ip-10-0-3-9", "worker-7"], 2):
+        path = tmp_path / "logs" / node / f"kube-proxy-{node[-2:]}x7k2q.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_kube_proxy_log(start, end, errors_from, errors_to, rng))
+    loaded = timeline.read(tmp_path / "logs", cache=False)
+    analysis = timeline.analyze(loaded)
+    return loaded, analysis, errors_from, end
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_errors_that_last_to_the_end_of_the_logs_are_not_a_recovery(tmp_path, seed):
+    """Logs collected while iptables-restore still fails: the incident has no recovery,
+    it is ongoing until the end of the logs, and every output says so."""
+    from timeline.outputs.findings import findings, schema
+    from timeline.outputs.report import render
+
+    loaded, analysis, errors_from, end = _incident_of(tmp_path, seed, stops_before_end=None)
+    assert analysis.incidents.height == 1
+    inc = analysis.incidents.row(0, named=True)
+    assert inc["ongoing"] is True
+    assert inc["recovery"] is None
+    assert end - 2 * M <= inc["logs_end"] <= end + M
+    assert abs(inc["onset"] - errors_from) < 5 * M
+    assert inc["duration_s"] == pytest.approx((inc["logs_end"] - inc["onset"]).total_seconds())
+    assert inc["mitigation"] is None or inc["mitigation"] < inc["logs_end"]
+    found = findings(loaded, analysis, title="Ongoing")
+    item = found["incidents"][0]
+    assert item["ongoing"] is True
+    assert item["times"]["recovery"] is None
+    assert item["times"]["logs_end"] is not None
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(json.loads(render(found, format="json")), schema())
+    md = render(found, format="md")
+    logs_end = f"{inc['logs_end']:%Y-%m-%d %H:%M}"
+    assert f"not recovered by the end of the logs at {logs_end} UTC; at least" in md
+    assert "**recovered:**" not in md
+    assert f"to the end of the logs at {logs_end} UTC, not recovered" in md
+    assert f"| {logs_end} | end of the logs: not recovered by then |" in md
+    html = render(found, format="html")
+    assert f"not recovered by the end of the logs at {logs_end} UTC; at least" in html
+    title = analysis.summary_lines()[1][1]
+    assert f"to the end of the logs at {logs_end} UTC, not recovered by then (at least" in title
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_the_same_errors_stopped_well_before_the_end_recover(tmp_path, seed):
+    """The same failures ending half an hour before the logs do: recovered, when they ended."""
+    from timeline.outputs.findings import findings
+    from timeline.outputs.report import render
+
+    loaded, analysis, _, end = _incident_of(tmp_path, seed, stops_before_end=30 * M)
+    inc = analysis.incidents.row(0, named=True)
+    assert inc["ongoing"] is False
+    assert inc["logs_end"] is None
+    assert abs(inc["recovery"] - (end - 30 * M)) < 3 * M
+    md = render(findings(loaded, analysis, title="Recovered"), format="md")
+    assert f"**recovered:** {inc['recovery']:%Y-%m-%d %H:%M} UTC" in md
+    assert "not recovered by the end of the logs" not in md
+    assert "**ongoing:**" not in md
+
+
+def test_a_ci_queue_delay_still_high_at_the_end_is_ongoing():
+    """Jobs wait half an hour from 10:00 until the last job queued: the delay has not
+    recovered; the same delays back to seconds an hour before the end have."""
+    day = T0 + timedelta(days=1)
+    results = {}
+    for back in (False, True):
+        b = EventBuilder(47)
+        b.logs(
+            source="kube-proxy",
+            component="kube-proxy",
+            hosts=["node-a", "node-b"],
+            template="Syncing rules",
+            level="info",
+            start=T0,
+            end=day + 12 * H,
+            per_min=0.5,
+        )
+        late_until = day + 11 * H if back else day + 12 * H
+        spans = [(T0, day + 10 * H, (20, 60)), (day + 10 * H, late_until, (1500, 2400))]
+        if back:
+            spans.append((late_until, day + 12 * H, (20, 60)))
+        for s, e, delay in spans:
+            b.jobs(
+                source="gitlab-ci", executor="docker", start=s, end=e, per_min=0.5, delay_s=delay
+            )
+        results[back] = _analysed(b.frame()).incidents.sort("onset").row(-1, named=True)
+    going, recovered = results[False], results[True]
+    assert going["ongoing"] is True and going["recovery"] is None
+    assert going["logs_end"] >= day + 11 * H + 50 * M
+    assert going["onset"] - (day + 10 * H) < 15 * M
+    assert recovered["ongoing"] is False
+    assert recovered["recovery"] <= day + 11 * H + 30 * M

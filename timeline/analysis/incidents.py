@@ -14,6 +14,11 @@ the peak back below half. Recovery is when every member series is back at its ba
 (:func:`series_recoveries`: its excess under a twentieth of its peak for good), never
 merely when the next incident begins; incidents may overlap, and phases use only the
 buckets before each series' recovery.
+
+Logs are often collected while an incident is still under way. A series still at or
+above a twentieth of its peak when its data ends has not recovered: the logs ended, not
+the trouble. An incident with such a series is *ongoing*: it has no recovery, its
+``logs_end`` says when the data ends, and its duration (onset to then) is a lower bound.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from datetime import timedelta
 import polars as pl
 
 from timeline.analysis.rates import SERIES_SCHEMA, every, job_signature, problem_rows, to_timedelta
-from timeline.analysis.spikes import LEVEL_METRICS, telling_job
+from timeline.analysis.spikes import LEVEL_METRICS, SUSTAIN, telling_job
 
 __all__ = [
     "CI_METRICS",
@@ -203,7 +208,12 @@ def incident_table(
     pl.DataFrame
         ``incident_id``; ``start`` (first member spike), ``onset``, ``escalation``,
         ``peak``, ``mitigation``, ``recovery`` (Datetime UTC) and ``duration_s`` (onset to
-        recovery); ``spike_ids``, ``n_spikes``; ``sources`` in the
+        recovery); ``ongoing`` (Boolean: some member series had not recovered when its
+        data ended) with ``logs_end`` (the latest such end; null unless ongoing): then
+        ``recovery`` is null, ``duration_s`` runs from the onset to ``logs_end`` (the
+        incident lasted at least that long) and ``mitigation`` is null unless the
+        intensity fell below half after the peak within the data;
+        ``spike_ids``, ``n_spikes``; ``sources`` in the
         order they first spiked, ``sequence`` (list of struct: ``source``, ``series``,
         ``start``, ``after_previous_s``) and ``order`` (the same in words); ``hosts``,
         ``n_hosts``, ``signatures`` (log signatures), ``level`` (highest); and for
@@ -225,10 +235,15 @@ def incident_table(
         .cast({"incident_id": pl.UInt32, "latest": _TS})
     )
     recovered = series_recoveries(
-        buckets, width=width, share=recovery_share, gap=2 * gap_td, latest=logs_end
+        buckets,
+        width=width,
+        share=recovery_share,
+        gap=2 * gap_td,
+        latest=logs_end,
+        ends=_series_ends(flagged, width),
     )
     buckets = buckets.join(recovered, on=["incident_id", "series"], how="left").filter(
-        pl.col("bucket") < pl.col("recovered")
+        pl.col("bucket") < pl.coalesce("recovered", "data_end")
     )
     onsets = _refined_onsets(
         _source_onsets(buckets, onset_share, gap_td), spikes, frame, flagged, width, job_table
@@ -303,7 +318,11 @@ def incident_table(
         signatures=pl.col("signature").filter(~is_ci).unique(maintain_order=True),
         level=pl.col("level").drop_nulls().max(),
     )
-    recovery = recovered.group_by("incident_id").agg(recovery=pl.col("recovered").max())
+    recovery = recovered.group_by("incident_id").agg(
+        recovery=pl.col("recovered").max(),
+        ongoing=pl.col("ongoing").any(),
+        logs_end=pl.col("data_end").filter(pl.col("ongoing")).max(),
+    )
     table = (
         totals.join(phases, on="incident_id", how="left")
         .join(recovery, on="incident_id", how="left")
@@ -312,20 +331,26 @@ def incident_table(
         .join(ci_first, on="incident_id", how="left")
         .sort("start")
         .with_columns(
-            recovery=pl.coalesce("recovery", "_end"),
+            ongoing=pl.col("ongoing").fill_null(False),
+            recovery=pl.when(pl.col("ongoing").fill_null(False).not_()).then(
+                pl.coalesce("recovery", "_end")
+            ),
             onset=pl.coalesce("onset", "start"),
             first_anomaly_at=pl.coalesce("first_anomaly_at", "start"),
             first_anomaly=pl.coalesce("first_anomaly", pl.lit("CI impact only")),
         )
         .with_columns(
-            duration_s=_seconds(pl.col("recovery") - pl.col("onset")),
+            duration_s=_seconds(pl.coalesce("recovery", "logs_end") - pl.col("onset")),
             n_hosts=pl.col("hosts").list.len().cast(pl.UInt32),
             warning_lead_s=_seconds(pl.col("onset") - pl.col("first_anomaly_at")),
             ci_lag_s=_seconds(pl.col("ci_impact_at") - pl.col("onset")),
             # phases are found per bucket, the onset to the row: keep them in order
             escalation=pl.max_horizontal("escalation", "onset"),
             peak=pl.max_horizontal("peak", "onset"),
-            mitigation=pl.max_horizontal(pl.coalesce("mitigation", "recovery"), "onset"),
+            # an ongoing incident that never fell below half has not been mitigated yet
+            mitigation=pl.when(pl.coalesce("mitigation", "recovery").is_not_null()).then(
+                pl.max_horizontal(pl.coalesce("mitigation", "recovery"), "onset")
+            ),
         )
         .sort("incident_id")
     )
@@ -433,8 +458,10 @@ def series_recoveries(
     share: float,
     gap: timedelta,
     latest: pl.DataFrame | None = None,
+    ends: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """When each member series of each incident was back at its baseline.
+    """When each member series of each incident was back at its baseline, or that it was
+    not by the time its data ends.
 
     A stretch with no values longer than ``gap`` splits a series into episodes; the
     series' part in the incident is the episode of its peak, among the episodes that
@@ -443,6 +470,24 @@ def series_recoveries(
     never stretches this incident). From that peak the series is back once its excess
     stays under ``share`` of it: the recovery is the end of its last bucket at or above
     it (of the peak bucket itself, for a series never above its baseline).
+
+    A recovery needs data after it that shows the series quiet: a series whose data
+    ends (``ends``) less than two buckets, or than
+    :data:`~timeline.analysis.spikes.SUSTAIN` (5 minutes, what a spike of fine buckets
+    must last), after its last bucket at or above ``share``, or no later than its longest
+    quiet stretch between two such buckets after its peak, has not recovered: it is
+    *ongoing* (``recovered`` null). One quiet bucket is not enough: the last bucket of
+    the data is often only partly written, and sparse errors in fine buckets leave
+    stretches of empty ones inside a spike; a quiet end no longer than those is no sign
+    that the errors stopped. A count series' data ends with all of the
+    input (its zero-filled buckets run to the end of the last row of any source), a delay
+    series' at the end of its last bucket that had jobs (a delay is known only for jobs
+    that were queued). The end of all the input rather than of the series' own source:
+    a source that logs only its errors (a grep, an errors-only extract) ends with its
+    last error and would look ongoing however long the rest of the logs go on quietly;
+    and the analysis keeps the input's last row exactly, but of each source's quiet rows
+    only one an hour. A source whose log stops early while still failing thus counts as
+    recovered where the rest of the logs show it quiet.
 
     Parameters
     ----------
@@ -459,11 +504,15 @@ def series_recoveries(
     latest
         ``incident_id`` and ``latest`` (Datetime UTC): the latest start of an episode
         that still belongs to the incident (incidents without a row: any).
+    ends
+        ``series`` and ``data_end`` (Datetime UTC): when the data each series comes from
+        ends (series without a row, or none given: never ongoing).
 
     Returns
     -------
     pl.DataFrame
-        ``incident_id``, ``series`` and ``recovered`` (Datetime UTC).
+        ``incident_id``, ``series``, ``recovered`` (Datetime UTC; null when ongoing),
+        ``ongoing`` (Boolean) and ``data_end`` (Datetime UTC or null).
 
     Examples
     --------
@@ -475,6 +524,13 @@ def series_recoveries(
     >>> series_recoveries(buckets, width=timedelta(minutes=5), share=0.1,
     ...     gap=timedelta(minutes=30))["recovered"].dt.strftime("%H:%M").to_list()
     ['00:10']
+
+    Had its data ended at 00:12, it would not have recovered by then:
+
+    >>> ends = pl.DataFrame({"series": ["delay"], "data_end": [t(0, 12)]})
+    >>> series_recoveries(buckets, width=timedelta(minutes=5), share=0.1,
+    ...     gap=timedelta(minutes=30), ends=ends).select("recovered", "ongoing").row(0)
+    (None, True)
     """
     keys = ["incident_id", "series"]
     ordered = buckets.select(*keys, "bucket", "share").sort(*keys, "bucket")
@@ -498,17 +554,39 @@ def series_recoveries(
         .first()
         .over(keys),
     )
-    return (
+    recovered = (
         episodes.filter(
             (pl.col("_episode") == pl.col("_peak_episode"))
             & (pl.col("bucket") >= pl.col("_peak"))
             & ((pl.col("share") >= share) | (pl.col("bucket") == pl.col("_peak")))
         )
-        .group_by(keys)
-        .agg(recovered=pl.col("bucket").max() + width)
+        .sort(*keys, "bucket")
+        .group_by(keys, maintain_order=True)
+        .agg(
+            recovered=pl.col("bucket").max() + width,
+            # the longest quiet between two high buckets after the peak: no recovery
+            _quiet=(pl.col("bucket").diff().max() - width).fill_null(timedelta(0)),
+        )
         .cast({"recovered": _TS})
         .sort(keys)
     )
+    if ends is None:
+        ends = pl.DataFrame(schema={"series": pl.String, "data_end": _TS})
+    enough = pl.max_horizontal(pl.lit(max(2 * width, SUSTAIN)), pl.col("_quiet") + width)
+    ongoing = (pl.col("data_end") - pl.col("recovered") < enough).fill_null(False)
+    return (
+        recovered.join(ends.select("series", pl.col("data_end").cast(_TS)), on="series", how="left")
+        .with_columns(ongoing=ongoing)
+        .with_columns(recovered=pl.when(~pl.col("ongoing")).then(pl.col("recovered")))
+        .select(*keys, "recovered", "ongoing", "data_end")
+    )
+
+
+def _series_ends(flagged: pl.DataFrame, width: timedelta) -> pl.DataFrame:
+    """When the data of each series ends: the end of its last bucket in ``flagged``. A
+    count series' buckets are filled to the end of all the input; a delay series has
+    buckets only where jobs were queued."""
+    return flagged.group_by("series").agg(data_end=(pl.col("bucket").max() + width).cast(_TS))
 
 
 def _member_buckets(spikes: pl.DataFrame, flagged: pl.DataFrame) -> pl.DataFrame:
@@ -645,6 +723,8 @@ _INCIDENT_SCHEMA: dict[str, pl.DataType] = {
     "mitigation": _TS,
     "recovery": _TS,
     "duration_s": pl.Float64(),
+    "ongoing": pl.Boolean(),
+    "logs_end": _TS,
     "level": pl.String(),
     "n_spikes": pl.UInt32(),
     "spike_ids": pl.List(pl.UInt32),

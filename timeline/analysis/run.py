@@ -251,12 +251,20 @@ class Analysis:
 
     def _incident_lines(self, incident: dict[str, Any], *, top: int) -> list[tuple[str, str]]:
         iid = incident["incident_id"]
+        if incident.get("ongoing"):
+            until = (
+                f"the end of the logs at {incident['logs_end']:%Y-%m-%d %H:%M} UTC, not "
+                f"recovered by then (at least {duration_text(incident['duration_s'])})"
+            )
+        else:
+            until = (
+                f"{incident['recovery']:%Y-%m-%d %H:%M} UTC "
+                f"({duration_text(incident['duration_s'])})"
+            )
         out = [
             (
                 "title",
-                f"Incident {iid + 1}: {incident['onset']:%Y-%m-%d %H:%M} to "
-                f"{incident['recovery']:%Y-%m-%d %H:%M} UTC "
-                f"({duration_text(incident['duration_s'])}), "
+                f"Incident {iid + 1}: {incident['onset']:%Y-%m-%d %H:%M} to {until}, "
                 f"{_plural(incident['n_spikes'], 'spike')}"
                 + (f" on {_plural(incident['n_hosts'], 'host')}" if incident["n_hosts"] else ""),
             ),
@@ -511,7 +519,12 @@ def _analyze_all(
     )
     grouped = inc.group_incidents(described, gap=gap)
     incidents = inc.incident_table(
-        grouped, flagged, bucket=bucket, gap=gap, frame=events, job_table=job_table
+        grouped,
+        flagged,
+        bucket=bucket,
+        gap=gap,
+        frame=events,
+        job_table=job_table,
     )
     changes = contrib.change_events(events)
     diffs = contrib.signature_diffs(events, changes, window=change_window)
@@ -633,7 +646,9 @@ def narrowed(
             keep = keep & (pl.col(first) <= until)
         return keep
 
-    incidents = found.incidents.filter(overlaps("onset", "recovery"))
+    incidents = found.incidents.filter(
+        overlaps("onset", "recovery") | (pl.col("ongoing") & overlaps("onset", "logs_end"))
+    )
     kept = incidents["incident_id"].implode()
     spikes = found.spikes.filter(pl.col("incident_id").is_in(kept))
     contributors = found.contributors.filter(pl.col("incident_id").is_in(kept))

@@ -205,7 +205,7 @@ def host_figure(
         return None
     row = incident.row(0, named=True)
     start = row["onset"] - timedelta(hours=2)
-    end = row["recovery"]
+    end = row["recovery"] or row.get("logs_end") or row["onset"]
     # lazy, so that only the columns the lanes count are copied out of the window
     window = events.lazy().filter(pl.col("ts").is_between(start, end))
     hosts = (
@@ -559,16 +559,17 @@ def _across(
 
 def _shade(fig: go.Figure, analysis: Analysis) -> None:
     """Each incident shaded across every lane from its onset to its recovery, labelled
-    (numbered from 1)."""
+    (numbered from 1); one still going when the logs end, to their end, labelled so."""
     for inc in analysis.incidents.iter_rows(named=True):
-        start, end = inc["onset"], inc["recovery"]
+        ongoing = bool(inc.get("ongoing"))
+        start, end = inc["onset"], inc.get("logs_end") if ongoing else inc["recovery"]
         if start is None or end is None:
             continue
         _across(
             fig,
             start,
             max(end, start + timedelta(minutes=1)),
-            label=f"incident {inc['incident_id'] + 1}",
+            label=f"incident {inc['incident_id'] + 1}" + (", not recovered" if ongoing else ""),
             colour="#c62828",
             y=1.0,
             fillcolor="rgba(211,47,47,0.07)",

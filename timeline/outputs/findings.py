@@ -150,7 +150,9 @@ def _incident(
             "peak": words.iso(row["peak"]),
             "mitigation": words.iso(row["mitigation"]),
             "recovery": words.iso(row["recovery"]),
+            "logs_end": words.iso(row.get("logs_end")) if row.get("ongoing") else None,
         },
+        "ongoing": bool(row.get("ongoing")),
         "duration_s": row["duration_s"],
         "level": row.get("level"),
         "sources": list(row["sources"] or []),
@@ -267,11 +269,20 @@ def _story(
         + f": {words.plural(len(incident['spikes']), 'spike')}"
         f"{words.on_hosts(len(incident['hosts']))}.",
     )
-    say(
-        "when",
-        f"{words.minute(row['onset'])} to {words.minute(row['recovery'])} UTC "
-        f"({duration_text(row['duration_s'])}).",
-    )
+    ongoing = bool(row.get("ongoing"))
+    if ongoing:
+        say(
+            "when",
+            f"{words.minute(row['onset'])} to the end of the logs at "
+            f"{words.minute(row.get('logs_end'))} UTC (at least "
+            f"{duration_text(row['duration_s'])}), not recovered by then.",
+        )
+    else:
+        say(
+            "when",
+            f"{words.minute(row['onset'])} to {words.minute(row['recovery'])} UTC "
+            f"({duration_text(row['duration_s'])}).",
+        )
     by_role: dict[str, list[dict]] = {}
     for c in contributors:
         by_role.setdefault(c["role"], []).append(c)
@@ -289,10 +300,18 @@ def _story(
         picked = sorted(by_role.get(role, []), key=lambda c: (c["time"], c["rank"]))
         if picked:
             say(label, _grouped(picked) + ".")
-    say(
-        "recovered",
-        f"{words.minute(row['recovery'])} UTC, {duration_text(row['duration_s'])} after the onset.",
-    )
+    if ongoing:
+        say(
+            "ongoing",
+            f"not recovered by the end of the logs at {words.minute(row.get('logs_end'))} UTC; "
+            f"at least {duration_text(row['duration_s'])} after the onset.",
+        )
+    else:
+        say(
+            "recovered",
+            f"{words.minute(row['recovery'])} UTC, {duration_text(row['duration_s'])} after "
+            "the onset.",
+        )
     detection = incident["detection"]
     seen = []
     if detection["first_sign"]:
@@ -359,6 +378,14 @@ def _top_incident(incidents: list[dict]) -> str | None:
     return max(incidents, key=lambda i: (i["duration_s"] or 0, -i["number"]))["id"]
 
 
+def _numbers(incidents: list[dict]) -> str:
+    """``incident 2`` or ``incidents 1 and 3``."""
+    numbers = [str(i["number"]) for i in incidents]
+    if len(numbers) == 1:
+        return f"incident {numbers[0]}"
+    return f"incidents {', '.join(numbers[:-1])} and {numbers[-1]}"
+
+
 def _overview(incidents: list[dict]) -> list[str]:
     if not incidents:
         return [
@@ -366,10 +393,16 @@ def _overview(incidents: list[dict]) -> list[str]:
             "own baseline by enough to count."
         ]
     first = min(i["times"]["onset"] for i in incidents)
-    last = max(i["times"]["recovery"] for i in incidents)
+    last = max(i["times"]["recovery"] or i["times"]["logs_end"] for i in incidents)
+    going = [i for i in incidents if i["ongoing"]]
+    still = (
+        f", when the logs end with {_numbers(going)} not recovered"
+        if going and max(i["times"]["logs_end"] for i in going) == last
+        else ""
+    )
     return [
         f"{words.plural(len(incidents), 'incident')} between {first[:16].replace('T', ' ')} and "
-        f"{last[:16].replace('T', ' ')} UTC."
+        f"{last[:16].replace('T', ' ')} UTC{still}."
     ] + [
         f"Incident {i['number']}, {i['story'][1]['text']} {i['story'][0]['text']}"
         for i in incidents

@@ -134,7 +134,8 @@ def host_view(
         return None
     incident = row.row(0, named=True)
     start = incident["onset"] - timedelta(hours=2)
-    end = incident["recovery"]
+    # an incident still going when the logs end is shown to the end of its data
+    end = incident["recovery"] or incident.get("logs_end") or incident["onset"]
     step = max((end - start) / width, timedelta(seconds=1))
     problems = (
         rates.problem_rows(events.filter(pl.col("ts").is_between(start, end)))

@@ -202,7 +202,8 @@ def incident_targets(incidents: pl.DataFrame, spikes: pl.DataFrame) -> list[Targ
             Target(
                 target_id=row["incident_id"],
                 onset=row["onset"],
-                end=row["recovery"],
+                # an incident still going when the logs end lasts at least until then
+                end=row["recovery"] if row["recovery"] is not None else row.get("logs_end"),
                 hosts=frozenset(_host_key(h) for h in row["hosts"] or ()),
                 signatures=_signatures(members),
                 sources=tuple(row["sources"] or ()),
