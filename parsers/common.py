@@ -287,7 +287,8 @@ def join_continuations(
         .with_columns(pl.col("text").list.join("\n"))
         .drop("record")
     )
-    return pl.concat([single, grouped], how="vertical").sort("line")
+    # records that share a line (an OTLP batch's) keep one order, run after run
+    return pl.concat([single, grouped], how="vertical").sort("line", maintain_order=True)
 
 
 def json_object(**fields: pl.Expr) -> pl.Expr:

@@ -375,7 +375,7 @@ def parse(lines: pl.LazyFrame) -> pl.LazyFrame:
     )
     return pl.concat(
         [_fast_queries(frame.filter("_fast")), _general(frame.filter(~pl.col("_fast")))]
-    ).sort("line")
+    ).sort("line", maintain_order=True)  # records of one line (a batch's) in one order
 
 
 def _fast_queries(frame: pl.LazyFrame) -> pl.LazyFrame:

@@ -365,7 +365,7 @@ def read_records(joined: pl.LazyFrame) -> pl.LazyFrame:
                 template=template, _pairs=pl.coalesce(pairs, pl.lit('"'))
             )
         )
-    fields = pl.concat(ways, how="vertical").sort("line")
+    fields = pl.concat(ways, how="vertical").sort("line", maintain_order=True)
     where = pl.col("_where").str.replace(" ", '","caller":"', literal=True)
     source = program(pl.col("container"), pl.col("path"))
     reason = (

@@ -331,7 +331,7 @@ def parse_segments(lines: pl.DataFrame, main: Parser | None, *, streams: bool = 
     if single and main is not None:
         parsed = main.parse(lines.lazy().select(list(LINE_SCHEMA))).collect(engine="in-memory")
         found = _typed(parsed)
-        return Routed(_with_wrapper_fields(found, lines), {main.name: lines.height})
+        return Routed(with_wrapper_fields(found, lines), {main.name: lines.height})
     segments = segment_sizes(routed)
     parts = []
     for (name, _nth), group in _runs(routed).group_by("_format", "_nth", maintain_order=True):
@@ -349,7 +349,7 @@ def parse_segments(lines: pl.DataFrame, main: Parser | None, *, streams: bool = 
     if not parts:
         return Routed(_empty_records(), segments)
     found = pl.concat([_typed(p) for p in parts], how="vertical").sort("line", maintain_order=True)
-    return Routed(_with_wrapper_fields(found, lines), segments)
+    return Routed(with_wrapper_fields(found, lines), segments)
 
 
 #: More runs than this of one format in one stream, and the stream's runs of a format
@@ -437,11 +437,13 @@ def _unclaimed(group: pl.DataFrame) -> pl.DataFrame:
     ).collect()
 
 
-def _with_wrapper_fields(found: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
+def with_wrapper_fields(found: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
     """Fill what a record leaves open from its first line's wrapper: the time (a
     yearless one says so), the year of a yearless time where the wrapper's names one,
     the level the wrapper states or gives (a syslog severity), and the pod's namespace and
-    the pid in ``attrs`` (:data:`NAMESPACE_KEY` first)."""
+    the pid in ``attrs`` (:data:`NAMESPACE_KEY` first). ``lines`` may be several small
+    files' lines read in one query, their line numbers moved apart: each record takes
+    the fields of its own file's line, as when its file is read alone."""
     lines = lines.with_columns(
         pl.lit(None, pl.String).alias(c)
         for c in ("stated_level", "namespace")
@@ -469,14 +471,16 @@ def _wrapper_fields_of(found: pl.DataFrame, lines: pl.DataFrame, fields: list[st
     each takes the fields of the first entry of its line and time, and where no entry
     has its time, its line's first."""
     by_line = lines.select("line", *fields).unique("line", keep="first", maintain_order=True)
+    # the records stay in the order read: a join keeps it only when told to, and records
+    # of one line (an OTLP batch's) have no other order
     if lines["line"].n_unique() == lines.height:
-        return found.join(by_line, on="line", how="left")
+        return found.join(by_line, on="line", how="left", maintain_order="left")
     keys = ["line", "prefix_ts"]
     by_time = lines.select(*keys, *fields, _timed=pl.lit(True)).unique(
         keys, keep="first", maintain_order=True
     )
-    joined = found.join(by_time, on=keys, how="left", nulls_equal=True).join(
-        by_line, on="line", how="left", suffix="_of_line"
+    joined = found.join(by_time, on=keys, how="left", nulls_equal=True, maintain_order="left").join(
+        by_line, on="line", how="left", suffix="_of_line", maintain_order="left"
     )
     return joined.with_columns(
         pl.when(pl.col("_timed")).then(pl.col(f)).otherwise(pl.col(f"{f}_of_line")).alias(f)

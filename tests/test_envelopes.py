@@ -13,6 +13,7 @@ import json
 import random
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -625,6 +626,156 @@ def test_a_stated_namespace_beats_the_paths_and_a_name_no_namespace_could_have_i
     found = program_namespaces(loaded.events)
     assert found["component:ledger-api"] == {"ledger", "batch"}
     assert "<b>ops</b>" not in loaded.events["attrs"].str.join("").item()
+
+
+# --- small files read together ------------------------------------------------------------
+
+
+def small_pod_logs(seed: int) -> tuple[str, list[list[Line]]]:
+    """A namespace and four to six pods' few dozen lines each (kube-proxy's klog with its
+    ``err=<`` blocks, or CoreDNS), each pod on a node of its own, from a seeded time."""
+    rng = random.Random(seed)
+    namespace = rng.choice(["edge-net", "payments-7", "ci-runners", "dns"])
+    at = datetime(
+        rng.choice([2023, 2024, 2025]),
+        rng.randint(1, 12),
+        rng.randint(1, 28),
+        rng.randint(0, 23),
+        rng.randint(0, 59),
+        tzinfo=UTC,
+    )
+    pods = []
+    for k in range(rng.randint(4, 6)):
+        node = rng.choice(["ip-10-20-{}-{}.ec2.internal", "gke-prod-pool-{}-x{}k2"]).format(
+            rng.randint(1, 9), rng.randint(10, 250)
+        )
+        dns = k % 2 == 1  # two or more of each format, so each goes together
+        pod = (
+            f"coredns-5d78c9869d-{rng.randrange(10000, 99999)}"
+            if dns
+            else f"kube-proxy-{rng.choice('bcdfghjklmnpqrstvwxz')}{rng.randrange(1000, 9999)}"
+        )
+        lines = []
+        while len(lines) < rng.randint(20, 40):
+            at += timedelta(seconds=rng.randint(1, 30), microseconds=rng.randrange(10**6))
+            if dns:
+                text = (
+                    f"[ERROR] plugin/errors: 2 api-{k}.example.com. A: read udp "
+                    f"10.244.{k}.3:{rng.randint(30000, 60000)}->10.96.0.10:53: i/o timeout"
+                    if rng.random() < 0.3
+                    else f"[INFO] 10.244.{k}.5:{rng.randint(30000, 60000)} - "
+                    f'{rng.randint(1, 65000)} "A IN web.default.svc.cluster.local. udp 54 '
+                    f'false 512" NOERROR qr,aa,rd 106 0.000{rng.randint(100, 999)}s'
+                )
+                lines.append(Line(at, node, pod, "coredns", "stdout", text))
+            elif rng.random() < 0.3:
+                for text in (
+                    klog_head("E", at, "proxier.go:1520")
+                    + '"Failed to execute iptables-restore" err=<',
+                    f"\texit status 1: iptables-restore: line {rng.randint(2, 90)} failed",
+                    " >",
+                ):
+                    lines.append(Line(at, node, pod, "kube-proxy", "stderr", text))
+            else:
+                text = klog_head("I", at, "proxier.go:853") + '"Syncing iptables rules"'
+                lines.append(Line(at, node, pod, "kube-proxy", "stderr", text))
+        pods.append(lines)
+    return namespace, pods
+
+
+def journal_of(lines: list[Line], seed: int) -> str:
+    """One node's ``journalctl -u kube-proxy -o json``: the pod's lines as a unit's, each an
+    entry with its ``_PID`` and ``PRIORITY``, some of them the kernel's at 3 and 4."""
+    rng = random.Random(seed)
+    pid = rng.randint(900, 30000)
+    entries = []
+    for x in lines:
+        entries.append(kube_proxy(x.at, x.node, pid, x.text))
+        if rng.random() < 0.15:
+            line = "TCP: request_sock_TCP: Possible SYN flooding on port 10250. Sending cookies."
+            entries.append(kernel(x.at + timedelta(microseconds=500), x.node, 4, line))
+    return journalctl_json(entries)
+
+
+def syslog_of(lines: list[Line], _seed: int) -> str:
+    """The same as rsyslog's ``/var/log/syslog`` writes it: the program's name and pid."""
+    pid = sum(map(ord, lines[0].pod)) % 30000 + 100
+    return "".join(
+        f"{x.at:%b} {x.at.day:2d} {x.at:%H:%M:%S} {x.node.split('.')[0]} "
+        f"{x.container}[{pid}]: {x.text}\n"
+        for x in lines
+    )
+
+
+#: The collectors of :data:`COLLECTORS` whose small files of one format are parsed in one
+#: query (:func:`timeline.reading.mapper.map_batch`), and two whose lines are each an
+#: entry, so that each file is parsed on its own.
+TOGETHER = [
+    "fluent-bit-cri",
+    "fluent-bit-docker",
+    "cloudwatch",
+    "logcli-jsonl",
+    "vector",
+    "gcloud",
+    "stern-json",
+    "otel-file",
+]
+ENTRIES = {"journald-json": journal_of, "syslog": syslog_of}
+
+
+@pytest.mark.parametrize(
+    ("collector", "seed"), [(c, 3 + 38 * k) for k, c in enumerate(TOGETHER + list(ENTRIES))]
+)
+def test_small_files_read_together_give_the_rows_each_gives_alone(tmp_path, spy, collector, seed):
+    """A folder of small single-pod exports is read a format at a time in one query; each
+    file's rows are still the rows it gives read alone, every column: the namespace and
+    pid the collector's record states in ``attrs``, the level a journal's PRIORITY states,
+    the time, host and component."""
+    namespace, pods = small_pod_logs(seed)
+    files = []
+    for k, lines in enumerate(pods):
+        if collector in ENTRIES:
+            text = ENTRIES[collector](lines, seed + k)
+        else:
+            text = COLLECTORS[collector][0](lines).replace("kube-system", namespace)
+        path = tmp_path / collector / f"{lines[0].pod}.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        files.append(str(path))
+    together = spy(mapper, "_parse_together")
+    batched = mapper.map_batch([mapper.Task(f) for f in files])
+    went = sorted(i for _members, indexes in together for i in indexes)
+    if collector in ENTRIES:
+        assert went == []
+    else:
+        assert went == list(range(len(files))), "every file in one query of its format"
+    for f, each in zip(files, batched, strict=True):
+        alone = mapper.map_task(mapper.Task(f))
+        assert each.records.equals(alone.records), f
+        assert (each.rows, each.first_lines, each.covered_lines, each.segments) == (
+            alone.rows,
+            alone.first_lines,
+            alone.covered_lines,
+            alone.segments,
+        )
+        assert each.evidence == alone.evidence
+        assert each.warnings.equals(alone.warnings)
+
+    read = timeline.read(str(tmp_path / collector), workers=1, cache=False, infer=False)
+    rows = read.events.sort("file", "line", "ts", maintain_order=True)
+    for f in files:
+        alone = timeline.read(f, workers=1, cache=False, infer=False).events
+        mine = rows.filter(pl.col("file").str.ends_with(Path(f).name))
+        assert mine.drop("file").equals(alone.sort("line", "ts", maintain_order=True).drop("file"))
+    logs = rows.filter(pl.col("kind") == "log")
+    if collector in ENTRIES:
+        programs = logs.filter(pl.col("component") != "kernel")
+        assert programs["attrs"].str.contains('^\\{"pid":"[0-9]+"').all()
+    else:
+        assert logs.select(stated_namespace(pl.col("attrs")))["attrs"].unique().to_list() == [
+            namespace
+        ]
+    assert logs["level"].is_not_null().all()
 
 
 def test_a_stores_stderr_severity_is_not_taken_for_the_programs_level(read):

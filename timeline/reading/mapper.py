@@ -291,6 +291,8 @@ def map_batch(tasks: list[Task]) -> list[Partial]:
             records, measured = parsed.get(i, (None, None))
             if records is None:
                 records = _parse(parser, stripped, result, forced=bool(tasks[i].format))
+            else:  # all its lines are its format's, as :func:`_wholly_own` found
+                result.segments = {parser.name: stripped.height}
             _take_records(result, records, stripped, warnings, tasks[i], measured)
         out.append(result)
     _write_rows(out, tasks)
@@ -544,13 +546,17 @@ def _all_whole_lines(frames: list[pl.DataFrame], whole_line: pl.Expr) -> list[bo
 
 
 def _parse_lines(parser: Parser, lines: pl.DataFrame) -> pl.DataFrame | Exception:
-    """The records ``parser`` reads from ``lines`` (all its own), or the exception it raised."""
+    """The records ``parser`` reads from ``lines`` (all its own), with what each record's
+    first line's wrapper adds (:func:`parsers.routing.with_wrapper_fields`: the time and
+    level a collector gives, the pod's namespace and the pid), as a file read alone has
+    them; or the exception it raised."""
     try:
         # the in-memory engine holds less at once than the streaming one on a parser's
         # whole-column string work, and is no slower
         lazy = parser.parse(lines.lazy().select(list(LINE_SCHEMA)))
         records = lazy.collect(engine="in-memory")
-        return records.select([pl.col(c).cast(t) for c, t in RECORD_SCHEMA.items()])
+        records = records.select([pl.col(c).cast(t) for c, t in RECORD_SCHEMA.items()])
+        return routing.with_wrapper_fields(records, lines)
     except Exception as exc:  # a parser bug must not lose the other files
         return exc
 
