@@ -63,7 +63,14 @@ from timeline.reading.duplicates import DUPLICATE_SCHEMA
 from timeline.reading.pods import host_key
 from timeline.reading.sources import folder_of, same_owner, says_more
 
-__all__ = ["COPY_MIN_ROWS", "COPY_SHARE", "GENERIC_SOURCES", "LOG_RECORD", "log_copies"]
+__all__ = [
+    "COPY_MIN_ROWS",
+    "COPY_SCHEMA",
+    "COPY_SHARE",
+    "GENERIC_SOURCES",
+    "LOG_RECORD",
+    "log_copies",
+]
 
 #: The share of the shared time's rows (of the side with fewer) that must repeat the
 #: other side's for two streams to be copies: a copy's wrapper may lose a line or two (a
@@ -79,7 +86,8 @@ GENERIC_SOURCES = frozenset({"klog"})
 LOG_RECORD = "log line"
 
 _STREAM = ["file", "source", "component", "host"]
-_COPY_SCHEMA = {**DUPLICATE_SCHEMA, "ts": pl.Datetime("us", "UTC")}
+#: The rows left out, as :func:`log_copies` gives them.
+COPY_SCHEMA = {**DUPLICATE_SCHEMA, "ts": pl.Datetime("us", "UTC")}
 
 
 def log_copies(rows: pl.LazyFrame, lines: Mapping[str, int] | None = None) -> pl.DataFrame:
@@ -103,7 +111,7 @@ def log_copies(rows: pl.LazyFrame, lines: Mapping[str, int] | None = None) -> pl
     )
     pairs = _candidates(streams)
     if pairs.height == 0:
-        return pl.DataFrame(schema=_COPY_SCHEMA)
+        return pl.DataFrame(schema=COPY_SCHEMA)
     files = pl.concat([pairs["file"], pairs["file_o"]]).unique().implode()
     # streams told apart by a hash of their names: a join on one number, not four texts
     stream_key = pl.struct(_STREAM).hash()
@@ -116,12 +124,12 @@ def log_copies(rows: pl.LazyFrame, lines: Mapping[str, int] | None = None) -> pl
     )
     pairs = _sharing(pairs, keyed)
     if pairs.height == 0:
-        return pl.DataFrame(schema=_COPY_SCHEMA)
+        return pl.DataFrame(schema=COPY_SCHEMA)
     met = pl.concat([pairs["_s"], pairs["_s_o"]]).unique().implode()
     counts = keyed.filter(pl.col("_s").is_in(met)).group_by("_s", "ts", "_h").agg(_n=pl.len())
     copies = _copies(pairs, counts)
     if copies.height == 0:
-        return pl.DataFrame(schema=_COPY_SCHEMA)
+        return pl.DataFrame(schema=COPY_SCHEMA)
     dropped = _dropped(copies, counts, keyed)
     return _reported(dropped, streams, rows, lines or {})
 
@@ -337,6 +345,6 @@ def _reported(
             record=pl.lit(LOG_RECORD),
         )
         .sort("file", "line")
-        .select(list(_COPY_SCHEMA))
-        .cast(_COPY_SCHEMA)
+        .select(list(COPY_SCHEMA))
+        .cast(COPY_SCHEMA)
     )

@@ -46,7 +46,7 @@ from parsers.common import archives_unpacked
 from timeline.errors import TimelineWarning, UnknownFormatError, UnknownZoneError
 from timeline.reading import archives, bundles, executor, mapper, settle, signatures, sources, times
 from timeline.reading import store as event_store
-from timeline.reading.copies import LOG_RECORD, log_copies
+from timeline.reading.copies import COPY_SCHEMA, LOG_RECORD, log_copies
 from timeline.reading.duplicates import Deduplicated, deduplicated
 from timeline.reading.lines import CUT_PATTERN
 from timeline.reading.mapper import WARNING_SCHEMA, Partial, Task
@@ -686,6 +686,8 @@ def _leave_out_log_copies(plans: list[_FilePlan], root: Path) -> pl.DataFrame:
     hold a file with rows left out are written again."""
     parts = sorted((root / event_store.EVENTS).glob("part-*.parquet"))
     lines = {plan.path: sum(part.lines for part in plan.parts) for plan in plans}
+    if sum(1 for plan in plans if any(part.rows for part in plan.parts)) < 2:
+        return pl.DataFrame(schema=COPY_SCHEMA)  # one file is no file's copy
     copies = log_copies(event_store.scan_files(parts), lines)
     if copies.height == 0:
         return copies
