@@ -328,11 +328,8 @@ def _columns(header: str) -> list[tuple[str, int, int]]:
 def _cell(key: str) -> pl.Expr:
     """The text of column ``key`` in a row, by the header's positions."""
     start, width = pl.col(f"_s_{key}"), pl.col(f"_w_{key}")
-    by_position = (
-        pl.when(width < 0)
-        .then(pl.col("text").str.slice(start))
-        .otherwise(pl.col("text").str.slice(start, width))
-    )
+    # the last column (a width of -1) runs to the end of the line: no length
+    by_position = pl.col("text").str.slice(start, pl.when(width >= 0).then(width))
     value = by_position.str.strip_chars()
     # custom columns print <none> for a field the event lacks
     return pl.when(start.is_not_null() & ~value.is_in(["", "<none>"])).then(value)
