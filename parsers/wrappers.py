@@ -662,12 +662,9 @@ def _streams_plausible(lines: list[str]) -> bool:
     False
     """
     streams = [m["origin"] for s in lines if (m := _AWS_LOGS_TAIL.match(s))]
-    levels = sum(1 for stream in streams if stream.lower().strip("[]:") in _LEVEL_NAMES)
+    levels = sum(1 for stream in streams if stream.lower().strip("[]:") in envelopes.LEVELS)
     return levels <= len(streams) / 2
 
-
-#: Level words as programs write them, in lower case.
-_LEVEL_NAMES = frozenset({*SEVERITY_NAMES, "warn", "error", "fatal", "trace", "critical"})
 
 #: What tells a wrapper's lines from a format's own that its pattern also matches.
 _PLAUSIBLE: dict[str, Callable[[list[str]], bool]] = {

@@ -21,6 +21,7 @@ import timeline
 from parsers import routing, runtime, wrappers
 from tests.lines import every_line_accounted as accounted
 from tests.lines import read_real
+from tests.test_k8s_audit import audit
 from timeline.analysis.contributors import program_namespaces
 from timeline.reading import loader
 from timeline.reading.lines import split_lines
@@ -1988,34 +1989,26 @@ def _eks_log_group(rng: random.Random) -> tuple[list[dict], dict[str, str]]:
     def klog(t: datetime, letter: str, where: str, text: str) -> str:
         return f"{letter}{t:%m%d %H:%M:%S.%f}      11 {where}] {text}"
 
-    audit = {
-        "kind": "Event",
-        "apiVersion": "audit.k8s.io/v1",
-        "level": "RequestResponse",
-        "auditID": f"{rng.getrandbits(128):032x}",
-        "stage": "ResponseComplete",
-        "requestURI": "/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy",
-        "verb": "patch",
-        "user": {"username": f"arn:aws:sts::123456789012:assumed-role/eks-admin/{user}"},
-        "userAgent": "kubectl/v1.29.2 (linux/amd64) kubernetes/4b8e819",
-        "objectRef": {
+    audit_line = audit(
+        "patch",
+        "/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy",
+        {
             "resource": "daemonsets",
             "namespace": "kube-system",
             "name": "kube-proxy",
             "apiGroup": "apps",
-            "apiVersion": "v1",
         },
-        "responseStatus": {"metadata": {}, "code": 200},
-        "requestReceivedTimestamp": f"{at[0]:%Y-%m-%dT%H:%M:%S.%f}Z",
-        "stageTimestamp": f"{at[0]:%Y-%m-%dT%H:%M:%S.%f}Z",
-    }
+        when=f"{at[0]:%Y-%m-%dT%H:%M:%S.%f}Z",
+        audit_id=f"{rng.getrandbits(128):032x}",
+        user=f"arn:aws:sts::123456789012:assumed-role/eks-admin/{user}",
+    )
     container_log = (
         f"{node}-application.var.log.containers.{pod}_kube-system_kube-proxy-"
         + "".join(rng.choice("0123456789abcdef") for _ in range(64))
         + ".log"
     )
     events = [
-        (at[0], f"kube-apiserver-audit-{instance}", json.dumps(audit)),
+        (at[0], f"kube-apiserver-audit-{instance}", audit_line),
         (
             at[1],
             f"kube-apiserver-{instance}",

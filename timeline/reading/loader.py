@@ -1072,14 +1072,15 @@ def _duplicate_notes(dropped: pl.DataFrame) -> pl.DataFrame:
         "line",
         "end_line",
         unparsed=pl.lit(False),
-        reason=pl.format(
-            "the same {} as {}:{}, counted there",
-            "record",
-            pl.col("of_file").str.extract(r"([^/\\]+)$", 1),
-            "of_line",
-        ),
+        reason=pl.format("the same {} as {}, counted there", "record", _kept_at("of_line")),
         text=pl.col("message").str.slice(0, mapper.WARNING_TEXT_CHARS),
     ).cast(WARNING_SCHEMA)
+
+
+def _kept_at(line: str) -> pl.Expr:
+    """``name:line`` of the row kept in a left-out copy's place: the kept file's name
+    (``of_file`` without its folders) and the line column ``line``."""
+    return pl.format("{}:{}", pl.col("of_file").str.extract(r"([^/\\]+)$", 1), line)
 
 
 def _log_copy_notes(copies: pl.DataFrame) -> pl.DataFrame:
@@ -1103,7 +1104,7 @@ def _log_copy_notes(copies: pl.DataFrame) -> pl.DataFrame:
             _last_of=pl.col("of_line").max(),
         )
     )
-    where = pl.format("{}:{}", pl.col("of_file").str.extract(r"([^/\\]+)$", 1), "of_line")
+    where = _kept_at("of_line")
     return runs.select(
         "file",
         "line",
