@@ -43,6 +43,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_scale import with_bytecode  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 START = 1678809600  # 2023-03-14T16:00:00Z
 YEAR = 2023
@@ -427,6 +431,7 @@ def measure(fmt: Format, path: Path, repeat: int, baselines: list[Path] = ()) ->
     for i, baseline in enumerate(baselines, 1):
         contenders.insert(i, (f"load@{baseline.name}"[:14], "load", baseline))
     for label, name, root in contenders:
+        with_bytecode(root)
         command = [sys.executable, __file__, "--child", name, str(path), "--pattern", fmt.pattern]
         command += ["--root", str(root)] + (["--json-key", fmt.json_key] if fmt.json_key else [])
         best = min((run(command, True) for _ in range(repeat)), key=lambda r: r.wall)

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_ingest import YEAR, coredns_lines, kube_proxy_lines  # noqa: E402
+from bench_scale import with_bytecode  # noqa: E402
 
 
 def write_files(folder: Path, files: int, lines: int, seed: int) -> None:
@@ -102,6 +103,7 @@ def main() -> None:
         write_files(folder, args.files, args.lines, args.seed)
         print(f"{args.files:,} files of {args.lines} lines")
         for root in [ROOT, *args.baseline]:
+            with_bytecode(root)
             done = subprocess.run(
                 [sys.executable, __file__, "--child", str(folder), str(root)]
                 + ["--repeat", str(args.repeat)],

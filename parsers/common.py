@@ -40,7 +40,6 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 LEVELS = ["debug", "info", "warning", "error", "critical"]
@@ -179,8 +178,10 @@ def file_numbers(heights: list[int]) -> pl.Series:
     >>> file_numbers([2, 0, 1]).to_list()
     [0, 0, 2]
     """
-    numbers = np.repeat(np.arange(len(heights), dtype=np.uint32), heights)
-    return pl.Series(numbers, dtype=pl.UInt32)
+    numbers = pl.int_range(len(heights), dtype=pl.UInt32).repeat_by(
+        pl.Series(heights, dtype=pl.UInt32)
+    )
+    return pl.select(numbers.explode(empty_as_null=False)).to_series()
 
 
 def stacked(frames: list[pl.DataFrame], *columns: str) -> pl.DataFrame:
