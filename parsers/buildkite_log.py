@@ -93,14 +93,17 @@ def _bodies(texts: pl.Expr) -> pl.Expr:
 
 def sniff(sample: list[str]) -> Score:
     """The agent's times at line starts make a job log sure; the agent's own sections
-    (``~~~ Running commands``) without them likely."""
+    (``~~~ Running commands``) or errors (``🚨 Error: ...``, what a copy of a failed
+    job's page ends with) without them likely."""
     texts = pl.Series(sample, dtype=pl.String)
     if texts.str.contains(STAMP_AT_START).any():
         return Score(0.95, "the Buildkite agent's line times (_bk;t=...)")
     bodies = pl.select(_bodies(pl.lit(texts))).to_series()
     if bodies.str.contains(AGENT_SECTION).any():
         return Score(0.7, "the Buildkite agent's sections (~~~ Running commands)")
-    return Score(0.0, "no Buildkite agent line times or sections")
+    if bodies.str.contains(ERROR).any():
+        return Score(0.6, "the Buildkite agent's errors (🚨 Error: ...)")
+    return Score(0.0, "no Buildkite agent line times, sections or errors")
 
 
 def log_lines(lines: pl.LazyFrame) -> pl.LazyFrame:

@@ -19,7 +19,8 @@ the job's web page has neither markers nor times; it is read too, its rows witho
 **Times.** A line's own time where it has one; else the time of the last section marker
 at or before it, and the first marker's for the lines the runner writes before it (the
 runner's greeting, written the same second). The runner writes ``ERROR:`` and
-``WARNING:`` lines, which give the level.
+``WARNING:`` lines, which give the level, and so do git's own ``fatal:``, ``error:``
+and ``warning:`` (a clone or fetch that failed) in the job's output.
 
 **The job row.** Started at the first line's time, stopped at the last one's: a trace
 does not say when the job was queued, so its queue delay is left unknown (the jobs API
@@ -71,6 +72,9 @@ RUNNER_SECTION = (
     r'Executing "[^"]+" stage of the job script|Running after_script|Saving cache.*|'
     r"Uploading artifacts.*|Cleaning up .*)"
 )
+#: The Kubernetes executor's wait for the job's pod, the page's first lines when it
+#: never started.
+WAITING_POD = r"^Waiting for pod [^ ]+ to be running, status is [A-Za-z]+"
 #: The runner describes itself and its executor in a trace's first lines.
 SETUP_LINES = 50
 
@@ -96,17 +100,19 @@ def _bodies(lines: pl.Expr) -> pl.Expr:
 
 def sniff(sample: list[str]) -> Score:
     """The runner's greeting makes a trace sure, its section markers likely, and its
-    verdict after its executor line (a copy of the web page) likely too."""
+    verdict with its executor line, one of its sections' titles or its wait for the
+    job's pod (a copy of the web page) likely too."""
     texts = pl.Series(sample, dtype=pl.String)
     bodies = pl.select(_bodies(pl.lit(texts))).to_series()
     if bodies.str.contains(GREETING).any():
         return Score(0.95, "the GitLab runner's greeting (Running with gitlab-runner)")
     if texts.str.contains(SECTION).any():
         return Score(0.7, "GitLab CI section markers")
-    if bodies.str.contains(EXECUTOR).any() and (
+    runner_lines = f"(?:{EXECUTOR})|(?:{RUNNER_SECTION})|(?:{WAITING_POD})"
+    if bodies.str.contains(runner_lines).any() and (
         (bodies == SUCCEEDED).any() or bodies.str.contains(FAILED).any()
     ):
-        return Score(0.6, "a GitLab runner's executor line and its verdict")
+        return Score(0.6, "a GitLab runner's executor, section or pod line and its verdict")
     return Score(0.0, "no GitLab runner greeting, section markers or verdict")
 
 
@@ -159,7 +165,10 @@ def log_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
     word = pl.col("body").str.extract(r"^([A-Z]+): ", 1)
     return parsed.with_columns(
         _time=pl.coalesce("prefix_ts", "_marker_time"),
-        level=word.replace_strict(LEVEL, default=None, return_dtype=pl.String),
+        level=pl.coalesce(
+            word.replace_strict(LEVEL, default=None, return_dtype=pl.String),
+            jobs.git_level(pl.col("body")),
+        ),
     )
 
 

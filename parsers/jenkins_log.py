@@ -27,9 +27,12 @@ clock (``time=HH:mm:ss``) or an elapsed time (``elapsed=HH:mm:ss.S``; the defaul
 elapsed seconds, ``12.345``). A clock or elapsed time has no date: it is taken off the
 line and kept in ``attrs.clock`` or ``attrs.elapsed_s``, and the line has no time. Such
 a prefix is taken off only where most lines carry it, so that a program's own
-``12:00:01`` is not. A line without a time of its own is at the time of the line before
-it, the first ones at the first time; a time that cannot be (``2023-02-30``) makes the
-line unparsed, saying so.
+``12:00:01`` is not. The console page shows one space after a clock, the
+``/timestamps/`` page two: whichever most of the file's clocks have is the separator,
+and only it is taken off, so that a line Jenkins wrote with a leading space (the git
+plugin's `` > git fetch ...``, Docker's `` ---> 3bd5ba0a82f0``) keeps it. A line
+without a time of its own is at the time of the line before it, the first ones at the
+first time; a time that cannot be (``2023-02-30``) makes the line unparsed, saying so.
 
 **The job row.** Started at the first line's time, stopped at the last one's once Jenkins
 wrote ``Finished: RESULT``, whose result is the status (none yet: running). A Pipeline
@@ -39,7 +42,9 @@ line and started at the ``Running on`` line after it, and the label it waited on
 executor; a log without the wait (a freestyle build waits before its log begins) has no
 queue delay, not a zero one. The agent is the job's ``runner_name``, never a host.
 ``ERROR:`` and ``FATAL:`` lines are errors, ``WARNING:`` lines warnings, each with the
-Pipeline stage it was in. The job is named by its file: ``app-build`` #142 for
+Pipeline stage it was in, and so are git's own ``fatal:``, ``error:`` and ``warning:``
+lines and a freestyle build step's ``Build step 'Execute shell' marked build as
+failure``. The job is named by its file: ``app-build`` #142 for
 ``jenkins/app-build/142/consoleText`` or ``app-build-142.log``, ``team/app-build`` for
 ``jobs/team/jobs/app-build/builds/142/log``.
 """
@@ -68,6 +73,9 @@ QUERIED = rf"^(?P<stamp>{_ISO})  "
 #: ``/timestamps/?time=HH:mm:ss&appendLog`` or ``elapsed=HH:mm:ss.S``, and the console
 #: page's timestamps as copied from it (one space).
 CLOCK = r"^(?P<clock>[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?) {1,2}"
+#: The console page's clock and its one space; the ``/timestamps/`` page's and its two.
+CLOCK_SHOWN = r"^(?P<clock>[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?) "
+CLOCK_QUERIED = r"^(?P<clock>[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?)  "
 #: ``/timestamps/?appendLog``: elapsed seconds, two spaces, line.
 SECONDS = r"^(?P<elapsed>[0-9]+\.[0-9]{1,3})  "
 ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"
@@ -89,6 +97,10 @@ WAITING = (
     r"Waiting for next available executor(?: on ‘?(?P<label>[^’]+)’?)?)$"
 )
 FINISHED = r"^Finished: (?P<result>[A-Z_]+)$"
+#: A freestyle build step's verdict on the build, before Jenkins' own.
+BUILD_STEP = (
+    r"^Build step '[^']+' (?:(?P<failed>marked build as failure)|changed build result to [A-Z_]+)$"
+)
 LEVEL_WORD = r"^(ERROR|FATAL|WARNING): "
 LEVEL = {"ERROR": "error", "FATAL": "error", "WARNING": "warning"}
 
@@ -100,6 +112,7 @@ LITERALS = (
     " in workspace ",
     "Still waiting to schedule task",
     "Waiting for next available executor",
+    "Build step '",
 )
 #: The log files Jenkins keeps or serves for a build, named by neither job nor number.
 BUILD_LOG_NAMES = ("consoleText", "consoleFull", "console", "log")
@@ -120,7 +133,8 @@ def _bodies(texts: pl.Expr) -> pl.Expr:
 
 def sniff(sample: list[str]) -> Score:
     """``[Pipeline]`` steps make a console log sure; a first line naming the cause, a
-    freestyle build's workspace line or Jenkins' verdict make it likely."""
+    freestyle build's workspace line, a build step's verdict (``Build step 'Execute
+    shell' marked build as failure``) or Jenkins' verdict make it likely."""
     bodies = pl.select(_bodies(pl.lit(pl.Series(sample, dtype=pl.String)))).to_series()
     shown = bodies.filter(bodies.str.strip_chars() != "")
     if shown.len() == 0:
@@ -132,8 +146,10 @@ def sniff(sample: list[str]) -> Score:
         return Score(0.9, "Jenkins Pipeline steps ([Pipeline] ...)")
     if shown.str.contains(STARTED).head(1).all():
         return Score(0.8, "a Jenkins build's cause on its first line (Started by ...)")
-    if shown.str.contains(_any_of(BUILDING_ON, FINISHED)).any():
-        return Score(0.6, "a Jenkins build's workspace line or its verdict (Finished: ...)")
+    if shown.str.contains(_any_of(BUILDING_ON, FINISHED, BUILD_STEP)).any():
+        return Score(
+            0.6, "a Jenkins build's workspace line, a build step's verdict or Jenkins' own"
+        )
     return Score(0.0, "no Jenkins [Pipeline] steps, cause, workspace line or verdict")
 
 
@@ -141,16 +157,23 @@ def prefix_forms(lines: pl.LazyFrame) -> list[str]:
     """The timestamper prefixes taken off the lines of this file: the dated ones
     always, a clock or elapsed one only where most lines carry it. The console page
     shows Pipeline's own step lines (``[Pipeline] sh``) without a time, so that most of
-    a Pipeline's lines may carry none: the share counts the other lines."""
+    a Pipeline's lines may carry none: the share counts the other lines. A clock is
+    followed by the one space of the console page or the two of the ``/timestamps/``
+    page, whichever most clocks have (a line may begin with a space of its own)."""
     text = pl.col("text")
     output = text.filter(~text.str.replace_all(ANSI, "").str.contains(PIPELINE))
+    clocked = output.filter(output.str.contains(CLOCK))
     shares = lines.select(
-        clock=output.str.contains(CLOCK).mean(), seconds=output.str.contains(SECONDS).mean()
+        clock=output.str.contains(CLOCK).mean(),
+        seconds=output.str.contains(SECONDS).mean(),
+        two_spaces=clocked.str.contains(CLOCK_QUERIED).mean(),
     ).collect()
     forms = [BRACKETED, QUERIED]
-    for name, pattern in (("clock", CLOCK), ("seconds", SECONDS)):
-        if (shares[name].item() or 0.0) >= 0.5:
-            forms.append(pattern)
+    if (shares["clock"].item() or 0.0) >= 0.5:
+        two = (shares["two_spaces"].item() or 0.0) >= 0.5
+        forms.append(CLOCK_QUERIED if two else CLOCK_SHOWN)
+    if (shares["seconds"].item() or 0.0) >= 0.5:
+        forms.append(SECONDS)
     return forms
 
 
@@ -167,7 +190,11 @@ def log_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
         body=body,
         _stamp=stamp,
         _own=own,
-        clock=plain.str.extract(CLOCK, 1) if CLOCK in forms else pl.lit(None, pl.String),
+        clock=(
+            plain.str.extract(CLOCK, 1)
+            if {CLOCK_SHOWN, CLOCK_QUERIED} & set(forms)
+            else pl.lit(None, pl.String)
+        ),
         elapsed_s=(
             plain.str.extract(SECONDS, 1).cast(pl.Float64, strict=False)
             if SECONDS in forms
@@ -183,7 +210,11 @@ def log_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
     )
     return parsed.with_columns(
         _time=pl.coalesce("_own", "prefix_ts").forward_fill().backward_fill(),
-        level=word.replace_strict(LEVEL, default=None, return_dtype=pl.String),
+        level=pl.coalesce(
+            word.replace_strict(LEVEL, default=None, return_dtype=pl.String),
+            jobs.git_level(pl.col("body")),
+            pl.when(pl.col("body").str.extract(BUILD_STEP, 1).is_not_null()).then(pl.lit("error")),
+        ),
         stage=pl.when(stage != "").then(stage),
         bad_time=pl.when(pl.col("_stamp").is_not_null() & pl.col("_own").is_null()).then(
             pl.format("a timestamper time that cannot be read: '{}'", pl.col("_stamp"))

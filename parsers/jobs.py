@@ -103,6 +103,26 @@ def api_parser(
     )
 
 
+#: What git writes before its own messages on a job's stderr: ``fatal:`` where it gives
+#: up (a clone or fetch that failed), ``error:`` and ``warning:``. A job log's script
+#: output has no level of its own; these lines are the ones an SRE reads as one.
+GIT_WORD = r"^(fatal|error|warning): "
+GIT_LEVEL = {"fatal": "error", "error": "error", "warning": "warning"}
+
+
+def git_level(body: pl.Expr) -> pl.Expr:
+    """The level git's own prefix gives a line of a job's output; null for other lines.
+
+    >>> import polars as pl
+    >>> lines = pl.Series(["fatal: could not read Username", "warning: redirecting", "ok"])
+    >>> pl.select(git_level(pl.lit(lines))).to_series().to_list()
+    ['error', 'warning', None]
+    """
+    return body.str.extract(GIT_WORD, 1).replace_strict(
+        GIT_LEVEL, default=None, return_dtype=pl.String
+    )
+
+
 def utc_time(text: pl.Expr) -> pl.Expr:
     """An ISO-8601 time (``Z`` or an offset, 0 to 9 fractional digits; no zone is read as
     UTC) as a UTC datetime; null when it is missing or not a time.

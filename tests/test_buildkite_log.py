@@ -275,3 +275,27 @@ def test_failing_buildkite_jobs_are_ci_jobs_of_the_buildkite_source(write, tmp_p
     ]
     failed = loaded.events.filter((pl.col("kind") == "job") & (pl.col("level") == "error"))
     assert failed["message"].to_list() == ["job rspec failed [exit 2] (runner agent-1, ran 88.9s)"]
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [
+            "🚨 Error: Error creating hook script: write /tmp/buildkite-agent-bootstrap-hook-"
+            "runner-584912760: no space left on device",
+            "🚨 Error: Error tearing down bootstrap: write /tmp/buildkite-agent-bootstrap-hook-"
+            "runner-584912760: no space left on device",
+        ],
+        ["rspec ./spec/models/user_spec.rb:12", "🚨 Error: The command exited with status 1"],
+    ],
+)
+def test_a_copy_of_a_failed_job_s_last_lines_is_buildkite(read, lines):
+    """buildkite/agent#1105: the agent's errors, copied from the job's page without
+    times or sections, still tell a Buildkite job that failed."""
+    best, score = parsers.registry.rank(lines)[0]
+    assert best.name == "buildkite-log" and score.score >= parsers.registry.MIN_SCORE
+    loaded = read("job.txt", "\n".join(lines) + "\n")
+    logs = loaded.events.filter(pl.col("kind") == "log").sort("line")
+    assert logs["level"][-1] == "error"
+    (job,) = job_rows(loaded)
+    assert job["status"] == "failed"

@@ -266,3 +266,57 @@ def test_a_program_s_own_times_in_a_raw_trace_stay_its_lines(read):
     loaded = read("build.log", text)
     logs = loaded.events.filter(pl.col("kind") == "log").sort("line")
     assert logs["message"].to_list()[3:5] == ["$ date +%M:%S", "00:01"]
+
+
+def test_git_s_own_fatal_error_and_warning_lines_have_their_levels(read):
+    """A clone that failed in a trace: git's ``fatal:`` is an error, as the runner's
+    ``ERROR:`` is; a program's word elsewhere on its line is no level."""
+    text = (
+        "Running with gitlab-runner 17.2.0 (6428c282)\n"
+        "  on build-7 t3_aBcDeF, system ID: s_0123456789ab\n"
+        "section_start:1718000000:get_sources\r\x1b[0K\x1b[36;1mGetting source from Git repository\n"
+        "Fetching changes with git depth set to 20...\n"
+        "warning: redirecting to https://gitlab.example.com/team/api.git/\n"
+        "error: RPC failed; curl 92 HTTP/2 stream 5 was not closed cleanly: CANCEL (err 8)\n"
+        "fatal: early EOF\n"
+        "build: no fatal: problems here\n"
+        "section_end:1718000009:get_sources\r\x1b[0K\x1b[31;1mERROR: Job failed: exit code 1\n"
+    )
+    loaded = read("clone-9.log", text)
+    logs = loaded.events.filter(pl.col("kind") == "log").sort("line")
+    assert logs["level"].to_list() == [None, None, None, None] + [
+        "warning",
+        "error",
+        "error",
+        None,
+        "error",
+    ]
+    job = loaded.events.filter(pl.col("kind") == "job").row(0, named=True)
+    assert json.loads(job["attrs"])["error_lines"] == 3
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        ["Using attach strategy to execute scripts...", "Preparing environment 10:07"],
+        ["Preparing environment", "00:41"],
+        [],
+    ],
+)
+def test_a_page_copy_of_a_pod_that_never_ran_is_gitlab(read, head):
+    """kubernetes-sigs/kubespray#8451: a copy of the page from the Kubernetes executor's
+    wait for the job's pod to the runner's verdict, without the greeting."""
+    pod = "gitlab/runner-f-bmr8fc-project-9659330-concurrent-2rfq5v"
+    lines = [
+        *head,
+        f"Waiting for pod {pod} to be running, status is Pending",
+        "...",
+        f"Waiting for pod {pod} to be running, status is Pending",
+        "ERROR: Job failed (system failure): prepare environment: waiting for pod running: "
+        "timed out waiting for pod to start.",
+    ]
+    loaded = read("deploy.log", "\n".join(lines) + "\n")
+    assert loaded.summary.files["format"].to_list() == ["gitlab-ci-log"]
+    job = loaded.events.filter(pl.col("kind") == "job").row(0, named=True)
+    attrs = json.loads(job["attrs"])
+    assert (attrs["status"], attrs["failure_kind"]) == ("failed", "infrastructure")

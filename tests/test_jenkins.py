@@ -481,3 +481,74 @@ def test_a_program_s_clocks_on_a_few_output_lines_stay_in_them(read):
     loaded = read("backup-3.log", text)
     logs = loaded.events.filter(pl.col("kind") == "log").sort("line")
     assert logs.filter(pl.col("line") == 4)["message"].item() == "12:00:01  backup started"
+
+
+@pytest.mark.parametrize(
+    ("clock", "gap"),
+    [
+        (lambda s: f"00:00:{s:02d}.{s * 37 % 1000:03d}", " "),  # elapsed, as the page shows
+        (lambda s: f"20:41:{s:02d}", " "),  # clock, as the page shows
+        (lambda s: f"18:00:{s:02d}", "  "),  # /timestamps/?time=HH:mm:ss&appendLog
+    ],
+)
+def test_a_clock_prefix_leaves_the_space_a_line_begins_with(read, clock, gap):
+    """The console page shows one space after Timestamper's time, the ``/timestamps/``
+    page two (jenkinsci/build-time-blame-plugin#27, moby/moby#35875): only that
+    separator goes, so the git plugin's and Docker's lines keep their leading space."""
+    lines = [
+        "Started by timer",
+        "Building in workspace C:\\Users\\Administrator\\AppData\\Local\\Jenkins\\workspace\\app",
+        " > C:\\Program Files\\Git\\bin\\git.exe rev-parse --is-inside-work-tree # timeout=10",
+        "Fetching changes from the remote Git repository",
+        " > git fetch --tags --force --progress -- origin # timeout=10",
+        "Step 39 : COPY . /go/src/github.com/docker/docker",
+        " ---> 3bd5ba0a82f0",
+        "",
+        "Finished: SUCCESS",
+    ]
+    text = "".join(f"{clock(s)}{gap}{line}\n" for s, line in enumerate(lines))
+    loaded = read("app-12.log", text)
+    logs = loaded.events.filter(pl.col("kind") == "log").sort("line")
+    assert logs["message"].to_list() == lines
+    assert json.loads(logs["attrs"][2])["clock"] == clock(2)
+
+
+@pytest.mark.parametrize(
+    ("tail", "levels"),
+    [
+        (
+            [
+                "20:44:19 integration-cli is deprecated. Please add an API integration test to",
+                "20:44:20 Build step 'Execute shell' marked build as failure",
+                "20:44:20 Set build name.",
+            ],
+            [None, "error", None],
+        ),
+        (
+            [
+                "[oooq-deploy] $ /bin/sh -xe /tmp/hudson1628550700071820413.sh",
+                "+ git clone https://git.openstack.org/openstack/tripleo-quickstart.git",
+                "fatal: destination path 'tripleo-quickstart' already exists and is not an "
+                "empty directory.",
+                "Build step 'Execute shell' marked build as failure",
+            ],
+            [None, None, "error", "error"],
+        ),
+        (
+            [
+                "Recording test results",
+                "Build step 'Publish JUnit test result report' changed build result to UNSTABLE",
+            ],
+            [None, None],
+        ),
+    ],
+)
+def test_a_fragment_whose_only_sign_is_a_build_step_verdict_is_jenkins(read, tail, levels):
+    """A pasted end of a freestyle console log, without cause or ``Finished:``: the
+    build step's verdict tells it; its failure and git's ``fatal:`` are errors."""
+    best, score = parsers.registry.rank(tail)[0]
+    assert best.name == "jenkins-log" and score.score >= parsers.registry.MIN_SCORE
+    loaded = read("console.txt", "\n".join(tail) + "\n")
+    assert loaded.summary.files["format"].to_list() == ["jenkins-log"]
+    logs = loaded.events.filter(pl.col("kind") == "log").sort("line")
+    assert logs["level"].to_list() == levels
