@@ -1303,6 +1303,193 @@ def node_dies(seed: int) -> tuple[World | None, Truth]:
     )
 
 
+#: CI-side changes that break a team's builds: (system, target as the change log names
+#: it, what was done).
+CI_CHANGES = {
+    "github": (
+        (".github/workflows/ci.yml", "Moved runs-on from ubuntu-22.04 to ubuntu-24.04"),
+        ("actions runner image", "Bumped the self-hosted runner image to 2.317.0"),
+        ("ci registry credentials", "Rotated the GHCR pull token used by the workflows"),
+    ),
+    "circleci": (
+        (".circleci/config.yml", "Switched the machine image to ubuntu-2404:2024.05.1"),
+        ("circleci orbs", "Upgraded the node orb to 5.2.0"),
+        ("ci registry credentials", "Rotated the Docker Hub token in the org context"),
+    ),
+}
+#: Changes near them that broke nothing.
+QUIET_NOTES = (
+    ("grafana dashboards", "Added panels for checkout latency"),
+    ("pagerduty schedule", "Swapped the weekend on-call"),
+    ("terraform/s3", "Turned on bucket versioning for the backups bucket"),
+    ("renovate config", "Grouped the minor updates of the dev dependencies"),
+)
+
+
+def _team_jobs(
+    world: World,
+    rng: random.Random,
+    system: str,
+    per_15m: float,
+    fail_p: Callable[[int], float],
+) -> None:
+    """One small team's CI jobs, ``per_15m`` of them each 15 minutes, failing with
+    ``fail_p(t)``: GitHub Actions jobs on hosted runners (a failing job fails within a
+    minute), or CircleCI docker jobs (a failure is the executor's: never started)."""
+    per_min = per_15m / 15
+    if system == "github":
+        org = rng.choice(("acme", "globex", "initech", "hooli"))
+        hosted = iter(range(rng.randint(2, 50), 10**6))
+        draw = random.Random(rng.random())
+        world.github_jobs(
+            f"{org}/{rng.choice(('storefront', 'api', 'mobile-app', 'billing'))}",
+            per_min,
+            labels=[rng.choice(("ubuntu-latest", "ubuntu-22.04", "self-hosted"))],
+            runner=lambda q: (f"GitHub Actions {next(hosted)}", draw.random() < fail_p(q)),
+            delay_s=lambda q, broken: draw.uniform(2, 20),
+            workflow=rng.choice(("CI", "Build and test", "ci")),
+            fail_p=lambda t: 0.0,
+        )
+    else:
+        world.ci_jobs(per_min, executor="docker", delay_s=lambda t: 4.0, fail_p=fail_p)
+
+
+def ci_change_fails_jobs(seed: int) -> tuple[World | None, Truth]:
+    """A CI-side change written in the change log (a workflow's runner image, an orb, a
+    registry token) after which most of a small team's jobs fail: a few jobs each quarter
+    hour, so the failures are few in number but nearly all of them. Other notes and a
+    deploy lie nearby."""
+    world, onset, rng = _base(seed, hours_before=(10, 16), hours_after=(2, 4), n_nodes=(3, 6))
+    _platform(world, rng)
+    app = _app(world, rng)
+    system = rng.choice(("github", "circleci"))
+    target, what = rng.choice(CI_CHANGES[system])
+    at = onset - int(rng.uniform(1, 4) * MIN)
+    fixed = onset + int(rng.uniform(60, 150) * MIN)
+    share = rng.uniform(0.7, 1.0)
+    usual = rng.uniform(0.0, 0.05)
+    _team_jobs(
+        world,
+        rng,
+        system,
+        rng.uniform(3, 10),
+        lambda t: share if onset <= t < fixed else usual,
+    )
+    world.note(at, "ci", target, what, rng.choice(PEOPLE).split("@")[0])
+    quiet_at = at - int(rng.uniform(8, 40) * MIN)
+    quiet_target, quiet_what = rng.choice(QUIET_NOTES)
+    world.note(quiet_at, "config", quiet_target, quiet_what, rng.choice(PEOPLE).split("@")[0])
+    decoy = _unrelated_deploy(world, rng, at - int(rng.uniform(5, 25) * MIN), (app.name,))
+    churn = _churn_decoys(world, app)
+    return world, Truth(
+        "ci_change_fails_jobs",
+        f"a CI-side change ({system}) failing most of a small team's jobs",
+        _dt(onset),
+        (Cause(target, _dt(at)),),
+        decoys=(Cause(quiet_target, _dt(quiet_at)), decoy, *churn),
+        recovered=_dt(fixed),
+        notes={"system": system, "share": share},
+    )
+
+
+def infra_fails_jobs(seed: int) -> tuple[World | None, Truth]:
+    """An in-cluster registry mirror rolled to a version that refuses some pulls: a
+    moderate share of CI jobs fail (not wait), while the mirror itself logs only a thin
+    trickle of errors. A CI note and a deploy lie nearby."""
+    world, onset, rng = _base(seed, hours_before=(10, 16), hours_after=(2, 4), n_nodes=(3, 6))
+    _platform(world, rng)
+    name = rng.choice(("registry-mirror", "harbor-proxy", "nexus-docker"))
+    mirror = world.workload(
+        "Deployment",
+        rng.choice(("ci", "registry", "infra")),
+        name,
+        service_program(name, ("/v2/", "/v2/library/node/manifests", "/v2/_catalog")),
+        version=f"v{rng.randint(2, 3)}.{rng.randint(0, 12)}.{rng.randint(0, 9)}",
+        nodes=rng.sample(world.nodes, 2),
+    )
+    world.background(mirror, rng.uniform(0.3, 0.8))
+    person = rng.choice(PEOPLE)
+    at = onset - int(rng.uniform(2, 5) * MIN)
+    reached = world.roll(
+        mirror, at, _next_version(mirror.version, rng), actor=person, step_s=(20, 40)
+    )
+    fixed = onset + int(rng.uniform(60, 120) * MIN)
+    _errors_after(
+        world,
+        mirror,
+        reached,
+        fixed,
+        rng.uniform(0.1, 0.3),
+        _with_port(
+            "E|proxy.go:118",
+            '"Upstream pull failed" client="<IP>:<PORT>" err="unexpected status 401 Unauthorized"',
+        ),
+        delay_s=(10, 60),
+    )
+    system = rng.choice(("github", "circleci"))
+    share = rng.uniform(0.4, 0.7)
+    usual = rng.uniform(0.0, 0.05)
+    _team_jobs(
+        world,
+        rng,
+        system,
+        rng.uniform(4, 10),
+        lambda t: share if onset <= t < fixed else usual,
+    )
+    ci_at = at - int(rng.uniform(10, 40) * MIN)
+    ci_target, ci_what = rng.choice(QUIET_NOTES)
+    world.note(ci_at, "config", ci_target, ci_what, rng.choice(PEOPLE).split("@")[0])
+    decoy = _unrelated_deploy(world, rng, at - int(rng.uniform(5, 25) * MIN), (name,))
+    churn = _churn_decoys(world, mirror)
+    return world, Truth(
+        "infra_fails_jobs",
+        f"a registry mirror's rollout failing a share of CI jobs ({system})",
+        _dt(onset),
+        (Cause(mirror.target, _dt(at)),),
+        decoys=(Cause(ci_target, _dt(ci_at)), decoy, *churn),
+        recovered=_dt(fixed),
+        notes={"system": system, "share": share},
+    )
+
+
+def flaky_ci(seed: int) -> tuple[World | None, Truth]:
+    """The control: a small team whose jobs fail now and then all day (flaky tests, a
+    tenth to nearly a third of them), with a CI note in the change log, while the
+    incident is elsewhere: a service deployed with a bug. The flaky failures are no
+    incident and the CI note no cause."""
+    world, onset, rng = _base(seed, hours_before=(10, 16), hours_after=(2, 4), n_nodes=(3, 6))
+    _platform(world, rng)
+    system = rng.choice(("github", "circleci"))
+    flaky = rng.uniform(0.1, 0.3)
+    _team_jobs(world, rng, system, rng.uniform(3, 10), lambda t: flaky)
+    app = _app(world, rng)
+    person = rng.choice(PEOPLE)
+    at = onset - int(rng.uniform(2, 6) * MIN)
+    reached = world.roll(app, at, _next_version(app.version, rng), actor=person)
+    fixed = onset + int(rng.uniform(40, 90) * MIN)
+    _errors_after(
+        world,
+        app,
+        reached,
+        fixed,
+        rng.uniform(4, 10),
+        _fixed(rng.choice(APP_ERRORS)),
+    )
+    ci_at = at - int(rng.uniform(10, 60) * MIN)
+    ci_target, ci_what = rng.choice(CI_CHANGES[system])
+    world.note(ci_at, "ci", ci_target, ci_what, rng.choice(PEOPLE).split("@")[0])
+    churn = _churn_decoys(world, app)
+    return world, Truth(
+        "flaky_ci",
+        f"a team's flaky CI ({system}, {flaky:.0%} failing) beside a bad deploy",
+        _dt(min(reached.values())),
+        (Cause(app.target, _dt(at)),),
+        decoys=(Cause(ci_target, _dt(ci_at)), *churn),
+        recovered=_dt(fixed),
+        notes={"system": system, "flaky": flaky},
+    )
+
+
 def bundled(seed: int) -> tuple[World | None, Truth]:
     """The bundled sample (``sample_logs/``), read where it lies, judged by its own ground
     truth (``sample_logs.expected()``): its first incident, the change that triggered it,
@@ -1352,6 +1539,9 @@ SCENARIOS: dict[str, Callable[[int], tuple[World | None, Truth]]] = {
         helm_upgrade,
         node_dies,
         network_policy,
+        ci_change_fails_jobs,
+        infra_fails_jobs,
+        flaky_ci,
         bundled,
     )
 }

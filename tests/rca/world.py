@@ -1406,11 +1406,13 @@ class World:
         runner: Callable[[int], tuple[str, bool] | None],
         delay_s: Callable[[int, bool], float],
         workflow: str = "CI",
+        fail_p: Callable[[int], float] = lambda t: 0.05,
     ) -> None:
         """GitHub Actions jobs of ``repo`` queued at ``per_min``: ``runner(t)`` names the
         runner that took a job queued at ``t`` and whether it was broken (None: no runner
         took it, still queued at the end), ``delay_s(t, broken)`` how long it waited. A
-        broken runner fails its job within a minute."""
+        broken runner fails its job within a minute; any other fails with ``fail_p(t)``
+        (a failing test) after its usual run."""
         names = ("build", "test", "lint", "integration", "docker-image")
         run_id = self.rng.randint(7_000_000_000, 9_000_000_000)
         job_id = run_id * 3 + self.rng.randint(0, 999)
@@ -1450,7 +1452,7 @@ class World:
                 stopped = started + int(ran)
                 if stopped > self.end:
                     continue
-                failed = broken or self.rng.random() < 0.05
+                failed = broken or self.rng.random() < fail_p(t)
                 job |= {
                     "status": "completed",
                     "conclusion": "failure" if failed else "success",
