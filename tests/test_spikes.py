@@ -15,6 +15,7 @@ from tests.scenarios import EventBuilder
 from timeline.analysis import rates, spikes
 from timeline.analysis.rates import SERIES_SCHEMA
 from timeline.analysis.run import analysis_frame
+from timeline.outputs import words
 
 T0 = datetime(2024, 9, 2, 0, 0, tzinfo=UTC)
 BUCKET = "5m"
@@ -555,3 +556,140 @@ def test_the_bucket_fits_the_hours_of_logs_not_a_boot_weeks_before(
     assert timeline.analyze(analysis_frame(loaded.events)).bucket == found.bucket
     last_error = loaded.events.filter(pl.col("level") == "error")["ts"].max()
     assert found.incidents["recovery"][0] - last_error <= timedelta(minutes=5)
+
+
+def _small_team(seed: int, *, per_min: float, fail_p: float, hours: int = 24) -> EventBuilder:
+    """A day of one small team's CI jobs, ``per_min`` of them a minute (a few in fifteen
+    minutes), failing with ``fail_p``."""
+    b = EventBuilder(seed=seed)
+    source, executor = random.Random(seed).choice(
+        (("github-actions", "ubuntu-latest"), ("gitlab-ci", "docker"), ("circleci", "machine"))
+    )
+    b.jobs(
+        source=source,
+        executor=executor,
+        start=T0,
+        end=T0 + timedelta(hours=hours),
+        per_min=per_min,
+        delay_s=(2, 20),
+        fail_p=fail_p,
+    )
+    return b
+
+
+@pytest.mark.parametrize(("seed", "bucket"), [(31, "1m"), (32, "2m"), (33, "5m"), (34, "30s")])
+def test_most_of_a_small_teams_jobs_failing_after_a_quiet_day_is_a_spike(seed, bucket):
+    """A team running about six jobs in fifteen minutes, none failing all day, then five
+    of the next six fail: far below the count a busy series needs, and still a spike,
+    whose words say how many of how many failed against the share that usually fails."""
+    b = _small_team(seed, per_min=0.4, fail_p=0.0)
+    table = rates.jobs(b.frame())
+    source, executor = table["source"][0], table["executor"][0]
+    b.jobs(
+        source=source,
+        executor=executor,
+        start=T0 + timedelta(hours=24, minutes=1),  # job ids name the minute it starts
+        end=T0 + timedelta(hours=25),
+        per_min=0.4,
+        delay_s=(2, 20),
+        fail_p=0.0,
+    )
+    frame = b.frame()
+    after = rates.jobs(frame).filter(pl.col("queued") >= T0 + timedelta(hours=24)).head(6)
+    # the six are queued two minutes apart, the last minute of them successes
+    spaced = after.select(
+        "job_id", _at=T0 + timedelta(hours=24, minutes=1) + pl.int_range(6) * timedelta(minutes=2)
+    )
+    broken = after.head(5)["job_id"].implode()
+    table = (
+        rates.jobs(frame)
+        .join(spaced, on="job_id", how="left")
+        .with_columns(
+            queued=pl.coalesce("_at", "queued"),
+            status=pl.when(pl.col("job_id").is_in(broken))
+            .then(pl.lit("failed"))
+            .otherwise("status"),
+        )
+        .drop("_at")
+        .sort("queued")
+    )
+    # and no other job is queued in the twenty minutes they start
+    crowd = pl.col("queued").is_between(
+        T0 + timedelta(hours=24), T0 + timedelta(hours=24, minutes=20)
+    )
+    table = table.filter(~crowd | pl.col("job_id").is_in(spaced["job_id"].implode()))
+    after = table.filter(pl.col("job_id").is_in(spaced["job_id"].implode()))
+    flagged = spikes.flag_buckets(rates.job_series(table, bucket=bucket), bucket=bucket)
+    found = spikes.find_spikes(flagged, bucket=bucket, job_table=table)
+    failed = found.filter(pl.col("metric") == "failed_jobs")
+    assert failed.height == 1, failed
+    spike = failed.row(0, named=True)
+    assert spike["count"] == 5
+    assert spike["start"] <= after["queued"][0] < spike["start"] + rates.to_timedelta(bucket)
+    assert spike["usual_share"] == pytest.approx(spikes.USUAL_FAILED_SHARE_FLOOR)
+    said = words.spike_measure(spike, bucket=bucket)
+    assert said.startswith("failed jobs up to 5 of ") and "against a usual 5% failing" in said
+    described = spikes.describe_spikes(failed, frame, job_table=table)
+    failed_lines = {
+        f"{f}:{n}"
+        for f, n in table.filter(pl.col("status") == "failed").select("file", "line").iter_rows()
+    }
+    assert set(described["examples"][0]) <= failed_lines and described["examples"][0].len() > 0
+
+
+def _share_series(before: tuple[int, int], last: tuple[int, int], n: int = 96) -> pl.DataFrame:
+    """A failed-jobs series of fifteen-minute buckets: ``n`` buckets where ``before[0]``
+    of ``before[1]`` jobs failed, then one where ``last[0]`` of ``last[1]`` did."""
+    values = [before] * n + [last]
+    return pl.DataFrame(
+        [
+            {
+                "series": "gitlab-ci failed_jobs: docker jobs",
+                "source": "gitlab-ci",
+                "signature": "docker jobs",
+                "metric": "failed_jobs",
+                "level": None,
+                "bucket": T0 + i * timedelta(minutes=15),
+                "value": float(k),
+                "rows": m,
+            }
+            for i, (k, m) in enumerate(values)
+        ],
+        schema=SERIES_SCHEMA,
+    )
+
+
+@pytest.mark.parametrize(
+    ("before", "last", "hot"),
+    [
+        ((0, 6), (5, 6), True),  # 5 of 6 after a day with none failing
+        ((0, 5), (5, 5), True),  # every job of a quiet window fails
+        ((0, 5), (3, 3), False),  # three jobs of one run failing together
+        ((2, 20), (2, 20), False),  # 2 of 20 is the usual 10%
+        ((2, 20), (4, 20), False),  # twice the usual share, within its chance
+        ((2, 20), (12, 20), True),  # 12 of 20 against a usual 10%
+        ((0, 6), (2, 2), False),  # two failures are never enough
+        ((3, 10), (6, 10), False),  # a flaky team's bad quarter hour
+    ],
+)
+def test_a_ci_failure_window_is_judged_by_its_share_of_the_jobs(before, last, hot):
+    bucket = "15m"
+    flagged = spikes.flag_buckets(_share_series(before, last), bucket=bucket)
+    hot_at = flagged.filter(pl.col("hot"))["bucket"].to_list()
+    assert hot_at == ([T0 + 96 * timedelta(minutes=15)] if hot else [])
+    if flagged.height:  # a series that never holds three failures is left out
+        usual = max(before[0] / before[1], spikes.USUAL_FAILED_SHARE_FLOOR)
+        assert flagged["usual_share"][-1] == pytest.approx(usual)
+
+
+@pytest.mark.parametrize(("seed", "fail_p"), [(41, 0.1), (42, 0.2), (43, 0.3), (44, 0.15)])
+@pytest.mark.parametrize("per_min", [0.3, 0.6, 1.5])
+def test_a_flaky_teams_usual_failures_are_no_spike(seed, fail_p, per_min):
+    """A day and a half of jobs failing now and then (flaky tests, a tenth to a third of
+    them): the usual share, however high, is no spike at any volume."""
+    frame = _small_team(seed, per_min=per_min, fail_p=fail_p, hours=36).frame()
+    table = rates.jobs(frame)
+    for bucket in ("1m", "5m"):
+        flagged = spikes.flag_buckets(rates.job_series(table, bucket=bucket), bucket=bucket)
+        found = spikes.find_spikes(flagged, bucket=bucket, job_table=table)
+        assert found.filter(pl.col("metric") == "failed_jobs").height == 0

@@ -53,6 +53,12 @@ JOB_METRICS = ("queue_delay_p95_s", "failed_jobs", "cancelled_jobs")
 #: need ``BURST_FACTOR`` times the usual departure.
 BURSTY_METRICS = ("failed_jobs", "cancelled_jobs")
 BURST_FACTOR = 1.5
+#: Failed CI jobs are also judged by their share of the window's finished jobs
+#: (:func:`_failing_share`): a window is hot when at least this many jobs failed...
+MIN_FAILED_JOBS = 3
+#: ... against the share of the trailing day's jobs that failed, never taken as less
+#: than this (a team with no failure yesterday still has one now and then).
+USUAL_FAILED_SHARE_FLOOR = 0.05
 #: Metrics whose every bucket already holds the jobs of the period it ends
 #: (:func:`timeline.analysis.rates.job_series`, ``JOB_PERIOD``, never shorter than
 #: :data:`SUSTAIN`): summing their buckets would count one job once for every bucket whose
@@ -82,6 +88,8 @@ SPIKE_SCHEMA: dict[str, pl.DataType] = {
     "ratio": pl.Float64(),
     "count": pl.Float64(),
     "hot_buckets": pl.UInt32(),
+    "peak_jobs": pl.UInt32(),
+    "usual_share": pl.Float64(),
 }
 
 
@@ -143,8 +151,15 @@ def flag_buckets(
     keep = (
         counts.sort("bucket")
         .group_by("series")
-        .agg(top=_top(pl.col("value"), width), total=pl.col("value").sum())
-        .filter((pl.col("top") >= min_bucket) & (pl.col("total") >= min_count))
+        .agg(
+            top=_top(pl.col("value"), width),
+            total=pl.col("value").sum(),
+            metric=pl.col("metric").first(),
+        )
+        .filter(
+            (pl.col("top") >= min_bucket)
+            & ((pl.col("total") >= min_count) | (pl.col("metric") == "failed_jobs"))
+        )
         .get_column("series")
     )
     counts = counts.filter(pl.col("series").is_in(keep.implode()))
@@ -190,7 +205,40 @@ def flag_buckets(
     sustain = round(SUSTAIN / width)
     if sustain > 1:
         flagged = _sustained(flagged, sustain, trailing, zc, float(min_bucket))
-    return flagged.select(*full.columns, "baseline", "noise", "threshold", "hot")
+    flagged = _failing_share(flagged, trailing, z)
+    return flagged.select(*full.columns, "baseline", "noise", "threshold", "hot", "usual_share")
+
+
+def _failing_share(flagged: pl.DataFrame, trailing: dict, z: float) -> pl.DataFrame:
+    """Failed CI jobs are hot also where the share of the window's jobs that failed is
+    far above the share that usually fails: a small team running a few jobs a quarter
+    hour never fails enough of them for the count alone, though all of them fail.
+
+    ``usual_share`` is the failed jobs over the jobs of the trailing window (every
+    bucket's window counts a job as often in both, so the share is the jobs'), at least
+    :data:`USUAL_FAILED_SHARE_FLOOR`. A bucket whose window holds ``n`` jobs of which
+    ``k`` (at least :data:`MIN_FAILED_JOBS`) failed is hot when the chance of that many
+    failing at the usual share is below ``exp(-z**2 * BURST_FACTOR / 2)`` by the Chernoff
+    bound, ``n * KL(k/n || usual)`` (failures come in bursts, as their counts do, and a
+    window is looked at once a bucket): with a usual 5% and ``z`` 4, 5 of 6, 6 of 9 or
+    7 of 12 failing; with a usual 10%, 7 of 8; with a usual 30%, 10 of 10. Other series
+    get a null ``usual_share`` and are left as they are."""
+    failed = pl.col("metric") == "failed_jobs"
+    value, jobs = pl.col("value"), pl.col("rows").cast(pl.Float64)
+    window = {k: v for k, v in trailing.items() if k != "min_samples"}
+    past_failed = value.rolling_sum_by(**window).over("series")
+    past_jobs = jobs.rolling_sum_by(**window).over("series")
+    share = pl.when(past_jobs > 0).then(past_failed / past_jobs)
+    overall = value.sum().over("series") / jobs.sum().over("series")
+    usual = pl.max_horizontal(pl.coalesce(share, overall), pl.lit(USUAL_FAILED_SHARE_FLOOR))
+    p, q = pl.col("usual_share"), value / jobs
+    # KL(q || p) of a window's failed share q against the usual p; (1 - q) ln(...) is 0 at q = 1
+    rest = pl.when(q < 1).then((1 - q) * ((1 - q) / (1 - p)).log()).otherwise(0.0)
+    surprise = jobs * (q * (q / p).log() + rest)
+    hot_share = (value >= MIN_FAILED_JOBS) & (q > p) & (surprise > z * z * BURST_FACTOR / 2)
+    return flagged.with_columns(usual_share=pl.when(failed).then(usual)).with_columns(
+        hot=pl.col("hot") | (failed & hot_share.fill_null(False))
+    )
 
 
 def _top(value: pl.Expr, width: timedelta) -> pl.Expr:
@@ -266,7 +314,13 @@ def _sustained(
 
 def _flagged_empty() -> pl.DataFrame:
     schema = dict(SERIES_SCHEMA)
-    schema.update(baseline=pl.Float64, noise=pl.Float64, threshold=pl.Float64, hot=pl.Boolean)
+    schema.update(
+        baseline=pl.Float64,
+        noise=pl.Float64,
+        threshold=pl.Float64,
+        hot=pl.Boolean,
+        usual_share=pl.Float64,
+    )
     return pl.DataFrame(schema=schema)
 
 
@@ -389,6 +443,8 @@ def find_spikes(
         peak_value=pl.col("value").max(),
         baseline=pl.col("baseline").sort_by("bucket").first(),
         hot_buckets=pl.len().cast(pl.UInt32),
+        peak_jobs=pl.col("rows").sort_by("value", descending=True).first(),
+        usual_share=pl.col("usual_share").sort_by("bucket").first(),
     )
     is_level = pl.col("metric").is_in(LEVEL_METRICS)
     totals = (
@@ -408,6 +464,8 @@ def find_spikes(
         spikes.filter(
             pl.when(is_level)
             .then(pl.col("count") >= min_jobs)
+            .when(pl.col("metric") == "failed_jobs")
+            .then(pl.col("count") >= min(min_count, MIN_FAILED_JOBS))
             .otherwise(pl.col("count") >= min_count)
         )
         .sort("start", "series")

@@ -191,14 +191,18 @@ def _amount(value: float | None) -> str:
 
 def spike_measure(spike: dict[str, Any], *, bucket: str) -> str:
     """What a spike measured and how high it went, against its baseline: a CI delay as a
-    duration, failed or cancelled jobs in the trailing period they are counted over, log
-    rows in one bucket of ``bucket``.
+    duration, failed or cancelled jobs in the trailing period they are counted over (failed
+    ones of the jobs there, against the share that usually fails), log rows in one bucket
+    of ``bucket``.
 
     >>> spike_measure({"metric": "queue_delay_p95_s", "peak_value": 1446.4, "baseline": 35.1},
     ...               bucket="30s")
     'p95 queue delay up to 24m against 35s before'
     >>> spike_measure({"metric": "failed_jobs", "peak_value": 4.0, "baseline": 0.0}, bucket="30s")
     'failed jobs up to 4 in 15m against none before'
+    >>> spike_measure({"metric": "failed_jobs", "peak_value": 5.0, "baseline": 0.0,
+    ...                "peak_jobs": 6, "usual_share": 0.05}, bucket="1m")
+    'failed jobs up to 5 of 6 in 15m against a usual 5% failing'
     >>> spike_measure({"metric": "errors", "peak_value": 8.0, "baseline": 1.0}, bucket="30s")
     'errors up to 8 in 30s against 1 before'
     """
@@ -207,6 +211,12 @@ def spike_measure(spike: dict[str, Any], *, bucket: str) -> str:
         return (
             f"{CI_MEASURES[metric]} up to {duration_text(peak)} against "
             f"{duration_text(baseline or 0)} before"
+        )
+    share = spike.get("usual_share")
+    if metric == "failed_jobs" and share is not None and spike.get("peak_jobs"):
+        return (
+            f"failed jobs up to {_amount(peak)} of {spike['peak_jobs']} in "
+            f"{duration_text(CI_PERIOD.total_seconds())} against a usual {share:.0%} failing"
         )
     if metric in CI_MEASURES:
         return (
