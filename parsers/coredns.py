@@ -9,7 +9,9 @@ query (``log``)      ``[INFO] 10.244.0.1:53523 - 19585 "A IN example.com. udp 29
                      NOERROR qr,rd,ra 56 0.000123s``; IPv6 clients as ``[fd00::1]:53523``;
                      older releases add ``[14/Mar/2023:18:00:01 +0000]`` and no ``[INFO]``
 ``errors`` plugin    ``[ERROR] plugin/errors: 2 example.com. A: read udp ...: i/o timeout``
-                     and its ``N errors like '...' occurred in last 30s`` summaries
+                     and its ``N errors like '...' occurred in last 30s`` summaries; up to
+                     1.0 ``29/Nov/2017:23:16:11 +0000 [ERROR 2 example.com. A] read udp ...``
+                     and a recovered ``[PANIC example.com. A] file.go:12 - ...``
 plugins              ``[INFO] plugin/reload: Running configuration SHA512 = 1b2...`` (MD5 in
                      older releases), ``[WARNING] plugin/kubernetes: ...``, ``[FATAL] ...``
 banner (no level)    ``.:53``, ``cluster.local.:53 on 169.254.20.10``, ``CoreDNS-1.9.3``,
@@ -59,11 +61,12 @@ _RFC3339_LOCAL = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-
 _TAG = r"DEBUG|INFO|WARNING|WARN|ERROR|FATAL"
 
 #: What may come before a CoreDNS line's body: a Go ``log`` date, a CoreDNS 1.2-1.6 UTC
-#: stamp, a level tag (each optional). The body is what follows ``lead``.
+#: stamp, a level tag (each optional; blanks before the tag are the lead's too, as in
+#: `` [INFO] plugin/reload: ...`` in 1.2.6's start-up). The body is what follows ``lead``.
 LEAD = (
     r"^(?P<lead>(?:(?P<go_date>" + _GO_DATE + r") )?"
     r"(?:(?P<rfc_local>" + _RFC3339_LOCAL + r")(?P<rfc_zone>Z|[+-][0-9]{2}:[0-9]{2}) )?"
-    r"(?:\[(?P<tag>" + _TAG + r")\] ?)?)"
+    r"(?:[ \t]*\[(?P<tag>" + _TAG + r")\] ?)?)"
 )
 #: client-go and node-cache lines in klog's header (no year, no zone).
 KLOG = (
@@ -113,6 +116,14 @@ PLUGIN = r"^plugin/(?P<plugin>[a-z0-9_]+): "
 ERRORS = (
     r"^(?:plugin/errors: )?(?P<rcode_num>[0-9]+) (?P<qname>[^ ]+) (?P<qtype>[^ :]+): (?P<error>.*)$"
 )
+#: The ``errors`` plugin up to 1.0 (middleware before 0.9.10): the query's time, then a
+#: bracket with the tag, rcode number (``ERROR`` only), name and type, then the error, or
+#: the panic it recovered from with the file and line (``[PANIC name. A] x.go:12 - ...``).
+OLD_ERRORS = (
+    r"^(?P<old_when>[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9:]{8}) (?P<old_zone>[+-][0-9]{4}) "
+    r"\[(?P<old_tag>ERROR|PANIC) (?:(?P<old_rcode>[0-9]+) )?(?P<old_name>[^ \]]*\.) "
+    r"(?P<old_type>[A-Z0-9]+)\] (?P<old_error>.*)$"
+)
 ERRORS_SUMMARY = (
     r"^plugin/errors: (?P<count>[0-9]+) errors like '(?P<pattern>.*)' "
     r"occurred in last (?P<period>[^ ]+)$"
@@ -147,9 +158,12 @@ HEADER = "|".join(
     unnamed(shape)
     for shape in [
         rf"^(?:{_GO_DATE} |{_RFC3339_LOCAL}(?:Z|[+-][0-9:]{{5}}) )?\[(?:{_TAG})\]",
+        # a tagged line indented (1.2's reload line, as pasted): no stack line looks so
+        rf"^[ \t]+\[(?:{_TAG})\] ",
         rf"^{_GO_DATE} ",
         KLOG,
         QUERY,
+        OLD_ERRORS,
         ZONE,
         VERSION,
         RELEASE,
@@ -169,6 +183,8 @@ _MARKERS = "|".join(
         rf"^(?:\[INFO\] )?{unnamed(QUERY).removeprefix('^')}",
         # the errors plugin before 1.3: rcode number, a fully qualified name, a type
         rf"^(?:{_GO_DATE} )?\[ERROR\] [0-9]+ [^ ]*\. [A-Z0-9]+: ",
+        # the same before 1.1, in a bracket after the query's time
+        OLD_ERRORS,
         # the server's answer for a name in no zone it serves
         rf'^(?:{_GO_DATE} )?\[INFO\] "[A-Z0-9]+ [A-Z]+ [^ "]*" - No such zone at ',
         r"^CoreDNS-[0-9]",
@@ -196,6 +212,9 @@ LEVELS = {
     "WARN": "warning",
     "ERROR": "error",
     "FATAL": "critical",
+    # a panic the errors plugin recovered from (up to 1.0): the query failed, the server
+    # went on
+    "PANIC": "error",
 }
 KLOG_LEVELS = {"I": "info", "W": "warning", "E": "error", "F": "critical"}
 #: Answers that mean the server failed or would not answer, whatever the line's tag says;
@@ -310,7 +329,18 @@ SAMPLES = (
 
 #: Literals of which a CoreDNS sample holds one: a level tag, the banner, a query's
 #: protocol, a plugin name or the DNS port.
-LITERALS = ("[INFO] ", "[ERROR] ", "[WARNING] ", "CoreDNS-", " udp ", " tcp ", "plugin/", ":53")
+LITERALS = (
+    "[INFO] ",
+    "[ERROR] ",
+    "[WARNING] ",
+    "CoreDNS-",
+    " udp ",
+    " tcp ",
+    "plugin/",
+    ":53",
+    " [ERROR ",
+    " [PANIC ",
+)
 
 
 def sniff(sample: list[str]) -> Score:
@@ -452,6 +482,9 @@ def _general(frame: pl.LazyFrame) -> pl.LazyFrame:
             _summary=only(
                 body.str.contains(" errors like '", literal=True), body
             ).str.extract_groups(ERRORS_SUMMARY),
+            _old=only(body.str.contains_any([" [ERROR ", " [PANIC "]), body).str.extract_groups(
+                OLD_ERRORS
+            ),
             _config=only(body.str.starts_with("plugin/reload: "), body).str.extract_groups(
                 CONFIG_HASH
             ),
@@ -466,14 +499,25 @@ def _general(frame: pl.LazyFrame) -> pl.LazyFrame:
             plugin=only(body.str.starts_with("plugin/"), body).str.extract(PLUGIN, 1),
         )
         .unnest(
-            "_query", "_errors", "_summary", "_config", "_image", "_zone", "_version", "_release"
+            "_query",
+            "_errors",
+            "_summary",
+            "_old",
+            "_config",
+            "_image",
+            "_zone",
+            "_version",
+            "_release",
         )
+        .with_columns(**_old_errors_fields())
         .with_columns(**_json_query_fields(body))
         .with_columns(
             _shape=_shape(),
             _errors=pl.col("qtype").is_not_null()
             & pl.col("count").is_null()
-            & ((pl.col("plugin") == "errors") | (pl.col("tag") == "ERROR")).fill_null(False),
+            & ((pl.col("plugin") == "errors") | pl.col("tag").is_in(["ERROR", "PANIC"])).fill_null(
+                False
+            ),
         )
         .with_columns(
             _rcode=pl.coalesce(
@@ -523,6 +567,27 @@ JSON_QUERY_KEYS = {
 _REMOTE = (
     r"^(?:\[(?P<v6>[^\]]+)\](?::(?P<p6>[0-9]+))?|(?P<v4>[^:]+)(?::(?P<p4>[0-9]+))?|(?P<bare>.+))$"
 )
+
+
+def _old_errors_fields() -> dict[str, pl.Expr]:
+    """An :data:`OLD_ERRORS` line read as the ``errors`` line 1.1 on writes: its time and
+    zone as a query's ``[{when}]``, its tag as the level tag, and its body as
+    ``0 name. A: error`` (``name. A: file.go:12 - ...`` for a panic), the message the
+    same failure has in later releases."""
+    old = pl.col("old_tag").is_not_null()
+    said = pl.concat_str(
+        [pl.col("old_rcode"), "old_name", "old_type"], separator=" ", ignore_nulls=True
+    )
+    return {
+        "when": pl.coalesce("when", "old_when"),
+        "when_zone": pl.coalesce("when_zone", "old_zone"),
+        "tag": pl.coalesce("tag", "old_tag"),
+        "rcode_num": pl.coalesce("rcode_num", "old_rcode"),
+        "qname": pl.coalesce("qname", "old_name"),
+        "qtype": pl.coalesce("qtype", "old_type"),
+        "error": pl.coalesce("error", "old_error"),
+        "body": pl.when(old).then(pl.format("{}: {}", said, "old_error")).otherwise("body"),
+    }
 
 
 def _json_query_fields(body: pl.Expr) -> dict[str, pl.Expr]:

@@ -255,6 +255,55 @@ def test_errors_plugin_line(read):
     ]
 
 
+@pytest.mark.parametrize(
+    ("zone", "utc"),
+    [
+        ("+0000", datetime(2017, 11, 29, 23, 16, 11, tzinfo=UTC)),
+        ("-0500", datetime(2017, 11, 30, 4, 16, 11, tzinfo=UTC)),
+    ],
+)
+def test_errors_plugin_lines_up_to_1_0_bracket_the_query_after_its_time(read, zone, utc):
+    """Up to 1.0 the errors plugin wrote ``{time} [ERROR {rcode} {name} {type}] {error}``
+    (coredns/coredns#1265) and ``[PANIC {name} {type}] file:line - ...`` for a panic it
+    recovered from: each is an error at its own time, read as later releases' line."""
+    text = (
+        f"29/Nov/2017:23:16:11 {zone} [ERROR 0 kubernetes.monitoring.svc.cluster.local. A] "
+        "no items found\n"
+        f"29/Nov/2017:23:16:11 {zone} [ERROR 2 github.com. AAAA] unreachable backend: "
+        "read udp 10.32.0.4:51842->8.8.8.8:53: i/o timeout\n"
+        f"29/Nov/2017:23:16:11 {zone} [PANIC grafana.monitoring.svc.cluster.local. SRV] "
+        "plugin/kubernetes/kubernetes.go:312 - runtime error: index out of range\n"
+    )
+    loaded = read("coredns.log", text)
+    assert loaded.summary.files["format"].to_list() == ["coredns"]
+    events = by_line(loaded.events)
+    assert events["ts"].to_list() == [utc] * 3
+    assert events["level"].to_list() == ["error"] * 3
+    assert events["message"].to_list() == [
+        "0 kubernetes.monitoring.svc.cluster.local. A: no items found",
+        "2 github.com. AAAA: unreachable backend: read udp 10.32.0.4:51842->8.8.8.8:53: "
+        "i/o timeout",
+        "grafana.monitoring.svc.cluster.local. SRV: plugin/kubernetes/kubernetes.go:312 - "
+        "runtime error: index out of range",
+    ]
+    got = attrs(events)
+    assert [(a["name"], a["type"], a.get("rcode")) for a in got] == [
+        ("kubernetes.monitoring.svc.cluster.local.", "A", "NOERROR"),
+        ("github.com.", "AAAA", "SERVFAIL"),
+        ("grafana.monitoring.svc.cluster.local.", "SRV", None),
+    ]
+    assert events["template"][1] == (
+        "plugin/errors: SERVFAIL <NAME> AAAA: unreachable backend: "
+        "read udp <IP>:<PORT>-><IP>:<PORT>: i/o timeout"
+    )
+
+
+def test_a_bracketed_line_of_another_program_is_not_an_old_errors_line(read):
+    """Caddy's errors middleware, whose shape CoreDNS took, writes a path and no type."""
+    line = "29/Nov/2017:23:16:11 +0000 [ERROR 502 /api/v1/users] dial tcp: i/o timeout\n"
+    assert read("caddy.log", line).summary.files["format"].to_list() != ["coredns"]
+
+
 def test_errors_plugin_consolidated_summary(read):
     line = (
         "[WARNING] plugin/errors: 12 errors like '^read udp .* i/o timeout$' occurred in last 30s\n"
@@ -318,6 +367,48 @@ def test_reload_sequence_and_older_md5(read):
         "Reloading complete",
     ]
     assert attrs(events)[2] == {"plugin": "reload", "md5": "2c2678d613dda4d5669dd465792642bd"}
+
+
+@pytest.mark.parametrize(
+    ("indent", "line", "level"),
+    [
+        (
+            " ",
+            "[INFO] plugin/reload: Running configuration MD5 = dcbdb2052e98794e3ce3d2c41f785ef9",
+            "info",
+        ),
+        (
+            "  ",
+            "[WARNING] No files matching import glob pattern: /etc/coredns/custom/*.server",
+            "warning",
+        ),
+        (
+            "\t",
+            "[ERROR] plugin/errors: 2 github.com. A: read udp 10.0.0.3:41012->8.8.8.8:53: i/o timeout",
+            "error",
+        ),
+    ],
+)
+def test_an_indented_tagged_line_is_a_record_of_its_own(read, indent, line, level):
+    """1.2.6 started with `` [INFO] plugin/reload: ...`` under its banner (kubernetes/kubernetes#71827):
+    a level tag after blanks starts a record, where any other indented line continues one."""
+    text = (
+        ".:53\n"
+        "2018-12-07T04:42:00.816Z [INFO] CoreDNS-1.2.6\n"
+        "CoreDNS-1.2.6\n"
+        "linux/amd64, go1.11.2, 756749c\n"
+        f"{indent}{line}\n"
+        "E1207 04:42:25.816364       1 reflector.go:205] github.com/coredns/coredns/plugin/kubernetes/"
+        "controller.go:318: Failed to list *v1.Namespace: Get https://10.233.0.1:443/api/v1/"
+        "namespaces?limit=500&resourceVersion=0: dial tcp 10.233.0.1:443: i/o timeout\n"
+    )
+    loaded = read("coredns.log", text, year=2018)
+    events = by_line(loaded.events)
+    assert events["line"].to_list() == [1, 2, 3, 4, 5, 6]
+    assert events["message"][3] == "linux/amd64, go1.11.2, 756749c"
+    assert events["message"][4] == line.split("] ", 1)[1]
+    assert events["level"][4] == level
+    assert loaded.summary.files["unparsed_lines"].to_list() == [0]
 
 
 @pytest.mark.parametrize(
