@@ -686,3 +686,54 @@ def test_a_ci_queue_delay_still_high_at_the_end_is_ongoing():
     assert going["onset"] - (day + 10 * H) < 15 * M
     assert recovered["ongoing"] is False
     assert recovered["recovery"] <= day + 11 * H + 30 * M
+
+
+@pytest.mark.parametrize(
+    ("seed", "per_min", "bucket"), [(1, 6, "30s"), (2, 20, "10s"), (3, 3, "1m")]
+)
+def test_a_steady_flood_is_mitigated_when_it_ends_not_at_its_first_dip(seed, per_min, bucket):
+    """Fine buckets of a steady flood hold a Poisson count each: some dip below half of
+    the busiest, which is noise, not the trouble lessening. Mitigation is when the flood
+    stays below half, here its end; a flood that halves midway is mitigated there."""
+    b = EventBuilder(seed)
+    errors = dict(source="coredns", component="coredns", hosts=["node-1", "node-2"])
+    b.logs(
+        **errors,
+        template="read udp: i/o timeout",
+        level="error",
+        start=T0,
+        end=T0 + 6 * H,
+        per_min=0.02,
+    )
+    flood_start, flood_end = T0 + 4 * H, T0 + 4 * H + 50 * M
+    b.logs(
+        **errors,
+        template="SERVFAIL",
+        level="error",
+        start=flood_start,
+        end=flood_end,
+        per_min=per_min,
+    )
+    halved_at = T0 + 5 * H + 20 * M
+    b.logs(
+        **errors,
+        template="NXDOMAIN",
+        level="error",
+        start=T0 + 5 * H,
+        end=halved_at,
+        per_min=per_min,
+    )
+    b.logs(
+        **errors,
+        template="NXDOMAIN",
+        level="error",
+        start=halved_at,
+        end=T0 + 5 * H + 40 * M,
+        per_min=per_min / 10,
+    )
+    frame = b.frame()
+    analysis = timeline.analyze(frame, bucket=bucket, gap="5m")
+    first, second = analysis.incidents.sort("onset").iter_rows(named=True)
+    assert first["peak"] < flood_end - 5 * M
+    assert flood_end - 5 * M <= first["mitigation"] <= flood_end + 2 * M
+    assert halved_at - 5 * M <= second["mitigation"] <= halved_at + 2 * M

@@ -10,7 +10,8 @@ its own largest excess in the incident. Onset is the first hot bucket at a tenth
 (a trickle that rises before then is the incident's ``start``, not its onset); the
 intensity of a bucket adds up, per source, the largest share; escalation is the first
 bucket at half the highest intensity, peak the highest, mitigation the first bucket after
-the peak back below half. Recovery is when every member series is back at its baseline
+the peak from which it stays below half (a bucket of fewer rows amid a steady flood is a
+dip, not a mitigation). Recovery is when every member series is back at its baseline
 (:func:`series_recoveries`: its excess under a twentieth of its peak for good), never
 merely when the next incident begins; incidents may overlap, and phases use only the
 buckets before each series' recovery.
@@ -633,7 +634,8 @@ def _phases(
     largest excess of that series in the incident. Onset is the first hot bucket with
     ``onset_share`` of it or more. The intensity of a bucket is, summed over sources, the
     largest share among the source's series; escalation is the first bucket at half the
-    highest intensity, mitigation the first bucket after the peak below half.
+    highest intensity, mitigation the first bucket after the peak and after the last bucket
+    at half of it or more: fine buckets of a steady flood dip below half now and then.
     """
     members = spikes.select("incident_id", "series", "source", "start", "end")
     onset = onsets.group_by("incident_id").agg(onset=pl.col("at").min())
@@ -660,14 +662,16 @@ def _phases(
     )
     top = pl.col("intensity").max().over("incident_id")
     peak_at = pl.col("bucket").sort_by("intensity", descending=True).first().over("incident_id")
-    marked = grid.with_columns(_top=top, _peak=peak_at)
+    high = pl.col("intensity") >= 0.5 * top
+    last_high = pl.col("bucket").filter(high).max().over("incident_id")
+    marked = grid.with_columns(_top=top, _peak=peak_at, _last_high=last_high)
     return marked.group_by("incident_id").agg(
         onset=pl.col("onset").first(),
         escalation=pl.col("bucket").filter(pl.col("intensity") >= 0.5 * pl.col("_top")).min(),
         peak=pl.col("_peak").first(),
         peak_intensity=pl.col("_top").first(),
         mitigation=pl.col("bucket")
-        .filter((pl.col("bucket") > pl.col("_peak")) & (pl.col("intensity") < 0.5 * pl.col("_top")))
+        .filter((pl.col("bucket") > pl.col("_peak")) & (pl.col("bucket") > pl.col("_last_high")))
         .min(),
     )
 
