@@ -28,7 +28,9 @@ gives it). Success if the runner wrote ``Job succeeded``, failed if it wrote ``E
 Job failed`` (what follows is the failure, shown beside the status; ``(system
 failure)`` is the runner's, not the script's), cancelled if the failure is
 ``canceled``, else still running. The runner (``on NAME TOKEN``) is where the job ran,
-``runner_name``, never a host; the job's name is the file's stem.
+``runner_name``, never a host; the job's name is the file's stem. Its executor, for want
+of the runner tags the jobs API gives, is the runner's kind of executor (``docker``,
+``kubernetes``): what its CI series are named by.
 """
 
 from __future__ import annotations
@@ -219,7 +221,7 @@ def job_row(facts: pl.LazyFrame) -> pl.LazyFrame:
         queued_at=pl.lit(None, pl.String),
         started_at=jobs.iso_utc(pl.col("first")),
         stopped_at=jobs.iso_utc(pl.when(pl.col("status") != "running").then(pl.col("last"))),
-        executor=pl.lit(None, pl.String),
+        executor=pl.col("runner_executor"),
     )
     extra = {
         "derived_from": pl.lit("log"),

@@ -105,7 +105,7 @@ def test_trace_lines_are_at_their_section_times_and_the_job_has_the_verdict(
     assert attrs["status"] == status
     assert (attrs["queued_at"], attrs["queue_delay_s"], attrs["duration_s"]) == (None, None, 70.0)
     assert attrs["runner_name"] == runner_name and runner_name not in set(loaded.events["host"])
-    assert attrs["runner_executor"] == executor
+    assert attrs["runner_executor"] == attrs["executor"] == executor
     assert attrs["runner_version"] == version.split(" ")[0]
 
 
