@@ -28,7 +28,14 @@ from datetime import timedelta
 
 import polars as pl
 
-from timeline.analysis.rates import SERIES_SCHEMA, every, job_signature, problem_rows, to_timedelta
+from timeline.analysis.rates import (
+    JOB_PERIOD,
+    SERIES_SCHEMA,
+    every,
+    job_signature,
+    problem_rows,
+    to_timedelta,
+)
 from timeline.analysis.spikes import LEVEL_METRICS, SUSTAIN, telling_job
 
 __all__ = [
@@ -371,8 +378,12 @@ def _refined_onsets(
 ) -> pl.DataFrame:
     """Each source's onset, from the start of its bucket to the first row in that bucket
     that shows the rise: the series' first row for a log series; for a CI series the first
-    job queued then that waited longer than the bucket's threshold (or failed, or was
-    cancelled). A change made in the same bucket before it then counts as before.
+    job counted in that bucket that waited longer than the bucket's threshold (or failed,
+    or was cancelled). A CI bucket counts the jobs of the period that ends with it
+    (:data:`~timeline.analysis.rates.JOB_PERIOD`), so its first telling job may have been
+    queued up to that period earlier, though never before the spike began: the third of
+    five failing jobs makes the bucket hot, the first of them is the onset. A change made
+    in the same bucket before it then counts as before.
 
     ``onsets`` holds ``incident_id``, ``source``, ``series`` and ``source_onset`` (a bucket)
     for every series of a source that was hot in the source's first bucket; the result
@@ -385,7 +396,24 @@ def _refined_onsets(
     if frame is not None:
         found.append(_first_log_rows(wanted.filter(~is_ci), frame, width))
     if job_table is not None:
-        found.append(_first_late_jobs(wanted.filter(is_ci), flagged, job_table, width))
+        ci = wanted.filter(is_ci).join(
+            spikes.select("series", _from="start", _to="end"), on="series", how="left"
+        )
+        # the spike holding the onset bucket began the rise; none (a bare bucket) starts it
+        ci = (
+            ci.filter(
+                pl.col("_from").is_null()
+                | (
+                    (pl.col("_from") <= pl.col("source_onset"))
+                    & (pl.col("source_onset") < pl.col("_to"))
+                )
+            )
+            .sort("_from", nulls_last=True)
+            .unique("_k", keep="first", maintain_order=True)
+            .with_columns(_from=pl.coalesce("_from", "source_onset"))
+            .drop("_to")
+        )
+        found.append(_first_late_jobs(ci, flagged, job_table, width))
     firsts = pl.concat(found).group_by("_k").agg(pl.col("_first_row").min())
     return (
         wanted.join(firsts, on="_k", how="left")
@@ -431,6 +459,8 @@ def _first_late_jobs(
     schema = {"_k": pl.Int64, "_first_row": _TS}
     if wanted.height == 0 or job_table.height == 0:
         return pl.DataFrame(schema=schema)
+    # a bucket holds the jobs queued in the period that ends with it
+    reach = max(to_timedelta(JOB_PERIOD) - width, timedelta(0))
     thresholds = flagged.select("series", pl.col("bucket").alias("source_onset"), "threshold")
     telling = telling_job(delayed=pl.col("queue_delay_s") > pl.col("threshold"))
     return (
@@ -442,7 +472,7 @@ def _first_late_jobs(
             on=["source", "signature"],
         )
         .filter(
-            (pl.col("queued") >= pl.col("source_onset"))
+            (pl.col("queued") >= pl.max_horizontal("_from", pl.col("source_onset") - reach))
             & (pl.col("queued") < pl.col("source_onset") + width)
             & telling.fill_null(False)
         )
