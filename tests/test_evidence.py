@@ -1160,6 +1160,110 @@ def test_a_change_log_line_whose_words_match_nothing_says_so():
     assert any("target not found in the logs" in s for s in row["evidence"])
 
 
+def _noted(frame: pl.DataFrame, notes: dict[str, str]) -> pl.DataFrame:
+    """Change-log rows whose target is in ``notes`` carry that note as their message."""
+    target = pl.col("attrs").str.json_path_match("$.target")
+    return frame.with_columns(
+        message=pl.when((pl.col("kind") == "change") & target.is_in(list(notes)))
+        .then(target.replace_strict(notes, default=None))
+        .otherwise(pl.col("message"))
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "note", "word"),
+    [
+        (
+            ".github/workflows/ci.yml",
+            "Moved runs-on from ubuntu-22.04 to ubuntu-24.04",
+            ".github/workflows",
+        ),
+        (".gitlab-ci.yml", "Pinned the dind service to 24.0", ".gitlab-ci.yml"),
+        ("Jenkinsfile", "Switched the agent label to k8s-large", "jenkinsfile"),
+        ("circleci orbs", "Upgraded the node orb to 5.2.0", "circleci"),
+        ("actions runner image", "Bumped the self-hosted runner image to 2.317.0", "runner"),
+        ("ci registry credentials", "Rotated the Docker Hub token in the org context", "ci"),
+    ],
+)
+def test_a_change_log_line_that_names_ci_is_a_ci_side_change(target, note, word):
+    b = EventBuilder(seed=5)
+    day = datetime(2025, 2, 3, 9, tzinfo=UTC)
+    b.jobs(
+        source="circleci", executor="machine", start=day, end=day + H, per_min=0.3, delay_s=(1, 5)
+    )
+    b.change(day + 20 * M, "other", target, actor="mara")
+    b.change(day + 30 * M, "config", "grafana dashboards", actor="mara")
+    frame = _noted(
+        b.frame(), {target: note, "grafana dashboards": "Added panels for checkout latency"}
+    )
+    changes = {r["target"]: r for r in contrib.change_events(frame).to_dicts()}
+    assert changes[target]["found"] == "ci"
+    assert changes["grafana dashboards"]["found"] == "not found"
+    assert contrib.changes.ci_side_word(f"{target} {note}") == word
+    # CI in a longer word is no CI: a "circuit", "cider", "specific" change is not one
+    assert (
+        contrib.changes.ci_side_word("Raised the circuit breaker limit for specific cider") is None
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_ci_side_change_before_a_small_team_s_failing_jobs_is_their_trigger(seed):
+    """A small team's few jobs a quarter hour nearly all fail after a change-log line that
+    rotated the token the workflows pull with; a harmless note and an unrelated deploy lie
+    nearby. The CI-side change ranks first, tied by its words; the incident begins at a
+    failed job."""
+    rng = random.Random(seed)
+    b = EventBuilder(seed=seed)
+    day = datetime(2025, 1, 10 + seed, 6, tzinfo=UTC)
+    executor = rng.choice(["docker", "machine", "ubuntu-latest"])
+    changed = day + rng.randrange(10, 14) * H + rng.randrange(0, 50) * M
+    began = changed + rng.randrange(1, 4) * M
+    fixed = began + rng.randrange(60, 120) * M
+    per_min = rng.uniform(0.3, 0.6)
+    common = {"source": "circleci", "executor": executor, "per_min": per_min, "delay_s": (1, 6)}
+    b.jobs(start=day, end=began, fail_p=0.02, **common)
+    b.jobs(start=began, end=fixed, fail_p=0.9, **common)
+    b.jobs(start=fixed, end=fixed + 2 * H, fail_p=0.02, **common)
+    b.logs(
+        source="checkout",
+        component="checkout",
+        hosts=["ip-10-1-0-5", "ip-10-1-0-6"],
+        template="GET /cart 200",
+        level="info",
+        start=day,
+        end=fixed + 2 * H,
+        per_min=3,
+    )
+    target = rng.choice(["ci registry credentials", ".circleci/config.yml", "circleci orbs"])
+    b.change(changed, "other", target, actor="mara")
+    b.change(changed - rng.randrange(10, 30) * M, "config", "pagerduty schedule", actor="lee")
+    b.change(changed - rng.randrange(5, 20) * M, "deploy", "deployment/shop/checkout", actor="ci")
+    frame = _noted(
+        b.frame(),
+        {
+            target: "Rotated the pull token used by the jobs",
+            "pagerduty schedule": "Swapped on-call",
+        },
+    )
+    result = analyze(frame)
+    assert result.incidents.height >= 1
+    incident = result.incidents.sort("onset").filter(pl.col("onset") >= changed).row(0, named=True)
+    jobs = frame.filter(pl.col("kind") == "job").with_columns(
+        status=pl.col("attrs").str.json_path_match("$.status")
+    )
+    failed = jobs.filter((pl.col("status") == "failed") & (pl.col("ts") >= began))["ts"]
+    # the onset is a failed job's queue time, not the start of the bucket that was hot
+    assert incident["onset"] in failed.to_list()
+    ranked = result.contributors.filter(pl.col("incident_id") == incident["incident_id"]).sort(
+        "rank"
+    )
+    top = ranked.row(0, named=True)
+    assert (top["target"], top["role"]) == (target, "trigger"), top["evidence"]
+    assert any("a CI-side change (its words name CI" in e for e in top["evidence"])
+    blamed = ranked.filter(pl.col("role").is_in(["trigger", "precursor", "made worse"]))
+    assert set(blamed["target"]) == {target}
+
+
 # --- node pools: a change to a pool reaches the nodes that carry its name -------------------
 
 

@@ -27,8 +27,6 @@ from timeline.outputs.report import render
 
 #: Scenarios the current evidence model gets wrong, and how (a strict xfail each).
 KNOWN_WRONG: dict[str, str] = {
-    "ci_change_fails_jobs": "the failing jobs are found, but a change-log line whose target "
-    "no log names (a workflow file, a registry token) is not ranked against a CI spike",
     "infra_fails_jobs": "the failing jobs are found, but a rollout whose program no CI job "
     "names is not tied to them, and its thin trickle of errors makes no spike",
 }

@@ -858,6 +858,32 @@ _STOP = (
 STOP_WORDS = frozenset(_STOP.split())
 _ALL_NODES = r"(?i)\b(?:all|every|each)\b[^.;]*\bnodes?\b|^nodes?/(?:all|\*)"
 
+#: Words of a change-log line that say it changed how CI jobs run, not a program the logs
+#: show: a workflow or pipeline file (``.github/workflows/ci.yml``, ``.gitlab-ci.yml``,
+#: ``Jenkinsfile``, ``.circleci/config.yml``), a runner or its image (``runs-on``), an
+#: orb, or the word CI itself (``ci registry credentials``). Such a change is tied to the
+#: failing jobs of an incident (:func:`ci_side_word`).
+CI_SIDE = (
+    r"(?i)(?:^|[^a-z0-9])(\.github/workflows|\.gitlab-ci\.ya?ml|jenkinsfile|\.circleci|"
+    r"circleci|gitlab-ci|github actions|workflows?|pipelines?|runs-on|runners?|orbs?|"
+    r"buildkite|ci)(?=$|[^a-z0-9])"
+)
+
+
+def ci_side_word(text: str | None) -> str | None:
+    """The first word of ``text`` (a change-log line's target and note) that says the
+    change is a CI-side one (:data:`CI_SIDE`), else None.
+
+    >>> ci_side_word(".github/workflows/ci.yml Moved runs-on to ubuntu-24.04")
+    '.github/workflows'
+    >>> ci_side_word("ci registry credentials"), ci_side_word("circleci orbs")
+    ('ci', 'circleci')
+    >>> ci_side_word("grafana dashboards Added panels for checkout latency") is None
+    True
+    """
+    hit = re.search(CI_SIDE, text or "")
+    return hit.group(1).lower() if hit else None
+
 
 def read_word_targets(changes: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
     """What a change written only in the change log touches, read from its words: "all
@@ -866,8 +892,9 @@ def read_word_targets(changes: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFram
     source or component of the logs ("DNS") joins ``names``; a CI executor's name
     ("macOS", "machine") joins ``executors``. ``found`` says how the target was known:
     ``target`` (it names a program, host or executor the logs show), ``words`` (its
-    words do), ``named`` (a ``kind/namespace/name`` the logs do not show), ``not
-    found`` (nothing in the logs matches its words), or null for changes that
+    words do), ``ci`` (they name nothing the logs show, but say it is a CI-side change:
+    :func:`ci_side_word`), ``named`` (a ``kind/namespace/name`` the logs do not show),
+    ``not found`` (nothing in the logs matches its words), or null for changes that
     other records show.
     """
     universe = _universe(frame)
@@ -978,6 +1005,9 @@ def _read_words(change: dict, universe: dict[str, set[str]], node_changes: pl.Da
     if out["found"] is None:
         found = programs or executors or out.get("hosts")
         out["found"] = "words" if found else ("named" if structured else "not found")
+    if out["found"] == "not found" and ci_side_word(text):
+        # a CI-side change: tied to the failing jobs of an incident, whatever executor
+        out["found"] = "ci"
     return out
 
 

@@ -23,6 +23,7 @@ from timeline.analysis.contributors.changes import (
     _host_key,
     _kind,
     _norm,
+    ci_side_word,
     names_executor,
     names_match,
     namespace_wide,
@@ -182,6 +183,9 @@ class _Pair:
     silence: bool = False
     #: the namespace, changed as a whole, whose pods logged the errors that tie it
     namespace: str | None = None
+    #: the word that makes it a CI-side change (:func:`ci_side_word`), tied by it to the
+    #: failing jobs of every executor
+    ci_side: str | None = None
 
 
 def change_class(change: dict) -> str:
@@ -232,6 +236,15 @@ def _pair(
             for e in s.executors
             if names_executor(change["name"], e)
         }
+    ci_side = None
+    if change.get("found") == "ci":
+        # a CI-side change (a workflow file, a runner image, an orb, a registry token the
+        # jobs pull with) reaches every executor whose jobs failed
+        ci_side = ci_side_word(f"{change['target'] or ''} {change['note'] or ''}")
+        reached_executors = {e.lower() for s in target.signatures for e in s.executors}
+        if reached_executors:
+            executors |= reached_executors
+            change = {**change, "executors": sorted(executors)}
     matched, matched_name = [], None
     for sig in target.signatures:
         hit = next(
@@ -304,6 +317,7 @@ def _pair(
         called_out=called_out,
         named_by_errors=named_by_errors,
         namespace=namespace if in_namespace else None,
+        ci_side=ci_side if ci_hit else None,
     )
 
 

@@ -118,6 +118,11 @@ def evidence_sentences(
             f"the errors name its target: '{p.matched_name}' is in most lines of "
             f"{_names(row['affected'])}"
         )
+    elif p.ci_side:
+        said.append(
+            f"a CI-side change (its words name CI: '{_short(p.ci_side)}'), so it reaches the "
+            f"jobs of {_names(row['affected'])}"
+        )
     elif p.name_match:
         said.append(
             f"its target '{p.matched_name}' is the source or component of {_names(row['affected'])}"
