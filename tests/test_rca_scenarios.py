@@ -31,11 +31,18 @@ KNOWN_WRONG: dict[str, str] = {
     "names is not tied to them, and its thin trickle of errors makes no spike",
 }
 
+#: Scenarios whose incident the current model ends at the wrong time (a strict xfail each
+#: of :func:`test_the_incident_recovers_when_its_trouble_ends`).
+KNOWN_WRONG_RECOVERY: dict[str, str] = {
+    "ci_change_fails_jobs": "a small team's failing jobs leave windows with too few failures "
+    "to stay hot, so the incident ends and another begins while the jobs still fail",
+}
 
-def _case(name: str):
+
+def _case(name: str, known: dict[str, str] = KNOWN_WRONG):
     marks = ()
-    if name in KNOWN_WRONG:
-        marks = (pytest.mark.xfail(strict=True, reason=KNOWN_WRONG[name]),)
+    if name in known:
+        marks = (pytest.mark.xfail(strict=True, reason=known[name]),)
     return pytest.param(name, id=name, marks=marks)
 
 
@@ -135,7 +142,7 @@ def test_a_cause_shown_under_its_consumer_counts_only_with_its_actor():
     assert not matches(sync, cause, window)
 
 
-@pytest.mark.parametrize("name", [_case(n) for n in SCENARIOS])
+@pytest.mark.parametrize("name", [_case(n, KNOWN_WRONG | KNOWN_WRONG_RECOVERY) for n in SCENARIOS])
 def test_the_incident_recovers_when_its_trouble_ends(analysed, name):
     """Recovery is when the incident's own series are back at their baselines: within a
     bucket or two of the last error, or of the trailing CI window after the last
