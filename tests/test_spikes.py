@@ -693,3 +693,38 @@ def test_a_flaky_teams_usual_failures_are_no_spike(seed, fail_p, per_min):
         flagged = spikes.flag_buckets(rates.job_series(table, bucket=bucket), bucket=bucket)
         found = spikes.find_spikes(flagged, bucket=bucket, job_table=table)
         assert found.filter(pl.col("metric") == "failed_jobs").height == 0
+
+
+@pytest.mark.parametrize(
+    ("seed", "bucket", "per_min"), [(51, "1m", 0.25), (52, "30s", 0.2), (53, "5m", 0.3)]
+)
+def test_every_job_of_a_sparse_team_failing_for_an_hour_is_one_spike_from_its_first(
+    seed, bucket, per_min
+):
+    """Three or four jobs a quarter hour, none failing for a day, then every one failing
+    for fifty minutes: too few for any one window, a spike over the hour's windows
+    together, starting with the first failed job and counting each of them."""
+    b = _small_team(seed, per_min=per_min, fail_p=0.0)
+    table = rates.jobs(b.frame())
+    source, executor = table["source"][0], table["executor"][0]
+    broke = T0 + timedelta(hours=24, minutes=7)  # job ids name the minute a batch starts
+    b.jobs(
+        source=source,
+        executor=executor,
+        start=broke,
+        end=broke + timedelta(minutes=50),
+        per_min=per_min,
+        delay_s=(2, 20),
+        fail_p=1.0,
+    )
+    table = rates.jobs(b.frame())
+    failed_jobs = table.filter(pl.col("status") == "failed")
+    flagged = spikes.flag_buckets(rates.job_series(table, bucket=bucket), bucket=bucket)
+    found = spikes.find_spikes(flagged, bucket=bucket, job_table=table)
+    failed = found.filter(pl.col("metric") == "failed_jobs")
+    assert failed.height == 1, failed
+    spike = failed.row(0, named=True)
+    first = failed_jobs["queued"].min()
+    assert first - rates.to_timedelta(bucket) <= spike["start"] <= first + timedelta(minutes=8)
+    assert spike["count"] >= failed_jobs.height - 2
+    assert spike["end"] >= failed_jobs["queued"].max()

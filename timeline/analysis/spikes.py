@@ -59,6 +59,15 @@ MIN_FAILED_JOBS = 3
 #: ... against the share of the trailing day's jobs that failed, never taken as less
 #: than this (a team with no failure yesterday still has one now and then).
 USUAL_FAILED_SHARE_FLOOR = 0.05
+#: ... or where the last this many periods of jobs (an hour of fifteen-minute windows),
+#: taken together, failed that far above the usual share: a team running three jobs a
+#: quarter hour, each failing, never fails enough of one window's.
+FAILING_STRETCH_PERIODS = 4
+#: The usual share is the trailing window's where it holds this many jobs, else the
+#: whole series': the share of a few jobs is chance.
+USUAL_SHARE_JOBS = 20
+#: A stretch is hot back to where this share of each window's jobs failed.
+MOSTLY_FAILED = 0.5
 #: Metrics whose every bucket already holds the jobs of the period it ends
 #: (:func:`timeline.analysis.rates.job_series`, ``JOB_PERIOD``, never shorter than
 #: :data:`SUSTAIN`): summing their buckets would count one job once for every bucket whose
@@ -205,40 +214,81 @@ def flag_buckets(
     sustain = round(SUSTAIN / width)
     if sustain > 1:
         flagged = _sustained(flagged, sustain, trailing, zc, float(min_bucket))
-    flagged = _failing_share(flagged, trailing, z)
+    flagged = _failing_share(flagged, trailing, z, width)
     return flagged.select(*full.columns, "baseline", "noise", "threshold", "hot", "usual_share")
 
 
-def _failing_share(flagged: pl.DataFrame, trailing: dict, z: float) -> pl.DataFrame:
+def _failing_share(
+    flagged: pl.DataFrame, trailing: dict, z: float, width: timedelta
+) -> pl.DataFrame:
     """Failed CI jobs are hot also where the share of the window's jobs that failed is
     far above the share that usually fails: a small team running a few jobs a quarter
     hour never fails enough of them for the count alone, though all of them fail.
 
-    ``usual_share`` is the failed jobs over the jobs of the trailing window (every
-    bucket's window counts a job as often in both, so the share is the jobs'), at least
+    ``usual_share`` is the failed jobs over the jobs of the trailing window that ends
+    where the stretch below begins (every bucket's window counts a job as often in both,
+    so the share is the jobs'; the failures judged are not part of it) where it holds
+    :data:`USUAL_SHARE_JOBS`, else the whole series', and at least
     :data:`USUAL_FAILED_SHARE_FLOOR`. A bucket whose window holds ``n`` jobs of which
     ``k`` (at least :data:`MIN_FAILED_JOBS`) failed is hot when the chance of that many
     failing at the usual share is below ``exp(-z**2 * BURST_FACTOR / 2)`` by the Chernoff
     bound, ``n * KL(k/n || usual)`` (failures come in bursts, as their counts do, and a
     window is looked at once a bucket): with a usual 5% and ``z`` 4, 5 of 6, 6 of 9 or
-    7 of 12 failing; with a usual 10%, 7 of 8; with a usual 30%, 10 of 10. Other series
-    get a null ``usual_share`` and are left as they are."""
+    7 of 12 failing; with a usual 10%, 7 of 8; with a usual 30%, 10 of 10.
+
+    The same test is also made on the jobs of the last :data:`FAILING_STRETCH_PERIODS`
+    windows together (windows that do not overlap, an hour's), where the bucket's own
+    window holds a failure: three jobs a quarter hour, every one failing, are too few for
+    one window (3 of 3), not for an hour's (12 of 12). Such a stretch is hot from the
+    first of the windows in which at least :data:`MOSTLY_FAILED` of the jobs failed, up
+    to an hour before it was judged (not from a failure that came alone before it), to
+    the last failure's window. Other series get a null
+    ``usual_share`` and are left as they are."""
     failed = pl.col("metric") == "failed_jobs"
     value, jobs = pl.col("value"), pl.col("rows").cast(pl.Float64)
     window = {k: v for k, v in trailing.items() if k != "min_samples"}
-    past_failed = value.rolling_sum_by(**window).over("series")
-    past_jobs = jobs.rolling_sum_by(**window).over("series")
-    share = pl.when(past_jobs > 0).then(past_failed / past_jobs)
+    # the windows of the stretch do not overlap: a period's buckets apart
+    apart = max(1, round(max(to_timedelta(JOB_PERIOD), width) / width))
+    stretch = range(FAILING_STRETCH_PERIODS)
+    # the usual share is the trailing window's before the stretch: the failures judged
+    # must not make up their own baseline
+    before = FAILING_STRETCH_PERIODS * apart
+    past_failed = value.rolling_sum_by(**window).shift(before).over("series")
+    past_jobs = jobs.rolling_sum_by(**window).shift(before).over("series")
+    # a bucket's window holds a job in ``apart`` buckets: ``past_jobs / apart`` are jobs
+    share = pl.when(past_jobs >= USUAL_SHARE_JOBS * apart).then(past_failed / past_jobs)
     overall = value.sum().over("series") / jobs.sum().over("series")
     usual = pl.max_horizontal(pl.coalesce(share, overall), pl.lit(USUAL_FAILED_SHARE_FLOOR))
-    p, q = pl.col("usual_share"), value / jobs
-    # KL(q || p) of a window's failed share q against the usual p; (1 - q) ln(...) is 0 at q = 1
+    stretch_failed = pl.sum_horizontal(
+        value.shift(i * apart).over("series").fill_null(0.0) for i in stretch
+    )
+    stretch_jobs = pl.sum_horizontal(
+        jobs.shift(i * apart).over("series").fill_null(0.0) for i in stretch
+    )
+    failing = value > 0
+    stretch_hot = (failing & _far_above(stretch_failed, stretch_jobs, z)).fill_null(False)
+    # back over the windows since the stretch began in which most jobs failed
+    mostly = value >= MOSTLY_FAILED * jobs
+    ahead = (
+        pl.col("_stretch_hot").reverse().rolling_max(before + 1, min_samples=1).reverse()
+    ).over("series", "_run")
+    hot_share = _far_above(value, jobs, z).fill_null(False) | stretch_hot | (mostly & ahead)
+    return (
+        flagged.with_columns(usual_share=pl.when(failed).then(usual))
+        .with_columns(_stretch_hot=stretch_hot, _run=(~mostly).cum_sum().over("series"))
+        .with_columns(hot=pl.col("hot") | (failed & hot_share))
+        .drop("_stretch_hot", "_run")
+    )
+
+
+def _far_above(failed: pl.Expr, jobs: pl.Expr, z: float) -> pl.Expr:
+    """Whether ``failed`` of ``jobs`` (at least :data:`MIN_FAILED_JOBS`) is a share far
+    above ``usual_share`` by the Chernoff bound (:func:`_failing_share`)."""
+    p, q = pl.col("usual_share"), failed / jobs
+    # KL(q || p) of the failed share q against the usual p; (1 - q) ln(...) is 0 at q = 1
     rest = pl.when(q < 1).then((1 - q) * ((1 - q) / (1 - p)).log()).otherwise(0.0)
     surprise = jobs * (q * (q / p).log() + rest)
-    hot_share = (value >= MIN_FAILED_JOBS) & (q > p) & (surprise > z * z * BURST_FACTOR / 2)
-    return flagged.with_columns(usual_share=pl.when(failed).then(usual)).with_columns(
-        hot=pl.col("hot") | (failed & hot_share.fill_null(False))
-    )
+    return (failed >= MIN_FAILED_JOBS) & (q > p) & (surprise > z * z * BURST_FACTOR / 2)
 
 
 def _top(value: pl.Expr, width: timedelta) -> pl.Expr:
