@@ -33,10 +33,7 @@ KNOWN_WRONG: dict[str, str] = {
 
 #: Scenarios whose incident the current model ends at the wrong time (a strict xfail each
 #: of :func:`test_the_incident_recovers_when_its_trouble_ends`).
-KNOWN_WRONG_RECOVERY: dict[str, str] = {
-    "ci_change_fails_jobs": "a small team's failing jobs leave windows with too few failures "
-    "to stay hot, so the incident ends and another begins while the jobs still fail",
-}
+KNOWN_WRONG_RECOVERY: dict[str, str] = {}
 
 
 def _case(name: str, known: dict[str, str] = KNOWN_WRONG):

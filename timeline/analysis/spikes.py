@@ -237,13 +237,13 @@ def _failing_share(
     7 of 12 failing; with a usual 10%, 7 of 8; with a usual 30%, 10 of 10.
 
     The same test is also made on the jobs of the last :data:`FAILING_STRETCH_PERIODS`
-    windows together (windows that do not overlap, an hour's), where the bucket's own
-    window holds a failure: three jobs a quarter hour, every one failing, are too few for
-    one window (3 of 3), not for an hour's (12 of 12). Such a stretch is hot from the
-    first of the windows in which at least :data:`MOSTLY_FAILED` of the jobs failed, up
-    to an hour before it was judged (not from a failure that came alone before it), to
-    the last failure's window. Other series get a null
-    ``usual_share`` and are left as they are."""
+    windows together (windows that do not overlap, an hour's): three jobs a quarter
+    hour, every one failing, are too few for
+    one window (3 of 3), not for an hour's (12 of 12). Such a stretch is hot in the
+    windows in which at least :data:`MOSTLY_FAILED` of the jobs failed, from the first of
+    them, up to an hour before it was judged (not from a failure that came alone before
+    it), to the last: the usual failures after it do not prolong it. Other series get a
+    null ``usual_share`` and are left as they are."""
     failed = pl.col("metric") == "failed_jobs"
     value, jobs = pl.col("value"), pl.col("rows").cast(pl.Float64)
     window = {k: v for k, v in trailing.items() if k != "min_samples"}
@@ -265,14 +265,13 @@ def _failing_share(
     stretch_jobs = pl.sum_horizontal(
         jobs.shift(i * apart).over("series").fill_null(0.0) for i in stretch
     )
-    failing = value > 0
-    stretch_hot = (failing & _far_above(stretch_failed, stretch_jobs, z)).fill_null(False)
-    # back over the windows since the stretch began in which most jobs failed
-    mostly = value >= MOSTLY_FAILED * jobs
+    # a stretch is hot over the windows in which most jobs failed, back to where they began
+    mostly = (value > 0) & (value >= MOSTLY_FAILED * jobs)
+    stretch_hot = (mostly & _far_above(stretch_failed, stretch_jobs, z)).fill_null(False)
     ahead = (
         pl.col("_stretch_hot").reverse().rolling_max(before + 1, min_samples=1).reverse()
     ).over("series", "_run")
-    hot_share = _far_above(value, jobs, z).fill_null(False) | stretch_hot | (mostly & ahead)
+    hot_share = _far_above(value, jobs, z).fill_null(False) | (mostly & ahead)
     return (
         flagged.with_columns(usual_share=pl.when(failed).then(usual))
         .with_columns(_stretch_hot=stretch_hot, _run=(~mostly).cum_sum().over("series"))
