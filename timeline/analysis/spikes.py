@@ -238,12 +238,12 @@ def _failing_share(
 
     The same test is also made on the jobs of the last :data:`FAILING_STRETCH_PERIODS`
     windows together (windows that do not overlap, an hour's): three jobs a quarter
-    hour, every one failing, are too few for
-    one window (3 of 3), not for an hour's (12 of 12). Such a stretch is hot in the
-    windows in which at least :data:`MOSTLY_FAILED` of the jobs failed, from the first of
-    them, up to an hour before it was judged (not from a failure that came alone before
-    it), to the last: the usual failures after it do not prolong it. Other series get a
-    null ``usual_share`` and are left as they are."""
+    hour, every one failing, are too few for one window (3 of 3), not for an hour's (12
+    of 12). Such a stretch is hot in the windows in which at least
+    :data:`MOSTLY_FAILED` of the jobs failed, from the first of them, up to an hour before
+    it was judged (not from a failure that came alone before it), to the last: the usual
+    failures after it do not prolong it. Other series get a null ``usual_share`` and are
+    left as they are."""
     failed = pl.col("metric") == "failed_jobs"
     value, jobs = pl.col("value"), pl.col("rows").cast(pl.Float64)
     window = {k: v for k, v in trailing.items() if k != "min_samples"}
