@@ -696,27 +696,34 @@ def test_a_flaky_teams_usual_failures_are_no_spike(seed, fail_p, per_min):
 
 
 @pytest.mark.parametrize(
-    ("seed", "bucket", "per_min"), [(51, "1m", 0.25), (52, "30s", 0.2), (53, "5m", 0.3)]
+    ("seed", "bucket", "per_min", "idle", "pause"),
+    [
+        (51, "1m", 0.25, 0, 0),
+        (52, "30s", 0.2, 0, 0),
+        (53, "5m", 0.3, 0, 0),
+        (54, "2m", 0.25, 0, 17),
+        (55, "1m", 0.25, 70, 0),
+    ],
 )
 def test_every_job_of_a_sparse_team_failing_for_an_hour_is_one_spike_from_its_first(
-    seed, bucket, per_min
+    seed, bucket, per_min, idle, pause
 ):
     """Three or four jobs a quarter hour, none failing for a day, then every one failing
     for fifty minutes: too few for any one window, a spike over the hour's windows
-    together, starting with the first failed job and counting each of them."""
+    together, starting with the first failed job and counting each of them. A quarter
+    hour without any job (``pause`` minutes) in the middle says nothing either way and
+    does not split it; ``idle`` minutes without jobs before the first failure are not
+    part of it."""
     b = _small_team(seed, per_min=per_min, fail_p=0.0)
     table = rates.jobs(b.frame())
     source, executor = table["source"][0], table["executor"][0]
-    broke = T0 + timedelta(hours=24, minutes=7)  # job ids name the minute a batch starts
-    b.jobs(
-        source=source,
-        executor=executor,
-        start=broke,
-        end=broke + timedelta(minutes=50),
-        per_min=per_min,
-        delay_s=(2, 20),
-        fail_p=1.0,
-    )
+    # job ids name the minute a batch starts
+    broke = T0 + timedelta(hours=24, minutes=7 + idle)
+    failing = {"source": source, "executor": executor, "delay_s": (2, 20), "fail_p": 1.0}
+    middle = broke + timedelta(minutes=20)
+    b.jobs(start=broke, end=middle, per_min=per_min, **failing)
+    resumed = middle + timedelta(minutes=pause + 1)
+    b.jobs(start=resumed, end=resumed + timedelta(minutes=30), per_min=per_min, **failing)
     table = rates.jobs(b.frame())
     failed_jobs = table.filter(pl.col("status") == "failed")
     flagged = spikes.flag_buckets(rates.job_series(table, bucket=bucket), bucket=bucket)
@@ -728,3 +735,5 @@ def test_every_job_of_a_sparse_team_failing_for_an_hour_is_one_spike_from_its_fi
     assert first - rates.to_timedelta(bucket) <= spike["start"] <= first + timedelta(minutes=8)
     assert spike["count"] >= failed_jobs.height - 2
     assert spike["end"] >= failed_jobs["queued"].max()
+    hot = flagged.filter((pl.col("metric") == "failed_jobs") & pl.col("hot"))
+    assert hot["bucket"].min() >= first - rates.to_timedelta(bucket)

@@ -242,7 +242,8 @@ def _failing_share(
     of 12). Such a stretch is hot in the windows in which at least
     :data:`MOSTLY_FAILED` of the jobs failed, from the first of them, up to an hour before
     it was judged (not from a failure that came alone before it), to the last: the usual
-    failures after it do not prolong it. Other series get a null ``usual_share`` and are
+    failures after it do not prolong it, and a window with no jobs inside it does not
+    split it. Other series get a null ``usual_share`` and are
     left as they are."""
     failed = pl.col("metric") == "failed_jobs"
     value, jobs = pl.col("value"), pl.col("rows").cast(pl.Float64)
@@ -271,12 +272,22 @@ def _failing_share(
     ahead = (
         pl.col("_stretch_hot").reverse().rolling_max(before + 1, min_samples=1).reverse()
     ).over("series", "_run")
-    hot_share = _far_above(value, jobs, z).fill_null(False) | (mostly & ahead)
+    # a window with no jobs at all says nothing either way: it ends no stretch, and is
+    # inside one once a window of it has been
+    empty = jobs.fill_null(0.0) == 0
+    inside = pl.col("_mostly").cum_max().over("series", "_run")
+    hot_share = _far_above(value, jobs, z).fill_null(False) | (
+        (pl.col("_mostly") | (empty & inside)) & ahead
+    )
     return (
         flagged.with_columns(usual_share=pl.when(failed).then(usual))
-        .with_columns(_stretch_hot=stretch_hot, _run=(~mostly).cum_sum().over("series"))
+        .with_columns(
+            _stretch_hot=stretch_hot,
+            _mostly=mostly.fill_null(False),
+            _run=(~mostly & ~empty).cum_sum().over("series"),
+        )
         .with_columns(hot=pl.col("hot") | (failed & hot_share))
-        .drop("_stretch_hot", "_run")
+        .drop("_stretch_hot", "_mostly", "_run")
     )
 
 
