@@ -77,6 +77,9 @@ RUNNER_SECTION = (
 #: The Kubernetes executor's wait for the job's pod, the page's first lines when it
 #: never started.
 WAITING_POD = r"^Waiting for pod [^ ]+ to be running, status is [A-Za-z]+"
+#: What only the runner writes on a job's page: its executor, a section's title, or its
+#: wait for the job's pod.
+RUNNER_LINE = f"(?:{EXECUTOR})|(?:{RUNNER_SECTION})|(?:{WAITING_POD})"
 #: The runner describes itself and its executor in a trace's first lines.
 SETUP_LINES = 50
 
@@ -110,8 +113,7 @@ def sniff(sample: list[str]) -> Score:
         return Score(0.95, "the GitLab runner's greeting (Running with gitlab-runner)")
     if texts.str.contains(SECTION).any():
         return Score(0.7, "GitLab CI section markers")
-    runner_lines = f"(?:{EXECUTOR})|(?:{RUNNER_SECTION})|(?:{WAITING_POD})"
-    if bodies.str.contains(runner_lines).any() and (
+    if bodies.str.contains(RUNNER_LINE).any() and (
         (bodies == SUCCEEDED).any() or bodies.str.contains(FAILED).any()
     ):
         return Score(0.6, "a GitLab runner's executor, section or pod line and its verdict")

@@ -72,10 +72,11 @@ BRACKETED = r"^\[(?P<stamp>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(?:Z|[+-][0-9:]+)?
 QUERIED = rf"^(?P<stamp>{_ISO})  "
 #: ``/timestamps/?time=HH:mm:ss&appendLog`` or ``elapsed=HH:mm:ss.S``, and the console
 #: page's timestamps as copied from it (one space).
-CLOCK = r"^(?P<clock>[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?) {1,2}"
+_CLOCK_TIME = r"^(?P<clock>[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?)"
+CLOCK = _CLOCK_TIME + " {1,2}"
 #: The console page's clock and its one space; the ``/timestamps/`` page's and its two.
-CLOCK_SHOWN = r"^(?P<clock>[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?) "
-CLOCK_QUERIED = r"^(?P<clock>[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?)  "
+CLOCK_SHOWN = _CLOCK_TIME + " "
+CLOCK_QUERIED = _CLOCK_TIME + "  "
 #: ``/timestamps/?appendLog``: elapsed seconds, two spaces, line.
 SECONDS = r"^(?P<elapsed>[0-9]+\.[0-9]{1,3})  "
 ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"

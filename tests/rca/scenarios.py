@@ -1331,12 +1331,19 @@ def _team_jobs(
     rng: random.Random,
     system: str,
     per_15m: float,
-    fail_p: Callable[[int], float],
+    usual: float,
+    failing: tuple[int, int, float] | None = None,
 ) -> None:
-    """One small team's CI jobs, ``per_15m`` of them each 15 minutes, failing with
-    ``fail_p(t)``: GitHub Actions jobs on hosted runners (a failing job fails within a
+    """One small team's CI jobs, ``per_15m`` of them each 15 minutes, failing with the
+    ``usual`` share, and from ``start`` to ``end`` of ``failing`` (``start, end, share``)
+    with that share: GitHub Actions jobs on hosted runners (a failing job fails within a
     minute), or CircleCI docker jobs (a failure is the executor's: never started)."""
     per_min = per_15m / 15
+    start, end, share = failing or (0, 0, usual)
+
+    def fail_p(t: int) -> float:
+        return share if start <= t < end else usual
+
     if system == "github":
         org = rng.choice(("acme", "globex", "initech", "hooli"))
         hosted = iter(range(rng.randint(2, 50), 10**6))
@@ -1368,13 +1375,7 @@ def ci_change_fails_jobs(seed: int) -> tuple[World | None, Truth]:
     fixed = onset + int(rng.uniform(60, 150) * MIN)
     share = rng.uniform(0.7, 1.0)
     usual = rng.uniform(0.0, 0.05)
-    _team_jobs(
-        world,
-        rng,
-        system,
-        rng.uniform(3, 10),
-        lambda t: share if onset <= t < fixed else usual,
-    )
+    _team_jobs(world, rng, system, rng.uniform(3, 10), usual, (onset, fixed, share))
     world.note(at, "ci", target, what, rng.choice(PEOPLE).split("@")[0])
     quiet_at = at - int(rng.uniform(8, 40) * MIN)
     quiet_target, quiet_what = rng.choice(QUIET_NOTES)
@@ -1429,13 +1430,7 @@ def infra_fails_jobs(seed: int) -> tuple[World | None, Truth]:
     system = rng.choice(("github", "circleci"))
     share = rng.uniform(0.4, 0.7)
     usual = rng.uniform(0.0, 0.05)
-    _team_jobs(
-        world,
-        rng,
-        system,
-        rng.uniform(4, 10),
-        lambda t: share if onset <= t < fixed else usual,
-    )
+    _team_jobs(world, rng, system, rng.uniform(4, 10), usual, (onset, fixed, share))
     ci_at = at - int(rng.uniform(10, 40) * MIN)
     ci_target, ci_what = rng.choice(QUIET_NOTES)
     world.note(ci_at, "config", ci_target, ci_what, rng.choice(PEOPLE).split("@")[0])
@@ -1461,7 +1456,7 @@ def flaky_ci(seed: int) -> tuple[World | None, Truth]:
     _platform(world, rng)
     system = rng.choice(("github", "circleci"))
     flaky = rng.uniform(0.1, 0.3)
-    _team_jobs(world, rng, system, rng.uniform(3, 10), lambda t: flaky)
+    _team_jobs(world, rng, system, rng.uniform(3, 10), flaky)
     app = _app(world, rng)
     person = rng.choice(PEOPLE)
     at = onset - int(rng.uniform(2, 6) * MIN)
