@@ -109,27 +109,31 @@ class RowCounter:
         rows = (
             evidence_rows(frame, min_delay_s=min_delay_s, pods=pods)
             .join(keys.lazy(), on=["source", "template"], how="semi")
-            .sort("ts", "file", "line")
+            .sort("source", "template", "ts", "file", "line")
             .collect(engine="in-memory")  # the streaming engine panics on this plan at times
         )
         #: each signature's rows in time order (what a quote shows), their times in
-        #: microseconds and their hosts as numbers, for quoting a few around a time
+        #: microseconds and their hosts as numbers, for quoting a few around a time: slices
+        #: of one frame and two arrays, which hold every row once
         self.host_numbers = {h: k for k, h in enumerate(rows["hk"].drop_nulls().unique().sort())}
-        rows = rows.with_columns(
-            _host=pl.col("hk").replace_strict(self.host_numbers, default=-1, return_dtype=pl.Int64)
-        )
+        micros = rows["ts"].dt.epoch("us").to_numpy()
+        hosts = rows["hk"].replace_strict(self.host_numbers, default=-1, return_dtype=pl.Int64)
+        hosts = hosts.to_numpy()
+        quoted = rows.select(list(QUOTE_SCHEMA))
         self.rows_of, self.micros_of, self.hosts_of = {}, {}, {}
         self._made: dict[tuple, dict] = {}
         self._words: dict[tuple, frozenset[str]] = {}
-        for key, part in rows.partition_by("source", "template", as_dict=True).items():
-            self.rows_of[key] = part.select(list(QUOTE_SCHEMA))
-            self.micros_of[key] = part["ts"].dt.epoch("us").to_numpy()
-            self.hosts_of[key] = part["_host"].to_numpy()
+        spans = rows.with_row_index("_at").group_by("source", "template", maintain_order=True)
+        for source, template, at, n in spans.agg(pl.col("_at").first(), pl.len()).iter_rows():
+            self.rows_of[(source, template)] = quoted.slice(at, n)
+            self.micros_of[(source, template)] = micros[at : at + n]
+            self.hosts_of[(source, template)] = hosts[at : at + n]
+        # the counters see the keys and times only: a copy of the messages per counter
+        # would hold every row twice more
+        counted = rows.select("source", "template", pl.col("hk").fill_null(NO_HOST), "ts")
         self.tables = [
-            WindowCounter(
-                rows.with_columns(pl.col("hk").fill_null(NO_HOST)), ["source", "template", "hk"]
-            ),
-            WindowCounter(rows, ["source", "template"]),
+            WindowCounter(counted, ["source", "template", "hk"]),
+            WindowCounter(counted.drop("hk"), ["source", "template"]),
         ]
 
     def count(self, queries: pl.DataFrame) -> pl.DataFrame:
