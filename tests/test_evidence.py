@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -17,6 +18,7 @@ from tests.scenarios import EventBuilder
 from timeline.analysis import analyze
 from timeline.analysis import contributors as contrib
 from timeline.analysis.contributors.measures import binomial_tail, rate_test
+from timeline.analysis.rates import to_timedelta
 from timeline.reading.pods import node_of_host, pod_nodes, with_pod_log_origin
 from timeline.schema import EVENT_SCHEMA
 
@@ -1262,6 +1264,98 @@ def test_a_ci_side_change_before_a_small_team_s_failing_jobs_is_their_trigger(se
     assert any("a CI-side change (its words name CI" in e for e in top["evidence"])
     blamed = ranked.filter(pl.col("role").is_in(["trigger", "precursor", "made worse"]))
     assert set(blamed["target"]) == {target}
+
+
+@pytest.mark.parametrize(
+    ("seed", "per_min", "fail_p"), [(1, 0.14, 0.85), (2, 0.2, 0.7), (3, 0.35, 0.95), (4, 0.15, 0.9)]
+)
+def test_a_sparse_team_s_failing_jobs_are_judged_by_their_share_that_failed(seed, per_min, fail_p):
+    """Two to five jobs a quarter hour, 70-95% of them failing after a CI-side change: as
+    counts the failures are few (a dozen against one or two), as shares of the jobs they
+    are plain (5% -> 60%). The change is the trigger, and its evidence says how many of
+    how many jobs failed on each side of it, which the job rows bear out."""
+    rng = random.Random(seed)
+    b = EventBuilder(seed=seed)
+    day = datetime(2025, 3, 3 + seed, 5, tzinfo=UTC)
+    executor = rng.choice(["docker", "linux-large", "self-hosted"])
+    changed = day + rng.randrange(8, 12) * H + rng.randrange(0, 50) * M
+    began = changed + rng.randrange(1, 5) * M
+    fixed = began + rng.randrange(70, 130) * M
+    common = {"source": "github-actions", "executor": executor, "per_min": per_min}
+    b.jobs(start=day, end=began, fail_p=0.05, delay_s=(2, 20), **common)
+    b.jobs(start=began, end=fixed, fail_p=fail_p, delay_s=(2, 20), **common)
+    b.jobs(start=fixed, end=fixed + 3 * H, fail_p=0.05, delay_s=(2, 20), **common)
+    b.logs(
+        source="api",
+        component="api",
+        hosts=["web-1", "web-2"],
+        template="GET /healthz 200",
+        level="info",
+        start=day,
+        end=fixed + 3 * H,
+        per_min=2,
+    )
+    target = rng.choice([".github/workflows/build.yml", "runs-on label", "ci cache action"])
+    b.change(changed, "other", target, actor="ines")
+    b.change(changed - rng.randrange(5, 25) * M, "deploy", "deployment/web/api", actor="ci")
+    frame = _noted(b.frame(), {target: "Moved the jobs to the new runner image"})
+    result = analyze(frame)
+    incident = result.incidents.sort("onset").filter(pl.col("onset") >= changed).row(0, named=True)
+    top = (
+        result.contributors.filter(pl.col("incident_id") == incident["incident_id"])
+        .sort("rank")
+        .row(0, named=True)
+    )
+    assert (top["target"], top["role"]) == (target, "trigger"), top["evidence"]
+    said = next(e for e in top["evidence"] if e.startswith("effect:"))
+    found = re.search(
+        r"(\d+) of (\d+) jobs failed in the (\S+) before, (\d+) of (\d+) in the (\S+) after",
+        said,
+    )
+    assert found, said
+    k1, n1, before, k2, n2, after = found.groups()
+    jobs = frame.filter(pl.col("kind") == "job").with_columns(
+        failed=pl.col("attrs").str.json_path_match("$.status") == "failed"
+    )
+
+    def tally(lo: datetime, hi: datetime) -> tuple[int, int]:
+        inside = jobs.filter((pl.col("ts") >= lo) & (pl.col("ts") < hi))
+        return inside["failed"].sum(), inside.height
+
+    assert tally(changed - to_timedelta(before), changed) == (int(k1), int(n1))
+    assert tally(changed, changed + to_timedelta(after)) == (int(k2), int(n2))
+    assert int(k2) / int(n2) > max(0.3, 3 * int(k1) / int(n1))
+
+
+def test_the_job_counter_counts_each_executor_s_jobs_and_failures_in_a_window():
+    rng = random.Random(5)
+    b = EventBuilder(seed=5)
+    for executor, fail_p in (("docker", 0.3), ("machine", 0.6)):
+        b.jobs(
+            source="circleci",
+            executor=executor,
+            start=datetime(2025, 4, 1, 8, tzinfo=UTC),
+            end=datetime(2025, 4, 1, 12, tzinfo=UTC),
+            per_min=0.5,
+            delay_s=(1, 30),
+            fail_p=fail_p,
+        )
+    frame = b.frame()
+    counter = contrib.measures.JobCounter(frame)
+    rows = frame.filter(pl.col("kind") == "job").select(
+        "ts",
+        executor=pl.col("attrs").str.json_path_match("$.executor"),
+        failed=pl.col("attrs").str.json_path_match("$.status") == "failed",
+    )
+    for _ in range(100):
+        lo = rng.choice(rows["ts"].to_list()) if rng.random() < 0.3 else None
+        lo = lo or datetime(2025, 4, 1, 7, tzinfo=UTC) + rng.randrange(0, 300) * M
+        hi = lo + rng.randrange(0, 120) * M
+        executors = rng.choice([{"docker"}, {"machine"}, {"docker", "machine"}, {"nowhere"}])
+        inside = rows.filter(
+            pl.col("executor").is_in(list(executors)) & (pl.col("ts") >= lo) & (pl.col("ts") < hi)
+        )
+        assert counter.count(executors, lo, hi) == (inside.height, inside["failed"].sum())
 
 
 # --- node pools: a change to a pool reaches the nodes that carry its name -------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -135,6 +136,7 @@ class RowCounter:
             WindowCounter(counted, ["source", "template", "hk"]),
             WindowCounter(counted.drop("hk"), ["source", "template"]),
         ]
+        self.jobs = JobCounter(frame)
 
     def count(self, queries: pl.DataFrame) -> pl.DataFrame:
         """``queries`` has ``q``, ``source``, ``template``, ``hk`` (null: all hosts;
@@ -276,6 +278,49 @@ class WindowCounter:
     def count(self, group: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """Rows of each ``group`` with ``lo <= ts < hi`` (microseconds since the epoch)."""
         return searched(self.keys, self._key(group, hi)) - searched(self.keys, self._key(group, lo))
+
+
+#: The usual share of failed jobs is read from this many before windows: a few jobs an
+#: hour tell little about it in one.
+SHARE_BEFORE_WINDOWS = 4
+
+
+class JobCounter:
+    """Counts the CI jobs of some executors queued in a time window, and how many of them
+    failed: a failing CI series is judged by its share of failed jobs, which a steady
+    trickle of jobs makes telling long before the failures are many."""
+
+    def __init__(self, frame: pl.DataFrame):
+        attrs = pl.col("attrs").fill_null("{}")
+        jobs = (
+            frame.lazy()
+            .filter((pl.col("kind") == "job") & pl.col("ts").is_not_null())
+            .select(
+                executor=attrs.str.json_path_match("$.executor").fill_null("unknown"),
+                micros=pl.col("ts").dt.epoch("us"),
+                failed=(attrs.str.json_path_match("$.status") == "failed").fill_null(False),
+            )
+            .sort("executor", "micros")
+            .collect()
+        )
+        #: per executor, its jobs' times in order and how many failed up to each
+        self._times: dict[str, np.ndarray] = {}
+        self._failed: dict[str, np.ndarray] = {}
+        for (executor,), part in jobs.partition_by("executor", as_dict=True).items():
+            self._times[executor] = part["micros"].to_numpy()
+            self._failed[executor] = np.concatenate([[0], part["failed"].cast(pl.Int64).cum_sum()])
+
+    def count(self, executors: Iterable[str], lo: datetime, hi: datetime) -> tuple[int, int]:
+        """``(jobs, failed)`` of ``executors`` queued at ``lo <= ts < hi``."""
+        jobs = failed = 0
+        for executor in executors:
+            times = self._times.get(executor)
+            if times is None:
+                continue
+            a, b = times.searchsorted([_micros(lo), _micros(hi)])
+            jobs += int(b - a)
+            failed += int(self._failed[executor][b] - self._failed[executor][a])
+        return jobs, failed
 
 
 def searched(table: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -33,6 +33,8 @@ from timeline.analysis.contributors.measures import (
     CLASS_SIZE,
     NO_HOST,
     QUOTE_SCHEMA,
+    SHARE_BEFORE_WINDOWS,
+    JobCounter,
     RowCounter,
     binomial_tail,
     cohort_share,
@@ -106,6 +108,10 @@ def _contributor_schema(id_name: str) -> dict[str, pl.DataType]:
         "after_unknown_host": pl.Int64(),
         "rate_bits": pl.Float64(),
         "effect_p": pl.Float64(),
+        "jobs_before": pl.Int64(),
+        "failed_before": pl.Int64(),
+        "jobs_after": pl.Int64(),
+        "failed_after": pl.Int64(),
         "untouched_hosts": pl.UInt32(),
         "untouched_before": pl.Int64(),
         "untouched_after": pl.Int64(),
@@ -654,6 +660,35 @@ def _footprint_scale(p: _Pair, window: timedelta) -> float | None:
 # --- the parts ----------------------------------------------------------------------------
 
 
+#: A share of failed jobs is judged over at least this many jobs on each side.
+MIN_SHARE_JOBS = 5
+
+
+def _failed_share(m: _Measured, p: _Pair, jobs: JobCounter, *, window: timedelta) -> None:
+    """Judge a rise of failing CI jobs by the share of their executors' jobs that failed
+    (a one-sided Fisher test), where every series of the pair spiked in failed jobs only:
+    what made those series spike is their share of failed jobs, and a few jobs a quarter
+    hour, nearly all failing after a change, are 11 failures against 1 as a count but 11
+    of 12 jobs against 2 of 50 as a share. The usual share is read from
+    :data:`SHARE_BEFORE_WINDOWS` before windows; the size in bits is then the share's."""
+    if not p.affected or not all(s.failing_share for s in p.affected):
+        return
+    executors = {e for s in p.affected for e in s.executors}
+    t0 = p.change["ts"]
+    n1, k1 = jobs.count(executors, t0 - SHARE_BEFORE_WINDOWS * p.before_window, t0)
+    n2, k2 = jobs.count(executors, t0, t0 + window)
+    if min(n1, n2) < MIN_SHARE_JOBS:
+        return
+    m.effect_p = host_count_test(k2, n2, k1, n1)
+    m.rate_bits = math.log2(((k2 + 0.5) / (n2 + 1)) / ((k1 + 0.5) / (n1 + 1)))
+    m.job_shares = ((n1, k1), (n2, k2))
+
+
+def _job_share_columns(m: _Measured) -> dict[str, int | None]:
+    (n1, k1), (n2, k2) = m.job_shares or ((None, None), (None, None))
+    return {"jobs_before": n1, "failed_before": k1, "jobs_after": n2, "failed_after": k2}
+
+
 def _bits(before: int, after: int, scale: float) -> float:
     """The change in rate in bits; ``scale`` is the after window over the before window,
     and one row per after window smooths both sides."""
@@ -672,6 +707,8 @@ class _Measured:
     rate_bits: float
     effect_p: float
     effect: float
+    #: ``(jobs, failed)`` before and after, where the share of failed jobs measured the effect
+    job_shares: tuple[tuple[int, int], tuple[int, int]] | None = None
     untouched_before: int | None = None
     untouched_after: int | None = None
     cohort_bits: float | None = None
@@ -692,7 +729,9 @@ class _Measured:
     alignment: float | None = None
 
 
-def _measure(p: _Pair, *, window: timedelta, tries: int = 1) -> _Measured:
+def _measure(
+    p: _Pair, *, window: timedelta, tries: int = 1, jobs: JobCounter | None = None
+) -> _Measured:
     """The temporal, spatial and per-host measures of one pair. A change of a frequent
     class had ``tries`` chances to be followed by a fluke, so its p-values count that
     many times over (Bonferroni) before they become strengths."""
@@ -702,8 +741,12 @@ def _measure(p: _Pair, *, window: timedelta, tries: int = 1) -> _Measured:
     rate_bits = _bits(before, after, scale)
     up, down = rate_test(before, after, share_after=scale / (1 + scale))
     effect_p = up if rate_bits >= 0 else down
-    effect = math.copysign(strength(min(1.0, effect_p * tries)) * _sized(rate_bits), rate_bits)
-    m = _Measured(before, after, scale, rate_bits, effect_p, effect)
+    m = _Measured(before, after, scale, rate_bits, effect_p, 0.0)
+    if jobs is not None and rate_bits >= 0:
+        _failed_share(m, p, jobs, window=window)
+    m.effect = math.copysign(
+        strength(min(1.0, m.effect_p * tries)) * _sized(m.rate_bits), m.rate_bits
+    )
     if not p.explicit:
         return m
     hosts, others = list(p.explicit), sorted(p.untouched)
@@ -970,6 +1013,7 @@ def _score(
         "after_unknown_host": None if p.explicit else p.counts.get("n_after", 0),
         "rate_bits": m.rate_bits,
         "effect_p": m.effect_p,
+        **_job_share_columns(m),
         "untouched_hosts": len(p.untouched) if p.explicit and p.untouched else None,
         "untouched_before": m.untouched_before,
         "untouched_after": m.untouched_after,
@@ -1198,7 +1242,7 @@ def rank_changes(
     sizes = Counter((p.target.target_id, change_class(p.change)) for p in pairs)
     tries = [sizes[(p.target.target_id, change_class(p.change))] for p in pairs]
     measured = [
-        _measure(p, window=window_td, tries=n if n >= CLASS_SIZE else 1)
+        _measure(p, window=window_td, tries=n if n >= CLASS_SIZE else 1, jobs=counter.jobs)
         for p, n in zip(pairs, tries, strict=True)
     ]
     judged = _class_judgement(pairs, measured)

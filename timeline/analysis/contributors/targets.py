@@ -122,6 +122,9 @@ class Signature:
     precursor_hosts: tuple[str, ...] = ()
     #: The CI executors whose jobs this signature counts (``<executor> jobs``).
     executors: frozenset[str] = frozenset()
+    #: A CI series whose spikes are all of failed jobs: a change is judged by the share of
+    #: its jobs that failed, not by their count.
+    failing_share: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -144,7 +147,14 @@ class Target:
 def _signatures(spikes: pl.DataFrame) -> tuple[Signature, ...]:
     """The log signatures of some spikes, then their CI series (``<executor> jobs``)."""
     is_ci = pl.col("metric").is_in(CI_METRICS)
-    ci = spikes.filter(is_ci).sort("start").unique(["source", "signature"], maintain_order=True)
+    ci = (
+        spikes.filter(is_ci)
+        .sort("start")
+        .with_columns(
+            _failing=(pl.col("metric") == "failed_jobs").all().over("source", "signature")
+        )
+        .unique(["source", "signature"], maintain_order=True)
+    )
     # a series is named after its executor (``<executor> jobs``); its hosts are the nodes
     # its runners are known to have run on, if any, never executors
     jobs = tuple(
@@ -152,6 +162,7 @@ def _signatures(spikes: pl.DataFrame) -> tuple[Signature, ...]:
             source=r["source"],
             template=r["signature"],
             executors=frozenset([r["signature"].removesuffix(" jobs")]),
+            failing_share=r["_failing"],
         )
         for r in ci.iter_rows(named=True)
     )

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from timeline.analysis.contributors.changes import _kind
-from timeline.analysis.contributors.measures import CLASS_SIZE
+from timeline.analysis.contributors.measures import CLASS_SIZE, SHARE_BEFORE_WINDOWS
 from timeline.analysis.contributors.targets import Signature
 from timeline.analysis.incidents import duration_text
 
@@ -36,6 +36,11 @@ def _names(items: list[str], limit: int = 3) -> str:
 def _short(text: str, limit: int = 60) -> str:
     text = text.replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _share(part: int, whole: int) -> str:
+    """A share in words: ``7%``, ``92%``."""
+    return f"{100 * part / whole:.0f}%" if whole else "?"
 
 
 def _p(value: float | None) -> str:
@@ -211,9 +216,20 @@ def _measure_sentences(row: dict, p: Any, *, w: str, wb: str, scale: float) -> l
     where = f"on the {_hosts_word(n, executors)} it touched" if p.explicit else "on all hosts"
     before, after = row["before"], row["after"]
     unit = "minutes that delayed jobs waited (and failed jobs)" if executors else "rows"
+    measured = (
+        f"{before:,} {unit} in the {wb} before, {after:,} in the {w} after "
+        f"({_factor(before, after, scale)}, {_p(row['effect_p'])})"
+    )
+    if row.get("failed_after") is not None:
+        measured = (
+            f"{row['failed_before']:,} of {row['jobs_before']:,} jobs failed in the "
+            f"{duration_text(SHARE_BEFORE_WINDOWS * p.before_window.total_seconds())} before, "
+            f"{row['failed_after']:,} of {row['jobs_after']:,} in the {w} after "
+            f"(share {_share(row['failed_before'], row['jobs_before'])} -> "
+            f"{_share(row['failed_after'], row['jobs_after'])}, {_p(row['effect_p'])})"
+        )
     said.append(
-        f"effect: {_names(row['affected'], 2)} {where}: {before:,} {unit} in the {wb} before, "
-        f"{after:,} in the {w} after ({_factor(before, after, scale)}, {_p(row['effect_p'])})"
+        f"effect: {_names(row['affected'], 2)} {where}: {measured}"
         + (
             " (not scored: the untouched hosts moved alike)"
             if row["cohort_bits"] is not None and not row["part_effect"] and row["effect_p"] < 0.05
