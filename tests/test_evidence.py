@@ -17,7 +17,7 @@ import pytest
 from tests.scenarios import EventBuilder
 from timeline.analysis import analyze
 from timeline.analysis import contributors as contrib
-from timeline.analysis.contributors.measures import binomial_tail, rate_test
+from timeline.analysis.contributors.measures import JobCounter, binomial_tail, rate_test
 from timeline.analysis.rates import to_timedelta
 from timeline.reading.pods import node_of_host, pod_nodes, with_pod_log_origin
 from timeline.schema import EVENT_SCHEMA
@@ -1341,7 +1341,7 @@ def test_the_job_counter_counts_each_executor_s_jobs_and_failures_in_a_window():
             fail_p=fail_p,
         )
     frame = b.frame()
-    counter = contrib.measures.JobCounter(frame)
+    counter = JobCounter(frame)
     rows = frame.filter(pl.col("kind") == "job").select(
         "ts",
         executor=pl.col("attrs").str.json_path_match("$.executor"),

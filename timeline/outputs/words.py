@@ -268,6 +268,17 @@ def _unknown_hosts(c: dict[str, Any]) -> int:
     return int(c.get("after_unknown_host") or 0)
 
 
+def _failed_share_words(c: dict[str, Any], *, before_s: float, after_s: float) -> str:
+    """``failed jobs 4% -> 65% of the jobs (2 of 50 in the 4h before, 11 of 17 in the 1h
+    after)``: a change judged by the share of CI jobs that failed."""
+    k1, n1, k2, n2 = (c[k] for k in ("failed_before", "jobs_before", "failed_after", "jobs_after"))
+    return (
+        f"failed jobs {100 * k1 / n1:.0f}% -> {100 * k2 / n2:.0f}% of the jobs ({k1:,} of "
+        f"{n1:,} in the {duration_text(c['jobs_before_s'])} before, {k2:,} of "
+        f"{n2:,} in the {duration_text(after_s)} after)"
+    )
+
+
 def rate_words(c: dict[str, Any], *, before_s: float, after_s: float) -> str | None:
     """``errors ×18 on the 12 hosts it touched, none on the others`` from the counts before
     and after a change (and on the hosts it did not touch, when those were compared). A
@@ -280,7 +291,13 @@ def rate_words(c: dict[str, Any], *, before_s: float, after_s: float) -> str | N
     >>> rate_words({"before": 1, "after": 306, "touched_hosts": 1, "scope": "component",
     ...     "after_unknown_host": 212}, before_s=3600, after_s=3600)
     'errors ×306 on every host, 212 of the 306 after it from hosts no record names'
+    >>> rate_words({"before": 2, "after": 11, "failed_before": 2, "jobs_before": 50,
+    ...     "jobs_before_s": 14400, "failed_after": 11, "jobs_after": 17},
+    ...     before_s=3600, after_s=3600)
+    'failed jobs 4% -> 65% of the jobs (2 of 50 in the 4h before, 11 of 17 in the 1h after)'
     """
+    if c.get("failed_after") is not None:
+        return _failed_share_words(c, before_s=before_s, after_s=after_s)
     before, after = c.get("before"), c.get("after")
     if before is None or after is None or (before == 0 and after == 0):
         return None

@@ -280,11 +280,6 @@ class WindowCounter:
         return searched(self.keys, self._key(group, hi)) - searched(self.keys, self._key(group, lo))
 
 
-#: The usual share of failed jobs is read from this many before windows: a few jobs an
-#: hour tell little about it in one.
-SHARE_BEFORE_WINDOWS = 4
-
-
 class JobCounter:
     """Counts the CI jobs of some executors queued in a time window, and how many of them
     failed: a failing CI series is judged by its share of failed jobs, which a steady

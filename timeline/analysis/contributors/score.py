@@ -33,7 +33,6 @@ from timeline.analysis.contributors.measures import (
     CLASS_SIZE,
     NO_HOST,
     QUOTE_SCHEMA,
-    SHARE_BEFORE_WINDOWS,
     JobCounter,
     RowCounter,
     binomial_tail,
@@ -110,6 +109,7 @@ def _contributor_schema(id_name: str) -> dict[str, pl.DataType]:
         "effect_p": pl.Float64(),
         "jobs_before": pl.Int64(),
         "failed_before": pl.Int64(),
+        "jobs_before_s": pl.Float64(),
         "jobs_after": pl.Int64(),
         "failed_after": pl.Int64(),
         "untouched_hosts": pl.UInt32(),
@@ -670,23 +670,31 @@ def _failed_share(m: _Measured, p: _Pair, jobs: JobCounter, *, window: timedelta
     what made those series spike is their share of failed jobs, and a few jobs a quarter
     hour, nearly all failing after a change, are 11 failures against 1 as a count but 11
     of 12 jobs against 2 of 50 as a share. The usual share is read from
-    :data:`SHARE_BEFORE_WINDOWS` before windows; the size in bits is then the share's."""
+    :data:`BASELINE` before windows (a few jobs an hour say little about it in one); the size
+    in bits is then the share's."""
     if not p.affected or not all(s.failing_share for s in p.affected):
         return
     executors = {e for s in p.affected for e in s.executors}
-    t0 = p.change["ts"]
-    n1, k1 = jobs.count(executors, t0 - SHARE_BEFORE_WINDOWS * p.before_window, t0)
+    t0, before = p.change["ts"], BASELINE * p.before_window
+    n1, k1 = jobs.count(executors, t0 - before, t0)
     n2, k2 = jobs.count(executors, t0, t0 + window)
     if min(n1, n2) < MIN_SHARE_JOBS:
         return
     m.effect_p = host_count_test(k2, n2, k1, n1)
     m.rate_bits = math.log2(((k2 + 0.5) / (n2 + 1)) / ((k1 + 0.5) / (n1 + 1)))
-    m.job_shares = ((n1, k1), (n2, k2))
+    m.job_shares, m.jobs_before = ((n1, k1), (n2, k2)), before
 
 
-def _job_share_columns(m: _Measured) -> dict[str, int | None]:
+def _job_share_columns(m: _Measured) -> dict[str, float | None]:
     (n1, k1), (n2, k2) = m.job_shares or ((None, None), (None, None))
-    return {"jobs_before": n1, "failed_before": k1, "jobs_after": n2, "failed_after": k2}
+    seconds = m.jobs_before.total_seconds() if m.jobs_before else None
+    return {
+        "jobs_before": n1,
+        "failed_before": k1,
+        "jobs_before_s": seconds,
+        "jobs_after": n2,
+        "failed_after": k2,
+    }
 
 
 def _bits(before: int, after: int, scale: float) -> float:
@@ -707,8 +715,10 @@ class _Measured:
     rate_bits: float
     effect_p: float
     effect: float
-    #: ``(jobs, failed)`` before and after, where the share of failed jobs measured the effect
+    #: ``(jobs, failed)`` before and after, where the share of failed jobs measured the
+    #: effect, and the length of the before window they were counted over
     job_shares: tuple[tuple[int, int], tuple[int, int]] | None = None
+    jobs_before: timedelta | None = None
     untouched_before: int | None = None
     untouched_after: int | None = None
     cohort_bits: float | None = None

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from timeline.analysis.contributors.changes import _kind
-from timeline.analysis.contributors.measures import CLASS_SIZE, SHARE_BEFORE_WINDOWS
+from timeline.analysis.contributors.measures import CLASS_SIZE
 from timeline.analysis.contributors.targets import Signature
 from timeline.analysis.incidents import duration_text
 
@@ -223,7 +223,7 @@ def _measure_sentences(row: dict, p: Any, *, w: str, wb: str, scale: float) -> l
     if row.get("failed_after") is not None:
         measured = (
             f"{row['failed_before']:,} of {row['jobs_before']:,} jobs failed in the "
-            f"{duration_text(SHARE_BEFORE_WINDOWS * p.before_window.total_seconds())} before, "
+            f"{duration_text(row['jobs_before_s'])} before, "
             f"{row['failed_after']:,} of {row['jobs_after']:,} in the {w} after "
             f"(share {_share(row['failed_before'], row['jobs_before'])} -> "
             f"{_share(row['failed_after'], row['jobs_after'])}, {_p(row['effect_p'])})"
