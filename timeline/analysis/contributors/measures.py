@@ -94,7 +94,8 @@ def evidence_rows(
 
 class RowCounter:
     """Counts warning and error rows of given signatures in time windows, per host or in
-    all (a :class:`WindowCounter` each), and quotes a few of them."""
+    all (a :class:`WindowCounter` each), and quotes a few of them; ``jobs`` counts CI jobs
+    and their failures (:class:`JobCounter`)."""
 
     def __init__(
         self,
