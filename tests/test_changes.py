@@ -749,3 +749,294 @@ def test_one_process_writing_a_message_from_two_call_sites_is_no_new_build():
         events = timeline.load(real / name, year=2023, cache=False, workers=1)
         changes = events.filter(pl.col("kind") == "change")
         assert not changes["message"].str.contains("another build").any(), name
+
+
+# --- caller runs against every row they stand for ---------------------------------------
+
+#: kube-proxy builds: the source line of ``Syncing iptables rules`` and the two call sites
+#: that write ``Updating rules for service`` in turn
+BUILDS = {
+    "v1.23.6": ("proxier.go:823", ("proxier.go:1342", "proxier.go:1401")),
+    "v1.24.9": ("proxier.go:838", ("proxier.go:1342", "proxier.go:1401")),
+    "v1.24.10": ("proxier.go:841", ("proxier.go:1350", "proxier.go:1409")),
+}
+
+
+def kube_proxy_fleet(seed: int) -> pl.DataFrame:
+    """kube-proxy logs of a few hosts, each running builds in turn: some starts say their
+    version, some say nothing; a host's log is rotated (``kube-proxy.log.1`` before
+    ``kube-proxy.log``) or each pod writes its own file and the old pod's last lines
+    interleave with the new one's first; clocks step back now and then; a file's rows
+    come in pieces (chunks of one big file read apart), the pieces in any order."""
+    rng = random.Random(seed)
+    files: dict[str, list[dict]] = {}
+    tick = iter(range(1, 10**6))  # no two rows share a time
+
+    def row(ts: datetime, host: str, file: str, caller: str, msg: str, **kv) -> dict:
+        pairs = "".join(f' {k}="{v}"' for k, v in kv.items())
+        attrs = {"thread": str(rng.randint(1, 9)), "caller": caller, **kv}
+        out = {
+            "ts": ts + timedelta(microseconds=next(tick)),
+            "source": "klog",
+            "host": host,
+            "component": "kube-proxy",
+            "level": "info",
+            "kind": "log",
+            "message": f'"{msg}"{pairs}',
+            "template": msg,
+            "attrs": json.dumps(attrs, separators=(",", ":")),
+            "file": file,
+        }
+        files.setdefault(file, []).append(out)
+        return out
+
+    hosts = [f"ip-10-0-{rng.randint(1, 9)}-{n}" for n in rng.sample(range(10, 250), 3)]
+    for host in hosts:
+        pods = rng.random() < 0.5
+        t = at("2023-03-13T09:00:00") + timedelta(minutes=rng.randint(0, 30))
+        host_rows: list[dict] = []
+        old_pod: tuple[str, str, datetime] | None = None
+        for _life in range(rng.randint(2, 4)):
+            version = rng.choice(list(BUILDS))
+            sync, turning = BUILDS[version]
+            if pods:
+                pod = f"kube-proxy-{rng.randrange(16**5):05x}"
+                file = f"pods/{host}/kube-system_{pod}/kube-proxy/0.log"
+            else:
+                file = f"nodes/{host}/kube-proxy.log"
+            if old_pod is not None and pods:
+                # the old pod's last lines, after the new one has started
+                old_file, old_sync, until = old_pod
+                for s in range(rng.randint(0, 6)):
+                    row(
+                        t + timedelta(seconds=5 * s + 1),
+                        host,
+                        old_file,
+                        old_sync,
+                        "Syncing iptables rules",
+                    )
+            if rng.random() < 0.8:
+                host_rows.append(
+                    row(t, host, file, "server_others.go:206", "Using iptables Proxier")
+                )
+                if rng.random() < 0.7:
+                    host_rows.append(
+                        row(t, host, file, "server.go:661", "Version info", version=version)
+                    )
+            clock = t
+            for n in range(rng.randint(15, 60)):
+                clock += timedelta(seconds=rng.uniform(1, 45))
+                stamp = (
+                    clock - timedelta(seconds=rng.uniform(1, 90)) if rng.random() < 0.05 else clock
+                )
+                kind = rng.random()
+                if kind < 0.5:
+                    host_rows.append(row(stamp, host, file, sync, "Syncing iptables rules"))
+                elif kind < 0.8:
+                    caller = turning[n % 2] if rng.random() < 0.7 else turning[0]
+                    host_rows.append(row(stamp, host, file, caller, "Updating rules for service"))
+                else:
+                    host_rows.append(
+                        row(stamp, host, file, "proxier.go:900", "Syncing ipset rules")
+                    )
+            old_pod = (file, sync, clock)
+            t = clock + timedelta(minutes=rng.randint(3, 40), seconds=rng.uniform(0, 59))
+        if not pods and host_rows:
+            # rotated: the older lines are kube-proxy.log.1, numbered from 1 again
+            cut = rng.randint(0, len(host_rows))
+            name = f"nodes/{host}/kube-proxy.log"
+            for r in host_rows[:cut]:
+                r["file"] = name + ".1"
+            files[name + ".1"] = host_rows[:cut]
+            files[name] = host_rows[cut:]
+    pieces = []
+    for rows in files.values():
+        for number, r in enumerate(rows, start=1):
+            r["line"] = number
+        cuts = (
+            sorted(rng.sample(range(1, len(rows)), min(2, len(rows) - 1))) if len(rows) > 1 else []
+        )
+        bounds = [0, *cuts, len(rows)]
+        pieces.extend(rows[a:b] for a, b in zip(bounds, bounds[1:], strict=False))
+    rng.shuffle(pieces)
+    return pl.DataFrame([r for p in pieces for r in p], schema=EVENT_SCHEMA, orient="row")
+
+
+def reference_runs(frame: pl.DataFrame) -> dict[tuple, list[dict]]:
+    """Per host, component and template, every row naming a caller in time and line order,
+    cut into runs of one caller (the templates with one caller included: they never
+    switch)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in frame.sort("ts", "line").iter_rows(named=True):
+        caller = json.loads(r["attrs"]).get("caller")
+        if r["kind"] != "log" or r["template"] is None or caller is None:
+            continue
+        key = (r["host"] or "?", r["component"] or r["source"] or "?", r["template"])
+        runs = groups.setdefault(key, [])
+        if runs and runs[-1]["caller"] == caller:
+            runs[-1]["end"] = r["ts"]
+        else:
+            runs.append({**r, "caller": caller, "start": r["ts"], "end": r["ts"]})
+    return groups
+
+
+def reference_switches(frame: pl.DataFrame, window: timedelta) -> set[tuple]:
+    """:func:`caller_switches` as its docstring says it, row by row."""
+    found = set()
+    for (host, component, template), runs in reference_runs(frame).items():
+        for i in range(1, len(runs)):
+            old, new = runs[i - 1], runs[i]
+            t = new["start"]
+            clean_before = i < 2 or runs[i - 2]["end"] < t - window
+            clean_after = i + 1 == len(runs) or runs[i + 1]["start"] > t + window
+            if clean_before and clean_after and t - old["end"] >= timedelta(seconds=1):
+                returned = any(r["caller"] == new["caller"] for r in runs[:i])
+                found.add(
+                    (
+                        host,
+                        component,
+                        new["source"],
+                        template,
+                        t,
+                        new["file"],
+                        new["line"],
+                        old["caller"],
+                        new["caller"],
+                        old["end"],
+                        returned,
+                    )
+                )
+    return found
+
+
+def switch_set(switches: pl.DataFrame) -> set[tuple]:
+    return {
+        (
+            r["host"] or "?",
+            r["component"],
+            r["source"],
+            r["template"],
+            r["ts"],
+            r["file"],
+            r["line"],
+            r["old_caller"],
+            r["new_caller"],
+            r["old_last_ts"],
+            r["returned"],
+        )
+        for r in switches.cast(
+            {c: pl.String for c in ["component", "source", "template", "old_caller", "new_caller"]}
+        ).iter_rows(named=True)
+    }
+
+
+def reference_versions(frame: pl.DataFrame, starts: pl.DataFrame) -> dict[tuple, tuple]:
+    """Per component, template and caller (of templates with more than one caller), the
+    version of the start each of its rows follows on its host, when all agree."""
+    seen: dict[tuple, set] = {}
+    callers: dict[tuple, set] = {}
+    for (_host, component, template), runs in reference_runs(frame).items():
+        for run in runs:
+            callers.setdefault((component, template), set()).add(run["caller"])
+    starts_by = {}
+    for s in starts.iter_rows(named=True):
+        starts_by.setdefault((s["host"], s["component"]), []).append(s)
+    for r in frame.iter_rows(named=True):
+        caller = json.loads(r["attrs"]).get("caller")
+        if r["kind"] != "log" or r["template"] is None or caller is None:
+            continue
+        host, component = r["host"] or "?", r["component"] or r["source"] or "?"
+        if len(callers[(component, r["template"])]) < 2:
+            continue
+        before = [s for s in starts_by.get((host, component), []) if s["ts"] <= r["ts"]]
+        if before:
+            last = max(before, key=lambda s: s["ts"])
+            key = (component, r["template"], caller)
+            seen.setdefault(key, set()).add((last["scheme"], last["version"]))
+    return {k: next(iter(v)) for k, v in seen.items() if len(v) == 1}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_caller_runs_and_versions_are_those_of_every_row(seed, monkeypatch):
+    from timeline.reading import changes
+
+    frame = kube_proxy_fleet(seed)
+    # the query is reduced a few rows at a time: stretches cut at every chunk's edge
+    monkeypatch.setattr(changes, "CALLER_CHUNK", random.Random(seed).choice([3, 7, 50, 1 << 18]))
+    window = random.Random(seed).choice([timedelta(seconds=30), timedelta(minutes=10)])
+    assert switch_set(caller_switches(frame, window=window)) == reference_switches(frame, window)
+    witnesses = changes._witness_rows(frame)
+    episodes = changes._episodes(witnesses, episode_gap=timedelta(minutes=2), window=window)
+    starts = changes._version_starts(episodes)
+    rows = changes._caller_rows(frame, starts=starts)
+    assert switch_set(changes._switches(rows, window=window)) == reference_switches(frame, window)
+    assert changes._caller_versions(rows, starts) == reference_versions(frame, starts)
+    # the rows kept follow the runs: far fewer than the rows
+    assert rows.height < frame.height
+
+
+def test_a_file_written_beside_another_callers_file_keeps_the_lines_that_end_its_runs():
+    """The old build's file goes quiet while another file of the host writes the template
+    from another source line for two minutes, then goes on: the old build's run ends at
+    its last line before the other file's first, though only the first and last lines of
+    its stretch were read at first."""
+    f = Frame()
+    for s in range(0, 1800, 10):
+        if not 600 <= s < 730:
+            stamp = (at("2023-03-14T10:00:00") + timedelta(seconds=s)).isoformat()
+            f.add(
+                stamp,
+                '"Syncing iptables rules"',
+                file=f"nodes/{NODE_A}/kube-proxy.log",
+                source="klog",
+                host=NODE_A,
+                component="kube-proxy",
+                template="Syncing iptables rules",
+                attrs='{"caller":"proxier.go:823"}',
+            )
+    for s in range(600, 725, 10):
+        stamp = (at("2023-03-14T10:00:00") + timedelta(seconds=s)).isoformat()
+        f.add(
+            stamp,
+            '"Syncing iptables rules"',
+            file=f"pods/{NODE_A}/kube-proxy-7xk2p/0.log",
+            source="klog",
+            host=NODE_A,
+            component="kube-proxy",
+            template="Syncing iptables rules",
+            attrs='{"caller":"proxier.go:841"}',
+        )
+    got = caller_switches(f.frame(), window=timedelta(seconds=30)).sort("ts")
+    assert got["new_caller"].cast(pl.String).to_list() == ["proxier.go:841", "proxier.go:823"]
+    assert got["old_last_ts"].to_list() == [at("2023-03-14T10:09:50"), at("2023-03-14T10:12:00")]
+    assert got["returned"].to_list() == [False, True]
+    assert got["line"].to_list() == [1, 61]
+
+
+def test_a_source_line_logged_across_starts_of_two_versions_names_neither():
+    """``proxier.go:823`` goes on through a rollback and an upgrade back (the same line in
+    both builds): its lines follow starts of two versions, so it names neither, though
+    its first and last lines both follow a v1.24.9 start."""
+    f = Frame()
+    f.kube_proxy_start("2023-03-14T10:00:00", NODE_A, "v1.24.9", "new")
+    f.syncing("2023-03-14T10:01:00", NODE_A, "proxier.go:823", 25)
+    f.kube_proxy_start("2023-03-14T10:30:00", NODE_A, "v1.23.6", "old")
+    f.syncing("2023-03-14T10:31:00", NODE_A, "proxier.go:823", 25)
+    f.kube_proxy_start("2023-03-14T11:00:00", NODE_A, "v1.24.9", "new")
+    f.syncing("2023-03-14T11:01:00", NODE_A, "proxier.go:823", 25)
+    f.kube_proxy_start("2023-03-14T10:00:00", NODE_B, "v1.24.10", "new")
+    f.syncing("2023-03-14T10:01:00", NODE_B, "proxier.go:841", 25)
+    from timeline.reading import changes
+
+    frame = f.frame()
+    episodes = changes._episodes(
+        changes._witness_rows(frame), episode_gap=timedelta(minutes=2), window=timedelta(minutes=10)
+    )
+    starts = changes._version_starts(episodes)
+    learned = changes._caller_versions(changes._caller_rows(frame, starts=starts), starts)
+    assert learned == reference_versions(frame, starts)
+    assert ("kube-proxy", "Syncing iptables rules", "proxier.go:823") not in learned
+    assert learned[("kube-proxy", "Syncing iptables rules", "proxier.go:841")] == (
+        "kubernetes",
+        "v1.24.10",
+    )

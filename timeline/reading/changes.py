@@ -204,12 +204,13 @@ def infer_changes(
     'kube-proxy restarted on ip-10-0-1-5 (v1.23.6)'
     """
     witnesses = _witness_rows(events)
-    callers = _caller_rows(events)
+    episodes = _episodes(witnesses, episode_gap=episode_gap, window=window)
+    starts = _version_starts(episodes)
+    callers = _caller_rows(events, starts=starts)
     switches = _switches(callers, window=window)
     rows = silence_rows(host_silences(events))
     if witnesses.height or switches.height:
-        episodes = _episodes(witnesses, episode_gap=episode_gap, window=window)
-        learned = _caller_versions(callers, episodes)
+        learned = _caller_versions(callers, starts)
         orphans = _attach_switches(episodes, switches, episode_gap=episode_gap, learned=learned)
         rows.extend(episode.row() for episode in episodes)
         rows.extend(_binary_change_rows(orphans, window=window, learned=learned))
@@ -457,19 +458,38 @@ def caller_switches(
     return _switches(_caller_rows(events), window=window)
 
 
-def _caller_rows(events: pl.DataFrame) -> pl.DataFrame:
+#: Rows of the caller query reduced at a time (see :func:`_caller_rows`): the most rows
+#: held whole at once, as strings, while their runs are found.
+CALLER_CHUNK = 1 << 18
+
+_NAMES = ["source", "template", "file", "caller", "component", "host"]
+_GROUP = ["host", "component", "template"]
+
+
+def _caller_rows(events: pl.DataFrame, *, starts: pl.DataFrame | None = None) -> pl.DataFrame:
     """Log rows that name their source line, with it as ``caller``, of the templates that
-    come from more than one source line of one component.
+    come from more than one source line of one component: enough of them to give the runs
+    and versions of :func:`_switches` and :func:`_caller_versions` that all of them give.
 
     Only those can switch, and only their lines can name a switch's version (see
     :func:`_caller_versions`): in a log of a million lines they are usually few, so the
     sorting and grouping after this see few rows. The source line is read out of the
     attrs once, in one pass over the store (the regex is most of its cost), and the rows
-    of single-caller templates are dropped after it."""
-    # a store of millions of lines may give millions of these: names as categories hold
-    # them in a fraction of the memory
-    names = ["source", "template", "file", "caller", "component", "host"]
-    rows = (
+    of single-caller templates are dropped after it.
+
+    The rest of a template's lines, a million from one source line in a quiet week, say
+    nothing: of each stretch of one file's lines (in line order, their times never going
+    back) from one caller of one host, component and template, only its first and last
+    line are kept, and the first line after each of ``starts`` (the table of
+    :func:`_version_starts`) of that host and component, so that each line still kept
+    names each start that any of the stretch's lines follows. The query is reduced
+    :data:`CALLER_CHUNK` rows at a time, so memory follows the number of stretches, not of
+    lines. A stretch whose time span holds a line of another caller of its host,
+    component and template (two files of one host written side by side, each from its
+    own build) is read again whole (:func:`_contested`), so the runs are those of every
+    line.
+    """
+    query = (
         events.lazy()
         .filter(
             (pl.col("kind") == "log")
@@ -488,13 +508,142 @@ def _caller_rows(events: pl.DataFrame) -> pl.DataFrame:
             host=pl.col("host").fill_null("?"),
         )
         .filter(pl.col("caller").is_not_null())
-        .with_columns(pl.col(names).cast(pl.Categorical))
-        .collect(engine="streaming")
+        # a store of millions of lines may give millions of these: names as categories
+        # hold them in a fraction of the memory, and sort and compare as numbers
+        .with_columns(pl.col(_NAMES).cast(pl.Categorical))
     )
-    several = rows.filter(pl.col("caller").n_unique().over("component", "template") > 1)
-    if several.height == 0:
-        return several.cast(dict.fromkeys(names, pl.String))
-    return several
+    epochs = None
+    if starts is not None and starts.height:
+        epochs = (
+            starts.select("host", "component", _epoch="ts")
+            .unique()
+            .with_columns(pl.col("host", "component").cast(pl.Categorical))
+            .sort("_epoch")
+        )
+    chunks = query.collect_batches(chunk_size=CALLER_CHUNK, engine="streaming")
+    kept = [_stretch_ends(chunk, number, epochs) for number, chunk in enumerate(chunks)]
+    if not kept:
+        empty = pl.DataFrame(schema=query.collect_schema())
+        kept = [empty.with_columns(_cut=pl.lit(False), _chain=pl.lit(0, pl.UInt64))]
+    rows = pl.concat(kept)
+    rows = rows.filter(pl.col("caller").n_unique().over("component", "template") > 1)
+    again = _contested(rows)
+    rows = rows.drop("_chain", "_cut")
+    if again.height:
+        found = (
+            query.filter(pl.col("file").is_in(again.get_column("file").unique().implode()))
+            .join(again.lazy(), on=["file", *_GROUP, "caller"])
+            .filter(pl.col("line").is_between("_lo", "_hi"))
+            .select(rows.columns)
+            .collect(engine="streaming")
+        )
+        # a line of two stretches (two files of one name) is counted once; a line the
+        # input holds twice, once: both give the same runs and versions
+        rows = pl.concat([rows, found]).unique()
+    if rows.height == 0:
+        return rows.with_columns(pl.col(_NAMES).cast(pl.String))
+    return rows
+
+
+def _stretch_ends(chunk: pl.DataFrame, number: int, epochs: pl.DataFrame | None) -> pl.DataFrame:
+    """The first and last row of each stretch of ``chunk``: rows of one file, host,
+    component and template that follow each other in the chunk's order, from one caller,
+    after one start of ``epochs``, each with a later line than the one before and a time
+    no earlier. ``_chain`` names the stretch (unique across chunks), ``_cut`` says rows of
+    it were dropped.
+
+    The names are categories: a chunk is put in order of their codes and its position, so
+    that a stretch's rows are next to each other and found by comparing each row with the
+    one before, with no grouping."""
+    key = ["file", *_GROUP]
+    frame = chunk.with_row_index("_at")
+    if epochs is None:
+        frame = frame.with_columns(_epoch=pl.lit(None, chunk.schema["ts"]))
+    else:
+        # the start each row follows, as :func:`_caller_versions` joins them
+        frame = frame.sort("ts").join_asof(
+            epochs,
+            left_on="ts",
+            right_on="_epoch",
+            by=["host", "component"],
+            strategy="backward",
+            check_sortedness=False,
+        )
+    # a hash that two keys share only puts their rows side by side: stretches stop there
+    frame = frame.sort(pl.struct(pl.col(key).to_physical()).hash(), "_at")
+    same = pl.all_horizontal(
+        [pl.col(c).to_physical() == pl.col(c).to_physical().shift(1) for c in [*key, "caller"]]
+    )
+    follows = (
+        same
+        & pl.col("_epoch").eq_missing(pl.col("_epoch").shift(1))
+        & (pl.col("line") > pl.col("line").shift(1))
+        & (pl.col("ts") >= pl.col("ts").shift(1))
+    ).fill_null(False)
+    at = pl.int_range(pl.len(), dtype=pl.UInt32)
+    frame = frame.with_columns(_first=~follows).with_columns(
+        _chain=pl.col("_first").cum_sum(),
+        _last=pl.col("_first").shift(-1, fill_value=True),
+        # on a stretch's last row: whether rows lie between it and the first
+        _cut=at - pl.when("_first").then(at).forward_fill() >= 2,
+    )
+    return frame.filter(pl.col("_first") | pl.col("_last")).select(
+        *chunk.columns, "_cut", _chain=pl.col("_chain").cast(pl.UInt64) + (number << 32)
+    )
+
+
+def _contested(rows: pl.DataFrame) -> pl.DataFrame:
+    """The stretches of :func:`_stretch_ends` with rows dropped whose time span may hold a
+    line of another caller of their host, component and template: ``file``, host,
+    component, template, ``caller`` and the lines ``_lo`` to ``_hi`` to read again.
+
+    In the order of :func:`_switches` (host, component, template, time, line), a
+    stretch's lines lie between its first and its last. Another caller's line lies there
+    too when one of the kept rows between them is another caller's, or when the stretch
+    lies inside another caller's stretch that has one (whose dropped lines may fall
+    anywhere in it). Otherwise every line between its first and last is its caller's,
+    and the dropped ones start or end no run."""
+    if rows.height == 0:
+        return pl.DataFrame(
+            schema={
+                **{c: rows.schema[c] for c in ["file", *_GROUP, "caller"]},
+                "_lo": rows.schema["line"],
+                "_hi": rows.schema["line"],
+            }
+        )
+    new_group = pl.any_horizontal([pl.col(c) != pl.col(c).shift(1) for c in _GROUP])
+    turn = (new_group | (pl.col("caller") != pl.col("caller").shift(1))).fill_null(True)
+    ordered = (
+        rows.sort(*_GROUP, "ts", "line")
+        .with_columns(_segment=turn.cum_sum(), _at=pl.int_range(pl.len()))
+        .with_columns(
+            _is_first=pl.col("_at") == pl.col("_at").min().over("_chain"),
+            _split=pl.col("_segment").n_unique().over("_chain") > 1,
+        )
+    )
+    edge = (
+        pl.when(pl.col("_split") & pl.col("_is_first"))
+        .then(1)
+        .when(pl.col("_split"))
+        .then(-1)
+        .otherwise(0)
+    )
+    # how many split stretches of another caller are open at each row
+    inside = (edge.cum_sum().over(_GROUP) - edge.cum_sum().over(*_GROUP, "caller")) > 0
+    return (
+        ordered.with_columns(_inside=inside & pl.col("_is_first"))
+        .filter(
+            pl.col("_cut").any().over("_chain")
+            & (pl.col("_split") | pl.col("_inside").any().over("_chain"))
+        )
+        .group_by("_chain")
+        .agg(
+            pl.col("file", *_GROUP, "caller").first(),
+            _lo=pl.col("line").min(),
+            _hi=pl.col("line").max(),
+        )
+        .drop("_chain")
+    )
 
 
 def _switches(rows: pl.DataFrame, *, window: timedelta) -> pl.DataFrame:
@@ -589,12 +738,9 @@ def _attach_switches(
     return orphans
 
 
-def _caller_versions(
-    callers: pl.DataFrame, episodes: list[_Episode]
-) -> dict[tuple[str, str, str], tuple[str, str]]:
-    """Which version each source line belongs to: (component, template, caller) to
-    (scheme, version), from the lines logged after each start that names its version,
-    anywhere. Only lines that every such start agrees on are kept."""
+def _version_starts(episodes: list[_Episode]) -> pl.DataFrame:
+    """The starts that name their version: ``host`` (``?`` for none), ``component``,
+    ``ts``, ``scheme`` and ``version`` (the first the start names), sorted by time."""
     starts = [
         {
             "host": e.host or "?",
@@ -606,19 +752,26 @@ def _caller_versions(
         for e in episodes
         if e.event == "start" and e.versions
     ]
-    if not starts or callers.height == 0:
+    schema = {
+        "host": pl.String,
+        "component": pl.String,
+        "ts": EVENT_SCHEMA["ts"],
+        "scheme": pl.String,
+        "version": pl.String,
+    }
+    return pl.DataFrame(starts, schema=schema).sort("ts")
+
+
+def _caller_versions(
+    callers: pl.DataFrame, starts: pl.DataFrame
+) -> dict[tuple[str, str, str], tuple[str, str]]:
+    """Which version each source line belongs to: (component, template, caller) to
+    (scheme, version), from the lines logged after each start that names its version
+    (``starts``, of :func:`_version_starts`), anywhere. Only lines that every such start
+    agrees on are kept."""
+    if starts.height == 0 or callers.height == 0:
         return {}
-    table = pl.DataFrame(
-        starts,
-        schema={
-            "host": pl.String,
-            "component": pl.String,
-            "ts": EVENT_SCHEMA["ts"],
-            "scheme": pl.String,
-            "version": pl.String,
-        },
-    ).sort("ts")
-    table = table.with_columns(pl.col("host", "component").cast(callers.schema["host"]))
+    table = starts.with_columns(pl.col("host", "component").cast(callers.schema["host"]))
     joined = (
         callers.select("host", "component", "template", "caller", "ts")
         .sort("ts")
