@@ -1208,6 +1208,37 @@ def test_a_change_log_line_that_names_ci_is_a_ci_side_change(target, note, word)
     )
 
 
+def _team_failing_after_a_change(
+    b: EventBuilder,
+    *,
+    source: str,
+    executor: str,
+    day: datetime,
+    began: datetime,
+    fixed: datetime,
+    per_min: float,
+    fail_p: float,
+    usual_fail_p: float,
+    delay_s: tuple[float, float],
+) -> None:
+    """A team's jobs all day, failing ``fail_p`` of the time from ``began`` to ``fixed``
+    and ``usual_fail_p`` otherwise, beside a service's steady info lines."""
+    common = {"source": source, "executor": executor, "per_min": per_min, "delay_s": delay_s}
+    b.jobs(start=day, end=began, fail_p=usual_fail_p, **common)
+    b.jobs(start=began, end=fixed, fail_p=fail_p, **common)
+    b.jobs(start=fixed, end=fixed + 3 * H, fail_p=usual_fail_p, **common)
+    b.logs(
+        source="checkout",
+        component="checkout",
+        hosts=["ip-10-1-0-5", "ip-10-1-0-6"],
+        template="GET /cart 200",
+        level="info",
+        start=day,
+        end=fixed + 3 * H,
+        per_min=3,
+    )
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_ci_side_change_before_a_small_team_s_failing_jobs_is_their_trigger(seed):
     """A small team's few jobs a quarter hour nearly all fail after a change-log line that
@@ -1222,19 +1253,17 @@ def test_a_ci_side_change_before_a_small_team_s_failing_jobs_is_their_trigger(se
     began = changed + rng.randrange(1, 4) * M
     fixed = began + rng.randrange(60, 120) * M
     per_min = rng.uniform(0.3, 0.6)
-    common = {"source": "circleci", "executor": executor, "per_min": per_min, "delay_s": (1, 6)}
-    b.jobs(start=day, end=began, fail_p=0.02, **common)
-    b.jobs(start=began, end=fixed, fail_p=0.9, **common)
-    b.jobs(start=fixed, end=fixed + 2 * H, fail_p=0.02, **common)
-    b.logs(
-        source="checkout",
-        component="checkout",
-        hosts=["ip-10-1-0-5", "ip-10-1-0-6"],
-        template="GET /cart 200",
-        level="info",
-        start=day,
-        end=fixed + 2 * H,
-        per_min=3,
+    _team_failing_after_a_change(
+        b,
+        source="circleci",
+        executor=executor,
+        day=day,
+        began=began,
+        fixed=fixed,
+        per_min=per_min,
+        fail_p=0.9,
+        usual_fail_p=0.02,
+        delay_s=(1, 6),
     )
     target = rng.choice(["ci registry credentials", ".circleci/config.yml", "circleci orbs"])
     b.change(changed, "other", target, actor="mara")
@@ -1281,19 +1310,17 @@ def test_a_sparse_team_s_failing_jobs_are_judged_by_their_share_that_failed(seed
     changed = day + rng.randrange(8, 12) * H + rng.randrange(0, 50) * M
     began = changed + rng.randrange(1, 5) * M
     fixed = began + rng.randrange(70, 130) * M
-    common = {"source": "github-actions", "executor": executor, "per_min": per_min}
-    b.jobs(start=day, end=began, fail_p=0.05, delay_s=(2, 20), **common)
-    b.jobs(start=began, end=fixed, fail_p=fail_p, delay_s=(2, 20), **common)
-    b.jobs(start=fixed, end=fixed + 3 * H, fail_p=0.05, delay_s=(2, 20), **common)
-    b.logs(
-        source="api",
-        component="api",
-        hosts=["web-1", "web-2"],
-        template="GET /healthz 200",
-        level="info",
-        start=day,
-        end=fixed + 3 * H,
-        per_min=2,
+    _team_failing_after_a_change(
+        b,
+        source="github-actions",
+        executor=executor,
+        day=day,
+        began=began,
+        fixed=fixed,
+        per_min=per_min,
+        fail_p=fail_p,
+        usual_fail_p=0.05,
+        delay_s=(2, 20),
     )
     target = rng.choice([".github/workflows/build.yml", "runs-on label", "ci cache action"])
     b.change(changed, "other", target, actor="ines")
