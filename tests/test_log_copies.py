@@ -11,6 +11,7 @@ import polars as pl
 
 import timeline
 from tests.lines import every_line_accounted as accounted
+from timeline.reading import copies
 
 T0 = datetime(2024, 2, 20, 14, 7, 12, 418203, tzinfo=UTC)
 POD = "kube-proxy-7fq2m"
@@ -252,3 +253,39 @@ def test_two_logs_that_share_a_few_lines_are_both_kept(write, tmp_path):
     assert loaded.events.height == 20 + 24 + 6
     assert errors(loaded).height == 6
     assert loaded.summary.files["duplicate_rows"].sum() == 0
+
+
+def test_a_log_collected_many_times_keeps_one_copy_whether_its_pairs_are_made_at_once_or_in_parts(
+    write, tmp_path, monkeypatch
+):
+    """Nine collections of one broker's log, each a little longer than the one before: the
+    longest stays whole and the others leave out every row, the same whether the rows of
+    every pair of copies are matched at once or a few times and messages at a time (where
+    a dozen copies of a big log would pair up more rows than memory holds)."""
+    # the broker's connections of four minutes, one every 2.5 s, and the alarm between
+    opened = [
+        (
+            2.5 * i,
+            "info",
+            f"0.{7100 + i}.0",
+            f"accepting AMQP connection <0.{7100 + i}.0> "
+            f"(10.42.3.{17 + i % 40}:{48000 + i} -> 10.42.0.9:5672)",
+        )
+        for i in range(96)
+    ]
+    entries = sorted(opened + RABBIT)
+    for n in range(9):
+        write(
+            f"collected-{n:02d}/rabbitmq-0/rabbit@rabbitmq-0.log",
+            rabbit_log(entries[: len(entries) - 8 + n]),
+        )
+    whole = timeline.read(tmp_path, infer=False, cache=False, workers=1)
+    monkeypatch.setattr(copies, "PAIRED_ROWS_AT_ONCE", 1)
+    parts = timeline.read(tmp_path, infer=False, cache=False, workers=1)
+
+    for loaded in (whole, parts):
+        assert loaded.events.height == len(entries)
+        assert loaded.events["file"].str.contains("collected-08").all()
+        assert accounted(loaded)
+    assert whole.events.equals(parts.events)
+    assert whole.summary.files.sort("file").equals(parts.summary.files.sort("file"))

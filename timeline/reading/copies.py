@@ -85,6 +85,12 @@ GENERIC_SOURCES = frozenset({"klog"})
 #: What a left-out log row is called where it is reported.
 LOG_RECORD = "log line"
 
+#: The most rows a join of every stream's rows with every other stream's of the same time
+#: and message may make at once: where many files hold one log (a folder copied a dozen
+#: times), those pairs grow with the square of the copies, so they are made in parts, a
+#: share of the times and messages (by hash) at a time.
+PAIRED_ROWS_AT_ONCE = 4_000_000
+
 _STREAM = ["file", "source", "component", "host"]
 #: The rows left out, as :func:`log_copies` gives them.
 COPY_SCHEMA = {**DUPLICATE_SCHEMA, "ts": pl.Datetime("us", "UTC")}
@@ -231,15 +237,37 @@ def _sharing(pairs: pl.DataFrame, keyed: pl.DataFrame) -> pl.DataFrame:
     at, so that this costs what the rows that agree cost, not the pairs times their rows
     (many files of one program in one folder are each other's candidates)."""
     met = keyed.filter(pl.len().over("ts", "_h") > 1).group_by("_s", "ts", "_h").agg(_n=pl.len())
+    wanted = pairs.select("_s", "_s_o")
+    shared = pl.concat(
+        [
+            part.join(part, on=["ts", "_h"], suffix="_o")
+            .filter(pl.col("_s") < pl.col("_s_o"))
+            .join(wanted, on=["_s", "_s_o"], how="semi")
+            .group_by("_s", "_s_o")
+            .agg(_shared=pl.min_horizontal("_n", "_n_o").sum())
+            for part in _in_parts(
+                met, met.group_by("ts", "_h").agg(_n=pl.len().cast(pl.Int64) ** 2)
+            )
+        ]
+    )
     shared = (
-        met.join(met, on=["ts", "_h"], suffix="_o")
-        .filter(pl.col("_s") < pl.col("_s_o"))
-        .join(pairs.select("_s", "_s_o"), on=["_s", "_s_o"], how="semi")
-        .group_by("_s", "_s_o")
-        .agg(_shared=pl.min_horizontal("_n", "_n_o").sum())
+        shared.group_by("_s", "_s_o")
+        .agg(pl.col("_shared").sum())
         .filter(pl.col("_shared") >= COPY_MIN_ROWS)
     )
     return pairs.join(shared, on=["_s", "_s_o"])
+
+
+def _in_parts(rows: pl.DataFrame, paired: pl.DataFrame) -> list[pl.DataFrame]:
+    """``rows`` cut by the hash of their time and message into as many parts as keep each
+    part's pairs (``paired``: how many rows each time and message pairs up to) under
+    :data:`PAIRED_ROWS_AT_ONCE`; the rows of one time and message stay in one part."""
+    total = paired.get_column("_n").sum() or 0
+    parts = max(1, -(-int(total) // PAIRED_ROWS_AT_ONCE))
+    if parts == 1:
+        return [rows]
+    which = pl.struct("ts", "_h").hash() % parts
+    return rows.with_columns(_part=which).partition_by("_part", include_key=False)
 
 
 def _copies(pairs: pl.DataFrame, counts: pl.DataFrame) -> pl.DataFrame:
@@ -280,13 +308,19 @@ def _dropped(copies: pl.DataFrame, counts: pl.DataFrame, keyed: pl.DataFrame) ->
     ``of_line``): of each time and message, a stream leaves out as many of its rows
     (the first ones) as the better copy with most of them has, each with that copy's
     row of the same place among them."""
-    better = (
-        copies.rename({"_s": "_of", "_s_o": "_s"})
-        .join(counts, on="_s")
-        .join(counts.rename({"_s": "_of", "_n": "_n_of"}), on=["_of", "ts", "_h"])
-        .sort("_n_of", "_of", descending=[True, False])
-        .group_by("_s", "ts", "_h", maintain_order=True)
-        .agg(pl.col("_of").first(), _most=pl.col("_n_of").first())
+    better_of = copies.rename({"_s": "_of", "_s_o": "_s"})
+    # each of a stream's rows meets each better copy: made in parts, as in :func:`_sharing`
+    fan = better_of.group_by("_s").agg(_n=pl.len())
+    paired = counts.join(fan, on="_s").select("_n")
+    better = pl.concat(
+        [
+            better_of.join(part, on="_s")
+            .join(part.rename({"_s": "_of", "_n": "_n_of"}), on=["_of", "ts", "_h"])
+            .sort("_n_of", "_of", descending=[True, False])
+            .group_by("_s", "ts", "_h", maintain_order=True)
+            .agg(pl.col("_of").first(), _most=pl.col("_n_of").first())
+            for part in _in_parts(counts, paired)
+        ]
     )
     placed = keyed.sort("_s", "ts", "_h", "line").with_columns(
         _k=pl.int_range(pl.len(), dtype=pl.UInt32).over("_s", "ts", "_h")
