@@ -310,8 +310,8 @@ def _dropped(copies: pl.DataFrame, counts: pl.DataFrame, keyed: pl.DataFrame) ->
     row of the same place among them."""
     better_of = copies.rename({"_s": "_of", "_s_o": "_s"})
     # each of a stream's rows meets each better copy: made in parts, as in :func:`_sharing`
-    fan = better_of.group_by("_s").agg(_n=pl.len())
-    paired = counts.join(fan, on="_s").select("_n")
+    fan = better_of.group_by("_s").agg(_fan=pl.len())
+    paired = counts.join(fan, on="_s").select(_n="_fan")
     better = pl.concat(
         [
             better_of.join(part, on="_s")
